@@ -1,0 +1,108 @@
+# oaiharvest: an OAI-PMH harvester (oaiharvestd daemon and oaiharvest CLI).
+#
+#   make            build ./oaiharvest (and later ./oaiharvestd)
+#   make check      all unit and integration tests under ASan/UBSan
+#   make demo       harvest the embedded demo corpus into ./demo/harvest.db
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make deps       install the missing Debian packages (root) or say how
+
+PREFIX	?= /usr/local
+BINDIR	?= $(PREFIX)/bin
+SBINDIR	?= $(PREFIX)/sbin
+MANDIR	?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+DESTDIR	?=
+
+CC	?= cc
+PKGS	 = libcurl libxml-2.0 sqlite3 libevent inih
+# Evaluated when used, so that `make deps` can install pkg-config first.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+CMOCKA_LIBS = $(shell pkg-config --libs cmocka)
+
+WARN	 = -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wno-unused-parameter
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -Icommon -Iharvest -Istore -Iconf \
+	   -Idaemon $(WARN) -g
+CFLAGS	?= -O2
+REL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS) -D_FORTIFY_SOURCE=2 \
+	   -fstack-protector-strong
+SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=undefined
+ASAN_CFLAGS = $(BASE_CFLAGS) -O1 -Werror $(SAN)
+
+LIB_SRCS = $(sort $(wildcard common/*.c conf/*.c store/*.c harvest/*.c))
+CLI_SRCS = daemon/cli.c
+SRV_SRCS = $(sort $(wildcard tests/server/*.c))
+TEST_SRCS = $(sort $(wildcard tests/test_*.c))
+
+REL	 = build/release
+ASN	 = build/asan
+
+REL_LIB_OBJS = $(LIB_SRCS:%.c=$(REL)/%.o)
+ASN_LIB_OBJS = $(LIB_SRCS:%.c=$(ASN)/%.o)
+ASN_TESTS = $(TEST_SRCS:tests/%.c=$(ASN)/tests/%)
+
+.PHONY: all check demo install clean deps test-bins lint
+.SUFFIXES:
+
+all: oaiharvest $(REL)/oaiserver
+
+deps:
+	@sh tools/deps.sh
+
+oaiharvest: $(REL)/oaiharvest
+	cp $< $@
+
+$(REL)/oaiharvest: $(REL_LIB_OBJS) $(CLI_SRCS:%.c=$(REL)/%.o)
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(REL)/oaiserver: $(SRV_SRCS:%.c=$(REL)/%.o) $(REL)/common/util.o \
+	    $(REL)/common/log.o
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(REL)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(ASN)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(ASN)/oaiharvest: $(ASN_LIB_OBJS) $(CLI_SRCS:%.c=$(ASN)/%.o)
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(ASN)/oaiserver: $(SRV_SRCS:%.c=$(ASN)/%.o) $(ASN)/common/util.o \
+	    $(ASN)/common/log.o
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(ASN)/tests/test_%: $(ASN)/tests/test_%.o $(ASN_LIB_OBJS)
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -lm
+
+test-bins: $(ASN_TESTS) $(ASN)/oaiharvest $(ASN)/oaiserver
+
+check: deps
+	@$(MAKE) --no-print-directory test-bins
+	@sh tests/run.sh $(ASN)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/demo.sh $(REL)/oaiserver ./oaiharvest
+
+install: all
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 oaiharvest $(DESTDIR)$(BINDIR)/oaiharvest
+	install -d $(DESTDIR)$(SYSCONFDIR)/oaiharvest
+	install -m 644 conf/oaiharvest.conf \
+	    $(DESTDIR)$(SYSCONFDIR)/oaiharvest/oaiharvest.conf.example
+
+lint:
+	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) || true
+	cppcheck --quiet --enable=warning,portability --std=c11 \
+	    --suppress=missingIncludeSystem $(LIB_SRCS) $(CLI_SRCS)
+
+clean:
+	rm -rf build oaiharvest oaiharvestd demo
+
+-include $(shell find build -name '*.d' 2>/dev/null)

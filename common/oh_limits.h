@@ -1,0 +1,69 @@
+/*
+ * Every hard limit oaiharvest enforces, in one place: what the harvester will
+ * tolerate from a remote repository, a config file or a user.  Change a limit
+ * here and nowhere else.
+ */
+#ifndef OH_LIMITS_H
+#define OH_LIMITS_H
+
+/* Bytes of one HTTP response body, counted after decompression. */
+#define MAX_RESPONSE_BYTES	(256UL * 1024 * 1024)
+
+/* Bytes of one serialized <metadata> subtree (one record). */
+#define MAX_RECORD_BYTES	(16UL * 1024 * 1024)
+
+/* Bytes of one text value inside a record header or a DC element. */
+#define MAX_VALUE_BYTES		(4UL * 1024 * 1024)
+
+/* Length of a resumptionToken; longer ones are a broken server. */
+#define MAX_TOKEN_LEN		4096
+
+/* Length of an OAI identifier, a setSpec or a metadataPrefix. */
+#define MAX_ID_LEN		2048
+
+/* setSpecs one record header may carry. */
+#define MAX_SETS_PER_RECORD	1024
+
+/* DC values one record may carry (all 15 elements together). */
+#define MAX_DC_VALUES		10000
+
+/* Length of a URL (base URL plus arguments). */
+#define MAX_URL_LEN		8192
+
+/* Redirects followed for one request. */
+#define MAX_REDIRECTS		5
+
+/* Seconds to connect. */
+#define CONNECT_TIMEOUT		30
+
+/* A transfer slower than LOW_SPEED_LIMIT bytes/s for LOW_SPEED_TIME s dies. */
+#define LOW_SPEED_LIMIT		16
+#define LOW_SPEED_TIME		120
+
+/* Whole-request ceiling in seconds, generous: some pages are huge. */
+#define REQUEST_TIMEOUT		1800
+
+/* Pages one list may have in one run before we call it a loop. */
+#define MAX_PAGES_PER_LIST	1000000
+
+/* Tries per request (first try included) for transient failures. */
+#define MAX_REQUEST_TRIES	4
+
+/* Ceiling on a server's Retry-After, in seconds. */
+#define RETRY_AFTER_MAX		3600
+
+/* Backoff base and ceiling between retries, in seconds. */
+#define BACKOFF_BASE		2
+#define BACKOFF_MAX		600
+
+/* Bytes of page records kept in memory before spilling to a temp file. */
+#define SPOOL_MEM_BYTES		(4UL * 1024 * 1024)
+
+/* Lines and bytes of a config file. */
+#define MAX_CONF_BYTES		(4UL * 1024 * 1024)
+#define MAX_CONF_SOURCES	100000
+
+/* Length of one log line. */
+#define MAX_LOG_LINE		4096
+
+#endif

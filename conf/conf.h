@@ -1,0 +1,55 @@
+/*
+ * The configuration file: INI style, a [global] section and one
+ * [source NAME] section per endpoint, read with libinih and validated
+ * against a table of keys.  Every error names the file and the line.
+ */
+#ifndef OH_CONF_H
+#define OH_CONF_H
+
+#include <stddef.h>
+
+#define CONF_DEFAULT_PATH	"/etc/oaiharvest/oaiharvest.conf"
+#define CONF_DEFAULT_DB		"/var/lib/oaiharvest/harvest.db"
+
+struct conf_source {
+	char		*name;		/* [A-Za-z0-9._-]{1,64} */
+	char		*url;		/* http:// or https:// base URL */
+	char		**prefixes;	/* metadataPrefix values; default oai_dc */
+	size_t		 nprefixes;
+	char		**sets;		/* setSpecs; none: whole repository */
+	size_t		 nsets;
+	long long	 interval;	/* seconds between harvests; 86400 */
+	char		*from;		/* first harvest's from, or NULL */
+	char		*until;		/* until, or NULL */
+	long long	 delay_ms;	/* politeness: ms between requests; -1
+					   inherits the global value */
+	int		 enabled;	/* 1 unless "enabled = no" */
+	int		 line;		/* line of the [source NAME] header */
+};
+
+struct conf {
+	char			*path;		/* file it came from */
+	char			*database;	/* default CONF_DEFAULT_DB */
+	char			*user_agent;	/* NULL: the built-in one */
+	char			*contact;	/* From: header, or NULL */
+	char			*ca_file;	/* CA bundle, or NULL */
+	long long		 max_concurrent;	/* default 4 */
+	long long		 delay_ms;	/* default 1000 */
+	long long		 timeout;	/* whole request, seconds */
+	long long		 max_response_bytes;
+	struct conf_source	*sources;
+	size_t			 nsources;
+};
+
+/*
+ * Read and validate a config file.  On error return NULL and set *cause to
+ * "PATH:LINE: message" (allocated).
+ */
+struct conf	*conf_load(const char *path, char **cause);
+/* The same from a string; name stands for the path in messages. */
+struct conf	*conf_parse(const char *text, const char *name, char **cause);
+void		 conf_free(struct conf *);
+const struct conf_source *conf_source_find(const struct conf *,
+		    const char *name);
+
+#endif

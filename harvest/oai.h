@@ -1,0 +1,139 @@
+/*
+ * The streaming OAI-PMH response parser: a libxml2 push parser fed chunk by
+ * chunk (from libcurl's write callback, or a file in tests).  It hands out
+ * one record at a time through a callback and never holds more than the
+ * record being parsed, whatever the size of the page.
+ *
+ * Security: no DTD is loaded, no entity is substituted, no network access;
+ * any DOCTYPE is rejected outright.
+ */
+#ifndef OH_OAI_H
+#define OH_OAI_H
+
+#include <stddef.h>
+
+#define OAI_NS		"http://www.openarchives.org/OAI/2.0/"
+#define OAI_DC_NS	"http://www.openarchives.org/OAI/2.0/oai_dc/"
+#define DC_NS		"http://purl.org/dc/elements/1.1/"
+
+enum oai_verb {
+	OAI_VERB_NONE = 0,
+	OAI_IDENTIFY,
+	OAI_LIST_METADATA_FORMATS,
+	OAI_LIST_SETS,
+	OAI_LIST_IDENTIFIERS,
+	OAI_LIST_RECORDS,
+	OAI_GET_RECORD,
+};
+
+/* "Identify", ...; NULL for OAI_VERB_NONE. */
+const char	*oai_verb_name(enum oai_verb);
+/* OAI_VERB_NONE when unknown. */
+enum oai_verb	 oai_verb_lookup(const char *);
+
+/* The 15 Dublin Core elements, in the order of the DCMES. */
+enum dc_element {
+	DC_TITLE = 0, DC_CREATOR, DC_SUBJECT, DC_DESCRIPTION, DC_PUBLISHER,
+	DC_CONTRIBUTOR, DC_DATE, DC_TYPE, DC_FORMAT, DC_IDENTIFIER, DC_SOURCE,
+	DC_LANGUAGE, DC_RELATION, DC_COVERAGE, DC_RIGHTS,
+	DC_NELEMENTS
+};
+
+/* "title", ...; NULL when out of range. */
+const char	*oai_dc_name(int);
+/* -1 when the local name is not one of the 15. */
+int		 oai_dc_lookup(const char *);
+
+/* One Dublin Core value, in document order within its record. */
+struct oai_dc_value {
+	int		 element;	/* enum dc_element */
+	const char	*value;		/* text content, outer whitespace trimmed */
+	const char	*lang;		/* xml:lang, or NULL */
+};
+
+/*
+ * One record (ListRecords, GetRecord) or one header (ListIdentifiers).
+ * Everything points into the parser and is valid only during the callback.
+ */
+struct oai_record {
+	const char			*identifier;	/* trimmed */
+	const char			*datestamp;	/* trimmed, as sent */
+	int				 deleted;	/* header status="deleted" */
+	const char *const		*sets;		/* setSpec values in order */
+	size_t				 nsets;
+	/*
+	 * The single element child of <metadata>, serialized verbatim with
+	 * every in-scope namespace declared on its root, so that it stands
+	 * alone.  NULL for deleted records, headers and a missing <metadata>.
+	 */
+	const char			*metadata;
+	size_t				 metadata_len;
+	const struct oai_dc_value	*dc;		/* DC elements found */
+	size_t				 ndc;
+};
+
+/* Identify, with values trimmed; NULL when the element was absent. */
+struct oai_identify {
+	const char		*repository_name;
+	const char		*base_url;
+	const char		*protocol_version;
+	const char		*earliest_datestamp;
+	const char		*deleted_record;	/* no|transient|persistent */
+	const char		*granularity;
+	const char *const	*admin_emails;
+	size_t			 nadmin_emails;
+	const char *const	*compressions;
+	size_t			 ncompressions;
+};
+
+/*
+ * Callbacks; any may be NULL.  Returning -1 stops the parser, and feed()
+ * then fails with the cause "stopped by callback".
+ */
+struct oai_callbacks {
+	int	(*on_record)(void *, const struct oai_record *);
+	int	(*on_identify)(void *, const struct oai_identify *);
+	int	(*on_format)(void *, const char *prefix, const char *schema,
+		    const char *ns);
+	int	(*on_set)(void *, const char *spec, const char *name);
+};
+
+/* The resumptionToken of a list response. */
+struct oai_token {
+	int		 present;	/* the element was there */
+	const char	*value;		/* trimmed; NULL when absent or empty */
+	long long	 cursor;	/* -1 when not given or not a number */
+	long long	 complete_list_size;	/* -1 likewise */
+	const char	*expiration_date;	/* NULL when not given */
+};
+
+struct oai_parser;
+
+struct oai_parser	*oai_parser_new(const struct oai_callbacks *, void *arg);
+void			 oai_parser_free(struct oai_parser *);
+
+/*
+ * Feed len bytes (any chunk size, even 1).  Return 0, or -1 when the document
+ * is malformed, hostile, not OAI-PMH, over a limit, or a callback stopped it;
+ * oai_parser_cause() then says why.  Once failed it stays failed.
+ */
+int	 oai_parser_feed(struct oai_parser *, const char *, size_t);
+/* End of input: returns -1 when the document is incomplete or malformed. */
+int	 oai_parser_finish(struct oai_parser *);
+
+/* A one-line description of the failure, e.g. "line 3: ...". */
+const char	*oai_parser_cause(const struct oai_parser *);
+
+/* What the response said, valid until oai_parser_free(). */
+enum oai_verb	 oai_parser_verb(const struct oai_parser *);
+const char	*oai_parser_response_date(const struct oai_parser *);
+/* The first <error>'s code and message, or NULL. */
+const char	*oai_parser_error_code(const struct oai_parser *);
+const char	*oai_parser_error_message(const struct oai_parser *);
+const struct oai_token *oai_parser_token(const struct oai_parser *);
+/* Records (or headers) delivered through on_record so far. */
+size_t		 oai_parser_nrecords(const struct oai_parser *);
+/* Bytes dropped because they are not allowed in XML (C0 controls). */
+size_t		 oai_parser_repairs(const struct oai_parser *);
+
+#endif

@@ -1,0 +1,139 @@
+/*
+ * The SQLite store: the only module that writes SQL.  One connection, owned
+ * by the event loop's thread.  A harvested page is one transaction:
+ * store_begin(), store_put() for each record, store_list_checkpoint(),
+ * store_commit(); so a page's records, its change-log rows and the
+ * checkpoint land together or not at all.
+ *
+ * Every function that can fail returns -1 and sets *cause to an allocated
+ * one-line message the caller frees (cause may be NULL).
+ */
+#ifndef OH_STORE_H
+#define OH_STORE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+struct store;
+
+#define STORE_RDONLY	0x01	/* open an existing database read-only */
+
+struct store	*store_open(const char *path, int flags, char **cause);
+void		 store_close(struct store *);
+/* Schema version (PRAGMA user_version) after migrations. */
+int		 store_schema_version(struct store *);
+
+/* Sources: created on first use, url updated when it changes. */
+int64_t	 store_source(struct store *, const char *name, const char *url,
+	    char **cause);
+/* What Identify said; any value may be NULL. */
+int	 store_source_identify(struct store *, int64_t source,
+	    const char *granularity, const char *earliest,
+	    const char *deleted_record, const char *repository_name,
+	    char **cause);
+
+/* Harvest runs. */
+struct store_run_stats {
+	long long	pages;
+	long long	records;	/* records and headers received */
+	long long	new_records;
+	long long	updated;
+	long long	deleted;
+	long long	unchanged;
+	long long	bytes;		/* response bytes after decoding */
+};
+
+int64_t	 store_run_begin(struct store *, int64_t source, char **cause);
+/* status: "ok" or "failed"; error may be NULL. */
+int	 store_run_end(struct store *, int64_t run, const char *status,
+	    const struct store_run_stats *, const char *error, char **cause);
+
+/* One Dublin Core value; element is the DC local name ("title", ...). */
+struct store_dc {
+	const char	*element;
+	const char	*value;
+	const char	*lang;		/* NULL when none */
+};
+
+struct store_record {
+	const char		*prefix;
+	const char		*identifier;
+	const char		*datestamp;
+	int			 deleted;
+	const char *const	*sets;
+	size_t			 nsets;
+	const char		*metadata;	/* NULL for deleted records */
+	size_t			 metadata_len;
+	const struct store_dc	*dc;		/* in document order */
+	size_t			 ndc;
+};
+
+enum store_change {
+	STORE_UNCHANGED = 0,	/* nothing but maybe the datestamp moved */
+	STORE_NEW,		/* unknown, or known as deleted, now present */
+	STORE_UPDATED,		/* content (metadata, sets) changed */
+	STORE_DELETED,		/* known and present, now deleted */
+};
+
+/* "new", "updated", "deleted"; NULL for STORE_UNCHANGED. */
+const char	*store_change_name(enum store_change);
+
+/* Page transactions (BEGIN IMMEDIATE ... COMMIT). */
+int	 store_begin(struct store *, char **cause);
+int	 store_commit(struct store *, char **cause);
+void	 store_rollback(struct store *);
+
+/*
+ * Insert or update one record inside a page transaction and append its
+ * change-log row when the content changed.  A content hash over deleted
+ * flag, sets and metadata tells a real update from a datestamp bump.  A
+ * deleted header for a record never seen is kept as a tombstone without a
+ * change row (no consumer has it).
+ */
+int	 store_put(struct store *, int64_t source, int64_t run,
+	    const struct store_record *, enum store_change *, char **cause);
+
+/*
+ * Per-list state; a list is (source, metadataPrefix, setSpec), setSpec ""
+ * for the whole repository.  Strings are allocated; NULL when unset.
+ */
+struct store_list_state {
+	char		*watermark;	/* high-water datestamp of the last
+					   completed list */
+	char		*token;		/* resumptionToken to resume with */
+	char		*progress;	/* high-water datestamp so far */
+	long long	 cursor;	/* -1 unknown */
+	long long	 complete_list_size;	/* -1 unknown */
+	long long	 pages;		/* pages committed in this list */
+};
+
+int	 store_list_get(struct store *, int64_t source, const char *prefix,
+	    const char *set, struct store_list_state *, char **cause);
+void	 store_list_state_free(struct store_list_state *);
+/* Inside the page transaction: where to resume. token NULL: none. */
+int	 store_list_checkpoint(struct store *, int64_t source,
+	    const char *prefix, const char *set,
+	    const struct store_list_state *, char **cause);
+/*
+ * Inside the page transaction of the last page: the list is complete; the
+ * watermark moves to watermark (unless NULL: nothing was harvested) and the
+ * token and progress are cleared.
+ */
+int	 store_list_complete(struct store *, int64_t source,
+	    const char *prefix, const char *set, const char *watermark,
+	    char **cause);
+
+/*
+ * Output for the CLI, as documented in the README.
+ * export: JSON Lines, one record per line, ordered by source, prefix, id.
+ * changes: JSON Lines with seq > since, at most limit rows (limit < 0: all).
+ * status: a readable table per source.
+ * source and prefix may be NULL (all).
+ */
+int	 store_export(struct store *, const char *source, const char *prefix,
+	    FILE *, char **cause);
+int	 store_changes(struct store *, int64_t since, int64_t limit, FILE *,
+	    char **cause);
+int	 store_status(struct store *, FILE *, char **cause);
+
+#endif

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Install the Debian packages oaiharvest needs to build and test, when they are
+# missing.  As root: apt-get update, then apt-get install.  Otherwise print the
+# exact command and fail.  Run by `make deps` (and so by `make demo`/`make check`).
+set -eu
+
+PKGS="pkg-config libcurl4-openssl-dev libxml2-dev libsqlite3-dev libevent-dev \
+libcmocka-dev libinih-dev ca-certificates"
+if [ "${1:-}" = "--extra" ]; then
+	shift
+	PKGS="$PKGS $*"
+fi
+
+missing=""
+for p in $PKGS; do
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	case "$st" in
+	*"install ok installed"*) ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+	echo "deps: installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing
+else
+	echo "deps: missing Debian packages:$missing" >&2
+	echo "deps: run: sudo apt-get update && sudo apt-get install -y --no-install-recommends$missing" >&2
+	exit 1
+fi
