@@ -77,8 +77,23 @@ $(ASN)/oaiserver: $(SRV_SRCS:%.c=$(ASN)/%.o) $(ASN)/common/util.o \
 	    $(ASN)/common/log.o
 	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
+LINK_TEST = $(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -lm
+ASN_COMMON = $(ASN)/common/util.o $(ASN)/common/log.o
+
+# Unit tests link only the module they test, so that modules build alone.
+$(ASN)/tests/test_util: $(ASN)/tests/test_util.o $(ASN_COMMON)
+	$(LINK_TEST)
+$(ASN)/tests/test_parser: $(ASN)/tests/test_parser.o $(ASN_COMMON) \
+	    $(ASN)/harvest/oai.o
+	$(LINK_TEST)
+$(ASN)/tests/test_store: $(ASN)/tests/test_store.o $(ASN_COMMON) \
+	    $(patsubst %.c,$(ASN)/%.o,$(wildcard store/*.c))
+	$(LINK_TEST)
+$(ASN)/tests/test_conf: $(ASN)/tests/test_conf.o $(ASN_COMMON) \
+	    $(patsubst %.c,$(ASN)/%.o,$(wildcard conf/*.c))
+	$(LINK_TEST)
 $(ASN)/tests/test_%: $(ASN)/tests/test_%.o $(ASN_LIB_OBJS)
-	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -lm
+	$(LINK_TEST)
 
 test-bins: $(ASN_TESTS) $(ASN)/oaiharvest $(ASN)/oaiserver
 
