@@ -1,0 +1,752 @@
+/*
+ * oaiharvest: the command line.  One table of subcommands; each parses its
+ * own options.  Exit status: 0 success, 1 the work failed (for a harvest:
+ * completed pages are kept), 2 a usage or config error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conf.h"
+#include "harvest.h"
+#include "log.h"
+#include "oai.h"
+#include "oh_limits.h"
+#include "store.h"
+#include "util.h"
+
+#define EXIT_FAIL	1
+#define EXIT_USAGE	2
+
+struct cmd {
+	const char	*name;
+	int		(*fn)(int, char **);
+	const char	*usage;
+	const char	*help;
+};
+
+static int	cmd_identify(int, char **);
+static int	cmd_harvest(int, char **);
+static int	cmd_export(int, char **);
+static int	cmd_changes(int, char **);
+static int	cmd_status(int, char **);
+
+static const struct cmd cmds[] = {
+	{ "identify", cmd_identify, "identify URL",
+	  "Show what a repository says about itself: Identify, its metadata\n"
+	  "formats and its sets.\n" },
+	{ "harvest", cmd_harvest,
+	  "harvest --db FILE --url URL [--prefix P]... [--set S]...\n"
+	  "                  [--from D] [--until D] [--source NAME] [-v]\n"
+	  "       oaiharvest harvest --config FILE [--db FILE] [NAME...]",
+	  "Harvest now, into a SQLite database.  Run again, it harvests only\n"
+	  "what changed since the last completed harvest (from = the\n"
+	  "high-water datestamp).  With --config, the sources NAME... of the\n"
+	  "config file (all enabled ones when none is named), one after the\n"
+	  "other.  Options:\n"
+	  "  --db FILE       the database (created when missing)\n"
+	  "  --url URL       the repository's OAI-PMH base URL\n"
+	  "  --prefix P      metadataPrefix, repeatable (default oai_dc)\n"
+	  "  --set S         setSpec, repeatable (default: whole repository)\n"
+	  "  --from D        harvest from D (YYYY-MM-DD or\n"
+	  "                  YYYY-MM-DDThh:mm:ssZ) instead of the watermark\n"
+	  "  --until D       harvest until D\n"
+	  "  --source NAME   the source's name (default: the URL's host)\n"
+	  "  --delay MS      milliseconds between requests (default 0)\n"
+	  "  -v              more log lines (twice: debug)\n"
+	  "Exit status: 0 done, 1 failed (completed pages are kept),\n"
+	  "2 usage or config error.\n" },
+	{ "export", cmd_export,
+	  "export --db FILE [--source NAME] [--prefix P]",
+	  "Print the records as JSON Lines, one record per line.\n" },
+	{ "changes", cmd_changes,
+	  "changes --db FILE [--since SEQ] [--limit N]",
+	  "Print the change log (new, updated, deleted) as JSON Lines, in\n"
+	  "sequence order, after SEQ (default 0).\n" },
+	{ "status", cmd_status, "status --db FILE",
+	  "Per source: the last run, its result, record counts and the\n"
+	  "watermark of each list.\n" },
+};
+
+static const char	*progname = "oaiharvest";
+
+static void
+usage_all(FILE *out)
+{
+	size_t	i;
+
+	fprintf(out, "usage: %s COMMAND [OPTIONS]\n\ncommands:\n", progname);
+	for (i = 0; i < nitems(cmds); i++)
+		fprintf(out, "  %s %s\n", progname, cmds[i].usage);
+	fprintf(out, "\n%s COMMAND --help explains one command.\n", progname);
+}
+
+static int
+usage_cmd(const struct cmd *c, int help)
+{
+	FILE	*out = help ? stdout : stderr;
+
+	fprintf(out, "usage: %s %s\n", progname, c->usage);
+	if (help)
+		fprintf(out, "\n%s", c->help);
+	return help ? 0 : EXIT_USAGE;
+}
+
+static const struct cmd *
+find_cmd(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < nitems(cmds); i++)
+		if (strcmp(cmds[i].name, name) == 0)
+			return &cmds[i];
+	return NULL;
+}
+
+static int
+bad_usage(const char *cmd, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "%s %s: ", progname, cmd);
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (try %s %s --help)\n", progname, cmd);
+	return EXIT_USAGE;
+}
+
+static struct store *
+open_db(const char *path, int flags)
+{
+	struct store	*s;
+	char		*cause = NULL;
+
+	if ((s = store_open(path, flags, &cause)) == NULL) {
+		fprintf(stderr, "%s: %s\n", progname, cause);
+		free(cause);
+	}
+	return s;
+}
+
+/* identify */
+
+struct ident {
+	struct event_base	*base;
+	struct harvest_engine	*engine;
+	const char		*url;
+	int			 step;		/* 0 Identify, 1 formats, 2 sets */
+	int			 failed;
+	int			 pages;
+	char			*token;
+	size_t			 nformats, nsets;
+};
+
+static void	ident_next(struct ident *);
+
+static int
+ident_on_identify(void *arg, const struct oai_identify *id)
+{
+	size_t	i;
+
+#define ROW(k, v)	printf("%-18s%s\n", k, (v) != NULL ? (v) : "-")
+	ROW("Repository:", id->repository_name);
+	ROW("Base URL:", id->base_url);
+	ROW("Protocol:", id->protocol_version);
+	ROW("Earliest:", id->earliest_datestamp);
+	ROW("Deleted records:", id->deleted_record);
+	ROW("Granularity:", id->granularity);
+#undef ROW
+	for (i = 0; i < id->nadmin_emails; i++)
+		printf("%-18s%s\n", "Admin:", id->admin_emails[i]);
+	if (id->ncompressions > 0) {
+		printf("%-18s", "Compression:");
+		for (i = 0; i < id->ncompressions; i++)
+			printf("%s%s", i ? ", " : "", id->compressions[i]);
+		printf("\n");
+	}
+	return 0;
+}
+
+static int
+ident_on_format(void *arg, const char *prefix, const char *schema,
+    const char *ns)
+{
+	struct ident	*d = arg;
+
+	if (d->nformats++ == 0)
+		printf("\nMetadata formats:\n");
+	printf("  %-16s %s\n  %-16s %s\n", prefix, ns != NULL ? ns : "-", "",
+	    schema != NULL ? schema : "-");
+	return 0;
+}
+
+static int
+ident_on_set(void *arg, const char *spec, const char *name)
+{
+	struct ident	*d = arg;
+
+	if (d->nsets++ == 0)
+		printf("\nSets:\n");
+	printf("  %-24s %s\n", spec, name != NULL ? name : "");
+	return 0;
+}
+
+static void
+ident_done(struct oai_parser *p, const char *cause, void *arg)
+{
+	struct ident		*d = arg;
+	const struct oai_token	*tok;
+	const char		*code;
+
+	if (p == NULL) {
+		fprintf(stderr, "%s identify: %s\n", progname, cause);
+		d->failed = 1;
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	if ((code = oai_parser_error_code(p)) != NULL) {
+		if (d->step == 2 && strcmp(code, "noSetHierarchy") == 0)
+			printf("\nSets: none (the repository has no sets)\n");
+		else {
+			fprintf(stderr, "%s identify: OAI error %s: %s\n",
+			    progname, code, oai_parser_error_message(p) ?
+			    oai_parser_error_message(p) : "");
+			if (d->step == 0)
+				d->failed = 1;
+		}
+	}
+	free(d->token);
+	d->token = NULL;
+	tok = oai_parser_token(p);
+	if (d->step == 2 && tok->value != NULL && ++d->pages < 100)
+		d->token = xstrdup(tok->value);
+	else
+		d->step++;
+	if (d->step == 1 && d->failed)
+		d->step = 3;
+	ident_next(d);
+}
+
+static void
+ident_next(struct ident *d)
+{
+	static const struct oai_callbacks	 cbs = {
+		.on_identify = ident_on_identify,
+		.on_format = ident_on_format,
+		.on_set = ident_on_set,
+	};
+	char					*url = NULL, *cause = NULL;
+
+	switch (d->step) {
+	case 0:
+		url = harvest_url(d->url, "Identify", NULL);
+		break;
+	case 1:
+		url = harvest_url(d->url, "ListMetadataFormats", NULL);
+		break;
+	case 2:
+		url = d->token != NULL ? harvest_url(d->url, "ListSets",
+		    "resumptionToken", d->token, NULL) :
+		    harvest_url(d->url, "ListSets", NULL);
+		break;
+	default:
+		if (d->step == 3 && d->nsets == 0 && !d->failed && d->pages)
+			printf("\nSets: none\n");
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	if (url == NULL || harvest_request(d->engine, url, &cbs, d,
+	    ident_done, d, &cause) == -1) {
+		fprintf(stderr, "%s identify: %s\n", progname,
+		    cause != NULL ? cause : "URL too long");
+		free(cause);
+		d->failed = 1;
+		event_base_loopexit(d->base, NULL);
+	}
+	free(url);
+}
+
+static int
+cmd_identify(int argc, char **argv)
+{
+	static const struct option	 opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct harvest_options		 ho;
+	struct ident			 d;
+	char				*cause = NULL;
+	int				 ch;
+
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (ch == 'h')
+			return usage_cmd(find_cmd("identify"), 1);
+		return usage_cmd(find_cmd("identify"), 0);
+	}
+	if (optind + 1 != argc)
+		return usage_cmd(find_cmd("identify"), 0);
+	memset(&d, 0, sizeof(d));
+	d.url = argv[optind];
+	if (strncmp(d.url, "http://", 7) != 0 &&
+	    strncmp(d.url, "https://", 8) != 0)
+		return bad_usage("identify", "not an http(s) URL: %s", d.url);
+	memset(&ho, 0, sizeof(ho));
+	ho.timeout = 120;
+	d.base = event_base_new();
+	if ((d.engine = harvest_engine_new(d.base, NULL, &ho,
+	    &cause)) == NULL) {
+		fprintf(stderr, "%s: %s\n", progname, cause);
+		free(cause);
+		event_base_free(d.base);
+		return EXIT_FAIL;
+	}
+	ident_next(&d);
+	event_base_dispatch(d.base);
+	harvest_engine_free(d.engine);
+	event_base_free(d.base);
+	free(d.token);
+	return d.failed ? EXIT_FAIL : 0;
+}
+
+/* harvest */
+
+struct hrun {
+	struct event_base	*base;
+	struct harvest_job	*job;
+	int			 failed;
+	int			 interrupted;
+};
+
+static void
+harvest_done(const struct harvest_result *r, void *arg)
+{
+	struct hrun	*h = arg;
+
+	h->job = NULL;
+	if (!r->ok)
+		h->failed = 1;
+	fprintf(stderr, "harvest source=%s status=%s run=%lld lists=%lld "
+	    "pages=%lld records=%lld new=%lld updated=%lld deleted=%lld "
+	    "unchanged=%lld bytes=%lld seconds=%.2f", log_q(r->source),
+	    r->ok ? "ok" : "failed", (long long)r->run_id, r->lists,
+	    r->stats.pages, r->stats.records, r->stats.new_records,
+	    r->stats.updated, r->stats.deleted, r->stats.unchanged,
+	    r->stats.bytes, r->seconds);
+	if (r->repairs > 0)
+		fprintf(stderr, " repaired_bytes=%lld", r->repairs);
+	if (!r->ok)
+		fprintf(stderr, " error=%s", log_q(r->error));
+	fprintf(stderr, "\n");
+	event_base_loopexit(h->base, NULL);
+}
+
+static void
+harvest_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct hrun	*h = arg;
+
+	h->interrupted = 1;
+	if (h->job != NULL)
+		harvest_cancel(h->job);
+}
+
+/* Run one source to its end on a fresh loop. */
+static int
+run_one(struct store *store, const struct harvest_options *ho,
+    const struct harvest_source *src, int *interrupted)
+{
+	struct harvest_engine	*engine;
+	struct event		*sigint, *sigterm;
+	struct hrun		 h;
+	char			*cause = NULL;
+
+	memset(&h, 0, sizeof(h));
+	h.base = event_base_new();
+	if (h.base == NULL)
+		fatalx("event_base_new failed");
+	if ((engine = harvest_engine_new(h.base, store, ho, &cause)) == NULL) {
+		fprintf(stderr, "%s: %s\n", progname, cause);
+		free(cause);
+		event_base_free(h.base);
+		return EXIT_FAIL;
+	}
+	sigint = evsignal_new(h.base, SIGINT, harvest_signal, &h);
+	sigterm = evsignal_new(h.base, SIGTERM, harvest_signal, &h);
+	evsignal_add(sigint, NULL);
+	evsignal_add(sigterm, NULL);
+	h.job = harvest_start(engine, src, harvest_done, &h, &cause);
+	if (h.job == NULL) {
+		fprintf(stderr, "%s harvest: %s\n", progname, cause);
+		free(cause);
+		h.failed = 1;
+	} else
+		event_base_dispatch(h.base);
+	event_free(sigint);
+	event_free(sigterm);
+	harvest_engine_free(engine);
+	event_base_free(h.base);
+	if (h.interrupted)
+		*interrupted = 1;
+	return h.failed ? EXIT_FAIL : 0;
+}
+
+/* The default source name: the URL's host, which is what people know. */
+static char *
+name_from_url(const char *url)
+{
+	const char	*p, *e;
+	char		*n, *q;
+
+	p = strstr(url, "://");
+	p = p != NULL ? p + 3 : url;
+	e = p + strcspn(p, "/:?#");
+	n = xstrndup(p, (size_t)(e - p));
+	for (q = n; *q != '\0'; q++)
+		if (!(*q == '.' || *q == '-' || *q == '_' ||
+		    (*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'z') ||
+		    (*q >= 'A' && *q <= 'Z')))
+			*q = '_';
+	if (*n == '\0') {
+		free(n);
+		n = xstrdup("default");
+	}
+	return n;
+}
+
+static int
+cmd_harvest(int argc, char **argv)
+{
+	static const struct option	 opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "url", required_argument, NULL, 'u' },
+		{ "prefix", required_argument, NULL, 'p' },
+		{ "set", required_argument, NULL, 's' },
+		{ "from", required_argument, NULL, 'F' },
+		{ "until", required_argument, NULL, 'U' },
+		{ "source", required_argument, NULL, 'n' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "delay", required_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd		*c = find_cmd("harvest");
+	struct harvest_options		 ho;
+	struct harvest_source		 src;
+	struct conf			*conf = NULL;
+	const struct conf_source	*cs;
+	struct store			*store = NULL;
+	const char			*db = NULL, *url = NULL, *config = NULL;
+	const char			*from = NULL, *until = NULL, *name = NULL;
+	const char			**prefixes = NULL, **sets = NULL;
+	const char			*errstr;
+	char				*cause = NULL, *autoname = NULL;
+	size_t				 np = 0, ns = 0, i;
+	long long			 delay = 0;
+	int				 ch, verbose = 0, rc = 0, r, intr = 0;
+	int				 k;
+
+	prefixes = xreallocarray(NULL, argc, sizeof(*prefixes));
+	sets = xreallocarray(NULL, argc, sizeof(*sets));
+	while ((ch = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': db = optarg; break;
+		case 'u': url = optarg; break;
+		case 'p': prefixes[np++] = optarg; break;
+		case 's': sets[ns++] = optarg; break;
+		case 'F': from = optarg; break;
+		case 'U': until = optarg; break;
+		case 'n': name = optarg; break;
+		case 'c': config = optarg; break;
+		case 'D':
+			if (parse_ll(optarg, 0, 3600000, &delay,
+			    &errstr) == -1) {
+				rc = bad_usage("harvest", "--delay: %s",
+				    errstr);
+				goto out;
+			}
+			break;
+		case 'v': verbose++; break;
+		case 'h':
+			rc = usage_cmd(c, 1);
+			goto out;
+		default:
+			rc = usage_cmd(c, 0);
+			goto out;
+		}
+	}
+	log_init(verbose >= 2 ? LOG_LVL_DEBUG : verbose ? LOG_LVL_INFO :
+	    LOG_LVL_WARN);
+	if (from != NULL && datestamp_parse(from, NULL, NULL) == -1) {
+		rc = bad_usage("harvest", "--from: not a datestamp "
+		    "(YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ): %s", from);
+		goto out;
+	}
+	if (until != NULL && datestamp_parse(until, NULL, NULL) == -1) {
+		rc = bad_usage("harvest", "--until: not a datestamp "
+		    "(YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ): %s", until);
+		goto out;
+	}
+	memset(&ho, 0, sizeof(ho));
+	if (config != NULL) {
+		if (url != NULL || np || ns || name != NULL) {
+			rc = bad_usage("harvest", "%s", "--config cannot be "
+			    "combined with --url, --prefix, --set or --source");
+			goto out;
+		}
+		if ((conf = conf_load(config, &cause)) == NULL) {
+			fprintf(stderr, "%s: %s\n", progname, cause);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		for (k = optind; k < argc; k++)
+			if (conf_source_find(conf, argv[k]) == NULL) {
+				fprintf(stderr, "%s: %s: no source named "
+				    "\"%s\"\n", progname, config, argv[k]);
+				rc = EXIT_USAGE;
+				goto out;
+			}
+		if (db == NULL)
+			db = conf->database;
+		ho.user_agent = conf->user_agent;
+		ho.contact = conf->contact;
+		ho.ca_file = conf->ca_file;
+		ho.timeout = conf->timeout;
+		ho.max_response_bytes = conf->max_response_bytes;
+	} else {
+		if (optind != argc) {
+			rc = bad_usage("harvest", "unexpected argument: %s",
+			    argv[optind]);
+			goto out;
+		}
+		if (db == NULL || url == NULL) {
+			rc = bad_usage("harvest", "%s", "--db and --url are "
+			    "required (or --config)");
+			goto out;
+		}
+		if (strncmp(url, "http://", 7) != 0 &&
+		    strncmp(url, "https://", 8) != 0) {
+			rc = bad_usage("harvest", "--url: not an http(s) URL: "
+			    "%s", url);
+			goto out;
+		}
+	}
+	if ((store = open_db(db, 0)) == NULL) {
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	if (conf == NULL) {
+		memset(&src, 0, sizeof(src));
+		if (name == NULL)
+			name = autoname = name_from_url(url);
+		src.name = name;
+		src.url = url;
+		src.prefixes = prefixes;
+		src.nprefixes = np;
+		src.sets = sets;
+		src.nsets = ns;
+		src.from = from;
+		src.until = until;
+		src.delay_ms = delay;
+		rc = run_one(store, &ho, &src, &intr);
+		goto out;
+	}
+	for (i = 0; i < conf->nsources && !intr; i++) {
+		cs = &conf->sources[i];
+		if (optind < argc) {
+			for (k = optind; k < argc; k++)
+				if (strcmp(argv[k], cs->name) == 0)
+					break;
+			if (k == argc)
+				continue;
+		} else if (!cs->enabled)
+			continue;
+		memset(&src, 0, sizeof(src));
+		src.name = cs->name;
+		src.url = cs->url;
+		src.prefixes = (const char *const *)cs->prefixes;
+		src.nprefixes = cs->nprefixes;
+		src.sets = (const char *const *)cs->sets;
+		src.nsets = cs->nsets;
+		src.from = from != NULL ? from : cs->from;
+		src.from_is_initial = from == NULL;
+		src.until = until != NULL ? until : cs->until;
+		src.delay_ms = cs->delay_ms >= 0 ? cs->delay_ms :
+		    conf->delay_ms;
+		if ((r = run_one(store, &ho, &src, &intr)) != 0)
+			rc = r;
+	}
+out:
+	store_close(store);
+	conf_free(conf);
+	free(cause);
+	free(autoname);
+	free(prefixes);
+	free(sets);
+	return rc;
+}
+
+/* export, changes, status */
+
+static int
+cmd_export(int argc, char **argv)
+{
+	static const struct option	 opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "source", required_argument, NULL, 'n' },
+		{ "prefix", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd		*c = find_cmd("export");
+	const char			*db = NULL, *source = NULL;
+	const char			*prefix = NULL;
+	struct store			*store;
+	char				*cause = NULL;
+	int				 ch, rc = 0;
+
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': db = optarg; break;
+		case 'n': source = optarg; break;
+		case 'p': prefix = optarg; break;
+		case 'h': return usage_cmd(c, 1);
+		default: return usage_cmd(c, 0);
+		}
+	}
+	if (db == NULL || optind != argc)
+		return usage_cmd(c, 0);
+	if ((store = open_db(db, STORE_RDONLY)) == NULL)
+		return EXIT_FAIL;
+	if (store_export(store, source, prefix, stdout, &cause) == -1 ||
+	    fflush(stdout) == EOF) {
+		fprintf(stderr, "%s export: %s\n", progname,
+		    cause != NULL ? cause : strerror(errno));
+		rc = EXIT_FAIL;
+	}
+	free(cause);
+	store_close(store);
+	return rc;
+}
+
+static int
+cmd_changes(int argc, char **argv)
+{
+	static const struct option	 opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "since", required_argument, NULL, 's' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd		*c = find_cmd("changes");
+	const char			*db = NULL, *errstr;
+	long long			 since = 0, limit = -1;
+	struct store			*store;
+	char				*cause = NULL;
+	int				 ch, rc = 0;
+
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			db = optarg;
+			break;
+		case 's':
+			if (parse_ll(optarg, 0, INT64_MAX, &since,
+			    &errstr) == -1)
+				return bad_usage("changes", "--since: %s",
+				    errstr);
+			break;
+		case 'l':
+			if (parse_ll(optarg, 0, INT64_MAX, &limit,
+			    &errstr) == -1)
+				return bad_usage("changes", "--limit: %s",
+				    errstr);
+			break;
+		case 'h':
+			return usage_cmd(c, 1);
+		default:
+			return usage_cmd(c, 0);
+		}
+	}
+	if (db == NULL || optind != argc)
+		return usage_cmd(c, 0);
+	if ((store = open_db(db, STORE_RDONLY)) == NULL)
+		return EXIT_FAIL;
+	if (store_changes(store, since, limit, stdout, &cause) == -1 ||
+	    fflush(stdout) == EOF) {
+		fprintf(stderr, "%s changes: %s\n", progname,
+		    cause != NULL ? cause : strerror(errno));
+		rc = EXIT_FAIL;
+	}
+	free(cause);
+	store_close(store);
+	return rc;
+}
+
+static int
+cmd_status(int argc, char **argv)
+{
+	static const struct option	 opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd		*c = find_cmd("status");
+	const char			*db = NULL;
+	struct store			*store;
+	char				*cause = NULL;
+	int				 ch, rc = 0;
+
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': db = optarg; break;
+		case 'h': return usage_cmd(c, 1);
+		default: return usage_cmd(c, 0);
+		}
+	}
+	if (db == NULL || optind != argc)
+		return usage_cmd(c, 0);
+	if ((store = open_db(db, STORE_RDONLY)) == NULL)
+		return EXIT_FAIL;
+	if (store_status(store, stdout, &cause) == -1 ||
+	    fflush(stdout) == EOF) {
+		fprintf(stderr, "%s status: %s\n", progname,
+		    cause != NULL ? cause : strerror(errno));
+		rc = EXIT_FAIL;
+	}
+	free(cause);
+	store_close(store);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct cmd	*c;
+
+	log_init(LOG_LVL_WARN);
+	/* A reader that goes away (| head) is not an error worth a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	if (argc < 2) {
+		usage_all(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage_all(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("oaiharvest %s\n", OH_VERSION);
+		return 0;
+	}
+	if ((c = find_cmd(argv[1])) == NULL) {
+		fprintf(stderr, "%s: unknown command: %s\n", progname, argv[1]);
+		usage_all(stderr);
+		return EXIT_USAGE;
+	}
+	return c->fn(argc - 1, argv + 1);
+}

@@ -1,0 +1,420 @@
+#include <sys/queue.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "fetch.h"
+#include "log.h"
+#include "oh_limits.h"
+#include "util.h"
+
+/* Bytes of a non-200 body kept to explain the failure. */
+#define ERRBODY_MAX	512
+
+struct sock_ctx {
+	struct event		*ev;
+	curl_socket_t		 fd;
+	struct fetch		*f;
+};
+
+struct fetch_req {
+	TAILQ_ENTRY(fetch_req)	 entry;
+	struct fetch		*f;
+	CURL			*easy;
+	struct curl_slist	*headers;
+	fetch_data_cb		 on_data;
+	fetch_done_cb		 on_done;
+	void			*arg;
+	long			 status;
+	int			 status_known;
+	int			 sink_failed;
+	int			 over_limit;
+	long long		 bytes;
+	struct buf		 errbody;
+	char			 errbuf[CURL_ERROR_SIZE];
+};
+
+TAILQ_HEAD(fetch_reqs, fetch_req);
+
+struct fetch {
+	struct event_base	*base;
+	CURLM			*multi;
+	struct event		*timer;
+	struct fetch_reqs	 reqs;
+	char			*user_agent;
+	char			*from;
+	char			*ca_file;
+	long long		 timeout;
+	long long		 max_bytes;
+};
+
+/* libcurl callbacks */
+static int	 sock_cb(CURL *, curl_socket_t, int, void *, void *);
+static int	 timer_cb(CURLM *, long, void *);
+static size_t	 write_cb(char *, size_t, size_t, void *);
+
+/* libevent callbacks */
+static void	 on_socket(evutil_socket_t, short, void *);
+static void	 on_timeout(evutil_socket_t, short, void *);
+
+static void	 check_done(struct fetch *);
+static void	 req_free(struct fetch_req *);
+
+static int	 curl_inited;
+
+struct fetch *
+fetch_new(struct event_base *base, const struct fetch_options *o,
+    char **cause)
+{
+	struct fetch	*f;
+
+	if (!curl_inited) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+			*cause = xstrdup("fetch: curl_global_init failed");
+			return NULL;
+		}
+		curl_inited = 1;
+	}
+	f = xcalloc(1, sizeof(*f));
+	f->base = base;
+	TAILQ_INIT(&f->reqs);
+	if ((f->multi = curl_multi_init()) == NULL) {
+		free(f);
+		*cause = xstrdup("fetch: curl_multi_init failed");
+		return NULL;
+	}
+	f->timer = evtimer_new(base, on_timeout, f);
+	curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
+	curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+	if (o->user_agent != NULL)
+		f->user_agent = xstrdup(o->user_agent);
+	else
+		f->user_agent = xstrdup("oaiharvest/" OH_VERSION
+		    " (OAI-PMH harvester; libcurl)");
+	if (o->contact != NULL)
+		xasprintf(&f->from, "From: %s", o->contact);
+	if (o->ca_file != NULL)
+		f->ca_file = xstrdup(o->ca_file);
+	f->timeout = o->timeout > 0 ? o->timeout : REQUEST_TIMEOUT;
+	f->max_bytes = o->max_response_bytes > 0 ? o->max_response_bytes :
+	    (long long)MAX_RESPONSE_BYTES;
+	return f;
+}
+
+void
+fetch_free(struct fetch *f)
+{
+	struct fetch_req	*r;
+
+	if (f == NULL)
+		return;
+	while ((r = TAILQ_FIRST(&f->reqs)) != NULL)
+		fetch_cancel(r);
+	/* Cached connections close here and may still call sock_cb. */
+	curl_multi_cleanup(f->multi);
+	event_free(f->timer);
+	free(f->user_agent);
+	free(f->from);
+	free(f->ca_file);
+	free(f);
+}
+
+char *
+fetch_escape(const char *s)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	struct buf		 b;
+	unsigned char		 c;
+	char			 pct[3];
+
+	buf_init(&b, SIZE_MAX / 2);
+	for (; *s != '\0'; s++) {
+		c = (unsigned char)*s;
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+		    c == '_' || c == '~')
+			buf_addch(&b, c);
+		else {
+			pct[0] = '%';
+			pct[1] = hex[c >> 4];
+			pct[2] = hex[c & 0xf];
+			buf_add(&b, pct, 3);
+		}
+	}
+	if (b.data == NULL)
+		return xstrdup("");
+	return b.data;
+}
+
+struct fetch_req *
+fetch_start(struct fetch *f, const char *url, fetch_data_cb on_data,
+    fetch_done_cb on_done, void *arg, char **cause)
+{
+	struct fetch_req	*r;
+	CURLMcode		 mc;
+
+	if (strncasecmp(url, "http://", 7) != 0 &&
+	    strncasecmp(url, "https://", 8) != 0) {
+		xasprintf(cause, "fetch: only http and https URLs: %s", url);
+		return NULL;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->f = f;
+	r->on_data = on_data;
+	r->on_done = on_done;
+	r->arg = arg;
+	buf_init(&r->errbody, ERRBODY_MAX);
+	if ((r->easy = curl_easy_init()) == NULL) {
+		free(r);
+		*cause = xstrdup("fetch: curl_easy_init failed");
+		return NULL;
+	}
+	curl_easy_setopt(r->easy, CURLOPT_URL, url);
+	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+	/* Only the web, also after a redirect: no file://, ftp://, ... */
+	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(r->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
+	/* Every encoding libcurl decodes; the byte cap counts decoded bytes. */
+	curl_easy_setopt(r->easy, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (f->ca_file != NULL)
+		curl_easy_setopt(r->easy, CURLOPT_CAINFO, f->ca_file);
+	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT);
+	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED_LIMIT);
+	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_TIME, (long)LOW_SPEED_TIME);
+	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT, (long)f->timeout);
+	curl_easy_setopt(r->easy, CURLOPT_MAXFILESIZE_LARGE,
+	    (curl_off_t)f->max_bytes);
+	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, f->user_agent);
+	if (f->from != NULL) {
+		r->headers = curl_slist_append(NULL, f->from);
+		curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+	}
+	if ((mc = curl_multi_add_handle(f->multi, r->easy)) != CURLM_OK) {
+		xasprintf(cause, "fetch: %s", curl_multi_strerror(mc));
+		curl_easy_cleanup(r->easy);
+		curl_slist_free_all(r->headers);
+		buf_free(&r->errbody);
+		free(r);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&f->reqs, r, entry);
+	return r;
+}
+
+void
+fetch_cancel(struct fetch_req *r)
+{
+	curl_multi_remove_handle(r->f->multi, r->easy);
+	req_free(r);
+}
+
+static void
+req_free(struct fetch_req *r)
+{
+	TAILQ_REMOVE(&r->f->reqs, r, entry);
+	curl_easy_cleanup(r->easy);
+	curl_slist_free_all(r->headers);
+	buf_free(&r->errbody);
+	free(r);
+}
+
+/*
+ * Bodies arrive here decoded.  Only a 200 body goes to the parser; other
+ * bodies are kept in part to explain the failure.  libcurl 7.88 does not
+ * stop a transfer of unannounced size at CURLOPT_MAXFILESIZE, and a gzip
+ * bomb announces nothing, so the cap is enforced here on decoded bytes.
+ */
+static size_t
+write_cb(char *p, size_t size, size_t n, void *arg)
+{
+	struct fetch_req	*r = arg;
+	size_t			 len = size * n;
+	size_t			 room;
+
+	if (!r->status_known) {
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+		r->status_known = 1;
+	}
+	if ((long long)len > r->f->max_bytes - r->bytes) {
+		r->over_limit = 1;
+		return CURL_WRITEFUNC_ERROR;
+	}
+	r->bytes += len;
+	if (r->status != 200) {
+		room = ERRBODY_MAX - r->errbody.len;
+		buf_add(&r->errbody, p, len < room ? len : room);
+		return len;
+	}
+	if (r->on_data(r->arg, p, len) == -1) {
+		r->sink_failed = 1;
+		return CURL_WRITEFUNC_ERROR;
+	}
+	return len;
+}
+
+/* Summarise a failed transfer in one line. */
+static char *
+describe(struct fetch_req *r, CURLcode code)
+{
+	char	*s;
+
+	if (r->over_limit)
+		xasprintf(&s, "response larger than %lld bytes",
+		    r->f->max_bytes);
+	else if (code == CURLE_OK && r->status != 200)
+		xasprintf(&s, "HTTP status %ld", r->status);
+	else if (r->errbuf[0] != '\0')
+		xasprintf(&s, "%s (%s)", r->errbuf, curl_easy_strerror(code));
+	else
+		xasprintf(&s, "%s", curl_easy_strerror(code));
+	return s;
+}
+
+static void
+check_done(struct fetch *f)
+{
+	struct fetch_result	 res;
+	struct fetch_req	*r;
+	CURLMsg			*msg;
+	CURLcode		 code;
+	CURL			*easy;
+	curl_off_t		 ra = 0;
+	char			*cause = NULL, *url = NULL;
+	int			 left;
+
+	while ((msg = curl_multi_info_read(f->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		/* msg does not survive curl_multi_remove_handle(). */
+		easy = msg->easy_handle;
+		code = msg->data.result;
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
+		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r->status);
+		curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra);
+		curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url);
+		memset(&res, 0, sizeof(res));
+		res.status = r->status;
+		/* Before curl 8.12 a past HTTP-date gives a negative value. */
+		res.retry_after = ra < 0 ? 0 : (ra > RETRY_AFTER_MAX ?
+		    RETRY_AFTER_MAX : (long long)ra);
+		res.bytes = r->bytes;
+		res.sink_failed = r->sink_failed;
+		res.ok = code == CURLE_OK && r->status == 200;
+		res.curl_failed = code != CURLE_OK && !r->sink_failed &&
+		    !r->over_limit;
+		url = url != NULL ? xstrdup(url) : xstrdup("");
+		res.url = url;
+		if (!res.ok) {
+			cause = describe(r, code);
+			res.cause = cause;
+		}
+		curl_multi_remove_handle(f->multi, easy);
+		r->on_done(r->arg, &res);
+		req_free(r);
+		free(cause);
+		free(url);
+		cause = url = NULL;
+	}
+}
+
+static void
+on_socket(evutil_socket_t fd, short what, void *arg)
+{
+	struct sock_ctx	*sc = arg;
+	struct fetch	*f = sc->f;
+	int		 flags = 0, running;
+
+	if (what & EV_READ)
+		flags |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(f->multi, fd, flags, &running);
+	check_done(f);
+	if (running <= 0 && evtimer_pending(f->timer, NULL))
+		evtimer_del(f->timer);
+}
+
+static void
+on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch	*f = arg;
+	int		 running;
+
+	curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done(f);
+}
+
+/*
+ * libcurl says which sockets to watch.  The context belongs to the socket,
+ * not the transfer: on HTTP/2 one socket carries many transfers.
+ */
+static int
+sock_cb(CURL *easy, curl_socket_t s, int action, void *userp, void *sockp)
+{
+	struct fetch	*f = userp;
+	struct sock_ctx	*sc = sockp;
+	short		 events = 0;
+
+	if (action == CURL_POLL_REMOVE) {
+		if (sc != NULL) {
+			event_del(sc->ev);
+			event_free(sc->ev);
+			free(sc);
+			curl_multi_assign(f->multi, s, NULL);
+		}
+		return 0;
+	}
+	if (action == CURL_POLL_IN || action == CURL_POLL_INOUT)
+		events |= EV_READ;
+	if (action == CURL_POLL_OUT || action == CURL_POLL_INOUT)
+		events |= EV_WRITE;
+	if (events == 0)
+		return -1;
+	events |= EV_PERSIST;
+	if (sc == NULL) {
+		sc = xcalloc(1, sizeof(*sc));
+		sc->f = f;
+		sc->fd = s;
+		sc->ev = event_new(f->base, s, events, on_socket, sc);
+		curl_multi_assign(f->multi, s, sc);
+	} else {
+		event_del(sc->ev);
+		event_assign(sc->ev, f->base, s, events, on_socket, sc);
+	}
+	event_add(sc->ev, NULL);
+	return 0;
+}
+
+/*
+ * One timer for the whole multi handle.  A zero timeout must not call back
+ * into libcurl from here (it recurses): arm the timer and let the loop do it.
+ */
+static int
+timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct fetch	*f = userp;
+	struct timeval	 tv;
+
+	if (timeout_ms < 0) {
+		evtimer_del(f->timer);
+		return 0;
+	}
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	evtimer_add(f->timer, &tv);
+	return 0;
+}

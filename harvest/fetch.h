@@ -1,0 +1,54 @@
+/*
+ * HTTP fetching for the harvest module: libcurl's multi-socket API on a
+ * libevent loop (as in curl's docs/examples/multi-event.c).  Private to
+ * harvest/.
+ */
+#ifndef OH_FETCH_H
+#define OH_FETCH_H
+
+#include <stddef.h>
+
+struct event_base;
+struct fetch;
+struct fetch_req;
+
+struct fetch_options {
+	const char	*user_agent;
+	const char	*contact;
+	const char	*ca_file;
+	long long	 timeout;		/* seconds */
+	long long	 max_response_bytes;
+};
+
+struct fetch_result {
+	int		 ok;		/* transfer completed, status 200 */
+	long		 status;	/* HTTP status, 0 if none */
+	int		 curl_failed;	/* a transport error (not HTTP) */
+	int		 sink_failed;	/* the data callback refused */
+	long long	 retry_after;	/* seconds, 0 if none */
+	long long	 bytes;		/* body bytes after decoding */
+	const char	*cause;		/* one line when !ok */
+	const char	*url;		/* effective URL */
+};
+
+/* Return -1 to abort the transfer (the result then has sink_failed). */
+typedef int	(*fetch_data_cb)(void *, const char *, size_t);
+typedef void	(*fetch_done_cb)(void *, const struct fetch_result *);
+
+struct fetch	*fetch_new(struct event_base *, const struct fetch_options *,
+		    char **cause);
+void		 fetch_free(struct fetch *);
+
+/*
+ * Start a GET.  data gets the body of a 200 response only, chunk by chunk;
+ * done is called once, from the loop, never from inside fetch_start().
+ */
+struct fetch_req *fetch_start(struct fetch *, const char *url,
+		    fetch_data_cb, fetch_done_cb, void *, char **cause);
+/* Abort a transfer; done is not called. */
+void		 fetch_cancel(struct fetch_req *);
+
+/* Percent-encode s for a query string (RFC 3986 unreserved kept). */
+char		*fetch_escape(const char *);
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * The harvest engine: OAI-PMH sessions driven by one libevent loop, with
+ * libcurl's multi-socket API on the same loop, so that many sources can
+ * harvest at once in one thread.  The one-shot CLI and the daemon use the
+ * same engine.
+ */
+#ifndef OH_HARVEST_H
+#define OH_HARVEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "oai.h"
+#include "store.h"
+
+struct event_base;
+struct harvest_engine;
+struct harvest_job;
+
+/* Global settings of the engine; any pointer may be NULL. */
+struct harvest_options {
+	const char	*user_agent;	/* NULL: oaiharvest/VERSION */
+	const char	*contact;	/* From: header */
+	const char	*ca_file;	/* CA bundle for TLS verification */
+	long long	 timeout;	/* whole request, seconds; 0: default */
+	long long	 max_response_bytes;	/* 0: MAX_RESPONSE_BYTES */
+	long long	 retry_base_ms;	/* first retry delay; 0: BACKOFF_BASE s */
+	int		 max_tries;	/* tries per request; 0: default */
+};
+
+/* What to harvest.  Strings are copied by harvest_start(). */
+struct harvest_source {
+	const char		*name;
+	const char		*url;
+	const char *const	*prefixes;	/* none: oai_dc */
+	size_t			 nprefixes;
+	const char *const	*sets;		/* none: whole repository */
+	size_t			 nsets;
+	const char		*from;		/* explicit from, or NULL */
+	const char		*until;		/* explicit until, or NULL */
+	int			 from_is_initial; /* from applies only when
+						    no watermark exists */
+	long long		 delay_ms;	/* between two requests */
+};
+
+/* What a finished run reports. */
+struct harvest_result {
+	const char		*source;
+	int			 ok;		/* 1: every list completed */
+	const char		*error;		/* cause when !ok */
+	int64_t			 run_id;
+	struct store_run_stats	 stats;
+	long long		 lists;		/* lists completed */
+	long long		 repairs;	/* bytes dropped before parsing */
+	double			 seconds;
+};
+
+typedef void	(*harvest_done_cb)(const struct harvest_result *, void *);
+
+struct harvest_engine *harvest_engine_new(struct event_base *,
+		    struct store *, const struct harvest_options *,
+		    char **cause);
+void		 harvest_engine_free(struct harvest_engine *);
+
+/*
+ * Start a run for a source: Identify, then each (metadataPrefix, set) list
+ * page by page, each page one transaction.  done is called once from the
+ * loop when the run ends (also on failure); the job is freed after it.
+ */
+struct harvest_job *harvest_start(struct harvest_engine *,
+		    const struct harvest_source *, harvest_done_cb, void *,
+		    char **cause);
+/*
+ * Stop a running job now: the transfer is aborted, nothing of the page in
+ * flight is written, the run is recorded as failed ("cancelled") and done
+ * is called before this returns.
+ */
+void		 harvest_cancel(struct harvest_job *);
+
+/*
+ * One OAI-PMH request through the engine, for `oaiharvest identify` and
+ * friends: fetch url and feed the response to a parser with the given
+ * callbacks; done gets the parser (for the token, error, ...) or NULL and a
+ * cause when the request or the parse failed.
+ */
+typedef void	(*harvest_request_cb)(struct oai_parser *, const char *cause,
+		    void *);
+int		 harvest_request(struct harvest_engine *, const char *url,
+		    const struct oai_callbacks *, void *cbarg,
+		    harvest_request_cb, void *, char **cause);
+
+/* Build base?verb=...&k=v... with every value percent-encoded. */
+char		*harvest_url(const char *base, const char *verb, ...);
+
+/*
+ * Pure policy: milliseconds to wait before try number `attempt` (1-based,
+ * the try that failed) given the failure; -1 means do not retry.
+ */
+long long	 harvest_retry_delay(long status, int curl_failed,
+		    long long retry_after, int attempt, int max_tries,
+		    long long base_ms, unsigned int jitter_seed);
+
+#endif

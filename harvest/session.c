@@ -1,0 +1,916 @@
+/*
+ * A harvest run for one source, as a state machine on the event loop:
+ *
+ *	IDENTIFY -> LIST (page, page, ...) for each (prefix, set) -> DONE
+ *
+ * Each page's records are parsed as the bytes arrive, spooled, and written
+ * with the list's checkpoint in one transaction once the page is complete.
+ * Between requests the job waits on a timer (politeness delay, retries).
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "fetch.h"
+#include "harvest.h"
+#include "log.h"
+#include "oh_limits.h"
+#include "spool.h"
+#include "util.h"
+
+enum job_state {
+	JOB_IDENTIFY,
+	JOB_LIST,
+	JOB_DONE,
+};
+
+static const char *const job_state_names[] = {
+	"identify", "list", "done",
+};
+
+struct list_spec {
+	char	*prefix;
+	char	*set;		/* "" for the whole repository */
+};
+
+struct harvest_engine {
+	struct event_base	*base;
+	struct store		*store;
+	struct fetch		*fetch;
+	long long		 retry_base_ms;
+	int			 max_tries;
+	unsigned int		 seed;
+};
+
+struct harvest_job {
+	struct harvest_engine	*e;
+	enum job_state		 state;
+	harvest_done_cb		 done;
+	void			*done_arg;
+
+	/* What to harvest. */
+	char			*name;
+	char			*url;
+	struct list_spec	*lists;
+	size_t			 nlists;
+	char			*from;
+	char			*until;
+	int			 from_initial;
+	long long		 delay_ms;
+
+	/* What Identify said. */
+	enum oai_granularity	 gran;
+	char			*granularity;
+	char			*earliest;
+	char			*deleted_record;
+	char			*repo_name;
+
+	/* The run. */
+	int64_t			 source_id;
+	int64_t			 run_id;
+	struct store_run_stats	 stats;
+	long long		 lists_done;
+	long long		 repairs;
+	int64_t			 started_ms;
+
+	/* The current list. */
+	size_t			 cur;
+	char			*list_from;
+	char			*old_watermark;
+	int			 move_watermark;
+	char			*token;		/* next request's token */
+	int			 resumed;	/* token came from a checkpoint */
+	int			 restarted;
+	char			*progress;	/* high-water datestamp so far */
+	time_t			 progress_t;
+	long long		 list_pages;
+
+	/* The current request. */
+	struct fetch_req	*req;
+	struct oai_parser	*parser;
+	struct spool		*spool;
+	char			*spool_cause;
+	int			 tries;
+	struct event		*timer;
+	char			*error;
+};
+
+/* State and flow */
+static void	 job_set_state(struct harvest_job *, enum job_state);
+static void	 job_schedule(struct harvest_job *, long long ms);
+static void	 job_fail(struct harvest_job *, const char *, ...)
+		    __printflike(2, 3);
+static void	 job_finish(struct harvest_job *);
+static void	 job_free(struct harvest_job *);
+static void	 on_timer(evutil_socket_t, short, void *);
+static void	 do_request(struct harvest_job *);
+static void	 start_list(struct harvest_job *);
+static void	 next_list(struct harvest_job *);
+
+/* Responses */
+static int	 on_data(void *, const char *, size_t);
+static void	 on_done(void *, const struct fetch_result *);
+static int	 on_identify(void *, const struct oai_identify *);
+static int	 on_record(void *, const struct oai_record *);
+static void	 identify_done(struct harvest_job *);
+static void	 page_done(struct harvest_job *);
+static int	 put_record(void *, const struct store_record *);
+
+struct harvest_engine *
+harvest_engine_new(struct event_base *base, struct store *store,
+    const struct harvest_options *o, char **cause)
+{
+	struct harvest_engine	*e;
+	struct fetch_options	 fo;
+
+	e = xcalloc(1, sizeof(*e));
+	e->base = base;
+	e->store = store;
+	memset(&fo, 0, sizeof(fo));
+	fo.user_agent = o->user_agent;
+	fo.contact = o->contact;
+	fo.ca_file = o->ca_file;
+	fo.timeout = o->timeout;
+	fo.max_response_bytes = o->max_response_bytes;
+	if ((e->fetch = fetch_new(base, &fo, cause)) == NULL) {
+		free(e);
+		return NULL;
+	}
+	e->retry_base_ms = o->retry_base_ms > 0 ? o->retry_base_ms :
+	    BACKOFF_BASE * 1000LL;
+	e->max_tries = o->max_tries > 0 ? o->max_tries : MAX_REQUEST_TRIES;
+	e->seed = (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)e;
+	return e;
+}
+
+void
+harvest_engine_free(struct harvest_engine *e)
+{
+	if (e == NULL)
+		return;
+	fetch_free(e->fetch);
+	free(e);
+}
+
+/* URLs */
+
+char *
+harvest_url(const char *base, const char *verb, ...)
+{
+	struct buf	 b;
+	va_list		 ap;
+	const char	*k, *v;
+	char		*esc;
+
+	buf_init(&b, MAX_URL_LEN);
+	if (buf_addstr(&b, base) == -1 ||
+	    buf_addch(&b, strchr(base, '?') != NULL ? '&' : '?') == -1 ||
+	    buf_addstr(&b, "verb=") == -1 || buf_addstr(&b, verb) == -1)
+		goto toolong;
+	va_start(ap, verb);
+	while ((k = va_arg(ap, const char *)) != NULL) {
+		v = va_arg(ap, const char *);
+		if (v == NULL)
+			continue;
+		esc = fetch_escape(v);
+		if (buf_addch(&b, '&') == -1 || buf_addstr(&b, k) == -1 ||
+		    buf_addch(&b, '=') == -1 || buf_addstr(&b, esc) == -1) {
+			free(esc);
+			va_end(ap);
+			goto toolong;
+		}
+		free(esc);
+	}
+	va_end(ap);
+	return b.data;
+toolong:
+	buf_free(&b);
+	return NULL;
+}
+
+/* Retry policy */
+
+/*
+ * 503 and 429 say when to come back (Retry-After); other server errors,
+ * timeouts, broken connections and unparsable 200 pages are retried with
+ * exponential backoff and jitter; other statuses (403, 404, ...) are final:
+ * the OAI-PMH harvester guidelines ask a harvester not to hammer on.
+ */
+long long
+harvest_retry_delay(long status, int curl_failed, long long retry_after,
+    int attempt, int max_tries, long long base_ms, unsigned int seed)
+{
+	long long	ms;
+	int		i;
+
+	if (attempt >= max_tries)
+		return -1;
+	if ((status == 503 || status == 429) && retry_after > 0) {
+		if (retry_after > RETRY_AFTER_MAX)
+			retry_after = RETRY_AFTER_MAX;
+		return retry_after * 1000;
+	}
+	if (!(curl_failed || status == 200 || status == 408 ||
+	    status == 429 || (status >= 500 && status <= 599)))
+		return -1;
+	ms = base_ms;
+	for (i = 1; i < attempt && ms < BACKOFF_MAX * 1000LL; i++)
+		ms *= 2;
+	if (ms > BACKOFF_MAX * 1000LL)
+		ms = BACKOFF_MAX * 1000LL;
+	/* Up to a quarter more, so that many sources do not retry together. */
+	seed = seed * 1103515245u + 12345u;
+	ms += (long long)((seed >> 8) % (unsigned int)(ms / 4 + 1));
+	return ms;
+}
+
+/* Jobs */
+
+struct harvest_job *
+harvest_start(struct harvest_engine *e, const struct harvest_source *src,
+    harvest_done_cb done, void *arg, char **cause)
+{
+	static const char *const	 default_prefix[] = { "oai_dc" };
+	static const char *const	 whole[] = { "" };
+	struct harvest_job		*j;
+	const char *const		*prefixes = src->prefixes;
+	const char *const		*sets = src->sets;
+	size_t				 np = src->nprefixes, ns = src->nsets;
+	size_t				 i, k;
+
+	if (src->from != NULL && datestamp_parse(src->from, NULL, NULL) == -1) {
+		xasprintf(cause, "invalid from datestamp: %s", src->from);
+		return NULL;
+	}
+	if (src->until != NULL &&
+	    datestamp_parse(src->until, NULL, NULL) == -1) {
+		xasprintf(cause, "invalid until datestamp: %s", src->until);
+		return NULL;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->e = e;
+	j->done = done;
+	j->done_arg = arg;
+	j->name = xstrdup(src->name);
+	j->url = xstrdup(src->url);
+	j->from = src->from != NULL ? xstrdup(src->from) : NULL;
+	j->until = src->until != NULL ? xstrdup(src->until) : NULL;
+	j->from_initial = src->from_is_initial;
+	j->delay_ms = src->delay_ms;
+	if (np == 0) {
+		prefixes = default_prefix;
+		np = 1;
+	}
+	if (ns == 0) {
+		sets = whole;
+		ns = 1;
+	}
+	j->lists = xreallocarray(NULL, np * ns, sizeof(*j->lists));
+	for (i = 0; i < np; i++)
+		for (k = 0; k < ns; k++) {
+			j->lists[j->nlists].prefix = xstrdup(prefixes[i]);
+			j->lists[j->nlists].set = xstrdup(sets[k]);
+			j->nlists++;
+		}
+	j->spool = spool_new(SPOOL_MEM_BYTES);
+	j->timer = evtimer_new(e->base, on_timer, j);
+	j->started_ms = mono_ms();
+	j->state = JOB_IDENTIFY;
+
+	if ((j->source_id = store_source(e->store, j->name, j->url,
+	    cause)) == -1 ||
+	    (j->run_id = store_run_begin(e->store, j->source_id,
+	    cause)) == -1) {
+		job_free(j);
+		return NULL;
+	}
+	log_info("event=run_start source=%s url=%s run=%lld lists=%zu",
+	    log_q(j->name), log_q(j->url), (long long)j->run_id, j->nlists);
+	/* Never call back from inside harvest_start(). */
+	job_schedule(j, 0);
+	return j;
+}
+
+void
+harvest_cancel(struct harvest_job *j)
+{
+	if (j->req != NULL) {
+		fetch_cancel(j->req);
+		j->req = NULL;
+	}
+	job_fail(j, "cancelled");
+}
+
+static void
+job_set_state(struct harvest_job *j, enum job_state s)
+{
+	if (j->state != s)
+		log_debug("event=state source=%s from=%s to=%s",
+		    log_q(j->name), job_state_names[j->state],
+		    job_state_names[s]);
+	j->state = s;
+}
+
+static void
+job_schedule(struct harvest_job *j, long long ms)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(j->timer, &tv);
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	do_request(arg);
+}
+
+static void
+job_fail(struct harvest_job *j, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (j->error == NULL) {
+		va_start(ap, fmt);
+		xvasprintf(&j->error, fmt, ap);
+		va_end(ap);
+	}
+	job_finish(j);
+}
+
+static void
+job_finish(struct harvest_job *j)
+{
+	struct harvest_result	 res;
+	char			*cause = NULL;
+
+	evtimer_del(j->timer);
+	job_set_state(j, JOB_DONE);
+	if (store_run_end(j->e->store, j->run_id, j->error ? "failed" : "ok",
+	    &j->stats, j->error, &cause) == -1) {
+		log_err("event=store_error source=%s cause=%s", log_q(j->name),
+		    log_q(cause));
+		if (j->error == NULL)
+			j->error = cause;
+		else
+			free(cause);
+	}
+	memset(&res, 0, sizeof(res));
+	res.source = j->name;
+	res.ok = j->error == NULL;
+	res.error = j->error;
+	res.run_id = j->run_id;
+	res.stats = j->stats;
+	res.lists = j->lists_done;
+	res.repairs = j->repairs;
+	res.seconds = (mono_ms() - j->started_ms) / 1000.0;
+	if (j->done != NULL)
+		j->done(&res, j->done_arg);
+	job_free(j);
+}
+
+static void
+job_free(struct harvest_job *j)
+{
+	size_t	i;
+
+	if (j->req != NULL)
+		fetch_cancel(j->req);
+	if (j->parser != NULL)
+		oai_parser_free(j->parser);
+	spool_free(j->spool);
+	if (j->timer != NULL)
+		event_free(j->timer);
+	for (i = 0; i < j->nlists; i++) {
+		free(j->lists[i].prefix);
+		free(j->lists[i].set);
+	}
+	free(j->lists);
+	free(j->name);
+	free(j->url);
+	free(j->from);
+	free(j->until);
+	free(j->granularity);
+	free(j->earliest);
+	free(j->deleted_record);
+	free(j->repo_name);
+	free(j->list_from);
+	free(j->old_watermark);
+	free(j->token);
+	free(j->progress);
+	free(j->spool_cause);
+	free(j->error);
+	free(j);
+}
+
+/* Requests */
+
+static void
+do_request(struct harvest_job *j)
+{
+	static const struct oai_callbacks	 cbs = {
+		.on_record = on_record,
+		.on_identify = on_identify,
+	};
+	struct list_spec			*l;
+	char					*url, *cause = NULL;
+
+	if (j->state == JOB_IDENTIFY)
+		url = harvest_url(j->url, "Identify", NULL);
+	else {
+		l = &j->lists[j->cur];
+		if (j->token != NULL)
+			url = harvest_url(j->url, "ListRecords",
+			    "resumptionToken", j->token, NULL);
+		else
+			url = harvest_url(j->url, "ListRecords",
+			    "metadataPrefix", l->prefix,
+			    "set", l->set[0] != '\0' ? l->set : NULL,
+			    "from", j->list_from, "until", j->until, NULL);
+	}
+	if (url == NULL) {
+		job_fail(j, "request URL longer than %d bytes", MAX_URL_LEN);
+		return;
+	}
+	if (j->parser != NULL)
+		oai_parser_free(j->parser);
+	j->parser = oai_parser_new(&cbs, j);
+	spool_reset(j->spool);
+	free(j->spool_cause);
+	j->spool_cause = NULL;
+	j->tries++;
+	log_debug("event=request source=%s url=%s try=%d", log_q(j->name),
+	    log_q(url), j->tries);
+	j->req = fetch_start(j->e->fetch, url, on_data, on_done, j, &cause);
+	if (j->req == NULL) {
+		job_fail(j, "%s", cause);
+		free(cause);
+	}
+	free(url);
+}
+
+static int
+on_data(void *arg, const char *p, size_t len)
+{
+	struct harvest_job	*j = arg;
+
+	return oai_parser_feed(j->parser, p, len);
+}
+
+static void
+on_done(void *arg, const struct fetch_result *res)
+{
+	struct harvest_job	*j = arg;
+	const char		*cause = NULL;
+	long long		 delay;
+	long			 status = res->status;
+
+	j->req = NULL;
+	j->stats.bytes += res->bytes;
+	if (res->ok && oai_parser_finish(j->parser) == -1)
+		cause = oai_parser_cause(j->parser);
+	else if (res->sink_failed)
+		cause = j->spool_cause != NULL ? j->spool_cause :
+		    oai_parser_cause(j->parser);
+	else if (!res->ok)
+		cause = res->cause;
+	if (cause == NULL) {
+		j->repairs += (long long)oai_parser_repairs(j->parser);
+		if (j->state == JOB_IDENTIFY)
+			identify_done(j);
+		else
+			page_done(j);
+		return;
+	}
+	if (j->spool_cause != NULL) {
+		job_fail(j, "%s", j->spool_cause);
+		return;
+	}
+	delay = harvest_retry_delay(status, res->curl_failed,
+	    res->retry_after, j->tries, j->e->max_tries, j->e->retry_base_ms,
+	    j->e->seed++);
+	if (delay < 0) {
+		job_fail(j, "%s: %s", res->url, cause);
+		return;
+	}
+	log_warn("event=retry source=%s url=%s cause=%s try=%d wait_ms=%lld",
+	    log_q(j->name), log_q(res->url), log_q(cause), j->tries, delay);
+	job_schedule(j, delay);
+}
+
+static int
+on_identify(void *arg, const struct oai_identify *id)
+{
+	struct harvest_job	*j = arg;
+
+#define DUP(f, v)	do { free(j->f); \
+	j->f = (v) != NULL ? xstrdup(v) : NULL; } while (0)
+	DUP(granularity, id->granularity);
+	DUP(earliest, id->earliest_datestamp);
+	DUP(deleted_record, id->deleted_record);
+	DUP(repo_name, id->repository_name);
+#undef DUP
+	return 0;
+}
+
+static int
+on_record(void *arg, const struct oai_record *r)
+{
+	struct harvest_job	*j = arg;
+
+	if (j->state != JOB_LIST)
+		return 0;
+	if (spool_add(j->spool, r, &j->spool_cause) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+identify_done(struct harvest_job *j)
+{
+	const char	*code;
+	char		*cause = NULL;
+
+	j->tries = 0;
+	if ((code = oai_parser_error_code(j->parser)) != NULL) {
+		job_fail(j, "Identify: OAI error %s: %s", code,
+		    oai_parser_error_message(j->parser) ?
+		    oai_parser_error_message(j->parser) : "");
+		return;
+	}
+	if (oai_parser_verb(j->parser) != OAI_IDENTIFY) {
+		job_fail(j, "Identify: the response is not an Identify");
+		return;
+	}
+	/* Every repository must support days; seconds only if it says so. */
+	j->gran = GRAN_DAY;
+	if (j->granularity != NULL &&
+	    strcmp(j->granularity, "YYYY-MM-DDThh:mm:ssZ") == 0)
+		j->gran = GRAN_SECONDS;
+	else if (j->granularity == NULL ||
+	    strcmp(j->granularity, "YYYY-MM-DD") != 0)
+		log_warn("event=identify source=%s granularity=%s "
+		    "msg=\"unknown granularity, using days\"", log_q(j->name),
+		    log_q(j->granularity));
+	if (store_source_identify(j->e->store, j->source_id, j->granularity,
+	    j->earliest, j->deleted_record, j->repo_name, &cause) == -1) {
+		job_fail(j, "%s", cause);
+		free(cause);
+		return;
+	}
+	log_info("event=identify source=%s repository=%s granularity=%s "
+	    "deleted_record=%s", log_q(j->name), log_q(j->repo_name),
+	    log_q(j->granularity), log_q(j->deleted_record));
+	j->cur = 0;
+	job_set_state(j, JOB_LIST);
+	start_list(j);
+}
+
+/*
+ * A datestamp for from, in the repository's granularity: a seconds value
+ * cut to its day for a day repository.
+ */
+static char *
+from_in_granularity(const char *ds, enum oai_granularity gran)
+{
+	enum oai_granularity	g;
+	time_t			t;
+	char			out[DATESTAMP_LEN];
+
+	if (datestamp_parse(ds, &t, &g) == -1)
+		return NULL;
+	datestamp_format(t, g == GRAN_DAY || gran == GRAN_DAY ? GRAN_DAY :
+	    GRAN_SECONDS, out);
+	return xstrdup(out);
+}
+
+static int
+ds_cmp(const char *a, const char *b)
+{
+	time_t	ta, tb;
+
+	if (datestamp_parse(a, &ta, NULL) == -1 ||
+	    datestamp_parse(b, &tb, NULL) == -1)
+		return strcmp(a, b);
+	return ta < tb ? -1 : ta > tb;
+}
+
+static void
+start_list(struct harvest_job *j)
+{
+	struct list_spec	*l = &j->lists[j->cur];
+	struct store_list_state	 st;
+	char			*cause = NULL;
+	const char		*from = NULL;
+	int			 explicit_from;
+
+	if (store_list_get(j->e->store, j->source_id, l->prefix, l->set, &st,
+	    &cause) == -1) {
+		job_fail(j, "%s", cause);
+		free(cause);
+		return;
+	}
+	free(j->old_watermark);
+	j->old_watermark = st.watermark;
+	st.watermark = NULL;
+	explicit_from = j->from != NULL && !j->from_initial;
+
+	/*
+	 * The watermark moves only when this run covers everything since it:
+	 * a backfill that starts later than the watermark must not skip what
+	 * lies between.
+	 */
+	j->move_watermark = 1;
+	if (explicit_from) {
+		from = j->from;
+		if (j->old_watermark != NULL &&
+		    ds_cmp(j->from, j->old_watermark) > 0)
+			j->move_watermark = 0;
+	} else if (j->old_watermark != NULL)
+		from = j->old_watermark;
+	else if (j->from != NULL)
+		from = j->from;
+	free(j->list_from);
+	j->list_from = from != NULL ? from_in_granularity(from, j->gran) :
+	    NULL;
+
+	free(j->token);
+	free(j->progress);
+	j->token = j->progress = NULL;
+	j->progress_t = 0;
+	j->resumed = j->restarted = 0;
+	j->list_pages = 0;
+	/* Resume an interrupted list where its last committed page ended. */
+	if (st.token != NULL && !explicit_from && j->until == NULL) {
+		j->token = st.token;
+		st.token = NULL;
+		j->resumed = 1;
+		j->list_pages = st.pages;
+		if (st.progress != NULL) {
+			j->progress = st.progress;
+			st.progress = NULL;
+			(void)datestamp_parse(j->progress, &j->progress_t, NULL);
+		}
+		log_info("event=list_resume source=%s prefix=%s set=%s "
+		    "pages=%lld", log_q(j->name), log_q(l->prefix),
+		    log_q(l->set), j->list_pages);
+	} else
+		log_info("event=list_start source=%s prefix=%s set=%s from=%s "
+		    "until=%s", log_q(j->name), log_q(l->prefix),
+		    log_q(l->set), log_q(j->list_from), log_q(j->until));
+	store_list_state_free(&st);
+	j->tries = 0;
+	do_request(j);
+}
+
+static void
+next_list(struct harvest_job *j)
+{
+	j->lists_done++;
+	if (++j->cur >= j->nlists) {
+		job_finish(j);
+		return;
+	}
+	j->tries = 0;
+	/* Politeness applies between lists as between pages. */
+	free(j->token);
+	j->token = NULL;
+	start_list(j);
+}
+
+static int
+put_record(void *arg, const struct store_record *r)
+{
+	struct harvest_job	*j = arg;
+	enum store_change	 kind;
+	char			*cause = NULL;
+	struct store_record	 rec = *r;
+	time_t			 t;
+
+	rec.prefix = j->lists[j->cur].prefix;
+	if (rec.identifier == NULL || rec.identifier[0] == '\0' ||
+	    rec.datestamp == NULL) {
+		log_warn("event=record_skipped source=%s cause=%s",
+		    log_q(j->name), log_q("record without identifier"));
+		return 0;
+	}
+	if (store_put(j->e->store, j->source_id, j->run_id, &rec, &kind,
+	    &cause) == -1) {
+		j->spool_cause = cause;
+		return -1;
+	}
+	j->stats.records++;
+	switch (kind) {
+	case STORE_NEW:
+		j->stats.new_records++;
+		break;
+	case STORE_UPDATED:
+		j->stats.updated++;
+		break;
+	case STORE_DELETED:
+		j->stats.deleted++;
+		break;
+	case STORE_UNCHANGED:
+		j->stats.unchanged++;
+		break;
+	}
+	if (datestamp_parse(rec.datestamp, &t, NULL) == 0 &&
+	    (j->progress == NULL || t > j->progress_t)) {
+		free(j->progress);
+		j->progress = xstrdup(rec.datestamp);
+		j->progress_t = t;
+	}
+	return 0;
+}
+
+/*
+ * A list page arrived whole and parsed: write its records and where to
+ * resume in one transaction, then go on.
+ */
+static void
+page_done(struct harvest_job *j)
+{
+	struct list_spec	*l = &j->lists[j->cur];
+	const struct oai_token	*tok = oai_parser_token(j->parser);
+	struct store_list_state	 st;
+	const char		*code, *msg, *wm;
+	char			*cause = NULL;
+	int			 more = 0;
+
+	if ((code = oai_parser_error_code(j->parser)) != NULL) {
+		msg = oai_parser_error_message(j->parser);
+		if (strcmp(code, "noRecordsMatch") == 0 && j->token == NULL) {
+			log_info("event=list_empty source=%s prefix=%s set=%s",
+			    log_q(j->name), log_q(l->prefix), log_q(l->set));
+			spool_reset(j->spool);
+			goto complete;
+		}
+		/* Some servers end a list with an error for the last token. */
+		if (strcmp(code, "noRecordsMatch") == 0)
+			goto complete;
+		if (strcmp(code, "badResumptionToken") == 0 && j->resumed &&
+		    !j->restarted) {
+			log_warn("event=token_expired source=%s prefix=%s "
+			    "set=%s msg=\"restarting the list from the "
+			    "watermark\"", log_q(j->name), log_q(l->prefix),
+			    log_q(l->set));
+			free(j->token);
+			j->token = NULL;
+			j->restarted = 1;
+			j->resumed = 0;
+			j->tries = 0;
+			job_schedule(j, j->delay_ms);
+			return;
+		}
+		job_fail(j, "ListRecords %s/%s: OAI error %s: %s", l->prefix,
+		    l->set, code, msg != NULL ? msg : "");
+		return;
+	}
+	if (oai_parser_verb(j->parser) != OAI_LIST_RECORDS) {
+		job_fail(j, "ListRecords: the response is not a ListRecords");
+		return;
+	}
+	if (tok->value != NULL && j->token != NULL &&
+	    strcmp(tok->value, j->token) == 0) {
+		job_fail(j, "ListRecords %s/%s: the server repeated the "
+		    "resumptionToken %s", l->prefix, l->set, tok->value);
+		return;
+	}
+	if (tok->value != NULL && j->list_pages + 1 >= MAX_PAGES_PER_LIST) {
+		job_fail(j, "ListRecords %s/%s: more than %d pages", l->prefix,
+		    l->set, MAX_PAGES_PER_LIST);
+		return;
+	}
+	more = tok->value != NULL;
+
+complete:
+	if (store_begin(j->e->store, &cause) == -1)
+		goto fail;
+	if (spool_replay(j->spool, put_record, j, &cause) == -1) {
+		if (cause == NULL) {
+			cause = j->spool_cause;
+			j->spool_cause = NULL;
+		}
+		goto rollback;
+	}
+	if (code == NULL && more) {
+		memset(&st, 0, sizeof(st));
+		st.token = (char *)tok->value;
+		st.progress = j->progress;
+		st.cursor = tok->cursor;
+		st.complete_list_size = tok->complete_list_size;
+		st.pages = j->list_pages + 1;
+		if (store_list_checkpoint(j->e->store, j->source_id, l->prefix,
+		    l->set, &st, &cause) == -1)
+			goto rollback;
+	} else {
+		more = 0;
+		wm = NULL;
+		if (j->move_watermark) {
+			wm = j->progress;
+			if (j->old_watermark != NULL && (wm == NULL ||
+			    ds_cmp(j->old_watermark, wm) > 0))
+				wm = j->old_watermark;
+		}
+		if (store_list_complete(j->e->store, j->source_id, l->prefix,
+		    l->set, wm, &cause) == -1)
+			goto rollback;
+	}
+	if (store_commit(j->e->store, &cause) == -1)
+		goto rollback;
+
+	j->stats.pages++;
+	j->list_pages++;
+	j->tries = 0;
+	log_debug("event=page source=%s prefix=%s set=%s page=%lld "
+	    "records=%zu cursor=%lld size=%lld", log_q(j->name),
+	    log_q(l->prefix), log_q(l->set), j->list_pages,
+	    spool_count(j->spool), code == NULL ? tok->cursor : -1,
+	    code == NULL ? tok->complete_list_size : -1);
+	spool_reset(j->spool);
+	if (more) {
+		free(j->token);
+		j->token = xstrdup(tok->value);
+		j->resumed = 0;
+		job_schedule(j, j->delay_ms);
+		return;
+	}
+	log_info("event=list_done source=%s prefix=%s set=%s pages=%lld "
+	    "watermark=%s", log_q(j->name), log_q(l->prefix), log_q(l->set),
+	    j->list_pages, log_q(j->move_watermark ? j->progress : NULL));
+	next_list(j);
+	return;
+
+rollback:
+	store_rollback(j->e->store);
+fail:
+	spool_reset(j->spool);
+	job_fail(j, "%s", cause != NULL ? cause : "store failed");
+	free(cause);
+}
+
+/* One-off requests */
+
+struct oreq {
+	struct harvest_engine	*e;
+	struct oai_parser	*parser;
+	harvest_request_cb	 cb;
+	void			*arg;
+};
+
+static int
+oreq_data(void *arg, const char *p, size_t len)
+{
+	struct oreq	*o = arg;
+
+	return oai_parser_feed(o->parser, p, len);
+}
+
+static void
+oreq_done(void *arg, const struct fetch_result *res)
+{
+	struct oreq	*o = arg;
+	const char	*cause = NULL;
+	char		*full = NULL;
+
+	if (res->ok && oai_parser_finish(o->parser) == -1)
+		cause = oai_parser_cause(o->parser);
+	else if (res->sink_failed)
+		cause = oai_parser_cause(o->parser);
+	else if (!res->ok)
+		cause = res->cause;
+	if (cause != NULL) {
+		xasprintf(&full, "%s: %s", res->url, cause);
+		o->cb(NULL, full, o->arg);
+	} else
+		o->cb(o->parser, NULL, o->arg);
+	free(full);
+	oai_parser_free(o->parser);
+	free(o);
+}
+
+int
+harvest_request(struct harvest_engine *e, const char *url,
+    const struct oai_callbacks *cbs, void *cbarg, harvest_request_cb cb,
+    void *arg, char **cause)
+{
+	struct oreq	*o;
+
+	o = xcalloc(1, sizeof(*o));
+	o->e = e;
+	o->cb = cb;
+	o->arg = arg;
+	o->parser = oai_parser_new(cbs, cbarg);
+	if (fetch_start(e->fetch, url, oreq_data, oreq_done, o, cause) ==
+	    NULL) {
+		oai_parser_free(o->parser);
+		free(o);
+		return -1;
+	}
+	return 0;
+}

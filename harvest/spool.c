@@ -1,0 +1,277 @@
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "oh_limits.h"
+#include "spool.h"
+#include "util.h"
+
+#define NOSTR	UINT32_MAX
+
+struct spool {
+	struct buf		 mem;		/* framed records */
+	size_t			 mem_max;
+	FILE			*file;		/* spilled records, or NULL */
+	size_t			 count;
+	char			*scratch;	/* one record read back */
+	size_t			 scratchcap;
+	const char		**sets;
+	size_t			 setcap;
+	struct store_dc		*dc;
+	size_t			 dccap;
+};
+
+static void	 put_u32(struct buf *, uint32_t);
+static void	 put_str(struct buf *, const char *, size_t);
+static int	 flush_mem(struct spool *, char **);
+static int	 decode(struct spool *, const char *, size_t,
+		    struct store_record *);
+
+struct spool *
+spool_new(size_t mem_max)
+{
+	struct spool	*s;
+
+	s = xcalloc(1, sizeof(*s));
+	s->mem_max = mem_max;
+	/* The cap only guards against a runaway; records are limited. */
+	buf_init(&s->mem, SIZE_MAX / 4);
+	return s;
+}
+
+void
+spool_free(struct spool *s)
+{
+	if (s == NULL)
+		return;
+	if (s->file != NULL)
+		fclose(s->file);
+	buf_free(&s->mem);
+	free(s->scratch);
+	free(s->sets);
+	free(s->dc);
+	free(s);
+}
+
+void
+spool_reset(struct spool *s)
+{
+	if (s->file != NULL) {
+		fclose(s->file);
+		s->file = NULL;
+	}
+	buf_reset(&s->mem);
+	s->count = 0;
+	/* Give back what a huge page took. */
+	if (s->mem.cap > s->mem_max * 2) {
+		buf_free(&s->mem);
+		buf_init(&s->mem, SIZE_MAX / 4);
+	}
+	if (s->scratchcap > MAX_RECORD_BYTES) {
+		free(s->scratch);
+		s->scratch = NULL;
+		s->scratchcap = 0;
+	}
+}
+
+size_t
+spool_count(const struct spool *s)
+{
+	return s->count;
+}
+
+static void
+put_u32(struct buf *b, uint32_t v)
+{
+	if (buf_add(b, &v, sizeof(v)) == -1)
+		fatalx("spool: buffer cap");
+}
+
+/* A string: its length, its bytes and a NUL, so it reads back in place. */
+static void
+put_str(struct buf *b, const char *s, size_t len)
+{
+	if (s == NULL) {
+		put_u32(b, NOSTR);
+		return;
+	}
+	put_u32(b, (uint32_t)len);
+	if (buf_add(b, s, len) == -1 || buf_addch(b, '\0') == -1)
+		fatalx("spool: buffer cap");
+}
+
+int
+spool_add(struct spool *s, const struct oai_record *r, char **cause)
+{
+	size_t		 start, i;
+	uint32_t	 len;
+	const char	*v;
+
+	if (s->mem.len > 0 && s->mem.len >= s->mem_max &&
+	    flush_mem(s, cause) == -1)
+		return -1;
+	start = s->mem.len;
+	put_u32(&s->mem, 0);		/* frame length, filled in below */
+	put_u32(&s->mem, (uint32_t)r->deleted);
+	put_str(&s->mem, r->identifier, strlen(r->identifier));
+	put_str(&s->mem, r->datestamp, strlen(r->datestamp));
+	put_u32(&s->mem, (uint32_t)r->nsets);
+	for (i = 0; i < r->nsets; i++)
+		put_str(&s->mem, r->sets[i], strlen(r->sets[i]));
+	put_str(&s->mem, r->metadata, r->metadata_len);
+	put_u32(&s->mem, (uint32_t)r->ndc);
+	for (i = 0; i < r->ndc; i++) {
+		put_u32(&s->mem, (uint32_t)r->dc[i].element);
+		v = r->dc[i].value;
+		put_str(&s->mem, v, strlen(v));
+		v = r->dc[i].lang;
+		put_str(&s->mem, v, v != NULL ? strlen(v) : 0);
+	}
+	len = (uint32_t)(s->mem.len - start - sizeof(uint32_t));
+	memcpy(s->mem.data + start, &len, sizeof(len));
+	s->count++;
+	return 0;
+}
+
+static int
+flush_mem(struct spool *s, char **cause)
+{
+	if (s->file == NULL && (s->file = tmpfile()) == NULL) {
+		xasprintf(cause, "spool: temporary file: %s", strerror(errno));
+		return -1;
+	}
+	if (fwrite(s->mem.data, 1, s->mem.len, s->file) != s->mem.len) {
+		xasprintf(cause, "spool: write: %s", strerror(errno));
+		return -1;
+	}
+	buf_reset(&s->mem);
+	return 0;
+}
+
+static int
+get_u32(const char **p, const char *end, uint32_t *v)
+{
+	if ((size_t)(end - *p) < sizeof(*v))
+		return -1;
+	memcpy(v, *p, sizeof(*v));
+	*p += sizeof(*v);
+	return 0;
+}
+
+static int
+get_str(const char **p, const char *end, const char **out)
+{
+	uint32_t	len;
+
+	if (get_u32(p, end, &len) == -1)
+		return -1;
+	if (len == NOSTR) {
+		*out = NULL;
+		return 0;
+	}
+	if ((size_t)(end - *p) < (size_t)len + 1)
+		return -1;
+	*out = *p;
+	*p += (size_t)len + 1;
+	return 0;
+}
+
+static int
+decode(struct spool *s, const char *p, size_t n, struct store_record *rec)
+{
+	const char	*end = p + n, *md;
+	uint32_t	 v, i, nsets, ndc, el;
+
+	memset(rec, 0, sizeof(*rec));
+	if (get_u32(&p, end, &v) == -1)
+		return -1;
+	rec->deleted = v != 0;
+	if (get_str(&p, end, &rec->identifier) == -1 ||
+	    get_str(&p, end, &rec->datestamp) == -1 ||
+	    get_u32(&p, end, &nsets) == -1)
+		return -1;
+	if (nsets > s->setcap) {
+		s->sets = xreallocarray(s->sets, nsets, sizeof(*s->sets));
+		s->setcap = nsets;
+	}
+	for (i = 0; i < nsets; i++)
+		if (get_str(&p, end, &s->sets[i]) == -1)
+			return -1;
+	rec->sets = s->sets;
+	rec->nsets = nsets;
+	md = p;
+	if (get_str(&p, end, &rec->metadata) == -1)
+		return -1;
+	if (rec->metadata != NULL)
+		memcpy(&v, md, sizeof(v)), rec->metadata_len = v;
+	if (get_u32(&p, end, &ndc) == -1)
+		return -1;
+	if (ndc > s->dccap) {
+		s->dc = xreallocarray(s->dc, ndc, sizeof(*s->dc));
+		s->dccap = ndc;
+	}
+	for (i = 0; i < ndc; i++) {
+		if (get_u32(&p, end, &el) == -1 ||
+		    (s->dc[i].element = oai_dc_name((int)el)) == NULL ||
+		    get_str(&p, end, &s->dc[i].value) == -1 ||
+		    get_str(&p, end, &s->dc[i].lang) == -1)
+			return -1;
+	}
+	rec->dc = s->dc;
+	rec->ndc = ndc;
+	return p == end ? 0 : -1;
+}
+
+int
+spool_replay(struct spool *s, int (*fn)(void *, const struct store_record *),
+    void *arg, char **cause)
+{
+	struct store_record	 rec;
+	const char		*p, *end;
+	uint32_t		 len;
+
+	if (s->file == NULL) {
+		p = s->mem.data;
+		end = p + s->mem.len;
+		while (p < end) {
+			if (get_u32(&p, end, &len) == -1 ||
+			    (size_t)(end - p) < len ||
+			    decode(s, p, len, &rec) == -1)
+				goto corrupt;
+			if (fn(arg, &rec) == -1)
+				return -1;
+			p += len;
+		}
+		return 0;
+	}
+	if (s->mem.len > 0 && flush_mem(s, cause) == -1)
+		return -1;
+	if (fflush(s->file) != 0 || fseek(s->file, 0, SEEK_SET) != 0) {
+		xasprintf(cause, "spool: rewind: %s", strerror(errno));
+		return -1;
+	}
+	while (fread(&len, sizeof(len), 1, s->file) == 1) {
+		if (len > 4 * MAX_RECORD_BYTES + MAX_DC_VALUES * 16)
+			goto corrupt;
+		if (len > s->scratchcap) {
+			s->scratch = xreallocarray(s->scratch, len, 1);
+			s->scratchcap = len;
+		}
+		if (fread(s->scratch, 1, len, s->file) != len)
+			goto corrupt;
+		if (decode(s, s->scratch, len, &rec) == -1)
+			goto corrupt;
+		if (fn(arg, &rec) == -1)
+			return -1;
+	}
+	if (ferror(s->file)) {
+		xasprintf(cause, "spool: read: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+corrupt:
+	*cause = xstrdup("spool: corrupt record (internal error)");
+	return -1;
+}
