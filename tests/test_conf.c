@@ -1,0 +1,840 @@
+/*
+ * Tests of conf/: a table of config texts and the error each must give (or
+ * none), then structural checks of parsed configs, the shipped example and
+ * the file reader.  Run from the project root (the example is read from
+ * conf/oaiharvest.conf).
+ */
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "conf.h"
+#include "oh_limits.h"
+#include "util.h"
+
+/* Lines 1 and 2 of many cases: a valid source to add keys to. */
+#define SRC	"[source nur]\nurl = https://nur.nu.edu.kz/oai/request\n"
+#define G	"[global]\n"
+
+struct conf_case {
+	const char	*name;
+	const char	*text;
+	const char	*error;		/* substring of the cause, or NULL */
+};
+
+static const struct conf_case cases[] = {
+	/* Well-formed files. */
+	{ "empty file", "", NULL },
+	{ "only comments and blanks", "# a\n; b\n\n   \n\t# c\n", NULL },
+	{ "global only", G "max_concurrent = 2\n", NULL },
+	{ "minimal source", SRC, NULL },
+	{ "section header comment", "[global] ; main\n[source nur] # x\n"
+	    "url = http://a.example/oai\n", NULL },
+	{ "inline comment", SRC "interval = 6h ; four a day\n", NULL },
+	{ "hash is no inline comment", SRC "interval = 6h # x\n",
+	    "t.conf:3: source \"nur\": interval: unknown unit" },
+	{ "indented keys", "[source nur]\n  url = http://a.example/oai\n"
+	    "\tinterval = 2d\n", NULL },
+	{ "spaces in header", "[ source   nur ]\nurl = http://a.example/\n",
+	    NULL },
+	{ "global after sources", SRC G "delay = 2s\n", NULL },
+	{ "name of 64", "[source "
+	    "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"
+	    "_.-9]\nurl = http://a.example/\n", NULL },
+
+	/* Sections. */
+	{ "key before section", "database = /x\n[global]\n",
+	    "t.conf:1: key \"database\" outside a section" },
+	{ "unknown section", "# hi\n[globals]\n",
+	    "t.conf:2: unknown section [globals]" },
+	{ "source without name", "[source]\n",
+	    "t.conf:1: source section needs a name" },
+	{ "sourcex is unknown", "[sourcex]\n",
+	    "t.conf:1: unknown section [sourcex]" },
+	{ "bad source name", "[source a/b]\n",
+	    "t.conf:1: invalid source name \"a/b\"" },
+	{ "source name of 65", "[source "
+	    "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"
+	    "_.-9x]\n", "t.conf:1: invalid source name" },
+	{ "source name with blank", "[source a b]\n",
+	    "t.conf:1: invalid source name \"a b\"" },
+	{ "duplicate source", SRC "\n[source nur]\n",
+	    "t.conf:4: duplicate source \"nur\" (first on line 1)" },
+	{ "duplicate global", G "[source a]\nurl = http://a.example/\n" G,
+	    "t.conf:4: duplicate [global] section (first on line 1)" },
+	{ "missing bracket", "[global\n", "t.conf:1: missing ']'" },
+	{ "text after bracket", "[global] x\n",
+	    "t.conf:1: unexpected text after ']'" },
+	{ "missing url", "[source nur]\ninterval = 1d\n",
+	    "t.conf:1: source \"nur\": missing required key \"url\"" },
+	{ "missing url before another source",
+	    "# one\n[source a]\ninterval = 1d\n" SRC "interval = 1x\n",
+	    "t.conf:2: source \"a\": missing required key \"url\"" },
+
+	/* Keys. */
+	{ "unknown global key", G "databse = /x\n",
+	    "t.conf:2: unknown key \"databse\"" },
+	{ "source key in global", G "url = http://a.example/\n",
+	    "t.conf:2: unknown key \"url\" (it belongs in a [source NAME]" },
+	{ "global key in source", SRC "max_concurrent = 2\n",
+	    "t.conf:3: source \"nur\": unknown key \"max_concurrent\" (it "
+	    "belongs in [global])" },
+	{ "unknown source key", SRC "intervall = 1d\n",
+	    "t.conf:3: source \"nur\": unknown key \"intervall\"" },
+	{ "keys are case-sensitive", SRC "URL = http://a.example/\n",
+	    "t.conf:3: source \"nur\": unknown key \"URL\"" },
+	{ "duplicate source key", SRC "interval = 1d\ninterval = 2d\n",
+	    "t.conf:4: source \"nur\": duplicate key \"interval\" (first on "
+	    "line 3)" },
+	{ "duplicate url", SRC "url = http://b.example/\n",
+	    "t.conf:3: source \"nur\": duplicate key \"url\" (first on line "
+	    "2)" },
+	{ "duplicate global key", G "database = /a\ndatabase = /b\n",
+	    "t.conf:3: duplicate key \"database\" (first on line 2)" },
+	{ "empty value", "[source nur]\nurl =\n",
+	    "t.conf:2: source \"nur\": url: empty value" },
+	{ "empty after comment", G "database = ; nothing\n",
+	    "t.conf:2: database: empty value" },
+	{ "no equals sign", G "just words\n",
+	    "t.conf:2: expected \"key = value\"" },
+	{ "comment before equals", G "database ; = /x\n",
+	    "t.conf:2: expected \"key = value\"" },
+	{ "missing key", G "= /x\n", "t.conf:2: missing key before '='" },
+	{ "control character", G "database = /a\001b\n",
+	    "t.conf:2: control character 0x01" },
+	{ "bare CR inside line", G "database = /a\rb\n",
+	    "t.conf:2: control character 0x0d" },
+
+	/* [global] values. */
+	{ "database", G "database = /srv/h.db\n", NULL },
+	{ "user_agent", G "user_agent = bot/1.0 (+https://x.example/)\n",
+	    NULL },
+	{ "user_agent not ASCII", G "user_agent = caf\xc3\xa9\n",
+	    "t.conf:2: user_agent: invalid byte 0xc3" },
+	{ "ca_file", G "ca_file = /etc/ssl/certs/ca-certificates.crt\n",
+	    NULL },
+	{ "contact", G "contact = harvest-admin+oai@lib.example.org\n", NULL },
+	{ "contact no at", G "contact = admin\n",
+	    "t.conf:2: contact: not an e-mail address" },
+	{ "contact no dot", G "contact = admin@localhost\n",
+	    "t.conf:2: contact: not an e-mail address" },
+	{ "contact display name", G "contact = Admin <a@b.example>\n",
+	    "t.conf:2: contact: not an e-mail address" },
+	{ "contact two at", G "contact = a@b@c.example\n",
+	    "t.conf:2: contact: not an e-mail address" },
+	{ "contact empty label", G "contact = a@b..example\n",
+	    "t.conf:2: contact: not an e-mail address" },
+	{ "max_concurrent bounds", G "max_concurrent = 1000\n", NULL },
+	{ "max_concurrent zero", G "max_concurrent = 0\n",
+	    "t.conf:2: max_concurrent: too small (1 to 1000)" },
+	{ "max_concurrent 1001", G "max_concurrent = 1001\n",
+	    "t.conf:2: max_concurrent: too large (1 to 1000)" },
+	{ "max_concurrent text", G "max_concurrent = 4x\n",
+	    "t.conf:2: max_concurrent: not a number" },
+	{ "global delay ms", G "delay = 500ms\n", NULL },
+	{ "global delay zero", G "delay = 0\n", NULL },
+	{ "global delay unit", G "delay = 5y\n",
+	    "t.conf:2: delay: unknown unit (use ms, s, m, h, d or w)" },
+	{ "global delay too long", G "delay = 2h\n",
+	    "t.conf:2: delay: out of range (0 to 1h)" },
+	{ "global delay negative", G "delay = -1s\n",
+	    "t.conf:2: delay: out of range (0 to 1h)" },
+	{ "global delay garbage", G "delay = 1.5s\n",
+	    "t.conf:2: delay: not a duration" },
+	{ "timeout", G "timeout = 30m\n", NULL },
+	{ "timeout zero", G "timeout = 0s\n",
+	    "t.conf:2: timeout: out of range (1s to 30m)" },
+	{ "timeout too long", G "timeout = 31m\n",
+	    "t.conf:2: timeout: out of range (1s to 30m)" },
+	{ "timeout in ms", G "timeout = 1500ms\n",
+	    "t.conf:2: timeout: whole seconds only" },
+	{ "max_response_bytes", G "max_response_bytes = 64M\n", NULL },
+	{ "max_response_bytes plain", G "max_response_bytes = 1024\n", NULL },
+	{ "max_response_bytes small", G "max_response_bytes = 1023\n",
+	    "t.conf:2: max_response_bytes: out of range (1K to 256M)" },
+	{ "max_response_bytes large", G "max_response_bytes = 1G\n",
+	    "t.conf:2: max_response_bytes: out of range (1K to 256M)" },
+	{ "max_response_bytes unit", G "max_response_bytes = 64MB\n",
+	    "t.conf:2: max_response_bytes: not a size" },
+	{ "max_response_bytes huge", G
+	    "max_response_bytes = 99999999999999999999G\n",
+	    "t.conf:2: max_response_bytes: out of range" },
+
+	/* url. */
+	{ "url with port", "[source a]\nurl = https://a.example:8443/oai\n",
+	    NULL },
+	{ "url IPv6", "[source a]\nurl = http://[::1]:8080/oai\n", NULL },
+	{ "url upper-case scheme", "[source a]\nurl = HTTPS://a.example/\n",
+	    NULL },
+	{ "url ftp", "[source a]\nurl = ftp://a.example/oai\n",
+	    "t.conf:2: source \"a\": url: must start with http:// or "
+	    "https://" },
+	{ "url query", "[source a]\nurl = http://a.example/oai?verb=x\n",
+	    "t.conf:2: source \"a\": url: must not contain '?'" },
+	{ "url fragment", "[source a]\nurl = http://a.example/oai#x\n",
+	    "t.conf:2: source \"a\": url: must not contain '#'" },
+	{ "url no host", "[source a]\nurl = http:///oai\n",
+	    "t.conf:2: source \"a\": url: has no host" },
+	{ "url only scheme", "[source a]\nurl = https://\n",
+	    "t.conf:2: source \"a\": url: has no host" },
+	{ "url userinfo no host", "[source a]\nurl = http://u@:80/\n",
+	    "t.conf:2: source \"a\": url: has no host" },
+	{ "url blank", "[source a]\nurl = http://a.example/o ai\n",
+	    "t.conf:2: source \"a\": url: invalid byte 0x20" },
+	{ "url bad port", "[source a]\nurl = http://a.example:99999/\n",
+	    "t.conf:2: source \"a\": url: invalid port" },
+	{ "url empty port", "[source a]\nurl = http://a.example:/\n",
+	    "t.conf:2: source \"a\": url: invalid port" },
+
+	/* Lists. */
+	{ "prefixes", SRC "metadata_prefix = oai_dc, mods marcxml\n", NULL },
+	{ "prefix alias", SRC "metadata_prefixes = oai_dc,mods\n", NULL },
+	{ "prefix with unreserved", SRC
+	    "metadata_prefix = a-b_c.d!e~f*g'h(i)\n", NULL },
+	{ "prefix bad char", SRC "metadata_prefix = oai/dc\n",
+	    "t.conf:3: source \"nur\": metadata_prefix: metadata prefix "
+	    "\"oai/dc\": invalid character '/'" },
+	{ "prefix colon", SRC "metadata_prefix = oai:dc\n",
+	    "t.conf:3: source \"nur\": metadata_prefix: metadata prefix "
+	    "\"oai:dc\": invalid character ':'" },
+	{ "prefix twice in a line", SRC "metadata_prefix = oai_dc, oai_dc\n",
+	    "t.conf:3: source \"nur\": metadata_prefix: metadata prefix "
+	    "\"oai_dc\" listed twice (first on line 3)" },
+	{ "prefix twice across lines", SRC "metadata_prefix = oai_dc\n"
+	    "metadata_prefixes = mods oai_dc\n",
+	    "t.conf:4: source \"nur\": metadata_prefixes: metadata prefix "
+	    "\"oai_dc\" listed twice (first on line 3)" },
+	{ "prefix empty entry", SRC "metadata_prefix = oai_dc,,mods\n",
+	    "t.conf:3: source \"nur\": metadata_prefix: empty metadata prefix "
+	    "in list" },
+	{ "prefix trailing comma", SRC "metadata_prefix = oai_dc,\n",
+	    "t.conf:3: source \"nur\": metadata_prefix: empty metadata "
+	    "prefix" },
+	{ "prefix leading comma", SRC "metadata_prefix = , oai_dc\n",
+	    "t.conf:3: source \"nur\": metadata_prefix: empty metadata "
+	    "prefix" },
+	{ "same prefix in two sources", SRC "metadata_prefix = mods\n"
+	    "[source b]\nurl = http://b.example/\nmetadata_prefix = mods\n",
+	    NULL },
+	{ "sets", SRC "set = col_1:sub, com_1\nsets = a:b:c\n", NULL },
+	{ "set double colon", SRC "set = a::b\n",
+	    "t.conf:3: source \"nur\": set: setSpec \"a::b\": empty part" },
+	{ "set leading colon", SRC "sets = :a\n",
+	    "t.conf:3: source \"nur\": sets: setSpec \":a\": empty part" },
+	{ "set trailing colon", SRC "set = a:\n",
+	    "t.conf:3: source \"nur\": set: setSpec \"a:\": empty part" },
+	{ "set bad char", SRC "set = a%20b\n",
+	    "t.conf:3: source \"nur\": set: setSpec \"a%20b\": invalid "
+	    "character '%'" },
+	{ "set twice by alias", SRC "sets = a\nset = b, a\n",
+	    "t.conf:4: source \"nur\": set: setSpec \"a\" listed twice "
+	    "(first on line 3)" },
+
+	/* Other [source] values. */
+	{ "interval", SRC "interval = 2w\n", NULL },
+	{ "interval bare seconds", SRC "interval = 3600\n", NULL },
+	{ "interval unit", SRC "interval = 6x\n",
+	    "t.conf:3: source \"nur\": interval: unknown unit (use s, m, h, d "
+	    "or w)" },
+	{ "interval short", SRC "interval = 30s\n",
+	    "t.conf:3: source \"nur\": interval: out of range (1m to 365d)" },
+	{ "interval long", SRC "interval = 366d\n",
+	    "t.conf:3: source \"nur\": interval: out of range (1m to 365d)" },
+	{ "interval negative", SRC "interval = -1h\n",
+	    "t.conf:3: source \"nur\": interval: out of range" },
+	{ "interval word", SRC "interval = daily\n",
+	    "t.conf:3: source \"nur\": interval: unknown unit" },
+	{ "interval fraction", SRC "interval = 1.5h\n",
+	    "t.conf:3: source \"nur\": interval: not a duration" },
+	{ "from day", SRC "from = 2020-01-01\n", NULL },
+	{ "from seconds", SRC "from = 2020-01-01T12:30:00Z\n", NULL },
+	{ "from bad month", SRC "from = 2020-13-01\n",
+	    "t.conf:3: source \"nur\": from: not a datestamp" },
+	{ "from local time", SRC "from = 2020-01-01T12:30:00\n",
+	    "t.conf:3: source \"nur\": from: not a datestamp" },
+	{ "until bad", SRC "until = yesterday\n",
+	    "t.conf:3: source \"nur\": until: not a datestamp" },
+	{ "from before until", SRC "from = 2020-01-01\nuntil = 2021-01-01\n",
+	    NULL },
+	{ "from equals until", SRC "from = 2020-01-01\nuntil = 2020-01-01\n",
+	    NULL },
+	{ "from seconds within until day", SRC
+	    "until = 2020-01-01\nfrom = 2020-01-01T23:00:00Z\n", NULL },
+	{ "from after until", SRC "until = 2020-01-01\n# x\n"
+	    "from = 2020-01-02\ninterval = 1d\n",
+	    "t.conf:5: source \"nur\": from (2020-01-02) is later than until "
+	    "(2020-01-01)" },
+	{ "from after until seconds", SRC "from = 2020-01-01T10:00:01Z\n"
+	    "until = 2020-01-01T10:00:00Z\n",
+	    "t.conf:4: source \"nur\": from (2020-01-01T10:00:01Z) is later" },
+	{ "source delay", SRC "delay = 250ms\n", NULL },
+	{ "source delay unit", SRC "delay = 2 s\n",
+	    "t.conf:3: source \"nur\": delay: not a duration" },
+	{ "source delay too long", SRC "delay = 61m\n",
+	    "t.conf:3: source \"nur\": delay: out of range (0 to 1h)" },
+	{ "enabled no", SRC "enabled = NO\n", NULL },
+	{ "enabled 1", SRC "enabled = 1\n", NULL },
+	{ "enabled maybe", SRC "enabled = maybe\n",
+	    "t.conf:3: source \"nur\": enabled: not a boolean" },
+	{ "enabled twice", SRC "enabled = yes\nenabled = no\n",
+	    "t.conf:4: source \"nur\": duplicate key \"enabled\"" },
+	{ "first error wins", SRC "interval = 1x\nenabled = maybe\n",
+	    "t.conf:3: source \"nur\": interval" },
+};
+
+/* A full valid config, checked field by field below. */
+static const char full_conf[] =
+	"# full\n"
+	"[global]\n"
+	"database = /srv/oai/h.db\n"
+	"user_agent = test-agent/1.0\n"
+	"contact = admin@example.org ; From:\n"
+	"ca_file = /etc/ca.pem\n"
+	"max_concurrent = 8\n"
+	"delay = 750ms\n"
+	"timeout = 10m\n"
+	"max_response_bytes = 64M\n"
+	"\n"
+	"[source nur]\n"
+	"url = https://nur.nu.edu.kz/oai/request\n"
+	"\n"
+	"[source two]\n"
+	"url = http://two.example/oai\n"
+	"metadata_prefix = oai_dc, mods\n"
+	"metadata_prefixes = marcxml\n"
+	"set = a:b c\n"
+	"sets = d\n"
+	"interval = 6h\n"
+	"from = 2020-01-01\n"
+	"until = 2020-06-30T00:00:00Z\n"
+	"delay = 2s\n"
+	"enabled = false\n";
+
+static void
+test_case(void **state)
+{
+	const struct conf_case	*c = *state;
+	struct conf		*conf;
+	char			*cause = (char *)1;
+
+	conf = conf_parse(c->text, "t.conf", &cause);
+	if (c->error == NULL) {
+		if (conf == NULL)
+			fail_msg("%s: unexpected error: %s", c->name, cause);
+		assert_null(cause);
+		conf_free(conf);
+		return;
+	}
+	if (conf != NULL)
+		fail_msg("%s: accepted, expected \"%s\"", c->name, c->error);
+	assert_non_null(cause);
+	if (strstr(cause, c->error) == NULL)
+		fail_msg("%s: got \"%s\", expected \"%s\"", c->name, cause,
+		    c->error);
+	free(cause);
+}
+
+static void
+test_full(void **state __unused)
+{
+	struct conf			*c;
+	const struct conf_source	*s;
+	char				*cause = NULL;
+
+	c = conf_parse(full_conf, "full.conf", &cause);
+	if (c == NULL)
+		fail_msg("%s", cause);
+	assert_string_equal(c->path, "full.conf");
+	assert_string_equal(c->database, "/srv/oai/h.db");
+	assert_string_equal(c->user_agent, "test-agent/1.0");
+	assert_string_equal(c->contact, "admin@example.org");
+	assert_string_equal(c->ca_file, "/etc/ca.pem");
+	assert_int_equal(c->max_concurrent, 8);
+	assert_int_equal(c->delay_ms, 750);
+	assert_int_equal(c->timeout, 600);
+	assert_int_equal(c->max_response_bytes, 64 * 1024 * 1024);
+	assert_int_equal(c->nsources, 2);
+
+	s = &c->sources[0];
+	assert_string_equal(s->name, "nur");
+	assert_string_equal(s->url, "https://nur.nu.edu.kz/oai/request");
+	assert_int_equal(s->nprefixes, 1);
+	assert_string_equal(s->prefixes[0], "oai_dc");
+	assert_int_equal(s->nsets, 0);
+	assert_null(s->sets);
+	assert_int_equal(s->interval, 86400);
+	assert_null(s->from);
+	assert_null(s->until);
+	assert_int_equal(s->delay_ms, -1);	/* inherits 750 */
+	assert_int_equal(s->enabled, 1);
+	assert_int_equal(s->line, 12);
+
+	s = &c->sources[1];
+	assert_string_equal(s->name, "two");
+	assert_string_equal(s->url, "http://two.example/oai");
+	assert_int_equal(s->nprefixes, 3);
+	assert_string_equal(s->prefixes[0], "oai_dc");
+	assert_string_equal(s->prefixes[1], "mods");
+	assert_string_equal(s->prefixes[2], "marcxml");
+	assert_int_equal(s->nsets, 3);
+	assert_string_equal(s->sets[0], "a:b");
+	assert_string_equal(s->sets[1], "c");
+	assert_string_equal(s->sets[2], "d");
+	assert_int_equal(s->interval, 6 * 3600);
+	assert_string_equal(s->from, "2020-01-01");
+	assert_string_equal(s->until, "2020-06-30T00:00:00Z");
+	assert_int_equal(s->delay_ms, 2000);
+	assert_int_equal(s->enabled, 0);
+	assert_int_equal(s->line, 15);
+
+	assert_ptr_equal(conf_source_find(c, "two"), &c->sources[1]);
+	assert_ptr_equal(conf_source_find(c, "nur"), &c->sources[0]);
+	assert_null(conf_source_find(c, "three"));
+	conf_free(c);
+}
+
+static void
+test_defaults(void **state __unused)
+{
+	struct conf	*c;
+	char		*cause = NULL;
+
+	c = conf_parse("", "empty.conf", &cause);
+	assert_non_null(c);
+	assert_null(cause);
+	assert_string_equal(c->path, "empty.conf");
+	assert_string_equal(c->database, CONF_DEFAULT_DB);
+	assert_null(c->user_agent);
+	assert_null(c->contact);
+	assert_null(c->ca_file);
+	assert_int_equal(c->max_concurrent, 4);
+	assert_int_equal(c->delay_ms, 1000);
+	assert_int_equal(c->timeout, REQUEST_TIMEOUT);
+	assert_int_equal(c->max_response_bytes, MAX_RESPONSE_BYTES);
+	assert_int_equal(c->nsources, 0);
+	assert_null(conf_source_find(c, "nur"));
+	conf_free(c);
+	conf_free(NULL);
+}
+
+/* Lists split on commas and blanks, and repeated keys append. */
+static void
+test_lists(void **state __unused)
+{
+	struct conf			*c;
+	const struct conf_source	*s;
+	char				*cause = NULL;
+
+	c = conf_parse(SRC "metadata_prefix = a,b , c\td\n"
+	    "metadata_prefixes =e\n" "set=x\n" "sets = y:z  ,w\n",
+	    "t.conf", &cause);
+	if (c == NULL)
+		fail_msg("%s", cause);
+	s = conf_source_find(c, "nur");
+	assert_non_null(s);
+	assert_int_equal(s->nprefixes, 5);
+	assert_string_equal(s->prefixes[0], "a");
+	assert_string_equal(s->prefixes[1], "b");
+	assert_string_equal(s->prefixes[2], "c");
+	assert_string_equal(s->prefixes[3], "d");
+	assert_string_equal(s->prefixes[4], "e");
+	assert_int_equal(s->nsets, 3);
+	assert_string_equal(s->sets[0], "x");
+	assert_string_equal(s->sets[1], "y:z");
+	assert_string_equal(s->sets[2], "w");
+	conf_free(c);
+}
+
+/* Many items: the duplicate check must stay linear. */
+static void
+test_long_list(void **state __unused)
+{
+	struct buf	 b;
+	struct conf	*c;
+	char		*cause = NULL;
+	int		 i;
+
+	buf_init(&b, MAX_CONF_BYTES);
+	assert_int_equal(buf_addstr(&b, SRC), 0);
+	for (i = 0; i < 20000; i++)
+		assert_int_equal(buf_printf(&b, "%s%d", i % 100 == 0 ?
+		    "\nset = " : ", ", i), 0);
+	assert_int_equal(buf_printf(&b, "\nsets = s 17\n"), 0);
+	c = conf_parse(buf_str(&b), "t.conf", &cause);
+	assert_null(c);
+	assert_non_null(cause);
+	assert_string_equal(cause, "t.conf:204: source \"nur\": sets: "
+	    "setSpec \"17\" listed twice (first on line 4)");
+	free(cause);
+	buf_free(&b);
+}
+
+static void
+test_shipped_example(void **state __unused)
+{
+	struct conf			*c;
+	const struct conf_source	*s;
+	char				*cause = NULL;
+
+	c = conf_load("conf/oaiharvest.conf", &cause);
+	if (c == NULL)
+		fail_msg("%s", cause);
+	assert_null(cause);
+	assert_string_equal(c->path, "conf/oaiharvest.conf");
+	assert_string_equal(c->database, CONF_DEFAULT_DB);
+	assert_int_equal(c->nsources, 1);
+	s = conf_source_find(c, "nur");
+	assert_non_null(s);
+	assert_string_equal(s->url, "https://nur.nu.edu.kz/oai/request");
+	assert_int_equal(s->nprefixes, 1);
+	assert_string_equal(s->prefixes[0], "oai_dc");
+	assert_int_equal(s->nsets, 0);
+	assert_int_equal(s->interval, 86400);
+	assert_true(s->delay_ms >= 1000);
+	assert_int_equal(s->enabled, 1);
+	conf_free(c);
+}
+
+/*
+ * The commented-out second source of the example must be valid too once
+ * uncommented: strip the leading ';' of its lines and parse again.
+ */
+static void
+test_shipped_example_second(void **state __unused)
+{
+	struct conf			*c;
+	const struct conf_source	*s;
+	struct buf			 b;
+	FILE				*f;
+	char				 line[1024], *cause = NULL;
+	int				 in = 0;
+
+	f = fopen("conf/oaiharvest.conf", "r");
+	assert_non_null(f);
+	buf_init(&b, MAX_CONF_BYTES);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, ";[source", 8) == 0)
+			in = 1;
+		assert_int_equal(buf_addstr(&b, in && line[0] == ';' &&
+		    line[1] != ';' ? line + 1 : line), 0);
+	}
+	fclose(f);
+	assert_int_equal(in, 1);
+	c = conf_parse(buf_str(&b), "example", &cause);
+	if (c == NULL)
+		fail_msg("%s", cause);
+	assert_int_equal(c->nsources, 2);
+	s = &c->sources[1];
+	assert_int_equal(s->nprefixes, 2);
+	assert_true(s->nsets >= 2);
+	conf_free(c);
+	buf_free(&b);
+}
+
+/* Write len bytes of text to a temporary file; return its path. */
+static char *
+write_temp(const char *text, size_t len)
+{
+	char	*path;
+	int	 fd;
+
+	path = xstrdup("/tmp/test_conf.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd != -1);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	close(fd);
+	return path;
+}
+
+static void
+test_missing_file(void **state __unused)
+{
+	struct conf	*c;
+	char		*cause = NULL;
+
+	c = conf_load("/nonexistent/oaiharvest.conf", &cause);
+	assert_null(c);
+	assert_string_equal(cause, "/nonexistent/oaiharvest.conf: cannot "
+	    "open: No such file or directory");
+	free(cause);
+}
+
+static void
+test_directory(void **state __unused)
+{
+	struct conf	*c;
+	char		*cause = NULL;
+
+	c = conf_load("/tmp", &cause);
+	assert_null(c);
+	assert_non_null(strstr(cause, "/tmp: cannot read: "));
+	free(cause);
+}
+
+static void
+test_oversized(void **state __unused)
+{
+	struct conf	*c;
+	char		*text, *path, *cause = NULL;
+	size_t		 i, len = MAX_CONF_BYTES + 1;
+
+	/* One byte too many, all of it a comment. */
+	text = xmalloc(len + 1);
+	memset(text, '#', len);
+	text[len] = '\0';
+	path = write_temp(text, len);
+	c = conf_load(path, &cause);
+	assert_null(c);
+	assert_non_null(strstr(cause, ": file too large"));
+	assert_int_equal(strncmp(cause, path, strlen(path)), 0);
+	free(cause);
+	unlink(path);
+	free(path);
+
+	c = conf_parse(text, "big", &cause);
+	assert_null(c);
+	assert_non_null(strstr(cause, "big: file too large"));
+	free(cause);
+
+	/* Exactly the limit is fine: comment lines of 100 bytes. */
+	len = MAX_CONF_BYTES;
+	memset(text, '#', len);
+	for (i = 99; i < len; i += 100)
+		text[i] = '\n';
+	text[len] = '\0';
+	path = write_temp(text, len);
+	c = conf_load(path, &cause);
+	if (c == NULL)
+		fail_msg("%s", cause);
+	conf_free(c);
+	unlink(path);
+	free(path);
+	free(text);
+}
+
+static void
+test_too_many_sources(void **state __unused)
+{
+	struct buf	 b;
+	struct conf	*c;
+	char		*cause = NULL;
+	int		 i;
+
+	buf_init(&b, MAX_CONF_BYTES);
+	for (i = 0; i < MAX_CONF_SOURCES; i++)
+		assert_int_equal(buf_printf(&b, "[source %x]\nurl=http://h/\n",
+		    i), 0);
+	c = conf_parse(buf_str(&b), "many", &cause);
+	if (c == NULL)
+		fail_msg("%s", cause);
+	assert_int_equal(c->nsources, MAX_CONF_SOURCES);
+	assert_non_null(conf_source_find(c, "1"));
+	conf_free(c);
+
+	assert_int_equal(buf_printf(&b, "[source last]\nurl=http://h/\n"), 0);
+	c = conf_parse(buf_str(&b), "many", &cause);
+	assert_null(c);
+	assert_non_null(cause);
+	assert_non_null(strstr(cause, "many:200001: too many sources"));
+	free(cause);
+	buf_free(&b);
+}
+
+static void
+test_long_lines(void **state __unused)
+{
+	struct buf	 b;
+	struct conf	*c;
+	char		*cause = NULL;
+	int		 i;
+
+	/* A base URL of exactly MAX_URL_LEN bytes. */
+	buf_init(&b, MAX_CONF_BYTES);
+	buf_addstr(&b, "[source a]\nurl = http://a.example/");
+	for (i = strlen("http://a.example/"); i < MAX_URL_LEN; i++)
+		buf_addch(&b, 'x');
+	buf_addstr(&b, " ; long\n");
+	c = conf_parse(buf_str(&b), "t.conf", &cause);
+	if (c == NULL)
+		fail_msg("%s", cause);
+	assert_int_equal(strlen(c->sources[0].url), MAX_URL_LEN);
+	conf_free(c);
+
+	/* One more is too long for a URL. */
+	b.len -= strlen(" ; long\n");
+	buf_addstr(&b, "y\n");
+	c = conf_parse(buf_str(&b), "t.conf", &cause);
+	assert_null(c);
+	assert_non_null(strstr(cause, "t.conf:2: source \"a\": url: longer "
+	    "than 8192 bytes"));
+	free(cause);
+
+	/* A metadataPrefix longer than MAX_ID_LEN. */
+	buf_reset(&b);
+	buf_addstr(&b, SRC "metadata_prefix = ");
+	for (i = 0; i <= MAX_ID_LEN; i++)
+		buf_addch(&b, 'p');
+	c = conf_parse(buf_str(&b), "t.conf", &cause);
+	assert_null(c);
+	assert_non_null(strstr(cause, "t.conf:3: source \"nur\": "
+	    "metadata_prefix: metadata prefix longer than 2048 bytes"));
+	free(cause);
+
+	/* A line longer than any value may be. */
+	buf_reset(&b);
+	buf_addstr(&b, G "user_agent = ");
+	for (i = 0; i < 4 * MAX_URL_LEN; i++)
+		buf_addch(&b, 'u');
+	buf_addstr(&b, "\ndatabase = /x\n");
+	c = conf_parse(buf_str(&b), "t.conf", &cause);
+	assert_null(c);
+	assert_non_null(strstr(cause, "t.conf:2: line longer than"));
+	free(cause);
+	buf_free(&b);
+}
+
+/* CRLF line ends give the same result and the same line numbers. */
+static void
+test_crlf(void **state __unused)
+{
+	struct buf	 b;
+	struct conf	*c;
+	const char	*s;
+	char		*cause = NULL;
+
+	buf_init(&b, MAX_CONF_BYTES);
+	for (s = full_conf; *s != '\0'; s++) {
+		if (*s == '\n')
+			buf_addch(&b, '\r');
+		buf_addch(&b, *s);
+	}
+	c = conf_parse(buf_str(&b), "crlf.conf", &cause);
+	if (c == NULL)
+		fail_msg("%s", cause);
+	assert_string_equal(c->database, "/srv/oai/h.db");
+	assert_string_equal(c->contact, "admin@example.org");
+	assert_int_equal(c->nsources, 2);
+	assert_string_equal(c->sources[1].name, "two");
+	assert_string_equal(c->sources[1].url, "http://two.example/oai");
+	assert_string_equal(c->sources[1].prefixes[2], "marcxml");
+	assert_string_equal(c->sources[1].until, "2020-06-30T00:00:00Z");
+	assert_int_equal(c->sources[1].enabled, 0);
+	assert_int_equal(c->sources[1].line, 15);
+	conf_free(c);
+
+	c = conf_parse("[global]\r\n\r\nmax_concurrent = x\r\n", "crlf.conf",
+	    &cause);
+	assert_null(c);
+	assert_string_equal(cause, "crlf.conf:3: max_concurrent: not a "
+	    "number");
+	free(cause);
+	buf_free(&b);
+}
+
+static void
+test_bom(void **state __unused)
+{
+	struct conf	*c;
+	char		*cause = NULL;
+
+	c = conf_parse("\xef\xbb\xbf[source nur]\nurl = http://a.example/\n",
+	    "bom.conf", &cause);
+	if (c == NULL)
+		fail_msg("%s", cause);
+	assert_string_equal(c->sources[0].name, "nur");
+	conf_free(c);
+
+	c = conf_parse("\xef\xbb\xbf# comment\n" G, "bom.conf", &cause);
+	if (c == NULL)
+		fail_msg("%s", cause);
+	conf_free(c);
+
+	/* Only at the very start. */
+	c = conf_parse("\n\xef\xbb\xbf[global]\n", "bom.conf", &cause);
+	assert_null(c);
+	assert_non_null(strstr(cause, "bom.conf:2: "));
+	free(cause);
+}
+
+static void
+test_comments(void **state __unused)
+{
+	struct conf	*c;
+	char		*cause = NULL;
+
+	c = conf_parse("; semicolon\n# hash\n   ; indented\n"
+	    "[global] ; after header\n"
+	    "user_agent = a;b ; only \" ;\" starts a comment\n"
+	    "database = /a#b\n"
+	    "delay = 2s\t; tab too\n", "c.conf", &cause);
+	if (c == NULL)
+		fail_msg("%s", cause);
+	assert_string_equal(c->user_agent, "a;b");
+	assert_string_equal(c->database, "/a#b");
+	assert_int_equal(c->delay_ms, 2000);
+	conf_free(c);
+}
+
+/* A NUL byte can only come from a file. */
+static void
+test_nul_byte(void **state __unused)
+{
+	static const char	 text[] = "[global]\ndatabase = /a\0b\n";
+	struct conf		*c;
+	char			*path, *cause = NULL;
+
+	path = write_temp(text, sizeof(text) - 1);
+	c = conf_load(path, &cause);
+	assert_null(c);
+	assert_non_null(strstr(cause, ":2: control character 0x00"));
+	free(cause);
+	unlink(path);
+	free(path);
+}
+
+int
+main(void)
+{
+	static const struct CMUnitTest fixed[] = {
+		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_lists),
+		cmocka_unit_test(test_long_list),
+		cmocka_unit_test(test_shipped_example),
+		cmocka_unit_test(test_shipped_example_second),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_directory),
+		cmocka_unit_test(test_oversized),
+		cmocka_unit_test(test_too_many_sources),
+		cmocka_unit_test(test_long_lines),
+		cmocka_unit_test(test_crlf),
+		cmocka_unit_test(test_bom),
+		cmocka_unit_test(test_comments),
+		cmocka_unit_test(test_nul_byte),
+	};
+	struct CMUnitTest	*tests;
+	size_t			 i, n = 0;
+	int			 rc;
+
+	tests = xcalloc(nitems(cases) + nitems(fixed), sizeof(*tests));
+	for (i = 0; i < nitems(cases); i++) {
+		tests[n].name = cases[i].name;
+		tests[n].test_func = test_case;
+		tests[n].initial_state = (void *)&cases[i];
+		n++;
+	}
+	for (i = 0; i < nitems(fixed); i++)
+		tests[n++] = fixed[i];
+	rc = _cmocka_run_group_tests("conf", tests, n, NULL, NULL);
+	free(tests);
+	return rc;
+}
