@@ -76,7 +76,9 @@ log_write(int level, const char *fmt, ...)
 		if (line[i] == '\n' || line[i] == '\r')
 			line[i] = ' ';
 	line[n++] = '\n';
-	(void)write(STDERR_FILENO, line, n);
+	/* Nowhere to report a failed write to stderr. */
+	if (write(STDERR_FILENO, line, n) < 0)
+		return;
 }
 
 const char *
