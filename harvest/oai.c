@@ -1,0 +1,1707 @@
+/*
+ * The streaming OAI-PMH response parser.
+ *
+ * libxml2's push parser drives SAX2 callbacks; nothing is built as a tree.
+ * The envelope (OAI-PMH, the verb container, record, header, ...) is
+ * followed with a small stack of scopes, the text of the few elements we
+ * want is collected into bounded buffers, and the element child of each
+ * <metadata> is re-serialized as it streams by, with every namespace in
+ * scope declared on its root so that it stands alone.  Each record is handed
+ * to the caller when it closes and then forgotten: memory is bounded by one
+ * record, not by the page.
+ *
+ * Failures do not stop libxml2 from inside its callbacks: in 2.9.x
+ * xmlStopParser() frees the input buffer that the caller of a callback may
+ * still be reading (characters() in xmlParseCharData(), for one).  A
+ * callback records the cause and turns SAX off; oai_parser_feed() notices
+ * and stops the parser once libxml2 has returned.  The DOCTYPE handler is
+ * the exception, see sax_subset().
+ */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/parserInternals.h>
+#include <libxml/SAX2.h>
+#include <libxml/xmlerror.h>
+
+#include "log.h"
+#include "oai.h"
+#include "oh_limits.h"
+#include "util.h"
+
+/* libxml2 is fed at most this much at a time, so that a failure stops it. */
+#define FEED_SLICE	(64 * 1024)
+
+/* Room for the envelope: OAI-PMH/ListIdentifiers/record/header/identifier. */
+#define SCOPE_DEPTH	8
+
+/*
+ * The strings of one record (or set, format, Identify): header values, sets,
+ * DC values and languages.  DC text is never longer than the serialized
+ * metadata it came from, so twice the record limit is a safe ceiling.
+ */
+#define ARENA_MAX	(2 * MAX_RECORD_BYTES)
+
+/* A buffer that grew past this for one huge record is given back. */
+#define KEEP_BYTES	(1024 * 1024)
+
+#define NOVAL		SIZE_MAX
+
+/* For causes: a limit's name and value. */
+#define LIMIT(x)	(size_t)(x), #x
+
+enum scope {
+	SCOPE_DOC,		/* before the root element */
+	SCOPE_ROOT,		/* <OAI-PMH> */
+	SCOPE_IDENTIFY,		/* <Identify> */
+	SCOPE_FORMATS,		/* <ListMetadataFormats> */
+	SCOPE_FORMAT,		/* <metadataFormat> */
+	SCOPE_SETS,		/* <ListSets> */
+	SCOPE_SET,		/* <set> */
+	SCOPE_RECORDS,		/* <ListRecords>, <GetRecord> */
+	SCOPE_HEADERS,		/* <ListIdentifiers> */
+	SCOPE_RECORD,		/* <record> */
+	SCOPE_HEADER,		/* <header> */
+	SCOPE_METADATA,		/* <metadata>, around its element child */
+	SCOPE_TEXT,		/* an element whose text we keep */
+	SCOPE_REQUEST,		/* <request>: its verb, then skipped */
+	SCOPE_DONE,		/* after </OAI-PMH> */
+};
+
+/* The text values we keep, and where they go. */
+enum field {
+	F_NONE = 0,
+	F_RESPONSE_DATE,
+	F_ERROR,
+	F_TOKEN,
+	F_REPOSITORY_NAME,
+	F_BASE_URL,
+	F_PROTOCOL_VERSION,
+	F_EARLIEST_DATESTAMP,
+	F_DELETED_RECORD,
+	F_GRANULARITY,
+	F_ADMIN_EMAIL,
+	F_COMPRESSION,
+	F_PREFIX,
+	F_SCHEMA,
+	F_NAMESPACE,
+	F_SET_SPEC,
+	F_SET_NAME,
+	F_IDENTIFIER,
+	F_DATESTAMP,
+	F_HEADER_SET,
+	F_NFIELDS
+};
+
+/* Longest trimmed value of each field. */
+static const struct field_info {
+	size_t		 max;
+	const char	*limit;
+} field_info[F_NFIELDS] = {
+	[F_NONE] =		{ LIMIT(MAX_VALUE_BYTES) },
+	[F_RESPONSE_DATE] =	{ LIMIT(MAX_ID_LEN) },
+	[F_ERROR] =		{ LIMIT(MAX_VALUE_BYTES) },
+	[F_TOKEN] =		{ LIMIT(MAX_TOKEN_LEN) },
+	[F_REPOSITORY_NAME] =	{ LIMIT(MAX_VALUE_BYTES) },
+	[F_BASE_URL] =		{ LIMIT(MAX_URL_LEN) },
+	[F_PROTOCOL_VERSION] =	{ LIMIT(MAX_ID_LEN) },
+	[F_EARLIEST_DATESTAMP] = { LIMIT(MAX_ID_LEN) },
+	[F_DELETED_RECORD] =	{ LIMIT(MAX_ID_LEN) },
+	[F_GRANULARITY] =	{ LIMIT(MAX_ID_LEN) },
+	[F_ADMIN_EMAIL] =	{ LIMIT(MAX_VALUE_BYTES) },
+	[F_COMPRESSION] =	{ LIMIT(MAX_ID_LEN) },
+	[F_PREFIX] =		{ LIMIT(MAX_ID_LEN) },
+	[F_SCHEMA] =		{ LIMIT(MAX_URL_LEN) },
+	[F_NAMESPACE] =		{ LIMIT(MAX_URL_LEN) },
+	[F_SET_SPEC] =		{ LIMIT(MAX_ID_LEN) },
+	[F_SET_NAME] =		{ LIMIT(MAX_VALUE_BYTES) },
+	[F_IDENTIFIER] =	{ LIMIT(MAX_ID_LEN) },
+	[F_DATESTAMP] =		{ LIMIT(MAX_ID_LEN) },
+	[F_HEADER_SET] =	{ LIMIT(MAX_ID_LEN) },
+};
+
+/*
+ * Which OAI element may appear where, and what it opens.  An OAI element
+ * not listed for the current scope is skipped with its subtree, unless it is
+ * one of the structural ones below: those out of place fail the document.
+ */
+static const struct rule {
+	enum scope	 parent;
+	const char	*name;
+	enum scope	 scope;
+	enum field	 field;		/* SCOPE_TEXT */
+	enum oai_verb	 verb;		/* verb containers */
+} rules[] = {
+	{ SCOPE_ROOT, "responseDate", SCOPE_TEXT, F_RESPONSE_DATE, 0 },
+	{ SCOPE_ROOT, "request", SCOPE_REQUEST, F_NONE, 0 },
+	{ SCOPE_ROOT, "error", SCOPE_TEXT, F_ERROR, 0 },
+	{ SCOPE_ROOT, "Identify", SCOPE_IDENTIFY, F_NONE, OAI_IDENTIFY },
+	{ SCOPE_ROOT, "ListMetadataFormats", SCOPE_FORMATS, F_NONE,
+	    OAI_LIST_METADATA_FORMATS },
+	{ SCOPE_ROOT, "ListSets", SCOPE_SETS, F_NONE, OAI_LIST_SETS },
+	{ SCOPE_ROOT, "ListIdentifiers", SCOPE_HEADERS, F_NONE,
+	    OAI_LIST_IDENTIFIERS },
+	{ SCOPE_ROOT, "ListRecords", SCOPE_RECORDS, F_NONE, OAI_LIST_RECORDS },
+	{ SCOPE_ROOT, "GetRecord", SCOPE_RECORDS, F_NONE, OAI_GET_RECORD },
+
+	{ SCOPE_IDENTIFY, "repositoryName", SCOPE_TEXT, F_REPOSITORY_NAME, 0 },
+	{ SCOPE_IDENTIFY, "baseURL", SCOPE_TEXT, F_BASE_URL, 0 },
+	{ SCOPE_IDENTIFY, "protocolVersion", SCOPE_TEXT, F_PROTOCOL_VERSION,
+	    0 },
+	{ SCOPE_IDENTIFY, "earliestDatestamp", SCOPE_TEXT,
+	    F_EARLIEST_DATESTAMP, 0 },
+	{ SCOPE_IDENTIFY, "deletedRecord", SCOPE_TEXT, F_DELETED_RECORD, 0 },
+	{ SCOPE_IDENTIFY, "granularity", SCOPE_TEXT, F_GRANULARITY, 0 },
+	{ SCOPE_IDENTIFY, "adminEmail", SCOPE_TEXT, F_ADMIN_EMAIL, 0 },
+	{ SCOPE_IDENTIFY, "compression", SCOPE_TEXT, F_COMPRESSION, 0 },
+
+	{ SCOPE_FORMATS, "metadataFormat", SCOPE_FORMAT, F_NONE, 0 },
+	{ SCOPE_FORMAT, "metadataPrefix", SCOPE_TEXT, F_PREFIX, 0 },
+	{ SCOPE_FORMAT, "schema", SCOPE_TEXT, F_SCHEMA, 0 },
+	{ SCOPE_FORMAT, "metadataNamespace", SCOPE_TEXT, F_NAMESPACE, 0 },
+
+	{ SCOPE_SETS, "set", SCOPE_SET, F_NONE, 0 },
+	{ SCOPE_SETS, "resumptionToken", SCOPE_TEXT, F_TOKEN, 0 },
+	{ SCOPE_SET, "setSpec", SCOPE_TEXT, F_SET_SPEC, 0 },
+	{ SCOPE_SET, "setName", SCOPE_TEXT, F_SET_NAME, 0 },
+
+	{ SCOPE_RECORDS, "record", SCOPE_RECORD, F_NONE, 0 },
+	{ SCOPE_RECORDS, "resumptionToken", SCOPE_TEXT, F_TOKEN, 0 },
+	{ SCOPE_HEADERS, "header", SCOPE_HEADER, F_NONE, 0 },
+	/* Melinda wraps ListIdentifiers headers in <record>. */
+	{ SCOPE_HEADERS, "record", SCOPE_RECORD, F_NONE, 0 },
+	{ SCOPE_HEADERS, "resumptionToken", SCOPE_TEXT, F_TOKEN, 0 },
+	{ SCOPE_RECORD, "header", SCOPE_HEADER, F_NONE, 0 },
+	{ SCOPE_RECORD, "metadata", SCOPE_METADATA, F_NONE, 0 },
+	{ SCOPE_HEADER, "identifier", SCOPE_TEXT, F_IDENTIFIER, 0 },
+	{ SCOPE_HEADER, "datestamp", SCOPE_TEXT, F_DATESTAMP, 0 },
+	{ SCOPE_HEADER, "setSpec", SCOPE_TEXT, F_HEADER_SET, 0 },
+};
+
+/* OAI elements that must never be out of place. */
+static const char *const structural[] = {
+	"OAI-PMH", "Identify", "ListMetadataFormats", "ListSets",
+	"ListIdentifiers", "ListRecords", "GetRecord", "metadataFormat",
+	"set", "record", "header", "metadata", "resumptionToken",
+};
+
+static const char *const verb_names[] = {
+	[OAI_VERB_NONE] = NULL,
+	[OAI_IDENTIFY] = "Identify",
+	[OAI_LIST_METADATA_FORMATS] = "ListMetadataFormats",
+	[OAI_LIST_SETS] = "ListSets",
+	[OAI_LIST_IDENTIFIERS] = "ListIdentifiers",
+	[OAI_LIST_RECORDS] = "ListRecords",
+	[OAI_GET_RECORD] = "GetRecord",
+};
+
+static const char *const dc_names[DC_NELEMENTS] = {
+	"title", "creator", "subject", "description", "publisher",
+	"contributor", "date", "type", "format", "identifier", "source",
+	"language", "relation", "coverage", "rights",
+};
+
+/* One namespace binding in scope; both strings live in libxml2's dict. */
+struct nsbind {
+	const xmlChar	*prefix;	/* NULL for the default namespace */
+	const xmlChar	*uri;
+};
+
+struct frame {
+	enum scope	 scope;
+	const xmlChar	*name;		/* local name, for causes */
+};
+
+/* A growable list of arena offsets. */
+struct offs {
+	size_t		*v;
+	size_t		 n;
+	size_t		 cap;
+};
+
+struct dcent {
+	int		 element;
+	size_t		 value;		/* arena offsets */
+	size_t		 lang;		/* NOVAL when none */
+};
+
+struct oai_parser {
+	xmlParserCtxtPtr	 ctxt;
+	struct oai_callbacks	 cb;
+	void			*arg;
+
+	int			 failed;
+	int			 xml_failed;	/* libxml2 said why */
+	int			 halted;	/* xmlStopParser() called */
+	int			 finished;
+	char			 cause[512];
+	size_t			 nbytes;	/* given to libxml2 */
+	unsigned char		 head[2];	/* the first bytes fed */
+	size_t			 nhead;
+	size_t			 repairs;
+	size_t			 nrecords;
+
+	/* The envelope. */
+	struct frame		 stack[SCOPE_DEPTH];
+	size_t			 nstack;
+	enum field		 field;		/* in SCOPE_TEXT */
+	int			 field_line;
+	unsigned int		 skip;		/* depth in a skipped subtree */
+	int			 nonamespace;	/* <OAI-PMH> had no namespace */
+	struct buf		 text;
+
+	/* Namespaces in scope, and the stack height at each depth. */
+	struct nsbind		*ns;
+	size_t			 nns;
+	size_t			 nscap;
+	size_t			*nsmark;
+	size_t			 nsmarkcap;
+	unsigned int		 depth;
+	const xmlChar		**seen;		/* prefixes put on a root */
+	size_t			 seencap;
+
+	/* The record, set, format or Identify being read. */
+	struct buf		 arena;
+	size_t			 val[F_NFIELDS];
+	struct offs		 list1;		/* setSpecs, adminEmails */
+	struct offs		 list2;		/* compressions */
+	struct dcent		*dc;
+	size_t			 ndc;
+	size_t			 dccap;
+	int			 have_header;
+	int			 have_metadata;
+	int			 deleted;
+
+	/* The metadata child being serialized. */
+	struct buf		 meta;
+	unsigned int		 body;		/* depth inside it, 0 outside */
+	int			 body_done;
+	int			 tag_open;	/* "<name ..." lacks its '>' */
+	unsigned int		 dc_depth;	/* body depth of a DC element */
+	int			 dc_element;
+	int			 dc_line;
+	struct buf		 dctext;
+	struct buf		 dclang;
+	int			 dc_has_lang;
+
+	/* Views handed to callbacks. */
+	const char		**ptrs;
+	size_t			 ptrcap;
+	const char		**ptrs2;
+	size_t			 ptr2cap;
+	struct oai_dc_value	*dcv;
+	size_t			 dcvcap;
+
+	/* The response. */
+	enum oai_verb		 verb;
+	enum oai_verb		 request_verb;
+	char			*response_date;
+	char			*error_code;
+	char			*error_message;
+	struct oai_token	 token;
+	char			*token_value;
+	char			*token_expiration;
+};
+
+/* Failure */
+static void	 set_cause(struct oai_parser *, const char *, ...)
+		    __printflike(2, 3);
+static void	 xml_generic_error(void *, const char *, ...);
+static void	 check_xml(struct oai_parser *, int);
+static int	 encoding_stuck(const struct oai_parser *);
+
+/* SAX handlers */
+static void	 sax_start(void *, const xmlChar *, const xmlChar *,
+		    const xmlChar *, int, const xmlChar **, int, int,
+		    const xmlChar **);
+static void	 sax_end(void *, const xmlChar *, const xmlChar *,
+		    const xmlChar *);
+static void	 sax_characters(void *, const xmlChar *, int);
+static void	 sax_comment(void *, const xmlChar *);
+static void	 sax_pi(void *, const xmlChar *, const xmlChar *);
+static void	 sax_subset(void *, const xmlChar *, const xmlChar *,
+		    const xmlChar *);
+static void	 sax_serror(void *, xmlErrorPtr);
+
+/* The envelope */
+static void	 env_start(struct oai_parser *, const xmlChar *,
+		    const xmlChar *, const xmlChar *, int, const xmlChar **,
+		    int, const xmlChar **);
+static void	 env_end(struct oai_parser *);
+static void	 root_start(struct oai_parser *, const xmlChar *,
+		    const xmlChar *, const xmlChar *);
+static int	 is_oai(const struct oai_parser *, const xmlChar *);
+static void	 enter(struct oai_parser *, const struct rule *, int,
+		    const xmlChar **);
+static void	 push(struct oai_parser *, enum scope, const xmlChar *);
+static void	 text_done(struct oai_parser *);
+static void	 token_start(struct oai_parser *, int, const xmlChar **);
+static void	 unit_reset(struct oai_parser *);
+static int	 arena_add(struct oai_parser *, const char *, size_t,
+		    size_t *);
+static int	 offs_add(struct oai_parser *, struct offs *, size_t,
+		    const char *);
+static const char *const *offs_view(struct oai_parser *,
+		    const struct offs *, int);
+static const char *val(const struct oai_parser *, enum field);
+static void	 deliver_record(struct oai_parser *);
+static void	 deliver_identify(struct oai_parser *);
+static void	 deliver_format(struct oai_parser *);
+static void	 deliver_set(struct oai_parser *);
+static void	 callback_result(struct oai_parser *, int);
+
+/* The metadata serializer */
+static void	 body_start(struct oai_parser *, const xmlChar *,
+		    const xmlChar *, const xmlChar *, int, const xmlChar **,
+		    int, const xmlChar **);
+static void	 body_end(struct oai_parser *, const xmlChar *,
+		    const xmlChar *);
+static int	 meta_add(struct oai_parser *, const void *, size_t);
+static int	 meta_qname(struct oai_parser *, const xmlChar *,
+		    const xmlChar *);
+static int	 meta_xmlns(struct oai_parser *, const xmlChar *,
+		    const xmlChar *);
+static int	 meta_close_tag(struct oai_parser *);
+static int	 meta_escape(struct oai_parser *, const char *, size_t, int);
+static void	 dc_done(struct oai_parser *);
+
+/* Helpers */
+static void	 ns_push(struct oai_parser *, int, const xmlChar **);
+static int	 same_prefix(const xmlChar *, const xmlChar *);
+static int	 attr_find(int, const xmlChar **, const char *, const char *,
+		    const char **, size_t *);
+static void	 trim(const char *, size_t, const char **, size_t *);
+static char	*attr_strndup(const char *, size_t);
+static long long attr_number(int, const xmlChar **, const char *);
+static void	 buf_trim_capacity(struct buf *);
+static int	 feed_xml(struct oai_parser *, const char *, size_t);
+
+/* Messages libxml2 sends without a parser context (encoding conversion). */
+static char	 xml_generic_msg[256];
+
+/*
+ * Stop with a cause, from anywhere, including inside a libxml2 callback:
+ * SAX is turned off at once and the parser itself is stopped when control
+ * is back in oai_parser_feed().  The first cause wins.
+ */
+#define PARSE_FAIL(p, ...) do {						\
+	set_cause((p), __VA_ARGS__);					\
+	return;								\
+} while (0)
+
+/* Tables */
+
+const char *
+oai_verb_name(enum oai_verb v)
+{
+	if ((size_t)v >= nitems(verb_names))
+		return NULL;
+	return verb_names[v];
+}
+
+enum oai_verb
+oai_verb_lookup(const char *s)
+{
+	size_t	i;
+
+	if (s == NULL)
+		return OAI_VERB_NONE;
+	for (i = 1; i < nitems(verb_names); i++)
+		if (strcmp(s, verb_names[i]) == 0)
+			return (enum oai_verb)i;
+	return OAI_VERB_NONE;
+}
+
+const char *
+oai_dc_name(int e)
+{
+	if (e < 0 || e >= DC_NELEMENTS)
+		return NULL;
+	return dc_names[e];
+}
+
+int
+oai_dc_lookup(const char *s)
+{
+	int	i;
+
+	if (s == NULL)
+		return -1;
+	for (i = 0; i < DC_NELEMENTS; i++)
+		if (strcmp(s, dc_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* Life cycle */
+
+struct oai_parser *
+oai_parser_new(const struct oai_callbacks *cb, void *arg)
+{
+	struct oai_parser	*p;
+	xmlSAXHandler		 sax;
+	size_t			 i;
+
+	p = xcalloc(1, sizeof(*p));
+	if (cb != NULL)
+		p->cb = *cb;
+	p->arg = arg;
+	buf_init(&p->text, MAX_VALUE_BYTES);
+	buf_init(&p->arena, ARENA_MAX);
+	buf_init(&p->meta, MAX_RECORD_BYTES);
+	buf_init(&p->dctext, MAX_VALUE_BYTES);
+	buf_init(&p->dclang, MAX_VALUE_BYTES);
+	for (i = 0; i < F_NFIELDS; i++)
+		p->val[i] = NOVAL;
+	p->token.cursor = p->token.complete_list_size = -1;
+	p->stack[0].scope = SCOPE_DOC;
+	p->stack[0].name = BAD_CAST "document";
+	p->nstack = 1;
+
+	/*
+	 * Only what we need: no entity or DTD handlers at all, so nothing
+	 * declared in a document could ever be looked up or expanded (and
+	 * with our own user data, libxml2 does not fall back on its own
+	 * xmlSAX2GetEntity() either).
+	 * XXX xmlSetGenericErrorFunc() is process-wide; it only catches
+	 * the few messages libxml2 raises without a parser context, which
+	 * would otherwise go to stderr.
+	 */
+	xmlSetGenericErrorFunc(NULL, xml_generic_error);
+	memset(&sax, 0, sizeof(sax));
+	sax.initialized = XML_SAX2_MAGIC;
+	sax.startElementNs = sax_start;
+	sax.endElementNs = sax_end;
+	sax.characters = sax_characters;
+	sax.ignorableWhitespace = sax_characters;
+	sax.cdataBlock = sax_characters;
+	sax.comment = sax_comment;
+	sax.processingInstruction = sax_pi;
+	sax.internalSubset = sax_subset;
+	sax.externalSubset = sax_subset;
+	sax.serror = sax_serror;
+
+	p->ctxt = xmlCreatePushParserCtxt(&sax, p, NULL, 0, NULL);
+	if (p->ctxt == NULL)
+		fatalx("xmlCreatePushParserCtxt failed");
+	/* Never NOENT, DTDLOAD, DTDATTR, DTDVALID, XINCLUDE or HUGE. */
+	xmlCtxtUseOptions(p->ctxt, XML_PARSE_NONET);
+	return p;
+}
+
+void
+oai_parser_free(struct oai_parser *p)
+{
+	if (p == NULL)
+		return;
+	/*
+	 * In SAX mode libxml2 2.9 keeps declared entities in a document of
+	 * its own ("for expat compatibility"); that is ours to free.  They
+	 * are never looked up: we set no getEntity handler.
+	 */
+	if (p->ctxt->myDoc != NULL)
+		xmlFreeDoc(p->ctxt->myDoc);
+	xmlFreeParserCtxt(p->ctxt);
+	buf_free(&p->text);
+	buf_free(&p->arena);
+	buf_free(&p->meta);
+	buf_free(&p->dctext);
+	buf_free(&p->dclang);
+	free(p->ns);
+	free(p->nsmark);
+	free(p->seen);
+	free(p->list1.v);
+	free(p->list2.v);
+	free(p->dc);
+	free(p->ptrs);
+	free(p->ptrs2);
+	free(p->dcv);
+	free(p->response_date);
+	free(p->error_code);
+	free(p->error_message);
+	free(p->token_value);
+	free(p->token_expiration);
+	free(p);
+}
+
+/*
+ * Bytes that XML 1.0 forbids (C0 controls but TAB, LF, CR) are dropped
+ * before libxml2 sees them: real feeds carry them, and libxml2 would lose
+ * the page.  They never occur inside a UTF-8 multibyte sequence, so this
+ * is safe byte by byte, whatever the chunk boundaries.
+ */
+int
+oai_parser_feed(struct oai_parser *p, const char *data, size_t len)
+{
+	const unsigned char	*s = (const unsigned char *)data;
+	size_t			 i, start;
+
+	if (p->failed)
+		return -1;
+	if (p->finished) {
+		set_cause(p, "data fed after the end of the document");
+		return -1;
+	}
+	/* A compressed body nobody inflated is not XML: say so. */
+	for (i = 0; i < len && p->nhead < sizeof(p->head); i++)
+		p->head[p->nhead++] = s[i];
+	if (p->nhead == 2 && p->head[0] == 0x1f && p->head[1] == 0x8b) {
+		p->repairs = 0;		/* nothing XML was repaired */
+		set_cause(p, "gzip-compressed data, not XML");
+		return -1;
+	}
+	for (start = i = 0; i < len; i++) {
+		if (s[i] >= 0x20 || s[i] == '\t' || s[i] == '\n' ||
+		    s[i] == '\r')
+			continue;
+		if (feed_xml(p, data + start, i - start) == -1)
+			return -1;
+		p->repairs++;
+		start = i + 1;
+	}
+	return feed_xml(p, data + start, len - start);
+}
+
+int
+oai_parser_finish(struct oai_parser *p)
+{
+	enum scope	scope;
+	int		rc;
+
+	if (p->finished || p->failed) {
+		p->finished = 1;
+		return p->failed ? -1 : 0;
+	}
+	p->finished = 1;
+	if (p->nbytes == 0) {
+		set_cause(p, "empty document");
+		return -1;
+	}
+	xml_generic_msg[0] = '\0';
+	rc = xmlParseChunk(p->ctxt, NULL, 0, 1);
+	scope = p->stack[p->nstack - 1].scope;
+	if (scope != SCOPE_DOC && scope != SCOPE_DONE &&
+	    (!p->failed || p->xml_failed)) {
+		/*
+		 * libxml2 2.9 calls a truncated document "Extra content at
+		 * the end of the document"; say what it is.  Input left
+		 * unconverted means the encoder gave up (US-ASCII does so
+		 * without a word).
+		 */
+		p->failed = 0;
+		set_cause(p, "line %d: document incomplete%s",
+		    xmlSAX2GetLineNumber(p->ctxt), encoding_stuck(p) ?
+		    " (input not valid in its declared encoding)" : "");
+	}
+	check_xml(p, rc);
+	if (p->failed)
+		return -1;
+	if (scope != SCOPE_DONE) {
+		set_cause(p, "document incomplete");
+		return -1;
+	}
+	return 0;
+}
+
+/* Accessors */
+
+const char *
+oai_parser_cause(const struct oai_parser *p)
+{
+	return p->cause;
+}
+
+enum oai_verb
+oai_parser_verb(const struct oai_parser *p)
+{
+	return p->verb != OAI_VERB_NONE ? p->verb : p->request_verb;
+}
+
+const char *
+oai_parser_response_date(const struct oai_parser *p)
+{
+	return p->response_date;
+}
+
+const char *
+oai_parser_error_code(const struct oai_parser *p)
+{
+	return p->error_code;
+}
+
+const char *
+oai_parser_error_message(const struct oai_parser *p)
+{
+	return p->error_message;
+}
+
+const struct oai_token *
+oai_parser_token(const struct oai_parser *p)
+{
+	return &p->token;
+}
+
+size_t
+oai_parser_nrecords(const struct oai_parser *p)
+{
+	return p->nrecords;
+}
+
+size_t
+oai_parser_repairs(const struct oai_parser *p)
+{
+	return p->repairs;
+}
+
+/* Failure */
+
+static void
+set_cause(struct oai_parser *p, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*c;
+
+	if (p->failed)
+		return;
+	p->failed = 1;
+	if (p->ctxt != NULL)
+		p->ctxt->disableSAX = 1;
+	va_start(ap, fmt);
+	(void)vsnprintf(p->cause, sizeof(p->cause), fmt, ap);
+	va_end(ap);
+	/* One line, whatever libxml2 or the document put in it. */
+	for (c = p->cause; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = ' ';
+}
+
+/*
+ * libxml2 messages end in a newline and some span two lines ("Input is not
+ * proper UTF-8 ...\nBytes: ..."): make them one line without runs of
+ * blanks.
+ */
+static void
+sax_serror(void *ctx, xmlErrorPtr e)
+{
+	struct oai_parser	*p = ctx;
+	char			 msg[400];
+	const char		*s;
+	size_t			 n = 0;
+	int			 blank = 0;
+
+	if (e == NULL || p->failed)
+		return;
+	if (e->level < XML_ERR_ERROR) {
+		log_debug("xml_warning line=%d msg=%s", e->line,
+		    log_q(e->message != NULL ? e->message : ""));
+		return;
+	}
+	for (s = e->message != NULL ? e->message : "XML error"; *s != '\0' &&
+	    n < sizeof(msg) - 1; s++) {
+		if ((unsigned char)*s <= ' ') {
+			blank = 1;
+			continue;
+		}
+		if (blank && n > 0)
+			msg[n++] = ' ';
+		blank = 0;
+		if (n < sizeof(msg) - 1)
+			msg[n++] = *s;
+	}
+	msg[n] = '\0';
+	set_cause(p, "line %d: %s", e->line, msg);
+	p->xml_failed = 1;
+}
+
+static void
+xml_generic_error(void *ctx, const char *fmt, ...)
+{
+	va_list	ap;
+	size_t	n;
+
+	n = strlen(xml_generic_msg);
+	if (n >= sizeof(xml_generic_msg) - 1)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(xml_generic_msg + n, sizeof(xml_generic_msg) - n,
+	    fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * After xmlParseChunk(): make sure a failure has a cause, and stop.  A
+ * message libxml2 raised without a parser context is an encoding
+ * conversion failure; where it is noticed depends on the chunking, so it
+ * gets no line number and loses its ", bytes ..." detail.
+ */
+static void
+check_xml(struct oai_parser *p, int rc)
+{
+	if (!p->failed && xml_generic_msg[0] != '\0')
+		set_cause(p, "encoding error: %.*s",
+		    (int)strcspn(xml_generic_msg, ",\n"), xml_generic_msg);
+	if (!p->failed && (rc != 0 || !p->ctxt->wellFormed))
+		set_cause(p, "line %d: XML error %d",
+		    xmlSAX2GetLineNumber(p->ctxt), rc);
+	if (p->failed && !p->halted) {
+		p->halted = 1;
+		xmlStopParser(p->ctxt);
+	}
+}
+
+/* Raw bytes the input encoder could not convert. */
+static int
+encoding_stuck(const struct oai_parser *p)
+{
+	xmlParserInputBufferPtr	in;
+
+	if (p->ctxt->input == NULL || (in = p->ctxt->input->buf) == NULL)
+		return 0;
+	return in->encoder != NULL && in->raw != NULL &&
+	    xmlBufUse(in->raw) > 0;
+}
+
+static int
+feed_xml(struct oai_parser *p, const char *data, size_t len)
+{
+	size_t	n;
+
+	while (len > 0) {
+		n = len < FEED_SLICE ? len : FEED_SLICE;
+		p->nbytes += n;
+		xml_generic_msg[0] = '\0';
+		check_xml(p, xmlParseChunk(p->ctxt, data, (int)n, 0));
+		if (p->failed)
+			return -1;
+		data += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* SAX handlers */
+
+static void
+sax_start(void *ctx, const xmlChar *name, const xmlChar *prefix,
+    const xmlChar *uri, int nns, const xmlChar **ns, int nattrs,
+    int ndefaulted, const xmlChar **attrs)
+{
+	struct oai_parser	*p = ctx;
+
+	if (p->failed)
+		return;
+	ns_push(p, nns, ns);
+	/*
+	 * libxml2 2.9 checks nesting depth only when it builds a tree; do
+	 * it here, with its own limit.
+	 */
+	if (p->depth > xmlParserMaxDepth)
+		PARSE_FAIL(p, "line %d: elements nested deeper than %u",
+		    xmlSAX2GetLineNumber(p->ctxt), xmlParserMaxDepth);
+	if (p->skip > 0) {
+		p->skip++;
+		return;
+	}
+	if (p->body > 0) {
+		body_start(p, name, prefix, uri, nns, ns, nattrs, attrs);
+		return;
+	}
+	env_start(p, name, prefix, uri, nns, ns, nattrs, attrs);
+}
+
+static void
+sax_end(void *ctx, const xmlChar *name, const xmlChar *prefix,
+    const xmlChar *uri)
+{
+	struct oai_parser	*p = ctx;
+
+	if (p->failed)
+		return;
+	p->nns = p->nsmark[p->depth];
+	p->depth--;
+	if (p->skip > 0) {
+		p->skip--;
+		return;
+	}
+	if (p->body > 0) {
+		body_end(p, name, prefix);
+		return;
+	}
+	env_end(p);
+}
+
+static void
+sax_characters(void *ctx, const xmlChar *ch, int len)
+{
+	struct oai_parser	*p = ctx;
+
+	if (p->failed || p->skip > 0 || len <= 0)
+		return;
+	if (p->body > 0) {
+		if (meta_close_tag(p) == -1 ||
+		    meta_escape(p, (const char *)ch, (size_t)len, 0) == -1)
+			return;
+		if (p->dc_depth > 0 && buf_add(&p->dctext, ch, len) == -1)
+			PARSE_FAIL(p, "line %d: <dc:%s> text over "
+			    "MAX_VALUE_BYTES (%zu)", p->dc_line,
+			    dc_names[p->dc_element], (size_t)MAX_VALUE_BYTES);
+		return;
+	}
+	if (p->stack[p->nstack - 1].scope == SCOPE_TEXT &&
+	    buf_add(&p->text, ch, len) == -1)
+		PARSE_FAIL(p, "line %d: <%s> text over MAX_VALUE_BYTES (%zu)",
+		    p->field_line, p->stack[p->nstack - 1].name,
+		    (size_t)MAX_VALUE_BYTES);
+}
+
+/* Comments and PIs are kept inside the metadata, dropped elsewhere. */
+static void
+sax_comment(void *ctx, const xmlChar *value)
+{
+	struct oai_parser	*p = ctx;
+
+	if (p->failed || p->skip > 0 || p->body == 0)
+		return;
+	if (meta_close_tag(p) == -1 || meta_add(p, "<!--", 4) == -1 ||
+	    meta_add(p, value, strlen((const char *)value)) == -1)
+		return;
+	(void)meta_add(p, "-->", 3);
+}
+
+static void
+sax_pi(void *ctx, const xmlChar *target, const xmlChar *data)
+{
+	struct oai_parser	*p = ctx;
+
+	if (p->failed || p->skip > 0 || p->body == 0)
+		return;
+	if (meta_close_tag(p) == -1 || meta_add(p, "<?", 2) == -1 ||
+	    meta_add(p, target, strlen((const char *)target)) == -1)
+		return;
+	if (data != NULL && *data != '\0' && (meta_add(p, " ", 1) == -1 ||
+	    meta_add(p, data, strlen((const char *)data)) == -1))
+		return;
+	(void)meta_add(p, "?>", 2);
+}
+
+/*
+ * OAI-PMH never needs a DTD, and a DOCTYPE is how entity tricks (XXE,
+ * billion laughs) come in: refuse any, as rpki-client does.  This is the
+ * one callback where libxml2 2.9 checks for a stop right after calling
+ * us, so stop here, before the internal subset is even read.
+ */
+static void
+sax_subset(void *ctx, const xmlChar *name, const xmlChar *extid,
+    const xmlChar *sysid)
+{
+	struct oai_parser	*p = ctx;
+
+	set_cause(p, "DOCTYPE not allowed");
+	if (!p->halted) {
+		p->halted = 1;
+		xmlStopParser(p->ctxt);
+	}
+}
+
+/* The envelope */
+
+static void
+env_start(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix,
+    const xmlChar *uri, int nns, const xmlChar **ns, int nattrs,
+    const xmlChar **attrs)
+{
+	const struct frame	*top = &p->stack[p->nstack - 1];
+	const struct rule	*r;
+	size_t			 i;
+
+	switch (top->scope) {
+	case SCOPE_DOC:
+		root_start(p, name, prefix, uri);
+		return;
+	case SCOPE_METADATA:
+		/* Its element child; a second one is ignored. */
+		if (p->body_done) {
+			p->skip = 1;
+			return;
+		}
+		p->have_metadata = 1;
+		body_start(p, name, prefix, uri, nns, ns, nattrs, attrs);
+		return;
+	default:
+		break;
+	}
+	if (!is_oai(p, uri)) {
+		p->skip = 1;
+		return;
+	}
+	for (i = 0; i < nitems(rules); i++) {
+		r = &rules[i];
+		if (r->parent == top->scope &&
+		    strcmp((const char *)name, r->name) == 0) {
+			enter(p, r, nattrs, attrs);
+			return;
+		}
+	}
+	for (i = 0; i < nitems(structural); i++)
+		if (strcmp((const char *)name, structural[i]) == 0)
+			PARSE_FAIL(p, "line %d: <%s> out of place in <%s>",
+			    xmlSAX2GetLineNumber(p->ctxt), name, top->name);
+	/* Anything else is a server's own addition: ignore it. */
+	p->skip = 1;
+}
+
+/*
+ * The root must be OAI-PMH.  PubMed Central once sent it with no namespace
+ * at all; that is accepted, and then the protocol elements are looked for
+ * in no namespace too.  Any other name or namespace (an HTML error page, a
+ * bare <error>) is not an OAI-PMH response.
+ */
+static void
+root_start(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix,
+    const xmlChar *uri)
+{
+	if (strcmp((const char *)name, "OAI-PMH") != 0)
+		PARSE_FAIL(p, "not an OAI-PMH response (root element "
+		    "\"%s%s%.100s\")", prefix != NULL ? (const char *)prefix :
+		    "", prefix != NULL ? ":" : "", name);
+	if (uri != NULL && strcmp((const char *)uri, OAI_NS) != 0)
+		PARSE_FAIL(p, "not an OAI-PMH response (root element "
+		    "\"OAI-PMH\" in namespace \"%.200s\")", uri);
+	p->nonamespace = uri == NULL;
+	push(p, SCOPE_ROOT, name);
+}
+
+static int
+is_oai(const struct oai_parser *p, const xmlChar *uri)
+{
+	if (uri == NULL)
+		return p->nonamespace;
+	return strcmp((const char *)uri, OAI_NS) == 0;
+}
+
+static void
+push(struct oai_parser *p, enum scope scope, const xmlChar *name)
+{
+	if (p->nstack >= SCOPE_DEPTH)
+		fatalx("%s: scope stack overflow", __func__);
+	p->stack[p->nstack].scope = scope;
+	p->stack[p->nstack].name = name;
+	p->nstack++;
+}
+
+/* An OAI element the rules know opens here. */
+static void
+enter(struct oai_parser *p, const struct rule *r, int nattrs,
+    const xmlChar **attrs)
+{
+	const char	*v;
+	size_t		 n;
+	char		 verb[32];
+	int		 line = xmlSAX2GetLineNumber(p->ctxt);
+
+	if (r->verb != OAI_VERB_NONE) {
+		if (p->verb != OAI_VERB_NONE)
+			PARSE_FAIL(p, "line %d: <%s> after <%s>: more than "
+			    "one verb element", line, r->name,
+			    verb_names[p->verb]);
+		p->verb = r->verb;
+		if (r->verb == OAI_IDENTIFY)
+			unit_reset(p);
+	}
+	switch (r->scope) {
+	case SCOPE_REQUEST:
+		if (p->request_verb == OAI_VERB_NONE &&
+		    attr_find(nattrs, attrs, "verb", NULL, &v, &n) &&
+		    n < sizeof(verb)) {
+			memcpy(verb, v, n);
+			verb[n] = '\0';
+			p->request_verb = oai_verb_lookup(verb);
+		}
+		p->skip = 1;
+		return;
+	case SCOPE_RECORD:
+		unit_reset(p);
+		break;
+	case SCOPE_HEADER:
+		if (p->stack[p->nstack - 1].scope == SCOPE_HEADERS)
+			unit_reset(p);
+		else if (p->have_header)
+			PARSE_FAIL(p, "line %d: record with two <header>s",
+			    line);
+		p->have_header = 1;
+		if (attr_find(nattrs, attrs, "status", NULL, &v, &n)) {
+			trim(v, n, &v, &n);
+			p->deleted = n == 7 && memcmp(v, "deleted", 7) == 0;
+		}
+		break;
+	case SCOPE_METADATA:
+		/* Nothing to keep for deleted records or headers. */
+		if (p->have_metadata || p->deleted ||
+		    p->verb == OAI_LIST_IDENTIFIERS) {
+			p->skip = 1;
+			return;
+		}
+		break;
+	case SCOPE_FORMAT:
+	case SCOPE_SET:
+		unit_reset(p);
+		break;
+	case SCOPE_TEXT:
+		if ((r->field == F_RESPONSE_DATE && p->response_date != NULL) ||
+		    (r->field == F_ERROR && p->error_code != NULL)) {
+			p->skip = 1;
+			return;
+		}
+		if (r->field == F_ERROR) {
+			if (attr_find(nattrs, attrs, "code", NULL, &v, &n))
+				p->error_code = attr_strndup(v, n);
+			else
+				p->error_code = xstrdup("");
+		}
+		if (r->field == F_TOKEN) {
+			if (p->token.present)
+				PARSE_FAIL(p, "line %d: more than one "
+				    "<resumptionToken>", line);
+			token_start(p, nattrs, attrs);
+		}
+		p->field = r->field;
+		p->field_line = line;
+		buf_reset(&p->text);
+		break;
+	default:
+		break;
+	}
+	push(p, r->scope, BAD_CAST r->name);
+}
+
+static void
+env_end(struct oai_parser *p)
+{
+	enum scope	scope;
+
+	scope = p->stack[--p->nstack].scope;
+	switch (scope) {
+	case SCOPE_ROOT:
+		push(p, SCOPE_DONE, BAD_CAST "end");
+		break;
+	case SCOPE_TEXT:
+		text_done(p);
+		p->field = F_NONE;
+		break;
+	case SCOPE_IDENTIFY:
+		deliver_identify(p);
+		break;
+	case SCOPE_FORMAT:
+		deliver_format(p);
+		break;
+	case SCOPE_SET:
+		deliver_set(p);
+		break;
+	case SCOPE_RECORD:
+		deliver_record(p);
+		break;
+	case SCOPE_HEADER:
+		if (p->stack[p->nstack - 1].scope == SCOPE_HEADERS)
+			deliver_record(p);
+		break;
+	default:
+		break;
+	}
+}
+
+/* The token's attributes; numbers that are not numbers become -1. */
+static void
+token_start(struct oai_parser *p, int nattrs, const xmlChar **attrs)
+{
+	const char	*v;
+	size_t		 n;
+
+	p->token.present = 1;
+	p->token.cursor = attr_number(nattrs, attrs, "cursor");
+	p->token.complete_list_size = attr_number(nattrs, attrs,
+	    "completeListSize");
+	if (attr_find(nattrs, attrs, "expirationDate", NULL, &v, &n)) {
+		trim(v, n, &v, &n);
+		if (n > 0 && n <= MAX_ID_LEN) {
+			p->token_expiration = attr_strndup(v, n);
+			p->token.expiration_date = p->token_expiration;
+		}
+	}
+}
+
+/* A text element closed: trim, check and file its value. */
+static void
+text_done(struct oai_parser *p)
+{
+	enum field	 f = p->field;
+	const char	*s;
+	size_t		 n, off;
+
+	/* The frame just popped names the element. */
+	trim(buf_str(&p->text), p->text.len, &s, &n);
+	if (n > field_info[f].max)
+		PARSE_FAIL(p, "line %d: <%s> longer than %s (%zu)",
+		    p->field_line, p->stack[p->nstack].name,
+		    field_info[f].limit, field_info[f].max);
+	switch (f) {
+	case F_RESPONSE_DATE:
+		p->response_date = xstrndup(s, n);
+		break;
+	case F_ERROR:
+		if (n > 0)
+			p->error_message = xstrndup(s, n);
+		break;
+	case F_TOKEN:
+		/* <resumptionToken/>, even with attributes: the list ends. */
+		if (n > 0) {
+			p->token_value = xstrndup(s, n);
+			p->token.value = p->token_value;
+		}
+		break;
+	case F_ADMIN_EMAIL:
+	case F_HEADER_SET:
+	case F_COMPRESSION:
+		if (n == 0)
+			break;
+		if (arena_add(p, s, n, &off) == -1 ||
+		    offs_add(p, f == F_COMPRESSION ? &p->list2 : &p->list1,
+		    off, (const char *)p->stack[p->nstack].name) == -1)
+			return;
+		break;
+	default:
+		/* The first one wins. */
+		if (p->val[f] == NOVAL && arena_add(p, s, n, &off) == 0)
+			p->val[f] = off;
+		break;
+	}
+}
+
+/* Forget the previous record, set, format or Identify. */
+static void
+unit_reset(struct oai_parser *p)
+{
+	size_t	i;
+
+	for (i = F_REPOSITORY_NAME; i < F_NFIELDS; i++)
+		p->val[i] = NOVAL;
+	buf_reset(&p->arena);
+	buf_reset(&p->meta);
+	buf_trim_capacity(&p->arena);
+	buf_trim_capacity(&p->meta);
+	p->list1.n = p->list2.n = 0;
+	p->ndc = 0;
+	p->have_header = p->have_metadata = p->deleted = 0;
+	p->body_done = 0;
+}
+
+static int
+arena_add(struct oai_parser *p, const char *s, size_t n, size_t *off)
+{
+	*off = p->arena.len;
+	if (buf_add(&p->arena, s, n) == -1 || buf_add(&p->arena, "", 1) == -1) {
+		set_cause(p, "record over MAX_RECORD_BYTES (%zu)",
+		    (size_t)MAX_RECORD_BYTES);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+offs_add(struct oai_parser *p, struct offs *o, size_t off, const char *what)
+{
+	if (o->n >= MAX_SETS_PER_RECORD) {
+		set_cause(p, "more than MAX_SETS_PER_RECORD (%zu) <%s> values",
+		    (size_t)MAX_SETS_PER_RECORD, what);
+		return -1;
+	}
+	if (o->n == o->cap) {
+		o->cap = o->cap == 0 ? 8 : o->cap * 2;
+		o->v = xreallocarray(o->v, o->cap, sizeof(*o->v));
+	}
+	o->v[o->n++] = off;
+	return 0;
+}
+
+/* Pointers into the arena for a callback; the arena no longer moves. */
+static const char *const *
+offs_view(struct oai_parser *p, const struct offs *o, int second)
+{
+	const char	***v = second ? &p->ptrs2 : &p->ptrs;
+	size_t		 *cap = second ? &p->ptr2cap : &p->ptrcap;
+	size_t		  i;
+
+	if (o->n == 0)
+		return NULL;
+	if (*cap < o->n) {
+		*cap = o->cap;
+		*v = xreallocarray(*v, *cap, sizeof(**v));
+	}
+	for (i = 0; i < o->n; i++)
+		(*v)[i] = p->arena.data + o->v[i];
+	return *v;
+}
+
+static const char *
+val(const struct oai_parser *p, enum field f)
+{
+	return p->val[f] == NOVAL ? NULL : p->arena.data + p->val[f];
+}
+
+static void
+callback_result(struct oai_parser *p, int rc)
+{
+	if (rc < 0)
+		set_cause(p, "stopped by callback");
+}
+
+static void
+deliver_record(struct oai_parser *p)
+{
+	struct oai_record	 r;
+	size_t			 i;
+	int			 line = xmlSAX2GetLineNumber(p->ctxt);
+
+	if (!p->have_header)
+		PARSE_FAIL(p, "line %d: record without <header>", line);
+	if (val(p, F_IDENTIFIER) == NULL || *val(p, F_IDENTIFIER) == '\0')
+		PARSE_FAIL(p, "line %d: <header> without <identifier>", line);
+	if (val(p, F_DATESTAMP) == NULL || *val(p, F_DATESTAMP) == '\0')
+		PARSE_FAIL(p, "line %d: <header> without <datestamp>", line);
+
+	memset(&r, 0, sizeof(r));
+	r.identifier = val(p, F_IDENTIFIER);
+	r.datestamp = val(p, F_DATESTAMP);
+	r.deleted = p->deleted;
+	r.sets = offs_view(p, &p->list1, 0);
+	r.nsets = p->list1.n;
+	if (!p->deleted && p->body_done) {
+		r.metadata = p->meta.data;
+		r.metadata_len = p->meta.len;
+		if (p->dcvcap < p->ndc) {
+			p->dcvcap = p->dccap;
+			p->dcv = xreallocarray(p->dcv, p->dcvcap,
+			    sizeof(*p->dcv));
+		}
+		for (i = 0; i < p->ndc; i++) {
+			p->dcv[i].element = p->dc[i].element;
+			p->dcv[i].value = p->arena.data + p->dc[i].value;
+			p->dcv[i].lang = p->dc[i].lang == NOVAL ? NULL :
+			    p->arena.data + p->dc[i].lang;
+		}
+		r.dc = p->ndc > 0 ? p->dcv : NULL;
+		r.ndc = p->ndc;
+	}
+	p->nrecords++;
+	if (p->cb.on_record != NULL)
+		callback_result(p, p->cb.on_record(p->arg, &r));
+	unit_reset(p);
+}
+
+static void
+deliver_identify(struct oai_parser *p)
+{
+	struct oai_identify	id;
+
+	id.repository_name = val(p, F_REPOSITORY_NAME);
+	id.base_url = val(p, F_BASE_URL);
+	id.protocol_version = val(p, F_PROTOCOL_VERSION);
+	id.earliest_datestamp = val(p, F_EARLIEST_DATESTAMP);
+	id.deleted_record = val(p, F_DELETED_RECORD);
+	id.granularity = val(p, F_GRANULARITY);
+	id.admin_emails = offs_view(p, &p->list1, 0);
+	id.nadmin_emails = p->list1.n;
+	id.compressions = offs_view(p, &p->list2, 1);
+	id.ncompressions = p->list2.n;
+	if (p->cb.on_identify != NULL)
+		callback_result(p, p->cb.on_identify(p->arg, &id));
+	unit_reset(p);
+}
+
+static void
+deliver_format(struct oai_parser *p)
+{
+	if (p->cb.on_format != NULL)
+		callback_result(p, p->cb.on_format(p->arg, val(p, F_PREFIX),
+		    val(p, F_SCHEMA), val(p, F_NAMESPACE)));
+	unit_reset(p);
+}
+
+static void
+deliver_set(struct oai_parser *p)
+{
+	if (p->cb.on_set != NULL)
+		callback_result(p, p->cb.on_set(p->arg, val(p, F_SET_SPEC),
+		    val(p, F_SET_NAME)));
+	unit_reset(p);
+}
+
+/* The metadata serializer */
+
+/*
+ * An element inside <metadata>.  Its root gets, after its own declarations,
+ * every other binding in scope (innermost first, each prefix once), those
+ * used only inside attribute values (xsi:type="dcterms:W3CDTF") included,
+ * so that the result parses alone with the same meaning.
+ */
+static void
+body_start(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix,
+    const xmlChar *uri, int nns, const xmlChar **ns, int nattrs,
+    const xmlChar **attrs)
+{
+	const char	*v;
+	char		*lang;
+	size_t		 i, j, nseen, n;
+	int		 e, rc;
+
+	if (meta_close_tag(p) == -1 || meta_add(p, "<", 1) == -1 ||
+	    meta_qname(p, prefix, name) == -1)
+		return;
+	for (i = 0; i < (size_t)nns; i++)
+		if (meta_xmlns(p, ns[2 * i], ns[2 * i + 1]) == -1)
+			return;
+	if (p->body == 0) {
+		if (p->seencap < p->nns) {
+			p->seencap = p->nscap;
+			p->seen = xreallocarray(p->seen, p->seencap,
+			    sizeof(*p->seen));
+		}
+		nseen = 0;
+		for (i = 0; i < (size_t)nns; i++)
+			p->seen[nseen++] = ns[2 * i];
+		for (i = p->nsmark[p->depth]; i-- > 0;) {
+			for (j = 0; j < nseen; j++)
+				if (same_prefix(p->seen[j], p->ns[i].prefix))
+					break;
+			if (j < nseen)
+				continue;
+			p->seen[nseen++] = p->ns[i].prefix;
+			/* xmlns="" in scope: there is no default to carry. */
+			if (p->ns[i].prefix == NULL && *p->ns[i].uri == '\0')
+				continue;
+			if (meta_xmlns(p, p->ns[i].prefix, p->ns[i].uri) == -1)
+				return;
+		}
+	}
+	for (i = 0; i < (size_t)nattrs; i++) {
+		v = (const char *)attrs[5 * i + 3];
+		n = (size_t)(attrs[5 * i + 4] - attrs[5 * i + 3]);
+		if (meta_add(p, " ", 1) == -1 ||
+		    meta_qname(p, attrs[5 * i + 1], attrs[5 * i]) == -1 ||
+		    meta_add(p, "=\"", 2) == -1 ||
+		    meta_escape(p, v, n, 1) == -1 ||
+		    meta_add(p, "\"", 1) == -1)
+			return;
+	}
+	p->tag_open = 1;
+	p->body++;
+
+	/* Dublin Core, whatever the format and the prefix. */
+	if (p->dc_depth == 0 && uri != NULL &&
+	    strcmp((const char *)uri, DC_NS) == 0 &&
+	    (e = oai_dc_lookup((const char *)name)) != -1) {
+		p->dc_depth = p->body;
+		p->dc_element = e;
+		p->dc_line = xmlSAX2GetLineNumber(p->ctxt);
+		buf_reset(&p->dctext);
+		buf_reset(&p->dclang);
+		p->dc_has_lang = attr_find(nattrs, attrs, "lang",
+		    (const char *)XML_XML_NAMESPACE, &v, &n) && n > 0;
+		if (p->dc_has_lang) {
+			lang = attr_strndup(v, n);
+			rc = buf_addstr(&p->dclang, lang);
+			free(lang);
+			if (rc == -1)
+				PARSE_FAIL(p, "line %d: xml:lang over "
+				    "MAX_VALUE_BYTES (%zu)", p->dc_line,
+				    (size_t)MAX_VALUE_BYTES);
+		}
+	}
+}
+
+static void
+body_end(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix)
+{
+	if (p->dc_depth == p->body) {
+		dc_done(p);
+		p->dc_depth = 0;
+	}
+	if (p->tag_open) {
+		p->tag_open = 0;
+		if (meta_add(p, "/>", 2) == -1)
+			return;
+	} else if (meta_add(p, "</", 2) == -1 ||
+	    meta_qname(p, prefix, name) == -1 || meta_add(p, ">", 1) == -1)
+		return;
+	if (--p->body == 0)
+		p->body_done = 1;
+}
+
+static void
+dc_done(struct oai_parser *p)
+{
+	struct dcent	*d;
+	const char	*s;
+	size_t		 n, off;
+
+	trim(buf_str(&p->dctext), p->dctext.len, &s, &n);
+	if (n == 0)
+		return;
+	if (p->ndc >= MAX_DC_VALUES)
+		PARSE_FAIL(p, "line %d: record with more than MAX_DC_VALUES "
+		    "(%zu) Dublin Core values", p->dc_line,
+		    (size_t)MAX_DC_VALUES);
+	if (p->ndc == p->dccap) {
+		p->dccap = p->dccap == 0 ? 32 : p->dccap * 2;
+		p->dc = xreallocarray(p->dc, p->dccap, sizeof(*p->dc));
+	}
+	d = &p->dc[p->ndc];
+	d->element = p->dc_element;
+	d->lang = NOVAL;
+	if (arena_add(p, s, n, &off) == -1)
+		return;
+	d->value = off;
+	if (p->dc_has_lang) {
+		if (arena_add(p, p->dclang.data, p->dclang.len, &off) == -1)
+			return;
+		d->lang = off;
+	}
+	p->ndc++;
+}
+
+static int
+meta_add(struct oai_parser *p, const void *s, size_t n)
+{
+	if (buf_add(&p->meta, s, n) == -1) {
+		set_cause(p, "record over MAX_RECORD_BYTES (%zu)",
+		    (size_t)MAX_RECORD_BYTES);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+meta_qname(struct oai_parser *p, const xmlChar *prefix, const xmlChar *name)
+{
+	if (prefix != NULL &&
+	    (meta_add(p, prefix, strlen((const char *)prefix)) == -1 ||
+	    meta_add(p, ":", 1) == -1))
+		return -1;
+	return meta_add(p, name, strlen((const char *)name));
+}
+
+static int
+meta_xmlns(struct oai_parser *p, const xmlChar *prefix, const xmlChar *uri)
+{
+	if (meta_add(p, " xmlns", 6) == -1)
+		return -1;
+	if (prefix != NULL && (meta_add(p, ":", 1) == -1 ||
+	    meta_add(p, prefix, strlen((const char *)prefix)) == -1))
+		return -1;
+	if (meta_add(p, "=\"", 2) == -1 ||
+	    meta_escape(p, (const char *)uri, strlen((const char *)uri),
+	    1) == -1)
+		return -1;
+	return meta_add(p, "\"", 1);
+}
+
+static int
+meta_close_tag(struct oai_parser *p)
+{
+	if (!p->tag_open)
+		return 0;
+	p->tag_open = 0;
+	return meta_add(p, ">", 1);
+}
+
+/*
+ * Escape text or an attribute value.  CR is escaped everywhere and TAB and
+ * LF in attributes, or a parser would normalise them away.
+ *
+ * Without entity substitution libxml2 hands out every '&' of an attribute
+ * value as "&#38;" (for its tree builder to decode later): that is one
+ * '&'.
+ */
+static int
+meta_escape(struct oai_parser *p, const char *s, size_t n, int attr)
+{
+	const char	*rep;
+	size_t		 i, start;
+
+	for (start = i = 0; i < n; i++) {
+		switch (s[i]) {
+		case '&':
+			rep = "&amp;";
+			if (attr && n - i >= 5 &&
+			    memcmp(s + i, "&#38;", 5) == 0) {
+				if (meta_add(p, s + start, i - start) == -1 ||
+				    meta_add(p, rep, 5) == -1)
+					return -1;
+				i += 4;
+				start = i + 1;
+				continue;
+			}
+			break;
+		case '<':
+			rep = "&lt;";
+			break;
+		case '>':
+			rep = "&gt;";
+			break;
+		case '\r':
+			rep = "&#13;";
+			break;
+		case '"':
+			if (!attr)
+				continue;
+			rep = "&quot;";
+			break;
+		case '\t':
+			if (!attr)
+				continue;
+			rep = "&#9;";
+			break;
+		case '\n':
+			if (!attr)
+				continue;
+			rep = "&#10;";
+			break;
+		default:
+			continue;
+		}
+		if (meta_add(p, s + start, i - start) == -1 ||
+		    meta_add(p, rep, strlen(rep)) == -1)
+			return -1;
+		start = i + 1;
+	}
+	return meta_add(p, s + start, n - start);
+}
+
+/* Helpers */
+
+/* Remember an element's namespace declarations until it ends. */
+static void
+ns_push(struct oai_parser *p, int nns, const xmlChar **ns)
+{
+	size_t	i;
+
+	p->depth++;
+	if (p->depth >= p->nsmarkcap) {
+		p->nsmarkcap = p->nsmarkcap == 0 ? 64 : p->nsmarkcap * 2;
+		p->nsmark = xreallocarray(p->nsmark, p->nsmarkcap,
+		    sizeof(*p->nsmark));
+	}
+	p->nsmark[p->depth] = p->nns;
+	if (nns <= 0)
+		return;
+	if (p->nns + (size_t)nns > p->nscap) {
+		while (p->nns + (size_t)nns > p->nscap)
+			p->nscap = p->nscap == 0 ? 16 : p->nscap * 2;
+		p->ns = xreallocarray(p->ns, p->nscap, sizeof(*p->ns));
+	}
+	for (i = 0; i < (size_t)nns; i++) {
+		p->ns[p->nns].prefix = ns[2 * i];
+		p->ns[p->nns].uri = ns[2 * i + 1];
+		p->nns++;
+	}
+}
+
+/* Prefixes are interned in libxml2's dict; compare them anyway. */
+static int
+same_prefix(const xmlChar *a, const xmlChar *b)
+{
+	if (a == b)
+		return 1;
+	return a != NULL && b != NULL &&
+	    strcmp((const char *)a, (const char *)b) == 0;
+}
+
+/*
+ * Find an attribute by local name and namespace (NULL: none).  libxml2's
+ * values are not NUL-terminated: return a pointer and a length.
+ */
+static int
+attr_find(int nattrs, const xmlChar **attrs, const char *name,
+    const char *uri, const char **v, size_t *n)
+{
+	const xmlChar	**a;
+	int		  i;
+
+	for (i = 0; i < nattrs; i++) {
+		a = attrs + 5 * i;
+		if (strcmp((const char *)a[0], name) != 0)
+			continue;
+		if (uri == NULL ? a[2] != NULL :
+		    (a[2] == NULL || strcmp((const char *)a[2], uri) != 0))
+			continue;
+		*v = (const char *)a[3];
+		*n = (size_t)(a[4] - a[3]);
+		return 1;
+	}
+	return 0;
+}
+
+/* Copy an attribute value, with libxml2's "&#38;" back to '&'. */
+static char *
+attr_strndup(const char *v, size_t n)
+{
+	char	*s, *d;
+	size_t	 i;
+
+	s = d = xmalloc(n + 1);
+	for (i = 0; i < n; i++) {
+		*d++ = v[i];
+		if (v[i] == '&' && n - i >= 5 && memcmp(v + i, "&#38;", 5) == 0)
+			i += 4;
+	}
+	*d = '\0';
+	return s;
+}
+
+static long long
+attr_number(int nattrs, const xmlChar **attrs, const char *name)
+{
+	const char	*v, *errstr;
+	char		 num[32];
+	size_t		 n;
+	long long	 ll;
+
+	if (!attr_find(nattrs, attrs, name, NULL, &v, &n))
+		return -1;
+	trim(v, n, &v, &n);
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, v, n);
+	num[n] = '\0';
+	if (parse_ll(num, 0, LLONG_MAX, &ll, &errstr) == -1)
+		return -1;
+	return ll;
+}
+
+static void
+trim(const char *s, size_t n, const char **out, size_t *outlen)
+{
+	while (n > 0 && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) {
+		s++;
+		n--;
+	}
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' ||
+	    s[n - 1] == '\n' || s[n - 1] == '\r'))
+		n--;
+	*out = s;
+	*outlen = n;
+}
+
+/* Give back what one huge record made a buffer grow to. */
+static void
+buf_trim_capacity(struct buf *b)
+{
+	if (b->cap > KEEP_BYTES) {
+		free(b->data);
+		b->data = NULL;
+		b->len = b->cap = 0;
+	}
+}

@@ -1,0 +1,1731 @@
+/*
+ * Tests for the streaming OAI-PMH parser (harvest/oai.c).
+ *
+ * Every real fixture, the nur corpus and the hostile fixtures are parsed in
+ * 1-byte, 7-byte and 16 KiB chunks; a canonical dump of everything the
+ * parser reported must be the same for the three.  Then specific values are
+ * checked, and generated documents push every limit.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "oai.h"
+#include "oh_limits.h"
+#include "util.h"
+
+#define REAL_DIR	"../shared/fixtures/real"
+#define NUR_DIR		"../shared/fixtures/nur"
+#define HOSTILE_DIR	"tests/fixtures/hostile"
+
+#define OAI_OPEN	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" \
+	"<OAI-PMH xmlns=\"http://www.openarchives.org/OAI/2.0/\">\n" \
+	"<responseDate>2024-01-01T00:00:00Z</responseDate>\n"
+#define DC_OPEN		"<oai_dc:dc " \
+	"xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/oai_dc/\" " \
+	"xmlns:dc=\"http://purl.org/dc/elements/1.1/\">"
+#define REC_OPEN	"<record><header><identifier>oai:x:1</identifier>" \
+	"<datestamp>2024-01-01</datestamp></header><metadata>"
+
+static const size_t chunk_sizes[] = { 1, 7, 16384 };
+
+/* What one record looked like, copied out of the callback. */
+struct rec {
+	char		*identifier;
+	char		*datestamp;
+	int		 deleted;
+	char		**sets;
+	size_t		 nsets;
+	char		*metadata;
+	size_t		 metadata_len;
+	struct {
+		int	 element;
+		char	*value;
+		char	*lang;
+	}		*dc;
+	size_t		 ndc;
+};
+
+/* Everything a parse reported. */
+struct result {
+	struct buf	 dump;		/* canonical, for chunk comparisons */
+	int		 keep;		/* copy records into recs[] */
+	struct rec	*recs;
+	size_t		 nrecs;
+	size_t		 ncalls;	/* on_record calls */
+	size_t		 stop_at;	/* on_* returns -1 at this call (1-) */
+	size_t		 nidentify;
+	size_t		 nformats;
+	size_t		 nsets;
+	char		*identify_dump;
+	size_t		 reparse_failed;
+	char		 reparse_error[512];
+	int		 feed_rc;
+	int		 finish_rc;
+	char		*cause;
+	size_t		 repairs;
+	size_t		 nrecords;
+	enum oai_verb	 verb;
+};
+
+static char	*xdup(const char *);
+static char	*read_file(const char *, size_t *);
+static int	 reparse(const char *, size_t, char *, size_t);
+static void	 dump_str(struct buf *, const char *);
+static int	 cb_record(void *, const struct oai_record *);
+static int	 cb_identify(void *, const struct oai_identify *);
+static int	 cb_format(void *, const char *, const char *, const char *);
+static int	 cb_set(void *, const char *, const char *);
+static struct oai_parser *parser_for(struct result *);
+static void	 finish_result(struct result *, struct oai_parser *);
+static void	 run(const char *, size_t, size_t, struct result *);
+static void	 result_free(struct result *);
+static void	 stderr_begin(void);
+static size_t	 stderr_end(void);
+static int	 expect_failure(const char *);
+static void	 collect(const char *, char ***, size_t *, size_t *);
+
+static const struct oai_callbacks callbacks = {
+	cb_record, cb_identify, cb_format, cb_set
+};
+
+static char *
+xdup(const char *s)
+{
+	return s == NULL ? NULL : xstrdup(s);
+}
+
+static char *
+read_file(const char *path, size_t *len)
+{
+	struct stat	 st;
+	char		*data;
+	ssize_t		 n;
+	size_t		 off = 0;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY)) == -1)
+		fail_msg("open %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) == -1)
+		fail_msg("fstat %s", path);
+	data = xmalloc((size_t)st.st_size + 1);
+	while (off < (size_t)st.st_size) {
+		n = read(fd, data + off, (size_t)st.st_size - off);
+		if (n <= 0)
+			fail_msg("read %s", path);
+		off += (size_t)n;
+	}
+	close(fd);
+	data[off] = '\0';
+	*len = off;
+	return data;
+}
+
+static int	reparse_errors;
+static char	reparse_msg[200];
+
+static void
+reparse_serror(void *ctx, xmlErrorPtr e)
+{
+	if (reparse_errors++ == 0)
+		snprintf(reparse_msg, sizeof(reparse_msg), "line %d: %s",
+		    e->line, e->message);
+}
+
+/*
+ * Parse serialized metadata on its own with libxml2, namespace errors and
+ * warnings counted.  Return 0 when it is a clean standalone document.
+ */
+static int
+reparse(const char *s, size_t len, char *err, size_t errlen)
+{
+	xmlParserCtxtPtr	 ctxt;
+	xmlDocPtr		 doc;
+
+	reparse_errors = 0;
+	reparse_msg[0] = '\0';
+	if ((ctxt = xmlNewParserCtxt()) == NULL)
+		return -1;
+	ctxt->sax->serror = reparse_serror;
+	doc = xmlCtxtReadMemory(ctxt, s, (int)len, NULL, "UTF-8",
+	    XML_PARSE_NONET);
+	if (doc == NULL && reparse_errors == 0)
+		reparse_errors++;
+	xmlFreeDoc(doc);
+	xmlFreeParserCtxt(ctxt);
+	if (reparse_errors > 0 && err != NULL)
+		snprintf(err, errlen, "%s", reparse_msg);
+	return reparse_errors > 0 ? -1 : 0;
+}
+
+static void
+dump_str(struct buf *b, const char *s)
+{
+	if (s == NULL)
+		buf_addstr(b, "(null)");
+	else
+		buf_printf(b, "[%zu]%s", strlen(s), s);
+}
+
+static int
+cb_record(void *arg, const struct oai_record *r)
+{
+	struct result	*res = arg;
+	struct rec	*c;
+	size_t		 i;
+
+	res->ncalls++;
+	buf_addstr(&res->dump, "R ");
+	dump_str(&res->dump, r->identifier);
+	buf_addch(&res->dump, ' ');
+	dump_str(&res->dump, r->datestamp);
+	buf_printf(&res->dump, " deleted=%d sets=%zu", r->deleted, r->nsets);
+	for (i = 0; i < r->nsets; i++) {
+		buf_addch(&res->dump, ' ');
+		dump_str(&res->dump, r->sets[i]);
+	}
+	buf_printf(&res->dump, "\n dc=%zu\n", r->ndc);
+	for (i = 0; i < r->ndc; i++) {
+		buf_printf(&res->dump, " %s ", oai_dc_name(r->dc[i].element));
+		dump_str(&res->dump, r->dc[i].lang);
+		buf_addch(&res->dump, ' ');
+		dump_str(&res->dump, r->dc[i].value);
+		buf_addch(&res->dump, '\n');
+	}
+	if (r->metadata == NULL)
+		buf_addstr(&res->dump, " metadata=(null)\n");
+	else {
+		buf_printf(&res->dump, " metadata=%zu ", r->metadata_len);
+		buf_add(&res->dump, r->metadata, r->metadata_len);
+		buf_addch(&res->dump, '\n');
+		if (strlen(r->metadata) != r->metadata_len ||
+		    reparse(r->metadata, r->metadata_len, NULL, 0) == -1) {
+			if (res->reparse_failed++ == 0)
+				snprintf(res->reparse_error,
+				    sizeof(res->reparse_error), "%s: %s",
+				    r->identifier, reparse_msg);
+		}
+	}
+	if (res->keep) {
+		res->recs = xreallocarray(res->recs, res->nrecs + 1,
+		    sizeof(*res->recs));
+		c = &res->recs[res->nrecs++];
+		memset(c, 0, sizeof(*c));
+		c->identifier = xdup(r->identifier);
+		c->datestamp = xdup(r->datestamp);
+		c->deleted = r->deleted;
+		c->nsets = r->nsets;
+		c->sets = xcalloc(r->nsets + 1, sizeof(*c->sets));
+		for (i = 0; i < r->nsets; i++)
+			c->sets[i] = xdup(r->sets[i]);
+		if (r->metadata != NULL) {
+			c->metadata = xstrndup(r->metadata, r->metadata_len);
+			c->metadata_len = r->metadata_len;
+		}
+		c->ndc = r->ndc;
+		c->dc = xcalloc(r->ndc + 1, sizeof(*c->dc));
+		for (i = 0; i < r->ndc; i++) {
+			c->dc[i].element = r->dc[i].element;
+			c->dc[i].value = xdup(r->dc[i].value);
+			c->dc[i].lang = xdup(r->dc[i].lang);
+		}
+	}
+	return res->stop_at == res->ncalls ? -1 : 0;
+}
+
+static int
+cb_identify(void *arg, const struct oai_identify *id)
+{
+	struct result	*res = arg;
+	struct buf	 b;
+	size_t		 i;
+	const char	*v[] = { id->repository_name, id->base_url,
+	    id->protocol_version, id->earliest_datestamp,
+	    id->deleted_record, id->granularity };
+
+	buf_init(&b, SIZE_MAX / 2);
+	buf_addstr(&b, "I");
+	for (i = 0; i < nitems(v); i++) {
+		buf_addch(&b, ' ');
+		dump_str(&b, v[i]);
+	}
+	buf_printf(&b, " emails=%zu", id->nadmin_emails);
+	for (i = 0; i < id->nadmin_emails; i++) {
+		buf_addch(&b, ' ');
+		dump_str(&b, id->admin_emails[i]);
+	}
+	buf_printf(&b, " compressions=%zu", id->ncompressions);
+	for (i = 0; i < id->ncompressions; i++) {
+		buf_addch(&b, ' ');
+		dump_str(&b, id->compressions[i]);
+	}
+	buf_addch(&b, '\n');
+	buf_addstr(&res->dump, buf_str(&b));
+	free(res->identify_dump);
+	res->identify_dump = xstrdup(buf_str(&b));
+	buf_free(&b);
+	return ++res->nidentify == res->stop_at ? -1 : 0;
+}
+
+static int
+cb_format(void *arg, const char *prefix, const char *schema, const char *ns)
+{
+	struct result	*res = arg;
+
+	buf_addstr(&res->dump, "F ");
+	dump_str(&res->dump, prefix);
+	buf_addch(&res->dump, ' ');
+	dump_str(&res->dump, schema);
+	buf_addch(&res->dump, ' ');
+	dump_str(&res->dump, ns);
+	buf_addch(&res->dump, '\n');
+	return ++res->nformats == res->stop_at ? -1 : 0;
+}
+
+static int
+cb_set(void *arg, const char *spec, const char *name)
+{
+	struct result	*res = arg;
+
+	buf_addstr(&res->dump, "S ");
+	dump_str(&res->dump, spec);
+	buf_addch(&res->dump, ' ');
+	dump_str(&res->dump, name);
+	buf_addch(&res->dump, '\n');
+	return ++res->nsets == res->stop_at ? -1 : 0;
+}
+
+static struct oai_parser *
+parser_for(struct result *res)
+{
+	size_t	stop = res->stop_at;
+	int	keep = res->keep;
+
+	memset(res, 0, sizeof(*res));
+	res->stop_at = stop;
+	res->keep = keep;
+	buf_init(&res->dump, SIZE_MAX / 2);
+	return oai_parser_new(&callbacks, res);
+}
+
+/* After the last feed: finish and record the document-level results. */
+static void
+finish_result(struct result *res, struct oai_parser *p)
+{
+	const struct oai_token	*t;
+
+	res->finish_rc = oai_parser_finish(p);
+	res->cause = xstrdup(oai_parser_cause(p));
+	res->repairs = oai_parser_repairs(p);
+	res->nrecords = oai_parser_nrecords(p);
+	res->verb = oai_parser_verb(p);
+	t = oai_parser_token(p);
+	buf_printf(&res->dump, "END feed=%d finish=%d verb=%s date=",
+	    res->feed_rc, res->finish_rc,
+	    oai_verb_name(oai_parser_verb(p)) ? oai_verb_name(res->verb) : "-");
+	dump_str(&res->dump, oai_parser_response_date(p));
+	buf_addstr(&res->dump, " error=");
+	dump_str(&res->dump, oai_parser_error_code(p));
+	buf_addch(&res->dump, ' ');
+	dump_str(&res->dump, oai_parser_error_message(p));
+	buf_printf(&res->dump, " token=%d ", t->present);
+	dump_str(&res->dump, t->value);
+	buf_printf(&res->dump, " cursor=%lld size=%lld exp=", t->cursor,
+	    t->complete_list_size);
+	dump_str(&res->dump, t->expiration_date);
+	buf_printf(&res->dump, " nrecords=%zu repairs=%zu cause=",
+	    res->nrecords, res->repairs);
+	dump_str(&res->dump, res->cause);
+	buf_addch(&res->dump, '\n');
+}
+
+/* Parse data in chunks of the given size; chunk 0 means all at once. */
+static void
+run(const char *data, size_t len, size_t chunk, struct result *res)
+{
+	struct oai_parser	*p;
+	size_t			 off, n;
+
+	p = parser_for(res);
+	if (chunk == 0)
+		chunk = len > 0 ? len : 1;
+	for (off = 0; off < len && res->feed_rc == 0; off += n) {
+		n = len - off < chunk ? len - off : chunk;
+		res->feed_rc = oai_parser_feed(p, data + off, n);
+	}
+	finish_result(res, p);
+	oai_parser_free(p);
+}
+
+static void
+result_free(struct result *res)
+{
+	size_t	i, j;
+
+	for (i = 0; i < res->nrecs; i++) {
+		struct rec *c = &res->recs[i];
+
+		free(c->identifier);
+		free(c->datestamp);
+		for (j = 0; j < c->nsets; j++)
+			free(c->sets[j]);
+		free(c->sets);
+		free(c->metadata);
+		for (j = 0; j < c->ndc; j++) {
+			free(c->dc[j].value);
+			free(c->dc[j].lang);
+		}
+		free(c->dc);
+	}
+	free(res->recs);
+	free(res->cause);
+	free(res->identify_dump);
+	buf_free(&res->dump);
+	memset(res, 0, sizeof(*res));
+}
+
+/* Parse a whole file in one feed, keeping the records. */
+static void
+run_file(const char *path, struct result *res)
+{
+	char	*data;
+	size_t	 len;
+
+	data = read_file(path, &len);
+	res->keep = 1;
+	run(data, len, 16384, res);
+	free(data);
+}
+
+/* The parser must never write to stderr: catch fd 2 in a file. */
+static int	saved_stderr = -1;
+static FILE	*stderr_file;
+
+static void
+stderr_begin(void)
+{
+	fflush(stderr);
+	stderr_file = tmpfile();
+	saved_stderr = dup(STDERR_FILENO);
+	dup2(fileno(stderr_file), STDERR_FILENO);
+}
+
+static size_t
+stderr_end(void)
+{
+	long	n;
+
+	fflush(stderr);
+	dup2(saved_stderr, STDERR_FILENO);
+	close(saved_stderr);
+	fseek(stderr_file, 0, SEEK_END);
+	n = ftell(stderr_file);
+	fclose(stderr_file);
+	return n < 0 ? 0 : (size_t)n;
+}
+
+/* Real fixtures that must not parse, by name; see PROVENANCE.md. */
+static int
+expect_failure(const char *path)
+{
+	static const char *const bad[] = {
+		"/BROKEN-", "/NOT-XML-", "/EMPTY-", "/FRAGMENT-",
+		"/EDITED-arxiv-2020-bare-error", ".gz",
+	};
+	size_t	i;
+
+	for (i = 0; i < nitems(bad); i++)
+		if (strstr(path, bad[i]) != NULL)
+			return 1;
+	return 0;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every regular file under dir, recursively (README and .md excluded). */
+static void
+collect(const char *dir, char ***files, size_t *n, size_t *cap)
+{
+	DIR		*d;
+	struct dirent	*de;
+	struct stat	 st;
+	char		*path;
+	size_t		 l;
+
+	if ((d = opendir(dir)) == NULL)
+		fail_msg("opendir %s: %s", dir, strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		xasprintf(&path, "%s/%s", dir, de->d_name);
+		if (stat(path, &st) == -1)
+			fail_msg("stat %s", path);
+		if (S_ISDIR(st.st_mode)) {
+			collect(path, files, n, cap);
+			free(path);
+			continue;
+		}
+		l = strlen(path);
+		if (l > 3 && strcmp(path + l - 3, ".md") == 0) {
+			free(path);
+			continue;
+		}
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 64;
+			*files = xreallocarray(*files, *cap, sizeof(**files));
+		}
+		(*files)[(*n)++] = path;
+	}
+	closedir(d);
+}
+
+/*
+ * The hostile fixtures: whether each parses, and a piece of its cause.
+ */
+static const struct hostile {
+	const char	*file;
+	int		 ok;
+	const char	*cause;
+} hostile[] = {
+	{ "xxe.xml", 0, "DOCTYPE not allowed" },
+	{ "billion-laughs.xml", 0, "DOCTYPE not allowed" },
+	{ "doctype-internal-subset.xml", 0, "DOCTYPE not allowed" },
+	{ "doctype-external-dtd.xml", 0, "DOCTYPE not allowed" },
+	{ "doctype-public-network-dtd.xml", 0, "DOCTYPE not allowed" },
+	{ "parameter-entities.xml", 0, "DOCTYPE not allowed" },
+	{ "truncated-listrecords.xml", 0, "line 9: document incomplete" },
+	{ "undeclared-prefix.xml", 0, "Namespace prefix dc on title is "
+	    "not defined" },
+	{ "record-outside-list.xml", 0, "<record> out of place in <OAI-PMH>" },
+	{ "two-verbs.xml", 0, "more than one verb element" },
+	{ "other-namespace-root.xml", 0, "not an OAI-PMH response (root "
+	    "element \"OAI-PMH\" in namespace" },
+	{ "encoding-us-ascii-with-8bit.xml", 0, "line 5: document incomplete "
+	    "(input not valid in its declared encoding)" },
+	{ "encoding-shift-jis-invalid.xml", 0, "encoding error: input "
+	    "conversion failed due to input error" },
+	{ "control-chars.xml", 1, NULL },
+};
+
+static const struct hostile *
+hostile_find(const char *path)
+{
+	const char	*base = strrchr(path, '/') + 1;
+	size_t		 i;
+
+	for (i = 0; i < nitems(hostile); i++)
+		if (strcmp(base, hostile[i].file) == 0)
+			return &hostile[i];
+	return NULL;
+}
+
+/*
+ * Every fixture, three chunkings, identical reports; the expected outcome;
+ * clean standalone metadata; nothing on stderr.
+ */
+static void
+test_fixtures_chunked(void **state)
+{
+	struct result		 res[nitems(chunk_sizes)];
+	const struct hostile	*h;
+	char			**files = NULL, *data;
+	size_t			 nfiles = 0, cap = 0, len, i, c, nreal;
+	size_t			 noise, nok = 0, nfail = 0;
+
+	memset(res, 0, sizeof(res));
+	collect(REAL_DIR, &files, &nfiles, &cap);
+	nreal = nfiles;
+	collect(NUR_DIR, &files, &nfiles, &cap);
+	collect(HOSTILE_DIR, &files, &nfiles, &cap);
+	qsort(files, nfiles, sizeof(*files), cmp_str);
+	assert_true(nreal >= 128);
+	assert_int_equal(nfiles - nreal, 3 + nitems(hostile));
+
+	for (i = 0; i < nfiles; i++) {
+		data = read_file(files[i], &len);
+		stderr_begin();
+		for (c = 0; c < nitems(chunk_sizes); c++) {
+			res[c].stop_at = 0;
+			res[c].keep = 0;
+			run(data, len, chunk_sizes[c], &res[c]);
+		}
+		noise = stderr_end();
+		free(data);
+
+		if (noise != 0)
+			fail_msg("%s: %zu bytes written to stderr", files[i],
+			    noise);
+		for (c = 1; c < nitems(chunk_sizes); c++)
+			if (strcmp(buf_str(&res[0].dump),
+			    buf_str(&res[c].dump)) != 0) {
+				print_error("1-byte:\n%s\n%zu-byte:\n%s\n",
+				    buf_str(&res[0].dump), chunk_sizes[c],
+				    buf_str(&res[c].dump));
+				fail_msg("%s: reports differ", files[i]);
+			}
+		if (res[0].reparse_failed != 0)
+			fail_msg("%s: %zu metadata do not re-parse: %s",
+			    files[i], res[0].reparse_failed,
+			    res[0].reparse_error);
+
+		if ((h = hostile_find(files[i])) != NULL &&
+		    strstr(files[i], HOSTILE_DIR) != NULL) {
+			if (h->ok && res[0].finish_rc != 0)
+				fail_msg("%s: failed: %s", files[i],
+				    res[0].cause);
+			if (!h->ok && (res[0].finish_rc == 0 ||
+			    strstr(res[0].cause, h->cause) == NULL))
+				fail_msg("%s: cause \"%s\", wanted \"%s\"",
+				    files[i], res[0].cause, h->cause);
+		} else if (strstr(files[i], "invalid-char-0x0B") != NULL) {
+			/* The C0 filter repairs it. */
+			if (res[0].finish_rc != 0 || res[0].repairs < 1)
+				fail_msg("%s: not repaired: %s", files[i],
+				    res[0].cause);
+		} else if (expect_failure(files[i])) {
+			if (res[0].finish_rc == 0 || res[0].cause[0] == '\0')
+				fail_msg("%s: parsed, should fail", files[i]);
+		} else if (res[0].finish_rc != 0)
+			fail_msg("%s: %s", files[i], res[0].cause);
+		if (res[0].finish_rc == 0)
+			nok++;
+		else
+			nfail++;
+		for (c = 0; c < nitems(chunk_sizes); c++)
+			result_free(&res[c]);
+		free(files[i]);
+	}
+	free(files);
+	print_message("   %zu fixtures x %zu chunkings: %zu parse, %zu "
+	    "rejected\n", nfiles, nitems(chunk_sizes), nok, nfail);
+}
+
+/* The exact causes for the real fixtures that do not parse. */
+static void
+test_rejected_causes(void **state)
+{
+	static const struct {
+		const char	*file;
+		const char	*cause;
+	} cases[] = {
+		{ "dnet/FRAGMENT-mediarep-2020-record-oai_openaire.xml",
+		    "not an OAI-PMH response (root element \"record\")" },
+		{ "dspace/FRAGMENT-dspace-rioxx-v3-metadata.xml",
+		    "not an OAI-PMH response (root element \"rioxx\")" },
+		{ "httpoai/BROKEN-celestial-citebase-2005-getrecord-invalid-"
+		    "utf8-bytes.xml", "line 4: Input is not proper UTF-8, "
+		    "indicate encoding ! Bytes: 0xC2 0x0A 0x0A 0xC2" },
+		{ "mit/EMPTY-dspace-mit-2024-http500-empty-body.xml",
+		    "empty document" },
+		{ "paperhive/EDITED-arxiv-2020-bare-error-without-OAI-PMH-"
+		    "root.xml", "not an OAI-PMH response (root element "
+		    "\"error\")" },
+		{ "paperhive/NOT-XML-arxiv-2018-http503-retry-after.html.xml",
+		    "not an OAI-PMH response (root element \"html\")" },
+		{ "pyoai/BROKEN-dspace-erasmus-2006-identify-bogus-element.xml",
+		    "line 1: Opening and ending tag mismatch: bogus line 1 and "
+		    "OAI-PMH" },
+		{ "pyoai/BROKEN-dspace-erasmus-2006-identify-undefined-"
+		    "entity.xml", "line 1: Entity 'bogus' not defined" },
+		{ "scrapi/GZIP-digitalcommons-calpoly-2015-listrecords-page3."
+		    "xml.gz", "gzip-compressed data, not XML" },
+		{ "scythe/NOT-XML-httpbun-html-page-for-verb-Identify.xml",
+		    "DOCTYPE not allowed" },
+		{ "sickle/NOT-XML-body-broken-xml.xml",
+		    "line 1: Document is empty" },
+	};
+	struct result	res = { 0 };
+	char		*path;
+	size_t		 i;
+
+	for (i = 0; i < nitems(cases); i++) {
+		xasprintf(&path, "%s/%s", REAL_DIR, cases[i].file);
+		run_file(path, &res);
+		assert_int_equal(res.finish_rc, -1);
+		if (strcmp(res.cause, cases[i].cause) != 0)
+			fail_msg("%s: cause \"%s\"", path, res.cause);
+		assert_int_equal(res.nrecords, 0);
+		result_free(&res);
+		free(path);
+	}
+}
+
+static void
+test_tables(void **state)
+{
+	int	i;
+
+	assert_null(oai_verb_name(OAI_VERB_NONE));
+	assert_null(oai_verb_name((enum oai_verb)99));
+	for (i = OAI_IDENTIFY; i <= OAI_GET_RECORD; i++)
+		assert_int_equal(oai_verb_lookup(oai_verb_name(i)), i);
+	assert_string_equal(oai_verb_name(OAI_LIST_RECORDS), "ListRecords");
+	assert_int_equal(oai_verb_lookup("listrecords"), OAI_VERB_NONE);
+	assert_int_equal(oai_verb_lookup(NULL), OAI_VERB_NONE);
+
+	assert_null(oai_dc_name(-1));
+	assert_null(oai_dc_name(DC_NELEMENTS));
+	for (i = 0; i < DC_NELEMENTS; i++)
+		assert_int_equal(oai_dc_lookup(oai_dc_name(i)), i);
+	assert_string_equal(oai_dc_name(DC_TITLE), "title");
+	assert_string_equal(oai_dc_name(DC_RIGHTS), "rights");
+	assert_int_equal(oai_dc_lookup("Title"), -1);
+	assert_int_equal(oai_dc_lookup("abstract"), -1);
+}
+
+static void
+assert_dc(const struct rec *r, size_t i, int element, const char *value,
+    const char *lang)
+{
+	assert_true(i < r->ndc);
+	assert_int_equal(r->dc[i].element, element);
+	assert_string_equal(r->dc[i].value, value);
+	if (lang == NULL)
+		assert_null(r->dc[i].lang);
+	else
+		assert_string_equal(r->dc[i].lang, lang);
+}
+
+static void
+test_nur_page1(void **state)
+{
+	struct result		 res = { 0 };
+	const struct rec	*r;
+
+	run_file(NUR_DIR "/listrecords-oai_dc-page1.xml", &res);
+	assert_int_equal(res.finish_rc, 0);
+	assert_int_equal(res.verb, OAI_LIST_RECORDS);
+	assert_int_equal(res.nrecs, 2);
+	assert_int_equal(res.nrecords, 2);
+
+	r = &res.recs[0];
+	assert_string_equal(r->identifier, "oai:nur.nu.edu.kz:123456789/7421");
+	assert_string_equal(r->datestamp, "2023-09-21T09:12:44Z");
+	assert_int_equal(r->deleted, 0);
+	assert_int_equal(r->nsets, 2);
+	assert_string_equal(r->sets[0], "com_123456789_1");
+	assert_string_equal(r->sets[1], "col_123456789_6");
+	assert_dc(r, 0, DC_TITLE, "THE EXPLORATION OF TEACHER LEADERSHIP AT "
+	    "SECONDARY SCHOOLS IN KAZAKHSTAN", NULL);
+	assert_dc(r, 1, DC_CREATOR, "Khoroshash, Aidar", NULL);
+	assert_dc(r, 2, DC_SUBJECT, "perceptions", NULL);
+	assert_dc(r, 3, DC_SUBJECT, "schools", NULL);
+	assert_dc(r, 4, DC_SUBJECT, "Soviet ideology", NULL);
+	assert_dc(r, 5, DC_SUBJECT, "stakeholders", NULL);
+	assert_dc(r, 6, DC_SUBJECT, "teacher leadership", NULL);
+	assert_int_equal(r->dc[7].element, DC_DESCRIPTION);
+	/* The mojibake of the source, kept as the UTF-8 it is. */
+	assert_non_null(strstr(r->dc[7].value, "the stakeholders\xc4\x81\xe2"
+	    "\x82\xac\xcb\x9c own explanations"));
+	assert_dc(r, 8, DC_DATE, "2023-09-21T09:12:44Z", NULL);
+	assert_dc(r, 9, DC_DATE, "2023-09-21T09:12:44Z", NULL);
+	assert_dc(r, 10, DC_DATE, "2016-07", NULL);
+	assert_dc(r, 11, DC_TYPE, "PhD thesis", NULL);
+	assert_dc(r, 13, DC_IDENTIFIER,
+	    "http://nur.nu.edu.kz/handle/123456789/7421", NULL);
+	assert_dc(r, 14, DC_LANGUAGE, "en", "en_US");
+	assert_dc(r, 16, DC_RIGHTS, "Type of access: Restricted", NULL);
+	assert_int_equal(r->ndc, 17);
+	/* Own declarations first, then the inherited default namespace. */
+	assert_true(strncmp(r->metadata, "<oai_dc:dc xmlns:oai_dc=\"http://"
+	    "www.openarchives.org/OAI/2.0/oai_dc/\" xmlns:dc=\"http://purl.org"
+	    "/dc/elements/1.1/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema"
+	    "-instance\" xmlns=\"http://www.openarchives.org/OAI/2.0/\" xsi:"
+	    "schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "
+	    "http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n<dc:title>",
+	    strlen("<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/"
+	    "2.0/oai_dc/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "
+	    "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns="
+	    "\"http://www.openarchives.org/OAI/2.0/\" xsi:schemaLocation="
+	    "\"http://www.openarchives.org/OAI/2.0/oai_dc/ http://www."
+	    "openarchives.org/OAI/2.0/oai_dc.xsd\">\n<dc:title>")) == 0);
+	assert_non_null(strstr(r->metadata, "<dc:language xml:lang=\"en_US\">"
+	    "en</dc:language>\n"));
+	assert_true(r->metadata_len > 10 &&
+	    strcmp(r->metadata + r->metadata_len - 12, "</oai_dc:dc>") == 0);
+
+	r = &res.recs[1];
+	assert_string_equal(r->identifier, "oai:nur.nu.edu.kz:123456789/7433");
+	assert_string_equal(r->datestamp, "2023-09-22T04:01:10Z");
+	assert_dc(r, 0, DC_TITLE, "Мұғалімдердің көшбасшылығы: мектептегі "
+	    "кәсіби даму", "kk");
+	assert_dc(r, 1, DC_TITLE, "Лидерство учителей: профессиональное "
+	    "развитие в школе", "ru");
+	assert_dc(r, 2, DC_CREATOR, "Нұрланқызы, Айгерім", NULL);
+	assert_dc(r, 3, DC_SUBJECT, "көшбасшылық", "kk");
+	assert_dc(r, 4, DC_SUBJECT, "лидерство учителей", "ru");
+	assert_dc(r, 5, DC_DESCRIPTION, "Зерттеу Қазақстандағы төрт мектепте "
+	    "жүргізілді; «Сапалы білім» — SDG 4.", "kk");
+	assert_dc(r, 6, DC_DATE, "2019", NULL);
+	assert_dc(r, 7, DC_TYPE, "Master's thesis", NULL);
+	assert_dc(r, 9, DC_LANGUAGE, "kk", NULL);
+	assert_int_equal(r->ndc, 10);
+
+	assert_non_null(strstr(buf_str(&res.dump), " token=1 [13]oai_dc////100 "
+	    "cursor=0 size=3 exp=(null) "));
+	assert_non_null(strstr(buf_str(&res.dump), "date=[20]2026-11-22T09:15:"
+	    "02Z error=(null) (null) "));
+	result_free(&res);
+}
+
+/* The token, read from the parser itself rather than the dump. */
+static void
+test_nur_tokens(void **state)
+{
+	struct result		 res = { 0 };
+	struct oai_parser	*p;
+	const struct oai_token	*t;
+	char			*data;
+	size_t			 len;
+
+	data = read_file(NUR_DIR "/listrecords-oai_dc-page1.xml", &len);
+	p = parser_for(&res);
+	assert_int_equal(oai_parser_feed(p, data, len), 0);
+	assert_int_equal(oai_parser_finish(p), 0);
+	t = oai_parser_token(p);
+	assert_int_equal(t->present, 1);
+	assert_string_equal(t->value, "oai_dc////100");
+	assert_int_equal(t->cursor, 0);
+	assert_int_equal(t->complete_list_size, 3);
+	assert_null(t->expiration_date);
+	assert_string_equal(oai_parser_response_date(p),
+	    "2026-11-22T09:15:02Z");
+	assert_null(oai_parser_error_code(p));
+	assert_string_equal(oai_parser_cause(p), "");
+	assert_int_equal(oai_parser_repairs(p), 0);
+	oai_parser_free(p);
+	free(data);
+	result_free(&res);
+
+	data = read_file(NUR_DIR "/listrecords-oai_dc-page2.xml", &len);
+	p = parser_for(&res);
+	res.keep = 1;
+	assert_int_equal(oai_parser_feed(p, data, len), 0);
+	assert_int_equal(oai_parser_finish(p), 0);
+	t = oai_parser_token(p);
+	assert_int_equal(t->present, 1);
+	assert_null(t->value);
+	assert_int_equal(t->cursor, 100);
+	assert_int_equal(t->complete_list_size, 3);
+	assert_int_equal(res.nrecs, 1);
+	assert_string_equal(res.recs[0].identifier,
+	    "oai:nur.nu.edu.kz:123456789/7440");
+	assert_string_equal(res.recs[0].datestamp, "2023-09-23T11:30:00Z");
+	assert_int_equal(res.recs[0].deleted, 1);
+	assert_int_equal(res.recs[0].nsets, 1);
+	assert_string_equal(res.recs[0].sets[0], "com_123456789_1");
+	assert_null(res.recs[0].metadata);
+	assert_int_equal(res.recs[0].ndc, 0);
+	oai_parser_free(p);
+	free(data);
+	result_free(&res);
+}
+
+static void
+test_nur_identify(void **state)
+{
+	struct result	res = { 0 };
+
+	run_file(NUR_DIR "/identify.xml", &res);
+	assert_int_equal(res.finish_rc, 0);
+	assert_int_equal(res.verb, OAI_IDENTIFY);
+	assert_int_equal(res.nidentify, 1);
+	assert_string_equal(res.identify_dump, "I "
+	    "[32]Nazarbayev University Repository "
+	    "[33]https://nur.nu.edu.kz/oai/request "
+	    "[3]2.0 [20]2013-04-01T00:00:00Z [9]transient "
+	    "[20]YYYY-MM-DDThh:mm:ssZ "
+	    "emails=1 [17]library@nu.edu.kz "
+	    "compressions=2 [4]gzip [7]deflate\n");
+	assert_int_equal(res.nrecords, 0);
+	result_free(&res);
+
+	/* Melinda: misspelt and unknown elements are ignored. */
+	run_file(REAL_DIR "/melinda/melinda-identify-nonstandard-elements.xml",
+	    &res);
+	assert_int_equal(res.finish_rc, 0);
+	assert_string_equal(res.identify_dump, "I "
+	    "[50]Melinda OAI-PMH provider for bibliographic records "
+	    "[21]http://localhost:1337 (null) (null) [9]transient "
+	    "[20]YYYY-MM-DDthh:mm:ssZ emails=1 [11]foo@foo.bar "
+	    "compressions=0\n");
+	result_free(&res);
+
+	/* PubMed Central 2006: OAI-PMH root without a namespace. */
+	run_file(REAL_DIR "/rubyoai/pmc-2006-identify-no-default-namespace.xml",
+	    &res);
+	assert_int_equal(res.finish_rc, 0);
+	assert_non_null(strstr(res.identify_dump, "[10]1999-01-01 [2]no "
+	    "[10]YYYY-MM-DD emails=1 [20]oai@ncbi.nlm.nih.gov"));
+	result_free(&res);
+}
+
+static void
+test_error_codes(void **state)
+{
+	static const struct {
+		const char	*file;
+		const char	*code;
+		const char	*message;	/* start of it, or NULL */
+		enum oai_verb	 verb;
+	} cases[] = {
+		{ "sickle/error-badArgument-spec-example.xml", "badArgument",
+		    NULL, OAI_LIST_RECORDS },
+		{ "melinda/melinda-error-badResumptionToken-expired.xml",
+		    "badResumptionToken", NULL, OAI_LIST_IDENTIFIERS },
+		{ "melinda/melinda-error-badVerb.xml", "badVerb", NULL,
+		    OAI_VERB_NONE },
+		{ "phpoaipmh/nsdl-2012-error-badVerb.xml", "badVerb", NULL,
+		    OAI_VERB_NONE },
+		{ "melinda/melinda-error-cannotDisseminateFormat.xml",
+		    "cannotDisseminateFormat", NULL, OAI_LIST_IDENTIFIERS },
+		{ "phpoaipmh/bepress-wustl-2018-error-idDoesNotExist.xml",
+		    "idDoesNotExist", NULL, OAI_GET_RECORD },
+		{ "sickle/error-idDoesNotExist-spec-example.xml",
+		    "idDoesNotExist", "oai:lcoa1.loc.gov:loc.rbc/rbpe.00000111 "
+		    "has the\n", OAI_LIST_METADATA_FORMATS },
+		{ "invenio/arxiv-2016-error-noRecordsMatch-with-message.xml",
+		    "noRecordsMatch", NULL, OAI_LIST_RECORDS },
+		/* Zenodo's <request> carries no verb. */
+		{ "scythe/zenodo-2026-http422-noRecordsMatch.xml",
+		    "noRecordsMatch", NULL, OAI_VERB_NONE },
+		{ "sickle/error-noSetHierarchy-spec-example.xml",
+		    "noSetHierarchy", NULL, OAI_LIST_SETS },
+		{ "scythe/zenodo-2026-http422-badResumptionToken.xml",
+		    "badResumptionToken", "The value of the resumptionToken "
+		    "argument is invalid or expired.", OAI_VERB_NONE },
+		{ "melinda/melinda-error-badArgument.xml", "badArgument", NULL,
+		    OAI_GET_RECORD },
+		{ "melinda/melinda-error-idDoesNotExist.xml", "idDoesNotExist",
+		    NULL, OAI_GET_RECORD },
+	};
+	struct result		 res = { 0 };
+	struct oai_parser	*p;
+	char			*path, *data;
+	size_t			 i, len;
+
+	for (i = 0; i < nitems(cases); i++) {
+		xasprintf(&path, "%s/%s", REAL_DIR, cases[i].file);
+		data = read_file(path, &len);
+		p = parser_for(&res);
+		if (oai_parser_feed(p, data, len) != 0 ||
+		    oai_parser_finish(p) != 0)
+			fail_msg("%s: %s", path, oai_parser_cause(p));
+		if (oai_parser_error_code(p) == NULL ||
+		    strcmp(oai_parser_error_code(p), cases[i].code) != 0)
+			fail_msg("%s: code %s", path,
+			    oai_parser_error_code(p));
+		if (cases[i].message != NULL && (oai_parser_error_message(p) ==
+		    NULL || strncmp(oai_parser_error_message(p),
+		    cases[i].message, strlen(cases[i].message)) != 0))
+			fail_msg("%s: message %s", path,
+			    oai_parser_error_message(p));
+		if (oai_parser_verb(p) != cases[i].verb)
+			fail_msg("%s: verb %d", path, oai_parser_verb(p));
+		assert_int_equal(oai_parser_nrecords(p), 0);
+		assert_int_equal(oai_parser_token(p)->present, 0);
+		oai_parser_free(p);
+		free(data);
+		free(path);
+		result_free(&res);
+	}
+}
+
+static void
+test_cyrillic(void **state)
+{
+	struct result		 res = { 0 };
+	const struct rec	*r;
+
+	run_file(REAL_DIR "/scrapi/cyberleninka-2015-listrecords-oai_dc-"
+	    "russian.xml", &res);
+	assert_int_equal(res.finish_rc, 0);
+	assert_int_equal(res.nrecs, 54);
+	r = &res.recs[0];
+	assert_string_equal(r->identifier,
+	    "oai:cyberleninka.ru:article/14074026");
+	assert_dc(r, 0, DC_TITLE, "О ВЫЧИСЛЕНИИ ПОСТОЯННЫХ, ВХОДЯЩИХ В ОЦЕНКИ "
+	    "ЛИНЕЙНЫХ ФОРМ", NULL);
+	assert_dc(r, 1, DC_CREATOR, "ИВАНКОВ П.Л.", NULL);
+	/* <dc:subject></dc:subject> is skipped. */
+	assert_dc(r, 2, DC_TYPE, "text", NULL);
+	assert_dc(r, 3, DC_FORMAT, "text/html", NULL);
+	assert_dc(r, 4, DC_IDENTIFIER, "http://cyberleninka.ru/article/n/"
+	    "o-vychislenii-postoyannyh-vhodyaschih-v-otsenki-lineynyh-form",
+	    NULL);
+	assert_dc(r, 5, DC_DATE, "2000", NULL);
+	assert_dc(r, 6, DC_PUBLISHER, "Федеральное государственное автономное "
+	    "образовательное учреждение высшего профессионального образования "
+	    "\"Казанский (Приволжский) федеральный университет\"", NULL);
+	assert_dc(r, 7, DC_IDENTIFIER,
+	    "http://cyberleninka.ru/article_covers/14074026.png", NULL);
+	assert_int_equal(r->ndc, 8);
+	/* Non-DC elements of the format are in the metadata, not in dc. */
+	assert_non_null(strstr(r->metadata,
+	    "<bibo:issn>0021-3446</bibo:issn>"));
+	assert_non_null(strstr(r->metadata, " xmlns:bibo=\"http://purl.org/"
+	    "ontology/bibo/\""));
+	/* &quot; in text needs no escaping on the way out. */
+	assert_null(strstr(r->metadata, "&quot;"));
+	assert_non_null(strstr(r->metadata, "\"Казанский (Приволжский) "));
+	assert_string_equal(res.recs[1].dc[1].value,
+	    "РЫБДЫЛОВ ДАНЗАН ДОРЖИЕВИЧ");
+	assert_string_equal(res.recs[1].dc[2].value,
+	    "ХИТРИХЕЕВ ВЛАДИМИР ЕВГЕНЬЕВИЧ");
+	result_free(&res);
+}
+
+static void
+test_token_variants(void **state)
+{
+	static const struct {
+		const char	*file;
+		int		 present;
+		const char	*value;
+		long long	 cursor;
+		long long	 size;
+		const char	*expiration;
+	} cases[] = {
+		{ "metis/kulturarvsdata-2017-listidentifiers-edm-token-"
+		    "whitespace.xml", 1, "edm:smvk-mm:*:*:50:2932", 50, 2932,
+		    "2017-11-15T13:30:03Z" },
+		{ "metis/EDITED-kulturarvsdata-2017-listidentifiers-"
+		    "completeListSize-ssss.xml", 1, "edm:smvk-mm:*:*:50:2932",
+		    50, -1, "2017-11-15T13:30:03Z" },
+		{ "paperhive/alma-bibsys-2018-listidentifiers-marc21-page2-"
+		    "no-token.xml", 0, NULL, -1, -1, NULL },
+		{ "scrapi/dspace-dryad-2015-listrecords-page3-final-empty-"
+		    "token.xml", 1, NULL, -1, -1, NULL },
+		{ "scrapi/dspace-udel-2016-listrecords-page16-final-empty-"
+		    "nonselfclosing-token.xml", 1, NULL, 15, 1578, NULL },
+		{ "phpoaipmh/nsdl-2012-listidentifiers-page4-of-4-final-"
+		    "empty-token.xml", 1, NULL, 600, 733,
+		    "2099-01-01T01:30:28Z" },
+		{ "melinda/melinda-listidentifiers-headers-wrapped-in-record-"
+		    "token.xml", 1, "foobar", 0, -1,
+		    "2000-01-01T00:00:00.000Z" },
+		{ "pyoai/dspace-erasmus-2003-listrecords-oai_dc.xml", 0, NULL,
+		    -1, -1, NULL },
+	};
+	struct result		 res = { 0 };
+	struct oai_parser	*p;
+	const struct oai_token	*t;
+	char			*path, *data;
+	size_t			 i, len;
+
+	for (i = 0; i < nitems(cases); i++) {
+		xasprintf(&path, "%s/%s", REAL_DIR, cases[i].file);
+		data = read_file(path, &len);
+		p = parser_for(&res);
+		if (oai_parser_feed(p, data, len) != 0 ||
+		    oai_parser_finish(p) != 0)
+			fail_msg("%s: %s", path, oai_parser_cause(p));
+		t = oai_parser_token(p);
+		assert_int_equal(t->present, cases[i].present);
+		if (cases[i].value == NULL)
+			assert_null(t->value);
+		else
+			assert_string_equal(t->value, cases[i].value);
+		assert_int_equal(t->cursor, cases[i].cursor);
+		assert_int_equal(t->complete_list_size, cases[i].size);
+		if (cases[i].expiration == NULL)
+			assert_null(t->expiration_date);
+		else
+			assert_string_equal(t->expiration_date,
+			    cases[i].expiration);
+		oai_parser_free(p);
+		free(data);
+		free(path);
+		result_free(&res);
+	}
+}
+
+/* Small documents written here, each with its expected report. */
+static void
+test_inline_tokens(void **state)
+{
+	static const struct {
+		const char	*doc;
+		int		 present;
+		const char	*value;
+		long long	 cursor;
+		long long	 size;
+	} cases[] = {
+		{ OAI_OPEN "<ListIdentifiers><resumptionToken> \n\t "
+		    "</resumptionToken></ListIdentifiers></OAI-PMH>",
+		    1, NULL, -1, -1 },
+		{ OAI_OPEN "<ListIdentifiers><resumptionToken cursor=\" 7 \" "
+		    "completeListSize=\"-3\">a b</resumptionToken>"
+		    "</ListIdentifiers></OAI-PMH>", 1, "a b", 7, -1 },
+		{ OAI_OPEN "<ListSets><resumptionToken cursor=\"9999999999999"
+		    "99999999\" completeListSize=\"12x\">t</resumptionToken>"
+		    "</ListSets></OAI-PMH>", 1, "t", -1, -1 },
+		{ OAI_OPEN "<ListRecords></ListRecords></OAI-PMH>",
+		    0, NULL, -1, -1 },
+	};
+	struct result		 res = { 0 };
+	struct oai_parser	*p;
+	const struct oai_token	*t;
+	size_t			 i;
+
+	for (i = 0; i < nitems(cases); i++) {
+		p = parser_for(&res);
+		assert_int_equal(oai_parser_feed(p, cases[i].doc,
+		    strlen(cases[i].doc)), 0);
+		assert_int_equal(oai_parser_finish(p), 0);
+		t = oai_parser_token(p);
+		assert_int_equal(t->present, cases[i].present);
+		if (cases[i].value == NULL)
+			assert_null(t->value);
+		else
+			assert_string_equal(t->value, cases[i].value);
+		assert_int_equal(t->cursor, cases[i].cursor);
+		assert_int_equal(t->complete_list_size, cases[i].size);
+		oai_parser_free(p);
+		result_free(&res);
+	}
+}
+
+static void
+test_list_sets_formats(void **state)
+{
+	struct result	res = { 0 };
+
+	run_file(REAL_DIR "/pyoai/dspace-erasmus-2003-listsets.xml", &res);
+	assert_int_equal(res.finish_rc, 0);
+	assert_int_equal(res.verb, OAI_LIST_SETS);
+	assert_true(res.nsets > 1);
+	assert_non_null(strstr(buf_str(&res.dump), "S [3]3:5 "));
+	result_free(&res);
+
+	run_file(REAL_DIR "/sickle/listsets-131-sets.xml", &res);
+	assert_int_equal(res.finish_rc, 0);
+	assert_int_equal(res.nsets, 131);
+	result_free(&res);
+
+	run_file(REAL_DIR "/melinda/melinda-listsets-text-setDescription.xml",
+	    &res);
+	assert_int_equal(res.finish_rc, 0);
+	assert_non_null(strstr(buf_str(&res.dump), "S [7]fennica [7]Fennica\n"
+	    "S [5]viola [5]Viola\n"));
+	result_free(&res);
+
+	run_file(REAL_DIR "/pyoai/dspace-erasmus-2003-listmetadataformats.xml",
+	    &res);
+	assert_int_equal(res.finish_rc, 0);
+	assert_int_equal(res.verb, OAI_LIST_METADATA_FORMATS);
+	assert_int_equal(res.nformats, 1);
+	assert_non_null(strstr(buf_str(&res.dump), "F [6]oai_dc [46]http://"
+	    "www.openarchives.org/OAI/2.0/oai_dc.xsd [43]http://www."
+	    "openarchives.org/OAI/2.0/oai_dc/\n"));
+	result_free(&res);
+}
+
+/* Melinda wraps ListIdentifiers headers in <record>: still 3 headers. */
+static void
+test_listidentifiers(void **state)
+{
+	struct result	res = { 0 };
+
+	run_file(REAL_DIR "/melinda/melinda-listidentifiers-headers-wrapped-"
+	    "in-record-token.xml", &res);
+	assert_int_equal(res.finish_rc, 0);
+	assert_int_equal(res.nrecs, 3);
+	assert_string_equal(res.recs[2].identifier, "oai:foo.bar/089101112");
+	assert_null(res.recs[2].metadata);
+	result_free(&res);
+
+	run_file(REAL_DIR "/sickle/listidentifiers-deleted-header-token-"
+	    "cursor.xml", &res);
+	assert_int_equal(res.finish_rc, 0);
+	assert_int_equal(res.verb, OAI_LIST_IDENTIFIERS);
+	assert_int_equal(res.nrecs, 2);
+	assert_int_equal(res.recs[0].deleted, 0);
+	assert_int_equal(res.recs[1].deleted, 1);
+	assert_string_equal(res.recs[1].identifier,
+	    "oai:test.example.com::1585576");
+	assert_null(res.recs[1].metadata);
+	result_free(&res);
+}
+
+/*
+ * Namespaces declared only on <OAI-PMH> or <record> end up on the metadata
+ * root, and the result parses alone.
+ */
+static void
+test_namespaces_inherited(void **state)
+{
+	static const char *const files[] = {
+		REAL_DIR "/phpoaipmh/bnf-gallica-2015-listrecords-no-xml-"
+		    "declaration.xml",
+		REAL_DIR "/vufind/subjectsplus-2023-listrecords-quirky.xml",
+	};
+	struct result	res = { 0 };
+	xmlDocPtr	doc;
+	xmlNodePtr	root;
+	xmlNsPtr	ns;
+	size_t		i, j;
+
+	for (i = 0; i < nitems(files); i++) {
+		run_file(files[i], &res);
+		assert_int_equal(res.finish_rc, 0);
+		assert_true(res.nrecs > 0);
+		for (j = 0; j < res.nrecs; j++) {
+			if (res.recs[j].metadata == NULL)
+				continue;
+			assert_int_equal(reparse(res.recs[j].metadata,
+			    res.recs[j].metadata_len, NULL, 0), 0);
+			doc = xmlReadMemory(res.recs[j].metadata,
+			    (int)res.recs[j].metadata_len, NULL, "UTF-8",
+			    XML_PARSE_NONET);
+			assert_non_null(doc);
+			root = xmlDocGetRootElement(doc);
+			ns = xmlSearchNs(doc, root, BAD_CAST "dc");
+			assert_non_null(ns);
+			assert_string_equal(ns->href, DC_NS);
+			assert_non_null(xmlSearchNs(doc, root,
+			    BAD_CAST "oai_dc"));
+			assert_true(res.recs[j].ndc > 0);
+			xmlFreeDoc(doc);
+		}
+		result_free(&res);
+	}
+}
+
+static const char xsi_doc[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<OAI-PMH xmlns=\"http://www.openarchives.org/OAI/2.0/\" "
+    "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+    "xmlns:dcterms=\"http://purl.org/dc/terms/\">\n"
+    "<responseDate>2024-01-01T00:00:00Z</responseDate>\n"
+    "<request verb=\"GetRecord\">http://example.org/oai</request>\n"
+    "<GetRecord><record xmlns:dc=\"http://purl.org/dc/elements/1.1/\">"
+    "<header><identifier>oai:example.org:1</identifier>"
+    "<datestamp>2024-01-01</datestamp></header>\n"
+    "<metadata xmlns:q=\"http://example.org/qdc/\">"
+    "<q:qualifieddc><dc:title xml:lang=\"\">A &amp; B &lt;C&gt; "
+    "\"q\" &#13;</dc:title>"
+    "<dcterms:created xsi:type=\"dcterms:W3CDTF\">2024</dcterms:created>"
+    "<x:extra xmlns:x=\"urn:x\" a=\"1&quot;2&amp;3&lt;4&#9;5&#10;6&#13;7\""
+    "><![CDATA[<not> & markup]]></x:extra>"
+    "<dc:subject><b xmlns=\"\">nested</b> text</dc:subject>"
+    "<!-- a comment --><?pi data?><empty></empty>"
+    "</q:qualifieddc></metadata></record></GetRecord>\n</OAI-PMH>\n";
+
+/*
+ * xsi:type="dcterms:W3CDTF" with dcterms declared on the root only; XML
+ * specials survive the round trip.
+ */
+static void
+test_metadata_serialization(void **state)
+{
+	struct result		 res[nitems(chunk_sizes)];
+	const struct rec	*r;
+	xmlDocPtr		 doc;
+	xmlNodePtr		 root, n;
+	xmlNsPtr		 ns;
+	xmlChar			*v;
+	size_t			 c;
+
+	memset(res, 0, sizeof(res));
+	for (c = 0; c < nitems(chunk_sizes); c++) {
+		res[c].keep = 1;
+		res[c].stop_at = 0;
+		run(xsi_doc, strlen(xsi_doc), chunk_sizes[c], &res[c]);
+		assert_int_equal(res[c].finish_rc, 0);
+		assert_string_equal(buf_str(&res[c].dump),
+		    buf_str(&res[0].dump));
+	}
+	assert_int_equal(res[0].nrecs, 1);
+	r = &res[0].recs[0];
+	assert_string_equal(r->metadata,
+	    "<q:qualifieddc xmlns:q=\"http://example.org/qdc/\" "
+	    "xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "
+	    "xmlns:dcterms=\"http://purl.org/dc/terms/\" "
+	    "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+	    "xmlns=\"http://www.openarchives.org/OAI/2.0/\">"
+	    "<dc:title xml:lang=\"\">A &amp; B &lt;C&gt; \"q\" &#13;</dc:title>"
+	    "<dcterms:created xsi:type=\"dcterms:W3CDTF\">2024"
+	    "</dcterms:created>"
+	    "<x:extra xmlns:x=\"urn:x\" a=\"1&quot;2&amp;3&lt;4&#9;5&#10;6"
+	    "&#13;7\">&lt;not&gt; &amp; markup</x:extra>"
+	    "<dc:subject><b xmlns=\"\">nested</b> text</dc:subject>"
+	    "<!-- a comment --><?pi data?><empty/></q:qualifieddc>");
+	/* xml:lang="" is no language; DC text is the unescaped text. */
+	assert_dc(r, 0, DC_TITLE, "A & B <C> \"q\"", NULL);
+	assert_dc(r, 1, DC_SUBJECT, "nested text", NULL);
+	assert_int_equal(r->ndc, 2);
+
+	assert_int_equal(reparse(r->metadata, r->metadata_len, NULL, 0), 0);
+	doc = xmlReadMemory(r->metadata, (int)r->metadata_len, NULL, "UTF-8",
+	    XML_PARSE_NONET);
+	assert_non_null(doc);
+	root = xmlDocGetRootElement(doc);
+	ns = xmlSearchNs(doc, root, BAD_CAST "dcterms");
+	assert_non_null(ns);
+	assert_string_equal(ns->href, "http://purl.org/dc/terms/");
+	for (n = root->children; n != NULL; n = n->next)
+		if (n->type == XML_ELEMENT_NODE &&
+		    strcmp((const char *)n->name, "extra") == 0)
+			break;
+	assert_non_null(n);
+	v = xmlGetProp(n, BAD_CAST "a");
+	assert_string_equal(v, "1\"2&3<4\t5\n6\r7");
+	xmlFree(v);
+	v = xmlNodeGetContent(root->children);
+	assert_string_equal(v, "A & B <C> \"q\" \r");
+	xmlFree(v);
+	xmlFreeDoc(doc);
+	for (c = 0; c < nitems(chunk_sizes); c++)
+		result_free(&res[c]);
+}
+
+/* What the C0 filter repairs, whatever the chunk boundaries. */
+static void
+test_control_chars(void **state)
+{
+	struct result	res[nitems(chunk_sizes)];
+	char		*data;
+	size_t		 len, c;
+
+	memset(res, 0, sizeof(res));
+	data = read_file(HOSTILE_DIR "/control-chars.xml", &len);
+	for (c = 0; c < nitems(chunk_sizes); c++) {
+		res[c].keep = 1;
+		res[c].stop_at = 0;
+		run(data, len, chunk_sizes[c], &res[c]);
+		assert_int_equal(res[c].finish_rc, 0);
+		assert_int_equal(res[c].repairs, 40);
+		assert_string_equal(buf_str(&res[c].dump),
+		    buf_str(&res[0].dump));
+	}
+	assert_string_equal(res[0].recs[0].identifier, "oai:example.org:1");
+	assert_dc(&res[0].recs[0], 0, DC_TITLE, "Verticaltab, formfeed, "
+	    "escape[0m and \xc3\xa9t\xc3\xa9", NULL);
+	/* TAB, LF and CR stay, trimmed away here. */
+	assert_int_equal(res[0].recs[0].ndc, 1);
+	assert_non_null(strstr(buf_str(&res[0].dump), "token=1 [5]token "
+	    "cursor=0 "));
+	assert_non_null(strstr(buf_str(&res[0].dump),
+	    "date=[20]2024-01-01T00:00:00Z "));
+	for (c = 0; c < nitems(chunk_sizes); c++)
+		result_free(&res[c]);
+	free(data);
+}
+
+/* Nothing from /etc/passwd may reach any report. */
+static void
+test_xxe(void **state)
+{
+	static const char *const files[] = {
+		"xxe.xml", "parameter-entities.xml", "doctype-external-dtd.xml",
+	};
+	struct result	res = { 0 };
+	char		*path;
+	size_t		 i;
+
+	for (i = 0; i < nitems(files); i++) {
+		xasprintf(&path, "%s/%s", HOSTILE_DIR, files[i]);
+		run_file(path, &res);
+		assert_int_not_equal(res.finish_rc, 0);
+		assert_string_equal(res.cause, "DOCTYPE not allowed");
+		assert_null(strstr(buf_str(&res.dump), "root:"));
+		assert_int_equal(res.nrecords, 0);
+		result_free(&res);
+		free(path);
+	}
+}
+
+/* Feed a generated document made of a head, n repeats and a tail. */
+static void
+run_generated(const char *head, const char *body, size_t n, const char *tail,
+    size_t chunk, struct result *res)
+{
+	struct oai_parser	*p;
+	struct buf		 b;
+	size_t			 i, off, k;
+
+	p = parser_for(res);
+	buf_init(&b, SIZE_MAX / 2);
+	buf_addstr(&b, head);
+	for (i = 0; i <= n && res->feed_rc == 0; i++) {
+		if (i < n)
+			buf_addstr(&b, body);
+		else
+			buf_addstr(&b, tail);
+		if (b.len < 65536 && i < n)
+			continue;
+		for (off = 0; off < b.len && res->feed_rc == 0; off += k) {
+			k = b.len - off < chunk ? b.len - off : chunk;
+			res->feed_rc = oai_parser_feed(p, b.data + off, k);
+		}
+		buf_reset(&b);
+	}
+	buf_free(&b);
+	finish_result(res, p);
+	oai_parser_free(p);
+}
+
+static void
+test_limits(void **state)
+{
+	static char	big[MAX_VALUE_BYTES / 4 + 1];
+	static char	id[MAX_ID_LEN + 2];
+	static char	token[MAX_TOKEN_LEN + 2];
+	static const struct {
+		const char	*what;
+		const char	*head;
+		const char	*body;
+		size_t		 n;
+		const char	*tail;
+		const char	*cause;
+	} cases[] = {
+		{ "huge DC text", OAI_OPEN "<ListRecords>" REC_OPEN DC_OPEN
+		    "<dc:description>", big, 5, "</dc:description></oai_dc:dc>"
+		    "</metadata></record></ListRecords></OAI-PMH>",
+		    "<dc:description> text over MAX_VALUE_BYTES" },
+		{ "huge header text", OAI_OPEN "<ListRecords><record><header>"
+		    "<identifier>", big, 5, "</identifier></header></record>"
+		    "</ListRecords></OAI-PMH>",
+		    "<identifier> text over MAX_VALUE_BYTES" },
+		{ "record over the limit", OAI_OPEN "<ListRecords>" REC_OPEN
+		    DC_OPEN, "<dc:x>" "0123456789abcdef0123456789abcdef"
+		    "0123456789abcdef0123456789abcdef" "</dc:x>",
+		    MAX_RECORD_BYTES / 64, "</oai_dc:dc></metadata></record>"
+		    "</ListRecords></OAI-PMH>",
+		    "record over MAX_RECORD_BYTES" },
+		{ "long identifier", OAI_OPEN "<ListIdentifiers><header>"
+		    "<identifier>", id, 1, "</identifier><datestamp>2024-01-01"
+		    "</datestamp></header></ListIdentifiers></OAI-PMH>",
+		    "<identifier> longer than MAX_ID_LEN (2048)" },
+		{ "long setSpec", OAI_OPEN "<ListSets><set><setSpec>", id, 1,
+		    "</setSpec></set></ListSets></OAI-PMH>",
+		    "<setSpec> longer than MAX_ID_LEN" },
+		{ "long metadataPrefix", OAI_OPEN "<ListMetadataFormats>"
+		    "<metadataFormat><metadataPrefix>", id, 1,
+		    "</metadataPrefix></metadataFormat></ListMetadataFormats>"
+		    "</OAI-PMH>", "<metadataPrefix> longer than MAX_ID_LEN" },
+		{ "long token", OAI_OPEN "<ListIdentifiers><resumptionToken>",
+		    token, 1, "</resumptionToken></ListIdentifiers></OAI-PMH>",
+		    "<resumptionToken> longer than MAX_TOKEN_LEN (4096)" },
+		{ "too many sets", OAI_OPEN "<ListIdentifiers><header>"
+		    "<identifier>a</identifier><datestamp>2024-01-01"
+		    "</datestamp>", "<setSpec>s</setSpec>",
+		    MAX_SETS_PER_RECORD + 1, "</header></ListIdentifiers>"
+		    "</OAI-PMH>", "more than MAX_SETS_PER_RECORD (1024)" },
+		{ "too many DC values", OAI_OPEN "<ListRecords>" REC_OPEN
+		    DC_OPEN, "<dc:subject>s</dc:subject>", MAX_DC_VALUES + 1,
+		    "</oai_dc:dc></metadata></record></ListRecords></OAI-PMH>",
+		    "more than MAX_DC_VALUES (10000)" },
+		{ "deep nesting", OAI_OPEN "<ListRecords>" REC_OPEN, "<a>", 300,
+		    "", "elements nested deeper than 256" },
+	};
+	struct result	res = { 0 };
+	size_t		i;
+
+	memset(big, 'a', sizeof(big) - 1);
+	memset(id, 'i', sizeof(id) - 1);
+	memset(token, 't', sizeof(token) - 1);
+	for (i = 0; i < nitems(cases); i++) {
+		res.stop_at = 0;
+		stderr_begin();
+		run_generated(cases[i].head, cases[i].body, cases[i].n,
+		    cases[i].tail, 16384, &res);
+		assert_int_equal(stderr_end(), 0);
+		if (res.finish_rc == 0 || strstr(res.cause, cases[i].cause) ==
+		    NULL)
+			fail_msg("%s: cause \"%s\"", cases[i].what, res.cause);
+		assert_int_equal(res.nrecords, 0);
+		result_free(&res);
+	}
+
+	/* Just under each limit passes; padding does not count. */
+	id[MAX_ID_LEN] = '\0';
+	run_generated(OAI_OPEN "<ListIdentifiers><header><identifier>\n  ",
+	    id, 1, "\n  </identifier><datestamp>2024-01-01</datestamp>"
+	    "</header></ListIdentifiers></OAI-PMH>", 16384, &res);
+	id[MAX_ID_LEN] = 'i';
+	assert_int_equal(res.finish_rc, 0);
+	assert_int_equal(res.nrecords, 1);
+	result_free(&res);
+	token[MAX_TOKEN_LEN] = '\0';
+	run_generated(OAI_OPEN "<ListIdentifiers><resumptionToken>      ",
+	    token, 1, "      </resumptionToken></ListIdentifiers></OAI-PMH>",
+	    7, &res);
+	token[MAX_TOKEN_LEN] = 't';
+	assert_int_equal(res.finish_rc, 0);
+	result_free(&res);
+}
+
+/* A callback returning -1 stops everything, for good. */
+static void
+test_callback_stop(void **state)
+{
+	static const struct {
+		const char	*file;
+		size_t		 stop_at;
+		size_t		 nrecords;
+	} cases[] = {
+		{ NUR_DIR "/listrecords-oai_dc-page1.xml", 1, 1 },
+		{ NUR_DIR "/listrecords-oai_dc-page1.xml", 2, 2 },
+		{ NUR_DIR "/identify.xml", 1, 0 },
+		{ REAL_DIR "/sickle/listsets-131-sets.xml", 3, 0 },
+		{ REAL_DIR "/scythe/zenodo-2026-listmetadataformats.xml", 2,
+		    0 },
+	};
+	struct result		 res = { 0 };
+	struct oai_parser	*p;
+	char			*data;
+	size_t			 i, len, calls;
+
+	for (i = 0; i < nitems(cases); i++) {
+		data = read_file(cases[i].file, &len);
+		res.stop_at = cases[i].stop_at;
+		res.keep = 0;
+		p = parser_for(&res);
+		assert_int_equal(oai_parser_feed(p, data, len), -1);
+		assert_string_equal(oai_parser_cause(p), "stopped by callback");
+		assert_int_equal(oai_parser_nrecords(p), cases[i].nrecords);
+		calls = res.ncalls + res.nidentify + res.nsets + res.nformats;
+		assert_int_equal(calls, cases[i].stop_at);
+		/* Failed for good. */
+		assert_int_equal(oai_parser_feed(p, "<x/>", 4), -1);
+		assert_int_equal(oai_parser_finish(p), -1);
+		assert_int_equal(oai_parser_finish(p), -1);
+		assert_string_equal(oai_parser_cause(p), "stopped by callback");
+		calls = res.ncalls + res.nidentify + res.nsets + res.nformats;
+		assert_int_equal(calls, cases[i].stop_at);
+		oai_parser_free(p);
+		result_free(&res);
+		free(data);
+	}
+}
+
+/*
+ * Every proper prefix of a document is incomplete: finish() fails, with a
+ * cause, and nothing crashes or leaks.
+ */
+static void
+test_truncated(void **state)
+{
+	struct result		 res = { 0 };
+	struct oai_parser	*p;
+	char			*data;
+	size_t			 len, cut, ok = 0;
+
+	data = read_file(NUR_DIR "/listrecords-oai_dc-page1.xml", &len);
+	stderr_begin();
+	for (cut = 0; cut <= len; cut++) {
+		res.stop_at = 0;
+		res.keep = 0;
+		p = parser_for(&res);
+		if (oai_parser_feed(p, data, cut) == 0 &&
+		    oai_parser_finish(p) == 0)
+			ok++;
+		else if (oai_parser_cause(p)[0] == '\0')
+			fail_msg("cut at %zu: no cause", cut);
+		oai_parser_free(p);
+		result_free(&res);
+	}
+	assert_int_equal(stderr_end(), 0);
+	/* The whole thing, and the thing without its final newline. */
+	assert_true(ok <= 2);
+	assert_true(ok >= 1);
+	free(data);
+
+	p = oai_parser_new(NULL, NULL);
+	assert_int_equal(oai_parser_finish(p), -1);
+	assert_string_equal(oai_parser_cause(p), "empty document");
+	oai_parser_free(p);
+
+	p = oai_parser_new(NULL, NULL);
+	assert_int_equal(oai_parser_feed(p, "\x01\x02", 2), 0);
+	assert_int_equal(oai_parser_finish(p), -1);
+	assert_string_equal(oai_parser_cause(p), "empty document");
+	assert_int_equal(oai_parser_repairs(p), 2);
+	oai_parser_free(p);
+
+	p = oai_parser_new(NULL, NULL);
+	assert_int_equal(oai_parser_feed(p, OAI_OPEN, strlen(OAI_OPEN)), 0);
+	assert_int_equal(oai_parser_finish(p), -1);
+	assert_true(oai_parser_cause(p)[0] != '\0');
+	assert_string_equal(oai_parser_response_date(p),
+	    "2024-01-01T00:00:00Z");
+	oai_parser_free(p);
+}
+
+static void
+test_not_oai(void **state)
+{
+	static const struct {
+		const char	*doc;
+		const char	*cause;
+	} cases[] = {
+		{ "<html><body>Retry later</body></html>",
+		    "not an OAI-PMH response (root element \"html\")" },
+		{ "<?xml version=\"1.0\"?>\n<error code=\"badVerb\">x</error>",
+		    "not an OAI-PMH response (root element \"error\")" },
+		{ "<h:OAI-PMH xmlns:h=\"http://www.w3.org/1999/xhtml\"/>",
+		    "not an OAI-PMH response (root element \"OAI-PMH\" in "
+		    "namespace \"http://www.w3.org/1999/xhtml\")" },
+		{ "<oai:record xmlns:oai=\"http://www.openarchives.org/OAI/2.0/"
+		    "\"/>", "not an OAI-PMH response (root element "
+		    "\"oai:record\")" },
+		{ "broken xml\n", "line 1: Document is empty" },
+		{ OAI_OPEN "<GetRecord><record><metadata/></record></GetRecord>"
+		    "</OAI-PMH>", "line 4: record without <header>" },
+		{ OAI_OPEN "<GetRecord><record><header><datestamp>2024-01-01"
+		    "</datestamp></header></record></GetRecord></OAI-PMH>",
+		    "line 4: <header> without <identifier>" },
+		{ OAI_OPEN "<GetRecord><record><header><identifier>a"
+		    "</identifier></header><header/></record></GetRecord>"
+		    "</OAI-PMH>", "line 4: record with two <header>s" },
+		{ OAI_OPEN "<ListRecords><resumptionToken/><resumptionToken/>"
+		    "</ListRecords></OAI-PMH>",
+		    "line 4: more than one <resumptionToken>" },
+		{ OAI_OPEN "<Identify><resumptionToken>x</resumptionToken>"
+		    "</Identify></OAI-PMH>",
+		    "line 4: <resumptionToken> out of place in <Identify>" },
+		{ OAI_OPEN "<ListSets><set><setSpec><record/></setSpec></set>"
+		    "</ListSets></OAI-PMH>",
+		    "line 4: <record> out of place in <setSpec>" },
+		{ OAI_OPEN "</OAI-PMH><OAI-PMH/>", "line 4: Extra content at "
+		    "the end of the document" },
+	};
+	struct result		 res = { 0 };
+	struct oai_parser	*p;
+	size_t			 i;
+
+	for (i = 0; i < nitems(cases); i++) {
+		p = parser_for(&res);
+		(void)oai_parser_feed(p, cases[i].doc, strlen(cases[i].doc));
+		assert_int_equal(oai_parser_finish(p), -1);
+		if (strcmp(oai_parser_cause(p), cases[i].cause) != 0)
+			fail_msg("case %zu: cause \"%s\", wanted \"%s\"", i,
+			    oai_parser_cause(p), cases[i].cause);
+		oai_parser_free(p);
+		result_free(&res);
+	}
+}
+
+/* Out-of-place elements that do no harm are ignored. */
+static void
+test_tolerated(void **state)
+{
+	static const char doc[] = OAI_OPEN
+	    "<request verb=\"ListRecords\"><odd/>x</request>"
+	    "<extension><record/></extension>"
+	    "<ListRecords><vendor:note xmlns:vendor=\"urn:v\">n</vendor:note>"
+	    "<record><header status=\" deleted \"><identifier> a "
+	    "</identifier><datestamp>2024</datestamp><setSpec/>"
+	    "<unknown>u</unknown></header><metadata><m/></metadata>"
+	    "<about><p/></about></record>"
+	    "<record><header><identifier>b</identifier><datestamp>2024"
+	    "</datestamp></header><metadata>\n<m>1</m><second/></metadata>"
+	    "</record>"
+	    "<resumptionToken/></ListRecords></OAI-PMH>";
+	struct result	res = { 0 };
+
+	res.keep = 1;
+	res.stop_at = 0;
+	run(doc, strlen(doc), 7, &res);
+	assert_int_equal(res.finish_rc, 0);
+	assert_int_equal(res.nrecs, 2);
+	assert_string_equal(res.recs[0].identifier, "a");
+	assert_int_equal(res.recs[0].deleted, 1);
+	assert_int_equal(res.recs[0].nsets, 0);
+	assert_null(res.recs[0].metadata);
+	assert_string_equal(res.recs[1].metadata,
+	    "<m xmlns=\"http://www.openarchives.org/OAI/2.0/\">1</m>");
+	assert_int_equal(res.verb, OAI_LIST_RECORDS);
+	result_free(&res);
+}
+
+/*
+ * Many small records, fed in 16 KiB chunks: memory stays flat (ASan would
+ * see a leak) and the rate is printed.
+ */
+static void
+test_throughput(void **state)
+{
+	static const char rec[] = "<record><header><identifier>"
+	    "oai:example.org:123456</identifier><datestamp>2024-01-01T00:00:00Z"
+	    "</datestamp><setSpec>com_1</setSpec></header><metadata>"
+	    DC_OPEN "<dc:title>A title of some length</dc:title>"
+	    "<dc:creator>Doe, Jane</dc:creator><dc:subject>one</dc:subject>"
+	    "<dc:date>2024</dc:date><dc:identifier>http://example.org/123456"
+	    "</dc:identifier></oai_dc:dc></metadata></record>\n";
+	struct result	res = { 0 };
+	struct timespec	t0, t1;
+	double		secs;
+	size_t		n = 50000;
+
+	res.stop_at = 0;
+	res.keep = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	run_generated(OAI_OPEN "<ListRecords>\n", rec, n,
+	    "<resumptionToken>next</resumptionToken></ListRecords></OAI-PMH>",
+	    16384, &res);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(res.finish_rc, 0);
+	assert_int_equal(res.nrecords, n);
+	assert_int_equal(res.reparse_failed, 0);
+	secs = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	print_message("   %zu records (%zu bytes each) in %.2fs with the test "
+	    "callback and re-parse: %.0f records/s\n", n, sizeof(rec) - 1,
+	    secs, (double)n / secs);
+	result_free(&res);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tables),
+		cmocka_unit_test(test_fixtures_chunked),
+		cmocka_unit_test(test_rejected_causes),
+		cmocka_unit_test(test_nur_page1),
+		cmocka_unit_test(test_nur_tokens),
+		cmocka_unit_test(test_nur_identify),
+		cmocka_unit_test(test_error_codes),
+		cmocka_unit_test(test_cyrillic),
+		cmocka_unit_test(test_token_variants),
+		cmocka_unit_test(test_inline_tokens),
+		cmocka_unit_test(test_list_sets_formats),
+		cmocka_unit_test(test_listidentifiers),
+		cmocka_unit_test(test_namespaces_inherited),
+		cmocka_unit_test(test_metadata_serialization),
+		cmocka_unit_test(test_control_chars),
+		cmocka_unit_test(test_xxe),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_callback_stop),
+		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_not_oai),
+		cmocka_unit_test(test_tolerated),
+		cmocka_unit_test(test_throughput),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
