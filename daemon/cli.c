@@ -59,6 +59,7 @@ static const struct cmd cmds[] = {
 	  "  --until D       harvest until D\n"
 	  "  --source NAME   the source's name (default: the URL's host)\n"
 	  "  --delay MS      milliseconds between requests (default 0)\n"
+	  "  --retries N     retries of a failed request (default 3)\n"
 	  "  -v              more log lines (twice: debug)\n"
 	  "Exit status: 0 done, 1 failed (completed pages are kept),\n"
 	  "2 usage or config error.\n" },
@@ -429,6 +430,7 @@ cmd_harvest(int argc, char **argv)
 		{ "source", required_argument, NULL, 'n' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "delay", required_argument, NULL, 'D' },
+		{ "retries", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -444,7 +446,7 @@ cmd_harvest(int argc, char **argv)
 	const char			*errstr;
 	char				*cause = NULL, *autoname = NULL;
 	size_t				 np = 0, ns = 0, i;
-	long long			 delay = 0;
+	long long			 delay = 0, retries = -1;
 	int				 ch, verbose = 0, rc = 0, r, intr = 0;
 	int				 k;
 
@@ -464,6 +466,14 @@ cmd_harvest(int argc, char **argv)
 			if (parse_ll(optarg, 0, 3600000, &delay,
 			    &errstr) == -1) {
 				rc = bad_usage("harvest", "--delay: %s",
+				    errstr);
+				goto out;
+			}
+			break;
+		case 'R':
+			if (parse_ll(optarg, 0, 100, &retries,
+			    &errstr) == -1) {
+				rc = bad_usage("harvest", "--retries: %s",
 				    errstr);
 				goto out;
 			}
@@ -490,6 +500,8 @@ cmd_harvest(int argc, char **argv)
 		goto out;
 	}
 	memset(&ho, 0, sizeof(ho));
+	if (retries >= 0)
+		ho.max_tries = (int)retries + 1;
 	if (config != NULL) {
 		if (url != NULL || np || ns || name != NULL) {
 			rc = bad_usage("harvest", "%s", "--config cannot be "

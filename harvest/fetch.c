@@ -343,9 +343,11 @@ on_socket(evutil_socket_t fd, short what, void *arg)
 	if (what & EV_WRITE)
 		flags |= CURL_CSELECT_OUT;
 	curl_multi_socket_action(f->multi, fd, flags, &running);
+	/*
+	 * Leave the timer alone even when nothing runs: a done callback may
+	 * have started the next transfer, which armed it.
+	 */
 	check_done(f);
-	if (running <= 0 && evtimer_pending(f->timer, NULL))
-		evtimer_del(f->timer);
 }
 
 static void

@@ -1,0 +1,204 @@
+/*
+ * Unit tests of the harvest module's pure parts: the retry policy, request
+ * URLs and the page spool (in memory and spilled to a temporary file).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harvest.h"
+#include "oh_limits.h"
+#include "spool.h"
+#include "util.h"
+
+static void
+test_retry_policy(void **state)
+{
+	static const struct {
+		long		status;
+		int		curl_failed;
+		long long	retry_after;
+		int		attempt;
+		long long	min_ms;		/* -1: no retry */
+		long long	max_ms;
+	} cases[] = {
+		/* Retry-After is honoured for 503 and 429, capped. */
+		{ 503, 0, 10, 1, 10000, 10000 },
+		{ 429, 0, 3, 2, 3000, 3000 },
+		{ 503, 0, 999999, 1, RETRY_AFTER_MAX * 1000LL,
+		  RETRY_AFTER_MAX * 1000LL },
+		/* Without it: exponential backoff with up to 25% jitter. */
+		{ 503, 0, 0, 1, 1000, 1250 },
+		{ 500, 0, 0, 1, 1000, 1250 },
+		{ 502, 0, 0, 2, 2000, 2500 },
+		{ 504, 0, 0, 3, 4000, 5000 },
+		{ 0, 1, 0, 1, 1000, 1250 },	/* connection refused */
+		{ 200, 0, 0, 1, 1000, 1250 },	/* unparsable page */
+		{ 408, 0, 0, 1, 1000, 1250 },
+		/* Final: the guidelines say stop on 403; 404, 400 too. */
+		{ 403, 0, 0, 1, -1, -1 },
+		{ 404, 0, 0, 1, -1, -1 },
+		{ 400, 0, 0, 1, -1, -1 },
+		{ 301, 0, 0, 1, -1, -1 },
+		/* The budget: the 4th try was the last. */
+		{ 503, 0, 10, 4, -1, -1 },
+		{ 500, 0, 0, 4, -1, -1 },
+	};
+	long long	ms;
+	size_t		i;
+	unsigned int	seed;
+
+	for (i = 0; i < nitems(cases); i++) {
+		for (seed = 0; seed < 50; seed++) {
+			ms = harvest_retry_delay(cases[i].status,
+			    cases[i].curl_failed, cases[i].retry_after,
+			    cases[i].attempt, 4, 1000, seed * 7919);
+			if (cases[i].min_ms == -1) {
+				if (ms != -1)
+					fail_msg("case %zu: %lld, want -1", i,
+					    ms);
+				continue;
+			}
+			if (ms < cases[i].min_ms || ms > cases[i].max_ms)
+				fail_msg("case %zu: %lld not in [%lld, %lld]",
+				    i, ms, cases[i].min_ms, cases[i].max_ms);
+		}
+	}
+	/* The ceiling holds however many tries are allowed. */
+	ms = harvest_retry_delay(500, 0, 0, 40, 100, 1000, 1);
+	assert_true(ms >= BACKOFF_MAX * 1000LL &&
+	    ms <= BACKOFF_MAX * 1250LL);
+}
+
+static void
+test_urls(void **state)
+{
+	char	*u;
+
+	u = harvest_url("http://h/oai", "Identify", NULL);
+	assert_string_equal(u, "http://h/oai?verb=Identify");
+	free(u);
+	u = harvest_url("http://h/oai?x=1", "ListRecords", "metadataPrefix",
+	    "oai_dc", "set", NULL, "from", "2020-01-01T00:00:00Z", NULL);
+	assert_string_equal(u, "http://h/oai?x=1&verb=ListRecords"
+	    "&metadataPrefix=oai_dc&from=2020-01-01T00%3A00%3A00Z");
+	free(u);
+	/* Tokens are opaque: every reserved character is encoded. */
+	u = harvest_url("https://h/oai", "ListRecords", "resumptionToken",
+	    "a/b+c=d:e f&g%h~i", NULL);
+	assert_string_equal(u, "https://h/oai?verb=ListRecords"
+	    "&resumptionToken=a%2Fb%2Bc%3Dd%3Ae%20f%26g%25h~i");
+	free(u);
+}
+
+struct collect {
+	int	n;
+	int	bad;
+};
+
+static int
+check_rec(void *arg, const struct store_record *r)
+{
+	struct collect	*c = arg;
+	char		 want[64];
+
+	snprintf(want, sizeof(want), "oai:x:%d", c->n);
+	if (strcmp(r->identifier, want) != 0 ||
+	    strcmp(r->datestamp, "2024-01-02") != 0 ||
+	    r->deleted != (c->n % 5 == 0) ||
+	    r->nsets != (size_t)(c->n % 3))
+		c->bad++;
+	if (!r->deleted && (r->metadata == NULL ||
+	    r->metadata_len != strlen(r->metadata) ||
+	    strncmp(r->metadata, "<dc>", 4) != 0 || r->ndc != 2 ||
+	    strcmp(r->dc[0].element, "title") != 0 ||
+	    strcmp(r->dc[1].element, "creator") != 0 ||
+	    strcmp(r->dc[1].lang, "kk") != 0 || r->dc[0].lang != NULL))
+		c->bad++;
+	if (r->deleted && (r->metadata != NULL || r->ndc != 0))
+		c->bad++;
+	c->n++;
+	return 0;
+}
+
+static void
+fill(struct spool *s, int n)
+{
+	static const char *const	 sets[] = { "a", "b:c" };
+	struct oai_record		 r;
+	struct oai_dc_value		 dc[2];
+	char				 id[64], md[256];
+	char				*cause = NULL;
+	int				 i;
+
+	for (i = 0; i < n; i++) {
+		memset(&r, 0, sizeof(r));
+		snprintf(id, sizeof(id), "oai:x:%d", i);
+		snprintf(md, sizeof(md), "<dc>record %d &amp; more</dc>", i);
+		r.identifier = id;
+		r.datestamp = "2024-01-02";
+		r.deleted = i % 5 == 0;
+		r.sets = sets;
+		r.nsets = (size_t)(i % 3);
+		if (!r.deleted) {
+			r.metadata = md;
+			r.metadata_len = strlen(md);
+			dc[0].element = DC_TITLE;
+			dc[0].value = "Қазақстан & <title>";
+			dc[0].lang = NULL;
+			dc[1].element = DC_CREATOR;
+			dc[1].value = "Surname, Given";
+			dc[1].lang = "kk";
+			r.dc = dc;
+			r.ndc = 2;
+		}
+		assert_int_equal(spool_add(s, &r, &cause), 0);
+	}
+}
+
+static void
+test_spool(void **state)
+{
+	struct spool	*s;
+	struct collect	 c;
+	char		*cause = NULL;
+	size_t		 mem;
+
+	/* 64 bytes of memory: almost everything goes to the file. */
+	for (mem = 64; mem <= 1 << 20; mem *= 128) {
+		s = spool_new(mem);
+		fill(s, 3000);
+		assert_int_equal(spool_count(s), 3000);
+		memset(&c, 0, sizeof(c));
+		assert_int_equal(spool_replay(s, check_rec, &c, &cause), 0);
+		assert_int_equal(c.n, 3000);
+		assert_int_equal(c.bad, 0);
+		/* Reset and reuse: the old page is gone. */
+		spool_reset(s);
+		assert_int_equal(spool_count(s), 0);
+		fill(s, 10);
+		memset(&c, 0, sizeof(c));
+		assert_int_equal(spool_replay(s, check_rec, &c, &cause), 0);
+		assert_int_equal(c.n, 10);
+		assert_int_equal(c.bad, 0);
+		spool_free(s);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_retry_policy),
+		cmocka_unit_test(test_urls),
+		cmocka_unit_test(test_spool),
+	};
+
+	return cmocka_run_group_tests_name("harvest", tests, NULL, NULL);
+}

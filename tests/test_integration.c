@@ -1,0 +1,752 @@
+/*
+ * Integration: the real oaiharvest CLI harvests the real test server over
+ * HTTP on 127.0.0.1 into a real SQLite file; the export is compared field by
+ * field with the server's own account of its corpus (/control/dump), using
+ * SQLite's JSON functions; then the corpus changes and the exact change rows
+ * of the next harvest are checked.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <sqlite3.h>
+
+#include "util.h"
+
+struct server {
+	pid_t	pid;
+	int	port;
+};
+
+static char	 tmpdir[] = "/tmp/oaiharvest-it-XXXXXX";
+static char	 bindir[512];
+static struct server synth;	/* 350 records, 50 per page */
+
+/* Helpers */
+
+static char *
+path(const char *name)
+{
+	char	*p;
+
+	xasprintf(&p, "%s/%s", tmpdir, name);
+	return p;
+}
+
+static char *
+slurp(const char *file)
+{
+	FILE		*f;
+	struct buf	 b;
+	char		 chunk[8192];
+	size_t		 n;
+
+	buf_init(&b, 512UL * 1024 * 1024);
+	if ((f = fopen(file, "r")) == NULL)
+		return xstrdup("");
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		assert_int_equal(buf_add(&b, chunk, n), 0);
+	fclose(f);
+	return b.data != NULL ? b.data : xstrdup("");
+}
+
+static void
+start_server(struct server *s, const char *name, const char *args)
+{
+	char	*portfile, *cmd, *txt;
+	int	 i;
+
+	portfile = path(name);
+	unlink(portfile);
+	s->pid = fork();
+	assert_true(s->pid >= 0);
+	if (s->pid == 0) {
+		xasprintf(&cmd, "exec %s/oaiserver --port 0 --port-file %s %s "
+		    ">/dev/null 2>>%s/servers.log", bindir, portfile, args,
+		    tmpdir);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	/* Bounded wait for the port file. */
+	for (i = 0; i < 200; i++) {
+		txt = slurp(portfile);
+		s->port = atoi(txt);
+		free(txt);
+		if (s->port > 0)
+			break;
+		usleep(50 * 1000);
+	}
+	free(portfile);
+	assert_true(s->port > 0);
+}
+
+static void
+stop_server(struct server *s)
+{
+	int	status;
+
+	if (s->pid <= 0)
+		return;
+	kill(s->pid, SIGTERM);
+	assert_int_equal(waitpid(s->pid, &status, 0), s->pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	s->pid = 0;
+}
+
+/* Run a shell command with stdout and stderr into files; its exit code. */
+static int
+run(const char *out, const char *err, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*cmd, *full, *o, *e;
+	int	 st;
+
+	va_start(ap, fmt);
+	xvasprintf(&cmd, fmt, ap);
+	va_end(ap);
+	o = path(out);
+	e = path(err);
+	xasprintf(&full, "%s >%s 2>%s", cmd, o, e);
+	st = system(full);
+	free(cmd);
+	free(full);
+	free(o);
+	free(e);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+static char *
+read_tmp(const char *name)
+{
+	char	*p, *s;
+
+	p = path(name);
+	s = slurp(p);
+	free(p);
+	return s;
+}
+
+static size_t
+write_cb(char *p, size_t size, size_t n, void *arg)
+{
+	return buf_add(arg, p, size * n) == 0 ? size * n : 0;
+}
+
+/* A request to the test server; returns the body, asserts status 200. */
+static char *
+http(const struct server *s, int post, const char *pathq)
+{
+	CURL		*c;
+	struct buf	 b;
+	char		*url;
+	long		 status = 0;
+
+	buf_init(&b, 512UL * 1024 * 1024);
+	xasprintf(&url, "http://127.0.0.1:%d%s", s->port, pathq);
+	c = curl_easy_init();
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	if (post)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	assert_int_equal(status, 200);
+	curl_easy_cleanup(c);
+	free(url);
+	return b.data != NULL ? b.data : xstrdup("");
+}
+
+static void
+save(const char *name, const char *text)
+{
+	char	*p;
+	FILE	*f;
+
+	p = path(name);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	free(p);
+}
+
+/*
+ * Load JSON Lines into a table of an in-memory SQLite database, one line a
+ * row, checking that every line is valid JSON.
+ */
+static void
+load_jsonl(sqlite3 *db, const char *table, const char *text)
+{
+	sqlite3_stmt	*st;
+	char		*sql;
+	const char	*p, *nl;
+
+	xasprintf(&sql, "CREATE TABLE %s(j TEXT CHECK(json_valid(j)))", table);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	free(sql);
+	xasprintf(&sql, "INSERT INTO %s VALUES(?)", table);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
+	    SQLITE_OK);
+	free(sql);
+	for (p = text; *p != '\0'; p = nl + 1) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			nl = p + strlen(p);
+		if (nl > p) {
+			sqlite3_bind_text(st, 1, p, (int)(nl - p),
+			    SQLITE_TRANSIENT);
+			assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+			sqlite3_reset(st);
+		}
+		if (*nl == '\0')
+			break;
+	}
+	sqlite3_finalize(st);
+}
+
+static long long
+q_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt	*st;
+	long long	 v;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/*
+ * Field by field: identifiers, datestamps, deleted flags, sets in order and
+ * every DC value in order must agree between the export (prefix oai_dc of
+ * source src) and the dump; metadata must be present exactly for the
+ * records that are not deleted and carry each DC title.
+ */
+static void
+compare_export_dump(const char *exp, const char *dump, const char *src)
+{
+	sqlite3	*db;
+	char	*sql;
+
+	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+	load_jsonl(db, "e", exp);
+	load_jsonl(db, "d", dump);
+	xasprintf(&sql, "CREATE VIEW ex AS SELECT j FROM e WHERE "
+	    "j->>'source' = '%s' AND j->>'prefix' = 'oai_dc'", src);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	free(sql);
+	assert_true(q_int(db, "SELECT count(*) FROM d") > 0);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM ex"),
+	    q_int(db, "SELECT count(*) FROM d"));
+	/* Header fields. */
+	assert_int_equal(q_int(db, "SELECT count(*) FROM ("
+	    "SELECT j->>'identifier', j->>'datestamp', j->>'deleted', "
+	    "j->'sets' FROM ex EXCEPT SELECT j->>'identifier', "
+	    "j->>'datestamp', j->>'deleted', j->'sets' FROM d)"), 0);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM ("
+	    "SELECT j->>'identifier', j->>'datestamp', j->>'deleted', "
+	    "j->'sets' FROM d EXCEPT SELECT j->>'identifier', "
+	    "j->>'datestamp', j->>'deleted', j->'sets' FROM ex)"), 0);
+	/* Every DC value, element and position. */
+	assert_true(q_int(db, "SELECT count(*) FROM d, json_each(d.j, '$.dc')"
+	    " AS el, json_each(el.value) AS v") > 1000);
+#define DCROWS(t) "SELECT t.j->>'identifier', el.key, v.key, v.value FROM " \
+	t " AS t, json_each(t.j, '$.dc') AS el, json_each(el.value) AS v"
+	assert_int_equal(q_int(db, "SELECT count(*) FROM (" DCROWS("ex")
+	    " EXCEPT " DCROWS("d") ")"), 0);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM (" DCROWS("d")
+	    " EXCEPT " DCROWS("ex") ")"), 0);
+#undef DCROWS
+	/* Metadata: only for live records, and it holds the title. */
+	assert_int_equal(q_int(db, "SELECT count(*) FROM ex WHERE "
+	    "(j->>'deleted') = (json_type(j, '$.metadata') IS NOT NULL)"), 0);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM ex WHERE "
+	    "j->>'deleted' = 0 AND (instr(j->>'metadata', "
+	    "'http://purl.org/dc/elements/1.1/') = 0 OR "
+	    "instr(j->>'metadata', '<dc:title') = 0)"), 0);
+	sqlite3_close(db);
+}
+
+/* Setup */
+
+static int
+setup(void **state)
+{
+	const char	*b = getenv("OH_BUILD");
+
+	snprintf(bindir, sizeof(bindir), "%s", b != NULL ? b : "build/asan");
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	start_server(&synth, "synth.port", "--records 350 --page-size 50 "
+	    "--sets 4 --deleted-every 10 --seed 7");
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char	*cmd;
+
+	stop_server(&synth);
+	curl_global_cleanup();
+	xasprintf(&cmd, "rm -rf %s", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", tmpdir);
+	free(cmd);
+	return 0;
+}
+
+/* Tests */
+
+/* Harvest everything, compare with the corpus; harvest again: no change. */
+static void
+test_full_then_incremental(void **state)
+{
+	char	*err, *exp, *dump, *ch, *db;
+	int	 rc;
+
+	db = path("full.db");
+	rc = run("h1.out", "h1.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source synth", bindir, db, synth.port);
+	err = read_tmp("h1.err");
+	if (rc != 0)
+		fail_msg("harvest failed: %s", err);
+	assert_non_null(strstr(err, "status=ok"));
+	/* 350 records in pages of 50: 7 pages, 35 deleted never seen. */
+	assert_non_null(strstr(err, "pages=7 records=350 new=315 "));
+	free(err);
+
+	assert_int_equal(run("e1.out", "e1.err", "%s/oaiharvest export --db "
+	    "%s", bindir, db), 0);
+	exp = read_tmp("e1.out");
+	dump = http(&synth, 0, "/control/dump");
+	compare_export_dump(exp, dump, "synth");
+	free(exp);
+	free(dump);
+
+	assert_int_equal(run("c1.out", "c1.err", "%s/oaiharvest changes --db "
+	    "%s", bindir, db), 0);
+	ch = read_tmp("c1.out");
+	/* One "new" change per live record, seq 1..315. */
+	assert_non_null(strstr(ch, "{\"seq\":1,\"source\":\"synth\","));
+	assert_non_null(strstr(ch, "{\"seq\":315,"));
+	assert_null(strstr(ch, "{\"seq\":316,"));
+	assert_null(strstr(ch, "\"kind\":\"updated\""));
+	free(ch);
+
+	/* Nothing changed: a successful harvest with no change rows. */
+	rc = run("h2.out", "h2.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source synth", bindir, db, synth.port);
+	err = read_tmp("h2.err");
+	if (rc != 0)
+		fail_msg("second harvest failed: %s", err);
+	assert_non_null(strstr(err, "new=0 updated=0 deleted=0"));
+	free(err);
+	assert_int_equal(run("c2.out", "c2.err", "%s/oaiharvest changes --db "
+	    "%s --since 315", bindir, db), 0);
+	ch = read_tmp("c2.out");
+	assert_string_equal(ch, "");
+	free(ch);
+	free(db);
+}
+
+/*
+ * Change the corpus (add, update, delete, datestamp bump only), harvest
+ * again, check the exact change rows; the export still equals the corpus.
+ */
+static void
+test_changes_exact(void **state)
+{
+	sqlite3	*sdb;
+	char	*err, *exp, *dump, *ch, *db, *r;
+	int	 rc;
+
+	db = path("changes.db");
+	rc = run("h3.out", "h3.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source synth", bindir, db, synth.port);
+	assert_int_equal(rc, 0);
+	assert_int_equal(run("c3.out", "c3.err", "%s/oaiharvest changes --db "
+	    "%s", bindir, db), 0);
+	ch = read_tmp("c3.out");
+	assert_non_null(strstr(ch, "{\"seq\":315,"));
+	free(ch);
+
+	free(http(&synth, 1, "/control/add?n=3"));		/* 351..353 */
+	free(http(&synth, 1, "/control/update?id=12"));
+	free(http(&synth, 1, "/control/touch?id=13"));		/* bump only */
+	free(http(&synth, 1, "/control/delete?id=14"));
+	free(http(&synth, 1, "/control/undelete?id=20"));	/* was deleted */
+	r = http(&synth, 1, "/control/update?id=12");		/* twice */
+	free(r);
+
+	rc = run("h4.out", "h4.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source synth -v", bindir, db,
+	    synth.port);
+	err = read_tmp("h4.err");
+	if (rc != 0)
+		fail_msg("incremental harvest failed: %s", err);
+	assert_non_null(strstr(err, "new=4 updated=1 deleted=1"));
+	free(err);
+
+	assert_int_equal(run("c4.out", "c4.err", "%s/oaiharvest changes --db "
+	    "%s --since 315", bindir, db), 0);
+	ch = read_tmp("c4.out");
+	assert_int_equal(sqlite3_open(":memory:", &sdb), SQLITE_OK);
+	load_jsonl(sdb, "c", ch);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM c"), 6);
+	/* seq strictly increasing from 316 */
+	assert_int_equal(q_int(sdb, "SELECT min(j->>'seq') FROM c"), 316);
+	assert_int_equal(q_int(sdb, "SELECT max(j->>'seq') FROM c"), 321);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM c WHERE "
+	    "j->>'kind' = 'new' AND j->>'identifier' IN ("
+	    "'oai:oaiharvest.test:rec/351', 'oai:oaiharvest.test:rec/352', "
+	    "'oai:oaiharvest.test:rec/353', 'oai:oaiharvest.test:rec/20')"),
+	    4);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM c WHERE "
+	    "j->>'kind' = 'updated' AND "
+	    "j->>'identifier' = 'oai:oaiharvest.test:rec/12'"), 1);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM c WHERE "
+	    "j->>'kind' = 'deleted' AND "
+	    "j->>'identifier' = 'oai:oaiharvest.test:rec/14'"), 1);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM c WHERE "
+	    "j->>'identifier' = 'oai:oaiharvest.test:rec/13'"), 0);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM c WHERE "
+	    "j->>'source' != 'synth' OR j->>'prefix' != 'oai_dc' OR "
+	    "j->>'datestamp' IS NULL OR j->>'at' IS NULL"), 0);
+	sqlite3_close(sdb);
+	free(ch);
+
+	assert_int_equal(run("e4.out", "e4.err", "%s/oaiharvest export --db "
+	    "%s --source synth --prefix oai_dc", bindir, db), 0);
+	exp = read_tmp("e4.out");
+	dump = http(&synth, 0, "/control/dump");
+	compare_export_dump(exp, dump, "synth");
+	free(exp);
+	free(dump);
+
+	assert_int_equal(run("s4.out", "s4.err", "%s/oaiharvest status --db "
+	    "%s", bindir, db), 0);
+	r = read_tmp("s4.out");
+	assert_non_null(strstr(r, "synth"));
+	assert_non_null(strstr(r, "ok"));
+	free(r);
+	free(db);
+}
+
+/* Sets and two metadata formats in one source. */
+static void
+test_sets_and_prefixes(void **state)
+{
+	sqlite3	*sdb;
+	char	*exp, *dump, *db, *err;
+	int	 rc;
+
+	db = path("sets.db");
+	rc = run("h5.out", "h5.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source sets --set col_1 --set com_3 "
+	    "--prefix oai_dc --prefix qdc", bindir, db, synth.port);
+	err = read_tmp("h5.err");
+	if (rc != 0)
+		fail_msg("harvest failed: %s", err);
+	assert_non_null(strstr(err, "lists=4"));
+	free(err);
+	assert_int_equal(run("e5.out", "e5.err", "%s/oaiharvest export --db "
+	    "%s", bindir, db), 0);
+	exp = read_tmp("e5.out");
+	dump = http(&synth, 0, "/control/dump");
+	assert_int_equal(sqlite3_open(":memory:", &sdb), SQLITE_OK);
+	load_jsonl(sdb, "e", exp);
+	load_jsonl(sdb, "d", dump);
+	/* Per prefix: exactly the corpus records in col_1 or com_3. */
+	assert_true(q_int(sdb, "SELECT count(*) FROM d WHERE EXISTS (SELECT 1 "
+	    "FROM json_each(d.j, '$.sets') s WHERE s.value IN "
+	    "('col_1','com_3'))") > 50);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM e WHERE "
+	    "j->>'prefix' = 'oai_dc'"), q_int(sdb, "SELECT count(*) FROM d "
+	    "WHERE EXISTS (SELECT 1 FROM json_each(d.j, '$.sets') s WHERE "
+	    "s.value IN ('col_1','com_3'))"));
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM e WHERE "
+	    "j->>'prefix' = 'qdc'"), q_int(sdb, "SELECT count(*) FROM e "
+	    "WHERE j->>'prefix' = 'oai_dc'"));
+	/* qdc records carry their title as a dc element too. */
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM e WHERE "
+	    "j->>'prefix' = 'qdc' AND j->>'deleted' = 0 AND "
+	    "json_array_length(j, '$.dc.title') IS NOT 1"), 0);
+	sqlite3_close(sdb);
+	free(exp);
+	free(dump);
+	free(db);
+}
+
+/* The DSpace-shaped nur pages: recorded responses served as they are. */
+static void
+test_nur_pages(void **state)
+{
+	struct server	 nur;
+	char		*db, *err, *exp, *ch;
+	int		 rc;
+
+	start_server(&nur, "nur.port", "--pages ../shared/fixtures/nur");
+	db = path("nur.db");
+	rc = run("h6.out", "h6.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/pages --source nur", bindir, db, nur.port);
+	err = read_tmp("h6.err");
+	if (rc != 0)
+		fail_msg("harvest failed: %s", err);
+	assert_non_null(strstr(err, "pages=2 records=3 new=2 "));
+	free(err);
+	assert_int_equal(run("e6.out", "e6.err", "%s/oaiharvest export --db "
+	    "%s", bindir, db), 0);
+	exp = read_tmp("e6.out");
+	assert_non_null(strstr(exp, "\"identifier\":"
+	    "\"oai:nur.nu.edu.kz:123456789/7421\""));
+	assert_non_null(strstr(exp, "\"title\":[\"THE EXPLORATION OF TEACHER "
+	    "LEADERSHIP AT SECONDARY SCHOOLS IN KAZAKHSTAN\"]"));
+	assert_non_null(strstr(exp, "\"creator\":[\"Khoroshash, Aidar\"]"));
+	/* The mojibake of the source record survives as it was. */
+	assert_non_null(strstr(exp, "stakeholders\xc4\x81\xe2\x82\xac\xcb\x9c"));
+	assert_non_null(strstr(exp, "\"identifier\":"
+	    "\"oai:nur.nu.edu.kz:123456789/7440\",\"prefix\":\"oai_dc\","
+	    "\"datestamp\":\"2023-09-23T11:30:00Z\",\"deleted\":true"));
+	free(exp);
+	assert_int_equal(run("c6.out", "c6.err", "%s/oaiharvest changes --db "
+	    "%s", bindir, db), 0);
+	ch = read_tmp("c6.out");
+	assert_non_null(strstr(ch, "\"seq\":2,"));
+	assert_null(strstr(ch, "\"seq\":3,"));
+	free(ch);
+	free(db);
+	stop_server(&nur);
+}
+
+/* A day-granularity repository: from is sent as YYYY-MM-DD. */
+static void
+test_day_granularity(void **state)
+{
+	struct server	 day;
+	char		*db, *err;
+	int		 rc;
+
+	start_server(&day, "day.port", "--records 120 --page-size 25 "
+	    "--granularity day --deleted-every 0");
+	db = path("day.db");
+	rc = run("h7.out", "h7.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai", bindir, db, day.port);
+	err = read_tmp("h7.err");
+	if (rc != 0)
+		fail_msg("harvest failed: %s", err);
+	assert_non_null(strstr(err, "records=120 new=120"));
+	free(err);
+	free(http(&day, 1, "/control/update?id=5"));
+	rc = run("h8.out", "h8.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai -vv", bindir, db, day.port);
+	err = read_tmp("h8.err");
+	if (rc != 0)
+		fail_msg("harvest failed: %s", err);
+	assert_non_null(strstr(err, "new=0 updated=1 deleted=0"));
+	/* The incremental request used a day-granularity from. */
+	assert_non_null(strstr(err, "&from="));
+	assert_non_null(strstr(err, "&from=20"));
+	assert_null(strstr(err, "&from=2025-12-31T"));
+	free(err);
+	free(db);
+	stop_server(&day);
+}
+
+/* Errors: exit codes and one clear line. */
+static void
+test_errors(void **state)
+{
+	char	*db, *err, *conf, *cf;
+	int	 rc;
+
+	db = path("err.db");
+	/* A port nothing listens on: a failed harvest, exit 1. */
+	rc = run("x1.out", "x1.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:1/oai --retries 0", bindir, db);
+	assert_int_equal(rc, 1);
+	err = read_tmp("x1.err");
+	assert_non_null(strstr(err, "status=failed"));
+	assert_non_null(strstr(err, "error="));
+	free(err);
+	/* An OAI error: cannotDisseminateFormat. */
+	rc = run("x2.out", "x2.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --prefix nosuchformat", bindir, db,
+	    synth.port);
+	assert_int_equal(rc, 1);
+	err = read_tmp("x2.err");
+	assert_non_null(strstr(err, "cannotDisseminateFormat"));
+	free(err);
+	/* Usage errors: exit 2. */
+	assert_int_equal(run("x3.out", "x3.err", "%s/oaiharvest harvest "
+	    "--url http://127.0.0.1:1/oai", bindir), 2);
+	assert_int_equal(run("x4.out", "x4.err", "%s/oaiharvest harvest "
+	    "--db %s --url ftp://example.org/oai", bindir, db), 2);
+	assert_int_equal(run("x5.out", "x5.err", "%s/oaiharvest harvest "
+	    "--db %s --url http://127.0.0.1:1/ --from yesterday", bindir, db),
+	    2);
+	assert_int_equal(run("x6.out", "x6.err", "%s/oaiharvest nosuchcmd",
+	    bindir), 2);
+	assert_int_equal(run("x7.out", "x7.err", "%s/oaiharvest export",
+	    bindir), 2);
+	/* A bad config: exit 2 with the line. */
+	xasprintf(&conf, "[global]\ndatabase = %s\n[source a]\nurl = "
+	    "http://127.0.0.1:1/\ninterval = often\n", db);
+	save("bad.conf", conf);
+	cf = path("bad.conf");
+	assert_int_equal(run("x8.out", "x8.err", "%s/oaiharvest harvest "
+	    "--config %s", bindir, cf), 2);
+	err = read_tmp("x8.err");
+	assert_non_null(strstr(err, "bad.conf:5:"));
+	free(err);
+	free(conf);
+	free(cf);
+	/* --help everywhere. */
+	assert_int_equal(run("x9.out", "x9.err", "%s/oaiharvest harvest "
+	    "--help", bindir), 0);
+	err = read_tmp("x9.out");
+	assert_non_null(strstr(err, "usage:"));
+	free(err);
+	/* Reading a database that does not exist: exit 1. */
+	assert_int_equal(run("x10.out", "x10.err", "%s/oaiharvest status "
+	    "--db %s/none.db", bindir, tmpdir), 1);
+	free(db);
+}
+
+/* A config with two sources on the test server, run by name. */
+static void
+test_config(void **state)
+{
+	char	*conf, *cf, *db, *err, *st;
+	int	 rc;
+
+	db = path("conf.db");
+	xasprintf(&conf, "[global]\ndatabase = %s\ndelay = 0s\n\n"
+	    "[source one]\nurl = http://127.0.0.1:%d/oai\nset = col_2\n\n"
+	    "[source two]\nurl = http://127.0.0.1:%d/oai\n"
+	    "metadata_prefix = qdc\nset = col_3\n", db, synth.port,
+	    synth.port);
+	save("two.conf", conf);
+	cf = path("two.conf");
+	rc = run("k1.out", "k1.err", "%s/oaiharvest harvest --config %s",
+	    bindir, cf);
+	err = read_tmp("k1.err");
+	if (rc != 0)
+		fail_msg("harvest failed: %s", err);
+	assert_non_null(strstr(err, "source=\"one\" status=ok"));
+	assert_non_null(strstr(err, "source=\"two\" status=ok"));
+	free(err);
+	rc = run("k2.out", "k2.err", "%s/oaiharvest harvest --config %s two",
+	    bindir, cf);
+	err = read_tmp("k2.err");
+	assert_int_equal(rc, 0);
+	assert_null(strstr(err, "source=\"one\""));
+	free(err);
+	assert_int_equal(run("k3.out", "k3.err", "%s/oaiharvest harvest "
+	    "--config %s three", bindir, cf), 2);
+	assert_int_equal(run("k4.out", "k4.err", "%s/oaiharvest status --db %s",
+	    bindir, db), 0);
+	st = read_tmp("k4.out");
+	assert_non_null(strstr(st, "one"));
+	assert_non_null(strstr(st, "two"));
+	free(st);
+	free(conf);
+	free(cf);
+	free(db);
+}
+
+/*
+ * Kill the harvester at some moment, run it again: it resumes from its
+ * checkpoint and ends with every record exactly once, one "new" change each.
+ */
+static void
+test_killed_and_resumed(void **state)
+{
+	struct server	 slow;
+	sqlite3		*sdb;
+	sqlite3_stmt	*st;
+	char		*db, *cmd, *ch, *err;
+	pid_t		 pid;
+	int		 status, round, rc;
+
+	start_server(&slow, "slow.port", "--records 400 --page-size 20 "
+	    "--deleted-every 0 --delay-ms 40");
+	db = path("killed.db");
+	for (round = 0; round < 3; round++) {
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			xasprintf(&cmd, "exec %s/oaiharvest harvest --db %s "
+			    "--url http://127.0.0.1:%d/oai --source slow "
+			    "2>/dev/null", bindir, db, slow.port);
+			execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+			_exit(127);
+		}
+		usleep((useconds_t)(150 + 170 * round) * 1000);
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	rc = run("r1.out", "r1.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source slow", bindir, db, slow.port);
+	err = read_tmp("r1.err");
+	if (rc != 0)
+		fail_msg("final harvest failed: %s", err);
+	free(err);
+	assert_int_equal(run("r2.out", "r2.err", "%s/oaiharvest changes --db "
+	    "%s", bindir, db), 0);
+	ch = read_tmp("r2.out");
+	assert_int_equal(sqlite3_open(":memory:", &sdb), SQLITE_OK);
+	load_jsonl(sdb, "c", ch);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM c"), 400);
+	assert_int_equal(q_int(sdb, "SELECT count(DISTINCT j->>'identifier') "
+	    "FROM c WHERE j->>'kind' = 'new'"), 400);
+	sqlite3_close(sdb);
+	free(ch);
+	/* The database file itself is sound. */
+	assert_int_equal(sqlite3_open_v2(db, &sdb, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(sdb, "PRAGMA integrity_check", -1,
+	    &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+	sqlite3_finalize(st);
+	sqlite3_close(sdb);
+	free(db);
+	stop_server(&slow);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full_then_incremental),
+		cmocka_unit_test(test_changes_exact),
+		cmocka_unit_test(test_sets_and_prefixes),
+		cmocka_unit_test(test_nur_pages),
+		cmocka_unit_test(test_day_granularity),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_killed_and_resumed),
+	};
+
+	return cmocka_run_group_tests_name("integration", tests, setup,
+	    teardown);
+}
