@@ -1,0 +1,1377 @@
+/*
+ * store/ against real SQLite files in a fresh mkdtemp() directory per test:
+ * migrations, every store_put transition with its change rows, transactions,
+ * list state, runs and the three outputs.  The outputs are parsed back with
+ * SQLite's own JSON functions.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "util.h"
+#include "log.h"
+#include "store.h"
+
+struct fx {
+	char		 dir[64];
+	char		*path;
+	struct store	*s;
+	int64_t		 src;
+	int64_t		 run;
+};
+
+static const char *const sets_ab[] = { "a", "b" };
+static const struct store_dc dc_basic[] = {
+	{ "title", "A title", "en" },
+	{ "creator", "Doe, J.", NULL },
+	{ "subject", "Physics", NULL },
+};
+
+#define META1	"<oai_dc:dc><dc:title>A title</dc:title></oai_dc:dc>"
+#define META2	"<oai_dc:dc><dc:title>Another title</dc:title></oai_dc:dc>"
+
+/* Calls that must succeed pass CAUSE, which is only set on failure. */
+static char	*cause_;
+#define CAUSE	(&cause_)
+#define CHECK(x) do {							\
+	if ((x) != 0)							\
+		fail_msg("%s: %s", #x, cause_ != NULL ? cause_ : "?");	\
+} while (0)
+
+/* Fixture */
+
+static int
+setup(void **state)
+{
+	struct fx	*f;
+	char		*cause = NULL;
+
+	f = xcalloc(1, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_store.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		fail_msg("mkdtemp: %s", strerror(errno));
+	xasprintf(&f->path, "%s/harvest.db", f->dir);
+	if ((f->s = store_open(f->path, 0, &cause)) == NULL)
+		fail_msg("store_open: %s", cause);
+	f->src = store_source(f->s, "nur", "https://nur.example/oai", &cause);
+	assert_true(f->src > 0);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx	*f = *state;
+	struct dirent	*de;
+	DIR		*d;
+	char		*p;
+
+	store_close(f->s);
+	if ((d = opendir(f->dir)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			xasprintf(&p, "%s/%s", f->dir, de->d_name);
+			unlink(p);
+			free(p);
+		}
+		closedir(d);
+	}
+	rmdir(f->dir);
+	free(f->path);
+	free(f);
+	return 0;
+}
+
+/* Helpers */
+
+/* Rows of a query on a separate connection: "a|b\n" per row, NULL as NULL. */
+static char *
+sql(const char *path, const char *q)
+{
+	sqlite3		*db;
+	sqlite3_stmt	*st;
+	struct buf	 b;
+	const char	*t;
+	char		*out;
+	int		 i, n, rc;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", q, sqlite3_errmsg(db));
+	buf_init(&b, 1 << 24);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n = sqlite3_column_count(st);
+		for (i = 0; i < n; i++) {
+			if (i > 0)
+				buf_addch(&b, '|');
+			t = (const char *)sqlite3_column_text(st, i);
+			buf_addstr(&b, t != NULL ? t : "NULL");
+		}
+		buf_addch(&b, '\n');
+	}
+	assert_int_equal(rc, SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	out = xstrdup(buf_str(&b));
+	buf_free(&b);
+	return out;
+}
+
+#define assert_sql(f, q, want) do {					\
+	char	*got_ = sql((f)->path, (q));			\
+	assert_string_equal(got_, (want));				\
+	free(got_);							\
+} while (0)
+
+/* Run SQL that writes, on a separate connection (the store closed). */
+static void
+sql_exec(const char *path, const char *q)
+{
+	sqlite3	*db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, q, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", q, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/* Evaluate a JSON expression over one line with SQLite's JSON1. */
+static char *
+json_eval(const char *line, const char *expr)
+{
+	sqlite3		*db;
+	sqlite3_stmt	*st;
+	const char	*t;
+	char		*q, *out;
+
+	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+	xasprintf(&q, "SELECT %s FROM (SELECT ?1 AS j)", expr);
+	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", q, sqlite3_errmsg(db));
+	sqlite3_bind_text(st, 1, line, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	t = (const char *)sqlite3_column_text(st, 0);
+	out = xstrdup(t != NULL ? t : "NULL");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(q);
+	return out;
+}
+
+#define assert_json(line, expr, want) do {				\
+	char	*got_ = json_eval((line), (expr));			\
+	assert_string_equal(got_, (want));				\
+	free(got_);							\
+} while (0)
+
+static struct store_record
+mkrec(const char *id, const char *ds, int deleted, const char *meta)
+{
+	struct store_record	r;
+
+	memset(&r, 0, sizeof(r));
+	r.prefix = "oai_dc";
+	r.identifier = id;
+	r.datestamp = ds;
+	r.deleted = deleted;
+	r.sets = sets_ab;
+	r.nsets = nitems(sets_ab);
+	if (!deleted) {
+		r.metadata = meta;
+		r.metadata_len = meta != NULL ? strlen(meta) : 0;
+		r.dc = dc_basic;
+		r.ndc = nitems(dc_basic);
+	}
+	return r;
+}
+
+/* One record in its own page transaction; the change it made. */
+static enum store_change
+put(struct fx *f, const struct store_record *r)
+{
+	enum store_change	 c = STORE_UNCHANGED;
+	char			*cause = NULL;
+
+	if (store_begin(f->s, &cause) != 0)
+		fail_msg("begin: %s", cause);
+	if (store_put(f->s, f->src, f->run, r, &c, &cause) != 0)
+		fail_msg("put: %s", cause);
+	if (store_commit(f->s, &cause) != 0)
+		fail_msg("commit: %s", cause);
+	return c;
+}
+
+/* Output goes to a temporary file and comes back as a string. */
+static FILE *
+out_open(void)
+{
+	FILE	*fp;
+
+	if ((fp = tmpfile()) == NULL)
+		fail_msg("tmpfile: %s", strerror(errno));
+	return fp;
+}
+
+static char *
+out_take(FILE *fp)
+{
+	struct buf	 b;
+	char		 chunk[4096], *out;
+	size_t		 n;
+
+	rewind(fp);
+	buf_init(&b, 1 << 26);
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		assert_int_equal(buf_add(&b, chunk, n), 0);
+	assert_false(ferror(fp));
+	fclose(fp);
+	out = xstrdup(buf_str(&b));
+	buf_free(&b);
+	return out;
+}
+
+static char *
+capture_export(struct fx *f, const char *source, const char *prefix)
+{
+	FILE	*fp = out_open();
+
+	CHECK(store_export(f->s, source, prefix, fp, CAUSE));
+	return out_take(fp);
+}
+
+static char *
+capture_changes(struct fx *f, int64_t since, int64_t limit)
+{
+	FILE	*fp = out_open();
+
+	CHECK(store_changes(f->s, since, limit, fp, CAUSE));
+	return out_take(fp);
+}
+
+static char *
+capture_status(struct store *s)
+{
+	FILE	*fp = out_open();
+
+	CHECK(store_status(s, fp, CAUSE));
+	return out_take(fp);
+}
+
+static int
+count_lines(const char *s)
+{
+	int	n = 0;
+
+	for (; *s != '\0'; s++)
+		if (*s == '\n')
+			n++;
+	return n;
+}
+
+/* The n-th line (0-based) without its newline, allocated. */
+static char *
+nth_line(const char *s, int n)
+{
+	const char	*e;
+
+	while (n-- > 0) {
+		assert_non_null(s = strchr(s, '\n'));
+		s++;
+	}
+	assert_non_null(e = strchr(s, '\n'));
+	return xstrndup(s, e - s);
+}
+
+static void
+reopen(struct fx *f, int flags)
+{
+	char	*cause = NULL;
+
+	store_close(f->s);
+	f->s = NULL;
+	if ((f->s = store_open(f->path, flags, &cause)) == NULL)
+		fail_msg("reopen: %s", cause);
+}
+
+/* Migrations and opening */
+
+static void
+test_migrate_fresh(void **state)
+{
+	struct fx	*f = *state;
+	char		*want;
+	int		 v;
+
+	v = store_schema_version(f->s);
+	assert_true(v >= 1);
+	xasprintf(&want, "%d\n", v);
+	assert_sql(f, "PRAGMA user_version", want);
+	assert_sql(f, "PRAGMA journal_mode", "wal\n");
+	/* Every table of ours is STRICT. */
+	assert_sql(f, "SELECT name FROM pragma_table_list WHERE schema = 'main'"
+	    " AND type = 'table' AND name NOT LIKE 'sqlite_%' AND strict = 0",
+	    "");
+	assert_sql(f, "SELECT count(*) FROM pragma_table_list WHERE"
+	    " schema = 'main' AND name IN ('source', 'record', 'metadata',"
+	    " 'record_set', 'dc', 'change', 'run', 'list_state')", "8\n");
+
+	/* Reopening runs nothing again (CREATE would fail), keeps data. */
+	reopen(f, 0);
+	assert_int_equal(store_schema_version(f->s), v);
+	assert_sql(f, "PRAGMA user_version", want);
+	assert_int_equal(store_source(f->s, "nur", "https://nur.example/oai",
+	    NULL), f->src);
+	assert_sql(f, "SELECT count(*) FROM source", "1\n");
+	free(want);
+}
+
+static void
+test_migrate_too_new(void **state)
+{
+	struct fx	*f = *state;
+	char		*q, *cause = NULL;
+	int		 v;
+
+	v = store_schema_version(f->s);
+	store_close(f->s);
+	f->s = NULL;
+	xasprintf(&q, "PRAGMA user_version = %d", v + 1);
+	sql_exec(f->path, q);
+	free(q);
+	assert_null(store_open(f->path, 0, &cause));
+	assert_non_null(cause);
+	assert_non_null(strstr(cause, "newer"));
+	free(cause);
+	cause = NULL;
+	assert_null(store_open(f->path, STORE_RDONLY, &cause));
+	assert_non_null(strstr(cause, "newer"));
+	free(cause);
+	/* The refused file was not touched. */
+	xasprintf(&q, "%d\n", v + 1);
+	assert_sql(f, "PRAGMA user_version", q);
+	free(q);
+}
+
+static void
+test_not_a_database(void **state)
+{
+	struct fx	*f = *state;
+	char		*p, *cause = NULL;
+	FILE		*fp;
+	int		 i;
+
+	xasprintf(&p, "%s/junk.db", f->dir);
+	assert_non_null(fp = fopen(p, "w"));
+	for (i = 0; i < 200; i++)
+		fputs("this is not an SQLite database, just text\n", fp);
+	fclose(fp);
+	assert_null(store_open(p, 0, &cause));
+	assert_non_null(cause);
+	assert_non_null(strstr(cause, "not a database"));
+	assert_non_null(strstr(cause, "junk.db"));
+	free(cause);
+	cause = NULL;
+	assert_null(store_open(p, STORE_RDONLY, &cause));
+	assert_non_null(strstr(cause, "not a database"));
+	free(cause);
+	cause = NULL;
+	free(p);
+
+	/* Another program's SQLite database is left alone. */
+	xasprintf(&p, "%s/other.db", f->dir);
+	sql_exec(p, "CREATE TABLE t (x); INSERT INTO t VALUES (1)");
+	assert_null(store_open(p, 0, &cause));
+	assert_non_null(strstr(cause, "not an oaiharvest database"));
+	free(cause);
+	cause = sql(p, "SELECT group_concat(name), (SELECT user_version"
+	    " FROM pragma_user_version) FROM sqlite_master");
+	assert_string_equal(cause, "t|0\n");
+	free(cause);
+	free(p);
+}
+
+static void
+test_rdonly(void **state)
+{
+	struct fx		*f = *state;
+	struct store_record	 r = mkrec("oai:x:1", "2024-01-01", 0,
+	    META1);
+	struct store		*ro;
+	char			*p, *cause = NULL;
+	FILE			*fp;
+
+	/* Missing file: no creation. */
+	xasprintf(&p, "%s/missing.db", f->dir);
+	assert_null(store_open(p, STORE_RDONLY, &cause));
+	assert_non_null(cause);
+	assert_non_null(strstr(cause, "missing.db"));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(access(p, F_OK), -1);
+	free(p);
+
+	/* An SQLite file that was never migrated is not ours to read. */
+	xasprintf(&p, "%s/empty.db", f->dir);
+	sql_exec(p, "CREATE TABLE t (x)");
+	assert_null(store_open(p, STORE_RDONLY, &cause));
+	assert_non_null(strstr(cause, "read-write"));
+	free(cause);
+	cause = NULL;
+	free(p);
+
+	/* A current database reads, and refuses to write. */
+	put(f, &r);
+	assert_non_null(ro = store_open(f->path, STORE_RDONLY, &cause));
+	assert_int_equal(store_schema_version(ro),
+	    store_schema_version(f->s));
+	assert_int_equal(store_source(ro, "other", "https://o.example/",
+	    &cause), -1);
+	free(cause);
+	cause = NULL;
+	fp = out_open();
+	CHECK(store_export(ro, NULL, NULL, fp, CAUSE));
+	p = out_take(fp);
+	assert_int_equal(count_lines(p), 1);
+	free(p);
+	store_close(ro);
+
+	/* Alone, after the writer closed (no -wal or -shm left). */
+	reopen(f, STORE_RDONLY);
+	p = capture_export(f, NULL, NULL);
+	assert_int_equal(count_lines(p), 1);
+	free(p);
+	p = capture_status(f->s);
+	assert_non_null(strstr(p, "oai_dc: 1 present, 0 deleted"));
+	free(p);
+	assert_int_equal(store_begin(f->s, &cause), 0);
+	assert_int_equal(store_put(f->s, f->src, 0, &r, NULL, &cause), -1);
+	assert_non_null(strstr(cause, "readonly"));
+	free(cause);
+	store_rollback(f->s);
+}
+
+/* store_put transitions */
+
+static void
+test_put_transitions(void **state)
+{
+	struct fx		*f = *state;
+	struct store_record	 r;
+	char			*cause = NULL;
+
+	f->run = store_run_begin(f->s, f->src, &cause);
+	assert_true(f->run > 0);
+
+	/* Unknown and present: new. */
+	r = mkrec("oai:nur:1", "2024-01-01T00:00:00Z", 0, META1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	assert_sql(f, "SELECT deleted, datestamp, first_seen = last_seen"
+	    " FROM record", "0|2024-01-01T00:00:00Z|1\n");
+	assert_sql(f, "SELECT xml FROM metadata", META1 "\n");
+	assert_sql(f, "SELECT position, element, value, lang FROM dc"
+	    " ORDER BY position",
+	    "0|title|A title|en\n1|creator|Doe, J.|NULL\n"
+	    "2|subject|Physics|NULL\n");
+	assert_sql(f, "SELECT position, setspec FROM record_set", "0|a\n1|b\n");
+
+	/* The same again: nothing. */
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+
+	/* Only the datestamp moved: not a change, but remembered. */
+	r = mkrec("oai:nur:1", "2024-02-01T00:00:00Z", 0, META1);
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	assert_sql(f, "SELECT datestamp FROM record", "2024-02-01T00:00:00Z\n");
+
+	/* An older copy, even with other content, is ignored. */
+	r = mkrec("oai:nur:1", "2024-01-15T00:00:00Z", 0, META2);
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	assert_sql(f, "SELECT datestamp FROM record", "2024-02-01T00:00:00Z\n");
+	assert_sql(f, "SELECT xml FROM metadata", META1 "\n");
+
+	/* Other metadata: updated. */
+	r = mkrec("oai:nur:1", "2024-03-01T00:00:00Z", 0, META2);
+	assert_int_equal(put(f, &r), STORE_UPDATED);
+	assert_sql(f, "SELECT xml FROM metadata", META2 "\n");
+
+	/* Present, now deleted: metadata and DC go, sets stay. */
+	r = mkrec("oai:nur:1", "2024-04-01T00:00:00Z", 1, NULL);
+	assert_int_equal(put(f, &r), STORE_DELETED);
+	assert_sql(f, "SELECT deleted, datestamp FROM record",
+	    "1|2024-04-01T00:00:00Z\n");
+	assert_sql(f, "SELECT count(*) FROM metadata", "0\n");
+	assert_sql(f, "SELECT count(*) FROM dc", "0\n");
+	assert_sql(f, "SELECT setspec FROM record_set ORDER BY position",
+	    "a\nb\n");
+
+	/* Deleted again: the datestamp only. */
+	r = mkrec("oai:nur:1", "2024-05-01T00:00:00Z", 1, NULL);
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	assert_sql(f, "SELECT deleted, datestamp FROM record",
+	    "1|2024-05-01T00:00:00Z\n");
+
+	/* Back from the dead: new. */
+	r = mkrec("oai:nur:1", "2024-06-01T00:00:00Z", 0, META1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	assert_sql(f, "SELECT xml FROM metadata", META1 "\n");
+	assert_sql(f, "SELECT count(*) FROM dc", "3\n");
+
+	/* A deleted header never seen: a tombstone, no change row. */
+	r = mkrec("oai:nur:2", "2024-06-02T00:00:00Z", 1, NULL);
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	assert_sql(f, "SELECT deleted, datestamp FROM record"
+	    " WHERE identifier = 'oai:nur:2'", "1|2024-06-02T00:00:00Z\n");
+	assert_sql(f, "SELECT count(*) FROM metadata m JOIN record r"
+	    " ON r.id = m.record_id WHERE r.identifier = 'oai:nur:2'", "0\n");
+
+	/* And when it comes back present: new. */
+	r = mkrec("oai:nur:2", "2024-06-03T00:00:00Z", 0, META1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+
+	assert_sql(f, "SELECT seq, identifier, prefix, kind, datestamp,"
+	    " run_id = (SELECT max(id) FROM run) FROM change ORDER BY seq",
+	    "1|oai:nur:1|oai_dc|new|2024-01-01T00:00:00Z|1\n"
+	    "2|oai:nur:1|oai_dc|updated|2024-03-01T00:00:00Z|1\n"
+	    "3|oai:nur:1|oai_dc|deleted|2024-04-01T00:00:00Z|1\n"
+	    "4|oai:nur:1|oai_dc|new|2024-06-01T00:00:00Z|1\n"
+	    "5|oai:nur:2|oai_dc|new|2024-06-03T00:00:00Z|1\n");
+	/* "at" is a UTC time of now. */
+	assert_sql(f, "SELECT count(*) FROM change WHERE at GLOB"
+	    " '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T"
+	    "[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z'"
+	    " AND abs(unixepoch(at) - unixepoch('now')) < 600", "5\n");
+}
+
+static void
+test_put_stale_granularity(void **state)
+{
+	struct fx		*f = *state;
+	struct store_record	 r;
+
+	r = mkrec("oai:nur:1", "2024-05-02T00:00:00Z", 0, META1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	/* A day is its midnight: older is stale, the same day is not. */
+	r = mkrec("oai:nur:1", "2024-05-01", 0, META2);
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	assert_sql(f, "SELECT datestamp FROM record", "2024-05-02T00:00:00Z\n");
+	r = mkrec("oai:nur:1", "2024-05-02", 0, META2);
+	assert_int_equal(put(f, &r), STORE_UPDATED);
+	assert_sql(f, "SELECT datestamp FROM record", "2024-05-02\n");
+	r = mkrec("oai:nur:1", "2024-05-01T23:59:59Z", 0, META1);
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	assert_sql(f, "SELECT xml FROM metadata", META2 "\n");
+	/* A datestamp that does not parse is stored as sent, never stale. */
+	r = mkrec("oai:nur:1", "2024-05-03 12:00", 0, META1);
+	assert_int_equal(put(f, &r), STORE_UPDATED);
+	assert_sql(f, "SELECT datestamp FROM record", "2024-05-03 12:00\n");
+	assert_sql(f, "SELECT kind, datestamp FROM change ORDER BY seq",
+	    "new|2024-05-02T00:00:00Z\nupdated|2024-05-02\n"
+	    "updated|2024-05-03 12:00\n");
+}
+
+static void
+test_put_sets(void **state)
+{
+	struct fx		*f = *state;
+	static const char *const ba[] = { "b", "a" };
+	static const char *const abc[] = { "a", "b", "c" };
+	struct store_record	 r;
+	char			*plan;
+
+	r = mkrec("oai:nur:1", "2024-01-01", 0, META1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	/* The same sets in another order are the same content. */
+	r.sets = ba;
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	assert_sql(f, "SELECT setspec FROM record_set ORDER BY position",
+	    "a\nb\n");
+	/* Another set, same metadata: updated. */
+	r.sets = abc;
+	r.nsets = nitems(abc);
+	assert_int_equal(put(f, &r), STORE_UPDATED);
+	assert_sql(f, "SELECT setspec FROM record_set ORDER BY position",
+	    "a\nb\nc\n");
+	/* No set at all. */
+	r.nsets = 0;
+	assert_int_equal(put(f, &r), STORE_UPDATED);
+	assert_sql(f, "SELECT count(*) FROM record_set", "0\n");
+	assert_sql(f, "SELECT kind FROM change ORDER BY seq",
+	    "new\nupdated\nupdated\n");
+	/* "Records in set X" and "whose dc:E = V" use the indexes. */
+	plan = sql(f->path, "EXPLAIN QUERY PLAN SELECT r.identifier FROM"
+	    " record_set s JOIN record r ON r.id = s.record_id"
+	    " WHERE s.setspec = 'a'");
+	assert_non_null(strstr(plan, "record_set_spec"));
+	free(plan);
+	plan = sql(f->path, "EXPLAIN QUERY PLAN SELECT r.identifier FROM dc"
+	    " JOIN record r ON r.id = dc.record_id"
+	    " WHERE dc.element = 'subject' AND dc.value = 'Physics'");
+	assert_non_null(strstr(plan, "dc_element_value"));
+	free(plan);
+}
+
+/* Count the writes to the content tables with triggers of our own. */
+static void
+install_write_log(struct fx *f)
+{
+	sql_exec(f->path,
+	    "CREATE TABLE write_log (what TEXT);"
+	    "CREATE TRIGGER wl_dc_i AFTER INSERT ON dc BEGIN"
+	    " INSERT INTO write_log VALUES ('dc'); END;"
+	    "CREATE TRIGGER wl_dc_d AFTER DELETE ON dc BEGIN"
+	    " INSERT INTO write_log VALUES ('dc'); END;"
+	    "CREATE TRIGGER wl_set_i AFTER INSERT ON record_set BEGIN"
+	    " INSERT INTO write_log VALUES ('set'); END;"
+	    "CREATE TRIGGER wl_set_d AFTER DELETE ON record_set BEGIN"
+	    " INSERT INTO write_log VALUES ('set'); END;"
+	    "CREATE TRIGGER wl_meta_i AFTER INSERT ON metadata BEGIN"
+	    " INSERT INTO write_log VALUES ('metadata'); END;"
+	    "CREATE TRIGGER wl_meta_u AFTER UPDATE ON metadata BEGIN"
+	    " INSERT INTO write_log VALUES ('metadata'); END;"
+	    "CREATE TRIGGER wl_meta_d AFTER DELETE ON metadata BEGIN"
+	    " INSERT INTO write_log VALUES ('metadata'); END;");
+}
+
+static void
+test_put_unchanged_keeps_rows(void **state)
+{
+	struct fx		*f = *state;
+	struct store_record	 r;
+	static const char	 q[] = "SELECT what, count(*) FROM write_log"
+	    " GROUP BY what ORDER BY what";
+
+	r = mkrec("oai:nur:1", "2024-01-01", 0, META1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	/* The store notices the schema change and prepares again. */
+	install_write_log(f);
+	r.datestamp = "2024-01-02";
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	r.datestamp = "2024-01-01";
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	/* Nothing but the record row was written. */
+	assert_sql(f, q, "");
+	assert_sql(f, "SELECT datestamp FROM record", "2024-01-02\n");
+	/* An update rewrites: 3 DC rows and 2 sets out and in, metadata. */
+	r.datestamp = "2024-01-03";
+	r.metadata = META2;
+	r.metadata_len = strlen(META2);
+	assert_int_equal(put(f, &r), STORE_UPDATED);
+	assert_sql(f, q, "dc|6\nmetadata|1\nset|4\n");
+	assert_sql(f, "SELECT count(*) FROM dc", "3\n");
+}
+
+static void
+test_put_errors(void **state)
+{
+	struct fx		*f = *state;
+	struct store_record	 r = mkrec("oai:nur:1", "2024-01-01", 0,
+	    META1);
+	static const struct store_dc bad[] = { { "titel", "x", NULL } };
+	enum store_change	 c;
+	char			*cause = NULL;
+
+	/* Outside a transaction. */
+	assert_int_equal(store_put(f->s, f->src, 0, &r, &c, &cause), -1);
+	assert_non_null(strstr(cause, "not inside a transaction"));
+	free(cause);
+	cause = NULL;
+	assert_sql(f, "SELECT count(*) FROM record", "0\n");
+
+	CHECK(store_begin(f->s, CAUSE));
+	/* A source that does not exist. */
+	assert_int_equal(store_put(f->s, 999, 0, &r, &c, &cause), -1);
+	assert_non_null(strstr(cause, "store: insert record: FOREIGN KEY"));
+	free(cause);
+	cause = NULL;
+	/* Not one of the 15 DC elements. */
+	r.dc = bad;
+	r.ndc = 1;
+	assert_int_equal(store_put(f->s, f->src, 0, &r, &c, &cause), -1);
+	assert_non_null(strstr(cause, "titel"));
+	free(cause);
+	cause = NULL;
+	/* No identifier. */
+	r = mkrec(NULL, "2024-01-01", 0, META1);
+	assert_int_equal(store_put(f->s, f->src, 0, &r, NULL, &cause), -1);
+	free(cause);
+	cause = NULL;
+	/* A transaction inside a transaction. */
+	assert_int_equal(store_begin(f->s, &cause), -1);
+	assert_non_null(strstr(cause, "store: begin:"));
+	free(cause);
+	store_rollback(f->s);
+	/* Rollback twice is harmless. */
+	store_rollback(f->s);
+	assert_sql(f, "SELECT count(*) FROM record", "0\n");
+}
+
+/* Transactions */
+
+static void
+test_rollback(void **state)
+{
+	struct fx		*f = *state;
+	struct store_record	 r = mkrec("oai:nur:1", "2024-01-01", 0,
+	    META1);
+	struct store_list_state	 ls = { NULL, "tok1", "2024-01-01", 0,
+	    100, 1 };
+	struct store_list_state	 got;
+	enum store_change	 c;
+
+	CHECK(store_begin(f->s, CAUSE));
+	CHECK(store_put(f->s, f->src, 0, &r, &c, CAUSE));
+	assert_int_equal(c, STORE_NEW);
+	CHECK(store_list_checkpoint(f->s, f->src, "oai_dc", NULL, &ls, CAUSE));
+	CHECK(store_list_complete(f->s, f->src, "oai_dc", "x", "2024-01-01",
+	    CAUSE));
+	store_rollback(f->s);
+	assert_sql(f, "SELECT (SELECT count(*) FROM record),"
+	    " (SELECT count(*) FROM metadata), (SELECT count(*) FROM dc),"
+	    " (SELECT count(*) FROM record_set),"
+	    " (SELECT count(*) FROM change),"
+	    " (SELECT count(*) FROM list_state)", "0|0|0|0|0|0\n");
+	CHECK(store_list_get(f->s, f->src, "oai_dc", "", &got, CAUSE));
+	assert_null(got.token);
+	assert_int_equal(got.pages, 0);
+	store_list_state_free(&got);
+
+	/* A page left open at close is lost, as in a crash. */
+	CHECK(store_begin(f->s, CAUSE));
+	CHECK(store_put(f->s, f->src, 0, &r, &c, CAUSE));
+	reopen(f, 0);
+	assert_sql(f, "SELECT count(*) FROM record", "0\n");
+}
+
+static void
+test_commit_persists(void **state)
+{
+	struct fx		*f = *state;
+	struct store_record	 r = mkrec("oai:nur:1", "2024-01-01", 0,
+	    META1);
+	struct store_list_state	 ls = { NULL, "tok1", "2024-01-01", 0,
+	    100, 1 };
+	struct store_list_state	 got;
+	enum store_change	 c;
+	char			*out;
+
+	CHECK(store_begin(f->s, CAUSE));
+	CHECK(store_put(f->s, f->src, 0, &r, &c, CAUSE));
+	CHECK(store_list_checkpoint(f->s, f->src, "oai_dc", NULL, &ls, CAUSE));
+	CHECK(store_commit(f->s, CAUSE));
+	reopen(f, 0);
+	out = capture_export(f, NULL, NULL);
+	assert_int_equal(count_lines(out), 1);
+	free(out);
+	CHECK(store_list_get(f->s, f->src, "oai_dc", NULL, &got, CAUSE));
+	assert_string_equal(got.token, "tok1");
+	store_list_state_free(&got);
+	/* The same record again after reopening is known. */
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	out = capture_changes(f, 0, -1);
+	assert_int_equal(count_lines(out), 1);
+	free(out);
+}
+
+/* List state */
+
+static void
+test_list_state(void **state)
+{
+	struct fx		*f = *state;
+	struct store_list_state	 ls, got;
+	char			*cause = NULL;
+
+	/* Nothing yet. */
+	CHECK(store_list_get(f->s, f->src, "oai_dc", "", &got, CAUSE));
+	assert_null(got.watermark);
+	assert_null(got.token);
+	assert_null(got.progress);
+	assert_int_equal(got.cursor, -1);
+	assert_int_equal(got.complete_list_size, -1);
+	assert_int_equal(got.pages, 0);
+	store_list_state_free(&got);
+
+	/* Outside a transaction. */
+	memset(&ls, 0, sizeof(ls));
+	assert_int_equal(store_list_checkpoint(f->s, f->src, "oai_dc", "",
+	    &ls, &cause), -1);
+	assert_non_null(strstr(cause, "not inside a transaction"));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(store_list_complete(f->s, f->src, "oai_dc", "",
+	    "2024-01-01", &cause), -1);
+	free(cause);
+
+	ls.token = "tok1";
+	ls.progress = "2024-01-05T00:00:00Z";
+	ls.cursor = 0;
+	ls.complete_list_size = 250;
+	ls.pages = 1;
+	CHECK(store_begin(f->s, CAUSE));
+	CHECK(store_list_checkpoint(f->s, f->src, "oai_dc", NULL, &ls, CAUSE));
+	CHECK(store_commit(f->s, CAUSE));
+	CHECK(store_list_get(f->s, f->src, "oai_dc", "", &got, CAUSE));
+	assert_null(got.watermark);
+	assert_string_equal(got.token, "tok1");
+	assert_string_equal(got.progress, "2024-01-05T00:00:00Z");
+	assert_int_equal(got.cursor, 0);
+	assert_int_equal(got.complete_list_size, 250);
+	assert_int_equal(got.pages, 1);
+	store_list_state_free(&got);
+
+	/* Next page: unknown cursor and size. */
+	ls.token = "tok2";
+	ls.cursor = -1;
+	ls.complete_list_size = -1;
+	ls.pages = 2;
+	CHECK(store_begin(f->s, CAUSE));
+	CHECK(store_list_checkpoint(f->s, f->src, "oai_dc", "", &ls, CAUSE));
+	CHECK(store_commit(f->s, CAUSE));
+	CHECK(store_list_get(f->s, f->src, "oai_dc", NULL, &got, CAUSE));
+	assert_string_equal(got.token, "tok2");
+	assert_int_equal(got.cursor, -1);
+	assert_int_equal(got.complete_list_size, -1);
+	assert_int_equal(got.pages, 2);
+	store_list_state_free(&got);
+
+	/* Another set is another list. */
+	CHECK(store_list_get(f->s, f->src, "oai_dc", "physics", &got, CAUSE));
+	assert_null(got.token);
+	store_list_state_free(&got);
+
+	/* Complete: watermark set, the rest cleared. */
+	CHECK(store_begin(f->s, CAUSE));
+	CHECK(store_list_complete(f->s, f->src, "oai_dc", NULL,
+	    "2024-01-09T00:00:00Z", CAUSE));
+	CHECK(store_commit(f->s, CAUSE));
+	CHECK(store_list_get(f->s, f->src, "oai_dc", "", &got, CAUSE));
+	assert_string_equal(got.watermark, "2024-01-09T00:00:00Z");
+	assert_null(got.token);
+	assert_null(got.progress);
+	assert_int_equal(got.cursor, -1);
+	assert_int_equal(got.complete_list_size, -1);
+	assert_int_equal(got.pages, 0);
+	store_list_state_free(&got);
+
+	/* A checkpoint keeps the watermark; completing with none too. */
+	ls.token = "tok3";
+	ls.pages = 1;
+	CHECK(store_begin(f->s, CAUSE));
+	CHECK(store_list_checkpoint(f->s, f->src, "oai_dc", "", &ls, CAUSE));
+	CHECK(store_commit(f->s, CAUSE));
+	CHECK(store_list_get(f->s, f->src, "oai_dc", "", &got, CAUSE));
+	assert_string_equal(got.watermark, "2024-01-09T00:00:00Z");
+	assert_string_equal(got.token, "tok3");
+	store_list_state_free(&got);
+	CHECK(store_begin(f->s, CAUSE));
+	CHECK(store_list_complete(f->s, f->src, "oai_dc", "", NULL, CAUSE));
+	CHECK(store_commit(f->s, CAUSE));
+	CHECK(store_list_get(f->s, f->src, "oai_dc", "", &got, CAUSE));
+	assert_string_equal(got.watermark, "2024-01-09T00:00:00Z");
+	assert_null(got.token);
+	store_list_state_free(&got);
+
+	/* Completing a list never checkpointed creates it. */
+	CHECK(store_begin(f->s, CAUSE));
+	CHECK(store_list_complete(f->s, f->src, "oai_dc", "math",
+	    "2024-02-01", CAUSE));
+	CHECK(store_commit(f->s, CAUSE));
+	CHECK(store_list_get(f->s, f->src, "oai_dc", "math", &got, CAUSE));
+	assert_string_equal(got.watermark, "2024-02-01");
+	store_list_state_free(&got);
+}
+
+/* Sources and runs */
+
+static void
+test_source_and_runs(void **state)
+{
+	struct fx		*f = *state;
+	struct store_run_stats	 rs = { 3, 250, 10, 2, 1, 237, 123456 };
+	int64_t			 run, other;
+	char			*cause = NULL;
+
+	/* Same name, same id; the url follows the config. */
+	assert_int_equal(store_source(f->s, "nur", "https://nur.example/oai",
+	    NULL), f->src);
+	assert_int_equal(store_source(f->s, "nur", "https://new.example/oai",
+	    NULL), f->src);
+	assert_sql(f, "SELECT url FROM source", "https://new.example/oai\n");
+	other = store_source(f->s, "abc", NULL, NULL);
+	assert_true(other > 0 && other != f->src);
+
+	CHECK(store_source_identify(f->s, f->src, "YYYY-MM-DDThh:mm:ssZ",
+	    "2001-01-01T00:00:00Z", "persistent", "NUR", CAUSE));
+	assert_sql(f, "SELECT granularity, earliest_datestamp, deleted_record,"
+	    " repository_name, identified_at IS NOT NULL FROM source"
+	    " WHERE name = 'nur'",
+	    "YYYY-MM-DDThh:mm:ssZ|2001-01-01T00:00:00Z|persistent|NUR|1\n");
+	assert_int_equal(store_source_identify(f->s, 999, NULL, NULL, NULL,
+	    NULL, &cause), -1);
+	free(cause);
+	cause = NULL;
+
+	run = store_run_begin(f->s, f->src, NULL);
+	assert_true(run > 0);
+	assert_sql(f, "SELECT status, started IS NOT NULL, ended FROM run",
+	    "running|1|NULL\n");
+	CHECK(store_run_end(f->s, run, "ok", &rs, NULL, CAUSE));
+	assert_sql(f, "SELECT status, ended IS NOT NULL, pages, records, new,"
+	    " updated, deleted, unchanged, bytes, error FROM run",
+	    "ok|1|3|250|10|2|1|237|123456|NULL\n");
+
+	run = store_run_begin(f->s, f->src, NULL);
+	CHECK(store_run_end(f->s, run, "failed", NULL, "HTTP 503", CAUSE));
+	assert_sql(f, "SELECT status, pages, error FROM run WHERE id = (SELECT"
+	    " max(id) FROM run)", "failed|0|HTTP 503\n");
+
+	assert_int_equal(store_run_end(f->s, run, "running", NULL, NULL,
+	    &cause), -1);
+	free(cause);
+	cause = NULL;
+	assert_int_equal(store_run_end(f->s, 999, "ok", NULL, NULL, &cause),
+	    -1);
+	assert_non_null(strstr(cause, "no run"));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(store_run_begin(f->s, 999, &cause), -1);
+	assert_non_null(strstr(cause, "store: insert run:"));
+	free(cause);
+
+	assert_string_equal(store_change_name(STORE_NEW), "new");
+	assert_string_equal(store_change_name(STORE_UPDATED), "updated");
+	assert_string_equal(store_change_name(STORE_DELETED), "deleted");
+	assert_null(store_change_name(STORE_UNCHANGED));
+}
+
+/* Output */
+
+static void
+test_export_exact(void **state)
+{
+	struct fx		*f = *state;
+	static const struct store_dc dc[] = {
+		{ "creator", "Пушкин, А. С.", "ru" },
+		{ "title", "Say \"hi\"\nthen\tgo \\ home", NULL },
+		{ "language", "ru", NULL },
+		{ "creator", "Doe, J.", NULL },
+		{ "description", "ctl\001" "end", NULL },
+		{ "title", "Второе", "ru" },
+	};
+	static const char meta[] = "<oai_dc:dc xmlns:oai_dc=\"http://www."
+	    "openarchives.org/OAI/2.0/oai_dc/\">\n<dc:title>Say &quot;hi"
+	    "&quot;</dc:title></oai_dc:dc>";
+	static const char want[] = "{\"source\":\"nur\",\"identifier\":"
+	    "\"oai:nur:1\",\"prefix\":\"oai_dc\",\"datestamp\":"
+	    "\"2024-01-02T03:04:05Z\",\"deleted\":false,\"sets\":[\"a\","
+	    "\"b\"],\"dc\":{\"title\":[\"Say \\\"hi\\\"\\nthen\\tgo \\\\ "
+	    "home\",\"Второе\"],\"creator\":[\"Пушкин, А. С.\","
+	    "\"Doe, J.\"],"
+	    "\"description\":[\"ctl\\u0001end\"],\"language\":[\"ru\"]},"
+	    "\"metadata\":\"<oai_dc:dc xmlns:oai_dc=\\\"http://www."
+	    "openarchives.org/OAI/2.0/oai_dc/\\\">\\n<dc:title>Say &quot;hi"
+	    "&quot;</dc:title></oai_dc:dc>\"}\n";
+	struct store_record	 r;
+	char			*out, *line, *first;
+
+	r = mkrec("oai:nur:1", "2024-01-02T03:04:05Z", 0, meta);
+	r.dc = dc;
+	r.ndc = nitems(dc);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	r = mkrec("oai:nur:2", "2024-01-03", 1, NULL);
+	r.nsets = 0;
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+
+	out = capture_export(f, NULL, NULL);
+	assert_int_equal(count_lines(out), 2);
+	line = nth_line(out, 0);
+	xasprintf(&first, "%s\n", line);
+	assert_string_equal(first, want);
+	free(first);
+	/* Parsed back, the strings are what went in. */
+	assert_json(line, "json_valid(j)", "1");
+	assert_json(line, "json_extract(j, '$.dc.title[0]')", dc[1].value);
+	assert_json(line, "json_extract(j, '$.dc.title[1]')", "Второе");
+	assert_json(line, "json_extract(j, '$.dc.creator[0]')", dc[0].value);
+	assert_json(line, "json_extract(j, '$.dc.description[0]')",
+	    dc[4].value);
+	assert_json(line, "json_extract(j, '$.metadata')", meta);
+	assert_json(line, "(SELECT group_concat(key) FROM json_each(j))",
+	    "source,identifier,prefix,datestamp,deleted,sets,dc,metadata");
+	free(line);
+
+	/* The deleted record: empty dc, no metadata key at all. */
+	line = nth_line(out, 1);
+	assert_string_equal(line, "{\"source\":\"nur\",\"identifier\":"
+	    "\"oai:nur:2\",\"prefix\":\"oai_dc\",\"datestamp\":\"2024-01-03\","
+	    "\"deleted\":true,\"sets\":[],\"dc\":{}}");
+	assert_json(line, "json_type(j, '$.metadata')", "NULL");
+	free(line);
+	free(out);
+}
+
+static void
+test_export_filters(void **state)
+{
+	struct fx		*f = *state;
+	struct store_record	 r;
+	int64_t			 abc;
+	char			*out, *line;
+
+	abc = store_source(f->s, "abc", "https://abc.example/oai", NULL);
+	/* Inserted out of order; exported by source, prefix, identifier. */
+	r = mkrec("oai:2", "2024-01-01", 0, META1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	r = mkrec("oai:1", "2024-01-01", 0, META1);
+	r.prefix = "marcxml";
+	assert_int_equal(put(f, &r), STORE_NEW);
+	r = mkrec("oai:1", "2024-01-01", 0, META1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	CHECK(store_begin(f->s, CAUSE));
+	r = mkrec("oai:9", "2024-01-01", 0, META1);
+	CHECK(store_put(f->s, abc, 0, &r, NULL, CAUSE));
+	CHECK(store_commit(f->s, CAUSE));
+
+	out = capture_export(f, NULL, NULL);
+	assert_int_equal(count_lines(out), 4);
+	line = nth_line(out, 0);
+	assert_json(line, "json_extract(j, '$.source') || ' ' ||"
+	    " json_extract(j, '$.prefix') || ' ' ||"
+	    " json_extract(j, '$.identifier')", "abc oai_dc oai:9");
+	free(line);
+	line = nth_line(out, 1);
+	assert_json(line, "json_extract(j, '$.prefix') || ' ' ||"
+	    " json_extract(j, '$.identifier')", "marcxml oai:1");
+	free(line);
+	line = nth_line(out, 2);
+	assert_json(line, "json_extract(j, '$.prefix') || ' ' ||"
+	    " json_extract(j, '$.identifier')", "oai_dc oai:1");
+	free(line);
+	line = nth_line(out, 3);
+	assert_json(line, "json_extract(j, '$.prefix') || ' ' ||"
+	    " json_extract(j, '$.identifier')", "oai_dc oai:2");
+	free(line);
+	free(out);
+
+	out = capture_export(f, "nur", NULL);
+	assert_int_equal(count_lines(out), 3);
+	assert_null(strstr(out, "\"abc\""));
+	free(out);
+	out = capture_export(f, NULL, "oai_dc");
+	assert_int_equal(count_lines(out), 3);
+	assert_null(strstr(out, "marcxml"));
+	free(out);
+	out = capture_export(f, "nur", "marcxml");
+	assert_int_equal(count_lines(out), 1);
+	free(out);
+	out = capture_export(f, "nobody", NULL);
+	assert_string_equal(out, "");
+	free(out);
+}
+
+static void
+test_changes(void **state)
+{
+	struct fx		*f = *state;
+	struct store_record	 r;
+	char			*out, *line, *want, *exact;
+	int			 i;
+
+	/* Five changes: new 1..3, updated 2, deleted 3. */
+	for (i = 1; i <= 3; i++) {
+		xasprintf(&want, "oai:nur:%d", i);
+		r = mkrec(want, "2024-01-01", 0, META1);
+		assert_int_equal(put(f, &r), STORE_NEW);
+		free(want);
+	}
+	r = mkrec("oai:nur:2", "2024-01-02", 0, META2);
+	assert_int_equal(put(f, &r), STORE_UPDATED);
+	r = mkrec("oai:nur:3", "2024-01-03", 1, NULL);
+	assert_int_equal(put(f, &r), STORE_DELETED);
+
+	out = capture_changes(f, 0, -1);
+	assert_int_equal(count_lines(out), 5);
+	for (i = 0; i < 5; i++) {
+		line = nth_line(out, i);
+		xasprintf(&want, "%d", i + 1);
+		assert_json(line, "json_extract(j, '$.seq')", want);
+		free(want);
+		free(line);
+	}
+	line = nth_line(out, 3);
+	want = json_eval(line, "json_extract(j, '$.at')");
+	free(line);
+	line = nth_line(out, 3);
+	xasprintf(&exact, "{\"seq\":4,\"source\":\"nur\",\"identifier\":"
+	    "\"oai:nur:2\",\"prefix\":\"oai_dc\",\"kind\":\"updated\","
+	    "\"datestamp\":\"2024-01-02\",\"at\":\"%s\"}", want);
+	assert_string_equal(line, exact);
+	free(exact);
+	assert_int_equal(datestamp_parse(want, NULL, NULL), 0);
+	assert_int_equal(strlen(want), 20);
+	free(want);
+	free(line);
+	free(out);
+
+	out = capture_changes(f, 2, 2);
+	assert_int_equal(count_lines(out), 2);
+	line = nth_line(out, 0);
+	assert_json(line, "json_extract(j, '$.seq') || json_extract(j,"
+	    " '$.kind')", "3new");
+	free(line);
+	line = nth_line(out, 1);
+	assert_json(line, "json_extract(j, '$.seq') || json_extract(j,"
+	    " '$.kind')", "4updated");
+	free(line);
+	free(out);
+
+	out = capture_changes(f, 4, 100);
+	assert_int_equal(count_lines(out), 1);
+	line = nth_line(out, 0);
+	assert_json(line, "json_extract(j, '$.kind')", "deleted");
+	free(line);
+	free(out);
+	out = capture_changes(f, 5, -1);
+	assert_string_equal(out, "");
+	free(out);
+	out = capture_changes(f, 0, 0);
+	assert_string_equal(out, "");
+	free(out);
+}
+
+/* seq never goes back, even after the newest change rows are deleted. */
+static void
+test_changes_seq_not_reused(void **state)
+{
+	struct fx		*f = *state;
+	struct store_record	 r;
+
+	r = mkrec("oai:nur:1", "2024-01-01", 0, META1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	r = mkrec("oai:nur:2", "2024-01-01", 0, META1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	store_close(f->s);
+	f->s = NULL;
+	sql_exec(f->path, "DELETE FROM change WHERE seq = 2");
+	reopen(f, 0);
+	r = mkrec("oai:nur:3", "2024-01-01", 0, META1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	assert_sql(f, "SELECT seq, identifier FROM change ORDER BY seq",
+	    "1|oai:nur:1\n3|oai:nur:3\n");
+}
+
+static void
+test_status(void **state)
+{
+	struct fx		*f = *state;
+	struct store_run_stats	 rs = { 3, 250, 10, 2, 1, 237, 123456 };
+	struct store_list_state	 ls = { NULL, "tok\x1b[2J", "2024-01-05",
+	    200, 1000, 3 };
+	struct store_record	 r;
+	struct store		*empty;
+	char			*out, *p, *cause = NULL;
+	int64_t			 run;
+
+	/* An empty database. */
+	xasprintf(&p, "%s/empty.db", f->dir);
+	assert_non_null(empty = store_open(p, 0, &cause));
+	free(p);
+	out = capture_status(empty);
+	assert_string_equal(out, "no sources\n");
+	free(out);
+	store_close(empty);
+
+	/* A source that was never harvested. */
+	out = capture_status(f->s);
+	assert_non_null(strstr(out, "source nur\n"));
+	assert_non_null(strstr(out, "last run       none"));
+	assert_non_null(strstr(out, "records        none"));
+	free(out);
+
+	CHECK(store_source_identify(f->s, f->src, "YYYY-MM-DD", "2001-01-01",
+	    "persistent", "NUR \"Open\" Repository", CAUSE));
+	run = store_run_begin(f->s, f->src, NULL);
+	f->run = run;
+	r = mkrec("oai:nur:1", "2024-01-01", 0, META1);
+	put(f, &r);
+	r = mkrec("oai:nur:2", "2024-01-01", 0, META1);
+	put(f, &r);
+	r = mkrec("oai:nur:3", "2024-01-01", 1, NULL);
+	put(f, &r);
+	CHECK(store_begin(f->s, CAUSE));
+	CHECK(store_list_complete(f->s, f->src, "oai_dc", "",
+	    "2024-01-01T10:00:00Z", CAUSE));
+	CHECK(store_list_checkpoint(f->s, f->src, "oai_dc", "physics", &ls,
+	    CAUSE));
+	CHECK(store_commit(f->s, CAUSE));
+	CHECK(store_run_end(f->s, run, "failed", &rs, "HTTP 503 from server",
+	    CAUSE));
+
+	out = capture_status(f->s);
+	assert_non_null(strstr(out, "source nur\n"));
+	assert_non_null(strstr(out, "https://nur.example/oai"));
+	/* Quoted because of the quotes in it. */
+	assert_non_null(strstr(out, "\"NUR \\\"Open\\\" Repository\""));
+	assert_non_null(strstr(out, "granularity    YYYY-MM-DD\n"));
+	assert_non_null(strstr(out, "earliest       2001-01-01\n"));
+	assert_non_null(strstr(out, "deletedRecord  persistent\n"));
+	assert_non_null(strstr(out, "#1 failed, started "));
+	assert_non_null(strstr(out, "pages 3, records 250: new 10, updated 2,"
+	    " deleted 1, unchanged 237; bytes 123456"));
+	assert_non_null(strstr(out, "error: HTTP 503 from server"));
+	assert_non_null(strstr(out, "oai_dc: 2 present, 1 deleted"));
+	assert_non_null(strstr(out, "oai_dc (whole repository): watermark "
+	    "2024-01-01T10:00:00Z\n"));
+	assert_non_null(strstr(out, "oai_dc physics: watermark -; in progress: "
+	    "pages 3, token \"tok\\x1b[2J\", progress 2024-01-05, cursor 200 "
+	    "of 1000\n"));
+	/* No raw escape character reaches the terminal. */
+	assert_null(strchr(out, '\x1b'));
+	free(out);
+}
+
+/* Throughput: prints, never asserts a time. */
+
+static double
+now_s(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+test_throughput(void **state)
+{
+	struct fx		*f = *state;
+	enum { NREC = 20000, PAGE = 200, NDC = 15 };
+	static const char *const el[NDC] = { "title", "creator", "creator",
+	    "creator", "subject", "subject", "subject", "description",
+	    "publisher", "date", "type", "format", "identifier", "language",
+	    "rights" };
+	static const char *const sets[] = { "col:physics", "type:article" };
+	struct store_dc		 dc[NDC];
+	struct store_record	 r;
+	enum store_change	 c;
+	char			 id[32], vals[NDC][256], meta[4096];
+	double			 t0, dt;
+	int			 i, j, pass, want;
+
+	for (pass = 0; pass < 2; pass++) {
+		t0 = now_s();
+		for (i = 0; i < NREC; i++) {
+			if (i % PAGE == 0)
+				CHECK(store_begin(f->s, CAUSE));
+			snprintf(id, sizeof(id), "oai:bench:%06d", i);
+			for (j = 0; j < NDC; j++) {
+				snprintf(vals[j], sizeof(vals[j]),
+				    "%s value %d of record %d%s", el[j], j, i,
+				    j == 7 ? ": a longer abstract-like text "
+				    "that goes on for a while, as descriptions "
+				    "do in real repositories." : "");
+				dc[j].element = el[j];
+				dc[j].value = vals[j];
+				dc[j].lang = j == 0 ? "en" : NULL;
+			}
+			snprintf(meta, sizeof(meta), "<oai_dc:dc xmlns:oai_dc="
+			    "\"http://www.openarchives.org/OAI/2.0/oai_dc/\" "
+			    "xmlns:dc=\"http://purl.org/dc/elements/1.1/\">"
+			    "<dc:title>%s</dc:title><dc:description>%s"
+			    "</dc:description>%.*s</oai_dc:dc>", vals[0],
+			    vals[7], 1200, "<dc:subject>padding padding "
+			    "padding padding padding padding padding padding "
+			    "padding padding padding padding padding padding "
+			    "padding</dc:subject><dc:subject>padding padding "
+			    "padding padding padding padding padding padding "
+			    "padding padding padding padding</dc:subject>");
+			memset(&r, 0, sizeof(r));
+			r.prefix = "oai_dc";
+			r.identifier = id;
+			r.datestamp = "2024-01-01T00:00:00Z";
+			r.sets = sets;
+			r.nsets = nitems(sets);
+			r.metadata = meta;
+			r.metadata_len = strlen(meta);
+			r.dc = dc;
+			r.ndc = NDC;
+			CHECK(store_put(f->s, f->src, 0, &r, &c, CAUSE));
+			want = pass == 0 ? STORE_NEW : STORE_UNCHANGED;
+			assert_int_equal(c, want);
+			if (i % PAGE == PAGE - 1)
+				CHECK(store_commit(f->s, CAUSE));
+		}
+		dt = now_s() - t0;
+		printf("# store: %s %d records (%d DC values each) in "
+		    "%d-record transactions: %.2f s, %.0f records/s\n",
+		    pass == 0 ? "inserted" : "re-put unchanged", NREC, NDC,
+		    PAGE, dt, NREC / dt);
+	}
+	assert_sql(f, "SELECT (SELECT count(*) FROM record),"
+	    " (SELECT count(*) FROM dc), (SELECT count(*) FROM change)",
+	    "20000|300000|20000\n");
+}
+
+int
+main(void)
+{
+	log_init(LOG_LVL_WARN);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_migrate_fresh, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_too_new, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_not_a_database, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_rdonly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_put_transitions, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_put_stale_granularity,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_put_sets, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_put_unchanged_keeps_rows,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_put_errors, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_rollback, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_commit_persists, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_list_state, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_source_and_runs, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_export_exact, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_export_filters, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_changes, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_changes_seq_not_reused,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_throughput, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
