@@ -571,6 +571,61 @@ test_day_granularity(void **state)
 	stop_server(&day);
 }
 
+/*
+ * A list that matches nothing (noRecordsMatch) is a successful harvest; a
+ * checkpoint whose token the server no longer knows restarts the list from
+ * the watermark.
+ */
+static void
+test_no_match_and_expired_token(void **state)
+{
+	sqlite3	*sdb;
+	char	*db, *err, *sql;
+	int	 rc;
+
+	db = path("nomatch.db");
+	rc = run("n1.out", "n1.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --from 2031-01-01 -v", bindir, db,
+	    synth.port);
+	err = read_tmp("n1.err");
+	if (rc != 0)
+		fail_msg("harvest failed: %s", err);
+	assert_non_null(strstr(err, "event=list_empty"));
+	assert_non_null(strstr(err, "status=ok"));
+	assert_non_null(strstr(err, "records=0 new=0"));
+	free(err);
+
+	/* A whole harvest, then a forged checkpoint with a dead token. */
+	assert_int_equal(run("n2.out", "n2.err", "%s/oaiharvest harvest --db "
+	    "%s --url http://127.0.0.1:%d/oai --source expired", bindir, db,
+	    synth.port), 0);
+	assert_int_equal(sqlite3_open(db, &sdb), SQLITE_OK);
+	xasprintf(&sql, "UPDATE list_state SET token = 'oh1:forged/token', "
+	    "pages = 3 WHERE source_id = (SELECT id FROM source WHERE name = "
+	    "'expired')");
+	assert_int_equal(sqlite3_exec(sdb, sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_changes(sdb), 1);
+	free(sql);
+	sqlite3_close(sdb);
+	rc = run("n3.out", "n3.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source expired -v", bindir, db,
+	    synth.port);
+	err = read_tmp("n3.err");
+	if (rc != 0)
+		fail_msg("harvest failed: %s", err);
+	assert_non_null(strstr(err, "event=list_resume"));
+	assert_non_null(strstr(err, "event=token_expired"));
+	assert_non_null(strstr(err, "status=ok"));
+	assert_non_null(strstr(err, "new=0 updated=0 deleted=0"));
+	free(err);
+	/* The checkpoint is gone: the list completed. */
+	assert_int_equal(sqlite3_open(db, &sdb), SQLITE_OK);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM list_state WHERE "
+	    "token IS NOT NULL"), 0);
+	sqlite3_close(sdb);
+	free(db);
+}
+
 /* Errors: exit codes and one clear line. */
 static void
 test_errors(void **state)
@@ -742,6 +797,7 @@ main(void)
 		cmocka_unit_test(test_sets_and_prefixes),
 		cmocka_unit_test(test_nur_pages),
 		cmocka_unit_test(test_day_granularity),
+		cmocka_unit_test(test_no_match_and_expired_token),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_killed_and_resumed),
