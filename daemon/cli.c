@@ -36,6 +36,8 @@ static int	cmd_harvest(int, char **);
 static int	cmd_export(int, char **);
 static int	cmd_changes(int, char **);
 static int	cmd_status(int, char **);
+static int	cmd_list_identifiers(int, char **);
+static int	cmd_get_record(int, char **);
 
 static const struct cmd cmds[] = {
 	{ "identify", cmd_identify, "identify URL",
@@ -70,6 +72,13 @@ static const struct cmd cmds[] = {
 	  "changes --db FILE [--since SEQ] [--limit N]",
 	  "Print the change log (new, updated, deleted) as JSON Lines, in\n"
 	  "sequence order, after SEQ (default 0).\n" },
+	{ "list-identifiers", cmd_list_identifiers,
+	  "list-identifiers URL [--prefix P] [--set S] [--from D] [--until D]",
+	  "Print the record headers of a repository (ListIdentifiers,\n"
+	  "following resumption tokens) as JSON Lines.  Nothing is stored.\n" },
+	{ "get-record", cmd_get_record, "get-record URL IDENTIFIER [--prefix P]",
+	  "Print one record (GetRecord) as a JSON line, in the shape of\n"
+	  "export.  Nothing is stored.\n" },
 	{ "status", cmd_status, "status --db FILE",
 	  "Per source: the last run, its result, record counts and the\n"
 	  "watermark of each list.\n" },
@@ -597,6 +606,231 @@ out:
 	free(autoname);
 	free(prefixes);
 	free(sets);
+	return rc;
+}
+
+/* list-identifiers, get-record: one verb straight to stdout */
+
+struct walk {
+	struct event_base	*base;
+	struct harvest_engine	*engine;
+	const char		*url;
+	const char		*verb;
+	const char		*prefix, *set, *from, *until, *identifier;
+	char			*token;
+	long long		 pages;
+	long long		 count;
+	int			 failed;
+};
+
+/* A record as one JSON line, in the shape of `export` without source. */
+static int
+walk_on_record(void *arg, const struct oai_record *r)
+{
+	struct walk	*w = arg;
+	struct buf	 b;
+	size_t		 i, k;
+	int		 el, first, any = 0;
+
+	buf_init(&b, SIZE_MAX / 4);
+	buf_addstr(&b, "{\"identifier\":");
+	json_add_string(&b, r->identifier, (size_t)-1);
+	buf_addstr(&b, ",\"datestamp\":");
+	json_add_string(&b, r->datestamp, (size_t)-1);
+	buf_printf(&b, ",\"deleted\":%s,\"sets\":[", r->deleted ? "true" :
+	    "false");
+	for (i = 0; i < r->nsets; i++) {
+		if (i > 0)
+			buf_addch(&b, ',');
+		json_add_string(&b, r->sets[i], (size_t)-1);
+	}
+	buf_addstr(&b, "],\"dc\":{");
+	for (el = 0; el < DC_NELEMENTS; el++) {
+		first = 1;
+		for (k = 0; k < r->ndc; k++) {
+			if (r->dc[k].element != el)
+				continue;
+			if (first) {
+				buf_printf(&b, "%s\"%s\":[", any ? "," : "",
+				    oai_dc_name(el));
+				first = 0;
+				any = 1;
+			} else
+				buf_addch(&b, ',');
+			json_add_string(&b, r->dc[k].value, (size_t)-1);
+		}
+		if (!first)
+			buf_addch(&b, ']');
+	}
+	buf_addch(&b, '}');
+	if (r->metadata != NULL) {
+		buf_addstr(&b, ",\"metadata\":");
+		json_add_string(&b, r->metadata, r->metadata_len);
+	}
+	buf_addstr(&b, "}\n");
+	fwrite(b.data, 1, b.len, stdout);
+	buf_free(&b);
+	w->count++;
+	return 0;
+}
+
+static void	walk_next(struct walk *);
+
+static void
+walk_done(struct oai_parser *p, const char *cause, void *arg)
+{
+	struct walk		*w = arg;
+	const struct oai_token	*tok;
+	const char		*code;
+
+	free(w->token);
+	w->token = NULL;
+	if (p == NULL) {
+		fprintf(stderr, "%s %s: %s\n", progname, w->verb, cause);
+		w->failed = 1;
+	} else if ((code = oai_parser_error_code(p)) != NULL) {
+		if (strcmp(code, "noRecordsMatch") != 0) {
+			fprintf(stderr, "%s %s: OAI error %s: %s\n", progname,
+			    w->verb, code, oai_parser_error_message(p) ?
+			    oai_parser_error_message(p) : "");
+			w->failed = 1;
+		}
+	} else {
+		tok = oai_parser_token(p);
+		w->pages++;
+		if (tok->value != NULL && w->pages < MAX_PAGES_PER_LIST)
+			w->token = xstrdup(tok->value);
+	}
+	if (w->token != NULL)
+		walk_next(w);
+	else
+		event_base_loopexit(w->base, NULL);
+}
+
+static void
+walk_next(struct walk *w)
+{
+	static const struct oai_callbacks	 cbs = {
+		.on_record = walk_on_record,
+	};
+	char					*url, *cause = NULL;
+
+	if (w->token != NULL)
+		url = harvest_url(w->url, w->verb, "resumptionToken", w->token,
+		    NULL);
+	else
+		url = harvest_url(w->url, w->verb, "identifier",
+		    w->identifier, "metadataPrefix", w->prefix, "set", w->set,
+		    "from", w->from, "until", w->until, NULL);
+	if (url == NULL || harvest_request(w->engine, url, &cbs, w,
+	    walk_done, w, &cause) == -1) {
+		fprintf(stderr, "%s %s: %s\n", progname, w->verb,
+		    cause != NULL ? cause : "URL too long");
+		free(cause);
+		w->failed = 1;
+		event_base_loopexit(w->base, NULL);
+	}
+	free(url);
+}
+
+static int
+walk_run(struct walk *w)
+{
+	struct harvest_options	 ho;
+	char			*cause = NULL;
+
+	if (strncmp(w->url, "http://", 7) != 0 &&
+	    strncmp(w->url, "https://", 8) != 0)
+		return bad_usage(w->verb, "not an http(s) URL: %s", w->url);
+	memset(&ho, 0, sizeof(ho));
+	w->base = event_base_new();
+	if ((w->engine = harvest_engine_new(w->base, NULL, &ho,
+	    &cause)) == NULL) {
+		fprintf(stderr, "%s: %s\n", progname, cause);
+		free(cause);
+		event_base_free(w->base);
+		return EXIT_FAIL;
+	}
+	walk_next(w);
+	event_base_dispatch(w->base);
+	harvest_engine_free(w->engine);
+	event_base_free(w->base);
+	free(w->token);
+	if (fflush(stdout) == EOF)
+		w->failed = 1;
+	return w->failed ? EXIT_FAIL : 0;
+}
+
+static int
+cmd_list_identifiers(int argc, char **argv)
+{
+	static const struct option	 opts[] = {
+		{ "prefix", required_argument, NULL, 'p' },
+		{ "set", required_argument, NULL, 's' },
+		{ "from", required_argument, NULL, 'F' },
+		{ "until", required_argument, NULL, 'U' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd		*c = find_cmd("list-identifiers");
+	struct walk			 w;
+	int				 ch;
+
+	memset(&w, 0, sizeof(w));
+	w.verb = "ListIdentifiers";
+	w.prefix = "oai_dc";
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'p': w.prefix = optarg; break;
+		case 's': w.set = optarg; break;
+		case 'F': w.from = optarg; break;
+		case 'U': w.until = optarg; break;
+		case 'h': return usage_cmd(c, 1);
+		default: return usage_cmd(c, 0);
+		}
+	}
+	if (optind + 1 != argc)
+		return usage_cmd(c, 0);
+	if ((w.from != NULL && datestamp_parse(w.from, NULL, NULL) == -1) ||
+	    (w.until != NULL && datestamp_parse(w.until, NULL, NULL) == -1))
+		return bad_usage("list-identifiers", "%s", "--from/--until: "
+		    "not a datestamp (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ)");
+	w.url = argv[optind];
+	return walk_run(&w);
+}
+
+static int
+cmd_get_record(int argc, char **argv)
+{
+	static const struct option	 opts[] = {
+		{ "prefix", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd		*c = find_cmd("get-record");
+	struct walk			 w;
+	int				 ch, rc;
+
+	memset(&w, 0, sizeof(w));
+	w.verb = "GetRecord";
+	w.prefix = "oai_dc";
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'p': w.prefix = optarg; break;
+		case 'h': return usage_cmd(c, 1);
+		default: return usage_cmd(c, 0);
+		}
+	}
+	if (optind + 2 != argc)
+		return usage_cmd(c, 0);
+	w.url = argv[optind];
+	w.identifier = argv[optind + 1];
+	rc = walk_run(&w);
+	if (rc == 0 && w.count == 0) {
+		fprintf(stderr, "%s get-record: no record in the response\n",
+		    progname);
+		rc = EXIT_FAIL;
+	}
 	return rc;
 }
 

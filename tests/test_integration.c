@@ -626,6 +626,53 @@ test_no_match_and_expired_token(void **state)
 	free(db);
 }
 
+/* ListIdentifiers and GetRecord straight to stdout, without a database. */
+static void
+test_list_identifiers_get_record(void **state)
+{
+	sqlite3	*sdb;
+	char	*out, *dump;
+
+	assert_int_equal(run("l1.out", "l1.err", "%s/oaiharvest "
+	    "list-identifiers http://127.0.0.1:%d/oai --set col_2", bindir,
+	    synth.port), 0);
+	out = read_tmp("l1.out");
+	dump = http(&synth, 0, "/control/dump");
+	assert_int_equal(sqlite3_open(":memory:", &sdb), SQLITE_OK);
+	load_jsonl(sdb, "l", out);
+	load_jsonl(sdb, "d", dump);
+	free(out);
+	assert_true(q_int(sdb, "SELECT count(*) FROM l") > 50);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM (SELECT "
+	    "j->>'identifier', j->>'datestamp', j->>'deleted' FROM l EXCEPT "
+	    "SELECT j->>'identifier', j->>'datestamp', j->>'deleted' FROM d "
+	    "WHERE EXISTS (SELECT 1 FROM json_each(d.j, '$.sets') s WHERE "
+	    "s.value = 'col_2'))"), 0);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM l"), q_int(sdb,
+	    "SELECT count(*) FROM d WHERE EXISTS (SELECT 1 FROM "
+	    "json_each(d.j, '$.sets') s WHERE s.value = 'col_2')"));
+
+	assert_int_equal(run("g1.out", "g1.err", "%s/oaiharvest get-record "
+	    "http://127.0.0.1:%d/oai oai:oaiharvest.test:rec/21", bindir,
+	    synth.port), 0);
+	out = read_tmp("g1.out");
+	load_jsonl(sdb, "g", out);
+	free(out);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM g, d WHERE "
+	    "g.j->>'identifier' = 'oai:oaiharvest.test:rec/21' AND "
+	    "d.j->>'identifier' = g.j->>'identifier' AND "
+	    "g.j->'dc' = d.j->'dc' AND json_type(g.j, '$.metadata') = "
+	    "'text'"), 1);
+	sqlite3_close(sdb);
+	free(dump);
+	assert_int_equal(run("g2.out", "g2.err", "%s/oaiharvest get-record "
+	    "http://127.0.0.1:%d/oai oai:oaiharvest.test:nope", bindir,
+	    synth.port), 1);
+	out = read_tmp("g2.err");
+	assert_non_null(strstr(out, "idDoesNotExist"));
+	free(out);
+}
+
 /* Errors: exit codes and one clear line. */
 static void
 test_errors(void **state)
@@ -798,6 +845,7 @@ main(void)
 		cmocka_unit_test(test_nur_pages),
 		cmocka_unit_test(test_day_granularity),
 		cmocka_unit_test(test_no_match_and_expired_token),
+		cmocka_unit_test(test_list_identifiers_get_record),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_killed_and_resumed),
