@@ -12,6 +12,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/queue.h>
+
+#include <curl/curl.h>
 #include <event2/event.h>
 
 #include "fetch.h"
@@ -36,7 +39,23 @@ struct list_spec {
 	char	*set;		/* "" for the whole repository */
 };
 
+/*
+ * A host is what politeness is about: every job whose URL has the same
+ * scheme, host and port shares one, so that at most one request is in
+ * flight to it and requests are spaced by the job's delay.
+ */
+struct host {
+	LIST_ENTRY(host)	 entry;
+	char			*key;
+	struct harvest_engine	*e;
+	TAILQ_HEAD(, harvest_job) queue;	/* jobs waiting to send */
+	struct harvest_job	*holder;	/* the job with a request out */
+	int64_t			 last_end_ms;
+	struct event		*timer;
+};
+
 struct harvest_engine {
+	LIST_HEAD(, host)	 hosts;
 	struct event_base	*base;
 	struct store		*store;
 	struct fetch		*fetch;
@@ -88,24 +107,32 @@ struct harvest_job {
 	time_t			 progress_t;
 	long long		 list_pages;
 
+	/* Waiting for, or holding, the host. */
+	struct host		*host;
+	TAILQ_ENTRY(harvest_job) qentry;
+	int			 queued;
+	int64_t			 ready_ms;
+
 	/* The current request. */
 	struct fetch_req	*req;
 	struct oai_parser	*parser;
 	struct spool		*spool;
 	char			*spool_cause;
 	int			 tries;
-	struct event		*timer;
 	char			*error;
 };
 
 /* State and flow */
 static void	 job_set_state(struct harvest_job *, enum job_state);
-static void	 job_schedule(struct harvest_job *, long long ms);
+static void	 job_queue(struct harvest_job *, long long ms);
+static struct host *host_get(struct harvest_engine *, const char *);
+static void	 host_arm(struct host *);
+static void	 host_release(struct host *);
+static void	 on_host_timer(evutil_socket_t, short, void *);
 static void	 job_fail(struct harvest_job *, const char *, ...)
 		    __printflike(2, 3);
 static void	 job_finish(struct harvest_job *);
 static void	 job_free(struct harvest_job *);
-static void	 on_timer(evutil_socket_t, short, void *);
 static void	 do_request(struct harvest_job *);
 static void	 start_list(struct harvest_job *);
 static void	 next_list(struct harvest_job *);
@@ -127,6 +154,7 @@ harvest_engine_new(struct event_base *base, struct store *store,
 	struct fetch_options	 fo;
 
 	e = xcalloc(1, sizeof(*e));
+	LIST_INIT(&e->hosts);
 	e->base = base;
 	e->store = store;
 	memset(&fo, 0, sizeof(fo));
@@ -149,10 +177,158 @@ harvest_engine_new(struct event_base *base, struct store *store,
 void
 harvest_engine_free(struct harvest_engine *e)
 {
+	struct host	*h;
+
 	if (e == NULL)
 		return;
+	while ((h = LIST_FIRST(&e->hosts)) != NULL) {
+		LIST_REMOVE(h, entry);
+		event_free(h->timer);
+		free(h->key);
+		free(h);
+	}
 	fetch_free(e->fetch);
 	free(e);
+}
+
+/* Politeness */
+
+/* scheme://host:port, lowercased; the whole URL when it does not parse. */
+static char *
+host_key(const char *url)
+{
+	CURLU	*u;
+	char	*scheme = NULL, *host = NULL, *port = NULL, *key, *p;
+
+	if ((u = curl_url()) == NULL)
+		return xstrdup(url);
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
+	    CURLUE_OK)
+		key = xstrdup(url);
+	else
+		xasprintf(&key, "%s://%s:%s", scheme, host, port);
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	for (p = key; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p += 'a' - 'A';
+	return key;
+}
+
+static struct host *
+host_get(struct harvest_engine *e, const char *url)
+{
+	struct host	*h;
+	char		*key;
+
+	key = host_key(url);
+	LIST_FOREACH(h, &e->hosts, entry)
+		if (strcmp(h->key, key) == 0) {
+			free(key);
+			return h;
+		}
+	h = xcalloc(1, sizeof(*h));
+	h->key = key;
+	h->e = e;
+	TAILQ_INIT(&h->queue);
+	h->timer = evtimer_new(e->base, on_host_timer, h);
+	h->last_end_ms = -1;
+	LIST_INSERT_HEAD(&e->hosts, h, entry);
+	return h;
+}
+
+/* When may job j send, given the host's last request? */
+static int64_t
+host_start_at(const struct host *h, const struct harvest_job *j)
+{
+	int64_t	t = j->ready_ms;
+
+	if (h->last_end_ms >= 0 && h->last_end_ms + j->delay_ms > t)
+		t = h->last_end_ms + j->delay_ms;
+	return t;
+}
+
+/*
+ * Arm the host's timer for the earliest moment a waiting job may send.
+ * Requests always start from the timer, never from the caller's stack.
+ */
+static void
+host_arm(struct host *h)
+{
+	struct harvest_job	*j;
+	struct timeval		 tv;
+	int64_t			 t, best = -1, now;
+
+	if (h->holder != NULL)
+		return;
+	TAILQ_FOREACH(j, &h->queue, qentry) {
+		t = host_start_at(h, j);
+		if (best < 0 || t < best)
+			best = t;
+	}
+	if (best < 0) {
+		evtimer_del(h->timer);
+		return;
+	}
+	now = mono_ms();
+	t = best > now ? best - now : 0;
+	tv.tv_sec = t / 1000;
+	tv.tv_usec = (t % 1000) * 1000;
+	evtimer_add(h->timer, &tv);
+}
+
+static void
+on_host_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct host		*h = arg;
+	struct harvest_job	*j, *pick = NULL;
+	int64_t			 now = mono_ms(), t, best = -1;
+
+	if (h->holder != NULL)
+		return;
+	/* The waiting job that may send first; the oldest on a tie. */
+	TAILQ_FOREACH(j, &h->queue, qentry) {
+		t = host_start_at(h, j);
+		if (best < 0 || t < best) {
+			best = t;
+			pick = j;
+		}
+	}
+	if (pick == NULL)
+		return;
+	if (best > now) {
+		host_arm(h);
+		return;
+	}
+	TAILQ_REMOVE(&h->queue, pick, qentry);
+	pick->queued = 0;
+	h->holder = pick;
+	do_request(pick);
+}
+
+static void
+host_release(struct host *h)
+{
+	h->holder = NULL;
+	h->last_end_ms = mono_ms();
+	host_arm(h);
+}
+
+/* Wait ms (a retry's backoff), then for the host, then send. */
+static void
+job_queue(struct harvest_job *j, long long ms)
+{
+	j->ready_ms = mono_ms() + ms;
+	if (!j->queued) {
+		TAILQ_INSERT_TAIL(&j->host->queue, j, qentry);
+		j->queued = 1;
+	}
+	host_arm(j->host);
 }
 
 /* URLs */
@@ -276,7 +452,7 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 			j->nlists++;
 		}
 	j->spool = spool_new(SPOOL_MEM_BYTES);
-	j->timer = evtimer_new(e->base, on_timer, j);
+	j->host = host_get(e, j->url);
 	j->started_ms = mono_ms();
 	j->state = JOB_IDENTIFY;
 
@@ -289,8 +465,7 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	}
 	log_info("event=run_start source=%s url=%s run=%lld lists=%zu",
 	    log_q(j->name), log_q(j->url), (long long)j->run_id, j->nlists);
-	/* Never call back from inside harvest_start(). */
-	job_schedule(j, 0);
+	job_queue(j, 0);
 	return j;
 }
 
@@ -315,22 +490,6 @@ job_set_state(struct harvest_job *j, enum job_state s)
 }
 
 static void
-job_schedule(struct harvest_job *j, long long ms)
-{
-	struct timeval	tv;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(j->timer, &tv);
-}
-
-static void
-on_timer(evutil_socket_t fd, short what, void *arg)
-{
-	do_request(arg);
-}
-
-static void
 job_fail(struct harvest_job *j, const char *fmt, ...)
 {
 	va_list	ap;
@@ -349,7 +508,6 @@ job_finish(struct harvest_job *j)
 	struct harvest_result	 res;
 	char			*cause = NULL;
 
-	evtimer_del(j->timer);
 	job_set_state(j, JOB_DONE);
 	if (store_run_end(j->e->store, j->run_id, j->error ? "failed" : "ok",
 	    &j->stats, j->error, &cause) == -1) {
@@ -381,11 +539,17 @@ job_free(struct harvest_job *j)
 
 	if (j->req != NULL)
 		fetch_cancel(j->req);
+	if (j->host != NULL) {
+		if (j->queued)
+			TAILQ_REMOVE(&j->host->queue, j, qentry);
+		if (j->host->holder == j)
+			host_release(j->host);
+		else
+			host_arm(j->host);
+	}
 	if (j->parser != NULL)
 		oai_parser_free(j->parser);
 	spool_free(j->spool);
-	if (j->timer != NULL)
-		event_free(j->timer);
 	for (i = 0; i < j->nlists; i++) {
 		free(j->lists[i].prefix);
 		free(j->lists[i].set);
@@ -471,6 +635,7 @@ on_done(void *arg, const struct fetch_result *res)
 	long			 status = res->status;
 
 	j->req = NULL;
+	host_release(j->host);
 	j->stats.bytes += res->bytes;
 	if (res->ok && oai_parser_finish(j->parser) == -1)
 		cause = oai_parser_cause(j->parser);
@@ -500,7 +665,7 @@ on_done(void *arg, const struct fetch_result *res)
 	}
 	log_warn("event=retry source=%s url=%s cause=%s try=%d wait_ms=%lld",
 	    log_q(j->name), log_q(res->url), log_q(cause), j->tries, delay);
-	job_schedule(j, delay);
+	job_queue(j, delay);
 }
 
 static int
@@ -665,7 +830,7 @@ start_list(struct harvest_job *j)
 		    log_q(l->set), log_q(j->list_from), log_q(j->until));
 	store_list_state_free(&st);
 	j->tries = 0;
-	do_request(j);
+	job_queue(j, 0);
 }
 
 static void
@@ -764,7 +929,7 @@ page_done(struct harvest_job *j)
 			j->restarted = 1;
 			j->resumed = 0;
 			j->tries = 0;
-			job_schedule(j, j->delay_ms);
+			job_queue(j, 0);
 			return;
 		}
 		job_fail(j, "ListRecords %s/%s: OAI error %s: %s", l->prefix,
@@ -837,7 +1002,7 @@ complete:
 		free(j->token);
 		j->token = xstrdup(tok->value);
 		j->resumed = 0;
-		job_schedule(j, j->delay_ms);
+		job_queue(j, 0);
 		return;
 	}
 	log_info("event=list_done source=%s prefix=%s set=%s pages=%lld "
