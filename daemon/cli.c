@@ -45,8 +45,10 @@ static const struct cmd cmds[] = {
 	  "formats and its sets.\n" },
 	{ "harvest", cmd_harvest,
 	  "harvest --db FILE --url URL [--prefix P]... [--set S]...\n"
-	  "                  [--from D] [--until D] [--source NAME] [-v]\n"
-	  "       oaiharvest harvest --config FILE [--db FILE] [NAME...]",
+	  "                  [--from D] [--until D] [--source NAME] [--delay MS]\n"
+	  "                  [--retries N] [-v]\n"
+	  "       oaiharvest harvest --config FILE [--db FILE] [--from D]\n"
+	  "                  [--until D] [--retries N] [-v] [NAME...]",
 	  "Harvest now, into a SQLite database.  Run again, it harvests only\n"
 	  "what changed since the last completed harvest (from = the\n"
 	  "high-water datestamp).  With --config, the sources NAME... of the\n"
@@ -512,9 +514,10 @@ cmd_harvest(int argc, char **argv)
 	if (retries >= 0)
 		ho.max_tries = (int)retries + 1;
 	if (config != NULL) {
-		if (url != NULL || np || ns || name != NULL) {
+		if (url != NULL || np || ns || name != NULL || delay) {
 			rc = bad_usage("harvest", "%s", "--config cannot be "
-			    "combined with --url, --prefix, --set or --source");
+			    "combined with --url, --prefix, --set, --source or "
+			    "--delay (the config file says those)");
 			goto out;
 		}
 		if ((conf = conf_load(config, &cause)) == NULL) {
@@ -974,8 +977,10 @@ main(int argc, char **argv)
 	const struct cmd	*c;
 
 	log_init(LOG_LVL_WARN);
-	/* A reader that goes away (| head) is not an error worth a signal. */
-	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * SIGPIPE keeps its default: `oaiharvest export | head` ends quietly.
+	 * libcurl sends with MSG_NOSIGNAL, so sockets never raise it.
+	 */
 	if (argc < 2) {
 		usage_all(stderr);
 		return EXIT_USAGE;

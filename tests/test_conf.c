@@ -245,10 +245,10 @@ static const struct conf_case cases[] = {
 	{ "interval unit", SRC "interval = 6x\n",
 	    "t.conf:3: source \"nur\": interval: unknown unit (use s, m, h, d "
 	    "or w)" },
-	{ "interval short", SRC "interval = 30s\n",
-	    "t.conf:3: source \"nur\": interval: out of range (1m to 365d)" },
+	{ "interval short", SRC "interval = 0s\n",
+	    "t.conf:3: source \"nur\": interval: out of range (1s to 365d)" },
 	{ "interval long", SRC "interval = 366d\n",
-	    "t.conf:3: source \"nur\": interval: out of range (1m to 365d)" },
+	    "t.conf:3: source \"nur\": interval: out of range (1s to 365d)" },
 	{ "interval negative", SRC "interval = -1h\n",
 	    "t.conf:3: source \"nur\": interval: out of range" },
 	{ "interval word", SRC "interval = daily\n",

@@ -1,0 +1,694 @@
+/*
+ * oaiharvestd: keeps the configured sources in sync.  One thread, one
+ * libevent loop: per-source timers, a global limit of concurrent harvests,
+ * signals (SIGHUP reload, SIGTERM/SIGINT stop, SIGUSR1 harvest now), the
+ * systemd watchdog, and the harvest engine with libcurl on the same loop.
+ * Per-host politeness lives in the engine, shared by every source.
+ */
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conf.h"
+#include "harvest.h"
+#include "log.h"
+#include "notify.h"
+#include "oh_limits.h"
+#include "store.h"
+#include "util.h"
+
+/* A failed run is retried after RETRY_BASE s, doubling, within interval. */
+#define RUN_RETRY_BASE	60
+/* Jitter: up to a tenth of the interval, at most this many seconds. */
+#define JITTER_MAX	300
+
+enum src_state {
+	SRC_IDLE,	/* its timer is armed */
+	SRC_WAITING,	/* due, waiting for a harvest slot */
+	SRC_RUNNING,
+};
+
+static const char *const src_state_names[] = { "idle", "waiting", "running" };
+
+struct dsource {
+	TAILQ_ENTRY(dsource)	 entry;
+	TAILQ_ENTRY(dsource)	 wentry;	/* in the waiting queue */
+	struct daemon		*d;
+	struct conf_source	 c;		/* our own copy */
+	enum src_state		 state;
+	struct event		*timer;
+	struct harvest_job	*job;
+	int			 failures;
+	time_t			 next_run;
+	int			 removed;	/* free when the run ends */
+	int			 rerun;		/* run again when it ends */
+};
+
+TAILQ_HEAD(dsources, dsource);
+
+/* glibc's <sys/queue.h> lacks the _SAFE variants. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = TAILQ_FIRST(head);					\
+	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
+	    (var) = (tvar))
+#endif
+
+struct daemon {
+	struct event_base	*base;
+	char			*conf_path;
+	struct conf		*conf;
+	char			*db_path;
+	struct store		*store;
+	struct harvest_engine	*engine;
+	struct dsources		 sources;
+	struct dsources		 waiting;
+	int			 running;
+	int			 stopping;
+	long long		 runs_ok;
+	long long		 runs_failed;
+	char			*last;		/* last run, for STATUS= */
+	char			*status;	/* last STATUS= sent */
+	struct event		*ev_hup, *ev_term, *ev_int, *ev_usr1;
+	struct event		*ev_watchdog;
+};
+
+/* Sources */
+static struct dsource *src_new(struct daemon *, const struct conf_source *);
+static void	 src_free(struct dsource *);
+static void	 src_set_state(struct dsource *, enum src_state);
+static void	 src_schedule(struct dsource *, double secs);
+static void	 src_due(struct dsource *);
+static void	 src_start(struct dsource *);
+static void	 on_src_timer(evutil_socket_t, short, void *);
+static void	 on_run_done(const struct harvest_result *, void *);
+static void	 pump(struct daemon *);
+
+/* Daemon */
+static void	 status(struct daemon *);
+static void	 reload(struct daemon *);
+static void	 on_signal(evutil_socket_t, short, void *);
+static void	 on_watchdog(evutil_socket_t, short, void *);
+
+static unsigned int	rand_state;
+
+/* A uniform double in [0, 1). */
+static double
+rnd(void)
+{
+	rand_state = rand_state * 1103515245u + 12345u;
+	return (double)((rand_state >> 8) & 0xffffff) / (double)0x1000000;
+}
+
+static double
+jitter(long long interval)
+{
+	double	max = interval / 10.0;
+
+	if (max > JITTER_MAX)
+		max = JITTER_MAX;
+	return rnd() * max;
+}
+
+/* Copy a source's settings; strings and arrays become our own. */
+static void
+conf_source_copy(struct conf_source *dst, const struct conf_source *src)
+{
+	size_t	i;
+
+	*dst = *src;
+	dst->name = xstrdup(src->name);
+	dst->url = xstrdup(src->url);
+	dst->from = src->from != NULL ? xstrdup(src->from) : NULL;
+	dst->until = src->until != NULL ? xstrdup(src->until) : NULL;
+	dst->prefixes = xreallocarray(NULL, src->nprefixes + 1,
+	    sizeof(char *));
+	for (i = 0; i < src->nprefixes; i++)
+		dst->prefixes[i] = xstrdup(src->prefixes[i]);
+	dst->sets = xreallocarray(NULL, src->nsets + 1, sizeof(char *));
+	for (i = 0; i < src->nsets; i++)
+		dst->sets[i] = xstrdup(src->sets[i]);
+}
+
+static void
+conf_source_clear(struct conf_source *c)
+{
+	size_t	i;
+
+	for (i = 0; i < c->nprefixes; i++)
+		free(c->prefixes[i]);
+	for (i = 0; i < c->nsets; i++)
+		free(c->sets[i]);
+	free(c->prefixes);
+	free(c->sets);
+	free(c->name);
+	free(c->url);
+	free(c->from);
+	free(c->until);
+	memset(c, 0, sizeof(*c));
+}
+
+static int
+str_eq(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/* Does a change of settings call for a new harvest? */
+static int
+conf_source_same(const struct conf_source *a, const struct conf_source *b)
+{
+	size_t	i;
+
+	if (!str_eq(a->url, b->url) || !str_eq(a->from, b->from) ||
+	    !str_eq(a->until, b->until) || a->nprefixes != b->nprefixes ||
+	    a->nsets != b->nsets || a->interval != b->interval ||
+	    a->delay_ms != b->delay_ms || a->enabled != b->enabled)
+		return 0;
+	for (i = 0; i < a->nprefixes; i++)
+		if (strcmp(a->prefixes[i], b->prefixes[i]) != 0)
+			return 0;
+	for (i = 0; i < a->nsets; i++)
+		if (strcmp(a->sets[i], b->sets[i]) != 0)
+			return 0;
+	return 1;
+}
+
+static struct dsource *
+src_new(struct daemon *d, const struct conf_source *c)
+{
+	struct dsource	*s;
+
+	s = xcalloc(1, sizeof(*s));
+	s->d = d;
+	conf_source_copy(&s->c, c);
+	s->timer = evtimer_new(d->base, on_src_timer, s);
+	TAILQ_INSERT_TAIL(&d->sources, s, entry);
+	return s;
+}
+
+static void
+src_free(struct dsource *s)
+{
+	struct daemon	*d = s->d;
+
+	if (s->state == SRC_WAITING)
+		TAILQ_REMOVE(&d->waiting, s, wentry);
+	TAILQ_REMOVE(&d->sources, s, entry);
+	event_free(s->timer);
+	conf_source_clear(&s->c);
+	free(s);
+}
+
+static void
+src_set_state(struct dsource *s, enum src_state st)
+{
+	if (s->state != st)
+		log_debug("event=source_state source=%s from=%s to=%s",
+		    log_q(s->c.name), src_state_names[s->state],
+		    src_state_names[st]);
+	s->state = st;
+}
+
+static void
+src_schedule(struct dsource *s, double secs)
+{
+	struct timeval	tv;
+
+	if (secs < 0)
+		secs = 0;
+	tv.tv_sec = (time_t)secs;
+	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+	evtimer_add(s->timer, &tv);
+	s->next_run = time(NULL) + tv.tv_sec;
+}
+
+static void
+on_src_timer(evutil_socket_t fd, short what, void *arg)
+{
+	src_due(arg);
+}
+
+/* The source should harvest now: start it, or queue it for a slot. */
+static void
+src_due(struct dsource *s)
+{
+	struct daemon	*d = s->d;
+
+	if (d->stopping || s->state != SRC_IDLE || !s->c.enabled)
+		return;
+	evtimer_del(s->timer);
+	src_set_state(s, SRC_WAITING);
+	TAILQ_INSERT_TAIL(&d->waiting, s, wentry);
+	pump(d);
+}
+
+/* Start waiting sources while there are free slots. */
+static void
+pump(struct daemon *d)
+{
+	struct dsource	*s;
+
+	while (!d->stopping && d->running < d->conf->max_concurrent &&
+	    (s = TAILQ_FIRST(&d->waiting)) != NULL) {
+		TAILQ_REMOVE(&d->waiting, s, wentry);
+		src_start(s);
+	}
+	status(d);
+}
+
+static void
+src_start(struct dsource *s)
+{
+	struct daemon		*d = s->d;
+	struct harvest_source	 hs;
+	char			*cause = NULL;
+
+	memset(&hs, 0, sizeof(hs));
+	hs.name = s->c.name;
+	hs.url = s->c.url;
+	hs.prefixes = (const char *const *)s->c.prefixes;
+	hs.nprefixes = s->c.nprefixes;
+	hs.sets = (const char *const *)s->c.sets;
+	hs.nsets = s->c.nsets;
+	hs.from = s->c.from;
+	hs.from_is_initial = 1;
+	hs.until = s->c.until;
+	hs.delay_ms = s->c.delay_ms >= 0 ? s->c.delay_ms : d->conf->delay_ms;
+	src_set_state(s, SRC_RUNNING);
+	d->running++;
+	s->job = harvest_start(d->engine, &hs, on_run_done, s, &cause);
+	if (s->job == NULL) {
+		d->running--;
+		src_set_state(s, SRC_IDLE);
+		s->failures++;
+		log_err("event=run_failed source=%s url=%s cause=%s",
+		    log_q(s->c.name), log_q(s->c.url), log_q(cause));
+		free(cause);
+		src_schedule(s, s->c.interval);
+	}
+}
+
+static void
+on_run_done(const struct harvest_result *r, void *arg)
+{
+	struct dsource	*s = arg;
+	struct daemon	*d = s->d;
+	double		 next;
+	long long	 backoff;
+	char		 when[DATESTAMP_LEN];
+	int		 i;
+
+	s->job = NULL;
+	d->running--;
+	src_set_state(s, SRC_IDLE);
+	if (r->ok) {
+		s->failures = 0;
+		d->runs_ok++;
+		next = (double)s->c.interval + jitter(s->c.interval);
+	} else {
+		s->failures++;
+		d->runs_failed++;
+		/* Come back sooner than the interval, but not hammering. */
+		backoff = RUN_RETRY_BASE;
+		for (i = 1; i < s->failures && backoff < s->c.interval; i++)
+			backoff *= 2;
+		if (backoff > s->c.interval)
+			backoff = s->c.interval;
+		next = (double)backoff + jitter(backoff);
+	}
+	if (s->rerun) {
+		s->rerun = 0;
+		next = jitter(s->c.interval);
+	}
+	if (!d->stopping && !s->removed)
+		src_schedule(s, next);
+	datestamp_format(d->stopping || s->removed ? 0 : s->next_run,
+	    GRAN_SECONDS, when);
+	if (r->ok)
+		log_info("event=run_done source=%s status=ok run=%lld "
+		    "pages=%lld records=%lld new=%lld updated=%lld "
+		    "deleted=%lld unchanged=%lld bytes=%lld seconds=%.2f "
+		    "next_run=%s", log_q(r->source), (long long)r->run_id,
+		    r->stats.pages, r->stats.records, r->stats.new_records,
+		    r->stats.updated, r->stats.deleted, r->stats.unchanged,
+		    r->stats.bytes, r->seconds,
+		    d->stopping || s->removed ? "none" : when);
+	else
+		log_err("event=run_done source=%s status=failed run=%lld "
+		    "pages=%lld records=%lld new=%lld updated=%lld "
+		    "deleted=%lld unchanged=%lld bytes=%lld seconds=%.2f "
+		    "next_run=%s url=%s error=%s", log_q(r->source),
+		    (long long)r->run_id, r->stats.pages, r->stats.records,
+		    r->stats.new_records, r->stats.updated, r->stats.deleted,
+		    r->stats.unchanged, r->stats.bytes, r->seconds,
+		    d->stopping || s->removed ? "none" : when,
+		    log_q(s->c.url), log_q(r->error));
+	free(d->last);
+	xasprintf(&d->last, "%s %s, %lld new, %lld updated, %lld deleted",
+	    r->source, r->ok ? "ok" : "failed", r->stats.new_records,
+	    r->stats.updated, r->stats.deleted);
+	if (s->removed)
+		src_free(s);
+	pump(d);
+}
+
+/* Daemon */
+
+static void
+status(struct daemon *d)
+{
+	struct dsource	*s;
+	size_t		 n = 0, waiting = 0;
+	char		*st;
+
+	TAILQ_FOREACH(s, &d->sources, entry) {
+		n++;
+		if (s->state == SRC_WAITING)
+			waiting++;
+	}
+	xasprintf(&st, "%zu sources, %d harvesting, %zu waiting; "
+	    "%lld runs ok, %lld failed%s%s", n, d->running, waiting,
+	    d->runs_ok, d->runs_failed, d->last != NULL ? "; last: " : "",
+	    d->last != NULL ? d->last : "");
+	/* Only news: the manager need not hear the same line again. */
+	if (d->status == NULL || strcmp(st, d->status) != 0) {
+		notify_send("STATUS=%s", st);
+		free(d->status);
+		d->status = st;
+	} else
+		free(st);
+}
+
+/* Apply a config's sources: keep, change, add, remove. */
+static void
+apply_sources(struct daemon *d, const struct conf *nc, int initial)
+{
+	struct dsource			*s, *next;
+	const struct conf_source	*c;
+	size_t				 i;
+
+	TAILQ_FOREACH_SAFE(s, &d->sources, entry, next) {
+		if (s->removed)
+			continue;
+		if ((c = conf_source_find(nc, s->c.name)) == NULL) {
+			log_info("event=source_removed source=%s",
+			    log_q(s->c.name));
+			if (s->state == SRC_RUNNING) {
+				s->removed = 1;
+				harvest_cancel(s->job);
+			} else
+				src_free(s);
+			continue;
+		}
+		if (conf_source_same(&s->c, c))
+			continue;
+		log_info("event=source_changed source=%s", log_q(s->c.name));
+		conf_source_clear(&s->c);
+		conf_source_copy(&s->c, c);
+		if (s->state == SRC_RUNNING) {
+			s->rerun = 1;
+			harvest_cancel(s->job);
+		} else if (s->state == SRC_IDLE && s->c.enabled)
+			src_schedule(s, jitter(s->c.interval));
+		else if (!s->c.enabled)
+			evtimer_del(s->timer);
+	}
+	for (i = 0; i < nc->nsources; i++) {
+		c = &nc->sources[i];
+		TAILQ_FOREACH(s, &d->sources, entry)
+			if (!s->removed && strcmp(s->c.name, c->name) == 0)
+				break;
+		if (s != NULL)
+			continue;
+		s = src_new(d, c);
+		if (!initial)
+			log_info("event=source_added source=%s url=%s",
+			    log_q(c->name), log_q(c->url));
+		if (s->c.enabled)
+			src_schedule(s, jitter(s->c.interval));
+	}
+}
+
+static void
+reload(struct daemon *d)
+{
+	struct conf	*nc;
+	char		*cause = NULL;
+
+	notify_send("RELOADING=1");
+	log_info("event=reload path=%s", log_q(d->conf_path));
+	if ((nc = conf_load(d->conf_path, &cause)) == NULL) {
+		log_err("event=reload_failed path=%s cause=%s "
+		    "msg=\"keeping the running configuration\"",
+		    log_q(d->conf_path), log_q(cause));
+		free(cause);
+		notify_send("READY=1");
+		status(d);
+		return;
+	}
+	if (!str_eq(nc->database, d->conf->database) ||
+	    !str_eq(nc->user_agent, d->conf->user_agent) ||
+	    !str_eq(nc->contact, d->conf->contact) ||
+	    !str_eq(nc->ca_file, d->conf->ca_file) ||
+	    nc->timeout != d->conf->timeout ||
+	    nc->max_response_bytes != d->conf->max_response_bytes)
+		log_warn("event=reload msg=\"database, user_agent, contact, "
+		    "ca_file, timeout and max_response_bytes take effect at "
+		    "the next restart\"");
+	apply_sources(d, nc, 0);
+	/* Keep the settings the engine was built with. */
+	free(nc->database);
+	nc->database = xstrdup(d->conf->database);
+	conf_free(d->conf);
+	d->conf = nc;
+	log_info("event=reloaded sources=%zu", nc->nsources);
+	notify_send("READY=1");
+	pump(d);
+}
+
+static void
+stop(struct daemon *d, int sig)
+{
+	struct dsource	*s, *next;
+
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	notify_send("STOPPING=1");
+	log_info("event=stopping signal=%d running=%d", sig, d->running);
+	/*
+	 * Aborting a transfer loses only the page in flight: its records
+	 * were never written, and committed pages stay with their checkpoint.
+	 */
+	TAILQ_FOREACH_SAFE(s, &d->sources, entry, next)
+		if (s->job != NULL)
+			harvest_cancel(s->job);
+	event_base_loopexit(d->base, NULL);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon	*d = arg;
+	struct dsource	*s;
+
+	switch (sig) {
+	case SIGHUP:
+		if (!d->stopping)
+			reload(d);
+		break;
+	case SIGUSR1:
+		log_info("event=harvest_all");
+		TAILQ_FOREACH(s, &d->sources, entry)
+			if (s->state == SRC_IDLE && !s->removed)
+				src_due(s);
+		break;
+	default:
+		stop(d, (int)sig);
+		break;
+	}
+}
+
+static void
+on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	notify_send("WATCHDOG=1");
+}
+
+static void
+libevent_log(int severity, const char *msg)
+{
+	log_debug("event=libevent msg=%s", log_q(msg));
+}
+
+/* $STATE_DIRECTORY (systemd) replaces the built-in default location. */
+static char *
+database_path(const struct conf *c)
+{
+	const char	*sd;
+	char		*p;
+	size_t		 n;
+
+	sd = getenv("STATE_DIRECTORY");
+	if (sd != NULL && *sd != '\0' &&
+	    strcmp(c->database, CONF_DEFAULT_DB) == 0) {
+		n = strcspn(sd, ":");
+		xasprintf(&p, "%.*s/harvest.db", (int)n, sd);
+		return p;
+	}
+	return xstrdup(c->database);
+}
+
+static void
+usage(int help)
+{
+	fprintf(help ? stdout : stderr, "usage: oaiharvestd [-c FILE] [-t] "
+	    "[-f] [-v] [--version]\n");
+	exit(help ? 0 : 2);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option	 opts[] = {
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon			 d;
+	struct harvest_options		 ho;
+	struct dsource			*s;
+	struct timeval			 tv;
+	const char			*path = CONF_DEFAULT_PATH;
+	char				*cause = NULL;
+	long long			 wd;
+	int				 ch, test = 0, verbose = 0;
+
+	while ((ch = getopt_long(argc, argv, "c:tfvh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'f':
+			/* oaiharvestd never forks; -f is for habit. */
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'V':
+			printf("oaiharvestd %s\n", OH_VERSION);
+			return 0;
+		case 'h':
+			usage(1);
+			break;
+		default:
+			usage(0);
+		}
+	}
+	if (optind != argc)
+		usage(0);
+	log_init(verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	signal(SIGPIPE, SIG_IGN);
+
+	memset(&d, 0, sizeof(d));
+	TAILQ_INIT(&d.sources);
+	TAILQ_INIT(&d.waiting);
+	d.conf_path = xstrdup(path);
+	if ((d.conf = conf_load(path, &cause)) == NULL) {
+		fprintf(stderr, "oaiharvestd: %s\n", cause);
+		free(cause);
+		free(d.conf_path);
+		return 2;
+	}
+	if (test) {
+		printf("oaiharvestd: configuration %s is valid (%zu sources)\n",
+		    path, d.conf->nsources);
+		conf_free(d.conf);
+		free(d.conf_path);
+		return 0;
+	}
+	rand_state = (unsigned int)time(NULL) ^ (unsigned int)getpid();
+	if (notify_init() == -1)
+		log_warn("event=notify msg=\"NOTIFY_SOCKET is unusable; no "
+		    "readiness notifications\"");
+	event_set_log_callback(libevent_log);
+	if ((d.base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	d.db_path = database_path(d.conf);
+	if ((d.store = store_open(d.db_path, 0, &cause)) == NULL) {
+		log_err("event=fatal cause=%s", log_q(cause));
+		fprintf(stderr, "oaiharvestd: %s\n", cause);
+		free(cause);
+		return 1;
+	}
+	memset(&ho, 0, sizeof(ho));
+	ho.user_agent = d.conf->user_agent;
+	ho.contact = d.conf->contact;
+	ho.ca_file = d.conf->ca_file;
+	ho.timeout = d.conf->timeout;
+	ho.max_response_bytes = d.conf->max_response_bytes;
+	if ((d.engine = harvest_engine_new(d.base, d.store, &ho,
+	    &cause)) == NULL) {
+		log_err("event=fatal cause=%s", log_q(cause));
+		free(cause);
+		return 1;
+	}
+	d.ev_hup = evsignal_new(d.base, SIGHUP, on_signal, &d);
+	d.ev_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
+	d.ev_int = evsignal_new(d.base, SIGINT, on_signal, &d);
+	d.ev_usr1 = evsignal_new(d.base, SIGUSR1, on_signal, &d);
+	evsignal_add(d.ev_hup, NULL);
+	evsignal_add(d.ev_term, NULL);
+	evsignal_add(d.ev_int, NULL);
+	evsignal_add(d.ev_usr1, NULL);
+	if ((wd = notify_watchdog_usec()) > 0) {
+		d.ev_watchdog = event_new(d.base, -1, EV_PERSIST, on_watchdog,
+		    NULL);
+		tv.tv_sec = (wd / 2) / 1000000;
+		tv.tv_usec = (wd / 2) % 1000000;
+		event_add(d.ev_watchdog, &tv);
+	}
+	apply_sources(&d, d.conf, 1);
+	log_info("event=started version=%s config=%s database=%s "
+	    "sources=%zu max_concurrent=%lld", OH_VERSION, log_q(path),
+	    log_q(d.db_path), d.conf->nsources, d.conf->max_concurrent);
+	notify_send("READY=1");
+	status(&d);
+
+	event_base_dispatch(d.base);
+
+	while ((s = TAILQ_FIRST(&d.sources)) != NULL)
+		src_free(s);
+	harvest_engine_free(d.engine);
+	store_close(d.store);
+	if (d.ev_watchdog != NULL)
+		event_free(d.ev_watchdog);
+	event_free(d.ev_hup);
+	event_free(d.ev_term);
+	event_free(d.ev_int);
+	event_free(d.ev_usr1);
+	event_base_free(d.base);
+	log_info("event=stopped");
+	notify_close();
+	conf_free(d.conf);
+	free(d.conf_path);
+	free(d.db_path);
+	free(d.last);
+	free(d.status);
+	return 0;
+}

@@ -1,0 +1,365 @@
+/*
+ * The daemon end to end: oaiharvestd on a temporary config with several
+ * sources on two test servers (two ports: two hosts), intervals of
+ * seconds, a NOTIFY_SOCKET of our own.  Checks: every source harvested;
+ * never two requests in flight to one host (the servers count); SIGHUP adds
+ * a source; a bad config is refused without stopping; SIGUSR1 harvests now;
+ * SIGTERM during a harvest stops within 5 s with nothing half-written.
+ */
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "testlib.h"
+
+static struct server	 srv_a, srv_b, srv_slow;
+static int		 nsock = -1;
+static pid_t		 dpid;
+static char		*conf_file, *db_file, *log_file;
+
+/* Every datagram the daemon sent, in order, and how far we have looked. */
+static struct buf	 notes;
+static size_t		 notes_seen;
+
+/* Read whatever datagrams wait, without blocking. */
+static void
+drain(int timeout_ms)
+{
+	struct pollfd	pfd;
+	char		msg[4096];
+	ssize_t		n;
+
+	pfd.fd = nsock;
+	pfd.events = POLLIN;
+	while (poll(&pfd, 1, timeout_ms) > 0) {
+		if ((n = recv(nsock, msg, sizeof(msg) - 1, 0)) <= 0)
+			break;
+		msg[n] = '\0';
+		assert_int_equal(buf_addstr(&notes, msg), 0);
+		assert_int_equal(buf_addch(&notes, '\n'), 0);
+		timeout_ms = 0;
+	}
+}
+
+/* Wait (bounded) for a message holding want, after the last one found. */
+static int
+wait_notify(const char *want, int timeout_ms)
+{
+	const char	*p;
+	int64_t		 end = mono_ms() + timeout_ms;
+
+	do {
+		drain(50);
+		p = strstr(buf_str(&notes) + notes_seen, want);
+		if (p != NULL) {
+			notes_seen = (size_t)(p - buf_str(&notes)) +
+			    strlen(want);
+			return 1;
+		}
+	} while (mono_ms() < end);
+	return 0;
+}
+
+static long long
+db_int(const char *sql)
+{
+	sqlite3		*db;
+	long long	 v;
+
+	assert_int_equal(sqlite3_open_v2(db_file, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	v = q_int(db, sql);
+	sqlite3_close(db);
+	return v;
+}
+
+/* Sources with at least one successful run. */
+static long long
+sources_ok(void)
+{
+	return db_int("SELECT count(DISTINCT r.source_id) FROM run r "
+	    "WHERE r.status = 'ok'");
+}
+
+static long long
+runs_ok(const char *name)
+{
+	char		*sql;
+	long long	 v;
+
+	xasprintf(&sql, "SELECT count(*) FROM run r JOIN source s ON "
+	    "s.id = r.source_id WHERE r.status = 'ok' AND s.name = '%s'",
+	    name);
+	v = db_int(sql);
+	free(sql);
+	return v;
+}
+
+/* Poll fn until it reaches want, for at most secs seconds. */
+static int
+wait_for(long long (*fn)(void), long long want, int secs)
+{
+	int	i;
+
+	for (i = 0; i < secs * 10; i++) {
+		if (fn() >= want)
+			return 1;
+		drain(100);
+	}
+	return 0;
+}
+
+/*
+ * The config: three sources on host A, one on host B; with more, a second
+ * on B and a slow one on a third host; broken adds a bad source.
+ */
+static void
+write_conf(int more, int broken)
+{
+	struct buf	b;
+
+	buf_init(&b, 65536);
+	buf_printf(&b, "[global]\ndatabase = %s\ndelay = 50ms\n"
+	    "max_concurrent = 8\n\n", db_file);
+	buf_printf(&b, "[source a1]\nurl = http://127.0.0.1:%d/oai\n"
+	    "set = col_1\ninterval = 3s\n\n", srv_a.port);
+	buf_printf(&b, "[source a2]\nurl = http://127.0.0.1:%d/oai\n"
+	    "set = col_2\ninterval = 3s\n\n", srv_a.port);
+	buf_printf(&b, "[source a3]\nurl = http://127.0.0.1:%d/oai\n"
+	    "set = com_3\nmetadata_prefix = oai_dc qdc\ninterval = 3s\n\n",
+	    srv_a.port);
+	buf_printf(&b, "[source b1]\nurl = http://127.0.0.1:%d/oai\n"
+	    "interval = 3s\n\n", srv_b.port);
+	if (more) {
+		buf_printf(&b, "[source b2]\nurl = http://127.0.0.1:%d/oai\n"
+		    "set = col_0\ninterval = 3s\n\n", srv_b.port);
+		buf_printf(&b, "[source slow]\nurl = http://127.0.0.1:%d/oai\n"
+		    "interval = 1h\ndelay = 0s\n\n", srv_slow.port);
+	}
+	if (broken)
+		buf_addstr(&b, "[source broken]\nurl = gopher://x/\n");
+	save("d.conf", buf_str(&b));
+	buf_free(&b);
+}
+
+static int
+setup(void **state)
+{
+	struct sockaddr_un	 sun;
+	char			*sockpath, *cmd;
+
+	if (testlib_setup() == -1)
+		return -1;
+	buf_init(&notes, 64UL * 1024 * 1024);
+	start_server(&srv_a, "a.port", "--records 300 --page-size 40 "
+	    "--delay-ms 15");
+	start_server(&srv_b, "b.port", "--records 200 --page-size 40 "
+	    "--delay-ms 15");
+	start_server(&srv_slow, "slow.port", "--records 2000 --page-size 10 "
+	    "--deleted-every 0 --delay-ms 150");
+	conf_file = path("d.conf");
+	db_file = path("d.db");
+	log_file = path("d.log");
+	sockpath = path("notify.sock");
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sockpath);
+	nsock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (nsock == -1 || bind(nsock, (struct sockaddr *)&sun,
+	    sizeof(sun)) == -1)
+		return -1;
+	write_conf(0, 0);
+	dpid = fork();
+	if (dpid == -1)
+		return -1;
+	if (dpid == 0) {
+		setenv("NOTIFY_SOCKET", sockpath, 1);
+		xasprintf(&cmd, "exec %s/oaiharvestd -f -c %s 2>%s", bindir,
+		    conf_file, log_file);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	free(sockpath);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	if (dpid > 0) {
+		kill(dpid, SIGKILL);
+		waitpid(dpid, NULL, 0);
+	}
+	stop_server(&srv_a);
+	stop_server(&srv_b);
+	stop_server(&srv_slow);
+	close(nsock);
+	buf_free(&notes);
+	free(conf_file);
+	free(db_file);
+	free(log_file);
+	testlib_teardown();
+	return 0;
+}
+
+static long long
+n_sources_ok(void)
+{
+	return sources_ok();
+}
+
+static long long
+a1_runs(void)
+{
+	return runs_ok("a1");
+}
+
+static long long
+b2_runs(void)
+{
+	return runs_ok("b2");
+}
+
+static long long
+slow_records(void)
+{
+	return db_int("SELECT count(*) FROM record r JOIN source s ON "
+	    "s.id = r.source_id WHERE s.name = 'slow'");
+}
+
+/* READY=1, every source harvested, one request at a time per host. */
+static void
+test_all_sources_harvested(void **state)
+{
+	char	*st;
+
+	assert_true(wait_notify("READY=1", 20000));
+	if (!wait_for(n_sources_ok, 4, 60))
+		fail_msg("not all sources harvested: %lld", sources_ok());
+	/* And again: the interval is 3 s. */
+	assert_true(wait_for(a1_runs, 2, 30));
+	st = http(&srv_a, 0, "/control/stats");
+	assert_non_null(strstr(st, "\"max_in_flight\":1}"));
+	assert_null(strstr(st, "\"oai_requests\":0,"));
+	free(st);
+	st = http(&srv_b, 0, "/control/stats");
+	assert_non_null(strstr(st, "\"max_in_flight\":1}"));
+	free(st);
+	/* Each run ends with one summary line. */
+	st = slurp(log_file);
+	assert_non_null(strstr(st, "event=run_done source=\"a3\" status=ok "));
+	assert_non_null(strstr(st, " next_run=20"));
+	free(st);
+	/* The daemon said how it is doing. */
+	assert_true(wait_notify("STATUS=", 10000));
+}
+
+/* SIGHUP with a new source: RELOADING=1, READY=1, and it is harvested. */
+static void
+test_reload_adds_source(void **state)
+{
+	write_conf(1, 0);
+	assert_int_equal(kill(dpid, SIGHUP), 0);
+	assert_true(wait_notify("RELOADING=1", 10000));
+	assert_true(wait_notify("READY=1", 10000));
+	if (!wait_for(b2_runs, 1, 30))
+		fail_msg("the added source was not harvested");
+}
+
+/* A bad config is refused with its line; the daemon goes on. */
+static void
+test_bad_config_refused(void **state)
+{
+	long long	 before;
+	char		*log;
+
+	write_conf(1, 1);
+	before = runs_ok("b2");
+	assert_int_equal(kill(dpid, SIGHUP), 0);
+	assert_true(wait_notify("RELOADING=1", 10000));
+	assert_true(wait_notify("READY=1", 10000));
+	assert_int_equal(kill(dpid, 0), 0);
+	log = slurp(log_file);
+	assert_non_null(strstr(log, "event=reload_failed"));
+	if (strstr(log, "d.conf:37: source \\\"broken\\\": url") == NULL)
+		fail_msg("no line-numbered error in the log: %.300s",
+		    strstr(log, "event=reload_failed"));
+	free(log);
+	if (!wait_for(b2_runs, before + 1, 30))
+		fail_msg("harvests stopped after a bad reload");
+	assert_int_equal(db_int("SELECT count(*) FROM source WHERE "
+	    "name = 'broken'"), 0);
+}
+
+/*
+ * SIGUSR1 starts the hourly source now; SIGTERM in the middle of it stops
+ * the daemon within 5 s, and the database holds whole pages only.
+ */
+static void
+test_usr1_then_term(void **state)
+{
+	int64_t	t0;
+	int	status, exited = 0;
+
+	assert_int_equal(kill(dpid, SIGUSR1), 0);
+	if (!wait_for(slow_records, 30, 30))
+		fail_msg("SIGUSR1 did not start the slow source");
+	t0 = mono_ms();
+	assert_int_equal(kill(dpid, SIGTERM), 0);
+	while (mono_ms() - t0 < 5000) {
+		if (waitpid(dpid, &status, WNOHANG) == dpid) {
+			exited = 1;
+			break;
+		}
+		usleep(20 * 1000);
+	}
+	if (!exited)
+		fail_msg("oaiharvestd did not stop within 5 s");
+	dpid = 0;
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(wait_notify("STOPPING=1", 2000));
+	/* 2,000 records in pages of 10: only whole pages were written. */
+	assert_true(slow_records() < 2000);
+	assert_int_equal(slow_records() % 10, 0);
+	assert_int_equal(db_int("SELECT count(*) FROM list_state l JOIN "
+	    "source s ON s.id = l.source_id WHERE s.name = 'slow' AND "
+	    "l.token IS NOT NULL AND l.pages * 10 = (SELECT count(*) FROM "
+	    "record WHERE source_id = s.id)"), 1);
+	/* Every run has ended; the cancelled one says so. */
+	assert_int_equal(db_int("SELECT count(*) FROM run WHERE status = "
+	    "'running'"), 0);
+	assert_int_equal(db_int("SELECT count(*) FROM run r JOIN source s ON "
+	    "s.id = r.source_id WHERE s.name = 'slow' AND r.status = 'failed' "
+	    "AND r.error = 'cancelled'"), 1);
+	assert_int_equal(db_int("SELECT count(*) FROM pragma_integrity_check "
+	    "WHERE integrity_check = 'ok'"), 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_all_sources_harvested),
+		cmocka_unit_test(test_reload_adds_source),
+		cmocka_unit_test(test_bad_config_refused),
+		cmocka_unit_test(test_usr1_then_term),
+	};
+
+	return cmocka_run_group_tests_name("daemon", tests, setup, teardown);
+}
