@@ -15,7 +15,7 @@ UNITDIR	?= $(PREFIX)/lib/systemd/system
 DESTDIR	?=
 
 CC	?= cc
-PKGS	 = libcurl libxml-2.0 sqlite3 libevent inih
+PKGS	 = libcurl libxml-2.0 sqlite3 libevent inih zlib
 # Evaluated when used, so that `make deps` can install pkg-config first.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))

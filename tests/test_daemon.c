@@ -190,6 +190,7 @@ setup(void **state)
 		return -1;
 	if (dpid == 0) {
 		setenv("NOTIFY_SOCKET", sockpath, 1);
+		setenv("WATCHDOG_USEC", "400000", 1);
 		xasprintf(&cmd, "exec %s/oaiharvestd -f -c %s 2>%s", bindir,
 		    conf_file, log_file);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
@@ -266,8 +267,10 @@ test_all_sources_harvested(void **state)
 	assert_non_null(strstr(st, "event=run_done source=\"a3\" status=ok "));
 	assert_non_null(strstr(st, " next_run=20"));
 	free(st);
-	/* The daemon said how it is doing. */
+	/* The daemon said how it is doing, and pings the watchdog. */
 	assert_true(wait_notify("STATUS=", 10000));
+	assert_true(wait_notify("WATCHDOG=1", 2000));
+	assert_true(wait_notify("WATCHDOG=1", 2000));
 }
 
 /* SIGHUP with a new source: RELOADING=1, READY=1, and it is harvested. */
