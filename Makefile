@@ -149,3 +149,7 @@ clean:
 	rm -rf build oaiharvest oaiharvestd demo
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# Fuzzing (clang libFuzzer) and valgrind runs live in their own fragments.
+-include tests/fuzz/fuzz.mk
+-include tests/valgrind.mk
