@@ -54,13 +54,13 @@ deps:
 	@sh tools/deps.sh
 
 oaiharvest: $(REL)/oaiharvest
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(REL)/oaiharvest: $(REL_LIB_OBJS) $(CLI_SRCS:%.c=$(REL)/%.o)
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 oaiharvestd: $(REL)/oaiharvestd
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(REL)/oaiharvestd: $(REL_LIB_OBJS) $(DMN_SRCS:%.c=$(REL)/%.o)
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm

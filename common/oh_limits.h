@@ -49,6 +49,15 @@
 /* Tries per request (first try included) for transient failures. */
 #define MAX_REQUEST_TRIES	4
 
+/* Retries (all requests together) one run may spend. */
+#define MAX_RUN_RETRIES		30
+
+/* Pages in a row without a record, still with a token, before we stop. */
+#define MAX_EMPTY_PAGES		10
+
+/* Times a list restarts from the watermark after its token was refused. */
+#define MAX_LIST_RESTARTS	2
+
 /* Ceiling on a server's Retry-After, in seconds. */
 #define RETRY_AFTER_MAX		3600
 

@@ -349,6 +349,10 @@ harvest_done(const struct harvest_result *r, void *arg)
 	    r->stats.bytes, r->seconds);
 	if (r->repairs > 0)
 		fprintf(stderr, " repaired_bytes=%lld", r->repairs);
+	if (r->retries > 0)
+		fprintf(stderr, " retries=%lld", r->retries);
+	if (r->warnings != NULL)
+		fprintf(stderr, " warnings=%s", log_q(r->warnings));
 	if (!r->ok)
 		fprintf(stderr, " error=%s", log_q(r->error));
 	fprintf(stderr, "\n");

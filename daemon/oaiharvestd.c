@@ -50,6 +50,8 @@ struct dsource {
 	int			 failures;
 	time_t			 next_run;
 	int			 removed;	/* free when the run ends */
+	int			 disabled;	/* refused (403) until an operator
+						   acts: SIGHUP, SIGUSR1, restart */
 	int			 rerun;		/* run again when it ends */
 };
 
@@ -246,7 +248,8 @@ src_due(struct dsource *s)
 {
 	struct daemon	*d = s->d;
 
-	if (d->stopping || s->state != SRC_IDLE || !s->c.enabled)
+	if (d->stopping || s->state != SRC_IDLE || !s->c.enabled ||
+	    s->disabled)
 		return;
 	evtimer_del(s->timer);
 	src_set_state(s, SRC_WAITING);
@@ -332,10 +335,21 @@ on_run_done(const struct harvest_result *r, void *arg)
 		s->rerun = 0;
 		next = jitter(s->c.interval);
 	}
-	if (!d->stopping && !s->removed)
+	if (r->forbidden) {
+		s->disabled = 1;
+		log_err("event=source_disabled source=%s url=%s msg=\"the "
+		    "repository answers 403 Forbidden; this source is not "
+		    "harvested again until an operator acts (SIGHUP, SIGUSR1 "
+		    "or a restart)\"", log_q(s->c.name), log_q(s->c.url));
+	} else if (!d->stopping && !s->removed)
 		src_schedule(s, next);
 	datestamp_format(d->stopping || s->removed ? 0 : s->next_run,
 	    GRAN_SECONDS, when);
+	if (s->disabled)
+		snprintf(when, sizeof(when), "disabled");
+	if (r->warnings != NULL)
+		log_warn("event=run_warning source=%s warnings=%s",
+		    log_q(r->source), log_q(r->warnings));
 	if (r->ok)
 		log_info("event=run_done source=%s status=ok run=%lld "
 		    "pages=%lld records=%lld new=%lld updated=%lld "
@@ -355,6 +369,8 @@ on_run_done(const struct harvest_result *r, void *arg)
 		    r->stats.unchanged, r->stats.bytes, r->seconds,
 		    d->stopping || s->removed ? "none" : when,
 		    log_q(s->c.url), log_q(r->error));
+	if (s->disabled)
+		s->failures = 0;
 	free(d->last);
 	xasprintf(&d->last, "%s %s, %lld new, %lld updated, %lld deleted",
 	    r->source, r->ok ? "ok" : "failed", r->stats.new_records,
@@ -370,18 +386,20 @@ static void
 status(struct daemon *d)
 {
 	struct dsource	*s;
-	size_t		 n = 0, waiting = 0;
+	size_t		 n = 0, waiting = 0, disabled = 0;
 	char		*st;
 
 	TAILQ_FOREACH(s, &d->sources, entry) {
 		n++;
 		if (s->state == SRC_WAITING)
 			waiting++;
+		if (s->disabled)
+			disabled++;
 	}
-	xasprintf(&st, "%zu sources, %d harvesting, %zu waiting; "
-	    "%lld runs ok, %lld failed%s%s", n, d->running, waiting,
-	    d->runs_ok, d->runs_failed, d->last != NULL ? "; last: " : "",
-	    d->last != NULL ? d->last : "");
+	xasprintf(&st, "%zu sources, %d harvesting, %zu waiting, %zu "
+	    "disabled; %lld runs ok, %lld failed%s%s", n, d->running, waiting,
+	    disabled, d->runs_ok, d->runs_failed,
+	    d->last != NULL ? "; last: " : "", d->last != NULL ? d->last : "");
 	/* Only news: the manager need not hear the same line again. */
 	if (d->status == NULL || strcmp(st, d->status) != 0) {
 		notify_send("STATUS=%s", st);
@@ -411,6 +429,12 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 			} else
 				src_free(s);
 			continue;
+		}
+		if (s->disabled) {
+			/* A reload is an operator acting: try again. */
+			s->disabled = 0;
+			if (s->state == SRC_IDLE && s->c.enabled)
+				src_schedule(s, jitter(s->c.interval));
 		}
 		if (conf_source_same(&s->c, c))
 			continue;
@@ -511,9 +535,11 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGUSR1:
 		log_info("event=harvest_all");
-		TAILQ_FOREACH(s, &d->sources, entry)
+		TAILQ_FOREACH(s, &d->sources, entry) {
+			s->disabled = 0;
 			if (s->state == SRC_IDLE && !s->removed)
 				src_due(s);
+		}
 		break;
 	default:
 		stop(d, (int)sig);

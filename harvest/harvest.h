@@ -52,6 +52,13 @@ struct harvest_result {
 	struct store_run_stats	 stats;
 	long long		 lists;		/* lists completed */
 	long long		 repairs;	/* bytes dropped before parsing */
+	long long		 retries;	/* requests tried again */
+	/*
+	 * The repository refused us (HTTP 403): the OAI-PMH harvester
+	 * guidelines say stop until an operator acts.
+	 */
+	int			 forbidden;
+	const char		*warnings;	/* "; "-separated, or NULL */
 	double			 seconds;
 };
 

@@ -16,6 +16,7 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <zlib.h>
 
 #include "fetch.h"
 #include "harvest.h"
@@ -60,6 +61,7 @@ struct harvest_engine {
 	struct store		*store;
 	struct fetch		*fetch;
 	long long		 retry_base_ms;
+	long long		 max_bytes;
 	int			 max_tries;
 	unsigned int		 seed;
 };
@@ -102,7 +104,11 @@ struct harvest_job {
 	int			 move_watermark;
 	char			*token;		/* next request's token */
 	int			 resumed;	/* token came from a checkpoint */
-	int			 restarted;
+	int			 restarts;	/* from the watermark, this list */
+	int			 resumed_any;	/* this list began at a checkpoint */
+	int			 empty_pages;	/* in a row, with a token */
+	long long		 list_records;	/* received in this list */
+	long long		 list_cls;	/* last completeListSize, -1 */
 	char			*progress;	/* high-water datestamp so far */
 	time_t			 progress_t;
 	long long		 list_pages;
@@ -119,7 +125,16 @@ struct harvest_job {
 	struct spool		*spool;
 	char			*spool_cause;
 	int			 tries;
+	long long		 retries;	/* this run, all requests */
+	int			 forbidden;
+	struct buf		 warnings;
 	char			*error;
+
+	/* A gzip body that came without Content-Encoding. */
+	int			 sniffed;
+	int			 gunzip;
+	z_stream		 zs;
+	long long		 inflated;
 };
 
 /* State and flow */
@@ -170,6 +185,8 @@ harvest_engine_new(struct event_base *base, struct store *store,
 	e->retry_base_ms = o->retry_base_ms > 0 ? o->retry_base_ms :
 	    BACKOFF_BASE * 1000LL;
 	e->max_tries = o->max_tries > 0 ? o->max_tries : MAX_REQUEST_TRIES;
+	e->max_bytes = o->max_response_bytes > 0 ? o->max_response_bytes :
+	    (long long)MAX_RESPONSE_BYTES;
 	e->seed = (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)e;
 	return e;
 }
@@ -452,6 +469,7 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 			j->nlists++;
 		}
 	j->spool = spool_new(SPOOL_MEM_BYTES);
+	buf_init(&j->warnings, 4096);
 	j->host = host_get(e, j->url);
 	j->started_ms = mono_ms();
 	j->state = JOB_IDENTIFY;
@@ -526,6 +544,9 @@ job_finish(struct harvest_job *j)
 	res.stats = j->stats;
 	res.lists = j->lists_done;
 	res.repairs = j->repairs;
+	res.retries = j->retries;
+	res.forbidden = j->forbidden;
+	res.warnings = j->warnings.len > 0 ? buf_str(&j->warnings) : NULL;
 	res.seconds = (mono_ms() - j->started_ms) / 1000.0;
 	if (j->done != NULL)
 		j->done(&res, j->done_arg);
@@ -549,6 +570,9 @@ job_free(struct harvest_job *j)
 	}
 	if (j->parser != NULL)
 		oai_parser_free(j->parser);
+	if (j->gunzip)
+		inflateEnd(&j->zs);
+	buf_free(&j->warnings);
 	spool_free(j->spool);
 	for (i = 0; i < j->nlists; i++) {
 		free(j->lists[i].prefix);
@@ -604,6 +628,10 @@ do_request(struct harvest_job *j)
 	if (j->parser != NULL)
 		oai_parser_free(j->parser);
 	j->parser = oai_parser_new(&cbs, j);
+	if (j->gunzip)
+		inflateEnd(&j->zs);
+	j->gunzip = j->sniffed = 0;
+	j->inflated = 0;
 	spool_reset(j->spool);
 	free(j->spool_cause);
 	j->spool_cause = NULL;
@@ -618,11 +646,66 @@ do_request(struct harvest_job *j)
 	free(url);
 }
 
+/*
+ * Some servers send gzip without saying so (no Content-Encoding), so
+ * libcurl hands the compressed bytes through: recognise the magic and
+ * inflate here, with the same cap on the decompressed size.
+ */
+static int
+gunzip_feed(struct harvest_job *j, const char *p, size_t len)
+{
+	unsigned char	out[16384];
+	size_t		n;
+	int		r;
+
+	j->zs.next_in = (unsigned char *)(uintptr_t)p;
+	j->zs.avail_in = (unsigned int)len;
+	do {
+		j->zs.next_out = out;
+		j->zs.avail_out = sizeof(out);
+		r = inflate(&j->zs, Z_NO_FLUSH);
+		if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
+			free(j->spool_cause);
+			xasprintf(&j->spool_cause, "gzip body without "
+			    "Content-Encoding does not inflate: %s",
+			    j->zs.msg != NULL ? j->zs.msg : "corrupt");
+			return -1;
+		}
+		n = sizeof(out) - j->zs.avail_out;
+		j->inflated += (long long)n;
+		if (j->inflated > j->e->max_bytes) {
+			free(j->spool_cause);
+			xasprintf(&j->spool_cause, "response larger than %lld "
+			    "bytes once inflated", j->e->max_bytes);
+			return -1;
+		}
+		if (n > 0 && oai_parser_feed(j->parser, (char *)out, n) == -1)
+			return -1;
+		if (r == Z_STREAM_END)
+			break;
+	} while (j->zs.avail_in > 0 || j->zs.avail_out == 0);
+	return 0;
+}
+
 static int
 on_data(void *arg, const char *p, size_t len)
 {
 	struct harvest_job	*j = arg;
 
+	if (!j->sniffed && len > 0) {
+		j->sniffed = 1;
+		if ((unsigned char)p[0] == 0x1f && (len < 2 ||
+		    (unsigned char)p[1] == 0x8b)) {
+			memset(&j->zs, 0, sizeof(j->zs));
+			if (inflateInit2(&j->zs, 16 + MAX_WBITS) != Z_OK)
+				fatalx("inflateInit2 failed");
+			j->gunzip = 1;
+			log_debug("event=gzip_sniffed source=%s",
+			    log_q(j->name));
+		}
+	}
+	if (j->gunzip)
+		return gunzip_feed(j, p, len);
 	return oai_parser_feed(j->parser, p, len);
 }
 
@@ -656,11 +739,22 @@ on_done(void *arg, const struct fetch_result *res)
 		job_fail(j, "%s", j->spool_cause);
 		return;
 	}
+	if (status == 403) {
+		j->forbidden = 1;
+		job_fail(j, "%s: %s: the repository refuses us; harvesting "
+		    "stops until an operator acts", res->url, cause);
+		return;
+	}
 	delay = harvest_retry_delay(status, res->curl_failed,
 	    res->retry_after, j->tries, j->e->max_tries, j->e->retry_base_ms,
 	    j->e->seed++);
 	if (delay < 0) {
 		job_fail(j, "%s: %s", res->url, cause);
+		return;
+	}
+	if (++j->retries > MAX_RUN_RETRIES) {
+		job_fail(j, "%s: %s (retry budget of %d per run spent)",
+		    res->url, cause, MAX_RUN_RETRIES);
 		return;
 	}
 	log_warn("event=retry source=%s url=%s cause=%s try=%d wait_ms=%lld",
@@ -808,13 +902,19 @@ start_list(struct harvest_job *j)
 	free(j->progress);
 	j->token = j->progress = NULL;
 	j->progress_t = 0;
-	j->resumed = j->restarted = 0;
+	j->resumed = 0;
+	j->resumed_any = 0;
+	j->restarts = 0;
+	j->empty_pages = 0;
+	j->list_records = 0;
+	j->list_cls = -1;
 	j->list_pages = 0;
 	/* Resume an interrupted list where its last committed page ended. */
 	if (st.token != NULL && !explicit_from && j->until == NULL) {
 		j->token = st.token;
 		st.token = NULL;
 		j->resumed = 1;
+		j->resumed_any = 1;
 		j->list_pages = st.pages;
 		if (st.progress != NULL) {
 			j->progress = st.progress;
@@ -918,16 +1018,23 @@ page_done(struct harvest_job *j)
 		/* Some servers end a list with an error for the last token. */
 		if (strcmp(code, "noRecordsMatch") == 0)
 			goto complete;
-		if (strcmp(code, "badResumptionToken") == 0 && j->resumed &&
-		    !j->restarted) {
+		/*
+		 * A token the server no longer knows (expired, or lost in a
+		 * restart) means the list starts again from the watermark;
+		 * records already stored come back unchanged.
+		 */
+		if (strcmp(code, "badResumptionToken") == 0 &&
+		    j->token != NULL && j->restarts < MAX_LIST_RESTARTS) {
 			log_warn("event=token_expired source=%s prefix=%s "
 			    "set=%s msg=\"restarting the list from the "
 			    "watermark\"", log_q(j->name), log_q(l->prefix),
 			    log_q(l->set));
 			free(j->token);
 			j->token = NULL;
-			j->restarted = 1;
+			j->restarts++;
 			j->resumed = 0;
+			j->empty_pages = 0;
+			j->list_records = 0;
 			j->tries = 0;
 			job_queue(j, 0);
 			return;
@@ -952,6 +1059,18 @@ page_done(struct harvest_job *j)
 		return;
 	}
 	more = tok->value != NULL;
+	if (more && spool_count(j->spool) == 0) {
+		if (++j->empty_pages > MAX_EMPTY_PAGES) {
+			job_fail(j, "ListRecords %s/%s: %d pages in a row "
+			    "without records", l->prefix, l->set,
+			    MAX_EMPTY_PAGES + 1);
+			return;
+		}
+	} else
+		j->empty_pages = 0;
+	j->list_records += (long long)spool_count(j->spool);
+	if (tok->complete_list_size >= 0)
+		j->list_cls = tok->complete_list_size;
 
 complete:
 	if (store_begin(j->e->store, &cause) == -1)
@@ -1008,6 +1127,19 @@ complete:
 	log_info("event=list_done source=%s prefix=%s set=%s pages=%lld "
 	    "watermark=%s", log_q(j->name), log_q(l->prefix), log_q(l->set),
 	    j->list_pages, log_q(j->move_watermark ? j->progress : NULL));
+	/* Only a list harvested whole in this run can be counted. */
+	if (j->list_cls >= 0 && !j->resumed_any && code == NULL &&
+	    j->list_records != j->list_cls) {
+		log_warn("event=list_size_mismatch source=%s prefix=%s set=%s "
+		    "complete_list_size=%lld received=%lld", log_q(j->name),
+		    log_q(l->prefix), log_q(l->set), j->list_cls,
+		    j->list_records);
+		if (j->warnings.len > 0)
+			buf_addstr(&j->warnings, "; ");
+		buf_printf(&j->warnings, "%s/%s: completeListSize %lld, "
+		    "received %lld", l->prefix, l->set[0] ? l->set : "-",
+		    j->list_cls, j->list_records);
+	}
 	next_list(j);
 	return;
 

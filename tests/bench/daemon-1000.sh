@@ -21,7 +21,7 @@ trap cleanup EXIT INT TERM
 h=0
 while [ $h -lt $HOSTS ]; do
 	build/release/oaiserver --port 0 --port-file "$DIR/s$h.port" \
-	    --records 20000 --sets 100 --page-size 100 >/dev/null 2>&1 &
+	    --records 2000 --sets 100 --page-size 100 >/dev/null 2>&1 &
 	PIDS="$PIDS $!"
 	h=$((h + 1))
 done

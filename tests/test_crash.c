@@ -1,0 +1,159 @@
+/*
+ * Crash safety: kill the harvester with SIGKILL at random moments, at least
+ * 20 times across one harvest of 10,000 records in 50 pages, restarting it
+ * each time.  At the end the database equals the server's corpus, every
+ * record has exactly one "new" change, no change is lost or doubled, and
+ * PRAGMA integrity_check is ok.
+ */
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "testlib.h"
+
+#define RECORDS		10000
+#define PAGE		200
+#define MIN_KILLS	20
+
+static struct server	 srv;
+
+static int
+setup(void **state)
+{
+	if (testlib_setup() == -1)
+		return -1;
+	start_server(&srv, "crash.port", "--records 10000 --page-size 200 "
+	    "--deleted-every 0 --delay-ms 10 --seed 3");
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	stop_server(&srv);
+	testlib_teardown();
+	return 0;
+}
+
+/* Is the list complete (a watermark and no checkpoint)? */
+static int
+harvest_complete(const char *db)
+{
+	sqlite3	*s;
+	int	 done = 0;
+
+	if (access(db, F_OK) != 0)
+		return 0;
+	if (sqlite3_open_v2(db, &s, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		sqlite3_close(s);
+		return 0;
+	}
+	sqlite3_busy_timeout(s, 5000);
+	if (sqlite3_exec(s, "SELECT 1 FROM list_state", NULL, NULL,
+	    NULL) == SQLITE_OK)
+		done = q_int(s, "SELECT count(*) FROM list_state WHERE "
+		    "watermark IS NOT NULL AND token IS NULL") > 0;
+	sqlite3_close(s);
+	return done;
+}
+
+static void
+test_sigkill_many_times(void **state)
+{
+	sqlite3		*s;
+	char		*db, *cmd, *exp, *dump, *ch, *err;
+	pid_t		 pid;
+	unsigned int	 seed = 20261122;
+	int		 kills = 0, tries = 0, rc;
+
+	db = path("crash.db");
+	while (kills < MIN_KILLS && tries < 200) {
+		tries++;
+		if (harvest_complete(db))
+			break;
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			xasprintf(&cmd, "exec %s/oaiharvest harvest --db %s "
+			    "--url http://127.0.0.1:%d/oai --source crash "
+			    "2>/dev/null", bindir, db, srv.port);
+			execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+			_exit(127);
+		}
+		/* Somewhere between start-up and a few pages in. */
+		usleep((useconds_t)(80 + rand_r(&seed) % 400) * 1000);
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			continue;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		kills++;
+	}
+	if (kills < MIN_KILLS)
+		fail_msg("only %d kills before the harvest completed", kills);
+	assert_false(harvest_complete(db));
+
+	rc = run("cr.out", "cr.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source crash", bindir, db, srv.port);
+	err = read_tmp("cr.err");
+	if (rc != 0)
+		fail_msg("final harvest failed: %s", err);
+	free(err);
+	assert_true(harvest_complete(db));
+
+	/* The database equals the corpus, field by field. */
+	assert_int_equal(run("ce.out", "ce.err", "%s/oaiharvest export --db "
+	    "%s", bindir, db), 0);
+	exp = read_tmp("ce.out");
+	dump = http(&srv, 0, "/control/dump");
+	compare_export_dump(exp, dump, "crash");
+	free(exp);
+	free(dump);
+
+	/* One "new" per record; nothing lost, nothing doubled. */
+	assert_int_equal(run("cc.out", "cc.err", "%s/oaiharvest changes --db "
+	    "%s", bindir, db), 0);
+	ch = read_tmp("cc.out");
+	assert_int_equal(sqlite3_open(":memory:", &s), SQLITE_OK);
+	load_jsonl(s, "c", ch);
+	free(ch);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM c"), RECORDS);
+	assert_int_equal(q_int(s, "SELECT count(DISTINCT j->>'identifier') "
+	    "FROM c WHERE j->>'kind' = 'new'"), RECORDS);
+	assert_int_equal(q_int(s, "SELECT min(j->>'seq') FROM c"), 1);
+	assert_int_equal(q_int(s, "SELECT max(j->>'seq') FROM c"), RECORDS);
+	sqlite3_close(s);
+
+	assert_int_equal(sqlite3_open_v2(db, &s, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM pragma_integrity_check "
+	    "WHERE integrity_check = 'ok'"), 1);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM record"), RECORDS);
+	/* Runs interrupted by SIGKILL stay 'running': nobody ended them. */
+	assert_true(q_int(s, "SELECT count(*) FROM run WHERE status = 'ok'") >=
+	    1);
+	sqlite3_close(s);
+	print_message("crash: %d SIGKILLs in %d starts\n", kills, tries);
+	free(db);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sigkill_many_times),
+	};
+
+	return cmocka_run_group_tests_name("crash", tests, setup, teardown);
+}
