@@ -109,6 +109,8 @@ static int	set_prefixes(struct parse *, const struct conf_key *, void *,
 		    const char *, char **);
 static int	set_sets(struct parse *, const struct conf_key *, void *,
 		    const char *, char **);
+static int	set_listen(struct parse *, const struct conf_key *, void *,
+		    const char *, char **);
 
 #define G(f)	offsetof(struct conf, f)
 #define S(f)	offsetof(struct conf_source, f)
@@ -135,6 +137,10 @@ static const struct conf_key conf_keys[] = {
 	{ "max_response_bytes", NULL, SCOPE_GLOBAL, KIND_LL, set_size,
 	    G(max_response_bytes), 0, 1024, (long long)MAX_RESPONSE_BYTES,
 	    (long long)MAX_RESPONSE_BYTES, NULL, 0 },
+	{ "status_listen", NULL, SCOPE_GLOBAL, KIND_STR, set_listen,
+	    G(status_listen), 0, 1, 300, 0, CONF_DEFAULT_LISTEN, 0 },
+	{ "changes_log", NULL, SCOPE_GLOBAL, KIND_STR, set_path,
+	    G(changes_log), 0, 1, PATH_MAX - 1, 0, NULL, 0 },
 
 	{ "url", NULL, SCOPE_SOURCE, KIND_STR, set_url,
 	    S(url), 0, 0, MAX_URL_LEN, 0, NULL, 1 },
@@ -153,6 +159,10 @@ static const struct conf_key conf_keys[] = {
 	    S(delay_ms), 0, 0, DELAY_MAX_MS, -1, NULL, 0 },
 	{ "enabled", NULL, SCOPE_SOURCE, KIND_INT, set_bool,
 	    S(enabled), 0, 0, 1, 1, NULL, 0 },
+	{ "reconcile", NULL, SCOPE_SOURCE, KIND_LL, set_seconds,
+	    S(reconcile), 0, 0, INTERVAL_MAX, -1, NULL, 0 },
+	{ "overlap", NULL, SCOPE_SOURCE, KIND_LL, set_seconds,
+	    S(overlap), 0, 0, 7 * 86400, 300, NULL, 0 },
 };
 #define NKEYS	nitems(conf_keys)
 
@@ -324,6 +334,8 @@ conf_free(struct conf *c)
 	free(c->user_agent);
 	free(c->contact);
 	free(c->ca_file);
+	free(c->status_listen);
+	free(c->changes_log);
 	free(c);
 }
 
@@ -726,6 +738,41 @@ set_path(struct parse *p __unused, const struct conf_key *k, void *base,
 	free(*field);
 	*field = xstrdup(val);
 	return 0;
+}
+
+/*
+ * The status server's address: "host:port" with an IP literal or
+ * localhost ("[::1]:port" for IPv6), or "off".  Port 0 picks a free one.
+ */
+static int
+set_listen(struct parse *p, const struct conf_key *k, void *base,
+    const char *val, char **why)
+{
+	char		**field = (char **)((char *)base + k->off);
+	const char	 *colon, *errstr, *s;
+	long long	  port;
+
+	if (strcmp(val, "off") == 0) {
+		free(*field);
+		*field = NULL;
+		return 0;
+	}
+	if ((colon = strrchr(val, ':')) == NULL || colon == val) {
+		*why = xstrdup("not host:port (or off)");
+		return -1;
+	}
+	if (parse_ll(colon + 1, 0, 65535, &port, &errstr) == -1) {
+		xasprintf(why, "port %s", errstr);
+		return -1;
+	}
+	for (s = val; s < colon; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
+		    (*s >= 'A' && *s <= 'Z') || *s == '.' || *s == ':' ||
+		    *s == '[' || *s == ']' || *s == '-')) {
+			xasprintf(why, "%s in the address", bad_char(*s));
+			return -1;
+		}
+	return set_path(p, k, base, val, why);
 }
 
 /* It goes into an HTTP header: printable ASCII only. */

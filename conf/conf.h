@@ -10,6 +10,7 @@
 
 #define CONF_DEFAULT_PATH	"/etc/oaiharvest/oaiharvest.conf"
 #define CONF_DEFAULT_DB		"/var/lib/oaiharvest/harvest.db"
+#define CONF_DEFAULT_LISTEN	"127.0.0.1:8470"
 
 struct conf_source {
 	char		*name;		/* [A-Za-z0-9._-]{1,64} */
@@ -24,6 +25,12 @@ struct conf_source {
 	long long	 delay_ms;	/* politeness: ms between requests; -1
 					   inherits the global value */
 	int		 enabled;	/* 1 unless "enabled = no" */
+	long long	 reconcile;	/* seconds between deletion sweeps
+					   (ListIdentifiers); 0 off; -1 auto:
+					   weekly when the repository keeps no
+					   deletions */
+	long long	 overlap;	/* seconds taken off the previous
+					   responseDate for the next from */
 	int		 line;		/* line of the [source NAME] header */
 };
 
@@ -33,6 +40,10 @@ struct conf {
 	char			*user_agent;	/* NULL: the built-in one */
 	char			*contact;	/* From: header, or NULL */
 	char			*ca_file;	/* CA bundle, or NULL */
+	char			*status_listen;	/* "host:port" of the status
+						   HTTP server, or NULL: off */
+	char			*changes_log;	/* JSON Lines change file, or
+						   NULL */
 	long long		 max_concurrent;	/* default 4 */
 	long long		 delay_ms;	/* default 1000 */
 	long long		 timeout;	/* whole request, seconds */
