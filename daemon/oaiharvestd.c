@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "conf.h"
+#include "daemon.h"
 #include "harvest.h"
 #include "log.h"
 #include "notify.h"
@@ -31,58 +32,7 @@
 /* Jitter: up to a tenth of the interval, at most this many seconds. */
 #define JITTER_MAX	300
 
-enum src_state {
-	SRC_IDLE,	/* its timer is armed */
-	SRC_WAITING,	/* due, waiting for a harvest slot */
-	SRC_RUNNING,
-};
-
-static const char *const src_state_names[] = { "idle", "waiting", "running" };
-
-struct dsource {
-	TAILQ_ENTRY(dsource)	 entry;
-	TAILQ_ENTRY(dsource)	 wentry;	/* in the waiting queue */
-	struct daemon		*d;
-	struct conf_source	 c;		/* our own copy */
-	enum src_state		 state;
-	struct event		*timer;
-	struct harvest_job	*job;
-	int			 failures;
-	time_t			 next_run;
-	int			 removed;	/* free when the run ends */
-	int			 disabled;	/* refused (403) until an operator
-						   acts: SIGHUP, SIGUSR1, restart */
-	int			 rerun;		/* run again when it ends */
-};
-
-TAILQ_HEAD(dsources, dsource);
-
-/* glibc's <sys/queue.h> lacks the _SAFE variants. */
-#ifndef TAILQ_FOREACH_SAFE
-#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
-	for ((var) = TAILQ_FIRST(head);					\
-	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
-	    (var) = (tvar))
-#endif
-
-struct daemon {
-	struct event_base	*base;
-	char			*conf_path;
-	struct conf		*conf;
-	char			*db_path;
-	struct store		*store;
-	struct harvest_engine	*engine;
-	struct dsources		 sources;
-	struct dsources		 waiting;
-	int			 running;
-	int			 stopping;
-	long long		 runs_ok;
-	long long		 runs_failed;
-	char			*last;		/* last run, for STATUS= */
-	char			*status;	/* last STATUS= sent */
-	struct event		*ev_hup, *ev_term, *ev_int, *ev_usr1;
-	struct event		*ev_watchdog;
-};
+const char *const src_state_names[] = { "idle", "waiting", "running" };
 
 /* Sources */
 static struct dsource *src_new(struct daemon *, const struct conf_source *);
@@ -93,6 +43,8 @@ static void	 src_due(struct dsource *);
 static void	 src_start(struct dsource *);
 static void	 on_src_timer(evutil_socket_t, short, void *);
 static void	 on_run_done(const struct harvest_result *, void *);
+static void	 record_metrics(struct daemon *, struct dsource *,
+		    const struct harvest_result *);
 static void	 pump(struct daemon *);
 
 /* Daemon */
@@ -210,6 +162,8 @@ src_free(struct dsource *s)
 	TAILQ_REMOVE(&d->sources, s, entry);
 	event_free(s->timer);
 	conf_source_clear(&s->c);
+	free(s->m.last_error);
+	free(s->m.last_status);
 	free(s);
 }
 
@@ -257,6 +211,24 @@ src_due(struct dsource *s)
 	pump(d);
 }
 
+void
+daemon_harvest_now(struct dsource *s)
+{
+	s->disabled = 0;
+	src_due(s);
+}
+
+struct dsource *
+daemon_source(struct daemon *d, const char *name)
+{
+	struct dsource	*s;
+
+	TAILQ_FOREACH(s, &d->sources, entry)
+		if (!s->removed && strcmp(s->c.name, name) == 0)
+			return s;
+	return NULL;
+}
+
 /* Start waiting sources while there are free slots. */
 static void
 pump(struct daemon *d)
@@ -291,6 +263,10 @@ src_start(struct dsource *s)
 	hs.delay_ms = s->c.delay_ms >= 0 ? s->c.delay_ms : d->conf->delay_ms;
 	src_set_state(s, SRC_RUNNING);
 	d->running++;
+	s->m.last_start = time(NULL);
+	s->m.last_end = 0;
+	free(s->m.last_status);
+	s->m.last_status = NULL;
 	s->job = harvest_start(d->engine, &hs, on_run_done, s, &cause);
 	if (s->job == NULL) {
 		d->running--;
@@ -301,6 +277,61 @@ src_start(struct dsource *s)
 		free(cause);
 		src_schedule(s, s->c.interval);
 	}
+}
+
+static void
+record_metrics(struct daemon *d, struct dsource *s,
+    const struct harvest_result *r)
+{
+	static const double	bounds[] = DURATION_BUCKETS;
+	size_t			i;
+
+	s->m.last_end = time(NULL);
+	s->m.last_seconds = r->seconds;
+	free(s->m.last_status);
+	s->m.last_status = xstrdup(r->ok ? "ok" : "failed");
+	free(s->m.last_error);
+	s->m.last_error = r->error != NULL ? xstrdup(r->error) : NULL;
+	if (r->ok) {
+		s->m.runs_ok++;
+		s->m.last_success = s->m.last_end;
+	} else {
+		s->m.runs_failed++;
+		for (i = 0; i < ERR_NTYPES - 1; i++)
+			if (r->error_type != NULL &&
+			    strcmp(r->error_type, err_type_names[i]) == 0)
+				break;
+		s->m.errors[i]++;
+	}
+	s->m.records[STORE_UNCHANGED] += r->stats.unchanged;
+	s->m.records[STORE_NEW] += r->stats.new_records;
+	s->m.records[STORE_UPDATED] += r->stats.updated;
+	s->m.records[STORE_DELETED] += r->stats.deleted;
+	s->m.bytes += r->stats.bytes;
+	s->m.pages += r->stats.pages;
+	for (i = 0; i < nitems(bounds) - 1; i++)
+		if (r->seconds <= bounds[i])
+			break;
+	d->duration_buckets[i]++;
+	d->duration_sum += r->seconds;
+	d->duration_count++;
+}
+
+static void
+on_request_done(void *arg, const char *source, long status, long long bytes)
+{
+	struct daemon	*d = arg;
+
+	http_count_request(d->http, status);
+}
+
+static void
+on_commit(void *arg, const char *source, long long changes)
+{
+	struct daemon	*d = arg;
+
+	if (changes > 0)
+		http_changes_arrived(d->http);
 }
 
 static void
@@ -316,6 +347,7 @@ on_run_done(const struct harvest_result *r, void *arg)
 	s->job = NULL;
 	d->running--;
 	src_set_state(s, SRC_IDLE);
+	record_metrics(d, s, r);
 	if (r->ok) {
 		s->failures = 0;
 		d->runs_ok++;
@@ -595,6 +627,7 @@ main(int argc, char **argv)
 	};
 	struct daemon			 d;
 	struct harvest_options		 ho;
+	struct harvest_observer		 obs;
 	struct dsource			*s;
 	struct timeval			 tv;
 	const char			*path = CONF_DEFAULT_PATH;
@@ -674,6 +707,17 @@ main(int argc, char **argv)
 		free(cause);
 		return 1;
 	}
+	obs.on_request = on_request_done;
+	obs.on_commit = on_commit;
+	harvest_engine_observe(d.engine, &obs, &d);
+	d.started = time(NULL);
+	if (d.conf->status_listen != NULL && (d.http = http_start(&d,
+	    d.conf->status_listen, &cause)) == NULL) {
+		log_err("event=fatal cause=%s", log_q(cause));
+		fprintf(stderr, "oaiharvestd: %s\n", cause);
+		free(cause);
+		return 1;
+	}
 	d.ev_hup = evsignal_new(d.base, SIGHUP, on_signal, &d);
 	d.ev_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
 	d.ev_int = evsignal_new(d.base, SIGINT, on_signal, &d);
@@ -698,6 +742,7 @@ main(int argc, char **argv)
 
 	event_base_dispatch(d.base);
 
+	http_stop(d.http);
 	while ((s = TAILQ_FIRST(&d.sources)) != NULL)
 		src_free(s);
 	harvest_engine_free(d.engine);

@@ -59,15 +59,31 @@ struct harvest_result {
 	 */
 	int			 forbidden;
 	const char		*warnings;	/* "; "-separated, or NULL */
+	/*
+	 * When !ok, what kind of failure: network, http, parse, oai,
+	 * protocol, store, limit, forbidden, cancelled, other.
+	 */
+	const char		*error_type;
 	double			 seconds;
 };
 
 typedef void	(*harvest_done_cb)(const struct harvest_result *, void *);
 
+/* Hooks for whoever counts (the daemon's metrics); any may be NULL. */
+struct harvest_observer {
+	/* A request ended: its HTTP status (0: none), decoded bytes. */
+	void	(*on_request)(void *, const char *source, long status,
+		    long long bytes);
+	/* A page was committed with this many changes. */
+	void	(*on_commit)(void *, const char *source, long long changes);
+};
+
 struct harvest_engine *harvest_engine_new(struct event_base *,
 		    struct store *, const struct harvest_options *,
 		    char **cause);
 void		 harvest_engine_free(struct harvest_engine *);
+void		 harvest_engine_observe(struct harvest_engine *,
+		    const struct harvest_observer *, void *);
 
 /*
  * Start a run for a source: Identify, then each (metadataPrefix, set) list

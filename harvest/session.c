@@ -64,6 +64,8 @@ struct harvest_engine {
 	long long		 max_bytes;
 	int			 max_tries;
 	unsigned int		 seed;
+	struct harvest_observer	 obs;
+	void			*obs_arg;
 };
 
 struct harvest_job {
@@ -126,9 +128,11 @@ struct harvest_job {
 	char			*spool_cause;
 	int			 tries;
 	long long		 retries;	/* this run, all requests */
+	long long		 changes_seen;	/* reported to on_commit */
 	int			 forbidden;
 	struct buf		 warnings;
 	char			*error;
+	const char		*error_type;
 
 	/* A gzip body that came without Content-Encoding. */
 	int			 sniffed;
@@ -189,6 +193,14 @@ harvest_engine_new(struct event_base *base, struct store *store,
 	    (long long)MAX_RESPONSE_BYTES;
 	e->seed = (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)e;
 	return e;
+}
+
+void
+harvest_engine_observe(struct harvest_engine *e,
+    const struct harvest_observer *o, void *arg)
+{
+	e->obs = *o;
+	e->obs_arg = arg;
 }
 
 void
@@ -494,6 +506,7 @@ harvest_cancel(struct harvest_job *j)
 		fetch_cancel(j->req);
 		j->req = NULL;
 	}
+	j->error_type = "cancelled";
 	job_fail(j, "cancelled");
 }
 
@@ -547,6 +560,8 @@ job_finish(struct harvest_job *j)
 	res.retries = j->retries;
 	res.forbidden = j->forbidden;
 	res.warnings = j->warnings.len > 0 ? buf_str(&j->warnings) : NULL;
+	res.error_type = j->error == NULL ? NULL : j->error_type != NULL ?
+	    j->error_type : "other";
 	res.seconds = (mono_ms() - j->started_ms) / 1000.0;
 	if (j->done != NULL)
 		j->done(&res, j->done_arg);
@@ -720,6 +735,9 @@ on_done(void *arg, const struct fetch_result *res)
 	j->req = NULL;
 	host_release(j->host);
 	j->stats.bytes += res->bytes;
+	if (j->e->obs.on_request != NULL)
+		j->e->obs.on_request(j->e->obs_arg, j->name, res->status,
+		    res->bytes);
 	if (res->ok && oai_parser_finish(j->parser) == -1)
 		cause = oai_parser_cause(j->parser);
 	else if (res->sink_failed)
@@ -736,11 +754,13 @@ on_done(void *arg, const struct fetch_result *res)
 		return;
 	}
 	if (j->spool_cause != NULL) {
+		j->error_type = "limit";
 		job_fail(j, "%s", j->spool_cause);
 		return;
 	}
 	if (status == 403) {
 		j->forbidden = 1;
+		j->error_type = "forbidden";
 		job_fail(j, "%s: %s: the repository refuses us; harvesting "
 		    "stops until an operator acts", res->url, cause);
 		return;
@@ -748,6 +768,14 @@ on_done(void *arg, const struct fetch_result *res)
 	delay = harvest_retry_delay(status, res->curl_failed,
 	    res->retry_after, j->tries, j->e->max_tries, j->e->retry_base_ms,
 	    j->e->seed++);
+	if (res->sink_failed || (res->ok && status == 200))
+		j->error_type = j->spool_cause != NULL ? "limit" : "parse";
+	else if (res->curl_failed)
+		j->error_type = "network";
+	else if (status != 200 && status != 0)
+		j->error_type = "http";
+	else
+		j->error_type = "limit";
 	if (delay < 0) {
 		job_fail(j, "%s: %s", res->url, cause);
 		return;
@@ -797,6 +825,7 @@ identify_done(struct harvest_job *j)
 
 	j->tries = 0;
 	if ((code = oai_parser_error_code(j->parser)) != NULL) {
+		j->error_type = "oai";
 		job_fail(j, "Identify: OAI error %s: %s", code,
 		    oai_parser_error_message(j->parser) ?
 		    oai_parser_error_message(j->parser) : "");
@@ -1039,6 +1068,7 @@ page_done(struct harvest_job *j)
 			job_queue(j, 0);
 			return;
 		}
+		j->error_type = "oai";
 		job_fail(j, "ListRecords %s/%s: OAI error %s: %s", l->prefix,
 		    l->set, code, msg != NULL ? msg : "");
 		return;
@@ -1049,11 +1079,13 @@ page_done(struct harvest_job *j)
 	}
 	if (tok->value != NULL && j->token != NULL &&
 	    strcmp(tok->value, j->token) == 0) {
+		j->error_type = "protocol";
 		job_fail(j, "ListRecords %s/%s: the server repeated the "
 		    "resumptionToken %s", l->prefix, l->set, tok->value);
 		return;
 	}
 	if (tok->value != NULL && j->list_pages + 1 >= MAX_PAGES_PER_LIST) {
+		j->error_type = "protocol";
 		job_fail(j, "ListRecords %s/%s: more than %d pages", l->prefix,
 		    l->set, MAX_PAGES_PER_LIST);
 		return;
@@ -1061,6 +1093,7 @@ page_done(struct harvest_job *j)
 	more = tok->value != NULL;
 	if (more && spool_count(j->spool) == 0) {
 		if (++j->empty_pages > MAX_EMPTY_PAGES) {
+			j->error_type = "protocol";
 			job_fail(j, "ListRecords %s/%s: %d pages in a row "
 			    "without records", l->prefix, l->set,
 			    MAX_EMPTY_PAGES + 1);
@@ -1111,6 +1144,12 @@ complete:
 	j->stats.pages++;
 	j->list_pages++;
 	j->tries = 0;
+	if (j->e->obs.on_commit != NULL)
+		j->e->obs.on_commit(j->e->obs_arg, j->name,
+		    j->stats.new_records + j->stats.updated +
+		    j->stats.deleted - j->changes_seen);
+	j->changes_seen = j->stats.new_records + j->stats.updated +
+	    j->stats.deleted;
 	log_debug("event=page source=%s prefix=%s set=%s page=%lld "
 	    "records=%zu cursor=%lld size=%lld", log_q(j->name),
 	    log_q(l->prefix), log_q(l->set), j->list_pages,
@@ -1146,6 +1185,7 @@ complete:
 rollback:
 	store_rollback(j->e->store);
 fail:
+	j->error_type = "store";
 	spool_reset(j->spool);
 	job_fail(j, "%s", cause != NULL ? cause : "store failed");
 	free(cause);

@@ -1383,3 +1383,121 @@ out:
 	sqlite3_reset(st);
 	return ret;
 }
+
+/*
+ * For the daemon's status server.  These run rarely (an operator's or a
+ * scraper's request), so their statements are prepared per call.
+ */
+
+static int
+prepare(struct store *s, const char *sql, sqlite3_stmt **st, char **cause)
+{
+	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
+		set_cause(cause, "store: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_writable(struct store *s, char **cause)
+{
+	/* Inside a page transaction the database is being written. */
+	if (!sqlite3_get_autocommit(s->db))
+		return 0;
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		set_cause(cause, "store: not writable: %s",
+		    sqlite3_errmsg(s->db));
+		return -1;
+	}
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return 0;
+}
+
+int64_t
+store_last_seq(struct store *s)
+{
+	sqlite3_stmt	*st;
+	int64_t		 seq = -1;
+
+	if (prepare(s, "SELECT coalesce(max(seq), 0) FROM change", &st,
+	    NULL) == -1)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		seq = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return seq;
+}
+
+static void
+json_col(struct buf *b, sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		buf_addstr(b, "null");
+	else
+		json_add_string(b, (const char *)sqlite3_column_text(st, col),
+		    (size_t)sqlite3_column_bytes(st, col));
+}
+
+int
+store_source_json(struct store *s, const char *name, struct buf *b,
+    char **cause)
+{
+	sqlite3_stmt	*st;
+	int64_t		 id;
+	int		 rc, n = 0;
+
+	if (prepare(s, "SELECT id, repository_name, granularity, "
+	    "deleted_record FROM source WHERE name = ?", &st, cause) == -1)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		buf_addstr(b, ",\"repository\":null,\"records\":null,"
+		    "\"lists\":[]");
+		return 0;
+	}
+	id = sqlite3_column_int64(st, 0);
+	buf_addstr(b, ",\"repository\":{\"name\":");
+	json_col(b, st, 1);
+	buf_addstr(b, ",\"granularity\":");
+	json_col(b, st, 2);
+	buf_addstr(b, ",\"deleted_record\":");
+	json_col(b, st, 3);
+	buf_addch(b, '}');
+	sqlite3_finalize(st);
+
+	if (prepare(s, "SELECT count(*) - coalesce(sum(deleted), 0), "
+	    "coalesce(sum(deleted), 0) FROM record WHERE source_id = ?", &st,
+	    cause) == -1)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		buf_printf(b, ",\"records\":{\"present\":%lld,"
+		    "\"deleted\":%lld}",
+		    (long long)sqlite3_column_int64(st, 0),
+		    (long long)sqlite3_column_int64(st, 1));
+	sqlite3_finalize(st);
+
+	if (prepare(s, "SELECT prefix, setspec, watermark, token IS NOT NULL, "
+	    "pages FROM list_state WHERE source_id = ? ORDER BY prefix, "
+	    "setspec", &st, cause) == -1)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	buf_addstr(b, ",\"lists\":[");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		buf_addstr(b, n++ ? ",{\"prefix\":" : "{\"prefix\":");
+		json_col(b, st, 0);
+		buf_addstr(b, ",\"set\":");
+		json_col(b, st, 1);
+		buf_addstr(b, ",\"watermark\":");
+		json_col(b, st, 2);
+		buf_printf(b, ",\"in_progress\":%s,\"pages\":%lld}",
+		    sqlite3_column_int(st, 3) ? "true" : "false",
+		    (long long)sqlite3_column_int64(st, 4));
+	}
+	buf_addch(b, ']');
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}

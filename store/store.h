@@ -136,4 +136,18 @@ int	 store_changes(struct store *, int64_t since, int64_t limit, FILE *,
 	    char **cause);
 int	 store_status(struct store *, FILE *, char **cause);
 
+/* For the daemon's status server. */
+struct buf;
+/* 0 when a write transaction can be had (or one is going on). */
+int	 store_writable(struct store *, char **cause);
+/* The newest change's seq (0: none), or -1. */
+int64_t	 store_last_seq(struct store *);
+/*
+ * Append to b, for source name, the fields ,"repository":{...},
+ * "records":{"present":N,"deleted":N},"lists":[{prefix, set, watermark,
+ * in_progress, pages}, ...].
+ */
+int	 store_source_json(struct store *, const char *name, struct buf *,
+	    char **cause);
+
 #endif
