@@ -5,7 +5,8 @@
 set -eu
 
 PKGS="pkg-config libcurl4-openssl-dev libxml2-dev libsqlite3-dev libevent-dev \
-libcmocka-dev libinih-dev zlib1g-dev ca-certificates"
+libcmocka-dev libinih-dev zlib1g-dev ca-certificates \
+prometheus"
 if [ "${1:-}" = "--extra" ]; then
 	shift
 	PKGS="$PKGS $*"
