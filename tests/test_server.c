@@ -18,11 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <libxml/parser.h>
+#include <zlib.h>
 
 #include "util.h"
 
@@ -254,7 +257,8 @@ control(const struct srv *s, const char *what, struct buf *out)
 
 	xasprintf(&url, "%s/control/%s", s->base, what);
 	status = http(url, strncmp(what, "dump", 4) == 0 ||
-	    strncmp(what, "stats", 5) == 0 ? NULL : "", out);
+	    strncmp(what, "stats", 5) == 0 || strcmp(what, "faults") == 0 ?
+	    NULL : "", out);
 	free(url);
 	return status;
 }
@@ -602,6 +606,326 @@ slurp(const char *dir, const char *name)
 		assert_int_equal(buf_add(&b, chunk, n), 0);
 	fclose(fp);
 	return b.data != NULL ? b.data : xstrdup("");
+}
+
+/* Faults */
+
+/* One transfer that may fail: what arrived, and how it ended. */
+struct fetch {
+	/* in */
+	long		 timeout_ms;	/* 0: 30 s */
+	long		 maxredirs;	/* > 0: follow redirects */
+	int		 decode;	/* Accept-Encoding: what curl knows */
+	int		 discard;	/* count the body, keep none */
+	const char	*post;
+	/* out */
+	CURLcode	 rc;
+	long		 status;
+	long		 redirects;
+	curl_off_t	 downloaded;	/* body bytes as sent (compressed) */
+	uint64_t	 received;	/* body bytes as delivered */
+	int64_t		 ms;
+	struct buf	 body;
+	struct buf	 head;		/* every response's header lines */
+};
+
+static size_t
+fetch_body_cb(char *p, size_t size, size_t n, void *arg)
+{
+	struct fetch	*ft = arg;
+
+	ft->received += size * n;
+	if (!ft->discard && buf_add(&ft->body, p, size * n) == -1)
+		return 0;
+	return size * n;
+}
+
+static size_t
+fetch_head_cb(char *p, size_t size, size_t n, void *arg)
+{
+	struct fetch	*ft = arg;
+
+	return buf_add(&ft->head, p, size * n) == -1 ? 0 : size * n;
+}
+
+static CURL *
+fetch_handle(const char *url, struct fetch *ft)
+{
+	CURL	*c;
+
+	buf_init(&ft->body, MAX_BODY);
+	buf_init(&ft->head, 1024 * 1024);
+	ft->received = 0;
+	assert_non_null(c = curl_easy_init());
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+	    ft->timeout_ms > 0 ? ft->timeout_ms : 30000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fetch_body_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, ft);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, fetch_head_cb);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, ft);
+	if (ft->maxredirs > 0) {
+		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(c, CURLOPT_MAXREDIRS, ft->maxredirs);
+	}
+	if (ft->decode)
+		curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+	if (ft->post != NULL)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, ft->post);
+	return c;
+}
+
+static void
+fetch_done(CURL *c, struct fetch *ft)
+{
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ft->status);
+	curl_easy_getinfo(c, CURLINFO_REDIRECT_COUNT, &ft->redirects);
+	curl_easy_getinfo(c, CURLINFO_SIZE_DOWNLOAD_T, &ft->downloaded);
+	curl_easy_cleanup(c);
+}
+
+static void
+fetch(const char *url, struct fetch *ft)
+{
+	CURL	*c;
+	int64_t	 start;
+
+	c = fetch_handle(url, ft);
+	start = mono_ms();
+	ft->rc = curl_easy_perform(c);
+	ft->ms = mono_ms() - start;
+	fetch_done(c, ft);
+}
+
+/* GET /oai?query with the fetch's options. */
+static void
+fetch_oai(const struct srv *s, const char *query, struct fetch *ft)
+{
+	char	*url;
+
+	xasprintf(&url, "%s/oai?%s", s->base, query);
+	fetch(url, ft);
+	free(url);
+}
+
+static void
+fetch_free(struct fetch *ft)
+{
+	buf_free(&ft->body);
+	buf_free(&ft->head);
+}
+
+/*
+ * The value of a header of the last response (after redirects), or NULL;
+ * free it.
+ */
+static char *
+header(const struct fetch *ft, const char *name)
+{
+	const char	*p, *last = NULL, *line, *v, *e;
+	size_t		 len = strlen(name);
+
+	for (p = buf_str(&ft->head); (p = strstr(p, "HTTP/")) != NULL; p++)
+		if (p == ft->head.data || p[-1] == '\n')
+			last = p;
+	if (last == NULL)
+		return NULL;
+	for (line = last; *line != '\0'; line = e + 1) {
+		if ((e = strchr(line, '\n')) == NULL)
+			break;
+		if (strncasecmp(line, name, len) != 0 || line[len] != ':')
+			continue;
+		for (v = line + len + 1; *v == ' '; v++)
+			;
+		while (e > v && (e[-1] == '\r' || e[-1] == ' '))
+			e--;
+		return xstrndup(v, e - v);
+	}
+	return NULL;
+}
+
+static void
+assert_header(const struct fetch *ft, const char *name, const char *want)
+{
+	char	*v;
+
+	if ((v = header(ft, name)) == NULL)
+		fail_msg("no %s header", name);
+	assert_string_equal(v, want);
+	free(v);
+}
+
+static void
+assert_no_header(const struct fetch *ft, const char *name)
+{
+	char	*v;
+
+	if ((v = header(ft, name)) != NULL)
+		fail_msg("unexpected %s: %s", name, v);
+}
+
+/* POST /control/fault?spec; returns the fault's id. */
+static unsigned int
+arm(const struct srv *s, const char *spec)
+{
+	struct buf	 b;
+	char		*what;
+	const char	*p, *errstr;
+	long long	 id;
+
+	xasprintf(&what, "fault?%s", spec);
+	buf_init(&b, MAX_BODY);
+	if (control(s, what, &b) != 200)
+		fail_msg("arming %s: %s", spec, b.data);
+	assert_non_null(p = strstr(b.data, "{\"ok\":true,\"id\":"));
+	p += 16;
+	assert_non_null(strchr(p, '}'));
+	*strchr((char *)p, '}') = '\0';
+	assert_int_equal(parse_ll(p, 1, UINT_MAX, &id, &errstr), 0);
+	buf_free(&b);
+	free(what);
+	return (unsigned int)id;
+}
+
+/* Arming that must fail with 400 and an error naming what is wrong. */
+static void
+arm_bad(const struct srv *s, const char *spec, const char *needle)
+{
+	struct buf	 b;
+	char		*what;
+
+	xasprintf(&what, "fault?%s", spec);
+	buf_init(&b, MAX_BODY);
+	assert_int_equal(control(s, what, &b), 400);
+	if (strstr(b.data, "\"ok\":false") == NULL ||
+	    strstr(b.data, needle) == NULL)
+		fail_msg("arming %s: %s", spec, b.data);
+	buf_free(&b);
+	free(what);
+}
+
+/* The /control/faults line of fault id. */
+static char *
+fault_line(const struct srv *s, unsigned int id)
+{
+	struct buf	 b;
+	char		 key[32], *p, *e, *line;
+
+	buf_init(&b, MAX_BODY);
+	assert_int_equal(control(s, "faults", &b), 200);
+	snprintf(key, sizeof(key), "{\"id\":%u,", id);
+	if ((p = strstr(b.data, key)) == NULL)
+		fail_msg("no fault %u in %s", id, b.data);
+	assert_non_null(e = strchr(p, '\n'));
+	line = xstrndup(p, e - p);
+	buf_free(&b);
+	return line;
+}
+
+static void
+assert_fault(const struct srv *s, unsigned int id, const char *needle)
+{
+	char	*line = fault_line(s, id);
+
+	if (strstr(line, needle) == NULL)
+		fail_msg("fault %u: no %s in %s", id, needle, line);
+	free(line);
+}
+
+static int
+xml_ok(const struct buf *b)
+{
+	xmlDocPtr	doc;
+
+	doc = xmlReadMemory(b->data, (int)b->len, "response.xml", NULL,
+	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (doc == NULL)
+		return 0;
+	xmlFreeDoc(doc);
+	return 1;
+}
+
+/* Which <record> (1-based) p is inside, and that it is in a description. */
+static size_t
+record_at(const char *body, const char *p)
+{
+	const char	*q, *open = NULL, *close = NULL;
+	size_t		 n = 0;
+
+	for (q = body; (q = strstr(q, "<record>")) != NULL && q < p; q++)
+		n++;
+	for (q = body; (q = strstr(q, "<dc:description")) != NULL && q < p;
+	    q++)
+		open = q;
+	for (q = body; (q = strstr(q, "</dc:description>")) != NULL && q < p;
+	    q++)
+		close = q;
+	assert_non_null(open);
+	assert_true(close == NULL || close < open);
+	return n;
+}
+
+/* A token, URL-encoded, as a query. */
+static char *
+token_query(const char *verb, const char *tok)
+{
+	char	*esc, *q;
+
+	esc = curl_easy_escape(NULL, tok, 0);
+	xasprintf(&q, "verb=%s&resumptionToken=%s", verb, esc);
+	curl_free(esc);
+	return q;
+}
+
+/* The lines of the server's log that match needle. */
+static size_t
+log_count(const struct srv *s, const char *needle)
+{
+	char	 path[128], line[1024];
+	size_t	 n = 0;
+	FILE	*fp;
+
+	snprintf(path, sizeof(path), "%s/server.log", s->dir);
+	assert_non_null(fp = fopen(path, "r"));
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strstr(line, needle) != NULL)
+			n++;
+	fclose(fp);
+	return n;
+}
+
+/* Run oaiserver with args to its exit; its status. */
+static int
+run_server(const char *const *args)
+{
+	const char	*build, *argv[16];
+	char		 bin[PATH_MAX];
+	size_t		 n = 0;
+	pid_t		 pid;
+	int		 status, fd;
+
+	if ((build = getenv("OH_BUILD")) == NULL || *build == '\0')
+		build = "build/asan";
+	snprintf(bin, sizeof(bin), "%s/oaiserver", build);
+	argv[n++] = bin;
+	for (; *args != NULL && n + 1 < nitems(argv); args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	fflush(stdout);
+	fflush(stderr);
+	assert_true((pid = fork()) != -1);
+	if (pid == 0) {
+		if ((fd = open("/dev/null", O_WRONLY)) != -1) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
 }
 
 /* Fixture */
@@ -1362,6 +1686,964 @@ test_delay(void **state)
 	buf_free(&stats);
 }
 
+/*
+ * The HTTP status faults: the status and its reason, a small HTML page,
+ * Retry-After as delta-seconds or as an IMF-fixdate; then the next
+ * request is served as usual.
+ */
+static void
+test_fault_status(void **state)
+{
+	static const struct {
+		const char	*spec;
+		long		 status;
+		const char	*line;
+	} cases[] = {
+		{ "kind=http503", 503, "503 Service Unavailable" },
+		{ "kind=http429&retry_after=7", 429, "429 Too Many Requests" },
+		{ "kind=http500", 500, "500 Internal Server Error" },
+		{ "kind=http502", 502, "502 Bad Gateway" },
+		{ "kind=http504", 504, "504 Gateway Timeout" },
+		{ "kind=http403", 403, "403 Forbidden" },
+		{ "kind=http404", 404, "404 Not Found" },
+		{ "kind=html200", 200, "200 OK" },
+	};
+	struct fixture	*fx = *state;
+	struct srv	*s = &fx->srv[0];
+	struct fetch	 ft;
+	struct tm	 tm;
+	char		*v, *end;
+	time_t		 t;
+	size_t		 i;
+
+	srv_start(s, (const char *[]){ "--records", "5", NULL });
+	for (i = 0; i < nitems(cases); i++) {
+		arm(s, cases[i].spec);
+		memset(&ft, 0, sizeof(ft));
+		fetch_oai(s, "verb=Identify", &ft);
+		assert_int_equal(ft.rc, CURLE_OK);
+		assert_int_equal(ft.status, cases[i].status);
+		assert_non_null(strstr(ft.head.data, cases[i].line));
+		assert_header(&ft, "Content-Type", "text/html; charset=utf-8");
+		assert_true(strncmp(ft.body.data, "<!DOCTYPE html>", 15) == 0);
+		assert_null(strstr(ft.body.data, "<OAI-PMH"));
+		if (strstr(cases[i].spec, "retry_after=7") != NULL)
+			assert_header(&ft, "Retry-After", "7");
+		else
+			assert_no_header(&ft, "Retry-After");
+		fetch_free(&ft);
+
+		memset(&ft, 0, sizeof(ft));
+		fetch_oai(s, "verb=Identify", &ft);
+		assert_int_equal(ft.status, 200);
+		assert_header(&ft, "Content-Type", "text/xml; charset=utf-8");
+		assert_non_null(strstr(ft.body.data, "<Identify>"));
+		fetch_free(&ft);
+	}
+
+	/* An HTTP-date two minutes ahead, in RFC 7231's one format. */
+	arm(s, "kind=http503&retry_after_date=120");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=Identify", &ft);
+	assert_int_equal(ft.status, 503);
+	assert_non_null(v = header(&ft, "Retry-After"));
+	assert_int_equal(strlen(v), 29);
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	assert_non_null(end);
+	assert_int_equal(*end, '\0');
+	t = timegm(&tm);
+	assert_true(t - time(NULL) >= 115 && t - time(NULL) <= 121);
+	free(v);
+	fetch_free(&ft);
+	srv_stop(s);
+}
+
+/*
+ * Faults below HTTP: a reset or a close after part of the body (the full
+ * Content-Length announced), and a stall that holds the connection open
+ * without holding up the server.
+ */
+static void
+test_fault_wire(void **state)
+{
+	struct fixture	*fx = *state;
+	struct srv	*s = &fx->srv[0];
+	struct fetch	 ft, normal, stalled;
+	CURLM		*m;
+	CURL		*h;
+	CURLMsg		*msg;
+	char		*len, full[32];
+	const char	*date;
+	size_t		 off;
+	int64_t		 start;
+	int		 running = 1, left;
+	CURLcode	 rc = CURLE_OK;
+
+	srv_start(s, (const char *[]){ "--records", "30", "--page-size",
+	    "10", NULL });
+	memset(&normal, 0, sizeof(normal));
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &normal);
+	assert_int_equal(normal.rc, CURLE_OK);
+	snprintf(full, sizeof(full), "%llu",
+	    (unsigned long long)normal.received);
+
+	arm(s, "kind=reset&bytes=1000");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	assert_int_equal(ft.rc, CURLE_RECV_ERROR);
+	assert_int_equal(ft.status, 200);
+	assert_header(&ft, "Content-Length", full);
+	assert_int_equal(ft.received, 1000);
+	/* The same bytes but for the responseDate (20 of them). */
+	assert_non_null(date = strstr(normal.body.data, "<responseDate>"));
+	off = (size_t)(date - normal.body.data) + 14;
+	assert_true(off + 20 < 1000);
+	assert_memory_equal(ft.body.data, normal.body.data, off);
+	assert_memory_equal(ft.body.data + off + 20,
+	    normal.body.data + off + 20, 1000 - off - 20);
+	fetch_free(&ft);
+
+	/* Default: half the body. */
+	arm(s, "kind=reset");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	assert_int_equal(ft.rc, CURLE_RECV_ERROR);
+	assert_int_equal(ft.received, normal.received / 2);
+	fetch_free(&ft);
+
+	arm(s, "kind=truncate&bytes=500");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	assert_int_equal(ft.rc, CURLE_PARTIAL_FILE);
+	assert_int_equal(ft.status, 200);
+	assert_header(&ft, "Content-Length", full);
+	assert_int_equal(ft.received, 500);
+	fetch_free(&ft);
+
+	/* A POST's answer is taken over the same way. */
+	arm(s, "kind=truncate&bytes=300");
+	memset(&ft, 0, sizeof(ft));
+	ft.post = "verb=ListRecords&metadataPrefix=oai_dc";
+	xasprintf(&len, "%s/oai", s->base);
+	fetch(len, &ft);
+	free(len);
+	assert_int_equal(ft.rc, CURLE_PARTIAL_FILE);
+	assert_header(&ft, "Content-Length", full);
+	assert_int_equal(ft.received, 300);
+	fetch_free(&ft);
+
+	/* bytes= past the end still leaves the last byte out. */
+	arm(s, "kind=truncate&bytes=100000000");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	assert_int_equal(ft.rc, CURLE_PARTIAL_FILE);
+	assert_int_equal(ft.received, normal.received - 1);
+	fetch_free(&ft);
+
+	/* A client that gives up after 1 s of silence. */
+	arm(s, "kind=stall&seconds=2&bytes=100");
+	memset(&ft, 0, sizeof(ft));
+	ft.timeout_ms = 1000;
+	fetch_oai(s, "verb=Identify", &ft);
+	assert_int_equal(ft.rc, CURLE_OPERATION_TIMEDOUT);
+	assert_int_equal(ft.received, 100);
+	assert_true(ft.ms >= 950 && ft.ms < 1900);
+	fetch_free(&ft);
+
+	/*
+	 * A patient one: 100 bytes, then 2 s of nothing (while others are
+	 * served), then the close, short of the Content-Length.
+	 */
+	arm(s, "kind=stall&seconds=2&bytes=100");
+	memset(&stalled, 0, sizeof(stalled));
+	stalled.timeout_ms = 10000;
+	xasprintf(&len, "%s/oai?verb=Identify", s->base);
+	h = fetch_handle(len, &stalled);
+	free(len);
+	assert_non_null(m = curl_multi_init());
+	curl_multi_add_handle(m, h);
+	start = mono_ms();
+	while (stalled.received < 100 && mono_ms() - start < 5000) {
+		curl_multi_perform(m, &running);
+		curl_multi_poll(m, NULL, 0, 20, NULL);
+	}
+	assert_int_equal(stalled.received, 100);
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=Identify", &ft);
+	assert_int_equal(ft.rc, CURLE_OK);
+	assert_int_equal(ft.status, 200);
+	assert_true(ft.ms < 1000);
+	fetch_free(&ft);
+	while (running > 0 && mono_ms() - start < 10000) {
+		curl_multi_perform(m, &running);
+		if (running > 0)
+			curl_multi_poll(m, NULL, 0, 50, NULL);
+	}
+	assert_int_equal(running, 0);
+	assert_true(mono_ms() - start >= 1900);
+	while ((msg = curl_multi_info_read(m, &left)) != NULL)
+		if (msg->msg == CURLMSG_DONE)
+			rc = msg->data.result;
+	assert_int_equal(rc, CURLE_PARTIAL_FILE);
+	assert_int_equal(stalled.received, 100);
+	curl_multi_remove_handle(m, h);
+	fetch_done(h, &stalled);
+	curl_multi_cleanup(m);
+	fetch_free(&stalled);
+	fetch_free(&normal);
+	srv_stop(s);
+}
+
+static char *
+inflate_all(const struct buf *b, int window)
+{
+	struct buf	 out;
+	z_stream	 z;
+	unsigned char	 chunk[16384];
+	int		 rc;
+
+	memset(&z, 0, sizeof(z));
+	assert_int_equal(inflateInit2(&z, window), Z_OK);
+	buf_init(&out, MAX_BODY);
+	z.next_in = (unsigned char *)b->data;
+	z.avail_in = (uInt)b->len;
+	do {
+		z.next_out = chunk;
+		z.avail_out = sizeof(chunk);
+		rc = inflate(&z, Z_NO_FLUSH);
+		assert_true(rc == Z_OK || rc == Z_STREAM_END);
+		assert_int_equal(buf_add(&out, chunk,
+		    sizeof(chunk) - z.avail_out), 0);
+	} while (rc != Z_STREAM_END);
+	inflateEnd(&z);
+	return out.data;
+}
+
+/* Compressed bodies, announced and not. */
+static void
+test_fault_encoding(void **state)
+{
+	struct fixture	*fx = *state;
+	struct srv	*s = &fx->srv[0];
+	struct fetch	 ft, normal;
+	char		*want, *got, *plain;
+
+	srv_start(s, (const char *[]){ "--records", "30", NULL });
+	memset(&normal, 0, sizeof(normal));
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &normal);
+	want = normalize(normal.body.data, s->port);
+
+	arm(s, "kind=gzip");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	assert_int_equal(ft.status, 200);
+	assert_header(&ft, "Content-Encoding", "gzip");
+	assert_true(ft.body.len > 2 && ft.body.len < normal.body.len / 2);
+	assert_int_equal((unsigned char)ft.body.data[0], 0x1f);
+	assert_int_equal((unsigned char)ft.body.data[1], 0x8b);
+	plain = inflate_all(&ft.body, 15 + 16);
+	got = normalize(plain, s->port);
+	assert_string_equal(got, want);
+	free(plain);
+	free(got);
+	fetch_free(&ft);
+
+	/* The same through curl's decoder. */
+	arm(s, "kind=gzip");
+	memset(&ft, 0, sizeof(ft));
+	ft.decode = 1;
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	assert_int_equal(ft.rc, CURLE_OK);
+	got = normalize(ft.body.data, s->port);
+	assert_string_equal(got, want);
+	assert_true((uint64_t)ft.downloaded < ft.received);
+	free(got);
+	fetch_free(&ft);
+
+	/* deflate is the zlib format (RFC 9110), not raw deflate. */
+	arm(s, "kind=deflate");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	assert_header(&ft, "Content-Encoding", "deflate");
+	assert_int_equal((unsigned char)ft.body.data[0], 0x78);
+	plain = inflate_all(&ft.body, 15);
+	got = normalize(plain, s->port);
+	assert_string_equal(got, want);
+	free(plain);
+	free(got);
+	fetch_free(&ft);
+	arm(s, "kind=deflate");
+	memset(&ft, 0, sizeof(ft));
+	ft.decode = 1;
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	assert_int_equal(ft.rc, CURLE_OK);
+	got = normalize(ft.body.data, s->port);
+	assert_string_equal(got, want);
+	free(got);
+	fetch_free(&ft);
+
+	/* gzip bytes that no header announces: not decoded even when asked. */
+	arm(s, "kind=gzip_noheader");
+	memset(&ft, 0, sizeof(ft));
+	ft.decode = 1;
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	assert_int_equal(ft.rc, CURLE_OK);
+	assert_no_header(&ft, "Content-Encoding");
+	assert_header(&ft, "Content-Type", "text/xml; charset=utf-8");
+	assert_int_equal((unsigned char)ft.body.data[0], 0x1f);
+	assert_int_equal((unsigned char)ft.body.data[1], 0x8b);
+	plain = inflate_all(&ft.body, 15 + 16);
+	got = normalize(plain, s->port);
+	assert_string_equal(got, want);
+	free(plain);
+	free(got);
+	fetch_free(&ft);
+
+	free(want);
+	fetch_free(&normal);
+	srv_stop(s);
+}
+
+/*
+ * A redirect loop holds on to its URL until cleared (or hops= runs out);
+ * a single redirect to the same request works, for GET and for POST.
+ */
+static void
+test_fault_redirect(void **state)
+{
+	struct fixture	*fx = *state;
+	struct srv	*s = &fx->srv[0];
+	struct fetch	 ft;
+	struct buf	 b;
+	char		*url, *loc;
+	unsigned int	 id;
+
+	srv_start(s, (const char *[]){ "--records", "5", NULL });
+	id = arm(s, "kind=redirect_loop");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=Identify", &ft);
+	assert_int_equal(ft.status, 302);
+	xasprintf(&url, "%s/oai?verb=Identify", s->base);
+	assert_header(&ft, "Location", url);
+	fetch_free(&ft);
+	memset(&ft, 0, sizeof(ft));
+	ft.maxredirs = 5;
+	fetch(url, &ft);
+	assert_int_equal(ft.rc, CURLE_TOO_MANY_REDIRECTS);
+	assert_int_equal(ft.redirects, 5);
+	fetch_free(&ft);
+	assert_fault(s, id, "\"fired\":1,");
+	assert_fault(s, id, "\"hops\":7,\"looping\":true");
+	/* Other URLs are not caught in it. */
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListSets", &ft);
+	assert_int_equal(ft.status, 200);
+	fetch_free(&ft);
+	buf_init(&b, MAX_BODY);
+	assert_int_equal(control(s, "clear-faults", &b), 200);
+	assert_int_equal(control(s, "faults", &b), 200);
+	assert_int_equal(b.len, 0);
+	memset(&ft, 0, sizeof(ft));
+	ft.maxredirs = 5;
+	fetch(url, &ft);
+	assert_int_equal(ft.rc, CURLE_OK);
+	assert_int_equal(ft.redirects, 0);
+	fetch_free(&ft);
+
+	/* hops=3: three redirects, then the answer. */
+	arm(s, "kind=redirect_loop&hops=3");
+	memset(&ft, 0, sizeof(ft));
+	ft.maxredirs = 5;
+	fetch(url, &ft);
+	assert_int_equal(ft.rc, CURLE_OK);
+	assert_int_equal(ft.status, 200);
+	assert_int_equal(ft.redirects, 3);
+	fetch_free(&ft);
+
+	arm(s, "kind=redirect");
+	memset(&ft, 0, sizeof(ft));
+	ft.maxredirs = 5;
+	fetch(url, &ft);
+	assert_int_equal(ft.rc, CURLE_OK);
+	assert_int_equal(ft.status, 200);
+	assert_int_equal(ft.redirects, 1);
+	assert_non_null(strstr(ft.body.data, "<Identify>"));
+	fetch_free(&ft);
+	free(url);
+
+	/* A POST's form comes back as the query of the Location. */
+	arm(s, "kind=redirect");
+	xasprintf(&url, "%s/oai", s->base);
+	memset(&ft, 0, sizeof(ft));
+	ft.post = "verb=GetRecord&metadataPrefix=oai_dc&"
+	    "identifier=oai%3Aoaiharvest.test%3Arec%2F2";
+	fetch(url, &ft);
+	assert_int_equal(ft.status, 302);
+	assert_non_null(loc = header(&ft, "Location"));
+	assert_non_null(strstr(loc, "/oai?verb=GetRecord&metadataPrefix="
+	    "oai_dc&identifier=oai%3Aoaiharvest.test%3Arec%2F2"));
+	fetch_free(&ft);
+	memset(&ft, 0, sizeof(ft));
+	fetch(loc, &ft);
+	assert_int_equal(ft.status, 200);
+	assert_non_null(strstr(ft.body.data,
+	    "<identifier>oai:oaiharvest.test:rec/2</identifier>"));
+	fetch_free(&ft);
+	free(loc);
+	free(url);
+	buf_free(&b);
+	srv_stop(s);
+}
+
+/* Bodies too big for memory, streamed; and a gzip bomb. */
+static void
+test_fault_oversize(void **state)
+{
+	struct fixture	*fx = *state;
+	struct srv	*s = &fx->srv[0];
+	struct fetch	 ft;
+	struct buf	 b;
+	char		*len;
+	const char	*errstr;
+	long long	 n;
+	int64_t		 start;
+
+	srv_start(s, (const char *[]){ "--records", "20", NULL });
+	arm(s, "kind=oversize&mb=5");
+	memset(&ft, 0, sizeof(ft));
+	ft.discard = 1;
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	assert_int_equal(ft.rc, CURLE_OK);
+	assert_int_equal(ft.status, 200);
+	assert_true(ft.received > 5ULL * 1024 * 1024);
+	assert_non_null(len = header(&ft, "Content-Length"));
+	assert_int_equal(parse_ll(len, 0, LLONG_MAX, &n, &errstr), 0);
+	assert_int_equal((uint64_t)n, ft.received);
+	free(len);
+	fetch_free(&ft);
+
+	/* Small enough to look at: a well-formed response, padded. */
+	arm(s, "kind=oversize&mb=1&chunked=1");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	assert_int_equal(ft.rc, CURLE_OK);
+	assert_header(&ft, "Transfer-Encoding", "chunked");
+	assert_no_header(&ft, "Content-Length");
+	assert_true(ft.received > 1024 * 1024);
+	assert_true(xml_ok(&ft.body));
+	assert_int_equal(count(ft.body.data, "<record>"), 20);
+	fetch_free(&ft);
+
+	arm(s, "kind=oversize&mb=5&gzipbomb=1");
+	memset(&ft, 0, sizeof(ft));
+	ft.decode = 1;
+	ft.discard = 1;
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	assert_int_equal(ft.rc, CURLE_OK);
+	assert_header(&ft, "Content-Encoding", "gzip");
+	assert_true(ft.received > 5ULL * 1024 * 1024);
+	assert_true(ft.downloaded > 0);
+	assert_true((uint64_t)ft.downloaded * 5 < ft.received);
+	assert_true(ft.downloaded < 1024 * 1024);
+	fetch_free(&ft);
+
+	/* A client that goes away: the stream stops. */
+	arm(s, "kind=oversize&mb=300");
+	memset(&ft, 0, sizeof(ft));
+	ft.discard = 1;
+	ft.timeout_ms = 200;
+	fetch_oai(s, "verb=Identify", &ft);
+	assert_int_equal(ft.rc, CURLE_OPERATION_TIMEDOUT);
+	assert_true(ft.received < 300ULL * 1024 * 1024);
+	fetch_free(&ft);
+	buf_init(&b, MAX_BODY);
+	start = mono_ms();
+	do {
+		sleep_ms(20);
+		assert_int_equal(control(s, "stats", &b), 200);
+	} while (strstr(b.data, "\"in_flight\":0,") == NULL &&
+	    mono_ms() - start < 5000);
+	assert_non_null(strstr(b.data, "\"in_flight\":0,"));
+	assert_true(log_count(s, "why=\"client closed\"") +
+	    log_count(s, "why=\"Connection reset by peer\"") +
+	    log_count(s, "why=\"Broken pipe\"") >= 1);
+	buf_free(&b);
+	srv_stop(s);
+}
+
+static void
+test_fault_records(void **state)
+{
+	struct fixture	*fx = *state;
+	struct srv	*s = &fx->srv[0];
+	struct fetch	 ft;
+	const char	*p;
+	unsigned int	 id;
+
+	srv_start(s, (const char *[]){ "--records", "30", "--page-size", "10",
+	    "--deleted-every", "4", NULL });
+
+	arm(s, "kind=ctrlchars");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	assert_non_null(p = strstr(ft.body.data, "\x01\x0b\x1f"));
+	assert_int_equal(record_at(ft.body.data, p), 1);
+	assert_false(xml_ok(&ft.body));
+	fetch_free(&ft);
+
+	/* record=3 is deleted (every 4th): the next one with metadata. */
+	arm(s, "kind=ctrlchars&record=3");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	assert_non_null(p = strstr(ft.body.data, "\x01\x0b\x1f"));
+	assert_int_equal(record_at(ft.body.data, p), 5);
+	fetch_free(&ft);
+
+	arm(s, "kind=badchars&record=1");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	assert_non_null(p = strstr(ft.body.data, "\xef\xbf\xbe&#xD800;"));
+	assert_int_equal(record_at(ft.body.data, p), 2);
+	assert_false(xml_ok(&ft.body));
+	fetch_free(&ft);
+
+	arm(s, "kind=badencoding");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	assert_non_null(p = strstr(ft.body.data, "\xc3\x28\xff"));
+	assert_int_equal(record_at(ft.body.data, p), 1);
+	assert_false(xml_ok(&ft.body));
+	fetch_free(&ft);
+
+	/* No descriptions in ListIdentifiers: it waits for ListRecords. */
+	id = arm(s, "kind=ctrlchars");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListIdentifiers&metadataPrefix=oai_dc", &ft);
+	assert_null(strchr(ft.body.data, '\x01'));
+	assert_true(xml_ok(&ft.body));
+	fetch_free(&ft);
+	assert_fault(s, id, "\"fired\":0,");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=GetRecord&metadataPrefix=qdc&"
+	    "identifier=oai:oaiharvest.test:rec/3", &ft);
+	assert_non_null(p = strstr(ft.body.data, "\x01\x0b\x1f"));
+	assert_non_null(strstr(ft.body.data, "<dcterms:abstract>"));
+	assert_true(p > strstr(ft.body.data, "<dcterms:abstract>"));
+	fetch_free(&ft);
+	assert_fault(s, id, "\"fired\":1,");
+
+	/* Malformed records in well-formed pages. */
+	arm(s, "kind=badrecord&variant=noid&record=2");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListIdentifiers&metadataPrefix=oai_dc", &ft);
+	assert_true(xml_ok(&ft.body));
+	assert_int_equal(count(ft.body.data, "<header"), 10);
+	assert_int_equal(count(ft.body.data, "<identifier>"), 9);
+	assert_null(strstr(ft.body.data, "rec/3<"));
+	fetch_free(&ft);
+
+	arm(s, "kind=badrecord&variant=baddate");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=GetRecord&metadataPrefix=oai_dc&"
+	    "identifier=oai:oaiharvest.test:rec/3", &ft);
+	assert_true(xml_ok(&ft.body));
+	assert_tag(ft.body.data, "datestamp", "2015-13-45T99:99:99Z");
+	fetch_free(&ft);
+
+	id = arm(s, "kind=badrecord&variant=tworoots&record=1");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListIdentifiers&metadataPrefix=oai_dc", &ft);
+	assert_fault(s, id, "\"fired\":0,");
+	fetch_free(&ft);
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	assert_true(xml_ok(&ft.body));
+	assert_int_equal(count(ft.body.data, "<metadata>"), 8);
+	assert_int_equal(count(ft.body.data, "<oai_dc:dc "), 9);
+	assert_non_null(p = strstr(ft.body.data, "</oai_dc:dc>\n<oai_dc:dc "));
+	assert_int_equal(count(ft.body.data, "<record>") -
+	    count(p, "<record>"), 2);
+	fetch_free(&ft);
+	assert_fault(s, id, "\"params\":{\"record\":1,\"variant\":"
+	    "\"tworoots\"}");
+	srv_stop(s);
+}
+
+/* A token's query, from a response that must have one. */
+static char *
+next_query(const char *body, const char *verb, struct token *t)
+{
+	token_info(body, t);
+	assert_true(t->present && !t->empty);
+	return token_query(verb, t->text);
+}
+
+static void
+test_fault_tokens(void **state)
+{
+	struct fixture	*fx = *state;
+	struct srv	*s = &fx->srv[0];
+	struct fetch	 ft, p0, p1;
+	struct token	 t, t1, t4;
+	struct buf	 ids0, ids;
+	char		*q1, *q, *q4, code[64];
+	unsigned int	 id;
+	int		 i;
+
+	srv_start(s, (const char *[]){ "--records", "50", "--page-size", "10",
+	    NULL });
+	buf_init(&ids0, MAX_BODY);
+	buf_init(&ids, MAX_BODY);
+	memset(&p0, 0, sizeof(p0));
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &p0);
+	collect_ids(p0.body.data, &ids0);
+	q1 = next_query(p0.body.data, "ListRecords", &t1);
+	memset(&p1, 0, sizeof(p1));
+	fetch_oai(s, q1, &p1);
+	/* The last page's token, for later. */
+	q4 = xstrdup(q1);
+	for (i = 0; i < 3; i++) {
+		memset(&ft, 0, sizeof(ft));
+		fetch_oai(s, q4, &ft);
+		free(q4);
+		q4 = next_query(ft.body.data, "ListRecords", &t4);
+		fetch_free(&ft);
+	}
+
+	/* First page: a fixed token that serves page 0 again. */
+	arm(s, "kind=same_token");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	q = next_query(ft.body.data, "ListRecords", &t);
+	assert_int_equal(t.cursor, 0);
+	assert_int_equal(t.size, 50);
+	assert_string_not_equal(t.text, t1.text);
+	fetch_free(&ft);
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, q, &ft);
+	buf_reset(&ids);
+	collect_ids(ft.body.data, &ids);
+	assert_string_equal(buf_str(&ids), buf_str(&ids0));
+	fetch_free(&ft);
+	free(q);
+
+	/* Later pages: the token that was sent, even on the last page. */
+	arm(s, "kind=same_token&count=2");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, q1, &ft);
+	token_info(ft.body.data, &t);
+	assert_string_equal(t.text, t1.text);
+	assert_int_equal(t.cursor, 10);
+	assert_int_equal(count(ft.body.data, "<record>"), 10);
+	fetch_free(&ft);
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, q4, &ft);
+	token_info(ft.body.data, &t);
+	assert_true(t.present && !t.empty);
+	assert_string_equal(t.text, t4.text);
+	fetch_free(&ft);
+
+	/* An empty page whose token brings the same records after all. */
+	arm(s, "kind=empty_token");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, q1, &ft);
+	assert_int_equal(count(ft.body.data, "<record>"), 0);
+	assert_non_null(strstr(ft.body.data, "<ListRecords>"));
+	assert_true(xml_ok(&ft.body));
+	q = next_query(ft.body.data, "ListRecords", &t);
+	assert_int_equal(t.cursor, 10);
+	assert_int_equal(t.size, 50);
+	fetch_free(&ft);
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, q, &ft);
+	buf_reset(&ids0);
+	collect_ids(p1.body.data, &ids0);
+	buf_reset(&ids);
+	collect_ids(ft.body.data, &ids);
+	assert_int_equal(count(ft.body.data, "<record>"), 10);
+	assert_string_equal(buf_str(&ids), buf_str(&ids0));
+	fetch_free(&ft);
+	free(q);
+
+	/* Token faults wait for a request with a token. */
+	id = arm(s, "kind=expire_token");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	error_code(ft.body.data, code, sizeof(code));
+	assert_string_equal(code, "");
+	fetch_free(&ft);
+	assert_fault(s, id, "\"fired\":0,");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, q1, &ft);
+	error_code(ft.body.data, code, sizeof(code));
+	assert_string_equal(code, "badResumptionToken");
+	fetch_free(&ft);
+	assert_fault(s, id, "\"fired\":1,\"active\":false");
+
+	arm(s, "kind=past_end");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, q1, &ft);
+	error_code(ft.body.data, code, sizeof(code));
+	assert_string_equal(code, "noRecordsMatch");
+	fetch_free(&ft);
+	/* ... once. */
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, q1, &ft);
+	error_code(ft.body.data, code, sizeof(code));
+	assert_string_equal(code, "");
+	fetch_free(&ft);
+
+	arm(s, "kind=wrong_cls");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	token_info(ft.body.data, &t);
+	assert_int_equal(t.size, 57);
+	fetch_free(&ft);
+	arm(s, "kind=wrong_cls&delta=-3");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, q4, &ft);
+	token_info(ft.body.data, &t);
+	assert_true(t.present && t.empty);
+	assert_int_equal(t.size, 47);
+	fetch_free(&ft);
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, q4, &ft);
+	token_info(ft.body.data, &t);
+	assert_int_equal(t.size, 50);
+	fetch_free(&ft);
+
+	free(q1);
+	free(q4);
+	buf_free(&ids0);
+	buf_free(&ids);
+	fetch_free(&p0);
+	fetch_free(&p1);
+	srv_stop(s);
+}
+
+static long
+status_of(const struct srv *s, const char *query)
+{
+	struct fetch	ft;
+
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, query, &ft);
+	assert_int_equal(ft.rc, CURLE_OK);
+	fetch_free(&ft);
+	return ft.status;
+}
+
+/* When faults fire: at=, page=, count=, queue order, and arming errors. */
+static void
+test_fault_triggers(void **state)
+{
+	struct fixture	*fx = *state;
+	struct srv	*s = &fx->srv[0], *t = &fx->srv[1];
+	struct fetch	 ft;
+	struct token	 tk;
+	struct buf	 b;
+	char		*q[5];
+	unsigned int	 id, a, c;
+	int		 i;
+
+	srv_start(s, (const char *[]){ "--records", "50", "--page-size", "10",
+	    NULL });
+	buf_init(&b, MAX_BODY);
+
+	/* The third /oai request from now; control requests do not count. */
+	id = arm(s, "kind=http500&at=3");
+	assert_fault(s, id, "\"due\":3,\"page\":null,\"count\":1,\"fired\":0,"
+	    "\"active\":true");
+	assert_int_equal(status_of(s, "verb=Identify"), 200);
+	assert_int_equal(control(s, "stats", &b), 200);
+	assert_int_equal(status_of(s, "verb=Identify"), 200);
+	assert_int_equal(status_of(s, "verb=Identify"), 500);
+	assert_int_equal(status_of(s, "verb=Identify"), 200);
+	assert_fault(s, id, "\"fired\":1,\"active\":false");
+
+	/* count=2: twice running. */
+	arm(s, "kind=http502&count=2");
+	assert_int_equal(status_of(s, "verb=Identify"), 502);
+	assert_int_equal(status_of(s, "verb=Identify"), 502);
+	assert_int_equal(status_of(s, "verb=Identify"), 200);
+
+	/* Queue order: one fault per request, the first due. */
+	a = arm(s, "kind=http503");
+	c = arm(s, "kind=http504");
+	assert_true(c == a + 1);
+	assert_int_equal(status_of(s, "verb=Identify"), 503);
+	assert_int_equal(status_of(s, "verb=Identify"), 504);
+	assert_int_equal(status_of(s, "verb=Identify"), 200);
+
+	/* count=0: until cleared. */
+	id = arm(s, "kind=http429&count=0&retry_after=1");
+	for (i = 0; i < 10; i++)
+		assert_int_equal(status_of(s, "verb=Identify"), 429);
+	assert_fault(s, id, "\"count\":0,\"fired\":10,\"active\":true,"
+	    "\"params\":{\"retry_after\":1}");
+	assert_int_equal(control(s, "clear-faults", &b), 200);
+	assert_string_equal(b.data, "{\"ok\":true}\n");
+	assert_int_equal(control(s, "faults", &b), 200);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(status_of(s, "verb=Identify"), 200);
+
+	/* page=2: the third page of any list, each time it is asked for. */
+	id = arm(s, "kind=http503&page=2&count=2");
+	assert_fault(s, id, "\"due\":null,\"page\":2,");
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=ListIdentifiers&metadataPrefix=oai_dc", &ft);
+	assert_int_equal(ft.status, 200);
+	q[0] = next_query(ft.body.data, "ListIdentifiers", &tk);
+	fetch_free(&ft);
+	assert_int_equal(status_of(s, "verb=Identify"), 200);
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, q[0], &ft);
+	assert_int_equal(ft.status, 200);
+	q[1] = next_query(ft.body.data, "ListIdentifiers", &tk);
+	assert_int_equal(tk.cursor, 10);
+	fetch_free(&ft);
+	assert_int_equal(status_of(s, q[1]), 503);
+	assert_int_equal(status_of(s, q[1]), 503);
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, q[1], &ft);
+	assert_int_equal(ft.status, 200);
+	q[2] = next_query(ft.body.data, "ListIdentifiers", &tk);
+	assert_int_equal(tk.cursor, 20);
+	fetch_free(&ft);
+	assert_int_equal(status_of(s, q[2]), 200);
+	assert_fault(s, id, "\"fired\":2,\"active\":false");
+	for (i = 0; i < 3; i++)
+		free(q[i]);
+
+	/* Only /oai: control requests and 404s pass a due fault by. */
+	id = arm(s, "kind=http500");
+	assert_int_equal(control(s, "stats", &b), 200);
+	assert_non_null(strstr(b.data, "\"faults_fired\":"));
+	assert_int_equal(control(s, "dump", &b), 200);
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(s, "verb=Identify", &ft);
+	fetch_free(&ft);
+	assert_int_equal(ft.status, 500);
+
+	/* Undecodable arguments are still an /oai request. */
+	arm(s, "kind=http404");
+	assert_int_equal(status_of(s, "verb=Identify&x=%zz"), 404);
+	assert_int_equal(status_of(s, "verb=Identify&x=%zz"), 200);
+
+	arm_bad(s, "kind=nope", "unknown fault kind");
+	arm_bad(s, "at=1", "kind");
+	arm_bad(s, "kind=http503&kind=http500", "kind");
+	arm_bad(s, "kind=http503&bytes=5", "bytes: not a parameter of kind "
+	    "http503");
+	arm_bad(s, "kind=reset&at=1&page=1", "at= and page=");
+	arm_bad(s, "kind=stall&seconds=99999", "seconds: too large");
+	arm_bad(s, "kind=http503&count=1&count=2", "count: repeated");
+	arm_bad(s, "kind=http503&retry_after=1&retry_after_date=1",
+	    "exclude");
+	arm_bad(s, "kind=badrecord&variant=nope", "variant");
+	arm_bad(s, "kind=oversize&mb=0", "mb: too small");
+	arm_bad(s, "kind=http503&at=0", "at: too small");
+
+	/* Every firing is one info line, and counted in the stats. */
+	assert_int_equal(control(s, "stats", &b), 200);
+	assert_non_null(strstr(b.data, "\"faults_fired\":19,"));
+	assert_int_equal(log_count(s, "level=info msg=\"fault\" id="), 19);
+	buf_free(&b);
+	srv_stop(s);
+
+	/* --fault: armed at start-up, counted from there. */
+	srv_start(t, (const char *[]){ "--records", "30", "--page-size", "10",
+	    "--fault", "kind=http503,page=1,count=1,retry_after=1",
+	    "--fault", "kind=http500,at=2", NULL });
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(t, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
+	assert_int_equal(ft.status, 200);
+	q[0] = next_query(ft.body.data, "ListRecords", &tk);
+	fetch_free(&ft);
+	memset(&ft, 0, sizeof(ft));
+	fetch_oai(t, q[0], &ft);
+	assert_int_equal(ft.status, 503);
+	assert_header(&ft, "Retry-After", "1");
+	fetch_free(&ft);
+	assert_int_equal(status_of(t, q[0]), 500);
+	assert_int_equal(status_of(t, q[0]), 200);
+	free(q[0]);
+	srv_stop(t);
+
+	assert_int_equal(run_server((const char *[]){ "--fault", "kind=nope",
+	    NULL }), 64);
+	assert_int_equal(run_server((const char *[]){ "--fault",
+	    "kind=stall,mb=3", NULL }), 64);
+}
+
+/*
+ * SIGTERM while a stall and a stream to a client that stopped reading are
+ * open: exit 0, everything freed (ASan).
+ */
+static size_t
+pause_cb(char *p, size_t size, size_t n, void *arg)
+{
+	uint64_t	*got = arg;
+
+	if (*got >= 1024 * 1024)
+		return CURL_WRITEFUNC_PAUSE;
+	*got += size * n;
+	return size * n;
+}
+
+static void
+test_fault_shutdown(void **state)
+{
+	struct fixture	*fx = *state;
+	struct srv	*s = &fx->srv[0];
+	struct fetch	 stalled;
+	struct buf	 b;
+	CURLM		*m;
+	CURL		*h[2];
+	char		 url[128];
+	uint64_t	 got = 0;
+	int64_t		 start;
+	int		 running, i;
+
+	srv_start(s, (const char *[]){ "--records", "10", NULL });
+	arm(s, "kind=stall&seconds=60&bytes=50");
+	arm(s, "kind=oversize&mb=300");
+	snprintf(url, sizeof(url), "%s/oai?verb=Identify", s->base);
+	memset(&stalled, 0, sizeof(stalled));
+	h[0] = fetch_handle(url, &stalled);
+	assert_non_null(h[1] = curl_easy_init());
+	curl_easy_setopt(h[1], CURLOPT_URL, url);
+	curl_easy_setopt(h[1], CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(h[1], CURLOPT_WRITEFUNCTION, pause_cb);
+	curl_easy_setopt(h[1], CURLOPT_WRITEDATA, &got);
+	assert_non_null(m = curl_multi_init());
+	curl_multi_add_handle(m, h[0]);
+	start = mono_ms();
+	while (stalled.received < 50 && mono_ms() - start < 5000) {
+		curl_multi_perform(m, &running);
+		curl_multi_poll(m, NULL, 0, 20, NULL);
+	}
+	curl_multi_add_handle(m, h[1]);
+	while (got < 1024 * 1024 && mono_ms() - start < 5000) {
+		curl_multi_perform(m, &running);
+		curl_multi_poll(m, NULL, 0, 20, NULL);
+	}
+	assert_int_equal(stalled.received, 50);
+	assert_true(got >= 1024 * 1024);
+	buf_init(&b, MAX_BODY);
+	assert_int_equal(control(s, "stats", &b), 200);
+	assert_non_null(strstr(b.data, "\"in_flight\":2,"));
+	buf_free(&b);
+	srv_stop(s);
+	for (i = 0; i < 2; i++) {
+		curl_multi_remove_handle(m, h[i]);
+		curl_easy_cleanup(h[i]);
+	}
+	curl_multi_cleanup(m);
+	fetch_free(&stalled);
+}
+
 int
 main(void)
 {
@@ -1380,6 +2662,24 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_status, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fault_wire, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fault_encoding, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fault_redirect, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fault_oversize, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fault_records, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fault_tokens, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fault_triggers, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fault_shutdown, setup,
+		    teardown),
 	};
 	int	rc;
 
@@ -1387,5 +2687,6 @@ main(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
 	curl_global_cleanup();
+	xmlCleanupParser();
 	return rc;
 }

@@ -4,7 +4,8 @@
  *
  *   /oai		the synthetic corpus (--records N)
  *   /pages		recorded responses (--pages DIR)
- *   /control/...	change the corpus while it runs, dump it, count requests
+ *   /control/...	change the corpus while it runs, dump it, count
+ *			requests, arm faults that break later /oai responses
  *
  * See tests/server/README.md.
  */
@@ -29,7 +30,7 @@
 #include "log.h"
 #include "server.h"
 
-#define OAI_CONTENT_TYPE	"text/xml; charset=utf-8"
+#define HTML_CONTENT_TYPE	"text/html; charset=utf-8"
 #define JSON_CONTENT_TYPE	"application/json"
 #define JSONL_CONTENT_TYPE	"application/x-ndjson"
 #define MAX_BODY		(64 * 1024)
@@ -48,6 +49,8 @@ struct conf {
 	long long		 delay_ms;
 	enum oai_granularity	 gran;
 	int			 verbose;
+	const char		*faults[SRV_MAX_FAULT_SPECS];
+	size_t			 nfaults;
 };
 
 struct server;
@@ -59,6 +62,8 @@ struct pending {
 	struct evhttp_request	*req;
 	struct evbuffer		*body;
 	struct event		*timer;
+	int			 code;
+	const char		*type;
 };
 
 struct server {
@@ -69,6 +74,9 @@ struct server {
 	struct event		*sigint;
 	struct corpus		*corpus;
 	struct pages		*pages;
+	struct faults		*faults;
+	struct streams		*streams;
+	char			 origin[128];	/* http://HOST:PORT */
 	char			 oai_url[128];
 	char			 pages_url[128];
 	unsigned long long	 requests;
@@ -97,14 +105,28 @@ static void	 reply(struct evhttp_request *, int, const char *,
 		    struct evbuffer *);
 static void	 reply_json(struct evhttp_request *, int, const struct buf *);
 static void	 reply_error(struct evhttp_request *, int, const char *);
-static void	 send_oai(struct server *, struct evhttp_request *,
-		    struct evbuffer *);
+static void	 send_oai(struct server *, struct evhttp_request *, int,
+		    const char *, struct evbuffer *);
 static void	 pending_fire(evutil_socket_t, short, void *);
 static void	 bad_oai_args(struct server *, struct evhttp_request *,
 		    const struct route *, const char *);
 
+/* /oai and its faults */
+static void	 oai_serve(struct server *, struct evhttp_request *,
+		    const struct form *, const char *);
+static struct evbuffer *oai_body(struct server *, const struct form *,
+		    const char *, struct oaipmh_mut *);
+static char	*self_url(struct server *, struct evhttp_request *,
+		    const struct form *);
+static void	 fault_apply(struct server *, struct evhttp_request *,
+		    const struct form *, const char *, const char *,
+		    struct fault_plan *);
+static void	 fault_stream(struct server *, struct evhttp_request *,
+		    struct evbuffer *, const struct fault_plan *);
+
 /* Routes */
 static route_fn	 r_oai, r_pages, r_add, r_change, r_dump, r_stats;
+static route_fn	 r_fault, r_clear_faults, r_faults;
 static size_t	 record_arg(struct server *, const struct form *,
 		    const char **);
 
@@ -126,12 +148,15 @@ static const struct route {
 	{ "/control/undelete", M_POST, 0, r_change, corpus_undelete },
 	{ "/control/dump", M_GET, 0, r_dump, NULL },
 	{ "/control/stats", M_GET, 0, r_stats, NULL },
+	{ "/control/fault", M_POST, 0, r_fault, NULL },
+	{ "/control/clear-faults", M_POST, 0, r_clear_faults, NULL },
+	{ "/control/faults", M_GET, 0, r_faults, NULL },
 };
 
 enum {
 	OPT_BIND = 256, OPT_PORT, OPT_PORT_FILE, OPT_RECORDS, OPT_PAGE_SIZE,
 	OPT_GRANULARITY, OPT_SETS, OPT_DELETED_EVERY, OPT_SEED, OPT_PAGES,
-	OPT_DELAY_MS,
+	OPT_DELAY_MS, OPT_FAULT,
 };
 
 static const struct option longopts[] = {
@@ -146,6 +171,7 @@ static const struct option longopts[] = {
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "pages", required_argument, NULL, OPT_PAGES },
 	{ "delay-ms", required_argument, NULL, OPT_DELAY_MS },
+	{ "fault", required_argument, NULL, OPT_FAULT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -188,7 +214,8 @@ usage(void)
 	    "[--port-file FILE] [--records N]\n"
 	    "\t[--page-size K] [--granularity day|seconds] [--sets K] "
 	    "[--deleted-every D]\n"
-	    "\t[--seed S] [--pages DIR] [--delay-ms MS] [-v]\n");
+	    "\t[--seed S] [--pages DIR] [--delay-ms MS] [--fault SPEC ...] "
+	    "[-v]\n");
 	exit(64);
 }
 
@@ -230,6 +257,14 @@ parse_options(struct conf *conf, int argc, char **argv)
 			break;
 		case OPT_PAGES:
 			conf->pages_dir = optarg;
+			break;
+		case OPT_FAULT:
+			if (conf->nfaults == nitems(conf->faults)) {
+				fprintf(stderr,
+				    "oaiserver: too many --fault\n");
+				usage();
+			}
+			conf->faults[conf->nfaults++] = optarg;
 			break;
 		case OPT_GRANULARITY:
 			for (i = 0; i < nitems(grans); i++)
@@ -341,7 +376,7 @@ reply(struct evhttp_request *req, int code, const char *type,
 	log_debug("msg=\"reply\" uri=%s status=%d bytes=%zu",
 	    log_q(evhttp_request_get_uri(req)), code,
 	    body != NULL ? evbuffer_get_length(body) : 0);
-	evhttp_send_reply(req, code, NULL, body);
+	evhttp_send_reply(req, code, fault_reason(code), body);
 }
 
 static void
@@ -373,11 +408,12 @@ reply_error(struct evhttp_request *req, int code, const char *msg)
 
 /*
  * Every OAI response goes out here, after --delay-ms on a timer when set,
- * so that the harvester's concurrency shows in in_flight.
+ * so that the harvester's concurrency shows in in_flight.  Faults' answers
+ * too, unless they take the connection over (stream.c).
  */
 static void
-send_oai(struct server *srv, struct evhttp_request *req,
-    struct evbuffer *body)
+send_oai(struct server *srv, struct evhttp_request *req, int code,
+    const char *type, struct evbuffer *body)
 {
 	struct pending	*p;
 	struct timeval	 tv;
@@ -385,7 +421,7 @@ send_oai(struct server *srv, struct evhttp_request *req,
 	if (++srv->in_flight > srv->max_in_flight)
 		srv->max_in_flight = srv->in_flight;
 	if (srv->conf.delay_ms == 0) {
-		reply(req, 200, OAI_CONTENT_TYPE, body);
+		reply(req, code, type, body);
 		evbuffer_free(body);
 		srv->in_flight--;
 		return;
@@ -394,6 +430,8 @@ send_oai(struct server *srv, struct evhttp_request *req,
 	p->srv = srv;
 	p->req = req;
 	p->body = body;
+	p->code = code;
+	p->type = type;
 	if ((p->timer = evtimer_new(srv->base, pending_fire, p)) == NULL)
 		fatalx("evtimer_new");
 	tv.tv_sec = srv->conf.delay_ms / 1000;
@@ -409,7 +447,7 @@ pending_fire(evutil_socket_t fd, short events, void *arg)
 	struct server	*srv = p->srv;
 
 	TAILQ_REMOVE(&srv->pending, p, entry);
-	reply(p->req, 200, OAI_CONTENT_TYPE, p->body);
+	reply(p->req, p->code, p->type, p->body);
 	srv->in_flight--;
 	evbuffer_free(p->body);
 	event_free(p->timer);
@@ -425,7 +463,11 @@ bad_oai_args(struct server *srv, struct evhttp_request *req,
 	struct form		 empty;
 	struct evbuffer		*body;
 
-	if (rt->fn == r_pages && srv->pages == NULL) {
+	if (rt->fn == r_oai) {
+		oai_serve(srv, req, NULL, cause);
+		return;
+	}
+	if (srv->pages == NULL) {
 		reply_error(req, 404, "no --pages directory");
 		return;
 	}
@@ -435,9 +477,8 @@ bad_oai_args(struct server *srv, struct evhttp_request *req,
 	snprintf(err.msg, sizeof(err.msg), "%s", cause);
 	if ((body = evbuffer_new()) == NULL)
 		fatalx("evbuffer_new");
-	oaipmh_error_response(body, rt->fn == r_pages ? srv->pages_url :
-	    srv->oai_url, &empty, &err);
-	send_oai(srv, req, body);
+	oaipmh_error_response(body, srv->pages_url, &empty, &err);
+	send_oai(srv, req, 200, OAI_CONTENT_TYPE, body);
 }
 
 static void
@@ -501,14 +542,7 @@ static void
 r_oai(struct server *srv, struct evhttp_request *req, const struct route *rt,
     const struct form *f)
 {
-	struct evbuffer	*body;
-
-	srv->oai_requests++;
-	if ((body = evbuffer_new()) == NULL)
-		fatalx("evbuffer_new");
-	oaipmh_respond(srv->corpus, f, srv->oai_url,
-	    (size_t)srv->conf.page_size, body);
-	send_oai(srv, req, body);
+	oai_serve(srv, req, f, NULL);
 }
 
 static void
@@ -525,7 +559,211 @@ r_pages(struct server *srv, struct evhttp_request *req,
 	if ((body = evbuffer_new()) == NULL)
 		fatalx("evbuffer_new");
 	pages_respond(srv->pages, f, srv->pages_url, body);
-	send_oai(srv, req, body);
+	send_oai(srv, req, 200, OAI_CONTENT_TYPE, body);
+}
+
+/* /oai and its faults */
+
+/*
+ * An /oai request (badarg: its arguments did not decode): the corpus's
+ * answer, unless a fault fires for it.
+ */
+static void
+oai_serve(struct server *srv, struct evhttp_request *req,
+    const struct form *f, const char *badarg)
+{
+	struct oaipmh_req	 rq;
+	struct fault_plan	 plan;
+	char			*url;
+
+	srv->oai_requests++;
+	if (badarg != NULL) {
+		memset(&rq, 0, sizeof(rq));
+		rq.page = -1;
+	} else
+		oaipmh_classify(srv->corpus, f, (size_t)srv->conf.page_size,
+		    &rq);
+	url = self_url(srv, req, f);
+	if (faults_take(srv->faults, &rq, url, &plan))
+		fault_apply(srv, req, f, badarg, url, &plan);
+	else
+		send_oai(srv, req, 200, OAI_CONTENT_TYPE,
+		    oai_body(srv, f, badarg, NULL));
+	free(url);
+}
+
+static struct evbuffer *
+oai_body(struct server *srv, const struct form *f, const char *badarg,
+    struct oaipmh_mut *mut)
+{
+	struct oaipmh_error	 err;
+	struct form		 empty;
+	struct evbuffer		*body;
+
+	if ((body = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new");
+	if (badarg == NULL) {
+		oaipmh_respond(srv->corpus, f, srv->oai_url,
+		    (size_t)srv->conf.page_size, mut, body);
+		return body;
+	}
+	empty.n = 0;
+	err.code = "badArgument";
+	snprintf(err.msg, sizeof(err.msg), "%s", badarg);
+	oaipmh_error_response(body, srv->oai_url, &empty, &err);
+	return body;
+}
+
+/*
+ * The request's own absolute URL: where a redirect fault points, and what
+ * a redirect loop recognises.  A POST's form becomes the query string.
+ */
+static char *
+self_url(struct server *srv, struct evhttp_request *req,
+    const struct form *f)
+{
+	const struct evhttp_uri	*uri;
+	struct buf		 b;
+	const char		*q;
+	char			*n, *v, *url;
+	size_t			 i;
+	int			 e;
+
+	if (f == NULL || evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		uri = evhttp_request_get_evhttp_uri(req);
+		q = evhttp_uri_get_query(uri);
+		xasprintf(&url, "%s%s%s%s", srv->origin,
+		    evhttp_uri_get_path(uri), q != NULL ? "?" : "",
+		    q != NULL ? q : "");
+		return url;
+	}
+	buf_init(&b, 3 * SRV_MAX_QUERY + sizeof(srv->oai_url) + 8);
+	e = buf_addstr(&b, srv->oai_url);
+	for (i = 0; i < f->n; i++) {
+		n = evhttp_uriencode(f->args[i].name, -1, 0);
+		v = evhttp_uriencode(f->args[i].value, -1, 0);
+		if (n == NULL || v == NULL)
+			fatalx("evhttp_uriencode");
+		e |= buf_printf(&b, "%c%s=%s", i == 0 ? '?' : '&', n, v);
+		free(n);
+		free(v);
+	}
+	if (e != 0)
+		fatalx("self_url: too long");
+	url = xstrdup(buf_str(&b));
+	buf_free(&b);
+	return url;
+}
+
+static void
+fault_apply(struct server *srv, struct evhttp_request *req,
+    const struct form *f, const char *badarg, const char *url,
+    struct fault_plan *plan)
+{
+	struct evkeyvalq	*hdrs = evhttp_request_get_output_headers(req);
+	struct evbuffer		*body;
+
+	if (plan->body != FBODY_OAI) {
+		if ((body = evbuffer_new()) == NULL)
+			fatalx("evbuffer_new");
+		fault_html(body, plan->status);
+		if (plan->body == FBODY_REDIRECT)
+			evhttp_add_header(hdrs, "Location", url);
+		if (plan->retry_after[0] != '\0')
+			evhttp_add_header(hdrs, "Retry-After",
+			    plan->retry_after);
+		send_oai(srv, req, plan->status, HTML_CONTENT_TYPE, body);
+		return;
+	}
+	body = oai_body(srv, f, badarg, &plan->mut);
+	if (plan->mut.kind != MUT_NONE && !plan->mut.applied)
+		log_info("msg=\"fault changed nothing\" id=%u kind=%s",
+		    plan->id, plan->kind);
+	if (plan->wire != FWIRE_NORMAL) {
+		fault_stream(srv, req, body, plan);
+		return;
+	}
+	switch (plan->enc) {
+	case FENC_NONE:
+		break;
+	case FENC_GZIP:
+		stream_compress(body, 1);
+		evhttp_add_header(hdrs, "Content-Encoding", "gzip");
+		break;
+	case FENC_DEFLATE:
+		stream_compress(body, 0);
+		evhttp_add_header(hdrs, "Content-Encoding", "deflate");
+		break;
+	case FENC_GZIP_NOHEADER:
+		stream_compress(body, 1);
+		break;
+	}
+	send_oai(srv, req, 200, OAI_CONTENT_TYPE, body);
+}
+
+/*
+ * The faults below HTTP: the response's bytes, written by stream.c.  An
+ * oversize body is the OAI response with a comment of mb MiB of spaces
+ * before the root element's end tag.
+ */
+static void
+fault_stream(struct server *srv, struct evhttp_request *req,
+    struct evbuffer *body, const struct fault_plan *plan)
+{
+	static const char	 root_end[] = "</OAI-PMH>\n";
+	struct stream_spec	 spec;
+	size_t			 len = evbuffer_get_length(body), cut;
+	long long		 total;
+
+	memset(&spec, 0, sizeof(spec));
+	spec.label = plan->kind;
+	if ((spec.head = evbuffer_new()) == NULL ||
+	    (spec.prefix = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new");
+	switch (plan->wire) {
+	case FWIRE_OVERSIZE:
+		cut = len >= sizeof(root_end) - 1 ?
+		    len - (sizeof(root_end) - 1) : len;
+		evbuffer_remove_buffer(body, spec.prefix, cut);
+		evbuffer_add_printf(spec.prefix,
+		    "<!-- oaiserver: oversize padding\n");
+		if ((spec.suffix = evbuffer_new()) == NULL)
+			fatalx("evbuffer_new");
+		evbuffer_add_printf(spec.suffix, "\n-->\n");
+		evbuffer_add_buffer(spec.suffix, body);
+		spec.pad = (uint64_t)plan->mb * 1024 * 1024;
+		spec.gzip = plan->gzipbomb;
+		spec.chunked = plan->gzipbomb || plan->chunked;
+		total = (long long)(evbuffer_get_length(spec.prefix) +
+		    spec.pad + evbuffer_get_length(spec.suffix));
+		stream_head(spec.head, spec.chunked ? -1 : total,
+		    spec.gzip ? "gzip" : NULL);
+		spec.end = STREAM_CLOSE;
+		break;
+	case FWIRE_RESET:
+	case FWIRE_TRUNCATE:
+	case FWIRE_STALL:
+		/* Never the whole body: then it would be no fault. */
+		cut = plan->bytes < 0 ? len / 2 : (size_t)plan->bytes;
+		if (cut >= len)
+			cut = len > 0 ? len - 1 : 0;
+		evbuffer_remove_buffer(body, spec.prefix, cut);
+		stream_head(spec.head, (long long)len, NULL);
+		spec.end = plan->wire == FWIRE_RESET ? STREAM_RESET :
+		    plan->wire == FWIRE_STALL ? STREAM_STALL : STREAM_CLOSE;
+		spec.stall = plan->seconds;
+		break;
+	case FWIRE_NORMAL:
+		fatalx("fault_stream: nothing to stream");
+	}
+	evbuffer_free(body);
+	if (stream_start(srv->streams, req, &spec) == -1) {
+		reply_error(req, 500, "could not take the connection over");
+		return;
+	}
+	if (srv->in_flight + streams_active(srv->streams) > srv->max_in_flight)
+		srv->max_in_flight = srv->in_flight +
+		    streams_active(srv->streams);
 }
 
 /* The record named by id=: an index or an identifier. */
@@ -645,12 +883,63 @@ r_stats(struct server *srv, struct evhttp_request *req,
 	struct buf	b;
 
 	buf_init(&b, JSON_MAX);
+	/* max_in_flight stays last: tests match "\"max_in_flight\":N}". */
 	if (buf_printf(&b, "{\"requests\":%llu,\"oai_requests\":%llu,"
-	    "\"in_flight\":%llu,\"max_in_flight\":%llu}", srv->requests,
-	    srv->oai_requests, srv->in_flight, srv->max_in_flight) == -1)
+	    "\"faults_fired\":%llu,\"in_flight\":%llu,"
+	    "\"max_in_flight\":%llu}", srv->requests, srv->oai_requests,
+	    faults_fired(srv->faults),
+	    srv->in_flight + streams_active(srv->streams),
+	    srv->max_in_flight) == -1)
 		fatalx("r_stats: reply too long");
 	reply_json(req, 200, &b);
 	buf_free(&b);
+}
+
+static void
+r_fault(struct server *srv, struct evhttp_request *req,
+    const struct route *rt, const struct form *f)
+{
+	struct buf	 b;
+	const char	*cause;
+	unsigned int	 id;
+
+	if (faults_add(srv->faults, f, &id, &cause) == -1) {
+		reply_error(req, 400, cause);
+		return;
+	}
+	buf_init(&b, JSON_MAX);
+	if (buf_printf(&b, "{\"ok\":true,\"id\":%u}", id) == -1)
+		fatalx("r_fault: reply too long");
+	reply_json(req, 200, &b);
+	buf_free(&b);
+}
+
+static void
+r_clear_faults(struct server *srv, struct evhttp_request *req,
+    const struct route *rt, const struct form *f)
+{
+	struct buf	b;
+
+	faults_clear(srv->faults);
+	log_info("msg=\"faults cleared\"");
+	buf_init(&b, JSON_MAX);
+	if (buf_addstr(&b, "{\"ok\":true}") == -1)
+		fatalx("r_clear_faults: reply too long");
+	reply_json(req, 200, &b);
+	buf_free(&b);
+}
+
+static void
+r_faults(struct server *srv, struct evhttp_request *req,
+    const struct route *rt, const struct form *f)
+{
+	struct evbuffer	*body;
+
+	if ((body = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new");
+	faults_list(srv->faults, body);
+	reply(req, 200, JSONL_CONTENT_TYPE, body);
+	evbuffer_free(body);
 }
 
 int
@@ -661,6 +950,8 @@ main(int argc, char **argv)
 	struct evhttp_bound_socket	*bs;
 	struct pending			*p;
 	char				*cause, host[80];
+	const char			*fcause;
+	size_t				 i;
 	int				 port;
 
 	memset(&srv, 0, sizeof(srv));
@@ -683,11 +974,24 @@ main(int argc, char **argv)
 	cc.deleted_every = (unsigned int)srv.conf.deleted_every;
 	cc.gran = srv.conf.gran;
 	srv.corpus = corpus_new(&cc);
+	srv.faults = faults_new();
+	for (i = 0; i < srv.conf.nfaults; i++) {
+		if (faults_add_spec(srv.faults, srv.conf.faults[i],
+		    &fcause) == -1) {
+			fprintf(stderr, "oaiserver: --fault %s: %s\n",
+			    srv.conf.faults[i], fcause);
+			faults_free(srv.faults);
+			corpus_free(srv.corpus);
+			pages_free(srv.pages);
+			return 64;
+		}
+	}
 
 	if ((srv.base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	if ((srv.http = evhttp_new(srv.base)) == NULL)
 		fatalx("evhttp_new");
+	srv.streams = streams_new(srv.base);
 	evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
 	evhttp_set_max_body_size(srv.http, MAX_BODY);
@@ -699,6 +1003,7 @@ main(int argc, char **argv)
 
 	snprintf(host, sizeof(host), strchr(srv.conf.bind, ':') != NULL ?
 	    "[%s]:%d" : "%s:%d", srv.conf.bind, port);
+	snprintf(srv.origin, sizeof(srv.origin), "http://%s", host);
 	snprintf(srv.oai_url, sizeof(srv.oai_url), "http://%s/oai", host);
 	snprintf(srv.pages_url, sizeof(srv.pages_url), "http://%s/pages",
 	    host);
@@ -726,12 +1031,14 @@ main(int argc, char **argv)
 		event_free(p->timer);
 		free(p);
 	}
+	streams_free(srv.streams);
 	evhttp_free(srv.http);
 	event_free(srv.sigterm);
 	event_free(srv.sigint);
 	event_base_free(srv.base);
 	corpus_free(srv.corpus);
 	pages_free(srv.pages);
+	faults_free(srv.faults);
 	libevent_global_shutdown();
 	return 0;
 }

@@ -23,6 +23,9 @@
 #define TOKEN_MAGIC	"oh1:"
 #define TOKEN_MAX	512
 
+/* A datestamp no parser should accept (MUT_BADDATE). */
+#define BAD_DATESTAMP	"2015-13-45T99:99:99Z"
+
 enum arg {
 	ARG_VERB, ARG_IDENTIFIER, ARG_PREFIX, ARG_FROM, ARG_UNTIL, ARG_SET,
 	ARG_TOKEN, ARG_N
@@ -34,6 +37,8 @@ static const char *const arg_names[ARG_N] = {
 	"resumptionToken",
 };
 
+struct format;
+
 struct ctx {
 	struct corpus		*c;
 	const struct form	*f;
@@ -42,6 +47,8 @@ struct ctx {
 	enum oaipmh_verb	 verb;
 	struct evbuffer		*out;
 	struct dc_rec		 dc;
+	struct oaipmh_mut	*mut;		/* a body fault, or NULL */
+	size_t			 k;	/* the record's place in its page */
 };
 
 /* A list request, from its arguments or from its resumption token. */
@@ -68,8 +75,12 @@ static void	 head(struct ctx *);
 static void	 tail(struct ctx *);
 static void	 fail(struct ctx *, const char *, const char *, ...)
 		    __printflike(3, 4);
+static int	 mut_here(struct ctx *, enum oaipmh_mut_kind);
 static void	 render_header(struct ctx *, size_t, const struct corpus_rec *);
+static void	 render_metadata(struct ctx *, size_t, const struct format *,
+		    int);
 static void	 render_record(struct ctx *, size_t, size_t);
+static void	 render_token(struct ctx *, long long, size_t, const char *);
 
 /* Arguments */
 static int	 valid_text(const char *);
@@ -240,18 +251,37 @@ fail(struct ctx *x, const char *code, const char *fmt, ...)
 	oaipmh_error_response(x->out, x->baseurl, x->f, &err);
 }
 
+/*
+ * Whether the record being rendered (the k-th of the page) is the one a body
+ * fault aims at: the first at or after mut->record that can carry it, so
+ * that a deleted record (no metadata) passes it on to the next.
+ */
+static int
+mut_here(struct ctx *x, enum oaipmh_mut_kind kind)
+{
+	return x->mut != NULL && x->mut->kind == kind && !x->mut->applied &&
+	    x->k >= x->mut->record;
+}
+
 static void
 render_header(struct ctx *x, size_t i, const struct corpus_rec *r)
 {
 	char	id[64], ds[DATESTAMP_LEN], spec[32];
-	int	sets[2];
+	int	sets[2], noid, baddate;
 	size_t	n, j;
 
+	noid = mut_here(x, MUT_NOID);
+	baddate = mut_here(x, MUT_BADDATE);
 	corpus_identifier(i, id, sizeof(id));
 	datestamp_format(r->datestamp, corpus_granularity(x->c), ds);
-	evbuffer_add_printf(x->out, "<header%s><identifier>%s</identifier>"
-	    "<datestamp>%s</datestamp>",
-	    r->deleted ? " status=\"deleted\"" : "", id, ds);
+	evbuffer_add_printf(x->out, "<header%s>",
+	    r->deleted ? " status=\"deleted\"" : "");
+	if (!noid)
+		evbuffer_add_printf(x->out, "<identifier>%s</identifier>", id);
+	evbuffer_add_printf(x->out, "<datestamp>%s</datestamp>",
+	    baddate ? BAD_DATESTAMP : ds);
+	if (noid || baddate)
+		x->mut->applied = 1;
 	n = corpus_rec_sets(x->c, i, sets);
 	for (j = 0; j < n; j++) {
 		corpus_set_spec(x->c, sets[j], spec, sizeof(spec));
@@ -260,39 +290,81 @@ render_header(struct ctx *x, size_t i, const struct corpus_rec *r)
 	evbuffer_add(x->out, "</header>", 9);
 }
 
+/*
+ * The metadata element's content.  With inject, the fault's raw bytes go
+ * into the description after its first word, unescaped: that is the fault.
+ */
+static void
+render_metadata(struct ctx *x, size_t i, const struct format *f, int inject)
+{
+	const struct dc_value	*v;
+	const char		*text, *sp;
+	size_t			 j, cut;
+
+	evbuffer_add(x->out, f->open, strlen(f->open));
+	corpus_dc(x->c, i, &x->dc);
+	for (j = 0; j < x->dc.n; j++) {
+		v = &x->dc.v[j];
+		if (f->tags[v->elem] == NULL)
+			continue;
+		evbuffer_add_printf(x->out, "<%s", f->tags[v->elem]);
+		if (v->lang != NULL)
+			evbuffer_add_printf(x->out, " xml:lang=\"%s\"",
+			    v->lang);
+		evbuffer_add(x->out, ">", 1);
+		text = x->dc.text.data + v->off;
+		if (inject && v->elem == DC_DESCRIPTION) {
+			sp = memchr(text, ' ', v->len);
+			cut = sp != NULL ? (size_t)(sp - text) + 1 : 0;
+			xml_escape(x->out, text, cut, 0);
+			evbuffer_add(x->out, x->mut->bytes,
+			    strlen(x->mut->bytes));
+			xml_escape(x->out, text + cut, v->len - cut, 0);
+			x->mut->applied = 1;
+			inject = 0;
+		} else
+			xml_escape(x->out, text, v->len, 0);
+		evbuffer_add_printf(x->out, "</%s>\n", f->tags[v->elem]);
+	}
+	evbuffer_add(x->out, f->close, strlen(f->close));
+}
+
 static void
 render_record(struct ctx *x, size_t i, size_t fmt)
 {
 	const struct format	*f = &formats[fmt];
-	const struct dc_value	*v;
 	struct corpus_rec	 r;
-	size_t			 j;
+	int			 tworoots;
 
 	corpus_get(x->c, i, &r);
 	evbuffer_add(x->out, "<record>", 8);
 	render_header(x, i, &r);
 	if (!r.deleted) {
+		tworoots = mut_here(x, MUT_TWOROOTS);
 		evbuffer_add(x->out, "<metadata>\n", 11);
-		evbuffer_add(x->out, f->open, strlen(f->open));
-		corpus_dc(x->c, i, &x->dc);
-		for (j = 0; j < x->dc.n; j++) {
-			v = &x->dc.v[j];
-			if (f->tags[v->elem] == NULL)
-				continue;
-			evbuffer_add_printf(x->out, "<%s", f->tags[v->elem]);
-			if (v->lang != NULL)
-				evbuffer_add_printf(x->out, " xml:lang=\"%s\"",
-				    v->lang);
-			evbuffer_add(x->out, ">", 1);
-			xml_escape(x->out, x->dc.text.data + v->off, v->len,
-			    0);
-			evbuffer_add_printf(x->out, "</%s>\n",
-			    f->tags[v->elem]);
+		render_metadata(x, i, f, mut_here(x, MUT_INJECT));
+		if (tworoots) {
+			render_metadata(x, i, f, 0);
+			x->mut->applied = 1;
 		}
-		evbuffer_add(x->out, f->close, strlen(f->close));
 		evbuffer_add(x->out, "</metadata>", 11);
 	}
 	evbuffer_add(x->out, "</record>\n", 10);
+}
+
+/* A resumptionToken element: empty when tok is NULL. */
+static void
+render_token(struct ctx *x, long long size, size_t cursor, const char *tok)
+{
+	evbuffer_add_printf(x->out, "<resumptionToken "
+	    "completeListSize=\"%lld\" cursor=\"%zu\"", size, cursor);
+	if (tok == NULL) {
+		evbuffer_add_printf(x->out, "/>\n");
+		return;
+	}
+	evbuffer_add(x->out, ">", 1);
+	xml_escape(x->out, tok, strlen(tok), 0);
+	evbuffer_add_printf(x->out, "</resumptionToken>\n");
 }
 
 /* Arguments */
@@ -674,14 +746,26 @@ v_sets(struct ctx *x)
 static void
 v_list(struct ctx *x)
 {
-	struct listq	 q;
+	struct listq	 q, start;
 	struct corpus_rec r;
+	enum oaipmh_mut_kind mk = x->mut != NULL ? x->mut->kind : MUT_NONE;
 	const char	*tok, *prefix, *set;
 	char		 next[TOKEN_MAX];
-	size_t		 i, k, total;
+	size_t		 i, total;
+	long long	 cls;
 
 	memset(&q, 0, sizeof(q));
 	if ((tok = form_get(x->f, "resumptionToken")) != NULL) {
+		if (mk == MUT_EXPIRE_TOKEN || mk == MUT_PAST_END) {
+			x->mut->applied = 1;
+			if (mk == MUT_EXPIRE_TOKEN)
+				fail(x, "badResumptionToken",
+				    "the resumptionToken has expired");
+			else
+				fail(x, "noRecordsMatch",
+				    "no records match the request");
+			return;
+		}
 		if (token_parse(x, tok, &q) == -1) {
 			fail(x, "badResumptionToken",
 			    "unknown or expired resumptionToken");
@@ -716,9 +800,21 @@ v_list(struct ctx *x)
 		return;
 	}
 	total = corpus_count(x->c, &q.filter);
+	cls = (long long)total;
+	if (mk == MUT_WRONG_CLS)
+		cls += x->mut->delta;
+	/* A token made from the page as asked for serves it again. */
+	start = q;
 
 	head(x);
-	for (k = 0; i != 0 && k < x->page_size; k++) {
+	if (mk == MUT_EMPTY_TOKEN) {
+		token_make(x, &start, next, sizeof(next));
+		render_token(x, cls, start.cursor, next);
+		x->mut->applied = 1;
+		tail(x);
+		return;
+	}
+	for (x->k = 0; i != 0 && x->k < x->page_size; x->k++) {
 		if (x->verb == VERB_LISTRECORDS)
 			render_record(x, i, q.fmt);
 		else {
@@ -728,19 +824,20 @@ v_list(struct ctx *x)
 		}
 		i = corpus_next(x->c, i + 1, &q.filter);
 	}
-	if (i != 0) {
-		evbuffer_add_printf(x->out, "<resumptionToken "
-		    "completeListSize=\"%zu\" cursor=\"%zu\">", total,
-		    q.cursor);
+	if (mk == MUT_SAME_TOKEN) {
+		if (tok == NULL)
+			token_make(x, &start, next, sizeof(next));
+		render_token(x, cls, start.cursor, tok != NULL ? tok : next);
+		x->mut->applied = 1;
+	} else if (i != 0) {
 		q.next = i;
-		q.cursor += k;
+		q.cursor += x->k;
 		token_make(x, &q, next, sizeof(next));
-		xml_escape(x->out, next, strlen(next), 0);
-		evbuffer_add_printf(x->out, "</resumptionToken>\n");
+		render_token(x, cls, start.cursor, next);
 	} else if (q.cursor > 0)
-		evbuffer_add_printf(x->out, "<resumptionToken "
-		    "completeListSize=\"%zu\" cursor=\"%zu\"/>\n", total,
-		    q.cursor);
+		render_token(x, cls, q.cursor, NULL);
+	if (mk == MUT_WRONG_CLS && (i != 0 || q.cursor > 0))
+		x->mut->applied = 1;
 	tail(x);
 }
 
@@ -758,13 +855,48 @@ v_getrecord(struct ctx *x)
 		return;
 	}
 	head(x);
+	x->k = 0;
 	render_record(x, i, fmt);
 	tail(x);
 }
 
+/*
+ * What a request is, for the fault queue: a list page's index is its
+ * cursor over the page size (0 without a token); an unparsable token has
+ * none.
+ */
+void
+oaipmh_classify(struct corpus *c, const struct form *f, size_t page_size,
+    struct oaipmh_req *rq)
+{
+	struct oaipmh_error	 err;
+	struct ctx		 x;
+	struct listq		 q;
+	const char		*tok;
+
+	memset(rq, 0, sizeof(*rq));
+	rq->page = -1;
+	if (oaipmh_check(f, &rq->verb, &err) == -1)
+		return;
+	rq->valid = 1;
+	if (rq->verb != VERB_LISTRECORDS && rq->verb != VERB_LISTIDENTIFIERS)
+		return;
+	rq->list = 1;
+	if ((tok = form_get(f, "resumptionToken")) == NULL) {
+		rq->page = 0;
+		return;
+	}
+	rq->token = 1;
+	memset(&x, 0, sizeof(x));
+	memset(&q, 0, sizeof(q));
+	x.c = c;
+	if (token_parse(&x, tok, &q) == 0)
+		rq->page = (long long)(q.cursor / page_size);
+}
+
 void
 oaipmh_respond(struct corpus *c, const struct form *f, const char *baseurl,
-    size_t page_size, struct evbuffer *out)
+    size_t page_size, struct oaipmh_mut *mut, struct evbuffer *out)
 {
 	struct ctx		x;
 	struct oaipmh_error	err;
@@ -778,6 +910,8 @@ oaipmh_respond(struct corpus *c, const struct form *f, const char *baseurl,
 	x.baseurl = baseurl;
 	x.page_size = page_size;
 	x.out = out;
+	x.mut = mut;
+	x.k = 0;
 	dc_init(&x.dc);
 	verbs[x.verb].fn(&x);
 	dc_free(&x.dc);

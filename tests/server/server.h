@@ -13,6 +13,10 @@
 #include "util.h"
 
 struct evbuffer;
+struct evhttp_request;
+struct event_base;
+
+#define OAI_CONTENT_TYPE	"text/xml; charset=utf-8"
 
 /* Limits of what the server accepts. */
 #define SRV_MAX_QUERY		8192	/* bytes of a query string or body */
@@ -24,6 +28,10 @@ struct evbuffer;
 #define SRV_MAX_ADD		10000000LL
 #define SRV_MAX_PAGE_FILES	10000	/* files in a --pages directory */
 #define SRV_MAX_PAGE_BYTES	(256UL * 1024 * 1024)	/* one such file */
+#define SRV_MAX_FAULTS		1024	/* faults in the queue at once */
+#define SRV_MAX_FAULT_SPECS	64	/* --fault options */
+#define SRV_MAX_FAULT_MB	4096	/* an oversize body, MiB */
+#define SRV_MAX_STALL		3600	/* seconds a stall lasts */
 
 /* form.c: application/x-www-form-urlencoded arguments. */
 struct form_arg {
@@ -142,8 +150,43 @@ int		 oaipmh_check(const struct form *, enum oaipmh_verb *,
 const char	*oaipmh_verb_name(enum oaipmh_verb);
 void		 oaipmh_error_response(struct evbuffer *, const char *baseurl,
 		    const struct form *, const struct oaipmh_error *);
+
+/* A body fault the renderer applies to one response (fault.c picks it). */
+enum oaipmh_mut_kind {
+	MUT_NONE,
+	MUT_INJECT,		/* raw bytes inside a record's description */
+	MUT_NOID,		/* a header without its identifier */
+	MUT_BADDATE,		/* a header with an impossible datestamp */
+	MUT_TWOROOTS,		/* metadata with two root elements */
+	MUT_SAME_TOKEN,		/* the token leads back to this page */
+	MUT_EMPTY_TOKEN,	/* no records, but a token to this page */
+	MUT_EXPIRE_TOKEN,	/* badResumptionToken for any token */
+	MUT_PAST_END,		/* noRecordsMatch for any token */
+	MUT_WRONG_CLS,		/* completeListSize off by delta */
+};
+
+struct oaipmh_mut {
+	enum oaipmh_mut_kind	 kind;
+	const char		*bytes;		/* MUT_INJECT */
+	size_t			 record;	/* 0-based within the page */
+	long long		 delta;		/* MUT_WRONG_CLS */
+	int			 applied;	/* the body carries it */
+};
+
+/* What a request asks for, as far as matching faults goes. */
+struct oaipmh_req {
+	int			 valid;		/* passes oaipmh_check() */
+	enum oaipmh_verb	 verb;
+	int			 list;		/* List{Records,Identifiers} */
+	int			 token;		/* ... with a resumptionToken */
+	long long		 page;		/* 0-based list page, or -1 */
+};
+
+void		 oaipmh_classify(struct corpus *, const struct form *,
+		    size_t page_size, struct oaipmh_req *);
 void		 oaipmh_respond(struct corpus *, const struct form *,
-		    const char *baseurl, size_t page_size, struct evbuffer *);
+		    const char *baseurl, size_t page_size, struct oaipmh_mut *,
+		    struct evbuffer *);
 void		 xml_escape(struct evbuffer *, const char *, size_t, int attr);
 
 /* pages.c: recorded responses. */
@@ -151,5 +194,86 @@ struct pages	*pages_load(const char *dir, char **cause);
 void		 pages_free(struct pages *);
 void		 pages_respond(const struct pages *, const struct form *,
 		    const char *baseurl, struct evbuffer *);
+
+/* fault.c: the fault queue, driven by /control/fault and --fault. */
+enum fault_body {
+	FBODY_OAI,		/* the OAI response, perhaps altered */
+	FBODY_HTML,		/* a small HTML page with the status */
+	FBODY_REDIRECT,		/* 302 to the request's own URL */
+};
+
+enum fault_enc {
+	FENC_NONE, FENC_GZIP, FENC_DEFLATE, FENC_GZIP_NOHEADER
+};
+
+enum fault_wire {
+	FWIRE_NORMAL,		/* evhttp sends it */
+	FWIRE_RESET,		/* part of the body, then a TCP reset */
+	FWIRE_TRUNCATE,		/* part of the body, then a close */
+	FWIRE_STALL,		/* part of the body, silence, a close */
+	FWIRE_OVERSIZE,		/* padded to mb MiB, streamed */
+};
+
+#define HTTP_DATE_LEN	32	/* "Sun, 06 Nov 1994 08:49:37 GMT" + NUL */
+
+/* What a fault that fired does to the response. */
+struct fault_plan {
+	unsigned int		 id;
+	const char		*kind;
+	int			 status;
+	enum fault_body		 body;
+	enum fault_enc		 enc;
+	enum fault_wire		 wire;
+	struct oaipmh_mut	 mut;
+	char			 retry_after[HTTP_DATE_LEN];	/* or "" */
+	long long		 bytes;		/* -1: half the body */
+	long long		 seconds;
+	long long		 mb;
+	int			 gzipbomb;
+	int			 chunked;
+};
+
+struct faults	*faults_new(void);
+void		 faults_free(struct faults *);
+int		 faults_add(struct faults *, const struct form *,
+		    unsigned int *id, const char **cause);
+int		 faults_add_spec(struct faults *, const char *,
+		    const char **cause);
+void		 faults_clear(struct faults *);
+void		 faults_list(const struct faults *, struct evbuffer *);
+unsigned long long faults_fired(const struct faults *);
+int		 faults_take(struct faults *, const struct oaipmh_req *,
+		    const char *url, struct fault_plan *);
+const char	*fault_reason(int status);
+void		 fault_html(struct evbuffer *, int status);
+void		 fault_http_date(time_t, char *);
+
+/* stream.c: connections taken over from evhttp, written byte by byte. */
+enum stream_end {
+	STREAM_CLOSE,		/* close once everything is sent */
+	STREAM_RESET,		/* reset (SO_LINGER 0) once it is sent */
+	STREAM_STALL,		/* send nothing for a while, then close */
+};
+
+struct stream_spec {
+	const char	*label;		/* the fault's kind, for the log */
+	struct evbuffer	*head;		/* status line and headers, as is */
+	struct evbuffer	*prefix;	/* the body: this, */
+	uint64_t	 pad;		/* then this many spaces, */
+	struct evbuffer	*suffix;	/* then this (or NULL) */
+	int		 chunked;	/* body in chunked transfer coding */
+	int		 gzip;		/* body gzip-compressed (before that) */
+	enum stream_end	 end;
+	long long	 stall;		/* seconds, for STREAM_STALL */
+};
+
+struct streams	*streams_new(struct event_base *);
+void		 streams_free(struct streams *);
+size_t		 streams_active(const struct streams *);
+int		 stream_start(struct streams *, struct evhttp_request *,
+		    struct stream_spec *);
+void		 stream_head(struct evbuffer *, long long length,
+		    const char *encoding);
+void		 stream_compress(struct evbuffer *, int gzip);
 
 #endif
