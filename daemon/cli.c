@@ -11,7 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
+#include <sqlite3.h>
 
 #include "conf.h"
 #include "harvest.h"
@@ -64,6 +66,9 @@ static const struct cmd cmds[] = {
 	  "  --source NAME   the source's name (default: the URL's host)\n"
 	  "  --delay MS      milliseconds between requests (default 0)\n"
 	  "  --retries N     retries of a failed request (default 3)\n"
+	  "  --overlap T     the next from is the repository's clock at the\n"
+	  "                  start of this harvest less T (default 5m), so\n"
+	  "                  that records indexed late are not missed\n"
 	  "  -v              more log lines (twice: debug)\n"
 	  "Exit status: 0 done, 1 failed (completed pages are kept),\n"
 	  "2 usage or config error.\n" },
@@ -71,9 +76,10 @@ static const struct cmd cmds[] = {
 	  "export --db FILE [--source NAME] [--prefix P]",
 	  "Print the records as JSON Lines, one record per line.\n" },
 	{ "changes", cmd_changes,
-	  "changes --db FILE [--since SEQ] [--limit N]",
+	  "changes --db FILE [--since SEQ] [--limit N] [--follow]",
 	  "Print the change log (new, updated, deleted) as JSON Lines, in\n"
-	  "sequence order, after SEQ (default 0).\n" },
+	  "sequence order, after SEQ (default 0).  --follow keeps printing\n"
+	  "new changes as they are committed, until interrupted.\n" },
 	{ "list-identifiers", cmd_list_identifiers,
 	  "list-identifiers URL [--prefix P] [--set S] [--from D] [--until D]",
 	  "Print the record headers of a repository (ListIdentifiers,\n"
@@ -81,9 +87,12 @@ static const struct cmd cmds[] = {
 	{ "get-record", cmd_get_record, "get-record URL IDENTIFIER [--prefix P]",
 	  "Print one record (GetRecord) as a JSON line, in the shape of\n"
 	  "export.  Nothing is stored.\n" },
-	{ "status", cmd_status, "status --db FILE",
+	{ "status", cmd_status,
+	  "status [--db FILE] [--config FILE] [--daemon URL]",
 	  "Per source: the last run, its result, record counts and the\n"
-	  "watermark of each list.\n" },
+	  "watermark of each list.  With --config (its status_listen) or\n"
+	  "--daemon http://HOST:PORT, the running daemon's view when it\n"
+	  "answers (state, next run, failures); the database's otherwise.\n" },
 };
 
 static const char	*progname = "oaiharvest";
@@ -330,7 +339,54 @@ struct hrun {
 	struct harvest_job	*job;
 	int			 failed;
 	int			 interrupted;
+	int			 tty;		/* draw a progress line */
+	int			 drawn;
+	int64_t			 start_ms;
+	long long		 base_records;	/* lists done before */
+	long long		 last_records;
+	char			*list;		/* "prefix set" in flight */
 };
+
+/*
+ * On a terminal, one line that updates in place, driven by the
+ * completeListSize the repository announces: records, rate, percentage and
+ * time left.  Not on a pipe or a file: logs stay plain lines there.
+ */
+static void
+progress_page(void *arg, const char *source, const char *prefix,
+    const char *set, long long records, long long size)
+{
+	struct hrun	*h = arg;
+	double		 secs, rate;
+	long long	 eta;
+	char		*list;
+
+	if (!h->tty)
+		return;
+	xasprintf(&list, "%s %s", prefix, set);
+	if (h->list == NULL || strcmp(h->list, list) != 0) {
+		h->base_records += h->last_records;
+		free(h->list);
+		h->list = list;
+	} else
+		free(list);
+	h->last_records = records;
+	secs = (mono_ms() - h->start_ms) / 1000.0;
+	rate = secs > 0 ? (h->base_records + records) / secs : 0;
+	fprintf(stderr, "\r\033[K%s %s%s%s: %lld records", source, prefix,
+	    set[0] ? " " : "", set, records);
+	if (size > 0) {
+		fprintf(stderr, " of %lld (%.0f%%)", size,
+		    records >= size ? 100.0 : 100.0 * records / size);
+		if (rate > 0 && records < size) {
+			eta = (long long)((size - records) / rate);
+			fprintf(stderr, ", %lld:%02lld left", eta / 60,
+			    eta % 60);
+		}
+	}
+	fprintf(stderr, ", %.0f records/s", rate);
+	h->drawn = 1;
+}
 
 static void
 harvest_done(const struct harvest_result *r, void *arg)
@@ -340,6 +396,8 @@ harvest_done(const struct harvest_result *r, void *arg)
 	h->job = NULL;
 	if (!r->ok)
 		h->failed = 1;
+	if (h->drawn)
+		fprintf(stderr, "\r\033[K");
 	fprintf(stderr, "harvest source=%s status=%s run=%lld lists=%lld "
 	    "pages=%lld records=%lld new=%lld updated=%lld deleted=%lld "
 	    "unchanged=%lld bytes=%lld seconds=%.2f", log_q(r->source),
@@ -375,6 +433,7 @@ run_one(struct store *store, const struct harvest_options *ho,
     const struct harvest_source *src, int *interrupted)
 {
 	struct harvest_engine	*engine;
+	struct harvest_observer	 obs;
 	struct event		*sigint, *sigterm;
 	struct hrun		 h;
 	char			*cause = NULL;
@@ -389,6 +448,11 @@ run_one(struct store *store, const struct harvest_options *ho,
 		event_base_free(h.base);
 		return EXIT_FAIL;
 	}
+	h.tty = isatty(STDERR_FILENO) && log_level < LOG_LVL_INFO;
+	h.start_ms = mono_ms();
+	memset(&obs, 0, sizeof(obs));
+	obs.on_page = progress_page;
+	harvest_engine_observe(engine, &obs, &h);
 	sigint = evsignal_new(h.base, SIGINT, harvest_signal, &h);
 	sigterm = evsignal_new(h.base, SIGTERM, harvest_signal, &h);
 	evsignal_add(sigint, NULL);
@@ -402,6 +466,7 @@ run_one(struct store *store, const struct harvest_options *ho,
 		event_base_dispatch(h.base);
 	event_free(sigint);
 	event_free(sigterm);
+	free(h.list);
 	harvest_engine_free(engine);
 	event_base_free(h.base);
 	if (h.interrupted)
@@ -446,6 +511,7 @@ cmd_harvest(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "delay", required_argument, NULL, 'D' },
 		{ "retries", required_argument, NULL, 'R' },
+		{ "overlap", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -462,6 +528,7 @@ cmd_harvest(int argc, char **argv)
 	char				*cause = NULL, *autoname = NULL;
 	size_t				 np = 0, ns = 0, i;
 	long long			 delay = 0, retries = -1;
+	long long			 overlap = 300;
 	int				 ch, verbose = 0, rc = 0, r, intr = 0;
 	int				 k;
 
@@ -481,6 +548,13 @@ cmd_harvest(int argc, char **argv)
 			if (parse_ll(optarg, 0, 3600000, &delay,
 			    &errstr) == -1) {
 				rc = bad_usage("harvest", "--delay: %s",
+				    errstr);
+				goto out;
+			}
+			break;
+		case 'O':
+			if (parse_duration(optarg, &overlap, &errstr) == -1) {
+				rc = bad_usage("harvest", "--overlap: %s",
 				    errstr);
 				goto out;
 			}
@@ -578,6 +652,7 @@ cmd_harvest(int argc, char **argv)
 		src.from = from;
 		src.until = until;
 		src.delay_ms = delay;
+		src.overlap = overlap;
 		rc = run_one(store, &ho, &src, &intr);
 		goto out;
 	}
@@ -603,6 +678,7 @@ cmd_harvest(int argc, char **argv)
 		src.until = until != NULL ? until : cs->until;
 		src.delay_ms = cs->delay_ms >= 0 ? cs->delay_ms :
 		    conf->delay_ms;
+		src.overlap = cs->overlap;
 		if ((r = run_one(store, &ho, &src, &intr)) != 0)
 			rc = r;
 	}
@@ -884,6 +960,38 @@ cmd_export(int argc, char **argv)
 	return rc;
 }
 
+/*
+ * Print the changes after *since and move *since to the last one printed.
+ * The rows are read into memory first, so that the last seq is known.
+ */
+static int
+emit_changes(struct store *store, long long *since, long long limit,
+    char **cause)
+{
+	FILE		*f;
+	char		*out = NULL;
+	const char	*p;
+	size_t		 len = 0;
+	int		 r;
+
+	if ((f = open_memstream(&out, &len)) == NULL)
+		fatal("open_memstream");
+	r = store_changes(store, *since, limit, f, cause);
+	fclose(f);
+	if (r == 0 && len > 0) {
+		if (fwrite(out, 1, len, stdout) != len || fflush(stdout) == EOF)
+			r = -1;
+		/* The last line starts {"seq":N, */
+		p = out + len - 1;
+		while (p > out && p[-1] != '\n')
+			p--;
+		if (strncmp(p, "{\"seq\":", 7) == 0)
+			*since = strtoll(p + 7, NULL, 10);
+	}
+	free(out);
+	return r;
+}
+
 static int
 cmd_changes(int argc, char **argv)
 {
@@ -891,6 +999,7 @@ cmd_changes(int argc, char **argv)
 		{ "db", required_argument, NULL, 'd' },
 		{ "since", required_argument, NULL, 's' },
 		{ "limit", required_argument, NULL, 'l' },
+		{ "follow", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -898,10 +1007,11 @@ cmd_changes(int argc, char **argv)
 	const char			*db = NULL, *errstr;
 	long long			 since = 0, limit = -1;
 	struct store			*store;
+	struct timespec			 ts = { 0, 500 * 1000 * 1000 };
 	char				*cause = NULL;
-	int				 ch, rc = 0;
+	int				 ch, rc = 0, follow = 0;
 
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd':
 			db = optarg;
@@ -918,6 +1028,9 @@ cmd_changes(int argc, char **argv)
 				return bad_usage("changes", "--limit: %s",
 				    errstr);
 			break;
+		case 'f':
+			follow = 1;
+			break;
 		case 'h':
 			return usage_cmd(c, 1);
 		default:
@@ -928,15 +1041,109 @@ cmd_changes(int argc, char **argv)
 		return usage_cmd(c, 0);
 	if ((store = open_db(db, STORE_RDONLY)) == NULL)
 		return EXIT_FAIL;
-	if (store_changes(store, since, limit, stdout, &cause) == -1 ||
-	    fflush(stdout) == EOF) {
-		fprintf(stderr, "%s changes: %s\n", progname,
-		    cause != NULL ? cause : strerror(errno));
-		rc = EXIT_FAIL;
-	}
+	/*
+	 * --follow: like tail -f, until interrupted; a poll of the database
+	 * twice a second costs one indexed query (seq > N).
+	 */
+	do {
+		if (emit_changes(store, &since, follow ? -1 : limit,
+		    &cause) == -1) {
+			fprintf(stderr, "%s changes: %s\n", progname,
+			    cause != NULL ? cause : strerror(errno));
+			rc = EXIT_FAIL;
+			break;
+		}
+		if (follow)
+			nanosleep(&ts, NULL);
+	} while (follow);
 	free(cause);
 	store_close(store);
 	return rc;
+}
+
+static size_t
+body_cb(char *p, size_t size, size_t n, void *arg)
+{
+	return buf_add(arg, p, size * n) == 0 ? size * n : 0;
+}
+
+/* GET url into b; 0 on a 200 answer. */
+static int
+http_get(const char *url, struct buf *b, long timeout_ms)
+{
+	CURL	*c;
+	long	 code = 0;
+	int	 rc;
+
+	if ((c = curl_easy_init()) == NULL)
+		return -1;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(c);
+	return rc == CURLE_OK && code == 200 ? 0 : -1;
+}
+
+/*
+ * The running daemon's view, from its /status JSON, read with SQLite's
+ * JSON functions (no JSON library needed for a table).
+ */
+static int
+print_daemon_status(const char *json)
+{
+	static const char	*sql =
+	    "SELECT s.value->>'name', s.value->>'state',"
+	    " coalesce(s.value->'last_run'->>'status', '-'),"
+	    " coalesce(s.value->'last_run'->>'end', '-'),"
+	    " coalesce(s.value->>'next_run', '-'),"
+	    " coalesce(s.value->'records'->>'present', 0),"
+	    " coalesce(s.value->'records'->>'deleted', 0),"
+	    " s.value->>'consecutive_failures',"
+	    " coalesce((SELECT group_concat(l.value->>'prefix' ||"
+	    "  CASE WHEN l.value->>'set' = '' THEN '' ELSE '/' ||"
+	    "  (l.value->>'set') END || '=' ||"
+	    "  coalesce(l.value->>'watermark', '-'), ' ') FROM"
+	    "  json_each(s.value, '$.lists') l), '-'),"
+	    " s.value->'last_run'->>'error'"
+	    " FROM json_each(?, '$.sources') s";
+	sqlite3			*db;
+	sqlite3_stmt		*st;
+	int			 rc, n = 0;
+
+	if (sqlite3_open(":memory:", &db) != SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
+	printf("%-20s %-9s %-7s %-21s %-21s %9s %8s %4s  %s\n", "SOURCE",
+	    "STATE", "LAST", "ENDED", "NEXT", "RECORDS", "DELETED", "FAIL",
+	    "NEXT FROM");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n++;
+		printf("%-20s %-9s %-7s %-21s %-21s %9s %8s %4s  %s\n",
+		    sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
+		    sqlite3_column_text(st, 2), sqlite3_column_text(st, 3),
+		    sqlite3_column_text(st, 4), sqlite3_column_text(st, 5),
+		    sqlite3_column_text(st, 6), sqlite3_column_text(st, 7),
+		    sqlite3_column_text(st, 8));
+		if (sqlite3_column_type(st, 9) != SQLITE_NULL)
+			printf("%-20s error: %s\n", "",
+			    sqlite3_column_text(st, 9));
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	if (rc != SQLITE_DONE)
+		return -1;
+	if (n == 0)
+		printf("no sources\n");
+	return 0;
 }
 
 static int
@@ -944,34 +1151,78 @@ cmd_status(int argc, char **argv)
 {
 	static const struct option	 opts[] = {
 		{ "db", required_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "daemon", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd		*c = find_cmd("status");
-	const char			*db = NULL;
+	const char			*db = NULL, *config = NULL;
+	const char			*daemon = NULL;
+	struct conf			*conf = NULL;
 	struct store			*store;
-	char				*cause = NULL;
+	struct buf			 b;
+	char				*cause = NULL, *url = NULL;
 	int				 ch, rc = 0;
 
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': db = optarg; break;
+		case 'c': config = optarg; break;
+		case 'D': daemon = optarg; break;
 		case 'h': return usage_cmd(c, 1);
 		default: return usage_cmd(c, 0);
 		}
 	}
-	if (db == NULL || optind != argc)
+	if ((db == NULL && config == NULL && daemon == NULL) || optind != argc)
 		return usage_cmd(c, 0);
-	if ((store = open_db(db, STORE_RDONLY)) == NULL)
-		return EXIT_FAIL;
+	if (config != NULL) {
+		if ((conf = conf_load(config, &cause)) == NULL) {
+			fprintf(stderr, "%s: %s\n", progname, cause);
+			free(cause);
+			return EXIT_USAGE;
+		}
+		if (db == NULL)
+			db = conf->database;
+		if (daemon == NULL && conf->status_listen != NULL)
+			xasprintf(&url, "http://%s/status",
+			    conf->status_listen);
+	}
+	if (daemon != NULL)
+		xasprintf(&url, "%s/status", daemon);
+	/* The running daemon's view when it answers. */
+	if (url != NULL) {
+		buf_init(&b, 64UL * 1024 * 1024);
+		if (http_get(url, &b, 3000) == 0 &&
+		    print_daemon_status(buf_str(&b)) == 0) {
+			buf_free(&b);
+			goto out;
+		}
+		buf_free(&b);
+		if (db == NULL) {
+			fprintf(stderr, "%s status: the daemon does not answer "
+			    "at %s\n", progname, url);
+			rc = EXIT_FAIL;
+			goto out;
+		}
+		fprintf(stderr, "%s status: the daemon does not answer at %s; "
+		    "the database says:\n", progname, url);
+	}
+	if ((store = open_db(db, STORE_RDONLY)) == NULL) {
+		rc = EXIT_FAIL;
+		goto out;
+	}
 	if (store_status(store, stdout, &cause) == -1 ||
 	    fflush(stdout) == EOF) {
 		fprintf(stderr, "%s status: %s\n", progname,
 		    cause != NULL ? cause : strerror(errno));
 		rc = EXIT_FAIL;
 	}
-	free(cause);
 	store_close(store);
+out:
+	free(cause);
+	free(url);
+	conf_free(conf);
 	return rc;
 }
 

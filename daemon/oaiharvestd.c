@@ -261,6 +261,7 @@ src_start(struct dsource *s)
 	hs.from_is_initial = 1;
 	hs.until = s->c.until;
 	hs.delay_ms = s->c.delay_ms >= 0 ? s->c.delay_ms : d->conf->delay_ms;
+	hs.overlap = s->c.overlap;
 	src_set_state(s, SRC_RUNNING);
 	d->running++;
 	s->m.last_start = time(NULL);
@@ -707,6 +708,7 @@ main(int argc, char **argv)
 		free(cause);
 		return 1;
 	}
+	memset(&obs, 0, sizeof(obs));
 	obs.on_request = on_request_done;
 	obs.on_commit = on_commit;
 	harvest_engine_observe(d.engine, &obs, &d);

@@ -41,6 +41,12 @@ struct harvest_source {
 	int			 from_is_initial; /* from applies only when
 						    no watermark exists */
 	long long		 delay_ms;	/* between two requests */
+	/*
+	 * The next from is the repository's own clock at the start of the
+	 * list (its responseDate) minus this many seconds, so that records
+	 * indexed late are not missed; -1: the high-water datestamp.
+	 */
+	long long		 overlap;
 };
 
 /* What a finished run reports. */
@@ -76,6 +82,12 @@ struct harvest_observer {
 		    long long bytes);
 	/* A page was committed with this many changes. */
 	void	(*on_commit)(void *, const char *source, long long changes);
+	/*
+	 * Progress of the list in flight: records received so far in it and
+	 * the completeListSize the repository announced (-1: unknown).
+	 */
+	void	(*on_page)(void *, const char *source, const char *prefix,
+		    const char *set, long long records, long long size);
 };
 
 struct harvest_engine *harvest_engine_new(struct event_base *,

@@ -83,6 +83,7 @@ struct harvest_job {
 	char			*until;
 	int			 from_initial;
 	long long		 delay_ms;
+	long long		 overlap;
 
 	/* What Identify said. */
 	enum oai_granularity	 gran;
@@ -113,6 +114,7 @@ struct harvest_job {
 	long long		 list_cls;	/* last completeListSize, -1 */
 	char			*progress;	/* high-water datestamp so far */
 	time_t			 progress_t;
+	int			 clock_fixed;	/* progress is the clock's */
 	long long		 list_pages;
 
 	/* Waiting for, or holding, the host. */
@@ -164,6 +166,8 @@ static int	 on_record(void *, const struct oai_record *);
 static void	 identify_done(struct harvest_job *);
 static void	 page_done(struct harvest_job *);
 static int	 put_record(void *, const struct store_record *);
+static void	 note_clock(struct harvest_job *);
+static const char *next_from(struct harvest_job *, char *);
 
 struct harvest_engine *
 harvest_engine_new(struct event_base *base, struct store *store,
@@ -465,6 +469,7 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	j->until = src->until != NULL ? xstrdup(src->until) : NULL;
 	j->from_initial = src->from_is_initial;
 	j->delay_ms = src->delay_ms;
+	j->overlap = src->overlap;
 	if (np == 0) {
 		prefixes = default_prefix;
 		np = 1;
@@ -949,6 +954,8 @@ start_list(struct harvest_job *j)
 			j->progress = st.progress;
 			st.progress = NULL;
 			(void)datestamp_parse(j->progress, &j->progress_t, NULL);
+			/* Saved by a run that used the repository's clock. */
+			j->clock_fixed = j->overlap >= 0;
 		}
 		log_info("event=list_resume source=%s prefix=%s set=%s "
 		    "pages=%lld", log_q(j->name), log_q(l->prefix),
@@ -1013,13 +1020,49 @@ put_record(void *arg, const struct store_record *r)
 		j->stats.unchanged++;
 		break;
 	}
-	if (datestamp_parse(rec.datestamp, &t, NULL) == 0 &&
+	if (!j->clock_fixed && datestamp_parse(rec.datestamp, &t, NULL) == 0 &&
 	    (j->progress == NULL || t > j->progress_t)) {
 		free(j->progress);
 		j->progress = xstrdup(rec.datestamp);
 		j->progress_t = t;
 	}
 	return 0;
+}
+
+/*
+ * The repository's clock when a fresh list began, less the overlap,
+ * becomes the list's next from (kept in progress, and so in the
+ * checkpoint): records indexed late with an earlier datestamp are caught
+ * by the overlap.  Without a usable responseDate, progress stays the
+ * high-water datestamp of the records.
+ */
+static void
+note_clock(struct harvest_job *j)
+{
+	const char	*rd = oai_parser_response_date(j->parser);
+	char		 ds[DATESTAMP_LEN];
+	time_t		 t;
+
+	if (j->clock_fixed || j->resumed_any || j->overlap < 0 ||
+	    rd == NULL || datestamp_parse(rd, &t, NULL) == -1)
+		return;
+	t -= (time_t)j->overlap;
+	datestamp_format(t, j->gran, ds);
+	free(j->progress);
+	j->progress = xstrdup(ds);
+	(void)datestamp_parse(ds, &j->progress_t, NULL);
+	j->clock_fixed = 1;
+}
+
+/* Where the next harvest of a completed list starts. */
+static const char *
+next_from(struct harvest_job *j, char *out)
+{
+	(void)out;
+	if (j->progress == NULL || (j->old_watermark != NULL &&
+	    ds_cmp(j->old_watermark, j->progress) > 0))
+		return j->old_watermark;
+	return j->progress;
 }
 
 /*
@@ -1033,12 +1076,14 @@ page_done(struct harvest_job *j)
 	const struct oai_token	*tok = oai_parser_token(j->parser);
 	struct store_list_state	 st;
 	const char		*code, *msg, *wm;
+	char			 wmbuf[DATESTAMP_LEN];
 	char			*cause = NULL;
 	int			 more = 0;
 
 	if ((code = oai_parser_error_code(j->parser)) != NULL) {
 		msg = oai_parser_error_message(j->parser);
 		if (strcmp(code, "noRecordsMatch") == 0 && j->token == NULL) {
+			note_clock(j);
 			log_info("event=list_empty source=%s prefix=%s set=%s",
 			    log_q(j->name), log_q(l->prefix), log_q(l->set));
 			spool_reset(j->spool);
@@ -1077,6 +1122,7 @@ page_done(struct harvest_job *j)
 		job_fail(j, "ListRecords: the response is not a ListRecords");
 		return;
 	}
+	note_clock(j);
 	if (tok->value != NULL && j->token != NULL &&
 	    strcmp(tok->value, j->token) == 0) {
 		j->error_type = "protocol";
@@ -1128,12 +1174,8 @@ complete:
 	} else {
 		more = 0;
 		wm = NULL;
-		if (j->move_watermark) {
-			wm = j->progress;
-			if (j->old_watermark != NULL && (wm == NULL ||
-			    ds_cmp(j->old_watermark, wm) > 0))
-				wm = j->old_watermark;
-		}
+		if (j->move_watermark)
+			wm = next_from(j, wmbuf);
 		if (store_list_complete(j->e->store, j->source_id, l->prefix,
 		    l->set, wm, &cause) == -1)
 			goto rollback;
@@ -1144,6 +1186,9 @@ complete:
 	j->stats.pages++;
 	j->list_pages++;
 	j->tries = 0;
+	if (j->e->obs.on_page != NULL)
+		j->e->obs.on_page(j->e->obs_arg, j->name, l->prefix, l->set,
+		    j->list_records, j->list_cls);
 	if (j->e->obs.on_commit != NULL)
 		j->e->obs.on_commit(j->e->obs_arg, j->name,
 		    j->stats.new_records + j->stats.updated +
@@ -1164,8 +1209,9 @@ complete:
 		return;
 	}
 	log_info("event=list_done source=%s prefix=%s set=%s pages=%lld "
-	    "watermark=%s", log_q(j->name), log_q(l->prefix), log_q(l->set),
-	    j->list_pages, log_q(j->move_watermark ? j->progress : NULL));
+	    "next_from=%s", log_q(j->name), log_q(l->prefix), log_q(l->set),
+	    j->list_pages, log_q(j->move_watermark ? next_from(j, wmbuf) :
+	    j->old_watermark));
 	/* Only a list harvested whole in this run can be counted. */
 	if (j->list_cls >= 0 && !j->resumed_any && code == NULL &&
 	    j->list_records != j->list_cls) {

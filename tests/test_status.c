@@ -272,6 +272,67 @@ test_changes_and_long_poll(void **state)
 	free(q);
 }
 
+/* The CLI: the daemon's view of status, and changes --follow. */
+static void
+test_cli_status_and_follow(void **state)
+{
+	char	*out, *db, *cmd, *f;
+	long	 code;
+	pid_t	 pid;
+	int	 i, seen = 0;
+
+	wait_harvested();
+	assert_int_equal(run("cs.out", "cs.err", "%s/oaiharvest status "
+	    "--daemon http://127.0.0.1:%d", bindir, sport), 0);
+	out = read_tmp("cs.out");
+	assert_non_null(strstr(out, "SOURCE"));
+	assert_non_null(strstr(out, "\none "));
+	assert_non_null(strstr(out, "oai_dc/col_1="));
+	free(out);
+	/* A daemon that does not answer: the database's view instead. */
+	db = path("st.db");
+	assert_int_equal(run("cs2.out", "cs2.err", "%s/oaiharvest status "
+	    "--daemon http://127.0.0.1:1 --db %s", bindir, db), 0);
+	out = read_tmp("cs2.err");
+	assert_non_null(strstr(out, "does not answer"));
+	free(out);
+	out = read_tmp("cs2.out");
+	assert_non_null(strstr(out, "source one"));
+	free(out);
+
+	/* --follow prints a change committed after it started. */
+	f = path("follow.out");
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		xasprintf(&cmd, "exec %s/oaiharvest changes --db %s --follow "
+		    ">%s 2>/dev/null", bindir, db, f);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	usleep(500 * 1000);
+	free(http(&srv, 1, "/control/update?id=9"));
+	free(req("POST", "/sources/one/harvest", &code, NULL));
+	assert_int_equal(code, 202);
+	for (i = 0; i < 300 && !seen; i++) {
+		usleep(100 * 1000);
+		out = slurp(f);
+		seen = strstr(out, "\"identifier\":\"oai:oaiharvest.test:rec/9\","
+		    "\"prefix\":\"oai_dc\",\"kind\":\"updated\"") != NULL;
+		free(out);
+	}
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	assert_true(seen);
+	/* And it printed the history first, each change once. */
+	out = slurp(f);
+	assert_non_null(strstr(out, "{\"seq\":1,"));
+	assert_null(strstr(strstr(out, "{\"seq\":1,") + 1, "{\"seq\":1,"));
+	free(out);
+	free(f);
+	free(db);
+}
+
 static void
 test_errors(void **state)
 {
@@ -302,6 +363,7 @@ main(void)
 		cmocka_unit_test(test_health_and_status),
 		cmocka_unit_test(test_metrics_promtool),
 		cmocka_unit_test(test_changes_and_long_poll),
+		cmocka_unit_test(test_cli_status_and_follow),
 		cmocka_unit_test(test_errors),
 	};
 

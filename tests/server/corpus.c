@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 
@@ -716,11 +717,20 @@ check_index(const struct corpus *c, size_t i, const char **cause)
 }
 
 /*
- * Append n records.  Each change takes the next tick of the modification
- * clock (the corpus's newest datestamp plus one second), so it is later
- * than everything before it and the same run of changes gives the same
- * datestamps.
+ * The modification clock: like a real repository, a change is stamped
+ * with the current time; and never earlier than the newest datestamp plus
+ * one second, so that every change is later than everything before it.
  */
+static time_t
+tick(struct corpus *c)
+{
+	time_t	now = time(NULL);
+
+	c->max_ds = now > c->max_ds ? now : c->max_ds + 1;
+	return c->max_ds;
+}
+
+/* Append n records, each stamped by the modification clock. */
 int
 corpus_add(struct corpus *c, size_t n, size_t *first, const char **cause)
 {
@@ -734,7 +744,7 @@ corpus_add(struct corpus *c, size_t n, size_t *first, const char **cause)
 	c->recs = xreallocarray(c->recs, c->n + n, sizeof(*c->recs));
 	*first = c->n + 1;
 	for (i = 0; i < n; i++) {
-		c->recs[c->n].datestamp = ++c->max_ds;
+		c->recs[c->n].datestamp = tick(c);
 		c->recs[c->n].version = 0;
 		c->recs[c->n].deleted = 0;
 		c->n++;
@@ -753,7 +763,7 @@ corpus_update(struct corpus *c, size_t i, const char **cause)
 		return -1;
 	}
 	c->recs[i - 1].version++;
-	c->recs[i - 1].datestamp = ++c->max_ds;
+	c->recs[i - 1].datestamp = tick(c);
 	c->generation++;
 	return 0;
 }
@@ -763,7 +773,7 @@ corpus_touch(struct corpus *c, size_t i, const char **cause)
 {
 	if (check_index(c, i, cause) == -1)
 		return -1;
-	c->recs[i - 1].datestamp = ++c->max_ds;
+	c->recs[i - 1].datestamp = tick(c);
 	c->generation++;
 	return 0;
 }
@@ -778,7 +788,7 @@ corpus_delete(struct corpus *c, size_t i, const char **cause)
 		return -1;
 	}
 	c->recs[i - 1].deleted = 1;
-	c->recs[i - 1].datestamp = ++c->max_ds;
+	c->recs[i - 1].datestamp = tick(c);
 	c->generation++;
 	return 0;
 }
@@ -793,7 +803,7 @@ corpus_undelete(struct corpus *c, size_t i, const char **cause)
 		return -1;
 	}
 	c->recs[i - 1].deleted = 0;
-	c->recs[i - 1].datestamp = ++c->max_ds;
+	c->recs[i - 1].datestamp = tick(c);
 	c->generation++;
 	return 0;
 }
