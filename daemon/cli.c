@@ -48,12 +48,14 @@ static const struct cmd cmds[] = {
 	{ "harvest", cmd_harvest,
 	  "harvest --db FILE --url URL [--prefix P]... [--set S]...\n"
 	  "                  [--from D] [--until D] [--source NAME] [--delay MS]\n"
-	  "                  [--retries N] [-v]\n"
+	  "                  [--retries N] [--retry-wait MS] [--timeout T]\n"
+	  "                  [--max-response-bytes N] [--overlap T] [-v]\n"
 	  "       oaiharvest harvest --config FILE [--db FILE] [--from D]\n"
 	  "                  [--until D] [--retries N] [-v] [NAME...]",
 	  "Harvest now, into a SQLite database.  Run again, it harvests only\n"
 	  "what changed since the last completed harvest (from = the\n"
-	  "high-water datestamp).  With --config, the sources NAME... of the\n"
+	  "repository's clock when it began, less --overlap).  With\n"
+	  "--config, the sources NAME... of the\n"
 	  "config file (all enabled ones when none is named), one after the\n"
 	  "other.  Options:\n"
 	  "  --db FILE       the database (created when missing)\n"
@@ -66,6 +68,11 @@ static const struct cmd cmds[] = {
 	  "  --source NAME   the source's name (default: the URL's host)\n"
 	  "  --delay MS      milliseconds between requests (default 0)\n"
 	  "  --retries N     retries of a failed request (default 3)\n"
+	  "  --retry-wait MS the first retry's wait without Retry-After\n"
+	  "                  (default 2000; doubles each time)\n"
+	  "  --timeout T     the longest one request may take (default 30m)\n"
+	  "  --max-response-bytes N  the largest response, decoded\n"
+	  "                  (default 256 MiB)\n"
 	  "  --overlap T     the next from is the repository's clock at the\n"
 	  "                  start of this harvest less T (default 5m), so\n"
 	  "                  that records indexed late are not missed\n"
@@ -512,6 +519,9 @@ cmd_harvest(int argc, char **argv)
 		{ "delay", required_argument, NULL, 'D' },
 		{ "retries", required_argument, NULL, 'R' },
 		{ "overlap", required_argument, NULL, 'O' },
+		{ "retry-wait", required_argument, NULL, 'W' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "max-response-bytes", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -528,7 +538,8 @@ cmd_harvest(int argc, char **argv)
 	char				*cause = NULL, *autoname = NULL;
 	size_t				 np = 0, ns = 0, i;
 	long long			 delay = 0, retries = -1;
-	long long			 overlap = 300;
+	long long			 overlap = 300, retry_wait = 0;
+	long long			 timeout = 0, max_bytes = 0;
 	int				 ch, verbose = 0, rc = 0, r, intr = 0;
 	int				 k;
 
@@ -549,6 +560,30 @@ cmd_harvest(int argc, char **argv)
 			    &errstr) == -1) {
 				rc = bad_usage("harvest", "--delay: %s",
 				    errstr);
+				goto out;
+			}
+			break;
+		case 'W':
+			if (parse_ll(optarg, 1, 3600000, &retry_wait,
+			    &errstr) == -1) {
+				rc = bad_usage("harvest", "--retry-wait: %s",
+				    errstr);
+				goto out;
+			}
+			break;
+		case 'T':
+			if (parse_duration(optarg, &timeout, &errstr) == -1 ||
+			    timeout < 1 || timeout > REQUEST_TIMEOUT) {
+				rc = bad_usage("harvest", "--timeout: %s",
+				    "a duration from 1s to 30m");
+				goto out;
+			}
+			break;
+		case 'M':
+			if (parse_ll(optarg, 1024, (long long)MAX_RESPONSE_BYTES,
+			    &max_bytes, &errstr) == -1) {
+				rc = bad_usage("harvest", "--max-response-bytes: "
+				    "%s", errstr);
 				goto out;
 			}
 			break;
@@ -591,6 +626,7 @@ cmd_harvest(int argc, char **argv)
 	memset(&ho, 0, sizeof(ho));
 	if (retries >= 0)
 		ho.max_tries = (int)retries + 1;
+	ho.retry_base_ms = retry_wait;
 	if (config != NULL) {
 		if (url != NULL || np || ns || name != NULL || delay) {
 			rc = bad_usage("harvest", "%s", "--config cannot be "
@@ -623,6 +659,8 @@ cmd_harvest(int argc, char **argv)
 			    argv[optind]);
 			goto out;
 		}
+		ho.timeout = timeout;
+		ho.max_response_bytes = max_bytes;
 		if (db == NULL || url == NULL) {
 			rc = bad_usage("harvest", "%s", "--db and --url are "
 			    "required (or --config)");

@@ -312,7 +312,11 @@ check_done(struct fetch *f)
 		res.retry_after = ra < 0 ? 0 : (ra > RETRY_AFTER_MAX ?
 		    RETRY_AFTER_MAX : (long long)ra);
 		res.bytes = r->bytes;
+		/* A Content-Length over the cap stops curl before a byte. */
+		if (code == CURLE_FILESIZE_EXCEEDED)
+			r->over_limit = 1;
 		res.sink_failed = r->sink_failed;
+		res.over_limit = r->over_limit;
 		res.ok = code == CURLE_OK && r->status == 200;
 		res.curl_failed = code != CURLE_OK && !r->sink_failed &&
 		    !r->over_limit;

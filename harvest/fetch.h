@@ -25,6 +25,7 @@ struct fetch_result {
 	long		 status;	/* HTTP status, 0 if none */
 	int		 curl_failed;	/* a transport error (not HTTP) */
 	int		 sink_failed;	/* the data callback refused */
+	int		 over_limit;	/* larger than max_response_bytes */
 	long long	 retry_after;	/* seconds, 0 if none */
 	long long	 bytes;		/* body bytes after decoding */
 	const char	*cause;		/* one line when !ok */

@@ -763,6 +763,12 @@ on_done(void *arg, const struct fetch_result *res)
 		job_fail(j, "%s", j->spool_cause);
 		return;
 	}
+	/* The same page would be as large again: no retry. */
+	if (res->over_limit) {
+		j->error_type = "limit";
+		job_fail(j, "%s: %s", res->url, cause);
+		return;
+	}
 	if (status == 403) {
 		j->forbidden = 1;
 		j->error_type = "forbidden";
@@ -1089,15 +1095,22 @@ page_done(struct harvest_job *j)
 			spool_reset(j->spool);
 			goto complete;
 		}
-		/* Some servers end a list with an error for the last token. */
-		if (strcmp(code, "noRecordsMatch") == 0)
+		/*
+		 * Some servers end a list with noRecordsMatch for the token
+		 * after the last page.  Believe it only when the count agrees:
+		 * short of the announced completeListSize it is a lost token.
+		 */
+		if (strcmp(code, "noRecordsMatch") == 0 &&
+		    (j->list_cls < 0 || j->resumed_any ||
+		    j->list_records >= j->list_cls))
 			goto complete;
 		/*
 		 * A token the server no longer knows (expired, or lost in a
 		 * restart) means the list starts again from the watermark;
 		 * records already stored come back unchanged.
 		 */
-		if (strcmp(code, "badResumptionToken") == 0 &&
+		if ((strcmp(code, "badResumptionToken") == 0 ||
+		    strcmp(code, "noRecordsMatch") == 0) &&
 		    j->token != NULL && j->restarts < MAX_LIST_RESTARTS) {
 			log_warn("event=token_expired source=%s prefix=%s "
 			    "set=%s msg=\"restarting the list from the "
