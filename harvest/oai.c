@@ -16,9 +16,16 @@
  * callback records the cause and turns SAX off; oai_parser_feed() notices
  * and stops the parser once libxml2 has returned.  The DOCTYPE handler is
  * the exception, see sax_subset().
+ *
+ * Before libxml2 sees a byte, a small filter repairs what real servers get
+ * wrong (see filter()).  Inside a record, a broken rule or a limit makes
+ * that record bad rather than the page (see bad()): the record is still
+ * parsed to its end, serialized whole into a capped buffer, and handed to
+ * on_reject instead of on_record.
  */
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +56,19 @@
 /* A buffer that grew past this for one huge record is given back. */
 #define KEEP_BYTES	(1024 * 1024)
 
+/* The XML declaration must be complete within the first DECL_MAX bytes. */
+#define DECL_MAX	256
+
+/*
+ * A character reference longer than this ("&#x" and leading zeros) is not
+ * looked at: it passes as sent.
+ */
+#define CHARREF_MAX	32
+
+/* U+FFFD, as UTF-8 and as a reference. */
+#define REPL_UTF8	"\xef\xbf\xbd"
+#define REPL_REF	"&#xFFFD;"
+
 #define NOVAL		SIZE_MAX
 
 /* For causes: a limit's name and value. */
@@ -70,6 +90,75 @@ enum scope {
 	SCOPE_TEXT,		/* an element whose text we keep */
 	SCOPE_REQUEST,		/* <request>: its verb, then skipped */
 	SCOPE_DONE,		/* after </OAI-PMH> */
+};
+
+/* What the input is known to be. */
+enum in_mode {
+	IN_HEAD,		/* not yet: the first bytes are held back */
+	IN_UTF8,		/* UTF-8: every repair */
+	IN_OTHER,		/* another ASCII-compatible encoding */
+	IN_RAW,			/* UTF-16, UCS-4, EBCDIC: left to libxml2 */
+};
+
+/* What the input filter is in the middle of, across feeds. */
+enum fstate {
+	FS_TEXT,		/* nothing */
+	FS_AMP,			/* "&" */
+	FS_HASH,		/* "&#" */
+	FS_DEC,			/* "&#" digits */
+	FS_HEX,			/* "&#x" hex digits */
+	FS_UTF8,		/* a UTF-8 lead byte and maybe continuations */
+};
+
+/* What one more byte did to the construct in progress. */
+enum fstep {
+	STEP_MORE,		/* taken; it goes on */
+	STEP_KEEP,		/* taken; done, it passes as sent */
+	STEP_PASS,		/* not taken; done, it passes as sent */
+	STEP_FIX,		/* taken; done, it is replaced */
+	STEP_FIX_BEFORE,	/* not taken; what came before is replaced */
+};
+
+/*
+ * Bytes the filter must look at: C0 controls (but TAB, LF, CR) and '&'
+ * in every ASCII-compatible encoding, and 0x80 and up in UTF-8.
+ */
+#define BC_CTL	1
+#define BC_HIGH	2
+static const unsigned char byte_class[256] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
+/*
+ * How documents in encodings that are not ASCII-compatible begin (XML 1.0
+ * appendix F): those are passed to libxml2 untouched.
+ */
+static const struct {
+	const char	*bytes;
+	size_t		 len;
+} raw_heads[] = {
+	{ "\xfe\xff", 2 },		/* UTF-16BE BOM */
+	{ "\xff\xfe", 2 },		/* UTF-16LE BOM */
+	{ "\0\0\0<", 4 },		/* UCS-4BE */
+	{ "<\0\0\0", 4 },		/* UCS-4LE */
+	{ "\0<\0?", 4 },		/* UTF-16BE, no BOM */
+	{ "<\0?\0", 4 },		/* UTF-16LE, no BOM */
+	{ "\x4c\x6f\xa7\x94", 4 },	/* EBCDIC */
 };
 
 /* The text values we keep, and where they go. */
@@ -229,6 +318,13 @@ struct dcent {
 	size_t		 lang;		/* NOVAL when none */
 };
 
+/* Where the serializer writes: the metadata, or the whole record. */
+struct sink {
+	struct buf	 b;
+	int		 full;		/* something did not fit: cut short */
+	int		 tag_open;	/* "<name ..." still lacks its '>' */
+};
+
 struct oai_parser {
 	xmlParserCtxtPtr	 ctxt;
 	struct oai_callbacks	 cb;
@@ -240,16 +336,34 @@ struct oai_parser {
 	int			 finished;
 	char			 cause[512];
 	size_t			 nbytes;	/* given to libxml2 */
-	unsigned char		 head[2];	/* the first bytes fed */
-	size_t			 nhead;
 	size_t			 repairs;
 	size_t			 nrecords;
+	size_t			 nrejects;
+
+	/* The input filter. */
+	enum in_mode		 mode;
+	unsigned char		 head[DECL_MAX];	/* held in IN_HEAD */
+	size_t			 nhead;
+	enum fstate		 fstate;
+	unsigned char		 pend[CHARREF_MAX];	/* its bytes so far */
+	size_t			 npend;
+	size_t			 clen;		/* bytes of it so far */
+	unsigned long		 cval;		/* a reference's value */
+	size_t			 ndigits;
+	unsigned char		 u_lead;	/* a UTF-8 sequence's */
+	unsigned char		 u_second;
+	unsigned char		 u_lo;		/* range of the next byte */
+	unsigned char		 u_hi;
+	unsigned int		 u_need;	/* continuation bytes to come */
+	const char		*fix;		/* the replacement */
+	size_t			 fixlen;
 
 	/* The envelope. */
 	struct frame		 stack[SCOPE_DEPTH];
 	size_t			 nstack;
 	enum field		 field;		/* in SCOPE_TEXT */
 	int			 field_line;
+	int			 text_over;	/* its text over the limit */
 	unsigned int		 skip;		/* depth in a skipped subtree */
 	int			 nonamespace;	/* <OAI-PMH> had no namespace */
 	struct buf		 text;
@@ -273,14 +387,25 @@ struct oai_parser {
 	size_t			 ndc;
 	size_t			 dccap;
 	int			 have_header;
-	int			 have_metadata;
+	int			 nmetadata;	/* <metadata> elements */
 	int			 deleted;
 
+	/*
+	 * A record (or ListIdentifiers header) is open: everything in it but
+	 * the metadata child goes to raw, for on_reject.
+	 */
+	int			 unit;
+	int			 unit_line;	/* where it started */
+	int			 rec_bad;
+	char			 rec_cause[512];
+	struct sink		 raw;
+	size_t			 meta_off;	/* where meta goes in raw */
+	struct buf		 rejected;	/* for on_reject */
+
 	/* The metadata child being serialized. */
-	struct buf		 meta;
+	struct sink		 meta;
 	unsigned int		 body;		/* depth inside it, 0 outside */
 	int			 body_done;
-	int			 tag_open;	/* "<name ..." lacks its '>' */
 	unsigned int		 dc_depth;	/* body depth of a DC element */
 	int			 dc_element;
 	int			 dc_line;
@@ -310,6 +435,10 @@ struct oai_parser {
 /* Failure */
 static void	 set_cause(struct oai_parser *, const char *, ...)
 		    __printflike(2, 3);
+static void	 bad(struct oai_parser *, const char *, ...)
+		    __printflike(2, 3);
+static void	 one_line(char *, size_t, const char *, va_list)
+		    __printflike(3, 0);
 static void	 xml_generic_error(void *, const char *, ...);
 static void	 check_xml(struct oai_parser *, int);
 static int	 encoding_stuck(const struct oai_parser *);
@@ -349,25 +478,53 @@ static const char *const *offs_view(struct oai_parser *,
 		    const struct offs *, int);
 static const char *val(const struct oai_parser *, enum field);
 static void	 deliver_record(struct oai_parser *);
+static void	 deliver_reject(struct oai_parser *);
 static void	 deliver_identify(struct oai_parser *);
 static void	 deliver_format(struct oai_parser *);
 static void	 deliver_set(struct oai_parser *);
 static void	 callback_result(struct oai_parser *, int);
 
-/* The metadata serializer */
+/* The serializer */
 static void	 body_start(struct oai_parser *, const xmlChar *,
 		    const xmlChar *, const xmlChar *, int, const xmlChar **,
 		    int, const xmlChar **);
 static void	 body_end(struct oai_parser *, const xmlChar *,
 		    const xmlChar *);
-static int	 meta_add(struct oai_parser *, const void *, size_t);
-static int	 meta_qname(struct oai_parser *, const xmlChar *,
-		    const xmlChar *);
-static int	 meta_xmlns(struct oai_parser *, const xmlChar *,
-		    const xmlChar *);
-static int	 meta_close_tag(struct oai_parser *);
-static int	 meta_escape(struct oai_parser *, const char *, size_t, int);
 static void	 dc_done(struct oai_parser *);
+static void	 ser_start(struct oai_parser *, struct sink *,
+		    const xmlChar *, const xmlChar *, int, const xmlChar **,
+		    int, const xmlChar **, int);
+static void	 ser_end(struct oai_parser *, struct sink *, const xmlChar *,
+		    const xmlChar *);
+static void	 ser_text(struct oai_parser *, struct sink *, const char *,
+		    size_t);
+static void	 ser_comment(struct oai_parser *, struct sink *,
+		    const xmlChar *);
+static void	 ser_pi(struct oai_parser *, struct sink *, const xmlChar *,
+		    const xmlChar *);
+static inline void out(struct oai_parser *, struct sink *, const void *,
+		    size_t);
+static void	 out_slow(struct oai_parser *, struct sink *, const void *,
+		    size_t);
+static void	 out_qname(struct oai_parser *, struct sink *,
+		    const xmlChar *, const xmlChar *);
+static void	 out_xmlns(struct oai_parser *, struct sink *,
+		    const xmlChar *, const xmlChar *);
+static void	 out_close_tag(struct oai_parser *, struct sink *);
+static void	 out_escape(struct oai_parser *, struct sink *, const char *,
+		    size_t, int);
+static void	 sink_reset(struct sink *);
+
+/* The input filter */
+static int	 head_done(struct oai_parser *, int);
+static enum in_mode sniff(const unsigned char *, size_t, int);
+static int	 filter(struct oai_parser *, const unsigned char *, size_t);
+static size_t	 plain_run(const unsigned char *, size_t, unsigned int);
+static enum fstep fstep(struct oai_parser *, unsigned char);
+static inline size_t utf8_valid(const unsigned char *, size_t);
+static int	 utf8_lead(struct oai_parser *, unsigned char);
+static int	 char_allowed(unsigned long);
+static int	 emit(struct oai_parser *, const void *, size_t);
 
 /* Helpers */
 static void	 ns_push(struct oai_parser *, int, const xmlChar **);
@@ -378,6 +535,7 @@ static void	 trim(const char *, size_t, const char **, size_t *);
 static char	*attr_strndup(const char *, size_t);
 static long long attr_number(int, const xmlChar **, const char *);
 static void	 buf_trim_capacity(struct buf *);
+static void	 buf_add_cut(struct buf *, const void *, size_t, int *);
 static int	 feed_xml(struct oai_parser *, const char *, size_t);
 
 /* Messages libxml2 sends without a parser context (encoding conversion). */
@@ -390,6 +548,12 @@ static char	 xml_generic_msg[256];
  */
 #define PARSE_FAIL(p, ...) do {						\
 	set_cause((p), __VA_ARGS__);					\
+	return;								\
+} while (0)
+
+/* The record being read is bad (outside a record: the page is). */
+#define RECORD_FAIL(p, ...) do {					\
+	bad((p), __VA_ARGS__);						\
 	return;								\
 } while (0)
 
@@ -452,7 +616,10 @@ oai_parser_new(const struct oai_callbacks *cb, void *arg)
 	p->arg = arg;
 	buf_init(&p->text, MAX_VALUE_BYTES);
 	buf_init(&p->arena, ARENA_MAX);
-	buf_init(&p->meta, MAX_RECORD_BYTES);
+	buf_init(&p->meta.b, MAX_RECORD_BYTES);
+	buf_init(&p->raw.b, OAI_REJECT_MAX);
+	buf_init(&p->rejected, OAI_REJECT_MAX);
+	p->meta_off = NOVAL;
 	buf_init(&p->dctext, MAX_VALUE_BYTES);
 	buf_init(&p->dclang, MAX_VALUE_BYTES);
 	for (i = 0; i < F_NFIELDS; i++)
@@ -508,7 +675,9 @@ oai_parser_free(struct oai_parser *p)
 	xmlFreeParserCtxt(p->ctxt);
 	buf_free(&p->text);
 	buf_free(&p->arena);
-	buf_free(&p->meta);
+	buf_free(&p->meta.b);
+	buf_free(&p->raw.b);
+	buf_free(&p->rejected);
 	buf_free(&p->dctext);
 	buf_free(&p->dclang);
 	free(p->ns);
@@ -529,16 +698,15 @@ oai_parser_free(struct oai_parser *p)
 }
 
 /*
- * Bytes that XML 1.0 forbids (C0 controls but TAB, LF, CR) are dropped
- * before libxml2 sees them: real feeds carry them, and libxml2 would lose
- * the page.  They never occur inside a UTF-8 multibyte sequence, so this
- * is safe byte by byte, whatever the chunk boundaries.
+ * The first bytes are held back until the XML declaration says which
+ * encoding the document is in (see sniff()); then everything goes through
+ * filter() on its way to libxml2.
  */
 int
 oai_parser_feed(struct oai_parser *p, const char *data, size_t len)
 {
 	const unsigned char	*s = (const unsigned char *)data;
-	size_t			 i, start;
+	size_t			 n;
 
 	if (p->failed)
 		return -1;
@@ -546,24 +714,22 @@ oai_parser_feed(struct oai_parser *p, const char *data, size_t len)
 		set_cause(p, "data fed after the end of the document");
 		return -1;
 	}
-	/* A compressed body nobody inflated is not XML: say so. */
-	for (i = 0; i < len && p->nhead < sizeof(p->head); i++)
-		p->head[p->nhead++] = s[i];
-	if (p->nhead == 2 && p->head[0] == 0x1f && p->head[1] == 0x8b) {
-		p->repairs = 0;		/* nothing XML was repaired */
-		set_cause(p, "gzip-compressed data, not XML");
-		return -1;
-	}
-	for (start = i = 0; i < len; i++) {
-		if (s[i] >= 0x20 || s[i] == '\t' || s[i] == '\n' ||
-		    s[i] == '\r')
-			continue;
-		if (feed_xml(p, data + start, i - start) == -1)
+	if (p->mode == IN_HEAD) {
+		n = DECL_MAX - p->nhead;
+		if (n > len)
+			n = len;
+		memcpy(p->head + p->nhead, s, n);
+		p->nhead += n;
+		s += n;
+		len -= n;
+		if (head_done(p, 0) == -1)
 			return -1;
-		p->repairs++;
-		start = i + 1;
+		if (p->mode == IN_HEAD)
+			return 0;
 	}
-	return feed_xml(p, data + start, len - start);
+	if (p->mode == IN_RAW)
+		return emit(p, s, len);
+	return filter(p, s, len);
 }
 
 int
@@ -577,6 +743,19 @@ oai_parser_finish(struct oai_parser *p)
 		return p->failed ? -1 : 0;
 	}
 	p->finished = 1;
+	/* What the filter still holds: the head, a construct. */
+	if (p->mode == IN_HEAD && head_done(p, 1) == -1)
+		return -1;
+	if (p->fstate == FS_UTF8) {
+		/* A sequence cut short by the end of the document. */
+		p->repairs++;
+		if (emit(p, REPL_UTF8, 3) == -1)
+			return -1;
+	} else if (p->fstate != FS_TEXT &&
+	    emit(p, p->pend, p->npend) == -1)
+		return -1;
+	p->fstate = FS_TEXT;
+	p->npend = 0;
 	if (p->nbytes == 0) {
 		set_cause(p, "empty document");
 		return -1;
@@ -657,13 +836,18 @@ oai_parser_repairs(const struct oai_parser *p)
 	return p->repairs;
 }
 
+size_t
+oai_parser_nrejects(const struct oai_parser *p)
+{
+	return p->nrejects;
+}
+
 /* Failure */
 
 static void
 set_cause(struct oai_parser *p, const char *fmt, ...)
 {
 	va_list	 ap;
-	char	*c;
 
 	if (p->failed)
 		return;
@@ -671,10 +855,43 @@ set_cause(struct oai_parser *p, const char *fmt, ...)
 	if (p->ctxt != NULL)
 		p->ctxt->disableSAX = 1;
 	va_start(ap, fmt);
-	(void)vsnprintf(p->cause, sizeof(p->cause), fmt, ap);
+	one_line(p->cause, sizeof(p->cause), fmt, ap);
 	va_end(ap);
-	/* One line, whatever libxml2 or the document put in it. */
-	for (c = p->cause; *c != '\0'; c++)
+}
+
+/*
+ * A rule or a limit broken inside a record (or ListIdentifiers header):
+ * that record is bad, parsing goes on and it ends up at on_reject.  The
+ * first cause wins.  Outside a record, the page fails.
+ */
+static void
+bad(struct oai_parser *p, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (p->failed || p->rec_bad)
+		return;
+	va_start(ap, fmt);
+	if (p->unit) {
+		p->rec_bad = 1;
+		one_line(p->rec_cause, sizeof(p->rec_cause), fmt, ap);
+	} else {
+		p->failed = 1;
+		if (p->ctxt != NULL)
+			p->ctxt->disableSAX = 1;
+		one_line(p->cause, sizeof(p->cause), fmt, ap);
+	}
+	va_end(ap);
+}
+
+/* One line, whatever libxml2 or the document put in it. */
+static void
+one_line(char *dst, size_t len, const char *fmt, va_list ap)
+{
+	char	*c;
+
+	(void)vsnprintf(dst, len, fmt, ap);
+	for (c = dst; *c != '\0'; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = ' ';
 }
@@ -783,6 +1000,373 @@ feed_xml(struct oai_parser *p, const char *data, size_t len)
 	return 0;
 }
 
+/* The input filter */
+
+/*
+ * Decide the encoding once the head allows it (or must: final, or the head
+ * is full), then send the head through the filter.  A gzip body that nobody
+ * inflated is not XML: say so.
+ */
+static int
+head_done(struct oai_parser *p, int final)
+{
+	if (p->nhead >= 2 && p->head[0] == 0x1f && p->head[1] == 0x8b) {
+		set_cause(p, "gzip-compressed data, not XML");
+		return -1;
+	}
+	p->mode = sniff(p->head, p->nhead, final || p->nhead == DECL_MAX);
+	switch (p->mode) {
+	case IN_HEAD:
+		return 0;
+	case IN_RAW:
+		return emit(p, p->head, p->nhead);
+	default:
+		return filter(p, p->head, p->nhead);
+	}
+}
+
+/*
+ * The encoding from the first n bytes, or IN_HEAD when more are needed
+ * (never when final).  No declaration means UTF-8 (XML 1.0 4.3.3); so does
+ * a declaration without an encoding, or a broken one (libxml2 will say
+ * what is wrong with it).
+ */
+static enum in_mode
+sniff(const unsigned char *h, size_t n, int final)
+{
+	const unsigned char	*d, *e, *end;
+	size_t			 i, m, off = 0;
+	unsigned char		 q;
+
+	/* Enough to tell gzip's magic number. */
+	if (n < 2 && !final && (n == 0 || h[0] == 0x1f))
+		return IN_HEAD;
+	for (i = 0; i < nitems(raw_heads); i++) {
+		m = n < raw_heads[i].len ? n : raw_heads[i].len;
+		if (memcmp(h, raw_heads[i].bytes, m) != 0)
+			continue;
+		if (m == raw_heads[i].len)
+			return IN_RAW;
+		if (!final)
+			return IN_HEAD;
+	}
+	m = n < 3 ? n : 3;
+	if (memcmp(h, "\xef\xbb\xbf", m) == 0) {
+		if (m < 3)
+			return final ? IN_UTF8 : IN_HEAD;
+		off = 3;
+	}
+	m = n - off < 6 ? n - off : 6;
+	if (memcmp(h + off, "<?xml ", m) != 0 &&
+	    (m < 6 || memcmp(h + off, "<?xml", 5) != 0 ||
+	    (h[off + 5] != '\t' && h[off + 5] != '\n' && h[off + 5] != '\r')))
+		return IN_UTF8;
+	if (m < 6)
+		return final ? IN_UTF8 : IN_HEAD;
+	if ((end = memmem(h + off, n - off, "?>", 2)) == NULL) {
+		if (!final)
+			return IN_HEAD;
+		end = h + n;
+	}
+	if ((d = memmem(h + off, (size_t)(end - h) - off, "encoding",
+	    8)) == NULL)
+		return IN_UTF8;
+	for (d += 8; d < end && (*d == ' ' || *d == '\t' || *d == '\n' ||
+	    *d == '\r'); d++)
+		;
+	if (d == end || *d++ != '=')
+		return IN_UTF8;
+	for (; d < end && (*d == ' ' || *d == '\t' || *d == '\n' ||
+	    *d == '\r'); d++)
+		;
+	if (d == end || (*d != '"' && *d != '\''))
+		return IN_UTF8;
+	q = *d++;
+	if ((e = memchr(d, q, (size_t)(end - d))) == NULL)
+		return IN_UTF8;
+	if ((e - d == 5 && strncasecmp((const char *)d, "UTF-8", 5) == 0) ||
+	    (e - d == 4 && strncasecmp((const char *)d, "UTF8", 4) == 0))
+		return IN_UTF8;
+	return IN_OTHER;
+}
+
+/*
+ * Repair what real servers send and libxml2 would lose the page over:
+ *
+ * - C0 control bytes (but TAB, LF, CR) are dropped.  They never occur
+ *   inside a multibyte sequence of an ASCII-compatible encoding.
+ * - In UTF-8, each maximal ill-formed subsequence (Unicode 3.9: a bad
+ *   lead byte, a lead without enough continuation bytes, overlongs,
+ *   surrogates, beyond U+10FFFF) and U+FFFE and U+FFFF become U+FFFD.
+ * - Character references to characters XML forbids become &#xFFFD;.
+ *   XXX They are rewritten anywhere, comments and CDATA included, where
+ *   "&#" is rare and harmless to change.
+ *
+ * Runs of plain bytes are passed to libxml2 as they are, straight from the
+ * caller's buffer.  A reference or a multibyte sequence cut by the end of
+ * a feed is held in pend[] until the next: the result does not depend on
+ * the chunking.
+ */
+static int
+filter(struct oai_parser *p, const unsigned char *s, size_t len)
+{
+	const unsigned int	 mask = p->mode == IN_UTF8 ?
+	    BC_CTL | BC_HIGH : BC_CTL;
+	size_t			 i = 0, start = 0, cstart = 0, n;
+	unsigned char		 c;
+
+	while (i < len) {
+		if (p->fstate != FS_TEXT) {
+			switch (fstep(p, s[i])) {
+			case STEP_MORE:
+				i++;
+				continue;
+			case STEP_KEEP:
+				i++;
+				/* FALLTHROUGH */
+			case STEP_PASS:
+				if (emit(p, p->pend, p->npend) == -1)
+					return -1;
+				break;
+			case STEP_FIX:
+				i++;
+				/* FALLTHROUGH */
+			case STEP_FIX_BEFORE:
+				p->repairs++;
+				if (emit(p, s + start, cstart - start) == -1 ||
+				    emit(p, p->fix, p->fixlen) == -1)
+					return -1;
+				start = i;
+				break;
+			}
+			p->npend = 0;
+			p->fstate = FS_TEXT;
+			continue;
+		}
+		if ((i += plain_run(s + i, len - i, mask)) == len)
+			break;
+		c = s[i];
+		if (c == '&') {
+			p->fstate = FS_AMP;
+			p->clen = 1;
+			cstart = i++;
+			continue;
+		}
+		if (c < 0x20) {
+			p->repairs++;
+			if (emit(p, s + start, i - start) == -1)
+				return -1;
+			start = ++i;
+			continue;
+		}
+		/* A run of well-formed multibyte characters, as in Cyrillic. */
+		if ((n = utf8_valid(s + i, len - i)) > 0) {
+			do
+				i += n;
+			while (i < len && s[i] >= 0x80 &&
+			    (n = utf8_valid(s + i, len - i)) > 0);
+			continue;
+		}
+		/* Bad, or cut by the end of the feed: byte by byte. */
+		if (utf8_lead(p, c)) {
+			p->fstate = FS_UTF8;
+			p->clen = 1;
+			cstart = i++;
+			continue;
+		}
+		p->repairs++;
+		if (emit(p, s + start, i - start) == -1 ||
+		    emit(p, REPL_UTF8, 3) == -1)
+			return -1;
+		start = ++i;
+	}
+	if (p->fstate == FS_TEXT)
+		return emit(p, s + start, len - start);
+	/* A construct goes on in the next feed: hold its bytes. */
+	if (emit(p, s + start, cstart - start) == -1)
+		return -1;
+	n = len - cstart;
+	if (n > sizeof(p->pend) - p->npend)
+		fatalx("%s: construct of %zu bytes", __func__, p->npend + n);
+	memcpy(p->pend + p->npend, s + cstart, n);
+	p->npend += n;
+	return 0;
+}
+
+/*
+ * The length of the run of bytes at s that need nothing done: most of a
+ * document.  Eight bytes at a time, looking for any below 0x20, any '&'
+ * and, in UTF-8, any with the high bit set (the tests of "Bit Twiddling
+ * Hacks" are exact: no false hits); then byte by byte through the table.
+ */
+static size_t
+plain_run(const unsigned char *s, size_t len, unsigned int mask)
+{
+	const uint64_t	 ones = 0x0101010101010101ULL;
+	const uint64_t	 highs = 0x8080808080808080ULL;
+	const uint64_t	 high = mask & BC_HIGH ? highs : 0;
+	uint64_t	 w, a;
+	size_t		 i = 0, end;
+
+	for (;;) {
+		for (; len - i >= 8; i += 8) {
+			memcpy(&w, s + i, 8);
+			a = w ^ (ones * '&');
+			if ((((w - ones * 0x20) & ~w) | ((a - ones) & ~a) |
+			    (w & high)) & highs)
+				break;
+		}
+		end = len - i < 8 ? len : i + 8;
+		for (; i < end; i++)
+			if (byte_class[s[i]] & mask)
+				return i;
+		if (i == len)
+			return len;
+	}
+}
+
+/* One more byte of a reference or of a UTF-8 sequence. */
+static enum fstep
+fstep(struct oai_parser *p, unsigned char c)
+{
+	unsigned int	d;
+
+	switch (p->fstate) {
+	case FS_AMP:
+		if (c != '#')
+			return STEP_PASS;
+		p->fstate = FS_HASH;
+		break;
+	case FS_HASH:
+		p->cval = 0;
+		p->ndigits = 0;
+		if (c == 'x')
+			p->fstate = FS_HEX;
+		else if (c >= '0' && c <= '9') {
+			p->fstate = FS_DEC;
+			p->cval = c - '0';
+			p->ndigits = 1;
+		} else
+			return STEP_PASS;
+		break;
+	case FS_DEC:
+	case FS_HEX:
+		if (c == ';') {
+			if (p->ndigits == 0 || char_allowed(p->cval))
+				return p->ndigits == 0 ? STEP_PASS : STEP_KEEP;
+			p->fix = REPL_REF;
+			p->fixlen = sizeof(REPL_REF) - 1;
+			return STEP_FIX;
+		}
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (p->fstate == FS_HEX && c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else if (p->fstate == FS_HEX && c >= 'A' && c <= 'F')
+			d = c - 'A' + 10;
+		else
+			return STEP_PASS;
+		if (p->clen + 1 >= CHARREF_MAX)
+			return STEP_PASS;
+		/* Anything past U+10FFFF is as bad as U+110000. */
+		p->cval = p->cval * (p->fstate == FS_HEX ? 16 : 10) + d;
+		if (p->cval > 0x110000)
+			p->cval = 0x110000;
+		p->ndigits++;
+		break;
+	case FS_UTF8:
+		p->fix = REPL_UTF8;
+		p->fixlen = 3;
+		if (c < p->u_lo || c > p->u_hi)
+			return STEP_FIX_BEFORE;
+		if (p->clen == 1)
+			p->u_second = c;
+		p->u_lo = 0x80;
+		p->u_hi = 0xbf;
+		p->clen++;
+		if (--p->u_need > 0)
+			return STEP_MORE;
+		/* U+FFFE and U+FFFF: EF BF BE, EF BF BF. */
+		if (p->u_lead == 0xef && p->u_second == 0xbf && c >= 0xbe)
+			return STEP_FIX;
+		return STEP_KEEP;
+	default:
+		fatalx("%s: state %d", __func__, p->fstate);
+	}
+	p->clen++;
+	return STEP_MORE;
+}
+
+/*
+ * The length of the well-formed UTF-8 sequence at s, all of it within n
+ * bytes and neither U+FFFE nor U+FFFF; 0 otherwise (Unicode table 3-7).
+ */
+static inline size_t
+utf8_valid(const unsigned char *s, size_t n)
+{
+	unsigned char	c = s[0];
+
+	if (c >= 0xc2 && c <= 0xdf)
+		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
+		    (c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
+		    (c == 0xef && s[1] == 0xbf && s[2] >= 0xbe))
+			return 0;
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
+		    (s[3] & 0xc0) != 0x80 || (c == 0xf0 && s[1] < 0x90) ||
+		    (c == 0xf4 && s[1] > 0x8f))
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+/* Start a sequence at a lead byte; 0 when c cannot start one. */
+static int
+utf8_lead(struct oai_parser *p, unsigned char c)
+{
+	p->u_lead = c;
+	p->u_lo = 0x80;
+	p->u_hi = 0xbf;
+	if (c >= 0xc2 && c <= 0xdf)
+		p->u_need = 1;
+	else if (c >= 0xe0 && c <= 0xef) {
+		p->u_need = 2;
+		if (c == 0xe0)
+			p->u_lo = 0xa0;
+		else if (c == 0xed)
+			p->u_hi = 0x9f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		p->u_need = 3;
+		if (c == 0xf0)
+			p->u_lo = 0x90;
+		else if (c == 0xf4)
+			p->u_hi = 0x8f;
+	} else
+		return 0;
+	return 1;
+}
+
+/* XML 1.0 Char: TAB, LF, CR, 20-D7FF, E000-FFFD, 10000-10FFFF. */
+static int
+char_allowed(unsigned long c)
+{
+	if (c < 0x20)
+		return c == 0x9 || c == 0xa || c == 0xd;
+	return (c < 0xd800 || c > 0xdfff) && c != 0xfffe && c != 0xffff &&
+	    c <= 0x10ffff;
+}
+
+static int
+emit(struct oai_parser *p, const void *s, size_t n)
+{
+	return n == 0 ? 0 : feed_xml(p, s, n);
+}
+
 /* SAX handlers */
 
 static void
@@ -791,6 +1375,7 @@ sax_start(void *ctx, const xmlChar *name, const xmlChar *prefix,
     int ndefaulted, const xmlChar **attrs)
 {
 	struct oai_parser	*p = ctx;
+	int			 unit;
 
 	if (p->failed)
 		return;
@@ -804,13 +1389,21 @@ sax_start(void *ctx, const xmlChar *name, const xmlChar *prefix,
 		    xmlSAX2GetLineNumber(p->ctxt), xmlParserMaxDepth);
 	if (p->skip > 0) {
 		p->skip++;
+		if (p->unit)
+			ser_start(p, &p->raw, name, prefix, nns, ns, nattrs,
+			    attrs, 0);
 		return;
 	}
 	if (p->body > 0) {
 		body_start(p, name, prefix, uri, nns, ns, nattrs, attrs);
 		return;
 	}
+	unit = p->unit;
 	env_start(p, name, prefix, uri, nns, ns, nattrs, attrs);
+	/* The record itself, its envelope and what is skipped in it. */
+	if (p->unit && p->body == 0 && !p->failed)
+		ser_start(p, &p->raw, name, prefix, nns, ns, nattrs, attrs,
+		    !unit);
 }
 
 static void
@@ -825,12 +1418,16 @@ sax_end(void *ctx, const xmlChar *name, const xmlChar *prefix,
 	p->depth--;
 	if (p->skip > 0) {
 		p->skip--;
+		if (p->unit)
+			ser_end(p, &p->raw, name, prefix);
 		return;
 	}
 	if (p->body > 0) {
 		body_end(p, name, prefix);
 		return;
 	}
+	if (p->unit)
+		ser_end(p, &p->raw, name, prefix);
 	env_end(p);
 }
 
@@ -839,37 +1436,46 @@ sax_characters(void *ctx, const xmlChar *ch, int len)
 {
 	struct oai_parser	*p = ctx;
 
-	if (p->failed || p->skip > 0 || len <= 0)
+	if (p->failed || len <= 0)
 		return;
+	if (p->skip > 0) {
+		if (p->unit)
+			ser_text(p, &p->raw, (const char *)ch, (size_t)len);
+		return;
+	}
 	if (p->body > 0) {
-		if (meta_close_tag(p) == -1 ||
-		    meta_escape(p, (const char *)ch, (size_t)len, 0) == -1)
-			return;
-		if (p->dc_depth > 0 && buf_add(&p->dctext, ch, len) == -1)
-			PARSE_FAIL(p, "line %d: <dc:%s> text over "
+		ser_text(p, &p->meta, (const char *)ch, (size_t)len);
+		/* Past its limit a record is bad: keep nothing more of it. */
+		if (p->dc_depth > 0 && !p->rec_bad &&
+		    buf_add(&p->dctext, ch, len) == -1)
+			RECORD_FAIL(p, "line %d: <dc:%s> text over "
 			    "MAX_VALUE_BYTES (%zu)", p->dc_line,
 			    dc_names[p->dc_element], (size_t)MAX_VALUE_BYTES);
 		return;
 	}
-	if (p->stack[p->nstack - 1].scope == SCOPE_TEXT &&
-	    buf_add(&p->text, ch, len) == -1)
-		PARSE_FAIL(p, "line %d: <%s> text over MAX_VALUE_BYTES (%zu)",
+	if (p->unit)
+		ser_text(p, &p->raw, (const char *)ch, (size_t)len);
+	if (p->stack[p->nstack - 1].scope == SCOPE_TEXT && !p->text_over &&
+	    buf_add(&p->text, ch, len) == -1) {
+		p->text_over = 1;
+		RECORD_FAIL(p, "line %d: <%s> text over MAX_VALUE_BYTES (%zu)",
 		    p->field_line, p->stack[p->nstack - 1].name,
 		    (size_t)MAX_VALUE_BYTES);
+	}
 }
 
-/* Comments and PIs are kept inside the metadata, dropped elsewhere. */
+/* Comments and PIs are kept inside records, dropped elsewhere. */
 static void
 sax_comment(void *ctx, const xmlChar *value)
 {
 	struct oai_parser	*p = ctx;
 
-	if (p->failed || p->skip > 0 || p->body == 0)
+	if (p->failed)
 		return;
-	if (meta_close_tag(p) == -1 || meta_add(p, "<!--", 4) == -1 ||
-	    meta_add(p, value, strlen((const char *)value)) == -1)
-		return;
-	(void)meta_add(p, "-->", 3);
+	if (p->body > 0 && p->skip == 0)
+		ser_comment(p, &p->meta, value);
+	else if (p->unit)
+		ser_comment(p, &p->raw, value);
 }
 
 static void
@@ -877,15 +1483,12 @@ sax_pi(void *ctx, const xmlChar *target, const xmlChar *data)
 {
 	struct oai_parser	*p = ctx;
 
-	if (p->failed || p->skip > 0 || p->body == 0)
+	if (p->failed)
 		return;
-	if (meta_close_tag(p) == -1 || meta_add(p, "<?", 2) == -1 ||
-	    meta_add(p, target, strlen((const char *)target)) == -1)
-		return;
-	if (data != NULL && *data != '\0' && (meta_add(p, " ", 1) == -1 ||
-	    meta_add(p, data, strlen((const char *)data)) == -1))
-		return;
-	(void)meta_add(p, "?>", 2);
+	if (p->body > 0 && p->skip == 0)
+		ser_pi(p, &p->meta, target, data);
+	else if (p->unit)
+		ser_pi(p, &p->raw, target, data);
 }
 
 /*
@@ -923,12 +1526,15 @@ env_start(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix,
 		root_start(p, name, prefix, uri);
 		return;
 	case SCOPE_METADATA:
-		/* Its element child; a second one is ignored. */
+		/* Its element child: one only. */
 		if (p->body_done) {
 			p->skip = 1;
-			return;
+			RECORD_FAIL(p, "line %d: more than one element child "
+			    "in <metadata>", xmlSAX2GetLineNumber(p->ctxt));
 		}
-		p->have_metadata = 1;
+		/* The child goes to meta, and into raw here if it must. */
+		out_close_tag(p, &p->raw);
+		p->meta_off = p->raw.b.len;
 		body_start(p, name, prefix, uri, nns, ns, nattrs, attrs);
 		return;
 	default:
@@ -946,12 +1552,12 @@ env_start(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix,
 			return;
 		}
 	}
-	for (i = 0; i < nitems(structural); i++)
-		if (strcmp((const char *)name, structural[i]) == 0)
-			PARSE_FAIL(p, "line %d: <%s> out of place in <%s>",
-			    xmlSAX2GetLineNumber(p->ctxt), name, top->name);
 	/* Anything else is a server's own addition: ignore it. */
 	p->skip = 1;
+	for (i = 0; i < nitems(structural); i++)
+		if (strcmp((const char *)name, structural[i]) == 0)
+			RECORD_FAIL(p, "line %d: <%s> out of place in <%s>",
+			    xmlSAX2GetLineNumber(p->ctxt), name, top->name);
 }
 
 /*
@@ -1025,13 +1631,19 @@ enter(struct oai_parser *p, const struct rule *r, int nattrs,
 		return;
 	case SCOPE_RECORD:
 		unit_reset(p);
+		p->unit = 1;
+		p->unit_line = line;
 		break;
 	case SCOPE_HEADER:
-		if (p->stack[p->nstack - 1].scope == SCOPE_HEADERS)
+		if (p->stack[p->nstack - 1].scope == SCOPE_HEADERS) {
 			unit_reset(p);
-		else if (p->have_header)
-			PARSE_FAIL(p, "line %d: record with two <header>s",
+			p->unit = 1;
+			p->unit_line = line;
+		} else if (p->have_header) {
+			p->skip = 1;
+			RECORD_FAIL(p, "line %d: record with two <header>s",
 			    line);
+		}
 		p->have_header = 1;
 		if (attr_find(nattrs, attrs, "status", NULL, &v, &n)) {
 			trim(v, n, &v, &n);
@@ -1039,9 +1651,17 @@ enter(struct oai_parser *p, const struct rule *r, int nattrs,
 		}
 		break;
 	case SCOPE_METADATA:
-		/* Nothing to keep for deleted records or headers. */
-		if (p->have_metadata || p->deleted ||
-		    p->verb == OAI_LIST_IDENTIFIERS) {
+		if (p->nmetadata++ > 0) {
+			p->skip = 1;
+			RECORD_FAIL(p, "line %d: record with two <metadata>s",
+			    line);
+		}
+		/*
+		 * Nothing to keep for headers, nor for deleted records: some
+		 * servers send their last metadata along, which the protocol
+		 * does not allow; it is ignored, the record is still deleted.
+		 */
+		if (p->deleted || p->verb == OAI_LIST_IDENTIFIERS) {
 			p->skip = 1;
 			return;
 		}
@@ -1070,6 +1690,7 @@ enter(struct oai_parser *p, const struct rule *r, int nattrs,
 		}
 		p->field = r->field;
 		p->field_line = line;
+		p->text_over = 0;
 		buf_reset(&p->text);
 		break;
 	default:
@@ -1141,10 +1762,12 @@ text_done(struct oai_parser *p)
 	const char	*s;
 	size_t		 n, off;
 
+	if (p->text_over)
+		return;
 	/* The frame just popped names the element. */
 	trim(buf_str(&p->text), p->text.len, &s, &n);
 	if (n > field_info[f].max)
-		PARSE_FAIL(p, "line %d: <%s> longer than %s (%zu)",
+		RECORD_FAIL(p, "line %d: <%s> longer than %s (%zu)",
 		    p->field_line, p->stack[p->nstack].name,
 		    field_info[f].limit, field_info[f].max);
 	switch (f) {
@@ -1189,13 +1812,16 @@ unit_reset(struct oai_parser *p)
 	for (i = F_REPOSITORY_NAME; i < F_NFIELDS; i++)
 		p->val[i] = NOVAL;
 	buf_reset(&p->arena);
-	buf_reset(&p->meta);
 	buf_trim_capacity(&p->arena);
-	buf_trim_capacity(&p->meta);
+	sink_reset(&p->meta);
+	sink_reset(&p->raw);
+	p->meta_off = NOVAL;
 	p->list1.n = p->list2.n = 0;
 	p->ndc = 0;
-	p->have_header = p->have_metadata = p->deleted = 0;
+	p->have_header = p->nmetadata = p->deleted = 0;
 	p->body_done = 0;
+	p->rec_bad = 0;
+	p->rec_cause[0] = '\0';
 }
 
 static int
@@ -1203,8 +1829,8 @@ arena_add(struct oai_parser *p, const char *s, size_t n, size_t *off)
 {
 	*off = p->arena.len;
 	if (buf_add(&p->arena, s, n) == -1 || buf_add(&p->arena, "", 1) == -1) {
-		set_cause(p, "record over MAX_RECORD_BYTES (%zu)",
-		    (size_t)MAX_RECORD_BYTES);
+		bad(p, "line %d: record over MAX_RECORD_BYTES (%zu)",
+		    xmlSAX2GetLineNumber(p->ctxt), (size_t)MAX_RECORD_BYTES);
 		return -1;
 	}
 	return 0;
@@ -1214,7 +1840,8 @@ static int
 offs_add(struct oai_parser *p, struct offs *o, size_t off, const char *what)
 {
 	if (o->n >= MAX_SETS_PER_RECORD) {
-		set_cause(p, "more than MAX_SETS_PER_RECORD (%zu) <%s> values",
+		bad(p, "line %d: more than MAX_SETS_PER_RECORD (%zu) <%s> "
+		    "values", xmlSAX2GetLineNumber(p->ctxt),
 		    (size_t)MAX_SETS_PER_RECORD, what);
 		return -1;
 	}
@@ -1258,19 +1885,33 @@ callback_result(struct oai_parser *p, int rc)
 		set_cause(p, "stopped by callback");
 }
 
+/* A record (or header) closed: on_record if it is good, else on_reject. */
 static void
 deliver_record(struct oai_parser *p)
 {
 	struct oai_record	 r;
+	const char		*id = val(p, F_IDENTIFIER);
+	const char		*ds = val(p, F_DATESTAMP);
 	size_t			 i;
 	int			 line = xmlSAX2GetLineNumber(p->ctxt);
 
 	if (!p->have_header)
-		PARSE_FAIL(p, "line %d: record without <header>", line);
-	if (val(p, F_IDENTIFIER) == NULL || *val(p, F_IDENTIFIER) == '\0')
-		PARSE_FAIL(p, "line %d: <header> without <identifier>", line);
-	if (val(p, F_DATESTAMP) == NULL || *val(p, F_DATESTAMP) == '\0')
-		PARSE_FAIL(p, "line %d: <header> without <datestamp>", line);
+		bad(p, "line %d: record without <header>", line);
+	else if (id == NULL)
+		bad(p, "line %d: <header> without <identifier>", line);
+	else if (*id == '\0')
+		bad(p, "line %d: empty <identifier>", line);
+	else if (ds == NULL || *ds == '\0')
+		bad(p, "line %d: <header> without <datestamp>", line);
+	else if (datestamp_parse(ds, NULL, NULL) == -1)
+		bad(p, "line %d: <datestamp> \"%.64s\" is neither YYYY-MM-DD "
+		    "nor YYYY-MM-DDThh:mm:ssZ", line, ds);
+	p->unit = 0;
+	if (p->rec_bad) {
+		deliver_reject(p);
+		unit_reset(p);
+		return;
+	}
 
 	memset(&r, 0, sizeof(r));
 	r.identifier = val(p, F_IDENTIFIER);
@@ -1279,8 +1920,8 @@ deliver_record(struct oai_parser *p)
 	r.sets = offs_view(p, &p->list1, 0);
 	r.nsets = p->list1.n;
 	if (!p->deleted && p->body_done) {
-		r.metadata = p->meta.data;
-		r.metadata_len = p->meta.len;
+		r.metadata = p->meta.b.data;
+		r.metadata_len = p->meta.b.len;
 		if (p->dcvcap < p->ndc) {
 			p->dcvcap = p->dccap;
 			p->dcv = xreallocarray(p->dcv, p->dcvcap,
@@ -1299,6 +1940,45 @@ deliver_record(struct oai_parser *p)
 	if (p->cb.on_record != NULL)
 		callback_result(p, p->cb.on_record(p->arg, &r));
 	unit_reset(p);
+}
+
+/*
+ * The whole record for on_reject: raw, with the metadata child put back
+ * where it was, cut at OAI_REJECT_MAX.
+ */
+static void
+deliver_reject(struct oai_parser *p)
+{
+	struct oai_reject	 rj;
+	struct buf		*b = &p->rejected;
+	const char		*id = val(p, F_IDENTIFIER);
+	const char		*ds = val(p, F_DATESTAMP);
+	int			 cut = p->raw.full;
+
+	buf_reset(b);
+	if (p->meta_off == NOVAL)
+		buf_add_cut(b, buf_str(&p->raw.b), p->raw.b.len, &cut);
+	else {
+		buf_add_cut(b, buf_str(&p->raw.b), p->meta_off, &cut);
+		buf_add_cut(b, buf_str(&p->meta.b), p->meta.b.len, &cut);
+		/* A prefix of the whole, always. */
+		if (p->meta.full)
+			cut = 1;
+		else
+			buf_add_cut(b, buf_str(&p->raw.b) + p->meta_off,
+			    p->raw.b.len - p->meta_off, &cut);
+	}
+	memset(&rj, 0, sizeof(rj));
+	rj.identifier = id != NULL && *id != '\0' ? id : NULL;
+	rj.datestamp = ds != NULL && *ds != '\0' ? ds : NULL;
+	rj.cause = p->rec_cause;
+	rj.raw = buf_str(b);
+	rj.raw_len = b->len;
+	rj.truncated = cut;
+	p->nrejects++;
+	if (p->cb.on_reject != NULL)
+		callback_result(p, p->cb.on_reject(p->arg, &rj));
+	buf_trim_capacity(b);
 }
 
 static void
@@ -1339,13 +2019,11 @@ deliver_set(struct oai_parser *p)
 	unit_reset(p);
 }
 
-/* The metadata serializer */
+/* The serializer */
 
 /*
- * An element inside <metadata>.  Its root gets, after its own declarations,
- * every other binding in scope (innermost first, each prefix once), those
- * used only inside attribute values (xsi:type="dcterms:W3CDTF") included,
- * so that the result parses alone with the same meaning.
+ * An element inside <metadata>, to meta, with Dublin Core picked up on the
+ * way.
  */
 static void
 body_start(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix,
@@ -1354,49 +2032,11 @@ body_start(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix,
 {
 	const char	*v;
 	char		*lang;
-	size_t		 i, j, nseen, n;
+	size_t		 n;
 	int		 e, rc;
 
-	if (meta_close_tag(p) == -1 || meta_add(p, "<", 1) == -1 ||
-	    meta_qname(p, prefix, name) == -1)
-		return;
-	for (i = 0; i < (size_t)nns; i++)
-		if (meta_xmlns(p, ns[2 * i], ns[2 * i + 1]) == -1)
-			return;
-	if (p->body == 0) {
-		if (p->seencap < p->nns) {
-			p->seencap = p->nscap;
-			p->seen = xreallocarray(p->seen, p->seencap,
-			    sizeof(*p->seen));
-		}
-		nseen = 0;
-		for (i = 0; i < (size_t)nns; i++)
-			p->seen[nseen++] = ns[2 * i];
-		for (i = p->nsmark[p->depth]; i-- > 0;) {
-			for (j = 0; j < nseen; j++)
-				if (same_prefix(p->seen[j], p->ns[i].prefix))
-					break;
-			if (j < nseen)
-				continue;
-			p->seen[nseen++] = p->ns[i].prefix;
-			/* xmlns="" in scope: there is no default to carry. */
-			if (p->ns[i].prefix == NULL && *p->ns[i].uri == '\0')
-				continue;
-			if (meta_xmlns(p, p->ns[i].prefix, p->ns[i].uri) == -1)
-				return;
-		}
-	}
-	for (i = 0; i < (size_t)nattrs; i++) {
-		v = (const char *)attrs[5 * i + 3];
-		n = (size_t)(attrs[5 * i + 4] - attrs[5 * i + 3]);
-		if (meta_add(p, " ", 1) == -1 ||
-		    meta_qname(p, attrs[5 * i + 1], attrs[5 * i]) == -1 ||
-		    meta_add(p, "=\"", 2) == -1 ||
-		    meta_escape(p, v, n, 1) == -1 ||
-		    meta_add(p, "\"", 1) == -1)
-			return;
-	}
-	p->tag_open = 1;
+	ser_start(p, &p->meta, name, prefix, nns, ns, nattrs, attrs,
+	    p->body == 0);
 	p->body++;
 
 	/* Dublin Core, whatever the format and the prefix. */
@@ -1410,12 +2050,12 @@ body_start(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix,
 		buf_reset(&p->dclang);
 		p->dc_has_lang = attr_find(nattrs, attrs, "lang",
 		    (const char *)XML_XML_NAMESPACE, &v, &n) && n > 0;
-		if (p->dc_has_lang) {
+		if (p->dc_has_lang && !p->rec_bad) {
 			lang = attr_strndup(v, n);
 			rc = buf_addstr(&p->dclang, lang);
 			free(lang);
 			if (rc == -1)
-				PARSE_FAIL(p, "line %d: xml:lang over "
+				RECORD_FAIL(p, "line %d: xml:lang over "
 				    "MAX_VALUE_BYTES (%zu)", p->dc_line,
 				    (size_t)MAX_VALUE_BYTES);
 		}
@@ -1429,13 +2069,7 @@ body_end(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix)
 		dc_done(p);
 		p->dc_depth = 0;
 	}
-	if (p->tag_open) {
-		p->tag_open = 0;
-		if (meta_add(p, "/>", 2) == -1)
-			return;
-	} else if (meta_add(p, "</", 2) == -1 ||
-	    meta_qname(p, prefix, name) == -1 || meta_add(p, ">", 1) == -1)
-		return;
+	ser_end(p, &p->meta, name, prefix);
 	if (--p->body == 0)
 		p->body_done = 1;
 }
@@ -1447,11 +2081,14 @@ dc_done(struct oai_parser *p)
 	const char	*s;
 	size_t		 n, off;
 
+	/* Nothing of a bad record is delivered. */
+	if (p->rec_bad)
+		return;
 	trim(buf_str(&p->dctext), p->dctext.len, &s, &n);
 	if (n == 0)
 		return;
 	if (p->ndc >= MAX_DC_VALUES)
-		PARSE_FAIL(p, "line %d: record with more than MAX_DC_VALUES "
+		RECORD_FAIL(p, "line %d: record with more than MAX_DC_VALUES "
 		    "(%zu) Dublin Core values", p->dc_line,
 		    (size_t)MAX_DC_VALUES);
 	if (p->ndc == p->dccap) {
@@ -1472,49 +2109,181 @@ dc_done(struct oai_parser *p)
 	p->ndc++;
 }
 
-static int
-meta_add(struct oai_parser *p, const void *s, size_t n)
+/*
+ * An element, verbatim.  A root (of the metadata child, or of a record for
+ * on_reject) gets, after its own declarations, every other binding in scope
+ * (innermost first, each prefix once), those used only inside attribute
+ * values (xsi:type="dcterms:W3CDTF") included, so that the result parses
+ * alone with the same meaning.
+ */
+static void
+ser_start(struct oai_parser *p, struct sink *k, const xmlChar *name,
+    const xmlChar *prefix, int nns, const xmlChar **ns, int nattrs,
+    const xmlChar **attrs, int root)
 {
-	if (buf_add(&p->meta, s, n) == -1) {
-		set_cause(p, "record over MAX_RECORD_BYTES (%zu)",
-		    (size_t)MAX_RECORD_BYTES);
-		return -1;
+	size_t	i, j, nseen;
+
+	out_close_tag(p, k);
+	out(p, k, "<", 1);
+	out_qname(p, k, prefix, name);
+	for (i = 0; i < (size_t)nns; i++)
+		out_xmlns(p, k, ns[2 * i], ns[2 * i + 1]);
+	if (root) {
+		if (p->seencap < p->nns) {
+			p->seencap = p->nscap;
+			p->seen = xreallocarray(p->seen, p->seencap,
+			    sizeof(*p->seen));
+		}
+		nseen = 0;
+		for (i = 0; i < (size_t)nns; i++)
+			p->seen[nseen++] = ns[2 * i];
+		for (i = p->nsmark[p->depth]; i-- > 0;) {
+			for (j = 0; j < nseen; j++)
+				if (same_prefix(p->seen[j], p->ns[i].prefix))
+					break;
+			if (j < nseen)
+				continue;
+			p->seen[nseen++] = p->ns[i].prefix;
+			/* xmlns="" in scope: there is no default to carry. */
+			if (p->ns[i].prefix == NULL && *p->ns[i].uri == '\0')
+				continue;
+			out_xmlns(p, k, p->ns[i].prefix, p->ns[i].uri);
+		}
 	}
-	return 0;
+	for (i = 0; i < (size_t)nattrs; i++) {
+		out(p, k, " ", 1);
+		out_qname(p, k, attrs[5 * i + 1], attrs[5 * i]);
+		out(p, k, "=\"", 2);
+		out_escape(p, k, (const char *)attrs[5 * i + 3],
+		    (size_t)(attrs[5 * i + 4] - attrs[5 * i + 3]), 1);
+		out(p, k, "\"", 1);
+	}
+	k->tag_open = 1;
 }
 
-static int
-meta_qname(struct oai_parser *p, const xmlChar *prefix, const xmlChar *name)
+static void
+ser_end(struct oai_parser *p, struct sink *k, const xmlChar *name,
+    const xmlChar *prefix)
 {
-	if (prefix != NULL &&
-	    (meta_add(p, prefix, strlen((const char *)prefix)) == -1 ||
-	    meta_add(p, ":", 1) == -1))
-		return -1;
-	return meta_add(p, name, strlen((const char *)name));
+	if (k->tag_open) {
+		k->tag_open = 0;
+		out(p, k, "/>", 2);
+		return;
+	}
+	out(p, k, "</", 2);
+	out_qname(p, k, prefix, name);
+	out(p, k, ">", 1);
 }
 
-static int
-meta_xmlns(struct oai_parser *p, const xmlChar *prefix, const xmlChar *uri)
+static void
+ser_text(struct oai_parser *p, struct sink *k, const char *s, size_t n)
 {
-	if (meta_add(p, " xmlns", 6) == -1)
-		return -1;
-	if (prefix != NULL && (meta_add(p, ":", 1) == -1 ||
-	    meta_add(p, prefix, strlen((const char *)prefix)) == -1))
-		return -1;
-	if (meta_add(p, "=\"", 2) == -1 ||
-	    meta_escape(p, (const char *)uri, strlen((const char *)uri),
-	    1) == -1)
-		return -1;
-	return meta_add(p, "\"", 1);
+	out_close_tag(p, k);
+	out_escape(p, k, s, n, 0);
 }
 
-static int
-meta_close_tag(struct oai_parser *p)
+static void
+ser_comment(struct oai_parser *p, struct sink *k, const xmlChar *value)
 {
-	if (!p->tag_open)
-		return 0;
-	p->tag_open = 0;
-	return meta_add(p, ">", 1);
+	out_close_tag(p, k);
+	out(p, k, "<!--", 4);
+	out(p, k, value, strlen((const char *)value));
+	out(p, k, "-->", 3);
+}
+
+static void
+ser_pi(struct oai_parser *p, struct sink *k, const xmlChar *target,
+    const xmlChar *data)
+{
+	out_close_tag(p, k);
+	out(p, k, "<?", 2);
+	out(p, k, target, strlen((const char *)target));
+	if (data != NULL && *data != '\0') {
+		out(p, k, " ", 1);
+		out(p, k, data, strlen((const char *)data));
+	}
+	out(p, k, "?>", 2);
+}
+
+/*
+ * Append to a sink.  What does not fit is dropped and the sink marked full:
+ * the metadata over MAX_RECORD_BYTES makes its record bad; raw is only ever
+ * cut.  The metadata of a record already bad is not kept past what
+ * on_reject can show.
+ */
+static inline void
+out(struct oai_parser *p, struct sink *k, const void *s, size_t n)
+{
+	struct buf	*b = &k->b;
+
+	/* Where it fits as it is, which is nearly always. */
+	if (n < b->cap - b->len && n <= b->max - b->len && !k->full &&
+	    !(p->rec_bad && k == &p->meta)) {
+		memcpy(b->data + b->len, s, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+		return;
+	}
+	out_slow(p, k, s, n);
+}
+
+static void
+out_slow(struct oai_parser *p, struct sink *k, const void *s, size_t n)
+{
+	size_t	max = k->b.max, room;
+
+	if (k->full)
+		return;
+	if (k == &p->meta && p->rec_bad && max > OAI_REJECT_MAX)
+		max = OAI_REJECT_MAX;
+	room = k->b.len < max ? max - k->b.len : 0;
+	if (n <= room) {
+		(void)buf_add(&k->b, s, n);
+		return;
+	}
+	/*
+	 * Up to the byte, so that what is kept does not depend on how
+	 * libxml2 happened to cut the text.
+	 */
+	(void)buf_add(&k->b, s, room);
+	k->full = 1;
+	if (k == &p->meta)
+		bad(p, "line %d: record over MAX_RECORD_BYTES (%zu)",
+		    p->unit_line, (size_t)MAX_RECORD_BYTES);
+}
+
+static void
+out_qname(struct oai_parser *p, struct sink *k, const xmlChar *prefix,
+    const xmlChar *name)
+{
+	if (prefix != NULL) {
+		out(p, k, prefix, strlen((const char *)prefix));
+		out(p, k, ":", 1);
+	}
+	out(p, k, name, strlen((const char *)name));
+}
+
+static void
+out_xmlns(struct oai_parser *p, struct sink *k, const xmlChar *prefix,
+    const xmlChar *uri)
+{
+	out(p, k, " xmlns", 6);
+	if (prefix != NULL) {
+		out(p, k, ":", 1);
+		out(p, k, prefix, strlen((const char *)prefix));
+	}
+	out(p, k, "=\"", 2);
+	out_escape(p, k, (const char *)uri, strlen((const char *)uri), 1);
+	out(p, k, "\"", 1);
+}
+
+static void
+out_close_tag(struct oai_parser *p, struct sink *k)
+{
+	if (!k->tag_open)
+		return;
+	k->tag_open = 0;
+	out(p, k, ">", 1);
 }
 
 /*
@@ -1525,21 +2294,47 @@ meta_close_tag(struct oai_parser *p)
  * value as "&#38;" (for its tree builder to decode later): that is one
  * '&'.
  */
-static int
-meta_escape(struct oai_parser *p, const char *s, size_t n, int attr)
+static void
+out_escape(struct oai_parser *p, struct sink *k, const char *s, size_t n,
+    int attr)
 {
-	const char	*rep;
-	size_t		 i, start;
+	/* 1: escaped everywhere; 2: in attributes only. */
+	static const unsigned char	 special[256] = {
+		['&'] = 1, ['<'] = 1, ['>'] = 1, ['\r'] = 1,
+		['"'] = 2, ['\t'] = 2, ['\n'] = 2,
+	};
+	const uint64_t			 ones = 0x0101010101010101ULL;
+	const uint64_t			 highs = 0x8080808080808080ULL;
+	const unsigned char		*u = (const unsigned char *)s;
+	const unsigned int		 mask = attr ? 3 : 1;
+	const char			*rep;
+	uint64_t			 w, a, b, c, d;
+	size_t				 i, start;
 
 	for (start = i = 0; i < n; i++) {
+		/* Text: skip eight bytes at a time without & < > CR. */
+		while (!attr && n - i >= 8) {
+			memcpy(&w, u + i, 8);
+			a = w ^ (ones * '&');
+			b = w ^ (ones * '<');
+			c = w ^ (ones * '>');
+			d = w ^ (ones * '\r');
+			if ((((a - ones) & ~a) | ((b - ones) & ~b) |
+			    ((c - ones) & ~c) | ((d - ones) & ~d)) & highs)
+				break;
+			i += 8;
+		}
+		if (i == n)
+			break;
+		if ((special[u[i]] & mask) == 0)
+			continue;
 		switch (s[i]) {
 		case '&':
 			rep = "&amp;";
 			if (attr && n - i >= 5 &&
 			    memcmp(s + i, "&#38;", 5) == 0) {
-				if (meta_add(p, s + start, i - start) == -1 ||
-				    meta_add(p, rep, 5) == -1)
-					return -1;
+				out(p, k, s + start, i - start);
+				out(p, k, rep, 5);
 				i += 4;
 				start = i + 1;
 				continue;
@@ -1555,29 +2350,28 @@ meta_escape(struct oai_parser *p, const char *s, size_t n, int attr)
 			rep = "&#13;";
 			break;
 		case '"':
-			if (!attr)
-				continue;
 			rep = "&quot;";
 			break;
 		case '\t':
-			if (!attr)
-				continue;
 			rep = "&#9;";
 			break;
-		case '\n':
-			if (!attr)
-				continue;
+		default:
 			rep = "&#10;";
 			break;
-		default:
-			continue;
 		}
-		if (meta_add(p, s + start, i - start) == -1 ||
-		    meta_add(p, rep, strlen(rep)) == -1)
-			return -1;
+		out(p, k, s + start, i - start);
+		out(p, k, rep, strlen(rep));
 		start = i + 1;
 	}
-	return meta_add(p, s + start, n - start);
+	out(p, k, s + start, n - start);
+}
+
+static void
+sink_reset(struct sink *k)
+{
+	buf_reset(&k->b);
+	buf_trim_capacity(&k->b);
+	k->full = k->tag_open = 0;
 }
 
 /* Helpers */
@@ -1693,6 +2487,19 @@ trim(const char *s, size_t n, const char **out, size_t *outlen)
 		n--;
 	*out = s;
 	*outlen = n;
+}
+
+/* Append what fits under the buffer's cap; say when something did not. */
+static void
+buf_add_cut(struct buf *b, const void *s, size_t n, int *cut)
+{
+	size_t	room = b->max - b->len;
+
+	if (n > room) {
+		n = room;
+		*cut = 1;
+	}
+	(void)buf_add(b, s, n);
 }
 
 /* Give back what one huge record made a buffer grow to. */

@@ -6,6 +6,24 @@
  *
  * Security: no DTD is loaded, no entity is substituted, no network access;
  * any DOCTYPE is rejected outright.
+ *
+ * Repairs: what real repositories break most often is fixed on the way in,
+ * the same way whatever the chunking, and counted (oai_parser_repairs()):
+ * C0 control bytes are dropped; in a UTF-8 document (no declaration, or
+ * encoding="UTF-8") every byte sequence that is not UTF-8, and U+FFFE and
+ * U+FFFF, become U+FFFD; character references to characters XML forbids
+ * (&#0;, &#1;, &#xD800;, &#xFFFE;, &#x110000;, ...) become &#xFFFD;.  Other
+ * declared encodings are left to libxml2's converter.
+ *
+ * Bad records: a <record> (or a ListIdentifiers <header>) that is
+ * well-formed but not usable (no header, no or an empty identifier, a
+ * missing or invalid datestamp, two element children in <metadata>, a
+ * value, set list, DC list or the record over its limit, a protocol
+ * element out of place inside it) is skipped and handed to on_reject; the
+ * rest of the page is delivered as usual.  A deleted record that carries
+ * <metadata> is not a bad record: it is delivered as deleted, its metadata
+ * ignored.  Anything wrong outside a record (XML errors, a token over its
+ * limit, protocol elements out of place) still fails the whole page.
  */
 #ifndef OH_OAI_H
 #define OH_OAI_H
@@ -72,6 +90,28 @@ struct oai_record {
 	size_t				 ndc;
 };
 
+/* Bytes of a rejected record's XML handed to on_reject; the rest is cut. */
+#define OAI_REJECT_MAX	(1024 * 1024)
+
+/*
+ * A record (or ListIdentifiers header) that was skipped; valid only during
+ * the callback.
+ */
+struct oai_reject {
+	const char	*identifier;	/* trimmed; NULL when none was found */
+	const char	*datestamp;	/* trimmed, as sent (maybe invalid);
+					   NULL when none was found */
+	const char	*cause;		/* one line, "line N: ..." */
+	/*
+	 * The whole <record> (or <header>) element, serialized as metadata
+	 * is, with every namespace in scope declared on its root, so that it
+	 * parses alone: NUL-terminated, at most OAI_REJECT_MAX bytes.
+	 */
+	const char	*raw;
+	size_t		 raw_len;
+	int		 truncated;	/* raw was cut short: not well-formed */
+};
+
 /* Identify, with values trimmed; NULL when the element was absent. */
 struct oai_identify {
 	const char		*repository_name;
@@ -96,6 +136,8 @@ struct oai_callbacks {
 	int	(*on_format)(void *, const char *prefix, const char *schema,
 		    const char *ns);
 	int	(*on_set)(void *, const char *spec, const char *name);
+	/* A bad record, skipped; the page goes on. */
+	int	(*on_reject)(void *, const struct oai_reject *);
 };
 
 /* The resumptionToken of a list response. */
@@ -133,7 +175,13 @@ const char	*oai_parser_error_message(const struct oai_parser *);
 const struct oai_token *oai_parser_token(const struct oai_parser *);
 /* Records (or headers) delivered through on_record so far. */
 size_t		 oai_parser_nrecords(const struct oai_parser *);
-/* Bytes dropped because they are not allowed in XML (C0 controls). */
+/*
+ * Repairs made to the input: C0 control bytes dropped, invalid UTF-8
+ * sequences and U+FFFE/U+FFFF replaced, forbidden character references
+ * rewritten; each counts one.
+ */
 size_t		 oai_parser_repairs(const struct oai_parser *);
+/* Records (or headers) handed to on_reject so far. */
+size_t		 oai_parser_nrejects(const struct oai_parser *);
 
 #endif

@@ -1,10 +1,11 @@
 /*
  * Tests for the streaming OAI-PMH parser (harvest/oai.c).
  *
- * Every real fixture, the nur corpus and the hostile fixtures are parsed in
- * 1-byte, 7-byte and 16 KiB chunks; a canonical dump of everything the
- * parser reported must be the same for the three.  Then specific values are
- * checked, and generated documents push every limit.
+ * Every real fixture, the nur corpus, the hostile and the broken fixtures
+ * are parsed in 1-byte, 7-byte and 16 KiB chunks; a canonical dump of
+ * everything the parser reported (rejected records included) must be the
+ * same for the three.  Then specific values are checked, and generated
+ * documents push every limit.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -34,6 +35,7 @@
 #define REAL_DIR	"../shared/fixtures/real"
 #define NUR_DIR		"../shared/fixtures/nur"
 #define HOSTILE_DIR	"tests/fixtures/hostile"
+#define BROKEN_DIR	"tests/fixtures/broken"
 
 #define OAI_OPEN	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" \
 	"<OAI-PMH xmlns=\"http://www.openarchives.org/OAI/2.0/\">\n" \
@@ -63,14 +65,31 @@ struct rec {
 	size_t		 ndc;
 };
 
+/* A rejected record, copied out of the callback. */
+struct rej {
+	char		*identifier;
+	char		*datestamp;
+	char		*cause;
+	char		*raw;
+	size_t		 raw_len;
+	int		 truncated;
+};
+
 /* Everything a parse reported. */
 struct result {
 	struct buf	 dump;		/* canonical, for chunk comparisons */
 	int		 keep;		/* copy records into recs[] */
 	struct rec	*recs;
 	size_t		 nrecs;
+	struct rej	*rejs;		/* copied when keep is set */
+	size_t		 nrejs;
+	size_t		 nrejects;	/* oai_parser_nrejects() */
+	size_t		 raw_failed;	/* untruncated raw not re-parsing */
+	char		 raw_error[512];
 	size_t		 ncalls;	/* on_record calls */
 	size_t		 stop_at;	/* on_* returns -1 at this call (1-) */
+	size_t		 stop_reject;	/* on_reject likewise */
+	size_t		 nrejcalls;
 	size_t		 nidentify;
 	size_t		 nformats;
 	size_t		 nsets;
@@ -90,6 +109,7 @@ static char	*read_file(const char *, size_t *);
 static int	 reparse(const char *, size_t, char *, size_t);
 static void	 dump_str(struct buf *, const char *);
 static int	 cb_record(void *, const struct oai_record *);
+static int	 cb_reject(void *, const struct oai_reject *);
 static int	 cb_identify(void *, const struct oai_identify *);
 static int	 cb_format(void *, const char *, const char *, const char *);
 static int	 cb_set(void *, const char *, const char *);
@@ -97,13 +117,16 @@ static struct oai_parser *parser_for(struct result *);
 static void	 finish_result(struct result *, struct oai_parser *);
 static void	 run(const char *, size_t, size_t, struct result *);
 static void	 result_free(struct result *);
+static void	 run_all(const char *, size_t, struct result *);
+static void	 run_all_file(const char *, struct result *);
+static void	 results_free(struct result *);
 static void	 stderr_begin(void);
 static size_t	 stderr_end(void);
 static int	 expect_failure(const char *);
 static void	 collect(const char *, char ***, size_t *, size_t *);
 
 static const struct oai_callbacks callbacks = {
-	cb_record, cb_identify, cb_format, cb_set
+	cb_record, cb_identify, cb_format, cb_set, cb_reject
 };
 
 static char *
@@ -250,6 +273,46 @@ cb_record(void *arg, const struct oai_record *r)
 	return res->stop_at == res->ncalls ? -1 : 0;
 }
 
+/*
+ * A reject goes into the dump with everything it carries; an untruncated
+ * raw record must parse alone.
+ */
+static int
+cb_reject(void *arg, const struct oai_reject *r)
+{
+	struct result	*res = arg;
+	struct rej	*c;
+
+	buf_addstr(&res->dump, "X ");
+	dump_str(&res->dump, r->identifier);
+	buf_addch(&res->dump, ' ');
+	dump_str(&res->dump, r->datestamp);
+	buf_addch(&res->dump, ' ');
+	dump_str(&res->dump, r->cause);
+	buf_printf(&res->dump, "\n raw=%zu truncated=%d ", r->raw_len,
+	    r->truncated);
+	buf_add(&res->dump, r->raw, r->raw_len);
+	buf_addch(&res->dump, '\n');
+	assert_int_equal(strlen(r->raw), r->raw_len);
+	assert_true(r->raw_len <= OAI_REJECT_MAX);
+	if (!r->truncated && reparse(r->raw, r->raw_len, NULL, 0) == -1 &&
+	    res->raw_failed++ == 0)
+		snprintf(res->raw_error, sizeof(res->raw_error), "%s: %s",
+		    r->cause, reparse_msg);
+	if (res->keep) {
+		res->rejs = xreallocarray(res->rejs, res->nrejs + 1,
+		    sizeof(*res->rejs));
+		c = &res->rejs[res->nrejs++];
+		c->identifier = xdup(r->identifier);
+		c->datestamp = xdup(r->datestamp);
+		c->cause = xdup(r->cause);
+		c->raw = xstrndup(r->raw, r->raw_len);
+		c->raw_len = r->raw_len;
+		c->truncated = r->truncated;
+	}
+	return ++res->nrejcalls == res->stop_reject ? -1 : 0;
+}
+
 static int
 cb_identify(void *arg, const struct oai_identify *id)
 {
@@ -315,11 +378,12 @@ cb_set(void *arg, const char *spec, const char *name)
 static struct oai_parser *
 parser_for(struct result *res)
 {
-	size_t	stop = res->stop_at;
+	size_t	stop = res->stop_at, stop_reject = res->stop_reject;
 	int	keep = res->keep;
 
 	memset(res, 0, sizeof(*res));
 	res->stop_at = stop;
+	res->stop_reject = stop_reject;
 	res->keep = keep;
 	buf_init(&res->dump, SIZE_MAX / 2);
 	return oai_parser_new(&callbacks, res);
@@ -335,6 +399,7 @@ finish_result(struct result *res, struct oai_parser *p)
 	res->cause = xstrdup(oai_parser_cause(p));
 	res->repairs = oai_parser_repairs(p);
 	res->nrecords = oai_parser_nrecords(p);
+	res->nrejects = oai_parser_nrejects(p);
 	res->verb = oai_parser_verb(p);
 	t = oai_parser_token(p);
 	buf_printf(&res->dump, "END feed=%d finish=%d verb=%s date=",
@@ -350,8 +415,8 @@ finish_result(struct result *res, struct oai_parser *p)
 	buf_printf(&res->dump, " cursor=%lld size=%lld exp=", t->cursor,
 	    t->complete_list_size);
 	dump_str(&res->dump, t->expiration_date);
-	buf_printf(&res->dump, " nrecords=%zu repairs=%zu cause=",
-	    res->nrecords, res->repairs);
+	buf_printf(&res->dump, " nrecords=%zu nrejects=%zu repairs=%zu cause=",
+	    res->nrecords, res->nrejects, res->repairs);
 	dump_str(&res->dump, res->cause);
 	buf_addch(&res->dump, '\n');
 }
@@ -372,6 +437,51 @@ run(const char *data, size_t len, size_t chunk, struct result *res)
 	}
 	finish_result(res, p);
 	oai_parser_free(p);
+}
+
+/*
+ * Parse data in every chunking, keeping records and rejects: the reports
+ * must be identical.  res[0] (1-byte feeds) is the one to look at.
+ */
+static void
+run_all(const char *data, size_t len, struct result *res)
+{
+	size_t	c;
+
+	for (c = 0; c < nitems(chunk_sizes); c++) {
+		res[c].keep = 1;
+		res[c].stop_at = 0;
+		run(data, len, chunk_sizes[c], &res[c]);
+		if (strcmp(buf_str(&res[c].dump), buf_str(&res[0].dump)) != 0) {
+			print_error("1-byte:\n%s\n%zu-byte:\n%s\n",
+			    buf_str(&res[0].dump), chunk_sizes[c],
+			    buf_str(&res[c].dump));
+			fail_msg("reports differ");
+		}
+	}
+	if (res[0].reparse_failed != 0 || res[0].raw_failed != 0)
+		fail_msg("does not re-parse: %s%s", res[0].reparse_error,
+		    res[0].raw_error);
+}
+
+static void
+run_all_file(const char *path, struct result *res)
+{
+	char	*data;
+	size_t	 len;
+
+	data = read_file(path, &len);
+	run_all(data, len, res);
+	free(data);
+}
+
+static void
+results_free(struct result *res)
+{
+	size_t	c;
+
+	for (c = 0; c < nitems(chunk_sizes); c++)
+		result_free(&res[c]);
 }
 
 static void
@@ -395,6 +505,13 @@ result_free(struct result *res)
 		free(c->dc);
 	}
 	free(res->recs);
+	for (i = 0; i < res->nrejs; i++) {
+		free(res->rejs[i].identifier);
+		free(res->rejs[i].datestamp);
+		free(res->rejs[i].cause);
+		free(res->rejs[i].raw);
+	}
+	free(res->rejs);
 	free(res->cause);
 	free(res->identify_dump);
 	buf_free(&res->dump);
@@ -528,6 +645,45 @@ static const struct hostile {
 	{ "control-chars.xml", 1, NULL },
 };
 
+/*
+ * The broken fixtures: all parse; what each delivers, rejects and repairs.
+ */
+static const struct broken {
+	const char	*file;
+	size_t		 nrecords;
+	size_t		 nrejects;
+	size_t		 repairs;
+} broken[] = {
+	{ "utf8-invalid-bytes.xml", 15, 0, 33 },
+	{ "utf8-noncharacters.xml", 3, 0, 3 },
+	{ "utf8-valid-multibyte.xml", 3, 0, 0 },
+	{ "charrefs-forbidden.xml", 4, 0, 16 },
+	{ "iso-8859-1.xml", 2, 0, 2 },
+	{ "utf8-bom-lowercase-declaration.xml", 1, 0, 1 },
+	{ "utf8-no-declaration.xml", 1, 0, 1 },
+	{ "record-no-header.xml", 3, 1, 0 },
+	{ "record-no-identifier.xml", 3, 2, 0 },
+	{ "record-no-datestamp.xml", 3, 1, 0 },
+	{ "record-bad-datestamp.xml", 3, 3, 0 },
+	{ "record-two-metadata-children.xml", 3, 1, 0 },
+	{ "record-two-headers.xml", 3, 1, 0 },
+	{ "record-element-out-of-place.xml", 3, 1, 0 },
+	{ "record-deleted-with-metadata.xml", 3, 0, 0 },
+	{ "listidentifiers-bad-headers.xml", 3, 2, 0 },
+};
+
+static const struct broken *
+broken_find(const char *path)
+{
+	const char	*base = strrchr(path, '/') + 1;
+	size_t		 i;
+
+	for (i = 0; i < nitems(broken); i++)
+		if (strcmp(base, broken[i].file) == 0)
+			return &broken[i];
+	return NULL;
+}
+
 static const struct hostile *
 hostile_find(const char *path)
 {
@@ -549,6 +705,7 @@ test_fixtures_chunked(void **state)
 {
 	struct result		 res[nitems(chunk_sizes)];
 	const struct hostile	*h;
+	const struct broken	*bk;
 	char			**files = NULL, *data;
 	size_t			 nfiles = 0, cap = 0, len, i, c, nreal;
 	size_t			 noise, nok = 0, nfail = 0;
@@ -558,9 +715,10 @@ test_fixtures_chunked(void **state)
 	nreal = nfiles;
 	collect(NUR_DIR, &files, &nfiles, &cap);
 	collect(HOSTILE_DIR, &files, &nfiles, &cap);
+	collect(BROKEN_DIR, &files, &nfiles, &cap);
 	qsort(files, nfiles, sizeof(*files), cmp_str);
 	assert_true(nreal >= 128);
-	assert_int_equal(nfiles - nreal, 3 + nitems(hostile));
+	assert_int_equal(nfiles - nreal, 3 + nitems(hostile) + nitems(broken));
 
 	for (i = 0; i < nfiles; i++) {
 		data = read_file(files[i], &len);
@@ -588,6 +746,10 @@ test_fixtures_chunked(void **state)
 			fail_msg("%s: %zu metadata do not re-parse: %s",
 			    files[i], res[0].reparse_failed,
 			    res[0].reparse_error);
+		if (res[0].raw_failed != 0)
+			fail_msg("%s: %zu rejected records do not re-parse: "
+			    "%s", files[i], res[0].raw_failed,
+			    res[0].raw_error);
 
 		if ((h = hostile_find(files[i])) != NULL &&
 		    strstr(files[i], HOSTILE_DIR) != NULL) {
@@ -598,8 +760,20 @@ test_fixtures_chunked(void **state)
 			    strstr(res[0].cause, h->cause) == NULL))
 				fail_msg("%s: cause \"%s\", wanted \"%s\"",
 				    files[i], res[0].cause, h->cause);
-		} else if (strstr(files[i], "invalid-char-0x0B") != NULL) {
-			/* The C0 filter repairs it. */
+		} else if ((bk = broken_find(files[i])) != NULL &&
+		    strstr(files[i], BROKEN_DIR) != NULL) {
+			if (res[0].finish_rc != 0)
+				fail_msg("%s: failed: %s", files[i],
+				    res[0].cause);
+			if (res[0].nrecords != bk->nrecords ||
+			    res[0].nrejects != bk->nrejects ||
+			    res[0].repairs != bk->repairs)
+				fail_msg("%s: %zu records, %zu rejects, %zu "
+				    "repairs", files[i], res[0].nrecords,
+				    res[0].nrejects, res[0].repairs);
+		} else if (strstr(files[i], "invalid-char-0x0B") != NULL ||
+		    strstr(files[i], "invalid-utf8-bytes") != NULL) {
+			/* The input filter repairs them. */
 			if (res[0].finish_rc != 0 || res[0].repairs < 1)
 				fail_msg("%s: not repaired: %s", files[i],
 				    res[0].cause);
@@ -633,9 +807,6 @@ test_rejected_causes(void **state)
 		    "not an OAI-PMH response (root element \"record\")" },
 		{ "dspace/FRAGMENT-dspace-rioxx-v3-metadata.xml",
 		    "not an OAI-PMH response (root element \"rioxx\")" },
-		{ "httpoai/BROKEN-celestial-citebase-2005-getrecord-invalid-"
-		    "utf8-bytes.xml", "line 4: Input is not proper UTF-8, "
-		    "indicate encoding ! Bytes: 0xC2 0x0A 0x0A 0xC2" },
 		{ "mit/EMPTY-dspace-mit-2024-http500-empty-body.xml",
 		    "empty document" },
 		{ "paperhive/EDITED-arxiv-2020-bare-error-without-OAI-PMH-"
@@ -1142,7 +1313,10 @@ test_list_sets_formats(void **state)
 	result_free(&res);
 }
 
-/* Melinda wraps ListIdentifiers headers in <record>: still 3 headers. */
+/*
+ * Melinda wraps ListIdentifiers headers in <record>: still 3 headers, all
+ * rejected for their millisecond datestamps, each with its <record>.
+ */
 static void
 test_listidentifiers(void **state)
 {
@@ -1151,9 +1325,19 @@ test_listidentifiers(void **state)
 	run_file(REAL_DIR "/melinda/melinda-listidentifiers-headers-wrapped-"
 	    "in-record-token.xml", &res);
 	assert_int_equal(res.finish_rc, 0);
-	assert_int_equal(res.nrecs, 3);
-	assert_string_equal(res.recs[2].identifier, "oai:foo.bar/089101112");
-	assert_null(res.recs[2].metadata);
+	assert_int_equal(res.nrecs, 0);
+	assert_int_equal(res.nrejs, 3);
+	assert_int_equal(res.nrejects, 3);
+	assert_string_equal(res.rejs[2].identifier, "oai:foo.bar/089101112");
+	assert_string_equal(res.rejs[2].datestamp, "2009-07-01T00:10:00.000Z");
+	assert_string_equal(res.rejs[2].cause, "line 23: <datestamp> "
+	    "\"2009-07-01T00:10:00.000Z\" is neither YYYY-MM-DD nor "
+	    "YYYY-MM-DDThh:mm:ssZ");
+	assert_true(strncmp(res.rejs[2].raw, "<record xmlns:xsi=\"http://www."
+	    "w3.org/2001/XMLSchema-instance\" xmlns=\"http://www.openarchives."
+	    "org/OAI/2.0/\">\n\t\t\t<header>\n\t\t\t\t<identifier>oai:foo.bar/"
+	    "089101112</identifier>", 170) == 0);
+	assert_int_equal(res.rejs[2].truncated, 0);
 	result_free(&res);
 
 	run_file(REAL_DIR "/sickle/listidentifiers-deleted-header-token-"
@@ -1401,24 +1585,14 @@ test_limits(void **state)
 		const char	*tail;
 		const char	*cause;
 	} cases[] = {
-		{ "huge DC text", OAI_OPEN "<ListRecords>" REC_OPEN DC_OPEN
-		    "<dc:description>", big, 5, "</dc:description></oai_dc:dc>"
-		    "</metadata></record></ListRecords></OAI-PMH>",
-		    "<dc:description> text over MAX_VALUE_BYTES" },
-		{ "huge header text", OAI_OPEN "<ListRecords><record><header>"
-		    "<identifier>", big, 5, "</identifier></header></record>"
-		    "</ListRecords></OAI-PMH>",
-		    "<identifier> text over MAX_VALUE_BYTES" },
-		{ "record over the limit", OAI_OPEN "<ListRecords>" REC_OPEN
-		    DC_OPEN, "<dc:x>" "0123456789abcdef0123456789abcdef"
-		    "0123456789abcdef0123456789abcdef" "</dc:x>",
-		    MAX_RECORD_BYTES / 64, "</oai_dc:dc></metadata></record>"
-		    "</ListRecords></OAI-PMH>",
-		    "record over MAX_RECORD_BYTES" },
-		{ "long identifier", OAI_OPEN "<ListIdentifiers><header>"
-		    "<identifier>", id, 1, "</identifier><datestamp>2024-01-01"
-		    "</datestamp></header></ListIdentifiers></OAI-PMH>",
-		    "<identifier> longer than MAX_ID_LEN (2048)" },
+		/* Outside records, limits still fail the page. */
+		{ "huge setName", OAI_OPEN "<ListSets><set><setSpec>a"
+		    "</setSpec><setName>", big, 5, "</setName></set>"
+		    "</ListSets></OAI-PMH>",
+		    "<setName> text over MAX_VALUE_BYTES" },
+		{ "huge error text", OAI_OPEN "<error code=\"badVerb\">", big,
+		    5, "</error></OAI-PMH>",
+		    "<error> text over MAX_VALUE_BYTES" },
 		{ "long setSpec", OAI_OPEN "<ListSets><set><setSpec>", id, 1,
 		    "</setSpec></set></ListSets></OAI-PMH>",
 		    "<setSpec> longer than MAX_ID_LEN" },
@@ -1429,15 +1603,10 @@ test_limits(void **state)
 		{ "long token", OAI_OPEN "<ListIdentifiers><resumptionToken>",
 		    token, 1, "</resumptionToken></ListIdentifiers></OAI-PMH>",
 		    "<resumptionToken> longer than MAX_TOKEN_LEN (4096)" },
-		{ "too many sets", OAI_OPEN "<ListIdentifiers><header>"
-		    "<identifier>a</identifier><datestamp>2024-01-01"
-		    "</datestamp>", "<setSpec>s</setSpec>",
-		    MAX_SETS_PER_RECORD + 1, "</header></ListIdentifiers>"
-		    "</OAI-PMH>", "more than MAX_SETS_PER_RECORD (1024)" },
-		{ "too many DC values", OAI_OPEN "<ListRecords>" REC_OPEN
-		    DC_OPEN, "<dc:subject>s</dc:subject>", MAX_DC_VALUES + 1,
-		    "</oai_dc:dc></metadata></record></ListRecords></OAI-PMH>",
-		    "more than MAX_DC_VALUES (10000)" },
+		{ "huge token", OAI_OPEN "<ListRecords><resumptionToken>", big,
+		    5, "</resumptionToken></ListRecords></OAI-PMH>",
+		    "<resumptionToken> text over MAX_VALUE_BYTES" },
+		/* Even inside a record: that is no record any more. */
 		{ "deep nesting", OAI_OPEN "<ListRecords>" REC_OPEN, "<a>", 300,
 		    "", "elements nested deeper than 256" },
 	};
@@ -1593,14 +1762,14 @@ test_not_oai(void **state)
 		    "\"/>", "not an OAI-PMH response (root element "
 		    "\"oai:record\")" },
 		{ "broken xml\n", "line 1: Document is empty" },
-		{ OAI_OPEN "<GetRecord><record><metadata/></record></GetRecord>"
-		    "</OAI-PMH>", "line 4: record without <header>" },
-		{ OAI_OPEN "<GetRecord><record><header><datestamp>2024-01-01"
-		    "</datestamp></header></record></GetRecord></OAI-PMH>",
-		    "line 4: <header> without <identifier>" },
-		{ OAI_OPEN "<GetRecord><record><header><identifier>a"
-		    "</identifier></header><header/></record></GetRecord>"
-		    "</OAI-PMH>", "line 4: record with two <header>s" },
+		{ OAI_OPEN "<ListRecords><record><header><identifier>a"
+		    "</identifier><datestamp>2024-01-01</datestamp></header>"
+		    "</record><bad>&#38;&bogus;</bad></ListRecords></OAI-PMH>",
+		    "line 4: Entity 'bogus' not defined" },
+		{ OAI_OPEN "<ListRecords><record><header><identifier>a"
+		    "</identifier><datestamp>2024-01-01</datestamp></header>"
+		    "<metadata><m>&bogus;</m></metadata></record></ListRecords>"
+		    "</OAI-PMH>", "line 4: Entity 'bogus' not defined" },
 		{ OAI_OPEN "<ListRecords><resumptionToken/><resumptionToken/>"
 		    "</ListRecords></OAI-PMH>",
 		    "line 4: more than one <resumptionToken>" },
@@ -1638,11 +1807,11 @@ test_tolerated(void **state)
 	    "<extension><record/></extension>"
 	    "<ListRecords><vendor:note xmlns:vendor=\"urn:v\">n</vendor:note>"
 	    "<record><header status=\" deleted \"><identifier> a "
-	    "</identifier><datestamp>2024</datestamp><setSpec/>"
+	    "</identifier><datestamp>2024-01-01</datestamp><setSpec/>"
 	    "<unknown>u</unknown></header><metadata><m/></metadata>"
 	    "<about><p/></about></record>"
-	    "<record><header><identifier>b</identifier><datestamp>2024"
-	    "</datestamp></header><metadata>\n<m>1</m><second/></metadata>"
+	    "<record><header><identifier>b</identifier><datestamp>2024-01-01"
+	    "</datestamp></header><metadata>\n<m>1</m>\n</metadata>"
 	    "</record>"
 	    "<resumptionToken/></ListRecords></OAI-PMH>";
 	struct result	res = { 0 };
@@ -1652,7 +1821,9 @@ test_tolerated(void **state)
 	run(doc, strlen(doc), 7, &res);
 	assert_int_equal(res.finish_rc, 0);
 	assert_int_equal(res.nrecs, 2);
+	assert_int_equal(res.nrejects, 0);
 	assert_string_equal(res.recs[0].identifier, "a");
+	/* Deleted, with metadata: delivered deleted, metadata ignored. */
 	assert_int_equal(res.recs[0].deleted, 1);
 	assert_int_equal(res.recs[0].nsets, 0);
 	assert_null(res.recs[0].metadata);
@@ -1699,6 +1870,559 @@ test_throughput(void **state)
 	result_free(&res);
 }
 
+/* Repaired values: U+FFFD, as UTF-8, in C strings. */
+#define R	"\xef\xbf\xbd"
+
+/* Each class of invalid UTF-8, between "a" and "b". */
+static void
+test_repair_utf8(void **state)
+{
+	static const char *const titles[] = {
+		"a" R R "b",		/* C0 AF */
+		"a" R R R "b",		/* E0 80 AF */
+		"a" R R R R "b",	/* F0 80 80 AF */
+		"a" R R R "b",		/* ED A0 80 */
+		"a" R R R "b",		/* ED BF BF */
+		"a" R R R R "b",	/* F4 90 80 80 */
+		"a" R R R R "b",	/* F5 80 80 80 */
+		"a" R "b",		/* E2 82 */
+		"a" R "b",		/* F0 9F 98 */
+		"a" R "b",		/* C3 */
+		"a" R "b",		/* 80 */
+		"a" R R "b",		/* BF BF */
+		"a" R R "b",		/* C1 BF */
+		"a" R "b",		/* FE */
+		"a" R "b",		/* FF */
+	};
+	struct result	res[nitems(chunk_sizes)];
+	char		 el[64];
+	size_t		 i;
+
+	memset(res, 0, sizeof(res));
+	run_all_file(BROKEN_DIR "/utf8-invalid-bytes.xml", res);
+	assert_int_equal(res[0].finish_rc, 0);
+	assert_int_equal(res[0].nrecs, nitems(titles));
+	assert_int_equal(res[0].repairs, 33);
+	for (i = 0; i < nitems(titles); i++) {
+		assert_dc(&res[0].recs[i], 0, DC_TITLE, titles[i], NULL);
+		snprintf(el, sizeof(el), "<dc:title>%s</dc:title>", titles[i]);
+		assert_non_null(strstr(res[0].recs[i].metadata, el));
+	}
+	results_free(res);
+
+	run_all_file(BROKEN_DIR "/utf8-noncharacters.xml", res);
+	assert_int_equal(res[0].finish_rc, 0);
+	assert_int_equal(res[0].repairs, 3);
+	assert_dc(&res[0].recs[0], 0, DC_TITLE, "x" R "y" R "z", NULL);
+	assert_dc(&res[0].recs[1], 0, DC_TITLE, "ok", "e" R "n");
+	assert_non_null(strstr(res[0].recs[1].metadata,
+	    "xml:lang=\"e" R "n\""));
+	/* U+FFFD and U+FFFC are characters like any other. */
+	assert_dc(&res[0].recs[2], 0, DC_TITLE, R "\xef\xbf\xbc" R, NULL);
+	results_free(res);
+
+	/* Every multibyte character cut by 1- and 7-byte feeds survives. */
+	run_all_file(BROKEN_DIR "/utf8-valid-multibyte.xml", res);
+	assert_int_equal(res[0].finish_rc, 0);
+	assert_int_equal(res[0].repairs, 0);
+	assert_dc(&res[0].recs[0], 0, DC_TITLE, "é ü ß", NULL);
+	assert_dc(&res[0].recs[1], 0, DC_TITLE, "Қазақстан € 中文 " R, NULL);
+	assert_dc(&res[0].recs[2], 0, DC_TITLE, "\xf0\x9f\x98\x80 "
+	    "\xf0\x90\x8d\x88 \xf4\x8f\xbf\xbd", NULL);
+	results_free(res);
+
+	run_all_file(BROKEN_DIR "/utf8-bom-lowercase-declaration.xml", res);
+	assert_int_equal(res[0].finish_rc, 0);
+	assert_int_equal(res[0].repairs, 1);
+	assert_dc(&res[0].recs[0], 0, DC_TITLE, "a" R "b", NULL);
+	results_free(res);
+
+	run_all_file(BROKEN_DIR "/utf8-no-declaration.xml", res);
+	assert_int_equal(res[0].finish_rc, 0);
+	assert_int_equal(res[0].repairs, 1);
+	assert_dc(&res[0].recs[0], 0, DC_TITLE, "a" R "(b", NULL);
+	results_free(res);
+}
+
+/* Forbidden character references, in text and attributes. */
+static void
+test_repair_charrefs(void **state)
+{
+	struct result	res[nitems(chunk_sizes)];
+
+	memset(res, 0, sizeof(res));
+	run_all_file(BROKEN_DIR "/charrefs-forbidden.xml", res);
+	assert_int_equal(res[0].finish_rc, 0);
+	assert_int_equal(res[0].nrecs, 4);
+	assert_int_equal(res[0].repairs, 16);
+	/* &#xD800; &#1; &#0; &#x110000; &#65534; */
+	assert_dc(&res[0].recs[0], 0, DC_TITLE,
+	    "a" R "b" R "c" R "d" R "e" R "f", NULL);
+	assert_dc(&res[0].recs[1], 0, DC_TITLE, "ok", R R R R R "en");
+	assert_non_null(strstr(res[0].recs[1].metadata,
+	    "<dc:title xml:lang=\"" R R R R R "en\">ok</dc:title>"));
+	/* &#xDFFF; &#xFFFF; &#x0; &#31; &#1114112; &#99999999999999999999; */
+	assert_dc(&res[0].recs[2], 0, DC_TITLE, R R R R R R, NULL);
+	/* Allowed references are left to libxml2. */
+	assert_dc(&res[0].recs[3], 0, DC_TITLE, "kept: \t\n\r "
+	    "\xc3\xa9\xc3\xa9\xed\x9f\xbf\xee\x80\x80" R
+	    "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf&&<", "\xc3\xa9\xf4\x8f\xbf\xbf");
+	assert_non_null(strstr(res[0].recs[3].metadata, "\t\n&#13; "));
+	results_free(res);
+}
+
+/* A declared 8-bit encoding is libxml2's to convert: no UTF-8 repair. */
+static void
+test_repair_latin1(void **state)
+{
+	struct result	res[nitems(chunk_sizes)];
+
+	memset(res, 0, sizeof(res));
+	run_all_file(BROKEN_DIR "/iso-8859-1.xml", res);
+	assert_int_equal(res[0].finish_rc, 0);
+	assert_int_equal(res[0].nrecs, 2);
+	assert_dc(&res[0].recs[0], 0, DC_TITLE,
+	    "caf\xc3\xa9 na\xc3\xafve \xc2\xa9", NULL);
+	/* The C0 byte dropped, &#1; rewritten: two repairs. */
+	assert_dc(&res[0].recs[1], 0, DC_TITLE, "xy" R "z", NULL);
+	assert_int_equal(res[0].repairs, 2);
+	results_free(res);
+}
+
+/* Citebase sent lone 0xC2 bytes and a 0x06: the page is saved. */
+static void
+test_repair_celestial(void **state)
+{
+	struct result	res[nitems(chunk_sizes)];
+	const char	*d;
+
+	memset(res, 0, sizeof(res));
+	run_all_file(REAL_DIR "/httpoai/BROKEN-celestial-citebase-2005-"
+	    "getrecord-invalid-utf8-bytes.xml", res);
+	assert_int_equal(res[0].finish_rc, 0);
+	assert_int_equal(res[0].nrecs, 1);
+	assert_string_equal(res[0].recs[0].identifier,
+	    "oai:arXiv.org:hep-th/0001001");
+	/* 11 bad sequences, one control byte. */
+	assert_int_equal(res[0].repairs, 12);
+	assert_int_equal(res[0].recs[0].dc[6].element, DC_DESCRIPTION);
+	d = res[0].recs[0].dc[6].value;
+	assert_non_null(strstr(d, "geometry of\n\n" R "\n\n" R R R "\n\nthe "
+	    "moduli space"));
+	assert_non_null(strstr(d, "point of view of\n\n" R R R R R R R
+	    "\n\nsuperstring"));
+	assert_non_null(strstr(d, "type IIB string\n\n\n\ncompactified"));
+	results_free(res);
+}
+
+/*
+ * How the encoding is found: the declaration may take up to DECL_MAX bytes
+ * and arrive a byte at a time; UTF-16 goes to libxml2 untouched.
+ */
+static void
+test_repair_sniff(void **state)
+{
+#define BODY	"<OAI-PMH xmlns=\"http://www.openarchives.org/OAI/2.0/\">" \
+	"<responseDate>2024-01-01T00:00:00Z</responseDate><GetRecord>" \
+	"<record><header><identifier>i</identifier><datestamp>2024-01-01" \
+	"</datestamp></header><metadata>" DC_OPEN "<dc:title>"
+#define END	"</dc:title></oai_dc:dc></metadata></record></GetRecord>" \
+	"</OAI-PMH>"
+	static const struct {
+		const char	*doc;
+		const char	*title;
+		size_t		 repairs;
+	} cases[] = {
+		/* The encoding far into a long declaration. */
+		{ "<?xml version=\"1.0\"                                   "
+		    "                                                       "
+		    "                                                       "
+		    "      encoding=\"ISO-8859-1\"?>\n" BODY "\xe9" END,
+		    "\xc3\xa9", 0 },
+		{ "<?xml version = '1.0' encoding = \"latin1\" ?>" BODY
+		    "\xe9\xff" END, "\xc3\xa9\xc3\xbf", 0 },
+		{ "<?xml\tversion='1.0'\nencoding='UTF8'?>" BODY "\xe9" END,
+		    R, 1 },
+		{ "<?xml version='1.0'?>" BODY "\xe9\x01" END, R, 2 },
+		/* Not a declaration: no declaration, UTF-8. */
+		{ "<?xml-stylesheet href='encoding=\"ISO-8859-1\"'?>" BODY
+		    "\xe9" END, R, 1 },
+		{ BODY "\xed\xa0\x80&#xd800;" END, R R R R, 4 },
+	};
+	/* <?xml version="1.0" encoding="UTF-16"?> and a title, UTF-16LE. */
+	static const char	 u16[] = "<?xml version=\"1.0\" "
+	    "encoding=\"UTF-16\"?>" BODY "\xe9\xc3\xa9" END;
+	struct result		 res[nitems(chunk_sizes)];
+	char			*wide;
+	size_t			 i, n;
+
+	memset(res, 0, sizeof(res));
+	for (i = 0; i < nitems(cases); i++) {
+		run_all(cases[i].doc, strlen(cases[i].doc), res);
+		if (res[0].finish_rc != 0)
+			fail_msg("case %zu: %s", i, res[0].cause);
+		assert_int_equal(res[0].nrecs, 1);
+		assert_string_equal(res[0].recs[0].dc[0].value,
+		    cases[i].title);
+		assert_int_equal(res[0].repairs, cases[i].repairs);
+		results_free(res);
+	}
+
+	/* Its NUL bytes are not control bytes to drop. */
+	n = strlen(u16);
+	wide = xcalloc(2, n + 1);
+	wide[0] = '\xff';
+	wide[1] = '\xfe';
+	for (i = 0; i < n; i++)
+		wide[2 + 2 * i] = u16[i];
+	/* "é" as U+00E9 and "Ã©" likewise: this is Latin-1 widened. */
+	run_all(wide, 2 + 2 * n, res);
+	if (res[0].finish_rc != 0)
+		fail_msg("UTF-16: %s", res[0].cause);
+	assert_string_equal(res[0].recs[0].dc[0].value,
+	    "\xc3\xa9\xc3\x83\xc2\xa9");
+	assert_int_equal(res[0].repairs, 0);
+	results_free(res);
+	free(wide);
+#undef BODY
+#undef END
+}
+
+/*
+ * Every kind of bad record, between good ones: the good ones arrive in
+ * order, the bad one at on_reject, and the page parses.
+ */
+static void
+test_bad_records(void **state)
+{
+	static const struct {
+		const char	*file;
+		size_t		 n;		/* which reject */
+		const char	*identifier;
+		const char	*datestamp;
+		const char	*cause;
+		const char	*raw;		/* a piece of it */
+	} cases[] = {
+		{ "record-no-header.xml", 0, NULL, NULL,
+		    "line 8: record without <header>",
+		    "<metadata><oai_dc:dc xmlns:oai_dc=" },
+		{ "record-no-identifier.xml", 0, NULL, "2024-01-01",
+		    "line 8: <header> without <identifier>",
+		    "<header><datestamp>2024-01-01</datestamp></header>" },
+		{ "record-no-identifier.xml", 1, NULL, "2024-01-01",
+		    "line 9: empty <identifier>",
+		    "<identifier>  </identifier>" },
+		{ "record-no-datestamp.xml", 0, "oai:example.org:nodate", NULL,
+		    "line 8: <header> without <datestamp>",
+		    "<dc:title>no date</dc:title>" },
+		{ "record-bad-datestamp.xml", 0, "oai:example.org:dc-style",
+		    "2020-01-01T00:00:00.000Z", "line 9: <datestamp> "
+		    "\"2020-01-01T00:00:00.000Z\" is neither YYYY-MM-DD nor "
+		    "YYYY-MM-DDThh:mm:ssZ", "<dc:title>millis</dc:title>" },
+		{ "record-bad-datestamp.xml", 1, "oai:example.org:offset",
+		    "2020-01-01T00:00:00+02:00", "line 11: <datestamp> "
+		    "\"2020-01-01T00:00:00+02:00\" is neither YYYY-MM-DD nor "
+		    "YYYY-MM-DDThh:mm:ssZ", "<dc:title>offset</dc:title>" },
+		{ "record-bad-datestamp.xml", 2, "oai:example.org:nonsense",
+		    "2020-13-45", "line 13: <datestamp> \"2020-13-45\" is "
+		    "neither YYYY-MM-DD nor YYYY-MM-DDThh:mm:ssZ",
+		    "</metadata></record>" },
+		{ "record-two-metadata-children.xml", 0, "oai:example.org:two",
+		    "2024-01-01", "line 11: more than one element child in "
+		    "<metadata>",
+		    "<record xmlns:x=\"urn:x\" xmlns:xsi=\"http://"
+		    "www.w3.org/2001/XMLSchema-instance\" xmlns=\"http://www."
+		    "openarchives.org/OAI/2.0/\"><header><identifier>oai:"
+		    "example.org:two</identifier><datestamp>2024-01-01"
+		    "</datestamp><setSpec>s&amp;1</setSpec></header>\n"
+		    "<metadata>\n<oai_dc:dc xmlns:oai_dc=\"http://www."
+		    "openarchives.org/OAI/2.0/oai_dc/\" xmlns:dc=\"http://purl."
+		    "org/dc/elements/1.1/\" xmlns:x=\"urn:x\" xmlns:xsi=\"http:"
+		    "//www.w3.org/2001/XMLSchema-instance\" xmlns=\"http://www."
+		    "openarchives.org/OAI/2.0/\"><dc:title>one</dc:title>"
+		    "</oai_dc:dc>\n<x:second a=\"1&amp;2\">two &lt;&gt;"
+		    "</x:second><!-- c --></metadata>\n<about><x:p/></about>"
+		    "</record>" },
+		{ "record-two-headers.xml", 0, "oai:example.org:twoheads",
+		    "2024-01-01", "line 8: record with two <header>s",
+		    "</header><header><identifier>oai:example.org:other"
+		    "</identifier></header></record>" },
+		{ "record-element-out-of-place.xml", 0,
+		    "oai:example.org:nested", "2024-01-01",
+		    "line 8: <record> out of place in <header>",
+		    "<record/></header></record>" },
+		{ "listidentifiers-bad-headers.xml", 0, NULL, "2024-01-01",
+		    "line 7: <header> without <identifier>",
+		    "<header xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-"
+		    "instance\" xmlns=\"http://www.openarchives.org/OAI/2.0/\">"
+		    "<datestamp>2024-01-01</datestamp></header>" },
+		{ "listidentifiers-bad-headers.xml", 1, "oai:example.org:bad",
+		    "2024-01-01 10:00:00", "line 9: <datestamp> \"2024-01-01 "
+		    "10:00:00\" is neither YYYY-MM-DD nor YYYY-MM-DDThh:mm:ssZ",
+		    "<setSpec>a</setSpec></header>" },
+	};
+	struct result		 res[nitems(chunk_sizes)];
+	const struct rej	*x;
+	char			*path;
+	size_t			 i, j;
+
+	memset(res, 0, sizeof(res));
+	for (i = 0; i < nitems(cases); i++) {
+		xasprintf(&path, "%s/%s", BROKEN_DIR, cases[i].file);
+		run_all_file(path, res);
+		if (res[0].finish_rc != 0)
+			fail_msg("%s: %s", path, res[0].cause);
+		/* The good ones, in order. */
+		assert_int_equal(res[0].nrecs, 3);
+		for (j = 0; j < 3; j++) {
+			char	id[32];
+
+			snprintf(id, sizeof(id), "oai:example.org:%zu", j + 1);
+			assert_string_equal(res[0].recs[j].identifier, id);
+		}
+		if (strstr(path, "listidentifiers") == NULL) {
+			assert_dc(&res[0].recs[0], 0, DC_TITLE, "first", NULL);
+			assert_dc(&res[0].recs[2], 0, DC_TITLE, "third", NULL);
+		}
+		assert_true(cases[i].n < res[0].nrejs);
+		assert_int_equal(res[0].nrejects, res[0].nrejs);
+		x = &res[0].rejs[cases[i].n];
+		if (cases[i].identifier == NULL)
+			assert_null(x->identifier);
+		else
+			assert_string_equal(x->identifier, cases[i].identifier);
+		if (cases[i].datestamp == NULL)
+			assert_null(x->datestamp);
+		else
+			assert_string_equal(x->datestamp, cases[i].datestamp);
+		if (strcmp(x->cause, cases[i].cause) != 0)
+			fail_msg("%s: cause \"%s\"", path, x->cause);
+		if (strstr(x->raw, cases[i].raw) == NULL)
+			fail_msg("%s: raw %s", path, x->raw);
+		assert_int_equal(x->truncated, 0);
+		/* It stands alone (cb_reject re-parsed it too). */
+		assert_int_equal(reparse(x->raw, x->raw_len, NULL, 0), 0);
+		assert_true(strncmp(x->raw, strstr(path, "listidentifiers") ?
+		    "<header " : "<record ", 8) == 0);
+		results_free(res);
+		free(path);
+	}
+
+	/* A deleted record with metadata: deleted, no metadata, no reject. */
+	run_all_file(BROKEN_DIR "/record-deleted-with-metadata.xml", res);
+	assert_int_equal(res[0].finish_rc, 0);
+	assert_int_equal(res[0].nrejects, 0);
+	assert_int_equal(res[0].nrecs, 3);
+	assert_string_equal(res[0].recs[1].identifier, "oai:example.org:gone");
+	assert_int_equal(res[0].recs[1].deleted, 1);
+	assert_null(res[0].recs[1].metadata);
+	assert_int_equal(res[0].recs[1].ndc, 0);
+	results_free(res);
+}
+
+/* Small inline documents: the exact causes, and the rest of the page. */
+static void
+test_bad_records_inline(void **state)
+{
+	static const struct {
+		const char	*doc;
+		const char	*cause;
+		size_t		 nrecords;
+	} cases[] = {
+		{ OAI_OPEN "<GetRecord><record><metadata/></record></GetRecord>"
+		    "</OAI-PMH>", "line 4: record without <header>", 0 },
+		{ OAI_OPEN "<GetRecord><record><header><datestamp>2024-01-01"
+		    "</datestamp></header></record></GetRecord></OAI-PMH>",
+		    "line 4: <header> without <identifier>", 0 },
+		{ OAI_OPEN "<GetRecord><record><header><identifier>a"
+		    "</identifier></header><header/></record></GetRecord>"
+		    "</OAI-PMH>", "line 4: record with two <header>s", 0 },
+		{ OAI_OPEN "<ListRecords><record><header><identifier>a"
+		    "</identifier><datestamp>2024-01-01</datestamp></header>"
+		    "<metadata><m/></metadata><metadata><n/></metadata>"
+		    "</record>" REC_OPEN "<m/></metadata></record>"
+		    "</ListRecords></OAI-PMH>",
+		    "line 4: record with two <metadata>s", 1 },
+		{ OAI_OPEN "<ListRecords><record><header><identifier>a"
+		    "</identifier><datestamp>2024-01-01</datestamp><metadata/>"
+		    "</header></record>" REC_OPEN "<m/></metadata></record>"
+		    "</ListRecords></OAI-PMH>",
+		    "line 4: <metadata> out of place in <header>", 1 },
+		{ OAI_OPEN "<ListRecords>" REC_OPEN "<m/></metadata>"
+		    "<ListSets/></record></ListRecords></OAI-PMH>",
+		    "line 4: <ListSets> out of place in <record>", 0 },
+		{ OAI_OPEN "<ListRecords><record><header><identifier>a"
+		    "</identifier><datestamp>2024-01-01</datestamp></header>"
+		    "<metadata>text<m/>more</metadata></record>\n" REC_OPEN
+		    "<m/></metadata></record><resumptionToken>t"
+		    "</resumptionToken></ListRecords></OAI-PMH>", NULL, 2 },
+	};
+	struct result	res[nitems(chunk_sizes)];
+	size_t		i;
+
+	memset(res, 0, sizeof(res));
+	for (i = 0; i < nitems(cases); i++) {
+		run_all(cases[i].doc, strlen(cases[i].doc), res);
+		if (res[0].finish_rc != 0)
+			fail_msg("case %zu: %s", i, res[0].cause);
+		assert_int_equal(res[0].nrecords, cases[i].nrecords);
+		if (cases[i].cause == NULL)
+			assert_int_equal(res[0].nrejects, 0);
+		else {
+			assert_int_equal(res[0].nrejects, 1);
+			if (strcmp(res[0].rejs[0].cause, cases[i].cause) != 0)
+				fail_msg("case %zu: cause \"%s\"", i,
+				    res[0].rejs[0].cause);
+		}
+		results_free(res);
+	}
+}
+
+/*
+ * Limits inside a record make that record bad, not the page: generated
+ * records between two good ones.  Huge ones are cut at OAI_REJECT_MAX.
+ */
+static void
+test_bad_records_limits(void **state)
+{
+#define GOOD(n)	"<record><header><identifier>oai:x:good" #n "</identifier>" \
+	"<datestamp>2024-01-01</datestamp></header><metadata>" DC_OPEN \
+	"<dc:title>good " #n "</dc:title></oai_dc:dc></metadata></record>\n"
+#define BAD_OPEN "<record><header><identifier>oai:x:bad</identifier>" \
+	"<datestamp>2024-01-01</datestamp>"
+#define LR	OAI_OPEN "<ListRecords>" GOOD(1)
+#define LR_END	GOOD(2) "</ListRecords></OAI-PMH>"
+	static char	big[MAX_VALUE_BYTES / 4 + 1];
+	static char	id[MAX_ID_LEN + 2];
+	static const struct {
+		const char	*what;
+		const char	*head;
+		const char	*body;
+		size_t		 n;
+		const char	*tail;
+		const char	*cause;
+		int		 small;		/* also 1-byte feeds */
+		int		 truncated;
+		const char	*identifier;
+	} cases[] = {
+		{ "huge DC text", LR BAD_OPEN "</header><metadata>" DC_OPEN
+		    "<dc:description>", big, 5, "</dc:description>"
+		    "</oai_dc:dc></metadata></record>\n" LR_END,
+		    "line 5: <dc:description> text over MAX_VALUE_BYTES "
+		    "(4194304)", 0, 1, "oai:x:bad" },
+		{ "huge xml:lang", LR BAD_OPEN "</header><metadata>" DC_OPEN
+		    "<dc:title xml:lang=\"", big, 5, "\">t</dc:title>"
+		    "</oai_dc:dc></metadata></record>\n" LR_END,
+		    "line 5: xml:lang over MAX_VALUE_BYTES (4194304)", 0, 1,
+		    "oai:x:bad" },
+		{ "huge header text", LR "<record><header><identifier>", big,
+		    5, "</identifier><datestamp>2024-01-01</datestamp>"
+		    "</header></record>\n" LR_END, "line 5: <identifier> text "
+		    "over MAX_VALUE_BYTES (4194304)", 0, 1, NULL },
+		{ "record over the limit", LR BAD_OPEN "</header><metadata>"
+		    DC_OPEN, "<dc:x>" "0123456789abcdef0123456789abcdef"
+		    "0123456789abcdef0123456789abcdef" "</dc:x>",
+		    MAX_RECORD_BYTES / 64, "</oai_dc:dc></metadata></record>\n"
+		    LR_END, "record over MAX_RECORD_BYTES (16777216)", 0, 1,
+		    "oai:x:bad" },
+		{ "long identifier", LR "<record><header><identifier>", id, 1,
+		    "</identifier><datestamp>2024-01-01</datestamp></header>"
+		    "</record>\n" LR_END, "line 5: <identifier> longer than "
+		    "MAX_ID_LEN (2048)", 1, 0, NULL },
+		{ "long identifier in ListIdentifiers", OAI_OPEN
+		    "<ListIdentifiers><header><identifier>oai:x:good1"
+		    "</identifier><datestamp>2024-01-01</datestamp></header>"
+		    "<header><identifier>", id, 1, "</identifier><datestamp>"
+		    "2024-01-01</datestamp></header><header><identifier>"
+		    "oai:x:good2</identifier><datestamp>2024-01-01"
+		    "</datestamp></header></ListIdentifiers></OAI-PMH>",
+		    "line 4: <identifier> longer than MAX_ID_LEN (2048)", 1, 0,
+		    NULL },
+		{ "long setSpec", LR BAD_OPEN "<setSpec>", id, 1, "</setSpec>"
+		    "</header></record>\n" LR_END, "line 5: <setSpec> longer "
+		    "than MAX_ID_LEN (2048)", 1, 0, "oai:x:bad" },
+		{ "too many sets", LR BAD_OPEN, "<setSpec>s</setSpec>",
+		    MAX_SETS_PER_RECORD + 1, "</header></record>\n" LR_END,
+		    "line 5: more than MAX_SETS_PER_RECORD (1024) <setSpec> "
+		    "values", 1, 0, "oai:x:bad" },
+		{ "too many DC values", LR BAD_OPEN "</header><metadata>"
+		    DC_OPEN, "<dc:subject>s</dc:subject>", MAX_DC_VALUES + 1,
+		    "</oai_dc:dc></metadata></record>\n" LR_END,
+		    "line 5: record with more than MAX_DC_VALUES (10000) "
+		    "Dublin Core values", 1, 0, "oai:x:bad" },
+	};
+	static const size_t	 chunks[] = { 16384, 7, 1 };
+	struct result		 res[nitems(chunks)];
+	const struct rej	*x;
+	size_t			 i, c;
+
+	memset(big, 'a', sizeof(big) - 1);
+	memset(id, 'i', sizeof(id) - 1);
+	memset(res, 0, sizeof(res));
+	for (i = 0; i < nitems(cases); i++) {
+		for (c = 0; c < (cases[i].small ? 3 : 2); c++) {
+			res[c].keep = 1;
+			stderr_begin();
+			run_generated(cases[i].head, cases[i].body, cases[i].n,
+			    cases[i].tail, chunks[c], &res[c]);
+			assert_int_equal(stderr_end(), 0);
+			if (strcmp(buf_str(&res[c].dump),
+			    buf_str(&res[0].dump)) != 0)
+				fail_msg("%s: %zu-byte report differs",
+				    cases[i].what, chunks[c]);
+		}
+		if (res[0].finish_rc != 0)
+			fail_msg("%s: %s", cases[i].what, res[0].cause);
+		assert_int_equal(res[0].nrecs, 2);
+		assert_string_equal(res[0].recs[0].identifier, "oai:x:good1");
+		assert_string_equal(res[0].recs[1].identifier, "oai:x:good2");
+		assert_int_equal(res[0].nrejs, 1);
+		x = &res[0].rejs[0];
+		if (strstr(x->cause, cases[i].cause) == NULL)
+			fail_msg("%s: cause \"%s\"", cases[i].what, x->cause);
+		if (cases[i].identifier == NULL)
+			assert_null(x->identifier);
+		else
+			assert_string_equal(x->identifier, cases[i].identifier);
+		assert_int_equal(x->truncated, cases[i].truncated);
+		assert_true(x->raw_len <= OAI_REJECT_MAX);
+		assert_true(x->raw_len > 1000);
+		if (cases[i].truncated)
+			assert_true(x->raw_len > OAI_REJECT_MAX - 4096);
+		assert_true(strncmp(x->raw, "<record ", 8) == 0 ||
+		    strncmp(x->raw, "<header ", 8) == 0);
+		assert_int_equal(res[0].raw_failed, 0);
+		for (c = 0; c < nitems(chunks); c++)
+			result_free(&res[c]);
+	}
+#undef GOOD
+#undef BAD_OPEN
+#undef LR
+#undef LR_END
+}
+
+/* on_reject returning -1 stops the parser like any other callback. */
+static void
+test_reject_stop(void **state)
+{
+	struct result		 res = { 0 };
+	struct oai_parser	*p;
+	char			*data;
+	size_t			 len;
+
+	data = read_file(BROKEN_DIR "/record-bad-datestamp.xml", &len);
+	res.stop_reject = 2;
+	p = parser_for(&res);
+	assert_int_equal(oai_parser_feed(p, data, len), -1);
+	assert_string_equal(oai_parser_cause(p), "stopped by callback");
+	assert_int_equal(oai_parser_nrejects(p), 2);
+	assert_int_equal(oai_parser_nrecords(p), 1);
+	assert_int_equal(oai_parser_finish(p), -1);
+	oai_parser_free(p);
+	result_free(&res);
+	free(data);
+}
+
 int
 main(void)
 {
@@ -1724,6 +2448,15 @@ main(void)
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_not_oai),
 		cmocka_unit_test(test_tolerated),
+		cmocka_unit_test(test_repair_utf8),
+		cmocka_unit_test(test_repair_charrefs),
+		cmocka_unit_test(test_repair_latin1),
+		cmocka_unit_test(test_repair_celestial),
+		cmocka_unit_test(test_repair_sniff),
+		cmocka_unit_test(test_bad_records),
+		cmocka_unit_test(test_bad_records_inline),
+		cmocka_unit_test(test_bad_records_limits),
+		cmocka_unit_test(test_reject_stop),
 		cmocka_unit_test(test_throughput),
 	};
 
