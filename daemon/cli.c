@@ -416,6 +416,8 @@ harvest_done(const struct harvest_result *r, void *arg)
 		fprintf(stderr, " repaired_bytes=%lld", r->repairs);
 	if (r->retries > 0)
 		fprintf(stderr, " retries=%lld", r->retries);
+	if (r->rejects > 0)
+		fprintf(stderr, " rejected=%lld", r->rejects);
 	if (r->warnings != NULL)
 		fprintf(stderr, " warnings=%s", log_q(r->warnings));
 	if (!r->ok)

@@ -59,6 +59,7 @@ struct harvest_result {
 	long long		 lists;		/* lists completed */
 	long long		 repairs;	/* bytes dropped before parsing */
 	long long		 retries;	/* requests tried again */
+	long long		 rejects;	/* malformed records set aside */
 	/*
 	 * The repository refused us (HTTP 403): the OAI-PMH harvester
 	 * guidelines say stop until an operator acts.

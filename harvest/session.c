@@ -130,6 +130,7 @@ struct harvest_job {
 	char			*spool_cause;
 	int			 tries;
 	long long		 retries;	/* this run, all requests */
+	long long		 rejects;
 	long long		 changes_seen;	/* reported to on_commit */
 	int			 forbidden;
 	struct buf		 warnings;
@@ -163,6 +164,7 @@ static int	 on_data(void *, const char *, size_t);
 static void	 on_done(void *, const struct fetch_result *);
 static int	 on_identify(void *, const struct oai_identify *);
 static int	 on_record(void *, const struct oai_record *);
+static int	 on_reject(void *, const struct oai_reject *);
 static void	 identify_done(struct harvest_job *);
 static void	 page_done(struct harvest_job *);
 static int	 put_record(void *, const struct store_record *);
@@ -563,6 +565,7 @@ job_finish(struct harvest_job *j)
 	res.lists = j->lists_done;
 	res.repairs = j->repairs;
 	res.retries = j->retries;
+	res.rejects = j->rejects;
 	res.forbidden = j->forbidden;
 	res.warnings = j->warnings.len > 0 ? buf_str(&j->warnings) : NULL;
 	res.error_type = j->error == NULL ? NULL : j->error_type != NULL ?
@@ -624,6 +627,7 @@ do_request(struct harvest_job *j)
 	static const struct oai_callbacks	 cbs = {
 		.on_record = on_record,
 		.on_identify = on_identify,
+		.on_reject = on_reject,
 	};
 	struct list_spec			*l;
 	char					*url, *cause = NULL;
@@ -825,6 +829,24 @@ on_record(void *arg, const struct oai_record *r)
 		return 0;
 	if (spool_add(j->spool, r, &j->spool_cause) == -1)
 		return -1;
+	return 0;
+}
+
+/*
+ * A malformed record on an otherwise good page: set aside, named in the
+ * log with its cause, and counted; the rest of the page is kept.
+ */
+static int
+on_reject(void *arg, const struct oai_reject *r)
+{
+	struct harvest_job	*j = arg;
+
+	if (j->state != JOB_LIST)
+		return 0;
+	j->rejects++;
+	log_warn("event=record_rejected source=%s identifier=%s "
+	    "datestamp=%s cause=%s", log_q(j->name), log_q(r->identifier),
+	    log_q(r->datestamp), log_q(r->cause));
 	return 0;
 }
 
