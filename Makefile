@@ -34,7 +34,8 @@ ASAN_CFLAGS = $(BASE_CFLAGS) -O1 -Werror $(SAN)
 
 LIB_SRCS = $(sort $(wildcard common/*.c conf/*.c store/*.c harvest/*.c))
 CLI_SRCS = daemon/cli.c
-DMN_SRCS = daemon/oaiharvestd.c daemon/notify.c daemon/http.c
+DMN_SRCS = daemon/oaiharvestd.c daemon/notify.c daemon/http.c \
+	   daemon/outbox.c
 SRV_SRCS = $(sort $(wildcard tests/server/*.c))
 TEST_SRCS = $(sort $(wildcard tests/test_*.c))
 

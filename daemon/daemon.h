@@ -16,6 +16,7 @@
 struct event;
 struct event_base;
 struct http;
+struct outbox;
 
 enum src_state {
 	SRC_IDLE,	/* its timer is armed */
@@ -93,6 +94,7 @@ struct daemon {
 	struct event		*ev_hup, *ev_term, *ev_int, *ev_usr1;
 	struct event		*ev_watchdog;
 	struct http		*http;
+	struct outbox		*outbox;
 	time_t			 started;
 	long long		 http_codes[600];	/* requests by status;
 							   0: no response */
@@ -109,6 +111,12 @@ struct daemon {
 /* In oaiharvestd.c */
 void	daemon_harvest_now(struct dsource *);
 struct dsource *daemon_source(struct daemon *, const char *);
+
+/* In outbox.c: the change feed file. */
+struct outbox	*outbox_open(struct store *, const char *path, char **cause);
+void		 outbox_close(struct outbox *);
+int		 outbox_flush(struct outbox *, char **cause);
+int		 outbox_reopen_now(struct outbox *, char **cause);
 
 /* In http.c */
 struct http	*http_start(struct daemon *, const char *listen, char **cause);

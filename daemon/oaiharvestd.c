@@ -327,12 +327,26 @@ on_request_done(void *arg, const char *source, long status, long long bytes)
 }
 
 static void
+flush_outbox(struct daemon *d)
+{
+	char	*cause = NULL;
+
+	if (outbox_flush(d->outbox, &cause) == -1) {
+		/* The database keeps every change: the next flush catches up. */
+		log_err("event=changes_log_error cause=%s", log_q(cause));
+		free(cause);
+	}
+}
+
+static void
 on_commit(void *arg, const char *source, long long changes)
 {
 	struct daemon	*d = arg;
 
-	if (changes > 0)
+	if (changes > 0) {
+		flush_outbox(d);
 		http_changes_arrived(d->http);
+	}
 }
 
 static void
@@ -555,6 +569,19 @@ stop(struct daemon *d, int sig)
 	event_base_loopexit(d->base, NULL);
 }
 
+/* logrotate's postrotate sends SIGHUP: reopen the change feed file. */
+static void
+reopen_outbox(struct daemon *d)
+{
+	char	*cause = NULL;
+
+	if (outbox_reopen_now(d->outbox, &cause) == -1) {
+		log_err("event=changes_log_error cause=%s", log_q(cause));
+		free(cause);
+	}
+	flush_outbox(d);
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -563,8 +590,10 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 
 	switch (sig) {
 	case SIGHUP:
-		if (!d->stopping)
+		if (!d->stopping) {
+			reopen_outbox(d);
 			reload(d);
+		}
 		break;
 	case SIGUSR1:
 		log_info("event=harvest_all");
@@ -720,6 +749,16 @@ main(int argc, char **argv)
 		free(cause);
 		return 1;
 	}
+	if (d.conf->changes_log != NULL) {
+		if ((d.outbox = outbox_open(d.store, d.conf->changes_log,
+		    &cause)) == NULL) {
+			log_err("event=fatal cause=%s", log_q(cause));
+			fprintf(stderr, "oaiharvestd: %s\n", cause);
+			free(cause);
+			return 1;
+		}
+		flush_outbox(&d);
+	}
 	d.ev_hup = evsignal_new(d.base, SIGHUP, on_signal, &d);
 	d.ev_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
 	d.ev_int = evsignal_new(d.base, SIGINT, on_signal, &d);
@@ -745,6 +784,7 @@ main(int argc, char **argv)
 	event_base_dispatch(d.base);
 
 	http_stop(d.http);
+	outbox_close(d.outbox);
 	while ((s = TAILQ_FIRST(&d.sources)) != NULL)
 		src_free(s);
 	harvest_engine_free(d.engine);

@@ -55,6 +55,19 @@ struct host {
 	struct event		*timer;
 };
 
+/* A malformed record, kept until its page is committed. */
+struct pending_reject {
+	char	*identifier;
+	char	*datestamp;
+	char	*cause;
+	char	*raw;
+	size_t	 raw_len;
+	int	 truncated;
+};
+
+/* Rejects kept with their raw XML per page; more are only counted. */
+#define MAX_PAGE_REJECTS	64
+
 struct harvest_engine {
 	LIST_HEAD(, host)	 hosts;
 	struct event_base	*base;
@@ -131,6 +144,9 @@ struct harvest_job {
 	int			 tries;
 	long long		 retries;	/* this run, all requests */
 	long long		 rejects;
+	/* This page's rejects, written with it (at most MAX_PAGE_REJECTS). */
+	struct pending_reject	*pend;
+	size_t			 npend;
 	long long		 changes_seen;	/* reported to on_commit */
 	int			 forbidden;
 	struct buf		 warnings;
@@ -165,6 +181,7 @@ static void	 on_done(void *, const struct fetch_result *);
 static int	 on_identify(void *, const struct oai_identify *);
 static int	 on_record(void *, const struct oai_record *);
 static int	 on_reject(void *, const struct oai_reject *);
+static void	 pend_clear(struct harvest_job *);
 static void	 identify_done(struct harvest_job *);
 static void	 page_done(struct harvest_job *);
 static int	 put_record(void *, const struct store_record *);
@@ -596,6 +613,7 @@ job_free(struct harvest_job *j)
 	if (j->gunzip)
 		inflateEnd(&j->zs);
 	buf_free(&j->warnings);
+	pend_clear(j);
 	spool_free(j->spool);
 	for (i = 0; i < j->nlists; i++) {
 		free(j->lists[i].prefix);
@@ -656,6 +674,7 @@ do_request(struct harvest_job *j)
 		inflateEnd(&j->zs);
 	j->gunzip = j->sniffed = 0;
 	j->inflated = 0;
+	pend_clear(j);
 	spool_reset(j->spool);
 	free(j->spool_cause);
 	j->spool_cause = NULL;
@@ -836,13 +855,43 @@ on_record(void *arg, const struct oai_record *r)
  * A malformed record on an otherwise good page: set aside, named in the
  * log with its cause, and counted; the rest of the page is kept.
  */
+static void
+pend_clear(struct harvest_job *j)
+{
+	size_t	i;
+
+	for (i = 0; i < j->npend; i++) {
+		free(j->pend[i].identifier);
+		free(j->pend[i].datestamp);
+		free(j->pend[i].cause);
+		free(j->pend[i].raw);
+	}
+	free(j->pend);
+	j->pend = NULL;
+	j->npend = 0;
+}
+
 static int
 on_reject(void *arg, const struct oai_reject *r)
 {
 	struct harvest_job	*j = arg;
+	struct pending_reject	*p;
 
 	if (j->state != JOB_LIST)
 		return 0;
+	if (j->npend < MAX_PAGE_REJECTS) {
+		j->pend = xreallocarray(j->pend, j->npend + 1,
+		    sizeof(*j->pend));
+		p = &j->pend[j->npend++];
+		p->identifier = r->identifier != NULL ?
+		    xstrdup(r->identifier) : NULL;
+		p->datestamp = r->datestamp != NULL ?
+		    xstrdup(r->datestamp) : NULL;
+		p->cause = xstrdup(r->cause);
+		p->raw = r->raw != NULL ? xstrndup(r->raw, r->raw_len) : NULL;
+		p->raw_len = r->raw != NULL ? r->raw_len : 0;
+		p->truncated = r->truncated;
+	}
 	j->rejects++;
 	log_warn("event=record_rejected source=%s identifier=%s "
 	    "datestamp=%s cause=%s", log_q(j->name), log_q(r->identifier),
@@ -1105,6 +1154,7 @@ page_done(struct harvest_job *j)
 	struct store_list_state	 st;
 	const char		*code, *msg, *wm;
 	char			 wmbuf[DATESTAMP_LEN];
+	size_t			 i;
 	char			*cause = NULL;
 	int			 more = 0;
 
@@ -1196,6 +1246,12 @@ complete:
 		}
 		goto rollback;
 	}
+	for (i = 0; i < j->npend; i++)
+		if (store_reject(j->e->store, j->source_id, j->run_id,
+		    l->prefix, j->pend[i].identifier, j->pend[i].datestamp,
+		    j->pend[i].cause, j->pend[i].raw, j->pend[i].raw_len,
+		    j->pend[i].truncated, &cause) == -1)
+			goto rollback;
 	if (code == NULL && more) {
 		memset(&st, 0, sizeof(st));
 		st.token = (char *)tok->value;

@@ -7,6 +7,8 @@
  *
  * Schema (version 1).  All tables are STRICT; times are UTC
  * "YYYY-MM-DDThh:mm:ssZ"; datestamps are kept as the repository sent them.
+ * Pages are 8 KiB: a record's content row (2-3 KB for a typical oai_dc
+ * record) packs two or three to a page where 4 KiB pages held one.
  *
  * source		one OAI-PMH endpoint, by its configured name
  *	id, name UNIQUE, url, granularity, earliest_datestamp,
@@ -19,33 +21,70 @@
  *
  * record		one (source, metadataPrefix, OAI identifier)
  *	id, source_id, prefix, identifier, datestamp, deleted (0/1),
- *	hash (64-bit FNV-1a over the deleted flag, the sorted setSpecs and the
- *	metadata bytes: tells a real update from a datestamp bump),
+ *	hash (64 bits: XXH64 of the metadata bytes seeded with FNV-1a of the
+ *	deleted flag and the sorted setSpecs: tells a real update from a
+ *	datestamp bump),
+ *	sets (the setSpecs in header order, a JSON array),
  *	first_seen, last_seen (last harvest that returned it),
  *	UNIQUE (source_id, prefix, identifier)
  *
- * metadata		the <metadata> child of a present record, verbatim
- *	record_id PRIMARY KEY, xml
+ * content		what a present record holds: its DC values and XML
+ *	record_id PRIMARY KEY,
+ *	dc: JSON array of [code, value] or [code, value, xml:lang], one per
+ *	DC value in document order, code from dc_element,
+ *	template_id or xml: the <metadata> child (see below); both NULL for
+ *	a record harvested without metadata.
  *	Kept out of the record row so that a datestamp bump or last_seen
- *	rewrites a small row and never copies the XML.  No row for deleted
- *	records or for headers harvested without metadata.
+ *	rewrites a small row and never copies the content.  One row for all
+ *	of a record's DC values, not one per value: a row costs about a
+ *	microsecond to write and an oai_dc record has some 16 values.  No row
+ *	for deleted records.
  *
- * record_set		the record's setSpecs in header order
- *	record_id, position, setspec; PRIMARY KEY (record_id, position),
- *	WITHOUT ROWID; index record_set_spec (setspec): "records in set X"
+ *	The XML is not stored twice when it can be made from the DC values:
+ *	cut each value, escaped as the harvester escapes text, out of the
+ *	element that holds it, and what remains is a template (namespaces,
+ *	tags, xml:lang attributes, line breaks) that most records of a
+ *	repository share.  template_id names it in xml_template, and the
+ *	record's XML is that template with each STORE_SLOT byte replaced by
+ *	the next value, escaped.  When that does not work (other formats, a
+ *	value split by a comment, ...), xml holds the XML verbatim.
  *
- * dc			Dublin Core values of present records
- *	record_id, position (document order), element (DCMES local name:
- *	'title', 'creator', ...), value, lang (xml:lang or NULL);
- *	PRIMARY KEY (record_id, position), WITHOUT ROWID: a row costs two
- *	b-tree inserts, not three, and this table takes most of the writes;
- *	index dc_element_value (element, value): "records whose dc:E = V"
+ * xml_template		templates, each kept once
+ *	id, hash (XXH64 of body), body; index on hash.
+ *	Never deleted: any later record may use one.
+ *
+ * dc_element		the 15 DCMES elements
+ *	code (0 title, 1 creator, ... 14 rights: DCMES order), name UNIQUE
+ *
+ * metadata (view)	record_id, xml: the <metadata> child of each record
+ *	that has one, templates filled in (in SQL, so that the file can be
+ *	read without oaiharvest)
+ *
+ * dc (view)		record_id, position (document order), element
+ *	(DCMES local name), value, lang (xml:lang or NULL): one row per DC
+ *	value of a present record, from content.dc.  Values are not
+ *	indexed: an index ordered by value takes its inserts at random
+ *	places, and once it outgrows the page cache every value costs a
+ *	read and a write (the old dc_element_value index held a 100,000
+ *	record harvest to 2,000 records/s).  "Records whose dc:E is V"
+ *	reads content.dc of every record.
+ *
+ * record_set		"records in set X": one row per setSpec of a record
+ *	setspec, record_id, position (in record.sets);
+ *	PRIMARY KEY (setspec, record_id, position), WITHOUT ROWID.
+ *	Keyed by set alone: a second index, by record, would cost every set
+ *	row another b-tree insert; a record's sets are in record.sets.
  *
  * change		the change log, append-only; consumers read seq > N
- *	seq INTEGER PRIMARY KEY AUTOINCREMENT (strictly increasing, never
- *	reused), source_id, identifier, prefix,
- *	kind ('new', 'updated', 'deleted'), datestamp (the record's), at (when
- *	it was stored), run_id
+ *	seq INTEGER PRIMARY KEY (strictly increasing, never reused),
+ *	source_id, identifier, prefix, kind ('new', 'updated', 'deleted'),
+ *	datestamp (the record's), at (when it was stored), run_id
+ *
+ * change_seq		one row: last, the highest seq ever given out
+ *	store.c gives seqs from max(last, max(change.seq)) + 1 and writes
+ *	last back when the page transaction commits, so that deleting the
+ *	newest change rows never brings their seqs back.  (AUTOINCREMENT
+ *	does the same but reads and writes sqlite_sequence on every insert.)
  *
  * list_state		where each list (source, prefix, set) stands
  *	source_id, prefix, setspec ('' = the whole repository),
@@ -54,15 +93,17 @@
  *	the list in progress), cursor, complete_list_size, pages, updated_at;
  *	PRIMARY KEY (source_id, prefix, setspec)
  *
- * record, metadata, record_set, dc, run and list_state rows go with their
- * parent (ON DELETE CASCADE).  change rows do not: deleting a source that
- * has a change history fails, because consumers may still hold its seqs.
+ * record, run and list_state rows go with their source (ON DELETE
+ * CASCADE), content and record_set rows with their record (trigger
+ * record_delete; see below why not by foreign key).  change rows do not:
+ * deleting a source that has a change history fails, because consumers may
+ * still hold its seqs.
  *
  * Example queries:
  *	records in set X:
  *	  SELECT r.* FROM record_set s JOIN record r ON r.id = s.record_id
  *	  WHERE s.setspec = 'X';
- *	records whose dc:subject is V:
+ *	records whose dc:subject is V (a scan, see dc above):
  *	  SELECT r.* FROM dc JOIN record r ON r.id = dc.record_id
  *	  WHERE dc.element = 'subject' AND dc.value = 'V';
  *	a record with its XML:
@@ -74,8 +115,11 @@
 #include "util.h"
 #include "schema.h"
 
-const char *const store_migrations[] = {
+const struct store_migration store_migrations[] = {
 	/* 0 -> 1: the first schema. */
+	{
+	"PRAGMA page_size = 8192",
+
 	"CREATE TABLE source ("
 	"  id INTEGER PRIMARY KEY,"
 	"  name TEXT NOT NULL UNIQUE,"
@@ -116,48 +160,102 @@ const char *const store_migrations[] = {
 	"  datestamp TEXT NOT NULL,"
 	"  deleted INTEGER NOT NULL CHECK (deleted IN (0, 1)),"
 	"  hash INTEGER NOT NULL,"
+	"  sets TEXT NOT NULL DEFAULT '[]',"
 	"  first_seen TEXT NOT NULL,"
 	"  last_seen TEXT NOT NULL,"
 	"  UNIQUE (source_id, prefix, identifier)"
 	") STRICT;"
 
-	"CREATE TABLE metadata ("
-	"  record_id INTEGER PRIMARY KEY"
-	"    REFERENCES record(id) ON DELETE CASCADE,"
-	"  xml TEXT NOT NULL"
+	"CREATE TABLE dc_element ("
+	"  code INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE"
+	") STRICT;"
+	"INSERT INTO dc_element (code, name) VALUES"
+	"  (0, 'title'), (1, 'creator'), (2, 'subject'), (3, 'description'),"
+	"  (4, 'publisher'), (5, 'contributor'), (6, 'date'), (7, 'type'),"
+	"  (8, 'format'), (9, 'identifier'), (10, 'source'),"
+	"  (11, 'language'), (12, 'relation'), (13, 'coverage'),"
+	"  (14, 'rights');"
+
+	"CREATE TABLE xml_template ("
+	"  id INTEGER PRIMARY KEY,"
+	"  hash INTEGER NOT NULL,"
+	"  body TEXT NOT NULL"
+	") STRICT;"
+	"CREATE INDEX xml_template_hash ON xml_template(hash);"
+
+	"CREATE TABLE content ("
+	"  record_id INTEGER PRIMARY KEY,"
+	"  dc TEXT NOT NULL,"
+	"  template_id INTEGER,"
+	"  xml TEXT,"
+	"  CHECK (template_id IS NULL OR xml IS NULL)"
 	") STRICT;"
 
+	/*
+	 * A template's slots are filled one at a time, as store.c does:
+	 * done is the XML so far, rest what is left of the template.
+	 */
+	"CREATE VIEW metadata (record_id, xml) AS"
+	"  SELECT c.record_id, CASE WHEN c.template_id IS NULL THEN c.xml"
+	"  ELSE (WITH RECURSIVE x (i, done, rest) AS ("
+	"    SELECT 0, '', t.body FROM xml_template t"
+	"    WHERE t.id = c.template_id"
+	"    UNION ALL"
+	"    SELECT i + 1, done || substr(rest, 1, instr(rest, char(1)) - 1)"
+	"      || replace(replace(replace(replace("
+	"      c.dc ->> ('$[' || i || '][1]'), '&', '&amp;'), '<', '&lt;'),"
+	"      '>', '&gt;'), char(13), '&#13;'),"
+	"      substr(rest, instr(rest, char(1)) + 1)"
+	"    FROM x WHERE instr(rest, char(1)) > 0)"
+	"    SELECT done || rest FROM x WHERE instr(rest, char(1)) = 0)"
+	"  END"
+	"  FROM content c"
+	"  WHERE c.template_id IS NOT NULL OR c.xml IS NOT NULL;"
+
+	"CREATE VIEW dc (record_id, position, element, value, lang) AS"
+	"  SELECT c.record_id, j.key, e.name, j.value ->> 1, j.value ->> 2"
+	"  FROM content c, json_each(c.dc) j"
+	"  JOIN dc_element e ON e.code = j.value ->> 0;"
+
 	"CREATE TABLE record_set ("
-	"  record_id INTEGER NOT NULL"
-	"    REFERENCES record(id) ON DELETE CASCADE,"
-	"  position INTEGER NOT NULL,"
 	"  setspec TEXT NOT NULL,"
-	"  PRIMARY KEY (record_id, position)"
-	") STRICT, WITHOUT ROWID;"
-	"CREATE INDEX record_set_spec ON record_set(setspec);"
-
-	"CREATE TABLE dc ("
-	"  record_id INTEGER NOT NULL"
-	"    REFERENCES record(id) ON DELETE CASCADE,"
+	"  record_id INTEGER NOT NULL,"
 	"  position INTEGER NOT NULL,"
-	"  element TEXT NOT NULL,"
-	"  value TEXT NOT NULL,"
-	"  lang TEXT,"
-	"  PRIMARY KEY (record_id, position)"
+	"  PRIMARY KEY (setspec, record_id, position)"
 	") STRICT, WITHOUT ROWID;"
-	"CREATE INDEX dc_element_value ON dc(element, value);"
 
+	/*
+	 * content and record_set go with their record by trigger, not by
+	 * foreign key: a key is checked on every insert (a cursor on the
+	 * parent, some 15% of a store_put), and store.c writes them right
+	 * after their record anyway.  record_set is found by record.sets.
+	 */
+	"CREATE TRIGGER record_delete AFTER DELETE ON record BEGIN"
+	"  DELETE FROM content WHERE record_id = old.id;"
+	"  DELETE FROM record_set WHERE setspec IN"
+	"    (SELECT value FROM json_each(old.sets)) AND record_id = old.id;"
+	"END;"
+
+	/*
+	 * Not IN ('new', ...): SQLite 3.40 builds that list as a temporary
+	 * b-tree on every insert.
+	 */
 	"CREATE TABLE change ("
-	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  seq INTEGER PRIMARY KEY,"
 	"  source_id INTEGER NOT NULL REFERENCES source(id),"
 	"  identifier TEXT NOT NULL,"
 	"  prefix TEXT NOT NULL,"
 	"  kind TEXT NOT NULL"
-	"    CHECK (kind IN ('new', 'updated', 'deleted')),"
+	"    CHECK (kind = 'new' OR kind = 'updated' OR kind = 'deleted'),"
 	"  datestamp TEXT NOT NULL,"
 	"  at TEXT NOT NULL,"
 	"  run_id INTEGER REFERENCES run(id) ON DELETE SET NULL"
 	") STRICT;"
+	"CREATE TABLE change_seq ("
+	"  last INTEGER NOT NULL"
+	") STRICT;"
+	"INSERT INTO change_seq (last) VALUES (0);"
 
 	"CREATE TABLE list_state ("
 	"  source_id INTEGER NOT NULL"
@@ -172,7 +270,34 @@ const char *const store_migrations[] = {
 	"  pages INTEGER NOT NULL DEFAULT 0,"
 	"  updated_at TEXT NOT NULL,"
 	"  PRIMARY KEY (source_id, prefix, setspec)"
-	") STRICT, WITHOUT ROWID;",
+	") STRICT, WITHOUT ROWID;"
+	},
+
+	/*
+	 * 1 -> 2: where each exported feed stands (the outbox pattern), and
+	 * the records set aside as malformed, with their raw XML.
+	 */
+	{ NULL,
+	"CREATE TABLE outbox ("
+	"  name TEXT PRIMARY KEY,"
+	"  seq INTEGER NOT NULL"
+	") STRICT;"
+
+	"CREATE TABLE reject ("
+	"  id INTEGER PRIMARY KEY,"
+	"  source_id INTEGER NOT NULL"
+	"    REFERENCES source(id) ON DELETE CASCADE,"
+	"  prefix TEXT NOT NULL,"
+	"  identifier TEXT,"
+	"  datestamp TEXT,"
+	"  cause TEXT NOT NULL,"
+	"  raw TEXT,"
+	"  truncated INTEGER NOT NULL,"
+	"  run_id INTEGER,"
+	"  at TEXT NOT NULL"
+	") STRICT;"
+	"CREATE INDEX reject_source ON reject (source_id, identifier);"
+	},
 };
 
 const size_t store_nmigrations = nitems(store_migrations);

@@ -4,6 +4,7 @@
  * bind, step, reset.  No SQL is ever built from values.  The schema and its
  * migrations live in schema.c.
  */
+#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -26,8 +27,41 @@
  */
 #define BUSY_TIMEOUT_MS		5000
 
-/* Page cache in KiB: the dc value index is written at random places. */
-#define CACHE_KIB		16384
+/*
+ * Page cache in KiB.  Writes append at the ends of the tables and of a few
+ * index ranges (one per source, prefix and set), so a small cache holds what
+ * a page transaction touches; the rest of the harvester needs the memory.
+ */
+#define CACHE_KIB		8192
+
+/*
+ * The WAL is checkpointed into the database once it has this many pages
+ * (32 MiB), at the end of a transaction: SQLite's 1000 meant a checkpoint
+ * and its fsync every 24 pages of 100 records, a tenth of the time spent.
+ * It grows past that only while one transaction needs it (10,000 oai_dc
+ * records: 25 MB), and is cut back to WAL_LIMIT_BYTES after a checkpoint.
+ */
+#define WAL_CHECKPOINT_PAGES	4096
+#define WAL_LIMIT_BYTES		(64 * 1024 * 1024)
+
+/*
+ * Templates (see schema.c) longer than this are not made: the XML is kept
+ * as it is.  An oai_dc template is about 40 bytes a value plus 350.
+ */
+#define TEMPLATE_MAX		4096
+
+/*
+ * Templates remembered, so that records rarely ask SQLite for theirs (a
+ * lookup costs a tenth of a put): sets of TEMPLATE_WAYS by hash, the least
+ * recently used of a set replaced.  Only those up to TEMPLATE_KEEP bytes,
+ * so at most 2 MiB; a repository has some hundreds of about 1 KB.
+ */
+#define TEMPLATE_SETS		512
+#define TEMPLATE_WAYS		2
+#define TEMPLATE_KEEP		2048
+
+/* What json_value() saw in a value. */
+#define JV_MARKUP	0x01	/* & < > or CR: escaped in XML text */
 
 /*
  * One exported line holds one record: metadata of at most MAX_RECORD_BYTES
@@ -35,6 +69,12 @@
  * JSON (\u00XX), plus the header.
  */
 #define EXPORT_MAX_LINE		(16 * MAX_RECORD_BYTES)
+
+/* content.dc of one record, at most. */
+#define JSON_MAX		EXPORT_MAX_LINE
+
+/* record.sets: every setSpec escaped (up to six bytes a byte), quoted. */
+#define SETS_JSON_MAX		(MAX_SETS_PER_RECORD * (6 * MAX_ID_LEN + 3) + 2)
 
 /* The 15 DCMES elements in their standard order: export writes them so. */
 static const char *const dcmes[] = {
@@ -57,18 +97,20 @@ enum query {
 	Q_RECORD_GET,
 	Q_RECORD_ADD,
 	Q_RECORD_UPDATE,
-	Q_METADATA_PUT,
-	Q_METADATA_DEL,
+	Q_CONTENT_ADD,
+	Q_CONTENT_PUT,
+	Q_CONTENT_DEL,
+	Q_TEMPLATE_GET,
+	Q_TEMPLATE_ADD,
 	Q_SETS_DEL,
 	Q_SET_ADD,
-	Q_DC_DEL,
-	Q_DC_ADD,
 	Q_CHANGE_ADD,
+	Q_SEQ_GET,
+	Q_SEQ_SET,
 	Q_LIST_GET,
 	Q_LIST_CHECKPOINT,
 	Q_LIST_COMPLETE,
 	Q_EXPORT,
-	Q_EXPORT_SETS,
 	Q_EXPORT_DC,
 	Q_CHANGES,
 	Q_STATUS_SOURCES,
@@ -104,33 +146,45 @@ static const struct {
 	    " new = ?6, updated = ?7, deleted = ?8, unchanged = ?9,"
 	    " bytes = ?10, error = ?11 WHERE id = ?1" },
 	[Q_RECORD_GET] = { "find record",
-	    "SELECT id, datestamp, deleted, hash FROM record"
+	    "SELECT id, datestamp, deleted, hash, sets FROM record"
 	    " WHERE source_id = ?1 AND prefix = ?2 AND identifier = ?3" },
 	[Q_RECORD_ADD] = { "insert record",
 	    "INSERT INTO record (source_id, prefix, identifier, datestamp,"
-	    " deleted, hash, first_seen, last_seen)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)" },
+	    " deleted, hash, sets, first_seen, last_seen)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
+	    " ON CONFLICT (source_id, prefix, identifier) DO NOTHING" },
 	[Q_RECORD_UPDATE] = { "update record",
 	    "UPDATE record SET datestamp = ?2, deleted = ?3, hash = ?4,"
-	    " last_seen = ?5 WHERE id = ?1" },
-	[Q_METADATA_PUT] = { "store metadata",
-	    "INSERT INTO metadata (record_id, xml) VALUES (?1, ?2)"
-	    " ON CONFLICT (record_id) DO UPDATE SET xml = excluded.xml" },
-	[Q_METADATA_DEL] = { "delete metadata",
-	    "DELETE FROM metadata WHERE record_id = ?1" },
+	    " sets = coalesce(?6, sets), last_seen = ?5 WHERE id = ?1" },
+	[Q_CONTENT_ADD] = { "store content",
+	    "INSERT INTO content (record_id, dc, template_id, xml)"
+	    " VALUES (?1, ?2, ?3, ?4)" },
+	[Q_CONTENT_PUT] = { "store content",
+	    "INSERT INTO content (record_id, dc, template_id, xml)"
+	    " VALUES (?1, ?2, ?3, ?4)"
+	    " ON CONFLICT (record_id) DO UPDATE SET dc = excluded.dc,"
+	    " template_id = excluded.template_id, xml = excluded.xml" },
+	[Q_CONTENT_DEL] = { "delete content",
+	    "DELETE FROM content WHERE record_id = ?1" },
+	[Q_TEMPLATE_GET] = { "find template",
+	    "SELECT id, body FROM xml_template WHERE hash = ?1" },
+	[Q_TEMPLATE_ADD] = { "insert template",
+	    "INSERT INTO xml_template (hash, body) VALUES (?1, ?2)" },
 	[Q_SETS_DEL] = { "delete sets",
-	    "DELETE FROM record_set WHERE record_id = ?1" },
+	    "DELETE FROM record_set WHERE setspec IN"
+	    " (SELECT value FROM json_each(?2)) AND record_id = ?1" },
 	[Q_SET_ADD] = { "insert set",
-	    "INSERT INTO record_set (record_id, position, setspec)"
+	    "INSERT INTO record_set (setspec, record_id, position)"
 	    " VALUES (?1, ?2, ?3)" },
-	[Q_DC_DEL] = { "delete dc",
-	    "DELETE FROM dc WHERE record_id = ?1" },
-	[Q_DC_ADD] = { "insert dc",
-	    "INSERT INTO dc (record_id, position, element, value, lang)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5)" },
 	[Q_CHANGE_ADD] = { "insert change",
 	    "INSERT INTO change (source_id, identifier, prefix, kind,"
-	    " datestamp, at, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)" },
+	    " datestamp, at, run_id, seq)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" },
+	[Q_SEQ_GET] = { "read change seq",
+	    "SELECT max((SELECT last FROM change_seq),"
+	    " coalesce((SELECT max(seq) FROM change), 0))" },
+	[Q_SEQ_SET] = { "write change seq",
+	    "UPDATE change_seq SET last = ?1" },
 	[Q_LIST_GET] = { "read list state",
 	    "SELECT watermark, token, progress, cursor, complete_list_size,"
 	    " pages FROM list_state"
@@ -154,18 +208,17 @@ static const struct {
 	    " updated_at = excluded.updated_at" },
 	[Q_EXPORT] = { "export",
 	    "SELECT r.id, s.name, r.identifier, r.prefix, r.datestamp,"
-	    " r.deleted, m.xml FROM source s"
+	    " r.deleted, c.xml, t.body, r.sets, c.template_id FROM source s"
 	    " JOIN record r ON r.source_id = s.id"
-	    " LEFT JOIN metadata m ON m.record_id = r.id"
+	    " LEFT JOIN content c ON c.record_id = r.id"
+	    " LEFT JOIN xml_template t ON t.id = c.template_id"
 	    " WHERE (?1 IS NULL OR s.name = ?1)"
 	    " AND (?2 IS NULL OR r.prefix = ?2)"
 	    " ORDER BY s.name, r.prefix, r.identifier" },
-	[Q_EXPORT_SETS] = { "export sets",
-	    "SELECT setspec FROM record_set WHERE record_id = ?1"
-	    " ORDER BY position" },
 	[Q_EXPORT_DC] = { "export dc",
-	    "SELECT element, value FROM dc WHERE record_id = ?1"
-	    " ORDER BY position" },
+	    "SELECT j.value ->> 0, j.value ->> 1"
+	    " FROM content c, json_each(c.dc) j"
+	    " WHERE c.record_id = ?1 ORDER BY j.key" },
 	[Q_CHANGES] = { "changes",
 	    "SELECT c.seq, s.name, c.identifier, c.prefix, c.kind,"
 	    " c.datestamp, c.at FROM change c"
@@ -188,6 +241,23 @@ static const struct {
 	    " WHERE source_id = ?1 ORDER BY prefix, setspec" },
 };
 
+/* A growing JSON text (content.dc). */
+struct jbuf {
+	char	*data;
+	size_t	 len;
+	size_t	 cap;
+};
+
+/* A template SQLite holds, as id; tentative until its insert commits. */
+struct template {
+	uint64_t	 hash;
+	int64_t		 id;
+	char		*body;
+	size_t		 len;
+	uint64_t	 used;		/* s->template_clock when last used */
+	int		 tentative;
+};
+
 struct store {
 	sqlite3		 *db;
 	char		 *path;
@@ -196,9 +266,45 @@ struct store {
 	/* Scratch array for sorting a record's setSpecs before hashing. */
 	const char	**sets;
 	size_t		  nsets;
+	/* The DCMES code, length and JV_ flags of each DC value put. */
+	int		 *codes;
+	size_t		 *vlen;
+	int		 *vflags;
+	size_t		  ncodes;
+	/*
+	 * The record's content.dc JSON, its template, its record.sets JSON
+	 * and the one it replaces.
+	 */
+	struct jbuf	  dcjson;
+	struct buf	  tmpl;
+	struct buf	  setsjson;
+	struct buf	  oldsets;
+	/* Templates remembered, by hash. */
+	struct template	  templates[TEMPLATE_SETS][TEMPLATE_WAYS];
+	uint64_t	  template_clock;
+	/* Whether the last record put was new: then try to insert first. */
+	int		  last_new;
+	/*
+	 * The last change seq given out in this page transaction; valid when
+	 * seq_read, to be written back at commit when seq_new.
+	 */
+	int64_t		  seq;
+	int		  seq_read;
+	int		  seq_new;
 	/* The current UTC time, formatted at most once a second. */
 	time_t		  now_t;
 	char		  now[DATESTAMP_LEN];
+};
+
+/* What store_export() reuses from one record to the next. */
+struct export {
+	struct buf	 line;
+	struct buf	 el[NDCMES];
+	struct buf	 vals;		/* DC values, NUL-terminated */
+	size_t		*off;		/* where each starts in vals */
+	size_t		 nvals;
+	size_t		 noff;
+	struct buf	 xml;		/* a template filled */
 };
 
 /* Errors and statements */
@@ -221,16 +327,45 @@ static int	 migrate(struct store *, char **);
 /* Records */
 static int	 dc_lookup(const char *);
 static int	 cmp_str(const void *, const void *);
-static int	 check_record(const struct store_record *, char **);
+static int	 check_record(struct store *, const struct store_record *,
+		    char **);
+static uint64_t	 xxh_read64(const unsigned char *);
+static uint64_t	 xxh_round(uint64_t, uint64_t);
+static uint64_t	 xxh64(const void *, size_t, uint64_t);
 static uint64_t	 record_hash(struct store *,
 		    const struct store_record *);
 static int	 is_stale(const char *, const char *);
+static int	 record_get(struct store *, int64_t,
+		    const struct store_record *, uint64_t, int64_t *, int *,
+		    int *, int *, uint64_t *, int *, char **);
+static int	 record_add(struct store *, int64_t,
+		    const struct store_record *, uint64_t, const char *,
+		    int64_t *, char **);
 static int	 content_put(struct store *, int64_t,
 		    const struct store_record *, int, char **);
+static int	 change_add(struct store *, int64_t, int64_t,
+		    const struct store_record *, enum store_change,
+		    const char *, char **);
+static void	 transaction_end(struct store *, int);
+
+/* Content */
+static int	 sets_json(struct store *, const struct store_record *);
+static int	 buf_str_copy(struct buf *, const char *);
+static int	 dc_json(struct store *, const struct store_record *);
+static int	 jbuf_room(struct jbuf *, size_t);
+static char	*json_value(char *, const char *, size_t, int *);
+static const char *text_match(const char *, const char *, const char *,
+		    size_t, int);
+static int	 template_make(struct store *, const struct store_record *);
+static int	 template_id(struct store *, int64_t *, char **);
+static void	 templates_settle(struct store *, int);
+static int	 xml_escape(struct buf *, const char *, size_t);
+static int	 template_fill(struct buf *, const char *, size_t,
+		    const struct buf *, const size_t *, size_t);
 
 /* Output */
-static int	 export_record(struct store *, sqlite3_stmt *, struct buf *,
-		    struct buf *, char **);
+static int	 export_record(struct store *, sqlite3_stmt *,
+		    struct export *, char **);
 static int	 write_buf(const struct buf *, FILE *, const char *, char **);
 static const char *txt(const char *);
 static int	 status_source(struct store *, sqlite3_stmt *, FILE *,
@@ -419,7 +554,8 @@ migrate(struct store *s, char **cause)
 				goto fail;
 			}
 		}
-		if (exec_sql(s, store_migrations[v], "migrate", cause) == -1)
+		if (exec_sql(s, store_migrations[v].sql, "migrate",
+		    cause) == -1)
 			goto fail;
 		xasprintf(&sql, "PRAGMA user_version = %d", v + 1);
 		rc = exec_sql(s, sql, "migrate", cause);
@@ -462,6 +598,9 @@ store_open(const char *path, int flags, char **cause)
 
 	s = xcalloc(1, sizeof(*s));
 	s->path = xstrdup(path);
+	buf_init(&s->tmpl, TEMPLATE_MAX);
+	buf_init(&s->setsjson, SETS_JSON_MAX);
+	buf_init(&s->oldsets, SETS_JSON_MAX);
 	oflags = SQLITE_OPEN_NOMUTEX;
 	if (flags & STORE_RDONLY)
 		oflags |= SQLITE_OPEN_READONLY;
@@ -492,6 +631,15 @@ store_open(const char *path, int flags, char **cause)
 	}
 
 	if (!(flags & STORE_RDONLY)) {
+		/*
+		 * A new file gets the first step's page size before WAL mode
+		 * fixes it; on a file with tables this changes nothing.
+		 */
+		if ((size_t)v < store_nmigrations &&
+		    store_migrations[v].setup != NULL &&
+		    exec_sql(s, store_migrations[v].setup, "migrate",
+		    cause) == -1)
+			goto fail;
 		/* WAL is persistent in the file; this only sets it once. */
 		if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1,
 		    &st, NULL) != SQLITE_OK) {
@@ -514,12 +662,17 @@ store_open(const char *path, int flags, char **cause)
 	}
 	/*
 	 * NORMAL in WAL mode syncs only at checkpoints: a power loss may lose
-	 * the last pages, which the next harvest fetches again.
+	 * the last pages, which the next harvest fetches again.  secure_delete
+	 * (on in Debian's build) would zero every byte a replaced row leaves
+	 * behind: writes for nothing, the data is public.
 	 */
 	if (exec_sql(s, "PRAGMA synchronous = NORMAL", "open", cause) == -1 ||
-	    exec_sql(s, "PRAGMA foreign_keys = ON", "open", cause) == -1)
+	    exec_sql(s, "PRAGMA foreign_keys = ON", "open", cause) == -1 ||
+	    exec_sql(s, "PRAGMA secure_delete = OFF", "open", cause) == -1)
 		goto fail;
-	xasprintf(&sql, "PRAGMA cache_size = -%d", CACHE_KIB);
+	xasprintf(&sql, "PRAGMA cache_size = -%d; "
+	    "PRAGMA wal_autocheckpoint = %d; PRAGMA journal_size_limit = %d",
+	    CACHE_KIB, WAL_CHECKPOINT_PAGES, WAL_LIMIT_BYTES);
 	rc = exec_sql(s, sql, "open", cause);
 	free(sql);
 	if (rc == -1)
@@ -546,7 +699,7 @@ fail:
 void
 store_close(struct store *s)
 {
-	size_t	i;
+	size_t	i, j;
 
 	if (s == NULL)
 		return;
@@ -560,6 +713,16 @@ store_close(struct store *s)
 			log_err("store: close path=%s error=%s", log_q(s->path),
 			    log_q(sqlite3_errmsg(s->db)));
 	}
+	for (i = 0; i < TEMPLATE_SETS; i++)
+		for (j = 0; j < TEMPLATE_WAYS; j++)
+			free(s->templates[i][j].body);
+	free(s->dcjson.data);
+	buf_free(&s->tmpl);
+	buf_free(&s->setsjson);
+	buf_free(&s->oldsets);
+	free(s->codes);
+	free(s->vlen);
+	free(s->vflags);
 	free(s->sets);
 	free(s->path);
 	free(s);
@@ -702,9 +865,21 @@ store_change_name(enum store_change c)
 	return names[c];
 }
 
+/*
+ * What the store keeps about a transaction (templates added, the change
+ * seq) is only good for that transaction unless it commits here.
+ */
+static void
+transaction_end(struct store *s, int committed)
+{
+	templates_settle(s, committed);
+	s->seq_read = s->seq_new = 0;
+}
+
 int
 store_begin(struct store *s, char **cause)
 {
+	transaction_end(s, 0);
 	return q_exec(s, Q_BEGIN, cause);
 }
 
@@ -712,12 +887,21 @@ store_begin(struct store *s, char **cause)
 int
 store_commit(struct store *s, char **cause)
 {
-	return q_exec(s, Q_COMMIT, cause);
+	if (s->seq_new && !sqlite3_get_autocommit(s->db)) {
+		sqlite3_bind_int64(s->q[Q_SEQ_SET], 1, s->seq);
+		if (q_exec(s, Q_SEQ_SET, cause) == -1)
+			return -1;
+	}
+	if (q_exec(s, Q_COMMIT, cause) == -1)
+		return -1;
+	transaction_end(s, 1);
+	return 0;
 }
 
 void
 store_rollback(struct store *s)
 {
+	transaction_end(s, 0);
 	if (sqlite3_get_autocommit(s->db))
 		return;
 	if (sqlite3_step(s->q[Q_ROLLBACK]) != SQLITE_DONE)
@@ -734,7 +918,7 @@ dc_lookup(const char *name)
 	size_t	i;
 
 	for (i = 0; i < NDCMES; i++)
-		if (strcmp(dcmes[i], name) == 0)
+		if (dcmes[i][0] == name[0] && strcmp(dcmes[i], name) == 0)
 			return (int)i;
 	return -1;
 }
@@ -745,11 +929,15 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Reject what the schema cannot hold before writing anything. */
+/*
+ * Reject what the schema cannot hold before writing anything, and note the
+ * DCMES code of each value.
+ */
 static int
-check_record(const struct store_record *r, char **cause)
+check_record(struct store *s, const struct store_record *r, char **cause)
 {
 	size_t	i;
+	int	code;
 
 	if (r->prefix == NULL || r->identifier == NULL ||
 	    r->datestamp == NULL) {
@@ -765,26 +953,113 @@ check_record(const struct store_record *r, char **cause)
 	}
 	if (r->deleted)
 		return 0;
+	if (s->ncodes < r->ndc) {
+		s->codes = xreallocarray(s->codes, r->ndc, sizeof(*s->codes));
+		s->vlen = xreallocarray(s->vlen, r->ndc, sizeof(*s->vlen));
+		s->vflags = xreallocarray(s->vflags, r->ndc,
+		    sizeof(*s->vflags));
+		s->ncodes = r->ndc;
+	}
 	for (i = 0; i < r->ndc; i++) {
 		if (r->dc[i].element == NULL || r->dc[i].value == NULL) {
 			set_cause(cause, "store: put: DC value without "
 			    "element or text");
 			return -1;
 		}
-		if (dc_lookup(r->dc[i].element) == -1) {
+		if ((code = dc_lookup(r->dc[i].element)) == -1) {
 			set_cause(cause, "store: put: %s is not a DC element",
 			    log_q(r->dc[i].element));
 			return -1;
 		}
+		s->codes[i] = code;
 	}
 	return 0;
 }
 
 /*
- * The content hash: deleted flag, number of sets, the setSpecs sorted and
- * NUL-terminated (so that a server listing them in another order is not an
- * update), then the metadata bytes.  DC values come from the metadata and
- * add nothing.
+ * XXH64 (github.com/Cyan4973/xxHash, its spec's reference results): the
+ * metadata is hashed on every put, and FNV-1a's byte at a time took a
+ * tenth of store_put.
+ */
+#define XXH_P1	0x9e3779b185ebca87ULL
+#define XXH_P2	0xc2b2ae3d27d4eb4fULL
+#define XXH_P3	0x165667b19e3779f9ULL
+#define XXH_P4	0x85ebca77c2b2ae63ULL
+#define XXH_P5	0x27d4eb2f165667c5ULL
+#define XXH_ROTL(x, r)	(((x) << (r)) | ((x) >> (64 - (r))))
+
+static uint64_t
+xxh_read64(const unsigned char *p)
+{
+	uint64_t	x;
+
+	memcpy(&x, p, sizeof(x));
+	return le64toh(x);
+}
+
+static uint64_t
+xxh_round(uint64_t acc, uint64_t in)
+{
+	acc += in * XXH_P2;
+	acc = XXH_ROTL(acc, 31);
+	return acc * XXH_P1;
+}
+
+static uint64_t
+xxh64(const void *in, size_t len, uint64_t seed)
+{
+	const unsigned char	*p = in, *end = p + len;
+	uint64_t		 v1, v2, v3, v4, h;
+	uint32_t		 w;
+
+	if (len >= 32) {
+		v1 = seed + XXH_P1 + XXH_P2;
+		v2 = seed + XXH_P2;
+		v3 = seed;
+		v4 = seed - XXH_P1;
+		do {
+			v1 = xxh_round(v1, xxh_read64(p));
+			v2 = xxh_round(v2, xxh_read64(p + 8));
+			v3 = xxh_round(v3, xxh_read64(p + 16));
+			v4 = xxh_round(v4, xxh_read64(p + 24));
+			p += 32;
+		} while (end - p >= 32);
+		h = XXH_ROTL(v1, 1) + XXH_ROTL(v2, 7) + XXH_ROTL(v3, 12) +
+		    XXH_ROTL(v4, 18);
+		h = (h ^ xxh_round(0, v1)) * XXH_P1 + XXH_P4;
+		h = (h ^ xxh_round(0, v2)) * XXH_P1 + XXH_P4;
+		h = (h ^ xxh_round(0, v3)) * XXH_P1 + XXH_P4;
+		h = (h ^ xxh_round(0, v4)) * XXH_P1 + XXH_P4;
+	} else
+		h = seed + XXH_P5;
+	h += (uint64_t)len;
+	for (; end - p >= 8; p += 8) {
+		h ^= xxh_round(0, xxh_read64(p));
+		h = XXH_ROTL(h, 27) * XXH_P1 + XXH_P4;
+	}
+	if (end - p >= 4) {
+		memcpy(&w, p, sizeof(w));
+		h ^= (uint64_t)le32toh(w) * XXH_P1;
+		h = XXH_ROTL(h, 23) * XXH_P2 + XXH_P3;
+		p += 4;
+	}
+	for (; p < end; p++) {
+		h ^= *p * XXH_P5;
+		h = XXH_ROTL(h, 11) * XXH_P1;
+	}
+	h ^= h >> 33;
+	h *= XXH_P2;
+	h ^= h >> 29;
+	h *= XXH_P3;
+	h ^= h >> 32;
+	return h;
+}
+
+/*
+ * The content hash: FNV-1a over the deleted flag, the number of sets and
+ * the setSpecs sorted and NUL-terminated (so that a server listing them in
+ * another order is not an update), then XXH64 of the metadata bytes seeded
+ * with that.  DC values come from the metadata and add nothing.
  */
 static uint64_t
 record_hash(struct store *s, const struct store_record *r)
@@ -811,7 +1086,7 @@ record_hash(struct store *s, const struct store_record *r)
 	for (i = 0; i < r->nsets; i++)
 		h = hash_add(h, sets[i], strlen(sets[i]) + 1);
 	if (!r->deleted && r->metadata != NULL)
-		h = hash_add(h, r->metadata, r->metadata_len);
+		h = xxh64(r->metadata, r->metadata_len, h);
 	return h;
 }
 
@@ -832,56 +1107,584 @@ is_stale(const char *stored, const char *incoming)
 }
 
 /*
- * Write the metadata, sets and DC rows of record id; unless fresh, replace
- * what was there.  Deleted records keep their sets but no metadata or DC.
+ * Write the content and sets of record id; unless fresh, replace what was
+ * there.  Deleted records keep their sets but no content.
  */
 static int
 content_put(struct store *s, int64_t id, const struct store_record *r,
     int fresh, char **cause)
 {
 	sqlite3_stmt	*st;
+	int64_t		 tid = 0;
 	size_t		 i;
 
 	if (!fresh) {
-		sqlite3_bind_int64(s->q[Q_SETS_DEL], 1, id);
+		st = s->q[Q_SETS_DEL];
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_text64(st, 2, s->oldsets.data, s->oldsets.len,
+		    SQLITE_STATIC, SQLITE_UTF8);
 		if (q_exec(s, Q_SETS_DEL, cause) == -1)
 			return -1;
-		sqlite3_bind_int64(s->q[Q_DC_DEL], 1, id);
-		if (q_exec(s, Q_DC_DEL, cause) == -1)
-			return -1;
 	}
-	if (!r->deleted && r->metadata != NULL) {
-		st = s->q[Q_METADATA_PUT];
+	if (!r->deleted && (r->metadata != NULL || r->ndc > 0)) {
+		if (dc_json(s, r) == -1) {
+			set_cause(cause, "store: put: DC values longer than "
+			    "%zu bytes as JSON", (size_t)JSON_MAX);
+			return -1;
+		}
+		if (r->metadata != NULL && template_make(s, r) == 0 &&
+		    template_id(s, &tid, cause) == -1)
+			return -1;
+		st = s->q[fresh ? Q_CONTENT_ADD : Q_CONTENT_PUT];
 		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_text64(st, 2, r->metadata, r->metadata_len,
+		sqlite3_bind_text64(st, 2, s->dcjson.data, s->dcjson.len,
 		    SQLITE_STATIC, SQLITE_UTF8);
-		if (q_exec(s, Q_METADATA_PUT, cause) == -1)
+		if (tid > 0) {
+			sqlite3_bind_int64(st, 3, tid);
+			sqlite3_bind_null(st, 4);
+		} else {
+			sqlite3_bind_null(st, 3);
+			if (r->metadata != NULL)
+				sqlite3_bind_text64(st, 4, r->metadata,
+				    r->metadata_len, SQLITE_STATIC,
+				    SQLITE_UTF8);
+			else
+				sqlite3_bind_null(st, 4);
+		}
+		if (q_exec(s, fresh ? Q_CONTENT_ADD : Q_CONTENT_PUT,
+		    cause) == -1)
 			return -1;
 	} else if (!fresh) {
-		sqlite3_bind_int64(s->q[Q_METADATA_DEL], 1, id);
-		if (q_exec(s, Q_METADATA_DEL, cause) == -1)
+		sqlite3_bind_int64(s->q[Q_CONTENT_DEL], 1, id);
+		if (q_exec(s, Q_CONTENT_DEL, cause) == -1)
 			return -1;
 	}
 	st = s->q[Q_SET_ADD];
 	for (i = 0; i < r->nsets; i++) {
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
-		bind_text(st, 3, r->sets[i]);
+		bind_text(st, 1, r->sets[i]);
+		sqlite3_bind_int64(st, 2, id);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)i);
 		if (q_exec(s, Q_SET_ADD, cause) == -1)
 			return -1;
 	}
-	if (r->deleted)
-		return 0;
-	st = s->q[Q_DC_ADD];
-	for (i = 0; i < r->ndc; i++) {
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
-		bind_text(st, 3, r->dc[i].element);
-		bind_text(st, 4, r->dc[i].value);
-		bind_text(st, 5, r->dc[i].lang);
-		if (q_exec(s, Q_DC_ADD, cause) == -1)
-			return -1;
+	return 0;
+}
+
+/*
+ * record.sets: the setSpecs in header order as a JSON array, each written
+ * by json_add_string() so that export copies the array as it is.
+ */
+static int
+sets_json(struct store *s, const struct store_record *r)
+{
+	struct buf	*b = &s->setsjson;
+	size_t		 i;
+	int		 err = 0;
+
+	buf_reset(b);
+	err |= buf_addch(b, '[');
+	for (i = 0; i < r->nsets; i++) {
+		if (i > 0)
+			err |= buf_addch(b, ',');
+		err |= json_add_string(b, r->sets[i], (size_t)-1);
 	}
+	err |= buf_addch(b, ']');
+	return err ? -1 : 0;
+}
+
+/* Copy string v (NULL as "") into b. */
+static int
+buf_str_copy(struct buf *b, const char *v)
+{
+	buf_reset(b);
+	return buf_addstr(b, v != NULL ? v : "");
+}
+
+/* Content */
+
+/*
+ * content.dc: [[code,"value"],[code,"value","lang"],...] in document
+ * order.  SQLite's json_each reads it back for the dc view and for export.
+ * Also set s->vlen[] and s->vflags[].
+ */
+static int
+dc_json(struct store *s, const struct store_record *r)
+{
+	struct jbuf	*j = &s->dcjson;
+	const char	*lang;
+	char		*o;
+	size_t		 i, n, m;
+	int		 code, flags;
+
+	j->len = 0;
+	if (jbuf_room(j, 2) == -1)
+		return -1;
+	j->data[j->len++] = '[';
+	for (i = 0; i < r->ndc; i++) {
+		n = s->vlen[i] = strlen(r->dc[i].value);
+		lang = r->dc[i].lang;
+		m = lang != NULL ? strlen(lang) : 0;
+		/* ",[" 2 digits "," value ("," lang) "]", escaped 6 times. */
+		if (n > JSON_MAX / 8 || m > JSON_MAX / 8 ||
+		    jbuf_room(j, 6 * n + 6 * m + 16) == -1)
+			return -1;
+		o = j->data + j->len;
+		if (i > 0)
+			*o++ = ',';
+		*o++ = '[';
+		code = s->codes[i];
+		if (code >= 10)
+			*o++ = '0' + code / 10;
+		*o++ = '0' + code % 10;
+		*o++ = ',';
+		o = json_value(o, r->dc[i].value, n, &flags);
+		s->vflags[i] = flags;
+		if (lang != NULL) {
+			*o++ = ',';
+			o = json_value(o, lang, m, &flags);
+		}
+		*o++ = ']';
+		j->len = o - j->data;
+	}
+	j->data[j->len++] = ']';
+	return 0;
+}
+
+/* Room for n more bytes in j, within JSON_MAX. */
+static int
+jbuf_room(struct jbuf *j, size_t n)
+{
+	size_t	cap;
+
+	if (n > JSON_MAX - j->len)
+		return -1;
+	if (n <= j->cap - j->len)
+		return 0;
+	for (cap = j->cap > 0 ? j->cap : 4096; cap - j->len < n; cap *= 2)
+		;
+	j->data = xreallocarray(j->data, cap, 1);
+	j->cap = cap;
+	return 0;
+}
+
+/*
+ * 16 bytes at a time (GCC and Clang vector extensions: SSE2 on amd64, NEON
+ * on arm64).  A comparison gives each lane 0 or -1.
+ */
+typedef unsigned char	v16u8 __attribute__((vector_size(16)));
+typedef uint64_t	v2u64 __attribute__((vector_size(16)));
+
+static int
+v16_any(v16u8 m)
+{
+	v2u64	w;
+
+	memcpy(&w, &m, sizeof(w));
+	return (w[0] | w[1]) != 0;
+}
+
+/*
+ * Write v (n bytes) at o as a JSON string, '"', '\\' and control
+ * characters escaped as json_add_string() escapes them, every other byte
+ * as it is; o has room for 6 * n + 2 bytes.  Return the end.
+ * Unlike json_add_string() it keeps bytes that are not UTF-8 (SQLite's
+ * JSON functions give them back unchanged, as the dc table of schema 0
+ * did), and it looks at 16 bytes at a time: this is most of store_put()'s
+ * own work.  Sets JV_MARKUP in *flags when v has a byte XML escapes in
+ * text.
+ */
+static char *
+json_value(char *o, const char *v, size_t n, int *flags)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	const unsigned char	*p = (const unsigned char *)v;
+	const unsigned char	*end = p + n, *run = p, *stop;
+	v16u8			 x;
+
+	*flags = 0;
+	*o++ = '"';
+	while (p < end) {
+		stop = end;
+		if (end - p >= 16) {
+			memcpy(&x, p, sizeof(x));
+			if (v16_any((v16u8)((x == '&') | (x == '<') |
+			    (x == '>'))))
+				*flags |= JV_MARKUP;
+			if (!v16_any((v16u8)((x < 0x20) | (x == '"') |
+			    (x == '\\')))) {
+				p += 16;
+				continue;
+			}
+			stop = p + 16;
+		}
+		/* Up to the escape in these 16 bytes, or to the end. */
+		for (; p < stop && *p >= 0x20 && *p != '"' && *p != '\\'; p++)
+			if (*p == '&' || *p == '<' || *p == '>')
+				*flags |= JV_MARKUP;
+		if (p == stop)
+			continue;
+		memcpy(o, run, p - run);
+		o += p - run;
+		*o++ = '\\';
+		switch (*p) {
+		case '"':
+		case '\\':
+			*o++ = *p;
+			break;
+		case '\n':
+			*o++ = 'n';
+			break;
+		case '\r':
+			*flags |= JV_MARKUP;
+			*o++ = 'r';
+			break;
+		case '\t':
+			*o++ = 't';
+			break;
+		default:
+			memcpy(o, "u00", 3);
+			o[3] = hex[*p >> 4];
+			o[4] = hex[*p & 0xf];
+			o += 5;
+			break;
+		}
+		run = ++p;
+	}
+	memcpy(o, run, p - run);
+	o += p - run;
+	*o++ = '"';
+	return o;
+}
+
+/*
+ * Where value v (n bytes) ends if the text at p, up to end, is v escaped as
+ * the harvester escapes text (& < > and CR, see harvest/oai.c), or NULL.
+ * xml_escape() is the same escaping.
+ */
+static const char *
+text_match(const char *p, const char *end, const char *v, size_t n,
+    int markup)
+{
+	const char	*rep;
+	size_t		 k, rn;
+
+	if (!markup)
+		return (size_t)(end - p) >= n && memcmp(p, v, n) == 0 ?
+		    p + n : NULL;
+	while (n > 0) {
+		k = strcspn(v, "&<>\r");
+		if (k > n)
+			k = n;
+		if ((size_t)(end - p) < k || memcmp(p, v, k) != 0)
+			return NULL;
+		p += k;
+		v += k;
+		n -= k;
+		if (n == 0)
+			break;
+		switch (*v) {
+		case '&':
+			rep = "&amp;";
+			break;
+		case '<':
+			rep = "&lt;";
+			break;
+		case '>':
+			rep = "&gt;";
+			break;
+		default:
+			rep = "&#13;";
+			break;
+		}
+		rn = strlen(rep);
+		if ((size_t)(end - p) < rn || memcmp(p, rep, rn) != 0)
+			return NULL;
+		p += rn;
+		v++;
+		n--;
+	}
+	return p;
+}
+
+/*
+ * Make the record's template (see schema.c) in s->tmpl: each DC value, in
+ * document order, must be the whole text of an element after the previous
+ * one (give or take the white space the parser trimmed), escaped as the
+ * harvester escapes text.  Found that way, the value's bytes are exactly
+ * the slot's, so filling the template gives the XML back byte for byte.
+ * -1: no template, keep the XML as it is.
+ */
+static int
+template_make(struct store *s, const struct store_record *r)
+{
+	const char	*x = r->metadata, *end = x + r->metadata_len;
+	const char	*done = x, *gt, *t, *e, *u, *v;
+	struct buf	*b = &s->tmpl;
+	size_t		 i, n;
+	int		 err = 0, markup;
+
+	buf_reset(b);
+	if (r->ndc == 0 ||
+	    memchr(x, STORE_SLOT, r->metadata_len) != NULL)
+		return -1;
+	for (i = 0; i < r->ndc; i++) {
+		v = r->dc[i].value;
+		n = s->vlen[i];
+		markup = s->vflags[i] & JV_MARKUP;
+		for (gt = done; ; gt++) {
+			if ((gt = memchr(gt, '>', end - gt)) == NULL)
+				return -1;
+			/* The value, after the white space the parser trimmed. */
+			for (t = gt + 1; t < end && (*t == ' ' || *t == '\t' ||
+			    *t == '\n'); t++)
+				;
+			if ((e = text_match(t, end, v, n, markup)) == NULL &&
+			    (t == gt + 1 || (e = text_match(t = gt + 1, end,
+			    v, n, markup)) == NULL))
+				continue;
+			/* And then the end of the element. */
+			for (u = e; u < end && (*u == ' ' || *u == '\t' ||
+			    *u == '\n'); u++)
+				;
+			if (u < end && *u == '<')
+				break;
+		}
+		err |= buf_add(b, done, t - done);
+		err |= buf_addch(b, STORE_SLOT);
+		done = e;
+	}
+	err |= buf_add(b, done, end - done);
+	return err ? -1 : 0;
+}
+
+/*
+ * The id of the template in s->tmpl, found or added.  Remembered ones are
+ * compared byte for byte: XXH64 is no defence against a repository that
+ * makes two templates collide.
+ */
+static int
+template_id(struct store *s, int64_t *id, char **cause)
+{
+	struct template	*set, *t;
+	sqlite3_stmt	*st;
+	uint64_t	 h;
+	size_t		 i;
+	int		 rc;
+
+	h = xxh64(s->tmpl.data, s->tmpl.len, 0);
+	set = s->templates[h % TEMPLATE_SETS];
+	for (i = 0; i < TEMPLATE_WAYS && s->tmpl.len <= TEMPLATE_KEEP; i++) {
+		t = &set[i];
+		if (t->body != NULL && t->hash == h &&
+		    t->len == s->tmpl.len &&
+		    memcmp(t->body, s->tmpl.data, t->len) == 0) {
+			t->used = ++s->template_clock;
+			*id = t->id;
+			return 0;
+		}
+	}
+
+	*id = 0;
+	st = s->q[Q_TEMPLATE_GET];
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)h);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((size_t)sqlite3_column_bytes(st, 1) == s->tmpl.len &&
+		    memcmp(sqlite3_column_blob(st, 1), s->tmpl.data,
+		    s->tmpl.len) == 0) {
+			*id = sqlite3_column_int64(st, 0);
+			break;
+		}
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return q_fail(s, Q_TEMPLATE_GET, cause);
+	sqlite3_reset(st);
+	if (*id == 0) {
+		st = s->q[Q_TEMPLATE_ADD];
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)h);
+		sqlite3_bind_text64(st, 2, s->tmpl.data, s->tmpl.len,
+		    SQLITE_STATIC, SQLITE_UTF8);
+		if (q_exec(s, Q_TEMPLATE_ADD, cause) == -1)
+			return -1;
+		*id = sqlite3_last_insert_rowid(s->db);
+	}
+	if (s->tmpl.len > TEMPLATE_KEEP)
+		return 0;
+
+	/* Remember it in place of the empty or least recently used way. */
+	t = &set[0];
+	for (i = 1; i < TEMPLATE_WAYS; i++)
+		if (set[i].body == NULL ||
+		    (t->body != NULL && set[i].used < t->used))
+			t = &set[i];
+	free(t->body);
+	t->body = xmalloc(s->tmpl.len);
+	memcpy(t->body, s->tmpl.data, s->tmpl.len);
+	t->len = s->tmpl.len;
+	t->hash = h;
+	t->id = *id;
+	t->used = ++s->template_clock;
+	/* Even one found may be this transaction's own. */
+	t->tentative = !sqlite3_get_autocommit(s->db);
+	return 0;
+}
+
+/*
+ * A page transaction ended.  Committed, the templates it added are for
+ * good; rolled back, they are gone and must not be remembered.
+ */
+static void
+templates_settle(struct store *s, int committed)
+{
+	struct template	*t;
+	size_t		 i, j;
+
+	for (i = 0; i < TEMPLATE_SETS; i++) {
+		for (j = 0; j < TEMPLATE_WAYS; j++) {
+			t = &s->templates[i][j];
+			if (!t->tentative)
+				continue;
+			t->tentative = 0;
+			if (!committed) {
+				free(t->body);
+				t->body = NULL;
+			}
+		}
+	}
+}
+
+/* Append v (n bytes) escaped as XML text: the escaping of text_match(). */
+static int
+xml_escape(struct buf *b, const char *v, size_t n)
+{
+	const char	*rep;
+	size_t		 k;
+	int		 err = 0;
+
+	while (n > 0) {
+		k = strcspn(v, "&<>\r");
+		if (k > n)
+			k = n;
+		err |= buf_add(b, v, k);
+		v += k;
+		n -= k;
+		if (n == 0)
+			break;
+		switch (*v) {
+		case '&':
+			rep = "&amp;";
+			break;
+		case '<':
+			rep = "&lt;";
+			break;
+		case '>':
+			rep = "&gt;";
+			break;
+		default:
+			rep = "&#13;";
+			break;
+		}
+		err |= buf_addstr(b, rep);
+		v++;
+		n--;
+	}
+	return err ? -1 : 0;
+}
+
+/*
+ * The XML of template body (len bytes) with its slots filled by the n
+ * values in vals at offsets off[] (each NUL-terminated).  -1 when the
+ * counts disagree (a damaged file) or the XML is too long.
+ */
+static int
+template_fill(struct buf *b, const char *body, size_t len,
+    const struct buf *vals, const size_t *off, size_t n)
+{
+	const char	*p = body, *end = body + len, *slot;
+	const char	*v;
+	size_t		 i = 0;
+	int		 err = 0;
+
+	while ((slot = memchr(p, STORE_SLOT, end - p)) != NULL) {
+		if (i == n)
+			return -1;
+		err |= buf_add(b, p, slot - p);
+		v = vals->data + off[i++];
+		err |= xml_escape(b, v, strlen(v));
+		p = slot + 1;
+	}
+	err |= buf_add(b, p, end - p);
+	return err || i != n ? -1 : 0;
+}
+
+/*
+ * Look record r up.  Known, set *id and what is stored: whether r is older
+ * (*stale), was deleted, its hash, and whether r changes its content
+ * (*rewrite: then s->oldsets has the sets it had, by which its set rows
+ * go).
+ */
+static int
+record_get(struct store *s, int64_t source, const struct store_record *r,
+    uint64_t hash, int64_t *id, int *known, int *stale, int *was_deleted,
+    uint64_t *old_hash, int *rewrite, char **cause)
+{
+	sqlite3_stmt	*st = s->q[Q_RECORD_GET];
+	int		 rc;
+
+	sqlite3_bind_int64(st, 1, source);
+	bind_text(st, 2, r->prefix);
+	bind_text(st, 3, r->identifier);
+	if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return 0;
+	}
+	if (rc != SQLITE_ROW)
+		return q_fail(s, Q_RECORD_GET, cause);
+	*known = 1;
+	*id = sqlite3_column_int64(st, 0);
+	*stale = is_stale(col_text(st, 1), r->datestamp);
+	*was_deleted = sqlite3_column_int(st, 2) != 0;
+	*old_hash = (uint64_t)sqlite3_column_int64(st, 3);
+	*rewrite = !*stale && (hash != *old_hash ||
+	    (r->deleted != 0) != *was_deleted);
+	if (*rewrite && buf_str_copy(&s->oldsets, col_text(st, 4)) == -1) {
+		sqlite3_reset(st);
+		set_cause(cause, "store: put: record %lld: sets longer than "
+		    "%zu bytes", (long long)*id, s->oldsets.max);
+		return -1;
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+/*
+ * Insert record r as new; *id is its id, or 0 when (source, prefix,
+ * identifier) is already there.
+ */
+static int
+record_add(struct store *s, int64_t source, const struct store_record *r,
+    uint64_t hash, const char *now, int64_t *id, char **cause)
+{
+	sqlite3_stmt	*st = s->q[Q_RECORD_ADD];
+
+	*id = 0;
+	if (sets_json(s, r) == -1) {
+		set_cause(cause, "store: put: setSpecs longer than %zu bytes",
+		    s->setsjson.max);
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, source);
+	bind_text(st, 2, r->prefix);
+	bind_text(st, 3, r->identifier);
+	bind_text(st, 4, r->datestamp);
+	sqlite3_bind_int(st, 5, r->deleted != 0);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)hash);
+	sqlite3_bind_text64(st, 7, s->setsjson.data, s->setsjson.len,
+	    SQLITE_STATIC, SQLITE_UTF8);
+	bind_text(st, 8, now);
+	if (q_exec(s, Q_RECORD_ADD, cause) == -1)
+		return -1;
+	if (sqlite3_changes(s->db) == 1)
+		*id = sqlite3_last_insert_rowid(s->db);
 	return 0;
 }
 
@@ -907,61 +1710,67 @@ store_put(struct store *s, int64_t source, int64_t run,
 	uint64_t		 hash, old_hash = 0;
 	int64_t			 id = 0;
 	int			 deleted, known = 0, was_deleted = 0;
-	int			 stale = 0, rc;
+	int			 stale = 0, rewrite = 0;
 
 	if (changep != NULL)
 		*changep = STORE_UNCHANGED;
 	if (need_transaction(s, "put", cause) == -1 ||
-	    check_record(r, cause) == -1)
+	    check_record(s, r, cause) == -1)
 		return -1;
 	deleted = r->deleted != 0;
 	hash = record_hash(s, r);
 	now = store_now(s);
 
-	st = s->q[Q_RECORD_GET];
-	sqlite3_bind_int64(st, 1, source);
-	bind_text(st, 2, r->prefix);
-	bind_text(st, 3, r->identifier);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		known = 1;
-		id = sqlite3_column_int64(st, 0);
-		stale = is_stale(col_text(st, 1), r->datestamp);
-		was_deleted = sqlite3_column_int(st, 2) != 0;
-		old_hash = (uint64_t)sqlite3_column_int64(st, 3);
-	} else if (rc != SQLITE_DONE)
-		return q_fail(s, Q_RECORD_GET, cause);
-	sqlite3_reset(st);
+	/*
+	 * A first harvest brings only new records, an incremental one mostly
+	 * known ones: after a new record, insert first (the insert finds a
+	 * known one for nothing), else look first.
+	 */
+	if (s->last_new &&
+	    record_add(s, source, r, hash, now, &id, cause) == -1)
+		return -1;
+	if (id == 0 && record_get(s, source, r, hash, &id, &known, &stale,
+	    &was_deleted, &old_hash, &rewrite, cause) == -1)
+		return -1;
 	if (stale)
 		return 0;
+	if (id == 0 &&
+	    record_add(s, source, r, hash, now, &id, cause) == -1)
+		return -1;
+	if (id == 0) {
+		set_cause(cause, "store: insert record: %s appeared while "
+		    "being put", log_q(r->identifier));
+		return -1;
+	}
+	s->last_new = !known;
 
 	if (!known) {
-		st = s->q[Q_RECORD_ADD];
-		sqlite3_bind_int64(st, 1, source);
-		bind_text(st, 2, r->prefix);
-		bind_text(st, 3, r->identifier);
-		bind_text(st, 4, r->datestamp);
-		sqlite3_bind_int(st, 5, deleted);
-		sqlite3_bind_int64(st, 6, (sqlite3_int64)hash);
-		bind_text(st, 7, now);
-		if (q_exec(s, Q_RECORD_ADD, cause) == -1)
-			return -1;
-		id = sqlite3_last_insert_rowid(s->db);
 		if (content_put(s, id, r, 1, cause) == -1)
 			return -1;
 		if (!deleted)
 			change = STORE_NEW;
 	} else {
+		if (rewrite && sets_json(s, r) == -1) {
+			set_cause(cause, "store: put: setSpecs longer than "
+			    "%zu bytes", s->setsjson.max);
+			return -1;
+		}
 		st = s->q[Q_RECORD_UPDATE];
 		sqlite3_bind_int64(st, 1, id);
 		bind_text(st, 2, r->datestamp);
 		sqlite3_bind_int(st, 3, deleted);
 		sqlite3_bind_int64(st, 4, (sqlite3_int64)hash);
 		bind_text(st, 5, now);
+		/* Unchanged, the sets stay as first listed. */
+		if (rewrite)
+			sqlite3_bind_text64(st, 6, s->setsjson.data,
+			    s->setsjson.len, SQLITE_STATIC, SQLITE_UTF8);
+		else
+			sqlite3_bind_null(st, 6);
 		if (q_exec(s, Q_RECORD_UPDATE, cause) == -1)
 			return -1;
-		/* Unchanged content: no metadata, set or DC row is touched. */
-		if ((hash != old_hash || deleted != was_deleted) &&
-		    content_put(s, id, r, 0, cause) == -1)
+		/* Unchanged content: no content or set row is touched. */
+		if (rewrite && content_put(s, id, r, 0, cause) == -1)
 			return -1;
 		if (deleted && !was_deleted)
 			change = STORE_DELETED;
@@ -971,23 +1780,52 @@ store_put(struct store *s, int64_t source, int64_t run,
 			change = STORE_UPDATED;
 	}
 
-	if (change != STORE_UNCHANGED) {
-		st = s->q[Q_CHANGE_ADD];
-		sqlite3_bind_int64(st, 1, source);
-		bind_text(st, 2, r->identifier);
-		bind_text(st, 3, r->prefix);
-		bind_text(st, 4, store_change_name(change));
-		bind_text(st, 5, r->datestamp);
-		bind_text(st, 6, now);
-		if (run > 0)
-			sqlite3_bind_int64(st, 7, run);
-		else
-			sqlite3_bind_null(st, 7);
-		if (q_exec(s, Q_CHANGE_ADD, cause) == -1)
-			return -1;
-	}
+	if (change != STORE_UNCHANGED &&
+	    change_add(s, source, run, r, change, now, cause) == -1)
+		return -1;
 	if (changep != NULL)
 		*changep = change;
+	return 0;
+}
+
+/*
+ * Append a change row.  Its seq is one more than the last given out,
+ * which the first change of a transaction reads (see change_seq in
+ * schema.c); seq is kept only once the row is in, so that a failed insert
+ * leaves no gap.
+ */
+static int
+change_add(struct store *s, int64_t source, int64_t run,
+    const struct store_record *r, enum store_change change, const char *now,
+    char **cause)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if (!s->seq_read) {
+		st = s->q[Q_SEQ_GET];
+		if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+			return q_fail(s, Q_SEQ_GET, cause);
+		s->seq = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		s->seq_read = 1;
+	}
+	st = s->q[Q_CHANGE_ADD];
+	sqlite3_bind_int64(st, 1, source);
+	bind_text(st, 2, r->identifier);
+	bind_text(st, 3, r->prefix);
+	bind_text(st, 4, store_change_name(change));
+	bind_text(st, 5, r->datestamp);
+	bind_text(st, 6, now);
+	if (run > 0)
+		sqlite3_bind_int64(st, 7, run);
+	else
+		sqlite3_bind_null(st, 7);
+	sqlite3_bind_int64(st, 8, s->seq + 1);
+	if (q_exec(s, Q_CHANGE_ADD, cause) == -1)
+		return -1;
+	s->seq++;
+	s->seq_new = 1;
 	return 0;
 }
 
@@ -1083,22 +1921,25 @@ write_buf(const struct buf *b, FILE *fp, const char *what, char **cause)
 }
 
 /*
- * One export line for the record under st.  el[] holds one buffer per DCMES
- * element so that values can be gathered in document order and written in
- * DCMES order.
+ * One export line for the record under st, in x->line.  x->el[] holds one
+ * buffer per DCMES element so that values can be gathered in document order
+ * and written in DCMES order; x->vals keeps them as they are, in order, to
+ * fill the record's template.
  */
 static int
-export_record(struct store *s, sqlite3_stmt *st, struct buf *b,
-    struct buf *el, char **cause)
+export_record(struct store *s, sqlite3_stmt *st, struct export *x,
+    char **cause)
 {
+	struct buf	*b = &x->line;
 	sqlite3_stmt	*q;
 	const char	*v;
 	int64_t		 id;
 	size_t		 i;
-	int		 deleted, first, rc, e, err = 0;
+	int		 deleted, first, rc, e, tmpl, err = 0;
 
 	id = sqlite3_column_int64(st, 0);
 	deleted = sqlite3_column_int(st, 5) != 0;
+	tmpl = !deleted && sqlite3_column_type(st, 7) != SQLITE_NULL;
 	err |= buf_addstr(b, "{\"source\":");
 	err |= json_add_string(b, col_text(st, 1), -1);
 	err |= buf_addstr(b, ",\"identifier\":");
@@ -1110,49 +1951,72 @@ export_record(struct store *s, sqlite3_stmt *st, struct buf *b,
 	err |= buf_addstr(b, deleted ? ",\"deleted\":true" :
 	    ",\"deleted\":false");
 
-	err |= buf_addstr(b, ",\"sets\":[");
-	q = s->q[Q_EXPORT_SETS];
-	sqlite3_bind_int64(q, 1, id);
-	for (first = 1; (rc = sqlite3_step(q)) == SQLITE_ROW; first = 0) {
-		if (!first)
-			err |= buf_addch(b, ',');
-		err |= json_add_string(b, col_text(q, 0),
-		    sqlite3_column_bytes(q, 0));
-	}
-	if (rc != SQLITE_DONE)
-		return q_fail(s, Q_EXPORT_SETS, cause);
-	sqlite3_reset(q);
+	/* record.sets is written as the old set rows were exported. */
+	err |= buf_addstr(b, ",\"sets\":");
+	err |= buf_add(b, sqlite3_column_blob(st, 8),
+	    sqlite3_column_bytes(st, 8));
 
 	for (i = 0; i < NDCMES; i++)
-		buf_reset(&el[i]);
+		buf_reset(&x->el[i]);
+	buf_reset(&x->vals);
+	x->nvals = 0;
 	q = s->q[Q_EXPORT_DC];
 	sqlite3_bind_int64(q, 1, id);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		if ((v = col_text(q, 0)) == NULL || (e = dc_lookup(v)) == -1)
+		if ((v = col_text(q, 1)) == NULL)
+			v = "";
+		if (tmpl) {
+			if (x->nvals == x->noff) {
+				x->noff = x->noff == 0 ? 64 : 2 * x->noff;
+				x->off = xreallocarray(x->off, x->noff,
+				    sizeof(*x->off));
+			}
+			x->off[x->nvals++] = x->vals.len;
+			err |= buf_add(&x->vals, v, strlen(v) + 1);
+		}
+		if (sqlite3_column_type(q, 0) != SQLITE_INTEGER ||
+		    (e = sqlite3_column_int(q, 0)) < 0 || (size_t)e >= NDCMES)
 			continue;
-		if (el[e].len > 0)
-			err |= buf_addch(&el[e], ',');
-		err |= json_add_string(&el[e], col_text(q, 1),
+		if (x->el[e].len > 0)
+			err |= buf_addch(&x->el[e], ',');
+		err |= json_add_string(&x->el[e], v,
 		    sqlite3_column_bytes(q, 1));
 	}
 	if (rc != SQLITE_DONE)
 		return q_fail(s, Q_EXPORT_DC, cause);
 	sqlite3_reset(q);
-	err |= buf_addstr(b, "],\"dc\":{");
+	err |= buf_addstr(b, ",\"dc\":{");
 	for (first = 1, i = 0; i < NDCMES; i++) {
-		if (el[i].len == 0)
+		if (x->el[i].len == 0)
 			continue;
 		if (!first)
 			err |= buf_addch(b, ',');
 		first = 0;
 		err |= json_add_string(b, dcmes[i], -1);
 		err |= buf_addstr(b, ":[");
-		err |= buf_add(b, el[i].data, el[i].len);
+		err |= buf_add(b, x->el[i].data, x->el[i].len);
 		err |= buf_addch(b, ']');
 	}
 	err |= buf_addch(b, '}');
 
-	if (!deleted && sqlite3_column_type(st, 6) != SQLITE_NULL) {
+	if (!deleted && sqlite3_column_type(st, 9) != SQLITE_NULL && !tmpl) {
+		set_cause(cause, "store: export: record %lld: no template %lld",
+		    (long long)id, (long long)sqlite3_column_int64(st, 9));
+		return -1;
+	}
+	if (tmpl) {
+		buf_reset(&x->xml);
+		if (template_fill(&x->xml, sqlite3_column_blob(st, 7),
+		    sqlite3_column_bytes(st, 7), &x->vals, x->off,
+		    x->nvals) == -1) {
+			set_cause(cause, "store: export: record %lld: its "
+			    "template does not fit its DC values",
+			    (long long)id);
+			return -1;
+		}
+		err |= buf_addstr(b, ",\"metadata\":");
+		err |= json_add_string(b, buf_str(&x->xml), x->xml.len);
+	} else if (!deleted && sqlite3_column_type(st, 6) != SQLITE_NULL) {
 		err |= buf_addstr(b, ",\"metadata\":");
 		err |= json_add_string(b, col_text(st, 6),
 		    sqlite3_column_bytes(st, 6));
@@ -1171,19 +2035,22 @@ store_export(struct store *s, const char *source, const char *prefix,
     FILE *fp, char **cause)
 {
 	sqlite3_stmt	*st = s->q[Q_EXPORT];
-	struct buf	 line, el[NDCMES];
+	struct export	 x;
 	size_t		 i;
 	int		 rc, ret = -1;
 
-	buf_init(&line, EXPORT_MAX_LINE);
+	memset(&x, 0, sizeof(x));
+	buf_init(&x.line, EXPORT_MAX_LINE);
+	buf_init(&x.vals, EXPORT_MAX_LINE);
+	buf_init(&x.xml, MAX_RECORD_BYTES);
 	for (i = 0; i < NDCMES; i++)
-		buf_init(&el[i], EXPORT_MAX_LINE);
+		buf_init(&x.el[i], EXPORT_MAX_LINE);
 	bind_text(st, 1, source);
 	bind_text(st, 2, prefix);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		buf_reset(&line);
-		if (export_record(s, st, &line, el, cause) == -1 ||
-		    write_buf(&line, fp, "export", cause) == -1)
+		buf_reset(&x.line);
+		if (export_record(s, st, &x, cause) == -1 ||
+		    write_buf(&x.line, fp, "export", cause) == -1)
 			goto out;
 	}
 	if (rc != SQLITE_DONE) {
@@ -1197,9 +2064,12 @@ store_export(struct store *s, const char *source, const char *prefix,
 	ret = 0;
 out:
 	sqlite3_reset(st);
-	buf_free(&line);
+	buf_free(&x.line);
+	buf_free(&x.vals);
+	buf_free(&x.xml);
 	for (i = 0; i < NDCMES; i++)
-		buf_free(&el[i]);
+		buf_free(&x.el[i]);
+	free(x.off);
 	return ret;
 }
 
@@ -1500,4 +2370,83 @@ store_source_json(struct store *s, const char *name, struct buf *b,
 	buf_addch(b, ']');
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Feeds (the outbox pattern) and rejects. */
+
+int
+store_outbox_get(struct store *s, const char *name, int64_t *seq,
+    char **cause)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	*seq = 0;
+	if (prepare(s, "SELECT seq FROM outbox WHERE name = ?", &st,
+	    cause) == -1)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		*seq = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		set_cause(cause, "store: outbox: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_outbox_set(struct store *s, const char *name, int64_t seq,
+    char **cause)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if (prepare(s, "INSERT INTO outbox (name, seq) VALUES (?, ?) "
+	    "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq", &st,
+	    cause) == -1)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, seq);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		set_cause(cause, "store: outbox: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_reject(struct store *s, int64_t source, int64_t run, const char *prefix,
+    const char *identifier, const char *datestamp, const char *cause_text,
+    const char *raw, size_t raw_len, int truncated, char **cause)
+{
+	sqlite3_stmt	*st;
+	char		 now[DATESTAMP_LEN];
+	int		 rc;
+
+	if (prepare(s, "INSERT INTO reject (source_id, prefix, identifier, "
+	    "datestamp, cause, raw, truncated, run_id, at) VALUES "
+	    "(?, ?, ?, ?, ?, ?, ?, ?, ?)", &st, cause) == -1)
+		return -1;
+	datestamp_now(now);
+	sqlite3_bind_int64(st, 1, source);
+	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, identifier, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, datestamp, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, cause_text, -1, SQLITE_STATIC);
+	if (raw != NULL)
+		sqlite3_bind_text(st, 6, raw, (int)raw_len, SQLITE_STATIC);
+	sqlite3_bind_int(st, 7, truncated != 0);
+	sqlite3_bind_int64(st, 8, run);
+	sqlite3_bind_text(st, 9, now, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		set_cause(cause, "store: reject: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
 }

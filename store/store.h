@@ -150,4 +150,22 @@ int64_t	 store_last_seq(struct store *);
 int	 store_source_json(struct store *, const char *name, struct buf *,
 	    char **cause);
 
+/*
+ * Feeds: the last seq a named consumer (the daemon's changes_log) has
+ * written out; 0 when none.  Outside page transactions.
+ */
+int	 store_outbox_get(struct store *, const char *name, int64_t *seq,
+	    char **cause);
+int	 store_outbox_set(struct store *, const char *name, int64_t seq,
+	    char **cause);
+
+/*
+ * A malformed record set aside, with its raw XML (raw may be NULL), for an
+ * operator to inspect; inside the page transaction.
+ */
+int	 store_reject(struct store *, int64_t source, int64_t run,
+	    const char *prefix, const char *identifier, const char *datestamp,
+	    const char *cause_text, const char *raw, size_t raw_len,
+	    int truncated, char **cause);
+
 #endif

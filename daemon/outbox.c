@@ -1,0 +1,235 @@
+/*
+ * The change feed file: every change appended, in seq order, one JSON line
+ * each (the shape of `oaiharvest changes`), for consumers that tail a file.
+ *
+ * Exactly once across crashes (the outbox pattern): lines are written and
+ * fsync'd, then the database records the last seq written.  A crash between
+ * the two leaves the file ahead of the database; at start the file's own
+ * last complete line says where it stands, and a torn last line (a crash in
+ * the middle of a write) is cut off and written again.  The file may be
+ * rotated (logrotate's create mode): when it disappears or is replaced, it
+ * is reopened, on SIGHUP too.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+
+/* Changes written per database query. */
+#define OUTBOX_BATCH	10000
+/* Bytes read back from the end of the file to find its last line. */
+#define TAIL_MAX	65536
+
+struct outbox {
+	struct store	*store;
+	char		*path;
+	int		 fd;
+	dev_t		 dev;
+	ino_t		 ino;
+	int64_t		 seq;		/* last seq in the file */
+	int		 broken;	/* a write failed: retry later */
+};
+
+/* The seq of the last complete line of fd; cut a torn last line off. */
+static int
+file_last_seq(int fd, const char *path, int64_t *seq, char **cause)
+{
+	struct stat	 st;
+	char		*tail, *p, *end;
+	off_t		 off;
+	size_t		 n;
+	ssize_t		 r;
+
+	*seq = 0;
+	if (fstat(fd, &st) == -1) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (st.st_size == 0)
+		return 0;
+	n = st.st_size > TAIL_MAX ? TAIL_MAX : (size_t)st.st_size;
+	off = st.st_size - (off_t)n;
+	tail = xmalloc(n + 1);
+	if ((r = pread(fd, tail, n, off)) != (ssize_t)n) {
+		xasprintf(cause, "%s: read: %s", path, r == -1 ?
+		    strerror(errno) : "short read");
+		free(tail);
+		return -1;
+	}
+	tail[n] = '\0';
+	end = tail + n;
+	if (end[-1] != '\n') {
+		/* A torn line: everything after the last newline goes. */
+		for (p = end; p > tail && p[-1] != '\n'; p--)
+			;
+		if (p == tail && off > 0) {
+			xasprintf(cause, "%s: last line longer than %d bytes",
+			    path, TAIL_MAX);
+			free(tail);
+			return -1;
+		}
+		log_warn("event=changes_log_repair path=%s cut_bytes=%zu",
+		    log_q(path), (size_t)(end - p));
+		if (ftruncate(fd, off + (p - tail)) == -1) {
+			xasprintf(cause, "%s: truncate: %s", path,
+			    strerror(errno));
+			free(tail);
+			return -1;
+		}
+		end = p;
+	}
+	if (end == tail) {
+		free(tail);
+		return 0;
+	}
+	for (p = end - 1; p > tail && p[-1] != '\n'; p--)
+		;
+	if (strncmp(p, "{\"seq\":", 7) == 0)
+		*seq = strtoll(p + 7, NULL, 10);
+	free(tail);
+	return 0;
+}
+
+static int
+outbox_reopen(struct outbox *o, char **cause)
+{
+	struct stat	st;
+	int		fd;
+
+	fd = open(o->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1 || fstat(fd, &st) == -1) {
+		xasprintf(cause, "changes_log %s: %s", o->path,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (o->fd != -1)
+		close(o->fd);
+	o->fd = fd;
+	o->dev = st.st_dev;
+	o->ino = st.st_ino;
+	return 0;
+}
+
+struct outbox *
+outbox_open(struct store *store, const char *path, char **cause)
+{
+	struct outbox	*o;
+	int64_t		 file_seq, db_seq;
+
+	o = xcalloc(1, sizeof(*o));
+	o->store = store;
+	o->path = xstrdup(path);
+	o->fd = -1;
+	if (outbox_reopen(o, cause) == -1 ||
+	    file_last_seq(o->fd, o->path, &file_seq, cause) == -1 ||
+	    store_outbox_get(store, "changes_log", &db_seq, cause) == -1) {
+		outbox_close(o);
+		return NULL;
+	}
+	/*
+	 * The file ahead of the database: a crash after the write and
+	 * before the note.  An empty (rotated) file: the database knows.
+	 */
+	o->seq = file_seq > db_seq ? file_seq : db_seq;
+	if (o->seq != db_seq && store_outbox_set(store, "changes_log",
+	    o->seq, cause) == -1) {
+		outbox_close(o);
+		return NULL;
+	}
+	log_info("event=changes_log path=%s seq=%lld", log_q(path),
+	    (long long)o->seq);
+	return o;
+}
+
+void
+outbox_close(struct outbox *o)
+{
+	if (o == NULL)
+		return;
+	if (o->fd != -1)
+		close(o->fd);
+	free(o->path);
+	free(o);
+}
+
+/* Reopen when logrotate moved the file away or replaced it. */
+static int
+check_rotated(struct outbox *o, char **cause)
+{
+	struct stat	st;
+
+	if (stat(o->path, &st) == 0 && st.st_dev == o->dev &&
+	    st.st_ino == o->ino)
+		return 0;
+	log_info("event=changes_log_reopen path=%s", log_q(o->path));
+	return outbox_reopen(o, cause);
+}
+
+int
+outbox_reopen_now(struct outbox *o, char **cause)
+{
+	return o == NULL ? 0 : outbox_reopen(o, cause);
+}
+
+/* Append every change after the last one written. */
+int
+outbox_flush(struct outbox *o, char **cause)
+{
+	FILE		*f;
+	char		*out, *p, *last;
+	size_t		 len, done;
+	ssize_t		 w;
+	int64_t		 seq;
+	int		 r;
+
+	if (o == NULL)
+		return 0;
+	if (check_rotated(o, cause) == -1)
+		return -1;
+	for (;;) {
+		out = NULL;
+		len = 0;
+		if ((f = open_memstream(&out, &len)) == NULL)
+			fatal("open_memstream");
+		r = store_changes(o->store, o->seq, OUTBOX_BATCH, f, cause);
+		fclose(f);
+		if (r == -1 || len == 0) {
+			free(out);
+			return r;
+		}
+		for (done = 0; done < len; done += (size_t)w)
+			if ((w = write(o->fd, out + done, len - done)) <= 0) {
+				xasprintf(cause, "changes_log %s: write: %s",
+				    o->path, strerror(errno));
+				free(out);
+				return -1;
+			}
+		if (fsync(o->fd) == -1) {
+			xasprintf(cause, "changes_log %s: fsync: %s", o->path,
+			    strerror(errno));
+			free(out);
+			return -1;
+		}
+		for (last = out + len - 1; last > out && last[-1] != '\n';
+		    last--)
+			;
+		p = strncmp(last, "{\"seq\":", 7) == 0 ? last + 7 : NULL;
+		seq = p != NULL ? strtoll(p, NULL, 10) : o->seq;
+		free(out);
+		o->seq = seq;
+		if (store_outbox_set(o->store, "changes_log", seq, cause) ==
+		    -1)
+			return -1;
+	}
+}
