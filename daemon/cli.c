@@ -39,6 +39,7 @@ static int	cmd_export(int, char **);
 static int	cmd_changes(int, char **);
 static int	cmd_status(int, char **);
 static int	cmd_list_identifiers(int, char **);
+static int	cmd_search(int, char **);
 static int	cmd_get_record(int, char **);
 
 static const struct cmd cmds[] = {
@@ -87,6 +88,12 @@ static const struct cmd cmds[] = {
 	  "Print the change log (new, updated, deleted) as JSON Lines, in\n"
 	  "sequence order, after SEQ (default 0).  --follow keeps printing\n"
 	  "new changes as they are committed, until interrupted.\n" },
+	{ "search", cmd_search,
+	  "search --db FILE QUERY [--source NAME] [--limit N]",
+	  "Full-text search over title, creator, subject and description\n"
+	  "(FTS5 syntax: words, \"a phrase\", prefix*, AND, OR, NOT,\n"
+	  "title:word).  JSON Lines, best first: source, identifier, prefix,\n"
+	  "datestamp, title, snippet (matches in [brackets]), score.\n" },
 	{ "list-identifiers", cmd_list_identifiers,
 	  "list-identifiers URL [--prefix P] [--set S] [--from D] [--until D]",
 	  "Print the record headers of a repository (ListIdentifiers,\n"
@@ -729,6 +736,51 @@ out:
 	free(autoname);
 	free(prefixes);
 	free(sets);
+	return rc;
+}
+
+static int
+cmd_search(int argc, char **argv)
+{
+	static const struct option	 opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "source", required_argument, NULL, 'n' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd		*c = find_cmd("search");
+	const char			*db = NULL, *source = NULL, *errstr;
+	long long			 limit = 20;
+	struct store			*store;
+	char				*cause = NULL;
+	int				 ch, rc = 0;
+
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': db = optarg; break;
+		case 'n': source = optarg; break;
+		case 'l':
+			if (parse_ll(optarg, 1, 100000, &limit, &errstr) == -1)
+				return bad_usage("search", "--limit: %s",
+				    errstr);
+			break;
+		case 'h': return usage_cmd(c, 1);
+		default: return usage_cmd(c, 0);
+		}
+	}
+	if (db == NULL || optind + 1 != argc)
+		return usage_cmd(c, 0);
+	if ((store = open_db(db, STORE_RDONLY)) == NULL)
+		return EXIT_FAIL;
+	if (store_search(store, argv[optind], source, limit, stdout,
+	    &cause) == -1 || fflush(stdout) == EOF) {
+		fprintf(stderr, "%s search: %s\n", progname,
+		    cause != NULL ? cause : strerror(errno));
+		rc = EXIT_FAIL;
+	}
+	free(cause);
+	store_close(store);
 	return rc;
 }
 

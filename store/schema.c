@@ -298,6 +298,20 @@ const struct store_migration store_migrations[] = {
 	") STRICT;"
 	"CREATE INDEX reject_source ON reject (source_id, identifier);"
 	},
+
+	/*
+	 * 2 -> 3: the full-text index over title, creator, subject and
+	 * description (one row per present record, rowid = record.id), kept
+	 * in step by store_put().  Diacritics are folded (a search for
+	 * "Almaty" also finds "Almatý"); Cyrillic and Kazakh letters are
+	 * tokenized as words like Latin ones.
+	 */
+	{ NULL,
+	"CREATE VIRTUAL TABLE record_fts USING fts5 ("
+	"  title, creator, subject, description,"
+	"  tokenize = 'unicode61 remove_diacritics 2'"
+	");"
+	},
 };
 
 const size_t store_nmigrations = nitems(store_migrations);

@@ -294,6 +294,10 @@ struct store {
 	/* The current UTC time, formatted at most once a second. */
 	time_t		  now_t;
 	char		  now[DATESTAMP_LEN];
+	/* The full-text index: statements prepared on first use. */
+	sqlite3_stmt	 *fts_del;
+	sqlite3_stmt	 *fts_ins;
+	struct buf	  fts_text[4];
 };
 
 /* What store_export() reuses from one record to the next. */
@@ -315,6 +319,11 @@ static void	 bind_text(sqlite3_stmt *, int, const char *);
 static void	 bind_count(sqlite3_stmt *, int, long long);
 static const char *col_text(sqlite3_stmt *, int);
 static int	 need_transaction(struct store *, const char *, char **);
+static int	 fts_put(struct store *, int64_t, const struct store_record *,
+		    char **);
+static int	 prepare(struct store *, const char *, sqlite3_stmt **,
+		    char **);
+static void	 json_col(struct buf *, sqlite3_stmt *, int);
 static const char *store_now(struct store *);
 
 /* Opening */
@@ -709,6 +718,8 @@ store_close(struct store *s)
 			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		for (i = 0; i < Q_COUNT; i++)
 			sqlite3_finalize(s->q[i]);
+		sqlite3_finalize(s->fts_del);
+		sqlite3_finalize(s->fts_ins);
 		if (sqlite3_close(s->db) != SQLITE_OK)
 			log_err("store: close path=%s error=%s", log_q(s->path),
 			    log_q(sqlite3_errmsg(s->db)));
@@ -716,6 +727,8 @@ store_close(struct store *s)
 	for (i = 0; i < TEMPLATE_SETS; i++)
 		for (j = 0; j < TEMPLATE_WAYS; j++)
 			free(s->templates[i][j].body);
+	for (i = 0; i < nitems(s->fts_text); i++)
+		buf_free(&s->fts_text[i]);
 	free(s->dcjson.data);
 	buf_free(&s->tmpl);
 	buf_free(&s->setsjson);
@@ -1783,9 +1796,129 @@ store_put(struct store *s, int64_t source, int64_t run,
 	if (change != STORE_UNCHANGED &&
 	    change_add(s, source, run, r, change, now, cause) == -1)
 		return -1;
+	if (change != STORE_UNCHANGED &&
+	    fts_put(s, id, change == STORE_DELETED ? NULL : r, cause) == -1)
+		return -1;
 	if (changep != NULL)
 		*changep = change;
 	return 0;
+}
+
+/*
+ * Keep the full-text index in step with a record whose content changed:
+ * its old row goes, and, unless it is deleted now, a new row holds its
+ * title, creators, subjects and descriptions, one value a line.
+ */
+static int
+fts_put(struct store *s, int64_t id, const struct store_record *r,
+    char **cause)
+{
+	static const char *const	 cols[] = { "title", "creator",
+	    "subject", "description" };
+	size_t				 i, k;
+	int				 c;
+
+	if (s->fts_del == NULL && (sqlite3_prepare_v3(s->db,
+	    "DELETE FROM record_fts WHERE rowid = ?", -1,
+	    SQLITE_PREPARE_PERSISTENT, &s->fts_del, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(s->db, "INSERT INTO record_fts (rowid, title, "
+	    "creator, subject, description) VALUES (?, ?, ?, ?, ?)", -1,
+	    SQLITE_PREPARE_PERSISTENT, &s->fts_ins, NULL) != SQLITE_OK)) {
+		set_cause(cause, "store: search index: %s",
+		    sqlite3_errmsg(s->db));
+		return -1;
+	}
+	sqlite3_bind_int64(s->fts_del, 1, id);
+	c = sqlite3_step(s->fts_del);
+	sqlite3_reset(s->fts_del);
+	if (c != SQLITE_DONE) {
+		set_cause(cause, "store: search index: %s",
+		    sqlite3_errmsg(s->db));
+		return -1;
+	}
+	if (r == NULL)
+		return 0;
+	for (c = 0; c < 4; c++) {
+		if (s->fts_text[c].max == 0)
+			buf_init(&s->fts_text[c], SIZE_MAX / 4);
+		buf_reset(&s->fts_text[c]);
+	}
+	for (k = 0; k < r->ndc; k++)
+		for (c = 0; c < 4; c++)
+			if (strcmp(r->dc[k].element, cols[c]) == 0) {
+				if (s->fts_text[c].len > 0)
+					buf_addch(&s->fts_text[c], '\n');
+				buf_addstr(&s->fts_text[c], r->dc[k].value);
+			}
+	sqlite3_bind_int64(s->fts_ins, 1, id);
+	for (i = 0; i < 4; i++)
+		sqlite3_bind_text(s->fts_ins, (int)i + 2,
+		    buf_str(&s->fts_text[i]), (int)s->fts_text[i].len,
+		    SQLITE_STATIC);
+	c = sqlite3_step(s->fts_ins);
+	sqlite3_reset(s->fts_ins);
+	if (c != SQLITE_DONE) {
+		set_cause(cause, "store: search index: %s",
+		    sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_search(struct store *s, const char *query, const char *source,
+    long long limit, FILE *fp, char **cause)
+{
+	sqlite3_stmt	*st;
+	struct buf	 b;
+	int		 rc, ret = -1;
+
+	if (prepare(s, "SELECT so.name, r.identifier, r.prefix, "
+	    "r.datestamp, substr(f.title, 1, coalesce(nullif(instr(f.title, "
+	    "char(10)), 0) - 1, length(f.title))), "
+	    "snippet(record_fts, -1, '[', ']', '...', 16), "
+	    "bm25(record_fts) FROM record_fts f "
+	    "JOIN record r ON r.id = f.rowid "
+	    "JOIN source so ON so.id = r.source_id "
+	    "WHERE record_fts MATCH ?1 AND (?2 IS NULL OR so.name = ?2) "
+	    "ORDER BY rank LIMIT ?3", &st, cause) == -1)
+		return -1;
+	sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
+	if (source != NULL)
+		sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, limit);
+	buf_init(&b, SIZE_MAX / 4);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		buf_reset(&b);
+		buf_addstr(&b, "{\"source\":");
+		json_col(&b, st, 0);
+		buf_addstr(&b, ",\"identifier\":");
+		json_col(&b, st, 1);
+		buf_addstr(&b, ",\"prefix\":");
+		json_col(&b, st, 2);
+		buf_addstr(&b, ",\"datestamp\":");
+		json_col(&b, st, 3);
+		buf_addstr(&b, ",\"title\":");
+		json_col(&b, st, 4);
+		buf_addstr(&b, ",\"snippet\":");
+		json_col(&b, st, 5);
+		buf_printf(&b, ",\"score\":%.4f}\n",
+		    -sqlite3_column_double(st, 6));
+		if (fwrite(b.data, 1, b.len, fp) != b.len) {
+			set_cause(cause, "store: search: write: %s",
+			    strerror(errno));
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		set_cause(cause, "store: search: %s", sqlite3_errmsg(s->db));
+		goto out;
+	}
+	ret = 0;
+out:
+	buf_free(&b);
+	sqlite3_finalize(st);
+	return ret;
 }
 
 /*

@@ -135,6 +135,13 @@ int	 store_export(struct store *, const char *source, const char *prefix,
 int	 store_changes(struct store *, int64_t since, int64_t limit, FILE *,
 	    char **cause);
 int	 store_status(struct store *, FILE *, char **cause);
+/*
+ * Full-text search (FTS5 query syntax) over title, creator, subject and
+ * description: JSON Lines {source, identifier, prefix, datestamp, title,
+ * snippet, score}, best first; source may be NULL (all).
+ */
+int	 store_search(struct store *, const char *query, const char *source,
+	    long long limit, FILE *, char **cause);
 
 /* For the daemon's status server. */
 struct buf;

@@ -264,6 +264,22 @@ test_nur_pages(void **state)
 	    "\"oai:nur.nu.edu.kz:123456789/7440\",\"prefix\":\"oai_dc\","
 	    "\"datestamp\":\"2023-09-23T11:30:00Z\",\"deleted\":true"));
 	free(exp);
+	/* The full-text index knows the live records. */
+	assert_int_equal(run("q6.out", "q6.err", "%s/oaiharvest search --db %s "
+	    "'teacher leadership'", bindir, db), 0);
+	exp = read_tmp("q6.out");
+	assert_non_null(strstr(exp, "{\"source\":\"nur\",\"identifier\":"
+	    "\"oai:nur.nu.edu.kz:123456789/7421\""));
+	assert_non_null(strstr(exp, "[teacher] [leadership]"));
+	assert_null(strstr(exp, "123456789/7440"));
+	free(exp);
+	assert_int_equal(run("q7.out", "q7.err", "%s/oaiharvest search --db %s "
+	    "'title:\"unterminated'", bindir, db), 1);
+	assert_int_equal(run("q8.out", "q8.err", "%s/oaiharvest search --db %s "
+	    "nosuchwordanywhere", bindir, db), 0);
+	exp = read_tmp("q8.out");
+	assert_string_equal(exp, "");
+	free(exp);
 	assert_int_equal(run("c6.out", "c6.err", "%s/oaiharvest changes --db "
 	    "%s", bindir, db), 0);
 	ch = read_tmp("c6.out");
