@@ -154,3 +154,4 @@ clean:
 # Fuzzing (clang libFuzzer) and valgrind runs live in their own fragments.
 -include tests/fuzz/fuzz.mk
 -include tests/valgrind.mk
+-include tests/bench/bench.mk

@@ -179,6 +179,12 @@ test_fault_table(void **state)
 			assert_int_equal(sqlite3_open_v2(db, &s,
 			    SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 			n = q_int(s, "SELECT count(*) FROM record");
+			/* A record set aside is kept, raw, for inspection. */
+			if (n == RECORDS - 1 && q_int(s, "SELECT count(*) FROM "
+			    "reject WHERE raw LIKE '%<record%' AND cause != ''")
+			    != 1)
+				fail_msg("%s: the reject was not kept",
+				    cases[i].name);
 			sqlite3_close(s);
 			if (n != RECORDS && n != RECORDS - 1)
 				fail_msg("%s: %lld records", cases[i].name, n);
