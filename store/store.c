@@ -1447,7 +1447,7 @@ template_make(struct store *s, const struct store_record *r)
 		for (gt = done; ; gt++) {
 			if ((gt = memchr(gt, '>', end - gt)) == NULL)
 				return -1;
-			/* The value, after the white space the parser trimmed. */
+			/* The value, after white space the parser trimmed. */
 			for (t = gt + 1; t < end && (*t == ' ' || *t == '\t' ||
 			    *t == '\n'); t++)
 				;

@@ -972,8 +972,9 @@ test_source_and_runs(void **state)
 
 /* Content: DC values as JSON, XML as a template or verbatim */
 
-#define OAI_DC_HEAD	"<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/" \
-	"OAI/2.0/oai_dc/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\n"
+#define OAI_DC_HEAD	"<oai_dc:dc xmlns:oai_dc=\"http://www." \
+	"openarchives.org/OAI/2.0/oai_dc/\" " \
+	"xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\n"
 
 static void
 test_schema_layout(void **state)
