@@ -137,6 +137,8 @@ static const struct conf_key conf_keys[] = {
 	{ "max_response_bytes", NULL, SCOPE_GLOBAL, KIND_LL, set_size,
 	    G(max_response_bytes), 0, 1024, (long long)MAX_RESPONSE_BYTES,
 	    (long long)MAX_RESPONSE_BYTES, NULL, 0 },
+	{ "retry_after_max", NULL, SCOPE_GLOBAL, KIND_LL, set_seconds,
+	    G(retry_after_max), 0, 1, RETRY_AFTER_MAX, RETRY_AFTER_MAX, NULL, 0 },
 	{ "status_listen", NULL, SCOPE_GLOBAL, KIND_STR, set_listen,
 	    G(status_listen), 0, 1, 300, 0, CONF_DEFAULT_LISTEN, 0 },
 	{ "changes_log", NULL, SCOPE_GLOBAL, KIND_STR, set_path,

@@ -48,6 +48,8 @@ struct conf {
 	long long		 delay_ms;	/* default 1000 */
 	long long		 timeout;	/* whole request, seconds */
 	long long		 max_response_bytes;
+	long long		 retry_after_max;	/* seconds: the longest
+						   Retry-After honoured */
 	struct conf_source	*sources;
 	size_t			 nsources;
 };

@@ -662,6 +662,7 @@ cmd_harvest(int argc, char **argv)
 		ho.ca_file = conf->ca_file;
 		ho.timeout = conf->timeout;
 		ho.max_response_bytes = conf->max_response_bytes;
+		ho.retry_after_max = conf->retry_after_max;
 	} else {
 		if (optind != argc) {
 			rc = bad_usage("harvest", "unexpected argument: %s",

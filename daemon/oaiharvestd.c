@@ -731,6 +731,7 @@ main(int argc, char **argv)
 	ho.ca_file = d.conf->ca_file;
 	ho.timeout = d.conf->timeout;
 	ho.max_response_bytes = d.conf->max_response_bytes;
+	ho.retry_after_max = d.conf->retry_after_max;
 	if ((d.engine = harvest_engine_new(d.base, d.store, &ho,
 	    &cause)) == NULL) {
 		log_err("event=fatal cause=%s", log_q(cause));

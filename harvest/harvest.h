@@ -26,6 +26,7 @@ struct harvest_options {
 	long long	 max_response_bytes;	/* 0: MAX_RESPONSE_BYTES */
 	long long	 retry_base_ms;	/* first retry delay; 0: BACKOFF_BASE s */
 	int		 max_tries;	/* tries per request; 0: default */
+	long long	 retry_after_max;	/* seconds; 0: RETRY_AFTER_MAX */
 };
 
 /* What to harvest.  Strings are copied by harvest_start(). */
@@ -135,5 +136,10 @@ char		*harvest_url(const char *base, const char *verb, ...);
 long long	 harvest_retry_delay(long status, int curl_failed,
 		    long long retry_after, int attempt, int max_tries,
 		    long long base_ms, unsigned int jitter_seed);
+/* The same, with the longest Retry-After honoured (seconds). */
+long long	 harvest_retry_delay_capped(long status, int curl_failed,
+		    long long retry_after, long long retry_after_max,
+		    int attempt, int max_tries, long long base_ms,
+		    unsigned int jitter_seed);
 
 #endif

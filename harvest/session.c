@@ -75,6 +75,7 @@ struct harvest_engine {
 	struct fetch		*fetch;
 	long long		 retry_base_ms;
 	long long		 max_bytes;
+	long long		 retry_after_max;
 	int			 max_tries;
 	unsigned int		 seed;
 	struct harvest_observer	 obs;
@@ -214,6 +215,9 @@ harvest_engine_new(struct event_base *base, struct store *store,
 	e->max_tries = o->max_tries > 0 ? o->max_tries : MAX_REQUEST_TRIES;
 	e->max_bytes = o->max_response_bytes > 0 ? o->max_response_bytes :
 	    (long long)MAX_RESPONSE_BYTES;
+	e->retry_after_max = o->retry_after_max > 0 &&
+	    o->retry_after_max < RETRY_AFTER_MAX ? o->retry_after_max :
+	    RETRY_AFTER_MAX;
 	e->seed = (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)e;
 	return e;
 }
@@ -431,14 +435,23 @@ long long
 harvest_retry_delay(long status, int curl_failed, long long retry_after,
     int attempt, int max_tries, long long base_ms, unsigned int seed)
 {
+	return harvest_retry_delay_capped(status, curl_failed, retry_after,
+	    RETRY_AFTER_MAX, attempt, max_tries, base_ms, seed);
+}
+
+long long
+harvest_retry_delay_capped(long status, int curl_failed,
+    long long retry_after, long long retry_after_max, int attempt,
+    int max_tries, long long base_ms, unsigned int seed)
+{
 	long long	ms;
 	int		i;
 
 	if (attempt >= max_tries)
 		return -1;
 	if ((status == 503 || status == 429) && retry_after > 0) {
-		if (retry_after > RETRY_AFTER_MAX)
-			retry_after = RETRY_AFTER_MAX;
+		if (retry_after > retry_after_max)
+			retry_after = retry_after_max;
 		return retry_after * 1000;
 	}
 	if (!(curl_failed || status == 200 || status == 408 ||
@@ -799,9 +812,9 @@ on_done(void *arg, const struct fetch_result *res)
 		    "stops until an operator acts", res->url, cause);
 		return;
 	}
-	delay = harvest_retry_delay(status, res->curl_failed,
-	    res->retry_after, j->tries, j->e->max_tries, j->e->retry_base_ms,
-	    j->e->seed++);
+	delay = harvest_retry_delay_capped(status, res->curl_failed,
+	    res->retry_after, j->e->retry_after_max, j->tries,
+	    j->e->max_tries, j->e->retry_base_ms, j->e->seed++);
 	if (res->sink_failed || (res->ok && status == 200))
 		j->error_type = j->spool_cause != NULL ? "limit" : "parse";
 	else if (res->curl_failed)

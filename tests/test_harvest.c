@@ -70,6 +70,11 @@ test_retry_policy(void **state)
 				    i, ms, cases[i].min_ms, cases[i].max_ms);
 		}
 	}
+	/* A configured ceiling below the built-in one. */
+	assert_int_equal(harvest_retry_delay_capped(503, 0, 600, 120, 1, 4,
+	    1000, 1), 120000);
+	assert_int_equal(harvest_retry_delay_capped(429, 0, 30, 120, 1, 4,
+	    1000, 1), 30000);
 	/* The ceiling holds however many tries are allowed. */
 	ms = harvest_retry_delay(500, 0, 0, 40, 100, 1000, 1);
 	assert_true(ms >= BACKOFF_MAX * 1000LL &&
