@@ -50,7 +50,7 @@ static const struct cmd cmds[] = {
 	  "harvest --db FILE --url URL [--prefix P]... [--set S]...\n"
 	  "                  [--from D] [--until D] [--source NAME] [--delay MS]\n"
 	  "                  [--retries N] [--retry-wait MS] [--timeout T]\n"
-	  "                  [--max-response-bytes N] [--overlap T] [-v]\n"
+	  "                  [--max-response-bytes N] [--overlap T] [--sweep] [-v]\n"
 	  "       oaiharvest harvest --config FILE [--db FILE] [--from D]\n"
 	  "                  [--until D] [--retries N] [-v] [NAME...]",
 	  "Harvest now, into a SQLite database.  Run again, it harvests only\n"
@@ -74,6 +74,10 @@ static const struct cmd cmds[] = {
 	  "  --timeout T     the longest one request may take (default 30m)\n"
 	  "  --max-response-bytes N  the largest response, decoded\n"
 	  "                  (default 256 MiB)\n"
+	  "  --sweep         after the harvest, list every identifier\n"
+	  "                  (ListIdentifiers) and mark the records that\n"
+	  "                  vanished deleted (for repositories that keep no\n"
+	  "                  deletions; done weekly by default for those)\n"
 	  "  --overlap T     the next from is the repository's clock at the\n"
 	  "                  start of this harvest less T (default 5m), so\n"
 	  "                  that records indexed late are not missed\n"
@@ -528,6 +532,7 @@ cmd_harvest(int argc, char **argv)
 		{ "delay", required_argument, NULL, 'D' },
 		{ "retries", required_argument, NULL, 'R' },
 		{ "overlap", required_argument, NULL, 'O' },
+		{ "sweep", no_argument, NULL, 'S' },
 		{ "retry-wait", required_argument, NULL, 'W' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "max-response-bytes", required_argument, NULL, 'M' },
@@ -548,6 +553,7 @@ cmd_harvest(int argc, char **argv)
 	size_t				 np = 0, ns = 0, i;
 	long long			 delay = 0, retries = -1;
 	long long			 overlap = 300, retry_wait = 0;
+	long long			 reconcile = -1;
 	long long			 timeout = 0, max_bytes = 0;
 	int				 ch, verbose = 0, rc = 0, r, intr = 0;
 	int				 k;
@@ -571,6 +577,10 @@ cmd_harvest(int argc, char **argv)
 				    errstr);
 				goto out;
 			}
+			break;
+		case 'S':
+			/* Now: any sweep older than a second is due. */
+			reconcile = 1;
 			break;
 		case 'W':
 			if (parse_ll(optarg, 1, 3600000, &retry_wait,
@@ -701,6 +711,7 @@ cmd_harvest(int argc, char **argv)
 		src.until = until;
 		src.delay_ms = delay;
 		src.overlap = overlap;
+		src.reconcile = reconcile;
 		rc = run_one(store, &ho, &src, &intr);
 		goto out;
 	}
@@ -727,6 +738,7 @@ cmd_harvest(int argc, char **argv)
 		src.delay_ms = cs->delay_ms >= 0 ? cs->delay_ms :
 		    conf->delay_ms;
 		src.overlap = cs->overlap;
+		src.reconcile = reconcile > 0 ? reconcile : cs->reconcile;
 		if ((r = run_one(store, &ho, &src, &intr)) != 0)
 			rc = r;
 	}

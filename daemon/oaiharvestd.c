@@ -262,6 +262,7 @@ src_start(struct dsource *s)
 	hs.until = s->c.until;
 	hs.delay_ms = s->c.delay_ms >= 0 ? s->c.delay_ms : d->conf->delay_ms;
 	hs.overlap = s->c.overlap;
+	hs.reconcile = s->c.reconcile;
 	src_set_state(s, SRC_RUNNING);
 	d->running++;
 	s->m.last_start = time(NULL);

@@ -48,6 +48,12 @@ struct harvest_source {
 	 * indexed late are not missed; -1: the high-water datestamp.
 	 */
 	long long		 overlap;
+	/*
+	 * Deletion sweeps (ListIdentifiers over a whole-repository list):
+	 * seconds between two; 0 never; -1 weekly when Identify says the
+	 * repository keeps no deletions (deletedRecord no or transient).
+	 */
+	long long		 reconcile;
 };
 
 /* What a finished run reports. */

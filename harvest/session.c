@@ -28,12 +28,16 @@
 enum job_state {
 	JOB_IDENTIFY,
 	JOB_LIST,
+	JOB_SWEEP,
 	JOB_DONE,
 };
 
 static const char *const job_state_names[] = {
-	"identify", "list", "done",
+	"identify", "list", "sweep", "done",
 };
+
+/* The automatic sweep interval for repositories that keep no deletions. */
+#define SWEEP_AUTO	(7 * 86400)
 
 struct list_spec {
 	char	*prefix;
@@ -98,6 +102,8 @@ struct harvest_job {
 	int			 from_initial;
 	long long		 delay_ms;
 	long long		 overlap;
+	long long		 reconcile;
+	size_t			 sweep;		/* list being swept */
 
 	/* What Identify said. */
 	enum oai_granularity	 gran;
@@ -185,6 +191,8 @@ static int	 on_reject(void *, const struct oai_reject *);
 static void	 pend_clear(struct harvest_job *);
 static void	 identify_done(struct harvest_job *);
 static void	 page_done(struct harvest_job *);
+static void	 sweep_page_done(struct harvest_job *);
+static void	 next_sweep(struct harvest_job *);
 static int	 put_record(void *, const struct store_record *);
 static void	 note_clock(struct harvest_job *);
 static const char *next_from(struct harvest_job *, char *);
@@ -502,6 +510,7 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	j->from_initial = src->from_is_initial;
 	j->delay_ms = src->delay_ms;
 	j->overlap = src->overlap;
+	j->reconcile = src->reconcile;
 	if (np == 0) {
 		prefixes = default_prefix;
 		np = 1;
@@ -560,7 +569,32 @@ job_set_state(struct harvest_job *j, enum job_state s)
 static void
 job_fail(struct harvest_job *j, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list	 ap;
+	char	*msg;
+
+	/*
+	 * A sweep that fails leaves the harvest as good as it was: a warning
+	 * on the run, and the next sweep tries again.
+	 */
+	if (j->state == JOB_SWEEP && (j->error_type == NULL ||
+	    strcmp(j->error_type, "cancelled") != 0)) {
+		va_start(ap, fmt);
+		xvasprintf(&msg, fmt, ap);
+		va_end(ap);
+		log_warn("event=sweep_failed source=%s prefix=%s cause=%s",
+		    log_q(j->name), log_q(j->lists[j->sweep].prefix),
+		    log_q(msg));
+		if (j->warnings.len > 0)
+			buf_addstr(&j->warnings, "; ");
+		buf_printf(&j->warnings, "sweep %s: %s",
+		    j->lists[j->sweep].prefix, msg);
+		free(msg);
+		j->error_type = NULL;
+		spool_reset(j->spool);
+		j->sweep++;
+		next_sweep(j);
+		return;
+	}
 
 	if (j->error == NULL) {
 		va_start(ap, fmt);
@@ -665,6 +699,11 @@ do_request(struct harvest_job *j)
 
 	if (j->state == JOB_IDENTIFY)
 		url = harvest_url(j->url, "Identify", NULL);
+	else if (j->state == JOB_SWEEP)
+		url = j->token != NULL ? harvest_url(j->url, "ListIdentifiers",
+		    "resumptionToken", j->token, NULL) :
+		    harvest_url(j->url, "ListIdentifiers", "metadataPrefix",
+		    j->lists[j->sweep].prefix, NULL);
 	else {
 		l = &j->lists[j->cur];
 		if (j->token != NULL)
@@ -790,6 +829,8 @@ on_done(void *arg, const struct fetch_result *res)
 		j->repairs += (long long)oai_parser_repairs(j->parser);
 		if (j->state == JOB_IDENTIFY)
 			identify_done(j);
+		else if (j->state == JOB_SWEEP)
+			sweep_page_done(j);
 		else
 			page_done(j);
 		return;
@@ -857,7 +898,7 @@ on_record(void *arg, const struct oai_record *r)
 {
 	struct harvest_job	*j = arg;
 
-	if (j->state != JOB_LIST)
+	if (j->state != JOB_LIST && j->state != JOB_SWEEP)
 		return 0;
 	if (spool_add(j->spool, r, &j->spool_cause) == -1)
 		return -1;
@@ -1059,12 +1100,174 @@ start_list(struct harvest_job *j)
 	job_queue(j, 0);
 }
 
+/* Is a deletion sweep of list i due? */
+static int
+sweep_due(struct harvest_job *j, size_t i)
+{
+	char		*last = NULL, *cause = NULL;
+	long long	 every = j->reconcile;
+	time_t		 t;
+	int		 due;
+
+	if (j->lists[i].set[0] != '\0' || every == 0)
+		return 0;
+	if (every < 0) {
+		if (j->deleted_record == NULL ||
+		    (strcmp(j->deleted_record, "no") != 0 &&
+		    strcmp(j->deleted_record, "transient") != 0))
+			return 0;
+		every = SWEEP_AUTO;
+	}
+	if (store_sweep_last(j->e->store, j->source_id, j->lists[i].prefix,
+	    &last, &cause) == -1) {
+		log_warn("event=sweep_error source=%s cause=%s", log_q(j->name),
+		    log_q(cause));
+		free(cause);
+		return 0;
+	}
+	/* 1 s means now (oaiharvest harvest --sweep). */
+	if (every <= 1) {
+		free(last);
+		return 1;
+	}
+	/*
+	 * Never swept: the list was just harvested whole, or is being kept
+	 * since; start the clock rather than list everything again now.
+	 */
+	if (last == NULL) {
+		if (store_sweep_touch(j->e->store, j->source_id,
+		    j->lists[i].prefix, &cause) == -1) {
+			log_warn("event=sweep_error source=%s cause=%s",
+			    log_q(j->name), log_q(cause));
+			free(cause);
+		}
+		return 0;
+	}
+	due = datestamp_parse(last, &t, NULL) == -1 || t + every <= time(NULL);
+	free(last);
+	return due;
+}
+
+/* Sweep the next list that is due, or end the run. */
+static void
+next_sweep(struct harvest_job *j)
+{
+	for (; j->sweep < j->nlists; j->sweep++)
+		if (sweep_due(j, j->sweep))
+			break;
+	if (j->sweep >= j->nlists) {
+		job_finish(j);
+		return;
+	}
+	job_set_state(j, JOB_SWEEP);
+	log_info("event=sweep_start source=%s prefix=%s", log_q(j->name),
+	    log_q(j->lists[j->sweep].prefix));
+	free(j->token);
+	j->token = NULL;
+	j->list_pages = 0;
+	j->tries = 0;
+	job_queue(j, 0);
+}
+
+static int
+mark_record(void *arg, const struct store_record *r)
+{
+	struct harvest_job	*j = arg;
+
+	if (r->deleted || r->identifier == NULL)
+		return 0;
+	return store_sweep_mark(j->e->store, j->source_id,
+	    j->lists[j->sweep].prefix, r->identifier, j->run_id,
+	    &j->spool_cause);
+}
+
+/*
+ * A page of the sweep: mark what it lists.  At its end, the records it did
+ * not list have vanished from a repository that keeps no deletions.
+ */
+static void
+sweep_page_done(struct harvest_job *j)
+{
+	const struct oai_token	*tok = oai_parser_token(j->parser);
+	const char		*code = oai_parser_error_code(j->parser);
+	const char		*prefix = j->lists[j->sweep].prefix;
+	char			*cause = NULL, now[DATESTAMP_LEN];
+	long long		 vanished = 0;
+	int			 more;
+
+	more = code == NULL && tok->value != NULL;
+	if (code != NULL && strcmp(code, "noRecordsMatch") != 0) {
+		j->error_type = "oai";
+		job_fail(j, "ListIdentifiers %s: OAI error %s: %s", prefix,
+		    code, oai_parser_error_message(j->parser) ?
+		    oai_parser_error_message(j->parser) : "");
+		return;
+	}
+	if (more && j->token != NULL && strcmp(tok->value, j->token) == 0) {
+		j->error_type = "protocol";
+		job_fail(j, "ListIdentifiers %s: the server repeated the "
+		    "resumptionToken %s", prefix, tok->value);
+		return;
+	}
+	if (store_begin(j->e->store, &cause) == -1)
+		goto fail;
+	if (spool_replay(j->spool, mark_record, j, &cause) == -1) {
+		if (cause == NULL) {
+			cause = j->spool_cause;
+			j->spool_cause = NULL;
+		}
+		goto rollback;
+	}
+	datestamp_format(time(NULL), j->gran, now);
+	if (!more && store_sweep_finish(j->e->store, j->source_id, prefix,
+	    j->run_id, now, &vanished, &cause) == -1) {
+		/* A partial list must not delete; the harvest still stands. */
+		store_rollback(j->e->store);
+		log_warn("event=sweep_refused source=%s prefix=%s cause=%s",
+		    log_q(j->name), log_q(prefix), log_q(cause));
+		if (j->warnings.len > 0)
+			buf_addstr(&j->warnings, "; ");
+		buf_printf(&j->warnings, "sweep %s: %s", prefix, cause);
+		free(cause);
+		spool_reset(j->spool);
+		j->sweep++;
+		next_sweep(j);
+		return;
+	}
+	if (store_commit(j->e->store, &cause) == -1)
+		goto rollback;
+	spool_reset(j->spool);
+	j->tries = 0;
+	if (more) {
+		free(j->token);
+		j->token = xstrdup(tok->value);
+		job_queue(j, 0);
+		return;
+	}
+	j->stats.deleted += vanished;
+	log_info("event=sweep_done source=%s prefix=%s vanished=%lld",
+	    log_q(j->name), log_q(prefix), vanished);
+	if (vanished > 0 && j->e->obs.on_commit != NULL)
+		j->e->obs.on_commit(j->e->obs_arg, j->name, vanished);
+	j->sweep++;
+	next_sweep(j);
+	return;
+rollback:
+	store_rollback(j->e->store);
+fail:
+	j->error_type = "store";
+	spool_reset(j->spool);
+	job_fail(j, "%s", cause != NULL ? cause : "store failed");
+	free(cause);
+}
+
 static void
 next_list(struct harvest_job *j)
 {
 	j->lists_done++;
 	if (++j->cur >= j->nlists) {
-		job_finish(j);
+		j->sweep = 0;
+		next_sweep(j);
 		return;
 	}
 	j->tries = 0;

@@ -312,6 +312,18 @@ const struct store_migration store_migrations[] = {
 	"  tokenize = 'unicode61 remove_diacritics 2'"
 	");"
 	},
+
+	/*
+	 * 3 -> 4: deletion sweeps.  record.swept is the run of the last
+	 * sweep that listed the record, list_state.swept_at when the last
+	 * sweep of a whole-repository list completed, change.reason why a
+	 * deletion was inferred.
+	 */
+	{ NULL,
+	"ALTER TABLE record ADD COLUMN swept INTEGER;"
+	"ALTER TABLE list_state ADD COLUMN swept_at TEXT;"
+	"ALTER TABLE change ADD COLUMN reason TEXT;"
+	},
 };
 
 const size_t store_nmigrations = nitems(store_migrations);

@@ -178,8 +178,8 @@ static const struct {
 	    " VALUES (?1, ?2, ?3)" },
 	[Q_CHANGE_ADD] = { "insert change",
 	    "INSERT INTO change (source_id, identifier, prefix, kind,"
-	    " datestamp, at, run_id, seq)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" },
+	    " datestamp, at, run_id, seq, reason)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)" },
 	[Q_SEQ_GET] = { "read change seq",
 	    "SELECT max((SELECT last FROM change_seq),"
 	    " coalesce((SELECT max(seq) FROM change), 0))" },
@@ -221,7 +221,7 @@ static const struct {
 	    " WHERE c.record_id = ?1 ORDER BY j.key" },
 	[Q_CHANGES] = { "changes",
 	    "SELECT c.seq, s.name, c.identifier, c.prefix, c.kind,"
-	    " c.datestamp, c.at FROM change c"
+	    " c.datestamp, c.at, c.reason FROM change c"
 	    " JOIN source s ON s.id = c.source_id"
 	    " WHERE c.seq > ?1 ORDER BY c.seq LIMIT ?2" },
 	[Q_STATUS_SOURCES] = { "status sources",
@@ -298,6 +298,7 @@ struct store {
 	sqlite3_stmt	 *fts_del;
 	sqlite3_stmt	 *fts_ins;
 	struct buf	  fts_text[4];
+	sqlite3_stmt	 *sweep_mark;
 };
 
 /* What store_export() reuses from one record to the next. */
@@ -719,6 +720,7 @@ store_close(struct store *s)
 		for (i = 0; i < Q_COUNT; i++)
 			sqlite3_finalize(s->q[i]);
 		sqlite3_finalize(s->fts_del);
+		sqlite3_finalize(s->sweep_mark);
 		sqlite3_finalize(s->fts_ins);
 		if (sqlite3_close(s->db) != SQLITE_OK)
 			log_err("store: close path=%s error=%s", log_q(s->path),
@@ -1955,6 +1957,10 @@ change_add(struct store *s, int64_t source, int64_t run,
 	else
 		sqlite3_bind_null(st, 7);
 	sqlite3_bind_int64(st, 8, s->seq + 1);
+	if (r->reason != NULL)
+		bind_text(st, 9, r->reason);
+	else
+		sqlite3_bind_null(st, 9);
 	if (q_exec(s, Q_CHANGE_ADD, cause) == -1)
 		return -1;
 	s->seq++;
@@ -2233,6 +2239,11 @@ store_changes(struct store *s, int64_t since, int64_t limit, FILE *fp,
 		err |= json_add_string(&b, col_text(st, 5), -1);
 		err |= buf_addstr(&b, ",\"at\":");
 		err |= json_add_string(&b, col_text(st, 6), -1);
+		/* Only deletions found by a sweep say why. */
+		if (sqlite3_column_type(st, 7) != SQLITE_NULL) {
+			err |= buf_addstr(&b, ",\"reason\":");
+			err |= json_add_string(&b, col_text(st, 7), -1);
+		}
 		err |= buf_addstr(&b, "}\n");
 		if (err) {
 			set_cause(cause, "store: changes: row too long");
@@ -2579,6 +2590,170 @@ store_reject(struct store *s, int64_t source, int64_t run, const char *prefix,
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		set_cause(cause, "store: reject: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Deletion sweeps, for repositories that keep no deletions: a full
+ * ListIdentifiers marks every record it lists with the sweep's run; when it
+ * completes, the present records it did not list have vanished.
+ */
+
+int
+store_sweep_mark(struct store *s, int64_t source, const char *prefix,
+    const char *identifier, int64_t run, char **cause)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if (need_transaction(s, "sweep", cause) == -1)
+		return -1;
+	if (s->sweep_mark == NULL && sqlite3_prepare_v3(s->db,
+	    "UPDATE record SET swept = ?1 WHERE source_id = ?2 AND "
+	    "prefix = ?3 AND identifier = ?4", -1, SQLITE_PREPARE_PERSISTENT,
+	    &s->sweep_mark, NULL) != SQLITE_OK) {
+		set_cause(cause, "store: sweep: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	st = s->sweep_mark;
+	sqlite3_bind_int64(st, 1, run);
+	sqlite3_bind_int64(st, 2, source);
+	sqlite3_bind_text(st, 3, prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, identifier, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		set_cause(cause, "store: sweep: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_sweep_finish(struct store *s, int64_t source, const char *prefix,
+    int64_t run, const char *datestamp, long long *vanished, char **cause)
+{
+	static const char *const reason =
+	    "vanished: no longer listed by ListIdentifiers";
+	sqlite3_stmt		*st;
+	struct store_record	 r;
+	enum store_change	 kind;
+	char			**ids = NULL, now[DATESTAMP_LEN];
+	size_t			 n = 0, i;
+	long long		 present = 0;
+	int			 rc, ret = -1;
+
+	*vanished = 0;
+	if (need_transaction(s, "sweep", cause) == -1)
+		return -1;
+	if (prepare(s, "SELECT count(*) FROM record WHERE source_id = ?1 AND "
+	    "prefix = ?2 AND deleted = 0", &st, cause) == -1)
+		return -1;
+	sqlite3_bind_int64(st, 1, source);
+	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		present = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (prepare(s, "SELECT identifier FROM record WHERE source_id = ?1 AND "
+	    "prefix = ?2 AND deleted = 0 AND swept IS NOT ?3", &st,
+	    cause) == -1)
+		return -1;
+	sqlite3_bind_int64(st, 1, source);
+	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, run);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		ids = xreallocarray(ids, n + 1, sizeof(*ids));
+		ids[n++] = xstrdup((const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		set_cause(cause, "store: sweep: %s", sqlite3_errmsg(s->db));
+		goto out;
+	}
+	/*
+	 * A repository that lists half its records or fewer is more likely
+	 * broken than emptied: refuse to delete on its word.
+	 */
+	if (n > 0 && (long long)n * 2 > present) {
+		set_cause(cause, "store: sweep: %zu of %lld records not listed; "
+		    "not deleting on a partial list", n, present);
+		goto out;
+	}
+	datestamp_now(now);
+	for (i = 0; i < n; i++) {
+		memset(&r, 0, sizeof(r));
+		r.prefix = prefix;
+		r.identifier = ids[i];
+		r.datestamp = datestamp != NULL ? datestamp : now;
+		r.deleted = 1;
+		r.reason = reason;
+		if (store_put(s, source, run, &r, &kind, cause) == -1)
+			goto out;
+		if (kind == STORE_DELETED)
+			(*vanished)++;
+	}
+	if (prepare(s, "UPDATE list_state SET swept_at = ?3 WHERE "
+	    "source_id = ?1 AND prefix = ?2 AND setspec = ''", &st,
+	    cause) == -1)
+		goto out;
+	sqlite3_bind_int64(st, 1, source);
+	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		set_cause(cause, "store: sweep: %s", sqlite3_errmsg(s->db));
+		goto out;
+	}
+	ret = 0;
+out:
+	for (i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+	return ret;
+}
+
+int
+store_sweep_last(struct store *s, int64_t source, const char *prefix,
+    char **swept_at, char **cause)
+{
+	sqlite3_stmt	*st;
+
+	*swept_at = NULL;
+	if (prepare(s, "SELECT swept_at FROM list_state WHERE source_id = ?1 "
+	    "AND prefix = ?2 AND setspec = ''", &st, cause) == -1)
+		return -1;
+	sqlite3_bind_int64(st, 1, source);
+	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL)
+		*swept_at = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+store_sweep_touch(struct store *s, int64_t source, const char *prefix,
+    char **cause)
+{
+	sqlite3_stmt	*st;
+	char		 now[DATESTAMP_LEN];
+	int		 rc;
+
+	if (prepare(s, "UPDATE list_state SET swept_at = ?3 WHERE "
+	    "source_id = ?1 AND prefix = ?2 AND setspec = '' AND "
+	    "swept_at IS NULL", &st, cause) == -1)
+		return -1;
+	datestamp_now(now);
+	sqlite3_bind_int64(st, 1, source);
+	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		set_cause(cause, "store: sweep: %s", sqlite3_errmsg(s->db));
 		return -1;
 	}
 	return 0;

@@ -66,6 +66,7 @@ struct store_record {
 	size_t			 metadata_len;
 	const struct store_dc	*dc;		/* in document order */
 	size_t			 ndc;
+	const char		*reason;	/* why, on the change row; NULL */
 };
 
 enum store_change {
@@ -164,6 +165,23 @@ int	 store_source_json(struct store *, const char *name, struct buf *,
 int	 store_outbox_get(struct store *, const char *name, int64_t *seq,
 	    char **cause);
 int	 store_outbox_set(struct store *, const char *name, int64_t seq,
+	    char **cause);
+
+/*
+ * Deletion sweeps (inside page transactions): mark each identifier a full
+ * ListIdentifiers lists; when it completes, the present records it did
+ * not list become deleted with the reason "vanished" (refused when more
+ * than half would go).  swept_at: when the last sweep completed, or NULL.
+ */
+int	 store_sweep_mark(struct store *, int64_t source, const char *prefix,
+	    const char *identifier, int64_t run, char **cause);
+int	 store_sweep_finish(struct store *, int64_t source, const char *prefix,
+	    int64_t run, const char *datestamp, long long *vanished,
+	    char **cause);
+int	 store_sweep_last(struct store *, int64_t source, const char *prefix,
+	    char **swept_at, char **cause);
+/* Start the sweep clock of a list never swept (outside transactions). */
+int	 store_sweep_touch(struct store *, int64_t source, const char *prefix,
 	    char **cause);
 
 /*

@@ -426,6 +426,82 @@ test_list_identifiers_get_record(void **state)
 	free(out);
 }
 
+/*
+ * Deletion reconciliation for repositories that keep no deletions: records
+ * purged without a deleted header vanish; a sweep finds them and logs
+ * "deleted" changes saying why; a list missing most records deletes
+ * nothing.
+ */
+static void
+test_sweep(void **state)
+{
+	struct server	 nd;
+	sqlite3		*sdb;
+	char		*db, *err, *ch, *q;
+	int		 i;
+
+	start_server(&nd, "nd.port", "--records 300 --page-size 50 "
+	    "--deleted-every 0");
+	db = path("sweep.db");
+	assert_int_equal(run("w1.out", "w1.err", "%s/oaiharvest harvest --db "
+	    "%s --url http://127.0.0.1:%d/oai --source nd", bindir, db,
+	    nd.port), 0);
+	for (i = 5; i <= 7; i++) {
+		xasprintf(&q, "/control/purge?id=%d", i);
+		free(http(&nd, 1, q));
+		free(q);
+	}
+	/* An ordinary incremental harvest cannot see them go. */
+	assert_int_equal(run("w2.out", "w2.err", "%s/oaiharvest harvest --db "
+	    "%s --url http://127.0.0.1:%d/oai --source nd", bindir, db,
+	    nd.port), 0);
+	err = read_tmp("w2.err");
+	assert_non_null(strstr(err, "deleted=0"));
+	free(err);
+	/* A sweep does. */
+	assert_int_equal(run("w3.out", "w3.err", "%s/oaiharvest harvest --db "
+	    "%s --url http://127.0.0.1:%d/oai --source nd --sweep", bindir, db,
+	    nd.port), 0);
+	err = read_tmp("w3.err");
+	if (strstr(err, "deleted=3 ") == NULL)
+		fail_msg("sweep: %s", err);
+	free(err);
+	assert_int_equal(run("w4.out", "w4.err", "%s/oaiharvest changes --db "
+	    "%s --since 300", bindir, db), 0);
+	ch = read_tmp("w4.out");
+	assert_int_equal(sqlite3_open(":memory:", &sdb), SQLITE_OK);
+	load_jsonl(sdb, "c", ch);
+	free(ch);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM c"), 3);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM c WHERE "
+	    "j->>'kind' = 'deleted' AND j->>'reason' LIKE 'vanished%' AND "
+	    "j->>'identifier' IN ('oai:oaiharvest.test:rec/5', "
+	    "'oai:oaiharvest.test:rec/6', 'oai:oaiharvest.test:rec/7')"), 3);
+	sqlite3_close(sdb);
+	/* Nothing more vanished: a second sweep changes nothing. */
+	assert_int_equal(run("w5.out", "w5.err", "%s/oaiharvest harvest --db "
+	    "%s --url http://127.0.0.1:%d/oai --source nd --sweep", bindir, db,
+	    nd.port), 0);
+	err = read_tmp("w5.err");
+	assert_non_null(strstr(err, "deleted=0 "));
+	free(err);
+	/* Most records missing at once: refused, nothing deleted. */
+	for (i = 100; i <= 280; i++) {
+		xasprintf(&q, "/control/purge?id=%d", i);
+		free(http(&nd, 1, q));
+		free(q);
+	}
+	assert_int_equal(run("w6.out", "w6.err", "%s/oaiharvest harvest --db "
+	    "%s --url http://127.0.0.1:%d/oai --source nd --sweep", bindir, db,
+	    nd.port), 0);
+	err = read_tmp("w6.err");
+	assert_non_null(strstr(err, "deleted=0 "));
+	assert_non_null(strstr(err, "not deleting on a partial list"));
+	free(err);
+	free(db);
+	stop_server(&nd);
+}
+
 /* Errors: exit codes and one clear line. */
 static void
 test_errors(void **state)
@@ -599,6 +675,7 @@ main(void)
 		cmocka_unit_test(test_day_granularity),
 		cmocka_unit_test(test_no_match_and_expired_token),
 		cmocka_unit_test(test_list_identifiers_get_record),
+		cmocka_unit_test(test_sweep),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_killed_and_resumed),

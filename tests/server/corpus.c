@@ -34,6 +34,8 @@ struct rec {
 	int64_t		 datestamp;
 	uint32_t	 version;
 	uint8_t		 deleted;
+	uint8_t		 purged;	/* gone without a trace (deletedRecord
+					   "no"): in no list, no dump */
 };
 
 struct corpus {
@@ -520,6 +522,7 @@ corpus_new(const struct corpus_conf *conf)
 	for (i = 1; i <= c->n; i++) {
 		c->recs[i - 1].datestamp = initial_datestamp(conf->seed, i);
 		c->recs[i - 1].version = 0;
+		c->recs[i - 1].purged = 0;
 		c->recs[i - 1].deleted = conf->deleted_every > 0 &&
 		    i % conf->deleted_every == 0;
 		if (c->recs[i - 1].datestamp > c->max_ds)
@@ -595,6 +598,8 @@ corpus_lookup(const struct corpus *c, const char *id)
 	    &errstr) == -1)
 		return 0;
 	corpus_identifier((size_t)v, canon, sizeof(canon));
+	if (c->recs[v - 1].purged)
+		return 0;
 	return strcmp(canon, id) == 0 ? (size_t)v : 0;
 }
 
@@ -673,6 +678,8 @@ corpus_next(const struct corpus *c, size_t start, const struct corpus_filter *f)
 	size_t	i;
 
 	for (i = start == 0 ? 1 : start; i <= c->n; i++) {
+		if (c->recs[i - 1].purged)
+			continue;
 		if (c->recs[i - 1].datestamp < f->from ||
 		    c->recs[i - 1].datestamp > f->until)
 			continue;
@@ -746,6 +753,7 @@ corpus_add(struct corpus *c, size_t n, size_t *first, const char **cause)
 	for (i = 0; i < n; i++) {
 		c->recs[c->n].datestamp = tick(c);
 		c->recs[c->n].version = 0;
+		c->recs[c->n].purged = 0;
 		c->recs[c->n].deleted = 0;
 		c->n++;
 	}
@@ -793,6 +801,24 @@ corpus_delete(struct corpus *c, size_t i, const char **cause)
 	return 0;
 }
 
+/*
+ * A repository that keeps no deletions (deletedRecord "no") just forgets a
+ * record: it is in no list any more, with no deleted header.
+ */
+int
+corpus_purge(struct corpus *c, size_t i, const char **cause)
+{
+	if (check_index(c, i, cause) == -1)
+		return -1;
+	if (c->recs[i - 1].purged) {
+		*cause = "record is already purged";
+		return -1;
+	}
+	c->recs[i - 1].purged = 1;
+	c->generation++;
+	return 0;
+}
+
 int
 corpus_undelete(struct corpus *c, size_t i, const char **cause)
 {
@@ -827,6 +853,8 @@ corpus_dump(const struct corpus *c, struct evbuffer *out)
 	buf_init(&b, DUMP_LINE_MAX);
 	dc_init(&d);
 	for (i = 1; i <= c->n; i++) {
+		if (c->recs[i - 1].purged)
+			continue;
 		buf_reset(&b);
 		corpus_identifier(i, id, sizeof(id));
 		datestamp_format(c->recs[i - 1].datestamp, c->conf.gran, ds);

@@ -12,6 +12,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -49,6 +51,7 @@ struct conf {
 	long long		 delay_ms;
 	enum oai_granularity	 gran;
 	int			 verbose;
+	int			 prerender;
 	const char		*faults[SRV_MAX_FAULT_SPECS];
 	size_t			 nfaults;
 };
@@ -76,6 +79,7 @@ struct server {
 	struct pages		*pages;
 	struct faults		*faults;
 	struct streams		*streams;
+	struct prerender	*prerender;	/* --prerender, or NULL */
 	char			 origin[128];	/* http://HOST:PORT */
 	char			 oai_url[128];
 	char			 pages_url[128];
@@ -112,6 +116,7 @@ static void	 bad_oai_args(struct server *, struct evhttp_request *,
 		    const struct route *, const char *);
 
 /* /oai and its faults */
+static void	 nodelay(struct evhttp_request *);
 static void	 oai_serve(struct server *, struct evhttp_request *,
 		    const struct form *, const char *);
 static struct evbuffer *oai_body(struct server *, const struct form *,
@@ -146,6 +151,7 @@ static const struct route {
 	{ "/control/touch", M_POST, 0, r_change, corpus_touch },
 	{ "/control/delete", M_POST, 0, r_change, corpus_delete },
 	{ "/control/undelete", M_POST, 0, r_change, corpus_undelete },
+	{ "/control/purge", M_POST, 0, r_change, corpus_purge },
 	{ "/control/dump", M_GET, 0, r_dump, NULL },
 	{ "/control/stats", M_GET, 0, r_stats, NULL },
 	{ "/control/fault", M_POST, 0, r_fault, NULL },
@@ -156,7 +162,7 @@ static const struct route {
 enum {
 	OPT_BIND = 256, OPT_PORT, OPT_PORT_FILE, OPT_RECORDS, OPT_PAGE_SIZE,
 	OPT_GRANULARITY, OPT_SETS, OPT_DELETED_EVERY, OPT_SEED, OPT_PAGES,
-	OPT_DELAY_MS, OPT_FAULT,
+	OPT_DELAY_MS, OPT_FAULT, OPT_PRERENDER,
 };
 
 static const struct option longopts[] = {
@@ -172,6 +178,7 @@ static const struct option longopts[] = {
 	{ "pages", required_argument, NULL, OPT_PAGES },
 	{ "delay-ms", required_argument, NULL, OPT_DELAY_MS },
 	{ "fault", required_argument, NULL, OPT_FAULT },
+	{ "prerender", no_argument, NULL, OPT_PRERENDER },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -215,7 +222,7 @@ usage(void)
 	    "\t[--page-size K] [--granularity day|seconds] [--sets K] "
 	    "[--deleted-every D]\n"
 	    "\t[--seed S] [--pages DIR] [--delay-ms MS] [--fault SPEC ...] "
-	    "[-v]\n");
+	    "[--prerender]\n\t[-v]\n");
 	exit(64);
 }
 
@@ -276,6 +283,9 @@ parse_options(struct conf *conf, int argc, char **argv)
 			break;
 		case 'v':
 			conf->verbose = 1;
+			break;
+		case OPT_PRERENDER:
+			conf->prerender = 1;
 			break;
 		default:
 			usage();
@@ -568,12 +578,35 @@ r_pages(struct server *srv, struct evhttp_request *req,
  * An /oai request (badarg: its arguments did not decode): the corpus's
  * answer, unless a fault fires for it.
  */
+/*
+ * A pre-rendered reply goes out without Nagle's delay: otherwise its last
+ * segment waits for the client's delayed ACK (40 ms on Linux) on a
+ * kept-alive connection, and the server, not the harvester, sets the pace.
+ */
+static void
+nodelay(struct evhttp_request *req)
+{
+	struct evhttp_connection	*evcon;
+	struct bufferevent		*bev;
+	evutil_socket_t			 fd;
+	int				 one = 1;
+
+	if ((evcon = evhttp_request_get_connection(req)) != NULL &&
+	    (bev = evhttp_connection_get_bufferevent(evcon)) != NULL &&
+	    (fd = bufferevent_getfd(bev)) != -1)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
+}
+
 static void
 oai_serve(struct server *srv, struct evhttp_request *req,
     const struct form *f, const char *badarg)
 {
 	struct oaipmh_req	 rq;
 	struct fault_plan	 plan;
+	struct evbuffer		*body;
+	const char		*pre;
+	size_t			 prelen;
 	char			*url;
 
 	srv->oai_requests++;
@@ -586,7 +619,15 @@ oai_serve(struct server *srv, struct evhttp_request *req,
 	url = self_url(srv, req, f);
 	if (faults_take(srv->faults, &rq, url, &plan))
 		fault_apply(srv, req, f, badarg, url, &plan);
-	else
+	else if (badarg == NULL &&
+	    prerender_lookup(srv->prerender, f, &rq, &pre, &prelen)) {
+		/* By reference: the bytes stay in the cache. */
+		nodelay(req);
+		if ((body = evbuffer_new()) == NULL ||
+		    evbuffer_add_reference(body, pre, prelen, NULL, NULL) == -1)
+			fatalx("evbuffer_add_reference");
+		send_oai(srv, req, 200, OAI_CONTENT_TYPE, body);
+	} else
 		send_oai(srv, req, 200, OAI_CONTENT_TYPE,
 		    oai_body(srv, f, badarg, NULL));
 	free(url);
@@ -809,6 +850,7 @@ r_add(struct server *srv, struct evhttp_request *req, const struct route *rt,
 		reply_error(req, 400, cause);
 		return;
 	}
+	prerender_drop(srv->prerender);
 	last = corpus_size(srv->corpus);
 	corpus_get(srv->corpus, last, &r);
 	datestamp_format(r.datestamp, srv->conf.gran, ds);
@@ -845,6 +887,7 @@ r_change(struct server *srv, struct evhttp_request *req,
 		reply_error(req, 400, cause);
 		return;
 	}
+	prerender_drop(srv->prerender);
 	corpus_get(srv->corpus, i, &r);
 	corpus_identifier(i, id, sizeof(id));
 	datestamp_format(r.datestamp, srv->conf.gran, ds);
@@ -1015,6 +1058,9 @@ main(int argc, char **argv)
 	    evsignal_add(srv.sigint, NULL) == -1)
 		fatalx("evsignal");
 
+	if (srv.conf.prerender)
+		srv.prerender = prerender_new(srv.corpus, srv.oai_url,
+		    (size_t)srv.conf.page_size);
 	if (srv.conf.port_file != NULL)
 		write_port_file(srv.conf.port_file, port);
 	printf("listening on %s\n", host);
@@ -1036,6 +1082,7 @@ main(int argc, char **argv)
 	event_free(srv.sigterm);
 	event_free(srv.sigint);
 	event_base_free(srv.base);
+	prerender_free(srv.prerender);
 	corpus_free(srv.corpus);
 	pages_free(srv.pages);
 	faults_free(srv.faults);

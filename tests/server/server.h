@@ -133,6 +133,7 @@ int		 corpus_update(struct corpus *, size_t, const char **cause);
 int		 corpus_touch(struct corpus *, size_t, const char **cause);
 int		 corpus_delete(struct corpus *, size_t, const char **cause);
 int		 corpus_undelete(struct corpus *, size_t, const char **cause);
+int		 corpus_purge(struct corpus *, size_t, const char **cause);
 
 /* oaipmh.c: the protocol, for the corpus and shared with pages.c. */
 enum oaipmh_verb {
@@ -194,6 +195,14 @@ struct pages	*pages_load(const char *dir, char **cause);
 void		 pages_free(struct pages *);
 void		 pages_respond(const struct pages *, const struct form *,
 		    const char *baseurl, struct evbuffer *);
+
+/* prerender.c: --prerender, the oai_dc list's pages rendered at start. */
+struct prerender *prerender_new(struct corpus *, const char *baseurl,
+		    size_t page_size);
+void		 prerender_free(struct prerender *);
+void		 prerender_drop(struct prerender *);
+int		 prerender_lookup(const struct prerender *, const struct form *,
+		    const struct oaipmh_req *, const char **, size_t *);
 
 /* fault.c: the fault queue, driven by /control/fault and --fault. */
 enum fault_body {
