@@ -502,6 +502,40 @@ test_sweep(void **state)
 	stop_server(&nd);
 }
 
+/*
+ * On a terminal, a progress line updates in place; on a pipe, none.  The
+ * terminal is a real pseudo-terminal, from script(1).
+ */
+static void
+test_progress_line(void **state)
+{
+	struct server	 slow;
+	char		*db, *out;
+
+	start_server(&slow, "pl.port", "--records 600 --page-size 50 "
+	    "--delay-ms 30");
+	db = path("progress.db");
+	assert_int_equal(run("p1.out", "p1.err", "script -qec '%s/oaiharvest "
+	    "harvest --db %s --url http://127.0.0.1:%d/oai' /dev/null", bindir,
+	    db, slow.port), 0);
+	out = read_tmp("p1.out");
+	assert_non_null(strstr(out, "\r\033[K"));
+	assert_non_null(strstr(out, " records of 600 ("));
+	assert_non_null(strstr(out, "records/s"));
+	assert_non_null(strstr(out, "status=ok"));
+	free(out);
+	free(db);
+	db = path("progress2.db");
+	assert_int_equal(run("p2.out", "p2.err", "%s/oaiharvest harvest --db "
+	    "%s --url http://127.0.0.1:%d/oai", bindir, db, slow.port), 0);
+	out = read_tmp("p2.err");
+	assert_null(strstr(out, "\r"));
+	assert_null(strstr(out, "records/s"));
+	free(out);
+	free(db);
+	stop_server(&slow);
+}
+
 /* Errors: exit codes and one clear line. */
 static void
 test_errors(void **state)
@@ -676,6 +710,7 @@ main(void)
 		cmocka_unit_test(test_no_match_and_expired_token),
 		cmocka_unit_test(test_list_identifiers_get_record),
 		cmocka_unit_test(test_sweep),
+		cmocka_unit_test(test_progress_line),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_killed_and_resumed),
