@@ -117,6 +117,19 @@ enum query {
 	Q_STATUS_RUN,
 	Q_STATUS_RECORDS,
 	Q_STATUS_LISTS,
+	Q_SOURCE_JSON,
+	Q_SOURCE_COUNTS,
+	Q_FTS_DEL,
+	Q_FTS_ADD,
+	Q_SEARCH,
+	Q_OUTBOX_GET,
+	Q_OUTBOX_SET,
+	Q_REJECT_ADD,
+	Q_SWEEP_MARK,
+	Q_SWEEP_PRESENT,
+	Q_SWEEP_MISSED,
+	Q_SWEEP_STAMP,
+	Q_SWEEP_LAST,
 	Q_COUNT
 };
 
@@ -239,6 +252,51 @@ static const struct {
 	    "SELECT prefix, setspec, watermark, token, progress, cursor,"
 	    " complete_list_size, pages FROM list_state"
 	    " WHERE source_id = ?1 ORDER BY prefix, setspec" },
+	[Q_SOURCE_JSON] = { "source status",
+	    "SELECT id, repository_name, granularity, deleted_record"
+	    " FROM source WHERE name = ?1" },
+	[Q_SOURCE_COUNTS] = { "source counts",
+	    "SELECT count(*) - coalesce(sum(deleted), 0),"
+	    " coalesce(sum(deleted), 0) FROM record WHERE source_id = ?1" },
+	[Q_FTS_DEL] = { "search index delete",
+	    "DELETE FROM record_fts WHERE rowid = ?1" },
+	[Q_FTS_ADD] = { "search index insert",
+	    "INSERT INTO record_fts (rowid, title, creator, subject,"
+	    " description) VALUES (?1, ?2, ?3, ?4, ?5)" },
+	[Q_SEARCH] = { "search",
+	    "SELECT so.name, r.identifier, r.prefix, r.datestamp,"
+	    " substr(f.title, 1, coalesce(nullif(instr(f.title, char(10)), 0)"
+	    " - 1, length(f.title))),"
+	    " snippet(record_fts, -1, '[', ']', '...', 16), bm25(record_fts)"
+	    " FROM record_fts f JOIN record r ON r.id = f.rowid"
+	    " JOIN source so ON so.id = r.source_id"
+	    " WHERE record_fts MATCH ?1 AND (?2 IS NULL OR so.name = ?2)"
+	    " ORDER BY rank LIMIT ?3" },
+	[Q_OUTBOX_GET] = { "outbox read",
+	    "SELECT seq FROM outbox WHERE name = ?1" },
+	[Q_OUTBOX_SET] = { "outbox write",
+	    "INSERT INTO outbox (name, seq) VALUES (?1, ?2)"
+	    " ON CONFLICT (name) DO UPDATE SET seq = excluded.seq" },
+	[Q_REJECT_ADD] = { "insert reject",
+	    "INSERT INTO reject (source_id, prefix, identifier, datestamp,"
+	    " cause, raw, truncated, run_id, at)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)" },
+	[Q_SWEEP_MARK] = { "sweep mark",
+	    "UPDATE record SET swept = ?1 WHERE source_id = ?2 AND"
+	    " prefix = ?3 AND identifier = ?4" },
+	[Q_SWEEP_PRESENT] = { "sweep count",
+	    "SELECT count(*) FROM record WHERE source_id = ?1 AND"
+	    " prefix = ?2 AND deleted = 0" },
+	[Q_SWEEP_MISSED] = { "sweep missed",
+	    "SELECT identifier FROM record WHERE source_id = ?1 AND"
+	    " prefix = ?2 AND deleted = 0 AND swept IS NOT ?3" },
+	/* ?4: overwrite; else only start the clock of a list never swept. */
+	[Q_SWEEP_STAMP] = { "sweep stamp",
+	    "UPDATE list_state SET swept_at = ?3 WHERE source_id = ?1 AND"
+	    " prefix = ?2 AND setspec = '' AND (?4 OR swept_at IS NULL)" },
+	[Q_SWEEP_LAST] = { "sweep last",
+	    "SELECT swept_at FROM list_state WHERE source_id = ?1 AND"
+	    " prefix = ?2 AND setspec = ''" },
 };
 
 /* A growing JSON text (content.dc). */
@@ -295,10 +353,7 @@ struct store {
 	time_t		  now_t;
 	char		  now[DATESTAMP_LEN];
 	/* The full-text index: statements prepared on first use. */
-	sqlite3_stmt	 *fts_del;
-	sqlite3_stmt	 *fts_ins;
 	struct buf	  fts_text[4];
-	sqlite3_stmt	 *sweep_mark;
 };
 
 /* What store_export() reuses from one record to the next. */
@@ -321,8 +376,6 @@ static void	 bind_count(sqlite3_stmt *, int, long long);
 static const char *col_text(sqlite3_stmt *, int);
 static int	 need_transaction(struct store *, const char *, char **);
 static int	 fts_put(struct store *, int64_t, const struct store_record *,
-		    char **);
-static int	 prepare(struct store *, const char *, sqlite3_stmt **,
 		    char **);
 static void	 json_col(struct buf *, sqlite3_stmt *, int);
 static const char *store_now(struct store *);
@@ -719,9 +772,6 @@ store_close(struct store *s)
 			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		for (i = 0; i < Q_COUNT; i++)
 			sqlite3_finalize(s->q[i]);
-		sqlite3_finalize(s->fts_del);
-		sqlite3_finalize(s->sweep_mark);
-		sqlite3_finalize(s->fts_ins);
 		if (sqlite3_close(s->db) != SQLITE_OK)
 			log_err("store: close path=%s error=%s", log_q(s->path),
 			    log_q(sqlite3_errmsg(s->db)));
@@ -1817,27 +1867,13 @@ fts_put(struct store *s, int64_t id, const struct store_record *r,
 {
 	static const char *const	 cols[] = { "title", "creator",
 	    "subject", "description" };
-	size_t				 i, k;
+	sqlite3_stmt			*st;
+	size_t				 k;
 	int				 c;
 
-	if (s->fts_del == NULL && (sqlite3_prepare_v3(s->db,
-	    "DELETE FROM record_fts WHERE rowid = ?", -1,
-	    SQLITE_PREPARE_PERSISTENT, &s->fts_del, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(s->db, "INSERT INTO record_fts (rowid, title, "
-	    "creator, subject, description) VALUES (?, ?, ?, ?, ?)", -1,
-	    SQLITE_PREPARE_PERSISTENT, &s->fts_ins, NULL) != SQLITE_OK)) {
-		set_cause(cause, "store: search index: %s",
-		    sqlite3_errmsg(s->db));
+	sqlite3_bind_int64(s->q[Q_FTS_DEL], 1, id);
+	if (q_exec(s, Q_FTS_DEL, cause) == -1)
 		return -1;
-	}
-	sqlite3_bind_int64(s->fts_del, 1, id);
-	c = sqlite3_step(s->fts_del);
-	sqlite3_reset(s->fts_del);
-	if (c != SQLITE_DONE) {
-		set_cause(cause, "store: search index: %s",
-		    sqlite3_errmsg(s->db));
-		return -1;
-	}
 	if (r == NULL)
 		return 0;
 	for (c = 0; c < 4; c++) {
@@ -1852,42 +1888,24 @@ fts_put(struct store *s, int64_t id, const struct store_record *r,
 					buf_addch(&s->fts_text[c], '\n');
 				buf_addstr(&s->fts_text[c], r->dc[k].value);
 			}
-	sqlite3_bind_int64(s->fts_ins, 1, id);
-	for (i = 0; i < 4; i++)
-		sqlite3_bind_text(s->fts_ins, (int)i + 2,
-		    buf_str(&s->fts_text[i]), (int)s->fts_text[i].len,
-		    SQLITE_STATIC);
-	c = sqlite3_step(s->fts_ins);
-	sqlite3_reset(s->fts_ins);
-	if (c != SQLITE_DONE) {
-		set_cause(cause, "store: search index: %s",
-		    sqlite3_errmsg(s->db));
-		return -1;
-	}
-	return 0;
+	st = s->q[Q_FTS_ADD];
+	sqlite3_bind_int64(st, 1, id);
+	for (c = 0; c < 4; c++)
+		sqlite3_bind_text(st, c + 2, buf_str(&s->fts_text[c]),
+		    (int)s->fts_text[c].len, SQLITE_STATIC);
+	return q_exec(s, Q_FTS_ADD, cause);
 }
 
 int
 store_search(struct store *s, const char *query, const char *source,
     long long limit, FILE *fp, char **cause)
 {
-	sqlite3_stmt	*st;
+	sqlite3_stmt	*st = s->q[Q_SEARCH];
 	struct buf	 b;
 	int		 rc, ret = -1;
 
-	if (prepare(s, "SELECT so.name, r.identifier, r.prefix, "
-	    "r.datestamp, substr(f.title, 1, coalesce(nullif(instr(f.title, "
-	    "char(10)), 0) - 1, length(f.title))), "
-	    "snippet(record_fts, -1, '[', ']', '...', 16), "
-	    "bm25(record_fts) FROM record_fts f "
-	    "JOIN record r ON r.id = f.rowid "
-	    "JOIN source so ON so.id = r.source_id "
-	    "WHERE record_fts MATCH ?1 AND (?2 IS NULL OR so.name = ?2) "
-	    "ORDER BY rank LIMIT ?3", &st, cause) == -1)
-		return -1;
-	sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
-	if (source != NULL)
-		sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
+	bind_text(st, 1, query);
+	bind_text(st, 2, source);
 	sqlite3_bind_int64(st, 3, limit);
 	buf_init(&b, SIZE_MAX / 4);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1906,20 +1924,17 @@ store_search(struct store *s, const char *query, const char *source,
 		json_col(&b, st, 5);
 		buf_printf(&b, ",\"score\":%.4f}\n",
 		    -sqlite3_column_double(st, 6));
-		if (fwrite(b.data, 1, b.len, fp) != b.len) {
-			set_cause(cause, "store: search: write: %s",
-			    strerror(errno));
+		if (write_buf(&b, fp, "search", cause) == -1)
 			goto out;
-		}
 	}
 	if (rc != SQLITE_DONE) {
-		set_cause(cause, "store: search: %s", sqlite3_errmsg(s->db));
+		q_fail(s, Q_SEARCH, cause);
 		goto out;
 	}
 	ret = 0;
 out:
+	sqlite3_reset(st);
 	buf_free(&b);
-	sqlite3_finalize(st);
 	return ret;
 }
 
@@ -2398,20 +2413,7 @@ out:
 	return ret;
 }
 
-/*
- * For the daemon's status server.  These run rarely (an operator's or a
- * scraper's request), so their statements are prepared per call.
- */
-
-static int
-prepare(struct store *s, const char *sql, sqlite3_stmt **st, char **cause)
-{
-	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
-		set_cause(cause, "store: %s", sqlite3_errmsg(s->db));
-		return -1;
-	}
-	return 0;
-}
+/* For the daemon's status server. */
 
 int
 store_writable(struct store *s, char **cause)
@@ -2419,28 +2421,20 @@ store_writable(struct store *s, char **cause)
 	/* Inside a page transaction the database is being written. */
 	if (!sqlite3_get_autocommit(s->db))
 		return 0;
-	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK) {
-		set_cause(cause, "store: not writable: %s",
-		    sqlite3_errmsg(s->db));
+	if (q_exec(s, Q_BEGIN, cause) == -1)
 		return -1;
-	}
-	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	return 0;
+	return q_exec(s, Q_ROLLBACK, cause);
 }
 
 int64_t
 store_last_seq(struct store *s)
 {
-	sqlite3_stmt	*st;
+	sqlite3_stmt	*st = s->q[Q_SEQ_GET];
 	int64_t		 seq = -1;
 
-	if (prepare(s, "SELECT coalesce(max(seq), 0) FROM change", &st,
-	    NULL) == -1)
-		return -1;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		seq = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return seq;
 }
 
@@ -2458,16 +2452,15 @@ int
 store_source_json(struct store *s, const char *name, struct buf *b,
     char **cause)
 {
-	sqlite3_stmt	*st;
+	sqlite3_stmt	*st = s->q[Q_SOURCE_JSON];
 	int64_t		 id;
 	int		 rc, n = 0;
 
-	if (prepare(s, "SELECT id, repository_name, granularity, "
-	    "deleted_record FROM source WHERE name = ?", &st, cause) == -1)
-		return -1;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_finalize(st);
+	bind_text(st, 1, name);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return q_fail(s, Q_SOURCE_JSON, cause);
 		buf_addstr(b, ",\"repository\":null,\"records\":null,"
 		    "\"lists\":[]");
 		return 0;
@@ -2480,24 +2473,19 @@ store_source_json(struct store *s, const char *name, struct buf *b,
 	buf_addstr(b, ",\"deleted_record\":");
 	json_col(b, st, 3);
 	buf_addch(b, '}');
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 
-	if (prepare(s, "SELECT count(*) - coalesce(sum(deleted), 0), "
-	    "coalesce(sum(deleted), 0) FROM record WHERE source_id = ?", &st,
-	    cause) == -1)
-		return -1;
+	st = s->q[Q_SOURCE_COUNTS];
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		buf_printf(b, ",\"records\":{\"present\":%lld,"
 		    "\"deleted\":%lld}",
 		    (long long)sqlite3_column_int64(st, 0),
 		    (long long)sqlite3_column_int64(st, 1));
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 
-	if (prepare(s, "SELECT prefix, setspec, watermark, token IS NOT NULL, "
-	    "pages FROM list_state WHERE source_id = ? ORDER BY prefix, "
-	    "setspec", &st, cause) == -1)
-		return -1;
+	/* The lists, as `status` shows them. */
+	st = s->q[Q_STATUS_LISTS];
 	sqlite3_bind_int64(st, 1, id);
 	buf_addstr(b, ",\"lists\":[");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -2508,12 +2496,14 @@ store_source_json(struct store *s, const char *name, struct buf *b,
 		buf_addstr(b, ",\"watermark\":");
 		json_col(b, st, 2);
 		buf_printf(b, ",\"in_progress\":%s,\"pages\":%lld}",
-		    sqlite3_column_int(st, 3) ? "true" : "false",
-		    (long long)sqlite3_column_int64(st, 4));
+		    sqlite3_column_type(st, 3) != SQLITE_NULL ? "true" :
+		    "false", (long long)sqlite3_column_int64(st, 7));
 	}
 	buf_addch(b, ']');
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	if (rc != SQLITE_DONE)
+		return q_fail(s, Q_STATUS_LISTS, cause);
+	sqlite3_reset(st);
+	return 0;
 }
 
 /* Feeds (the outbox pattern) and rejects. */
@@ -2522,21 +2512,16 @@ int
 store_outbox_get(struct store *s, const char *name, int64_t *seq,
     char **cause)
 {
-	sqlite3_stmt	*st;
+	sqlite3_stmt	*st = s->q[Q_OUTBOX_GET];
 	int		 rc;
 
 	*seq = 0;
-	if (prepare(s, "SELECT seq FROM outbox WHERE name = ?", &st,
-	    cause) == -1)
-		return -1;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	bind_text(st, 1, name);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		*seq = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		set_cause(cause, "store: outbox: %s", sqlite3_errmsg(s->db));
-		return -1;
-	}
+	else if (rc != SQLITE_DONE)
+		return q_fail(s, Q_OUTBOX_GET, cause);
+	sqlite3_reset(st);
 	return 0;
 }
 
@@ -2544,22 +2529,9 @@ int
 store_outbox_set(struct store *s, const char *name, int64_t seq,
     char **cause)
 {
-	sqlite3_stmt	*st;
-	int		 rc;
-
-	if (prepare(s, "INSERT INTO outbox (name, seq) VALUES (?, ?) "
-	    "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq", &st,
-	    cause) == -1)
-		return -1;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, seq);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		set_cause(cause, "store: outbox: %s", sqlite3_errmsg(s->db));
-		return -1;
-	}
-	return 0;
+	bind_text(s->q[Q_OUTBOX_SET], 1, name);
+	sqlite3_bind_int64(s->q[Q_OUTBOX_SET], 2, seq);
+	return q_exec(s, Q_OUTBOX_SET, cause);
 }
 
 int
@@ -2567,32 +2539,24 @@ store_reject(struct store *s, int64_t source, int64_t run, const char *prefix,
     const char *identifier, const char *datestamp, const char *cause_text,
     const char *raw, size_t raw_len, int truncated, char **cause)
 {
-	sqlite3_stmt	*st;
-	char		 now[DATESTAMP_LEN];
-	int		 rc;
+	sqlite3_stmt	*st = s->q[Q_REJECT_ADD];
 
-	if (prepare(s, "INSERT INTO reject (source_id, prefix, identifier, "
-	    "datestamp, cause, raw, truncated, run_id, at) VALUES "
-	    "(?, ?, ?, ?, ?, ?, ?, ?, ?)", &st, cause) == -1)
+	if (need_transaction(s, "reject", cause) == -1)
 		return -1;
-	datestamp_now(now);
 	sqlite3_bind_int64(st, 1, source);
-	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, identifier, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, datestamp, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, cause_text, -1, SQLITE_STATIC);
+	bind_text(st, 2, prefix);
+	bind_text(st, 3, identifier);
+	bind_text(st, 4, datestamp);
+	bind_text(st, 5, cause_text);
 	if (raw != NULL)
-		sqlite3_bind_text(st, 6, raw, (int)raw_len, SQLITE_STATIC);
+		sqlite3_bind_text64(st, 6, raw, raw_len, SQLITE_STATIC,
+		    SQLITE_UTF8);
+	else
+		sqlite3_bind_null(st, 6);
 	sqlite3_bind_int(st, 7, truncated != 0);
 	sqlite3_bind_int64(st, 8, run);
-	sqlite3_bind_text(st, 9, now, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		set_cause(cause, "store: reject: %s", sqlite3_errmsg(s->db));
-		return -1;
-	}
-	return 0;
+	bind_text(st, 9, store_now(s));
+	return q_exec(s, Q_REJECT_ADD, cause);
 }
 
 /*
@@ -2605,30 +2569,29 @@ int
 store_sweep_mark(struct store *s, int64_t source, const char *prefix,
     const char *identifier, int64_t run, char **cause)
 {
-	sqlite3_stmt	*st;
-	int		 rc;
+	sqlite3_stmt	*st = s->q[Q_SWEEP_MARK];
 
 	if (need_transaction(s, "sweep", cause) == -1)
 		return -1;
-	if (s->sweep_mark == NULL && sqlite3_prepare_v3(s->db,
-	    "UPDATE record SET swept = ?1 WHERE source_id = ?2 AND "
-	    "prefix = ?3 AND identifier = ?4", -1, SQLITE_PREPARE_PERSISTENT,
-	    &s->sweep_mark, NULL) != SQLITE_OK) {
-		set_cause(cause, "store: sweep: %s", sqlite3_errmsg(s->db));
-		return -1;
-	}
-	st = s->sweep_mark;
 	sqlite3_bind_int64(st, 1, run);
 	sqlite3_bind_int64(st, 2, source);
-	sqlite3_bind_text(st, 3, prefix, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, identifier, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		set_cause(cause, "store: sweep: %s", sqlite3_errmsg(s->db));
-		return -1;
-	}
-	return 0;
+	bind_text(st, 3, prefix);
+	bind_text(st, 4, identifier);
+	return q_exec(s, Q_SWEEP_MARK, cause);
+}
+
+/* Set a whole-repository list's swept_at (only if unset, unless always). */
+static int
+sweep_stamp(struct store *s, int64_t source, const char *prefix, int always,
+    char **cause)
+{
+	sqlite3_stmt	*st = s->q[Q_SWEEP_STAMP];
+
+	sqlite3_bind_int64(st, 1, source);
+	bind_text(st, 2, prefix);
+	bind_text(st, 3, store_now(s));
+	sqlite3_bind_int(st, 4, always);
+	return q_exec(s, Q_SWEEP_STAMP, cause);
 }
 
 int
@@ -2640,7 +2603,7 @@ store_sweep_finish(struct store *s, int64_t source, const char *prefix,
 	sqlite3_stmt		*st;
 	struct store_record	 r;
 	enum store_change	 kind;
-	char			**ids = NULL, now[DATESTAMP_LEN];
+	char			**ids = NULL;
 	size_t			 n = 0, i;
 	long long		 present = 0;
 	int			 rc, ret = -1;
@@ -2648,30 +2611,26 @@ store_sweep_finish(struct store *s, int64_t source, const char *prefix,
 	*vanished = 0;
 	if (need_transaction(s, "sweep", cause) == -1)
 		return -1;
-	if (prepare(s, "SELECT count(*) FROM record WHERE source_id = ?1 AND "
-	    "prefix = ?2 AND deleted = 0", &st, cause) == -1)
-		return -1;
+	st = s->q[Q_SWEEP_PRESENT];
 	sqlite3_bind_int64(st, 1, source);
-	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+	bind_text(st, 2, prefix);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		present = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (prepare(s, "SELECT identifier FROM record WHERE source_id = ?1 AND "
-	    "prefix = ?2 AND deleted = 0 AND swept IS NOT ?3", &st,
-	    cause) == -1)
-		return -1;
+	sqlite3_reset(st);
+	/* Read them all first: store_put() below changes the same rows. */
+	st = s->q[Q_SWEEP_MISSED];
 	sqlite3_bind_int64(st, 1, source);
-	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+	bind_text(st, 2, prefix);
 	sqlite3_bind_int64(st, 3, run);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		ids = xreallocarray(ids, n + 1, sizeof(*ids));
 		ids[n++] = xstrdup((const char *)sqlite3_column_text(st, 0));
 	}
-	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
-		set_cause(cause, "store: sweep: %s", sqlite3_errmsg(s->db));
+		q_fail(s, Q_SWEEP_MISSED, cause);
 		goto out;
 	}
+	sqlite3_reset(st);
 	/*
 	 * A repository that lists half its records or fewer is more likely
 	 * broken than emptied: refuse to delete on its word.
@@ -2681,12 +2640,11 @@ store_sweep_finish(struct store *s, int64_t source, const char *prefix,
 		    "not deleting on a partial list", n, present);
 		goto out;
 	}
-	datestamp_now(now);
 	for (i = 0; i < n; i++) {
 		memset(&r, 0, sizeof(r));
 		r.prefix = prefix;
 		r.identifier = ids[i];
-		r.datestamp = datestamp != NULL ? datestamp : now;
+		r.datestamp = datestamp != NULL ? datestamp : store_now(s);
 		r.deleted = 1;
 		r.reason = reason;
 		if (store_put(s, source, run, &r, &kind, cause) == -1)
@@ -2694,19 +2652,8 @@ store_sweep_finish(struct store *s, int64_t source, const char *prefix,
 		if (kind == STORE_DELETED)
 			(*vanished)++;
 	}
-	if (prepare(s, "UPDATE list_state SET swept_at = ?3 WHERE "
-	    "source_id = ?1 AND prefix = ?2 AND setspec = ''", &st,
-	    cause) == -1)
+	if (sweep_stamp(s, source, prefix, 1, cause) == -1)
 		goto out;
-	sqlite3_bind_int64(st, 1, source);
-	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		set_cause(cause, "store: sweep: %s", sqlite3_errmsg(s->db));
-		goto out;
-	}
 	ret = 0;
 out:
 	for (i = 0; i < n; i++)
@@ -2719,18 +2666,18 @@ int
 store_sweep_last(struct store *s, int64_t source, const char *prefix,
     char **swept_at, char **cause)
 {
-	sqlite3_stmt	*st;
+	sqlite3_stmt	*st = s->q[Q_SWEEP_LAST];
+	int		 rc;
 
 	*swept_at = NULL;
-	if (prepare(s, "SELECT swept_at FROM list_state WHERE source_id = ?1 "
-	    "AND prefix = ?2 AND setspec = ''", &st, cause) == -1)
-		return -1;
 	sqlite3_bind_int64(st, 1, source);
-	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW &&
-	    sqlite3_column_type(st, 0) != SQLITE_NULL)
-		*swept_at = xstrdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	bind_text(st, 2, prefix);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+			*swept_at = xstrdup(col_text(st, 0));
+	} else if (rc != SQLITE_DONE)
+		return q_fail(s, Q_SWEEP_LAST, cause);
+	sqlite3_reset(st);
 	return 0;
 }
 
@@ -2738,23 +2685,5 @@ int
 store_sweep_touch(struct store *s, int64_t source, const char *prefix,
     char **cause)
 {
-	sqlite3_stmt	*st;
-	char		 now[DATESTAMP_LEN];
-	int		 rc;
-
-	if (prepare(s, "UPDATE list_state SET swept_at = ?3 WHERE "
-	    "source_id = ?1 AND prefix = ?2 AND setspec = '' AND "
-	    "swept_at IS NULL", &st, cause) == -1)
-		return -1;
-	datestamp_now(now);
-	sqlite3_bind_int64(st, 1, source);
-	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		set_cause(cause, "store: sweep: %s", sqlite3_errmsg(s->db));
-		return -1;
-	}
-	return 0;
+	return sweep_stamp(s, source, prefix, 0, cause);
 }
