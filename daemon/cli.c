@@ -157,6 +157,25 @@ bad_usage(const char *cmd, const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
+/*
+ * After a store call r that printed to stdout: say what failed, if
+ * anything, and let go of the store and the cause.
+ */
+static int
+output_done(const char *cmd, struct store *store, int r, char *cause)
+{
+	int	rc = 0;
+
+	if (r == -1 || fflush(stdout) == EOF) {
+		fprintf(stderr, "%s %s: %s\n", progname, cmd,
+		    cause != NULL ? cause : strerror(errno));
+		rc = EXIT_FAIL;
+	}
+	free(cause);
+	store_close(store);
+	return rc;
+}
+
 static struct store *
 open_db(const char *path, int flags)
 {
@@ -767,7 +786,7 @@ cmd_search(int argc, char **argv)
 	long long			 limit = 20;
 	struct store			*store;
 	char				*cause = NULL;
-	int				 ch, rc = 0;
+	int				 ch, r;
 
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -786,15 +805,9 @@ cmd_search(int argc, char **argv)
 		return usage_cmd(c, 0);
 	if ((store = open_db(db, STORE_RDONLY)) == NULL)
 		return EXIT_FAIL;
-	if (store_search(store, argv[optind], source, limit, stdout,
-	    &cause) == -1 || fflush(stdout) == EOF) {
-		fprintf(stderr, "%s search: %s\n", progname,
-		    cause != NULL ? cause : strerror(errno));
-		rc = EXIT_FAIL;
-	}
-	free(cause);
-	store_close(store);
-	return rc;
+	/* Two statements: the cause is set by the call. */
+	r = store_search(store, argv[optind], source, limit, stdout, &cause);
+	return output_done("search", store, r, cause);
 }
 
 /* list-identifiers, get-record: one verb straight to stdout */
@@ -1039,7 +1052,7 @@ cmd_export(int argc, char **argv)
 	const char			*prefix = NULL;
 	struct store			*store;
 	char				*cause = NULL;
-	int				 ch, rc = 0;
+	int				 ch, r;
 
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -1054,47 +1067,8 @@ cmd_export(int argc, char **argv)
 		return usage_cmd(c, 0);
 	if ((store = open_db(db, STORE_RDONLY)) == NULL)
 		return EXIT_FAIL;
-	if (store_export(store, source, prefix, stdout, &cause) == -1 ||
-	    fflush(stdout) == EOF) {
-		fprintf(stderr, "%s export: %s\n", progname,
-		    cause != NULL ? cause : strerror(errno));
-		rc = EXIT_FAIL;
-	}
-	free(cause);
-	store_close(store);
-	return rc;
-}
-
-/*
- * Print the changes after *since and move *since to the last one printed.
- * The rows are read into memory first, so that the last seq is known.
- */
-static int
-emit_changes(struct store *store, long long *since, long long limit,
-    char **cause)
-{
-	FILE		*f;
-	char		*out = NULL;
-	const char	*p;
-	size_t		 len = 0;
-	int		 r;
-
-	if ((f = open_memstream(&out, &len)) == NULL)
-		fatal("open_memstream");
-	r = store_changes(store, *since, limit, f, cause);
-	fclose(f);
-	if (r == 0 && len > 0) {
-		if (fwrite(out, 1, len, stdout) != len || fflush(stdout) == EOF)
-			r = -1;
-		/* The last line starts {"seq":N, */
-		p = out + len - 1;
-		while (p > out && p[-1] != '\n')
-			p--;
-		if (strncmp(p, "{\"seq\":", 7) == 0)
-			*since = strtoll(p + 7, NULL, 10);
-	}
-	free(out);
-	return r;
+	r = store_export(store, source, prefix, stdout, &cause);
+	return output_done("export", store, r, cause);
 }
 
 static int
@@ -1111,6 +1085,7 @@ cmd_changes(int argc, char **argv)
 	const struct cmd		*c = find_cmd("changes");
 	const char			*db = NULL, *errstr;
 	long long			 since = 0, limit = -1;
+	int64_t				 last;
 	struct store			*store;
 	struct timespec			 ts = { 0, 500 * 1000 * 1000 };
 	char				*cause = NULL;
@@ -1150,9 +1125,10 @@ cmd_changes(int argc, char **argv)
 	 * --follow: like tail -f, until interrupted; a poll of the database
 	 * twice a second costs one indexed query (seq > N).
 	 */
+	last = since;
 	do {
-		if (emit_changes(store, &since, follow ? -1 : limit,
-		    &cause) == -1) {
+		if (store_changes(store, last, follow ? -1 : limit, stdout,
+		    &last, &cause) == -1 || fflush(stdout) == EOF) {
 			fprintf(stderr, "%s changes: %s\n", progname,
 			    cause != NULL ? cause : strerror(errno));
 			rc = EXIT_FAIL;
@@ -1317,13 +1293,9 @@ cmd_status(int argc, char **argv)
 		rc = EXIT_FAIL;
 		goto out;
 	}
-	if (store_status(store, stdout, &cause) == -1 ||
-	    fflush(stdout) == EOF) {
-		fprintf(stderr, "%s status: %s\n", progname,
-		    cause != NULL ? cause : strerror(errno));
-		rc = EXIT_FAIL;
-	}
-	store_close(store);
+	rc = store_status(store, stdout, &cause);
+	rc = output_done("status", store, rc, cause);
+	cause = NULL;
 out:
 	free(cause);
 	free(url);

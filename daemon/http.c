@@ -401,7 +401,7 @@ changes_body(struct http *h, long long since, long long limit, char **out,
 	*len = 0;
 	if ((f = open_memstream(out, len)) == NULL)
 		fatal("open_memstream");
-	r = store_changes(h->d->store, since, limit, f, cause);
+	r = store_changes(h->d->store, since, limit, f, NULL, cause);
 	fclose(f);
 	return r;
 }

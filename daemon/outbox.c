@@ -187,7 +187,7 @@ int
 outbox_flush(struct outbox *o, char **cause)
 {
 	FILE		*f;
-	char		*out, *p, *last;
+	char		*out;
 	size_t		 len, done;
 	ssize_t		 w;
 	int64_t		 seq;
@@ -202,7 +202,9 @@ outbox_flush(struct outbox *o, char **cause)
 		len = 0;
 		if ((f = open_memstream(&out, &len)) == NULL)
 			fatal("open_memstream");
-		r = store_changes(o->store, o->seq, OUTBOX_BATCH, f, cause);
+		seq = o->seq;
+		r = store_changes(o->store, o->seq, OUTBOX_BATCH, f, &seq,
+		    cause);
 		fclose(f);
 		if (r == -1 || len == 0) {
 			free(out);
@@ -215,18 +217,12 @@ outbox_flush(struct outbox *o, char **cause)
 				free(out);
 				return -1;
 			}
+		free(out);
 		if (fsync(o->fd) == -1) {
 			xasprintf(cause, "changes_log %s: fsync: %s", o->path,
 			    strerror(errno));
-			free(out);
 			return -1;
 		}
-		for (last = out + len - 1; last > out && last[-1] != '\n';
-		    last--)
-			;
-		p = strncmp(last, "{\"seq\":", 7) == 0 ? last + 7 : NULL;
-		seq = p != NULL ? strtoll(p, NULL, 10) : o->seq;
-		free(out);
 		o->seq = seq;
 		if (store_outbox_set(o->store, "changes_log", seq, cause) ==
 		    -1)

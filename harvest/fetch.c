@@ -11,9 +11,6 @@
 #include "oh_limits.h"
 #include "util.h"
 
-/* Bytes of a non-200 body kept to explain the failure. */
-#define ERRBODY_MAX	512
-
 struct sock_ctx {
 	struct event		*ev;
 	curl_socket_t		 fd;
@@ -33,7 +30,6 @@ struct fetch_req {
 	int			 sink_failed;
 	int			 over_limit;
 	long long		 bytes;
-	struct buf		 errbody;
 	char			 errbuf[CURL_ERROR_SIZE];
 };
 
@@ -168,7 +164,6 @@ fetch_start(struct fetch *f, const char *url, fetch_data_cb on_data,
 	r->on_data = on_data;
 	r->on_done = on_done;
 	r->arg = arg;
-	buf_init(&r->errbody, ERRBODY_MAX);
 	if ((r->easy = curl_easy_init()) == NULL) {
 		free(r);
 		*cause = xstrdup("fetch: curl_easy_init failed");
@@ -207,7 +202,6 @@ fetch_start(struct fetch *f, const char *url, fetch_data_cb on_data,
 		xasprintf(cause, "fetch: %s", curl_multi_strerror(mc));
 		curl_easy_cleanup(r->easy);
 		curl_slist_free_all(r->headers);
-		buf_free(&r->errbody);
 		free(r);
 		return NULL;
 	}
@@ -228,22 +222,21 @@ req_free(struct fetch_req *r)
 	TAILQ_REMOVE(&r->f->reqs, r, entry);
 	curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
-	buf_free(&r->errbody);
 	free(r);
 }
 
 /*
- * Bodies arrive here decoded.  Only a 200 body goes to the parser; other
- * bodies are kept in part to explain the failure.  libcurl 7.88 does not
- * stop a transfer of unannounced size at CURLOPT_MAXFILESIZE, and a gzip
- * bomb announces nothing, so the cap is enforced here on decoded bytes.
+ * Bodies arrive here decoded.  Only a 200 body goes to the parser; others
+ * are counted and dropped (the status says what went wrong).  libcurl
+ * 7.88 does not stop a transfer of unannounced size at CURLOPT_MAXFILESIZE,
+ * and a gzip bomb announces nothing, so the cap is enforced here on
+ * decoded bytes.
  */
 static size_t
 write_cb(char *p, size_t size, size_t n, void *arg)
 {
 	struct fetch_req	*r = arg;
 	size_t			 len = size * n;
-	size_t			 room;
 
 	if (!r->status_known) {
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
@@ -254,11 +247,8 @@ write_cb(char *p, size_t size, size_t n, void *arg)
 		return CURL_WRITEFUNC_ERROR;
 	}
 	r->bytes += len;
-	if (r->status != 200) {
-		room = ERRBODY_MAX - r->errbody.len;
-		buf_add(&r->errbody, p, len < room ? len : room);
+	if (r->status != 200)
 		return len;
-	}
 	if (r->on_data(r->arg, p, len) == -1) {
 		r->sink_failed = 1;
 		return CURL_WRITEFUNC_ERROR;

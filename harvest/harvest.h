@@ -137,13 +137,10 @@ char		*harvest_url(const char *base, const char *verb, ...);
 
 /*
  * Pure policy: milliseconds to wait before try number `attempt` (1-based,
- * the try that failed) given the failure; -1 means do not retry.
+ * the try that failed) given the failure, honouring Retry-After up to
+ * retry_after_max seconds; -1 means do not retry.
  */
 long long	 harvest_retry_delay(long status, int curl_failed,
-		    long long retry_after, int attempt, int max_tries,
-		    long long base_ms, unsigned int jitter_seed);
-/* The same, with the longest Retry-After honoured (seconds). */
-long long	 harvest_retry_delay_capped(long status, int curl_failed,
 		    long long retry_after, long long retry_after_max,
 		    int attempt, int max_tries, long long base_ms,
 		    unsigned int jitter_seed);

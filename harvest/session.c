@@ -195,7 +195,7 @@ static void	 sweep_page_done(struct harvest_job *);
 static void	 next_sweep(struct harvest_job *);
 static int	 put_record(void *, const struct store_record *);
 static void	 note_clock(struct harvest_job *);
-static const char *next_from(struct harvest_job *, char *);
+static const char *next_from(struct harvest_job *);
 
 struct harvest_engine *
 harvest_engine_new(struct event_base *base, struct store *store,
@@ -440,15 +440,7 @@ toolong:
  * the OAI-PMH harvester guidelines ask a harvester not to hammer on.
  */
 long long
-harvest_retry_delay(long status, int curl_failed, long long retry_after,
-    int attempt, int max_tries, long long base_ms, unsigned int seed)
-{
-	return harvest_retry_delay_capped(status, curl_failed, retry_after,
-	    RETRY_AFTER_MAX, attempt, max_tries, base_ms, seed);
-}
-
-long long
-harvest_retry_delay_capped(long status, int curl_failed,
+harvest_retry_delay(long status, int curl_failed,
     long long retry_after, long long retry_after_max, int attempt,
     int max_tries, long long base_ms, unsigned int seed)
 {
@@ -853,7 +845,7 @@ on_done(void *arg, const struct fetch_result *res)
 		    "stops until an operator acts", res->url, cause);
 		return;
 	}
-	delay = harvest_retry_delay_capped(status, res->curl_failed,
+	delay = harvest_retry_delay(status, res->curl_failed,
 	    res->retry_after, j->e->retry_after_max, j->tries,
 	    j->e->max_tries, j->e->retry_base_ms, j->e->seed++);
 	if (res->sink_failed || (res->ok && status == 200))
@@ -1286,13 +1278,8 @@ put_record(void *arg, const struct store_record *r)
 	struct store_record	 rec = *r;
 	time_t			 t;
 
+	/* The parser sets aside records without identifier or datestamp. */
 	rec.prefix = j->lists[j->cur].prefix;
-	if (rec.identifier == NULL || rec.identifier[0] == '\0' ||
-	    rec.datestamp == NULL) {
-		log_warn("event=record_skipped source=%s cause=%s",
-		    log_q(j->name), log_q("record without identifier"));
-		return 0;
-	}
 	if (store_put(j->e->store, j->source_id, j->run_id, &rec, &kind,
 	    &cause) == -1) {
 		j->spool_cause = cause;
@@ -1349,9 +1336,8 @@ note_clock(struct harvest_job *j)
 
 /* Where the next harvest of a completed list starts. */
 static const char *
-next_from(struct harvest_job *j, char *out)
+next_from(struct harvest_job *j)
 {
-	(void)out;
 	if (j->progress == NULL || (j->old_watermark != NULL &&
 	    ds_cmp(j->old_watermark, j->progress) > 0))
 		return j->old_watermark;
@@ -1369,7 +1355,6 @@ page_done(struct harvest_job *j)
 	const struct oai_token	*tok = oai_parser_token(j->parser);
 	struct store_list_state	 st;
 	const char		*code, *msg, *wm;
-	char			 wmbuf[DATESTAMP_LEN];
 	size_t			 i;
 	char			*cause = NULL;
 	int			 more = 0;
@@ -1482,7 +1467,7 @@ complete:
 		more = 0;
 		wm = NULL;
 		if (j->move_watermark)
-			wm = next_from(j, wmbuf);
+			wm = next_from(j);
 		if (store_list_complete(j->e->store, j->source_id, l->prefix,
 		    l->set, wm, &cause) == -1)
 			goto rollback;
@@ -1517,7 +1502,7 @@ complete:
 	}
 	log_info("event=list_done source=%s prefix=%s set=%s pages=%lld "
 	    "next_from=%s", log_q(j->name), log_q(l->prefix), log_q(l->set),
-	    j->list_pages, log_q(j->move_watermark ? next_from(j, wmbuf) :
+	    j->list_pages, log_q(j->move_watermark ? next_from(j) :
 	    j->old_watermark));
 	/* Only a list harvested whole in this run can be counted. */
 	if (j->list_cls >= 0 && !j->resumed_any && code == NULL &&

@@ -160,8 +160,9 @@ get_u32(const char **p, const char *end, uint32_t *v)
 	return 0;
 }
 
+/* A string written by put_str(), in place; its length too if lenp. */
 static int
-get_str(const char **p, const char *end, const char **out)
+get_str(const char **p, const char *end, const char **out, size_t *lenp)
 {
 	uint32_t	len;
 
@@ -171,6 +172,8 @@ get_str(const char **p, const char *end, const char **out)
 		*out = NULL;
 		return 0;
 	}
+	if (lenp != NULL)
+		*lenp = len;
 	if ((size_t)(end - *p) < (size_t)len + 1)
 		return -1;
 	*out = *p;
@@ -181,15 +184,15 @@ get_str(const char **p, const char *end, const char **out)
 static int
 decode(struct spool *s, const char *p, size_t n, struct store_record *rec)
 {
-	const char	*end = p + n, *md;
+	const char	*end = p + n;
 	uint32_t	 v, i, nsets, ndc, el;
 
 	memset(rec, 0, sizeof(*rec));
 	if (get_u32(&p, end, &v) == -1)
 		return -1;
 	rec->deleted = v != 0;
-	if (get_str(&p, end, &rec->identifier) == -1 ||
-	    get_str(&p, end, &rec->datestamp) == -1 ||
+	if (get_str(&p, end, &rec->identifier, NULL) == -1 ||
+	    get_str(&p, end, &rec->datestamp, NULL) == -1 ||
 	    get_u32(&p, end, &nsets) == -1)
 		return -1;
 	if (nsets > s->setcap) {
@@ -197,15 +200,12 @@ decode(struct spool *s, const char *p, size_t n, struct store_record *rec)
 		s->setcap = nsets;
 	}
 	for (i = 0; i < nsets; i++)
-		if (get_str(&p, end, &s->sets[i]) == -1)
+		if (get_str(&p, end, &s->sets[i], NULL) == -1)
 			return -1;
 	rec->sets = s->sets;
 	rec->nsets = nsets;
-	md = p;
-	if (get_str(&p, end, &rec->metadata) == -1)
+	if (get_str(&p, end, &rec->metadata, &rec->metadata_len) == -1)
 		return -1;
-	if (rec->metadata != NULL)
-		memcpy(&v, md, sizeof(v)), rec->metadata_len = v;
 	if (get_u32(&p, end, &ndc) == -1)
 		return -1;
 	if (ndc > s->dccap) {
@@ -215,8 +215,8 @@ decode(struct spool *s, const char *p, size_t n, struct store_record *rec)
 	for (i = 0; i < ndc; i++) {
 		if (get_u32(&p, end, &el) == -1 ||
 		    (s->dc[i].element = oai_dc_name((int)el)) == NULL ||
-		    get_str(&p, end, &s->dc[i].value) == -1 ||
-		    get_str(&p, end, &s->dc[i].lang) == -1)
+		    get_str(&p, end, &s->dc[i].value, NULL) == -1 ||
+		    get_str(&p, end, &s->dc[i].lang, NULL) == -1)
 			return -1;
 	}
 	rec->dc = s->dc;

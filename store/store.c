@@ -2229,7 +2229,7 @@ out:
 
 int
 store_changes(struct store *s, int64_t since, int64_t limit, FILE *fp,
-    char **cause)
+    int64_t *lastp, char **cause)
 {
 	sqlite3_stmt	*st = s->q[Q_CHANGES];
 	struct buf	 b;
@@ -2266,6 +2266,8 @@ store_changes(struct store *s, int64_t since, int64_t limit, FILE *fp,
 		}
 		if (write_buf(&b, fp, "changes", cause) == -1)
 			goto out;
+		if (lastp != NULL)
+			*lastp = sqlite3_column_int64(st, 0);
 	}
 	if (rc != SQLITE_DONE) {
 		q_fail(s, Q_CHANGES, cause);

@@ -127,14 +127,15 @@ int	 store_list_complete(struct store *, int64_t source,
 /*
  * Output for the CLI, as documented in the README.
  * export: JSON Lines, one record per line, ordered by source, prefix, id.
- * changes: JSON Lines with seq > since, at most limit rows (limit < 0: all).
+ * changes: JSON Lines with seq > since, at most limit rows (limit < 0: all);
+ * *last (when not NULL) becomes the seq of the last row written.
  * status: a readable table per source.
  * source and prefix may be NULL (all).
  */
 int	 store_export(struct store *, const char *source, const char *prefix,
 	    FILE *, char **cause);
 int	 store_changes(struct store *, int64_t since, int64_t limit, FILE *,
-	    char **cause);
+	    int64_t *last, char **cause);
 int	 store_status(struct store *, FILE *, char **cause);
 /*
  * Full-text search (FTS5 query syntax) over title, creator, subject and

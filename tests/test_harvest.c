@@ -58,6 +58,7 @@ test_retry_policy(void **state)
 		for (seed = 0; seed < 50; seed++) {
 			ms = harvest_retry_delay(cases[i].status,
 			    cases[i].curl_failed, cases[i].retry_after,
+			    RETRY_AFTER_MAX,
 			    cases[i].attempt, 4, 1000, seed * 7919);
 			if (cases[i].min_ms == -1) {
 				if (ms != -1)
@@ -71,12 +72,12 @@ test_retry_policy(void **state)
 		}
 	}
 	/* A configured ceiling below the built-in one. */
-	assert_int_equal(harvest_retry_delay_capped(503, 0, 600, 120, 1, 4,
+	assert_int_equal(harvest_retry_delay(503, 0, 600, 120, 1, 4,
 	    1000, 1), 120000);
-	assert_int_equal(harvest_retry_delay_capped(429, 0, 30, 120, 1, 4,
+	assert_int_equal(harvest_retry_delay(429, 0, 30, 120, 1, 4,
 	    1000, 1), 30000);
 	/* The ceiling holds however many tries are allowed. */
-	ms = harvest_retry_delay(500, 0, 0, 40, 100, 1000, 1);
+	ms = harvest_retry_delay(500, 0, 0, RETRY_AFTER_MAX, 40, 100, 1000, 1);
 	assert_true(ms >= BACKOFF_MAX * 1000LL &&
 	    ms <= BACKOFF_MAX * 1250LL);
 }

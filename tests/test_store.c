@@ -261,7 +261,7 @@ capture_changes(struct fx *f, int64_t since, int64_t limit)
 {
 	FILE	*fp = out_open();
 
-	CHECK(store_changes(f->s, since, limit, fp, CAUSE));
+	CHECK(store_changes(f->s, since, limit, fp, NULL, CAUSE));
 	return out_take(fp);
 }
 
