@@ -460,10 +460,10 @@ h_changes(struct http *h, struct evhttp_request *req, const char *path)
 	size_t			 len;
 
 	TAILQ_INIT(&q);
-	if (evhttp_parse_query_str(evhttp_uri_get_query(
-	    evhttp_request_get_evhttp_uri(req)) != NULL ?
-	    evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)) : "",
-	    &q) == -1) {
+	if ((v = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req))) ==
+	    NULL)
+		v = "";
+	if (evhttp_parse_query_str(v, &q) == -1) {
 		reply_json_error(req, 400, "Bad Request", "bad query string");
 		return;
 	}
