@@ -86,6 +86,13 @@
  *	newest change rows never brings their seqs back.  (AUTOINCREMENT
  *	does the same but reads and writes sqlite_sequence on every insert.)
  *
+ * record_fts		(version 5) the full-text index: FTS5 over title,
+ *	creator, subject, description (rowid = record_id), external content:
+ *	its text is read back through the view record_fts_doc (each
+ *	column's values from content.dc, one a line), never stored twice.
+ *	store.c indexes each content row it writes; triggers on content
+ *	take the old terms out.
+ *
  * list_state		where each list (source, prefix, set) stands
  *	source_id, prefix, setspec ('' = the whole repository),
  *	watermark (high-water datestamp of the last completed list: the next
@@ -323,6 +330,65 @@ const struct store_migration store_migrations[] = {
 	"ALTER TABLE record ADD COLUMN swept INTEGER;"
 	"ALTER TABLE list_state ADD COLUMN swept_at TEXT;"
 	"ALTER TABLE change ADD COLUMN reason TEXT;"
+	},
+
+	/*
+	 * 4 -> 5: the full-text index keeps no copy of its text.  Version 3's
+	 * record_fts held title, creator, subject and description a second
+	 * time (record_fts_content: two thirds of the raw XML) and wrote that
+	 * copy with every record.  Now it is an external-content table over
+	 * the view record_fts_doc, which reads the same values out of
+	 * content.dc, so snippet(), highlight() and 'rebuild' still work.
+	 * store.c inserts a row for every content row it writes; the triggers
+	 * take a row's terms out before its content row changes or goes,
+	 * with the values as they were (what an external-content table
+	 * needs, SQLite 3.40 having no contentless_delete).
+	 */
+	{ NULL,
+	"DROP TABLE record_fts;"
+	"CREATE VIEW record_fts_doc (record_id, title, creator, subject,"
+	"  description) AS"
+	"  SELECT c.record_id,"
+	"  (WITH RECURSIVE x (i, v) AS (SELECT 0, NULL UNION ALL"
+	"    SELECT i + 1, CASE WHEN c.dc ->> ('$[' || i || '][0]') = 0"
+	"    THEN c.dc ->> ('$[' || i || '][1]') END"
+	"    FROM x WHERE i < json_array_length(c.dc))"
+	"    SELECT group_concat(v, char(10)) FROM x),"
+	"  (WITH RECURSIVE x (i, v) AS (SELECT 0, NULL UNION ALL"
+	"    SELECT i + 1, CASE WHEN c.dc ->> ('$[' || i || '][0]') = 1"
+	"    THEN c.dc ->> ('$[' || i || '][1]') END"
+	"    FROM x WHERE i < json_array_length(c.dc))"
+	"    SELECT group_concat(v, char(10)) FROM x),"
+	"  (WITH RECURSIVE x (i, v) AS (SELECT 0, NULL UNION ALL"
+	"    SELECT i + 1, CASE WHEN c.dc ->> ('$[' || i || '][0]') = 2"
+	"    THEN c.dc ->> ('$[' || i || '][1]') END"
+	"    FROM x WHERE i < json_array_length(c.dc))"
+	"    SELECT group_concat(v, char(10)) FROM x),"
+	"  (WITH RECURSIVE x (i, v) AS (SELECT 0, NULL UNION ALL"
+	"    SELECT i + 1, CASE WHEN c.dc ->> ('$[' || i || '][0]') = 3"
+	"    THEN c.dc ->> ('$[' || i || '][1]') END"
+	"    FROM x WHERE i < json_array_length(c.dc))"
+	"    SELECT group_concat(v, char(10)) FROM x)"
+	"  FROM content c;"
+	"CREATE VIRTUAL TABLE record_fts USING fts5 ("
+	"  title, creator, subject, description,"
+	"  content = 'record_fts_doc', content_rowid = 'record_id',"
+	"  tokenize = 'unicode61 remove_diacritics 2'"
+	");"
+	"CREATE TRIGGER content_fts_delete BEFORE DELETE ON content BEGIN"
+	"  INSERT INTO record_fts (record_fts, rowid, title, creator,"
+	"    subject, description)"
+	"  SELECT 'delete', record_id, title, creator, subject, description"
+	"  FROM record_fts_doc WHERE record_id = old.record_id;"
+	"END;"
+	"CREATE TRIGGER content_fts_update BEFORE UPDATE OF dc ON content"
+	"  BEGIN"
+	"  INSERT INTO record_fts (record_fts, rowid, title, creator,"
+	"    subject, description)"
+	"  SELECT 'delete', record_id, title, creator, subject, description"
+	"  FROM record_fts_doc WHERE record_id = old.record_id;"
+	"END;"
+	"INSERT INTO record_fts (record_fts) VALUES ('rebuild');"
 	},
 };
 

@@ -119,7 +119,6 @@ enum query {
 	Q_STATUS_LISTS,
 	Q_SOURCE_JSON,
 	Q_SOURCE_COUNTS,
-	Q_FTS_DEL,
 	Q_FTS_ADD,
 	Q_SEARCH,
 	Q_OUTBOX_GET,
@@ -258,8 +257,6 @@ static const struct {
 	[Q_SOURCE_COUNTS] = { "source counts",
 	    "SELECT count(*) - coalesce(sum(deleted), 0),"
 	    " coalesce(sum(deleted), 0) FROM record WHERE source_id = ?1" },
-	[Q_FTS_DEL] = { "search index delete",
-	    "DELETE FROM record_fts WHERE rowid = ?1" },
 	[Q_FTS_ADD] = { "search index insert",
 	    "INSERT INTO record_fts (rowid, title, creator, subject,"
 	    " description) VALUES (?1, ?2, ?3, ?4, ?5)" },
@@ -375,7 +372,7 @@ static void	 bind_text(sqlite3_stmt *, int, const char *);
 static void	 bind_count(sqlite3_stmt *, int, long long);
 static const char *col_text(sqlite3_stmt *, int);
 static int	 need_transaction(struct store *, const char *, char **);
-static int	 fts_put(struct store *, int64_t, const struct store_record *,
+static int	 fts_add(struct store *, int64_t, const struct store_record *,
 		    char **);
 static void	 json_col(struct buf *, sqlite3_stmt *, int);
 static const char *store_now(struct store *);
@@ -1217,7 +1214,7 @@ content_put(struct store *s, int64_t id, const struct store_record *r,
 				sqlite3_bind_null(st, 4);
 		}
 		if (q_exec(s, fresh ? Q_CONTENT_ADD : Q_CONTENT_PUT,
-		    cause) == -1)
+		    cause) == -1 || fts_add(s, id, r, cause) == -1)
 			return -1;
 	} else if (!fresh) {
 		sqlite3_bind_int64(s->q[Q_CONTENT_DEL], 1, id);
@@ -1848,46 +1845,40 @@ store_put(struct store *s, int64_t source, int64_t run,
 	if (change != STORE_UNCHANGED &&
 	    change_add(s, source, run, r, change, now, cause) == -1)
 		return -1;
-	if (change != STORE_UNCHANGED &&
-	    fts_put(s, id, change == STORE_DELETED ? NULL : r, cause) == -1)
-		return -1;
 	if (changep != NULL)
 		*changep = change;
 	return 0;
 }
 
 /*
- * Keep the full-text index in step with a record whose content changed:
- * its old row goes, and, unless it is deleted now, a new row holds its
- * title, creators, subjects and descriptions, one value a line.
+ * Index the content row just written for record id (the triggers of
+ * schema.c took out what it held before): its titles, creators, subjects
+ * and descriptions, one value a line, as the view record_fts_doc reads
+ * them back out of content.dc.  The 'delete' the triggers send must see
+ * the very terms inserted here, or the index goes wrong: see
+ * test_fts_in_step.
  */
 static int
-fts_put(struct store *s, int64_t id, const struct store_record *r,
+fts_add(struct store *s, int64_t id, const struct store_record *r,
     char **cause)
 {
-	static const char *const	 cols[] = { "title", "creator",
-	    "subject", "description" };
-	sqlite3_stmt			*st;
-	size_t				 k;
-	int				 c;
+	sqlite3_stmt	*st;
+	size_t		 k, seen[4] = { 0 };
+	int		 c;
 
-	sqlite3_bind_int64(s->q[Q_FTS_DEL], 1, id);
-	if (q_exec(s, Q_FTS_DEL, cause) == -1)
-		return -1;
-	if (r == NULL)
-		return 0;
 	for (c = 0; c < 4; c++) {
 		if (s->fts_text[c].max == 0)
 			buf_init(&s->fts_text[c], SIZE_MAX / 4);
 		buf_reset(&s->fts_text[c]);
 	}
-	for (k = 0; k < r->ndc; k++)
-		for (c = 0; c < 4; c++)
-			if (strcmp(r->dc[k].element, cols[c]) == 0) {
-				if (s->fts_text[c].len > 0)
-					buf_addch(&s->fts_text[c], '\n');
-				buf_addstr(&s->fts_text[c], r->dc[k].value);
-			}
+	/* DCMES codes 0-3: title, creator, subject, description. */
+	for (k = 0; k < r->ndc; k++) {
+		if ((c = s->codes[k]) > 3)
+			continue;
+		if (seen[c]++ > 0)
+			buf_addch(&s->fts_text[c], '\n');
+		buf_add(&s->fts_text[c], r->dc[k].value, s->vlen[k]);
+	}
 	st = s->q[Q_FTS_ADD];
 	sqlite3_bind_int64(st, 1, id);
 	for (c = 0; c < 4; c++)

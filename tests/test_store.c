@@ -25,6 +25,7 @@
 #include "util.h"
 #include "log.h"
 #include "store.h"
+#include "schema.h"
 
 struct fx {
 	char		 dir[64];
@@ -1775,6 +1776,185 @@ test_throughput(void **state)
 	    "20000|300000|20000\n");
 }
 
+/* Search */
+
+static char *
+capture_search(struct fx *f, const char *q)
+{
+	FILE	*fp = out_open();
+
+	CHECK(store_search(f->s, q, NULL, 10, fp, CAUSE));
+	return out_take(fp);
+}
+
+/* The index agrees with content (FTS5 compares every term). */
+static void
+assert_fts_sound(struct fx *f)
+{
+	sql_exec(f->path, "INSERT INTO record_fts (record_fts)"
+	    " VALUES ('integrity-check')");
+}
+
+static void
+assert_search(struct fx *f, const char *q, const char *want)
+{
+	char	*out = capture_search(f, q);
+
+	if (want == NULL)
+		assert_string_equal(out, "");
+	else if (strstr(out, want) == NULL)
+		fail_msg("search %s: %s not in %s", q, want, out);
+	free(out);
+}
+
+/*
+ * The full-text index follows every content change: a search never finds a
+ * record by a title it no longer has, or a record that is deleted, and the
+ * terms the triggers take out are the ones store_put put in (values with
+ * line breaks, quotes, control characters, empty values, several titles).
+ */
+static void
+test_fts_in_step(void **state)
+{
+	struct fx		*f = *state;
+	static const struct store_dc dc1[] = {
+		{ "title", "Zebra crossings", "en" },
+		{ "title", "", NULL },
+		{ "creator", "Пушкин, А. С.", "ru" },
+		{ "subject", "Say \"hi\"\nthen\tgo \\ home", NULL },
+		{ "description", "ctl\001" "end of Almatý", NULL },
+		{ "title", "Второе заглавие", "ru" },
+		{ "language", "en", NULL },
+	};
+	static const struct store_dc dc2[] = {
+		{ "description", "Gamma rays", NULL },
+		{ "title", "Okapi", NULL },
+	};
+	struct store_record	 r, o;
+
+	r = mkrec("oai:f:1", "2024-01-01", 0, META1);
+	r.dc = dc1;
+	r.ndc = nitems(dc1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	o = mkrec("oai:f:2", "2024-01-01", 0, META1);
+	assert_int_equal(put(f, &o), STORE_NEW);
+	assert_fts_sound(f);
+	assert_search(f, "zebra", "\"identifier\":\"oai:f:1\"");
+	assert_search(f, "zebra", "\"title\":\"Zebra crossings\"");
+	assert_search(f, "zebra", "[Zebra] crossings");
+	assert_search(f, "almaty", "[Almatý]");
+	assert_search(f, "пушкин", "oai:f:1");
+	assert_search(f, "title:заглавие", "oai:f:1");
+	assert_search(f, "\"zebra crossings\"", "oai:f:1");
+	assert_search(f, "physics", "oai:f:2");
+
+	/* Updated: the old terms go, the new ones come. */
+	r = mkrec("oai:f:1", "2024-01-02", 0, META2);
+	r.dc = dc2;
+	r.ndc = nitems(dc2);
+	assert_int_equal(put(f, &r), STORE_UPDATED);
+	assert_fts_sound(f);
+	assert_search(f, "zebra", NULL);
+	assert_search(f, "пушкин", NULL);
+	assert_search(f, "okapi", "\"title\":\"Okapi\"");
+	assert_search(f, "gamma", "[Gamma] rays");
+
+	/* Unchanged but for the datestamp: nothing moves. */
+	r.datestamp = "2024-01-03";
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	assert_search(f, "okapi", "oai:f:1");
+
+	/* Deleted: gone from the index; the other record stays. */
+	r = mkrec("oai:f:1", "2024-01-04", 1, NULL);
+	assert_int_equal(put(f, &r), STORE_DELETED);
+	assert_fts_sound(f);
+	assert_search(f, "okapi", NULL);
+	assert_search(f, "gamma", NULL);
+	assert_search(f, "physics", "oai:f:2");
+
+	/* Back again. */
+	r = mkrec("oai:f:1", "2024-01-05", 0, META1);
+	r.dc = dc1;
+	r.ndc = nitems(dc1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	assert_fts_sound(f);
+	assert_search(f, "zebra", "oai:f:1");
+
+	/* A record row deleted by hand takes its terms along. */
+	store_close(f->s);
+	f->s = NULL;
+	sql_exec(f->path, "DELETE FROM record WHERE identifier = 'oai:f:1'");
+	reopen(f, 0);
+	assert_fts_sound(f);
+	assert_search(f, "zebra", NULL);
+	assert_search(f, "physics", "oai:f:2");
+	/* A rebuild from the view gives the index the store keeps. */
+	sql_exec(f->path, "INSERT INTO record_fts (record_fts)"
+	    " VALUES ('rebuild')");
+	assert_fts_sound(f);
+	assert_search(f, "physics", "oai:f:2");
+	/* No copy of the text: record_fts_content is gone. */
+	assert_sql(f, "SELECT count(*) FROM sqlite_schema"
+	    " WHERE name = 'record_fts_content'", "0\n");
+}
+
+/*
+ * A version 4 database (full-text index with its own copy of the text)
+ * upgrades: the index is rebuilt from content and searches as before.
+ */
+static void
+test_migrate_fts(void **state)
+{
+	struct fx	*f = *state;
+	struct buf	 b;
+	char		*p, *q;
+	int		 v;
+
+	xasprintf(&p, "%s/v4.db", f->dir);
+	buf_init(&b, 1 << 20);
+	for (v = 0; v < 4; v++) {
+		if (store_migrations[v].setup != NULL) {
+			buf_addstr(&b, store_migrations[v].setup);
+			buf_addstr(&b, ";");
+		}
+	}
+	buf_addstr(&b, "BEGIN;");
+	for (v = 0; v < 4; v++)
+		buf_addstr(&b, store_migrations[v].sql);
+	buf_addstr(&b,
+	    "INSERT INTO source (id, name, created) VALUES (1, 'old', 'x');"
+	    "INSERT INTO record (id, source_id, prefix, identifier, datestamp,"
+	    " deleted, hash, first_seen, last_seen) VALUES"
+	    " (7, 1, 'oai_dc', 'oai:old:7', '2020', 0, 1, 'x', 'x'),"
+	    " (8, 1, 'oai_dc', 'oai:old:8', '2020', 0, 2, 'x', 'x');"
+	    "INSERT INTO content (record_id, dc) VALUES"
+	    " (7, '[[0,\"Ancient zebra\"],[3,\"about\\nstripes\"]]'),"
+	    " (8, '[[1,\"Doe\"],[2,\"Okapi\"],[2,\"Giraffe\"]]');"
+	    "INSERT INTO record_fts (rowid, title, creator, subject,"
+	    " description) VALUES (7, 'Ancient zebra', '', '',"
+	    " 'about\nstripes'), (8, '', 'Doe', 'Okapi\nGiraffe', '');"
+	    "PRAGMA user_version = 4;"
+	    "COMMIT;");
+	sql_exec(p, buf_str(&b));
+	buf_free(&b);
+	store_close(f->s);
+	f->s = NULL;
+	free(f->path);
+	f->path = p;
+	reopen(f, 0);
+	xasprintf(&q, "%zu\n", store_nmigrations);
+	assert_sql(f, "PRAGMA user_version", q);
+	free(q);
+	assert_fts_sound(f);
+	assert_search(f, "zebra", "\"identifier\":\"oai:old:7\"");
+	assert_search(f, "stripes", "about\\n[stripes]");
+	assert_search(f, "giraffe", "oai:old:8");
+	assert_sql(f, "SELECT title, description FROM record_fts_doc"
+	    " WHERE record_id = 7", "Ancient zebra|about\nstripes\n");
+	assert_sql(f, "SELECT count(*) FROM sqlite_schema"
+	    " WHERE name = 'record_fts_content'", "0\n");
+}
+
 int
 main(void)
 {
@@ -1828,6 +2008,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_seq_counter, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_record_delete, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fts_in_step, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_fts, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_throughput, setup,
 		    teardown),
