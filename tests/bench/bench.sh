@@ -9,7 +9,9 @@
 #   e.g. "100 10000"; every (size, page) pair runs.  EXTRA: more "SIZE/PAGE"
 #   pairs, e.g. "1000000/10000".
 # Network: 127.0.0.1 only.  Targets are printed PASS/FAIL; the exit status
-# says only whether the benchmark itself ran.
+# says only whether the benchmark itself ran.  The size target is for the
+# database without its full-text index (record_fts*), which the issue reports
+# separately: both are printed.
 set -eu
 SIZES=${1:-100000}
 PAGES=${2:-"100 10000"}
@@ -91,7 +93,7 @@ for s in $SIZES; do
 done
 RUNS="$RUNS $EXTRA"
 
-printf '%s\n' "records per_page records_s MB_s cpu_s rss_MB db_B_rec db_xml fts_B_rec fts_xml wall_s fetch_s parse_s floor_s x_floor" > "$DIR/table"
+printf '%s\n' "records per_page records_s MB_s cpu_s rss_MB db_B_rec db_xml nofts_xml fts_B_rec fts_xml wall_s fetch_s parse_s floor_s x_floor" > "$DIR/table"
 for run in $RUNS; do
 	n=${run%/*}
 	p=${run#*/}
@@ -137,8 +139,9 @@ for run in $RUNS; do
 	BEGIN {
 		if (w <= 0) w = 0.001
 		floor = fe + pa
-		printf "%d %d %.0f %.1f %.2f %.1f %.0f %.2f %s %s %.2f %.2f %.2f %.2f %.2f\n",
+		printf "%d %d %.0f %.1f %.2f %.1f %.0f %.2f %s %s %s %.2f %.2f %.2f %.2f %.2f\n",
 		    n, p, n / w, b / 1e6 / w, c, r / 1024, d / n, d / b,
+		    f == "NA" ? "NA" : sprintf("%.2f", (d - f) / b),
 		    f == "NA" ? "NA" : sprintf("%.0f", f / n),
 		    f == "NA" ? "NA" : sprintf("%.2f", f / b),
 		    w, fe, pa, floor, w / floor
@@ -150,7 +153,8 @@ if command -v column >/dev/null; then column -t "$DIR/table"; else cat "$DIR/tab
 echo
 echo "records_s, MB_s: records and response bytes (the summary line's bytes=) over the harvest's wall time"
 echo "cpu_s: user+sys; rss_MB: peak RSS (/usr/bin/time -v); db: the database file (+ WAL) per record and"
-echo "over the raw XML bytes; fts: the record_fts* tables within it (sqlite3 dbstat; NA without the CLI)"
+echo "over the raw XML bytes; nofts_xml: the same without the full-text index; fts: the record_fts*"
+echo "tables within it (sqlite3 dbstat; NA without the CLI)"
 echo "floor_s = fetch_s + parse_s: every page fetched by one libcurl connection (bytes discarded), then"
 echo "the same pages parsed by xmllint --stream; x_floor = wall_s / floor_s"
 echo
@@ -161,9 +165,12 @@ function verdict(ok) { return ok ? "PASS" : "FAIL" }
 NR == 1 { next }
 {
 	run = $1 "/" $2
-	printf "%-14s >= %d records/s: %s (%s)   within %gx of the floor: %s (%sx)   RSS <= %d MB: %s (%s)   db <= %gx XML: %s (%sx, FTS %sx)\n",
-	    run, rps, verdict($3 >= rps), $3, xf, verdict($15 <= xf), $15,
-	    rss, verdict($6 <= rss), $6, dbx, verdict($8 <= dbx), $8, $10
+	# The size target excludes the full-text index (reported apart);
+	# without the sqlite3 CLI it can only be judged on the whole file.
+	nofts = $9 == "NA" ? $8 : $9
+	printf "%-14s >= %d records/s: %s (%s)   within %gx of the floor: %s (%sx)   RSS <= %d MB: %s (%s)   db without FTS <= %gx XML: %s (%sx; FTS %sx, all %sx)\n",
+	    run, rps, verdict($3 >= rps), $3, xf, verdict($16 <= xf), $16,
+	    rss, verdict($6 <= rss), $6, dbx, verdict(nofts <= dbx), $9, $11, $8
 	if (minr == "" || $6 < minr) minr = $6
 	if (maxr == "" || $6 > maxr) maxr = $6
 	runs++
