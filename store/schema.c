@@ -388,6 +388,13 @@ const struct store_migration store_migrations[] = {
 	"  SELECT 'delete', record_id, title, creator, subject, description"
 	"  FROM record_fts_doc WHERE record_id = old.record_id;"
 	"END;"
+	/*
+	 * Every page commit flushes its terms as a new segment; merging
+	 * them four at a time (the default) cost as much again as the
+	 * flush at 100 records a page.  Eight at a time: a third less
+	 * commit work, a few more segments for a search to read.
+	 */
+	"INSERT INTO record_fts (record_fts, rank) VALUES ('automerge', 8);"
 	"INSERT INTO record_fts (record_fts) VALUES ('rebuild');"
 	},
 };

@@ -1896,6 +1896,8 @@ test_fts_in_step(void **state)
 	/* No copy of the text: record_fts_content is gone. */
 	assert_sql(f, "SELECT count(*) FROM sqlite_schema"
 	    " WHERE name = 'record_fts_content'", "0\n");
+	assert_sql(f, "SELECT v FROM record_fts_config WHERE k = 'automerge'",
+	    "8\n");
 }
 
 /*
