@@ -106,6 +106,9 @@ $(ASN)/tests/test_conf: $(ASN)/tests/test_conf.o $(ASN_COMMON) \
 $(ASN)/tests/test_notify: $(ASN)/tests/test_notify.o $(ASN_COMMON) \
 	    $(ASN)/daemon/notify.o
 	$(LINK_TEST)
+$(ASN)/tests/test_window: $(ASN)/tests/test_window.o $(ASN_COMMON) \
+	    $(ASN)/harvest/window.o
+	$(LINK_TEST)
 $(ASN)/tests/test_%: $(ASN)/tests/test_%.o $(ASN)/tests/testlib.o \
 	    $(ASN_LIB_OBJS)
 	$(LINK_TEST)
