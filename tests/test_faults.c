@@ -74,6 +74,12 @@ static const struct fcase {
 	/* Its token leads back to the same page: a loop, caught as one. */
 	{ "empty pages with a token forever", "kind=empty_token&page=1&count=0",
 	  FAILS, "the server repeated the resumptionToken", NULL },
+	/* Tokens that never repeat: the empty pages are counted instead. */
+	{ "empty pages with fresh tokens forever",
+	  "kind=empty_token&page=1&count=0&delta=1", FAILS,
+	  "11 pages in a row without records", NULL },
+	{ "a few empty pages with fresh tokens",
+	  "kind=empty_token&page=1&count=3&delta=1", OK_EXACT, NULL, NULL },
 	{ "expired token", "kind=expire_token&page=3", OK_EXACT, NULL, NULL },
 	{ "noRecordsMatch for a token too early", "kind=past_end&page=3",
 	  OK_EXACT, NULL, NULL },

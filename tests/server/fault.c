@@ -123,7 +123,7 @@ static const struct fault_kind {
 	K_MUT("badrecord", P(FP_RECORD) | P(FP_VARIANT), APPLY_HEADERS,
 	    MUT_NOID, NULL),
 	K_MUT("same_token", 0, APPLY_LIST, MUT_SAME_TOKEN, NULL),
-	K_MUT("empty_token", 0, APPLY_LIST, MUT_EMPTY_TOKEN, NULL),
+	K_MUT("empty_token", P(FP_DELTA), APPLY_LIST, MUT_EMPTY_TOKEN, NULL),
 	K_MUT("expire_token", 0, APPLY_TOKEN, MUT_EXPIRE_TOKEN, NULL),
 	K_MUT("past_end", 0, APPLY_TOKEN, MUT_PAST_END, NULL),
 	K_MUT("wrong_cls", P(FP_DELTA), APPLY_LIST, MUT_WRONG_CLS, NULL),
@@ -400,6 +400,9 @@ fault_plan(const struct fault *f, struct fault_plan *plan)
 	plan->mut.bytes = k->inject;
 	plan->mut.record = (size_t)f->param[FP_RECORD];
 	plan->mut.delta = f->param[FP_DELTA];
+	/* empty_token's delta moves its token's cursor: none unless asked. */
+	if (k->mut == MUT_EMPTY_TOKEN && !(f->given & P(FP_DELTA)))
+		plan->mut.delta = 0;
 	if (f->given & P(FP_RETRY_AFTER))
 		snprintf(plan->retry_after, sizeof(plan->retry_after), "%lld",
 		    f->param[FP_RETRY_AFTER]);

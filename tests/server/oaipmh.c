@@ -808,6 +808,13 @@ v_list(struct ctx *x)
 
 	head(x);
 	if (mk == MUT_EMPTY_TOKEN) {
+		/*
+		 * delta > 0: the token's cursor moves on by that much, as from
+		 * a server that stamps its tokens: they never repeat, though
+		 * the pages stay empty.
+		 */
+		if (x->mut->delta > 0)
+			start.cursor += (size_t)x->mut->delta;
 		token_make(x, &start, next, sizeof(next));
 		render_token(x, cls, start.cursor, next);
 		x->mut->applied = 1;
