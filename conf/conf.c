@@ -111,6 +111,8 @@ static int	set_sets(struct parse *, const struct conf_key *, void *,
 		    const char *, char **);
 static int	set_listen(struct parse *, const struct conf_key *, void *,
 		    const char *, char **);
+static int	set_window(struct parse *, const struct conf_key *, void *,
+		    const char *, char **);
 
 #define G(f)	offsetof(struct conf, f)
 #define S(f)	offsetof(struct conf_source, f)
@@ -165,6 +167,10 @@ static const struct conf_key conf_keys[] = {
 	    S(reconcile), 0, 0, INTERVAL_MAX, -1, NULL, 0 },
 	{ "overlap", NULL, SCOPE_SOURCE, KIND_LL, set_seconds,
 	    S(overlap), 0, 0, 7 * 86400, 300, NULL, 0 },
+	{ "window", NULL, SCOPE_SOURCE, KIND_INT, set_window,
+	    S(window), 0, 0, 3, 0, NULL, 0 },
+	{ "window_min", NULL, SCOPE_SOURCE, KIND_LL, set_seconds,
+	    S(window_min), 0, 1, 366 * 86400, 86400, NULL, 0 },
 };
 #define NKEYS	nitems(conf_keys)
 
@@ -1004,6 +1010,25 @@ set_bool(struct parse *p __unused, const struct conf_key *k, void *base,
 		}
 	}
 	*why = xstrdup("not a boolean (yes, no, true, false, 1 or 0)");
+	return -1;
+}
+
+/* The unit of a source's date windows; the values are harvest/window.h's. */
+static int
+set_window(struct parse *p __unused, const struct conf_key *k, void *base,
+    const char *val, char **why)
+{
+	static const char *const	 words[] = { "none", "year", "month",
+	    "day" };
+	size_t				 i;
+
+	for (i = 0; i < nitems(words); i++) {
+		if (strcasecmp(val, words[i]) == 0) {
+			*(int *)((char *)base + k->off) = (int)i;
+			return 0;
+		}
+	}
+	*why = xstrdup("not a window (none, year, month or day)");
 	return -1;
 }
 

@@ -31,6 +31,10 @@ struct conf_source {
 					   deletions */
 	long long	 overlap;	/* seconds taken off the previous
 					   responseDate for the next from */
+	int		 window;	/* enum window_unit (harvest/window.h):
+					   0 none, 1 year, 2 month, 3 day */
+	long long	 window_min;	/* seconds: the narrowest window;
+					   86400 */
 	int		 line;		/* line of the [source NAME] header */
 };
 

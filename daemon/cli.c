@@ -50,7 +50,8 @@ static const struct cmd cmds[] = {
 	  "harvest --db FILE --url URL [--prefix P]... [--set S]...\n"
 	  "                  [--from D] [--until D] [--source NAME] [--delay MS]\n"
 	  "                  [--retries N] [--retry-wait MS] [--timeout T]\n"
-	  "                  [--max-response-bytes N] [--overlap T] [--sweep] [-v]\n"
+	  "                  [--max-response-bytes N] [--overlap T] [--sweep]\n"
+	  "                  [--window UNIT] [--window-min T] [-v]\n"
 	  "       oaiharvest harvest --config FILE [--db FILE] [--from D]\n"
 	  "                  [--until D] [--retries N] [-v] [NAME...]",
 	  "Harvest now, into a SQLite database.  Run again, it harvests only\n"
@@ -81,6 +82,11 @@ static const struct cmd cmds[] = {
 	  "  --overlap T     the next from is the repository's clock at the\n"
 	  "                  start of this harvest less T (default 5m), so\n"
 	  "                  that records indexed late are not missed\n"
+	  "  --window UNIT   ask for one year, month or day at a time\n"
+	  "                  (none: everything at once, the default), for\n"
+	  "                  repositories that time out on large requests;\n"
+	  "                  a window that fails is halved\n"
+	  "  --window-min T  the narrowest window (default 1d)\n"
 	  "  -v              more log lines (twice: debug)\n"
 	  "Exit status: 0 done, 1 failed (completed pages are kept),\n"
 	  "2 usage or config error.\n" },
@@ -446,6 +452,8 @@ harvest_done(const struct harvest_result *r, void *arg)
 		fprintf(stderr, " repaired_bytes=%lld", r->repairs);
 	if (r->retries > 0)
 		fprintf(stderr, " retries=%lld", r->retries);
+	if (r->narrowed > 0)
+		fprintf(stderr, " windows_narrowed=%lld", r->narrowed);
 	if (r->rejects > 0)
 		fprintf(stderr, " rejected=%lld", r->rejects);
 	if (r->warnings != NULL)
@@ -555,6 +563,8 @@ cmd_harvest(int argc, char **argv)
 		{ "retry-wait", required_argument, NULL, 'W' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "max-response-bytes", required_argument, NULL, 'M' },
+		{ "window", required_argument, NULL, 'w' },
+		{ "window-min", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -572,8 +582,10 @@ cmd_harvest(int argc, char **argv)
 	size_t				 np = 0, ns = 0, i;
 	long long			 delay = 0, retries = -1;
 	long long			 overlap = 300, retry_wait = 0;
-	long long			 reconcile = -1;
+	long long			 reconcile = -1, window_min = 0;
 	long long			 timeout = 0, max_bytes = 0;
+	enum window_unit		 window = WINDOW_NONE;
+	int				 window_set = 0;
 	int				 ch, verbose = 0, rc = 0, r, intr = 0;
 	int				 k;
 
@@ -629,6 +641,22 @@ cmd_harvest(int argc, char **argv)
 			if (parse_duration(optarg, &overlap, &errstr) == -1) {
 				rc = bad_usage("harvest", "--overlap: %s",
 				    errstr);
+				goto out;
+			}
+			break;
+		case 'w':
+			if (window_unit_parse(optarg, &window) == -1) {
+				rc = bad_usage("harvest", "--window: %s",
+				    "none, year, month or day");
+				goto out;
+			}
+			window_set = 1;
+			break;
+		case 'm':
+			if (parse_duration(optarg, &window_min, &errstr) == -1 ||
+			    window_min < 1 || window_min > 366 * 86400) {
+				rc = bad_usage("harvest", "--window-min: %s",
+				    "a duration from 1s to 366d");
 				goto out;
 			}
 			break;
@@ -731,6 +759,8 @@ cmd_harvest(int argc, char **argv)
 		src.delay_ms = delay;
 		src.overlap = overlap;
 		src.reconcile = reconcile;
+		src.window = window;
+		src.window_min = window_min;
 		rc = run_one(store, &ho, &src, &intr);
 		goto out;
 	}
@@ -758,6 +788,8 @@ cmd_harvest(int argc, char **argv)
 		    conf->delay_ms;
 		src.overlap = cs->overlap;
 		src.reconcile = reconcile > 0 ? reconcile : cs->reconcile;
+		src.window = window_set ? window : (enum window_unit)cs->window;
+		src.window_min = window_min > 0 ? window_min : cs->window_min;
 		if ((r = run_one(store, &ho, &src, &intr)) != 0)
 			rc = r;
 	}

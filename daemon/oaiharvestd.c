@@ -263,6 +263,8 @@ src_start(struct dsource *s)
 	hs.delay_ms = s->c.delay_ms >= 0 ? s->c.delay_ms : d->conf->delay_ms;
 	hs.overlap = s->c.overlap;
 	hs.reconcile = s->c.reconcile;
+	hs.window = (enum window_unit)s->c.window;
+	hs.window_min = s->c.window_min;
 	src_set_state(s, SRC_RUNNING);
 	d->running++;
 	s->m.last_start = time(NULL);

@@ -12,6 +12,7 @@
 
 #include "oai.h"
 #include "store.h"
+#include "window.h"
 
 struct event_base;
 struct harvest_engine;
@@ -54,6 +55,15 @@ struct harvest_source {
 	 * repository keeps no deletions (deletedRecord no or transient).
 	 */
 	long long		 reconcile;
+	/*
+	 * Harvest each list as a run of date windows of this unit (from the
+	 * watermark, or the earliest datestamp, to the repository's clock or
+	 * until); a window the repository refuses (times out, 5xx) is halved
+	 * down to window_min seconds (0: a day).  WINDOW_NONE: one request
+	 * for everything.
+	 */
+	enum window_unit	 window;
+	long long		 window_min;
 };
 
 /* What a finished run reports. */
@@ -66,6 +76,7 @@ struct harvest_result {
 	long long		 lists;		/* lists completed */
 	long long		 repairs;	/* bytes dropped before parsing */
 	long long		 retries;	/* requests tried again */
+	long long		 narrowed;	/* windows halved */
 	long long		 rejects;	/* malformed records set aside */
 	/*
 	 * The repository refused us (HTTP 403): the OAI-PMH harvester

@@ -103,6 +103,8 @@ struct harvest_job {
 	long long		 delay_ms;
 	long long		 overlap;
 	long long		 reconcile;
+	enum window_unit	 window;
+	long long		 window_min;
 	size_t			 sweep;		/* list being swept */
 
 	/* What Identify said. */
@@ -111,6 +113,7 @@ struct harvest_job {
 	char			*earliest;
 	char			*deleted_record;
 	char			*repo_name;
+	time_t			 clock;		/* its responseDate, or 0 */
 
 	/* The run. */
 	int64_t			 source_id;
@@ -136,6 +139,14 @@ struct harvest_job {
 	time_t			 progress_t;
 	int			 clock_fixed;	/* progress is the clock's */
 	long long		 list_pages;
+	/*
+	 * A windowed list: the current date window, and where the first one
+	 * began (sent without from when the list has no from of its own, so
+	 * that records dated before earliestDatestamp are not missed).
+	 */
+	struct window		 win;
+	time_t			 win_start;
+	long long		 narrowed;	/* windows halved, this run */
 
 	/* Waiting for, or holding, the host. */
 	struct host		*host;
@@ -195,6 +206,11 @@ static void	 sweep_page_done(struct harvest_job *);
 static void	 next_sweep(struct harvest_job *);
 static int	 put_record(void *, const struct store_record *);
 static void	 note_clock(struct harvest_job *);
+static void	 window_begin(struct harvest_job *);
+static int	 window_narrow(struct harvest_job *,
+		    const struct fetch_result *, const char *);
+static void	 window_next(struct harvest_job *);
+static void	 check_list_size(struct harvest_job *, const char *);
 static const char *next_from(struct harvest_job *);
 
 struct harvest_engine *
@@ -503,6 +519,8 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	j->delay_ms = src->delay_ms;
 	j->overlap = src->overlap;
 	j->reconcile = src->reconcile;
+	j->window = src->window;
+	j->window_min = src->window_min > 0 ? src->window_min : 86400;
 	if (np == 0) {
 		prefixes = default_prefix;
 		np = 1;
@@ -621,6 +639,7 @@ job_finish(struct harvest_job *j)
 	res.lists = j->lists_done;
 	res.repairs = j->repairs;
 	res.retries = j->retries;
+	res.narrowed = j->narrowed;
 	res.rejects = j->rejects;
 	res.forbidden = j->forbidden;
 	res.warnings = j->warnings.len > 0 ? buf_str(&j->warnings) : NULL;
@@ -688,6 +707,8 @@ do_request(struct harvest_job *j)
 	};
 	struct list_spec			*l;
 	char					*url, *cause = NULL;
+	char					 from[DATESTAMP_LEN];
+	char					 until[DATESTAMP_LEN];
 
 	if (j->state == JOB_IDENTIFY)
 		url = harvest_url(j->url, "Identify", NULL);
@@ -701,7 +722,15 @@ do_request(struct harvest_job *j)
 		if (j->token != NULL)
 			url = harvest_url(j->url, "ListRecords",
 			    "resumptionToken", j->token, NULL);
-		else
+		else if (j->window != WINDOW_NONE) {
+			window_format(&j->win, j->gran, from, until);
+			url = harvest_url(j->url, "ListRecords",
+			    "metadataPrefix", l->prefix,
+			    "set", l->set[0] != '\0' ? l->set : NULL,
+			    "from", j->list_from == NULL &&
+			    j->win.from == j->win_start ? NULL : from,
+			    "until", until[0] != '\0' ? until : NULL, NULL);
+		} else
 			url = harvest_url(j->url, "ListRecords",
 			    "metadataPrefix", l->prefix,
 			    "set", l->set[0] != '\0' ? l->set : NULL,
@@ -845,6 +874,8 @@ on_done(void *arg, const struct fetch_result *res)
 		    "stops until an operator acts", res->url, cause);
 		return;
 	}
+	if (window_narrow(j, res, cause))
+		return;
 	delay = harvest_retry_delay(status, res->curl_failed,
 	    res->retry_after, j->e->retry_after_max, j->tries,
 	    j->e->max_tries, j->e->retry_base_ms, j->e->seed++);
@@ -948,10 +979,13 @@ on_reject(void *arg, const struct oai_reject *r)
 static void
 identify_done(struct harvest_job *j)
 {
-	const char	*code;
+	const char	*code, *rd;
 	char		*cause = NULL;
 
 	j->tries = 0;
+	if ((rd = oai_parser_response_date(j->parser)) == NULL ||
+	    datestamp_parse(rd, &j->clock, NULL) == -1)
+		j->clock = 0;
 	if ((code = oai_parser_error_code(j->parser)) != NULL) {
 		j->error_type = "oai";
 		job_fail(j, "Identify: OAI error %s: %s", code,
@@ -1066,8 +1100,14 @@ start_list(struct harvest_job *j)
 	j->list_records = 0;
 	j->list_cls = -1;
 	j->list_pages = 0;
-	/* Resume an interrupted list where its last committed page ended. */
-	if (st.token != NULL && !explicit_from && j->until == NULL) {
+	/*
+	 * Resume an interrupted list where its last committed page ended.  A
+	 * windowed list starts its window again from the watermark instead
+	 * (each window moved it on): a token alone does not say where its
+	 * window ends.
+	 */
+	if (st.token != NULL && !explicit_from && j->until == NULL &&
+	    j->window == WINDOW_NONE) {
 		j->token = st.token;
 		st.token = NULL;
 		j->resumed = 1;
@@ -1088,6 +1128,8 @@ start_list(struct harvest_job *j)
 		    "until=%s", log_q(j->name), log_q(l->prefix),
 		    log_q(l->set), log_q(j->list_from), log_q(j->until));
 	store_list_state_free(&st);
+	if (j->window != WINDOW_NONE)
+		window_begin(j);
 	j->tries = 0;
 	job_queue(j, 0);
 }
@@ -1354,10 +1396,11 @@ page_done(struct harvest_job *j)
 	struct list_spec	*l = &j->lists[j->cur];
 	const struct oai_token	*tok = oai_parser_token(j->parser);
 	struct store_list_state	 st;
-	const char		*code, *msg, *wm;
+	const char		*code, *msg, *wm = NULL;
 	size_t			 i;
 	char			*cause = NULL;
-	int			 more = 0;
+	char			 wmbuf[DATESTAMP_LEN];
+	int			 more = 0, win_more = 0;
 
 	if ((code = oai_parser_error_code(j->parser)) != NULL) {
 		msg = oai_parser_error_message(j->parser);
@@ -1455,7 +1498,8 @@ complete:
 			goto rollback;
 	if (code == NULL && more) {
 		memset(&st, 0, sizeof(st));
-		st.token = (char *)tok->value;
+		/* A windowed list never resumes from a token: see start_list. */
+		st.token = j->window == WINDOW_NONE ? (char *)tok->value : NULL;
 		st.progress = j->progress;
 		st.cursor = tok->cursor;
 		st.complete_list_size = tok->complete_list_size;
@@ -1466,8 +1510,22 @@ complete:
 	} else {
 		more = 0;
 		wm = NULL;
-		if (j->move_watermark)
+		/*
+		 * The end of a window that is not the last: the watermark moves
+		 * to just after it, so that a run that stops here goes on with
+		 * the next window.
+		 */
+		win_more = j->window != WINDOW_NONE && !window_last(&j->win);
+		if (win_more && j->move_watermark) {
+			datestamp_format(j->win.until + 1, j->gran, wmbuf);
+			wm = wmbuf;
+		} else if (!win_more && j->move_watermark) {
 			wm = next_from(j);
+			/* Nothing after an explicit until was harvested. */
+			if (wm != NULL && j->until != NULL &&
+			    ds_cmp(wm, j->until) > 0)
+				wm = j->until;
+		}
 		if (store_list_complete(j->e->store, j->source_id, l->prefix,
 		    l->set, wm, &cause) == -1)
 			goto rollback;
@@ -1500,23 +1558,14 @@ complete:
 		job_queue(j, 0);
 		return;
 	}
+	check_list_size(j, code);
+	if (win_more) {
+		window_next(j);
+		return;
+	}
 	log_info("event=list_done source=%s prefix=%s set=%s pages=%lld "
 	    "next_from=%s", log_q(j->name), log_q(l->prefix), log_q(l->set),
-	    j->list_pages, log_q(j->move_watermark ? next_from(j) :
-	    j->old_watermark));
-	/* Only a list harvested whole in this run can be counted. */
-	if (j->list_cls >= 0 && !j->resumed_any && code == NULL &&
-	    j->list_records != j->list_cls) {
-		log_warn("event=list_size_mismatch source=%s prefix=%s set=%s "
-		    "complete_list_size=%lld received=%lld", log_q(j->name),
-		    log_q(l->prefix), log_q(l->set), j->list_cls,
-		    j->list_records);
-		if (j->warnings.len > 0)
-			buf_addstr(&j->warnings, "; ");
-		buf_printf(&j->warnings, "%s/%s: completeListSize %lld, "
-		    "received %lld", l->prefix, l->set[0] ? l->set : "-",
-		    j->list_cls, j->list_records);
-	}
+	    j->list_pages, log_q(j->move_watermark ? wm : j->old_watermark));
 	next_list(j);
 	return;
 
@@ -1527,6 +1576,119 @@ fail:
 	spool_reset(j->spool);
 	job_fail(j, "%s", cause != NULL ? cause : "store failed");
 	free(cause);
+}
+
+/*
+ * A list (or a window of one) ended: a count short of, or beyond, the
+ * completeListSize the repository announced is a warning on the run.  Only
+ * a list harvested whole in this run can be counted.
+ */
+static void
+check_list_size(struct harvest_job *j, const char *code)
+{
+	struct list_spec	*l = &j->lists[j->cur];
+
+	if (j->list_cls < 0 || j->resumed_any || code != NULL ||
+	    j->list_records == j->list_cls)
+		return;
+	log_warn("event=list_size_mismatch source=%s prefix=%s set=%s "
+	    "complete_list_size=%lld received=%lld", log_q(j->name),
+	    log_q(l->prefix), log_q(l->set), j->list_cls, j->list_records);
+	if (j->warnings.len > 0)
+		buf_addstr(&j->warnings, "; ");
+	buf_printf(&j->warnings, "%s/%s: completeListSize %lld, received %lld",
+	    l->prefix, l->set[0] ? l->set : "-", j->list_cls,
+	    j->list_records);
+}
+
+/* Date windows */
+
+static void
+window_log(struct harvest_job *j, const char *event)
+{
+	struct list_spec	*l = &j->lists[j->cur];
+	char			 from[DATESTAMP_LEN], until[DATESTAMP_LEN];
+
+	window_format(&j->win, j->gran, from, until);
+	log_info("event=%s source=%s prefix=%s set=%s from=%s until=%s",
+	    event, log_q(j->name), log_q(l->prefix), log_q(l->set),
+	    log_q(from), log_q(until[0] != '\0' ? until : NULL));
+}
+
+/*
+ * The first window of a list: from the list's from (the watermark) or
+ * else the repository's earliestDatestamp, to an explicit until or else
+ * the repository's clock (the last window then has no until, and runs to
+ * whatever the clock says when it is asked).
+ */
+static void
+window_begin(struct harvest_job *j)
+{
+	time_t	start = 0, end, t;
+	int	open_end = j->until == NULL;
+
+	if (j->list_from != NULL)
+		(void)datestamp_parse(j->list_from, &start, NULL);
+	else if (j->earliest != NULL &&
+	    datestamp_parse(j->earliest, &t, NULL) == 0)
+		start = t;
+	if (start < 0)
+		start = 0;
+	if (open_end || datestamp_parse(j->until, &end, NULL) == -1)
+		end = j->clock > 0 ? j->clock : time(NULL);
+	window_init(&j->win, j->window, j->gran, j->window_min, start, end,
+	    open_end);
+	j->win_start = j->win.from;
+	window_log(j, "window");
+}
+
+/*
+ * A repository that cannot answer a wide selective request times out,
+ * drops the connection or fails with a 5xx on its first page: ask for
+ * half the window, down to the minimum, before the ordinary retries.  A
+ * 503 or 429 with Retry-After is the repository pacing us, not refusing
+ * the window; errors after the first page are about a token, not a window.
+ */
+static int
+window_narrow(struct harvest_job *j, const struct fetch_result *res,
+    const char *cause)
+{
+	long	st = res->status;
+
+	if (j->state != JOB_LIST || j->window == WINDOW_NONE ||
+	    j->token != NULL)
+		return 0;
+	if (!res->curl_failed && st != 500 && st != 502 && st != 504 &&
+	    !(st == 503 && res->retry_after <= 0))
+		return 0;
+	if (window_halve(&j->win) == -1)
+		return 0;
+	j->narrowed++;
+	j->tries = 0;
+	log_warn("event=window_narrowed source=%s cause=%s", log_q(j->name),
+	    log_q(cause));
+	window_log(j, "window");
+	job_queue(j, j->e->retry_base_ms);
+	return 1;
+}
+
+/* The window just committed was not the last: on to the next one. */
+static void
+window_next(struct harvest_job *j)
+{
+	(void)window_advance(&j->win);
+	free(j->token);
+	j->token = NULL;
+	j->resumed = 0;
+	j->resumed_any = 0;
+	j->restarts = 0;
+	j->empty_pages = 0;
+	j->list_records = 0;
+	j->list_cls = -1;
+	j->list_pages = 0;
+	j->tries = 0;
+	window_log(j, "window");
+	job_queue(j, 0);
 }
 
 /* One-off requests */

@@ -1,14 +1,41 @@
 /*
  * Date windows for selective harvesting (see window.h).
  */
+#include <string.h>
 #include <time.h>
 
 #include "window.h"
 
 #define DAY	86400
 
+static const char *const unit_names[] = {
+	[WINDOW_NONE] = "none",
+	[WINDOW_YEAR] = "year",
+	[WINDOW_MONTH] = "month",
+	[WINDOW_DAY] = "day",
+};
+
 static void	 window_set(struct window *);
 static int	 unit_start(time_t, enum window_unit);
+
+int
+window_unit_parse(const char *s, enum window_unit *unit)
+{
+	size_t	i;
+
+	for (i = 0; i < nitems(unit_names); i++)
+		if (strcmp(s, unit_names[i]) == 0) {
+			*unit = (enum window_unit)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *
+window_unit_name(enum window_unit unit)
+{
+	return (size_t)unit < nitems(unit_names) ? unit_names[unit] : "?";
+}
 
 time_t
 window_unit_end(time_t t, enum window_unit unit)

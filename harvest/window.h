@@ -6,7 +6,8 @@
  * then holds until the next unit begins, where it is doubled again.
  *
  * Pure arithmetic on UTC seconds, tested by table.  Bounds are inclusive,
- * as OAI-PMH's from and until are.  Private to harvest/.
+ * as OAI-PMH's from and until are.  The unit is part of harvest.h's
+ * harvest_source; the rest is for harvest/ alone.
  */
 #ifndef OH_WINDOW_H
 #define OH_WINDOW_H
@@ -34,6 +35,10 @@ struct window {
 	long long		 cap;	/* seconds a window may span; 0:
 					   to the end of its unit */
 };
+
+/* "none", "year", "month", "day": 0, or -1 for another word. */
+int	 window_unit_parse(const char *, enum window_unit *);
+const char *window_unit_name(enum window_unit);
 
 /* The last second of the year, month or day that t falls in. */
 time_t	 window_unit_end(time_t t, enum window_unit);

@@ -176,6 +176,13 @@ static const struct conf_case cases[] = {
 	{ "reconcile bad", SRC "reconcile = often\n",
 	    "t.conf:3: source \"nur\": reconcile: " },
 	{ "overlap", SRC "overlap = 10m\n", NULL },
+	{ "window", SRC "window = month\nwindow_min = 6h\n", NULL },
+	{ "window none", SRC "window = None\n", NULL },
+	{ "window bad", SRC "window = week\n",
+	    "t.conf:3: source \"nur\": window: not a window (none, year, "
+	    "month or day)" },
+	{ "window_min zero", SRC "window_min = 0\n",
+	    "t.conf:3: source \"nur\": window_min: out of range" },
 	{ "overlap too long", SRC "overlap = 8d\n",
 	    "t.conf:3: source \"nur\": overlap: out of range" },
 	{ "max_response_bytes", G "max_response_bytes = 64M\n", NULL },
@@ -338,6 +345,8 @@ static const char full_conf[] =
 	"from = 2020-01-01\n"
 	"until = 2020-06-30T00:00:00Z\n"
 	"delay = 2s\n"
+	"window = year\n"
+	"window_min = 2h\n"
 	"enabled = false\n";
 
 static void
@@ -397,6 +406,8 @@ test_full(void **state __unused)
 	assert_null(s->until);
 	assert_int_equal(s->delay_ms, -1);	/* inherits 750 */
 	assert_int_equal(s->enabled, 1);
+	assert_int_equal(s->window, 0);
+	assert_int_equal(s->window_min, 86400);
 	assert_int_equal(s->line, 12);
 
 	s = &c->sources[1];
@@ -414,6 +425,8 @@ test_full(void **state __unused)
 	assert_string_equal(s->from, "2020-01-01");
 	assert_string_equal(s->until, "2020-06-30T00:00:00Z");
 	assert_int_equal(s->delay_ms, 2000);
+	assert_int_equal(s->window, 1);
+	assert_int_equal(s->window_min, 7200);
 	assert_int_equal(s->enabled, 0);
 	assert_int_equal(s->line, 15);
 

@@ -642,6 +642,201 @@ test_config(void **state)
  * Kill the harvester at some moment, run it again: it resumes from its
  * checkpoint and ends with every record exactly once, one "new" change each.
  */
+/*
+ * A harvest with an explicit until leaves the watermark there, not at the
+ * repository's clock: the next harvest brings what came after.
+ */
+static void
+test_until_then_rest(void **state)
+{
+	sqlite3	*sdb;
+	char	*db, *err, *exp, *dump;
+	long long n;
+	int	 rc;
+
+	db = path("until.db");
+	rc = run("u1.out", "u1.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source synth --until 2015-06-30",
+	    bindir, db, synth.port);
+	err = read_tmp("u1.err");
+	if (rc != 0)
+		fail_msg("harvest failed: %s", err);
+	free(err);
+	assert_int_equal(sqlite3_open_v2(db, &sdb, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	n = q_int(sdb, "SELECT count(*) FROM record");
+	assert_true(n > 0 && n < 350);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM record WHERE "
+	    "datestamp > '2015-06-30T23:59:59Z'"), 0);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM list_state WHERE "
+	    "watermark <= '2015-06-30T23:59:59Z'"), 1);
+	sqlite3_close(sdb);
+	rc = run("u2.out", "u2.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source synth", bindir, db, synth.port);
+	err = read_tmp("u2.err");
+	if (rc != 0)
+		fail_msg("second harvest failed: %s", err);
+	free(err);
+	assert_int_equal(run("u3.out", "u3.err", "%s/oaiharvest export --db "
+	    "%s", bindir, db), 0);
+	exp = read_tmp("u3.out");
+	dump = http(&synth, 0, "/control/dump");
+	compare_export_dump(exp, dump, "synth");
+	free(exp);
+	free(dump);
+	free(db);
+}
+
+/* The server's count of refused windows, from /control/stats. */
+static long long
+window_refusals(const struct server *srv)
+{
+	char		*stats, *p;
+	long long	 n = -1;
+
+	stats = http(srv, 0, "/control/stats");
+	if ((p = strstr(stats, "\"window_refusals\":")) != NULL)
+		n = strtoll(p + 18, NULL, 10);
+	free(stats);
+	return n;
+}
+
+/* Every record has exactly one "new" change; nothing else happened. */
+static void
+check_one_new_each(const char *db, long long live)
+{
+	sqlite3	*sdb;
+	char	*ch;
+
+	assert_int_equal(run("wc.out", "wc.err", "%s/oaiharvest changes --db "
+	    "%s", bindir, db), 0);
+	ch = read_tmp("wc.out");
+	assert_int_equal(sqlite3_open(":memory:", &sdb), SQLITE_OK);
+	load_jsonl(sdb, "c", ch);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM c"), live);
+	assert_int_equal(q_int(sdb, "SELECT count(DISTINCT j->>'identifier') "
+	    "FROM c WHERE j->>'kind' = 'new'"), live);
+	sqlite3_close(sdb);
+	free(ch);
+}
+
+/*
+ * A repository that refuses (503, no Retry-After) any selective harvest
+ * wider than 100 days: one request for everything fails; with year
+ * windows, each refused window is halved until it passes, and the harvest
+ * ends with exactly the corpus.  Stopped halfway (a 403), the next run
+ * goes on from the last window it completed.
+ */
+static void
+test_windows(void **state)
+{
+	struct server	 w;
+	sqlite3		*sdb;
+	sqlite3_stmt	*st;
+	char		*db, *err, *exp, *dump, *line, *wm;
+	const char	*url_fmt = "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source w --retry-wait 1 %s";
+	long long	 refused;
+	int		 rc;
+
+	start_server(&w, "w.port", "--records 400 --page-size 30 "
+	    "--deleted-every 10 --seed 5 --max-window-days 100");
+	db = path("w.db");
+
+	/* Everything at once: refused, retried, failed; nothing stored. */
+	rc = run("w1.out", "w1.err", url_fmt, bindir, db, w.port,
+	    "--retries 1");
+	err = read_tmp("w1.err");
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(err, "503"));
+	free(err);
+	assert_int_equal(window_refusals(&w), 2);
+
+	/* Year windows, halved to fit. */
+	rc = run("w2.out", "w2.err", url_fmt, bindir, db, w.port,
+	    "--window year -v");
+	err = read_tmp("w2.err");
+	if (rc != 0)
+		fail_msg("windowed harvest failed: %s", err);
+	assert_non_null(strstr(err, "status=ok"));
+	assert_non_null(strstr(err, "records=400 new=360 "));
+	assert_non_null(strstr(err, "event=window_narrowed"));
+	assert_non_null(strstr(err, "windows_narrowed="));
+	free(err);
+	refused = window_refusals(&w);
+	assert_true(refused > 2);
+	/* At most two refusals a year (2005 to 2026), and two before. */
+	assert_true(refused <= 2 + 2 * 22);
+	assert_int_equal(run("w3.out", "w3.err", "%s/oaiharvest export --db %s",
+	    bindir, db), 0);
+	exp = read_tmp("w3.out");
+	dump = http(&w, 0, "/control/dump");
+	compare_export_dump(exp, dump, "w");
+	free(exp);
+	free(dump);
+	check_one_new_each(db, 360);
+
+	/* Incremental: one narrow window from the watermark. */
+	free(http(&w, 1, "/control/update?id=7"));
+	rc = run("w4.out", "w4.err", url_fmt, bindir, db, w.port,
+	    "--window month");
+	err = read_tmp("w4.err");
+	if (rc != 0)
+		fail_msg("incremental windowed harvest failed: %s", err);
+	assert_non_null(strstr(err, "new=0 updated=1 deleted=0"));
+	free(err);
+	free(db);
+
+	/*
+	 * Stopped by a 403 on the 40th request: the watermark is the end of
+	 * the last window completed; the next run finishes from there, and
+	 * no change is lost or doubled.
+	 */
+	db = path("w2.db");
+	free(http(&w, 1, "/control/fault?kind=http403&at=40"));
+	rc = run("w5.out", "w5.err", url_fmt, bindir, db, w.port,
+	    "--window year -v");
+	err = read_tmp("w5.err");
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(err, "403"));
+	assert_int_equal(sqlite3_open_v2(db, &sdb, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	assert_true(q_int(sdb, "SELECT count(*) FROM record") > 0);
+	assert_true(q_int(sdb, "SELECT count(*) FROM record") < 400);
+	assert_int_equal(sqlite3_prepare_v2(sdb, "SELECT 'from=\"' || watermark || '\"' "
+	    "FROM list_state", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_non_null(sqlite3_column_text(st, 0));
+	wm = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(sdb);
+	/* The watermark is where the window in flight began. */
+	assert_non_null(strstr(err, wm));
+	free(err);
+	rc = run("w6.out", "w6.err", url_fmt, bindir, db, w.port,
+	    "--window year -v");
+	err = read_tmp("w6.err");
+	if (rc != 0)
+		fail_msg("resumed windowed harvest failed: %s", err);
+	/* It began where the first run stopped. */
+	assert_non_null(line = strstr(err, "event=window "));
+	*strchrnul(line, '\n') = '\0';
+	if (strstr(line, wm) == NULL)
+		fail_msg("resumed at %s, not %s", line, wm);
+	free(err);
+	assert_int_equal(run("w7.out", "w7.err", "%s/oaiharvest export --db %s",
+	    bindir, db), 0);
+	exp = read_tmp("w7.out");
+	dump = http(&w, 0, "/control/dump");
+	compare_export_dump(exp, dump, "w");
+	free(exp);
+	free(dump);
+	check_one_new_each(db, 360);
+	free(wm);
+	free(db);
+	stop_server(&w);
+}
+
 static void
 test_killed_and_resumed(void **state)
 {
@@ -713,6 +908,8 @@ main(void)
 		cmocka_unit_test(test_progress_line),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_until_then_rest),
+		cmocka_unit_test(test_windows),
 		cmocka_unit_test(test_killed_and_resumed),
 	};
 

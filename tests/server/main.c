@@ -49,6 +49,7 @@ struct conf {
 	long long		 deleted_every;
 	long long		 seed;
 	long long		 delay_ms;
+	long long		 max_window_days;
 	enum oai_granularity	 gran;
 	int			 verbose;
 	int			 prerender;
@@ -87,6 +88,7 @@ struct server {
 	unsigned long long	 oai_requests;
 	unsigned long long	 in_flight;
 	unsigned long long	 max_in_flight;
+	unsigned long long	 window_refusals;
 	TAILQ_HEAD(, pending)	 pending;
 };
 
@@ -119,6 +121,7 @@ static void	 bad_oai_args(struct server *, struct evhttp_request *,
 static void	 nodelay(struct evhttp_request *);
 static void	 oai_serve(struct server *, struct evhttp_request *,
 		    const struct form *, const char *);
+static int	 window_too_wide(struct server *, const struct form *);
 static struct evbuffer *oai_body(struct server *, const struct form *,
 		    const char *, struct oaipmh_mut *);
 static char	*self_url(struct server *, struct evhttp_request *,
@@ -162,7 +165,7 @@ static const struct route {
 enum {
 	OPT_BIND = 256, OPT_PORT, OPT_PORT_FILE, OPT_RECORDS, OPT_PAGE_SIZE,
 	OPT_GRANULARITY, OPT_SETS, OPT_DELETED_EVERY, OPT_SEED, OPT_PAGES,
-	OPT_DELAY_MS, OPT_FAULT, OPT_PRERENDER,
+	OPT_DELAY_MS, OPT_FAULT, OPT_PRERENDER, OPT_MAX_WINDOW_DAYS,
 };
 
 static const struct option longopts[] = {
@@ -179,6 +182,7 @@ static const struct option longopts[] = {
 	{ "delay-ms", required_argument, NULL, OPT_DELAY_MS },
 	{ "fault", required_argument, NULL, OPT_FAULT },
 	{ "prerender", no_argument, NULL, OPT_PRERENDER },
+	{ "max-window-days", required_argument, NULL, OPT_MAX_WINDOW_DAYS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -202,6 +206,8 @@ static const struct numopt {
 	{ OPT_SEED, "seed", 0, INT64_MAX, offsetof(struct conf, seed) },
 	{ OPT_DELAY_MS, "delay-ms", 0, SRV_MAX_DELAY_MS,
 	  offsetof(struct conf, delay_ms) },
+	{ OPT_MAX_WINDOW_DAYS, "max-window-days", 0, 100000,
+	  offsetof(struct conf, max_window_days) },
 };
 
 static const struct {
@@ -222,7 +228,7 @@ usage(void)
 	    "\t[--page-size K] [--granularity day|seconds] [--sets K] "
 	    "[--deleted-every D]\n"
 	    "\t[--seed S] [--pages DIR] [--delay-ms MS] [--fault SPEC ...] "
-	    "[--prerender]\n\t[-v]\n");
+	    "[--prerender]\n\t[--max-window-days N] [-v]\n");
 	exit(64);
 }
 
@@ -610,6 +616,16 @@ oai_serve(struct server *srv, struct evhttp_request *req,
 	char			*url;
 
 	srv->oai_requests++;
+	if (badarg == NULL && window_too_wide(srv, f)) {
+		/* What an overloaded repository says: no Retry-After. */
+		srv->window_refusals++;
+		if ((body = evbuffer_new()) == NULL)
+			fatalx("evbuffer_new");
+		evbuffer_add_printf(body, "selective harvest too large: ask "
+		    "for at most %lld days\n", srv->conf.max_window_days);
+		send_oai(srv, req, 503, "text/plain", body);
+		return;
+	}
 	if (badarg != NULL) {
 		memset(&rq, 0, sizeof(rq));
 		rq.page = -1;
@@ -631,6 +647,40 @@ oai_serve(struct server *srv, struct evhttp_request *req,
 		send_oai(srv, req, 200, OAI_CONTENT_TYPE,
 		    oai_body(srv, f, badarg, NULL));
 	free(url);
+}
+
+/*
+ * --max-window-days: a repository that cannot answer a selective harvest
+ * wider than N days.  The first request of ListRecords or ListIdentifiers
+ * spans from (or the earliest datestamp) to until (or now); a token's
+ * pages are never refused.
+ */
+static int
+window_too_wide(struct server *srv, const struct form *f)
+{
+	const char	*verb, *from, *until;
+	time_t		 a, b;
+	enum oai_granularity g;
+
+	if (srv->conf.max_window_days <= 0 ||
+	    (verb = form_get(f, "verb")) == NULL ||
+	    (strcmp(verb, "ListRecords") != 0 &&
+	    strcmp(verb, "ListIdentifiers") != 0) ||
+	    form_get(f, "resumptionToken") != NULL)
+		return 0;
+	from = form_get(f, "from");
+	until = form_get(f, "until");
+	a = corpus_earliest(srv->corpus);
+	b = time(NULL);
+	if (from != NULL && datestamp_parse(from, &a, NULL) == -1)
+		return 0;	/* badArgument, from oaipmh.c */
+	if (until != NULL) {
+		if (datestamp_parse(until, &b, &g) == -1)
+			return 0;
+		if (g == GRAN_DAY)
+			b += 86399;
+	}
+	return (long long)(b - a) + 1 > srv->conf.max_window_days * 86400;
 }
 
 static struct evbuffer *
@@ -928,9 +978,10 @@ r_stats(struct server *srv, struct evhttp_request *req,
 	buf_init(&b, JSON_MAX);
 	/* max_in_flight stays last: tests match "\"max_in_flight\":N}". */
 	if (buf_printf(&b, "{\"requests\":%llu,\"oai_requests\":%llu,"
-	    "\"faults_fired\":%llu,\"in_flight\":%llu,"
-	    "\"max_in_flight\":%llu}", srv->requests, srv->oai_requests,
-	    faults_fired(srv->faults),
+	    "\"faults_fired\":%llu,\"window_refusals\":%llu,"
+	    "\"in_flight\":%llu,\"max_in_flight\":%llu}", srv->requests,
+	    srv->oai_requests, faults_fired(srv->faults),
+	    srv->window_refusals,
 	    srv->in_flight + streams_active(srv->streams),
 	    srv->max_in_flight) == -1)
 		fatalx("r_stats: reply too long");
