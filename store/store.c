@@ -20,6 +20,7 @@
 #include "oh_limits.h"
 #include "schema.h"
 #include "store.h"
+#include "tokenize.h"
 
 /*
  * A writer waits this long for another connection's lock (the CLI reading
@@ -672,6 +673,11 @@ store_open(const char *path, int flags, char **cause)
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	if ((rc = store_tokenize_register(s->db)) != SQLITE_OK) {
+		set_cause(cause, "store: open %s: full-text tokenizer: %s",
+		    path, sqlite3_errstr(rc));
+		goto fail;
+	}
 
 	/* Refuse a newer file before changing anything in it. */
 	if (read_version(s, &v, cause) == -1)

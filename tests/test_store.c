@@ -26,6 +26,7 @@
 #include "log.h"
 #include "store.h"
 #include "schema.h"
+#include "tokenize.h"
 
 struct fx {
 	char		 dir[64];
@@ -1900,6 +1901,154 @@ test_fts_in_step(void **state)
 	    "8\n");
 }
 
+
+/* Canonical UTF-8 for test_fts_tokenizer_same. */
+static void
+tokenize_utf8(struct buf *b, uint32_t c)
+{
+	if (c < 0x80)
+		buf_addch(b, (char)c);
+	else if (c < 0x800) {
+		buf_addch(b, (char)(0xc0 | c >> 6));
+		buf_addch(b, (char)(0x80 | (c & 0x3f)));
+	} else if (c < 0x10000) {
+		buf_addch(b, (char)(0xe0 | c >> 12));
+		buf_addch(b, (char)(0x80 | (c >> 6 & 0x3f)));
+		buf_addch(b, (char)(0x80 | (c & 0x3f)));
+	} else {
+		buf_addch(b, (char)(0xf0 | c >> 18));
+		buf_addch(b, (char)(0x80 | (c >> 12 & 0x3f)));
+		buf_addch(b, (char)(0x80 | (c >> 6 & 0x3f)));
+		buf_addch(b, (char)(0x80 | (c & 0x3f)));
+	}
+}
+
+/* splitmix64: the same bytes every run. */
+static uint64_t
+tokenize_rand(uint64_t *s)
+{
+	uint64_t	z;
+
+	z = (*s += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Tokens as "start end text" lines, to compare two tokenizers' output. */
+static int
+tokens_cb(void *ctx, int flags, const char *tok, int len, int start, int end)
+{
+	struct buf	*b = ctx;
+
+	buf_printf(b, "%d %d ", start, end);
+	buf_add(b, tok, (size_t)len);
+	buf_addch(b, '\n');
+	return SQLITE_OK;
+}
+
+static fts5_api *
+fts5_api_of(sqlite3 *db)
+{
+	fts5_api	*api = NULL;
+	sqlite3_stmt	*st;
+
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st,
+	    NULL), SQLITE_OK);
+	sqlite3_bind_pointer(st, 1, &api, "fts5_api_ptr", NULL);
+	sqlite3_step(st);
+	sqlite3_finalize(st);
+	assert_non_null(api);
+	return api;
+}
+
+/*
+ * The store's "unicode61" (store/tokenize.c) gives the tokens, offsets and
+ * folded text SQLite's own gives, on every code point alone, after a letter
+ * and before one, and on random bytes (malformed UTF-8 too), with the
+ * schema's arguments and others: an index it writes reads the same in the
+ * sqlite3 shell.
+ */
+static void
+test_fts_tokenizer_same(void **state)
+{
+	static const char *const args[][4] = {
+		{ "remove_diacritics", "2" },
+		{ NULL },
+		{ "remove_diacritics", "0", "tokenchars", "-_\xc2\xb7" },
+		{ "separators", "xé", "categories", "L* N* Co Mn" },
+	};
+	static const int nargs[] = { 2, 0, 4, 4 };
+	sqlite3		*db[2];
+	fts5_api	*api[2];
+	fts5_tokenizer	 tk[2];
+	Fts5Tokenizer	*t[2];
+	void		*ctx;
+	struct buf	 text, out[2];
+	uint64_t	 rng = 42;
+	uint32_t	 c;
+	size_t		 a, i, k, n;
+	int		 j;
+
+	(void)state;
+	for (j = 0; j < 2; j++) {
+		assert_int_equal(sqlite3_open(":memory:", &db[j]), SQLITE_OK);
+		buf_init(&out[j], SIZE_MAX / 4);
+	}
+	assert_int_equal(store_tokenize_register(db[1]), SQLITE_OK);
+	buf_init(&text, SIZE_MAX / 4);
+	for (a = 0; a < nitems(args); a++) {
+		for (j = 0; j < 2; j++) {
+			api[j] = fts5_api_of(db[j]);
+			assert_int_equal(api[j]->xFindTokenizer(api[j],
+			    "unicode61", &ctx, &tk[j]), SQLITE_OK);
+			assert_int_equal(tk[j].xCreate(ctx, (const char **)
+			    args[a], nargs[a], &t[j]), SQLITE_OK);
+		}
+		assert_ptr_not_equal(tk[0].xTokenize, tk[1].xTokenize);
+		for (k = 0; k < 0x110000 / 256 + 64; k++) {
+			buf_reset(&text);
+			if (k < 0x110000 / 256) {
+				/* 256 code points, each alone, in a word. */
+				for (i = 0; i < 256; i++) {
+					c = (uint32_t)(k * 256 + i);
+					if (c == 0 || (c >= 0xd800 && c < 0xe000))
+						continue;
+					buf_addch(&text, ' ');
+					tokenize_utf8(&text, c);
+					buf_addstr(&text, " b");
+					tokenize_utf8(&text, c);
+					tokenize_utf8(&text, c);
+					buf_addstr(&text, "Z ");
+				}
+			} else {
+				/* Random bytes. */
+				n = 1 + (size_t)(tokenize_rand(&rng) % 4000);
+				for (i = 0; i < n; i++)
+					buf_addch(&text, (char)(1 +
+					    tokenize_rand(&rng) % 255));
+			}
+			for (j = 0; j < 2; j++) {
+				buf_reset(&out[j]);
+				assert_int_equal(tk[j].xTokenize(t[j], &out[j],
+				    FTS5_TOKENIZE_DOCUMENT, text.data,
+				    (int)text.len, tokens_cb), SQLITE_OK);
+			}
+			if (out[0].len != out[1].len || memcmp(out[0].data,
+			    out[1].data, out[0].len) != 0)
+				fail_msg("arguments %zu, text %zu: tokens "
+				    "differ", a, k);
+		}
+		for (j = 0; j < 2; j++)
+			tk[j].xDelete(t[j]);
+	}
+	for (j = 0; j < 2; j++) {
+		buf_free(&out[j]);
+		sqlite3_close(db[j]);
+	}
+	buf_free(&text);
+}
+
 /*
  * A version 4 database (full-text index with its own copy of the text)
  * upgrades: the index is rebuilt from content and searches as before.
@@ -2013,6 +2162,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_fts_in_step, setup,
 		    teardown),
+		cmocka_unit_test(test_fts_tokenizer_same),
 		cmocka_unit_test_setup_teardown(test_migrate_fts, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_throughput, setup,
