@@ -1898,7 +1898,7 @@ test_fts_in_step(void **state)
 	assert_sql(f, "SELECT count(*) FROM sqlite_schema"
 	    " WHERE name = 'record_fts_content'", "0\n");
 	assert_sql(f, "SELECT v FROM record_fts_config WHERE k = 'automerge'",
-	    "8\n");
+	    "32\n");
 }
 
 
@@ -2106,6 +2106,61 @@ test_migrate_fts(void **state)
 	    " WHERE name = 'record_fts_content'", "0\n");
 }
 
+/*
+ * A version 5 database (full-text index merging eight segments at a time)
+ * upgrades to 32 at a time, crisismerge 128, and its index is unchanged.
+ */
+static void
+test_migrate_fts_merge(void **state)
+{
+	struct fx	*f = *state;
+	struct buf	 b;
+	char		*p, *q;
+	int		 v;
+
+	xasprintf(&p, "%s/v5.db", f->dir);
+	buf_init(&b, 1 << 20);
+	for (v = 0; v < 5; v++) {
+		if (store_migrations[v].setup != NULL) {
+			buf_addstr(&b, store_migrations[v].setup);
+			buf_addstr(&b, ";");
+		}
+	}
+	buf_addstr(&b, "BEGIN;");
+	for (v = 0; v < 5; v++)
+		buf_addstr(&b, store_migrations[v].sql);
+	buf_addstr(&b,
+	    "INSERT INTO source (id, name, created) VALUES (1, 'old', 'x');"
+	    "INSERT INTO record (id, source_id, prefix, identifier, datestamp,"
+	    " deleted, hash, first_seen, last_seen) VALUES"
+	    " (7, 1, 'oai_dc', 'oai:old:7', '2020', 0, 1, 'x', 'x');"
+	    "INSERT INTO content (record_id, dc) VALUES"
+	    " (7, '[[0,\"Ancient zebra\"],[3,\"about\\nstripes\"]]');"
+	    "INSERT INTO record_fts (rowid, title, creator, subject,"
+	    " description) VALUES (7, 'Ancient zebra', NULL, NULL,"
+	    " 'about\nstripes');"
+	    "PRAGMA user_version = 5;"
+	    "COMMIT;");
+	sql_exec(p, buf_str(&b));
+	buf_free(&b);
+	store_close(f->s);
+	f->s = NULL;
+	free(f->path);
+	f->path = p;
+	assert_sql(f, "SELECT v FROM record_fts_config WHERE k = 'automerge'",
+	    "8\n");
+	reopen(f, 0);
+	xasprintf(&q, "%zu\n", store_nmigrations);
+	assert_sql(f, "PRAGMA user_version", q);
+	free(q);
+	assert_sql(f, "SELECT k, v FROM record_fts_config"
+	    " WHERE k IN ('automerge', 'crisismerge') ORDER BY k",
+	    "automerge|32\ncrisismerge|128\n");
+	assert_fts_sound(f);
+	assert_search(f, "zebra", "\"identifier\":\"oai:old:7\"");
+	assert_search(f, "stripes", "about\\n[stripes]");
+}
+
 int
 main(void)
 {
@@ -2163,6 +2218,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fts_in_step, setup,
 		    teardown),
 		cmocka_unit_test(test_fts_tokenizer_same),
+		cmocka_unit_test_setup_teardown(test_migrate_fts_merge, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_fts, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_throughput, setup,
