@@ -85,6 +85,7 @@ tok_create(void *ctx, const char **argv, int argc, Fts5Tokenizer **ret)
 {
 	struct tok_module	*mod = ctx;
 	struct tok		*t;
+	uint32_t		 c;
 	int			 rc;
 
 	t = xcalloc(1, sizeof(*t));
@@ -99,6 +100,13 @@ tok_create(void *ctx, const char **argv, int argc, Fts5Tokenizer **ret)
 	t->out = xmalloc(t->outsz);
 	/* 384 KiB of address space; the kernel maps the pages text uses. */
 	t->table = xcalloc(CP_TABLE, sizeof(*t->table));
+	for (c = 0; c < 0x80; c++) {
+		if ((rc = probe(t, c, &t->table[c])) != SQLITE_OK) {
+			tok_delete((Fts5Tokenizer *)t);
+			*ret = NULL;
+			return rc;
+		}
+	}
 	*ret = (Fts5Tokenizer *)t;
 	return SQLITE_OK;
 }
@@ -229,6 +237,13 @@ decode(const unsigned char **sp, const unsigned char *end)
 	uint32_t		 c;
 
 	c = *s++;
+	/* Two bytes, well formed, as in Cyrillic: the common case. */
+	if ((c & 0xe0) == 0xc0 && s < end && (*s & 0xc0) == 0x80 &&
+	    (s + 1 == end || (s[1] & 0xc0) != 0x80)) {
+		c = (c & 0x1f) << 6 | (*s++ & 0x3f);
+		*sp = s;
+		return c < 0x80 ? 0xfffd : c;
+	}
 	if (c >= 0xc0) {
 		if (c < 0xe0)
 			c &= 0x1f;
@@ -276,11 +291,11 @@ lookup(struct tok *t, uint32_t c, struct cp *tmp, const struct cp **ret)
 }
 
 /*
- * The next character's entry into e, s past it; the common case (a known
- * code point in the table) inline.
+ * The entry of the non-ASCII character at s into e, s past it: the common
+ * case (a code point already in the table) inline.
  */
 #define NEXT_CP(t, s, end, tmp, e, rc) do {				\
-	uint32_t c_ = *(s) < 0x80 ? *(s)++ : decode(&(s), (end));	\
+	uint32_t c_ = decode(&(s), (end));				\
 	if (c_ < CP_TABLE && (t)->table[c_].cls != CP_UNKNOWN)		\
 		(e) = &(t)->table[c_];					\
 	else if (((rc) = lookup((t), c_, (tmp), &(e))) != SQLITE_OK)	\
@@ -290,41 +305,53 @@ lookup(struct tok *t, uint32_t c, struct cp *tmp, const struct cp **ret)
 /*
  * unicode61's loop: skip what cannot start a token, then take characters
  * while they can continue it, folding each; offsets are bytes of the text.
+ * ASCII characters were all asked about in tok_create().
  */
 static int
 tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text,
     int len, int (*cb)(void *, int, const char *, int, int, int))
 {
 	struct tok		*t = (struct tok *)p;
-	const unsigned char	*s = (const unsigned char *)text;
-	const unsigned char	*end = s + len, *at;
-	const struct cp		*e;
+	const struct cp		*tab = t->table, *e;
+	const unsigned char	*base = (const unsigned char *)text;
+	const unsigned char	*s = base, *end = base + len, *at;
 	struct cp		 tmp;
+	char			*out;
 	size_t			 n;
-	int			 rc = SQLITE_OK, start, stop;
+	int			 rc, start;
 
-	while (rc == SQLITE_OK) {
+	for (;;) {
 		/* Separators. */
 		for (;;) {
 			if (s >= end)
 				return SQLITE_OK;
-			start = s - (const unsigned char *)text;
-			NEXT_CP(t, s, end, &tmp, e, rc);
+			start = s - base;
+			if (*s < 0x80)
+				e = &tab[*s++];
+			else
+				NEXT_CP(t, s, end, &tmp, e, rc);
 			if (e->cls == CP_TOKEN)
 				break;
 		}
 		/* The token. */
 		n = 0;
+		out = t->out;
 		for (;;) {
 			if (n + sizeof(e->fold) > t->outsz) {
 				t->out = xreallocarray(t->out, 2, t->outsz);
 				t->outsz *= 2;
+				out = t->out;
 			}
-			memcpy(t->out + n, e->fold, sizeof(e->fold));
+			memcpy(out + n, e->fold, sizeof(e->fold));
 			n += e->len;
-			stop = s - (const unsigned char *)text;
 			if (s >= end)
 				break;
+			if (*s < 0x80) {
+				if (tab[*s].cls == CP_SEPARATOR)
+					break;
+				e = &tab[*s++];
+				continue;
+			}
 			at = s;
 			NEXT_CP(t, s, end, &tmp, e, rc);
 			if (e->cls == CP_SEPARATOR) {
@@ -332,9 +359,10 @@ tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text,
 				break;
 			}
 		}
-		rc = cb(ctx, 0, t->out, (int)n, start, stop);
+		if ((rc = cb(ctx, 0, t->out, (int)n, start, s - base)) !=
+		    SQLITE_OK)
+			return rc == SQLITE_DONE ? SQLITE_OK : rc;
 	}
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 int
