@@ -673,6 +673,7 @@ store_open(const char *path, int flags, char **cause)
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	/* Before anything touches record_fts: see tokenize.c. */
 	if ((rc = store_tokenize_register(s->db)) != SQLITE_OK) {
 		set_cause(cause, "store: open %s: full-text tokenizer: %s",
 		    path, sqlite3_errstr(rc));

@@ -74,7 +74,8 @@ static int	 probe_cb(void *, int, const char *, int, int, int);
 static int	 probe(struct tok *, uint32_t, struct cp *);
 static size_t	 encode(uint32_t, unsigned char *);
 static inline uint32_t decode(const unsigned char **, const unsigned char *);
-static int	 lookup(struct tok *, uint32_t, struct cp *, const struct cp **);
+static int	 lookup(struct tok *, uint32_t, struct cp *,
+		    const struct cp **);
 
 static fts5_tokenizer tok_methods = {
 	tok_create, tok_delete, tok_tokenize

@@ -2012,7 +2012,8 @@ test_fts_tokenizer_same(void **state)
 				/* 256 code points, each alone, in a word. */
 				for (i = 0; i < 256; i++) {
 					c = (uint32_t)(k * 256 + i);
-					if (c == 0 || (c >= 0xd800 && c < 0xe000))
+					if (c == 0 ||
+					    (c >= 0xd800 && c < 0xe000))
 						continue;
 					buf_addch(&text, ' ');
 					tokenize_utf8(&text, c);
