@@ -1789,11 +1789,46 @@ capture_search(struct fx *f, const char *q)
 }
 
 /* The index agrees with content (FTS5 compares every term). */
+/*
+ * The index is sound and holds exactly the terms of record_fts_doc, at
+ * the same places: SQLite 3.40's integrity-check does not compare an
+ * external-content index with its content, so every term instance is
+ * compared with an index built afresh, by SQLite's own unicode61 (the
+ * store's stands in for it on the store's connection only).
+ */
 static void
 assert_fts_sound(struct fx *f)
 {
+	sqlite3		*db;
+	sqlite3_stmt	*st;
+
 	sql_exec(f->path, "INSERT INTO record_fts (record_fts)"
 	    " VALUES ('integrity-check')");
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	if (sqlite3_exec(db,
+	    "CREATE VIRTUAL TABLE temp.ref USING fts5 (title, creator,"
+	    " subject, description,"
+	    " tokenize = 'unicode61 remove_diacritics 2');"
+	    "INSERT INTO temp.ref (rowid, title, creator, subject,"
+	    " description) SELECT record_id, title, creator, subject,"
+	    " description FROM record_fts_doc;"
+	    "CREATE VIRTUAL TABLE temp.vi USING fts5vocab (main, record_fts,"
+	    " instance);"
+	    "CREATE VIRTUAL TABLE temp.vr USING fts5vocab (temp, ref,"
+	    " instance);", NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("reference index: %s", sqlite3_errmsg(db));
+	assert_int_equal(sqlite3_prepare_v2(db,
+	    "SELECT (SELECT count(*) FROM (SELECT * FROM temp.vi EXCEPT"
+	    " SELECT * FROM temp.vr)), (SELECT count(*) FROM (SELECT * FROM"
+	    " temp.vr EXCEPT SELECT * FROM temp.vi))", -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	if (sqlite3_column_int(st, 0) != 0 || sqlite3_column_int(st, 1) != 0)
+		fail_msg("index and content differ: %d term instances only "
+		    "in the index, %d only in the content",
+		    sqlite3_column_int(st, 0), sqlite3_column_int(st, 1));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
 }
 
 static void
@@ -1901,6 +1936,67 @@ test_fts_in_step(void **state)
 	    "32\n");
 }
 
+
+/*
+ * An update takes the old terms out by reading content.dc in C when it is
+ * as store.c writes it (escapes, languages with quotes, several values of
+ * a column), and through the view record_fts_doc when it is not (written
+ * by hand, with blanks and other escapes): both leave the index sound.
+ */
+static void
+test_fts_update_paths(void **state)
+{
+	struct fx		*f = *state;
+	static const struct store_dc dc1[] = {
+		{ "subject", "Tab\there \"quoted\" back\\slash", "a\"b" },
+		{ "title", "Quagga\r\nline", NULL },
+		{ "subject", "bell\007ringer", NULL },
+		{ "description", "", NULL },
+		{ "rights", "Kept out", NULL },
+	};
+	static const struct store_dc dc2[] = {
+		{ "title", "Narwhal", NULL },
+	};
+	struct store_record	 r;
+
+	r = mkrec("oai:u:1", "2024-01-01", 0, META1);
+	r.dc = dc1;
+	r.ndc = nitems(dc1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	r = mkrec("oai:u:1", "2024-01-02", 0, META2);
+	r.dc = dc2;
+	r.ndc = nitems(dc2);
+	assert_int_equal(put(f, &r), STORE_UPDATED);
+	assert_fts_sound(f);
+	assert_search(f, "quagga", NULL);
+	assert_search(f, "ringer", NULL);
+	assert_search(f, "narwhal", "oai:u:1");
+
+	/* By hand: blanks and escapes store.c never writes. */
+	store_close(f->s);
+	f->s = NULL;
+	sql_exec(f->path, "UPDATE content SET dc ="
+	    " '[ [0, \"Caf\\u00e9 \\/ Okapi\"] , [2,\"Yak\"] ]'"
+	    " WHERE record_id = (SELECT id FROM record"
+	    " WHERE identifier = 'oai:u:1');"
+	    /* The triggers only take terms out: the new ones by hand. */
+	    "INSERT INTO record_fts (rowid, title, creator, subject,"
+	    " description) SELECT record_id, title, creator, subject,"
+	    " description FROM record_fts_doc WHERE record_id = (SELECT id"
+	    " FROM record WHERE identifier = 'oai:u:1')");
+	reopen(f, 0);
+	assert_fts_sound(f);
+	assert_search(f, "okapi", "oai:u:1");
+	r = mkrec("oai:u:1", "2024-01-03", 0, META1);
+	r.dc = dc1;
+	r.ndc = nitems(dc1);
+	assert_int_equal(put(f, &r), STORE_UPDATED);
+	assert_fts_sound(f);
+	assert_search(f, "okapi", NULL);
+	assert_search(f, "yak", NULL);
+	assert_search(f, "quagga", "oai:u:1");
+	assert_search(f, "\"kept out\"", NULL);
+}
 
 /* Canonical UTF-8 for test_fts_tokenizer_same. */
 static void
@@ -2217,6 +2313,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_record_delete, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_fts_in_step, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fts_update_paths, setup,
 		    teardown),
 		cmocka_unit_test(test_fts_tokenizer_same),
 		cmocka_unit_test_setup_teardown(test_migrate_fts_merge, setup,
