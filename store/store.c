@@ -20,6 +20,7 @@
 #include "oh_limits.h"
 #include "schema.h"
 #include "store.h"
+#include "tokenize.h"
 
 /*
  * A writer waits this long for another connection's lock (the CLI reading
@@ -119,6 +120,9 @@ enum query {
 	Q_STATUS_LISTS,
 	Q_SOURCE_JSON,
 	Q_SOURCE_COUNTS,
+	Q_CONTENT_DC,
+	Q_FTS_OLD,
+	Q_FTS_DEL,
 	Q_FTS_ADD,
 	Q_SEARCH,
 	Q_OUTBOX_GET,
@@ -171,11 +175,15 @@ static const struct {
 	[Q_CONTENT_ADD] = { "store content",
 	    "INSERT INTO content (record_id, dc, template_id, xml)"
 	    " VALUES (?1, ?2, ?3, ?4)" },
+	/*
+	 * REPLACE, not an upsert: it fires no trigger (recursive_triggers
+	 * is off), so the statement needs no statement journal, and FTS5
+	 * would flush its pending terms at each one's savepoint: a segment
+	 * a record.  content_put() takes the old terms out itself.
+	 */
 	[Q_CONTENT_PUT] = { "store content",
-	    "INSERT INTO content (record_id, dc, template_id, xml)"
-	    " VALUES (?1, ?2, ?3, ?4)"
-	    " ON CONFLICT (record_id) DO UPDATE SET dc = excluded.dc,"
-	    " template_id = excluded.template_id, xml = excluded.xml" },
+	    "INSERT OR REPLACE INTO content (record_id, dc, template_id, xml)"
+	    " VALUES (?1, ?2, ?3, ?4)" },
 	[Q_CONTENT_DEL] = { "delete content",
 	    "DELETE FROM content WHERE record_id = ?1" },
 	[Q_TEMPLATE_GET] = { "find template",
@@ -257,6 +265,15 @@ static const struct {
 	[Q_SOURCE_COUNTS] = { "source counts",
 	    "SELECT count(*) - coalesce(sum(deleted), 0),"
 	    " coalesce(sum(deleted), 0) FROM record WHERE source_id = ?1" },
+	[Q_CONTENT_DC] = { "read content dc",
+	    "SELECT dc FROM content WHERE record_id = ?1" },
+	[Q_FTS_OLD] = { "search index text",
+	    "SELECT title, creator, subject, description FROM record_fts_doc"
+	    " WHERE record_id = ?1" },
+	/* VALUES, not SELECT: an INSERT ... SELECT has a savepoint. */
+	[Q_FTS_DEL] = { "search index delete",
+	    "INSERT INTO record_fts (record_fts, rowid, title, creator,"
+	    " subject, description) VALUES ('delete', ?1, ?2, ?3, ?4, ?5)" },
 	[Q_FTS_ADD] = { "search index insert",
 	    "INSERT INTO record_fts (rowid, title, creator, subject,"
 	    " description) VALUES (?1, ?2, ?3, ?4, ?5)" },
@@ -372,6 +389,9 @@ static void	 bind_text(sqlite3_stmt *, int, const char *);
 static void	 bind_count(sqlite3_stmt *, int, long long);
 static const char *col_text(sqlite3_stmt *, int);
 static int	 need_transaction(struct store *, const char *, char **);
+static int	 fts_del(struct store *, int64_t, char **);
+static int	 fts_old_text(struct store *, const char *, size_t, int[4]);
+static int	 hexval(char);
 static int	 fts_add(struct store *, int64_t, const struct store_record *,
 		    char **);
 static void	 json_col(struct buf *, sqlite3_stmt *, int);
@@ -672,6 +692,12 @@ store_open(const char *path, int flags, char **cause)
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	/* Before anything touches record_fts: see tokenize.c. */
+	if ((rc = store_tokenize_register(s->db)) != SQLITE_OK) {
+		set_cause(cause, "store: open %s: full-text tokenizer: %s",
+		    path, sqlite3_errstr(rc));
+		goto fail;
+	}
 
 	/* Refuse a newer file before changing anything in it. */
 	if (read_version(s, &v, cause) == -1)
@@ -1196,6 +1222,8 @@ content_put(struct store *s, int64_t id, const struct store_record *r,
 		}
 		if (r->metadata != NULL && template_make(s, r) == 0 &&
 		    template_id(s, &tid, cause) == -1)
+			return -1;
+		if (!fresh && fts_del(s, id, cause) == -1)
 			return -1;
 		st = s->q[fresh ? Q_CONTENT_ADD : Q_CONTENT_PUT];
 		sqlite3_bind_int64(st, 1, id);
@@ -1885,6 +1913,172 @@ fts_add(struct store *s, int64_t id, const struct store_record *r,
 		sqlite3_bind_text(st, c + 2, buf_str(&s->fts_text[c]),
 		    (int)s->fts_text[c].len, SQLITE_STATIC);
 	return q_exec(s, Q_FTS_ADD, cause);
+}
+
+/*
+ * Take record id's terms out of the index, if it has a content row: what
+ * the trigger content_fts_update does, in statements that need no
+ * savepoint (see Q_CONTENT_PUT).  The old values come out of content.dc
+ * as dc_json() wrote it, read here (fts_old_text()): through the view
+ * record_fts_doc, SQLite's JSON functions took four times as long as the
+ * rest of an update.  Anything else in content.dc goes through the view.
+ */
+static int
+fts_del(struct store *s, int64_t id, char **cause)
+{
+	sqlite3_stmt	*dc = s->q[Q_CONTENT_DC], *old = s->q[Q_FTS_OLD];
+	sqlite3_stmt	*st = s->q[Q_FTS_DEL];
+	int		 c, rc, seen[4];
+
+	sqlite3_bind_int64(dc, 1, id);
+	if ((rc = sqlite3_step(dc)) == SQLITE_DONE) {
+		sqlite3_reset(dc);
+		return 0;
+	}
+	if (rc != SQLITE_ROW)
+		return q_fail(s, Q_CONTENT_DC, cause);
+	sqlite3_bind_int64(st, 1, id);
+	if (fts_old_text(s, (const char *)sqlite3_column_text(dc, 0),
+	    (size_t)sqlite3_column_bytes(dc, 0), seen) == 0) {
+		sqlite3_reset(dc);
+		for (c = 0; c < 4; c++) {
+			if (seen[c] == 0)
+				sqlite3_bind_null(st, c + 2);
+			else
+				sqlite3_bind_text(st, c + 2,
+				    buf_str(&s->fts_text[c]),
+				    (int)s->fts_text[c].len, SQLITE_STATIC);
+		}
+		return q_exec(s, Q_FTS_DEL, cause);
+	}
+	sqlite3_reset(dc);
+	sqlite3_bind_int64(old, 1, id);
+	if ((rc = sqlite3_step(old)) != SQLITE_ROW)
+		return q_fail(s, Q_FTS_OLD, cause);
+	for (c = 0; c < 4; c++)
+		sqlite3_bind_value(st, c + 2, sqlite3_column_value(old, c));
+	rc = q_exec(s, Q_FTS_DEL, cause);
+	sqlite3_reset(old);
+	return rc;
+}
+
+/*
+ * The titles, creators, subjects and descriptions of content.dc j (n
+ * bytes) into s->fts_text[], one value a line, as record_fts_doc gives
+ * them, and how many of each into seen[]: -1 unless j is exactly what
+ * dc_json() writes (no blanks; escapes \" \\ \n \r \t and \u00XX below
+ * 0x20 only).
+ */
+static int
+fts_old_text(struct store *s, const char *j, size_t n, int seen[4])
+{
+	const char	*p = j, *end = j + n;
+	struct buf	*b;
+	int		 c, k, x;
+
+	for (c = 0; c < 4; c++) {
+		if (s->fts_text[c].max == 0)
+			buf_init(&s->fts_text[c], SIZE_MAX / 4);
+		buf_reset(&s->fts_text[c]);
+		seen[c] = 0;
+	}
+	if (j == NULL || n < 2 || *p++ != '[')
+		return -1;
+	if (*p == ']')
+		return p + 1 == end ? 0 : -1;
+	for (;;) {
+		if (end - p < 4 || *p++ != '[' || *p < '0' || *p > '9')
+			return -1;
+		c = *p++ - '0';
+		if (*p >= '0' && *p <= '9') {
+			if (c == 0)
+				return -1;
+			c = c * 10 + *p++ - '0';
+		}
+		if (p == end || *p++ != ',' || p == end || *p++ != '"')
+			return -1;
+		b = NULL;
+		if (c <= 3) {
+			b = &s->fts_text[c];
+			if (seen[c]++ > 0 && buf_addch(b, '\n') == -1)
+				return -1;
+		}
+		/* The value: runs of plain bytes, and escapes. */
+		for (;;) {
+			const char	*run = p;
+
+			while (p < end && *p != '"' && *p != '\\' &&
+			    (unsigned char)*p >= 0x20)
+				p++;
+			if (b != NULL && buf_add(b, run, p - run) == -1)
+				return -1;
+			if (p == end || (unsigned char)*p < 0x20)
+				return -1;
+			if (*p++ == '"')
+				break;
+			if (p == end)
+				return -1;
+			switch (*p++) {
+			case '"':
+				x = '"';
+				break;
+			case '\\':
+				x = '\\';
+				break;
+			case 'n':
+				x = '\n';
+				break;
+			case 'r':
+				x = '\r';
+				break;
+			case 't':
+				x = '\t';
+				break;
+			case 'u':
+				if (end - p < 4 || p[0] != '0' || p[1] != '0' ||
+				    (k = hexval(p[2])) < 0 || k > 1 ||
+				    (x = hexval(p[3])) < 0)
+					return -1;
+				x += k * 16;
+				p += 4;
+				break;
+			default:
+				return -1;
+			}
+			if (b != NULL && buf_addch(b, (char)x) == -1)
+				return -1;
+		}
+		/* The language, if any: skipped. */
+		if (p < end && *p == ',') {
+			if (++p == end || *p++ != '"')
+				return -1;
+			while (p < end && *p != '"') {
+				if (*p == '\\' && ++p == end)
+					return -1;
+				p++;
+			}
+			if (p++ == end)
+				return -1;
+		}
+		if (p == end || *p++ != ']' || p == end)
+			return -1;
+		if (*p == ']')
+			return p + 1 == end ? 0 : -1;
+		if (*p++ != ',')
+			return -1;
+	}
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
 int

@@ -10,7 +10,8 @@
  * -n records (100,000), -p records per page transaction (100), -f the
  * database (/tmp/bench_store.db, removed first unless -k), -u N: then put
  * records 1..N again unchanged and then updated, -e FILE: export to FILE
- * (to compare two stores' exports byte for byte).
+ * (to compare two stores' exports byte for byte), -d N: then delete records
+ * 1..N (after the updates, if any).
  *
  * Records look like the test server's corpus (tests/server/corpus.c): about
  * 2.6 KB of oai_dc XML each with some 16 DC values (a 1-1.5 KB description,
@@ -462,8 +463,8 @@ wal_size(const char *path)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: bench_store [-k] [-e export-file] [-f db] "
-	    "[-n records] [-p page-records] [-u records]\n");
+	fprintf(stderr, "usage: bench_store [-k] [-d records] [-e export-file] "
+	    "[-f db] [-n records] [-p page-records] [-u records]\n");
 	exit(2);
 }
 
@@ -496,6 +497,13 @@ run(struct bench *b, long long first, long long last, int v,
 		c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
 		for (j = 0; j < n; j++) {
 			to_record(&b->g[j], &r);
+			if (want == STORE_DELETED) {
+				r.deleted = 1;
+				r.metadata = NULL;
+				r.metadata_len = 0;
+				r.dc = NULL;
+				r.ndc = 0;
+			}
 			if ((i + j - first) % b->page == 0 &&
 			    store_begin(b->s, &cause) == -1)
 				fatalx("%s", cause);
@@ -545,7 +553,7 @@ main(int argc, char *argv[])
 	struct rusage		 ru;
 	const char		*export = NULL, *errstr;
 	char			*cause = NULL, *p;
-	long long		 n = 100000, nupd = 0, v, xml_bytes;
+	long long		 n = 100000, nupd = 0, ndel = 0, v, xml_bytes;
 	double			 t0;
 	int			 ch, keep = 0;
 	size_t			 i;
@@ -554,7 +562,7 @@ main(int argc, char *argv[])
 	memset(&b, 0, sizeof(b));
 	b.path = "/tmp/bench_store.db";
 	b.page = 100;
-	while ((ch = getopt(argc, argv, "e:f:kn:p:u:")) != -1) {
+	while ((ch = getopt(argc, argv, "d:e:f:kn:p:u:")) != -1) {
 		switch (ch) {
 		case 'e':
 			export = optarg;
@@ -565,6 +573,7 @@ main(int argc, char *argv[])
 		case 'k':
 			keep = 1;
 			break;
+		case 'd':
 		case 'n':
 		case 'p':
 		case 'u':
@@ -574,6 +583,8 @@ main(int argc, char *argv[])
 				n = v;
 			else if (ch == 'p')
 				b.page = v;
+			else if (ch == 'd')
+				ndel = v;
 			else
 				nupd = v;
 			break;
@@ -612,6 +623,10 @@ main(int argc, char *argv[])
 		run(&b, 1, nupd, 0, STORE_UNCHANGED, "unchanged");
 		run(&b, 1, nupd, 1, STORE_UPDATED, "update");
 	}
+	if (ndel > n)
+		ndel = n;
+	if (ndel > 0)
+		run(&b, 1, ndel, 2, STORE_DELETED, "delete");
 	if (export != NULL) {
 		if ((fp = fopen(export, "w")) == NULL)
 			fatal("%s", export);

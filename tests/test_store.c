@@ -26,6 +26,7 @@
 #include "log.h"
 #include "store.h"
 #include "schema.h"
+#include "tokenize.h"
 
 struct fx {
 	char		 dir[64];
@@ -1788,11 +1789,46 @@ capture_search(struct fx *f, const char *q)
 }
 
 /* The index agrees with content (FTS5 compares every term). */
+/*
+ * The index is sound and holds exactly the terms of record_fts_doc, at
+ * the same places: SQLite 3.40's integrity-check does not compare an
+ * external-content index with its content, so every term instance is
+ * compared with an index built afresh, by SQLite's own unicode61 (the
+ * store's stands in for it on the store's connection only).
+ */
 static void
 assert_fts_sound(struct fx *f)
 {
+	sqlite3		*db;
+	sqlite3_stmt	*st;
+
 	sql_exec(f->path, "INSERT INTO record_fts (record_fts)"
 	    " VALUES ('integrity-check')");
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	if (sqlite3_exec(db,
+	    "CREATE VIRTUAL TABLE temp.ref USING fts5 (title, creator,"
+	    " subject, description,"
+	    " tokenize = 'unicode61 remove_diacritics 2');"
+	    "INSERT INTO temp.ref (rowid, title, creator, subject,"
+	    " description) SELECT record_id, title, creator, subject,"
+	    " description FROM record_fts_doc;"
+	    "CREATE VIRTUAL TABLE temp.vi USING fts5vocab (main, record_fts,"
+	    " instance);"
+	    "CREATE VIRTUAL TABLE temp.vr USING fts5vocab (temp, ref,"
+	    " instance);", NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("reference index: %s", sqlite3_errmsg(db));
+	assert_int_equal(sqlite3_prepare_v2(db,
+	    "SELECT (SELECT count(*) FROM (SELECT * FROM temp.vi EXCEPT"
+	    " SELECT * FROM temp.vr)), (SELECT count(*) FROM (SELECT * FROM"
+	    " temp.vr EXCEPT SELECT * FROM temp.vi))", -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	if (sqlite3_column_int(st, 0) != 0 || sqlite3_column_int(st, 1) != 0)
+		fail_msg("index and content differ: %d term instances only "
+		    "in the index, %d only in the content",
+		    sqlite3_column_int(st, 0), sqlite3_column_int(st, 1));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
 }
 
 static void
@@ -1897,7 +1933,217 @@ test_fts_in_step(void **state)
 	assert_sql(f, "SELECT count(*) FROM sqlite_schema"
 	    " WHERE name = 'record_fts_content'", "0\n");
 	assert_sql(f, "SELECT v FROM record_fts_config WHERE k = 'automerge'",
-	    "8\n");
+	    "32\n");
+}
+
+
+/*
+ * An update takes the old terms out by reading content.dc in C when it is
+ * as store.c writes it (escapes, languages with quotes, several values of
+ * a column), and through the view record_fts_doc when it is not (written
+ * by hand, with blanks and other escapes): both leave the index sound.
+ */
+static void
+test_fts_update_paths(void **state)
+{
+	struct fx		*f = *state;
+	static const struct store_dc dc1[] = {
+		{ "subject", "Tab\there \"quoted\" back\\slash", "a\"b" },
+		{ "title", "Quagga\r\nline", NULL },
+		{ "subject", "bell\007ringer", NULL },
+		{ "description", "", NULL },
+		{ "rights", "Kept out", NULL },
+	};
+	static const struct store_dc dc2[] = {
+		{ "title", "Narwhal", NULL },
+	};
+	struct store_record	 r;
+
+	r = mkrec("oai:u:1", "2024-01-01", 0, META1);
+	r.dc = dc1;
+	r.ndc = nitems(dc1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	r = mkrec("oai:u:1", "2024-01-02", 0, META2);
+	r.dc = dc2;
+	r.ndc = nitems(dc2);
+	assert_int_equal(put(f, &r), STORE_UPDATED);
+	assert_fts_sound(f);
+	assert_search(f, "quagga", NULL);
+	assert_search(f, "ringer", NULL);
+	assert_search(f, "narwhal", "oai:u:1");
+
+	/* By hand: blanks and escapes store.c never writes. */
+	store_close(f->s);
+	f->s = NULL;
+	sql_exec(f->path, "UPDATE content SET dc ="
+	    " '[ [0, \"Caf\\u00e9 \\/ Okapi\"] , [2,\"Yak\"] ]'"
+	    " WHERE record_id = (SELECT id FROM record"
+	    " WHERE identifier = 'oai:u:1');"
+	    /* The triggers only take terms out: the new ones by hand. */
+	    "INSERT INTO record_fts (rowid, title, creator, subject,"
+	    " description) SELECT record_id, title, creator, subject,"
+	    " description FROM record_fts_doc WHERE record_id = (SELECT id"
+	    " FROM record WHERE identifier = 'oai:u:1')");
+	reopen(f, 0);
+	assert_fts_sound(f);
+	assert_search(f, "okapi", "oai:u:1");
+	r = mkrec("oai:u:1", "2024-01-03", 0, META1);
+	r.dc = dc1;
+	r.ndc = nitems(dc1);
+	assert_int_equal(put(f, &r), STORE_UPDATED);
+	assert_fts_sound(f);
+	assert_search(f, "okapi", NULL);
+	assert_search(f, "yak", NULL);
+	assert_search(f, "quagga", "oai:u:1");
+	assert_search(f, "\"kept out\"", NULL);
+}
+
+/* Canonical UTF-8 for test_fts_tokenizer_same. */
+static void
+tokenize_utf8(struct buf *b, uint32_t c)
+{
+	if (c < 0x80)
+		buf_addch(b, (char)c);
+	else if (c < 0x800) {
+		buf_addch(b, (char)(0xc0 | c >> 6));
+		buf_addch(b, (char)(0x80 | (c & 0x3f)));
+	} else if (c < 0x10000) {
+		buf_addch(b, (char)(0xe0 | c >> 12));
+		buf_addch(b, (char)(0x80 | (c >> 6 & 0x3f)));
+		buf_addch(b, (char)(0x80 | (c & 0x3f)));
+	} else {
+		buf_addch(b, (char)(0xf0 | c >> 18));
+		buf_addch(b, (char)(0x80 | (c >> 12 & 0x3f)));
+		buf_addch(b, (char)(0x80 | (c >> 6 & 0x3f)));
+		buf_addch(b, (char)(0x80 | (c & 0x3f)));
+	}
+}
+
+/* splitmix64: the same bytes every run. */
+static uint64_t
+tokenize_rand(uint64_t *s)
+{
+	uint64_t	z;
+
+	z = (*s += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Tokens as "start end text" lines, to compare two tokenizers' output. */
+static int
+tokens_cb(void *ctx, int flags, const char *tok, int len, int start, int end)
+{
+	struct buf	*b = ctx;
+
+	buf_printf(b, "%d %d ", start, end);
+	buf_add(b, tok, (size_t)len);
+	buf_addch(b, '\n');
+	return SQLITE_OK;
+}
+
+static fts5_api *
+fts5_api_of(sqlite3 *db)
+{
+	fts5_api	*api = NULL;
+	sqlite3_stmt	*st;
+
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st,
+	    NULL), SQLITE_OK);
+	sqlite3_bind_pointer(st, 1, &api, "fts5_api_ptr", NULL);
+	sqlite3_step(st);
+	sqlite3_finalize(st);
+	assert_non_null(api);
+	return api;
+}
+
+/*
+ * The store's "unicode61" (store/tokenize.c) gives the tokens, offsets and
+ * folded text SQLite's own gives, on every code point alone, after a letter
+ * and before one, and on random bytes (malformed UTF-8 too), with the
+ * schema's arguments and others: an index it writes reads the same in the
+ * sqlite3 shell.
+ */
+static void
+test_fts_tokenizer_same(void **state)
+{
+	static const char *const args[][4] = {
+		{ "remove_diacritics", "2" },
+		{ NULL },
+		{ "remove_diacritics", "0", "tokenchars", "-_\xc2\xb7" },
+		{ "separators", "xé", "categories", "L* N* Co Mn" },
+	};
+	static const int nargs[] = { 2, 0, 4, 4 };
+	sqlite3		*db[2];
+	fts5_api	*api[2];
+	fts5_tokenizer	 tk[2];
+	Fts5Tokenizer	*t[2];
+	void		*ctx;
+	struct buf	 text, out[2];
+	uint64_t	 rng = 42;
+	uint32_t	 c;
+	size_t		 a, i, k, n;
+	int		 j;
+
+	(void)state;
+	for (j = 0; j < 2; j++) {
+		assert_int_equal(sqlite3_open(":memory:", &db[j]), SQLITE_OK);
+		buf_init(&out[j], SIZE_MAX / 4);
+	}
+	assert_int_equal(store_tokenize_register(db[1]), SQLITE_OK);
+	buf_init(&text, SIZE_MAX / 4);
+	for (a = 0; a < nitems(args); a++) {
+		for (j = 0; j < 2; j++) {
+			api[j] = fts5_api_of(db[j]);
+			assert_int_equal(api[j]->xFindTokenizer(api[j],
+			    "unicode61", &ctx, &tk[j]), SQLITE_OK);
+			assert_int_equal(tk[j].xCreate(ctx, (const char **)
+			    args[a], nargs[a], &t[j]), SQLITE_OK);
+		}
+		assert_ptr_not_equal(tk[0].xTokenize, tk[1].xTokenize);
+		for (k = 0; k < 0x110000 / 256 + 64; k++) {
+			buf_reset(&text);
+			if (k < 0x110000 / 256) {
+				/* 256 code points, each alone, in a word. */
+				for (i = 0; i < 256; i++) {
+					c = (uint32_t)(k * 256 + i);
+					if (c == 0 ||
+					    (c >= 0xd800 && c < 0xe000))
+						continue;
+					buf_addch(&text, ' ');
+					tokenize_utf8(&text, c);
+					buf_addstr(&text, " b");
+					tokenize_utf8(&text, c);
+					tokenize_utf8(&text, c);
+					buf_addstr(&text, "Z ");
+				}
+			} else {
+				/* Random bytes. */
+				n = 1 + (size_t)(tokenize_rand(&rng) % 4000);
+				for (i = 0; i < n; i++)
+					buf_addch(&text, (char)(1 +
+					    tokenize_rand(&rng) % 255));
+			}
+			for (j = 0; j < 2; j++) {
+				buf_reset(&out[j]);
+				assert_int_equal(tk[j].xTokenize(t[j], &out[j],
+				    FTS5_TOKENIZE_DOCUMENT, text.data,
+				    (int)text.len, tokens_cb), SQLITE_OK);
+			}
+			if (out[0].len != out[1].len || memcmp(out[0].data,
+			    out[1].data, out[0].len) != 0)
+				fail_msg("arguments %zu, text %zu: tokens "
+				    "differ", a, k);
+		}
+		for (j = 0; j < 2; j++)
+			tk[j].xDelete(t[j]);
+	}
+	for (j = 0; j < 2; j++) {
+		buf_free(&out[j]);
+		sqlite3_close(db[j]);
+	}
+	buf_free(&text);
 }
 
 /*
@@ -1957,6 +2203,61 @@ test_migrate_fts(void **state)
 	    " WHERE name = 'record_fts_content'", "0\n");
 }
 
+/*
+ * A version 5 database (full-text index merging eight segments at a time)
+ * upgrades to 32 at a time, crisismerge 128, and its index is unchanged.
+ */
+static void
+test_migrate_fts_merge(void **state)
+{
+	struct fx	*f = *state;
+	struct buf	 b;
+	char		*p, *q;
+	int		 v;
+
+	xasprintf(&p, "%s/v5.db", f->dir);
+	buf_init(&b, 1 << 20);
+	for (v = 0; v < 5; v++) {
+		if (store_migrations[v].setup != NULL) {
+			buf_addstr(&b, store_migrations[v].setup);
+			buf_addstr(&b, ";");
+		}
+	}
+	buf_addstr(&b, "BEGIN;");
+	for (v = 0; v < 5; v++)
+		buf_addstr(&b, store_migrations[v].sql);
+	buf_addstr(&b,
+	    "INSERT INTO source (id, name, created) VALUES (1, 'old', 'x');"
+	    "INSERT INTO record (id, source_id, prefix, identifier, datestamp,"
+	    " deleted, hash, first_seen, last_seen) VALUES"
+	    " (7, 1, 'oai_dc', 'oai:old:7', '2020', 0, 1, 'x', 'x');"
+	    "INSERT INTO content (record_id, dc) VALUES"
+	    " (7, '[[0,\"Ancient zebra\"],[3,\"about\\nstripes\"]]');"
+	    "INSERT INTO record_fts (rowid, title, creator, subject,"
+	    " description) VALUES (7, 'Ancient zebra', NULL, NULL,"
+	    " 'about\nstripes');"
+	    "PRAGMA user_version = 5;"
+	    "COMMIT;");
+	sql_exec(p, buf_str(&b));
+	buf_free(&b);
+	store_close(f->s);
+	f->s = NULL;
+	free(f->path);
+	f->path = p;
+	assert_sql(f, "SELECT v FROM record_fts_config WHERE k = 'automerge'",
+	    "8\n");
+	reopen(f, 0);
+	xasprintf(&q, "%zu\n", store_nmigrations);
+	assert_sql(f, "PRAGMA user_version", q);
+	free(q);
+	assert_sql(f, "SELECT k, v FROM record_fts_config"
+	    " WHERE k IN ('automerge', 'crisismerge') ORDER BY k",
+	    "automerge|32\ncrisismerge|128\n");
+	assert_fts_sound(f);
+	assert_search(f, "zebra", "\"identifier\":\"oai:old:7\"");
+	assert_search(f, "stripes", "about\\n[stripes]");
+}
+
 int
 main(void)
 {
@@ -2012,6 +2313,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_record_delete, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_fts_in_step, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fts_update_paths, setup,
+		    teardown),
+		cmocka_unit_test(test_fts_tokenizer_same),
+		cmocka_unit_test_setup_teardown(test_migrate_fts_merge, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_fts, setup,
 		    teardown),
