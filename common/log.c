@@ -84,8 +84,9 @@ log_write(int level, const char *fmt, ...)
 const char *
 log_q(const char *s)
 {
-	static char	 slots[LOG_Q_SLOTS][512];
-	static int	 next;
+	/* Per thread: the page writer's error messages quote too. */
+	static _Thread_local char slots[LOG_Q_SLOTS][512];
+	static _Thread_local int next;
 	static const char hex[] = "0123456789abcdef";
 	char		*out = slots[next];
 	size_t		 o = 0, max = sizeof(slots[0]) - 8;

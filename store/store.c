@@ -782,6 +782,12 @@ fail:
 	return NULL;
 }
 
+const char *
+store_path(const struct store *s)
+{
+	return s->path;
+}
+
 void
 store_close(struct store *s)
 {

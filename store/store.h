@@ -20,6 +20,8 @@ struct store;
 
 struct store	*store_open(const char *path, int flags, char **cause);
 void		 store_close(struct store *);
+/* The path it was opened with (for a second connection to the file). */
+const char	*store_path(const struct store *);
 /* Schema version (PRAGMA user_version) after migrations. */
 int		 store_schema_version(struct store *);
 
