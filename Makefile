@@ -24,7 +24,7 @@ CMOCKA_LIBS = $(shell pkg-config --libs cmocka)
 WARN	 = -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wno-unused-parameter
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -Icommon -Iharvest -Istore -Iconf \
-	   -Idaemon $(WARN) -g
+	   -Idaemon $(WARN) -g -pthread
 CFLAGS	?= -O2
 REL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS) -D_FORTIFY_SOURCE=2 \
 	   -fstack-protector-strong
@@ -108,6 +108,9 @@ $(ASN)/tests/test_notify: $(ASN)/tests/test_notify.o $(ASN_COMMON) \
 	$(LINK_TEST)
 $(ASN)/tests/test_window: $(ASN)/tests/test_window.o $(ASN_COMMON) \
 	    $(ASN)/harvest/window.o
+	$(LINK_TEST)
+$(ASN)/tests/test_writer: $(ASN)/tests/test_writer.o $(ASN_COMMON) \
+	    $(ASN)/harvest/writer.o
 	$(LINK_TEST)
 $(ASN)/tests/test_%: $(ASN)/tests/test_%.o $(ASN)/tests/testlib.o \
 	    $(ASN_LIB_OBJS)

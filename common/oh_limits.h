@@ -66,7 +66,7 @@
 #define BACKOFF_MAX		600
 
 /* Bytes of page records kept in memory before spilling to a temp file. */
-#define SPOOL_MEM_BYTES		(4UL * 1024 * 1024)
+#define SPOOL_MEM_BYTES		(1UL * 1024 * 1024)
 
 /* Lines and bytes of a config file. */
 #define MAX_CONF_BYTES		(4UL * 1024 * 1024)

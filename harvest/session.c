@@ -6,11 +6,25 @@
  * Each page's records are parsed as the bytes arrive, spooled, and written
  * with the list's checkpoint in one transaction once the page is complete.
  * Between requests the job waits on a timer (politeness delay, retries).
+ *
+ * Pages are written by the engine's page writer, a thread with its own
+ * SQLite connection: a page that ends with a resumptionToken is stored
+ * there while the next page is fetched and parsed here (the two took turns
+ * on one core before, each about half of a record's cost).  At most one
+ * page is in flight in the whole engine, and the event loop touches the
+ * store only after engine_drain() has taken that page back, so the page
+ * transactions stay in order and nothing is shared with the thread while
+ * it works.  The last page of a list is written the same way but waited
+ * for, before the list is done.
  */
+#include <sys/eventfd.h>
+
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sys/queue.h>
 
@@ -24,6 +38,7 @@
 #include "oh_limits.h"
 #include "spool.h"
 #include "util.h"
+#include "writer.h"
 
 enum job_state {
 	JOB_IDENTIFY,
@@ -72,10 +87,55 @@ struct pending_reject {
 /* Rejects kept with their raw XML per page; more are only counted. */
 #define MAX_PAGE_REJECTS	64
 
+/*
+ * A list page on its way to the database.  It owns what the write needs
+ * (the page's spool and rejects move here, the strings are copies), so the
+ * writer thread touches nothing of the job's; page_apply() brings what the
+ * write found back to the job, on the event loop.
+ */
+struct page_task {
+	struct harvest_job	*j;		/* the owner, for page_apply */
+	struct store		*s;
+	int			 wfd;		/* the engine's eventfd */
+	int64_t			 source_id;
+	int64_t			 run_id;
+	char			*prefix;
+	char			*set;
+	struct spool		*spool;
+	struct pending_reject	*pend;
+	size_t			 npend;
+	size_t			 nrecords;
+
+	/* Where the list stands after the page: a checkpoint ... */
+	int			 checkpoint;
+	char			*token;
+	long long		 cursor;
+	long long		 cls;
+	long long		 pages;
+	/* ... or the list's end, with the next from. */
+	int			 wm_next;	/* from progress (next_from) */
+	char			*old_watermark;
+	char			*until;
+	char			*wm;		/* the watermark written */
+
+	/* The high-water datestamp, carried through the page's records. */
+	int			 clock_fixed;
+	char			*progress;
+	time_t			 progress_t;
+
+	/* What the write did. */
+	struct store_run_stats	 stats;
+	char			*cause;		/* set when it failed */
+};
+
 struct harvest_engine {
 	LIST_HEAD(, host)	 hosts;
 	struct event_base	*base;
-	struct store		*store;
+	struct store		*ws;		/* the engine's own connection */
+	struct writer		*writer;	/* NULL: pages written inline */
+	struct page_task	*task;		/* the page in flight, or NULL */
+	int			 wfd;		/* eventfd: a page is written */
+	struct event		*wev;
 	struct fetch		*fetch;
 	long long		 retry_base_ms;
 	long long		 max_bytes;
@@ -158,7 +218,9 @@ struct harvest_job {
 	struct fetch_req	*req;
 	struct oai_parser	*parser;
 	struct spool		*spool;
+	struct spool		*spare;		/* back from the writer */
 	char			*spool_cause;
+	char			*pipe_cause;	/* the page writer failed */
 	int			 tries;
 	long long		 retries;	/* this run, all requests */
 	long long		 rejects;
@@ -204,14 +266,25 @@ static void	 identify_done(struct harvest_job *);
 static void	 page_done(struct harvest_job *);
 static void	 sweep_page_done(struct harvest_job *);
 static void	 next_sweep(struct harvest_job *);
-static int	 put_record(void *, const struct store_record *);
+static int	 task_put(void *, const struct store_record *);
+
+/* The page writer */
+static struct page_task *page_task_new(struct harvest_job *);
+static void	 page_task_free(struct page_task *);
+static void	 page_write(void *);
+static void	 page_apply(struct page_task *);
+static struct harvest_job *engine_drain(struct harvest_engine *);
+static struct store *job_store(struct harvest_job *);
+static int	 pipe_failed(struct harvest_job *);
+static void	 on_written(evutil_socket_t, short, void *);
+static void	 pend_free(struct pending_reject *, size_t);
 static void	 note_clock(struct harvest_job *);
 static void	 window_begin(struct harvest_job *);
 static int	 window_narrow(struct harvest_job *,
 		    const struct fetch_result *, const char *);
 static void	 window_next(struct harvest_job *);
 static void	 check_list_size(struct harvest_job *, const char *);
-static const char *next_from(struct harvest_job *);
+static const char *next_from(const char *, const char *);
 
 struct harvest_engine *
 harvest_engine_new(struct event_base *base, struct store *store,
@@ -223,7 +296,7 @@ harvest_engine_new(struct event_base *base, struct store *store,
 	e = xcalloc(1, sizeof(*e));
 	LIST_INIT(&e->hosts);
 	e->base = base;
-	e->store = store;
+	e->wfd = -1;
 	memset(&fo, 0, sizeof(fo));
 	fo.user_agent = o->user_agent;
 	fo.contact = o->contact;
@@ -233,6 +306,25 @@ harvest_engine_new(struct event_base *base, struct store *store,
 	if ((e->fetch = fetch_new(base, &fo, cause)) == NULL) {
 		free(e);
 		return NULL;
+	}
+	/*
+	 * The engine writes through a connection of its own, so that its
+	 * page writer never shares one with the caller's event loop.
+	 */
+	if (store != NULL) {
+		if ((e->ws = store_open(store_path(store), 0, cause)) == NULL) {
+			harvest_engine_free(e);
+			return NULL;
+		}
+		if ((e->wfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+		    (e->wev = event_new(base, e->wfd, EV_READ | EV_PERSIST,
+		    on_written, e)) == NULL || event_add(e->wev, NULL) == -1) {
+			xasprintf(cause, "harvest: page writer: %s",
+			    strerror(errno));
+			harvest_engine_free(e);
+			return NULL;
+		}
+		e->writer = writer_new();
 	}
 	e->retry_base_ms = o->retry_base_ms > 0 ? o->retry_base_ms :
 	    BACKOFF_BASE * 1000LL;
@@ -261,6 +353,15 @@ harvest_engine_free(struct harvest_engine *e)
 
 	if (e == NULL)
 		return;
+	/* Jobs take their pages back when they end; this is for safety. */
+	writer_wait(e->writer);
+	page_task_free(e->task);
+	writer_free(e->writer);
+	if (e->wev != NULL)
+		event_free(e->wev);
+	if (e->wfd != -1)
+		close(e->wfd);
+	store_close(e->ws);
 	while ((h = LIST_FIRST(&e->hosts)) != NULL) {
 		LIST_REMOVE(h, entry);
 		event_free(h->timer);
@@ -542,9 +643,10 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	j->started_ms = mono_ms();
 	j->state = JOB_IDENTIFY;
 
-	if ((j->source_id = store_source(e->store, j->name, j->url,
+	engine_drain(e);
+	if ((j->source_id = store_source(e->ws, j->name, j->url,
 	    cause)) == -1 ||
-	    (j->run_id = store_run_begin(e->store, j->source_id,
+	    (j->run_id = store_run_begin(e->ws, j->source_id,
 	    cause)) == -1) {
 		job_free(j);
 		return NULL;
@@ -621,7 +723,16 @@ job_finish(struct harvest_job *j)
 	char			*cause = NULL;
 
 	job_set_state(j, JOB_DONE);
-	if (store_run_end(j->e->store, j->run_id, j->error ? "failed" : "ok",
+	engine_drain(j->e);
+	if (j->pipe_cause != NULL) {
+		if (j->error == NULL) {
+			j->error = j->pipe_cause;
+			j->error_type = "store";
+		} else
+			free(j->pipe_cause);
+		j->pipe_cause = NULL;
+	}
+	if (store_run_end(j->e->ws, j->run_id, j->error ? "failed" : "ok",
 	    &j->stats, j->error, &cause) == -1) {
 		log_err("event=store_error source=%s cause=%s", log_q(j->name),
 		    log_q(cause));
@@ -656,6 +767,8 @@ job_free(struct harvest_job *j)
 {
 	size_t	i;
 
+	if (j->e->task != NULL && j->e->task->j == j)
+		engine_drain(j->e);
 	if (j->req != NULL)
 		fetch_cancel(j->req);
 	if (j->host != NULL) {
@@ -673,6 +786,8 @@ job_free(struct harvest_job *j)
 	buf_free(&j->warnings);
 	pend_clear(j);
 	spool_free(j->spool);
+	spool_free(j->spare);
+	free(j->pipe_cause);
 	for (i = 0; i < j->nlists; i++) {
 		free(j->lists[i].prefix);
 		free(j->lists[i].set);
@@ -839,6 +954,9 @@ on_done(void *arg, const struct fetch_result *res)
 	if (j->e->obs.on_request != NULL)
 		j->e->obs.on_request(j->e->obs_arg, j->name, res->status,
 		    res->bytes);
+	/* The page before this one must be in the database. */
+	if (pipe_failed(j))
+		return;
 	if (res->ok && oai_parser_finish(j->parser) == -1)
 		cause = oai_parser_cause(j->parser);
 	else if (res->sink_failed)
@@ -933,17 +1051,23 @@ on_record(void *arg, const struct oai_record *r)
  * log with its cause, and counted; the rest of the page is kept.
  */
 static void
-pend_clear(struct harvest_job *j)
+pend_free(struct pending_reject *p, size_t n)
 {
 	size_t	i;
 
-	for (i = 0; i < j->npend; i++) {
-		free(j->pend[i].identifier);
-		free(j->pend[i].datestamp);
-		free(j->pend[i].cause);
-		free(j->pend[i].raw);
+	for (i = 0; i < n; i++) {
+		free(p[i].identifier);
+		free(p[i].datestamp);
+		free(p[i].cause);
+		free(p[i].raw);
 	}
-	free(j->pend);
+	free(p);
+}
+
+static void
+pend_clear(struct harvest_job *j)
+{
+	pend_free(j->pend, j->npend);
 	j->pend = NULL;
 	j->npend = 0;
 }
@@ -1007,7 +1131,7 @@ identify_done(struct harvest_job *j)
 		log_warn("event=identify source=%s granularity=%s "
 		    "msg=\"unknown granularity, using days\"", log_q(j->name),
 		    log_q(j->granularity));
-	if (store_source_identify(j->e->store, j->source_id, j->granularity,
+	if (store_source_identify(job_store(j), j->source_id, j->granularity,
 	    j->earliest, j->deleted_record, j->repo_name, &cause) == -1) {
 		job_fail(j, "%s", cause);
 		free(cause);
@@ -1059,7 +1183,7 @@ start_list(struct harvest_job *j)
 	const char		*from = NULL;
 	int			 explicit_from;
 
-	if (store_list_get(j->e->store, j->source_id, l->prefix, l->set, &st,
+	if (store_list_get(job_store(j), j->source_id, l->prefix, l->set, &st,
 	    &cause) == -1) {
 		job_fail(j, "%s", cause);
 		free(cause);
@@ -1152,7 +1276,7 @@ sweep_due(struct harvest_job *j, size_t i)
 			return 0;
 		every = SWEEP_AUTO;
 	}
-	if (store_sweep_last(j->e->store, j->source_id, j->lists[i].prefix,
+	if (store_sweep_last(job_store(j), j->source_id, j->lists[i].prefix,
 	    &last, &cause) == -1) {
 		log_warn("event=sweep_error source=%s cause=%s", log_q(j->name),
 		    log_q(cause));
@@ -1169,7 +1293,7 @@ sweep_due(struct harvest_job *j, size_t i)
 	 * since; start the clock rather than list everything again now.
 	 */
 	if (last == NULL) {
-		if (store_sweep_touch(j->e->store, j->source_id,
+		if (store_sweep_touch(job_store(j), j->source_id,
 		    j->lists[i].prefix, &cause) == -1) {
 			log_warn("event=sweep_error source=%s cause=%s",
 			    log_q(j->name), log_q(cause));
@@ -1210,7 +1334,7 @@ mark_record(void *arg, const struct store_record *r)
 
 	if (r->deleted || r->identifier == NULL)
 		return 0;
-	return store_sweep_mark(j->e->store, j->source_id,
+	return store_sweep_mark(job_store(j), j->source_id,
 	    j->lists[j->sweep].prefix, r->identifier, j->run_id,
 	    &j->spool_cause);
 }
@@ -1243,7 +1367,7 @@ sweep_page_done(struct harvest_job *j)
 		    "resumptionToken %s", prefix, tok->value);
 		return;
 	}
-	if (store_begin(j->e->store, &cause) == -1)
+	if (store_begin(job_store(j), &cause) == -1)
 		goto fail;
 	if (spool_replay(j->spool, mark_record, j, &cause) == -1) {
 		if (cause == NULL) {
@@ -1253,10 +1377,10 @@ sweep_page_done(struct harvest_job *j)
 		goto rollback;
 	}
 	datestamp_format(time(NULL), j->gran, now);
-	if (!more && store_sweep_finish(j->e->store, j->source_id, prefix,
+	if (!more && store_sweep_finish(job_store(j), j->source_id, prefix,
 	    j->run_id, now, &vanished, &cause) == -1) {
 		/* A partial list must not delete; the harvest still stands. */
-		store_rollback(j->e->store);
+		store_rollback(job_store(j));
 		log_warn("event=sweep_refused source=%s prefix=%s cause=%s",
 		    log_q(j->name), log_q(prefix), log_q(cause));
 		if (j->warnings.len > 0)
@@ -1268,7 +1392,7 @@ sweep_page_done(struct harvest_job *j)
 		next_sweep(j);
 		return;
 	}
-	if (store_commit(j->e->store, &cause) == -1)
+	if (store_commit(job_store(j), &cause) == -1)
 		goto rollback;
 	spool_reset(j->spool);
 	j->tries = 0;
@@ -1287,7 +1411,7 @@ sweep_page_done(struct harvest_job *j)
 	next_sweep(j);
 	return;
 rollback:
-	store_rollback(j->e->store);
+	store_rollback(job_store(j));
 fail:
 	j->error_type = "store";
 	spool_reset(j->spool);
@@ -1311,42 +1435,43 @@ next_list(struct harvest_job *j)
 	start_list(j);
 }
 
+/* A record of a page being written: stored, counted, and its datestamp. */
 static int
-put_record(void *arg, const struct store_record *r)
+task_put(void *arg, const struct store_record *r)
 {
-	struct harvest_job	*j = arg;
+	struct page_task	*t = arg;
 	enum store_change	 kind;
 	char			*cause = NULL;
 	struct store_record	 rec = *r;
-	time_t			 t;
+	time_t			 tm;
 
 	/* The parser sets aside records without identifier or datestamp. */
-	rec.prefix = j->lists[j->cur].prefix;
-	if (store_put(j->e->store, j->source_id, j->run_id, &rec, &kind,
+	rec.prefix = t->prefix;
+	if (store_put(t->s, t->source_id, t->run_id, &rec, &kind,
 	    &cause) == -1) {
-		j->spool_cause = cause;
+		t->cause = cause;
 		return -1;
 	}
-	j->stats.records++;
+	t->stats.records++;
 	switch (kind) {
 	case STORE_NEW:
-		j->stats.new_records++;
+		t->stats.new_records++;
 		break;
 	case STORE_UPDATED:
-		j->stats.updated++;
+		t->stats.updated++;
 		break;
 	case STORE_DELETED:
-		j->stats.deleted++;
+		t->stats.deleted++;
 		break;
 	case STORE_UNCHANGED:
-		j->stats.unchanged++;
+		t->stats.unchanged++;
 		break;
 	}
-	if (!j->clock_fixed && datestamp_parse(rec.datestamp, &t, NULL) == 0 &&
-	    (j->progress == NULL || t > j->progress_t)) {
-		free(j->progress);
-		j->progress = xstrdup(rec.datestamp);
-		j->progress_t = t;
+	if (!t->clock_fixed && datestamp_parse(rec.datestamp, &tm, NULL) == 0 &&
+	    (t->progress == NULL || tm > t->progress_t)) {
+		free(t->progress);
+		t->progress = xstrdup(rec.datestamp);
+		t->progress_t = tm;
 	}
 	return 0;
 }
@@ -1378,12 +1503,12 @@ note_clock(struct harvest_job *j)
 
 /* Where the next harvest of a completed list starts. */
 static const char *
-next_from(struct harvest_job *j)
+next_from(const char *old_watermark, const char *progress)
 {
-	if (j->progress == NULL || (j->old_watermark != NULL &&
-	    ds_cmp(j->old_watermark, j->progress) > 0))
-		return j->old_watermark;
-	return j->progress;
+	if (progress == NULL || (old_watermark != NULL &&
+	    ds_cmp(old_watermark, progress) > 0))
+		return old_watermark;
+	return progress;
 }
 
 /*
@@ -1395,10 +1520,8 @@ page_done(struct harvest_job *j)
 {
 	struct list_spec	*l = &j->lists[j->cur];
 	const struct oai_token	*tok = oai_parser_token(j->parser);
-	struct store_list_state	 st;
-	const char		*code, *msg, *wm = NULL;
-	size_t			 i;
-	char			*cause = NULL;
+	struct page_task	*t;
+	const char		*code, *msg;
 	char			 wmbuf[DATESTAMP_LEN];
 	int			 more = 0, win_more = 0;
 
@@ -1481,63 +1604,213 @@ page_done(struct harvest_job *j)
 		j->list_cls = tok->complete_list_size;
 
 complete:
-	if (store_begin(j->e->store, &cause) == -1)
+	t = page_task_new(j);
+	if (code == NULL && more) {
+		t->checkpoint = 1;
+		/* A windowed list never resumes from a token: see start_list. */
+		t->token = j->window == WINDOW_NONE ? xstrdup(tok->value) : NULL;
+		t->cursor = tok->cursor;
+		t->cls = tok->complete_list_size;
+		t->pages = j->list_pages + 1;
+		free(j->token);
+		j->token = xstrdup(tok->value);
+		j->resumed = 0;
+		j->tries = 0;
+		/* Written while the next page is fetched and parsed. */
+		j->e->task = t;
+		writer_submit(j->e->writer, page_write, t);
+		job_queue(j, 0);
+		return;
+	}
+
+	/*
+	 * The end of a window that is not the last: the watermark moves to
+	 * just after it, so that a run that stops here goes on with the next
+	 * window.  The end of the list: to next_from(), written with it.
+	 */
+	win_more = j->window != WINDOW_NONE && !window_last(&j->win);
+	if (win_more && j->move_watermark) {
+		datestamp_format(j->win.until + 1, j->gran, wmbuf);
+		t->wm = xstrdup(wmbuf);
+	} else if (!win_more && j->move_watermark) {
+		t->wm_next = 1;
+		t->old_watermark = j->old_watermark != NULL ?
+		    xstrdup(j->old_watermark) : NULL;
+		t->until = j->until != NULL ? xstrdup(j->until) : NULL;
+	}
+	/* Nothing is in flight (see on_done): written here and now. */
+	page_write(t);
+	page_apply(t);
+	if (j->pipe_cause != NULL) {
+		page_task_free(t);
+		(void)pipe_failed(j);
+		return;
+	}
+	j->tries = 0;
+	check_list_size(j, code);
+	if (win_more) {
+		page_task_free(t);
+		window_next(j);
+		return;
+	}
+	log_info("event=list_done source=%s prefix=%s set=%s pages=%lld "
+	    "next_from=%s", log_q(j->name), log_q(l->prefix), log_q(l->set),
+	    j->list_pages, log_q(j->move_watermark ? t->wm : j->old_watermark));
+	page_task_free(t);
+	next_list(j);
+}
+
+/* The page writer */
+
+/* Take the page's records, rejects and progress from the job. */
+static struct page_task *
+page_task_new(struct harvest_job *j)
+{
+	struct list_spec	*l = &j->lists[j->cur];
+	struct page_task	*t;
+
+	t = xcalloc(1, sizeof(*t));
+	t->j = j;
+	t->s = j->e->ws;
+	t->wfd = j->e->wfd;
+	t->source_id = j->source_id;
+	t->run_id = j->run_id;
+	t->prefix = xstrdup(l->prefix);
+	t->set = xstrdup(l->set);
+	t->spool = j->spool;
+	t->nrecords = spool_count(t->spool);
+	j->spool = j->spare != NULL ? j->spare : spool_new(SPOOL_MEM_BYTES);
+	j->spare = NULL;
+	t->pend = j->pend;
+	t->npend = j->npend;
+	j->pend = NULL;
+	j->npend = 0;
+	t->clock_fixed = j->clock_fixed;
+	t->progress = j->progress != NULL ? xstrdup(j->progress) : NULL;
+	t->progress_t = j->progress_t;
+	return t;
+}
+
+static void
+page_task_free(struct page_task *t)
+{
+	if (t == NULL)
+		return;
+	free(t->prefix);
+	free(t->set);
+	spool_free(t->spool);
+	pend_free(t->pend, t->npend);
+	free(t->token);
+	free(t->old_watermark);
+	free(t->until);
+	free(t->wm);
+	free(t->progress);
+	free(t->cause);
+	free(t);
+}
+
+/*
+ * Write a page's records, rejects and where the list stands in one
+ * transaction.  Runs on the writer thread: it touches only the task and
+ * the engine's connection, and logs nothing.
+ */
+static void
+page_write(void *arg)
+{
+	struct page_task	*t = arg;
+	struct store_list_state	 st;
+	const char		*wm;
+	char			*cause = NULL;
+	uint64_t		 one = 1;
+	size_t			 i;
+
+	if (store_begin(t->s, &cause) == -1)
 		goto fail;
-	if (spool_replay(j->spool, put_record, j, &cause) == -1) {
+	if (spool_replay(t->spool, task_put, t, &cause) == -1) {
 		if (cause == NULL) {
-			cause = j->spool_cause;
-			j->spool_cause = NULL;
+			cause = t->cause;
+			t->cause = NULL;
 		}
 		goto rollback;
 	}
-	for (i = 0; i < j->npend; i++)
-		if (store_reject(j->e->store, j->source_id, j->run_id,
-		    l->prefix, j->pend[i].identifier, j->pend[i].datestamp,
-		    j->pend[i].cause, j->pend[i].raw, j->pend[i].raw_len,
-		    j->pend[i].truncated, &cause) == -1)
+	for (i = 0; i < t->npend; i++)
+		if (store_reject(t->s, t->source_id, t->run_id, t->prefix,
+		    t->pend[i].identifier, t->pend[i].datestamp,
+		    t->pend[i].cause, t->pend[i].raw, t->pend[i].raw_len,
+		    t->pend[i].truncated, &cause) == -1)
 			goto rollback;
-	if (code == NULL && more) {
+	if (t->checkpoint) {
 		memset(&st, 0, sizeof(st));
-		/* A windowed list never resumes from a token: see start_list. */
-		st.token = j->window == WINDOW_NONE ? (char *)tok->value : NULL;
-		st.progress = j->progress;
-		st.cursor = tok->cursor;
-		st.complete_list_size = tok->complete_list_size;
-		st.pages = j->list_pages + 1;
-		if (store_list_checkpoint(j->e->store, j->source_id, l->prefix,
-		    l->set, &st, &cause) == -1)
+		st.token = t->token;
+		st.progress = t->progress;
+		st.cursor = t->cursor;
+		st.complete_list_size = t->cls;
+		st.pages = t->pages;
+		if (store_list_checkpoint(t->s, t->source_id, t->prefix,
+		    t->set, &st, &cause) == -1)
 			goto rollback;
 	} else {
-		more = 0;
-		wm = NULL;
-		/*
-		 * The end of a window that is not the last: the watermark moves
-		 * to just after it, so that a run that stops here goes on with
-		 * the next window.
-		 */
-		win_more = j->window != WINDOW_NONE && !window_last(&j->win);
-		if (win_more && j->move_watermark) {
-			datestamp_format(j->win.until + 1, j->gran, wmbuf);
-			wm = wmbuf;
-		} else if (!win_more && j->move_watermark) {
-			wm = next_from(j);
+		if (t->wm_next) {
+			wm = next_from(t->old_watermark, t->progress);
 			/* Nothing after an explicit until was harvested. */
-			if (wm != NULL && j->until != NULL &&
-			    ds_cmp(wm, j->until) > 0)
-				wm = j->until;
+			if (wm != NULL && t->until != NULL &&
+			    ds_cmp(wm, t->until) > 0)
+				wm = t->until;
+			t->wm = wm != NULL ? xstrdup(wm) : NULL;
 		}
-		if (store_list_complete(j->e->store, j->source_id, l->prefix,
-		    l->set, wm, &cause) == -1)
+		if (store_list_complete(t->s, t->source_id, t->prefix, t->set,
+		    t->wm, &cause) == -1)
 			goto rollback;
 	}
-	if (store_commit(j->e->store, &cause) == -1)
+	if (store_commit(t->s, &cause) == -1)
 		goto rollback;
+	goto done;
 
+rollback:
+	store_rollback(t->s);
+fail:
+	t->cause = cause != NULL ? cause : xstrdup("store failed");
+done:
+	/* Wake the event loop, which takes the page back (on_written). */
+	if (write(t->wfd, &one, sizeof(one)) == -1) {
+		/* The counter cannot overflow here; nothing to do. */
+	}
+}
+/*
+ * Back on the event loop: what the write found goes to the job (counts,
+ * progress, the page done, observers told), or its failure, which the job
+ * acts on at its next step (pipe_failed).
+ */
+static void
+page_apply(struct page_task *t)
+{
+	struct harvest_job	*j = t->j;
+
+	if (t->cause != NULL) {
+		if (j->pipe_cause == NULL) {
+			j->pipe_cause = t->cause;
+			t->cause = NULL;
+		}
+		return;
+	}
+	j->stats.records += t->stats.records;
+	j->stats.new_records += t->stats.new_records;
+	j->stats.updated += t->stats.updated;
+	j->stats.deleted += t->stats.deleted;
+	j->stats.unchanged += t->stats.unchanged;
+	free(j->progress);
+	j->progress = t->progress;
+	j->progress_t = t->progress_t;
+	t->progress = NULL;
 	j->stats.pages++;
 	j->list_pages++;
-	j->tries = 0;
+	if (j->spare == NULL) {
+		spool_reset(t->spool);
+		j->spare = t->spool;
+		t->spool = NULL;
+	}
 	if (j->e->obs.on_page != NULL)
-		j->e->obs.on_page(j->e->obs_arg, j->name, l->prefix, l->set,
+		j->e->obs.on_page(j->e->obs_arg, j->name, t->prefix, t->set,
 		    j->list_records, j->list_cls);
 	if (j->e->obs.on_commit != NULL)
 		j->e->obs.on_commit(j->e->obs_arg, j->name,
@@ -1547,35 +1820,76 @@ complete:
 	    j->stats.deleted;
 	log_debug("event=page source=%s prefix=%s set=%s page=%lld "
 	    "records=%zu cursor=%lld size=%lld", log_q(j->name),
-	    log_q(l->prefix), log_q(l->set), j->list_pages,
-	    spool_count(j->spool), code == NULL ? tok->cursor : -1,
-	    code == NULL ? tok->complete_list_size : -1);
-	spool_reset(j->spool);
-	if (more) {
-		free(j->token);
-		j->token = xstrdup(tok->value);
-		j->resumed = 0;
-		job_queue(j, 0);
-		return;
-	}
-	check_list_size(j, code);
-	if (win_more) {
-		window_next(j);
-		return;
-	}
-	log_info("event=list_done source=%s prefix=%s set=%s pages=%lld "
-	    "next_from=%s", log_q(j->name), log_q(l->prefix), log_q(l->set),
-	    j->list_pages, log_q(j->move_watermark ? wm : j->old_watermark));
-	next_list(j);
-	return;
+	    log_q(t->prefix), log_q(t->set), j->list_pages, t->nrecords,
+	    t->checkpoint ? t->cursor : -1, t->checkpoint ? t->cls : -1);
+}
 
-rollback:
-	store_rollback(j->e->store);
-fail:
+/*
+ * Take the page in flight back, if any: after this the engine's connection
+ * is the event loop's until the next page is handed over.  Returns the job
+ * whose page it was, or NULL.
+ */
+static struct harvest_job *
+engine_drain(struct harvest_engine *e)
+{
+	struct page_task	*t;
+	struct harvest_job	*j;
+
+	if ((t = e->task) == NULL)
+		return NULL;
+	writer_wait(e->writer);
+	e->task = NULL;
+	j = t->j;
+	page_apply(t);
+	page_task_free(t);
+	return j;
+}
+
+/* The store, for the event loop's own reads and writes. */
+static struct store *
+job_store(struct harvest_job *j)
+{
+	engine_drain(j->e);
+	return j->e->ws;
+}
+
+/* A page of this job's could not be written: the run fails. */
+static int
+pipe_failed(struct harvest_job *j)
+{
+	char	*cause;
+
+	engine_drain(j->e);
+	if (j->pipe_cause == NULL)
+		return 0;
+	cause = j->pipe_cause;
+	j->pipe_cause = NULL;
 	j->error_type = "store";
-	spool_reset(j->spool);
-	job_fail(j, "%s", cause != NULL ? cause : "store failed");
+	job_fail(j, "%s", cause);
 	free(cause);
+	return 1;
+}
+
+/*
+ * The writer finished a page: take it back now, so that observers hear of
+ * the commit when it happens, and a failed write stops its job at once
+ * rather than at its next response.
+ */
+static void
+on_written(evutil_socket_t fd, short what, void *arg)
+{
+	struct harvest_engine	*e = arg;
+	struct harvest_job	*j;
+	uint64_t		 n;
+
+	if (read(fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+		log_warn("harvest: page writer eventfd: %s", strerror(errno));
+	/* A page handed over since this one was written is not waited for. */
+	if (e->task == NULL || writer_busy(e->writer))
+		return;
+	if ((j = engine_drain(e)) != NULL && j->pipe_cause != NULL &&
+	    j->state == JOB_LIST)
+		(void)pipe_failed(j);
 }
 
 /*

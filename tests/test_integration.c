@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 #include <sqlite3.h>
 
+#include "store.h"
 #include "util.h"
 
 #include "testlib.h"
@@ -721,6 +722,81 @@ check_one_new_each(const char *db, long long live)
 }
 
 /*
+ * A page whose write fails (a trigger that refuses the 176th record: the
+ * 26th of page 4, written by the page writer while page 5 is fetched): the
+ * run fails naming the cause, pages 1 to 3 and their checkpoint are kept,
+ * nothing of page 4 or 5 is, and the next run goes on from the checkpoint
+ * to exactly the corpus with one change per record.
+ */
+static void
+test_store_fails_midway(void **state)
+{
+	struct store	*s;
+	sqlite3		*sdb;
+	char		*db, *err, *exp, *dump, *cause = NULL;
+	long long	 live;
+	int		 rc;
+
+	db = path("failing.db");
+	if ((s = store_open(db, 0, &cause)) == NULL)
+		fail_msg("store_open: %s", cause);
+	store_close(s);
+	assert_int_equal(sqlite3_open(db, &sdb), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(sdb, "CREATE TRIGGER refuse BEFORE "
+	    "INSERT ON record WHEN (SELECT count(*) FROM record) >= 175 "
+	    "BEGIN SELECT RAISE(ABORT, 'injected failure'); END", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(sdb);
+
+	rc = run("f1.out", "f1.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source synth", bindir, db, synth.port);
+	err = read_tmp("f1.err");
+	assert_int_not_equal(rc, 0);
+	if (strstr(err, "injected failure") == NULL)
+		fail_msg("the cause is not named: %s", err);
+	free(err);
+	assert_int_equal(sqlite3_open(db, &sdb), SQLITE_OK);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM record"), 150);
+	/* A record first seen deleted makes no change. */
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM change"),
+	    q_int(sdb, "SELECT count(*) FROM record WHERE deleted = 0"));
+	assert_true(q_int(sdb, "SELECT count(*) FROM change") > 100);
+	assert_int_equal(q_int(sdb, "SELECT pages FROM list_state"), 3);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM list_state WHERE "
+	    "token IS NOT NULL AND watermark IS NULL"), 1);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM run WHERE "
+	    "status = 'failed' AND records = 150 AND pages = 3 AND "
+	    "error LIKE '%injected failure%'"), 1);
+	assert_int_equal(sqlite3_exec(sdb, "DROP TRIGGER refuse", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(sdb);
+
+	rc = run("f2.out", "f2.err", "%s/oaiharvest harvest -v --db %s --url "
+	    "http://127.0.0.1:%d/oai --source synth", bindir, db, synth.port);
+	err = read_tmp("f2.err");
+	if (rc != 0)
+		fail_msg("second harvest failed: %s", err);
+	if (strstr(err, "event=list_resume source=\"synth\" prefix=\"oai_dc\" "
+	    "set=\"\" pages=3\n") == NULL)
+		fail_msg("the second run did not take up at page 4: %s", err);
+	free(err);
+	assert_int_equal(run("f3.out", "f3.err", "%s/oaiharvest export --db "
+	    "%s", bindir, db), 0);
+	exp = read_tmp("f3.out");
+	dump = http(&synth, 0, "/control/dump");
+	compare_export_dump(exp, dump, "synth");
+	free(exp);
+	free(dump);
+	assert_int_equal(sqlite3_open_v2(db, &sdb, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	live = q_int(sdb, "SELECT count(*) FROM record WHERE deleted = 0");
+	sqlite3_close(sdb);
+	assert_true(live > 300);
+	check_one_new_each(db, live);
+	free(db);
+}
+
+/*
  * A repository that refuses (503, no Retry-After) any selective harvest
  * wider than 100 days: one request for everything fails; with year
  * windows, each refused window is halved until it passes, and the harvest
@@ -910,6 +986,7 @@ main(void)
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_until_then_rest),
 		cmocka_unit_test(test_windows),
+		cmocka_unit_test(test_store_fails_midway),
 		cmocka_unit_test(test_killed_and_resumed),
 	};
 
