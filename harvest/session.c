@@ -8,14 +8,16 @@
  * Between requests the job waits on a timer (politeness delay, retries).
  *
  * Pages are written by the engine's page writer, a thread with its own
- * SQLite connection: a page that ends with a resumptionToken is stored
- * there while the next page is fetched and parsed here (the two took turns
- * on one core before, each about half of a record's cost).  At most one
- * page is in flight in the whole engine, and the event loop touches the
- * store only after engine_drain() has taken that page back, so the page
- * transactions stay in order and nothing is shared with the thread while
- * it works.  The last page of a list is written the same way but waited
- * for, before the list is done.
+ * SQLite connection, while the next pages are fetched and parsed here (the
+ * two took turns on one core before, each about half of a record's cost).
+ * Pages queue in order in an open batch; when the writer is free, the
+ * batch goes to it whole and is written in one transaction, each page with
+ * its checkpoint, so that a database stops only at a page's end.  When the
+ * writer is the slower, batches grow and each commit's fixed cost (the
+ * full-text index's flush above all) is shared, up to BATCH_MAX_RECORDS;
+ * past that the event loop waits.  The event loop touches the store only
+ * after engine_drain() has written and taken back everything, and nothing
+ * is shared with the thread while it works.
  */
 #include <sys/eventfd.h>
 
@@ -90,13 +92,11 @@ struct pending_reject {
 /*
  * A list page on its way to the database.  It owns what the write needs
  * (the page's spool and rejects move here, the strings are copies), so the
- * writer thread touches nothing of the job's; page_apply() brings what the
- * write found back to the job, on the event loop.
+ * writer thread touches nothing of the job's; batch_apply() brings what
+ * the write found back to the job, on the event loop.
  */
-struct page_task {
-	struct harvest_job	*j;		/* the owner, for page_apply */
-	struct store		*s;
-	int			 wfd;		/* the engine's eventfd */
+struct page_item {
+	struct harvest_job	*j;		/* the owner, for batch_apply */
 	int64_t			 source_id;
 	int64_t			 run_id;
 	char			*prefix;
@@ -109,31 +109,38 @@ struct page_task {
 	/* Where the list stands after the page: a checkpoint ... */
 	int			 checkpoint;
 	char			*token;
+	char			*progress;
 	long long		 cursor;
 	long long		 cls;
 	long long		 pages;
-	/* ... or the list's end, with the next from. */
-	int			 wm_next;	/* from progress (next_from) */
-	char			*old_watermark;
-	char			*until;
-	char			*wm;		/* the watermark written */
-
-	/* The high-water datestamp, carried through the page's records. */
-	int			 clock_fixed;
-	char			*progress;
-	time_t			 progress_t;
+	/* ... or the list's end, with the next from (NULL: none). */
+	char			*wm;
 
 	/* What the write did. */
 	struct store_run_stats	 stats;
+};
+
+/* Pages written in one transaction, in order. */
+struct page_batch {
+	struct store		*s;
+	int			 wfd;		/* the engine's eventfd */
+	struct page_item	**items;
+	size_t			 n;
+	size_t			 cap;
+	size_t			 records;
 	char			*cause;		/* set when it failed */
 };
+
+/* A batch stops growing at this many records: the event loop waits. */
+#define BATCH_MAX_RECORDS	1000
 
 struct harvest_engine {
 	LIST_HEAD(, host)	 hosts;
 	struct event_base	*base;
 	struct store		*ws;		/* the engine's own connection */
 	struct writer		*writer;	/* NULL: pages written inline */
-	struct page_task	*task;		/* the page in flight, or NULL */
+	struct page_batch	*inflight;	/* with the writer, or NULL */
+	struct page_batch	*open;		/* pages queued behind it */
 	int			 wfd;		/* eventfd: a page is written */
 	struct event		*wev;
 	struct fetch		*fetch;
@@ -221,6 +228,8 @@ struct harvest_job {
 	struct spool		*spare;		/* back from the writer */
 	char			*spool_cause;
 	char			*pipe_cause;	/* the page writer failed */
+	char			*page_max;	/* this page's latest datestamp */
+	time_t			 page_max_t;
 	int			 tries;
 	long long		 retries;	/* this run, all requests */
 	long long		 rejects;
@@ -266,14 +275,17 @@ static void	 identify_done(struct harvest_job *);
 static void	 page_done(struct harvest_job *);
 static void	 sweep_page_done(struct harvest_job *);
 static void	 next_sweep(struct harvest_job *);
-static int	 task_put(void *, const struct store_record *);
+static int	 item_put(void *, const struct store_record *);
 
 /* The page writer */
-static struct page_task *page_task_new(struct harvest_job *);
-static void	 page_task_free(struct page_task *);
-static void	 page_write(void *);
-static void	 page_apply(struct page_task *);
-static struct harvest_job *engine_drain(struct harvest_engine *);
+static struct page_item *page_item_new(struct harvest_job *);
+static void	 page_item_free(struct page_item *);
+static void	 page_queue(struct harvest_engine *, struct page_item *);
+static void	 batch_free(struct page_batch *);
+static void	 batch_write(void *);
+static void	 batch_apply(struct harvest_engine *, struct page_batch *);
+static void	 engine_pump(struct harvest_engine *, int);
+static void	 engine_drain(struct harvest_engine *);
 static struct store *job_store(struct harvest_job *);
 static int	 pipe_failed(struct harvest_job *);
 static void	 on_written(evutil_socket_t, short, void *);
@@ -353,9 +365,10 @@ harvest_engine_free(struct harvest_engine *e)
 
 	if (e == NULL)
 		return;
-	/* Jobs take their pages back when they end; this is for safety. */
+	/* Jobs see their pages written when they end; this is for safety. */
 	writer_wait(e->writer);
-	page_task_free(e->task);
+	batch_free(e->inflight);
+	batch_free(e->open);
 	writer_free(e->writer);
 	if (e->wev != NULL)
 		event_free(e->wev);
@@ -767,8 +780,8 @@ job_free(struct harvest_job *j)
 {
 	size_t	i;
 
-	if (j->e->task != NULL && j->e->task->j == j)
-		engine_drain(j->e);
+	/* No page of the job's may outlive it (none does: see job_finish). */
+	engine_drain(j->e);
 	if (j->req != NULL)
 		fetch_cancel(j->req);
 	if (j->host != NULL) {
@@ -788,6 +801,7 @@ job_free(struct harvest_job *j)
 	spool_free(j->spool);
 	spool_free(j->spare);
 	free(j->pipe_cause);
+	free(j->page_max);
 	for (i = 0; i < j->nlists; i++) {
 		free(j->lists[i].prefix);
 		free(j->lists[i].set);
@@ -866,6 +880,8 @@ do_request(struct harvest_job *j)
 	spool_reset(j->spool);
 	free(j->spool_cause);
 	j->spool_cause = NULL;
+	free(j->page_max);
+	j->page_max = NULL;
 	j->tries++;
 	log_debug("event=request source=%s url=%s try=%d", log_q(j->name),
 	    log_q(url), j->tries);
@@ -1039,10 +1055,20 @@ on_record(void *arg, const struct oai_record *r)
 {
 	struct harvest_job	*j = arg;
 
+	time_t			 t;
+
 	if (j->state != JOB_LIST && j->state != JOB_SWEEP)
 		return 0;
 	if (spool_add(j->spool, r, &j->spool_cause) == -1)
 		return -1;
+	/* The parser sets aside records without identifier or datestamp. */
+	if (j->state == JOB_LIST &&
+	    datestamp_parse(r->datestamp, &t, NULL) == 0 &&
+	    (j->page_max == NULL || t > j->page_max_t)) {
+		free(j->page_max);
+		j->page_max = xstrdup(r->datestamp);
+		j->page_max_t = t;
+	}
 	return 0;
 }
 
@@ -1435,43 +1461,39 @@ next_list(struct harvest_job *j)
 	start_list(j);
 }
 
-/* A record of a page being written: stored, counted, and its datestamp. */
-static int
-task_put(void *arg, const struct store_record *r)
-{
-	struct page_task	*t = arg;
-	enum store_change	 kind;
-	char			*cause = NULL;
-	struct store_record	 rec = *r;
-	time_t			 tm;
+/* A record of a page being written: stored and counted. */
+struct put_ctx {
+	struct store		*s;
+	struct page_item	*it;
+	char			*cause;
+};
 
-	/* The parser sets aside records without identifier or datestamp. */
-	rec.prefix = t->prefix;
-	if (store_put(t->s, t->source_id, t->run_id, &rec, &kind,
-	    &cause) == -1) {
-		t->cause = cause;
+static int
+item_put(void *arg, const struct store_record *r)
+{
+	struct put_ctx		*c = arg;
+	struct page_item	*it = c->it;
+	enum store_change	 kind;
+	struct store_record	 rec = *r;
+
+	rec.prefix = it->prefix;
+	if (store_put(c->s, it->source_id, it->run_id, &rec, &kind,
+	    &c->cause) == -1)
 		return -1;
-	}
-	t->stats.records++;
+	it->stats.records++;
 	switch (kind) {
 	case STORE_NEW:
-		t->stats.new_records++;
+		it->stats.new_records++;
 		break;
 	case STORE_UPDATED:
-		t->stats.updated++;
+		it->stats.updated++;
 		break;
 	case STORE_DELETED:
-		t->stats.deleted++;
+		it->stats.deleted++;
 		break;
 	case STORE_UNCHANGED:
-		t->stats.unchanged++;
+		it->stats.unchanged++;
 		break;
-	}
-	if (!t->clock_fixed && datestamp_parse(rec.datestamp, &tm, NULL) == 0 &&
-	    (t->progress == NULL || tm > t->progress_t)) {
-		free(t->progress);
-		t->progress = xstrdup(rec.datestamp);
-		t->progress_t = tm;
 	}
 	return 0;
 }
@@ -1520,9 +1542,9 @@ page_done(struct harvest_job *j)
 {
 	struct list_spec	*l = &j->lists[j->cur];
 	const struct oai_token	*tok = oai_parser_token(j->parser);
-	struct page_task	*t;
-	const char		*code, *msg;
-	char			 wmbuf[DATESTAMP_LEN];
+	struct page_item	*it;
+	const char		*code, *msg, *wm;
+	char			*logwm, wmbuf[DATESTAMP_LEN];
 	int			 more = 0, win_more = 0;
 
 	if ((code = oai_parser_error_code(j->parser)) != NULL) {
@@ -1604,21 +1626,28 @@ page_done(struct harvest_job *j)
 		j->list_cls = tok->complete_list_size;
 
 complete:
-	t = page_task_new(j);
+	/* The page's records move the high-water mark once it is whole. */
+	if (!j->clock_fixed && j->page_max != NULL &&
+	    (j->progress == NULL || j->page_max_t > j->progress_t)) {
+		free(j->progress);
+		j->progress = j->page_max;
+		j->progress_t = j->page_max_t;
+		j->page_max = NULL;
+	}
+	it = page_item_new(j);
 	if (code == NULL && more) {
-		t->checkpoint = 1;
+		it->checkpoint = 1;
 		/* A windowed list never resumes from a token: see start_list. */
-		t->token = j->window == WINDOW_NONE ? xstrdup(tok->value) : NULL;
-		t->cursor = tok->cursor;
-		t->cls = tok->complete_list_size;
-		t->pages = j->list_pages + 1;
+		it->token = j->window == WINDOW_NONE ? xstrdup(tok->value) :
+		    NULL;
+		it->cursor = tok->cursor;
+		it->cls = tok->complete_list_size;
 		free(j->token);
 		j->token = xstrdup(tok->value);
 		j->resumed = 0;
 		j->tries = 0;
-		/* Written while the next page is fetched and parsed. */
-		j->e->task = t;
-		writer_submit(j->e->writer, page_write, t);
+		/* Written while the next pages are fetched and parsed. */
+		page_queue(j->e, it);
 		job_queue(j, 0);
 		return;
 	}
@@ -1629,220 +1658,286 @@ complete:
 	 * window.  The end of the list: to next_from(), written with it.
 	 */
 	win_more = j->window != WINDOW_NONE && !window_last(&j->win);
+	wm = NULL;
 	if (win_more && j->move_watermark) {
 		datestamp_format(j->win.until + 1, j->gran, wmbuf);
-		t->wm = xstrdup(wmbuf);
+		wm = wmbuf;
 	} else if (!win_more && j->move_watermark) {
-		t->wm_next = 1;
-		t->old_watermark = j->old_watermark != NULL ?
-		    xstrdup(j->old_watermark) : NULL;
-		t->until = j->until != NULL ? xstrdup(j->until) : NULL;
+		wm = next_from(j->old_watermark, j->progress);
+		/* Nothing after an explicit until was harvested. */
+		if (wm != NULL && j->until != NULL && ds_cmp(wm, j->until) > 0)
+			wm = j->until;
 	}
-	/* Nothing is in flight (see on_done): written here and now. */
-	page_write(t);
-	page_apply(t);
-	if (j->pipe_cause != NULL) {
-		page_task_free(t);
-		(void)pipe_failed(j);
+	it->wm = wm != NULL ? xstrdup(wm) : NULL;
+	logwm = xstrdup(j->move_watermark ? (wm != NULL ? wm : "") :
+	    (j->old_watermark != NULL ? j->old_watermark : ""));
+	/* The list is done only once every page of it is in. */
+	page_queue(j->e, it);
+	engine_drain(j->e);
+	if (pipe_failed(j)) {
+		free(logwm);
 		return;
 	}
 	j->tries = 0;
 	check_list_size(j, code);
 	if (win_more) {
-		page_task_free(t);
+		free(logwm);
 		window_next(j);
 		return;
 	}
 	log_info("event=list_done source=%s prefix=%s set=%s pages=%lld "
 	    "next_from=%s", log_q(j->name), log_q(l->prefix), log_q(l->set),
-	    j->list_pages, log_q(j->move_watermark ? t->wm : j->old_watermark));
-	page_task_free(t);
+	    j->list_pages, log_q(logwm[0] != '\0' ? logwm : NULL));
+	free(logwm);
 	next_list(j);
 }
 
 /* The page writer */
 
-/* Take the page's records, rejects and progress from the job. */
-static struct page_task *
-page_task_new(struct harvest_job *j)
+/* Take the page's records and rejects from the job, and where it stands. */
+static struct page_item *
+page_item_new(struct harvest_job *j)
 {
 	struct list_spec	*l = &j->lists[j->cur];
-	struct page_task	*t;
+	struct page_item	*it;
 
-	t = xcalloc(1, sizeof(*t));
-	t->j = j;
-	t->s = j->e->ws;
-	t->wfd = j->e->wfd;
-	t->source_id = j->source_id;
-	t->run_id = j->run_id;
-	t->prefix = xstrdup(l->prefix);
-	t->set = xstrdup(l->set);
-	t->spool = j->spool;
-	t->nrecords = spool_count(t->spool);
+	it = xcalloc(1, sizeof(*it));
+	it->j = j;
+	it->source_id = j->source_id;
+	it->run_id = j->run_id;
+	it->prefix = xstrdup(l->prefix);
+	it->set = xstrdup(l->set);
+	it->spool = j->spool;
+	it->nrecords = spool_count(it->spool);
 	j->spool = j->spare != NULL ? j->spare : spool_new(SPOOL_MEM_BYTES);
 	j->spare = NULL;
-	t->pend = j->pend;
-	t->npend = j->npend;
+	it->pend = j->pend;
+	it->npend = j->npend;
 	j->pend = NULL;
 	j->npend = 0;
-	t->clock_fixed = j->clock_fixed;
-	t->progress = j->progress != NULL ? xstrdup(j->progress) : NULL;
-	t->progress_t = j->progress_t;
-	return t;
+	it->progress = j->progress != NULL ? xstrdup(j->progress) : NULL;
+	/* Counted when queued: every page before it is in first, or none. */
+	it->pages = ++j->list_pages;
+	return it;
 }
 
 static void
-page_task_free(struct page_task *t)
+page_item_free(struct page_item *it)
 {
-	if (t == NULL)
+	if (it == NULL)
 		return;
-	free(t->prefix);
-	free(t->set);
-	spool_free(t->spool);
-	pend_free(t->pend, t->npend);
-	free(t->token);
-	free(t->old_watermark);
-	free(t->until);
-	free(t->wm);
-	free(t->progress);
-	free(t->cause);
-	free(t);
+	free(it->prefix);
+	free(it->set);
+	spool_free(it->spool);
+	pend_free(it->pend, it->npend);
+	free(it->token);
+	free(it->progress);
+	free(it->wm);
+	free(it);
+}
+
+static void
+batch_free(struct page_batch *b)
+{
+	size_t	i;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < b->n; i++)
+		page_item_free(b->items[i]);
+	free(b->items);
+	free(b->cause);
+	free(b);
 }
 
 /*
- * Write a page's records, rejects and where the list stands in one
- * transaction.  Runs on the writer thread: it touches only the task and
- * the engine's connection, and logs nothing.
+ * Queue a page behind the others, and hand the queue to the writer if it
+ * is free.  A long queue waits for the writer first: the event loop may
+ * not run further ahead than BATCH_MAX_RECORDS.
  */
 static void
-page_write(void *arg)
+page_queue(struct harvest_engine *e, struct page_item *it)
 {
-	struct page_task	*t = arg;
+	struct page_batch	*b;
+
+	if ((b = e->open) == NULL) {
+		b = e->open = xcalloc(1, sizeof(*b));
+		b->s = e->ws;
+		b->wfd = e->wfd;
+	}
+	if (b->n == b->cap) {
+		b->cap = b->cap == 0 ? 8 : b->cap * 2;
+		b->items = xreallocarray(b->items, b->cap, sizeof(*b->items));
+	}
+	b->items[b->n++] = it;
+	b->records += it->nrecords;
+	engine_pump(e, b->records >= BATCH_MAX_RECORDS);
+}
+
+/*
+ * Write a batch of pages, each with its rejects and where its list stands,
+ * in one transaction.  Runs on the writer thread: it touches only the
+ * batch and the engine's connection.
+ */
+static void
+batch_write(void *arg)
+{
+	struct page_batch	*b = arg;
+	struct page_item	*it;
 	struct store_list_state	 st;
-	const char		*wm;
+	struct put_ctx		 c;
 	char			*cause = NULL;
 	uint64_t		 one = 1;
-	size_t			 i;
+	size_t			 i, k;
 
-	if (store_begin(t->s, &cause) == -1)
+	memset(&c, 0, sizeof(c));
+	c.s = b->s;
+	if (store_begin(b->s, &cause) == -1)
 		goto fail;
-	if (spool_replay(t->spool, task_put, t, &cause) == -1) {
-		if (cause == NULL) {
-			cause = t->cause;
-			t->cause = NULL;
-		}
-		goto rollback;
-	}
-	for (i = 0; i < t->npend; i++)
-		if (store_reject(t->s, t->source_id, t->run_id, t->prefix,
-		    t->pend[i].identifier, t->pend[i].datestamp,
-		    t->pend[i].cause, t->pend[i].raw, t->pend[i].raw_len,
-		    t->pend[i].truncated, &cause) == -1)
+	for (k = 0; k < b->n; k++) {
+		it = c.it = b->items[k];
+		if (spool_replay(it->spool, item_put, &c, &cause) == -1) {
+			if (cause == NULL) {
+				cause = c.cause;
+				c.cause = NULL;
+			}
 			goto rollback;
-	if (t->checkpoint) {
-		memset(&st, 0, sizeof(st));
-		st.token = t->token;
-		st.progress = t->progress;
-		st.cursor = t->cursor;
-		st.complete_list_size = t->cls;
-		st.pages = t->pages;
-		if (store_list_checkpoint(t->s, t->source_id, t->prefix,
-		    t->set, &st, &cause) == -1)
-			goto rollback;
-	} else {
-		if (t->wm_next) {
-			wm = next_from(t->old_watermark, t->progress);
-			/* Nothing after an explicit until was harvested. */
-			if (wm != NULL && t->until != NULL &&
-			    ds_cmp(wm, t->until) > 0)
-				wm = t->until;
-			t->wm = wm != NULL ? xstrdup(wm) : NULL;
 		}
-		if (store_list_complete(t->s, t->source_id, t->prefix, t->set,
-		    t->wm, &cause) == -1)
+		for (i = 0; i < it->npend; i++)
+			if (store_reject(b->s, it->source_id, it->run_id,
+			    it->prefix, it->pend[i].identifier,
+			    it->pend[i].datestamp, it->pend[i].cause,
+			    it->pend[i].raw, it->pend[i].raw_len,
+			    it->pend[i].truncated, &cause) == -1)
+				goto rollback;
+		if (it->checkpoint) {
+			memset(&st, 0, sizeof(st));
+			st.token = it->token;
+			st.progress = it->progress;
+			st.cursor = it->cursor;
+			st.complete_list_size = it->cls;
+			st.pages = it->pages;
+			if (store_list_checkpoint(b->s, it->source_id,
+			    it->prefix, it->set, &st, &cause) == -1)
+				goto rollback;
+		} else if (store_list_complete(b->s, it->source_id,
+		    it->prefix, it->set, it->wm, &cause) == -1)
 			goto rollback;
 	}
-	if (store_commit(t->s, &cause) == -1)
+	if (store_commit(b->s, &cause) == -1)
 		goto rollback;
 	goto done;
 
 rollback:
-	store_rollback(t->s);
+	store_rollback(b->s);
 fail:
-	t->cause = cause != NULL ? cause : xstrdup("store failed");
+	free(c.cause);
+	b->cause = cause != NULL ? cause : xstrdup("store failed");
 done:
-	/* Wake the event loop, which takes the page back (on_written). */
-	if (write(t->wfd, &one, sizeof(one)) == -1) {
+	/* Wake the event loop, which takes the batch back (on_written). */
+	if (write(b->wfd, &one, sizeof(one)) == -1) {
 		/* The counter cannot overflow here; nothing to do. */
 	}
 }
+
 /*
- * Back on the event loop: what the write found goes to the job (counts,
- * progress, the page done, observers told), or its failure, which the job
- * acts on at its next step (pipe_failed).
+ * Back on the event loop: what the write found goes to each page's job
+ * (counts, the page done, observers told).  A batch that failed fails
+ * every job with a page in it, at the job's next step (pipe_failed), and
+ * takes those jobs' later pages out of the queue: nothing after a lost
+ * page may be written.
  */
 static void
-page_apply(struct page_task *t)
+batch_apply(struct harvest_engine *e, struct page_batch *b)
 {
-	struct harvest_job	*j = t->j;
+	struct page_item	*it;
+	struct harvest_job	*j;
+	size_t			 i, k, n;
 
-	if (t->cause != NULL) {
-		if (j->pipe_cause == NULL) {
-			j->pipe_cause = t->cause;
-			t->cause = NULL;
+	for (i = 0; i < b->n; i++) {
+		it = b->items[i];
+		j = it->j;
+		if (b->cause != NULL) {
+			if (j->pipe_cause == NULL)
+				j->pipe_cause = xstrdup(b->cause);
+			if (e->open == NULL)
+				continue;
+			for (k = n = 0; k < e->open->n; k++) {
+				if (e->open->items[k]->j == j) {
+					e->open->records -=
+					    e->open->items[k]->nrecords;
+					page_item_free(e->open->items[k]);
+				} else
+					e->open->items[n++] = e->open->items[k];
+			}
+			e->open->n = n;
+			continue;
 		}
-		return;
+		j->stats.records += it->stats.records;
+		j->stats.new_records += it->stats.new_records;
+		j->stats.updated += it->stats.updated;
+		j->stats.deleted += it->stats.deleted;
+		j->stats.unchanged += it->stats.unchanged;
+		j->stats.pages++;
+		if (j->spare == NULL) {
+			spool_reset(it->spool);
+			j->spare = it->spool;
+			it->spool = NULL;
+		}
+		if (e->obs.on_page != NULL)
+			e->obs.on_page(e->obs_arg, j->name, it->prefix, it->set,
+			    j->list_records, j->list_cls);
+		if (e->obs.on_commit != NULL)
+			e->obs.on_commit(e->obs_arg, j->name,
+			    j->stats.new_records + j->stats.updated +
+			    j->stats.deleted - j->changes_seen);
+		j->changes_seen = j->stats.new_records + j->stats.updated +
+		    j->stats.deleted;
+		log_debug("event=page source=%s prefix=%s set=%s page=%lld "
+		    "records=%zu cursor=%lld size=%lld batch=%zu",
+		    log_q(j->name), log_q(it->prefix), log_q(it->set),
+		    it->pages, it->nrecords, it->checkpoint ? it->cursor : -1,
+		    it->checkpoint ? it->cls : -1, b->n);
 	}
-	j->stats.records += t->stats.records;
-	j->stats.new_records += t->stats.new_records;
-	j->stats.updated += t->stats.updated;
-	j->stats.deleted += t->stats.deleted;
-	j->stats.unchanged += t->stats.unchanged;
-	free(j->progress);
-	j->progress = t->progress;
-	j->progress_t = t->progress_t;
-	t->progress = NULL;
-	j->stats.pages++;
-	j->list_pages++;
-	if (j->spare == NULL) {
-		spool_reset(t->spool);
-		j->spare = t->spool;
-		t->spool = NULL;
-	}
-	if (j->e->obs.on_page != NULL)
-		j->e->obs.on_page(j->e->obs_arg, j->name, t->prefix, t->set,
-		    j->list_records, j->list_cls);
-	if (j->e->obs.on_commit != NULL)
-		j->e->obs.on_commit(j->e->obs_arg, j->name,
-		    j->stats.new_records + j->stats.updated +
-		    j->stats.deleted - j->changes_seen);
-	j->changes_seen = j->stats.new_records + j->stats.updated +
-	    j->stats.deleted;
-	log_debug("event=page source=%s prefix=%s set=%s page=%lld "
-	    "records=%zu cursor=%lld size=%lld", log_q(j->name),
-	    log_q(t->prefix), log_q(t->set), j->list_pages, t->nrecords,
-	    t->checkpoint ? t->cursor : -1, t->checkpoint ? t->cls : -1);
 }
 
 /*
- * Take the page in flight back, if any: after this the engine's connection
- * is the event loop's until the next page is handed over.  Returns the job
- * whose page it was, or NULL.
+ * Take a written batch back and hand the queue to the writer: with wait,
+ * after waiting for the writer; without, only if it is free.
  */
-static struct harvest_job *
+static void
+engine_pump(struct harvest_engine *e, int wait)
+{
+	struct page_batch	*b;
+
+	if ((b = e->inflight) != NULL) {
+		if (!wait && writer_busy(e->writer))
+			return;
+		writer_wait(e->writer);
+		e->inflight = NULL;
+		batch_apply(e, b);
+		batch_free(b);
+	}
+	if (e->open != NULL && e->open->n == 0) {
+		batch_free(e->open);
+		e->open = NULL;
+	}
+	if (e->open != NULL) {
+		e->inflight = e->open;
+		e->open = NULL;
+		writer_submit(e->writer, batch_write, e->inflight);
+	}
+}
+
+/*
+ * Write every queued page and take it back: after this the engine's
+ * connection is the event loop's until the next page is queued.
+ */
+static void
 engine_drain(struct harvest_engine *e)
 {
-	struct page_task	*t;
-	struct harvest_job	*j;
-
-	if ((t = e->task) == NULL)
-		return NULL;
-	writer_wait(e->writer);
-	e->task = NULL;
-	j = t->j;
-	page_apply(t);
-	page_task_free(t);
-	return j;
+	while (e->inflight != NULL || e->open != NULL)
+		engine_pump(e, 1);
 }
 
 /* The store, for the event loop's own reads and writes. */
@@ -1859,7 +1954,7 @@ pipe_failed(struct harvest_job *j)
 {
 	char	*cause;
 
-	engine_drain(j->e);
+	engine_pump(j->e, 0);
 	if (j->pipe_cause == NULL)
 		return 0;
 	cause = j->pipe_cause;
@@ -1870,26 +1965,16 @@ pipe_failed(struct harvest_job *j)
 	return 1;
 }
 
-/*
- * The writer finished a page: take it back now, so that observers hear of
- * the commit when it happens, and a failed write stops its job at once
- * rather than at its next response.
- */
+/* The writer finished a batch: take it back and hand it the next. */
 static void
 on_written(evutil_socket_t fd, short what, void *arg)
 {
 	struct harvest_engine	*e = arg;
-	struct harvest_job	*j;
 	uint64_t		 n;
 
 	if (read(fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
 		log_warn("harvest: page writer eventfd: %s", strerror(errno));
-	/* A page handed over since this one was written is not waited for. */
-	if (e->task == NULL || writer_busy(e->writer))
-		return;
-	if ((j = engine_drain(e)) != NULL && j->pipe_cause != NULL &&
-	    j->state == JOB_LIST)
-		(void)pipe_failed(j);
+	engine_pump(e, 0);
 }
 
 /*
