@@ -132,7 +132,7 @@ struct page_batch {
 };
 
 /* A batch stops growing at this many records: the event loop waits. */
-#define BATCH_MAX_RECORDS	1000
+#define BATCH_MAX_RECORDS	400
 
 struct harvest_engine {
 	LIST_HEAD(, host)	 hosts;
