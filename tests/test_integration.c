@@ -807,6 +807,126 @@ test_store_fails_midway(void **state)
 	free(db);
 }
 
+/* q_int() with the SQL made from a format. */
+static long long
+q_intf(sqlite3 *db, const char *fmt, ...)
+{
+	va_list		 ap;
+	char		*sql;
+	long long	 n;
+
+	va_start(ap, fmt);
+	xvasprintf(&sql, fmt, ap);
+	va_end(ap);
+	n = q_int(db, sql);
+	free(sql);
+	return n;
+}
+
+/*
+ * Two sources harvested at once share the page writer, and so may share a
+ * batch: a refused record of source a (rec/176) fails a, and b too when
+ * one of b's pages was in that batch.  Either way each source holds whole
+ * pages up to its checkpoint or its whole list, with no gap, and the next
+ * run completes both to exactly the corpus, one change per record each.
+ */
+static void
+test_two_sources_store_fails(void **state)
+{
+	sqlite3	*sdb;
+	char	*conf, *cf, *db, *err, *exp, *dump, *ch;
+	const char *name;
+	long long live, n, pages;
+	int	 rc, i;
+
+	db = path("two-fail.db");
+	xasprintf(&conf, "[global]\ndatabase = %s\ndelay = 0s\n\n"
+	    "[source a]\nurl = http://127.0.0.1:%d/oai\n\n"
+	    "[source b]\nurl = http://127.0.0.1:%d/oai\n", db, synth.port,
+	    synth.port);
+	save("two-fail.conf", conf);
+	cf = path("two-fail.conf");
+	/* Any run makes the schema; one of an unknown source does not. */
+	assert_int_equal(run("t0.out", "t0.err", "%s/oaiharvest harvest --db "
+	    "%s --url http://127.0.0.1:%d/oai --source z --set nosuchset",
+	    bindir, db, synth.port), 0);
+	assert_int_equal(sqlite3_open(db, &sdb), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(sdb, "CREATE TRIGGER refuse BEFORE "
+	    "INSERT ON record WHEN NEW.identifier = "
+	    "'oai:oaiharvest.test:rec/176' AND NEW.source_id = "
+	    "(SELECT id FROM source WHERE name = 'a') "
+	    "BEGIN SELECT RAISE(ABORT, 'injected failure'); END", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(sdb);
+
+	rc = run("t1.out", "t1.err", "%s/oaiharvest harvest --config %s a b",
+	    bindir, cf);
+	err = read_tmp("t1.err");
+	assert_int_not_equal(rc, 0);
+	if (strstr(err, "source=\"a\" status=failed") == NULL ||
+	    strstr(err, "injected failure") == NULL)
+		fail_msg("a did not fail on the refused record: %s", err);
+	free(err);
+	assert_int_equal(sqlite3_open(db, &sdb), SQLITE_OK);
+	for (i = 0; i < 2; i++) {
+		name = i == 0 ? "a" : "b";
+		n = q_intf(sdb, "SELECT count(*) FROM record r JOIN source s "
+		    "ON s.id = r.source_id WHERE s.name = '%s'", name);
+		if (q_intf(sdb, "SELECT count(*) FROM list_state l JOIN source "
+		    "s ON s.id = l.source_id WHERE s.name = '%s' AND "
+		    "l.watermark IS NOT NULL", name) == 1) {
+			assert_int_equal(i, 1);	/* a cannot have completed */
+			assert_true(n >= 350);
+			continue;
+		}
+		pages = q_intf(sdb, "SELECT coalesce(max(l.pages), 0) FROM "
+		    "list_state l JOIN source s ON s.id = l.source_id WHERE "
+		    "s.name = '%s'", name);
+		if (i == 0)
+			assert_true(pages <= 3);
+		assert_int_equal(n, 50 * pages);
+	}
+	assert_int_equal(sqlite3_exec(sdb, "DROP TRIGGER refuse", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(sdb);
+
+	rc = run("t2.out", "t2.err", "%s/oaiharvest harvest --config %s a b",
+	    bindir, cf);
+	err = read_tmp("t2.err");
+	if (rc != 0)
+		fail_msg("second harvest failed: %s", err);
+	free(err);
+	dump = http(&synth, 0, "/control/dump");
+	for (i = 0; i < 2; i++) {
+		name = i == 0 ? "a" : "b";
+		assert_int_equal(run("t3.out", "t3.err", "%s/oaiharvest export "
+		    "--db %s --source %s", bindir, db, name), 0);
+		exp = read_tmp("t3.out");
+		compare_export_dump(exp, dump, name);
+		free(exp);
+	}
+	free(dump);
+	assert_int_equal(sqlite3_open_v2(db, &sdb, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	live = q_int(sdb, "SELECT count(*) FROM record WHERE deleted = 0");
+	sqlite3_close(sdb);
+	assert_true(live > 600);
+	assert_int_equal(run("t4.out", "t4.err", "%s/oaiharvest changes --db "
+	    "%s", bindir, db), 0);
+	ch = read_tmp("t4.out");
+	assert_int_equal(sqlite3_open(":memory:", &sdb), SQLITE_OK);
+	load_jsonl(sdb, "c", ch);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM c"), live);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM (SELECT DISTINCT "
+	    "j->>'source', j->>'identifier' FROM c WHERE j->>'kind' = "
+	    "'new')"), live);
+	sqlite3_close(sdb);
+	free(ch);
+	free(conf);
+	free(cf);
+	free(db);
+}
+
 /*
  * A repository that refuses (503, no Retry-After) any selective harvest
  * wider than 100 days: one request for everything fails; with year
@@ -998,6 +1118,7 @@ main(void)
 		cmocka_unit_test(test_until_then_rest),
 		cmocka_unit_test(test_windows),
 		cmocka_unit_test(test_store_fails_midway),
+		cmocka_unit_test(test_two_sources_store_fails),
 		cmocka_unit_test(test_killed_and_resumed),
 	};
 
