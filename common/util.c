@@ -105,6 +105,18 @@ xvasprintf(char **ret, const char *fmt, va_list ap)
 }
 
 int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
 xasprintf(char **ret, const char *fmt, ...)
 {
 	va_list	ap;

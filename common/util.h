@@ -32,6 +32,8 @@ char	*xstrdup(const char *);
 char	*xstrndup(const char *, size_t);
 int	 xasprintf(char **, const char *, ...) __printflike(2, 3);
 int	 xvasprintf(char **, const char *, va_list);
+/* The value of a hexadecimal digit, or -1. */
+int	 hex_digit(char);
 
 /*
  * A growable byte buffer with a cap fixed at creation (curl's dynbuf).  The

@@ -291,6 +291,7 @@ static int	 pipe_failed(struct harvest_job *);
 static void	 on_written(evutil_socket_t, short, void *);
 static void	 pend_free(struct pending_reject *, size_t);
 static void	 note_clock(struct harvest_job *);
+static void	 list_reset(struct harvest_job *);
 static void	 window_begin(struct harvest_job *);
 static int	 window_narrow(struct harvest_job *,
 		    const struct fetch_result *, const char *);
@@ -1054,7 +1055,6 @@ static int
 on_record(void *arg, const struct oai_record *r)
 {
 	struct harvest_job	*j = arg;
-
 	time_t			 t;
 
 	if (j->state != JOB_LIST && j->state != JOB_SWEEP)
@@ -1239,17 +1239,10 @@ start_list(struct harvest_job *j)
 	j->list_from = from != NULL ? from_in_granularity(from, j->gran) :
 	    NULL;
 
-	free(j->token);
 	free(j->progress);
-	j->token = j->progress = NULL;
+	j->progress = NULL;
 	j->progress_t = 0;
-	j->resumed = 0;
-	j->resumed_any = 0;
-	j->restarts = 0;
-	j->empty_pages = 0;
-	j->list_records = 0;
-	j->list_cls = -1;
-	j->list_pages = 0;
+	list_reset(j);
 	/*
 	 * Resume an interrupted list where its last committed page ended.  A
 	 * windowed list starts its window again from the watermark instead
@@ -1523,6 +1516,21 @@ note_clock(struct harvest_job *j)
 	j->clock_fixed = 1;
 }
 
+/* A list, or a window of one, starts from its first page. */
+static void
+list_reset(struct harvest_job *j)
+{
+	free(j->token);
+	j->token = NULL;
+	j->resumed = 0;
+	j->resumed_any = 0;
+	j->restarts = 0;
+	j->empty_pages = 0;
+	j->list_records = 0;
+	j->list_cls = -1;
+	j->list_pages = 0;
+}
+
 /* Where the next harvest of a completed list starts. */
 static const char *
 next_from(const char *old_watermark, const char *progress)
@@ -1544,7 +1552,7 @@ page_done(struct harvest_job *j)
 	const struct oai_token	*tok = oai_parser_token(j->parser);
 	struct page_item	*it;
 	const char		*code, *msg, *wm;
-	char			*logwm, wmbuf[DATESTAMP_LEN];
+	char			 wmbuf[DATESTAMP_LEN];
 	int			 more = 0, win_more = 0;
 
 	if ((code = oai_parser_error_code(j->parser)) != NULL) {
@@ -1669,26 +1677,20 @@ complete:
 			wm = j->until;
 	}
 	it->wm = wm != NULL ? xstrdup(wm) : NULL;
-	logwm = xstrdup(j->move_watermark ? (wm != NULL ? wm : "") :
-	    (j->old_watermark != NULL ? j->old_watermark : ""));
 	/* The list is done only once every page of it is in. */
 	page_queue(j->e, it);
 	engine_drain(j->e);
-	if (pipe_failed(j)) {
-		free(logwm);
+	if (pipe_failed(j))
 		return;
-	}
 	j->tries = 0;
 	check_list_size(j, code);
 	if (win_more) {
-		free(logwm);
 		window_next(j);
 		return;
 	}
 	log_info("event=list_done source=%s prefix=%s set=%s pages=%lld "
 	    "next_from=%s", log_q(j->name), log_q(l->prefix), log_q(l->set),
-	    j->list_pages, log_q(logwm[0] != '\0' ? logwm : NULL));
-	free(logwm);
+	    j->list_pages, log_q(j->move_watermark ? wm : j->old_watermark));
 	next_list(j);
 }
 
@@ -2076,15 +2078,7 @@ static void
 window_next(struct harvest_job *j)
 {
 	(void)window_advance(&j->win);
-	free(j->token);
-	j->token = NULL;
-	j->resumed = 0;
-	j->resumed_any = 0;
-	j->restarts = 0;
-	j->empty_pages = 0;
-	j->list_records = 0;
-	j->list_cls = -1;
-	j->list_pages = 0;
+	list_reset(j);
 	j->tries = 0;
 	window_log(j, "window");
 	job_queue(j, 0);

@@ -391,7 +391,6 @@ static const char *col_text(sqlite3_stmt *, int);
 static int	 need_transaction(struct store *, const char *, char **);
 static int	 fts_del(struct store *, int64_t, char **);
 static int	 fts_old_text(struct store *, const char *, size_t, int[4]);
-static int	 hexval(char);
 static int	 fts_add(struct store *, int64_t, const struct store_record *,
 		    char **);
 static void	 json_col(struct buf *, sqlite3_stmt *, int);
@@ -681,6 +680,8 @@ store_open(const char *path, int flags, char **cause)
 	buf_init(&s->tmpl, TEMPLATE_MAX);
 	buf_init(&s->setsjson, SETS_JSON_MAX);
 	buf_init(&s->oldsets, SETS_JSON_MAX);
+	for (i = 0; i < nitems(s->fts_text); i++)
+		buf_init(&s->fts_text[i], SIZE_MAX / 4);
 	oflags = SQLITE_OPEN_NOMUTEX;
 	if (flags & STORE_RDONLY)
 		oflags |= SQLITE_OPEN_READONLY;
@@ -1900,11 +1901,8 @@ fts_add(struct store *s, int64_t id, const struct store_record *r,
 	size_t		 k, seen[4] = { 0 };
 	int		 c;
 
-	for (c = 0; c < 4; c++) {
-		if (s->fts_text[c].max == 0)
-			buf_init(&s->fts_text[c], SIZE_MAX / 4);
+	for (c = 0; c < 4; c++)
 		buf_reset(&s->fts_text[c]);
-	}
 	/* DCMES codes 0-3: title, creator, subject, description. */
 	for (k = 0; k < r->ndc; k++) {
 		if ((c = s->codes[k]) > 3)
@@ -1983,8 +1981,6 @@ fts_old_text(struct store *s, const char *j, size_t n, int seen[4])
 	int		 c, k, x;
 
 	for (c = 0; c < 4; c++) {
-		if (s->fts_text[c].max == 0)
-			buf_init(&s->fts_text[c], SIZE_MAX / 4);
 		buf_reset(&s->fts_text[c]);
 		seen[c] = 0;
 	}
@@ -2042,8 +2038,8 @@ fts_old_text(struct store *s, const char *j, size_t n, int seen[4])
 				break;
 			case 'u':
 				if (end - p < 4 || p[0] != '0' || p[1] != '0' ||
-				    (k = hexval(p[2])) < 0 || k > 1 ||
-				    (x = hexval(p[3])) < 0)
+				    (k = hex_digit(p[2])) < 0 || k > 1 ||
+				    (x = hex_digit(p[3])) < 0)
 					return -1;
 				x += k * 16;
 				p += 4;
@@ -2073,18 +2069,6 @@ fts_old_text(struct store *s, const char *j, size_t n, int seen[4])
 		if (*p++ != ',')
 			return -1;
 	}
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 int

@@ -52,6 +52,72 @@ teardown(void **state)
 	return 0;
 }
 
+/* Checks */
+
+/* The export of one source of db is the server's corpus, field by field. */
+static void
+export_matches(const struct server *srv, const char *db, const char *source)
+{
+	char	*exp, *dump;
+
+	assert_int_equal(run("xm.out", "xm.err", "%s/oaiharvest export --db %s "
+	    "--source %s", bindir, db, source), 0);
+	exp = read_tmp("xm.out");
+	dump = http(srv, 0, "/control/dump");
+	compare_export_dump(exp, dump, source);
+	free(exp);
+	free(dump);
+}
+
+/*
+ * A new database whose record table refuses one identifier (of one source
+ * only, when source is not NULL), as a full disk would: in SQLite.
+ */
+static void
+refusing_database(const char *db, const char *identifier, const char *source)
+{
+	struct store	*s;
+	sqlite3		*sdb;
+	char		*cause = NULL, *sql;
+
+	if ((s = store_open(db, 0, &cause)) == NULL)
+		fail_msg("store_open: %s", cause);
+	store_close(s);
+	xasprintf(&sql, "CREATE TRIGGER refuse BEFORE INSERT ON record "
+	    "WHEN NEW.identifier = '%s'%s%s%s "
+	    "BEGIN SELECT RAISE(ABORT, 'injected failure'); END", identifier,
+	    source != NULL ? " AND NEW.source_id = "
+	    "(SELECT id FROM source WHERE name = '" : "",
+	    source != NULL ? source : "", source != NULL ? "')" : "");
+	assert_int_equal(sqlite3_open(db, &sdb), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(sdb, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(sdb);
+	free(sql);
+}
+
+/*
+ * Every record (of every source) has exactly one "new" change; nothing
+ * else happened.
+ */
+static void
+check_one_new_each(const char *db, long long live)
+{
+	sqlite3	*sdb;
+	char	*ch;
+
+	assert_int_equal(run("wc.out", "wc.err", "%s/oaiharvest changes --db "
+	    "%s", bindir, db), 0);
+	ch = read_tmp("wc.out");
+	assert_int_equal(sqlite3_open(":memory:", &sdb), SQLITE_OK);
+	load_jsonl(sdb, "c", ch);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM c"), live);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM (SELECT DISTINCT "
+	    "j->>'source', j->>'identifier' FROM c WHERE j->>'kind' = "
+	    "'new')"), live);
+	sqlite3_close(sdb);
+	free(ch);
+}
+
 /* Tests */
 
 /* Harvest everything, compare with the corpus; harvest again: no change. */
@@ -651,7 +717,7 @@ static void
 test_until_then_rest(void **state)
 {
 	sqlite3	*sdb;
-	char	*db, *err, *exp, *dump;
+	char	*db, *err;
 	long long n;
 	int	 rc;
 
@@ -678,13 +744,7 @@ test_until_then_rest(void **state)
 	if (rc != 0)
 		fail_msg("second harvest failed: %s", err);
 	free(err);
-	assert_int_equal(run("u3.out", "u3.err", "%s/oaiharvest export --db "
-	    "%s", bindir, db), 0);
-	exp = read_tmp("u3.out");
-	dump = http(&synth, 0, "/control/dump");
-	compare_export_dump(exp, dump, "synth");
-	free(exp);
-	free(dump);
+	export_matches(&synth, db, "synth");
 	free(db);
 }
 
@@ -702,25 +762,6 @@ window_refusals(const struct server *srv)
 	return n;
 }
 
-/* Every record has exactly one "new" change; nothing else happened. */
-static void
-check_one_new_each(const char *db, long long live)
-{
-	sqlite3	*sdb;
-	char	*ch;
-
-	assert_int_equal(run("wc.out", "wc.err", "%s/oaiharvest changes --db "
-	    "%s", bindir, db), 0);
-	ch = read_tmp("wc.out");
-	assert_int_equal(sqlite3_open(":memory:", &sdb), SQLITE_OK);
-	load_jsonl(sdb, "c", ch);
-	assert_int_equal(q_int(sdb, "SELECT count(*) FROM c"), live);
-	assert_int_equal(q_int(sdb, "SELECT count(DISTINCT j->>'identifier') "
-	    "FROM c WHERE j->>'kind' = 'new'"), live);
-	sqlite3_close(sdb);
-	free(ch);
-}
-
 /*
  * A page whose write fails (a trigger that refuses rec/176, the 26th record
  * of page 4, written by the page writer while later pages are fetched and
@@ -734,23 +775,13 @@ check_one_new_each(const char *db, long long live)
 static void
 test_store_fails_midway(void **state)
 {
-	struct store	*s;
 	sqlite3		*sdb;
-	char		*db, *err, *exp, *dump, *cause = NULL, *want;
+	char		*db, *err, *want;
 	long long	 live, pages;
 	int		 rc;
 
 	db = path("failing.db");
-	if ((s = store_open(db, 0, &cause)) == NULL)
-		fail_msg("store_open: %s", cause);
-	store_close(s);
-	assert_int_equal(sqlite3_open(db, &sdb), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(sdb, "CREATE TRIGGER refuse BEFORE "
-	    "INSERT ON record WHEN NEW.identifier = "
-	    "'oai:oaiharvest.test:rec/176' "
-	    "BEGIN SELECT RAISE(ABORT, 'injected failure'); END", NULL, NULL,
-	    NULL), SQLITE_OK);
-	sqlite3_close(sdb);
+	refusing_database(db, "oai:oaiharvest.test:rec/176", NULL);
 
 	rc = run("f1.out", "f1.err", "%s/oaiharvest harvest --db %s --url "
 	    "http://127.0.0.1:%d/oai --source synth", bindir, db, synth.port);
@@ -791,13 +822,7 @@ test_store_fails_midway(void **state)
 		    pages + 1, err);
 	free(want);
 	free(err);
-	assert_int_equal(run("f3.out", "f3.err", "%s/oaiharvest export --db "
-	    "%s", bindir, db), 0);
-	exp = read_tmp("f3.out");
-	dump = http(&synth, 0, "/control/dump");
-	compare_export_dump(exp, dump, "synth");
-	free(exp);
-	free(dump);
+	export_matches(&synth, db, "synth");
 	assert_int_equal(sqlite3_open_v2(db, &sdb, SQLITE_OPEN_READONLY,
 	    NULL), SQLITE_OK);
 	live = q_int(sdb, "SELECT count(*) FROM record WHERE deleted = 0");
@@ -834,7 +859,7 @@ static void
 test_two_sources_store_fails(void **state)
 {
 	sqlite3	*sdb;
-	char	*conf, *cf, *db, *err, *exp, *dump, *ch;
+	char	*conf, *cf, *db, *err;
 	const char *name;
 	long long live, n, pages;
 	int	 rc, i;
@@ -846,18 +871,7 @@ test_two_sources_store_fails(void **state)
 	    synth.port);
 	save("two-fail.conf", conf);
 	cf = path("two-fail.conf");
-	/* Any run makes the schema; one of an unknown source does not. */
-	assert_int_equal(run("t0.out", "t0.err", "%s/oaiharvest harvest --db "
-	    "%s --url http://127.0.0.1:%d/oai --source z --set nosuchset",
-	    bindir, db, synth.port), 0);
-	assert_int_equal(sqlite3_open(db, &sdb), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(sdb, "CREATE TRIGGER refuse BEFORE "
-	    "INSERT ON record WHEN NEW.identifier = "
-	    "'oai:oaiharvest.test:rec/176' AND NEW.source_id = "
-	    "(SELECT id FROM source WHERE name = 'a') "
-	    "BEGIN SELECT RAISE(ABORT, 'injected failure'); END", NULL, NULL,
-	    NULL), SQLITE_OK);
-	sqlite3_close(sdb);
+	refusing_database(db, "oai:oaiharvest.test:rec/176", "a");
 
 	rc = run("t1.out", "t1.err", "%s/oaiharvest harvest --config %s a b",
 	    bindir, cf);
@@ -896,32 +910,14 @@ test_two_sources_store_fails(void **state)
 	if (rc != 0)
 		fail_msg("second harvest failed: %s", err);
 	free(err);
-	dump = http(&synth, 0, "/control/dump");
-	for (i = 0; i < 2; i++) {
-		name = i == 0 ? "a" : "b";
-		assert_int_equal(run("t3.out", "t3.err", "%s/oaiharvest export "
-		    "--db %s --source %s", bindir, db, name), 0);
-		exp = read_tmp("t3.out");
-		compare_export_dump(exp, dump, name);
-		free(exp);
-	}
-	free(dump);
+	export_matches(&synth, db, "a");
+	export_matches(&synth, db, "b");
 	assert_int_equal(sqlite3_open_v2(db, &sdb, SQLITE_OPEN_READONLY,
 	    NULL), SQLITE_OK);
 	live = q_int(sdb, "SELECT count(*) FROM record WHERE deleted = 0");
 	sqlite3_close(sdb);
 	assert_true(live > 600);
-	assert_int_equal(run("t4.out", "t4.err", "%s/oaiharvest changes --db "
-	    "%s", bindir, db), 0);
-	ch = read_tmp("t4.out");
-	assert_int_equal(sqlite3_open(":memory:", &sdb), SQLITE_OK);
-	load_jsonl(sdb, "c", ch);
-	assert_int_equal(q_int(sdb, "SELECT count(*) FROM c"), live);
-	assert_int_equal(q_int(sdb, "SELECT count(*) FROM (SELECT DISTINCT "
-	    "j->>'source', j->>'identifier' FROM c WHERE j->>'kind' = "
-	    "'new')"), live);
-	sqlite3_close(sdb);
-	free(ch);
+	check_one_new_each(db, live);
 	free(conf);
 	free(cf);
 	free(db);
@@ -940,7 +936,7 @@ test_windows(void **state)
 	struct server	 w;
 	sqlite3		*sdb;
 	sqlite3_stmt	*st;
-	char		*db, *err, *exp, *dump, *line, *wm;
+	char		*db, *err, *line, *wm;
 	const char	*url_fmt = "%s/oaiharvest harvest --db %s --url "
 	    "http://127.0.0.1:%d/oai --source w --retry-wait 1 %s";
 	long long	 refused;
@@ -974,13 +970,7 @@ test_windows(void **state)
 	assert_true(refused > 2);
 	/* At most two refusals a year (2005 to 2026), and two before. */
 	assert_true(refused <= 2 + 2 * 22);
-	assert_int_equal(run("w3.out", "w3.err", "%s/oaiharvest export --db %s",
-	    bindir, db), 0);
-	exp = read_tmp("w3.out");
-	dump = http(&w, 0, "/control/dump");
-	compare_export_dump(exp, dump, "w");
-	free(exp);
-	free(dump);
+	export_matches(&w, db, "w");
 	check_one_new_each(db, 360);
 
 	/* Incremental: one narrow window from the watermark. */
@@ -1031,13 +1021,7 @@ test_windows(void **state)
 	if (strstr(line, wm) == NULL)
 		fail_msg("resumed at %s, not %s", line, wm);
 	free(err);
-	assert_int_equal(run("w7.out", "w7.err", "%s/oaiharvest export --db %s",
-	    bindir, db), 0);
-	exp = read_tmp("w7.out");
-	dump = http(&w, 0, "/control/dump");
-	compare_export_dump(exp, dump, "w");
-	free(exp);
-	free(dump);
+	export_matches(&w, db, "w");
 	check_one_new_each(db, 360);
 	free(wm);
 	free(db);
@@ -1050,7 +1034,7 @@ test_killed_and_resumed(void **state)
 	struct server	 slow;
 	sqlite3		*sdb;
 	sqlite3_stmt	*st;
-	char		*db, *cmd, *ch, *err;
+	char		*db, *cmd, *err;
 	pid_t		 pid;
 	int		 status, round, rc;
 
@@ -1077,16 +1061,7 @@ test_killed_and_resumed(void **state)
 	if (rc != 0)
 		fail_msg("final harvest failed: %s", err);
 	free(err);
-	assert_int_equal(run("r2.out", "r2.err", "%s/oaiharvest changes --db "
-	    "%s", bindir, db), 0);
-	ch = read_tmp("r2.out");
-	assert_int_equal(sqlite3_open(":memory:", &sdb), SQLITE_OK);
-	load_jsonl(sdb, "c", ch);
-	assert_int_equal(q_int(sdb, "SELECT count(*) FROM c"), 400);
-	assert_int_equal(q_int(sdb, "SELECT count(DISTINCT j->>'identifier') "
-	    "FROM c WHERE j->>'kind' = 'new'"), 400);
-	sqlite3_close(sdb);
-	free(ch);
+	check_one_new_each(db, 400);
 	/* The database file itself is sound. */
 	assert_int_equal(sqlite3_open_v2(db, &sdb, SQLITE_OPEN_READONLY,
 	    NULL), SQLITE_OK);

@@ -2147,6 +2147,38 @@ test_fts_tokenizer_same(void **state)
 }
 
 /*
+ * Make the fixture's database a file of schema version (made by the first
+ * version migrations, with data in it), not yet opened by the store.
+ */
+static void
+old_database(struct fx *f, int version, const char *data)
+{
+	struct buf	 b;
+	char		*p;
+	int		 v;
+
+	xasprintf(&p, "%s/v%d.db", f->dir, version);
+	buf_init(&b, 1 << 20);
+	for (v = 0; v < version; v++) {
+		if (store_migrations[v].setup != NULL) {
+			buf_addstr(&b, store_migrations[v].setup);
+			buf_addstr(&b, ";");
+		}
+	}
+	buf_addstr(&b, "BEGIN;");
+	for (v = 0; v < version; v++)
+		buf_addstr(&b, store_migrations[v].sql);
+	buf_addstr(&b, data);
+	buf_printf(&b, "PRAGMA user_version = %d; COMMIT;", version);
+	sql_exec(p, buf_str(&b));
+	buf_free(&b);
+	store_close(f->s);
+	f->s = NULL;
+	free(f->path);
+	f->path = p;
+}
+
+/*
  * A version 4 database (full-text index with its own copy of the text)
  * upgrades: the index is rebuilt from content and searches as before.
  */
@@ -2154,22 +2186,9 @@ static void
 test_migrate_fts(void **state)
 {
 	struct fx	*f = *state;
-	struct buf	 b;
-	char		*p, *q;
-	int		 v;
+	char		*q;
 
-	xasprintf(&p, "%s/v4.db", f->dir);
-	buf_init(&b, 1 << 20);
-	for (v = 0; v < 4; v++) {
-		if (store_migrations[v].setup != NULL) {
-			buf_addstr(&b, store_migrations[v].setup);
-			buf_addstr(&b, ";");
-		}
-	}
-	buf_addstr(&b, "BEGIN;");
-	for (v = 0; v < 4; v++)
-		buf_addstr(&b, store_migrations[v].sql);
-	buf_addstr(&b,
+	old_database(f, 4,
 	    "INSERT INTO source (id, name, created) VALUES (1, 'old', 'x');"
 	    "INSERT INTO record (id, source_id, prefix, identifier, datestamp,"
 	    " deleted, hash, first_seen, last_seen) VALUES"
@@ -2180,15 +2199,7 @@ test_migrate_fts(void **state)
 	    " (8, '[[1,\"Doe\"],[2,\"Okapi\"],[2,\"Giraffe\"]]');"
 	    "INSERT INTO record_fts (rowid, title, creator, subject,"
 	    " description) VALUES (7, 'Ancient zebra', '', '',"
-	    " 'about\nstripes'), (8, '', 'Doe', 'Okapi\nGiraffe', '');"
-	    "PRAGMA user_version = 4;"
-	    "COMMIT;");
-	sql_exec(p, buf_str(&b));
-	buf_free(&b);
-	store_close(f->s);
-	f->s = NULL;
-	free(f->path);
-	f->path = p;
+	    " 'about\nstripes'), (8, '', 'Doe', 'Okapi\nGiraffe', '');");
 	reopen(f, 0);
 	xasprintf(&q, "%zu\n", store_nmigrations);
 	assert_sql(f, "PRAGMA user_version", q);
@@ -2211,22 +2222,9 @@ static void
 test_migrate_fts_merge(void **state)
 {
 	struct fx	*f = *state;
-	struct buf	 b;
-	char		*p, *q;
-	int		 v;
+	char		*q;
 
-	xasprintf(&p, "%s/v5.db", f->dir);
-	buf_init(&b, 1 << 20);
-	for (v = 0; v < 5; v++) {
-		if (store_migrations[v].setup != NULL) {
-			buf_addstr(&b, store_migrations[v].setup);
-			buf_addstr(&b, ";");
-		}
-	}
-	buf_addstr(&b, "BEGIN;");
-	for (v = 0; v < 5; v++)
-		buf_addstr(&b, store_migrations[v].sql);
-	buf_addstr(&b,
+	old_database(f, 5,
 	    "INSERT INTO source (id, name, created) VALUES (1, 'old', 'x');"
 	    "INSERT INTO record (id, source_id, prefix, identifier, datestamp,"
 	    " deleted, hash, first_seen, last_seen) VALUES"
@@ -2235,15 +2233,7 @@ test_migrate_fts_merge(void **state)
 	    " (7, '[[0,\"Ancient zebra\"],[3,\"about\\nstripes\"]]');"
 	    "INSERT INTO record_fts (rowid, title, creator, subject,"
 	    " description) VALUES (7, 'Ancient zebra', NULL, NULL,"
-	    " 'about\nstripes');"
-	    "PRAGMA user_version = 5;"
-	    "COMMIT;");
-	sql_exec(p, buf_str(&b));
-	buf_free(&b);
-	store_close(f->s);
-	f->s = NULL;
-	free(f->path);
-	f->path = p;
+	    " 'about\nstripes');");
 	assert_sql(f, "SELECT v FROM record_fts_config WHERE k = 'automerge'",
 	    "8\n");
 	reopen(f, 0);

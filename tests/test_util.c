@@ -90,6 +90,23 @@ test_numbers(void **state)
 	assert_int_equal(parse_ll("", 0, 100, &v, &errstr), -1);
 }
 
+/* Every byte: the sixteen hexadecimal digits in either case, nothing else. */
+static void
+test_hex_digit(void **state)
+{
+	const char	*digits = "0123456789abcdef", *upper = "ABCDEF";
+	int		 c, n = 0;
+
+	for (c = 0; c < 16; c++)
+		assert_int_equal(hex_digit(digits[c]), c);
+	for (c = 0; c < 6; c++)
+		assert_int_equal(hex_digit(upper[c]), 10 + c);
+	for (c = -128; c < 128; c++)
+		if (hex_digit((char)c) >= 0)
+			n++;
+	assert_int_equal(n, 22);
+}
+
 static void
 test_json(void **state)
 {
@@ -148,6 +165,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_datestamps),
 		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_hex_digit),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_buf_cap),
 		cmocka_unit_test(test_log_quote),

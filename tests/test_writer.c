@@ -61,6 +61,17 @@ work(void *arg)
 	l->running--;
 }
 
+/* A fresh log kept by the calling thread, and a piece that writes to it. */
+static void
+piece_init(struct piece *p, struct log *l, int i, long sleep_ns)
+{
+	memset(l, 0, sizeof(*l));
+	l->caller = pthread_self();
+	p->log = l;
+	p->i = i;
+	p->sleep_ns = sleep_ns;
+}
+
 static void
 test_in_order_elsewhere(void **state)
 {
@@ -103,11 +114,7 @@ test_wait_sees_results(void **state)
 
 	assert_non_null(w = writer_new());
 	for (round = 0; round < 5; round++) {
-		memset(&l, 0, sizeof(l));
-		l.caller = pthread_self();
-		p.log = &l;
-		p.i = round;
-		p.sleep_ns = 20000000;
+		piece_init(&p, &l, round, 20000000);
 		writer_submit(w, work, &p);
 		writer_wait(w);
 		assert_int_equal(l.n, 1);
@@ -176,11 +183,7 @@ test_free_finishes(void **state)
 	struct log	 l;
 	struct piece	 p;
 
-	memset(&l, 0, sizeof(l));
-	l.caller = pthread_self();
-	p.log = &l;
-	p.i = 7;
-	p.sleep_ns = 30000000;
+	piece_init(&p, &l, 7, 30000000);
 	assert_non_null(w = writer_new());
 	writer_submit(w, work, &p);
 	writer_free(w);
@@ -196,11 +199,7 @@ test_no_writer_inline(void **state)
 	struct log	 l;
 	struct piece	 p;
 
-	memset(&l, 0, sizeof(l));
-	l.caller = pthread_self();
-	p.log = &l;
-	p.i = 3;
-	p.sleep_ns = 0;
+	piece_init(&p, &l, 3, 0);
 	writer_submit(NULL, work, &p);
 	assert_int_equal(l.n, 1);
 	assert_int_equal(l.elsewhere, 0);

@@ -9,20 +9,7 @@
 
 #include "server.h"
 
-static int	 hexval(char);
 static char	*decode(const char *, size_t, const char **);
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static char *
 decode(const char *s, size_t len, const char **cause)
@@ -46,8 +33,8 @@ decode(const char *s, size_t len, const char **cause)
 			free(out);
 			return NULL;
 		}
-		if ((hi = hexval(s[i + 1])) == -1 ||
-		    (lo = hexval(s[i + 2])) == -1) {
+		if ((hi = hex_digit(s[i + 1])) == -1 ||
+		    (lo = hex_digit(s[i + 2])) == -1) {
 			*cause = "bad percent escape";
 			free(out);
 			return NULL;
