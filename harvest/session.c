@@ -305,6 +305,7 @@ harvest_engine_new(struct event_base *base, struct store *store,
 {
 	struct harvest_engine	*e;
 	struct fetch_options	 fo;
+	char			*ckcause = NULL;
 
 	e = xcalloc(1, sizeof(*e));
 	LIST_INIT(&e->hosts);
@@ -328,6 +329,14 @@ harvest_engine_new(struct event_base *base, struct store *store,
 		if ((e->ws = store_open(store_path(store), 0, cause)) == NULL) {
 			harvest_engine_free(e);
 			return NULL;
+		}
+		/*
+		 * The page writer should not wait for checkpoints; without a
+		 * checkpointer, its commits checkpoint as SQLite's do.
+		 */
+		if (store_checkpoint_async(e->ws, 0, 0, 0, &ckcause) == -1) {
+			log_warn("harvest: %s", ckcause);
+			free(ckcause);
 		}
 		if ((e->wfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 		    (e->wev = event_new(base, e->wfd, EV_READ | EV_PERSIST,

@@ -18,6 +18,7 @@
 #include "util.h"
 #include "log.h"
 #include "oh_limits.h"
+#include "checkpoint.h"
 #include "schema.h"
 #include "store.h"
 #include "tokenize.h"
@@ -44,6 +45,18 @@
  */
 #define WAL_CHECKPOINT_PAGES	4096
 #define WAL_LIMIT_BYTES		(64 * 1024 * 1024)
+
+/*
+ * The page writer's checkpoints (store_checkpoint_async(), checkpoint.c),
+ * in pages: a background pass for every 4 MiB once the WAL holds 8 MiB,
+ * the rest on the writer at 64 MiB (WAL_LIMIT_BYTES, so the file is not
+ * cut back each time).  make bench, 100,000 records at 100 a page: with
+ * these 3.42-3.50 s; 8 MiB steps 3.51-3.57; trigger 16 MiB, steps 16 MiB,
+ * cap 128 MiB 3.72-3.79; SQLite's own checkpoints at 32 MiB 3.78-3.97.
+ */
+#define CKPT_TRIGGER_PAGES	1024
+#define CKPT_STEP_PAGES		512
+#define CKPT_CAP_PAGES		8192
 
 /*
  * Templates (see schema.c) longer than this are not made: the XML is kept
@@ -368,6 +381,8 @@ struct store {
 	char		  now[DATESTAMP_LEN];
 	/* The full-text index: statements prepared on first use. */
 	struct buf	  fts_text[4];
+	/* Checkpoints on a thread of their own, or NULL. */
+	struct store_ckpt *ckpt;
 };
 
 /* What store_export() reuses from one record to the next. */
@@ -796,6 +811,7 @@ store_close(struct store *s)
 
 	if (s == NULL)
 		return;
+	store_ckpt_stop(s->ckpt);
 	if (s->db != NULL) {
 		/* An open page transaction is lost, as in a crash. */
 		if (!sqlite3_get_autocommit(s->db))
@@ -821,6 +837,31 @@ store_close(struct store *s)
 	free(s->sets);
 	free(s->path);
 	free(s);
+}
+
+int
+store_checkpoint_async(struct store *s, int trigger, int step, int cap,
+    char **cause)
+{
+	if (s->ckpt != NULL)
+		return 0;
+	if (trigger <= 0)
+		trigger = CKPT_TRIGGER_PAGES;
+	if (step <= 0)
+		step = CKPT_STEP_PAGES;
+	if (cap <= 0)
+		cap = CKPT_CAP_PAGES;
+	s->ckpt = store_ckpt_start(s->db, s->path, trigger, step, cap, cause);
+	return s->ckpt != NULL ? 0 : -1;
+}
+
+void
+store_checkpoint_stats(struct store *s, struct store_ckpt_stats *st)
+{
+	if (s->ckpt != NULL)
+		store_ckpt_stats(s->ckpt, st);
+	else
+		memset(st, 0, sizeof(*st));
 }
 
 int

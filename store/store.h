@@ -22,6 +22,23 @@ struct store	*store_open(const char *path, int flags, char **cause);
 void		 store_close(struct store *);
 /* The path it was opened with (for a second connection to the file). */
 const char	*store_path(const struct store *);
+/*
+ * Checkpoint the WAL on a thread of its own (store/checkpoint.c) instead
+ * of at the end of the commit that fills it, for the connection that
+ * writes pages.  Sizes in pages, 0 for the defaults: a background pass
+ * every step pages once the WAL holds trigger, the rest at cap on the
+ * writing thread.
+ */
+int	 store_checkpoint_async(struct store *, int trigger, int step,
+	    int cap, char **cause);
+struct store_ckpt_stats {
+	long long	passes;		/* on the checkpointer's thread */
+	long long	inline_passes;	/* on the writer's, at the cap */
+	long long	failed;		/* passes that returned an error */
+	long long	max_frames;	/* the longest the WAL grew, in pages */
+};
+/* What the checkpointer did so far (zeros without one). */
+void	 store_checkpoint_stats(struct store *, struct store_ckpt_stats *);
 /* Schema version (PRAGMA user_version) after migrations. */
 int		 store_schema_version(struct store *);
 

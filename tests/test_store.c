@@ -2248,6 +2248,101 @@ test_migrate_fts_merge(void **state)
 	assert_search(f, "stripes", "about\\n[stripes]");
 }
 
+/* Checkpoints on their own thread */
+
+static long long
+wal_bytes(struct fx *f)
+{
+	struct stat	 sb;
+	char		*wal;
+	long long	 n;
+
+	xasprintf(&wal, "%s-wal", f->path);
+	n = stat(wal, &sb) == 0 ? (long long)sb.st_size : 0;
+	free(wal);
+	return n;
+}
+
+/*
+ * The checkpointer copies the WAL into the database on its own thread and
+ * keeps the WAL bounded although the writer never pauses: at the cap the
+ * writer copies the rest itself and the WAL starts again.  With small
+ * sizes (pages): a pass for every STEP once the WAL holds TRIGGER, the
+ * rest at CAP; each transaction adds some 10 pages.
+ */
+static void
+test_checkpoint_async(void **state)
+{
+	struct fx		*f = *state;
+	enum { TRIGGER = 16, STEP = 8, CAP = 64, NTX = 60, PERTX = 20,
+	    TXPAGES = 40 };
+	struct store_ckpt_stats	 st;
+	struct store_record	 r;
+	struct store_dc		 dc;
+	enum store_change	 c;
+	char			 id[32], title[64], meta[3000], *got;
+	long long		 wal, wal_max = 0;
+	int			 i, k, tries;
+
+	CHECK(store_checkpoint_async(f->s, TRIGGER, STEP, CAP, CAUSE));
+	/* Twice is harmless. */
+	CHECK(store_checkpoint_async(f->s, TRIGGER, STEP, CAP, CAUSE));
+	for (i = 0; i < NTX; i++) {
+		CHECK(store_begin(f->s, CAUSE));
+		for (k = 0; k < PERTX; k++) {
+			snprintf(id, sizeof(id), "oai:x:%d", i * PERTX + k);
+			snprintf(title, sizeof(title), "Title %d",
+			    i * PERTX + k);
+			/* 2 KB of text a record, unlike its neighbours'. */
+			snprintf(meta, sizeof(meta), "<dc><title>%s</title>"
+			    "<description>%0*d</description></dc>", title,
+			    2000, i * PERTX + k);
+			dc = (struct store_dc){ "title", title, NULL };
+			memset(&r, 0, sizeof(r));
+			r.prefix = "oai_dc";
+			r.identifier = id;
+			r.datestamp = "2024-01-01";
+			r.metadata = meta;
+			r.metadata_len = strlen(meta);
+			r.dc = &dc;
+			r.ndc = 1;
+			CHECK(store_put(f->s, f->src, 0, &r, &c, CAUSE));
+			assert_int_equal(c, STORE_NEW);
+		}
+		CHECK(store_commit(f->s, CAUSE));
+		if ((wal = wal_bytes(f)) > wal_max)
+			wal_max = wal;
+	}
+	/* A pass was asked for: the thread gets to it (bounded wait). */
+	for (tries = 0; tries < 500; tries++) {
+		store_checkpoint_stats(f->s, &st);
+		if (st.passes > 0)
+			break;
+		usleep(10000);
+	}
+	print_message("# checkpoints: %lld on the thread, %lld inline, "
+	    "%lld failed, WAL at most %lld pages, %lld bytes\n", st.passes,
+	    st.inline_passes, st.failed, st.max_frames, wal_max);
+	assert_true(st.passes > 0);
+	assert_true(st.inline_passes > 0);
+	assert_int_equal(st.failed, 0);
+	assert_true(st.max_frames >= CAP);
+	assert_true(st.max_frames < CAP + TXPAGES);
+	/* The file too: the WAL started again from its beginning. */
+	assert_true(wal_max <= 32 + (long long)(CAP + TXPAGES) * (8192 + 24));
+
+	/* Nothing lost, nothing broken, once the store is closed. */
+	store_close(f->s);
+	f->s = NULL;
+	got = sql(f->path, "PRAGMA integrity_check");
+	assert_string_equal(got, "ok\n");
+	free(got);
+	assert_sql(f, "SELECT count(*), count(DISTINCT identifier) FROM record",
+	    "1200|1200\n");
+	assert_sql(f, "SELECT count(*) FROM change", "1200\n");
+	assert_sql(f, "SELECT count(*) FROM record_fts('title')", "1200\n");
+}
+
 int
 main(void)
 {
@@ -2310,6 +2405,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_fts_merge, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_fts, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_async, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_throughput, setup,
 		    teardown),
