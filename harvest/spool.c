@@ -10,6 +10,13 @@
 
 #define NOSTR	UINT32_MAX
 
+/* stdio's buffer on a spool's temporary file. */
+#define SPOOL_FILE_BUF	(64 * 1024)
+
+/* A record's first word. */
+#define SP_DELETED	0x01
+#define SP_PREPARED	0x02	/* store_prepare()'s results follow */
+
 struct spool {
 	struct buf		 mem;		/* framed records */
 	size_t			 mem_max;
@@ -21,9 +28,13 @@ struct spool {
 	size_t			 setcap;
 	struct store_dc		*dc;
 	size_t			 dccap;
+	/* store_prepare() on the way in, its results on the way out. */
+	struct store_prep	*prep;
+	struct store_prepared	 prepared;
 };
 
 static void	 put_u32(struct buf *, uint32_t);
+static void	 put_u64(struct buf *, uint64_t);
 static void	 put_str(struct buf *, const char *, size_t);
 static int	 flush_mem(struct spool *, char **);
 static int	 decode(struct spool *, const char *, size_t,
@@ -38,6 +49,7 @@ spool_new(size_t mem_max)
 	s->mem_max = mem_max;
 	/* The cap only guards against a runaway; records are limited. */
 	buf_init(&s->mem, SIZE_MAX / 4);
+	s->prep = store_prep_new();
 	return s;
 }
 
@@ -52,6 +64,7 @@ spool_free(struct spool *s)
 	free(s->scratch);
 	free(s->sets);
 	free(s->dc);
+	store_prep_free(s->prep);
 	free(s);
 }
 
@@ -89,6 +102,13 @@ put_u32(struct buf *b, uint32_t v)
 		fatalx("spool: buffer cap");
 }
 
+static void
+put_u64(struct buf *b, uint64_t v)
+{
+	if (buf_add(b, &v, sizeof(v)) == -1)
+		fatalx("spool: buffer cap");
+}
+
 /* A string: its length, its bytes and a NUL, so it reads back in place. */
 static void
 put_str(struct buf *b, const char *s, size_t len)
@@ -102,32 +122,88 @@ put_str(struct buf *b, const char *s, size_t len)
 		fatalx("spool: buffer cap");
 }
 
+/*
+ * The record as store_put() takes it, for store_prepare(): on the event
+ * loop, so that the page writer only writes (see store.h).
+ */
+static int
+prepare(struct spool *s, const struct oai_record *r, struct store_prepared *p)
+{
+	struct store_record	 rec;
+	char			*cause = NULL;
+	size_t			 i;
+
+	if (r->ndc > s->dccap) {
+		s->dc = xreallocarray(s->dc, r->ndc, sizeof(*s->dc));
+		s->dccap = r->ndc;
+	}
+	for (i = 0; i < r->ndc; i++) {
+		s->dc[i].element = oai_dc_name(r->dc[i].element);
+		s->dc[i].value = r->dc[i].value;
+		s->dc[i].lang = r->dc[i].lang;
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.identifier = r->identifier;
+	rec.datestamp = r->datestamp;
+	rec.deleted = r->deleted;
+	rec.sets = r->sets;
+	rec.nsets = r->nsets;
+	rec.metadata = r->metadata;
+	rec.metadata_len = r->metadata_len;
+	rec.dc = s->dc;
+	rec.ndc = r->ndc;
+	if (store_prepare(s->prep, &rec, p, &cause) == -1) {
+		/* store_put() will say why, in its turn. */
+		free(cause);
+		return -1;
+	}
+	return 0;
+}
+
 int
 spool_add(struct spool *s, const struct oai_record *r, char **cause)
 {
-	size_t		 start, i;
-	uint32_t	 len;
-	const char	*v;
+	struct store_prepared	 p;
+	size_t			 start, i;
+	uint32_t		 len;
+	int			 prepared, c;
+	const char		*v;
 
 	if (s->mem.len > 0 && s->mem.len >= s->mem_max &&
 	    flush_mem(s, cause) == -1)
 		return -1;
+	prepared = prepare(s, r, &p) == 0;
 	start = s->mem.len;
 	put_u32(&s->mem, 0);		/* frame length, filled in below */
-	put_u32(&s->mem, (uint32_t)r->deleted);
+	put_u32(&s->mem, (r->deleted ? SP_DELETED : 0) |
+	    (prepared ? SP_PREPARED : 0));
 	put_str(&s->mem, r->identifier, strlen(r->identifier));
 	put_str(&s->mem, r->datestamp, strlen(r->datestamp));
 	put_u32(&s->mem, (uint32_t)r->nsets);
 	for (i = 0; i < r->nsets; i++)
 		put_str(&s->mem, r->sets[i], strlen(r->sets[i]));
-	put_str(&s->mem, r->metadata, r->metadata_len);
-	put_u32(&s->mem, (uint32_t)r->ndc);
-	for (i = 0; i < r->ndc; i++) {
-		put_u32(&s->mem, (uint32_t)r->dc[i].element);
-		v = r->dc[i].value;
-		put_str(&s->mem, v, strlen(v));
-		v = r->dc[i].lang;
-		put_str(&s->mem, v, v != NULL ? strlen(v) : 0);
+	if (prepared) {
+		/* The template and the DC values give the XML back. */
+		put_str(&s->mem, p.tmpl == NULL ? r->metadata : NULL,
+		    r->metadata_len);
+		put_u32(&s->mem, 0);
+		put_u64(&s->mem, p.hash);
+		put_str(&s->mem, p.sets_json, p.sets_json_len);
+		put_str(&s->mem, p.dc_json, p.dc_json_len);
+		put_str(&s->mem, p.tmpl, p.tmpl_len);
+		put_u64(&s->mem, p.tmpl_hash);
+		for (c = 0; c < 4; c++)
+			put_str(&s->mem, p.fts[c], p.fts_len[c]);
+	} else {
+		put_str(&s->mem, r->metadata, r->metadata_len);
+		put_u32(&s->mem, (uint32_t)r->ndc);
+		for (i = 0; i < r->ndc; i++) {
+			put_u32(&s->mem, (uint32_t)r->dc[i].element);
+			v = r->dc[i].value;
+			put_str(&s->mem, v, strlen(v));
+			v = r->dc[i].lang;
+			put_str(&s->mem, v, v != NULL ? strlen(v) : 0);
+		}
 	}
 	len = (uint32_t)(s->mem.len - start - sizeof(uint32_t));
 	memcpy(s->mem.data + start, &len, sizeof(len));
@@ -138,9 +214,14 @@ spool_add(struct spool *s, const struct oai_record *r, char **cause)
 static int
 flush_mem(struct spool *s, char **cause)
 {
-	if (s->file == NULL && (s->file = tmpfile()) == NULL) {
-		xasprintf(cause, "spool: temporary file: %s", strerror(errno));
-		return -1;
+	if (s->file == NULL) {
+		if ((s->file = tmpfile()) == NULL) {
+			xasprintf(cause, "spool: temporary file: %s",
+			    strerror(errno));
+			return -1;
+		}
+		/* Read back a record at a time: not 4 KiB a read(2). */
+		(void)setvbuf(s->file, NULL, _IOFBF, SPOOL_FILE_BUF);
 	}
 	if (fwrite(s->mem.data, 1, s->mem.len, s->file) != s->mem.len) {
 		xasprintf(cause, "spool: write: %s", strerror(errno));
@@ -152,6 +233,16 @@ flush_mem(struct spool *s, char **cause)
 
 static int
 get_u32(const char **p, const char *end, uint32_t *v)
+{
+	if ((size_t)(end - *p) < sizeof(*v))
+		return -1;
+	memcpy(v, *p, sizeof(*v));
+	*p += sizeof(*v);
+	return 0;
+}
+
+static int
+get_u64(const char **p, const char *end, uint64_t *v)
 {
 	if ((size_t)(end - *p) < sizeof(*v))
 		return -1;
@@ -184,13 +275,15 @@ get_str(const char **p, const char *end, const char **out, size_t *lenp)
 static int
 decode(struct spool *s, const char *p, size_t n, struct store_record *rec)
 {
-	const char	*end = p + n;
-	uint32_t	 v, i, nsets, ndc, el;
+	struct store_prepared	*pp = &s->prepared;
+	const char		*end = p + n;
+	uint32_t		 v, i, nsets, ndc, el;
+	int			 c;
 
 	memset(rec, 0, sizeof(*rec));
 	if (get_u32(&p, end, &v) == -1)
 		return -1;
-	rec->deleted = v != 0;
+	rec->deleted = (v & SP_DELETED) != 0;
 	if (get_str(&p, end, &rec->identifier, NULL) == -1 ||
 	    get_str(&p, end, &rec->datestamp, NULL) == -1 ||
 	    get_u32(&p, end, &nsets) == -1)
@@ -221,6 +314,21 @@ decode(struct spool *s, const char *p, size_t n, struct store_record *rec)
 	}
 	rec->dc = s->dc;
 	rec->ndc = ndc;
+	if (v & SP_PREPARED) {
+		memset(pp, 0, sizeof(*pp));
+		if (get_u64(&p, end, &pp->hash) == -1 ||
+		    get_str(&p, end, &pp->sets_json, &pp->sets_json_len) ==
+		    -1 ||
+		    get_str(&p, end, &pp->dc_json, &pp->dc_json_len) == -1 ||
+		    get_str(&p, end, &pp->tmpl, &pp->tmpl_len) == -1 ||
+		    get_u64(&p, end, &pp->tmpl_hash) == -1)
+			return -1;
+		for (c = 0; c < 4; c++)
+			if (get_str(&p, end, &pp->fts[c], &pp->fts_len[c]) ==
+			    -1)
+				return -1;
+		rec->prep = pp;
+	}
 	return p == end ? 0 : -1;
 }
 

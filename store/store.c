@@ -6,6 +6,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -333,6 +334,27 @@ struct jbuf {
 	size_t	 cap;
 };
 
+/*
+ * What store_prepare() works with: its results point into it.  Nothing
+ * here is the database's, so that another thread can prepare records
+ * while the store's writes them.
+ */
+struct store_prep {
+	/* Scratch array for sorting a record's setSpecs before hashing. */
+	const char	**sets;
+	size_t		  nsets;
+	/* The DCMES code, length and JV_ flags of each DC value. */
+	int		 *codes;
+	size_t		 *vlen;
+	int		 *vflags;
+	size_t		  ncodes;
+	/* content.dc, the template, record.sets, the full-text columns. */
+	struct jbuf	  dcjson;
+	struct buf	  tmpl;
+	struct buf	  setsjson;
+	struct buf	  fts[4];
+};
+
 /* A template SQLite holds, as id; tentative until its insert commits. */
 struct template {
 	uint64_t	 hash;
@@ -348,21 +370,9 @@ struct store {
 	char		 *path;
 	int		  version;
 	sqlite3_stmt	 *q[Q_COUNT];
-	/* Scratch array for sorting a record's setSpecs before hashing. */
-	const char	**sets;
-	size_t		  nsets;
-	/* The DCMES code, length and JV_ flags of each DC value put. */
-	int		 *codes;
-	size_t		 *vlen;
-	int		 *vflags;
-	size_t		  ncodes;
-	/*
-	 * The record's content.dc JSON, its template, its record.sets JSON
-	 * and the one it replaces.
-	 */
-	struct jbuf	  dcjson;
-	struct buf	  tmpl;
-	struct buf	  setsjson;
+	/* What store_put() works out when it is not given it. */
+	struct store_prep *prep;
+	/* The record.sets JSON a rewritten record replaces. */
 	struct buf	  oldsets;
 	/* Templates remembered, by hash. */
 	struct template	  templates[TEMPLATE_SETS][TEMPLATE_WAYS];
@@ -379,7 +389,7 @@ struct store {
 	/* The current UTC time, formatted at most once a second. */
 	time_t		  now_t;
 	char		  now[DATESTAMP_LEN];
-	/* The full-text index: statements prepared on first use. */
+	/* A record's old full-text columns, to take its terms out. */
 	struct buf	  fts_text[4];
 	/* Checkpoints on a thread of their own, or NULL. */
 	struct store_ckpt *ckpt;
@@ -406,8 +416,8 @@ static const char *col_text(sqlite3_stmt *, int);
 static int	 need_transaction(struct store *, const char *, char **);
 static int	 fts_del(struct store *, int64_t, char **);
 static int	 fts_old_text(struct store *, const char *, size_t, int[4]);
-static int	 fts_add(struct store *, int64_t, const struct store_record *,
-		    char **);
+static int	 fts_add(struct store *, int64_t,
+		    const struct store_prepared *, char **);
 static void	 json_col(struct buf *, sqlite3_stmt *, int);
 static const char *store_now(struct store *);
 
@@ -421,37 +431,40 @@ static int	 migrate(struct store *, char **);
 /* Records */
 static int	 dc_lookup(const char *);
 static int	 cmp_str(const void *, const void *);
-static int	 check_record(struct store *, const struct store_record *,
-		    char **);
+static int	 check_record(struct store_prep *,
+		    const struct store_record *, char **);
 static uint64_t	 xxh_read64(const unsigned char *);
 static uint64_t	 xxh_round(uint64_t, uint64_t);
 static uint64_t	 xxh64(const void *, size_t, uint64_t);
-static uint64_t	 record_hash(struct store *,
+static uint64_t	 record_hash(struct store_prep *,
 		    const struct store_record *);
 static int	 is_stale(const char *, const char *);
 static int	 record_get(struct store *, int64_t,
 		    const struct store_record *, uint64_t, int64_t *, int *,
 		    int *, int *, uint64_t *, int *, char **);
 static int	 record_add(struct store *, int64_t,
-		    const struct store_record *, uint64_t, const char *,
-		    int64_t *, char **);
+		    const struct store_record *, const struct store_prepared *,
+		    const char *, int64_t *, char **);
 static int	 content_put(struct store *, int64_t,
-		    const struct store_record *, int, char **);
+		    const struct store_record *, const struct store_prepared *,
+		    int, char **);
 static int	 change_add(struct store *, int64_t, int64_t,
 		    const struct store_record *, enum store_change,
 		    const char *, char **);
 static void	 transaction_end(struct store *, int);
 
 /* Content */
-static int	 sets_json(struct store *, const struct store_record *);
+static int	 sets_json(struct store_prep *, const struct store_record *);
 static int	 buf_str_copy(struct buf *, const char *);
-static int	 dc_json(struct store *, const struct store_record *);
+static int	 dc_json(struct store_prep *, const struct store_record *);
 static int	 jbuf_room(struct jbuf *, size_t);
 static char	*json_value(char *, const char *, size_t, int *);
 static const char *text_match(const char *, const char *, const char *,
 		    size_t, int);
-static int	 template_make(struct store *, const struct store_record *);
-static int	 template_id(struct store *, int64_t *, char **);
+static int	 template_make(struct store_prep *,
+		    const struct store_record *);
+static int	 template_id(struct store *, const struct store_prepared *,
+		    int64_t *, char **);
 static void	 templates_settle(struct store *, int);
 static int	 xml_escape(struct buf *, const char *, size_t);
 static int	 template_fill(struct buf *, const char *, size_t,
@@ -692,8 +705,7 @@ store_open(const char *path, int flags, char **cause)
 
 	s = xcalloc(1, sizeof(*s));
 	s->path = xstrdup(path);
-	buf_init(&s->tmpl, TEMPLATE_MAX);
-	buf_init(&s->setsjson, SETS_JSON_MAX);
+	s->prep = store_prep_new();
 	buf_init(&s->oldsets, SETS_JSON_MAX);
 	for (i = 0; i < nitems(s->fts_text); i++)
 		buf_init(&s->fts_text[i], SIZE_MAX / 4);
@@ -827,14 +839,8 @@ store_close(struct store *s)
 			free(s->templates[i][j].body);
 	for (i = 0; i < nitems(s->fts_text); i++)
 		buf_free(&s->fts_text[i]);
-	free(s->dcjson.data);
-	buf_free(&s->tmpl);
-	buf_free(&s->setsjson);
+	store_prep_free(s->prep);
 	buf_free(&s->oldsets);
-	free(s->codes);
-	free(s->vlen);
-	free(s->vflags);
-	free(s->sets);
 	free(s->path);
 	free(s);
 }
@@ -1070,13 +1076,13 @@ cmp_str(const void *a, const void *b)
  * DCMES code of each value.
  */
 static int
-check_record(struct store *s, const struct store_record *r, char **cause)
+check_record(struct store_prep *s, const struct store_record *r,
+    char **cause)
 {
 	size_t	i;
 	int	code;
 
-	if (r->prefix == NULL || r->identifier == NULL ||
-	    r->datestamp == NULL) {
+	if (r->identifier == NULL || r->datestamp == NULL) {
 		set_cause(cause, "store: put: record without prefix, "
 		    "identifier or datestamp");
 		return -1;
@@ -1198,7 +1204,7 @@ xxh64(const void *in, size_t len, uint64_t seed)
  * with that.  DC values come from the metadata and add nothing.
  */
 static uint64_t
-record_hash(struct store *s, const struct store_record *r)
+record_hash(struct store_prep *s, const struct store_record *r)
 {
 	const char *const	*sets = r->sets;
 	unsigned char		 head[9];
@@ -1248,7 +1254,7 @@ is_stale(const char *stored, const char *incoming)
  */
 static int
 content_put(struct store *s, int64_t id, const struct store_record *r,
-    int fresh, char **cause)
+    const struct store_prepared *p, int fresh, char **cause)
 {
 	sqlite3_stmt	*st;
 	int64_t		 tid = 0;
@@ -1262,20 +1268,14 @@ content_put(struct store *s, int64_t id, const struct store_record *r,
 		if (q_exec(s, Q_SETS_DEL, cause) == -1)
 			return -1;
 	}
-	if (!r->deleted && (r->metadata != NULL || r->ndc > 0)) {
-		if (dc_json(s, r) == -1) {
-			set_cause(cause, "store: put: DC values longer than "
-			    "%zu bytes as JSON", (size_t)JSON_MAX);
-			return -1;
-		}
-		if (r->metadata != NULL && template_make(s, r) == 0 &&
-		    template_id(s, &tid, cause) == -1)
+	if (p->dc_json != NULL) {
+		if (p->tmpl != NULL && template_id(s, p, &tid, cause) == -1)
 			return -1;
 		if (!fresh && fts_del(s, id, cause) == -1)
 			return -1;
 		st = s->q[fresh ? Q_CONTENT_ADD : Q_CONTENT_PUT];
 		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_text64(st, 2, s->dcjson.data, s->dcjson.len,
+		sqlite3_bind_text64(st, 2, p->dc_json, p->dc_json_len,
 		    SQLITE_STATIC, SQLITE_UTF8);
 		if (tid > 0) {
 			sqlite3_bind_int64(st, 3, tid);
@@ -1290,7 +1290,7 @@ content_put(struct store *s, int64_t id, const struct store_record *r,
 				sqlite3_bind_null(st, 4);
 		}
 		if (q_exec(s, fresh ? Q_CONTENT_ADD : Q_CONTENT_PUT,
-		    cause) == -1 || fts_add(s, id, r, cause) == -1)
+		    cause) == -1 || fts_add(s, id, p, cause) == -1)
 			return -1;
 	} else if (!fresh) {
 		sqlite3_bind_int64(s->q[Q_CONTENT_DEL], 1, id);
@@ -1313,7 +1313,7 @@ content_put(struct store *s, int64_t id, const struct store_record *r,
  * by json_add_string() so that export copies the array as it is.
  */
 static int
-sets_json(struct store *s, const struct store_record *r)
+sets_json(struct store_prep *s, const struct store_record *r)
 {
 	struct buf	*b = &s->setsjson;
 	size_t		 i;
@@ -1346,7 +1346,7 @@ buf_str_copy(struct buf *b, const char *v)
  * Also set s->vlen[] and s->vflags[].
  */
 static int
-dc_json(struct store *s, const struct store_record *r)
+dc_json(struct store_prep *s, const struct store_record *r)
 {
 	struct jbuf	*j = &s->dcjson;
 	const char	*lang;
@@ -1553,7 +1553,7 @@ text_match(const char *p, const char *end, const char *v, size_t n,
  * -1: no template, keep the XML as it is.
  */
 static int
-template_make(struct store *s, const struct store_record *r)
+template_make(struct store_prep *s, const struct store_record *r)
 {
 	const char	*x = r->metadata, *end = x + r->metadata_len;
 	const char	*done = x, *gt, *t, *e, *u, *v;
@@ -1601,21 +1601,21 @@ template_make(struct store *s, const struct store_record *r)
  * makes two templates collide.
  */
 static int
-template_id(struct store *s, int64_t *id, char **cause)
+template_id(struct store *s, const struct store_prepared *p, int64_t *id,
+    char **cause)
 {
 	struct template	*set, *t;
 	sqlite3_stmt	*st;
-	uint64_t	 h;
+	uint64_t	 h = p->tmpl_hash;
 	size_t		 i;
 	int		 rc;
 
-	h = xxh64(s->tmpl.data, s->tmpl.len, 0);
 	set = s->templates[h % TEMPLATE_SETS];
-	for (i = 0; i < TEMPLATE_WAYS && s->tmpl.len <= TEMPLATE_KEEP; i++) {
+	for (i = 0; i < TEMPLATE_WAYS && p->tmpl_len <= TEMPLATE_KEEP; i++) {
 		t = &set[i];
 		if (t->body != NULL && t->hash == h &&
-		    t->len == s->tmpl.len &&
-		    memcmp(t->body, s->tmpl.data, t->len) == 0) {
+		    t->len == p->tmpl_len &&
+		    memcmp(t->body, p->tmpl, t->len) == 0) {
 			t->used = ++s->template_clock;
 			*id = t->id;
 			return 0;
@@ -1626,9 +1626,9 @@ template_id(struct store *s, int64_t *id, char **cause)
 	st = s->q[Q_TEMPLATE_GET];
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)h);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((size_t)sqlite3_column_bytes(st, 1) == s->tmpl.len &&
-		    memcmp(sqlite3_column_blob(st, 1), s->tmpl.data,
-		    s->tmpl.len) == 0) {
+		if ((size_t)sqlite3_column_bytes(st, 1) == p->tmpl_len &&
+		    memcmp(sqlite3_column_blob(st, 1), p->tmpl,
+		    p->tmpl_len) == 0) {
 			*id = sqlite3_column_int64(st, 0);
 			break;
 		}
@@ -1639,13 +1639,13 @@ template_id(struct store *s, int64_t *id, char **cause)
 	if (*id == 0) {
 		st = s->q[Q_TEMPLATE_ADD];
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)h);
-		sqlite3_bind_text64(st, 2, s->tmpl.data, s->tmpl.len,
+		sqlite3_bind_text64(st, 2, p->tmpl, p->tmpl_len,
 		    SQLITE_STATIC, SQLITE_UTF8);
 		if (q_exec(s, Q_TEMPLATE_ADD, cause) == -1)
 			return -1;
 		*id = sqlite3_last_insert_rowid(s->db);
 	}
-	if (s->tmpl.len > TEMPLATE_KEEP)
+	if (p->tmpl_len > TEMPLATE_KEEP)
 		return 0;
 
 	/* Remember it in place of the empty or least recently used way. */
@@ -1655,9 +1655,9 @@ template_id(struct store *s, int64_t *id, char **cause)
 		    (t->body != NULL && set[i].used < t->used))
 			t = &set[i];
 	free(t->body);
-	t->body = xmalloc(s->tmpl.len);
-	memcpy(t->body, s->tmpl.data, s->tmpl.len);
-	t->len = s->tmpl.len;
+	t->body = xmalloc(p->tmpl_len);
+	memcpy(t->body, p->tmpl, p->tmpl_len);
+	t->len = p->tmpl_len;
 	t->hash = h;
 	t->id = *id;
 	t->used = ++s->template_clock;
@@ -1800,23 +1800,19 @@ record_get(struct store *s, int64_t source, const struct store_record *r,
  */
 static int
 record_add(struct store *s, int64_t source, const struct store_record *r,
-    uint64_t hash, const char *now, int64_t *id, char **cause)
+    const struct store_prepared *p, const char *now, int64_t *id,
+    char **cause)
 {
 	sqlite3_stmt	*st = s->q[Q_RECORD_ADD];
 
 	*id = 0;
-	if (sets_json(s, r) == -1) {
-		set_cause(cause, "store: put: setSpecs longer than %zu bytes",
-		    s->setsjson.max);
-		return -1;
-	}
 	sqlite3_bind_int64(st, 1, source);
 	bind_text(st, 2, r->prefix);
 	bind_text(st, 3, r->identifier);
 	bind_text(st, 4, r->datestamp);
 	sqlite3_bind_int(st, 5, r->deleted != 0);
-	sqlite3_bind_int64(st, 6, (sqlite3_int64)hash);
-	sqlite3_bind_text64(st, 7, s->setsjson.data, s->setsjson.len,
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)p->hash);
+	sqlite3_bind_text64(st, 7, p->sets_json, p->sets_json_len,
 	    SQLITE_STATIC, SQLITE_UTF8);
 	bind_text(st, 8, now);
 	if (q_exec(s, Q_RECORD_ADD, cause) == -1)
@@ -1824,6 +1820,104 @@ record_add(struct store *s, int64_t source, const struct store_record *r,
 	if (sqlite3_changes(s->db) == 1)
 		*id = sqlite3_last_insert_rowid(s->db);
 	return 0;
+}
+
+/* Preparing records */
+
+struct store_prep *
+store_prep_new(void)
+{
+	struct store_prep	*p;
+	size_t			 i;
+
+	p = xcalloc(1, sizeof(*p));
+	buf_init(&p->tmpl, TEMPLATE_MAX);
+	buf_init(&p->setsjson, SETS_JSON_MAX);
+	for (i = 0; i < nitems(p->fts); i++)
+		buf_init(&p->fts[i], SIZE_MAX / 4);
+	return p;
+}
+
+void
+store_prep_free(struct store_prep *p)
+{
+	size_t	i;
+
+	if (p == NULL)
+		return;
+	free(p->dcjson.data);
+	buf_free(&p->tmpl);
+	buf_free(&p->setsjson);
+	for (i = 0; i < nitems(p->fts); i++)
+		buf_free(&p->fts[i]);
+	free(p->codes);
+	free(p->vlen);
+	free(p->vflags);
+	free(p->sets);
+	free(p);
+}
+
+/*
+ * Everything store_put() needs of r that the database does not hold: the
+ * checks, the hash, record.sets, content.dc, the template and the
+ * full-text columns (titles, creators, subjects and descriptions, one
+ * value a line, as the view record_fts_doc reads them back out of
+ * content.dc: the 'delete' the triggers send must see the very terms
+ * inserted, see test_fts_in_step).
+ */
+int
+store_prepare(struct store_prep *s, const struct store_record *r,
+    struct store_prepared *out, char **cause)
+{
+	size_t	k, seen[4] = { 0 };
+	int	c;
+
+	memset(out, 0, sizeof(*out));
+	if (check_record(s, r, cause) == -1)
+		return -1;
+	out->hash = record_hash(s, r);
+	if (sets_json(s, r) == -1) {
+		set_cause(cause, "store: put: setSpecs longer than %zu bytes",
+		    s->setsjson.max);
+		return -1;
+	}
+	out->sets_json = s->setsjson.data;
+	out->sets_json_len = s->setsjson.len;
+	if (r->deleted || (r->metadata == NULL && r->ndc == 0))
+		return 0;
+	if (dc_json(s, r) == -1) {
+		set_cause(cause, "store: put: DC values longer than %zu bytes "
+		    "as JSON", (size_t)JSON_MAX);
+		return -1;
+	}
+	out->dc_json = s->dcjson.data;
+	out->dc_json_len = s->dcjson.len;
+	if (r->metadata != NULL && template_make(s, r) == 0) {
+		out->tmpl = s->tmpl.data;
+		out->tmpl_len = s->tmpl.len;
+		out->tmpl_hash = xxh64(s->tmpl.data, s->tmpl.len, 0);
+	}
+	for (c = 0; c < 4; c++)
+		buf_reset(&s->fts[c]);
+	/* DCMES codes 0-3: title, creator, subject, description. */
+	for (k = 0; k < r->ndc; k++) {
+		if ((c = s->codes[k]) > 3)
+			continue;
+		if (seen[c]++ > 0 && buf_addch(&s->fts[c], '\n') == -1)
+			goto toolong;
+		if (buf_add(&s->fts[c], r->dc[k].value, s->vlen[k]) == -1)
+			goto toolong;
+	}
+	for (c = 0; c < 4; c++) {
+		if (s->fts[c].len > INT_MAX)
+			goto toolong;
+		out->fts[c] = buf_str(&s->fts[c]);
+		out->fts_len[c] = s->fts[c].len;
+	}
+	return 0;
+toolong:
+	set_cause(cause, "store: put: full-text columns too long");
+	return -1;
 }
 
 /*
@@ -1842,21 +1936,32 @@ int
 store_put(struct store *s, int64_t source, int64_t run,
     const struct store_record *r, enum store_change *changep, char **cause)
 {
-	sqlite3_stmt		*st;
-	enum store_change	 change = STORE_UNCHANGED;
-	const char		*now;
-	uint64_t		 hash, old_hash = 0;
-	int64_t			 id = 0;
-	int			 deleted, known = 0, was_deleted = 0;
-	int			 stale = 0, rewrite = 0;
+	sqlite3_stmt			*st;
+	struct store_prepared		 mine;
+	const struct store_prepared	*p = r->prep;
+	enum store_change		 change = STORE_UNCHANGED;
+	const char			*now;
+	uint64_t			 hash, old_hash = 0;
+	int64_t				 id = 0;
+	int				 deleted, known = 0, was_deleted = 0;
+	int				 stale = 0, rewrite = 0;
 
 	if (changep != NULL)
 		*changep = STORE_UNCHANGED;
-	if (need_transaction(s, "put", cause) == -1 ||
-	    check_record(s, r, cause) == -1)
+	if (need_transaction(s, "put", cause) == -1)
 		return -1;
+	if (r->prefix == NULL) {
+		set_cause(cause, "store: put: record without prefix, "
+		    "identifier or datestamp");
+		return -1;
+	}
+	if (p == NULL) {
+		if (store_prepare(s->prep, r, &mine, cause) == -1)
+			return -1;
+		p = &mine;
+	}
 	deleted = r->deleted != 0;
-	hash = record_hash(s, r);
+	hash = p->hash;
 	now = store_now(s);
 
 	/*
@@ -1865,7 +1970,7 @@ store_put(struct store *s, int64_t source, int64_t run,
 	 * known one for nothing), else look first.
 	 */
 	if (s->last_new &&
-	    record_add(s, source, r, hash, now, &id, cause) == -1)
+	    record_add(s, source, r, p, now, &id, cause) == -1)
 		return -1;
 	if (id == 0 && record_get(s, source, r, hash, &id, &known, &stale,
 	    &was_deleted, &old_hash, &rewrite, cause) == -1)
@@ -1873,7 +1978,7 @@ store_put(struct store *s, int64_t source, int64_t run,
 	if (stale)
 		return 0;
 	if (id == 0 &&
-	    record_add(s, source, r, hash, now, &id, cause) == -1)
+	    record_add(s, source, r, p, now, &id, cause) == -1)
 		return -1;
 	if (id == 0) {
 		set_cause(cause, "store: insert record: %s appeared while "
@@ -1883,16 +1988,11 @@ store_put(struct store *s, int64_t source, int64_t run,
 	s->last_new = !known;
 
 	if (!known) {
-		if (content_put(s, id, r, 1, cause) == -1)
+		if (content_put(s, id, r, p, 1, cause) == -1)
 			return -1;
 		if (!deleted)
 			change = STORE_NEW;
 	} else {
-		if (rewrite && sets_json(s, r) == -1) {
-			set_cause(cause, "store: put: setSpecs longer than "
-			    "%zu bytes", s->setsjson.max);
-			return -1;
-		}
 		st = s->q[Q_RECORD_UPDATE];
 		sqlite3_bind_int64(st, 1, id);
 		bind_text(st, 2, r->datestamp);
@@ -1901,14 +2001,14 @@ store_put(struct store *s, int64_t source, int64_t run,
 		bind_text(st, 5, now);
 		/* Unchanged, the sets stay as first listed. */
 		if (rewrite)
-			sqlite3_bind_text64(st, 6, s->setsjson.data,
-			    s->setsjson.len, SQLITE_STATIC, SQLITE_UTF8);
+			sqlite3_bind_text64(st, 6, p->sets_json,
+			    p->sets_json_len, SQLITE_STATIC, SQLITE_UTF8);
 		else
 			sqlite3_bind_null(st, 6);
 		if (q_exec(s, Q_RECORD_UPDATE, cause) == -1)
 			return -1;
 		/* Unchanged content: no content or set row is touched. */
-		if (rewrite && content_put(s, id, r, 0, cause) == -1)
+		if (rewrite && content_put(s, id, r, p, 0, cause) == -1)
 			return -1;
 		if (deleted && !was_deleted)
 			change = STORE_DELETED;
@@ -1935,28 +2035,16 @@ store_put(struct store *s, int64_t source, int64_t run,
  * test_fts_in_step.
  */
 static int
-fts_add(struct store *s, int64_t id, const struct store_record *r,
+fts_add(struct store *s, int64_t id, const struct store_prepared *p,
     char **cause)
 {
-	sqlite3_stmt	*st;
-	size_t		 k, seen[4] = { 0 };
+	sqlite3_stmt	*st = s->q[Q_FTS_ADD];
 	int		 c;
 
-	for (c = 0; c < 4; c++)
-		buf_reset(&s->fts_text[c]);
-	/* DCMES codes 0-3: title, creator, subject, description. */
-	for (k = 0; k < r->ndc; k++) {
-		if ((c = s->codes[k]) > 3)
-			continue;
-		if (seen[c]++ > 0)
-			buf_addch(&s->fts_text[c], '\n');
-		buf_add(&s->fts_text[c], r->dc[k].value, s->vlen[k]);
-	}
-	st = s->q[Q_FTS_ADD];
 	sqlite3_bind_int64(st, 1, id);
 	for (c = 0; c < 4; c++)
-		sqlite3_bind_text(st, c + 2, buf_str(&s->fts_text[c]),
-		    (int)s->fts_text[c].len, SQLITE_STATIC);
+		sqlite3_bind_text(st, c + 2, p->fts[c], (int)p->fts_len[c],
+		    SQLITE_STATIC);
 	return q_exec(s, Q_FTS_ADD, cause);
 }
 

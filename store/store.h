@@ -74,6 +74,25 @@ struct store_dc {
 	const char	*lang;		/* NULL when none */
 };
 
+/*
+ * What store_put() works out from a record alone, with no database:
+ * store_prepare() makes it, on any thread, so that the thread that writes
+ * need not (see harvest/spool.c).  Strings are not NUL-terminated unless
+ * said; they point into the store_prep (or a copy of them).
+ */
+struct store_prepared {
+	uint64_t	 hash;		/* record.hash */
+	const char	*sets_json;	/* record.sets */
+	size_t		 sets_json_len;
+	const char	*dc_json;	/* content.dc; NULL: no content row */
+	size_t		 dc_json_len;
+	const char	*tmpl;		/* the template; NULL: XML kept whole */
+	size_t		 tmpl_len;
+	uint64_t	 tmpl_hash;
+	const char	*fts[4];	/* the full-text columns, NUL-ended */
+	size_t		 fts_len[4];
+};
+
 struct store_record {
 	const char		*prefix;
 	const char		*identifier;
@@ -86,7 +105,22 @@ struct store_record {
 	const struct store_dc	*dc;		/* in document order */
 	size_t			 ndc;
 	const char		*reason;	/* why, on the change row; NULL */
+	/*
+	 * What store_prepare() made of this record, or NULL: store_put()
+	 * makes it.  With it, store_put() reads of the record only prefix,
+	 * identifier, datestamp, deleted, sets and (without a template)
+	 * metadata: dc may be empty.
+	 */
+	const struct store_prepared *prep;
 };
+
+/* Scratch space for store_prepare(), one per thread that prepares. */
+struct store_prep;
+struct store_prep	*store_prep_new(void);
+void			 store_prep_free(struct store_prep *);
+/* -1 with *cause when store_put() would refuse the record. */
+int	 store_prepare(struct store_prep *, const struct store_record *,
+	    struct store_prepared *, char **cause);
 
 enum store_change {
 	STORE_UNCHANGED = 0,	/* nothing but maybe the datestamp moved */

@@ -106,29 +106,98 @@ test_urls(void **state)
 struct collect {
 	int	n;
 	int	bad;
+	int	templated;
+	int	prepared;
 };
 
+#define SP_TITLE	"Қазақстан & <title>"
+#define SP_CREATOR	"Surname, Given"
+/* Record i's metadata: every other one has the DC values as elements. */
+static void
+sp_meta(int i, char *md, size_t len)
+{
+	if (i % 2 == 0)
+		snprintf(md, len, "<oai_dc:dc><dc:title>Қазақстан &amp; "
+		    "&lt;title&gt;</dc:title>\n<dc:creator xml:lang=\"kk\">"
+		    "Surname, Given</dc:creator><!-- %d --></oai_dc:dc>", i);
+	else
+		snprintf(md, len, "<dc>record %d &amp; more</dc>", i);
+}
+
+static int
+str_is(const char *s, size_t len, const char *want)
+{
+	return s != NULL && len == strlen(want) && memcmp(s, want, len) == 0;
+}
+
+/*
+ * Each record comes back as it went in, with what store_prepare() made of
+ * it on the way in: the same as store_prepare() makes of the record now.
+ */
 static int
 check_rec(void *arg, const struct store_record *r)
 {
-	struct collect	*c = arg;
-	char		 want[64];
+	static const char *const	 sets[] = { "a", "b:c" };
+	struct collect			*c = arg;
+	const struct store_prepared	*p = r->prep;
+	struct store_prepared		 want;
+	struct store_prep		*prep;
+	struct store_record		 orig;
+	struct store_dc			 dc[2] = {
+		{ "title", SP_TITLE, NULL }, { "creator", SP_CREATOR, "kk" } };
+	char				 id[64], md[256], *cause = NULL;
 
-	snprintf(want, sizeof(want), "oai:x:%d", c->n);
-	if (strcmp(r->identifier, want) != 0 ||
+	snprintf(id, sizeof(id), "oai:x:%d", c->n);
+	sp_meta(c->n, md, sizeof(md));
+	if (strcmp(r->identifier, id) != 0 ||
 	    strcmp(r->datestamp, "2024-01-02") != 0 ||
 	    r->deleted != (c->n % 5 == 0) ||
-	    r->nsets != (size_t)(c->n % 3))
+	    r->nsets != (size_t)(c->n % 3) || r->ndc != 0 || p == NULL) {
 		c->bad++;
-	if (!r->deleted && (r->metadata == NULL ||
-	    r->metadata_len != strlen(r->metadata) ||
-	    strncmp(r->metadata, "<dc>", 4) != 0 || r->ndc != 2 ||
-	    strcmp(r->dc[0].element, "title") != 0 ||
-	    strcmp(r->dc[1].element, "creator") != 0 ||
-	    strcmp(r->dc[1].lang, "kk") != 0 || r->dc[0].lang != NULL))
+		c->n++;
+		return 0;
+	}
+	c->prepared++;
+	memset(&orig, 0, sizeof(orig));
+	orig.identifier = id;
+	orig.datestamp = "2024-01-02";
+	orig.deleted = r->deleted;
+	orig.sets = sets;
+	orig.nsets = r->nsets;
+	if (!r->deleted) {
+		orig.metadata = md;
+		orig.metadata_len = strlen(md);
+		orig.dc = dc;
+		orig.ndc = 2;
+	}
+	prep = store_prep_new();
+	if (store_prepare(prep, &orig, &want, &cause) == -1)
+		fail_msg("store_prepare: %s", cause);
+	if (p->hash != want.hash ||
+	    !str_is(p->sets_json, p->sets_json_len, want.sets_json))
 		c->bad++;
-	if (r->deleted && (r->metadata != NULL || r->ndc != 0))
+	if (r->deleted) {
+		if (r->metadata != NULL || p->dc_json != NULL)
+			c->bad++;
+	} else if (!str_is(p->dc_json, p->dc_json_len,
+	    "[[0,\"" SP_TITLE "\"],[1,\"" SP_CREATOR "\",\"kk\"]]") ||
+	    !str_is(p->fts[0], p->fts_len[0], SP_TITLE) ||
+	    !str_is(p->fts[1], p->fts_len[1], SP_CREATOR) ||
+	    !str_is(p->fts[2], p->fts_len[2], "") ||
+	    !str_is(p->fts[3], p->fts_len[3], ""))
 		c->bad++;
+	else if (c->n % 2 == 0) {
+		/* The template and the values give the XML back: not kept. */
+		if (r->metadata != NULL || want.tmpl == NULL ||
+		    p->tmpl_hash != want.tmpl_hash ||
+		    p->tmpl_len != want.tmpl_len ||
+		    memcmp(p->tmpl, want.tmpl, want.tmpl_len) != 0)
+			c->bad++;
+		c->templated++;
+	} else if (p->tmpl != NULL || want.tmpl != NULL ||
+	    !str_is(r->metadata, r->metadata_len, md))
+		c->bad++;
+	store_prep_free(prep);
 	c->n++;
 	return 0;
 }
@@ -146,7 +215,7 @@ fill(struct spool *s, int n)
 	for (i = 0; i < n; i++) {
 		memset(&r, 0, sizeof(r));
 		snprintf(id, sizeof(id), "oai:x:%d", i);
-		snprintf(md, sizeof(md), "<dc>record %d &amp; more</dc>", i);
+		sp_meta(i, md, sizeof(md));
 		r.identifier = id;
 		r.datestamp = "2024-01-02";
 		r.deleted = i % 5 == 0;
@@ -156,10 +225,10 @@ fill(struct spool *s, int n)
 			r.metadata = md;
 			r.metadata_len = strlen(md);
 			dc[0].element = DC_TITLE;
-			dc[0].value = "Қазақстан & <title>";
+			dc[0].value = SP_TITLE;
 			dc[0].lang = NULL;
 			dc[1].element = DC_CREATOR;
-			dc[1].value = "Surname, Given";
+			dc[1].value = SP_CREATOR;
 			dc[1].lang = "kk";
 			r.dc = dc;
 			r.ndc = 2;
@@ -185,6 +254,9 @@ test_spool(void **state)
 		assert_int_equal(spool_replay(s, check_rec, &c, &cause), 0);
 		assert_int_equal(c.n, 3000);
 		assert_int_equal(c.bad, 0);
+		assert_int_equal(c.prepared, 3000);
+		/* Of 2,400 present records, every other one. */
+		assert_int_equal(c.templated, 1200);
 		/* Reset and reuse: the old page is gone. */
 		spool_reset(s);
 		assert_int_equal(spool_count(s), 0);

@@ -102,6 +102,8 @@ teardown(void **state)
 
 /* Helpers */
 
+static void	 assert_fts_sound(struct fx *);
+
 /* Rows of a query on a separate connection: "a|b\n" per row, NULL as NULL. */
 static char *
 sql(const char *path, const char *q)
@@ -1157,8 +1159,11 @@ test_content_forms(void **state)
 		{ "oai:t:marc", marc_xml, NULL, 0, "verbatim" },
 		{ "oai:t:none", NULL, plain, nitems(plain), "none" },
 	};
-	struct store_record	 r;
+	struct store_record	 r, rp;
+	struct store_prepared	 p;
+	struct store_prep	*prep;
 	struct buf		 big;
+	char			 id[64];
 	size_t			 i;
 
 	for (i = 0; i < nitems(cases); i++) {
@@ -1168,6 +1173,28 @@ test_content_forms(void **state)
 		assert_int_equal(put(f, &r), STORE_NEW);
 		check_content(f, &r, cases[i].form);
 	}
+	/*
+	 * Prepared elsewhere (as the harvester's event loop does), with only
+	 * what store_put() then reads: the same rows, and the same terms.
+	 */
+	prep = store_prep_new();
+	for (i = 0; i < nitems(cases); i++) {
+		snprintf(id, sizeof(id), "%s:prepared", cases[i].id);
+		r = mkrec(id, "2024-01-01", 0, cases[i].xml);
+		r.dc = cases[i].dc;
+		r.ndc = cases[i].ndc;
+		CHECK(store_prepare(prep, &r, &p, CAUSE));
+		rp = r;
+		rp.dc = NULL;
+		rp.ndc = 0;
+		if (p.tmpl != NULL)
+			rp.metadata = NULL;
+		rp.prep = &p;
+		assert_int_equal(put(f, &rp), STORE_NEW);
+		check_content(f, &r, cases[i].form);
+	}
+	store_prep_free(prep);
+	assert_fts_sound(f);
 
 	/*
 	 * Templates of 3,000 bytes are made but not remembered: the second
