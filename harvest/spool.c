@@ -21,6 +21,7 @@ struct spool {
 	struct buf		 mem;		/* framed records */
 	size_t			 mem_max;
 	FILE			*file;		/* spilled records, or NULL */
+	char			*filebuf;	/* its stdio buffer */
 	size_t			 count;
 	char			*scratch;	/* one record read back */
 	size_t			 scratchcap;
@@ -65,6 +66,7 @@ spool_free(struct spool *s)
 	free(s->sets);
 	free(s->dc);
 	store_prep_free(s->prep);
+	free(s->filebuf);
 	free(s);
 }
 
@@ -220,8 +222,13 @@ flush_mem(struct spool *s, char **cause)
 			    strerror(errno));
 			return -1;
 		}
-		/* Read back a record at a time: not 4 KiB a read(2). */
-		(void)setvbuf(s->file, NULL, _IOFBF, SPOOL_FILE_BUF);
+		/*
+		 * Not 4 KiB a read(2) when the page writer reads it back
+		 * (glibc ignores the size without a buffer).
+		 */
+		if (s->filebuf == NULL)
+			s->filebuf = xmalloc(SPOOL_FILE_BUF);
+		(void)setvbuf(s->file, s->filebuf, _IOFBF, SPOOL_FILE_BUF);
 	}
 	if (fwrite(s->mem.data, 1, s->mem.len, s->file) != s->mem.len) {
 		xasprintf(cause, "spool: write: %s", strerror(errno));
