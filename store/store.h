@@ -26,8 +26,8 @@ const char	*store_path(const struct store *);
  * Checkpoint the WAL on a thread of its own (store/checkpoint.c) instead
  * of at the end of the commit that fills it, for the connection that
  * writes pages.  Sizes in pages, 0 for the defaults: a background pass
- * every step pages once the WAL holds trigger, the rest at cap on the
- * writing thread.
+ * every step pages once the WAL holds trigger, the rest on the writing
+ * thread at cap or at four times the last commit, whichever is more.
  */
 int	 store_checkpoint_async(struct store *, int trigger, int step,
 	    int cap, char **cause);
@@ -36,6 +36,7 @@ struct store_ckpt_stats {
 	long long	inline_passes;	/* on the writer's, at the cap */
 	long long	failed;		/* passes that returned an error */
 	long long	max_frames;	/* the longest the WAL grew, in pages */
+	long long	max_txn;	/* the most pages one commit added */
 };
 /* What the checkpointer did so far (zeros without one). */
 void	 store_checkpoint_stats(struct store *, struct store_ckpt_stats *);

@@ -2295,20 +2295,21 @@ wal_bytes(struct fx *f)
  * keeps the WAL bounded although the writer never pauses: at the cap the
  * writer copies the rest itself and the WAL starts again.  With small
  * sizes (pages): a pass for every STEP once the WAL holds TRIGGER, the
- * rest at CAP; each transaction adds some 10 pages.
+ * rest at CAP; each transaction adds some 10 pages (more when the
+ * full-text index merges).
  */
 static void
 test_checkpoint_async(void **state)
 {
 	struct fx		*f = *state;
 	enum { TRIGGER = 16, STEP = 8, CAP = 64, NTX = 60, PERTX = 20,
-	    TXPAGES = 40 };
-	struct store_ckpt_stats	 st;
+	    NTX2 = 12 };
+	struct store_ckpt_stats	 st, before;
 	struct store_record	 r;
 	struct store_dc		 dc;
 	enum store_change	 c;
 	char			 id[32], title[64], meta[3000], *got;
-	long long		 wal, wal_max = 0;
+	long long		 wal, wal_max = 0, bound;
 	int			 i, k, tries;
 
 	CHECK(store_checkpoint_async(f->s, TRIGGER, STEP, CAP, CAUSE));
@@ -2348,15 +2349,59 @@ test_checkpoint_async(void **state)
 		usleep(10000);
 	}
 	print_message("# checkpoints: %lld on the thread, %lld inline, "
-	    "%lld failed, WAL at most %lld pages, %lld bytes\n", st.passes,
-	    st.inline_passes, st.failed, st.max_frames, wal_max);
+	    "%lld failed, WAL at most %lld pages, %lld bytes, commits of up "
+	    "to %lld pages\n", st.passes, st.inline_passes, st.failed,
+	    st.max_frames, wal_max, st.max_txn);
 	assert_true(st.passes > 0);
 	assert_true(st.inline_passes > 0);
 	assert_int_equal(st.failed, 0);
+	/* At most the cap (or four commits) and the commit that passed it. */
+	bound = st.max_txn * 4 > CAP ? st.max_txn * 4 : CAP;
+	bound += st.max_txn;
 	assert_true(st.max_frames >= CAP);
-	assert_true(st.max_frames < CAP + TXPAGES);
+	assert_true(st.max_frames <= bound);
 	/* The file too: the WAL started again from its beginning. */
-	assert_true(wal_max <= 32 + (long long)(CAP + TXPAGES) * (8192 + 24));
+	assert_true(wal_max <= 32 + bound * (8192 + 24));
+
+	/*
+	 * Commits ten times as big: the cap stretches to four of them (else
+	 * the writer would copy half of every two itself), no further.
+	 */
+	before = st;
+	for (i = NTX; i < NTX + NTX2; i++) {
+		CHECK(store_begin(f->s, CAUSE));
+		for (k = 0; k < PERTX * 10; k++) {
+			snprintf(id, sizeof(id), "oai:x:%d",
+			    NTX * PERTX + (i - NTX) * PERTX * 10 + k);
+			snprintf(title, sizeof(title), "Title %s", id);
+			snprintf(meta, sizeof(meta), "<dc><title>%s</title>"
+			    "<description>%0*d</description></dc>", title,
+			    2000, i * PERTX + k);
+			dc = (struct store_dc){ "title", title, NULL };
+			memset(&r, 0, sizeof(r));
+			r.prefix = "oai_dc";
+			r.identifier = id;
+			r.datestamp = "2024-01-01";
+			r.metadata = meta;
+			r.metadata_len = strlen(meta);
+			r.dc = &dc;
+			r.ndc = 1;
+			CHECK(store_put(f->s, f->src, 0, &r, &c, CAUSE));
+			assert_int_equal(c, STORE_NEW);
+		}
+		CHECK(store_commit(f->s, CAUSE));
+	}
+	store_checkpoint_stats(f->s, &st);
+	print_message("# bigger commits: %lld passes, %lld inline, WAL at "
+	    "most %lld pages, commits of up to %lld\n",
+	    st.passes - before.passes, st.inline_passes - before.inline_passes,
+	    st.max_frames, st.max_txn);
+	assert_true(st.max_txn > CAP);
+	/* Every commit passes CAP: without stretching, one pass each. */
+	assert_true(st.inline_passes > before.inline_passes);
+	assert_true(st.inline_passes - before.inline_passes <= NTX2 / 3);
+	assert_true(st.max_frames <= 5 * st.max_txn);
+	assert_int_equal(st.failed, 0);
 
 	/* Nothing lost, nothing broken, once the store is closed. */
 	store_close(f->s);
@@ -2365,9 +2410,9 @@ test_checkpoint_async(void **state)
 	assert_string_equal(got, "ok\n");
 	free(got);
 	assert_sql(f, "SELECT count(*), count(DISTINCT identifier) FROM record",
-	    "1200|1200\n");
-	assert_sql(f, "SELECT count(*) FROM change", "1200\n");
-	assert_sql(f, "SELECT count(*) FROM record_fts('title')", "1200\n");
+	    "3600|3600\n");
+	assert_sql(f, "SELECT count(*) FROM change", "3600\n");
+	assert_sql(f, "SELECT count(*) FROM record_fts('title')", "3600\n");
 }
 
 int
