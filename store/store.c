@@ -39,25 +39,27 @@
 
 /*
  * The WAL is checkpointed into the database once it has this many pages
- * (32 MiB), at the end of a transaction: SQLite's 1000 meant a checkpoint
+ * (32 MiB of 16 KiB pages; 16 MiB in files made with 8 KiB pages), at the
+ * end of a transaction: SQLite's 1000 meant a checkpoint
  * and its fsync every 24 pages of 100 records, a tenth of the time spent.
  * It grows past that only while one transaction needs it (10,000 oai_dc
  * records: 25 MB), and is cut back to WAL_LIMIT_BYTES after a checkpoint.
  */
-#define WAL_CHECKPOINT_PAGES	4096
+#define WAL_CHECKPOINT_PAGES	2048
 #define WAL_LIMIT_BYTES		(64 * 1024 * 1024)
 
 /*
  * The page writer's checkpoints (store_checkpoint_async(), checkpoint.c),
- * in pages: a background pass for every 4 MiB once the WAL holds 8 MiB,
- * the rest on the writer at 64 MiB (WAL_LIMIT_BYTES, so the file is not
- * cut back each time).  make bench, 100,000 records at 100 a page: with
- * these 3.42-3.50 s; 8 MiB steps 3.51-3.57; trigger 16 MiB, steps 16 MiB,
- * cap 128 MiB 3.72-3.79; SQLite's own checkpoints at 32 MiB 3.78-3.97.
+ * in pages (of 16 KiB): a background pass for every 4 MiB once the WAL
+ * holds 8 MiB, the rest on the writer at 64 MiB (WAL_LIMIT_BYTES, so the
+ * file is not cut back each time) or four commits.  make bench, 100,000
+ * records at 100 a page, 8 KiB pages: with these sizes 3.42-3.50 s; 8 MiB
+ * steps 3.51-3.57; trigger 16 MiB, steps 16 MiB, cap 128 MiB 3.72-3.79;
+ * SQLite's own checkpoints at 32 MiB 3.78-3.97.
  */
-#define CKPT_TRIGGER_PAGES	1024
-#define CKPT_STEP_PAGES		512
-#define CKPT_CAP_PAGES		8192
+#define CKPT_TRIGGER_PAGES	512
+#define CKPT_STEP_PAGES		256
+#define CKPT_CAP_PAGES		4096
 
 /*
  * Templates (see schema.c) longer than this are not made: the XML is kept
