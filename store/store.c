@@ -34,8 +34,11 @@
  * Page cache in KiB.  Writes append at the ends of the tables and of a few
  * index ranges (one per source, prefix and set), so a small cache holds what
  * a page transaction touches; the rest of the harvester needs the memory.
+ * 4 MiB harvests as fast as 8 (1,000,000 records at 10,000 a page: 33.2 s
+ * against 32.8, 100,000: the same within noise) in 5 MB less peak RSS
+ * (26.7 MB against 31.8); 16 MiB no faster either.
  */
-#define CACHE_KIB		8192
+#define CACHE_KIB		4096
 
 /*
  * The WAL is checkpointed into the database once it has this many pages
