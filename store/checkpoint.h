@@ -15,8 +15,9 @@ struct store_ckpt;
 /*
  * Take over the checkpoints of db (opened on path): a background pass
  * every step pages once the WAL has trigger pages, and one on the writing
- * thread when it reaches cap pages (or four times what the last commit
- * added, if more), after which the WAL starts again from its beginning.  NULL with *cause set when no thread or connection can be
+ * thread when it reaches cap pages (or four of the biggest commits since
+ * it started again, if more), after which the WAL starts again from its
+ * beginning.  NULL with *cause set when no thread or connection can be
  * had; db then checkpoints as before.
  */
 struct store_ckpt *store_ckpt_start(sqlite3 *db, const char *path,

@@ -2290,6 +2290,32 @@ wal_bytes(struct fx *f)
 	return n;
 }
 
+/* Record n, new: 2 KB of text, unlike its neighbours'. */
+static void
+put_numbered(struct fx *f, int n)
+{
+	struct store_record	 r;
+	struct store_dc		 dc;
+	enum store_change	 c;
+	char			 id[32], title[64], meta[3000];
+
+	snprintf(id, sizeof(id), "oai:x:%d", n);
+	snprintf(title, sizeof(title), "Title %d", n);
+	snprintf(meta, sizeof(meta), "<dc><title>%s</title><description>%0*d"
+	    "</description></dc>", title, 2000, n);
+	dc = (struct store_dc){ "title", title, NULL };
+	memset(&r, 0, sizeof(r));
+	r.prefix = "oai_dc";
+	r.identifier = id;
+	r.datestamp = "2024-01-01";
+	r.metadata = meta;
+	r.metadata_len = strlen(meta);
+	r.dc = &dc;
+	r.ndc = 1;
+	CHECK(store_put(f->s, f->src, 0, &r, &c, CAUSE));
+	assert_int_equal(c, STORE_NEW);
+}
+
 /*
  * The checkpointer copies the WAL into the database on its own thread and
  * keeps the WAL bounded although the writer never pauses: at the cap the
@@ -2305,10 +2331,7 @@ test_checkpoint_async(void **state)
 	enum { TRIGGER = 16, STEP = 8, CAP = 64, NTX = 60, PERTX = 20,
 	    NTX2 = 12 };
 	struct store_ckpt_stats	 st, before;
-	struct store_record	 r;
-	struct store_dc		 dc;
-	enum store_change	 c;
-	char			 id[32], title[64], meta[3000], *got;
+	char			*got;
 	long long		 wal, wal_max = 0, bound;
 	int			 i, k, tries;
 
@@ -2317,26 +2340,8 @@ test_checkpoint_async(void **state)
 	CHECK(store_checkpoint_async(f->s, TRIGGER, STEP, CAP, CAUSE));
 	for (i = 0; i < NTX; i++) {
 		CHECK(store_begin(f->s, CAUSE));
-		for (k = 0; k < PERTX; k++) {
-			snprintf(id, sizeof(id), "oai:x:%d", i * PERTX + k);
-			snprintf(title, sizeof(title), "Title %d",
-			    i * PERTX + k);
-			/* 2 KB of text a record, unlike its neighbours'. */
-			snprintf(meta, sizeof(meta), "<dc><title>%s</title>"
-			    "<description>%0*d</description></dc>", title,
-			    2000, i * PERTX + k);
-			dc = (struct store_dc){ "title", title, NULL };
-			memset(&r, 0, sizeof(r));
-			r.prefix = "oai_dc";
-			r.identifier = id;
-			r.datestamp = "2024-01-01";
-			r.metadata = meta;
-			r.metadata_len = strlen(meta);
-			r.dc = &dc;
-			r.ndc = 1;
-			CHECK(store_put(f->s, f->src, 0, &r, &c, CAUSE));
-			assert_int_equal(c, STORE_NEW);
-		}
+		for (k = 0; k < PERTX; k++)
+			put_numbered(f, i * PERTX + k);
 		CHECK(store_commit(f->s, CAUSE));
 		if ((wal = wal_bytes(f)) > wal_max)
 			wal_max = wal;
@@ -2368,27 +2373,10 @@ test_checkpoint_async(void **state)
 	 * the writer would copy half of every two itself), no further.
 	 */
 	before = st;
-	for (i = NTX; i < NTX + NTX2; i++) {
+	for (i = 0; i < NTX2; i++) {
 		CHECK(store_begin(f->s, CAUSE));
-		for (k = 0; k < PERTX * 20; k++) {
-			snprintf(id, sizeof(id), "oai:x:%d",
-			    NTX * PERTX + (i - NTX) * PERTX * 20 + k);
-			snprintf(title, sizeof(title), "Title %s", id);
-			snprintf(meta, sizeof(meta), "<dc><title>%s</title>"
-			    "<description>%0*d</description></dc>", title,
-			    2000, i * PERTX + k);
-			dc = (struct store_dc){ "title", title, NULL };
-			memset(&r, 0, sizeof(r));
-			r.prefix = "oai_dc";
-			r.identifier = id;
-			r.datestamp = "2024-01-01";
-			r.metadata = meta;
-			r.metadata_len = strlen(meta);
-			r.dc = &dc;
-			r.ndc = 1;
-			CHECK(store_put(f->s, f->src, 0, &r, &c, CAUSE));
-			assert_int_equal(c, STORE_NEW);
-		}
+		for (k = 0; k < PERTX * 20; k++)
+			put_numbered(f, NTX * PERTX + i * PERTX * 20 + k);
 		CHECK(store_commit(f->s, CAUSE));
 	}
 	store_checkpoint_stats(f->s, &st);
