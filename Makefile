@@ -98,7 +98,7 @@ $(ASN)/tests/test_parser: $(ASN)/tests/test_parser.o $(ASN_COMMON) \
 	    $(ASN)/harvest/oai.o
 	$(LINK_TEST)
 $(ASN)/tests/test_store: $(ASN)/tests/test_store.o $(ASN_COMMON) \
-	    $(patsubst %.c,$(ASN)/%.o,$(wildcard store/*.c))
+	    $(ASN)/common/writer.o $(patsubst %.c,$(ASN)/%.o,$(wildcard store/*.c))
 	$(LINK_TEST)
 $(ASN)/tests/test_conf: $(ASN)/tests/test_conf.o $(ASN_COMMON) \
 	    $(patsubst %.c,$(ASN)/%.o,$(wildcard conf/*.c))
@@ -110,7 +110,7 @@ $(ASN)/tests/test_window: $(ASN)/tests/test_window.o $(ASN_COMMON) \
 	    $(ASN)/harvest/window.o
 	$(LINK_TEST)
 $(ASN)/tests/test_writer: $(ASN)/tests/test_writer.o $(ASN_COMMON) \
-	    $(ASN)/harvest/writer.o
+	    $(ASN)/common/writer.o
 	$(LINK_TEST)
 $(ASN)/tests/test_%: $(ASN)/tests/test_%.o $(ASN)/tests/testlib.o \
 	    $(ASN_LIB_OBJS)

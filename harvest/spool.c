@@ -35,7 +35,6 @@ struct spool {
 };
 
 static void	 put_u32(struct buf *, uint32_t);
-static void	 put_u64(struct buf *, uint64_t);
 static void	 put_str(struct buf *, const char *, size_t);
 static int	 flush_mem(struct spool *, char **);
 static int	 decode(struct spool *, const char *, size_t,
@@ -97,18 +96,16 @@ spool_count(const struct spool *s)
 	return s->count;
 }
 
+/* A number, as it is in memory (the file never leaves the process). */
+#define put_num(b, v) do {						\
+	if (buf_add((b), &(v), sizeof(v)) == -1)			\
+		fatalx("spool: buffer cap");				\
+} while (0)
+
 static void
 put_u32(struct buf *b, uint32_t v)
 {
-	if (buf_add(b, &v, sizeof(v)) == -1)
-		fatalx("spool: buffer cap");
-}
-
-static void
-put_u64(struct buf *b, uint64_t v)
-{
-	if (buf_add(b, &v, sizeof(v)) == -1)
-		fatalx("spool: buffer cap");
+	put_num(b, v);
 }
 
 /* A string: its length, its bytes and a NUL, so it reads back in place. */
@@ -189,11 +186,11 @@ spool_add(struct spool *s, const struct oai_record *r, char **cause)
 		put_str(&s->mem, p.tmpl == NULL ? r->metadata : NULL,
 		    r->metadata_len);
 		put_u32(&s->mem, 0);
-		put_u64(&s->mem, p.hash);
+		put_num(&s->mem, p.hash);
 		put_str(&s->mem, p.sets_json, p.sets_json_len);
 		put_str(&s->mem, p.dc_json, p.dc_json_len);
 		put_str(&s->mem, p.tmpl, p.tmpl_len);
-		put_u64(&s->mem, p.tmpl_hash);
+		put_num(&s->mem, p.tmpl_hash);
 		for (c = 0; c < 4; c++)
 			put_str(&s->mem, p.fts[c], p.fts_len[c]);
 	} else {
@@ -238,25 +235,23 @@ flush_mem(struct spool *s, char **cause)
 	return 0;
 }
 
+/* n bytes into v, as put_num() wrote them. */
 static int
-get_u32(const char **p, const char *end, uint32_t *v)
+get_num(const char **p, const char *end, void *v, size_t n)
 {
-	if ((size_t)(end - *p) < sizeof(*v))
+	if ((size_t)(end - *p) < n)
 		return -1;
-	memcpy(v, *p, sizeof(*v));
-	*p += sizeof(*v);
+	memcpy(v, *p, n);
+	*p += n;
 	return 0;
 }
 
 static int
-get_u64(const char **p, const char *end, uint64_t *v)
+get_u32(const char **p, const char *end, uint32_t *v)
 {
-	if ((size_t)(end - *p) < sizeof(*v))
-		return -1;
-	memcpy(v, *p, sizeof(*v));
-	*p += sizeof(*v);
-	return 0;
+	return get_num(p, end, v, sizeof(*v));
 }
+
 
 /* A string written by put_str(), in place; its length too if lenp. */
 static int
@@ -323,12 +318,13 @@ decode(struct spool *s, const char *p, size_t n, struct store_record *rec)
 	rec->ndc = ndc;
 	if (v & SP_PREPARED) {
 		memset(pp, 0, sizeof(*pp));
-		if (get_u64(&p, end, &pp->hash) == -1 ||
+		if (get_num(&p, end, &pp->hash, sizeof(pp->hash)) == -1 ||
 		    get_str(&p, end, &pp->sets_json, &pp->sets_json_len) ==
 		    -1 ||
 		    get_str(&p, end, &pp->dc_json, &pp->dc_json_len) == -1 ||
 		    get_str(&p, end, &pp->tmpl, &pp->tmpl_len) == -1 ||
-		    get_u64(&p, end, &pp->tmpl_hash) == -1)
+		    get_num(&p, end, &pp->tmpl_hash, sizeof(pp->tmpl_hash)) ==
+		    -1)
 			return -1;
 		for (c = 0; c < 4; c++)
 			if (get_str(&p, end, &pp->fts[c], &pp->fts_len[c]) ==

@@ -22,28 +22,29 @@
  * transaction starts the WAL again.  A crash at any point leaves what
  * SQLite's own checkpoints leave: the WAL is the truth until copied.
  */
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "log.h"
 #include "util.h"
+#include "writer.h"
 #include "checkpoint.h"
 
+/* At the cap, the WAL holds at least this many of the biggest commit. */
+#define CKPT_CAP_TXNS	4
+
+/*
+ * The committing thread owns everything here.  A pass on the writer's
+ * thread writes copied and the stats; the committing thread reads them
+ * only once writer_busy() says 0 or after writer_wait(), which order the
+ * two.
+ */
 struct store_ckpt {
 	sqlite3		*wdb;		/* the writer's connection */
 	sqlite3		*db;		/* the checkpointer's own */
+	struct writer	*w;		/* its thread (NULL: passes inline) */
 	int		 trigger;
 	int		 step;
 	int		 cap;
-	pthread_t	 thread;
-	pthread_mutex_t	 mtx;
-	pthread_cond_t	 cv;		/* want or quit */
-	pthread_cond_t	 idle;		/* a pass ended */
-	int		 want;
-	int		 running;
-	int		 quit;
 	int		 copied;	/* frames copied by the last pass */
 	int		 last;		/* the WAL's length at the last commit */
 	int		 txn;		/* the most frames a commit added since
@@ -51,12 +52,9 @@ struct store_ckpt {
 	struct store_ckpt_stats stats;
 };
 
-/* At the cap, the WAL holds at least this many of the last transaction. */
-#define CKPT_CAP_TXNS	4
-
-static void	*ckpt_main(void *);
+static void	 ckpt_pass(void *);
+static void	 ckpt_run(struct store_ckpt *, sqlite3 *, int);
 static int	 ckpt_hook(void *, sqlite3 *, const char *, int);
-static void	 ckpt_done(struct store_ckpt *, int, int, const char *, int);
 
 struct store_ckpt *
 store_ckpt_start(sqlite3 *wdb, const char *path, int trigger, int step,
@@ -82,18 +80,7 @@ store_ckpt_start(sqlite3 *wdb, const char *path, int trigger, int step,
 		free(c);
 		return NULL;
 	}
-	pthread_mutex_init(&c->mtx, NULL);
-	pthread_cond_init(&c->cv, NULL);
-	pthread_cond_init(&c->idle, NULL);
-	if ((rc = pthread_create(&c->thread, NULL, ckpt_main, c)) != 0) {
-		xasprintf(cause, "store: checkpointer: %s", strerror(rc));
-		pthread_cond_destroy(&c->idle);
-		pthread_cond_destroy(&c->cv);
-		pthread_mutex_destroy(&c->mtx);
-		sqlite3_close(c->db);
-		free(c);
-		return NULL;
-	}
+	c->w = writer_new();
 	/* This replaces SQLite's own wal_autocheckpoint hook. */
 	sqlite3_wal_hook(wdb, ckpt_hook, c);
 	return c;
@@ -105,15 +92,8 @@ store_ckpt_stop(struct store_ckpt *c)
 	if (c == NULL)
 		return;
 	sqlite3_wal_autocheckpoint(c->wdb, c->trigger);
-	pthread_mutex_lock(&c->mtx);
-	c->quit = 1;
-	pthread_cond_broadcast(&c->cv);
-	pthread_mutex_unlock(&c->mtx);
 	/* A pass in progress finishes first. */
-	pthread_join(c->thread, NULL);
-	pthread_cond_destroy(&c->idle);
-	pthread_cond_destroy(&c->cv);
-	pthread_mutex_destroy(&c->mtx);
+	writer_free(c->w);
 	log_debug("store: checkpoints passes=%lld inline=%lld failed=%lld "
 	    "max_wal_pages=%lld max_commit_pages=%lld", c->stats.passes,
 	    c->stats.inline_passes, c->stats.failed, c->stats.max_frames,
@@ -127,50 +107,31 @@ store_ckpt_stop(struct store_ckpt *c)
 void
 store_ckpt_stats(struct store_ckpt *c, struct store_ckpt_stats *st)
 {
-	pthread_mutex_lock(&c->mtx);
+	writer_wait(c->w);
 	*st = c->stats;
-	pthread_mutex_unlock(&c->mtx);
 }
 
-static void *
-ckpt_main(void *arg)
+/* On the writer's thread. */
+static void
+ckpt_pass(void *arg)
 {
 	struct store_ckpt	*c = arg;
-	char			 err[256];
-	int			 rc, nlog, ncopied;
 
-	pthread_mutex_lock(&c->mtx);
-	for (;;) {
-		while (!c->want && !c->quit)
-			pthread_cond_wait(&c->cv, &c->mtx);
-		if (c->quit)
-			break;
-		c->want = 0;
-		c->running = 1;
-		pthread_mutex_unlock(&c->mtx);
-
-		nlog = ncopied = -1;
-		rc = sqlite3_wal_checkpoint_v2(c->db, "main",
-		    SQLITE_CHECKPOINT_PASSIVE, &nlog, &ncopied);
-		err[0] = '\0';
-		if (rc != SQLITE_OK)
-			snprintf(err, sizeof(err), "%s", sqlite3_errmsg(c->db));
-
-		pthread_mutex_lock(&c->mtx);
-		c->running = 0;
-		c->stats.passes++;
-		ckpt_done(c, rc, ncopied, err, 0);
-		pthread_cond_broadcast(&c->idle);
-	}
-	pthread_mutex_unlock(&c->mtx);
-	return NULL;
+	ckpt_run(c, c->db, 0);
 }
 
-/* With the mutex held: count a pass that ended with rc. */
+/* A PASSIVE pass on db: it copies what it can and waits for no one. */
 static void
-ckpt_done(struct store_ckpt *c, int rc, int ncopied, const char *err,
-    int inline_pass)
+ckpt_run(struct store_ckpt *c, sqlite3 *db, int inline_pass)
 {
+	int	rc, nlog = -1, ncopied = -1;
+
+	rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE,
+	    &nlog, &ncopied);
+	if (inline_pass)
+		c->stats.inline_passes++;
+	else
+		c->stats.passes++;
 	if (rc == SQLITE_OK) {
 		if (ncopied >= 0)
 			c->copied = ncopied;
@@ -182,7 +143,7 @@ ckpt_done(struct store_ckpt *c, int rc, int ncopied, const char *err,
 		log_debug("store: checkpoint busy inline=%d", inline_pass);
 	else
 		log_warn("store: checkpoint inline=%d error=%s", inline_pass,
-		    log_q(err));
+		    log_q(sqlite3_errmsg(db)));
 }
 
 /*
@@ -193,16 +154,12 @@ static int
 ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
 	struct store_ckpt	*c = arg;
-	char			 err[256];
-	int			 rc, nlog, ncopied;
 
-	pthread_mutex_lock(&c->mtx);
 	if (frames > c->stats.max_frames)
 		c->stats.max_frames = frames;
-	if (frames <= c->last) {	/* the WAL started again */
-		c->copied = 0;
+	if (frames <= c->last)		/* the WAL started again */
 		c->txn = frames;
-	} else if (frames - c->last > c->txn)
+	else if (frames - c->last > c->txn)
 		c->txn = frames - c->last;
 	c->last = frames;
 	if (c->txn > c->stats.max_txn)
@@ -214,30 +171,16 @@ ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	 * that this stays about a quarter at most.
 	 */
 	if (frames < c->cap || frames < CKPT_CAP_TXNS * c->txn) {
-		if (frames >= c->trigger && frames - c->copied >= c->step &&
-		    !c->running && !c->want) {
-			c->want = 1;
-			pthread_cond_signal(&c->cv);
-		}
-		pthread_mutex_unlock(&c->mtx);
+		if (frames < c->trigger || writer_busy(c->w))
+			return SQLITE_OK;
+		if (c->copied > frames)		/* the WAL started again */
+			c->copied = 0;
+		if (frames - c->copied >= c->step)
+			writer_submit(c->w, ckpt_pass, c);
 		return SQLITE_OK;
 	}
 	/* At the cap: copy the rest here, then the WAL can start again. */
-	while (c->running)
-		pthread_cond_wait(&c->idle, &c->mtx);
-	c->want = 0;
-	pthread_mutex_unlock(&c->mtx);
-
-	nlog = ncopied = -1;
-	rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
-	    &nlog, &ncopied);
-	err[0] = '\0';
-	if (rc != SQLITE_OK)
-		snprintf(err, sizeof(err), "%s", sqlite3_errmsg(db));
-
-	pthread_mutex_lock(&c->mtx);
-	c->stats.inline_passes++;
-	ckpt_done(c, rc, ncopied, err, 1);
-	pthread_mutex_unlock(&c->mtx);
+	writer_wait(c->w);
+	ckpt_run(c, db, 1);
 	return SQLITE_OK;
 }

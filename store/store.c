@@ -1088,8 +1088,8 @@ check_record(struct store_prep *s, const struct store_record *r,
 	int	code;
 
 	if (r->identifier == NULL || r->datestamp == NULL) {
-		set_cause(cause, "store: put: record without prefix, "
-		    "identifier or datestamp");
+		set_cause(cause, "store: put: record without identifier or "
+		    "datestamp");
 		return -1;
 	}
 	for (i = 0; i < r->nsets; i++) {
@@ -1955,9 +1955,9 @@ store_put(struct store *s, int64_t source, int64_t run,
 		*changep = STORE_UNCHANGED;
 	if (need_transaction(s, "put", cause) == -1)
 		return -1;
+	/* The rest is store_prepare()'s to check: it knows no prefix. */
 	if (r->prefix == NULL) {
-		set_cause(cause, "store: put: record without prefix, "
-		    "identifier or datestamp");
+		set_cause(cause, "store: put: record without prefix");
 		return -1;
 	}
 	if (p == NULL) {
@@ -2033,11 +2033,8 @@ store_put(struct store *s, int64_t source, int64_t run,
 
 /*
  * Index the content row just written for record id (the triggers of
- * schema.c took out what it held before): its titles, creators, subjects
- * and descriptions, one value a line, as the view record_fts_doc reads
- * them back out of content.dc.  The 'delete' the triggers send must see
- * the very terms inserted here, or the index goes wrong: see
- * test_fts_in_step.
+ * schema.c took out what it held before), from the columns
+ * store_prepare() made.
  */
 static int
 fts_add(struct store *s, int64_t id, const struct store_prepared *p,

@@ -27,7 +27,7 @@ const char	*store_path(const struct store *);
  * of at the end of the commit that fills it, for the connection that
  * writes pages.  Sizes in pages, 0 for the defaults: a background pass
  * every step pages once the WAL holds trigger, the rest on the writing
- * thread at cap or at four times the last commit, whichever is more.
+ * thread at cap or at four of the biggest commits, whichever is more.
  */
 int	 store_checkpoint_async(struct store *, int trigger, int step,
 	    int cap, char **cause);
@@ -38,7 +38,10 @@ struct store_ckpt_stats {
 	long long	max_frames;	/* the longest the WAL grew, in pages */
 	long long	max_txn;	/* the most pages one commit added */
 };
-/* What the checkpointer did so far (zeros without one). */
+/*
+ * What the checkpointer did so far, after the pass in hand (zeros without
+ * one); on the thread that writes.
+ */
 void	 store_checkpoint_stats(struct store *, struct store_ckpt_stats *);
 /* Schema version (PRAGMA user_version) after migrations. */
 int		 store_schema_version(struct store *);

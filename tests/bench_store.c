@@ -2,9 +2,9 @@
  * bench_store: store_put() throughput, database size and peak memory on
  * realistic oai_dc records.  Not part of make check; build it by hand:
  *
- *	gcc -O2 -std=c11 -D_GNU_SOURCE -Icommon -Istore tests/bench_store.c \
- *	    store/[a-z]*.c common/util.c common/log.c -lsqlite3 \
- *	    -o /tmp/bench_store
+ *	gcc -O2 -std=c11 -D_GNU_SOURCE -pthread -Icommon -Istore \
+ *	    tests/bench_store.c store/[a-z]*.c common/util.c common/log.c \
+ *	    common/writer.c -lsqlite3 -o /tmp/bench_store
  *	/tmp/bench_store -n 1000000 -p 10000
  *
  * -n records (100,000), -p records per page transaction (100), -f the

@@ -104,10 +104,11 @@ test_urls(void **state)
 }
 
 struct collect {
-	int	n;
-	int	bad;
-	int	templated;
-	int	prepared;
+	int			 n;
+	int			 bad;
+	int			 templated;
+	int			 prepared;
+	struct store_prep	*prep;	/* for what is expected */
 };
 
 #define SP_TITLE	"Қазақстан & <title>"
@@ -141,7 +142,6 @@ check_rec(void *arg, const struct store_record *r)
 	struct collect			*c = arg;
 	const struct store_prepared	*p = r->prep;
 	struct store_prepared		 want;
-	struct store_prep		*prep;
 	struct store_record		 orig;
 	struct store_dc			 dc[2] = {
 		{ "title", SP_TITLE, NULL }, { "creator", SP_CREATOR, "kk" } };
@@ -170,8 +170,7 @@ check_rec(void *arg, const struct store_record *r)
 		orig.dc = dc;
 		orig.ndc = 2;
 	}
-	prep = store_prep_new();
-	if (store_prepare(prep, &orig, &want, &cause) == -1)
+	if (store_prepare(c->prep, &orig, &want, &cause) == -1)
 		fail_msg("store_prepare: %s", cause);
 	if (p->hash != want.hash ||
 	    !str_is(p->sets_json, p->sets_json_len, want.sets_json))
@@ -197,7 +196,6 @@ check_rec(void *arg, const struct store_record *r)
 	} else if (p->tmpl != NULL || want.tmpl != NULL ||
 	    !str_is(r->metadata, r->metadata_len, md))
 		c->bad++;
-	store_prep_free(prep);
 	c->n++;
 	return 0;
 }
@@ -240,17 +238,20 @@ fill(struct spool *s, int n)
 static void
 test_spool(void **state)
 {
-	struct spool	*s;
-	struct collect	 c;
-	char		*cause = NULL;
-	size_t		 mem;
+	struct spool		*s;
+	struct store_prep	*prep;
+	struct collect		 c;
+	char			*cause = NULL;
+	size_t			 mem;
 
+	prep = store_prep_new();
 	/* 64 bytes of memory: almost everything goes to the file. */
 	for (mem = 64; mem <= 1 << 20; mem *= 128) {
 		s = spool_new(mem);
 		fill(s, 3000);
 		assert_int_equal(spool_count(s), 3000);
 		memset(&c, 0, sizeof(c));
+		c.prep = prep;
 		assert_int_equal(spool_replay(s, check_rec, &c, &cause), 0);
 		assert_int_equal(c.n, 3000);
 		assert_int_equal(c.bad, 0);
@@ -262,11 +263,13 @@ test_spool(void **state)
 		assert_int_equal(spool_count(s), 0);
 		fill(s, 10);
 		memset(&c, 0, sizeof(c));
+		c.prep = prep;
 		assert_int_equal(spool_replay(s, check_rec, &c, &cause), 0);
 		assert_int_equal(c.n, 10);
 		assert_int_equal(c.bad, 0);
 		spool_free(s);
 	}
+	store_prep_free(prep);
 }
 
 int

@@ -2304,12 +2304,7 @@ put_numbered(struct fx *f, int n)
 	snprintf(meta, sizeof(meta), "<dc><title>%s</title><description>%0*d"
 	    "</description></dc>", title, 2000, n);
 	dc = (struct store_dc){ "title", title, NULL };
-	memset(&r, 0, sizeof(r));
-	r.prefix = "oai_dc";
-	r.identifier = id;
-	r.datestamp = "2024-01-01";
-	r.metadata = meta;
-	r.metadata_len = strlen(meta);
+	r = mkrec(id, "2024-01-01", 0, meta);
 	r.dc = &dc;
 	r.ndc = 1;
 	CHECK(store_put(f->s, f->src, 0, &r, &c, CAUSE));

@@ -1,5 +1,5 @@
 /*
- * Unit tests of harvest/writer.c, the page writer's thread: work runs on
+ * Unit tests of common/writer.c, the page writer's thread: work runs on
  * another thread, one piece at a time, in the order given; what it wrote is
  * seen after writer_wait(); writer_free() finishes the work in hand; with
  * no writer, work runs inline.

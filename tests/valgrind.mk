@@ -56,7 +56,7 @@ $(VG)/tests/test_parser: $(VG)/tests/test_parser.o $(VG_COMMON) \
 	    $(VG)/harvest/oai.o
 	$(VG_LINK_TEST)
 $(VG)/tests/test_store: $(VG)/tests/test_store.o $(VG_COMMON) \
-	    $(patsubst %.c,$(VG)/%.o,$(wildcard store/*.c))
+	    $(VG)/common/writer.o $(patsubst %.c,$(VG)/%.o,$(wildcard store/*.c))
 	$(VG_LINK_TEST)
 $(VG)/tests/test_conf: $(VG)/tests/test_conf.o $(VG_COMMON) \
 	    $(patsubst %.c,$(VG)/%.o,$(wildcard conf/*.c))

@@ -60,8 +60,8 @@ writer_new(void)
 	pthread_mutex_init(&w->mtx, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	if ((rc = pthread_create(&w->thread, NULL, writer_main, w)) != 0) {
-		log_warn("harvest: no page writer thread (%s): pages are "
-		    "stored between requests", strerror(rc));
+		log_warn("no background thread (%s): its work (pages, "
+		    "checkpoints) runs inline", strerror(rc));
 		pthread_cond_destroy(&w->cv);
 		pthread_mutex_destroy(&w->mtx);
 		free(w);

@@ -1,9 +1,10 @@
 /*
  * One background thread that runs one piece of work at a time: the page
- * writer, which stores a list page while the next one is fetched and
- * parsed.  The caller hands over everything the work touches and takes it
- * back only after writer_wait(); nothing is shared while it runs.  Private
- * to harvest/.
+ * writer (harvest/session.c), which stores a list page while the next one
+ * is fetched and parsed, and the checkpointer (store/checkpoint.c), which
+ * copies the page writer's WAL into the database.  The caller hands over
+ * everything the work touches and takes it back only after writer_wait()
+ * (or once writer_busy() says 0); nothing is shared while it runs.
  */
 #ifndef OH_WRITER_H
 #define OH_WRITER_H
