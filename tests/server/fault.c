@@ -23,7 +23,7 @@
 enum fparam {
 	FP_AT, FP_PAGE, FP_COUNT, FP_RETRY_AFTER, FP_RETRY_AFTER_DATE,
 	FP_BYTES, FP_SECONDS, FP_RECORD, FP_VARIANT, FP_MB, FP_GZIPBOMB,
-	FP_CHUNKED, FP_DELTA, FP_HOPS, FP_N
+	FP_CHUNKED, FP_DELTA, FP_HOPS, FP_STATUS, FP_WALL, FP_N
 };
 #define P(p)		(1U << (p))
 #define P_TRIGGER	(P(FP_AT) | P(FP_PAGE) | P(FP_COUNT))
@@ -54,7 +54,12 @@ static const struct fparam_def {
 	[FP_CHUNKED] = { "chunked", 0, 1, 0 },
 	[FP_DELTA] = { "delta", -1000000000, 1000000000, 7 },
 	[FP_HOPS] = { "hops", 0, 1000000000, 0 },
+	[FP_STATUS] = { "status", 200, 599, 422 },
+	[FP_WALL] = { "wall", 0, 2, 0 },
 };
+
+/* challenge's bot walls, by FP_WALL value (server.h, enum fault_wall). */
+static const char *const walls[] = { "cloudflare", "aws", "anubis" };
 
 /* badrecord's variants, by FP_VARIANT value. */
 static const struct {
@@ -127,6 +132,10 @@ static const struct fault_kind {
 	K_MUT("expire_token", 0, APPLY_TOKEN, MUT_EXPIRE_TOKEN, NULL),
 	K_MUT("past_end", 0, APPLY_TOKEN, MUT_PAST_END, NULL),
 	K_MUT("wrong_cls", P(FP_DELTA), APPLY_LIST, MUT_WRONG_CLS, NULL),
+	/* The OAI response as usual, OAI errors included, under status=. */
+	{ .name = "oai_status", .params = P(FP_STATUS), .status = 422 },
+	{ .name = "challenge", .params = P(FP_WALL), .status = 403,
+	  .body = FBODY_CHALLENGE },
 };
 
 static const struct {
@@ -134,9 +143,12 @@ static const struct {
 	const char	*reason;
 } reasons[] = {
 	{ 200, "OK" },
+	{ 202, "Accepted" },
 	{ 302, "Found" },
+	{ 400, "Bad Request" },
 	{ 403, "Forbidden" },
 	{ 404, "Not Found" },
+	{ 422, "Unprocessable Content" },
 	{ 429, "Too Many Requests" },
 	{ 500, "Internal Server Error" },
 	{ 502, "Bad Gateway" },
@@ -247,6 +259,18 @@ param_parse(struct fault *f, const char *name, const char *value,
 		if (i == nitems(variants)) {
 			snprintf(msg, sizeof(msg), "variant: noid, baddate "
 			    "or tworoots");
+			return -1;
+		}
+		f->param[p] = (long long)i;
+		return 0;
+	}
+	if (p == FP_WALL) {
+		for (i = 0; i < nitems(walls); i++)
+			if (strcmp(value, walls[i]) == 0)
+				break;
+		if (i == nitems(walls)) {
+			snprintf(msg, sizeof(msg), "wall: cloudflare, aws or "
+			    "anubis");
 			return -1;
 		}
 		f->param[p] = (long long)i;
@@ -391,6 +415,9 @@ fault_plan(const struct fault *f, struct fault_plan *plan)
 	plan->id = f->id;
 	plan->kind = k->name;
 	plan->status = k->status;
+	if (k->params & P(FP_STATUS))
+		plan->status = (int)f->param[FP_STATUS];
+	plan->wall = (enum fault_wall)f->param[FP_WALL];
 	plan->body = k->body;
 	plan->enc = k->enc;
 	plan->wire = k->wire;
@@ -564,4 +591,60 @@ fault_http_date(time_t t, char *out)
 	snprintf(out, HTTP_DATE_LEN, "%s, %02d %s %04d %02d:%02d:%02d GMT",
 	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
 	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/*
+ * A bot wall's challenge instead of the answer: the status, the header
+ * and the shape of page that Cloudflare, AWS WAF and Anubis send (written
+ * after their public pages, trimmed; nothing in them is solved here).
+ */
+void
+fault_challenge(struct evbuffer *out, enum fault_wall wall, int *status,
+    const char **hname, const char **hvalue)
+{
+	switch (wall) {
+	case WALL_CLOUDFLARE:
+		*status = 403;
+		*hname = "cf-mitigated";
+		*hvalue = "challenge";
+		evbuffer_add_printf(out, "<!DOCTYPE html><html lang=\"en-US\">"
+		    "<head><title>Just a moment...</title><meta name=\"robots\" "
+		    "content=\"noindex,nofollow\"></head><body><div class=\""
+		    "main-wrapper\" role=\"main\"><noscript>Enable JavaScript "
+		    "and cookies to continue</noscript></div><script>(function()"
+		    "{window._cf_chl_opt={cvId: '3',cZone: \"127.0.0.1\"};"
+		    "var a = document.createElement('script');a.src = '/cdn-cgi/"
+		    "challenge-platform/h/g/orchestrate/chl_page/v1?ray=0';"
+		    "document.getElementsByTagName('head')[0].appendChild(a);"
+		    "}());</script></body></html>\n");
+		break;
+	case WALL_AWS:
+		*status = 202;
+		*hname = "x-amzn-waf-action";
+		*hvalue = "challenge";
+		evbuffer_add_printf(out, "<!DOCTYPE html><html lang=\"en\"><head>"
+		    "<meta charset=\"utf-8\"><title></title><script>"
+		    "window.awsWafCookieDomainList = [];window.gokuProps = {"
+		    "\"key\":\"AQID\",\"iv\":\"A6we\",\"context\":\"q0o\"};"
+		    "</script><script src=\"https://0.edge.sdk.awswaf.com/0/"
+		    "challenge.js\"></script></head><body><div id=\""
+		    "challenge-container\"></div><noscript><h1>JavaScript is "
+		    "disabled</h1></noscript></body></html>\n");
+		break;
+	case WALL_ANUBIS:
+		*status = 200;
+		*hname = NULL;
+		*hvalue = NULL;
+		evbuffer_add_printf(out, "<!doctype html><html lang=\"en\"><head>"
+		    "<title>Making sure you&#39;re not a bot!</title><link rel="
+		    "\"stylesheet\" href=\"/.within.website/x/xess/xess.min.css"
+		    "\"><script id=\"anubis_version\" type=\"application/json\">"
+		    "\"v1.17.0\"</script><script id=\"anubis_challenge\" type="
+		    "\"application/json\">{\"challenge\":\"0f0e\",\"rules\":{"
+		    "\"difficulty\":4}}</script></head><body><main><h1 id=\""
+		    "title\" class=\"centered-div\">Making sure you&#39;re not a "
+		    "bot!</h1><p>Protected by <a href=\"https://github.com/"
+		    "TecharoHQ/anubis\">Anubis</a></p></main></body></html>\n");
+		break;
+	}
 }

@@ -753,7 +753,18 @@ fault_apply(struct server *srv, struct evhttp_request *req,
 {
 	struct evkeyvalq	*hdrs = evhttp_request_get_output_headers(req);
 	struct evbuffer		*body;
+	const char		*hname, *hvalue;
+	int			 status;
 
+	if (plan->body == FBODY_CHALLENGE) {
+		if ((body = evbuffer_new()) == NULL)
+			fatalx("evbuffer_new");
+		fault_challenge(body, plan->wall, &status, &hname, &hvalue);
+		if (hname != NULL)
+			evhttp_add_header(hdrs, hname, hvalue);
+		send_oai(srv, req, status, HTML_CONTENT_TYPE, body);
+		return;
+	}
 	if (plan->body != FBODY_OAI) {
 		if ((body = evbuffer_new()) == NULL)
 			fatalx("evbuffer_new");
@@ -789,7 +800,7 @@ fault_apply(struct server *srv, struct evhttp_request *req,
 		stream_compress(body, 1);
 		break;
 	}
-	send_oai(srv, req, 200, OAI_CONTENT_TYPE, body);
+	send_oai(srv, req, plan->status, OAI_CONTENT_TYPE, body);
 }
 
 /*

@@ -209,6 +209,14 @@ enum fault_body {
 	FBODY_OAI,		/* the OAI response, perhaps altered */
 	FBODY_HTML,		/* a small HTML page with the status */
 	FBODY_REDIRECT,		/* 302 to the request's own URL */
+	FBODY_CHALLENGE,	/* a bot wall's challenge (fault_wall) */
+};
+
+/* Whose bot protection a challenge fault imitates. */
+enum fault_wall {
+	WALL_CLOUDFLARE,	/* 403, cf-mitigated: challenge, "Just a moment" */
+	WALL_AWS,		/* 202, x-amzn-waf-action: challenge */
+	WALL_ANUBIS,		/* 200, Anubis's proof-of-work page */
 };
 
 enum fault_enc {
@@ -231,6 +239,7 @@ struct fault_plan {
 	const char		*kind;
 	int			 status;
 	enum fault_body		 body;
+	enum fault_wall		 wall;
 	enum fault_enc		 enc;
 	enum fault_wire		 wire;
 	struct oaipmh_mut	 mut;
@@ -255,6 +264,8 @@ int		 faults_take(struct faults *, const struct oaipmh_req *,
 		    const char *url, struct fault_plan *);
 const char	*fault_reason(int status);
 void		 fault_html(struct evbuffer *, int status);
+void		 fault_challenge(struct evbuffer *, enum fault_wall, int *status,
+		    const char **hname, const char **hvalue);
 void		 fault_http_date(time_t, char *);
 
 /* stream.c: connections taken over from evhttp, written byte by byte. */
