@@ -33,6 +33,15 @@
 /* Redirects followed for one request. */
 #define MAX_REDIRECTS		5
 
+/*
+ * The first bytes of a body kept to say what it is: of a 200, enough to
+ * tell an HTML page or a bot wall's challenge from XML; of any other
+ * status, the whole of an OAI-PMH error document (Zenodo sends them with
+ * 422).
+ */
+#define HEAD_BYTES_OK		8192
+#define HEAD_BYTES_ERROR	65536
+
 /* Seconds to connect. */
 #define CONNECT_TIMEOUT		30
 

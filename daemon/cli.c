@@ -51,9 +51,9 @@ static const struct cmd cmds[] = {
 	  "                  [--from D] [--until D] [--source NAME] [--delay MS]\n"
 	  "                  [--retries N] [--retry-wait MS] [--timeout T]\n"
 	  "                  [--max-response-bytes N] [--overlap T] [--sweep]\n"
-	  "                  [--window UNIT] [--window-min T] [-v]\n"
+	  "                  [--window UNIT] [--window-min T] [--move] [-v]\n"
 	  "       oaiharvest harvest --config FILE [--db FILE] [--from D]\n"
-	  "                  [--until D] [--retries N] [-v] [NAME...]",
+	  "                  [--until D] [--retries N] [--move] [-v] [NAME...]",
 	  "Harvest now, into a SQLite database.  Run again, it harvests only\n"
 	  "what changed since the last completed harvest (from = the\n"
 	  "repository's clock when it began, less --overlap).  With\n"
@@ -67,7 +67,12 @@ static const struct cmd cmds[] = {
 	  "  --from D        harvest from D (YYYY-MM-DD or\n"
 	  "                  YYYY-MM-DDThh:mm:ssZ) instead of the watermark\n"
 	  "  --until D       harvest until D\n"
-	  "  --source NAME   the source's name (default: the URL's host)\n"
+	  "  --source NAME   the source's name (default: the source that\n"
+	  "                  harvests this URL, or else the URL without its\n"
+	  "                  scheme, e.g. example.org_oai)\n"
+	  "  --move          the source's repository moved to this URL: keep\n"
+	  "                  its records, watermarks and changes (without it,\n"
+	  "                  another URL for a source is refused)\n"
 	  "  --delay MS      milliseconds between requests (default 0)\n"
 	  "  --retries N     retries of a failed request (default 3)\n"
 	  "  --retry-wait MS the first retry's wait without Retry-After\n"
@@ -448,6 +453,8 @@ harvest_done(const struct harvest_result *r, void *arg)
 	    r->stats.pages, r->stats.records, r->stats.new_records,
 	    r->stats.updated, r->stats.deleted, r->stats.unchanged,
 	    r->stats.bytes, r->seconds);
+	if (r->stats.tombstones > 0)
+		fprintf(stderr, " tombstones=%lld", r->stats.tombstones);
 	if (r->repairs > 0)
 		fprintf(stderr, " repaired_bytes=%lld", r->repairs);
 	if (r->retries > 0)
@@ -521,27 +528,80 @@ run_one(struct store *store, const struct harvest_options *ho,
 	return h.failed ? EXIT_FAIL : 0;
 }
 
-/* The default source name: the URL's host, which is what people know. */
+/*
+ * The default source name: the source that already harvests this URL, or
+ * else the URL without its scheme (host, port, path: "h_8080_oai"), so that
+ * two repositories on one host never share a source.
+ */
 static char *
-name_from_url(const char *url)
+name_from_url(struct store *store, const char *url)
 {
-	const char	*p, *e;
+	const char	*p;
 	char		*n, *q;
+	size_t		 len;
 
+	if ((n = store_source_by_url(store, url)) != NULL)
+		return n;
 	p = strstr(url, "://");
 	p = p != NULL ? p + 3 : url;
-	e = p + strcspn(p, "/:?#");
-	n = xstrndup(p, (size_t)(e - p));
+	n = xstrndup(p, strcspn(p, "?#"));
 	for (q = n; *q != '\0'; q++)
 		if (!(*q == '.' || *q == '-' || *q == '_' ||
 		    (*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'z') ||
 		    (*q >= 'A' && *q <= 'Z')))
 			*q = '_';
+	while ((len = strlen(n)) > 0 && n[len - 1] == '_')
+		n[len - 1] = '\0';
 	if (*n == '\0') {
 		free(n);
 		n = xstrdup("default");
 	}
 	return n;
+}
+
+/*
+ * One source, one repository: a URL other than the source's own is a
+ * usage error, unless --move says the repository moved there.
+ */
+static int
+check_source_url(struct store *store, const char *name, const char *url,
+    int move)
+{
+	char	*old;
+	int	 rc = 0;
+
+	if ((old = store_source_url(store, name)) == NULL ||
+	    strcmp(old, url) == 0) {
+		free(old);
+		return 0;
+	}
+	if (move)
+		fprintf(stderr, "%s harvest: source \"%s\" moves from %s to %s "
+		    "(its records, watermarks and changes are kept)\n",
+		    progname, name, old, url);
+	else {
+		fprintf(stderr, "%s harvest: source \"%s\" is the repository "
+		    "at %s, not %s: to harvest %s as another source, give it "
+		    "a name with --source; if the repository moved there, add "
+		    "--move\n", progname, name, old, url, url);
+		rc = -1;
+	}
+	free(old);
+	return rc;
+}
+
+/* Is cs one of the names given, or enabled when none is? */
+static int
+conf_selected(const struct conf_source *cs, char **names, int n)
+{
+	int	k;
+
+	if (n == 0)
+		return cs->enabled;
+	for (k = 0; k < n; k++)
+		if (strcmp(names[k], cs->name) == 0)
+			return 1;
+	return 0;
 }
 
 static int
@@ -565,6 +625,7 @@ cmd_harvest(int argc, char **argv)
 		{ "max-response-bytes", required_argument, NULL, 'M' },
 		{ "window", required_argument, NULL, 'w' },
 		{ "window-min", required_argument, NULL, 'm' },
+		{ "move", no_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -587,7 +648,7 @@ cmd_harvest(int argc, char **argv)
 	enum window_unit		 window = WINDOW_NONE;
 	int				 window_set = 0;
 	int				 ch, verbose = 0, rc = 0, r, intr = 0;
-	int				 k;
+	int				 k, move = 0;
 
 	prefixes = xreallocarray(NULL, argc, sizeof(*prefixes));
 	sets = xreallocarray(NULL, argc, sizeof(*sets));
@@ -668,6 +729,7 @@ cmd_harvest(int argc, char **argv)
 				goto out;
 			}
 			break;
+		case 'X': move = 1; break;
 		case 'v': verbose++; break;
 		case 'h':
 			rc = usage_cmd(c, 1);
@@ -739,6 +801,11 @@ cmd_harvest(int argc, char **argv)
 			    "%s", url);
 			goto out;
 		}
+		if (move && name == NULL) {
+			rc = bad_usage("harvest", "%s", "--move needs the "
+			    "--source that moved");
+			goto out;
+		}
 	}
 	if ((store = open_db(db, 0)) == NULL) {
 		rc = EXIT_FAIL;
@@ -747,7 +814,12 @@ cmd_harvest(int argc, char **argv)
 	if (conf == NULL) {
 		memset(&src, 0, sizeof(src));
 		if (name == NULL)
-			name = autoname = name_from_url(url);
+			name = autoname = name_from_url(store, url);
+		if (check_source_url(store, name, url, move) == -1) {
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		src.move = move;
 		src.name = name;
 		src.url = url;
 		src.prefixes = prefixes;
@@ -764,17 +836,21 @@ cmd_harvest(int argc, char **argv)
 		rc = run_one(store, &ho, &src, &intr);
 		goto out;
 	}
+	/* Every selected source's URL first: nothing runs on a mistake. */
+	for (i = 0; i < conf->nsources; i++) {
+		cs = &conf->sources[i];
+		if (conf_selected(cs, argv + optind, argc - optind) &&
+		    check_source_url(store, cs->name, cs->url, move) == -1)
+			rc = EXIT_USAGE;
+	}
+	if (rc != 0)
+		goto out;
 	for (i = 0; i < conf->nsources && !intr; i++) {
 		cs = &conf->sources[i];
-		if (optind < argc) {
-			for (k = optind; k < argc; k++)
-				if (strcmp(argv[k], cs->name) == 0)
-					break;
-			if (k == argc)
-				continue;
-		} else if (!cs->enabled)
+		if (!conf_selected(cs, argv + optind, argc - optind))
 			continue;
 		memset(&src, 0, sizeof(src));
+		src.move = move;
 		src.name = cs->name;
 		src.url = cs->url;
 		src.prefixes = (const char *const *)cs->prefixes;
@@ -853,6 +929,7 @@ struct walk {
 	char			*token;
 	long long		 pages;
 	long long		 count;
+	long long		 rejects;
 	int			 failed;
 };
 
@@ -907,6 +984,19 @@ walk_on_record(void *arg, const struct oai_record *r)
 	return 0;
 }
 
+/* A header or record the parser set aside: said, as harvest says it. */
+static int
+walk_on_reject(void *arg, const struct oai_reject *r)
+{
+	struct walk	*w = arg;
+
+	w->rejects++;
+	fprintf(stderr, "%s %s: set aside: identifier=%s datestamp=%s "
+	    "cause=%s\n", progname, w->verb, log_q(r->identifier),
+	    log_q(r->datestamp), log_q(r->cause));
+	return 0;
+}
+
 static void	walk_next(struct walk *);
 
 static void
@@ -945,6 +1035,7 @@ walk_next(struct walk *w)
 {
 	static const struct oai_callbacks	 cbs = {
 		.on_record = walk_on_record,
+		.on_reject = walk_on_reject,
 	};
 	char					*url, *cause = NULL;
 
@@ -991,6 +1082,10 @@ walk_run(struct walk *w)
 	free(w->token);
 	if (fflush(stdout) == EOF)
 		w->failed = 1;
+	if (w->rejects > 0)
+		fprintf(stderr, "%s %s: %lld %s, %lld set aside (see above)\n",
+		    progname, w->verb, w->count, w->count == 1 ? "record" :
+		    "records", w->rejects);
 	return w->failed ? EXIT_FAIL : 0;
 }
 
@@ -1060,8 +1155,9 @@ cmd_get_record(int argc, char **argv)
 	w.identifier = argv[optind + 1];
 	rc = walk_run(&w);
 	if (rc == 0 && w.count == 0) {
-		fprintf(stderr, "%s get-record: no record in the response\n",
-		    progname);
+		fprintf(stderr, "%s get-record: %s\n", progname,
+		    w.rejects > 0 ? "the record was set aside" :
+		    "no record in the response");
 		rc = EXIT_FAIL;
 	}
 	return rc;

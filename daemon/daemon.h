@@ -29,7 +29,7 @@ extern const char *const src_state_names[];
 /* What kinds of errors runs end with, for the metrics. */
 enum err_type {
 	ERR_NETWORK, ERR_HTTP, ERR_PARSE, ERR_OAI, ERR_PROTOCOL, ERR_STORE,
-	ERR_LIMIT, ERR_FORBIDDEN, ERR_CANCELLED, ERR_OTHER,
+	ERR_LIMIT, ERR_FORBIDDEN, ERR_BLOCKED, ERR_CANCELLED, ERR_OTHER,
 	ERR_NTYPES
 };
 

@@ -35,7 +35,7 @@
 
 const char *const err_type_names[] = {
 	"network", "http", "parse", "oai", "protocol", "store", "limit",
-	"forbidden", "cancelled", "other",
+	"forbidden", "blocked", "cancelled", "other",
 };
 
 struct waiter {

@@ -278,7 +278,10 @@ src_start(struct dsource *s)
 		s->failures++;
 		log_err("event=run_failed source=%s url=%s cause=%s",
 		    log_q(s->c.name), log_q(s->c.url), log_q(cause));
-		free(cause);
+		/* Shown by /status: a moved URL needs an operator. */
+		s->m.last_status = xstrdup("failed");
+		free(s->m.last_error);
+		s->m.last_error = cause;
 		src_schedule(s, s->c.interval);
 	}
 }
@@ -388,9 +391,12 @@ on_run_done(const struct harvest_result *r, void *arg)
 	if (r->forbidden) {
 		s->disabled = 1;
 		log_err("event=source_disabled source=%s url=%s msg=\"the "
-		    "repository answers 403 Forbidden; this source is not "
-		    "harvested again until an operator acts (SIGHUP, SIGUSR1 "
-		    "or a restart)\"", log_q(s->c.name), log_q(s->c.url));
+		    "repository %s; this source is not harvested again until "
+		    "an operator acts (SIGHUP, SIGUSR1 or a restart)\"",
+		    log_q(s->c.name), log_q(s->c.url),
+		    r->error_type != NULL && strcmp(r->error_type,
+		    "blocked") == 0 ? "'s bot protection refuses the "
+		    "harvester" : " answers 403 Forbidden");
 	} else if (!d->stopping && !s->removed)
 		src_schedule(s, next);
 	datestamp_format(d->stopping || s->removed ? 0 : s->next_run,
@@ -403,11 +409,12 @@ on_run_done(const struct harvest_result *r, void *arg)
 	if (r->ok)
 		log_info("event=run_done source=%s status=ok run=%lld "
 		    "pages=%lld records=%lld new=%lld updated=%lld "
-		    "deleted=%lld unchanged=%lld bytes=%lld seconds=%.2f "
-		    "next_run=%s", log_q(r->source), (long long)r->run_id,
-		    r->stats.pages, r->stats.records, r->stats.new_records,
-		    r->stats.updated, r->stats.deleted, r->stats.unchanged,
-		    r->stats.bytes, r->seconds,
+		    "deleted=%lld unchanged=%lld tombstones=%lld bytes=%lld "
+		    "seconds=%.2f next_run=%s", log_q(r->source),
+		    (long long)r->run_id, r->stats.pages, r->stats.records,
+		    r->stats.new_records, r->stats.updated, r->stats.deleted,
+		    r->stats.unchanged, r->stats.tombstones, r->stats.bytes,
+		    r->seconds,
 		    d->stopping || s->removed ? "none" : when);
 	else
 		log_err("event=run_done source=%s status=failed run=%lld "

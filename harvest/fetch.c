@@ -30,6 +30,9 @@ struct fetch_req {
 	int			 sink_failed;
 	int			 over_limit;
 	long long		 bytes;
+	char			*head;		/* the body's first bytes */
+	size_t			 head_len;
+	int			 head_cut;
 	char			 errbuf[CURL_ERROR_SIZE];
 };
 
@@ -222,12 +225,37 @@ req_free(struct fetch_req *r)
 	TAILQ_REMOVE(&r->f->reqs, r, entry);
 	curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
+	free(r->head);
 	free(r);
 }
 
 /*
+ * The first bytes of a body, whatever its status, so that the caller can
+ * tell what it is when it is not the XML it asked for.
+ */
+static void
+keep_head(struct fetch_req *r, const char *p, size_t len)
+{
+	size_t	cap = r->status == 200 ? HEAD_BYTES_OK : HEAD_BYTES_ERROR;
+	size_t	n;
+
+	if (r->head_len >= cap) {
+		r->head_cut = 1;
+		return;
+	}
+	if (r->head == NULL)
+		r->head = xmalloc(cap);
+	n = len < cap - r->head_len ? len : cap - r->head_len;
+	memcpy(r->head + r->head_len, p, n);
+	r->head_len += n;
+	if (n < len)
+		r->head_cut = 1;
+}
+
+/*
  * Bodies arrive here decoded.  Only a 200 body goes to the parser; others
- * are counted and dropped (the status says what went wrong).  libcurl
+ * are counted and kept up to HEAD_BYTES_ERROR (the caller reads an OAI-PMH
+ * error document in them, or the status says what went wrong).  libcurl
  * 7.88 does not stop a transfer of unannounced size at CURLOPT_MAXFILESIZE,
  * and a gzip bomb announces nothing, so the cap is enforced here on
  * decoded bytes.
@@ -247,6 +275,7 @@ write_cb(char *p, size_t size, size_t n, void *arg)
 		return CURL_WRITEFUNC_ERROR;
 	}
 	r->bytes += len;
+	keep_head(r, p, len);
 	if (r->status != 200)
 		return len;
 	if (r->on_data(r->arg, p, len) == -1) {
@@ -254,6 +283,24 @@ write_cb(char *p, size_t size, size_t n, void *arg)
 		return CURL_WRITEFUNC_ERROR;
 	}
 	return len;
+}
+
+/*
+ * A bot wall says so in a header: Cloudflare's challenge
+ * (cf-mitigated: challenge), AWS WAF's (x-amzn-waf-action).
+ */
+static const char *
+wall_header(CURL *easy)
+{
+	struct curl_header	*h;
+
+	if (curl_easy_header(easy, "cf-mitigated", 0, CURLH_HEADER, -1,
+	    &h) == CURLHE_OK && strcasecmp(h->value, "challenge") == 0)
+		return "Cloudflare";
+	if (curl_easy_header(easy, "x-amzn-waf-action", 0, CURLH_HEADER, -1,
+	    &h) == CURLHE_OK)
+		return "AWS WAF";
+	return NULL;
 }
 
 /* Summarise a failed transfer in one line. */
@@ -312,6 +359,10 @@ check_done(struct fetch *f)
 		    !r->over_limit;
 		url = url != NULL ? xstrdup(url) : xstrdup("");
 		res.url = url;
+		res.head = r->head;
+		res.head_len = r->head_len;
+		res.whole_head = !r->head_cut && code == CURLE_OK;
+		res.wall = wall_header(easy);
 		if (!res.ok) {
 			cause = describe(r, code);
 			res.cause = cause;

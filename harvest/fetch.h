@@ -30,6 +30,15 @@ struct fetch_result {
 	long long	 bytes;		/* body bytes after decoding */
 	const char	*cause;		/* one line when !ok */
 	const char	*url;		/* effective URL */
+	/*
+	 * The body's first bytes (HEAD_BYTES_OK of a 200, HEAD_BYTES_ERROR
+	 * of any other status), whole_head when that is all of it.
+	 */
+	const char	*head;
+	size_t		 head_len;
+	int		 whole_head;
+	/* A bot wall's challenge header: "Cloudflare", "AWS WAF", or NULL. */
+	const char	*wall;
 };
 
 /* Return -1 to abort the transfer (the result then has sink_failed). */
@@ -41,7 +50,8 @@ struct fetch	*fetch_new(struct event_base *, const struct fetch_options *,
 void		 fetch_free(struct fetch *);
 
 /*
- * Start a GET.  data gets the body of a 200 response only, chunk by chunk;
+ * Start a GET.  data gets the body of a 200 response only, chunk by chunk
+ * (the result keeps the first bytes of any body);
  * done is called once, from the loop, never from inside fetch_start().
  */
 struct fetch_req *fetch_start(struct fetch *, const char *url,

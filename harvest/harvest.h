@@ -64,6 +64,12 @@ struct harvest_source {
 	 */
 	enum window_unit	 window;
 	long long		 window_min;
+	/*
+	 * The source's repository moved to url (DSpace 7: /server/oai): keep
+	 * its records, watermarks and changes.  Without it a url other than
+	 * the stored one is refused: one source, one repository.
+	 */
+	int			 move;
 };
 
 /* What a finished run reports. */
@@ -79,14 +85,16 @@ struct harvest_result {
 	long long		 narrowed;	/* windows halved */
 	long long		 rejects;	/* malformed records set aside */
 	/*
-	 * The repository refused us (HTTP 403): the OAI-PMH harvester
-	 * guidelines say stop until an operator acts.
+	 * The repository refused us (HTTP 403, or its bot protection
+	 * challenged us): the OAI-PMH harvester guidelines say stop until an
+	 * operator acts.
 	 */
 	int			 forbidden;
 	const char		*warnings;	/* "; "-separated, or NULL */
 	/*
 	 * When !ok, what kind of failure: network, http, parse, oai,
-	 * protocol, store, limit, forbidden, cancelled, other.
+	 * protocol, store, limit, forbidden, blocked (a bot wall's
+	 * challenge: forbidden is set too), cancelled, other.
 	 */
 	const char		*error_type;
 	double			 seconds;
@@ -142,6 +150,16 @@ typedef void	(*harvest_request_cb)(struct oai_parser *, const char *cause,
 int		 harvest_request(struct harvest_engine *, const char *url,
 		    const struct oai_callbacks *, void *cbarg,
 		    harvest_request_cb, void *, char **cause);
+
+/* Is this body (its first bytes) an HTML page rather than XML? */
+int		 harvest_looks_html(const char *, size_t);
+/*
+ * Whose bot protection answered (a challenge header as fetch names it, or
+ * a challenge page's marks in an HTML body): "Cloudflare", "AWS WAF",
+ * "Anubis", ..., or NULL.
+ */
+const char	*harvest_bot_wall(const char *header_wall, const char *,
+		    size_t);
 
 /* Build base?verb=...&k=v... with every value percent-encoded. */
 char		*harvest_url(const char *base, const char *verb, ...);

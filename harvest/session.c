@@ -233,6 +233,7 @@ struct harvest_job {
 	int			 tries;
 	long long		 retries;	/* this run, all requests */
 	long long		 rejects;
+	long long		 page_rejects;	/* this request's */
 	/* This page's rejects, written with it (at most MAX_PAGE_REJECTS). */
 	struct pending_reject	*pend;
 	size_t			 npend;
@@ -621,6 +622,7 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	const char *const		*sets = src->sets;
 	size_t				 np = src->nprefixes, ns = src->nsets;
 	size_t				 i, k;
+	char				*tmp;
 
 	if (src->from != NULL && datestamp_parse(src->from, NULL, NULL) == -1) {
 		xasprintf(cause, "invalid from datestamp: %s", src->from);
@@ -667,8 +669,17 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	j->state = JOB_IDENTIFY;
 
 	engine_drain(e);
-	if ((j->source_id = store_source(e->ws, j->name, j->url,
-	    cause)) == -1 ||
+	if ((j->source_id = store_source(e->ws, j->name, j->url, src->move,
+	    cause)) == STORE_SOURCE_OTHER_URL) {
+		/* Said once here, for the daemon's log and status. */
+		tmp = *cause;
+		xasprintf(cause, "%s: if the repository moved there, run "
+		    "`oaiharvest harvest --move` once for this source", tmp);
+		free(tmp);
+		job_free(j);
+		return NULL;
+	}
+	if (j->source_id < 0 ||
 	    (j->run_id = store_run_begin(e->ws, j->source_id,
 	    cause)) == -1) {
 		job_free(j);
@@ -834,6 +845,106 @@ job_free(struct harvest_job *j)
 	free(j);
 }
 
+/* What a response is, when it is not the answer asked for */
+
+#define HTML_CAUSE	"the response is an HTML page, not XML (is the URL " \
+			"the repository's OAI-PMH base URL?)"
+
+/* memmem, ASCII case folded. */
+static const char *
+memcase(const char *p, size_t len, const char *needle)
+{
+	size_t	n = strlen(needle), i;
+
+	for (i = 0; n <= len && i <= len - n; i++)
+		if (strncasecmp(p + i, needle, n) == 0)
+			return p + i;
+	return NULL;
+}
+
+int
+harvest_looks_html(const char *p, size_t len)
+{
+	if (p == NULL)
+		return 0;
+	if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
+		p += 3;
+		len -= 3;
+	}
+	while (len > 0 && (*p == ' ' || *p == '\t' || *p == '\r' ||
+	    *p == '\n')) {
+		p++;
+		len--;
+	}
+	return (len >= 14 && strncasecmp(p, "<!DOCTYPE html", 14) == 0) ||
+	    (len >= 5 && strncasecmp(p, "<html", 5) == 0 &&
+	    (len == 5 || p[5] == '>' || p[5] == ' ' || p[5] == '\n' ||
+	    p[5] == '\r' || p[5] == '\t'));
+}
+
+/*
+ * Whose bot protection answered instead of the repository: its challenge
+ * header, or the marks of its challenge page in an HTML body (of any
+ * status: Anubis answers 200).  NULL for anything else.
+ */
+const char *
+harvest_bot_wall(const char *header_wall, const char *head, size_t len)
+{
+	static const struct {
+		const char	*mark;
+		const char	*wall;
+	} marks[] = {
+		{ "/cdn-cgi/challenge-platform/", "Cloudflare" },
+		{ "_cf_chl_opt", "Cloudflare" },
+		{ "<title>Just a moment...</title>", "Cloudflare" },
+		{ "<title>Attention Required! | Cloudflare</title>",
+		  "Cloudflare" },
+		{ "awswaf", "AWS WAF" },
+		{ "AwsWafIntegration", "AWS WAF" },
+		{ "anubis_challenge", "Anubis" },
+		{ "/.within.website/", "Anubis" },
+		{ "ddos-guard", "DDoS-Guard" },
+	};
+	size_t	i;
+
+	if (header_wall != NULL)
+		return header_wall;
+	if (!harvest_looks_html(head, len))
+		return NULL;
+	for (i = 0; i < nitems(marks); i++)
+		if (memcase(head, len, marks[i].mark) != NULL)
+			return marks[i].wall;
+	return NULL;
+}
+
+/*
+ * An OAI-PMH error document is that OAI error whatever the HTTP status it
+ * came with: Zenodo sends noRecordsMatch, badArgument, idDoesNotExist and
+ * badResumptionToken with 422, others use 400, 404 or 500.  A 503 or 429
+ * with Retry-After stays flow control.  The parser (fresh: a body of
+ * another status was not given to it) reads the body; 1 when it holds an
+ * error, which the caller then handles as if it had come with 200.
+ */
+static int
+oai_error_body(struct oai_parser *p, const struct fetch_result *res,
+    const char *source)
+{
+	if (res->ok || res->curl_failed || res->over_limit ||
+	    res->sink_failed || res->status == 0 || res->head_len == 0 ||
+	    !res->whole_head)
+		return 0;
+	if ((res->status == 503 || res->status == 429) &&
+	    res->retry_after > 0)
+		return 0;
+	if (oai_parser_feed(p, res->head, res->head_len) == -1 ||
+	    oai_parser_finish(p) == -1 || oai_parser_error_code(p) == NULL)
+		return 0;
+	log_info("event=oai_error_status source=%s url=%s status=%ld code=%s",
+	    log_q(source), log_q(res->url), res->status,
+	    log_q(oai_parser_error_code(p)));
+	return 1;
+}
+
 /* Requests */
 
 static void
@@ -887,6 +998,7 @@ do_request(struct harvest_job *j)
 	j->gunzip = j->sniffed = 0;
 	j->inflated = 0;
 	pend_clear(j);
+	j->page_rejects = 0;
 	spool_reset(j->spool);
 	free(j->spool_cause);
 	j->spool_cause = NULL;
@@ -970,7 +1082,7 @@ static void
 on_done(void *arg, const struct fetch_result *res)
 {
 	struct harvest_job	*j = arg;
-	const char		*cause = NULL;
+	const char		*cause = NULL, *wall;
 	long long		 delay;
 	long			 status = res->status;
 
@@ -990,6 +1102,21 @@ on_done(void *arg, const struct fetch_result *res)
 		    oai_parser_cause(j->parser);
 	else if (!res->ok)
 		cause = res->cause;
+	if (cause != NULL && (wall = harvest_bot_wall(res->wall, res->head,
+	    res->head_len)) != NULL) {
+		/* A challenge answers every try alike: stop, as for a 403. */
+		j->forbidden = 1;
+		j->error_type = "blocked";
+		job_fail(j, "%s: the repository's bot protection (%s) refused "
+		    "the harvester (HTTP %ld); harvesting stops until an "
+		    "operator acts", res->url, wall, status);
+		return;
+	}
+	if (cause != NULL && oai_error_body(j->parser, res, j->name))
+		cause = NULL;
+	else if (cause != NULL && res->status == 200 &&
+	    harvest_looks_html(res->head, res->head_len))
+		cause = HTML_CAUSE;
 	if (cause == NULL) {
 		j->repairs += (long long)oai_parser_repairs(j->parser);
 		if (j->state == JOB_IDENTIFY)
@@ -1129,6 +1256,7 @@ on_reject(void *arg, const struct oai_reject *r)
 		p->truncated = r->truncated;
 	}
 	j->rejects++;
+	j->page_rejects++;
 	log_warn("event=record_rejected source=%s identifier=%s "
 	    "datestamp=%s cause=%s", log_q(j->name), log_q(r->identifier),
 	    log_q(r->datestamp), log_q(r->cause));
@@ -1248,9 +1376,13 @@ start_list(struct harvest_job *j)
 	j->list_from = from != NULL ? from_in_granularity(from, j->gran) :
 	    NULL;
 
+	/* Each list has its own clock and high-water mark. */
 	free(j->progress);
 	j->progress = NULL;
 	j->progress_t = 0;
+	j->clock_fixed = 0;
+	free(j->page_max);
+	j->page_max = NULL;
 	list_reset(j);
 	/*
 	 * Resume an interrupted list where its last committed page ended.  A
@@ -1496,6 +1628,9 @@ item_put(void *arg, const struct store_record *r)
 	case STORE_UNCHANGED:
 		it->stats.unchanged++;
 		break;
+	case STORE_TOMBSTONE:
+		it->stats.tombstones++;
+		break;
 	}
 	return 0;
 }
@@ -1628,7 +1763,8 @@ page_done(struct harvest_job *j)
 		return;
 	}
 	more = tok->value != NULL;
-	if (more && spool_count(j->spool) == 0) {
+	/* A record set aside was received: the page was not empty. */
+	if (more && spool_count(j->spool) == 0 && j->page_rejects == 0) {
 		if (++j->empty_pages > MAX_EMPTY_PAGES) {
 			j->error_type = "protocol";
 			job_fail(j, "ListRecords %s/%s: %d pages in a row "
@@ -1638,7 +1774,7 @@ page_done(struct harvest_job *j)
 		}
 	} else
 		j->empty_pages = 0;
-	j->list_records += (long long)spool_count(j->spool);
+	j->list_records += (long long)spool_count(j->spool) + j->page_rejects;
 	if (tok->complete_list_size >= 0)
 		j->list_cls = tok->complete_list_size;
 
@@ -1889,6 +2025,7 @@ batch_apply(struct harvest_engine *e, struct page_batch *b)
 		j->stats.updated += it->stats.updated;
 		j->stats.deleted += it->stats.deleted;
 		j->stats.unchanged += it->stats.unchanged;
+		j->stats.tombstones += it->stats.tombstones;
 		j->stats.pages++;
 		if (j->spare == NULL) {
 			spool_reset(it->spool);
@@ -2114,8 +2251,8 @@ static void
 oreq_done(void *arg, const struct fetch_result *res)
 {
 	struct oreq	*o = arg;
-	const char	*cause = NULL;
-	char		*full = NULL;
+	const char	*cause = NULL, *wall;
+	char		*full = NULL, *blocked = NULL;
 
 	if (res->ok && oai_parser_finish(o->parser) == -1)
 		cause = oai_parser_cause(o->parser);
@@ -2123,12 +2260,24 @@ oreq_done(void *arg, const struct fetch_result *res)
 		cause = oai_parser_cause(o->parser);
 	else if (!res->ok)
 		cause = res->cause;
+	if (cause != NULL && (wall = harvest_bot_wall(res->wall, res->head,
+	    res->head_len)) != NULL) {
+		xasprintf(&blocked, "blocked: the repository's bot protection "
+		    "(%s) refused the harvester (HTTP %ld)", wall,
+		    res->status);
+		cause = blocked;
+	} else if (cause != NULL && oai_error_body(o->parser, res, NULL))
+		cause = NULL;
+	else if (cause != NULL && res->status == 200 &&
+	    harvest_looks_html(res->head, res->head_len))
+		cause = HTML_CAUSE;
 	if (cause != NULL) {
 		xasprintf(&full, "%s: %s", res->url, cause);
 		o->cb(NULL, full, o->arg);
 	} else
 		o->cb(o->parser, NULL, o->arg);
 	free(full);
+	free(blocked);
 	oai_parser_free(o->parser);
 	free(o);
 }

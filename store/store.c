@@ -109,6 +109,7 @@ enum query {
 	Q_COMMIT,
 	Q_ROLLBACK,
 	Q_SOURCE_GET,
+	Q_SOURCE_BY_URL,
 	Q_SOURCE_ADD,
 	Q_SOURCE_URL,
 	Q_SOURCE_IDENTIFY,
@@ -165,6 +166,8 @@ static const struct {
 	[Q_ROLLBACK] = { "rollback", "ROLLBACK" },
 	[Q_SOURCE_GET] = { "find source",
 	    "SELECT id, url FROM source WHERE name = ?1" },
+	[Q_SOURCE_BY_URL] = { "find source by url",
+	    "SELECT name FROM source WHERE url = ?1 ORDER BY id LIMIT 1" },
 	[Q_SOURCE_ADD] = { "insert source",
 	    "INSERT INTO source (name, url, created) VALUES (?1, ?2, ?3)" },
 	[Q_SOURCE_URL] = { "update source url",
@@ -884,7 +887,7 @@ store_schema_version(struct store *s)
 /* Sources */
 
 int64_t
-store_source(struct store *s, const char *name, const char *url,
+store_source(struct store *s, const char *name, const char *url, int move,
     char **cause)
 {
 	sqlite3_stmt	*st = s->q[Q_SOURCE_GET];
@@ -901,6 +904,16 @@ store_source(struct store *s, const char *name, const char *url,
 		id = sqlite3_column_int64(st, 0);
 		old = col_text(st, 1);
 		same = url == NULL || (old != NULL && strcmp(old, url) == 0);
+		/*
+		 * One source, one repository: another URL is another
+		 * repository unless the caller says the source moved.
+		 */
+		if (!same && !move && old != NULL) {
+			set_cause(cause, "source \"%s\" is the repository at "
+			    "%s, not %s", name, old, url);
+			sqlite3_reset(st);
+			return STORE_SOURCE_OTHER_URL;
+		}
 		sqlite3_reset(st);
 		if (same)
 			return id;
@@ -922,6 +935,33 @@ store_source(struct store *s, const char *name, const char *url,
 	if (q_exec(s, Q_SOURCE_ADD, cause) == -1)
 		return -1;
 	return sqlite3_last_insert_rowid(s->db);
+}
+
+/* One text column of the first row of query q with ?1 = arg, or NULL. */
+static char *
+q_text1(struct store *s, enum query q, const char *arg, int col)
+{
+	sqlite3_stmt	*st = s->q[q];
+	const char	*v;
+	char		*out = NULL;
+
+	bind_text(st, 1, arg);
+	if (sqlite3_step(st) == SQLITE_ROW && (v = col_text(st, col)) != NULL)
+		out = xstrdup(v);
+	sqlite3_reset(st);
+	return out;
+}
+
+char *
+store_source_url(struct store *s, const char *name)
+{
+	return q_text1(s, Q_SOURCE_GET, name, 1);
+}
+
+char *
+store_source_by_url(struct store *s, const char *url)
+{
+	return q_text1(s, Q_SOURCE_BY_URL, url, 0);
 }
 
 int
@@ -1005,6 +1045,7 @@ store_change_name(enum store_change c)
 		[STORE_NEW] = "new",
 		[STORE_UPDATED] = "updated",
 		[STORE_DELETED] = "deleted",
+		[STORE_TOMBSTONE] = NULL,
 	};
 
 	if ((size_t)c >= nitems(names))
@@ -1995,8 +2036,7 @@ store_put(struct store *s, int64_t source, int64_t run,
 	if (!known) {
 		if (content_put(s, id, r, p, 1, cause) == -1)
 			return -1;
-		if (!deleted)
-			change = STORE_NEW;
+		change = deleted ? STORE_TOMBSTONE : STORE_NEW;
 	} else {
 		st = s->q[Q_RECORD_UPDATE];
 		sqlite3_bind_int64(st, 1, id);
@@ -2023,7 +2063,7 @@ store_put(struct store *s, int64_t source, int64_t run,
 			change = STORE_UPDATED;
 	}
 
-	if (change != STORE_UNCHANGED &&
+	if (store_change_name(change) != NULL &&
 	    change_add(s, source, run, r, change, now, cause) == -1)
 		return -1;
 	if (changep != NULL)

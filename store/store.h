@@ -46,9 +46,19 @@ void	 store_checkpoint_stats(struct store *, struct store_ckpt_stats *);
 /* Schema version (PRAGMA user_version) after migrations. */
 int		 store_schema_version(struct store *);
 
-/* Sources: created on first use, url updated when it changes. */
+/*
+ * Sources: created on first use.  A source is one repository: a url other
+ * than the one stored is refused (STORE_SOURCE_OTHER_URL, with the cause)
+ * unless move says the repository moved there (the url is then updated,
+ * its records, watermarks and changes kept).  url NULL: any.
+ */
+#define STORE_SOURCE_OTHER_URL	(-2)
 int64_t	 store_source(struct store *, const char *name, const char *url,
-	    char **cause);
+	    int move, char **cause);
+/* The url of the source called name, or NULL (allocated). */
+char	*store_source_url(struct store *, const char *name);
+/* The name of the (oldest) source harvesting url, or NULL (allocated). */
+char	*store_source_by_url(struct store *, const char *url);
 /* What Identify said; any value may be NULL. */
 int	 store_source_identify(struct store *, int64_t source,
 	    const char *granularity, const char *earliest,
@@ -64,6 +74,9 @@ struct store_run_stats {
 	long long	deleted;
 	long long	unchanged;
 	long long	bytes;		/* response bytes after decoding */
+	long long	tombstones;	/* of records, STORE_TOMBSTONE (not in
+					   the run table: records less the
+					   other four) */
 };
 
 int64_t	 store_run_begin(struct store *, int64_t source, char **cause);
@@ -131,6 +144,8 @@ enum store_change {
 	STORE_NEW,		/* unknown, or known as deleted, now present */
 	STORE_UPDATED,		/* content (metadata, sets) changed */
 	STORE_DELETED,		/* known and present, now deleted */
+	STORE_TOMBSTONE,	/* deleted, never known present: kept, no
+				   change (a first harvest's deleted headers) */
 };
 
 /* "new", "updated", "deleted"; NULL for STORE_UNCHANGED. */

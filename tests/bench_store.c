@@ -610,7 +610,7 @@ main(int argc, char *argv[])
 	if ((b.s = store_open(b.path, 0, &cause)) == NULL)
 		fatalx("%s", cause);
 	if ((b.src = store_source(b.s, "bench", "https://oaiharvest.test/oai",
-	    &cause)) == -1)
+	    0, &cause)) < 0)
 		fatalx("%s", cause);
 	printf("bench_store: %lld records, %lld per transaction, %s, "
 	    "SQLite %s\n", n, b.page, b.path, sqlite3_libversion());

@@ -69,7 +69,8 @@ setup(void **state)
 	xasprintf(&f->path, "%s/harvest.db", f->dir);
 	if ((f->s = store_open(f->path, 0, &cause)) == NULL)
 		fail_msg("store_open: %s", cause);
-	f->src = store_source(f->s, "nur", "https://nur.example/oai", &cause);
+	f->src = store_source(f->s, "nur", "https://nur.example/oai", 0,
+	    &cause);
 	assert_true(f->src > 0);
 	*state = f;
 	return 0;
@@ -341,7 +342,7 @@ test_migrate_fresh(void **state)
 	assert_int_equal(store_schema_version(f->s), v);
 	assert_sql(f, "PRAGMA user_version", want);
 	assert_int_equal(store_source(f->s, "nur", "https://nur.example/oai",
-	    NULL), f->src);
+	    0, NULL), f->src);
 	assert_sql(f, "SELECT count(*) FROM source", "1\n");
 	free(want);
 }
@@ -445,7 +446,7 @@ test_rdonly(void **state)
 	assert_non_null(ro = store_open(f->path, STORE_RDONLY, &cause));
 	assert_int_equal(store_schema_version(ro),
 	    store_schema_version(f->s));
-	assert_int_equal(store_source(ro, "other", "https://o.example/",
+	assert_int_equal(store_source(ro, "other", "https://o.example/", 0,
 	    &cause), -1);
 	free(cause);
 	cause = NULL;
@@ -538,7 +539,7 @@ test_put_transitions(void **state)
 
 	/* A deleted header never seen: a tombstone, no change row. */
 	r = mkrec("oai:nur:2", "2024-06-02T00:00:00Z", 1, NULL);
-	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	assert_int_equal(put(f, &r), STORE_TOMBSTONE);
 	assert_sql(f, "SELECT deleted, datestamp FROM record"
 	    " WHERE identifier = 'oai:nur:2'", "1|2024-06-02T00:00:00Z\n");
 	assert_sql(f, "SELECT count(*) FROM metadata m JOIN record r"
@@ -917,17 +918,33 @@ static void
 test_source_and_runs(void **state)
 {
 	struct fx		*f = *state;
-	struct store_run_stats	 rs = { 3, 250, 10, 2, 1, 237, 123456 };
+	struct store_run_stats	 rs = { 3, 250, 10, 2, 1, 237, 123456, 0 };
 	int64_t			 run, other;
-	char			*cause = NULL;
+	char			*cause = NULL, *url;
 
-	/* Same name, same id; the url follows the config. */
+	/* Same name, same id. */
 	assert_int_equal(store_source(f->s, "nur", "https://nur.example/oai",
-	    NULL), f->src);
+	    0, NULL), f->src);
+	/* Another url is another repository: refused, nothing changed. */
 	assert_int_equal(store_source(f->s, "nur", "https://new.example/oai",
-	    NULL), f->src);
+	    0, &cause), STORE_SOURCE_OTHER_URL);
+	assert_non_null(strstr(cause, "https://nur.example/oai"));
+	free(cause);
+	cause = NULL;
+	assert_sql(f, "SELECT url FROM source", "https://nur.example/oai\n");
+	assert_null(store_source_by_url(f->s, "https://new.example/oai"));
+	/* Unless the source moved there: same id, the url follows. */
+	assert_int_equal(store_source(f->s, "nur", "https://new.example/oai",
+	    1, NULL), f->src);
 	assert_sql(f, "SELECT url FROM source", "https://new.example/oai\n");
-	other = store_source(f->s, "abc", NULL, NULL);
+	url = store_source_url(f->s, "nur");
+	assert_string_equal(url, "https://new.example/oai");
+	free(url);
+	url = store_source_by_url(f->s, "https://new.example/oai");
+	assert_string_equal(url, "nur");
+	free(url);
+	assert_null(store_source_url(f->s, "none"));
+	other = store_source(f->s, "abc", NULL, 0, NULL);
 	assert_true(other > 0 && other != f->src);
 
 	CHECK(store_source_identify(f->s, f->src, "YYYY-MM-DDThh:mm:ssZ",
@@ -972,6 +989,7 @@ test_source_and_runs(void **state)
 	assert_string_equal(store_change_name(STORE_UPDATED), "updated");
 	assert_string_equal(store_change_name(STORE_DELETED), "deleted");
 	assert_null(store_change_name(STORE_UNCHANGED));
+	assert_null(store_change_name(STORE_TOMBSTONE));
 }
 
 /* Content: DC values as JSON, XML as a template or verbatim */
@@ -1472,7 +1490,7 @@ test_export_exact(void **state)
 	assert_int_equal(put(f, &r), STORE_NEW);
 	r = mkrec("oai:nur:2", "2024-01-03", 1, NULL);
 	r.nsets = 0;
-	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	assert_int_equal(put(f, &r), STORE_TOMBSTONE);
 
 	out = capture_export(f, NULL, NULL);
 	assert_int_equal(count_lines(out), 2);
@@ -1510,7 +1528,7 @@ test_export_filters(void **state)
 	int64_t			 abc;
 	char			*out, *line;
 
-	abc = store_source(f->s, "abc", "https://abc.example/oai", NULL);
+	abc = store_source(f->s, "abc", "https://abc.example/oai", 0, NULL);
 	/* Inserted out of order; exported by source, prefix, identifier. */
 	r = mkrec("oai:2", "2024-01-01", 0, META1);
 	assert_int_equal(put(f, &r), STORE_NEW);
@@ -1656,7 +1674,7 @@ static void
 test_status(void **state)
 {
 	struct fx		*f = *state;
-	struct store_run_stats	 rs = { 3, 250, 10, 2, 1, 237, 123456 };
+	struct store_run_stats	 rs = { 3, 250, 10, 2, 1, 237, 123456, 0 };
 	struct store_list_state	 ls = { NULL, "tok\x1b[2J", "2024-01-05",
 	    200, 1000, 3 };
 	struct store_record	 r;
