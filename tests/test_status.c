@@ -356,6 +356,72 @@ test_errors(void **state)
 	free(body);
 }
 
+/* Is source one disabled, or its last run not ok? */
+static int
+one_disabled_or_failed(void)
+{
+	sqlite3	*db;
+	char	*body;
+	long	 code;
+	int	 ok;
+
+	body = req("GET", "/status", &code, NULL);
+	assert_int_equal(code, 200);
+	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+	load_jsonl(db, "s", body);
+	ok = q_int(db, "SELECT count(*) FROM s, json_each(s.j, '$.sources') x "
+	    "WHERE x.value->>'name' = 'one' AND x.value->>'disabled' = 0 AND "
+	    "x.value->'last_run'->>'status' = 'ok'") == 1;
+	sqlite3_close(db);
+	free(body);
+	return !ok;
+}
+
+/*
+ * A bot wall's challenge stops a source as a 403 does (issue 13, item 9):
+ * one request into it, error type blocked, the source disabled until an
+ * operator acts; POST /sources/NAME/harvest is that act.
+ */
+static void
+test_blocked_source_disabled(void **state)
+{
+	char	*body;
+	long	 code;
+	int	 i, disabled = 0;
+
+	wait_harvested();
+	free(http(&srv, 1, "/control/fault?kind=challenge&wall=cloudflare&"
+	    "at=2&count=0"));
+	body = req("POST", "/sources/one/harvest", &code, NULL);
+	assert_int_equal(code, 202);
+	free(body);
+	for (i = 0; i < 300 && !disabled; i++) {
+		usleep(100 * 1000);
+		body = req("GET", "/status", &code, NULL);
+		disabled = strstr(body, "\"state\":\"disabled\"") != NULL;
+		if (disabled && strstr(body, "bot protection (Cloudflare)") ==
+		    NULL)
+			fail_msg("no cause in /status: %s", body);
+		free(body);
+	}
+	assert_true(disabled);
+	body = req("GET", "/metrics", &code, NULL);
+	assert_non_null(strstr(body, "oaiharvest_errors_total{source=\"one\","
+	    "type=\"blocked\"} 1\n"));
+	assert_non_null(strstr(body,
+	    "oaiharvest_source_disabled{source=\"one\"} 1\n"));
+	free(body);
+	/* The operator acts: the wall is gone, the source harvests again. */
+	free(http(&srv, 1, "/control/clear-faults"));
+	free(req("POST", "/sources/one/harvest", &code, NULL));
+	assert_int_equal(code, 202);
+	for (i = 0; i < 300 && disabled; i++) {
+		usleep(100 * 1000);
+		disabled = one_disabled_or_failed();
+	}
+	assert_false(disabled);
+}
+
 int
 main(void)
 {
@@ -365,6 +431,7 @@ main(void)
 		cmocka_unit_test(test_changes_and_long_poll),
 		cmocka_unit_test(test_cli_status_and_follow),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_blocked_source_disabled),
 	};
 
 	return cmocka_run_group_tests_name("status", tests, setup, teardown);
