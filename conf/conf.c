@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,7 @@ struct conf_key {
 	long long	 def;		/* numbers: default */
 	const char	*defstr;	/* strings and lists: default or NULL */
 	int		 required;
+	enum conf_apply	 apply;		/* when the daemon uses a new value */
 };
 
 /* Setters */
@@ -120,57 +122,66 @@ static int	set_window(struct parse *, const struct conf_key *, void *,
 /*
  * Every key the file may hold.  Numbers carry their default in def, strings
  * and lists in defstr; lists take their default only when no value was given.
+ * apply says whether the daemon puts a new value in use at a reload or only
+ * at a restart: a reload compares the old and new values of every key here
+ * (conf_global_changed(), conf_source_changed()), so that a new key is
+ * compared without another word.
  */
 static const struct conf_key conf_keys[] = {
 	{ "database", NULL, SCOPE_GLOBAL, KIND_STR, set_path,
-	    G(database), 0, 1, PATH_MAX - 1, 0, CONF_DEFAULT_DB, 0 },
+	    G(database), 0, 1, PATH_MAX - 1, 0, CONF_DEFAULT_DB, 0,
+	    CONF_RESTART },
 	{ "user_agent", NULL, SCOPE_GLOBAL, KIND_STR, set_agent,
-	    G(user_agent), 0, 1, AGENT_MAX, 0, NULL, 0 },
+	    G(user_agent), 0, 1, AGENT_MAX, 0, NULL, 0, CONF_RESTART },
 	{ "contact", NULL, SCOPE_GLOBAL, KIND_STR, set_email,
-	    G(contact), 0, 3, EMAIL_MAX, 0, NULL, 0 },
+	    G(contact), 0, 3, EMAIL_MAX, 0, NULL, 0, CONF_RESTART },
 	{ "ca_file", NULL, SCOPE_GLOBAL, KIND_STR, set_path,
-	    G(ca_file), 0, 1, PATH_MAX - 1, 0, NULL, 0 },
+	    G(ca_file), 0, 1, PATH_MAX - 1, 0, NULL, 0, CONF_RESTART },
 	{ "max_concurrent", NULL, SCOPE_GLOBAL, KIND_LL, set_count,
-	    G(max_concurrent), 0, 1, CONCURRENT_MAX, 4, NULL, 0 },
+	    G(max_concurrent), 0, 1, CONCURRENT_MAX, 4, NULL, 0, CONF_RELOAD },
 	{ "delay", NULL, SCOPE_GLOBAL, KIND_LL, set_millis,
-	    G(delay_ms), 0, 0, DELAY_MAX_MS, 1000, NULL, 0 },
+	    G(delay_ms), 0, 0, DELAY_MAX_MS, 1000, NULL, 0, CONF_RELOAD },
 	{ "timeout", NULL, SCOPE_GLOBAL, KIND_LL, set_seconds,
-	    G(timeout), 0, 1, REQUEST_TIMEOUT, REQUEST_TIMEOUT, NULL, 0 },
+	    G(timeout), 0, 1, REQUEST_TIMEOUT, REQUEST_TIMEOUT, NULL, 0,
+	    CONF_RESTART },
 	{ "max_response_bytes", NULL, SCOPE_GLOBAL, KIND_LL, set_size,
 	    G(max_response_bytes), 0, 1024, (long long)MAX_RESPONSE_BYTES,
-	    (long long)MAX_RESPONSE_BYTES, NULL, 0 },
+	    (long long)MAX_RESPONSE_BYTES, NULL, 0, CONF_RESTART },
 	{ "retry_after_max", NULL, SCOPE_GLOBAL, KIND_LL, set_seconds,
-	    G(retry_after_max), 0, 1, RETRY_AFTER_MAX, RETRY_AFTER_MAX, NULL, 0 },
+	    G(retry_after_max), 0, 1, RETRY_AFTER_MAX, RETRY_AFTER_MAX, NULL, 0,
+	    CONF_RESTART },
 	{ "status_listen", NULL, SCOPE_GLOBAL, KIND_STR, set_listen,
-	    G(status_listen), 0, 1, 300, 0, CONF_DEFAULT_LISTEN, 0 },
+	    G(status_listen), 0, 1, 300, 0, CONF_DEFAULT_LISTEN, 0,
+	    CONF_RESTART },
 	{ "changes_log", NULL, SCOPE_GLOBAL, KIND_STR, set_path,
-	    G(changes_log), 0, 1, PATH_MAX - 1, 0, NULL, 0 },
+	    G(changes_log), 0, 1, PATH_MAX - 1, 0, NULL, 0, CONF_RELOAD },
 
 	{ "url", NULL, SCOPE_SOURCE, KIND_STR, set_url,
-	    S(url), 0, 0, MAX_URL_LEN, 0, NULL, 1 },
+	    S(url), 0, 0, MAX_URL_LEN, 0, NULL, 1, CONF_RELOAD },
 	{ "metadata_prefix", "metadata_prefixes", SCOPE_SOURCE, KIND_LIST,
 	    set_prefixes, S(prefixes), S(nprefixes), 1, MAX_ID_LEN, 0,
-	    CONF_DEFAULT_PREFIX, 0 },
+	    CONF_DEFAULT_PREFIX, 0, CONF_RELOAD },
 	{ "set", "sets", SCOPE_SOURCE, KIND_LIST, set_sets,
-	    S(sets), S(nsets), 1, MAX_ID_LEN, 0, NULL, 0 },
+	    S(sets), S(nsets), 1, MAX_ID_LEN, 0, NULL, 0, CONF_RELOAD },
 	{ "interval", NULL, SCOPE_SOURCE, KIND_LL, set_seconds,
-	    S(interval), 0, INTERVAL_MIN, INTERVAL_MAX, 86400, NULL, 0 },
+	    S(interval), 0, INTERVAL_MIN, INTERVAL_MAX, 86400, NULL, 0,
+	    CONF_RELOAD },
 	{ "from", NULL, SCOPE_SOURCE, KIND_STR, set_datestamp,
-	    S(from), 0, 0, 0, 0, NULL, 0 },
+	    S(from), 0, 0, 0, 0, NULL, 0, CONF_RELOAD },
 	{ "until", NULL, SCOPE_SOURCE, KIND_STR, set_datestamp,
-	    S(until), 0, 0, 0, 0, NULL, 0 },
+	    S(until), 0, 0, 0, 0, NULL, 0, CONF_RELOAD },
 	{ "delay", NULL, SCOPE_SOURCE, KIND_LL, set_millis,
-	    S(delay_ms), 0, 0, DELAY_MAX_MS, -1, NULL, 0 },
+	    S(delay_ms), 0, 0, DELAY_MAX_MS, -1, NULL, 0, CONF_RELOAD },
 	{ "enabled", NULL, SCOPE_SOURCE, KIND_INT, set_bool,
-	    S(enabled), 0, 0, 1, 1, NULL, 0 },
+	    S(enabled), 0, 0, 1, 1, NULL, 0, CONF_RELOAD },
 	{ "reconcile", NULL, SCOPE_SOURCE, KIND_LL, set_seconds,
-	    S(reconcile), 0, 0, INTERVAL_MAX, -1, NULL, 0 },
+	    S(reconcile), 0, 0, INTERVAL_MAX, -1, NULL, 0, CONF_RELOAD },
 	{ "overlap", NULL, SCOPE_SOURCE, KIND_LL, set_seconds,
-	    S(overlap), 0, 0, 7 * 86400, 300, NULL, 0 },
+	    S(overlap), 0, 0, 7 * 86400, 300, NULL, 0, CONF_RELOAD },
 	{ "window", NULL, SCOPE_SOURCE, KIND_INT, set_window,
-	    S(window), 0, 0, 3, 0, NULL, 0 },
+	    S(window), 0, 0, 3, 0, NULL, 0, CONF_RELOAD },
 	{ "window_min", NULL, SCOPE_SOURCE, KIND_LL, set_seconds,
-	    S(window_min), 0, 1, 366 * 86400, 86400, NULL, 0 },
+	    S(window_min), 0, 1, 366 * 86400, 86400, NULL, 0, CONF_RELOAD },
 };
 #define NKEYS	nitems(conf_keys)
 
@@ -244,6 +255,13 @@ static int	 parse_millis(const char *, long long *, const char **);
 static void	 fmt_millis(long long, char *, size_t);
 static void	 fmt_size(long long, char *, size_t);
 static char	*bad_char(int);
+
+/* Comparing */
+static int	 key_differs(const struct conf_key *, const void *,
+		    const void *);
+static void	 key_copy(const struct conf_key *, void *, const void *);
+static char	*keys_changed(enum conf_scope, const void *, const void *,
+		    int);
 
 /* Helpers */
 static void	 strset_free(struct strset *);
@@ -356,6 +374,43 @@ conf_source_find(const struct conf *c, const char *name)
 		if (strcmp(c->sources[i].name, name) == 0)
 			return &c->sources[i];
 	return NULL;
+}
+
+char *
+conf_global_changed(const struct conf *a, const struct conf *b,
+    enum conf_apply apply)
+{
+	return keys_changed(SCOPE_GLOBAL, a, b, (int)apply);
+}
+
+char *
+conf_source_changed(const struct conf_source *a, const struct conf_source *b)
+{
+	return keys_changed(SCOPE_SOURCE, a, b, -1);
+}
+
+void
+conf_global_keep(struct conf *dst, const struct conf *src,
+    enum conf_apply apply)
+{
+	size_t	i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (conf_keys[i].scope == SCOPE_GLOBAL &&
+		    conf_keys[i].apply == apply)
+			key_copy(&conf_keys[i], dst, src);
+}
+
+const char *
+conf_key_name(size_t i, int *global, enum conf_apply *apply)
+{
+	if (i >= NKEYS)
+		return NULL;
+	if (global != NULL)
+		*global = conf_keys[i].scope == SCOPE_GLOBAL;
+	if (apply != NULL)
+		*apply = conf_keys[i].apply;
+	return conf_keys[i].name;
 }
 
 /* Parsing */
@@ -1334,6 +1389,108 @@ bad_char(int c)
 		snprintf(msg, sizeof(msg), "invalid byte 0x%02x",
 		    (unsigned char)c);
 	return msg;
+}
+
+/* Comparing */
+
+/* Does key k hold other values at base a and base b? */
+static int
+key_differs(const struct conf_key *k, const void *a, const void *b)
+{
+	const char	*pa = (const char *)a + k->off;
+	const char	*pb = (const char *)b + k->off;
+	const char	*sa, *sb;
+	char *const	*la, *const *lb;
+	size_t		 na, nb, i;
+
+	switch (k->kind) {
+	case KIND_STR:
+		sa = *(char *const *)pa;
+		sb = *(char *const *)pb;
+		if (sa == NULL || sb == NULL)
+			return sa != sb;
+		return strcmp(sa, sb) != 0;
+	case KIND_LL:
+		return *(const long long *)pa != *(const long long *)pb;
+	case KIND_INT:
+		return *(const int *)pa != *(const int *)pb;
+	case KIND_LIST:
+		la = *(char **const *)pa;
+		lb = *(char **const *)pb;
+		na = *(const size_t *)((const char *)a + k->noff);
+		nb = *(const size_t *)((const char *)b + k->noff);
+		if (na != nb)
+			return 1;
+		for (i = 0; i < na; i++)
+			if (strcmp(la[i], lb[i]) != 0)
+				return 1;
+		return 0;
+	}
+	return 1;
+}
+
+/* Give dst the value src holds for key k. */
+static void
+key_copy(const struct conf_key *k, void *dst, const void *src)
+{
+	char		*d = (char *)dst + k->off;
+	const char	*s = (const char *)src + k->off;
+	char		**str, ***list, *const *from;
+	size_t		 *n, i;
+
+	switch (k->kind) {
+	case KIND_STR:
+		str = (char **)d;
+		free(*str);
+		*str = *(char *const *)s != NULL ?
+		    xstrdup(*(char *const *)s) : NULL;
+		break;
+	case KIND_LL:
+		*(long long *)d = *(const long long *)s;
+		break;
+	case KIND_INT:
+		*(int *)d = *(const int *)s;
+		break;
+	case KIND_LIST:
+		list = (char ***)d;
+		n = (size_t *)((char *)dst + k->noff);
+		for (i = 0; i < *n; i++)
+			free((*list)[i]);
+		free(*list);
+		*n = *(const size_t *)((const char *)src + k->noff);
+		from = *(char **const *)s;
+		*list = xreallocarray(NULL, *n + 1, sizeof(char *));
+		for (i = 0; i < *n; i++)
+			(*list)[i] = xstrdup(from[i]);
+		break;
+	}
+}
+
+/*
+ * The names of the keys of scope whose values differ between a and b (and
+ * that are put in use as apply says, unless it is -1), ", "-separated.
+ */
+static char *
+keys_changed(enum conf_scope scope, const void *a, const void *b, int apply)
+{
+	const struct conf_key	*k;
+	struct buf		 names;
+	char			*s;
+	size_t			 i;
+
+	buf_init(&names, SIZE_MAX / 4);
+	for (i = 0; i < NKEYS; i++) {
+		k = &conf_keys[i];
+		if (k->scope != scope || (apply != -1 &&
+		    (int)k->apply != apply) || !key_differs(k, a, b))
+			continue;
+		if (names.len > 0)
+			buf_addstr(&names, ", ");
+		buf_addstr(&names, k->name);
+	}
+	s = names.len > 0 ? xstrdup(buf_str(&names)) : NULL;
+	buf_free(&names);
+	return s;
 }
 
 /* Helpers */

@@ -58,6 +58,12 @@ struct conf {
 	size_t			 nsources;
 };
 
+/* When the daemon puts a key's new value in use (conf.c's key table). */
+enum conf_apply {
+	CONF_RELOAD,		/* at a reload (SIGHUP) */
+	CONF_RESTART,		/* only at a restart */
+};
+
 /*
  * Read and validate a config file.  On error return NULL and set *cause to
  * "PATH:LINE: message" (allocated).
@@ -68,5 +74,20 @@ struct conf	*conf_parse(const char *text, const char *name, char **cause);
 void		 conf_free(struct conf *);
 const struct conf_source *conf_source_find(const struct conf *,
 		    const char *name);
+
+/*
+ * What a reload changes, from the key table: the names of the keys whose
+ * values differ, ", "-separated (allocated), or NULL when none do.  For
+ * [global], only the keys put in use as apply says.
+ */
+char		*conf_global_changed(const struct conf *,
+		    const struct conf *, enum conf_apply);
+char		*conf_source_changed(const struct conf_source *,
+		    const struct conf_source *);
+/* Give dst the values src has for the [global] keys of apply. */
+void		 conf_global_keep(struct conf *dst, const struct conf *src,
+		    enum conf_apply);
+/* The i-th key of the table, or NULL past its end. */
+const char	*conf_key_name(size_t i, int *global, enum conf_apply *);
 
 #endif

@@ -107,8 +107,10 @@ static const struct cmd cmds[] = {
 	  "search --db FILE QUERY [--source NAME] [--limit N]",
 	  "Full-text search over title, creator, subject and description\n"
 	  "(FTS5 syntax: words, \"a phrase\", prefix*, AND, OR, NOT,\n"
-	  "title:word).  JSON Lines, best first: source, identifier, prefix,\n"
-	  "datestamp, title, snippet (matches in [brackets]), score.\n" },
+	  "title:word; a query that is not valid syntax, such as\n"
+	  "Taylor-Jones or O'Brien, is searched as plain words).  JSON\n"
+	  "Lines, best first: source, identifier, prefix, datestamp, title,\n"
+	  "snippet (matches in [brackets]), score.\n" },
 	{ "list-identifiers", cmd_list_identifiers,
 	  "list-identifiers URL [--prefix P] [--set S] [--from D] [--until D]",
 	  "Print the record headers of a repository (ListIdentifiers,\n"

@@ -119,26 +119,6 @@ str_eq(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
-/* Does a change of settings call for a new harvest? */
-static int
-conf_source_same(const struct conf_source *a, const struct conf_source *b)
-{
-	size_t	i;
-
-	if (!str_eq(a->url, b->url) || !str_eq(a->from, b->from) ||
-	    !str_eq(a->until, b->until) || a->nprefixes != b->nprefixes ||
-	    a->nsets != b->nsets || a->interval != b->interval ||
-	    a->delay_ms != b->delay_ms || a->enabled != b->enabled)
-		return 0;
-	for (i = 0; i < a->nprefixes; i++)
-		if (strcmp(a->prefixes[i], b->prefixes[i]) != 0)
-			return 0;
-	for (i = 0; i < a->nsets; i++)
-		if (strcmp(a->sets[i], b->sets[i]) != 0)
-			return 0;
-	return 1;
-}
-
 static struct dsource *
 src_new(struct daemon *d, const struct conf_source *c)
 {
@@ -472,6 +452,7 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 {
 	struct dsource			*s, *next;
 	const struct conf_source	*c;
+	char				*keys;
 	size_t				 i;
 
 	TAILQ_FOREACH_SAFE(s, &d->sources, entry, next) {
@@ -493,9 +474,12 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 			if (s->state == SRC_IDLE && s->c.enabled)
 				src_schedule(s, jitter(s->c.interval));
 		}
-		if (conf_source_same(&s->c, c))
+		/* Any change calls for a new harvest with the new values. */
+		if ((keys = conf_source_changed(&s->c, c)) == NULL)
 			continue;
-		log_info("event=source_changed source=%s", log_q(s->c.name));
+		log_info("event=source_changed source=%s keys=%s",
+		    log_q(s->c.name), log_q(keys));
+		free(keys);
 		conf_source_clear(&s->c);
 		conf_source_copy(&s->c, c);
 		if (s->state == SRC_RUNNING) {
@@ -522,11 +506,42 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 	}
 }
 
+/*
+ * A new changes_log: the feed goes on in the new file from where the old
+ * one stopped (the outbox cursor is the database's, not the file's).  A
+ * file that cannot be opened keeps the old one going.
+ */
+static void
+reload_changes_log(struct daemon *d, struct conf *nc)
+{
+	struct outbox	*o = NULL;
+	char		*cause = NULL;
+
+	if (str_eq(nc->changes_log, d->conf->changes_log))
+		return;
+	if (nc->changes_log != NULL && (o = outbox_open(d->store,
+	    nc->changes_log, &cause)) == NULL) {
+		log_err("event=changes_log_error path=%s cause=%s "
+		    "msg=\"keeping the running changes_log\"",
+		    log_q(nc->changes_log), log_q(cause));
+		free(cause);
+		free(nc->changes_log);
+		nc->changes_log = d->conf->changes_log != NULL ?
+		    xstrdup(d->conf->changes_log) : NULL;
+		return;
+	}
+	log_info("event=changes_log_moved from=%s to=%s",
+	    log_q(d->conf->changes_log), log_q(nc->changes_log));
+	outbox_close(d->outbox);
+	d->outbox = o;
+	flush_outbox(d);
+}
+
 static void
 reload(struct daemon *d)
 {
 	struct conf	*nc;
-	char		*cause = NULL;
+	char		*cause = NULL, *keys;
 
 	notify_send("RELOADING=1");
 	log_info("event=reload path=%s", log_q(d->conf_path));
@@ -539,19 +554,19 @@ reload(struct daemon *d)
 		status(d);
 		return;
 	}
-	if (!str_eq(nc->database, d->conf->database) ||
-	    !str_eq(nc->user_agent, d->conf->user_agent) ||
-	    !str_eq(nc->contact, d->conf->contact) ||
-	    !str_eq(nc->ca_file, d->conf->ca_file) ||
-	    nc->timeout != d->conf->timeout ||
-	    nc->max_response_bytes != d->conf->max_response_bytes)
-		log_warn("event=reload msg=\"database, user_agent, contact, "
-		    "ca_file, timeout and max_response_bytes take effect at "
-		    "the next restart\"");
+	/*
+	 * What only a restart puts in use (the database, the engine's and
+	 * the status server's settings) is named, and the running values stay
+	 * in the config: a later reload compares against them.
+	 */
+	if ((keys = conf_global_changed(d->conf, nc, CONF_RESTART)) != NULL) {
+		log_warn("event=reload_restart_needed keys=%s msg=\"these "
+		    "settings take effect at the next restart\"", log_q(keys));
+		free(keys);
+	}
+	conf_global_keep(nc, d->conf, CONF_RESTART);
+	reload_changes_log(d, nc);
 	apply_sources(d, nc, 0);
-	/* Keep the settings the engine was built with. */
-	free(nc->database);
-	nc->database = xstrdup(d->conf->database);
 	conf_free(d->conf);
 	d->conf = nc;
 	log_info("event=reloaded sources=%zu", nc->nsources);

@@ -2242,19 +2242,159 @@ fts_old_text(struct store *s, const char *j, size_t n, int seen[4])
 	}
 }
 
-int
-store_search(struct store *s, const char *query, const char *source,
-    long long limit, FILE *fp, char **cause)
+/*
+ * Search queries.  FTS5's query syntax turns ordinary text into errors
+ * ("Taylor-Jones", "COVID-19", "O'Brien", "C++": every character outside
+ * [A-Za-z0-9_] and non-ASCII is an operator or a syntax error), so a query
+ * goes to FTS5 as it is only when it holds some of that syntax; otherwise,
+ * or when FTS5 refuses it, each word is searched as a quoted FTS5 string:
+ * the phrase of its tokens.  The words AND, OR and NOT between two words, a
+ * leading "column:" and a trailing "*" keep their meaning there.  The query
+ * is always a bound parameter, never SQL text.
+ */
+
+#define SEARCH_SPACE	" \t\n\r\f\v"
+
+/* The columns of record_fts (schema.c), for "column:word". */
+static const char *const search_columns[] = {
+	"title", "creator", "subject", "description",
+};
+
+/* Characters that only FTS5 query syntax would use. */
+static int
+search_is_syntax(const char *q)
+{
+	return strpbrk(q, "\"*:(){}^+") != NULL;
+}
+
+static int
+search_is_op(const char *w, size_t n)
+{
+	return (n == 3 && (memcmp(w, "AND", 3) == 0 ||
+	    memcmp(w, "NOT", 3) == 0)) || (n == 2 && memcmp(w, "OR", 2) == 0);
+}
+
+static int
+search_is_column(const char *w, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < nitems(search_columns); i++)
+		if (strlen(search_columns[i]) == n &&
+		    strncasecmp(search_columns[i], w, n) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Does the word hold a token?  Only ASCII letters and digits are tokens to
+ * unicode61 among ASCII; a word of punctuation alone would be an empty
+ * phrase, which FTS5 takes for "no match" beside AND.  Non-ASCII is kept.
+ */
+static int
+search_has_token(const char *w, size_t n)
+{
+	size_t		i;
+	unsigned char	c;
+
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)w[i];
+		if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+		    (c >= 'a' && c <= 'z') || c >= 0x80)
+			return 1;
+	}
+	return 0;
+}
+
+/* Add one word as an FTS5 string; 0 if it holds no token. */
+static int
+search_add_word(struct buf *b, const char *w, size_t n, const char *op)
+{
+	const char	*colon;
+	size_t		 col = 0, i;
+	int		 star = 0;
+
+	colon = memchr(w, ':', n);
+	if (colon != NULL && colon > w && search_is_column(w,
+	    (size_t)(colon - w)))
+		col = (size_t)(colon - w) + 1;
+	while (n > col && w[n - 1] == '*') {
+		star = 1;
+		n--;
+	}
+	if (!search_has_token(w + col, n - col))
+		return 0;
+	if (b->len > 0)
+		buf_addch(b, ' ');
+	if (op != NULL) {
+		buf_addstr(b, op);
+		buf_addch(b, ' ');
+	}
+	buf_add(b, w, col);
+	buf_addch(b, '"');
+	for (i = col; i < n; i++) {
+		if (w[i] == '"')
+			buf_addch(b, '"');
+		buf_addch(b, w[i]);
+	}
+	buf_addch(b, '"');
+	if (star)
+		buf_addch(b, '*');
+	return 1;
+}
+
+/*
+ * The query as plain words.  An operator counts as one only between two
+ * words; elsewhere (alone, first, last, doubled) it is a word.  Nothing
+ * left: "", which matches nothing.
+ */
+static void
+search_plain(const char *q, struct buf *b)
+{
+	const char	*w, *op = NULL;
+	char		 opw[4];
+	size_t		 n;
+
+	buf_reset(b);
+	for (w = q + strspn(q, SEARCH_SPACE); *w != '\0';
+	    w += n, w += strspn(w, SEARCH_SPACE)) {
+		n = strcspn(w, SEARCH_SPACE);
+		if (search_is_op(w, n) && b->len > 0) {
+			if (op != NULL)
+				search_add_word(b, op, strlen(op), NULL);
+			memcpy(opw, w, n);
+			opw[n] = '\0';
+			op = opw;
+			continue;
+		}
+		if (search_add_word(b, w, n, op))
+			op = NULL;
+	}
+	if (op != NULL)
+		search_add_word(b, op, strlen(op), NULL);
+	if (b->len == 0)
+		buf_addstr(b, "\"\"");
+}
+
+/*
+ * Run one MATCH query.  *rc is the step's result code, *rows the lines
+ * written: a query FTS5 refuses fails with SQLITE_ERROR at the first step,
+ * before any row.
+ */
+static int
+search_run(struct store *s, const char *match, const char *source,
+    long long limit, FILE *fp, int *rc, long long *rows, char **cause)
 {
 	sqlite3_stmt	*st = s->q[Q_SEARCH];
 	struct buf	 b;
-	int		 rc, ret = -1;
+	int		 ret = -1;
 
-	bind_text(st, 1, query);
+	*rows = 0;
+	bind_text(st, 1, match);
 	bind_text(st, 2, source);
 	sqlite3_bind_int64(st, 3, limit);
 	buf_init(&b, SIZE_MAX / 4);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((*rc = sqlite3_step(st)) == SQLITE_ROW) {
 		buf_reset(&b);
 		buf_addstr(&b, "{\"source\":");
 		json_col(&b, st, 0);
@@ -2272,16 +2412,48 @@ store_search(struct store *s, const char *query, const char *source,
 		    -sqlite3_column_double(st, 6));
 		if (write_buf(&b, fp, "search", cause) == -1)
 			goto out;
+		(*rows)++;
 	}
-	if (rc != SQLITE_DONE) {
+	if (*rc != SQLITE_DONE) {
 		q_fail(s, Q_SEARCH, cause);
 		goto out;
 	}
 	ret = 0;
 out:
 	sqlite3_reset(st);
+	sqlite3_bind_null(st, 1);
 	buf_free(&b);
 	return ret;
+}
+
+int
+store_search(struct store *s, const char *query, const char *source,
+    long long limit, FILE *fp, char **cause)
+{
+	struct buf	 plain;
+	long long	 rows;
+	char		*why = NULL;
+	int		 rc, r;
+
+	if (search_is_syntax(query)) {
+		r = search_run(s, query, source, limit, fp, &rc, &rows, &why);
+		if (r == 0 || rows > 0 || rc != SQLITE_ERROR) {
+			if (r == -1)
+				set_cause(cause, "%s", why);
+			free(why);
+			return r;
+		}
+		log_info("event=search_plain query=%s cause=%s msg=\"not "
+		    "FTS5 query syntax: searched as plain words\"",
+		    log_q(query), log_q(why));
+		free(why);
+	}
+	buf_init(&plain, SIZE_MAX / 4);
+	search_plain(query, &plain);
+	r = search_run(s, buf_str(&plain), source, limit, fp, &rc, &rows,
+	    cause);
+	buf_free(&plain);
+	return r;
 }
 
 /*

@@ -210,9 +210,12 @@ int	 store_changes(struct store *, int64_t since, int64_t limit, FILE *,
 	    int64_t *last, char **cause);
 int	 store_status(struct store *, FILE *, char **cause);
 /*
- * Full-text search (FTS5 query syntax) over title, creator, subject and
- * description: JSON Lines {source, identifier, prefix, datestamp, title,
- * snippet, score}, best first; source may be NULL (all).
+ * Full-text search over title, creator, subject and description: JSON Lines
+ * {source, identifier, prefix, datestamp, title, snippet, score}, best
+ * first; source may be NULL (all).  The query is FTS5 query syntax when it
+ * is valid syntax, else its words are searched as plain text (each the
+ * phrase of its tokens; AND/OR/NOT between words, column: and a trailing *
+ * kept): any text searches without an error.
  */
 int	 store_search(struct store *, const char *query, const char *source,
 	    long long limit, FILE *, char **cause);

@@ -835,6 +835,105 @@ test_nul_byte(void **state __unused)
 	free(path);
 }
 
+/*
+ * A reload sees every key: for each key of the table, two configs that
+ * differ only in its value are told apart by that key's name alone, in its
+ * scope, and for a [global] key only under its own conf_apply.  A key
+ * added to the table without values here fails this test.
+ */
+static void
+test_reload_sees_every_key(void **state)
+{
+	static const struct {
+		int		 global;
+		const char	*key;
+		const char	*a, *b;
+	} values[] = {
+		{ 1, "database", "/tmp/a.db", "/tmp/b.db" },
+		{ 1, "user_agent", "agent/1", "agent/2" },
+		{ 1, "contact", "a@example.org", "b@example.org" },
+		{ 1, "ca_file", "/tmp/a.pem", "/tmp/b.pem" },
+		{ 1, "max_concurrent", "2", "3" },
+		{ 1, "delay", "1s", "2s" },
+		{ 1, "timeout", "10s", "20s" },
+		{ 1, "max_response_bytes", "1M", "2M" },
+		{ 1, "retry_after_max", "60s", "120s" },
+		{ 1, "status_listen", "127.0.0.1:1", "127.0.0.1:2" },
+		{ 1, "changes_log", "/tmp/a.jsonl", "/tmp/b.jsonl" },
+		{ 0, "url", "http://a.example/oai", "http://b.example/oai" },
+		{ 0, "metadata_prefix", "oai_dc", "oai_dc qdc" },
+		{ 0, "set", "a", "b" },
+		{ 0, "interval", "1h", "2h" },
+		{ 0, "from", "2020-01-01", "2021-01-01" },
+		{ 0, "until", "2030-01-01", "2031-01-01" },
+		{ 0, "delay", "1s", "2s" },
+		{ 0, "enabled", "yes", "no" },
+		{ 0, "reconcile", "1d", "2d" },
+		{ 0, "overlap", "1h", "2h" },
+		{ 0, "window", "year", "month" },
+		{ 0, "window_min", "1d", "2d" },
+	};
+	struct conf	*c[2];
+	enum conf_apply	 apply, other;
+	const char	*name;
+	char		*text, *line, *cause = NULL, *got;
+	size_t		 i, j, n;
+	int		 global;
+
+	for (i = 0; (name = conf_key_name(i, &global, &apply)) != NULL; i++) {
+		for (j = 0; j < nitems(values); j++)
+			if (values[j].global == global &&
+			    strcmp(values[j].key, name) == 0)
+				break;
+		if (j == nitems(values))
+			fail_msg("key %s has no values in this test", name);
+		for (n = 0; n < 2; n++) {
+			xasprintf(&line, "%s = %s\n", name,
+			    n ? values[j].b : values[j].a);
+			xasprintf(&text, "[global]\n%s[source s]\n%s%s",
+			    global ? line : "", strcmp(name, "url") == 0 ? "" :
+			    "url = http://x.example/oai\n", global ? "" : line);
+			if ((c[n] = conf_parse(text, "t.conf", &cause)) ==
+			    NULL)
+				fail_msg("%s: %s", name, cause);
+			free(text);
+			free(line);
+		}
+		if (global) {
+			other = apply == CONF_RELOAD ? CONF_RESTART :
+			    CONF_RELOAD;
+			got = conf_global_changed(c[0], c[1], apply);
+			if (got == NULL || strcmp(got, name) != 0)
+				fail_msg("[global] %s: changed %s", name,
+				    got != NULL ? got : "nothing");
+			free(got);
+			assert_null(conf_global_changed(c[0], c[1], other));
+			assert_null(conf_source_changed(&c[0]->sources[0],
+			    &c[1]->sources[0]));
+			/* Kept: no longer a change. */
+			conf_global_keep(c[1], c[0], apply);
+			assert_null(conf_global_changed(c[0], c[1], apply));
+		} else {
+			got = conf_source_changed(&c[0]->sources[0],
+			    &c[1]->sources[0]);
+			if (got == NULL || strcmp(got, name) != 0)
+				fail_msg("[source] %s: changed %s", name,
+				    got != NULL ? got : "nothing");
+			free(got);
+			assert_null(conf_global_changed(c[0], c[1],
+			    CONF_RELOAD));
+			assert_null(conf_global_changed(c[0], c[1],
+			    CONF_RESTART));
+			assert_null(conf_source_changed(&c[0]->sources[0],
+			    &c[0]->sources[0]));
+		}
+		conf_free(c[0]);
+		conf_free(c[1]);
+	}
+	/* Every line of the values above is a key of the table. */
+	assert_int_equal(i, nitems(values));
+}
+
 int
 main(void)
 {
@@ -854,6 +953,7 @@ main(void)
 		cmocka_unit_test(test_bom),
 		cmocka_unit_test(test_comments),
 		cmocka_unit_test(test_nul_byte),
+		cmocka_unit_test(test_reload_sees_every_key),
 	};
 	struct CMUnitTest	*tests;
 	size_t			 i, n = 0;

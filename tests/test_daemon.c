@@ -31,6 +31,8 @@ static struct server	 srv_a, srv_b, srv_slow;
 static int		 nsock = -1;
 static pid_t		 dpid;
 static char		*conf_file, *db_file, *log_file;
+/* More lines for [global] and for [source a1]. */
+static char		*extra_global, *extra_a1;
 
 /* Every datagram the daemon sent, in order, and how far we have looked. */
 static struct buf	 notes;
@@ -136,9 +138,11 @@ write_conf(int more, int broken)
 
 	buf_init(&b, 65536);
 	buf_printf(&b, "[global]\ndatabase = %s\ndelay = 50ms\n"
-	    "max_concurrent = 8\n\n", db_file);
+	    "max_concurrent = 8\n%s\n", db_file,
+	    extra_global != NULL ? extra_global : "");
 	buf_printf(&b, "[source a1]\nurl = http://127.0.0.1:%d/oai\n"
-	    "set = col_1\ninterval = 3s\n\n", srv_a.port);
+	    "set = col_1\ninterval = 3s\n%s\n", srv_a.port,
+	    extra_a1 != NULL ? extra_a1 : "");
 	buf_printf(&b, "[source a2]\nurl = http://127.0.0.1:%d/oai\n"
 	    "set = col_2\ninterval = 3s\n\n", srv_a.port);
 	buf_printf(&b, "[source a3]\nurl = http://127.0.0.1:%d/oai\n"
@@ -215,6 +219,8 @@ teardown(void **state)
 	free(conf_file);
 	free(db_file);
 	free(log_file);
+	free(extra_global);
+	free(extra_a1);
 	testlib_teardown();
 	return 0;
 }
@@ -310,6 +316,141 @@ test_bad_config_refused(void **state)
 	    "name = 'broken'"), 0);
 }
 
+/* Lines of the log holding event=reload_restart_needed, and how many. */
+static int
+restart_warnings(const char *log, const char *keys)
+{
+	const char	*p;
+	char		*want;
+	int		 n = 0;
+
+	xasprintf(&want, "event=reload_restart_needed keys=\"%s\"", keys);
+	for (p = log; (p = strstr(p, "event=reload_restart_needed")) != NULL;
+	    p++) {
+		if (strncmp(p, want, strlen(want)) != 0)
+			fail_msg("a restart warning for other keys: %.120s", p);
+		n++;
+	}
+	free(want);
+	return n;
+}
+
+/* The last seq of a change feed file, 0 if empty, -1 if missing. */
+static long long
+feed_last(const char *name)
+{
+	char		*f, *txt;
+	const char	*p;
+	long long	 seq = -1;
+
+	f = path(name);
+	if (access(f, F_OK) == 0) {
+		txt = slurp(f);
+		seq = 0;
+		for (p = txt; (p = strstr(p, "{\"seq\":")) != NULL; p++)
+			seq = strtoll(p + 7, NULL, 10);
+		free(txt);
+	}
+	free(f);
+	return seq;
+}
+
+static long long
+max_seq(void)
+{
+	return db_int("SELECT coalesce(max(seq), 0) FROM change");
+}
+
+static long long
+feed1_last(void)
+{
+	return feed_last("feed1.jsonl") == max_seq() ? 1 : 0;
+}
+
+static long long
+feed2_last(void)
+{
+	return feed_last("feed2.jsonl") == max_seq() ? 1 : 0;
+}
+
+/*
+ * A reload puts every key in use or names it: a1's new overlap and window
+ * are used by its next runs; a new timeout is named, alone, as waiting for a
+ * restart (and again at the next reload, as it still is); a new
+ * changes_log is written from the outbox cursor on, and moving it goes on
+ * in the new file where the old one stopped.
+ */
+static void
+test_reload_applies_changes(void **state)
+{
+	char		*log, *feed1, *feed2, *txt, *first;
+	long long	 before, last1;
+
+	feed1 = path("feed1.jsonl");
+	feed2 = path("feed2.jsonl");
+	extra_a1 = xstrdup("overlap = 0s\nwindow = year\n");
+	xasprintf(&extra_global, "timeout = 45s\nchanges_log = %s\n", feed1);
+	write_conf(1, 0);
+	assert_int_equal(kill(dpid, SIGHUP), 0);
+	assert_true(wait_notify("RELOADING=1", 10000));
+	assert_true(wait_notify("READY=1", 10000));
+	before = runs_ok("a1");
+	/* The second run from now began after the reload. */
+	if (!wait_for(a1_runs, before + 2, 40))
+		fail_msg("a1 was not harvested after the reload");
+	/* window = year: the runs went by windows. */
+	log = slurp(log_file);
+	assert_non_null(strstr(log, "event=window source=\"a1\""));
+	free(log);
+	/*
+	 * overlap = 0s: the next from is the repository's clock itself, not
+	 * the default five minutes before it.
+	 */
+	assert_int_equal(db_int("SELECT count(*) FROM list_state l JOIN "
+	    "source s ON s.id = l.source_id WHERE s.name = 'a1' AND "
+	    "l.watermark > strftime('%Y-%m-%dT%H:%M:%SZ', 'now', "
+	    "'-60 seconds')"), 1);
+	/* The new feed holds every change so far. */
+	if (!wait_for(feed1_last, 1, 20))
+		fail_msg("changes_log %s: last seq %lld, the database's %lld",
+		    feed1, feed_last("feed1.jsonl"), max_seq());
+	last1 = feed_last("feed1.jsonl");
+	assert_true(last1 > 0);
+	/* The log says what changed, and what waits for a restart. */
+	log = slurp(log_file);
+	assert_non_null(strstr(log, "event=source_changed source=\"a1\" "
+	    "keys=\"overlap, window\""));
+	assert_null(strstr(log, "event=source_changed source=\"a2\""));
+	assert_int_equal(restart_warnings(log, "timeout"), 1);
+	free(log);
+
+	/* Moved: the next change goes to the new file, none is lost. */
+	free(extra_global);
+	xasprintf(&extra_global, "timeout = 45s\nchanges_log = %s\n", feed2);
+	write_conf(1, 0);
+	assert_int_equal(kill(dpid, SIGHUP), 0);
+	assert_true(wait_notify("READY=1", 10000));
+	/* A record of col_1 (13 % 4): a1 harvests it again. */
+	free(http(&srv_a, 1, "/control/update?id=13"));
+	if (!wait_for(feed2_last, 1, 30))
+		fail_msg("changes_log %s: last seq %lld, the database's %lld",
+		    feed2, feed_last("feed2.jsonl"), max_seq());
+	assert_true(feed_last("feed2.jsonl") > last1);
+	assert_int_equal(feed_last("feed1.jsonl"), last1);
+	txt = slurp(feed2);
+	xasprintf(&first, "{\"seq\":%lld,", last1 + 1);
+	if (strncmp(txt, first, strlen(first)) != 0)
+		fail_msg("%s does not go on from seq %lld: %.100s", feed2,
+		    last1, txt);
+	free(first);
+	free(txt);
+	log = slurp(log_file);
+	assert_int_equal(restart_warnings(log, "timeout"), 2);
+	free(log);
+	free(feed1);
+	free(feed2);
+}
+
 /*
  * SIGUSR1 starts the hourly source now; SIGTERM in the middle of it stops
  * the daemon within 5 s, and the database holds whole pages only.
@@ -361,6 +502,7 @@ main(void)
 		cmocka_unit_test(test_all_sources_harvested),
 		cmocka_unit_test(test_reload_adds_source),
 		cmocka_unit_test(test_bad_config_refused),
+		cmocka_unit_test(test_reload_applies_changes),
 		cmocka_unit_test(test_usr1_then_term),
 	};
 

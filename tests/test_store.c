@@ -1981,6 +1981,103 @@ test_fts_in_step(void **state)
 	    "32\n");
 }
 
+/*
+ * Plain text always searches: words FTS5 would take for syntax (a hyphen, an
+ * apostrophe, "+", "a:b" with a that is no column, an unbalanced quote,
+ * "NEAR(", a lone "*", "-x", "AND" alone, nothing at all) find the records
+ * holding them, as phrases of their tokens; the syntax still works where it
+ * is syntax (phrases, prefix*, column:, AND, OR, NOT).
+ */
+static void
+test_search_plain_words(void **state)
+{
+	struct fx		*f = *state;
+	static const struct store_dc dc1[] = {
+		{ "title", "Taylor-Jones on COVID-19", NULL },
+		{ "creator", "O'Brien, Pat", NULL },
+		{ "subject", "C++", NULL },
+		{ "description", "ratio a:b, NEAR( and -x", NULL },
+	};
+	static const struct store_dc dc2[] = {
+		{ "title", "Jones and Taylor", NULL },
+		{ "creator", "Brien, O.", NULL },
+		{ "description", "covid in 19 wards", NULL },
+	};
+	static const struct store_dc dc3[] = {
+		{ "title", "Zebra", NULL },
+		{ "description", "Taylor", NULL },
+	};
+	static const struct store_dc *const dcs[] = { dc1, dc2, dc3 };
+	static const size_t ndcs[] = { nitems(dc1), nitems(dc2),
+	    nitems(dc3) };
+	/* want: a bit per record, 1 << (n - 1) for oai:q:n. */
+	static const struct {
+		const char	*q;
+		int		 want;
+	} cases[] = {
+		{ "Taylor-Jones", 1 },
+		{ "COVID-19", 1 },
+		{ "O'Brien", 1 },
+		{ "C++", 1 },
+		{ "a:b", 1 },
+		{ "\"Taylor-Jones", 1 },
+		{ "Taylor-Jones\"", 1 },
+		{ "NEAR(", 1 },
+		{ "*", 0 },
+		{ "-x", 1 },
+		{ "AND", 3 },
+		{ "", 0 },
+		{ "  \t ", 0 },
+		{ "title:Taylor-Jones", 1 },
+		{ "COVID-19 AND O'Brien", 1 },
+		{ "Taylor-Jones OR zebra", 5 },
+		{ "taylor NOT Taylor-Jones", 6 },
+		{ "O'Bri*", 1 },
+		/* Syntax, where it is syntax. */
+		{ "taylor", 7 },
+		{ "\"taylor jones\"", 1 },
+		{ "\"O'Brien\"", 1 },
+		{ "title:taylor", 3 },
+		{ "description:taylor", 4 },
+		{ "taylor NOT jones", 4 },
+		{ "zebra OR pat", 5 },
+		{ "zeb*", 4 },
+		{ "covid AND 19", 3 },
+		{ "\"covid 19\"", 1 },
+		{ "NEAR(jones taylor, 2)", 3 },
+	};
+	struct store_record	 r;
+	char			 id[16], want[64], *out;
+	size_t			 i, j, n;
+	int			 lines;
+
+	for (i = 0; i < nitems(dcs); i++) {
+		snprintf(id, sizeof(id), "oai:q:%zu", i + 1);
+		r = mkrec(id, "2024-01-01", 0, META1);
+		r.dc = dcs[i];
+		r.ndc = ndcs[i];
+		assert_int_equal(put(f, &r), STORE_NEW);
+	}
+	for (i = 0; i < nitems(cases); i++) {
+		out = capture_search(f, cases[i].q);
+		for (lines = 0, j = 0; out[j] != '\0'; j++)
+			lines += out[j] == '\n';
+		for (n = 0, j = 0; j < nitems(dcs); j++) {
+			snprintf(want, sizeof(want),
+			    "\"identifier\":\"oai:q:%zu\"", j + 1);
+			if ((strstr(out, want) != NULL) !=
+			    ((cases[i].want >> j) & 1))
+				fail_msg("search [%s]: oai:q:%zu %s: %s",
+				    cases[i].q, j + 1,
+				    (cases[i].want >> j) & 1 ? "not found" :
+				    "found", out);
+			n += (cases[i].want >> j) & 1;
+		}
+		assert_int_equal(lines, n);
+		free(out);
+	}
+}
+
 
 /*
  * An update takes the old terms out by reading content.dc in C when it is
@@ -2473,6 +2570,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fts_in_step, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_fts_update_paths, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_search_plain_words, setup,
 		    teardown),
 		cmocka_unit_test(test_fts_tokenizer_same),
 		cmocka_unit_test_setup_teardown(test_migrate_fts_merge, setup,
