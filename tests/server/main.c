@@ -4,6 +4,7 @@
  *
  *   /oai		the synthetic corpus (--records N)
  *   /pages		recorded responses (--pages DIR)
+ *   /replay/NAME	real responses replayed (--replay MANIFEST)
  *   /control/...	change the corpus while it runs, dump it, count
  *			requests, arm faults that break later /oai responses
  *
@@ -42,6 +43,7 @@ struct conf {
 	const char		*bind;
 	const char		*port_file;
 	const char		*pages_dir;
+	const char		*replay;
 	long long		 port;
 	long long		 records;
 	long long		 page_size;
@@ -78,6 +80,7 @@ struct server {
 	struct event		*sigint;
 	struct corpus		*corpus;
 	struct pages		*pages;
+	struct replay		*replay;	/* --replay, or NULL */
 	struct faults		*faults;
 	struct streams		*streams;
 	struct prerender	*prerender;	/* --prerender, or NULL */
@@ -133,7 +136,7 @@ static void	 fault_stream(struct server *, struct evhttp_request *,
 		    struct evbuffer *, const struct fault_plan *);
 
 /* Routes */
-static route_fn	 r_oai, r_pages, r_add, r_change, r_dump, r_stats;
+static route_fn	 r_oai, r_pages, r_replay, r_add, r_change, r_dump, r_stats;
 static route_fn	 r_fault, r_clear_faults, r_faults;
 static size_t	 record_arg(struct server *, const struct form *,
 		    const char **);
@@ -149,6 +152,7 @@ static const struct route {
 } routes[] = {
 	{ "/oai", M_GET | M_POST, 1, r_oai, NULL },
 	{ "/pages", M_GET | M_POST, 1, r_pages, NULL },
+	{ REPLAY_PATH, M_GET | M_POST, 0, r_replay, NULL },	/* a prefix */
 	{ "/control/add", M_POST, 0, r_add, NULL },
 	{ "/control/update", M_POST, 0, r_change, corpus_update },
 	{ "/control/touch", M_POST, 0, r_change, corpus_touch },
@@ -166,6 +170,7 @@ enum {
 	OPT_BIND = 256, OPT_PORT, OPT_PORT_FILE, OPT_RECORDS, OPT_PAGE_SIZE,
 	OPT_GRANULARITY, OPT_SETS, OPT_DELETED_EVERY, OPT_SEED, OPT_PAGES,
 	OPT_DELAY_MS, OPT_FAULT, OPT_PRERENDER, OPT_MAX_WINDOW_DAYS,
+	OPT_REPLAY,
 };
 
 static const struct option longopts[] = {
@@ -183,6 +188,7 @@ static const struct option longopts[] = {
 	{ "fault", required_argument, NULL, OPT_FAULT },
 	{ "prerender", no_argument, NULL, OPT_PRERENDER },
 	{ "max-window-days", required_argument, NULL, OPT_MAX_WINDOW_DAYS },
+	{ "replay", required_argument, NULL, OPT_REPLAY },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -228,7 +234,8 @@ usage(void)
 	    "\t[--page-size K] [--granularity day|seconds] [--sets K] "
 	    "[--deleted-every D]\n"
 	    "\t[--seed S] [--pages DIR] [--delay-ms MS] [--fault SPEC ...] "
-	    "[--prerender]\n\t[--max-window-days N] [-v]\n");
+	    "[--prerender]\n\t[--max-window-days N] [--replay MANIFEST] "
+	    "[-v]\n");
 	exit(64);
 }
 
@@ -270,6 +277,9 @@ parse_options(struct conf *conf, int argc, char **argv)
 			break;
 		case OPT_PAGES:
 			conf->pages_dir = optarg;
+			break;
+		case OPT_REPLAY:
+			conf->replay = optarg;
 			break;
 		case OPT_FAULT:
 			if (conf->nfaults == nitems(conf->faults)) {
@@ -517,7 +527,9 @@ handle(struct evhttp_request *req, void *arg)
 	if (path == NULL)
 		path = "";
 	for (i = 0; i < nitems(routes); i++)
-		if (strcmp(path, routes[i].path) == 0)
+		if (strcmp(path, routes[i].path) == 0 ||
+		    (routes[i].fn == r_replay &&
+		    strncmp(path, REPLAY_PATH, strlen(REPLAY_PATH)) == 0))
 			rt = &routes[i];
 	if (rt == NULL) {
 		reply_error(req, 404, "no such path");
@@ -576,6 +588,18 @@ r_pages(struct server *srv, struct evhttp_request *req,
 		fatalx("evbuffer_new");
 	pages_respond(srv->pages, f, srv->pages_url, body);
 	send_oai(srv, req, 200, OAI_CONTENT_TYPE, body);
+}
+
+static void
+r_replay(struct server *srv, struct evhttp_request *req,
+    const struct route *rt, const struct form *f)
+{
+	if (srv->replay == NULL) {
+		reply_error(req, 404, "no --replay manifest");
+		return;
+	}
+	srv->oai_requests++;
+	replay_respond(srv->replay, req, f, srv->origin);
 }
 
 /* /oai and its faults */
@@ -1072,6 +1096,13 @@ main(int argc, char **argv)
 		free(cause);
 		return 66;
 	}
+	if (srv.conf.replay != NULL &&
+	    (srv.replay = replay_load(srv.conf.replay, &cause)) == NULL) {
+		fprintf(stderr, "oaiserver: %s\n", cause);
+		free(cause);
+		pages_free(srv.pages);
+		return 66;
+	}
 	memset(&cc, 0, sizeof(cc));
 	cc.seed = (uint64_t)srv.conf.seed;
 	cc.records = (size_t)srv.conf.records;
@@ -1088,6 +1119,7 @@ main(int argc, char **argv)
 			faults_free(srv.faults);
 			corpus_free(srv.corpus);
 			pages_free(srv.pages);
+			replay_free(srv.replay);
 			return 64;
 		}
 	}
@@ -1147,6 +1179,7 @@ main(int argc, char **argv)
 	prerender_free(srv.prerender);
 	corpus_free(srv.corpus);
 	pages_free(srv.pages);
+	replay_free(srv.replay);
 	faults_free(srv.faults);
 	libevent_global_shutdown();
 	return 0;

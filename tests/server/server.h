@@ -32,6 +32,7 @@ struct event_base;
 #define SRV_MAX_FAULT_SPECS	64	/* --fault options */
 #define SRV_MAX_FAULT_MB	4096	/* an oversize body, MiB */
 #define SRV_MAX_STALL		3600	/* seconds a stall lasts */
+#define SRV_MAX_REPLAY_LINES	4096	/* responses in a --replay manifest */
 
 /* form.c: application/x-www-form-urlencoded arguments. */
 struct form_arg {
@@ -295,5 +296,13 @@ int		 stream_start(struct streams *, struct evhttp_request *,
 void		 stream_head(struct evbuffer *, long long length,
 		    const char *encoding);
 void		 stream_compress(struct evbuffer *, int gzip);
+
+/* replay.c: --replay, recorded real responses under /replay/SCENARIO. */
+#define REPLAY_PATH	"/replay/"
+
+struct replay	*replay_load(const char *manifest, char **cause);
+void		 replay_free(struct replay *);
+void		 replay_respond(struct replay *, struct evhttp_request *,
+		    const struct form *, const char *origin);
 
 #endif
