@@ -847,8 +847,8 @@ job_free(struct harvest_job *j)
 
 /* What a response is, when it is not the answer asked for */
 
-#define HTML_CAUSE	"the response is an HTML page, not XML (is the URL " \
-			"the repository's OAI-PMH base URL?)"
+#define HTML_CAUSE	"the response is HTML, not XML (is the URL the " \
+			"repository's OAI-PMH base URL?)"
 
 /* memmem, ASCII case folded. */
 static const char *

@@ -295,7 +295,7 @@ test_bot_walls(void **state)
 	db = path("html.db");
 	assert_int_equal(harvest(&err, "--db %s --url http://127.0.0.1:%d/oai "
 	    "--source h --retries 0", db, srv.port), 1);
-	if (strstr(err, "HTML page, not XML") == NULL)
+	if (strstr(err, "HTML, not XML") == NULL)
 		fail_msg("html200: %s", err);
 	assert_null(strstr(err, "DOCTYPE"));
 	free(err);
