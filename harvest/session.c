@@ -233,6 +233,7 @@ struct harvest_job {
 	int			 tries;
 	long long		 retries;	/* this run, all requests */
 	long long		 rejects;
+	long long		 normalized;	/* datestamps, this run */
 	/* This page's rejects, written with it (at most MAX_PAGE_REJECTS). */
 	struct pending_reject	*pend;
 	size_t			 npend;
@@ -298,6 +299,7 @@ static int	 window_narrow(struct harvest_job *,
 static void	 window_next(struct harvest_job *);
 static void	 check_list_size(struct harvest_job *, const char *);
 static const char *next_from(const char *, const char *);
+static char	*from_in_granularity(const char *, enum oai_granularity);
 
 struct harvest_engine *
 harvest_engine_new(struct event_base *base, struct store *store,
@@ -637,8 +639,11 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	j->done_arg = arg;
 	j->name = xstrdup(src->name);
 	j->url = xstrdup(src->url);
-	j->from = src->from != NULL ? xstrdup(src->from) : NULL;
-	j->until = src->until != NULL ? xstrdup(src->until) : NULL;
+	/* Normalized: they are sent, compared and may become watermarks. */
+	j->from = src->from != NULL ?
+	    from_in_granularity(src->from, GRAN_SECONDS) : NULL;
+	j->until = src->until != NULL ?
+	    from_in_granularity(src->until, GRAN_SECONDS) : NULL;
 	j->from_initial = src->from_is_initial;
 	j->delay_ms = src->delay_ms;
 	j->overlap = src->overlap;
@@ -775,6 +780,7 @@ job_finish(struct harvest_job *j)
 	res.retries = j->retries;
 	res.narrowed = j->narrowed;
 	res.rejects = j->rejects;
+	res.normalized = j->normalized;
 	res.forbidden = j->forbidden;
 	res.warnings = j->warnings.len > 0 ? buf_str(&j->warnings) : NULL;
 	res.error_type = j->error == NULL ? NULL : j->error_type != NULL ?
@@ -992,6 +998,9 @@ on_done(void *arg, const struct fetch_result *res)
 		cause = res->cause;
 	if (cause == NULL) {
 		j->repairs += (long long)oai_parser_repairs(j->parser);
+		if (j->state == JOB_LIST)
+			j->normalized +=
+			    (long long)oai_parser_normalized(j->parser);
 		if (j->state == JOB_IDENTIFY)
 			identify_done(j);
 		else if (j->state == JOB_SWEEP)
@@ -1064,19 +1073,21 @@ static int
 on_record(void *arg, const struct oai_record *r)
 {
 	struct harvest_job	*j = arg;
-	time_t			 t;
 
 	if (j->state != JOB_LIST && j->state != JOB_SWEEP)
 		return 0;
 	if (spool_add(j->spool, r, &j->spool_cause) == -1)
 		return -1;
-	/* The parser sets aside records without identifier or datestamp. */
+	/*
+	 * The parser sets aside records without identifier or a readable
+	 * datestamp.  The high-water mark is kept normalized: it may become
+	 * the next from.
+	 */
 	if (j->state == JOB_LIST &&
-	    datestamp_parse(r->datestamp, &t, NULL) == 0 &&
-	    (j->page_max == NULL || t > j->page_max_t)) {
+	    (j->page_max == NULL || r->datestamp_t > j->page_max_t)) {
 		free(j->page_max);
-		j->page_max = xstrdup(r->datestamp);
-		j->page_max_t = t;
+		j->page_max = xstrdup(r->datestamp_norm);
+		j->page_max_t = r->datestamp_t;
 	}
 	return 0;
 }
