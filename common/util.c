@@ -463,7 +463,11 @@ datestamp_read(const char *s, time_t *t, enum oai_granularity *gran,
 int
 datestamp_parse(const char *s, time_t *t, enum oai_granularity *gran)
 {
-	return datestamp_read(s, t, gran, NULL);
+	int	canon;
+
+	if (datestamp_read(s, t, gran, &canon) == -1 || !canon)
+		return -1;
+	return 0;
 }
 
 /* v as n decimal digits at p. */

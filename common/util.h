@@ -78,8 +78,8 @@ enum oai_granularity {
 #define DATESTAMP_LEN	21	/* "YYYY-MM-DDThh:mm:ssZ" plus NUL */
 
 /*
- * The one datestamp parser.  Besides OAI-PMH's two forms it reads what
- * real repositories send: fractional seconds (any number of digits, cut),
+ * The one datestamp parser, for what repositories send.  Besides OAI-PMH's
+ * two forms it reads fractional seconds (any number of digits, cut),
  * YYYYMMDD and YYYYMMDDThhmm[ss]Z, offsets (+hh:mm, +hhmm, +hh, or -), a
  * space for the T, no seconds (hh:mm), no zone (UTC).  Fields are range
  * checked; anything else, trailing bytes included, is refused (-1).  Sets,
@@ -89,7 +89,11 @@ enum oai_granularity {
  */
 int	 datestamp_read(const char *, time_t *, enum oai_granularity *,
 	    int *canonical);
-/* datestamp_read() without the flag. */
+/*
+ * datestamp_read() of OAI-PMH's own forms only, YYYY-MM-DD or
+ * YYYY-MM-DDThh:mm:ssZ: for what a user or a harvester writes (from,
+ * until, the config), where 12:30:00 without a zone may mean local time.
+ */
 int	 datestamp_parse(const char *, time_t *, enum oai_granularity *);
 /*
  * Format t in the given granularity into out[DATESTAMP_LEN]: the normalized

@@ -299,7 +299,6 @@ static int	 window_narrow(struct harvest_job *,
 static void	 window_next(struct harvest_job *);
 static void	 check_list_size(struct harvest_job *, const char *);
 static const char *next_from(const char *, const char *);
-static char	*from_in_granularity(const char *, enum oai_granularity);
 
 struct harvest_engine *
 harvest_engine_new(struct event_base *base, struct store *store,
@@ -639,11 +638,8 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	j->done_arg = arg;
 	j->name = xstrdup(src->name);
 	j->url = xstrdup(src->url);
-	/* Normalized: they are sent, compared and may become watermarks. */
-	j->from = src->from != NULL ?
-	    from_in_granularity(src->from, GRAN_SECONDS) : NULL;
-	j->until = src->until != NULL ?
-	    from_in_granularity(src->until, GRAN_SECONDS) : NULL;
+	j->from = src->from != NULL ? xstrdup(src->from) : NULL;
+	j->until = src->until != NULL ? xstrdup(src->until) : NULL;
 	j->from_initial = src->from_is_initial;
 	j->delay_ms = src->delay_ms;
 	j->overlap = src->overlap;
@@ -1154,7 +1150,7 @@ identify_done(struct harvest_job *j)
 
 	j->tries = 0;
 	if ((rd = oai_parser_response_date(j->parser)) == NULL ||
-	    datestamp_parse(rd, &j->clock, NULL) == -1)
+	    datestamp_read(rd, &j->clock, NULL, NULL) == -1)
 		j->clock = 0;
 	if ((code = oai_parser_error_code(j->parser)) != NULL) {
 		j->error_type = "oai";
@@ -1526,7 +1522,7 @@ note_clock(struct harvest_job *j)
 	time_t		 t;
 
 	if (j->clock_fixed || j->resumed_any || j->overlap < 0 ||
-	    rd == NULL || datestamp_parse(rd, &t, NULL) == -1)
+	    rd == NULL || datestamp_read(rd, &t, NULL, NULL) == -1)
 		return;
 	t -= (time_t)j->overlap;
 	datestamp_format(t, j->gran, ds);
@@ -2051,7 +2047,7 @@ window_begin(struct harvest_job *j)
 	if (j->list_from != NULL)
 		(void)datestamp_parse(j->list_from, &start, NULL);
 	else if (j->earliest != NULL &&
-	    datestamp_parse(j->earliest, &t, NULL) == 0)
+	    datestamp_read(j->earliest, &t, NULL, NULL) == 0)
 		start = t;
 	if (start < 0)
 		start = 0;
