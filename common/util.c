@@ -288,6 +288,13 @@ parse_duration(const char *s, long long *out, const char **errstr)
 
 /* Datestamps */
 
+/* The years 0001 to 9999, in seconds since the epoch. */
+#define DS_MIN		(-62135596800LL)	/* 0001-01-01T00:00:00Z */
+#define DS_MAX		253402300799LL		/* 9999-12-31T23:59:59Z */
+/* Longer than any form read, with room for long fractions of a second. */
+#define DS_MAX_LEN	64
+
+/* n decimal digits at s (stops at the first non-digit, NUL included). */
 static int
 digits(const char *s, int n, int *out)
 {
@@ -302,49 +309,175 @@ digits(const char *s, int n, int *out)
 	return 0;
 }
 
+/*
+ * Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
+ * (Howard Hinnant's days_from_civil): plain arithmetic, unlike timegm().
+ */
+static long long
+days_from_civil(int y, int m, int d)
+{
+	long long	era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/*
+ * hh:mm[:ss[.f...]] (extended) or hhmm[ss[.f...]] (basic) at *pp; moves
+ * *pp past it.  *sec is -1 when there were no seconds.
+ */
+static int
+ds_time(const char **pp, int basic, int *h, int *mi, int *sec, int *frac)
+{
+	const char	*p = *pp;
+
+	*sec = -1;
+	*frac = 0;
+	if (digits(p, 2, h) == -1)
+		return -1;
+	p += 2;
+	if (!basic && *p++ != ':')
+		return -1;
+	if (digits(p, 2, mi) == -1)
+		return -1;
+	p += 2;
+	if (basic ? *p >= '0' && *p <= '9' : *p == ':') {
+		if (!basic)
+			p++;
+		if (digits(p, 2, sec) == -1)
+			return -1;
+		p += 2;
+		if (*p == '.') {
+			p++;
+			if (*p < '0' || *p > '9')
+				return -1;
+			while (*p >= '0' && *p <= '9')
+				p++;
+			*frac = 1;
+		}
+	}
+	*pp = p;
+	return 0;
+}
+
+/* Z, +hh, +hhmm, +hh:mm (or -) at p, or nothing: the offset in seconds. */
+static int
+ds_zone(const char *p, int *off, int *zulu)
+{
+	int	sign, oh, om = 0;
+
+	*off = 0;
+	*zulu = 0;
+	if (*p == '\0')
+		return 0;
+	if (*p == 'Z') {
+		*zulu = 1;
+		return p[1] == '\0' ? 0 : -1;
+	}
+	if (*p != '+' && *p != '-')
+		return -1;
+	sign = *p++ == '-' ? -1 : 1;
+	if (digits(p, 2, &oh) == -1)
+		return -1;
+	p += 2;
+	if (*p != '\0') {
+		if (*p == ':')
+			p++;
+		if (digits(p, 2, &om) == -1)
+			return -1;
+		p += 2;
+	}
+	if (*p != '\0' || oh > 23 || om > 59)
+		return -1;
+	*off = sign * (oh * 3600 + om * 60);
+	return 0;
+}
+
 int
-datestamp_parse(const char *s, time_t *t, enum oai_granularity *gran)
+datestamp_read(const char *s, time_t *t, enum oai_granularity *gran,
+    int *canonical)
 {
 	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
 	    30, 31 };
-	struct tm	tm;
-	int		y, mo, d, h = 0, mi = 0, sec = 0, leap;
-	size_t		len;
+	const char	*p;
+	long long	 v;
+	size_t		 len;
+	int		 y, mo, d, h = 0, mi = 0, sec = 0, frac = 0, off = 0;
+	int		 basic, zulu = 0, day, canon;
 
-	if (s == NULL)
+	if (s == NULL || (len = strnlen(s, DS_MAX_LEN + 1)) > DS_MAX_LEN)
 		return -1;
-	len = strlen(s);
-	if (len != 10 && len != 20)
+	/* YYYY-MM-DD or YYYYMMDD. */
+	if (digits(s, 4, &y) == -1)
 		return -1;
-	if (digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) ||
-	    s[7] != '-' || digits(s + 8, 2, &d))
+	basic = s[4] != '-';
+	p = s + (basic ? 4 : 5);
+	if (digits(p, 2, &mo) == -1)
 		return -1;
-	if (len == 20) {
-		if (s[10] != 'T' || digits(s + 11, 2, &h) || s[13] != ':' ||
-		    digits(s + 14, 2, &mi) || s[16] != ':' ||
-		    digits(s + 17, 2, &sec) || s[19] != 'Z')
+	p += 2;
+	if (!basic && *p++ != '-')
+		return -1;
+	if (digits(p, 2, &d) == -1)
+		return -1;
+	p += 2;
+	/* Then nothing, or T (or a space), a time and maybe a zone. */
+	day = *p == '\0';
+	if (!day) {
+		if (*p != 'T' && *p != ' ')
+			return -1;
+		p++;
+		if (ds_time(&p, basic, &h, &mi, &sec, &frac) == -1 ||
+		    ds_zone(p, &off, &zulu) == -1)
 			return -1;
 	}
+	canon = !basic && (day ? len == 10 : len == 20 && s[10] == 'T' &&
+	    zulu && sec >= 0 && sec < 60 && !frac);
+	if (sec < 0)
+		sec = 0;
 	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
 	    h > 23 || mi > 59 || sec > 60)
 		return -1;
-	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	if (mo == 2 && d == 29 && !leap)
+	if (mo == 2 && d == 29 &&
+	    !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
 		return -1;
+	/* A leap second is the second before it. */
 	if (sec == 60)
 		sec = 59;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
+	v = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
+	    off;
+	if (v < DS_MIN || v > DS_MAX)
+		return -1;
 	if (t != NULL)
-		*t = timegm(&tm);
+		*t = (time_t)v;
 	if (gran != NULL)
-		*gran = len == 10 ? GRAN_DAY : GRAN_SECONDS;
+		*gran = day ? GRAN_DAY : GRAN_SECONDS;
+	if (canonical != NULL)
+		*canonical = canon;
 	return 0;
+}
+
+int
+datestamp_parse(const char *s, time_t *t, enum oai_granularity *gran)
+{
+	int	canon;
+
+	if (datestamp_read(s, t, gran, &canon) == -1 || !canon)
+		return -1;
+	return 0;
+}
+
+/* v as n decimal digits at p. */
+static void
+put_digits(char *p, int n, int v)
+{
+	while (n-- > 0) {
+		p[n] = '0' + v % 10;
+		v /= 10;
+	}
 }
 
 void
@@ -352,11 +485,29 @@ datestamp_format(time_t t, enum oai_granularity gran, char *out)
 {
 	struct tm	tm;
 
+	/* Four digits of year, always (strftime's %Y does not pad them). */
+	if (t < DS_MIN)
+		t = DS_MIN;
+	else if (t > DS_MAX)
+		t = DS_MAX;
 	gmtime_r(&t, &tm);
-	if (gran == GRAN_DAY)
-		strftime(out, DATESTAMP_LEN, "%Y-%m-%d", &tm);
-	else
-		strftime(out, DATESTAMP_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	put_digits(out, 4, tm.tm_year + 1900);
+	out[4] = '-';
+	put_digits(out + 5, 2, tm.tm_mon + 1);
+	out[7] = '-';
+	put_digits(out + 8, 2, tm.tm_mday);
+	if (gran == GRAN_DAY) {
+		out[10] = '\0';
+		return;
+	}
+	out[10] = 'T';
+	put_digits(out + 11, 2, tm.tm_hour);
+	out[13] = ':';
+	put_digits(out + 14, 2, tm.tm_min);
+	out[16] = ':';
+	put_digits(out + 17, 2, tm.tm_sec);
+	out[19] = 'Z';
+	out[20] = '\0';
 }
 
 void

@@ -78,11 +78,27 @@ enum oai_granularity {
 #define DATESTAMP_LEN	21	/* "YYYY-MM-DDThh:mm:ssZ" plus NUL */
 
 /*
- * The one datestamp parser: YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ (UTC), with
- * range checks.  Sets *t (seconds since the epoch) and *gran when non-NULL.
+ * The one datestamp parser, for what repositories send.  Besides OAI-PMH's
+ * two forms it reads fractional seconds (any number of digits, cut),
+ * YYYYMMDD and YYYYMMDDThhmm[ss]Z, offsets (+hh:mm, +hhmm, +hh, or -), a
+ * space for the T, no seconds (hh:mm), no zone (UTC).  Fields are range
+ * checked; anything else, trailing bytes included, is refused (-1).  Sets,
+ * when non-NULL, *t (seconds since the epoch, UTC), *gran (GRAN_DAY for a
+ * date alone) and *canonical: 1 when s is already what datestamp_format()
+ * writes for (*t, *gran), 0 when a caller that keeps it must normalize.
+ */
+int	 datestamp_read(const char *, time_t *, enum oai_granularity *,
+	    int *canonical);
+/*
+ * datestamp_read() of OAI-PMH's own forms only, YYYY-MM-DD or
+ * YYYY-MM-DDThh:mm:ssZ: for what a user or a harvester writes (from,
+ * until, the config), where 12:30:00 without a zone may mean local time.
  */
 int	 datestamp_parse(const char *, time_t *, enum oai_granularity *);
-/* Format t in the given granularity into out[DATESTAMP_LEN]. */
+/*
+ * Format t in the given granularity into out[DATESTAMP_LEN]: the normalized
+ * form (years outside 0001-9999 are clamped to them).
+ */
 void	 datestamp_format(time_t, enum oai_granularity, char *);
 /* Current UTC time as YYYY-MM-DDThh:mm:ssZ. */
 void	 datestamp_now(char *);

@@ -465,6 +465,8 @@ harvest_done(const struct harvest_result *r, void *arg)
 		fprintf(stderr, " windows_narrowed=%lld", r->narrowed);
 	if (r->rejects > 0)
 		fprintf(stderr, " rejected=%lld", r->rejects);
+	if (r->normalized > 0)
+		fprintf(stderr, " normalized=%lld", r->normalized);
 	if (r->warnings != NULL)
 		fprintf(stderr, " warnings=%s", log_q(r->warnings));
 	if (!r->ok)

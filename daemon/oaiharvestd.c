@@ -389,12 +389,12 @@ on_run_done(const struct harvest_result *r, void *arg)
 	if (r->ok)
 		log_info("event=run_done source=%s status=ok run=%lld "
 		    "pages=%lld records=%lld new=%lld updated=%lld "
-		    "deleted=%lld unchanged=%lld tombstones=%lld bytes=%lld "
-		    "seconds=%.2f next_run=%s", log_q(r->source),
+		    "deleted=%lld unchanged=%lld tombstones=%lld normalized=%lld "
+		    "bytes=%lld seconds=%.2f next_run=%s", log_q(r->source),
 		    (long long)r->run_id, r->stats.pages, r->stats.records,
 		    r->stats.new_records, r->stats.updated, r->stats.deleted,
-		    r->stats.unchanged, r->stats.tombstones, r->stats.bytes,
-		    r->seconds,
+		    r->stats.unchanged, r->stats.tombstones, r->normalized,
+		    r->stats.bytes, r->seconds,
 		    d->stopping || s->removed ? "none" : when);
 	else
 		log_err("event=run_done source=%s status=failed run=%lld "

@@ -84,6 +84,7 @@ struct harvest_result {
 	long long		 retries;	/* requests tried again */
 	long long		 narrowed;	/* windows halved */
 	long long		 rejects;	/* malformed records set aside */
+	long long		 normalized;	/* datestamps not in OAI's form */
 	/*
 	 * The repository refused us (HTTP 403, or its bot protection
 	 * challenged us): the OAI-PMH harvester guidelines say stop until an

@@ -339,6 +339,8 @@ struct oai_parser {
 	size_t			 repairs;
 	size_t			 nrecords;
 	size_t			 nrejects;
+	size_t			 normalized;
+	char			 ds_norm[DATESTAMP_LEN];
 
 	/* The input filter. */
 	enum in_mode		 mode;
@@ -840,6 +842,12 @@ size_t
 oai_parser_nrejects(const struct oai_parser *p)
 {
 	return p->nrejects;
+}
+
+size_t
+oai_parser_normalized(const struct oai_parser *p)
+{
+	return p->normalized;
 }
 
 /* Failure */
@@ -1892,8 +1900,11 @@ deliver_record(struct oai_parser *p)
 	struct oai_record	 r;
 	const char		*id = val(p, F_IDENTIFIER);
 	const char		*ds = val(p, F_DATESTAMP);
+	enum oai_granularity	 gran = GRAN_DAY;
+	time_t			 t = 0;
 	size_t			 i;
 	int			 line = xmlSAX2GetLineNumber(p->ctxt);
+	int			 canon = 1;
 
 	if (!p->have_header)
 		bad(p, "line %d: record without <header>", line);
@@ -1903,9 +1914,12 @@ deliver_record(struct oai_parser *p)
 		bad(p, "line %d: empty <identifier>", line);
 	else if (ds == NULL || *ds == '\0')
 		bad(p, "line %d: <header> without <datestamp>", line);
-	else if (datestamp_parse(ds, NULL, NULL) == -1)
-		bad(p, "line %d: <datestamp> \"%.64s\" is neither YYYY-MM-DD "
-		    "nor YYYY-MM-DDThh:mm:ssZ", line, ds);
+	/*
+	 * Real repositories send milliseconds, YYYYMMDD, offsets, ...: only
+	 * a datestamp that cannot be read at all sets the record aside.
+	 */
+	else if (datestamp_read(ds, &t, &gran, &canon) == -1)
+		bad(p, "line %d: unreadable datestamp \"%.64s\"", line, ds);
 	p->unit = 0;
 	if (p->rec_bad) {
 		deliver_reject(p);
@@ -1915,7 +1929,14 @@ deliver_record(struct oai_parser *p)
 
 	memset(&r, 0, sizeof(r));
 	r.identifier = val(p, F_IDENTIFIER);
-	r.datestamp = val(p, F_DATESTAMP);
+	r.datestamp = ds;
+	r.datestamp_norm = ds;
+	r.datestamp_t = t;
+	if (!canon) {
+		datestamp_format(t, gran, p->ds_norm);
+		r.datestamp_norm = p->ds_norm;
+		p->normalized++;
+	}
 	r.deleted = p->deleted;
 	r.sets = offs_view(p, &p->list1, 0);
 	r.nsets = p->list1.n;

@@ -17,7 +17,7 @@
  *
  * Bad records: a <record> (or a ListIdentifiers <header>) that is
  * well-formed but not usable (no header, no or an empty identifier, a
- * missing or invalid datestamp, two element children in <metadata>, a
+ * missing or unreadable datestamp, two element children in <metadata>, a
  * value, set list, DC list or the record over its limit, a protocol
  * element out of place inside it) is skipped and handed to on_reject; the
  * rest of the page is delivered as usual.  A deleted record that carries
@@ -29,6 +29,7 @@
 #define OH_OAI_H
 
 #include <stddef.h>
+#include <time.h>
 
 #define OAI_NS		"http://www.openarchives.org/OAI/2.0/"
 #define OAI_DC_NS	"http://www.openarchives.org/OAI/2.0/oai_dc/"
@@ -76,6 +77,13 @@ struct oai_dc_value {
 struct oai_record {
 	const char			*identifier;	/* trimmed */
 	const char			*datestamp;	/* trimmed, as sent */
+	/*
+	 * The same datestamp normalized (see datestamp_read()): UTC,
+	 * YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ; datestamp itself when it
+	 * was already.  Compare and keep this one, store datestamp.
+	 */
+	const char			*datestamp_norm;
+	time_t				 datestamp_t;	/* the instant */
 	int				 deleted;	/* header status="deleted" */
 	const char *const		*sets;		/* setSpec values in order */
 	size_t				 nsets;
@@ -183,5 +191,7 @@ size_t		 oai_parser_nrecords(const struct oai_parser *);
 size_t		 oai_parser_repairs(const struct oai_parser *);
 /* Records (or headers) handed to on_reject so far. */
 size_t		 oai_parser_nrejects(const struct oai_parser *);
+/* Records (or headers) delivered whose datestamp had to be normalized. */
+size_t		 oai_parser_normalized(const struct oai_parser *);
 
 #endif

@@ -234,6 +234,7 @@ struct harvest_job {
 	long long		 retries;	/* this run, all requests */
 	long long		 rejects;
 	long long		 page_rejects;	/* this request's */
+	long long		 normalized;	/* datestamps, this run */
 	/* This page's rejects, written with it (at most MAX_PAGE_REJECTS). */
 	struct pending_reject	*pend;
 	size_t			 npend;
@@ -786,6 +787,7 @@ job_finish(struct harvest_job *j)
 	res.retries = j->retries;
 	res.narrowed = j->narrowed;
 	res.rejects = j->rejects;
+	res.normalized = j->normalized;
 	res.forbidden = j->forbidden;
 	res.warnings = j->warnings.len > 0 ? buf_str(&j->warnings) : NULL;
 	res.error_type = j->error == NULL ? NULL : j->error_type != NULL ?
@@ -1119,6 +1121,9 @@ on_done(void *arg, const struct fetch_result *res)
 		cause = HTML_CAUSE;
 	if (cause == NULL) {
 		j->repairs += (long long)oai_parser_repairs(j->parser);
+		if (j->state == JOB_LIST)
+			j->normalized +=
+			    (long long)oai_parser_normalized(j->parser);
 		if (j->state == JOB_IDENTIFY)
 			identify_done(j);
 		else if (j->state == JOB_SWEEP)
@@ -1191,19 +1196,21 @@ static int
 on_record(void *arg, const struct oai_record *r)
 {
 	struct harvest_job	*j = arg;
-	time_t			 t;
 
 	if (j->state != JOB_LIST && j->state != JOB_SWEEP)
 		return 0;
 	if (spool_add(j->spool, r, &j->spool_cause) == -1)
 		return -1;
-	/* The parser sets aside records without identifier or datestamp. */
+	/*
+	 * The parser sets aside records without identifier or a readable
+	 * datestamp.  The high-water mark is kept normalized: it may become
+	 * the next from.
+	 */
 	if (j->state == JOB_LIST &&
-	    datestamp_parse(r->datestamp, &t, NULL) == 0 &&
-	    (j->page_max == NULL || t > j->page_max_t)) {
+	    (j->page_max == NULL || r->datestamp_t > j->page_max_t)) {
 		free(j->page_max);
-		j->page_max = xstrdup(r->datestamp);
-		j->page_max_t = t;
+		j->page_max = xstrdup(r->datestamp_norm);
+		j->page_max_t = r->datestamp_t;
 	}
 	return 0;
 }
@@ -1271,7 +1278,7 @@ identify_done(struct harvest_job *j)
 
 	j->tries = 0;
 	if ((rd = oai_parser_response_date(j->parser)) == NULL ||
-	    datestamp_parse(rd, &j->clock, NULL) == -1)
+	    datestamp_read(rd, &j->clock, NULL, NULL) == -1)
 		j->clock = 0;
 	if ((code = oai_parser_error_code(j->parser)) != NULL) {
 		j->error_type = "oai";
@@ -1650,7 +1657,7 @@ note_clock(struct harvest_job *j)
 	time_t		 t;
 
 	if (j->clock_fixed || j->resumed_any || j->overlap < 0 ||
-	    rd == NULL || datestamp_parse(rd, &t, NULL) == -1)
+	    rd == NULL || datestamp_read(rd, &t, NULL, NULL) == -1)
 		return;
 	t -= (time_t)j->overlap;
 	datestamp_format(t, j->gran, ds);
@@ -2177,7 +2184,7 @@ window_begin(struct harvest_job *j)
 	if (j->list_from != NULL)
 		(void)datestamp_parse(j->list_from, &start, NULL);
 	else if (j->earliest != NULL &&
-	    datestamp_parse(j->earliest, &t, NULL) == 0)
+	    datestamp_read(j->earliest, &t, NULL, NULL) == 0)
 		start = t;
 	if (start < 0)
 		start = 0;

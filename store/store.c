@@ -1288,8 +1288,8 @@ is_stale(const char *stored, const char *incoming)
 {
 	time_t	ts, ti;
 
-	if (stored == NULL || datestamp_parse(stored, &ts, NULL) == -1 ||
-	    datestamp_parse(incoming, &ti, NULL) == -1)
+	if (stored == NULL || datestamp_read(stored, &ts, NULL, NULL) == -1 ||
+	    datestamp_read(incoming, &ti, NULL, NULL) == -1)
 		return 0;
 	return ti < ts;
 }

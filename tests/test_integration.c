@@ -1159,6 +1159,96 @@ test_search_plain_words(void **state)
 	free(db);
 }
 
+/*
+ * Datestamps as real repositories send them (Harvard's 20210311, Melinda's
+ * milliseconds, offsets, a space for the T) and a responseDate with
+ * milliseconds (the Node provider): the records are stored with their
+ * datestamps as sent, the summary counts those normalized, the watermarks
+ * are normalized, and the next harvest asks with a well-formed from.
+ */
+static void
+test_real_datestamps(void **state)
+{
+	static const struct {
+		const char	*source;
+		const char	*prefix;
+		const char	*first;		/* the first summary */
+		const char	*again;		/* the second */
+		const char	*watermark;
+		const char	*from;		/* in the request, encoded */
+	} cases[] = {
+		/* The clock (responseDate less 300 s) is the next from. */
+		{ "hu", "mods", "pages=2 records=5 new=5 updated=0 deleted=0 "
+		    "unchanged=0 ", "pages=2 records=5 new=0 updated=0 "
+		    "deleted=0 unchanged=5 ", "2024-08-04T15:39:58Z",
+		    "&from=2024-08-04T15%3A39%3A58Z" },
+		/* No responseDate: the high-water datestamp is. */
+		{ "mel", "marc21", "pages=1 records=6 new=6 updated=0 "
+		    "deleted=0 unchanged=0 ", "pages=1 records=6 new=0 "
+		    "updated=0 deleted=0 unchanged=6 ", "2010-01-01T23:30:00Z",
+		    "&from=2010-01-01T23%3A30%3A00Z" },
+	};
+	struct server	 ds;
+	sqlite3		*sdb;
+	char		*db, *err, *log;
+	size_t		 i;
+	int		 rc;
+
+	start_server(&ds, "ds.port", "-v --pages tests/fixtures/datestamps");
+	db = path("ds.db");
+	for (i = 0; i < nitems(cases); i++) {
+		rc = run("d1.out", "d1.err", "%s/oaiharvest harvest --db %s "
+		    "--url http://127.0.0.1:%d/pages --source %s --prefix %s",
+		    bindir, db, ds.port, cases[i].source, cases[i].prefix);
+		err = read_tmp("d1.err");
+		if (rc != 0 || strstr(err, cases[i].first) == NULL)
+			fail_msg("first harvest of %s: %s", cases[i].source,
+			    err);
+		assert_non_null(strstr(err, i == 0 ? " normalized=5\n" :
+		    " rejected=1 normalized=5\n"));
+		free(err);
+		log = path("servers.log");
+		err = slurp(log);
+		assert_null(strstr(err, cases[i].from));
+		free(err);
+		rc = run("d2.out", "d2.err", "%s/oaiharvest harvest --db %s "
+		    "--url http://127.0.0.1:%d/pages --source %s --prefix %s",
+		    bindir, db, ds.port, cases[i].source, cases[i].prefix);
+		err = read_tmp("d2.err");
+		if (rc != 0 || strstr(err, cases[i].again) == NULL)
+			fail_msg("second harvest of %s: %s", cases[i].source,
+			    err);
+		free(err);
+		/* The second harvest asked from the watermark, normalized. */
+		err = slurp(log);
+		if (strstr(err, cases[i].from) == NULL)
+			fail_msg("no %s in %s", cases[i].from, err);
+		free(err);
+		free(log);
+	}
+	assert_int_equal(sqlite3_open(db, &sdb), SQLITE_OK);
+	for (i = 0; i < nitems(cases); i++)
+		assert_int_equal(q_intf(sdb, "SELECT count(*) FROM list_state "
+		    "l JOIN source s ON s.id = l.source_id WHERE s.name = '%s' "
+		    "AND l.prefix = '%s' AND l.watermark = '%s'",
+		    cases[i].source, cases[i].prefix, cases[i].watermark), 1);
+	/* Kept as sent. */
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM record WHERE "
+	    "datestamp = '20210311'"), 3);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM record WHERE "
+	    "datestamp = '2010-01-02T01:30:00.250+02:00'"), 1);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM record"), 11);
+	/* Set aside only what cannot be read, saying so; once a harvest. */
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM reject WHERE "
+	    "identifier = 'oai:foo.bar/000000003' AND datestamp = "
+	    "'2021-13-45' AND cause = 'line 109: unreadable datestamp "
+	    "\"2021-13-45\"'"), 2);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM reject"), 2);
+	sqlite3_close(sdb);
+	free(db);
+	stop_server(&ds);
+}
+
 int
 main(void)
 {
@@ -1180,6 +1270,7 @@ main(void)
 		cmocka_unit_test(test_two_sources_store_fails),
 		cmocka_unit_test(test_killed_and_resumed),
 		cmocka_unit_test(test_search_plain_words),
+		cmocka_unit_test(test_real_datestamps),
 	};
 
 	return cmocka_run_group_tests_name("integration", tests, setup,

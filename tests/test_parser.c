@@ -52,6 +52,8 @@ static const size_t chunk_sizes[] = { 1, 7, 16384 };
 struct rec {
 	char		*identifier;
 	char		*datestamp;
+	char		*datestamp_norm;
+	long long	 datestamp_t;
 	int		 deleted;
 	char		**sets;
 	size_t		 nsets;
@@ -101,6 +103,7 @@ struct result {
 	char		*cause;
 	size_t		 repairs;
 	size_t		 nrecords;
+	size_t		 normalized;	/* oai_parser_normalized() */
 	enum oai_verb	 verb;
 };
 
@@ -253,6 +256,8 @@ cb_record(void *arg, const struct oai_record *r)
 		memset(c, 0, sizeof(*c));
 		c->identifier = xdup(r->identifier);
 		c->datestamp = xdup(r->datestamp);
+		c->datestamp_norm = xdup(r->datestamp_norm);
+		c->datestamp_t = (long long)r->datestamp_t;
 		c->deleted = r->deleted;
 		c->nsets = r->nsets;
 		c->sets = xcalloc(r->nsets + 1, sizeof(*c->sets));
@@ -400,6 +405,7 @@ finish_result(struct result *res, struct oai_parser *p)
 	res->repairs = oai_parser_repairs(p);
 	res->nrecords = oai_parser_nrecords(p);
 	res->nrejects = oai_parser_nrejects(p);
+	res->normalized = oai_parser_normalized(p);
 	res->verb = oai_parser_verb(p);
 	t = oai_parser_token(p);
 	buf_printf(&res->dump, "END feed=%d finish=%d verb=%s date=",
@@ -494,6 +500,7 @@ result_free(struct result *res)
 
 		free(c->identifier);
 		free(c->datestamp);
+		free(c->datestamp_norm);
 		for (j = 0; j < c->nsets; j++)
 			free(c->sets[j]);
 		free(c->sets);
@@ -664,12 +671,12 @@ static const struct broken {
 	{ "record-no-header.xml", 3, 1, 0 },
 	{ "record-no-identifier.xml", 3, 2, 0 },
 	{ "record-no-datestamp.xml", 3, 1, 0 },
-	{ "record-bad-datestamp.xml", 3, 3, 0 },
+	{ "record-bad-datestamp.xml", 5, 1, 0 },
 	{ "record-two-metadata-children.xml", 3, 1, 0 },
 	{ "record-two-headers.xml", 3, 1, 0 },
 	{ "record-element-out-of-place.xml", 3, 1, 0 },
 	{ "record-deleted-with-metadata.xml", 3, 0, 0 },
-	{ "listidentifiers-bad-headers.xml", 3, 2, 0 },
+	{ "listidentifiers-bad-headers.xml", 4, 1, 0 },
 };
 
 static const struct broken *
@@ -1314,8 +1321,8 @@ test_list_sets_formats(void **state)
 }
 
 /*
- * Melinda wraps ListIdentifiers headers in <record>: still 3 headers, all
- * rejected for their millisecond datestamps, each with its <record>.
+ * Melinda wraps ListIdentifiers headers in <record>: still 3 headers, their
+ * millisecond datestamps kept as sent and normalized.
  */
 static void
 test_listidentifiers(void **state)
@@ -1325,19 +1332,14 @@ test_listidentifiers(void **state)
 	run_file(REAL_DIR "/melinda/melinda-listidentifiers-headers-wrapped-"
 	    "in-record-token.xml", &res);
 	assert_int_equal(res.finish_rc, 0);
-	assert_int_equal(res.nrecs, 0);
-	assert_int_equal(res.nrejs, 3);
-	assert_int_equal(res.nrejects, 3);
-	assert_string_equal(res.rejs[2].identifier, "oai:foo.bar/089101112");
-	assert_string_equal(res.rejs[2].datestamp, "2009-07-01T00:10:00.000Z");
-	assert_string_equal(res.rejs[2].cause, "line 23: <datestamp> "
-	    "\"2009-07-01T00:10:00.000Z\" is neither YYYY-MM-DD nor "
-	    "YYYY-MM-DDThh:mm:ssZ");
-	assert_true(strncmp(res.rejs[2].raw, "<record xmlns:xsi=\"http://www."
-	    "w3.org/2001/XMLSchema-instance\" xmlns=\"http://www.openarchives."
-	    "org/OAI/2.0/\">\n\t\t\t<header>\n\t\t\t\t<identifier>oai:foo.bar/"
-	    "089101112</identifier>", 170) == 0);
-	assert_int_equal(res.rejs[2].truncated, 0);
+	assert_int_equal(res.nrecs, 3);
+	assert_int_equal(res.nrejects, 0);
+	assert_int_equal(res.normalized, 3);
+	assert_string_equal(res.recs[2].identifier, "oai:foo.bar/089101112");
+	assert_string_equal(res.recs[2].datestamp, "2009-07-01T00:10:00.000Z");
+	assert_string_equal(res.recs[2].datestamp_norm,
+	    "2009-07-01T00:10:00Z");
+	assert_int_equal(res.recs[2].datestamp_t, 1246407000);
 	result_free(&res);
 
 	run_file(REAL_DIR "/sickle/listidentifiers-deleted-header-token-"
@@ -2115,18 +2117,6 @@ test_bad_records(void **state)
 		{ "record-no-datestamp.xml", 0, "oai:example.org:nodate", NULL,
 		    "line 8: <header> without <datestamp>",
 		    "<dc:title>no date</dc:title>" },
-		{ "record-bad-datestamp.xml", 0, "oai:example.org:dc-style",
-		    "2020-01-01T00:00:00.000Z", "line 9: <datestamp> "
-		    "\"2020-01-01T00:00:00.000Z\" is neither YYYY-MM-DD nor "
-		    "YYYY-MM-DDThh:mm:ssZ", "<dc:title>millis</dc:title>" },
-		{ "record-bad-datestamp.xml", 1, "oai:example.org:offset",
-		    "2020-01-01T00:00:00+02:00", "line 11: <datestamp> "
-		    "\"2020-01-01T00:00:00+02:00\" is neither YYYY-MM-DD nor "
-		    "YYYY-MM-DDThh:mm:ssZ", "<dc:title>offset</dc:title>" },
-		{ "record-bad-datestamp.xml", 2, "oai:example.org:nonsense",
-		    "2020-13-45", "line 13: <datestamp> \"2020-13-45\" is "
-		    "neither YYYY-MM-DD nor YYYY-MM-DDThh:mm:ssZ",
-		    "</metadata></record>" },
 		{ "record-two-metadata-children.xml", 0, "oai:example.org:two",
 		    "2024-01-01", "line 11: more than one element child in "
 		    "<metadata>",
@@ -2151,15 +2141,6 @@ test_bad_records(void **state)
 		    "oai:example.org:nested", "2024-01-01",
 		    "line 8: <record> out of place in <header>",
 		    "<record/></header></record>" },
-		{ "listidentifiers-bad-headers.xml", 0, NULL, "2024-01-01",
-		    "line 7: <header> without <identifier>",
-		    "<header xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-"
-		    "instance\" xmlns=\"http://www.openarchives.org/OAI/2.0/\">"
-		    "<datestamp>2024-01-01</datestamp></header>" },
-		{ "listidentifiers-bad-headers.xml", 1, "oai:example.org:bad",
-		    "2024-01-01 10:00:00", "line 9: <datestamp> \"2024-01-01 "
-		    "10:00:00\" is neither YYYY-MM-DD nor YYYY-MM-DDThh:mm:ssZ",
-		    "<setSpec>a</setSpec></header>" },
 	};
 	struct result		 res[nitems(chunk_sizes)];
 	const struct rej	*x;
@@ -2401,6 +2382,85 @@ test_bad_records_limits(void **state)
 #undef LR_END
 }
 
+/*
+ * Datestamps as real repositories send them are read, kept as sent and
+ * normalized; only one that cannot be read sets its record aside, with a
+ * cause that quotes it.  In every chunking.
+ */
+static void
+test_datestamp_forms(void **state)
+{
+	static const struct {
+		const char	*file;
+		size_t		 nrecs;
+		size_t		 normalized;
+		size_t		 n;		/* which record */
+		const char	*identifier;
+		const char	*datestamp;	/* as sent */
+		const char	*norm;
+		long long	 t;
+		const char	*cause;		/* of the one reject, or NULL */
+	} cases[] = {
+		{ BROKEN_DIR "/record-bad-datestamp.xml", 5, 2, 1,
+		    "oai:example.org:dc-style", "2020-01-01T00:00:00.000Z",
+		    "2020-01-01T00:00:00Z", 1577836800,
+		    "line 13: unreadable datestamp \"2020-13-45\"" },
+		{ BROKEN_DIR "/record-bad-datestamp.xml", 5, 2, 2,
+		    "oai:example.org:offset", "2020-01-01T00:00:00+02:00",
+		    "2019-12-31T22:00:00Z", 1577829600,
+		    "line 13: unreadable datestamp \"2020-13-45\"" },
+		{ BROKEN_DIR "/record-bad-datestamp.xml", 5, 2, 0,
+		    "oai:example.org:1", "2024-01-01", "2024-01-01",
+		    1704067200,
+		    "line 13: unreadable datestamp \"2020-13-45\"" },
+		{ BROKEN_DIR "/listidentifiers-bad-headers.xml", 4, 1, 2,
+		    "oai:example.org:bad", "2024-01-01 10:00:00",
+		    "2024-01-01T10:00:00Z", 1704103200,
+		    "line 7: <header> without <identifier>" },
+		{ "tests/fixtures/datestamps/listrecords-mods-page1.xml", 3, 3,
+		    0, "arn00007c00001", "20210311", "2021-03-11", 1615420800,
+		    NULL },
+		{ "tests/fixtures/datestamps/listrecords-mods-page2.xml", 2, 2,
+		    1, "arn00007c00005", "2021-03-12T10:00:00+02:00",
+		    "2021-03-12T08:00:00Z", 1615536000, NULL },
+		{ "tests/fixtures/datestamps/listrecords-marc21-page1.xml", 6,
+		    5, 0, "oai:foo.bar/001234567", "2000-01-02T05:00:00.000Z",
+		    "2000-01-02T05:00:00Z", 946789200,
+		    "line 109: unreadable datestamp \"2021-13-45\"" },
+		{ "tests/fixtures/datestamps/listrecords-marc21-page1.xml", 6,
+		    5, 3, "oai:foo.bar/000000001",
+		    "2010-01-02T01:30:00.250+02:00", "2010-01-01T23:30:00Z",
+		    1262388600, "line 109: unreadable datestamp \"2021-13-45\"" },
+		{ "tests/fixtures/datestamps/listrecords-marc21-page1.xml", 6,
+		    5, 5, "oai:foo.bar/000000004", "2005-05-05T05:05:05Z",
+		    "2005-05-05T05:05:05Z", 1115269505,
+		    "line 109: unreadable datestamp \"2021-13-45\"" },
+	};
+	struct result		 res[nitems(chunk_sizes)];
+	const struct rec	*r;
+	size_t			 i;
+
+	memset(res, 0, sizeof(res));
+	for (i = 0; i < nitems(cases); i++) {
+		run_all_file(cases[i].file, res);
+		if (res[0].finish_rc != 0)
+			fail_msg("%s: %s", cases[i].file, res[0].cause);
+		assert_int_equal(res[0].nrecs, cases[i].nrecs);
+		assert_int_equal(res[0].normalized, cases[i].normalized);
+		assert_int_equal(res[0].nrejs, cases[i].cause != NULL);
+		if (cases[i].cause != NULL)
+			assert_string_equal(res[0].rejs[0].cause,
+			    cases[i].cause);
+		r = &res[0].recs[cases[i].n];
+		assert_string_equal(r->identifier, cases[i].identifier);
+		assert_string_equal(r->datestamp, cases[i].datestamp);
+		assert_string_equal(r->datestamp_norm, cases[i].norm);
+		assert_int_equal(r->datestamp_t, cases[i].t);
+		results_free(res);
+		memset(res, 0, sizeof(res));
+	}
+}
+
 /* on_reject returning -1 stops the parser like any other callback. */
 static void
 test_reject_stop(void **state)
@@ -2410,7 +2470,7 @@ test_reject_stop(void **state)
 	char			*data;
 	size_t			 len;
 
-	data = read_file(BROKEN_DIR "/record-bad-datestamp.xml", &len);
+	data = read_file(BROKEN_DIR "/record-no-identifier.xml", &len);
 	res.stop_reject = 2;
 	p = parser_for(&res);
 	assert_int_equal(oai_parser_feed(p, data, len), -1);
@@ -2456,6 +2516,7 @@ main(void)
 		cmocka_unit_test(test_bad_records),
 		cmocka_unit_test(test_bad_records_inline),
 		cmocka_unit_test(test_bad_records_limits),
+		cmocka_unit_test(test_datestamp_forms),
 		cmocka_unit_test(test_reject_stop),
 		cmocka_unit_test(test_throughput),
 	};

@@ -172,8 +172,9 @@ on_record(void *arg, const struct oai_record *r)
 	CHECK(r->identifier != NULL && r->identifier[0] != '\0');
 	CHECK(r->datestamp != NULL && r->datestamp[0] != '\0');
 #ifdef OAI_REJECT_MAX
-	/* Records with an invalid datestamp go to on_reject. */
-	CHECK(datestamp_parse(r->datestamp, NULL, NULL) == 0);
+	/* Records with an unreadable datestamp go to on_reject. */
+	CHECK(datestamp_read(r->datestamp, NULL, NULL, NULL) == 0);
+	CHECK(datestamp_parse(r->datestamp_norm, NULL, NULL) == 0);
 #endif
 	check_str(r->identifier);
 	check_str(r->datestamp);
