@@ -931,6 +931,7 @@ struct walk {
 	const char		*verb;
 	const char		*prefix, *set, *from, *until, *identifier;
 	char			*token;
+	char			*last_token;	/* the one just followed */
 	long long		 pages;
 	long long		 count;
 	long long		 rejects;
@@ -985,6 +986,12 @@ walk_on_record(void *arg, const struct oai_record *r)
 	fwrite(b.data, 1, b.len, stdout);
 	buf_free(&b);
 	w->count++;
+	/* Some repositories answer GetRecord with a neighbour. */
+	if (w->identifier != NULL &&
+	    strcmp(r->identifier, w->identifier) != 0)
+		fprintf(stderr, "%s %s: warning: asked for %s, the repository "
+		    "answered with %s\n", progname, w->verb,
+		    log_q(w->identifier), log_q(r->identifier));
 	return 0;
 }
 
@@ -1025,8 +1032,19 @@ walk_done(struct oai_parser *p, const char *cause, void *arg)
 	} else {
 		tok = oai_parser_token(p);
 		w->pages++;
-		if (tok->value != NULL && w->pages < MAX_PAGES_PER_LIST)
+		if (tok->value != NULL && w->last_token != NULL &&
+		    strcmp(tok->value, w->last_token) == 0) {
+			/* Following it again would never end. */
+			fprintf(stderr, "%s %s: the server repeated the "
+			    "resumptionToken %s\n", progname, w->verb,
+			    tok->value);
+			w->failed = 1;
+		} else if (tok->value != NULL &&
+		    w->pages < MAX_PAGES_PER_LIST) {
 			w->token = xstrdup(tok->value);
+			free(w->last_token);
+			w->last_token = xstrdup(tok->value);
+		}
 	}
 	if (w->token != NULL)
 		walk_next(w);
@@ -1084,6 +1102,7 @@ walk_run(struct walk *w)
 	harvest_engine_free(w->engine);
 	event_base_free(w->base);
 	free(w->token);
+	free(w->last_token);
 	if (fflush(stdout) == EOF)
 		w->failed = 1;
 	if (w->rejects > 0)

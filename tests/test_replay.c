@@ -224,9 +224,9 @@ static const struct row rows[] = {
 	{ "metis/mediateka-zamenhof-2017-getrecord-deleted-id-"
 	    "mismatch.xml",
 	  "zamenhof", GET_RECORD, "oai:mediateka.centrumzamenhofa.pl:19",
-	  0, 1, 1, -1, { NULL, NULL }, NULL, NULL,
+	  0, 1, 1, -1, { "the repository answered with", NULL }, NULL, NULL,
 	  "GetRecord answered with another identifier (:20 for :19), "
-	    "deleted" },
+	    "deleted: printed, with a warning" },
 	{ "mit/EMPTY-dspace-mit-2024-http500-empty-body.xml",
 	  "mit-http500", GET_RECORD, "oai:dspace.mit.edu:1721.1/112746",
 	  1, 0, 0, -1, { "HTTP status 500", NULL }, NULL, NULL,

@@ -339,6 +339,18 @@ test_set_aside_is_said(void **state)
 	assert_null(strstr(out, "oai:oaiharvest.test:rec/3\""));
 	free(err);
 	free(out);
+	/*
+	 * A token repeated forever: list-identifiers stops at once, as
+	 * harvest does (it used to follow it to a million pages).
+	 */
+	free(http(&srv, 1, "/control/fault?kind=same_token&count=0"));
+	rc = run("st.out", "st.err", "timeout 60 %s/oaiharvest "
+	    "list-identifiers http://127.0.0.1:%d/oai", bindir, srv.port);
+	err = read_tmp("st.err");
+	if (rc != 1 || strstr(err, "repeated the resumptionToken") == NULL)
+		fail_msg("same token: exit %d: %.300s", rc, err);
+	free(err);
+	free(http(&srv, 1, "/control/clear-faults"));
 	free(http(&srv, 1, "/control/fault?kind=badrecord&variant=baddate"));
 	rc = run("gr.out", "gr.err", "%s/oaiharvest get-record "
 	    "http://127.0.0.1:%d/oai oai:oaiharvest.test:rec/5", bindir,
