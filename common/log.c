@@ -8,6 +8,7 @@
 
 #include "oh_limits.h"
 #include "log.h"
+#include "util.h"
 
 int		log_level = LOG_LVL_INFO;
 static int	log_journal;
@@ -122,4 +123,18 @@ log_q(const char *s)
 	out[o++] = '"';
 	out[o] = '\0';
 	return out;
+}
+
+const char *
+log_qurl(const char *url)
+{
+	const char	*q;
+	char		*shown;
+
+	if (url == NULL)
+		return log_q(NULL);
+	shown = url_redact(url);
+	q = log_q(shown);
+	free(shown);
+	return q;
 }

@@ -45,5 +45,7 @@ void	 log_write(int level, const char *, ...) __printflike(2, 3);
  */
 #define LOG_Q_SLOTS	8
 const char *log_q(const char *);
+/* log_q() of a URL without its password (url_redact()). */
+const char *log_qurl(const char *);
 
 #endif

@@ -624,3 +624,34 @@ mono_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+const char *
+url_authority(const char *url, size_t *len)
+{
+	const char	*p;
+
+	p = strstr(url, "://");
+	p = p != NULL ? p + 3 : url;
+	*len = strcspn(p, "/?#");
+	return p;
+}
+
+char *
+url_redact(const char *url)
+{
+	const char	*a, *at, *colon;
+	size_t		 alen;
+	char		*out;
+
+	a = url_authority(url, &alen);
+	/* The last '@' of the authority ends the userinfo. */
+	for (at = a + alen; at > a && at[-1] != '@'; at--)
+		;
+	if (at == a)
+		return xstrdup(url);
+	at--;
+	if ((colon = memchr(a, ':', (size_t)(at - a))) == NULL)
+		return xstrdup(url);
+	xasprintf(&out, "%.*s:***%s", (int)(colon - url), url, at);
+	return out;
+}

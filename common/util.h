@@ -113,6 +113,15 @@ int	 json_add_string(struct buf *, const char *s, size_t len);
 #define HASH_INIT	0xcbf29ce484222325ULL
 uint64_t hash_add(uint64_t h, const void *, size_t);
 
+/*
+ * A URL as it may be shown, logged or stored: the password of its
+ * userinfo (scheme://user:password@host/...) replaced by "***"; the user
+ * name stays, to tell accounts apart.  Allocated.
+ */
+char	*url_redact(const char *);
+/* Where the authority of url begins (after "scheme://"), and its length. */
+const char *url_authority(const char *, size_t *);
+
 /* Monotonic time in milliseconds. */
 int64_t	 mono_ms(void);
 

@@ -540,20 +540,29 @@ run_one(struct store *store, const struct harvest_options *ho,
 static char *
 name_from_url(struct store *store, const char *url)
 {
-	const char	*p;
-	char		*n, *q;
+	const char	*p, *at, *q;
+	char		*n, *c;
 	size_t		 len;
 
-	if ((n = store_source_by_url(store, url)) != NULL)
-		return n;
-	p = strstr(url, "://");
-	p = p != NULL ? p + 3 : url;
+	n = url_redact(url);
+	c = store_source_by_url(store, n);
+	free(n);
+	if (c != NULL)
+		return c;
+	/* Without the userinfo: a password is no name. */
+	p = url_authority(url, &len);
+	if ((at = memchr(p, '@', len)) != NULL) {
+		while ((q = memchr(at + 1, '@', len - (size_t)(at + 1 - p))) !=
+		    NULL)
+			at = q;
+		p = at + 1;
+	}
 	n = xstrndup(p, strcspn(p, "?#"));
-	for (q = n; *q != '\0'; q++)
-		if (!(*q == '.' || *q == '-' || *q == '_' ||
-		    (*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'z') ||
-		    (*q >= 'A' && *q <= 'Z')))
-			*q = '_';
+	for (c = n; *c != '\0'; c++)
+		if (!(*c == '.' || *c == '-' || *c == '_' ||
+		    (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
+		    (*c >= 'A' && *c <= 'Z')))
+			*c = '_';
 	while ((len = strlen(n)) > 0 && n[len - 1] == '_')
 		n[len - 1] = '\0';
 	if (*n == '\0') {
@@ -571,12 +580,16 @@ static int
 check_source_url(struct store *store, const char *name, const char *url,
     int move)
 {
-	char	*old;
+	char	*old, *shown;
 	int	 rc = 0;
 
+	/* The store keeps the URL without its password (url_redact). */
+	shown = url_redact(url);
+	url = shown;
 	if ((old = store_source_url(store, name)) == NULL ||
 	    strcmp(old, url) == 0) {
 		free(old);
+		free(shown);
 		return 0;
 	}
 	if (move)
@@ -591,6 +604,7 @@ check_source_url(struct store *store, const char *name, const char *url,
 		rc = -1;
 	}
 	free(old);
+	free(shown);
 	return rc;
 }
 

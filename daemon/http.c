@@ -171,7 +171,7 @@ h_status(struct http *h, struct evhttp_request *req, const char *path)
 	struct daemon	*d = h->d;
 	struct dsource	*s;
 	struct buf	 b;
-	char		*cause = NULL;
+	char		*cause = NULL, *url;
 	int		 first = 1;
 
 	buf_init(&b, SIZE_MAX / 4);
@@ -186,7 +186,9 @@ h_status(struct http *h, struct evhttp_request *req, const char *path)
 		first = 0;
 		json_add_string(&b, s->c.name, (size_t)-1);
 		buf_addstr(&b, ",\"url\":");
-		json_add_string(&b, s->c.url, (size_t)-1);
+		url = url_redact(s->c.url);
+		json_add_string(&b, url, (size_t)-1);
+		free(url);
 		buf_printf(&b, ",\"state\":\"%s\",\"enabled\":%s,"
 		    "\"disabled\":%s,\"consecutive_failures\":%d",
 		    s->disabled ? "disabled" : src_state_names[s->state],

@@ -257,7 +257,7 @@ src_start(struct dsource *s)
 		src_set_state(s, SRC_IDLE);
 		s->failures++;
 		log_err("event=run_failed source=%s url=%s cause=%s",
-		    log_q(s->c.name), log_q(s->c.url), log_q(cause));
+		    log_q(s->c.name), log_qurl(s->c.url), log_q(cause));
 		/* Shown by /status: a moved URL needs an operator. */
 		s->m.last_status = xstrdup("failed");
 		free(s->m.last_error);
@@ -373,7 +373,7 @@ on_run_done(const struct harvest_result *r, void *arg)
 		log_err("event=source_disabled source=%s url=%s msg=\"the "
 		    "repository %s; this source is not harvested again until "
 		    "an operator acts (SIGHUP, SIGUSR1 or a restart)\"",
-		    log_q(s->c.name), log_q(s->c.url),
+		    log_q(s->c.name), log_qurl(s->c.url),
 		    r->error_type != NULL && strcmp(r->error_type,
 		    "blocked") == 0 ? "'s bot protection refuses the "
 		    "harvester" : " answers 403 Forbidden");
@@ -405,7 +405,7 @@ on_run_done(const struct harvest_result *r, void *arg)
 		    r->stats.new_records, r->stats.updated, r->stats.deleted,
 		    r->stats.unchanged, r->stats.bytes, r->seconds,
 		    d->stopping || s->removed ? "none" : when,
-		    log_q(s->c.url), log_q(r->error));
+		    log_qurl(s->c.url), log_q(r->error));
 	if (s->disabled)
 		s->failures = 0;
 	free(d->last);
@@ -500,7 +500,7 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 		s = src_new(d, c);
 		if (!initial)
 			log_info("event=source_added source=%s url=%s",
-			    log_q(c->name), log_q(c->url));
+			    log_q(c->name), log_qurl(c->url));
 		if (s->c.enabled)
 			src_schedule(s, jitter(s->c.interval));
 	}

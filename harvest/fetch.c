@@ -357,7 +357,8 @@ check_done(struct fetch *f)
 		res.ok = code == CURLE_OK && r->status == 200;
 		res.curl_failed = code != CURLE_OK && !r->sink_failed &&
 		    !r->over_limit;
-		url = url != NULL ? xstrdup(url) : xstrdup("");
+		/* Shown in causes, logs and the database: no password. */
+		url = url != NULL ? url_redact(url) : xstrdup("");
 		res.url = url;
 		res.head = r->head;
 		res.head_len = r->head_len;

@@ -623,7 +623,7 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	const char *const		*sets = src->sets;
 	size_t				 np = src->nprefixes, ns = src->nsets;
 	size_t				 i, k;
-	char				*tmp;
+	char				*tmp, *shown;
 
 	if (src->from != NULL && datestamp_parse(src->from, NULL, NULL) == -1) {
 		xasprintf(cause, "invalid from datestamp: %s", src->from);
@@ -670,24 +670,29 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	j->state = JOB_IDENTIFY;
 
 	engine_drain(e);
-	if ((j->source_id = store_source(e->ws, j->name, j->url, src->move,
-	    cause)) == STORE_SOURCE_OTHER_URL) {
+	/* The password of a URL is for the requests only. */
+	shown = url_redact(j->url);
+	j->source_id = store_source(e->ws, j->name, shown, src->move, cause);
+	if (j->source_id == STORE_SOURCE_OTHER_URL) {
 		/* Said once here, for the daemon's log and status. */
 		tmp = *cause;
 		xasprintf(cause, "%s: if the repository moved there, run "
 		    "`oaiharvest harvest --move` once for this source", tmp);
 		free(tmp);
+		free(shown);
 		job_free(j);
 		return NULL;
 	}
 	if (j->source_id < 0 ||
 	    (j->run_id = store_run_begin(e->ws, j->source_id,
 	    cause)) == -1) {
+		free(shown);
 		job_free(j);
 		return NULL;
 	}
 	log_info("event=run_start source=%s url=%s run=%lld lists=%zu",
-	    log_q(j->name), log_q(j->url), (long long)j->run_id, j->nlists);
+	    log_q(j->name), log_q(shown), (long long)j->run_id, j->nlists);
+	free(shown);
 	job_queue(j, 0);
 	return j;
 }
@@ -958,7 +963,7 @@ do_request(struct harvest_job *j)
 		.on_reject = on_reject,
 	};
 	struct list_spec			*l;
-	char					*url, *cause = NULL;
+	char					*url, *cause = NULL, *shown;
 	char					 from[DATESTAMP_LEN];
 	char					 until[DATESTAMP_LEN];
 
@@ -1007,8 +1012,12 @@ do_request(struct harvest_job *j)
 	free(j->page_max);
 	j->page_max = NULL;
 	j->tries++;
-	log_debug("event=request source=%s url=%s try=%d", log_q(j->name),
-	    log_q(url), j->tries);
+	if (log_level >= LOG_LVL_DEBUG) {
+		shown = url_redact(url);
+		log_debug("event=request source=%s url=%s try=%d",
+		    log_q(j->name), log_q(shown), j->tries);
+		free(shown);
+	}
 	j->req = fetch_start(j->e->fetch, url, on_data, on_done, j, &cause);
 	if (j->req == NULL) {
 		job_fail(j, "%s", cause);

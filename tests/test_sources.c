@@ -398,6 +398,42 @@ test_first_harvest_counts(void **state)
 	stop_server(&srv);
 }
 
+/*
+ * Issue 14, item 5: a password in the base URL is sent (the requests need
+ * it) but never shown: not in the logs, the summary, the source's name,
+ * source.url or run.error.
+ */
+static void
+test_password_never_shown(void **state)
+{
+	struct server	 srv;
+	char		*db, *err;
+
+	start_server(&srv, "pw.port", "--records 40 --page-size 20");
+	db = path("pw.db");
+	free(http(&srv, 1, "/control/fault?kind=http404&page=1"));
+	assert_int_equal(harvest(&err, "-vv --db %s --url "
+	    "http://alice:s3cret@127.0.0.1:%d/oai --retries 0", db, srv.port),
+	    1);
+	assert_null(strstr(err, "s3cret"));
+	if (strstr(err, "alice:***@127.0.0.1") == NULL)
+		fail_msg("no redacted URL: %.400s", err);
+	free(err);
+	assert_int_equal(db_int(db, "SELECT count(*) FROM source WHERE url = "
+	    "'http://alice:***@127.0.0.1:%d/oai' AND name = '127.0.0.1_%d_oai'",
+	    srv.port, srv.port), 1);
+	assert_int_equal(db_int(db, "SELECT count(*) FROM run WHERE error LIKE "
+	    "'%%HTTP status 404%%' AND error NOT LIKE '%%s3cret%%'"), 1);
+	/* The same source again, with the password changed: no new source. */
+	assert_int_equal(harvest(&err, "--db %s --url "
+	    "http://alice:n3w@127.0.0.1:%d/oai", db, srv.port), 0);
+	free(err);
+	assert_int_equal(db_int(db, "SELECT count(*) FROM source"), 1);
+	assert_int_equal(db_int(db, "SELECT count(*) FROM record"), 40);
+	free(db);
+	stop_server(&srv);
+}
+
 int
 main(void)
 {
@@ -408,6 +444,7 @@ main(void)
 		cmocka_unit_test(test_bot_walls),
 		cmocka_unit_test(test_set_aside_is_said),
 		cmocka_unit_test(test_first_harvest_counts),
+		cmocka_unit_test(test_password_never_shown),
 	};
 
 	return cmocka_run_group_tests_name("sources", tests, setup, teardown);

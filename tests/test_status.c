@@ -79,7 +79,8 @@ setup(void **state)
 	xasprintf(&conf, "[global]\ndatabase = %s\ndelay = 0s\n"
 	    "status_listen = 127.0.0.1:0\n\n"
 	    "[source one]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n\n"
-	    "[source two]\nurl = http://127.0.0.1:%d/oai\nset = col_1\n"
+	    "[source two]\nurl = http://u:s3cret@127.0.0.1:%d/oai\n"
+	    "set = col_1\n"
 	    "interval = 1h\n", db, srv.port, srv.port);
 	save("st.conf", conf);
 	free(conf);
@@ -172,6 +173,13 @@ test_health_and_status(void **state)
 	assert_int_equal(q_int(db, "SELECT x.value->'records'->>'present' "
 	    "FROM s, json_each(s.j, '$.sources') x WHERE "
 	    "x.value->>'name' = 'one'"), 120);
+	/* A password in a URL is never shown (issue 14, item 5). */
+	assert_int_equal(q_int(db, "SELECT count(*) FROM s WHERE j LIKE "
+	    "'%s3cret%' OR j NOT LIKE '%u:***@127.0.0.1%'"), 0);
+	body = slurp(log_file);
+	assert_non_null(strstr(body, "u:***@127.0.0.1"));
+	assert_null(strstr(body, "s3cret"));
+	free(body);
 	assert_int_equal(q_int(db, "SELECT count(*) FROM s, json_each(s.j, "
 	    "'$.sources') x WHERE x.value->>'name' = 'two' AND "
 	    "x.value->'lists'->0->>'set' = 'col_1' AND "

@@ -323,6 +323,40 @@ test_buf_cap(void **state)
 	assert_string_equal(buf_str(&b), "");
 }
 
+/* Passwords in URLs are never shown (issue 14, item 5). */
+static void
+test_url_redact(void **state)
+{
+	static const struct {
+		const char	*in;
+		const char	*out;
+	} cases[] = {
+		{ "https://user:pass@host/oai", "https://user:***@host/oai" },
+		{ "http://u:p@127.0.0.1:8080/oai?verb=Identify",
+		  "http://u:***@127.0.0.1:8080/oai?verb=Identify" },
+		/* An '@' in the password: the last one ends the userinfo. */
+		{ "https://u:p@ss@host/", "https://u:***@host/" },
+		{ "https://u:@host/", "https://u:***@host/" },
+		/* No password, no userinfo, an '@' only in the path or query. */
+		{ "https://user@host/oai", "https://user@host/oai" },
+		{ "https://host/oai", "https://host/oai" },
+		{ "https://host/a@b:c", "https://host/a@b:c" },
+		{ "https://host/oai?x=u:p@h", "https://host/oai?x=u:p@h" },
+		{ "https://host:8443", "https://host:8443" },
+		{ "", "" },
+	};
+	char	*r;
+	size_t	 i;
+
+	for (i = 0; i < nitems(cases); i++) {
+		r = url_redact(cases[i].in);
+		assert_string_equal(r, cases[i].out);
+		free(r);
+	}
+	assert_string_equal(log_qurl("http://a:secret@h/"),
+	    "\"http://a:***@h/\"");
+}
+
 static void
 test_log_quote(void **state)
 {
@@ -342,6 +376,7 @@ main(void)
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_buf_cap),
 		cmocka_unit_test(test_log_quote),
+		cmocka_unit_test(test_url_redact),
 	};
 
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
