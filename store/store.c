@@ -19,6 +19,7 @@
 #include "util.h"
 #include "log.h"
 #include "oh_limits.h"
+#include "c14n.h"
 #include "checkpoint.h"
 #include "schema.h"
 #include "store.h"
@@ -348,6 +349,8 @@ struct store_prep {
 	/* Scratch array for sorting a record's setSpecs before hashing. */
 	const char	**sets;
 	size_t		  nsets;
+	/* The metadata's canonical form is hashed with this. */
+	struct store_c14n *c14n;
 	/* The DCMES code, length and JV_ flags of each DC value. */
 	int		 *codes;
 	size_t		 *vlen;
@@ -398,6 +401,23 @@ struct store {
 	struct buf	  fts_text[4];
 	/* Checkpoints on a thread of their own, or NULL. */
 	struct store_ckpt *ckpt;
+	/* What oaiharvest_record_hash() works with, while migrating. */
+	struct rehash	 *rehash;
+};
+
+/*
+ * A stored record's setSpecs and DC values, read by SQLite's JSON
+ * functions for oaiharvest_record_hash(), and its XML rebuilt.
+ */
+struct rehash {
+	sqlite3_stmt	*sets;
+	sqlite3_stmt	*dc;
+	struct buf	 vals;		/* NUL-terminated strings */
+	size_t		*off;		/* where each starts in vals */
+	const char	**ptr;
+	size_t		 n;
+	size_t		 cap;
+	struct buf	 xml;
 };
 
 /* What store_export() reuses from one record to the next. */
@@ -432,15 +452,16 @@ static int	 exec_sql(struct store *, const char *, const char *,
 		    char **);
 static int	 is_empty(struct store *, int *, char **);
 static int	 migrate(struct store *, char **);
+static void	 sql_record_hash(sqlite3_context *, int, sqlite3_value **);
+static int	 rehash_strings(struct rehash *, sqlite3_stmt *,
+		    sqlite3_value *);
+static void	 rehash_free(struct rehash *);
 
 /* Records */
 static int	 dc_lookup(const char *);
 static int	 cmp_str(const void *, const void *);
 static int	 check_record(struct store_prep *,
 		    const struct store_record *, char **);
-static uint64_t	 xxh_read64(const unsigned char *);
-static uint64_t	 xxh_round(uint64_t, uint64_t);
-static uint64_t	 xxh64(const void *, size_t, uint64_t);
 static uint64_t	 record_hash(struct store_prep *,
 		    const struct store_record *);
 static int	 is_stale(const char *, const char *);
@@ -677,6 +698,8 @@ migrate(struct store *s, char **cause)
 		log_info("store: migrated path=%s version=%d", log_q(s->path),
 		    v + 1);
 	}
+	rehash_free(s->rehash);
+	s->rehash = NULL;
 	if (exec_sql(s, "COMMIT", "migrate", cause) == -1)
 		goto fail;
 	if ((size_t)v != store_nmigrations) {
@@ -687,8 +710,113 @@ migrate(struct store *s, char **cause)
 	}
 	return 0;
 fail:
+	rehash_free(s->rehash);
+	s->rehash = NULL;
 	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
+}
+
+/*
+ * oaiharvest_record_hash(deleted, sets, xml, body, dc, hash): record.hash
+ * as record_hash() makes it now, of a record as stored (content.xml, or
+ * the template body filled with the values of content.dc, as the metadata
+ * view does); hash, the one stored, when the record cannot be rebuilt.
+ * For the migration to version 7 (see schema.c), which hashes the
+ * canonical form where earlier versions hashed the bytes.
+ */
+static void
+sql_record_hash(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct store		*s = sqlite3_user_data(ctx);
+	struct rehash		*m = s->rehash;
+	struct store_record	 r;
+	const char		*body;
+	size_t			 nsets, i;
+
+	if (m == NULL) {
+		m = s->rehash = xcalloc(1, sizeof(*m));
+		buf_init(&m->vals, EXPORT_MAX_LINE);
+		buf_init(&m->xml, EXPORT_MAX_LINE);
+		if (sqlite3_prepare_v2(s->db, "SELECT value FROM"
+		    " json_each(?1) ORDER BY key", -1, &m->sets,
+		    NULL) != SQLITE_OK ||
+		    sqlite3_prepare_v2(s->db, "SELECT value ->> 1 FROM"
+		    " json_each(?1) ORDER BY key", -1, &m->dc,
+		    NULL) != SQLITE_OK) {
+			sqlite3_result_error(ctx, sqlite3_errmsg(s->db), -1);
+			return;
+		}
+	}
+	memset(&r, 0, sizeof(r));
+	r.deleted = sqlite3_value_int(argv[0]) != 0;
+	buf_reset(&m->vals);
+	m->n = 0;
+	if (rehash_strings(m, m->sets, argv[1]) == -1)
+		goto keep;
+	nsets = m->n;
+	if (!r.deleted && sqlite3_value_type(argv[2]) != SQLITE_NULL) {
+		r.metadata = (const char *)sqlite3_value_text(argv[2]);
+		r.metadata_len = (size_t)sqlite3_value_bytes(argv[2]);
+	} else if (!r.deleted &&
+	    (body = (const char *)sqlite3_value_text(argv[3])) != NULL) {
+		if (rehash_strings(m, m->dc, argv[4]) == -1)
+			goto keep;
+		buf_reset(&m->xml);
+		if (template_fill(&m->xml, body,
+		    (size_t)sqlite3_value_bytes(argv[3]), &m->vals,
+		    m->off + nsets, m->n - nsets) == -1)
+			goto keep;
+		r.metadata = buf_str(&m->xml);
+		r.metadata_len = m->xml.len;
+	}
+	for (i = 0; i < nsets; i++)
+		m->ptr[i] = m->vals.data + m->off[i];
+	r.sets = m->ptr;
+	r.nsets = nsets;
+	sqlite3_result_int64(ctx, (sqlite3_int64)record_hash(s->prep, &r));
+	return;
+keep:
+	sqlite3_result_value(ctx, argv[5]);
+}
+
+/* The strings st gives for the JSON v, appended to m->vals. */
+static int
+rehash_strings(struct rehash *m, sqlite3_stmt *st, sqlite3_value *v)
+{
+	const char	*t;
+	int		 rc, err = 0;
+
+	sqlite3_bind_value(st, 1, v);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((t = (const char *)sqlite3_column_text(st, 0)) == NULL)
+			t = "";
+		if (m->n == m->cap) {
+			m->cap = m->cap == 0 ? 64 : 2 * m->cap;
+			m->off = xreallocarray(m->off, m->cap,
+			    sizeof(*m->off));
+			m->ptr = xreallocarray(m->ptr, m->cap,
+			    sizeof(*m->ptr));
+		}
+		m->off[m->n++] = m->vals.len;
+		err |= buf_add(&m->vals, t,
+		    (size_t)sqlite3_column_bytes(st, 0) + 1);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE && !err ? 0 : -1;
+}
+
+static void
+rehash_free(struct rehash *m)
+{
+	if (m == NULL)
+		return;
+	sqlite3_finalize(m->sets);
+	sqlite3_finalize(m->dc);
+	buf_free(&m->vals);
+	buf_free(&m->xml);
+	free(m->off);
+	free(m->ptr);
+	free(m);
 }
 
 struct store *
@@ -729,6 +857,15 @@ store_open(const char *path, int flags, char **cause)
 	if ((rc = store_tokenize_register(s->db)) != SQLITE_OK) {
 		set_cause(cause, "store: open %s: full-text tokenizer: %s",
 		    path, sqlite3_errstr(rc));
+		goto fail;
+	}
+
+	/* For the migrations (see sql_record_hash()). */
+	if ((rc = sqlite3_create_function_v2(s->db, "oaiharvest_record_hash",
+	    6, SQLITE_UTF8 | SQLITE_DIRECTONLY, s, sql_record_hash, NULL,
+	    NULL, NULL)) != SQLITE_OK) {
+		set_cause(cause, "store: open %s: hash function: %s", path,
+		    sqlite3_errstr(rc));
 		goto fail;
 	}
 
@@ -829,6 +966,8 @@ store_close(struct store *s)
 	if (s == NULL)
 		return;
 	store_ckpt_stop(s->ckpt);
+	rehash_free(s->rehash);
+	s->rehash = NULL;
 	if (s->db != NULL) {
 		/* An open page transaction is lost, as in a crash. */
 		if (!sqlite3_get_autocommit(s->db))
@@ -1124,89 +1263,13 @@ check_record(struct store_prep *s, const struct store_record *r,
 }
 
 /*
- * XXH64 (github.com/Cyan4973/xxHash, its spec's reference results): the
- * metadata is hashed on every put, and FNV-1a's byte at a time took a
- * tenth of store_put.
- */
-#define XXH_P1	0x9e3779b185ebca87ULL
-#define XXH_P2	0xc2b2ae3d27d4eb4fULL
-#define XXH_P3	0x165667b19e3779f9ULL
-#define XXH_P4	0x85ebca77c2b2ae63ULL
-#define XXH_P5	0x27d4eb2f165667c5ULL
-#define XXH_ROTL(x, r)	(((x) << (r)) | ((x) >> (64 - (r))))
-
-static uint64_t
-xxh_read64(const unsigned char *p)
-{
-	uint64_t	x;
-
-	memcpy(&x, p, sizeof(x));
-	return le64toh(x);
-}
-
-static uint64_t
-xxh_round(uint64_t acc, uint64_t in)
-{
-	acc += in * XXH_P2;
-	acc = XXH_ROTL(acc, 31);
-	return acc * XXH_P1;
-}
-
-static uint64_t
-xxh64(const void *in, size_t len, uint64_t seed)
-{
-	const unsigned char	*p = in, *end = p + len;
-	uint64_t		 v1, v2, v3, v4, h;
-	uint32_t		 w;
-
-	if (len >= 32) {
-		v1 = seed + XXH_P1 + XXH_P2;
-		v2 = seed + XXH_P2;
-		v3 = seed;
-		v4 = seed - XXH_P1;
-		do {
-			v1 = xxh_round(v1, xxh_read64(p));
-			v2 = xxh_round(v2, xxh_read64(p + 8));
-			v3 = xxh_round(v3, xxh_read64(p + 16));
-			v4 = xxh_round(v4, xxh_read64(p + 24));
-			p += 32;
-		} while (end - p >= 32);
-		h = XXH_ROTL(v1, 1) + XXH_ROTL(v2, 7) + XXH_ROTL(v3, 12) +
-		    XXH_ROTL(v4, 18);
-		h = (h ^ xxh_round(0, v1)) * XXH_P1 + XXH_P4;
-		h = (h ^ xxh_round(0, v2)) * XXH_P1 + XXH_P4;
-		h = (h ^ xxh_round(0, v3)) * XXH_P1 + XXH_P4;
-		h = (h ^ xxh_round(0, v4)) * XXH_P1 + XXH_P4;
-	} else
-		h = seed + XXH_P5;
-	h += (uint64_t)len;
-	for (; end - p >= 8; p += 8) {
-		h ^= xxh_round(0, xxh_read64(p));
-		h = XXH_ROTL(h, 27) * XXH_P1 + XXH_P4;
-	}
-	if (end - p >= 4) {
-		memcpy(&w, p, sizeof(w));
-		h ^= (uint64_t)le32toh(w) * XXH_P1;
-		h = XXH_ROTL(h, 23) * XXH_P2 + XXH_P3;
-		p += 4;
-	}
-	for (; p < end; p++) {
-		h ^= *p * XXH_P5;
-		h = XXH_ROTL(h, 11) * XXH_P1;
-	}
-	h ^= h >> 33;
-	h *= XXH_P2;
-	h ^= h >> 29;
-	h *= XXH_P3;
-	h ^= h >> 32;
-	return h;
-}
-
-/*
  * The content hash: FNV-1a over the deleted flag, the number of sets and
  * the setSpecs sorted and NUL-terminated (so that a server listing them in
- * another order is not an update), then XXH64 of the metadata bytes seeded
- * with that.  DC values come from the metadata and add nothing.
+ * another order is not an update), then XXH64 of the metadata's canonical
+ * form (c14n.c: namespace declarations and attributes in one order, no
+ * comments, text as its characters) seeded with that, so that the same
+ * metadata written another way is not one either.  DC values come from
+ * the metadata and add nothing.
  */
 static uint64_t
 record_hash(struct store_prep *s, const struct store_record *r)
@@ -1233,7 +1296,8 @@ record_hash(struct store_prep *s, const struct store_record *r)
 	for (i = 0; i < r->nsets; i++)
 		h = hash_add(h, sets[i], strlen(sets[i]) + 1);
 	if (!r->deleted && r->metadata != NULL)
-		h = xxh64(r->metadata, r->metadata_len, h);
+		h = store_c14n_hash(s->c14n, r->metadata, r->metadata_len,
+		    h);
 	return h;
 }
 
@@ -1836,6 +1900,7 @@ store_prep_new(void)
 	size_t			 i;
 
 	p = xcalloc(1, sizeof(*p));
+	p->c14n = store_c14n_new();
 	buf_init(&p->tmpl, TEMPLATE_MAX);
 	buf_init(&p->setsjson, SETS_JSON_MAX);
 	for (i = 0; i < nitems(p->fts); i++)
@@ -1859,6 +1924,7 @@ store_prep_free(struct store_prep *p)
 	free(p->vlen);
 	free(p->vflags);
 	free(p->sets);
+	store_c14n_free(p->c14n);
 	free(p);
 }
 
@@ -1900,7 +1966,7 @@ store_prepare(struct store_prep *s, const struct store_record *r,
 	if (r->metadata != NULL && template_make(s, r) == 0) {
 		out->tmpl = s->tmpl.data;
 		out->tmpl_len = s->tmpl.len;
-		out->tmpl_hash = xxh64(s->tmpl.data, s->tmpl.len, 0);
+		out->tmpl_hash = store_xxh64(s->tmpl.data, s->tmpl.len, 0);
 	}
 	for (c = 0; c < 4; c++)
 		buf_reset(&s->fts[c]);
