@@ -118,6 +118,9 @@ enum query {
 	Q_RECORD_GET,
 	Q_RECORD_ADD,
 	Q_RECORD_UPDATE,
+	Q_RECORD_STORED,
+	Q_JSON_STRINGS,
+	Q_JSON_DC_VALUES,
 	Q_CONTENT_ADD,
 	Q_CONTENT_PUT,
 	Q_CONTENT_DEL,
@@ -182,16 +185,25 @@ static const struct {
 	    " new = ?6, updated = ?7, deleted = ?8, unchanged = ?9,"
 	    " bytes = ?10, error = ?11 WHERE id = ?1" },
 	[Q_RECORD_GET] = { "find record",
-	    "SELECT id, datestamp, deleted, hash, sets FROM record"
+	    "SELECT id, datestamp, deleted, hash, sets, c14n FROM record"
 	    " WHERE source_id = ?1 AND prefix = ?2 AND identifier = ?3" },
 	[Q_RECORD_ADD] = { "insert record",
 	    "INSERT INTO record (source_id, prefix, identifier, datestamp,"
-	    " deleted, hash, sets, first_seen, last_seen)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
+	    " deleted, hash, sets, first_seen, last_seen, c14n)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 1)"
 	    " ON CONFLICT (source_id, prefix, identifier) DO NOTHING" },
 	[Q_RECORD_UPDATE] = { "update record",
 	    "UPDATE record SET datestamp = ?2, deleted = ?3, hash = ?4,"
-	    " sets = coalesce(?6, sets), last_seen = ?5 WHERE id = ?1" },
+	    " sets = coalesce(?6, sets), last_seen = ?5, c14n = 1"
+	    " WHERE id = ?1" },
+	[Q_RECORD_STORED] = { "stored xml",
+	    "SELECT c.xml, t.body, c.dc FROM content c"
+	    " LEFT JOIN xml_template t ON t.id = c.template_id"
+	    " WHERE c.record_id = ?1" },
+	[Q_JSON_STRINGS] = { "json strings",
+	    "SELECT value FROM json_each(?1) ORDER BY key" },
+	[Q_JSON_DC_VALUES] = { "json dc values",
+	    "SELECT value ->> 1 FROM json_each(?1) ORDER BY key" },
 	[Q_CONTENT_ADD] = { "store content",
 	    "INSERT INTO content (record_id, dc, template_id, xml)"
 	    " VALUES (?1, ?2, ?3, ?4)" },
@@ -401,17 +413,15 @@ struct store {
 	struct buf	  fts_text[4];
 	/* Checkpoints on a thread of their own, or NULL. */
 	struct store_ckpt *ckpt;
-	/* What oaiharvest_record_hash() works with, while migrating. */
+	/* What stored_hash() works with, made when first needed. */
 	struct rehash	 *rehash;
 };
 
 /*
  * A stored record's setSpecs and DC values, read by SQLite's JSON
- * functions for oaiharvest_record_hash(), and its XML rebuilt.
+ * functions for stored_hash(), and its XML rebuilt.
  */
 struct rehash {
-	sqlite3_stmt	*sets;
-	sqlite3_stmt	*dc;
 	struct buf	 vals;		/* NUL-terminated strings */
 	size_t		*off;		/* where each starts in vals */
 	const char	**ptr;
@@ -452,10 +462,6 @@ static int	 exec_sql(struct store *, const char *, const char *,
 		    char **);
 static int	 is_empty(struct store *, int *, char **);
 static int	 migrate(struct store *, char **);
-static void	 sql_record_hash(sqlite3_context *, int, sqlite3_value **);
-static int	 rehash_strings(struct rehash *, sqlite3_stmt *,
-		    sqlite3_value *);
-static void	 rehash_free(struct rehash *);
 
 /* Records */
 static int	 dc_lookup(const char *);
@@ -465,6 +471,11 @@ static int	 check_record(struct store_prep *,
 static uint64_t	 record_hash(struct store_prep *,
 		    const struct store_record *);
 static int	 is_stale(const char *, const char *);
+static int	 stored_hash(struct store *, int64_t, const char *,
+		    uint64_t *, char **);
+static int	 rehash_strings(struct store *, enum query, const char *,
+		    size_t);
+static void	 rehash_free(struct rehash *);
 static int	 record_get(struct store *, int64_t,
 		    const struct store_record *, uint64_t, int64_t *, int *,
 		    int *, int *, uint64_t *, int *, char **);
@@ -698,8 +709,6 @@ migrate(struct store *s, char **cause)
 		log_info("store: migrated path=%s version=%d", log_q(s->path),
 		    v + 1);
 	}
-	rehash_free(s->rehash);
-	s->rehash = NULL;
 	if (exec_sql(s, "COMMIT", "migrate", cause) == -1)
 		goto fail;
 	if ((size_t)v != store_nmigrations) {
@@ -710,113 +719,8 @@ migrate(struct store *s, char **cause)
 	}
 	return 0;
 fail:
-	rehash_free(s->rehash);
-	s->rehash = NULL;
 	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
-}
-
-/*
- * oaiharvest_record_hash(deleted, sets, xml, body, dc, hash): record.hash
- * as record_hash() makes it now, of a record as stored (content.xml, or
- * the template body filled with the values of content.dc, as the metadata
- * view does); hash, the one stored, when the record cannot be rebuilt.
- * For the migration to version 7 (see schema.c), which hashes the
- * canonical form where earlier versions hashed the bytes.
- */
-static void
-sql_record_hash(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	struct store		*s = sqlite3_user_data(ctx);
-	struct rehash		*m = s->rehash;
-	struct store_record	 r;
-	const char		*body;
-	size_t			 nsets, i;
-
-	if (m == NULL) {
-		m = s->rehash = xcalloc(1, sizeof(*m));
-		buf_init(&m->vals, EXPORT_MAX_LINE);
-		buf_init(&m->xml, EXPORT_MAX_LINE);
-		if (sqlite3_prepare_v2(s->db, "SELECT value FROM"
-		    " json_each(?1) ORDER BY key", -1, &m->sets,
-		    NULL) != SQLITE_OK ||
-		    sqlite3_prepare_v2(s->db, "SELECT value ->> 1 FROM"
-		    " json_each(?1) ORDER BY key", -1, &m->dc,
-		    NULL) != SQLITE_OK) {
-			sqlite3_result_error(ctx, sqlite3_errmsg(s->db), -1);
-			return;
-		}
-	}
-	memset(&r, 0, sizeof(r));
-	r.deleted = sqlite3_value_int(argv[0]) != 0;
-	buf_reset(&m->vals);
-	m->n = 0;
-	if (rehash_strings(m, m->sets, argv[1]) == -1)
-		goto keep;
-	nsets = m->n;
-	if (!r.deleted && sqlite3_value_type(argv[2]) != SQLITE_NULL) {
-		r.metadata = (const char *)sqlite3_value_text(argv[2]);
-		r.metadata_len = (size_t)sqlite3_value_bytes(argv[2]);
-	} else if (!r.deleted &&
-	    (body = (const char *)sqlite3_value_text(argv[3])) != NULL) {
-		if (rehash_strings(m, m->dc, argv[4]) == -1)
-			goto keep;
-		buf_reset(&m->xml);
-		if (template_fill(&m->xml, body,
-		    (size_t)sqlite3_value_bytes(argv[3]), &m->vals,
-		    m->off + nsets, m->n - nsets) == -1)
-			goto keep;
-		r.metadata = buf_str(&m->xml);
-		r.metadata_len = m->xml.len;
-	}
-	for (i = 0; i < nsets; i++)
-		m->ptr[i] = m->vals.data + m->off[i];
-	r.sets = m->ptr;
-	r.nsets = nsets;
-	sqlite3_result_int64(ctx, (sqlite3_int64)record_hash(s->prep, &r));
-	return;
-keep:
-	sqlite3_result_value(ctx, argv[5]);
-}
-
-/* The strings st gives for the JSON v, appended to m->vals. */
-static int
-rehash_strings(struct rehash *m, sqlite3_stmt *st, sqlite3_value *v)
-{
-	const char	*t;
-	int		 rc, err = 0;
-
-	sqlite3_bind_value(st, 1, v);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((t = (const char *)sqlite3_column_text(st, 0)) == NULL)
-			t = "";
-		if (m->n == m->cap) {
-			m->cap = m->cap == 0 ? 64 : 2 * m->cap;
-			m->off = xreallocarray(m->off, m->cap,
-			    sizeof(*m->off));
-			m->ptr = xreallocarray(m->ptr, m->cap,
-			    sizeof(*m->ptr));
-		}
-		m->off[m->n++] = m->vals.len;
-		err |= buf_add(&m->vals, t,
-		    (size_t)sqlite3_column_bytes(st, 0) + 1);
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE && !err ? 0 : -1;
-}
-
-static void
-rehash_free(struct rehash *m)
-{
-	if (m == NULL)
-		return;
-	sqlite3_finalize(m->sets);
-	sqlite3_finalize(m->dc);
-	buf_free(&m->vals);
-	buf_free(&m->xml);
-	free(m->off);
-	free(m->ptr);
-	free(m);
 }
 
 struct store *
@@ -857,15 +761,6 @@ store_open(const char *path, int flags, char **cause)
 	if ((rc = store_tokenize_register(s->db)) != SQLITE_OK) {
 		set_cause(cause, "store: open %s: full-text tokenizer: %s",
 		    path, sqlite3_errstr(rc));
-		goto fail;
-	}
-
-	/* For the migrations (see sql_record_hash()). */
-	if ((rc = sqlite3_create_function_v2(s->db, "oaiharvest_record_hash",
-	    6, SQLITE_UTF8 | SQLITE_DIRECTONLY, s, sql_record_hash, NULL,
-	    NULL, NULL)) != SQLITE_OK) {
-		set_cause(cause, "store: open %s: hash function: %s", path,
-		    sqlite3_errstr(rc));
 		goto fail;
 	}
 
@@ -1851,6 +1746,16 @@ record_get(struct store *s, int64_t source, const struct store_record *r,
 	*stale = is_stale(col_text(st, 1), r->datestamp);
 	*was_deleted = sqlite3_column_int(st, 2) != 0;
 	*old_hash = (uint64_t)sqlite3_column_int64(st, 3);
+	/*
+	 * Hashed over the bytes before schema 7: hash the stored XML as
+	 * now, once, so that the same metadata is not an update.
+	 */
+	if (!*stale && sqlite3_column_int(st, 5) == 0 && hash != *old_hash &&
+	    !r->deleted && !*was_deleted &&
+	    stored_hash(s, *id, col_text(st, 4), old_hash, cause) == -1) {
+		sqlite3_reset(st);
+		return -1;
+	}
 	*rewrite = !*stale && (hash != *old_hash ||
 	    (r->deleted != 0) != *was_deleted);
 	if (*rewrite && buf_str_copy(&s->oldsets, col_text(st, 4)) == -1) {
@@ -1861,6 +1766,109 @@ record_get(struct store *s, int64_t source, const struct store_record *r,
 	}
 	sqlite3_reset(st);
 	return 0;
+}
+
+/*
+ * record.hash as record_hash() makes it now, of record id as stored (sets
+ * its record.sets): its XML, kept whole or as a template filled with the
+ * values of content.dc, as the metadata view rebuilds it.  For records
+ * hashed before schema 7, over their bytes (see schema.c); *h is left as
+ * it was when the XML cannot be rebuilt.
+ */
+static int
+stored_hash(struct store *s, int64_t id, const char *sets, uint64_t *h,
+    char **cause)
+{
+	sqlite3_stmt		*st = s->q[Q_RECORD_STORED];
+	struct rehash		*m = s->rehash;
+	struct store_record	 r;
+	size_t			 nsets, i;
+	int			 rc, ok = 1;
+
+	if (m == NULL) {
+		m = s->rehash = xcalloc(1, sizeof(*m));
+		buf_init(&m->vals, EXPORT_MAX_LINE);
+		buf_init(&m->xml, EXPORT_MAX_LINE);
+	}
+	buf_reset(&m->vals);
+	m->n = 0;
+	if (rehash_strings(s, Q_JSON_STRINGS, sets, sets != NULL ?
+	    strlen(sets) : 0) == -1)
+		return 0;
+	nsets = m->n;
+	memset(&r, 0, sizeof(r));
+	sqlite3_bind_int64(st, 1, id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+			r.metadata = col_text(st, 0);
+			r.metadata_len = (size_t)sqlite3_column_bytes(st, 0);
+		} else if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+			buf_reset(&m->xml);
+			ok = rehash_strings(s, Q_JSON_DC_VALUES,
+			    col_text(st, 2),
+			    (size_t)sqlite3_column_bytes(st, 2)) == 0 &&
+			    template_fill(&m->xml, col_text(st, 1),
+			    (size_t)sqlite3_column_bytes(st, 1), &m->vals,
+			    m->off + nsets, m->n - nsets) == 0;
+			r.metadata = buf_str(&m->xml);
+			r.metadata_len = m->xml.len;
+		}
+	} else if (rc != SQLITE_DONE)
+		return q_fail(s, Q_RECORD_STORED, cause);
+	for (i = 0; i < nsets; i++)
+		m->ptr[i] = m->vals.data + m->off[i];
+	r.sets = m->ptr;
+	r.nsets = nsets;
+	if (ok)
+		*h = record_hash(s->prep, &r);
+	sqlite3_reset(st);
+	return 0;
+}
+
+/*
+ * The strings query q gives for JSON text j (n bytes), into s->rehash; -1
+ * when j is not JSON or they are too long.
+ */
+static int
+rehash_strings(struct store *s, enum query q, const char *j, size_t n)
+{
+	struct rehash	*m = s->rehash;
+	sqlite3_stmt	*st = s->q[q];
+	const char	*t;
+	int		 rc;
+
+	if (j == NULL)
+		return 0;
+	sqlite3_bind_text64(st, 1, j, n, SQLITE_STATIC, SQLITE_UTF8);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((t = col_text(st, 0)) == NULL)
+			t = "";
+		if (m->n == m->cap) {
+			m->cap = m->cap == 0 ? 64 : 2 * m->cap;
+			m->off = xreallocarray(m->off, m->cap,
+			    sizeof(*m->off));
+			m->ptr = xreallocarray(m->ptr, m->cap,
+			    sizeof(*m->ptr));
+		}
+		m->off[m->n++] = m->vals.len;
+		if (buf_add(&m->vals, t,
+		    (size_t)sqlite3_column_bytes(st, 0) + 1) == -1)
+			break;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void
+rehash_free(struct rehash *m)
+{
+	if (m == NULL)
+		return;
+	buf_free(&m->vals);
+	buf_free(&m->xml);
+	free(m->off);
+	free(m->ptr);
+	free(m);
 }
 
 /*

@@ -2503,10 +2503,11 @@ test_migrate_fts_merge(void **state)
 }
 
 /*
- * A version 6 database (hashes of the metadata bytes) upgrades: every
- * stored record is hashed again from its stored XML, kept whole or as a
- * template and DC values, so that the first harvest after the upgrade
- * finds the same metadata, written another way, unchanged.
+ * A version 6 database (hashes of the metadata bytes) upgrades at once,
+ * and a record hashed the old way is hashed again from its stored XML
+ * (kept whole, or as a template and DC values) when it comes again, so
+ * that the first harvest after the upgrade finds the same metadata,
+ * written another way, unchanged.
  */
 #define TMPL_META1							\
 	"<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/"	\
@@ -2557,7 +2558,8 @@ test_migrate_rehash(void **state)
 	f->s = NULL;
 	xasprintf(&q, "UPDATE record SET hash = %lld WHERE identifier ="
 	    " 'oai:x:whole'; UPDATE record SET hash = %lld WHERE identifier ="
-	    " 'oai:x:tmpl'; PRAGMA user_version = 6",
+	    " 'oai:x:tmpl'; ALTER TABLE record DROP COLUMN c14n;"
+	    " PRAGMA user_version = 6",
 	    (long long)v6_hash(C14N_BASE), (long long)v6_hash(TMPL_META1));
 	sql_exec(f->path, q);
 	free(q);
@@ -2573,6 +2575,7 @@ test_migrate_rehash(void **state)
 	assert_sql(f, "SELECT hash FROM record WHERE identifier = 'oai:x:gone'",
 	    want);
 	free(want);
+	assert_sql(f, "SELECT count(*) FROM record WHERE c14n = 0", "3\n");
 	r = mkrec("oai:x:whole", "2024-01-02", 0, c14n_same[0]);
 	assert_int_equal(put(f, &r), STORE_UNCHANGED);
 	r = mkrec("oai:x:tmpl", "2024-01-02", 0, TMPL_META2);
@@ -2580,7 +2583,13 @@ test_migrate_rehash(void **state)
 	r = mkrec("oai:x:gone", "2024-01-02", 1, NULL);
 	assert_int_equal(put(f, &r), STORE_UNCHANGED);
 	assert_sql(f, "SELECT count(*) FROM change", "2\n");
+	/* Hashed the new way from now on. */
+	assert_sql(f, "SELECT count(*) FROM record WHERE c14n = 0", "0\n");
+	r = mkrec("oai:x:whole", "2024-01-03", 0, C14N_BASE);
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
 	r = mkrec("oai:x:tmpl", "2024-01-03", 0, META1);
+	assert_int_equal(put(f, &r), STORE_UPDATED);
+	r = mkrec("oai:x:whole", "2024-01-04", 0, c14n_other[1]);
 	assert_int_equal(put(f, &r), STORE_UPDATED);
 }
 
