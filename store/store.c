@@ -19,6 +19,7 @@
 #include "util.h"
 #include "log.h"
 #include "oh_limits.h"
+#include "c14n.h"
 #include "checkpoint.h"
 #include "schema.h"
 #include "store.h"
@@ -118,6 +119,9 @@ enum query {
 	Q_RECORD_GET,
 	Q_RECORD_ADD,
 	Q_RECORD_UPDATE,
+	Q_RECORD_STORED,
+	Q_JSON_STRINGS,
+	Q_JSON_DC_VALUES,
 	Q_CONTENT_ADD,
 	Q_CONTENT_PUT,
 	Q_CONTENT_DEL,
@@ -184,16 +188,25 @@ static const struct {
 	    " new = ?6, updated = ?7, deleted = ?8, unchanged = ?9,"
 	    " bytes = ?10, error = ?11 WHERE id = ?1" },
 	[Q_RECORD_GET] = { "find record",
-	    "SELECT id, datestamp, deleted, hash, sets FROM record"
+	    "SELECT id, datestamp, deleted, hash, sets, c14n FROM record"
 	    " WHERE source_id = ?1 AND prefix = ?2 AND identifier = ?3" },
 	[Q_RECORD_ADD] = { "insert record",
 	    "INSERT INTO record (source_id, prefix, identifier, datestamp,"
-	    " deleted, hash, sets, first_seen, last_seen)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
+	    " deleted, hash, sets, first_seen, last_seen, c14n)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 1)"
 	    " ON CONFLICT (source_id, prefix, identifier) DO NOTHING" },
 	[Q_RECORD_UPDATE] = { "update record",
 	    "UPDATE record SET datestamp = ?2, deleted = ?3, hash = ?4,"
-	    " sets = coalesce(?6, sets), last_seen = ?5 WHERE id = ?1" },
+	    " sets = coalesce(?6, sets), last_seen = ?5, c14n = 1"
+	    " WHERE id = ?1" },
+	[Q_RECORD_STORED] = { "stored xml",
+	    "SELECT c.xml, t.body, c.dc FROM content c"
+	    " LEFT JOIN xml_template t ON t.id = c.template_id"
+	    " WHERE c.record_id = ?1" },
+	[Q_JSON_STRINGS] = { "json strings",
+	    "SELECT value FROM json_each(?1) ORDER BY key" },
+	[Q_JSON_DC_VALUES] = { "json dc values",
+	    "SELECT value ->> 1 FROM json_each(?1) ORDER BY key" },
 	[Q_CONTENT_ADD] = { "store content",
 	    "INSERT INTO content (record_id, dc, template_id, xml)"
 	    " VALUES (?1, ?2, ?3, ?4)" },
@@ -351,6 +364,8 @@ struct store_prep {
 	/* Scratch array for sorting a record's setSpecs before hashing. */
 	const char	**sets;
 	size_t		  nsets;
+	/* The metadata's canonical form is hashed with this. */
+	struct store_c14n *c14n;
 	/* The DCMES code, length and JV_ flags of each DC value. */
 	int		 *codes;
 	size_t		 *vlen;
@@ -401,6 +416,21 @@ struct store {
 	struct buf	  fts_text[4];
 	/* Checkpoints on a thread of their own, or NULL. */
 	struct store_ckpt *ckpt;
+	/* What stored_hash() works with, made when first needed. */
+	struct rehash	 *rehash;
+};
+
+/*
+ * A stored record's setSpecs and DC values, read by SQLite's JSON
+ * functions for stored_hash(), and its XML rebuilt.
+ */
+struct rehash {
+	struct buf	 vals;		/* NUL-terminated strings */
+	size_t		*off;		/* where each starts in vals */
+	const char	**ptr;
+	size_t		 n;
+	size_t		 cap;
+	struct buf	 xml;
 };
 
 /* What store_export() reuses from one record to the next. */
@@ -441,12 +471,14 @@ static int	 dc_lookup(const char *);
 static int	 cmp_str(const void *, const void *);
 static int	 check_record(struct store_prep *,
 		    const struct store_record *, char **);
-static uint64_t	 xxh_read64(const unsigned char *);
-static uint64_t	 xxh_round(uint64_t, uint64_t);
-static uint64_t	 xxh64(const void *, size_t, uint64_t);
 static uint64_t	 record_hash(struct store_prep *,
 		    const struct store_record *);
 static int	 is_stale(const char *, const char *);
+static int	 stored_hash(struct store *, int64_t, const char *,
+		    uint64_t *, char **);
+static int	 rehash_strings(struct store *, enum query, const char *,
+		    size_t);
+static void	 rehash_free(struct rehash *);
 static int	 record_get(struct store *, int64_t,
 		    const struct store_record *, uint64_t, int64_t *, int *,
 		    int *, int *, uint64_t *, int *, char **);
@@ -832,6 +864,8 @@ store_close(struct store *s)
 	if (s == NULL)
 		return;
 	store_ckpt_stop(s->ckpt);
+	rehash_free(s->rehash);
+	s->rehash = NULL;
 	if (s->db != NULL) {
 		/* An open page transaction is lost, as in a crash. */
 		if (!sqlite3_get_autocommit(s->db))
@@ -1165,89 +1199,13 @@ check_record(struct store_prep *s, const struct store_record *r,
 }
 
 /*
- * XXH64 (github.com/Cyan4973/xxHash, its spec's reference results): the
- * metadata is hashed on every put, and FNV-1a's byte at a time took a
- * tenth of store_put.
- */
-#define XXH_P1	0x9e3779b185ebca87ULL
-#define XXH_P2	0xc2b2ae3d27d4eb4fULL
-#define XXH_P3	0x165667b19e3779f9ULL
-#define XXH_P4	0x85ebca77c2b2ae63ULL
-#define XXH_P5	0x27d4eb2f165667c5ULL
-#define XXH_ROTL(x, r)	(((x) << (r)) | ((x) >> (64 - (r))))
-
-static uint64_t
-xxh_read64(const unsigned char *p)
-{
-	uint64_t	x;
-
-	memcpy(&x, p, sizeof(x));
-	return le64toh(x);
-}
-
-static uint64_t
-xxh_round(uint64_t acc, uint64_t in)
-{
-	acc += in * XXH_P2;
-	acc = XXH_ROTL(acc, 31);
-	return acc * XXH_P1;
-}
-
-static uint64_t
-xxh64(const void *in, size_t len, uint64_t seed)
-{
-	const unsigned char	*p = in, *end = p + len;
-	uint64_t		 v1, v2, v3, v4, h;
-	uint32_t		 w;
-
-	if (len >= 32) {
-		v1 = seed + XXH_P1 + XXH_P2;
-		v2 = seed + XXH_P2;
-		v3 = seed;
-		v4 = seed - XXH_P1;
-		do {
-			v1 = xxh_round(v1, xxh_read64(p));
-			v2 = xxh_round(v2, xxh_read64(p + 8));
-			v3 = xxh_round(v3, xxh_read64(p + 16));
-			v4 = xxh_round(v4, xxh_read64(p + 24));
-			p += 32;
-		} while (end - p >= 32);
-		h = XXH_ROTL(v1, 1) + XXH_ROTL(v2, 7) + XXH_ROTL(v3, 12) +
-		    XXH_ROTL(v4, 18);
-		h = (h ^ xxh_round(0, v1)) * XXH_P1 + XXH_P4;
-		h = (h ^ xxh_round(0, v2)) * XXH_P1 + XXH_P4;
-		h = (h ^ xxh_round(0, v3)) * XXH_P1 + XXH_P4;
-		h = (h ^ xxh_round(0, v4)) * XXH_P1 + XXH_P4;
-	} else
-		h = seed + XXH_P5;
-	h += (uint64_t)len;
-	for (; end - p >= 8; p += 8) {
-		h ^= xxh_round(0, xxh_read64(p));
-		h = XXH_ROTL(h, 27) * XXH_P1 + XXH_P4;
-	}
-	if (end - p >= 4) {
-		memcpy(&w, p, sizeof(w));
-		h ^= (uint64_t)le32toh(w) * XXH_P1;
-		h = XXH_ROTL(h, 23) * XXH_P2 + XXH_P3;
-		p += 4;
-	}
-	for (; p < end; p++) {
-		h ^= *p * XXH_P5;
-		h = XXH_ROTL(h, 11) * XXH_P1;
-	}
-	h ^= h >> 33;
-	h *= XXH_P2;
-	h ^= h >> 29;
-	h *= XXH_P3;
-	h ^= h >> 32;
-	return h;
-}
-
-/*
  * The content hash: FNV-1a over the deleted flag, the number of sets and
  * the setSpecs sorted and NUL-terminated (so that a server listing them in
- * another order is not an update), then XXH64 of the metadata bytes seeded
- * with that.  DC values come from the metadata and add nothing.
+ * another order is not an update), then XXH64 of the metadata's canonical
+ * form (c14n.c: namespace declarations and attributes in one order, no
+ * comments, text as its characters) seeded with that, so that the same
+ * metadata written another way is not one either.  DC values come from
+ * the metadata and add nothing.
  */
 static uint64_t
 record_hash(struct store_prep *s, const struct store_record *r)
@@ -1274,7 +1232,8 @@ record_hash(struct store_prep *s, const struct store_record *r)
 	for (i = 0; i < r->nsets; i++)
 		h = hash_add(h, sets[i], strlen(sets[i]) + 1);
 	if (!r->deleted && r->metadata != NULL)
-		h = xxh64(r->metadata, r->metadata_len, h);
+		h = store_c14n_hash(s->c14n, r->metadata, r->metadata_len,
+		    h);
 	return h;
 }
 
@@ -1828,6 +1787,16 @@ record_get(struct store *s, int64_t source, const struct store_record *r,
 	*stale = is_stale(col_text(st, 1), r->datestamp);
 	*was_deleted = sqlite3_column_int(st, 2) != 0;
 	*old_hash = (uint64_t)sqlite3_column_int64(st, 3);
+	/*
+	 * Hashed over the bytes before schema 7: hash the stored XML as
+	 * now, once, so that the same metadata is not an update.
+	 */
+	if (!*stale && sqlite3_column_int(st, 5) == 0 && hash != *old_hash &&
+	    !r->deleted && !*was_deleted &&
+	    stored_hash(s, *id, col_text(st, 4), old_hash, cause) == -1) {
+		sqlite3_reset(st);
+		return -1;
+	}
 	*rewrite = !*stale && (hash != *old_hash ||
 	    (r->deleted != 0) != *was_deleted);
 	if (*rewrite && buf_str_copy(&s->oldsets, col_text(st, 4)) == -1) {
@@ -1838,6 +1807,109 @@ record_get(struct store *s, int64_t source, const struct store_record *r,
 	}
 	sqlite3_reset(st);
 	return 0;
+}
+
+/*
+ * record.hash as record_hash() makes it now, of record id as stored (sets
+ * its record.sets): its XML, kept whole or as a template filled with the
+ * values of content.dc, as the metadata view rebuilds it.  For records
+ * hashed before schema 7, over their bytes (see schema.c); *h is left as
+ * it was when the XML cannot be rebuilt.
+ */
+static int
+stored_hash(struct store *s, int64_t id, const char *sets, uint64_t *h,
+    char **cause)
+{
+	sqlite3_stmt		*st = s->q[Q_RECORD_STORED];
+	struct rehash		*m = s->rehash;
+	struct store_record	 r;
+	size_t			 nsets, i;
+	int			 rc, ok = 1;
+
+	if (m == NULL) {
+		m = s->rehash = xcalloc(1, sizeof(*m));
+		buf_init(&m->vals, EXPORT_MAX_LINE);
+		buf_init(&m->xml, EXPORT_MAX_LINE);
+	}
+	buf_reset(&m->vals);
+	m->n = 0;
+	if (rehash_strings(s, Q_JSON_STRINGS, sets, sets != NULL ?
+	    strlen(sets) : 0) == -1)
+		return 0;
+	nsets = m->n;
+	memset(&r, 0, sizeof(r));
+	sqlite3_bind_int64(st, 1, id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+			r.metadata = col_text(st, 0);
+			r.metadata_len = (size_t)sqlite3_column_bytes(st, 0);
+		} else if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+			buf_reset(&m->xml);
+			ok = rehash_strings(s, Q_JSON_DC_VALUES,
+			    col_text(st, 2),
+			    (size_t)sqlite3_column_bytes(st, 2)) == 0 &&
+			    template_fill(&m->xml, col_text(st, 1),
+			    (size_t)sqlite3_column_bytes(st, 1), &m->vals,
+			    m->off + nsets, m->n - nsets) == 0;
+			r.metadata = buf_str(&m->xml);
+			r.metadata_len = m->xml.len;
+		}
+	} else if (rc != SQLITE_DONE)
+		return q_fail(s, Q_RECORD_STORED, cause);
+	for (i = 0; i < nsets; i++)
+		m->ptr[i] = m->vals.data + m->off[i];
+	r.sets = m->ptr;
+	r.nsets = nsets;
+	if (ok)
+		*h = record_hash(s->prep, &r);
+	sqlite3_reset(st);
+	return 0;
+}
+
+/*
+ * The strings query q gives for JSON text j (n bytes), into s->rehash; -1
+ * when j is not JSON or they are too long.
+ */
+static int
+rehash_strings(struct store *s, enum query q, const char *j, size_t n)
+{
+	struct rehash	*m = s->rehash;
+	sqlite3_stmt	*st = s->q[q];
+	const char	*t;
+	int		 rc;
+
+	if (j == NULL)
+		return 0;
+	sqlite3_bind_text64(st, 1, j, n, SQLITE_STATIC, SQLITE_UTF8);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((t = col_text(st, 0)) == NULL)
+			t = "";
+		if (m->n == m->cap) {
+			m->cap = m->cap == 0 ? 64 : 2 * m->cap;
+			m->off = xreallocarray(m->off, m->cap,
+			    sizeof(*m->off));
+			m->ptr = xreallocarray(m->ptr, m->cap,
+			    sizeof(*m->ptr));
+		}
+		m->off[m->n++] = m->vals.len;
+		if (buf_add(&m->vals, t,
+		    (size_t)sqlite3_column_bytes(st, 0) + 1) == -1)
+			break;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void
+rehash_free(struct rehash *m)
+{
+	if (m == NULL)
+		return;
+	buf_free(&m->vals);
+	buf_free(&m->xml);
+	free(m->off);
+	free(m->ptr);
+	free(m);
 }
 
 /*
@@ -1877,6 +1949,7 @@ store_prep_new(void)
 	size_t			 i;
 
 	p = xcalloc(1, sizeof(*p));
+	p->c14n = store_c14n_new();
 	buf_init(&p->tmpl, TEMPLATE_MAX);
 	buf_init(&p->setsjson, SETS_JSON_MAX);
 	for (i = 0; i < nitems(p->fts); i++)
@@ -1900,6 +1973,7 @@ store_prep_free(struct store_prep *p)
 	free(p->vlen);
 	free(p->vflags);
 	free(p->sets);
+	store_c14n_free(p->c14n);
 	free(p);
 }
 
@@ -1941,7 +2015,7 @@ store_prepare(struct store_prep *s, const struct store_record *r,
 	if (r->metadata != NULL && template_make(s, r) == 0) {
 		out->tmpl = s->tmpl.data;
 		out->tmpl_len = s->tmpl.len;
-		out->tmpl_hash = xxh64(s->tmpl.data, s->tmpl.len, 0);
+		out->tmpl_hash = store_xxh64(s->tmpl.data, s->tmpl.len, 0);
 	}
 	for (c = 0; c < 4; c++)
 		buf_reset(&s->fts[c]);

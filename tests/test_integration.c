@@ -1249,6 +1249,82 @@ test_real_datestamps(void **state)
 	stop_server(&ds);
 }
 
+/*
+ * The same records written another way are not updates; a real change is
+ * (issue 13: re-harvesting the HTTP::OAI gateway, which writes namespace
+ * declarations in hash order, gave updated=161 of 308).  The recorded
+ * pages of tests/fixtures/c14n: a, then b (the same metadata serialized
+ * otherwise, one datestamp bumped), then c (b with one title changed),
+ * served one after the other on the same port, so that the source's URL
+ * stays the same.
+ */
+static void
+test_reserialized_not_updated(void **state)
+{
+	static const char *const dirs[] = { "a", "b", "c" };
+	static const char *const want[] = {
+		"records=5 new=4 updated=0 deleted=0 ",
+		"records=5 new=0 updated=0 deleted=0 ",
+		"records=5 new=0 updated=1 deleted=0 ",
+	};
+	struct server	 gw;
+	sqlite3		*sdb;
+	char		*db, *err, *args;
+	size_t		 i;
+	int		 port = 0, rc;
+
+	db = path("c14n.db");
+	for (i = 0; i < nitems(dirs); i++) {
+		if (port == 0)
+			xasprintf(&args, "--pages tests/fixtures/c14n/%s",
+			    dirs[i]);
+		else
+			xasprintf(&args, "--port %d --pages "
+			    "tests/fixtures/c14n/%s", port, dirs[i]);
+		start_server(&gw, "c14n.port", args);
+		free(args);
+		assert_true(port == 0 || gw.port == port);
+		port = gw.port;
+		rc = run("cz.out", "cz.err", "%s/oaiharvest harvest --db %s "
+		    "--url http://127.0.0.1:%d/pages --source gw", bindir, db,
+		    port);
+		err = read_tmp("cz.err");
+		if (rc != 0)
+			fail_msg("harvest of %s failed: %s", dirs[i], err);
+		if (strstr(err, want[i]) == NULL)
+			fail_msg("harvest of %s: want %s in: %s", dirs[i],
+			    want[i], err);
+		free(err);
+		stop_server(&gw);
+	}
+
+	assert_int_equal(sqlite3_open_v2(db, &sdb, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	/* One change row per real change, none for the rest. */
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM change"), 5);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM change WHERE "
+	    "kind = 'new' AND run_id = 1"), 4);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM change WHERE "
+	    "run_id = 2"), 0);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM change WHERE "
+	    "run_id = 3 AND kind = 'updated' AND identifier = "
+	    "'oai:arXiv.org:hep-th/0001003'"), 1);
+	/* The bumped datestamp is kept; so is the XML as first sent. */
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM record WHERE "
+	    "identifier = 'oai:arXiv.org:hep-th/0001001' AND "
+	    "datestamp = '2005-03-01T00:00:00Z'"), 1);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM metadata m JOIN "
+	    "record r ON r.id = m.record_id WHERE r.identifier = "
+	    "'oai:arXiv.org:hep-th/0001001' AND m.xml LIKE "
+	    "'<oai_dc:dc xmlns:xsi=%'"), 1);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM metadata m JOIN "
+	    "record r ON r.id = m.record_id WHERE r.identifier = "
+	    "'oai:arXiv.org:hep-th/0001003' AND m.xml LIKE "
+	    "'%B &lt; D</dc:title>%'"), 1);
+	sqlite3_close(sdb);
+	free(db);
+}
+
 int
 main(void)
 {
@@ -1271,6 +1347,7 @@ main(void)
 		cmocka_unit_test(test_killed_and_resumed),
 		cmocka_unit_test(test_search_plain_words),
 		cmocka_unit_test(test_real_datestamps),
+		cmocka_unit_test(test_reserialized_not_updated),
 	};
 
 	return cmocka_run_group_tests_name("integration", tests, setup,

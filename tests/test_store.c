@@ -25,6 +25,7 @@
 #include "util.h"
 #include "log.h"
 #include "store.h"
+#include "c14n.h"
 #include "schema.h"
 #include "tokenize.h"
 
@@ -640,6 +641,232 @@ test_put_sets(void **state)
 	assert_sql(f, "SELECT r.identifier FROM dc"
 	    " JOIN record r ON r.id = dc.record_id"
 	    " WHERE dc.element = 'creator' AND dc.value = 'Physics'", "");
+}
+
+/*
+ * The same metadata written another way (issue 13: the HTTP::OAI gateway
+ * writes its namespace declarations in hash order) is the same content.
+ * C14N_BASE as harvest/oai.c serializes it, then other serializations.
+ */
+#define C14N_BASE							\
+	"<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/"	\
+	"oai_dc/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "	\
+	"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "	\
+	"xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "\
+	"http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n"		\
+	"<dc:title xml:lang=\"en\" id=\"t1\">A title &amp; more</dc:title>\n"\
+	"<dc:creator>Doe, J.</dc:creator>\n"				\
+	"<dc:subject/>\n"						\
+	"</oai_dc:dc>"
+
+static const char *const c14n_same[] = {
+	/* Namespace declarations in another order. */
+	"<oai_dc:dc xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+	"xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "
+	"xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/oai_dc/\" "
+	"xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "
+	"http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n"
+	"<dc:title xml:lang=\"en\" id=\"t1\">A title &amp; more</dc:title>\n"
+	"<dc:creator>Doe, J.</dc:creator>\n<dc:subject/>\n</oai_dc:dc>",
+	/* Attributes in another order, declarations among them. */
+	"<oai_dc:dc xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/"
+	"oai_dc/ http://www.openarchives.org/OAI/2.0/oai_dc.xsd\" "
+	"xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/oai_dc/\" "
+	"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+	"xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\n"
+	"<dc:title id=\"t1\" xml:lang=\"en\">A title &amp; more</dc:title>\n"
+	"<dc:creator>Doe, J.</dc:creator>\n<dc:subject/>\n</oai_dc:dc>",
+	/* Single quotes. */
+	"<oai_dc:dc xmlns:oai_dc='http://www.openarchives.org/OAI/2.0/"
+	"oai_dc/' xmlns:dc='http://purl.org/dc/elements/1.1/' "
+	"xmlns:xsi='http://www.w3.org/2001/XMLSchema-instance' "
+	"xsi:schemaLocation='http://www.openarchives.org/OAI/2.0/oai_dc/ "
+	"http://www.openarchives.org/OAI/2.0/oai_dc.xsd'>\n"
+	"<dc:title xml:lang='en' id='t1'>A title &amp; more</dc:title>\n"
+	"<dc:creator>Doe, J.</dc:creator>\n<dc:subject/>\n</oai_dc:dc>",
+	/* Blanks inside tags; <a></a> for <a/>. */
+	"<oai_dc:dc\n  xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/"
+	"oai_dc/\"\n  xmlns:dc = \"http://purl.org/dc/elements/1.1/\"\t"
+	"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"\r\n  "
+	"xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "
+	"http://www.openarchives.org/OAI/2.0/oai_dc.xsd\" >\n"
+	"<dc:title  xml:lang=\"en\"  id=\"t1\" >A title &amp; more"
+	"</dc:title >\n<dc:creator\n>Doe, J.</dc:creator\t>\n"
+	"<dc:subject></dc:subject>\n</oai_dc:dc >",
+	/* Comments, an XML declaration, blanks around the element. */
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- exported -->\n"
+	"<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/"
+	"oai_dc/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "
+	"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+	"xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "
+	"http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n"
+	"<dc:title xml:lang=\"en\" id=\"t1\">A title<!-- x --> &amp; more"
+	"</dc:title>\n<!-- the creator -->"
+	"<dc:creator>Doe, J.</dc:creator>\n<dc:subject/>\n</oai_dc:dc>\n",
+	/* References for the characters; CDATA; CR LF for LF. */
+	"<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/"
+	"oai_dc/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "
+	"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+	"xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "
+	"http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\r\n"
+	"<dc:title xml:lang=\"&#101;n\" id=\"t&#x31;\">&#x41; title &#38; "
+	"more</dc:title>\n<dc:creator><![CDATA[Doe, J.]]></dc:creator>\n"
+	"<dc:subject/>\n</oai_dc:dc>",
+	/* A declaration repeated where it is in scope already. */
+	"<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/"
+	"oai_dc/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "
+	"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+	"xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "
+	"http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n"
+	"<dc:title xml:lang=\"en\" id=\"t1\">A title &amp; more</dc:title>\n"
+	"<dc:creator xmlns:dc=\"http://purl.org/dc/elements/1.1/\">Doe, J."
+	"</dc:creator>\n<dc:subject/>\n</oai_dc:dc>",
+};
+
+static const char *const c14n_other[] = {
+	/* A value. */
+	"<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/"
+	"oai_dc/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "
+	"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+	"xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "
+	"http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n"
+	"<dc:title xml:lang=\"en\" id=\"t1\">A title &amp; less</dc:title>\n"
+	"<dc:creator>Doe, J.</dc:creator>\n<dc:subject/>\n</oai_dc:dc>",
+	/* An attribute's value. */
+	"<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/"
+	"oai_dc/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "
+	"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+	"xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "
+	"http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n"
+	"<dc:title xml:lang=\"fr\" id=\"t1\">A title &amp; more</dc:title>\n"
+	"<dc:creator>Doe, J.</dc:creator>\n<dc:subject/>\n</oai_dc:dc>",
+	/* An element's name. */
+	"<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/"
+	"oai_dc/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "
+	"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+	"xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "
+	"http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n"
+	"<dc:title xml:lang=\"en\" id=\"t1\">A title &amp; more</dc:title>\n"
+	"<dc:contributor>Doe, J.</dc:contributor>\n<dc:subject/>\n"
+	"</oai_dc:dc>",
+	/* A namespace URI. */
+	"<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/"
+	"oai_dc/\" xmlns:dc=\"http://purl.org/dc/terms/\" "
+	"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+	"xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "
+	"http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n"
+	"<dc:title xml:lang=\"en\" id=\"t1\">A title &amp; more</dc:title>\n"
+	"<dc:creator>Doe, J.</dc:creator>\n<dc:subject/>\n</oai_dc:dc>",
+	/* Blanks in the text are text. */
+	"<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/"
+	"oai_dc/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "
+	"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+	"xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "
+	"http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n"
+	"<dc:title xml:lang=\"en\" id=\"t1\">A title &amp;  more</dc:title>\n"
+	"<dc:creator>Doe, J.</dc:creator>\n<dc:subject/>\n</oai_dc:dc>",
+	/* A declaration moved to where it means something else. */
+	"<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/"
+	"oai_dc/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "
+	"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+	"xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "
+	"http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n"
+	"<dc:title xml:lang=\"en\" id=\"t1\">A title &amp; more</dc:title>\n"
+	"<dc:creator xmlns:dc=\"http://purl.org/dc/terms/\">Doe, J."
+	"</dc:creator>\n<dc:subject/>\n</oai_dc:dc>",
+};
+
+static uint64_t
+prepared_hash(struct store_prep *prep, const char *meta)
+{
+	struct store_record	r = mkrec("oai:nur:1", "2024-01-01", 0, meta);
+	struct store_prepared	p;
+
+	CHECK(store_prepare(prep, &r, &p, CAUSE));
+	return p.hash;
+}
+
+static void
+test_hash_canonical(void **state)
+{
+	struct fx		*f = *state;
+	struct store_prep	*prep = store_prep_new();
+	struct store_record	 r;
+	uint64_t		 base, h[nitems(c14n_other)];
+	size_t			 i, j;
+
+	base = prepared_hash(prep, C14N_BASE);
+	for (i = 0; i < nitems(c14n_same); i++)
+		if (prepared_hash(prep, c14n_same[i]) != base)
+			fail_msg("c14n_same[%zu] hashes otherwise", i);
+	for (i = 0; i < nitems(c14n_other); i++) {
+		h[i] = prepared_hash(prep, c14n_other[i]);
+		if (h[i] == base)
+			fail_msg("c14n_other[%zu] hashes the same", i);
+		for (j = 0; j < i; j++)
+			if (h[i] == h[j])
+				fail_msg("c14n_other[%zu] and [%zu] hash the "
+				    "same", j, i);
+	}
+	store_prep_free(prep);
+
+	/* In the store: no change row, and the XML stays as first sent. */
+	r = mkrec("oai:nur:1", "2024-01-01", 0, C14N_BASE);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	for (i = 0; i < nitems(c14n_same); i++) {
+		r = mkrec("oai:nur:1", "2024-01-02", 0, c14n_same[i]);
+		assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	}
+	assert_sql(f, "SELECT xml FROM metadata", C14N_BASE "\n");
+	r = mkrec("oai:nur:1", "2024-01-03", 0, c14n_other[0]);
+	assert_int_equal(put(f, &r), STORE_UPDATED);
+	assert_sql(f, "SELECT kind FROM change ORDER BY seq",
+	    "new\nupdated\n");
+}
+
+/*
+ * The canonical form is hashed in pieces as it is found: the same hash as
+ * XXH64 of it whole, wherever the pieces end (comments and references
+ * moved around the 32-byte stripes); and XXH64 is XXH64.
+ */
+static void
+test_hash_pieces(void **state)
+{
+	struct store_c14n	*c = store_c14n_new();
+	char			 in[256], want[256];
+	size_t			 n, m, k, len, wlen;
+
+	assert_true(store_xxh64("", 0, 0) == 0xef46db3751d8e999ULL);
+	assert_true(store_xxh64("abc", 3, 0) == 0x44bc2cf5ad770999ULL);
+	for (n = 0; n < 70; n++) {
+		for (m = 0; m < 70; m += 3) {
+			len = wlen = 0;
+			len += (size_t)snprintf(in + len, sizeof(in) - len,
+			    "<a b='1'>");
+			wlen += (size_t)snprintf(want + wlen,
+			    sizeof(want) - wlen, "<a b=\"1\">");
+			for (k = 0; k < n; k++)
+				in[len++] = want[wlen++] = 'x';
+			len += (size_t)snprintf(in + len, sizeof(in) - len,
+			    "<!---->&#x79;");
+			want[wlen++] = 'y';
+			for (k = 0; k < m; k++)
+				in[len++] = want[wlen++] = 'z';
+			len += (size_t)snprintf(in + len, sizeof(in) - len,
+			    "</a>");
+			wlen += (size_t)snprintf(want + wlen,
+			    sizeof(want) - wlen, "</a>");
+			if (store_c14n_hash(c, in, len, 7) !=
+			    store_xxh64(want, wlen, 7))
+				fail_msg("%zu, %zu: %.*s", n, m, (int)len, in);
+		}
+	}
+	/* Not readable: the bytes as they are, under another seed. */
+	assert_true(store_c14n_hash(c, "<a>&nbsp;</a>", 13, 7) !=
+	    store_xxh64("<a>&nbsp;</a>", 13, 7));
+	assert_true(store_c14n_hash(c, "<a>&nbsp;</a>", 13, 7) ==
+	    store_c14n_hash(c, "<a>&nbsp;</a>", 13, 7));
+	store_c14n_free(c);
 }
 
 /* Count the writes to the content tables with triggers of our own. */
@@ -2390,6 +2617,97 @@ test_migrate_fts_merge(void **state)
 	assert_search(f, "stripes", "about\\n[stripes]");
 }
 
+/*
+ * A version 6 database (hashes of the metadata bytes) upgrades at once,
+ * and a record hashed the old way is hashed again from its stored XML
+ * (kept whole, or as a template and DC values) when it comes again, so
+ * that the first harvest after the upgrade finds the same metadata,
+ * written another way, unchanged.
+ */
+#define TMPL_META1							\
+	"<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/"	\
+	"oai_dc/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\">"	\
+	"<dc:title xml:lang=\"en\">A title</dc:title><dc:creator>Doe, J."	\
+	"</dc:creator><dc:subject>Physics</dc:subject></oai_dc:dc>"
+#define TMPL_META2							\
+	"<oai_dc:dc xmlns:dc='http://purl.org/dc/elements/1.1/' "	\
+	"xmlns:oai_dc='http://www.openarchives.org/OAI/2.0/oai_dc/'>"	\
+	"<dc:title xml:lang='en'>A title</dc:title><dc:creator>Doe, J."	\
+	"</dc:creator><dc:subject>Physics</dc:subject></oai_dc:dc>"
+
+/* record.hash as version 6 made it, for sets a and b; NULL: deleted. */
+static uint64_t
+v6_hash(const char *meta)
+{
+	unsigned char	head[9] = { 0, 2 };
+	uint64_t	h;
+
+	head[0] = meta == NULL;
+	h = hash_add(HASH_INIT, head, sizeof(head));
+	h = hash_add(h, "a", 2);
+	h = hash_add(h, "b", 2);
+	if (meta != NULL)
+		h = store_xxh64(meta, strlen(meta), h);
+	return h;
+}
+
+static void
+test_migrate_rehash(void **state)
+{
+	struct fx		*f = *state;
+	struct store_record	 r;
+	char			*q, *want;
+
+	r = mkrec("oai:x:whole", "2024-01-01", 0, C14N_BASE);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	r = mkrec("oai:x:tmpl", "2024-01-01", 0, TMPL_META1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	r = mkrec("oai:x:gone", "2024-01-01", 1, NULL);
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	assert_sql(f, "SELECT r.identifier, c.template_id IS NOT NULL,"
+	    " c.xml IS NOT NULL FROM record r JOIN content c"
+	    " ON c.record_id = r.id ORDER BY r.id",
+	    "oai:x:whole|0|1\noai:x:tmpl|1|0\n");
+	/* What version 6 left: the hashes of the bytes. */
+	store_close(f->s);
+	f->s = NULL;
+	xasprintf(&q, "UPDATE record SET hash = %lld WHERE identifier ="
+	    " 'oai:x:whole'; UPDATE record SET hash = %lld WHERE identifier ="
+	    " 'oai:x:tmpl'; ALTER TABLE record DROP COLUMN c14n;"
+	    " PRAGMA user_version = 6",
+	    (long long)v6_hash(C14N_BASE), (long long)v6_hash(TMPL_META1));
+	sql_exec(f->path, q);
+	free(q);
+	/* A deleted record's hash had no metadata and stays. */
+	xasprintf(&want, "%lld\n", (long long)v6_hash(NULL));
+	assert_sql(f, "SELECT hash FROM record WHERE identifier = 'oai:x:gone'",
+	    want);
+
+	reopen(f, 0);
+	xasprintf(&q, "%zu\n", store_nmigrations);
+	assert_sql(f, "PRAGMA user_version", q);
+	free(q);
+	assert_sql(f, "SELECT hash FROM record WHERE identifier = 'oai:x:gone'",
+	    want);
+	free(want);
+	assert_sql(f, "SELECT count(*) FROM record WHERE c14n = 0", "3\n");
+	r = mkrec("oai:x:whole", "2024-01-02", 0, c14n_same[0]);
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	r = mkrec("oai:x:tmpl", "2024-01-02", 0, TMPL_META2);
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	r = mkrec("oai:x:gone", "2024-01-02", 1, NULL);
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	assert_sql(f, "SELECT count(*) FROM change", "2\n");
+	/* Hashed the new way from now on. */
+	assert_sql(f, "SELECT count(*) FROM record WHERE c14n = 0", "0\n");
+	r = mkrec("oai:x:whole", "2024-01-03", 0, C14N_BASE);
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	r = mkrec("oai:x:tmpl", "2024-01-03", 0, META1);
+	assert_int_equal(put(f, &r), STORE_UPDATED);
+	r = mkrec("oai:x:whole", "2024-01-04", 0, c14n_other[1]);
+	assert_int_equal(put(f, &r), STORE_UPDATED);
+}
+
 /* Checkpoints on their own thread */
 
 static long long
@@ -2525,6 +2843,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_not_a_database, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_rdonly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hash_canonical, setup,
+		    teardown),
+		cmocka_unit_test(test_hash_pieces),
 		cmocka_unit_test_setup_teardown(test_put_transitions, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_put_stale_granularity,
@@ -2574,6 +2895,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_search_plain_words, setup,
 		    teardown),
 		cmocka_unit_test(test_fts_tokenizer_same),
+		cmocka_unit_test_setup_teardown(test_migrate_rehash, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_fts_merge, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_fts, setup,
