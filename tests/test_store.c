@@ -2663,7 +2663,7 @@ test_migrate_rehash(void **state)
 	r = mkrec("oai:x:tmpl", "2024-01-01", 0, TMPL_META1);
 	assert_int_equal(put(f, &r), STORE_NEW);
 	r = mkrec("oai:x:gone", "2024-01-01", 1, NULL);
-	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	assert_int_equal(put(f, &r), STORE_TOMBSTONE);
 	assert_sql(f, "SELECT r.identifier, c.template_id IS NOT NULL,"
 	    " c.xml IS NOT NULL FROM record r JOIN content c"
 	    " ON c.record_id = r.id ORDER BY r.id",
