@@ -122,6 +122,11 @@ static const char *const qdc_tags[DC_NELEMS] = {
 	[DC_CREATOR] = "dc:creator",
 	[DC_DESCRIPTION] = "dcterms:abstract",
 };
+static const char *const rdc_tags[DC_NELEMS] = {
+	[DC_TITLE] = "dc:title",
+	[DC_SUBJECT] = "dc:subject",
+	[DC_DATE] = "dc:date",
+};
 
 /*
  * The root element's attributes, name and value in turn, in the order of
@@ -142,6 +147,11 @@ static const char *const qdc_attrs[] = {
 	"xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance",
 	"xsi:schemaLocation", "http://oaiharvest.test/qdc/ "
 	    "http://oaiharvest.test/qdc/qdc.xsd",
+	NULL,
+};
+static const char *const rdc_attrs[] = {
+	"xmlns:rdc", "http://oaiharvest.test/rdc/",
+	"xmlns:dc", "http://purl.org/dc/elements/1.1/",
 	NULL,
 };
 
@@ -173,6 +183,11 @@ static const struct format {
 	  "xsi:schemaLocation=\"http://oaiharvest.test/qdc/ "
 	  "http://oaiharvest.test/qdc/qdc.xsd\">\n",
 	  "</qdc:qdc>\n", qdc_tags, "qdc:qdc", qdc_attrs },
+	{ "rdc", "http://oaiharvest.test/rdc/rdc.xsd",
+	  "http://oaiharvest.test/rdc/",
+	  "<rdc:rdc xmlns:rdc=\"http://oaiharvest.test/rdc/\" "
+	  "xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\n",
+	  "</rdc:rdc>\n", rdc_tags, "rdc:rdc", rdc_attrs },
 };
 
 static const char *const gran_names[] = {
