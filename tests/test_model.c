@@ -38,7 +38,11 @@
  * Seeds: OH_MODEL_SEED=S runs one; OH_MODEL_SEEDS=N (default below) runs
  * N from OH_MODEL_SEED_BASE (default 1).  A failure prints the seed, the
  * round, the list, the identifier, what was expected and what was found,
- * and the command that reruns that seed.
+ * and the command that reruns that seed.  The scenario of a seed is always
+ * the same; where the SIGKILLs land is not.  OH_MODEL_KEEP_GOING: the
+ * later rounds of a failed seed run too (not after a failed harvest);
+ * OH_MODEL_AVOID: see below; OH_MODEL_KEEP=DIR: keep each round's log,
+ * requests and database; OH_MODEL_VERBOSE; OH_MODEL_LIST: the scenarios.
  */
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -59,7 +63,18 @@
 
 #include "testlib.h"
 
-#define DEFAULT_SEEDS	12
+/*
+ * The seeds make check runs, chosen from the first 200 so that each item
+ * of issue 13 this test covers is caught by some of them (on d433416):
+ * item 1 (lists 2..n without a watermark) 3, 26, 30; item 3 (OAI errors
+ * under HTTP errors) 5 and 112 (empty windows, 400 and 422), 193 (an
+ * empty incremental list, 400); item 4 (XML style) 13, 21, 43; item 5
+ * (datestamps) 97 (offset), 26 (millis), 12 (compact); item 10 (tombstones
+ * counted unchanged) 3, 21, 30, 43, 193; 84 for breadth.
+ */
+static const uint64_t check_seeds[] = {
+	3, 5, 12, 13, 21, 26, 30, 43, 84, 97, 112, 193,
+};
 #define MAX_ROUNDS	5
 #define MAX_RECS	400
 #define MAX_KILLS	3
@@ -93,6 +108,8 @@ struct scen {
 	int		 error_status;
 	int		 rounds;
 	int		 delay_ms;
+	int		 faults;	/* expired tokens and the like */
+	int		 overlap0;	/* --overlap 0 */
 };
 
 struct state {
@@ -110,7 +127,7 @@ struct state {
 	long long	 last_run;
 	double		 last_secs;
 	int		 failed;
-	int		 prev_ok;	/* the last round's harvest completed */
+	int		 stop;		/* a harvest failed: no more rounds */
 	time_t		 max_ds;	/* the latest datestamp a change made */
 	char		 what[256];	/* this round's changes, for messages */
 	char		 kinds[1024];	/* the kinds of failure, for a summary */
@@ -118,6 +135,15 @@ struct state {
 
 static int	 seeds_failed;
 static int	 keep_going;	/* OH_MODEL_KEEP_GOING: on after a failure */
+
+/*
+ * OH_MODEL_AVOID=1,3,4,5,10: scenarios that do not meet the numbered
+ * items of issue 13, to look for other bugs while those are open: 1 one
+ * prefix and one list, 3 OAI errors under HTTP 200, 4 no XML style
+ * changes, 5 canonical datestamps, 10 no check of a first harvest's
+ * unchanged count.
+ */
+static int	 avoid[16];
 
 /* PRNG: splitmix64. */
 static uint64_t
@@ -267,11 +293,32 @@ scenario(struct scen *sc, struct rng *r)
 	sc->window = below(r, 4) == 0 ? "year" : NULL;
 	sc->ds_style = below(r, 2) == 0 ? "canonical" :
 	    styles[below(r, (int)nitems(styles))];
-	sc->gran = strcmp(sc->ds_style, "compact") == 0 || below(r, 6) == 0 ?
+	/* millis and offset are forms of seconds; compact is a day. */
+	k = below(r, 6);
+	sc->gran = strcmp(sc->ds_style, "compact") == 0 ||
+	    (strcmp(sc->ds_style, "canonical") == 0 && k == 0) ?
 	    "day" : "seconds";
 	sc->error_status = statuses[below(r, (int)nitems(statuses))];
 	sc->rounds = 3 + below(r, MAX_ROUNDS - 2);
 	sc->delay_ms = 1 + below(r, 4);
+	sc->faults = below(r, 3) == 0;
+	/*
+	 * No overlap: a list with nothing new since the last harvest gets
+	 * noRecordsMatch (with the default 5 minutes, this test's changes of
+	 * a minute ago always come again).
+	 */
+	sc->overlap0 = below(r, 2) == 0;
+	if (avoid[1]) {
+		sc->nprefixes = 1;
+		if (sc->whole)
+			sc->nsets = 0;
+		else
+			sc->nsets = 1;
+	}
+	if (avoid[3])
+		sc->error_status = 200;
+	if (avoid[5])
+		sc->ds_style = "canonical";
 }
 
 static void
@@ -297,6 +344,10 @@ describe(struct state *st, char *out, size_t len)
 		    "error_status=%d rounds=%d", sc->records, sc->server_sets,
 		    sc->page, sc->deleted_every, sc->window ? sc->window : "-",
 		    sc->ds_style, sc->gran, sc->error_status, sc->rounds);
+	o = strlen(out);
+	if (o < len)
+		snprintf(out + o, len - o, " overlap=%s faults=%s",
+		    sc->overlap0 ? "0" : "5m", sc->faults ? "yes" : "no");
 }
 
 /* Is a record with these sets in a harvested list? */
@@ -403,8 +454,12 @@ mutate(struct state *st)
 
 	for (i = 1; i <= st->nrecs; i++)
 		purged += st->recs[i].purged;
-	/* Fewer with windows: the harvest waits for the latest datestamp. */
-	n = 1 + below(&st->r, st->sc.window != NULL ? 3 : 8);
+	/*
+	 * None at times (then every list is empty without the overlap); fewer
+	 * with windows: the harvest waits for the latest datestamp.
+	 */
+	n = below(&st->r, 5) == 0 ? 0 :
+	    1 + below(&st->r, st->sc.window != NULL ? 3 : 8);
 	for (k = 0; k < n; k++) {
 		switch (below(&st->r, 8)) {
 		case 0:
@@ -458,7 +513,8 @@ mutate(struct state *st)
 			note(st, "purge=%d", i);
 			break;
 		case 7:
-			if ((i = pick(st, -1)) == 0)
+			/* A live record: a tombstone's sets matter to no one. */
+			if ((i = pick(st, 0)) == 0)
 				break;
 			j = below(&st->r, st->sc.server_sets);
 			/* Only where a harvest can see it: see the top. */
@@ -470,10 +526,21 @@ mutate(struct state *st)
 			break;
 		}
 	}
-	if (below(&st->r, 2) == 0) {
+	if (!avoid[4] && below(&st->r, 2) == 0) {
 		k = 1 + below(&st->r, 1000);
 		post(st, "/control/xml-style?n=%d", k);
 		note(st, "xml-style=%d", k);
+	}
+	/*
+	 * An OAI error in the middle of a list, under the scenario's HTTP
+	 * status: an expired token (badResumptionToken), or noRecordsMatch
+	 * for a token; the list starts again from its from.
+	 */
+	if (st->sc.faults && !st->sweep && below(&st->r, 2) == 0) {
+		k = below(&st->r, 2);
+		post(st, "/control/fault?kind=%s&page=1",
+		    k ? "expire_token" : "past_end");
+		note(st, "fault=%s", k ? "expire_token" : "past_end");
 	}
 	/*
 	 * With windows, the last one ends at the repository's clock: wait
@@ -504,8 +571,12 @@ harvest_cmd(struct state *st)
 		buf_printf(&b, " --set %s", st->sc.sets[i]);
 	if (st->sc.window != NULL)
 		buf_printf(&b, " --window %s", st->sc.window);
+	if (st->sc.overlap0)
+		buf_printf(&b, " --overlap 0");
 	if (st->sweep)
 		buf_printf(&b, " --sweep");
+	if (getenv("OH_MODEL_KEEP") != NULL)
+		buf_printf(&b, " -vv");
 	cmd = xstrdup(buf_str(&b));
 	buf_free(&b);
 	return cmd;
@@ -670,9 +741,11 @@ check_changes(struct state *st)
 }
 
 /*
- * The run's counts: new, updated, deleted as the diff (when one harvest
- * did the round); in a first harvest, unchanged only for records listed
- * twice (in two harvested sets), never for tombstones.
+ * The runs' counts: new, updated, deleted as the diff, summed over the
+ * runs since the last check when none of them was killed (one that failed
+ * or was killed may not have written its counts); in the first run, when
+ * it completed, unchanged only for records listed twice (in two harvested
+ * sets), never for tombstones.
  */
 static void
 check_counts(struct state *st, int first)
@@ -680,19 +753,27 @@ check_counts(struct state *st, int first)
 	char		*sql;
 	long long	 dups;
 
-	if (st->kills > 0)
-		return;
-	xasprintf(&sql, "SELECT r.id AS run, r.new, d.new AS exp_new, "
+	xasprintf(&sql, "SELECT count(*) FROM h.run WHERE id > %lld AND "
+	    "status != 'ok'", st->last_run);
+	if (qi(st, sql) > 0) {
+		free(sql);
+		goto first;
+	}
+	free(sql);
+	xasprintf(&sql, "SELECT r.runs, r.new, d.new AS exp_new, "
 	    "r.updated, d.updated AS exp_updated, r.deleted, "
-	    "d.deleted AS exp_deleted FROM h.run r, (SELECT "
+	    "d.deleted AS exp_deleted FROM (SELECT group_concat(id) AS runs, "
+	    "sum(new) AS new, sum(updated) AS updated, sum(deleted) AS deleted "
+	    "FROM h.run WHERE id > %lld) r, (SELECT "
 	    "count(*) FILTER (WHERE kind = 'new') AS new, "
 	    "count(*) FILTER (WHERE kind = 'updated') AS updated, "
 	    "count(*) FILTER (WHERE kind = 'deleted') AS deleted FROM diff) d "
-	    "WHERE r.id = (SELECT max(id) FROM h.run) AND (r.new != d.new OR "
-	    "r.updated != d.updated OR r.deleted != d.deleted)");
+	    "WHERE r.new != d.new OR r.updated != d.updated OR "
+	    "r.deleted != d.deleted", st->last_run);
 	report(st, "the run's counts are not the changes it made", sql);
 	free(sql);
-	if (!first || st->sc.window != NULL)
+first:
+	if (!first || st->sc.window != NULL || avoid[10])
 		return;
 	/* Receptions beyond the first of a (prefix, identifier). */
 	dups = qi(st, "SELECT (SELECT count(*) FROM prefixes p, truth t, "
@@ -702,8 +783,8 @@ check_counts(struct state *st, int first)
 	    "(SELECT count(*) FROM expect)");
 	xasprintf(&sql, "SELECT r.id AS run, r.unchanged, %lld AS "
 	    "listed_twice, (SELECT count(*) FROM expect WHERE deleted = 1) AS "
-	    "tombstones FROM h.run r WHERE r.id = (SELECT max(id) FROM h.run) "
-	    "AND r.unchanged > %lld", dups, dups);
+	    "tombstones FROM h.run r WHERE r.id = 1 AND r.status = 'ok' AND "
+	    "r.unchanged > %lld", dups, dups);
 	report(st, "a first harvest counts as unchanged what it never had",
 	    sql);
 	free(sql);
@@ -735,6 +816,33 @@ check_lists(struct state *st, const char *requests, int later)
 	    "truncated");
 }
 
+/*
+ * OH_MODEL_KEEP=DIR: the harvest's log (-vv), its requests and a copy of
+ * the database after every round, as DIR/seed-S-round-R.{err,requests,db}.
+ */
+static void
+keep(struct state *st, const char *requests)
+{
+	const char	*dir = getenv("OH_MODEL_KEEP");
+	char		*p, *cmd;
+	FILE		*f;
+
+	xasprintf(&p, "%s/seed-%llu-round-%d", dir,
+	    (unsigned long long)st->sc.seed, st->round);
+	xasprintf(&cmd, "cp %s/h.err %s.err && sqlite3 %s '.backup %s.db'",
+	    tmpdir, p, st->db, p);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot keep %s\n", p);
+	free(cmd);
+	xasprintf(&cmd, "%s.requests", p);
+	if ((f = fopen(cmd, "w")) != NULL) {
+		fputs(requests, f);
+		fclose(f);
+	}
+	free(cmd);
+	free(p);
+}
+
 /* One round: changes, a harvest (perhaps killed and resumed), checks. */
 static void
 round_run(struct state *st)
@@ -745,11 +853,11 @@ round_run(struct state *st)
 
 	st->what[0] = '\0';
 	st->kills = 0;
-	if (!first)
-		mutate(st);
 	st->sweep = !first && st->sc.whole && below(&st->r, 3) == 0;
 	if (st->sweep)
 		note(st, "sweep");
+	if (!first)
+		mutate(st);
 	free(http(&st->srv, 0, "/control/requests"));
 	cmd = harvest_cmd(st);
 	nkills = below(&st->r, 3) == 0 ? 1 + below(&st->r, MAX_KILLS) : 0;
@@ -768,6 +876,10 @@ round_run(struct state *st)
 		    (unsigned long long)st->sc.seed, st->round, now_secs() - t0,
 		    st->what);
 	requests = http(&st->srv, 0, "/control/requests");
+	/* A fault no page came to does not outlive its round. */
+	post(st, "/control/clear-faults");
+	if (getenv("OH_MODEL_KEEP") != NULL)
+		keep(st, requests);
 	if (rc != 0) {
 		err = read_tmp("h.err");
 		bad(st, "harvest exited %d: %s", rc, err);
@@ -775,13 +887,14 @@ round_run(struct state *st)
 		free(err);
 		free(cmd);
 		free(requests);
-		st->prev_ok = 0;
+		/*
+		 * The model cannot go on: the next round's changes would
+		 * mix with what this run committed.
+		 */
+		st->stop = 1;
 		return;
 	}
 	free(cmd);
-	/* After a failed harvest, this one is its resumption. */
-	if (!st->prev_ok && !first)
-		st->kills++;
 
 	load_truth(st);
 	exec_sql(st, "ATTACH '%s' AS h", st->db);
@@ -789,10 +902,10 @@ round_run(struct state *st)
 	check_store(st);
 	check_changes(st);
 	check_counts(st, first);
-	check_lists(st, requests, !first && st->prev_ok);
-	st->prev_ok = 1;
+	check_lists(st, requests, !first);
 	free(requests);
 	st->last_seq = qi(st, "SELECT coalesce(max(seq), 0) FROM h.change");
+	st->last_run = qi(st, "SELECT coalesce(max(id), 0) FROM h.run");
 	exec_sql(st, "DETACH h");
 	exec_sql(st, "DELETE FROM model; INSERT INTO model SELECT * FROM "
 	    "expect");
@@ -808,7 +921,6 @@ run_seed(uint64_t seed, int verbose)
 	st = xcalloc(1, sizeof(*st));
 	st->sc.seed = seed;
 	st->r.s = seed * 0x2545f4914f6cdd1dULL + 1;
-	st->prev_ok = 1;
 	scenario(&st->sc, &st->r);
 	describe(st, desc, sizeof(desc));
 	if (getenv("OH_MODEL_LIST") != NULL) {
@@ -860,7 +972,7 @@ run_seed(uint64_t seed, int verbose)
 		    "prefixes", st->sc.sets[i]);
 
 	for (st->round = 0; st->round < st->sc.rounds &&
-	    (!st->failed || keep_going); st->round++)
+	    (!st->failed || keep_going) && !st->stop; st->round++)
 		round_run(st);
 	if (st->failed) {
 		fprintf(stderr, "  seed=%llu scenario: %s\n",
@@ -897,21 +1009,39 @@ test_model(void **state)
 	uint64_t	 base, n, i;
 	int		 verbose = getenv("OH_MODEL_VERBOSE") != NULL;
 	double		 t0 = now_secs();
+	const char	*v, *p;
+	char		*end;
+	long		 item;
 
 	keep_going = getenv("OH_MODEL_KEEP_GOING") != NULL;
+	if ((v = getenv("OH_MODEL_AVOID")) != NULL)
+		for (p = v; *p != '\0'; p = *end == ',' ? end + 1 : end) {
+			item = strtol(p, &end, 10);
+			if (end == p || item < 1 || item >= (long)nitems(avoid))
+				fail_msg("OH_MODEL_AVOID=%s: item numbers, "
+				    "commas between", v);
+			avoid[item] = 1;
+		}
 	if (getenv("OH_MODEL_SEED") != NULL) {
 		base = env_num("OH_MODEL_SEED", 1);
 		n = 1;
 		verbose = 1;
-	} else {
+	} else if (getenv("OH_MODEL_SEEDS") != NULL ||
+	    getenv("OH_MODEL_SEED_BASE") != NULL) {
 		base = env_num("OH_MODEL_SEED_BASE", 1);
-		n = env_num("OH_MODEL_SEEDS", DEFAULT_SEEDS);
+		n = env_num("OH_MODEL_SEEDS", 100);
+	} else {
+		for (i = 0; i < nitems(check_seeds); i++)
+			run_seed(check_seeds[i], verbose);
+		base = 0;
+		n = 0;
 	}
 	for (i = 0; i < n; i++)
 		run_seed(base + i, verbose);
-	print_message("model: %llu seeds from %llu, %d failed, %.1f s\n",
-	    (unsigned long long)n, (unsigned long long)base, seeds_failed,
-	    now_secs() - t0);
+	if (n == 0)
+		n = nitems(check_seeds);
+	print_message("model: %llu seeds, %d failed, %.1f s\n",
+	    (unsigned long long)n, seeds_failed, now_secs() - t0);
 	if (seeds_failed > 0)
 		fail_msg("%d of %llu seeds failed", seeds_failed,
 		    (unsigned long long)n);
