@@ -133,7 +133,7 @@ struct state {
 	int		 stop;		/* a harvest failed: no more rounds */
 	time_t		 max_ds;	/* the latest datestamp a change made */
 	char		 what[256];	/* this round's changes, for messages */
-	char		 kinds[1024];	/* the kinds of failure, for a summary */
+	char		 kinds[1024];	/* kinds of failure, for a summary */
 };
 
 static int	 seeds_failed;
@@ -507,7 +507,7 @@ mutate(struct state *st)
 			note(st, "undelete=%d", i);
 			break;
 		case 6:
-			/* Few: a sweep missing half the records deletes none. */
+			/* Few: a sweep missing half the list deletes none. */
 			if (purged * 8 >= st->nrecs || (i = pick(st, -1)) == 0)
 				break;
 			post(st, "/control/purge?id=%d", i);
@@ -516,12 +516,13 @@ mutate(struct state *st)
 			note(st, "purge=%d", i);
 			break;
 		case 7:
-			/* A live record: a tombstone's sets matter to no one. */
+			/* A live record: a tombstone's sets matter to none. */
 			if ((i = pick(st, 0)) == 0)
 				break;
 			j = below(&st->r, st->sc.server_sets);
 			/* Only where a harvest can see it: see the top. */
-			if (j == st->recs[i].coll || !harvested(st, j, i % 3 == 0))
+			if (j == st->recs[i].coll ||
+			    !harvested(st, j, i % 3 == 0))
 				break;
 			post(st, "/control/move?id=%d&set=col_%d", i, j);
 			st->recs[i].coll = j;
@@ -675,7 +676,8 @@ static void
 check_store(struct state *st)
 {
 	exec_sql(st, "DROP TABLE IF EXISTS got; CREATE TABLE got AS "
-	    "SELECT r.prefix, r.identifier AS id, r.deleted, r.datestamp AS ds, "
+	    "SELECT r.prefix, r.identifier AS id, r.deleted, "
+	    "r.datestamp AS ds, "
 	    "json(r.sets) AS sets, r.id AS rid FROM h.record r JOIN h.source s "
 	    "ON s.id = r.source_id WHERE s.name = 'm'");
 	report(st, "record missing from the store", "SELECT e.prefix, e.id, "
@@ -695,7 +697,8 @@ check_store(struct state *st)
 	    "e.sets != g.sets) ORDER BY 1, 2");
 	/* oai_dc's DC values, element by element, in order. */
 	exec_sql(st, "DROP TABLE IF EXISTS dc_exp; CREATE TABLE dc_exp AS "
-	    "SELECT e.id, el.key AS element, v.key AS n, v.value FROM expect e, "
+	    "SELECT e.id, el.key AS element, v.key AS n, v.value "
+	    "FROM expect e, "
 	    "json_each(e.dc) el, json_each(el.value) v WHERE "
 	    "e.prefix = 'oai_dc' AND e.deleted = 0; "
 	    "DROP TABLE IF EXISTS dc_got; CREATE TABLE dc_got AS "

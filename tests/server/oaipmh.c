@@ -386,7 +386,9 @@ render_metadata(struct ctx *x, size_t i, const struct format *f, int inject)
 		if (v->lang != NULL)
 			evbuffer_add_printf(x->out, "%sxml:lang=%c%s%c",
 			    k % 3 == 2 ? "\n " : " ", q, v->lang, q);
-		evbuffer_add(x->out, k % 4 == 3 ? " >" : ">", k % 4 == 3 ? 2 : 1);
+		if (k % 4 == 3)
+			evbuffer_add(x->out, " ", 1);
+		evbuffer_add(x->out, ">", 1);
 		text = x->dc.text.data + v->off;
 		if (inject && v->elem == DC_DESCRIPTION) {
 			sp = memchr(text, ' ', v->len);
