@@ -236,11 +236,11 @@ report(struct state *st, const char *what, const char *sql)
 	long long	 n = 0;
 	char		 line[2048];
 	size_t		 len;
-	int		 i;
+	int		 i, rc;
 
 	if (sqlite3_prepare_v2(st->m, sql, -1, &q, NULL) != SQLITE_OK)
 		fail_msg("%s: %s", sql, sqlite3_errmsg(st->m));
-	while (sqlite3_step(q) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		if (n++ >= MAX_SHOWN)
 			continue;
 		line[0] = '\0';
@@ -253,6 +253,8 @@ report(struct state *st, const char *what, const char *sql)
 		}
 		bad(st, "%s: %s", what, line);
 	}
+	if (rc != SQLITE_DONE)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(st->m));
 	sqlite3_finalize(q);
 	if (n > 0)
 		kind(st, what);
@@ -714,6 +716,35 @@ check_store(struct state *st)
 	    "SELECT * FROM dc_exp) ORDER BY 1, 2, 3");
 }
 
+/*
+ * The store agrees with itself: SQLite's and FTS5's integrity checks,
+ * content exactly for present records, record_set as record.sets says.
+ */
+static void
+check_consistency(struct state *st)
+{
+	char	*err = NULL;
+
+	report(st, "database integrity_check", "SELECT integrity_check FROM "
+	    "h.pragma_integrity_check WHERE integrity_check != 'ok'");
+	if (sqlite3_exec(st->m, "INSERT INTO h.record_fts(record_fts) "
+	    "VALUES ('integrity-check')", NULL, NULL, &err) != SQLITE_OK) {
+		bad(st, "full-text index integrity-check: %s", err);
+		kind(st, "full-text index integrity-check");
+		sqlite3_free(err);
+	}
+	report(st, "content for a deleted record, or none for a present one",
+	    "SELECT g.prefix, g.id, g.deleted FROM got g WHERE g.deleted = "
+	    "EXISTS (SELECT 1 FROM h.content c WHERE c.record_id = g.rid) "
+	    "ORDER BY 1, 2");
+	report(st, "record_set disagrees with record.sets", "SELECT g.prefix, "
+	    "g.id, g.sets, (SELECT json_group_array(setspec) FROM (SELECT "
+	    "setspec FROM h.record_set s WHERE s.record_id = g.rid ORDER BY "
+	    "position)) AS record_set FROM got g WHERE g.sets != (SELECT "
+	    "json_group_array(setspec) FROM (SELECT setspec FROM h.record_set "
+	    "s WHERE s.record_id = g.rid ORDER BY position)) ORDER BY 1, 2");
+}
+
 /* (b): the change rows since the last check equal the diff. */
 static void
 check_changes(struct state *st)
@@ -910,6 +941,7 @@ round_run(struct state *st)
 	exec_sql(st, "ATTACH '%s' AS h", st->db);
 	expect_store(st);
 	check_store(st);
+	check_consistency(st);
 	check_changes(st);
 	check_counts(st, first);
 	check_lists(st, requests, !first);
