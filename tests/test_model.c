@@ -190,7 +190,8 @@ bad(struct state *st, const char *fmt, ...)
 
 	if (!st->failed)
 		print_message("model: seed=%llu FAILED in round %d (%s); "
-		    "rerun: OH_MODEL_SEED=%llu %s/tests/test_model\n",
+		    "rerun: OH_MODEL_SEED=%llu OH_BUILD=%s "
+		    "build/asan/tests/test_model\n",
 		    (unsigned long long)st->sc.seed, st->round, st->what,
 		    (unsigned long long)st->sc.seed, bindir);
 	st->failed = 1;
@@ -907,7 +908,7 @@ round_run(struct state *st)
 	if (st->kills > 0)
 		note(st, "sigkills=%d", st->kills);
 	if (st->what[0] == '\0')
-		note(st, "no changes");
+		note(st, first ? "first harvest" : "no changes");
 	t0 = now_secs();
 	rc = run("h.out", "h.err", "%s", cmd);
 	if (st->kills == 0)
