@@ -383,19 +383,16 @@ static void
 track(struct state *st, const char *reply)
 {
 	const char	*p;
-	struct tm	 tm;
+	char		 ds[DATESTAMP_LEN];
 	time_t		 t;
 
 	if ((p = strstr(reply, "\"datestamp\":\"")) == NULL)
 		return;
-	p += 13;
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(p, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon,
-	    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+	/* Seconds in any style: 2021-03-11T05:00:00 and a Z. */
+	snprintf(ds, sizeof(ds), "%.19sZ", p + 13);
+	if (datestamp_parse(ds, &t, NULL) == -1)
 		return;		/* a day: the harvest asks for whole days */
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	if ((t = timegm(&tm)) > st->max_ds)
+	if (t > st->max_ds)
 		st->max_ds = t;
 }
 
