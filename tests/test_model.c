@@ -69,14 +69,15 @@
 /*
  * The seeds make check runs, chosen from the first 200 so that each item
  * of issue 13 this test covers is caught by some of them (on d433416):
- * item 1 (lists 2..n without a watermark) 3, 26, 30; item 3 (OAI errors
- * under HTTP errors) 5 and 112 (empty windows, 400 and 422), 193 (an
- * empty incremental list, 400); item 4 (XML style) 13, 21, 43; item 5
- * (datestamps) 97 (offset), 26 (millis), 12 (compact); item 10 (tombstones
- * counted unchanged) 3, 21, 30, 43, 193; 84 for breadth.
+ * item 1 (lists 2..n without a watermark) 3, 26, 30, 38; item 3 (OAI
+ * errors under HTTP errors) 5 and 112 (empty windows, 400 and 422); item 4
+ * (XML style) 3, 21, 30, 43, 193; item 5 (datestamps) 97 (offset), 26
+ * (millis), 12 (compact), 38 (+02:00); item 10 (tombstones counted
+ * unchanged) 21, 30, 43; 13 for breadth.  Where a SIGKILL lands varies,
+ * and with it at times what a seed catches.
  */
 static const uint64_t check_seeds[] = {
-	3, 5, 12, 13, 21, 26, 30, 43, 84, 97, 112, 193,
+	3, 5, 12, 13, 21, 26, 30, 38, 43, 97, 112, 193,
 };
 #define MAX_ROUNDS	5
 #define MAX_RECS	400
@@ -314,6 +315,11 @@ scenario(struct scen *sc, struct rng *r)
 	 * a minute ago always come again).
 	 */
 	sc->overlap0 = below(r, 2) == 0;
+	/* Rarer forms of seconds (drawn last: earlier seeds stay as they were). */
+	k = below(r, 6);
+	if (strcmp(sc->gran, "seconds") == 0 &&
+	    strcmp(sc->ds_style, "canonical") != 0 && k < 2)
+		sc->ds_style = k == 0 ? "space" : "plus2";
 	if (avoid[1]) {
 		sc->nprefixes = 1;
 		if (sc->whole)

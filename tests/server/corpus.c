@@ -861,6 +861,12 @@ corpus_datestamp(const struct corpus *c, time_t t, char *out)
 {
 	struct tm	tm;
 
+	if (c->conf.ds_style == DS_PLUS2 && c->conf.gran != GRAN_DAY) {
+		t += 2 * 3600;
+		gmtime_r(&t, &tm);
+		strftime(out, SRV_DATESTAMP_LEN, "%Y-%m-%dT%H:%M:%S+02:00", &tm);
+		return;
+	}
 	gmtime_r(&t, &tm);
 	switch (c->conf.ds_style) {
 	case DS_COMPACT:
@@ -874,7 +880,12 @@ corpus_datestamp(const struct corpus *c, time_t t, char *out)
 		strftime(out, SRV_DATESTAMP_LEN, c->conf.gran == GRAN_DAY ?
 		    "%Y-%m-%d" : "%Y-%m-%dT%H:%M:%S+00:00", &tm);
 		return;
+	case DS_SPACE:
+		strftime(out, SRV_DATESTAMP_LEN, c->conf.gran == GRAN_DAY ?
+		    "%Y-%m-%d" : "%Y-%m-%d %H:%M:%SZ", &tm);
+		return;
 	case DS_CANONICAL:
+	case DS_PLUS2:
 		break;
 	}
 	datestamp_format(t, c->conf.gran, out);

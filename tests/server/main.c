@@ -234,6 +234,8 @@ static const struct {
 	{ "millis", DS_MILLIS },
 	{ "compact", DS_COMPACT },
 	{ "offset", DS_OFFSET },
+	{ "space", DS_SPACE },
+	{ "plus2", DS_PLUS2 },
 };
 
 static const struct {
@@ -255,7 +257,7 @@ usage(void)
 	    "[--deleted-every D]\n"
 	    "\t[--seed S] [--pages DIR] [--delay-ms MS] [--fault SPEC ...] "
 	    "[--prerender]\n\t[--max-window-days N] "
-	    "[--datestamp-style canonical|millis|compact|offset]\n"
+	    "[--datestamp-style canonical|millis|compact|offset|space|plus2]\n"
 	    "\t[--error-status N] [-v]\n");
 	exit(64);
 }

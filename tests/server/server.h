@@ -58,6 +58,8 @@ enum ds_style {
 	DS_MILLIS,		/* 2021-03-11T05:00:00.000Z */
 	DS_COMPACT,		/* 20210311 */
 	DS_OFFSET,		/* 2021-03-11T05:00:00+00:00 */
+	DS_SPACE,		/* 2021-03-11 05:00:00Z */
+	DS_PLUS2,		/* 2021-03-11T07:00:00+02:00 */
 };
 
 #define SRV_DATESTAMP_LEN	32	/* any ds_style, with its NUL */
