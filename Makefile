@@ -2,6 +2,8 @@
 #
 #   make            build ./oaiharvest (and later ./oaiharvestd)
 #   make check      all unit and integration tests under ASan/UBSan
+#   make check-long SEEDS=N [SEED_BASE=S]  the model-based harvest test
+#                   (tests/test_model.c) over N seeds
 #   make demo       harvest the embedded demo corpus into ./demo/harvest.db
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deps       install the missing Debian packages (root) or say how
@@ -46,7 +48,7 @@ REL_LIB_OBJS = $(LIB_SRCS:%.c=$(REL)/%.o)
 ASN_LIB_OBJS = $(LIB_SRCS:%.c=$(ASN)/%.o)
 ASN_TESTS = $(TEST_SRCS:tests/%.c=$(ASN)/tests/%)
 
-.PHONY: all check demo install clean deps test-bins lint
+.PHONY: all check check-long demo install clean deps test-bins lint
 .SUFFIXES:
 
 all: oaiharvest oaiharvestd $(REL)/oaiserver
@@ -122,6 +124,18 @@ test-bins: $(ASN_TESTS) $(ASN)/oaiharvest $(ASN)/oaiharvestd \
 check: deps
 	@$(MAKE) --no-print-directory test-bins
 	@sh tests/run.sh $(ASN)
+
+# More seeds of the model-based harvest test than make check runs.
+SEEDS	?= 200
+SEED_BASE ?= 1
+check-long: deps
+	@$(MAKE) --no-print-directory $(ASN)/tests/test_model \
+	    $(ASN)/oaiharvest $(ASN)/oaiserver
+	@OH_BUILD=$(ASN) OH_MODEL_SEEDS=$(SEEDS) \
+	    OH_MODEL_SEED_BASE=$(SEED_BASE) \
+	    ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:$${ASAN_OPTIONS:-}" \
+	    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+	    $(ASN)/tests/test_model
 
 demo: deps
 	@$(MAKE) --no-print-directory all

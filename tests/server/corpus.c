@@ -36,6 +36,7 @@ struct rec {
 	uint8_t		 deleted;
 	uint8_t		 purged;	/* gone without a trace (deletedRecord
 					   "no"): in no list, no dump */
+	int16_t		 coll;		/* moved to col_<coll>, or -1 */
 };
 
 struct corpus {
@@ -44,6 +45,7 @@ struct corpus {
 	size_t			 n;
 	time_t			 max_ds;	/* the modification clock */
 	uint64_t		 generation;	/* bumped by every change */
+	unsigned int		 xml_style;	/* /control/xml-style */
 
 	/* completeListSize of the last filter asked for. */
 	int			 cache_valid;
@@ -523,6 +525,7 @@ corpus_new(const struct corpus_conf *conf)
 		c->recs[i - 1].datestamp = initial_datestamp(conf->seed, i);
 		c->recs[i - 1].version = 0;
 		c->recs[i - 1].purged = 0;
+		c->recs[i - 1].coll = -1;
 		c->recs[i - 1].deleted = conf->deleted_every > 0 &&
 		    i % conf->deleted_every == 0;
 		if (c->recs[i - 1].datestamp > c->max_ds)
@@ -647,6 +650,15 @@ corpus_set_name(const struct corpus *c, int set, char *out, size_t len)
 		snprintf(out, len, "Collection %d", set);
 }
 
+/* Record i's collection: i % K, unless /control/move put it elsewhere. */
+static int
+coll_of(const struct corpus *c, size_t i)
+{
+	if (c->recs[i - 1].coll >= 0)
+		return c->recs[i - 1].coll;
+	return (int)(i % c->conf.sets);
+}
+
 /* Record i's sets into out[2], collection first; returns how many. */
 size_t
 corpus_rec_sets(const struct corpus *c, size_t i, int *out)
@@ -655,7 +667,7 @@ corpus_rec_sets(const struct corpus *c, size_t i, int *out)
 
 	if (c->conf.sets == 0)
 		return 0;
-	out[n++] = (int)(i % c->conf.sets);
+	out[n++] = coll_of(c, i);
 	if (i % 3 == 0)
 		out[n++] = (int)c->conf.sets;
 	return n;
@@ -668,7 +680,7 @@ in_set(const struct corpus *c, size_t i, int set)
 		return 1;
 	if ((unsigned int)set == c->conf.sets)
 		return i % 3 == 0;
-	return i % c->conf.sets == (size_t)set;
+	return coll_of(c, i) == set;
 }
 
 /* The first record at index >= start that f selects, or 0. */
@@ -754,6 +766,7 @@ corpus_add(struct corpus *c, size_t n, size_t *first, const char **cause)
 		c->recs[c->n].datestamp = tick(c);
 		c->recs[c->n].version = 0;
 		c->recs[c->n].purged = 0;
+		c->recs[c->n].coll = -1;
 		c->recs[c->n].deleted = 0;
 		c->n++;
 	}
@@ -819,6 +832,79 @@ corpus_purge(struct corpus *c, size_t i, const char **cause)
 	return 0;
 }
 
+/*
+ * Record i moves to collection col_<set> (its com_3 membership stays): its
+ * header's sets change, its metadata does not, and it gets a new datestamp.
+ */
+int
+corpus_move(struct corpus *c, size_t i, int set, const char **cause)
+{
+	if (check_index(c, i, cause) == -1)
+		return -1;
+	if (c->conf.sets == 0 || set < 0 || (unsigned int)set >= c->conf.sets) {
+		*cause = "no such collection";
+		return -1;
+	}
+	if (coll_of(c, i) == set) {
+		*cause = "record is already in that collection";
+		return -1;
+	}
+	c->recs[i - 1].coll = (int16_t)set;
+	c->recs[i - 1].datestamp = tick(c);
+	c->generation++;
+	return 0;
+}
+
+/* A datestamp as record headers and the dump carry it (--datestamp-style). */
+void
+corpus_datestamp(const struct corpus *c, time_t t, char *out)
+{
+	struct tm	tm;
+
+	if (c->conf.ds_style == DS_PLUS2 && c->conf.gran != GRAN_DAY) {
+		t += 2 * 3600;
+		gmtime_r(&t, &tm);
+		strftime(out, SRV_DATESTAMP_LEN, "%Y-%m-%dT%H:%M:%S+02:00", &tm);
+		return;
+	}
+	gmtime_r(&t, &tm);
+	switch (c->conf.ds_style) {
+	case DS_COMPACT:
+		strftime(out, SRV_DATESTAMP_LEN, "%Y%m%d", &tm);
+		return;
+	case DS_MILLIS:
+		strftime(out, SRV_DATESTAMP_LEN, c->conf.gran == GRAN_DAY ?
+		    "%Y-%m-%d" : "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+		return;
+	case DS_OFFSET:
+		strftime(out, SRV_DATESTAMP_LEN, c->conf.gran == GRAN_DAY ?
+		    "%Y-%m-%d" : "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+		return;
+	case DS_SPACE:
+		strftime(out, SRV_DATESTAMP_LEN, c->conf.gran == GRAN_DAY ?
+		    "%Y-%m-%d" : "%Y-%m-%d %H:%M:%SZ", &tm);
+		return;
+	case DS_CANONICAL:
+	case DS_PLUS2:
+		break;
+	}
+	datestamp_format(t, c->conf.gran, out);
+}
+
+/* How metadata XML is written: 0 as always, others C14N-equal to it. */
+void
+corpus_set_xml_style(struct corpus *c, unsigned int style)
+{
+	c->xml_style = style;
+	c->generation++;
+}
+
+unsigned int
+corpus_xml_style(const struct corpus *c)
+{
+	return c->xml_style;
+}
+
 int
 corpus_undelete(struct corpus *c, size_t i, const char **cause)
 {
@@ -845,7 +931,7 @@ corpus_dump(const struct corpus *c, struct evbuffer *out)
 {
 	struct buf	 b;
 	struct dc_rec	 d;
-	char		 id[64], ds[DATESTAMP_LEN], spec[32];
+	char		 id[64], ds[SRV_DATESTAMP_LEN], spec[32];
 	int		 sets[2];
 	size_t		 i, j, ns;
 	int		 prev, r = 0;
@@ -857,7 +943,7 @@ corpus_dump(const struct corpus *c, struct evbuffer *out)
 			continue;
 		buf_reset(&b);
 		corpus_identifier(i, id, sizeof(id));
-		datestamp_format(c->recs[i - 1].datestamp, c->conf.gran, ds);
+		corpus_datestamp(c, c->recs[i - 1].datestamp, ds);
 		r |= buf_addstr(&b, "{\"identifier\":");
 		r |= json_add_string(&b, id, (size_t)-1);
 		r |= buf_addstr(&b, ",\"datestamp\":");

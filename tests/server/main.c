@@ -38,6 +38,7 @@
 #define JSONL_CONTENT_TYPE	"application/x-ndjson"
 #define MAX_BODY		(64 * 1024)
 #define JSON_MAX		4096
+#define REQLOG_MAX		(16 * 1024 * 1024)	/* /control/requests */
 
 struct conf {
 	const char		*bind;
@@ -52,7 +53,9 @@ struct conf {
 	long long		 seed;
 	long long		 delay_ms;
 	long long		 max_window_days;
+	long long		 error_status;
 	enum oai_granularity	 gran;
+	enum ds_style		 ds_style;
 	int			 verbose;
 	int			 prerender;
 	const char		*faults[SRV_MAX_FAULT_SPECS];
@@ -93,6 +96,8 @@ struct server {
 	unsigned long long	 max_in_flight;
 	unsigned long long	 window_refusals;
 	TAILQ_HEAD(, pending)	 pending;
+	struct buf		 reqlog;	/* /oai requests, JSON Lines */
+	int			 reqlog_full;
 };
 
 struct route;
@@ -138,6 +143,9 @@ static void	 fault_stream(struct server *, struct evhttp_request *,
 /* Routes */
 static route_fn	 r_oai, r_pages, r_replay, r_add, r_change, r_dump, r_stats;
 static route_fn	 r_fault, r_clear_faults, r_faults;
+static route_fn	 r_move, r_xml_style, r_requests;
+static void	 reqlog_add(struct server *, const struct form *);
+static int	 oai_status(struct server *, struct evbuffer *);
 static size_t	 record_arg(struct server *, const struct form *,
 		    const char **);
 
@@ -164,13 +172,16 @@ static const struct route {
 	{ "/control/fault", M_POST, 0, r_fault, NULL },
 	{ "/control/clear-faults", M_POST, 0, r_clear_faults, NULL },
 	{ "/control/faults", M_GET, 0, r_faults, NULL },
+	{ "/control/move", M_POST, 0, r_move, NULL },
+	{ "/control/xml-style", M_POST, 0, r_xml_style, NULL },
+	{ "/control/requests", M_GET, 0, r_requests, NULL },
 };
 
 enum {
 	OPT_BIND = 256, OPT_PORT, OPT_PORT_FILE, OPT_RECORDS, OPT_PAGE_SIZE,
 	OPT_GRANULARITY, OPT_SETS, OPT_DELETED_EVERY, OPT_SEED, OPT_PAGES,
 	OPT_DELAY_MS, OPT_FAULT, OPT_PRERENDER, OPT_MAX_WINDOW_DAYS,
-	OPT_REPLAY,
+	OPT_REPLAY, OPT_DATESTAMP_STYLE, OPT_ERROR_STATUS,
 };
 
 static const struct option longopts[] = {
@@ -189,6 +200,8 @@ static const struct option longopts[] = {
 	{ "prerender", no_argument, NULL, OPT_PRERENDER },
 	{ "max-window-days", required_argument, NULL, OPT_MAX_WINDOW_DAYS },
 	{ "replay", required_argument, NULL, OPT_REPLAY },
+	{ "datestamp-style", required_argument, NULL, OPT_DATESTAMP_STYLE },
+	{ "error-status", required_argument, NULL, OPT_ERROR_STATUS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -214,6 +227,20 @@ static const struct numopt {
 	  offsetof(struct conf, delay_ms) },
 	{ OPT_MAX_WINDOW_DAYS, "max-window-days", 0, 100000,
 	  offsetof(struct conf, max_window_days) },
+	{ OPT_ERROR_STATUS, "error-status", 200, 599,
+	  offsetof(struct conf, error_status) },
+};
+
+static const struct {
+	const char	*name;
+	enum ds_style	 style;
+} ds_styles[] = {
+	{ "canonical", DS_CANONICAL },
+	{ "millis", DS_MILLIS },
+	{ "compact", DS_COMPACT },
+	{ "offset", DS_OFFSET },
+	{ "space", DS_SPACE },
+	{ "plus2", DS_PLUS2 },
 };
 
 static const struct {
@@ -235,7 +262,8 @@ usage(void)
 	    "[--deleted-every D]\n"
 	    "\t[--seed S] [--pages DIR] [--delay-ms MS] [--fault SPEC ...] "
 	    "[--prerender]\n\t[--max-window-days N] [--replay MANIFEST] "
-	    "[-v]\n");
+	    "[--datestamp-style canonical|millis|compact|offset|space|plus2]\n"
+	    "\t[--error-status N] [-v]\n");
 	exit(64);
 }
 
@@ -253,6 +281,7 @@ parse_options(struct conf *conf, int argc, char **argv)
 	conf->sets = 4;
 	conf->deleted_every = 10;
 	conf->seed = 1;
+	conf->error_status = 200;
 
 	while ((ch = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
 		for (i = 0; i < nitems(numopts); i++)
@@ -296,6 +325,14 @@ parse_options(struct conf *conf, int argc, char **argv)
 			if (i == nitems(grans))
 				usage();
 			conf->gran = grans[i].gran;
+			break;
+		case OPT_DATESTAMP_STYLE:
+			for (i = 0; i < nitems(ds_styles); i++)
+				if (strcmp(optarg, ds_styles[i].name) == 0)
+					break;
+			if (i == nitems(ds_styles))
+				usage();
+			conf->ds_style = ds_styles[i].style;
 			break;
 		case 'v':
 			conf->verbose = 1;
@@ -640,6 +677,7 @@ oai_serve(struct server *srv, struct evhttp_request *req,
 	char			*url;
 
 	srv->oai_requests++;
+	reqlog_add(srv, f);
 	if (badarg == NULL && window_too_wide(srv, f)) {
 		/* What an overloaded repository says: no Retry-After. */
 		srv->window_refusals++;
@@ -667,9 +705,11 @@ oai_serve(struct server *srv, struct evhttp_request *req,
 		    evbuffer_add_reference(body, pre, prelen, NULL, NULL) == -1)
 			fatalx("evbuffer_add_reference");
 		send_oai(srv, req, 200, OAI_CONTENT_TYPE, body);
-	} else
-		send_oai(srv, req, 200, OAI_CONTENT_TYPE,
-		    oai_body(srv, f, badarg, NULL));
+	} else {
+		body = oai_body(srv, f, badarg, NULL);
+		send_oai(srv, req, oai_status(srv, body), OAI_CONTENT_TYPE,
+		    body);
+	}
 	free(url);
 }
 
@@ -824,7 +864,10 @@ fault_apply(struct server *srv, struct evhttp_request *req,
 		stream_compress(body, 1);
 		break;
 	}
-	send_oai(srv, req, plan->status, OAI_CONTENT_TYPE, body);
+	/* oai_status's status=, else --error-status for an OAI error. */
+	send_oai(srv, req, plan->status != 200 ? plan->status :
+	    plan->enc == FENC_NONE ? oai_status(srv, body) : 200,
+	    OAI_CONTENT_TYPE, body);
 }
 
 /*
@@ -921,7 +964,7 @@ r_add(struct server *srv, struct evhttp_request *req, const struct route *rt,
 	struct corpus_rec	 r;
 	struct buf		 b;
 	const char		*n, *errstr, *cause;
-	char			 id[64], ds[DATESTAMP_LEN];
+	char			 id[64], ds[SRV_DATESTAMP_LEN];
 	long long		 v;
 	size_t			 first, last;
 	int			 e = 0;
@@ -938,7 +981,7 @@ r_add(struct server *srv, struct evhttp_request *req, const struct route *rt,
 	prerender_drop(srv->prerender);
 	last = corpus_size(srv->corpus);
 	corpus_get(srv->corpus, last, &r);
-	datestamp_format(r.datestamp, srv->conf.gran, ds);
+	corpus_datestamp(srv->corpus, r.datestamp, ds);
 	buf_init(&b, JSON_MAX);
 	e |= buf_printf(&b, "{\"ok\":true,\"added\":%lld,\"first\":", v);
 	corpus_identifier(first, id, sizeof(id));
@@ -963,7 +1006,7 @@ r_change(struct server *srv, struct evhttp_request *req,
 	struct corpus_rec	 r;
 	struct buf		 b;
 	const char		*cause;
-	char			 id[64], ds[DATESTAMP_LEN];
+	char			 id[64], ds[SRV_DATESTAMP_LEN];
 	size_t			 i;
 	int			 e = 0;
 
@@ -975,7 +1018,7 @@ r_change(struct server *srv, struct evhttp_request *req,
 	prerender_drop(srv->prerender);
 	corpus_get(srv->corpus, i, &r);
 	corpus_identifier(i, id, sizeof(id));
-	datestamp_format(r.datestamp, srv->conf.gran, ds);
+	corpus_datestamp(srv->corpus, r.datestamp, ds);
 	buf_init(&b, JSON_MAX);
 	e |= buf_addstr(&b, "{\"ok\":true,\"identifier\":");
 	e |= json_add_string(&b, id, (size_t)-1);
@@ -1071,6 +1114,143 @@ r_faults(struct server *srv, struct evhttp_request *req,
 	evbuffer_free(body);
 }
 
+/*
+ * --error-status: an OAI error document goes out with that HTTP status, as
+ * Zenodo sends noRecordsMatch with 422.  Record text is escaped, so only
+ * an error element can carry this.
+ */
+static int
+oai_status(struct server *srv, struct evbuffer *body)
+{
+	static const char	 mark[] = "<error code=\"";
+	struct evbuffer_ptr	 p;
+
+	if (srv->conf.error_status == 200)
+		return 200;
+	p = evbuffer_search(body, mark, sizeof(mark) - 1, NULL);
+	return p.pos == -1 ? 200 : (int)srv->conf.error_status;
+}
+
+/* One /oai request's OAI arguments, for GET /control/requests. */
+static void
+reqlog_add(struct server *srv, const struct form *f)
+{
+	static const char *const names[] = { "verb", "metadataPrefix", "set",
+	    "from", "until", "resumptionToken", "identifier" };
+	size_t		 i, mark = srv->reqlog.len;
+	const char	*v;
+	int		 e = 0, first = 1;
+
+	if (srv->reqlog_full)
+		return;
+	e |= buf_addch(&srv->reqlog, '{');
+	for (i = 0; f != NULL && i < nitems(names); i++) {
+		if ((v = form_get(f, names[i])) == NULL)
+			continue;
+		e |= buf_printf(&srv->reqlog, "%s\"%s\":", first ? "" : ",",
+		    names[i]);
+		e |= json_add_string(&srv->reqlog, v, (size_t)-1);
+		first = 0;
+	}
+	e |= buf_addstr(&srv->reqlog, "}\n");
+	if (e != 0) {
+		/* Full: the reply says so instead of losing lines quietly. */
+		srv->reqlog.len = mark;
+		srv->reqlog_full = 1;
+	}
+}
+
+/* The /oai requests since the last call, JSON Lines; then forgets them. */
+static void
+r_requests(struct server *srv, struct evhttp_request *req,
+    const struct route *rt, const struct form *f)
+{
+	struct evbuffer	*body;
+
+	if ((body = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new");
+	evbuffer_add(body, srv->reqlog.data, srv->reqlog.len);
+	if (srv->reqlog_full)
+		evbuffer_add_printf(body, "{\"truncated\":true}\n");
+	buf_reset(&srv->reqlog);
+	srv->reqlog_full = 0;
+	reply(req, 200, JSONL_CONTENT_TYPE, body);
+	evbuffer_free(body);
+}
+
+/* POST /control/move?id=I&set=col_J: record I moves to collection J. */
+static void
+r_move(struct server *srv, struct evhttp_request *req,
+    const struct route *rt, const struct form *f)
+{
+	struct corpus_rec	 r;
+	struct buf		 b;
+	const char		*cause, *set;
+	char			 id[64], ds[SRV_DATESTAMP_LEN];
+	size_t			 i;
+	int			 s, e = 0;
+
+	if ((i = record_arg(srv, f, &cause)) == 0) {
+		reply_error(req, 400, cause);
+		return;
+	}
+	if ((set = form_get(f, "set")) == NULL || form_count(f, "set") != 1 ||
+	    (s = corpus_set_lookup(srv->corpus, set)) < 0 ||
+	    strncmp(set, "col_", 4) != 0) {
+		reply_error(req, 400, "set= must name a collection col_J");
+		return;
+	}
+	if (corpus_move(srv->corpus, i, s, &cause) == -1) {
+		reply_error(req, 400, cause);
+		return;
+	}
+	prerender_drop(srv->prerender);
+	corpus_get(srv->corpus, i, &r);
+	corpus_identifier(i, id, sizeof(id));
+	corpus_datestamp(srv->corpus, r.datestamp, ds);
+	buf_init(&b, JSON_MAX);
+	e |= buf_addstr(&b, "{\"ok\":true,\"identifier\":");
+	e |= json_add_string(&b, id, (size_t)-1);
+	e |= buf_addstr(&b, ",\"datestamp\":");
+	e |= json_add_string(&b, ds, (size_t)-1);
+	e |= buf_addstr(&b, ",\"set\":");
+	e |= json_add_string(&b, set, (size_t)-1);
+	e |= buf_addch(&b, '}');
+	if (e != 0)
+		fatalx("r_move: reply too long");
+	log_info("msg=\"moved\" identifier=%s set=%s datestamp=%s", id, set,
+	    ds);
+	reply_json(req, 200, &b);
+	buf_free(&b);
+}
+
+/*
+ * POST /control/xml-style?n=K: every record's metadata written another way
+ * with the same content under C14N (0: as always).  No datestamp changes.
+ */
+static void
+r_xml_style(struct server *srv, struct evhttp_request *req,
+    const struct route *rt, const struct form *f)
+{
+	struct buf	 b;
+	const char	*n, *errstr;
+	long long	 v;
+
+	if ((n = form_get(f, "n")) == NULL || form_count(f, "n") != 1 ||
+	    parse_ll(n, 0, SRV_MAX_XML_STYLE, &v, &errstr) == -1) {
+		reply_error(req, 400, "n= must be an xml style number");
+		return;
+	}
+	corpus_set_xml_style(srv->corpus, (unsigned int)v);
+	prerender_drop(srv->prerender);
+	buf_init(&b, JSON_MAX);
+	if (buf_printf(&b, "{\"ok\":true,\"xml_style\":%lld}", v) == -1)
+		fatalx("r_xml_style: reply too long");
+	log_info("msg=\"xml style\" n=%lld", v);
+	reply_json(req, 200, &b);
+	buf_free(&b);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1109,6 +1289,8 @@ main(int argc, char **argv)
 	cc.sets = (unsigned int)srv.conf.sets;
 	cc.deleted_every = (unsigned int)srv.conf.deleted_every;
 	cc.gran = srv.conf.gran;
+	cc.ds_style = srv.conf.ds_style;
+	buf_init(&srv.reqlog, REQLOG_MAX);
 	srv.corpus = corpus_new(&cc);
 	srv.faults = faults_new();
 	for (i = 0; i < srv.conf.nfaults; i++) {
@@ -1181,6 +1363,7 @@ main(int argc, char **argv)
 	pages_free(srv.pages);
 	replay_free(srv.replay);
 	faults_free(srv.faults);
+	buf_free(&srv.reqlog);
 	libevent_global_shutdown();
 	return 0;
 }

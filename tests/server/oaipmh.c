@@ -122,6 +122,38 @@ static const char *const qdc_tags[DC_NELEMS] = {
 	[DC_CREATOR] = "dc:creator",
 	[DC_DESCRIPTION] = "dcterms:abstract",
 };
+static const char *const rdc_tags[DC_NELEMS] = {
+	[DC_TITLE] = "dc:title",
+	[DC_SUBJECT] = "dc:subject",
+	[DC_DATE] = "dc:date",
+};
+
+/*
+ * The root element's attributes, name and value in turn, in the order of
+ * format.open: what /control/xml-style writes in other orders and ways.
+ */
+static const char *const oai_dc_attrs[] = {
+	"xmlns:oai_dc", "http://www.openarchives.org/OAI/2.0/oai_dc/",
+	"xmlns:dc", "http://purl.org/dc/elements/1.1/",
+	"xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance",
+	"xsi:schemaLocation", "http://www.openarchives.org/OAI/2.0/oai_dc/ "
+	    "http://www.openarchives.org/OAI/2.0/oai_dc.xsd",
+	NULL,
+};
+static const char *const qdc_attrs[] = {
+	"xmlns:qdc", "http://oaiharvest.test/qdc/",
+	"xmlns:dc", "http://purl.org/dc/elements/1.1/",
+	"xmlns:dcterms", "http://purl.org/dc/terms/",
+	"xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance",
+	"xsi:schemaLocation", "http://oaiharvest.test/qdc/ "
+	    "http://oaiharvest.test/qdc/qdc.xsd",
+	NULL,
+};
+static const char *const rdc_attrs[] = {
+	"xmlns:rdc", "http://oaiharvest.test/rdc/",
+	"xmlns:dc", "http://purl.org/dc/elements/1.1/",
+	NULL,
+};
 
 static const struct format {
 	const char		*prefix;
@@ -130,6 +162,8 @@ static const struct format {
 	const char		*open;
 	const char		*close;
 	const char *const	*tags;
+	const char		*root;
+	const char *const	*attrs;
 } formats[] = {
 	{ "oai_dc", "http://www.openarchives.org/OAI/2.0/oai_dc.xsd",
 	  "http://www.openarchives.org/OAI/2.0/oai_dc/",
@@ -139,7 +173,7 @@ static const struct format {
 	  "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
 	  "xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "
 	  "http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n",
-	  "</oai_dc:dc>\n", oai_dc_tags },
+	  "</oai_dc:dc>\n", oai_dc_tags, "oai_dc:dc", oai_dc_attrs },
 	{ "qdc", "http://oaiharvest.test/qdc/qdc.xsd",
 	  "http://oaiharvest.test/qdc/",
 	  "<qdc:qdc xmlns:qdc=\"http://oaiharvest.test/qdc/\" "
@@ -148,7 +182,12 @@ static const struct format {
 	  "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
 	  "xsi:schemaLocation=\"http://oaiharvest.test/qdc/ "
 	  "http://oaiharvest.test/qdc/qdc.xsd\">\n",
-	  "</qdc:qdc>\n", qdc_tags },
+	  "</qdc:qdc>\n", qdc_tags, "qdc:qdc", qdc_attrs },
+	{ "rdc", "http://oaiharvest.test/rdc/rdc.xsd",
+	  "http://oaiharvest.test/rdc/",
+	  "<rdc:rdc xmlns:rdc=\"http://oaiharvest.test/rdc/\" "
+	  "xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\n",
+	  "</rdc:rdc>\n", rdc_tags, "rdc:rdc", rdc_attrs },
 };
 
 static const char *const gran_names[] = {
@@ -266,14 +305,14 @@ mut_here(struct ctx *x, enum oaipmh_mut_kind kind)
 static void
 render_header(struct ctx *x, size_t i, const struct corpus_rec *r)
 {
-	char	id[64], ds[DATESTAMP_LEN], spec[32];
+	char	id[64], ds[SRV_DATESTAMP_LEN], spec[32];
 	int	sets[2], noid, baddate;
 	size_t	n, j;
 
 	noid = mut_here(x, MUT_NOID);
 	baddate = mut_here(x, MUT_BADDATE);
 	corpus_identifier(i, id, sizeof(id));
-	datestamp_format(r->datestamp, corpus_granularity(x->c), ds);
+	corpus_datestamp(x->c, r->datestamp, ds);
 	evbuffer_add_printf(x->out, "<header%s>",
 	    r->deleted ? " status=\"deleted\"" : "");
 	if (!noid)
@@ -291,6 +330,37 @@ render_header(struct ctx *x, size_t i, const struct corpus_rec *r)
 }
 
 /*
+ * The root element's start tag in xml style k > 0: the same attributes and
+ * namespace declarations, rotated (and every other time reversed), in
+ * single or double quotes, with other white space between them, and a
+ * comment after it.  Equal to style 0 under C14N: only the text between
+ * elements is kept as it is.
+ */
+static void
+styled_open(struct ctx *x, const struct format *f, unsigned int k)
+{
+	static const char *const seps[] = { " ", "\n  ", "\t", "  \n\t" };
+	const char	*sep = seps[k % nitems(seps)];
+	char		 q = k % 2 ? '\'' : '"';
+	size_t		 n, a, j;
+
+	for (n = 0; f->attrs[2 * n] != NULL; n++)
+		;
+	evbuffer_add_printf(x->out, "<%s", f->root);
+	for (j = 0; j < n; j++) {
+		a = (j + k) % n;
+		if ((k / n) % 2)
+			a = n - 1 - a;
+		evbuffer_add_printf(x->out, "%s%s=%c", sep, f->attrs[2 * a], q);
+		xml_escape(x->out, f->attrs[2 * a + 1],
+		    strlen(f->attrs[2 * a + 1]), 1);
+		evbuffer_add(x->out, &q, 1);
+	}
+	evbuffer_add_printf(x->out, "%s><!-- xml style %u -->\n",
+	    k % 3 == 0 ? "" : sep, k);
+}
+
+/*
  * The metadata element's content.  With inject, the fault's raw bytes go
  * into the description after its first word, unescaped: that is the fault.
  */
@@ -300,8 +370,13 @@ render_metadata(struct ctx *x, size_t i, const struct format *f, int inject)
 	const struct dc_value	*v;
 	const char		*text, *sp;
 	size_t			 j, cut;
+	unsigned int		 k = corpus_xml_style(x->c);
+	char			 q = k % 2 ? '\'' : '"';
 
-	evbuffer_add(x->out, f->open, strlen(f->open));
+	if (k == 0)
+		evbuffer_add(x->out, f->open, strlen(f->open));
+	else
+		styled_open(x, f, k);
 	corpus_dc(x->c, i, &x->dc);
 	for (j = 0; j < x->dc.n; j++) {
 		v = &x->dc.v[j];
@@ -309,8 +384,10 @@ render_metadata(struct ctx *x, size_t i, const struct format *f, int inject)
 			continue;
 		evbuffer_add_printf(x->out, "<%s", f->tags[v->elem]);
 		if (v->lang != NULL)
-			evbuffer_add_printf(x->out, " xml:lang=\"%s\"",
-			    v->lang);
+			evbuffer_add_printf(x->out, "%sxml:lang=%c%s%c",
+			    k % 3 == 2 ? "\n " : " ", q, v->lang, q);
+		if (k % 4 == 3)
+			evbuffer_add(x->out, " ", 1);
 		evbuffer_add(x->out, ">", 1);
 		text = x->dc.text.data + v->off;
 		if (inject && v->elem == DC_DESCRIPTION) {
@@ -324,7 +401,8 @@ render_metadata(struct ctx *x, size_t i, const struct format *f, int inject)
 			inject = 0;
 		} else
 			xml_escape(x->out, text, v->len, 0);
-		evbuffer_add_printf(x->out, "</%s>\n", f->tags[v->elem]);
+		evbuffer_add_printf(x->out, "</%s%s>\n", f->tags[v->elem],
+		    k % 2 ? " " : "");
 	}
 	evbuffer_add(x->out, f->close, strlen(f->close));
 }

@@ -52,12 +52,27 @@ const char	*form_get(const struct form *, const char *);
 size_t		 form_count(const struct form *, const char *);
 
 /* corpus.c: the synthetic corpus. */
+
+/* How record datestamps are written (--datestamp-style). */
+enum ds_style {
+	DS_CANONICAL,		/* 2021-03-11T05:00:00Z (or the day) */
+	DS_MILLIS,		/* 2021-03-11T05:00:00.000Z */
+	DS_COMPACT,		/* 20210311 */
+	DS_OFFSET,		/* 2021-03-11T05:00:00+00:00 */
+	DS_SPACE,		/* 2021-03-11 05:00:00Z */
+	DS_PLUS2,		/* 2021-03-11T07:00:00+02:00 */
+};
+
+#define SRV_DATESTAMP_LEN	32	/* any ds_style, with its NUL */
+#define SRV_MAX_XML_STYLE	1000000LL
+
 struct corpus_conf {
 	uint64_t		 seed;
 	size_t			 records;
 	unsigned int		 sets;
 	unsigned int		 deleted_every;
 	enum oai_granularity	 gran;
+	enum ds_style		 ds_style;
 };
 
 /* One record's place in the corpus; its text comes from corpus_dc(). */
@@ -135,6 +150,11 @@ int		 corpus_touch(struct corpus *, size_t, const char **cause);
 int		 corpus_delete(struct corpus *, size_t, const char **cause);
 int		 corpus_undelete(struct corpus *, size_t, const char **cause);
 int		 corpus_purge(struct corpus *, size_t, const char **cause);
+int		 corpus_move(struct corpus *, size_t, int set,
+		    const char **cause);
+void		 corpus_datestamp(const struct corpus *, time_t, char *);
+void		 corpus_set_xml_style(struct corpus *, unsigned int);
+unsigned int	 corpus_xml_style(const struct corpus *);
 
 /* oaipmh.c: the protocol, for the corpus and shared with pages.c. */
 enum oaipmh_verb {
