@@ -1784,7 +1784,11 @@ record_get(struct store *s, int64_t source, const struct store_record *r,
 		return q_fail(s, Q_RECORD_GET, cause);
 	*known = 1;
 	*id = sqlite3_column_int64(st, 0);
-	*stale = is_stale(col_text(st, 1), r->datestamp);
+	/*
+	 * A deletion a sweep inferred (r->reason) is dated by our clock,
+	 * which may be behind the repository's: never an older copy.
+	 */
+	*stale = r->reason == NULL && is_stale(col_text(st, 1), r->datestamp);
 	*was_deleted = sqlite3_column_int(st, 2) != 0;
 	*old_hash = (uint64_t)sqlite3_column_int64(st, 3);
 	/*
