@@ -73,11 +73,13 @@
  * errors under HTTP errors) 5 and 112 (empty windows, 400 and 422); item 4
  * (XML style) 3, 21, 30, 43, 193; item 5 (datestamps) 97 (offset), 26
  * (millis), 12 (compact), 38 and 82 (+02:00), 9 (a space for T); item 10
- * (tombstones counted unchanged) 21, 30, 43; 13 and 54 for breadth.  Where a SIGKILL lands varies,
- * and with it at times what a seed catches.
+ * (tombstones counted unchanged) 21, 30, 43; 89 (a sweep did not delete
+ * a record dated after our clock, found by this test); 13 and 54 for
+ * breadth.  Where a SIGKILL lands varies, and with it at times what a seed
+ * catches.
  */
 static const uint64_t check_seeds[] = {
-	3, 5, 9, 12, 13, 21, 26, 30, 38, 43, 54, 82, 97, 112, 193,
+	3, 5, 9, 12, 13, 21, 26, 30, 38, 43, 54, 82, 89, 97, 112, 193,
 };
 #define MAX_ROUNDS	5
 #define MAX_RECS	400
