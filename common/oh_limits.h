@@ -71,6 +71,17 @@
 /* Pages one list may have in one run before we call it a loop. */
 #define MAX_PAGES_PER_LIST	1000000
 
+/* ListSets pages `oaiharvest identify` follows before it says it stops. */
+#define MAX_IDENTIFY_SET_PAGES	100
+
+/*
+ * How far a repository's clock (responseDate, datestamps) may run ahead of
+ * ours before it is not believed: a day covers a server that stamps its
+ * local time as UTC (at most 14 hours ahead) and a clock a little off.
+ * Past it the watermark stays at the local clock, with a warning.
+ */
+#define CLOCK_SKEW_MAX		86400
+
 /* Tries per request (first try included) for transient failures. */
 #define MAX_REQUEST_TRIES	4
 
