@@ -650,6 +650,16 @@ static const struct hostile {
 	{ "encoding-shift-jis-invalid.xml", 0, "encoding error: input "
 	    "conversion failed due to input error" },
 	{ "control-chars.xml", 1, NULL },
+	/* Served by the test server's /pages to tests/test_integration.c. */
+	{ "identify-cut/identify.xml", 1, NULL },
+	{ "identify-cut/listmetadataformats.xml", 1, NULL },
+	{ "identify-cut/listsets.xml", 1, NULL },
+	{ "identify-cut/listsets-x-page1.xml", 1, NULL },
+	{ "identify-cut/listsets-x-page2.xml", 1, NULL },
+	{ "future-clock/identify.xml", 1, NULL },
+	{ "future-clock/listrecords-oai_dc-page1.xml", 1, NULL },
+	{ "future-datestamp/identify.xml", 1, NULL },
+	{ "future-datestamp/listrecords-oai_dc-page1.xml", 1, NULL },
 };
 
 /*
@@ -694,9 +704,12 @@ broken_find(const char *path)
 static const struct hostile *
 hostile_find(const char *path)
 {
-	const char	*base = strrchr(path, '/') + 1;
+	const char	*base = strstr(path, HOSTILE_DIR "/");
 	size_t		 i;
 
+	if (base == NULL)
+		return NULL;
+	base += sizeof(HOSTILE_DIR);
 	for (i = 0; i < nitems(hostile); i++)
 		if (strcmp(base, hostile[i].file) == 0)
 			return &hostile[i];
