@@ -51,9 +51,12 @@ static const struct cmd cmds[] = {
 	  "                  [--from D] [--until D] [--source NAME] [--delay MS]\n"
 	  "                  [--retries N] [--retry-wait MS] [--timeout T]\n"
 	  "                  [--max-response-bytes N] [--overlap T] [--sweep]\n"
-	  "                  [--window UNIT] [--window-min T] [--move] [-v]\n"
+	  "                  [--window UNIT] [--window-min T]\n"
+	  "                  [--follow-redirects same-host|any] [--move] [-v]\n"
 	  "       oaiharvest harvest --config FILE [--db FILE] [--from D]\n"
-	  "                  [--until D] [--retries N] [--move] [-v] [NAME...]",
+	  "                  [--until D] [--retries N]\n"
+	  "                  [--follow-redirects same-host|any] [--move] [-v]\n"
+	  "                  [NAME...]",
 	  "Harvest now, into a SQLite database.  Run again, it harvests only\n"
 	  "what changed since the last completed harvest (from = the\n"
 	  "repository's clock when it began, less --overlap).  With\n"
@@ -92,6 +95,9 @@ static const struct cmd cmds[] = {
 	  "                  repositories that time out on large requests;\n"
 	  "                  a window that fails is halved\n"
 	  "  --window-min T  the narrowest window (default 1d)\n"
+	  "  --follow-redirects same-host|any  follow a redirect to another\n"
+	  "                  host or port too (default: same host and port,\n"
+	  "                  or http to https on the same host)\n"
 	  "  -v              more log lines (twice: debug)\n"
 	  "Exit status: 0 done, 1 failed (completed pages are kept),\n"
 	  "2 usage or config error.\n" },
@@ -672,6 +678,7 @@ cmd_harvest(int argc, char **argv)
 		{ "max-response-bytes", required_argument, NULL, 'M' },
 		{ "window", required_argument, NULL, 'w' },
 		{ "window-min", required_argument, NULL, 'm' },
+		{ "follow-redirects", required_argument, NULL, 'L' },
 		{ "move", no_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -693,7 +700,7 @@ cmd_harvest(int argc, char **argv)
 	long long			 reconcile = -1, window_min = 0;
 	long long			 timeout = 0, max_bytes = 0;
 	enum window_unit		 window = WINDOW_NONE;
-	int				 window_set = 0;
+	int				 window_set = 0, redirects = -1;
 	int				 ch, verbose = 0, rc = 0, r, intr = 0;
 	int				 k, move = 0;
 
@@ -773,6 +780,17 @@ cmd_harvest(int argc, char **argv)
 			    &errstr) == -1) {
 				rc = bad_usage("harvest", "--retries: %s",
 				    errstr);
+				goto out;
+			}
+			break;
+		case 'L':
+			if (strcasecmp(optarg, "same-host") == 0)
+				redirects = 0;
+			else if (strcasecmp(optarg, "any") == 0)
+				redirects = 1;
+			else {
+				rc = bad_usage("harvest", "--follow-redirects: "
+				    "%s", "same-host or any");
 				goto out;
 			}
 			break;
@@ -880,6 +898,7 @@ cmd_harvest(int argc, char **argv)
 		src.reconcile = reconcile;
 		src.window = window;
 		src.window_min = window_min;
+		src.follow_redirects_any = redirects == 1;
 		rc = run_one(store, &ho, &src, &intr);
 		goto out;
 	}
@@ -913,6 +932,8 @@ cmd_harvest(int argc, char **argv)
 		src.reconcile = reconcile > 0 ? reconcile : cs->reconcile;
 		src.window = window_set ? window : (enum window_unit)cs->window;
 		src.window_min = window_min > 0 ? window_min : cs->window_min;
+		src.follow_redirects_any = redirects >= 0 ? redirects :
+		    cs->follow_redirects;
 		if ((r = run_one(store, &ho, &src, &intr)) != 0)
 			rc = r;
 	}

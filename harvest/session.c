@@ -169,6 +169,7 @@ struct harvest_job {
 	int			 from_initial;
 	long long		 delay_ms;
 	long long		 overlap;
+	enum fetch_redirects	 redirects;	/* follow_redirects */
 	long long		 reconcile;
 	enum window_unit	 window;
 	long long		 window_min;
@@ -648,6 +649,8 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	j->from_initial = src->from_is_initial;
 	j->delay_ms = src->delay_ms;
 	j->overlap = src->overlap;
+	j->redirects = src->follow_redirects_any ? FETCH_REDIRECT_ANY :
+	    FETCH_REDIRECT_SAME_HOST;
 	j->reconcile = src->reconcile;
 	j->window = src->window;
 	j->window_min = src->window_min > 0 ? src->window_min : 86400;
@@ -1012,7 +1015,8 @@ do_request(struct harvest_job *j)
 	j->tries++;
 	log_debug("event=request source=%s url=%s try=%d", log_q(j->name),
 	    log_q(url), j->tries);
-	j->req = fetch_start(j->e->fetch, url, on_data, on_done, j, &cause);
+	j->req = fetch_start(j->e->fetch, url, j->redirects, on_data, on_done,
+	    j, &cause);
 	if (j->req == NULL) {
 		job_fail(j, "%s", cause);
 		free(cause);
@@ -2340,7 +2344,8 @@ harvest_request(struct harvest_engine *e, const char *url,
 	o->cb = cb;
 	o->arg = arg;
 	o->parser = oai_parser_new(cbs, cbarg);
-	if (fetch_start(e->fetch, url, oreq_data, oreq_done, o, cause) ==
+	if (fetch_start(e->fetch, url, FETCH_REDIRECT_SAME_HOST, oreq_data,
+	    oreq_done, o, cause) ==
 	    NULL) {
 		oai_parser_free(o->parser);
 		free(o);

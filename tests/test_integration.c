@@ -1325,6 +1325,50 @@ test_future_clock(void **state)
 	}
 }
 
+/*
+ * A redirect to another port of the same address is refused by default
+ * (follow_redirects = same-host) and followed with --follow-redirects any.
+ */
+static void
+test_redirect_other_port(void **state)
+{
+	struct server	 other;
+	char		*db, *err, *req;
+	int		 rc;
+
+	start_server(&other, "other.port", "--records 350 --page-size 50 "
+	    "--sets 4 --deleted-every 10 --seed 7");
+	xasprintf(&req, "/control/fault?kind=redirect&port=%d", other.port);
+	free(http(&synth, 1, "/control/clear-faults"));
+	free(http(&synth, 1, req));
+	db = path("redirect.db");
+	rc = run("r1.out", "r1.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source r --retries 0", bindir, db,
+	    synth.port);
+	err = read_tmp("r1.err");
+	if (rc != 1 || strstr(err, "refused: another host or port "
+	    "(follow_redirects = same-host)") == NULL)
+		fail_msg("redirect followed (rc %d): %s", rc, err);
+	free(err);
+	/* Allowed: the other server answers the whole harvest. */
+	free(http(&synth, 1, req));
+	rc = run("r2.out", "r2.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source r --follow-redirects any", bindir,
+	    db, synth.port);
+	err = read_tmp("r2.err");
+	if (rc != 0 || strstr(err, "status=ok") == NULL)
+		fail_msg("redirect not followed (rc %d): %s", rc, err);
+	free(err);
+	rc = run("r3.out", "r3.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source r --follow-redirects sideways",
+	    bindir, db, synth.port);
+	assert_int_equal(rc, 2);
+	free(http(&synth, 1, "/control/clear-faults"));
+	free(req);
+	free(db);
+	stop_server(&other);
+}
+
 int
 main(void)
 {
@@ -1349,6 +1393,7 @@ main(void)
 		cmocka_unit_test(test_real_datestamps),
 		cmocka_unit_test(test_identify_hostile),
 		cmocka_unit_test(test_future_clock),
+		cmocka_unit_test(test_redirect_other_port),
 	};
 
 	return cmocka_run_group_tests_name("integration", tests, setup,
