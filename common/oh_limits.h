@@ -27,6 +27,22 @@
 /* DC values one record may carry (all 15 elements together). */
 #define MAX_DC_VALUES		10000
 
+/*
+ * Attributes of one element, namespace declarations included.  libxml2
+ * 2.9 checks a start tag for duplicates in quadratic time before anyone
+ * sees it (200,000 attributes: 10 s); a page with more fails.
+ */
+#define MAX_ATTRIBUTES		256
+
+/*
+ * Elements nested in one another.  Deeper inside a record, that record is
+ * set aside; deeper outside a record, or deeper than MAX_DEPTH_HARD
+ * anywhere (what libxml2 and the parser keep per level, some 50 bytes,
+ * stays under 50 MB), the page fails.
+ */
+#define MAX_DEPTH		256
+#define MAX_DEPTH_HARD		1000000
+
 /* Length of a URL (base URL plus arguments). */
 #define MAX_URL_LEN		8192
 
@@ -54,6 +70,17 @@
 
 /* Pages one list may have in one run before we call it a loop. */
 #define MAX_PAGES_PER_LIST	1000000
+
+/* ListSets pages `oaiharvest identify` follows before it says it stops. */
+#define MAX_IDENTIFY_SET_PAGES	100
+
+/*
+ * How far a repository's clock (responseDate, datestamps) may run ahead of
+ * ours before it is not believed: a day covers a server that stamps its
+ * local time as UTC (at most 14 hours ahead) and a clock a little off.
+ * Past it the watermark stays at the local clock, with a warning.
+ */
+#define CLOCK_SKEW_MAX		86400
 
 /* Tries per request (first try included) for transient failures. */
 #define MAX_REQUEST_TRIES	4

@@ -115,6 +115,8 @@ static int	set_listen(struct parse *, const struct conf_key *, void *,
 		    const char *, char **);
 static int	set_window(struct parse *, const struct conf_key *, void *,
 		    const char *, char **);
+static int	set_redirects(struct parse *, const struct conf_key *, void *,
+		    const char *, char **);
 
 #define G(f)	offsetof(struct conf, f)
 #define S(f)	offsetof(struct conf_source, f)
@@ -182,6 +184,8 @@ static const struct conf_key conf_keys[] = {
 	    S(window), 0, 0, 3, 0, NULL, 0, CONF_RELOAD },
 	{ "window_min", NULL, SCOPE_SOURCE, KIND_LL, set_seconds,
 	    S(window_min), 0, 1, 366 * 86400, 86400, NULL, 0, CONF_RELOAD },
+	{ "follow_redirects", NULL, SCOPE_SOURCE, KIND_INT, set_redirects,
+	    S(follow_redirects), 0, 0, 1, 0, NULL, 0, CONF_RELOAD },
 };
 #define NKEYS	nitems(conf_keys)
 
@@ -1084,6 +1088,24 @@ set_window(struct parse *p __unused, const struct conf_key *k, void *base,
 		}
 	}
 	*why = xstrdup("not a window (none, year, month or day)");
+	return -1;
+}
+
+/* Where a redirect may lead: same-host (the default) or any. */
+static int
+set_redirects(struct parse *p __unused, const struct conf_key *k,
+    void *base, const char *val, char **why)
+{
+	static const char *const	 words[] = { "same-host", "any" };
+	size_t				 i;
+
+	for (i = 0; i < nitems(words); i++) {
+		if (strcasecmp(val, words[i]) == 0) {
+			*(int *)((char *)base + k->off) = (int)i;
+			return 0;
+		}
+	}
+	*why = xstrdup("not a redirect policy (same-host or any)");
 	return -1;
 }
 

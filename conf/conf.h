@@ -35,6 +35,7 @@ struct conf_source {
 					   0 none, 1 year, 2 month, 3 day */
 	long long	 window_min;	/* seconds: the narrowest window;
 					   86400 */
+	int		 follow_redirects; /* 0 same-host (default), 1 any */
 	int		 line;		/* line of the [source NAME] header */
 };
 

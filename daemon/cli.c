@@ -51,9 +51,12 @@ static const struct cmd cmds[] = {
 	  "                  [--from D] [--until D] [--source NAME] [--delay MS]\n"
 	  "                  [--retries N] [--retry-wait MS] [--timeout T]\n"
 	  "                  [--max-response-bytes N] [--overlap T] [--sweep]\n"
-	  "                  [--window UNIT] [--window-min T] [--move] [-v]\n"
+	  "                  [--window UNIT] [--window-min T]\n"
+	  "                  [--follow-redirects same-host|any] [--move] [-v]\n"
 	  "       oaiharvest harvest --config FILE [--db FILE] [--from D]\n"
-	  "                  [--until D] [--retries N] [--move] [-v] [NAME...]",
+	  "                  [--until D] [--retries N]\n"
+	  "                  [--follow-redirects same-host|any] [--move] [-v]\n"
+	  "                  [NAME...]",
 	  "Harvest now, into a SQLite database.  Run again, it harvests only\n"
 	  "what changed since the last completed harvest (from = the\n"
 	  "repository's clock when it began, less --overlap).  With\n"
@@ -92,6 +95,9 @@ static const struct cmd cmds[] = {
 	  "                  repositories that time out on large requests;\n"
 	  "                  a window that fails is halved\n"
 	  "  --window-min T  the narrowest window (default 1d)\n"
+	  "  --follow-redirects same-host|any  follow a redirect to another\n"
+	  "                  host or port too (default: same host and port,\n"
+	  "                  or http to https on the same host)\n"
 	  "  -v              more log lines (twice: debug)\n"
 	  "Exit status: 0 done, 1 failed (completed pages are kept),\n"
 	  "2 usage or config error.\n" },
@@ -211,18 +217,49 @@ struct ident {
 	int			 step;		/* 0 Identify, 1 formats, 2 sets */
 	int			 failed;
 	int			 pages;
+	int			 cut;		/* ListSets stopped early */
 	char			*token;
 	size_t			 nformats, nsets;
 };
 
 static void	ident_next(struct ident *);
 
+/*
+ * A repository's string for the terminal: control characters (a newline
+ * would make a fake line, an escape sequence would drive the terminal) are
+ * shown as log_q() shows them, without its quotes.
+ */
+static const char *
+ident_vis(const char *s)
+{
+	static char	 slots[2][512];
+	static int	 next;
+	const char	*q;
+	char		*out;
+	size_t		 n;
+
+	if (s == NULL)
+		return "-";
+	for (q = s; *q != '\0'; q++)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f)
+			break;
+	if (*q == '\0')
+		return s;
+	q = log_q(s);
+	n = strlen(q) - 2;
+	out = slots[next];
+	next = (next + 1) % 2;
+	memcpy(out, q + 1, n);
+	out[n] = '\0';
+	return out;
+}
+
 static int
 ident_on_identify(void *arg, const struct oai_identify *id)
 {
 	size_t	i;
 
-#define ROW(k, v)	printf("%-18s%s\n", k, (v) != NULL ? (v) : "-")
+#define ROW(k, v)	printf("%-18s%s\n", k, ident_vis(v))
 	ROW("Repository:", id->repository_name);
 	ROW("Base URL:", id->base_url);
 	ROW("Protocol:", id->protocol_version);
@@ -231,11 +268,12 @@ ident_on_identify(void *arg, const struct oai_identify *id)
 	ROW("Granularity:", id->granularity);
 #undef ROW
 	for (i = 0; i < id->nadmin_emails; i++)
-		printf("%-18s%s\n", "Admin:", id->admin_emails[i]);
+		printf("%-18s%s\n", "Admin:", ident_vis(id->admin_emails[i]));
 	if (id->ncompressions > 0) {
 		printf("%-18s", "Compression:");
 		for (i = 0; i < id->ncompressions; i++)
-			printf("%s%s", i ? ", " : "", id->compressions[i]);
+			printf("%s%s", i ? ", " : "",
+			    ident_vis(id->compressions[i]));
 		printf("\n");
 	}
 	return 0;
@@ -249,8 +287,8 @@ ident_on_format(void *arg, const char *prefix, const char *schema,
 
 	if (d->nformats++ == 0)
 		printf("\nMetadata formats:\n");
-	printf("  %-16s %s\n  %-16s %s\n", prefix, ns != NULL ? ns : "-", "",
-	    schema != NULL ? schema : "-");
+	printf("  %-16s %s\n", ident_vis(prefix), ident_vis(ns));
+	printf("  %-16s %s\n", "", ident_vis(schema));
 	return 0;
 }
 
@@ -261,7 +299,8 @@ ident_on_set(void *arg, const char *spec, const char *name)
 
 	if (d->nsets++ == 0)
 		printf("\nSets:\n");
-	printf("  %-24s %s\n", spec, name != NULL ? name : "");
+	printf("  %-24s %s\n", ident_vis(spec), name != NULL ?
+	    ident_vis(name) : "");
 	return 0;
 }
 
@@ -282,9 +321,10 @@ ident_done(struct oai_parser *p, const char *cause, void *arg)
 		if (d->step == 2 && strcmp(code, "noSetHierarchy") == 0)
 			printf("\nSets: none (the repository has no sets)\n");
 		else {
+			/* The repository's words, escaped as in the logs. */
 			fprintf(stderr, "%s identify: OAI error %s: %s\n",
-			    progname, code, oai_parser_error_message(p) ?
-			    oai_parser_error_message(p) : "");
+			    progname, ident_vis(code),
+			    log_q(oai_parser_error_message(p)));
 			if (d->step == 0)
 				d->failed = 1;
 		}
@@ -292,10 +332,19 @@ ident_done(struct oai_parser *p, const char *cause, void *arg)
 	free(d->token);
 	d->token = NULL;
 	tok = oai_parser_token(p);
-	if (d->step == 2 && tok->value != NULL && ++d->pages < 100)
+	if (d->step == 2 && tok->value != NULL &&
+	    ++d->pages < MAX_IDENTIFY_SET_PAGES)
 		d->token = xstrdup(tok->value);
-	else
+	else {
+		if (d->step == 2 && tok->value != NULL) {
+			fprintf(stderr, "%s identify: warning: ListSets cut "
+			    "after %d pages: the repository still sent a "
+			    "resumptionToken\n", progname,
+			    MAX_IDENTIFY_SET_PAGES);
+			d->cut = 1;
+		}
 		d->step++;
+	}
 	if (d->step == 1 && d->failed)
 		d->step = 3;
 	ident_next(d);
@@ -379,7 +428,7 @@ cmd_identify(int argc, char **argv)
 	harvest_engine_free(d.engine);
 	event_base_free(d.base);
 	free(d.token);
-	return d.failed ? EXIT_FAIL : 0;
+	return d.failed || d.cut ? EXIT_FAIL : 0;
 }
 
 /* harvest */
@@ -643,6 +692,7 @@ cmd_harvest(int argc, char **argv)
 		{ "max-response-bytes", required_argument, NULL, 'M' },
 		{ "window", required_argument, NULL, 'w' },
 		{ "window-min", required_argument, NULL, 'm' },
+		{ "follow-redirects", required_argument, NULL, 'L' },
 		{ "move", no_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -664,7 +714,7 @@ cmd_harvest(int argc, char **argv)
 	long long			 reconcile = -1, window_min = 0;
 	long long			 timeout = 0, max_bytes = 0;
 	enum window_unit		 window = WINDOW_NONE;
-	int				 window_set = 0;
+	int				 window_set = 0, redirects = -1;
 	int				 ch, verbose = 0, rc = 0, r, intr = 0;
 	int				 k, move = 0;
 
@@ -744,6 +794,17 @@ cmd_harvest(int argc, char **argv)
 			    &errstr) == -1) {
 				rc = bad_usage("harvest", "--retries: %s",
 				    errstr);
+				goto out;
+			}
+			break;
+		case 'L':
+			if (strcasecmp(optarg, "same-host") == 0)
+				redirects = 0;
+			else if (strcasecmp(optarg, "any") == 0)
+				redirects = 1;
+			else {
+				rc = bad_usage("harvest", "--follow-redirects: "
+				    "%s", "same-host or any");
 				goto out;
 			}
 			break;
@@ -851,6 +912,7 @@ cmd_harvest(int argc, char **argv)
 		src.reconcile = reconcile;
 		src.window = window;
 		src.window_min = window_min;
+		src.follow_redirects_any = redirects == 1;
 		rc = run_one(store, &ho, &src, &intr);
 		goto out;
 	}
@@ -884,6 +946,8 @@ cmd_harvest(int argc, char **argv)
 		src.reconcile = reconcile > 0 ? reconcile : cs->reconcile;
 		src.window = window_set ? window : (enum window_unit)cs->window;
 		src.window_min = window_min > 0 ? window_min : cs->window_min;
+		src.follow_redirects_any = redirects >= 0 ? redirects :
+		    cs->follow_redirects;
 		if ((r = run_one(store, &ho, &src, &intr)) != 0)
 			rc = r;
 	}

@@ -245,6 +245,7 @@ src_start(struct dsource *s)
 	hs.reconcile = s->c.reconcile;
 	hs.window = (enum window_unit)s->c.window;
 	hs.window_min = s->c.window_min;
+	hs.follow_redirects_any = s->c.follow_redirects;
 	src_set_state(s, SRC_RUNNING);
 	d->running++;
 	s->m.last_start = time(NULL);

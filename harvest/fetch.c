@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -30,6 +31,11 @@ struct fetch_req {
 	int			 sink_failed;
 	int			 over_limit;
 	long long		 bytes;
+	int64_t			 deadline_ms;	/* mono_ms() */
+	int			 timed_out;	/* in the data callback */
+	enum fetch_redirects	 redirects;
+	int			 hops;
+	char			*refused;	/* a redirect not followed */
 	char			*head;		/* the body's first bytes */
 	size_t			 head_len;
 	int			 head_cut;
@@ -61,6 +67,8 @@ static void	 on_timeout(evutil_socket_t, short, void *);
 
 static void	 check_done(struct fetch *);
 static void	 req_free(struct fetch_req *);
+static int	 redirect(struct fetch_req *, CURL *);
+static int	 same_host(const char *, const char *);
 
 static int	 curl_inited;
 
@@ -151,8 +159,8 @@ fetch_escape(const char *s)
 }
 
 struct fetch_req *
-fetch_start(struct fetch *f, const char *url, fetch_data_cb on_data,
-    fetch_done_cb on_done, void *arg, char **cause)
+fetch_start(struct fetch *f, const char *url, enum fetch_redirects redirects,
+    fetch_data_cb on_data, fetch_done_cb on_done, void *arg, char **cause)
 {
 	struct fetch_req	*r;
 	CURLMcode		 mc;
@@ -167,6 +175,8 @@ fetch_start(struct fetch *f, const char *url, fetch_data_cb on_data,
 	r->on_data = on_data;
 	r->on_done = on_done;
 	r->arg = arg;
+	r->redirects = redirects;
+	r->deadline_ms = mono_ms() + f->timeout * 1000;
 	if ((r->easy = curl_easy_init()) == NULL) {
 		free(r);
 		*cause = xstrdup("fetch: curl_easy_init failed");
@@ -181,8 +191,8 @@ fetch_start(struct fetch *f, const char *url, fetch_data_cb on_data,
 	/* Only the web, also after a redirect: no file://, ftp://, ... */
 	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(r->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
+	/* Redirects are followed by hand, where the policy allows: redirect(). */
+	curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 0L);
 	/* Every encoding libcurl decodes; the byte cap counts decoded bytes. */
 	curl_easy_setopt(r->easy, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -226,6 +236,7 @@ req_free(struct fetch_req *r)
 	curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
 	free(r->head);
+	free(r->refused);
 	free(r);
 }
 
@@ -282,6 +293,15 @@ write_cb(char *p, size_t size, size_t n, void *arg)
 		r->sink_failed = 1;
 		return CURL_WRITEFUNC_ERROR;
 	}
+	/*
+	 * The parse happens here, inside libcurl: its own timeout is only
+	 * looked at between two callbacks, so a body that is slow to parse
+	 * is held to the request's time limit here too.
+	 */
+	if (mono_ms() > r->deadline_ms) {
+		r->timed_out = 1;
+		return CURL_WRITEFUNC_ERROR;
+	}
 	return len;
 }
 
@@ -312,6 +332,11 @@ describe(struct fetch_req *r, CURLcode code)
 	if (r->over_limit)
 		xasprintf(&s, "response larger than %lld bytes",
 		    r->f->max_bytes);
+	else if (r->timed_out)
+		xasprintf(&s, "timed out after %lld s (while parsing the "
+		    "response)", r->f->timeout);
+	else if (r->refused != NULL)
+		s = xstrdup(r->refused);
 	else if (code == CURLE_OK && r->status != 200)
 		xasprintf(&s, "HTTP status %ld", r->status);
 	else if (r->errbuf[0] != '\0')
@@ -341,6 +366,8 @@ check_done(struct fetch *f)
 		code = msg->data.result;
 		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
 		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r->status);
+		if (code == CURLE_OK && redirect(r, easy))
+			continue;
 		curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra);
 		curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url);
 		memset(&res, 0, sizeof(res));
@@ -375,6 +402,103 @@ check_done(struct fetch *f)
 		free(url);
 		cause = url = NULL;
 	}
+}
+
+/*
+ * A 3xx with a Location: follow it when the policy allows, on the same
+ * handle.  Returns 1 when the request goes on, 0 when this response is the
+ * result (then r->refused may say why it was not followed).
+ */
+static int
+redirect(struct fetch_req *r, CURL *easy)
+{
+	char	*to = NULL, *from = NULL, *shown;
+
+	if (r->status < 300 || r->status > 399 ||
+	    curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &to) != CURLE_OK ||
+	    to == NULL ||
+	    curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &from) !=
+	    CURLE_OK || from == NULL)
+		return 0;
+	if (r->hops >= MAX_REDIRECTS) {
+		xasprintf(&r->refused, "more than MAX_REDIRECTS (%d) "
+		    "redirects", MAX_REDIRECTS);
+		return 0;
+	}
+	if (strncasecmp(to, "http://", 7) != 0 &&
+	    strncasecmp(to, "https://", 8) != 0) {
+		xasprintf(&r->refused, "redirect to %.200s refused: only "
+		    "http and https", to);
+		return 0;
+	}
+	if (r->redirects == FETCH_REDIRECT_SAME_HOST && !same_host(from, to)) {
+		shown = url_redact(to);
+		xasprintf(&r->refused, "redirect to %.200s refused: another "
+		    "host or port (follow_redirects = same-host)", shown);
+		free(shown);
+		return 0;
+	}
+	log_debug("event=redirect from=%s to=%s status=%ld", log_qurl(from),
+	    log_qurl(to), r->status);
+	to = xstrdup(to);
+	curl_multi_remove_handle(r->f->multi, easy);
+	curl_easy_setopt(easy, CURLOPT_URL, to);
+	free(to);
+	r->hops++;
+	r->status = 0;
+	r->status_known = 0;
+	r->bytes = 0;
+	r->head_len = 0;
+	r->head_cut = 0;
+	r->errbuf[0] = '\0';
+	if (curl_multi_add_handle(r->f->multi, easy) != CURLM_OK) {
+		xasprintf(&r->refused, "redirect: curl_multi_add_handle "
+		    "failed");
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * The same host (as libcurl normalizes it: case, IPv4 forms such as
+ * 0x7f000001) and the same port; or the same host going from http on its
+ * default port to https on its default port, an upgrade.
+ */
+static int
+same_host(const char *a, const char *b)
+{
+	CURLU	*ua, *ub;
+	char	*ha = NULL, *hb = NULL, *pa = NULL, *pb = NULL;
+	char	*sa = NULL, *sb = NULL;
+	int	 same = 0;
+
+	ua = curl_url();
+	ub = curl_url();
+	if (ua == NULL || ub == NULL)
+		fatalx("curl_url failed");
+	if (curl_url_set(ua, CURLUPART_URL, a, 0) == CURLUE_OK &&
+	    curl_url_set(ub, CURLUPART_URL, b, 0) == CURLUE_OK &&
+	    curl_url_get(ua, CURLUPART_HOST, &ha, 0) == CURLUE_OK &&
+	    curl_url_get(ub, CURLUPART_HOST, &hb, 0) == CURLUE_OK &&
+	    curl_url_get(ua, CURLUPART_PORT, &pa, CURLU_DEFAULT_PORT) ==
+	    CURLUE_OK &&
+	    curl_url_get(ub, CURLUPART_PORT, &pb, CURLU_DEFAULT_PORT) ==
+	    CURLUE_OK &&
+	    curl_url_get(ua, CURLUPART_SCHEME, &sa, 0) == CURLUE_OK &&
+	    curl_url_get(ub, CURLUPART_SCHEME, &sb, 0) == CURLUE_OK &&
+	    strcasecmp(ha, hb) == 0)
+		same = strcmp(pa, pb) == 0 || (strcasecmp(sa, "http") == 0 &&
+		    strcmp(pa, "80") == 0 && strcasecmp(sb, "https") == 0 &&
+		    strcmp(pb, "443") == 0);
+	curl_free(ha);
+	curl_free(hb);
+	curl_free(pa);
+	curl_free(pb);
+	curl_free(sa);
+	curl_free(sb);
+	curl_url_cleanup(ua);
+	curl_url_cleanup(ub);
+	return same;
 }
 
 static void

@@ -49,13 +49,22 @@ struct fetch	*fetch_new(struct event_base *, const struct fetch_options *,
 		    char **cause);
 void		 fetch_free(struct fetch *);
 
+/* Where a redirect may lead (follow_redirects). */
+enum fetch_redirects {
+	FETCH_REDIRECT_SAME_HOST = 0,	/* same host and port; http->https */
+	FETCH_REDIRECT_ANY,
+};
+
 /*
  * Start a GET.  data gets the body of a 200 response only, chunk by chunk
  * (the result keeps the first bytes of any body);
  * done is called once, from the loop, never from inside fetch_start().
+ * Redirects are followed (at most MAX_REDIRECTS) where the policy allows;
+ * one it does not ends the request with a cause that says so.
  */
 struct fetch_req *fetch_start(struct fetch *, const char *url,
-		    fetch_data_cb, fetch_done_cb, void *, char **cause);
+		    enum fetch_redirects, fetch_data_cb, fetch_done_cb, void *,
+		    char **cause);
 /* Abort a transfer; done is not called. */
 void		 fetch_cancel(struct fetch_req *);
 

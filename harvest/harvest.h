@@ -70,6 +70,12 @@ struct harvest_source {
 	 * the stored one is refused: one source, one repository.
 	 */
 	int			 move;
+	/*
+	 * Follow a redirect to another host or port (follow_redirects =
+	 * any); by default only to the same host and port (or from http to
+	 * https on the same host).
+	 */
+	int			 follow_redirects_any;
 };
 
 /* What a finished run reports. */

@@ -40,8 +40,18 @@
 #include "oh_limits.h"
 #include "util.h"
 
-/* libxml2 is fed at most this much at a time, so that a failure stops it. */
-#define FEED_SLICE	(64 * 1024)
+/*
+ * libxml2 is fed at most this much at a time, so that a failure stops it,
+ * and so that a start tag it parses whole holds at most FEED_SLICE / 5
+ * attributes more than tag_check() counted (see there).
+ */
+#define FEED_SLICE	(16 * 1024)
+
+/*
+ * A start tag shorter than this cannot hold more than MAX_ATTRIBUTES
+ * attributes (each takes at least five bytes, ' a=""'): not counted.
+ */
+#define TAG_CHECK_MIN	(5 * MAX_ATTRIBUTES)
 
 /* Room for the envelope: OAI-PMH/ListIdentifiers/record/header/identifier. */
 #define SCOPE_DEPTH	8
@@ -336,6 +346,12 @@ struct oai_parser {
 	int			 finished;
 	char			 cause[512];
 	size_t			 nbytes;	/* given to libxml2 */
+
+	/* The start tag libxml2 holds back, counted so far (tag_check()). */
+	unsigned long		 tag_pos;	/* where it starts; 0: none */
+	size_t			 tag_scanned;	/* bytes of it looked at */
+	size_t			 tag_nattrs;
+	unsigned char		 tag_quote;	/* inside a value: its quote */
 	size_t			 repairs;
 	size_t			 nrecords;
 	size_t			 nrejects;
@@ -539,6 +555,7 @@ static long long attr_number(int, const xmlChar **, const char *);
 static void	 buf_trim_capacity(struct buf *);
 static void	 buf_add_cut(struct buf *, const void *, size_t, int *);
 static int	 feed_xml(struct oai_parser *, const char *, size_t);
+static void	 tag_check(struct oai_parser *);
 
 /* Messages libxml2 sends without a parser context (encoding conversion). */
 static char	 xml_generic_msg[256];
@@ -1000,12 +1017,72 @@ feed_xml(struct oai_parser *p, const char *data, size_t len)
 		p->nbytes += n;
 		xml_generic_msg[0] = '\0';
 		check_xml(p, xmlParseChunk(p->ctxt, data, (int)n, 0));
+		if (!p->failed)
+			tag_check(p);
 		if (p->failed)
 			return -1;
 		data += n;
 		len -= n;
 	}
 	return 0;
+}
+
+/*
+ * Attribute and namespace bombs.  libxml2 2.9 parses a start tag only once
+ * its '>' has arrived, and then checks every attribute (and namespace
+ * declaration) against all the others before any callback sees the tag:
+ * 200,000 attributes take 10 s, 400,000 take 40.  So the start tag it
+ * holds back between two feeds is counted here, in its own input buffer
+ * (UTF-8 whatever the document's encoding), and the page fails as soon as
+ * it has more than MAX_ATTRIBUTES; what one slice adds before the '>' is
+ * bounded by FEED_SLICE, and sax_start() checks the total.  Each byte of a
+ * tag is looked at once, however many feeds it takes to arrive: where the
+ * tag starts in the document (input->consumed plus its offset) says
+ * whether it is the one counted so far.  Normal pages hold back a few
+ * bytes and cost nothing here.
+ */
+static void
+tag_check(struct oai_parser *p)
+{
+	xmlParserInputPtr	 in = p->ctxt->input;
+	const xmlChar		*s, *end;
+	unsigned long		 pos;
+	size_t			 n;
+
+	if (in == NULL || in->cur == NULL || in->end == NULL ||
+	    (size_t)(in->end - in->cur) < TAG_CHECK_MIN ||
+	    in->cur[0] != '<' || in->cur[1] == '/' || in->cur[1] == '!' ||
+	    in->cur[1] == '?')
+		return;
+	pos = in->consumed + (unsigned long)(in->cur - in->base) + 1;
+	if (pos != p->tag_pos) {
+		p->tag_pos = pos;
+		p->tag_scanned = 1;
+		p->tag_nattrs = 0;
+		p->tag_quote = 0;
+	}
+	n = p->tag_nattrs;
+	end = in->end;
+	for (s = in->cur + p->tag_scanned; s < end; s++) {
+		if (p->tag_quote != 0) {
+			if ((s = memchr(s, p->tag_quote, (size_t)(end - s))) ==
+			    NULL)
+				break;
+			p->tag_quote = 0;
+		} else if (*s == '"' || *s == '\'')
+			p->tag_quote = *s;
+		else if (*s == '=')
+			n++;
+		else if (*s == '>')
+			break;
+	}
+	p->tag_scanned = (size_t)((s == NULL || s > end ? end : s) - in->cur);
+	p->tag_nattrs = n;
+	if (n > MAX_ATTRIBUTES)
+		set_cause(p, "line %d: an element with more than "
+		    "MAX_ATTRIBUTES (%d) attributes and namespace "
+		    "declarations", xmlSAX2GetLineNumber(p->ctxt),
+		    MAX_ATTRIBUTES);
 }
 
 /* The input filter */
@@ -1387,14 +1464,25 @@ sax_start(void *ctx, const xmlChar *name, const xmlChar *prefix,
 
 	if (p->failed)
 		return;
+	if (nattrs > MAX_ATTRIBUTES - nns)
+		PARSE_FAIL(p, "line %d: an element with more than "
+		    "MAX_ATTRIBUTES (%d) attributes and namespace "
+		    "declarations", xmlSAX2GetLineNumber(p->ctxt),
+		    MAX_ATTRIBUTES);
 	ns_push(p, nns, ns);
 	/*
 	 * libxml2 2.9 checks nesting depth only when it builds a tree; do
-	 * it here, with its own limit.
+	 * it here.  Too deep in a record, that record is set aside and the
+	 * parse goes on: the list can get past it.
 	 */
-	if (p->depth > xmlParserMaxDepth)
-		PARSE_FAIL(p, "line %d: elements nested deeper than %u",
-		    xmlSAX2GetLineNumber(p->ctxt), xmlParserMaxDepth);
+	if (p->depth > MAX_DEPTH_HARD || (p->depth > MAX_DEPTH && !p->unit))
+		PARSE_FAIL(p, "line %d: elements nested deeper than %s (%d)",
+		    xmlSAX2GetLineNumber(p->ctxt), p->depth > MAX_DEPTH_HARD ?
+		    "MAX_DEPTH_HARD" : "MAX_DEPTH", p->depth > MAX_DEPTH_HARD ?
+		    MAX_DEPTH_HARD : MAX_DEPTH);
+	if (p->depth > MAX_DEPTH && !p->rec_bad)
+		bad(p, "line %d: elements nested deeper than MAX_DEPTH (%d)",
+		    xmlSAX2GetLineNumber(p->ctxt), MAX_DEPTH);
 	if (p->skip > 0) {
 		p->skip++;
 		if (p->unit)

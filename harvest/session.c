@@ -169,6 +169,7 @@ struct harvest_job {
 	int			 from_initial;
 	long long		 delay_ms;
 	long long		 overlap;
+	enum fetch_redirects	 redirects;	/* follow_redirects */
 	long long		 reconcile;
 	enum window_unit	 window;
 	long long		 window_min;
@@ -205,6 +206,7 @@ struct harvest_job {
 	char			*progress;	/* high-water datestamp so far */
 	time_t			 progress_t;
 	int			 clock_fixed;	/* progress is the clock's */
+	int			 clock_warned;	/* clock_cap() said so, this run */
 	long long		 list_pages;
 	/*
 	 * A windowed list: the current date window, and where the first one
@@ -300,6 +302,8 @@ static int	 window_narrow(struct harvest_job *,
 static void	 window_next(struct harvest_job *);
 static void	 check_list_size(struct harvest_job *, const char *);
 static const char *next_from(const char *, const char *);
+static int	 clock_cap(struct harvest_job *, time_t *, const char *,
+		    const char *);
 
 struct harvest_engine *
 harvest_engine_new(struct event_base *base, struct store *store,
@@ -645,6 +649,8 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	j->from_initial = src->from_is_initial;
 	j->delay_ms = src->delay_ms;
 	j->overlap = src->overlap;
+	j->redirects = src->follow_redirects_any ? FETCH_REDIRECT_ANY :
+	    FETCH_REDIRECT_SAME_HOST;
 	j->reconcile = src->reconcile;
 	j->window = src->window;
 	j->window_min = src->window_min > 0 ? src->window_min : 86400;
@@ -1018,7 +1024,8 @@ do_request(struct harvest_job *j)
 		    log_q(j->name), log_q(shown), j->tries);
 		free(shown);
 	}
-	j->req = fetch_start(j->e->fetch, url, on_data, on_done, j, &cause);
+	j->req = fetch_start(j->e->fetch, url, j->redirects, on_data, on_done,
+	    j, &cause);
 	if (j->req == NULL) {
 		job_fail(j, "%s", cause);
 		free(cause);
@@ -1289,6 +1296,8 @@ identify_done(struct harvest_job *j)
 	if ((rd = oai_parser_response_date(j->parser)) == NULL ||
 	    datestamp_read(rd, &j->clock, NULL, NULL) == -1)
 		j->clock = 0;
+	else
+		(void)clock_cap(j, &j->clock, "responseDate", rd);
 	if ((code = oai_parser_error_code(j->parser)) != NULL) {
 		j->error_type = "oai";
 		job_fail(j, "Identify: OAI error %s: %s", code,
@@ -1668,12 +1677,40 @@ note_clock(struct harvest_job *j)
 	if (j->clock_fixed || j->resumed_any || j->overlap < 0 ||
 	    rd == NULL || datestamp_read(rd, &t, NULL, NULL) == -1)
 		return;
+	(void)clock_cap(j, &t, "responseDate", rd);
 	t -= (time_t)j->overlap;
 	datestamp_format(t, j->gran, ds);
 	free(j->progress);
 	j->progress = xstrdup(ds);
 	(void)datestamp_parse(ds, &j->progress_t, NULL);
 	j->clock_fixed = 1;
+}
+
+/*
+ * A repository's clock (its responseDate, a record's datestamp) more than
+ * CLOCK_SKEW_MAX past ours is wrong, and must not become a watermark: the
+ * harvester would ask for nothing new until then.  Such a time becomes the
+ * local clock, with a warning on the run (once).  Returns 1 when it did.
+ */
+static int
+clock_cap(struct harvest_job *j, time_t *t, const char *what,
+    const char *sent)
+{
+	time_t	now = time(NULL);
+
+	if (*t <= now + CLOCK_SKEW_MAX)
+		return 0;
+	*t = now;
+	if (j->clock_warned++)
+		return 1;
+	log_warn("event=clock_ahead source=%s %s=%s msg=\"more than %d s "
+	    "past the local clock: the watermark stays at the local clock\"",
+	    log_q(j->name), what, log_q(sent), CLOCK_SKEW_MAX);
+	if (j->warnings.len > 0)
+		buf_addstr(&j->warnings, "; ");
+	buf_printf(&j->warnings, "repository clock ahead: %s %.64s is more "
+	    "than %d s past the local clock", what, sent, CLOCK_SKEW_MAX);
+	return 1;
 }
 
 /* A list, or a window of one, starts from its first page. */
@@ -1796,6 +1833,12 @@ page_done(struct harvest_job *j)
 
 complete:
 	/* The page's records move the high-water mark once it is whole. */
+	if (j->page_max != NULL && clock_cap(j, &j->page_max_t, "datestamp",
+	    j->page_max)) {
+		datestamp_format(j->page_max_t, j->gran, wmbuf);
+		free(j->page_max);
+		j->page_max = xstrdup(wmbuf);
+	}
 	if (!j->clock_fixed && j->page_max != NULL &&
 	    (j->progress == NULL || j->page_max_t > j->progress_t)) {
 		free(j->progress);
@@ -2310,7 +2353,8 @@ harvest_request(struct harvest_engine *e, const char *url,
 	o->cb = cb;
 	o->arg = arg;
 	o->parser = oai_parser_new(cbs, cbarg);
-	if (fetch_start(e->fetch, url, oreq_data, oreq_done, o, cause) ==
+	if (fetch_start(e->fetch, url, FETCH_REDIRECT_SAME_HOST, oreq_data,
+	    oreq_done, o, cause) ==
 	    NULL) {
 		oai_parser_free(o->parser);
 		free(o);

@@ -178,6 +178,10 @@ static const struct conf_case cases[] = {
 	{ "overlap", SRC "overlap = 10m\n", NULL },
 	{ "window", SRC "window = month\nwindow_min = 6h\n", NULL },
 	{ "window none", SRC "window = None\n", NULL },
+	{ "follow_redirects", SRC "follow_redirects = any\n", NULL },
+	{ "follow_redirects bad", SRC "follow_redirects = anywhere\n",
+	    "t.conf:3: source \"nur\": follow_redirects: not a redirect "
+	    "policy (same-host or any)" },
 	{ "window bad", SRC "window = week\n",
 	    "t.conf:3: source \"nur\": window: not a window (none, year, "
 	    "month or day)" },
@@ -347,6 +351,7 @@ static const char full_conf[] =
 	"delay = 2s\n"
 	"window = year\n"
 	"window_min = 2h\n"
+	"follow_redirects = Any\n"
 	"enabled = false\n";
 
 static void
@@ -408,6 +413,7 @@ test_full(void **state __unused)
 	assert_int_equal(s->enabled, 1);
 	assert_int_equal(s->window, 0);
 	assert_int_equal(s->window_min, 86400);
+	assert_int_equal(s->follow_redirects, 0);
 	assert_int_equal(s->line, 12);
 
 	s = &c->sources[1];
@@ -427,6 +433,7 @@ test_full(void **state __unused)
 	assert_int_equal(s->delay_ms, 2000);
 	assert_int_equal(s->window, 1);
 	assert_int_equal(s->window_min, 7200);
+	assert_int_equal(s->follow_redirects, 1);
 	assert_int_equal(s->enabled, 0);
 	assert_int_equal(s->line, 15);
 
@@ -872,6 +879,7 @@ test_reload_sees_every_key(void **state)
 		{ 0, "overlap", "1h", "2h" },
 		{ 0, "window", "year", "month" },
 		{ 0, "window_min", "1d", "2d" },
+		{ 0, "follow_redirects", "same-host", "any" },
 	};
 	struct conf	*c[2];
 	enum conf_apply	 apply, other;

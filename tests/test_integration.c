@@ -1325,6 +1325,126 @@ test_reserialized_not_updated(void **state)
 	free(db);
 }
 
+/*
+ * oaiharvest identify shows a repository's error text escaped (a newline in
+ * it made a fake log line), and says when it cut an endless ListSets.
+ */
+static void
+test_identify_hostile(void **state)
+{
+	struct server	 srv;
+	char		*out, *err;
+	int		 rc;
+
+	start_server(&srv, "hostile.port",
+	    "--pages tests/fixtures/hostile/identify-cut");
+	rc = run("i1.out", "i1.err", "%s/oaiharvest identify "
+	    "http://127.0.0.1:%d/pages", bindir, srv.port);
+	out = read_tmp("i1.out");
+	err = read_tmp("i1.err");
+	assert_non_null(strstr(out, "Hostile test repository"));
+	assert_non_null(strstr(err, "OAI error noMetadataFormats: \"none "
+	    "here\\n2026-01-01T00:00:00Z ERROR event=fake"));
+	assert_null(strstr(err, "\n2026-01-01T00:00:00Z ERROR"));
+	assert_non_null(strstr(err, "warning: ListSets cut after 100 pages"));
+	/* The listing is incomplete: that is a failure. */
+	assert_int_equal(rc, 1);
+	free(out);
+	free(err);
+	stop_server(&srv);
+}
+
+/*
+ * A repository whose clock runs into the future (its responseDate, or with
+ * none, a record's datestamp) does not drag the watermark along: it stays
+ * within a day of the local clock, and the run says why.
+ */
+static void
+test_future_clock(void **state)
+{
+	static const char *const	 dirs[] = { "future-clock",
+	    "future-datestamp" };
+	struct server			 srv;
+	sqlite3				*sdb;
+	char				*db, *err, *sql, *dir, limit[32];
+	size_t				 i;
+	time_t				 t = time(NULL) + 86400;
+	int				 rc;
+
+	strftime(limit, sizeof(limit), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+	for (i = 0; i < nitems(dirs); i++) {
+		xasprintf(&dir, "--pages tests/fixtures/hostile/%s", dirs[i]);
+		start_server(&srv, "future.port", dir);
+		free(dir);
+		xasprintf(&dir, "future%zu.db", i);
+		db = path(dir);
+		free(dir);
+		rc = run("f1.out", "f1.err", "%s/oaiharvest harvest --db %s "
+		    "--url http://127.0.0.1:%d/pages --source future", bindir,
+		    db, srv.port);
+		err = read_tmp("f1.err");
+		if (rc != 0)
+			fail_msg("%s: harvest failed: %s", dirs[i], err);
+		if (strstr(err, "event=clock_ahead") == NULL ||
+		    strstr(err, "warnings=\"repository clock ahead") == NULL)
+			fail_msg("%s: no warning: %s", dirs[i], err);
+		assert_int_equal(sqlite3_open(db, &sdb), SQLITE_OK);
+		xasprintf(&sql, "SELECT count(*) FROM list_state WHERE "
+		    "watermark IS NOT NULL AND watermark <= '%s'", limit);
+		if (q_int(sdb, sql) != 1)
+			fail_msg("%s: watermark past %s", dirs[i], limit);
+		free(sql);
+		sqlite3_close(sdb);
+		free(err);
+		free(db);
+		stop_server(&srv);
+	}
+}
+
+/*
+ * A redirect to another port of the same address is refused by default
+ * (follow_redirects = same-host) and followed with --follow-redirects any.
+ */
+static void
+test_redirect_other_port(void **state)
+{
+	struct server	 other;
+	char		*db, *err, *req;
+	int		 rc;
+
+	start_server(&other, "other.port", "--records 350 --page-size 50 "
+	    "--sets 4 --deleted-every 10 --seed 7");
+	xasprintf(&req, "/control/fault?kind=redirect&port=%d", other.port);
+	free(http(&synth, 1, "/control/clear-faults"));
+	free(http(&synth, 1, req));
+	db = path("redirect.db");
+	rc = run("r1.out", "r1.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source r --retries 0", bindir, db,
+	    synth.port);
+	err = read_tmp("r1.err");
+	if (rc != 1 || strstr(err, "refused: another host or port "
+	    "(follow_redirects = same-host)") == NULL)
+		fail_msg("redirect followed (rc %d): %s", rc, err);
+	free(err);
+	/* Allowed: the other server answers the whole harvest. */
+	free(http(&synth, 1, req));
+	rc = run("r2.out", "r2.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source r --follow-redirects any", bindir,
+	    db, synth.port);
+	err = read_tmp("r2.err");
+	if (rc != 0 || strstr(err, "status=ok") == NULL)
+		fail_msg("redirect not followed (rc %d): %s", rc, err);
+	free(err);
+	rc = run("r3.out", "r3.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source r --follow-redirects sideways",
+	    bindir, db, synth.port);
+	assert_int_equal(rc, 2);
+	free(http(&synth, 1, "/control/clear-faults"));
+	free(req);
+	free(db);
+	stop_server(&other);
+}
+
 int
 main(void)
 {
@@ -1348,6 +1468,9 @@ main(void)
 		cmocka_unit_test(test_search_plain_words),
 		cmocka_unit_test(test_real_datestamps),
 		cmocka_unit_test(test_reserialized_not_updated),
+		cmocka_unit_test(test_identify_hostile),
+		cmocka_unit_test(test_future_clock),
+		cmocka_unit_test(test_redirect_other_port),
 	};
 
 	return cmocka_run_group_tests_name("integration", tests, setup,

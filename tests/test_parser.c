@@ -650,6 +650,16 @@ static const struct hostile {
 	{ "encoding-shift-jis-invalid.xml", 0, "encoding error: input "
 	    "conversion failed due to input error" },
 	{ "control-chars.xml", 1, NULL },
+	/* Served by the test server's /pages to tests/test_integration.c. */
+	{ "identify-cut/identify.xml", 1, NULL },
+	{ "identify-cut/listmetadataformats.xml", 1, NULL },
+	{ "identify-cut/listsets.xml", 1, NULL },
+	{ "identify-cut/listsets-x-page1.xml", 1, NULL },
+	{ "identify-cut/listsets-x-page2.xml", 1, NULL },
+	{ "future-clock/identify.xml", 1, NULL },
+	{ "future-clock/listrecords-oai_dc-page1.xml", 1, NULL },
+	{ "future-datestamp/identify.xml", 1, NULL },
+	{ "future-datestamp/listrecords-oai_dc-page1.xml", 1, NULL },
 };
 
 /*
@@ -694,9 +704,12 @@ broken_find(const char *path)
 static const struct hostile *
 hostile_find(const char *path)
 {
-	const char	*base = strrchr(path, '/') + 1;
+	const char	*base = strstr(path, HOSTILE_DIR "/");
 	size_t		 i;
 
+	if (base == NULL)
+		return NULL;
+	base += sizeof(HOSTILE_DIR);
 	for (i = 0; i < nitems(hostile); i++)
 		if (strcmp(base, hostile[i].file) == 0)
 			return &hostile[i];
@@ -1608,9 +1621,9 @@ test_limits(void **state)
 		{ "huge token", OAI_OPEN "<ListRecords><resumptionToken>", big,
 		    5, "</resumptionToken></ListRecords></OAI-PMH>",
 		    "<resumptionToken> text over MAX_VALUE_BYTES" },
-		/* Even inside a record: that is no record any more. */
-		{ "deep nesting", OAI_OPEN "<ListRecords>" REC_OPEN, "<a>", 300,
-		    "", "elements nested deeper than 256" },
+		/* Outside a record (inside one: see test_deep_nesting). */
+		{ "deep nesting", OAI_OPEN "<ListRecords>", "<a>", 300,
+		    "", "elements nested deeper than MAX_DEPTH (256)" },
 	};
 	struct result	res = { 0 };
 	size_t		i;
@@ -2462,6 +2475,162 @@ test_datestamp_forms(void **state)
 }
 
 /* on_reject returning -1 stops the parser like any other callback. */
+static double
+elapsed_s(const struct timespec *t0)
+{
+	struct timespec	t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) +
+	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/*
+ * A page whose one <dc:title> has n attributes made by fmt (two %zu: the
+ * number, twice), inside a record followed by a good one.
+ */
+static char *
+bomb_page(const char *fmt, size_t n, size_t *len)
+{
+	struct buf	b;
+	size_t		i;
+
+	buf_init(&b, SIZE_MAX / 2);
+	buf_addstr(&b, OAI_OPEN "<ListRecords>" REC_OPEN DC_OPEN "<dc:title");
+	for (i = 0; i < n; i++)
+		buf_printf(&b, fmt, i, i);
+	buf_addstr(&b, ">t</dc:title></oai_dc:dc></metadata></record>"
+	    "<record><header><identifier>oai:x:2</identifier>"
+	    "<datestamp>2024-01-02</datestamp></header></record>"
+	    "</ListRecords></OAI-PMH>");
+	*len = b.len;
+	return b.data;
+}
+
+/*
+ * Attribute and namespace bombs fail the page at once, whatever the
+ * chunking: libxml2 2.9 alone spends 10 s on 200,000 attributes.
+ */
+static void
+test_attribute_bombs(void **state)
+{
+	static const struct {
+		const char	*what;
+		const char	*fmt;
+		size_t		 n;
+		int		 ok;
+	} cases[] = {
+		{ "attributes", " a%zu=\"%zu\"", 200000, 0 },
+		{ "namespaces", " xmlns:n%zu=\"urn:x:%zu\"", 200000, 0 },
+		{ "both", " a%zu=\"\" xmlns:n%zu=\"urn:x\"", 129, 0 },
+		{ "one over", " a%zu=\"%zu\"", MAX_ATTRIBUTES + 1, 0 },
+		{ "at the limit", " a%zu=\"%zu\"", MAX_ATTRIBUTES, 1 },
+		/* '=', '>' and the other quote inside values are no attributes. */
+		{ "values", " a%zu=\"%zu ====='>>'====\"",
+		    200, 1 },
+	};
+	static const size_t	 chunks[] = { 1, 16384, 0 };
+	struct result		 res = { 0 };
+	struct timespec		 t0;
+	char			*page;
+	size_t			 len, i, c;
+	double			 s;
+
+	for (i = 0; i < nitems(cases); i++) {
+		page = bomb_page(cases[i].fmt, cases[i].n, &len);
+		for (c = 0; c < nitems(chunks); c++) {
+			/* 1-byte feeds of 4 MB take long under ASan. */
+			if (chunks[c] == 1 && len > 100000)
+				continue;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			run(page, len, chunks[c], &res);
+			s = elapsed_s(&t0);
+			if (s > 1.0)
+				fail_msg("%s, %zu-byte feeds: %.2f s", cases[i].what,
+				    chunks[c], s);
+			if (cases[i].ok) {
+				if (res.finish_rc != 0 || res.nrecords != 2)
+					fail_msg("%s: %s", cases[i].what, res.cause);
+			} else if (res.finish_rc == 0 || strstr(res.cause,
+			    "more than MAX_ATTRIBUTES (256) attributes") == NULL)
+				fail_msg("%s, %zu-byte feeds: cause \"%s\"",
+				    cases[i].what, chunks[c], res.cause);
+			result_free(&res);
+		}
+		free(page);
+	}
+}
+
+/*
+ * Nested too deep in a record, that record is set aside and the page goes
+ * on; outside a record, the page fails.
+ */
+static void
+test_deep_nesting(void **state)
+{
+	static const struct {
+		const char	*what;
+		const char	*head;	/* then n "<a>" and n "</a>" */
+		const char	*tail;
+		size_t		 n;
+		int		 reject;
+	} cases[] = {
+		{ "in metadata", REC_OPEN DC_OPEN, "</oai_dc:dc></metadata>"
+		    "</record>", 100000, 1 },
+		{ "in the header", "<record><header><identifier>oai:x:1"
+		    "</identifier><datestamp>2024-01-01</datestamp>",
+		    "</header></record>", 100000, 1 },
+		{ "just deep enough", REC_OPEN, "</metadata></record>",
+		    MAX_DEPTH - 5, 0 },
+		{ "outside a record", "", "", 300, -1 },
+	};
+	struct result	 res = { 0 };
+	struct buf	 b;
+	struct timespec	 t0;
+	size_t		 i, k;
+
+	for (i = 0; i < nitems(cases); i++) {
+		buf_init(&b, SIZE_MAX / 2);
+		buf_addstr(&b, OAI_OPEN "<ListRecords>");
+		buf_addstr(&b, cases[i].head);
+		for (k = 0; k < cases[i].n; k++)
+			buf_addstr(&b, "<a>");
+		for (k = 0; k < cases[i].n; k++)
+			buf_addstr(&b, "</a>");
+		buf_addstr(&b, cases[i].tail);
+		buf_addstr(&b, "<record><header><identifier>oai:x:2"
+		    "</identifier><datestamp>2024-01-02</datestamp></header>"
+		    "</record></ListRecords></OAI-PMH>");
+		res.keep = 1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		run(b.data, b.len, 16384, &res);
+		if (elapsed_s(&t0) > 5.0)
+			fail_msg("%s: %.2f s", cases[i].what, elapsed_s(&t0));
+		if (cases[i].reject < 0) {
+			if (res.finish_rc == 0 || strstr(res.cause,
+			    "nested deeper than MAX_DEPTH (256)") == NULL)
+				fail_msg("%s: cause \"%s\"", cases[i].what,
+				    res.cause);
+		} else {
+			if (res.finish_rc != 0)
+				fail_msg("%s: page failed: %s", cases[i].what,
+				    res.cause);
+			assert_int_equal(res.nrecords, 2 - cases[i].reject);
+			assert_int_equal(res.nrejects, cases[i].reject);
+			if (cases[i].reject) {
+				assert_string_equal(res.rejs[0].identifier,
+				    "oai:x:1");
+				if (strstr(res.rejs[0].cause, "nested deeper "
+				    "than MAX_DEPTH (256)") == NULL)
+					fail_msg("%s: reject cause \"%s\"",
+					    cases[i].what, res.rejs[0].cause);
+			}
+		}
+		result_free(&res);
+		buf_free(&b);
+	}
+}
+
 static void
 test_reject_stop(void **state)
 {
@@ -2518,6 +2687,8 @@ main(void)
 		cmocka_unit_test(test_bad_records_limits),
 		cmocka_unit_test(test_datestamp_forms),
 		cmocka_unit_test(test_reject_stop),
+		cmocka_unit_test(test_attribute_bombs),
+		cmocka_unit_test(test_deep_nesting),
 		cmocka_unit_test(test_throughput),
 	};
 

@@ -23,7 +23,7 @@
 enum fparam {
 	FP_AT, FP_PAGE, FP_COUNT, FP_RETRY_AFTER, FP_RETRY_AFTER_DATE,
 	FP_BYTES, FP_SECONDS, FP_RECORD, FP_VARIANT, FP_MB, FP_GZIPBOMB,
-	FP_CHUNKED, FP_DELTA, FP_HOPS, FP_STATUS, FP_WALL, FP_N
+	FP_CHUNKED, FP_DELTA, FP_HOPS, FP_STATUS, FP_WALL, FP_PORT, FP_N
 };
 #define P(p)		(1U << (p))
 #define P_TRIGGER	(P(FP_AT) | P(FP_PAGE) | P(FP_COUNT))
@@ -56,6 +56,7 @@ static const struct fparam_def {
 	[FP_HOPS] = { "hops", 0, 1000000000, 0 },
 	[FP_STATUS] = { "status", 200, 599, 422 },
 	[FP_WALL] = { "wall", 0, 2, 0 },
+	[FP_PORT] = { "port", 1, 65535, 0 },
 };
 
 /* challenge's bot walls, by FP_WALL value (server.h, enum fault_wall). */
@@ -116,7 +117,8 @@ static const struct fault_kind {
 	K_ENC("gzip", FENC_GZIP),
 	K_ENC("deflate", FENC_DEFLATE),
 	K_ENC("gzip_noheader", FENC_GZIP_NOHEADER),
-	{ .name = "redirect", .status = 302, .body = FBODY_REDIRECT },
+	{ .name = "redirect", .params = P(FP_PORT), .status = 302,
+	  .body = FBODY_REDIRECT },
 	{ .name = "redirect_loop", .params = P(FP_HOPS), .status = 302,
 	  .body = FBODY_REDIRECT },
 	K_MUT("ctrlchars", P(FP_RECORD), APPLY_RECORDS, MUT_INJECT,
@@ -441,6 +443,7 @@ fault_plan(const struct fault *f, struct fault_plan *plan)
 	plan->mb = f->param[FP_MB];
 	plan->gzipbomb = (int)f->param[FP_GZIPBOMB];
 	plan->chunked = (int)f->param[FP_CHUNKED];
+	plan->port = (int)f->param[FP_PORT];
 }
 
 /*

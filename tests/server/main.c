@@ -818,6 +818,8 @@ fault_apply(struct server *srv, struct evhttp_request *req,
 	struct evkeyvalq	*hdrs = evhttp_request_get_output_headers(req);
 	struct evbuffer		*body;
 	const char		*hname, *hvalue;
+	char			*other;
+	size_t			 olen = strlen(srv->origin);
 	int			 status;
 
 	if (plan->body == FBODY_CHALLENGE) {
@@ -833,7 +835,14 @@ fault_apply(struct server *srv, struct evhttp_request *req,
 		if ((body = evbuffer_new()) == NULL)
 			fatalx("evbuffer_new");
 		fault_html(body, plan->status);
-		if (plan->body == FBODY_REDIRECT)
+		/* port=P: the same URL on another port of 127.0.0.1. */
+		if (plan->body == FBODY_REDIRECT && plan->port > 0 &&
+		    strncmp(url, srv->origin, olen) == 0) {
+			xasprintf(&other, "http://127.0.0.1:%d%s", plan->port,
+			    url + olen);
+			evhttp_add_header(hdrs, "Location", other);
+			free(other);
+		} else if (plan->body == FBODY_REDIRECT)
 			evhttp_add_header(hdrs, "Location", url);
 		if (plan->retry_after[0] != '\0')
 			evhttp_add_header(hdrs, "Retry-After",

@@ -270,6 +270,7 @@ struct fault_plan {
 	long long		 mb;
 	int			 gzipbomb;
 	int			 chunked;
+	int			 port;		/* redirect there; 0: own */
 };
 
 struct faults	*faults_new(void);
