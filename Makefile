@@ -6,7 +6,8 @@
 #                   (tests/test_model.c) over N seeds
 #   make demo       harvest the embedded demo corpus into ./demo/harvest.db
 #   make install    PREFIX=/usr/local DESTDIR=
-#   make deps       install the missing Debian packages (root) or say how
+#   make deps       install the missing Debian packages the build needs (root)
+#                   or say how; make deps-test: and what the tests need
 
 PREFIX	?= /usr/local
 BINDIR	?= $(PREFIX)/bin
@@ -48,13 +49,16 @@ REL_LIB_OBJS = $(LIB_SRCS:%.c=$(REL)/%.o)
 ASN_LIB_OBJS = $(LIB_SRCS:%.c=$(ASN)/%.o)
 ASN_TESTS = $(TEST_SRCS:tests/%.c=$(ASN)/tests/%)
 
-.PHONY: all check check-long demo install clean deps test-bins lint
+.PHONY: all check check-long demo install clean deps deps-test test-bins lint
 .SUFFIXES:
 
 all: oaiharvest oaiharvestd $(REL)/oaiserver
 
 deps:
 	@sh tools/deps.sh
+
+deps-test:
+	@sh tools/deps.sh --test
 
 oaiharvest: $(REL)/oaiharvest
 	cp $< $@.tmp && mv -f $@.tmp $@
@@ -121,14 +125,14 @@ $(ASN)/tests/test_%: $(ASN)/tests/test_%.o $(ASN)/tests/testlib.o \
 test-bins: $(ASN_TESTS) $(ASN)/oaiharvest $(ASN)/oaiharvestd \
 	    $(ASN)/oaiserver
 
-check: deps
+check: deps-test
 	@$(MAKE) --no-print-directory test-bins
 	@sh tests/run.sh $(ASN)
 
 # More seeds of the model-based harvest test than make check runs.
 SEEDS	?= 200
 SEED_BASE ?= 1
-check-long: deps
+check-long: deps-test
 	@$(MAKE) --no-print-directory $(ASN)/tests/test_model \
 	    $(ASN)/oaiharvest $(ASN)/oaiserver
 	@OH_BUILD=$(ASN) OH_MODEL_SEEDS=$(SEEDS) \

@@ -4,13 +4,21 @@
 # exact command and fail.  Run by `make deps` (and so by `make demo`/`make check`).
 set -eu
 
+# What building needs (and so make demo); the tests add cmocka and promtool
+# (Debian's prometheus package), with --test.
 PKGS="pkg-config libcurl4-openssl-dev libxml2-dev libsqlite3-dev libevent-dev \
-libcmocka-dev libinih-dev zlib1g-dev ca-certificates \
-prometheus"
-if [ "${1:-}" = "--extra" ]; then
+libinih-dev zlib1g-dev ca-certificates"
+TEST_PKGS="libcmocka-dev prometheus"
+case "${1:-}" in
+--test)
+	shift
+	PKGS="$PKGS $TEST_PKGS"
+	;;
+--extra)
 	shift
 	PKGS="$PKGS $*"
-fi
+	;;
+esac
 
 missing=""
 for p in $PKGS; do
@@ -29,6 +37,15 @@ if [ "$(id -u)" -eq 0 ]; then
 	apt-get update -q
 	# shellcheck disable=SC2086
 	apt-get install -y -q --no-install-recommends $missing
+	# promtool is what the tests use: no Prometheus server left running.
+	case " $missing " in
+	*" prometheus "*)
+		if command -v systemctl >/dev/null 2>&1; then
+			systemctl disable --now prometheus.service \
+			    >/dev/null 2>&1 || true
+		fi
+		;;
+	esac
 else
 	echo "deps: missing Debian packages:$missing" >&2
 	echo "deps: run: sudo apt-get update && sudo apt-get install -y --no-install-recommends$missing" >&2
