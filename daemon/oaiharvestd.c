@@ -312,16 +312,35 @@ on_request_done(void *arg, const char *source, long status, long long bytes)
 	http_count_request(d->http, status);
 }
 
+/*
+ * The change feed's health, for /healthz and /metrics: cause (taken) is why
+ * it failed, NULL when it was written.
+ */
+static void
+feed_state(struct daemon *d, char *cause)
+{
+	if (cause == NULL) {
+		if (d->feed_error != NULL)
+			log_info("event=changes_log_ok");
+		free(d->feed_error);
+		d->feed_error = NULL;
+		return;
+	}
+	log_err("event=changes_log_error cause=%s", log_q(cause));
+	d->feed_errors++;
+	free(d->feed_error);
+	d->feed_error = cause;
+}
+
 static void
 flush_outbox(struct daemon *d)
 {
 	char	*cause = NULL;
 
-	if (outbox_flush(d->outbox, &cause) == -1) {
-		/* The database keeps every change: the next flush catches up. */
-		log_err("event=changes_log_error cause=%s", log_q(cause));
-		free(cause);
-	}
+	if (d->outbox == NULL)
+		return;
+	/* The database keeps every change: the next flush catches up. */
+	feed_state(d, outbox_flush(d->outbox, &cause) == -1 ? cause : NULL);
 }
 
 static void
@@ -534,6 +553,7 @@ reload_changes_log(struct daemon *d, struct conf *nc)
 	    log_q(d->conf->changes_log), log_q(nc->changes_log));
 	outbox_close(d->outbox);
 	d->outbox = o;
+	feed_state(d, NULL);
 	flush_outbox(d);
 }
 
@@ -601,8 +621,8 @@ reopen_outbox(struct daemon *d)
 	char	*cause = NULL;
 
 	if (outbox_reopen_now(d->outbox, &cause) == -1) {
-		log_err("event=changes_log_error cause=%s", log_q(cause));
-		free(cause);
+		feed_state(d, cause);
+		return;
 	}
 	flush_outbox(d);
 }
@@ -829,5 +849,6 @@ main(int argc, char **argv)
 	free(d.db_path);
 	free(d.last);
 	free(d.status);
+	free(d.feed_error);
 	return 0;
 }
