@@ -395,6 +395,8 @@ test_disk_full_then_link(void **state)
 		usleep(100 * 1000);
 	}
 	feed_exactly_once(feed_full, db);
+	print_message("outbox: disk full: %lld changes, %.0f failed "
+	    "flushes before the space was freed\n", changes, errs);
 	health_is(200, "ok");
 	assert_true(metric("oaiharvest_changes_log_ok") == 1);
 
