@@ -95,6 +95,10 @@ struct daemon {
 	struct event		*ev_watchdog;
 	struct http		*http;
 	struct outbox		*outbox;
+	char			*feed_error;	/* why the changes_log is not
+						   written; NULL: it is */
+	long long		 feed_errors;	/* failed flushes and reopens */
+	struct event		*ev_feed_retry;
 	time_t			 started;
 	long long		 http_codes[600];	/* requests by status;
 							   0: no response */

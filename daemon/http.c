@@ -133,7 +133,10 @@ dispatch(struct evhttp_request *req, void *arg)
 		reply_json_error(req, 404, "Not Found", "no such endpoint");
 }
 
-/* GET /healthz: the loop answers, and the database takes writes. */
+/*
+ * GET /healthz: the loop answers, the database takes writes, and the
+ * changes_log, if there is one, was written at the last try.
+ */
 static void
 h_healthz(struct http *h, struct evhttp_request *req, const char *path)
 {
@@ -145,6 +148,13 @@ h_healthz(struct http *h, struct evhttp_request *req, const char *path)
 		    strlen(msg));
 		free(msg);
 		free(cause);
+		return;
+	}
+	if (h->d->feed_error != NULL) {
+		xasprintf(&msg, "unhealthy: %s\n", h->d->feed_error);
+		reply(req, 503, "Service Unavailable", "text/plain", msg,
+		    strlen(msg));
+		free(msg);
 		return;
 	}
 	reply(req, 200, "OK", "text/plain", "ok\n", 3);
@@ -381,6 +391,16 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 		    "The newest change-log sequence number.");
 		sample(&b, "oaiharvest_change_seq", NULL, NULL, NULL,
 		    (double)seq);
+	}
+	if (d->outbox != NULL) {
+		family(&b, "oaiharvest_changes_log_ok", "gauge",
+		    "1 when the last write of the changes_log succeeded.");
+		sample(&b, "oaiharvest_changes_log_ok", NULL, NULL, NULL,
+		    d->feed_error == NULL);
+		family(&b, "oaiharvest_changes_log_errors_total", "counter",
+		    "Failed writes and reopens of the changes_log.");
+		sample(&b, "oaiharvest_changes_log_errors_total", NULL, NULL,
+		    NULL, (double)d->feed_errors);
 	}
 	family(&b, "oaiharvest_start_time_seconds", "gauge",
 	    "When the daemon started.");

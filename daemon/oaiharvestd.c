@@ -31,6 +31,8 @@
 #define RUN_RETRY_BASE	60
 /* Jitter: up to a tenth of the interval, at most this many seconds. */
 #define JITTER_MAX	300
+/* A changes_log that could not be written is tried again this often. */
+#define FEED_RETRY	10
 
 const char *const src_state_names[] = { "idle", "waiting", "running" };
 
@@ -52,6 +54,7 @@ static void	 status(struct daemon *);
 static void	 reload(struct daemon *);
 static void	 on_signal(evutil_socket_t, short, void *);
 static void	 on_watchdog(evutil_socket_t, short, void *);
+static void	 on_feed_retry(evutil_socket_t, short, void *);
 
 static unsigned int	rand_state;
 
@@ -313,16 +316,54 @@ on_request_done(void *arg, const char *source, long status, long long bytes)
 	http_count_request(d->http, status);
 }
 
+/*
+ * The change feed's health, for /healthz and /metrics: cause (taken) is why
+ * it failed, NULL when it was written.  A failed feed is tried again every
+ * FEED_RETRY s, so that it catches up once space is freed (or the link in
+ * its place goes) without waiting for the next commit or SIGHUP.
+ */
+static void
+feed_state(struct daemon *d, char *cause)
+{
+	struct timeval	tv = { FEED_RETRY, 0 };
+
+	if (cause == NULL) {
+		if (d->feed_error != NULL)
+			log_info("event=changes_log_ok");
+		free(d->feed_error);
+		d->feed_error = NULL;
+		if (d->ev_feed_retry != NULL)
+			evtimer_del(d->ev_feed_retry);
+		return;
+	}
+	log_err("event=changes_log_error cause=%s", log_q(cause));
+	d->feed_errors++;
+	free(d->feed_error);
+	d->feed_error = cause;
+	if (d->ev_feed_retry == NULL)
+		d->ev_feed_retry = evtimer_new(d->base, on_feed_retry, d);
+	if (!d->stopping)
+		evtimer_add(d->ev_feed_retry, &tv);
+}
+
 static void
 flush_outbox(struct daemon *d)
 {
 	char	*cause = NULL;
 
-	if (outbox_flush(d->outbox, &cause) == -1) {
-		/* The database keeps every change: the next flush catches up. */
-		log_err("event=changes_log_error cause=%s", log_q(cause));
-		free(cause);
-	}
+	if (d->outbox == NULL)
+		return;
+	/* The database keeps every change: the next flush catches up. */
+	feed_state(d, outbox_flush(d->outbox, &cause) == -1 ? cause : NULL);
+}
+
+static void
+on_feed_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon	*d = arg;
+
+	if (d->feed_error != NULL)
+		flush_outbox(d);
 }
 
 static void
@@ -535,6 +576,7 @@ reload_changes_log(struct daemon *d, struct conf *nc)
 	    log_q(d->conf->changes_log), log_q(nc->changes_log));
 	outbox_close(d->outbox);
 	d->outbox = o;
+	feed_state(d, NULL);
 	flush_outbox(d);
 }
 
@@ -602,8 +644,8 @@ reopen_outbox(struct daemon *d)
 	char	*cause = NULL;
 
 	if (outbox_reopen_now(d->outbox, &cause) == -1) {
-		log_err("event=changes_log_error cause=%s", log_q(cause));
-		free(cause);
+		feed_state(d, cause);
+		return;
 	}
 	flush_outbox(d);
 }
@@ -818,6 +860,8 @@ main(int argc, char **argv)
 	store_close(d.store);
 	if (d.ev_watchdog != NULL)
 		event_free(d.ev_watchdog);
+	if (d.ev_feed_retry != NULL)
+		event_free(d.ev_feed_retry);
 	event_free(d.ev_hup);
 	event_free(d.ev_term);
 	event_free(d.ev_int);
@@ -830,5 +874,6 @@ main(int argc, char **argv)
 	free(d.db_path);
 	free(d.last);
 	free(d.status);
+	free(d.feed_error);
 	return 0;
 }

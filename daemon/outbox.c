@@ -6,9 +6,20 @@
  * fsync'd, then the database records the last seq written.  A crash between
  * the two leaves the file ahead of the database; at start the file's own
  * last complete line says where it stands, and a torn last line (a crash in
- * the middle of a write) is cut off and written again.  The file may be
- * rotated (logrotate's create mode): when it disappears or is replaced, it
- * is reopened, on SIGHUP too.
+ * the middle of a write) is cut off and written again.  Complete lines
+ * ahead of the database stay: a consumer tailing the file has read them,
+ * and cutting them off would make it read them twice.
+ *
+ * A write that fails (a full disk, EIO) may have left part of a batch, and
+ * a torn line, behind it: the file is cut back at once to where the batch
+ * began, the end of the last line written before it, and if even that
+ * fails, before anything else is written.  The next flush writes the batch
+ * again from the database.
+ *
+ * The file may be rotated (logrotate's create mode): when it disappears or
+ * is replaced, it is reopened, on SIGHUP too, and repaired as at start.  It
+ * is never opened through a symbolic link (O_NOFOLLOW): a changes_log
+ * replaced by a link is an error, reported until the link goes.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -36,7 +47,8 @@ struct outbox {
 	dev_t		 dev;
 	ino_t		 ino;
 	int64_t		 seq;		/* last seq in the file */
-	int		 broken;	/* a write failed: retry later */
+	off_t		 cut;		/* a write failed and the file is not
+					   cut back to here yet; or -1 */
 };
 
 /* The seq of the last complete line of fd; cut a torn last line off. */
@@ -99,18 +111,34 @@ file_last_seq(int fd, const char *path, int64_t *seq, char **cause)
 	return 0;
 }
 
+/*
+ * Open the file (again), never through a link, cut a torn last line off
+ * and move o->seq to the file's last line when that is ahead.
+ */
 static int
 outbox_reopen(struct outbox *o, char **cause)
 {
 	struct stat	st;
+	int64_t		file_seq;
 	int		fd;
 
-	fd = open(o->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	fd = open(o->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0640);
 	if (fd == -1 || fstat(fd, &st) == -1) {
-		xasprintf(cause, "changes_log %s: %s", o->path,
-		    strerror(errno));
+		xasprintf(cause, "changes_log %s: %s", o->path, errno == ELOOP ?
+		    "a symbolic link (refused)" : strerror(errno));
 		if (fd != -1)
 			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		xasprintf(cause, "changes_log %s: not a regular file",
+		    o->path);
+		close(fd);
+		return -1;
+	}
+	if (file_last_seq(fd, o->path, &file_seq, cause) == -1) {
+		close(fd);
 		return -1;
 	}
 	if (o->fd != -1)
@@ -118,6 +146,9 @@ outbox_reopen(struct outbox *o, char **cause)
 	o->fd = fd;
 	o->dev = st.st_dev;
 	o->ino = st.st_ino;
+	o->cut = -1;
+	if (file_seq > o->seq)
+		o->seq = file_seq;
 	return 0;
 }
 
@@ -125,15 +156,14 @@ struct outbox *
 outbox_open(struct store *store, const char *path, char **cause)
 {
 	struct outbox	*o;
-	int64_t		 file_seq, db_seq;
+	int64_t		 db_seq;
 
 	o = xcalloc(1, sizeof(*o));
 	o->store = store;
 	o->path = xstrdup(path);
 	o->fd = -1;
-	if (outbox_reopen(o, cause) == -1 ||
-	    file_last_seq(o->fd, o->path, &file_seq, cause) == -1 ||
-	    store_outbox_get(store, "changes_log", &db_seq, cause) == -1) {
+	o->cut = -1;
+	if (store_outbox_get(store, "changes_log", &db_seq, cause) == -1) {
 		outbox_close(o);
 		return NULL;
 	}
@@ -141,7 +171,11 @@ outbox_open(struct store *store, const char *path, char **cause)
 	 * The file ahead of the database: a crash after the write and
 	 * before the note.  An empty (rotated) file: the database knows.
 	 */
-	o->seq = file_seq > db_seq ? file_seq : db_seq;
+	o->seq = db_seq;
+	if (outbox_reopen(o, cause) == -1) {
+		outbox_close(o);
+		return NULL;
+	}
 	if (o->seq != db_seq && store_outbox_set(store, "changes_log",
 	    o->seq, cause) == -1) {
 		outbox_close(o);
@@ -169,7 +203,7 @@ check_rotated(struct outbox *o, char **cause)
 {
 	struct stat	st;
 
-	if (stat(o->path, &st) == 0 && st.st_dev == o->dev &&
+	if (lstat(o->path, &st) == 0 && st.st_dev == o->dev &&
 	    st.st_ino == o->ino)
 		return 0;
 	log_info("event=changes_log_reopen path=%s", log_q(o->path));
@@ -182,20 +216,41 @@ outbox_reopen_now(struct outbox *o, char **cause)
 	return o == NULL ? 0 : outbox_reopen(o, cause);
 }
 
+/*
+ * Cut the file back to where the failed batch began, so that no part of
+ * it stays to be written twice.
+ */
+static int
+cut_back(struct outbox *o, char **cause)
+{
+	if (ftruncate(o->fd, o->cut) == -1) {
+		xasprintf(cause, "changes_log %s: truncate after a failed "
+		    "write: %s", o->path, strerror(errno));
+		return -1;
+	}
+	log_warn("event=changes_log_repair path=%s cut_to=%lld seq=%lld",
+	    log_q(o->path), (long long)o->cut, (long long)o->seq);
+	o->cut = -1;
+	return 0;
+}
+
 /* Append every change after the last one written. */
 int
 outbox_flush(struct outbox *o, char **cause)
 {
 	FILE		*f;
-	char		*out;
+	char		*out, *why;
 	size_t		 len, done;
 	ssize_t		 w;
+	off_t		 start;
 	int64_t		 seq;
-	int		 r;
+	int		 r, err = 0;
 
 	if (o == NULL)
 		return 0;
 	if (check_rotated(o, cause) == -1)
+		return -1;
+	if (o->cut != -1 && cut_back(o, cause) == -1)
 		return -1;
 	for (;;) {
 		out = NULL;
@@ -210,17 +265,34 @@ outbox_flush(struct outbox *o, char **cause)
 			free(out);
 			return r;
 		}
+		/* O_APPEND: the batch goes at the end, which is here. */
+		if ((start = lseek(o->fd, 0, SEEK_END)) == -1) {
+			xasprintf(cause, "changes_log %s: seek: %s", o->path,
+			    strerror(errno));
+			free(out);
+			return -1;
+		}
+		why = NULL;
 		for (done = 0; done < len; done += (size_t)w)
 			if ((w = write(o->fd, out + done, len - done)) <= 0) {
-				xasprintf(cause, "changes_log %s: write: %s",
-				    o->path, strerror(errno));
-				free(out);
-				return -1;
+				why = "write";
+				err = w == 0 ? ENOSPC : errno;
+				break;
 			}
 		free(out);
-		if (fsync(o->fd) == -1) {
-			xasprintf(cause, "changes_log %s: fsync: %s", o->path,
-			    strerror(errno));
+		if (why == NULL && fsync(o->fd) == -1) {
+			why = "fsync";
+			err = errno;
+		}
+		if (why != NULL) {
+			xasprintf(cause, "changes_log %s: %s: %s", o->path,
+			    why, strerror(err));
+			o->cut = start;
+			if (cut_back(o, &why) == -1) {
+				log_err("event=changes_log_error cause=%s",
+				    log_q(why));
+				free(why);
+			}
 			return -1;
 		}
 		o->seq = seq;

@@ -30,6 +30,8 @@
  * while the daemon commits a page) before the statement fails with BUSY.
  */
 #define BUSY_TIMEOUT_MS		5000
+/* Between two tries of a lock SQLite's busy handler does not wait for. */
+#define BUSY_RETRY_MS		10
 
 /*
  * Page cache in KiB.  Writes append at the ends of the tables and of a few
@@ -114,6 +116,7 @@ enum query {
 	Q_SOURCE_ADD,
 	Q_SOURCE_URL,
 	Q_SOURCE_IDENTIFY,
+	Q_RUN_INTERRUPTED,
 	Q_RUN_BEGIN,
 	Q_RUN_END,
 	Q_RECORD_GET,
@@ -180,6 +183,9 @@ static const struct {
 	    "UPDATE source SET granularity = ?2, earliest_datestamp = ?3,"
 	    " deleted_record = ?4, repository_name = ?5, identified_at = ?6"
 	    " WHERE id = ?1" },
+	[Q_RUN_INTERRUPTED] = { "mark interrupted runs",
+	    "UPDATE run SET status = 'failed', error = 'interrupted',"
+	    " ended = ?2 WHERE source_id = ?1 AND status = 'running'" },
 	[Q_RUN_BEGIN] = { "insert run",
 	    "INSERT INTO run (source_id, started, status)"
 	    " VALUES (?1, ?2, 'running')" },
@@ -794,14 +800,26 @@ store_open(const char *path, int flags, char **cause)
 		    exec_sql(s, store_migrations[v].setup, "migrate",
 		    cause) == -1)
 			goto fail;
-		/* WAL is persistent in the file; this only sets it once. */
+		/*
+		 * WAL is persistent in the file; this only sets it once.
+		 * Setting it takes a read lock and then upgrades it to a
+		 * write lock, and SQLite calls no busy handler for such an
+		 * upgrade (it could deadlock): two processes opening a new
+		 * file at once would see "database is locked" at once.
+		 * Wait for the lock here, as the busy timeout does.
+		 */
 		if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1,
 		    &st, NULL) != SQLITE_OK) {
 			set_cause(cause, "store: journal_mode %s: %s", path,
 			    sqlite3_errmsg(s->db));
 			goto fail;
 		}
-		if (sqlite3_step(st) != SQLITE_ROW) {
+		for (i = 0; (rc = sqlite3_step(st)) == SQLITE_BUSY &&
+		    i < BUSY_TIMEOUT_MS / BUSY_RETRY_MS; i++) {
+			sqlite3_reset(st);
+			sqlite3_sleep(BUSY_RETRY_MS);
+		}
+		if (rc != SQLITE_ROW) {
 			set_cause(cause, "store: journal_mode %s: %s", path,
 			    sqlite3_errmsg(s->db));
 			sqlite3_finalize(st);
@@ -1023,11 +1041,27 @@ store_source_identify(struct store *s, int64_t source,
 
 /* Runs */
 
+/*
+ * A run still 'running' when the next run of its source begins was killed
+ * (SIGKILL, a power loss) before it could end: it is marked failed with
+ * error 'interrupted'.  A source is harvested by one process at a time, so
+ * no live process holds such a run; if two harvested one source at once
+ * after all, the live run's own end overwrites the mark with its result.
+ */
 int64_t
 store_run_begin(struct store *s, int64_t source, char **cause)
 {
-	sqlite3_stmt	*st = s->q[Q_RUN_BEGIN];
+	sqlite3_stmt	*st = s->q[Q_RUN_INTERRUPTED];
+	int		 n;
 
+	sqlite3_bind_int64(st, 1, source);
+	bind_text(st, 2, store_now(s));
+	if (q_exec(s, Q_RUN_INTERRUPTED, cause) == -1)
+		return -1;
+	if ((n = sqlite3_changes(s->db)) > 0)
+		log_warn("store: interrupted runs source_id=%lld runs=%d "
+		    "msg=\"marked failed\"", (long long)source, n);
+	st = s->q[Q_RUN_BEGIN];
 	sqlite3_bind_int64(st, 1, source);
 	bind_text(st, 2, store_now(s));
 	if (q_exec(s, Q_RUN_BEGIN, cause) == -1)

@@ -1445,6 +1445,140 @@ test_redirect_other_port(void **state)
 	stop_server(&other);
 }
 
+/*
+ * Two harvests started at once on a new database file both succeed.  In
+ * every other round the test holds the new file's write lock for 300 ms
+ * while they start, so that they meet at setting WAL mode, where SQLite
+ * waits for no lock by itself ("journal_mode: database is locked").
+ */
+static void
+test_two_harvests_new_db(void **state)
+{
+	sqlite3		*sdb = NULL;
+	char		*db, *cmd, *err, name[32];
+	pid_t		 pid[2];
+	int		 round, k, status;
+
+	for (round = 0; round < 4; round++) {
+		snprintf(name, sizeof(name), "race%d.db", round);
+		db = path(name);
+		if (round % 2 == 0) {
+			assert_int_equal(sqlite3_open(db, &sdb), SQLITE_OK);
+			assert_int_equal(sqlite3_exec(sdb, "BEGIN IMMEDIATE",
+			    NULL, NULL, NULL), SQLITE_OK);
+		}
+		for (k = 0; k < 2; k++) {
+			pid[k] = fork();
+			assert_true(pid[k] >= 0);
+			if (pid[k] == 0) {
+				xasprintf(&cmd, "exec %s/oaiharvest harvest "
+				    "--db %s --url http://127.0.0.1:%d/oai "
+				    "--source r%d 2>%s/race%d.err", bindir, db,
+				    synth.port, k, tmpdir, k);
+				execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+				_exit(127);
+			}
+		}
+		if (sdb != NULL) {
+			usleep(300 * 1000);
+			assert_int_equal(sqlite3_exec(sdb, "COMMIT", NULL,
+			    NULL, NULL), SQLITE_OK);
+			sqlite3_close(sdb);
+			sdb = NULL;
+		}
+		for (k = 0; k < 2; k++) {
+			assert_int_equal(waitpid(pid[k], &status, 0), pid[k]);
+			snprintf(name, sizeof(name), "race%d.err", k);
+			err = read_tmp(name);
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				fail_msg("round %d, harvest %d: %s", round, k,
+				    err);
+			assert_non_null(strstr(err, "status=ok"));
+			free(err);
+		}
+		assert_int_equal(sqlite3_open_v2(db, &sdb,
+		    SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+		assert_int_equal(q_int(sdb, "SELECT count(DISTINCT source_id) "
+		    "FROM run WHERE status = 'ok'"), 2);
+		assert_int_equal(q_int(sdb, "SELECT count(*) FROM run"), 2);
+		assert_true(q_int(sdb, "SELECT count(*) FROM record") > 600);
+		sqlite3_close(sdb);
+		sdb = NULL;
+		free(db);
+	}
+}
+
+/*
+ * A CLI harvest killed with SIGKILL mid-run leaves its run 'running'; the
+ * next run of the source marks it failed, error 'interrupted', and
+ * `oaiharvest status` no longer says running.
+ */
+static void
+test_killed_run_interrupted(void **state)
+{
+	struct server	 slow;
+	sqlite3		*sdb;
+	char		*db, *cmd, *out;
+	pid_t		 pid;
+	int		 i, status, rc;
+	long long	 running = 0;
+
+	start_server(&slow, "slow2.port", "--records 400 --page-size 20 "
+	    "--deleted-every 0 --delay-ms 40");
+	db = path("interrupted.db");
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		xasprintf(&cmd, "exec %s/oaiharvest harvest --db %s "
+		    "--url http://127.0.0.1:%d/oai --source slow "
+		    "2>/dev/null", bindir, db, slow.port);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	/* Killed once its run has begun and a page is in. */
+	for (i = 0; i < 200 && running == 0; i++) {
+		usleep(50 * 1000);
+		if (access(db, F_OK) != 0 || sqlite3_open_v2(db, &sdb,
+		    SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+			continue;
+		sqlite3_busy_timeout(sdb, 5000);
+		if (sqlite3_exec(sdb, "SELECT 1 FROM run", NULL, NULL,
+		    NULL) == SQLITE_OK)
+			running = q_int(sdb, "SELECT count(*) FROM run WHERE "
+			    "status = 'running' AND (SELECT count(*) FROM "
+			    "record) > 0");
+		sqlite3_close(sdb);
+	}
+	assert_int_equal(running, 1);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	assert_int_equal(run("ki1.out", "ki1.err", "%s/oaiharvest status "
+	    "--db %s", bindir, db), 0);
+	out = read_tmp("ki1.out");
+	assert_non_null(strstr(out, "running"));
+	free(out);
+
+	rc = run("ki2.out", "ki2.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source slow", bindir, db, slow.port);
+	if (rc != 0)
+		fail_msg("next harvest failed: %s", read_tmp("ki2.err"));
+	assert_int_equal(sqlite3_open_v2(db, &sdb, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM run WHERE id = 1 "
+	    "AND status = 'failed' AND error = 'interrupted' AND ended IS "
+	    "NOT NULL"), 1);
+	assert_int_equal(q_int(sdb, "SELECT count(*) FROM run WHERE "
+	    "status = 'running'"), 0);
+	sqlite3_close(sdb);
+	assert_int_equal(run("ki3.out", "ki3.err", "%s/oaiharvest status "
+	    "--db %s", bindir, db), 0);
+	out = read_tmp("ki3.out");
+	assert_null(strstr(out, "running"));
+	free(out);
+	free(db);
+	stop_server(&slow);
+}
+
 int
 main(void)
 {
@@ -1471,6 +1605,8 @@ main(void)
 		cmocka_unit_test(test_identify_hostile),
 		cmocka_unit_test(test_future_clock),
 		cmocka_unit_test(test_redirect_other_port),
+		cmocka_unit_test(test_two_harvests_new_db),
+		cmocka_unit_test(test_killed_run_interrupted),
 	};
 
 	return cmocka_run_group_tests_name("integration", tests, setup,

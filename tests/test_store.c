@@ -5,6 +5,7 @@
  * SQLite's own JSON functions.
  */
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -2871,6 +2872,83 @@ test_checkpoint_async(void **state)
 	assert_sql(f, "SELECT count(*) FROM record_fts('title')", "6000\n");
 }
 
+/*
+ * A run left 'running' by a process killed with SIGKILL is marked failed,
+ * error 'interrupted', when the next run of its source begins; the runs of
+ * other sources are left alone.
+ */
+static void
+test_run_interrupted(void **state)
+{
+	struct fx	*f = *state;
+	int64_t		 killed, other, next, src2;
+
+	killed = store_run_begin(f->s, f->src, NULL);
+	src2 = store_source(f->s, "two", "https://two.example/oai", 0, CAUSE);
+	assert_true(killed > 0 && src2 > 0);
+	other = store_run_begin(f->s, src2, NULL);
+	assert_true(other > 0);
+	next = store_run_begin(f->s, f->src, NULL);
+	assert_true(next > killed);
+	assert_sql(f, "SELECT id = (SELECT min(id) FROM run), source_id = 1,"
+	    " status, error, ended IS NOT NULL FROM run ORDER BY id",
+	    "1|1|failed|interrupted|1\n"
+	    "0|0|running|NULL|0\n"
+	    "0|1|running|NULL|0\n");
+	CHECK(store_run_end(f->s, next, "ok", NULL, NULL, CAUSE));
+	CHECK(store_run_end(f->s, other, "ok", NULL, NULL, CAUSE));
+	assert_sql(f, "SELECT group_concat(status || '/' || ifnull(error, ''),"
+	    " ' ') FROM (SELECT * FROM run ORDER BY id)",
+	    "failed/interrupted ok/ ok/\n");
+}
+
+/*
+ * A new file opened while another connection holds its write lock: setting
+ * WAL mode upgrades a read lock, for which SQLite calls no busy handler, so
+ * this failed at once with "journal_mode: database is locked" where it must
+ * wait, as it does for an existing file.
+ */
+static void
+test_open_new_file_locked(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*s2;
+	sqlite3		*db;
+	char		*p, c = 0;
+	pid_t		 pid;
+	int		 fds[2], status;
+
+	xasprintf(&p, "%s/new.db", f->dir);
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* Hold the write lock of the new, empty file for 400 ms. */
+		close(fds[0]);
+		if (sqlite3_open(p, &db) != SQLITE_OK ||
+		    sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+		    SQLITE_OK)
+			_exit(1);
+		if (write(fds[1], "x", 1) != 1)
+			_exit(1);
+		usleep(400 * 1000);
+		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+		sqlite3_close(db);
+		_exit(0);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	close(fds[0]);
+	if ((s2 = store_open(p, 0, CAUSE)) == NULL)
+		fail_msg("store_open while locked: %s", cause_);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(store_source(s2, "nur", "https://nur.example/oai", 0,
+	    CAUSE) > 0);
+	store_close(s2);
+	free(p);
+}
+
 int
 main(void)
 {
@@ -2947,6 +3025,10 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_throughput, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_run_interrupted, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_open_new_file_locked,
+		    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
