@@ -6,6 +6,7 @@
  * Per-host politeness lives in the engine, shared by every source.
  */
 #include <sys/queue.h>
+#include <sys/resource.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -31,6 +32,8 @@
 #define RUN_RETRY_BASE	60
 /* Jitter: up to a tenth of the interval, at most this many seconds. */
 #define JITTER_MAX	300
+/* Descriptors to ask for when the hard limit is unlimited. */
+#define NOFILE_WANT	65536
 
 const char *const src_state_names[] = { "idle", "waiting", "running" };
 
@@ -52,6 +55,7 @@ static void	 status(struct daemon *);
 static void	 reload(struct daemon *);
 static void	 on_signal(evutil_socket_t, short, void *);
 static void	 on_watchdog(evutil_socket_t, short, void *);
+static void	 raise_nofile(void);
 
 static unsigned int	rand_state;
 
@@ -640,6 +644,32 @@ on_watchdog(evutil_socket_t fd, short what, void *arg)
 	notify_send("WATCHDOG=1");
 }
 
+/*
+ * Harvests need sockets and database files, and the status server caps its
+ * connections at a share of this limit (http.c): take the whole hard limit
+ * of descriptors rather than the 1024 a login shell leaves.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		/* Linux refuses more than fs.nr_open, and "unlimited". */
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1 &&
+		    rl.rlim_max > NOFILE_WANT) {
+			rl.rlim_cur = NOFILE_WANT;
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_info("event=nofile limit=%llu",
+		    (unsigned long long)rl.rlim_cur);
+}
+
 static void
 libevent_log(int severity, const char *msg)
 {
@@ -737,6 +767,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	rand_state = (unsigned int)time(NULL) ^ (unsigned int)getpid();
+	raise_nofile();
 	if (notify_init() == -1)
 		log_warn("event=notify msg=\"NOTIFY_SOCKET is unusable; no "
 		    "readiness notifications\"");

@@ -27,6 +27,7 @@ static struct server	 srv;
 static pid_t		 dpid;
 static int		 sport;		/* the status server's port */
 static char		*log_file;
+static const char	*token;		/* sent as a bearer token, or NULL */
 
 static size_t
 write_cb(char *p, size_t size, size_t n, void *arg)
@@ -39,8 +40,9 @@ static char *
 req(const char *method, const char *pathq, long *code, double *secs)
 {
 	CURL		*c;
+	struct curl_slist *hdrs = NULL;
 	struct buf	 b;
-	char		*url;
+	char		*url, *auth;
 	double		 t = 0;
 
 	buf_init(&b, 64UL * 1024 * 1024);
@@ -50,16 +52,25 @@ req(const char *method, const char *pathq, long *code, double *secs)
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-	if (strcmp(method, "POST") == 0)
+	if (token != NULL) {
+		xasprintf(&auth, "Authorization: Bearer %s", token);
+		hdrs = curl_slist_append(hdrs, auth);
+		free(auth);
+	}
+	/* POST with no body: curl would say it is a form. */
+	if (strcmp(method, "POST") == 0) {
+		hdrs = curl_slist_append(hdrs, "Content-Type:");
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-	else if (strcmp(method, "GET") != 0)
+	} else if (strcmp(method, "GET") != 0)
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	assert_int_equal(curl_easy_perform(c), CURLE_OK);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
 	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &t);
 	if (secs != NULL)
 		*secs = t;
 	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
 	free(url);
 	return b.data != NULL ? b.data : xstrdup("");
 }
