@@ -805,11 +805,28 @@ runs_ok_one(void)
  * cap (a quarter of them), /healthz answers at once and a harvest gets the
  * descriptors it needs.
  */
+enum { NIDLE = 300, NPOLL = 40 };
+/* The raw connections of a test, closed by its teardown if it fails. */
+static int	 raw_fds[NIDLE + 1];
+static int	 nraw;
+
+static int
+close_raw(void **state)
+{
+	int	i;
+
+	for (i = 0; i < nraw; i++)
+		if (raw_fds[i] >= 0)
+			close(raw_fds[i]);
+	nraw = 0;
+	req_timeout = 30;
+	return 0;
+}
+
 static void
 test_idle_connections(void **state)
 {
-	enum { NIDLE = 300 };
-	int		 fds[NIDLE], i, n, closed = 0;
+	int		*fds = raw_fds, i, n, closed = 0;
 	long long	 runs, max;
 	long		 code;
 	double		 secs;
@@ -819,7 +836,7 @@ test_idle_connections(void **state)
 	max = NOFILE / 4;
 	runs = runs_ok_one();
 	for (i = 0; i < NIDLE; i++)
-		fds[i] = tcp_open(sport, 0);
+		fds[nraw++] = tcp_open(sport, 0);
 	for (i = 0; i < NIDLE; i += 2)
 		(void)tcp_send(fds[i], "GET /status HTTP/1.1\r\n");
 	usleep(500 * 1000);
@@ -857,8 +874,7 @@ test_idle_connections(void **state)
 	    "{reason=\"deadline\"}");
 	if (n < NIDLE - max)
 		fail_msg("closed %d, by the daemon %d", closed, n);
-	for (i = 0; i < NIDLE; i++)
-		close(fds[i]);
+	close_raw(NULL);
 	for (i = 0; i < 50 && metric("oaiharvest_status_connections") > 1;
 	    i++)
 		usleep(100 * 1000);
@@ -873,10 +889,9 @@ test_idle_connections(void **state)
 static void
 test_long_polls_and_trickle(void **state)
 {
-	enum { NPOLL = 40 };
 	struct buf	 b;
 	char		 rq[256];
-	int		 fds[NPOLL], got[NPOLL] = { 0 }, trickle, i, j;
+	int		*fds = raw_fds, got[NPOLL] = { 0 }, trickle, i, j;
 	int		 n503 = 0, fds0, gone = 0;
 	long long	 max, n;
 	time_t		 t0;
@@ -890,7 +905,10 @@ test_long_polls_and_trickle(void **state)
 	assert_true(fds0 > 0);
 
 	t0 = time(NULL);
-	trickle = tcp_open(sport, 0);
+	raw_fds[NPOLL] = trickle = tcp_open(sport, 0);
+	nraw = NPOLL + 1;
+	for (i = 0; i < NPOLL; i++)
+		fds[i] = -1;
 	assert_int_equal(tcp_send(trickle, "GET /status HTTP/1.1\r\n"), 0);
 
 	snprintf(rq, sizeof(rq), "GET /changes?since=1000000000&wait=60 "
@@ -916,8 +934,10 @@ test_long_polls_and_trickle(void **state)
 	assert_int_equal(metric("oaiharvest_status_long_polls"), max);
 
 	/* The clients leave: the daemon lets go of every one at once. */
-	for (i = 0; i < NPOLL; i++)
+	for (i = 0; i < NPOLL; i++) {
 		close(fds[i]);
+		fds[i] = -1;
+	}
 	for (i = 0; i < 20 && daemon_fds(dpid) > fds0 + 2; i++)
 		usleep(100 * 1000);
 	assert_true(daemon_fds(dpid) <= fds0 + 2);
@@ -936,7 +956,7 @@ test_long_polls_and_trickle(void **state)
 	n = time(NULL) - t0;
 	assert_true(gone);
 	assert_true(n >= 9 && n <= 13);
-	close(trickle);
+	close_raw(NULL);
 	assert_true(metric("oaiharvest_status_closed_total"
 	    "{reason=\"deadline\"}") >= 1);
 }
@@ -1057,8 +1077,9 @@ main(void)
 		cmocka_unit_test(test_cross_site_post),
 		cmocka_unit_test(test_host_names),
 		cmocka_unit_test(test_token),
-		cmocka_unit_test(test_idle_connections),
-		cmocka_unit_test(test_long_polls_and_trickle),
+		cmocka_unit_test_teardown(test_idle_connections, close_raw),
+		cmocka_unit_test_teardown(test_long_polls_and_trickle,
+		    close_raw),
 		cmocka_unit_test(test_changes_never_read),
 	};
 
