@@ -567,12 +567,19 @@ cross_site(struct evhttp_request *req)
 	const char		*origin, *host, *site, *type;
 	size_t			 len;
 
+	/* Host is one of ours (host_ok): a page from it is our own. */
 	origin = evhttp_find_header(in, "Origin");
 	host = evhttp_find_header(in, "Host");
-	if (origin != NULL && (host == NULL ||
-	    strncasecmp(origin, "http://", 7) != 0 ||
-	    strcasecmp(origin + 7, host) != 0))
-		return "cross-site request refused (Origin)";
+	if (origin != NULL) {
+		if (strncasecmp(origin, "http://", 7) == 0)
+			origin += 7;
+		else if (strncasecmp(origin, "https://", 8) == 0)
+			origin += 8;
+		else
+			origin = "";
+		if (host == NULL || strcasecmp(origin, host) != 0)
+			return "cross-site request refused (Origin)";
+	}
 	site = evhttp_find_header(in, "Sec-Fetch-Site");
 	if (site != NULL && strcasecmp(site, "same-origin") != 0 &&
 	    strcasecmp(site, "none") != 0)

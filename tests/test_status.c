@@ -552,6 +552,8 @@ post_with(const char *h1, const char *h2)
 	hdrs = curl_slist_append(hdrs, h1);
 	if (h2 != NULL)
 		hdrs = curl_slist_append(hdrs, h2);
+	if (extra_hdr != NULL)
+		hdrs = curl_slist_append(hdrs, extra_hdr);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	assert_int_equal(curl_easy_perform(c), CURLE_OK);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -600,6 +602,13 @@ test_cross_site_post(void **state)
 	snprintf(own, sizeof(own), "Origin: http://127.0.0.1:%d", sport);
 	assert_int_equal(post_with(own, "Content-Type: application/json; "
 	    "charset=utf-8"), 202);
+	/* Through a TLS proxy named in status_hosts. */
+	assert_int_equal(post_with("Host: harvest.example.org",
+	    "Origin: https://harvest.example.org"), 403);
+	extra_hdr = "Content-Type: application/json";
+	assert_int_equal(post_with("Host: harvest.example.org",
+	    "Origin: https://harvest.example.org"), 202);
+	extra_hdr = NULL;
 	assert_int_equal(post_with("Sec-Fetch-Site: same-origin",
 	    "Content-Type: application/json"), 202);
 	wait_harvested();
