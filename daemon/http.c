@@ -145,6 +145,7 @@ struct http {
 	long long		 closed[CLOSE_NREASONS];
 	time_t			 warned_limit;
 	time_t			 warned_accept;
+	time_t			 warned_untracked;
 };
 
 typedef void	route_fn(struct http *, struct evhttp_request *,
@@ -334,8 +335,20 @@ on_adopt(evutil_socket_t fd, short what, void *arg)
 		bufferevent_getcb(c->bev, NULL, NULL, NULL, &cbarg);
 		c->evcon = cbarg;
 		if (c->evcon == NULL ||
-		    evhttp_connection_get_bufferevent(c->evcon) != c->bev)
-			fatalx("status server: a connection without evhttp");
+		    evhttp_connection_get_bufferevent(c->evcon) != c->bev) {
+			/*
+			 * Not the libevent this was written for: refuse the
+			 * connection (evhttp sees EOF) rather than answer one
+			 * we cannot track.
+			 */
+			if (warn_due(&h->warned_untracked))
+				log_err("event=status_untracked msg=\"evhttp "
+				    "did not take the connection as expected\"");
+			shutdown(bufferevent_getfd(c->bev), SHUT_RDWR);
+			h->nconns--;
+			free(c);
+			continue;
+		}
 		evhttp_connection_set_closecb(c->evcon, on_conn_closed, c);
 		c->deadline = evtimer_new(h->d->base, on_deadline, c);
 		TAILQ_INSERT_TAIL(&h->conns, c, entry);

@@ -624,7 +624,8 @@ test_host_names(void **state)
 		"Host: [::1]:1", "Host: 127.0.0.1:%dx",
 	};
 	static const char *const good[] = {
-		"Host: 127.0.0.1:%d", "Host: localhost:%d", "Host: LOCALHOST:%d",
+		"Host: 127.0.0.1:%d", "Host: localhost:%d",
+		"Host: LOCALHOST:%d",
 		"Host: [::1]:%d", "Host: harvest.example.org",
 		"Host: harvest.example.org:443", "Host: [fd00::1]:8080",
 	};
