@@ -46,6 +46,7 @@
 #define EMAIL_MAX		254
 #define EMAIL_LOCAL_MAX		64
 #define EMAIL_LABEL_MAX		63
+#define HOST_NAME_MAX_LEN	253
 
 #define CONF_DEFAULT_PREFIX	"oai_dc"
 
@@ -117,6 +118,8 @@ static int	set_window(struct parse *, const struct conf_key *, void *,
 		    const char *, char **);
 static int	set_redirects(struct parse *, const struct conf_key *, void *,
 		    const char *, char **);
+static int	set_hosts(struct parse *, const struct conf_key *, void *,
+		    const char *, char **);
 
 #define G(f)	offsetof(struct conf, f)
 #define S(f)	offsetof(struct conf_source, f)
@@ -157,6 +160,12 @@ static const struct conf_key conf_keys[] = {
 	    CONF_RESTART },
 	{ "changes_log", NULL, SCOPE_GLOBAL, KIND_STR, set_path,
 	    G(changes_log), 0, 1, PATH_MAX - 1, 0, NULL, 0, CONF_RELOAD },
+	{ "status_token_file", NULL, SCOPE_GLOBAL, KIND_STR, set_path,
+	    G(status_token_file), 0, 1, PATH_MAX - 1, 0, NULL, 0,
+	    CONF_RESTART },
+	{ "status_hosts", "status_host", SCOPE_GLOBAL, KIND_LIST, set_hosts,
+	    G(status_hosts), G(nstatus_hosts), 1, HOST_NAME_MAX_LEN, 0, NULL,
+	    0, CONF_RELOAD },
 
 	{ "url", NULL, SCOPE_SOURCE, KIND_STR, set_url,
 	    S(url), 0, 0, MAX_URL_LEN, 0, NULL, 1, CONF_RELOAD },
@@ -253,6 +262,7 @@ static int	 list_add(struct parse *, const struct conf_key *, void *,
 		    int (*)(const char *, size_t, char **));
 static int	 check_prefix(const char *, size_t, char **);
 static int	 check_setspec(const char *, size_t, char **);
+static int	 check_host(const char *, size_t, char **);
 static int	 oai_unreserved(int);
 static int	 check_name(const char *, size_t);
 static int	 parse_millis(const char *, long long *, const char **);
@@ -366,6 +376,10 @@ conf_free(struct conf *c)
 	free(c->ca_file);
 	free(c->status_listen);
 	free(c->changes_log);
+	free(c->status_token_file);
+	for (i = 0; i < c->nstatus_hosts; i++)
+		free(c->status_hosts[i]);
+	free(c->status_hosts);
 	free(c);
 }
 
@@ -1220,6 +1234,13 @@ set_sets(struct parse *p, const struct conf_key *k, void *base,
 	return list_add(p, k, base, val, why, "setSpec", check_setspec);
 }
 
+static int
+set_hosts(struct parse *p, const struct conf_key *k, void *base,
+    const char *val, char **why)
+{
+	return list_add(p, k, base, val, why, "host", check_host);
+}
+
 /*
  * Append the items of a comma- or blank-separated list; repeated keys append
  * too.  A duplicate is an error rather than dropped: it is most likely a
@@ -1275,6 +1296,33 @@ list_add(struct parse *p, const struct conf_key *k, void *base,
 		if (*s == ',')
 			s++;
 	}
+}
+
+/*
+ * A name the status server answers to in Host: a DNS name or an IP literal
+ * ("[::1]" for IPv6), without a port.
+ */
+static int
+check_host(const char *s, size_t len, char **why)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
+		    s[i] == '-' || (s[i] == ':' && s[0] == '[') ||
+		    ((s[i] == '[' || s[i] == ']') && s[0] == '['))) {
+			xasprintf(why, "%s (a host name without a port, or "
+			    "[IPv6])", bad_char(s[i]));
+			return -1;
+		}
+	}
+	if (s[0] == '[' && (len < 3 || s[len - 1] != ']')) {
+		*why = xstrdup("unterminated IPv6 address");
+		return -1;
+	}
+	return 0;
 }
 
 /* OAI-PMH: metadataPrefix is one or more unreserved URI characters. */

@@ -49,6 +49,12 @@ struct conf {
 						   HTTP server, or NULL: off */
 	char			*changes_log;	/* JSON Lines change file, or
 						   NULL */
+	char			*status_token_file;	/* holds the status
+						   server's bearer token, or
+						   NULL: no token */
+	char			**status_hosts;	/* more Host names the status
+						   server answers to */
+	size_t			 nstatus_hosts;
 	long long		 max_concurrent;	/* default 4 */
 	long long		 delay_ms;	/* default 1000 */
 	long long		 timeout;	/* whole request, seconds */

@@ -3,23 +3,45 @@
  * status as JSON, Prometheus metrics, the change feed with long polling,
  * and "harvest this source now".  It listens on loopback unless the config
  * names another address.
+ *
+ * Every page in a browser on the machine can reach a loopback port, and a
+ * client may be hostile, so the server
+ * - answers only to its own Host names (DNS rebinding), and refuses a POST
+ *   that a browser could send cross-site (a foreign Origin, a form's content
+ *   type); with status_token_file, every request but /healthz needs the
+ *   token;
+ * - tracks its connections itself (evhttp 2.1 has no limit): each must send
+ *   a whole request within REQUEST_DEADLINE however slowly it trickles,
+ *   at most a quarter of the descriptors are connections (the oldest idle
+ *   one is closed to make room), long polls are capped and closed when
+ *   their client hangs up;
+ * - writes /changes in chunks, each only when the client has taken the
+ *   last, so that memory per connection is bounded.
  */
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -30,28 +52,100 @@
 #define WAIT_MAX	300
 #define CHANGES_MAX	100000
 #define CHANGES_DEF	1000
-/* Long polls parked at once. */
-#define WAITERS_MAX	1000
+/* Rows of /changes read and written at a time (some 40 KB). */
+#define CHANGES_CHUNK	256
+/* Long polls parked at once: at most this, and half the connections. */
+#define WAITERS_MAX	64
+/* Connections at once: a quarter of the descriptors, within these. */
+#define CONNS_MIN	8
+#define CONNS_MAX	1024
+/* Seconds a connection has to send a whole request, however slowly. */
+#define REQUEST_DEADLINE	10
+/* Seconds without progress before evhttp drops a connection. */
+#define IO_TIMEOUT	30
+/* Bytes read ahead from a client (requests are at most 16 + 4 KB). */
+#define READ_AHEAD_MAX	(64 * 1024)
+/* Milliseconds the listener rests when accept() fails (no descriptors). */
+#define ACCEPT_PAUSE_MS	250
+/* A token file's size, and the token's length. */
+#define TOKEN_FILE_MAX	4096
+#define TOKEN_MIN	16
+/* Seconds between two warnings of the same kind. */
+#define WARN_EVERY	60
 
 const char *const err_type_names[] = {
 	"network", "http", "parse", "oai", "protocol", "store", "limit",
 	"forbidden", "blocked", "cancelled", "other",
 };
 
-struct waiter {
-	TAILQ_ENTRY(waiter)	 entry;
-	struct http		*h;
-	struct evhttp_request	*req;
-	struct event		*timer;
-	long long		 since;
-	long long		 limit;
+/* Why the server closed a connection itself (a metric's label). */
+enum close_reason {
+	CLOSE_LIMIT,		/* made room under the connection cap */
+	CLOSE_DEADLINE,		/* no whole request in time */
+	CLOSE_HANGUP,		/* a long poll's client went away */
+	CLOSE_NREASONS
 };
+
+static const char *const close_reason_names[] = {
+	"limit", "deadline", "hangup",
+};
+
+enum conn_state {
+	CONN_NEW,		/* accepted; evhttp has not set it up yet */
+	CONN_READING,		/* waiting for a request, under the deadline */
+	CONN_ANSWERING,		/* a request is being answered */
+};
+
+struct feed;
+
+/* A client connection, from accept to evhttp's close callback. */
+struct conn {
+	TAILQ_ENTRY(conn)		 entry;
+	struct http			*h;
+	struct bufferevent		*bev;
+	struct evhttp_connection	*evcon;
+	struct event			*deadline;
+	enum conn_state			 state;
+	struct feed			*feed;	/* a /changes answer */
+};
+
+/* A /changes request: parked (a long poll), then written in chunks. */
+struct feed {
+	TAILQ_ENTRY(feed)	 entry;		/* in waiters, when parked */
+	struct http		*h;
+	struct conn		*c;
+	struct evhttp_request	*req;
+	struct event		*timer;		/* parked: the wait ends */
+	struct event		*hup;		/* parked: the client leaves */
+	int			 parked;
+	int			 started;	/* the reply's head is out */
+	long long		 since;
+	long long		 left;		/* rows still to send */
+};
+
+TAILQ_HEAD(conns, conn);
 
 struct http {
 	struct daemon		*d;
 	struct evhttp		*evh;
-	TAILQ_HEAD(, waiter)	 waiters;
+	struct evconnlistener	*lev;
+	struct event		*ev_adopt;	/* takes in new connections */
+	struct event		*ev_resume;	/* accepts again */
+	struct conns		 fresh;		/* CONN_NEW */
+	struct conns		 conns;		/* the others, oldest first */
+	TAILQ_HEAD(, feed)	 waiters;
+	size_t			 nconns;	/* fresh and conns */
 	size_t			 nwaiters;
+	size_t			 conns_max;
+	size_t			 waiters_max;
+	char			*listen_host;	/* IPv6 in brackets */
+	int			 port;		/* bound */
+	char			*token;		/* NULL: none needed */
+	size_t			 token_len;
+	long long		 closed[CLOSE_NREASONS];
+	time_t			 warned_limit;
+	time_t			 warned_accept;
+	time_t			 warned_untracked;
 };
 
 typedef void	route_fn(struct http *, struct evhttp_request *,
@@ -62,14 +156,46 @@ static route_fn	h_healthz, h_status, h_metrics, h_changes, h_harvest;
 static const struct route {
 	int		 methods;
 	const char	*path;		/* exact, or a prefix ending in '/' */
+	int		 open;		/* needs no token */
 	route_fn	*fn;
 } routes[] = {
-	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/healthz", h_healthz },
-	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/status", h_status },
-	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/metrics", h_metrics },
-	{ EVHTTP_REQ_GET, "/changes", h_changes },
-	{ EVHTTP_REQ_POST, "/sources/", h_harvest },
+	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/healthz", 1, h_healthz },
+	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/status", 0, h_status },
+	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/metrics", 0, h_metrics },
+	{ EVHTTP_REQ_GET, "/changes", 0, h_changes },
+	{ EVHTTP_REQ_POST, "/sources/", 0, h_harvest },
 };
+
+/* Connections */
+static struct bufferevent *conn_bev(struct event_base *, void *);
+static void	 on_adopt(evutil_socket_t, short, void *);
+static void	 conn_reading(struct conn *);
+static struct conn *conn_find(struct http *, struct evhttp_connection *);
+static void	 conn_close(struct conn *, enum close_reason);
+static void	 on_conn_closed(struct evhttp_connection *, void *);
+static void	 on_deadline(evutil_socket_t, short, void *);
+static void	 on_request_done(struct evhttp_request *, void *);
+static void	 on_accept_error(struct evconnlistener *, void *);
+static void	 on_resume(evutil_socket_t, short, void *);
+static int	 warn_due(time_t *);
+
+/* Requests */
+static int	 host_ok(struct http *, struct conn *, const char *);
+static int	 token_ok(struct http *, struct evhttp_request *);
+static const char *cross_site(struct evhttp_request *);
+static int	 read_token(struct http *, const char *, char **);
+
+/* The change feed */
+static void	 feed_send(struct feed *);
+static void	 feed_park(struct feed *, long long);
+static void	 feed_unpark(struct feed *);
+static void	 feed_free(struct feed *);
+static void	 on_feed_drained(struct evhttp_connection *, void *);
+static void	 on_feed_timeout(evutil_socket_t, short, void *);
+static void	 on_feed_hup(evutil_socket_t, short, void *);
+
+/* evconnlistener's error callback gets evhttp's argument, not ours. */
+static struct http	*listening;
 
 static void
 reply(struct evhttp_request *req, int code, const char *reason,
@@ -107,9 +233,30 @@ dispatch(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri	*u = evhttp_request_get_evhttp_uri(req);
 	const char		*p = u != NULL ? evhttp_uri_get_path(u) : NULL;
 	enum evhttp_cmd_type	 m = evhttp_request_get_command(req);
+	struct conn		*c;
 	size_t			 i, n;
 	int			 path_ok = 0;
 
+	/*
+	 * Only a connection we track may be answered: its close callback is
+	 * what frees whatever the answer holds.
+	 */
+	if ((c = conn_find(h, evhttp_request_get_connection(req))) == NULL) {
+		reply_json_error(req, 503, "Service Unavailable",
+		    "connection not tracked");
+		return;
+	}
+	evtimer_del(c->deadline);
+	c->state = CONN_ANSWERING;
+	evhttp_request_set_on_complete_cb(req, on_request_done, c);
+
+	if (!host_ok(h, c, evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Host"))) {
+		reply_json_error(req, 421, "Misdirected Request", "unknown "
+		    "Host (the listen address, a loopback name or one of "
+		    "status_hosts)");
+		return;
+	}
 	if (p == NULL) {
 		reply_json_error(req, 400, "Bad Request", "bad URI");
 		return;
@@ -121,6 +268,14 @@ dispatch(struct evhttp_request *req, void *arg)
 		    strcmp(p, routes[i].path) != 0)
 			continue;
 		path_ok = 1;
+		if (!routes[i].open && !token_ok(h, req)) {
+			evhttp_add_header(evhttp_request_get_output_headers(
+			    req), "WWW-Authenticate",
+			    "Bearer realm=\"oaiharvestd\"");
+			reply_json_error(req, 401, "Unauthorized", "this "
+			    "server needs Authorization: Bearer TOKEN");
+			return;
+		}
 		if ((routes[i].methods & (int)m) == 0)
 			continue;
 		routes[i].fn(h, req, p);
@@ -131,6 +286,378 @@ dispatch(struct evhttp_request *req, void *arg)
 		    "method not allowed");
 	else
 		reply_json_error(req, 404, "Not Found", "no such endpoint");
+}
+
+/* Connections */
+
+/*
+ * evhttp calls this for each connection it accepts, before it makes its
+ * own connection object around the bufferevent: count the connection now
+ * and take it in (on_adopt) as soon as evhttp is done with it.
+ */
+static struct bufferevent *
+conn_bev(struct event_base *base, void *arg)
+{
+	struct http	*h = arg;
+	struct conn	*c;
+	struct bufferevent *bev;
+
+	if ((bev = bufferevent_socket_new(base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		return NULL;
+	/* evhttp reads ahead without a limit while it writes an answer. */
+	bufferevent_setwatermark(bev, EV_READ, 0, READ_AHEAD_MAX);
+	c = xcalloc(1, sizeof(*c));
+	c->h = h;
+	c->bev = bev;
+	c->state = CONN_NEW;
+	TAILQ_INSERT_TAIL(&h->fresh, c, entry);
+	h->nconns++;
+	event_active(h->ev_adopt, EV_TIMEOUT, 0);
+	return bev;
+}
+
+/*
+ * Runs in the same pass of the loop as the accept, before any reading:
+ * evhttp's connection is the argument of the bufferevent's callbacks.  Then
+ * make room under the cap by closing the oldest connections that have not
+ * sent a request yet (a new one included).
+ */
+static void
+on_adopt(evutil_socket_t fd, short what, void *arg)
+{
+	struct http	*h = arg;
+	struct conn	*c, *v;
+	void		*cbarg = NULL;
+
+	while ((c = TAILQ_FIRST(&h->fresh)) != NULL) {
+		TAILQ_REMOVE(&h->fresh, c, entry);
+		bufferevent_getcb(c->bev, NULL, NULL, NULL, &cbarg);
+		c->evcon = cbarg;
+		if (c->evcon == NULL ||
+		    evhttp_connection_get_bufferevent(c->evcon) != c->bev) {
+			/*
+			 * Not the libevent this was written for: refuse the
+			 * connection (evhttp sees EOF) rather than answer one
+			 * we cannot track.
+			 */
+			if (warn_due(&h->warned_untracked))
+				log_err("event=status_untracked msg=\"evhttp "
+				    "did not take the connection as expected\"");
+			shutdown(bufferevent_getfd(c->bev), SHUT_RDWR);
+			h->nconns--;
+			free(c);
+			continue;
+		}
+		evhttp_connection_set_closecb(c->evcon, on_conn_closed, c);
+		c->deadline = evtimer_new(h->d->base, on_deadline, c);
+		TAILQ_INSERT_TAIL(&h->conns, c, entry);
+		conn_reading(c);
+	}
+	while (h->nconns > h->conns_max) {
+		TAILQ_FOREACH(v, &h->conns, entry)
+			if (v->state == CONN_READING)
+				break;
+		if (v == NULL)
+			break;
+		if (warn_due(&h->warned_limit))
+			log_warn("event=status_connections_limit max=%zu "
+			    "msg=\"closing the oldest idle connections\"",
+			    h->conns_max);
+		conn_close(v, CLOSE_LIMIT);
+	}
+}
+
+/* Waiting for a request: it must arrive whole within the deadline. */
+static void
+conn_reading(struct conn *c)
+{
+	struct timeval	tv = { REQUEST_DEADLINE, 0 };
+
+	c->state = CONN_READING;
+	evtimer_add(c->deadline, &tv);
+}
+
+static struct conn *
+conn_find(struct http *h, struct evhttp_connection *evcon)
+{
+	struct conn	*c;
+
+	if (evcon == NULL)
+		return NULL;
+	TAILQ_FOREACH(c, &h->conns, entry)
+		if (c->evcon == evcon)
+			return c;
+	return NULL;
+}
+
+/* Close it now; on_conn_closed frees c. */
+static void
+conn_close(struct conn *c, enum close_reason why)
+{
+	c->h->closed[why]++;
+	evhttp_connection_free(c->evcon);
+}
+
+/*
+ * evhttp frees the connection: after an answer with "Connection: close",
+ * at EOF or an error, at its timeout, or when we close it.
+ */
+static void
+on_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct conn	*c = arg;
+	struct feed	*f;
+
+	if ((f = c->feed) != NULL) {
+		/*
+		 * evhttp frees a request still on the connection; one it has
+		 * taken off (the client left before the answer ended) is ours.
+		 */
+		if (evhttp_request_get_connection(f->req) == NULL)
+			evhttp_request_free(f->req);
+		feed_free(f);
+	}
+	TAILQ_REMOVE(&c->h->conns, c, entry);
+	c->h->nconns--;
+	event_free(c->deadline);
+	free(c);
+}
+
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	conn_close(arg, CLOSE_DEADLINE);
+}
+
+/* The answer is out; a kept-alive connection waits for the next request. */
+static void
+on_request_done(struct evhttp_request *req, void *arg)
+{
+	conn_reading(arg);
+}
+
+/* Out of descriptors: rest a moment rather than fail accept() in a loop. */
+static void
+on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct http	*h = listening;
+	struct timeval	 tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+	int		 err = EVUTIL_SOCKET_ERROR();
+
+	if (h == NULL)
+		return;
+	if (warn_due(&h->warned_accept))
+		log_warn("event=status_accept_error cause=%s connections=%zu",
+		    log_q(evutil_socket_error_to_string(err)), h->nconns);
+	evconnlistener_disable(lev);
+	evtimer_add(h->ev_resume, &tv);
+}
+
+static void
+on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct http	*h = arg;
+
+	evconnlistener_enable(h->lev);
+}
+
+static int
+warn_due(time_t *last)
+{
+	time_t	now = time(NULL);
+
+	if (*last != 0 && now - *last < WARN_EVERY)
+		return 0;
+	*last = now;
+	return 1;
+}
+
+/* Requests */
+
+/*
+ * DNS rebinding: a page of evil.example whose name now points to 127.0.0.1
+ * reaches us with "Host: evil.example:8470".  Answer only to the listen
+ * address and the connection's own, the loopback names (each with our
+ * port), and the names of status_hosts (any port: a proxy may stand in
+ * front).
+ */
+static int
+host_ok(struct http *h, struct conn *c, const char *v)
+{
+	static const char *const loopback[] = { "localhost", "127.0.0.1",
+	    "[::1]" };
+	const struct conf	*conf = h->d->conf;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl = sizeof(ss);
+	char			 name[256], local[INET6_ADDRSTRLEN + 2];
+	const char		*end, *errstr;
+	long long		 port = 80;
+	size_t			 len, i;
+
+	if (v == NULL)
+		return 0;
+	if (*v == '[')
+		end = strchr(v, ']') != NULL ? strchr(v, ']') + 1 : v;
+	else
+		end = v + strcspn(v, ":");
+	len = (size_t)(end - v);
+	if (len == 0 || len >= sizeof(name))
+		return 0;
+	memcpy(name, v, len);
+	name[len] = '\0';
+	if (*end == ':' && parse_ll(end + 1, 1, 65535, &port, &errstr) == -1)
+		return 0;
+	if (*end != ':' && *end != '\0')
+		return 0;
+	for (i = 0; i < conf->nstatus_hosts; i++)
+		if (strcasecmp(name, conf->status_hosts[i]) == 0)
+			return 1;
+	if (port != h->port)
+		return 0;
+	for (i = 0; i < nitems(loopback); i++)
+		if (strcasecmp(name, loopback[i]) == 0)
+			return 1;
+	if (strcasecmp(name, h->listen_host) == 0)
+		return 1;
+	/* A wildcard listen address: the address the client reached. */
+	if (getsockname(bufferevent_getfd(c->bev), (struct sockaddr *)&ss,
+	    &sl) == 0) {
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->
+			    sin_addr, local, sizeof(local));
+		else if (ss.ss_family == AF_INET6) {
+			local[0] = '[';
+			if (inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->
+			    sin6_addr, local + 1, sizeof(local) - 2) == NULL)
+				return 0;
+			len = strlen(local);
+			local[len] = ']';
+			local[len + 1] = '\0';
+		} else
+			return 0;
+		return strcasecmp(name, local) == 0;
+	}
+	return 0;
+}
+
+/* Authorization: Bearer TOKEN, compared in time that does not tell. */
+static int
+token_ok(struct http *h, struct evhttp_request *req)
+{
+	const char	*v, *t;
+	size_t		 len, i;
+	unsigned char	 diff;
+
+	if (h->token == NULL)
+		return 1;
+	v = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Authorization");
+	if (v == NULL || strncasecmp(v, "Bearer ", 7) != 0)
+		return 0;
+	for (t = v + 7; *t == ' '; t++)
+		;
+	for (len = strlen(t); len > 0 && t[len - 1] == ' '; len--)
+		;
+	/* Only the length of what the client sent shows in the time. */
+	diff = len != h->token_len;
+	for (i = 0; i < h->token_len; i++)
+		diff |= (unsigned char)h->token[i] ^
+		    (unsigned char)(i < len ? t[i] : 0);
+	return diff == 0;
+}
+
+/*
+ * What makes a POST one a browser may send from another site: an Origin
+ * other than ours, Sec-Fetch-Site saying so, or a content type that a form
+ * or a "simple" fetch() may use.  Our own clients send no body, or JSON.
+ * NULL when it is none of these, else why.
+ */
+static const char *
+cross_site(struct evhttp_request *req)
+{
+	struct evkeyvalq	*in = evhttp_request_get_input_headers(req);
+	const char		*origin, *host, *site, *type;
+	size_t			 len;
+
+	/* Host is one of ours (host_ok): a page from it is our own. */
+	origin = evhttp_find_header(in, "Origin");
+	host = evhttp_find_header(in, "Host");
+	if (origin != NULL) {
+		if (strncasecmp(origin, "http://", 7) == 0)
+			origin += 7;
+		else if (strncasecmp(origin, "https://", 8) == 0)
+			origin += 8;
+		else
+			origin = "";
+		if (host == NULL || strcasecmp(origin, host) != 0)
+			return "cross-site request refused (Origin)";
+	}
+	site = evhttp_find_header(in, "Sec-Fetch-Site");
+	if (site != NULL && strcasecmp(site, "same-origin") != 0 &&
+	    strcasecmp(site, "none") != 0)
+		return "cross-site request refused (Sec-Fetch-Site)";
+	if ((type = evhttp_find_header(in, "Content-Type")) != NULL) {
+		len = strcspn(type, "; \t");
+		if (len != 16 || strncasecmp(type, "application/json", 16) != 0)
+			return "a POST takes no body, or application/json";
+	}
+	return NULL;
+}
+
+/*
+ * The token from its file: one line of visible ASCII, at least TOKEN_MIN
+ * long.  A file others may read is worth a warning.
+ */
+static int
+read_token(struct http *h, const char *file, char **cause)
+{
+	struct stat	 st;
+	char		 b[TOKEN_FILE_MAX + 1];
+	ssize_t		 n;
+	size_t		 len, i;
+	int		 fd;
+
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
+		xasprintf(cause, "status_token_file %s: %s", file,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_size > TOKEN_FILE_MAX) {
+		xasprintf(cause, "status_token_file %s: not a regular file "
+		    "of at most %d bytes", file, TOKEN_FILE_MAX);
+		close(fd);
+		return -1;
+	}
+	n = read(fd, b, sizeof(b) - 1);
+	close(fd);
+	if (n < 0) {
+		xasprintf(cause, "status_token_file %s: %s", file,
+		    strerror(errno));
+		return -1;
+	}
+	len = (size_t)n;
+	while (len > 0 && (b[len - 1] == '\n' || b[len - 1] == '\r' ||
+	    b[len - 1] == ' ' || b[len - 1] == '\t'))
+		len--;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)b[i] <= 0x20 || (unsigned char)b[i] >= 0x7f)
+			break;
+	if (len < TOKEN_MIN || i < len) {
+		xasprintf(cause, "status_token_file %s: the token must be one "
+		    "line of at least %d visible ASCII characters", file,
+		    TOKEN_MIN);
+		explicit_bzero(b, sizeof(b));
+		return -1;
+	}
+	if (st.st_mode & S_IROTH)
+		log_warn("event=status_token_file_mode path=%s msg=\"others "
+		    "may read the token\"", log_q(file));
+	h->token = xstrndup(b, len);
+	h->token_len = len;
+	explicit_bzero(b, sizeof(b));
+	return 0;
 }
 
 /*
@@ -402,6 +929,27 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 		sample(&b, "oaiharvest_changes_log_errors_total", NULL, NULL,
 		    NULL, (double)d->feed_errors);
 	}
+	family(&b, "oaiharvest_status_connections", "gauge",
+	    "Connections to the status server now.");
+	sample(&b, "oaiharvest_status_connections", NULL, NULL, NULL,
+	    (double)h->nconns);
+	family(&b, "oaiharvest_status_connections_max", "gauge",
+	    "Connections the status server keeps at most.");
+	sample(&b, "oaiharvest_status_connections_max", NULL, NULL, NULL,
+	    (double)h->conns_max);
+	family(&b, "oaiharvest_status_long_polls", "gauge",
+	    "Long polls of /changes waiting now.");
+	sample(&b, "oaiharvest_status_long_polls", NULL, NULL, NULL,
+	    (double)h->nwaiters);
+	family(&b, "oaiharvest_status_long_polls_max", "gauge",
+	    "Long polls the status server parks at most.");
+	sample(&b, "oaiharvest_status_long_polls_max", NULL, NULL, NULL,
+	    (double)h->waiters_max);
+	family(&b, "oaiharvest_status_closed_total", "counter",
+	    "Connections the status server closed itself, by reason.");
+	for (i = 0; i < CLOSE_NREASONS; i++)
+		sample(&b, "oaiharvest_status_closed_total", NULL, "reason",
+		    close_reason_names[i], (double)h->closed[i]);
 	family(&b, "oaiharvest_start_time_seconds", "gauge",
 	    "When the daemon started.");
 	sample(&b, "oaiharvest_start_time_seconds", NULL, NULL, NULL,
@@ -411,75 +959,16 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 	buf_free(&b);
 }
 
-/* The changes after since, as JSON Lines; 0 when there are none yet. */
-static int
-changes_body(struct http *h, long long since, long long limit, char **out,
-    size_t *len, char **cause)
-{
-	FILE	*f;
-	int	 r;
-
-	*out = NULL;
-	*len = 0;
-	if ((f = open_memstream(out, len)) == NULL)
-		fatal("open_memstream");
-	r = store_changes(h->d->store, since, limit, f, NULL, cause);
-	fclose(f);
-	return r;
-}
-
-static void
-waiter_free(struct waiter *w)
-{
-	TAILQ_REMOVE(&w->h->waiters, w, entry);
-	w->h->nwaiters--;
-	event_free(w->timer);
-	free(w);
-}
-
-/* Answer a parked long poll with whatever there is now. */
-static void
-waiter_answer(struct waiter *w)
-{
-	char	*body = NULL, *cause = NULL;
-	size_t	 len;
-
-	evhttp_connection_set_closecb(evhttp_request_get_connection(w->req),
-	    NULL, NULL);
-	if (changes_body(w->h, w->since, w->limit, &body, &len,
-	    &cause) == -1) {
-		reply_json_error(w->req, 500, "Internal Server Error", cause);
-		free(cause);
-	} else
-		reply(w->req, 200, "OK", "application/x-ndjson", body, len);
-	free(body);
-	waiter_free(w);
-}
-
-static void
-on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	waiter_answer(arg);
-}
-
-static void
-on_waiter_closed(struct evhttp_connection *c, void *arg)
-{
-	/* The client left; evhttp frees the request itself. */
-	waiter_free(arg);
-}
-
 /* GET /changes?since=SEQ&limit=N[&wait=SECONDS] */
 static void
 h_changes(struct http *h, struct evhttp_request *req, const char *path)
 {
 	struct evkeyvalq	 q;
-	struct waiter		*w;
-	struct timeval		 tv;
+	struct feed		*f;
+	struct conn		*c;
 	const char		*v, *errstr;
-	char			*body = NULL, *cause = NULL;
 	long long		 since = 0, limit = CHANGES_DEF, wait = 0;
-	size_t			 len;
+	int64_t			 last;
 
 	TAILQ_INIT(&q);
 	if ((v = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req))) ==
@@ -501,47 +990,185 @@ h_changes(struct http *h, struct evhttp_request *req, const char *path)
 		return;
 	}
 	evhttp_clear_headers(&q);
-	if (changes_body(h, since, limit, &body, &len, &cause) == -1) {
-		reply_json_error(req, 500, "Internal Server Error", cause);
+	last = store_last_seq(h->d->store);
+	if (wait > 0 && last >= 0 && last <= since &&
+	    h->nwaiters >= h->waiters_max) {
+		reply_json_error(req, 503, "Service Unavailable", "too many "
+		    "long polls; try again later");
+		return;
+	}
+	c = conn_find(h, evhttp_request_get_connection(req));
+	f = xcalloc(1, sizeof(*f));
+	f->h = h;
+	f->c = c;
+	f->req = req;
+	f->since = since;
+	f->left = limit;
+	c->feed = f;
+	if (wait > 0 && last >= 0 && last <= since)
+		feed_park(f, wait);
+	else
+		feed_send(f);
+}
+
+/*
+ * Write the next CHANGES_CHUNK rows, and come back (on_feed_drained) only
+ * when evhttp has handed all of them to the kernel: a client that does not
+ * read holds one chunk of our memory, not the whole answer.
+ */
+static void
+feed_send(struct feed *f)
+{
+	struct evbuffer	*b;
+	FILE		*fp;
+	char		*body = NULL, *cause = NULL, *p;
+	size_t		 len = 0;
+	long long	 want, rows = 0;
+	int64_t		 last = f->since;
+	int		 r;
+
+	want = f->left < CHANGES_CHUNK ? f->left : CHANGES_CHUNK;
+	if ((fp = open_memstream(&body, &len)) == NULL)
+		fatal("open_memstream");
+	r = store_changes(f->h->d->store, f->since, want, fp, &last, &cause);
+	fclose(fp);
+	if (r == -1) {
+		if (!f->started) {
+			reply_json_error(f->req, 500, "Internal Server Error",
+			    cause);
+			f->c->feed = NULL;
+			feed_free(f);
+		} else {
+			/* The client sees a cut answer, not a short one. */
+			log_warn("event=status_changes_error cause=%s",
+			    log_q(cause));
+			evhttp_connection_free(f->c->evcon);
+		}
 		free(cause);
 		free(body);
 		return;
 	}
-	if (len > 0 || wait == 0 || h->nwaiters >= WAITERS_MAX) {
-		reply(req, 200, "OK", "application/x-ndjson", body, len);
-		free(body);
+	for (p = body; p != NULL && (p = memchr(p, '\n', len -
+	    (size_t)(p - body))) != NULL; p++)
+		rows++;
+	f->left -= rows;
+	f->since = last;
+	if (!f->started) {
+		evhttp_add_header(evhttp_request_get_output_headers(f->req),
+		    "Content-Type", "application/x-ndjson");
+		evhttp_add_header(evhttp_request_get_output_headers(f->req),
+		    "Cache-Control", "no-store");
+		evhttp_send_reply_start(f->req, 200, "OK");
+		f->started = 1;
+	}
+	b = evbuffer_new();
+	evbuffer_add(b, body, len);
+	free(body);
+	if (rows == want && f->left > 0) {
+		evhttp_send_reply_chunk_with_cb(f->req, b, on_feed_drained, f);
+		evbuffer_free(b);
 		return;
 	}
-	free(body);
-	/* Nothing yet: park until a change is committed or time runs out. */
-	w = xcalloc(1, sizeof(*w));
-	w->h = h;
-	w->req = req;
-	w->since = since;
-	w->limit = limit;
-	w->timer = evtimer_new(h->d->base, on_waiter_timeout, w);
-	tv.tv_sec = wait;
-	tv.tv_usec = 0;
-	evtimer_add(w->timer, &tv);
-	TAILQ_INSERT_TAIL(&h->waiters, w, entry);
+	evhttp_send_reply_chunk(f->req, b);
+	evbuffer_free(b);
+	f->c->feed = NULL;
+	evhttp_send_reply_end(f->req);
+	feed_free(f);
+}
+
+static void
+on_feed_drained(struct evhttp_connection *evcon, void *arg)
+{
+	feed_send(arg);
+}
+
+/*
+ * Nothing yet: park until a change is committed, the time is up, or the
+ * client hangs up.  evhttp reads nothing more from the connection while an
+ * answer is pending, so watch the socket ourselves.
+ */
+static void
+feed_park(struct feed *f, long long wait)
+{
+	struct http	*h = f->h;
+	struct timeval	 tv = { (time_t)wait, 0 };
+
+	f->timer = evtimer_new(h->d->base, on_feed_timeout, f);
+	evtimer_add(f->timer, &tv);
+	f->hup = event_new(h->d->base, bufferevent_getfd(f->c->bev),
+	    EV_READ | EV_PERSIST, on_feed_hup, f);
+	event_add(f->hup, NULL);
+	TAILQ_INSERT_TAIL(&h->waiters, f, entry);
 	h->nwaiters++;
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
-	    on_waiter_closed, w);
+	f->parked = 1;
+}
+
+static void
+feed_unpark(struct feed *f)
+{
+	if (!f->parked)
+		return;
+	event_free(f->timer);
+	event_free(f->hup);
+	TAILQ_REMOVE(&f->h->waiters, f, entry);
+	f->h->nwaiters--;
+	f->parked = 0;
+}
+
+static void
+feed_free(struct feed *f)
+{
+	feed_unpark(f);
+	free(f);
+}
+
+static void
+on_feed_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct feed	*f = arg;
+
+	feed_unpark(f);
+	feed_send(f);
+}
+
+/*
+ * The socket of a parked long poll is readable: the client closed it (or
+ * reset it), or sent more; answer the latter now.
+ */
+static void
+on_feed_hup(evutil_socket_t fd, short what, void *arg)
+{
+	struct feed	*f = arg;
+	char		 ch;
+	ssize_t		 n;
+
+	n = recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return;
+	if (n > 0) {
+		feed_unpark(f);
+		feed_send(f);
+		return;
+	}
+	conn_close(f->c, CLOSE_HANGUP);
 }
 
 void
 http_changes_arrived(struct http *h)
 {
-	struct waiter	*w, *next;
+	struct feed	*f, *next;
 	int64_t		 seq;
 
 	if (h == NULL || h->nwaiters == 0)
 		return;
 	if ((seq = store_last_seq(h->d->store)) < 0)
 		return;
-	TAILQ_FOREACH_SAFE(w, &h->waiters, entry, next)
-		if (seq > w->since)
-			waiter_answer(w);
+	TAILQ_FOREACH_SAFE(f, &h->waiters, entry, next)
+		if (seq > f->since) {
+			feed_unpark(f);
+			feed_send(f);
+		}
 }
 
 /* POST /sources/NAME/harvest */
@@ -550,12 +1177,16 @@ h_harvest(struct http *h, struct evhttp_request *req, const char *path)
 {
 	struct dsource	*s;
 	struct buf	 b;
-	const char	*name = path + strlen("/sources/"), *slash;
+	const char	*name = path + strlen("/sources/"), *slash, *why;
 	char		*n;
 
 	if ((slash = strchr(name, '/')) == NULL ||
 	    strcmp(slash, "/harvest") != 0) {
 		reply_json_error(req, 404, "Not Found", "no such endpoint");
+		return;
+	}
+	if ((why = cross_site(req)) != NULL) {
+		reply_json_error(req, 403, "Forbidden", why);
 		return;
 	}
 	n = xstrndup(name, (size_t)(slash - name));
@@ -595,12 +1226,13 @@ http_start(struct daemon *d, const char *listen, char **cause)
 	struct http			*h;
 	struct evhttp_bound_socket	*bs;
 	struct sockaddr_storage		 ss;
+	struct rlimit			 rl;
 	socklen_t			 sl = sizeof(ss);
 	const char			*colon;
-	char				*host, addr[INET6_ADDRSTRLEN];
+	char				*host;
 	long long			 port;
 	const char			*errstr;
-	int				 bound_port = 0;
+	size_t				 i;
 
 	colon = strrchr(listen, ':');
 	if (colon == NULL || parse_ll(colon + 1, 0, 65535, &port,
@@ -609,59 +1241,109 @@ http_start(struct daemon *d, const char *listen, char **cause)
 		return NULL;
 	}
 	host = xstrndup(listen, (size_t)(colon - listen));
+	h = xcalloc(1, sizeof(*h));
+	h->d = d;
+	TAILQ_INIT(&h->fresh);
+	TAILQ_INIT(&h->conns);
+	TAILQ_INIT(&h->waiters);
+	/* Host: names an IPv6 address in brackets, as the config does. */
+	h->listen_host = xstrdup(host);
 	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
 		memmove(host, host + 1, strlen(host));
 		host[strlen(host) - 1] = '\0';
+	} else if (strchr(host, ':') != NULL) {
+		free(h->listen_host);
+		xasprintf(&h->listen_host, "[%s]", host);
 	}
-	h = xcalloc(1, sizeof(*h));
-	h->d = d;
-	TAILQ_INIT(&h->waiters);
+	if (d->conf->status_token_file != NULL &&
+	    read_token(h, d->conf->status_token_file, cause) == -1)
+		goto fail;
+	/*
+	 * The rest of the descriptors are for harvests (sockets, the
+	 * database and its journal, the change feed file).
+	 */
+	h->conns_max = CONNS_MAX;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur / 4 < CONNS_MAX)
+		h->conns_max = rl.rlim_cur / 4;
+	if (h->conns_max < CONNS_MIN)
+		h->conns_max = CONNS_MIN;
+	h->waiters_max = h->conns_max / 2 < WAITERS_MAX ? h->conns_max / 2 :
+	    WAITERS_MAX;
+	h->ev_adopt = event_new(d->base, -1, 0, on_adopt, h);
+	h->ev_resume = evtimer_new(d->base, on_resume, h);
 	h->evh = evhttp_new(d->base);
 	evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
 	    EVHTTP_REQ_POST);
 	evhttp_set_max_headers_size(h->evh, 16384);
 	evhttp_set_max_body_size(h->evh, 4096);
-	evhttp_set_timeout(h->evh, 60);
+	evhttp_set_timeout(h->evh, IO_TIMEOUT);
+	evhttp_set_bevcb(h->evh, conn_bev, h);
 	evhttp_set_gencb(h->evh, dispatch, h);
 	if ((bs = evhttp_bind_socket_with_handle(h->evh, host,
 	    (ev_uint16_t)port)) == NULL) {
 		xasprintf(cause, "status_listen: cannot listen on %s",
 		    listen);
-		evhttp_free(h->evh);
-		free(h);
-		free(host);
-		return NULL;
+		goto fail;
 	}
+	h->lev = evhttp_bound_socket_get_listener(bs);
+	listening = h;
+	evconnlistener_set_error_cb(h->lev, on_accept_error);
 	if (getsockname(evhttp_bound_socket_get_fd(bs),
 	    (struct sockaddr *)&ss, &sl) == 0) {
 		if (ss.ss_family == AF_INET)
-			bound_port = ntohs(((struct sockaddr_in *)&ss)->
+			h->port = ntohs(((struct sockaddr_in *)&ss)->
 			    sin_port);
 		else if (ss.ss_family == AF_INET6)
-			bound_port = ntohs(((struct sockaddr_in6 *)&ss)->
+			h->port = ntohs(((struct sockaddr_in6 *)&ss)->
 			    sin6_port);
 	}
-	snprintf(addr, sizeof(addr), "%s", host);
-	log_info("event=status_listen address=%s port=%d", log_q(addr),
-	    bound_port);
+	log_info("event=status_listen address=%s port=%d connections_max=%zu "
+	    "long_polls_max=%zu token=%s hosts=%zu", log_q(host), h->port,
+	    h->conns_max, h->waiters_max, h->token != NULL ? "yes" : "no",
+	    d->conf->nstatus_hosts);
+	for (i = 0; i < d->conf->nstatus_hosts; i++)
+		log_debug("event=status_host name=%s",
+		    log_q(d->conf->status_hosts[i]));
 	free(host);
 	return h;
+fail:
+	if (h->evh != NULL)
+		evhttp_free(h->evh);
+	if (h->ev_adopt != NULL)
+		event_free(h->ev_adopt);
+	if (h->ev_resume != NULL)
+		event_free(h->ev_resume);
+	if (h->token != NULL)
+		explicit_bzero(h->token, h->token_len);
+	free(h->token);
+	free(h->listen_host);
+	free(h);
+	free(host);
+	return NULL;
 }
 
 void
 http_stop(struct http *h)
 {
-	struct waiter	*w;
+	struct conn	*c;
 
 	if (h == NULL)
 		return;
-	while ((w = TAILQ_FIRST(&h->waiters)) != NULL) {
-		evhttp_connection_set_closecb(
-		    evhttp_request_get_connection(w->req), NULL, NULL);
-		reply(w->req, 503, "Service Unavailable", "text/plain",
-		    "stopping\n", 9);
-		waiter_free(w);
-	}
+	/*
+	 * The loop has ended: nothing more would be written.  evhttp frees
+	 * each connection, and its close callback what we hold for it.
+	 */
 	evhttp_free(h->evh);
+	while ((c = TAILQ_FIRST(&h->fresh)) != NULL) {
+		TAILQ_REMOVE(&h->fresh, c, entry);
+		free(c);
+	}
+	listening = NULL;
+	event_free(h->ev_adopt);
+	event_free(h->ev_resume);
+	if (h->token != NULL)
+		explicit_bzero(h->token, h->token_len);
+	free(h->token);
+	free(h->listen_host);
 	free(h);
 }

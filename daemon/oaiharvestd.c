@@ -6,6 +6,7 @@
  * Per-host politeness lives in the engine, shared by every source.
  */
 #include <sys/queue.h>
+#include <sys/resource.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +34,8 @@
 #define JITTER_MAX	300
 /* A changes_log that could not be written is tried again this often. */
 #define FEED_RETRY	10
+/* Descriptors to ask for when the hard limit is unlimited. */
+#define NOFILE_WANT	65536
 
 const char *const src_state_names[] = { "idle", "waiting", "running" };
 
@@ -55,6 +58,7 @@ static void	 reload(struct daemon *);
 static void	 on_signal(evutil_socket_t, short, void *);
 static void	 on_watchdog(evutil_socket_t, short, void *);
 static void	 on_feed_retry(evutil_socket_t, short, void *);
+static void	 raise_nofile(void);
 
 static unsigned int	rand_state;
 
@@ -683,6 +687,32 @@ on_watchdog(evutil_socket_t fd, short what, void *arg)
 	notify_send("WATCHDOG=1");
 }
 
+/*
+ * Harvests need sockets and database files, and the status server caps its
+ * connections at a share of this limit (http.c): take the whole hard limit
+ * of descriptors rather than the 1024 a login shell leaves.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		/* Linux refuses more than fs.nr_open, and "unlimited". */
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1 &&
+		    rl.rlim_max > NOFILE_WANT) {
+			rl.rlim_cur = NOFILE_WANT;
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_info("event=nofile limit=%llu",
+		    (unsigned long long)rl.rlim_cur);
+}
+
 static void
 libevent_log(int severity, const char *msg)
 {
@@ -780,6 +810,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	rand_state = (unsigned int)time(NULL) ^ (unsigned int)getpid();
+	raise_nofile();
 	if (notify_init() == -1)
 		log_warn("event=notify msg=\"NOTIFY_SOCKET is unusable; no "
 		    "readiness notifications\"");

@@ -1,12 +1,23 @@
 /*
- * The daemon's status server, through a real HTTP client (libcurl):
- * /healthz, /status, /metrics (checked by Prometheus' own promtool),
- * /changes with and without a long poll, POST /sources/NAME/harvest, and
- * the errors.  The daemon harvests the test server on 127.0.0.1.
+ * The daemon's status server, through a real HTTP client (libcurl) and raw
+ * sockets: /healthz, /status, /metrics (checked by Prometheus' own
+ * promtool), /changes with and without a long poll, POST
+ * /sources/NAME/harvest, the errors, and hostile clients (issue 14): a
+ * cross-site POST, DNS rebinding, the bearer token, idle and trickling
+ * connections, long polls whose clients leave, clients that never read.
+ * The daemon harvests the test server on 127.0.0.1, with 256 descriptors.
  */
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <netinet/in.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +38,15 @@ static struct server	 srv;
 static pid_t		 dpid;
 static int		 sport;		/* the status server's port */
 static char		*log_file;
+static const char	*token;		/* sent as a bearer token, or NULL */
+static const char	*extra_hdr;	/* one more request header, or NULL */
+static long		 req_timeout = 30;
+/* A second daemon and test server of a test, stopped by teardown too. */
+static pid_t		 pid2;
+static struct server	 srv2;
+
+/* The shared daemon's descriptor limit: its caps are a quarter, and half. */
+#define NOFILE		256
 
 static size_t
 write_cb(char *p, size_t size, size_t n, void *arg)
@@ -39,8 +59,9 @@ static char *
 req(const char *method, const char *pathq, long *code, double *secs)
 {
 	CURL		*c;
+	struct curl_slist *hdrs = NULL;
 	struct buf	 b;
-	char		*url;
+	char		*url, *auth;
 	double		 t = 0;
 
 	buf_init(&b, 64UL * 1024 * 1024);
@@ -49,26 +70,78 @@ req(const char *method, const char *pathq, long *code, double *secs)
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-	if (strcmp(method, "POST") == 0)
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, req_timeout);
+	if (extra_hdr != NULL)
+		hdrs = curl_slist_append(hdrs, extra_hdr);
+	if (token != NULL) {
+		xasprintf(&auth, "Authorization: Bearer %s", token);
+		hdrs = curl_slist_append(hdrs, auth);
+		free(auth);
+	}
+	/* POST with no body: curl would say it is a form. */
+	if (strcmp(method, "POST") == 0) {
+		hdrs = curl_slist_append(hdrs, "Content-Type:");
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-	else if (strcmp(method, "GET") != 0)
+	} else if (strcmp(method, "GET") != 0)
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	assert_int_equal(curl_easy_perform(c), CURLE_OK);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
 	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &t);
 	if (secs != NULL)
 		*secs = t;
 	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
 	free(url);
 	return b.data != NULL ? b.data : xstrdup("");
+}
+
+/*
+ * Start oaiharvestd on conf (saved as TAG.conf; its log in TAG.log), after
+ * the shell prefix pre; the status server's port into *port (0: none).
+ */
+static pid_t
+spawn(const char *tag, const char *conf, const char *pre, int *port)
+{
+	char	*name, *cmd, *cf, *lf, *log, *p;
+	pid_t	 pid;
+	int	 i;
+
+	xasprintf(&name, "%s.conf", tag);
+	save(name, conf);
+	cf = path(name);
+	free(name);
+	xasprintf(&name, "%s.log", tag);
+	lf = path(name);
+	free(name);
+	*port = 0;
+	pid = fork();
+	if (pid == -1)
+		return -1;
+	if (pid == 0) {
+		xasprintf(&cmd, "%s exec %s/oaiharvestd -c %s 2>%s", pre,
+		    bindir, cf, lf);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	/* The port it chose is in its log. */
+	for (i = 0; i < 200 && *port == 0; i++) {
+		usleep(50 * 1000);
+		log = slurp(lf);
+		if ((p = strstr(log, "event=status_listen")) != NULL &&
+		    (p = strstr(p, "port=")) != NULL)
+			*port = atoi(p + 5);
+		free(log);
+	}
+	free(cf);
+	free(lf);
+	return pid;
 }
 
 static int
 setup(void **state)
 {
-	char	*conf, *cmd, *db, *log, *p;
-	int	 i;
+	char	*conf, *db, *pre;
 
 	if (testlib_setup() == -1)
 		return -1;
@@ -77,32 +150,17 @@ setup(void **state)
 	db = path("st.db");
 	log_file = path("st.log");
 	xasprintf(&conf, "[global]\ndatabase = %s\ndelay = 0s\n"
-	    "status_listen = 127.0.0.1:0\n\n"
+	    "status_listen = 127.0.0.1:0\n"
+	    "status_hosts = harvest.example.org, [fd00::1]\n\n"
 	    "[source one]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n\n"
 	    "[source two]\nurl = http://u:s3cret@127.0.0.1:%d/oai\n"
 	    "set = col_1\n"
 	    "interval = 1h\n", db, srv.port, srv.port);
-	save("st.conf", conf);
+	/* Few descriptors, so that running out of them shows. */
+	xasprintf(&pre, "ulimit -n %d;", NOFILE);
+	dpid = spawn("st", conf, pre, &sport);
+	free(pre);
 	free(conf);
-	dpid = fork();
-	if (dpid == -1)
-		return -1;
-	if (dpid == 0) {
-		p = path("st.conf");
-		xasprintf(&cmd, "exec %s/oaiharvestd -c %s 2>%s", bindir, p,
-		    log_file);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	/* The port it chose is in its log. */
-	for (i = 0; i < 200 && sport == 0; i++) {
-		usleep(50 * 1000);
-		log = slurp(log_file);
-		if ((p = strstr(log, "event=status_listen")) != NULL &&
-		    (p = strstr(p, "port=")) != NULL)
-			sport = atoi(p + 5);
-		free(log);
-	}
 	free(db);
 	/* Hourly sources start within a jitter of minutes: start them now. */
 	if (sport > 0)
@@ -113,16 +171,27 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	int	status;
+	int	status, rc = 0;
 
 	if (dpid > 0) {
 		kill(dpid, SIGTERM);
 		waitpid(dpid, &status, 0);
+		/* A clean exit: no sanitizer report, no leak. */
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			fprintf(stderr, "oaiharvestd exited with %d\n", status);
+			rc = -1;
+		}
 	}
+	if (pid2 > 0) {
+		kill(pid2, SIGTERM);
+		waitpid(pid2, NULL, 0);
+	}
+	if (srv2.pid > 0)
+		kill(srv2.pid, SIGTERM);
 	stop_server(&srv);
 	free(log_file);
 	testlib_teardown();
-	return 0;
+	return rc;
 }
 
 /* Wait (bounded) until both sources have a successful run. */
@@ -430,6 +499,589 @@ test_blocked_source_disabled(void **state)
 	assert_false(disabled);
 }
 
+/* Hostile clients (issue 14) */
+
+/* The value of a sample in /metrics ("name" or "name{labels}"), or -1. */
+static long long
+metric(const char *name)
+{
+	char		*body, *p;
+	long		 code;
+	long long	 v = -1;
+	size_t		 len = strlen(name);
+
+	body = req("GET", "/metrics", &code, NULL);
+	assert_int_equal(code, 200);
+	for (p = body; p != NULL && *p != '\0'; p = strchr(p, '\n'),
+	    p = p != NULL ? p + 1 : NULL)
+		if (strncmp(p, name, len) == 0 && p[len] == ' ') {
+			v = strtoll(p + len + 1, NULL, 10);
+			break;
+		}
+	free(body);
+	return v;
+}
+
+/* The test server's count of OAI-PMH requests. */
+static long long
+oai_requests(void)
+{
+	char		*body, *p;
+	long long	 n;
+
+	body = http(&srv, 0, "/control/stats");
+	assert_non_null(p = strstr(body, "\"oai_requests\":"));
+	n = strtoll(p + strlen("\"oai_requests\":"), NULL, 10);
+	free(body);
+	return n;
+}
+
+static size_t
+discard_cb(char *p, size_t size, size_t n, void *arg)
+{
+	return size * n;
+}
+
+/* A POST to harvest source one with one more header, or two. */
+static long
+post_with(const char *h1, const char *h2)
+{
+	CURL		*c;
+	struct curl_slist *hdrs = NULL;
+	char		*url;
+	long		 code = 0;
+
+	xasprintf(&url, "http://127.0.0.1:%d/sources/one/harvest", sport);
+	c = curl_easy_init();
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, "x=1");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_cb);
+	hdrs = curl_slist_append(hdrs, h1);
+	if (h2 != NULL)
+		hdrs = curl_slist_append(hdrs, h2);
+	if (extra_hdr != NULL)
+		hdrs = curl_slist_append(hdrs, extra_hdr);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
+	free(url);
+	return code;
+}
+
+/*
+ * A page on evil.example posts a form (text/plain, its Origin) to harvest
+ * a source: refused, and the repository sees no request.  Our own
+ * clients' POSTs (no body or JSON, our Origin) still work.
+ */
+static void
+test_cross_site_post(void **state)
+{
+	static const char *const bad[][2] = {
+		{ "Origin: http://evil.example", "Content-Type: text/plain" },
+		{ "Origin: http://evil.example", "Content-Type: "
+		    "application/json" },
+		{ "Origin: null", "Content-Type: application/json" },
+		{ "Content-Type: text/plain", NULL },
+		{ "Content-Type: application/x-www-form-urlencoded", NULL },
+		{ "Content-Type: multipart/form-data; boundary=x", NULL },
+		{ "Sec-Fetch-Site: cross-site", "Content-Type: "
+		    "application/json" },
+	};
+	char		 own[64];
+	long long	 before;
+	long		 code;
+	size_t		 i;
+
+	wait_harvested();
+	before = oai_requests();
+	for (i = 0; i < nitems(bad); i++) {
+		code = post_with(bad[i][0], bad[i][1]);
+		if (code != 403)
+			fail_msg("%s / %s: %ld", bad[i][0], bad[i][1] ?
+			    bad[i][1] : "", code);
+	}
+	/* Give a harvest the time to start, had one been asked for. */
+	usleep(1500 * 1000);
+	assert_int_equal(oai_requests(), before);
+
+	snprintf(own, sizeof(own), "Origin: http://127.0.0.1:%d", sport);
+	assert_int_equal(post_with(own, "Content-Type: application/json; "
+	    "charset=utf-8"), 202);
+	/* Through a TLS proxy named in status_hosts. */
+	assert_int_equal(post_with("Host: harvest.example.org",
+	    "Origin: https://harvest.example.org"), 403);
+	extra_hdr = "Content-Type: application/json";
+	assert_int_equal(post_with("Host: harvest.example.org",
+	    "Origin: https://harvest.example.org"), 202);
+	extra_hdr = NULL;
+	assert_int_equal(post_with("Sec-Fetch-Site: same-origin",
+	    "Content-Type: application/json"), 202);
+	wait_harvested();
+}
+
+/* DNS rebinding: only our own names in Host. */
+static void
+test_host_names(void **state)
+{
+	static const char *const bad[] = {
+		"Host: evil.example.com", "Host: evil.example.com:%d",
+		"Host: 127.0.0.1:1", "Host: localhost", "Host: 127.0.0.1.%d",
+		"Host: [::1]:1", "Host: 127.0.0.1:%dx",
+	};
+	static const char *const good[] = {
+		"Host: 127.0.0.1:%d", "Host: localhost:%d",
+		"Host: LOCALHOST:%d",
+		"Host: [::1]:%d", "Host: harvest.example.org",
+		"Host: harvest.example.org:443", "Host: [fd00::1]:8080",
+	};
+	char	 h[128], *body;
+	long	 code;
+	size_t	 i;
+
+	for (i = 0; i < nitems(bad); i++) {
+		snprintf(h, sizeof(h), bad[i], sport);
+		extra_hdr = h;
+		body = req("GET", "/status", &code, NULL);
+		extra_hdr = NULL;
+		if (code != 421)
+			fail_msg("%s: %ld", h, code);
+		assert_null(strstr(body, "\"sources\""));
+		free(body);
+	}
+	for (i = 0; i < nitems(good); i++) {
+		snprintf(h, sizeof(h), good[i], sport);
+		extra_hdr = h;
+		body = req("GET", "/status", &code, NULL);
+		extra_hdr = NULL;
+		if (code != 200)
+			fail_msg("%s: %ld", h, code);
+		assert_non_null(strstr(body, "\"sources\""));
+		free(body);
+	}
+}
+
+/* With status_token_file: every request but /healthz needs the token. */
+static void
+test_token(void **state)
+{
+	static const char secret[] = "k7Qm2-token-for-the-status-server";
+	char		*conf, *db, *tf, *body, *log, *lf;
+	const char	*old_token = token;
+	pid_t		 pid;
+	long		 code;
+	int		 old_port = sport, port, status;
+
+	save("tok", "k7Qm2-token-for-the-status-server\n");
+	tf = path("tok");
+	assert_int_equal(chmod(tf, 0600), 0);
+	db = path("tok.db");
+	xasprintf(&conf, "[global]\ndatabase = %s\ndelay = 0s\n"
+	    "status_listen = 127.0.0.1:0\nstatus_token_file = %s\n\n"
+	    "[source one]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n",
+	    db, tf, srv.port);
+	pid2 = pid = spawn("tok", conf, "", &port);
+	free(conf);
+	assert_true(pid > 0);
+	assert_true(port > 0);
+	sport = port;
+
+	body = req("GET", "/healthz", &code, NULL);
+	assert_int_equal(code, 200);
+	free(body);
+	body = req("GET", "/status", &code, NULL);
+	assert_int_equal(code, 401);
+	assert_null(strstr(body, secret));
+	free(body);
+	free(req("POST", "/sources/one/harvest", &code, NULL));
+	assert_int_equal(code, 401);
+	token = "k7Qm2-token-for-the-status-serveR";
+	free(req("GET", "/metrics", &code, NULL));
+	assert_int_equal(code, 401);
+	token = "k7Qm2-token-for-the-status-server-and-more";
+	free(req("GET", "/metrics", &code, NULL));
+	assert_int_equal(code, 401);
+	extra_hdr = "Authorization: Basic azdRbTI6eA==";
+	token = NULL;
+	free(req("GET", "/status", &code, NULL));
+	extra_hdr = NULL;
+	assert_int_equal(code, 401);
+	token = secret;
+	body = req("GET", "/status", &code, NULL);
+	assert_int_equal(code, 200);
+	assert_non_null(strstr(body, "\"sources\""));
+	assert_null(strstr(body, secret));
+	free(body);
+	free(req("GET", "/metrics", &code, NULL));
+	assert_int_equal(code, 200);
+	free(req("POST", "/sources/one/harvest", &code, NULL));
+	assert_int_equal(code, 202);
+
+	token = old_token;
+	sport = old_port;
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	pid2 = 0;
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* The token is in no log line. */
+	lf = path("tok.log");
+	log = slurp(lf);
+	assert_null(strstr(log, secret));
+	assert_non_null(strstr(log, "token=yes"));
+	free(log);
+	free(lf);
+	free(tf);
+	free(db);
+}
+
+/* A non-blocking connection to the shared daemon. */
+static int
+tcp_open(int port, int rcvbuf)
+{
+	struct sockaddr_in	sin;
+	int			fd;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	if (rcvbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+		    sizeof(rcvbuf));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		assert_int_equal(errno, EINPROGRESS);
+	return fd;
+}
+
+/* Send s once the connection is up (bounded wait); -1 if it is not. */
+static int
+tcp_send(int fd, const char *s)
+{
+	struct pollfd	pfd = { fd, POLLOUT, 0 };
+
+	if (poll(&pfd, 1, 3000) != 1 || (pfd.revents & POLLOUT) == 0)
+		return -1;
+	return send(fd, s, strlen(s), MSG_NOSIGNAL) == (ssize_t)strlen(s) ?
+	    0 : -1;
+}
+
+/*
+ * Has the peer closed fd?  Reads what is there (appended to b when not
+ * NULL): 1 at EOF or an error, 0 while it is open.
+ */
+static int
+tcp_closed(int fd, struct buf *b)
+{
+	char	chunk[4096];
+	ssize_t	n;
+
+	for (;;) {
+		n = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+		if (n > 0) {
+			if (b != NULL)
+				buf_add(b, chunk, (size_t)n);
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+		    errno == ENOTCONN))
+			return 0;
+		return 1;
+	}
+}
+
+/* Descriptors the daemon holds now. */
+static int
+daemon_fds(pid_t pid)
+{
+	DIR		*d;
+	struct dirent	*e;
+	char		 p[64];
+	int		 n = 0;
+
+	snprintf(p, sizeof(p), "/proc/%d/fd", (int)pid);
+	if ((d = opendir(p)) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static long long
+runs_ok_one(void)
+{
+	return metric("oaiharvest_runs_total{source=\"one\",result=\"ok\"}");
+}
+
+/*
+ * 300 connections that send nothing or one header line, with 256
+ * descriptors: the daemon closes the oldest idle ones to stay under its
+ * cap (a quarter of them), /healthz answers at once and a harvest gets the
+ * descriptors it needs.
+ */
+enum { NIDLE = 300, NPOLL = 40 };
+/* The raw connections of a test, closed by its teardown if it fails. */
+static int	 raw_fds[NIDLE + 1];
+static int	 nraw;
+
+static int
+close_raw(void **state)
+{
+	int	i;
+
+	for (i = 0; i < nraw; i++)
+		if (raw_fds[i] >= 0)
+			close(raw_fds[i]);
+	nraw = 0;
+	req_timeout = 30;
+	return 0;
+}
+
+static void
+test_idle_connections(void **state)
+{
+	int		*fds = raw_fds, i, n, closed = 0;
+	long long	 runs, max;
+	long		 code;
+	double		 secs;
+	char		*body;
+
+	wait_harvested();
+	max = NOFILE / 4;
+	runs = runs_ok_one();
+	for (i = 0; i < NIDLE; i++)
+		fds[nraw++] = tcp_open(sport, 0);
+	for (i = 0; i < NIDLE; i += 2)
+		(void)tcp_send(fds[i], "GET /status HTTP/1.1\r\n");
+	usleep(500 * 1000);
+
+	req_timeout = 5;
+	body = req("GET", "/healthz", &code, &secs);
+	assert_int_equal(code, 200);
+	assert_string_equal(body, "ok\n");
+	assert_true(secs < 1.0);
+	free(body);
+	free(req("POST", "/sources/one/harvest", &code, NULL));
+	assert_int_equal(code, 202);
+	for (i = 0; i < 300 && runs_ok_one() == runs; i++)
+		usleep(100 * 1000);
+	assert_int_equal(runs_ok_one(), runs + 1);
+	req_timeout = 30;
+	assert_int_equal(metric("oaiharvest_status_connections_max"), max);
+	assert_true(metric("oaiharvest_status_connections") <= max);
+	/*
+	 * Beyond the listen backlog, connections wait for the kernel's SYN
+	 * retries (1 s, 3 s): give them time to be accepted and shed.
+	 */
+	for (n = 0; n < 100 && closed < NIDLE - max; n++) {
+		if (n > 0)
+			usleep(100 * 1000);
+		for (closed = 0, i = 0; i < NIDLE; i++)
+			closed += tcp_closed(fds[i], NULL);
+	}
+	assert_true(closed >= NIDLE - max);
+	assert_true(metric("oaiharvest_status_connections") <= max);
+	/* Those kept that long met the request deadline (10 s). */
+	n = (int)metric("oaiharvest_status_closed_total{reason=\"limit\"}");
+	assert_true(n >= NIDLE - 2 * max);
+	n += (int)metric("oaiharvest_status_closed_total"
+	    "{reason=\"deadline\"}");
+	if (n < NIDLE - max)
+		fail_msg("closed %d, by the daemon %d", closed, n);
+	close_raw(NULL);
+	for (i = 0; i < 50 && metric("oaiharvest_status_connections") > 1;
+	    i++)
+		usleep(100 * 1000);
+	assert_int_equal(metric("oaiharvest_status_connections"), 1);
+}
+
+/*
+ * Long polls beyond the cap get 503; those whose clients hang up are
+ * closed at once.  Meanwhile a client trickles one header line a second:
+ * it is cut off at the request deadline (10 s).
+ */
+static void
+test_long_polls_and_trickle(void **state)
+{
+	struct buf	 b;
+	char		 rq[256];
+	int		*fds = raw_fds, got[NPOLL] = { 0 }, trickle, i, j;
+	int		 n503 = 0, fds0, gone = 0;
+	long long	 max, n;
+	time_t		 t0;
+
+	max = NOFILE / 4 / 2;
+	assert_true(max < NPOLL);
+	for (i = 0; i < 50 && metric("oaiharvest_status_connections") > 1;
+	    i++)
+		usleep(100 * 1000);
+	fds0 = daemon_fds(dpid);
+	assert_true(fds0 > 0);
+
+	t0 = time(NULL);
+	raw_fds[NPOLL] = trickle = tcp_open(sport, 0);
+	nraw = NPOLL + 1;
+	for (i = 0; i < NPOLL; i++)
+		fds[i] = -1;
+	assert_int_equal(tcp_send(trickle, "GET /status HTTP/1.1\r\n"), 0);
+
+	snprintf(rq, sizeof(rq), "GET /changes?since=1000000000&wait=60 "
+	    "HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", sport);
+	for (i = 0; i < NPOLL; i++) {
+		fds[i] = tcp_open(sport, 0);
+		assert_int_equal(tcp_send(fds[i], rq), 0);
+	}
+	for (i = 0; i < 20 && n503 < NPOLL - max; i++) {
+		usleep(100 * 1000);
+		for (n503 = 0, j = 0; j < NPOLL; j++) {
+			buf_init(&b, 1 << 20);
+			(void)tcp_closed(fds[j], &b);
+			got[j] |= b.len > 0 && strncmp(buf_str(&b),
+			    "HTTP/1.1 503 ", 13) == 0;
+			n503 += got[j];
+			buf_free(&b);
+		}
+	}
+	assert_int_equal(n503, NPOLL - max);
+	assert_true(daemon_fds(dpid) >= fds0 + max);
+	assert_int_equal(metric("oaiharvest_status_long_polls_max"), max);
+	assert_int_equal(metric("oaiharvest_status_long_polls"), max);
+
+	/* The clients leave: the daemon lets go of every one at once. */
+	for (i = 0; i < NPOLL; i++) {
+		close(fds[i]);
+		fds[i] = -1;
+	}
+	for (i = 0; i < 20 && daemon_fds(dpid) > fds0 + 2; i++)
+		usleep(100 * 1000);
+	assert_true(daemon_fds(dpid) <= fds0 + 2);
+	assert_int_equal(metric("oaiharvest_status_long_polls"), 0);
+	assert_true(metric("oaiharvest_status_closed_total"
+	    "{reason=\"hangup\"}") >= max);
+
+	/* The trickler: a header line a second, closed by 12 s. */
+	for (i = 0; !gone && time(NULL) - t0 < 16; i++) {
+		snprintf(rq, sizeof(rq), "X-Slow-%d: 1\r\n", i);
+		if (tcp_send(trickle, rq) == -1)
+			break;
+		usleep(1000 * 1000);
+		gone = tcp_closed(trickle, NULL);
+	}
+	n = time(NULL) - t0;
+	assert_true(gone);
+	assert_true(n >= 9 && n <= 13);
+	close_raw(NULL);
+	assert_true(metric("oaiharvest_status_closed_total"
+	    "{reason=\"deadline\"}") >= 1);
+}
+
+/* The daemon's resident memory, in KB (VmRSS). */
+static long
+rss_kb(pid_t pid)
+{
+	char	 p[64], *txt, *v;
+	long	 kb = -1;
+
+	snprintf(p, sizeof(p), "/proc/%d/status", (int)pid);
+	txt = slurp(p);
+	if ((v = strstr(txt, "VmRSS:")) != NULL)
+		kb = strtol(v + 6, NULL, 10);
+	free(txt);
+	return kb;
+}
+
+/*
+ * 20 clients ask for /changes?limit=100000 (20,000 changes, some 3.6 MB
+ * each) and never read.  The daemon writes one chunk of 256 rows (some 50
+ * KB) at a time and waits for each to leave: its memory may grow by a few
+ * MB (one chunk and the socket buffers' worth per client, with ASan's
+ * redzones and quarantine), well under RSS_GROWTH_KB; holding each answer
+ * whole (main) grows it by 20 x 3.6 MB and more.
+ */
+#define NEVER_READ	20
+#define RSS_GROWTH_KB	(32 * 1024)
+static void
+test_changes_never_read(void **state)
+{
+	struct server	*big = &srv2;
+	char		*conf, *db, *body, rq[256];
+	int		 fds[NEVER_READ], old_port = sport, port, status, i;
+	long		 code, before, peak = 0, kb;
+	long long	 n = 0;
+	pid_t		 pid;
+
+	start_server(big, "big.port", "--records 20000 --page-size 1000 "
+	    "--deleted-every 0");
+	db = path("big.db");
+	xasprintf(&conf, "[global]\ndatabase = %s\ndelay = 0s\n"
+	    "status_listen = 127.0.0.1:0\n\n"
+	    "[source big]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n",
+	    db, big->port);
+	/*
+	 * ASan's quarantine keeps up to 256 MB of freed memory: that would
+	 * measure the sanitizer, not the daemon.
+	 */
+	pid2 = pid = spawn("big", conf, "ASAN_OPTIONS=\"${ASAN_OPTIONS:-}:"
+	    "quarantine_size_mb=0\"", &port);
+	free(conf);
+	assert_true(pid > 0 && port > 0);
+	sport = port;
+	kill(pid, SIGUSR1);
+	for (i = 0; i < 600 && n < 1; i++) {
+		usleep(100 * 1000);
+		n = metric("oaiharvest_runs_total{source=\"big\","
+		    "result=\"ok\"}");
+	}
+	assert_int_equal(n, 1);
+	/* Warm up: one whole answer read, as a client would. */
+	body = req("GET", "/changes?since=0&limit=100000", &code, NULL);
+	assert_int_equal(code, 200);
+	assert_true(strlen(body) > 20000 * 150);
+	free(body);
+	before = rss_kb(pid);
+	assert_true(before > 0);
+
+	snprintf(rq, sizeof(rq), "GET /changes?since=0&limit=100000 "
+	    "HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", sport);
+	for (i = 0; i < NEVER_READ; i++) {
+		fds[i] = tcp_open(sport, 4096);
+		assert_int_equal(tcp_send(fds[i], rq), 0);
+	}
+	for (i = 0; i < 20; i++) {
+		usleep(100 * 1000);
+		if ((kb = rss_kb(pid)) > peak)
+			peak = kb;
+	}
+	/* It still answers others, at once. */
+	body = req("GET", "/healthz", &code, NULL);
+	assert_int_equal(code, 200);
+	free(body);
+	if ((kb = rss_kb(pid)) > peak)
+		peak = kb;
+	printf("# RSS before %ld KB, with %d clients that do not read %ld "
+	    "KB\n", before, NEVER_READ, peak);
+	assert_true(peak - before < RSS_GROWTH_KB);
+	for (i = 0; i < NEVER_READ; i++)
+		close(fds[i]);
+	/* Their connections go (the daemon sees the resets as it writes). */
+	for (i = 0; i < 30 && metric("oaiharvest_status_connections") > 1;
+	    i++)
+		usleep(100 * 1000);
+	assert_true(metric("oaiharvest_status_connections") <= 1);
+
+	sport = old_port;
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	pid2 = 0;
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	stop_server(big);
+	free(db);
+}
+
 int
 main(void)
 {
@@ -440,6 +1092,13 @@ main(void)
 		cmocka_unit_test(test_cli_status_and_follow),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_blocked_source_disabled),
+		cmocka_unit_test(test_cross_site_post),
+		cmocka_unit_test(test_host_names),
+		cmocka_unit_test(test_token),
+		cmocka_unit_test_teardown(test_idle_connections, close_raw),
+		cmocka_unit_test_teardown(test_long_polls_and_trickle,
+		    close_raw),
+		cmocka_unit_test(test_changes_never_read),
 	};
 
 	return cmocka_run_group_tests_name("status", tests, setup, teardown);
