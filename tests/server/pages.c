@@ -46,13 +46,20 @@ static const struct {
 	{ "&quot;", "\"" }, { "&apos;", "'" },
 };
 
-static int
-read_file(const char *dir, const char *name, struct page *pg, char **cause)
+/*
+ * DIR/NAME whole (a regular file of at most SRV_MAX_PAGE_BYTES), with a
+ * NUL after it: the recorded responses of --pages and --replay.
+ */
+int
+srv_read_file(const char *dir, const char *name, char **data, size_t *len,
+    char **cause)
 {
 	struct stat	 st;
 	FILE		*fp;
 	char		*path;
+	int		 rc = -1;
 
+	*data = NULL;
 	xasprintf(&path, "%s/%s", dir, name);
 	if ((fp = fopen(path, "rb")) == NULL) {
 		xasprintf(cause, "%s: %s", path, strerror(errno));
@@ -60,27 +67,32 @@ read_file(const char *dir, const char *name, struct page *pg, char **cause)
 		return -1;
 	}
 	if (fstat(fileno(fp), &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (unsigned long long)st.st_size > SRV_MAX_PAGE_BYTES) {
+	    (unsigned long long)st.st_size > SRV_MAX_PAGE_BYTES)
 		xasprintf(cause, "%s: not a regular file of at most %lu bytes",
 		    path, SRV_MAX_PAGE_BYTES);
-		fclose(fp);
-		free(path);
-		return -1;
+	else {
+		*len = (size_t)st.st_size;
+		*data = xmalloc(*len + 1);
+		if (fread(*data, 1, *len, fp) != *len) {
+			xasprintf(cause, "%s: short read", path);
+			free(*data);
+			*data = NULL;
+		} else {
+			(*data)[*len] = '\0';
+			rc = 0;
+		}
 	}
-	pg->len = (size_t)st.st_size;
-	pg->data = xmalloc(pg->len + 1);
-	if (fread(pg->data, 1, pg->len, fp) != pg->len) {
-		xasprintf(cause, "%s: short read", path);
-		free(pg->data);
-		pg->data = NULL;
-		fclose(fp);
-		free(path);
-		return -1;
-	}
-	pg->data[pg->len] = '\0';
-	pg->name = xstrdup(name);
 	fclose(fp);
 	free(path);
+	return rc;
+}
+
+static int
+read_file(const char *dir, const char *name, struct page *pg, char **cause)
+{
+	if (srv_read_file(dir, name, &pg->data, &pg->len, cause) == -1)
+		return -1;
+	pg->name = xstrdup(name);
 	return 0;
 }
 

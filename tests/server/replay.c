@@ -60,8 +60,6 @@ struct replay {
 	size_t		 n;
 };
 
-static int	 load_body(const char *, const char *, struct rline *,
-		    char **);
 static int	 parse_line(struct replay *, const char *, char *,
 		    unsigned long, char **);
 static int	 line_matches(const struct rline *, const char *,
@@ -96,40 +94,6 @@ reason(int status)
 		if (reasons[i].status == status)
 			return reasons[i].reason;
 	return "Status";
-}
-
-static int
-load_body(const char *dir, const char *name, struct rline *l, char **cause)
-{
-	struct stat	 st;
-	FILE		*fp;
-	char		*path;
-
-	xasprintf(&path, "%s/%s", dir, name);
-	if ((fp = fopen(path, "rb")) == NULL) {
-		xasprintf(cause, "%s: %s", path, strerror(errno));
-		free(path);
-		return -1;
-	}
-	if (fstat(fileno(fp), &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (unsigned long long)st.st_size > SRV_MAX_PAGE_BYTES) {
-		xasprintf(cause, "%s: not a regular file of at most %lu bytes",
-		    path, SRV_MAX_PAGE_BYTES);
-		fclose(fp);
-		free(path);
-		return -1;
-	}
-	l->len = (size_t)st.st_size;
-	l->data = xmalloc(l->len + 1);
-	if (fread(l->data, 1, l->len, fp) != l->len) {
-		xasprintf(cause, "%s: short read", path);
-		fclose(fp);
-		free(path);
-		return -1;
-	}
-	fclose(fp);
-	free(path);
-	return 0;
 }
 
 /* One manifest line (tabs become NULs), appended to rp. */
@@ -184,10 +148,8 @@ parse_line(struct replay *rp, const char *dir, char *s, unsigned long lineno,
 	rp->v = xreallocarray(rp->v, rp->n + 1, sizeof(*rp->v));
 	l = &rp->v[rp->n];
 	memset(l, 0, sizeof(*l));
-	if (load_body(dir, f[3], l, cause) == -1) {
-		free(l->data);
+	if (srv_read_file(dir, f[3], &l->data, &l->len, cause) == -1)
 		return -1;
-	}
 	rp->n++;
 	l->scenario = xstrdup(f[0]);
 	l->verb = xstrdup(f[1]);

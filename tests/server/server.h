@@ -213,6 +213,8 @@ void		 xml_escape(struct evbuffer *, const char *, size_t, int attr);
 
 /* pages.c: recorded responses. */
 struct pages	*pages_load(const char *dir, char **cause);
+int		 srv_read_file(const char *dir, const char *name, char **data,
+		    size_t *len, char **cause);
 void		 pages_free(struct pages *);
 void		 pages_respond(const struct pages *, const struct form *,
 		    const char *baseurl, struct evbuffer *);
