@@ -308,7 +308,7 @@ test_nur_pages(void **state)
 	char		*db, *err, *exp, *ch;
 	int		 rc;
 
-	start_server(&nur, "nur.port", "--pages ../shared/fixtures/nur");
+	start_server(&nur, "nur.port", "--pages tests/fixtures/nur");
 	db = path("nur.db");
 	rc = run("h6.out", "h6.err", "%s/oaiharvest harvest --db %s --url "
 	    "http://127.0.0.1:%d/pages --source nur", bindir, db, nur.port);

@@ -32,8 +32,8 @@
 #include "oh_limits.h"
 #include "util.h"
 
-#define REAL_DIR	"../shared/fixtures/real"
-#define NUR_DIR		"../shared/fixtures/nur"
+#define REAL_DIR	"tests/fixtures/real"
+#define NUR_DIR		"tests/fixtures/nur"
 #define HOSTILE_DIR	"tests/fixtures/hostile"
 #define BROKEN_DIR	"tests/fixtures/broken"
 
@@ -611,7 +611,9 @@ collect(const char *dir, char ***files, size_t *n, size_t *cap)
 			continue;
 		}
 		l = strlen(path);
-		if (l > 3 && strcmp(path + l - 3, ".md") == 0) {
+		/* Notes, and the replay manifest of tests/fixtures/real. */
+		if ((l > 3 && strcmp(path + l - 3, ".md") == 0) ||
+		    (l > 4 && strcmp(path + l - 4, ".tsv") == 0)) {
 			free(path);
 			continue;
 		}
