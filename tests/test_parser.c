@@ -739,8 +739,8 @@ test_fixtures_chunked(void **state)
 	collect(HOSTILE_DIR, &files, &nfiles, &cap);
 	collect(BROKEN_DIR, &files, &nfiles, &cap);
 	qsort(files, nfiles, sizeof(*files), cmp_str);
-	/* The nur pages: identify, listmetadataformats, two ListRecords. */
 	assert_true(nreal >= 128);
+	/* The nur pages: identify, listmetadataformats, two ListRecords. */
 	assert_int_equal(nfiles - nreal, 4 + nitems(hostile) + nitems(broken));
 
 	for (i = 0; i < nfiles; i++) {
