@@ -109,6 +109,34 @@ void	 datestamp_now(char *);
  */
 int	 json_add_string(struct buf *, const char *s, size_t len);
 
+/*
+ * The one escaping of XML the harvester writes, in text (& < > CR) and in
+ * attribute values (those, '"', tab and LF): the serializer writes it, the
+ * store's templates and the canonical form of metadata read it back.  The
+ * reference for c, or NULL for a character written as it is.
+ */
+static inline const char *
+xml_ref(unsigned char c)
+{
+	switch (c) {
+	case '&':
+		return "&amp;";
+	case '<':
+		return "&lt;";
+	case '>':
+		return "&gt;";
+	case '\r':
+		return "&#13;";
+	case '"':
+		return "&quot;";
+	case '\t':
+		return "&#9;";
+	case '\n':
+		return "&#10;";
+	}
+	return NULL;
+}
+
 /* 64-bit FNV-1a over a byte string, chained through h (start at HASH_INIT). */
 #define HASH_INIT	0xcbf29ce484222325ULL
 uint64_t hash_add(uint64_t h, const void *, size_t);

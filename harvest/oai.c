@@ -2437,36 +2437,14 @@ out_escape(struct oai_parser *p, struct sink *k, const char *s, size_t n,
 			break;
 		if ((special[u[i]] & mask) == 0)
 			continue;
-		switch (s[i]) {
-		case '&':
-			rep = "&amp;";
-			if (attr && n - i >= 5 &&
-			    memcmp(s + i, "&#38;", 5) == 0) {
-				out(p, k, s + start, i - start);
-				out(p, k, rep, 5);
-				i += 4;
-				start = i + 1;
-				continue;
-			}
-			break;
-		case '<':
-			rep = "&lt;";
-			break;
-		case '>':
-			rep = "&gt;";
-			break;
-		case '\r':
-			rep = "&#13;";
-			break;
-		case '"':
-			rep = "&quot;";
-			break;
-		case '\t':
-			rep = "&#9;";
-			break;
-		default:
-			rep = "&#10;";
-			break;
+		rep = xml_ref(u[i]);
+		if (attr && s[i] == '&' && n - i >= 5 &&
+		    memcmp(s + i, "&#38;", 5) == 0) {
+			out(p, k, s + start, i - start);
+			out(p, k, rep, 5);
+			i += 4;
+			start = i + 1;
+			continue;
 		}
 		out(p, k, s + start, i - start);
 		out(p, k, rep, strlen(rep));

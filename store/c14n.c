@@ -880,29 +880,7 @@ char_encode(uint32_t cp, int attr, char *out)
 	size_t		 n;
 
 	if (cp < 0x80 && (esc_class[cp] & (attr ? 3 : 1)) != 0) {
-		switch (cp) {
-		case '&':
-			rep = "&amp;";
-			break;
-		case '<':
-			rep = "&lt;";
-			break;
-		case '>':
-			rep = "&gt;";
-			break;
-		case '\r':
-			rep = "&#13;";
-			break;
-		case '"':
-			rep = "&quot;";
-			break;
-		case '\t':
-			rep = "&#9;";
-			break;
-		default:
-			rep = "&#10;";
-			break;
-		}
+		rep = xml_ref((unsigned char)cp);
 		n = strlen(rep);
 		memcpy(out, rep, n);
 		return n;

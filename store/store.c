@@ -1559,20 +1559,7 @@ text_match(const char *p, const char *end, const char *v, size_t n,
 		n -= k;
 		if (n == 0)
 			break;
-		switch (*v) {
-		case '&':
-			rep = "&amp;";
-			break;
-		case '<':
-			rep = "&lt;";
-			break;
-		case '>':
-			rep = "&gt;";
-			break;
-		default:
-			rep = "&#13;";
-			break;
-		}
+		rep = xml_ref((unsigned char)*v);
 		rn = strlen(rep);
 		if ((size_t)(end - p) < rn || memcmp(p, rep, rn) != 0)
 			return NULL;
@@ -1746,20 +1733,7 @@ xml_escape(struct buf *b, const char *v, size_t n)
 		n -= k;
 		if (n == 0)
 			break;
-		switch (*v) {
-		case '&':
-			rep = "&amp;";
-			break;
-		case '<':
-			rep = "&lt;";
-			break;
-		case '>':
-			rep = "&gt;";
-			break;
-		default:
-			rep = "&#13;";
-			break;
-		}
+		rep = xml_ref((unsigned char)*v);
 		err |= buf_addstr(b, rep);
 		v++;
 		n--;
