@@ -194,25 +194,37 @@ teardown(void **state)
 	return rc;
 }
 
+/* How many sources of /status satisfy cond, SQL on x.value. */
+static long long
+status_sources(const char *cond)
+{
+	sqlite3		*db;
+	char		*body, *sql;
+	long		 code;
+	long long	 n;
+
+	body = req("GET", "/status", &code, NULL);
+	assert_int_equal(code, 200);
+	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+	load_jsonl(db, "s", body);
+	xasprintf(&sql, "SELECT count(*) FROM s, json_each(s.j, '$.sources') x "
+	    "WHERE %s", cond);
+	n = q_int(db, sql);
+	free(sql);
+	sqlite3_close(db);
+	free(body);
+	return n;
+}
+
 /* Wait (bounded) until both sources have a successful run. */
 static void
 wait_harvested(void)
 {
-	sqlite3	*db;
-	char	*body;
-	long	 code;
 	int	 i, ok = 0;
 
 	for (i = 0; i < 300 && !ok; i++) {
-		body = req("GET", "/status", &code, NULL);
-		assert_int_equal(code, 200);
-		assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
-		load_jsonl(db, "s", body);
-		ok = q_int(db, "SELECT count(*) FROM s, json_each(s.j, "
-		    "'$.sources') x WHERE x.value->>'last_run' IS NOT NULL "
-		    "AND x.value->'last_run'->>'status' = 'ok'") == 2;
-		sqlite3_close(db);
-		free(body);
+		ok = status_sources("x.value->>'last_run' IS NOT NULL AND "
+		    "x.value->'last_run'->>'status' = 'ok'") == 2;
 		if (!ok)
 			usleep(100 * 1000);
 	}
@@ -437,21 +449,9 @@ test_errors(void **state)
 static int
 one_disabled_or_failed(void)
 {
-	sqlite3	*db;
-	char	*body;
-	long	 code;
-	int	 ok;
-
-	body = req("GET", "/status", &code, NULL);
-	assert_int_equal(code, 200);
-	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
-	load_jsonl(db, "s", body);
-	ok = q_int(db, "SELECT count(*) FROM s, json_each(s.j, '$.sources') x "
-	    "WHERE x.value->>'name' = 'one' AND x.value->>'disabled' = 0 AND "
-	    "x.value->'last_run'->>'status' = 'ok'") == 1;
-	sqlite3_close(db);
-	free(body);
-	return !ok;
+	return status_sources("x.value->>'name' = 'one' AND "
+	    "x.value->>'disabled' = 0 AND "
+	    "x.value->'last_run'->>'status' = 'ok'") != 1;
 }
 
 /*
