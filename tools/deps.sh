@@ -5,10 +5,11 @@
 set -eu
 
 # What building needs (and so make demo); the tests add cmocka and promtool
-# (Debian's prometheus package), with --test.
+# (Debian's prometheus package), and make lint's clang-format and cppcheck,
+# with --test.
 PKGS="pkg-config libcurl4-openssl-dev libxml2-dev libsqlite3-dev libevent-dev \
 libinih-dev zlib1g-dev ca-certificates"
-TEST_PKGS="libcmocka-dev prometheus"
+TEST_PKGS="libcmocka-dev prometheus clang-format cppcheck"
 case "${1:-}" in
 --test)
 	shift
