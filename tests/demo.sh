@@ -1,14 +1,15 @@
 #!/bin/sh
 # make demo: start the test OAI-PMH server on 127.0.0.1 with the nur pages
 # (DSpace-shaped, from a real nur.nu.edu.kz record) and a synthetic corpus,
-# harvest both into ./demo/harvest.db, show the summary, the status and the
-# first changes, then stop the server.
+# harvest both into ./demo/harvest.db, show the status and the first changes,
+# stop the server and end with a short summary: what is in the database, one
+# record, and what to try next.  DEMO_DIR=dir puts the database elsewhere.
 #   DEMO_URL=https://nur.nu.edu.kz/oai/request make demo   harvests a real
 #   repository instead (needs the network).
 set -eu
 SERVER=$1
 CLI=$2
-DIR=demo
+DIR=${DEMO_DIR:-demo}
 DB=$DIR/harvest.db
 mkdir -p "$DIR"
 rm -f "$DB" "$DB-wal" "$DB-shm" "$DIR/server.port"
@@ -53,7 +54,31 @@ echo
 echo "== oaiharvest changes --db $DB --limit 5"
 "$CLI" changes --db "$DB" --limit 5
 echo
-echo "== oaiharvest export --db $DB --source nur (first record)"
-"$CLI" export --db "$DB" --source nur | head -n 1
-echo
-echo "demo: done; the database is $DB"
+
+# The summary.  One record's title and creator, read from export's JSON line
+# (the first value of each; \" and \\ are the only escapes in it).
+first() {
+	sed -n 's/.*"'"$1"'":\["\(\([^"\\]\|\\.\)*\)".*/\1/p' |
+	    sed 's/\\\(["\\]\)/\1/g' | head -n 1
+}
+REC=$("$CLI" export --db "$DB" --source nur | head -n 1)
+TITLE=$(printf '%s\n' "$REC" | first title)
+CREATOR=$(printf '%s\n' "$REC" | first creator)
+ID=$(printf '%s\n' "$REC" | sed -n 's/.*"identifier":"\([^"]*\)".*/\1/p')
+count() {
+	"$CLI" status --db "$DB" | awk -v s="$1" '
+	    $1 == "source" { cur = $2 }
+	    cur == s && $1 == "records" { $1 = ""; $2 = ""; sub(/^ +/, ""); print; exit }'
+}
+
+echo "== summary"
+echo "  nur         $(count nur)  (DSpace-shaped pages of nur.nu.edu.kz)"
+echo "  synthetic   $(count synthetic)  (the second run found nothing new)"
+echo "  a record    $ID"
+echo "              \"$TITLE\""
+echo "              by $CREATOR"
+echo "  database    $DB (SQLite: records, Dublin Core values, the change log)"
+echo "  try next    ./oaiharvest export --db $DB --source nur"
+echo "              ./oaiharvest search --db $DB --source nur leadership"
+echo "              ./oaiharvest changes --db $DB --since 5"
+echo "              DEMO_URL=https://nur.nu.edu.kz/oai/request make demo  (the real repository)"
