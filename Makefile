@@ -15,6 +15,9 @@ SBINDIR	?= $(PREFIX)/sbin
 MANDIR	?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 UNITDIR	?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
 DESTDIR	?=
 
 CC	?= cc
@@ -149,7 +152,8 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
-	    $(DESTDIR)$(SYSCONFDIR)/oaiharvest
+	    $(DESTDIR)$(SYSCONFDIR)/oaiharvest $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(LOGROTATEDIR)
 	install -m 755 oaiharvest $(DESTDIR)$(BINDIR)/oaiharvest
 	install -m 755 oaiharvestd $(DESTDIR)$(SBINDIR)/oaiharvestd
 	install -m 644 daemon/oaiharvest.1 $(DESTDIR)$(MANDIR)/man1/oaiharvest.1
@@ -160,6 +164,15 @@ install: all
 	sed 's|/usr/local/sbin/|$(SBINDIR)/|' systemd/oaiharvestd.service \
 	    > $(DESTDIR)$(UNITDIR)/oaiharvestd.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/oaiharvestd.service
+	install -m 644 systemd/oaiharvest.sysusers \
+	    $(DESTDIR)$(SYSUSERSDIR)/oaiharvest.conf
+	install -m 644 systemd/oaiharvest.tmpfiles \
+	    $(DESTDIR)$(TMPFILESDIR)/oaiharvest.conf
+	install -m 644 systemd/oaiharvest.logrotate \
+	    $(DESTDIR)$(LOGROTATEDIR)/oaiharvest
+	# The user and group the unit runs as, now rather than at next boot.
+	if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
+	    systemd-sysusers $(SYSUSERSDIR)/oaiharvest.conf; fi
 	# An existing config is never overwritten.
 	test -e $(DESTDIR)$(SYSCONFDIR)/oaiharvest/oaiharvest.conf || \
 	    install -m 644 conf/oaiharvest.conf \
