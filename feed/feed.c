@@ -26,10 +26,12 @@ struct feed_sink {
 	struct event			*ev_retry;
 };
 
+TAILQ_HEAD(feed_sinks, feed_sink);
+
 struct feed {
 	struct event_base		*base;
 	struct store			*store;
-	TAILQ_HEAD(, feed_sink)		 sinks;
+	struct feed_sinks		 sinks;
 	int				 stopping;
 };
 
@@ -172,7 +174,7 @@ feed_commit(struct feed *f)
 	if (f == NULL || TAILQ_EMPTY(&f->sinks))
 		return;
 	upto = store_last_seq(f->store);
-	TAILQ_FOREACH(s, &f->sinks, entry)
+	for (s = TAILQ_FIRST(&f->sinks); s != NULL; s = TAILQ_NEXT(s, entry))
 		sink_write(s, upto);
 }
 
@@ -185,7 +187,7 @@ feed_reopen(struct feed *f)
 
 	if (f == NULL)
 		return;
-	TAILQ_FOREACH(s, &f->sinks, entry) {
+	for (s = TAILQ_FIRST(&f->sinks); s != NULL; s = TAILQ_NEXT(s, entry)) {
 		if (s->ops->reopen == NULL)
 			continue;
 		cause = NULL;
@@ -211,7 +213,7 @@ feed_error(struct feed *f)
 
 	if (f == NULL)
 		return NULL;
-	TAILQ_FOREACH(s, &f->sinks, entry)
+	for (s = TAILQ_FIRST(&f->sinks); s != NULL; s = TAILQ_NEXT(s, entry))
 		if (s->ops->reported && s->error != NULL)
 			return s->error;
 	return NULL;

@@ -40,11 +40,13 @@
 /* Rows of /changes read and written at a time (some 40 KB). */
 #define CHANGES_CHUNK	256
 
+TAILQ_HEAD(feed_polls, feed_poll);
+
 /* The sink: the long polls parked now. */
 struct longpoll {
 	struct store		*store;
 	struct event_base	*base;
-	TAILQ_HEAD(, feed_poll)	 waiters;
+	struct feed_polls	 waiters;
 	size_t			 nwaiters;
 	size_t			 waiters_max;
 };
