@@ -22,12 +22,16 @@
  *    JSON lines), at least up to upto, and moves the cursor after the
  *    server has acknowledged them; reopen may be NULL.
  * 2. Here: `extern const struct feed_sink_ops feed_nats_ops;`.
- * 3. daemon/oaiharvestd.c, where the changes_log is opened: feed_sink_open(
- *    d->feed, &feed_nats_ops, its config value, &cause) (and a config key
- *    in conf/ for that value).  The Makefile builds every feed/ file.
+ * 3. daemon/oaiharvestd.c's main(), where the changes_log is opened:
+ *    feed_sink_open(d.feed, &feed_nats_ops, its config value, &cause) and
+ *    feed_sink_flush(); a config key in conf/ for that value (and, to
+ *    follow a reload, a reload_changes_log() of its own).  feed_free()
+ *    closes it at the end.  The Makefile builds every feed/ file.
+ * Sinks are told of a commit in the order they were opened.
  *
- * The sinks here: feed/file.c (the changes_log file) and feed/longpoll.c
- * (GET /changes on the status server, which also answers requests).
+ * The sinks here: feed/file.c (the changes_log file, opened by
+ * oaiharvestd.c) and feed/longpoll.c (GET /changes, opened by
+ * daemon/http.c's http_start(), which routes the requests to it).
  */
 #ifndef OH_FEED_H
 #define OH_FEED_H
