@@ -30,7 +30,7 @@ CMOCKA_LIBS = $(shell pkg-config --libs cmocka)
 WARN	 = -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wno-unused-parameter
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -Icommon -Iharvest -Istore -Iconf \
-	   -Idaemon $(WARN) -g -pthread
+	   -Idaemon -Ifeed $(WARN) -g -pthread
 CFLAGS	?= -O2
 REL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS) -D_FORTIFY_SOURCE=2 \
 	   -fstack-protector-strong
@@ -38,10 +38,10 @@ SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 ASAN_CFLAGS = $(BASE_CFLAGS) -O1 -Werror $(SAN)
 
-LIB_SRCS = $(sort $(wildcard common/*.c conf/*.c store/*.c harvest/*.c))
+LIB_SRCS = $(sort $(wildcard common/*.c conf/*.c store/*.c harvest/*.c \
+	   feed/*.c))
 CLI_SRCS = daemon/cli.c
-DMN_SRCS = daemon/oaiharvestd.c daemon/notify.c daemon/http.c \
-	   daemon/outbox.c
+DMN_SRCS = daemon/oaiharvestd.c daemon/notify.c daemon/http.c
 SRV_SRCS = $(sort $(wildcard tests/server/*.c))
 TEST_SRCS = $(sort $(wildcard tests/test_*.c))
 

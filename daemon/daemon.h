@@ -15,8 +15,9 @@
 
 struct event;
 struct event_base;
+struct feed;
+struct feed_sink;
 struct http;
-struct outbox;
 
 enum src_state {
 	SRC_IDLE,	/* its timer is armed */
@@ -94,11 +95,8 @@ struct daemon {
 	struct event		*ev_hup, *ev_term, *ev_int, *ev_usr1;
 	struct event		*ev_watchdog;
 	struct http		*http;
-	struct outbox		*outbox;
-	char			*feed_error;	/* why the changes_log is not
-						   written; NULL: it is */
-	long long		 feed_errors;	/* failed flushes and reopens */
-	struct event		*ev_feed_retry;
+	struct feed		*feed;		/* the change feed's sinks */
+	struct feed_sink	*changes_log;	/* in feed, or NULL */
 	time_t			 started;
 	long long		 http_codes[600];	/* requests by status;
 							   0: no response */
@@ -116,17 +114,9 @@ struct daemon {
 void	daemon_harvest_now(struct dsource *);
 struct dsource *daemon_source(struct daemon *, const char *);
 
-/* In outbox.c: the change feed file. */
-struct outbox	*outbox_open(struct store *, const char *path, char **cause);
-void		 outbox_close(struct outbox *);
-int		 outbox_flush(struct outbox *, char **cause);
-int		 outbox_reopen_now(struct outbox *, char **cause);
-
 /* In http.c */
 struct http	*http_start(struct daemon *, const char *listen, char **cause);
 void		 http_stop(struct http *);
-/* New changes were committed: answer waiting long polls. */
-void		 http_changes_arrived(struct http *);
 /* One HTTP request to a repository ended (for the metrics). */
 void		 http_count_request(struct http *, long status);
 

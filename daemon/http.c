@@ -16,7 +16,8 @@
  *   one is closed to make room), long polls are capped and closed when
  *   their client hangs up;
  * - writes /changes in chunks, each only when the client has taken the
- *   last, so that memory per connection is bounded.
+ *   last, so that memory per connection is bounded (feed/longpoll.c
+ *   answers /changes; this file routes it and checks its access).
  */
 #include <sys/queue.h>
 #include <sys/resource.h>
@@ -44,16 +45,11 @@
 #include <event2/listener.h>
 
 #include "daemon.h"
+#include "feed.h"
 #include "log.h"
 #include "oh_limits.h"
 #include "util.h"
 
-/* Longest a /changes long poll waits, and rows one answer may hold. */
-#define WAIT_MAX	300
-#define CHANGES_MAX	100000
-#define CHANGES_DEF	1000
-/* Rows of /changes read and written at a time (some 40 KB). */
-#define CHANGES_CHUNK	256
 /* Long polls parked at once: at most this, and half the connections. */
 #define WAITERS_MAX	64
 /* Connections at once: a quarter of the descriptors, within these. */
@@ -96,8 +92,6 @@ enum conn_state {
 	CONN_ANSWERING,		/* a request is being answered */
 };
 
-struct feed;
-
 /* A client connection, from accept to evhttp's close callback. */
 struct conn {
 	TAILQ_ENTRY(conn)		 entry;
@@ -106,21 +100,7 @@ struct conn {
 	struct evhttp_connection	*evcon;
 	struct event			*deadline;
 	enum conn_state			 state;
-	struct feed			*feed;	/* a /changes answer */
-};
-
-/* A /changes request: parked (a long poll), then written in chunks. */
-struct feed {
-	TAILQ_ENTRY(feed)	 entry;		/* in waiters, when parked */
-	struct http		*h;
-	struct conn		*c;
-	struct evhttp_request	*req;
-	struct event		*timer;		/* parked: the wait ends */
-	struct event		*hup;		/* parked: the client leaves */
-	int			 parked;
-	int			 started;	/* the reply's head is out */
-	long long		 since;
-	long long		 left;		/* rows still to send */
+	struct feed_poll		*feed;	/* a /changes answer */
 };
 
 TAILQ_HEAD(conns, conn);
@@ -133,9 +113,8 @@ struct http {
 	struct event		*ev_resume;	/* accepts again */
 	struct conns		 fresh;		/* CONN_NEW */
 	struct conns		 conns;		/* the others, oldest first */
-	TAILQ_HEAD(, feed)	 waiters;
+	struct feed_sink	*poll;		/* answers /changes */
 	size_t			 nconns;	/* fresh and conns */
-	size_t			 nwaiters;
 	size_t			 conns_max;
 	size_t			 waiters_max;
 	char			*listen_host;	/* IPv6 in brackets */
@@ -177,6 +156,7 @@ static void	 on_deadline(evutil_socket_t, short, void *);
 static void	 on_request_done(struct evhttp_request *, void *);
 static void	 on_accept_error(struct evconnlistener *, void *);
 static void	 on_resume(evutil_socket_t, short, void *);
+static void	 on_poll_hangup(void *);
 static int	 warn_due(time_t *);
 
 /* Requests */
@@ -184,15 +164,6 @@ static int	 host_ok(struct http *, struct conn *, const char *);
 static int	 token_ok(struct http *, struct evhttp_request *);
 static const char *cross_site(struct evhttp_request *);
 static int	 read_token(struct http *, const char *, char **);
-
-/* The change feed */
-static void	 feed_send(struct feed *);
-static void	 feed_park(struct feed *, long long);
-static void	 feed_unpark(struct feed *);
-static void	 feed_free(struct feed *);
-static void	 on_feed_drained(struct evhttp_connection *, void *);
-static void	 on_feed_timeout(evutil_socket_t, short, void *);
-static void	 on_feed_hup(evutil_socket_t, short, void *);
 
 /* evconnlistener's error callback gets evhttp's argument, not ours. */
 static struct http	*listening;
@@ -407,17 +378,9 @@ static void
 on_conn_closed(struct evhttp_connection *evcon, void *arg)
 {
 	struct conn	*c = arg;
-	struct feed	*f;
 
-	if ((f = c->feed) != NULL) {
-		/*
-		 * evhttp frees a request still on the connection; one it has
-		 * taken off (the client left before the answer ended) is ours.
-		 */
-		if (evhttp_request_get_connection(f->req) == NULL)
-			evhttp_request_free(f->req);
-		feed_free(f);
-	}
+	if (c->feed != NULL)
+		feed_poll_abort(c->feed);
 	TAILQ_REMOVE(&c->h->conns, c, entry);
 	c->h->nconns--;
 	event_free(c->deadline);
@@ -428,6 +391,13 @@ static void
 on_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	conn_close(arg, CLOSE_DEADLINE);
+}
+
+/* The client of a parked long poll has gone. */
+static void
+on_poll_hangup(void *arg)
+{
+	conn_close(arg, CLOSE_HANGUP);
 }
 
 /* The answer is out; a kept-alive connection waits for the next request. */
@@ -677,8 +647,8 @@ h_healthz(struct http *h, struct evhttp_request *req, const char *path)
 		free(cause);
 		return;
 	}
-	if (h->d->feed_error != NULL) {
-		xasprintf(&msg, "unhealthy: %s\n", h->d->feed_error);
+	if (feed_error(h->d->feed) != NULL) {
+		xasprintf(&msg, "unhealthy: %s\n", feed_error(h->d->feed));
 		reply(req, 503, "Service Unavailable", "text/plain", msg,
 		    strlen(msg));
 		free(msg);
@@ -824,8 +794,9 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 	    "deleted" };
 	struct daemon		*d = h->d;
 	struct dsource		*s;
+	struct feed_sink	*fs;
 	struct buf		 b;
-	char			 code[16], le[32];
+	char			 code[16], le[32], *name, *help;
 	long long		 cum = 0;
 	int64_t			 seq;
 	size_t			 i;
@@ -919,15 +890,23 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 		sample(&b, "oaiharvest_change_seq", NULL, NULL, NULL,
 		    (double)seq);
 	}
-	if (d->outbox != NULL) {
-		family(&b, "oaiharvest_changes_log_ok", "gauge",
-		    "1 when the last write of the changes_log succeeded.");
-		sample(&b, "oaiharvest_changes_log_ok", NULL, NULL, NULL,
-		    d->feed_error == NULL);
-		family(&b, "oaiharvest_changes_log_errors_total", "counter",
-		    "Failed writes and reopens of the changes_log.");
-		sample(&b, "oaiharvest_changes_log_errors_total", NULL, NULL,
-		    NULL, (double)d->feed_errors);
+	for (fs = NULL; (fs = feed_sink_next(d->feed, fs)) != NULL; ) {
+		xasprintf(&name, "oaiharvest_%s_ok", feed_sink_name(fs));
+		xasprintf(&help, "1 when the last write of the %s succeeded.",
+		    feed_sink_name(fs));
+		family(&b, name, "gauge", help);
+		sample(&b, name, NULL, NULL, NULL, feed_sink_ok(fs));
+		free(name);
+		free(help);
+		xasprintf(&name, "oaiharvest_%s_errors_total",
+		    feed_sink_name(fs));
+		xasprintf(&help, "Failed writes and reopens of the %s.",
+		    feed_sink_name(fs));
+		family(&b, name, "counter", help);
+		sample(&b, name, NULL, NULL, NULL,
+		    (double)feed_sink_errors(fs));
+		free(name);
+		free(help);
 	}
 	family(&b, "oaiharvest_status_connections", "gauge",
 	    "Connections to the status server now.");
@@ -940,11 +919,11 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 	family(&b, "oaiharvest_status_long_polls", "gauge",
 	    "Long polls of /changes waiting now.");
 	sample(&b, "oaiharvest_status_long_polls", NULL, NULL, NULL,
-	    (double)h->nwaiters);
+	    (double)feed_longpoll_waiting(h->poll));
 	family(&b, "oaiharvest_status_long_polls_max", "gauge",
 	    "Long polls the status server parks at most.");
 	sample(&b, "oaiharvest_status_long_polls_max", NULL, NULL, NULL,
-	    (double)h->waiters_max);
+	    (double)feed_longpoll_max(h->poll));
 	family(&b, "oaiharvest_status_closed_total", "counter",
 	    "Connections the status server closed itself, by reason.");
 	for (i = 0; i < CLOSE_NREASONS; i++)
@@ -959,216 +938,15 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 	buf_free(&b);
 }
 
-/* GET /changes?since=SEQ&limit=N[&wait=SECONDS] */
+/* GET /changes?since=SEQ&limit=N[&wait=SECONDS]: feed/longpoll.c answers */
 static void
 h_changes(struct http *h, struct evhttp_request *req, const char *path)
 {
-	struct evkeyvalq	 q;
-	struct feed		*f;
-	struct conn		*c;
-	const char		*v, *errstr;
-	long long		 since = 0, limit = CHANGES_DEF, wait = 0;
-	int64_t			 last;
+	struct conn	*c;
 
-	TAILQ_INIT(&q);
-	if ((v = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req))) ==
-	    NULL)
-		v = "";
-	if (evhttp_parse_query_str(v, &q) == -1) {
-		reply_json_error(req, 400, "Bad Request", "bad query string");
-		return;
-	}
-	if (((v = evhttp_find_header(&q, "since")) != NULL &&
-	    parse_ll(v, 0, INT64_MAX, &since, &errstr) == -1) ||
-	    ((v = evhttp_find_header(&q, "limit")) != NULL &&
-	    parse_ll(v, 1, CHANGES_MAX, &limit, &errstr) == -1) ||
-	    ((v = evhttp_find_header(&q, "wait")) != NULL &&
-	    parse_ll(v, 0, WAIT_MAX, &wait, &errstr) == -1)) {
-		evhttp_clear_headers(&q);
-		reply_json_error(req, 400, "Bad Request", "since, limit (1.."
-		    "100000) and wait (0..300) take whole numbers");
-		return;
-	}
-	evhttp_clear_headers(&q);
-	last = store_last_seq(h->d->store);
-	if (wait > 0 && last >= 0 && last <= since &&
-	    h->nwaiters >= h->waiters_max) {
-		reply_json_error(req, 503, "Service Unavailable", "too many "
-		    "long polls; try again later");
-		return;
-	}
 	c = conn_find(h, evhttp_request_get_connection(req));
-	f = xcalloc(1, sizeof(*f));
-	f->h = h;
-	f->c = c;
-	f->req = req;
-	f->since = since;
-	f->left = limit;
-	c->feed = f;
-	if (wait > 0 && last >= 0 && last <= since)
-		feed_park(f, wait);
-	else
-		feed_send(f);
-}
-
-/*
- * Write the next CHANGES_CHUNK rows, and come back (on_feed_drained) only
- * when evhttp has handed all of them to the kernel: a client that does not
- * read holds one chunk of our memory, not the whole answer.
- */
-static void
-feed_send(struct feed *f)
-{
-	struct evbuffer	*b;
-	FILE		*fp;
-	char		*body = NULL, *cause = NULL, *p;
-	size_t		 len = 0;
-	long long	 want, rows = 0;
-	int64_t		 last = f->since;
-	int		 r;
-
-	want = f->left < CHANGES_CHUNK ? f->left : CHANGES_CHUNK;
-	if ((fp = open_memstream(&body, &len)) == NULL)
-		fatal("open_memstream");
-	r = store_changes(f->h->d->store, f->since, want, fp, &last, &cause);
-	fclose(fp);
-	if (r == -1) {
-		if (!f->started) {
-			reply_json_error(f->req, 500, "Internal Server Error",
-			    cause);
-			f->c->feed = NULL;
-			feed_free(f);
-		} else {
-			/* The client sees a cut answer, not a short one. */
-			log_warn("event=status_changes_error cause=%s",
-			    log_q(cause));
-			evhttp_connection_free(f->c->evcon);
-		}
-		free(cause);
-		free(body);
-		return;
-	}
-	for (p = body; p != NULL && (p = memchr(p, '\n', len -
-	    (size_t)(p - body))) != NULL; p++)
-		rows++;
-	f->left -= rows;
-	f->since = last;
-	if (!f->started) {
-		evhttp_add_header(evhttp_request_get_output_headers(f->req),
-		    "Content-Type", "application/x-ndjson");
-		evhttp_add_header(evhttp_request_get_output_headers(f->req),
-		    "Cache-Control", "no-store");
-		evhttp_send_reply_start(f->req, 200, "OK");
-		f->started = 1;
-	}
-	b = evbuffer_new();
-	evbuffer_add(b, body, len);
-	free(body);
-	if (rows == want && f->left > 0) {
-		evhttp_send_reply_chunk_with_cb(f->req, b, on_feed_drained, f);
-		evbuffer_free(b);
-		return;
-	}
-	evhttp_send_reply_chunk(f->req, b);
-	evbuffer_free(b);
-	f->c->feed = NULL;
-	evhttp_send_reply_end(f->req);
-	feed_free(f);
-}
-
-static void
-on_feed_drained(struct evhttp_connection *evcon, void *arg)
-{
-	feed_send(arg);
-}
-
-/*
- * Nothing yet: park until a change is committed, the time is up, or the
- * client hangs up.  evhttp reads nothing more from the connection while an
- * answer is pending, so watch the socket ourselves.
- */
-static void
-feed_park(struct feed *f, long long wait)
-{
-	struct http	*h = f->h;
-	struct timeval	 tv = { (time_t)wait, 0 };
-
-	f->timer = evtimer_new(h->d->base, on_feed_timeout, f);
-	evtimer_add(f->timer, &tv);
-	f->hup = event_new(h->d->base, bufferevent_getfd(f->c->bev),
-	    EV_READ | EV_PERSIST, on_feed_hup, f);
-	event_add(f->hup, NULL);
-	TAILQ_INSERT_TAIL(&h->waiters, f, entry);
-	h->nwaiters++;
-	f->parked = 1;
-}
-
-static void
-feed_unpark(struct feed *f)
-{
-	if (!f->parked)
-		return;
-	event_free(f->timer);
-	event_free(f->hup);
-	TAILQ_REMOVE(&f->h->waiters, f, entry);
-	f->h->nwaiters--;
-	f->parked = 0;
-}
-
-static void
-feed_free(struct feed *f)
-{
-	feed_unpark(f);
-	free(f);
-}
-
-static void
-on_feed_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	struct feed	*f = arg;
-
-	feed_unpark(f);
-	feed_send(f);
-}
-
-/*
- * The socket of a parked long poll is readable: the client closed it (or
- * reset it), or sent more; answer the latter now.
- */
-static void
-on_feed_hup(evutil_socket_t fd, short what, void *arg)
-{
-	struct feed	*f = arg;
-	char		 ch;
-	ssize_t		 n;
-
-	n = recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-	    errno == EINTR))
-		return;
-	if (n > 0) {
-		feed_unpark(f);
-		feed_send(f);
-		return;
-	}
-	conn_close(f->c, CLOSE_HANGUP);
-}
-
-void
-http_changes_arrived(struct http *h)
-{
-	struct feed	*f, *next;
-	int64_t		 seq;
-
-	if (h == NULL || h->nwaiters == 0)
-		return;
-	if ((seq = store_last_seq(h->d->store)) < 0)
-		return;
-	TAILQ_FOREACH_SAFE(f, &h->waiters, entry, next)
-		if (seq > f->since) {
-			feed_unpark(f);
-			feed_send(f);
-		}
+	feed_poll_start(h->poll, req, bufferevent_getfd(c->bev), &c->feed,
+	    on_poll_hangup, c);
 }
 
 /* POST /sources/NAME/harvest */
@@ -1245,7 +1023,6 @@ http_start(struct daemon *d, const char *listen, char **cause)
 	h->d = d;
 	TAILQ_INIT(&h->fresh);
 	TAILQ_INIT(&h->conns);
-	TAILQ_INIT(&h->waiters);
 	/* Host: names an IPv6 address in brackets, as the config does. */
 	h->listen_host = xstrdup(host);
 	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
@@ -1297,6 +1074,9 @@ http_start(struct daemon *d, const char *listen, char **cause)
 			h->port = ntohs(((struct sockaddr_in6 *)&ss)->
 			    sin6_port);
 	}
+	/* Never fails; the daemon's feed tells it of commits. */
+	h->poll = feed_sink_open(d->feed, &feed_longpoll_ops, NULL, cause);
+	feed_longpoll_set_max(h->poll, h->waiters_max);
 	log_info("event=status_listen address=%s port=%d connections_max=%zu "
 	    "long_polls_max=%zu token=%s hosts=%zu", log_q(host), h->port,
 	    h->conns_max, h->waiters_max, h->token != NULL ? "yes" : "no",
@@ -1339,6 +1119,7 @@ http_stop(struct http *h)
 		free(c);
 	}
 	listening = NULL;
+	feed_sink_close(h->poll);
 	event_free(h->ev_adopt);
 	event_free(h->ev_resume);
 	if (h->token != NULL)

@@ -21,6 +21,7 @@
 
 #include "conf.h"
 #include "daemon.h"
+#include "feed.h"
 #include "harvest.h"
 #include "log.h"
 #include "notify.h"
@@ -32,8 +33,6 @@
 #define RUN_RETRY_BASE	60
 /* Jitter: up to a tenth of the interval, at most this many seconds. */
 #define JITTER_MAX	300
-/* A changes_log that could not be written is tried again this often. */
-#define FEED_RETRY	10
 /* Descriptors to ask for when the hard limit is unlimited. */
 #define NOFILE_WANT	65536
 
@@ -57,7 +56,6 @@ static void	 status(struct daemon *);
 static void	 reload(struct daemon *);
 static void	 on_signal(evutil_socket_t, short, void *);
 static void	 on_watchdog(evutil_socket_t, short, void *);
-static void	 on_feed_retry(evutil_socket_t, short, void *);
 static void	 raise_nofile(void);
 
 static unsigned int	rand_state;
@@ -320,65 +318,13 @@ on_request_done(void *arg, const char *source, long status, long long bytes)
 	http_count_request(d->http, status);
 }
 
-/*
- * The change feed's health, for /healthz and /metrics: cause (taken) is why
- * it failed, NULL when it was written.  A failed feed is tried again every
- * FEED_RETRY s, so that it catches up once space is freed (or the link in
- * its place goes) without waiting for the next commit or SIGHUP.
- */
-static void
-feed_state(struct daemon *d, char *cause)
-{
-	struct timeval	tv = { FEED_RETRY, 0 };
-
-	if (cause == NULL) {
-		if (d->feed_error != NULL)
-			log_info("event=changes_log_ok");
-		free(d->feed_error);
-		d->feed_error = NULL;
-		if (d->ev_feed_retry != NULL)
-			evtimer_del(d->ev_feed_retry);
-		return;
-	}
-	log_err("event=changes_log_error cause=%s", log_q(cause));
-	d->feed_errors++;
-	free(d->feed_error);
-	d->feed_error = cause;
-	if (d->ev_feed_retry == NULL)
-		d->ev_feed_retry = evtimer_new(d->base, on_feed_retry, d);
-	if (!d->stopping)
-		evtimer_add(d->ev_feed_retry, &tv);
-}
-
-static void
-flush_outbox(struct daemon *d)
-{
-	char	*cause = NULL;
-
-	if (d->outbox == NULL)
-		return;
-	/* The database keeps every change: the next flush catches up. */
-	feed_state(d, outbox_flush(d->outbox, &cause) == -1 ? cause : NULL);
-}
-
-static void
-on_feed_retry(evutil_socket_t fd, short what, void *arg)
-{
-	struct daemon	*d = arg;
-
-	if (d->feed_error != NULL)
-		flush_outbox(d);
-}
-
 static void
 on_commit(void *arg, const char *source, long long changes)
 {
 	struct daemon	*d = arg;
 
-	if (changes > 0) {
-		flush_outbox(d);
-		http_changes_arrived(d->http);
-	}
+	if (changes > 0)
+		feed_commit(d->feed);
 }
 
 static void
@@ -560,13 +506,13 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 static void
 reload_changes_log(struct daemon *d, struct conf *nc)
 {
-	struct outbox	*o = NULL;
-	char		*cause = NULL;
+	struct feed_sink	*o = NULL;
+	char			*cause = NULL;
 
 	if (str_eq(nc->changes_log, d->conf->changes_log))
 		return;
-	if (nc->changes_log != NULL && (o = outbox_open(d->store,
-	    nc->changes_log, &cause)) == NULL) {
+	if (nc->changes_log != NULL && (o = feed_sink_open(d->feed,
+	    &feed_file_ops, nc->changes_log, &cause)) == NULL) {
 		log_err("event=changes_log_error path=%s cause=%s "
 		    "msg=\"keeping the running changes_log\"",
 		    log_q(nc->changes_log), log_q(cause));
@@ -578,10 +524,9 @@ reload_changes_log(struct daemon *d, struct conf *nc)
 	}
 	log_info("event=changes_log_moved from=%s to=%s",
 	    log_q(d->conf->changes_log), log_q(nc->changes_log));
-	outbox_close(d->outbox);
-	d->outbox = o;
-	feed_state(d, NULL);
-	flush_outbox(d);
+	feed_sink_close(d->changes_log);
+	d->changes_log = o;
+	feed_sink_flush(o);
 }
 
 static void
@@ -629,6 +574,7 @@ stop(struct daemon *d, int sig)
 	if (d->stopping)
 		return;
 	d->stopping = 1;
+	feed_stop(d->feed);
 	notify_send("STOPPING=1");
 	log_info("event=stopping signal=%d running=%d", sig, d->running);
 	/*
@@ -641,19 +587,6 @@ stop(struct daemon *d, int sig)
 	event_base_loopexit(d->base, NULL);
 }
 
-/* logrotate's postrotate sends SIGHUP: reopen the change feed file. */
-static void
-reopen_outbox(struct daemon *d)
-{
-	char	*cause = NULL;
-
-	if (outbox_reopen_now(d->outbox, &cause) == -1) {
-		feed_state(d, cause);
-		return;
-	}
-	flush_outbox(d);
-}
-
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -663,7 +596,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	switch (sig) {
 	case SIGHUP:
 		if (!d->stopping) {
-			reopen_outbox(d);
+			/* logrotate's postrotate: reopen the feed's files. */
+			feed_reopen(d->feed);
 			reload(d);
 		}
 		break;
@@ -842,6 +776,7 @@ main(int argc, char **argv)
 	obs.on_commit = on_commit;
 	harvest_engine_observe(d.engine, &obs, &d);
 	d.started = time(NULL);
+	d.feed = feed_new(d.base, d.store);
 	if (d.conf->status_listen != NULL && (d.http = http_start(&d,
 	    d.conf->status_listen, &cause)) == NULL) {
 		log_err("event=fatal cause=%s", log_q(cause));
@@ -850,14 +785,14 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (d.conf->changes_log != NULL) {
-		if ((d.outbox = outbox_open(d.store, d.conf->changes_log,
-		    &cause)) == NULL) {
+		if ((d.changes_log = feed_sink_open(d.feed, &feed_file_ops,
+		    d.conf->changes_log, &cause)) == NULL) {
 			log_err("event=fatal cause=%s", log_q(cause));
 			fprintf(stderr, "oaiharvestd: %s\n", cause);
 			free(cause);
 			return 1;
 		}
-		flush_outbox(&d);
+		feed_sink_flush(d.changes_log);
 	}
 	d.ev_hup = evsignal_new(d.base, SIGHUP, on_signal, &d);
 	d.ev_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
@@ -884,15 +819,15 @@ main(int argc, char **argv)
 	event_base_dispatch(d.base);
 
 	http_stop(d.http);
-	outbox_close(d.outbox);
+	feed_free(d.feed);
+	d.feed = NULL;
+	d.changes_log = NULL;
 	while ((s = TAILQ_FIRST(&d.sources)) != NULL)
 		src_free(s);
 	harvest_engine_free(d.engine);
 	store_close(d.store);
 	if (d.ev_watchdog != NULL)
 		event_free(d.ev_watchdog);
-	if (d.ev_feed_retry != NULL)
-		event_free(d.ev_feed_retry);
 	event_free(d.ev_hup);
 	event_free(d.ev_term);
 	event_free(d.ev_int);
@@ -905,6 +840,5 @@ main(int argc, char **argv)
 	free(d.db_path);
 	free(d.last);
 	free(d.status);
-	free(d.feed_error);
 	return 0;
 }

@@ -20,6 +20,8 @@
  * is replaced, it is reopened, on SIGHUP too, and repaired as at start.  It
  * is never opened through a symbolic link (O_NOFOLLOW): a changes_log
  * replaced by a link is an error, reported until the link goes.
+ *
+ * The sink feed_file_ops (see feed.h); its outbox cursor is "changes_log".
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -31,8 +33,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "feed.h"
 #include "log.h"
+#include "store.h"
 #include "util.h"
 
 /* Changes written per database query. */
@@ -49,6 +52,17 @@ struct outbox {
 	int64_t		 seq;		/* last seq in the file */
 	off_t		 cut;		/* a write failed and the file is not
 					   cut back to here yet; or -1 */
+};
+
+static void	*outbox_open(struct store *, struct event_base *,
+		    const char *, char **);
+static int	 outbox_flush(void *, int64_t, char **);
+static int	 outbox_reopen_now(void *, char **);
+static void	 outbox_close(void *);
+
+const struct feed_sink_ops feed_file_ops = {
+	"changes_log", 1, outbox_open, outbox_flush, outbox_reopen_now,
+	outbox_close
 };
 
 /* The seq of the last complete line of fd; cut a torn last line off. */
@@ -152,8 +166,9 @@ outbox_reopen(struct outbox *o, char **cause)
 	return 0;
 }
 
-struct outbox *
-outbox_open(struct store *store, const char *path, char **cause)
+static void *
+outbox_open(struct store *store, struct event_base *base, const char *path,
+    char **cause)
 {
 	struct outbox	*o;
 	int64_t		 db_seq;
@@ -186,9 +201,11 @@ outbox_open(struct store *store, const char *path, char **cause)
 	return o;
 }
 
-void
-outbox_close(struct outbox *o)
+static void
+outbox_close(void *arg)
 {
+	struct outbox	*o = arg;
+
 	if (o == NULL)
 		return;
 	if (o->fd != -1)
@@ -210,8 +227,8 @@ check_rotated(struct outbox *o, char **cause)
 	return outbox_reopen(o, cause);
 }
 
-int
-outbox_reopen_now(struct outbox *o, char **cause)
+static int
+outbox_reopen_now(void *o, char **cause)
 {
 	return o == NULL ? 0 : outbox_reopen(o, cause);
 }
@@ -234,10 +251,14 @@ cut_back(struct outbox *o, char **cause)
 	return 0;
 }
 
-/* Append every change after the last one written. */
-int
-outbox_flush(struct outbox *o, char **cause)
+/*
+ * Append every change after the last one written, up to upto at least
+ * (upto < 0: until there are no more).
+ */
+static int
+outbox_flush(void *arg, int64_t upto, char **cause)
 {
+	struct outbox	*o = arg;
 	FILE		*f;
 	char		*out, *why;
 	size_t		 len, done;
@@ -253,13 +274,14 @@ outbox_flush(struct outbox *o, char **cause)
 	if (o->cut != -1 && cut_back(o, cause) == -1)
 		return -1;
 	for (;;) {
+		if (upto >= 0 && o->seq >= upto)
+			return 0;
 		out = NULL;
 		len = 0;
 		if ((f = open_memstream(&out, &len)) == NULL)
 			fatal("open_memstream");
 		seq = o->seq;
-		r = store_changes(o->store, o->seq, OUTBOX_BATCH, f, &seq,
-		    cause);
+		r = feed_rows(o->store, o->seq, OUTBOX_BATCH, f, &seq, cause);
 		fclose(f);
 		if (r == -1 || len == 0) {
 			free(out);
