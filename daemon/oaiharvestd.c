@@ -80,44 +80,6 @@ jitter(long long interval)
 	return rnd() * max;
 }
 
-/* Copy a source's settings; strings and arrays become our own. */
-static void
-conf_source_copy(struct conf_source *dst, const struct conf_source *src)
-{
-	size_t	i;
-
-	*dst = *src;
-	dst->name = xstrdup(src->name);
-	dst->url = xstrdup(src->url);
-	dst->from = src->from != NULL ? xstrdup(src->from) : NULL;
-	dst->until = src->until != NULL ? xstrdup(src->until) : NULL;
-	dst->prefixes = xreallocarray(NULL, src->nprefixes + 1,
-	    sizeof(char *));
-	for (i = 0; i < src->nprefixes; i++)
-		dst->prefixes[i] = xstrdup(src->prefixes[i]);
-	dst->sets = xreallocarray(NULL, src->nsets + 1, sizeof(char *));
-	for (i = 0; i < src->nsets; i++)
-		dst->sets[i] = xstrdup(src->sets[i]);
-}
-
-static void
-conf_source_clear(struct conf_source *c)
-{
-	size_t	i;
-
-	for (i = 0; i < c->nprefixes; i++)
-		free(c->prefixes[i]);
-	for (i = 0; i < c->nsets; i++)
-		free(c->sets[i]);
-	free(c->prefixes);
-	free(c->sets);
-	free(c->name);
-	free(c->url);
-	free(c->from);
-	free(c->until);
-	memset(c, 0, sizeof(*c));
-}
-
 static int
 str_eq(const char *a, const char *b)
 {
@@ -498,7 +460,8 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 {
 	struct dsource			*s, *next;
 	const struct conf_source	*c;
-	char				*keys;
+	struct conf_source		 nsc;
+	struct conf_diff		 diff;
 	size_t				 i;
 
 	TAILQ_FOREACH_SAFE(s, &d->sources, entry, next) {
@@ -520,14 +483,29 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 			if (s->state == SRC_IDLE && s->c.enabled)
 				src_schedule(s, jitter(s->c.interval));
 		}
-		/* Any change calls for a new harvest with the new values. */
-		if ((keys = conf_source_changed(&s->c, c)) == NULL)
+		/*
+		 * What only a restart puts in use is named and keeps its
+		 * running value; any other change calls for a new harvest
+		 * with the new values.
+		 */
+		if (!conf_source_compare(&s->c, c, &diff))
 			continue;
+		if (diff.restart != NULL)
+			log_warn("event=reload_restart_needed source=%s "
+			    "keys=%s msg=\"these settings take effect at the "
+			    "next restart\"", log_q(s->c.name),
+			    log_q(diff.restart));
+		if (diff.reload == NULL) {
+			conf_diff_clear(&diff);
+			continue;
+		}
 		log_info("event=source_changed source=%s keys=%s",
-		    log_q(s->c.name), log_q(keys));
-		free(keys);
+		    log_q(s->c.name), log_q(diff.reload));
+		conf_diff_clear(&diff);
+		conf_source_copy(&nsc, c);
+		conf_source_keep(&nsc, &s->c, CONF_RESTART);
 		conf_source_clear(&s->c);
-		conf_source_copy(&s->c, c);
+		s->c = nsc;
 		if (s->state == SRC_RUNNING) {
 			s->rerun = 1;
 			harvest_cancel(s->job);
@@ -587,8 +565,9 @@ reload_changes_log(struct daemon *d, struct conf *nc)
 static void
 reload(struct daemon *d)
 {
-	struct conf	*nc;
-	char		*cause = NULL, *keys;
+	struct conf_diff	 diff;
+	struct conf		*nc;
+	char			*cause = NULL;
 
 	notify_send("RELOADING=1");
 	log_info("event=reload path=%s", log_q(d->conf_path));
@@ -606,11 +585,12 @@ reload(struct daemon *d)
 	 * the status server's settings) is named, and the running values stay
 	 * in the config: a later reload compares against them.
 	 */
-	if ((keys = conf_global_changed(d->conf, nc, CONF_RESTART)) != NULL) {
+	conf_global_compare(d->conf, nc, &diff);
+	if (diff.restart != NULL)
 		log_warn("event=reload_restart_needed keys=%s msg=\"these "
-		    "settings take effect at the next restart\"", log_q(keys));
-		free(keys);
-	}
+		    "settings take effect at the next restart\"",
+		    log_q(diff.restart));
+	conf_diff_clear(&diff);
 	conf_global_keep(nc, d->conf, CONF_RESTART);
 	reload_changes_log(d, nc);
 	apply_sources(d, nc, 0);

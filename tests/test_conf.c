@@ -475,6 +475,8 @@ test_defaults(void **state __unused)
 	assert_int_equal(c->delay_ms, 1000);
 	assert_int_equal(c->timeout, REQUEST_TIMEOUT);
 	assert_int_equal(c->max_response_bytes, MAX_RESPONSE_BYTES);
+	assert_int_equal(c->retries, MAX_REQUEST_TRIES - 1);
+	assert_int_equal(c->retry_wait_ms, BACKOFF_BASE * 1000);
 	assert_int_equal(c->nsources, 0);
 	assert_null(conf_source_find(c, "nur"));
 	conf_free(c);
@@ -857,11 +859,64 @@ test_nul_byte(void **state __unused)
 	free(path);
 }
 
+/* The names conf_global_compare() says differ under apply (allocated). */
+static char *
+global_changed(const struct conf *a, const struct conf *b,
+    enum conf_apply apply)
+{
+	struct conf_diff	 d;
+	char			*names;
+
+	conf_global_compare(a, b, &d);
+	names = apply == CONF_RELOAD ? d.reload : d.restart;
+	if (apply == CONF_RELOAD)
+		d.reload = NULL;
+	else
+		d.restart = NULL;
+	conf_diff_clear(&d);
+	return names;
+}
+
+/* The same for two sources; every source key is put in use at a reload. */
+static char *
+source_changed(const struct conf_source *a, const struct conf_source *b)
+{
+	struct conf_diff	 d;
+	char			*names;
+
+	conf_source_compare(a, b, &d);
+	assert_null(d.restart);
+	names = d.reload;
+	d.reload = NULL;
+	conf_diff_clear(&d);
+	return names;
+}
+
+/* Is key one of the ", "-separated names? */
+static int
+names_have(const char *names, const char *key)
+{
+	const char	*s;
+	size_t		 len = strlen(key);
+
+	for (s = names; s != NULL && *s != '\0'; s += strspn(s, ", ")) {
+		if (strncmp(s, key, len) == 0 && (s[len] == ',' ||
+		    s[len] == '\0'))
+			return 1;
+		s += strcspn(s, ",");
+	}
+	return 0;
+}
+
 /*
  * A reload sees every key: for each key of the table, two configs that
  * differ only in its value are told apart by that key's name alone, in its
- * scope, and for a [global] key only under its own conf_apply.  A key
- * added to the table without values here fails this test.
+ * scope, and for a [global] key only under its own conf_apply.  The second
+ * value (b) is never the default.  The same table checks the copies (a
+ * source copied key by key equals its original and differs from the
+ * first value) and command-line flags (conf_set_key() from the defaults
+ * gives what the file gives).  A key added to the table without values
+ * here fails this test.
  */
 static void
 test_reload_sees_every_key(void **state)
@@ -880,6 +935,8 @@ test_reload_sees_every_key(void **state)
 		{ 1, "timeout", "10s", "20s" },
 		{ 1, "max_response_bytes", "1M", "2M" },
 		{ 1, "retry_after_max", "60s", "120s" },
+		{ 1, "retries", "1", "2" },
+		{ 1, "retry_wait", "100ms", "200ms" },
 		{ 1, "status_listen", "127.0.0.1:1", "127.0.0.1:2" },
 		{ 1, "changes_log", "/tmp/a.jsonl", "/tmp/b.jsonl" },
 		{ 1, "status_token_file", "/tmp/a.tok", "/tmp/b.tok" },
@@ -898,12 +955,13 @@ test_reload_sees_every_key(void **state)
 		{ 0, "window_min", "1d", "2d" },
 		{ 0, "follow_redirects", "same-host", "any" },
 	};
-	struct conf	*c[2];
-	enum conf_apply	 apply, other;
-	const char	*name;
-	char		*text, *line, *cause = NULL, *got;
-	size_t		 i, j, n;
-	int		 global;
+	struct conf		*c[2], *def, *dflt;
+	struct conf_source	 copy, dsrc;
+	enum conf_apply		 apply, other;
+	const char		*name;
+	char			*text, *line, *cause = NULL, *got;
+	size_t			 i, j, n;
+	int			 global;
 
 	for (i = 0; (name = conf_key_name(i, &global, &apply)) != NULL; i++) {
 		for (j = 0; j < nitems(values); j++)
@@ -924,34 +982,86 @@ test_reload_sees_every_key(void **state)
 			free(text);
 			free(line);
 		}
+		/* The defaults, with the key set as a flag would set it. */
+		def = conf_new("flags");
+		conf_source_init(&dsrc, "s");
+		if (strcmp(name, "url") != 0 && conf_set_key(def, &dsrc, "url",
+		    "http://x.example/oai", &cause) == -1)
+			fail_msg("url: %s", cause);
+		if (conf_set_key(def, global ? NULL : &dsrc, name,
+		    values[j].b, &cause) == -1)
+			fail_msg("flag %s %s: %s", name, values[j].b, cause);
 		if (global) {
 			other = apply == CONF_RELOAD ? CONF_RESTART :
 			    CONF_RELOAD;
-			got = conf_global_changed(c[0], c[1], apply);
+			got = global_changed(c[0], c[1], apply);
 			if (got == NULL || strcmp(got, name) != 0)
 				fail_msg("[global] %s: changed %s", name,
 				    got != NULL ? got : "nothing");
 			free(got);
-			assert_null(conf_global_changed(c[0], c[1], other));
-			assert_null(conf_source_changed(&c[0]->sources[0],
+			assert_null(global_changed(c[0], c[1], other));
+			assert_null(source_changed(&c[0]->sources[0],
 			    &c[1]->sources[0]));
+			/* Not the default. */
+			dflt = conf_new("defaults");
+			got = global_changed(dflt, c[1], apply);
+			conf_free(dflt);
+			if (!names_have(got, name))
+				fail_msg("[global] %s: %s is the default",
+				    name, values[j].b);
+			free(got);
+			/* The flag's value is the file's. */
+			got = global_changed(c[1], def, apply);
+			if (names_have(got, name))
+				fail_msg("[global] %s: flag differs", name);
+			free(got);
 			/* Kept: no longer a change. */
 			conf_global_keep(c[1], c[0], apply);
-			assert_null(conf_global_changed(c[0], c[1], apply));
+			assert_null(global_changed(c[0], c[1], apply));
 		} else {
-			got = conf_source_changed(&c[0]->sources[0],
+			got = source_changed(&c[0]->sources[0],
 			    &c[1]->sources[0]);
 			if (got == NULL || strcmp(got, name) != 0)
 				fail_msg("[source] %s: changed %s", name,
 				    got != NULL ? got : "nothing");
 			free(got);
-			assert_null(conf_global_changed(c[0], c[1],
+			assert_null(global_changed(c[0], c[1],
 			    CONF_RELOAD));
-			assert_null(conf_global_changed(c[0], c[1],
+			assert_null(global_changed(c[0], c[1],
 			    CONF_RESTART));
-			assert_null(conf_source_changed(&c[0]->sources[0],
+			assert_null(source_changed(&c[0]->sources[0],
 			    &c[0]->sources[0]));
+			/* The flag's value is the file's. */
+			got = source_changed(&c[1]->sources[0], &dsrc);
+			if (names_have(got, name))
+				fail_msg("[source] %s: flag differs", name);
+			free(got);
+			/* Copied: equal, and unlike the first value. */
+			conf_source_copy(&copy, &c[1]->sources[0]);
+			assert_string_equal(copy.name, "s");
+			assert_int_equal(copy.line, c[1]->sources[0].line);
+			assert_null(source_changed(&copy, &c[1]->sources[0]));
+			got = source_changed(&c[0]->sources[0], &copy);
+			if (got == NULL || strcmp(got, name) != 0)
+				fail_msg("[source] copy of %s: changed %s",
+				    name, got != NULL ? got : "nothing");
+			free(got);
+			/* Not the default (nor the empty list). */
+			conf_source_clear(&dsrc);
+			conf_source_init(&dsrc, "s");
+			got = source_changed(&dsrc, &copy);
+			if (!names_have(got, name))
+				fail_msg("[source] %s: %s is the default",
+				    name, values[j].b);
+			free(got);
+			/* Kept: no longer a change. */
+			conf_source_keep(&copy, &c[0]->sources[0],
+			    CONF_RELOAD);
+			assert_null(source_changed(&c[0]->sources[0], &copy));
+			conf_source_clear(&copy);
 		}
+		conf_source_clear(&dsrc);
+		conf_free(def);
 		conf_free(c[0]);
 		conf_free(c[1]);
 	}
