@@ -36,9 +36,9 @@ SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 ASAN_CFLAGS = $(BASE_CFLAGS) -O1 -Werror $(SAN)
 
 LIB_SRCS = $(sort $(wildcard common/*.c conf/*.c store/*.c harvest/*.c))
-CLI_SRCS = daemon/cli.c
+CLI_SRCS = daemon/cli.c daemon/settings.c
 DMN_SRCS = daemon/oaiharvestd.c daemon/notify.c daemon/http.c \
-	   daemon/outbox.c
+	   daemon/outbox.c daemon/settings.c
 SRV_SRCS = $(sort $(wildcard tests/server/*.c))
 TEST_SRCS = $(sort $(wildcard tests/test_*.c))
 
@@ -107,7 +107,8 @@ $(ASN)/tests/test_store: $(ASN)/tests/test_store.o $(ASN_COMMON) \
 	    $(ASN)/common/writer.o $(patsubst %.c,$(ASN)/%.o,$(wildcard store/*.c))
 	$(LINK_TEST)
 $(ASN)/tests/test_conf: $(ASN)/tests/test_conf.o $(ASN_COMMON) \
-	    $(patsubst %.c,$(ASN)/%.o,$(wildcard conf/*.c))
+	    $(patsubst %.c,$(ASN)/%.o,$(wildcard conf/*.c)) \
+	    $(ASN)/daemon/settings.o
 	$(LINK_TEST)
 $(ASN)/tests/test_notify: $(ASN)/tests/test_notify.o $(ASN_COMMON) \
 	    $(ASN)/daemon/notify.o

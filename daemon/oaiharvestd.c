@@ -25,6 +25,7 @@
 #include "log.h"
 #include "notify.h"
 #include "oh_limits.h"
+#include "settings.h"
 #include "store.h"
 #include "util.h"
 
@@ -199,22 +200,7 @@ src_start(struct dsource *s)
 	struct harvest_source	 hs;
 	char			*cause = NULL;
 
-	memset(&hs, 0, sizeof(hs));
-	hs.name = s->c.name;
-	hs.url = s->c.url;
-	hs.prefixes = (const char *const *)s->c.prefixes;
-	hs.nprefixes = s->c.nprefixes;
-	hs.sets = (const char *const *)s->c.sets;
-	hs.nsets = s->c.nsets;
-	hs.from = s->c.from;
-	hs.from_is_initial = 1;
-	hs.until = s->c.until;
-	hs.delay_ms = s->c.delay_ms >= 0 ? s->c.delay_ms : d->conf->delay_ms;
-	hs.overlap = s->c.overlap;
-	hs.reconcile = s->c.reconcile;
-	hs.window = (enum window_unit)s->c.window;
-	hs.window_min = s->c.window_min;
-	hs.follow_redirects_any = s->c.follow_redirects;
+	settings_source(d->conf, &s->c, &hs);
 	src_set_state(s, SRC_RUNNING);
 	d->running++;
 	s->m.last_start = time(NULL);
@@ -804,13 +790,7 @@ main(int argc, char **argv)
 		free(cause);
 		return 1;
 	}
-	memset(&ho, 0, sizeof(ho));
-	ho.user_agent = d.conf->user_agent;
-	ho.contact = d.conf->contact;
-	ho.ca_file = d.conf->ca_file;
-	ho.timeout = d.conf->timeout;
-	ho.max_response_bytes = d.conf->max_response_bytes;
-	ho.retry_after_max = d.conf->retry_after_max;
+	settings_options(d.conf, &ho);
 	if ((d.engine = harvest_engine_new(d.base, d.store, &ho,
 	    &cause)) == NULL) {
 		log_err("event=fatal cause=%s", log_q(cause));
