@@ -1,6 +1,7 @@
 /*
  * The configuration file: a [global] section and one [source NAME] section
- * per OAI-PMH endpoint, read with libinih and checked against conf_keys[].
+ * per OAI-PMH endpoint, read with libinih and checked against conf_keys[]
+ * (keys.c: the table, its setters and what else it drives).
  *
  * libinih splits "key = value" lines and strips inline " ;" comments.  Our
  * own line reader sits in front of it and does the rest: it counts lines
@@ -14,21 +15,18 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <ini.h>
 
 #include "conf.h"
-#include "oh_limits.h"
 #include "keys.h"
+#include "oh_limits.h"
 #include "util.h"
 
 /*

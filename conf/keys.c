@@ -828,8 +828,9 @@ set_hosts(struct parse *p, const struct conf_key *k, void *base,
 
 /*
  * Append the items of a comma- or blank-separated list; repeated keys append
- * too.  A duplicate is an error rather than dropped: it is most likely a
- * typo for another value.
+ * too.  A duplicate in a file is an error rather than dropped: it is most
+ * likely a typo for another value.  (A flag, p NULL, is not checked: the
+ * command line always took a repeated --prefix.)
  */
 static int
 list_add(struct parse *p, const struct conf_key *k, void *base,
