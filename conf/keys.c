@@ -293,7 +293,9 @@ conf_source_keep(struct conf_source *dst, const struct conf_source *src,
  * A command-line flag: the key's own setter, so the units, bounds and
  * messages are the config file's.  A key both scopes know (delay) is the
  * source's when there is one.  A list key appends, without the file's
- * check for a repeated item.
+ * check for a repeated item; an empty value is one empty item, as the
+ * command line always took it (--set '': the whole repository, besides the
+ * sets given).
  */
 int
 conf_set_key(struct conf *c, struct conf_source *s, const char *name,
@@ -301,6 +303,8 @@ conf_set_key(struct conf *c, struct conf_source *s, const char *name,
 {
 	const struct conf_key	*k = NULL;
 	void			*base = NULL;
+	char			***list;
+	size_t			*n;
 
 	if (s != NULL && (k = conf_key_find(SCOPE_SOURCE, name, NULL)) != NULL)
 		base = s;
@@ -310,6 +314,13 @@ conf_set_key(struct conf *c, struct conf_source *s, const char *name,
 	if (k == NULL) {
 		xasprintf(why, "unknown key \"%s\"", name);
 		return -1;
+	}
+	if (*value == '\0' && k->kind == KIND_LIST) {
+		list = (char ***)((char *)base + k->off);
+		n = (size_t *)((char *)base + k->noff);
+		*list = conf_grow(*list, *n, sizeof(**list));
+		(*list)[(*n)++] = xstrdup("");
+		return 0;
 	}
 	if (*value == '\0') {
 		*why = xstrdup("empty value");

@@ -1178,7 +1178,8 @@ test_flag_values(void **state __unused)
 		const char	*key, *value;
 		int		 global;
 		size_t		 off;
-		int		 is_int;
+		int		 is_int;	/* 0 long long, 1 int,
+						   2 size_t */
 		long long	 want;
 		const char	*why;	/* substring of the error, or NULL */
 	} tab[] = {
@@ -1227,6 +1228,9 @@ test_flag_values(void **state __unused)
 		{ "from", "2020-13-01", SR(from), 0, 0, "not a datestamp" },
 		{ "metadata_prefix", "a/b", SR(prefixes), 0, 0,
 		  "invalid character '/'" },
+		{ "set", "a b:c", SR(nsets), 2, 2, NULL },
+		/* --set '': the whole repository (an empty set), as before. */
+		{ "set", "", SR(nsets), 2, 1, NULL },
 		{ "nosuch", "1", SR(interval), 0, 0, "unknown key \"nosuch\"" },
 	};
 #undef GL
@@ -1257,9 +1261,13 @@ test_flag_values(void **state __unused)
 				    tab[i].value, why);
 			base = tab[i].global ? (const char *)c :
 			    (const char *)&s;
-			got = tab[i].is_int ?
-			    *(const int *)(base + tab[i].off) :
-			    *(const long long *)(base + tab[i].off);
+			if (tab[i].is_int == 2)
+				got = (long long)*(const size_t *)(base +
+				    tab[i].off);
+			else if (tab[i].is_int)
+				got = *(const int *)(base + tab[i].off);
+			else
+				got = *(const long long *)(base + tab[i].off);
 			if (got != tab[i].want)
 				fail_msg("%s %s: %lld, expected %lld",
 				    tab[i].key, tab[i].value, got,
