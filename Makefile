@@ -40,8 +40,9 @@ ASAN_CFLAGS = $(BASE_CFLAGS) -O1 -Werror $(SAN)
 
 LIB_SRCS = $(sort $(wildcard common/*.c conf/*.c store/*.c harvest/*.c \
 	   feed/*.c))
-CLI_SRCS = daemon/cli.c
-DMN_SRCS = daemon/oaiharvestd.c daemon/notify.c daemon/http.c
+CLI_SRCS = daemon/cli.c daemon/settings.c
+DMN_SRCS = daemon/oaiharvestd.c daemon/notify.c daemon/http.c \
+	   daemon/settings.c
 SRV_SRCS = $(sort $(wildcard tests/server/*.c))
 TEST_SRCS = $(sort $(wildcard tests/test_*.c))
 
@@ -110,7 +111,8 @@ $(ASN)/tests/test_store: $(ASN)/tests/test_store.o $(ASN_COMMON) \
 	    $(ASN)/common/writer.o $(patsubst %.c,$(ASN)/%.o,$(wildcard store/*.c))
 	$(LINK_TEST)
 $(ASN)/tests/test_conf: $(ASN)/tests/test_conf.o $(ASN_COMMON) \
-	    $(patsubst %.c,$(ASN)/%.o,$(wildcard conf/*.c))
+	    $(patsubst %.c,$(ASN)/%.o,$(wildcard conf/*.c)) \
+	    $(ASN)/daemon/settings.o
 	$(LINK_TEST)
 $(ASN)/tests/test_notify: $(ASN)/tests/test_notify.o $(ASN_COMMON) \
 	    $(ASN)/daemon/notify.o

@@ -61,6 +61,10 @@ struct conf {
 	long long		 max_response_bytes;
 	long long		 retry_after_max;	/* seconds: the longest
 						   Retry-After honoured */
+	long long		 retries;	/* of a failed request;
+						   default 3 */
+	long long		 retry_wait_ms;	/* the first retry's wait
+						   without Retry-After */
 	struct conf_source	*sources;
 	size_t			 nsources;
 };
@@ -72,28 +76,60 @@ enum conf_apply {
 };
 
 /*
+ * The keys whose values differ between two configs ([global]) or two
+ * sources, by when the daemon puts them in use: ", "-separated names in the
+ * table's order (allocated), or NULL where none differ.
+ */
+struct conf_diff {
+	char	*reload;	/* a reload puts these in use */
+	char	*restart;	/* only a restart does */
+};
+
+/*
  * Read and validate a config file.  On error return NULL and set *cause to
  * "PATH:LINE: message" (allocated).
  */
 struct conf	*conf_load(const char *path, char **cause);
 /* The same from a string; name stands for the path in messages. */
 struct conf	*conf_parse(const char *text, const char *name, char **cause);
+/* A config of the defaults without sources (the command line's). */
+struct conf	*conf_new(const char *name);
 void		 conf_free(struct conf *);
 const struct conf_source *conf_source_find(const struct conf *,
 		    const char *name);
 
 /*
- * What a reload changes, from the key table: the names of the keys whose
- * values differ, ", "-separated (allocated), or NULL when none do.  For
- * [global], only the keys put in use as apply says.
+ * A source's settings, key by key from the table: the defaults; a deep
+ * copy into dst (uninitialised); letting go of what one holds.
  */
-char		*conf_global_changed(const struct conf *,
-		    const struct conf *, enum conf_apply);
-char		*conf_source_changed(const struct conf_source *,
-		    const struct conf_source *);
-/* Give dst the values src has for the [global] keys of apply. */
+void		 conf_source_init(struct conf_source *, const char *name);
+void		 conf_source_copy(struct conf_source *dst,
+		    const struct conf_source *src);
+void		 conf_source_clear(struct conf_source *);
+
+/*
+ * What a reload changes, from the key table: fill the diff (free it with
+ * conf_diff_clear()) and return 1 when any key differs, else 0.
+ */
+int		 conf_global_compare(const struct conf *, const struct conf *,
+		    struct conf_diff *);
+int		 conf_source_compare(const struct conf_source *,
+		    const struct conf_source *, struct conf_diff *);
+void		 conf_diff_clear(struct conf_diff *);
+/* Give dst the values src has for the keys of apply. */
 void		 conf_global_keep(struct conf *dst, const struct conf *src,
 		    enum conf_apply);
+void		 conf_source_keep(struct conf_source *dst,
+		    const struct conf_source *src, enum conf_apply);
+
+/*
+ * Set the key name from a string as the config file does (for a
+ * command-line flag): in s when it is a source's key and s is not NULL,
+ * else in c.  On error return -1 and set *why to the file's message
+ * without the key's name, such as "out of range (0 to 1h)" (allocated).
+ */
+int		 conf_set_key(struct conf *c, struct conf_source *s,
+		    const char *name, const char *value, char **why);
 /* The i-th key of the table, or NULL past its end. */
 const char	*conf_key_name(size_t i, int *global, enum conf_apply *);
 

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "oai.h"
 #include "oh_limits.h"
+#include "settings.h"
 #include "store.h"
 #include "util.h"
 
@@ -48,21 +49,26 @@ static const struct cmd cmds[] = {
 	  "formats and its sets.\n" },
 	{ "harvest", cmd_harvest,
 	  "harvest --db FILE --url URL [--prefix P]... [--set S]...\n"
-	  "                  [--from D] [--until D] [--source NAME] [--delay MS]\n"
-	  "                  [--retries N] [--retry-wait MS] [--timeout T]\n"
+	  "                  [--from D] [--until D] [--source NAME] [--delay T]\n"
+	  "                  [--retries N] [--retry-wait T] [--timeout T]\n"
 	  "                  [--max-response-bytes N] [--overlap T] [--sweep]\n"
 	  "                  [--window UNIT] [--window-min T]\n"
 	  "                  [--follow-redirects same-host|any] [--move] [-v]\n"
 	  "       oaiharvest harvest --config FILE [--db FILE] [--from D]\n"
-	  "                  [--until D] [--retries N]\n"
+	  "                  [--until D] [--retries N] [--retry-wait T]\n"
+	  "                  [--timeout T] [--max-response-bytes N]\n"
+	  "                  [--overlap T] [--sweep] [--window UNIT]\n"
+	  "                  [--window-min T]\n"
 	  "                  [--follow-redirects same-host|any] [--move] [-v]\n"
 	  "                  [NAME...]",
 	  "Harvest now, into a SQLite database.  Run again, it harvests only\n"
 	  "what changed since the last completed harvest (from = the\n"
 	  "repository's clock when it began, less --overlap).  With\n"
-	  "--config, the sources NAME... of the\n"
-	  "config file (all enabled ones when none is named), one after the\n"
-	  "other.  Options:\n"
+	  "--config, the sources NAME... of the config file (all enabled\n"
+	  "ones when none is named), one after the other; the options given\n"
+	  "override the config's values.  Values take the config's units\n"
+	  "and bounds (oaiharvest.conf(5)): durations T such as 500ms, 30s\n"
+	  "or 15m, sizes N such as 64M.  Options:\n"
 	  "  --db FILE       the database (created when missing)\n"
 	  "  --url URL       the repository's OAI-PMH base URL\n"
 	  "  --prefix P      metadataPrefix, repeatable (default oai_dc)\n"
@@ -76,25 +82,30 @@ static const struct cmd cmds[] = {
 	  "  --move          the source's repository moved to this URL: keep\n"
 	  "                  its records, watermarks and changes (without it,\n"
 	  "                  another URL for a source is refused)\n"
-	  "  --delay MS      milliseconds between requests (default 0)\n"
-	  "  --retries N     retries of a failed request (default 3)\n"
-	  "  --retry-wait MS the first retry's wait without Retry-After\n"
-	  "                  (default 2000; doubles each time)\n"
-	  "  --timeout T     the longest one request may take (default 30m)\n"
-	  "  --max-response-bytes N  the largest response, decoded\n"
-	  "                  (default 256 MiB)\n"
+	  "  --delay T       the wait between requests, 0 to 1h (default 0;\n"
+	  "                  a bare number is milliseconds)\n"
+	  "  --retries N     retries of a failed request, 0 to 100\n"
+	  "                  (default 3)\n"
+	  "  --retry-wait T  the first retry's wait without Retry-After\n"
+	  "                  (default 2s; doubles each time; a bare number\n"
+	  "                  is milliseconds)\n"
+	  "  --timeout T     the longest one request may take, 1s to 30m\n"
+	  "                  (default 30m)\n"
+	  "  --max-response-bytes N  the largest response, decoded, 1K to\n"
+	  "                  256M (default 256M)\n"
 	  "  --sweep         after the harvest, list every identifier\n"
 	  "                  (ListIdentifiers) and mark the records that\n"
 	  "                  vanished deleted (for repositories that keep no\n"
 	  "                  deletions; done weekly by default for those)\n"
 	  "  --overlap T     the next from is the repository's clock at the\n"
-	  "                  start of this harvest less T (default 5m), so\n"
-	  "                  that records indexed late are not missed\n"
+	  "                  start of this harvest less T, 0 to 1w (default\n"
+	  "                  5m), so that records indexed late are not\n"
+	  "                  missed\n"
 	  "  --window UNIT   ask for one year, month or day at a time\n"
 	  "                  (none: everything at once, the default), for\n"
 	  "                  repositories that time out on large requests;\n"
 	  "                  a window that fails is halved\n"
-	  "  --window-min T  the narrowest window (default 1d)\n"
+	  "  --window-min T  the narrowest window, 1s to 366d (default 1d)\n"
 	  "  --follow-redirects same-host|any  follow a redirect to another\n"
 	  "                  host or port too (default: same host and port,\n"
 	  "                  or http to https on the same host)\n"
@@ -671,6 +682,118 @@ conf_selected(const struct conf_source *cs, char **names, int n)
 	return 0;
 }
 
+/*
+ * harvest's flags that set a config key, parsed by that key's own setter
+ * (conf_set_key()): the units, bounds and messages are the config file's.
+ * A bare number for a "millis" flag is milliseconds, as it was before the
+ * flags took units (the file's bare numbers are seconds).  A flag without
+ * an argument sets value.
+ */
+static const struct harvest_flag {
+	int		 ch;
+	const char	*key;
+	int		 millis;
+	const char	*value;
+} harvest_flags[] = {
+	{ 'p', "metadata_prefix", 0, NULL },
+	{ 's', "set", 0, NULL },
+	{ 'F', "from", 0, NULL },
+	{ 'U', "until", 0, NULL },
+	{ 'D', "delay", 1, NULL },
+	{ 'R', "retries", 0, NULL },
+	{ 'W', "retry_wait", 1, NULL },
+	{ 'T', "timeout", 0, NULL },
+	{ 'M', "max_response_bytes", 0, NULL },
+	{ 'O', "overlap", 0, NULL },
+	{ 'w', "window", 0, NULL },
+	{ 'm', "window_min", 0, NULL },
+	{ 'L', "follow_redirects", 0, NULL },
+	/* Now: any sweep older than a second is due. */
+	{ 'S', "reconcile", 0, "1s" },
+};
+
+/* A flag given: its key and the value handed to conf_set_key(). */
+struct flag_value {
+	const struct harvest_flag	*f;
+	char				*value;
+};
+
+static const struct harvest_flag *
+harvest_flag(int ch)
+{
+	size_t	i;
+
+	for (i = 0; i < nitems(harvest_flags); i++)
+		if (harvest_flags[i].ch == ch)
+			return &harvest_flags[i];
+	return NULL;
+}
+
+/* "--name" of the option whose getopt value is ch. */
+static const char *
+flag_name(const struct option *opts, int ch)
+{
+	static char	name[64];
+
+	for (; opts->name != NULL; opts++)
+		if (opts->val == ch)
+			break;
+	snprintf(name, sizeof(name), "--%s", opts->name != NULL ?
+	    opts->name : "?");
+	return name;
+}
+
+/*
+ * A flag's value the config's way: "oaiharvest harvest: --delay 2h: out of
+ * range (0 to 1h)", then the usual hint.
+ */
+static int
+bad_flag(const char *cmd, const char *flag, const char *value,
+    const char *why)
+{
+	fprintf(stderr, "%s %s: %s %s: %s (try %s %s --help)\n", progname,
+	    cmd, flag, value, why, progname, cmd);
+	return EXIT_USAGE;
+}
+
+/* Parse one flag into c and s; on error say so and return -1. */
+static int
+flag_set(const struct option *opts, const struct harvest_flag *f,
+    const char *arg, struct conf *c, struct conf_source *s,
+    struct flag_value *out)
+{
+	char	*why = NULL, *value;
+
+	if (f->value != NULL)
+		value = xstrdup(f->value);
+	else if (f->millis && *arg != '\0' &&
+	    strspn(arg, "0123456789") == strlen(arg))
+		xasprintf(&value, "%sms", arg);
+	else
+		value = xstrdup(arg);
+	if (conf_set_key(c, s, f->key, value, &why) == -1) {
+		bad_flag("harvest", flag_name(opts, f->ch), arg, why);
+		free(why);
+		free(value);
+		return -1;
+	}
+	out->f = f;
+	out->value = value;
+	return 0;
+}
+
+/* Was the flag for key given? */
+static int
+flag_given(const struct flag_value *fv, size_t n, const char *key)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(fv[i].f->key, key) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 cmd_harvest(int argc, char **argv)
 {
@@ -698,116 +821,41 @@ cmd_harvest(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd		*c = find_cmd("harvest");
+	const struct harvest_flag	*f;
 	struct harvest_options		 ho;
 	struct harvest_source		 src;
-	struct conf			*conf = NULL;
+	struct conf			*conf = NULL, *fconf;
+	struct conf_source		 fsrc, run;
 	const struct conf_source	*cs;
+	struct flag_value		*fv;
 	struct store			*store = NULL;
 	const char			*db = NULL, *url = NULL, *config = NULL;
-	const char			*from = NULL, *until = NULL, *name = NULL;
-	const char			**prefixes = NULL, **sets = NULL;
-	const char			*errstr;
+	const char			*name = NULL;
 	char				*cause = NULL, *autoname = NULL;
-	size_t				 np = 0, ns = 0, i;
-	long long			 delay = 0, retries = -1;
-	long long			 overlap = 300, retry_wait = 0;
-	long long			 reconcile = -1, window_min = 0;
-	long long			 timeout = 0, max_bytes = 0;
-	enum window_unit		 window = WINDOW_NONE;
-	int				 window_set = 0, redirects = -1;
+	size_t				 nfv = 0, i, j;
 	int				 ch, verbose = 0, rc = 0, r, intr = 0;
-	int				 k, move = 0;
+	int				 k, move = 0, from;
 
-	prefixes = xreallocarray(NULL, argc, sizeof(*prefixes));
-	sets = xreallocarray(NULL, argc, sizeof(*sets));
+	/* The flags' own settings: the config's defaults but no delay. */
+	fconf = conf_new("command line");
+	conf_source_init(&fsrc, "");
+	fsrc.delay_ms = 0;
+	fv = xcalloc(argc, sizeof(*fv));
 	while ((ch = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
+		if ((f = harvest_flag(ch)) != NULL) {
+			if (flag_set(opts, f, optarg, fconf, &fsrc,
+			    &fv[nfv]) == -1) {
+				rc = EXIT_USAGE;
+				goto out;
+			}
+			nfv++;
+			continue;
+		}
 		switch (ch) {
 		case 'd': db = optarg; break;
 		case 'u': url = optarg; break;
-		case 'p': prefixes[np++] = optarg; break;
-		case 's': sets[ns++] = optarg; break;
-		case 'F': from = optarg; break;
-		case 'U': until = optarg; break;
 		case 'n': name = optarg; break;
 		case 'c': config = optarg; break;
-		case 'D':
-			if (parse_ll(optarg, 0, 3600000, &delay,
-			    &errstr) == -1) {
-				rc = bad_usage("harvest", "--delay: %s",
-				    errstr);
-				goto out;
-			}
-			break;
-		case 'S':
-			/* Now: any sweep older than a second is due. */
-			reconcile = 1;
-			break;
-		case 'W':
-			if (parse_ll(optarg, 1, 3600000, &retry_wait,
-			    &errstr) == -1) {
-				rc = bad_usage("harvest", "--retry-wait: %s",
-				    errstr);
-				goto out;
-			}
-			break;
-		case 'T':
-			if (parse_duration(optarg, &timeout, &errstr) == -1 ||
-			    timeout < 1 || timeout > REQUEST_TIMEOUT) {
-				rc = bad_usage("harvest", "--timeout: %s",
-				    "a duration from 1s to 30m");
-				goto out;
-			}
-			break;
-		case 'M':
-			if (parse_ll(optarg, 1024, (long long)MAX_RESPONSE_BYTES,
-			    &max_bytes, &errstr) == -1) {
-				rc = bad_usage("harvest", "--max-response-bytes: "
-				    "%s", errstr);
-				goto out;
-			}
-			break;
-		case 'O':
-			if (parse_duration(optarg, &overlap, &errstr) == -1) {
-				rc = bad_usage("harvest", "--overlap: %s",
-				    errstr);
-				goto out;
-			}
-			break;
-		case 'w':
-			if (window_unit_parse(optarg, &window) == -1) {
-				rc = bad_usage("harvest", "--window: %s",
-				    "none, year, month or day");
-				goto out;
-			}
-			window_set = 1;
-			break;
-		case 'm':
-			if (parse_duration(optarg, &window_min, &errstr) == -1 ||
-			    window_min < 1 || window_min > 366 * 86400) {
-				rc = bad_usage("harvest", "--window-min: %s",
-				    "a duration from 1s to 366d");
-				goto out;
-			}
-			break;
-		case 'R':
-			if (parse_ll(optarg, 0, 100, &retries,
-			    &errstr) == -1) {
-				rc = bad_usage("harvest", "--retries: %s",
-				    errstr);
-				goto out;
-			}
-			break;
-		case 'L':
-			if (strcasecmp(optarg, "same-host") == 0)
-				redirects = 0;
-			else if (strcasecmp(optarg, "any") == 0)
-				redirects = 1;
-			else {
-				rc = bad_usage("harvest", "--follow-redirects: "
-				    "%s", "same-host or any");
-				goto out;
-			}
-			break;
 		case 'X': move = 1; break;
 		case 'v': verbose++; break;
 		case 'h':
@@ -820,22 +868,13 @@ cmd_harvest(int argc, char **argv)
 	}
 	log_init(verbose >= 2 ? LOG_LVL_DEBUG : verbose ? LOG_LVL_INFO :
 	    LOG_LVL_WARN);
-	if (from != NULL && datestamp_parse(from, NULL, NULL) == -1) {
-		rc = bad_usage("harvest", "--from: not a datestamp "
-		    "(YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ): %s", from);
-		goto out;
-	}
-	if (until != NULL && datestamp_parse(until, NULL, NULL) == -1) {
-		rc = bad_usage("harvest", "--until: not a datestamp "
-		    "(YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ): %s", until);
-		goto out;
-	}
-	memset(&ho, 0, sizeof(ho));
-	if (retries >= 0)
-		ho.max_tries = (int)retries + 1;
-	ho.retry_base_ms = retry_wait;
+	/* --from overrides the watermark; a config's from does not. */
+	from = flag_given(fv, nfv, "from");
 	if (config != NULL) {
-		if (url != NULL || np || ns || name != NULL || delay) {
+		if (url != NULL || name != NULL ||
+		    flag_given(fv, nfv, "metadata_prefix") ||
+		    flag_given(fv, nfv, "set") ||
+		    flag_given(fv, nfv, "delay")) {
 			rc = bad_usage("harvest", "%s", "--config cannot be "
 			    "combined with --url, --prefix, --set, --source or "
 			    "--delay (the config file says those)");
@@ -855,20 +894,12 @@ cmd_harvest(int argc, char **argv)
 			}
 		if (db == NULL)
 			db = conf->database;
-		ho.user_agent = conf->user_agent;
-		ho.contact = conf->contact;
-		ho.ca_file = conf->ca_file;
-		ho.timeout = conf->timeout;
-		ho.max_response_bytes = conf->max_response_bytes;
-		ho.retry_after_max = conf->retry_after_max;
 	} else {
 		if (optind != argc) {
 			rc = bad_usage("harvest", "unexpected argument: %s",
 			    argv[optind]);
 			goto out;
 		}
-		ho.timeout = timeout;
-		ho.max_response_bytes = max_bytes;
 		if (db == NULL || url == NULL) {
 			rc = bad_usage("harvest", "%s", "--db and --url are "
 			    "required (or --config)");
@@ -891,28 +922,18 @@ cmd_harvest(int argc, char **argv)
 		goto out;
 	}
 	if (conf == NULL) {
-		memset(&src, 0, sizeof(src));
 		if (name == NULL)
 			name = autoname = name_from_url(store, url);
 		if (check_source_url(store, name, url, move) == -1) {
 			rc = EXIT_USAGE;
 			goto out;
 		}
-		src.move = move;
+		settings_options(fconf, &ho);
+		settings_source(fconf, &fsrc, &src);
 		src.name = name;
 		src.url = url;
-		src.prefixes = prefixes;
-		src.nprefixes = np;
-		src.sets = sets;
-		src.nsets = ns;
-		src.from = from;
-		src.until = until;
-		src.delay_ms = delay;
-		src.overlap = overlap;
-		src.reconcile = reconcile;
-		src.window = window;
-		src.window_min = window_min;
-		src.follow_redirects_any = redirects == 1;
+		src.from_is_initial = !from;
+		src.move = move;
 		rc = run_one(store, &ho, &src, &intr);
 		goto out;
 	}
@@ -929,35 +950,30 @@ cmd_harvest(int argc, char **argv)
 		cs = &conf->sources[i];
 		if (!conf_selected(cs, argv + optind, argc - optind))
 			continue;
-		memset(&src, 0, sizeof(src));
+		/* The flags given override the config's values. */
+		conf_source_copy(&run, cs);
+		for (j = 0; j < nfv; j++)
+			if (conf_set_key(conf, &run, fv[j].f->key, fv[j].value,
+			    &cause) == -1)
+				fatalx("%s: %s", fv[j].f->key, cause);
+		settings_options(conf, &ho);
+		settings_source(conf, &run, &src);
+		src.from_is_initial = !from;
 		src.move = move;
-		src.name = cs->name;
-		src.url = cs->url;
-		src.prefixes = (const char *const *)cs->prefixes;
-		src.nprefixes = cs->nprefixes;
-		src.sets = (const char *const *)cs->sets;
-		src.nsets = cs->nsets;
-		src.from = from != NULL ? from : cs->from;
-		src.from_is_initial = from == NULL;
-		src.until = until != NULL ? until : cs->until;
-		src.delay_ms = cs->delay_ms >= 0 ? cs->delay_ms :
-		    conf->delay_ms;
-		src.overlap = cs->overlap;
-		src.reconcile = reconcile > 0 ? reconcile : cs->reconcile;
-		src.window = window_set ? window : (enum window_unit)cs->window;
-		src.window_min = window_min > 0 ? window_min : cs->window_min;
-		src.follow_redirects_any = redirects >= 0 ? redirects :
-		    cs->follow_redirects;
 		if ((r = run_one(store, &ho, &src, &intr)) != 0)
 			rc = r;
+		conf_source_clear(&run);
 	}
 out:
 	store_close(store);
 	conf_free(conf);
+	conf_free(fconf);
+	conf_source_clear(&fsrc);
+	for (i = 0; i < nfv; i++)
+		free(fv[i].value);
+	free(fv);
 	free(cause);
 	free(autoname);
-	free(prefixes);
-	free(sets);
 	return rc;
 }
 

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "notify.h"
 #include "oh_limits.h"
+#include "settings.h"
 #include "store.h"
 #include "util.h"
 
@@ -76,44 +77,6 @@ jitter(long long interval)
 	if (max > JITTER_MAX)
 		max = JITTER_MAX;
 	return rnd() * max;
-}
-
-/* Copy a source's settings; strings and arrays become our own. */
-static void
-conf_source_copy(struct conf_source *dst, const struct conf_source *src)
-{
-	size_t	i;
-
-	*dst = *src;
-	dst->name = xstrdup(src->name);
-	dst->url = xstrdup(src->url);
-	dst->from = src->from != NULL ? xstrdup(src->from) : NULL;
-	dst->until = src->until != NULL ? xstrdup(src->until) : NULL;
-	dst->prefixes = xreallocarray(NULL, src->nprefixes + 1,
-	    sizeof(char *));
-	for (i = 0; i < src->nprefixes; i++)
-		dst->prefixes[i] = xstrdup(src->prefixes[i]);
-	dst->sets = xreallocarray(NULL, src->nsets + 1, sizeof(char *));
-	for (i = 0; i < src->nsets; i++)
-		dst->sets[i] = xstrdup(src->sets[i]);
-}
-
-static void
-conf_source_clear(struct conf_source *c)
-{
-	size_t	i;
-
-	for (i = 0; i < c->nprefixes; i++)
-		free(c->prefixes[i]);
-	for (i = 0; i < c->nsets; i++)
-		free(c->sets[i]);
-	free(c->prefixes);
-	free(c->sets);
-	free(c->name);
-	free(c->url);
-	free(c->from);
-	free(c->until);
-	memset(c, 0, sizeof(*c));
 }
 
 static int
@@ -235,22 +198,7 @@ src_start(struct dsource *s)
 	struct harvest_source	 hs;
 	char			*cause = NULL;
 
-	memset(&hs, 0, sizeof(hs));
-	hs.name = s->c.name;
-	hs.url = s->c.url;
-	hs.prefixes = (const char *const *)s->c.prefixes;
-	hs.nprefixes = s->c.nprefixes;
-	hs.sets = (const char *const *)s->c.sets;
-	hs.nsets = s->c.nsets;
-	hs.from = s->c.from;
-	hs.from_is_initial = 1;
-	hs.until = s->c.until;
-	hs.delay_ms = s->c.delay_ms >= 0 ? s->c.delay_ms : d->conf->delay_ms;
-	hs.overlap = s->c.overlap;
-	hs.reconcile = s->c.reconcile;
-	hs.window = (enum window_unit)s->c.window;
-	hs.window_min = s->c.window_min;
-	hs.follow_redirects_any = s->c.follow_redirects;
+	settings_source(d->conf, &s->c, &hs);
 	src_set_state(s, SRC_RUNNING);
 	d->running++;
 	s->m.last_start = time(NULL);
@@ -444,7 +392,8 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 {
 	struct dsource			*s, *next;
 	const struct conf_source	*c;
-	char				*keys;
+	struct conf_source		 nsc;
+	struct conf_diff		 diff;
 	size_t				 i;
 
 	TAILQ_FOREACH_SAFE(s, &d->sources, entry, next) {
@@ -466,14 +415,29 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 			if (s->state == SRC_IDLE && s->c.enabled)
 				src_schedule(s, jitter(s->c.interval));
 		}
-		/* Any change calls for a new harvest with the new values. */
-		if ((keys = conf_source_changed(&s->c, c)) == NULL)
+		/*
+		 * What only a restart puts in use is named and keeps its
+		 * running value; any other change calls for a new harvest
+		 * with the new values.
+		 */
+		if (!conf_source_compare(&s->c, c, &diff))
 			continue;
+		if (diff.restart != NULL)
+			log_warn("event=reload_restart_needed source=%s "
+			    "keys=%s msg=\"these settings take effect at the "
+			    "next restart\"", log_q(s->c.name),
+			    log_q(diff.restart));
+		if (diff.reload == NULL) {
+			conf_diff_clear(&diff);
+			continue;
+		}
 		log_info("event=source_changed source=%s keys=%s",
-		    log_q(s->c.name), log_q(keys));
-		free(keys);
+		    log_q(s->c.name), log_q(diff.reload));
+		conf_diff_clear(&diff);
+		conf_source_copy(&nsc, c);
+		conf_source_keep(&nsc, &s->c, CONF_RESTART);
 		conf_source_clear(&s->c);
-		conf_source_copy(&s->c, c);
+		s->c = nsc;
 		if (s->state == SRC_RUNNING) {
 			s->rerun = 1;
 			harvest_cancel(s->job);
@@ -532,8 +496,9 @@ reload_changes_log(struct daemon *d, struct conf *nc)
 static void
 reload(struct daemon *d)
 {
-	struct conf	*nc;
-	char		*cause = NULL, *keys;
+	struct conf_diff	 diff;
+	struct conf		*nc;
+	char			*cause = NULL;
 
 	notify_send("RELOADING=1");
 	log_info("event=reload path=%s", log_q(d->conf_path));
@@ -551,11 +516,12 @@ reload(struct daemon *d)
 	 * the status server's settings) is named, and the running values stay
 	 * in the config: a later reload compares against them.
 	 */
-	if ((keys = conf_global_changed(d->conf, nc, CONF_RESTART)) != NULL) {
+	conf_global_compare(d->conf, nc, &diff);
+	if (diff.restart != NULL)
 		log_warn("event=reload_restart_needed keys=%s msg=\"these "
-		    "settings take effect at the next restart\"", log_q(keys));
-		free(keys);
-	}
+		    "settings take effect at the next restart\"",
+		    log_q(diff.restart));
+	conf_diff_clear(&diff);
 	conf_global_keep(nc, d->conf, CONF_RESTART);
 	reload_changes_log(d, nc);
 	apply_sources(d, nc, 0);
@@ -758,13 +724,7 @@ main(int argc, char **argv)
 		free(cause);
 		return 1;
 	}
-	memset(&ho, 0, sizeof(ho));
-	ho.user_agent = d.conf->user_agent;
-	ho.contact = d.conf->contact;
-	ho.ca_file = d.conf->ca_file;
-	ho.timeout = d.conf->timeout;
-	ho.max_response_bytes = d.conf->max_response_bytes;
-	ho.retry_after_max = d.conf->retry_after_max;
+	settings_options(d.conf, &ho);
 	if ((d.engine = harvest_engine_new(d.base, d.store, &ho,
 	    &cause)) == NULL) {
 		log_err("event=fatal cause=%s", log_q(cause));

@@ -18,7 +18,9 @@
 #include <cmocka.h>
 
 #include "conf.h"
+#include "harvest.h"
 #include "oh_limits.h"
+#include "settings.h"
 #include "util.h"
 
 /* Lines 1 and 2 of many cases: a valid source to add keys to. */
@@ -475,6 +477,8 @@ test_defaults(void **state __unused)
 	assert_int_equal(c->delay_ms, 1000);
 	assert_int_equal(c->timeout, REQUEST_TIMEOUT);
 	assert_int_equal(c->max_response_bytes, MAX_RESPONSE_BYTES);
+	assert_int_equal(c->retries, MAX_REQUEST_TRIES - 1);
+	assert_int_equal(c->retry_wait_ms, BACKOFF_BASE * 1000);
 	assert_int_equal(c->nsources, 0);
 	assert_null(conf_source_find(c, "nur"));
 	conf_free(c);
@@ -857,11 +861,64 @@ test_nul_byte(void **state __unused)
 	free(path);
 }
 
+/* The names conf_global_compare() says differ under apply (allocated). */
+static char *
+global_changed(const struct conf *a, const struct conf *b,
+    enum conf_apply apply)
+{
+	struct conf_diff	 d;
+	char			*names;
+
+	conf_global_compare(a, b, &d);
+	names = apply == CONF_RELOAD ? d.reload : d.restart;
+	if (apply == CONF_RELOAD)
+		d.reload = NULL;
+	else
+		d.restart = NULL;
+	conf_diff_clear(&d);
+	return names;
+}
+
+/* The same for two sources; every source key is put in use at a reload. */
+static char *
+source_changed(const struct conf_source *a, const struct conf_source *b)
+{
+	struct conf_diff	 d;
+	char			*names;
+
+	conf_source_compare(a, b, &d);
+	assert_null(d.restart);
+	names = d.reload;
+	d.reload = NULL;
+	conf_diff_clear(&d);
+	return names;
+}
+
+/* Is key one of the ", "-separated names? */
+static int
+names_have(const char *names, const char *key)
+{
+	const char	*s;
+	size_t		 len = strlen(key);
+
+	for (s = names; s != NULL && *s != '\0'; s += strspn(s, ", ")) {
+		if (strncmp(s, key, len) == 0 && (s[len] == ',' ||
+		    s[len] == '\0'))
+			return 1;
+		s += strcspn(s, ",");
+	}
+	return 0;
+}
+
 /*
  * A reload sees every key: for each key of the table, two configs that
  * differ only in its value are told apart by that key's name alone, in its
- * scope, and for a [global] key only under its own conf_apply.  A key
- * added to the table without values here fails this test.
+ * scope, and for a [global] key only under its own conf_apply.  The second
+ * value (b) is never the default.  The same table checks the copies (a
+ * source copied key by key equals its original and differs from the
+ * first value) and command-line flags (conf_set_key() from the defaults
+ * gives what the file gives).  A key added to the table without values
+ * here fails this test.
  */
 static void
 test_reload_sees_every_key(void **state)
@@ -880,6 +937,8 @@ test_reload_sees_every_key(void **state)
 		{ 1, "timeout", "10s", "20s" },
 		{ 1, "max_response_bytes", "1M", "2M" },
 		{ 1, "retry_after_max", "60s", "120s" },
+		{ 1, "retries", "1", "2" },
+		{ 1, "retry_wait", "100ms", "200ms" },
 		{ 1, "status_listen", "127.0.0.1:1", "127.0.0.1:2" },
 		{ 1, "changes_log", "/tmp/a.jsonl", "/tmp/b.jsonl" },
 		{ 1, "status_token_file", "/tmp/a.tok", "/tmp/b.tok" },
@@ -898,12 +957,13 @@ test_reload_sees_every_key(void **state)
 		{ 0, "window_min", "1d", "2d" },
 		{ 0, "follow_redirects", "same-host", "any" },
 	};
-	struct conf	*c[2];
-	enum conf_apply	 apply, other;
-	const char	*name;
-	char		*text, *line, *cause = NULL, *got;
-	size_t		 i, j, n;
-	int		 global;
+	struct conf		*c[2], *def, *dflt;
+	struct conf_source	 copy, dsrc;
+	enum conf_apply		 apply, other;
+	const char		*name;
+	char			*text, *line, *cause = NULL, *got;
+	size_t			 i, j, n;
+	int			 global;
 
 	for (i = 0; (name = conf_key_name(i, &global, &apply)) != NULL; i++) {
 		for (j = 0; j < nitems(values); j++)
@@ -924,39 +984,299 @@ test_reload_sees_every_key(void **state)
 			free(text);
 			free(line);
 		}
+		/* The defaults, with the key set as a flag would set it. */
+		def = conf_new("flags");
+		conf_source_init(&dsrc, "s");
+		if (strcmp(name, "url") != 0 && conf_set_key(def, &dsrc, "url",
+		    "http://x.example/oai", &cause) == -1)
+			fail_msg("url: %s", cause);
+		if (conf_set_key(def, global ? NULL : &dsrc, name,
+		    values[j].b, &cause) == -1)
+			fail_msg("flag %s %s: %s", name, values[j].b, cause);
 		if (global) {
 			other = apply == CONF_RELOAD ? CONF_RESTART :
 			    CONF_RELOAD;
-			got = conf_global_changed(c[0], c[1], apply);
+			got = global_changed(c[0], c[1], apply);
 			if (got == NULL || strcmp(got, name) != 0)
 				fail_msg("[global] %s: changed %s", name,
 				    got != NULL ? got : "nothing");
 			free(got);
-			assert_null(conf_global_changed(c[0], c[1], other));
-			assert_null(conf_source_changed(&c[0]->sources[0],
+			assert_null(global_changed(c[0], c[1], other));
+			assert_null(source_changed(&c[0]->sources[0],
 			    &c[1]->sources[0]));
+			/* Not the default. */
+			dflt = conf_new("defaults");
+			got = global_changed(dflt, c[1], apply);
+			conf_free(dflt);
+			if (!names_have(got, name))
+				fail_msg("[global] %s: %s is the default",
+				    name, values[j].b);
+			free(got);
+			/* The flag's value is the file's. */
+			got = global_changed(c[1], def, apply);
+			if (names_have(got, name))
+				fail_msg("[global] %s: flag differs", name);
+			free(got);
 			/* Kept: no longer a change. */
 			conf_global_keep(c[1], c[0], apply);
-			assert_null(conf_global_changed(c[0], c[1], apply));
+			assert_null(global_changed(c[0], c[1], apply));
 		} else {
-			got = conf_source_changed(&c[0]->sources[0],
+			got = source_changed(&c[0]->sources[0],
 			    &c[1]->sources[0]);
 			if (got == NULL || strcmp(got, name) != 0)
 				fail_msg("[source] %s: changed %s", name,
 				    got != NULL ? got : "nothing");
 			free(got);
-			assert_null(conf_global_changed(c[0], c[1],
+			assert_null(global_changed(c[0], c[1],
 			    CONF_RELOAD));
-			assert_null(conf_global_changed(c[0], c[1],
+			assert_null(global_changed(c[0], c[1],
 			    CONF_RESTART));
-			assert_null(conf_source_changed(&c[0]->sources[0],
+			assert_null(source_changed(&c[0]->sources[0],
 			    &c[0]->sources[0]));
+			/* The flag's value is the file's. */
+			got = source_changed(&c[1]->sources[0], &dsrc);
+			if (names_have(got, name))
+				fail_msg("[source] %s: flag differs", name);
+			free(got);
+			/* Copied: equal, and unlike the first value. */
+			conf_source_copy(&copy, &c[1]->sources[0]);
+			assert_string_equal(copy.name, "s");
+			assert_int_equal(copy.line, c[1]->sources[0].line);
+			assert_null(source_changed(&copy, &c[1]->sources[0]));
+			got = source_changed(&c[0]->sources[0], &copy);
+			if (got == NULL || strcmp(got, name) != 0)
+				fail_msg("[source] copy of %s: changed %s",
+				    name, got != NULL ? got : "nothing");
+			free(got);
+			/* Not the default (nor the empty list). */
+			conf_source_clear(&dsrc);
+			conf_source_init(&dsrc, "s");
+			got = source_changed(&dsrc, &copy);
+			if (!names_have(got, name))
+				fail_msg("[source] %s: %s is the default",
+				    name, values[j].b);
+			free(got);
+			/* Kept: no longer a change. */
+			conf_source_keep(&copy, &c[0]->sources[0],
+			    CONF_RELOAD);
+			assert_null(source_changed(&c[0]->sources[0], &copy));
+			conf_source_clear(&copy);
 		}
+		conf_source_clear(&dsrc);
+		conf_free(def);
 		conf_free(c[0]);
 		conf_free(c[1]);
 	}
 	/* Every line of the values above is a key of the table. */
 	assert_int_equal(i, nitems(values));
+}
+
+/*
+ * From a config's settings to the harvest engine's (daemon/settings.c, the
+ * one place both binaries use): the source's values, the [global] delay
+ * when the source has none, and the engine's options.
+ */
+static void
+test_settings_harvest(void **state __unused)
+{
+	static const struct {
+		const char	*name;
+		const char	*text;
+		long long	 delay_ms, overlap, reconcile, window_min;
+		int		 window, follow;
+		size_t		 nprefixes, nsets;
+		const char	*from, *until;
+		long long	 timeout, max_bytes, retry_after_max;
+		long long	 retry_base_ms;
+		int		 max_tries;
+	} tab[] = {
+		{ "defaults", "[source s]\nurl = http://a.example/oai\n",
+		  1000, 300, -1, 86400, 0, 0, 1, 0, NULL, NULL,
+		  REQUEST_TIMEOUT, (long long)MAX_RESPONSE_BYTES,
+		  RETRY_AFTER_MAX, BACKOFF_BASE * 1000, MAX_REQUEST_TRIES },
+		{ "global delay", "[global]\ndelay = 250ms\n"
+		  "[source s]\nurl = http://a.example/oai\n",
+		  250, 300, -1, 86400, 0, 0, 1, 0, NULL, NULL,
+		  REQUEST_TIMEOUT, (long long)MAX_RESPONSE_BYTES,
+		  RETRY_AFTER_MAX, BACKOFF_BASE * 1000, MAX_REQUEST_TRIES },
+		{ "source delay", "[global]\ndelay = 250ms\n"
+		  "[source s]\nurl = http://a.example/oai\ndelay = 0\n",
+		  0, 300, -1, 86400, 0, 0, 1, 0, NULL, NULL,
+		  REQUEST_TIMEOUT, (long long)MAX_RESPONSE_BYTES,
+		  RETRY_AFTER_MAX, BACKOFF_BASE * 1000, MAX_REQUEST_TRIES },
+		{ "every key", "[global]\ntimeout = 1m\n"
+		  "max_response_bytes = 64M\nretry_after_max = 2m\n"
+		  "retries = 0\nretry_wait = 250ms\n"
+		  "[source s]\nurl = http://a.example/oai\n"
+		  "metadata_prefix = oai_dc, qdc\nset = a b:c d\n"
+		  "from = 2020-01-01\nuntil = 2021-01-01\ndelay = 3s\n"
+		  "overlap = 0\nreconcile = 1d\nwindow = month\n"
+		  "window_min = 2h\nfollow_redirects = any\n",
+		  3000, 0, 86400, 7200, 2, 1, 2, 3, "2020-01-01", "2021-01-01",
+		  60, 64LL * 1024 * 1024, 120, 250, 1 },
+	};
+	struct harvest_options		 ho;
+	struct harvest_source		 hs;
+	const struct conf_source	*s;
+	struct conf			*c;
+	char				*cause = NULL;
+	size_t				 i;
+
+	for (i = 0; i < nitems(tab); i++) {
+		if ((c = conf_parse(tab[i].text, "t.conf", &cause)) == NULL)
+			fail_msg("%s: %s", tab[i].name, cause);
+		s = &c->sources[0];
+		settings_source(c, s, &hs);
+		assert_ptr_equal(hs.name, s->name);
+		assert_ptr_equal(hs.url, s->url);
+		assert_ptr_equal(hs.prefixes, s->prefixes);
+		assert_int_equal(hs.nprefixes, tab[i].nprefixes);
+		assert_ptr_equal(hs.sets, s->sets);
+		assert_int_equal(hs.nsets, tab[i].nsets);
+		if (tab[i].from == NULL)
+			assert_null(hs.from);
+		else
+			assert_string_equal(hs.from, tab[i].from);
+		if (tab[i].until == NULL)
+			assert_null(hs.until);
+		else
+			assert_string_equal(hs.until, tab[i].until);
+		/* A config's from is the first harvest's only. */
+		assert_int_equal(hs.from_is_initial, 1);
+		assert_int_equal(hs.move, 0);
+		if (hs.delay_ms != tab[i].delay_ms)
+			fail_msg("%s: delay %lld", tab[i].name, hs.delay_ms);
+		assert_int_equal(hs.overlap, tab[i].overlap);
+		assert_int_equal(hs.reconcile, tab[i].reconcile);
+		assert_int_equal(hs.window, tab[i].window);
+		assert_int_equal(hs.window_min, tab[i].window_min);
+		assert_int_equal(hs.follow_redirects_any, tab[i].follow);
+
+		settings_options(c, &ho);
+		assert_ptr_equal(ho.user_agent, c->user_agent);
+		assert_ptr_equal(ho.contact, c->contact);
+		assert_ptr_equal(ho.ca_file, c->ca_file);
+		assert_int_equal(ho.timeout, tab[i].timeout);
+		assert_int_equal(ho.max_response_bytes, tab[i].max_bytes);
+		assert_int_equal(ho.retry_after_max, tab[i].retry_after_max);
+		assert_int_equal(ho.retry_base_ms, tab[i].retry_base_ms);
+		assert_int_equal(ho.max_tries, tab[i].max_tries);
+		conf_free(c);
+	}
+}
+
+/*
+ * Command-line flags go through the key table (conf_set_key()): the
+ * config's units, bounds and messages.
+ */
+static void
+test_flag_values(void **state __unused)
+{
+#define GL(f)	1, offsetof(struct conf, f)
+#define SR(f)	0, offsetof(struct conf_source, f)
+	static const struct {
+		const char	*key, *value;
+		int		 global;
+		size_t		 off;
+		int		 is_int;	/* 0 long long, 1 int,
+						   2 size_t */
+		long long	 want;
+		const char	*why;	/* substring of the error, or NULL */
+	} tab[] = {
+		{ "delay", "1s", SR(delay_ms), 0, 1000, NULL },
+		{ "delay", "500ms", SR(delay_ms), 0, 500, NULL },
+		{ "delay", "0", SR(delay_ms), 0, 0, NULL },
+		{ "delay", "2h", SR(delay_ms), 0, 0,
+		  "out of range (0 to 1h)" },
+		{ "delay", "fast", SR(delay_ms), 0, 0, "unknown unit" },
+		{ "delay", "", SR(delay_ms), 0, 0, "empty value" },
+		{ "timeout", "30s", GL(timeout), 0, 30, NULL },
+		{ "timeout", "2m", GL(timeout), 0, 120, NULL },
+		{ "timeout", "500ms", GL(timeout), 0, 0,
+		  "whole seconds only" },
+		{ "timeout", "1h", GL(timeout), 0, 0,
+		  "out of range (1s to 30m)" },
+		{ "max_response_bytes", "64M", GL(max_response_bytes), 0,
+		  64LL * 1024 * 1024, NULL },
+		{ "max_response_bytes", "1k", GL(max_response_bytes), 0,
+		  1024, NULL },
+		{ "max_response_bytes", "4194304", GL(max_response_bytes), 0,
+		  4194304, NULL },
+		{ "max_response_bytes", "512", GL(max_response_bytes), 0, 0,
+		  "out of range (1K to 256M)" },
+		{ "max_response_bytes", "lots", GL(max_response_bytes), 0, 0,
+		  "not a size" },
+		{ "retries", "5", GL(retries), 0, 5, NULL },
+		{ "retries", "-1", GL(retries), 0, 0, "too small (0 to 100)" },
+		{ "retries", "101", GL(retries), 0, 0, "too large (0 to 100)" },
+		{ "retry_wait", "2s", GL(retry_wait_ms), 0, 2000, NULL },
+		{ "retry_wait", "100ms", GL(retry_wait_ms), 0, 100, NULL },
+		{ "retry_wait", "0ms", GL(retry_wait_ms), 0, 0,
+		  "out of range (1ms to 1h)" },
+		{ "overlap", "10m", SR(overlap), 0, 600, NULL },
+		{ "overlap", "8d", SR(overlap), 0, 0,
+		  "out of range (0 to 1w)" },
+		{ "reconcile", "1s", SR(reconcile), 0, 1, NULL },
+		{ "interval", "1h", SR(interval), 0, 3600, NULL },
+		{ "window", "day", SR(window), 1, 3, NULL },
+		{ "window", "week", SR(window), 1, 0, "not a window" },
+		{ "window_min", "12h", SR(window_min), 0, 43200, NULL },
+		{ "follow_redirects", "any", SR(follow_redirects), 1, 1,
+		  NULL },
+		{ "follow_redirects", "sideways", SR(follow_redirects), 1, 0,
+		  "not a redirect policy (same-host or any)" },
+		{ "from", "2020-13-01", SR(from), 0, 0, "not a datestamp" },
+		{ "metadata_prefix", "a/b", SR(prefixes), 0, 0,
+		  "invalid character '/'" },
+		{ "set", "a b:c", SR(nsets), 2, 2, NULL },
+		/* --set '': the whole repository (an empty set), as before. */
+		{ "set", "", SR(nsets), 2, 1, NULL },
+		{ "nosuch", "1", SR(interval), 0, 0, "unknown key \"nosuch\"" },
+	};
+#undef GL
+#undef SR
+	struct conf		*c;
+	struct conf_source	 s;
+	const char		*base;
+	char			*why;
+	long long		 got;
+	size_t			 i;
+	int			 r;
+
+	for (i = 0; i < nitems(tab); i++) {
+		c = conf_new("flags");
+		conf_source_init(&s, "s");
+		why = NULL;
+		r = conf_set_key(c, &s, tab[i].key, tab[i].value, &why);
+		if (tab[i].why != NULL) {
+			if (r != -1 || why == NULL ||
+			    strstr(why, tab[i].why) == NULL)
+				fail_msg("%s %s: got \"%s\", expected \"%s\"",
+				    tab[i].key, tab[i].value,
+				    why != NULL ? why : "success",
+				    tab[i].why);
+		} else {
+			if (r == -1)
+				fail_msg("%s %s: %s", tab[i].key,
+				    tab[i].value, why);
+			base = tab[i].global ? (const char *)c :
+			    (const char *)&s;
+			if (tab[i].is_int == 2)
+				got = (long long)*(const size_t *)(base +
+				    tab[i].off);
+			else if (tab[i].is_int)
+				got = *(const int *)(base + tab[i].off);
+			else
+				got = *(const long long *)(base + tab[i].off);
+			if (got != tab[i].want)
+				fail_msg("%s %s: %lld, expected %lld",
+				    tab[i].key, tab[i].value, got,
+				    tab[i].want);
+		}
+		free(why);
+		conf_source_clear(&s);
+		conf_free(c);
+	}
 }
 
 int
@@ -979,6 +1299,8 @@ main(void)
 		cmocka_unit_test(test_comments),
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_reload_sees_every_key),
+		cmocka_unit_test(test_settings_harvest),
+		cmocka_unit_test(test_flag_values),
 	};
 	struct CMUnitTest	*tests;
 	size_t			 i, n = 0;

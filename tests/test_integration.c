@@ -667,6 +667,57 @@ test_errors(void **state)
 	free(db);
 }
 
+/*
+ * The harvest flags take the config's units and bounds (one vocabulary):
+ * --delay 1s waits a second between requests, sizes take K/M/G, and a
+ * value out of bounds is a usage error that reads like the config's.
+ */
+static void
+test_flag_units(void **state)
+{
+	struct server	 srv;
+	struct timespec	 t0, t1;
+	char		*db, *err, *out, *s;
+	double		 secs;
+	int		 rc, n;
+
+	start_server(&srv, "units.port", "--records 20 --page-size 10 "
+	    "--deleted-every 0 --seed 5");
+	db = path("units.db");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = run("u1.out", "u1.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source u --delay 1s --timeout 30s "
+	    "--max-response-bytes 64M --retry-wait 500ms --retries 1",
+	    bindir, db, srv.port);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	err = read_tmp("u1.err");
+	if (rc != 0)
+		fail_msg("harvest --delay 1s failed (rc %d): %s", rc, err);
+	free(err);
+	/* Identify and two pages: at least two waits of a second. */
+	secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (secs < 2.0)
+		fail_msg("three requests with --delay 1s took %.2f s", secs);
+	assert_int_equal(run("u2.out", "u2.err", "%s/oaiharvest export --db "
+	    "%s --source u", bindir, db), 0);
+	out = read_tmp("u2.out");
+	for (n = 0, s = out; (s = strchr(s, '\n')) != NULL; s++)
+		n++;
+	assert_int_equal(n, 20);
+	free(out);
+	/* Out of bounds: exit 2, the flag, its value and the bounds. */
+	rc = run("u3.out", "u3.err", "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source u --delay 2h", bindir, db,
+	    srv.port);
+	assert_int_equal(rc, 2);
+	err = read_tmp("u3.err");
+	if (strstr(err, "--delay 2h: out of range (0 to 1h)") == NULL)
+		fail_msg("--delay 2h: %s", err);
+	free(err);
+	free(db);
+	stop_server(&srv);
+}
+
 /* A config with two sources on the test server, run by name. */
 static void
 test_config(void **state)
@@ -1594,6 +1645,7 @@ main(void)
 		cmocka_unit_test(test_progress_line),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_flag_units),
 		cmocka_unit_test(test_until_then_rest),
 		cmocka_unit_test(test_windows),
 		cmocka_unit_test(test_store_fails_midway),
