@@ -27,7 +27,7 @@ CMOCKA_LIBS = $(shell pkg-config --libs cmocka)
 WARN	 = -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wno-unused-parameter
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -Icommon -Iharvest -Istore -Iconf \
-	   -Idaemon $(WARN) -g -pthread
+	   -Ifeed -Idaemon $(WARN) -g -pthread
 CFLAGS	?= -O2
 REL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS) -D_FORTIFY_SOURCE=2 \
 	   -fstack-protector-strong
@@ -35,7 +35,8 @@ SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 ASAN_CFLAGS = $(BASE_CFLAGS) -O1 -Werror $(SAN)
 
-LIB_SRCS = $(sort $(wildcard common/*.c conf/*.c store/*.c harvest/*.c))
+LIB_SRCS = $(sort $(wildcard common/*.c conf/*.c store/*.c feed/*.c \
+	   harvest/*.c))
 CLI_SRCS = daemon/cli.c
 DMN_SRCS = daemon/oaiharvestd.c daemon/notify.c daemon/http.c \
 	   daemon/outbox.c
@@ -104,7 +105,8 @@ $(ASN)/tests/test_parser: $(ASN)/tests/test_parser.o $(ASN_COMMON) \
 	    $(ASN)/harvest/oai.o
 	$(LINK_TEST)
 $(ASN)/tests/test_store: $(ASN)/tests/test_store.o $(ASN_COMMON) \
-	    $(ASN)/common/writer.o $(patsubst %.c,$(ASN)/%.o,$(wildcard store/*.c))
+	    $(ASN)/common/writer.o $(patsubst %.c,$(ASN)/%.o,$(wildcard store/*.c)) \
+	    $(patsubst %.c,$(ASN)/%.o,$(wildcard feed/*.c))
 	$(LINK_TEST)
 $(ASN)/tests/test_conf: $(ASN)/tests/test_conf.o $(ASN_COMMON) \
 	    $(patsubst %.c,$(ASN)/%.o,$(wildcard conf/*.c))

@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "conf.h"
+#include "encode.h"
 #include "harvest.h"
 #include "log.h"
 #include "oai.h"
@@ -996,7 +997,7 @@ cmd_search(int argc, char **argv)
 	if ((store = open_db(db, STORE_RDONLY)) == NULL)
 		return EXIT_FAIL;
 	/* Two statements: the cause is set by the call. */
-	r = store_search(store, argv[optind], source, limit, stdout, &cause);
+	r = feed_search(store, argv[optind], source, limit, stdout, &cause);
 	return output_done("search", store, r, cause);
 }
 
@@ -1296,7 +1297,7 @@ cmd_export(int argc, char **argv)
 		return usage_cmd(c, 0);
 	if ((store = open_db(db, STORE_RDONLY)) == NULL)
 		return EXIT_FAIL;
-	r = store_export(store, source, prefix, stdout, &cause);
+	r = feed_export(store, source, prefix, stdout, &cause);
 	return output_done("export", store, r, cause);
 }
 
@@ -1356,7 +1357,7 @@ cmd_changes(int argc, char **argv)
 	 */
 	last = since;
 	do {
-		if (store_changes(store, last, follow ? -1 : limit, stdout,
+		if (feed_changes(store, last, follow ? -1 : limit, stdout,
 		    &last, &cause) == -1 || fflush(stdout) == EOF) {
 			fprintf(stderr, "%s changes: %s\n", progname,
 			    cause != NULL ? cause : strerror(errno));
@@ -1522,7 +1523,7 @@ cmd_status(int argc, char **argv)
 		rc = EXIT_FAIL;
 		goto out;
 	}
-	rc = store_status(store, stdout, &cause);
+	rc = feed_status(store, stdout, &cause);
 	rc = output_done("status", store, rc, cause);
 	cause = NULL;
 out:

@@ -44,6 +44,7 @@
 #include <event2/listener.h>
 
 #include "daemon.h"
+#include "encode.h"
 #include "log.h"
 #include "oh_limits.h"
 #include "util.h"
@@ -755,7 +756,7 @@ h_status(struct http *h, struct evhttp_request *req, const char *path)
 		add_time(&b, "last_success", s->m.last_success);
 		buf_printf(&b, ",\"runs_ok\":%lld,\"runs_failed\":%lld",
 		    s->m.runs_ok, s->m.runs_failed);
-		if (store_source_json(d->store, s->c.name, &b, &cause) == -1) {
+		if (feed_source_json(d->store, s->c.name, &b, &cause) == -1) {
 			log_warn("event=status_error source=%s cause=%s",
 			    log_q(s->c.name), log_q(cause));
 			free(cause);
@@ -1030,7 +1031,7 @@ feed_send(struct feed *f)
 	want = f->left < CHANGES_CHUNK ? f->left : CHANGES_CHUNK;
 	if ((fp = open_memstream(&body, &len)) == NULL)
 		fatal("open_memstream");
-	r = store_changes(f->h->d->store, f->since, want, fp, &last, &cause);
+	r = feed_changes(f->h->d->store, f->since, want, fp, &last, &cause);
 	fclose(fp);
 	if (r == -1) {
 		if (!f->started) {

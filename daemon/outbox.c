@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "encode.h"
 #include "log.h"
 #include "util.h"
 
@@ -258,7 +259,7 @@ outbox_flush(struct outbox *o, char **cause)
 		if ((f = open_memstream(&out, &len)) == NULL)
 			fatal("open_memstream");
 		seq = o->seq;
-		r = store_changes(o->store, o->seq, OUTBOX_BATCH, f, &seq,
+		r = feed_changes(o->store, o->seq, OUTBOX_BATCH, f, &seq,
 		    cause);
 		fclose(f);
 		if (r == -1 || len == 0) {

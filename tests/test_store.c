@@ -27,6 +27,7 @@
 #include "log.h"
 #include "store.h"
 #include "c14n.h"
+#include "encode.h"
 #include "schema.h"
 #include "tokenize.h"
 
@@ -259,7 +260,7 @@ capture_export(struct fx *f, const char *source, const char *prefix)
 {
 	FILE	*fp = out_open();
 
-	CHECK(store_export(f->s, source, prefix, fp, CAUSE));
+	CHECK(feed_export(f->s, source, prefix, fp, CAUSE));
 	return out_take(fp);
 }
 
@@ -268,7 +269,7 @@ capture_changes(struct fx *f, int64_t since, int64_t limit)
 {
 	FILE	*fp = out_open();
 
-	CHECK(store_changes(f->s, since, limit, fp, NULL, CAUSE));
+	CHECK(feed_changes(f->s, since, limit, fp, NULL, CAUSE));
 	return out_take(fp);
 }
 
@@ -277,7 +278,7 @@ capture_status(struct store *s)
 {
 	FILE	*fp = out_open();
 
-	CHECK(store_status(s, fp, CAUSE));
+	CHECK(feed_status(s, fp, CAUSE));
 	return out_take(fp);
 }
 
@@ -453,7 +454,7 @@ test_rdonly(void **state)
 	free(cause);
 	cause = NULL;
 	fp = out_open();
-	CHECK(store_export(ro, NULL, NULL, fp, CAUSE));
+	CHECK(feed_export(ro, NULL, NULL, fp, CAUSE));
 	p = out_take(fp);
 	assert_int_equal(count_lines(p), 1);
 	free(p);
@@ -2097,7 +2098,7 @@ capture_search(struct fx *f, const char *q)
 {
 	FILE	*fp = out_open();
 
-	CHECK(store_search(f->s, q, NULL, 10, fp, CAUSE));
+	CHECK(feed_search(f->s, q, NULL, 10, fp, CAUSE));
 	return out_take(fp);
 }
 
