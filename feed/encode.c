@@ -499,3 +499,341 @@ feed_source_json(struct store *s, const char *name, struct buf *b,
 		buf_addch(b, ']');
 	return r;
 }
+
+/*
+ * The daemon's /status read back, for `oaiharvest status --daemon`: a
+ * small JSON reader (values into a tree) and the table the CLI prints.
+ * A value is read as SQLite's ->> gives it, which the table once came
+ * from: a string unescaped, a number as written, true and false as 1 and
+ * 0, null as none, an array or an object as its JSON text.
+ */
+
+#define JSON_DEPTH_MAX	1000	/* as SQLite's JSON functions */
+
+enum jtype {
+	J_NULL,
+	J_FALSE,
+	J_TRUE,
+	J_NUMBER,
+	J_STRING,
+	J_ARRAY,
+	J_OBJECT,
+};
+
+struct jval {
+	enum jtype	 type;
+	char		*text;		/* as ->> gives it; NULL for null */
+	size_t		 n;		/* members of an array or object */
+	char		**keys;		/* of an object's members */
+	struct jval	*v;
+};
+
+struct jread {
+	const char	*p;
+	const char	*end;
+};
+
+static int	 jr_value(struct jread *, struct jval *, int);
+static void	 jval_free(struct jval *);
+static const struct jval *jval_get(const struct jval *, const char *);
+static const char *jval_text(const struct jval *, const char *);
+static void	 jr_space(struct jread *);
+static int	 jr_string(struct jread *, char **);
+static void	 utf8_put(struct buf *, unsigned long);
+
+static void
+jr_space(struct jread *r)
+{
+	while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' ||
+	    *r->p == '\n' || *r->p == '\r'))
+		r->p++;
+}
+
+static void
+utf8_put(struct buf *b, unsigned long c)
+{
+	if (c < 0x80)
+		buf_addch(b, (char)c);
+	else if (c < 0x800) {
+		buf_addch(b, (char)(0xc0 | (c >> 6)));
+		buf_addch(b, (char)(0x80 | (c & 0x3f)));
+	} else if (c < 0x10000) {
+		buf_addch(b, (char)(0xe0 | (c >> 12)));
+		buf_addch(b, (char)(0x80 | ((c >> 6) & 0x3f)));
+		buf_addch(b, (char)(0x80 | (c & 0x3f)));
+	} else {
+		buf_addch(b, (char)(0xf0 | (c >> 18)));
+		buf_addch(b, (char)(0x80 | ((c >> 12) & 0x3f)));
+		buf_addch(b, (char)(0x80 | ((c >> 6) & 0x3f)));
+		buf_addch(b, (char)(0x80 | (c & 0x3f)));
+	}
+}
+
+/* Four hex digits at p into *c; -1 unless there are. */
+static int
+jr_hex4(const char *p, const char *end, unsigned long *c)
+{
+	int	i, d;
+
+	if (end - p < 4)
+		return -1;
+	for (*c = 0, i = 0; i < 4; i++) {
+		if ((d = hex_digit(p[i])) < 0)
+			return -1;
+		*c = *c * 16 + (unsigned long)d;
+	}
+	return 0;
+}
+
+/* A string at r->p (its opening quote), unescaped into *out. */
+static int
+jr_string(struct jread *r, char **out)
+{
+	struct buf	 b;
+	unsigned long	 c, lo;
+	const char	*run;
+
+	if (r->p == r->end || *r->p++ != '"')
+		return -1;
+	buf_init(&b, SIZE_MAX / 4);
+	for (;;) {
+		for (run = r->p; r->p < r->end && *r->p != '"' &&
+		    *r->p != '\\' && (unsigned char)*r->p >= 0x20; r->p++)
+			;
+		buf_add(&b, run, r->p - run);
+		if (r->p == r->end || (unsigned char)*r->p < 0x20)
+			goto fail;
+		if (*r->p++ == '"')
+			break;
+		if (r->p == r->end)
+			goto fail;
+		switch (*r->p++) {
+		case '"': buf_addch(&b, '"'); break;
+		case '\\': buf_addch(&b, '\\'); break;
+		case '/': buf_addch(&b, '/'); break;
+		case 'b': buf_addch(&b, '\b'); break;
+		case 'f': buf_addch(&b, '\f'); break;
+		case 'n': buf_addch(&b, '\n'); break;
+		case 'r': buf_addch(&b, '\r'); break;
+		case 't': buf_addch(&b, '\t'); break;
+		case 'u':
+			if (jr_hex4(r->p, r->end, &c) == -1)
+				goto fail;
+			r->p += 4;
+			if (c >= 0xd800 && c < 0xdc00 && r->end - r->p >= 6 &&
+			    r->p[0] == '\\' && r->p[1] == 'u' &&
+			    jr_hex4(r->p + 2, r->end, &lo) == 0 &&
+			    lo >= 0xdc00 && lo < 0xe000) {
+				c = 0x10000 + ((c - 0xd800) << 10) +
+				    (lo - 0xdc00);
+				r->p += 6;
+			}
+			utf8_put(&b, c);
+			break;
+		default:
+			goto fail;
+		}
+	}
+	*out = xstrdup(buf_str(&b));
+	buf_free(&b);
+	return 0;
+fail:
+	buf_free(&b);
+	return -1;
+}
+
+/* One value at r->p into *v (zeroed first); -1 when it is not JSON. */
+static int
+jr_value(struct jread *r, struct jval *v, int depth)
+{
+	const char	*start;
+	char		*key;
+	int		 obj;
+
+	memset(v, 0, sizeof(*v));
+	jr_space(r);
+	if (r->p == r->end || depth > JSON_DEPTH_MAX)
+		return -1;
+	start = r->p;
+	switch (*r->p) {
+	case '"':
+		v->type = J_STRING;
+		return jr_string(r, &v->text);
+	case '[':
+	case '{':
+		obj = *r->p++ == '{';
+		v->type = obj ? J_OBJECT : J_ARRAY;
+		jr_space(r);
+		if (r->p < r->end && *r->p == (obj ? '}' : ']')) {
+			r->p++;
+			break;
+		}
+		for (;;) {
+			key = NULL;
+			if (obj) {
+				jr_space(r);
+				if (jr_string(r, &key) == -1)
+					return -1;
+				jr_space(r);
+				if (r->p == r->end || *r->p++ != ':') {
+					free(key);
+					return -1;
+				}
+			}
+			v->v = xreallocarray(v->v, v->n + 1, sizeof(*v->v));
+			v->keys = xreallocarray(v->keys, v->n + 1,
+			    sizeof(*v->keys));
+			v->keys[v->n] = key;
+			if (jr_value(r, &v->v[v->n++], depth + 1) == -1)
+				return -1;
+			jr_space(r);
+			if (r->p == r->end)
+				return -1;
+			if (*r->p == ',') {
+				r->p++;
+				continue;
+			}
+			if (*r->p++ != (obj ? '}' : ']'))
+				return -1;
+			break;
+		}
+		break;
+	case 't':
+	case 'f':
+	case 'n':
+		if (r->end - r->p >= 4 && memcmp(r->p, "true", 4) == 0) {
+			v->type = J_TRUE;
+			v->text = xstrdup("1");
+			r->p += 4;
+		} else if (r->end - r->p >= 5 &&
+		    memcmp(r->p, "false", 5) == 0) {
+			v->type = J_FALSE;
+			v->text = xstrdup("0");
+			r->p += 5;
+		} else if (r->end - r->p >= 4 &&
+		    memcmp(r->p, "null", 4) == 0) {
+			v->type = J_NULL;
+			r->p += 4;
+		} else
+			return -1;
+		return 0;
+	default:
+		if (*r->p == '-')
+			r->p++;
+		if (r->p == r->end || *r->p < '0' || *r->p > '9')
+			return -1;
+		while (r->p < r->end && ((*r->p >= '0' && *r->p <= '9') ||
+		    *r->p == '.' || *r->p == 'e' || *r->p == 'E' ||
+		    *r->p == '+' || *r->p == '-'))
+			r->p++;
+		v->type = J_NUMBER;
+		v->text = xstrndup(start, r->p - start);
+		return 0;
+	}
+	/* An array or object: its JSON text. */
+	v->text = xstrndup(start, r->p - start);
+	return 0;
+}
+
+static void
+jval_free(struct jval *v)
+{
+	size_t	i;
+
+	for (i = 0; i < v->n; i++) {
+		jval_free(&v->v[i]);
+		free(v->keys[i]);
+	}
+	free(v->v);
+	free(v->keys);
+	free(v->text);
+}
+
+/* Member key of object v, or NULL. */
+static const struct jval *
+jval_get(const struct jval *v, const char *key)
+{
+	size_t	i;
+
+	if (v == NULL || v->type != J_OBJECT)
+		return NULL;
+	for (i = 0; i < v->n; i++)
+		if (strcmp(v->keys[i], key) == 0)
+			return &v->v[i];
+	return NULL;
+}
+
+/* The text of v, or none (NULL, or missing) when v holds none. */
+static const char *
+jval_text(const struct jval *v, const char *none)
+{
+	return v != NULL && v->text != NULL ? v->text : none;
+}
+
+int
+feed_daemon_status(const char *json, FILE *fp)
+{
+	static const char	*row = "%-20s %-9s %-7s %-21s %-21s %9s %8s "
+	    "%4s  %s\n";
+	struct jread		 r = { json, json + strlen(json) };
+	struct jval		 top;
+	const struct jval	*sources, *s, *run, *recs, *lists, *l;
+	const char		*set, *error;
+	struct buf		 from;
+	size_t			 i, j;
+	int			 n = 0, ok;
+
+	fprintf(fp, row, "SOURCE", "STATE", "LAST", "ENDED", "NEXT",
+	    "RECORDS", "DELETED", "FAIL", "NEXT FROM");
+	ok = jr_value(&r, &top, 0) == 0;
+	jr_space(&r);
+	if (!ok || r.p != r.end) {
+		jval_free(&top);
+		return -1;
+	}
+	buf_init(&from, SIZE_MAX / 4);
+	sources = jval_get(&top, "sources");
+	for (i = 0; sources != NULL && (sources->type == J_ARRAY ||
+	    sources->type == J_OBJECT) && i < sources->n; i++) {
+		s = &sources->v[i];
+		run = jval_get(s, "last_run");
+		recs = jval_get(s, "records");
+		/* prefix[/set]=watermark of each list with a prefix and set. */
+		buf_reset(&from);
+		lists = jval_get(s, "lists");
+		for (j = 0; lists != NULL && (lists->type == J_ARRAY ||
+		    lists->type == J_OBJECT) && j < lists->n; j++) {
+			l = &lists->v[j];
+			if (jval_text(jval_get(l, "prefix"), NULL) == NULL ||
+			    (set = jval_text(jval_get(l, "set"), NULL)) == NULL)
+				continue;
+			if (from.len > 0)
+				buf_addch(&from, ' ');
+			buf_addstr(&from, jval_get(l, "prefix")->text);
+			if (*set != '\0') {
+				buf_addch(&from, '/');
+				buf_addstr(&from, set);
+			}
+			buf_addch(&from, '=');
+			buf_addstr(&from, jval_text(jval_get(l, "watermark"),
+			    "-"));
+		}
+		n++;
+		fprintf(fp, row, jval_text(jval_get(s, "name"), "(null)"),
+		    jval_text(jval_get(s, "state"), "(null)"),
+		    jval_text(jval_get(run, "status"), "-"),
+		    jval_text(jval_get(run, "end"), "-"),
+		    jval_text(jval_get(s, "next_run"), "-"),
+		    jval_text(jval_get(recs, "present"), "0"),
+		    jval_text(jval_get(recs, "deleted"), "0"),
+		    jval_text(jval_get(s, "consecutive_failures"), "(null)"),
+		    from.len > 0 ? buf_str(&from) : "-");
+		if ((error = jval_text(jval_get(run, "error"), NULL)) != NULL)
+			fprintf(fp, "%-20s error: %s\n", "", error);
+	}
+	buf_free(&from);
+	jval_free(&top);
+	if (n == 0)
+		fprintf(fp, "no sources\n");
+	return 0;
+}

@@ -38,4 +38,10 @@ int	 feed_search(struct store *, const char *query, const char *source,
  */
 int	 feed_source_json(struct store *, const char *name, struct buf *,
 	    char **cause);
+/*
+ * The daemon's /status JSON (json, NUL-terminated) as the table `oaiharvest
+ * status --daemon` prints: one line a source; -1 when it is not JSON.
+ */
+int	 feed_daemon_status(const char *json, FILE *);
+
 #endif
