@@ -69,7 +69,11 @@ struct store_ops {
 	void	 (*checkpoint_stats)(void *, struct store_ckpt_stats *);
 	int	 (*schema_version)(void *);
 
-	/* Sources and runs: outside page transactions (each commits). */
+	/*
+	 * Sources and runs: outside page transactions, each its own
+	 * (autocommit).  source_url and source_by_url return an allocated
+	 * string (NULL: none) the caller frees.
+	 */
 	int64_t	 (*source)(void *, const char *, const char *, int, char **);
 	char	*(*source_url)(void *, const char *);
 	char	*(*source_by_url)(void *, const char *);
@@ -92,14 +96,17 @@ struct store_ops {
 	 */
 	int	 (*put)(void *, int64_t, int64_t, const struct store_record *,
 		    enum store_change *, char **);
-	/* In a page transaction. */
+	/* In a page transaction; raw (raw_len bytes) borrowed. */
 	int	 (*reject)(void *, int64_t, int64_t, const char *,
 		    const char *, const char *, const char *, const char *,
 		    size_t, int, char **);
-	/* Fills a state whose strings the caller frees (list_state_free). */
+	/*
+	 * Outside or inside one; fills a state whose strings are allocated,
+	 * the caller's to free (store_list_state_free()).
+	 */
 	int	 (*list_get)(void *, int64_t, const char *, const char *,
 		    struct store_list_state *, char **);
-	/* In a page transaction. */
+	/* Both in a page transaction; strings borrowed. */
 	int	 (*list_checkpoint)(void *, int64_t, const char *,
 		    const char *, const struct store_list_state *, char **);
 	int	 (*list_complete)(void *, int64_t, const char *, const char *,
@@ -131,6 +138,7 @@ struct store_ops {
 	int	 (*status)(void *, const struct store_status_cb *, char **);
 	int	 (*source_status)(void *, const char *,
 		    const struct store_status_cb *, char **);
+	/* Any time, inside a page transaction too. */
 	int	 (*writable)(void *, char **);
 	int64_t	 (*last_seq)(void *);
 	/* Outside page transactions. */

@@ -40,6 +40,7 @@ const char	*store_path(const struct store *);
  * writes pages.  Sizes in pages, 0 for the defaults: a background pass
  * every step pages once the WAL holds trigger, the rest on the writing
  * thread at cap or at four of the biggest commits, whichever is more.
+ * SQLite only: with a backend that has no WAL it does nothing (0).
  */
 int	 store_checkpoint_async(struct store *, int trigger, int step,
 	    int cap, char **cause);
