@@ -108,7 +108,8 @@ $(ASN)/tests/test_parser: $(ASN)/tests/test_parser.o $(ASN_COMMON) \
 	    $(ASN)/harvest/oai.o
 	$(LINK_TEST)
 $(ASN)/tests/test_store: $(ASN)/tests/test_store.o $(ASN_COMMON) \
-	    $(ASN)/common/writer.o $(patsubst %.c,$(ASN)/%.o,$(wildcard store/*.c))
+	    $(ASN)/common/writer.o $(patsubst %.c,$(ASN)/%.o,$(wildcard store/*.c)) \
+	    $(patsubst %.c,$(ASN)/%.o,$(wildcard feed/*.c))
 	$(LINK_TEST)
 $(ASN)/tests/test_conf: $(ASN)/tests/test_conf.o $(ASN_COMMON) \
 	    $(patsubst %.c,$(ASN)/%.o,$(wildcard conf/*.c)) \

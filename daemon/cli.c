@@ -13,9 +13,9 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
-#include <sqlite3.h>
 
 #include "conf.h"
+#include "encode.h"
 #include "harvest.h"
 #include "log.h"
 #include "oai.h"
@@ -1012,7 +1012,7 @@ cmd_search(int argc, char **argv)
 	if ((store = open_db(db, STORE_RDONLY)) == NULL)
 		return EXIT_FAIL;
 	/* Two statements: the cause is set by the call. */
-	r = store_search(store, argv[optind], source, limit, stdout, &cause);
+	r = feed_search(store, argv[optind], source, limit, stdout, &cause);
 	return output_done("search", store, r, cause);
 }
 
@@ -1312,7 +1312,7 @@ cmd_export(int argc, char **argv)
 		return usage_cmd(c, 0);
 	if ((store = open_db(db, STORE_RDONLY)) == NULL)
 		return EXIT_FAIL;
-	r = store_export(store, source, prefix, stdout, &cause);
+	r = feed_export(store, source, prefix, stdout, &cause);
 	return output_done("export", store, r, cause);
 }
 
@@ -1372,7 +1372,7 @@ cmd_changes(int argc, char **argv)
 	 */
 	last = since;
 	do {
-		if (store_changes(store, last, follow ? -1 : limit, stdout,
+		if (feed_changes(store, last, follow ? -1 : limit, stdout,
 		    &last, &cause) == -1 || fflush(stdout) == EOF) {
 			fprintf(stderr, "%s changes: %s\n", progname,
 			    cause != NULL ? cause : strerror(errno));
@@ -1413,63 +1413,6 @@ http_get(const char *url, struct buf *b, long timeout_ms)
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_cleanup(c);
 	return rc == CURLE_OK && code == 200 ? 0 : -1;
-}
-
-/*
- * The running daemon's view, from its /status JSON, read with SQLite's
- * JSON functions (no JSON library needed for a table).
- */
-static int
-print_daemon_status(const char *json)
-{
-	static const char	*sql =
-	    "SELECT s.value->>'name', s.value->>'state',"
-	    " coalesce(s.value->'last_run'->>'status', '-'),"
-	    " coalesce(s.value->'last_run'->>'end', '-'),"
-	    " coalesce(s.value->>'next_run', '-'),"
-	    " coalesce(s.value->'records'->>'present', 0),"
-	    " coalesce(s.value->'records'->>'deleted', 0),"
-	    " s.value->>'consecutive_failures',"
-	    " coalesce((SELECT group_concat(l.value->>'prefix' ||"
-	    "  CASE WHEN l.value->>'set' = '' THEN '' ELSE '/' ||"
-	    "  (l.value->>'set') END || '=' ||"
-	    "  coalesce(l.value->>'watermark', '-'), ' ') FROM"
-	    "  json_each(s.value, '$.lists') l), '-'),"
-	    " s.value->'last_run'->>'error'"
-	    " FROM json_each(?, '$.sources') s";
-	sqlite3			*db;
-	sqlite3_stmt		*st;
-	int			 rc, n = 0;
-
-	if (sqlite3_open(":memory:", &db) != SQLITE_OK)
-		return -1;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		sqlite3_close(db);
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
-	printf("%-20s %-9s %-7s %-21s %-21s %9s %8s %4s  %s\n", "SOURCE",
-	    "STATE", "LAST", "ENDED", "NEXT", "RECORDS", "DELETED", "FAIL",
-	    "NEXT FROM");
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		n++;
-		printf("%-20s %-9s %-7s %-21s %-21s %9s %8s %4s  %s\n",
-		    sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
-		    sqlite3_column_text(st, 2), sqlite3_column_text(st, 3),
-		    sqlite3_column_text(st, 4), sqlite3_column_text(st, 5),
-		    sqlite3_column_text(st, 6), sqlite3_column_text(st, 7),
-		    sqlite3_column_text(st, 8));
-		if (sqlite3_column_type(st, 9) != SQLITE_NULL)
-			printf("%-20s error: %s\n", "",
-			    sqlite3_column_text(st, 9));
-	}
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	if (rc != SQLITE_DONE)
-		return -1;
-	if (n == 0)
-		printf("no sources\n");
-	return 0;
 }
 
 static int
@@ -1520,7 +1463,7 @@ cmd_status(int argc, char **argv)
 	if (url != NULL) {
 		buf_init(&b, 64UL * 1024 * 1024);
 		if (http_get(url, &b, 3000) == 0 &&
-		    print_daemon_status(buf_str(&b)) == 0) {
+		    feed_daemon_status(buf_str(&b), stdout) == 0) {
 			buf_free(&b);
 			goto out;
 		}
@@ -1538,7 +1481,7 @@ cmd_status(int argc, char **argv)
 		rc = EXIT_FAIL;
 		goto out;
 	}
-	rc = store_status(store, stdout, &cause);
+	rc = feed_status(store, stdout, &cause);
 	rc = output_done("status", store, rc, cause);
 	cause = NULL;
 out:

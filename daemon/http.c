@@ -45,6 +45,7 @@
 #include <event2/listener.h>
 
 #include "daemon.h"
+#include "encode.h"
 #include "feed.h"
 #include "log.h"
 #include "oh_limits.h"
@@ -725,7 +726,7 @@ h_status(struct http *h, struct evhttp_request *req, const char *path)
 		add_time(&b, "last_success", s->m.last_success);
 		buf_printf(&b, ",\"runs_ok\":%lld,\"runs_failed\":%lld",
 		    s->m.runs_ok, s->m.runs_failed);
-		if (store_source_json(d->store, s->c.name, &b, &cause) == -1) {
+		if (feed_source_json(d->store, s->c.name, &b, &cause) == -1) {
 			log_warn("event=status_error source=%s cause=%s",
 			    log_q(s->c.name), log_q(cause));
 			free(cause);

@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 
+#include "encode.h"
 #include "feed.h"
 #include "log.h"
 #include "store.h"
@@ -249,12 +250,12 @@ feed_sink_errors(struct feed_sink *s)
 }
 
 /*
- * The one place the feed reads the change log.  XXX store_changes() is
- * the encoder until it moves to feed/.
+ * The one place the sinks read the change log: its rows as JSON Lines
+ * (feed/encode.c), the same lines `oaiharvest changes` prints.
  */
 int
 feed_rows(struct store *store, int64_t since, int64_t limit, FILE *fp,
     int64_t *last, char **cause)
 {
-	return store_changes(store, since, limit, fp, last, cause);
+	return feed_changes(store, since, limit, fp, last, cause);
 }

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "encode.h"
 #include "feed.h"
 #include "log.h"
 #include "store.h"

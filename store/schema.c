@@ -88,7 +88,7 @@
  *	datestamp (the record's), at (when it was stored), run_id
  *
  * change_seq		one row: last, the highest seq ever given out
- *	store.c gives seqs from max(last, max(change.seq)) + 1 and writes
+ *	sqlite_write.c gives seqs from max(last, max(change.seq)) + 1 and writes
  *	last back when the page transaction commits, so that deleting the
  *	newest change rows never brings their seqs back.  (AUTOINCREMENT
  *	does the same but reads and writes sqlite_sequence on every insert.)
@@ -97,7 +97,7 @@
  *	creator, subject, description (rowid = record_id), external content:
  *	its text is read back through the view record_fts_doc (each
  *	column's values from content.dc, one a line), never stored twice.
- *	store.c indexes each content row it writes; triggers on content
+ *	sqlite_write.c indexes each content row it writes; triggers on content
  *	take the old terms out.  (Version 6) it merges 32 segments at a
  *	time.  store/tokenize.c stands in for its tokenizer, unicode61,
  *	on the store's connection (the same tokens, faster).
@@ -244,7 +244,7 @@ const struct store_migration store_migrations[] = {
 	/*
 	 * content and record_set go with their record by trigger, not by
 	 * foreign key: a key is checked on every insert (a cursor on the
-	 * parent, some 15% of a store_put), and store.c writes them right
+	 * parent, some 15% of a store_put), and sqlite_write.c writes them
 	 * after their record anyway.  record_set is found by record.sets.
 	 */
 	"CREATE TRIGGER record_delete AFTER DELETE ON record BEGIN"
@@ -348,10 +348,10 @@ const struct store_migration store_migrations[] = {
 	 * copy with every record.  Now it is an external-content table over
 	 * the view record_fts_doc, which reads the same values out of
 	 * content.dc, so snippet(), highlight() and 'rebuild' still work.
-	 * store.c inserts a row for every content row it writes; the triggers
-	 * take a row's terms out before its content row changes or goes,
-	 * with the values as they were (what an external-content table
-	 * needs, SQLite 3.40 having no contentless_delete).
+	 * sqlite_write.c inserts a row for every content row it writes; the
+	 * triggers take a row's terms out before its content row changes or
+	 * goes, with the values as they were (what an external-content
+	 * table needs, SQLite 3.40 having no contentless_delete).
 	 */
 	{ NULL,
 	"DROP TABLE record_fts;"

@@ -1,12 +1,21 @@
 /*
- * The SQLite store: the only module that writes SQL.  One connection, owned
- * by the event loop's thread.  A harvested page is one transaction:
+ * The store: the only module that holds the harvest's data, and the only
+ * one that writes SQL.  This header is its whole interface; behind it one
+ * backend (store/sqlite*.c, chosen by store_open()) does the work through
+ * the operations table of store/backend.h.  One connection, owned by the
+ * thread that opened it.  A harvested page is one transaction:
  * store_begin(), store_put() for each record, store_list_checkpoint(),
  * store_commit(); so a page's records, its change-log rows and the
  * checkpoint land together or not at all.
  *
  * Every function that can fail returns -1 and sets *cause to an allocated
  * one-line message the caller frees (cause may be NULL).
+ *
+ * Queries hand their rows to a callback, one at a time; what a row points
+ * to is the store's, good until the callback returns.  A callback returns
+ * 0 to go on or -1 to stop: the query then returns -1 and leaves *cause
+ * alone (the callback has its own way to say why).  feed/ turns the rows
+ * into the CLI's and the daemon's JSON Lines and text.
  */
 #ifndef OH_STORE_H
 #define OH_STORE_H
@@ -20,7 +29,10 @@ struct store;
 
 struct store	*store_open(const char *path, int flags, char **cause);
 void		 store_close(struct store *);
-/* The path it was opened with (for a second connection to the file). */
+/*
+ * The path it was opened with (for a second connection to the file); NULL
+ * for a backend that has no file.
+ */
 const char	*store_path(const struct store *);
 /*
  * Checkpoint the WAL on a thread of its own (store/checkpoint.c) instead
@@ -28,6 +40,7 @@ const char	*store_path(const struct store *);
  * writes pages.  Sizes in pages, 0 for the defaults: a background pass
  * every step pages once the WAL holds trigger, the rest on the writing
  * thread at cap or at four of the biggest commits, whichever is more.
+ * SQLite only: with a backend that has no WAL it does nothing (0).
  */
 int	 store_checkpoint_async(struct store *, int trigger, int step,
 	    int cap, char **cause);
@@ -83,6 +96,13 @@ int64_t	 store_run_begin(struct store *, int64_t source, char **cause);
 /* status: "ok" or "failed"; error may be NULL. */
 int	 store_run_end(struct store *, int64_t run, const char *status,
 	    const struct store_run_stats *, const char *error, char **cause);
+
+/*
+ * The 15 DCMES elements in their standard order (export writes them so):
+ * the name of code 0 .. STORE_NDCMES - 1, else NULL.
+ */
+#define STORE_NDCMES	15
+const char	*store_dc_name(int code);
 
 /* One Dublin Core value; element is the DC local name ("title", ...). */
 struct store_dc {
@@ -197,42 +217,151 @@ int	 store_list_complete(struct store *, int64_t source,
 	    char **cause);
 
 /*
- * Output for the CLI, as documented in the README.
- * export: JSON Lines, one record per line, ordered by source, prefix, id.
- * changes: JSON Lines with seq > since, at most limit rows (limit < 0: all);
- * *last (when not NULL) becomes the seq of the last row written.
- * status: a readable table per source.
- * source and prefix may be NULL (all).
+ * Queries.  source and prefix may be NULL (all).
+ *
+ * export: every record, ordered by source, prefix, identifier.
  */
+struct store_export_value {
+	int		 element;	/* its DCMES code; out of range: none */
+	const char	*value;		/* NUL-terminated */
+	size_t		 len;
+};
+struct store_export_row {
+	int64_t				 id;
+	const char			*source;
+	const char			*identifier;
+	const char			*prefix;
+	const char			*datestamp;
+	int				 deleted;
+	const char			*sets;	/* record.sets: a JSON array */
+	size_t				 sets_len;
+	const struct store_export_value	*dc;	/* in document order */
+	size_t				 ndc;
+	const char			*metadata;	/* NULL: none */
+	size_t				 metadata_len;
+};
 int	 store_export(struct store *, const char *source, const char *prefix,
-	    FILE *, char **cause);
-int	 store_changes(struct store *, int64_t since, int64_t limit, FILE *,
-	    int64_t *last, char **cause);
-int	 store_status(struct store *, FILE *, char **cause);
+	    int (*)(void *, const struct store_export_row *), void *,
+	    char **cause);
+
+/* changes: the change log with seq > since, at most limit rows (< 0: all). */
+struct store_change_row {
+	int64_t		 seq;
+	const char	*source;
+	const char	*identifier;
+	const char	*prefix;
+	const char	*kind;		/* store_change_name() */
+	const char	*datestamp;
+	const char	*at;		/* when it was written */
+	const char	*reason;	/* NULL: none (only sweeps say why) */
+};
+int	 store_changes(struct store *, int64_t since, int64_t limit,
+	    int (*)(void *, const struct store_change_row *), void *,
+	    char **cause);
+
 /*
- * Full-text search over title, creator, subject and description: JSON Lines
- * {source, identifier, prefix, datestamp, title, snippet, score}, best
+ * Full-text search over title, creator, subject and description, best
  * first; source may be NULL (all).  The query is FTS5 query syntax when it
  * is valid syntax, else its words are searched as plain text (each the
  * phrase of its tokens; AND/OR/NOT between words, column: and a trailing *
- * kept): any text searches without an error.
+ * kept): any text searches without an error.  Strings may be NULL.
  */
+struct store_search_row {
+	const char	*source;
+	size_t		 source_len;
+	const char	*identifier;
+	size_t		 identifier_len;
+	const char	*prefix;
+	size_t		 prefix_len;
+	const char	*datestamp;
+	size_t		 datestamp_len;
+	const char	*title;		/* its first line */
+	size_t		 title_len;
+	const char	*snippet;	/* [match] in context */
+	size_t		 snippet_len;
+	double		 score;		/* higher is better */
+};
 int	 store_search(struct store *, const char *query, const char *source,
-	    long long limit, FILE *, char **cause);
+	    long long limit, int (*)(void *, const struct store_search_row *),
+	    void *, char **cause);
+
+/*
+ * status: each source by name, each followed by its last run, its records
+ * by prefix and its lists (through the callbacks of struct store_status_cb;
+ * any may be NULL).  Strings may be NULL unless said; lengths are of the
+ * strings the daemon's JSON copies whole.
+ */
+struct store_source_row {
+	const char	*name;		/* not NULL */
+	const char	*url;
+	const char	*repository_name;
+	size_t		 repository_name_len;
+	const char	*granularity;
+	size_t		 granularity_len;
+	const char	*earliest;
+	const char	*deleted_record;
+	size_t		 deleted_record_len;
+	const char	*identified_at;
+	/* Records present and deleted, all prefixes: -1 unless counted. */
+	long long	 present;
+	long long	 deleted;
+};
+struct store_run_row {
+	int64_t		 id;
+	const char	*started;
+	const char	*ended;
+	const char	*status;
+	long long	 pages;
+	long long	 records;
+	long long	 new_records;
+	long long	 updated;
+	long long	 deleted;
+	long long	 unchanged;
+	long long	 bytes;
+	const char	*error;
+};
+struct store_prefix_row {
+	const char	*prefix;
+	long long	 present;
+	long long	 deleted;
+};
+struct store_list_row {
+	const char	*prefix;
+	size_t		 prefix_len;
+	const char	*set;		/* "": the whole repository */
+	size_t		 set_len;
+	const char	*watermark;
+	size_t		 watermark_len;
+	const char	*token;		/* NULL: not in progress */
+	const char	*progress;
+	long long	 cursor;	/* -1 unknown */
+	long long	 complete_list_size;	/* -1 unknown */
+	long long	 pages;
+};
+struct store_status_cb {
+	/* Each source, first. */
+	int	(*source)(void *, const struct store_source_row *);
+	/* Its last run; NULL: none yet. */
+	int	(*run)(void *, const struct store_run_row *);
+	int	(*prefix)(void *, const struct store_prefix_row *);
+	int	(*list)(void *, const struct store_list_row *);
+	void	*arg;
+};
+int	 store_status(struct store *, const struct store_status_cb *,
+	    char **cause);
+/*
+ * The source called name alone, for the daemon's status server: its row
+ * with the counts (NULL when there is no such source yet), then its lists;
+ * no run and no prefixes.
+ */
+int	 store_source_status(struct store *, const char *name,
+	    const struct store_status_cb *, char **cause);
 
 /* For the daemon's status server. */
-struct buf;
 /* 0 when a write transaction can be had (or one is going on). */
 int	 store_writable(struct store *, char **cause);
 /* The newest change's seq (0: none), or -1. */
 int64_t	 store_last_seq(struct store *);
-/*
- * Append to b, for source name, the fields ,"repository":{...},
- * "records":{"present":N,"deleted":N},"lists":[{prefix, set, watermark,
- * in_progress, pages}, ...].
- */
-int	 store_source_json(struct store *, const char *name, struct buf *,
-	    char **cause);
 
 /*
  * Feeds: the last seq a named consumer (the daemon's changes_log) has

@@ -2,8 +2,9 @@
  * bench_store: store_put() throughput, database size and peak memory on
  * realistic oai_dc records.  Not part of make check; build it by hand:
  *
- *	gcc -O2 -std=c11 -D_GNU_SOURCE -pthread -Icommon -Istore \
- *	    tests/bench_store.c store/[a-z]*.c common/util.c common/log.c \
+ *	gcc -O2 -std=c11 -D_GNU_SOURCE -pthread -Icommon -Istore -Ifeed \
+ *	    tests/bench_store.c store/[a-z]*.c feed/encode.c common/util.c \
+ *	    common/log.c \
  *	    common/writer.c -lsqlite3 -o /tmp/bench_store
  *	/tmp/bench_store -n 1000000 -p 10000
  *
@@ -41,6 +42,7 @@
 
 #include "util.h"
 #include "log.h"
+#include "encode.h"
 #include "store.h"
 
 #define MAX_VALUES	64
@@ -631,7 +633,7 @@ main(int argc, char *argv[])
 		if ((fp = fopen(export, "w")) == NULL)
 			fatal("%s", export);
 		t0 = clock_s(CLOCK_MONOTONIC);
-		if (store_export(b.s, NULL, NULL, fp, &cause) == -1)
+		if (feed_export(b.s, NULL, NULL, fp, &cause) == -1)
 			fatalx("%s", cause);
 		t0 = clock_s(CLOCK_MONOTONIC) - t0;
 		if (fclose(fp) == EOF)

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "store.h"
 #include "c14n.h"
+#include "encode.h"
 #include "schema.h"
 #include "tokenize.h"
 
@@ -259,7 +260,7 @@ capture_export(struct fx *f, const char *source, const char *prefix)
 {
 	FILE	*fp = out_open();
 
-	CHECK(store_export(f->s, source, prefix, fp, CAUSE));
+	CHECK(feed_export(f->s, source, prefix, fp, CAUSE));
 	return out_take(fp);
 }
 
@@ -268,7 +269,7 @@ capture_changes(struct fx *f, int64_t since, int64_t limit)
 {
 	FILE	*fp = out_open();
 
-	CHECK(store_changes(f->s, since, limit, fp, NULL, CAUSE));
+	CHECK(feed_changes(f->s, since, limit, fp, NULL, CAUSE));
 	return out_take(fp);
 }
 
@@ -277,7 +278,7 @@ capture_status(struct store *s)
 {
 	FILE	*fp = out_open();
 
-	CHECK(store_status(s, fp, CAUSE));
+	CHECK(feed_status(s, fp, CAUSE));
 	return out_take(fp);
 }
 
@@ -453,7 +454,7 @@ test_rdonly(void **state)
 	free(cause);
 	cause = NULL;
 	fp = out_open();
-	CHECK(store_export(ro, NULL, NULL, fp, CAUSE));
+	CHECK(feed_export(ro, NULL, NULL, fp, CAUSE));
 	p = out_take(fp);
 	assert_int_equal(count_lines(p), 1);
 	free(p);
@@ -1847,6 +1848,104 @@ test_export_filters(void **state)
 	free(out);
 }
 
+/* The rows of a query stop when the callback says so. */
+struct rows {
+	int	n;
+	int	stop;		/* return -1 at this row (1-based) */
+	int64_t	last_seq;
+	int	dc_title;	/* DC values coded as title */
+	int	with_xml;
+};
+
+static int
+change_row(void *arg, const struct store_change_row *r)
+{
+	struct rows	*w = arg;
+
+	w->last_seq = r->seq;
+	return ++w->n == w->stop ? -1 : 0;
+}
+
+static int
+export_row(void *arg, const struct store_export_row *r)
+{
+	struct rows	*w = arg;
+	size_t		 i;
+
+	for (i = 0; i < r->ndc; i++)
+		if (r->dc[i].element == 0 &&
+		    strcmp(store_dc_name(r->dc[i].element), "title") == 0)
+			w->dc_title++;
+	if (r->metadata != NULL && r->metadata_len == strlen(META1) &&
+	    memcmp(r->metadata, META1, r->metadata_len) == 0)
+		w->with_xml++;
+	return ++w->n == w->stop ? -1 : 0;
+}
+
+static int
+search_row(void *arg, const struct store_search_row *r)
+{
+	struct rows	*w = arg;
+
+	return ++w->n == w->stop ? -1 : 0;
+}
+
+static void
+test_rows_stop(void **state)
+{
+	struct fx		*f = *state;
+	struct store_record	 r;
+	struct rows		 w;
+	char			*id, *cause = NULL;
+	int			 i;
+
+	for (i = 1; i <= 3; i++) {
+		xasprintf(&id, "oai:nur:%d", i);
+		r = mkrec(id, "2024-01-01", 0, META1);
+		assert_int_equal(put(f, &r), STORE_NEW);
+		free(id);
+	}
+	memset(&w, 0, sizeof(w));
+	CHECK(store_changes(f->s, 0, -1, change_row, &w, CAUSE));
+	assert_int_equal(w.n, 3);
+	assert_int_equal(w.last_seq, 3);
+	memset(&w, 0, sizeof(w));
+	w.stop = 2;
+	assert_int_equal(store_changes(f->s, 0, -1, change_row, &w, &cause),
+	    -1);
+	assert_null(cause);
+	assert_int_equal(w.n, 2);
+	assert_int_equal(w.last_seq, 2);
+
+	memset(&w, 0, sizeof(w));
+	CHECK(store_export(f->s, NULL, NULL, export_row, &w, CAUSE));
+	assert_int_equal(w.n, 3);
+	assert_int_equal(w.dc_title, 3);
+	assert_int_equal(w.with_xml, 3);
+	memset(&w, 0, sizeof(w));
+	w.stop = 1;
+	assert_int_equal(store_export(f->s, NULL, NULL, export_row, &w,
+	    &cause), -1);
+	assert_null(cause);
+	assert_int_equal(w.n, 1);
+
+	/* A stop in FTS5 syntax is not taken for a syntax error. */
+	memset(&w, 0, sizeof(w));
+	w.stop = 1;
+	assert_int_equal(store_search(f->s, "title:title", NULL, 10,
+	    search_row, &w, &cause), -1);
+	assert_null(cause);
+	assert_int_equal(w.n, 1);
+	memset(&w, 0, sizeof(w));
+	CHECK(store_search(f->s, "title:title", NULL, 10, search_row, &w,
+	    CAUSE));
+	assert_int_equal(w.n, 3);
+
+	assert_null(store_dc_name(-1));
+	assert_null(store_dc_name(STORE_NDCMES));
+	assert_string_equal(store_dc_name(STORE_NDCMES - 1), "rights");
+}
+
 static void
 test_changes(void **state)
 {
@@ -2097,7 +2196,7 @@ capture_search(struct fx *f, const char *q)
 {
 	FILE	*fp = out_open();
 
-	CHECK(store_search(f->s, q, NULL, 10, fp, CAUSE));
+	CHECK(feed_search(f->s, q, NULL, 10, fp, CAUSE));
 	return out_take(fp);
 }
 
@@ -2987,6 +3086,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_export_exact, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_export_filters, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_rows_stop, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_changes, setup,
 		    teardown),
