@@ -404,7 +404,7 @@ store_sqlite_open(const char *path, int flags, char **cause)
 	sqlite3_stmt		*st;
 	const char		*mode;
 	char			*sql;
-	int			 oflags, rc, v;
+	int			 oflags, rc, v, persist;
 	size_t			 i;
 
 	/*
@@ -496,6 +496,17 @@ store_sqlite_open(const char *path, int flags, char **cause)
 			log_warn("store: not in WAL mode path=%s mode=%s",
 			    log_q(path), log_q(mode));
 		sqlite3_finalize(st);
+		/*
+		 * Keep the -wal and -shm files when the last connection
+		 * closes.  A reader that may not write the directory (a
+		 * member of the daemon's group: directory 0750, files 0640)
+		 * opens a WAL database read-only only when they exist; were
+		 * they deleted, it could read nothing while the daemon is
+		 * stopped.
+		 */
+		persist = 1;
+		sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL,
+		    &persist);
 	}
 	/*
 	 * NORMAL in WAL mode syncs only at checkpoints: a power loss may lose
