@@ -150,13 +150,6 @@ static const char *const verb_names[] = {
 	[OAI_GET_RECORD] = "GetRecord",
 };
 
-static const char *const dc_names[DC_NELEMENTS] = {
-	"title", "creator", "subject", "description", "publisher",
-	"contributor", "date", "type", "format", "identifier", "source",
-	"language", "relation", "coverage", "rights",
-};
-
-
 /* Failure */
 static void	 one_line(char *, size_t, const char *, va_list)
 		    __printflike(3, 0);
@@ -191,8 +184,6 @@ static void	 push(struct oai_parser *, enum scope, const xmlChar *);
 static void	 text_done(struct oai_parser *);
 static void	 token_start(struct oai_parser *, int, const xmlChar **);
 static void	 unit_reset(struct oai_parser *);
-static int	 arena_add(struct oai_parser *, const char *, size_t,
-		    size_t *);
 static int	 offs_add(struct oai_parser *, struct offs *, size_t,
 		    const char *);
 static const char *const *offs_view(struct oai_parser *,
@@ -211,16 +202,12 @@ static void	 body_start(struct oai_parser *, const xmlChar *,
 		    int, const xmlChar **);
 static void	 body_end(struct oai_parser *, const xmlChar *,
 		    const xmlChar *);
-static void	 dc_done(struct oai_parser *);
 
 /* Helpers */
 static void	 ns_push(struct oai_parser *, int, const xmlChar **);
-static int	 attr_find(int, const xmlChar **, const char *, const char *,
-		    const char **, size_t *);
-static void	 trim(const char *, size_t, const char **, size_t *);
-static char	*attr_strndup(const char *, size_t);
 static long long attr_number(int, const xmlChar **, const char *);
 static void	 buf_add_cut(struct buf *, const void *, size_t, int *);
+
 /* Messages libxml2 sends without a parser context (encoding conversion). */
 static char	 xml_generic_msg[256];
 
@@ -247,27 +234,6 @@ oai_verb_lookup(const char *s)
 	return OAI_VERB_NONE;
 }
 
-const char *
-oai_dc_name(int e)
-{
-	if (e < 0 || e >= DC_NELEMENTS)
-		return NULL;
-	return dc_names[e];
-}
-
-int
-oai_dc_lookup(const char *s)
-{
-	int	i;
-
-	if (s == NULL)
-		return -1;
-	for (i = 0; i < DC_NELEMENTS; i++)
-		if (strcmp(s, dc_names[i]) == 0)
-			return i;
-	return -1;
-}
-
 /* Life cycle */
 
 struct oai_parser *
@@ -287,8 +253,7 @@ oai_parser_new(const struct oai_callbacks *cb, void *arg)
 	buf_init(&p->raw.b, OAI_REJECT_MAX);
 	buf_init(&p->rejected, OAI_REJECT_MAX);
 	p->meta_off = NOVAL;
-	buf_init(&p->dctext, MAX_VALUE_BYTES);
-	buf_init(&p->dclang, MAX_VALUE_BYTES);
+	p->xstates = xcalloc(format_count(), sizeof(*p->xstates));
 	for (i = 0; i < F_NFIELDS; i++)
 		p->val[i] = NOVAL;
 	p->token.cursor = p->token.complete_list_size = -1;
@@ -330,6 +295,8 @@ oai_parser_new(const struct oai_callbacks *cb, void *arg)
 void
 oai_parser_free(struct oai_parser *p)
 {
+	size_t	i;
+
 	if (p == NULL)
 		return;
 	/*
@@ -345,17 +312,19 @@ oai_parser_free(struct oai_parser *p)
 	buf_free(&p->meta.b);
 	buf_free(&p->raw.b);
 	buf_free(&p->rejected);
-	buf_free(&p->dctext);
-	buf_free(&p->dclang);
 	free(p->ns);
 	free(p->nsmark);
 	free(p->seen);
 	free(p->list1.v);
 	free(p->list2.v);
-	free(p->dc);
+	for (i = 0; i < format_count(); i++)
+		if (p->xstates[i] != NULL)
+			format_at(i)->ops->free(p->xstates[i]);
+	free(p->xstates);
+	free(p->fields);
 	free(p->ptrs);
 	free(p->ptrs2);
-	free(p->dcv);
+	free(p->fieldv);
 	free(p->response_date);
 	free(p->error_code);
 	free(p->error_message);
@@ -536,6 +505,8 @@ oai_bad(struct oai_parser *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	if (p->unit) {
 		p->rec_bad = 1;
+		/* Nothing more of it is kept: no more text to the extractor. */
+		p->xtext = 0;
 		one_line(p->rec_cause, sizeof(p->rec_cause), fmt, ap);
 	} else {
 		p->failed = 1;
@@ -753,12 +724,9 @@ sax_characters(void *ctx, const xmlChar *ch, int len)
 	}
 	if (p->body > 0) {
 		oai_ser_text(p, &p->meta, (const char *)ch, (size_t)len);
-		/* Past its limit a record is bad: keep nothing more of it. */
-		if (p->dc_depth > 0 && !p->rec_bad &&
-		    buf_add(&p->dctext, ch, len) == -1)
-			RECORD_FAIL(p, "line %d: <dc:%s> text over "
-			    "MAX_VALUE_BYTES (%zu)", p->dc_line,
-			    dc_names[p->dc_element], (size_t)MAX_VALUE_BYTES);
+		if (p->xtext)
+			p->fmt->ops->text(p, p->xstate, (const char *)ch,
+			    (size_t)len);
 		return;
 	}
 	if (p->unit)
@@ -929,7 +897,7 @@ enter(struct oai_parser *p, const struct rule *r, int nattrs,
 	switch (r->scope) {
 	case SCOPE_REQUEST:
 		if (p->request_verb == OAI_VERB_NONE &&
-		    attr_find(nattrs, attrs, "verb", NULL, &v, &n) &&
+		    oai_attr_find(nattrs, attrs, "verb", NULL, &v, &n) &&
 		    n < sizeof(verb)) {
 			memcpy(verb, v, n);
 			verb[n] = '\0';
@@ -953,8 +921,8 @@ enter(struct oai_parser *p, const struct rule *r, int nattrs,
 			    line);
 		}
 		p->have_header = 1;
-		if (attr_find(nattrs, attrs, "status", NULL, &v, &n)) {
-			trim(v, n, &v, &n);
+		if (oai_attr_find(nattrs, attrs, "status", NULL, &v, &n)) {
+			oai_trim(v, n, &v, &n);
 			p->deleted = n == 7 && memcmp(v, "deleted", 7) == 0;
 		}
 		break;
@@ -985,8 +953,8 @@ enter(struct oai_parser *p, const struct rule *r, int nattrs,
 			return;
 		}
 		if (r->field == F_ERROR) {
-			if (attr_find(nattrs, attrs, "code", NULL, &v, &n))
-				p->error_code = attr_strndup(v, n);
+			if (oai_attr_find(nattrs, attrs, "code", NULL, &v, &n))
+				p->error_code = oai_attr_strndup(v, n);
 			else
 				p->error_code = xstrdup("");
 		}
@@ -1053,10 +1021,10 @@ token_start(struct oai_parser *p, int nattrs, const xmlChar **attrs)
 	p->token.cursor = attr_number(nattrs, attrs, "cursor");
 	p->token.complete_list_size = attr_number(nattrs, attrs,
 	    "completeListSize");
-	if (attr_find(nattrs, attrs, "expirationDate", NULL, &v, &n)) {
-		trim(v, n, &v, &n);
+	if (oai_attr_find(nattrs, attrs, "expirationDate", NULL, &v, &n)) {
+		oai_trim(v, n, &v, &n);
 		if (n > 0 && n <= MAX_ID_LEN) {
-			p->token_expiration = attr_strndup(v, n);
+			p->token_expiration = oai_attr_strndup(v, n);
 			p->token.expiration_date = p->token_expiration;
 		}
 	}
@@ -1073,7 +1041,7 @@ text_done(struct oai_parser *p)
 	if (p->text_over)
 		return;
 	/* The frame just popped names the element. */
-	trim(buf_str(&p->text), p->text.len, &s, &n);
+	oai_trim(buf_str(&p->text), p->text.len, &s, &n);
 	if (n > field_info[f].max)
 		RECORD_FAIL(p, "line %d: <%s> longer than %s (%zu)",
 		    p->field_line, p->stack[p->nstack].name,
@@ -1098,14 +1066,14 @@ text_done(struct oai_parser *p)
 	case F_COMPRESSION:
 		if (n == 0)
 			break;
-		if (arena_add(p, s, n, &off) == -1 ||
+		if (oai_arena_add(p, s, n, &off) == -1 ||
 		    offs_add(p, f == F_COMPRESSION ? &p->list2 : &p->list1,
 		    off, (const char *)p->stack[p->nstack].name) == -1)
 			return;
 		break;
 	default:
 		/* The first one wins. */
-		if (p->val[f] == NOVAL && arena_add(p, s, n, &off) == 0)
+		if (p->val[f] == NOVAL && oai_arena_add(p, s, n, &off) == 0)
 			p->val[f] = off;
 		break;
 	}
@@ -1125,15 +1093,17 @@ unit_reset(struct oai_parser *p)
 	oai_sink_reset(&p->raw);
 	p->meta_off = NOVAL;
 	p->list1.n = p->list2.n = 0;
-	p->ndc = 0;
+	p->nfields = 0;
+	p->fmt = NULL;
+	p->xtext = 0;
 	p->have_header = p->nmetadata = p->deleted = 0;
 	p->body_done = 0;
 	p->rec_bad = 0;
 	p->rec_cause[0] = '\0';
 }
 
-static int
-arena_add(struct oai_parser *p, const char *s, size_t n, size_t *off)
+int
+oai_arena_add(struct oai_parser *p, const char *s, size_t n, size_t *off)
 {
 	*off = p->arena.len;
 	if (buf_add(&p->arena, s, n) == -1 || buf_add(&p->arena, "", 1) == -1) {
@@ -1243,19 +1213,20 @@ deliver_record(struct oai_parser *p)
 	if (!p->deleted && p->body_done) {
 		r.metadata = p->meta.b.data;
 		r.metadata_len = p->meta.b.len;
-		if (p->dcvcap < p->ndc) {
-			p->dcvcap = p->dccap;
-			p->dcv = xreallocarray(p->dcv, p->dcvcap,
-			    sizeof(*p->dcv));
+		r.format = p->fmt;
+		if (p->fieldvcap < p->nfields) {
+			p->fieldvcap = p->fieldcap;
+			p->fieldv = xreallocarray(p->fieldv, p->fieldvcap,
+			    sizeof(*p->fieldv));
 		}
-		for (i = 0; i < p->ndc; i++) {
-			p->dcv[i].element = p->dc[i].element;
-			p->dcv[i].value = p->arena.data + p->dc[i].value;
-			p->dcv[i].lang = p->dc[i].lang == NOVAL ? NULL :
-			    p->arena.data + p->dc[i].lang;
+		for (i = 0; i < p->nfields; i++) {
+			p->fieldv[i].name = p->fields[i].name;
+			p->fieldv[i].value = p->arena.data + p->fields[i].value;
+			p->fieldv[i].lang = p->fields[i].lang == NOVAL ? NULL :
+			    p->arena.data + p->fields[i].lang;
 		}
-		r.dc = p->ndc > 0 ? p->dcv : NULL;
-		r.ndc = p->ndc;
+		r.fields = p->nfields > 0 ? p->fieldv : NULL;
+		r.nfields = p->nfields;
 	}
 	p->nrecords++;
 	if (p->cb.on_record != NULL)
@@ -1343,93 +1314,48 @@ deliver_set(struct oai_parser *p)
 /* The serializer */
 
 /*
- * An element inside <metadata>, to meta, with Dublin Core picked up on the
- * way.
+ * An element inside <metadata>, to meta, and to the extractor of its
+ * format: picked once, at the root.
  */
 static void
 body_start(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix,
     const xmlChar *uri, int nns, const xmlChar **ns, int nattrs,
     const xmlChar **attrs)
 {
-	const char	*v;
-	char		*lang;
-	size_t		 n;
-	int		 e, rc;
+	struct format_elem	 e;
+	size_t			 i;
 
 	oai_ser_start(p, &p->meta, name, prefix, nns, ns, nattrs, attrs,
 	    p->body == 0);
-	p->body++;
-
-	/* Dublin Core, whatever the format and the prefix. */
-	if (p->dc_depth == 0 && uri != NULL &&
-	    strcmp((const char *)uri, DC_NS) == 0 &&
-	    (e = oai_dc_lookup((const char *)name)) != -1) {
-		p->dc_depth = p->body;
-		p->dc_element = e;
-		p->dc_line = xmlSAX2GetLineNumber(p->ctxt);
-		buf_reset(&p->dctext);
-		buf_reset(&p->dclang);
-		p->dc_has_lang = attr_find(nattrs, attrs, "lang",
-		    (const char *)XML_XML_NAMESPACE, &v, &n) && n > 0;
-		if (p->dc_has_lang && !p->rec_bad) {
-			lang = attr_strndup(v, n);
-			rc = buf_addstr(&p->dclang, lang);
-			free(lang);
-			if (rc == -1)
-				RECORD_FAIL(p, "line %d: xml:lang over "
-				    "MAX_VALUE_BYTES (%zu)", p->dc_line,
-				    (size_t)MAX_VALUE_BYTES);
-		}
+	if (p->body++ == 0) {
+		if ((p->fmt = format_find((const char *)uri)) == NULL)
+			return;
+		i = format_index(p->fmt);
+		if (p->xstates[i] == NULL)
+			p->xstates[i] = p->fmt->ops->new();
+		p->xstate = p->xstates[i];
+		p->xtext = 0;
+		p->fmt->ops->begin(p->xstate);
 	}
+	if (p->fmt == NULL)
+		return;
+	e.name = (const char *)name;
+	e.uri = (const char *)uri;
+	e.nattrs = nattrs;
+	e.attrs = attrs;
+	e.depth = p->body;
+	p->fmt->ops->start(p, p->xstate, &e);
 }
 
 static void
 body_end(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix)
 {
-	if (p->dc_depth == p->body) {
-		dc_done(p);
-		p->dc_depth = 0;
-	}
+	if (p->fmt != NULL)
+		p->fmt->ops->end(p, p->xstate, p->body);
 	oai_ser_end(p, &p->meta, name, prefix);
 	if (--p->body == 0)
 		p->body_done = 1;
 }
-
-static void
-dc_done(struct oai_parser *p)
-{
-	struct dcent	*d;
-	const char	*s;
-	size_t		 n, off;
-
-	/* Nothing of a bad record is delivered. */
-	if (p->rec_bad)
-		return;
-	trim(buf_str(&p->dctext), p->dctext.len, &s, &n);
-	if (n == 0)
-		return;
-	if (p->ndc >= MAX_DC_VALUES)
-		RECORD_FAIL(p, "line %d: record with more than MAX_DC_VALUES "
-		    "(%zu) Dublin Core values", p->dc_line,
-		    (size_t)MAX_DC_VALUES);
-	if (p->ndc == p->dccap) {
-		p->dccap = p->dccap == 0 ? 32 : p->dccap * 2;
-		p->dc = xreallocarray(p->dc, p->dccap, sizeof(*p->dc));
-	}
-	d = &p->dc[p->ndc];
-	d->element = p->dc_element;
-	d->lang = NOVAL;
-	if (arena_add(p, s, n, &off) == -1)
-		return;
-	d->value = off;
-	if (p->dc_has_lang) {
-		if (arena_add(p, p->dclang.data, p->dclang.len, &off) == -1)
-			return;
-		d->lang = off;
-	}
-	p->ndc++;
-}
-
 
 /* Helpers */
 
@@ -1460,13 +1386,12 @@ ns_push(struct oai_parser *p, int nns, const xmlChar **ns)
 	}
 }
 
-
 /*
  * Find an attribute by local name and namespace (NULL: none).  libxml2's
  * values are not NUL-terminated: return a pointer and a length.
  */
-static int
-attr_find(int nattrs, const xmlChar **attrs, const char *name,
+int
+oai_attr_find(int nattrs, const xmlChar **attrs, const char *name,
     const char *uri, const char **v, size_t *n)
 {
 	const xmlChar	**a;
@@ -1487,8 +1412,8 @@ attr_find(int nattrs, const xmlChar **attrs, const char *name,
 }
 
 /* Copy an attribute value, with libxml2's "&#38;" back to '&'. */
-static char *
-attr_strndup(const char *v, size_t n)
+char *
+oai_attr_strndup(const char *v, size_t n)
 {
 	char	*s, *d;
 	size_t	 i;
@@ -1511,9 +1436,9 @@ attr_number(int nattrs, const xmlChar **attrs, const char *name)
 	size_t		 n;
 	long long	 ll;
 
-	if (!attr_find(nattrs, attrs, name, NULL, &v, &n))
+	if (!oai_attr_find(nattrs, attrs, name, NULL, &v, &n))
 		return -1;
-	trim(v, n, &v, &n);
+	oai_trim(v, n, &v, &n);
 	if (n == 0 || n >= sizeof(num))
 		return -1;
 	memcpy(num, v, n);
@@ -1523,8 +1448,8 @@ attr_number(int nattrs, const xmlChar **attrs, const char *name)
 	return ll;
 }
 
-static void
-trim(const char *s, size_t n, const char **out, size_t *outlen)
+void
+oai_trim(const char *s, size_t n, const char **out, size_t *outlen)
 {
 	while (n > 0 && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) {
 		s++;

@@ -17,6 +17,7 @@
 
 #include <libxml/parser.h>
 
+#include "format.h"
 #include "oai.h"
 #include "oh_limits.h"
 #include "util.h"
@@ -26,7 +27,7 @@
 
 /*
  * The strings of one record (or set, format, Identify): header values, sets,
- * DC values and languages.  DC text is never longer than the serialized
+ * metadata field values and languages.  Field text is never longer than the serialized
  * metadata it came from, so twice the record limit is a safe ceiling.
  */
 #define ARENA_MAX	(2 * MAX_RECORD_BYTES)
@@ -124,8 +125,9 @@ struct offs {
 	size_t		 cap;
 };
 
-struct dcent {
-	int		 element;
+/* A field's value, yielded by the format's extractor. */
+struct fieldent {
+	const char	*name;		/* the format's */
 	size_t		 value;		/* arena offsets */
 	size_t		 lang;		/* NOVAL when none */
 };
@@ -203,9 +205,9 @@ struct oai_parser {
 	size_t			 val[F_NFIELDS];
 	struct offs		 list1;		/* setSpecs, adminEmails */
 	struct offs		 list2;		/* compressions */
-	struct dcent		*dc;
-	size_t			 ndc;
-	size_t			 dccap;
+	struct fieldent		*fields;
+	size_t			 nfields;
+	size_t			 fieldcap;
 	int			 have_header;
 	int			 nmetadata;	/* <metadata> elements */
 	int			 deleted;
@@ -226,20 +228,18 @@ struct oai_parser {
 	struct sink		 meta;
 	unsigned int		 body;		/* depth inside it, 0 outside */
 	int			 body_done;
-	unsigned int		 dc_depth;	/* body depth of a DC element */
-	int			 dc_element;
-	int			 dc_line;
-	struct buf		 dctext;
-	struct buf		 dclang;
-	int			 dc_has_lang;
+	const struct oai_format	*fmt;		/* its format, or NULL */
+	void			*xstate;	/* its extractor's state */
+	void			**xstates;	/* each format's, or NULL */
+	int			 xtext;		/* it wants text */
 
 	/* Views handed to callbacks. */
 	const char		**ptrs;
 	size_t			 ptrcap;
 	const char		**ptrs2;
 	size_t			 ptr2cap;
-	struct oai_dc_value	*dcv;
-	size_t			 dcvcap;
+	struct oai_field	*fieldv;
+	size_t			 fieldvcap;
 
 	/* The response. */
 	enum oai_verb		 verb;
@@ -275,6 +275,11 @@ void	 oai_bad(struct oai_parser *, const char *, ...)
 	    __printflike(2, 3);
 int	 oai_feed_xml(struct oai_parser *, const char *, size_t);
 void	 oai_buf_trim_capacity(struct buf *);
+int	 oai_arena_add(struct oai_parser *, const char *, size_t, size_t *);
+int	 oai_attr_find(int, const xmlChar **, const char *, const char *,
+	    const char **, size_t *);
+char	*oai_attr_strndup(const char *, size_t);
+void	 oai_trim(const char *, size_t, const char **, size_t *);
 
 /* xmlfilter.c */
 int	 oai_filter_head(struct oai_parser *, int);
@@ -288,13 +293,23 @@ void	 oai_ser_start(struct oai_parser *, struct sink *, const xmlChar *,
 	    int);
 void	 oai_ser_end(struct oai_parser *, struct sink *, const xmlChar *,
 	    const xmlChar *);
-void	 oai_ser_text(struct oai_parser *, struct sink *, const char *,
-	    size_t);
 void	 oai_ser_comment(struct oai_parser *, struct sink *,
 	    const xmlChar *);
 void	 oai_ser_pi(struct oai_parser *, struct sink *, const xmlChar *,
 	    const xmlChar *);
 void	 oai_ser_close_tag(struct oai_parser *, struct sink *);
 void	 oai_sink_reset(struct sink *);
+/* Text or (attr) an attribute value, escaped. */
+void	 oai_ser_escape(struct oai_parser *, struct sink *, const char *,
+	    size_t, int);
+
+/* Text: most of the events, so inline. */
+static inline void
+oai_ser_text(struct oai_parser *p, struct sink *k, const char *s, size_t n)
+{
+	if (k->tag_open)
+		oai_ser_close_tag(p, k);
+	oai_ser_escape(p, k, s, n, 0);
+}
 
 #endif

@@ -21,8 +21,6 @@ static void	 out_qname(struct oai_parser *, struct sink *,
 		    const xmlChar *, const xmlChar *);
 static void	 out_xmlns(struct oai_parser *, struct sink *,
 		    const xmlChar *, const xmlChar *);
-static void	 out_escape(struct oai_parser *, struct sink *, const char *,
-		    size_t, int);
 
 /* Prefixes are interned in libxml2's dict; compare them anyway. */
 static int
@@ -79,7 +77,7 @@ oai_ser_start(struct oai_parser *p, struct sink *k, const xmlChar *name,
 		out(p, k, " ", 1);
 		out_qname(p, k, attrs[5 * i + 1], attrs[5 * i]);
 		out(p, k, "=\"", 2);
-		out_escape(p, k, (const char *)attrs[5 * i + 3],
+		oai_ser_escape(p, k, (const char *)attrs[5 * i + 3],
 		    (size_t)(attrs[5 * i + 4] - attrs[5 * i + 3]), 1);
 		out(p, k, "\"", 1);
 	}
@@ -98,13 +96,6 @@ oai_ser_end(struct oai_parser *p, struct sink *k, const xmlChar *name,
 	out(p, k, "</", 2);
 	out_qname(p, k, prefix, name);
 	out(p, k, ">", 1);
-}
-
-void
-oai_ser_text(struct oai_parser *p, struct sink *k, const char *s, size_t n)
-{
-	oai_ser_close_tag(p, k);
-	out_escape(p, k, s, n, 0);
 }
 
 void
@@ -198,7 +189,7 @@ out_xmlns(struct oai_parser *p, struct sink *k, const xmlChar *prefix,
 		out(p, k, prefix, strlen((const char *)prefix));
 	}
 	out(p, k, "=\"", 2);
-	out_escape(p, k, (const char *)uri, strlen((const char *)uri), 1);
+	oai_ser_escape(p, k, (const char *)uri, strlen((const char *)uri), 1);
 	out(p, k, "\"", 1);
 }
 
@@ -219,8 +210,8 @@ oai_ser_close_tag(struct oai_parser *p, struct sink *k)
  * value as "&#38;" (for its tree builder to decode later): that is one
  * '&'.
  */
-static void
-out_escape(struct oai_parser *p, struct sink *k, const char *s, size_t n,
+void
+oai_ser_escape(struct oai_parser *p, struct sink *k, const char *s, size_t n,
     int attr)
 {
 	/* 1: escaped everywhere; 2: in attributes only. */

@@ -75,7 +75,6 @@ static const struct {
 	{ "\x4c\x6f\xa7\x94", 4 },	/* EBCDIC */
 };
 
-
 static enum in_mode sniff(const unsigned char *, size_t, int);
 static size_t	 plain_run(const unsigned char *, size_t, unsigned int);
 static enum fstep fstep(struct oai_parser *, unsigned char);

@@ -23,9 +23,10 @@ FUZZ_SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 FUZZ_CFLAGS	 = $(BASE_CFLAGS) -O1 $(FUZZ_SAN)
 FUZZ_COMMON	 = $(patsubst %.c,$(FUZZ)/%.o,$(wildcard common/*.c))
 FUZZ_TARGETS	 = oai conf
-# The parser's files: the SAX core, the input filter and the serializer.
+# The parser's files: the SAX core, the input filter, the serializer and
+# the metadata formats.
 FUZZ_OAI	 = $(patsubst %.c,$(FUZZ)/%.o,harvest/oai.c harvest/xmlfilter.c \
-		   harvest/serialize.c)
+		   harvest/serialize.c $(wildcard harvest/format*.c))
 
 # The largest input of each target.  A config line may be 16 KiB (a
 # MAX_URL_LEN URL plus its key): conf gets room to cross that.
