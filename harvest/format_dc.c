@@ -22,6 +22,23 @@ static const char *const dc_fields[] = {
 	"language", "relation", "coverage", "rights",
 };
 
+/*
+ * Where to look a local name up, by its first letter: indices into
+ * dc_fields plus one, 0 ending the list.  Every element in DC_NS goes
+ * through this.
+ */
+static const unsigned char dc_by_first[26][4] = {
+	['c' - 'a'] = { 2, 6, 14 },	/* creator, contributor, coverage */
+	['d' - 'a'] = { 4, 7 },		/* description, date */
+	['f' - 'a'] = { 9 },		/* format */
+	['i' - 'a'] = { 10 },		/* identifier */
+	['l' - 'a'] = { 12 },		/* language */
+	['p' - 'a'] = { 5 },		/* publisher */
+	['r' - 'a'] = { 13, 15 },	/* relation, rights */
+	['s' - 'a'] = { 3, 11 },	/* subject, source */
+	['t' - 'a'] = { 1, 8 },		/* title, type */
+};
+
 /* The DC element open, if any. */
 struct dc_state {
 	unsigned int	 depth;		/* its depth; 0: none */
@@ -32,6 +49,7 @@ struct dc_state {
 	int		 has_lang;
 };
 
+static int	 dc_lookup(const char *);
 static void	*dc_new(void);
 static void	 dc_free(void *);
 static void	 dc_begin(void *);
@@ -48,6 +66,22 @@ const struct oai_format format_dc = {
 	"dc", "Dublin Core", "oai_dc", OAI_DC_NS, FORMAT_ANY_ROOT,
 	dc_fields, nitems(dc_fields), &dc_ops,
 };
+
+/* The index of a DCMES local name in dc_fields, or -1. */
+static int
+dc_lookup(const char *name)
+{
+	const unsigned char	*c;
+	size_t			 i;
+
+	if (name[0] < 'a' || name[0] > 'z')
+		return -1;
+	c = dc_by_first[name[0] - 'a'];
+	for (i = 0; i < nitems(dc_by_first[0]) && c[i] != 0; i++)
+		if (strcmp(name, dc_fields[c[i] - 1]) == 0)
+			return c[i] - 1;
+	return -1;
+}
 
 static void *
 dc_new(void)
@@ -90,7 +124,7 @@ dc_start(struct oai_parser *p, void *arg, const struct format_elem *e)
 	int		 el, rc, bad;
 
 	if (st->depth != 0 || e->uri == NULL || strcmp(e->uri, DC_NS) != 0 ||
-	    (el = format_field(&format_dc, e->name)) == -1)
+	    (el = dc_lookup(e->name)) == -1)
 		return;
 	st->depth = e->depth;
 	/* Nothing more of a bad record is kept. */
