@@ -105,7 +105,9 @@ ASN_COMMON = $(ASN)/common/util.o $(ASN)/common/log.o
 $(ASN)/tests/test_util: $(ASN)/tests/test_util.o $(ASN_COMMON)
 	$(LINK_TEST)
 $(ASN)/tests/test_parser: $(ASN)/tests/test_parser.o $(ASN_COMMON) \
-	    $(ASN)/harvest/oai.o
+	    $(ASN)/harvest/oai.o $(ASN)/harvest/xmlfilter.o \
+	    $(ASN)/harvest/serialize.o \
+	    $(patsubst %.c,$(ASN)/%.o,$(wildcard harvest/format*.c))
 	$(LINK_TEST)
 $(ASN)/tests/test_store: $(ASN)/tests/test_store.o $(ASN_COMMON) \
 	    $(ASN)/common/writer.o $(patsubst %.c,$(ASN)/%.o,$(wildcard store/*.c)) \

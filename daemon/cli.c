@@ -1054,19 +1054,20 @@ walk_on_record(void *arg, const struct oai_record *r)
 		json_add_string(&b, r->sets[i], (size_t)-1);
 	}
 	buf_addstr(&b, "],\"dc\":{");
-	for (el = 0; el < DC_NELEMENTS; el++) {
+	/* Grouped by field, in the format's order. */
+	for (el = 0; r->format != NULL && el < (int)r->format->nfields; el++) {
 		first = 1;
-		for (k = 0; k < r->ndc; k++) {
-			if (r->dc[k].element != el)
+		for (k = 0; k < r->nfields; k++) {
+			if (r->fields[k].name != r->format->fields[el])
 				continue;
 			if (first) {
 				buf_printf(&b, "%s\"%s\":[", any ? "," : "",
-				    oai_dc_name(el));
+				    r->format->fields[el]);
 				first = 0;
 				any = 1;
 			} else
 				buf_addch(&b, ',');
-			json_add_string(&b, r->dc[k].value, (size_t)-1);
+			json_add_string(&b, r->fields[k].value, (size_t)-1);
 		}
 		if (!first)
 			buf_addch(&b, ']');

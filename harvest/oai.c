@@ -18,8 +18,8 @@
  * the exception, see sax_subset().
  *
  * Before libxml2 sees a byte, a small filter repairs what real servers get
- * wrong (see filter()).  Inside a record, a broken rule or a limit makes
- * that record bad rather than the page (see bad()): the record is still
+ * wrong (see oai_filter()).  Inside a record, a broken rule or a limit makes
+ * that record bad rather than the page (see oai_bad()): the record is still
  * parsed to its end, serialized whole into a capped buffer, and handed to
  * on_reject instead of on_record.
  */
@@ -36,165 +36,17 @@
 #include <libxml/xmlerror.h>
 
 #include "log.h"
-#include "oai.h"
-#include "oh_limits.h"
-#include "util.h"
+#include "oai_int.h"
 
 /*
  * libxml2 is fed at most this much at a time, so that a failure stops it,
  * and so that a start tag it parses whole holds at most FEED_SLICE / 5
- * attributes more than tag_check() counted (see there).
+ * attributes more than oai_tag_check() counted (see there).
  */
 #define FEED_SLICE	(16 * 1024)
 
-/*
- * A start tag shorter than this cannot hold more than MAX_ATTRIBUTES
- * attributes (each takes at least five bytes, ' a=""'): not counted.
- */
-#define TAG_CHECK_MIN	(5 * MAX_ATTRIBUTES)
-
-/* Room for the envelope: OAI-PMH/ListIdentifiers/record/header/identifier. */
-#define SCOPE_DEPTH	8
-
-/*
- * The strings of one record (or set, format, Identify): header values, sets,
- * DC values and languages.  DC text is never longer than the serialized
- * metadata it came from, so twice the record limit is a safe ceiling.
- */
-#define ARENA_MAX	(2 * MAX_RECORD_BYTES)
-
-/* A buffer that grew past this for one huge record is given back. */
-#define KEEP_BYTES	(1024 * 1024)
-
-/* The XML declaration must be complete within the first DECL_MAX bytes. */
-#define DECL_MAX	256
-
-/*
- * A character reference longer than this ("&#x" and leading zeros) is not
- * looked at: it passes as sent.
- */
-#define CHARREF_MAX	32
-
-/* U+FFFD, as UTF-8 and as a reference. */
-#define REPL_UTF8	"\xef\xbf\xbd"
-#define REPL_REF	"&#xFFFD;"
-
-#define NOVAL		SIZE_MAX
-
 /* For causes: a limit's name and value. */
 #define LIMIT(x)	(size_t)(x), #x
-
-enum scope {
-	SCOPE_DOC,		/* before the root element */
-	SCOPE_ROOT,		/* <OAI-PMH> */
-	SCOPE_IDENTIFY,		/* <Identify> */
-	SCOPE_FORMATS,		/* <ListMetadataFormats> */
-	SCOPE_FORMAT,		/* <metadataFormat> */
-	SCOPE_SETS,		/* <ListSets> */
-	SCOPE_SET,		/* <set> */
-	SCOPE_RECORDS,		/* <ListRecords>, <GetRecord> */
-	SCOPE_HEADERS,		/* <ListIdentifiers> */
-	SCOPE_RECORD,		/* <record> */
-	SCOPE_HEADER,		/* <header> */
-	SCOPE_METADATA,		/* <metadata>, around its element child */
-	SCOPE_TEXT,		/* an element whose text we keep */
-	SCOPE_REQUEST,		/* <request>: its verb, then skipped */
-	SCOPE_DONE,		/* after </OAI-PMH> */
-};
-
-/* What the input is known to be. */
-enum in_mode {
-	IN_HEAD,		/* not yet: the first bytes are held back */
-	IN_UTF8,		/* UTF-8: every repair */
-	IN_OTHER,		/* another ASCII-compatible encoding */
-	IN_RAW,			/* UTF-16, UCS-4, EBCDIC: left to libxml2 */
-};
-
-/* What the input filter is in the middle of, across feeds. */
-enum fstate {
-	FS_TEXT,		/* nothing */
-	FS_AMP,			/* "&" */
-	FS_HASH,		/* "&#" */
-	FS_DEC,			/* "&#" digits */
-	FS_HEX,			/* "&#x" hex digits */
-	FS_UTF8,		/* a UTF-8 lead byte and maybe continuations */
-};
-
-/* What one more byte did to the construct in progress. */
-enum fstep {
-	STEP_MORE,		/* taken; it goes on */
-	STEP_KEEP,		/* taken; done, it passes as sent */
-	STEP_PASS,		/* not taken; done, it passes as sent */
-	STEP_FIX,		/* taken; done, it is replaced */
-	STEP_FIX_BEFORE,	/* not taken; what came before is replaced */
-};
-
-/*
- * Bytes the filter must look at: C0 controls (but TAB, LF, CR) and '&'
- * in every ASCII-compatible encoding, and 0x80 and up in UTF-8.
- */
-#define BC_CTL	1
-#define BC_HIGH	2
-static const unsigned char byte_class[256] = {
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1,
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-};
-
-/*
- * How documents in encodings that are not ASCII-compatible begin (XML 1.0
- * appendix F): those are passed to libxml2 untouched.
- */
-static const struct {
-	const char	*bytes;
-	size_t		 len;
-} raw_heads[] = {
-	{ "\xfe\xff", 2 },		/* UTF-16BE BOM */
-	{ "\xff\xfe", 2 },		/* UTF-16LE BOM */
-	{ "\0\0\0<", 4 },		/* UCS-4BE */
-	{ "<\0\0\0", 4 },		/* UCS-4LE */
-	{ "\0<\0?", 4 },		/* UTF-16BE, no BOM */
-	{ "<\0?\0", 4 },		/* UTF-16LE, no BOM */
-	{ "\x4c\x6f\xa7\x94", 4 },	/* EBCDIC */
-};
-
-/* The text values we keep, and where they go. */
-enum field {
-	F_NONE = 0,
-	F_RESPONSE_DATE,
-	F_ERROR,
-	F_TOKEN,
-	F_REPOSITORY_NAME,
-	F_BASE_URL,
-	F_PROTOCOL_VERSION,
-	F_EARLIEST_DATESTAMP,
-	F_DELETED_RECORD,
-	F_GRANULARITY,
-	F_ADMIN_EMAIL,
-	F_COMPRESSION,
-	F_PREFIX,
-	F_SCHEMA,
-	F_NAMESPACE,
-	F_SET_SPEC,
-	F_SET_NAME,
-	F_IDENTIFIER,
-	F_DATESTAMP,
-	F_HEADER_SET,
-	F_NFIELDS
-};
 
 /* Longest trimmed value of each field. */
 static const struct field_info {
@@ -298,163 +150,7 @@ static const char *const verb_names[] = {
 	[OAI_GET_RECORD] = "GetRecord",
 };
 
-static const char *const dc_names[DC_NELEMENTS] = {
-	"title", "creator", "subject", "description", "publisher",
-	"contributor", "date", "type", "format", "identifier", "source",
-	"language", "relation", "coverage", "rights",
-};
-
-/* One namespace binding in scope; both strings live in libxml2's dict. */
-struct nsbind {
-	const xmlChar	*prefix;	/* NULL for the default namespace */
-	const xmlChar	*uri;
-};
-
-struct frame {
-	enum scope	 scope;
-	const xmlChar	*name;		/* local name, for causes */
-};
-
-/* A growable list of arena offsets. */
-struct offs {
-	size_t		*v;
-	size_t		 n;
-	size_t		 cap;
-};
-
-struct dcent {
-	int		 element;
-	size_t		 value;		/* arena offsets */
-	size_t		 lang;		/* NOVAL when none */
-};
-
-/* Where the serializer writes: the metadata, or the whole record. */
-struct sink {
-	struct buf	 b;
-	int		 full;		/* something did not fit: cut short */
-	int		 tag_open;	/* "<name ..." still lacks its '>' */
-};
-
-struct oai_parser {
-	xmlParserCtxtPtr	 ctxt;
-	struct oai_callbacks	 cb;
-	void			*arg;
-
-	int			 failed;
-	int			 xml_failed;	/* libxml2 said why */
-	int			 halted;	/* xmlStopParser() called */
-	int			 finished;
-	char			 cause[512];
-	size_t			 nbytes;	/* given to libxml2 */
-
-	/* The start tag libxml2 holds back, counted so far (tag_check()). */
-	unsigned long		 tag_pos;	/* where it starts; 0: none */
-	size_t			 tag_scanned;	/* bytes of it looked at */
-	size_t			 tag_nattrs;
-	unsigned char		 tag_quote;	/* inside a value: its quote */
-	size_t			 repairs;
-	size_t			 nrecords;
-	size_t			 nrejects;
-	size_t			 normalized;
-	char			 ds_norm[DATESTAMP_LEN];
-
-	/* The input filter. */
-	enum in_mode		 mode;
-	unsigned char		 head[DECL_MAX];	/* held in IN_HEAD */
-	size_t			 nhead;
-	enum fstate		 fstate;
-	unsigned char		 pend[CHARREF_MAX];	/* its bytes so far */
-	size_t			 npend;
-	size_t			 clen;		/* bytes of it so far */
-	unsigned long		 cval;		/* a reference's value */
-	size_t			 ndigits;
-	unsigned char		 u_lead;	/* a UTF-8 sequence's */
-	unsigned char		 u_second;
-	unsigned char		 u_lo;		/* range of the next byte */
-	unsigned char		 u_hi;
-	unsigned int		 u_need;	/* continuation bytes to come */
-	const char		*fix;		/* the replacement */
-	size_t			 fixlen;
-
-	/* The envelope. */
-	struct frame		 stack[SCOPE_DEPTH];
-	size_t			 nstack;
-	enum field		 field;		/* in SCOPE_TEXT */
-	int			 field_line;
-	int			 text_over;	/* its text over the limit */
-	unsigned int		 skip;		/* depth in a skipped subtree */
-	int			 nonamespace;	/* <OAI-PMH> had no namespace */
-	struct buf		 text;
-
-	/* Namespaces in scope, and the stack height at each depth. */
-	struct nsbind		*ns;
-	size_t			 nns;
-	size_t			 nscap;
-	size_t			*nsmark;
-	size_t			 nsmarkcap;
-	unsigned int		 depth;
-	const xmlChar		**seen;		/* prefixes put on a root */
-	size_t			 seencap;
-
-	/* The record, set, format or Identify being read. */
-	struct buf		 arena;
-	size_t			 val[F_NFIELDS];
-	struct offs		 list1;		/* setSpecs, adminEmails */
-	struct offs		 list2;		/* compressions */
-	struct dcent		*dc;
-	size_t			 ndc;
-	size_t			 dccap;
-	int			 have_header;
-	int			 nmetadata;	/* <metadata> elements */
-	int			 deleted;
-
-	/*
-	 * A record (or ListIdentifiers header) is open: everything in it but
-	 * the metadata child goes to raw, for on_reject.
-	 */
-	int			 unit;
-	int			 unit_line;	/* where it started */
-	int			 rec_bad;
-	char			 rec_cause[512];
-	struct sink		 raw;
-	size_t			 meta_off;	/* where meta goes in raw */
-	struct buf		 rejected;	/* for on_reject */
-
-	/* The metadata child being serialized. */
-	struct sink		 meta;
-	unsigned int		 body;		/* depth inside it, 0 outside */
-	int			 body_done;
-	unsigned int		 dc_depth;	/* body depth of a DC element */
-	int			 dc_element;
-	int			 dc_line;
-	struct buf		 dctext;
-	struct buf		 dclang;
-	int			 dc_has_lang;
-
-	/* Views handed to callbacks. */
-	const char		**ptrs;
-	size_t			 ptrcap;
-	const char		**ptrs2;
-	size_t			 ptr2cap;
-	struct oai_dc_value	*dcv;
-	size_t			 dcvcap;
-
-	/* The response. */
-	enum oai_verb		 verb;
-	enum oai_verb		 request_verb;
-	char			*response_date;
-	char			*error_code;
-	char			*error_message;
-	struct oai_token	 token;
-	char			*token_value;
-	char			*token_expiration;
-};
-
 /* Failure */
-static void	 set_cause(struct oai_parser *, const char *, ...)
-		    __printflike(2, 3);
-static void	 bad(struct oai_parser *, const char *, ...)
-		    __printflike(2, 3);
 static void	 one_line(char *, size_t, const char *, va_list)
 		    __printflike(3, 0);
 static void	 xml_generic_error(void *, const char *, ...);
@@ -488,8 +184,6 @@ static void	 push(struct oai_parser *, enum scope, const xmlChar *);
 static void	 text_done(struct oai_parser *);
 static void	 token_start(struct oai_parser *, int, const xmlChar **);
 static void	 unit_reset(struct oai_parser *);
-static int	 arena_add(struct oai_parser *, const char *, size_t,
-		    size_t *);
 static int	 offs_add(struct oai_parser *, struct offs *, size_t,
 		    const char *);
 static const char *const *offs_view(struct oai_parser *,
@@ -502,79 +196,20 @@ static void	 deliver_format(struct oai_parser *);
 static void	 deliver_set(struct oai_parser *);
 static void	 callback_result(struct oai_parser *, int);
 
-/* The serializer */
+/* The metadata */
 static void	 body_start(struct oai_parser *, const xmlChar *,
 		    const xmlChar *, const xmlChar *, int, const xmlChar **,
 		    int, const xmlChar **);
 static void	 body_end(struct oai_parser *, const xmlChar *,
 		    const xmlChar *);
-static void	 dc_done(struct oai_parser *);
-static void	 ser_start(struct oai_parser *, struct sink *,
-		    const xmlChar *, const xmlChar *, int, const xmlChar **,
-		    int, const xmlChar **, int);
-static void	 ser_end(struct oai_parser *, struct sink *, const xmlChar *,
-		    const xmlChar *);
-static void	 ser_text(struct oai_parser *, struct sink *, const char *,
-		    size_t);
-static void	 ser_comment(struct oai_parser *, struct sink *,
-		    const xmlChar *);
-static void	 ser_pi(struct oai_parser *, struct sink *, const xmlChar *,
-		    const xmlChar *);
-static inline void out(struct oai_parser *, struct sink *, const void *,
-		    size_t);
-static void	 out_slow(struct oai_parser *, struct sink *, const void *,
-		    size_t);
-static void	 out_qname(struct oai_parser *, struct sink *,
-		    const xmlChar *, const xmlChar *);
-static void	 out_xmlns(struct oai_parser *, struct sink *,
-		    const xmlChar *, const xmlChar *);
-static void	 out_close_tag(struct oai_parser *, struct sink *);
-static void	 out_escape(struct oai_parser *, struct sink *, const char *,
-		    size_t, int);
-static void	 sink_reset(struct sink *);
-
-/* The input filter */
-static int	 head_done(struct oai_parser *, int);
-static enum in_mode sniff(const unsigned char *, size_t, int);
-static int	 filter(struct oai_parser *, const unsigned char *, size_t);
-static size_t	 plain_run(const unsigned char *, size_t, unsigned int);
-static enum fstep fstep(struct oai_parser *, unsigned char);
-static inline size_t utf8_valid(const unsigned char *, size_t);
-static int	 utf8_lead(struct oai_parser *, unsigned char);
-static int	 char_allowed(unsigned long);
-static int	 emit(struct oai_parser *, const void *, size_t);
 
 /* Helpers */
 static void	 ns_push(struct oai_parser *, int, const xmlChar **);
-static int	 same_prefix(const xmlChar *, const xmlChar *);
-static int	 attr_find(int, const xmlChar **, const char *, const char *,
-		    const char **, size_t *);
-static void	 trim(const char *, size_t, const char **, size_t *);
-static char	*attr_strndup(const char *, size_t);
 static long long attr_number(int, const xmlChar **, const char *);
-static void	 buf_trim_capacity(struct buf *);
 static void	 buf_add_cut(struct buf *, const void *, size_t, int *);
-static int	 feed_xml(struct oai_parser *, const char *, size_t);
-static void	 tag_check(struct oai_parser *);
 
 /* Messages libxml2 sends without a parser context (encoding conversion). */
 static char	 xml_generic_msg[256];
-
-/*
- * Stop with a cause, from anywhere, including inside a libxml2 callback:
- * SAX is turned off at once and the parser itself is stopped when control
- * is back in oai_parser_feed().  The first cause wins.
- */
-#define PARSE_FAIL(p, ...) do {						\
-	set_cause((p), __VA_ARGS__);					\
-	return;								\
-} while (0)
-
-/* The record being read is bad (outside a record: the page is). */
-#define RECORD_FAIL(p, ...) do {					\
-	bad((p), __VA_ARGS__);						\
-	return;								\
-} while (0)
 
 /* Tables */
 
@@ -599,27 +234,6 @@ oai_verb_lookup(const char *s)
 	return OAI_VERB_NONE;
 }
 
-const char *
-oai_dc_name(int e)
-{
-	if (e < 0 || e >= DC_NELEMENTS)
-		return NULL;
-	return dc_names[e];
-}
-
-int
-oai_dc_lookup(const char *s)
-{
-	int	i;
-
-	if (s == NULL)
-		return -1;
-	for (i = 0; i < DC_NELEMENTS; i++)
-		if (strcmp(s, dc_names[i]) == 0)
-			return i;
-	return -1;
-}
-
 /* Life cycle */
 
 struct oai_parser *
@@ -639,8 +253,7 @@ oai_parser_new(const struct oai_callbacks *cb, void *arg)
 	buf_init(&p->raw.b, OAI_REJECT_MAX);
 	buf_init(&p->rejected, OAI_REJECT_MAX);
 	p->meta_off = NOVAL;
-	buf_init(&p->dctext, MAX_VALUE_BYTES);
-	buf_init(&p->dclang, MAX_VALUE_BYTES);
+	p->xstates = xcalloc(format_count(), sizeof(*p->xstates));
 	for (i = 0; i < F_NFIELDS; i++)
 		p->val[i] = NOVAL;
 	p->token.cursor = p->token.complete_list_size = -1;
@@ -682,6 +295,8 @@ oai_parser_new(const struct oai_callbacks *cb, void *arg)
 void
 oai_parser_free(struct oai_parser *p)
 {
+	size_t	i;
+
 	if (p == NULL)
 		return;
 	/*
@@ -697,17 +312,19 @@ oai_parser_free(struct oai_parser *p)
 	buf_free(&p->meta.b);
 	buf_free(&p->raw.b);
 	buf_free(&p->rejected);
-	buf_free(&p->dctext);
-	buf_free(&p->dclang);
 	free(p->ns);
 	free(p->nsmark);
 	free(p->seen);
 	free(p->list1.v);
 	free(p->list2.v);
-	free(p->dc);
+	for (i = 0; i < format_count(); i++)
+		if (p->xstates[i] != NULL)
+			format_at(i)->ops->free(p->xstates[i]);
+	free(p->xstates);
+	free(p->fields);
 	free(p->ptrs);
 	free(p->ptrs2);
-	free(p->dcv);
+	free(p->fieldv);
 	free(p->response_date);
 	free(p->error_code);
 	free(p->error_message);
@@ -719,7 +336,7 @@ oai_parser_free(struct oai_parser *p)
 /*
  * The first bytes are held back until the XML declaration says which
  * encoding the document is in (see sniff()); then everything goes through
- * filter() on its way to libxml2.
+ * oai_filter() on its way to libxml2.
  */
 int
 oai_parser_feed(struct oai_parser *p, const char *data, size_t len)
@@ -730,7 +347,7 @@ oai_parser_feed(struct oai_parser *p, const char *data, size_t len)
 	if (p->failed)
 		return -1;
 	if (p->finished) {
-		set_cause(p, "data fed after the end of the document");
+		oai_set_cause(p, "data fed after the end of the document");
 		return -1;
 	}
 	if (p->mode == IN_HEAD) {
@@ -741,14 +358,14 @@ oai_parser_feed(struct oai_parser *p, const char *data, size_t len)
 		p->nhead += n;
 		s += n;
 		len -= n;
-		if (head_done(p, 0) == -1)
+		if (oai_filter_head(p, 0) == -1)
 			return -1;
 		if (p->mode == IN_HEAD)
 			return 0;
 	}
 	if (p->mode == IN_RAW)
-		return emit(p, s, len);
-	return filter(p, s, len);
+		return oai_feed_xml(p, (const char *)s, len);
+	return oai_filter(p, s, len);
 }
 
 int
@@ -762,21 +379,10 @@ oai_parser_finish(struct oai_parser *p)
 		return p->failed ? -1 : 0;
 	}
 	p->finished = 1;
-	/* What the filter still holds: the head, a construct. */
-	if (p->mode == IN_HEAD && head_done(p, 1) == -1)
+	if (oai_filter_finish(p) == -1)
 		return -1;
-	if (p->fstate == FS_UTF8) {
-		/* A sequence cut short by the end of the document. */
-		p->repairs++;
-		if (emit(p, REPL_UTF8, 3) == -1)
-			return -1;
-	} else if (p->fstate != FS_TEXT &&
-	    emit(p, p->pend, p->npend) == -1)
-		return -1;
-	p->fstate = FS_TEXT;
-	p->npend = 0;
 	if (p->nbytes == 0) {
-		set_cause(p, "empty document");
+		oai_set_cause(p, "empty document");
 		return -1;
 	}
 	xml_generic_msg[0] = '\0';
@@ -791,7 +397,7 @@ oai_parser_finish(struct oai_parser *p)
 		 * without a word).
 		 */
 		p->failed = 0;
-		set_cause(p, "line %d: document incomplete%s",
+		oai_set_cause(p, "line %d: document incomplete%s",
 		    xmlSAX2GetLineNumber(p->ctxt), encoding_stuck(p) ?
 		    " (input not valid in its declared encoding)" : "");
 	}
@@ -799,7 +405,7 @@ oai_parser_finish(struct oai_parser *p)
 	if (p->failed)
 		return -1;
 	if (scope != SCOPE_DONE) {
-		set_cause(p, "document incomplete");
+		oai_set_cause(p, "document incomplete");
 		return -1;
 	}
 	return 0;
@@ -869,8 +475,8 @@ oai_parser_normalized(const struct oai_parser *p)
 
 /* Failure */
 
-static void
-set_cause(struct oai_parser *p, const char *fmt, ...)
+void
+oai_set_cause(struct oai_parser *p, const char *fmt, ...)
 {
 	va_list	 ap;
 
@@ -889,8 +495,8 @@ set_cause(struct oai_parser *p, const char *fmt, ...)
  * that record is bad, parsing goes on and it ends up at on_reject.  The
  * first cause wins.  Outside a record, the page fails.
  */
-static void
-bad(struct oai_parser *p, const char *fmt, ...)
+void
+oai_bad(struct oai_parser *p, const char *fmt, ...)
 {
 	va_list	 ap;
 
@@ -899,6 +505,8 @@ bad(struct oai_parser *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	if (p->unit) {
 		p->rec_bad = 1;
+		/* Nothing more of it is kept: no more text to the extractor. */
+		p->xtext = 0;
 		one_line(p->rec_cause, sizeof(p->rec_cause), fmt, ap);
 	} else {
 		p->failed = 1;
@@ -955,7 +563,7 @@ sax_serror(void *ctx, xmlErrorPtr e)
 			msg[n++] = *s;
 	}
 	msg[n] = '\0';
-	set_cause(p, "line %d: %s", e->line, msg);
+	oai_set_cause(p, "line %d: %s", e->line, msg);
 	p->xml_failed = 1;
 }
 
@@ -984,10 +592,10 @@ static void
 check_xml(struct oai_parser *p, int rc)
 {
 	if (!p->failed && xml_generic_msg[0] != '\0')
-		set_cause(p, "encoding error: %.*s",
+		oai_set_cause(p, "encoding error: %.*s",
 		    (int)strcspn(xml_generic_msg, ",\n"), xml_generic_msg);
 	if (!p->failed && (rc != 0 || !p->ctxt->wellFormed))
-		set_cause(p, "line %d: XML error %d",
+		oai_set_cause(p, "line %d: XML error %d",
 		    xmlSAX2GetLineNumber(p->ctxt), rc);
 	if (p->failed && !p->halted) {
 		p->halted = 1;
@@ -1007,8 +615,8 @@ encoding_stuck(const struct oai_parser *p)
 	    xmlBufUse(in->raw) > 0;
 }
 
-static int
-feed_xml(struct oai_parser *p, const char *data, size_t len)
+int
+oai_feed_xml(struct oai_parser *p, const char *data, size_t len)
 {
 	size_t	n;
 
@@ -1018,438 +626,13 @@ feed_xml(struct oai_parser *p, const char *data, size_t len)
 		xml_generic_msg[0] = '\0';
 		check_xml(p, xmlParseChunk(p->ctxt, data, (int)n, 0));
 		if (!p->failed)
-			tag_check(p);
+			oai_tag_check(p);
 		if (p->failed)
 			return -1;
 		data += n;
 		len -= n;
 	}
 	return 0;
-}
-
-/*
- * Attribute and namespace bombs.  libxml2 2.9 parses a start tag only once
- * its '>' has arrived, and then checks every attribute (and namespace
- * declaration) against all the others before any callback sees the tag:
- * 200,000 attributes take 10 s, 400,000 take 40.  So the start tag it
- * holds back between two feeds is counted here, in its own input buffer
- * (UTF-8 whatever the document's encoding), and the page fails as soon as
- * it has more than MAX_ATTRIBUTES; what one slice adds before the '>' is
- * bounded by FEED_SLICE, and sax_start() checks the total.  Each byte of a
- * tag is looked at once, however many feeds it takes to arrive: where the
- * tag starts in the document (input->consumed plus its offset) says
- * whether it is the one counted so far.  Normal pages hold back a few
- * bytes and cost nothing here.
- */
-static void
-tag_check(struct oai_parser *p)
-{
-	xmlParserInputPtr	 in = p->ctxt->input;
-	const xmlChar		*s, *end;
-	unsigned long		 pos;
-	size_t			 n;
-
-	if (in == NULL || in->cur == NULL || in->end == NULL ||
-	    (size_t)(in->end - in->cur) < TAG_CHECK_MIN ||
-	    in->cur[0] != '<' || in->cur[1] == '/' || in->cur[1] == '!' ||
-	    in->cur[1] == '?')
-		return;
-	pos = in->consumed + (unsigned long)(in->cur - in->base) + 1;
-	if (pos != p->tag_pos) {
-		p->tag_pos = pos;
-		p->tag_scanned = 1;
-		p->tag_nattrs = 0;
-		p->tag_quote = 0;
-	}
-	n = p->tag_nattrs;
-	end = in->end;
-	for (s = in->cur + p->tag_scanned; s < end; s++) {
-		if (p->tag_quote != 0) {
-			if ((s = memchr(s, p->tag_quote, (size_t)(end - s))) ==
-			    NULL)
-				break;
-			p->tag_quote = 0;
-		} else if (*s == '"' || *s == '\'')
-			p->tag_quote = *s;
-		else if (*s == '=')
-			n++;
-		else if (*s == '>')
-			break;
-	}
-	p->tag_scanned = (size_t)((s == NULL || s > end ? end : s) - in->cur);
-	p->tag_nattrs = n;
-	if (n > MAX_ATTRIBUTES)
-		set_cause(p, "line %d: an element with more than "
-		    "MAX_ATTRIBUTES (%d) attributes and namespace "
-		    "declarations", xmlSAX2GetLineNumber(p->ctxt),
-		    MAX_ATTRIBUTES);
-}
-
-/* The input filter */
-
-/*
- * Decide the encoding once the head allows it (or must: final, or the head
- * is full), then send the head through the filter.  A gzip body that nobody
- * inflated is not XML: say so.
- */
-static int
-head_done(struct oai_parser *p, int final)
-{
-	if (p->nhead >= 2 && p->head[0] == 0x1f && p->head[1] == 0x8b) {
-		set_cause(p, "gzip-compressed data, not XML");
-		return -1;
-	}
-	p->mode = sniff(p->head, p->nhead, final || p->nhead == DECL_MAX);
-	switch (p->mode) {
-	case IN_HEAD:
-		return 0;
-	case IN_RAW:
-		return emit(p, p->head, p->nhead);
-	default:
-		return filter(p, p->head, p->nhead);
-	}
-}
-
-/*
- * The encoding from the first n bytes, or IN_HEAD when more are needed
- * (never when final).  No declaration means UTF-8 (XML 1.0 4.3.3); so does
- * a declaration without an encoding, or a broken one (libxml2 will say
- * what is wrong with it).
- */
-static enum in_mode
-sniff(const unsigned char *h, size_t n, int final)
-{
-	const unsigned char	*d, *e, *end;
-	size_t			 i, m, off = 0;
-	unsigned char		 q;
-
-	/* Enough to tell gzip's magic number. */
-	if (n < 2 && !final && (n == 0 || h[0] == 0x1f))
-		return IN_HEAD;
-	for (i = 0; i < nitems(raw_heads); i++) {
-		m = n < raw_heads[i].len ? n : raw_heads[i].len;
-		if (memcmp(h, raw_heads[i].bytes, m) != 0)
-			continue;
-		if (m == raw_heads[i].len)
-			return IN_RAW;
-		if (!final)
-			return IN_HEAD;
-	}
-	m = n < 3 ? n : 3;
-	if (memcmp(h, "\xef\xbb\xbf", m) == 0) {
-		if (m < 3)
-			return final ? IN_UTF8 : IN_HEAD;
-		off = 3;
-	}
-	m = n - off < 6 ? n - off : 6;
-	if (memcmp(h + off, "<?xml ", m) != 0 &&
-	    (m < 6 || memcmp(h + off, "<?xml", 5) != 0 ||
-	    (h[off + 5] != '\t' && h[off + 5] != '\n' && h[off + 5] != '\r')))
-		return IN_UTF8;
-	if (m < 6)
-		return final ? IN_UTF8 : IN_HEAD;
-	if ((end = memmem(h + off, n - off, "?>", 2)) == NULL) {
-		if (!final)
-			return IN_HEAD;
-		end = h + n;
-	}
-	if ((d = memmem(h + off, (size_t)(end - h) - off, "encoding",
-	    8)) == NULL)
-		return IN_UTF8;
-	for (d += 8; d < end && (*d == ' ' || *d == '\t' || *d == '\n' ||
-	    *d == '\r'); d++)
-		;
-	if (d == end || *d++ != '=')
-		return IN_UTF8;
-	for (; d < end && (*d == ' ' || *d == '\t' || *d == '\n' ||
-	    *d == '\r'); d++)
-		;
-	if (d == end || (*d != '"' && *d != '\''))
-		return IN_UTF8;
-	q = *d++;
-	if ((e = memchr(d, q, (size_t)(end - d))) == NULL)
-		return IN_UTF8;
-	if ((e - d == 5 && strncasecmp((const char *)d, "UTF-8", 5) == 0) ||
-	    (e - d == 4 && strncasecmp((const char *)d, "UTF8", 4) == 0))
-		return IN_UTF8;
-	return IN_OTHER;
-}
-
-/*
- * Repair what real servers send and libxml2 would lose the page over:
- *
- * - C0 control bytes (but TAB, LF, CR) are dropped.  They never occur
- *   inside a multibyte sequence of an ASCII-compatible encoding.
- * - In UTF-8, each maximal ill-formed subsequence (Unicode 3.9: a bad
- *   lead byte, a lead without enough continuation bytes, overlongs,
- *   surrogates, beyond U+10FFFF) and U+FFFE and U+FFFF become U+FFFD.
- * - Character references to characters XML forbids become &#xFFFD;.
- *   XXX They are rewritten anywhere, comments and CDATA included, where
- *   "&#" is rare and harmless to change.
- *
- * Runs of plain bytes are passed to libxml2 as they are, straight from the
- * caller's buffer.  A reference or a multibyte sequence cut by the end of
- * a feed is held in pend[] until the next: the result does not depend on
- * the chunking.
- */
-static int
-filter(struct oai_parser *p, const unsigned char *s, size_t len)
-{
-	const unsigned int	 mask = p->mode == IN_UTF8 ?
-	    BC_CTL | BC_HIGH : BC_CTL;
-	size_t			 i = 0, start = 0, cstart = 0, n;
-	unsigned char		 c;
-
-	while (i < len) {
-		if (p->fstate != FS_TEXT) {
-			switch (fstep(p, s[i])) {
-			case STEP_MORE:
-				i++;
-				continue;
-			case STEP_KEEP:
-				i++;
-				/* FALLTHROUGH */
-			case STEP_PASS:
-				if (emit(p, p->pend, p->npend) == -1)
-					return -1;
-				break;
-			case STEP_FIX:
-				i++;
-				/* FALLTHROUGH */
-			case STEP_FIX_BEFORE:
-				p->repairs++;
-				if (emit(p, s + start, cstart - start) == -1 ||
-				    emit(p, p->fix, p->fixlen) == -1)
-					return -1;
-				start = i;
-				break;
-			}
-			p->npend = 0;
-			p->fstate = FS_TEXT;
-			continue;
-		}
-		if ((i += plain_run(s + i, len - i, mask)) == len)
-			break;
-		c = s[i];
-		if (c == '&') {
-			p->fstate = FS_AMP;
-			p->clen = 1;
-			cstart = i++;
-			continue;
-		}
-		if (c < 0x20) {
-			p->repairs++;
-			if (emit(p, s + start, i - start) == -1)
-				return -1;
-			start = ++i;
-			continue;
-		}
-		/* A run of well-formed multibyte characters, as in Cyrillic. */
-		if ((n = utf8_valid(s + i, len - i)) > 0) {
-			do
-				i += n;
-			while (i < len && s[i] >= 0x80 &&
-			    (n = utf8_valid(s + i, len - i)) > 0);
-			continue;
-		}
-		/* Bad, or cut by the end of the feed: byte by byte. */
-		if (utf8_lead(p, c)) {
-			p->fstate = FS_UTF8;
-			p->clen = 1;
-			cstart = i++;
-			continue;
-		}
-		p->repairs++;
-		if (emit(p, s + start, i - start) == -1 ||
-		    emit(p, REPL_UTF8, 3) == -1)
-			return -1;
-		start = ++i;
-	}
-	if (p->fstate == FS_TEXT)
-		return emit(p, s + start, len - start);
-	/* A construct goes on in the next feed: hold its bytes. */
-	if (emit(p, s + start, cstart - start) == -1)
-		return -1;
-	n = len - cstart;
-	if (n > sizeof(p->pend) - p->npend)
-		fatalx("%s: construct of %zu bytes", __func__, p->npend + n);
-	memcpy(p->pend + p->npend, s + cstart, n);
-	p->npend += n;
-	return 0;
-}
-
-/*
- * The length of the run of bytes at s that need nothing done: most of a
- * document.  Eight bytes at a time, looking for any below 0x20, any '&'
- * and, in UTF-8, any with the high bit set (the tests of "Bit Twiddling
- * Hacks" are exact: no false hits); then byte by byte through the table.
- */
-static size_t
-plain_run(const unsigned char *s, size_t len, unsigned int mask)
-{
-	const uint64_t	 ones = 0x0101010101010101ULL;
-	const uint64_t	 highs = 0x8080808080808080ULL;
-	const uint64_t	 high = mask & BC_HIGH ? highs : 0;
-	uint64_t	 w, a;
-	size_t		 i = 0, end;
-
-	for (;;) {
-		for (; len - i >= 8; i += 8) {
-			memcpy(&w, s + i, 8);
-			a = w ^ (ones * '&');
-			if ((((w - ones * 0x20) & ~w) | ((a - ones) & ~a) |
-			    (w & high)) & highs)
-				break;
-		}
-		end = len - i < 8 ? len : i + 8;
-		for (; i < end; i++)
-			if (byte_class[s[i]] & mask)
-				return i;
-		if (i == len)
-			return len;
-	}
-}
-
-/* One more byte of a reference or of a UTF-8 sequence. */
-static enum fstep
-fstep(struct oai_parser *p, unsigned char c)
-{
-	unsigned int	d;
-
-	switch (p->fstate) {
-	case FS_AMP:
-		if (c != '#')
-			return STEP_PASS;
-		p->fstate = FS_HASH;
-		break;
-	case FS_HASH:
-		p->cval = 0;
-		p->ndigits = 0;
-		if (c == 'x')
-			p->fstate = FS_HEX;
-		else if (c >= '0' && c <= '9') {
-			p->fstate = FS_DEC;
-			p->cval = c - '0';
-			p->ndigits = 1;
-		} else
-			return STEP_PASS;
-		break;
-	case FS_DEC:
-	case FS_HEX:
-		if (c == ';') {
-			if (p->ndigits == 0 || char_allowed(p->cval))
-				return p->ndigits == 0 ? STEP_PASS : STEP_KEEP;
-			p->fix = REPL_REF;
-			p->fixlen = sizeof(REPL_REF) - 1;
-			return STEP_FIX;
-		}
-		if (c >= '0' && c <= '9')
-			d = c - '0';
-		else if (p->fstate == FS_HEX && c >= 'a' && c <= 'f')
-			d = c - 'a' + 10;
-		else if (p->fstate == FS_HEX && c >= 'A' && c <= 'F')
-			d = c - 'A' + 10;
-		else
-			return STEP_PASS;
-		if (p->clen + 1 >= CHARREF_MAX)
-			return STEP_PASS;
-		/* Anything past U+10FFFF is as bad as U+110000. */
-		p->cval = p->cval * (p->fstate == FS_HEX ? 16 : 10) + d;
-		if (p->cval > 0x110000)
-			p->cval = 0x110000;
-		p->ndigits++;
-		break;
-	case FS_UTF8:
-		p->fix = REPL_UTF8;
-		p->fixlen = 3;
-		if (c < p->u_lo || c > p->u_hi)
-			return STEP_FIX_BEFORE;
-		if (p->clen == 1)
-			p->u_second = c;
-		p->u_lo = 0x80;
-		p->u_hi = 0xbf;
-		p->clen++;
-		if (--p->u_need > 0)
-			return STEP_MORE;
-		/* U+FFFE and U+FFFF: EF BF BE, EF BF BF. */
-		if (p->u_lead == 0xef && p->u_second == 0xbf && c >= 0xbe)
-			return STEP_FIX;
-		return STEP_KEEP;
-	default:
-		fatalx("%s: state %d", __func__, p->fstate);
-	}
-	p->clen++;
-	return STEP_MORE;
-}
-
-/*
- * The length of the well-formed UTF-8 sequence at s, all of it within n
- * bytes and neither U+FFFE nor U+FFFF; 0 otherwise (Unicode table 3-7).
- */
-static inline size_t
-utf8_valid(const unsigned char *s, size_t n)
-{
-	unsigned char	c = s[0];
-
-	if (c >= 0xc2 && c <= 0xdf)
-		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-		    (c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
-		    (c == 0xef && s[1] == 0xbf && s[2] >= 0xbe))
-			return 0;
-		return 3;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-		    (s[3] & 0xc0) != 0x80 || (c == 0xf0 && s[1] < 0x90) ||
-		    (c == 0xf4 && s[1] > 0x8f))
-			return 0;
-		return 4;
-	}
-	return 0;
-}
-
-/* Start a sequence at a lead byte; 0 when c cannot start one. */
-static int
-utf8_lead(struct oai_parser *p, unsigned char c)
-{
-	p->u_lead = c;
-	p->u_lo = 0x80;
-	p->u_hi = 0xbf;
-	if (c >= 0xc2 && c <= 0xdf)
-		p->u_need = 1;
-	else if (c >= 0xe0 && c <= 0xef) {
-		p->u_need = 2;
-		if (c == 0xe0)
-			p->u_lo = 0xa0;
-		else if (c == 0xed)
-			p->u_hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		p->u_need = 3;
-		if (c == 0xf0)
-			p->u_lo = 0x90;
-		else if (c == 0xf4)
-			p->u_hi = 0x8f;
-	} else
-		return 0;
-	return 1;
-}
-
-/* XML 1.0 Char: TAB, LF, CR, 20-D7FF, E000-FFFD, 10000-10FFFF. */
-static int
-char_allowed(unsigned long c)
-{
-	if (c < 0x20)
-		return c == 0x9 || c == 0xa || c == 0xd;
-	return (c < 0xd800 || c > 0xdfff) && c != 0xfffe && c != 0xffff &&
-	    c <= 0x10ffff;
-}
-
-static int
-emit(struct oai_parser *p, const void *s, size_t n)
-{
-	return n == 0 ? 0 : feed_xml(p, s, n);
 }
 
 /* SAX handlers */
@@ -1481,12 +664,12 @@ sax_start(void *ctx, const xmlChar *name, const xmlChar *prefix,
 		    "MAX_DEPTH_HARD" : "MAX_DEPTH", p->depth > MAX_DEPTH_HARD ?
 		    MAX_DEPTH_HARD : MAX_DEPTH);
 	if (p->depth > MAX_DEPTH && !p->rec_bad)
-		bad(p, "line %d: elements nested deeper than MAX_DEPTH (%d)",
+		oai_bad(p, "line %d: elements nested deeper than MAX_DEPTH (%d)",
 		    xmlSAX2GetLineNumber(p->ctxt), MAX_DEPTH);
 	if (p->skip > 0) {
 		p->skip++;
 		if (p->unit)
-			ser_start(p, &p->raw, name, prefix, nns, ns, nattrs,
+			oai_ser_start(p, &p->raw, name, prefix, nns, ns, nattrs,
 			    attrs, 0);
 		return;
 	}
@@ -1498,7 +681,7 @@ sax_start(void *ctx, const xmlChar *name, const xmlChar *prefix,
 	env_start(p, name, prefix, uri, nns, ns, nattrs, attrs);
 	/* The record itself, its envelope and what is skipped in it. */
 	if (p->unit && p->body == 0 && !p->failed)
-		ser_start(p, &p->raw, name, prefix, nns, ns, nattrs, attrs,
+		oai_ser_start(p, &p->raw, name, prefix, nns, ns, nattrs, attrs,
 		    !unit);
 }
 
@@ -1515,7 +698,7 @@ sax_end(void *ctx, const xmlChar *name, const xmlChar *prefix,
 	if (p->skip > 0) {
 		p->skip--;
 		if (p->unit)
-			ser_end(p, &p->raw, name, prefix);
+			oai_ser_end(p, &p->raw, name, prefix);
 		return;
 	}
 	if (p->body > 0) {
@@ -1523,7 +706,7 @@ sax_end(void *ctx, const xmlChar *name, const xmlChar *prefix,
 		return;
 	}
 	if (p->unit)
-		ser_end(p, &p->raw, name, prefix);
+		oai_ser_end(p, &p->raw, name, prefix);
 	env_end(p);
 }
 
@@ -1536,21 +719,18 @@ sax_characters(void *ctx, const xmlChar *ch, int len)
 		return;
 	if (p->skip > 0) {
 		if (p->unit)
-			ser_text(p, &p->raw, (const char *)ch, (size_t)len);
+			oai_ser_text(p, &p->raw, (const char *)ch, (size_t)len);
 		return;
 	}
 	if (p->body > 0) {
-		ser_text(p, &p->meta, (const char *)ch, (size_t)len);
-		/* Past its limit a record is bad: keep nothing more of it. */
-		if (p->dc_depth > 0 && !p->rec_bad &&
-		    buf_add(&p->dctext, ch, len) == -1)
-			RECORD_FAIL(p, "line %d: <dc:%s> text over "
-			    "MAX_VALUE_BYTES (%zu)", p->dc_line,
-			    dc_names[p->dc_element], (size_t)MAX_VALUE_BYTES);
+		oai_ser_text(p, &p->meta, (const char *)ch, (size_t)len);
+		if (p->xtext)
+			p->fmt->ops->text(p, p->xstate, (const char *)ch,
+			    (size_t)len);
 		return;
 	}
 	if (p->unit)
-		ser_text(p, &p->raw, (const char *)ch, (size_t)len);
+		oai_ser_text(p, &p->raw, (const char *)ch, (size_t)len);
 	if (p->stack[p->nstack - 1].scope == SCOPE_TEXT && !p->text_over &&
 	    buf_add(&p->text, ch, len) == -1) {
 		p->text_over = 1;
@@ -1569,9 +749,9 @@ sax_comment(void *ctx, const xmlChar *value)
 	if (p->failed)
 		return;
 	if (p->body > 0 && p->skip == 0)
-		ser_comment(p, &p->meta, value);
+		oai_ser_comment(p, &p->meta, value);
 	else if (p->unit)
-		ser_comment(p, &p->raw, value);
+		oai_ser_comment(p, &p->raw, value);
 }
 
 static void
@@ -1582,9 +762,9 @@ sax_pi(void *ctx, const xmlChar *target, const xmlChar *data)
 	if (p->failed)
 		return;
 	if (p->body > 0 && p->skip == 0)
-		ser_pi(p, &p->meta, target, data);
+		oai_ser_pi(p, &p->meta, target, data);
 	else if (p->unit)
-		ser_pi(p, &p->raw, target, data);
+		oai_ser_pi(p, &p->raw, target, data);
 }
 
 /*
@@ -1599,7 +779,7 @@ sax_subset(void *ctx, const xmlChar *name, const xmlChar *extid,
 {
 	struct oai_parser	*p = ctx;
 
-	set_cause(p, "DOCTYPE not allowed");
+	oai_set_cause(p, "DOCTYPE not allowed");
 	if (!p->halted) {
 		p->halted = 1;
 		xmlStopParser(p->ctxt);
@@ -1629,7 +809,7 @@ env_start(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix,
 			    "in <metadata>", xmlSAX2GetLineNumber(p->ctxt));
 		}
 		/* The child goes to meta, and into raw here if it must. */
-		out_close_tag(p, &p->raw);
+		oai_ser_close_tag(p, &p->raw);
 		p->meta_off = p->raw.b.len;
 		body_start(p, name, prefix, uri, nns, ns, nattrs, attrs);
 		return;
@@ -1717,7 +897,7 @@ enter(struct oai_parser *p, const struct rule *r, int nattrs,
 	switch (r->scope) {
 	case SCOPE_REQUEST:
 		if (p->request_verb == OAI_VERB_NONE &&
-		    attr_find(nattrs, attrs, "verb", NULL, &v, &n) &&
+		    oai_attr_find(nattrs, attrs, "verb", NULL, &v, &n) &&
 		    n < sizeof(verb)) {
 			memcpy(verb, v, n);
 			verb[n] = '\0';
@@ -1741,8 +921,8 @@ enter(struct oai_parser *p, const struct rule *r, int nattrs,
 			    line);
 		}
 		p->have_header = 1;
-		if (attr_find(nattrs, attrs, "status", NULL, &v, &n)) {
-			trim(v, n, &v, &n);
+		if (oai_attr_find(nattrs, attrs, "status", NULL, &v, &n)) {
+			oai_trim(v, n, &v, &n);
 			p->deleted = n == 7 && memcmp(v, "deleted", 7) == 0;
 		}
 		break;
@@ -1773,8 +953,8 @@ enter(struct oai_parser *p, const struct rule *r, int nattrs,
 			return;
 		}
 		if (r->field == F_ERROR) {
-			if (attr_find(nattrs, attrs, "code", NULL, &v, &n))
-				p->error_code = attr_strndup(v, n);
+			if (oai_attr_find(nattrs, attrs, "code", NULL, &v, &n))
+				p->error_code = oai_attr_strndup(v, n);
 			else
 				p->error_code = xstrdup("");
 		}
@@ -1841,10 +1021,10 @@ token_start(struct oai_parser *p, int nattrs, const xmlChar **attrs)
 	p->token.cursor = attr_number(nattrs, attrs, "cursor");
 	p->token.complete_list_size = attr_number(nattrs, attrs,
 	    "completeListSize");
-	if (attr_find(nattrs, attrs, "expirationDate", NULL, &v, &n)) {
-		trim(v, n, &v, &n);
+	if (oai_attr_find(nattrs, attrs, "expirationDate", NULL, &v, &n)) {
+		oai_trim(v, n, &v, &n);
 		if (n > 0 && n <= MAX_ID_LEN) {
-			p->token_expiration = attr_strndup(v, n);
+			p->token_expiration = oai_attr_strndup(v, n);
 			p->token.expiration_date = p->token_expiration;
 		}
 	}
@@ -1861,7 +1041,7 @@ text_done(struct oai_parser *p)
 	if (p->text_over)
 		return;
 	/* The frame just popped names the element. */
-	trim(buf_str(&p->text), p->text.len, &s, &n);
+	oai_trim(buf_str(&p->text), p->text.len, &s, &n);
 	if (n > field_info[f].max)
 		RECORD_FAIL(p, "line %d: <%s> longer than %s (%zu)",
 		    p->field_line, p->stack[p->nstack].name,
@@ -1886,14 +1066,14 @@ text_done(struct oai_parser *p)
 	case F_COMPRESSION:
 		if (n == 0)
 			break;
-		if (arena_add(p, s, n, &off) == -1 ||
+		if (oai_arena_add(p, s, n, &off) == -1 ||
 		    offs_add(p, f == F_COMPRESSION ? &p->list2 : &p->list1,
 		    off, (const char *)p->stack[p->nstack].name) == -1)
 			return;
 		break;
 	default:
 		/* The first one wins. */
-		if (p->val[f] == NOVAL && arena_add(p, s, n, &off) == 0)
+		if (p->val[f] == NOVAL && oai_arena_add(p, s, n, &off) == 0)
 			p->val[f] = off;
 		break;
 	}
@@ -1908,24 +1088,26 @@ unit_reset(struct oai_parser *p)
 	for (i = F_REPOSITORY_NAME; i < F_NFIELDS; i++)
 		p->val[i] = NOVAL;
 	buf_reset(&p->arena);
-	buf_trim_capacity(&p->arena);
-	sink_reset(&p->meta);
-	sink_reset(&p->raw);
+	oai_buf_trim_capacity(&p->arena);
+	oai_sink_reset(&p->meta);
+	oai_sink_reset(&p->raw);
 	p->meta_off = NOVAL;
 	p->list1.n = p->list2.n = 0;
-	p->ndc = 0;
+	p->nfields = 0;
+	p->fmt = NULL;
+	p->xtext = 0;
 	p->have_header = p->nmetadata = p->deleted = 0;
 	p->body_done = 0;
 	p->rec_bad = 0;
 	p->rec_cause[0] = '\0';
 }
 
-static int
-arena_add(struct oai_parser *p, const char *s, size_t n, size_t *off)
+int
+oai_arena_add(struct oai_parser *p, const char *s, size_t n, size_t *off)
 {
 	*off = p->arena.len;
 	if (buf_add(&p->arena, s, n) == -1 || buf_add(&p->arena, "", 1) == -1) {
-		bad(p, "line %d: record over MAX_RECORD_BYTES (%zu)",
+		oai_bad(p, "line %d: record over MAX_RECORD_BYTES (%zu)",
 		    xmlSAX2GetLineNumber(p->ctxt), (size_t)MAX_RECORD_BYTES);
 		return -1;
 	}
@@ -1936,7 +1118,7 @@ static int
 offs_add(struct oai_parser *p, struct offs *o, size_t off, const char *what)
 {
 	if (o->n >= MAX_SETS_PER_RECORD) {
-		bad(p, "line %d: more than MAX_SETS_PER_RECORD (%zu) <%s> "
+		oai_bad(p, "line %d: more than MAX_SETS_PER_RECORD (%zu) <%s> "
 		    "values", xmlSAX2GetLineNumber(p->ctxt),
 		    (size_t)MAX_SETS_PER_RECORD, what);
 		return -1;
@@ -1978,7 +1160,7 @@ static void
 callback_result(struct oai_parser *p, int rc)
 {
 	if (rc < 0)
-		set_cause(p, "stopped by callback");
+		oai_set_cause(p, "stopped by callback");
 }
 
 /* A record (or header) closed: on_record if it is good, else on_reject. */
@@ -1995,19 +1177,19 @@ deliver_record(struct oai_parser *p)
 	int			 canon = 1;
 
 	if (!p->have_header)
-		bad(p, "line %d: record without <header>", line);
+		oai_bad(p, "line %d: record without <header>", line);
 	else if (id == NULL)
-		bad(p, "line %d: <header> without <identifier>", line);
+		oai_bad(p, "line %d: <header> without <identifier>", line);
 	else if (*id == '\0')
-		bad(p, "line %d: empty <identifier>", line);
+		oai_bad(p, "line %d: empty <identifier>", line);
 	else if (ds == NULL || *ds == '\0')
-		bad(p, "line %d: <header> without <datestamp>", line);
+		oai_bad(p, "line %d: <header> without <datestamp>", line);
 	/*
 	 * Real repositories send milliseconds, YYYYMMDD, offsets, ...: only
 	 * a datestamp that cannot be read at all sets the record aside.
 	 */
 	else if (datestamp_read(ds, &t, &gran, &canon) == -1)
-		bad(p, "line %d: unreadable datestamp \"%.64s\"", line, ds);
+		oai_bad(p, "line %d: unreadable datestamp \"%.64s\"", line, ds);
 	p->unit = 0;
 	if (p->rec_bad) {
 		deliver_reject(p);
@@ -2031,19 +1213,20 @@ deliver_record(struct oai_parser *p)
 	if (!p->deleted && p->body_done) {
 		r.metadata = p->meta.b.data;
 		r.metadata_len = p->meta.b.len;
-		if (p->dcvcap < p->ndc) {
-			p->dcvcap = p->dccap;
-			p->dcv = xreallocarray(p->dcv, p->dcvcap,
-			    sizeof(*p->dcv));
+		r.format = p->fmt;
+		if (p->fieldvcap < p->nfields) {
+			p->fieldvcap = p->fieldcap;
+			p->fieldv = xreallocarray(p->fieldv, p->fieldvcap,
+			    sizeof(*p->fieldv));
 		}
-		for (i = 0; i < p->ndc; i++) {
-			p->dcv[i].element = p->dc[i].element;
-			p->dcv[i].value = p->arena.data + p->dc[i].value;
-			p->dcv[i].lang = p->dc[i].lang == NOVAL ? NULL :
-			    p->arena.data + p->dc[i].lang;
+		for (i = 0; i < p->nfields; i++) {
+			p->fieldv[i].name = p->fields[i].name;
+			p->fieldv[i].value = p->arena.data + p->fields[i].value;
+			p->fieldv[i].lang = p->fields[i].lang == NOVAL ? NULL :
+			    p->arena.data + p->fields[i].lang;
 		}
-		r.dc = p->ndc > 0 ? p->dcv : NULL;
-		r.ndc = p->ndc;
+		r.fields = p->nfields > 0 ? p->fieldv : NULL;
+		r.nfields = p->nfields;
 	}
 	p->nrecords++;
 	if (p->cb.on_record != NULL)
@@ -2087,7 +1270,7 @@ deliver_reject(struct oai_parser *p)
 	p->nrejects++;
 	if (p->cb.on_reject != NULL)
 		callback_result(p, p->cb.on_reject(p->arg, &rj));
-	buf_trim_capacity(b);
+	oai_buf_trim_capacity(b);
 }
 
 static void
@@ -2131,334 +1314,47 @@ deliver_set(struct oai_parser *p)
 /* The serializer */
 
 /*
- * An element inside <metadata>, to meta, with Dublin Core picked up on the
- * way.
+ * An element inside <metadata>, to meta, and to the extractor of its
+ * format: picked once, at the root.
  */
 static void
 body_start(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix,
     const xmlChar *uri, int nns, const xmlChar **ns, int nattrs,
     const xmlChar **attrs)
 {
-	const char	*v;
-	char		*lang;
-	size_t		 n;
-	int		 e, rc;
+	struct format_elem	 e;
+	size_t			 i;
 
-	ser_start(p, &p->meta, name, prefix, nns, ns, nattrs, attrs,
+	oai_ser_start(p, &p->meta, name, prefix, nns, ns, nattrs, attrs,
 	    p->body == 0);
-	p->body++;
-
-	/* Dublin Core, whatever the format and the prefix. */
-	if (p->dc_depth == 0 && uri != NULL &&
-	    strcmp((const char *)uri, DC_NS) == 0 &&
-	    (e = oai_dc_lookup((const char *)name)) != -1) {
-		p->dc_depth = p->body;
-		p->dc_element = e;
-		p->dc_line = xmlSAX2GetLineNumber(p->ctxt);
-		buf_reset(&p->dctext);
-		buf_reset(&p->dclang);
-		p->dc_has_lang = attr_find(nattrs, attrs, "lang",
-		    (const char *)XML_XML_NAMESPACE, &v, &n) && n > 0;
-		if (p->dc_has_lang && !p->rec_bad) {
-			lang = attr_strndup(v, n);
-			rc = buf_addstr(&p->dclang, lang);
-			free(lang);
-			if (rc == -1)
-				RECORD_FAIL(p, "line %d: xml:lang over "
-				    "MAX_VALUE_BYTES (%zu)", p->dc_line,
-				    (size_t)MAX_VALUE_BYTES);
-		}
+	if (p->body++ == 0) {
+		if ((p->fmt = format_find((const char *)uri)) == NULL)
+			return;
+		i = format_index(p->fmt);
+		if (p->xstates[i] == NULL)
+			p->xstates[i] = p->fmt->ops->new();
+		p->xstate = p->xstates[i];
+		p->xtext = 0;
+		p->fmt->ops->begin(p->xstate);
 	}
+	if (p->fmt == NULL)
+		return;
+	e.name = (const char *)name;
+	e.uri = (const char *)uri;
+	e.nattrs = nattrs;
+	e.attrs = attrs;
+	e.depth = p->body;
+	p->fmt->ops->start(p, p->xstate, &e);
 }
 
 static void
 body_end(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix)
 {
-	if (p->dc_depth == p->body) {
-		dc_done(p);
-		p->dc_depth = 0;
-	}
-	ser_end(p, &p->meta, name, prefix);
+	if (p->fmt != NULL)
+		p->fmt->ops->end(p, p->xstate, p->body);
+	oai_ser_end(p, &p->meta, name, prefix);
 	if (--p->body == 0)
 		p->body_done = 1;
-}
-
-static void
-dc_done(struct oai_parser *p)
-{
-	struct dcent	*d;
-	const char	*s;
-	size_t		 n, off;
-
-	/* Nothing of a bad record is delivered. */
-	if (p->rec_bad)
-		return;
-	trim(buf_str(&p->dctext), p->dctext.len, &s, &n);
-	if (n == 0)
-		return;
-	if (p->ndc >= MAX_DC_VALUES)
-		RECORD_FAIL(p, "line %d: record with more than MAX_DC_VALUES "
-		    "(%zu) Dublin Core values", p->dc_line,
-		    (size_t)MAX_DC_VALUES);
-	if (p->ndc == p->dccap) {
-		p->dccap = p->dccap == 0 ? 32 : p->dccap * 2;
-		p->dc = xreallocarray(p->dc, p->dccap, sizeof(*p->dc));
-	}
-	d = &p->dc[p->ndc];
-	d->element = p->dc_element;
-	d->lang = NOVAL;
-	if (arena_add(p, s, n, &off) == -1)
-		return;
-	d->value = off;
-	if (p->dc_has_lang) {
-		if (arena_add(p, p->dclang.data, p->dclang.len, &off) == -1)
-			return;
-		d->lang = off;
-	}
-	p->ndc++;
-}
-
-/*
- * An element, verbatim.  A root (of the metadata child, or of a record for
- * on_reject) gets, after its own declarations, every other binding in scope
- * (innermost first, each prefix once), those used only inside attribute
- * values (xsi:type="dcterms:W3CDTF") included, so that the result parses
- * alone with the same meaning.
- */
-static void
-ser_start(struct oai_parser *p, struct sink *k, const xmlChar *name,
-    const xmlChar *prefix, int nns, const xmlChar **ns, int nattrs,
-    const xmlChar **attrs, int root)
-{
-	size_t	i, j, nseen;
-
-	out_close_tag(p, k);
-	out(p, k, "<", 1);
-	out_qname(p, k, prefix, name);
-	for (i = 0; i < (size_t)nns; i++)
-		out_xmlns(p, k, ns[2 * i], ns[2 * i + 1]);
-	if (root) {
-		if (p->seencap < p->nns) {
-			p->seencap = p->nscap;
-			p->seen = xreallocarray(p->seen, p->seencap,
-			    sizeof(*p->seen));
-		}
-		nseen = 0;
-		for (i = 0; i < (size_t)nns; i++)
-			p->seen[nseen++] = ns[2 * i];
-		for (i = p->nsmark[p->depth]; i-- > 0;) {
-			for (j = 0; j < nseen; j++)
-				if (same_prefix(p->seen[j], p->ns[i].prefix))
-					break;
-			if (j < nseen)
-				continue;
-			p->seen[nseen++] = p->ns[i].prefix;
-			/* xmlns="" in scope: there is no default to carry. */
-			if (p->ns[i].prefix == NULL && *p->ns[i].uri == '\0')
-				continue;
-			out_xmlns(p, k, p->ns[i].prefix, p->ns[i].uri);
-		}
-	}
-	for (i = 0; i < (size_t)nattrs; i++) {
-		out(p, k, " ", 1);
-		out_qname(p, k, attrs[5 * i + 1], attrs[5 * i]);
-		out(p, k, "=\"", 2);
-		out_escape(p, k, (const char *)attrs[5 * i + 3],
-		    (size_t)(attrs[5 * i + 4] - attrs[5 * i + 3]), 1);
-		out(p, k, "\"", 1);
-	}
-	k->tag_open = 1;
-}
-
-static void
-ser_end(struct oai_parser *p, struct sink *k, const xmlChar *name,
-    const xmlChar *prefix)
-{
-	if (k->tag_open) {
-		k->tag_open = 0;
-		out(p, k, "/>", 2);
-		return;
-	}
-	out(p, k, "</", 2);
-	out_qname(p, k, prefix, name);
-	out(p, k, ">", 1);
-}
-
-static void
-ser_text(struct oai_parser *p, struct sink *k, const char *s, size_t n)
-{
-	out_close_tag(p, k);
-	out_escape(p, k, s, n, 0);
-}
-
-static void
-ser_comment(struct oai_parser *p, struct sink *k, const xmlChar *value)
-{
-	out_close_tag(p, k);
-	out(p, k, "<!--", 4);
-	out(p, k, value, strlen((const char *)value));
-	out(p, k, "-->", 3);
-}
-
-static void
-ser_pi(struct oai_parser *p, struct sink *k, const xmlChar *target,
-    const xmlChar *data)
-{
-	out_close_tag(p, k);
-	out(p, k, "<?", 2);
-	out(p, k, target, strlen((const char *)target));
-	if (data != NULL && *data != '\0') {
-		out(p, k, " ", 1);
-		out(p, k, data, strlen((const char *)data));
-	}
-	out(p, k, "?>", 2);
-}
-
-/*
- * Append to a sink.  What does not fit is dropped and the sink marked full:
- * the metadata over MAX_RECORD_BYTES makes its record bad; raw is only ever
- * cut.  The metadata of a record already bad is not kept past what
- * on_reject can show.
- */
-static inline void
-out(struct oai_parser *p, struct sink *k, const void *s, size_t n)
-{
-	struct buf	*b = &k->b;
-
-	/* Where it fits as it is, which is nearly always. */
-	if (n < b->cap - b->len && n <= b->max - b->len && !k->full &&
-	    !(p->rec_bad && k == &p->meta)) {
-		memcpy(b->data + b->len, s, n);
-		b->len += n;
-		b->data[b->len] = '\0';
-		return;
-	}
-	out_slow(p, k, s, n);
-}
-
-static void
-out_slow(struct oai_parser *p, struct sink *k, const void *s, size_t n)
-{
-	size_t	max = k->b.max, room;
-
-	if (k->full)
-		return;
-	if (k == &p->meta && p->rec_bad && max > OAI_REJECT_MAX)
-		max = OAI_REJECT_MAX;
-	room = k->b.len < max ? max - k->b.len : 0;
-	if (n <= room) {
-		(void)buf_add(&k->b, s, n);
-		return;
-	}
-	/*
-	 * Up to the byte, so that what is kept does not depend on how
-	 * libxml2 happened to cut the text.
-	 */
-	(void)buf_add(&k->b, s, room);
-	k->full = 1;
-	if (k == &p->meta)
-		bad(p, "line %d: record over MAX_RECORD_BYTES (%zu)",
-		    p->unit_line, (size_t)MAX_RECORD_BYTES);
-}
-
-static void
-out_qname(struct oai_parser *p, struct sink *k, const xmlChar *prefix,
-    const xmlChar *name)
-{
-	if (prefix != NULL) {
-		out(p, k, prefix, strlen((const char *)prefix));
-		out(p, k, ":", 1);
-	}
-	out(p, k, name, strlen((const char *)name));
-}
-
-static void
-out_xmlns(struct oai_parser *p, struct sink *k, const xmlChar *prefix,
-    const xmlChar *uri)
-{
-	out(p, k, " xmlns", 6);
-	if (prefix != NULL) {
-		out(p, k, ":", 1);
-		out(p, k, prefix, strlen((const char *)prefix));
-	}
-	out(p, k, "=\"", 2);
-	out_escape(p, k, (const char *)uri, strlen((const char *)uri), 1);
-	out(p, k, "\"", 1);
-}
-
-static void
-out_close_tag(struct oai_parser *p, struct sink *k)
-{
-	if (!k->tag_open)
-		return;
-	k->tag_open = 0;
-	out(p, k, ">", 1);
-}
-
-/*
- * Escape text or an attribute value.  CR is escaped everywhere and TAB and
- * LF in attributes, or a parser would normalise them away.
- *
- * Without entity substitution libxml2 hands out every '&' of an attribute
- * value as "&#38;" (for its tree builder to decode later): that is one
- * '&'.
- */
-static void
-out_escape(struct oai_parser *p, struct sink *k, const char *s, size_t n,
-    int attr)
-{
-	/* 1: escaped everywhere; 2: in attributes only. */
-	static const unsigned char	 special[256] = {
-		['&'] = 1, ['<'] = 1, ['>'] = 1, ['\r'] = 1,
-		['"'] = 2, ['\t'] = 2, ['\n'] = 2,
-	};
-	const uint64_t			 ones = 0x0101010101010101ULL;
-	const uint64_t			 highs = 0x8080808080808080ULL;
-	const unsigned char		*u = (const unsigned char *)s;
-	const unsigned int		 mask = attr ? 3 : 1;
-	const char			*rep;
-	uint64_t			 w, a, b, c, d;
-	size_t				 i, start;
-
-	for (start = i = 0; i < n; i++) {
-		/* Text: skip eight bytes at a time without & < > CR. */
-		while (!attr && n - i >= 8) {
-			memcpy(&w, u + i, 8);
-			a = w ^ (ones * '&');
-			b = w ^ (ones * '<');
-			c = w ^ (ones * '>');
-			d = w ^ (ones * '\r');
-			if ((((a - ones) & ~a) | ((b - ones) & ~b) |
-			    ((c - ones) & ~c) | ((d - ones) & ~d)) & highs)
-				break;
-			i += 8;
-		}
-		if (i == n)
-			break;
-		if ((special[u[i]] & mask) == 0)
-			continue;
-		rep = xml_ref(u[i]);
-		if (attr && s[i] == '&' && n - i >= 5 &&
-		    memcmp(s + i, "&#38;", 5) == 0) {
-			out(p, k, s + start, i - start);
-			out(p, k, rep, 5);
-			i += 4;
-			start = i + 1;
-			continue;
-		}
-		out(p, k, s + start, i - start);
-		out(p, k, rep, strlen(rep));
-		start = i + 1;
-	}
-	out(p, k, s + start, n - start);
-}
-
-static void
-sink_reset(struct sink *k)
-{
-	buf_reset(&k->b);
-	buf_trim_capacity(&k->b);
-	k->full = k->tag_open = 0;
 }
 
 /* Helpers */
@@ -2490,22 +1386,12 @@ ns_push(struct oai_parser *p, int nns, const xmlChar **ns)
 	}
 }
 
-/* Prefixes are interned in libxml2's dict; compare them anyway. */
-static int
-same_prefix(const xmlChar *a, const xmlChar *b)
-{
-	if (a == b)
-		return 1;
-	return a != NULL && b != NULL &&
-	    strcmp((const char *)a, (const char *)b) == 0;
-}
-
 /*
  * Find an attribute by local name and namespace (NULL: none).  libxml2's
  * values are not NUL-terminated: return a pointer and a length.
  */
-static int
-attr_find(int nattrs, const xmlChar **attrs, const char *name,
+int
+oai_attr_find(int nattrs, const xmlChar **attrs, const char *name,
     const char *uri, const char **v, size_t *n)
 {
 	const xmlChar	**a;
@@ -2526,8 +1412,8 @@ attr_find(int nattrs, const xmlChar **attrs, const char *name,
 }
 
 /* Copy an attribute value, with libxml2's "&#38;" back to '&'. */
-static char *
-attr_strndup(const char *v, size_t n)
+char *
+oai_attr_strndup(const char *v, size_t n)
 {
 	char	*s, *d;
 	size_t	 i;
@@ -2550,9 +1436,9 @@ attr_number(int nattrs, const xmlChar **attrs, const char *name)
 	size_t		 n;
 	long long	 ll;
 
-	if (!attr_find(nattrs, attrs, name, NULL, &v, &n))
+	if (!oai_attr_find(nattrs, attrs, name, NULL, &v, &n))
 		return -1;
-	trim(v, n, &v, &n);
+	oai_trim(v, n, &v, &n);
 	if (n == 0 || n >= sizeof(num))
 		return -1;
 	memcpy(num, v, n);
@@ -2562,8 +1448,8 @@ attr_number(int nattrs, const xmlChar **attrs, const char *name)
 	return ll;
 }
 
-static void
-trim(const char *s, size_t n, const char **out, size_t *outlen)
+void
+oai_trim(const char *s, size_t n, const char **out, size_t *outlen)
 {
 	while (n > 0 && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) {
 		s++;
@@ -2590,8 +1476,8 @@ buf_add_cut(struct buf *b, const void *s, size_t n, int *cut)
 }
 
 /* Give back what one huge record made a buffer grow to. */
-static void
-buf_trim_capacity(struct buf *b)
+void
+oai_buf_trim_capacity(struct buf *b)
 {
 	if (b->cap > KEEP_BYTES) {
 		free(b->data);

@@ -18,7 +18,7 @@
  * Bad records: a <record> (or a ListIdentifiers <header>) that is
  * well-formed but not usable (no header, no or an empty identifier, a
  * missing or unreadable datestamp, two element children in <metadata>, a
- * value, set list, DC list or the record over its limit, a protocol
+ * value, set list, field list or the record over its limit, a protocol
  * element out of place inside it) is skipped and handed to on_reject; the
  * rest of the page is delivered as usual.  A deleted record that carries
  * <metadata> is not a bad record: it is delivered as deleted, its metadata
@@ -31,10 +31,9 @@
 #include <stddef.h>
 #include <time.h>
 
-#define OAI_NS		"http://www.openarchives.org/OAI/2.0/"
-#define OAI_DC_NS	"http://www.openarchives.org/OAI/2.0/oai_dc/"
-#define DC_NS		"http://purl.org/dc/elements/1.1/"
+#include "format.h"
 
+#define OAI_NS		"http://www.openarchives.org/OAI/2.0/"
 enum oai_verb {
 	OAI_VERB_NONE = 0,
 	OAI_IDENTIFY,
@@ -50,22 +49,15 @@ const char	*oai_verb_name(enum oai_verb);
 /* OAI_VERB_NONE when unknown. */
 enum oai_verb	 oai_verb_lookup(const char *);
 
-/* The 15 Dublin Core elements, in the order of the DCMES. */
-enum dc_element {
-	DC_TITLE = 0, DC_CREATOR, DC_SUBJECT, DC_DESCRIPTION, DC_PUBLISHER,
-	DC_CONTRIBUTOR, DC_DATE, DC_TYPE, DC_FORMAT, DC_IDENTIFIER, DC_SOURCE,
-	DC_LANGUAGE, DC_RELATION, DC_COVERAGE, DC_RIGHTS,
-	DC_NELEMENTS
-};
+/*
+ * One value of a metadata field, in document order within its record: the
+ * record's format (format.h) says what the fields are.
+ */
+/* A field's name is shorter than this. */
+#define OAI_FIELD_NAME_MAX	64
 
-/* "title", ...; NULL when out of range. */
-const char	*oai_dc_name(int);
-/* -1 when the local name is not one of the 15. */
-int		 oai_dc_lookup(const char *);
-
-/* One Dublin Core value, in document order within its record. */
-struct oai_dc_value {
-	int		 element;	/* enum dc_element */
+struct oai_field {
+	const char	*name;		/* format->fields[i] ("title", ...) */
 	const char	*value;		/* text content, outer whitespace trimmed */
 	const char	*lang;		/* xml:lang, or NULL */
 };
@@ -94,8 +86,10 @@ struct oai_record {
 	 */
 	const char			*metadata;
 	size_t				 metadata_len;
-	const struct oai_dc_value	*dc;		/* DC elements found */
-	size_t				 ndc;
+	/* What its format's extractor found; NULL with no metadata. */
+	const struct oai_format		*format;
+	const struct oai_field		*fields;
+	size_t				 nfields;
 };
 
 /* Bytes of a rejected record's XML handed to on_reject; the rest is cut. */

@@ -132,14 +132,14 @@ prepare(struct spool *s, const struct oai_record *r, struct store_prepared *p)
 	char			*cause = NULL;
 	size_t			 i;
 
-	if (r->ndc > s->dccap) {
-		s->dc = xreallocarray(s->dc, r->ndc, sizeof(*s->dc));
-		s->dccap = r->ndc;
+	if (r->nfields > s->dccap) {
+		s->dc = xreallocarray(s->dc, r->nfields, sizeof(*s->dc));
+		s->dccap = r->nfields;
 	}
-	for (i = 0; i < r->ndc; i++) {
-		s->dc[i].element = oai_dc_name(r->dc[i].element);
-		s->dc[i].value = r->dc[i].value;
-		s->dc[i].lang = r->dc[i].lang;
+	for (i = 0; i < r->nfields; i++) {
+		s->dc[i].element = r->fields[i].name;
+		s->dc[i].value = r->fields[i].value;
+		s->dc[i].lang = r->fields[i].lang;
 	}
 	memset(&rec, 0, sizeof(rec));
 	rec.identifier = r->identifier;
@@ -150,7 +150,7 @@ prepare(struct spool *s, const struct oai_record *r, struct store_prepared *p)
 	rec.metadata = r->metadata;
 	rec.metadata_len = r->metadata_len;
 	rec.dc = s->dc;
-	rec.ndc = r->ndc;
+	rec.ndc = r->nfields;
 	if (store_prepare(s->prep, &rec, p, &cause) == -1) {
 		/* store_put() will say why, in its turn. */
 		free(cause);
@@ -182,7 +182,7 @@ spool_add(struct spool *s, const struct oai_record *r, char **cause)
 	for (i = 0; i < r->nsets; i++)
 		put_str(&s->mem, r->sets[i], strlen(r->sets[i]));
 	if (prepared) {
-		/* The template and the DC values give the XML back. */
+		/* The template and the field values give the XML back. */
 		put_str(&s->mem, p.tmpl == NULL ? r->metadata : NULL,
 		    r->metadata_len);
 		put_u32(&s->mem, 0);
@@ -195,12 +195,13 @@ spool_add(struct spool *s, const struct oai_record *r, char **cause)
 			put_str(&s->mem, p.fts[c], p.fts_len[c]);
 	} else {
 		put_str(&s->mem, r->metadata, r->metadata_len);
-		put_u32(&s->mem, (uint32_t)r->ndc);
-		for (i = 0; i < r->ndc; i++) {
-			put_u32(&s->mem, (uint32_t)r->dc[i].element);
-			v = r->dc[i].value;
+		put_u32(&s->mem, (uint32_t)r->nfields);
+		for (i = 0; i < r->nfields; i++) {
+			v = r->fields[i].name;
 			put_str(&s->mem, v, strlen(v));
-			v = r->dc[i].lang;
+			v = r->fields[i].value;
+			put_str(&s->mem, v, strlen(v));
+			v = r->fields[i].lang;
 			put_str(&s->mem, v, v != NULL ? strlen(v) : 0);
 		}
 	}
@@ -279,7 +280,7 @@ decode(struct spool *s, const char *p, size_t n, struct store_record *rec)
 {
 	struct store_prepared	*pp = &s->prepared;
 	const char		*end = p + n;
-	uint32_t		 v, i, nsets, ndc, el;
+	uint32_t		 v, i, nsets, ndc;
 	int			 c;
 
 	memset(rec, 0, sizeof(*rec));
@@ -308,8 +309,8 @@ decode(struct spool *s, const char *p, size_t n, struct store_record *rec)
 		s->dccap = ndc;
 	}
 	for (i = 0; i < ndc; i++) {
-		if (get_u32(&p, end, &el) == -1 ||
-		    (s->dc[i].element = oai_dc_name((int)el)) == NULL ||
+		if (get_str(&p, end, &s->dc[i].element, NULL) == -1 ||
+		    s->dc[i].element == NULL ||
 		    get_str(&p, end, &s->dc[i].value, NULL) == -1 ||
 		    get_str(&p, end, &s->dc[i].lang, NULL) == -1)
 			return -1;
@@ -364,7 +365,8 @@ spool_replay(struct spool *s, int (*fn)(void *, const struct store_record *),
 		return -1;
 	}
 	while (fread(&len, sizeof(len), 1, s->file) == 1) {
-		if (len > 4 * MAX_RECORD_BYTES + MAX_DC_VALUES * 16)
+		if (len > 4 * MAX_RECORD_BYTES +
+		    MAX_DC_VALUES * (16 + OAI_FIELD_NAME_MAX))
 			goto corrupt;
 		if (len > s->scratchcap) {
 			s->scratch = xreallocarray(s->scratch, len, 1);

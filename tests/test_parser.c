@@ -40,6 +40,7 @@
 #define OAI_OPEN	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" \
 	"<OAI-PMH xmlns=\"http://www.openarchives.org/OAI/2.0/\">\n" \
 	"<responseDate>2024-01-01T00:00:00Z</responseDate>\n"
+#define DC_NS		"http://purl.org/dc/elements/1.1/"
 #define DC_OPEN		"<oai_dc:dc " \
 	"xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/oai_dc/\" " \
 	"xmlns:dc=\"http://purl.org/dc/elements/1.1/\">"
@@ -60,7 +61,7 @@ struct rec {
 	char		*metadata;
 	size_t		 metadata_len;
 	struct {
-		int	 element;
+		const char *element;	/* the format's field name */
 		char	*value;
 		char	*lang;
 	}		*dc;
@@ -227,12 +228,12 @@ cb_record(void *arg, const struct oai_record *r)
 		buf_addch(&res->dump, ' ');
 		dump_str(&res->dump, r->sets[i]);
 	}
-	buf_printf(&res->dump, "\n dc=%zu\n", r->ndc);
-	for (i = 0; i < r->ndc; i++) {
-		buf_printf(&res->dump, " %s ", oai_dc_name(r->dc[i].element));
-		dump_str(&res->dump, r->dc[i].lang);
+	buf_printf(&res->dump, "\n dc=%zu\n", r->nfields);
+	for (i = 0; i < r->nfields; i++) {
+		buf_printf(&res->dump, " %s ", r->fields[i].name);
+		dump_str(&res->dump, r->fields[i].lang);
 		buf_addch(&res->dump, ' ');
-		dump_str(&res->dump, r->dc[i].value);
+		dump_str(&res->dump, r->fields[i].value);
 		buf_addch(&res->dump, '\n');
 	}
 	if (r->metadata == NULL)
@@ -267,12 +268,12 @@ cb_record(void *arg, const struct oai_record *r)
 			c->metadata = xstrndup(r->metadata, r->metadata_len);
 			c->metadata_len = r->metadata_len;
 		}
-		c->ndc = r->ndc;
-		c->dc = xcalloc(r->ndc + 1, sizeof(*c->dc));
-		for (i = 0; i < r->ndc; i++) {
-			c->dc[i].element = r->dc[i].element;
-			c->dc[i].value = xdup(r->dc[i].value);
-			c->dc[i].lang = xdup(r->dc[i].lang);
+		c->ndc = r->nfields;
+		c->dc = xcalloc(r->nfields + 1, sizeof(*c->dc));
+		for (i = 0; i < r->nfields; i++) {
+			c->dc[i].element = r->fields[i].name;
+			c->dc[i].value = xdup(r->fields[i].value);
+			c->dc[i].lang = xdup(r->fields[i].lang);
 		}
 	}
 	return res->stop_at == res->ncalls ? -1 : 0;
@@ -868,7 +869,8 @@ test_rejected_causes(void **state)
 static void
 test_tables(void **state)
 {
-	int	i;
+	const struct oai_format	*dc;
+	int			 i;
 
 	assert_null(oai_verb_name(OAI_VERB_NONE));
 	assert_null(oai_verb_name((enum oai_verb)99));
@@ -878,27 +880,229 @@ test_tables(void **state)
 	assert_int_equal(oai_verb_lookup("listrecords"), OAI_VERB_NONE);
 	assert_int_equal(oai_verb_lookup(NULL), OAI_VERB_NONE);
 
-	assert_null(oai_dc_name(-1));
-	assert_null(oai_dc_name(DC_NELEMENTS));
-	for (i = 0; i < DC_NELEMENTS; i++)
-		assert_int_equal(oai_dc_lookup(oai_dc_name(i)), i);
-	assert_string_equal(oai_dc_name(DC_TITLE), "title");
-	assert_string_equal(oai_dc_name(DC_RIGHTS), "rights");
-	assert_int_equal(oai_dc_lookup("Title"), -1);
-	assert_int_equal(oai_dc_lookup("abstract"), -1);
+	/* Dublin Core's row of the format table. */
+	dc = format_by_name("dc");
+	assert_ptr_equal(dc, &format_dc);
+	assert_int_equal(dc->nfields, 15);
+	assert_null(format_field_name(dc, -1));
+	assert_null(format_field_name(dc, (int)dc->nfields));
+	for (i = 0; i < (int)dc->nfields; i++)
+		assert_int_equal(format_field(dc, format_field_name(dc, i)), i);
+	assert_string_equal(format_field_name(dc, 0), "title");
+	assert_string_equal(format_field_name(dc, 14), "rights");
+	assert_int_equal(format_field(dc, "Title"), -1);
+	assert_int_equal(format_field(dc, "abstract"), -1);
 }
 
 static void
-assert_dc(const struct rec *r, size_t i, int element, const char *value,
-    const char *lang)
+assert_dc(const struct rec *r, size_t i, const char *element,
+    const char *value, const char *lang)
 {
 	assert_true(i < r->ndc);
-	assert_int_equal(r->dc[i].element, element);
+	assert_string_equal(r->dc[i].element, element);
 	assert_string_equal(r->dc[i].value, value);
 	if (lang == NULL)
 		assert_null(r->dc[i].lang);
 	else
 		assert_string_equal(r->dc[i].lang, lang);
+}
+
+/*
+ * The fields Dublin Core yields for each real fixture, as the parser gave
+ * them before formats were a table: their number and FNV-1a over the
+ * identifier, name, lang and value of each.  Fixtures not listed yield none.
+ */
+static const struct {
+	const char	*file;
+	size_t		 nfields;
+	uint64_t	 hash;
+} real_fields[] = {
+	{ "httpoai/BROKEN-celestial-citebase-2005-getrecord-invalid-utf8-bytes.xml", 8, 0x4f9dc7142fab3273ULL },
+	{ "httpoai/celestial-citebase-2005-getrecord-request-verb-with-semicolons.xml", 8, 0xd4189eba5a262636ULL },
+	{ "indexdata/ojs2-ijict-2011-listrecords-oai_dc-with-deleted.xml", 200, 0xaa6ca76ccf6aa53aULL },
+	{ "phpoaipmh/bnf-gallica-2015-listrecords-no-xml-declaration.xml", 16, 0x1727bea521c47938ULL },
+	{ "phpoaipmh/nsdl-2012-getrecord-nsdl_dc.xml", 25, 0x9727908b7ffa914aULL },
+	{ "phpoaipmh/nsdl-2012-listrecords-nsdl_dc-544KB.xml", 3700, 0xdc90cb65d8be1c29ULL },
+	{ "pyoai/dspace-erasmus-2003-getrecord-oai_dc.xml", 16, 0xac899755e337f8b1ULL },
+	{ "pyoai/dspace-erasmus-2003-listrecords-oai_dc.xml", 351, 0x04f8a7740b28a815ULL },
+	{ "pyoai/dspace-erasmus-2004-getrecord-oai_dc.xml", 16, 0xd8b6d4c643922eedULL },
+	{ "pyoai/dspace-erasmus-2004-listrecords-oai_dc-252KB.xml", 1949, 0x3bb1cce325f73489ULL },
+	{ "scrapi/BROKEN-pucrio-maxwell-2015-listrecords-invalid-char-0x0B.xml", 105, 0xd54517e5a8f3d7d1ULL },
+	{ "scrapi/asu-2015-listrecords-deleted-token-no-attrs.xml", 885, 0xc1e89dfdf628821dULL },
+	{ "scrapi/bhl-2015-listrecords-no-xml-declaration.xml", 586, 0x80b84d8728367404ULL },
+	{ "scrapi/cyberleninka-2015-listrecords-oai_dc-russian.xml", 564, 0x88a25cf016c7ff28ULL },
+	{ "scrapi/digitalcommons-calpoly-2015-listrecords-page1.xml", 1076, 0x26fe12e08f493f95ULL },
+	{ "scrapi/digitalcommons-calpoly-2015-listrecords-page2.xml", 1000, 0xcd0343d76e7fe1c4ULL },
+	{ "scrapi/digitalcommons-calpoly-2015-listrecords-page3-final-empty-token.xml", 80, 0xc827e2119dfbed4aULL },
+	{ "scrapi/dspace-colostate-2016-listrecords-page1-of-11.xml", 2228, 0x01397b706e3af736ULL },
+	{ "scrapi/dspace-colostate-2016-listrecords-page11-final.xml", 154, 0xf9bf50d58eb61be1ULL },
+	{ "scrapi/dspace-dryad-2015-listrecords-page1.xml", 1887, 0x3ed98cd536826ef7ULL },
+	{ "scrapi/dspace-dryad-2015-listrecords-page3-final-empty-token.xml", 367, 0x8b2cd4e688ac3d3fULL },
+	{ "scrapi/dspace-harvard-dash-2012-listrecords-with-deleted.xml", 507, 0xac98187be54fd22fULL },
+	{ "scrapi/dspace-udel-2016-listrecords-page16-final-empty-nonselfclosing-token.xml", 1145, 0x6b78f4b0a1383393ULL },
+	{ "scrapi/eprints-caltech-2015-listrecords-oai_dc.xml", 1441, 0xf292a922d67b4c39ULL },
+	{ "scrapi/eprints-lshtm-2015-listrecords-oai_dc-with-deleted.xml", 1501, 0xde2a29c4878e91e6ULL },
+	{ "scrapi/humanities-commons-mla-2016-listrecords-page13.xml", 179, 0xf35b624215f4b590ULL },
+	{ "scrapi/nature-2016-listrecords-empty-token-completeListSize-mismatch.xml", 2683, 0xa4100e7792fd12faULL },
+	{ "scrapi/pmc-2014-listrecords-oai_dc-page1.xml", 790, 0x29a3baaf4af1aac2ULL },
+	{ "scrapi/zenodo-2015-listrecords-oai_dc.xml", 70, 0xef41ae23066b587eULL },
+	{ "scythe/zenodo-2026-listrecords-oai_dc-page2-with-deleted.xml", 41, 0x48b3c993a24db092ULL },
+	{ "ucldc/cdl-2013-listrecords-oai_dc-deleted-non-oai-identifiers.xml", 73, 0x7eca79527033d261ULL },
+	{ "ucldc/contentdm-usfca-getrecord-oai_qdc.xml", 19, 0x745200224115f97fULL },
+	{ "ucldc/dspace-uci-2015-listrecords-didl.xml", 14, 0xe0dbc54ba444465cULL },
+	{ "vufind/subjectsplus-2023-listrecords-quirky.xml", 8, 0x4c74dfd340ec82a3ULL },
+};
+
+struct fields_acc {
+	size_t		 n;
+	uint64_t	 h;
+};
+
+static uint64_t
+fnv_str(uint64_t h, const char *s)
+{
+	if (s == NULL)
+		s = "\x01";
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return h * 0x100000001b3ULL;
+}
+
+static int
+fields_on_record(void *arg, const struct oai_record *r)
+{
+	struct fields_acc	*a = arg;
+	size_t			 i;
+
+	for (i = 0; i < r->nfields; i++) {
+		/* The format's own name, the same pointer. */
+		assert_non_null(r->format);
+		assert_ptr_equal(r->fields[i].name, format_field_name(r->format,
+		    format_field(r->format, r->fields[i].name)));
+		a->h = fnv_str(a->h, r->identifier);
+		a->h = fnv_str(a->h, r->fields[i].name);
+		a->h = fnv_str(a->h, r->fields[i].lang);
+		a->h = fnv_str(a->h, r->fields[i].value);
+		a->n++;
+	}
+	return 0;
+}
+
+/* Each real fixture yields exactly the Dublin Core fields it used to. */
+static void
+test_format_dc_real(void **state)
+{
+	const struct oai_callbacks	 cb = { fields_on_record, NULL, NULL,
+					    NULL, NULL };
+	struct fields_acc		 a;
+	struct oai_parser		*p;
+	char				**files = NULL, *data;
+	const char			*base;
+	size_t				 nfiles = 0, cap = 0, len, i, j, off;
+	size_t				 n, seen = 0;
+
+	collect(REAL_DIR, &files, &nfiles, &cap);
+	qsort(files, nfiles, sizeof(*files), cmp_str);
+	for (i = 0; i < nfiles; i++) {
+		a.n = 0;
+		a.h = 0xcbf29ce484222325ULL;
+		data = read_file(files[i], &len);
+		p = oai_parser_new(&cb, &a);
+		for (off = 0; off < len; off += n) {
+			n = len - off < 16384 ? len - off : 16384;
+			if (oai_parser_feed(p, data + off, n) == -1)
+				break;
+		}
+		(void)oai_parser_finish(p);
+		oai_parser_free(p);
+		free(data);
+		base = files[i] + sizeof(REAL_DIR);
+		for (j = 0; j < nitems(real_fields); j++)
+			if (strcmp(base, real_fields[j].file) == 0)
+				break;
+		if (j == nitems(real_fields)) {
+			if (a.n != 0)
+				fail_msg("%s: %zu fields, wanted none", base,
+				    a.n);
+			continue;
+		}
+		seen++;
+		if (a.n != real_fields[j].nfields || a.h != real_fields[j].hash)
+			fail_msg("%s: %zu fields hashing to %016llx, wanted "
+			    "%zu, %016llx", base, a.n, (unsigned long long)a.h,
+			    real_fields[j].nfields,
+			    (unsigned long long)real_fields[j].hash);
+	}
+	assert_int_equal(seen, nitems(real_fields));
+	for (i = 0; i < nfiles; i++)
+		free(files[i]);
+	free(files);
+}
+
+/*
+ * A metadata format no row claims is kept whole with no fields (MARCXML
+ * here); one with Dublin Core elements under another root (qualified DC)
+ * still yields those, and only those.
+ */
+static void
+test_format_unknown(void **state)
+{
+#define MARC_NS	"xmlns:marc=\"http://www.loc.gov/MARC21/slim\""
+#define QDC_NS	"xmlns:qdc=\"http://example.org/qdc\" xmlns:dc=\"" \
+	DC_NS "\" xmlns:dcterms=\"http://purl.org/dc/terms/\""
+#define MARC_BODY ">" \
+	"<marc:datafield tag=\"245\"><marc:subfield code=\"a\">A title" \
+	"</marc:subfield></marc:datafield></marc:record>"
+#define QDC_BODY "><dc:title xml:lang=\"en\">T</dc:title>" \
+	"<dcterms:abstract>A</dcterms:abstract><dc:creator>C</dc:creator>" \
+	"</qdc:qualifieddc>"
+/* With the default namespace in scope declared on the root. */
+#define OAI_DEFAULT " xmlns=\"http://www.openarchives.org/OAI/2.0/\""
+	static const char	 marc[] = "<marc:record " MARC_NS MARC_BODY;
+	static const char	 marc_out[] = "<marc:record " MARC_NS
+	    OAI_DEFAULT MARC_BODY;
+	static const char	 qdc[] = "<qdc:qualifieddc " QDC_NS QDC_BODY;
+	static const char	 qdc_out[] = "<qdc:qualifieddc " QDC_NS
+	    OAI_DEFAULT QDC_BODY;
+	struct result		 res[nitems(chunk_sizes)];
+	char			*doc;
+	const struct rec	*r;
+	size_t			 i, j;
+
+	memset(res, 0, sizeof(res));
+	xasprintf(&doc, "%s<ListRecords>%s%s</metadata></record>"
+	    "</ListRecords></OAI-PMH>", OAI_OPEN, REC_OPEN, marc);
+	run_all(doc, strlen(doc), res);
+	free(doc);
+	assert_int_equal(res[0].finish_rc, 0);
+	assert_int_equal(res[0].nrecs, 1);
+	r = &res[0].recs[0];
+	assert_string_equal(r->metadata, marc_out);
+	assert_int_equal(r->metadata_len, strlen(marc_out));
+	assert_int_equal(r->ndc, 0);
+	results_free(res);
+
+	memset(res, 0, sizeof(res));
+	xasprintf(&doc, "%s<ListRecords>%s%s</metadata></record>"
+	    "</ListRecords></OAI-PMH>", OAI_OPEN, REC_OPEN, qdc);
+	run_all(doc, strlen(doc), res);
+	free(doc);
+	assert_int_equal(res[0].finish_rc, 0);
+	assert_int_equal(res[0].nrecs, 1);
+	r = &res[0].recs[0];
+	assert_string_equal(r->metadata, qdc_out);
+	assert_int_equal(r->ndc, 2);
+	assert_dc(r, 0, "title", "T", "en");
+	assert_dc(r, 1, "creator", "C", NULL);
+	results_free(res);
+
+	/* Every format's field names fit the spool's bound. */
+	for (i = 0; i < format_count(); i++)
+		for (j = 0; j < format_at(i)->nfields; j++)
+			assert_true(strlen(format_at(i)->fields[j]) <
+			    OAI_FIELD_NAME_MAX);
 }
 
 static void
@@ -920,26 +1124,26 @@ test_nur_page1(void **state)
 	assert_int_equal(r->nsets, 2);
 	assert_string_equal(r->sets[0], "com_123456789_1");
 	assert_string_equal(r->sets[1], "col_123456789_6");
-	assert_dc(r, 0, DC_TITLE, "THE EXPLORATION OF TEACHER LEADERSHIP AT "
+	assert_dc(r, 0, "title", "THE EXPLORATION OF TEACHER LEADERSHIP AT "
 	    "SECONDARY SCHOOLS IN KAZAKHSTAN", NULL);
-	assert_dc(r, 1, DC_CREATOR, "Khoroshash, Aidar", NULL);
-	assert_dc(r, 2, DC_SUBJECT, "perceptions", NULL);
-	assert_dc(r, 3, DC_SUBJECT, "schools", NULL);
-	assert_dc(r, 4, DC_SUBJECT, "Soviet ideology", NULL);
-	assert_dc(r, 5, DC_SUBJECT, "stakeholders", NULL);
-	assert_dc(r, 6, DC_SUBJECT, "teacher leadership", NULL);
-	assert_int_equal(r->dc[7].element, DC_DESCRIPTION);
+	assert_dc(r, 1, "creator", "Khoroshash, Aidar", NULL);
+	assert_dc(r, 2, "subject", "perceptions", NULL);
+	assert_dc(r, 3, "subject", "schools", NULL);
+	assert_dc(r, 4, "subject", "Soviet ideology", NULL);
+	assert_dc(r, 5, "subject", "stakeholders", NULL);
+	assert_dc(r, 6, "subject", "teacher leadership", NULL);
+	assert_string_equal(r->dc[7].element, "description");
 	/* The mojibake of the source, kept as the UTF-8 it is. */
 	assert_non_null(strstr(r->dc[7].value, "the stakeholders\xc4\x81\xe2"
 	    "\x82\xac\xcb\x9c own explanations"));
-	assert_dc(r, 8, DC_DATE, "2023-09-21T09:12:44Z", NULL);
-	assert_dc(r, 9, DC_DATE, "2023-09-21T09:12:44Z", NULL);
-	assert_dc(r, 10, DC_DATE, "2016-07", NULL);
-	assert_dc(r, 11, DC_TYPE, "PhD thesis", NULL);
-	assert_dc(r, 13, DC_IDENTIFIER,
+	assert_dc(r, 8, "date", "2023-09-21T09:12:44Z", NULL);
+	assert_dc(r, 9, "date", "2023-09-21T09:12:44Z", NULL);
+	assert_dc(r, 10, "date", "2016-07", NULL);
+	assert_dc(r, 11, "type", "PhD thesis", NULL);
+	assert_dc(r, 13, "identifier",
 	    "http://nur.nu.edu.kz/handle/123456789/7421", NULL);
-	assert_dc(r, 14, DC_LANGUAGE, "en", "en_US");
-	assert_dc(r, 16, DC_RIGHTS, "Type of access: Restricted", NULL);
+	assert_dc(r, 14, "language", "en", "en_US");
+	assert_dc(r, 16, "rights", "Type of access: Restricted", NULL);
 	assert_int_equal(r->ndc, 17);
 	/* Own declarations first, then the inherited default namespace. */
 	assert_true(strncmp(r->metadata, "<oai_dc:dc xmlns:oai_dc=\"http://"
@@ -962,18 +1166,18 @@ test_nur_page1(void **state)
 	r = &res.recs[1];
 	assert_string_equal(r->identifier, "oai:nur.nu.edu.kz:123456789/7433");
 	assert_string_equal(r->datestamp, "2023-09-22T04:01:10Z");
-	assert_dc(r, 0, DC_TITLE, "Мұғалімдердің көшбасшылығы: мектептегі "
+	assert_dc(r, 0, "title", "Мұғалімдердің көшбасшылығы: мектептегі "
 	    "кәсіби даму", "kk");
-	assert_dc(r, 1, DC_TITLE, "Лидерство учителей: профессиональное "
+	assert_dc(r, 1, "title", "Лидерство учителей: профессиональное "
 	    "развитие в школе", "ru");
-	assert_dc(r, 2, DC_CREATOR, "Нұрланқызы, Айгерім", NULL);
-	assert_dc(r, 3, DC_SUBJECT, "көшбасшылық", "kk");
-	assert_dc(r, 4, DC_SUBJECT, "лидерство учителей", "ru");
-	assert_dc(r, 5, DC_DESCRIPTION, "Зерттеу Қазақстандағы төрт мектепте "
+	assert_dc(r, 2, "creator", "Нұрланқызы, Айгерім", NULL);
+	assert_dc(r, 3, "subject", "көшбасшылық", "kk");
+	assert_dc(r, 4, "subject", "лидерство учителей", "ru");
+	assert_dc(r, 5, "description", "Зерттеу Қазақстандағы төрт мектепте "
 	    "жүргізілді; «Сапалы білім» — SDG 4.", "kk");
-	assert_dc(r, 6, DC_DATE, "2019", NULL);
-	assert_dc(r, 7, DC_TYPE, "Master's thesis", NULL);
-	assert_dc(r, 9, DC_LANGUAGE, "kk", NULL);
+	assert_dc(r, 6, "date", "2019", NULL);
+	assert_dc(r, 7, "type", "Master's thesis", NULL);
+	assert_dc(r, 9, "language", "kk", NULL);
 	assert_int_equal(r->ndc, 10);
 
 	assert_non_null(strstr(buf_str(&res.dump), " token=1 [13]oai_dc////100 "
@@ -1159,20 +1363,20 @@ test_cyrillic(void **state)
 	r = &res.recs[0];
 	assert_string_equal(r->identifier,
 	    "oai:cyberleninka.ru:article/14074026");
-	assert_dc(r, 0, DC_TITLE, "О ВЫЧИСЛЕНИИ ПОСТОЯННЫХ, ВХОДЯЩИХ В ОЦЕНКИ "
+	assert_dc(r, 0, "title", "О ВЫЧИСЛЕНИИ ПОСТОЯННЫХ, ВХОДЯЩИХ В ОЦЕНКИ "
 	    "ЛИНЕЙНЫХ ФОРМ", NULL);
-	assert_dc(r, 1, DC_CREATOR, "ИВАНКОВ П.Л.", NULL);
+	assert_dc(r, 1, "creator", "ИВАНКОВ П.Л.", NULL);
 	/* <dc:subject></dc:subject> is skipped. */
-	assert_dc(r, 2, DC_TYPE, "text", NULL);
-	assert_dc(r, 3, DC_FORMAT, "text/html", NULL);
-	assert_dc(r, 4, DC_IDENTIFIER, "http://cyberleninka.ru/article/n/"
+	assert_dc(r, 2, "type", "text", NULL);
+	assert_dc(r, 3, "format", "text/html", NULL);
+	assert_dc(r, 4, "identifier", "http://cyberleninka.ru/article/n/"
 	    "o-vychislenii-postoyannyh-vhodyaschih-v-otsenki-lineynyh-form",
 	    NULL);
-	assert_dc(r, 5, DC_DATE, "2000", NULL);
-	assert_dc(r, 6, DC_PUBLISHER, "Федеральное государственное автономное "
+	assert_dc(r, 5, "date", "2000", NULL);
+	assert_dc(r, 6, "publisher", "Федеральное государственное автономное "
 	    "образовательное учреждение высшего профессионального образования "
 	    "\"Казанский (Приволжский) федеральный университет\"", NULL);
-	assert_dc(r, 7, DC_IDENTIFIER,
+	assert_dc(r, 7, "identifier",
 	    "http://cyberleninka.ru/article_covers/14074026.png", NULL);
 	assert_int_equal(r->ndc, 8);
 	/* Non-DC elements of the format are in the metadata, not in dc. */
@@ -1475,8 +1679,8 @@ test_metadata_serialization(void **state)
 	    "<dc:subject><b xmlns=\"\">nested</b> text</dc:subject>"
 	    "<!-- a comment --><?pi data?><empty/></q:qualifieddc>");
 	/* xml:lang="" is no language; DC text is the unescaped text. */
-	assert_dc(r, 0, DC_TITLE, "A & B <C> \"q\"", NULL);
-	assert_dc(r, 1, DC_SUBJECT, "nested text", NULL);
+	assert_dc(r, 0, "title", "A & B <C> \"q\"", NULL);
+	assert_dc(r, 1, "subject", "nested text", NULL);
 	assert_int_equal(r->ndc, 2);
 
 	assert_int_equal(reparse(r->metadata, r->metadata_len, NULL, 0), 0);
@@ -1523,7 +1727,7 @@ test_control_chars(void **state)
 		    buf_str(&res[0].dump));
 	}
 	assert_string_equal(res[0].recs[0].identifier, "oai:example.org:1");
-	assert_dc(&res[0].recs[0], 0, DC_TITLE, "Verticaltab, formfeed, "
+	assert_dc(&res[0].recs[0], 0, "title", "Verticaltab, formfeed, "
 	    "escape[0m and \xc3\xa9t\xc3\xa9", NULL);
 	/* TAB, LF and CR stay, trimmed away here. */
 	assert_int_equal(res[0].recs[0].ndc, 1);
@@ -1922,7 +2126,7 @@ test_repair_utf8(void **state)
 	assert_int_equal(res[0].nrecs, nitems(titles));
 	assert_int_equal(res[0].repairs, 33);
 	for (i = 0; i < nitems(titles); i++) {
-		assert_dc(&res[0].recs[i], 0, DC_TITLE, titles[i], NULL);
+		assert_dc(&res[0].recs[i], 0, "title", titles[i], NULL);
 		snprintf(el, sizeof(el), "<dc:title>%s</dc:title>", titles[i]);
 		assert_non_null(strstr(res[0].recs[i].metadata, el));
 	}
@@ -1931,34 +2135,34 @@ test_repair_utf8(void **state)
 	run_all_file(BROKEN_DIR "/utf8-noncharacters.xml", res);
 	assert_int_equal(res[0].finish_rc, 0);
 	assert_int_equal(res[0].repairs, 3);
-	assert_dc(&res[0].recs[0], 0, DC_TITLE, "x" R "y" R "z", NULL);
-	assert_dc(&res[0].recs[1], 0, DC_TITLE, "ok", "e" R "n");
+	assert_dc(&res[0].recs[0], 0, "title", "x" R "y" R "z", NULL);
+	assert_dc(&res[0].recs[1], 0, "title", "ok", "e" R "n");
 	assert_non_null(strstr(res[0].recs[1].metadata,
 	    "xml:lang=\"e" R "n\""));
 	/* U+FFFD and U+FFFC are characters like any other. */
-	assert_dc(&res[0].recs[2], 0, DC_TITLE, R "\xef\xbf\xbc" R, NULL);
+	assert_dc(&res[0].recs[2], 0, "title", R "\xef\xbf\xbc" R, NULL);
 	results_free(res);
 
 	/* Every multibyte character cut by 1- and 7-byte feeds survives. */
 	run_all_file(BROKEN_DIR "/utf8-valid-multibyte.xml", res);
 	assert_int_equal(res[0].finish_rc, 0);
 	assert_int_equal(res[0].repairs, 0);
-	assert_dc(&res[0].recs[0], 0, DC_TITLE, "é ü ß", NULL);
-	assert_dc(&res[0].recs[1], 0, DC_TITLE, "Қазақстан € 中文 " R, NULL);
-	assert_dc(&res[0].recs[2], 0, DC_TITLE, "\xf0\x9f\x98\x80 "
+	assert_dc(&res[0].recs[0], 0, "title", "é ü ß", NULL);
+	assert_dc(&res[0].recs[1], 0, "title", "Қазақстан € 中文 " R, NULL);
+	assert_dc(&res[0].recs[2], 0, "title", "\xf0\x9f\x98\x80 "
 	    "\xf0\x90\x8d\x88 \xf4\x8f\xbf\xbd", NULL);
 	results_free(res);
 
 	run_all_file(BROKEN_DIR "/utf8-bom-lowercase-declaration.xml", res);
 	assert_int_equal(res[0].finish_rc, 0);
 	assert_int_equal(res[0].repairs, 1);
-	assert_dc(&res[0].recs[0], 0, DC_TITLE, "a" R "b", NULL);
+	assert_dc(&res[0].recs[0], 0, "title", "a" R "b", NULL);
 	results_free(res);
 
 	run_all_file(BROKEN_DIR "/utf8-no-declaration.xml", res);
 	assert_int_equal(res[0].finish_rc, 0);
 	assert_int_equal(res[0].repairs, 1);
-	assert_dc(&res[0].recs[0], 0, DC_TITLE, "a" R "(b", NULL);
+	assert_dc(&res[0].recs[0], 0, "title", "a" R "(b", NULL);
 	results_free(res);
 }
 
@@ -1974,15 +2178,15 @@ test_repair_charrefs(void **state)
 	assert_int_equal(res[0].nrecs, 4);
 	assert_int_equal(res[0].repairs, 16);
 	/* &#xD800; &#1; &#0; &#x110000; &#65534; */
-	assert_dc(&res[0].recs[0], 0, DC_TITLE,
+	assert_dc(&res[0].recs[0], 0, "title",
 	    "a" R "b" R "c" R "d" R "e" R "f", NULL);
-	assert_dc(&res[0].recs[1], 0, DC_TITLE, "ok", R R R R R "en");
+	assert_dc(&res[0].recs[1], 0, "title", "ok", R R R R R "en");
 	assert_non_null(strstr(res[0].recs[1].metadata,
 	    "<dc:title xml:lang=\"" R R R R R "en\">ok</dc:title>"));
 	/* &#xDFFF; &#xFFFF; &#x0; &#31; &#1114112; &#99999999999999999999; */
-	assert_dc(&res[0].recs[2], 0, DC_TITLE, R R R R R R, NULL);
+	assert_dc(&res[0].recs[2], 0, "title", R R R R R R, NULL);
 	/* Allowed references are left to libxml2. */
-	assert_dc(&res[0].recs[3], 0, DC_TITLE, "kept: \t\n\r "
+	assert_dc(&res[0].recs[3], 0, "title", "kept: \t\n\r "
 	    "\xc3\xa9\xc3\xa9\xed\x9f\xbf\xee\x80\x80" R
 	    "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf&&<", "\xc3\xa9\xf4\x8f\xbf\xbf");
 	assert_non_null(strstr(res[0].recs[3].metadata, "\t\n&#13; "));
@@ -1999,10 +2203,10 @@ test_repair_latin1(void **state)
 	run_all_file(BROKEN_DIR "/iso-8859-1.xml", res);
 	assert_int_equal(res[0].finish_rc, 0);
 	assert_int_equal(res[0].nrecs, 2);
-	assert_dc(&res[0].recs[0], 0, DC_TITLE,
+	assert_dc(&res[0].recs[0], 0, "title",
 	    "caf\xc3\xa9 na\xc3\xafve \xc2\xa9", NULL);
 	/* The C0 byte dropped, &#1; rewritten: two repairs. */
-	assert_dc(&res[0].recs[1], 0, DC_TITLE, "xy" R "z", NULL);
+	assert_dc(&res[0].recs[1], 0, "title", "xy" R "z", NULL);
 	assert_int_equal(res[0].repairs, 2);
 	results_free(res);
 }
@@ -2023,7 +2227,7 @@ test_repair_celestial(void **state)
 	    "oai:arXiv.org:hep-th/0001001");
 	/* 11 bad sequences, one control byte. */
 	assert_int_equal(res[0].repairs, 12);
-	assert_int_equal(res[0].recs[0].dc[6].element, DC_DESCRIPTION);
+	assert_string_equal(res[0].recs[0].dc[6].element, "description");
 	d = res[0].recs[0].dc[6].value;
 	assert_non_null(strstr(d, "geometry of\n\n" R "\n\n" R R R "\n\nthe "
 	    "moduli space"));
@@ -2178,8 +2382,8 @@ test_bad_records(void **state)
 			assert_string_equal(res[0].recs[j].identifier, id);
 		}
 		if (strstr(path, "listidentifiers") == NULL) {
-			assert_dc(&res[0].recs[0], 0, DC_TITLE, "first", NULL);
-			assert_dc(&res[0].recs[2], 0, DC_TITLE, "third", NULL);
+			assert_dc(&res[0].recs[0], 0, "title", "first", NULL);
+			assert_dc(&res[0].recs[2], 0, "title", "third", NULL);
 		}
 		assert_true(cases[i].n < res[0].nrejs);
 		assert_int_equal(res[0].nrejects, res[0].nrejs);
@@ -2662,6 +2866,8 @@ main(void)
 		cmocka_unit_test(test_tables),
 		cmocka_unit_test(test_fixtures_chunked),
 		cmocka_unit_test(test_rejected_causes),
+		cmocka_unit_test(test_format_dc_real),
+		cmocka_unit_test(test_format_unknown),
 		cmocka_unit_test(test_nur_page1),
 		cmocka_unit_test(test_nur_tokens),
 		cmocka_unit_test(test_nur_identify),

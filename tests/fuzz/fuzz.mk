@@ -23,6 +23,10 @@ FUZZ_SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 FUZZ_CFLAGS	 = $(BASE_CFLAGS) -O1 $(FUZZ_SAN)
 FUZZ_COMMON	 = $(patsubst %.c,$(FUZZ)/%.o,$(wildcard common/*.c))
 FUZZ_TARGETS	 = oai conf
+# The parser's files: the SAX core, the input filter, the serializer and
+# the metadata formats.
+FUZZ_OAI	 = $(patsubst %.c,$(FUZZ)/%.o,harvest/oai.c harvest/xmlfilter.c \
+		   harvest/serialize.c $(wildcard harvest/format*.c))
 
 # The largest input of each target.  A config line may be 16 KiB (a
 # MAX_URL_LEN URL plus its key): conf gets room to cross that.
@@ -53,7 +57,7 @@ $(FUZZ)/%.o: %.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) \
 	    -MMD -MP -c -o $@ $<
 
-$(FUZZ)/fuzz_oai: tests/fuzz/fuzz_oai.c $(FUZZ_COMMON) $(FUZZ)/harvest/oai.o
+$(FUZZ)/fuzz_oai: tests/fuzz/fuzz_oai.c $(FUZZ_COMMON) $(FUZZ_OAI)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -o $@ $^ \
 	    $(PKG_LIBS) -lm
 

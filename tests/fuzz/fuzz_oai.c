@@ -193,14 +193,15 @@ on_record(void *arg, const struct oai_record *r)
 		check_standalone(r->metadata, r->metadata_len);
 		h = hash_add(h, r->metadata, r->metadata_len);
 	} else
-		CHECK(r->ndc == 0);
-	CHECK(r->ndc == 0 || r->dc != NULL);
-	for (i = 0; i < r->ndc; i++) {
-		CHECK(oai_dc_name(r->dc[i].element) != NULL);
-		CHECK(r->dc[i].value != NULL && r->dc[i].value[0] != '\0');
-		h = hash_add(h, &r->dc[i].element, sizeof(r->dc[i].element));
-		h = hash_str(h, r->dc[i].value);
-		h = hash_str(h, r->dc[i].lang);
+		CHECK(r->nfields == 0);
+	CHECK(r->nfields == 0 || (r->fields != NULL && r->format != NULL));
+	for (i = 0; i < r->nfields; i++) {
+		CHECK(format_field(r->format, r->fields[i].name) != -1);
+		CHECK(r->fields[i].value != NULL &&
+		    r->fields[i].value[0] != '\0');
+		h = hash_str(h, r->fields[i].name);
+		h = hash_str(h, r->fields[i].value);
+		h = hash_str(h, r->fields[i].lang);
 	}
 	o->hash = h;
 	return callback_rc(o);
