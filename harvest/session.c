@@ -228,6 +228,8 @@ struct harvest_job {
 	struct oai_parser	*parser;
 	struct spool		*spool;
 	struct spool		*spare;		/* back from the writer */
+	struct store_dc		*dc;		/* a record's, for the spool */
+	size_t			 dccap;
 	char			*spool_cause;
 	char			*pipe_cause;	/* the page writer failed */
 	char			*page_max;	/* this page's latest datestamp */
@@ -834,6 +836,7 @@ job_free(struct harvest_job *j)
 	pend_clear(j);
 	spool_free(j->spool);
 	spool_free(j->spare);
+	free(j->dc);
 	free(j->pipe_cause);
 	free(j->page_max);
 	for (i = 0; i < j->nlists; i++) {
@@ -1212,10 +1215,31 @@ static int
 on_record(void *arg, const struct oai_record *r)
 {
 	struct harvest_job	*j = arg;
+	struct store_record	 rec;
+	size_t			 i;
 
 	if (j->state != JOB_LIST && j->state != JOB_SWEEP)
 		return 0;
-	if (spool_add(j->spool, r, &j->spool_cause) == -1)
+	if (r->ndc > j->dccap) {
+		j->dc = xreallocarray(j->dc, r->ndc, sizeof(*j->dc));
+		j->dccap = r->ndc;
+	}
+	for (i = 0; i < r->ndc; i++) {
+		j->dc[i].element = oai_dc_name(r->dc[i].element);
+		j->dc[i].value = r->dc[i].value;
+		j->dc[i].lang = r->dc[i].lang;
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.identifier = r->identifier;
+	rec.datestamp = r->datestamp;
+	rec.deleted = r->deleted;
+	rec.sets = r->sets;
+	rec.nsets = r->nsets;
+	rec.metadata = r->metadata;
+	rec.metadata_len = r->metadata_len;
+	rec.dc = j->dc;
+	rec.ndc = r->ndc;
+	if (spool_add(j->spool, &rec, &j->spool_cause) == -1)
 		return -1;
 	/*
 	 * The parser sets aside records without identifier or a readable

@@ -27,7 +27,7 @@ struct spool {
 	size_t			 scratchcap;
 	const char		**sets;
 	size_t			 setcap;
-	struct store_dc		*dc;
+	struct store_dc		*dc;		/* one record's, read back */
 	size_t			 dccap;
 	/* store_prepare() on the way in, its results on the way out. */
 	struct store_prep	*prep;
@@ -122,56 +122,25 @@ put_str(struct buf *b, const char *s, size_t len)
 }
 
 /*
- * The record as store_put() takes it, for store_prepare(): on the event
- * loop, so that the page writer only writes (see store.h).
+ * store_prepare() runs here, on the event loop, so that the page writer
+ * only writes (see store.h).  A record it refuses is kept as it came:
+ * store_put() will say why, in its turn.
  */
-static int
-prepare(struct spool *s, const struct oai_record *r, struct store_prepared *p)
-{
-	struct store_record	 rec;
-	char			*cause = NULL;
-	size_t			 i;
-
-	if (r->ndc > s->dccap) {
-		s->dc = xreallocarray(s->dc, r->ndc, sizeof(*s->dc));
-		s->dccap = r->ndc;
-	}
-	for (i = 0; i < r->ndc; i++) {
-		s->dc[i].element = oai_dc_name(r->dc[i].element);
-		s->dc[i].value = r->dc[i].value;
-		s->dc[i].lang = r->dc[i].lang;
-	}
-	memset(&rec, 0, sizeof(rec));
-	rec.identifier = r->identifier;
-	rec.datestamp = r->datestamp;
-	rec.deleted = r->deleted;
-	rec.sets = r->sets;
-	rec.nsets = r->nsets;
-	rec.metadata = r->metadata;
-	rec.metadata_len = r->metadata_len;
-	rec.dc = s->dc;
-	rec.ndc = r->ndc;
-	if (store_prepare(s->prep, &rec, p, &cause) == -1) {
-		/* store_put() will say why, in its turn. */
-		free(cause);
-		return -1;
-	}
-	return 0;
-}
-
 int
-spool_add(struct spool *s, const struct oai_record *r, char **cause)
+spool_add(struct spool *s, const struct store_record *r, char **cause)
 {
 	struct store_prepared	 p;
 	size_t			 start, i;
 	uint32_t		 len;
 	int			 prepared, c;
+	char			*pcause = NULL;
 	const char		*v;
 
 	if (s->mem.len > 0 && s->mem.len >= s->mem_max &&
 	    flush_mem(s, cause) == -1)
 		return -1;
-	prepared = prepare(s, r, &p) == 0;
+	prepared = store_prepare(s->prep, r, &p, &pcause) == 0;
+	free(pcause);
 	start = s->mem.len;
 	put_u32(&s->mem, 0);		/* frame length, filled in below */
 	put_u32(&s->mem, (r->deleted ? SP_DELETED : 0) |
@@ -197,7 +166,8 @@ spool_add(struct spool *s, const struct oai_record *r, char **cause)
 		put_str(&s->mem, r->metadata, r->metadata_len);
 		put_u32(&s->mem, (uint32_t)r->ndc);
 		for (i = 0; i < r->ndc; i++) {
-			put_u32(&s->mem, (uint32_t)r->dc[i].element);
+			v = r->dc[i].element;
+			put_str(&s->mem, v, strlen(v));
 			v = r->dc[i].value;
 			put_str(&s->mem, v, strlen(v));
 			v = r->dc[i].lang;
@@ -279,7 +249,7 @@ decode(struct spool *s, const char *p, size_t n, struct store_record *rec)
 {
 	struct store_prepared	*pp = &s->prepared;
 	const char		*end = p + n;
-	uint32_t		 v, i, nsets, ndc, el;
+	uint32_t		 v, i, nsets, ndc;
 	int			 c;
 
 	memset(rec, 0, sizeof(*rec));
@@ -308,8 +278,8 @@ decode(struct spool *s, const char *p, size_t n, struct store_record *rec)
 		s->dccap = ndc;
 	}
 	for (i = 0; i < ndc; i++) {
-		if (get_u32(&p, end, &el) == -1 ||
-		    (s->dc[i].element = oai_dc_name((int)el)) == NULL ||
+		if (get_str(&p, end, &s->dc[i].element, NULL) == -1 ||
+		    s->dc[i].element == NULL ||
 		    get_str(&p, end, &s->dc[i].value, NULL) == -1 ||
 		    get_str(&p, end, &s->dc[i].lang, NULL) == -1)
 			return -1;
