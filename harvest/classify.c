@@ -80,7 +80,8 @@ status_flags(long status)
 	size_t	i;
 
 	for (i = 0; i < nitems(status_rules); i++)
-		if (status >= status_rules[i].lo && status <= status_rules[i].hi)
+		if (status >= status_rules[i].lo &&
+		    status <= status_rules[i].hi)
 			return status_rules[i].flags;
 	return 0;
 }

@@ -35,6 +35,7 @@ void			 polite_queue(struct polite_host *, struct polite_wait *,
 /* The request w->start sent ended: the next waiting job may go. */
 void			 polite_release(struct polite_host *);
 /* w is going away: out of the queue, and the host free if it held it. */
-void			 polite_leave(struct polite_host *, struct polite_wait *);
+void			 polite_leave(struct polite_host *,
+			    struct polite_wait *);
 
 #endif

@@ -1632,7 +1632,7 @@ complete:
 	}
 	if (code == NULL && more) {
 		it = page_new(j, STORE_PAGE_CHECKPOINT);
-		/* A windowed list never resumes from a token: see start_list. */
+		/* A windowed list never resumes from a token (start_list). */
 		it->list.token = j->window == WINDOW_NONE ?
 		    xstrdup(tok->value) : NULL;
 		it->list.cursor = tok->cursor;

@@ -83,7 +83,8 @@ struct store_page_result {
 	size_t			 batch;		/* pages in its transaction */
 };
 
-typedef void	(*store_page_done_cb)(void *, const struct store_page_result *);
+typedef void	(*store_page_done_cb)(void *,
+		    const struct store_page_result *);
 typedef void	(*store_call_done_cb)(void *, const char *cause);
 
 /*
