@@ -126,6 +126,9 @@ $(ASN)/tests/test_window: $(ASN)/tests/test_window.o $(ASN_COMMON) \
 $(ASN)/tests/test_writer: $(ASN)/tests/test_writer.o $(ASN_COMMON) \
 	    $(ASN)/common/writer.o
 	$(LINK_TEST)
+$(ASN)/tests/test_classify: $(ASN)/tests/test_classify.o $(ASN_COMMON) \
+	    $(ASN)/harvest/classify.o
+	$(LINK_TEST)
 $(ASN)/tests/test_%: $(ASN)/tests/test_%.o $(ASN)/tests/testlib.o \
 	    $(ASN_LIB_OBJS)
 	$(LINK_TEST)

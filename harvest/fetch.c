@@ -1,11 +1,13 @@
 #include <sys/queue.h>
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <zlib.h>
 
 #include "fetch.h"
 #include "log.h"
@@ -589,4 +591,101 @@ timer_cb(CURLM *multi, long timeout_ms, void *userp)
 	tv.tv_usec = (timeout_ms % 1000) * 1000;
 	evtimer_add(f->timer, &tv);
 	return 0;
+}
+
+/* Gzip bodies without Content-Encoding */
+
+struct fetch_gunzip {
+	char		*name;
+	long long	 max;
+	int		 sniffed;
+	int		 active;	/* inflating */
+	z_stream	 zs;
+	long long	 inflated;
+};
+
+struct fetch_gunzip *
+fetch_gunzip_new(long long max, const char *name)
+{
+	struct fetch_gunzip	*g;
+
+	g = xcalloc(1, sizeof(*g));
+	g->max = max;
+	g->name = xstrdup(name);
+	return g;
+}
+
+void
+fetch_gunzip_reset(struct fetch_gunzip *g)
+{
+	if (g->active)
+		inflateEnd(&g->zs);
+	g->active = g->sniffed = 0;
+	g->inflated = 0;
+}
+
+void
+fetch_gunzip_free(struct fetch_gunzip *g)
+{
+	if (g == NULL)
+		return;
+	fetch_gunzip_reset(g);
+	free(g->name);
+	free(g);
+}
+
+static int
+gunzip_inflate(struct fetch_gunzip *g, const char *p, size_t len,
+    int (*fn)(void *, const char *, size_t), void *arg, char **cause)
+{
+	unsigned char	out[16384];
+	size_t		n;
+	int		r;
+
+	g->zs.next_in = (unsigned char *)(uintptr_t)p;
+	g->zs.avail_in = (unsigned int)len;
+	do {
+		g->zs.next_out = out;
+		g->zs.avail_out = sizeof(out);
+		r = inflate(&g->zs, Z_NO_FLUSH);
+		if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
+			xasprintf(cause, "gzip body without "
+			    "Content-Encoding does not inflate: %s",
+			    g->zs.msg != NULL ? g->zs.msg : "corrupt");
+			return -1;
+		}
+		n = sizeof(out) - g->zs.avail_out;
+		g->inflated += (long long)n;
+		if (g->inflated > g->max) {
+			xasprintf(cause, "response larger than %lld "
+			    "bytes once inflated", g->max);
+			return -1;
+		}
+		if (n > 0 && fn(arg, (char *)out, n) == -1)
+			return -1;
+		if (r == Z_STREAM_END)
+			break;
+	} while (g->zs.avail_in > 0 || g->zs.avail_out == 0);
+	return 0;
+}
+
+int
+fetch_gunzip_feed(struct fetch_gunzip *g, const char *p, size_t len,
+    int (*fn)(void *, const char *, size_t), void *arg, char **cause)
+{
+	if (!g->sniffed && len > 0) {
+		g->sniffed = 1;
+		if ((unsigned char)p[0] == 0x1f && (len < 2 ||
+		    (unsigned char)p[1] == 0x8b)) {
+			memset(&g->zs, 0, sizeof(g->zs));
+			if (inflateInit2(&g->zs, 16 + MAX_WBITS) != Z_OK)
+				fatalx("inflateInit2 failed");
+			g->active = 1;
+			log_debug("event=gzip_sniffed source=%s",
+			    log_q(g->name));
+		}
+	}
+	if (g->active)
+		return gunzip_inflate(g, p, len, fn, arg, cause);
+	return fn(arg, p, len);
 }

@@ -68,6 +68,25 @@ struct fetch_req *fetch_start(struct fetch *, const char *url,
 /* Abort a transfer; done is not called. */
 void		 fetch_cancel(struct fetch_req *);
 
+/*
+ * Some servers send gzip without saying so (no Content-Encoding), so
+ * libcurl hands the compressed bytes through: a body whose first bytes
+ * are gzip's magic is inflated on its way to fn, with the same cap on the
+ * decompressed size (max bytes); any other goes to fn as it is.  One per
+ * job, reset for each request; name is for the log.
+ */
+struct fetch_gunzip;
+struct fetch_gunzip *fetch_gunzip_new(long long max, const char *name);
+void		 fetch_gunzip_free(struct fetch_gunzip *);
+void		 fetch_gunzip_reset(struct fetch_gunzip *);
+/*
+ * -1 when fn returned -1, or with *cause when the body does not inflate
+ * or grows past max.
+ */
+int		 fetch_gunzip_feed(struct fetch_gunzip *, const char *, size_t,
+		    int (*fn)(void *, const char *, size_t), void *,
+		    char **cause);
+
 /* Percent-encode s for a query string (RFC 3986 unreserved kept). */
 char		*fetch_escape(const char *);
 

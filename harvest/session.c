@@ -1,26 +1,23 @@
+/* Over 1,500 lines: one job, the per-source state machine and its steps. */
 /*
  * A harvest run for one source, as a state machine on the event loop:
  *
- *	IDENTIFY -> LIST (page, page, ...) for each (prefix, set) -> DONE
+ *	IDENTIFY -> LIST (page, page, ...) for each (prefix, set)
+ *	    -> SWEEP (deletion sweeps due) -> DONE
  *
  * Each page's records are parsed as the bytes arrive, spooled, and written
  * with the list's checkpoint in one transaction once the page is complete.
- * Between requests the job waits on a timer (politeness delay, retries).
+ * Between requests the job waits for its host (polite.c: politeness delay,
+ * retries); what a response means is classify()'s to say (classify.c).
  *
- * Pages are written by the engine's page writer, a thread with its own
- * SQLite connection, while the next pages are fetched and parsed here (the
- * two took turns on one core before, each about half of a record's cost).
- * Pages queue in order in an open batch; when the writer is free, the
- * batch goes to it whole and is written in one transaction, each page with
- * its checkpoint, so that a database stops only at a page's end.  When the
- * writer is the slower, batches grow and each commit's fixed cost (the
- * full-text index's flush above all) is shared, up to BATCH_MAX_RECORDS;
- * past that the event loop waits.  The event loop touches the store only
- * after engine_drain() has written and taken back everything, and nothing
- * is shared with the thread while it works.
+ * Pages are written by the store's page writer (store/page.h) while the
+ * next pages are fetched and parsed here.  Everything the job reads or
+ * writes in the store goes through it, in order, with a completion on the
+ * loop: a job that needs the store's answer (a list's state, its last page
+ * written) waits for it in job_after_store(), and the loop goes on.  A
+ * queue past STORE_PAGES_MAX_RECORDS holds the job's next request back
+ * until the writer catches up (job_wait_space()).
  */
-#include <sys/eventfd.h>
-
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -30,27 +27,29 @@
 
 #include <sys/queue.h>
 
-#include <curl/curl.h>
 #include <event2/event.h>
-#include <zlib.h>
 
+#include "classify.h"
 #include "fetch.h"
 #include "harvest.h"
 #include "log.h"
 #include "oh_limits.h"
+#include "page.h"
+#include "polite.h"
 #include "spool.h"
 #include "util.h"
-#include "writer.h"
 
+/* A job's one state; job_set_state() changes it, and logs the change. */
 enum job_state {
+	JOB_NEW,
 	JOB_IDENTIFY,
 	JOB_LIST,
 	JOB_SWEEP,
-	JOB_DONE,
+	JOB_DONE,		/* ending: its last writes, then done */
 };
 
 static const char *const job_state_names[] = {
-	"identify", "list", "sweep", "done",
+	"new", "identify", "list", "sweep", "done",
 };
 
 /* The automatic sweep interval for repositories that keep no deletions. */
@@ -61,88 +60,14 @@ struct list_spec {
 	char	*set;		/* "" for the whole repository */
 };
 
-/*
- * A host is what politeness is about: every job whose URL has the same
- * scheme, host and port shares one, so that at most one request is in
- * flight to it and requests are spaced by the job's delay.
- */
-struct host {
-	LIST_ENTRY(host)	 entry;
-	char			*key;
-	struct harvest_engine	*e;
-	TAILQ_HEAD(, harvest_job) queue;	/* jobs waiting to send */
-	struct harvest_job	*holder;	/* the job with a request out */
-	int64_t			 last_end_ms;
-	struct event		*timer;
-};
-
-/* A malformed record, kept until its page is committed. */
-struct pending_reject {
-	char	*identifier;
-	char	*datestamp;
-	char	*cause;
-	char	*raw;
-	size_t	 raw_len;
-	int	 truncated;
-};
-
 /* Rejects kept with their raw XML per page; more are only counted. */
 #define MAX_PAGE_REJECTS	64
 
-/*
- * A list page on its way to the database.  It owns what the write needs
- * (the page's spool and rejects move here, the strings are copies), so the
- * writer thread touches nothing of the job's; batch_apply() brings what
- * the write found back to the job, on the event loop.
- */
-struct page_item {
-	struct harvest_job	*j;		/* the owner, for batch_apply */
-	int64_t			 source_id;
-	int64_t			 run_id;
-	char			*prefix;
-	char			*set;
-	struct spool		*spool;
-	struct pending_reject	*pend;
-	size_t			 npend;
-	size_t			 nrecords;
-
-	/* Where the list stands after the page: a checkpoint ... */
-	int			 checkpoint;
-	char			*token;
-	char			*progress;
-	long long		 cursor;
-	long long		 cls;
-	long long		 pages;
-	/* ... or the list's end, with the next from (NULL: none). */
-	char			*wm;
-
-	/* What the write did. */
-	struct store_run_stats	 stats;
-};
-
-/* Pages written in one transaction, in order. */
-struct page_batch {
-	struct store		*s;
-	int			 wfd;		/* the engine's eventfd */
-	struct page_item	**items;
-	size_t			 n;
-	size_t			 cap;
-	size_t			 records;
-	char			*cause;		/* set when it failed */
-};
-
-/* A batch stops growing at this many records: the event loop waits. */
-#define BATCH_MAX_RECORDS	400
-
 struct harvest_engine {
-	LIST_HEAD(, host)	 hosts;
+	struct polite		*polite;	/* the hosts */
 	struct event_base	*base;
-	struct store		*ws;		/* the engine's own connection */
-	struct writer		*writer;	/* NULL: pages written inline */
-	struct page_batch	*inflight;	/* with the writer, or NULL */
-	struct page_batch	*open;		/* pages queued behind it */
-	int			 wfd;		/* eventfd: a page is written */
-	struct event		*wev;
+	struct store_pages	*pages;		/* the store's page writer */
+	TAILQ_HEAD(, harvest_job) full_wait;	/* jobs held back by it */
 	struct fetch		*fetch;
 	long long		 retry_base_ms;
 	long long		 max_bytes;
@@ -218,27 +143,27 @@ struct harvest_job {
 	long long		 narrowed;	/* windows halved, this run */
 
 	/* Waiting for, or holding, the host. */
-	struct host		*host;
-	TAILQ_ENTRY(harvest_job) qentry;
-	int			 queued;
-	int64_t			 ready_ms;
+	struct polite_host	*host;
+	struct polite_wait	 hwait;
 
 	/* The current request. */
 	struct fetch_req	*req;
 	struct oai_parser	*parser;
 	struct spool		*spool;
-	struct spool		*spare;		/* back from the writer */
+	struct store_dc		*dc;		/* a record's, for the spool */
+	size_t			 dccap;
 	char			*spool_cause;
 	char			*pipe_cause;	/* the page writer failed */
 	char			*page_max;	/* this page's latest datestamp */
 	time_t			 page_max_t;
 	int			 tries;
+	struct classify_out	 verdict;	/* of the last response */
 	long long		 retries;	/* this run, all requests */
 	long long		 rejects;
 	long long		 page_rejects;	/* this request's */
 	long long		 normalized;	/* datestamps, this run */
 	/* This page's rejects, written with it (at most MAX_PAGE_REJECTS). */
-	struct pending_reject	*pend;
+	struct store_page_reject *pend;
 	size_t			 npend;
 	long long		 changes_seen;	/* reported to on_commit */
 	int			 forbidden;
@@ -246,20 +171,42 @@ struct harvest_job {
 	char			*error;
 	const char		*error_type;
 
+	/*
+	 * The store's work in flight for the job (pages and calls), and what
+	 * the job does once it is all done (job_after_store()).
+	 */
+	int			 store_out;
+	void			(*store_next)(struct harvest_job *);
+	struct event		*store_ev;
+	char			*store_cause;	/* a call's failure */
+	int			 full_wait;	/* held back: the queue is full */
+	TAILQ_ENTRY(harvest_job) fentry;
+	int			 sync;		/* cancelled: finish before
+						   harvest_cancel() returns */
+	int			 run_ended;	/* store_run_end() was called */
+	char			*end_cause;	/* ... and failed */
+	/* What the store said: a list's state, a sweep due, ... */
+	struct store_list_state	 st;
+	int			 sweep_is_due;
+	char			*sweep_warn;
+	/* A list's (or window's) last page, until it is written. */
+	int			 end_code;	/* it was an OAI error */
+	int			 end_win_more;
+	char			*end_wm;
+	/* A sweep page, until it is written. */
+	int			 sweep_more;
+	char			*sweep_token;
+	int			 sweep_refused;
+	long long		 sweep_vanished;
+
 	/* A gzip body that came without Content-Encoding. */
-	int			 sniffed;
-	int			 gunzip;
-	z_stream		 zs;
-	long long		 inflated;
+	struct fetch_gunzip	*gz;
 };
 
 /* State and flow */
 static void	 job_set_state(struct harvest_job *, enum job_state);
 static void	 job_queue(struct harvest_job *, long long ms);
-static struct host *host_get(struct harvest_engine *, const char *);
-static void	 host_arm(struct host *);
-static void	 host_release(struct host *);
-static void	 on_host_timer(evutil_socket_t, short, void *);
+static void	 job_send(void *);
 static void	 job_fail(struct harvest_job *, const char *, ...)
 		    __printflike(2, 3);
 static void	 job_finish(struct harvest_job *);
@@ -279,26 +226,35 @@ static void	 identify_done(struct harvest_job *);
 static void	 page_done(struct harvest_job *);
 static void	 sweep_page_done(struct harvest_job *);
 static void	 next_sweep(struct harvest_job *);
-static int	 item_put(void *, const struct store_record *);
+static int	 identify_call(struct store *, void *, char **);
+static void	 identify_stored(struct harvest_job *);
+static void	 list_begin(struct harvest_job *);
+static int	 sweep_due_call(struct store *, void *, char **);
+static void	 sweep_asked(struct harvest_job *);
+static void	 sweep_start(struct harvest_job *);
 
-/* The page writer */
-static struct page_item *page_item_new(struct harvest_job *);
-static void	 page_item_free(struct page_item *);
-static void	 page_queue(struct harvest_engine *, struct page_item *);
-static void	 batch_free(struct page_batch *);
-static void	 batch_write(void *);
-static void	 batch_apply(struct harvest_engine *, struct page_batch *);
-static void	 engine_pump(struct harvest_engine *, int);
-static void	 engine_drain(struct harvest_engine *);
-static struct store *job_store(struct harvest_job *);
+/* The store's side: pages and calls, completions on the loop */
+static struct store_page *page_new(struct harvest_job *,
+		    enum store_page_kind);
+static void	 page_written(void *, const struct store_page_result *);
+static void	 job_call(struct harvest_job *,
+		    int (*)(struct store *, void *, char **));
+static void	 call_done(void *, const char *);
+static void	 job_after_store(struct harvest_job *,
+		    void (*)(struct harvest_job *));
+static void	 on_store_ready(evutil_socket_t, short, void *);
+static void	 job_wait_space(struct harvest_job *);
+static void	 engine_space(struct harvest_engine *);
 static int	 pipe_failed(struct harvest_job *);
-static void	 on_written(evutil_socket_t, short, void *);
-static void	 pend_free(struct pending_reject *, size_t);
+static void	 list_written(struct harvest_job *);
+static void	 sweep_written(struct harvest_job *);
+static void	 job_finish_run(struct harvest_job *);
+static void	 job_finish_now(struct harvest_job *);
+static void	 job_report(struct harvest_job *);
 static void	 note_clock(struct harvest_job *);
 static void	 list_reset(struct harvest_job *);
 static void	 window_begin(struct harvest_job *);
-static int	 window_narrow(struct harvest_job *,
-		    const struct fetch_result *, const char *);
+static int	 window_narrow(struct harvest_job *, const char *);
 static void	 window_next(struct harvest_job *);
 static void	 check_list_size(struct harvest_job *, const char *);
 static const char *next_from(const char *, const char *);
@@ -311,12 +267,11 @@ harvest_engine_new(struct event_base *base, struct store *store,
 {
 	struct harvest_engine	*e;
 	struct fetch_options	 fo;
-	char			*ckcause = NULL;
 
 	e = xcalloc(1, sizeof(*e));
-	LIST_INIT(&e->hosts);
+	e->polite = polite_new(base);
+	TAILQ_INIT(&e->full_wait);
 	e->base = base;
-	e->wfd = -1;
 	memset(&fo, 0, sizeof(fo));
 	fo.user_agent = o->user_agent;
 	fo.contact = o->contact;
@@ -328,31 +283,13 @@ harvest_engine_new(struct event_base *base, struct store *store,
 		return NULL;
 	}
 	/*
-	 * The engine writes through a connection of its own, so that its
-	 * page writer never shares one with the caller's event loop.
+	 * The store writes pages through a connection of its own, so that
+	 * its page writer never shares one with the caller's event loop.
 	 */
-	if (store != NULL) {
-		if ((e->ws = store_open(store_path(store), 0, cause)) == NULL) {
-			harvest_engine_free(e);
-			return NULL;
-		}
-		/*
-		 * The page writer should not wait for checkpoints; without a
-		 * checkpointer, its commits checkpoint as SQLite's do.
-		 */
-		if (store_checkpoint_async(e->ws, 0, 0, 0, &ckcause) == -1) {
-			log_warn("harvest: %s", ckcause);
-			free(ckcause);
-		}
-		if ((e->wfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
-		    (e->wev = event_new(base, e->wfd, EV_READ | EV_PERSIST,
-		    on_written, e)) == NULL || event_add(e->wev, NULL) == -1) {
-			xasprintf(cause, "harvest: page writer: %s",
-			    strerror(errno));
-			harvest_engine_free(e);
-			return NULL;
-		}
-		e->writer = writer_new();
+	if (store != NULL &&
+	    (e->pages = store_pages_new(store, base, cause)) == NULL) {
+		harvest_engine_free(e);
+		return NULL;
 	}
 	e->retry_base_ms = o->retry_base_ms > 0 ? o->retry_base_ms :
 	    BACKOFF_BASE * 1000LL;
@@ -377,168 +314,25 @@ harvest_engine_observe(struct harvest_engine *e,
 void
 harvest_engine_free(struct harvest_engine *e)
 {
-	struct host	*h;
-
 	if (e == NULL)
 		return;
-	/* Jobs see their pages written when they end; this is for safety. */
-	writer_wait(e->writer);
-	batch_free(e->inflight);
-	batch_free(e->open);
-	writer_free(e->writer);
-	if (e->wev != NULL)
-		event_free(e->wev);
-	if (e->wfd != -1)
-		close(e->wfd);
-	store_close(e->ws);
-	while ((h = LIST_FIRST(&e->hosts)) != NULL) {
-		LIST_REMOVE(h, entry);
-		event_free(h->timer);
-		free(h->key);
-		free(h);
-	}
+	store_pages_free(e->pages);
+	polite_free(e->polite);
 	fetch_free(e->fetch);
 	free(e);
-}
-
-/* Politeness */
-
-/* scheme://host:port, lowercased; the whole URL when it does not parse. */
-static char *
-host_key(const char *url)
-{
-	CURLU	*u;
-	char	*scheme = NULL, *host = NULL, *port = NULL, *key, *p;
-
-	if ((u = curl_url()) == NULL)
-		return xstrdup(url);
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
-	    CURLUE_OK)
-		key = xstrdup(url);
-	else
-		xasprintf(&key, "%s://%s:%s", scheme, host, port);
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_url_cleanup(u);
-	for (p = key; *p != '\0'; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p += 'a' - 'A';
-	return key;
-}
-
-static struct host *
-host_get(struct harvest_engine *e, const char *url)
-{
-	struct host	*h;
-	char		*key;
-
-	key = host_key(url);
-	LIST_FOREACH(h, &e->hosts, entry)
-		if (strcmp(h->key, key) == 0) {
-			free(key);
-			return h;
-		}
-	h = xcalloc(1, sizeof(*h));
-	h->key = key;
-	h->e = e;
-	TAILQ_INIT(&h->queue);
-	h->timer = evtimer_new(e->base, on_host_timer, h);
-	h->last_end_ms = -1;
-	LIST_INSERT_HEAD(&e->hosts, h, entry);
-	return h;
-}
-
-/* When may job j send, given the host's last request? */
-static int64_t
-host_start_at(const struct host *h, const struct harvest_job *j)
-{
-	int64_t	t = j->ready_ms;
-
-	if (h->last_end_ms >= 0 && h->last_end_ms + j->delay_ms > t)
-		t = h->last_end_ms + j->delay_ms;
-	return t;
-}
-
-/*
- * Arm the host's timer for the earliest moment a waiting job may send.
- * Requests always start from the timer, never from the caller's stack.
- */
-static void
-host_arm(struct host *h)
-{
-	struct harvest_job	*j;
-	struct timeval		 tv;
-	int64_t			 t, best = -1, now;
-
-	if (h->holder != NULL)
-		return;
-	TAILQ_FOREACH(j, &h->queue, qentry) {
-		t = host_start_at(h, j);
-		if (best < 0 || t < best)
-			best = t;
-	}
-	if (best < 0) {
-		evtimer_del(h->timer);
-		return;
-	}
-	now = mono_ms();
-	t = best > now ? best - now : 0;
-	tv.tv_sec = t / 1000;
-	tv.tv_usec = (t % 1000) * 1000;
-	evtimer_add(h->timer, &tv);
-}
-
-static void
-on_host_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct host		*h = arg;
-	struct harvest_job	*j, *pick = NULL;
-	int64_t			 now = mono_ms(), t, best = -1;
-
-	if (h->holder != NULL)
-		return;
-	/* The waiting job that may send first; the oldest on a tie. */
-	TAILQ_FOREACH(j, &h->queue, qentry) {
-		t = host_start_at(h, j);
-		if (best < 0 || t < best) {
-			best = t;
-			pick = j;
-		}
-	}
-	if (pick == NULL)
-		return;
-	if (best > now) {
-		host_arm(h);
-		return;
-	}
-	TAILQ_REMOVE(&h->queue, pick, qentry);
-	pick->queued = 0;
-	h->holder = pick;
-	do_request(pick);
-}
-
-static void
-host_release(struct host *h)
-{
-	h->holder = NULL;
-	h->last_end_ms = mono_ms();
-	host_arm(h);
 }
 
 /* Wait ms (a retry's backoff), then for the host, then send. */
 static void
 job_queue(struct harvest_job *j, long long ms)
 {
-	j->ready_ms = mono_ms() + ms;
-	if (!j->queued) {
-		TAILQ_INSERT_TAIL(&j->host->queue, j, qentry);
-		j->queued = 1;
-	}
-	host_arm(j->host);
+	polite_queue(j->host, &j->hwait, ms);
+}
+
+static void
+job_send(void *arg)
+{
+	do_request(arg);
 }
 
 /* URLs */
@@ -577,43 +371,6 @@ toolong:
 	return NULL;
 }
 
-/* Retry policy */
-
-/*
- * 503 and 429 say when to come back (Retry-After); other server errors,
- * timeouts, broken connections and unparsable 200 pages are retried with
- * exponential backoff and jitter; other statuses (403, 404, ...) are final:
- * the OAI-PMH harvester guidelines ask a harvester not to hammer on.
- */
-long long
-harvest_retry_delay(long status, int curl_failed,
-    long long retry_after, long long retry_after_max, int attempt,
-    int max_tries, long long base_ms, unsigned int seed)
-{
-	long long	ms;
-	int		i;
-
-	if (attempt >= max_tries)
-		return -1;
-	if ((status == 503 || status == 429) && retry_after > 0) {
-		if (retry_after > retry_after_max)
-			retry_after = retry_after_max;
-		return retry_after * 1000;
-	}
-	if (!(curl_failed || status == 200 || status == 408 ||
-	    status == 429 || (status >= 500 && status <= 599)))
-		return -1;
-	ms = base_ms;
-	for (i = 1; i < attempt && ms < BACKOFF_MAX * 1000LL; i++)
-		ms *= 2;
-	if (ms > BACKOFF_MAX * 1000LL)
-		ms = BACKOFF_MAX * 1000LL;
-	/* Up to a quarter more, so that many sources do not retry together. */
-	seed = seed * 1103515245u + 12345u;
-	ms += (long long)((seed >> 8) % (unsigned int)(ms / 4 + 1));
-	return ms;
-}
-
 /* Jobs */
 
 struct harvest_job *
@@ -623,6 +380,7 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	static const char *const	 default_prefix[] = { "oai_dc" };
 	static const char *const	 whole[] = { "" };
 	struct harvest_job		*j;
+	struct store			*s;
 	const char *const		*prefixes = src->prefixes;
 	const char *const		*sets = src->sets;
 	size_t				 np = src->nprefixes, ns = src->nsets;
@@ -669,16 +427,27 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 			j->lists[j->nlists].set = xstrdup(sets[k]);
 			j->nlists++;
 		}
-	j->spool = spool_new(SPOOL_MEM_BYTES);
+	j->spool = store_pages_spool(e->pages);
 	buf_init(&j->warnings, 4096);
-	j->host = host_get(e, j->url);
+	j->gz = fetch_gunzip_new(e->max_bytes, j->name);
+	j->host = polite_host(e->polite, j->url);
+	j->hwait.delay_ms = j->delay_ms;
+	j->hwait.start = job_send;
+	j->hwait.arg = j;
 	j->started_ms = mono_ms();
-	j->state = JOB_IDENTIFY;
+	job_set_state(j, JOB_IDENTIFY);
+	if ((j->store_ev = event_new(e->base, -1, 0, on_store_ready, j)) ==
+	    NULL)
+		fatalx("event_new failed");
 
-	engine_drain(e);
+	/*
+	 * XXX The one wait for the page writer on the loop but for a cancel:
+	 * a source the store refuses is said here, before a run begins.
+	 */
+	s = store_pages_wait(e->pages);
 	/* The password of a URL is for the requests only. */
 	shown = url_redact(j->url);
-	j->source_id = store_source(e->ws, j->name, shown, src->move, cause);
+	j->source_id = store_source(s, j->name, shown, src->move, cause);
 	if (j->source_id == STORE_SOURCE_OTHER_URL) {
 		/* Said once here, for the daemon's log and status. */
 		tmp = *cause;
@@ -690,8 +459,7 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 		return NULL;
 	}
 	if (j->source_id < 0 ||
-	    (j->run_id = store_run_begin(e->ws, j->source_id,
-	    cause)) == -1) {
+	    (j->run_id = store_run_begin(s, j->source_id, cause)) == -1) {
 		free(shown);
 		job_free(j);
 		return NULL;
@@ -706,6 +474,12 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 void
 harvest_cancel(struct harvest_job *j)
 {
+	j->sync = 1;
+	/* Already ending, waiting for the store: end now. */
+	if (j->state == JOB_DONE) {
+		job_finish_now(j);
+		return;
+	}
 	if (j->req != NULL) {
 		fetch_cancel(j->req);
 		j->req = NULL;
@@ -718,7 +492,7 @@ static void
 job_set_state(struct harvest_job *j, enum job_state s)
 {
 	if (j->state != s)
-		log_debug("event=state source=%s from=%s to=%s",
+		log_debug("event=job_state source=%s from=%s to=%s",
 		    log_q(j->name), job_state_names[j->state],
 		    job_state_names[s]);
 	j->state = s;
@@ -753,6 +527,8 @@ job_fail(struct harvest_job *j, const char *fmt, ...)
 		next_sweep(j);
 		return;
 	}
+	if (j->state == JOB_DONE)
+		return;		/* already ending */
 
 	if (j->error == NULL) {
 		va_start(ap, fmt);
@@ -762,30 +538,85 @@ job_fail(struct harvest_job *j, const char *fmt, ...)
 	job_finish(j);
 }
 
+/*
+ * The run ends once every page of it is written: then its run row, then
+ * done.  A cancel does it all now, waiting for the writer.
+ */
 static void
 job_finish(struct harvest_job *j)
 {
-	struct harvest_result	 res;
-	char			*cause = NULL;
-
 	job_set_state(j, JOB_DONE);
-	engine_drain(j->e);
-	if (j->pipe_cause != NULL) {
-		if (j->error == NULL) {
-			j->error = j->pipe_cause;
-			j->error_type = "store";
-		} else
-			free(j->pipe_cause);
-		j->pipe_cause = NULL;
+	if (j->sync) {
+		job_finish_now(j);
+		return;
 	}
-	if (store_run_end(j->e->ws, j->run_id, j->error ? "failed" : "ok",
-	    &j->stats, j->error, &cause) == -1) {
-		log_err("event=store_error source=%s cause=%s", log_q(j->name),
-		    log_q(cause));
-		if (j->error == NULL)
-			j->error = cause;
-		else
+	job_after_store(j, job_finish_run);
+}
+
+static int
+run_end_call(struct store *s, void *arg, char **cause)
+{
+	struct harvest_job	*j = arg;
+
+	j->run_ended = 1;
+	if (store_run_end(s, j->run_id, j->error ? "failed" : "ok",
+	    &j->stats, j->error, &j->end_cause) == -1)
+		return -1;
+	return 0;
+}
+
+/* A page that could not be written fails the run, if nothing else did. */
+static void
+take_pipe_cause(struct harvest_job *j)
+{
+	if (j->pipe_cause == NULL)
+		return;
+	if (j->error == NULL) {
+		j->error = j->pipe_cause;
+		j->error_type = "store";
+	} else
+		free(j->pipe_cause);
+	j->pipe_cause = NULL;
+}
+
+static void
+job_finish_run(struct harvest_job *j)
+{
+	take_pipe_cause(j);
+	job_call(j, run_end_call);
+	job_after_store(j, job_report);
+}
+
+static void
+job_finish_now(struct harvest_job *j)
+{
+	struct store	*s;
+	char		*cause = NULL;
+
+	s = store_pages_wait(j->e->pages);
+	/* What the job was waiting for is here: nothing more to wait for. */
+	j->store_next = NULL;
+	event_del(j->store_ev);
+	if (!j->run_ended) {
+		take_pipe_cause(j);
+		if (run_end_call(s, j, &cause) == -1)
 			free(cause);
+	}
+	job_report(j);
+}
+
+static void
+job_report(struct harvest_job *j)
+{
+	struct harvest_result	 res;
+
+	if (j->end_cause != NULL) {
+		log_err("event=store_error source=%s cause=%s", log_q(j->name),
+		    log_q(j->end_cause));
+		if (j->error == NULL) {
+			j->error = j->end_cause;
+			j->end_cause = NULL;
+		}
 	}
 	memset(&res, 0, sizeof(res));
 	res.source = j->name;
@@ -814,27 +645,29 @@ job_free(struct harvest_job *j)
 {
 	size_t	i;
 
-	/* No page of the job's may outlive it (none does: see job_finish). */
-	engine_drain(j->e);
+	/* No work of the job's is left in the store: see job_finish. */
+	if (j->full_wait)
+		TAILQ_REMOVE(&j->e->full_wait, j, fentry);
+	if (j->store_ev != NULL)
+		event_free(j->store_ev);
 	if (j->req != NULL)
 		fetch_cancel(j->req);
-	if (j->host != NULL) {
-		if (j->queued)
-			TAILQ_REMOVE(&j->host->queue, j, qentry);
-		if (j->host->holder == j)
-			host_release(j->host);
-		else
-			host_arm(j->host);
-	}
+	if (j->host != NULL)
+		polite_leave(j->host, &j->hwait);
 	if (j->parser != NULL)
 		oai_parser_free(j->parser);
-	if (j->gunzip)
-		inflateEnd(&j->zs);
+	fetch_gunzip_free(j->gz);
 	buf_free(&j->warnings);
 	pend_clear(j);
 	spool_free(j->spool);
-	spool_free(j->spare);
+	free(j->dc);
 	free(j->pipe_cause);
+	free(j->store_cause);
+	free(j->end_cause);
+	store_list_state_free(&j->st);
+	free(j->sweep_warn);
+	free(j->end_wm);
+	free(j->sweep_token);
 	free(j->page_max);
 	for (i = 0; i < j->nlists; i++) {
 		free(j->lists[i].prefix);
@@ -863,99 +696,68 @@ job_free(struct harvest_job *j)
 #define HTML_CAUSE	"the response is HTML, not XML (is the URL the " \
 			"repository's OAI-PMH base URL?)"
 
-/* memmem, ASCII case folded. */
+/*
+ * The OAI error code in the body of a response of another status than
+ * 200, whole in its first bytes, or NULL.  The parser (fresh: a body of
+ * another status was not given to it) reads the body; when classify()
+ * takes the error, the caller handles it as if it had come with 200.
+ */
 static const char *
-memcase(const char *p, size_t len, const char *needle)
-{
-	size_t	n = strlen(needle), i;
-
-	for (i = 0; n <= len && i <= len - n; i++)
-		if (strncasecmp(p + i, needle, n) == 0)
-			return p + i;
-	return NULL;
-}
-
-int
-harvest_looks_html(const char *p, size_t len)
-{
-	if (p == NULL)
-		return 0;
-	if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
-		p += 3;
-		len -= 3;
-	}
-	while (len > 0 && (*p == ' ' || *p == '\t' || *p == '\r' ||
-	    *p == '\n')) {
-		p++;
-		len--;
-	}
-	return (len >= 14 && strncasecmp(p, "<!DOCTYPE html", 14) == 0) ||
-	    (len >= 5 && strncasecmp(p, "<html", 5) == 0 &&
-	    (len == 5 || p[5] == '>' || p[5] == ' ' || p[5] == '\n' ||
-	    p[5] == '\r' || p[5] == '\t'));
-}
-
-/*
- * Whose bot protection answered instead of the repository: its challenge
- * header, or the marks of its challenge page in an HTML body (of any
- * status: Anubis answers 200).  NULL for anything else.
- */
-const char *
-harvest_bot_wall(const char *header_wall, const char *head, size_t len)
-{
-	static const struct {
-		const char	*mark;
-		const char	*wall;
-	} marks[] = {
-		{ "/cdn-cgi/challenge-platform/", "Cloudflare" },
-		{ "_cf_chl_opt", "Cloudflare" },
-		{ "<title>Just a moment...</title>", "Cloudflare" },
-		{ "<title>Attention Required! | Cloudflare</title>",
-		  "Cloudflare" },
-		{ "awswaf", "AWS WAF" },
-		{ "AwsWafIntegration", "AWS WAF" },
-		{ "anubis_challenge", "Anubis" },
-		{ "/.within.website/", "Anubis" },
-		{ "ddos-guard", "DDoS-Guard" },
-	};
-	size_t	i;
-
-	if (header_wall != NULL)
-		return header_wall;
-	if (!harvest_looks_html(head, len))
-		return NULL;
-	for (i = 0; i < nitems(marks); i++)
-		if (memcase(head, len, marks[i].mark) != NULL)
-			return marks[i].wall;
-	return NULL;
-}
-
-/*
- * An OAI-PMH error document is that OAI error whatever the HTTP status it
- * came with: Zenodo sends noRecordsMatch, badArgument, idDoesNotExist and
- * badResumptionToken with 422, others use 400, 404 or 500.  A 503 or 429
- * with Retry-After stays flow control.  The parser (fresh: a body of
- * another status was not given to it) reads the body; 1 when it holds an
- * error, which the caller then handles as if it had come with 200.
- */
-static int
-oai_error_body(struct oai_parser *p, const struct fetch_result *res,
-    const char *source)
+error_body_code(struct oai_parser *p, const struct fetch_result *res)
 {
 	if (res->ok || res->curl_failed || res->over_limit ||
 	    res->sink_failed || res->status == 0 || res->head_len == 0 ||
 	    !res->whole_head)
-		return 0;
-	if ((res->status == 503 || res->status == 429) &&
-	    res->retry_after > 0)
-		return 0;
+		return NULL;
 	if (oai_parser_feed(p, res->head, res->head_len) == -1 ||
-	    oai_parser_finish(p) == -1 || oai_parser_error_code(p) == NULL)
-		return 0;
+	    oai_parser_finish(p) == -1)
+		return NULL;
+	return oai_parser_error_code(p);
+}
+
+/* What classify() needs of a response, whatever asked for it. */
+static void
+classify_response(struct classify_in *in, struct oai_parser *p,
+    const struct fetch_result *res, const char *cause)
+{
+	memset(in, 0, sizeof(*in));
+	in->status = res->status;
+	in->transfer_ok = res->ok;
+	in->curl_failed = res->curl_failed;
+	in->over_limit = res->over_limit;
+	in->sink_failed = res->sink_failed;
+	in->retry_after = res->retry_after;
+	in->failed = cause != NULL;
+	if (cause == NULL) {
+		in->oai_error = oai_parser_error_code(p);
+		return;
+	}
+	in->wall = harvest_bot_wall(res->wall, res->head, res->head_len);
+	if (in->wall == NULL)
+		in->oai_error = error_body_code(p, res);
+	in->html = harvest_looks_html(res->head, res->head_len);
+}
+
+static void
+log_error_body(const char *source, const struct fetch_result *res,
+    const char *code)
+{
 	log_info("event=oai_error_status source=%s url=%s status=%ld code=%s",
-	    log_q(source), log_q(res->url), res->status,
-	    log_q(oai_parser_error_code(p)));
-	return 1;
+	    log_q(source), log_q(res->url), res->status, log_q(code));
+}
+
+static enum classify_phase
+job_phase(const struct harvest_job *j)
+{
+	switch (j->state) {
+	case JOB_IDENTIFY:
+		return CLASSIFY_IDENTIFY;
+	case JOB_SWEEP:
+		return CLASSIFY_SWEEP;
+	default:
+		return j->window != WINDOW_NONE && j->token == NULL ?
+		    CLASSIFY_WINDOW : CLASSIFY_LIST;
+	}
 }
 
 /* Requests */
@@ -1006,10 +808,7 @@ do_request(struct harvest_job *j)
 	if (j->parser != NULL)
 		oai_parser_free(j->parser);
 	j->parser = oai_parser_new(&cbs, j);
-	if (j->gunzip)
-		inflateEnd(&j->zs);
-	j->gunzip = j->sniffed = 0;
-	j->inflated = 0;
+	fetch_gunzip_reset(j->gz);
 	pend_clear(j);
 	j->page_rejects = 0;
 	spool_reset(j->spool);
@@ -1033,82 +832,44 @@ do_request(struct harvest_job *j)
 	free(url);
 }
 
-/*
- * Some servers send gzip without saying so (no Content-Encoding), so
- * libcurl hands the compressed bytes through: recognise the magic and
- * inflate here, with the same cap on the decompressed size.
- */
+/* The parser, as fetch_gunzip_feed() hands it the body. */
 static int
-gunzip_feed(struct harvest_job *j, const char *p, size_t len)
+parser_feed(void *arg, const char *p, size_t len)
 {
-	unsigned char	out[16384];
-	size_t		n;
-	int		r;
-
-	j->zs.next_in = (unsigned char *)(uintptr_t)p;
-	j->zs.avail_in = (unsigned int)len;
-	do {
-		j->zs.next_out = out;
-		j->zs.avail_out = sizeof(out);
-		r = inflate(&j->zs, Z_NO_FLUSH);
-		if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
-			free(j->spool_cause);
-			xasprintf(&j->spool_cause, "gzip body without "
-			    "Content-Encoding does not inflate: %s",
-			    j->zs.msg != NULL ? j->zs.msg : "corrupt");
-			return -1;
-		}
-		n = sizeof(out) - j->zs.avail_out;
-		j->inflated += (long long)n;
-		if (j->inflated > j->e->max_bytes) {
-			free(j->spool_cause);
-			xasprintf(&j->spool_cause, "response larger than %lld "
-			    "bytes once inflated", j->e->max_bytes);
-			return -1;
-		}
-		if (n > 0 && oai_parser_feed(j->parser, (char *)out, n) == -1)
-			return -1;
-		if (r == Z_STREAM_END)
-			break;
-	} while (j->zs.avail_in > 0 || j->zs.avail_out == 0);
-	return 0;
+	return oai_parser_feed(arg, p, len);
 }
 
 static int
 on_data(void *arg, const char *p, size_t len)
 {
 	struct harvest_job	*j = arg;
+	char			*cause = NULL;
 
-	if (!j->sniffed && len > 0) {
-		j->sniffed = 1;
-		if ((unsigned char)p[0] == 0x1f && (len < 2 ||
-		    (unsigned char)p[1] == 0x8b)) {
-			memset(&j->zs, 0, sizeof(j->zs));
-			if (inflateInit2(&j->zs, 16 + MAX_WBITS) != Z_OK)
-				fatalx("inflateInit2 failed");
-			j->gunzip = 1;
-			log_debug("event=gzip_sniffed source=%s",
-			    log_q(j->name));
+	if (fetch_gunzip_feed(j->gz, p, len, parser_feed, j->parser,
+	    &cause) == -1) {
+		if (cause != NULL) {
+			free(j->spool_cause);
+			j->spool_cause = cause;
 		}
+		return -1;
 	}
-	if (j->gunzip)
-		return gunzip_feed(j, p, len);
-	return oai_parser_feed(j->parser, p, len);
+	return 0;
 }
 
 static void
 on_done(void *arg, const struct fetch_result *res)
 {
 	struct harvest_job	*j = arg;
-	const char		*cause = NULL, *wall;
-	long long		 delay;
-	long			 status = res->status;
+	struct harvest_engine	*e = j->e;
+	struct classify_in	 in;
+	struct classify_out	*out = &j->verdict;
+	const char		*cause = NULL;
 
 	j->req = NULL;
-	host_release(j->host);
+	polite_release(j->host);
 	j->stats.bytes += res->bytes;
-	if (j->e->obs.on_request != NULL)
-		j->e->obs.on_request(j->e->obs_arg, j->name, res->status,
+	if (e->obs.on_request != NULL)
+		e->obs.on_request(e->obs_arg, j->name, res->status,
 		    res->bytes);
 	/* The page before this one must be in the database. */
 	if (pipe_failed(j))
@@ -1120,77 +881,85 @@ on_done(void *arg, const struct fetch_result *res)
 		    oai_parser_cause(j->parser);
 	else if (!res->ok)
 		cause = res->cause;
-	if (cause != NULL && (wall = harvest_bot_wall(res->wall, res->head,
-	    res->head_len)) != NULL) {
-		/* A challenge answers every try alike: stop, as for a 403. */
-		j->forbidden = 1;
-		j->error_type = "blocked";
-		job_fail(j, "%s: the repository's bot protection (%s) refused "
-		    "the harvester (HTTP %ld); harvesting stops until an "
-		    "operator acts", res->url, wall, status);
-		return;
-	}
-	if (cause != NULL && oai_error_body(j->parser, res, j->name))
-		cause = NULL;
-	else if (cause != NULL && res->status == 200 &&
-	    harvest_looks_html(res->head, res->head_len))
+	classify_response(&in, j->parser, res, cause);
+	in.phase = job_phase(j);
+	in.own_limit = j->spool_cause != NULL;
+	in.has_token = j->token != NULL;
+	in.count_short = j->list_cls >= 0 && !j->resumed_any &&
+	    j->list_records < j->list_cls;
+	in.can_restart = j->restarts < MAX_LIST_RESTARTS;
+	in.attempt = j->tries;
+	in.max_tries = e->max_tries;
+	in.base_ms = e->retry_base_ms;
+	in.retry_after_max = e->retry_after_max;
+	in.seed = e->seed++;
+	classify(&in, out);
+	if (out->error_body)
+		log_error_body(j->name, res, in.oai_error);
+	if (out->html)
 		cause = HTML_CAUSE;
-	if (cause == NULL) {
-		j->repairs += (long long)oai_parser_repairs(j->parser);
-		if (j->state == JOB_LIST)
-			j->normalized +=
-			    (long long)oai_parser_normalized(j->parser);
-		if (j->state == JOB_IDENTIFY)
-			identify_done(j);
-		else if (j->state == JOB_SWEEP)
-			sweep_page_done(j);
-		else
-			page_done(j);
-		return;
-	}
-	if (j->spool_cause != NULL) {
-		j->error_type = "limit";
-		job_fail(j, "%s", j->spool_cause);
-		return;
-	}
-	/* The same page would be as large again: no retry. */
-	if (res->over_limit) {
-		j->error_type = "limit";
+	switch (out->action) {
+	case CLASSIFY_OK:
+	case CLASSIFY_NO_RECORDS:
+	case CLASSIFY_RESTART:
+	case CLASSIFY_FAIL:
+		/* An answer, or an OAI error: the phase's own step says. */
+		if (!in.failed || out->error_body)
+			break;
+		j->error_type = out->error_type;
 		job_fail(j, "%s: %s", res->url, cause);
 		return;
-	}
-	if (status == 403) {
+	case CLASSIFY_BLOCKED:
 		j->forbidden = 1;
-		j->error_type = "forbidden";
+		j->error_type = out->error_type;
+		job_fail(j, "%s: the repository's bot protection (%s) refused "
+		    "the harvester (HTTP %ld); harvesting stops until an "
+		    "operator acts", res->url, in.wall, res->status);
+		return;
+	case CLASSIFY_LIMIT:
+		j->error_type = out->error_type;
+		if (j->spool_cause != NULL)
+			job_fail(j, "%s", j->spool_cause);
+		else
+			job_fail(j, "%s: %s", res->url, cause);
+		return;
+	case CLASSIFY_FORBIDDEN:
+		j->forbidden = 1;
+		j->error_type = out->error_type;
 		job_fail(j, "%s: %s: the repository refuses us; harvesting "
 		    "stops until an operator acts", res->url, cause);
 		return;
-	}
-	if (window_narrow(j, res, cause))
+	case CLASSIFY_NARROW:
+		if (window_narrow(j, cause))
+			return;
+		/* FALLTHROUGH */
+	case CLASSIFY_RETRY:
+		j->error_type = out->error_type;
+		if (out->delay_ms < 0) {
+			job_fail(j, "%s: %s", res->url, cause);
+			return;
+		}
+		if (++j->retries > MAX_RUN_RETRIES) {
+			job_fail(j, "%s: %s (retry budget of %d per run spent)",
+			    res->url, cause, MAX_RUN_RETRIES);
+			return;
+		}
+		log_warn("event=retry source=%s url=%s cause=%s try=%d "
+		    "wait_ms=%lld", log_q(j->name), log_q(res->url),
+		    log_q(cause), j->tries, out->delay_ms);
+		job_queue(j, out->delay_ms);
 		return;
-	delay = harvest_retry_delay(status, res->curl_failed,
-	    res->retry_after, j->e->retry_after_max, j->tries,
-	    j->e->max_tries, j->e->retry_base_ms, j->e->seed++);
-	if (res->sink_failed || (res->ok && status == 200))
-		j->error_type = j->spool_cause != NULL ? "limit" : "parse";
-	else if (res->curl_failed)
-		j->error_type = "network";
-	else if (status != 200 && status != 0)
-		j->error_type = "http";
+	}
+	/* An answer (an OAI error too): the phase's own step. */
+	j->repairs += (long long)oai_parser_repairs(j->parser);
+	if (j->state == JOB_LIST)
+		j->normalized += (long long)oai_parser_normalized(j->parser);
+	if (j->state == JOB_IDENTIFY)
+		identify_done(j);
+	else if (j->state == JOB_SWEEP)
+		sweep_page_done(j);
 	else
-		j->error_type = "limit";
-	if (delay < 0) {
-		job_fail(j, "%s: %s", res->url, cause);
-		return;
-	}
-	if (++j->retries > MAX_RUN_RETRIES) {
-		job_fail(j, "%s: %s (retry budget of %d per run spent)",
-		    res->url, cause, MAX_RUN_RETRIES);
-		return;
-	}
-	log_warn("event=retry source=%s url=%s cause=%s try=%d wait_ms=%lld",
-	    log_q(j->name), log_q(res->url), log_q(cause), j->tries, delay);
-	job_queue(j, delay);
+		page_done(j);
 }
 
 static int
@@ -1212,10 +981,31 @@ static int
 on_record(void *arg, const struct oai_record *r)
 {
 	struct harvest_job	*j = arg;
+	struct store_record	 rec;
+	size_t			 i;
 
 	if (j->state != JOB_LIST && j->state != JOB_SWEEP)
 		return 0;
-	if (spool_add(j->spool, r, &j->spool_cause) == -1)
+	if (r->nfields > j->dccap) {
+		j->dc = xreallocarray(j->dc, r->nfields, sizeof(*j->dc));
+		j->dccap = r->nfields;
+	}
+	for (i = 0; i < r->nfields; i++) {
+		j->dc[i].element = r->fields[i].name;
+		j->dc[i].value = r->fields[i].value;
+		j->dc[i].lang = r->fields[i].lang;
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.identifier = r->identifier;
+	rec.datestamp = r->datestamp;
+	rec.deleted = r->deleted;
+	rec.sets = r->sets;
+	rec.nsets = r->nsets;
+	rec.metadata = r->metadata;
+	rec.metadata_len = r->metadata_len;
+	rec.dc = j->dc;
+	rec.ndc = r->nfields;
+	if (spool_add(j->spool, &rec, &j->spool_cause) == -1)
 		return -1;
 	/*
 	 * The parser sets aside records without identifier or a readable
@@ -1231,37 +1021,23 @@ on_record(void *arg, const struct oai_record *r)
 	return 0;
 }
 
-/*
- * A malformed record on an otherwise good page: set aside, named in the
- * log with its cause, and counted; the rest of the page is kept.
- */
-static void
-pend_free(struct pending_reject *p, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++) {
-		free(p[i].identifier);
-		free(p[i].datestamp);
-		free(p[i].cause);
-		free(p[i].raw);
-	}
-	free(p);
-}
-
 static void
 pend_clear(struct harvest_job *j)
 {
-	pend_free(j->pend, j->npend);
+	store_page_rejects_free(j->pend, j->npend);
 	j->pend = NULL;
 	j->npend = 0;
 }
 
+/*
+ * A malformed record on an otherwise good page: set aside, named in the
+ * log with its cause, and counted; the rest of the page is kept.
+ */
 static int
 on_reject(void *arg, const struct oai_reject *r)
 {
-	struct harvest_job	*j = arg;
-	struct pending_reject	*p;
+	struct harvest_job		*j = arg;
+	struct store_page_reject	*p;
 
 	if (j->state != JOB_LIST)
 		return 0;
@@ -1290,7 +1066,6 @@ static void
 identify_done(struct harvest_job *j)
 {
 	const char	*code, *rd;
-	char		*cause = NULL;
 
 	j->tries = 0;
 	if ((rd = oai_parser_response_date(j->parser)) == NULL ||
@@ -1299,7 +1074,7 @@ identify_done(struct harvest_job *j)
 	else
 		(void)clock_cap(j, &j->clock, "responseDate", rd);
 	if ((code = oai_parser_error_code(j->parser)) != NULL) {
-		j->error_type = "oai";
+		j->error_type = j->verdict.error_type;
 		job_fail(j, "Identify: OAI error %s: %s", code,
 		    oai_parser_error_message(j->parser) ?
 		    oai_parser_error_message(j->parser) : "");
@@ -1319,10 +1094,24 @@ identify_done(struct harvest_job *j)
 		log_warn("event=identify source=%s granularity=%s "
 		    "msg=\"unknown granularity, using days\"", log_q(j->name),
 		    log_q(j->granularity));
-	if (store_source_identify(job_store(j), j->source_id, j->granularity,
-	    j->earliest, j->deleted_record, j->repo_name, &cause) == -1) {
-		job_fail(j, "%s", cause);
-		free(cause);
+	job_call(j, identify_call);
+	job_after_store(j, identify_stored);
+}
+
+static int
+identify_call(struct store *s, void *arg, char **cause)
+{
+	struct harvest_job	*j = arg;
+
+	return store_source_identify(s, j->source_id, j->granularity,
+	    j->earliest, j->deleted_record, j->repo_name, cause);
+}
+
+static void
+identify_stored(struct harvest_job *j)
+{
+	if (j->store_cause != NULL) {
+		job_fail(j, "%s", j->store_cause);
 		return;
 	}
 	log_info("event=identify source=%s repository=%s granularity=%s "
@@ -1362,21 +1151,39 @@ ds_cmp(const char *a, const char *b)
 	return ta < tb ? -1 : ta > tb;
 }
 
+static int
+list_get_call(struct store *s, void *arg, char **cause)
+{
+	struct harvest_job	*j = arg;
+	struct list_spec	*l = &j->lists[j->cur];
+
+	store_list_state_free(&j->st);
+	return store_list_get(s, j->source_id, l->prefix, l->set, &j->st,
+	    cause);
+}
+
+/* A list starts where the store says it stands. */
 static void
 start_list(struct harvest_job *j)
 {
+	job_call(j, list_get_call);
+	job_after_store(j, list_begin);
+}
+
+static void
+list_begin(struct harvest_job *j)
+{
 	struct list_spec	*l = &j->lists[j->cur];
 	struct store_list_state	 st;
-	char			*cause = NULL;
 	const char		*from = NULL;
 	int			 explicit_from;
 
-	if (store_list_get(job_store(j), j->source_id, l->prefix, l->set, &st,
-	    &cause) == -1) {
-		job_fail(j, "%s", cause);
-		free(cause);
+	if (j->store_cause != NULL) {
+		job_fail(j, "%s", j->store_cause);
 		return;
 	}
+	st = j->st;
+	memset(&j->st, 0, sizeof(j->st));
 	free(j->old_watermark);
 	j->old_watermark = st.watermark;
 	st.watermark = NULL;
@@ -1443,14 +1250,14 @@ start_list(struct harvest_job *j)
 	job_queue(j, 0);
 }
 
-/* Is a deletion sweep of list i due? */
+/*
+ * Is a deletion sweep of list j->sweep due?  What the store need not be
+ * asked: 0 no, 1 yes, -1 ask it (sweep_due_call).
+ */
 static int
 sweep_due(struct harvest_job *j, size_t i)
 {
-	char		*last = NULL, *cause = NULL;
-	long long	 every = j->reconcile;
-	time_t		 t;
-	int		 due;
+	long long	every = j->reconcile;
 
 	if (j->lists[i].set[0] != '\0' || every == 0)
 		return 0;
@@ -1459,49 +1266,83 @@ sweep_due(struct harvest_job *j, size_t i)
 		    (strcmp(j->deleted_record, "no") != 0 &&
 		    strcmp(j->deleted_record, "transient") != 0))
 			return 0;
-		every = SWEEP_AUTO;
-	}
-	if (store_sweep_last(job_store(j), j->source_id, j->lists[i].prefix,
-	    &last, &cause) == -1) {
-		log_warn("event=sweep_error source=%s cause=%s", log_q(j->name),
-		    log_q(cause));
-		free(cause);
-		return 0;
 	}
 	/* 1 s means now (oaiharvest harvest --sweep). */
-	if (every <= 1) {
-		free(last);
-		return 1;
+	return every > 0 && every <= 1 ? 1 : -1;
+}
+
+static int
+sweep_due_call(struct store *s, void *arg, char **cause)
+{
+	struct harvest_job	*j = arg;
+	const char		*prefix = j->lists[j->sweep].prefix;
+	char			*last = NULL, *err = NULL;
+	long long		 every = j->reconcile;
+	time_t			 t;
+
+	if (every < 0)
+		every = SWEEP_AUTO;
+	j->sweep_is_due = 0;
+	if (store_sweep_last(s, j->source_id, prefix, &last, &err) == -1) {
+		j->sweep_warn = err;
+		return 0;
 	}
 	/*
 	 * Never swept: the list was just harvested whole, or is being kept
 	 * since; start the clock rather than list everything again now.
 	 */
 	if (last == NULL) {
-		if (store_sweep_touch(job_store(j), j->source_id,
-		    j->lists[i].prefix, &cause) == -1) {
-			log_warn("event=sweep_error source=%s cause=%s",
-			    log_q(j->name), log_q(cause));
-			free(cause);
-		}
+		if (store_sweep_touch(s, j->source_id, prefix, &err) == -1)
+			j->sweep_warn = err;
 		return 0;
 	}
-	due = datestamp_parse(last, &t, NULL) == -1 || t + every <= time(NULL);
+	j->sweep_is_due = datestamp_parse(last, &t, NULL) == -1 ||
+	    t + every <= time(NULL);
 	free(last);
-	return due;
+	return 0;
 }
 
 /* Sweep the next list that is due, or end the run. */
 static void
 next_sweep(struct harvest_job *j)
 {
+	int	due = 0;
+
 	for (; j->sweep < j->nlists; j->sweep++)
-		if (sweep_due(j, j->sweep))
+		if ((due = sweep_due(j, j->sweep)) != 0)
 			break;
 	if (j->sweep >= j->nlists) {
 		job_finish(j);
 		return;
 	}
+	if (due == -1) {
+		job_call(j, sweep_due_call);
+		job_after_store(j, sweep_asked);
+		return;
+	}
+	sweep_start(j);
+}
+
+static void
+sweep_asked(struct harvest_job *j)
+{
+	if (j->sweep_warn != NULL) {
+		log_warn("event=sweep_error source=%s cause=%s", log_q(j->name),
+		    log_q(j->sweep_warn));
+		free(j->sweep_warn);
+		j->sweep_warn = NULL;
+	}
+	if (!j->sweep_is_due) {
+		j->sweep++;
+		next_sweep(j);
+		return;
+	}
+	sweep_start(j);
+}
+
+static void
+sweep_start(struct harvest_job *j)
+{
 	job_set_state(j, JOB_SWEEP);
 	log_info("event=sweep_start source=%s prefix=%s", log_q(j->name),
 	    log_q(j->lists[j->sweep].prefix));
@@ -1510,18 +1351,6 @@ next_sweep(struct harvest_job *j)
 	j->list_pages = 0;
 	j->tries = 0;
 	job_queue(j, 0);
-}
-
-static int
-mark_record(void *arg, const struct store_record *r)
-{
-	struct harvest_job	*j = arg;
-
-	if (r->deleted || r->identifier == NULL)
-		return 0;
-	return store_sweep_mark(job_store(j), j->source_id,
-	    j->lists[j->sweep].prefix, r->identifier, j->run_id,
-	    &j->spool_cause);
 }
 
 /*
@@ -1534,13 +1363,13 @@ sweep_page_done(struct harvest_job *j)
 	const struct oai_token	*tok = oai_parser_token(j->parser);
 	const char		*code = oai_parser_error_code(j->parser);
 	const char		*prefix = j->lists[j->sweep].prefix;
-	char			*cause = NULL, now[DATESTAMP_LEN];
-	long long		 vanished = 0;
+	struct store_page	*p;
+	char			 now[DATESTAMP_LEN];
 	int			 more;
 
 	more = code == NULL && tok->value != NULL;
-	if (code != NULL && strcmp(code, "noRecordsMatch") != 0) {
-		j->error_type = "oai";
+	if (j->verdict.action == CLASSIFY_FAIL) {
+		j->error_type = j->verdict.error_type;
 		job_fail(j, "ListIdentifiers %s: OAI error %s: %s", prefix,
 		    code, oai_parser_error_message(j->parser) ?
 		    oai_parser_error_message(j->parser) : "");
@@ -1552,56 +1381,59 @@ sweep_page_done(struct harvest_job *j)
 		    "resumptionToken %s", prefix, tok->value);
 		return;
 	}
-	if (store_begin(job_store(j), &cause) == -1)
-		goto fail;
-	if (spool_replay(j->spool, mark_record, j, &cause) == -1) {
-		if (cause == NULL) {
-			cause = j->spool_cause;
-			j->spool_cause = NULL;
-		}
-		goto rollback;
+	p = page_new(j, STORE_PAGE_SWEEP);
+	if (!more) {
+		p->sweep_finish = 1;
+		datestamp_format(time(NULL), j->gran, now);
+		p->swept_at = xstrdup(now);
 	}
-	datestamp_format(time(NULL), j->gran, now);
-	if (!more && store_sweep_finish(job_store(j), j->source_id, prefix,
-	    j->run_id, now, &vanished, &cause) == -1) {
+	j->sweep_more = more;
+	free(j->sweep_token);
+	j->sweep_token = more ? xstrdup(tok->value) : NULL;
+	j->sweep_refused = 0;
+	j->sweep_vanished = 0;
+	store_page_submit(j->e->pages, p, page_written, j);
+	j->store_out++;
+	job_after_store(j, sweep_written);
+}
+
+static void
+sweep_written(struct harvest_job *j)
+{
+	const char	*prefix = j->lists[j->sweep].prefix;
+	char		*cause;
+
+	if (j->sweep_refused) {
 		/* A partial list must not delete; the harvest still stands. */
-		store_rollback(job_store(j));
+		cause = j->pipe_cause;
+		j->pipe_cause = NULL;
 		log_warn("event=sweep_refused source=%s prefix=%s cause=%s",
 		    log_q(j->name), log_q(prefix), log_q(cause));
 		if (j->warnings.len > 0)
 			buf_addstr(&j->warnings, "; ");
 		buf_printf(&j->warnings, "sweep %s: %s", prefix, cause);
 		free(cause);
-		spool_reset(j->spool);
 		j->sweep++;
 		next_sweep(j);
 		return;
 	}
-	if (store_commit(job_store(j), &cause) == -1)
-		goto rollback;
-	spool_reset(j->spool);
+	if (pipe_failed(j))
+		return;
 	j->tries = 0;
-	if (more) {
+	if (j->sweep_more) {
 		free(j->token);
-		j->token = xstrdup(tok->value);
+		j->token = j->sweep_token;
+		j->sweep_token = NULL;
 		job_queue(j, 0);
 		return;
 	}
-	j->stats.deleted += vanished;
+	j->stats.deleted += j->sweep_vanished;
 	log_info("event=sweep_done source=%s prefix=%s vanished=%lld",
-	    log_q(j->name), log_q(prefix), vanished);
-	if (vanished > 0 && j->e->obs.on_commit != NULL)
-		j->e->obs.on_commit(j->e->obs_arg, j->name, vanished);
+	    log_q(j->name), log_q(prefix), j->sweep_vanished);
+	if (j->sweep_vanished > 0 && j->e->obs.on_commit != NULL)
+		j->e->obs.on_commit(j->e->obs_arg, j->name, j->sweep_vanished);
 	j->sweep++;
 	next_sweep(j);
-	return;
-rollback:
-	store_rollback(job_store(j));
-fail:
-	j->error_type = "store";
-	spool_reset(j->spool);
-	job_fail(j, "%s", cause != NULL ? cause : "store failed");
-	free(cause);
 }
 
 static void
@@ -1618,46 +1450,6 @@ next_list(struct harvest_job *j)
 	free(j->token);
 	j->token = NULL;
 	start_list(j);
-}
-
-/* A record of a page being written: stored and counted. */
-struct put_ctx {
-	struct store		*s;
-	struct page_item	*it;
-	char			*cause;
-};
-
-static int
-item_put(void *arg, const struct store_record *r)
-{
-	struct put_ctx		*c = arg;
-	struct page_item	*it = c->it;
-	enum store_change	 kind;
-	struct store_record	 rec = *r;
-
-	rec.prefix = it->prefix;
-	if (store_put(c->s, it->source_id, it->run_id, &rec, &kind,
-	    &c->cause) == -1)
-		return -1;
-	it->stats.records++;
-	switch (kind) {
-	case STORE_NEW:
-		it->stats.new_records++;
-		break;
-	case STORE_UPDATED:
-		it->stats.updated++;
-		break;
-	case STORE_DELETED:
-		it->stats.deleted++;
-		break;
-	case STORE_UNCHANGED:
-		it->stats.unchanged++;
-		break;
-	case STORE_TOMBSTONE:
-		it->stats.tombstones++;
-		break;
-	}
-	return 0;
 }
 
 /*
@@ -1747,14 +1539,17 @@ page_done(struct harvest_job *j)
 {
 	struct list_spec	*l = &j->lists[j->cur];
 	const struct oai_token	*tok = oai_parser_token(j->parser);
-	struct page_item	*it;
+	struct store_page	*it;
 	const char		*code, *msg, *wm;
 	char			 wmbuf[DATESTAMP_LEN];
 	int			 more = 0, win_more = 0;
 
 	if ((code = oai_parser_error_code(j->parser)) != NULL) {
 		msg = oai_parser_error_message(j->parser);
-		if (strcmp(code, "noRecordsMatch") == 0 && j->token == NULL) {
+		/* noRecordsMatch: an empty list, or the end of one. */
+		if (j->verdict.action == CLASSIFY_NO_RECORDS) {
+			if (j->token != NULL)
+				goto complete;
 			note_clock(j);
 			log_info("event=list_empty source=%s prefix=%s set=%s",
 			    log_q(j->name), log_q(l->prefix), log_q(l->set));
@@ -1762,22 +1557,11 @@ page_done(struct harvest_job *j)
 			goto complete;
 		}
 		/*
-		 * Some servers end a list with noRecordsMatch for the token
-		 * after the last page.  Believe it only when the count agrees:
-		 * short of the announced completeListSize it is a lost token.
-		 */
-		if (strcmp(code, "noRecordsMatch") == 0 &&
-		    (j->list_cls < 0 || j->resumed_any ||
-		    j->list_records >= j->list_cls))
-			goto complete;
-		/*
 		 * A token the server no longer knows (expired, or lost in a
 		 * restart) means the list starts again from the watermark;
 		 * records already stored come back unchanged.
 		 */
-		if ((strcmp(code, "badResumptionToken") == 0 ||
-		    strcmp(code, "noRecordsMatch") == 0) &&
-		    j->token != NULL && j->restarts < MAX_LIST_RESTARTS) {
+		if (j->verdict.action == CLASSIFY_RESTART) {
 			log_warn("event=token_expired source=%s prefix=%s "
 			    "set=%s msg=\"restarting the list from the "
 			    "watermark\"", log_q(j->name), log_q(l->prefix),
@@ -1792,7 +1576,7 @@ page_done(struct harvest_job *j)
 			job_queue(j, 0);
 			return;
 		}
-		j->error_type = "oai";
+		j->error_type = j->verdict.error_type;
 		job_fail(j, "ListRecords %s/%s: OAI error %s: %s", l->prefix,
 		    l->set, code, msg != NULL ? msg : "");
 		return;
@@ -1846,23 +1630,27 @@ complete:
 		j->progress_t = j->page_max_t;
 		j->page_max = NULL;
 	}
-	it = page_item_new(j);
 	if (code == NULL && more) {
-		it->checkpoint = 1;
-		/* A windowed list never resumes from a token: see start_list. */
-		it->token = j->window == WINDOW_NONE ? xstrdup(tok->value) :
-		    NULL;
-		it->cursor = tok->cursor;
-		it->cls = tok->complete_list_size;
+		it = page_new(j, STORE_PAGE_CHECKPOINT);
+		/* A windowed list never resumes from a token (start_list). */
+		it->list.token = j->window == WINDOW_NONE ?
+		    xstrdup(tok->value) : NULL;
+		it->list.cursor = tok->cursor;
+		it->list.complete_list_size = tok->complete_list_size;
 		free(j->token);
 		j->token = xstrdup(tok->value);
 		j->resumed = 0;
 		j->tries = 0;
 		/* Written while the next pages are fetched and parsed. */
-		page_queue(j->e, it);
-		job_queue(j, 0);
+		store_page_submit(j->e->pages, it, page_written, j);
+		j->store_out++;
+		if (store_pages_full(j->e->pages))
+			job_wait_space(j);
+		else
+			job_queue(j, 0);
 		return;
 	}
+	it = page_new(j, STORE_PAGE_COMPLETE);
 
 	/*
 	 * The end of a window that is not the last: the watermark moves to
@@ -1880,219 +1668,98 @@ complete:
 		if (wm != NULL && j->until != NULL && ds_cmp(wm, j->until) > 0)
 			wm = j->until;
 	}
-	it->wm = wm != NULL ? xstrdup(wm) : NULL;
+	it->list.watermark = wm != NULL ? xstrdup(wm) : NULL;
+	j->end_code = code != NULL;
+	j->end_win_more = win_more;
+	free(j->end_wm);
+	j->end_wm = wm != NULL ? xstrdup(wm) : NULL;
 	/* The list is done only once every page of it is in. */
-	page_queue(j->e, it);
-	engine_drain(j->e);
+	store_page_submit(j->e->pages, it, page_written, j);
+	j->store_out++;
+	job_after_store(j, list_written);
+}
+
+/* The last page of a list (or a window) is written: on to the next. */
+static void
+list_written(struct harvest_job *j)
+{
+	struct list_spec	*l = &j->lists[j->cur];
+
 	if (pipe_failed(j))
 		return;
 	j->tries = 0;
-	check_list_size(j, code);
-	if (win_more) {
+	check_list_size(j, j->end_code ? "" : NULL);
+	if (j->end_win_more) {
 		window_next(j);
 		return;
 	}
 	log_info("event=list_done source=%s prefix=%s set=%s pages=%lld "
 	    "next_from=%s", log_q(j->name), log_q(l->prefix), log_q(l->set),
-	    j->list_pages, log_q(j->move_watermark ? wm : j->old_watermark));
+	    j->list_pages, log_q(j->move_watermark ? j->end_wm :
+	    j->old_watermark));
 	next_list(j);
 }
 
-/* The page writer */
+/* The store's side */
 
-/* Take the page's records and rejects from the job, and where it stands. */
-static struct page_item *
-page_item_new(struct harvest_job *j)
+/*
+ * A page of the current list (or sweep) for the store: the job's records
+ * and rejects move to it, the job gets an empty spool.
+ */
+static struct store_page *
+page_new(struct harvest_job *j, enum store_page_kind kind)
 {
-	struct list_spec	*l = &j->lists[j->cur];
-	struct page_item	*it;
+	struct list_spec	*l;
+	struct store_page	*p;
 
-	it = xcalloc(1, sizeof(*it));
-	it->j = j;
-	it->source_id = j->source_id;
-	it->run_id = j->run_id;
-	it->prefix = xstrdup(l->prefix);
-	it->set = xstrdup(l->set);
-	it->spool = j->spool;
-	it->nrecords = spool_count(it->spool);
-	j->spool = j->spare != NULL ? j->spare : spool_new(SPOOL_MEM_BYTES);
-	j->spare = NULL;
-	it->pend = j->pend;
-	it->npend = j->npend;
+	l = &j->lists[kind == STORE_PAGE_SWEEP ? j->sweep : j->cur];
+	p = store_page_new(kind, j->source_id, j->run_id, l->prefix,
+	    kind == STORE_PAGE_SWEEP ? "" : l->set);
+	p->spool = j->spool;
+	j->spool = store_pages_spool(j->e->pages);
+	if (kind == STORE_PAGE_SWEEP)
+		return p;
+	p->rejects = j->pend;
+	p->nrejects = j->npend;
 	j->pend = NULL;
 	j->npend = 0;
-	it->progress = j->progress != NULL ? xstrdup(j->progress) : NULL;
+	p->list.progress = j->progress != NULL ? xstrdup(j->progress) : NULL;
 	/* Counted when queued: every page before it is in first, or none. */
-	it->pages = ++j->list_pages;
-	return it;
-}
-
-static void
-page_item_free(struct page_item *it)
-{
-	if (it == NULL)
-		return;
-	free(it->prefix);
-	free(it->set);
-	spool_free(it->spool);
-	pend_free(it->pend, it->npend);
-	free(it->token);
-	free(it->progress);
-	free(it->wm);
-	free(it);
-}
-
-static void
-batch_free(struct page_batch *b)
-{
-	size_t	i;
-
-	if (b == NULL)
-		return;
-	for (i = 0; i < b->n; i++)
-		page_item_free(b->items[i]);
-	free(b->items);
-	free(b->cause);
-	free(b);
+	p->list.pages = ++j->list_pages;
+	return p;
 }
 
 /*
- * Queue a page behind the others, and hand the queue to the writer if it
- * is free.  A long queue waits for the writer first: the event loop may
- * not run further ahead than BATCH_MAX_RECORDS.
+ * A page of the job's is written (or not): its counts go to the run, the
+ * observers are told.  A page that failed fails the run at the job's next
+ * step (pipe_failed); the store dropped the job's later pages.  Only
+ * bookkeeping here: what the job does next waits for job_after_store().
  */
 static void
-page_queue(struct harvest_engine *e, struct page_item *it)
+page_written(void *arg, const struct store_page_result *r)
 {
-	struct page_batch	*b;
+	struct harvest_job		*j = arg;
+	struct harvest_engine		*e = j->e;
+	const struct store_page		*p = r->page;
 
-	if ((b = e->open) == NULL) {
-		b = e->open = xcalloc(1, sizeof(*b));
-		b->s = e->ws;
-		b->wfd = e->wfd;
+	j->store_out--;
+	if (p->kind == STORE_PAGE_SWEEP) {
+		j->sweep_refused = r->refused;
+		j->sweep_vanished = r->vanished;
 	}
-	if (b->n == b->cap) {
-		b->cap = b->cap == 0 ? 8 : b->cap * 2;
-		b->items = xreallocarray(b->items, b->cap, sizeof(*b->items));
-	}
-	b->items[b->n++] = it;
-	b->records += it->nrecords;
-	engine_pump(e, b->records >= BATCH_MAX_RECORDS);
-}
-
-/*
- * Write a batch of pages, each with its rejects and where its list stands,
- * in one transaction.  Runs on the writer thread: it touches only the
- * batch and the engine's connection.
- */
-static void
-batch_write(void *arg)
-{
-	struct page_batch	*b = arg;
-	struct page_item	*it;
-	struct store_list_state	 st;
-	struct put_ctx		 c;
-	char			*cause = NULL;
-	uint64_t		 one = 1;
-	size_t			 i, k;
-
-	memset(&c, 0, sizeof(c));
-	c.s = b->s;
-	if (store_begin(b->s, &cause) == -1)
-		goto fail;
-	for (k = 0; k < b->n; k++) {
-		it = c.it = b->items[k];
-		if (spool_replay(it->spool, item_put, &c, &cause) == -1) {
-			if (cause == NULL) {
-				cause = c.cause;
-				c.cause = NULL;
-			}
-			goto rollback;
-		}
-		for (i = 0; i < it->npend; i++)
-			if (store_reject(b->s, it->source_id, it->run_id,
-			    it->prefix, it->pend[i].identifier,
-			    it->pend[i].datestamp, it->pend[i].cause,
-			    it->pend[i].raw, it->pend[i].raw_len,
-			    it->pend[i].truncated, &cause) == -1)
-				goto rollback;
-		if (it->checkpoint) {
-			memset(&st, 0, sizeof(st));
-			st.token = it->token;
-			st.progress = it->progress;
-			st.cursor = it->cursor;
-			st.complete_list_size = it->cls;
-			st.pages = it->pages;
-			if (store_list_checkpoint(b->s, it->source_id,
-			    it->prefix, it->set, &st, &cause) == -1)
-				goto rollback;
-		} else if (store_list_complete(b->s, it->source_id,
-		    it->prefix, it->set, it->wm, &cause) == -1)
-			goto rollback;
-	}
-	if (store_commit(b->s, &cause) == -1)
-		goto rollback;
-	goto done;
-
-rollback:
-	store_rollback(b->s);
-fail:
-	free(c.cause);
-	b->cause = cause != NULL ? cause : xstrdup("store failed");
-done:
-	/* Wake the event loop, which takes the batch back (on_written). */
-	if (write(b->wfd, &one, sizeof(one)) == -1) {
-		/* The counter cannot overflow here; nothing to do. */
-	}
-}
-
-/*
- * Back on the event loop: what the write found goes to each page's job
- * (counts, the page done, observers told).  A batch that failed fails
- * every job with a page in it, at the job's next step (pipe_failed), and
- * takes those jobs' later pages out of the queue: nothing after a lost
- * page may be written.
- */
-static void
-batch_apply(struct harvest_engine *e, struct page_batch *b)
-{
-	struct page_item	*it;
-	struct harvest_job	*j;
-	size_t			 i, k, n;
-
-	for (i = 0; i < b->n; i++) {
-		it = b->items[i];
-		j = it->j;
-		if (b->cause != NULL) {
-			if (j->pipe_cause == NULL)
-				j->pipe_cause = xstrdup(b->cause);
-			if (e->open == NULL)
-				continue;
-			for (k = n = 0; k < e->open->n; k++) {
-				if (e->open->items[k]->j == j) {
-					e->open->records -=
-					    e->open->items[k]->nrecords;
-					page_item_free(e->open->items[k]);
-				} else
-					e->open->items[n++] = e->open->items[k];
-			}
-			e->open->n = n;
-			continue;
-		}
-		j->stats.records += it->stats.records;
-		j->stats.new_records += it->stats.new_records;
-		j->stats.updated += it->stats.updated;
-		j->stats.deleted += it->stats.deleted;
-		j->stats.unchanged += it->stats.unchanged;
-		j->stats.tombstones += it->stats.tombstones;
+	if (r->cause != NULL) {
+		if (j->pipe_cause == NULL)
+			j->pipe_cause = xstrdup(r->cause);
+	} else if (p->kind != STORE_PAGE_SWEEP) {
+		j->stats.records += r->stats.records;
+		j->stats.new_records += r->stats.new_records;
+		j->stats.updated += r->stats.updated;
+		j->stats.deleted += r->stats.deleted;
+		j->stats.unchanged += r->stats.unchanged;
+		j->stats.tombstones += r->stats.tombstones;
 		j->stats.pages++;
-		if (j->spare == NULL) {
-			spool_reset(it->spool);
-			j->spare = it->spool;
-			it->spool = NULL;
-		}
 		if (e->obs.on_page != NULL)
-			e->obs.on_page(e->obs_arg, j->name, it->prefix, it->set,
+			e->obs.on_page(e->obs_arg, j->name, p->prefix, p->set,
 			    j->list_records, j->list_cls);
 		if (e->obs.on_commit != NULL)
 			e->obs.on_commit(e->obs_arg, j->name,
@@ -2101,58 +1768,84 @@ batch_apply(struct harvest_engine *e, struct page_batch *b)
 		j->changes_seen = j->stats.new_records + j->stats.updated +
 		    j->stats.deleted;
 		log_debug("event=page source=%s prefix=%s set=%s page=%lld "
-		    "records=%zu cursor=%lld size=%lld batch=%zu",
-		    log_q(j->name), log_q(it->prefix), log_q(it->set),
-		    it->pages, it->nrecords, it->checkpoint ? it->cursor : -1,
-		    it->checkpoint ? it->cls : -1, b->n);
+		    "records=%lld cursor=%lld size=%lld batch=%zu",
+		    log_q(j->name), log_q(p->prefix), log_q(p->set),
+		    p->list.pages, r->stats.records,
+		    p->kind == STORE_PAGE_CHECKPOINT ? p->list.cursor : -1,
+		    p->kind == STORE_PAGE_CHECKPOINT ?
+		    p->list.complete_list_size : -1, r->batch);
 	}
+	engine_space(e);
+	job_after_store(j, j->store_next);
+}
+
+/* Ask the store something, in turn with the job's pages. */
+static void
+job_call(struct harvest_job *j, int (*fn)(struct store *, void *, char **))
+{
+	free(j->store_cause);
+	j->store_cause = NULL;
+	j->store_out++;
+	store_pages_call(j->e->pages, fn, call_done, j);
+}
+
+static void
+call_done(void *arg, const char *cause)
+{
+	struct harvest_job	*j = arg;
+
+	j->store_out--;
+	if (cause != NULL && j->store_cause == NULL)
+		j->store_cause = xstrdup(cause);
+	job_after_store(j, j->store_next);
 }
 
 /*
- * Take a written batch back and hand the queue to the writer: with wait,
- * after waiting for the writer; without, only if it is free.
+ * Go on with fn once the store has done all the job gave it, from the loop
+ * (never from inside a completion, which store_pages_wait() may deliver
+ * anywhere).
  */
 static void
-engine_pump(struct harvest_engine *e, int wait)
+job_after_store(struct harvest_job *j, void (*fn)(struct harvest_job *))
 {
-	struct page_batch	*b;
-
-	if ((b = e->inflight) != NULL) {
-		if (!wait && writer_busy(e->writer))
-			return;
-		writer_wait(e->writer);
-		e->inflight = NULL;
-		batch_apply(e, b);
-		batch_free(b);
-	}
-	if (e->open != NULL && e->open->n == 0) {
-		batch_free(e->open);
-		e->open = NULL;
-	}
-	if (e->open != NULL) {
-		e->inflight = e->open;
-		e->open = NULL;
-		writer_submit(e->writer, batch_write, e->inflight);
-	}
+	j->store_next = fn;
+	if (fn != NULL && j->store_out == 0)
+		event_active(j->store_ev, EV_TIMEOUT, 1);
 }
 
-/*
- * Write every queued page and take it back: after this the engine's
- * connection is the event loop's until the next page is queued.
- */
 static void
-engine_drain(struct harvest_engine *e)
+on_store_ready(evutil_socket_t fd, short what, void *arg)
 {
-	while (e->inflight != NULL || e->open != NULL)
-		engine_pump(e, 1);
+	struct harvest_job	*j = arg;
+	void			(*fn)(struct harvest_job *);
+
+	if ((fn = j->store_next) == NULL || j->store_out > 0)
+		return;
+	j->store_next = NULL;
+	fn(j);
 }
 
-/* The store, for the event loop's own reads and writes. */
-static struct store *
-job_store(struct harvest_job *j)
+/* The store's queue is full: the next request waits until it is not. */
+static void
+job_wait_space(struct harvest_job *j)
 {
-	engine_drain(j->e);
-	return j->e->ws;
+	if (j->full_wait)
+		return;
+	j->full_wait = 1;
+	TAILQ_INSERT_TAIL(&j->e->full_wait, j, fentry);
+}
+
+static void
+engine_space(struct harvest_engine *e)
+{
+	struct harvest_job	*j;
+
+	while (!store_pages_full(e->pages) &&
+	    (j = TAILQ_FIRST(&e->full_wait)) != NULL) {
+		TAILQ_REMOVE(&e->full_wait, j, fentry);
+		j->full_wait = 0;
+		job_queue(j, 0);
+	}
 }
 
 /* A page of this job's could not be written: the run fails. */
@@ -2161,7 +1854,6 @@ pipe_failed(struct harvest_job *j)
 {
 	char	*cause;
 
-	engine_pump(j->e, 0);
 	if (j->pipe_cause == NULL)
 		return 0;
 	cause = j->pipe_cause;
@@ -2170,18 +1862,6 @@ pipe_failed(struct harvest_job *j)
 	job_fail(j, "%s", cause);
 	free(cause);
 	return 1;
-}
-
-/* The writer finished a batch: take it back and hand it the next. */
-static void
-on_written(evutil_socket_t fd, short what, void *arg)
-{
-	struct harvest_engine	*e = arg;
-	uint64_t		 n;
-
-	if (read(fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
-		log_warn("harvest: page writer eventfd: %s", strerror(errno));
-	engine_pump(e, 0);
 }
 
 /*
@@ -2250,23 +1930,13 @@ window_begin(struct harvest_job *j)
 
 /*
  * A repository that cannot answer a wide selective request times out,
- * drops the connection or fails with a 5xx on its first page: ask for
- * half the window, down to the minimum, before the ordinary retries.  A
- * 503 or 429 with Retry-After is the repository pacing us, not refusing
- * the window; errors after the first page are about a token, not a window.
+ * drops the connection or fails with a 5xx on its first page (classify()
+ * says CLASSIFY_NARROW): ask for half the window, down to the minimum,
+ * before the ordinary retries.  0 when the window is as small as it goes.
  */
 static int
-window_narrow(struct harvest_job *j, const struct fetch_result *res,
-    const char *cause)
+window_narrow(struct harvest_job *j, const char *cause)
 {
-	long	st = res->status;
-
-	if (j->state != JOB_LIST || j->window == WINDOW_NONE ||
-	    j->token != NULL)
-		return 0;
-	if (!res->curl_failed && st != 500 && st != 502 && st != 504 &&
-	    !(st == 503 && res->retry_after <= 0))
-		return 0;
 	if (window_halve(&j->win) == -1)
 		return 0;
 	j->narrowed++;
@@ -2309,9 +1979,11 @@ oreq_data(void *arg, const char *p, size_t len)
 static void
 oreq_done(void *arg, const struct fetch_result *res)
 {
-	struct oreq	*o = arg;
-	const char	*cause = NULL, *wall;
-	char		*full = NULL, *blocked = NULL;
+	struct oreq		*o = arg;
+	struct classify_in	 in;
+	struct classify_out	 out;
+	const char		*cause = NULL;
+	char			*full = NULL, *blocked = NULL;
 
 	if (res->ok && oai_parser_finish(o->parser) == -1)
 		cause = oai_parser_cause(o->parser);
@@ -2319,16 +1991,19 @@ oreq_done(void *arg, const struct fetch_result *res)
 		cause = oai_parser_cause(o->parser);
 	else if (!res->ok)
 		cause = res->cause;
-	if (cause != NULL && (wall = harvest_bot_wall(res->wall, res->head,
-	    res->head_len)) != NULL) {
+	classify_response(&in, o->parser, res, cause);
+	in.phase = CLASSIFY_REQUEST;
+	classify(&in, &out);
+	if (out.action == CLASSIFY_BLOCKED) {
 		xasprintf(&blocked, "blocked: the repository's bot protection "
-		    "(%s) refused the harvester (HTTP %ld)", wall,
+		    "(%s) refused the harvester (HTTP %ld)", in.wall,
 		    res->status);
 		cause = blocked;
-	} else if (cause != NULL && oai_error_body(o->parser, res, NULL))
+	} else if (out.action == CLASSIFY_OK) {
+		if (out.error_body)
+			log_error_body(NULL, res, in.oai_error);
 		cause = NULL;
-	else if (cause != NULL && res->status == 200 &&
-	    harvest_looks_html(res->head, res->head_len))
+	} else if (out.html)
 		cause = HTML_CAUSE;
 	if (cause != NULL) {
 		xasprintf(&full, "%s: %s", res->url, cause);

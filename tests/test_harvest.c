@@ -204,8 +204,8 @@ static void
 fill(struct spool *s, int n)
 {
 	static const char *const	 sets[] = { "a", "b:c" };
-	struct oai_record		 r;
-	struct oai_field		 dc[2];
+	struct store_record		 r;
+	struct store_dc			 dc[2];
 	char				 id[64], md[256];
 	char				*cause = NULL;
 	int				 i;
@@ -222,14 +222,14 @@ fill(struct spool *s, int n)
 		if (!r.deleted) {
 			r.metadata = md;
 			r.metadata_len = strlen(md);
-			dc[0].name = "title";
+			dc[0].element = "title";
 			dc[0].value = SP_TITLE;
 			dc[0].lang = NULL;
-			dc[1].name = "creator";
+			dc[1].element = "creator";
 			dc[1].value = SP_CREATOR;
 			dc[1].lang = "kk";
-			r.fields = dc;
-			r.nfields = 2;
+			r.dc = dc;
+			r.ndc = 2;
 		}
 		assert_int_equal(spool_add(s, &r, &cause), 0);
 	}

@@ -27,7 +27,7 @@ struct spool {
 	size_t			 scratchcap;
 	const char		**sets;
 	size_t			 setcap;
-	struct store_dc		*dc;
+	struct store_dc		*dc;		/* one record's, read back */
 	size_t			 dccap;
 	/* store_prepare() on the way in, its results on the way out. */
 	struct store_prep	*prep;
@@ -122,56 +122,25 @@ put_str(struct buf *b, const char *s, size_t len)
 }
 
 /*
- * The record as store_put() takes it, for store_prepare(): on the event
- * loop, so that the page writer only writes (see store.h).
+ * store_prepare() runs here, on the event loop, so that the page writer
+ * only writes (see store.h).  A record it refuses is kept as it came:
+ * store_put() will say why, in its turn.
  */
-static int
-prepare(struct spool *s, const struct oai_record *r, struct store_prepared *p)
-{
-	struct store_record	 rec;
-	char			*cause = NULL;
-	size_t			 i;
-
-	if (r->nfields > s->dccap) {
-		s->dc = xreallocarray(s->dc, r->nfields, sizeof(*s->dc));
-		s->dccap = r->nfields;
-	}
-	for (i = 0; i < r->nfields; i++) {
-		s->dc[i].element = r->fields[i].name;
-		s->dc[i].value = r->fields[i].value;
-		s->dc[i].lang = r->fields[i].lang;
-	}
-	memset(&rec, 0, sizeof(rec));
-	rec.identifier = r->identifier;
-	rec.datestamp = r->datestamp;
-	rec.deleted = r->deleted;
-	rec.sets = r->sets;
-	rec.nsets = r->nsets;
-	rec.metadata = r->metadata;
-	rec.metadata_len = r->metadata_len;
-	rec.dc = s->dc;
-	rec.ndc = r->nfields;
-	if (store_prepare(s->prep, &rec, p, &cause) == -1) {
-		/* store_put() will say why, in its turn. */
-		free(cause);
-		return -1;
-	}
-	return 0;
-}
-
 int
-spool_add(struct spool *s, const struct oai_record *r, char **cause)
+spool_add(struct spool *s, const struct store_record *r, char **cause)
 {
 	struct store_prepared	 p;
 	size_t			 start, i;
 	uint32_t		 len;
 	int			 prepared, c;
+	char			*pcause = NULL;
 	const char		*v;
 
 	if (s->mem.len > 0 && s->mem.len >= s->mem_max &&
 	    flush_mem(s, cause) == -1)
 		return -1;
-	prepared = prepare(s, r, &p) == 0;
+	prepared = store_prepare(s->prep, r, &p, &pcause) == 0;
+	free(pcause);
 	start = s->mem.len;
 	put_u32(&s->mem, 0);		/* frame length, filled in below */
 	put_u32(&s->mem, (r->deleted ? SP_DELETED : 0) |
@@ -182,7 +151,7 @@ spool_add(struct spool *s, const struct oai_record *r, char **cause)
 	for (i = 0; i < r->nsets; i++)
 		put_str(&s->mem, r->sets[i], strlen(r->sets[i]));
 	if (prepared) {
-		/* The template and the field values give the XML back. */
+		/* The template and the DC values give the XML back. */
 		put_str(&s->mem, p.tmpl == NULL ? r->metadata : NULL,
 		    r->metadata_len);
 		put_u32(&s->mem, 0);
@@ -195,13 +164,13 @@ spool_add(struct spool *s, const struct oai_record *r, char **cause)
 			put_str(&s->mem, p.fts[c], p.fts_len[c]);
 	} else {
 		put_str(&s->mem, r->metadata, r->metadata_len);
-		put_u32(&s->mem, (uint32_t)r->nfields);
-		for (i = 0; i < r->nfields; i++) {
-			v = r->fields[i].name;
+		put_u32(&s->mem, (uint32_t)r->ndc);
+		for (i = 0; i < r->ndc; i++) {
+			v = r->dc[i].element;
 			put_str(&s->mem, v, strlen(v));
-			v = r->fields[i].value;
+			v = r->dc[i].value;
 			put_str(&s->mem, v, strlen(v));
-			v = r->fields[i].lang;
+			v = r->dc[i].lang;
 			put_str(&s->mem, v, v != NULL ? strlen(v) : 0);
 		}
 	}
@@ -365,8 +334,7 @@ spool_replay(struct spool *s, int (*fn)(void *, const struct store_record *),
 		return -1;
 	}
 	while (fread(&len, sizeof(len), 1, s->file) == 1) {
-		if (len > 4 * MAX_RECORD_BYTES +
-		    MAX_DC_VALUES * (16 + OAI_FIELD_NAME_MAX))
+		if (len > 4 * MAX_RECORD_BYTES + MAX_DC_VALUES * 16)
 			goto corrupt;
 		if (len > s->scratchcap) {
 			s->scratch = xreallocarray(s->scratch, len, 1);
