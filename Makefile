@@ -188,12 +188,15 @@ install: all
 
 # Every C file of the project: formatted as .clang-format says (KNF), and
 # clean under cppcheck.  Either failing fails make lint, and so make check.
+# c14n.c: cppcheck takes xxh_update(x, "&amp;", 5)'s one-past-the-end
+# pointer for an overflow (an inline suppression does not reach it).
 LINT_SRCS = $(sort $(wildcard common/*.[ch] conf/*.[ch] store/*.[ch] \
 	    harvest/*.[ch] feed/*.[ch] daemon/*.[ch] tests/*.[ch] \
 	    tests/server/*.[ch] tests/bench/*.c tests/fuzz/*.c))
 CPPCHECK = cppcheck --quiet --error-exitcode=1 --std=c11 \
 	   --enable=warning,portability --inline-suppr \
 	   --suppress=missingIncludeSystem -D_GNU_SOURCE \
+	   --suppress=pointerOutOfBounds:store/c14n.c \
 	   -Icommon -Iharvest -Istore -Iconf -Idaemon -Ifeed \
 	   --include=/usr/include/$(shell $(CC) -dumpmachine)/sys/queue.h
 

@@ -776,17 +776,17 @@ do_request(struct harvest_job *j)
 	char					 until[DATESTAMP_LEN];
 
 	if (j->state == JOB_IDENTIFY)
-		url = harvest_url(j->url, "Identify", NULL);
+		url = harvest_url(j->url, "Identify", (char *)NULL);
 	else if (j->state == JOB_SWEEP)
 		url = j->token != NULL ? harvest_url(j->url, "ListIdentifiers",
-		    "resumptionToken", j->token, NULL) :
+		    "resumptionToken", j->token, (char *)NULL) :
 		    harvest_url(j->url, "ListIdentifiers", "metadataPrefix",
-		    j->lists[j->sweep].prefix, NULL);
+		    j->lists[j->sweep].prefix, (char *)NULL);
 	else {
 		l = &j->lists[j->cur];
 		if (j->token != NULL)
 			url = harvest_url(j->url, "ListRecords",
-			    "resumptionToken", j->token, NULL);
+			    "resumptionToken", j->token, (char *)NULL);
 		else if (j->window != WINDOW_NONE) {
 			window_format(&j->win, j->gran, from, until);
 			url = harvest_url(j->url, "ListRecords",
@@ -794,12 +794,12 @@ do_request(struct harvest_job *j)
 			    "set", l->set[0] != '\0' ? l->set : NULL,
 			    "from", j->list_from == NULL &&
 			    j->win.from == j->win_start ? NULL : from,
-			    "until", until[0] != '\0' ? until : NULL, NULL);
+			    "until", until[0] != '\0' ? until : NULL, (char *)NULL);
 		} else
 			url = harvest_url(j->url, "ListRecords",
 			    "metadataPrefix", l->prefix,
 			    "set", l->set[0] != '\0' ? l->set : NULL,
-			    "from", j->list_from, "until", j->until, NULL);
+			    "from", j->list_from, "until", j->until, (char *)NULL);
 	}
 	if (url == NULL) {
 		job_fail(j, "request URL longer than %d bytes", MAX_URL_LEN);

@@ -970,8 +970,10 @@ test_reload_sees_every_key(void **state)
 			if (values[j].global == global &&
 			    strcmp(values[j].key, name) == 0)
 				break;
-		if (j == nitems(values))
+		if (j == nitems(values)) {
 			fail_msg("key %s has no values in this test", name);
+			return;
+		}
 		for (n = 0; n < 2; n++) {
 			xasprintf(&line, "%s = %s\n", name,
 			    n ? values[j].b : values[j].a);

@@ -87,17 +87,17 @@ test_urls(void **state)
 {
 	char	*u;
 
-	u = harvest_url("http://h/oai", "Identify", NULL);
+	u = harvest_url("http://h/oai", "Identify", (char *)NULL);
 	assert_string_equal(u, "http://h/oai?verb=Identify");
 	free(u);
 	u = harvest_url("http://h/oai?x=1", "ListRecords", "metadataPrefix",
-	    "oai_dc", "set", NULL, "from", "2020-01-01T00:00:00Z", NULL);
+	    "oai_dc", "set", (char *)NULL, "from", "2020-01-01T00:00:00Z", (char *)NULL);
 	assert_string_equal(u, "http://h/oai?x=1&verb=ListRecords"
 	    "&metadataPrefix=oai_dc&from=2020-01-01T00%3A00%3A00Z");
 	free(u);
 	/* Tokens are opaque: every reserved character is encoded. */
 	u = harvest_url("https://h/oai", "ListRecords", "resumptionToken",
-	    "a/b+c=d:e f&g%h~i", NULL);
+	    "a/b+c=d:e f&g%h~i", (char *)NULL);
 	assert_string_equal(u, "https://h/oai?verb=ListRecords"
 	    "&resumptionToken=a%2Fb%2Bc%3Dd%3Ae%20f%26g%25h~i");
 	free(u);

@@ -762,12 +762,14 @@ first_row(const struct row *r)
 	size_t	i;
 
 	for (i = 0; i < nitems(rows); i++)
-		if (strcmp(rows[i].scenario, r->scenario) == 0)
-			break;
-	/* One scenario, one command. */
-	assert_int_equal(rows[i].how, r->how);
-	assert_string_equal(rows[i].args, r->args);
-	return i;
+		if (strcmp(rows[i].scenario, r->scenario) == 0) {
+			/* One scenario, one command. */
+			assert_int_equal(rows[i].how, r->how);
+			assert_string_equal(rows[i].args, r->args);
+			return i;
+		}
+	fail_msg("scenario %s has no row", r->scenario);
+	return 0;
 }
 
 static struct result *

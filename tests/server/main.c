@@ -678,7 +678,7 @@ oai_serve(struct server *srv, struct evhttp_request *req,
 
 	srv->oai_requests++;
 	reqlog_add(srv, f);
-	if (badarg == NULL && window_too_wide(srv, f)) {
+	if (badarg == NULL && f != NULL && window_too_wide(srv, f)) {
 		/* What an overloaded repository says: no Retry-After. */
 		srv->window_refusals++;
 		if ((body = evbuffer_new()) == NULL)
