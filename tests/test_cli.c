@@ -691,6 +691,15 @@ test_sources_manage(void **state)
 	assert_non_null(strstr(out, " ok "));
 	assert_non_null(strstr(out, "oai_dc=20"));
 	assert_int_equal(lines(out), 3);
+	/* --config: its database. */
+	xasprintf(&req, "[global]\ndatabase = %s\n", db);
+	save("src.conf", req);
+	free(req);
+	req = path("src.conf");
+	assert_int_equal(cli(&err, NULL, "sources --config %s", req), 0);
+	assert_string_equal(err, out);
+	free(err);
+	free(req);
 	free(out);
 
 	/* rename */
