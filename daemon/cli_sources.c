@@ -4,10 +4,12 @@
  * change is one transaction of the store's (store_source_rename() and
  * the others); nothing is harvested.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "encode.h"
@@ -125,6 +127,14 @@ cli_sources(int argc, char **argv, const char *usage, const char *help)
 		}
 		if (db == NULL)
 			db = conf->database;
+	}
+	/* A change to a file that is not there would create it, empty. */
+	if (a->nargs > 0 && strstr(db, "://") == NULL &&
+	    access(db, F_OK) == -1) {
+		fprintf(stderr, "oaiharvest sources %s: %s: %s\n", a->name, db,
+		    strerror(errno));
+		conf_free(conf);
+		return EXIT_FAIL;
 	}
 	if ((store = store_open(db, a->nargs == 0 ? STORE_RDONLY : 0,
 	    &cause)) == NULL) {

@@ -884,7 +884,7 @@ xml_text(struct buf *b, const char *s, size_t len)
 		if (p[i] < 0x80) {
 			if ((ref = xml_ref(p[i])) != NULL)
 				err |= buf_addstr(b, ref);
-			else if (p[i] < 0x20 || p[i] == 0x7f)
+			else if (p[i] < 0x20)
 				err |= buf_addstr(b, "\xef\xbf\xbd");
 			else
 				err |= buf_addch(b, (char)p[i]);

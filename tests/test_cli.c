@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <libxml/parser.h>
@@ -673,6 +674,8 @@ test_sources_manage(void **state)
 	db = path("src.db");
 	/* No database file: nothing is created. */
 	assert_int_equal(cli(NULL, NULL, "sources --db %s", db), 1);
+	assert_int_equal(cli(NULL, NULL, "sources --db %s reset one", db), 1);
+	assert_int_equal(access(db, F_OK), -1);
 	assert_int_equal(harvest(db, &srv, "one"), 0);
 	assert_int_equal(harvest(db, &srv, "two"), 0);
 
