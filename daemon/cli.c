@@ -115,9 +115,9 @@ static const struct cmd cmds[] = {
 	  "Exit status: 0 done, 1 failed (completed pages are kept),\n"
 	  "2 usage or config error.\n" },
 	{ "export", cmd_export,
-	  "export --db FILE [--source NAME] [--prefix P] [--identifier ID]...\n"
-	  "                  [--since SEQ] [--format json|xml|oai]\n"
-	  "                  [--page-size N]",
+	  "export --db FILE [--source NAME] [--prefix P]\n"
+	  "                  [--identifier ID]... [--since SEQ]\n"
+	  "                  [--format json|xml|oai] [--page-size N]",
 	  "Print the records as JSON Lines, one record per line, ordered by\n"
 	  "source, prefix and identifier.  Options:\n"
 	  "  --source NAME   the records of that source (an error when there\n"
@@ -130,11 +130,12 @@ static const struct cmd cmds[] = {
 	  "                  changes), each once, as it is now: a deleted one\n"
 	  "                  with \"deleted\":true and no metadata\n"
 	  "  --format F      json (default); xml: one XML document, an\n"
-	  "                  <oh:record> with its header and metadata for each\n"
-	  "                  record (namespace " FEED_XMLNS ");\n"
-	  "                  oai: OAI-PMH ListRecords responses, one after the\n"
-	  "                  other, one per source and prefix\n"
-	  "  --page-size N   with --format oai: at most N records a response\n" },
+	  "                  <oh:record> with its header and metadata for\n"
+	  "                  each record (namespace " FEED_XMLNS ");\n"
+	  "                  oai: OAI-PMH ListRecords responses, one after\n"
+	  "                  the other, one list per source and prefix\n"
+	  "  --page-size N   with --format oai: at most N records a\n"
+	  "                  response\n" },
 	{ "changes", cmd_changes,
 	  "changes --db FILE [--since SEQ] [--limit N] [--follow]",
 	  "Print the change log (new, updated, deleted) as JSON Lines, in\n"

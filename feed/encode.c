@@ -858,7 +858,7 @@ struct xml_out {
 	char				*prefix;
 	char				*url;
 	long long			 in_page;
-	long long			 cursor;	/* of the list so far */
+	long long			 cursor;	/* the list's so far */
 	long long			 page;		/* of the list */
 	char				 now[DATESTAMP_LEN];
 };

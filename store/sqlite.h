@@ -185,12 +185,12 @@ int		 store_sqlite_export_select(void *,
 		    const struct store_export_filter *,
 		    int (*)(void *, const struct store_export_row *), void *,
 		    char **);
-int		 store_sqlite_source_known(void *, const char *, const char *,
-		    char **);
-int		 store_sqlite_source_rename(void *, const char *, const char *,
-		    char **);
-int		 store_sqlite_source_move(void *, const char *, const char *,
-		    char **);
+int		 store_sqlite_source_known(void *, const char *,
+		    const char *, char **);
+int		 store_sqlite_source_rename(void *, const char *,
+		    const char *, char **);
+int		 store_sqlite_source_move(void *, const char *,
+		    const char *, char **);
 int		 store_sqlite_source_reset(void *, const char *, long long *,
 		    char **);
 int		 store_sqlite_source_drop(void *, const char *, int,

@@ -407,11 +407,12 @@ int	 store_reject(struct store *, int64_t source, int64_t run,
 struct store_export_filter {
 	const char		*source;
 	const char		*prefix;
-	int64_t			 since;		/* < 0: changed or not */
+	int64_t			 since;	/* < 0: changed or not */
 	const char *const	*identifiers;	/* NULL: any */
 	size_t			 nidentifiers;
 };
-int	 store_export_select(struct store *, const struct store_export_filter *,
+int	 store_export_select(struct store *,
+	    const struct store_export_filter *,
 	    int (*)(void *, const struct store_export_row *), void *,
 	    char **cause);
 
@@ -449,8 +450,8 @@ int	 store_source_rename(struct store *, const char *name,
 	    const char *newname, char **cause);
 int	 store_source_move(struct store *, const char *name, const char *url,
 	    char **cause);
-int	 store_source_reset(struct store *, const char *name, long long *lists,
-	    char **cause);
+int	 store_source_reset(struct store *, const char *name,
+	    long long *lists, char **cause);
 int	 store_source_drop(struct store *, const char *name, int force,
 	    struct store_drop_stats *, char **cause);
 
