@@ -1,3 +1,4 @@
+/* Over 1,500 lines: its commands share its helpers; sources is cli_sources.c. */
 /*
  * oaiharvest: the command line.  One table of subcommands; each parses its
  * own options.  Exit status: 0 success, 1 the work failed (for a harvest:
