@@ -1,3 +1,4 @@
+/* Over 1,500 lines: its commands share its helpers; sources is cli_sources.c. */
 /*
  * oaiharvest: the command line.  One table of subcommands; each parses its
  * own options.  Exit status: 0 success, 1 the work failed (for a harvest:
@@ -14,6 +15,7 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
+#include "cli.h"
 #include "conf.h"
 #include "encode.h"
 #include "harvest.h"
@@ -42,6 +44,7 @@ static int	cmd_status(int, char **);
 static int	cmd_list_identifiers(int, char **);
 static int	cmd_search(int, char **);
 static int	cmd_get_record(int, char **);
+static int	cmd_sources(int, char **);
 
 static const struct cmd cmds[] = {
 	{ "identify", cmd_identify, "identify URL",
@@ -113,8 +116,27 @@ static const struct cmd cmds[] = {
 	  "Exit status: 0 done, 1 failed (completed pages are kept),\n"
 	  "2 usage or config error.\n" },
 	{ "export", cmd_export,
-	  "export --db FILE [--source NAME] [--prefix P]",
-	  "Print the records as JSON Lines, one record per line.\n" },
+	  "export --db FILE [--source NAME] [--prefix P]\n"
+	  "                  [--identifier ID]... [--since SEQ]\n"
+	  "                  [--format json|xml|oai] [--page-size N]",
+	  "Print the records as JSON Lines, one record per line, ordered by\n"
+	  "source, prefix and identifier.  Options:\n"
+	  "  --source NAME   the records of that source (an error when there\n"
+	  "                  is none)\n"
+	  "  --prefix P      of that metadataPrefix (an error when there are\n"
+	  "                  neither records nor lists of it)\n"
+	  "  --identifier ID the record(s) with that OAI identifier,\n"
+	  "                  repeatable; exit 1 naming those not found\n"
+	  "  --since SEQ     the records changed after change seq SEQ (see\n"
+	  "                  changes), each once, as it is now: a deleted one\n"
+	  "                  with \"deleted\":true and no metadata\n"
+	  "  --format F      json (default); xml: one XML document, an\n"
+	  "                  <oh:record> with its header and metadata for\n"
+	  "                  each record (namespace " FEED_XMLNS ");\n"
+	  "                  oai: OAI-PMH ListRecords responses, one after\n"
+	  "                  the other, one list per source and prefix\n"
+	  "  --page-size N   with --format oai: at most N records a\n"
+	  "                  response\n" },
 	{ "changes", cmd_changes,
 	  "changes --db FILE [--since SEQ] [--limit N] [--follow]",
 	  "Print the change log (new, updated, deleted) as JSON Lines, in\n"
@@ -141,6 +163,30 @@ static const struct cmd cmds[] = {
 	  "watermark of each list.  With --config (its status_listen) or\n"
 	  "--daemon http://HOST:PORT, the running daemon's view when it\n"
 	  "answers (state, next run, failures); the database's otherwise.\n" },
+	{ "sources", cmd_sources,
+	  "sources --db FILE [list]\n"
+	  "       oaiharvest sources --db FILE rename OLD NEW\n"
+	  "       oaiharvest sources --db FILE move NAME URL\n"
+	  "       oaiharvest sources --db FILE reset NAME\n"
+	  "       oaiharvest sources --db FILE drop NAME [--force]",
+	  "List the sources of the database (name, URL, records present and\n"
+	  "deleted, the last run's result and end, the next from of each\n"
+	  "list), or change one; nothing is harvested.  --config FILE may\n"
+	  "stand for --db (its database).  Actions:\n"
+	  "  rename OLD NEW  the source is called NEW (refused when NEW is\n"
+	  "                  taken); rename its config section too\n"
+	  "  move NAME URL   the repository moved to URL: keep its records,\n"
+	  "                  watermarks and changes (as harvest --move)\n"
+	  "  reset NAME      forget its watermarks, resumption tokens and\n"
+	  "                  sweeps: the next harvest is a full one; its\n"
+	  "                  records stay\n"
+	  "  drop NAME       delete the source with its records, content,\n"
+	  "                  lists, runs, rejects and changes; refused while\n"
+	  "                  the daemon's changes_log has not written out all\n"
+	  "                  of its changes, unless --force.  Its seqs are\n"
+	  "                  never given out again.\n"
+	  "Exit status: 0 done, 1 failed (no such source, a name taken, ...),\n"
+	  "2 usage error.\n" },
 };
 
 static const char	*progname = "oaiharvest";
@@ -1284,37 +1330,164 @@ cmd_get_record(int argc, char **argv)
 /* export, changes, status */
 
 static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * A source or prefix that is not in the database is an error, not an
+ * empty export: a typo would otherwise look like a repository with
+ * nothing.  -1 (said) when it is not, or the store failed.
+ */
+static int
+export_known(struct store *store, const char *source, const char *prefix)
+{
+	char	*cause = NULL;
+	int	 k;
+
+	if (source != NULL &&
+	    (k = store_source_known(store, source, NULL, &cause)) != 1) {
+		if (k == 0)
+			fprintf(stderr, "%s export: no source called \"%s\"\n",
+			    progname, source);
+		goto fail;
+	}
+	if (prefix != NULL &&
+	    (k = store_source_known(store, source, prefix, &cause)) != 1) {
+		if (k == 0 && source != NULL)
+			fprintf(stderr, "%s export: source \"%s\" has no "
+			    "records or lists of prefix \"%s\"\n", progname,
+			    source, prefix);
+		else if (k == 0)
+			fprintf(stderr, "%s export: no records or lists of "
+			    "prefix \"%s\"\n", progname, prefix);
+		goto fail;
+	}
+	return 0;
+fail:
+	if (cause != NULL)
+		fprintf(stderr, "%s export: %s\n", progname, cause);
+	free(cause);
+	return -1;
+}
+
+static int
 cmd_export(int argc, char **argv)
 {
 	static const struct option	 opts[] = {
 		{ "db", required_argument, NULL, 'd' },
 		{ "source", required_argument, NULL, 'n' },
 		{ "prefix", required_argument, NULL, 'p' },
+		{ "identifier", required_argument, NULL, 'i' },
+		{ "since", required_argument, NULL, 's' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "page-size", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd		*c = find_cmd("export");
-	const char			*db = NULL, *source = NULL;
-	const char			*prefix = NULL;
+	const char			*db = NULL, *errstr;
+	const char			**ids = NULL;
+	struct store_export_filter	 f;
+	struct feed_export_opts		 o;
 	struct store			*store;
+	unsigned char			*found = NULL;
+	long long			 since = -1, records = 0;
+	size_t				 nids = 0, i, k;
 	char				*cause = NULL;
-	int				 ch, r;
+	int				 ch, r, rc;
 
+	memset(&f, 0, sizeof(f));
+	memset(&o, 0, sizeof(o));
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': db = optarg; break;
-		case 'n': source = optarg; break;
-		case 'p': prefix = optarg; break;
-		case 'h': return usage_cmd(c, 1);
-		default: return usage_cmd(c, 0);
+		case 'n': f.source = optarg; break;
+		case 'p': f.prefix = optarg; break;
+		case 'i':
+			ids = xreallocarray(ids, nids + 1, sizeof(*ids));
+			ids[nids++] = optarg;
+			break;
+		case 's':
+			if (parse_ll(optarg, 0, INT64_MAX, &since,
+			    &errstr) == -1) {
+				free(ids);
+				return bad_usage("export", "--since: %s",
+				    errstr);
+			}
+			break;
+		case 'f':
+			if (strcmp(optarg, "json") == 0)
+				o.format = FEED_JSON;
+			else if (strcmp(optarg, "xml") == 0)
+				o.format = FEED_XML;
+			else if (strcmp(optarg, "oai") == 0)
+				o.format = FEED_OAI;
+			else {
+				free(ids);
+				return bad_usage("export", "--format %s: "
+				    "json, xml or oai", optarg);
+			}
+			break;
+		case 'P':
+			if (parse_ll(optarg, 1, 1000000, &o.page_size,
+			    &errstr) == -1) {
+				free(ids);
+				return bad_usage("export", "--page-size: %s",
+				    errstr);
+			}
+			break;
+		case 'h': free(ids); return usage_cmd(c, 1);
+		default: free(ids); return usage_cmd(c, 0);
 		}
 	}
-	if (db == NULL || optind != argc)
+	if (db == NULL || optind != argc) {
+		free(ids);
 		return usage_cmd(c, 0);
-	if ((store = open_db(db, STORE_RDONLY)) == NULL)
+	}
+	if (o.page_size > 0 && o.format != FEED_OAI) {
+		free(ids);
+		return bad_usage("export", "%s", "--page-size goes with "
+		    "--format oai");
+	}
+	if ((store = open_db(db, STORE_RDONLY)) == NULL) {
+		free(ids);
 		return EXIT_FAIL;
-	r = feed_export(store, source, prefix, stdout, &cause);
-	return output_done("export", store, r, cause);
+	}
+	if (export_known(store, f.source, f.prefix) == -1) {
+		free(ids);
+		store_close(store);
+		return EXIT_FAIL;
+	}
+	/* Sorted and each once, so that the found ones can be told. */
+	if (ids != NULL) {
+		qsort(ids, nids, sizeof(*ids), cmp_str);
+		for (i = k = 0; i < nids; i++)
+			if (k == 0 || strcmp(ids[k - 1], ids[i]) != 0)
+				ids[k++] = ids[i];
+		nids = k;
+		found = xcalloc(nids, 1);
+	}
+	f.since = since;
+	f.identifiers = ids;
+	f.nidentifiers = nids;
+	o.filter = &f;
+	o.found = found;
+	o.records = &records;
+	r = feed_export_select(store, &o, stdout, &cause);
+	rc = output_done("export", store, r, cause);
+	/* Without --since every identifier asked for must be there. */
+	for (i = 0; r == 0 && since < 0 && i < nids; i++) {
+		if (found[i])
+			continue;
+		fprintf(stderr, "%s export: no record %s\n", progname,
+		    ids[i]);
+		rc = EXIT_FAIL;
+	}
+	free(found);
+	free(ids);
+	return rc;
 }
 
 static int
@@ -1386,6 +1559,14 @@ cmd_changes(int argc, char **argv)
 	free(cause);
 	store_close(store);
 	return rc;
+}
+
+static int
+cmd_sources(int argc, char **argv)
+{
+	const struct cmd	*c = find_cmd("sources");
+
+	return cli_sources(argc, argv, c->usage, c->help);
 }
 
 static size_t

@@ -837,3 +837,482 @@ feed_daemon_status(const char *json, FILE *fp)
 		fprintf(fp, "no sources\n");
 	return 0;
 }
+
+/* Export as XML: one document, or OAI-PMH ListRecords pages */
+
+#define OAI_NS		"http://www.openarchives.org/OAI/2.0/"
+#define OAI_SCHEMA	"http://www.openarchives.org/OAI/2.0/ " \
+			"http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd"
+
+struct xml_out {
+	struct store			*store;
+	const struct feed_export_opts	*o;
+	struct export_out		 json;	/* FEED_JSON */
+	FILE				*fp;
+	char				**cause;
+	struct buf			 line;
+	long long			 records;
+	/* FEED_OAI: the page in hand. */
+	int				 open;
+	char				*source;
+	char				*prefix;
+	char				*url;
+	long long			 in_page;
+	long long			 cursor;	/* the list's so far */
+	long long			 page;		/* of the list */
+	char				 now[DATESTAMP_LEN];
+};
+
+/*
+ * Text or an attribute value as XML: the harvester's own escaping
+ * (xml_ref()), and U+FFFD for what XML 1.0 cannot hold (control
+ * characters, invalid UTF-8, surrogates, U+FFFE and U+FFFF), so that a
+ * source name from the command line cannot break the document.
+ */
+static int
+xml_text(struct buf *b, const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	const char		*ref;
+	size_t			 i = 0, n;
+	unsigned long		 c;
+	int			 err = 0;
+
+	if (len == (size_t)-1)
+		len = strlen(s);
+	while (i < len) {
+		if (p[i] < 0x80) {
+			if ((ref = xml_ref(p[i])) != NULL)
+				err |= buf_addstr(b, ref);
+			else if (p[i] < 0x20)
+				err |= buf_addstr(b, "\xef\xbf\xbd");
+			else
+				err |= buf_addch(b, (char)p[i]);
+			i++;
+			continue;
+		}
+		if (p[i] >= 0xc2 && p[i] <= 0xdf)
+			n = 2, c = p[i] & 0x1f;
+		else if (p[i] >= 0xe0 && p[i] <= 0xef)
+			n = 3, c = p[i] & 0x0f;
+		else if (p[i] >= 0xf0 && p[i] <= 0xf4)
+			n = 4, c = p[i] & 0x07;
+		else
+			n = 0, c = 0;
+		if (n > 0 && i + n <= len) {
+			size_t	k;
+
+			for (k = 1; k < n && (p[i + k] & 0xc0) == 0x80; k++)
+				c = (c << 6) | (p[i + k] & 0x3f);
+			if (k == n && !(n == 3 && c < 0x800) &&
+			    !(n == 4 && (c < 0x10000 || c > 0x10ffff)) &&
+			    !(c >= 0xd800 && c <= 0xdfff) &&
+			    c != 0xfffe && c != 0xffff) {
+				err |= buf_add(b, s + i, n);
+				i += n;
+				continue;
+			}
+		}
+		err |= buf_addstr(b, "\xef\xbf\xbd");
+		i++;
+	}
+	return err;
+}
+
+/*
+ * The metadata as stored, in an element of a namespace given by default
+ * (OAI-PMH's <metadata>): a root without a prefix and without its own
+ * xmlns="..." is in no namespace, as its declarations stand alone, and
+ * gets xmlns="" so that it stays there.
+ */
+static int
+xml_metadata(struct buf *b, const char *m, size_t len, int dflt)
+{
+	size_t	name, i;
+	int	err = 0;
+
+	if (!dflt || len < 2 || m[0] != '<')
+		return buf_add(b, m, len);
+	name = 1 + strcspn(m + 1, " \t\r\n/>");
+	if (name > len || memchr(m + 1, ':', name - 1) != NULL)
+		return buf_add(b, m, len);
+	for (i = name; i < len && m[i] != '>'; i++)
+		if (i + 7 <= len && memcmp(m + i, "xmlns", 5) == 0 &&
+		    strchr(" \t\r\n=", m[i + 5]) != NULL &&
+		    (m[i - 1] == ' ' || m[i - 1] == '\t' ||
+		    m[i - 1] == '\r' || m[i - 1] == '\n'))
+			return buf_add(b, m, len);
+	err |= buf_add(b, m, name);
+	err |= buf_addstr(b, " xmlns=\"\"");
+	err |= buf_add(b, m + name, len - name);
+	return err;
+}
+
+/* The record's header and metadata, elements prefixed with ns. */
+static int
+xml_record(struct buf *b, const struct store_export_row *r, const char *ns,
+    int dflt)
+{
+	struct jread	 jr = { r->sets, r->sets + r->sets_len };
+	struct jval	 sets;
+	size_t		 i;
+	int		 err = 0;
+
+	err |= buf_printf(b, "<%sheader%s>", ns, r->deleted ?
+	    " status=\"deleted\"" : "");
+	err |= buf_printf(b, "<%sidentifier>", ns);
+	err |= xml_text(b, r->identifier, (size_t)-1);
+	err |= buf_printf(b, "</%sidentifier><%sdatestamp>", ns, ns);
+	err |= xml_text(b, r->datestamp, (size_t)-1);
+	err |= buf_printf(b, "</%sdatestamp>", ns);
+	/* record.sets: a JSON array of strings. */
+	if (r->sets_len > 0 && jr_value(&jr, &sets, 0) == 0 &&
+	    sets.type == J_ARRAY) {
+		for (i = 0; i < sets.n; i++) {
+			if (sets.v[i].type != J_STRING)
+				continue;
+			err |= buf_printf(b, "<%ssetSpec>", ns);
+			err |= xml_text(b, sets.v[i].text, (size_t)-1);
+			err |= buf_printf(b, "</%ssetSpec>", ns);
+		}
+	}
+	if (r->sets_len > 0)
+		jval_free(&sets);
+	err |= buf_printf(b, "</%sheader>", ns);
+	if (r->metadata != NULL) {
+		err |= buf_printf(b, "<%smetadata>", ns);
+		err |= xml_metadata(b, r->metadata, r->metadata_len, dflt);
+		err |= buf_printf(b, "</%smetadata>", ns);
+	}
+	return err;
+}
+
+/* Close the OAI-PMH page in hand; last: its list ends with it. */
+static int
+oai_page_end(struct xml_out *x, int last)
+{
+	struct buf	*b = &x->line;
+	int		 err = 0;
+
+	if (!x->open)
+		return 0;
+	buf_reset(b);
+	x->cursor += x->in_page;
+	if (!last) {
+		err |= buf_printf(b, "<resumptionToken cursor=\"%lld\">"
+		    "page-%lld</resumptionToken>\n", x->cursor - x->in_page,
+		    x->page + 1);
+	} else if (x->page > 0)
+		err |= buf_printf(b, "<resumptionToken cursor=\"%lld\" "
+		    "completeListSize=\"%lld\"/>\n", x->cursor - x->in_page,
+		    x->cursor);
+	err |= buf_addstr(b, "</ListRecords>\n</OAI-PMH>\n");
+	x->open = 0;
+	if (err) {
+		set_cause(x->cause, "store: export: page too long");
+		return -1;
+	}
+	return write_buf(b, x->fp, "export", x->cause);
+}
+
+/* Open an OAI-PMH page of the list (x->source, x->prefix). */
+static int
+oai_page_start(struct xml_out *x, const char *error)
+{
+	struct buf	*b = &x->line;
+	int		 err = 0;
+
+	buf_reset(b);
+	err |= buf_printf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    "<OAI-PMH xmlns=\"%s\"\n"
+	    " xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"\n"
+	    " xsi:schemaLocation=\"%s\">\n<responseDate>%s</responseDate>\n"
+	    "<request verb=\"ListRecords\"", OAI_NS, OAI_SCHEMA, x->now);
+	/* As OAI-PMH has it: a token alone, or the list's arguments. */
+	if (error == NULL && x->page > 0)
+		err |= buf_printf(b, " resumptionToken=\"page-%lld\"",
+		    x->page);
+	else if (error == NULL) {
+		err |= buf_addstr(b, " metadataPrefix=\"");
+		err |= xml_text(b, x->prefix, (size_t)-1);
+		err |= buf_addstr(b, "\"");
+	}
+	err |= buf_addch(b, '>');
+	if (x->url != NULL)
+		err |= xml_text(b, x->url, (size_t)-1);
+	err |= buf_addstr(b, "</request>\n");
+	if (error != NULL)
+		err |= buf_printf(b, "<error code=\"noRecordsMatch\">%s</error>"
+		    "\n</OAI-PMH>\n", error);
+	else
+		err |= buf_addstr(b, "<ListRecords>\n");
+	x->open = error == NULL;
+	x->in_page = 0;
+	if (err) {
+		set_cause(x->cause, "store: export: page too long");
+		return -1;
+	}
+	return write_buf(b, x->fp, "export", x->cause);
+}
+
+/* Mark the row's identifier found among the (sorted) identifiers. */
+static void
+export_found(const struct feed_export_opts *o, const char *id)
+{
+	const struct store_export_filter	*f = o->filter;
+	size_t					 lo = 0, hi, mid;
+	int					 c;
+
+	if (o->found == NULL || f->identifiers == NULL)
+		return;
+	hi = f->nidentifiers;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((c = strcmp(id, f->identifiers[mid])) == 0) {
+			o->found[mid] = 1;
+			return;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+}
+
+static int
+xml_row(void *arg, const struct store_export_row *r)
+{
+	struct xml_out	*x = arg;
+	struct buf	*b = &x->line;
+	int		 err = 0, same;
+
+	export_found(x->o, r->identifier);
+	x->records++;
+	switch (x->o->format) {
+	case FEED_JSON:
+		return export_row(&x->json, r);
+	case FEED_XML:
+		buf_reset(b);
+		err |= buf_addstr(b, "<oh:record source=\"");
+		err |= xml_text(b, r->source, (size_t)-1);
+		err |= buf_addstr(b, "\" prefix=\"");
+		err |= xml_text(b, r->prefix, (size_t)-1);
+		err |= buf_addstr(b, "\">");
+		err |= xml_record(b, r, "oh:", 0);
+		err |= buf_addstr(b, "</oh:record>\n");
+		break;
+	case FEED_OAI:
+		same = x->source != NULL && strcmp(x->source, r->source) == 0;
+		if (same && strcmp(x->prefix, r->prefix) == 0) {
+			if (x->o->page_size > 0 &&
+			    x->in_page >= x->o->page_size) {
+				if (oai_page_end(x, 0) == -1)
+					return -1;
+				x->page++;
+				if (oai_page_start(x, NULL) == -1)
+					return -1;
+			}
+		} else {
+			if (oai_page_end(x, 1) == -1)
+				return -1;
+			if (!same) {
+				free(x->url);
+				x->url = store_source_url(x->store, r->source);
+				free(x->source);
+				x->source = xstrdup(r->source);
+			}
+			free(x->prefix);
+			x->prefix = xstrdup(r->prefix);
+			x->page = x->cursor = 0;
+			if (oai_page_start(x, NULL) == -1)
+				return -1;
+		}
+		x->in_page++;
+		buf_reset(b);
+		err |= buf_addstr(b, "<record>");
+		err |= xml_record(b, r, "", 1);
+		err |= buf_addstr(b, "</record>\n");
+		break;
+	}
+	if (err) {
+		set_cause(x->cause, "store: export: record %lld longer than "
+		    "%zu bytes", (long long)r->id, (size_t)EXPORT_MAX_LINE);
+		return -1;
+	}
+	return write_buf(b, x->fp, "export", x->cause);
+}
+
+int
+feed_export_select(struct store *s, const struct feed_export_opts *o,
+    FILE *fp, char **cause)
+{
+	struct xml_out	x;
+	size_t		i;
+	int		ret = -1;
+
+	memset(&x, 0, sizeof(x));
+	x.store = s;
+	x.o = o;
+	x.fp = x.json.fp = fp;
+	x.cause = x.json.cause = cause;
+	datestamp_now(x.now);
+	buf_init(&x.line, EXPORT_MAX_LINE);
+	buf_init(&x.json.line, EXPORT_MAX_LINE);
+	for (i = 0; i < STORE_NDCMES; i++)
+		buf_init(&x.json.el[i], EXPORT_MAX_LINE);
+	if (o->format == FEED_XML) {
+		buf_printf(&x.line, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+		    "\n<oh:records xmlns:oh=\"%s\">\n", FEED_XMLNS);
+		if (write_buf(&x.line, fp, "export", cause) == -1)
+			goto out;
+	}
+	if (store_export_select(s, o->filter, xml_row, &x, cause) == -1)
+		goto out;
+	buf_reset(&x.line);
+	if (o->format == FEED_XML) {
+		buf_addstr(&x.line, "</oh:records>\n");
+		if (write_buf(&x.line, fp, "export", cause) == -1)
+			goto out;
+	} else if (o->format == FEED_OAI) {
+		if (x.records == 0) {
+			if (oai_page_start(&x, "no records") == -1)
+				goto out;
+		} else if (oai_page_end(&x, 1) == -1)
+			goto out;
+	}
+	if (fflush(fp) == EOF) {
+		set_cause(cause, "store: export: write: %s", strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (o->records != NULL)
+		*o->records = x.records;
+	free(x.source);
+	free(x.prefix);
+	free(x.url);
+	buf_free(&x.line);
+	buf_free(&x.json.line);
+	for (i = 0; i < STORE_NDCMES; i++)
+		buf_free(&x.json.el[i]);
+	return ret;
+}
+
+/* Sources */
+
+struct sources_out {
+	FILE		*fp;
+	int		 n;
+	char		*name, *url, *last, *ended;
+	long long	 present, deleted;
+	struct buf	 from;
+};
+
+static void
+sources_line(struct sources_out *o)
+{
+	if (o->name == NULL)
+		return;
+	fprintf(o->fp, "%-20s %-40s %9lld %8lld %-7s %-21s %s\n", txt(o->name),
+	    txt(o->url), o->present, o->deleted, o->last != NULL ? o->last :
+	    "-", o->ended != NULL ? o->ended : "-", o->from.len > 0 ?
+	    buf_str(&o->from) : "-");
+	free(o->name);
+	free(o->url);
+	free(o->last);
+	free(o->ended);
+	o->name = o->url = o->last = o->ended = NULL;
+	o->present = o->deleted = 0;
+	buf_reset(&o->from);
+}
+
+static int
+sources_source(void *arg, const struct store_source_row *r)
+{
+	struct sources_out	*o = arg;
+
+	sources_line(o);
+	if (o->n++ == 0)
+		fprintf(o->fp, "%-20s %-40s %9s %8s %-7s %-21s %s\n", "SOURCE",
+		    "URL", "RECORDS", "DELETED", "LAST", "ENDED",
+		    "NEXT FROM");
+	o->name = xstrdup(r->name);
+	o->url = r->url != NULL ? xstrdup(r->url) : NULL;
+	return 0;
+}
+
+static int
+sources_run(void *arg, const struct store_run_row *r)
+{
+	struct sources_out	*o = arg;
+
+	if (r == NULL)
+		return 0;
+	o->last = xstrdup(r->status != NULL ? txt(r->status) : "-");
+	o->ended = xstrdup(r->ended != NULL ? txt(r->ended) : "-");
+	return 0;
+}
+
+static int
+sources_prefix(void *arg, const struct store_prefix_row *r)
+{
+	struct sources_out	*o = arg;
+
+	o->present += r->present;
+	o->deleted += r->deleted;
+	return 0;
+}
+
+/* prefix[/set]=watermark, as `status --daemon` writes NEXT FROM. */
+static int
+sources_list(void *arg, const struct store_list_row *r)
+{
+	struct sources_out	*o = arg;
+
+	if (o->from.len > 0)
+		buf_addch(&o->from, ' ');
+	buf_addstr(&o->from, txt(r->prefix));
+	if (*r->set != '\0') {
+		buf_addch(&o->from, '/');
+		buf_addstr(&o->from, txt(r->set));
+	}
+	buf_addch(&o->from, '=');
+	buf_addstr(&o->from, r->watermark != NULL ? txt(r->watermark) :
+	    "(full)");
+	return 0;
+}
+
+int
+feed_sources(struct store *s, FILE *fp, char **cause)
+{
+	struct sources_out	o;
+	struct store_status_cb	cb = {
+		.source = sources_source,
+		.run = sources_run,
+		.prefix = sources_prefix,
+		.list = sources_list,
+		.arg = &o,
+	};
+	int			r;
+
+	memset(&o, 0, sizeof(o));
+	o.fp = fp;
+	buf_init(&o.from, SIZE_MAX / 4);
+	r = store_status(s, &cb, cause);
+	if (r == 0) {
+		sources_line(&o);
+		if (o.n == 0)
+			fprintf(fp, "no sources\n");
+		if (fflush(fp) == EOF || ferror(fp)) {
+			set_cause(cause, "store: sources: write: %s",
+			    strerror(errno));
+			r = -1;
+		}
+	}
+	free(o.name);
+	free(o.url);
+	free(o.last);
+	free(o.ended);
+	buf_free(&o.from);
+	return r;
+}

@@ -144,6 +144,21 @@ struct store_ops {
 	/* Outside page transactions. */
 	int	 (*outbox_get)(void *, const char *, int64_t *, char **);
 	int	 (*outbox_set)(void *, const char *, int64_t, char **);
+
+	/* A selection of records; a query, as export. */
+	int	 (*export_select)(void *, const struct store_export_filter *,
+		    int (*)(void *, const struct store_export_row *), void *,
+		    char **);
+	/*
+	 * Sources by name, outside page transactions: known is a query;
+	 * the others are each a transaction of their own.
+	 */
+	int	 (*source_known)(void *, const char *, const char *, char **);
+	int	 (*source_rename)(void *, const char *, const char *, char **);
+	int	 (*source_move)(void *, const char *, const char *, char **);
+	int	 (*source_reset)(void *, const char *, long long *, char **);
+	int	 (*source_drop)(void *, const char *, int,
+		    struct store_drop_stats *, char **);
 };
 
 /* What store_open() returns: the backend and its state. */

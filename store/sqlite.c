@@ -822,4 +822,10 @@ const struct store_ops store_sqlite_ops = {
 	.last_seq = store_sqlite_last_seq,
 	.outbox_get = store_sqlite_outbox_get,
 	.outbox_set = store_sqlite_outbox_set,
+	.export_select = store_sqlite_export_select,
+	.source_known = store_sqlite_source_known,
+	.source_rename = store_sqlite_source_rename,
+	.source_move = store_sqlite_source_move,
+	.source_reset = store_sqlite_source_reset,
+	.source_drop = store_sqlite_source_drop,
 };

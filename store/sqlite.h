@@ -180,6 +180,22 @@ int		 store_sqlite_outbox_get(void *, const char *, int64_t *,
 int		 store_sqlite_outbox_set(void *, const char *, int64_t,
 		    char **);
 
+/* sqlite_query.c, sqlite_admin.c: selections and sources by name */
+int		 store_sqlite_export_select(void *,
+		    const struct store_export_filter *,
+		    int (*)(void *, const struct store_export_row *), void *,
+		    char **);
+int		 store_sqlite_source_known(void *, const char *,
+		    const char *, char **);
+int		 store_sqlite_source_rename(void *, const char *,
+		    const char *, char **);
+int		 store_sqlite_source_move(void *, const char *,
+		    const char *, char **);
+int		 store_sqlite_source_reset(void *, const char *, long long *,
+		    char **);
+int		 store_sqlite_source_drop(void *, const char *, int,
+		    struct store_drop_stats *, char **);
+
 /* Statements */
 
 /* Say why statement q failed, and reset it so it holds no lock. */

@@ -370,6 +370,49 @@ store_outbox_set(struct store *s, const char *name, int64_t seq,
 	return s->ops->outbox_set(s->be, name, seq, cause);
 }
 
+int
+store_export_select(struct store *s, const struct store_export_filter *f,
+    int (*row)(void *, const struct store_export_row *), void *arg,
+    char **cause)
+{
+	return s->ops->export_select(s->be, f, row, arg, cause);
+}
+
+int
+store_source_known(struct store *s, const char *name, const char *prefix,
+    char **cause)
+{
+	return s->ops->source_known(s->be, name, prefix, cause);
+}
+
+int
+store_source_rename(struct store *s, const char *name, const char *newname,
+    char **cause)
+{
+	return s->ops->source_rename(s->be, name, newname, cause);
+}
+
+int
+store_source_move(struct store *s, const char *name, const char *url,
+    char **cause)
+{
+	return s->ops->source_move(s->be, name, url, cause);
+}
+
+int
+store_source_reset(struct store *s, const char *name, long long *lists,
+    char **cause)
+{
+	return s->ops->source_reset(s->be, name, lists, cause);
+}
+
+int
+store_source_drop(struct store *s, const char *name, int force,
+    struct store_drop_stats *ds, char **cause)
+{
+	return s->ops->source_drop(s->be, name, force, ds, cause);
+}
+
 /* Names */
 
 

@@ -398,4 +398,61 @@ int	 store_reject(struct store *, int64_t source, int64_t run,
 	    const char *cause_text, const char *raw, size_t raw_len,
 	    int truncated, char **cause);
 
+/*
+ * Export a selection (the CLI's export --identifier, --since): the records
+ * of source and prefix (NULL: all) that are among identifiers (when not
+ * NULL) and, when since >= 0, that have a change with seq > since (each
+ * once, as it is now: a deleted one as such), ordered as store_export().
+ */
+struct store_export_filter {
+	const char		*source;
+	const char		*prefix;
+	int64_t			 since;	/* < 0: changed or not */
+	const char *const	*identifiers;	/* NULL: any */
+	size_t			 nidentifiers;
+};
+int	 store_export_select(struct store *,
+	    const struct store_export_filter *,
+	    int (*)(void *, const struct store_export_row *), void *,
+	    char **cause);
+
+/*
+ * 1 when there is a source called name (NULL: any source) that has
+ * records or lists of prefix (NULL: whatever it has), 0 when not, -1.
+ */
+int	 store_source_known(struct store *, const char *name,
+	    const char *prefix, char **cause);
+
+/*
+ * Managing sources (oaiharvest sources), outside page transactions, each
+ * one transaction of its own.  STORE_NO_SOURCE (with the cause) when there
+ * is no source called name.
+ *
+ * rename: refused when newname is taken.  move: the source harvests url
+ * from now on, keeping its records, watermarks and changes (as store_source()
+ * with move).  reset: its lists forget their watermarks, resumption tokens
+ * and sweeps (*lists: how many), so that its next harvest is a full one;
+ * its records stay.  drop: the source and everything of it (records,
+ * content, full-text rows, sets, lists, runs, rejects and its change rows)
+ * goes; refused with STORE_UNCONSUMED (the cause names the consumer) while
+ * a feed consumer of the outbox (store_outbox_get()) has not written out
+ * every change of it, unless force.  The change seqs of a dropped source
+ * are never given out again.
+ */
+#define STORE_NO_SOURCE		(-3)
+#define STORE_UNCONSUMED	(-4)
+struct store_drop_stats {
+	long long	records;
+	long long	changes;
+	long long	runs;
+};
+int	 store_source_rename(struct store *, const char *name,
+	    const char *newname, char **cause);
+int	 store_source_move(struct store *, const char *name, const char *url,
+	    char **cause);
+int	 store_source_reset(struct store *, const char *name,
+	    long long *lists, char **cause);
+int	 store_source_drop(struct store *, const char *name, int force,
+	    struct store_drop_stats *, char **cause);
+
 #endif
