@@ -119,6 +119,12 @@ struct http	*http_start(struct daemon *, const char *listen, char **cause);
 void		 http_stop(struct http *);
 /* One HTTP request to a repository ended (for the metrics). */
 void		 http_count_request(struct http *, long status);
+/*
+ * Read and check status_token_file: the token in *token (allocated) and
+ * *len, or only checked when token is NULL; -1 with *cause.
+ */
+int		 http_token_read(const char *file, char **token, size_t *len,
+		    char **cause);
 
 extern const char *const err_type_names[];
 

@@ -578,10 +578,12 @@ cross_site(struct evhttp_request *req)
 
 /*
  * The token from its file: one line of visible ASCII, at least TOKEN_MIN
- * long.  A file others may read is worth a warning.
+ * long.  A file others may read is worth a warning.  Also what
+ * oaiharvestd -t checks (token NULL: read, check and forget it).
  */
-static int
-read_token(struct http *h, const char *file, char **cause)
+int
+http_token_read(const char *file, char **token, size_t *token_len,
+    char **cause)
 {
 	struct stat	 st;
 	char		 b[TOKEN_FILE_MAX + 1];
@@ -625,10 +627,18 @@ read_token(struct http *h, const char *file, char **cause)
 	if (st.st_mode & S_IROTH)
 		log_warn("event=status_token_file_mode path=%s msg=\"others "
 		    "may read the token\"", log_q(file));
-	h->token = xstrndup(b, len);
-	h->token_len = len;
+	if (token != NULL) {
+		*token = xstrndup(b, len);
+		*token_len = len;
+	}
 	explicit_bzero(b, sizeof(b));
 	return 0;
+}
+
+static int
+read_token(struct http *h, const char *file, char **cause)
+{
+	return http_token_read(file, &h->token, &h->token_len, cause);
 }
 
 /*

@@ -7,9 +7,11 @@
  */
 #include <sys/queue.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,9 +57,12 @@ static void	 pump(struct daemon *);
 /* Daemon */
 static void	 status(struct daemon *);
 static void	 reload(struct daemon *);
+static int	 check_files(const struct conf *, char **);
+static int	 check_writable(const char *, int, char **);
 static void	 on_signal(evutil_socket_t, short, void *);
 static void	 on_watchdog(evutil_socket_t, short, void *);
 static void	 raise_nofile(void);
+static char	*database_path(const struct conf *);
 
 static unsigned int	rand_state;
 
@@ -502,10 +507,12 @@ reload(struct daemon *d)
 
 	notify_send("RELOADING=1");
 	log_info("event=reload path=%s", log_q(d->conf_path));
-	if ((nc = conf_load(d->conf_path, &cause)) == NULL) {
+	if ((nc = conf_load(d->conf_path, &cause)) == NULL ||
+	    check_files(nc, &cause) == -1) {
 		log_err("event=reload_failed path=%s cause=%s "
 		    "msg=\"keeping the running configuration\"",
 		    log_q(d->conf_path), log_q(cause));
+		conf_free(nc);
 		free(cause);
 		notify_send("READY=1");
 		status(d);
@@ -530,6 +537,96 @@ reload(struct daemon *d)
 	log_info("event=reloaded sources=%zu", nc->nsources);
 	notify_send("READY=1");
 	pump(d);
+}
+
+/*
+ * What can be checked of the files a config names without touching them
+ * (oaiharvestd -t, and a reload): that the database and the changes_log
+ * can be written or made, and the token file read.  -1 with *cause
+ * ("FILE:LINE: KEY PATH: why", the line where the key is set).
+ */
+static int
+check_files(const struct conf *c, char **cause)
+{
+	const char	*key = NULL;
+	char		*db, *why = NULL, *at;
+	int		 line;
+
+	db = database_path(c);
+	/* SQLite makes its -wal and -shm files beside the database. */
+	if (check_writable(db, 1, &why) == -1)
+		key = "database";
+	else if (c->changes_log != NULL &&
+	    check_writable(c->changes_log, 0, &why) == -1)
+		key = "changes_log";
+	else if (c->status_listen != NULL && c->status_token_file != NULL &&
+	    http_token_read(c->status_token_file, NULL, NULL, &why) == -1)
+		key = "status_token_file";	/* why names it */
+	if (key != NULL) {
+		if ((line = conf_key_line(c, key)) > 0)
+			xasprintf(&at, "%s:%d", c->path, line);
+		else
+			at = xstrdup(c->path);
+		if (strcmp(key, "status_token_file") == 0)
+			xasprintf(cause, "%s: %s", at, why);
+		else
+			xasprintf(cause, "%s: %s %s: %s", at, key,
+			    strcmp(key, "database") == 0 ? db :
+			    c->changes_log, why);
+		free(at);
+	}
+	free(why);
+	free(db);
+	return key != NULL ? -1 : 0;
+}
+
+/*
+ * Can this user write file, or make it?  A file is written in place, else
+ * made in its directory; dir_too: the directory must take new files even
+ * when the file exists.  -1 with *why.
+ */
+static int
+check_writable(const char *file, int dir_too, char **why)
+{
+	struct stat	 st;
+	char		*copy, *dir;
+	int		 exists = 0, rc = -1;
+
+	if (stat(file, &st) == 0) {
+		exists = 1;
+		if (S_ISDIR(st.st_mode)) {
+			xasprintf(why, "is a directory");
+			return -1;
+		}
+		if (access(file, W_OK) == -1) {
+			xasprintf(why, "cannot be written: %s",
+			    strerror(errno));
+			return -1;
+		}
+		if (!dir_too)
+			return 0;
+	} else if (errno != ENOENT && errno != ENOTDIR) {
+		xasprintf(why, "%s", strerror(errno));
+		return -1;
+	}
+	copy = xstrdup(file);
+	dir = dirname(copy);
+	if (stat(dir, &st) == -1) {
+		if (errno == ENOENT)
+			xasprintf(why, "directory %s does not exist", dir);
+		else
+			xasprintf(why, "directory %s: %s", dir,
+			    strerror(errno));
+	} else if (!S_ISDIR(st.st_mode))
+		xasprintf(why, "%s is not a directory", dir);
+	else if (access(dir, W_OK | X_OK) == -1)
+		xasprintf(why, "%s in directory %s: %s", exists ? "cannot "
+		    "make its -wal and -shm files" : "cannot be made",
+		    dir, strerror(errno));
+	else
+		rc = 0;
+	free(copy);
+	return rc;
 }
 
 static void
@@ -703,11 +800,17 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (test) {
-		printf("oaiharvestd: configuration %s is valid (%zu sources)\n",
-		    path, d.conf->nsources);
+		ch = check_files(d.conf, &cause);
+		if (ch == 0)
+			printf("oaiharvestd: configuration %s is valid (%zu "
+			    "sources)\n", path, d.conf->nsources);
+		else {
+			fprintf(stderr, "oaiharvestd: %s\n", cause);
+			free(cause);
+		}
 		conf_free(d.conf);
 		free(d.conf_path);
-		return 0;
+		return ch == 0 ? 0 : 1;
 	}
 	rand_state = (unsigned int)time(NULL) ^ (unsigned int)getpid();
 	raise_nofile();
