@@ -98,6 +98,9 @@ struct daemon {
 	struct feed		*feed;		/* the change feed's sinks */
 	struct feed_sink	*changes_log;	/* in feed, or NULL */
 	time_t			 started;
+	time_t			 conf_loaded;	/* the config in use: when */
+	time_t			 reload_at;	/* the last reload, or 0 */
+	char			*reload_error;	/* why it failed; NULL: ok */
 	long long		 http_codes[600];	/* requests by status;
 							   0: no response */
 	long long		 duration_buckets[12];	/* run seconds */

@@ -57,6 +57,7 @@ static void	 pump(struct daemon *);
 /* Daemon */
 static void	 status(struct daemon *);
 static void	 reload(struct daemon *);
+static void	 reload_done(struct daemon *, char *cause);
 static int	 check_files(const struct conf *, char **);
 static int	 check_writable(const char *, int, char **);
 static void	 on_signal(evutil_socket_t, short, void *);
@@ -513,7 +514,7 @@ reload(struct daemon *d)
 		    "msg=\"keeping the running configuration\"",
 		    log_q(d->conf_path), log_q(cause));
 		conf_free(nc);
-		free(cause);
+		reload_done(d, cause);
 		notify_send("READY=1");
 		status(d);
 		return;
@@ -534,9 +535,21 @@ reload(struct daemon *d)
 	apply_sources(d, nc, 0);
 	conf_free(d->conf);
 	d->conf = nc;
+	reload_done(d, NULL);
 	log_info("event=reloaded sources=%zu", nc->nsources);
 	notify_send("READY=1");
 	pump(d);
+}
+
+/* For /status and /metrics: how the last reload went (cause: why not). */
+static void
+reload_done(struct daemon *d, char *cause)
+{
+	d->reload_at = time(NULL);
+	free(d->reload_error);
+	d->reload_error = cause;
+	if (cause == NULL)
+		d->conf_loaded = d->reload_at;
 }
 
 /*
@@ -812,6 +825,7 @@ main(int argc, char **argv)
 		free(d.conf_path);
 		return ch == 0 ? 0 : 1;
 	}
+	d.conf_loaded = time(NULL);
 	rand_state = (unsigned int)time(NULL) ^ (unsigned int)getpid();
 	raise_nofile();
 	if (notify_init() == -1)
@@ -903,5 +917,6 @@ main(int argc, char **argv)
 	free(d.db_path);
 	free(d.last);
 	free(d.status);
+	free(d.reload_error);
 	return 0;
 }
