@@ -46,6 +46,8 @@ static struct dsource *src_new(struct daemon *, const struct conf_source *);
 static void	 src_free(struct dsource *);
 static void	 src_set_state(struct dsource *, enum src_state);
 static void	 src_schedule(struct dsource *, double secs);
+static void	 src_schedule_last(struct dsource *, int reload);
+static void	 src_log_next(struct dsource *, const char *reason);
 static void	 src_due(struct dsource *);
 static void	 src_start(struct dsource *);
 static void	 on_src_timer(evutil_socket_t, short, void *);
@@ -142,6 +144,58 @@ src_schedule(struct dsource *s, double secs)
 	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
 	evtimer_add(s->timer, &tv);
 	s->next_run = time(NULL) + tv.tv_sec;
+}
+
+/*
+ * Schedule a source from the end of its last run, as the database has it
+ * (so that a restart does not harvest every source at once): its interval
+ * after that end, or after a failed run the first retry's wait.  When that
+ * is past (or the run never ended: killed), it is due now: within its
+ * jitter at start, so that sources spread out, at once after a reload.
+ * A source never harvested starts within its jitter.
+ */
+static void
+src_schedule_last(struct dsource *s, int reload)
+{
+	time_t		 ended, now = time(NULL);
+	long long	 wait;
+	char		*status = NULL, *cause = NULL;
+	const char	*reason = "last_run";
+	double		 secs;
+	int		 rc;
+
+	rc = store_source_last_run(s->d->store, s->c.name, &ended, &status,
+	    &cause);
+	if (rc == -1) {
+		log_warn("event=schedule_error source=%s cause=%s",
+		    log_q(s->c.name), log_q(cause));
+		free(cause);
+	}
+	if (rc != 1) {
+		reason = "never_run";
+		secs = reload ? 0 : jitter(s->c.interval);
+	} else {
+		wait = s->c.interval;
+		if (strcmp(status, "failed") == 0 && wait > RUN_RETRY_BASE)
+			wait = RUN_RETRY_BASE;
+		if (ended > 0 && ended + wait > now)
+			secs = (double)(ended + wait - now);
+		else
+			secs = reload ? 0 : jitter(s->c.interval);
+	}
+	free(status);
+	src_schedule(s, secs);
+	src_log_next(s, reload ? "reload" : reason);
+}
+
+static void
+src_log_next(struct dsource *s, const char *reason)
+{
+	char	when[DATESTAMP_LEN];
+
+	datestamp_format(s->next_run, GRAN_SECONDS, when);
+	log_info("event=scheduled source=%s next_run=%s reason=%s",
+	    log_q(s->c.name), when, reason);
 }
 
 static void
@@ -401,6 +455,7 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 	struct conf_source		 nsc;
 	struct conf_diff		 diff;
 	size_t				 i;
+	int				 interval_only;
 
 	TAILQ_FOREACH_SAFE(s, &d->sources, entry, next) {
 		if (s->removed)
@@ -418,8 +473,10 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 		if (s->disabled) {
 			/* A reload is an operator acting: try again. */
 			s->disabled = 0;
-			if (s->state == SRC_IDLE && s->c.enabled)
+			if (s->state == SRC_IDLE && s->c.enabled) {
 				src_schedule(s, jitter(s->c.interval));
+				src_log_next(s, "reload");
+			}
 		}
 		/*
 		 * What only a restart puts in use is named and keeps its
@@ -439,17 +496,26 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 		}
 		log_info("event=source_changed source=%s keys=%s",
 		    log_q(s->c.name), log_q(diff.reload));
+		/*
+		 * A new interval alone changes when, not what: counted from
+		 * the last run's end, and a run going on goes on.
+		 */
+		interval_only = strcmp(diff.reload, "interval") == 0;
 		conf_diff_clear(&diff);
 		conf_source_copy(&nsc, c);
 		conf_source_keep(&nsc, &s->c, CONF_RESTART);
 		conf_source_clear(&s->c);
 		s->c = nsc;
-		if (s->state == SRC_RUNNING) {
+		if (interval_only) {
+			if (s->state == SRC_IDLE && s->c.enabled)
+				src_schedule_last(s, 1);
+		} else if (s->state == SRC_RUNNING) {
 			s->rerun = 1;
 			harvest_cancel(s->job);
-		} else if (s->state == SRC_IDLE && s->c.enabled)
+		} else if (s->state == SRC_IDLE && s->c.enabled) {
 			src_schedule(s, jitter(s->c.interval));
-		else if (!s->c.enabled)
+			src_log_next(s, "reload");
+		} else if (!s->c.enabled)
 			evtimer_del(s->timer);
 	}
 	for (i = 0; i < nc->nsources; i++) {
@@ -464,7 +530,7 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 			log_info("event=source_added source=%s url=%s",
 			    log_q(c->name), log_qurl(c->url));
 		if (s->c.enabled)
-			src_schedule(s, jitter(s->c.interval));
+			src_schedule_last(s, 0);
 	}
 }
 

@@ -5,7 +5,8 @@
  * /sources/NAME/harvest, the errors, and hostile clients (issue 14): a
  * cross-site POST, DNS rebinding, the bearer token, idle and trickling
  * connections, long polls whose clients leave, clients that never read.
- * How the last reload went (issue 16).  The daemon harvests the test server on 127.0.0.1,
+ * How the last reload went (issue 16); the schedule after a restart and
+ * after a new interval.  The daemon harvests the test server on 127.0.0.1,
  * with 256 descriptors.
  */
 #include <sys/socket.h>
@@ -525,18 +526,24 @@ metric(const char *name)
 	return v;
 }
 
-/* The test server's count of OAI-PMH requests. */
+/* A test server's count of OAI-PMH requests. */
 static long long
-oai_requests(void)
+server_requests(const struct server *sv)
 {
 	char		*body, *p;
 	long long	 n;
 
-	body = http(&srv, 0, "/control/stats");
+	body = http(sv, 0, "/control/stats");
 	assert_non_null(p = strstr(body, "\"oai_requests\":"));
 	n = strtoll(p + strlen("\"oai_requests\":"), NULL, 10);
 	free(body);
 	return n;
+}
+
+static long long
+oai_requests(void)
+{
+	return server_requests(&srv);
 }
 
 static size_t
@@ -883,6 +890,122 @@ test_reload_result(void **state)
 	pid2 = 0;
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	free(conf);
+	free(db);
+}
+
+/* Wait (bounded) until the log file lf holds want. */
+static int
+log_has(const char *lf, const char *want)
+{
+	char	*log;
+	int	 i, found = 0;
+
+	for (i = 0; i < 100 && !found; i++) {
+		log = slurp(lf);
+		found = strstr(log, want) != NULL;
+		free(log);
+		if (!found)
+			usleep(100 * 1000);
+	}
+	return found;
+}
+
+/* The next run of source one in /status, in seconds since the epoch. */
+static long long
+next_run(void)
+{
+	return status_q("SELECT strftime('%s', x.value->>'next_run') FROM s, "
+	    "json_each(s.j, '$.sources') x WHERE x.value->>'name' = 'one'");
+}
+
+/*
+ * After a restart a source is scheduled from the end of its last run in
+ * the database, not within its jitter of now (issue 16); a new interval
+ * alone counts from there too, and harvests at once when that is past.
+ */
+static void
+test_restart_schedule(void **state)
+{
+	sqlite3		*s;
+	char		*db, *conf, *lf, *want;
+	long long	 ended, before;
+	int		 old_port = sport, port, status, i;
+	pid_t		 pid;
+
+	start_server(&srv2, "rs.port", "--records 50 --page-size 25 "
+	    "--deleted-every 0");
+	db = path("rs.db");
+	lf = path("rs.log");
+	xasprintf(&conf, "[global]\ndatabase = %s\ndelay = 0s\n"
+	    "status_listen = 127.0.0.1:0\n\n"
+	    "[source one]\nurl = http://127.0.0.1:%d/oai\ninterval = %%s\n",
+	    db, srv2.port);
+	xasprintf(&want, conf, "1h");
+	pid2 = pid = spawn("rs", want, "", &port);
+	free(want);
+	assert_true(pid > 0 && port > 0);
+	sport = port;
+	assert_true(log_has(lf, "event=scheduled source=\"one\" next_run=20"));
+	assert_true(log_has(lf, " reason=never_run\n"));
+	kill(pid, SIGUSR1);
+	for (i = 0; i < 300 && metric("oaiharvest_runs_total{source=\"one\","
+	    "result=\"ok\"}") < 1; i++)
+		usleep(100 * 1000);
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	pid2 = 0;
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(sqlite3_open(db, &s), SQLITE_OK);
+	ended = q_int(s, "SELECT strftime('%s', ended) FROM run WHERE "
+	    "status = 'ok' ORDER BY id DESC LIMIT 1");
+	sqlite3_close(s);
+	assert_true(ended > 0);
+
+	/* Restarted: nothing for an hour after that end. */
+	before = server_requests(&srv2);
+	xasprintf(&want, conf, "1h");
+	pid2 = pid = spawn("rs", want, "", &port);
+	free(want);
+	assert_true(pid > 0 && port > 0);
+	sport = port;
+	usleep(3000 * 1000);
+	assert_int_equal(server_requests(&srv2), before);
+	if (llabs(next_run() - (ended + 3600)) > 1)
+		fail_msg("next_run %lld, not an hour after the last end %lld",
+		    next_run(), ended);
+	assert_true(log_has(lf, " reason=last_run\n"));
+
+	/* A new interval alone: counted from that end, not from now. */
+	xasprintf(&want, conf, "2m");
+	save("rs.conf", want);
+	free(want);
+	kill(pid, SIGHUP);
+	for (i = 0; i < 100 && llabs(next_run() - (ended + 120)) > 1; i++)
+		usleep(100 * 1000);
+	if (llabs(next_run() - (ended + 120)) > 1)
+		fail_msg("next_run %lld, not 2 minutes after the last end "
+		    "%lld", next_run(), ended);
+	usleep(1000 * 1000);
+	assert_int_equal(server_requests(&srv2), before);
+
+	/* And one that makes it due: at once. */
+	xasprintf(&want, conf, "2s");
+	save("rs.conf", want);
+	free(want);
+	kill(pid, SIGHUP);
+	for (i = 0; i < 50 && server_requests(&srv2) == before; i++)
+		usleep(100 * 1000);
+	assert_true(server_requests(&srv2) > before);
+	assert_true(log_has(lf, " reason=reload\n"));
+
+	sport = old_port;
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	pid2 = 0;
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	stop_server(&srv2);
+	free(conf);
+	free(lf);
 	free(db);
 }
 
@@ -1246,6 +1369,7 @@ main(void)
 		cmocka_unit_test(test_host_names),
 		cmocka_unit_test(test_token),
 		cmocka_unit_test_teardown(test_reload_result, end_own),
+		cmocka_unit_test_teardown(test_restart_schedule, end_own),
 		cmocka_unit_test_teardown(test_idle_connections, close_raw),
 		cmocka_unit_test_teardown(test_long_polls_and_trickle,
 		    close_raw),
