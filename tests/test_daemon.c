@@ -506,7 +506,8 @@ check(const char *line, char **err)
 	char	*c, *f;
 	int	 rc;
 
-	xasprintf(&c, "[global]\n%s\n\n[source s]\nurl = http://127.0.0.1:1/oai\n", line);
+	xasprintf(&c, "[global]\n%s\n\n[source s]\n"
+	    "url = http://127.0.0.1:1/oai\n", line);
 	save("ck.conf", c);
 	free(c);
 	f = path("ck.conf");
