@@ -163,6 +163,16 @@ conf_source_find(const struct conf *c, const char *name)
 	return NULL;
 }
 
+int
+conf_key_line(const struct conf *c, const char *name)
+{
+	size_t	i;
+
+	if (c->lines == NULL || conf_key_find(SCOPE_GLOBAL, name, &i) == NULL)
+		return 0;
+	return c->lines[i];
+}
+
 /* Parsing */
 
 /* text may hold NUL bytes (from a file); the reader rejects them. */
@@ -423,6 +433,13 @@ conf_section_end(struct parse *p)
 				return conf_error(p, line, "from (%s) is later "
 				    "than until (%s)", src->from, src->until);
 		}
+	}
+	/* Where [global]'s keys were set, for later messages about them. */
+	if (p->section == SECTION_GLOBAL) {
+		free(p->conf->lines);
+		p->conf->lines = xcalloc(conf_nkeys, sizeof(*p->conf->lines));
+		memcpy(p->conf->lines, p->seen,
+		    conf_nkeys * sizeof(*p->seen));
 	}
 	for (i = 0; i < conf_nkeys; i++)
 		strset_free(&p->items[i]);

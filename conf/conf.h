@@ -67,6 +67,9 @@ struct conf {
 						   without Retry-After */
 	struct conf_source	*sources;
 	size_t			 nsources;
+	int			*lines;		/* of each [global] key set,
+						   in the key table's order
+						   (0: not set), or NULL */
 };
 
 /* When the daemon puts a key's new value in use (conf.c's key table). */
@@ -97,6 +100,8 @@ struct conf	*conf_new(const char *name);
 void		 conf_free(struct conf *);
 const struct conf_source *conf_source_find(const struct conf *,
 		    const char *name);
+/* The line that set the [global] key name, or 0 (not set, or not known). */
+int		 conf_key_line(const struct conf *, const char *name);
 
 /*
  * A source's settings, key by key from the table: the defaults; a deep

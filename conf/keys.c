@@ -216,6 +216,7 @@ conf_free(struct conf *c)
 		if (conf_keys[i].scope == SCOPE_GLOBAL)
 			key_free(&conf_keys[i], c);
 	free(c->path);
+	free(c->lines);
 	free(c);
 }
 

@@ -98,6 +98,9 @@ struct daemon {
 	struct feed		*feed;		/* the change feed's sinks */
 	struct feed_sink	*changes_log;	/* in feed, or NULL */
 	time_t			 started;
+	time_t			 conf_loaded;	/* the config in use: when */
+	time_t			 reload_at;	/* the last reload, or 0 */
+	char			*reload_error;	/* why it failed; NULL: ok */
 	long long		 http_codes[600];	/* requests by status;
 							   0: no response */
 	long long		 duration_buckets[12];	/* run seconds */
@@ -119,6 +122,12 @@ struct http	*http_start(struct daemon *, const char *listen, char **cause);
 void		 http_stop(struct http *);
 /* One HTTP request to a repository ended (for the metrics). */
 void		 http_count_request(struct http *, long status);
+/*
+ * Read and check status_token_file: the token in *token (allocated) and
+ * *len, or only checked when token is NULL; -1 with *cause.
+ */
+int		 http_token_read(const char *file, char **token, size_t *len,
+		    char **cause);
 
 extern const char *const err_type_names[];
 

@@ -578,10 +578,12 @@ cross_site(struct evhttp_request *req)
 
 /*
  * The token from its file: one line of visible ASCII, at least TOKEN_MIN
- * long.  A file others may read is worth a warning.
+ * long.  A file others may read is worth a warning.  Also what
+ * oaiharvestd -t checks (token NULL: read, check and forget it).
  */
-static int
-read_token(struct http *h, const char *file, char **cause)
+int
+http_token_read(const char *file, char **token, size_t *token_len,
+    char **cause)
 {
 	struct stat	 st;
 	char		 b[TOKEN_FILE_MAX + 1];
@@ -625,10 +627,18 @@ read_token(struct http *h, const char *file, char **cause)
 	if (st.st_mode & S_IROTH)
 		log_warn("event=status_token_file_mode path=%s msg=\"others "
 		    "may read the token\"", log_q(file));
-	h->token = xstrndup(b, len);
-	h->token_len = len;
+	if (token != NULL) {
+		*token = xstrndup(b, len);
+		*token_len = len;
+	}
 	explicit_bzero(b, sizeof(b));
 	return 0;
+}
+
+static int
+read_token(struct http *h, const char *file, char **cause)
+{
+	return http_token_read(file, &h->token, &h->token_len, cause);
 }
 
 /*
@@ -685,6 +695,23 @@ h_status(struct http *h, struct evhttp_request *req, const char *path)
 	buf_init(&b, SIZE_MAX / 4);
 	buf_printf(&b, "{\"version\":\"%s\"", OH_VERSION);
 	add_time(&b, "started", d->started);
+	/* The configuration in use, and how the last reload went. */
+	buf_addstr(&b, ",\"config\":{\"path\":");
+	json_add_string(&b, d->conf_path, (size_t)-1);
+	add_time(&b, "loaded_at", d->conf_loaded);
+	buf_addstr(&b, ",\"last_reload\":");
+	if (d->reload_at <= 0)
+		buf_addstr(&b, "null");
+	else
+		buf_addstr(&b, d->reload_error == NULL ? "\"ok\"" :
+		    "\"failed\"");
+	add_time(&b, "last_reload_at", d->reload_at);
+	buf_addstr(&b, ",\"last_reload_error\":");
+	if (d->reload_error != NULL)
+		json_add_string(&b, d->reload_error, (size_t)-1);
+	else
+		buf_addstr(&b, "null");
+	buf_addch(&b, '}');
 	buf_printf(&b, ",\"harvesting\":%d,\"max_concurrent\":%lld,"
 	    "\"sources\":[", d->running, d->conf->max_concurrent);
 	TAILQ_FOREACH(s, &d->sources, entry) {
@@ -930,6 +957,16 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 	for (i = 0; i < CLOSE_NREASONS; i++)
 		sample(&b, "oaiharvest_status_closed_total", NULL, "reason",
 		    close_reason_names[i], (double)h->closed[i]);
+	/* Named as Prometheus names its own; the first load counts. */
+	family(&b, "oaiharvest_config_last_reload_successful", "gauge",
+	    "1 when the last configuration reload succeeded (or none was "
+	    "tried), 0 when it failed.");
+	sample(&b, "oaiharvest_config_last_reload_successful", NULL, NULL,
+	    NULL, d->reload_error == NULL ? 1 : 0);
+	family(&b, "oaiharvest_config_last_reload_success_timestamp_seconds",
+	    "gauge", "When the configuration in use was loaded.");
+	sample(&b, "oaiharvest_config_last_reload_success_timestamp_seconds",
+	    NULL, NULL, NULL, (double)d->conf_loaded);
 	family(&b, "oaiharvest_start_time_seconds", "gauge",
 	    "When the daemon started.");
 	sample(&b, "oaiharvest_start_time_seconds", NULL, NULL, NULL,

@@ -7,9 +7,11 @@
  */
 #include <sys/queue.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,8 @@ static struct dsource *src_new(struct daemon *, const struct conf_source *);
 static void	 src_free(struct dsource *);
 static void	 src_set_state(struct dsource *, enum src_state);
 static void	 src_schedule(struct dsource *, double secs);
+static void	 src_schedule_last(struct dsource *, int reload);
+static void	 src_log_next(struct dsource *, const char *reason);
 static void	 src_due(struct dsource *);
 static void	 src_start(struct dsource *);
 static void	 on_src_timer(evutil_socket_t, short, void *);
@@ -55,9 +59,13 @@ static void	 pump(struct daemon *);
 /* Daemon */
 static void	 status(struct daemon *);
 static void	 reload(struct daemon *);
+static void	 reload_done(struct daemon *, char *cause);
+static int	 check_files(const struct conf *, char **);
+static int	 check_writable(const char *, int, char **);
 static void	 on_signal(evutil_socket_t, short, void *);
 static void	 on_watchdog(evutil_socket_t, short, void *);
 static void	 raise_nofile(void);
+static char	*database_path(const struct conf *);
 
 static unsigned int	rand_state;
 
@@ -136,6 +144,58 @@ src_schedule(struct dsource *s, double secs)
 	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
 	evtimer_add(s->timer, &tv);
 	s->next_run = time(NULL) + tv.tv_sec;
+}
+
+/*
+ * Schedule a source from the end of its last run, as the database has it
+ * (so that a restart does not harvest every source at once): its interval
+ * after that end, or after a failed run the first retry's wait.  When that
+ * is past (or the run never ended: killed), it is due now: within its
+ * jitter at start, so that sources spread out, at once after a reload.
+ * A source never harvested starts within its jitter.
+ */
+static void
+src_schedule_last(struct dsource *s, int reload)
+{
+	time_t		 ended, now = time(NULL);
+	long long	 wait;
+	char		*status = NULL, *cause = NULL;
+	const char	*reason = "last_run";
+	double		 secs;
+	int		 rc;
+
+	rc = store_source_last_run(s->d->store, s->c.name, &ended, &status,
+	    &cause);
+	if (rc == -1) {
+		log_warn("event=schedule_error source=%s cause=%s",
+		    log_q(s->c.name), log_q(cause));
+		free(cause);
+	}
+	if (rc != 1) {
+		reason = "never_run";
+		secs = reload ? 0 : jitter(s->c.interval);
+	} else {
+		wait = s->c.interval;
+		if (strcmp(status, "failed") == 0 && wait > RUN_RETRY_BASE)
+			wait = RUN_RETRY_BASE;
+		if (ended > 0 && ended + wait > now)
+			secs = (double)(ended + wait - now);
+		else
+			secs = reload ? 0 : jitter(s->c.interval);
+	}
+	free(status);
+	src_schedule(s, secs);
+	src_log_next(s, reload ? "reload" : reason);
+}
+
+static void
+src_log_next(struct dsource *s, const char *reason)
+{
+	char	when[DATESTAMP_LEN];
+
+	datestamp_format(s->next_run, GRAN_SECONDS, when);
+	log_info("event=scheduled source=%s next_run=%s reason=%s",
+	    log_q(s->c.name), when, reason);
 }
 
 static void
@@ -395,6 +455,7 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 	struct conf_source		 nsc;
 	struct conf_diff		 diff;
 	size_t				 i;
+	int				 interval_only;
 
 	TAILQ_FOREACH_SAFE(s, &d->sources, entry, next) {
 		if (s->removed)
@@ -412,8 +473,10 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 		if (s->disabled) {
 			/* A reload is an operator acting: try again. */
 			s->disabled = 0;
-			if (s->state == SRC_IDLE && s->c.enabled)
+			if (s->state == SRC_IDLE && s->c.enabled) {
 				src_schedule(s, jitter(s->c.interval));
+				src_log_next(s, "reload");
+			}
 		}
 		/*
 		 * What only a restart puts in use is named and keeps its
@@ -433,17 +496,26 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 		}
 		log_info("event=source_changed source=%s keys=%s",
 		    log_q(s->c.name), log_q(diff.reload));
+		/*
+		 * A new interval alone changes when, not what: counted from
+		 * the last run's end, and a run going on goes on.
+		 */
+		interval_only = strcmp(diff.reload, "interval") == 0;
 		conf_diff_clear(&diff);
 		conf_source_copy(&nsc, c);
 		conf_source_keep(&nsc, &s->c, CONF_RESTART);
 		conf_source_clear(&s->c);
 		s->c = nsc;
-		if (s->state == SRC_RUNNING) {
+		if (interval_only) {
+			if (s->state == SRC_IDLE && s->c.enabled)
+				src_schedule_last(s, 1);
+		} else if (s->state == SRC_RUNNING) {
 			s->rerun = 1;
 			harvest_cancel(s->job);
-		} else if (s->state == SRC_IDLE && s->c.enabled)
+		} else if (s->state == SRC_IDLE && s->c.enabled) {
 			src_schedule(s, jitter(s->c.interval));
-		else if (!s->c.enabled)
+			src_log_next(s, "reload");
+		} else if (!s->c.enabled)
 			evtimer_del(s->timer);
 	}
 	for (i = 0; i < nc->nsources; i++) {
@@ -458,7 +530,7 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 			log_info("event=source_added source=%s url=%s",
 			    log_q(c->name), log_qurl(c->url));
 		if (s->c.enabled)
-			src_schedule(s, jitter(s->c.interval));
+			src_schedule_last(s, 0);
 	}
 }
 
@@ -502,11 +574,13 @@ reload(struct daemon *d)
 
 	notify_send("RELOADING=1");
 	log_info("event=reload path=%s", log_q(d->conf_path));
-	if ((nc = conf_load(d->conf_path, &cause)) == NULL) {
+	if ((nc = conf_load(d->conf_path, &cause)) == NULL ||
+	    check_files(nc, &cause) == -1) {
 		log_err("event=reload_failed path=%s cause=%s "
 		    "msg=\"keeping the running configuration\"",
 		    log_q(d->conf_path), log_q(cause));
-		free(cause);
+		conf_free(nc);
+		reload_done(d, cause);
 		notify_send("READY=1");
 		status(d);
 		return;
@@ -527,9 +601,111 @@ reload(struct daemon *d)
 	apply_sources(d, nc, 0);
 	conf_free(d->conf);
 	d->conf = nc;
+	reload_done(d, NULL);
 	log_info("event=reloaded sources=%zu", nc->nsources);
 	notify_send("READY=1");
 	pump(d);
+}
+
+/* For /status and /metrics: how the last reload went (cause: why not). */
+static void
+reload_done(struct daemon *d, char *cause)
+{
+	d->reload_at = time(NULL);
+	free(d->reload_error);
+	d->reload_error = cause;
+	if (cause == NULL)
+		d->conf_loaded = d->reload_at;
+}
+
+/*
+ * What can be checked of the files a config names without touching them
+ * (oaiharvestd -t, and a reload): that the database and the changes_log
+ * can be written or made, and the token file read.  -1 with *cause
+ * ("FILE:LINE: KEY PATH: why", the line where the key is set).
+ */
+static int
+check_files(const struct conf *c, char **cause)
+{
+	const char	*key = NULL;
+	char		*db, *why = NULL, *at;
+	int		 line;
+
+	db = database_path(c);
+	/* SQLite makes its -wal and -shm files beside the database. */
+	if (check_writable(db, 1, &why) == -1)
+		key = "database";
+	else if (c->changes_log != NULL &&
+	    check_writable(c->changes_log, 0, &why) == -1)
+		key = "changes_log";
+	else if (c->status_listen != NULL && c->status_token_file != NULL &&
+	    http_token_read(c->status_token_file, NULL, NULL, &why) == -1)
+		key = "status_token_file";	/* why names it */
+	if (key != NULL) {
+		if ((line = conf_key_line(c, key)) > 0)
+			xasprintf(&at, "%s:%d", c->path, line);
+		else
+			at = xstrdup(c->path);
+		if (strcmp(key, "status_token_file") == 0)
+			xasprintf(cause, "%s: %s", at, why);
+		else
+			xasprintf(cause, "%s: %s %s: %s", at, key,
+			    strcmp(key, "database") == 0 ? db :
+			    c->changes_log, why);
+		free(at);
+	}
+	free(why);
+	free(db);
+	return key != NULL ? -1 : 0;
+}
+
+/*
+ * Can this user write file, or make it?  A file is written in place, else
+ * made in its directory; dir_too: the directory must take new files even
+ * when the file exists.  -1 with *why.
+ */
+static int
+check_writable(const char *file, int dir_too, char **why)
+{
+	struct stat	 st;
+	char		*copy, *dir;
+	int		 exists = 0, rc = -1;
+
+	if (stat(file, &st) == 0) {
+		exists = 1;
+		if (S_ISDIR(st.st_mode)) {
+			xasprintf(why, "is a directory");
+			return -1;
+		}
+		if (access(file, W_OK) == -1) {
+			xasprintf(why, "cannot be written: %s",
+			    strerror(errno));
+			return -1;
+		}
+		if (!dir_too)
+			return 0;
+	} else if (errno != ENOENT && errno != ENOTDIR) {
+		xasprintf(why, "%s", strerror(errno));
+		return -1;
+	}
+	copy = xstrdup(file);
+	dir = dirname(copy);
+	if (stat(dir, &st) == -1) {
+		if (errno == ENOENT)
+			xasprintf(why, "directory %s does not exist", dir);
+		else
+			xasprintf(why, "directory %s: %s", dir,
+			    strerror(errno));
+	} else if (!S_ISDIR(st.st_mode))
+		xasprintf(why, "%s is not a directory", dir);
+	else if (access(dir, W_OK | X_OK) == -1)
+		xasprintf(why, "%s in directory %s: %s", exists ? "cannot "
+		    "make its -wal and -shm files" : "cannot be made",
+		    dir, strerror(errno));
+	else
+		rc = 0;
+	free(copy);
+	return rc;
 }
 
 static void
@@ -703,12 +879,19 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (test) {
-		printf("oaiharvestd: configuration %s is valid (%zu sources)\n",
-		    path, d.conf->nsources);
+		ch = check_files(d.conf, &cause);
+		if (ch == 0)
+			printf("oaiharvestd: configuration %s is valid (%zu "
+			    "sources)\n", path, d.conf->nsources);
+		else {
+			fprintf(stderr, "oaiharvestd: %s\n", cause);
+			free(cause);
+		}
 		conf_free(d.conf);
 		free(d.conf_path);
-		return 0;
+		return ch == 0 ? 0 : 1;
 	}
+	d.conf_loaded = time(NULL);
 	rand_state = (unsigned int)time(NULL) ^ (unsigned int)getpid();
 	raise_nofile();
 	if (notify_init() == -1)
@@ -800,5 +983,6 @@ main(int argc, char **argv)
 	free(d.db_path);
 	free(d.last);
 	free(d.status);
+	free(d.reload_error);
 	return 0;
 }

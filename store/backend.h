@@ -26,6 +26,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "util.h"
 #include "oh_limits.h"
@@ -82,6 +83,9 @@ struct store_ops {
 	int64_t	 (*run_begin)(void *, int64_t, char **);
 	int	 (*run_end)(void *, int64_t, const char *,
 		    const struct store_run_stats *, const char *, char **);
+	/* 1 with *ended (0: none) and *status (allocated), 0, or -1. */
+	int	 (*source_last_run)(void *, const char *, time_t *, char **,
+		    char **);
 
 	/*
 	 * The page transaction.  commit failing leaves it open: the caller

@@ -88,6 +88,8 @@ static int	 sqlite_source_identify(void *, int64_t, const char *,
 static int64_t	 sqlite_run_begin(void *, int64_t, char **);
 static int	 sqlite_run_end(void *, int64_t, const char *,
 		    const struct store_run_stats *, const char *, char **);
+static int	 sqlite_source_last_run(void *, const char *, time_t *,
+		    char **, char **);
 
 /* Every statement the store runs; "what" names it in error causes. */
 const struct sqlite_query store_sqlite_queries[Q_COUNT] = {
@@ -785,6 +787,46 @@ sqlite_run_end(void *be, int64_t run, const char *status,
 	return 0;
 }
 
+/*
+ * The source's id (Q_SOURCE_GET), then its newest run (Q_STATUS_RUN, whose
+ * columns 2 and 3 are ended and status).
+ */
+static int
+sqlite_source_last_run(void *be, const char *name, time_t *ended,
+    char **status, char **cause)
+{
+	struct store_sqlite	*s = be;
+	sqlite3_stmt		*st = s->q[Q_SOURCE_GET];
+	const char		*v;
+	int64_t			 id;
+	int			 rc;
+
+	*ended = 0;
+	*status = NULL;
+	bind_text(st, 1, name);
+	if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return 0;
+	}
+	if (rc != SQLITE_ROW)
+		return q_fail(s, Q_SOURCE_GET, cause);
+	id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	st = s->q[Q_STATUS_RUN];
+	sqlite3_bind_int64(st, 1, id);
+	if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return 0;
+	}
+	if (rc != SQLITE_ROW)
+		return q_fail(s, Q_STATUS_RUN, cause);
+	if ((v = col_text(st, 2)) != NULL &&
+	    datestamp_parse(v, ended, NULL) == -1)
+		*ended = 0;
+	*status = xstrdup((v = col_text(st, 3)) != NULL ? v : "running");
+	sqlite3_reset(st);
+	return 1;
+}
 
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
@@ -801,6 +843,7 @@ const struct store_ops store_sqlite_ops = {
 	.source_identify = sqlite_source_identify,
 	.run_begin = sqlite_run_begin,
 	.run_end = sqlite_run_end,
+	.source_last_run = sqlite_source_last_run,
 	.begin = store_sqlite_begin,
 	.commit = store_sqlite_commit,
 	.rollback = store_sqlite_rollback,

@@ -208,6 +208,13 @@ store_run_end(struct store *s, int64_t run, const char *status,
 	return s->ops->run_end(s->be, run, status, rs, error, cause);
 }
 
+int
+store_source_last_run(struct store *s, const char *name, time_t *ended,
+    char **status, char **cause)
+{
+	return s->ops->source_last_run(s->be, name, ended, status, cause);
+}
+
 /* The page transaction */
 
 int

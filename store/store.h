@@ -22,6 +22,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 struct store;
 
@@ -96,6 +97,14 @@ int64_t	 store_run_begin(struct store *, int64_t source, char **cause);
 /* status: "ok" or "failed"; error may be NULL. */
 int	 store_run_end(struct store *, int64_t run, const char *status,
 	    const struct store_run_stats *, const char *error, char **cause);
+/*
+ * The last run of the source called name (for the daemon's schedule): 1
+ * with *status ("running", "ok" or "failed"; allocated) and *ended (when
+ * it ended; 0 when it has not: running, or killed before it could end); 0
+ * when the source has no run or does not exist.
+ */
+int	 store_source_last_run(struct store *, const char *name,
+	    time_t *ended, char **status, char **cause);
 
 /*
  * The 15 DCMES elements in their standard order (export writes them so):

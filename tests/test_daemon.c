@@ -5,6 +5,7 @@
  * never two requests in flight to one host (the servers count); SIGHUP adds
  * a source; a bad config is refused without stopping; SIGUSR1 harvests now;
  * SIGTERM during a harvest stops within 5 s with nothing half-written.
+ * And -t checks the files a config names as well as its text.
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -495,6 +496,85 @@ test_usr1_then_term(void **state)
 	    "WHERE integrity_check = 'ok'"), 1);
 }
 
+/*
+ * oaiharvestd -t on a config whose [global] has the line given: its exit
+ * status, and its standard error in *err (allocated).
+ */
+static int
+check(const char *line, char **err)
+{
+	char	*c, *f;
+	int	 rc;
+
+	xasprintf(&c, "[global]\n%s\n\n[source s]\n"
+	    "url = http://127.0.0.1:1/oai\n", line);
+	save("ck.conf", c);
+	free(c);
+	f = path("ck.conf");
+	rc = run("ck.out", "ck.err", "%s/oaiharvestd -t -c %s", bindir, f);
+	free(f);
+	*err = read_tmp("ck.err");
+	return rc;
+}
+
+/*
+ * -t (which the unit runs before a start and a reload) also checks what it
+ * can of the files without making them: the database and the changes_log
+ * can be written or made, the token file read.  The errors name the line.
+ */
+static void
+test_check_files(void **state)
+{
+	static const struct {
+		const char	*line;	/* %s: the temporary directory */
+		const char	*want;
+	} bad[] = {
+		{ "database = %s/nosuch/h.db", "ck.conf:2: database "
+		    "%s/nosuch/h.db: directory %s/nosuch does not exist" },
+		{ "database = /etc/passwd/h.db", "ck.conf:2: database "
+		    "/etc/passwd/h.db: /etc/passwd is not a directory" },
+		{ "database = %s", "ck.conf:2: database %s: is a directory" },
+		{ "database = %s/ok.db\nchanges_log = %s/nosuch/c.jsonl",
+		    "ck.conf:3: changes_log %s/nosuch/c.jsonl: directory "
+		    "%s/nosuch does not exist" },
+		{ "database = %s/ok.db\nchanges_log = /etc/passwd/c.jsonl",
+		    "ck.conf:3: changes_log /etc/passwd/c.jsonl: /etc/passwd "
+		    "is not a directory" },
+		{ "database = %s/ok.db\nstatus_token_file = %s/nosuch.tok",
+		    "ck.conf:3: "
+		    "status_token_file %s/nosuch.tok: No such file" },
+	};
+	char	*line, *want, *err, *f;
+	size_t	 i;
+
+	for (i = 0; i < nitems(bad); i++) {
+		xasprintf(&line, bad[i].line, tmpdir, tmpdir);
+		xasprintf(&want, bad[i].want, tmpdir, tmpdir);
+		if (check(line, &err) != 1 || strstr(err, want) == NULL)
+			fail_msg("%s: want exit 1 and \"%s\", got: %s", line,
+			    want, err);
+		free(line);
+		free(want);
+		free(err);
+	}
+	/* Good: 0, and nothing made. */
+	xasprintf(&line, "database = %s/ok.db\nchanges_log = %s/ok.jsonl",
+	    tmpdir, tmpdir);
+	assert_int_equal(check(line, &err), 0);
+	assert_string_equal(err, "");
+	free(err);
+	free(line);
+	f = path("ok.db");
+	assert_int_equal(access(f, F_OK), -1);
+	free(f);
+	f = path("ok.jsonl");
+	assert_int_equal(access(f, F_OK), -1);
+	free(f);
+	/* An invalid config is still a usage error: 2. */
+	assert_int_equal(check("database = %s/ok.db\nnosuch = 1", &err), 2);
+	free(err);
+}
+
 int
 main(void)
 {
@@ -504,6 +584,7 @@ main(void)
 		cmocka_unit_test(test_bad_config_refused),
 		cmocka_unit_test(test_reload_applies_changes),
 		cmocka_unit_test(test_usr1_then_term),
+		cmocka_unit_test(test_check_files),
 	};
 
 	return cmocka_run_group_tests_name("daemon", tests, setup, teardown);

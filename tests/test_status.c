@@ -5,7 +5,9 @@
  * /sources/NAME/harvest, the errors, and hostile clients (issue 14): a
  * cross-site POST, DNS rebinding, the bearer token, idle and trickling
  * connections, long polls whose clients leave, clients that never read.
- * The daemon harvests the test server on 127.0.0.1, with 256 descriptors.
+ * How the last reload went (issue 16); the schedule after a restart and
+ * after a new interval.  The daemon harvests the test server on 127.0.0.1,
+ * with 256 descriptors.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -44,6 +46,7 @@ static long		 req_timeout = 30;
 /* A second daemon and test server of a test, stopped by teardown too. */
 static pid_t		 pid2;
 static struct server	 srv2;
+static int		 shared_port;	/* the shared daemon's sport */
 
 /* The shared daemon's descriptor limit: its caps are a quarter, and half. */
 #define NOFILE		256
@@ -159,6 +162,7 @@ setup(void **state)
 	/* Few descriptors, so that running out of them shows. */
 	xasprintf(&pre, "ulimit -n %d;", NOFILE);
 	dpid = spawn("st", conf, pre, &sport);
+	shared_port = sport;
 	free(pre);
 	free(conf);
 	free(db);
@@ -522,18 +526,24 @@ metric(const char *name)
 	return v;
 }
 
-/* The test server's count of OAI-PMH requests. */
+/* A test server's count of OAI-PMH requests. */
 static long long
-oai_requests(void)
+server_requests(const struct server *sv)
 {
 	char		*body, *p;
 	long long	 n;
 
-	body = http(&srv, 0, "/control/stats");
+	body = http(sv, 0, "/control/stats");
 	assert_non_null(p = strstr(body, "\"oai_requests\":"));
 	n = strtoll(p + strlen("\"oai_requests\":"), NULL, 10);
 	free(body);
 	return n;
+}
+
+static long long
+oai_requests(void)
+{
+	return server_requests(&srv);
 }
 
 static size_t
@@ -733,6 +743,269 @@ test_token(void **state)
 	free(log);
 	free(lf);
 	free(tf);
+	free(db);
+}
+
+/*
+ * After a test with a daemon and a test server of its own, failed or not:
+ * stop them, and talk to the shared daemon again.
+ */
+static int
+end_own(void **state)
+{
+	if (pid2 > 0) {
+		kill(pid2, SIGTERM);
+		waitpid(pid2, NULL, 0);
+		pid2 = 0;
+	}
+	if (srv2.pid > 0) {
+		kill(srv2.pid, SIGTERM);
+		waitpid(srv2.pid, NULL, 0);
+		srv2.pid = 0;
+	}
+	sport = shared_port;
+	return 0;
+}
+
+/* /status loaded as the table s (one row, j), then one number of sql. */
+static long long
+status_q(const char *sql)
+{
+	sqlite3		*db;
+	char		*body;
+	long		 code;
+	long long	 n;
+
+	body = req("GET", "/status", &code, NULL);
+	assert_int_equal(code, 200);
+	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+	load_jsonl(db, "s", body);
+	n = q_int(db, sql);
+	sqlite3_close(db);
+	free(body);
+	return n;
+}
+
+/* SIGHUP, then wait (bounded) until /status has a reload after t. */
+static void
+reload_and_wait(pid_t pid, long long t)
+{
+	char	*sql;
+	int	 i;
+
+	xasprintf(&sql, "SELECT coalesce(strftime('%%s', "
+	    "j->'config'->>'last_reload_at'), 0) > %lld FROM s", t);
+	assert_int_equal(kill(pid, SIGHUP), 0);
+	for (i = 0; i < 100 && status_q(sql) == 0; i++)
+		usleep(100 * 1000);
+	free(sql);
+}
+
+/*
+ * A reload that fails says so (issue 16): in /status (when, and the error)
+ * and as oaiharvest_config_last_reload_successful 0, while the time of the
+ * configuration in use stays; a good reload puts both back.
+ */
+static void
+test_reload_result(void **state)
+{
+	char		*db, *conf, *bad, *body;
+	long long	 t0, t1;
+	long		 code;
+	int		 old_port = sport, port, status;
+	pid_t		 pid;
+
+	db = path("rl.db");
+	xasprintf(&conf, "[global]\ndatabase = %s\ndelay = 0s\n"
+	    "status_listen = 127.0.0.1:0\n\n"
+	    "[source one]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n"
+	    "enabled = no\n", db, srv.port);
+	pid2 = pid = spawn("rl", conf, "", &port);
+	assert_true(pid > 0 && port > 0);
+	sport = port;
+	/* As started: loaded then, no reload yet. */
+	t0 = metric("oaiharvest_config_last_reload_success_timestamp_seconds");
+	assert_true(t0 > 0);
+	assert_int_equal(metric("oaiharvest_config_last_reload_successful"),
+	    1);
+	assert_int_equal(status_q("SELECT strftime('%s', "
+	    "j->'config'->>'loaded_at') FROM s"), t0);
+	assert_int_equal(status_q("SELECT j->'config'->>'last_reload' IS NULL "
+	    "AND j->'config'->>'last_reload_at' IS NULL AND "
+	    "j->'config'->>'last_reload_error' IS NULL AND "
+	    "j->'config'->>'path' LIKE '%/rl.conf' FROM s"), 1);
+
+	/* A broken config. */
+	xasprintf(&bad, "%s\n[source broken]\nurl = gopher://x/\n", conf);
+	save("rl.conf", bad);
+	free(bad);
+	reload_and_wait(pid, 0);
+	assert_int_equal(status_q("SELECT j->'config'->>'last_reload' = "
+	    "'failed' AND j->'config'->>'last_reload_error' LIKE "
+	    "'%rl.conf:12: source \"broken\": url%' FROM s"), 1);
+	assert_int_equal(metric("oaiharvest_config_last_reload_successful"),
+	    0);
+	assert_int_equal(metric(
+	    "oaiharvest_config_last_reload_success_timestamp_seconds"), t0);
+	assert_int_equal(status_q("SELECT strftime('%s', "
+	    "j->'config'->>'loaded_at') FROM s"), t0);
+	/* /healthz is about the harvests, not the config. */
+	free(req("GET", "/healthz", &code, NULL));
+	assert_int_equal(code, 200);
+
+	/* One whose changes_log cannot be made (-t's checks). */
+	xasprintf(&bad, "[global]\nchanges_log = /etc/passwd/c.jsonl\n%s",
+	    conf + strlen("[global]\n"));
+	save("rl.conf", bad);
+	free(bad);
+	t1 = status_q("SELECT strftime('%s', j->'config'->>'last_reload_at') "
+	    "FROM s");
+	sleep(1);
+	reload_and_wait(pid, t1);
+	body = req("GET", "/status", &code, NULL);
+	if (strstr(body, "\"last_reload\":\"failed\"") == NULL ||
+	    strstr(body, "rl.conf:2: changes_log /etc/passwd/c.jsonl: "
+	    "/etc/passwd is not a directory") == NULL)
+		fail_msg("no changes_log error in /status: %s", body);
+	free(body);
+
+	/* A good one, a second later at least: a new time. */
+	save("rl.conf", conf);
+	t1 = status_q("SELECT strftime('%s', j->'config'->>'last_reload_at') "
+	    "FROM s");
+	sleep(1);
+	reload_and_wait(pid, t1);
+	assert_int_equal(status_q("SELECT j->'config'->>'last_reload' = 'ok' "
+	    "AND j->'config'->>'last_reload_error' IS NULL FROM s"), 1);
+	assert_int_equal(metric("oaiharvest_config_last_reload_successful"),
+	    1);
+	t1 = metric("oaiharvest_config_last_reload_success_timestamp_seconds");
+	assert_true(t1 > t0);
+	assert_int_equal(status_q("SELECT strftime('%s', "
+	    "j->'config'->>'loaded_at') FROM s"), t1);
+
+	sport = old_port;
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	pid2 = 0;
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	free(conf);
+	free(db);
+}
+
+/* Wait (bounded) until the log file lf holds want. */
+static int
+log_has(const char *lf, const char *want)
+{
+	char	*log;
+	int	 i, found = 0;
+
+	for (i = 0; i < 100 && !found; i++) {
+		log = slurp(lf);
+		found = strstr(log, want) != NULL;
+		free(log);
+		if (!found)
+			usleep(100 * 1000);
+	}
+	return found;
+}
+
+/* The next run of source one in /status, in seconds since the epoch. */
+static long long
+next_run(void)
+{
+	return status_q("SELECT strftime('%s', x.value->>'next_run') FROM s, "
+	    "json_each(s.j, '$.sources') x WHERE x.value->>'name' = 'one'");
+}
+
+/*
+ * After a restart a source is scheduled from the end of its last run in
+ * the database, not within its jitter of now (issue 16); a new interval
+ * alone counts from there too, and harvests at once when that is past.
+ */
+static void
+test_restart_schedule(void **state)
+{
+	sqlite3		*s;
+	char		*db, *conf, *lf, *want;
+	long long	 ended, before;
+	int		 old_port = sport, port, status, i;
+	pid_t		 pid;
+
+	start_server(&srv2, "rs.port", "--records 50 --page-size 25 "
+	    "--deleted-every 0");
+	db = path("rs.db");
+	lf = path("rs.log");
+	xasprintf(&conf, "[global]\ndatabase = %s\ndelay = 0s\n"
+	    "status_listen = 127.0.0.1:0\n\n"
+	    "[source one]\nurl = http://127.0.0.1:%d/oai\ninterval = %%s\n",
+	    db, srv2.port);
+	xasprintf(&want, conf, "1h");
+	pid2 = pid = spawn("rs", want, "", &port);
+	free(want);
+	assert_true(pid > 0 && port > 0);
+	sport = port;
+	assert_true(log_has(lf, "event=scheduled source=\"one\" next_run=20"));
+	assert_true(log_has(lf, " reason=never_run\n"));
+	kill(pid, SIGUSR1);
+	for (i = 0; i < 300 && metric("oaiharvest_runs_total{source=\"one\","
+	    "result=\"ok\"}") < 1; i++)
+		usleep(100 * 1000);
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	pid2 = 0;
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(sqlite3_open(db, &s), SQLITE_OK);
+	ended = q_int(s, "SELECT strftime('%s', ended) FROM run WHERE "
+	    "status = 'ok' ORDER BY id DESC LIMIT 1");
+	sqlite3_close(s);
+	assert_true(ended > 0);
+
+	/* Restarted: nothing for an hour after that end. */
+	before = server_requests(&srv2);
+	xasprintf(&want, conf, "1h");
+	pid2 = pid = spawn("rs", want, "", &port);
+	free(want);
+	assert_true(pid > 0 && port > 0);
+	sport = port;
+	usleep(3000 * 1000);
+	assert_int_equal(server_requests(&srv2), before);
+	if (llabs(next_run() - (ended + 3600)) > 1)
+		fail_msg("next_run %lld, not an hour after the last end %lld",
+		    next_run(), ended);
+	assert_true(log_has(lf, " reason=last_run\n"));
+
+	/* A new interval alone: counted from that end, not from now. */
+	xasprintf(&want, conf, "2m");
+	save("rs.conf", want);
+	free(want);
+	kill(pid, SIGHUP);
+	for (i = 0; i < 100 && llabs(next_run() - (ended + 120)) > 1; i++)
+		usleep(100 * 1000);
+	if (llabs(next_run() - (ended + 120)) > 1)
+		fail_msg("next_run %lld, not 2 minutes after the last end "
+		    "%lld", next_run(), ended);
+	usleep(1000 * 1000);
+	assert_int_equal(server_requests(&srv2), before);
+
+	/* And one that makes it due: at once. */
+	xasprintf(&want, conf, "2s");
+	save("rs.conf", want);
+	free(want);
+	kill(pid, SIGHUP);
+	for (i = 0; i < 50 && server_requests(&srv2) == before; i++)
+		usleep(100 * 1000);
+	assert_true(server_requests(&srv2) > before);
+	assert_true(log_has(lf, " reason=reload\n"));
+
+	sport = old_port;
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	pid2 = 0;
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	stop_server(&srv2);
+	free(conf);
+	free(lf);
 	free(db);
 }
 
@@ -1095,6 +1368,8 @@ main(void)
 		cmocka_unit_test(test_cross_site_post),
 		cmocka_unit_test(test_host_names),
 		cmocka_unit_test(test_token),
+		cmocka_unit_test_teardown(test_reload_result, end_own),
+		cmocka_unit_test_teardown(test_restart_schedule, end_own),
 		cmocka_unit_test_teardown(test_idle_connections, close_raw),
 		cmocka_unit_test_teardown(test_long_polls_and_trickle,
 		    close_raw),
