@@ -104,7 +104,11 @@ int	 store_run_end(struct store *, int64_t run, const char *status,
 #define STORE_NDCMES	15
 const char	*store_dc_name(int code);
 
-/* One Dublin Core value; element is the DC local name ("title", ...). */
+/*
+ * One field value; element is a DC local name ("title", ...) or any other
+ * field name of a letter and up to 63 of A-Z a-z 0-9 _ . : - ("abstract"):
+ * see harvest/format.h.
+ */
 struct store_dc {
 	const char	*element;
 	const char	*value;
