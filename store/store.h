@@ -227,6 +227,7 @@ int	 store_list_complete(struct store *, int64_t source,
  */
 struct store_export_value {
 	int		 element;	/* its DCMES code; out of range: none */
+	const char	*name;		/* not a DC element: its name; NULL */
 	const char	*value;		/* NUL-terminated */
 	size_t		 len;
 };

@@ -3170,6 +3170,58 @@ test_fields_put(void **state)
 	assert_fts_sound(f);
 }
 
+/*
+ * Export: DC values under "dc" as ever, the others under "fields" (names
+ * in the order they first come, values in document order); a record with
+ * none has no "fields" key.
+ */
+static void
+test_fields_export(void **state)
+{
+	struct fx		*f = *state;
+	static const struct store_dc dc[] = {
+		{ "abstract", "First \"abstract\"", "en" },
+		{ "creator", "Doe, J.", NULL },
+		{ "x_y.z-1", "odd name", NULL },
+		{ "title", "Zebra", NULL },
+		{ "abstract", "Второе", "ru" },
+	};
+	static const char want[] = "{\"source\":\"nur\",\"identifier\":"
+	    "\"oai:f:1\",\"prefix\":\"mods\",\"datestamp\":\"2024-01-01\","
+	    "\"deleted\":false,\"sets\":[\"a\",\"b\"],\"dc\":{\"title\":"
+	    "[\"Zebra\"],\"creator\":[\"Doe, J.\"]},\"fields\":{\"abstract\":"
+	    "[\"First \\\"abstract\\\"\",\"Второе\"],\"x_y.z-1\":"
+	    "[\"odd name\"]},\"metadata\":\"<mods/>\"}\n";
+	struct store_record	 r;
+	char			*out, *line;
+
+	r = mkrec("oai:f:1", "2024-01-01", 0, "<mods/>");
+	r.prefix = "mods";
+	r.dc = dc;
+	r.ndc = nitems(dc);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	r = mkrec("oai:f:2", "2024-01-01", 0, META1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+
+	out = capture_export(f, NULL, NULL);
+	assert_int_equal(count_lines(out), 2);
+	line = nth_line(out, 0);
+	assert_json(line, "json_valid(j)", "1");
+	assert_json(line, "json_extract(j, '$.fields.abstract[1]')",
+	    "Второе");
+	assert_json(line, "(SELECT group_concat(key) FROM json_each(j))",
+	    "source,identifier,prefix,datestamp,deleted,sets,dc,fields,"
+	    "metadata");
+	free(line);
+	/* By prefix: mods before oai_dc. */
+	assert_non_null(strstr(out, want));
+	line = nth_line(out, 1);
+	assert_json(line, "(SELECT group_concat(key) FROM json_each(j))",
+	    "source,identifier,prefix,datestamp,deleted,sets,dc,metadata");
+	free(line);
+	free(out);
+}
+
 /* A name the store cannot file is refused, with the name in the cause. */
 static void
 test_fields_bad_names(void **state)
@@ -3369,6 +3421,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_open_new_file_locked,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fields_put, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fields_export, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_fields_bad_names, setup,
 		    teardown),
