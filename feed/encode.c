@@ -64,6 +64,7 @@ static void	 json_str(struct buf *, const char *, size_t);
 static const char *txt(const char *);
 
 static int	 export_row(void *, const struct store_export_row *);
+static int	 export_fields(struct buf *, const struct store_export_row *);
 static int	 changes_row(void *, const struct store_change_row *);
 static int	 search_row(void *, const struct store_search_row *);
 static int	 status_source(void *, const struct store_source_row *);
@@ -157,6 +158,7 @@ export_row(void *arg, const struct store_export_row *r)
 		err |= buf_addch(b, ']');
 	}
 	err |= buf_addch(b, '}');
+	err |= export_fields(b, r);
 	if (r->metadata != NULL) {
 		err |= buf_addstr(b, ",\"metadata\":");
 		err |= json_add_string(b, r->metadata, r->metadata_len);
@@ -168,6 +170,46 @@ export_row(void *arg, const struct store_export_row *r)
 		return -1;
 	}
 	return write_buf(b, x->fp, "export", x->cause);
+}
+
+/*
+ * The values of fields filed by name, if r has any: ,"fields":{"name":
+ * [values],...}, names in the order they first come, each one's values in
+ * document order.  (A record has few: the quadratic scan is cheap.)
+ */
+static int
+export_fields(struct buf *b, const struct store_export_row *r)
+{
+	const char	*name;
+	size_t		 i, k;
+	int		 first = 1, err = 0;
+
+	for (i = 0; i < r->ndc; i++) {
+		if ((name = r->dc[i].name) == NULL)
+			continue;
+		for (k = 0; k < i; k++)
+			if (r->dc[k].name != NULL &&
+			    strcmp(r->dc[k].name, name) == 0)
+				break;
+		if (k < i)
+			continue;
+		err |= buf_addstr(b, first ? ",\"fields\":{" : "],");
+		first = 0;
+		err |= json_add_string(b, name, -1);
+		err |= buf_addstr(b, ":[");
+		for (k = i; k < r->ndc; k++) {
+			if (r->dc[k].name == NULL ||
+			    strcmp(r->dc[k].name, name) != 0)
+				continue;
+			if (k > i)
+				err |= buf_addch(b, ',');
+			err |= json_add_string(b, r->dc[k].value,
+			    r->dc[k].len);
+		}
+	}
+	if (!first)
+		err |= buf_addstr(b, "]}");
+	return err;
 }
 
 int

@@ -12,14 +12,26 @@
  * format, as in qualified DC, RIOXX or DIDL records); a record in which
  * the extractor finds nothing is kept whole, with no fields.
  *
- * To add a format:
+ * To add a format (nothing in store/ changes):
  *   1. harvest/format_NAME.c: its field names (string constants; the store
  *      sees them as they are) and a struct format_ops, using only this
  *      header and common/ (see format_dc.c).  The Makefile picks the file up.
  *   2. In format.c, one row in formats[], and its extern declaration below.
- * XXX The store files only the 15 Dublin Core names today (content.dc and
- * the full-text columns; store_put() refuses other names): fields with
- * other names need it to learn them.
+ *
+ * What the store makes of a field, by its name alone (store/store.c):
+ *   - A name must be a letter, then up to 63 of A-Z a-z 0-9 _ . : -
+ *     ("abstract", "mods:note"); store_put() refuses a record with any
+ *     other, with a cause naming it.
+ *   - The 15 DCMES names ("title", "creator", ...) are Dublin Core in
+ *     whatever format they come: kept as DC codes, exported under "dc".
+ *     Any other name is kept as it is, exported under "fields", and is
+ *     in the dc view by that name.
+ *   - Full-text search covers title, creator, subject and description,
+ *     the DC names only: name a field so if it should be found by search.
+ *   - The content hash is over the metadata, not the fields: a record
+ *     whose metadata is unchanged is not rewritten, its stored fields
+ *     with it, so records stored before a format was added get its
+ *     fields only when they next change.
  *
  * oai.h includes this header: a record says which format its fields are in.
  */

@@ -38,7 +38,9 @@
  * content		what a present record holds: its DC values and XML
  *	record_id PRIMARY KEY,
  *	dc: JSON array of [code, value] or [code, value, xml:lang], one per
- *	DC value in document order, code from dc_element,
+ *	field value in document order, code from dc_element for the 15 DC
+ *	names, else (version 8) the field's name as a JSON string
+ *	(["abstract", value]; see harvest/format.h),
  *	template_id or xml: the <metadata> child (see below); both NULL for
  *	a record harvested without metadata.
  *	Kept out of the record row so that a datestamp bump or last_seen
@@ -68,8 +70,9 @@
  *	read without oaiharvest)
  *
  * dc (view)		record_id, position (document order), element
- *	(DCMES local name), value, lang (xml:lang or NULL): one row per DC
- *	value of a present record, from content.dc.  Values are not
+ *	(DCMES local name, or (version 8) the name of any other field),
+ *	value, lang (xml:lang or NULL): one row per field value of a
+ *	present record, from content.dc.  Values are not
  *	indexed: an index ordered by value takes its inserts at random
  *	places, and once it outgrows the page cache every value costs a
  *	read and a write (the old dc_element_value index held a 100,000
@@ -439,6 +442,23 @@ const struct store_migration store_migrations[] = {
 	 */
 	{ NULL,
 	"ALTER TABLE record ADD COLUMN c14n INTEGER NOT NULL DEFAULT 0;"
+	},
+
+	/*
+	 * 7 -> 8: content.dc holds fields of any metadata format: the 15 DC
+	 * names keep their codes, any other name is written as a string in
+	 * place of the code.  The dc view lists those too, by name (a
+	 * string matches no dc_element code).  What was stored is unchanged;
+	 * metadata and record_fts_doc read values by position and codes 0-3
+	 * as before, so named fields are in no full-text column.
+	 */
+	{ NULL,
+	"DROP VIEW dc;"
+	"CREATE VIEW dc (record_id, position, element, value, lang) AS"
+	"  SELECT c.record_id, j.key, coalesce(e.name, j.value ->> 0),"
+	"  j.value ->> 1, j.value ->> 2"
+	"  FROM content c, json_each(c.dc) j"
+	"  LEFT JOIN dc_element e ON e.code = j.value ->> 0;"
 	},
 };
 

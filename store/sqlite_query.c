@@ -21,6 +21,7 @@ struct export {
 	size_t		 ndc;
 	struct buf	 vals;		/* DC values, NUL-terminated */
 	size_t		*off;		/* where each starts in vals */
+	size_t		*noff;		/* its name's, or SIZE_MAX: a code */
 	struct buf	 xml;		/* a template filled */
 };
 
@@ -268,8 +269,9 @@ store_sqlite_search(void *be, const char *query, const char *source,
 
 /*
  * Hand the record under st to row: its DC values in document order (with
- * their DCMES codes) read out of content.dc into x->vals, and its XML,
- * kept whole or its template filled with them.
+ * their DCMES codes, or the names of fields filed by name) read out of
+ * content.dc into x->vals, and its XML, kept whole or its template filled
+ * with them.
  */
 static int
 export_record(struct store_sqlite *s, sqlite3_stmt *st, struct export *x,
@@ -305,9 +307,17 @@ export_record(struct store_sqlite *s, sqlite3_stmt *st, struct export *x,
 			x->dc = xreallocarray(x->dc, x->ndc, sizeof(*x->dc));
 			x->off = xreallocarray(x->off, x->ndc,
 			    sizeof(*x->off));
+			x->noff = xreallocarray(x->noff, x->ndc,
+			    sizeof(*x->noff));
 		}
 		x->dc[n].element = sqlite3_column_type(q, 0) ==
 		    SQLITE_INTEGER ? sqlite3_column_int(q, 0) : -1;
+		x->noff[n] = SIZE_MAX;
+		if (sqlite3_column_type(q, 0) == SQLITE_TEXT) {
+			x->noff[n] = x->vals.len;
+			err |= buf_add(&x->vals, col_text(q, 0),
+			    (size_t)sqlite3_column_bytes(q, 0) + 1);
+		}
 		x->dc[n].len = (size_t)sqlite3_column_bytes(q, 1);
 		x->off[n++] = x->vals.len;
 		err |= buf_add(&x->vals, v, x->dc[n - 1].len + 1);
@@ -321,8 +331,11 @@ export_record(struct store_sqlite *s, sqlite3_stmt *st, struct export *x,
 		return -1;
 	}
 	/* vals is whole now: it moves no more. */
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		x->dc[i].value = x->vals.data + x->off[i];
+		x->dc[i].name = x->noff[i] == SIZE_MAX ? NULL :
+		    x->vals.data + x->noff[i];
+	}
 	er.dc = x->dc;
 	er.ndc = n;
 
@@ -380,6 +393,7 @@ out:
 	buf_free(&x.xml);
 	free(x.dc);
 	free(x.off);
+	free(x.noff);
 	return ret;
 }
 

@@ -678,7 +678,7 @@ fts_del(struct store_sqlite *s, int64_t id, char **cause)
  * bytes) into s->fts_text[], one value a line, as record_fts_doc gives
  * them, and how many of each into seen[]: -1 unless j is exactly what
  * dc_json() writes (no blanks; escapes \" \\ \n \r \t and \u00XX below
- * 0x20 only).
+ * 0x20 only; a field name, in place of a code, unescaped).
  */
 static int
 fts_old_text(struct store_sqlite *s, const char *j, size_t n, int seen[4])
@@ -696,18 +696,29 @@ fts_old_text(struct store_sqlite *s, const char *j, size_t n, int seen[4])
 	if (*p == ']')
 		return p + 1 == end ? 0 : -1;
 	for (;;) {
-		if (end - p < 4 || *p++ != '[' || *p < '0' || *p > '9')
+		if (end - p < 4 || *p++ != '[')
 			return -1;
-		c = *p++ - '0';
-		if (*p >= '0' && *p <= '9') {
-			if (c == 0)
+		if (*p == '"') {
+			/* A field filed by its name: not indexed. */
+			while (++p < end && *p != '"' && *p != '\\')
+				;
+			if (p == end || *p++ != '"')
 				return -1;
-			c = c * 10 + *p++ - '0';
+			c = -1;
+		} else {
+			if (*p < '0' || *p > '9')
+				return -1;
+			c = *p++ - '0';
+			if (*p >= '0' && *p <= '9') {
+				if (c == 0)
+					return -1;
+				c = c * 10 + *p++ - '0';
+			}
 		}
 		if (p == end || *p++ != ',' || p == end || *p++ != '"')
 			return -1;
 		b = NULL;
-		if (c <= 3) {
+		if (c >= 0 && c <= 3) {
 			b = &s->fts_text[c];
 			if (seen[c]++ > 0 && buf_addch(b, '\n') == -1)
 				return -1;

@@ -35,6 +35,9 @@
 /* content.dc of one record, at most. */
 #define JSON_MAX		EXPORT_MAX_LINE
 
+/* A field name other than the 15 DC ones, at most (see field_name_ok()). */
+#define FIELD_NAME_MAX		64
+
 /* The 15 DCMES elements in their standard order: export writes them so. */
 static const char *const dcmes[STORE_NDCMES] = {
 	"title", "creator", "subject", "description", "publisher",
@@ -69,7 +72,10 @@ struct store_prep {
 	size_t		  nsets;
 	/* The metadata's canonical form is hashed with this. */
 	struct store_c14n *c14n;
-	/* The DCMES code, length and JV_ flags of each DC value. */
+	/*
+	 * The DCMES code (-1: a field filed by its name), length and JV_
+	 * flags of each value.
+	 */
 	int		 *codes;
 	size_t		 *vlen;
 	int		 *vflags;
@@ -83,6 +89,7 @@ struct store_prep {
 
 /* Records */
 static int	 dc_lookup(const char *);
+static int	 field_name_ok(const char *);
 static int	 cmp_str(const void *, const void *);
 static int	 check_record(struct store_prep *,
 		    const struct store_record *, char **);
@@ -92,6 +99,7 @@ static int	 sets_json(struct store_prep *, const struct store_record *);
 static int	 dc_json(struct store_prep *, const struct store_record *);
 static int	 jbuf_room(struct jbuf *, size_t);
 static char	*json_value(char *, const char *, size_t, int *);
+static char	*json_name(char *, const char *);
 static const char *text_match(const char *, const char *, const char *,
 		    size_t, int);
 static int	 template_make(struct store_prep *,
@@ -460,6 +468,32 @@ dc_lookup(const char *name)
 	return -1;
 }
 
+/*
+ * A field name filed as it is: a letter, then up to FIELD_NAME_MAX - 1
+ * letters, digits and "_.:-" (so that content.dc holds it as a JSON string
+ * with nothing to escape).
+ */
+static int
+field_name_ok(const char *name)
+{
+	size_t	i;
+
+	if (!((name[0] >= 'A' && name[0] <= 'Z') ||
+	    (name[0] >= 'a' && name[0] <= 'z')))
+		return 0;
+	for (i = 1; name[i] != '\0'; i++) {
+		if (i == FIELD_NAME_MAX)
+			return 0;
+		if ((name[i] >= 'A' && name[i] <= 'Z') ||
+		    (name[i] >= 'a' && name[i] <= 'z') ||
+		    (name[i] >= '0' && name[i] <= '9') ||
+		    strchr("_.:-", name[i]) != NULL)
+			continue;
+		return 0;
+	}
+	return 1;
+}
+
 static int
 cmp_str(const void *a, const void *b)
 {
@@ -468,7 +502,7 @@ cmp_str(const void *a, const void *b)
 
 /*
  * Reject what the schema cannot hold before writing anything, and note the
- * DCMES code of each value.
+ * DCMES code of each value (-1 for any other field name).
  */
 static int
 check_record(struct store_prep *s, const struct store_record *r,
@@ -503,9 +537,11 @@ check_record(struct store_prep *s, const struct store_record *r,
 			    "element or text");
 			return -1;
 		}
-		if ((code = dc_lookup(r->dc[i].element)) == -1) {
-			set_cause(cause, "store: put: %s is not a DC element",
-			    log_q(r->dc[i].element));
+		if ((code = dc_lookup(r->dc[i].element)) == -1 &&
+		    !field_name_ok(r->dc[i].element)) {
+			set_cause(cause, "store: put: %s is not a field name "
+			    "(a letter, then up to %d of A-Z a-z 0-9 _ . : -)",
+			    log_q(r->dc[i].element), FIELD_NAME_MAX - 1);
 			return -1;
 		}
 		s->codes[i] = code;
@@ -578,7 +614,9 @@ sets_json(struct store_prep *s, const struct store_record *r)
 
 /*
  * content.dc: [[code,"value"],[code,"value","lang"],...] in document
- * order.  SQLite's json_each reads it back for the dc view and for export.
+ * order, where code is the DCMES code of the 15 DC names and any other
+ * field's name as a JSON string (["abstract","value"]).  SQLite's
+ * json_each reads it back for the dc view and for export.
  * Also set s->vlen[] and s->vflags[].
  */
 static int
@@ -598,18 +636,26 @@ dc_json(struct store_prep *s, const struct store_record *r)
 		n = s->vlen[i] = strlen(r->dc[i].value);
 		lang = r->dc[i].lang;
 		m = lang != NULL ? strlen(lang) : 0;
-		/* ",[" 2 digits "," value ("," lang) "]", escaped 6 times. */
+		/*
+		 * ",[" 2 digits or a quoted name "," value ("," lang) "]",
+		 * escaped 6 times.  Room for any name, so as not to measure
+		 * it: the DC values are most of store_put()'s own work.
+		 */
 		if (n > JSON_MAX / 8 || m > JSON_MAX / 8 ||
-		    jbuf_room(j, 6 * n + 6 * m + 16) == -1)
+		    jbuf_room(j, 6 * n + 6 * m + 18 + FIELD_NAME_MAX) == -1)
 			return -1;
 		o = j->data + j->len;
 		if (i > 0)
 			*o++ = ',';
 		*o++ = '[';
 		code = s->codes[i];
-		if (code >= 10)
+		if ((unsigned)code < 10)
+			*o++ = '0' + code;
+		else if (code >= 0) {
 			*o++ = '0' + code / 10;
-		*o++ = '0' + code % 10;
+			*o++ = '0' + code % 10;
+		} else
+			o = json_name(o, r->dc[i].element);
 		*o++ = ',';
 		o = json_value(o, r->dc[i].value, n, &flags);
 		s->vflags[i] = flags;
@@ -726,6 +772,22 @@ json_value(char *o, const char *v, size_t n, int *flags)
 	}
 	memcpy(o, run, p - run);
 	o += p - run;
+	*o++ = '"';
+	return o;
+}
+
+/*
+ * Write field name v at o as a JSON string; o has room for FIELD_NAME_MAX
+ * + 2 bytes.  field_name_ok() let nothing in it that JSON escapes.
+ */
+static char *
+json_name(char *o, const char *v)
+{
+	size_t	n = strlen(v);
+
+	*o++ = '"';
+	memcpy(o, v, n);
+	o += n;
 	*o++ = '"';
 	return o;
 }
@@ -948,9 +1010,13 @@ store_prepare(struct store_prep *s, const struct store_record *r,
 	}
 	for (c = 0; c < 4; c++)
 		buf_reset(&s->fts[c]);
-	/* DCMES codes 0-3: title, creator, subject, description. */
+	/*
+	 * DCMES codes 0-3: title, creator, subject, description.  Fields
+	 * filed by name (-1, so above 3 unsigned) are not indexed (see
+	 * harvest/format.h).
+	 */
 	for (k = 0; k < r->ndc; k++) {
-		if ((c = s->codes[k]) > 3)
+		if ((unsigned)(c = s->codes[k]) > 3)
 			continue;
 		if (seen[c]++ > 0 && buf_addch(&s->fts[c], '\n') == -1)
 			goto toolong;

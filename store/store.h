@@ -113,7 +113,11 @@ int	 store_source_last_run(struct store *, const char *name,
 #define STORE_NDCMES	15
 const char	*store_dc_name(int code);
 
-/* One Dublin Core value; element is the DC local name ("title", ...). */
+/*
+ * One field value; element is a DC local name ("title", ...) or any other
+ * field name of a letter and up to 63 of A-Z a-z 0-9 _ . : - ("abstract"):
+ * see harvest/format.h.
+ */
 struct store_dc {
 	const char	*element;
 	const char	*value;
@@ -232,6 +236,7 @@ int	 store_list_complete(struct store *, int64_t source,
  */
 struct store_export_value {
 	int		 element;	/* its DCMES code; out of range: none */
+	const char	*name;		/* not a DC element: its name; NULL */
 	const char	*value;		/* NUL-terminated */
 	size_t		 len;
 };

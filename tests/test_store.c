@@ -966,7 +966,7 @@ test_put_errors(void **state)
 	struct fx		*f = *state;
 	struct store_record	 r = mkrec("oai:nur:1", "2024-01-01", 0,
 	    META1);
-	static const struct store_dc bad[] = { { "titel", "x", NULL } };
+	static const struct store_dc bad[] = { { "titel?", "x", NULL } };
 	enum store_change	 c;
 	char			*cause = NULL;
 
@@ -983,7 +983,7 @@ test_put_errors(void **state)
 	assert_non_null(strstr(cause, "store: insert record: FOREIGN KEY"));
 	free(cause);
 	cause = NULL;
-	/* Not one of the 15 DC elements. */
+	/* Not a field name (a DC element or [A-Za-z][A-Za-z0-9_.:-]*). */
 	r.dc = bad;
 	r.ndc = 1;
 	assert_int_equal(store_put(f->s, f->src, 0, &r, &c, &cause), -1);
@@ -3048,6 +3048,296 @@ test_open_new_file_locked(void **state)
 	free(p);
 }
 
+/* Fields of other metadata formats (filed by name) */
+
+#define MODS_HEAD	"<mods xmlns=\"http://www.loc.gov/mods/v3\">"
+#define MODS1								\
+	MODS_HEAD "<titleInfo><title xml:lang=\"en\">Zebra studies</title>"	\
+	"</titleInfo><abstract xml:lang=\"en\">About stripes &amp; "	\
+	"quaggas</abstract><note>n1</note><note>n2</note></mods>"
+#define MODS2								\
+	MODS_HEAD "<titleInfo><title xml:lang=\"en\">Zebra studies</title>"	\
+	"</titleInfo><abstract xml:lang=\"en\">About okapis</abstract>"	\
+	"<note>n1</note><note>n2</note></mods>"
+
+static const struct store_dc mods1[] = {
+	{ "title", "Zebra studies", "en" },
+	{ "abstract", "About stripes & quaggas", "en" },
+	{ "mods:note", "n1", NULL },
+	{ "mods:note", "n2", NULL },
+};
+static const struct store_dc mods2[] = {
+	{ "title", "Zebra studies", "en" },
+	{ "abstract", "About okapis", "en" },
+	{ "mods:note", "n1", NULL },
+	{ "mods:note", "n2", NULL },
+};
+
+/*
+ * A record with fields outside the 15 DC names (and a lang) is stored:
+ * the names in content.dc in place of a code, in the dc view by name, its
+ * XML as a template filled by position; only DC names are in the
+ * full-text index.  Its hash is over the metadata: a value that changes
+ * (with its metadata) is an update, the same record again is unchanged.
+ */
+static void
+test_fields_put(void **state)
+{
+	struct fx		*f = *state;
+	struct store_record	 r, rp;
+	struct store_prepared	 p;
+	struct store_prep	*prep;
+	char			*h1, *h2;
+
+	r = mkrec("oai:m:1", "2024-01-01", 0, MODS1);
+	r.prefix = "mods";
+	r.dc = mods1;
+	r.ndc = nitems(mods1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	assert_sql(f, "SELECT dc FROM content",
+	    "[[0,\"Zebra studies\",\"en\"],[\"abstract\",\"About stripes & "
+	    "quaggas\",\"en\"],[\"mods:note\",\"n1\"],[\"mods:note\","
+	    "\"n2\"]]\n");
+	check_content(f, &r, "template");
+	assert_sql(f, "SELECT element, value, lang FROM dc"
+	    " WHERE element NOT IN (SELECT name FROM dc_element)"
+	    " ORDER BY position",
+	    "abstract|About stripes & quaggas|en\nmods:note|n1|NULL\n"
+	    "mods:note|n2|NULL\n");
+	assert_fts_sound(f);
+	assert_search(f, "zebra", "oai:m:1");
+	assert_search(f, "quaggas", NULL);
+
+	/* Prepared elsewhere: the same rows. */
+	prep = store_prep_new();
+	r.identifier = "oai:m:prepared";
+	CHECK(store_prepare(prep, &r, &p, CAUSE));
+	rp = r;
+	rp.dc = NULL;
+	rp.ndc = 0;
+	rp.metadata = NULL;
+	assert_non_null(p.tmpl);
+	rp.prep = &p;
+	assert_int_equal(put(f, &rp), STORE_NEW);
+	store_prep_free(prep);
+	check_content(f, &r, "template");
+	assert_sql(f, "SELECT count(DISTINCT dc), count(DISTINCT template_id)"
+	    " FROM content", "1|1\n");
+
+	/* Again as it was: unchanged, the same hash. */
+	r.identifier = "oai:m:1";
+	h1 = sql(f->path, "SELECT hash FROM record WHERE identifier ="
+	    " 'oai:m:1'");
+	r.datestamp = "2024-01-02";
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+	h2 = sql(f->path, "SELECT hash FROM record WHERE identifier ="
+	    " 'oai:m:1'");
+	assert_string_equal(h1, h2);
+	free(h2);
+
+	/* A named field's value changes: an update, another hash. */
+	r = mkrec("oai:m:1", "2024-01-03", 0, MODS2);
+	r.prefix = "mods";
+	r.dc = mods2;
+	r.ndc = nitems(mods2);
+	assert_int_equal(put(f, &r), STORE_UPDATED);
+	h2 = sql(f->path, "SELECT hash FROM record WHERE identifier ="
+	    " 'oai:m:1'");
+	assert_string_not_equal(h1, h2);
+	free(h1);
+	free(h2);
+	check_content(f, &r, "template");
+	assert_sql(f, "SELECT kind FROM change WHERE identifier = 'oai:m:1'"
+	    " ORDER BY seq", "new\nupdated\n");
+	/* The index took the old terms out (past the named fields). */
+	assert_fts_sound(f);
+	assert_search(f, "zebra", "oai:m:1");
+	assert_int_equal(put(f, &r), STORE_UNCHANGED);
+
+	/* Only named fields: no title, nothing indexed, all in the view. */
+	r = mkrec("oai:m:2", "2024-01-01", 0, MODS2);
+	r.prefix = "mods";
+	r.dc = mods2 + 1;
+	r.ndc = nitems(mods2) - 1;
+	assert_int_equal(put(f, &r), STORE_NEW);
+	check_content(f, &r, "template");
+	r = mkrec("oai:m:2", "2024-01-02", 0, MODS1);
+	r.prefix = "mods";
+	r.dc = mods1 + 1;
+	r.ndc = nitems(mods1) - 1;
+	assert_int_equal(put(f, &r), STORE_UPDATED);
+	check_content(f, &r, "template");
+	assert_fts_sound(f);
+}
+
+/*
+ * Export: DC values under "dc" as ever, the others under "fields" (names
+ * in the order they first come, values in document order); a record with
+ * none has no "fields" key.
+ */
+static void
+test_fields_export(void **state)
+{
+	struct fx		*f = *state;
+	static const struct store_dc dc[] = {
+		{ "abstract", "First \"abstract\"", "en" },
+		{ "creator", "Doe, J.", NULL },
+		{ "x_y.z-1", "odd name", NULL },
+		{ "title", "Zebra", NULL },
+		{ "abstract", "Второе", "ru" },
+	};
+	static const char want[] = "{\"source\":\"nur\",\"identifier\":"
+	    "\"oai:f:1\",\"prefix\":\"mods\",\"datestamp\":\"2024-01-01\","
+	    "\"deleted\":false,\"sets\":[\"a\",\"b\"],\"dc\":{\"title\":"
+	    "[\"Zebra\"],\"creator\":[\"Doe, J.\"]},\"fields\":{\"abstract\":"
+	    "[\"First \\\"abstract\\\"\",\"Второе\"],\"x_y.z-1\":"
+	    "[\"odd name\"]},\"metadata\":\"<mods/>\"}\n";
+	struct store_record	 r;
+	char			*out, *line;
+
+	r = mkrec("oai:f:1", "2024-01-01", 0, "<mods/>");
+	r.prefix = "mods";
+	r.dc = dc;
+	r.ndc = nitems(dc);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	r = mkrec("oai:f:2", "2024-01-01", 0, META1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+
+	out = capture_export(f, NULL, NULL);
+	assert_int_equal(count_lines(out), 2);
+	line = nth_line(out, 0);
+	assert_json(line, "json_valid(j)", "1");
+	assert_json(line, "json_extract(j, '$.fields.abstract[1]')",
+	    "Второе");
+	assert_json(line, "(SELECT group_concat(key) FROM json_each(j))",
+	    "source,identifier,prefix,datestamp,deleted,sets,dc,fields,"
+	    "metadata");
+	free(line);
+	/* By prefix: mods before oai_dc. */
+	assert_non_null(strstr(out, want));
+	line = nth_line(out, 1);
+	assert_json(line, "(SELECT group_concat(key) FROM json_each(j))",
+	    "source,identifier,prefix,datestamp,deleted,sets,dc,metadata");
+	free(line);
+	free(out);
+}
+
+/* A name the store cannot file is refused, with the name in the cause. */
+static void
+test_fields_bad_names(void **state)
+{
+	struct fx		*f = *state;
+	static const char *const bad[] = {
+		"", "1abc", "_abc", "a b", "a\"b", "a/b", "caf\303\251",
+		"dc:title\n",
+		"a123456789012345678901234567890123456789012345678901234567890"
+		"1234",
+	};
+	static const char *const good[] = {
+		"x", "Abstract", "mods:titleInfo.title", "a-b_c.d:e",
+		"a123456789012345678901234567890123456789012345678901234567890"
+		"123",
+	};
+	struct store_dc		 dc[2] = { { "title", "T", NULL } };
+	struct store_record	 r;
+	enum store_change	 c;
+	char			*cause = NULL, id[32];
+	size_t			 i;
+
+	assert_int_equal(strlen(bad[nitems(bad) - 1]), 65);
+	assert_int_equal(strlen(good[nitems(good) - 1]), 64);
+	CHECK(store_begin(f->s, CAUSE));
+	for (i = 0; i < nitems(bad); i++) {
+		r = mkrec("oai:b:1", "2024-01-01", 0, META1);
+		dc[1].element = bad[i];
+		dc[1].value = "v";
+		r.dc = dc;
+		r.ndc = 2;
+		assert_int_equal(store_put(f->s, f->src, 0, &r, &c, &cause),
+		    -1);
+		if (strstr(cause, "is not a field name") == NULL ||
+		    strstr(cause, log_q(bad[i])) == NULL)
+			fail_msg("%s: %s", bad[i], cause);
+		free(cause);
+		cause = NULL;
+	}
+	for (i = 0; i < nitems(good); i++) {
+		snprintf(id, sizeof(id), "oai:g:%zu", i);
+		r = mkrec(id, "2024-01-01", 0, META1);
+		dc[1].element = good[i];
+		dc[1].value = "v";
+		r.dc = dc;
+		r.ndc = 2;
+		CHECK(store_put(f->s, f->src, 0, &r, &c, CAUSE));
+		assert_int_equal(c, STORE_NEW);
+	}
+	CHECK(store_commit(f->s, CAUSE));
+	assert_sql(f, "SELECT count(*) FROM record", "5\n");
+	assert_sql(f, "SELECT group_concat(element, ' ') FROM"
+	    " (SELECT element FROM dc WHERE position = 1 ORDER BY record_id)",
+	    "x Abstract mods:titleInfo.title a-b_c.d:e "
+	    "a123456789012345678901234567890123456789012345678901234567890"
+	    "123\n");
+}
+
+/*
+ * A version 7 database (its dc view joining dc_element only) upgrades when
+ * opened to write: export and the dc view give what they gave, byte for
+ * byte, and fields filed by name show in the view from then on.
+ */
+static void
+test_migrate_fields(void **state)
+{
+	struct fx		*f = *state;
+	struct store_record	 r;
+	char			*exp1, *exp2, *view1, *q;
+	static const char view_q[] = "SELECT record_id, position, element,"
+	    " hex(value), lang FROM dc ORDER BY record_id, position";
+
+	r = mkrec("oai:v:tmpl", "2024-01-01", 0, TMPL_META1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	r = mkrec("oai:v:whole", "2024-01-01", 0, C14N_BASE);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	r = mkrec("oai:v:none", "2024-01-01", 0, NULL);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	r = mkrec("oai:v:gone", "2024-01-01", 1, NULL);
+	assert_int_equal(put(f, &r), STORE_TOMBSTONE);
+	exp1 = capture_export(f, NULL, NULL);
+	view1 = sql(f->path, view_q);
+	assert_int_equal(count_lines(view1), 9);
+
+	/* Back to version 7, as its migrations left it. */
+	store_close(f->s);
+	f->s = NULL;
+	sql_exec(f->path, "BEGIN; DROP VIEW dc;"
+	    "CREATE VIEW dc (record_id, position, element, value, lang) AS"
+	    "  SELECT c.record_id, j.key, e.name, j.value ->> 1, j.value ->> 2"
+	    "  FROM content c, json_each(c.dc) j"
+	    "  JOIN dc_element e ON e.code = j.value ->> 0;"
+	    "PRAGMA user_version = 7; COMMIT;");
+	assert_sql(f, "PRAGMA user_version", "7\n");
+	assert_sql(f, view_q, view1);
+
+	reopen(f, 0);
+	xasprintf(&q, "%zu\n", store_nmigrations);
+	assert_sql(f, "PRAGMA user_version", q);
+	free(q);
+	assert_int_equal(store_nmigrations, 8);
+	exp2 = capture_export(f, NULL, NULL);
+	assert_string_equal(exp1, exp2);
+	assert_sql(f, view_q, view1);
+	free(exp1);
+	free(exp2);
+	free(view1);
+
+	r = mkrec("oai:v:mods", "2024-01-01", 0, MODS1);
+	r.dc = mods1;
+	r.ndc = nitems(mods1);
+	assert_int_equal(put(f, &r), STORE_NEW);
+	check_content(f, &r, "template");
+	assert_fts_sound(f);
+}
+
 int
 main(void)
 {
@@ -3130,6 +3420,14 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_open_new_file_locked,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fields_put, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fields_export, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fields_bad_names, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_fields, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
