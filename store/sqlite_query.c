@@ -774,5 +774,6 @@ out:
 	buf_free(&x.xml);
 	free(x.dc);
 	free(x.off);
+	free(x.noff);
 	return ret;
 }
