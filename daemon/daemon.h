@@ -98,8 +98,6 @@ struct daemon {
 	struct feed		*feed;		/* the change feed's sinks */
 	struct feed_sink	*changes_log;	/* in feed, or NULL */
 	time_t			 started;
-	long long		 http_codes[600];	/* requests by status;
-							   0: no response */
 	long long		 duration_buckets[12];	/* run seconds */
 	double			 duration_sum;
 	long long		 duration_count;
@@ -118,7 +116,10 @@ struct dsource *daemon_source(struct daemon *, const char *);
 struct http	*http_start(struct daemon *, const char *listen, char **cause);
 void		 http_stop(struct http *);
 /* One HTTP request to a repository ended (for the metrics). */
-void		 http_count_request(struct http *, long status);
+void		 http_count_request(struct http *, const char *source,
+		    const char *host, long status);
+/* Count the records in the database again (for the metrics). */
+void		 http_count_records(struct http *);
 
 extern const char *const err_type_names[];
 

@@ -259,11 +259,12 @@ record_metrics(struct daemon *d, struct dsource *s,
 }
 
 static void
-on_request_done(void *arg, const char *source, long status, long long bytes)
+on_request_done(void *arg, const char *source, const char *host,
+    long status, long long bytes)
 {
 	struct daemon	*d = arg;
 
-	http_count_request(d->http, status);
+	http_count_request(d->http, source, host, status);
 }
 
 static void
@@ -289,6 +290,8 @@ on_run_done(const struct harvest_result *r, void *arg)
 	d->running--;
 	src_set_state(s, SRC_IDLE);
 	record_metrics(d, s, r);
+	if (!d->stopping)
+		http_count_records(d->http);
 	if (r->ok) {
 		s->failures = 0;
 		d->runs_ok++;
@@ -770,6 +773,7 @@ main(int argc, char **argv)
 		event_add(d.ev_watchdog, &tv);
 	}
 	apply_sources(&d, d.conf, 1);
+	http_count_records(d.http);
 	log_info("event=started version=%s config=%s database=%s "
 	    "sources=%zu max_concurrent=%lld", OH_VERSION, log_q(path),
 	    log_q(d.db_path), d.conf->nsources, d.conf->max_concurrent);

@@ -869,8 +869,8 @@ on_done(void *arg, const struct fetch_result *res)
 	polite_release(j->host);
 	j->stats.bytes += res->bytes;
 	if (e->obs.on_request != NULL)
-		e->obs.on_request(e->obs_arg, j->name, res->status,
-		    res->bytes);
+		e->obs.on_request(e->obs_arg, j->name,
+		    polite_host_key(j->host), res->status, res->bytes);
 	/* The page before this one must be in the database. */
 	if (pipe_failed(j))
 		return;
