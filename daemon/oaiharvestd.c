@@ -284,7 +284,7 @@ on_run_done(const struct harvest_result *r, void *arg)
 	double		 next;
 	long long	 backoff;
 	char		 when[DATESTAMP_LEN];
-	int		 i;
+	int		 i, lvl;
 
 	s->job = NULL;
 	d->running--;
@@ -329,8 +329,15 @@ on_run_done(const struct harvest_result *r, void *arg)
 	if (r->warnings != NULL)
 		log_warn("event=run_warning source=%s warnings=%s",
 		    log_q(r->source), log_q(r->warnings));
-	if (r->ok)
-		log_info("event=run_done source=%s status=ok run=%lld "
+	/*
+	 * The summary is a notice; a failed run an error, but one cancelled
+	 * (a stop, a source removed) only a warning: it was asked for.
+	 */
+	lvl = r->ok ? LOG_LVL_NOTICE : r->error_type != NULL &&
+	    strcmp(r->error_type, "cancelled") == 0 ? LOG_LVL_WARN :
+	    LOG_LVL_ERR;
+	if (log_level >= lvl && r->ok)
+		log_write(lvl, "event=run_done source=%s status=ok run=%lld "
 		    "pages=%lld records=%lld new=%lld updated=%lld "
 		    "deleted=%lld unchanged=%lld tombstones=%lld normalized=%lld "
 		    "bytes=%lld seconds=%.2f next_run=%s", log_q(r->source),
@@ -339,9 +346,9 @@ on_run_done(const struct harvest_result *r, void *arg)
 		    r->stats.unchanged, r->stats.tombstones, r->normalized,
 		    r->stats.bytes, r->seconds,
 		    d->stopping || s->removed ? "none" : when);
-	else
-		log_err("event=run_done source=%s status=failed run=%lld "
-		    "pages=%lld records=%lld new=%lld updated=%lld "
+	else if (log_level >= lvl)
+		log_write(lvl, "event=run_done source=%s status=failed "
+		    "run=%lld pages=%lld records=%lld new=%lld updated=%lld "
 		    "deleted=%lld unchanged=%lld bytes=%lld seconds=%.2f "
 		    "next_run=%s url=%s error=%s", log_q(r->source),
 		    (long long)r->run_id, r->stats.pages, r->stats.records,

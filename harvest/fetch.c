@@ -344,8 +344,12 @@ describe(struct fetch_req *r, CURLcode code)
 		s = xstrdup(r->refused);
 	else if (code == CURLE_OK && r->status != 200)
 		xasprintf(&s, "HTTP status %ld", r->status);
-	else if (r->errbuf[0] != '\0')
+	else if (r->errbuf[0] != '\0' && strstr(r->errbuf,
+	    curl_easy_strerror(code)) == NULL)
 		xasprintf(&s, "%s (%s)", r->errbuf, curl_easy_strerror(code));
+	else if (r->errbuf[0] != '\0')
+		/* curl's message often ends with its code's text already. */
+		s = xstrdup(r->errbuf);
 	else
 		xasprintf(&s, "%s", curl_easy_strerror(code));
 	return s;
