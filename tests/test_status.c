@@ -1134,12 +1134,14 @@ metric_wait(const char *name, long long n)
  * by source, host and code, the error by type from a zero series, the
  * failures in a row up and back to 0, the records by prefix and state.
  */
+static int	 fl_old_port;
+
 static void
 test_metrics_failures(void **state)
 {
 	struct server	*fl = &srv2;
 	char		*conf, *db, *name, *body;
-	int		 old_port = sport, port, status;
+	int		 port, status;
 	long		 code;
 	size_t		 i;
 	pid_t		 pid;
@@ -1154,6 +1156,7 @@ test_metrics_failures(void **state)
 	pid2 = pid = spawn("fl", conf, "", &port);
 	free(conf);
 	assert_true(pid > 0 && port > 0);
+	fl_old_port = sport;
 	sport = port;
 
 	/* Before any error: a zero series for every type. */
@@ -1215,13 +1218,34 @@ test_metrics_failures(void **state)
 	    "metrics < %s", name), 0);
 	free(name);
 
-	sport = old_port;
+	sport = fl_old_port;
+	fl_old_port = 0;
 	kill(pid, SIGTERM);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	pid2 = 0;
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	stop_server(fl);
 	free(db);
+}
+
+/* When test_metrics_failures failed midway: the shared daemon again. */
+static int
+metrics_failures_done(void **state)
+{
+	if (fl_old_port != 0)
+		sport = fl_old_port;
+	fl_old_port = 0;
+	if (pid2 > 0) {
+		kill(pid2, SIGTERM);
+		waitpid(pid2, NULL, 0);
+		pid2 = 0;
+	}
+	if (srv2.pid > 0) {
+		kill(srv2.pid, SIGTERM);
+		waitpid(srv2.pid, NULL, 0);
+		srv2.pid = 0;
+	}
+	return 0;
 }
 
 int
@@ -1234,7 +1258,8 @@ main(void)
 		cmocka_unit_test(test_cli_status_and_follow),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_blocked_source_disabled),
-		cmocka_unit_test(test_metrics_failures),
+		cmocka_unit_test_teardown(test_metrics_failures,
+		    metrics_failures_done),
 		cmocka_unit_test(test_cross_site_post),
 		cmocka_unit_test(test_host_names),
 		cmocka_unit_test(test_token),
