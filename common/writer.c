@@ -60,8 +60,9 @@ writer_new(void)
 	pthread_mutex_init(&w->mtx, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	if ((rc = pthread_create(&w->thread, NULL, writer_main, w)) != 0) {
-		log_warn("no background thread (%s): its work (pages, "
-		    "checkpoints) runs inline", strerror(rc));
+		log_warn("event=writer_inline cause=%s msg=\"no background "
+		    "thread: its work (pages, checkpoints) runs inline\"",
+		    log_q(strerror(rc)));
 		pthread_cond_destroy(&w->cv);
 		pthread_mutex_destroy(&w->mtx);
 		free(w);

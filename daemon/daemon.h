@@ -101,8 +101,6 @@ struct daemon {
 	time_t			 conf_loaded;	/* the config in use: when */
 	time_t			 reload_at;	/* the last reload, or 0 */
 	char			*reload_error;	/* why it failed; NULL: ok */
-	long long		 http_codes[600];	/* requests by status;
-							   0: no response */
 	long long		 duration_buckets[12];	/* run seconds */
 	double			 duration_sum;
 	long long		 duration_count;
@@ -121,7 +119,10 @@ struct dsource *daemon_source(struct daemon *, const char *);
 struct http	*http_start(struct daemon *, const char *listen, char **cause);
 void		 http_stop(struct http *);
 /* One HTTP request to a repository ended (for the metrics). */
-void		 http_count_request(struct http *, long status);
+void		 http_count_request(struct http *, const char *source,
+		    const char *host, long status);
+/* Count the records in the database again (for the metrics). */
+void		 http_count_records(struct http *);
 /*
  * Read and check status_token_file: the token in *token (allocated) and
  * *len, or only checked when token is NULL; -1 with *cause.

@@ -43,6 +43,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <sqlite3.h>		/* sqlite3_libversion() alone */
 
 #include "daemon.h"
 #include "encode.h"
@@ -106,6 +107,22 @@ struct conn {
 
 TAILQ_HEAD(conns, conn);
 
+/* Requests to repositories, by source, host and status (0: no response). */
+struct req_count {
+	char		*source;
+	char		*host;
+	long		 code;
+	long long	 n;
+};
+
+/* Records in the database, by source and prefix, as of the last run. */
+struct rec_count {
+	char		*source;
+	char		*prefix;
+	long long	 present;
+	long long	 deleted;
+};
+
 struct http {
 	struct daemon		*d;
 	struct evhttp		*evh;
@@ -126,6 +143,11 @@ struct http {
 	time_t			 warned_limit;
 	time_t			 warned_accept;
 	time_t			 warned_untracked;
+	struct req_count	*reqs;
+	size_t			 nreqs;
+	struct rec_count	*recs;
+	size_t			 nrecs;
+	char			*recs_source;	/* filling recs: the source */
 };
 
 typedef void	route_fn(struct http *, struct evhttp_request *,
@@ -813,6 +835,24 @@ sample(struct buf *b, const char *name, const char *source, const char *k,
 	buf_printf(b, " %.17g\n", value);
 }
 
+/* name{k1="v1",k2="v2",...} value, from n pairs of kv. */
+static void
+sample_kv(struct buf *b, const char *name, const char *const *kv, size_t n,
+    double value)
+{
+	size_t	i;
+
+	buf_addstr(b, name);
+	buf_addch(b, '{');
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			buf_addch(b, ',');
+		buf_printf(b, "%s=", kv[2 * i]);
+		label(b, kv[2 * i + 1]);
+	}
+	buf_printf(b, "} %.17g\n", value);
+}
+
 /* GET /metrics: the Prometheus text exposition format (version 0.0.4). */
 static void
 h_metrics(struct http *h, struct evhttp_request *req, const char *path)
@@ -824,6 +864,7 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 	struct dsource		*s;
 	struct feed_sink	*fs;
 	struct buf		 b;
+	const char		*kv[8];
 	char			 code[16], le[32], *name, *help;
 	long long		 cum = 0;
 	int64_t			 seq;
@@ -848,10 +889,33 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 	    "Failed runs, by source and type of error.");
 	TAILQ_FOREACH(s, &d->sources, entry)
 		for (i = 0; i < ERR_NTYPES; i++)
-			if (s->m.errors[i] > 0)
-				sample(&b, "oaiharvest_errors_total",
-				    s->c.name, "type", err_type_names[i],
-				    (double)s->m.errors[i]);
+			sample(&b, "oaiharvest_errors_total", s->c.name,
+			    "type", err_type_names[i],
+			    (double)s->m.errors[i]);
+	family(&b, "oaiharvest_consecutive_failures", "gauge",
+	    "Runs of a source failed in a row (0 after a run ended ok).");
+	TAILQ_FOREACH(s, &d->sources, entry)
+		sample(&b, "oaiharvest_consecutive_failures", s->c.name, NULL,
+		    NULL, s->failures);
+	family(&b, "oaiharvest_records", "gauge",
+	    "Records in the database, by source, prefix and state, as of "
+	    "the last run.");
+	TAILQ_FOREACH(s, &d->sources, entry)
+		for (i = 0; i < h->nrecs; i++) {
+			if (strcmp(h->recs[i].source, s->c.name) != 0)
+				continue;
+			kv[0] = "source";
+			kv[1] = s->c.name;
+			kv[2] = "prefix";
+			kv[3] = h->recs[i].prefix;
+			kv[4] = "state";
+			kv[5] = "present";
+			sample_kv(&b, "oaiharvest_records", kv, 3,
+			    (double)h->recs[i].present);
+			kv[5] = "deleted";
+			sample_kv(&b, "oaiharvest_records", kv, 3,
+			    (double)h->recs[i].deleted);
+		}
 	family(&b, "oaiharvest_pages_total", "counter",
 	    "List pages committed, by source.");
 	TAILQ_FOREACH(s, &d->sources, entry)
@@ -863,14 +927,19 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 		sample(&b, "oaiharvest_response_bytes_total", s->c.name, NULL,
 		    NULL, (double)s->m.bytes);
 	family(&b, "oaiharvest_http_requests_total", "counter",
-	    "HTTP requests to repositories, by status code (0: no "
-	    "response).");
-	for (i = 0; i < nitems(d->http_codes); i++)
-		if (d->http_codes[i] > 0) {
-			snprintf(code, sizeof(code), "%zu", i);
-			sample(&b, "oaiharvest_http_requests_total", NULL,
-			    "code", code, (double)d->http_codes[i]);
-		}
+	    "HTTP requests to repositories, by source, host and status code "
+	    "(0: no response).");
+	for (i = 0; i < h->nreqs; i++) {
+		snprintf(code, sizeof(code), "%ld", h->reqs[i].code);
+		kv[0] = "source";
+		kv[1] = h->reqs[i].source;
+		kv[2] = "host";
+		kv[3] = h->reqs[i].host;
+		kv[4] = "code";
+		kv[5] = code;
+		sample_kv(&b, "oaiharvest_http_requests_total", kv, 3,
+		    (double)h->reqs[i].n);
+	}
 	family(&b, "oaiharvest_run_duration_seconds", "histogram",
 	    "Duration of harvest runs.");
 	for (i = 0; i < nitems(bounds); i++) {
@@ -971,6 +1040,17 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 	    "When the daemon started.");
 	sample(&b, "oaiharvest_start_time_seconds", NULL, NULL, NULL,
 	    (double)d->started);
+	family(&b, "oaiharvest_build_info", "gauge",
+	    "Always 1: the version and the libraries' versions in use.");
+	kv[0] = "version";
+	kv[1] = OH_VERSION;
+	kv[2] = "sqlite";
+	kv[3] = sqlite3_libversion();
+	kv[4] = "libcurl";
+	kv[5] = harvest_curl_version();
+	kv[6] = "libxml2";
+	kv[7] = harvest_xml_version();
+	sample_kv(&b, "oaiharvest_build_info", kv, 4, 1);
 	reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8",
 	    buf_str(&b), b.len);
 	buf_free(&b);
@@ -1027,13 +1107,102 @@ h_harvest(struct http *h, struct evhttp_request *req, const char *path)
 }
 
 void
-http_count_request(struct http *h, long status)
+http_count_request(struct http *h, const char *source, const char *host,
+    long status)
 {
+	struct req_count	*r;
+	size_t			 i;
+
 	if (h == NULL)
 		return;
-	if (status < 0 || status >= (long)nitems(h->d->http_codes))
+	if (status < 0 || status > 599)
 		status = 0;
-	h->d->http_codes[status]++;
+	for (i = 0; i < h->nreqs; i++) {
+		r = &h->reqs[i];
+		if (r->code == status && strcmp(r->source, source) == 0 &&
+		    strcmp(r->host, host) == 0) {
+			r->n++;
+			return;
+		}
+	}
+	h->reqs = xreallocarray(h->reqs, h->nreqs + 1, sizeof(*h->reqs));
+	r = &h->reqs[h->nreqs++];
+	r->source = xstrdup(source);
+	r->host = xstrdup(host);
+	r->code = status;
+	r->n = 1;
+}
+
+static int
+recs_source(void *arg, const struct store_source_row *so)
+{
+	struct http	*h = arg;
+
+	free(h->recs_source);
+	h->recs_source = xstrdup(so->name);
+	return 0;
+}
+
+static int
+recs_prefix(void *arg, const struct store_prefix_row *pr)
+{
+	struct http		*h = arg;
+	struct rec_count	*r;
+
+	h->recs = xreallocarray(h->recs, h->nrecs + 1, sizeof(*h->recs));
+	r = &h->recs[h->nrecs++];
+	r->source = xstrdup(h->recs_source);
+	r->prefix = xstrdup(pr->prefix != NULL ? pr->prefix : "");
+	r->present = pr->present;
+	r->deleted = pr->deleted;
+	return 0;
+}
+
+static void
+recs_clear(struct http *h)
+{
+	size_t	i;
+
+	for (i = 0; i < h->nrecs; i++) {
+		free(h->recs[i].source);
+		free(h->recs[i].prefix);
+	}
+	free(h->recs);
+	h->recs = NULL;
+	h->nrecs = 0;
+	free(h->recs_source);
+	h->recs_source = NULL;
+}
+
+/*
+ * Count the records of every source by prefix, for oaiharvest_records: a
+ * scan of the records, so once at start and after each run rather than
+ * at every scrape.  On failure the last counts stay.
+ */
+void
+http_count_records(struct http *h)
+{
+	struct store_status_cb	 cb;
+	struct http		 tmp;
+	char			*cause = NULL;
+
+	if (h == NULL)
+		return;
+	memset(&cb, 0, sizeof(cb));
+	memset(&tmp, 0, sizeof(tmp));
+	cb.source = recs_source;
+	cb.prefix = recs_prefix;
+	cb.arg = &tmp;
+	if (store_status(h->d->store, &cb, &cause) == -1) {
+		log_warn("event=metrics_error cause=%s", log_q(cause));
+		free(cause);
+		recs_clear(&tmp);
+		return;
+	}
+	recs_clear(h);
+	h->recs = tmp.recs;
+	h->nrecs = tmp.nrecs;
+	free(tmp.recs_source);
 }
 
 struct http *
@@ -1144,6 +1313,7 @@ void
 http_stop(struct http *h)
 {
 	struct conn	*c;
+	size_t		 i;
 
 	if (h == NULL)
 		return;
@@ -1164,5 +1334,11 @@ http_stop(struct http *h)
 		explicit_bzero(h->token, h->token_len);
 	free(h->token);
 	free(h->listen_host);
+	for (i = 0; i < h->nreqs; i++) {
+		free(h->reqs[i].source);
+		free(h->reqs[i].host);
+	}
+	free(h->reqs);
+	recs_clear(h);
 	free(h);
 }

@@ -319,11 +319,12 @@ record_metrics(struct daemon *d, struct dsource *s,
 }
 
 static void
-on_request_done(void *arg, const char *source, long status, long long bytes)
+on_request_done(void *arg, const char *source, const char *host,
+    long status, long long bytes)
 {
 	struct daemon	*d = arg;
 
-	http_count_request(d->http, status);
+	http_count_request(d->http, source, host, status);
 }
 
 static void
@@ -343,12 +344,14 @@ on_run_done(const struct harvest_result *r, void *arg)
 	double		 next;
 	long long	 backoff;
 	char		 when[DATESTAMP_LEN];
-	int		 i;
+	int		 i, lvl;
 
 	s->job = NULL;
 	d->running--;
 	src_set_state(s, SRC_IDLE);
 	record_metrics(d, s, r);
+	if (!d->stopping)
+		http_count_records(d->http);
 	if (r->ok) {
 		s->failures = 0;
 		d->runs_ok++;
@@ -386,8 +389,15 @@ on_run_done(const struct harvest_result *r, void *arg)
 	if (r->warnings != NULL)
 		log_warn("event=run_warning source=%s warnings=%s",
 		    log_q(r->source), log_q(r->warnings));
-	if (r->ok)
-		log_info("event=run_done source=%s status=ok run=%lld "
+	/*
+	 * The summary is a notice; a failed run an error, but one cancelled
+	 * (a stop, a source removed) only a warning: it was asked for.
+	 */
+	lvl = r->ok ? LOG_LVL_NOTICE : r->error_type != NULL &&
+	    strcmp(r->error_type, "cancelled") == 0 ? LOG_LVL_WARN :
+	    LOG_LVL_ERR;
+	if (log_level >= lvl && r->ok)
+		log_write(lvl, "event=run_done source=%s status=ok run=%lld "
 		    "pages=%lld records=%lld new=%lld updated=%lld "
 		    "deleted=%lld unchanged=%lld tombstones=%lld normalized=%lld "
 		    "bytes=%lld seconds=%.2f next_run=%s", log_q(r->source),
@@ -396,9 +406,9 @@ on_run_done(const struct harvest_result *r, void *arg)
 		    r->stats.unchanged, r->stats.tombstones, r->normalized,
 		    r->stats.bytes, r->seconds,
 		    d->stopping || s->removed ? "none" : when);
-	else
-		log_err("event=run_done source=%s status=failed run=%lld "
-		    "pages=%lld records=%lld new=%lld updated=%lld "
+	else if (log_level >= lvl)
+		log_write(lvl, "event=run_done source=%s status=failed "
+		    "run=%lld pages=%lld records=%lld new=%lld updated=%lld "
 		    "deleted=%lld unchanged=%lld bytes=%lld seconds=%.2f "
 		    "next_run=%s url=%s error=%s", log_q(r->source),
 		    (long long)r->run_id, r->stats.pages, r->stats.records,
@@ -953,6 +963,7 @@ main(int argc, char **argv)
 		event_add(d.ev_watchdog, &tv);
 	}
 	apply_sources(&d, d.conf, 1);
+	http_count_records(d.http);
 	log_info("event=started version=%s config=%s database=%s "
 	    "sources=%zu max_concurrent=%lld", OH_VERSION, log_q(path),
 	    log_q(d.db_path), d.conf->nsources, d.conf->max_concurrent);

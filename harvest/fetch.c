@@ -1,15 +1,18 @@
 #include <sys/queue.h>
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <libxml/parser.h>
 #include <zlib.h>
 
 #include "fetch.h"
+#include "harvest.h"
 #include "log.h"
 #include "oh_limits.h"
 #include "util.h"
@@ -341,8 +344,12 @@ describe(struct fetch_req *r, CURLcode code)
 		s = xstrdup(r->refused);
 	else if (code == CURLE_OK && r->status != 200)
 		xasprintf(&s, "HTTP status %ld", r->status);
-	else if (r->errbuf[0] != '\0')
+	else if (r->errbuf[0] != '\0' && strstr(r->errbuf,
+	    curl_easy_strerror(code)) == NULL)
 		xasprintf(&s, "%s (%s)", r->errbuf, curl_easy_strerror(code));
+	else if (r->errbuf[0] != '\0')
+		/* curl's message often ends with its code's text already. */
+		s = xstrdup(r->errbuf);
 	else
 		xasprintf(&s, "%s", curl_easy_strerror(code));
 	return s;
@@ -688,4 +695,27 @@ fetch_gunzip_feed(struct fetch_gunzip *g, const char *p, size_t len,
 	if (g->active)
 		return gunzip_inflate(g, p, len, fn, arg, cause);
 	return fn(arg, p, len);
+}
+
+const char *
+harvest_curl_version(void)
+{
+	return curl_version_info(CURLVERSION_NOW)->version;
+}
+
+/* libxml2 says its version as a number, 21004 for 2.10.4. */
+const char *
+harvest_xml_version(void)
+{
+	static char	v[32];
+	long long	n;
+	const char	*errstr;
+
+	if (v[0] == '\0') {
+		if (parse_ll(xmlParserVersion, 0, 999999, &n, &errstr) == -1)
+			n = LIBXML_VERSION;
+		snprintf(v, sizeof(v), "%lld.%lld.%lld", n / 10000,
+		    n / 100 % 100, n % 100);
+	}
+	return v;
 }

@@ -111,9 +111,12 @@ typedef void	(*harvest_done_cb)(const struct harvest_result *, void *);
 
 /* Hooks for whoever counts (the daemon's metrics); any may be NULL. */
 struct harvest_observer {
-	/* A request ended: its HTTP status (0: none), decoded bytes. */
-	void	(*on_request)(void *, const char *source, long status,
-		    long long bytes);
+	/*
+	 * A request ended: the source's host (scheme://host:port, no
+	 * credentials), its HTTP status (0: none), decoded bytes.
+	 */
+	void	(*on_request)(void *, const char *source, const char *host,
+		    long status, long long bytes);
 	/* A page was committed with this many changes. */
 	void	(*on_commit)(void *, const char *source, long long changes);
 	/*
@@ -130,6 +133,9 @@ struct harvest_engine *harvest_engine_new(struct event_base *,
 void		 harvest_engine_free(struct harvest_engine *);
 void		 harvest_engine_observe(struct harvest_engine *,
 		    const struct harvest_observer *, void *);
+/* The versions of libcurl and libxml2 in use, for the daemon's metrics. */
+const char	*harvest_curl_version(void);
+const char	*harvest_xml_version(void);
 
 /*
  * Start a run for a source: Identify, then each (metadataPrefix, set) list

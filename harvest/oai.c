@@ -546,7 +546,7 @@ sax_serror(void *ctx, xmlErrorPtr e)
 	if (e == NULL || p->failed)
 		return;
 	if (e->level < XML_ERR_ERROR) {
-		log_debug("xml_warning line=%d msg=%s", e->line,
+		log_debug("event=xml_warning line=%d msg=%s", e->line,
 		    log_q(e->message != NULL ? e->message : ""));
 		return;
 	}

@@ -99,6 +99,12 @@ polite_host(struct polite *p, const char *url)
 	return h;
 }
 
+const char *
+polite_host_key(const struct polite_host *h)
+{
+	return h->key;
+}
+
 /* When may w send, given the host's last request? */
 static int64_t
 host_start_at(const struct polite_host *h, const struct polite_wait *w)

@@ -29,6 +29,8 @@ struct polite		*polite_new(struct event_base *);
 void			 polite_free(struct polite *);
 /* The host of url (created on first use, kept until polite_free()). */
 struct polite_host	*polite_host(struct polite *, const char *url);
+/* Its key: scheme://host:port, lowercased. */
+const char		*polite_host_key(const struct polite_host *);
 /* Wait ms (a retry's backoff), then for the host, then w->start. */
 void			 polite_queue(struct polite_host *, struct polite_wait *,
 			    long long ms);

@@ -237,6 +237,8 @@ static void	 sweep_start(struct harvest_job *);
 static struct store_page *page_new(struct harvest_job *,
 		    enum store_page_kind);
 static void	 page_written(void *, const struct store_page_result *);
+static void	 log_page(const struct harvest_job *, const struct store_page *,
+		    const struct store_page_result *);
 static void	 job_call(struct harvest_job *,
 		    int (*)(struct store *, void *, char **));
 static void	 call_done(void *, const char *);
@@ -869,8 +871,8 @@ on_done(void *arg, const struct fetch_result *res)
 	polite_release(j->host);
 	j->stats.bytes += res->bytes;
 	if (e->obs.on_request != NULL)
-		e->obs.on_request(e->obs_arg, j->name, res->status,
-		    res->bytes);
+		e->obs.on_request(e->obs_arg, j->name,
+		    polite_host_key(j->host), res->status, res->bytes);
 	/* The page before this one must be in the database. */
 	if (pipe_failed(j))
 		return;
@@ -1767,16 +1769,31 @@ page_written(void *arg, const struct store_page_result *r)
 			    j->stats.deleted - j->changes_seen);
 		j->changes_seen = j->stats.new_records + j->stats.updated +
 		    j->stats.deleted;
-		log_debug("event=page source=%s prefix=%s set=%s page=%lld "
-		    "records=%lld cursor=%lld size=%lld batch=%zu",
-		    log_q(j->name), log_q(p->prefix), log_q(p->set),
-		    p->list.pages, r->stats.records,
-		    p->kind == STORE_PAGE_CHECKPOINT ? p->list.cursor : -1,
-		    p->kind == STORE_PAGE_CHECKPOINT ?
-		    p->list.complete_list_size : -1, r->batch);
+		if (log_level >= LOG_LVL_DEBUG)
+			log_page(j, p, r);
 	}
 	engine_space(e);
 	job_after_store(j, j->store_next);
+}
+
+/* A committed page, at debug level; what is unknown is left out. */
+static void
+log_page(const struct harvest_job *j, const struct store_page *p,
+    const struct store_page_result *r)
+{
+	char	cursor[32] = "", size[32] = "";
+
+	if (p->kind == STORE_PAGE_CHECKPOINT && p->list.cursor >= 0)
+		snprintf(cursor, sizeof(cursor), " cursor=%lld",
+		    p->list.cursor);
+	if (p->kind == STORE_PAGE_CHECKPOINT &&
+	    p->list.complete_list_size >= 0)
+		snprintf(size, sizeof(size), " size=%lld",
+		    p->list.complete_list_size);
+	log_debug("event=page source=%s prefix=%s set=%s page=%lld "
+	    "records=%lld%s%s batch=%zu", log_q(j->name), log_q(p->prefix),
+	    log_q(p->set), p->list.pages, r->stats.records, cursor, size,
+	    r->batch);
 }
 
 /* Ask the store something, in turn with the job's pages. */

@@ -94,12 +94,12 @@ store_ckpt_stop(struct store_ckpt *c)
 	sqlite3_wal_autocheckpoint(c->wdb, c->trigger);
 	/* A pass in progress finishes first. */
 	writer_free(c->w);
-	log_debug("store: checkpoints passes=%lld inline=%lld failed=%lld "
+	log_debug("event=checkpoint_stats passes=%lld inline=%lld failed=%lld "
 	    "max_wal_pages=%lld max_commit_pages=%lld", c->stats.passes,
 	    c->stats.inline_passes, c->stats.failed, c->stats.max_frames,
 	    c->stats.max_txn);
 	if (sqlite3_close(c->db) != SQLITE_OK)
-		log_err("store: checkpointer close: %s",
+		log_err("event=store_error op=checkpointer_close cause=%s",
 		    log_q(sqlite3_errmsg(c->db)));
 	free(c);
 }
@@ -140,10 +140,10 @@ ckpt_run(struct store_ckpt *c, sqlite3 *db, int inline_pass)
 	c->stats.failed++;
 	/* BUSY: another connection was checkpointing; the next pass goes on. */
 	if (rc == SQLITE_BUSY)
-		log_debug("store: checkpoint busy inline=%d", inline_pass);
+		log_debug("event=checkpoint_busy inline=%d", inline_pass);
 	else
-		log_warn("store: checkpoint inline=%d error=%s", inline_pass,
-		    log_q(sqlite3_errmsg(db)));
+		log_warn("event=checkpoint_error inline=%d error=%s",
+		    inline_pass, log_q(sqlite3_errmsg(db)));
 }
 
 /*

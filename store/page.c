@@ -82,7 +82,7 @@ store_pages_new(struct store *s, struct event_base *base, char **cause)
 	 * checkpointer, its commits checkpoint as SQLite's do.
 	 */
 	if (store_checkpoint_async(sp->s, 0, 0, 0, &ckcause) == -1) {
-		log_warn("harvest: %s", ckcause);
+		log_warn("event=checkpoint_error cause=%s", log_q(ckcause));
 		free(ckcause);
 	}
 	if ((sp->wfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
@@ -273,8 +273,8 @@ on_written(evutil_socket_t fd, short what, void *arg)
 	 */
 	if (read(fd, &n, sizeof(n)) == -1) {
 		if (errno != EAGAIN)
-			log_warn("harvest: page writer eventfd: %s",
-			    strerror(errno));
+			log_warn("event=page_writer_error op=eventfd cause=%s",
+			    log_q(strerror(errno)));
 		return;
 	}
 	if ((b = sp->inflight) == NULL)

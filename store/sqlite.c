@@ -382,8 +382,8 @@ migrate(struct store_sqlite *s, char **cause)
 		free(sql);
 		if (rc == -1 || exec_sql(s, "COMMIT", "migrate", cause) == -1)
 			goto fail;
-		log_info("store: migrated path=%s version=%d", log_q(s->path),
-		    v + 1);
+		log_info("event=store_migrated path=%s version=%d",
+		    log_q(s->path), v + 1);
 	}
 	if (exec_sql(s, "COMMIT", "migrate", cause) == -1)
 		goto fail;
@@ -495,7 +495,7 @@ store_sqlite_open(const char *path, int flags, char **cause)
 		mode = col_text(st, 0);
 		if (mode == NULL || (strcmp(mode, "wal") != 0 &&
 		    strcmp(mode, "memory") != 0))
-			log_warn("store: not in WAL mode path=%s mode=%s",
+			log_warn("event=store_not_wal path=%s mode=%s",
 			    log_q(path), log_q(mode));
 		sqlite3_finalize(st);
 		/*
@@ -571,8 +571,8 @@ store_sqlite_close(void *be)
 		for (i = 0; i < Q_COUNT; i++)
 			sqlite3_finalize(s->q[i]);
 		if (sqlite3_close(s->db) != SQLITE_OK)
-			log_err("store: close path=%s error=%s", log_q(s->path),
-			    log_q(sqlite3_errmsg(s->db)));
+			log_err("event=store_close_error path=%s error=%s",
+			    log_q(s->path), log_q(sqlite3_errmsg(s->db)));
 	}
 	store_sqlite_write_free(s);
 	free(s->path);
@@ -742,7 +742,7 @@ sqlite_run_begin(void *be, int64_t source, char **cause)
 	if (q_exec(s, Q_RUN_INTERRUPTED, cause) == -1)
 		return -1;
 	if ((n = sqlite3_changes(s->db)) > 0)
-		log_warn("store: interrupted runs source_id=%lld runs=%d "
+		log_warn("event=runs_interrupted source_id=%lld runs=%d "
 		    "msg=\"marked failed\"", (long long)source, n);
 	st = s->q[Q_RUN_BEGIN];
 	sqlite3_bind_int64(st, 1, source);

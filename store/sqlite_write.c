@@ -114,8 +114,8 @@ store_sqlite_rollback(void *be)
 	if (sqlite3_get_autocommit(s->db))
 		return;
 	if (sqlite3_step(s->q[Q_ROLLBACK]) != SQLITE_DONE)
-		log_err("store: rollback path=%s error=%s", log_q(s->path),
-		    log_q(sqlite3_errmsg(s->db)));
+		log_err("event=store_rollback_error path=%s error=%s",
+		    log_q(s->path), log_q(sqlite3_errmsg(s->db)));
 	sqlite3_reset(s->q[Q_ROLLBACK]);
 }
 

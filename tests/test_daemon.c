@@ -575,6 +575,106 @@ test_check_files(void **state)
 	free(err);
 }
 
+/* Issue 16, item 8 */
+
+/* Wait (bounded) until the file at lf holds want. */
+static int
+log_has(const char *lf, const char *want, int secs)
+{
+	char	*log;
+	int	 i, found = 0;
+
+	for (i = 0; i < secs * 10 && !found; i++) {
+		log = slurp(lf);
+		found = strstr(log, want) != NULL;
+		free(log);
+		if (!found)
+			usleep(100 * 1000);
+	}
+	return found;
+}
+
+/*
+ * oaiharvestd -v through a harvest, a reload and a SIGTERM in the middle
+ * of a run: every line of its stderr is a log line naming its event, none
+ * at error priority (the stop was planned: the cancelled run is a
+ * warning), the run summaries are notices, no -1 stands for unknown.
+ */
+static void
+test_log_lines(void **state)
+{
+	char		*cf, *lf, *db, *cmd, *conf, *log, *p, *nl, *line;
+	const char	*hdr;
+	pid_t		 pid;
+	int		 status, n = 0;
+
+	cf = path("v.conf");
+	lf = path("v.log");
+	db = path("v.db");
+	hdr = "[global]\ndatabase = %s\ndelay = 0s\ntimeout = %s\n\n"
+	    "[source fast]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n\n"
+	    "[source slow]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n";
+	xasprintf(&conf, hdr, db, "60s", srv_a.port, srv_slow.port);
+	save("v.conf", conf);
+	free(conf);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		xasprintf(&cmd, "exec %s/oaiharvestd -v -c %s 2>%s", bindir,
+		    cf, lf);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	assert_true(log_has(lf, "event=started", 10));
+	kill(pid, SIGUSR1);
+	assert_true(log_has(lf, "event=run_done source=\"fast\"", 30));
+	assert_true(log_has(lf, "source=\"slow\" prefix=\"oai_dc\" set=\"\" "
+	    "page=2 ", 30));
+	/* A reload with a key that waits for a restart. */
+	xasprintf(&conf, hdr, db, "61s", srv_a.port, srv_slow.port);
+	save("v.conf", conf);
+	free(conf);
+	kill(pid, SIGHUP);
+	assert_true(log_has(lf, "event=reloaded", 10));
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	log = slurp(lf);
+	for (p = log; *p != '\0'; p = *nl != '\0' ? nl + 1 : nl) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			nl = p + strlen(p);
+		line = xstrndup(p, (size_t)(nl - p));
+		n++;
+		if (strlen(line) < 21 || line[19] != 'Z' ||
+		    strncmp(line + 20, " level=", 7) != 0)
+			fail_msg("not a log line: %s", line);
+		if (strstr(line, " event=") == NULL)
+			fail_msg("a log line without event=: %s", line);
+		if (strstr(line, " level=error ") != NULL)
+			fail_msg("an error on a planned stop: %s", line);
+		if (strstr(line, "=-1 ") != NULL ||
+		    strcmp(line + strlen(line) - 3, "=-1") == 0)
+			fail_msg("a -1 placeholder: %s", line);
+		free(line);
+	}
+	assert_true(n > 20);
+	assert_non_null(strstr(log, " level=debug event="));
+	assert_non_null(strstr(log, " level=warn event=reload_restart_needed"));
+	assert_non_null(strstr(log, " level=notice event=run_done "
+	    "source=\"fast\" status=ok "));
+	assert_non_null(p = strstr(log, " level=warn event=run_done "
+	    "source=\"slow\" status=failed "));
+	assert_non_null(nl = strchr(p, '\n'));
+	line = xstrndup(p, (size_t)(nl - p));
+	assert_non_null(strstr(line, " error=\"cancelled\""));
+	free(line);
+	free(log);
+	free(cf);
+	free(lf);
+	free(db);
+}
+
 int
 main(void)
 {
@@ -585,6 +685,7 @@ main(void)
 		cmocka_unit_test(test_reload_applies_changes),
 		cmocka_unit_test(test_usr1_then_term),
 		cmocka_unit_test(test_check_files),
+		cmocka_unit_test(test_log_lines),
 	};
 
 	return cmocka_run_group_tests_name("daemon", tests, setup, teardown);

@@ -1630,6 +1630,84 @@ test_killed_run_interrupted(void **state)
 	stop_server(&slow);
 }
 
+/* Issue 16, item 8 */
+
+/* Is line (up to its newline) a log line: a UTC timestamp and a level? */
+static int
+is_log_line(const char *line)
+{
+	return strlen(line) > 21 && line[4] == '-' && line[10] == 'T' &&
+	    line[19] == 'Z' && strncmp(line + 20, " level=", 7) == 0;
+}
+
+/* Every log line of text names its event; none says -1 for unknown. */
+static int
+check_log_lines(const char *text)
+{
+	const char	*p, *nl;
+	char		*line;
+	int		 n = 0;
+
+	for (p = text; *p != '\0'; p = *nl != '\0' ? nl + 1 : nl) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			nl = p + strlen(p);
+		line = xstrndup(p, (size_t)(nl - p));
+		if (is_log_line(line)) {
+			n++;
+			if (strstr(line, " event=") == NULL)
+				fail_msg("a log line without event=: %s", line);
+			if (strstr(line, "=-1 ") != NULL ||
+			    (strlen(line) > 3 &&
+			    strcmp(line + strlen(line) - 3, "=-1") == 0))
+				fail_msg("a -1 placeholder: %s", line);
+		}
+		free(line);
+	}
+	return n;
+}
+
+/*
+ * A harvest with -v -v (debug) into a new database: the migrations, the
+ * requests, the pages (the last one of a list has no cursor), the sweep,
+ * the checkpointer: every line has event= and nothing is -1.
+ */
+static void
+test_log_lines_debug(void **state)
+{
+	char	*db, *err;
+
+	db = path("logs.db");
+	assert_int_equal(run("lg.out", "lg.err", "%s/oaiharvest harvest "
+	    "--db %s --url http://127.0.0.1:%d/oai --sweep -v -v", bindir, db,
+	    synth.port), 0);
+	err = read_tmp("lg.err");
+	assert_non_null(strstr(err, "event=store_migrated"));
+	assert_non_null(strstr(err, "event=page "));
+	assert_true(check_log_lines(err) > 20);
+	free(err);
+	free(db);
+}
+
+/* Nothing listens: curl's text once, not "X (X)". */
+static void
+test_curl_text_once(void **state)
+{
+	char		*db, *err, *p;
+	const char	*text = "Couldn't connect to server";
+	int		 n = 0;
+
+	db = path("nolisten.db");
+	assert_int_equal(run("nl.out", "nl.err", "%s/oaiharvest harvest "
+	    "--db %s --url http://127.0.0.1:1/x --retries 0", bindir, db), 1);
+	err = read_tmp("nl.err");
+	for (p = err; (p = strstr(p, text)) != NULL; p += strlen(text))
+		n++;
+	if (n != 1)
+		fail_msg("curl's text %d times: %s", n, err);
+	free(err);
+	free(db);
+}
+
 int
 main(void)
 {
@@ -1659,6 +1737,8 @@ main(void)
 		cmocka_unit_test(test_redirect_other_port),
 		cmocka_unit_test(test_two_harvests_new_db),
 		cmocka_unit_test(test_killed_run_interrupted),
+		cmocka_unit_test(test_log_lines_debug),
+		cmocka_unit_test(test_curl_text_once),
 	};
 
 	return cmocka_run_group_tests_name("integration", tests, setup,

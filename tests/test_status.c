@@ -274,11 +274,18 @@ test_health_and_status(void **state)
 	sqlite3_close(db);
 }
 
+/* The types of oaiharvest_errors_total, as the daemon names them. */
+static const char *const err_types[] = {
+	"network", "http", "parse", "oai", "protocol", "store", "limit",
+	"forbidden", "blocked", "cancelled", "other",
+};
+
 static void
 test_metrics_promtool(void **state)
 {
-	char	*body, *f, *out;
+	char	*body, *f, *out, *want, *p;
 	long	 code;
+	size_t	 i;
 
 	wait_harvested();
 	body = req("GET", "/metrics", &code, NULL);
@@ -288,8 +295,36 @@ test_metrics_promtool(void **state)
 	    "oaiharvest_runs_total{source=\"one\",result=\"ok\"} 1\n"));
 	assert_non_null(strstr(body,
 	    "oaiharvest_records_total{source=\"one\",kind=\"new\"} 120\n"));
-	assert_non_null(strstr(body, "oaiharvest_http_requests_total{code="
-	    "\"200\"}"));
+	/* Per source and host, the host without credentials (issue 16). */
+	xasprintf(&want, "oaiharvest_http_requests_total{source=\"one\","
+	    "host=\"http://127.0.0.1:%d\",code=\"200\"} ", srv.port);
+	assert_non_null(strstr(body, want));
+	free(want);
+	xasprintf(&want, "oaiharvest_http_requests_total{source=\"two\","
+	    "host=\"http://127.0.0.1:%d\",code=\"200\"} ", srv.port);
+	assert_non_null(strstr(body, want));
+	free(want);
+	assert_null(strstr(body, "s3cret"));
+	/* Every error series is there before the first error. */
+	for (i = 0; i < nitems(err_types); i++) {
+		xasprintf(&want, "oaiharvest_errors_total{source=\"two\","
+		    "type=\"%s\"} 0\n", err_types[i]);
+		assert_non_null(strstr(body, want));
+		free(want);
+	}
+	assert_non_null(strstr(body,
+	    "oaiharvest_consecutive_failures{source=\"one\"} 0\n"));
+	assert_non_null(strstr(body, "oaiharvest_records{source=\"one\","
+	    "prefix=\"oai_dc\",state=\"present\"} 120\n"));
+	assert_non_null(strstr(body, "oaiharvest_records{source=\"one\","
+	    "prefix=\"oai_dc\",state=\"deleted\"} 0\n"));
+	assert_non_null(strstr(body, "oaiharvest_records{source=\"two\","
+	    "prefix=\"oai_dc\",state=\"present\"} 30\n"));
+	assert_non_null(p = strstr(body, "\noaiharvest_build_info{version=\""));
+	assert_non_null(strstr(p, "\",sqlite=\"3."));
+	assert_non_null(strstr(p, "\",libcurl=\""));
+	assert_non_null(strstr(p, "\",libxml2=\"2."));
+	assert_non_null(strstr(p, "\"} 1\n"));
 	assert_non_null(strstr(body,
 	    "oaiharvest_run_duration_seconds_bucket{le=\"+Inf\"} 2\n"));
 	assert_non_null(strstr(body, "oaiharvest_harvests_in_flight 0\n"));
@@ -1355,6 +1390,137 @@ test_changes_never_read(void **state)
 	free(db);
 }
 
+/* Wait (bounded) until metric name reaches at least n; its value. */
+static long long
+metric_wait(const char *name, long long n)
+{
+	long long	v = -1;
+	int		i;
+
+	for (i = 0; i < 300 && (v = metric(name)) < n; i++)
+		usleep(100 * 1000);
+	return v;
+}
+
+/*
+ * A repository that answers 500 (issue 16, item 7): the requests counted
+ * by source, host and code, the error by type from a zero series, the
+ * failures in a row up and back to 0, the records by prefix and state.
+ */
+static int	 fl_old_port;
+
+static void
+test_metrics_failures(void **state)
+{
+	struct server	*fl = &srv2;
+	char		*conf, *db, *name, *body;
+	int		 port, status;
+	long		 code;
+	size_t		 i;
+	pid_t		 pid;
+
+	start_server(fl, "fl.port", "--records 30 --page-size 10 "
+	    "--deleted-every 10");
+	db = path("fl.db");
+	xasprintf(&conf, "[global]\ndatabase = %s\ndelay = 0s\n"
+	    "retries = 0\nstatus_listen = 127.0.0.1:0\n\n"
+	    "[source fl]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n",
+	    db, fl->port);
+	pid2 = pid = spawn("fl", conf, "", &port);
+	free(conf);
+	assert_true(pid > 0 && port > 0);
+	fl_old_port = sport;
+	sport = port;
+
+	/* Before any error: a zero series for every type. */
+	for (i = 0; i < nitems(err_types); i++) {
+		xasprintf(&name, "oaiharvest_errors_total{source=\"fl\","
+		    "type=\"%s\"}", err_types[i]);
+		assert_int_equal(metric(name), 0);
+		free(name);
+	}
+	assert_int_equal(metric("oaiharvest_consecutive_failures"
+	    "{source=\"fl\"}"), 0);
+
+	free(req("POST", "/sources/fl/harvest", &code, NULL));
+	assert_int_equal(code, 202);
+	assert_int_equal(metric_wait("oaiharvest_runs_total{source=\"fl\","
+	    "result=\"ok\"}", 1), 1);
+	assert_int_equal(metric("oaiharvest_records{source=\"fl\","
+	    "prefix=\"oai_dc\",state=\"present\"}"), 27);
+	assert_int_equal(metric("oaiharvest_records{source=\"fl\","
+	    "prefix=\"oai_dc\",state=\"deleted\"}"), 3);
+
+	/* The repository fails: twice in a row. */
+	free(http(fl, 1, "/control/fault?kind=http500&count=0"));
+	for (i = 1; i <= 2; i++) {
+		free(req("POST", "/sources/fl/harvest", &code, NULL));
+		assert_int_equal(code, 202);
+		assert_int_equal(metric_wait("oaiharvest_runs_total{source="
+		    "\"fl\",result=\"failed\"}", (long long)i),
+		    (long long)i);
+		assert_int_equal(metric("oaiharvest_consecutive_failures"
+		    "{source=\"fl\"}"), (long long)i);
+		assert_int_equal(metric("oaiharvest_errors_total{source="
+		    "\"fl\",type=\"http\"}"), (long long)i);
+		assert_int_equal(metric("oaiharvest_errors_total{source="
+		    "\"fl\",type=\"network\"}"), 0);
+	}
+	xasprintf(&name, "oaiharvest_http_requests_total{source=\"fl\","
+	    "host=\"http://127.0.0.1:%d\",code=\"500\"}", fl->port);
+	assert_int_equal(metric(name), 2);
+	free(name);
+	xasprintf(&name, "oaiharvest_http_requests_total{source=\"fl\","
+	    "host=\"http://127.0.0.1:%d\",code=\"200\"}", fl->port);
+	assert_true(metric(name) >= 4);
+	free(name);
+
+	/* It answers again: back to 0. */
+	free(http(fl, 1, "/control/clear-faults"));
+	free(req("POST", "/sources/fl/harvest", &code, NULL));
+	assert_int_equal(code, 202);
+	assert_int_equal(metric_wait("oaiharvest_runs_total{source=\"fl\","
+	    "result=\"ok\"}", 2), 2);
+	assert_int_equal(metric("oaiharvest_consecutive_failures"
+	    "{source=\"fl\"}"), 0);
+	body = req("GET", "/metrics", &code, NULL);
+	save("fl-metrics.txt", body);
+	free(body);
+	name = path("fl-metrics.txt");
+	assert_int_equal(run("promtool.out", "promtool.err", "promtool check "
+	    "metrics < %s", name), 0);
+	free(name);
+
+	sport = fl_old_port;
+	fl_old_port = 0;
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	pid2 = 0;
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	stop_server(fl);
+	free(db);
+}
+
+/* When test_metrics_failures failed midway: the shared daemon again. */
+static int
+metrics_failures_done(void **state)
+{
+	if (fl_old_port != 0)
+		sport = fl_old_port;
+	fl_old_port = 0;
+	if (pid2 > 0) {
+		kill(pid2, SIGTERM);
+		waitpid(pid2, NULL, 0);
+		pid2 = 0;
+	}
+	if (srv2.pid > 0) {
+		kill(srv2.pid, SIGTERM);
+		waitpid(srv2.pid, NULL, 0);
+		srv2.pid = 0;
+	}
+	return 0;
+}
+
 int
 main(void)
 {
@@ -1365,6 +1531,8 @@ main(void)
 		cmocka_unit_test(test_cli_status_and_follow),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_blocked_source_disabled),
+		cmocka_unit_test_teardown(test_metrics_failures,
+		    metrics_failures_done),
 		cmocka_unit_test(test_cross_site_post),
 		cmocka_unit_test(test_host_names),
 		cmocka_unit_test(test_token),
