@@ -419,15 +419,15 @@ ident_next(struct ident *d)
 
 	switch (d->step) {
 	case 0:
-		url = harvest_url(d->url, "Identify", NULL);
+		url = harvest_url(d->url, "Identify", (char *)NULL);
 		break;
 	case 1:
-		url = harvest_url(d->url, "ListMetadataFormats", NULL);
+		url = harvest_url(d->url, "ListMetadataFormats", (char *)NULL);
 		break;
 	case 2:
 		url = d->token != NULL ? harvest_url(d->url, "ListSets",
-		    "resumptionToken", d->token, NULL) :
-		    harvest_url(d->url, "ListSets", NULL);
+		    "resumptionToken", d->token, (char *)NULL) :
+		    harvest_url(d->url, "ListSets", (char *)NULL);
 		break;
 	default:
 		if (d->step == 3 && d->nsets == 0 && !d->failed && d->pages)
@@ -1204,11 +1204,11 @@ walk_next(struct walk *w)
 
 	if (w->token != NULL)
 		url = harvest_url(w->url, w->verb, "resumptionToken", w->token,
-		    NULL);
+		    (char *)NULL);
 	else
 		url = harvest_url(w->url, w->verb, "identifier",
 		    w->identifier, "metadataPrefix", w->prefix, "set", w->set,
-		    "from", w->from, "until", w->until, NULL);
+		    "from", w->from, "until", w->until, (char *)NULL);
 	if (url == NULL || harvest_request(w->engine, url, &cbs, w,
 	    walk_done, w, &cause) == -1) {
 		fprintf(stderr, "%s %s: %s\n", progname, w->verb,

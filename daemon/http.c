@@ -792,6 +792,8 @@ h_status(struct http *h, struct evhttp_request *req, const char *path)
 static void
 label(struct buf *b, const char *s)
 {
+	if (s == NULL)
+		s = "";
 	buf_addch(b, '"');
 	for (; *s != '\0'; s++) {
 		if (*s == '\\')

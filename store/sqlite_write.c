@@ -683,7 +683,7 @@ fts_del(struct store_sqlite *s, int64_t id, char **cause)
 static int
 fts_old_text(struct store_sqlite *s, const char *j, size_t n, int seen[4])
 {
-	const char	*p = j, *end = j + n;
+	const char	*p = j, *end;
 	struct buf	*b;
 	int		 c, k, x;
 
@@ -693,6 +693,7 @@ fts_old_text(struct store_sqlite *s, const char *j, size_t n, int seen[4])
 	}
 	if (j == NULL || n < 2 || *p++ != '[')
 		return -1;
+	end = j + n;
 	if (*p == ']')
 		return p + 1 == end ? 0 : -1;
 	for (;;) {
