@@ -1,7 +1,9 @@
 # oaiharvest: an OAI-PMH harvester (oaiharvestd daemon and oaiharvest CLI).
 #
 #   make            build ./oaiharvest (and later ./oaiharvestd)
-#   make check      all unit and integration tests under ASan/UBSan
+#   make check      make lint, then all unit and integration tests under
+#                   ASan/UBSan
+#   make lint       every C file: clang-format (.clang-format, KNF) and cppcheck
 #   make check-long SEEDS=N [SEED_BASE=S]  the model-based harvest test
 #                   (tests/test_model.c) over N seeds
 #   make demo       harvest the embedded demo corpus into ./demo/harvest.db
@@ -137,6 +139,7 @@ test-bins: $(ASN_TESTS) $(ASN)/oaiharvest $(ASN)/oaiharvestd \
 	    $(ASN)/oaiserver
 
 check: deps-test
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory test-bins
 	@sh tests/run.sh $(ASN)
 

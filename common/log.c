@@ -10,11 +10,18 @@
 #include "log.h"
 #include "util.h"
 
-int		log_level = LOG_LVL_INFO;
-static int	log_journal;
+int	   log_level = LOG_LVL_INFO;
+static int log_journal;
 
 static const char *const level_names[] = {
-	"emerg", "alert", "crit", "error", "warn", "notice", "info", "debug",
+	"emerg",
+	"alert",
+	"crit",
+	"error",
+	"warn",
+	"notice",
+	"info",
+	"debug",
 };
 
 /*
@@ -25,9 +32,9 @@ static const char *const level_names[] = {
 static int
 stderr_is_journal(void)
 {
-	const char		*js;
-	struct stat		 st;
-	unsigned long long	 dev, ino;
+	const char	  *js;
+	struct stat	   st;
+	unsigned long long dev, ino;
 
 	if ((js = getenv("JOURNAL_STREAM")) == NULL)
 		return 0;
@@ -49,11 +56,11 @@ log_init(int level)
 void
 log_write(int level, const char *fmt, ...)
 {
-	char		 line[MAX_LOG_LINE];
-	char		 ts[DATESTAMP_LEN];
-	va_list		 ap;
-	int		 n, off;
-	size_t		 i;
+	char	line[MAX_LOG_LINE];
+	char	ts[DATESTAMP_LEN];
+	va_list ap;
+	int	n, off;
+	size_t	i;
 
 	if (level < 0 || level > LOG_LVL_DEBUG)
 		level = LOG_LVL_ERR;
@@ -61,8 +68,8 @@ log_write(int level, const char *fmt, ...)
 		off = snprintf(line, sizeof(line), "<%d>", level);
 	else {
 		datestamp_now(ts);
-		off = snprintf(line, sizeof(line), "%s level=%s ", ts,
-		    level_names[level]);
+		off = snprintf(
+		    line, sizeof(line), "%s level=%s ", ts, level_names[level]);
 	}
 	va_start(ap, fmt);
 	n = vsnprintf(line + off, sizeof(line) - off - 1, fmt, ap);
@@ -87,11 +94,11 @@ log_q(const char *s)
 {
 	/* Per thread: the page writer's error messages quote too. */
 	static _Thread_local char slots[LOG_Q_SLOTS][512];
-	static _Thread_local int next;
-	static const char hex[] = "0123456789abcdef";
-	char		*out = slots[next];
-	size_t		 o = 0, max = sizeof(slots[0]) - 8;
-	unsigned char	 c;
+	static _Thread_local int  next;
+	static const char	  hex[] = "0123456789abcdef";
+	char			 *out = slots[next];
+	size_t			  o = 0, max = sizeof(slots[0]) - 8;
+	unsigned char		  c;
 
 	next = (next + 1) % LOG_Q_SLOTS;
 	if (s == NULL)
@@ -128,8 +135,8 @@ log_q(const char *s)
 const char *
 log_qurl(const char *url)
 {
-	const char	*q;
-	char		*shown;
+	const char *q;
+	char	   *shown;
 
 	if (url == NULL)
 		return log_q(NULL);

@@ -12,7 +12,7 @@
 void
 fatal(const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 	int	saved = errno;
 
 	va_start(ap, fmt);
@@ -26,7 +26,7 @@ fatal(const char *fmt, ...)
 void
 fatalx(const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	fputs("fatal: ", stderr);
@@ -39,7 +39,7 @@ fatalx(const char *fmt, ...)
 void *
 xmalloc(size_t size)
 {
-	void	*p;
+	void *p;
 
 	if (size == 0)
 		size = 1;
@@ -51,7 +51,7 @@ xmalloc(size_t size)
 void *
 xcalloc(size_t n, size_t size)
 {
-	void	*p;
+	void *p;
 
 	if (n == 0 || size == 0)
 		n = size = 1;
@@ -63,7 +63,7 @@ xcalloc(size_t n, size_t size)
 void *
 xreallocarray(void *old, size_t n, size_t size)
 {
-	void	*p;
+	void *p;
 
 	if (n == 0 || size == 0)
 		n = size = 1;
@@ -83,7 +83,7 @@ xstrdup(const char *s)
 char *
 xstrndup(const char *s, size_t n)
 {
-	char	*p;
+	char *p;
 
 	if (n == SIZE_MAX)
 		fatalx("xstrndup: too long");
@@ -96,7 +96,7 @@ xstrndup(const char *s, size_t n)
 int
 xvasprintf(char **ret, const char *fmt, va_list ap)
 {
-	int	n;
+	int n;
 
 	n = vasprintf(ret, fmt, ap);
 	if (n < 0 || *ret == NULL)
@@ -119,7 +119,7 @@ hex_digit(char c)
 int
 xasprintf(char **ret, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 	int	n;
 
 	va_start(ap, fmt);
@@ -157,7 +157,7 @@ buf_reset(struct buf *b)
 int
 buf_add(struct buf *b, const void *p, size_t n)
 {
-	size_t	need, ncap;
+	size_t need, ncap;
 
 	if (n > SIZE_MAX - b->len - 1)
 		return -1;
@@ -193,9 +193,9 @@ buf_addch(struct buf *b, char c)
 int
 buf_printf(struct buf *b, const char *fmt, ...)
 {
-	va_list	 ap;
-	char	*s;
-	int	 n, r;
+	va_list ap;
+	char   *s;
+	int	n, r;
 
 	va_start(ap, fmt);
 	n = xvasprintf(&s, fmt, ap);
@@ -217,8 +217,8 @@ int
 parse_ll(const char *s, long long min, long long max, long long *out,
     const char **errstr)
 {
-	char		*end;
-	long long	 v;
+	char	 *end;
+	long long v;
 
 	if (s == NULL || *s == '\0') {
 		*errstr = "empty";
@@ -250,15 +250,18 @@ int
 parse_duration(const char *s, long long *out, const char **errstr)
 {
 	static const struct {
-		char		suffix;
-		long long	mult;
+		char	  suffix;
+		long long mult;
 	} units[] = {
-		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+		{ 's', 1 },
+		{ 'm', 60 },
+		{ 'h', 3600 },
+		{ 'd', 86400 },
 		{ 'w', 7 * 86400 },
 	};
-	char		 num[32];
-	size_t		 len, i;
-	long long	 mult = 1, v;
+	char	  num[32];
+	size_t	  len, i;
+	long long mult = 1, v;
 
 	if (s == NULL || (len = strlen(s)) == 0) {
 		*errstr = "empty";
@@ -289,16 +292,16 @@ parse_duration(const char *s, long long *out, const char **errstr)
 /* Datestamps */
 
 /* The years 0001 to 9999, in seconds since the epoch. */
-#define DS_MIN		(-62135596800LL)	/* 0001-01-01T00:00:00Z */
-#define DS_MAX		253402300799LL		/* 9999-12-31T23:59:59Z */
+#define DS_MIN (-62135596800LL) /* 0001-01-01T00:00:00Z */
+#define DS_MAX 253402300799LL	/* 9999-12-31T23:59:59Z */
 /* Longer than any form read, with room for long fractions of a second. */
-#define DS_MAX_LEN	64
+#define DS_MAX_LEN 64
 
 /* n decimal digits at s (stops at the first non-digit, NUL included). */
 static int
 digits(const char *s, int n, int *out)
 {
-	int	i, v = 0;
+	int i, v = 0;
 
 	for (i = 0; i < n; i++) {
 		if (s[i] < '0' || s[i] > '9')
@@ -316,7 +319,7 @@ digits(const char *s, int n, int *out)
 static long long
 days_from_civil(int y, int m, int d)
 {
-	long long	era, yoe, doy, doe;
+	long long era, yoe, doy, doe;
 
 	y -= m <= 2;
 	era = (y >= 0 ? y : y - 399) / 400;
@@ -333,7 +336,7 @@ days_from_civil(int y, int m, int d)
 static int
 ds_time(const char **pp, int basic, int *h, int *mi, int *sec, int *frac)
 {
-	const char	*p = *pp;
+	const char *p = *pp;
 
 	*sec = -1;
 	*frac = 0;
@@ -368,7 +371,7 @@ ds_time(const char **pp, int basic, int *h, int *mi, int *sec, int *frac)
 static int
 ds_zone(const char *p, int *off, int *zulu)
 {
-	int	sign, oh, om = 0;
+	int sign, oh, om = 0;
 
 	*off = 0;
 	*zulu = 0;
@@ -398,11 +401,11 @@ ds_zone(const char *p, int *off, int *zulu)
 }
 
 int
-datestamp_read(const char *s, time_t *t, enum oai_granularity *gran,
-    int *canonical)
+datestamp_read(
+    const char *s, time_t *t, enum oai_granularity *gran, int *canonical)
 {
-	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
-	    30, 31 };
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30,
+		31 };
 	const char	*p;
 	long long	 v;
 	size_t		 len;
@@ -434,8 +437,10 @@ datestamp_read(const char *s, time_t *t, enum oai_granularity *gran,
 		    ds_zone(p, &off, &zulu) == -1)
 			return -1;
 	}
-	canon = !basic && (day ? len == 10 : len == 20 && s[10] == 'T' &&
-	    zulu && sec >= 0 && sec < 60 && !frac);
+	canon = !basic &&
+	    (day ? len == 10 :
+		   len == 20 && s[10] == 'T' && zulu && sec >= 0 && sec < 60 &&
+			!frac);
 	if (sec < 0)
 		sec = 0;
 	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
@@ -447,8 +452,7 @@ datestamp_read(const char *s, time_t *t, enum oai_granularity *gran,
 	/* A leap second is the second before it. */
 	if (sec == 60)
 		sec = 59;
-	v = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
-	    off;
+	v = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
 	if (v < DS_MIN || v > DS_MAX)
 		return -1;
 	if (t != NULL)
@@ -463,7 +467,7 @@ datestamp_read(const char *s, time_t *t, enum oai_granularity *gran,
 int
 datestamp_parse(const char *s, time_t *t, enum oai_granularity *gran)
 {
-	int	canon;
+	int canon;
 
 	if (datestamp_read(s, t, gran, &canon) == -1 || !canon)
 		return -1;
@@ -483,7 +487,7 @@ put_digits(char *p, int n, int v)
 void
 datestamp_format(time_t t, enum oai_granularity gran, char *out)
 {
-	struct tm	tm;
+	struct tm tm;
 
 	/* Four digits of year, always (strftime's %Y does not pad them). */
 	if (t < DS_MIN)
@@ -522,8 +526,8 @@ datestamp_now(char *out)
 static size_t
 utf8_seq(const unsigned char *s, size_t n)
 {
-	uint32_t	cp;
-	size_t		len, i;
+	uint32_t cp;
+	size_t	 len, i;
 
 	if (s[0] < 0x80)
 		return 1;
@@ -551,17 +555,17 @@ utf8_seq(const unsigned char *s, size_t n)
 int
 json_add_string(struct buf *b, const char *s, size_t len)
 {
-	static const char	 hex[] = "0123456789abcdef";
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 i, start, n;
-	char			 esc[7];
+	static const char    hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t		     i, start, n;
+	char		     esc[7];
 
 	if (len == (size_t)-1)
 		len = strlen(s);
 	if (buf_addch(b, '"') == -1)
 		return -1;
 	start = 0;
-	for (i = 0; i < len; ) {
+	for (i = 0; i < len;) {
 		if (p[i] >= 0x20 && p[i] != '"' && p[i] != '\\' &&
 		    p[i] < 0x80) {
 			i++;
@@ -578,11 +582,21 @@ json_add_string(struct buf *b, const char *s, size_t len)
 				return -1;
 		} else {
 			switch (p[i]) {
-			case '"':  memcpy(esc, "\\\"", 3); break;
-			case '\\': memcpy(esc, "\\\\", 3); break;
-			case '\n': memcpy(esc, "\\n", 3); break;
-			case '\r': memcpy(esc, "\\r", 3); break;
-			case '\t': memcpy(esc, "\\t", 3); break;
+			case '"':
+				memcpy(esc, "\\\"", 3);
+				break;
+			case '\\':
+				memcpy(esc, "\\\\", 3);
+				break;
+			case '\n':
+				memcpy(esc, "\\n", 3);
+				break;
+			case '\r':
+				memcpy(esc, "\\r", 3);
+				break;
+			case '\t':
+				memcpy(esc, "\\t", 3);
+				break;
 			default:
 				memcpy(esc, "\\u00", 4);
 				esc[4] = hex[p[i] >> 4];
@@ -606,8 +620,8 @@ json_add_string(struct buf *b, const char *s, size_t len)
 uint64_t
 hash_add(uint64_t h, const void *p, size_t n)
 {
-	const unsigned char	*s = p;
-	size_t			 i;
+	const unsigned char *s = p;
+	size_t		     i;
 
 	for (i = 0; i < n; i++) {
 		h ^= s[i];
@@ -619,7 +633,7 @@ hash_add(uint64_t h, const void *p, size_t n)
 int64_t
 mono_ms(void)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -628,7 +642,7 @@ mono_ms(void)
 const char *
 url_authority(const char *url, size_t *len)
 {
-	const char	*p;
+	const char *p;
 
 	p = strstr(url, "://");
 	p = p != NULL ? p + 3 : url;
@@ -639,9 +653,9 @@ url_authority(const char *url, size_t *len)
 char *
 url_redact(const char *url)
 {
-	const char	*a, *at, *colon;
-	size_t		 alen;
-	char		*out;
+	const char *a, *at, *colon;
+	size_t	    alen;
+	char	   *out;
 
 	a = url_authority(url, &alen);
 	/* The last '@' of the authority ends the userinfo. */

@@ -14,21 +14,21 @@
  * seen by fn, and what fn wrote is seen by the caller after wait.
  */
 struct writer {
-	pthread_t	  thread;
-	pthread_mutex_t	  mtx;
-	pthread_cond_t	  cv;
-	void		(*fn)(void *);
-	void		 *arg;
-	int		  busy;
-	int		  quit;
+	pthread_t	thread;
+	pthread_mutex_t mtx;
+	pthread_cond_t	cv;
+	void (*fn)(void *);
+	void *arg;
+	int   busy;
+	int   quit;
 };
 
 static void *
 writer_main(void *arg)
 {
-	struct writer	*w = arg;
-	void		(*fn)(void *);
-	void		*fnarg;
+	struct writer *w = arg;
+	void (*fn)(void *);
+	void *fnarg;
 
 	pthread_mutex_lock(&w->mtx);
 	for (;;) {
@@ -53,15 +53,15 @@ writer_main(void *arg)
 struct writer *
 writer_new(void)
 {
-	struct writer	*w;
-	int		 rc;
+	struct writer *w;
+	int	       rc;
 
 	w = xcalloc(1, sizeof(*w));
 	pthread_mutex_init(&w->mtx, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	if ((rc = pthread_create(&w->thread, NULL, writer_main, w)) != 0) {
 		log_warn("event=writer_inline cause=%s msg=\"no background "
-		    "thread: its work (pages, checkpoints) runs inline\"",
+			 "thread: its work (pages, checkpoints) runs inline\"",
 		    log_q(strerror(rc)));
 		pthread_cond_destroy(&w->cv);
 		pthread_mutex_destroy(&w->mtx);
@@ -118,7 +118,7 @@ writer_wait(struct writer *w)
 int
 writer_busy(struct writer *w)
 {
-	int	busy;
+	int busy;
 
 	if (w == NULL)
 		return 0;

@@ -12,17 +12,17 @@
 struct writer;
 
 /* NULL when no thread can be started: writer_submit() then runs inline. */
-struct writer	*writer_new(void);
+struct writer *writer_new(void);
 /* Waits for the work in hand, then stops the thread.  NULL is fine. */
-void		 writer_free(struct writer *);
+void writer_free(struct writer *);
 /*
  * Start fn(arg) on the thread, after waiting for the work before it; with
  * no writer (w is NULL), run it here and now.
  */
-void		 writer_submit(struct writer *, void (*fn)(void *), void *arg);
+void writer_submit(struct writer *, void (*fn)(void *), void *arg);
 /* Whether work is in hand (0 for NULL): for a caller that must not wait. */
-int		 writer_busy(struct writer *);
+int writer_busy(struct writer *);
 /* Return once the writer has nothing in hand.  NULL is fine. */
-void		 writer_wait(struct writer *);
+void writer_wait(struct writer *);
 
 #endif

@@ -33,17 +33,17 @@
  * Longest line, in bytes: room for a MAX_URL_LEN base URL with its key and
  * a comment.  libinih copies each line into a buffer of ini_max_line bytes.
  */
-#define CONF_MAX_LINE		(2 * MAX_URL_LEN)
+#define CONF_MAX_LINE (2 * MAX_URL_LEN)
 
 /* Source names: [A-Za-z0-9._-]{1,SOURCE_NAME_MAX}. */
-#define SOURCE_NAME_MAX		64
+#define SOURCE_NAME_MAX 64
 
 /* A set of strings by hash, to find duplicates without quadratic scans. */
 struct strset {
-	const char	**keys;		/* borrowed from the conf */
-	int		 *lines;
-	size_t		  cap;		/* a power of two, or 0 */
-	size_t		  n;
+	const char **keys; /* borrowed from the conf */
+	int	    *lines;
+	size_t	     cap; /* a power of two, or 0 */
+	size_t	     n;
 };
 
 enum conf_section {
@@ -53,51 +53,49 @@ enum conf_section {
 };
 
 struct parse {
-	struct conf		*conf;
-	const char		*name;		/* path for messages */
-	const char		*text;
-	size_t			 len;
-	size_t			 pos;
-	int			 lineno;
-	enum conf_section	 section;
-	int			 global_line;
-	int			*seen;		/* line of each key, this
+	struct conf	 *conf;
+	const char	 *name; /* path for messages */
+	const char	 *text;
+	size_t		  len;
+	size_t		  pos;
+	int		  lineno;
+	enum conf_section section;
+	int		  global_line;
+	int		 *seen;	 /* line of each key, this
 						   section (conf_nkeys) */
-	struct strset		*items;		/* list items, this section */
-	struct strset		 names;		/* source names */
-	char			*cause;
+	struct strset	 *items; /* list items, this section */
+	struct strset	  names; /* source names */
+	char		 *cause;
 };
 
 /* Parsing */
-static struct conf *conf_parse_buf(const char *, size_t, const char *,
-		    char **);
-static char	*conf_reader(char *, int, void *);
-static int	 conf_handler(void *, const char *, const char *,
-		    const char *);
-static int	 conf_set(struct parse *, const char *, const char *);
-static int	 conf_section(struct parse *, const char *, size_t);
-static int	 conf_section_end(struct parse *);
-static int	 conf_source_add(struct parse *, const char *, size_t);
-static int	 conf_error(struct parse *, int, const char *, ...)
-		    __printflike(3, 4);
+static struct conf *conf_parse_buf(const char *, size_t, const char *, char **);
+static char	   *conf_reader(char *, int, void *);
+static int conf_handler(void *, const char *, const char *, const char *);
+static int conf_set(struct parse *, const char *, const char *);
+static int conf_section(struct parse *, const char *, size_t);
+static int conf_section_end(struct parse *);
+static int conf_source_add(struct parse *, const char *, size_t);
+static int conf_error(struct parse *, int, const char *, ...)
+    __printflike(3, 4);
 static struct conf_source *conf_current(struct parse *);
-static int	 check_name(const char *, size_t);
+static int		   check_name(const char *, size_t);
 
 /* Helpers */
-static void	 strset_free(struct strset *);
-static int	 strset_add(struct strset *, const char *, int);
+static void strset_free(struct strset *);
+static int  strset_add(struct strset *, const char *, int);
 
 /* Public */
 
 struct conf *
 conf_load(const char *path, char **cause)
 {
-	FILE		*f;
-	struct buf	 b;
-	struct conf	*c;
-	char		 chunk[8192];
-	size_t		 n;
-	int		 too_large = 0;
+	FILE	    *f;
+	struct buf   b;
+	struct conf *c;
+	char	     chunk[8192];
+	size_t	     n;
+	int	     too_large = 0;
 
 	if (cause != NULL)
 		*cause = NULL;
@@ -125,8 +123,10 @@ conf_load(const char *path, char **cause)
 	fclose(f);
 	if (too_large) {
 		if (cause != NULL)
-			xasprintf(cause, "%s: file too large (more than %lu "
-			    "bytes)", path, (unsigned long)MAX_CONF_BYTES);
+			xasprintf(cause,
+			    "%s: file too large (more than %lu "
+			    "bytes)",
+			    path, (unsigned long)MAX_CONF_BYTES);
 		buf_free(&b);
 		return NULL;
 	}
@@ -138,15 +138,17 @@ conf_load(const char *path, char **cause)
 struct conf *
 conf_parse(const char *text, const char *name, char **cause)
 {
-	size_t	len;
+	size_t len;
 
 	if (cause != NULL)
 		*cause = NULL;
 	len = strlen(text);
 	if (len > MAX_CONF_BYTES) {
 		if (cause != NULL)
-			xasprintf(cause, "%s: file too large (more than %lu "
-			    "bytes)", name, (unsigned long)MAX_CONF_BYTES);
+			xasprintf(cause,
+			    "%s: file too large (more than %lu "
+			    "bytes)",
+			    name, (unsigned long)MAX_CONF_BYTES);
 		return NULL;
 	}
 	return conf_parse_buf(text, len, name, cause);
@@ -155,7 +157,7 @@ conf_parse(const char *text, const char *name, char **cause)
 const struct conf_source *
 conf_source_find(const struct conf *c, const char *name)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < c->nsources; i++)
 		if (strcmp(c->sources[i].name, name) == 0)
@@ -166,7 +168,7 @@ conf_source_find(const struct conf *c, const char *name)
 int
 conf_key_line(const struct conf *c, const char *name)
 {
-	size_t	i;
+	size_t i;
 
 	if (c->lines == NULL || conf_key_find(SCOPE_GLOBAL, name, &i) == NULL)
 		return 0;
@@ -179,9 +181,9 @@ conf_key_line(const struct conf *c, const char *name)
 static struct conf *
 conf_parse_buf(const char *text, size_t len, const char *name, char **cause)
 {
-	struct parse	 p;
-	size_t		 i;
-	int		 rc;
+	struct parse p;
+	size_t	     i;
+	int	     rc;
 
 	memset(&p, 0, sizeof(p));
 	p.name = name;
@@ -230,10 +232,10 @@ conf_parse_buf(const char *text, size_t len, const char *name, char **cause)
 static char *
 conf_reader(char *str, int num, void *arg)
 {
-	struct parse	*p = arg;
-	const char	*line, *end, *s;
-	size_t		 len;
-	int		 was_space;
+	struct parse *p = arg;
+	const char   *line, *end, *s;
+	size_t	      len;
+	int	      was_space;
 
 	if (p->cause != NULL || p->pos >= p->len || num < 1)
 		return NULL;
@@ -278,7 +280,8 @@ conf_reader(char *str, int num, void *arg)
 		was_space = isspace((unsigned char)*s);
 	}
 	if (s == end || *s == ';') {
-		conf_error(p, p->lineno, "expected \"key = value\", "
+		conf_error(p, p->lineno,
+		    "expected \"key = value\", "
 		    "\"[global]\" or \"[source NAME]\"");
 		return NULL;
 	}
@@ -292,7 +295,7 @@ static int
 conf_handler(void *arg, const char *section __unused, const char *name,
     const char *value)
 {
-	struct parse	*p = arg;
+	struct parse *p = arg;
 
 	if (p->cause != NULL)
 		return 0;
@@ -302,17 +305,19 @@ conf_handler(void *arg, const char *section __unused, const char *name,
 static int
 conf_set(struct parse *p, const char *name, const char *value)
 {
-	const struct conf_key	*k;
-	enum conf_scope		 scope, other;
-	size_t			 i;
-	void			*base;
-	char			*why = NULL;
+	const struct conf_key *k;
+	enum conf_scope	       scope, other;
+	size_t		       i;
+	void		      *base;
+	char		      *why = NULL;
 
 	if (*name == '\0')
 		return conf_error(p, p->lineno, "missing key before '='");
 	if (p->section == SECTION_NONE)
-		return conf_error(p, p->lineno, "key \"%s\" outside a section "
-		    "(put it under [global] or [source NAME])", name);
+		return conf_error(p, p->lineno,
+		    "key \"%s\" outside a section "
+		    "(put it under [global] or [source NAME])",
+		    name);
 
 	if (p->section == SECTION_GLOBAL) {
 		scope = SCOPE_GLOBAL;
@@ -325,14 +330,19 @@ conf_set(struct parse *p, const char *name, const char *value)
 	}
 	if ((k = conf_key_find(scope, name, &i)) == NULL) {
 		if (conf_key_find(other, name, NULL) != NULL)
-			return conf_error(p, p->lineno, "unknown key \"%s\" "
-			    "(it belongs in %s)", name, scope == SCOPE_GLOBAL ?
-			    "a [source NAME] section" : "[global]");
+			return conf_error(p, p->lineno,
+			    "unknown key \"%s\" "
+			    "(it belongs in %s)",
+			    name,
+			    scope == SCOPE_GLOBAL ? "a [source NAME] section" :
+						    "[global]");
 		return conf_error(p, p->lineno, "unknown key \"%s\"", name);
 	}
 	if (k->kind != KIND_LIST && p->seen[i] != 0)
-		return conf_error(p, p->lineno, "duplicate key \"%s\" (first "
-		    "on line %d)", name, p->seen[i]);
+		return conf_error(p, p->lineno,
+		    "duplicate key \"%s\" (first "
+		    "on line %d)",
+		    name, p->seen[i]);
 	if (*value == '\0')
 		return conf_error(p, p->lineno, "%s: empty value", name);
 	if (k->set(p, k, base, value, &why) == -1) {
@@ -349,10 +359,11 @@ conf_set(struct parse *p, const char *name, const char *value)
 static int
 conf_section(struct parse *p, const char *line, size_t len)
 {
-	const char	*end = line + len, *close, *s, *e;
+	const char *end = line + len, *close, *s, *e;
 
 	if ((close = memchr(line, ']', len)) == NULL)
-		return conf_error(p, p->lineno, "missing ']' in section "
+		return conf_error(p, p->lineno,
+		    "missing ']' in section "
 		    "header");
 	for (s = close + 1; s < end && isspace((unsigned char)*s); s++)
 		;
@@ -368,8 +379,10 @@ conf_section(struct parse *p, const char *line, size_t len)
 		;
 	if (e - s == 6 && memcmp(s, "global", 6) == 0) {
 		if (p->global_line != 0)
-			return conf_error(p, p->lineno, "duplicate [global] "
-			    "section (first on line %d)", p->global_line);
+			return conf_error(p, p->lineno,
+			    "duplicate [global] "
+			    "section (first on line %d)",
+			    p->global_line);
 		p->global_line = p->lineno;
 		p->section = SECTION_GLOBAL;
 		return 0;
@@ -379,25 +392,28 @@ conf_section(struct parse *p, const char *line, size_t len)
 		for (s += 6; s < e && isspace((unsigned char)*s); s++)
 			;
 		if (s == e)
-			return conf_error(p, p->lineno, "source section needs "
+			return conf_error(p, p->lineno,
+			    "source section needs "
 			    "a name: [source NAME]");
 		return conf_source_add(p, s, e - s);
 	}
-	return conf_error(p, p->lineno, "unknown section [%.*s] (expected "
-	    "[global] or [source NAME])", (int)(e - s > 80 ? 80 : e - s), s);
+	return conf_error(p, p->lineno,
+	    "unknown section [%.*s] (expected "
+	    "[global] or [source NAME])",
+	    (int)(e - s > 80 ? 80 : e - s), s);
 }
 
 /* Checks and defaults that need the whole section. */
 static int
 conf_section_end(struct parse *p)
 {
-	const struct conf_key	*k;
-	struct conf_source	*src;
-	char			***list;
-	size_t			*n, i;
-	time_t			 from, until;
-	enum oai_granularity	 gran = GRAN_SECONDS;
-	int			 line = 0, from_line = 0, until_line = 0;
+	const struct conf_key *k;
+	struct conf_source    *src;
+	char		    ***list;
+	size_t		      *n, i;
+	time_t		       from, until;
+	enum oai_granularity   gran = GRAN_SECONDS;
+	int		       line = 0, from_line = 0, until_line = 0;
 
 	if (p->section == SECTION_SOURCE) {
 		src = conf_current(p);
@@ -406,8 +422,10 @@ conf_section_end(struct parse *p)
 			if (k->scope != SCOPE_SOURCE)
 				continue;
 			if (k->required && p->seen[i] == 0)
-				return conf_error(p, src->line, "missing "
-				    "required key \"%s\"", k->name);
+				return conf_error(p, src->line,
+				    "missing "
+				    "required key \"%s\"",
+				    k->name);
 			if (k->kind == KIND_LIST && k->defstr != NULL) {
 				list = (char ***)((char *)src + k->off);
 				n = (size_t *)((char *)src + k->noff);
@@ -430,16 +448,17 @@ conf_section_end(struct parse *p)
 				until += 86400 - 1;
 			line = from_line > until_line ? from_line : until_line;
 			if (from > until)
-				return conf_error(p, line, "from (%s) is later "
-				    "than until (%s)", src->from, src->until);
+				return conf_error(p, line,
+				    "from (%s) is later "
+				    "than until (%s)",
+				    src->from, src->until);
 		}
 	}
 	/* Where [global]'s keys were set, for later messages about them. */
 	if (p->section == SECTION_GLOBAL) {
 		free(p->conf->lines);
 		p->conf->lines = xcalloc(conf_nkeys, sizeof(*p->conf->lines));
-		memcpy(p->conf->lines, p->seen,
-		    conf_nkeys * sizeof(*p->seen));
+		memcpy(p->conf->lines, p->seen, conf_nkeys * sizeof(*p->seen));
 	}
 	for (i = 0; i < conf_nkeys; i++)
 		strset_free(&p->items[i]);
@@ -451,26 +470,31 @@ conf_section_end(struct parse *p)
 static int
 conf_source_add(struct parse *p, const char *name, size_t len)
 {
-	struct conf		*c = p->conf;
-	struct conf_source	*src;
-	char			*copy;
-	int			 first;
+	struct conf	   *c = p->conf;
+	struct conf_source *src;
+	char		   *copy;
+	int		    first;
 
 	if (!check_name(name, len))
-		return conf_error(p, p->lineno, "invalid source name "
+		return conf_error(p, p->lineno,
+		    "invalid source name "
 		    "\"%.*s\" (1 to %d of A-Z a-z 0-9 . _ -)",
 		    (int)(len > 80 ? 80 : len), name, SOURCE_NAME_MAX);
 	if (c->nsources >= MAX_CONF_SOURCES)
-		return conf_error(p, p->lineno, "too many sources (at most "
-		    "%d)", MAX_CONF_SOURCES);
+		return conf_error(p, p->lineno,
+		    "too many sources (at most "
+		    "%d)",
+		    MAX_CONF_SOURCES);
 	c->sources = conf_grow(c->sources, c->nsources, sizeof(*c->sources));
 	src = &c->sources[c->nsources];
 	memset(src, 0, sizeof(*src));
 	conf_key_defaults(src, SCOPE_SOURCE);
 	copy = xstrndup(name, len);
 	if ((first = strset_add(&p->names, copy, p->lineno)) != 0) {
-		conf_error(p, p->lineno, "duplicate source \"%s\" (first on "
-		    "line %d)", copy, first);
+		conf_error(p, p->lineno,
+		    "duplicate source \"%s\" (first on "
+		    "line %d)",
+		    copy, first);
 		free(copy);
 		return -1;
 	}
@@ -488,8 +512,8 @@ conf_source_add(struct parse *p, const char *name, size_t len)
 static int
 conf_error(struct parse *p, int line, const char *fmt, ...)
 {
-	va_list	 ap;
-	char	*msg;
+	va_list ap;
+	char   *msg;
 
 	if (p->cause != NULL)
 		return -1;
@@ -514,15 +538,15 @@ conf_current(struct parse *p)
 static int
 check_name(const char *s, size_t len)
 {
-	size_t	i;
+	size_t i;
 
 	if (len == 0 || len > SOURCE_NAME_MAX)
 		return 0;
 	for (i = 0; i < len; i++) {
 		if (!((s[i] >= 'A' && s[i] <= 'Z') ||
-		    (s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= '0' && s[i] <= '9') ||
-		    s[i] == '.' || s[i] == '_' || s[i] == '-'))
+			(s[i] >= 'a' && s[i] <= 'z') ||
+			(s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
+			s[i] == '_' || s[i] == '-'))
 			return 0;
 	}
 	return 1;
@@ -555,9 +579,9 @@ strset_free(struct strset *set)
 static int
 strset_add(struct strset *set, const char *key, int line)
 {
-	const char	**okeys;
-	int		 *olines;
-	size_t		  ocap, i, j, mask;
+	const char **okeys;
+	int	    *olines;
+	size_t	     ocap, i, j, mask;
 
 	if ((set->n + 1) * 2 > set->cap) {
 		okeys = set->keys;

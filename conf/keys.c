@@ -22,54 +22,54 @@
 #include "util.h"
 
 /* Bounds of the keys; conf_keys[] says which key uses which. */
-#define CONCURRENT_MAX		1000
-#define RETRIES_MAX		100
-#define DELAY_MAX_MS		(3600LL * 1000)
-#define INTERVAL_MIN		1LL	/* seconds: tests use short ones */
-#define INTERVAL_MAX		(365LL * 86400)
-#define AGENT_MAX		512
-#define EMAIL_MAX		254
-#define EMAIL_LOCAL_MAX		64
-#define EMAIL_LABEL_MAX		63
-#define HOST_NAME_MAX_LEN	253
+#define CONCURRENT_MAX	  1000
+#define RETRIES_MAX	  100
+#define DELAY_MAX_MS	  (3600LL * 1000)
+#define INTERVAL_MIN	  1LL /* seconds: tests use short ones */
+#define INTERVAL_MAX	  (365LL * 86400)
+#define AGENT_MAX	  512
+#define EMAIL_MAX	  254
+#define EMAIL_LOCAL_MAX	  64
+#define EMAIL_LABEL_MAX	  63
+#define HOST_NAME_MAX_LEN 253
 
-#define CONF_DEFAULT_PREFIX	"oai_dc"
+#define CONF_DEFAULT_PREFIX "oai_dc"
 
 /* Setters */
-static int	set_path(struct parse *, const struct conf_key *, void *,
-		    const char *, char **);
-static int	set_agent(struct parse *, const struct conf_key *, void *,
-		    const char *, char **);
-static int	set_email(struct parse *, const struct conf_key *, void *,
-		    const char *, char **);
-static int	set_count(struct parse *, const struct conf_key *, void *,
-		    const char *, char **);
-static int	set_seconds(struct parse *, const struct conf_key *, void *,
-		    const char *, char **);
-static int	set_millis(struct parse *, const struct conf_key *, void *,
-		    const char *, char **);
-static int	set_size(struct parse *, const struct conf_key *, void *,
-		    const char *, char **);
-static int	set_bool(struct parse *, const struct conf_key *, void *,
-		    const char *, char **);
-static int	set_url(struct parse *, const struct conf_key *, void *,
-		    const char *, char **);
-static int	set_datestamp(struct parse *, const struct conf_key *, void *,
-		    const char *, char **);
-static int	set_prefixes(struct parse *, const struct conf_key *, void *,
-		    const char *, char **);
-static int	set_sets(struct parse *, const struct conf_key *, void *,
-		    const char *, char **);
-static int	set_listen(struct parse *, const struct conf_key *, void *,
-		    const char *, char **);
-static int	set_window(struct parse *, const struct conf_key *, void *,
-		    const char *, char **);
-static int	set_redirects(struct parse *, const struct conf_key *, void *,
-		    const char *, char **);
-static int	set_hosts(struct parse *, const struct conf_key *, void *,
-		    const char *, char **);
-#define G(f)	offsetof(struct conf, f)
-#define S(f)	offsetof(struct conf_source, f)
+static int set_path(
+    struct parse *, const struct conf_key *, void *, const char *, char **);
+static int set_agent(
+    struct parse *, const struct conf_key *, void *, const char *, char **);
+static int set_email(
+    struct parse *, const struct conf_key *, void *, const char *, char **);
+static int set_count(
+    struct parse *, const struct conf_key *, void *, const char *, char **);
+static int set_seconds(
+    struct parse *, const struct conf_key *, void *, const char *, char **);
+static int set_millis(
+    struct parse *, const struct conf_key *, void *, const char *, char **);
+static int set_size(
+    struct parse *, const struct conf_key *, void *, const char *, char **);
+static int set_bool(
+    struct parse *, const struct conf_key *, void *, const char *, char **);
+static int set_url(
+    struct parse *, const struct conf_key *, void *, const char *, char **);
+static int set_datestamp(
+    struct parse *, const struct conf_key *, void *, const char *, char **);
+static int set_prefixes(
+    struct parse *, const struct conf_key *, void *, const char *, char **);
+static int set_sets(
+    struct parse *, const struct conf_key *, void *, const char *, char **);
+static int set_listen(
+    struct parse *, const struct conf_key *, void *, const char *, char **);
+static int set_window(
+    struct parse *, const struct conf_key *, void *, const char *, char **);
+static int set_redirects(
+    struct parse *, const struct conf_key *, void *, const char *, char **);
+static int set_hosts(
+    struct parse *, const struct conf_key *, void *, const char *, char **);
+#define G(f) offsetof(struct conf, f)
+#define S(f) offsetof(struct conf_source, f)
 
 /*
  * Every key the file may hold.  Numbers carry their default in def, strings
@@ -81,120 +81,118 @@ static int	set_hosts(struct parse *, const struct conf_key *, void *,
  * compared and freed without another word.
  */
 const struct conf_key conf_keys[] = {
-	{ "database", NULL, SCOPE_GLOBAL, KIND_STR, set_path,
-	    G(database), 0, 1, PATH_MAX - 1, 0, CONF_DEFAULT_DB, 0,
-	    CONF_RESTART },
-	{ "user_agent", NULL, SCOPE_GLOBAL, KIND_STR, set_agent,
-	    G(user_agent), 0, 1, AGENT_MAX, 0, NULL, 0, CONF_RESTART },
-	{ "contact", NULL, SCOPE_GLOBAL, KIND_STR, set_email,
-	    G(contact), 0, 3, EMAIL_MAX, 0, NULL, 0, CONF_RESTART },
-	{ "ca_file", NULL, SCOPE_GLOBAL, KIND_STR, set_path,
-	    G(ca_file), 0, 1, PATH_MAX - 1, 0, NULL, 0, CONF_RESTART },
+	{ "database", NULL, SCOPE_GLOBAL, KIND_STR, set_path, G(database), 0, 1,
+	    PATH_MAX - 1, 0, CONF_DEFAULT_DB, 0, CONF_RESTART },
+	{ "user_agent", NULL, SCOPE_GLOBAL, KIND_STR, set_agent, G(user_agent),
+	    0, 1, AGENT_MAX, 0, NULL, 0, CONF_RESTART },
+	{ "contact", NULL, SCOPE_GLOBAL, KIND_STR, set_email, G(contact), 0, 3,
+	    EMAIL_MAX, 0, NULL, 0, CONF_RESTART },
+	{ "ca_file", NULL, SCOPE_GLOBAL, KIND_STR, set_path, G(ca_file), 0, 1,
+	    PATH_MAX - 1, 0, NULL, 0, CONF_RESTART },
 	{ "max_concurrent", NULL, SCOPE_GLOBAL, KIND_LL, set_count,
 	    G(max_concurrent), 0, 1, CONCURRENT_MAX, 4, NULL, 0, CONF_RELOAD },
-	{ "delay", NULL, SCOPE_GLOBAL, KIND_LL, set_millis,
-	    G(delay_ms), 0, 0, DELAY_MAX_MS, 1000, NULL, 0, CONF_RELOAD },
-	{ "timeout", NULL, SCOPE_GLOBAL, KIND_LL, set_seconds,
-	    G(timeout), 0, 1, REQUEST_TIMEOUT, REQUEST_TIMEOUT, NULL, 0,
-	    CONF_RESTART },
+	{ "delay", NULL, SCOPE_GLOBAL, KIND_LL, set_millis, G(delay_ms), 0, 0,
+	    DELAY_MAX_MS, 1000, NULL, 0, CONF_RELOAD },
+	{ "timeout", NULL, SCOPE_GLOBAL, KIND_LL, set_seconds, G(timeout), 0, 1,
+	    REQUEST_TIMEOUT, REQUEST_TIMEOUT, NULL, 0, CONF_RESTART },
 	{ "max_response_bytes", NULL, SCOPE_GLOBAL, KIND_LL, set_size,
 	    G(max_response_bytes), 0, 1024, (long long)MAX_RESPONSE_BYTES,
 	    (long long)MAX_RESPONSE_BYTES, NULL, 0, CONF_RESTART },
 	{ "retry_after_max", NULL, SCOPE_GLOBAL, KIND_LL, set_seconds,
 	    G(retry_after_max), 0, 1, RETRY_AFTER_MAX, RETRY_AFTER_MAX, NULL, 0,
 	    CONF_RESTART },
-	{ "retries", NULL, SCOPE_GLOBAL, KIND_LL, set_count,
-	    G(retries), 0, 0, RETRIES_MAX, MAX_REQUEST_TRIES - 1, NULL, 0,
-	    CONF_RESTART },
+	{ "retries", NULL, SCOPE_GLOBAL, KIND_LL, set_count, G(retries), 0, 0,
+	    RETRIES_MAX, MAX_REQUEST_TRIES - 1, NULL, 0, CONF_RESTART },
 	{ "retry_wait", NULL, SCOPE_GLOBAL, KIND_LL, set_millis,
 	    G(retry_wait_ms), 0, 1, DELAY_MAX_MS, BACKOFF_BASE * 1000LL, NULL,
 	    0, CONF_RESTART },
 	{ "status_listen", NULL, SCOPE_GLOBAL, KIND_STR, set_listen,
 	    G(status_listen), 0, 1, 300, 0, CONF_DEFAULT_LISTEN, 0,
 	    CONF_RESTART },
-	{ "changes_log", NULL, SCOPE_GLOBAL, KIND_STR, set_path,
-	    G(changes_log), 0, 1, PATH_MAX - 1, 0, NULL, 0, CONF_RELOAD },
+	{ "changes_log", NULL, SCOPE_GLOBAL, KIND_STR, set_path, G(changes_log),
+	    0, 1, PATH_MAX - 1, 0, NULL, 0, CONF_RELOAD },
 	{ "status_token_file", NULL, SCOPE_GLOBAL, KIND_STR, set_path,
 	    G(status_token_file), 0, 1, PATH_MAX - 1, 0, NULL, 0,
 	    CONF_RESTART },
 	{ "status_hosts", "status_host", SCOPE_GLOBAL, KIND_LIST, set_hosts,
-	    G(status_hosts), G(nstatus_hosts), 1, HOST_NAME_MAX_LEN, 0, NULL,
-	    0, CONF_RELOAD },
+	    G(status_hosts), G(nstatus_hosts), 1, HOST_NAME_MAX_LEN, 0, NULL, 0,
+	    CONF_RELOAD },
 
-	{ "url", NULL, SCOPE_SOURCE, KIND_STR, set_url,
-	    S(url), 0, 0, MAX_URL_LEN, 0, NULL, 1, CONF_RELOAD },
+	{ "url", NULL, SCOPE_SOURCE, KIND_STR, set_url, S(url), 0, 0,
+	    MAX_URL_LEN, 0, NULL, 1, CONF_RELOAD },
 	{ "metadata_prefix", "metadata_prefixes", SCOPE_SOURCE, KIND_LIST,
 	    set_prefixes, S(prefixes), S(nprefixes), 1, MAX_ID_LEN, 0,
 	    CONF_DEFAULT_PREFIX, 0, CONF_RELOAD },
-	{ "set", "sets", SCOPE_SOURCE, KIND_LIST, set_sets,
-	    S(sets), S(nsets), 1, MAX_ID_LEN, 0, NULL, 0, CONF_RELOAD },
-	{ "interval", NULL, SCOPE_SOURCE, KIND_LL, set_seconds,
-	    S(interval), 0, INTERVAL_MIN, INTERVAL_MAX, 86400, NULL, 0,
-	    CONF_RELOAD },
-	{ "from", NULL, SCOPE_SOURCE, KIND_STR, set_datestamp,
-	    S(from), 0, 0, 0, 0, NULL, 0, CONF_RELOAD },
-	{ "until", NULL, SCOPE_SOURCE, KIND_STR, set_datestamp,
-	    S(until), 0, 0, 0, 0, NULL, 0, CONF_RELOAD },
-	{ "delay", NULL, SCOPE_SOURCE, KIND_LL, set_millis,
-	    S(delay_ms), 0, 0, DELAY_MAX_MS, -1, NULL, 0, CONF_RELOAD },
-	{ "enabled", NULL, SCOPE_SOURCE, KIND_INT, set_bool,
-	    S(enabled), 0, 0, 1, 1, NULL, 0, CONF_RELOAD },
-	{ "reconcile", NULL, SCOPE_SOURCE, KIND_LL, set_seconds,
-	    S(reconcile), 0, 0, INTERVAL_MAX, -1, NULL, 0, CONF_RELOAD },
-	{ "overlap", NULL, SCOPE_SOURCE, KIND_LL, set_seconds,
-	    S(overlap), 0, 0, 7 * 86400, 300, NULL, 0, CONF_RELOAD },
-	{ "window", NULL, SCOPE_SOURCE, KIND_INT, set_window,
-	    S(window), 0, 0, 3, 0, NULL, 0, CONF_RELOAD },
-	{ "window_min", NULL, SCOPE_SOURCE, KIND_LL, set_seconds,
-	    S(window_min), 0, 1, 366 * 86400, 86400, NULL, 0, CONF_RELOAD },
+	{ "set", "sets", SCOPE_SOURCE, KIND_LIST, set_sets, S(sets), S(nsets),
+	    1, MAX_ID_LEN, 0, NULL, 0, CONF_RELOAD },
+	{ "interval", NULL, SCOPE_SOURCE, KIND_LL, set_seconds, S(interval), 0,
+	    INTERVAL_MIN, INTERVAL_MAX, 86400, NULL, 0, CONF_RELOAD },
+	{ "from", NULL, SCOPE_SOURCE, KIND_STR, set_datestamp, S(from), 0, 0, 0,
+	    0, NULL, 0, CONF_RELOAD },
+	{ "until", NULL, SCOPE_SOURCE, KIND_STR, set_datestamp, S(until), 0, 0,
+	    0, 0, NULL, 0, CONF_RELOAD },
+	{ "delay", NULL, SCOPE_SOURCE, KIND_LL, set_millis, S(delay_ms), 0, 0,
+	    DELAY_MAX_MS, -1, NULL, 0, CONF_RELOAD },
+	{ "enabled", NULL, SCOPE_SOURCE, KIND_INT, set_bool, S(enabled), 0, 0,
+	    1, 1, NULL, 0, CONF_RELOAD },
+	{ "reconcile", NULL, SCOPE_SOURCE, KIND_LL, set_seconds, S(reconcile),
+	    0, 0, INTERVAL_MAX, -1, NULL, 0, CONF_RELOAD },
+	{ "overlap", NULL, SCOPE_SOURCE, KIND_LL, set_seconds, S(overlap), 0, 0,
+	    7 * 86400, 300, NULL, 0, CONF_RELOAD },
+	{ "window", NULL, SCOPE_SOURCE, KIND_INT, set_window, S(window), 0, 0,
+	    3, 0, NULL, 0, CONF_RELOAD },
+	{ "window_min", NULL, SCOPE_SOURCE, KIND_LL, set_seconds, S(window_min),
+	    0, 1, 366 * 86400, 86400, NULL, 0, CONF_RELOAD },
 	{ "follow_redirects", NULL, SCOPE_SOURCE, KIND_INT, set_redirects,
 	    S(follow_redirects), 0, 0, 1, 0, NULL, 0, CONF_RELOAD },
 };
 const size_t conf_nkeys = nitems(conf_keys);
-#define NKEYS	nitems(conf_keys)
+#define NKEYS nitems(conf_keys)
 
 #undef G
 #undef S
 
 static const struct {
-	const char	*word;
-	int		 value;
+	const char *word;
+	int	    value;
 } conf_bools[] = {
-	{ "yes", 1 }, { "no", 0 }, { "true", 1 }, { "false", 0 },
-	{ "1", 1 }, { "0", 0 },
+	{ "yes", 1 },
+	{ "no", 0 },
+	{ "true", 1 },
+	{ "false", 0 },
+	{ "1", 1 },
+	{ "0", 0 },
 };
 
 /* Values */
-static int	 list_add(struct parse *, const struct conf_key *, void *,
-		    const char *, char **, const char *,
-		    int (*)(const char *, size_t, char **));
-static int	 check_prefix(const char *, size_t, char **);
-static int	 check_setspec(const char *, size_t, char **);
-static int	 check_host(const char *, size_t, char **);
-static int	 oai_unreserved(int);
-static int	 parse_millis(const char *, long long *, const char **);
-static void	 fmt_millis(long long, char *, size_t);
-static void	 fmt_size(long long, char *, size_t);
-static char	*bad_char(int);
+static int   list_add(struct parse *, const struct conf_key *, void *,
+      const char *, char **, const char *,
+      int (*)(const char *, size_t, char **));
+static int   check_prefix(const char *, size_t, char **);
+static int   check_setspec(const char *, size_t, char **);
+static int   check_host(const char *, size_t, char **);
+static int   oai_unreserved(int);
+static int   parse_millis(const char *, long long *, const char **);
+static void  fmt_millis(long long, char *, size_t);
+static void  fmt_size(long long, char *, size_t);
+static char *bad_char(int);
 
 /* Copying and comparing */
-static int	 key_differs(const struct conf_key *, const void *,
-		    const void *);
-static void	 key_copy(const struct conf_key *, void *, const void *);
-static void	 key_free(const struct conf_key *, void *);
-static char	*keys_changed(enum conf_scope, const void *, const void *,
-		    enum conf_apply);
-static int	 keys_compare(enum conf_scope, const void *, const void *,
-		    struct conf_diff *);
-static void	 keys_keep(enum conf_scope, void *, const void *,
-		    enum conf_apply);
+static int   key_differs(const struct conf_key *, const void *, const void *);
+static void  key_copy(const struct conf_key *, void *, const void *);
+static void  key_free(const struct conf_key *, void *);
+static char *keys_changed(
+    enum conf_scope, const void *, const void *, enum conf_apply);
+static int keys_compare(
+    enum conf_scope, const void *, const void *, struct conf_diff *);
+static void keys_keep(enum conf_scope, void *, const void *, enum conf_apply);
 
 /* Public */
 
 struct conf *
 conf_new(const char *name)
 {
-	struct conf	*c;
+	struct conf *c;
 
 	c = xcalloc(1, sizeof(*c));
 	c->path = xstrdup(name);
@@ -205,7 +203,7 @@ conf_new(const char *name)
 void
 conf_free(struct conf *c)
 {
-	size_t	i;
+	size_t i;
 
 	if (c == NULL)
 		return;
@@ -232,7 +230,7 @@ conf_source_init(struct conf_source *s, const char *name)
 void
 conf_source_copy(struct conf_source *dst, const struct conf_source *src)
 {
-	size_t	i;
+	size_t i;
 
 	memset(dst, 0, sizeof(*dst));
 	dst->name = xstrdup(src->name);
@@ -245,7 +243,7 @@ conf_source_copy(struct conf_source *dst, const struct conf_source *src)
 void
 conf_source_clear(struct conf_source *s)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < NKEYS; i++)
 		if (conf_keys[i].scope == SCOPE_SOURCE)
@@ -255,8 +253,8 @@ conf_source_clear(struct conf_source *s)
 }
 
 int
-conf_global_compare(const struct conf *a, const struct conf *b,
-    struct conf_diff *d)
+conf_global_compare(
+    const struct conf *a, const struct conf *b, struct conf_diff *d)
 {
 	return keys_compare(SCOPE_GLOBAL, a, b, d);
 }
@@ -277,8 +275,8 @@ conf_diff_clear(struct conf_diff *d)
 }
 
 void
-conf_global_keep(struct conf *dst, const struct conf *src,
-    enum conf_apply apply)
+conf_global_keep(
+    struct conf *dst, const struct conf *src, enum conf_apply apply)
 {
 	keys_keep(SCOPE_GLOBAL, dst, src, apply);
 }
@@ -302,15 +300,15 @@ int
 conf_set_key(struct conf *c, struct conf_source *s, const char *name,
     const char *value, char **why)
 {
-	const struct conf_key	*k = NULL;
-	void			*base = NULL;
-	char			***list;
-	size_t			*n;
+	const struct conf_key *k = NULL;
+	void		      *base = NULL;
+	char		    ***list;
+	size_t		      *n;
 
 	if (s != NULL && (k = conf_key_find(SCOPE_SOURCE, name, NULL)) != NULL)
 		base = s;
-	else if (c != NULL && (k = conf_key_find(SCOPE_GLOBAL, name,
-	    NULL)) != NULL)
+	else if (c != NULL &&
+	    (k = conf_key_find(SCOPE_GLOBAL, name, NULL)) != NULL)
 		base = c;
 	if (k == NULL) {
 		xasprintf(why, "unknown key \"%s\"", name);
@@ -347,14 +345,14 @@ conf_key_name(size_t i, int *global, enum conf_apply *apply)
 const struct conf_key *
 conf_key_find(enum conf_scope scope, const char *name, size_t *idx)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < NKEYS; i++) {
 		if (conf_keys[i].scope != scope)
 			continue;
 		if (strcmp(conf_keys[i].name, name) == 0 ||
 		    (conf_keys[i].alias != NULL &&
-		    strcmp(conf_keys[i].alias, name) == 0)) {
+			strcmp(conf_keys[i].alias, name) == 0)) {
 			if (idx != NULL)
 				*idx = i;
 			return &conf_keys[i];
@@ -366,8 +364,8 @@ conf_key_find(enum conf_scope scope, const char *name, size_t *idx)
 void
 conf_key_defaults(void *base, enum conf_scope scope)
 {
-	const struct conf_key	*k;
-	size_t			 i;
+	const struct conf_key *k;
+	size_t		       i;
 
 	for (i = 0; i < NKEYS; i++) {
 		k = &conf_keys[i];
@@ -375,8 +373,8 @@ conf_key_defaults(void *base, enum conf_scope scope)
 			continue;
 		switch (k->kind) {
 		case KIND_STR:
-			*(char **)((char *)base + k->off) = k->defstr != NULL ?
-			    xstrdup(k->defstr) : NULL;
+			*(char **)((char *)base + k->off) =
+			    k->defstr != NULL ? xstrdup(k->defstr) : NULL;
 			break;
 		case KIND_LL:
 			*(long long *)((char *)base + k->off) = k->def;
@@ -407,7 +405,7 @@ static int
 set_path(struct parse *p __unused, const struct conf_key *k, void *base,
     const char *val, char **why)
 {
-	char	**field = (char **)((char *)base + k->off);
+	char **field = (char **)((char *)base + k->off);
 
 	if (strlen(val) > (size_t)k->max) {
 		xasprintf(why, "longer than %lld bytes", k->max);
@@ -426,9 +424,9 @@ static int
 set_listen(struct parse *p, const struct conf_key *k, void *base,
     const char *val, char **why)
 {
-	char		**field = (char **)((char *)base + k->off);
-	const char	 *colon, *errstr, *s;
-	long long	  port;
+	char	  **field = (char **)((char *)base + k->off);
+	const char *colon, *errstr, *s;
+	long long   port;
 
 	if (strcmp(val, "off") == 0) {
 		free(*field);
@@ -445,8 +443,8 @@ set_listen(struct parse *p, const struct conf_key *k, void *base,
 	}
 	for (s = val; s < colon; s++)
 		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
-		    (*s >= 'A' && *s <= 'Z') || *s == '.' || *s == ':' ||
-		    *s == '[' || *s == ']' || *s == '-')) {
+			(*s >= 'A' && *s <= 'Z') || *s == '.' || *s == ':' ||
+			*s == '[' || *s == ']' || *s == '-')) {
 			xasprintf(why, "%s in the address", bad_char(*s));
 			return -1;
 		}
@@ -458,12 +456,12 @@ static int
 set_agent(struct parse *p, const struct conf_key *k, void *base,
     const char *val, char **why)
 {
-	const char	*s;
+	const char *s;
 
 	for (s = val; *s != '\0'; s++) {
 		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) {
-			xasprintf(why, "%s (printable ASCII only)",
-			    bad_char(*s));
+			xasprintf(
+			    why, "%s (printable ASCII only)", bad_char(*s));
 			return -1;
 		}
 	}
@@ -479,9 +477,9 @@ static int
 set_email(struct parse *p, const struct conf_key *k, void *base,
     const char *val, char **why)
 {
-	const char	*at, *s, *label;
-	size_t		 len;
-	int		 ndots = 0;
+	const char *at, *s, *label;
+	size_t	    len;
+	int	    ndots = 0;
 
 	len = strlen(val);
 	if ((at = strchr(val, '@')) == NULL || at == val ||
@@ -510,7 +508,8 @@ set_email(struct parse *p, const struct conf_key *k, void *base,
 			ndots++;
 			label = s + 1;
 		} else if (!(isalnum((unsigned char)*s) &&
-		    (unsigned char)*s < 0x80) && *s != '-')
+			       (unsigned char)*s < 0x80) &&
+		    *s != '-')
 			goto bad;
 	}
 	if (ndots == 0)
@@ -518,7 +517,7 @@ set_email(struct parse *p, const struct conf_key *k, void *base,
 	return set_path(p, k, base, val, why);
 bad:
 	*why = xstrdup("not an e-mail address (such as "
-	    "admin@example.org)");
+		       "admin@example.org)");
 	return -1;
 }
 
@@ -526,14 +525,14 @@ static int
 set_count(struct parse *p __unused, const struct conf_key *k, void *base,
     const char *val, char **why)
 {
-	const char	*errstr;
-	long long	 v;
+	const char *errstr;
+	long long   v;
 
 	if (parse_ll(val, k->min, k->max, &v, &errstr) == -1) {
 		if (strcmp(errstr, "too small") == 0 ||
 		    strcmp(errstr, "too large") == 0)
-			xasprintf(why, "%s (%lld to %lld)", errstr, k->min,
-			    k->max);
+			xasprintf(
+			    why, "%s (%lld to %lld)", errstr, k->min, k->max);
 		else
 			*why = xstrdup("not a number");
 		return -1;
@@ -547,10 +546,10 @@ static int
 set_seconds(struct parse *p __unused, const struct conf_key *k, void *base,
     const char *val, char **why)
 {
-	const char	*errstr;
-	long long	 v;
-	size_t		 len;
-	char		 lo[32], hi[32];
+	const char *errstr;
+	long long   v;
+	size_t	    len;
+	char	    lo[32], hi[32];
 
 	len = strlen(val);
 	if (len > 2 && strcmp(val + len - 2, "ms") == 0) {
@@ -565,7 +564,7 @@ set_seconds(struct parse *p __unused, const struct conf_key *k, void *base,
 			goto range;
 		else
 			*why = xstrdup("not a duration (such as 90s, 15m, "
-			    "6h, 1d or 2w)");
+				       "6h, 1d or 2w)");
 		return -1;
 	}
 	if (v < k->min || v > k->max)
@@ -584,20 +583,21 @@ static int
 set_millis(struct parse *p __unused, const struct conf_key *k, void *base,
     const char *val, char **why)
 {
-	const char	*errstr;
-	long long	 v;
-	char		 lo[32], hi[32];
+	const char *errstr;
+	long long   v;
+	char	    lo[32], hi[32];
 
 	if (parse_millis(val, &v, &errstr) == -1) {
 		if (strncmp(errstr, "unknown unit", 12) == 0)
-			xasprintf(why, "unknown unit (use ms, s, m, h, d or "
+			xasprintf(why,
+			    "unknown unit (use ms, s, m, h, d or "
 			    "w)");
 		else if (strcmp(errstr, "too small") == 0 ||
 		    strcmp(errstr, "too large") == 0)
 			goto range;
 		else
 			*why = xstrdup("not a duration (such as 500ms, 2s "
-			    "or 1m)");
+				       "or 1m)");
 		return -1;
 	}
 	if (v < k->min || v > k->max)
@@ -616,10 +616,10 @@ static int
 set_size(struct parse *p __unused, const struct conf_key *k, void *base,
     const char *val, char **why)
 {
-	const char	*errstr;
-	long long	 v, mult = 1;
-	size_t		 len;
-	char		 num[32], lo[32], hi[32];
+	const char *errstr;
+	long long   v, mult = 1;
+	size_t	    len;
+	char	    num[32], lo[32], hi[32];
 
 	len = strlen(val);
 	if (len >= sizeof(num))
@@ -658,7 +658,7 @@ set_size(struct parse *p __unused, const struct conf_key *k, void *base,
 	return 0;
 bad:
 	*why = xstrdup("not a size (bytes, or with a K, M or G suffix such "
-	    "as 64M)");
+		       "as 64M)");
 	return -1;
 range:
 	fmt_size(k->min, lo, sizeof(lo));
@@ -671,7 +671,7 @@ static int
 set_bool(struct parse *p __unused, const struct conf_key *k, void *base,
     const char *val, char **why)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < nitems(conf_bools); i++) {
 		if (strcasecmp(val, conf_bools[i].word) == 0) {
@@ -688,9 +688,8 @@ static int
 set_window(struct parse *p __unused, const struct conf_key *k, void *base,
     const char *val, char **why)
 {
-	static const char *const	 words[] = { "none", "year", "month",
-	    "day" };
-	size_t				 i;
+	static const char *const words[] = { "none", "year", "month", "day" };
+	size_t			 i;
 
 	for (i = 0; i < nitems(words); i++) {
 		if (strcasecmp(val, words[i]) == 0) {
@@ -704,11 +703,11 @@ set_window(struct parse *p __unused, const struct conf_key *k, void *base,
 
 /* Where a redirect may lead: same-host (the default) or any. */
 static int
-set_redirects(struct parse *p __unused, const struct conf_key *k,
-    void *base, const char *val, char **why)
+set_redirects(struct parse *p __unused, const struct conf_key *k, void *base,
+    const char *val, char **why)
 {
-	static const char *const	 words[] = { "same-host", "any" };
-	size_t				 i;
+	static const char *const words[] = { "same-host", "any" };
+	size_t			 i;
 
 	for (i = 0; i < nitems(words); i++) {
 		if (strcasecmp(val, words[i]) == 0) {
@@ -725,14 +724,14 @@ set_redirects(struct parse *p __unused, const struct conf_key *k,
  * "?verb=..." themselves.
  */
 static int
-set_url(struct parse *p, const struct conf_key *k, void *base,
-    const char *val, char **why)
+set_url(struct parse *p, const struct conf_key *k, void *base, const char *val,
+    char **why)
 {
-	const char	*s, *auth, *slash, *host, *hostend, *port;
-	const char	*errstr;
-	long long	 v;
-	char		 num[8];
-	size_t		 len;
+	const char *s, *auth, *slash, *host, *hostend, *port;
+	const char *errstr;
+	long long   v;
+	char	    num[8];
+	size_t	    len;
 
 	len = strlen(val);
 	if (len > (size_t)k->max) {
@@ -749,13 +748,14 @@ set_url(struct parse *p, const struct conf_key *k, void *base,
 	}
 	for (s = val; *s != '\0'; s++) {
 		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f) {
-			xasprintf(why, "%s (percent-encode it)",
-			    bad_char(*s));
+			xasprintf(why, "%s (percent-encode it)", bad_char(*s));
 			return -1;
 		}
 		if (*s == '?' || *s == '#') {
-			xasprintf(why, "must not contain '%c' (OAI-PMH "
-			    "requests add their own query)", *s);
+			xasprintf(why,
+			    "must not contain '%c' (OAI-PMH "
+			    "requests add their own query)",
+			    *s);
 			return -1;
 		}
 	}
@@ -804,11 +804,11 @@ static int
 set_datestamp(struct parse *p __unused, const struct conf_key *k, void *base,
     const char *val, char **why)
 {
-	char	**field = (char **)((char *)base + k->off);
+	char **field = (char **)((char *)base + k->off);
 
 	if (datestamp_parse(val, NULL, NULL) == -1) {
 		*why = xstrdup("not a datestamp (YYYY-MM-DD or "
-		    "YYYY-MM-DDThh:mm:ssZ)");
+			       "YYYY-MM-DDThh:mm:ssZ)");
 		return -1;
 	}
 	free(*field);
@@ -820,13 +820,12 @@ static int
 set_prefixes(struct parse *p, const struct conf_key *k, void *base,
     const char *val, char **why)
 {
-	return list_add(p, k, base, val, why, "metadata prefix",
-	    check_prefix);
+	return list_add(p, k, base, val, why, "metadata prefix", check_prefix);
 }
 
 static int
-set_sets(struct parse *p, const struct conf_key *k, void *base,
-    const char *val, char **why)
+set_sets(struct parse *p, const struct conf_key *k, void *base, const char *val,
+    char **why)
 {
 	return list_add(p, k, base, val, why, "setSpec", check_setspec);
 }
@@ -845,29 +844,29 @@ set_hosts(struct parse *p, const struct conf_key *k, void *base,
  * command line always took a repeated --prefix.)
  */
 static int
-list_add(struct parse *p, const struct conf_key *k, void *base,
-    const char *val, char **why, const char *what,
-    int (*check)(const char *, size_t, char **))
+list_add(struct parse *p, const struct conf_key *k, void *base, const char *val,
+    char **why, const char *what, int (*check)(const char *, size_t, char **))
 {
-	char		***list = (char ***)((char *)base + k->off);
-	size_t		 *n = (size_t *)((char *)base + k->noff);
-	const char	 *s = val, *t;
-	char		 *item, *reason;
-	int		  first;
+	char	 ***list = (char ***)((char *)base + k->off);
+	size_t	   *n = (size_t *)((char *)base + k->noff);
+	const char *s = val, *t;
+	char	   *item, *reason;
+	int	    first;
 
 	for (;;) {
 		while (isspace((unsigned char)*s))
 			s++;
-		for (t = s; *t != '\0' && *t != ',' &&
-		    !isspace((unsigned char)*t); t++)
+		for (t = s;
+		     *t != '\0' && *t != ',' && !isspace((unsigned char)*t);
+		     t++)
 			;
 		if (t == s) {
 			xasprintf(why, "empty %s in list", what);
 			return -1;
 		}
 		if ((size_t)(t - s) > (size_t)k->max) {
-			xasprintf(why, "%s longer than %lld bytes", what,
-			    k->max);
+			xasprintf(
+			    why, "%s longer than %lld bytes", what, k->max);
 			return -1;
 		}
 		if (check(s, t - s, &reason) == -1) {
@@ -878,8 +877,10 @@ list_add(struct parse *p, const struct conf_key *k, void *base,
 		}
 		item = xstrndup(s, t - s);
 		if (p != NULL && (first = conf_parse_item(p, k, item)) != 0) {
-			xasprintf(why, "%s \"%s\" listed twice (first on "
-			    "line %d)", what, item, first);
+			xasprintf(why,
+			    "%s \"%s\" listed twice (first on "
+			    "line %d)",
+			    what, item, first);
 			free(item);
 			return -1;
 		}
@@ -902,16 +903,18 @@ list_add(struct parse *p, const struct conf_key *k, void *base,
 static int
 check_host(const char *s, size_t len, char **why)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < len; i++) {
 		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= 'A' && s[i] <= 'Z') ||
-		    (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
-		    s[i] == '-' || (s[i] == ':' && s[0] == '[') ||
-		    ((s[i] == '[' || s[i] == ']') && s[0] == '['))) {
-			xasprintf(why, "%s (a host name without a port, or "
-			    "[IPv6])", bad_char(s[i]));
+			(s[i] >= 'A' && s[i] <= 'Z') ||
+			(s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
+			s[i] == '-' || (s[i] == ':' && s[0] == '[') ||
+			((s[i] == '[' || s[i] == ']') && s[0] == '['))) {
+			xasprintf(why,
+			    "%s (a host name without a port, or "
+			    "[IPv6])",
+			    bad_char(s[i]));
 			return -1;
 		}
 	}
@@ -926,12 +929,14 @@ check_host(const char *s, size_t len, char **why)
 static int
 check_prefix(const char *s, size_t len, char **why)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < len; i++) {
 		if (!oai_unreserved(s[i])) {
-			xasprintf(why, "%s (allowed: A-Z a-z 0-9 - _ . ! ~ * "
-			    "' ( ))", bad_char(s[i]));
+			xasprintf(why,
+			    "%s (allowed: A-Z a-z 0-9 - _ . ! ~ * "
+			    "' ( ))",
+			    bad_char(s[i]));
 			return -1;
 		}
 	}
@@ -942,7 +947,7 @@ check_prefix(const char *s, size_t len, char **why)
 static int
 check_setspec(const char *s, size_t len, char **why)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < len; i++) {
 		if (s[i] == ':') {
@@ -951,8 +956,10 @@ check_setspec(const char *s, size_t len, char **why)
 				return -1;
 			}
 		} else if (!oai_unreserved(s[i])) {
-			xasprintf(why, "%s (allowed: A-Z a-z 0-9 - _ . ! ~ * "
-			    "' ( ) and :)", bad_char(s[i]));
+			xasprintf(why,
+			    "%s (allowed: A-Z a-z 0-9 - _ . ! ~ * "
+			    "' ( ) and :)",
+			    bad_char(s[i]));
 			return -1;
 		}
 	}
@@ -963,16 +970,16 @@ static int
 oai_unreserved(int c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	    (c >= '0' && c <= '9') || (c != '\0' &&
-	    strchr("-_.!~*'()", c) != NULL);
+	    (c >= '0' && c <= '9') ||
+	    (c != '\0' && strchr("-_.!~*'()", c) != NULL);
 }
 
 static int
 parse_millis(const char *s, long long *out, const char **errstr)
 {
-	char		num[32];
-	size_t		len;
-	long long	v;
+	char	  num[32];
+	size_t	  len;
+	long long v;
 
 	len = strlen(s);
 	if (len > 2 && strcmp(s + len - 2, "ms") == 0) {
@@ -996,13 +1003,16 @@ static void
 fmt_millis(long long ms, char *out, size_t outsz)
 {
 	static const struct {
-		const char	*unit;
-		long long	 ms;
+		const char *unit;
+		long long   ms;
 	} units[] = {
-		{ "w", 7 * 86400000LL }, { "d", 86400000LL },
-		{ "h", 3600000LL }, { "m", 60000LL }, { "s", 1000LL },
+		{ "w", 7 * 86400000LL },
+		{ "d", 86400000LL },
+		{ "h", 3600000LL },
+		{ "m", 60000LL },
+		{ "s", 1000LL },
 	};
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < nitems(units); i++) {
 		if (ms != 0 && ms % units[i].ms == 0) {
@@ -1031,13 +1041,13 @@ fmt_size(long long v, char *out, size_t outsz)
 static char *
 bad_char(int c)
 {
-	static char	msg[32];
+	static char msg[32];
 
 	if ((unsigned char)c > 0x20 && (unsigned char)c < 0x7f)
 		snprintf(msg, sizeof(msg), "invalid character '%c'", c);
 	else
-		snprintf(msg, sizeof(msg), "invalid byte 0x%02x",
-		    (unsigned char)c);
+		snprintf(
+		    msg, sizeof(msg), "invalid byte 0x%02x", (unsigned char)c);
 	return msg;
 }
 
@@ -1047,11 +1057,11 @@ bad_char(int c)
 static int
 key_differs(const struct conf_key *k, const void *a, const void *b)
 {
-	const char	*pa = (const char *)a + k->off;
-	const char	*pb = (const char *)b + k->off;
-	const char	*sa, *sb;
-	char *const	*la, *const *lb;
-	size_t		 na, nb, i;
+	const char  *pa = (const char *)a + k->off;
+	const char  *pb = (const char *)b + k->off;
+	const char  *sa, *sb;
+	char *const *la, *const *lb;
+	size_t na, nb, i;
 
 	switch (k->kind) {
 	case KIND_STR:
@@ -1083,17 +1093,17 @@ key_differs(const struct conf_key *k, const void *a, const void *b)
 static void
 key_copy(const struct conf_key *k, void *dst, const void *src)
 {
-	char		*d = (char *)dst + k->off;
-	const char	*s = (const char *)src + k->off;
-	char		**str, ***list, *const *from;
-	size_t		 *n, i, count;
+	char	   *d = (char *)dst + k->off;
+	const char *s = (const char *)src + k->off;
+	char **str, ***list, *const *from;
+	size_t *n, i, count;
 
 	switch (k->kind) {
 	case KIND_STR:
 		str = (char **)d;
 		free(*str);
-		*str = *(char *const *)s != NULL ?
-		    xstrdup(*(char *const *)s) : NULL;
+		*str = *(char *const *)s != NULL ? xstrdup(*(char *const *)s) :
+						   NULL;
 		break;
 	case KIND_LL:
 		*(long long *)d = *(const long long *)s;
@@ -1121,9 +1131,9 @@ key_copy(const struct conf_key *k, void *dst, const void *src)
 static void
 key_free(const struct conf_key *k, void *base)
 {
-	char	*p = (char *)base + k->off;
-	char	**list;
-	size_t	*n, i;
+	char   *p = (char *)base + k->off;
+	char  **list;
+	size_t *n, i;
 
 	switch (k->kind) {
 	case KIND_STR:
@@ -1150,13 +1160,13 @@ key_free(const struct conf_key *k, void *base)
  * that are put in use as apply says, ", "-separated, or NULL.
  */
 static char *
-keys_changed(enum conf_scope scope, const void *a, const void *b,
-    enum conf_apply apply)
+keys_changed(
+    enum conf_scope scope, const void *a, const void *b, enum conf_apply apply)
 {
-	const struct conf_key	*k;
-	struct buf		 names;
-	char			*s;
-	size_t			 i;
+	const struct conf_key *k;
+	struct buf	       names;
+	char		      *s;
+	size_t		       i;
 
 	buf_init(&names, SIZE_MAX / 4);
 	for (i = 0; i < NKEYS; i++) {
@@ -1175,8 +1185,8 @@ keys_changed(enum conf_scope scope, const void *a, const void *b,
 
 /* Fill d; return 1 when any key differs, else 0. */
 static int
-keys_compare(enum conf_scope scope, const void *a, const void *b,
-    struct conf_diff *d)
+keys_compare(
+    enum conf_scope scope, const void *a, const void *b, struct conf_diff *d)
 {
 	d->reload = keys_changed(scope, a, b, CONF_RELOAD);
 	d->restart = keys_changed(scope, a, b, CONF_RESTART);
@@ -1184,10 +1194,10 @@ keys_compare(enum conf_scope scope, const void *a, const void *b,
 }
 
 static void
-keys_keep(enum conf_scope scope, void *dst, const void *src,
-    enum conf_apply apply)
+keys_keep(
+    enum conf_scope scope, void *dst, const void *src, enum conf_apply apply)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < NKEYS; i++)
 		if (conf_keys[i].scope == scope && conf_keys[i].apply == apply)

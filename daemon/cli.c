@@ -26,175 +26,194 @@
 #include "store.h"
 #include "util.h"
 
-#define EXIT_FAIL	1
-#define EXIT_USAGE	2
+#define EXIT_FAIL  1
+#define EXIT_USAGE 2
 
 struct cmd {
-	const char	*name;
-	int		(*fn)(int, char **);
-	const char	*usage;
-	const char	*help;
+	const char *name;
+	int (*fn)(int, char **);
+	const char *usage;
+	const char *help;
 };
 
-static int	cmd_identify(int, char **);
-static int	cmd_harvest(int, char **);
-static int	cmd_export(int, char **);
-static int	cmd_changes(int, char **);
-static int	cmd_status(int, char **);
-static int	cmd_list_identifiers(int, char **);
-static int	cmd_search(int, char **);
-static int	cmd_get_record(int, char **);
-static int	cmd_sources(int, char **);
+static int cmd_identify(int, char **);
+static int cmd_harvest(int, char **);
+static int cmd_export(int, char **);
+static int cmd_changes(int, char **);
+static int cmd_status(int, char **);
+static int cmd_list_identifiers(int, char **);
+static int cmd_search(int, char **);
+static int cmd_get_record(int, char **);
+static int cmd_sources(int, char **);
 
 static const struct cmd cmds[] = {
 	{ "identify", cmd_identify, "identify URL",
-	  "Show what a repository says about itself: Identify, its metadata\n"
-	  "formats and its sets.\n" },
+	    "Show what a repository says about itself: Identify, its metadata\n"
+	    "formats and its sets.\n" },
 	{ "harvest", cmd_harvest,
-	  "harvest --db FILE --url URL [--prefix P]... [--set S]...\n"
-	  "                  [--from D] [--until D] [--source NAME] [--delay T]\n"
-	  "                  [--retries N] [--retry-wait T] [--timeout T]\n"
-	  "                  [--max-response-bytes N] [--overlap T] [--sweep]\n"
-	  "                  [--window UNIT] [--window-min T]\n"
-	  "                  [--follow-redirects same-host|any] [--move] [-v]\n"
-	  "       oaiharvest harvest --config FILE [--db FILE] [--from D]\n"
-	  "                  [--until D] [--retries N] [--retry-wait T]\n"
-	  "                  [--timeout T] [--max-response-bytes N]\n"
-	  "                  [--overlap T] [--sweep] [--window UNIT]\n"
-	  "                  [--window-min T]\n"
-	  "                  [--follow-redirects same-host|any] [--move] [-v]\n"
-	  "                  [NAME...]",
-	  "Harvest now, into a SQLite database.  Run again, it harvests only\n"
-	  "what changed since the last completed harvest (from = the\n"
-	  "repository's clock when it began, less --overlap).  With\n"
-	  "--config, the sources NAME... of the config file (all enabled\n"
-	  "ones when none is named), one after the other; the options given\n"
-	  "override the config's values.  Values take the config's units\n"
-	  "and bounds (oaiharvest.conf(5)): durations T such as 500ms, 30s\n"
-	  "or 15m, sizes N such as 64M.  Options:\n"
-	  "  --db FILE       the database (created when missing)\n"
-	  "  --url URL       the repository's OAI-PMH base URL\n"
-	  "  --prefix P      metadataPrefix, repeatable (default oai_dc)\n"
-	  "  --set S         setSpec, repeatable (default: whole repository)\n"
-	  "  --from D        harvest from D (YYYY-MM-DD or\n"
-	  "                  YYYY-MM-DDThh:mm:ssZ) instead of the watermark\n"
-	  "  --until D       harvest until D\n"
-	  "  --source NAME   the source's name (default: the source that\n"
-	  "                  harvests this URL, or else the URL without its\n"
-	  "                  scheme, e.g. example.org_oai)\n"
-	  "  --move          the source's repository moved to this URL: keep\n"
-	  "                  its records, watermarks and changes (without it,\n"
-	  "                  another URL for a source is refused)\n"
-	  "  --delay T       the wait between requests, 0 to 1h (default 0;\n"
-	  "                  a bare number is milliseconds)\n"
-	  "  --retries N     retries of a failed request, 0 to 100\n"
-	  "                  (default 3)\n"
-	  "  --retry-wait T  the first retry's wait without Retry-After\n"
-	  "                  (default 2s; doubles each time; a bare number\n"
-	  "                  is milliseconds)\n"
-	  "  --timeout T     the longest one request may take, 1s to 30m\n"
-	  "                  (default 30m)\n"
-	  "  --max-response-bytes N  the largest response, decoded, 1K to\n"
-	  "                  256M (default 256M)\n"
-	  "  --sweep         after the harvest, list every identifier\n"
-	  "                  (ListIdentifiers) and mark the records that\n"
-	  "                  vanished deleted (for repositories that keep no\n"
-	  "                  deletions; done weekly by default for those)\n"
-	  "  --overlap T     the next from is the repository's clock at the\n"
-	  "                  start of this harvest less T, 0 to 1w (default\n"
-	  "                  5m), so that records indexed late are not\n"
-	  "                  missed\n"
-	  "  --window UNIT   ask for one year, month or day at a time\n"
-	  "                  (none: everything at once, the default), for\n"
-	  "                  repositories that time out on large requests;\n"
-	  "                  a window that fails is halved\n"
-	  "  --window-min T  the narrowest window, 1s to 366d (default 1d)\n"
-	  "  --follow-redirects same-host|any  follow a redirect to another\n"
-	  "                  host or port too (default: same host and port,\n"
-	  "                  or http to https on the same host)\n"
-	  "  -v              more log lines (twice: debug)\n"
-	  "Exit status: 0 done, 1 failed (completed pages are kept),\n"
-	  "2 usage or config error.\n" },
+	    "harvest --db FILE --url URL [--prefix P]... [--set S]...\n"
+	    "                  [--from D] [--until D] [--source NAME] [--delay "
+	    "T]\n"
+	    "                  [--retries N] [--retry-wait T] [--timeout T]\n"
+	    "                  [--max-response-bytes N] [--overlap T] "
+	    "[--sweep]\n"
+	    "                  [--window UNIT] [--window-min T]\n"
+	    "                  [--follow-redirects same-host|any] [--move] "
+	    "[-v]\n"
+	    "       oaiharvest harvest --config FILE [--db FILE] [--from D]\n"
+	    "                  [--until D] [--retries N] [--retry-wait T]\n"
+	    "                  [--timeout T] [--max-response-bytes N]\n"
+	    "                  [--overlap T] [--sweep] [--window UNIT]\n"
+	    "                  [--window-min T]\n"
+	    "                  [--follow-redirects same-host|any] [--move] "
+	    "[-v]\n"
+	    "                  [NAME...]",
+	    "Harvest now, into a SQLite database.  Run again, it harvests "
+	    "only\n"
+	    "what changed since the last completed harvest (from = the\n"
+	    "repository's clock when it began, less --overlap).  With\n"
+	    "--config, the sources NAME... of the config file (all enabled\n"
+	    "ones when none is named), one after the other; the options given\n"
+	    "override the config's values.  Values take the config's units\n"
+	    "and bounds (oaiharvest.conf(5)): durations T such as 500ms, 30s\n"
+	    "or 15m, sizes N such as 64M.  Options:\n"
+	    "  --db FILE       the database (created when missing)\n"
+	    "  --url URL       the repository's OAI-PMH base URL\n"
+	    "  --prefix P      metadataPrefix, repeatable (default oai_dc)\n"
+	    "  --set S         setSpec, repeatable (default: whole "
+	    "repository)\n"
+	    "  --from D        harvest from D (YYYY-MM-DD or\n"
+	    "                  YYYY-MM-DDThh:mm:ssZ) instead of the watermark\n"
+	    "  --until D       harvest until D\n"
+	    "  --source NAME   the source's name (default: the source that\n"
+	    "                  harvests this URL, or else the URL without its\n"
+	    "                  scheme, e.g. example.org_oai)\n"
+	    "  --move          the source's repository moved to this URL: "
+	    "keep\n"
+	    "                  its records, watermarks and changes (without "
+	    "it,\n"
+	    "                  another URL for a source is refused)\n"
+	    "  --delay T       the wait between requests, 0 to 1h (default 0;\n"
+	    "                  a bare number is milliseconds)\n"
+	    "  --retries N     retries of a failed request, 0 to 100\n"
+	    "                  (default 3)\n"
+	    "  --retry-wait T  the first retry's wait without Retry-After\n"
+	    "                  (default 2s; doubles each time; a bare number\n"
+	    "                  is milliseconds)\n"
+	    "  --timeout T     the longest one request may take, 1s to 30m\n"
+	    "                  (default 30m)\n"
+	    "  --max-response-bytes N  the largest response, decoded, 1K to\n"
+	    "                  256M (default 256M)\n"
+	    "  --sweep         after the harvest, list every identifier\n"
+	    "                  (ListIdentifiers) and mark the records that\n"
+	    "                  vanished deleted (for repositories that keep "
+	    "no\n"
+	    "                  deletions; done weekly by default for those)\n"
+	    "  --overlap T     the next from is the repository's clock at the\n"
+	    "                  start of this harvest less T, 0 to 1w (default\n"
+	    "                  5m), so that records indexed late are not\n"
+	    "                  missed\n"
+	    "  --window UNIT   ask for one year, month or day at a time\n"
+	    "                  (none: everything at once, the default), for\n"
+	    "                  repositories that time out on large requests;\n"
+	    "                  a window that fails is halved\n"
+	    "  --window-min T  the narrowest window, 1s to 366d (default 1d)\n"
+	    "  --follow-redirects same-host|any  follow a redirect to another\n"
+	    "                  host or port too (default: same host and port,\n"
+	    "                  or http to https on the same host)\n"
+	    "  -v              more log lines (twice: debug)\n"
+	    "Exit status: 0 done, 1 failed (completed pages are kept),\n"
+	    "2 usage or config error.\n" },
 	{ "export", cmd_export,
-	  "export --db FILE [--source NAME] [--prefix P]\n"
-	  "                  [--identifier ID]... [--since SEQ]\n"
-	  "                  [--format json|xml|oai] [--page-size N]",
-	  "Print the records as JSON Lines, one record per line, ordered by\n"
-	  "source, prefix and identifier.  Options:\n"
-	  "  --source NAME   the records of that source (an error when there\n"
-	  "                  is none)\n"
-	  "  --prefix P      of that metadataPrefix (an error when there are\n"
-	  "                  neither records nor lists of it)\n"
-	  "  --identifier ID the record(s) with that OAI identifier,\n"
-	  "                  repeatable; exit 1 naming those not found\n"
-	  "  --since SEQ     the records changed after change seq SEQ (see\n"
-	  "                  changes), each once, as it is now: a deleted one\n"
-	  "                  with \"deleted\":true and no metadata\n"
-	  "  --format F      json (default); xml: one XML document, an\n"
-	  "                  <oh:record> with its header and metadata for\n"
-	  "                  each record (namespace " FEED_XMLNS ");\n"
-	  "                  oai: OAI-PMH ListRecords responses, one after\n"
-	  "                  the other, one list per source and prefix\n"
-	  "  --page-size N   with --format oai: at most N records a\n"
-	  "                  response\n" },
+	    "export --db FILE [--source NAME] [--prefix P]\n"
+	    "                  [--identifier ID]... [--since SEQ]\n"
+	    "                  [--format json|xml|oai] [--page-size N]",
+	    "Print the records as JSON Lines, one record per line, ordered by\n"
+	    "source, prefix and identifier.  Options:\n"
+	    "  --source NAME   the records of that source (an error when "
+	    "there\n"
+	    "                  is none)\n"
+	    "  --prefix P      of that metadataPrefix (an error when there "
+	    "are\n"
+	    "                  neither records nor lists of it)\n"
+	    "  --identifier ID the record(s) with that OAI identifier,\n"
+	    "                  repeatable; exit 1 naming those not found\n"
+	    "  --since SEQ     the records changed after change seq SEQ (see\n"
+	    "                  changes), each once, as it is now: a deleted "
+	    "one\n"
+	    "                  with \"deleted\":true and no metadata\n"
+	    "  --format F      json (default); xml: one XML document, an\n"
+	    "                  <oh:record> with its header and metadata for\n"
+	    "                  each record (namespace " FEED_XMLNS ");\n"
+	    "                  oai: OAI-PMH ListRecords responses, one after\n"
+	    "                  the other, one list per source and prefix\n"
+	    "  --page-size N   with --format oai: at most N records a\n"
+	    "                  response\n" },
 	{ "changes", cmd_changes,
-	  "changes --db FILE [--since SEQ] [--limit N] [--follow]",
-	  "Print the change log (new, updated, deleted) as JSON Lines, in\n"
-	  "sequence order, after SEQ (default 0).  --follow keeps printing\n"
-	  "new changes as they are committed, until interrupted.\n" },
+	    "changes --db FILE [--since SEQ] [--limit N] [--follow]",
+	    "Print the change log (new, updated, deleted) as JSON Lines, in\n"
+	    "sequence order, after SEQ (default 0).  --follow keeps printing\n"
+	    "new changes as they are committed, until interrupted.\n" },
 	{ "search", cmd_search,
-	  "search --db FILE QUERY [--source NAME] [--limit N]",
-	  "Full-text search over title, creator, subject and description\n"
-	  "(FTS5 syntax: words, \"a phrase\", prefix*, AND, OR, NOT,\n"
-	  "title:word; a query that is not valid syntax, such as\n"
-	  "Taylor-Jones or O'Brien, is searched as plain words).  JSON\n"
-	  "Lines, best first: source, identifier, prefix, datestamp, title,\n"
-	  "snippet (matches in [brackets]), score.\n" },
+	    "search --db FILE QUERY [--source NAME] [--limit N]",
+	    "Full-text search over title, creator, subject and description\n"
+	    "(FTS5 syntax: words, \"a phrase\", prefix*, AND, OR, NOT,\n"
+	    "title:word; a query that is not valid syntax, such as\n"
+	    "Taylor-Jones or O'Brien, is searched as plain words).  JSON\n"
+	    "Lines, best first: source, identifier, prefix, datestamp, title,\n"
+	    "snippet (matches in [brackets]), score.\n" },
 	{ "list-identifiers", cmd_list_identifiers,
-	  "list-identifiers URL [--prefix P] [--set S] [--from D] [--until D]",
-	  "Print the record headers of a repository (ListIdentifiers,\n"
-	  "following resumption tokens) as JSON Lines.  Nothing is stored.\n" },
-	{ "get-record", cmd_get_record, "get-record URL IDENTIFIER [--prefix P]",
-	  "Print one record (GetRecord) as a JSON line, in the shape of\n"
-	  "export.  Nothing is stored.\n" },
+	    "list-identifiers URL [--prefix P] [--set S] [--from D] [--until "
+	    "D]",
+	    "Print the record headers of a repository (ListIdentifiers,\n"
+	    "following resumption tokens) as JSON Lines.  Nothing is "
+	    "stored.\n" },
+	{ "get-record", cmd_get_record,
+	    "get-record URL IDENTIFIER [--prefix P]",
+	    "Print one record (GetRecord) as a JSON line, in the shape of\n"
+	    "export.  Nothing is stored.\n" },
 	{ "status", cmd_status,
-	  "status [--db FILE] [--config FILE] [--daemon URL]",
-	  "Per source: the last run, its result, record counts and the\n"
-	  "watermark of each list.  With --config (its status_listen) or\n"
-	  "--daemon http://HOST:PORT, the running daemon's view when it\n"
-	  "answers (state, next run, failures); the database's otherwise.\n" },
+	    "status [--db FILE] [--config FILE] [--daemon URL]",
+	    "Per source: the last run, its result, record counts and the\n"
+	    "watermark of each list.  With --config (its status_listen) or\n"
+	    "--daemon http://HOST:PORT, the running daemon's view when it\n"
+	    "answers (state, next run, failures); the database's "
+	    "otherwise.\n" },
 	{ "sources", cmd_sources,
-	  "sources --db FILE [list]\n"
-	  "       oaiharvest sources --db FILE rename OLD NEW\n"
-	  "       oaiharvest sources --db FILE move NAME URL\n"
-	  "       oaiharvest sources --db FILE reset NAME\n"
-	  "       oaiharvest sources --db FILE drop NAME [--force]",
-	  "List the sources of the database (name, URL, records present and\n"
-	  "deleted, the last run's result and end, the next from of each\n"
-	  "list), or change one; nothing is harvested.  --config FILE may\n"
-	  "stand for --db (its database).  Actions:\n"
-	  "  rename OLD NEW  the source is called NEW (refused when NEW is\n"
-	  "                  taken); rename its config section too\n"
-	  "  move NAME URL   the repository moved to URL: keep its records,\n"
-	  "                  watermarks and changes (as harvest --move)\n"
-	  "  reset NAME      forget its watermarks, resumption tokens and\n"
-	  "                  sweeps: the next harvest is a full one; its\n"
-	  "                  records stay\n"
-	  "  drop NAME       delete the source with its records, content,\n"
-	  "                  lists, runs, rejects and changes; refused while\n"
-	  "                  the daemon's changes_log has not written out all\n"
-	  "                  of its changes, unless --force.  Its seqs are\n"
-	  "                  never given out again.\n"
-	  "Exit status: 0 done, 1 failed (no such source, a name taken, ...),\n"
-	  "2 usage error.\n" },
+	    "sources --db FILE [list]\n"
+	    "       oaiharvest sources --db FILE rename OLD NEW\n"
+	    "       oaiharvest sources --db FILE move NAME URL\n"
+	    "       oaiharvest sources --db FILE reset NAME\n"
+	    "       oaiharvest sources --db FILE drop NAME [--force]",
+	    "List the sources of the database (name, URL, records present and\n"
+	    "deleted, the last run's result and end, the next from of each\n"
+	    "list), or change one; nothing is harvested.  --config FILE may\n"
+	    "stand for --db (its database).  Actions:\n"
+	    "  rename OLD NEW  the source is called NEW (refused when NEW is\n"
+	    "                  taken); rename its config section too\n"
+	    "  move NAME URL   the repository moved to URL: keep its records,\n"
+	    "                  watermarks and changes (as harvest --move)\n"
+	    "  reset NAME      forget its watermarks, resumption tokens and\n"
+	    "                  sweeps: the next harvest is a full one; its\n"
+	    "                  records stay\n"
+	    "  drop NAME       delete the source with its records, content,\n"
+	    "                  lists, runs, rejects and changes; refused "
+	    "while\n"
+	    "                  the daemon's changes_log has not written out "
+	    "all\n"
+	    "                  of its changes, unless --force.  Its seqs are\n"
+	    "                  never given out again.\n"
+	    "Exit status: 0 done, 1 failed (no such source, a name taken, "
+	    "...),\n"
+	    "2 usage error.\n" },
 };
 
-static const char	*progname = "oaiharvest";
+static const char *progname = "oaiharvest";
 
 static void
 usage_all(FILE *out)
 {
-	size_t	i;
+	size_t i;
 
 	fprintf(out, "usage: %s COMMAND [OPTIONS]\n\ncommands:\n", progname);
 	for (i = 0; i < nitems(cmds); i++)
@@ -205,7 +224,7 @@ usage_all(FILE *out)
 static int
 usage_cmd(const struct cmd *c, int help)
 {
-	FILE	*out = help ? stdout : stderr;
+	FILE *out = help ? stdout : stderr;
 
 	fprintf(out, "usage: %s %s\n", progname, c->usage);
 	if (help)
@@ -216,7 +235,7 @@ usage_cmd(const struct cmd *c, int help)
 static const struct cmd *
 find_cmd(const char *name)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < nitems(cmds); i++)
 		if (strcmp(cmds[i].name, name) == 0)
@@ -240,7 +259,7 @@ bad_usage(const char *cmd, const char *fmt, const char *arg)
 static int
 output_done(const char *cmd, struct store *store, int r, char *cause)
 {
-	int	rc = 0;
+	int rc = 0;
 
 	if (r == -1 || fflush(stdout) == EOF) {
 		fprintf(stderr, "%s %s: %s\n", progname, cmd,
@@ -255,8 +274,8 @@ output_done(const char *cmd, struct store *store, int r, char *cause)
 static struct store *
 open_db(const char *path, int flags)
 {
-	struct store	*s;
-	char		*cause = NULL;
+	struct store *s;
+	char	     *cause = NULL;
 
 	if ((s = store_open(path, flags, &cause)) == NULL) {
 		fprintf(stderr, "%s: %s\n", progname, cause);
@@ -268,18 +287,18 @@ open_db(const char *path, int flags)
 /* identify */
 
 struct ident {
-	struct event_base	*base;
-	struct harvest_engine	*engine;
-	const char		*url;
-	int			 step;		/* 0 Identify, 1 formats, 2 sets */
-	int			 failed;
-	int			 pages;
-	int			 cut;		/* ListSets stopped early */
-	char			*token;
-	size_t			 nformats, nsets;
+	struct event_base     *base;
+	struct harvest_engine *engine;
+	const char	      *url;
+	int		       step; /* 0 Identify, 1 formats, 2 sets */
+	int		       failed;
+	int		       pages;
+	int		       cut; /* ListSets stopped early */
+	char		      *token;
+	size_t		       nformats, nsets;
 };
 
-static void	ident_next(struct ident *);
+static void ident_next(struct ident *);
 
 /*
  * A repository's string for the terminal: control characters (a newline
@@ -289,11 +308,11 @@ static void	ident_next(struct ident *);
 static const char *
 ident_vis(const char *s)
 {
-	static char	 slots[2][512];
-	static int	 next;
-	const char	*q;
-	char		*out;
-	size_t		 n;
+	static char slots[2][512];
+	static int  next;
+	const char *q;
+	char	   *out;
+	size_t	    n;
 
 	if (s == NULL)
 		return "-";
@@ -314,9 +333,9 @@ ident_vis(const char *s)
 static int
 ident_on_identify(void *arg, const struct oai_identify *id)
 {
-	size_t	i;
+	size_t i;
 
-#define ROW(k, v)	printf("%-18s%s\n", k, ident_vis(v))
+#define ROW(k, v) printf("%-18s%s\n", k, ident_vis(v))
 	ROW("Repository:", id->repository_name);
 	ROW("Base URL:", id->base_url);
 	ROW("Protocol:", id->protocol_version);
@@ -337,10 +356,10 @@ ident_on_identify(void *arg, const struct oai_identify *id)
 }
 
 static int
-ident_on_format(void *arg, const char *prefix, const char *schema,
-    const char *ns)
+ident_on_format(
+    void *arg, const char *prefix, const char *schema, const char *ns)
 {
-	struct ident	*d = arg;
+	struct ident *d = arg;
 
 	if (d->nformats++ == 0)
 		printf("\nMetadata formats:\n");
@@ -352,21 +371,21 @@ ident_on_format(void *arg, const char *prefix, const char *schema,
 static int
 ident_on_set(void *arg, const char *spec, const char *name)
 {
-	struct ident	*d = arg;
+	struct ident *d = arg;
 
 	if (d->nsets++ == 0)
 		printf("\nSets:\n");
-	printf("  %-24s %s\n", ident_vis(spec), name != NULL ?
-	    ident_vis(name) : "");
+	printf("  %-24s %s\n", ident_vis(spec),
+	    name != NULL ? ident_vis(name) : "");
 	return 0;
 }
 
 static void
 ident_done(struct oai_parser *p, const char *cause, void *arg)
 {
-	struct ident		*d = arg;
-	const struct oai_token	*tok;
-	const char		*code;
+	struct ident	       *d = arg;
+	const struct oai_token *tok;
+	const char	       *code;
 
 	if (p == NULL) {
 		fprintf(stderr, "%s identify: %s\n", progname, cause);
@@ -394,10 +413,11 @@ ident_done(struct oai_parser *p, const char *cause, void *arg)
 		d->token = xstrdup(tok->value);
 	else {
 		if (d->step == 2 && tok->value != NULL) {
-			fprintf(stderr, "%s identify: warning: ListSets cut "
+			fprintf(stderr,
+			    "%s identify: warning: ListSets cut "
 			    "after %d pages: the repository still sent a "
-			    "resumptionToken\n", progname,
-			    MAX_IDENTIFY_SET_PAGES);
+			    "resumptionToken\n",
+			    progname, MAX_IDENTIFY_SET_PAGES);
 			d->cut = 1;
 		}
 		d->step++;
@@ -410,12 +430,12 @@ ident_done(struct oai_parser *p, const char *cause, void *arg)
 static void
 ident_next(struct ident *d)
 {
-	static const struct oai_callbacks	 cbs = {
+	static const struct oai_callbacks cbs = {
 		.on_identify = ident_on_identify,
 		.on_format = ident_on_format,
 		.on_set = ident_on_set,
 	};
-	char					*url = NULL, *cause = NULL;
+	char *url = NULL, *cause = NULL;
 
 	switch (d->step) {
 	case 0:
@@ -425,8 +445,9 @@ ident_next(struct ident *d)
 		url = harvest_url(d->url, "ListMetadataFormats", (char *)NULL);
 		break;
 	case 2:
-		url = d->token != NULL ? harvest_url(d->url, "ListSets",
-		    "resumptionToken", d->token, (char *)NULL) :
+		url = d->token != NULL ?
+		    harvest_url(d->url, "ListSets", "resumptionToken", d->token,
+			(char *)NULL) :
 		    harvest_url(d->url, "ListSets", (char *)NULL);
 		break;
 	default:
@@ -435,8 +456,9 @@ ident_next(struct ident *d)
 		event_base_loopexit(d->base, NULL);
 		return;
 	}
-	if (url == NULL || harvest_request(d->engine, url, &cbs, d,
-	    ident_done, d, &cause) == -1) {
+	if (url == NULL ||
+	    harvest_request(d->engine, url, &cbs, d, ident_done, d, &cause) ==
+		-1) {
 		fprintf(stderr, "%s identify: %s\n", progname,
 		    cause != NULL ? cause : "URL too long");
 		free(cause);
@@ -449,14 +471,14 @@ ident_next(struct ident *d)
 static int
 cmd_identify(int argc, char **argv)
 {
-	static const struct option	 opts[] = {
+	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct harvest_options		 ho;
-	struct ident			 d;
-	char				*cause = NULL;
-	int				 ch;
+	struct harvest_options ho;
+	struct ident	       d;
+	char		      *cause = NULL;
+	int		       ch;
 
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (ch == 'h')
@@ -473,8 +495,8 @@ cmd_identify(int argc, char **argv)
 	memset(&ho, 0, sizeof(ho));
 	ho.timeout = 120;
 	d.base = event_base_new();
-	if ((d.engine = harvest_engine_new(d.base, NULL, &ho,
-	    &cause)) == NULL) {
+	if ((d.engine = harvest_engine_new(d.base, NULL, &ho, &cause)) ==
+	    NULL) {
 		fprintf(stderr, "%s: %s\n", progname, cause);
 		free(cause);
 		event_base_free(d.base);
@@ -491,16 +513,16 @@ cmd_identify(int argc, char **argv)
 /* harvest */
 
 struct hrun {
-	struct event_base	*base;
-	struct harvest_job	*job;
-	int			 failed;
-	int			 interrupted;
-	int			 tty;		/* draw a progress line */
-	int			 drawn;
-	int64_t			 start_ms;
-	long long		 base_records;	/* lists done before */
-	long long		 last_records;
-	char			*list;		/* "prefix set" in flight */
+	struct event_base  *base;
+	struct harvest_job *job;
+	int		    failed;
+	int		    interrupted;
+	int		    tty; /* draw a progress line */
+	int		    drawn;
+	int64_t		    start_ms;
+	long long	    base_records; /* lists done before */
+	long long	    last_records;
+	char		   *list; /* "prefix set" in flight */
 };
 
 /*
@@ -512,10 +534,10 @@ static void
 progress_page(void *arg, const char *source, const char *prefix,
     const char *set, long long records, long long size)
 {
-	struct hrun	*h = arg;
-	double		 secs, rate;
-	long long	 eta;
-	char		*list;
+	struct hrun *h = arg;
+	double	     secs, rate;
+	long long    eta;
+	char	    *list;
 
 	if (!h->tty)
 		return;
@@ -536,8 +558,8 @@ progress_page(void *arg, const char *source, const char *prefix,
 		    records >= size ? 100.0 : 100.0 * records / size);
 		if (rate > 0 && records < size) {
 			eta = (long long)((size - records) / rate);
-			fprintf(stderr, ", %lld:%02lld left", eta / 60,
-			    eta % 60);
+			fprintf(
+			    stderr, ", %lld:%02lld left", eta / 60, eta % 60);
 		}
 	}
 	fprintf(stderr, ", %.0f records/s", rate);
@@ -547,18 +569,19 @@ progress_page(void *arg, const char *source, const char *prefix,
 static void
 harvest_done(const struct harvest_result *r, void *arg)
 {
-	struct hrun	*h = arg;
+	struct hrun *h = arg;
 
 	h->job = NULL;
 	if (!r->ok)
 		h->failed = 1;
 	if (h->drawn)
 		fprintf(stderr, "\r\033[K");
-	fprintf(stderr, "harvest source=%s status=%s run=%lld lists=%lld "
+	fprintf(stderr,
+	    "harvest source=%s status=%s run=%lld lists=%lld "
 	    "pages=%lld records=%lld new=%lld updated=%lld deleted=%lld "
-	    "unchanged=%lld bytes=%lld seconds=%.2f", log_q(r->source),
-	    r->ok ? "ok" : "failed", (long long)r->run_id, r->lists,
-	    r->stats.pages, r->stats.records, r->stats.new_records,
+	    "unchanged=%lld bytes=%lld seconds=%.2f",
+	    log_q(r->source), r->ok ? "ok" : "failed", (long long)r->run_id,
+	    r->lists, r->stats.pages, r->stats.records, r->stats.new_records,
 	    r->stats.updated, r->stats.deleted, r->stats.unchanged,
 	    r->stats.bytes, r->seconds);
 	if (r->stats.tombstones > 0)
@@ -584,7 +607,7 @@ harvest_done(const struct harvest_result *r, void *arg)
 static void
 harvest_signal(evutil_socket_t sig, short what, void *arg)
 {
-	struct hrun	*h = arg;
+	struct hrun *h = arg;
 
 	h->interrupted = 1;
 	if (h->job != NULL)
@@ -596,11 +619,11 @@ static int
 run_one(struct store *store, const struct harvest_options *ho,
     const struct harvest_source *src, int *interrupted)
 {
-	struct harvest_engine	*engine;
-	struct harvest_observer	 obs;
-	struct event		*sigint, *sigterm;
-	struct hrun		 h;
-	char			*cause = NULL;
+	struct harvest_engine  *engine;
+	struct harvest_observer obs;
+	struct event	       *sigint, *sigterm;
+	struct hrun		h;
+	char		       *cause = NULL;
 
 	memset(&h, 0, sizeof(h));
 	h.base = event_base_new();
@@ -646,9 +669,9 @@ run_one(struct store *store, const struct harvest_options *ho,
 static char *
 name_from_url(struct store *store, const char *url)
 {
-	const char	*p, *at, *q;
-	char		*n, *c;
-	size_t		 len;
+	const char *p, *at, *q;
+	char	   *n, *c;
+	size_t	    len;
 
 	n = url_redact(url);
 	c = store_source_by_url(store, n);
@@ -666,8 +689,8 @@ name_from_url(struct store *store, const char *url)
 	n = xstrndup(p, strcspn(p, "?#"));
 	for (c = n; *c != '\0'; c++)
 		if (!(*c == '.' || *c == '-' || *c == '_' ||
-		    (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
-		    (*c >= 'A' && *c <= 'Z')))
+			(*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
+			(*c >= 'A' && *c <= 'Z')))
 			*c = '_';
 	while ((len = strlen(n)) > 0 && n[len - 1] == '_')
 		n[len - 1] = '\0';
@@ -683,11 +706,11 @@ name_from_url(struct store *store, const char *url)
  * usage error, unless --move says the repository moved there.
  */
 static int
-check_source_url(struct store *store, const char *name, const char *url,
-    int move)
+check_source_url(
+    struct store *store, const char *name, const char *url, int move)
 {
-	char	*old, *shown;
-	int	 rc = 0;
+	char *old, *shown;
+	int   rc = 0;
 
 	/* The store keeps the URL without its password (url_redact). */
 	shown = url_redact(url);
@@ -699,14 +722,17 @@ check_source_url(struct store *store, const char *name, const char *url,
 		return 0;
 	}
 	if (move)
-		fprintf(stderr, "%s harvest: source \"%s\" moves from %s to %s "
+		fprintf(stderr,
+		    "%s harvest: source \"%s\" moves from %s to %s "
 		    "(its records, watermarks and changes are kept)\n",
 		    progname, name, old, url);
 	else {
-		fprintf(stderr, "%s harvest: source \"%s\" is the repository "
+		fprintf(stderr,
+		    "%s harvest: source \"%s\" is the repository "
 		    "at %s, not %s: to harvest %s as another source, give it "
 		    "a name with --source; if the repository moved there, add "
-		    "--move\n", progname, name, old, url, url);
+		    "--move\n",
+		    progname, name, old, url, url);
 		rc = -1;
 	}
 	free(old);
@@ -718,7 +744,7 @@ check_source_url(struct store *store, const char *name, const char *url,
 static int
 conf_selected(const struct conf_source *cs, char **names, int n)
 {
-	int	k;
+	int k;
 
 	if (n == 0)
 		return cs->enabled;
@@ -736,10 +762,10 @@ conf_selected(const struct conf_source *cs, char **names, int n)
  * an argument sets value.
  */
 static const struct harvest_flag {
-	int		 ch;
-	const char	*key;
-	int		 millis;
-	const char	*value;
+	int	    ch;
+	const char *key;
+	int	    millis;
+	const char *value;
 } harvest_flags[] = {
 	{ 'p', "metadata_prefix", 0, NULL },
 	{ 's', "set", 0, NULL },
@@ -760,14 +786,14 @@ static const struct harvest_flag {
 
 /* A flag given: its key and the value handed to conf_set_key(). */
 struct flag_value {
-	const struct harvest_flag	*f;
-	char				*value;
+	const struct harvest_flag *f;
+	char			  *value;
 };
 
 static const struct harvest_flag *
 harvest_flag(int ch)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < nitems(harvest_flags); i++)
 		if (harvest_flags[i].ch == ch)
@@ -779,13 +805,13 @@ harvest_flag(int ch)
 static const char *
 flag_name(const struct option *opts, int ch)
 {
-	static char	name[64];
+	static char name[64];
 
 	for (; opts->name != NULL; opts++)
 		if (opts->val == ch)
 			break;
-	snprintf(name, sizeof(name), "--%s", opts->name != NULL ?
-	    opts->name : "?");
+	snprintf(
+	    name, sizeof(name), "--%s", opts->name != NULL ? opts->name : "?");
 	return name;
 }
 
@@ -794,11 +820,10 @@ flag_name(const struct option *opts, int ch)
  * range (0 to 1h)", then the usual hint.
  */
 static int
-bad_flag(const char *cmd, const char *flag, const char *value,
-    const char *why)
+bad_flag(const char *cmd, const char *flag, const char *value, const char *why)
 {
-	fprintf(stderr, "%s %s: %s %s: %s (try %s %s --help)\n", progname,
-	    cmd, flag, value, why, progname, cmd);
+	fprintf(stderr, "%s %s: %s %s: %s (try %s %s --help)\n", progname, cmd,
+	    flag, value, why, progname, cmd);
 	return EXIT_USAGE;
 }
 
@@ -808,7 +833,7 @@ flag_set(const struct option *opts, const struct harvest_flag *f,
     const char *arg, struct conf *c, struct conf_source *s,
     struct flag_value *out)
 {
-	char	*why = NULL, *value;
+	char *why = NULL, *value;
 
 	if (f->value != NULL)
 		value = xstrdup(f->value);
@@ -832,7 +857,7 @@ flag_set(const struct option *opts, const struct harvest_flag *f,
 static int
 flag_given(const struct flag_value *fv, size_t n, const char *key)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < n; i++)
 		if (strcmp(fv[i].f->key, key) == 0)
@@ -843,7 +868,7 @@ flag_given(const struct flag_value *fv, size_t n, const char *key)
 static int
 cmd_harvest(int argc, char **argv)
 {
-	static const struct option	 opts[] = {
+	static const struct option opts[] = {
 		{ "db", required_argument, NULL, 'd' },
 		{ "url", required_argument, NULL, 'u' },
 		{ "prefix", required_argument, NULL, 'p' },
@@ -866,21 +891,21 @@ cmd_harvest(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const struct cmd		*c = find_cmd("harvest");
-	const struct harvest_flag	*f;
-	struct harvest_options		 ho;
-	struct harvest_source		 src;
-	struct conf			*conf = NULL, *fconf;
-	struct conf_source		 fsrc, run;
-	const struct conf_source	*cs;
-	struct flag_value		*fv;
-	struct store			*store = NULL;
-	const char			*db = NULL, *url = NULL, *config = NULL;
-	const char			*name = NULL;
-	char				*cause = NULL, *autoname = NULL;
-	size_t				 nfv = 0, i, j;
-	int				 ch, verbose = 0, rc = 0, r, intr = 0;
-	int				 k, move = 0, from;
+	const struct cmd	  *c = find_cmd("harvest");
+	const struct harvest_flag *f;
+	struct harvest_options	   ho;
+	struct harvest_source	   src;
+	struct conf		  *conf = NULL, *fconf;
+	struct conf_source	   fsrc, run;
+	const struct conf_source  *cs;
+	struct flag_value	  *fv;
+	struct store		  *store = NULL;
+	const char		  *db = NULL, *url = NULL, *config = NULL;
+	const char		  *name = NULL;
+	char			  *cause = NULL, *autoname = NULL;
+	size_t			   nfv = 0, i, j;
+	int			   ch, verbose = 0, rc = 0, r, intr = 0;
+	int			   k, move = 0, from;
 
 	/* The flags' own settings: the config's defaults but no delay. */
 	fconf = conf_new("command line");
@@ -889,8 +914,8 @@ cmd_harvest(int argc, char **argv)
 	fv = xcalloc(argc, sizeof(*fv));
 	while ((ch = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
 		if ((f = harvest_flag(ch)) != NULL) {
-			if (flag_set(opts, f, optarg, fconf, &fsrc,
-			    &fv[nfv]) == -1) {
+			if (flag_set(opts, f, optarg, fconf, &fsrc, &fv[nfv]) ==
+			    -1) {
 				rc = EXIT_USAGE;
 				goto out;
 			}
@@ -898,12 +923,24 @@ cmd_harvest(int argc, char **argv)
 			continue;
 		}
 		switch (ch) {
-		case 'd': db = optarg; break;
-		case 'u': url = optarg; break;
-		case 'n': name = optarg; break;
-		case 'c': config = optarg; break;
-		case 'X': move = 1; break;
-		case 'v': verbose++; break;
+		case 'd':
+			db = optarg;
+			break;
+		case 'u':
+			url = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 'X':
+			move = 1;
+			break;
+		case 'v':
+			verbose++;
+			break;
 		case 'h':
 			rc = usage_cmd(c, 1);
 			goto out;
@@ -912,8 +949,9 @@ cmd_harvest(int argc, char **argv)
 			goto out;
 		}
 	}
-	log_init(verbose >= 2 ? LOG_LVL_DEBUG : verbose ? LOG_LVL_INFO :
-	    LOG_LVL_WARN);
+	log_init(verbose >= 2 ? LOG_LVL_DEBUG :
+		verbose	      ? LOG_LVL_INFO :
+				LOG_LVL_WARN);
 	/* --from overrides the watermark; a config's from does not. */
 	from = flag_given(fv, nfv, "from");
 	if (config != NULL) {
@@ -921,7 +959,8 @@ cmd_harvest(int argc, char **argv)
 		    flag_given(fv, nfv, "metadata_prefix") ||
 		    flag_given(fv, nfv, "set") ||
 		    flag_given(fv, nfv, "delay")) {
-			rc = bad_usage("harvest", "%s", "--config cannot be "
+			rc = bad_usage("harvest", "%s",
+			    "--config cannot be "
 			    "combined with --url, --prefix, --set, --source or "
 			    "--delay (the config file says those)");
 			goto out;
@@ -933,8 +972,10 @@ cmd_harvest(int argc, char **argv)
 		}
 		for (k = optind; k < argc; k++)
 			if (conf_source_find(conf, argv[k]) == NULL) {
-				fprintf(stderr, "%s: %s: no source named "
-				    "\"%s\"\n", progname, config, argv[k]);
+				fprintf(stderr,
+				    "%s: %s: no source named "
+				    "\"%s\"\n",
+				    progname, config, argv[k]);
 				rc = EXIT_USAGE;
 				goto out;
 			}
@@ -942,23 +983,27 @@ cmd_harvest(int argc, char **argv)
 			db = conf->database;
 	} else {
 		if (optind != argc) {
-			rc = bad_usage("harvest", "unexpected argument: %s",
-			    argv[optind]);
+			rc = bad_usage(
+			    "harvest", "unexpected argument: %s", argv[optind]);
 			goto out;
 		}
 		if (db == NULL || url == NULL) {
-			rc = bad_usage("harvest", "%s", "--db and --url are "
+			rc = bad_usage("harvest", "%s",
+			    "--db and --url are "
 			    "required (or --config)");
 			goto out;
 		}
 		if (strncmp(url, "http://", 7) != 0 &&
 		    strncmp(url, "https://", 8) != 0) {
-			rc = bad_usage("harvest", "--url: not an http(s) URL: "
-			    "%s", url);
+			rc = bad_usage("harvest",
+			    "--url: not an http(s) URL: "
+			    "%s",
+			    url);
 			goto out;
 		}
 		if (move && name == NULL) {
-			rc = bad_usage("harvest", "%s", "--move needs the "
+			rc = bad_usage("harvest", "%s",
+			    "--move needs the "
 			    "--source that moved");
 			goto out;
 		}
@@ -1000,7 +1045,7 @@ cmd_harvest(int argc, char **argv)
 		conf_source_copy(&run, cs);
 		for (j = 0; j < nfv; j++)
 			if (conf_set_key(conf, &run, fv[j].f->key, fv[j].value,
-			    &cause) == -1)
+				&cause) == -1)
 				fatalx("%s: %s", fv[j].f->key, cause);
 		settings_options(conf, &ho);
 		settings_source(conf, &run, &src);
@@ -1026,31 +1071,37 @@ out:
 static int
 cmd_search(int argc, char **argv)
 {
-	static const struct option	 opts[] = {
+	static const struct option opts[] = {
 		{ "db", required_argument, NULL, 'd' },
 		{ "source", required_argument, NULL, 'n' },
 		{ "limit", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const struct cmd		*c = find_cmd("search");
-	const char			*db = NULL, *source = NULL, *errstr;
-	long long			 limit = 20;
-	struct store			*store;
-	char				*cause = NULL;
-	int				 ch, r;
+	const struct cmd *c = find_cmd("search");
+	const char	 *db = NULL, *source = NULL, *errstr;
+	long long	  limit = 20;
+	struct store	 *store;
+	char		 *cause = NULL;
+	int		  ch, r;
 
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'd': db = optarg; break;
-		case 'n': source = optarg; break;
+		case 'd':
+			db = optarg;
+			break;
+		case 'n':
+			source = optarg;
+			break;
 		case 'l':
 			if (parse_ll(optarg, 1, 100000, &limit, &errstr) == -1)
-				return bad_usage("search", "--limit: %s",
-				    errstr);
+				return bad_usage(
+				    "search", "--limit: %s", errstr);
 			break;
-		case 'h': return usage_cmd(c, 1);
-		default: return usage_cmd(c, 0);
+		case 'h':
+			return usage_cmd(c, 1);
+		default:
+			return usage_cmd(c, 0);
 		}
 	}
 	if (db == NULL || optind + 1 != argc)
@@ -1065,35 +1116,35 @@ cmd_search(int argc, char **argv)
 /* list-identifiers, get-record: one verb straight to stdout */
 
 struct walk {
-	struct event_base	*base;
-	struct harvest_engine	*engine;
-	const char		*url;
-	const char		*verb;
-	const char		*prefix, *set, *from, *until, *identifier;
-	char			*token;
-	char			*last_token;	/* the one just followed */
-	long long		 pages;
-	long long		 count;
-	long long		 rejects;
-	int			 failed;
+	struct event_base     *base;
+	struct harvest_engine *engine;
+	const char	      *url;
+	const char	      *verb;
+	const char	      *prefix, *set, *from, *until, *identifier;
+	char		      *token;
+	char		      *last_token; /* the one just followed */
+	long long	       pages;
+	long long	       count;
+	long long	       rejects;
+	int		       failed;
 };
 
 /* A record as one JSON line, in the shape of `export` without source. */
 static int
 walk_on_record(void *arg, const struct oai_record *r)
 {
-	struct walk	*w = arg;
-	struct buf	 b;
-	size_t		 i, k;
-	int		 el, first, any = 0;
+	struct walk *w = arg;
+	struct buf   b;
+	size_t	     i, k;
+	int	     el, first, any = 0;
 
 	buf_init(&b, SIZE_MAX / 4);
 	buf_addstr(&b, "{\"identifier\":");
 	json_add_string(&b, r->identifier, (size_t)-1);
 	buf_addstr(&b, ",\"datestamp\":");
 	json_add_string(&b, r->datestamp, (size_t)-1);
-	buf_printf(&b, ",\"deleted\":%s,\"sets\":[", r->deleted ? "true" :
-	    "false");
+	buf_printf(
+	    &b, ",\"deleted\":%s,\"sets\":[", r->deleted ? "true" : "false");
 	for (i = 0; i < r->nsets; i++) {
 		if (i > 0)
 			buf_addch(&b, ',');
@@ -1128,11 +1179,12 @@ walk_on_record(void *arg, const struct oai_record *r)
 	buf_free(&b);
 	w->count++;
 	/* Some repositories answer GetRecord with a neighbour. */
-	if (w->identifier != NULL &&
-	    strcmp(r->identifier, w->identifier) != 0)
-		fprintf(stderr, "%s %s: warning: asked for %s, the repository "
-		    "answered with %s\n", progname, w->verb,
-		    log_q(w->identifier), log_q(r->identifier));
+	if (w->identifier != NULL && strcmp(r->identifier, w->identifier) != 0)
+		fprintf(stderr,
+		    "%s %s: warning: asked for %s, the repository "
+		    "answered with %s\n",
+		    progname, w->verb, log_q(w->identifier),
+		    log_q(r->identifier));
 	return 0;
 }
 
@@ -1140,23 +1192,25 @@ walk_on_record(void *arg, const struct oai_record *r)
 static int
 walk_on_reject(void *arg, const struct oai_reject *r)
 {
-	struct walk	*w = arg;
+	struct walk *w = arg;
 
 	w->rejects++;
-	fprintf(stderr, "%s %s: set aside: identifier=%s datestamp=%s "
-	    "cause=%s\n", progname, w->verb, log_q(r->identifier),
-	    log_q(r->datestamp), log_q(r->cause));
+	fprintf(stderr,
+	    "%s %s: set aside: identifier=%s datestamp=%s "
+	    "cause=%s\n",
+	    progname, w->verb, log_q(r->identifier), log_q(r->datestamp),
+	    log_q(r->cause));
 	return 0;
 }
 
-static void	walk_next(struct walk *);
+static void walk_next(struct walk *);
 
 static void
 walk_done(struct oai_parser *p, const char *cause, void *arg)
 {
-	struct walk		*w = arg;
-	const struct oai_token	*tok;
-	const char		*code;
+	struct walk	       *w = arg;
+	const struct oai_token *tok;
+	const char	       *code;
 
 	free(w->token);
 	w->token = NULL;
@@ -1166,8 +1220,10 @@ walk_done(struct oai_parser *p, const char *cause, void *arg)
 	} else if ((code = oai_parser_error_code(p)) != NULL) {
 		if (strcmp(code, "noRecordsMatch") != 0) {
 			fprintf(stderr, "%s %s: OAI error %s: %s\n", progname,
-			    w->verb, code, oai_parser_error_message(p) ?
-			    oai_parser_error_message(p) : "");
+			    w->verb, code,
+			    oai_parser_error_message(p) ?
+				oai_parser_error_message(p) :
+				"");
 			w->failed = 1;
 		}
 	} else {
@@ -1176,9 +1232,10 @@ walk_done(struct oai_parser *p, const char *cause, void *arg)
 		if (tok->value != NULL && w->last_token != NULL &&
 		    strcmp(tok->value, w->last_token) == 0) {
 			/* Following it again would never end. */
-			fprintf(stderr, "%s %s: the server repeated the "
-			    "resumptionToken %s\n", progname, w->verb,
-			    tok->value);
+			fprintf(stderr,
+			    "%s %s: the server repeated the "
+			    "resumptionToken %s\n",
+			    progname, w->verb, tok->value);
 			w->failed = 1;
 		} else if (tok->value != NULL &&
 		    w->pages < MAX_PAGES_PER_LIST) {
@@ -1196,21 +1253,22 @@ walk_done(struct oai_parser *p, const char *cause, void *arg)
 static void
 walk_next(struct walk *w)
 {
-	static const struct oai_callbacks	 cbs = {
+	static const struct oai_callbacks cbs = {
 		.on_record = walk_on_record,
 		.on_reject = walk_on_reject,
 	};
-	char					*url, *cause = NULL;
+	char *url, *cause = NULL;
 
 	if (w->token != NULL)
-		url = harvest_url(w->url, w->verb, "resumptionToken", w->token,
-		    (char *)NULL);
+		url = harvest_url(
+		    w->url, w->verb, "resumptionToken", w->token, (char *)NULL);
 	else
-		url = harvest_url(w->url, w->verb, "identifier",
-		    w->identifier, "metadataPrefix", w->prefix, "set", w->set,
-		    "from", w->from, "until", w->until, (char *)NULL);
-	if (url == NULL || harvest_request(w->engine, url, &cbs, w,
-	    walk_done, w, &cause) == -1) {
+		url = harvest_url(w->url, w->verb, "identifier", w->identifier,
+		    "metadataPrefix", w->prefix, "set", w->set, "from", w->from,
+		    "until", w->until, (char *)NULL);
+	if (url == NULL ||
+	    harvest_request(w->engine, url, &cbs, w, walk_done, w, &cause) ==
+		-1) {
 		fprintf(stderr, "%s %s: %s\n", progname, w->verb,
 		    cause != NULL ? cause : "URL too long");
 		free(cause);
@@ -1223,16 +1281,16 @@ walk_next(struct walk *w)
 static int
 walk_run(struct walk *w)
 {
-	struct harvest_options	 ho;
-	char			*cause = NULL;
+	struct harvest_options ho;
+	char		      *cause = NULL;
 
 	if (strncmp(w->url, "http://", 7) != 0 &&
 	    strncmp(w->url, "https://", 8) != 0)
 		return bad_usage(w->verb, "not an http(s) URL: %s", w->url);
 	memset(&ho, 0, sizeof(ho));
 	w->base = event_base_new();
-	if ((w->engine = harvest_engine_new(w->base, NULL, &ho,
-	    &cause)) == NULL) {
+	if ((w->engine = harvest_engine_new(w->base, NULL, &ho, &cause)) ==
+	    NULL) {
 		fprintf(stderr, "%s: %s\n", progname, cause);
 		free(cause);
 		event_base_free(w->base);
@@ -1248,15 +1306,15 @@ walk_run(struct walk *w)
 		w->failed = 1;
 	if (w->rejects > 0)
 		fprintf(stderr, "%s %s: %lld %s, %lld set aside (see above)\n",
-		    progname, w->verb, w->count, w->count == 1 ? "record" :
-		    "records", w->rejects);
+		    progname, w->verb, w->count,
+		    w->count == 1 ? "record" : "records", w->rejects);
 	return w->failed ? EXIT_FAIL : 0;
 }
 
 static int
 cmd_list_identifiers(int argc, char **argv)
 {
-	static const struct option	 opts[] = {
+	static const struct option opts[] = {
 		{ "prefix", required_argument, NULL, 'p' },
 		{ "set", required_argument, NULL, 's' },
 		{ "from", required_argument, NULL, 'F' },
@@ -1264,28 +1322,39 @@ cmd_list_identifiers(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const struct cmd		*c = find_cmd("list-identifiers");
-	struct walk			 w;
-	int				 ch;
+	const struct cmd *c = find_cmd("list-identifiers");
+	struct walk	  w;
+	int		  ch;
 
 	memset(&w, 0, sizeof(w));
 	w.verb = "ListIdentifiers";
 	w.prefix = "oai_dc";
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'p': w.prefix = optarg; break;
-		case 's': w.set = optarg; break;
-		case 'F': w.from = optarg; break;
-		case 'U': w.until = optarg; break;
-		case 'h': return usage_cmd(c, 1);
-		default: return usage_cmd(c, 0);
+		case 'p':
+			w.prefix = optarg;
+			break;
+		case 's':
+			w.set = optarg;
+			break;
+		case 'F':
+			w.from = optarg;
+			break;
+		case 'U':
+			w.until = optarg;
+			break;
+		case 'h':
+			return usage_cmd(c, 1);
+		default:
+			return usage_cmd(c, 0);
 		}
 	}
 	if (optind + 1 != argc)
 		return usage_cmd(c, 0);
 	if ((w.from != NULL && datestamp_parse(w.from, NULL, NULL) == -1) ||
 	    (w.until != NULL && datestamp_parse(w.until, NULL, NULL) == -1))
-		return bad_usage("list-identifiers", "%s", "--from/--until: "
+		return bad_usage("list-identifiers", "%s",
+		    "--from/--until: "
 		    "not a datestamp (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ)");
 	w.url = argv[optind];
 	return walk_run(&w);
@@ -1294,23 +1363,27 @@ cmd_list_identifiers(int argc, char **argv)
 static int
 cmd_get_record(int argc, char **argv)
 {
-	static const struct option	 opts[] = {
+	static const struct option opts[] = {
 		{ "prefix", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const struct cmd		*c = find_cmd("get-record");
-	struct walk			 w;
-	int				 ch, rc;
+	const struct cmd *c = find_cmd("get-record");
+	struct walk	  w;
+	int		  ch, rc;
 
 	memset(&w, 0, sizeof(w));
 	w.verb = "GetRecord";
 	w.prefix = "oai_dc";
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'p': w.prefix = optarg; break;
-		case 'h': return usage_cmd(c, 1);
-		default: return usage_cmd(c, 0);
+		case 'p':
+			w.prefix = optarg;
+			break;
+		case 'h':
+			return usage_cmd(c, 1);
+		default:
+			return usage_cmd(c, 0);
 		}
 	}
 	if (optind + 2 != argc)
@@ -1321,7 +1394,7 @@ cmd_get_record(int argc, char **argv)
 	if (rc == 0 && w.count == 0) {
 		fprintf(stderr, "%s get-record: %s\n", progname,
 		    w.rejects > 0 ? "the record was set aside" :
-		    "no record in the response");
+				    "no record in the response");
 		rc = EXIT_FAIL;
 	}
 	return rc;
@@ -1343,8 +1416,8 @@ cmp_str(const void *a, const void *b)
 static int
 export_known(struct store *store, const char *source, const char *prefix)
 {
-	char	*cause = NULL;
-	int	 k;
+	char *cause = NULL;
+	int   k;
 
 	if (source != NULL &&
 	    (k = store_source_known(store, source, NULL, &cause)) != 1) {
@@ -1356,12 +1429,15 @@ export_known(struct store *store, const char *source, const char *prefix)
 	if (prefix != NULL &&
 	    (k = store_source_known(store, source, prefix, &cause)) != 1) {
 		if (k == 0 && source != NULL)
-			fprintf(stderr, "%s export: source \"%s\" has no "
-			    "records or lists of prefix \"%s\"\n", progname,
-			    source, prefix);
+			fprintf(stderr,
+			    "%s export: source \"%s\" has no "
+			    "records or lists of prefix \"%s\"\n",
+			    progname, source, prefix);
 		else if (k == 0)
-			fprintf(stderr, "%s export: no records or lists of "
-			    "prefix \"%s\"\n", progname, prefix);
+			fprintf(stderr,
+			    "%s export: no records or lists of "
+			    "prefix \"%s\"\n",
+			    progname, prefix);
 		goto fail;
 	}
 	return 0;
@@ -1375,7 +1451,7 @@ fail:
 static int
 cmd_export(int argc, char **argv)
 {
-	static const struct option	 opts[] = {
+	static const struct option opts[] = {
 		{ "db", required_argument, NULL, 'd' },
 		{ "source", required_argument, NULL, 'n' },
 		{ "prefix", required_argument, NULL, 'p' },
@@ -1386,35 +1462,41 @@ cmd_export(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const struct cmd		*c = find_cmd("export");
-	const char			*db = NULL, *errstr;
-	const char			**ids = NULL;
-	struct store_export_filter	 f;
-	struct feed_export_opts		 o;
-	struct store			*store;
-	unsigned char			*found = NULL;
-	long long			 since = -1, records = 0;
-	size_t				 nids = 0, i, k;
-	char				*cause = NULL;
-	int				 ch, r, rc;
+	const struct cmd	  *c = find_cmd("export");
+	const char		  *db = NULL, *errstr;
+	const char		 **ids = NULL;
+	struct store_export_filter f;
+	struct feed_export_opts	   o;
+	struct store		  *store;
+	unsigned char		  *found = NULL;
+	long long		   since = -1, records = 0;
+	size_t			   nids = 0, i, k;
+	char			  *cause = NULL;
+	int			   ch, r, rc;
 
 	memset(&f, 0, sizeof(f));
 	memset(&o, 0, sizeof(o));
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'd': db = optarg; break;
-		case 'n': f.source = optarg; break;
-		case 'p': f.prefix = optarg; break;
+		case 'd':
+			db = optarg;
+			break;
+		case 'n':
+			f.source = optarg;
+			break;
+		case 'p':
+			f.prefix = optarg;
+			break;
 		case 'i':
 			ids = xreallocarray(ids, nids + 1, sizeof(*ids));
 			ids[nids++] = optarg;
 			break;
 		case 's':
-			if (parse_ll(optarg, 0, INT64_MAX, &since,
-			    &errstr) == -1) {
+			if (parse_ll(optarg, 0, INT64_MAX, &since, &errstr) ==
+			    -1) {
 				free(ids);
-				return bad_usage("export", "--since: %s",
-				    errstr);
+				return bad_usage(
+				    "export", "--since: %s", errstr);
 			}
 			break;
 		case 'f':
@@ -1426,20 +1508,26 @@ cmd_export(int argc, char **argv)
 				o.format = FEED_OAI;
 			else {
 				free(ids);
-				return bad_usage("export", "--format %s: "
-				    "json, xml or oai", optarg);
+				return bad_usage("export",
+				    "--format %s: "
+				    "json, xml or oai",
+				    optarg);
 			}
 			break;
 		case 'P':
 			if (parse_ll(optarg, 1, 1000000, &o.page_size,
-			    &errstr) == -1) {
+				&errstr) == -1) {
 				free(ids);
-				return bad_usage("export", "--page-size: %s",
-				    errstr);
+				return bad_usage(
+				    "export", "--page-size: %s", errstr);
 			}
 			break;
-		case 'h': free(ids); return usage_cmd(c, 1);
-		default: free(ids); return usage_cmd(c, 0);
+		case 'h':
+			free(ids);
+			return usage_cmd(c, 1);
+		default:
+			free(ids);
+			return usage_cmd(c, 0);
 		}
 	}
 	if (db == NULL || optind != argc) {
@@ -1448,7 +1536,8 @@ cmd_export(int argc, char **argv)
 	}
 	if (o.page_size > 0 && o.format != FEED_OAI) {
 		free(ids);
-		return bad_usage("export", "%s", "--page-size goes with "
+		return bad_usage("export", "%s",
+		    "--page-size goes with "
 		    "--format oai");
 	}
 	if ((store = open_db(db, STORE_RDONLY)) == NULL) {
@@ -1481,8 +1570,7 @@ cmd_export(int argc, char **argv)
 	for (i = 0; r == 0 && since < 0 && i < nids; i++) {
 		if (found[i])
 			continue;
-		fprintf(stderr, "%s export: no record %s\n", progname,
-		    ids[i]);
+		fprintf(stderr, "%s export: no record %s\n", progname, ids[i]);
 		rc = EXIT_FAIL;
 	}
 	free(found);
@@ -1493,7 +1581,7 @@ cmd_export(int argc, char **argv)
 static int
 cmd_changes(int argc, char **argv)
 {
-	static const struct option	 opts[] = {
+	static const struct option opts[] = {
 		{ "db", required_argument, NULL, 'd' },
 		{ "since", required_argument, NULL, 's' },
 		{ "limit", required_argument, NULL, 'l' },
@@ -1501,14 +1589,14 @@ cmd_changes(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const struct cmd		*c = find_cmd("changes");
-	const char			*db = NULL, *errstr;
-	long long			 since = 0, limit = -1;
-	int64_t				 last;
-	struct store			*store;
-	struct timespec			 ts = { 0, 500 * 1000 * 1000 };
-	char				*cause = NULL;
-	int				 ch, rc = 0, follow = 0;
+	const struct cmd *c = find_cmd("changes");
+	const char	 *db = NULL, *errstr;
+	long long	  since = 0, limit = -1;
+	int64_t		  last;
+	struct store	 *store;
+	struct timespec	  ts = { 0, 500 * 1000 * 1000 };
+	char		 *cause = NULL;
+	int		  ch, rc = 0, follow = 0;
 
 	while ((ch = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -1516,16 +1604,16 @@ cmd_changes(int argc, char **argv)
 			db = optarg;
 			break;
 		case 's':
-			if (parse_ll(optarg, 0, INT64_MAX, &since,
-			    &errstr) == -1)
-				return bad_usage("changes", "--since: %s",
-				    errstr);
+			if (parse_ll(optarg, 0, INT64_MAX, &since, &errstr) ==
+			    -1)
+				return bad_usage(
+				    "changes", "--since: %s", errstr);
 			break;
 		case 'l':
-			if (parse_ll(optarg, 0, INT64_MAX, &limit,
-			    &errstr) == -1)
-				return bad_usage("changes", "--limit: %s",
-				    errstr);
+			if (parse_ll(optarg, 0, INT64_MAX, &limit, &errstr) ==
+			    -1)
+				return bad_usage(
+				    "changes", "--limit: %s", errstr);
 			break;
 		case 'f':
 			follow = 1;
@@ -1547,7 +1635,8 @@ cmd_changes(int argc, char **argv)
 	last = since;
 	do {
 		if (feed_changes(store, last, follow ? -1 : limit, stdout,
-		    &last, &cause) == -1 || fflush(stdout) == EOF) {
+			&last, &cause) == -1 ||
+		    fflush(stdout) == EOF) {
 			fprintf(stderr, "%s changes: %s\n", progname,
 			    cause != NULL ? cause : strerror(errno));
 			rc = EXIT_FAIL;
@@ -1564,7 +1653,7 @@ cmd_changes(int argc, char **argv)
 static int
 cmd_sources(int argc, char **argv)
 {
-	const struct cmd	*c = find_cmd("sources");
+	const struct cmd *c = find_cmd("sources");
 
 	return cli_sources(argc, argv, c->usage, c->help);
 }
@@ -1579,9 +1668,9 @@ body_cb(char *p, size_t size, size_t n, void *arg)
 static int
 http_get(const char *url, struct buf *b, long timeout_ms)
 {
-	CURL	*c;
-	long	 code = 0;
-	int	 rc;
+	CURL *c;
+	long  code = 0;
+	int   rc;
 
 	if ((c = curl_easy_init()) == NULL)
 		return -1;
@@ -1600,29 +1689,37 @@ http_get(const char *url, struct buf *b, long timeout_ms)
 static int
 cmd_status(int argc, char **argv)
 {
-	static const struct option	 opts[] = {
+	static const struct option opts[] = {
 		{ "db", required_argument, NULL, 'd' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "daemon", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const struct cmd		*c = find_cmd("status");
-	const char			*db = NULL, *config = NULL;
-	const char			*daemon = NULL;
-	struct conf			*conf = NULL;
-	struct store			*store;
-	struct buf			 b;
-	char				*cause = NULL, *url = NULL;
-	int				 ch, rc = 0;
+	const struct cmd *c = find_cmd("status");
+	const char	 *db = NULL, *config = NULL;
+	const char	 *daemon = NULL;
+	struct conf	 *conf = NULL;
+	struct store	 *store;
+	struct buf	  b;
+	char		 *cause = NULL, *url = NULL;
+	int		  ch, rc = 0;
 
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'd': db = optarg; break;
-		case 'c': config = optarg; break;
-		case 'D': daemon = optarg; break;
-		case 'h': return usage_cmd(c, 1);
-		default: return usage_cmd(c, 0);
+		case 'd':
+			db = optarg;
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 'D':
+			daemon = optarg;
+			break;
+		case 'h':
+			return usage_cmd(c, 1);
+		default:
+			return usage_cmd(c, 0);
 		}
 	}
 	if ((db == NULL && config == NULL && daemon == NULL) || optind != argc)
@@ -1636,8 +1733,8 @@ cmd_status(int argc, char **argv)
 		if (db == NULL)
 			db = conf->database;
 		if (daemon == NULL && conf->status_listen != NULL)
-			xasprintf(&url, "http://%s/status",
-			    conf->status_listen);
+			xasprintf(
+			    &url, "http://%s/status", conf->status_listen);
 	}
 	if (daemon != NULL)
 		xasprintf(&url, "%s/status", daemon);
@@ -1651,13 +1748,17 @@ cmd_status(int argc, char **argv)
 		}
 		buf_free(&b);
 		if (db == NULL) {
-			fprintf(stderr, "%s status: the daemon does not answer "
-			    "at %s\n", progname, url);
+			fprintf(stderr,
+			    "%s status: the daemon does not answer "
+			    "at %s\n",
+			    progname, url);
 			rc = EXIT_FAIL;
 			goto out;
 		}
-		fprintf(stderr, "%s status: the daemon does not answer at %s; "
-		    "the database says:\n", progname, url);
+		fprintf(stderr,
+		    "%s status: the daemon does not answer at %s; "
+		    "the database says:\n",
+		    progname, url);
 	}
 	if ((store = open_db(db, STORE_RDONLY)) == NULL) {
 		rc = EXIT_FAIL;
@@ -1676,7 +1777,7 @@ out:
 int
 main(int argc, char **argv)
 {
-	const struct cmd	*c;
+	const struct cmd *c;
 
 	log_init(LOG_LVL_WARN);
 	/*

@@ -3,7 +3,6 @@
 #define OH_CLI_H
 
 /* oaiharvest sources (cli_sources.c): usage and help for its messages. */
-int	cli_sources(int argc, char **argv, const char *usage,
-	    const char *help);
+int cli_sources(int argc, char **argv, const char *usage, const char *help);
 
 #endif

@@ -17,14 +17,14 @@
 #include "store.h"
 #include "util.h"
 
-#define EXIT_FAIL	1
-#define EXIT_USAGE	2
+#define EXIT_FAIL  1
+#define EXIT_USAGE 2
 
 /* The actions, with the operands each takes. */
 static const struct sources_action {
-	const char	*name;
-	int		 nargs;
-	const char	*args;
+	const char *name;
+	int	    nargs;
+	const char *args;
 } actions[] = {
 	{ "list", 0, "" },
 	{ "rename", 2, "OLD NEW" },
@@ -36,7 +36,7 @@ static const struct sources_action {
 static int
 sources_usage(const char *usage, const char *help, int full)
 {
-	FILE	*out = full ? stdout : stderr;
+	FILE *out = full ? stdout : stderr;
 
 	fprintf(out, "usage: oaiharvest %s\n", usage);
 	if (full)
@@ -66,31 +66,39 @@ sources_fail(const char *action, char *cause)
 int
 cli_sources(int argc, char **argv, const char *usage, const char *help)
 {
-	static const struct option	 opts[] = {
+	static const struct option opts[] = {
 		{ "db", required_argument, NULL, 'd' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const struct sources_action	*a = &actions[0];
-	const char			*db = NULL, *config = NULL;
-	struct store_drop_stats		 ds;
-	struct conf			*conf = NULL;
-	struct store			*store = NULL;
-	long long			 lists;
-	size_t				 i;
-	char				*cause = NULL, *url = NULL;
-	char				**args;
-	int				 ch, r, rc = 0, force = 0;
+	const struct sources_action *a = &actions[0];
+	const char		    *db = NULL, *config = NULL;
+	struct store_drop_stats	     ds;
+	struct conf		    *conf = NULL;
+	struct store		    *store = NULL;
+	long long		     lists;
+	size_t			     i;
+	char			    *cause = NULL, *url = NULL;
+	char			   **args;
+	int			     ch, r, rc = 0, force = 0;
 
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'd': db = optarg; break;
-		case 'c': config = optarg; break;
-		case 'f': force = 1; break;
-		case 'h': return sources_usage(usage, help, 1);
-		default: return sources_usage(usage, help, 0);
+		case 'd':
+			db = optarg;
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 'f':
+			force = 1;
+			break;
+		case 'h':
+			return sources_usage(usage, help, 1);
+		default:
+			return sources_usage(usage, help, 0);
 		}
 	}
 	args = argv + optind;
@@ -100,7 +108,8 @@ cli_sources(int argc, char **argv, const char *usage, const char *help)
 				break;
 		if (i == nitems(actions))
 			return sources_bad("unknown action %s: list, rename, "
-			    "move, reset or drop", args[0]);
+					   "move, reset or drop",
+			    args[0]);
 		a = &actions[i];
 		args++;
 		argc--;
@@ -113,7 +122,8 @@ cli_sources(int argc, char **argv, const char *usage, const char *help)
 	if (force && strcmp(a->name, "drop") != 0)
 		return sources_bad("--force goes with drop, not %s", a->name);
 	if (db == NULL && config == NULL)
-		return sources_bad("%s", "--db FILE or --config FILE is "
+		return sources_bad("%s",
+		    "--db FILE or --config FILE is "
 		    "required");
 	if (strcmp(a->name, "move") == 0 &&
 	    strncmp(args[1], "http://", 7) != 0 &&
@@ -136,8 +146,8 @@ cli_sources(int argc, char **argv, const char *usage, const char *help)
 		conf_free(conf);
 		return EXIT_FAIL;
 	}
-	if ((store = store_open(db, a->nargs == 0 ? STORE_RDONLY : 0,
-	    &cause)) == NULL) {
+	if ((store = store_open(
+		 db, a->nargs == 0 ? STORE_RDONLY : 0, &cause)) == NULL) {
 		fprintf(stderr, "oaiharvest: %s\n", cause);
 		free(cause);
 		conf_free(conf);
@@ -152,7 +162,8 @@ cli_sources(int argc, char **argv, const char *usage, const char *help)
 			rc = sources_fail(a->name, cause);
 		else
 			printf("source \"%s\" is now \"%s\" (a config that "
-			    "names it must say so too)\n", args[0], args[1]);
+			       "names it must say so too)\n",
+			    args[0], args[1]);
 	} else if (strcmp(a->name, "move") == 0) {
 		/* The store keeps the URL without its password. */
 		url = url_redact(args[1]);
@@ -160,23 +171,23 @@ cli_sources(int argc, char **argv, const char *usage, const char *help)
 			rc = sources_fail(a->name, cause);
 		else
 			printf("source \"%s\" harvests %s from now on (its "
-			    "records, watermarks and changes are kept)\n",
+			       "records, watermarks and changes are kept)\n",
 			    args[0], url);
 	} else if (strcmp(a->name, "reset") == 0) {
 		if (store_source_reset(store, args[0], &lists, &cause) != 0)
 			rc = sources_fail(a->name, cause);
 		else
 			printf("source \"%s\": %lld list%s forgotten, the next "
-			    "harvest is a full one (records kept)\n", args[0],
-			    lists, lists == 1 ? "" : "s");
+			       "harvest is a full one (records kept)\n",
+			    args[0], lists, lists == 1 ? "" : "s");
 	} else {
 		r = store_source_drop(store, args[0], force, &ds, &cause);
 		if (r != 0)
 			rc = sources_fail(a->name, cause);
 		else
 			printf("source \"%s\" dropped: %lld records, %lld "
-			    "changes, %lld runs\n", args[0], ds.records,
-			    ds.changes, ds.runs);
+			       "changes, %lld runs\n",
+			    args[0], ds.records, ds.changes, ds.runs);
 	}
 	if (rc == 0 && fflush(stdout) == EOF)
 		rc = EXIT_FAIL;

@@ -43,7 +43,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
-#include <sqlite3.h>		/* sqlite3_libversion() alone */
+#include <sqlite3.h> /* sqlite3_libversion() alone */
 
 #include "daemon.h"
 #include "encode.h"
@@ -53,113 +53,123 @@
 #include "util.h"
 
 /* Long polls parked at once: at most this, and half the connections. */
-#define WAITERS_MAX	64
+#define WAITERS_MAX 64
 /* Connections at once: a quarter of the descriptors, within these. */
-#define CONNS_MIN	8
-#define CONNS_MAX	1024
+#define CONNS_MIN 8
+#define CONNS_MAX 1024
 /* Seconds a connection has to send a whole request, however slowly. */
-#define REQUEST_DEADLINE	10
+#define REQUEST_DEADLINE 10
 /* Seconds without progress before evhttp drops a connection. */
-#define IO_TIMEOUT	30
+#define IO_TIMEOUT 30
 /* Bytes read ahead from a client (requests are at most 16 + 4 KB). */
-#define READ_AHEAD_MAX	(64 * 1024)
+#define READ_AHEAD_MAX (64 * 1024)
 /* Milliseconds the listener rests when accept() fails (no descriptors). */
-#define ACCEPT_PAUSE_MS	250
+#define ACCEPT_PAUSE_MS 250
 /* A token file's size, and the token's length. */
-#define TOKEN_FILE_MAX	4096
-#define TOKEN_MIN	16
+#define TOKEN_FILE_MAX 4096
+#define TOKEN_MIN      16
 /* Seconds between two warnings of the same kind. */
-#define WARN_EVERY	60
+#define WARN_EVERY 60
 
 const char *const err_type_names[] = {
-	"network", "http", "parse", "oai", "protocol", "store", "limit",
-	"forbidden", "blocked", "cancelled", "other",
+	"network",
+	"http",
+	"parse",
+	"oai",
+	"protocol",
+	"store",
+	"limit",
+	"forbidden",
+	"blocked",
+	"cancelled",
+	"other",
 };
 
 /* Why the server closed a connection itself (a metric's label). */
 enum close_reason {
-	CLOSE_LIMIT,		/* made room under the connection cap */
-	CLOSE_DEADLINE,		/* no whole request in time */
-	CLOSE_HANGUP,		/* a long poll's client went away */
+	CLOSE_LIMIT,	/* made room under the connection cap */
+	CLOSE_DEADLINE, /* no whole request in time */
+	CLOSE_HANGUP,	/* a long poll's client went away */
 	CLOSE_NREASONS
 };
 
 static const char *const close_reason_names[] = {
-	"limit", "deadline", "hangup",
+	"limit",
+	"deadline",
+	"hangup",
 };
 
 enum conn_state {
-	CONN_NEW,		/* accepted; evhttp has not set it up yet */
-	CONN_READING,		/* waiting for a request, under the deadline */
-	CONN_ANSWERING,		/* a request is being answered */
+	CONN_NEW,	/* accepted; evhttp has not set it up yet */
+	CONN_READING,	/* waiting for a request, under the deadline */
+	CONN_ANSWERING, /* a request is being answered */
 };
 
 /* A client connection, from accept to evhttp's close callback. */
 struct conn {
-	TAILQ_ENTRY(conn)		 entry;
-	struct http			*h;
-	struct bufferevent		*bev;
-	struct evhttp_connection	*evcon;
-	struct event			*deadline;
-	enum conn_state			 state;
-	struct feed_poll		*feed;	/* a /changes answer */
+	TAILQ_ENTRY(conn) entry;
+	struct http		 *h;
+	struct bufferevent	 *bev;
+	struct evhttp_connection *evcon;
+	struct event		 *deadline;
+	enum conn_state		  state;
+	struct feed_poll	 *feed; /* a /changes answer */
 };
 
 TAILQ_HEAD(conns, conn);
 
 /* Requests to repositories, by source, host and status (0: no response). */
 struct req_count {
-	char		*source;
-	char		*host;
-	long		 code;
-	long long	 n;
+	char	 *source;
+	char	 *host;
+	long	  code;
+	long long n;
 };
 
 /* Records in the database, by source and prefix, as of the last run. */
 struct rec_count {
-	char		*source;
-	char		*prefix;
-	long long	 present;
-	long long	 deleted;
+	char	 *source;
+	char	 *prefix;
+	long long present;
+	long long deleted;
 };
 
 struct http {
-	struct daemon		*d;
-	struct evhttp		*evh;
-	struct evconnlistener	*lev;
-	struct event		*ev_adopt;	/* takes in new connections */
-	struct event		*ev_resume;	/* accepts again */
-	struct conns		 fresh;		/* CONN_NEW */
-	struct conns		 conns;		/* the others, oldest first */
-	struct feed_sink	*poll;		/* answers /changes */
-	size_t			 nconns;	/* fresh and conns */
-	size_t			 conns_max;
-	size_t			 waiters_max;
-	char			*listen_host;	/* IPv6 in brackets */
-	int			 port;		/* bound */
-	char			*token;		/* NULL: none needed */
-	size_t			 token_len;
-	long long		 closed[CLOSE_NREASONS];
-	time_t			 warned_limit;
-	time_t			 warned_accept;
-	time_t			 warned_untracked;
-	struct req_count	*reqs;
-	size_t			 nreqs;
-	struct rec_count	*recs;
-	size_t			 nrecs;
-	char			*recs_source;	/* filling recs: the source */
+	struct daemon	      *d;
+	struct evhttp	      *evh;
+	struct evconnlistener *lev;
+	struct event	      *ev_adopt;  /* takes in new connections */
+	struct event	      *ev_resume; /* accepts again */
+	struct conns	       fresh;	  /* CONN_NEW */
+	struct conns	       conns;	  /* the others, oldest first */
+	struct feed_sink      *poll;	  /* answers /changes */
+	size_t		       nconns;	  /* fresh and conns */
+	size_t		       conns_max;
+	size_t		       waiters_max;
+	char		      *listen_host; /* IPv6 in brackets */
+	int		       port;	    /* bound */
+	char		      *token;	    /* NULL: none needed */
+	size_t		       token_len;
+	long long	       closed[CLOSE_NREASONS];
+	time_t		       warned_limit;
+	time_t		       warned_accept;
+	time_t		       warned_untracked;
+	struct req_count      *reqs;
+	size_t		       nreqs;
+	struct rec_count      *recs;
+	size_t		       nrecs;
+	char		      *recs_source; /* filling recs: the source */
 };
 
-typedef void	route_fn(struct http *, struct evhttp_request *,
-		    const char *);
+typedef void route_fn(struct http *, struct evhttp_request *, const char *);
 
-static route_fn	h_healthz, h_status, h_metrics, h_changes, h_harvest;
+static route_fn h_healthz, h_status, h_metrics, h_changes, h_harvest;
 
 static const struct route {
-	int		 methods;
-	const char	*path;		/* exact, or a prefix ending in '/' */
-	int		 open;		/* needs no token */
-	route_fn	*fn;
+	int	    methods;
+	const char *path; /* exact, or a prefix ending in '/' */
+	int	    open; /* needs no token */
+	route_fn   *fn;
 } routes[] = {
 	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/healthz", 1, h_healthz },
 	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/status", 0, h_status },
@@ -170,35 +180,35 @@ static const struct route {
 
 /* Connections */
 static struct bufferevent *conn_bev(struct event_base *, void *);
-static void	 on_adopt(evutil_socket_t, short, void *);
-static void	 conn_reading(struct conn *);
-static struct conn *conn_find(struct http *, struct evhttp_connection *);
-static void	 conn_close(struct conn *, enum close_reason);
-static void	 on_conn_closed(struct evhttp_connection *, void *);
-static void	 on_deadline(evutil_socket_t, short, void *);
-static void	 on_request_done(struct evhttp_request *, void *);
-static void	 on_accept_error(struct evconnlistener *, void *);
-static void	 on_resume(evutil_socket_t, short, void *);
-static void	 on_poll_hangup(void *);
-static int	 warn_due(time_t *);
+static void		   on_adopt(evutil_socket_t, short, void *);
+static void		   conn_reading(struct conn *);
+static struct conn	  *conn_find(struct http *, struct evhttp_connection *);
+static void		   conn_close(struct conn *, enum close_reason);
+static void		   on_conn_closed(struct evhttp_connection *, void *);
+static void		   on_deadline(evutil_socket_t, short, void *);
+static void		   on_request_done(struct evhttp_request *, void *);
+static void		   on_accept_error(struct evconnlistener *, void *);
+static void		   on_resume(evutil_socket_t, short, void *);
+static void		   on_poll_hangup(void *);
+static int		   warn_due(time_t *);
 
 /* Requests */
-static int	 host_ok(struct http *, struct conn *, const char *);
-static int	 token_ok(struct http *, struct evhttp_request *);
+static int	   host_ok(struct http *, struct conn *, const char *);
+static int	   token_ok(struct http *, struct evhttp_request *);
 static const char *cross_site(struct evhttp_request *);
-static int	 read_token(struct http *, const char *, char **);
+static int	   read_token(struct http *, const char *, char **);
 
 /* evconnlistener's error callback gets evhttp's argument, not ours. */
-static struct http	*listening;
+static struct http *listening;
 
 static void
 reply(struct evhttp_request *req, int code, const char *reason,
     const char *type, const char *body, size_t len)
 {
-	struct evbuffer	*b = evbuffer_new();
+	struct evbuffer *b = evbuffer_new();
 
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", type);
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(req), "Content-Type", type);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Cache-Control", "no-store");
 	evbuffer_add(b, body, len);
@@ -207,10 +217,10 @@ reply(struct evhttp_request *req, int code, const char *reason,
 }
 
 static void
-reply_json_error(struct evhttp_request *req, int code, const char *reason,
-    const char *msg)
+reply_json_error(
+    struct evhttp_request *req, int code, const char *reason, const char *msg)
 {
-	struct buf	b;
+	struct buf b;
 
 	buf_init(&b, 4096);
 	buf_addstr(&b, "{\"error\":");
@@ -224,7 +234,7 @@ static void
 dispatch(struct evhttp_request *req, void *arg)
 {
 	struct http		*h = arg;
-	const struct evhttp_uri	*u = evhttp_request_get_evhttp_uri(req);
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
 	const char		*p = u != NULL ? evhttp_uri_get_path(u) : NULL;
 	enum evhttp_cmd_type	 m = evhttp_request_get_command(req);
 	struct conn		*c;
@@ -236,17 +246,19 @@ dispatch(struct evhttp_request *req, void *arg)
 	 * what frees whatever the answer holds.
 	 */
 	if ((c = conn_find(h, evhttp_request_get_connection(req))) == NULL) {
-		reply_json_error(req, 503, "Service Unavailable",
-		    "connection not tracked");
+		reply_json_error(
+		    req, 503, "Service Unavailable", "connection not tracked");
 		return;
 	}
 	evtimer_del(c->deadline);
 	c->state = CONN_ANSWERING;
 	evhttp_request_set_on_complete_cb(req, on_request_done, c);
 
-	if (!host_ok(h, c, evhttp_find_header(
-	    evhttp_request_get_input_headers(req), "Host"))) {
-		reply_json_error(req, 421, "Misdirected Request", "unknown "
+	if (!host_ok(h, c,
+		evhttp_find_header(
+		    evhttp_request_get_input_headers(req), "Host"))) {
+		reply_json_error(req, 421, "Misdirected Request",
+		    "unknown "
 		    "Host (the listen address, a loopback name or one of "
 		    "status_hosts)");
 		return;
@@ -258,15 +270,16 @@ dispatch(struct evhttp_request *req, void *arg)
 	for (i = 0; i < nitems(routes); i++) {
 		n = strlen(routes[i].path);
 		if (routes[i].path[n - 1] == '/' ?
-		    strncmp(p, routes[i].path, n) != 0 :
-		    strcmp(p, routes[i].path) != 0)
+			strncmp(p, routes[i].path, n) != 0 :
+			strcmp(p, routes[i].path) != 0)
 			continue;
 		path_ok = 1;
 		if (!routes[i].open && !token_ok(h, req)) {
-			evhttp_add_header(evhttp_request_get_output_headers(
-			    req), "WWW-Authenticate",
-			    "Bearer realm=\"oaiharvestd\"");
-			reply_json_error(req, 401, "Unauthorized", "this "
+			evhttp_add_header(
+			    evhttp_request_get_output_headers(req),
+			    "WWW-Authenticate", "Bearer realm=\"oaiharvestd\"");
+			reply_json_error(req, 401, "Unauthorized",
+			    "this "
 			    "server needs Authorization: Bearer TOKEN");
 			return;
 		}
@@ -276,8 +289,8 @@ dispatch(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (path_ok)
-		reply_json_error(req, 405, "Method Not Allowed",
-		    "method not allowed");
+		reply_json_error(
+		    req, 405, "Method Not Allowed", "method not allowed");
 	else
 		reply_json_error(req, 404, "Not Found", "no such endpoint");
 }
@@ -292,12 +305,12 @@ dispatch(struct evhttp_request *req, void *arg)
 static struct bufferevent *
 conn_bev(struct event_base *base, void *arg)
 {
-	struct http	*h = arg;
-	struct conn	*c;
+	struct http	   *h = arg;
+	struct conn	   *c;
 	struct bufferevent *bev;
 
-	if ((bev = bufferevent_socket_new(base, -1,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+	if ((bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) ==
+	    NULL)
 		return NULL;
 	/* evhttp reads ahead without a limit while it writes an answer. */
 	bufferevent_setwatermark(bev, EV_READ, 0, READ_AHEAD_MAX);
@@ -320,9 +333,9 @@ conn_bev(struct event_base *base, void *arg)
 static void
 on_adopt(evutil_socket_t fd, short what, void *arg)
 {
-	struct http	*h = arg;
-	struct conn	*c, *v;
-	void		*cbarg = NULL;
+	struct http *h = arg;
+	struct conn *c, *v;
+	void	    *cbarg = NULL;
 
 	while ((c = TAILQ_FIRST(&h->fresh)) != NULL) {
 		TAILQ_REMOVE(&h->fresh, c, entry);
@@ -337,7 +350,8 @@ on_adopt(evutil_socket_t fd, short what, void *arg)
 			 */
 			if (warn_due(&h->warned_untracked))
 				log_err("event=status_untracked msg=\"evhttp "
-				    "did not take the connection as expected\"");
+					"did not take the connection as "
+					"expected\"");
 			shutdown(bufferevent_getfd(c->bev), SHUT_RDWR);
 			h->nconns--;
 			free(c);
@@ -349,14 +363,14 @@ on_adopt(evutil_socket_t fd, short what, void *arg)
 		conn_reading(c);
 	}
 	while (h->nconns > h->conns_max) {
-		TAILQ_FOREACH(v, &h->conns, entry)
+		TAILQ_FOREACH (v, &h->conns, entry)
 			if (v->state == CONN_READING)
 				break;
 		if (v == NULL)
 			break;
 		if (warn_due(&h->warned_limit))
 			log_warn("event=status_connections_limit max=%zu "
-			    "msg=\"closing the oldest idle connections\"",
+				 "msg=\"closing the oldest idle connections\"",
 			    h->conns_max);
 		conn_close(v, CLOSE_LIMIT);
 	}
@@ -366,7 +380,7 @@ on_adopt(evutil_socket_t fd, short what, void *arg)
 static void
 conn_reading(struct conn *c)
 {
-	struct timeval	tv = { REQUEST_DEADLINE, 0 };
+	struct timeval tv = { REQUEST_DEADLINE, 0 };
 
 	c->state = CONN_READING;
 	evtimer_add(c->deadline, &tv);
@@ -375,11 +389,11 @@ conn_reading(struct conn *c)
 static struct conn *
 conn_find(struct http *h, struct evhttp_connection *evcon)
 {
-	struct conn	*c;
+	struct conn *c;
 
 	if (evcon == NULL)
 		return NULL;
-	TAILQ_FOREACH(c, &h->conns, entry)
+	TAILQ_FOREACH (c, &h->conns, entry)
 		if (c->evcon == evcon)
 			return c;
 	return NULL;
@@ -400,7 +414,7 @@ conn_close(struct conn *c, enum close_reason why)
 static void
 on_conn_closed(struct evhttp_connection *evcon, void *arg)
 {
-	struct conn	*c = arg;
+	struct conn *c = arg;
 
 	if (c->feed != NULL)
 		feed_poll_abort(c->feed);
@@ -434,9 +448,9 @@ on_request_done(struct evhttp_request *req, void *arg)
 static void
 on_accept_error(struct evconnlistener *lev, void *arg)
 {
-	struct http	*h = listening;
-	struct timeval	 tv = { 0, ACCEPT_PAUSE_MS * 1000 };
-	int		 err = EVUTIL_SOCKET_ERROR();
+	struct http   *h = listening;
+	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+	int	       err = EVUTIL_SOCKET_ERROR();
 
 	if (h == NULL)
 		return;
@@ -450,7 +464,7 @@ on_accept_error(struct evconnlistener *lev, void *arg)
 static void
 on_resume(evutil_socket_t fd, short what, void *arg)
 {
-	struct http	*h = arg;
+	struct http *h = arg;
 
 	evconnlistener_enable(h->lev);
 }
@@ -458,7 +472,7 @@ on_resume(evutil_socket_t fd, short what, void *arg)
 static int
 warn_due(time_t *last)
 {
-	time_t	now = time(NULL);
+	time_t now = time(NULL);
 
 	if (*last != 0 && now - *last < WARN_EVERY)
 		return 0;
@@ -479,7 +493,7 @@ static int
 host_ok(struct http *h, struct conn *c, const char *v)
 {
 	static const char *const loopback[] = { "localhost", "127.0.0.1",
-	    "[::1]" };
+		"[::1]" };
 	const struct conf	*conf = h->d->conf;
 	struct sockaddr_storage	 ss;
 	socklen_t		 sl = sizeof(ss);
@@ -514,15 +528,17 @@ host_ok(struct http *h, struct conn *c, const char *v)
 	if (strcasecmp(name, h->listen_host) == 0)
 		return 1;
 	/* A wildcard listen address: the address the client reached. */
-	if (getsockname(bufferevent_getfd(c->bev), (struct sockaddr *)&ss,
-	    &sl) == 0) {
+	if (getsockname(
+		bufferevent_getfd(c->bev), (struct sockaddr *)&ss, &sl) == 0) {
 		if (ss.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->
-			    sin_addr, local, sizeof(local));
+			inet_ntop(AF_INET,
+			    &((struct sockaddr_in *)&ss)->sin_addr, local,
+			    sizeof(local));
 		else if (ss.ss_family == AF_INET6) {
 			local[0] = '[';
-			if (inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->
-			    sin6_addr, local + 1, sizeof(local) - 2) == NULL)
+			if (inet_ntop(AF_INET6,
+				&((struct sockaddr_in6 *)&ss)->sin6_addr,
+				local + 1, sizeof(local) - 2) == NULL)
 				return 0;
 			len = strlen(local);
 			local[len] = ']';
@@ -538,14 +554,14 @@ host_ok(struct http *h, struct conn *c, const char *v)
 static int
 token_ok(struct http *h, struct evhttp_request *req)
 {
-	const char	*v, *t;
-	size_t		 len, i;
-	unsigned char	 diff;
+	const char   *v, *t;
+	size_t	      len, i;
+	unsigned char diff;
 
 	if (h->token == NULL)
 		return 1;
-	v = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    "Authorization");
+	v = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Authorization");
 	if (v == NULL || strncasecmp(v, "Bearer ", 7) != 0)
 		return 0;
 	for (t = v + 7; *t == ' '; t++)
@@ -569,9 +585,9 @@ token_ok(struct http *h, struct evhttp_request *req)
 static const char *
 cross_site(struct evhttp_request *req)
 {
-	struct evkeyvalq	*in = evhttp_request_get_input_headers(req);
-	const char		*origin, *host, *site, *type;
-	size_t			 len;
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	const char	 *origin, *host, *site, *type;
+	size_t		  len;
 
 	/* Host is one of ours (host_ok): a page from it is our own. */
 	origin = evhttp_find_header(in, "Origin");
@@ -604,51 +620,55 @@ cross_site(struct evhttp_request *req)
  * oaiharvestd -t checks (token NULL: read, check and forget it).
  */
 int
-http_token_read(const char *file, char **token, size_t *token_len,
-    char **cause)
+http_token_read(const char *file, char **token, size_t *token_len, char **cause)
 {
-	struct stat	 st;
-	char		 b[TOKEN_FILE_MAX + 1];
-	ssize_t		 n;
-	size_t		 len, i;
-	int		 fd;
+	struct stat st;
+	char	    b[TOKEN_FILE_MAX + 1];
+	ssize_t	    n;
+	size_t	    len, i;
+	int	    fd;
 
 	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
-		xasprintf(cause, "status_token_file %s: %s", file,
-		    strerror(errno));
+		xasprintf(
+		    cause, "status_token_file %s: %s", file, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
 	    st.st_size > TOKEN_FILE_MAX) {
-		xasprintf(cause, "status_token_file %s: not a regular file "
-		    "of at most %d bytes", file, TOKEN_FILE_MAX);
+		xasprintf(cause,
+		    "status_token_file %s: not a regular file "
+		    "of at most %d bytes",
+		    file, TOKEN_FILE_MAX);
 		close(fd);
 		return -1;
 	}
 	n = read(fd, b, sizeof(b) - 1);
 	close(fd);
 	if (n < 0) {
-		xasprintf(cause, "status_token_file %s: %s", file,
-		    strerror(errno));
+		xasprintf(
+		    cause, "status_token_file %s: %s", file, strerror(errno));
 		return -1;
 	}
 	len = (size_t)n;
-	while (len > 0 && (b[len - 1] == '\n' || b[len - 1] == '\r' ||
-	    b[len - 1] == ' ' || b[len - 1] == '\t'))
+	while (len > 0 &&
+	    (b[len - 1] == '\n' || b[len - 1] == '\r' || b[len - 1] == ' ' ||
+		b[len - 1] == '\t'))
 		len--;
 	for (i = 0; i < len; i++)
 		if ((unsigned char)b[i] <= 0x20 || (unsigned char)b[i] >= 0x7f)
 			break;
 	if (len < TOKEN_MIN || i < len) {
-		xasprintf(cause, "status_token_file %s: the token must be one "
-		    "line of at least %d visible ASCII characters", file,
-		    TOKEN_MIN);
+		xasprintf(cause,
+		    "status_token_file %s: the token must be one "
+		    "line of at least %d visible ASCII characters",
+		    file, TOKEN_MIN);
 		explicit_bzero(b, sizeof(b));
 		return -1;
 	}
 	if (st.st_mode & S_IROTH)
 		log_warn("event=status_token_file_mode path=%s msg=\"others "
-		    "may read the token\"", log_q(file));
+			 "may read the token\"",
+		    log_q(file));
 	if (token != NULL) {
 		*token = xstrndup(b, len);
 		*token_len = len;
@@ -670,7 +690,7 @@ read_token(struct http *h, const char *file, char **cause)
 static void
 h_healthz(struct http *h, struct evhttp_request *req, const char *path)
 {
-	char	*cause = NULL, *msg;
+	char *cause = NULL, *msg;
 
 	if (store_writable(h->d->store, &cause) == -1) {
 		xasprintf(&msg, "unhealthy: %s\n", cause);
@@ -693,7 +713,7 @@ h_healthz(struct http *h, struct evhttp_request *req, const char *path)
 static void
 add_time(struct buf *b, const char *key, time_t t)
 {
-	char	ds[DATESTAMP_LEN];
+	char ds[DATESTAMP_LEN];
 
 	buf_printf(b, ",\"%s\":", key);
 	if (t <= 0) {
@@ -708,11 +728,11 @@ add_time(struct buf *b, const char *key, time_t t)
 static void
 h_status(struct http *h, struct evhttp_request *req, const char *path)
 {
-	struct daemon	*d = h->d;
-	struct dsource	*s;
-	struct buf	 b;
-	char		*cause = NULL, *url;
-	int		 first = 1;
+	struct daemon  *d = h->d;
+	struct dsource *s;
+	struct buf	b;
+	char	       *cause = NULL, *url;
+	int		first = 1;
 
 	buf_init(&b, SIZE_MAX / 4);
 	buf_printf(&b, "{\"version\":\"%s\"", OH_VERSION);
@@ -725,8 +745,8 @@ h_status(struct http *h, struct evhttp_request *req, const char *path)
 	if (d->reload_at <= 0)
 		buf_addstr(&b, "null");
 	else
-		buf_addstr(&b, d->reload_error == NULL ? "\"ok\"" :
-		    "\"failed\"");
+		buf_addstr(
+		    &b, d->reload_error == NULL ? "\"ok\"" : "\"failed\"");
 	add_time(&b, "last_reload_at", d->reload_at);
 	buf_addstr(&b, ",\"last_reload_error\":");
 	if (d->reload_error != NULL)
@@ -734,9 +754,11 @@ h_status(struct http *h, struct evhttp_request *req, const char *path)
 	else
 		buf_addstr(&b, "null");
 	buf_addch(&b, '}');
-	buf_printf(&b, ",\"harvesting\":%d,\"max_concurrent\":%lld,"
-	    "\"sources\":[", d->running, d->conf->max_concurrent);
-	TAILQ_FOREACH(s, &d->sources, entry) {
+	buf_printf(&b,
+	    ",\"harvesting\":%d,\"max_concurrent\":%lld,"
+	    "\"sources\":[",
+	    d->running, d->conf->max_concurrent);
+	TAILQ_FOREACH (s, &d->sources, entry) {
 		if (s->removed)
 			continue;
 		buf_addstr(&b, first ? "{\"name\":" : ",{\"name\":");
@@ -746,28 +768,33 @@ h_status(struct http *h, struct evhttp_request *req, const char *path)
 		url = url_redact(s->c.url);
 		json_add_string(&b, url, (size_t)-1);
 		free(url);
-		buf_printf(&b, ",\"state\":\"%s\",\"enabled\":%s,"
+		buf_printf(&b,
+		    ",\"state\":\"%s\",\"enabled\":%s,"
 		    "\"disabled\":%s,\"consecutive_failures\":%d",
 		    s->disabled ? "disabled" : src_state_names[s->state],
 		    s->c.enabled ? "true" : "false",
 		    s->disabled ? "true" : "false", s->failures);
-		add_time(&b, "next_run", s->state == SRC_IDLE &&
-		    s->c.enabled && !s->disabled ? s->next_run : 0);
+		add_time(&b, "next_run",
+		    s->state == SRC_IDLE && s->c.enabled && !s->disabled ?
+			s->next_run :
+			0);
 		buf_addstr(&b, ",\"last_run\":");
 		if (s->m.last_start <= 0)
 			buf_addstr(&b, "null");
 		else {
 			buf_addch(&b, '{');
 			buf_addstr(&b, "\"status\":");
-			json_add_string(&b, s->m.last_status != NULL ?
-			    s->m.last_status : "running", (size_t)-1);
+			json_add_string(&b,
+			    s->m.last_status != NULL ? s->m.last_status :
+						       "running",
+			    (size_t)-1);
 			add_time(&b, "start", s->m.last_start);
 			add_time(&b, "end", s->m.last_end);
 			buf_printf(&b, ",\"seconds\":%.3f", s->m.last_seconds);
 			buf_addstr(&b, ",\"error\":");
 			if (s->m.last_error != NULL)
-				json_add_string(&b, s->m.last_error,
-				    (size_t)-1);
+				json_add_string(
+				    &b, s->m.last_error, (size_t)-1);
 			else
 				buf_addstr(&b, "null");
 			buf_addch(&b, '}');
@@ -842,7 +869,7 @@ static void
 sample_kv(struct buf *b, const char *name, const char *const *kv, size_t n,
     double value)
 {
-	size_t	i;
+	size_t i;
 
 	buf_addstr(b, name);
 	buf_addch(b, '{');
@@ -861,7 +888,7 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 {
 	static const double	 bounds[] = DURATION_BUCKETS;
 	static const char *const kinds[] = { "unchanged", "new", "updated",
-	    "deleted" };
+		"deleted" };
 	struct daemon		*d = h->d;
 	struct dsource		*s;
 	struct feed_sink	*fs;
@@ -875,7 +902,7 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 	buf_init(&b, SIZE_MAX / 4);
 	family(&b, "oaiharvest_runs_total", "counter",
 	    "Harvest runs ended, by source and result.");
-	TAILQ_FOREACH(s, &d->sources, entry) {
+	TAILQ_FOREACH (s, &d->sources, entry) {
 		sample(&b, "oaiharvest_runs_total", s->c.name, "result", "ok",
 		    (double)s->m.runs_ok);
 		sample(&b, "oaiharvest_runs_total", s->c.name, "result",
@@ -883,26 +910,25 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 	}
 	family(&b, "oaiharvest_records_total", "counter",
 	    "Records received, by source and kind of change.");
-	TAILQ_FOREACH(s, &d->sources, entry)
+	TAILQ_FOREACH (s, &d->sources, entry)
 		for (i = 0; i < nitems(kinds); i++)
 			sample(&b, "oaiharvest_records_total", s->c.name,
 			    "kind", kinds[i], (double)s->m.records[i]);
 	family(&b, "oaiharvest_errors_total", "counter",
 	    "Failed runs, by source and type of error.");
-	TAILQ_FOREACH(s, &d->sources, entry)
+	TAILQ_FOREACH (s, &d->sources, entry)
 		for (i = 0; i < ERR_NTYPES; i++)
-			sample(&b, "oaiharvest_errors_total", s->c.name,
-			    "type", err_type_names[i],
-			    (double)s->m.errors[i]);
+			sample(&b, "oaiharvest_errors_total", s->c.name, "type",
+			    err_type_names[i], (double)s->m.errors[i]);
 	family(&b, "oaiharvest_consecutive_failures", "gauge",
 	    "Runs of a source failed in a row (0 after a run ended ok).");
-	TAILQ_FOREACH(s, &d->sources, entry)
+	TAILQ_FOREACH (s, &d->sources, entry)
 		sample(&b, "oaiharvest_consecutive_failures", s->c.name, NULL,
 		    NULL, s->failures);
 	family(&b, "oaiharvest_records", "gauge",
 	    "Records in the database, by source, prefix and state, as of "
 	    "the last run.");
-	TAILQ_FOREACH(s, &d->sources, entry)
+	TAILQ_FOREACH (s, &d->sources, entry)
 		for (i = 0; i < h->nrecs; i++) {
 			if (strcmp(h->recs[i].source, s->c.name) != 0)
 				continue;
@@ -920,12 +946,12 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 		}
 	family(&b, "oaiharvest_pages_total", "counter",
 	    "List pages committed, by source.");
-	TAILQ_FOREACH(s, &d->sources, entry)
+	TAILQ_FOREACH (s, &d->sources, entry)
 		sample(&b, "oaiharvest_pages_total", s->c.name, NULL, NULL,
 		    (double)s->m.pages);
 	family(&b, "oaiharvest_response_bytes_total", "counter",
 	    "Response bytes received after decoding, by source.");
-	TAILQ_FOREACH(s, &d->sources, entry)
+	TAILQ_FOREACH (s, &d->sources, entry)
 		sample(&b, "oaiharvest_response_bytes_total", s->c.name, NULL,
 		    NULL, (double)s->m.bytes);
 	family(&b, "oaiharvest_http_requests_total", "counter",
@@ -950,8 +976,8 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 			snprintf(le, sizeof(le), "%g", bounds[i]);
 		else
 			snprintf(le, sizeof(le), "+Inf");
-		sample(&b, "oaiharvest_run_duration_seconds_bucket", NULL,
-		    "le", le, (double)cum);
+		sample(&b, "oaiharvest_run_duration_seconds_bucket", NULL, "le",
+		    le, (double)cum);
 	}
 	sample(&b, "oaiharvest_run_duration_seconds_sum", NULL, NULL, NULL,
 	    d->duration_sum);
@@ -959,37 +985,39 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 	    (double)d->duration_count);
 	family(&b, "oaiharvest_last_success_timestamp_seconds", "gauge",
 	    "When the last successful run of a source ended (0: never).");
-	TAILQ_FOREACH(s, &d->sources, entry)
+	TAILQ_FOREACH (s, &d->sources, entry)
 		sample(&b, "oaiharvest_last_success_timestamp_seconds",
 		    s->c.name, NULL, NULL, (double)s->m.last_success);
 	family(&b, "oaiharvest_next_run_timestamp_seconds", "gauge",
 	    "When a source harvests next (0: running, waiting or "
 	    "disabled).");
-	TAILQ_FOREACH(s, &d->sources, entry)
+	TAILQ_FOREACH (s, &d->sources, entry)
 		sample(&b, "oaiharvest_next_run_timestamp_seconds", s->c.name,
-		    NULL, NULL, s->state == SRC_IDLE && !s->disabled &&
-		    s->c.enabled ? (double)s->next_run : 0);
+		    NULL, NULL,
+		    s->state == SRC_IDLE && !s->disabled && s->c.enabled ?
+			(double)s->next_run :
+			0);
 	family(&b, "oaiharvest_source_disabled", "gauge",
 	    "1 when a source stopped after a 403 until an operator acts.");
-	TAILQ_FOREACH(s, &d->sources, entry)
+	TAILQ_FOREACH (s, &d->sources, entry)
 		sample(&b, "oaiharvest_source_disabled", s->c.name, NULL, NULL,
 		    s->disabled ? 1 : 0);
 	family(&b, "oaiharvest_harvests_in_flight", "gauge",
 	    "Harvest runs going on now.");
-	sample(&b, "oaiharvest_harvests_in_flight", NULL, NULL, NULL,
-	    d->running);
+	sample(
+	    &b, "oaiharvest_harvests_in_flight", NULL, NULL, NULL, d->running);
 	family(&b, "oaiharvest_sources", "gauge", "Configured sources.");
 	i = 0;
-	TAILQ_FOREACH(s, &d->sources, entry)
+	TAILQ_FOREACH (s, &d->sources, entry)
 		i += !s->removed;
 	sample(&b, "oaiharvest_sources", NULL, NULL, NULL, (double)i);
 	if ((seq = store_last_seq(d->store)) >= 0) {
 		family(&b, "oaiharvest_change_seq", "gauge",
 		    "The newest change-log sequence number.");
-		sample(&b, "oaiharvest_change_seq", NULL, NULL, NULL,
-		    (double)seq);
+		sample(
+		    &b, "oaiharvest_change_seq", NULL, NULL, NULL, (double)seq);
 	}
-	for (fs = NULL; (fs = feed_sink_next(d->feed, fs)) != NULL; ) {
+	for (fs = NULL; (fs = feed_sink_next(d->feed, fs)) != NULL;) {
 		xasprintf(&name, "oaiharvest_%s_ok", feed_sink_name(fs));
 		xasprintf(&help, "1 when the last write of the %s succeeded.",
 		    feed_sink_name(fs));
@@ -997,13 +1025,13 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 		sample(&b, name, NULL, NULL, NULL, feed_sink_ok(fs));
 		free(name);
 		free(help);
-		xasprintf(&name, "oaiharvest_%s_errors_total",
-		    feed_sink_name(fs));
+		xasprintf(
+		    &name, "oaiharvest_%s_errors_total", feed_sink_name(fs));
 		xasprintf(&help, "Failed writes and reopens of the %s.",
 		    feed_sink_name(fs));
 		family(&b, name, "counter", help);
-		sample(&b, name, NULL, NULL, NULL,
-		    (double)feed_sink_errors(fs));
+		sample(
+		    &b, name, NULL, NULL, NULL, (double)feed_sink_errors(fs));
 		free(name);
 		free(help);
 	}
@@ -1032,8 +1060,8 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 	family(&b, "oaiharvest_config_last_reload_successful", "gauge",
 	    "1 when the last configuration reload succeeded (or none was "
 	    "tried), 0 when it failed.");
-	sample(&b, "oaiharvest_config_last_reload_successful", NULL, NULL,
-	    NULL, d->reload_error == NULL ? 1 : 0);
+	sample(&b, "oaiharvest_config_last_reload_successful", NULL, NULL, NULL,
+	    d->reload_error == NULL ? 1 : 0);
 	family(&b, "oaiharvest_config_last_reload_success_timestamp_seconds",
 	    "gauge", "When the configuration in use was loaded.");
 	sample(&b, "oaiharvest_config_last_reload_success_timestamp_seconds",
@@ -1062,7 +1090,7 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 static void
 h_changes(struct http *h, struct evhttp_request *req, const char *path)
 {
-	struct conn	*c;
+	struct conn *c;
 
 	c = conn_find(h, evhttp_request_get_connection(req));
 	feed_poll_start(h->poll, req, bufferevent_getfd(c->bev), &c->feed,
@@ -1073,10 +1101,10 @@ h_changes(struct http *h, struct evhttp_request *req, const char *path)
 static void
 h_harvest(struct http *h, struct evhttp_request *req, const char *path)
 {
-	struct dsource	*s;
-	struct buf	 b;
-	const char	*name = path + strlen("/sources/"), *slash, *why;
-	char		*n;
+	struct dsource *s;
+	struct buf	b;
+	const char     *name = path + strlen("/sources/"), *slash, *why;
+	char	       *n;
 
 	if ((slash = strchr(name, '/')) == NULL ||
 	    strcmp(slash, "/harvest") != 0) {
@@ -1095,7 +1123,8 @@ h_harvest(struct http *h, struct evhttp_request *req, const char *path)
 		return;
 	}
 	if (!s->c.enabled) {
-		reply_json_error(req, 409, "Conflict", "the source is "
+		reply_json_error(req, 409, "Conflict",
+		    "the source is "
 		    "disabled in the config");
 		return;
 	}
@@ -1109,11 +1138,11 @@ h_harvest(struct http *h, struct evhttp_request *req, const char *path)
 }
 
 void
-http_count_request(struct http *h, const char *source, const char *host,
-    long status)
+http_count_request(
+    struct http *h, const char *source, const char *host, long status)
 {
-	struct req_count	*r;
-	size_t			 i;
+	struct req_count *r;
+	size_t		  i;
 
 	if (h == NULL)
 		return;
@@ -1138,7 +1167,7 @@ http_count_request(struct http *h, const char *source, const char *host,
 static int
 recs_source(void *arg, const struct store_source_row *so)
 {
-	struct http	*h = arg;
+	struct http *h = arg;
 
 	free(h->recs_source);
 	h->recs_source = xstrdup(so->name);
@@ -1148,8 +1177,8 @@ recs_source(void *arg, const struct store_source_row *so)
 static int
 recs_prefix(void *arg, const struct store_prefix_row *pr)
 {
-	struct http		*h = arg;
-	struct rec_count	*r;
+	struct http	 *h = arg;
+	struct rec_count *r;
 
 	h->recs = xreallocarray(h->recs, h->nrecs + 1, sizeof(*h->recs));
 	r = &h->recs[h->nrecs++];
@@ -1163,7 +1192,7 @@ recs_prefix(void *arg, const struct store_prefix_row *pr)
 static void
 recs_clear(struct http *h)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < h->nrecs; i++) {
 		free(h->recs[i].source);
@@ -1184,9 +1213,9 @@ recs_clear(struct http *h)
 void
 http_count_records(struct http *h)
 {
-	struct store_status_cb	 cb;
-	struct http		 tmp;
-	char			*cause = NULL;
+	struct store_status_cb cb;
+	struct http	       tmp;
+	char		      *cause = NULL;
 
 	if (h == NULL)
 		return;
@@ -1210,20 +1239,20 @@ http_count_records(struct http *h)
 struct http *
 http_start(struct daemon *d, const char *listen, char **cause)
 {
-	struct http			*h;
-	struct evhttp_bound_socket	*bs;
-	struct sockaddr_storage		 ss;
-	struct rlimit			 rl;
-	socklen_t			 sl = sizeof(ss);
-	const char			*colon;
-	char				*host;
-	long long			 port;
-	const char			*errstr;
-	size_t				 i;
+	struct http		   *h;
+	struct evhttp_bound_socket *bs;
+	struct sockaddr_storage	    ss;
+	struct rlimit		    rl;
+	socklen_t		    sl = sizeof(ss);
+	const char		   *colon;
+	char			   *host;
+	long long		    port;
+	const char		   *errstr;
+	size_t			    i;
 
 	colon = strrchr(listen, ':');
-	if (colon == NULL || parse_ll(colon + 1, 0, 65535, &port,
-	    &errstr) == -1) {
+	if (colon == NULL ||
+	    parse_ll(colon + 1, 0, 65535, &port, &errstr) == -1) {
 		xasprintf(cause, "status_listen: not host:port: %s", listen);
 		return NULL;
 	}
@@ -1253,43 +1282,41 @@ http_start(struct daemon *d, const char *listen, char **cause)
 		h->conns_max = rl.rlim_cur / 4;
 	if (h->conns_max < CONNS_MIN)
 		h->conns_max = CONNS_MIN;
-	h->waiters_max = h->conns_max / 2 < WAITERS_MAX ? h->conns_max / 2 :
-	    WAITERS_MAX;
+	h->waiters_max =
+	    h->conns_max / 2 < WAITERS_MAX ? h->conns_max / 2 : WAITERS_MAX;
 	h->ev_adopt = event_new(d->base, -1, 0, on_adopt, h);
 	h->ev_resume = evtimer_new(d->base, on_resume, h);
 	h->evh = evhttp_new(d->base);
-	evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-	    EVHTTP_REQ_POST);
+	evhttp_set_allowed_methods(
+	    h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
 	evhttp_set_max_headers_size(h->evh, 16384);
 	evhttp_set_max_body_size(h->evh, 4096);
 	evhttp_set_timeout(h->evh, IO_TIMEOUT);
 	evhttp_set_bevcb(h->evh, conn_bev, h);
 	evhttp_set_gencb(h->evh, dispatch, h);
-	if ((bs = evhttp_bind_socket_with_handle(h->evh, host,
-	    (ev_uint16_t)port)) == NULL) {
-		xasprintf(cause, "status_listen: cannot listen on %s",
-		    listen);
+	if ((bs = evhttp_bind_socket_with_handle(
+		 h->evh, host, (ev_uint16_t)port)) == NULL) {
+		xasprintf(cause, "status_listen: cannot listen on %s", listen);
 		goto fail;
 	}
 	h->lev = evhttp_bound_socket_get_listener(bs);
 	listening = h;
 	evconnlistener_set_error_cb(h->lev, on_accept_error);
-	if (getsockname(evhttp_bound_socket_get_fd(bs),
-	    (struct sockaddr *)&ss, &sl) == 0) {
+	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss,
+		&sl) == 0) {
 		if (ss.ss_family == AF_INET)
-			h->port = ntohs(((struct sockaddr_in *)&ss)->
-			    sin_port);
+			h->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 		else if (ss.ss_family == AF_INET6)
-			h->port = ntohs(((struct sockaddr_in6 *)&ss)->
-			    sin6_port);
+			h->port =
+			    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	}
 	/* Never fails; the daemon's feed tells it of commits. */
 	h->poll = feed_sink_open(d->feed, &feed_longpoll_ops, NULL, cause);
 	feed_longpoll_set_max(h->poll, h->waiters_max);
 	log_info("event=status_listen address=%s port=%d connections_max=%zu "
-	    "long_polls_max=%zu token=%s hosts=%zu", log_q(host), h->port,
-	    h->conns_max, h->waiters_max, h->token != NULL ? "yes" : "no",
-	    d->conf->nstatus_hosts);
+		 "long_polls_max=%zu token=%s hosts=%zu",
+	    log_q(host), h->port, h->conns_max, h->waiters_max,
+	    h->token != NULL ? "yes" : "no", d->conf->nstatus_hosts);
 	for (i = 0; i < d->conf->nstatus_hosts; i++)
 		log_debug("event=status_host name=%s",
 		    log_q(d->conf->status_hosts[i]));
@@ -1314,8 +1341,8 @@ fail:
 void
 http_stop(struct http *h)
 {
-	struct conn	*c;
-	size_t		 i;
+	struct conn *c;
+	size_t	     i;
 
 	if (h == NULL)
 		return;

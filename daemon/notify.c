@@ -22,27 +22,27 @@
  * A watchdog longer than this is not one we take seriously; such a value is
  * treated like garbage (watchdog off) rather than fed to timer arithmetic.
  */
-#define WATCHDOG_MAX_USEC	(10LL * 365 * 86400 * 1000000)
+#define WATCHDOG_MAX_USEC (10LL * 365 * 86400 * 1000000)
 
 /*
  * Two bytes that stand in for the newlines of the format while it is
  * expanded twice; see notify_send().
  */
-#define SEP_A	'\036'
-#define SEP_B	'\037'
+#define SEP_A '\036'
+#define SEP_B '\037'
 
-static char	*format_message(const char *, va_list, size_t *);
+static char *format_message(const char *, va_list, size_t *);
 
-static int			 notify_fd = -1;
-static struct sockaddr_un	 notify_addr;
-static socklen_t		 notify_addrlen;
+static int		  notify_fd = -1;
+static struct sockaddr_un notify_addr;
+static socklen_t	  notify_addrlen;
 
 int
 notify_init(void)
 {
-	const char	*e;
-	size_t		 len;
-	int		 fd;
+	const char *e;
+	size_t	    len;
+	int	    fd;
 
 	notify_close();
 	if ((e = getenv("NOTIFY_SOCKET")) == NULL)
@@ -60,8 +60,8 @@ notify_init(void)
 	notify_addr.sun_family = AF_UNIX;
 	if (e[0] == '/' && len < sizeof(notify_addr.sun_path)) {
 		memcpy(notify_addr.sun_path, e, len + 1);
-		notify_addrlen = offsetof(struct sockaddr_un, sun_path) +
-		    len + 1;
+		notify_addrlen =
+		    offsetof(struct sockaddr_un, sun_path) + len + 1;
 	} else if (e[0] == '@' && len >= 2 &&
 	    len <= sizeof(notify_addr.sun_path)) {
 		notify_addr.sun_path[0] = '\0';
@@ -90,11 +90,11 @@ notify_init(void)
 static char *
 format_message(const char *fmt, va_list ap, size_t *lenp)
 {
-	va_list		 ap2;
-	char		*f1, *f2, *m1, *m2;
-	unsigned char	 c;
-	size_t		 i;
-	int		 n1, n2;
+	va_list	      ap2;
+	char	     *f1, *f2, *m1, *m2;
+	unsigned char c;
+	size_t	      i;
+	int	      n1, n2;
 
 	f1 = xstrdup(fmt);
 	f2 = xstrdup(fmt);
@@ -133,11 +133,11 @@ format_message(const char *fmt, va_list ap, size_t *lenp)
 int
 notify_send(const char *fmt, ...)
 {
-	va_list		 ap;
-	char		*msg;
-	size_t		 len;
-	ssize_t		 n;
-	int		 saved;
+	va_list ap;
+	char   *msg;
+	size_t	len;
+	ssize_t n;
+	int	saved;
 
 	if (notify_fd == -1)
 		return 0;
@@ -174,8 +174,8 @@ notify_send(const char *fmt, ...)
 long long
 notify_watchdog_usec(void)
 {
-	const char	*s, *errstr;
-	long long	 usec, pid;
+	const char *s, *errstr;
+	long long   usec, pid;
 
 	if ((s = getenv("WATCHDOG_USEC")) == NULL)
 		return 0;

@@ -14,7 +14,7 @@
  * 0, also when the variable is unset; -1 when it is malformed or the socket
  * cannot be created (later sends are then no-ops).
  */
-int	 notify_init(void);
+int notify_init(void);
 
 /*
  * Send one message, e.g. notify_send("READY=1\nSTATUS=%s", s).  Only the
@@ -24,8 +24,8 @@ int	 notify_init(void);
  * assignment.  Messages longer than NOTIFY_MAX_MSG bytes are cut.  Return 0,
  * or -1 when the datagram could not be sent.
  */
-#define NOTIFY_MAX_MSG	4095
-int	 notify_send(const char *fmt, ...) __printflike(1, 2);
+#define NOTIFY_MAX_MSG 4095
+int notify_send(const char *fmt, ...) __printflike(1, 2);
 
 /*
  * The watchdog interval systemd expects, in microseconds, from
@@ -34,6 +34,6 @@ int	 notify_send(const char *fmt, ...) __printflike(1, 2);
  */
 long long notify_watchdog_usec(void);
 
-void	 notify_close(void);
+void notify_close(void);
 
 #endif

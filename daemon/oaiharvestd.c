@@ -33,41 +33,41 @@
 #include "util.h"
 
 /* A failed run is retried after RETRY_BASE s, doubling, within interval. */
-#define RUN_RETRY_BASE	60
+#define RUN_RETRY_BASE 60
 /* Jitter: up to a tenth of the interval, at most this many seconds. */
-#define JITTER_MAX	300
+#define JITTER_MAX 300
 /* Descriptors to ask for when the hard limit is unlimited. */
-#define NOFILE_WANT	65536
+#define NOFILE_WANT 65536
 
 const char *const src_state_names[] = { "idle", "waiting", "running" };
 
 /* Sources */
 static struct dsource *src_new(struct daemon *, const struct conf_source *);
-static void	 src_free(struct dsource *);
-static void	 src_set_state(struct dsource *, enum src_state);
-static void	 src_schedule(struct dsource *, double secs);
-static void	 src_schedule_last(struct dsource *, int reload);
-static void	 src_log_next(struct dsource *, const char *reason);
-static void	 src_due(struct dsource *);
-static void	 src_start(struct dsource *);
-static void	 on_src_timer(evutil_socket_t, short, void *);
-static void	 on_run_done(const struct harvest_result *, void *);
-static void	 record_metrics(struct daemon *, struct dsource *,
-		    const struct harvest_result *);
-static void	 pump(struct daemon *);
+static void	       src_free(struct dsource *);
+static void	       src_set_state(struct dsource *, enum src_state);
+static void	       src_schedule(struct dsource *, double secs);
+static void	       src_schedule_last(struct dsource *, int reload);
+static void	       src_log_next(struct dsource *, const char *reason);
+static void	       src_due(struct dsource *);
+static void	       src_start(struct dsource *);
+static void	       on_src_timer(evutil_socket_t, short, void *);
+static void	       on_run_done(const struct harvest_result *, void *);
+static void	       record_metrics(
+	       struct daemon *, struct dsource *, const struct harvest_result *);
+static void pump(struct daemon *);
 
 /* Daemon */
-static void	 status(struct daemon *);
-static void	 reload(struct daemon *);
-static void	 reload_done(struct daemon *, char *cause);
-static int	 check_files(const struct conf *, char **);
-static int	 check_writable(const char *, int, char **);
-static void	 on_signal(evutil_socket_t, short, void *);
-static void	 on_watchdog(evutil_socket_t, short, void *);
-static void	 raise_nofile(void);
-static char	*database_path(const struct conf *);
+static void  status(struct daemon *);
+static void  reload(struct daemon *);
+static void  reload_done(struct daemon *, char *cause);
+static int   check_files(const struct conf *, char **);
+static int   check_writable(const char *, int, char **);
+static void  on_signal(evutil_socket_t, short, void *);
+static void  on_watchdog(evutil_socket_t, short, void *);
+static void  raise_nofile(void);
+static char *database_path(const struct conf *);
 
-static unsigned int	rand_state;
+static unsigned int rand_state;
 
 /* A uniform double in [0, 1). */
 static double
@@ -80,7 +80,7 @@ rnd(void)
 static double
 jitter(long long interval)
 {
-	double	max = interval / 10.0;
+	double max = interval / 10.0;
 
 	if (max > JITTER_MAX)
 		max = JITTER_MAX;
@@ -98,7 +98,7 @@ str_eq(const char *a, const char *b)
 static struct dsource *
 src_new(struct daemon *d, const struct conf_source *c)
 {
-	struct dsource	*s;
+	struct dsource *s;
 
 	s = xcalloc(1, sizeof(*s));
 	s->d = d;
@@ -111,7 +111,7 @@ src_new(struct daemon *d, const struct conf_source *c)
 static void
 src_free(struct dsource *s)
 {
-	struct daemon	*d = s->d;
+	struct daemon *d = s->d;
 
 	if (s->state == SRC_WAITING)
 		TAILQ_REMOVE(&d->waiting, s, wentry);
@@ -136,7 +136,7 @@ src_set_state(struct dsource *s, enum src_state st)
 static void
 src_schedule(struct dsource *s, double secs)
 {
-	struct timeval	tv;
+	struct timeval tv;
 
 	if (secs < 0)
 		secs = 0;
@@ -157,15 +157,15 @@ src_schedule(struct dsource *s, double secs)
 static void
 src_schedule_last(struct dsource *s, int reload)
 {
-	time_t		 ended, now = time(NULL);
-	long long	 wait;
-	char		*status = NULL, *cause = NULL;
-	const char	*reason = "last_run";
-	double		 secs;
-	int		 rc;
+	time_t	    ended, now = time(NULL);
+	long long   wait;
+	char	   *status = NULL, *cause = NULL;
+	const char *reason = "last_run";
+	double	    secs;
+	int	    rc;
 
-	rc = store_source_last_run(s->d->store, s->c.name, &ended, &status,
-	    &cause);
+	rc = store_source_last_run(
+	    s->d->store, s->c.name, &ended, &status, &cause);
 	if (rc == -1) {
 		log_warn("event=schedule_error source=%s cause=%s",
 		    log_q(s->c.name), log_q(cause));
@@ -191,7 +191,7 @@ src_schedule_last(struct dsource *s, int reload)
 static void
 src_log_next(struct dsource *s, const char *reason)
 {
-	char	when[DATESTAMP_LEN];
+	char when[DATESTAMP_LEN];
 
 	datestamp_format(s->next_run, GRAN_SECONDS, when);
 	log_info("event=scheduled source=%s next_run=%s reason=%s",
@@ -208,10 +208,9 @@ on_src_timer(evutil_socket_t fd, short what, void *arg)
 static void
 src_due(struct dsource *s)
 {
-	struct daemon	*d = s->d;
+	struct daemon *d = s->d;
 
-	if (d->stopping || s->state != SRC_IDLE || !s->c.enabled ||
-	    s->disabled)
+	if (d->stopping || s->state != SRC_IDLE || !s->c.enabled || s->disabled)
 		return;
 	evtimer_del(s->timer);
 	src_set_state(s, SRC_WAITING);
@@ -229,9 +228,9 @@ daemon_harvest_now(struct dsource *s)
 struct dsource *
 daemon_source(struct daemon *d, const char *name)
 {
-	struct dsource	*s;
+	struct dsource *s;
 
-	TAILQ_FOREACH(s, &d->sources, entry)
+	TAILQ_FOREACH (s, &d->sources, entry)
 		if (!s->removed && strcmp(s->c.name, name) == 0)
 			return s;
 	return NULL;
@@ -241,7 +240,7 @@ daemon_source(struct daemon *d, const char *name)
 static void
 pump(struct daemon *d)
 {
-	struct dsource	*s;
+	struct dsource *s;
 
 	while (!d->stopping && d->running < d->conf->max_concurrent &&
 	    (s = TAILQ_FIRST(&d->waiting)) != NULL) {
@@ -254,9 +253,9 @@ pump(struct daemon *d)
 static void
 src_start(struct dsource *s)
 {
-	struct daemon		*d = s->d;
-	struct harvest_source	 hs;
-	char			*cause = NULL;
+	struct daemon	     *d = s->d;
+	struct harvest_source hs;
+	char		     *cause = NULL;
 
 	settings_source(d->conf, &s->c, &hs);
 	src_set_state(s, SRC_RUNNING);
@@ -281,11 +280,11 @@ src_start(struct dsource *s)
 }
 
 static void
-record_metrics(struct daemon *d, struct dsource *s,
-    const struct harvest_result *r)
+record_metrics(
+    struct daemon *d, struct dsource *s, const struct harvest_result *r)
 {
-	static const double	bounds[] = DURATION_BUCKETS;
-	size_t			i;
+	static const double bounds[] = DURATION_BUCKETS;
+	size_t		    i;
 
 	s->m.last_end = time(NULL);
 	s->m.last_seconds = r->seconds;
@@ -319,10 +318,10 @@ record_metrics(struct daemon *d, struct dsource *s,
 }
 
 static void
-on_request_done(void *arg, const char *source, const char *host,
-    long status, long long bytes)
+on_request_done(void *arg, const char *source, const char *host, long status,
+    long long bytes)
 {
-	struct daemon	*d = arg;
+	struct daemon *d = arg;
 
 	http_count_request(d->http, source, host, status);
 }
@@ -330,7 +329,7 @@ on_request_done(void *arg, const char *source, const char *host,
 static void
 on_commit(void *arg, const char *source, long long changes)
 {
-	struct daemon	*d = arg;
+	struct daemon *d = arg;
 
 	if (changes > 0)
 		feed_commit(d->feed);
@@ -339,12 +338,12 @@ on_commit(void *arg, const char *source, long long changes)
 static void
 on_run_done(const struct harvest_result *r, void *arg)
 {
-	struct dsource	*s = arg;
-	struct daemon	*d = s->d;
-	double		 next;
-	long long	 backoff;
-	char		 when[DATESTAMP_LEN];
-	int		 i, lvl;
+	struct dsource *s = arg;
+	struct daemon  *d = s->d;
+	double		next;
+	long long	backoff;
+	char		when[DATESTAMP_LEN];
+	int		i, lvl;
 
 	s->job = NULL;
 	d->running--;
@@ -373,17 +372,20 @@ on_run_done(const struct harvest_result *r, void *arg)
 	}
 	if (r->forbidden) {
 		s->disabled = 1;
-		log_err("event=source_disabled source=%s url=%s msg=\"the "
+		log_err(
+		    "event=source_disabled source=%s url=%s msg=\"the "
 		    "repository %s; this source is not harvested again until "
 		    "an operator acts (SIGHUP, SIGUSR1 or a restart)\"",
 		    log_q(s->c.name), log_qurl(s->c.url),
-		    r->error_type != NULL && strcmp(r->error_type,
-		    "blocked") == 0 ? "'s bot protection refuses the "
-		    "harvester" : " answers 403 Forbidden");
+		    r->error_type != NULL &&
+			    strcmp(r->error_type, "blocked") == 0 ?
+			"'s bot protection refuses the "
+			"harvester" :
+			" answers 403 Forbidden");
 	} else if (!d->stopping && !s->removed)
 		src_schedule(s, next);
-	datestamp_format(d->stopping || s->removed ? 0 : s->next_run,
-	    GRAN_SECONDS, when);
+	datestamp_format(
+	    d->stopping || s->removed ? 0 : s->next_run, GRAN_SECONDS, when);
 	if (s->disabled)
 		snprintf(when, sizeof(when), "disabled");
 	if (r->warnings != NULL)
@@ -393,28 +395,32 @@ on_run_done(const struct harvest_result *r, void *arg)
 	 * The summary is a notice; a failed run an error, but one cancelled
 	 * (a stop, a source removed) only a warning: it was asked for.
 	 */
-	lvl = r->ok ? LOG_LVL_NOTICE : r->error_type != NULL &&
-	    strcmp(r->error_type, "cancelled") == 0 ? LOG_LVL_WARN :
-	    LOG_LVL_ERR;
+	lvl = r->ok ? LOG_LVL_NOTICE :
+	    r->error_type != NULL && strcmp(r->error_type, "cancelled") == 0 ?
+		      LOG_LVL_WARN :
+		      LOG_LVL_ERR;
 	if (log_level >= lvl && r->ok)
-		log_write(lvl, "event=run_done source=%s status=ok run=%lld "
+		log_write(lvl,
+		    "event=run_done source=%s status=ok run=%lld "
 		    "pages=%lld records=%lld new=%lld updated=%lld "
-		    "deleted=%lld unchanged=%lld tombstones=%lld normalized=%lld "
-		    "bytes=%lld seconds=%.2f next_run=%s", log_q(r->source),
-		    (long long)r->run_id, r->stats.pages, r->stats.records,
-		    r->stats.new_records, r->stats.updated, r->stats.deleted,
-		    r->stats.unchanged, r->stats.tombstones, r->normalized,
-		    r->stats.bytes, r->seconds,
+		    "deleted=%lld unchanged=%lld tombstones=%lld "
+		    "normalized=%lld "
+		    "bytes=%lld seconds=%.2f next_run=%s",
+		    log_q(r->source), (long long)r->run_id, r->stats.pages,
+		    r->stats.records, r->stats.new_records, r->stats.updated,
+		    r->stats.deleted, r->stats.unchanged, r->stats.tombstones,
+		    r->normalized, r->stats.bytes, r->seconds,
 		    d->stopping || s->removed ? "none" : when);
 	else if (log_level >= lvl)
-		log_write(lvl, "event=run_done source=%s status=failed "
+		log_write(lvl,
+		    "event=run_done source=%s status=failed "
 		    "run=%lld pages=%lld records=%lld new=%lld updated=%lld "
 		    "deleted=%lld unchanged=%lld bytes=%lld seconds=%.2f "
-		    "next_run=%s url=%s error=%s", log_q(r->source),
-		    (long long)r->run_id, r->stats.pages, r->stats.records,
-		    r->stats.new_records, r->stats.updated, r->stats.deleted,
-		    r->stats.unchanged, r->stats.bytes, r->seconds,
-		    d->stopping || s->removed ? "none" : when,
+		    "next_run=%s url=%s error=%s",
+		    log_q(r->source), (long long)r->run_id, r->stats.pages,
+		    r->stats.records, r->stats.new_records, r->stats.updated,
+		    r->stats.deleted, r->stats.unchanged, r->stats.bytes,
+		    r->seconds, d->stopping || s->removed ? "none" : when,
 		    log_qurl(s->c.url), log_q(r->error));
 	if (s->disabled)
 		s->failures = 0;
@@ -432,20 +438,21 @@ on_run_done(const struct harvest_result *r, void *arg)
 static void
 status(struct daemon *d)
 {
-	struct dsource	*s;
-	size_t		 n = 0, waiting = 0, disabled = 0;
-	char		*st;
+	struct dsource *s;
+	size_t		n = 0, waiting = 0, disabled = 0;
+	char	       *st;
 
-	TAILQ_FOREACH(s, &d->sources, entry) {
+	TAILQ_FOREACH (s, &d->sources, entry) {
 		n++;
 		if (s->state == SRC_WAITING)
 			waiting++;
 		if (s->disabled)
 			disabled++;
 	}
-	xasprintf(&st, "%zu sources, %d harvesting, %zu waiting, %zu "
-	    "disabled; %lld runs ok, %lld failed%s%s", n, d->running, waiting,
-	    disabled, d->runs_ok, d->runs_failed,
+	xasprintf(&st,
+	    "%zu sources, %d harvesting, %zu waiting, %zu "
+	    "disabled; %lld runs ok, %lld failed%s%s",
+	    n, d->running, waiting, disabled, d->runs_ok, d->runs_failed,
 	    d->last != NULL ? "; last: " : "", d->last != NULL ? d->last : "");
 	/* Only news: the manager need not hear the same line again. */
 	if (d->status == NULL || strcmp(st, d->status) != 0) {
@@ -460,19 +467,19 @@ status(struct daemon *d)
 static void
 apply_sources(struct daemon *d, const struct conf *nc, int initial)
 {
-	struct dsource			*s, *next;
-	const struct conf_source	*c;
-	struct conf_source		 nsc;
-	struct conf_diff		 diff;
-	size_t				 i;
-	int				 interval_only;
+	struct dsource		 *s, *next;
+	const struct conf_source *c;
+	struct conf_source	  nsc;
+	struct conf_diff	  diff;
+	size_t			  i;
+	int			  interval_only;
 
-	TAILQ_FOREACH_SAFE(s, &d->sources, entry, next) {
+	TAILQ_FOREACH_SAFE (s, &d->sources, entry, next) {
 		if (s->removed)
 			continue;
 		if ((c = conf_source_find(nc, s->c.name)) == NULL) {
-			log_info("event=source_removed source=%s",
-			    log_q(s->c.name));
+			log_info(
+			    "event=source_removed source=%s", log_q(s->c.name));
 			if (s->state == SRC_RUNNING) {
 				s->removed = 1;
 				harvest_cancel(s->job);
@@ -496,10 +503,11 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 		if (!conf_source_compare(&s->c, c, &diff))
 			continue;
 		if (diff.restart != NULL)
-			log_warn("event=reload_restart_needed source=%s "
+			log_warn(
+			    "event=reload_restart_needed source=%s "
 			    "keys=%s msg=\"these settings take effect at the "
-			    "next restart\"", log_q(s->c.name),
-			    log_q(diff.restart));
+			    "next restart\"",
+			    log_q(s->c.name), log_q(diff.restart));
 		if (diff.reload == NULL) {
 			conf_diff_clear(&diff);
 			continue;
@@ -530,7 +538,7 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 	}
 	for (i = 0; i < nc->nsources; i++) {
 		c = &nc->sources[i];
-		TAILQ_FOREACH(s, &d->sources, entry)
+		TAILQ_FOREACH (s, &d->sources, entry)
 			if (!s->removed && strcmp(s->c.name, c->name) == 0)
 				break;
 		if (s != NULL)
@@ -552,20 +560,22 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 static void
 reload_changes_log(struct daemon *d, struct conf *nc)
 {
-	struct feed_sink	*o = NULL;
-	char			*cause = NULL;
+	struct feed_sink *o = NULL;
+	char		 *cause = NULL;
 
 	if (str_eq(nc->changes_log, d->conf->changes_log))
 		return;
-	if (nc->changes_log != NULL && (o = feed_sink_open(d->feed,
-	    &feed_file_ops, nc->changes_log, &cause)) == NULL) {
+	if (nc->changes_log != NULL &&
+	    (o = feed_sink_open(
+		 d->feed, &feed_file_ops, nc->changes_log, &cause)) == NULL) {
 		log_err("event=changes_log_error path=%s cause=%s "
-		    "msg=\"keeping the running changes_log\"",
+			"msg=\"keeping the running changes_log\"",
 		    log_q(nc->changes_log), log_q(cause));
 		free(cause);
 		free(nc->changes_log);
 		nc->changes_log = d->conf->changes_log != NULL ?
-		    xstrdup(d->conf->changes_log) : NULL;
+		    xstrdup(d->conf->changes_log) :
+		    NULL;
 		return;
 	}
 	log_info("event=changes_log_moved from=%s to=%s",
@@ -578,16 +588,16 @@ reload_changes_log(struct daemon *d, struct conf *nc)
 static void
 reload(struct daemon *d)
 {
-	struct conf_diff	 diff;
-	struct conf		*nc;
-	char			*cause = NULL;
+	struct conf_diff diff;
+	struct conf	*nc;
+	char		*cause = NULL;
 
 	notify_send("RELOADING=1");
 	log_info("event=reload path=%s", log_q(d->conf_path));
 	if ((nc = conf_load(d->conf_path, &cause)) == NULL ||
 	    check_files(nc, &cause) == -1) {
 		log_err("event=reload_failed path=%s cause=%s "
-		    "msg=\"keeping the running configuration\"",
+			"msg=\"keeping the running configuration\"",
 		    log_q(d->conf_path), log_q(cause));
 		conf_free(nc);
 		reload_done(d, cause);
@@ -603,7 +613,7 @@ reload(struct daemon *d)
 	conf_global_compare(d->conf, nc, &diff);
 	if (diff.restart != NULL)
 		log_warn("event=reload_restart_needed keys=%s msg=\"these "
-		    "settings take effect at the next restart\"",
+			 "settings take effect at the next restart\"",
 		    log_q(diff.restart));
 	conf_diff_clear(&diff);
 	conf_global_keep(nc, d->conf, CONF_RESTART);
@@ -637,9 +647,9 @@ reload_done(struct daemon *d, char *cause)
 static int
 check_files(const struct conf *c, char **cause)
 {
-	const char	*key = NULL;
-	char		*db, *why = NULL, *at;
-	int		 line;
+	const char *key = NULL;
+	char	   *db, *why = NULL, *at;
+	int	    line;
 
 	db = database_path(c);
 	/* SQLite makes its -wal and -shm files beside the database. */
@@ -650,7 +660,7 @@ check_files(const struct conf *c, char **cause)
 		key = "changes_log";
 	else if (c->status_listen != NULL && c->status_token_file != NULL &&
 	    http_token_read(c->status_token_file, NULL, NULL, &why) == -1)
-		key = "status_token_file";	/* why names it */
+		key = "status_token_file"; /* why names it */
 	if (key != NULL) {
 		if ((line = conf_key_line(c, key)) > 0)
 			xasprintf(&at, "%s:%d", c->path, line);
@@ -660,8 +670,8 @@ check_files(const struct conf *c, char **cause)
 			xasprintf(cause, "%s: %s", at, why);
 		else
 			xasprintf(cause, "%s: %s %s: %s", at, key,
-			    strcmp(key, "database") == 0 ? db :
-			    c->changes_log, why);
+			    strcmp(key, "database") == 0 ? db : c->changes_log,
+			    why);
 		free(at);
 	}
 	free(why);
@@ -677,9 +687,9 @@ check_files(const struct conf *c, char **cause)
 static int
 check_writable(const char *file, int dir_too, char **why)
 {
-	struct stat	 st;
-	char		*copy, *dir;
-	int		 exists = 0, rc = -1;
+	struct stat st;
+	char	   *copy, *dir;
+	int	    exists = 0, rc = -1;
 
 	if (stat(file, &st) == 0) {
 		exists = 1;
@@ -688,8 +698,8 @@ check_writable(const char *file, int dir_too, char **why)
 			return -1;
 		}
 		if (access(file, W_OK) == -1) {
-			xasprintf(why, "cannot be written: %s",
-			    strerror(errno));
+			xasprintf(
+			    why, "cannot be written: %s", strerror(errno));
 			return -1;
 		}
 		if (!dir_too)
@@ -704,13 +714,15 @@ check_writable(const char *file, int dir_too, char **why)
 		if (errno == ENOENT)
 			xasprintf(why, "directory %s does not exist", dir);
 		else
-			xasprintf(why, "directory %s: %s", dir,
-			    strerror(errno));
+			xasprintf(
+			    why, "directory %s: %s", dir, strerror(errno));
 	} else if (!S_ISDIR(st.st_mode))
 		xasprintf(why, "%s is not a directory", dir);
 	else if (access(dir, W_OK | X_OK) == -1)
-		xasprintf(why, "%s in directory %s: %s", exists ? "cannot "
-		    "make its -wal and -shm files" : "cannot be made",
+		xasprintf(why, "%s in directory %s: %s",
+		    exists ? "cannot "
+			     "make its -wal and -shm files" :
+			     "cannot be made",
 		    dir, strerror(errno));
 	else
 		rc = 0;
@@ -721,7 +733,7 @@ check_writable(const char *file, int dir_too, char **why)
 static void
 stop(struct daemon *d, int sig)
 {
-	struct dsource	*s, *next;
+	struct dsource *s, *next;
 
 	if (d->stopping)
 		return;
@@ -733,7 +745,7 @@ stop(struct daemon *d, int sig)
 	 * Aborting a transfer loses only the page in flight: its records
 	 * were never written, and committed pages stay with their checkpoint.
 	 */
-	TAILQ_FOREACH_SAFE(s, &d->sources, entry, next)
+	TAILQ_FOREACH_SAFE (s, &d->sources, entry, next)
 		if (s->job != NULL)
 			harvest_cancel(s->job);
 	event_base_loopexit(d->base, NULL);
@@ -742,8 +754,8 @@ stop(struct daemon *d, int sig)
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
-	struct daemon	*d = arg;
-	struct dsource	*s;
+	struct daemon  *d = arg;
+	struct dsource *s;
 
 	switch (sig) {
 	case SIGHUP:
@@ -755,7 +767,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGUSR1:
 		log_info("event=harvest_all");
-		TAILQ_FOREACH(s, &d->sources, entry) {
+		TAILQ_FOREACH (s, &d->sources, entry) {
 			s->disabled = 0;
 			if (s->state == SRC_IDLE && !s->removed)
 				src_due(s);
@@ -781,7 +793,7 @@ on_watchdog(evutil_socket_t fd, short what, void *arg)
 static void
 raise_nofile(void)
 {
-	struct rlimit	rl;
+	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return;
@@ -795,8 +807,8 @@ raise_nofile(void)
 		}
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		log_info("event=nofile limit=%llu",
-		    (unsigned long long)rl.rlim_cur);
+		log_info(
+		    "event=nofile limit=%llu", (unsigned long long)rl.rlim_cur);
 }
 
 static void
@@ -809,9 +821,9 @@ libevent_log(int severity, const char *msg)
 static char *
 database_path(const struct conf *c)
 {
-	const char	*sd;
-	char		*p;
-	size_t		 n;
+	const char *sd;
+	char	   *p;
+	size_t	    n;
 
 	sd = getenv("STATE_DIRECTORY");
 	if (sd != NULL && *sd != '\0' &&
@@ -826,7 +838,8 @@ database_path(const struct conf *c)
 static void
 usage(int help)
 {
-	fprintf(help ? stdout : stderr, "usage: oaiharvestd [-c FILE] [-t] "
+	fprintf(help ? stdout : stderr,
+	    "usage: oaiharvestd [-c FILE] [-t] "
 	    "[-f] [-v] [--version]\n");
 	exit(help ? 0 : 2);
 }
@@ -834,20 +847,20 @@ usage(int help)
 int
 main(int argc, char **argv)
 {
-	static const struct option	 opts[] = {
+	static const struct option opts[] = {
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct daemon			 d;
-	struct harvest_options		 ho;
-	struct harvest_observer		 obs;
-	struct dsource			*s;
-	struct timeval			 tv;
-	const char			*path = CONF_DEFAULT_PATH;
-	char				*cause = NULL;
-	long long			 wd;
-	int				 ch, test = 0, verbose = 0;
+	struct daemon		d;
+	struct harvest_options	ho;
+	struct harvest_observer obs;
+	struct dsource	       *s;
+	struct timeval		tv;
+	const char	       *path = CONF_DEFAULT_PATH;
+	char		       *cause = NULL;
+	long long		wd;
+	int			ch, test = 0, verbose = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:tfvh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -892,7 +905,8 @@ main(int argc, char **argv)
 		ch = check_files(d.conf, &cause);
 		if (ch == 0)
 			printf("oaiharvestd: configuration %s is valid (%zu "
-			    "sources)\n", path, d.conf->nsources);
+			       "sources)\n",
+			    path, d.conf->nsources);
 		else {
 			fprintf(stderr, "oaiharvestd: %s\n", cause);
 			free(cause);
@@ -906,7 +920,7 @@ main(int argc, char **argv)
 	raise_nofile();
 	if (notify_init() == -1)
 		log_warn("event=notify msg=\"NOTIFY_SOCKET is unusable; no "
-		    "readiness notifications\"");
+			 "readiness notifications\"");
 	event_set_log_callback(libevent_log);
 	if ((d.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
@@ -918,8 +932,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	settings_options(d.conf, &ho);
-	if ((d.engine = harvest_engine_new(d.base, d.store, &ho,
-	    &cause)) == NULL) {
+	if ((d.engine = harvest_engine_new(d.base, d.store, &ho, &cause)) ==
+	    NULL) {
 		log_err("event=fatal cause=%s", log_q(cause));
 		free(cause);
 		return 1;
@@ -930,8 +944,8 @@ main(int argc, char **argv)
 	harvest_engine_observe(d.engine, &obs, &d);
 	d.started = time(NULL);
 	d.feed = feed_new(d.base, d.store);
-	if (d.conf->status_listen != NULL && (d.http = http_start(&d,
-	    d.conf->status_listen, &cause)) == NULL) {
+	if (d.conf->status_listen != NULL &&
+	    (d.http = http_start(&d, d.conf->status_listen, &cause)) == NULL) {
 		log_err("event=fatal cause=%s", log_q(cause));
 		fprintf(stderr, "oaiharvestd: %s\n", cause);
 		free(cause);
@@ -939,7 +953,7 @@ main(int argc, char **argv)
 	}
 	if (d.conf->changes_log != NULL) {
 		if ((d.changes_log = feed_sink_open(d.feed, &feed_file_ops,
-		    d.conf->changes_log, &cause)) == NULL) {
+			 d.conf->changes_log, &cause)) == NULL) {
 			log_err("event=fatal cause=%s", log_q(cause));
 			fprintf(stderr, "oaiharvestd: %s\n", cause);
 			free(cause);
@@ -956,8 +970,8 @@ main(int argc, char **argv)
 	evsignal_add(d.ev_int, NULL);
 	evsignal_add(d.ev_usr1, NULL);
 	if ((wd = notify_watchdog_usec()) > 0) {
-		d.ev_watchdog = event_new(d.base, -1, EV_PERSIST, on_watchdog,
-		    NULL);
+		d.ev_watchdog =
+		    event_new(d.base, -1, EV_PERSIST, on_watchdog, NULL);
 		tv.tv_sec = (wd / 2) / 1000000;
 		tv.tv_usec = (wd / 2) % 1000000;
 		event_add(d.ev_watchdog, &tv);
@@ -965,8 +979,9 @@ main(int argc, char **argv)
 	apply_sources(&d, d.conf, 1);
 	http_count_records(d.http);
 	log_info("event=started version=%s config=%s database=%s "
-	    "sources=%zu max_concurrent=%lld", OH_VERSION, log_q(path),
-	    log_q(d.db_path), d.conf->nsources, d.conf->max_concurrent);
+		 "sources=%zu max_concurrent=%lld",
+	    OH_VERSION, log_q(path), log_q(d.db_path), d.conf->nsources,
+	    d.conf->max_concurrent);
 	notify_send("READY=1");
 	status(&d);
 

@@ -10,13 +10,13 @@
 #include "harvest.h"
 
 /* The engine's settings: the [global] keys it uses. */
-void	settings_options(const struct conf *, struct harvest_options *);
+void settings_options(const struct conf *, struct harvest_options *);
 /*
  * What to harvest for source s of config c.  The strings and lists are s's
  * (harvest_start() copies them).  The config's from is the first harvest's
  * only (from_is_initial); the command line's --from overrides that.
  */
-void	settings_source(const struct conf *c, const struct conf_source *s,
-	    struct harvest_source *);
+void settings_source(
+    const struct conf *c, const struct conf_source *s, struct harvest_source *);
 
 #endif

@@ -22,63 +22,63 @@
  * and DC values taken from it, each up to six times longer once escaped as
  * JSON (\u00XX), plus the header (as the store's EXPORT_MAX_LINE).
  */
-#define EXPORT_MAX_LINE		(16 * MAX_RECORD_BYTES)
+#define EXPORT_MAX_LINE (16 * MAX_RECORD_BYTES)
 
 /* What the export callback reuses from one record to the next. */
 struct export_out {
-	FILE		*fp;
-	char		**cause;
-	struct buf	 line;
-	struct buf	 el[STORE_NDCMES];
+	FILE	  *fp;
+	char	 **cause;
+	struct buf line;
+	struct buf el[STORE_NDCMES];
 };
 
 struct changes_out {
-	FILE		*fp;
-	char		**cause;
-	int64_t		*last;
-	struct buf	 line;
+	FILE	  *fp;
+	char	 **cause;
+	int64_t	  *last;
+	struct buf line;
 };
 
 struct search_out {
-	FILE		*fp;
-	char		**cause;
-	struct buf	 line;
+	FILE	  *fp;
+	char	 **cause;
+	struct buf line;
 };
 
 struct status_out {
-	FILE		*fp;
-	int		 sources;
-	int		 prefixes;	/* of the source in hand */
-	int		 in_records;	/* its records lines not ended */
+	FILE *fp;
+	int   sources;
+	int   prefixes;	  /* of the source in hand */
+	int   in_records; /* its records lines not ended */
 };
 
 struct source_json_out {
-	struct buf	*b;
-	int		 lists;		/* list objects written */
-	int		 open;		/* "lists":[ written, ] not yet */
+	struct buf *b;
+	int	    lists; /* list objects written */
+	int	    open;  /* "lists":[ written, ] not yet */
 };
 
-static void	 set_cause(char **, const char *, ...) __printflike(2, 3);
-static int	 write_buf(const struct buf *, FILE *, const char *, char **);
-static void	 json_str(struct buf *, const char *, size_t);
+static void	   set_cause(char **, const char *, ...) __printflike(2, 3);
+static int	   write_buf(const struct buf *, FILE *, const char *, char **);
+static void	   json_str(struct buf *, const char *, size_t);
 static const char *txt(const char *);
 
-static int	 export_row(void *, const struct store_export_row *);
-static int	 export_fields(struct buf *, const struct store_export_row *);
-static int	 changes_row(void *, const struct store_change_row *);
-static int	 search_row(void *, const struct store_search_row *);
-static int	 status_source(void *, const struct store_source_row *);
-static int	 status_run(void *, const struct store_run_row *);
-static int	 status_prefix(void *, const struct store_prefix_row *);
-static int	 status_list(void *, const struct store_list_row *);
-static void	 status_records_end(struct status_out *);
-static int	 source_json_source(void *, const struct store_source_row *);
-static int	 source_json_list(void *, const struct store_list_row *);
+static int  export_row(void *, const struct store_export_row *);
+static int  export_fields(struct buf *, const struct store_export_row *);
+static int  changes_row(void *, const struct store_change_row *);
+static int  search_row(void *, const struct store_search_row *);
+static int  status_source(void *, const struct store_source_row *);
+static int  status_run(void *, const struct store_run_row *);
+static int  status_prefix(void *, const struct store_prefix_row *);
+static int  status_list(void *, const struct store_list_row *);
+static void status_records_end(struct status_out *);
+static int  source_json_source(void *, const struct store_source_row *);
+static int  source_json_list(void *, const struct store_list_row *);
 
 static void
 set_cause(char **cause, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 
 	if (cause == NULL)
 		return;
@@ -91,8 +91,7 @@ static int
 write_buf(const struct buf *b, FILE *fp, const char *what, char **cause)
 {
 	if (fwrite(buf_str(b), 1, b->len, fp) != b->len) {
-		set_cause(cause, "store: %s: write: %s", what,
-		    strerror(errno));
+		set_cause(cause, "store: %s: write: %s", what, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -113,10 +112,10 @@ json_str(struct buf *b, const char *v, size_t len)
 static int
 export_row(void *arg, const struct store_export_row *r)
 {
-	struct export_out	*x = arg;
-	struct buf		*b = &x->line;
-	size_t			 i;
-	int			 e, first, err = 0;
+	struct export_out *x = arg;
+	struct buf	  *b = &x->line;
+	size_t		   i;
+	int		   e, first, err = 0;
 
 	buf_reset(b);
 	err |= buf_addstr(b, "{\"source\":");
@@ -127,8 +126,8 @@ export_row(void *arg, const struct store_export_row *r)
 	err |= json_add_string(b, r->prefix, -1);
 	err |= buf_addstr(b, ",\"datestamp\":");
 	err |= json_add_string(b, r->datestamp, -1);
-	err |= buf_addstr(b, r->deleted ? ",\"deleted\":true" :
-	    ",\"deleted\":false");
+	err |= buf_addstr(
+	    b, r->deleted ? ",\"deleted\":true" : ",\"deleted\":false");
 
 	/* record.sets is written as the old set rows were exported. */
 	err |= buf_addstr(b, ",\"sets\":");
@@ -142,8 +141,7 @@ export_row(void *arg, const struct store_export_row *r)
 			continue;
 		if (x->el[e].len > 0)
 			err |= buf_addch(&x->el[e], ',');
-		err |= json_add_string(&x->el[e], r->dc[i].value,
-		    r->dc[i].len);
+		err |= json_add_string(&x->el[e], r->dc[i].value, r->dc[i].len);
 	}
 	err |= buf_addstr(b, ",\"dc\":{");
 	for (first = 1, i = 0; i < STORE_NDCMES; i++) {
@@ -165,8 +163,10 @@ export_row(void *arg, const struct store_export_row *r)
 	}
 	err |= buf_addstr(b, "}\n");
 	if (err) {
-		set_cause(x->cause, "store: export: record %lld longer than "
-		    "%zu bytes", (long long)r->id, (size_t)EXPORT_MAX_LINE);
+		set_cause(x->cause,
+		    "store: export: record %lld longer than "
+		    "%zu bytes",
+		    (long long)r->id, (size_t)EXPORT_MAX_LINE);
 		return -1;
 	}
 	return write_buf(b, x->fp, "export", x->cause);
@@ -180,9 +180,9 @@ export_row(void *arg, const struct store_export_row *r)
 static int
 export_fields(struct buf *b, const struct store_export_row *r)
 {
-	const char	*name;
-	size_t		 i, k;
-	int		 first = 1, err = 0;
+	const char *name;
+	size_t	    i, k;
+	int	    first = 1, err = 0;
 
 	for (i = 0; i < r->ndc; i++) {
 		if ((name = r->dc[i].name) == NULL)
@@ -203,8 +203,7 @@ export_fields(struct buf *b, const struct store_export_row *r)
 				continue;
 			if (k > i)
 				err |= buf_addch(b, ',');
-			err |= json_add_string(b, r->dc[k].value,
-			    r->dc[k].len);
+			err |= json_add_string(b, r->dc[k].value, r->dc[k].len);
 		}
 	}
 	if (!first)
@@ -213,12 +212,12 @@ export_fields(struct buf *b, const struct store_export_row *r)
 }
 
 int
-feed_export(struct store *s, const char *source, const char *prefix,
-    FILE *fp, char **cause)
+feed_export(struct store *s, const char *source, const char *prefix, FILE *fp,
+    char **cause)
 {
-	struct export_out	x;
-	size_t			i;
-	int			ret = -1;
+	struct export_out x;
+	size_t		  i;
+	int		  ret = -1;
 
 	memset(&x, 0, sizeof(x));
 	x.fp = fp;
@@ -245,9 +244,9 @@ out:
 static int
 changes_row(void *arg, const struct store_change_row *r)
 {
-	struct changes_out	*c = arg;
-	struct buf		*b = &c->line;
-	int			 err;
+	struct changes_out *c = arg;
+	struct buf	   *b = &c->line;
+	int		    err;
 
 	buf_reset(b);
 	err = buf_printf(b, "{\"seq\":%lld,\"source\":", (long long)r->seq);
@@ -283,8 +282,8 @@ int
 feed_changes(struct store *s, int64_t since, int64_t limit, FILE *fp,
     int64_t *last, char **cause)
 {
-	struct changes_out	c;
-	int			ret = -1;
+	struct changes_out c;
+	int		   ret = -1;
 
 	c.fp = fp;
 	c.cause = cause;
@@ -308,8 +307,8 @@ out:
 static int
 search_row(void *arg, const struct store_search_row *r)
 {
-	struct search_out	*o = arg;
-	struct buf		*b = &o->line;
+	struct search_out *o = arg;
+	struct buf	  *b = &o->line;
 
 	buf_reset(b);
 	buf_addstr(b, "{\"source\":");
@@ -332,8 +331,8 @@ int
 feed_search(struct store *s, const char *query, const char *source,
     long long limit, FILE *fp, char **cause)
 {
-	struct search_out	o;
-	int			r;
+	struct search_out o;
+	int		  r;
 
 	o.fp = fp;
 	o.cause = cause;
@@ -352,7 +351,7 @@ feed_search(struct store *s, const char *query, const char *source,
 static const char *
 txt(const char *s)
 {
-	const unsigned char	*p;
+	const unsigned char *p;
 
 	if (s == NULL)
 		return "-";
@@ -378,8 +377,8 @@ status_records_end(struct status_out *o)
 static int
 status_source(void *arg, const struct store_source_row *r)
 {
-	struct status_out	*o = arg;
-	FILE			*fp = o->fp;
+	struct status_out *o = arg;
+	FILE		  *fp = o->fp;
 
 	status_records_end(o);
 	if (o->sources++ > 0)
@@ -398,8 +397,8 @@ status_source(void *arg, const struct store_source_row *r)
 static int
 status_run(void *arg, const struct store_run_row *r)
 {
-	struct status_out	*o = arg;
-	FILE			*fp = o->fp;
+	struct status_out *o = arg;
+	FILE		  *fp = o->fp;
 
 	o->in_records = 1;
 	if (r == NULL) {
@@ -407,12 +406,13 @@ status_run(void *arg, const struct store_run_row *r)
 		return 0;
 	}
 	fprintf(fp, "  last run       #%lld %s, started %s, ended %s\n",
-	    (long long)r->id, txt(r->status), txt(r->started),
-	    txt(r->ended));
-	fprintf(fp, "                 pages %lld, records %lld: "
+	    (long long)r->id, txt(r->status), txt(r->started), txt(r->ended));
+	fprintf(fp,
+	    "                 pages %lld, records %lld: "
 	    "new %lld, updated %lld, deleted %lld, unchanged %lld; "
-	    "bytes %lld\n", r->pages, r->records, r->new_records,
-	    r->updated, r->deleted, r->unchanged, r->bytes);
+	    "bytes %lld\n",
+	    r->pages, r->records, r->new_records, r->updated, r->deleted,
+	    r->unchanged, r->bytes);
 	if (r->error != NULL)
 		fprintf(fp, "                 error: %s\n", txt(r->error));
 	return 0;
@@ -421,7 +421,7 @@ status_run(void *arg, const struct store_run_row *r)
 static int
 status_prefix(void *arg, const struct store_prefix_row *r)
 {
-	struct status_out	*o = arg;
+	struct status_out *o = arg;
 
 	o->prefixes++;
 	fprintf(o->fp, "  records        %s: %lld present, %lld deleted\n",
@@ -432,17 +432,18 @@ status_prefix(void *arg, const struct store_prefix_row *r)
 static int
 status_list(void *arg, const struct store_list_row *r)
 {
-	struct status_out	*o = arg;
-	FILE			*fp = o->fp;
+	struct status_out *o = arg;
+	FILE		  *fp = o->fp;
 
 	status_records_end(o);
 	fprintf(fp, "  list           %s %s: watermark %s", txt(r->prefix),
 	    *r->set == '\0' ? "(whole repository)" : txt(r->set),
 	    txt(r->watermark));
 	if (r->token != NULL || r->pages > 0) {
-		fprintf(fp, "; in progress: pages %lld, token %s, "
-		    "progress %s", r->pages, txt(r->token),
-		    txt(r->progress));
+		fprintf(fp,
+		    "; in progress: pages %lld, token %s, "
+		    "progress %s",
+		    r->pages, txt(r->token), txt(r->progress));
 		if (r->cursor >= 0)
 			fprintf(fp, ", cursor %lld", r->cursor);
 		if (r->complete_list_size >= 0)
@@ -455,8 +456,8 @@ status_list(void *arg, const struct store_list_row *r)
 int
 feed_status(struct store *s, FILE *fp, char **cause)
 {
-	struct status_out	o;
-	struct store_status_cb	cb = {
+	struct status_out      o;
+	struct store_status_cb cb = {
 		.source = status_source,
 		.run = status_run,
 		.prefix = status_prefix,
@@ -483,11 +484,12 @@ feed_status(struct store *s, FILE *fp, char **cause)
 static int
 source_json_source(void *arg, const struct store_source_row *r)
 {
-	struct source_json_out	*o = arg;
-	struct buf		*b = o->b;
+	struct source_json_out *o = arg;
+	struct buf	       *b = o->b;
 
 	if (r == NULL) {
-		buf_addstr(b, ",\"repository\":null,\"records\":null,"
+		buf_addstr(b,
+		    ",\"repository\":null,\"records\":null,"
 		    "\"lists\":[]");
 		return 0;
 	}
@@ -499,8 +501,10 @@ source_json_source(void *arg, const struct store_source_row *r)
 	json_str(b, r->deleted_record, r->deleted_record_len);
 	buf_addch(b, '}');
 	if (r->present >= 0)
-		buf_printf(b, ",\"records\":{\"present\":%lld,"
-		    "\"deleted\":%lld}", r->present, r->deleted);
+		buf_printf(b,
+		    ",\"records\":{\"present\":%lld,"
+		    "\"deleted\":%lld}",
+		    r->present, r->deleted);
 	/* The lists, as `status` shows them. */
 	buf_addstr(b, ",\"lists\":[");
 	o->open = 1;
@@ -510,8 +514,8 @@ source_json_source(void *arg, const struct store_source_row *r)
 static int
 source_json_list(void *arg, const struct store_list_row *r)
 {
-	struct source_json_out	*o = arg;
-	struct buf		*b = o->b;
+	struct source_json_out *o = arg;
+	struct buf	       *b = o->b;
 
 	buf_addstr(b, o->lists++ ? ",{\"prefix\":" : "{\"prefix\":");
 	json_str(b, r->prefix, r->prefix_len);
@@ -525,16 +529,15 @@ source_json_list(void *arg, const struct store_list_row *r)
 }
 
 int
-feed_source_json(struct store *s, const char *name, struct buf *b,
-    char **cause)
+feed_source_json(struct store *s, const char *name, struct buf *b, char **cause)
 {
-	struct source_json_out	o = { .b = b };
-	struct store_status_cb	cb = {
+	struct source_json_out o = { .b = b };
+	struct store_status_cb cb = {
 		.source = source_json_source,
 		.list = source_json_list,
 		.arg = &o,
 	};
-	int			r;
+	int r;
 
 	r = store_source_status(s, name, &cb, cause);
 	if (o.open)
@@ -550,7 +553,7 @@ feed_source_json(struct store *s, const char *name, struct buf *b,
  * 0, null as none, an array or an object as its JSON text.
  */
 
-#define JSON_DEPTH_MAX	1000	/* as SQLite's JSON functions */
+#define JSON_DEPTH_MAX 1000 /* as SQLite's JSON functions */
 
 enum jtype {
 	J_NULL,
@@ -563,31 +566,31 @@ enum jtype {
 };
 
 struct jval {
-	enum jtype	 type;
-	char		*text;		/* as ->> gives it; NULL for null */
-	size_t		 n;		/* members of an array or object */
-	char		**keys;		/* of an object's members */
-	struct jval	*v;
+	enum jtype   type;
+	char	    *text; /* as ->> gives it; NULL for null */
+	size_t	     n;	   /* members of an array or object */
+	char	   **keys; /* of an object's members */
+	struct jval *v;
 };
 
 struct jread {
-	const char	*p;
-	const char	*end;
+	const char *p;
+	const char *end;
 };
 
-static int	 jr_value(struct jread *, struct jval *, int);
-static void	 jval_free(struct jval *);
+static int		  jr_value(struct jread *, struct jval *, int);
+static void		  jval_free(struct jval *);
 static const struct jval *jval_get(const struct jval *, const char *);
-static const char *jval_text(const struct jval *, const char *);
-static void	 jr_space(struct jread *);
-static int	 jr_string(struct jread *, char **);
-static void	 utf8_put(struct buf *, unsigned long);
+static const char	 *jval_text(const struct jval *, const char *);
+static void		  jr_space(struct jread *);
+static int		  jr_string(struct jread *, char **);
+static void		  utf8_put(struct buf *, unsigned long);
 
 static void
 jr_space(struct jread *r)
 {
-	while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' ||
-	    *r->p == '\n' || *r->p == '\r'))
+	while (r->p < r->end &&
+	    (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r'))
 		r->p++;
 }
 
@@ -615,7 +618,7 @@ utf8_put(struct buf *b, unsigned long c)
 static int
 jr_hex4(const char *p, const char *end, unsigned long *c)
 {
-	int	i, d;
+	int i, d;
 
 	if (end - p < 4)
 		return -1;
@@ -631,16 +634,17 @@ jr_hex4(const char *p, const char *end, unsigned long *c)
 static int
 jr_string(struct jread *r, char **out)
 {
-	struct buf	 b;
-	unsigned long	 c, lo;
-	const char	*run;
+	struct buf    b;
+	unsigned long c, lo;
+	const char   *run;
 
 	if (r->p == r->end || *r->p++ != '"')
 		return -1;
 	buf_init(&b, SIZE_MAX / 4);
 	for (;;) {
 		for (run = r->p; r->p < r->end && *r->p != '"' &&
-		    *r->p != '\\' && (unsigned char)*r->p >= 0x20; r->p++)
+		     *r->p != '\\' && (unsigned char)*r->p >= 0x20;
+		     r->p++)
 			;
 		buf_add(&b, run, r->p - run);
 		if (r->p == r->end || (unsigned char)*r->p < 0x20)
@@ -650,14 +654,30 @@ jr_string(struct jread *r, char **out)
 		if (r->p == r->end)
 			goto fail;
 		switch (*r->p++) {
-		case '"': buf_addch(&b, '"'); break;
-		case '\\': buf_addch(&b, '\\'); break;
-		case '/': buf_addch(&b, '/'); break;
-		case 'b': buf_addch(&b, '\b'); break;
-		case 'f': buf_addch(&b, '\f'); break;
-		case 'n': buf_addch(&b, '\n'); break;
-		case 'r': buf_addch(&b, '\r'); break;
-		case 't': buf_addch(&b, '\t'); break;
+		case '"':
+			buf_addch(&b, '"');
+			break;
+		case '\\':
+			buf_addch(&b, '\\');
+			break;
+		case '/':
+			buf_addch(&b, '/');
+			break;
+		case 'b':
+			buf_addch(&b, '\b');
+			break;
+		case 'f':
+			buf_addch(&b, '\f');
+			break;
+		case 'n':
+			buf_addch(&b, '\n');
+			break;
+		case 'r':
+			buf_addch(&b, '\r');
+			break;
+		case 't':
+			buf_addch(&b, '\t');
+			break;
 		case 'u':
 			if (jr_hex4(r->p, r->end, &c) == -1)
 				goto fail;
@@ -688,9 +708,9 @@ fail:
 static int
 jr_value(struct jread *r, struct jval *v, int depth)
 {
-	const char	*start;
-	char		*key;
-	int		 obj;
+	const char *start;
+	char	   *key;
+	int	    obj;
 
 	memset(v, 0, sizeof(*v));
 	jr_space(r);
@@ -723,8 +743,8 @@ jr_value(struct jread *r, struct jval *v, int depth)
 				}
 			}
 			v->v = xreallocarray(v->v, v->n + 1, sizeof(*v->v));
-			v->keys = xreallocarray(v->keys, v->n + 1,
-			    sizeof(*v->keys));
+			v->keys =
+			    xreallocarray(v->keys, v->n + 1, sizeof(*v->keys));
 			v->keys[v->n] = key;
 			if (jr_value(r, &v->v[v->n++], depth + 1) == -1)
 				return -1;
@@ -752,8 +772,7 @@ jr_value(struct jread *r, struct jval *v, int depth)
 			v->type = J_FALSE;
 			v->text = xstrdup("0");
 			r->p += 5;
-		} else if (r->end - r->p >= 4 &&
-		    memcmp(r->p, "null", 4) == 0) {
+		} else if (r->end - r->p >= 4 && memcmp(r->p, "null", 4) == 0) {
 			v->type = J_NULL;
 			r->p += 4;
 		} else
@@ -764,9 +783,10 @@ jr_value(struct jread *r, struct jval *v, int depth)
 			r->p++;
 		if (r->p == r->end || *r->p < '0' || *r->p > '9')
 			return -1;
-		while (r->p < r->end && ((*r->p >= '0' && *r->p <= '9') ||
-		    *r->p == '.' || *r->p == 'e' || *r->p == 'E' ||
-		    *r->p == '+' || *r->p == '-'))
+		while (r->p < r->end &&
+		    ((*r->p >= '0' && *r->p <= '9') || *r->p == '.' ||
+			*r->p == 'e' || *r->p == 'E' || *r->p == '+' ||
+			*r->p == '-'))
 			r->p++;
 		v->type = J_NUMBER;
 		v->text = xstrndup(start, r->p - start);
@@ -780,7 +800,7 @@ jr_value(struct jread *r, struct jval *v, int depth)
 static void
 jval_free(struct jval *v)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < v->n; i++) {
 		jval_free(&v->v[i]);
@@ -795,7 +815,7 @@ jval_free(struct jval *v)
 static const struct jval *
 jval_get(const struct jval *v, const char *key)
 {
-	size_t	i;
+	size_t i;
 
 	if (v == NULL || v->type != J_OBJECT)
 		return NULL;
@@ -815,18 +835,18 @@ jval_text(const struct jval *v, const char *none)
 int
 feed_daemon_status(const char *json, FILE *fp)
 {
-	static const char	*row = "%-20s %-9s %-7s %-21s %-21s %9s %8s "
-	    "%4s  %s\n";
-	struct jread		 r = { json, json + strlen(json) };
-	struct jval		 top;
-	const struct jval	*sources, *s, *run, *recs, *lists, *l;
-	const char		*set, *error;
-	struct buf		 from;
-	size_t			 i, j;
-	int			 n = 0, ok;
+	static const char *row = "%-20s %-9s %-7s %-21s %-21s %9s %8s "
+				 "%4s  %s\n";
+	struct jread	   r = { json, json + strlen(json) };
+	struct jval	   top;
+	const struct jval *sources, *s, *run, *recs, *lists, *l;
+	const char	  *set, *error;
+	struct buf	   from;
+	size_t		   i, j;
+	int		   n = 0, ok;
 
-	fprintf(fp, row, "SOURCE", "STATE", "LAST", "ENDED", "NEXT",
-	    "RECORDS", "DELETED", "FAIL", "NEXT FROM");
+	fprintf(fp, row, "SOURCE", "STATE", "LAST", "ENDED", "NEXT", "RECORDS",
+	    "DELETED", "FAIL", "NEXT FROM");
 	ok = jr_value(&r, &top, 0) == 0;
 	jr_space(&r);
 	if (!ok || r.p != r.end) {
@@ -835,16 +855,20 @@ feed_daemon_status(const char *json, FILE *fp)
 	}
 	buf_init(&from, SIZE_MAX / 4);
 	sources = jval_get(&top, "sources");
-	for (i = 0; sources != NULL && (sources->type == J_ARRAY ||
-	    sources->type == J_OBJECT) && i < sources->n; i++) {
+	for (i = 0; sources != NULL &&
+	     (sources->type == J_ARRAY || sources->type == J_OBJECT) &&
+	     i < sources->n;
+	     i++) {
 		s = &sources->v[i];
 		run = jval_get(s, "last_run");
 		recs = jval_get(s, "records");
 		/* prefix[/set]=watermark of each list with a prefix and set. */
 		buf_reset(&from);
 		lists = jval_get(s, "lists");
-		for (j = 0; lists != NULL && (lists->type == J_ARRAY ||
-		    lists->type == J_OBJECT) && j < lists->n; j++) {
+		for (j = 0; lists != NULL &&
+		     (lists->type == J_ARRAY || lists->type == J_OBJECT) &&
+		     j < lists->n;
+		     j++) {
 			l = &lists->v[j];
 			if (jval_text(jval_get(l, "prefix"), NULL) == NULL ||
 			    (set = jval_text(jval_get(l, "set"), NULL)) == NULL)
@@ -857,8 +881,8 @@ feed_daemon_status(const char *json, FILE *fp)
 				buf_addstr(&from, set);
 			}
 			buf_addch(&from, '=');
-			buf_addstr(&from, jval_text(jval_get(l, "watermark"),
-			    "-"));
+			buf_addstr(
+			    &from, jval_text(jval_get(l, "watermark"), "-"));
 		}
 		n++;
 		fprintf(fp, row, jval_text(jval_get(s, "name"), "(null)"),
@@ -882,27 +906,28 @@ feed_daemon_status(const char *json, FILE *fp)
 
 /* Export as XML: one document, or OAI-PMH ListRecords pages */
 
-#define OAI_NS		"http://www.openarchives.org/OAI/2.0/"
-#define OAI_SCHEMA	"http://www.openarchives.org/OAI/2.0/ " \
-			"http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd"
+#define OAI_NS "http://www.openarchives.org/OAI/2.0/"
+#define OAI_SCHEMA \
+	"http://www.openarchives.org/OAI/2.0/ " \
+	"http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd"
 
 struct xml_out {
-	struct store			*store;
-	const struct feed_export_opts	*o;
-	struct export_out		 json;	/* FEED_JSON */
-	FILE				*fp;
-	char				**cause;
-	struct buf			 line;
-	long long			 records;
+	struct store		      *store;
+	const struct feed_export_opts *o;
+	struct export_out	       json; /* FEED_JSON */
+	FILE			      *fp;
+	char			     **cause;
+	struct buf		       line;
+	long long		       records;
 	/* FEED_OAI: the page in hand. */
-	int				 open;
-	char				*source;
-	char				*prefix;
-	char				*url;
-	long long			 in_page;
-	long long			 cursor;	/* the list's so far */
-	long long			 page;		/* of the list */
-	char				 now[DATESTAMP_LEN];
+	int	  open;
+	char	 *source;
+	char	 *prefix;
+	char	 *url;
+	long long in_page;
+	long long cursor; /* the list's so far */
+	long long page;	  /* of the list */
+	char	  now[DATESTAMP_LEN];
 };
 
 /*
@@ -914,11 +939,11 @@ struct xml_out {
 static int
 xml_text(struct buf *b, const char *s, size_t len)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	const char		*ref;
-	size_t			 i = 0, n;
-	unsigned long		 c;
-	int			 err = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	const char	    *ref;
+	size_t		     i = 0, n;
+	unsigned long	     c;
+	int		     err = 0;
 
 	if (len == (size_t)-1)
 		len = strlen(s);
@@ -942,14 +967,14 @@ xml_text(struct buf *b, const char *s, size_t len)
 		else
 			n = 0, c = 0;
 		if (n > 0 && i + n <= len) {
-			size_t	k;
+			size_t k;
 
 			for (k = 1; k < n && (p[i + k] & 0xc0) == 0x80; k++)
 				c = (c << 6) | (p[i + k] & 0x3f);
 			if (k == n && !(n == 3 && c < 0x800) &&
 			    !(n == 4 && (c < 0x10000 || c > 0x10ffff)) &&
-			    !(c >= 0xd800 && c <= 0xdfff) &&
-			    c != 0xfffe && c != 0xffff) {
+			    !(c >= 0xd800 && c <= 0xdfff) && c != 0xfffe &&
+			    c != 0xffff) {
 				err |= buf_add(b, s + i, n);
 				i += n;
 				continue;
@@ -970,8 +995,8 @@ xml_text(struct buf *b, const char *s, size_t len)
 static int
 xml_metadata(struct buf *b, const char *m, size_t len, int dflt)
 {
-	size_t	name, i;
-	int	err = 0;
+	size_t name, i;
+	int    err = 0;
 
 	if (!dflt || len < 2 || m[0] != '<')
 		return buf_add(b, m, len);
@@ -981,8 +1006,8 @@ xml_metadata(struct buf *b, const char *m, size_t len, int dflt)
 	for (i = name; i < len && m[i] != '>'; i++)
 		if (i + 7 <= len && memcmp(m + i, "xmlns", 5) == 0 &&
 		    strchr(" \t\r\n=", m[i + 5]) != NULL &&
-		    (m[i - 1] == ' ' || m[i - 1] == '\t' ||
-		    m[i - 1] == '\r' || m[i - 1] == '\n'))
+		    (m[i - 1] == ' ' || m[i - 1] == '\t' || m[i - 1] == '\r' ||
+			m[i - 1] == '\n'))
 			return buf_add(b, m, len);
 	err |= buf_add(b, m, name);
 	err |= buf_addstr(b, " xmlns=\"\"");
@@ -992,16 +1017,16 @@ xml_metadata(struct buf *b, const char *m, size_t len, int dflt)
 
 /* The record's header and metadata, elements prefixed with ns. */
 static int
-xml_record(struct buf *b, const struct store_export_row *r, const char *ns,
-    int dflt)
+xml_record(
+    struct buf *b, const struct store_export_row *r, const char *ns, int dflt)
 {
-	struct jread	 jr = { r->sets, r->sets + r->sets_len };
-	struct jval	 sets;
-	size_t		 i;
-	int		 err = 0;
+	struct jread jr = { r->sets, r->sets + r->sets_len };
+	struct jval  sets;
+	size_t	     i;
+	int	     err = 0;
 
-	err |= buf_printf(b, "<%sheader%s>", ns, r->deleted ?
-	    " status=\"deleted\"" : "");
+	err |= buf_printf(
+	    b, "<%sheader%s>", ns, r->deleted ? " status=\"deleted\"" : "");
 	err |= buf_printf(b, "<%sidentifier>", ns);
 	err |= xml_text(b, r->identifier, (size_t)-1);
 	err |= buf_printf(b, "</%sidentifier><%sdatestamp>", ns, ns);
@@ -1033,21 +1058,23 @@ xml_record(struct buf *b, const struct store_export_row *r, const char *ns,
 static int
 oai_page_end(struct xml_out *x, int last)
 {
-	struct buf	*b = &x->line;
-	int		 err = 0;
+	struct buf *b = &x->line;
+	int	    err = 0;
 
 	if (!x->open)
 		return 0;
 	buf_reset(b);
 	x->cursor += x->in_page;
 	if (!last) {
-		err |= buf_printf(b, "<resumptionToken cursor=\"%lld\">"
-		    "page-%lld</resumptionToken>\n", x->cursor - x->in_page,
-		    x->page + 1);
+		err |= buf_printf(b,
+		    "<resumptionToken cursor=\"%lld\">"
+		    "page-%lld</resumptionToken>\n",
+		    x->cursor - x->in_page, x->page + 1);
 	} else if (x->page > 0)
-		err |= buf_printf(b, "<resumptionToken cursor=\"%lld\" "
-		    "completeListSize=\"%lld\"/>\n", x->cursor - x->in_page,
-		    x->cursor);
+		err |= buf_printf(b,
+		    "<resumptionToken cursor=\"%lld\" "
+		    "completeListSize=\"%lld\"/>\n",
+		    x->cursor - x->in_page, x->cursor);
 	err |= buf_addstr(b, "</ListRecords>\n</OAI-PMH>\n");
 	x->open = 0;
 	if (err) {
@@ -1061,19 +1088,20 @@ oai_page_end(struct xml_out *x, int last)
 static int
 oai_page_start(struct xml_out *x, const char *error)
 {
-	struct buf	*b = &x->line;
-	int		 err = 0;
+	struct buf *b = &x->line;
+	int	    err = 0;
 
 	buf_reset(b);
-	err |= buf_printf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	err |= buf_printf(b,
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 	    "<OAI-PMH xmlns=\"%s\"\n"
 	    " xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"\n"
 	    " xsi:schemaLocation=\"%s\">\n<responseDate>%s</responseDate>\n"
-	    "<request verb=\"ListRecords\"", OAI_NS, OAI_SCHEMA, x->now);
+	    "<request verb=\"ListRecords\"",
+	    OAI_NS, OAI_SCHEMA, x->now);
 	/* As OAI-PMH has it: a token alone, or the list's arguments. */
 	if (error == NULL && x->page > 0)
-		err |= buf_printf(b, " resumptionToken=\"page-%lld\"",
-		    x->page);
+		err |= buf_printf(b, " resumptionToken=\"page-%lld\"", x->page);
 	else if (error == NULL) {
 		err |= buf_addstr(b, " metadataPrefix=\"");
 		err |= xml_text(b, x->prefix, (size_t)-1);
@@ -1084,8 +1112,10 @@ oai_page_start(struct xml_out *x, const char *error)
 		err |= xml_text(b, x->url, (size_t)-1);
 	err |= buf_addstr(b, "</request>\n");
 	if (error != NULL)
-		err |= buf_printf(b, "<error code=\"noRecordsMatch\">%s</error>"
-		    "\n</OAI-PMH>\n", error);
+		err |= buf_printf(b,
+		    "<error code=\"noRecordsMatch\">%s</error>"
+		    "\n</OAI-PMH>\n",
+		    error);
 	else
 		err |= buf_addstr(b, "<ListRecords>\n");
 	x->open = error == NULL;
@@ -1101,9 +1131,9 @@ oai_page_start(struct xml_out *x, const char *error)
 static void
 export_found(const struct feed_export_opts *o, const char *id)
 {
-	const struct store_export_filter	*f = o->filter;
-	size_t					 lo = 0, hi, mid;
-	int					 c;
+	const struct store_export_filter *f = o->filter;
+	size_t				  lo = 0, hi, mid;
+	int				  c;
 
 	if (o->found == NULL || f->identifiers == NULL)
 		return;
@@ -1124,9 +1154,9 @@ export_found(const struct feed_export_opts *o, const char *id)
 static int
 xml_row(void *arg, const struct store_export_row *r)
 {
-	struct xml_out	*x = arg;
-	struct buf	*b = &x->line;
-	int		 err = 0, same;
+	struct xml_out *x = arg;
+	struct buf     *b = &x->line;
+	int		err = 0, same;
 
 	export_found(x->o, r->identifier);
 	x->records++;
@@ -1177,20 +1207,22 @@ xml_row(void *arg, const struct store_export_row *r)
 		break;
 	}
 	if (err) {
-		set_cause(x->cause, "store: export: record %lld longer than "
-		    "%zu bytes", (long long)r->id, (size_t)EXPORT_MAX_LINE);
+		set_cause(x->cause,
+		    "store: export: record %lld longer than "
+		    "%zu bytes",
+		    (long long)r->id, (size_t)EXPORT_MAX_LINE);
 		return -1;
 	}
 	return write_buf(b, x->fp, "export", x->cause);
 }
 
 int
-feed_export_select(struct store *s, const struct feed_export_opts *o,
-    FILE *fp, char **cause)
+feed_export_select(
+    struct store *s, const struct feed_export_opts *o, FILE *fp, char **cause)
 {
-	struct xml_out	x;
-	size_t		i;
-	int		ret = -1;
+	struct xml_out x;
+	size_t	       i;
+	int	       ret = -1;
 
 	memset(&x, 0, sizeof(x));
 	x.store = s;
@@ -1203,8 +1235,10 @@ feed_export_select(struct store *s, const struct feed_export_opts *o,
 	for (i = 0; i < STORE_NDCMES; i++)
 		buf_init(&x.json.el[i], EXPORT_MAX_LINE);
 	if (o->format == FEED_XML) {
-		buf_printf(&x.line, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
-		    "\n<oh:records xmlns:oh=\"%s\">\n", FEED_XMLNS);
+		buf_printf(&x.line,
+		    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+		    "\n<oh:records xmlns:oh=\"%s\">\n",
+		    FEED_XMLNS);
 		if (write_buf(&x.line, fp, "export", cause) == -1)
 			goto out;
 	}
@@ -1243,11 +1277,11 @@ out:
 /* Sources */
 
 struct sources_out {
-	FILE		*fp;
-	int		 n;
-	char		*name, *url, *last, *ended;
-	long long	 present, deleted;
-	struct buf	 from;
+	FILE	  *fp;
+	int	   n;
+	char	  *name, *url, *last, *ended;
+	long long  present, deleted;
+	struct buf from;
 };
 
 static void
@@ -1256,9 +1290,9 @@ sources_line(struct sources_out *o)
 	if (o->name == NULL)
 		return;
 	fprintf(o->fp, "%-20s %-40s %9lld %8lld %-7s %-21s %s\n", txt(o->name),
-	    txt(o->url), o->present, o->deleted, o->last != NULL ? o->last :
-	    "-", o->ended != NULL ? o->ended : "-", o->from.len > 0 ?
-	    buf_str(&o->from) : "-");
+	    txt(o->url), o->present, o->deleted,
+	    o->last != NULL ? o->last : "-", o->ended != NULL ? o->ended : "-",
+	    o->from.len > 0 ? buf_str(&o->from) : "-");
 	free(o->name);
 	free(o->url);
 	free(o->last);
@@ -1271,13 +1305,12 @@ sources_line(struct sources_out *o)
 static int
 sources_source(void *arg, const struct store_source_row *r)
 {
-	struct sources_out	*o = arg;
+	struct sources_out *o = arg;
 
 	sources_line(o);
 	if (o->n++ == 0)
 		fprintf(o->fp, "%-20s %-40s %9s %8s %-7s %-21s %s\n", "SOURCE",
-		    "URL", "RECORDS", "DELETED", "LAST", "ENDED",
-		    "NEXT FROM");
+		    "URL", "RECORDS", "DELETED", "LAST", "ENDED", "NEXT FROM");
 	o->name = xstrdup(r->name);
 	o->url = r->url != NULL ? xstrdup(r->url) : NULL;
 	return 0;
@@ -1286,7 +1319,7 @@ sources_source(void *arg, const struct store_source_row *r)
 static int
 sources_run(void *arg, const struct store_run_row *r)
 {
-	struct sources_out	*o = arg;
+	struct sources_out *o = arg;
 
 	if (r == NULL)
 		return 0;
@@ -1298,7 +1331,7 @@ sources_run(void *arg, const struct store_run_row *r)
 static int
 sources_prefix(void *arg, const struct store_prefix_row *r)
 {
-	struct sources_out	*o = arg;
+	struct sources_out *o = arg;
 
 	o->present += r->present;
 	o->deleted += r->deleted;
@@ -1309,7 +1342,7 @@ sources_prefix(void *arg, const struct store_prefix_row *r)
 static int
 sources_list(void *arg, const struct store_list_row *r)
 {
-	struct sources_out	*o = arg;
+	struct sources_out *o = arg;
 
 	if (o->from.len > 0)
 		buf_addch(&o->from, ' ');
@@ -1319,23 +1352,23 @@ sources_list(void *arg, const struct store_list_row *r)
 		buf_addstr(&o->from, txt(r->set));
 	}
 	buf_addch(&o->from, '=');
-	buf_addstr(&o->from, r->watermark != NULL ? txt(r->watermark) :
-	    "(full)");
+	buf_addstr(
+	    &o->from, r->watermark != NULL ? txt(r->watermark) : "(full)");
 	return 0;
 }
 
 int
 feed_sources(struct store *s, FILE *fp, char **cause)
 {
-	struct sources_out	o;
-	struct store_status_cb	cb = {
+	struct sources_out     o;
+	struct store_status_cb cb = {
 		.source = sources_source,
 		.run = sources_run,
 		.prefix = sources_prefix,
 		.list = sources_list,
 		.arg = &o,
 	};
-	int			r;
+	int r;
 
 	memset(&o, 0, sizeof(o));
 	o.fp = fp;

@@ -15,36 +15,36 @@
 #include "util.h"
 
 struct feed_sink {
-	TAILQ_ENTRY(feed_sink)		 entry;
-	struct feed			*feed;
-	const struct feed_sink_ops	*ops;
-	void				*state;
-	char				*error;		/* why the last write
+	TAILQ_ENTRY(feed_sink) entry;
+	struct feed		   *feed;
+	const struct feed_sink_ops *ops;
+	void			   *state;
+	char			   *error;  /* why the last write
 							   failed; NULL: it
 							   did not */
-	long long			 errors;	/* failed writes and
+	long long		    errors; /* failed writes and
 							   reopens */
-	struct event			*ev_retry;
+	struct event		   *ev_retry;
 };
 
 TAILQ_HEAD(feed_sinks, feed_sink);
 
 struct feed {
-	struct event_base		*base;
-	struct store			*store;
-	struct feed_sinks		 sinks;
-	int				 stopping;
+	struct event_base *base;
+	struct store	  *store;
+	struct feed_sinks  sinks;
+	int		   stopping;
 };
 
-static void	 sink_state(struct feed_sink *, char *);
-static void	 sink_write(struct feed_sink *, int64_t);
-static void	 sink_free(struct feed_sink *);
-static void	 on_retry(evutil_socket_t, short, void *);
+static void sink_state(struct feed_sink *, char *);
+static void sink_write(struct feed_sink *, int64_t);
+static void sink_free(struct feed_sink *);
+static void on_retry(evutil_socket_t, short, void *);
 
 struct feed *
 feed_new(struct event_base *base, struct store *store)
 {
-	struct feed	*f;
+	struct feed *f;
 
 	f = xcalloc(1, sizeof(*f));
 	f->base = base;
@@ -56,7 +56,7 @@ feed_new(struct event_base *base, struct store *store)
 void
 feed_free(struct feed *f)
 {
-	struct feed_sink	*s;
+	struct feed_sink *s;
 
 	if (f == NULL)
 		return;
@@ -66,11 +66,11 @@ feed_free(struct feed *f)
 }
 
 struct feed_sink *
-feed_sink_open(struct feed *f, const struct feed_sink_ops *ops,
-    const char *arg, char **cause)
+feed_sink_open(struct feed *f, const struct feed_sink_ops *ops, const char *arg,
+    char **cause)
 {
-	struct feed_sink	*s;
-	void			*state;
+	struct feed_sink *s;
+	void		 *state;
 
 	if ((state = ops->open(f->store, f->base, arg, cause)) == NULL)
 		return NULL;
@@ -119,7 +119,7 @@ feed_sink_state(struct feed_sink *s)
 static void
 sink_state(struct feed_sink *s, char *cause)
 {
-	struct timeval	tv = { FEED_RETRY, 0 };
+	struct timeval tv = { FEED_RETRY, 0 };
 
 	if (cause == NULL) {
 		if (s->error != NULL)
@@ -144,10 +144,10 @@ sink_state(struct feed_sink *s, char *cause)
 static void
 sink_write(struct feed_sink *s, int64_t upto)
 {
-	char	*cause = NULL;
+	char *cause = NULL;
 
-	sink_state(s, s->ops->write(s->state, upto, &cause) == -1 ? cause :
-	    NULL);
+	sink_state(
+	    s, s->ops->write(s->state, upto, &cause) == -1 ? cause : NULL);
 }
 
 void
@@ -160,7 +160,7 @@ feed_sink_flush(struct feed_sink *s)
 static void
 on_retry(evutil_socket_t fd, short what, void *arg)
 {
-	struct feed_sink	*s = arg;
+	struct feed_sink *s = arg;
 
 	if (s->error != NULL)
 		feed_sink_flush(s);
@@ -169,8 +169,8 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 void
 feed_commit(struct feed *f)
 {
-	struct feed_sink	*s;
-	int64_t			 upto;
+	struct feed_sink *s;
+	int64_t		  upto;
 
 	if (f == NULL || TAILQ_EMPTY(&f->sinks))
 		return;
@@ -183,8 +183,8 @@ feed_commit(struct feed *f)
 void
 feed_reopen(struct feed *f)
 {
-	struct feed_sink	*s;
-	char			*cause;
+	struct feed_sink *s;
+	char		 *cause;
 
 	if (f == NULL)
 		return;
@@ -210,7 +210,7 @@ feed_stop(struct feed *f)
 const char *
 feed_error(struct feed *f)
 {
-	struct feed_sink	*s;
+	struct feed_sink *s;
 
 	if (f == NULL)
 		return NULL;

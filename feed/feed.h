@@ -45,79 +45,78 @@ struct evhttp_request;
 struct store;
 
 /* A failed sink is written again this often, in seconds. */
-#define FEED_RETRY	10
+#define FEED_RETRY 10
 
 struct feed_sink_ops {
-	const char	*name;		/* log events and metrics */
-	int		 reported;	/* failures in /healthz, /metrics */
+	const char *name;     /* log events and metrics */
+	int	    reported; /* failures in /healthz, /metrics */
 	/* A new sink; arg is its own (the file's path).  NULL: cause. */
-	void		*(*open)(struct store *, struct event_base *,
-			    const char *arg, char **cause);
+	void *(*open)(
+	    struct store *, struct event_base *, const char *arg, char **cause);
 	/*
 	 * Changes up to seq upto are committed (upto < 0: not known, take
 	 * all there are): write them.  -1 with cause: try again later.
 	 */
-	int		 (*write)(void *, int64_t upto, char **cause);
+	int (*write)(void *, int64_t upto, char **cause);
 	/* Reopen what the sink writes to (SIGHUP, log rotation); or NULL. */
-	int		 (*reopen)(void *, char **cause);
-	void		 (*close)(void *);
+	int (*reopen)(void *, char **cause);
+	void (*close)(void *);
 };
 
-extern const struct feed_sink_ops feed_file_ops;	/* file.c */
-extern const struct feed_sink_ops feed_longpoll_ops;	/* longpoll.c */
+extern const struct feed_sink_ops feed_file_ops;     /* file.c */
+extern const struct feed_sink_ops feed_longpoll_ops; /* longpoll.c */
 
 struct feed;
 struct feed_sink;
 
 /* In feed.c: the daemon's sinks. */
-struct feed	*feed_new(struct event_base *, struct store *);
+struct feed *feed_new(struct event_base *, struct store *);
 /* Closes every sink still open. */
-void		 feed_free(struct feed *);
+void feed_free(struct feed *);
 /* Open a sink and add it to the list (it writes nothing yet). */
-struct feed_sink *feed_sink_open(struct feed *, const struct feed_sink_ops *,
-		    const char *arg, char **cause);
-void		 feed_sink_close(struct feed_sink *);
+struct feed_sink *feed_sink_open(
+    struct feed *, const struct feed_sink_ops *, const char *arg, char **cause);
+void feed_sink_close(struct feed_sink *);
 /* Write one sink as far as the changes go. */
-void		 feed_sink_flush(struct feed_sink *);
+void feed_sink_flush(struct feed_sink *);
 /* The sink's own state, for its own functions. */
-void		*feed_sink_state(struct feed_sink *);
+void *feed_sink_state(struct feed_sink *);
 /* A page committed changes: every sink writes them. */
-void		 feed_commit(struct feed *);
+void feed_commit(struct feed *);
 /* SIGHUP: every sink reopens and writes. */
-void		 feed_reopen(struct feed *);
+void feed_reopen(struct feed *);
 /* The daemon stops: no more retries. */
-void		 feed_stop(struct feed *);
+void feed_stop(struct feed *);
 /* Why a reported sink failed its last write (the first such); or NULL. */
-const char	*feed_error(struct feed *);
+const char *feed_error(struct feed *);
 /* The reported sinks, for the metrics: NULL starts, NULL ends. */
 struct feed_sink *feed_sink_next(struct feed *, struct feed_sink *);
-const char	*feed_sink_name(struct feed_sink *);
-int		 feed_sink_ok(struct feed_sink *);
-long long	 feed_sink_errors(struct feed_sink *);
+const char	 *feed_sink_name(struct feed_sink *);
+int		  feed_sink_ok(struct feed_sink *);
+long long	  feed_sink_errors(struct feed_sink *);
 /*
  * The change lines (JSON Lines, the shape of `oaiharvest changes`) with
  * seq > since, at most limit; *last becomes the last seq written.  Every
  * sink reads the change log through this one function.
  */
-int		 feed_rows(struct store *, int64_t since, int64_t limit, FILE *,
-		    int64_t *last, char **cause);
+int feed_rows(struct store *, int64_t since, int64_t limit, FILE *,
+    int64_t *last, char **cause);
 
 /* In longpoll.c: GET /changes (the status server routes and checks). */
 struct feed_poll;
 /* Long polls parked at once, at most; and now. */
-void		 feed_longpoll_set_max(struct feed_sink *, size_t);
-size_t		 feed_longpoll_max(struct feed_sink *);
-size_t		 feed_longpoll_waiting(struct feed_sink *);
+void   feed_longpoll_set_max(struct feed_sink *, size_t);
+size_t feed_longpoll_max(struct feed_sink *);
+size_t feed_longpoll_waiting(struct feed_sink *);
 /*
  * Answer req (its query: since, limit, wait) on the connection whose
  * socket is fd.  *slot holds the poll while it is going on and becomes
  * NULL when the answer ends; hangup(arg) closes the connection when the
  * client of a parked poll leaves.
  */
-void		 feed_poll_start(struct feed_sink *, struct evhttp_request *,
-		    int fd, struct feed_poll **slot, void (*hangup)(void *),
-		    void *arg);
+void feed_poll_start(struct feed_sink *, struct evhttp_request *, int fd,
+    struct feed_poll **slot, void (*hangup)(void *), void *arg);
 /* The connection closed under the poll: free it. */
-void		 feed_poll_abort(struct feed_poll *);
+void feed_poll_abort(struct feed_poll *);
 
 #endif

@@ -40,41 +40,39 @@
 #include "util.h"
 
 /* Changes written per database query. */
-#define OUTBOX_BATCH	10000
+#define OUTBOX_BATCH 10000
 /* Bytes read back from the end of the file to find its last line. */
-#define TAIL_MAX	65536
+#define TAIL_MAX 65536
 
 struct outbox {
-	struct store	*store;
-	char		*path;
-	int		 fd;
-	dev_t		 dev;
-	ino_t		 ino;
-	int64_t		 seq;		/* last seq in the file */
-	off_t		 cut;		/* a write failed and the file is not
+	struct store *store;
+	char	     *path;
+	int	      fd;
+	dev_t	      dev;
+	ino_t	      ino;
+	int64_t	      seq; /* last seq in the file */
+	off_t	      cut; /* a write failed and the file is not
 					   cut back to here yet; or -1 */
 };
 
-static void	*outbox_open(struct store *, struct event_base *,
-		    const char *, char **);
-static int	 outbox_flush(void *, int64_t, char **);
-static int	 outbox_reopen_now(void *, char **);
-static void	 outbox_close(void *);
+static void *outbox_open(
+    struct store *, struct event_base *, const char *, char **);
+static int  outbox_flush(void *, int64_t, char **);
+static int  outbox_reopen_now(void *, char **);
+static void outbox_close(void *);
 
-const struct feed_sink_ops feed_file_ops = {
-	"changes_log", 1, outbox_open, outbox_flush, outbox_reopen_now,
-	outbox_close
-};
+const struct feed_sink_ops feed_file_ops = { "changes_log", 1, outbox_open,
+	outbox_flush, outbox_reopen_now, outbox_close };
 
 /* The seq of the last complete line of fd; cut a torn last line off. */
 static int
 file_last_seq(int fd, const char *path, int64_t *seq, char **cause)
 {
-	struct stat	 st;
-	char		*tail, *p, *end;
-	off_t		 off;
-	size_t		 n;
-	ssize_t		 r;
+	struct stat st;
+	char	   *tail, *p, *end;
+	off_t	    off;
+	size_t	    n;
+	ssize_t	    r;
 
 	*seq = 0;
 	if (fstat(fd, &st) == -1) {
@@ -87,8 +85,8 @@ file_last_seq(int fd, const char *path, int64_t *seq, char **cause)
 	off = st.st_size - (off_t)n;
 	tail = xmalloc(n + 1);
 	if ((r = pread(fd, tail, n, off)) != (ssize_t)n) {
-		xasprintf(cause, "%s: read: %s", path, r == -1 ?
-		    strerror(errno) : "short read");
+		xasprintf(cause, "%s: read: %s", path,
+		    r == -1 ? strerror(errno) : "short read");
 		free(tail);
 		return -1;
 	}
@@ -107,8 +105,8 @@ file_last_seq(int fd, const char *path, int64_t *seq, char **cause)
 		log_warn("event=changes_log_repair path=%s cut_bytes=%zu",
 		    log_q(path), (size_t)(end - p));
 		if (ftruncate(fd, off + (p - tail)) == -1) {
-			xasprintf(cause, "%s: truncate: %s", path,
-			    strerror(errno));
+			xasprintf(
+			    cause, "%s: truncate: %s", path, strerror(errno));
 			free(tail);
 			return -1;
 		}
@@ -133,22 +131,22 @@ file_last_seq(int fd, const char *path, int64_t *seq, char **cause)
 static int
 outbox_reopen(struct outbox *o, char **cause)
 {
-	struct stat	st;
-	int64_t		file_seq;
-	int		fd;
+	struct stat st;
+	int64_t	    file_seq;
+	int	    fd;
 
-	fd = open(o->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW, 0640);
+	fd = open(o->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    0640);
 	if (fd == -1 || fstat(fd, &st) == -1) {
-		xasprintf(cause, "changes_log %s: %s", o->path, errno == ELOOP ?
-		    "a symbolic link (refused)" : strerror(errno));
+		xasprintf(cause, "changes_log %s: %s", o->path,
+		    errno == ELOOP ? "a symbolic link (refused)" :
+				     strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		xasprintf(cause, "changes_log %s: not a regular file",
-		    o->path);
+		xasprintf(cause, "changes_log %s: not a regular file", o->path);
 		close(fd);
 		return -1;
 	}
@@ -171,8 +169,8 @@ static void *
 outbox_open(struct store *store, struct event_base *base, const char *path,
     char **cause)
 {
-	struct outbox	*o;
-	int64_t		 db_seq;
+	struct outbox *o;
+	int64_t	       db_seq;
 
 	o = xcalloc(1, sizeof(*o));
 	o->store = store;
@@ -192,8 +190,8 @@ outbox_open(struct store *store, struct event_base *base, const char *path,
 		outbox_close(o);
 		return NULL;
 	}
-	if (o->seq != db_seq && store_outbox_set(store, "changes_log",
-	    o->seq, cause) == -1) {
+	if (o->seq != db_seq &&
+	    store_outbox_set(store, "changes_log", o->seq, cause) == -1) {
 		outbox_close(o);
 		return NULL;
 	}
@@ -205,7 +203,7 @@ outbox_open(struct store *store, struct event_base *base, const char *path,
 static void
 outbox_close(void *arg)
 {
-	struct outbox	*o = arg;
+	struct outbox *o = arg;
 
 	if (o == NULL)
 		return;
@@ -219,7 +217,7 @@ outbox_close(void *arg)
 static int
 check_rotated(struct outbox *o, char **cause)
 {
-	struct stat	st;
+	struct stat st;
 
 	if (lstat(o->path, &st) == 0 && st.st_dev == o->dev &&
 	    st.st_ino == o->ino)
@@ -242,8 +240,10 @@ static int
 cut_back(struct outbox *o, char **cause)
 {
 	if (ftruncate(o->fd, o->cut) == -1) {
-		xasprintf(cause, "changes_log %s: truncate after a failed "
-		    "write: %s", o->path, strerror(errno));
+		xasprintf(cause,
+		    "changes_log %s: truncate after a failed "
+		    "write: %s",
+		    o->path, strerror(errno));
 		return -1;
 	}
 	log_warn("event=changes_log_repair path=%s cut_to=%lld seq=%lld",
@@ -259,14 +259,14 @@ cut_back(struct outbox *o, char **cause)
 static int
 outbox_flush(void *arg, int64_t upto, char **cause)
 {
-	struct outbox	*o = arg;
-	FILE		*f;
-	char		*out, *why;
-	size_t		 len, done;
-	ssize_t		 w;
-	off_t		 start;
-	int64_t		 seq;
-	int		 r, err = 0;
+	struct outbox *o = arg;
+	FILE	      *f;
+	char	      *out, *why;
+	size_t	       len, done;
+	ssize_t	       w;
+	off_t	       start;
+	int64_t	       seq;
+	int	       r, err = 0;
 
 	if (o == NULL)
 		return 0;
@@ -308,8 +308,8 @@ outbox_flush(void *arg, int64_t upto, char **cause)
 			err = errno;
 		}
 		if (why != NULL) {
-			xasprintf(cause, "changes_log %s: %s: %s", o->path,
-			    why, strerror(err));
+			xasprintf(cause, "changes_log %s: %s: %s", o->path, why,
+			    strerror(err));
 			o->cut = start;
 			if (cut_back(o, &why) == -1) {
 				log_err("event=changes_log_error cause=%s",
@@ -319,8 +319,7 @@ outbox_flush(void *arg, int64_t upto, char **cause)
 			return -1;
 		}
 		o->seq = seq;
-		if (store_outbox_set(o->store, "changes_log", seq, cause) ==
-		    -1)
+		if (store_outbox_set(o->store, "changes_log", seq, cause) == -1)
 			return -1;
 	}
 }

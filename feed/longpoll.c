@@ -34,65 +34,64 @@
 #include "util.h"
 
 /* Longest a /changes long poll waits, and rows one answer may hold. */
-#define WAIT_MAX	300
-#define CHANGES_MAX	100000
-#define CHANGES_DEF	1000
+#define WAIT_MAX    300
+#define CHANGES_MAX 100000
+#define CHANGES_DEF 1000
 /* Rows of /changes read and written at a time (some 40 KB). */
-#define CHANGES_CHUNK	256
+#define CHANGES_CHUNK 256
 
 TAILQ_HEAD(feed_polls, feed_poll);
 
 /* The sink: the long polls parked now. */
 struct longpoll {
-	struct store		*store;
-	struct event_base	*base;
-	struct feed_polls	 waiters;
-	size_t			 nwaiters;
-	size_t			 waiters_max;
+	struct store	  *store;
+	struct event_base *base;
+	struct feed_polls  waiters;
+	size_t		   nwaiters;
+	size_t		   waiters_max;
 };
 
 /* A /changes request: parked (a long poll), then written in chunks. */
 struct feed_poll {
-	TAILQ_ENTRY(feed_poll)	 entry;		/* in waiters, when parked */
-	struct longpoll		*lp;
-	struct feed_poll	**slot;		/* where the connection
+	TAILQ_ENTRY(feed_poll) entry; /* in waiters, when parked */
+	struct longpoll	  *lp;
+	struct feed_poll **slot; /* where the connection
 						   holds it */
-	void			(*hangup)(void *);
-	void			*arg;
-	int			 fd;		/* the connection's socket */
-	struct evhttp_request	*req;
-	struct event		*timer;		/* parked: the wait ends */
-	struct event		*hup;		/* parked: the client leaves */
-	int			 parked;
-	int			 started;	/* the reply's head is out */
-	long long		 since;
-	long long		 left;		/* rows still to send */
+	void (*hangup)(void *);
+	void		      *arg;
+	int		       fd; /* the connection's socket */
+	struct evhttp_request *req;
+	struct event	      *timer; /* parked: the wait ends */
+	struct event	      *hup;   /* parked: the client leaves */
+	int		       parked;
+	int		       started; /* the reply's head is out */
+	long long	       since;
+	long long	       left; /* rows still to send */
 };
 
-static void	*lp_open(struct store *, struct event_base *, const char *,
-		    char **);
-static int	 lp_write(void *, int64_t, char **);
-static void	 lp_close(void *);
+static void *lp_open(
+    struct store *, struct event_base *, const char *, char **);
+static int  lp_write(void *, int64_t, char **);
+static void lp_close(void *);
 
-const struct feed_sink_ops feed_longpoll_ops = {
-	"changes_http", 0, lp_open, lp_write, NULL, lp_close
-};
+const struct feed_sink_ops feed_longpoll_ops = { "changes_http", 0, lp_open,
+	lp_write, NULL, lp_close };
 
-static void	 reply_json_error(struct evhttp_request *, int, const char *,
-		    const char *);
-static void	 poll_send(struct feed_poll *);
-static void	 poll_park(struct feed_poll *, long long);
-static void	 poll_unpark(struct feed_poll *);
-static void	 poll_free(struct feed_poll *);
-static void	 on_poll_drained(struct evhttp_connection *, void *);
-static void	 on_poll_timeout(evutil_socket_t, short, void *);
-static void	 on_poll_hup(evutil_socket_t, short, void *);
+static void reply_json_error(
+    struct evhttp_request *, int, const char *, const char *);
+static void poll_send(struct feed_poll *);
+static void poll_park(struct feed_poll *, long long);
+static void poll_unpark(struct feed_poll *);
+static void poll_free(struct feed_poll *);
+static void on_poll_drained(struct evhttp_connection *, void *);
+static void on_poll_timeout(evutil_socket_t, short, void *);
+static void on_poll_hup(evutil_socket_t, short, void *);
 
 static void *
-lp_open(struct store *store, struct event_base *base, const char *arg,
-    char **cause)
+lp_open(
+    struct store *store, struct event_base *base, const char *arg, char **cause)
 {
-	struct longpoll	*lp;
+	struct longpoll *lp;
 
 	lp = xcalloc(1, sizeof(*lp));
 	lp->store = store;
@@ -111,7 +110,7 @@ lp_close(void *arg)
 void
 feed_longpoll_set_max(struct feed_sink *s, size_t max)
 {
-	struct longpoll	*lp = feed_sink_state(s);
+	struct longpoll *lp = feed_sink_state(s);
 
 	lp->waiters_max = max;
 }
@@ -119,7 +118,7 @@ feed_longpoll_set_max(struct feed_sink *s, size_t max)
 size_t
 feed_longpoll_max(struct feed_sink *s)
 {
-	struct longpoll	*lp = feed_sink_state(s);
+	struct longpoll *lp = feed_sink_state(s);
 
 	return lp->waiters_max;
 }
@@ -127,16 +126,16 @@ feed_longpoll_max(struct feed_sink *s)
 size_t
 feed_longpoll_waiting(struct feed_sink *s)
 {
-	struct longpoll	*lp = feed_sink_state(s);
+	struct longpoll *lp = feed_sink_state(s);
 
 	return lp->nwaiters;
 }
 
 static void
-reply_json_error(struct evhttp_request *req, int code, const char *reason,
-    const char *msg)
+reply_json_error(
+    struct evhttp_request *req, int code, const char *reason, const char *msg)
 {
-	struct evbuffer	*eb = evbuffer_new();
+	struct evbuffer *eb = evbuffer_new();
 	struct buf	 b;
 
 	buf_init(&b, 4096);
@@ -157,12 +156,12 @@ void
 feed_poll_start(struct feed_sink *s, struct evhttp_request *req, int fd,
     struct feed_poll **slot, void (*hangup)(void *), void *arg)
 {
-	struct longpoll		*lp = feed_sink_state(s);
-	struct evkeyvalq	 q;
-	struct feed_poll	*f;
-	const char		*v, *errstr;
-	long long		 since = 0, limit = CHANGES_DEF, wait = 0;
-	int64_t			 last;
+	struct longpoll	 *lp = feed_sink_state(s);
+	struct evkeyvalq  q;
+	struct feed_poll *f;
+	const char	 *v, *errstr;
+	long long	  since = 0, limit = CHANGES_DEF, wait = 0;
+	int64_t		  last;
 
 	TAILQ_INIT(&q);
 	if ((v = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req))) ==
@@ -173,13 +172,14 @@ feed_poll_start(struct feed_sink *s, struct evhttp_request *req, int fd,
 		return;
 	}
 	if (((v = evhttp_find_header(&q, "since")) != NULL &&
-	    parse_ll(v, 0, INT64_MAX, &since, &errstr) == -1) ||
+		parse_ll(v, 0, INT64_MAX, &since, &errstr) == -1) ||
 	    ((v = evhttp_find_header(&q, "limit")) != NULL &&
-	    parse_ll(v, 1, CHANGES_MAX, &limit, &errstr) == -1) ||
+		parse_ll(v, 1, CHANGES_MAX, &limit, &errstr) == -1) ||
 	    ((v = evhttp_find_header(&q, "wait")) != NULL &&
-	    parse_ll(v, 0, WAIT_MAX, &wait, &errstr) == -1)) {
+		parse_ll(v, 0, WAIT_MAX, &wait, &errstr) == -1)) {
 		evhttp_clear_headers(&q);
-		reply_json_error(req, 400, "Bad Request", "since, limit (1.."
+		reply_json_error(req, 400, "Bad Request",
+		    "since, limit (1.."
 		    "100000) and wait (0..300) take whole numbers");
 		return;
 	}
@@ -187,7 +187,8 @@ feed_poll_start(struct feed_sink *s, struct evhttp_request *req, int fd,
 	last = store_last_seq(lp->store);
 	if (wait > 0 && last >= 0 && last <= since &&
 	    lp->nwaiters >= lp->waiters_max) {
-		reply_json_error(req, 503, "Service Unavailable", "too many "
+		reply_json_error(req, 503, "Service Unavailable",
+		    "too many "
 		    "long polls; try again later");
 		return;
 	}
@@ -227,7 +228,7 @@ feed_poll_abort(struct feed_poll *f)
 static void
 poll_send(struct feed_poll *f)
 {
-	struct evbuffer	*b;
+	struct evbuffer *b;
 	FILE		*fp;
 	char		*body = NULL, *cause = NULL, *p;
 	size_t		 len = 0;
@@ -242,8 +243,8 @@ poll_send(struct feed_poll *f)
 	fclose(fp);
 	if (r == -1) {
 		if (!f->started) {
-			reply_json_error(f->req, 500, "Internal Server Error",
-			    cause);
+			reply_json_error(
+			    f->req, 500, "Internal Server Error", cause);
 			*f->slot = NULL;
 			poll_free(f);
 		} else {
@@ -257,8 +258,9 @@ poll_send(struct feed_poll *f)
 		free(body);
 		return;
 	}
-	for (p = body; p != NULL && (p = memchr(p, '\n', len -
-	    (size_t)(p - body))) != NULL; p++)
+	for (p = body; p != NULL &&
+	     (p = memchr(p, '\n', len - (size_t)(p - body))) != NULL;
+	     p++)
 		rows++;
 	f->left -= rows;
 	f->since = last;
@@ -299,13 +301,13 @@ on_poll_drained(struct evhttp_connection *evcon, void *arg)
 static void
 poll_park(struct feed_poll *f, long long wait)
 {
-	struct longpoll	*lp = f->lp;
+	struct longpoll *lp = f->lp;
 	struct timeval	 tv = { (time_t)wait, 0 };
 
 	f->timer = evtimer_new(lp->base, on_poll_timeout, f);
 	evtimer_add(f->timer, &tv);
-	f->hup = event_new(lp->base, f->fd, EV_READ | EV_PERSIST,
-	    on_poll_hup, f);
+	f->hup =
+	    event_new(lp->base, f->fd, EV_READ | EV_PERSIST, on_poll_hup, f);
 	event_add(f->hup, NULL);
 	TAILQ_INSERT_TAIL(&lp->waiters, f, entry);
 	lp->nwaiters++;
@@ -334,7 +336,7 @@ poll_free(struct feed_poll *f)
 static void
 on_poll_timeout(evutil_socket_t fd, short what, void *arg)
 {
-	struct feed_poll	*f = arg;
+	struct feed_poll *f = arg;
 
 	poll_unpark(f);
 	poll_send(f);
@@ -347,13 +349,13 @@ on_poll_timeout(evutil_socket_t fd, short what, void *arg)
 static void
 on_poll_hup(evutil_socket_t fd, short what, void *arg)
 {
-	struct feed_poll	*f = arg;
-	char			 ch;
-	ssize_t			 n;
+	struct feed_poll *f = arg;
+	char		  ch;
+	ssize_t		  n;
 
 	n = recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-	    errno == EINTR))
+	if (n == -1 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n > 0) {
 		poll_unpark(f);
@@ -367,8 +369,8 @@ on_poll_hup(evutil_socket_t fd, short what, void *arg)
 static int
 lp_write(void *arg, int64_t seq, char **cause)
 {
-	struct longpoll		*lp = arg;
-	struct feed_poll	*f, *next;
+	struct longpoll	 *lp = arg;
+	struct feed_poll *f, *next;
 
 	if (lp->nwaiters == 0 || seq < 0)
 		return 0;

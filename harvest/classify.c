@@ -14,10 +14,10 @@
 #include "util.h"
 
 /* What an HTTP status says, when the response is not usable. */
-#define ST_RETRY	0x01	/* worth another try, with backoff */
-#define ST_PACE		0x02	/* its Retry-After is the wait */
-#define ST_NARROW	0x04	/* a window's first page: ask for less */
-#define ST_FORBIDDEN	0x08	/* the repository refuses us */
+#define ST_RETRY     0x01 /* worth another try, with backoff */
+#define ST_PACE	     0x02 /* its Retry-After is the wait */
+#define ST_NARROW    0x04 /* a window's first page: ask for less */
+#define ST_FORBIDDEN 0x08 /* the repository refuses us */
 
 /*
  * 503 and 429 say when to come back (Retry-After); other server errors,
@@ -30,9 +30,9 @@
  * holds the status wins.
  */
 static const struct status_rule {
-	long		lo;
-	long		hi;
-	unsigned int	flags;
+	long	     lo;
+	long	     hi;
+	unsigned int flags;
 } status_rules[] = {
 	{ 200, 200, ST_RETRY },
 	{ 403, 403, ST_FORBIDDEN },
@@ -46,13 +46,13 @@ static const struct status_rule {
 };
 
 /* What an OAI error code means for a list. */
-#define OC_LIST_END	0x01	/* the list has nothing (more) */
-#define OC_TOKEN_LOST	0x02	/* after a token: it expired */
+#define OC_LIST_END   0x01 /* the list has nothing (more) */
+#define OC_TOKEN_LOST 0x02 /* after a token: it expired */
 
 static const struct oai_code_rule {
-	const char		*name;
-	enum classify_oai_code	 code;
-	unsigned int		 flags;
+	const char	      *name;
+	enum classify_oai_code code;
+	unsigned int	       flags;
 } oai_codes[] = {
 	{ "badArgument", OAI_ERR_BAD_ARGUMENT, 0 },
 	{ "badResumptionToken", OAI_ERR_BAD_RESUMPTION_TOKEN, OC_TOKEN_LOST },
@@ -64,20 +64,27 @@ static const struct oai_code_rule {
 	 * the last page; others answer it for a token they lost.
 	 */
 	{ "noRecordsMatch", OAI_ERR_NO_RECORDS_MATCH,
-	  OC_LIST_END | OC_TOKEN_LOST },
+	    OC_LIST_END | OC_TOKEN_LOST },
 	{ "noMetadataFormats", OAI_ERR_NO_METADATA_FORMATS, 0 },
 	{ "noSetHierarchy", OAI_ERR_NO_SET_HIERARCHY, 0 },
 };
 
 static const char *const action_names[] = {
-	"ok", "no_records", "restart", "retry", "narrow", "fail",
-	"forbidden", "blocked", "limit",
+	"ok",
+	"no_records",
+	"restart",
+	"retry",
+	"narrow",
+	"fail",
+	"forbidden",
+	"blocked",
+	"limit",
 };
 
 static unsigned int
 status_flags(long status)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < nitems(status_rules); i++)
 		if (status >= status_rules[i].lo &&
@@ -89,7 +96,7 @@ status_flags(long status)
 static const struct oai_code_rule *
 oai_code_rule(const char *name)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < nitems(oai_codes); i++)
 		if (strcmp(oai_codes[i].name, name) == 0)
@@ -100,7 +107,7 @@ oai_code_rule(const char *name)
 enum classify_oai_code
 classify_oai_code(const char *name)
 {
-	const struct oai_code_rule	*r;
+	const struct oai_code_rule *r;
 
 	if (name == NULL)
 		return OAI_ERR_NONE;
@@ -117,13 +124,13 @@ classify_action_name(enum classify_action a)
 }
 
 long long
-harvest_retry_delay(long status, int curl_failed,
-    long long retry_after, long long retry_after_max, int attempt,
-    int max_tries, long long base_ms, unsigned int seed)
+harvest_retry_delay(long status, int curl_failed, long long retry_after,
+    long long retry_after_max, int attempt, int max_tries, long long base_ms,
+    unsigned int seed)
 {
-	unsigned int	f = status_flags(status);
-	long long	ms;
-	int		i;
+	unsigned int f = status_flags(status);
+	long long    ms;
+	int	     i;
 
 	if (attempt >= max_tries)
 		return -1;
@@ -149,8 +156,8 @@ harvest_retry_delay(long status, int curl_failed,
 static void
 classify_answer(const struct classify_in *in, struct classify_out *out)
 {
-	const struct oai_code_rule	*r;
-	unsigned int			 f;
+	const struct oai_code_rule *r;
+	unsigned int		    f;
 
 	if (in->oai_error == NULL || in->phase == CLASSIFY_REQUEST) {
 		out->action = CLASSIFY_OK;
@@ -188,7 +195,7 @@ classify_answer(const struct classify_in *in, struct classify_out *out)
 void
 classify(const struct classify_in *in, struct classify_out *out)
 {
-	unsigned int	f = status_flags(in->status);
+	unsigned int f = status_flags(in->status);
 
 	memset(out, 0, sizeof(*out));
 	out->delay_ms = -1;
@@ -243,8 +250,9 @@ classify(const struct classify_in *in, struct classify_out *out)
 	out->delay_ms = harvest_retry_delay(in->status, in->curl_failed,
 	    in->retry_after, in->retry_after_max, in->attempt, in->max_tries,
 	    in->base_ms, in->seed);
-	if (in->phase == CLASSIFY_WINDOW && (in->curl_failed ||
-	    ((f & ST_NARROW) && !((f & ST_PACE) && in->retry_after > 0)))) {
+	if (in->phase == CLASSIFY_WINDOW &&
+	    (in->curl_failed ||
+		((f & ST_NARROW) && !((f & ST_PACE) && in->retry_after > 0)))) {
 		out->action = CLASSIFY_NARROW;
 		return;
 	}
@@ -257,7 +265,7 @@ classify(const struct classify_in *in, struct classify_out *out)
 static const char *
 memcase(const char *p, size_t len, const char *needle)
 {
-	size_t	n = strlen(needle), i;
+	size_t n = strlen(needle), i;
 
 	for (i = 0; n <= len && i <= len - n; i++)
 		if (strncasecmp(p + i, needle, n) == 0)
@@ -274,15 +282,15 @@ harvest_looks_html(const char *p, size_t len)
 		p += 3;
 		len -= 3;
 	}
-	while (len > 0 && (*p == ' ' || *p == '\t' || *p == '\r' ||
-	    *p == '\n')) {
+	while (
+	    len > 0 && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
 		p++;
 		len--;
 	}
 	return (len >= 14 && strncasecmp(p, "<!DOCTYPE html", 14) == 0) ||
 	    (len >= 5 && strncasecmp(p, "<html", 5) == 0 &&
-	    (len == 5 || p[5] == '>' || p[5] == ' ' || p[5] == '\n' ||
-	    p[5] == '\r' || p[5] == '\t'));
+		(len == 5 || p[5] == '>' || p[5] == ' ' || p[5] == '\n' ||
+		    p[5] == '\r' || p[5] == '\t'));
 }
 
 /*
@@ -294,21 +302,21 @@ const char *
 harvest_bot_wall(const char *header_wall, const char *head, size_t len)
 {
 	static const struct {
-		const char	*mark;
-		const char	*wall;
+		const char *mark;
+		const char *wall;
 	} marks[] = {
 		{ "/cdn-cgi/challenge-platform/", "Cloudflare" },
 		{ "_cf_chl_opt", "Cloudflare" },
 		{ "<title>Just a moment...</title>", "Cloudflare" },
 		{ "<title>Attention Required! | Cloudflare</title>",
-		  "Cloudflare" },
+		    "Cloudflare" },
 		{ "awswaf", "AWS WAF" },
 		{ "AwsWafIntegration", "AWS WAF" },
 		{ "anubis_challenge", "Anubis" },
 		{ "/.within.website/", "Anubis" },
 		{ "ddos-guard", "DDoS-Guard" },
 	};
-	size_t	i;
+	size_t i;
 
 	if (header_wall != NULL)
 		return header_wall;

@@ -18,70 +18,69 @@
 #include "util.h"
 
 struct sock_ctx {
-	struct event		*ev;
-	curl_socket_t		 fd;
-	struct fetch		*f;
+	struct event *ev;
+	curl_socket_t fd;
+	struct fetch *f;
 };
 
 struct fetch_req {
-	TAILQ_ENTRY(fetch_req)	 entry;
-	struct fetch		*f;
-	CURL			*easy;
-	struct curl_slist	*headers;
-	fetch_data_cb		 on_data;
-	fetch_done_cb		 on_done;
-	void			*arg;
-	long			 status;
-	int			 status_known;
-	int			 sink_failed;
-	int			 over_limit;
-	long long		 bytes;
-	int64_t			 deadline_ms;	/* mono_ms() */
-	int			 timed_out;	/* in the data callback */
-	enum fetch_redirects	 redirects;
-	int			 hops;
-	char			*refused;	/* a redirect not followed */
-	char			*head;		/* the body's first bytes */
-	size_t			 head_len;
-	int			 head_cut;
-	char			 errbuf[CURL_ERROR_SIZE];
+	TAILQ_ENTRY(fetch_req) entry;
+	struct fetch	    *f;
+	CURL		    *easy;
+	struct curl_slist   *headers;
+	fetch_data_cb	     on_data;
+	fetch_done_cb	     on_done;
+	void		    *arg;
+	long		     status;
+	int		     status_known;
+	int		     sink_failed;
+	int		     over_limit;
+	long long	     bytes;
+	int64_t		     deadline_ms; /* mono_ms() */
+	int		     timed_out;	  /* in the data callback */
+	enum fetch_redirects redirects;
+	int		     hops;
+	char		    *refused; /* a redirect not followed */
+	char		    *head;    /* the body's first bytes */
+	size_t		     head_len;
+	int		     head_cut;
+	char		     errbuf[CURL_ERROR_SIZE];
 };
 
 TAILQ_HEAD(fetch_reqs, fetch_req);
 
 struct fetch {
-	struct event_base	*base;
-	CURLM			*multi;
-	struct event		*timer;
-	struct fetch_reqs	 reqs;
-	char			*user_agent;
-	char			*from;
-	char			*ca_file;
-	long long		 timeout;
-	long long		 max_bytes;
+	struct event_base *base;
+	CURLM		  *multi;
+	struct event	  *timer;
+	struct fetch_reqs  reqs;
+	char		  *user_agent;
+	char		  *from;
+	char		  *ca_file;
+	long long	   timeout;
+	long long	   max_bytes;
 };
 
 /* libcurl callbacks */
-static int	 sock_cb(CURL *, curl_socket_t, int, void *, void *);
-static int	 timer_cb(CURLM *, long, void *);
-static size_t	 write_cb(char *, size_t, size_t, void *);
+static int    sock_cb(CURL *, curl_socket_t, int, void *, void *);
+static int    timer_cb(CURLM *, long, void *);
+static size_t write_cb(char *, size_t, size_t, void *);
 
 /* libevent callbacks */
-static void	 on_socket(evutil_socket_t, short, void *);
-static void	 on_timeout(evutil_socket_t, short, void *);
+static void on_socket(evutil_socket_t, short, void *);
+static void on_timeout(evutil_socket_t, short, void *);
 
-static void	 check_done(struct fetch *);
-static void	 req_free(struct fetch_req *);
-static int	 redirect(struct fetch_req *, CURL *);
-static int	 same_host(const char *, const char *);
+static void check_done(struct fetch *);
+static void req_free(struct fetch_req *);
+static int  redirect(struct fetch_req *, CURL *);
+static int  same_host(const char *, const char *);
 
-static int	 curl_inited;
+static int curl_inited;
 
 struct fetch *
-fetch_new(struct event_base *base, const struct fetch_options *o,
-    char **cause)
+fetch_new(struct event_base *base, const struct fetch_options *o, char **cause)
 {
-	struct fetch	*f;
+	struct fetch *f;
 
 	if (!curl_inited) {
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
@@ -106,14 +105,15 @@ fetch_new(struct event_base *base, const struct fetch_options *o,
 	if (o->user_agent != NULL)
 		f->user_agent = xstrdup(o->user_agent);
 	else
-		f->user_agent = xstrdup("oaiharvest/" OH_VERSION
-		    " (OAI-PMH harvester; libcurl)");
+		f->user_agent = xstrdup(
+		    "oaiharvest/" OH_VERSION " (OAI-PMH harvester; libcurl)");
 	if (o->contact != NULL)
 		xasprintf(&f->from, "From: %s", o->contact);
 	if (o->ca_file != NULL)
 		f->ca_file = xstrdup(o->ca_file);
 	f->timeout = o->timeout > 0 ? o->timeout : REQUEST_TIMEOUT;
-	f->max_bytes = o->max_response_bytes > 0 ? o->max_response_bytes :
+	f->max_bytes = o->max_response_bytes > 0 ?
+	    o->max_response_bytes :
 	    (long long)MAX_RESPONSE_BYTES;
 	return f;
 }
@@ -121,7 +121,7 @@ fetch_new(struct event_base *base, const struct fetch_options *o,
 void
 fetch_free(struct fetch *f)
 {
-	struct fetch_req	*r;
+	struct fetch_req *r;
 
 	if (f == NULL)
 		return;
@@ -139,10 +139,10 @@ fetch_free(struct fetch *f)
 char *
 fetch_escape(const char *s)
 {
-	static const char	 hex[] = "0123456789ABCDEF";
-	struct buf		 b;
-	unsigned char		 c;
-	char			 pct[3];
+	static const char hex[] = "0123456789ABCDEF";
+	struct buf	  b;
+	unsigned char	  c;
+	char		  pct[3];
 
 	buf_init(&b, SIZE_MAX / 2);
 	for (; *s != '\0'; s++) {
@@ -167,8 +167,8 @@ struct fetch_req *
 fetch_start(struct fetch *f, const char *url, enum fetch_redirects redirects,
     fetch_data_cb on_data, fetch_done_cb on_done, void *arg, char **cause)
 {
-	struct fetch_req	*r;
-	CURLMcode		 mc;
+	struct fetch_req *r;
+	CURLMcode	  mc;
 
 	if (strncasecmp(url, "http://", 7) != 0 &&
 	    strncasecmp(url, "https://", 8) != 0) {
@@ -204,12 +204,14 @@ fetch_start(struct fetch *f, const char *url, enum fetch_redirects redirects,
 	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (f->ca_file != NULL)
 		curl_easy_setopt(r->easy, CURLOPT_CAINFO, f->ca_file);
-	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT);
-	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED_LIMIT);
+	curl_easy_setopt(
+	    r->easy, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT);
+	curl_easy_setopt(
+	    r->easy, CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED_LIMIT);
 	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_TIME, (long)LOW_SPEED_TIME);
 	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT, (long)f->timeout);
-	curl_easy_setopt(r->easy, CURLOPT_MAXFILESIZE_LARGE,
-	    (curl_off_t)f->max_bytes);
+	curl_easy_setopt(
+	    r->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->max_bytes);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, f->user_agent);
 	if (f->from != NULL) {
@@ -252,8 +254,8 @@ req_free(struct fetch_req *r)
 static void
 keep_head(struct fetch_req *r, const char *p, size_t len)
 {
-	size_t	cap = r->status == 200 ? HEAD_BYTES_OK : HEAD_BYTES_ERROR;
-	size_t	n;
+	size_t cap = r->status == 200 ? HEAD_BYTES_OK : HEAD_BYTES_ERROR;
+	size_t n;
 
 	if (r->head_len >= cap) {
 		r->head_cut = 1;
@@ -279,8 +281,8 @@ keep_head(struct fetch_req *r, const char *p, size_t len)
 static size_t
 write_cb(char *p, size_t size, size_t n, void *arg)
 {
-	struct fetch_req	*r = arg;
-	size_t			 len = size * n;
+	struct fetch_req *r = arg;
+	size_t		  len = size * n;
 
 	if (!r->status_known) {
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
@@ -317,13 +319,14 @@ write_cb(char *p, size_t size, size_t n, void *arg)
 static const char *
 wall_header(CURL *easy)
 {
-	struct curl_header	*h;
+	struct curl_header *h;
 
-	if (curl_easy_header(easy, "cf-mitigated", 0, CURLH_HEADER, -1,
-	    &h) == CURLHE_OK && strcasecmp(h->value, "challenge") == 0)
+	if (curl_easy_header(easy, "cf-mitigated", 0, CURLH_HEADER, -1, &h) ==
+		CURLHE_OK &&
+	    strcasecmp(h->value, "challenge") == 0)
 		return "Cloudflare";
 	if (curl_easy_header(easy, "x-amzn-waf-action", 0, CURLH_HEADER, -1,
-	    &h) == CURLHE_OK)
+		&h) == CURLHE_OK)
 		return "AWS WAF";
 	return NULL;
 }
@@ -332,20 +335,22 @@ wall_header(CURL *easy)
 static char *
 describe(struct fetch_req *r, CURLcode code)
 {
-	char	*s;
+	char *s;
 
 	if (r->over_limit)
-		xasprintf(&s, "response larger than %lld bytes",
-		    r->f->max_bytes);
+		xasprintf(
+		    &s, "response larger than %lld bytes", r->f->max_bytes);
 	else if (r->timed_out)
-		xasprintf(&s, "timed out after %lld s (while parsing the "
-		    "response)", r->f->timeout);
+		xasprintf(&s,
+		    "timed out after %lld s (while parsing the "
+		    "response)",
+		    r->f->timeout);
 	else if (r->refused != NULL)
 		s = xstrdup(r->refused);
 	else if (code == CURLE_OK && r->status != 200)
 		xasprintf(&s, "HTTP status %ld", r->status);
-	else if (r->errbuf[0] != '\0' && strstr(r->errbuf,
-	    curl_easy_strerror(code)) == NULL)
+	else if (r->errbuf[0] != '\0' &&
+	    strstr(r->errbuf, curl_easy_strerror(code)) == NULL)
 		xasprintf(&s, "%s (%s)", r->errbuf, curl_easy_strerror(code));
 	else if (r->errbuf[0] != '\0')
 		/* curl's message often ends with its code's text already. */
@@ -358,14 +363,14 @@ describe(struct fetch_req *r, CURLcode code)
 static void
 check_done(struct fetch *f)
 {
-	struct fetch_result	 res;
-	struct fetch_req	*r;
-	CURLMsg			*msg;
-	CURLcode		 code;
-	CURL			*easy;
-	curl_off_t		 ra = 0;
-	char			*cause = NULL, *url = NULL;
-	int			 left;
+	struct fetch_result res;
+	struct fetch_req   *r;
+	CURLMsg		   *msg;
+	CURLcode	    code;
+	CURL		   *easy;
+	curl_off_t	    ra = 0;
+	char		   *cause = NULL, *url = NULL;
+	int		    left;
 
 	while ((msg = curl_multi_info_read(f->multi, &left)) != NULL) {
 		if (msg->msg != CURLMSG_DONE)
@@ -382,8 +387,9 @@ check_done(struct fetch *f)
 		memset(&res, 0, sizeof(res));
 		res.status = r->status;
 		/* Before curl 8.12 a past HTTP-date gives a negative value. */
-		res.retry_after = ra < 0 ? 0 : (ra > RETRY_AFTER_MAX ?
-		    RETRY_AFTER_MAX : (long long)ra);
+		res.retry_after = ra < 0 ?
+		    0 :
+		    (ra > RETRY_AFTER_MAX ? RETRY_AFTER_MAX : (long long)ra);
 		res.bytes = r->bytes;
 		/* A Content-Length over the cap stops curl before a byte. */
 		if (code == CURLE_FILESIZE_EXCEEDED)
@@ -391,8 +397,8 @@ check_done(struct fetch *f)
 		res.sink_failed = r->sink_failed;
 		res.over_limit = r->over_limit;
 		res.ok = code == CURLE_OK && r->status == 200;
-		res.curl_failed = code != CURLE_OK && !r->sink_failed &&
-		    !r->over_limit;
+		res.curl_failed =
+		    code != CURLE_OK && !r->sink_failed && !r->over_limit;
 		/* Shown in causes, logs and the database: no password. */
 		url = url != NULL ? url_redact(url) : xstrdup("");
 		res.url = url;
@@ -421,29 +427,36 @@ check_done(struct fetch *f)
 static int
 redirect(struct fetch_req *r, CURL *easy)
 {
-	char	*to = NULL, *from = NULL, *shown;
+	char *to = NULL, *from = NULL, *shown;
 
 	if (r->status < 300 || r->status > 399 ||
 	    curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &to) != CURLE_OK ||
 	    to == NULL ||
 	    curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &from) !=
-	    CURLE_OK || from == NULL)
+		CURLE_OK ||
+	    from == NULL)
 		return 0;
 	if (r->hops >= MAX_REDIRECTS) {
-		xasprintf(&r->refused, "more than MAX_REDIRECTS (%d) "
-		    "redirects", MAX_REDIRECTS);
+		xasprintf(&r->refused,
+		    "more than MAX_REDIRECTS (%d) "
+		    "redirects",
+		    MAX_REDIRECTS);
 		return 0;
 	}
 	if (strncasecmp(to, "http://", 7) != 0 &&
 	    strncasecmp(to, "https://", 8) != 0) {
-		xasprintf(&r->refused, "redirect to %.200s refused: only "
-		    "http and https", to);
+		xasprintf(&r->refused,
+		    "redirect to %.200s refused: only "
+		    "http and https",
+		    to);
 		return 0;
 	}
 	if (r->redirects == FETCH_REDIRECT_SAME_HOST && !same_host(from, to)) {
 		shown = url_redact(to);
-		xasprintf(&r->refused, "redirect to %.200s refused: another "
-		    "host or port (follow_redirects = same-host)", shown);
+		xasprintf(&r->refused,
+		    "redirect to %.200s refused: another "
+		    "host or port (follow_redirects = same-host)",
+		    shown);
 		free(shown);
 		return 0;
 	}
@@ -461,7 +474,8 @@ redirect(struct fetch_req *r, CURL *easy)
 	r->head_cut = 0;
 	r->errbuf[0] = '\0';
 	if (curl_multi_add_handle(r->f->multi, easy) != CURLM_OK) {
-		xasprintf(&r->refused, "redirect: curl_multi_add_handle "
+		xasprintf(&r->refused,
+		    "redirect: curl_multi_add_handle "
 		    "failed");
 		return 0;
 	}
@@ -476,10 +490,10 @@ redirect(struct fetch_req *r, CURL *easy)
 static int
 same_host(const char *a, const char *b)
 {
-	CURLU	*ua, *ub;
-	char	*ha = NULL, *hb = NULL, *pa = NULL, *pb = NULL;
-	char	*sa = NULL, *sb = NULL;
-	int	 same = 0;
+	CURLU *ua, *ub;
+	char  *ha = NULL, *hb = NULL, *pa = NULL, *pb = NULL;
+	char  *sa = NULL, *sb = NULL;
+	int    same = 0;
 
 	ua = curl_url();
 	ub = curl_url();
@@ -490,15 +504,15 @@ same_host(const char *a, const char *b)
 	    curl_url_get(ua, CURLUPART_HOST, &ha, 0) == CURLUE_OK &&
 	    curl_url_get(ub, CURLUPART_HOST, &hb, 0) == CURLUE_OK &&
 	    curl_url_get(ua, CURLUPART_PORT, &pa, CURLU_DEFAULT_PORT) ==
-	    CURLUE_OK &&
+		CURLUE_OK &&
 	    curl_url_get(ub, CURLUPART_PORT, &pb, CURLU_DEFAULT_PORT) ==
-	    CURLUE_OK &&
+		CURLUE_OK &&
 	    curl_url_get(ua, CURLUPART_SCHEME, &sa, 0) == CURLUE_OK &&
 	    curl_url_get(ub, CURLUPART_SCHEME, &sb, 0) == CURLUE_OK &&
 	    strcasecmp(ha, hb) == 0)
-		same = strcmp(pa, pb) == 0 || (strcasecmp(sa, "http") == 0 &&
-		    strcmp(pa, "80") == 0 && strcasecmp(sb, "https") == 0 &&
-		    strcmp(pb, "443") == 0);
+		same = strcmp(pa, pb) == 0 ||
+		    (strcasecmp(sa, "http") == 0 && strcmp(pa, "80") == 0 &&
+			strcasecmp(sb, "https") == 0 && strcmp(pb, "443") == 0);
 	curl_free(ha);
 	curl_free(hb);
 	curl_free(pa);
@@ -513,7 +527,7 @@ same_host(const char *a, const char *b)
 static void
 on_socket(evutil_socket_t fd, short what, void *arg)
 {
-	struct sock_ctx	*sc = arg;
+	struct sock_ctx *sc = arg;
 	struct fetch	*f = sc->f;
 	int		 flags = 0, running;
 
@@ -532,8 +546,8 @@ on_socket(evutil_socket_t fd, short what, void *arg)
 static void
 on_timeout(evutil_socket_t fd, short what, void *arg)
 {
-	struct fetch	*f = arg;
-	int		 running;
+	struct fetch *f = arg;
+	int	      running;
 
 	curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	check_done(f);
@@ -547,7 +561,7 @@ static int
 sock_cb(CURL *easy, curl_socket_t s, int action, void *userp, void *sockp)
 {
 	struct fetch	*f = userp;
-	struct sock_ctx	*sc = sockp;
+	struct sock_ctx *sc = sockp;
 	short		 events = 0;
 
 	if (action == CURL_POLL_REMOVE) {
@@ -587,8 +601,8 @@ sock_cb(CURL *easy, curl_socket_t s, int action, void *userp, void *sockp)
 static int
 timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
-	struct fetch	*f = userp;
-	struct timeval	 tv;
+	struct fetch  *f = userp;
+	struct timeval tv;
 
 	if (timeout_ms < 0) {
 		evtimer_del(f->timer);
@@ -603,18 +617,18 @@ timer_cb(CURLM *multi, long timeout_ms, void *userp)
 /* Gzip bodies without Content-Encoding */
 
 struct fetch_gunzip {
-	char		*name;
-	long long	 max;
-	int		 sniffed;
-	int		 active;	/* inflating */
-	z_stream	 zs;
-	long long	 inflated;
+	char	 *name;
+	long long max;
+	int	  sniffed;
+	int	  active; /* inflating */
+	z_stream  zs;
+	long long inflated;
 };
 
 struct fetch_gunzip *
 fetch_gunzip_new(long long max, const char *name)
 {
-	struct fetch_gunzip	*g;
+	struct fetch_gunzip *g;
 
 	g = xcalloc(1, sizeof(*g));
 	g->max = max;
@@ -645,9 +659,9 @@ static int
 gunzip_inflate(struct fetch_gunzip *g, const char *p, size_t len,
     int (*fn)(void *, const char *, size_t), void *arg, char **cause)
 {
-	unsigned char	out[16384];
-	size_t		n;
-	int		r;
+	unsigned char out[16384];
+	size_t	      n;
+	int	      r;
 
 	g->zs.next_in = (unsigned char *)(uintptr_t)p;
 	g->zs.avail_in = (unsigned int)len;
@@ -656,7 +670,8 @@ gunzip_inflate(struct fetch_gunzip *g, const char *p, size_t len,
 		g->zs.avail_out = sizeof(out);
 		r = inflate(&g->zs, Z_NO_FLUSH);
 		if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
-			xasprintf(cause, "gzip body without "
+			xasprintf(cause,
+			    "gzip body without "
 			    "Content-Encoding does not inflate: %s",
 			    g->zs.msg != NULL ? g->zs.msg : "corrupt");
 			return -1;
@@ -664,8 +679,10 @@ gunzip_inflate(struct fetch_gunzip *g, const char *p, size_t len,
 		n = sizeof(out) - g->zs.avail_out;
 		g->inflated += (long long)n;
 		if (g->inflated > g->max) {
-			xasprintf(cause, "response larger than %lld "
-			    "bytes once inflated", g->max);
+			xasprintf(cause,
+			    "response larger than %lld "
+			    "bytes once inflated",
+			    g->max);
 			return -1;
 		}
 		if (n > 0 && fn(arg, (char *)out, n) == -1)
@@ -682,14 +699,14 @@ fetch_gunzip_feed(struct fetch_gunzip *g, const char *p, size_t len,
 {
 	if (!g->sniffed && len > 0) {
 		g->sniffed = 1;
-		if ((unsigned char)p[0] == 0x1f && (len < 2 ||
-		    (unsigned char)p[1] == 0x8b)) {
+		if ((unsigned char)p[0] == 0x1f &&
+		    (len < 2 || (unsigned char)p[1] == 0x8b)) {
 			memset(&g->zs, 0, sizeof(g->zs));
 			if (inflateInit2(&g->zs, 16 + MAX_WBITS) != Z_OK)
 				fatalx("inflateInit2 failed");
 			g->active = 1;
-			log_debug("event=gzip_sniffed source=%s",
-			    log_q(g->name));
+			log_debug(
+			    "event=gzip_sniffed source=%s", log_q(g->name));
 		}
 	}
 	if (g->active)
@@ -707,9 +724,9 @@ harvest_curl_version(void)
 const char *
 harvest_xml_version(void)
 {
-	static char	v[32];
-	long long	n;
-	const char	*errstr;
+	static char v[32];
+	long long   n;
+	const char *errstr;
 
 	if (v[0] == '\0') {
 		if (parse_ll(xmlParserVersion, 0, 999999, &n, &errstr) == -1)

@@ -13,45 +13,45 @@ struct fetch;
 struct fetch_req;
 
 struct fetch_options {
-	const char	*user_agent;
-	const char	*contact;
-	const char	*ca_file;
-	long long	 timeout;		/* seconds */
-	long long	 max_response_bytes;
+	const char *user_agent;
+	const char *contact;
+	const char *ca_file;
+	long long   timeout; /* seconds */
+	long long   max_response_bytes;
 };
 
 struct fetch_result {
-	int		 ok;		/* transfer completed, status 200 */
-	long		 status;	/* HTTP status, 0 if none */
-	int		 curl_failed;	/* a transport error (not HTTP) */
-	int		 sink_failed;	/* the data callback refused */
-	int		 over_limit;	/* larger than max_response_bytes */
-	long long	 retry_after;	/* seconds, 0 if none */
-	long long	 bytes;		/* body bytes after decoding */
-	const char	*cause;		/* one line when !ok */
-	const char	*url;		/* effective URL */
+	int	    ok;		 /* transfer completed, status 200 */
+	long	    status;	 /* HTTP status, 0 if none */
+	int	    curl_failed; /* a transport error (not HTTP) */
+	int	    sink_failed; /* the data callback refused */
+	int	    over_limit;	 /* larger than max_response_bytes */
+	long long   retry_after; /* seconds, 0 if none */
+	long long   bytes;	 /* body bytes after decoding */
+	const char *cause;	 /* one line when !ok */
+	const char *url;	 /* effective URL */
 	/*
 	 * The body's first bytes (HEAD_BYTES_OK of a 200, HEAD_BYTES_ERROR
 	 * of any other status), whole_head when that is all of it.
 	 */
-	const char	*head;
-	size_t		 head_len;
-	int		 whole_head;
+	const char *head;
+	size_t	    head_len;
+	int	    whole_head;
 	/* A bot wall's challenge header: "Cloudflare", "AWS WAF", or NULL. */
-	const char	*wall;
+	const char *wall;
 };
 
 /* Return -1 to abort the transfer (the result then has sink_failed). */
-typedef int	(*fetch_data_cb)(void *, const char *, size_t);
-typedef void	(*fetch_done_cb)(void *, const struct fetch_result *);
+typedef int (*fetch_data_cb)(void *, const char *, size_t);
+typedef void (*fetch_done_cb)(void *, const struct fetch_result *);
 
-struct fetch	*fetch_new(struct event_base *, const struct fetch_options *,
-		    char **cause);
-void		 fetch_free(struct fetch *);
+struct fetch *fetch_new(
+    struct event_base *, const struct fetch_options *, char **cause);
+void fetch_free(struct fetch *);
 
 /* Where a redirect may lead (follow_redirects). */
 enum fetch_redirects {
-	FETCH_REDIRECT_SAME_HOST = 0,	/* same host and port; http->https */
+	FETCH_REDIRECT_SAME_HOST = 0, /* same host and port; http->https */
 	FETCH_REDIRECT_ANY,
 };
 
@@ -63,10 +63,9 @@ enum fetch_redirects {
  * one it does not ends the request with a cause that says so.
  */
 struct fetch_req *fetch_start(struct fetch *, const char *url,
-		    enum fetch_redirects, fetch_data_cb, fetch_done_cb, void *,
-		    char **cause);
+    enum fetch_redirects, fetch_data_cb, fetch_done_cb, void *, char **cause);
 /* Abort a transfer; done is not called. */
-void		 fetch_cancel(struct fetch_req *);
+void fetch_cancel(struct fetch_req *);
 
 /*
  * Some servers send gzip without saying so (no Content-Encoding), so
@@ -77,17 +76,16 @@ void		 fetch_cancel(struct fetch_req *);
  */
 struct fetch_gunzip;
 struct fetch_gunzip *fetch_gunzip_new(long long max, const char *name);
-void		 fetch_gunzip_free(struct fetch_gunzip *);
-void		 fetch_gunzip_reset(struct fetch_gunzip *);
+void		     fetch_gunzip_free(struct fetch_gunzip *);
+void		     fetch_gunzip_reset(struct fetch_gunzip *);
 /*
  * -1 when fn returned -1, or with *cause when the body does not inflate
  * or grows past max.
  */
-int		 fetch_gunzip_feed(struct fetch_gunzip *, const char *, size_t,
-		    int (*fn)(void *, const char *, size_t), void *,
-		    char **cause);
+int fetch_gunzip_feed(struct fetch_gunzip *, const char *, size_t,
+    int (*fn)(void *, const char *, size_t), void *, char **cause);
 
 /* Percent-encode s for a query string (RFC 3986 unreserved kept). */
-char		*fetch_escape(const char *);
+char *fetch_escape(const char *);
 
 #endif

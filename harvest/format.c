@@ -20,7 +20,7 @@ static const struct oai_format *const formats[] = {
 const struct oai_format *
 format_find(const char *uri)
 {
-	size_t	i;
+	size_t i;
 
 	if (uri != NULL)
 		for (i = 0; i < nitems(formats); i++)
@@ -36,7 +36,7 @@ format_find(const char *uri)
 const struct oai_format *
 format_by_name(const char *name)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < nitems(formats); i++)
 		if (strcmp(name, formats[i]->name) == 0)
@@ -61,7 +61,7 @@ format_at(size_t i)
 size_t
 format_index(const struct oai_format *f)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < nitems(formats); i++)
 		if (formats[i] == f)
@@ -72,7 +72,7 @@ format_index(const struct oai_format *f)
 int
 format_field(const struct oai_format *f, const char *name)
 {
-	size_t	i;
+	size_t i;
 
 	if (name == NULL)
 		return -1;
@@ -115,7 +115,7 @@ void
 format_bad(struct oai_parser *p, const char *fmt, ...)
 {
 	char	msg[512];
-	va_list	ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -131,19 +131,20 @@ int
 format_yield(struct oai_parser *p, int line, const char *field,
     const char *value, size_t len, const char *lang, size_t langlen)
 {
-	struct fieldent	*d;
+	struct fieldent *d;
 	size_t		 off;
 
 	if (p->nfields >= MAX_DC_VALUES) {
-		oai_bad(p, "line %d: record with more than MAX_DC_VALUES "
-		    "(%zu) %s values", line, (size_t)MAX_DC_VALUES,
-		    p->fmt->label);
+		oai_bad(p,
+		    "line %d: record with more than MAX_DC_VALUES "
+		    "(%zu) %s values",
+		    line, (size_t)MAX_DC_VALUES, p->fmt->label);
 		return -1;
 	}
 	if (p->nfields == p->fieldcap) {
 		p->fieldcap = p->fieldcap == 0 ? 32 : p->fieldcap * 2;
-		p->fields = xreallocarray(p->fields, p->fieldcap,
-		    sizeof(*p->fields));
+		p->fields =
+		    xreallocarray(p->fields, p->fieldcap, sizeof(*p->fields));
 	}
 	d = &p->fields[p->nfields];
 	d->name = field;

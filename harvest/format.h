@@ -44,16 +44,16 @@ struct oai_parser;
 
 /* A start tag inside <metadata>; valid only during the call. */
 struct format_elem {
-	const char		 *name;		/* local name */
-	const char		 *uri;		/* namespace URI, or NULL */
-	int			  nattrs;
+	const char *name; /* local name */
+	const char *uri;  /* namespace URI, or NULL */
+	int	    nattrs;
 	/* libxml2's SAX2 layout: local name, prefix, URI, value, end. */
-	const unsigned char	**attrs;
-	unsigned int		  depth;	/* 1 for the metadata root */
+	const unsigned char **attrs;
+	unsigned int	      depth; /* 1 for the metadata root */
 };
 
 /* The namespace of xml:lang. */
-#define FORMAT_XML_NS	"http://www.w3.org/XML/1998/namespace"
+#define FORMAT_XML_NS "http://www.w3.org/XML/1998/namespace"
 
 /*
  * An extractor.  state is its own (new() makes it once per parser, free()
@@ -62,43 +62,42 @@ struct format_elem {
  * most text is not in a field, and text is most of the events).
  */
 struct format_ops {
-	void	*(*new)(void);
-	void	 (*free)(void *);
-	void	 (*begin)(void *);
-	void	 (*start)(struct oai_parser *, void *,
-		    const struct format_elem *);
-	void	 (*text)(struct oai_parser *, void *, const char *, size_t);
-	void	 (*end)(struct oai_parser *, void *, unsigned int depth);
+	void *(*new)(void);
+	void (*free)(void *);
+	void (*begin)(void *);
+	void (*start)(struct oai_parser *, void *, const struct format_elem *);
+	void (*text)(struct oai_parser *, void *, const char *, size_t);
+	void (*end)(struct oai_parser *, void *, unsigned int depth);
 };
 
-#define FORMAT_ANY_ROOT	0x01	/* also roots no other row claims */
+#define FORMAT_ANY_ROOT 0x01 /* also roots no other row claims */
 
 struct oai_format {
-	const char		 *name;		/* "dc" */
-	const char		 *label;	/* "Dublin Core", for causes */
-	const char		 *prefix;	/* the usual metadataPrefix */
-	const char		 *ns;		/* namespace of the root */
-	int			  flags;
-	const char *const	 *fields;	/* names, in the format's order */
-	size_t			  nfields;
-	const struct format_ops	 *ops;
+	const char		*name;	 /* "dc" */
+	const char		*label;	 /* "Dublin Core", for causes */
+	const char		*prefix; /* the usual metadataPrefix */
+	const char		*ns;	 /* namespace of the root */
+	int			 flags;
+	const char *const	*fields; /* names, in the format's order */
+	size_t			 nfields;
+	const struct format_ops *ops;
 };
 
 extern const struct oai_format format_dc;
 
 /* The row for a metadata root in namespace uri (may be NULL). */
-const struct oai_format	*format_find(const char *uri);
+const struct oai_format *format_find(const char *uri);
 /* By name ("dc"), or NULL. */
-const struct oai_format	*format_by_name(const char *);
+const struct oai_format *format_by_name(const char *);
 size_t			 format_count(void);
 /* The row at index i, 0 to format_count() - 1. */
-const struct oai_format	*format_at(size_t);
+const struct oai_format *format_at(size_t);
 /* The row's index in the table, 0 to format_count() - 1. */
-size_t			 format_index(const struct oai_format *);
+size_t format_index(const struct oai_format *);
 /* A field's index in f->fields, or -1. */
-int			 format_field(const struct oai_format *, const char *);
+int format_field(const struct oai_format *, const char *);
 /* fields[i], or NULL when i is out of range. */
-const char		*format_field_name(const struct oai_format *, int);
+const char *format_field_name(const struct oai_format *, int);
 
 /* What an extractor may call, on the parser it was given. */
 
@@ -108,26 +107,26 @@ const char		*format_field_name(const struct oai_format *, int);
  * none): the parser trims nothing.  line is where the value began, for
  * causes.  -1 when the record went bad (too many values, too big).
  */
-int	 format_yield(struct oai_parser *, int line, const char *field,
-	    const char *value, size_t len, const char *lang, size_t langlen);
+int format_yield(struct oai_parser *, int line, const char *field,
+    const char *value, size_t len, const char *lang, size_t langlen);
 /*
  * Have text() called from now on, or no longer (the default).  Once the
  * record is bad, it is no longer called.
  */
-void	 format_want_text(struct oai_parser *, int);
+void format_want_text(struct oai_parser *, int);
 /* The line the parser is at. */
-int	 format_line(const struct oai_parser *);
+int format_line(const struct oai_parser *);
 /* The record is bad (the first cause wins): nothing of it is delivered. */
-void	 format_bad(struct oai_parser *, const char *, ...)
-	    __attribute__((__format__(__printf__, 2, 3)));
+void format_bad(struct oai_parser *, const char *, ...)
+    __attribute__((__format__(__printf__, 2, 3)));
 /* The record is bad already: keep nothing more of it. */
-int	 format_record_bad(const struct oai_parser *);
+int format_record_bad(const struct oai_parser *);
 /* An attribute of e by local name and namespace URI (NULL: none). */
-int	 format_attr(const struct format_elem *, const char *name,
-	    const char *uri, const char **v, size_t *n);
+int format_attr(const struct format_elem *, const char *name, const char *uri,
+    const char **v, size_t *n);
 /* Copy an attribute value, with libxml2's "&#38;" back to '&'. */
-char	*format_attr_strndup(const char *, size_t);
+char *format_attr_strndup(const char *, size_t);
 /* Without the leading and trailing XML whitespace. */
-void	 format_trim(const char *, size_t, const char **, size_t *);
+void format_trim(const char *, size_t, const char **, size_t *);
 
 #endif

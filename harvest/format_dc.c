@@ -12,14 +12,26 @@
 #include "oh_limits.h"
 #include "util.h"
 
-#define OAI_DC_NS	"http://www.openarchives.org/OAI/2.0/oai_dc/"
-#define DC_NS		"http://purl.org/dc/elements/1.1/"
+#define OAI_DC_NS "http://www.openarchives.org/OAI/2.0/oai_dc/"
+#define DC_NS	  "http://purl.org/dc/elements/1.1/"
 
 /* In the order of the DCMES. */
 static const char *const dc_fields[] = {
-	"title", "creator", "subject", "description", "publisher",
-	"contributor", "date", "type", "format", "identifier", "source",
-	"language", "relation", "coverage", "rights",
+	"title",
+	"creator",
+	"subject",
+	"description",
+	"publisher",
+	"contributor",
+	"date",
+	"type",
+	"format",
+	"identifier",
+	"source",
+	"language",
+	"relation",
+	"coverage",
+	"rights",
 };
 
 /*
@@ -28,51 +40,61 @@ static const char *const dc_fields[] = {
  * through this.
  */
 static const unsigned char dc_by_first[26][4] = {
-	['c' - 'a'] = { 2, 6, 14 },	/* creator, contributor, coverage */
-	['d' - 'a'] = { 4, 7 },		/* description, date */
-	['f' - 'a'] = { 9 },		/* format */
-	['i' - 'a'] = { 10 },		/* identifier */
-	['l' - 'a'] = { 12 },		/* language */
-	['p' - 'a'] = { 5 },		/* publisher */
-	['r' - 'a'] = { 13, 15 },	/* relation, rights */
-	['s' - 'a'] = { 3, 11 },	/* subject, source */
-	['t' - 'a'] = { 1, 8 },		/* title, type */
+	['c' - 'a'] = { 2, 6, 14 }, /* creator, contributor, coverage */
+	['d' - 'a'] = { 4, 7 },	    /* description, date */
+	['f' - 'a'] = { 9 },	    /* format */
+	['i' - 'a'] = { 10 },	    /* identifier */
+	['l' - 'a'] = { 12 },	    /* language */
+	['p' - 'a'] = { 5 },	    /* publisher */
+	['r' - 'a'] = { 13, 15 },   /* relation, rights */
+	['s' - 'a'] = { 3, 11 },    /* subject, source */
+	['t' - 'a'] = { 1, 8 },	    /* title, type */
 };
 
 /* The DC element open, if any. */
 struct dc_state {
-	unsigned int	 depth;		/* its depth; 0: none */
-	int		 element;	/* index in dc_fields */
-	int		 line;
-	struct buf	 text;
-	struct buf	 lang;
-	int		 has_lang;
+	unsigned int depth;   /* its depth; 0: none */
+	int	     element; /* index in dc_fields */
+	int	     line;
+	struct buf   text;
+	struct buf   lang;
+	int	     has_lang;
 };
 
-static int	 dc_lookup(const char *);
-static void	*dc_new(void);
-static void	 dc_free(void *);
-static void	 dc_begin(void *);
-static void	 dc_start(struct oai_parser *, void *,
-		    const struct format_elem *);
-static void	 dc_text(struct oai_parser *, void *, const char *, size_t);
-static void	 dc_end(struct oai_parser *, void *, unsigned int);
+static int   dc_lookup(const char *);
+static void *dc_new(void);
+static void  dc_free(void *);
+static void  dc_begin(void *);
+static void  dc_start(struct oai_parser *, void *, const struct format_elem *);
+static void  dc_text(struct oai_parser *, void *, const char *, size_t);
+static void  dc_end(struct oai_parser *, void *, unsigned int);
 
 static const struct format_ops dc_ops = {
-	dc_new, dc_free, dc_begin, dc_start, dc_text, dc_end,
+	dc_new,
+	dc_free,
+	dc_begin,
+	dc_start,
+	dc_text,
+	dc_end,
 };
 
 const struct oai_format format_dc = {
-	"dc", "Dublin Core", "oai_dc", OAI_DC_NS, FORMAT_ANY_ROOT,
-	dc_fields, nitems(dc_fields), &dc_ops,
+	"dc",
+	"Dublin Core",
+	"oai_dc",
+	OAI_DC_NS,
+	FORMAT_ANY_ROOT,
+	dc_fields,
+	nitems(dc_fields),
+	&dc_ops,
 };
 
 /* The index of a DCMES local name in dc_fields, or -1. */
 static int
 dc_lookup(const char *name)
 {
-	const unsigned char	*c;
-	size_t			 i;
+	const unsigned char *c;
+	size_t		     i;
 
 	if (name[0] < 'a' || name[0] > 'z')
 		return -1;
@@ -86,7 +108,7 @@ dc_lookup(const char *name)
 static void *
 dc_new(void)
 {
-	struct dc_state	*st;
+	struct dc_state *st;
 
 	st = xcalloc(1, sizeof(*st));
 	buf_init(&st->text, MAX_VALUE_BYTES);
@@ -97,7 +119,7 @@ dc_new(void)
 static void
 dc_free(void *arg)
 {
-	struct dc_state	*st = arg;
+	struct dc_state *st = arg;
 
 	if (st == NULL)
 		return;
@@ -109,7 +131,7 @@ dc_free(void *arg)
 static void
 dc_begin(void *arg)
 {
-	struct dc_state	*st = arg;
+	struct dc_state *st = arg;
 
 	st->depth = 0;
 }
@@ -117,7 +139,7 @@ dc_begin(void *arg)
 static void
 dc_start(struct oai_parser *p, void *arg, const struct format_elem *e)
 {
-	struct dc_state	*st = arg;
+	struct dc_state *st = arg;
 	const char	*v;
 	char		*lang;
 	size_t		 n;
@@ -140,30 +162,33 @@ dc_start(struct oai_parser *p, void *arg, const struct format_elem *e)
 		rc = buf_addstr(&st->lang, lang);
 		free(lang);
 		if (rc == -1)
-			format_bad(p, "line %d: xml:lang over MAX_VALUE_BYTES "
-			    "(%zu)", st->line, (size_t)MAX_VALUE_BYTES);
+			format_bad(p,
+			    "line %d: xml:lang over MAX_VALUE_BYTES "
+			    "(%zu)",
+			    st->line, (size_t)MAX_VALUE_BYTES);
 	}
 }
 
 static void
 dc_text(struct oai_parser *p, void *arg, const char *s, size_t n)
 {
-	struct dc_state	*st = arg;
+	struct dc_state *st = arg;
 
 	/*
 	 * Called only inside an element, in a good record.  Past its limit
 	 * a record is bad: nothing more of it is kept.
 	 */
 	if (buf_add(&st->text, s, n) == -1)
-		format_bad(p, "line %d: <dc:%s> text over MAX_VALUE_BYTES "
-		    "(%zu)", st->line, dc_fields[st->element],
-		    (size_t)MAX_VALUE_BYTES);
+		format_bad(p,
+		    "line %d: <dc:%s> text over MAX_VALUE_BYTES "
+		    "(%zu)",
+		    st->line, dc_fields[st->element], (size_t)MAX_VALUE_BYTES);
 }
 
 static void
 dc_end(struct oai_parser *p, void *arg, unsigned int depth)
 {
-	struct dc_state	*st = arg;
+	struct dc_state *st = arg;
 	const char	*s;
 	size_t		 n;
 

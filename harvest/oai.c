@@ -43,36 +43,36 @@
  * and so that a start tag it parses whole holds at most FEED_SLICE / 5
  * attributes more than oai_tag_check() counted (see there).
  */
-#define FEED_SLICE	(16 * 1024)
+#define FEED_SLICE (16 * 1024)
 
 /* For causes: a limit's name and value. */
-#define LIMIT(x)	(size_t)(x), #x
+#define LIMIT(x) (size_t)(x), #x
 
 /* Longest trimmed value of each field. */
 static const struct field_info {
-	size_t		 max;
-	const char	*limit;
+	size_t	    max;
+	const char *limit;
 } field_info[F_NFIELDS] = {
-	[F_NONE] =		{ LIMIT(MAX_VALUE_BYTES) },
-	[F_RESPONSE_DATE] =	{ LIMIT(MAX_ID_LEN) },
-	[F_ERROR] =		{ LIMIT(MAX_VALUE_BYTES) },
-	[F_TOKEN] =		{ LIMIT(MAX_TOKEN_LEN) },
-	[F_REPOSITORY_NAME] =	{ LIMIT(MAX_VALUE_BYTES) },
-	[F_BASE_URL] =		{ LIMIT(MAX_URL_LEN) },
-	[F_PROTOCOL_VERSION] =	{ LIMIT(MAX_ID_LEN) },
+	[F_NONE] = { LIMIT(MAX_VALUE_BYTES) },
+	[F_RESPONSE_DATE] = { LIMIT(MAX_ID_LEN) },
+	[F_ERROR] = { LIMIT(MAX_VALUE_BYTES) },
+	[F_TOKEN] = { LIMIT(MAX_TOKEN_LEN) },
+	[F_REPOSITORY_NAME] = { LIMIT(MAX_VALUE_BYTES) },
+	[F_BASE_URL] = { LIMIT(MAX_URL_LEN) },
+	[F_PROTOCOL_VERSION] = { LIMIT(MAX_ID_LEN) },
 	[F_EARLIEST_DATESTAMP] = { LIMIT(MAX_ID_LEN) },
-	[F_DELETED_RECORD] =	{ LIMIT(MAX_ID_LEN) },
-	[F_GRANULARITY] =	{ LIMIT(MAX_ID_LEN) },
-	[F_ADMIN_EMAIL] =	{ LIMIT(MAX_VALUE_BYTES) },
-	[F_COMPRESSION] =	{ LIMIT(MAX_ID_LEN) },
-	[F_PREFIX] =		{ LIMIT(MAX_ID_LEN) },
-	[F_SCHEMA] =		{ LIMIT(MAX_URL_LEN) },
-	[F_NAMESPACE] =		{ LIMIT(MAX_URL_LEN) },
-	[F_SET_SPEC] =		{ LIMIT(MAX_ID_LEN) },
-	[F_SET_NAME] =		{ LIMIT(MAX_VALUE_BYTES) },
-	[F_IDENTIFIER] =	{ LIMIT(MAX_ID_LEN) },
-	[F_DATESTAMP] =		{ LIMIT(MAX_ID_LEN) },
-	[F_HEADER_SET] =	{ LIMIT(MAX_ID_LEN) },
+	[F_DELETED_RECORD] = { LIMIT(MAX_ID_LEN) },
+	[F_GRANULARITY] = { LIMIT(MAX_ID_LEN) },
+	[F_ADMIN_EMAIL] = { LIMIT(MAX_VALUE_BYTES) },
+	[F_COMPRESSION] = { LIMIT(MAX_ID_LEN) },
+	[F_PREFIX] = { LIMIT(MAX_ID_LEN) },
+	[F_SCHEMA] = { LIMIT(MAX_URL_LEN) },
+	[F_NAMESPACE] = { LIMIT(MAX_URL_LEN) },
+	[F_SET_SPEC] = { LIMIT(MAX_ID_LEN) },
+	[F_SET_NAME] = { LIMIT(MAX_VALUE_BYTES) },
+	[F_IDENTIFIER] = { LIMIT(MAX_ID_LEN) },
+	[F_DATESTAMP] = { LIMIT(MAX_ID_LEN) },
+	[F_HEADER_SET] = { LIMIT(MAX_ID_LEN) },
 };
 
 /*
@@ -81,11 +81,11 @@ static const struct field_info {
  * one of the structural ones below: those out of place fail the document.
  */
 static const struct rule {
-	enum scope	 parent;
-	const char	*name;
-	enum scope	 scope;
-	enum field	 field;		/* SCOPE_TEXT */
-	enum oai_verb	 verb;		/* verb containers */
+	enum scope    parent;
+	const char   *name;
+	enum scope    scope;
+	enum field    field; /* SCOPE_TEXT */
+	enum oai_verb verb;  /* verb containers */
 } rules[] = {
 	{ SCOPE_ROOT, "responseDate", SCOPE_TEXT, F_RESPONSE_DATE, 0 },
 	{ SCOPE_ROOT, "request", SCOPE_REQUEST, F_NONE, 0 },
@@ -103,8 +103,8 @@ static const struct rule {
 	{ SCOPE_IDENTIFY, "baseURL", SCOPE_TEXT, F_BASE_URL, 0 },
 	{ SCOPE_IDENTIFY, "protocolVersion", SCOPE_TEXT, F_PROTOCOL_VERSION,
 	    0 },
-	{ SCOPE_IDENTIFY, "earliestDatestamp", SCOPE_TEXT,
-	    F_EARLIEST_DATESTAMP, 0 },
+	{ SCOPE_IDENTIFY, "earliestDatestamp", SCOPE_TEXT, F_EARLIEST_DATESTAMP,
+	    0 },
 	{ SCOPE_IDENTIFY, "deletedRecord", SCOPE_TEXT, F_DELETED_RECORD, 0 },
 	{ SCOPE_IDENTIFY, "granularity", SCOPE_TEXT, F_GRANULARITY, 0 },
 	{ SCOPE_IDENTIFY, "adminEmail", SCOPE_TEXT, F_ADMIN_EMAIL, 0 },
@@ -135,9 +135,19 @@ static const struct rule {
 
 /* OAI elements that must never be out of place. */
 static const char *const structural[] = {
-	"OAI-PMH", "Identify", "ListMetadataFormats", "ListSets",
-	"ListIdentifiers", "ListRecords", "GetRecord", "metadataFormat",
-	"set", "record", "header", "metadata", "resumptionToken",
+	"OAI-PMH",
+	"Identify",
+	"ListMetadataFormats",
+	"ListSets",
+	"ListIdentifiers",
+	"ListRecords",
+	"GetRecord",
+	"metadataFormat",
+	"set",
+	"record",
+	"header",
+	"metadata",
+	"resumptionToken",
 };
 
 static const char *const verb_names[] = {
@@ -151,57 +161,50 @@ static const char *const verb_names[] = {
 };
 
 /* Failure */
-static void	 one_line(char *, size_t, const char *, va_list)
-		    __printflike(3, 0);
-static void	 xml_generic_error(void *, const char *, ...);
-static void	 check_xml(struct oai_parser *, int);
-static int	 encoding_stuck(const struct oai_parser *);
+static void one_line(char *, size_t, const char *, va_list) __printflike(3, 0);
+static void xml_generic_error(void *, const char *, ...);
+static void check_xml(struct oai_parser *, int);
+static int  encoding_stuck(const struct oai_parser *);
 
 /* SAX handlers */
-static void	 sax_start(void *, const xmlChar *, const xmlChar *,
-		    const xmlChar *, int, const xmlChar **, int, int,
-		    const xmlChar **);
-static void	 sax_end(void *, const xmlChar *, const xmlChar *,
-		    const xmlChar *);
-static void	 sax_characters(void *, const xmlChar *, int);
-static void	 sax_comment(void *, const xmlChar *);
-static void	 sax_pi(void *, const xmlChar *, const xmlChar *);
-static void	 sax_subset(void *, const xmlChar *, const xmlChar *,
-		    const xmlChar *);
-static void	 sax_serror(void *, xmlErrorPtr);
+static void sax_start(void *, const xmlChar *, const xmlChar *, const xmlChar *,
+    int, const xmlChar **, int, int, const xmlChar **);
+static void sax_end(void *, const xmlChar *, const xmlChar *, const xmlChar *);
+static void sax_characters(void *, const xmlChar *, int);
+static void sax_comment(void *, const xmlChar *);
+static void sax_pi(void *, const xmlChar *, const xmlChar *);
+static void sax_subset(
+    void *, const xmlChar *, const xmlChar *, const xmlChar *);
+static void sax_serror(void *, xmlErrorPtr);
 
 /* The envelope */
-static void	 env_start(struct oai_parser *, const xmlChar *,
-		    const xmlChar *, const xmlChar *, int, const xmlChar **,
-		    int, const xmlChar **);
-static void	 env_end(struct oai_parser *);
-static void	 root_start(struct oai_parser *, const xmlChar *,
-		    const xmlChar *, const xmlChar *);
-static int	 is_oai(const struct oai_parser *, const xmlChar *);
-static void	 enter(struct oai_parser *, const struct rule *, int,
-		    const xmlChar **);
-static void	 push(struct oai_parser *, enum scope, const xmlChar *);
-static void	 text_done(struct oai_parser *);
-static void	 token_start(struct oai_parser *, int, const xmlChar **);
-static void	 unit_reset(struct oai_parser *);
-static int	 offs_add(struct oai_parser *, struct offs *, size_t,
-		    const char *);
-static const char *const *offs_view(struct oai_parser *,
-		    const struct offs *, int);
+static void env_start(struct oai_parser *, const xmlChar *, const xmlChar *,
+    const xmlChar *, int, const xmlChar **, int, const xmlChar **);
+static void env_end(struct oai_parser *);
+static void root_start(
+    struct oai_parser *, const xmlChar *, const xmlChar *, const xmlChar *);
+static int  is_oai(const struct oai_parser *, const xmlChar *);
+static void enter(
+    struct oai_parser *, const struct rule *, int, const xmlChar **);
+static void push(struct oai_parser *, enum scope, const xmlChar *);
+static void text_done(struct oai_parser *);
+static void token_start(struct oai_parser *, int, const xmlChar **);
+static void unit_reset(struct oai_parser *);
+static int  offs_add(struct oai_parser *, struct offs *, size_t, const char *);
+static const char *const *offs_view(
+    struct oai_parser *, const struct offs *, int);
 static const char *val(const struct oai_parser *, enum field);
-static void	 deliver_record(struct oai_parser *);
-static void	 deliver_reject(struct oai_parser *);
-static void	 deliver_identify(struct oai_parser *);
-static void	 deliver_format(struct oai_parser *);
-static void	 deliver_set(struct oai_parser *);
-static void	 callback_result(struct oai_parser *, int);
+static void	   deliver_record(struct oai_parser *);
+static void	   deliver_reject(struct oai_parser *);
+static void	   deliver_identify(struct oai_parser *);
+static void	   deliver_format(struct oai_parser *);
+static void	   deliver_set(struct oai_parser *);
+static void	   callback_result(struct oai_parser *, int);
 
 /* The metadata */
-static void	 body_start(struct oai_parser *, const xmlChar *,
-		    const xmlChar *, const xmlChar *, int, const xmlChar **,
-		    int, const xmlChar **);
-static void	 body_end(struct oai_parser *, const xmlChar *,
-		    const xmlChar *);
+static void body_start(struct oai_parser *, const xmlChar *, const xmlChar *,
+    const xmlChar *, int, const xmlChar **, int, const xmlChar **);
+static void body_end(struct oai_parser *, const xmlChar *, const xmlChar *);
 
 /* Helpers */
 static void	 ns_push(struct oai_parser *, int, const xmlChar **);
@@ -209,7 +212,7 @@ static long long attr_number(int, const xmlChar **, const char *);
 static void	 buf_add_cut(struct buf *, const void *, size_t, int *);
 
 /* Messages libxml2 sends without a parser context (encoding conversion). */
-static char	 xml_generic_msg[256];
+static char xml_generic_msg[256];
 
 /* Tables */
 
@@ -224,7 +227,7 @@ oai_verb_name(enum oai_verb v)
 enum oai_verb
 oai_verb_lookup(const char *s)
 {
-	size_t	i;
+	size_t i;
 
 	if (s == NULL)
 		return OAI_VERB_NONE;
@@ -239,9 +242,9 @@ oai_verb_lookup(const char *s)
 struct oai_parser *
 oai_parser_new(const struct oai_callbacks *cb, void *arg)
 {
-	struct oai_parser	*p;
-	xmlSAXHandler		 sax;
-	size_t			 i;
+	struct oai_parser *p;
+	xmlSAXHandler	   sax;
+	size_t		   i;
 
 	p = xcalloc(1, sizeof(*p));
 	if (cb != NULL)
@@ -295,7 +298,7 @@ oai_parser_new(const struct oai_callbacks *cb, void *arg)
 void
 oai_parser_free(struct oai_parser *p)
 {
-	size_t	i;
+	size_t i;
 
 	if (p == NULL)
 		return;
@@ -341,8 +344,8 @@ oai_parser_free(struct oai_parser *p)
 int
 oai_parser_feed(struct oai_parser *p, const char *data, size_t len)
 {
-	const unsigned char	*s = (const unsigned char *)data;
-	size_t			 n;
+	const unsigned char *s = (const unsigned char *)data;
+	size_t		     n;
 
 	if (p->failed)
 		return -1;
@@ -371,8 +374,8 @@ oai_parser_feed(struct oai_parser *p, const char *data, size_t len)
 int
 oai_parser_finish(struct oai_parser *p)
 {
-	enum scope	scope;
-	int		rc;
+	enum scope scope;
+	int	   rc;
 
 	if (p->finished || p->failed) {
 		p->finished = 1;
@@ -398,8 +401,10 @@ oai_parser_finish(struct oai_parser *p)
 		 */
 		p->failed = 0;
 		oai_set_cause(p, "line %d: document incomplete%s",
-		    xmlSAX2GetLineNumber(p->ctxt), encoding_stuck(p) ?
-		    " (input not valid in its declared encoding)" : "");
+		    xmlSAX2GetLineNumber(p->ctxt),
+		    encoding_stuck(p) ?
+			" (input not valid in its declared encoding)" :
+			"");
 	}
 	check_xml(p, rc);
 	if (p->failed)
@@ -478,7 +483,7 @@ oai_parser_normalized(const struct oai_parser *p)
 void
 oai_set_cause(struct oai_parser *p, const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	if (p->failed)
 		return;
@@ -498,7 +503,7 @@ oai_set_cause(struct oai_parser *p, const char *fmt, ...)
 void
 oai_bad(struct oai_parser *p, const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	if (p->failed || p->rec_bad)
 		return;
@@ -521,7 +526,7 @@ oai_bad(struct oai_parser *p, const char *fmt, ...)
 static void
 one_line(char *dst, size_t len, const char *fmt, va_list ap)
 {
-	char	*c;
+	char *c;
 
 	(void)vsnprintf(dst, len, fmt, ap);
 	for (c = dst; *c != '\0'; c++)
@@ -537,11 +542,11 @@ one_line(char *dst, size_t len, const char *fmt, va_list ap)
 static void
 sax_serror(void *ctx, xmlErrorPtr e)
 {
-	struct oai_parser	*p = ctx;
-	char			 msg[400];
-	const char		*s;
-	size_t			 n = 0;
-	int			 blank = 0;
+	struct oai_parser *p = ctx;
+	char		   msg[400];
+	const char	  *s;
+	size_t		   n = 0;
+	int		   blank = 0;
 
 	if (e == NULL || p->failed)
 		return;
@@ -550,8 +555,8 @@ sax_serror(void *ctx, xmlErrorPtr e)
 		    log_q(e->message != NULL ? e->message : ""));
 		return;
 	}
-	for (s = e->message != NULL ? e->message : "XML error"; *s != '\0' &&
-	    n < sizeof(msg) - 1; s++) {
+	for (s = e->message != NULL ? e->message : "XML error";
+	     *s != '\0' && n < sizeof(msg) - 1; s++) {
 		if ((unsigned char)*s <= ' ') {
 			blank = 1;
 			continue;
@@ -570,15 +575,15 @@ sax_serror(void *ctx, xmlErrorPtr e)
 static void
 xml_generic_error(void *ctx, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 	size_t	n;
 
 	n = strlen(xml_generic_msg);
 	if (n >= sizeof(xml_generic_msg) - 1)
 		return;
 	va_start(ap, fmt);
-	(void)vsnprintf(xml_generic_msg + n, sizeof(xml_generic_msg) - n,
-	    fmt, ap);
+	(void)vsnprintf(
+	    xml_generic_msg + n, sizeof(xml_generic_msg) - n, fmt, ap);
 	va_end(ap);
 }
 
@@ -607,18 +612,17 @@ check_xml(struct oai_parser *p, int rc)
 static int
 encoding_stuck(const struct oai_parser *p)
 {
-	xmlParserInputBufferPtr	in;
+	xmlParserInputBufferPtr in;
 
 	if (p->ctxt->input == NULL || (in = p->ctxt->input->buf) == NULL)
 		return 0;
-	return in->encoder != NULL && in->raw != NULL &&
-	    xmlBufUse(in->raw) > 0;
+	return in->encoder != NULL && in->raw != NULL && xmlBufUse(in->raw) > 0;
 }
 
 int
 oai_feed_xml(struct oai_parser *p, const char *data, size_t len)
 {
-	size_t	n;
+	size_t n;
 
 	while (len > 0) {
 		n = len < FEED_SLICE ? len : FEED_SLICE;
@@ -639,19 +643,20 @@ oai_feed_xml(struct oai_parser *p, const char *data, size_t len)
 
 static void
 sax_start(void *ctx, const xmlChar *name, const xmlChar *prefix,
-    const xmlChar *uri, int nns, const xmlChar **ns, int nattrs,
-    int ndefaulted, const xmlChar **attrs)
+    const xmlChar *uri, int nns, const xmlChar **ns, int nattrs, int ndefaulted,
+    const xmlChar **attrs)
 {
-	struct oai_parser	*p = ctx;
-	int			 unit;
+	struct oai_parser *p = ctx;
+	int		   unit;
 
 	if (p->failed)
 		return;
 	if (nattrs > MAX_ATTRIBUTES - nns)
-		PARSE_FAIL(p, "line %d: an element with more than "
+		PARSE_FAIL(p,
+		    "line %d: an element with more than "
 		    "MAX_ATTRIBUTES (%d) attributes and namespace "
-		    "declarations", xmlSAX2GetLineNumber(p->ctxt),
-		    MAX_ATTRIBUTES);
+		    "declarations",
+		    xmlSAX2GetLineNumber(p->ctxt), MAX_ATTRIBUTES);
 	ns_push(p, nns, ns);
 	/*
 	 * libxml2 2.9 checks nesting depth only when it builds a tree; do
@@ -660,11 +665,12 @@ sax_start(void *ctx, const xmlChar *name, const xmlChar *prefix,
 	 */
 	if (p->depth > MAX_DEPTH_HARD || (p->depth > MAX_DEPTH && !p->unit))
 		PARSE_FAIL(p, "line %d: elements nested deeper than %s (%d)",
-		    xmlSAX2GetLineNumber(p->ctxt), p->depth > MAX_DEPTH_HARD ?
-		    "MAX_DEPTH_HARD" : "MAX_DEPTH", p->depth > MAX_DEPTH_HARD ?
-		    MAX_DEPTH_HARD : MAX_DEPTH);
+		    xmlSAX2GetLineNumber(p->ctxt),
+		    p->depth > MAX_DEPTH_HARD ? "MAX_DEPTH_HARD" : "MAX_DEPTH",
+		    p->depth > MAX_DEPTH_HARD ? MAX_DEPTH_HARD : MAX_DEPTH);
 	if (p->depth > MAX_DEPTH && !p->rec_bad)
-		oai_bad(p, "line %d: elements nested deeper than MAX_DEPTH (%d)",
+		oai_bad(p,
+		    "line %d: elements nested deeper than MAX_DEPTH (%d)",
 		    xmlSAX2GetLineNumber(p->ctxt), MAX_DEPTH);
 	if (p->skip > 0) {
 		p->skip++;
@@ -681,15 +687,15 @@ sax_start(void *ctx, const xmlChar *name, const xmlChar *prefix,
 	env_start(p, name, prefix, uri, nns, ns, nattrs, attrs);
 	/* The record itself, its envelope and what is skipped in it. */
 	if (p->unit && p->body == 0 && !p->failed)
-		oai_ser_start(p, &p->raw, name, prefix, nns, ns, nattrs, attrs,
-		    !unit);
+		oai_ser_start(
+		    p, &p->raw, name, prefix, nns, ns, nattrs, attrs, !unit);
 }
 
 static void
-sax_end(void *ctx, const xmlChar *name, const xmlChar *prefix,
-    const xmlChar *uri)
+sax_end(
+    void *ctx, const xmlChar *name, const xmlChar *prefix, const xmlChar *uri)
 {
-	struct oai_parser	*p = ctx;
+	struct oai_parser *p = ctx;
 
 	if (p->failed)
 		return;
@@ -713,7 +719,7 @@ sax_end(void *ctx, const xmlChar *name, const xmlChar *prefix,
 static void
 sax_characters(void *ctx, const xmlChar *ch, int len)
 {
-	struct oai_parser	*p = ctx;
+	struct oai_parser *p = ctx;
 
 	if (p->failed || len <= 0)
 		return;
@@ -725,8 +731,8 @@ sax_characters(void *ctx, const xmlChar *ch, int len)
 	if (p->body > 0) {
 		oai_ser_text(p, &p->meta, (const char *)ch, (size_t)len);
 		if (p->xtext)
-			p->fmt->ops->text(p, p->xstate, (const char *)ch,
-			    (size_t)len);
+			p->fmt->ops->text(
+			    p, p->xstate, (const char *)ch, (size_t)len);
 		return;
 	}
 	if (p->unit)
@@ -744,7 +750,7 @@ sax_characters(void *ctx, const xmlChar *ch, int len)
 static void
 sax_comment(void *ctx, const xmlChar *value)
 {
-	struct oai_parser	*p = ctx;
+	struct oai_parser *p = ctx;
 
 	if (p->failed)
 		return;
@@ -757,7 +763,7 @@ sax_comment(void *ctx, const xmlChar *value)
 static void
 sax_pi(void *ctx, const xmlChar *target, const xmlChar *data)
 {
-	struct oai_parser	*p = ctx;
+	struct oai_parser *p = ctx;
 
 	if (p->failed)
 		return;
@@ -774,10 +780,10 @@ sax_pi(void *ctx, const xmlChar *target, const xmlChar *data)
  * us, so stop here, before the internal subset is even read.
  */
 static void
-sax_subset(void *ctx, const xmlChar *name, const xmlChar *extid,
-    const xmlChar *sysid)
+sax_subset(
+    void *ctx, const xmlChar *name, const xmlChar *extid, const xmlChar *sysid)
 {
-	struct oai_parser	*p = ctx;
+	struct oai_parser *p = ctx;
 
 	oai_set_cause(p, "DOCTYPE not allowed");
 	if (!p->halted) {
@@ -793,9 +799,9 @@ env_start(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix,
     const xmlChar *uri, int nns, const xmlChar **ns, int nattrs,
     const xmlChar **attrs)
 {
-	const struct frame	*top = &p->stack[p->nstack - 1];
-	const struct rule	*r;
-	size_t			 i;
+	const struct frame *top = &p->stack[p->nstack - 1];
+	const struct rule  *r;
+	size_t		    i;
 
 	switch (top->scope) {
 	case SCOPE_DOC:
@@ -805,8 +811,10 @@ env_start(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix,
 		/* Its element child: one only. */
 		if (p->body_done) {
 			p->skip = 1;
-			RECORD_FAIL(p, "line %d: more than one element child "
-			    "in <metadata>", xmlSAX2GetLineNumber(p->ctxt));
+			RECORD_FAIL(p,
+			    "line %d: more than one element child "
+			    "in <metadata>",
+			    xmlSAX2GetLineNumber(p->ctxt));
 		}
 		/* The child goes to meta, and into raw here if it must. */
 		oai_ser_close_tag(p, &p->raw);
@@ -847,12 +855,16 @@ root_start(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix,
     const xmlChar *uri)
 {
 	if (strcmp((const char *)name, "OAI-PMH") != 0)
-		PARSE_FAIL(p, "not an OAI-PMH response (root element "
-		    "\"%s%s%.100s\")", prefix != NULL ? (const char *)prefix :
-		    "", prefix != NULL ? ":" : "", name);
+		PARSE_FAIL(p,
+		    "not an OAI-PMH response (root element "
+		    "\"%s%s%.100s\")",
+		    prefix != NULL ? (const char *)prefix : "",
+		    prefix != NULL ? ":" : "", name);
 	if (uri != NULL && strcmp((const char *)uri, OAI_NS) != 0)
-		PARSE_FAIL(p, "not an OAI-PMH response (root element "
-		    "\"OAI-PMH\" in namespace \"%.200s\")", uri);
+		PARSE_FAIL(p,
+		    "not an OAI-PMH response (root element "
+		    "\"OAI-PMH\" in namespace \"%.200s\")",
+		    uri);
 	p->nonamespace = uri == NULL;
 	push(p, SCOPE_ROOT, name);
 }
@@ -880,16 +892,17 @@ static void
 enter(struct oai_parser *p, const struct rule *r, int nattrs,
     const xmlChar **attrs)
 {
-	const char	*v;
-	size_t		 n;
-	char		 verb[32];
-	int		 line = xmlSAX2GetLineNumber(p->ctxt);
+	const char *v;
+	size_t	    n;
+	char	    verb[32];
+	int	    line = xmlSAX2GetLineNumber(p->ctxt);
 
 	if (r->verb != OAI_VERB_NONE) {
 		if (p->verb != OAI_VERB_NONE)
-			PARSE_FAIL(p, "line %d: <%s> after <%s>: more than "
-			    "one verb element", line, r->name,
-			    verb_names[p->verb]);
+			PARSE_FAIL(p,
+			    "line %d: <%s> after <%s>: more than "
+			    "one verb element",
+			    line, r->name, verb_names[p->verb]);
 		p->verb = r->verb;
 		if (r->verb == OAI_IDENTIFY)
 			unit_reset(p);
@@ -917,8 +930,8 @@ enter(struct oai_parser *p, const struct rule *r, int nattrs,
 			p->unit_line = line;
 		} else if (p->have_header) {
 			p->skip = 1;
-			RECORD_FAIL(p, "line %d: record with two <header>s",
-			    line);
+			RECORD_FAIL(
+			    p, "line %d: record with two <header>s", line);
 		}
 		p->have_header = 1;
 		if (oai_attr_find(nattrs, attrs, "status", NULL, &v, &n)) {
@@ -929,8 +942,8 @@ enter(struct oai_parser *p, const struct rule *r, int nattrs,
 	case SCOPE_METADATA:
 		if (p->nmetadata++ > 0) {
 			p->skip = 1;
-			RECORD_FAIL(p, "line %d: record with two <metadata>s",
-			    line);
+			RECORD_FAIL(
+			    p, "line %d: record with two <metadata>s", line);
 		}
 		/*
 		 * Nothing to keep for headers, nor for deleted records: some
@@ -960,8 +973,10 @@ enter(struct oai_parser *p, const struct rule *r, int nattrs,
 		}
 		if (r->field == F_TOKEN) {
 			if (p->token.present)
-				PARSE_FAIL(p, "line %d: more than one "
-				    "<resumptionToken>", line);
+				PARSE_FAIL(p,
+				    "line %d: more than one "
+				    "<resumptionToken>",
+				    line);
 			token_start(p, nattrs, attrs);
 		}
 		p->field = r->field;
@@ -978,7 +993,7 @@ enter(struct oai_parser *p, const struct rule *r, int nattrs,
 static void
 env_end(struct oai_parser *p)
 {
-	enum scope	scope;
+	enum scope scope;
 
 	scope = p->stack[--p->nstack].scope;
 	switch (scope) {
@@ -1014,13 +1029,13 @@ env_end(struct oai_parser *p)
 static void
 token_start(struct oai_parser *p, int nattrs, const xmlChar **attrs)
 {
-	const char	*v;
-	size_t		 n;
+	const char *v;
+	size_t	    n;
 
 	p->token.present = 1;
 	p->token.cursor = attr_number(nattrs, attrs, "cursor");
-	p->token.complete_list_size = attr_number(nattrs, attrs,
-	    "completeListSize");
+	p->token.complete_list_size =
+	    attr_number(nattrs, attrs, "completeListSize");
 	if (oai_attr_find(nattrs, attrs, "expirationDate", NULL, &v, &n)) {
 		oai_trim(v, n, &v, &n);
 		if (n > 0 && n <= MAX_ID_LEN) {
@@ -1034,9 +1049,9 @@ token_start(struct oai_parser *p, int nattrs, const xmlChar **attrs)
 static void
 text_done(struct oai_parser *p)
 {
-	enum field	 f = p->field;
-	const char	*s;
-	size_t		 n, off;
+	enum field  f = p->field;
+	const char *s;
+	size_t	    n, off;
 
 	if (p->text_over)
 		return;
@@ -1067,8 +1082,8 @@ text_done(struct oai_parser *p)
 		if (n == 0)
 			break;
 		if (oai_arena_add(p, s, n, &off) == -1 ||
-		    offs_add(p, f == F_COMPRESSION ? &p->list2 : &p->list1,
-		    off, (const char *)p->stack[p->nstack].name) == -1)
+		    offs_add(p, f == F_COMPRESSION ? &p->list2 : &p->list1, off,
+			(const char *)p->stack[p->nstack].name) == -1)
 			return;
 		break;
 	default:
@@ -1083,7 +1098,7 @@ text_done(struct oai_parser *p)
 static void
 unit_reset(struct oai_parser *p)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = F_REPOSITORY_NAME; i < F_NFIELDS; i++)
 		p->val[i] = NOVAL;
@@ -1118,9 +1133,11 @@ static int
 offs_add(struct oai_parser *p, struct offs *o, size_t off, const char *what)
 {
 	if (o->n >= MAX_SETS_PER_RECORD) {
-		oai_bad(p, "line %d: more than MAX_SETS_PER_RECORD (%zu) <%s> "
-		    "values", xmlSAX2GetLineNumber(p->ctxt),
-		    (size_t)MAX_SETS_PER_RECORD, what);
+		oai_bad(p,
+		    "line %d: more than MAX_SETS_PER_RECORD (%zu) <%s> "
+		    "values",
+		    xmlSAX2GetLineNumber(p->ctxt), (size_t)MAX_SETS_PER_RECORD,
+		    what);
 		return -1;
 	}
 	if (o->n == o->cap) {
@@ -1135,9 +1152,9 @@ offs_add(struct oai_parser *p, struct offs *o, size_t off, const char *what)
 static const char *const *
 offs_view(struct oai_parser *p, const struct offs *o, int second)
 {
-	const char	***v = second ? &p->ptrs2 : &p->ptrs;
-	size_t		 *cap = second ? &p->ptr2cap : &p->ptrcap;
-	size_t		  i;
+	const char ***v = second ? &p->ptrs2 : &p->ptrs;
+	size_t	     *cap = second ? &p->ptr2cap : &p->ptrcap;
+	size_t	      i;
 
 	if (o->n == 0)
 		return NULL;
@@ -1167,14 +1184,14 @@ callback_result(struct oai_parser *p, int rc)
 static void
 deliver_record(struct oai_parser *p)
 {
-	struct oai_record	 r;
-	const char		*id = val(p, F_IDENTIFIER);
-	const char		*ds = val(p, F_DATESTAMP);
-	enum oai_granularity	 gran = GRAN_DAY;
-	time_t			 t = 0;
-	size_t			 i;
-	int			 line = xmlSAX2GetLineNumber(p->ctxt);
-	int			 canon = 1;
+	struct oai_record    r;
+	const char	    *id = val(p, F_IDENTIFIER);
+	const char	    *ds = val(p, F_DATESTAMP);
+	enum oai_granularity gran = GRAN_DAY;
+	time_t		     t = 0;
+	size_t		     i;
+	int		     line = xmlSAX2GetLineNumber(p->ctxt);
+	int		     canon = 1;
 
 	if (!p->have_header)
 		oai_bad(p, "line %d: record without <header>", line);
@@ -1216,13 +1233,14 @@ deliver_record(struct oai_parser *p)
 		r.format = p->fmt;
 		if (p->fieldvcap < p->nfields) {
 			p->fieldvcap = p->fieldcap;
-			p->fieldv = xreallocarray(p->fieldv, p->fieldvcap,
-			    sizeof(*p->fieldv));
+			p->fieldv = xreallocarray(
+			    p->fieldv, p->fieldvcap, sizeof(*p->fieldv));
 		}
 		for (i = 0; i < p->nfields; i++) {
 			p->fieldv[i].name = p->fields[i].name;
 			p->fieldv[i].value = p->arena.data + p->fields[i].value;
-			p->fieldv[i].lang = p->fields[i].lang == NOVAL ? NULL :
+			p->fieldv[i].lang = p->fields[i].lang == NOVAL ?
+			    NULL :
 			    p->arena.data + p->fields[i].lang;
 		}
 		r.fields = p->nfields > 0 ? p->fieldv : NULL;
@@ -1241,11 +1259,11 @@ deliver_record(struct oai_parser *p)
 static void
 deliver_reject(struct oai_parser *p)
 {
-	struct oai_reject	 rj;
-	struct buf		*b = &p->rejected;
-	const char		*id = val(p, F_IDENTIFIER);
-	const char		*ds = val(p, F_DATESTAMP);
-	int			 cut = p->raw.full;
+	struct oai_reject rj;
+	struct buf	 *b = &p->rejected;
+	const char	 *id = val(p, F_IDENTIFIER);
+	const char	 *ds = val(p, F_DATESTAMP);
+	int		  cut = p->raw.full;
 
 	buf_reset(b);
 	if (p->meta_off == NOVAL)
@@ -1276,7 +1294,7 @@ deliver_reject(struct oai_parser *p)
 static void
 deliver_identify(struct oai_parser *p)
 {
-	struct oai_identify	id;
+	struct oai_identify id;
 
 	id.repository_name = val(p, F_REPOSITORY_NAME);
 	id.base_url = val(p, F_BASE_URL);
@@ -1297,8 +1315,9 @@ static void
 deliver_format(struct oai_parser *p)
 {
 	if (p->cb.on_format != NULL)
-		callback_result(p, p->cb.on_format(p->arg, val(p, F_PREFIX),
-		    val(p, F_SCHEMA), val(p, F_NAMESPACE)));
+		callback_result(p,
+		    p->cb.on_format(p->arg, val(p, F_PREFIX), val(p, F_SCHEMA),
+			val(p, F_NAMESPACE)));
 	unit_reset(p);
 }
 
@@ -1306,8 +1325,9 @@ static void
 deliver_set(struct oai_parser *p)
 {
 	if (p->cb.on_set != NULL)
-		callback_result(p, p->cb.on_set(p->arg, val(p, F_SET_SPEC),
-		    val(p, F_SET_NAME)));
+		callback_result(p,
+		    p->cb.on_set(
+			p->arg, val(p, F_SET_SPEC), val(p, F_SET_NAME)));
 	unit_reset(p);
 }
 
@@ -1322,17 +1342,17 @@ body_start(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix,
     const xmlChar *uri, int nns, const xmlChar **ns, int nattrs,
     const xmlChar **attrs)
 {
-	struct format_elem	 e;
-	size_t			 i;
+	struct format_elem e;
+	size_t		   i;
 
-	oai_ser_start(p, &p->meta, name, prefix, nns, ns, nattrs, attrs,
-	    p->body == 0);
+	oai_ser_start(
+	    p, &p->meta, name, prefix, nns, ns, nattrs, attrs, p->body == 0);
 	if (p->body++ == 0) {
 		if ((p->fmt = format_find((const char *)uri)) == NULL)
 			return;
 		i = format_index(p->fmt);
 		if (p->xstates[i] == NULL)
-			p->xstates[i] = p->fmt->ops->new();
+			p->xstates[i] = p->fmt->ops->new ();
 		p->xstate = p->xstates[i];
 		p->xtext = 0;
 		p->fmt->ops->begin(p->xstate);
@@ -1363,13 +1383,13 @@ body_end(struct oai_parser *p, const xmlChar *name, const xmlChar *prefix)
 static void
 ns_push(struct oai_parser *p, int nns, const xmlChar **ns)
 {
-	size_t	i;
+	size_t i;
 
 	p->depth++;
 	if (p->depth >= p->nsmarkcap) {
 		p->nsmarkcap = p->nsmarkcap == 0 ? 64 : p->nsmarkcap * 2;
-		p->nsmark = xreallocarray(p->nsmark, p->nsmarkcap,
-		    sizeof(*p->nsmark));
+		p->nsmark =
+		    xreallocarray(p->nsmark, p->nsmarkcap, sizeof(*p->nsmark));
 	}
 	p->nsmark[p->depth] = p->nns;
 	if (nns <= 0)
@@ -1394,15 +1414,16 @@ int
 oai_attr_find(int nattrs, const xmlChar **attrs, const char *name,
     const char *uri, const char **v, size_t *n)
 {
-	const xmlChar	**a;
-	int		  i;
+	const xmlChar **a;
+	int		i;
 
 	for (i = 0; i < nattrs; i++) {
 		a = attrs + 5 * i;
 		if (strcmp((const char *)a[0], name) != 0)
 			continue;
-		if (uri == NULL ? a[2] != NULL :
-		    (a[2] == NULL || strcmp((const char *)a[2], uri) != 0))
+		if (uri == NULL ?
+			a[2] != NULL :
+			(a[2] == NULL || strcmp((const char *)a[2], uri) != 0))
 			continue;
 		*v = (const char *)a[3];
 		*n = (size_t)(a[4] - a[3]);
@@ -1415,8 +1436,8 @@ oai_attr_find(int nattrs, const xmlChar **attrs, const char *name,
 char *
 oai_attr_strndup(const char *v, size_t n)
 {
-	char	*s, *d;
-	size_t	 i;
+	char  *s, *d;
+	size_t i;
 
 	s = d = xmalloc(n + 1);
 	for (i = 0; i < n; i++) {
@@ -1431,10 +1452,10 @@ oai_attr_strndup(const char *v, size_t n)
 static long long
 attr_number(int nattrs, const xmlChar **attrs, const char *name)
 {
-	const char	*v, *errstr;
-	char		 num[32];
-	size_t		 n;
-	long long	 ll;
+	const char *v, *errstr;
+	char	    num[32];
+	size_t	    n;
+	long long   ll;
 
 	if (!oai_attr_find(nattrs, attrs, name, NULL, &v, &n))
 		return -1;
@@ -1455,8 +1476,9 @@ oai_trim(const char *s, size_t n, const char **out, size_t *outlen)
 		s++;
 		n--;
 	}
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' ||
-	    s[n - 1] == '\n' || s[n - 1] == '\r'))
+	while (n > 0 &&
+	    (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' ||
+		s[n - 1] == '\r'))
 		n--;
 	*out = s;
 	*outlen = n;
@@ -1466,7 +1488,7 @@ oai_trim(const char *s, size_t n, const char **out, size_t *outlen)
 static void
 buf_add_cut(struct buf *b, const void *s, size_t n, int *cut)
 {
-	size_t	room = b->max - b->len;
+	size_t room = b->max - b->len;
 
 	if (n > room) {
 		n = room;

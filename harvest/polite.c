@@ -8,26 +8,26 @@
 #include "util.h"
 
 struct polite_host {
-	LIST_ENTRY(polite_host)	 entry;
-	char			*key;
-	TAILQ_HEAD(, polite_wait) queue;	/* jobs waiting to send */
-	struct polite_wait	*holder;	/* the job with a request out */
-	int64_t			 last_end_ms;
-	struct event		*timer;
+	LIST_ENTRY(polite_host) entry;
+	char *key;
+	TAILQ_HEAD(, polite_wait) queue; /* jobs waiting to send */
+	struct polite_wait *holder;	 /* the job with a request out */
+	int64_t		    last_end_ms;
+	struct event	   *timer;
 };
 
 struct polite {
-	struct event_base	*base;
+	struct event_base *base;
 	LIST_HEAD(, polite_host) hosts;
 };
 
-static void	 host_arm(struct polite_host *);
-static void	 on_host_timer(evutil_socket_t, short, void *);
+static void host_arm(struct polite_host *);
+static void on_host_timer(evutil_socket_t, short, void *);
 
 struct polite *
 polite_new(struct event_base *base)
 {
-	struct polite	*p;
+	struct polite *p;
 
 	p = xcalloc(1, sizeof(*p));
 	p->base = base;
@@ -38,7 +38,7 @@ polite_new(struct event_base *base)
 void
 polite_free(struct polite *p)
 {
-	struct polite_host	*h;
+	struct polite_host *h;
 
 	if (p == NULL)
 		return;
@@ -55,8 +55,8 @@ polite_free(struct polite *p)
 static char *
 host_key(const char *url)
 {
-	CURLU	*u;
-	char	*scheme = NULL, *host = NULL, *port = NULL, *key, *p;
+	CURLU *u;
+	char  *scheme = NULL, *host = NULL, *port = NULL, *key, *p;
 
 	if ((u = curl_url()) == NULL)
 		return xstrdup(url);
@@ -64,7 +64,7 @@ host_key(const char *url)
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
-	    CURLUE_OK)
+		CURLUE_OK)
 		key = xstrdup(url);
 	else
 		xasprintf(&key, "%s://%s:%s", scheme, host, port);
@@ -81,11 +81,11 @@ host_key(const char *url)
 struct polite_host *
 polite_host(struct polite *p, const char *url)
 {
-	struct polite_host	*h;
-	char			*key;
+	struct polite_host *h;
+	char		   *key;
 
 	key = host_key(url);
-	LIST_FOREACH(h, &p->hosts, entry)
+	LIST_FOREACH (h, &p->hosts, entry)
 		if (strcmp(h->key, key) == 0) {
 			free(key);
 			return h;
@@ -109,7 +109,7 @@ polite_host_key(const struct polite_host *h)
 static int64_t
 host_start_at(const struct polite_host *h, const struct polite_wait *w)
 {
-	int64_t	t = w->ready_ms;
+	int64_t t = w->ready_ms;
 
 	if (h->last_end_ms >= 0 && h->last_end_ms + w->delay_ms > t)
 		t = h->last_end_ms + w->delay_ms;
@@ -123,13 +123,13 @@ host_start_at(const struct polite_host *h, const struct polite_wait *w)
 static void
 host_arm(struct polite_host *h)
 {
-	struct polite_wait	*w;
-	struct timeval		 tv;
-	int64_t			 t, best = -1, now;
+	struct polite_wait *w;
+	struct timeval	    tv;
+	int64_t		    t, best = -1, now;
 
 	if (h->holder != NULL)
 		return;
-	TAILQ_FOREACH(w, &h->queue, entry) {
+	TAILQ_FOREACH (w, &h->queue, entry) {
 		t = host_start_at(h, w);
 		if (best < 0 || t < best)
 			best = t;
@@ -148,14 +148,14 @@ host_arm(struct polite_host *h)
 static void
 on_host_timer(evutil_socket_t fd, short what, void *arg)
 {
-	struct polite_host	*h = arg;
-	struct polite_wait	*w, *pick = NULL;
-	int64_t			 now = mono_ms(), t, best = -1;
+	struct polite_host *h = arg;
+	struct polite_wait *w, *pick = NULL;
+	int64_t		    now = mono_ms(), t, best = -1;
 
 	if (h->holder != NULL)
 		return;
 	/* The waiting job that may send first; the oldest on a tie. */
-	TAILQ_FOREACH(w, &h->queue, entry) {
+	TAILQ_FOREACH (w, &h->queue, entry) {
 		t = host_start_at(h, w);
 		if (best < 0 || t < best) {
 			best = t;

@@ -18,26 +18,24 @@ struct polite_host;
 /* One job's place at a host; embedded in the job, zeroed at first. */
 struct polite_wait {
 	TAILQ_ENTRY(polite_wait) entry;
-	int			 queued;
-	int64_t			 ready_ms;	/* not before (a backoff) */
-	long long		 delay_ms;	/* after the host's last end */
-	void			(*start)(void *);	/* send now */
-	void			*arg;
+	int	  queued;
+	int64_t	  ready_ms;    /* not before (a backoff) */
+	long long delay_ms;    /* after the host's last end */
+	void (*start)(void *); /* send now */
+	void *arg;
 };
 
-struct polite		*polite_new(struct event_base *);
-void			 polite_free(struct polite *);
+struct polite *polite_new(struct event_base *);
+void	       polite_free(struct polite *);
 /* The host of url (created on first use, kept until polite_free()). */
-struct polite_host	*polite_host(struct polite *, const char *url);
+struct polite_host *polite_host(struct polite *, const char *url);
 /* Its key: scheme://host:port, lowercased. */
-const char		*polite_host_key(const struct polite_host *);
+const char *polite_host_key(const struct polite_host *);
 /* Wait ms (a retry's backoff), then for the host, then w->start. */
-void			 polite_queue(struct polite_host *, struct polite_wait *,
-			    long long ms);
+void polite_queue(struct polite_host *, struct polite_wait *, long long ms);
 /* The request w->start sent ended: the next waiting job may go. */
-void			 polite_release(struct polite_host *);
+void polite_release(struct polite_host *);
 /* w is going away: out of the queue, and the host free if it held it. */
-void			 polite_leave(struct polite_host *,
-			    struct polite_wait *);
+void polite_leave(struct polite_host *, struct polite_wait *);
 
 #endif

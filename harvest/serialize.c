@@ -12,15 +12,14 @@
 
 #include "oai_int.h"
 
-static int	 same_prefix(const xmlChar *, const xmlChar *);
-static inline void out(struct oai_parser *, struct sink *, const void *,
-		    size_t);
-static void	 out_slow(struct oai_parser *, struct sink *, const void *,
-		    size_t);
-static void	 out_qname(struct oai_parser *, struct sink *,
-		    const xmlChar *, const xmlChar *);
-static void	 out_xmlns(struct oai_parser *, struct sink *,
-		    const xmlChar *, const xmlChar *);
+static int	   same_prefix(const xmlChar *, const xmlChar *);
+static inline void out(
+    struct oai_parser *, struct sink *, const void *, size_t);
+static void out_slow(struct oai_parser *, struct sink *, const void *, size_t);
+static void out_qname(
+    struct oai_parser *, struct sink *, const xmlChar *, const xmlChar *);
+static void out_xmlns(
+    struct oai_parser *, struct sink *, const xmlChar *, const xmlChar *);
 
 /* Prefixes are interned in libxml2's dict; compare them anyway. */
 static int
@@ -44,7 +43,7 @@ oai_ser_start(struct oai_parser *p, struct sink *k, const xmlChar *name,
     const xmlChar *prefix, int nns, const xmlChar **ns, int nattrs,
     const xmlChar **attrs, int root)
 {
-	size_t	i, j, nseen;
+	size_t i, j, nseen;
 
 	oai_ser_close_tag(p, k);
 	out(p, k, "<", 1);
@@ -54,8 +53,8 @@ oai_ser_start(struct oai_parser *p, struct sink *k, const xmlChar *name,
 	if (root) {
 		if (p->seencap < p->nns) {
 			p->seencap = p->nscap;
-			p->seen = xreallocarray(p->seen, p->seencap,
-			    sizeof(*p->seen));
+			p->seen = xreallocarray(
+			    p->seen, p->seencap, sizeof(*p->seen));
 		}
 		nseen = 0;
 		for (i = 0; i < (size_t)nns; i++)
@@ -130,7 +129,7 @@ oai_ser_pi(struct oai_parser *p, struct sink *k, const xmlChar *target,
 static inline void
 out(struct oai_parser *p, struct sink *k, const void *s, size_t n)
 {
-	struct buf	*b = &k->b;
+	struct buf *b = &k->b;
 
 	/* Where it fits as it is, which is nearly always. */
 	if (n < b->cap - b->len && n <= b->max - b->len && !k->full &&
@@ -146,7 +145,7 @@ out(struct oai_parser *p, struct sink *k, const void *s, size_t n)
 static void
 out_slow(struct oai_parser *p, struct sink *k, const void *s, size_t n)
 {
-	size_t	max = k->b.max, room;
+	size_t max = k->b.max, room;
 
 	if (k->full)
 		return;
@@ -211,21 +210,26 @@ oai_ser_close_tag(struct oai_parser *p, struct sink *k)
  * '&'.
  */
 void
-oai_ser_escape(struct oai_parser *p, struct sink *k, const char *s, size_t n,
-    int attr)
+oai_ser_escape(
+    struct oai_parser *p, struct sink *k, const char *s, size_t n, int attr)
 {
 	/* 1: escaped everywhere; 2: in attributes only. */
-	static const unsigned char	 special[256] = {
-		['&'] = 1, ['<'] = 1, ['>'] = 1, ['\r'] = 1,
-		['"'] = 2, ['\t'] = 2, ['\n'] = 2,
+	static const unsigned char special[256] = {
+		['&'] = 1,
+		['<'] = 1,
+		['>'] = 1,
+		['\r'] = 1,
+		['"'] = 2,
+		['\t'] = 2,
+		['\n'] = 2,
 	};
-	const uint64_t			 ones = 0x0101010101010101ULL;
-	const uint64_t			 highs = 0x8080808080808080ULL;
-	const unsigned char		*u = (const unsigned char *)s;
-	const unsigned int		 mask = attr ? 3 : 1;
-	const char			*rep;
-	uint64_t			 w, a, b, c, d;
-	size_t				 i, start;
+	const uint64_t	     ones = 0x0101010101010101ULL;
+	const uint64_t	     highs = 0x8080808080808080ULL;
+	const unsigned char *u = (const unsigned char *)s;
+	const unsigned int   mask = attr ? 3 : 1;
+	const char	    *rep;
+	uint64_t	     w, a, b, c, d;
+	size_t		     i, start;
 
 	for (start = i = 0; i < n; i++) {
 		/* Text: skip eight bytes at a time without & < > CR. */
@@ -236,7 +240,8 @@ oai_ser_escape(struct oai_parser *p, struct sink *k, const char *s, size_t n,
 			c = w ^ (ones * '>');
 			d = w ^ (ones * '\r');
 			if ((((a - ones) & ~a) | ((b - ones) & ~b) |
-			    ((c - ones) & ~c) | ((d - ones) & ~d)) & highs)
+				((c - ones) & ~c) | ((d - ones) & ~d)) &
+			    highs)
 				break;
 			i += 8;
 		}

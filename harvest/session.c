@@ -45,230 +45,233 @@ enum job_state {
 	JOB_IDENTIFY,
 	JOB_LIST,
 	JOB_SWEEP,
-	JOB_DONE,		/* ending: its last writes, then done */
+	JOB_DONE, /* ending: its last writes, then done */
 };
 
 static const char *const job_state_names[] = {
-	"new", "identify", "list", "sweep", "done",
+	"new",
+	"identify",
+	"list",
+	"sweep",
+	"done",
 };
 
 /* The automatic sweep interval for repositories that keep no deletions. */
-#define SWEEP_AUTO	(7 * 86400)
+#define SWEEP_AUTO (7 * 86400)
 
 struct list_spec {
-	char	*prefix;
-	char	*set;		/* "" for the whole repository */
+	char *prefix;
+	char *set; /* "" for the whole repository */
 };
 
 /* Rejects kept with their raw XML per page; more are only counted. */
-#define MAX_PAGE_REJECTS	64
+#define MAX_PAGE_REJECTS 64
 
 struct harvest_engine {
-	struct polite		*polite;	/* the hosts */
-	struct event_base	*base;
-	struct store_pages	*pages;		/* the store's page writer */
-	TAILQ_HEAD(, harvest_job) full_wait;	/* jobs held back by it */
-	struct fetch		*fetch;
-	long long		 retry_base_ms;
-	long long		 max_bytes;
-	long long		 retry_after_max;
-	int			 max_tries;
-	unsigned int		 seed;
-	struct harvest_observer	 obs;
-	void			*obs_arg;
+	struct polite	   *polite; /* the hosts */
+	struct event_base  *base;
+	struct store_pages *pages;	     /* the store's page writer */
+	TAILQ_HEAD(, harvest_job) full_wait; /* jobs held back by it */
+	struct fetch	       *fetch;
+	long long		retry_base_ms;
+	long long		max_bytes;
+	long long		retry_after_max;
+	int			max_tries;
+	unsigned int		seed;
+	struct harvest_observer obs;
+	void		       *obs_arg;
 };
 
 struct harvest_job {
-	struct harvest_engine	*e;
-	enum job_state		 state;
-	harvest_done_cb		 done;
-	void			*done_arg;
+	struct harvest_engine *e;
+	enum job_state	       state;
+	harvest_done_cb	       done;
+	void		      *done_arg;
 
 	/* What to harvest. */
-	char			*name;
-	char			*url;
-	struct list_spec	*lists;
-	size_t			 nlists;
-	char			*from;
-	char			*until;
-	int			 from_initial;
-	long long		 delay_ms;
-	long long		 overlap;
-	enum fetch_redirects	 redirects;	/* follow_redirects */
-	long long		 reconcile;
-	enum window_unit	 window;
-	long long		 window_min;
-	size_t			 sweep;		/* list being swept */
+	char		    *name;
+	char		    *url;
+	struct list_spec    *lists;
+	size_t		     nlists;
+	char		    *from;
+	char		    *until;
+	int		     from_initial;
+	long long	     delay_ms;
+	long long	     overlap;
+	enum fetch_redirects redirects; /* follow_redirects */
+	long long	     reconcile;
+	enum window_unit     window;
+	long long	     window_min;
+	size_t		     sweep; /* list being swept */
 
 	/* What Identify said. */
-	enum oai_granularity	 gran;
-	char			*granularity;
-	char			*earliest;
-	char			*deleted_record;
-	char			*repo_name;
-	time_t			 clock;		/* its responseDate, or 0 */
+	enum oai_granularity gran;
+	char		    *granularity;
+	char		    *earliest;
+	char		    *deleted_record;
+	char		    *repo_name;
+	time_t		     clock; /* its responseDate, or 0 */
 
 	/* The run. */
-	int64_t			 source_id;
-	int64_t			 run_id;
-	struct store_run_stats	 stats;
-	long long		 lists_done;
-	long long		 repairs;
-	int64_t			 started_ms;
+	int64_t		       source_id;
+	int64_t		       run_id;
+	struct store_run_stats stats;
+	long long	       lists_done;
+	long long	       repairs;
+	int64_t		       started_ms;
 
 	/* The current list. */
-	size_t			 cur;
-	char			*list_from;
-	char			*old_watermark;
-	int			 move_watermark;
-	char			*token;		/* next request's token */
-	int			 resumed;	/* token came from a checkpoint */
-	int			 restarts;	/* from the watermark, this list */
-	int			 resumed_any;	/* this list began at a checkpoint */
-	int			 empty_pages;	/* in a row, with a token */
-	long long		 list_records;	/* received in this list */
-	long long		 list_cls;	/* last completeListSize, -1 */
-	char			*progress;	/* high-water datestamp so far */
-	time_t			 progress_t;
-	int			 clock_fixed;	/* progress is the clock's */
-	int			 clock_warned;	/* clock_cap() said so, this run */
-	long long		 list_pages;
+	size_t	  cur;
+	char	 *list_from;
+	char	 *old_watermark;
+	int	  move_watermark;
+	char	 *token;	/* next request's token */
+	int	  resumed;	/* token came from a checkpoint */
+	int	  restarts;	/* from the watermark, this list */
+	int	  resumed_any;	/* this list began at a checkpoint */
+	int	  empty_pages;	/* in a row, with a token */
+	long long list_records; /* received in this list */
+	long long list_cls;	/* last completeListSize, -1 */
+	char	 *progress;	/* high-water datestamp so far */
+	time_t	  progress_t;
+	int	  clock_fixed;	/* progress is the clock's */
+	int	  clock_warned; /* clock_cap() said so, this run */
+	long long list_pages;
 	/*
 	 * A windowed list: the current date window, and where the first one
 	 * began (sent without from when the list has no from of its own, so
 	 * that records dated before earliestDatestamp are not missed).
 	 */
-	struct window		 win;
-	time_t			 win_start;
-	long long		 narrowed;	/* windows halved, this run */
+	struct window win;
+	time_t	      win_start;
+	long long     narrowed; /* windows halved, this run */
 
 	/* Waiting for, or holding, the host. */
-	struct polite_host	*host;
-	struct polite_wait	 hwait;
+	struct polite_host *host;
+	struct polite_wait  hwait;
 
 	/* The current request. */
-	struct fetch_req	*req;
-	struct oai_parser	*parser;
-	struct spool		*spool;
-	struct store_dc		*dc;		/* a record's, for the spool */
-	size_t			 dccap;
-	char			*spool_cause;
-	char			*pipe_cause;	/* the page writer failed */
-	char			*page_max;	/* this page's latest datestamp */
-	time_t			 page_max_t;
-	int			 tries;
-	struct classify_out	 verdict;	/* of the last response */
-	long long		 retries;	/* this run, all requests */
-	long long		 rejects;
-	long long		 page_rejects;	/* this request's */
-	long long		 normalized;	/* datestamps, this run */
+	struct fetch_req   *req;
+	struct oai_parser  *parser;
+	struct spool	   *spool;
+	struct store_dc	   *dc; /* a record's, for the spool */
+	size_t		    dccap;
+	char		   *spool_cause;
+	char		   *pipe_cause; /* the page writer failed */
+	char		   *page_max;	/* this page's latest datestamp */
+	time_t		    page_max_t;
+	int		    tries;
+	struct classify_out verdict; /* of the last response */
+	long long	    retries; /* this run, all requests */
+	long long	    rejects;
+	long long	    page_rejects; /* this request's */
+	long long	    normalized;	  /* datestamps, this run */
 	/* This page's rejects, written with it (at most MAX_PAGE_REJECTS). */
 	struct store_page_reject *pend;
-	size_t			 npend;
-	long long		 changes_seen;	/* reported to on_commit */
-	int			 forbidden;
-	struct buf		 warnings;
-	char			*error;
-	const char		*error_type;
+	size_t			  npend;
+	long long		  changes_seen; /* reported to on_commit */
+	int			  forbidden;
+	struct buf		  warnings;
+	char			 *error;
+	const char		 *error_type;
 
 	/*
 	 * The store's work in flight for the job (pages and calls), and what
 	 * the job does once it is all done (job_after_store()).
 	 */
-	int			 store_out;
-	void			(*store_next)(struct harvest_job *);
-	struct event		*store_ev;
-	char			*store_cause;	/* a call's failure */
-	int			 full_wait;	/* held back: the queue is full */
+	int store_out;
+	void (*store_next)(struct harvest_job *);
+	struct event *store_ev;
+	char	     *store_cause; /* a call's failure */
+	int	      full_wait;   /* held back: the queue is full */
 	TAILQ_ENTRY(harvest_job) fentry;
-	int			 sync;		/* cancelled: finish before
+	int   sync;	 /* cancelled: finish before
 						   harvest_cancel() returns */
-	int			 run_ended;	/* store_run_end() was called */
-	char			*end_cause;	/* ... and failed */
+	int   run_ended; /* store_run_end() was called */
+	char *end_cause; /* ... and failed */
 	/* What the store said: a list's state, a sweep due, ... */
-	struct store_list_state	 st;
-	int			 sweep_is_due;
-	char			*sweep_warn;
+	struct store_list_state st;
+	int			sweep_is_due;
+	char		       *sweep_warn;
 	/* A list's (or window's) last page, until it is written. */
-	int			 end_code;	/* it was an OAI error */
-	int			 end_win_more;
-	char			*end_wm;
+	int   end_code; /* it was an OAI error */
+	int   end_win_more;
+	char *end_wm;
 	/* A sweep page, until it is written. */
-	int			 sweep_more;
-	char			*sweep_token;
-	int			 sweep_refused;
-	long long		 sweep_vanished;
+	int	  sweep_more;
+	char	 *sweep_token;
+	int	  sweep_refused;
+	long long sweep_vanished;
 
 	/* A gzip body that came without Content-Encoding. */
-	struct fetch_gunzip	*gz;
+	struct fetch_gunzip *gz;
 };
 
 /* State and flow */
-static void	 job_set_state(struct harvest_job *, enum job_state);
-static void	 job_queue(struct harvest_job *, long long ms);
-static void	 job_send(void *);
-static void	 job_fail(struct harvest_job *, const char *, ...)
-		    __printflike(2, 3);
-static void	 job_finish(struct harvest_job *);
-static void	 job_free(struct harvest_job *);
-static void	 do_request(struct harvest_job *);
-static void	 start_list(struct harvest_job *);
-static void	 next_list(struct harvest_job *);
+static void job_set_state(struct harvest_job *, enum job_state);
+static void job_queue(struct harvest_job *, long long ms);
+static void job_send(void *);
+static void job_fail(struct harvest_job *, const char *, ...)
+    __printflike(2, 3);
+static void job_finish(struct harvest_job *);
+static void job_free(struct harvest_job *);
+static void do_request(struct harvest_job *);
+static void start_list(struct harvest_job *);
+static void next_list(struct harvest_job *);
 
 /* Responses */
-static int	 on_data(void *, const char *, size_t);
-static void	 on_done(void *, const struct fetch_result *);
-static int	 on_identify(void *, const struct oai_identify *);
-static int	 on_record(void *, const struct oai_record *);
-static int	 on_reject(void *, const struct oai_reject *);
-static void	 pend_clear(struct harvest_job *);
-static void	 identify_done(struct harvest_job *);
-static void	 page_done(struct harvest_job *);
-static void	 sweep_page_done(struct harvest_job *);
-static void	 next_sweep(struct harvest_job *);
-static int	 identify_call(struct store *, void *, char **);
-static void	 identify_stored(struct harvest_job *);
-static void	 list_begin(struct harvest_job *);
-static int	 sweep_due_call(struct store *, void *, char **);
-static void	 sweep_asked(struct harvest_job *);
-static void	 sweep_start(struct harvest_job *);
+static int  on_data(void *, const char *, size_t);
+static void on_done(void *, const struct fetch_result *);
+static int  on_identify(void *, const struct oai_identify *);
+static int  on_record(void *, const struct oai_record *);
+static int  on_reject(void *, const struct oai_reject *);
+static void pend_clear(struct harvest_job *);
+static void identify_done(struct harvest_job *);
+static void page_done(struct harvest_job *);
+static void sweep_page_done(struct harvest_job *);
+static void next_sweep(struct harvest_job *);
+static int  identify_call(struct store *, void *, char **);
+static void identify_stored(struct harvest_job *);
+static void list_begin(struct harvest_job *);
+static int  sweep_due_call(struct store *, void *, char **);
+static void sweep_asked(struct harvest_job *);
+static void sweep_start(struct harvest_job *);
 
 /* The store's side: pages and calls, completions on the loop */
-static struct store_page *page_new(struct harvest_job *,
-		    enum store_page_kind);
-static void	 page_written(void *, const struct store_page_result *);
-static void	 log_page(const struct harvest_job *, const struct store_page *,
-		    const struct store_page_result *);
-static void	 job_call(struct harvest_job *,
-		    int (*)(struct store *, void *, char **));
-static void	 call_done(void *, const char *);
-static void	 job_after_store(struct harvest_job *,
-		    void (*)(struct harvest_job *));
-static void	 on_store_ready(evutil_socket_t, short, void *);
-static void	 job_wait_space(struct harvest_job *);
-static void	 engine_space(struct harvest_engine *);
-static int	 pipe_failed(struct harvest_job *);
-static void	 list_written(struct harvest_job *);
-static void	 sweep_written(struct harvest_job *);
-static void	 job_finish_run(struct harvest_job *);
-static void	 job_finish_now(struct harvest_job *);
-static void	 job_report(struct harvest_job *);
-static void	 note_clock(struct harvest_job *);
-static void	 list_reset(struct harvest_job *);
-static void	 window_begin(struct harvest_job *);
-static int	 window_narrow(struct harvest_job *, const char *);
-static void	 window_next(struct harvest_job *);
-static void	 check_list_size(struct harvest_job *, const char *);
+static struct store_page *page_new(struct harvest_job *, enum store_page_kind);
+static void page_written(void *, const struct store_page_result *);
+static void log_page(const struct harvest_job *, const struct store_page *,
+    const struct store_page_result *);
+static void job_call(
+    struct harvest_job *, int (*)(struct store *, void *, char **));
+static void call_done(void *, const char *);
+static void job_after_store(
+    struct harvest_job *, void (*)(struct harvest_job *));
+static void	   on_store_ready(evutil_socket_t, short, void *);
+static void	   job_wait_space(struct harvest_job *);
+static void	   engine_space(struct harvest_engine *);
+static int	   pipe_failed(struct harvest_job *);
+static void	   list_written(struct harvest_job *);
+static void	   sweep_written(struct harvest_job *);
+static void	   job_finish_run(struct harvest_job *);
+static void	   job_finish_now(struct harvest_job *);
+static void	   job_report(struct harvest_job *);
+static void	   note_clock(struct harvest_job *);
+static void	   list_reset(struct harvest_job *);
+static void	   window_begin(struct harvest_job *);
+static int	   window_narrow(struct harvest_job *, const char *);
+static void	   window_next(struct harvest_job *);
+static void	   check_list_size(struct harvest_job *, const char *);
 static const char *next_from(const char *, const char *);
-static int	 clock_cap(struct harvest_job *, time_t *, const char *,
-		    const char *);
+static int	   clock_cap(
+	    struct harvest_job *, time_t *, const char *, const char *);
 
 struct harvest_engine *
 harvest_engine_new(struct event_base *base, struct store *store,
     const struct harvest_options *o, char **cause)
 {
-	struct harvest_engine	*e;
-	struct fetch_options	 fo;
+	struct harvest_engine *e;
+	struct fetch_options   fo;
 
 	e = xcalloc(1, sizeof(*e));
 	e->polite = polite_new(base);
@@ -293,21 +296,23 @@ harvest_engine_new(struct event_base *base, struct store *store,
 		harvest_engine_free(e);
 		return NULL;
 	}
-	e->retry_base_ms = o->retry_base_ms > 0 ? o->retry_base_ms :
-	    BACKOFF_BASE * 1000LL;
+	e->retry_base_ms =
+	    o->retry_base_ms > 0 ? o->retry_base_ms : BACKOFF_BASE * 1000LL;
 	e->max_tries = o->max_tries > 0 ? o->max_tries : MAX_REQUEST_TRIES;
-	e->max_bytes = o->max_response_bytes > 0 ? o->max_response_bytes :
+	e->max_bytes = o->max_response_bytes > 0 ?
+	    o->max_response_bytes :
 	    (long long)MAX_RESPONSE_BYTES;
-	e->retry_after_max = o->retry_after_max > 0 &&
-	    o->retry_after_max < RETRY_AFTER_MAX ? o->retry_after_max :
+	e->retry_after_max =
+	    o->retry_after_max > 0 && o->retry_after_max < RETRY_AFTER_MAX ?
+	    o->retry_after_max :
 	    RETRY_AFTER_MAX;
 	e->seed = (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)e;
 	return e;
 }
 
 void
-harvest_engine_observe(struct harvest_engine *e,
-    const struct harvest_observer *o, void *arg)
+harvest_engine_observe(
+    struct harvest_engine *e, const struct harvest_observer *o, void *arg)
 {
 	e->obs = *o;
 	e->obs_arg = arg;
@@ -342,10 +347,10 @@ job_send(void *arg)
 char *
 harvest_url(const char *base, const char *verb, ...)
 {
-	struct buf	 b;
-	va_list		 ap;
-	const char	*k, *v;
-	char		*esc;
+	struct buf  b;
+	va_list	    ap;
+	const char *k, *v;
+	char	   *esc;
 
 	buf_init(&b, MAX_URL_LEN);
 	if (buf_addstr(&b, base) == -1 ||
@@ -379,15 +384,15 @@ struct harvest_job *
 harvest_start(struct harvest_engine *e, const struct harvest_source *src,
     harvest_done_cb done, void *arg, char **cause)
 {
-	static const char *const	 default_prefix[] = { "oai_dc" };
-	static const char *const	 whole[] = { "" };
-	struct harvest_job		*j;
-	struct store			*s;
-	const char *const		*prefixes = src->prefixes;
-	const char *const		*sets = src->sets;
-	size_t				 np = src->nprefixes, ns = src->nsets;
-	size_t				 i, k;
-	char				*tmp, *shown;
+	static const char *const default_prefix[] = { "oai_dc" };
+	static const char *const whole[] = { "" };
+	struct harvest_job	*j;
+	struct store		*s;
+	const char *const	*prefixes = src->prefixes;
+	const char *const	*sets = src->sets;
+	size_t			 np = src->nprefixes, ns = src->nsets;
+	size_t			 i, k;
+	char			*tmp, *shown;
 
 	if (src->from != NULL && datestamp_parse(src->from, NULL, NULL) == -1) {
 		xasprintf(cause, "invalid from datestamp: %s", src->from);
@@ -410,7 +415,7 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	j->delay_ms = src->delay_ms;
 	j->overlap = src->overlap;
 	j->redirects = src->follow_redirects_any ? FETCH_REDIRECT_ANY :
-	    FETCH_REDIRECT_SAME_HOST;
+						   FETCH_REDIRECT_SAME_HOST;
 	j->reconcile = src->reconcile;
 	j->window = src->window;
 	j->window_min = src->window_min > 0 ? src->window_min : 86400;
@@ -453,8 +458,10 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	if (j->source_id == STORE_SOURCE_OTHER_URL) {
 		/* Said once here, for the daemon's log and status. */
 		tmp = *cause;
-		xasprintf(cause, "%s: if the repository moved there, run "
-		    "`oaiharvest harvest --move` once for this source", tmp);
+		xasprintf(cause,
+		    "%s: if the repository moved there, run "
+		    "`oaiharvest harvest --move` once for this source",
+		    tmp);
 		free(tmp);
 		free(shown);
 		job_free(j);
@@ -503,15 +510,16 @@ job_set_state(struct harvest_job *j, enum job_state s)
 static void
 job_fail(struct harvest_job *j, const char *fmt, ...)
 {
-	va_list	 ap;
-	char	*msg;
+	va_list ap;
+	char   *msg;
 
 	/*
 	 * A sweep that fails leaves the harvest as good as it was: a warning
 	 * on the run, and the next sweep tries again.
 	 */
-	if (j->state == JOB_SWEEP && (j->error_type == NULL ||
-	    strcmp(j->error_type, "cancelled") != 0)) {
+	if (j->state == JOB_SWEEP &&
+	    (j->error_type == NULL ||
+		strcmp(j->error_type, "cancelled") != 0)) {
 		va_start(ap, fmt);
 		xvasprintf(&msg, fmt, ap);
 		va_end(ap);
@@ -530,7 +538,7 @@ job_fail(struct harvest_job *j, const char *fmt, ...)
 		return;
 	}
 	if (j->state == JOB_DONE)
-		return;		/* already ending */
+		return; /* already ending */
 
 	if (j->error == NULL) {
 		va_start(ap, fmt);
@@ -558,11 +566,11 @@ job_finish(struct harvest_job *j)
 static int
 run_end_call(struct store *s, void *arg, char **cause)
 {
-	struct harvest_job	*j = arg;
+	struct harvest_job *j = arg;
 
 	j->run_ended = 1;
-	if (store_run_end(s, j->run_id, j->error ? "failed" : "ok",
-	    &j->stats, j->error, &j->end_cause) == -1)
+	if (store_run_end(s, j->run_id, j->error ? "failed" : "ok", &j->stats,
+		j->error, &j->end_cause) == -1)
 		return -1;
 	return 0;
 }
@@ -592,8 +600,8 @@ job_finish_run(struct harvest_job *j)
 static void
 job_finish_now(struct harvest_job *j)
 {
-	struct store	*s;
-	char		*cause = NULL;
+	struct store *s;
+	char	     *cause = NULL;
 
 	s = store_pages_wait(j->e->pages);
 	/* What the job was waiting for is here: nothing more to wait for. */
@@ -610,7 +618,7 @@ job_finish_now(struct harvest_job *j)
 static void
 job_report(struct harvest_job *j)
 {
-	struct harvest_result	 res;
+	struct harvest_result res;
 
 	if (j->end_cause != NULL) {
 		log_err("event=store_error source=%s cause=%s", log_q(j->name),
@@ -634,8 +642,9 @@ job_report(struct harvest_job *j)
 	res.normalized = j->normalized;
 	res.forbidden = j->forbidden;
 	res.warnings = j->warnings.len > 0 ? buf_str(&j->warnings) : NULL;
-	res.error_type = j->error == NULL ? NULL : j->error_type != NULL ?
-	    j->error_type : "other";
+	res.error_type = j->error == NULL ? NULL :
+	    j->error_type != NULL	  ? j->error_type :
+					    "other";
 	res.seconds = (mono_ms() - j->started_ms) / 1000.0;
 	if (j->done != NULL)
 		j->done(&res, j->done_arg);
@@ -645,7 +654,7 @@ job_report(struct harvest_job *j)
 static void
 job_free(struct harvest_job *j)
 {
-	size_t	i;
+	size_t i;
 
 	/* No work of the job's is left in the store: see job_finish. */
 	if (j->full_wait)
@@ -695,8 +704,9 @@ job_free(struct harvest_job *j)
 
 /* What a response is, when it is not the answer asked for */
 
-#define HTML_CAUSE	"the response is HTML, not XML (is the URL the " \
-			"repository's OAI-PMH base URL?)"
+#define HTML_CAUSE \
+	"the response is HTML, not XML (is the URL the " \
+	"repository's OAI-PMH base URL?)"
 
 /*
  * The OAI error code in the body of a response of another status than
@@ -741,8 +751,8 @@ classify_response(struct classify_in *in, struct oai_parser *p,
 }
 
 static void
-log_error_body(const char *source, const struct fetch_result *res,
-    const char *code)
+log_error_body(
+    const char *source, const struct fetch_result *res, const char *code)
 {
 	log_info("event=oai_error_status source=%s url=%s status=%ld code=%s",
 	    log_q(source), log_q(res->url), res->status, log_q(code));
@@ -758,7 +768,8 @@ job_phase(const struct harvest_job *j)
 		return CLASSIFY_SWEEP;
 	default:
 		return j->window != WINDOW_NONE && j->token == NULL ?
-		    CLASSIFY_WINDOW : CLASSIFY_LIST;
+		    CLASSIFY_WINDOW :
+		    CLASSIFY_LIST;
 	}
 }
 
@@ -767,23 +778,24 @@ job_phase(const struct harvest_job *j)
 static void
 do_request(struct harvest_job *j)
 {
-	static const struct oai_callbacks	 cbs = {
+	static const struct oai_callbacks cbs = {
 		.on_record = on_record,
 		.on_identify = on_identify,
 		.on_reject = on_reject,
 	};
-	struct list_spec			*l;
-	char					*url, *cause = NULL, *shown;
-	char					 from[DATESTAMP_LEN];
-	char					 until[DATESTAMP_LEN];
+	struct list_spec *l;
+	char		 *url, *cause = NULL, *shown;
+	char		  from[DATESTAMP_LEN];
+	char		  until[DATESTAMP_LEN];
 
 	if (j->state == JOB_IDENTIFY)
 		url = harvest_url(j->url, "Identify", (char *)NULL);
 	else if (j->state == JOB_SWEEP)
-		url = j->token != NULL ? harvest_url(j->url, "ListIdentifiers",
-		    "resumptionToken", j->token, (char *)NULL) :
+		url = j->token != NULL ?
+		    harvest_url(j->url, "ListIdentifiers", "resumptionToken",
+			j->token, (char *)NULL) :
 		    harvest_url(j->url, "ListIdentifiers", "metadataPrefix",
-		    j->lists[j->sweep].prefix, (char *)NULL);
+			j->lists[j->sweep].prefix, (char *)NULL);
 	else {
 		l = &j->lists[j->cur];
 		if (j->token != NULL)
@@ -792,16 +804,19 @@ do_request(struct harvest_job *j)
 		else if (j->window != WINDOW_NONE) {
 			window_format(&j->win, j->gran, from, until);
 			url = harvest_url(j->url, "ListRecords",
-			    "metadataPrefix", l->prefix,
-			    "set", l->set[0] != '\0' ? l->set : NULL,
-			    "from", j->list_from == NULL &&
-			    j->win.from == j->win_start ? NULL : from,
-			    "until", until[0] != '\0' ? until : NULL, (char *)NULL);
+			    "metadataPrefix", l->prefix, "set",
+			    l->set[0] != '\0' ? l->set : NULL, "from",
+			    j->list_from == NULL &&
+				    j->win.from == j->win_start ?
+				NULL :
+				from,
+			    "until", until[0] != '\0' ? until : NULL,
+			    (char *)NULL);
 		} else
 			url = harvest_url(j->url, "ListRecords",
-			    "metadataPrefix", l->prefix,
-			    "set", l->set[0] != '\0' ? l->set : NULL,
-			    "from", j->list_from, "until", j->until, (char *)NULL);
+			    "metadataPrefix", l->prefix, "set",
+			    l->set[0] != '\0' ? l->set : NULL, "from",
+			    j->list_from, "until", j->until, (char *)NULL);
 	}
 	if (url == NULL) {
 		job_fail(j, "request URL longer than %d bytes", MAX_URL_LEN);
@@ -825,8 +840,8 @@ do_request(struct harvest_job *j)
 		    log_q(j->name), log_q(shown), j->tries);
 		free(shown);
 	}
-	j->req = fetch_start(j->e->fetch, url, j->redirects, on_data, on_done,
-	    j, &cause);
+	j->req = fetch_start(
+	    j->e->fetch, url, j->redirects, on_data, on_done, j, &cause);
 	if (j->req == NULL) {
 		job_fail(j, "%s", cause);
 		free(cause);
@@ -844,11 +859,11 @@ parser_feed(void *arg, const char *p, size_t len)
 static int
 on_data(void *arg, const char *p, size_t len)
 {
-	struct harvest_job	*j = arg;
-	char			*cause = NULL;
+	struct harvest_job *j = arg;
+	char		   *cause = NULL;
 
-	if (fetch_gunzip_feed(j->gz, p, len, parser_feed, j->parser,
-	    &cause) == -1) {
+	if (fetch_gunzip_feed(j->gz, p, len, parser_feed, j->parser, &cause) ==
+	    -1) {
 		if (cause != NULL) {
 			free(j->spool_cause);
 			j->spool_cause = cause;
@@ -861,18 +876,18 @@ on_data(void *arg, const char *p, size_t len)
 static void
 on_done(void *arg, const struct fetch_result *res)
 {
-	struct harvest_job	*j = arg;
-	struct harvest_engine	*e = j->e;
-	struct classify_in	 in;
-	struct classify_out	*out = &j->verdict;
-	const char		*cause = NULL;
+	struct harvest_job    *j = arg;
+	struct harvest_engine *e = j->e;
+	struct classify_in     in;
+	struct classify_out   *out = &j->verdict;
+	const char	      *cause = NULL;
 
 	j->req = NULL;
 	polite_release(j->host);
 	j->stats.bytes += res->bytes;
 	if (e->obs.on_request != NULL)
-		e->obs.on_request(e->obs_arg, j->name,
-		    polite_host_key(j->host), res->status, res->bytes);
+		e->obs.on_request(e->obs_arg, j->name, polite_host_key(j->host),
+		    res->status, res->bytes);
 	/* The page before this one must be in the database. */
 	if (pipe_failed(j))
 		return;
@@ -880,7 +895,7 @@ on_done(void *arg, const struct fetch_result *res)
 		cause = oai_parser_cause(j->parser);
 	else if (res->sink_failed)
 		cause = j->spool_cause != NULL ? j->spool_cause :
-		    oai_parser_cause(j->parser);
+						 oai_parser_cause(j->parser);
 	else if (!res->ok)
 		cause = res->cause;
 	classify_response(&in, j->parser, res, cause);
@@ -914,9 +929,11 @@ on_done(void *arg, const struct fetch_result *res)
 	case CLASSIFY_BLOCKED:
 		j->forbidden = 1;
 		j->error_type = out->error_type;
-		job_fail(j, "%s: the repository's bot protection (%s) refused "
+		job_fail(j,
+		    "%s: the repository's bot protection (%s) refused "
 		    "the harvester (HTTP %ld); harvesting stops until an "
-		    "operator acts", res->url, in.wall, res->status);
+		    "operator acts",
+		    res->url, in.wall, res->status);
 		return;
 	case CLASSIFY_LIMIT:
 		j->error_type = out->error_type;
@@ -928,8 +945,10 @@ on_done(void *arg, const struct fetch_result *res)
 	case CLASSIFY_FORBIDDEN:
 		j->forbidden = 1;
 		j->error_type = out->error_type;
-		job_fail(j, "%s: %s: the repository refuses us; harvesting "
-		    "stops until an operator acts", res->url, cause);
+		job_fail(j,
+		    "%s: %s: the repository refuses us; harvesting "
+		    "stops until an operator acts",
+		    res->url, cause);
 		return;
 	case CLASSIFY_NARROW:
 		if (window_narrow(j, cause))
@@ -947,8 +966,9 @@ on_done(void *arg, const struct fetch_result *res)
 			return;
 		}
 		log_warn("event=retry source=%s url=%s cause=%s try=%d "
-		    "wait_ms=%lld", log_q(j->name), log_q(res->url),
-		    log_q(cause), j->tries, out->delay_ms);
+			 "wait_ms=%lld",
+		    log_q(j->name), log_q(res->url), log_q(cause), j->tries,
+		    out->delay_ms);
 		job_queue(j, out->delay_ms);
 		return;
 	}
@@ -967,10 +987,13 @@ on_done(void *arg, const struct fetch_result *res)
 static int
 on_identify(void *arg, const struct oai_identify *id)
 {
-	struct harvest_job	*j = arg;
+	struct harvest_job *j = arg;
 
-#define DUP(f, v)	do { free(j->f); \
-	j->f = (v) != NULL ? xstrdup(v) : NULL; } while (0)
+#define DUP(f, v) \
+	do { \
+		free(j->f); \
+		j->f = (v) != NULL ? xstrdup(v) : NULL; \
+	} while (0)
 	DUP(granularity, id->granularity);
 	DUP(earliest, id->earliest_datestamp);
 	DUP(deleted_record, id->deleted_record);
@@ -982,9 +1005,9 @@ on_identify(void *arg, const struct oai_identify *id)
 static int
 on_record(void *arg, const struct oai_record *r)
 {
-	struct harvest_job	*j = arg;
-	struct store_record	 rec;
-	size_t			 i;
+	struct harvest_job *j = arg;
+	struct store_record rec;
+	size_t		    i;
 
 	if (j->state != JOB_LIST && j->state != JOB_SWEEP)
 		return 0;
@@ -1038,19 +1061,19 @@ pend_clear(struct harvest_job *j)
 static int
 on_reject(void *arg, const struct oai_reject *r)
 {
-	struct harvest_job		*j = arg;
-	struct store_page_reject	*p;
+	struct harvest_job	 *j = arg;
+	struct store_page_reject *p;
 
 	if (j->state != JOB_LIST)
 		return 0;
 	if (j->npend < MAX_PAGE_REJECTS) {
-		j->pend = xreallocarray(j->pend, j->npend + 1,
-		    sizeof(*j->pend));
+		j->pend =
+		    xreallocarray(j->pend, j->npend + 1, sizeof(*j->pend));
 		p = &j->pend[j->npend++];
-		p->identifier = r->identifier != NULL ?
-		    xstrdup(r->identifier) : NULL;
-		p->datestamp = r->datestamp != NULL ?
-		    xstrdup(r->datestamp) : NULL;
+		p->identifier =
+		    r->identifier != NULL ? xstrdup(r->identifier) : NULL;
+		p->datestamp =
+		    r->datestamp != NULL ? xstrdup(r->datestamp) : NULL;
 		p->cause = xstrdup(r->cause);
 		p->raw = r->raw != NULL ? xstrndup(r->raw, r->raw_len) : NULL;
 		p->raw_len = r->raw != NULL ? r->raw_len : 0;
@@ -1059,15 +1082,16 @@ on_reject(void *arg, const struct oai_reject *r)
 	j->rejects++;
 	j->page_rejects++;
 	log_warn("event=record_rejected source=%s identifier=%s "
-	    "datestamp=%s cause=%s", log_q(j->name), log_q(r->identifier),
-	    log_q(r->datestamp), log_q(r->cause));
+		 "datestamp=%s cause=%s",
+	    log_q(j->name), log_q(r->identifier), log_q(r->datestamp),
+	    log_q(r->cause));
 	return 0;
 }
 
 static void
 identify_done(struct harvest_job *j)
 {
-	const char	*code, *rd;
+	const char *code, *rd;
 
 	j->tries = 0;
 	if ((rd = oai_parser_response_date(j->parser)) == NULL ||
@@ -1079,7 +1103,8 @@ identify_done(struct harvest_job *j)
 		j->error_type = j->verdict.error_type;
 		job_fail(j, "Identify: OAI error %s: %s", code,
 		    oai_parser_error_message(j->parser) ?
-		    oai_parser_error_message(j->parser) : "");
+			oai_parser_error_message(j->parser) :
+			"");
 		return;
 	}
 	if (oai_parser_verb(j->parser) != OAI_IDENTIFY) {
@@ -1094,8 +1119,8 @@ identify_done(struct harvest_job *j)
 	else if (j->granularity == NULL ||
 	    strcmp(j->granularity, "YYYY-MM-DD") != 0)
 		log_warn("event=identify source=%s granularity=%s "
-		    "msg=\"unknown granularity, using days\"", log_q(j->name),
-		    log_q(j->granularity));
+			 "msg=\"unknown granularity, using days\"",
+		    log_q(j->name), log_q(j->granularity));
 	job_call(j, identify_call);
 	job_after_store(j, identify_stored);
 }
@@ -1103,7 +1128,7 @@ identify_done(struct harvest_job *j)
 static int
 identify_call(struct store *s, void *arg, char **cause)
 {
-	struct harvest_job	*j = arg;
+	struct harvest_job *j = arg;
 
 	return store_source_identify(s, j->source_id, j->granularity,
 	    j->earliest, j->deleted_record, j->repo_name, cause);
@@ -1117,8 +1142,9 @@ identify_stored(struct harvest_job *j)
 		return;
 	}
 	log_info("event=identify source=%s repository=%s granularity=%s "
-	    "deleted_record=%s", log_q(j->name), log_q(j->repo_name),
-	    log_q(j->granularity), log_q(j->deleted_record));
+		 "deleted_record=%s",
+	    log_q(j->name), log_q(j->repo_name), log_q(j->granularity),
+	    log_q(j->deleted_record));
 	j->cur = 0;
 	job_set_state(j, JOB_LIST);
 	start_list(j);
@@ -1131,21 +1157,21 @@ identify_stored(struct harvest_job *j)
 static char *
 from_in_granularity(const char *ds, enum oai_granularity gran)
 {
-	enum oai_granularity	g;
-	time_t			t;
-	char			out[DATESTAMP_LEN];
+	enum oai_granularity g;
+	time_t		     t;
+	char		     out[DATESTAMP_LEN];
 
 	if (datestamp_parse(ds, &t, &g) == -1)
 		return NULL;
-	datestamp_format(t, g == GRAN_DAY || gran == GRAN_DAY ? GRAN_DAY :
-	    GRAN_SECONDS, out);
+	datestamp_format(t,
+	    g == GRAN_DAY || gran == GRAN_DAY ? GRAN_DAY : GRAN_SECONDS, out);
 	return xstrdup(out);
 }
 
 static int
 ds_cmp(const char *a, const char *b)
 {
-	time_t	ta, tb;
+	time_t ta, tb;
 
 	if (datestamp_parse(a, &ta, NULL) == -1 ||
 	    datestamp_parse(b, &tb, NULL) == -1)
@@ -1156,12 +1182,12 @@ ds_cmp(const char *a, const char *b)
 static int
 list_get_call(struct store *s, void *arg, char **cause)
 {
-	struct harvest_job	*j = arg;
-	struct list_spec	*l = &j->lists[j->cur];
+	struct harvest_job *j = arg;
+	struct list_spec   *l = &j->lists[j->cur];
 
 	store_list_state_free(&j->st);
-	return store_list_get(s, j->source_id, l->prefix, l->set, &j->st,
-	    cause);
+	return store_list_get(
+	    s, j->source_id, l->prefix, l->set, &j->st, cause);
 }
 
 /* A list starts where the store says it stands. */
@@ -1175,10 +1201,10 @@ start_list(struct harvest_job *j)
 static void
 list_begin(struct harvest_job *j)
 {
-	struct list_spec	*l = &j->lists[j->cur];
-	struct store_list_state	 st;
-	const char		*from = NULL;
-	int			 explicit_from;
+	struct list_spec       *l = &j->lists[j->cur];
+	struct store_list_state st;
+	const char	       *from = NULL;
+	int			explicit_from;
 
 	if (j->store_cause != NULL) {
 		job_fail(j, "%s", j->store_cause);
@@ -1207,8 +1233,7 @@ list_begin(struct harvest_job *j)
 	else if (j->from != NULL)
 		from = j->from;
 	free(j->list_from);
-	j->list_from = from != NULL ? from_in_granularity(from, j->gran) :
-	    NULL;
+	j->list_from = from != NULL ? from_in_granularity(from, j->gran) : NULL;
 
 	/* Each list has its own clock and high-water mark. */
 	free(j->progress);
@@ -1234,17 +1259,20 @@ list_begin(struct harvest_job *j)
 		if (st.progress != NULL) {
 			j->progress = st.progress;
 			st.progress = NULL;
-			(void)datestamp_parse(j->progress, &j->progress_t, NULL);
+			(void)datestamp_parse(
+			    j->progress, &j->progress_t, NULL);
 			/* Saved by a run that used the repository's clock. */
 			j->clock_fixed = j->overlap >= 0;
 		}
 		log_info("event=list_resume source=%s prefix=%s set=%s "
-		    "pages=%lld", log_q(j->name), log_q(l->prefix),
-		    log_q(l->set), j->list_pages);
+			 "pages=%lld",
+		    log_q(j->name), log_q(l->prefix), log_q(l->set),
+		    j->list_pages);
 	} else
 		log_info("event=list_start source=%s prefix=%s set=%s from=%s "
-		    "until=%s", log_q(j->name), log_q(l->prefix),
-		    log_q(l->set), log_q(j->list_from), log_q(j->until));
+			 "until=%s",
+		    log_q(j->name), log_q(l->prefix), log_q(l->set),
+		    log_q(j->list_from), log_q(j->until));
 	store_list_state_free(&st);
 	if (j->window != WINDOW_NONE)
 		window_begin(j);
@@ -1259,14 +1287,14 @@ list_begin(struct harvest_job *j)
 static int
 sweep_due(struct harvest_job *j, size_t i)
 {
-	long long	every = j->reconcile;
+	long long every = j->reconcile;
 
 	if (j->lists[i].set[0] != '\0' || every == 0)
 		return 0;
 	if (every < 0) {
 		if (j->deleted_record == NULL ||
 		    (strcmp(j->deleted_record, "no") != 0 &&
-		    strcmp(j->deleted_record, "transient") != 0))
+			strcmp(j->deleted_record, "transient") != 0))
 			return 0;
 	}
 	/* 1 s means now (oaiharvest harvest --sweep). */
@@ -1276,11 +1304,11 @@ sweep_due(struct harvest_job *j, size_t i)
 static int
 sweep_due_call(struct store *s, void *arg, char **cause)
 {
-	struct harvest_job	*j = arg;
-	const char		*prefix = j->lists[j->sweep].prefix;
-	char			*last = NULL, *err = NULL;
-	long long		 every = j->reconcile;
-	time_t			 t;
+	struct harvest_job *j = arg;
+	const char	   *prefix = j->lists[j->sweep].prefix;
+	char		   *last = NULL, *err = NULL;
+	long long	    every = j->reconcile;
+	time_t		    t;
 
 	if (every < 0)
 		every = SWEEP_AUTO;
@@ -1298,8 +1326,8 @@ sweep_due_call(struct store *s, void *arg, char **cause)
 			j->sweep_warn = err;
 		return 0;
 	}
-	j->sweep_is_due = datestamp_parse(last, &t, NULL) == -1 ||
-	    t + every <= time(NULL);
+	j->sweep_is_due =
+	    datestamp_parse(last, &t, NULL) == -1 || t + every <= time(NULL);
 	free(last);
 	return 0;
 }
@@ -1308,7 +1336,7 @@ sweep_due_call(struct store *s, void *arg, char **cause)
 static void
 next_sweep(struct harvest_job *j)
 {
-	int	due = 0;
+	int due = 0;
 
 	for (; j->sweep < j->nlists; j->sweep++)
 		if ((due = sweep_due(j, j->sweep)) != 0)
@@ -1362,25 +1390,29 @@ sweep_start(struct harvest_job *j)
 static void
 sweep_page_done(struct harvest_job *j)
 {
-	const struct oai_token	*tok = oai_parser_token(j->parser);
-	const char		*code = oai_parser_error_code(j->parser);
-	const char		*prefix = j->lists[j->sweep].prefix;
-	struct store_page	*p;
-	char			 now[DATESTAMP_LEN];
-	int			 more;
+	const struct oai_token *tok = oai_parser_token(j->parser);
+	const char	       *code = oai_parser_error_code(j->parser);
+	const char	       *prefix = j->lists[j->sweep].prefix;
+	struct store_page      *p;
+	char			now[DATESTAMP_LEN];
+	int			more;
 
 	more = code == NULL && tok->value != NULL;
 	if (j->verdict.action == CLASSIFY_FAIL) {
 		j->error_type = j->verdict.error_type;
 		job_fail(j, "ListIdentifiers %s: OAI error %s: %s", prefix,
-		    code, oai_parser_error_message(j->parser) ?
-		    oai_parser_error_message(j->parser) : "");
+		    code,
+		    oai_parser_error_message(j->parser) ?
+			oai_parser_error_message(j->parser) :
+			"");
 		return;
 	}
 	if (more && j->token != NULL && strcmp(tok->value, j->token) == 0) {
 		j->error_type = "protocol";
-		job_fail(j, "ListIdentifiers %s: the server repeated the "
-		    "resumptionToken %s", prefix, tok->value);
+		job_fail(j,
+		    "ListIdentifiers %s: the server repeated the "
+		    "resumptionToken %s",
+		    prefix, tok->value);
 		return;
 	}
 	p = page_new(j, STORE_PAGE_SWEEP);
@@ -1402,8 +1434,8 @@ sweep_page_done(struct harvest_job *j)
 static void
 sweep_written(struct harvest_job *j)
 {
-	const char	*prefix = j->lists[j->sweep].prefix;
-	char		*cause;
+	const char *prefix = j->lists[j->sweep].prefix;
+	char	   *cause;
 
 	if (j->sweep_refused) {
 		/* A partial list must not delete; the harvest still stands. */
@@ -1464,12 +1496,12 @@ next_list(struct harvest_job *j)
 static void
 note_clock(struct harvest_job *j)
 {
-	const char	*rd = oai_parser_response_date(j->parser);
-	char		 ds[DATESTAMP_LEN];
-	time_t		 t;
+	const char *rd = oai_parser_response_date(j->parser);
+	char	    ds[DATESTAMP_LEN];
+	time_t	    t;
 
-	if (j->clock_fixed || j->resumed_any || j->overlap < 0 ||
-	    rd == NULL || datestamp_read(rd, &t, NULL, NULL) == -1)
+	if (j->clock_fixed || j->resumed_any || j->overlap < 0 || rd == NULL ||
+	    datestamp_read(rd, &t, NULL, NULL) == -1)
 		return;
 	(void)clock_cap(j, &t, "responseDate", rd);
 	t -= (time_t)j->overlap;
@@ -1487,23 +1519,25 @@ note_clock(struct harvest_job *j)
  * local clock, with a warning on the run (once).  Returns 1 when it did.
  */
 static int
-clock_cap(struct harvest_job *j, time_t *t, const char *what,
-    const char *sent)
+clock_cap(struct harvest_job *j, time_t *t, const char *what, const char *sent)
 {
-	time_t	now = time(NULL);
+	time_t now = time(NULL);
 
 	if (*t <= now + CLOCK_SKEW_MAX)
 		return 0;
 	*t = now;
 	if (j->clock_warned++)
 		return 1;
-	log_warn("event=clock_ahead source=%s %s=%s msg=\"more than %d s "
+	log_warn(
+	    "event=clock_ahead source=%s %s=%s msg=\"more than %d s "
 	    "past the local clock: the watermark stays at the local clock\"",
 	    log_q(j->name), what, log_q(sent), CLOCK_SKEW_MAX);
 	if (j->warnings.len > 0)
 		buf_addstr(&j->warnings, "; ");
-	buf_printf(&j->warnings, "repository clock ahead: %s %.64s is more "
-	    "than %d s past the local clock", what, sent, CLOCK_SKEW_MAX);
+	buf_printf(&j->warnings,
+	    "repository clock ahead: %s %.64s is more "
+	    "than %d s past the local clock",
+	    what, sent, CLOCK_SKEW_MAX);
 	return 1;
 }
 
@@ -1526,8 +1560,8 @@ list_reset(struct harvest_job *j)
 static const char *
 next_from(const char *old_watermark, const char *progress)
 {
-	if (progress == NULL || (old_watermark != NULL &&
-	    ds_cmp(old_watermark, progress) > 0))
+	if (progress == NULL ||
+	    (old_watermark != NULL && ds_cmp(old_watermark, progress) > 0))
 		return old_watermark;
 	return progress;
 }
@@ -1539,12 +1573,12 @@ next_from(const char *old_watermark, const char *progress)
 static void
 page_done(struct harvest_job *j)
 {
-	struct list_spec	*l = &j->lists[j->cur];
-	const struct oai_token	*tok = oai_parser_token(j->parser);
-	struct store_page	*it;
-	const char		*code, *msg, *wm;
-	char			 wmbuf[DATESTAMP_LEN];
-	int			 more = 0, win_more = 0;
+	struct list_spec       *l = &j->lists[j->cur];
+	const struct oai_token *tok = oai_parser_token(j->parser);
+	struct store_page      *it;
+	const char	       *code, *msg, *wm;
+	char			wmbuf[DATESTAMP_LEN];
+	int			more = 0, win_more = 0;
 
 	if ((code = oai_parser_error_code(j->parser)) != NULL) {
 		msg = oai_parser_error_message(j->parser);
@@ -1565,9 +1599,9 @@ page_done(struct harvest_job *j)
 		 */
 		if (j->verdict.action == CLASSIFY_RESTART) {
 			log_warn("event=token_expired source=%s prefix=%s "
-			    "set=%s msg=\"restarting the list from the "
-			    "watermark\"", log_q(j->name), log_q(l->prefix),
-			    log_q(l->set));
+				 "set=%s msg=\"restarting the list from the "
+				 "watermark\"",
+			    log_q(j->name), log_q(l->prefix), log_q(l->set));
 			free(j->token);
 			j->token = NULL;
 			j->restarts++;
@@ -1591,8 +1625,10 @@ page_done(struct harvest_job *j)
 	if (tok->value != NULL && j->token != NULL &&
 	    strcmp(tok->value, j->token) == 0) {
 		j->error_type = "protocol";
-		job_fail(j, "ListRecords %s/%s: the server repeated the "
-		    "resumptionToken %s", l->prefix, l->set, tok->value);
+		job_fail(j,
+		    "ListRecords %s/%s: the server repeated the "
+		    "resumptionToken %s",
+		    l->prefix, l->set, tok->value);
 		return;
 	}
 	if (tok->value != NULL && j->list_pages + 1 >= MAX_PAGES_PER_LIST) {
@@ -1606,9 +1642,10 @@ page_done(struct harvest_job *j)
 	if (more && spool_count(j->spool) == 0 && j->page_rejects == 0) {
 		if (++j->empty_pages > MAX_EMPTY_PAGES) {
 			j->error_type = "protocol";
-			job_fail(j, "ListRecords %s/%s: %d pages in a row "
-			    "without records", l->prefix, l->set,
-			    MAX_EMPTY_PAGES + 1);
+			job_fail(j,
+			    "ListRecords %s/%s: %d pages in a row "
+			    "without records",
+			    l->prefix, l->set, MAX_EMPTY_PAGES + 1);
 			return;
 		}
 	} else
@@ -1619,8 +1656,8 @@ page_done(struct harvest_job *j)
 
 complete:
 	/* The page's records move the high-water mark once it is whole. */
-	if (j->page_max != NULL && clock_cap(j, &j->page_max_t, "datestamp",
-	    j->page_max)) {
+	if (j->page_max != NULL &&
+	    clock_cap(j, &j->page_max_t, "datestamp", j->page_max)) {
 		datestamp_format(j->page_max_t, j->gran, wmbuf);
 		free(j->page_max);
 		j->page_max = xstrdup(wmbuf);
@@ -1635,8 +1672,8 @@ complete:
 	if (code == NULL && more) {
 		it = page_new(j, STORE_PAGE_CHECKPOINT);
 		/* A windowed list never resumes from a token (start_list). */
-		it->list.token = j->window == WINDOW_NONE ?
-		    xstrdup(tok->value) : NULL;
+		it->list.token =
+		    j->window == WINDOW_NONE ? xstrdup(tok->value) : NULL;
 		it->list.cursor = tok->cursor;
 		it->list.complete_list_size = tok->complete_list_size;
 		free(j->token);
@@ -1685,7 +1722,7 @@ complete:
 static void
 list_written(struct harvest_job *j)
 {
-	struct list_spec	*l = &j->lists[j->cur];
+	struct list_spec *l = &j->lists[j->cur];
 
 	if (pipe_failed(j))
 		return;
@@ -1696,9 +1733,9 @@ list_written(struct harvest_job *j)
 		return;
 	}
 	log_info("event=list_done source=%s prefix=%s set=%s pages=%lld "
-	    "next_from=%s", log_q(j->name), log_q(l->prefix), log_q(l->set),
-	    j->list_pages, log_q(j->move_watermark ? j->end_wm :
-	    j->old_watermark));
+		 "next_from=%s",
+	    log_q(j->name), log_q(l->prefix), log_q(l->set), j->list_pages,
+	    log_q(j->move_watermark ? j->end_wm : j->old_watermark));
 	next_list(j);
 }
 
@@ -1711,8 +1748,8 @@ list_written(struct harvest_job *j)
 static struct store_page *
 page_new(struct harvest_job *j, enum store_page_kind kind)
 {
-	struct list_spec	*l;
-	struct store_page	*p;
+	struct list_spec  *l;
+	struct store_page *p;
 
 	l = &j->lists[kind == STORE_PAGE_SWEEP ? j->sweep : j->cur];
 	p = store_page_new(kind, j->source_id, j->run_id, l->prefix,
@@ -1740,9 +1777,9 @@ page_new(struct harvest_job *j, enum store_page_kind kind)
 static void
 page_written(void *arg, const struct store_page_result *r)
 {
-	struct harvest_job		*j = arg;
-	struct harvest_engine		*e = j->e;
-	const struct store_page		*p = r->page;
+	struct harvest_job	*j = arg;
+	struct harvest_engine	*e = j->e;
+	const struct store_page *p = r->page;
 
 	j->store_out--;
 	if (p->kind == STORE_PAGE_SWEEP) {
@@ -1766,9 +1803,9 @@ page_written(void *arg, const struct store_page_result *r)
 		if (e->obs.on_commit != NULL)
 			e->obs.on_commit(e->obs_arg, j->name,
 			    j->stats.new_records + j->stats.updated +
-			    j->stats.deleted - j->changes_seen);
-		j->changes_seen = j->stats.new_records + j->stats.updated +
-		    j->stats.deleted;
+				j->stats.deleted - j->changes_seen);
+		j->changes_seen =
+		    j->stats.new_records + j->stats.updated + j->stats.deleted;
 		if (log_level >= LOG_LVL_DEBUG)
 			log_page(j, p, r);
 	}
@@ -1781,19 +1818,18 @@ static void
 log_page(const struct harvest_job *j, const struct store_page *p,
     const struct store_page_result *r)
 {
-	char	cursor[32] = "", size[32] = "";
+	char cursor[32] = "", size[32] = "";
 
 	if (p->kind == STORE_PAGE_CHECKPOINT && p->list.cursor >= 0)
-		snprintf(cursor, sizeof(cursor), " cursor=%lld",
-		    p->list.cursor);
-	if (p->kind == STORE_PAGE_CHECKPOINT &&
-	    p->list.complete_list_size >= 0)
+		snprintf(
+		    cursor, sizeof(cursor), " cursor=%lld", p->list.cursor);
+	if (p->kind == STORE_PAGE_CHECKPOINT && p->list.complete_list_size >= 0)
 		snprintf(size, sizeof(size), " size=%lld",
 		    p->list.complete_list_size);
 	log_debug("event=page source=%s prefix=%s set=%s page=%lld "
-	    "records=%lld%s%s batch=%zu", log_q(j->name), log_q(p->prefix),
-	    log_q(p->set), p->list.pages, r->stats.records, cursor, size,
-	    r->batch);
+		  "records=%lld%s%s batch=%zu",
+	    log_q(j->name), log_q(p->prefix), log_q(p->set), p->list.pages,
+	    r->stats.records, cursor, size, r->batch);
 }
 
 /* Ask the store something, in turn with the job's pages. */
@@ -1809,7 +1845,7 @@ job_call(struct harvest_job *j, int (*fn)(struct store *, void *, char **))
 static void
 call_done(void *arg, const char *cause)
 {
-	struct harvest_job	*j = arg;
+	struct harvest_job *j = arg;
 
 	j->store_out--;
 	if (cause != NULL && j->store_cause == NULL)
@@ -1833,8 +1869,8 @@ job_after_store(struct harvest_job *j, void (*fn)(struct harvest_job *))
 static void
 on_store_ready(evutil_socket_t fd, short what, void *arg)
 {
-	struct harvest_job	*j = arg;
-	void			(*fn)(struct harvest_job *);
+	struct harvest_job *j = arg;
+	void (*fn)(struct harvest_job *);
 
 	if ((fn = j->store_next) == NULL || j->store_out > 0)
 		return;
@@ -1855,7 +1891,7 @@ job_wait_space(struct harvest_job *j)
 static void
 engine_space(struct harvest_engine *e)
 {
-	struct harvest_job	*j;
+	struct harvest_job *j;
 
 	while (!store_pages_full(e->pages) &&
 	    (j = TAILQ_FIRST(&e->full_wait)) != NULL) {
@@ -1869,7 +1905,7 @@ engine_space(struct harvest_engine *e)
 static int
 pipe_failed(struct harvest_job *j)
 {
-	char	*cause;
+	char *cause;
 
 	if (j->pipe_cause == NULL)
 		return 0;
@@ -1889,19 +1925,19 @@ pipe_failed(struct harvest_job *j)
 static void
 check_list_size(struct harvest_job *j, const char *code)
 {
-	struct list_spec	*l = &j->lists[j->cur];
+	struct list_spec *l = &j->lists[j->cur];
 
 	if (j->list_cls < 0 || j->resumed_any || code != NULL ||
 	    j->list_records == j->list_cls)
 		return;
 	log_warn("event=list_size_mismatch source=%s prefix=%s set=%s "
-	    "complete_list_size=%lld received=%lld", log_q(j->name),
-	    log_q(l->prefix), log_q(l->set), j->list_cls, j->list_records);
+		 "complete_list_size=%lld received=%lld",
+	    log_q(j->name), log_q(l->prefix), log_q(l->set), j->list_cls,
+	    j->list_records);
 	if (j->warnings.len > 0)
 		buf_addstr(&j->warnings, "; ");
 	buf_printf(&j->warnings, "%s/%s: completeListSize %lld, received %lld",
-	    l->prefix, l->set[0] ? l->set : "-", j->list_cls,
-	    j->list_records);
+	    l->prefix, l->set[0] ? l->set : "-", j->list_cls, j->list_records);
 }
 
 /* Date windows */
@@ -1909,13 +1945,13 @@ check_list_size(struct harvest_job *j, const char *code)
 static void
 window_log(struct harvest_job *j, const char *event)
 {
-	struct list_spec	*l = &j->lists[j->cur];
-	char			 from[DATESTAMP_LEN], until[DATESTAMP_LEN];
+	struct list_spec *l = &j->lists[j->cur];
+	char		  from[DATESTAMP_LEN], until[DATESTAMP_LEN];
 
 	window_format(&j->win, j->gran, from, until);
-	log_info("event=%s source=%s prefix=%s set=%s from=%s until=%s",
-	    event, log_q(j->name), log_q(l->prefix), log_q(l->set),
-	    log_q(from), log_q(until[0] != '\0' ? until : NULL));
+	log_info("event=%s source=%s prefix=%s set=%s from=%s until=%s", event,
+	    log_q(j->name), log_q(l->prefix), log_q(l->set), log_q(from),
+	    log_q(until[0] != '\0' ? until : NULL));
 }
 
 /*
@@ -1927,8 +1963,8 @@ window_log(struct harvest_job *j, const char *event)
 static void
 window_begin(struct harvest_job *j)
 {
-	time_t	start = 0, end, t;
-	int	open_end = j->until == NULL;
+	time_t start = 0, end, t;
+	int    open_end = j->until == NULL;
 
 	if (j->list_from != NULL)
 		(void)datestamp_parse(j->list_from, &start, NULL);
@@ -1939,8 +1975,8 @@ window_begin(struct harvest_job *j)
 		start = 0;
 	if (open_end || datestamp_parse(j->until, &end, NULL) == -1)
 		end = j->clock > 0 ? j->clock : time(NULL);
-	window_init(&j->win, j->window, j->gran, j->window_min, start, end,
-	    open_end);
+	window_init(
+	    &j->win, j->window, j->gran, j->window_min, start, end, open_end);
 	j->win_start = j->win.from;
 	window_log(j, "window");
 }
@@ -1979,16 +2015,16 @@ window_next(struct harvest_job *j)
 /* One-off requests */
 
 struct oreq {
-	struct harvest_engine	*e;
-	struct oai_parser	*parser;
-	harvest_request_cb	 cb;
-	void			*arg;
+	struct harvest_engine *e;
+	struct oai_parser     *parser;
+	harvest_request_cb     cb;
+	void		      *arg;
 };
 
 static int
 oreq_data(void *arg, const char *p, size_t len)
 {
-	struct oreq	*o = arg;
+	struct oreq *o = arg;
 
 	return oai_parser_feed(o->parser, p, len);
 }
@@ -1996,11 +2032,11 @@ oreq_data(void *arg, const char *p, size_t len)
 static void
 oreq_done(void *arg, const struct fetch_result *res)
 {
-	struct oreq		*o = arg;
-	struct classify_in	 in;
-	struct classify_out	 out;
-	const char		*cause = NULL;
-	char			*full = NULL, *blocked = NULL;
+	struct oreq	   *o = arg;
+	struct classify_in  in;
+	struct classify_out out;
+	const char	   *cause = NULL;
+	char		   *full = NULL, *blocked = NULL;
 
 	if (res->ok && oai_parser_finish(o->parser) == -1)
 		cause = oai_parser_cause(o->parser);
@@ -2012,9 +2048,10 @@ oreq_done(void *arg, const struct fetch_result *res)
 	in.phase = CLASSIFY_REQUEST;
 	classify(&in, &out);
 	if (out.action == CLASSIFY_BLOCKED) {
-		xasprintf(&blocked, "blocked: the repository's bot protection "
-		    "(%s) refused the harvester (HTTP %ld)", in.wall,
-		    res->status);
+		xasprintf(&blocked,
+		    "blocked: the repository's bot protection "
+		    "(%s) refused the harvester (HTTP %ld)",
+		    in.wall, res->status);
 		cause = blocked;
 	} else if (out.action == CLASSIFY_OK) {
 		if (out.error_body)
@@ -2038,7 +2075,7 @@ harvest_request(struct harvest_engine *e, const char *url,
     const struct oai_callbacks *cbs, void *cbarg, harvest_request_cb cb,
     void *arg, char **cause)
 {
-	struct oreq	*o;
+	struct oreq *o;
 
 	o = xcalloc(1, sizeof(*o));
 	o->e = e;
@@ -2046,8 +2083,7 @@ harvest_request(struct harvest_engine *e, const char *url,
 	o->arg = arg;
 	o->parser = oai_parser_new(cbs, cbarg);
 	if (fetch_start(e->fetch, url, FETCH_REDIRECT_SAME_HOST, oreq_data,
-	    oreq_done, o, cause) ==
-	    NULL) {
+		oreq_done, o, cause) == NULL) {
 		oai_parser_free(o->parser);
 		free(o);
 		return -1;

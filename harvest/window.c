@@ -6,7 +6,7 @@
 
 #include "window.h"
 
-#define DAY	86400
+#define DAY 86400
 
 static const char *const unit_names[] = {
 	[WINDOW_NONE] = "none",
@@ -15,13 +15,13 @@ static const char *const unit_names[] = {
 	[WINDOW_DAY] = "day",
 };
 
-static void	 window_set(struct window *);
-static int	 unit_start(time_t, enum window_unit);
+static void window_set(struct window *);
+static int  unit_start(time_t, enum window_unit);
 
 int
 window_unit_parse(const char *s, enum window_unit *unit)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < nitems(unit_names); i++)
 		if (strcmp(s, unit_names[i]) == 0) {
@@ -40,7 +40,7 @@ window_unit_name(enum window_unit unit)
 time_t
 window_unit_end(time_t t, enum window_unit unit)
 {
-	struct tm	tm;
+	struct tm tm;
 
 	if (unit == WINDOW_NONE)
 		return t;
@@ -71,7 +71,7 @@ unit_start(time_t t, enum window_unit unit)
 static void
 window_set(struct window *w)
 {
-	time_t	u = window_unit_end(w->from, w->unit);
+	time_t u = window_unit_end(w->from, w->unit);
 
 	if (w->unit == WINDOW_NONE)
 		u = w->end;
@@ -83,9 +83,8 @@ window_set(struct window *w)
 }
 
 void
-window_init(struct window *w, enum window_unit unit,
-    enum oai_granularity gran, long long min, time_t start, time_t end,
-    int open_end)
+window_init(struct window *w, enum window_unit unit, enum oai_granularity gran,
+    long long min, time_t start, time_t end, int open_end)
 {
 	w->unit = unit;
 	w->days = gran == GRAN_DAY;
@@ -112,7 +111,7 @@ window_last(const struct window *w)
 int
 window_advance(struct window *w)
 {
-	long long	span;
+	long long span;
 
 	if (window_last(w))
 		return -1;
@@ -122,8 +121,9 @@ window_advance(struct window *w)
 	 * twice as wide, and the whole unit once that covers it.
 	 */
 	if (w->cap > 0 && unit_start(w->from, w->unit)) {
-		span = (long long)(window_unit_end(w->from, w->unit) -
-		    w->from) + 1;
+		span =
+		    (long long)(window_unit_end(w->from, w->unit) - w->from) +
+		    1;
 		w->cap = w->cap > span / 2 ? 0 : w->cap * 2;
 	}
 	window_set(w);
@@ -133,7 +133,7 @@ window_advance(struct window *w)
 int
 window_halve(struct window *w)
 {
-	long long	half;
+	long long half;
 
 	half = ((long long)(w->until - w->from) + 1) / 2;
 	if (w->days)
@@ -146,8 +146,8 @@ window_halve(struct window *w)
 }
 
 void
-window_format(const struct window *w, enum oai_granularity gran,
-    char *from, char *until)
+window_format(
+    const struct window *w, enum oai_granularity gran, char *from, char *until)
 {
 	datestamp_format(w->from, gran, from);
 	if (w->open_end && window_last(w))

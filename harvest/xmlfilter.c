@@ -18,19 +18,19 @@
  * A start tag shorter than this cannot hold more than MAX_ATTRIBUTES
  * attributes (each takes at least five bytes, ' a=""'): not counted.
  */
-#define TAG_CHECK_MIN	(5 * MAX_ATTRIBUTES)
+#define TAG_CHECK_MIN (5 * MAX_ATTRIBUTES)
 
 /* U+FFFD, as UTF-8 and as a reference. */
-#define REPL_UTF8	"\xef\xbf\xbd"
-#define REPL_REF	"&#xFFFD;"
+#define REPL_UTF8 "\xef\xbf\xbd"
+#define REPL_REF  "&#xFFFD;"
 
 /* What one more byte did to the construct in progress. */
 enum fstep {
-	STEP_MORE,		/* taken; it goes on */
-	STEP_KEEP,		/* taken; done, it passes as sent */
-	STEP_PASS,		/* not taken; done, it passes as sent */
-	STEP_FIX,		/* taken; done, it is replaced */
-	STEP_FIX_BEFORE,	/* not taken; what came before is replaced */
+	STEP_MORE,	 /* taken; it goes on */
+	STEP_KEEP,	 /* taken; done, it passes as sent */
+	STEP_PASS,	 /* not taken; done, it passes as sent */
+	STEP_FIX,	 /* taken; done, it is replaced */
+	STEP_FIX_BEFORE, /* not taken; what came before is replaced */
 };
 
 /*
@@ -38,24 +38,264 @@ enum fstep {
  * in every ASCII-compatible encoding, and 0x80 and up in UTF-8.
  */
 #define BC_CTL	1
-#define BC_HIGH	2
+#define BC_HIGH 2
 static const unsigned char byte_class[256] = {
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1,
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	1,
+	1,
+	1,
+	1,
+	1,
+	1,
+	1,
+	1,
+	1,
+	0,
+	0,
+	1,
+	1,
+	0,
+	1,
+	1,
+	1,
+	1,
+	1,
+	1,
+	1,
+	1,
+	1,
+	1,
+	1,
+	1,
+	1,
+	1,
+	1,
+	1,
+	1,
+	1,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	1,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
+	2,
 };
 
 /*
@@ -63,25 +303,25 @@ static const unsigned char byte_class[256] = {
  * appendix F): those are passed to libxml2 untouched.
  */
 static const struct {
-	const char	*bytes;
-	size_t		 len;
+	const char *bytes;
+	size_t	    len;
 } raw_heads[] = {
-	{ "\xfe\xff", 2 },		/* UTF-16BE BOM */
-	{ "\xff\xfe", 2 },		/* UTF-16LE BOM */
-	{ "\0\0\0<", 4 },		/* UCS-4BE */
-	{ "<\0\0\0", 4 },		/* UCS-4LE */
-	{ "\0<\0?", 4 },		/* UTF-16BE, no BOM */
-	{ "<\0?\0", 4 },		/* UTF-16LE, no BOM */
-	{ "\x4c\x6f\xa7\x94", 4 },	/* EBCDIC */
+	{ "\xfe\xff", 2 },	   /* UTF-16BE BOM */
+	{ "\xff\xfe", 2 },	   /* UTF-16LE BOM */
+	{ "\0\0\0<", 4 },	   /* UCS-4BE */
+	{ "<\0\0\0", 4 },	   /* UCS-4LE */
+	{ "\0<\0?", 4 },	   /* UTF-16BE, no BOM */
+	{ "<\0?\0", 4 },	   /* UTF-16LE, no BOM */
+	{ "\x4c\x6f\xa7\x94", 4 }, /* EBCDIC */
 };
 
-static enum in_mode sniff(const unsigned char *, size_t, int);
-static size_t	 plain_run(const unsigned char *, size_t, unsigned int);
-static enum fstep fstep(struct oai_parser *, unsigned char);
+static enum in_mode  sniff(const unsigned char *, size_t, int);
+static size_t	     plain_run(const unsigned char *, size_t, unsigned int);
+static enum fstep    fstep(struct oai_parser *, unsigned char);
 static inline size_t utf8_valid(const unsigned char *, size_t);
-static int	 utf8_lead(struct oai_parser *, unsigned char);
-static int	 char_allowed(unsigned long);
-static int	 emit(struct oai_parser *, const void *, size_t);
+static int	     utf8_lead(struct oai_parser *, unsigned char);
+static int	     char_allowed(unsigned long);
+static int	     emit(struct oai_parser *, const void *, size_t);
 
 /*
  * Decide the encoding once the head allows it (or must: final, or the head
@@ -115,9 +355,9 @@ oai_filter_head(struct oai_parser *p, int final)
 static enum in_mode
 sniff(const unsigned char *h, size_t n, int final)
 {
-	const unsigned char	*d, *e, *end;
-	size_t			 i, m, off = 0;
-	unsigned char		 q;
+	const unsigned char *d, *e, *end;
+	size_t		     i, m, off = 0;
+	unsigned char	     q;
 
 	/* Enough to tell gzip's magic number. */
 	if (n < 2 && !final && (n == 0 || h[0] == 0x1f))
@@ -140,7 +380,8 @@ sniff(const unsigned char *h, size_t n, int final)
 	m = n - off < 6 ? n - off : 6;
 	if (memcmp(h + off, "<?xml ", m) != 0 &&
 	    (m < 6 || memcmp(h + off, "<?xml", 5) != 0 ||
-	    (h[off + 5] != '\t' && h[off + 5] != '\n' && h[off + 5] != '\r')))
+		(h[off + 5] != '\t' && h[off + 5] != '\n' &&
+		    h[off + 5] != '\r')))
 		return IN_UTF8;
 	if (m < 6)
 		return final ? IN_UTF8 : IN_HEAD;
@@ -149,16 +390,17 @@ sniff(const unsigned char *h, size_t n, int final)
 			return IN_HEAD;
 		end = h + n;
 	}
-	if ((d = memmem(h + off, (size_t)(end - h) - off, "encoding",
-	    8)) == NULL)
+	if ((d = memmem(h + off, (size_t)(end - h) - off, "encoding", 8)) ==
+	    NULL)
 		return IN_UTF8;
-	for (d += 8; d < end && (*d == ' ' || *d == '\t' || *d == '\n' ||
-	    *d == '\r'); d++)
+	for (d += 8;
+	     d < end && (*d == ' ' || *d == '\t' || *d == '\n' || *d == '\r');
+	     d++)
 		;
 	if (d == end || *d++ != '=')
 		return IN_UTF8;
-	for (; d < end && (*d == ' ' || *d == '\t' || *d == '\n' ||
-	    *d == '\r'); d++)
+	for (; d < end && (*d == ' ' || *d == '\t' || *d == '\n' || *d == '\r');
+	     d++)
 		;
 	if (d == end || (*d != '"' && *d != '\''))
 		return IN_UTF8;
@@ -191,10 +433,10 @@ sniff(const unsigned char *h, size_t n, int final)
 int
 oai_filter(struct oai_parser *p, const unsigned char *s, size_t len)
 {
-	const unsigned int	 mask = p->mode == IN_UTF8 ?
-	    BC_CTL | BC_HIGH : BC_CTL;
-	size_t			 i = 0, start = 0, cstart = 0, n;
-	unsigned char		 c;
+	const unsigned int mask =
+	    p->mode == IN_UTF8 ? BC_CTL | BC_HIGH : BC_CTL;
+	size_t	      i = 0, start = 0, cstart = 0, n;
+	unsigned char c;
 
 	while (i < len) {
 		if (p->fstate != FS_TEXT) {
@@ -283,18 +525,19 @@ oai_filter(struct oai_parser *p, const unsigned char *s, size_t len)
 static size_t
 plain_run(const unsigned char *s, size_t len, unsigned int mask)
 {
-	const uint64_t	 ones = 0x0101010101010101ULL;
-	const uint64_t	 highs = 0x8080808080808080ULL;
-	const uint64_t	 high = mask & BC_HIGH ? highs : 0;
-	uint64_t	 w, a;
-	size_t		 i = 0, end;
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+	const uint64_t high = mask & BC_HIGH ? highs : 0;
+	uint64_t       w, a;
+	size_t	       i = 0, end;
 
 	for (;;) {
 		for (; len - i >= 8; i += 8) {
 			memcpy(&w, s + i, 8);
 			a = w ^ (ones * '&');
 			if ((((w - ones * 0x20) & ~w) | ((a - ones) & ~a) |
-			    (w & high)) & highs)
+				(w & high)) &
+			    highs)
 				break;
 		}
 		end = len - i < 8 ? len : i + 8;
@@ -310,7 +553,7 @@ plain_run(const unsigned char *s, size_t len, unsigned int mask)
 static enum fstep
 fstep(struct oai_parser *p, unsigned char c)
 {
-	unsigned int	d;
+	unsigned int d;
 
 	switch (p->fstate) {
 	case FS_AMP:
@@ -385,7 +628,7 @@ fstep(struct oai_parser *p, unsigned char c)
 static inline size_t
 utf8_valid(const unsigned char *s, size_t n)
 {
-	unsigned char	c = s[0];
+	unsigned char c = s[0];
 
 	if (c >= 0xc2 && c <= 0xdf)
 		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
@@ -462,8 +705,7 @@ oai_filter_finish(struct oai_parser *p)
 		p->repairs++;
 		if (emit(p, REPL_UTF8, 3) == -1)
 			return -1;
-	} else if (p->fstate != FS_TEXT &&
-	    emit(p, p->pend, p->npend) == -1)
+	} else if (p->fstate != FS_TEXT && emit(p, p->pend, p->npend) == -1)
 		return -1;
 	p->fstate = FS_TEXT;
 	p->npend = 0;
@@ -487,15 +729,14 @@ oai_filter_finish(struct oai_parser *p)
 void
 oai_tag_check(struct oai_parser *p)
 {
-	xmlParserInputPtr	 in = p->ctxt->input;
-	const xmlChar		*s, *end;
-	unsigned long		 pos;
-	size_t			 n;
+	xmlParserInputPtr in = p->ctxt->input;
+	const xmlChar	 *s, *end;
+	unsigned long	  pos;
+	size_t		  n;
 
 	if (in == NULL || in->cur == NULL || in->end == NULL ||
-	    (size_t)(in->end - in->cur) < TAG_CHECK_MIN ||
-	    in->cur[0] != '<' || in->cur[1] == '/' || in->cur[1] == '!' ||
-	    in->cur[1] == '?')
+	    (size_t)(in->end - in->cur) < TAG_CHECK_MIN || in->cur[0] != '<' ||
+	    in->cur[1] == '/' || in->cur[1] == '!' || in->cur[1] == '?')
 		return;
 	pos = in->consumed + (unsigned long)(in->cur - in->base) + 1;
 	if (pos != p->tag_pos) {
@@ -522,8 +763,9 @@ oai_tag_check(struct oai_parser *p)
 	p->tag_scanned = (size_t)((s == NULL || s > end ? end : s) - in->cur);
 	p->tag_nattrs = n;
 	if (n > MAX_ATTRIBUTES)
-		oai_set_cause(p, "line %d: an element with more than "
+		oai_set_cause(p,
+		    "line %d: an element with more than "
 		    "MAX_ATTRIBUTES (%d) attributes and namespace "
-		    "declarations", xmlSAX2GetLineNumber(p->ctxt),
-		    MAX_ATTRIBUTES);
+		    "declarations",
+		    xmlSAX2GetLineNumber(p->ctxt), MAX_ATTRIBUTES);
 }

@@ -38,27 +38,27 @@
  * JSON (\u00XX), plus the header.  Also what a backend reads back of one
  * record's values at most.
  */
-#define EXPORT_MAX_LINE		(16 * MAX_RECORD_BYTES)
+#define EXPORT_MAX_LINE (16 * MAX_RECORD_BYTES)
 
 /* record.sets: every setSpec escaped (up to six bytes a byte), quoted. */
-#define SETS_JSON_MAX		(MAX_SETS_PER_RECORD * (6 * MAX_ID_LEN + 3) + 2)
+#define SETS_JSON_MAX (MAX_SETS_PER_RECORD * (6 * MAX_ID_LEN + 3) + 2)
 
 struct store_ops {
 	/* Names the backend in logs. */
-	const char	*name;
+	const char *name;
 	/*
 	 * The paths this backend opens start so (e.g. "postgresql://");
 	 * NULL: any other path, a file (the default backend).
 	 */
-	const char	*scheme;
+	const char *scheme;
 
 	/*
 	 * Connect (creating and migrating the schema unless STORE_RDONLY);
 	 * the state every other operation gets, or NULL with *cause.
 	 */
-	void	*(*open)(const char *path, int flags, char **cause);
+	void *(*open)(const char *path, int flags, char **cause);
 	/* Disconnect and free; an open page transaction is rolled back. */
-	void	 (*close)(void *);
+	void (*close)(void *);
 	/* May be NULL: no file (store_path() gives NULL). */
 	const char *(*path)(const void *);
 	/*
@@ -66,121 +66,114 @@ struct store_ops {
 	 * nothing, store_checkpoint_stats() gives zeros).  Outside page
 	 * transactions.
 	 */
-	int	 (*checkpoint_async)(void *, int, int, int, char **);
-	void	 (*checkpoint_stats)(void *, struct store_ckpt_stats *);
-	int	 (*schema_version)(void *);
+	int (*checkpoint_async)(void *, int, int, int, char **);
+	void (*checkpoint_stats)(void *, struct store_ckpt_stats *);
+	int (*schema_version)(void *);
 
 	/*
 	 * Sources and runs: outside page transactions, each its own
 	 * (autocommit).  source_url and source_by_url return an allocated
 	 * string (NULL: none) the caller frees.
 	 */
-	int64_t	 (*source)(void *, const char *, const char *, int, char **);
-	char	*(*source_url)(void *, const char *);
-	char	*(*source_by_url)(void *, const char *);
-	int	 (*source_identify)(void *, int64_t, const char *,
-		    const char *, const char *, const char *, char **);
-	int64_t	 (*run_begin)(void *, int64_t, char **);
-	int	 (*run_end)(void *, int64_t, const char *,
-		    const struct store_run_stats *, const char *, char **);
+	int64_t (*source)(void *, const char *, const char *, int, char **);
+	char *(*source_url)(void *, const char *);
+	char *(*source_by_url)(void *, const char *);
+	int (*source_identify)(void *, int64_t, const char *, const char *,
+	    const char *, const char *, char **);
+	int64_t (*run_begin)(void *, int64_t, char **);
+	int (*run_end)(void *, int64_t, const char *,
+	    const struct store_run_stats *, const char *, char **);
 	/* 1 with *ended (0: none) and *status (allocated), 0, or -1. */
-	int	 (*source_last_run)(void *, const char *, time_t *, char **,
-		    char **);
+	int (*source_last_run)(
+	    void *, const char *, time_t *, char **, char **);
 
 	/*
 	 * The page transaction.  commit failing leaves it open: the caller
 	 * rolls back.  rollback outside one does nothing.
 	 */
-	int	 (*begin)(void *, char **);
-	int	 (*commit)(void *, char **);
-	void	 (*rollback)(void *);
+	int (*begin)(void *, char **);
+	int (*commit)(void *, char **);
+	void (*rollback)(void *);
 	/*
 	 * In a page transaction.  The record (and its prep, made by
 	 * store_prepare() when NULL) is the caller's.
 	 */
-	int	 (*put)(void *, int64_t, int64_t, const struct store_record *,
-		    enum store_change *, char **);
+	int (*put)(void *, int64_t, int64_t, const struct store_record *,
+	    enum store_change *, char **);
 	/* In a page transaction; raw (raw_len bytes) borrowed. */
-	int	 (*reject)(void *, int64_t, int64_t, const char *,
-		    const char *, const char *, const char *, const char *,
-		    size_t, int, char **);
+	int (*reject)(void *, int64_t, int64_t, const char *, const char *,
+	    const char *, const char *, const char *, size_t, int, char **);
 	/*
 	 * Outside or inside one; fills a state whose strings are allocated,
 	 * the caller's to free (store_list_state_free()).
 	 */
-	int	 (*list_get)(void *, int64_t, const char *, const char *,
-		    struct store_list_state *, char **);
+	int (*list_get)(void *, int64_t, const char *, const char *,
+	    struct store_list_state *, char **);
 	/* Both in a page transaction; strings borrowed. */
-	int	 (*list_checkpoint)(void *, int64_t, const char *,
-		    const char *, const struct store_list_state *, char **);
-	int	 (*list_complete)(void *, int64_t, const char *, const char *,
-		    const char *, char **);
+	int (*list_checkpoint)(void *, int64_t, const char *, const char *,
+	    const struct store_list_state *, char **);
+	int (*list_complete)(
+	    void *, int64_t, const char *, const char *, const char *, char **);
 	/* In a page transaction: mark and finish (which puts deletions). */
-	int	 (*sweep_mark)(void *, int64_t, const char *, const char *,
-		    int64_t, char **);
-	int	 (*sweep_finish)(void *, int64_t, const char *, int64_t,
-		    const char *, long long *, char **);
+	int (*sweep_mark)(
+	    void *, int64_t, const char *, const char *, int64_t, char **);
+	int (*sweep_finish)(void *, int64_t, const char *, int64_t,
+	    const char *, long long *, char **);
 	/* Outside page transactions; *swept_at is allocated (or NULL). */
-	int	 (*sweep_last)(void *, int64_t, const char *, char **,
-		    char **);
-	int	 (*sweep_touch)(void *, int64_t, const char *, char **);
+	int (*sweep_last)(void *, int64_t, const char *, char **, char **);
+	int (*sweep_touch)(void *, int64_t, const char *, char **);
 
 	/*
 	 * Queries, outside page transactions: rows go to the callback, valid
 	 * until it returns; a callback's -1 stops the query, which returns
 	 * -1 without setting *cause.
 	 */
-	int	 (*export)(void *, const char *, const char *,
-		    int (*)(void *, const struct store_export_row *), void *,
-		    char **);
-	int	 (*changes)(void *, int64_t, int64_t,
-		    int (*)(void *, const struct store_change_row *), void *,
-		    char **);
-	int	 (*search)(void *, const char *, const char *, long long,
-		    int (*)(void *, const struct store_search_row *), void *,
-		    char **);
-	int	 (*status)(void *, const struct store_status_cb *, char **);
-	int	 (*source_status)(void *, const char *,
-		    const struct store_status_cb *, char **);
+	int (*export)(void *, const char *, const char *,
+	    int (*)(void *, const struct store_export_row *), void *, char **);
+	int (*changes)(void *, int64_t, int64_t,
+	    int (*)(void *, const struct store_change_row *), void *, char **);
+	int (*search)(void *, const char *, const char *, long long,
+	    int (*)(void *, const struct store_search_row *), void *, char **);
+	int (*status)(void *, const struct store_status_cb *, char **);
+	int (*source_status)(
+	    void *, const char *, const struct store_status_cb *, char **);
 	/* Any time, inside a page transaction too. */
-	int	 (*writable)(void *, char **);
-	int64_t	 (*last_seq)(void *);
+	int (*writable)(void *, char **);
+	int64_t (*last_seq)(void *);
 	/* Outside page transactions. */
-	int	 (*outbox_get)(void *, const char *, int64_t *, char **);
-	int	 (*outbox_set)(void *, const char *, int64_t, char **);
+	int (*outbox_get)(void *, const char *, int64_t *, char **);
+	int (*outbox_set)(void *, const char *, int64_t, char **);
 
 	/* A selection of records; a query, as export. */
-	int	 (*export_select)(void *, const struct store_export_filter *,
-		    int (*)(void *, const struct store_export_row *), void *,
-		    char **);
+	int (*export_select)(void *, const struct store_export_filter *,
+	    int (*)(void *, const struct store_export_row *), void *, char **);
 	/*
 	 * Sources by name, outside page transactions: known is a query;
 	 * the others are each a transaction of their own.
 	 */
-	int	 (*source_known)(void *, const char *, const char *, char **);
-	int	 (*source_rename)(void *, const char *, const char *, char **);
-	int	 (*source_move)(void *, const char *, const char *, char **);
-	int	 (*source_reset)(void *, const char *, long long *, char **);
-	int	 (*source_drop)(void *, const char *, int,
-		    struct store_drop_stats *, char **);
+	int (*source_known)(void *, const char *, const char *, char **);
+	int (*source_rename)(void *, const char *, const char *, char **);
+	int (*source_move)(void *, const char *, const char *, char **);
+	int (*source_reset)(void *, const char *, long long *, char **);
+	int (*source_drop)(
+	    void *, const char *, int, struct store_drop_stats *, char **);
 };
 
 /* What store_open() returns: the backend and its state. */
 struct store {
-	const struct store_ops	*ops;
-	void			*be;
+	const struct store_ops *ops;
+	void		       *be;
 };
 
-extern const struct store_ops	store_sqlite_ops;
+extern const struct store_ops store_sqlite_ops;
 
 /* Set *cause (when cause is not NULL) to an allocated message. */
-static inline void	set_cause(char **, const char *, ...)
-			    __printflike(2, 3);
+static inline void set_cause(char **, const char *, ...) __printflike(2, 3);
 
 static inline void
 set_cause(char **cause, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 
 	if (cause == NULL)
 		return;
@@ -195,9 +188,8 @@ set_cause(char **cause, const char *fmt, ...)
  * NUL-terminated values at vals->data + off[] (-1 when the counts disagree
  * or it is too long).
  */
-uint64_t	 store_record_hash(struct store_prep *,
-		    const struct store_record *);
-int		 store_template_fill(struct buf *, const char *, size_t,
-		    const struct buf *, const size_t *, size_t);
+uint64_t store_record_hash(struct store_prep *, const struct store_record *);
+int store_template_fill(struct buf *, const char *, size_t, const struct buf *,
+    const size_t *, size_t);
 
 #endif

@@ -43,138 +43,146 @@
 #include "c14n.h"
 
 /* Deeper than libxml2 lets a document nest (256, or 2048 with HUGE). */
-#define SCOPE_MAX	4096
+#define SCOPE_MAX 4096
 
 /* A rewritten tag; a longer one makes the XML hashed as it stands. */
-#define OUT_MAX		(8 * MAX_RECORD_BYTES)
+#define OUT_MAX (8 * MAX_RECORD_BYTES)
 
 /* Scratch grown past this for one record is given back. */
-#define KEEP_BYTES	(64 * 1024)
+#define KEEP_BYTES (64 * 1024)
 
 /* The seed of XML hashed as it stands is the seed with these bits flipped. */
-#define RAW_SEED	0x6331346e2d726177ULL	/* "c14n-raw" */
+#define RAW_SEED 0x6331346e2d726177ULL /* "c14n-raw" */
 
-#define XXH_P1	0x9e3779b185ebca87ULL
-#define XXH_P2	0xc2b2ae3d27d4eb4fULL
-#define XXH_P3	0x165667b19e3779f9ULL
-#define XXH_P4	0x85ebca77c2b2ae63ULL
-#define XXH_P5	0x27d4eb2f165667c5ULL
-#define XXH_ROTL(x, r)	(((x) << (r)) | ((x) >> (64 - (r))))
+#define XXH_P1	       0x9e3779b185ebca87ULL
+#define XXH_P2	       0xc2b2ae3d27d4eb4fULL
+#define XXH_P3	       0x165667b19e3779f9ULL
+#define XXH_P4	       0x85ebca77c2b2ae63ULL
+#define XXH_P5	       0x27d4eb2f165667c5ULL
+#define XXH_ROTL(x, r) (((x) << (r)) | ((x) >> (64 - (r))))
 
 /* XXH64 fed piece by piece: the same result as over the pieces joined. */
 struct xxh {
-	uint64_t	 v[4];
-	uint64_t	 seed;
-	uint64_t	 total;
-	unsigned char	 mem[32];
-	size_t		 memsize;
+	uint64_t      v[4];
+	uint64_t      seed;
+	uint64_t      total;
+	unsigned char mem[32];
+	size_t	      memsize;
 };
 
 /* An attribute or namespace declaration of the tag being read. */
 struct item {
-	const char	*name;		/* as written */
-	size_t		 nlen;
-	const char	*val;		/* between the quotes, as written */
-	size_t		 vlen;
-	int		 decl;		/* xmlns or xmlns:p */
+	const char *name; /* as written */
+	size_t	    nlen;
+	const char *val; /* between the quotes, as written */
+	size_t	    vlen;
+	int	    decl; /* xmlns or xmlns:p */
 };
 
 /* A namespace binding in scope: offsets into nsbuf. */
 struct nsbind {
-	size_t		 prefix;
-	size_t		 plen;
-	size_t		 uri;		/* escaped as in the output */
-	size_t		 ulen;
+	size_t prefix;
+	size_t plen;
+	size_t uri; /* escaped as in the output */
+	size_t ulen;
 };
 
 /* What an element's end takes back. */
 struct scope {
-	size_t		 nns;
-	size_t		 nslen;
+	size_t nns;
+	size_t nslen;
 };
 
 struct store_c14n {
-	struct xxh	 h;
-	const char	*span;		/* where the input not yet hashed starts */
-	struct item	*items;
-	size_t		 nitems;
-	size_t		 itemcap;
-	struct buf	 out;		/* a rewritten tag */
-	struct buf	 nsbuf;
-	struct nsbind	*ns;
-	size_t		 nns;
-	size_t		 nscap;
-	struct scope	*scopes;
-	size_t		 depth;
-	size_t		 scopecap;
+	struct xxh     h;
+	const char    *span; /* where the input not yet hashed starts */
+	struct item   *items;
+	size_t	       nitems;
+	size_t	       itemcap;
+	struct buf     out; /* a rewritten tag */
+	struct buf     nsbuf;
+	struct nsbind *ns;
+	size_t	       nns;
+	size_t	       nscap;
+	struct scope  *scopes;
+	size_t	       depth;
+	size_t	       scopecap;
 
 	/*
 	 * The last root's start tag as it came, what it became and the
 	 * bindings it put in scope: a repository's records nearly all begin
 	 * with the same one.
 	 */
-	struct buf	 root_in;
-	struct buf	 root_out;	/* empty: as it came */
-	struct buf	 root_nsbuf;
-	struct nsbind	*root_ns;
-	size_t		 root_nns;
+	struct buf     root_in;
+	struct buf     root_out; /* empty: as it came */
+	struct buf     root_nsbuf;
+	struct nsbind *root_ns;
+	size_t	       root_nns;
 };
 
 /* How a character is escaped: 1 in text and attributes, 2 in attributes. */
 static const unsigned char esc_class[256] = {
-	['&'] = 1, ['<'] = 1, ['>'] = 1, ['\r'] = 1,
-	['"'] = 2, ['\t'] = 2, ['\n'] = 2,
+	['&'] = 1,
+	['<'] = 1,
+	['>'] = 1,
+	['\r'] = 1,
+	['"'] = 2,
+	['\t'] = 2,
+	['\n'] = 2,
 };
 
 /* What ends a name in a tag. */
-#define C_BLANK		0x01
-#define C_TAGEND	0x02	/* / > */
-#define C_EQ		0x04
+#define C_BLANK	 0x01
+#define C_TAGEND 0x02 /* / > */
+#define C_EQ	 0x04
 static const unsigned char ch_class[256] = {
-	[' '] = C_BLANK, ['\t'] = C_BLANK, ['\n'] = C_BLANK, ['\r'] = C_BLANK,
-	['/'] = C_TAGEND, ['>'] = C_TAGEND, ['='] = C_EQ,
+	[' '] = C_BLANK,
+	['\t'] = C_BLANK,
+	['\n'] = C_BLANK,
+	['\r'] = C_BLANK,
+	['/'] = C_TAGEND,
+	['>'] = C_TAGEND,
+	['='] = C_EQ,
 };
 
 /* XXH64 */
-static uint64_t	 xxh_read64(const unsigned char *);
-static uint64_t	 xxh_round(uint64_t, uint64_t);
-static uint64_t	 xxh_merge(uint64_t, uint64_t);
-static uint64_t	 xxh_finish(uint64_t, const unsigned char *, size_t);
-static void	 xxh_init(struct xxh *, uint64_t);
-static void	 xxh_update(struct xxh *, const void *, size_t);
-static uint64_t	 xxh_digest(const struct xxh *);
+static uint64_t xxh_read64(const unsigned char *);
+static uint64_t xxh_round(uint64_t, uint64_t);
+static uint64_t xxh_merge(uint64_t, uint64_t);
+static uint64_t xxh_finish(uint64_t, const unsigned char *, size_t);
+static void	xxh_init(struct xxh *, uint64_t);
+static void	xxh_update(struct xxh *, const void *, size_t);
+static uint64_t xxh_digest(const struct xxh *);
 
 /* The canonical form */
-static int	 canon(struct store_c14n *, const char *, const char *);
-static const char *start_tag(struct store_c14n *, const char *,
-		    const char *);
+static int	   canon(struct store_c14n *, const char *, const char *);
+static const char *start_tag(struct store_c14n *, const char *, const char *);
 static const char *end_tag(struct store_c14n *, const char *, const char *);
 static const char *bang(struct store_c14n *, const char *, const char *);
-static const char *text_ref(struct store_c14n *, const char *,
-		    const char *);
-static void	 cdata(struct store_c14n *, const char *, const char *);
-static int	 attr_value(struct store_c14n *, const char *, size_t);
-static int	 decl_out(struct store_c14n *, const struct item *);
-static void	 root_keep(struct store_c14n *, const char *, size_t, int);
+static const char *text_ref(struct store_c14n *, const char *, const char *);
+static void	   cdata(struct store_c14n *, const char *, const char *);
+static int	   attr_value(struct store_c14n *, const char *, size_t);
+static int	   decl_out(struct store_c14n *, const struct item *);
+static void	   root_keep(struct store_c14n *, const char *, size_t, int);
 static const char *root_again(struct store_c14n *, const char *);
 static const char *ref_decode(const char *, const char *, uint32_t *);
-static size_t	 char_encode(uint32_t, int, char *);
-static size_t	 text_run(const char *, size_t);
-static int	 cmp_item(const void *, const void *);
-static int	 scope_push(struct store_c14n *);
-static void	 scope_pop(struct store_c14n *);
-static void	 flush(struct store_c14n *, const char *);
-static void	 replace(struct store_c14n *, const char *, const char *,
-		    const char *, size_t);
-static int	 is_blank(char);
-static void	 buf_keep(struct buf *);
+static size_t	   char_encode(uint32_t, int, char *);
+static size_t	   text_run(const char *, size_t);
+static int	   cmp_item(const void *, const void *);
+static int	   scope_push(struct store_c14n *);
+static void	   scope_pop(struct store_c14n *);
+static void	   flush(struct store_c14n *, const char *);
+static void	   replace(
+	   struct store_c14n *, const char *, const char *, const char *, size_t);
+static int  is_blank(char);
+static void buf_keep(struct buf *);
 
 /* XXH64 */
 
 static uint64_t
 xxh_read64(const unsigned char *p)
 {
-	uint64_t	x;
+	uint64_t x;
 
 	memcpy(&x, p, sizeof(x));
 	return le64toh(x);
@@ -198,8 +206,8 @@ xxh_merge(uint64_t h, uint64_t v)
 static uint64_t
 xxh_finish(uint64_t h, const unsigned char *p, size_t len)
 {
-	const unsigned char	*end = p + len;
-	uint32_t		 w;
+	const unsigned char *end = p + len;
+	uint32_t	     w;
 
 	for (; end - p >= 8; p += 8) {
 		h ^= xxh_round(0, xxh_read64(p));
@@ -226,8 +234,8 @@ xxh_finish(uint64_t h, const unsigned char *p, size_t len)
 uint64_t
 store_xxh64(const void *in, size_t len, uint64_t seed)
 {
-	const unsigned char	*p = in, *end = p + len;
-	uint64_t		 v1, v2, v3, v4, h;
+	const unsigned char *p = in, *end = p + len;
+	uint64_t	     v1, v2, v3, v4, h;
 
 	if (len >= 32) {
 		v1 = seed + XXH_P1 + XXH_P2;
@@ -268,9 +276,9 @@ xxh_init(struct xxh *x, uint64_t seed)
 static void
 xxh_update(struct xxh *x, const void *in, size_t len)
 {
-	const unsigned char	*p = in, *end = p + len;
-	const unsigned char	*s;
-	size_t			 k;
+	const unsigned char *p = in, *end = p + len;
+	const unsigned char *s;
+	size_t		     k;
 
 	x->total += len;
 	if (x->memsize + len < 32) {
@@ -305,7 +313,7 @@ xxh_update(struct xxh *x, const void *in, size_t len)
 static uint64_t
 xxh_digest(const struct xxh *x)
 {
-	uint64_t	h;
+	uint64_t h;
 
 	if (x->total >= 32) {
 		h = XXH_ROTL(x->v[0], 1) + XXH_ROTL(x->v[1], 7) +
@@ -325,7 +333,7 @@ xxh_digest(const struct xxh *x)
 struct store_c14n *
 store_c14n_new(void)
 {
-	struct store_c14n	*c;
+	struct store_c14n *c;
 
 	c = xcalloc(1, sizeof(*c));
 	buf_init(&c->out, OUT_MAX);
@@ -354,10 +362,10 @@ store_c14n_free(struct store_c14n *c)
 }
 
 uint64_t
-store_c14n_hash(struct store_c14n *c, const char *xml, size_t len,
-    uint64_t seed)
+store_c14n_hash(
+    struct store_c14n *c, const char *xml, size_t len, uint64_t seed)
 {
-	uint64_t	h;
+	uint64_t h;
 
 	xxh_init(&c->h, seed);
 	c->nns = 0;
@@ -384,8 +392,8 @@ store_c14n_hash(struct store_c14n *c, const char *xml, size_t len,
 static int
 canon(struct store_c14n *c, const char *s, const char *end)
 {
-	const char	*p = s, *q;
-	size_t		 n;
+	const char *p = s, *q;
+	size_t	    n;
 
 	c->span = s;
 	while (p < end) {
@@ -398,7 +406,7 @@ canon(struct store_c14n *c, const char *s, const char *end)
 				p = bang(c, p, end);
 			else if (p[1] == '?') {
 				if ((q = memmem(p + 2, (size_t)(end - p - 2),
-				    "?>", 2)) == NULL)
+					 "?>", 2)) == NULL)
 					return -1;
 				/* The XML declaration goes, a PI stays. */
 				if (c->depth == 0 && end - p > 5 &&
@@ -452,12 +460,12 @@ canon(struct store_c14n *c, const char *s, const char *end)
 static const char *
 start_tag(struct store_c14n *c, const char *p, const char *end)
 {
-	const char	*lt = p, *name, *an, *v;
-	struct item	*it, tmp;
-	struct buf	*o = &c->out;
-	size_t		 i, j, nlen, anlen;
-	int		 empty = 0, err = 0, same;
-	char		 q;
+	const char  *lt = p, *name, *an, *v;
+	struct item *it, tmp;
+	struct buf  *o = &c->out;
+	size_t	     i, j, nlen, anlen;
+	int	     empty = 0, err = 0, same;
+	char	     q;
 
 	if (c->depth == 0 && c->root_in.len > 0 &&
 	    (size_t)(end - p) >= c->root_in.len &&
@@ -465,8 +473,8 @@ start_tag(struct store_c14n *c, const char *p, const char *end)
 		return root_again(c, p);
 
 	name = ++p;
-	while (p < end && (ch_class[(unsigned char)*p] &
-	    (C_BLANK | C_TAGEND)) == 0)
+	while (p < end &&
+	    (ch_class[(unsigned char)*p] & (C_BLANK | C_TAGEND)) == 0)
 		p++;
 	if ((nlen = (size_t)(p - name)) == 0)
 		return NULL;
@@ -506,8 +514,8 @@ start_tag(struct store_c14n *c, const char *p, const char *end)
 			return NULL;
 		if (c->nitems == c->itemcap) {
 			c->itemcap = c->itemcap == 0 ? 16 : 2 * c->itemcap;
-			c->items = xreallocarray(c->items, c->itemcap,
-			    sizeof(*c->items));
+			c->items = xreallocarray(
+			    c->items, c->itemcap, sizeof(*c->items));
 		}
 		it = &c->items[c->nitems++];
 		it->name = an;
@@ -527,8 +535,9 @@ start_tag(struct store_c14n *c, const char *p, const char *end)
 		qsort(c->items, c->nitems, sizeof(*c->items), cmp_item);
 	else
 		for (i = 1; i < c->nitems; i++)
-			for (j = i; j > 0 && cmp_item(&c->items[j - 1],
-			    &c->items[j]) > 0; j--) {
+			for (j = i; j > 0 &&
+			     cmp_item(&c->items[j - 1], &c->items[j]) > 0;
+			     j--) {
 				tmp = c->items[j];
 				c->items[j] = c->items[j - 1];
 				c->items[j - 1] = tmp;
@@ -578,8 +587,8 @@ root_keep(struct store_c14n *c, const char *lt, size_t len, int same)
 		buf_reset(&c->root_in);
 		return;
 	}
-	c->root_ns = xreallocarray(c->root_ns, c->nns > 0 ? c->nns : 1,
-	    sizeof(*c->root_ns));
+	c->root_ns = xreallocarray(
+	    c->root_ns, c->nns > 0 ? c->nns : 1, sizeof(*c->root_ns));
 	if (c->nns > 0)
 		memcpy(c->root_ns, c->ns, c->nns * sizeof(*c->ns));
 	c->root_nns = c->nns;
@@ -613,11 +622,11 @@ root_again(struct store_c14n *c, const char *p)
 static int
 decl_out(struct store_c14n *c, const struct item *it)
 {
-	struct buf	*o = &c->out;
-	struct nsbind	*b;
-	const char	*ns, *prefix = it->name + 5;
-	size_t		 plen = it->nlen - 5, start, uri, ulen, i;
-	int		 err = 0;
+	struct buf    *o = &c->out;
+	struct nsbind *b;
+	const char    *ns, *prefix = it->name + 5;
+	size_t	       plen = it->nlen - 5, start, uri, ulen, i;
+	int	       err = 0;
 
 	if (plen > 0) {
 		prefix++;
@@ -637,11 +646,12 @@ decl_out(struct store_c14n *c, const struct item *it)
 	ns = buf_str(&c->nsbuf);
 	for (i = c->nns; i-- > 0;) {
 		b = &c->ns[i];
-		if (b->plen == plen && memcmp(ns + b->prefix, prefix, plen) == 0)
+		if (b->plen == plen &&
+		    memcmp(ns + b->prefix, prefix, plen) == 0)
 			break;
 	}
 	if ((i != (size_t)-1 && c->ns[i].ulen == ulen &&
-	    memcmp(ns + c->ns[i].uri, o->data + uri, ulen) == 0) ||
+		memcmp(ns + c->ns[i].uri, o->data + uri, ulen) == 0) ||
 	    (i == (size_t)-1 && plen == 0 && ulen == 0)) {
 		o->len = start;
 		o->data[o->len] = '\0';
@@ -666,7 +676,7 @@ decl_out(struct store_c14n *c, const struct item *it)
 static const char *
 end_tag(struct store_c14n *c, const char *p, const char *end)
 {
-	const char	*name, *blanks;
+	const char *name, *blanks;
 
 	/* A name has no < & > CR: the first of them is its end. */
 	name = p += 2;
@@ -687,7 +697,7 @@ end_tag(struct store_c14n *c, const char *p, const char *end)
 static const char *
 bang(struct store_c14n *c, const char *p, const char *end)
 {
-	const char	*q;
+	const char *q;
 
 	if (end - p >= 4 && memcmp(p, "<!--", 4) == 0) {
 		if ((q = memmem(p + 4, (size_t)(end - p - 4), "-->", 3)) ==
@@ -712,8 +722,8 @@ bang(struct store_c14n *c, const char *p, const char *end)
 static void
 cdata(struct store_c14n *c, const char *p, const char *end)
 {
-	const char	*run = p;
-	const char	*rep;
+	const char *run = p;
+	const char *rep;
 
 	while (p < end) {
 		p += text_run(p, (size_t)(end - p));
@@ -746,10 +756,10 @@ cdata(struct store_c14n *c, const char *p, const char *end)
 static const char *
 text_ref(struct store_c14n *c, const char *p, const char *end)
 {
-	const char	*q;
-	char		 enc[8];
-	size_t		 n;
-	uint32_t	 cp;
+	const char *q;
+	char	    enc[8];
+	size_t	    n;
+	uint32_t    cp;
 
 	/* The escapes harvest/oai.c writes are canonical. */
 	if (end - p >= 4 && (p[1] == 'l' || p[1] == 'g') && p[2] == 't' &&
@@ -769,11 +779,11 @@ text_ref(struct store_c14n *c, const char *p, const char *end)
 static int
 attr_value(struct store_c14n *c, const char *p, size_t n)
 {
-	const char	*end = p + n, *run = p, *q;
-	struct buf	*o = &c->out;
-	char		 enc[8];
-	uint32_t	 cp;
-	int		 err = 0;
+	const char *end = p + n, *run = p, *q;
+	struct buf *o = &c->out;
+	char	    enc[8];
+	uint32_t    cp;
+	int	    err = 0;
 
 	while (p < end) {
 		if (esc_class[(unsigned char)*p] == 0) {
@@ -801,8 +811,8 @@ attr_value(struct store_c14n *c, const char *p, size_t n)
 			p++;
 			break;
 		default:
-			err |= buf_add(o, enc, char_encode((unsigned char)*p,
-			    1, enc));
+			err |= buf_add(
+			    o, enc, char_encode((unsigned char)*p, 1, enc));
 			p++;
 			break;
 		}
@@ -820,16 +830,19 @@ static const char *
 ref_decode(const char *p, const char *end, uint32_t *cp)
 {
 	static const struct {
-		const char	*name;
-		size_t		 len;
-		uint32_t	 cp;
+		const char *name;
+		size_t	    len;
+		uint32_t    cp;
 	} named[] = {
-		{ "amp;", 4, '&' }, { "lt;", 3, '<' }, { "gt;", 3, '>' },
-		{ "quot;", 5, '"' }, { "apos;", 5, '\'' },
+		{ "amp;", 4, '&' },
+		{ "lt;", 3, '<' },
+		{ "gt;", 3, '>' },
+		{ "quot;", 5, '"' },
+		{ "apos;", 5, '\'' },
 	};
-	uint32_t	v = 0;
-	size_t		i, ndigits = 0;
-	int		d, hex;
+	uint32_t v = 0;
+	size_t	 i, ndigits = 0;
+	int	 d, hex;
 
 	p++;
 	if (p == end)
@@ -862,8 +875,9 @@ ref_decode(const char *p, const char *end, uint32_t *cp)
 	if (p == end || ndigits == 0)
 		return NULL;
 	/* XML 1.0 Char. */
-	if (v < 0x20 ? v != 0x9 && v != 0xa && v != 0xd :
-	    (v >= 0xd800 && v <= 0xdfff) || v == 0xfffe || v == 0xffff)
+	if (v < 0x20 ?
+		v != 0x9 && v != 0xa && v != 0xd :
+		(v >= 0xd800 && v <= 0xdfff) || v == 0xfffe || v == 0xffff)
 		return NULL;
 	*cp = v;
 	return p + 1;
@@ -876,8 +890,8 @@ ref_decode(const char *p, const char *end, uint32_t *cp)
 static size_t
 char_encode(uint32_t cp, int attr, char *out)
 {
-	const char	*rep = NULL;
-	size_t		 n;
+	const char *rep = NULL;
+	size_t	    n;
 
 	if (cp < 0x80 && (esc_class[cp] & (attr ? 3 : 1)) != 0) {
 		rep = xml_ref((unsigned char)cp);
@@ -912,14 +926,14 @@ char_encode(uint32_t cp, int attr, char *out)
  * metadata.  Thirty-two bytes at a time in the compiler's vectors (SSE2,
  * NEON; '<' | 2 is '>'), then byte by byte.
  */
-typedef unsigned char	v16u8 __attribute__((__vector_size__(16)));
-typedef uint64_t	v2u64 __attribute__((__vector_size__(16)));
+typedef unsigned char v16u8 __attribute__((__vector_size__(16)));
+typedef uint64_t      v2u64 __attribute__((__vector_size__(16)));
 
 static inline v16u8
 specials(v16u8 w)
 {
-	const v16u8	two = (v16u8){ 0 } + 2, gt = (v16u8){ 0 } + '>';
-	const v16u8	amp = (v16u8){ 0 } + '&', cr = (v16u8){ 0 } + '\r';
+	const v16u8 two = (v16u8){ 0 } + 2, gt = (v16u8){ 0 } + '>';
+	const v16u8 amp = (v16u8){ 0 } + '&', cr = (v16u8){ 0 } + '\r';
 
 	return (v16u8)(((w | two) == gt) | (w == amp) | (w == cr));
 }
@@ -928,7 +942,7 @@ specials(v16u8 w)
 static inline size_t
 first_special(v16u8 m)
 {
-	v2u64	q = (v2u64)m;
+	v2u64 q = (v2u64)m;
 
 	/* Each lane's bytes in memory order from its low end. */
 	if (q[0] != 0)
@@ -939,9 +953,9 @@ first_special(v16u8 m)
 static size_t
 text_run(const char *s, size_t n)
 {
-	v16u8		 a, b, ma, mb;
-	v2u64		 q;
-	size_t		 i = 0;
+	v16u8  a, b, ma, mb;
+	v2u64  q;
+	size_t i = 0;
 
 	for (; n - i >= 32; i += 32) {
 		memcpy(&a, s + i, 16);
@@ -970,18 +984,18 @@ text_run(const char *s, size_t n)
 static int
 cmp_item(const void *a, const void *b)
 {
-	const struct item	*x = a, *y = b;
-	int			 r;
+	const struct item *x = a, *y = b;
+	int		   r;
 
 	if (x->decl != y->decl)
 		return x->decl ? -1 : 1;
-	if ((r = memcmp(x->name, y->name, x->nlen < y->nlen ? x->nlen :
-	    y->nlen)) != 0)
+	if ((r = memcmp(
+		 x->name, y->name, x->nlen < y->nlen ? x->nlen : y->nlen)) != 0)
 		return r;
 	if (x->nlen != y->nlen)
 		return x->nlen < y->nlen ? -1 : 1;
-	if ((r = memcmp(x->val, y->val, x->vlen < y->vlen ? x->vlen :
-	    y->vlen)) != 0)
+	if ((r = memcmp(
+		 x->val, y->val, x->vlen < y->vlen ? x->vlen : y->vlen)) != 0)
 		return r;
 	return x->vlen < y->vlen ? -1 : x->vlen > y->vlen;
 }
@@ -993,8 +1007,8 @@ scope_push(struct store_c14n *c)
 		return -1;
 	if (c->depth == c->scopecap) {
 		c->scopecap = c->scopecap == 0 ? 32 : 2 * c->scopecap;
-		c->scopes = xreallocarray(c->scopes, c->scopecap,
-		    sizeof(*c->scopes));
+		c->scopes =
+		    xreallocarray(c->scopes, c->scopecap, sizeof(*c->scopes));
 	}
 	c->scopes[c->depth].nns = c->nns;
 	c->scopes[c->depth].nslen = c->nsbuf.len;

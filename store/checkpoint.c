@@ -30,7 +30,7 @@
 #include "checkpoint.h"
 
 /* At the cap, the WAL holds at least this many of the biggest commit. */
-#define CKPT_CAP_TXNS	4
+#define CKPT_CAP_TXNS 4
 
 /*
  * The committing thread owns everything here.  A pass on the writer's
@@ -39,40 +39,40 @@
  * two.
  */
 struct store_ckpt {
-	sqlite3		*wdb;		/* the writer's connection */
-	sqlite3		*db;		/* the checkpointer's own */
-	struct writer	*w;		/* its thread (NULL: passes inline) */
-	int		 trigger;
-	int		 step;
-	int		 cap;
-	int		 copied;	/* frames copied by the last pass */
-	int		 last;		/* the WAL's length at the last commit */
-	int		 txn;		/* the most frames a commit added since
+	sqlite3		       *wdb; /* the writer's connection */
+	sqlite3		       *db;  /* the checkpointer's own */
+	struct writer	       *w;   /* its thread (NULL: passes inline) */
+	int			trigger;
+	int			step;
+	int			cap;
+	int			copied; /* frames copied by the last pass */
+	int			last; /* the WAL's length at the last commit */
+	int			txn;  /* the most frames a commit added since
 					   the WAL started again */
 	struct store_ckpt_stats stats;
 };
 
-static void	 ckpt_pass(void *);
-static void	 ckpt_run(struct store_ckpt *, sqlite3 *, int);
-static int	 ckpt_hook(void *, sqlite3 *, const char *, int);
+static void ckpt_pass(void *);
+static void ckpt_run(struct store_ckpt *, sqlite3 *, int);
+static int  ckpt_hook(void *, sqlite3 *, const char *, int);
 
 struct store_ckpt *
-store_ckpt_start(sqlite3 *wdb, const char *path, int trigger, int step,
-    int cap, char **cause)
+store_ckpt_start(sqlite3 *wdb, const char *path, int trigger, int step, int cap,
+    char **cause)
 {
-	struct store_ckpt	*c;
-	int			 rc;
+	struct store_ckpt *c;
+	int		   rc;
 
 	c = xcalloc(1, sizeof(*c));
 	c->wdb = wdb;
 	c->trigger = trigger;
 	c->step = step > 0 ? step : 1;
 	c->cap = cap > trigger ? cap : trigger + c->step;
-	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL);
+	rc = sqlite3_open_v2(
+	    path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL", NULL,
-		    NULL, NULL);
+		rc = sqlite3_exec(
+		    c->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		xasprintf(cause, "store: checkpointer: open %s: %s", path,
 		    c->db != NULL ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
@@ -95,9 +95,9 @@ store_ckpt_stop(struct store_ckpt *c)
 	/* A pass in progress finishes first. */
 	writer_free(c->w);
 	log_debug("event=checkpoint_stats passes=%lld inline=%lld failed=%lld "
-	    "max_wal_pages=%lld max_commit_pages=%lld", c->stats.passes,
-	    c->stats.inline_passes, c->stats.failed, c->stats.max_frames,
-	    c->stats.max_txn);
+		  "max_wal_pages=%lld max_commit_pages=%lld",
+	    c->stats.passes, c->stats.inline_passes, c->stats.failed,
+	    c->stats.max_frames, c->stats.max_txn);
 	if (sqlite3_close(c->db) != SQLITE_OK)
 		log_err("event=store_error op=checkpointer_close cause=%s",
 		    log_q(sqlite3_errmsg(c->db)));
@@ -115,7 +115,7 @@ store_ckpt_stats(struct store_ckpt *c, struct store_ckpt_stats *st)
 static void
 ckpt_pass(void *arg)
 {
-	struct store_ckpt	*c = arg;
+	struct store_ckpt *c = arg;
 
 	ckpt_run(c, c->db, 0);
 }
@@ -124,10 +124,10 @@ ckpt_pass(void *arg)
 static void
 ckpt_run(struct store_ckpt *c, sqlite3 *db, int inline_pass)
 {
-	int	rc, nlog = -1, ncopied = -1;
+	int rc, nlog = -1, ncopied = -1;
 
-	rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE,
-	    &nlog, &ncopied);
+	rc = sqlite3_wal_checkpoint_v2(
+	    db, "main", SQLITE_CHECKPOINT_PASSIVE, &nlog, &ncopied);
 	if (inline_pass)
 		c->stats.inline_passes++;
 	else
@@ -153,11 +153,11 @@ ckpt_run(struct store_ckpt *c, sqlite3 *db, int inline_pass)
 static int
 ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
-	struct store_ckpt	*c = arg;
+	struct store_ckpt *c = arg;
 
 	if (frames > c->stats.max_frames)
 		c->stats.max_frames = frames;
-	if (frames <= c->last)		/* the WAL started again */
+	if (frames <= c->last) /* the WAL started again */
 		c->txn = frames;
 	else if (frames - c->last > c->txn)
 		c->txn = frames - c->last;
@@ -173,7 +173,7 @@ ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	if (frames < c->cap || frames < CKPT_CAP_TXNS * c->txn) {
 		if (frames < c->trigger || writer_busy(c->w))
 			return SQLITE_OK;
-		if (c->copied > frames)		/* the WAL started again */
+		if (c->copied > frames) /* the WAL started again */
 			c->copied = 0;
 		if (frames - c->copied >= c->step)
 			writer_submit(c->w, ckpt_pass, c);

@@ -21,12 +21,11 @@ struct store_ckpt;
  * checkpoints as before); without a thread (common/writer.c) the passes
  * run on the writing thread.
  */
-struct store_ckpt *store_ckpt_start(sqlite3 *db, const char *path,
-		    int trigger, int step, int cap, char **cause);
+struct store_ckpt *store_ckpt_start(sqlite3 *db, const char *path, int trigger,
+    int step, int cap, char **cause);
 /* Wait for a pass in progress, stop the thread and give db back. */
-void		 store_ckpt_stop(struct store_ckpt *);
+void store_ckpt_stop(struct store_ckpt *);
 /* After the pass in hand; on the thread that commits on db. */
-void		 store_ckpt_stats(struct store_ckpt *,
-		    struct store_ckpt_stats *);
+void store_ckpt_stats(struct store_ckpt *, struct store_ckpt_stats *);
 
 #endif

@@ -22,54 +22,54 @@
 #include "writer.h"
 
 /* Spools kept for the next pages (each a few KiB to SPOOL_MEM_BYTES). */
-#define SPARE_SPOOLS	4
+#define SPARE_SPOOLS 4
 
 /* A page or a call, queued. */
 struct item {
-	struct store_page	 *page;		/* NULL: a call */
-	int			(*fn)(struct store *, void *, char **);
-	store_page_done_cb	  page_done;
-	store_call_done_cb	  call_done;
-	void			 *arg;
-	size_t			  nrecords;
-	struct store_page_result  res;
-	char			 *cause;
+	struct store_page *page; /* NULL: a call */
+	int (*fn)(struct store *, void *, char **);
+	store_page_done_cb	 page_done;
+	store_call_done_cb	 call_done;
+	void			*arg;
+	size_t			 nrecords;
+	struct store_page_result res;
+	char			*cause;
 };
 
 /* Items written by the thread in one go, in order. */
 struct batch {
-	struct store		*s;
-	int			 wfd;		/* the eventfd */
-	struct item		*items;
-	size_t			 n;
-	size_t			 cap;
-	size_t			 records;
-	size_t			 pages;
+	struct store *s;
+	int	      wfd; /* the eventfd */
+	struct item  *items;
+	size_t	      n;
+	size_t	      cap;
+	size_t	      records;
+	size_t	      pages;
 };
 
 struct store_pages {
-	struct store		*s;		/* the writer's connection */
-	struct writer		*writer;	/* NULL: batches written inline */
-	struct batch		*inflight;	/* with the thread, or NULL */
-	struct batch		*open;		/* queued behind it */
-	int			 wfd;		/* eventfd: a batch is written */
-	struct event		*wev;
-	struct spool		*spare[SPARE_SPOOLS];
-	size_t			 nspare;
+	struct store  *s;	 /* the writer's connection */
+	struct writer *writer;	 /* NULL: batches written inline */
+	struct batch  *inflight; /* with the thread, or NULL */
+	struct batch  *open;	 /* queued behind it */
+	int	       wfd;	 /* eventfd: a batch is written */
+	struct event  *wev;
+	struct spool  *spare[SPARE_SPOOLS];
+	size_t	       nspare;
 };
 
 static struct item *queue_item(struct store_pages *);
-static void	 pump(struct store_pages *);
-static void	 batch_free(struct batch *);
-static void	 batch_write(void *);
-static void	 batch_back(struct store_pages *, struct batch *);
-static void	 on_written(evutil_socket_t, short, void *);
+static void	    pump(struct store_pages *);
+static void	    batch_free(struct batch *);
+static void	    batch_write(void *);
+static void	    batch_back(struct store_pages *, struct batch *);
+static void	    on_written(evutil_socket_t, short, void *);
 
 struct store_pages *
 store_pages_new(struct store *s, struct event_base *base, char **cause)
 {
-	struct store_pages	*sp;
-	char			*ckcause = NULL;
+	struct store_pages *sp;
+	char		   *ckcause = NULL;
 
 	sp = xcalloc(1, sizeof(*sp));
 	sp->wfd = -1;
@@ -87,7 +87,8 @@ store_pages_new(struct store *s, struct event_base *base, char **cause)
 	}
 	if ((sp->wfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    (sp->wev = event_new(base, sp->wfd, EV_READ | EV_PERSIST,
-	    on_written, sp)) == NULL || event_add(sp->wev, NULL) == -1) {
+		 on_written, sp)) == NULL ||
+	    event_add(sp->wev, NULL) == -1) {
 		xasprintf(cause, "harvest: page writer: %s", strerror(errno));
 		store_pages_free(sp);
 		return NULL;
@@ -99,7 +100,7 @@ store_pages_new(struct store *s, struct event_base *base, char **cause)
 void
 store_pages_free(struct store_pages *sp)
 {
-	size_t	i;
+	size_t i;
 
 	if (sp == NULL)
 		return;
@@ -122,7 +123,7 @@ struct store_page *
 store_page_new(enum store_page_kind kind, int64_t source, int64_t run,
     const char *prefix, const char *set)
 {
-	struct store_page	*p;
+	struct store_page *p;
 
 	p = xcalloc(1, sizeof(*p));
 	p->kind = kind;
@@ -138,7 +139,7 @@ store_page_new(enum store_page_kind kind, int64_t source, int64_t run,
 void
 store_page_rejects_free(struct store_page_reject *r, size_t n)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < n; i++) {
 		free(r[i].identifier);
@@ -175,8 +176,8 @@ store_pages_spool(struct store_pages *sp)
 static struct item *
 queue_item(struct store_pages *sp)
 {
-	struct batch	*b;
-	struct item	*it;
+	struct batch *b;
+	struct item  *it;
 
 	if ((b = sp->open) == NULL) {
 		b = sp->open = xcalloc(1, sizeof(*b));
@@ -196,7 +197,7 @@ void
 store_page_submit(struct store_pages *sp, struct store_page *p,
     store_page_done_cb done, void *arg)
 {
-	struct item	*it;
+	struct item *it;
 
 	it = queue_item(sp);
 	it->page = p;
@@ -213,7 +214,7 @@ store_pages_call(struct store_pages *sp,
     int (*fn)(struct store *, void *, char **), store_call_done_cb done,
     void *arg)
 {
-	struct item	*it;
+	struct item *it;
 
 	it = queue_item(sp);
 	it->fn = fn;
@@ -225,8 +226,7 @@ store_pages_call(struct store_pages *sp,
 int
 store_pages_full(const struct store_pages *sp)
 {
-	return sp->open != NULL &&
-	    sp->open->records >= STORE_PAGES_MAX_RECORDS;
+	return sp->open != NULL && sp->open->records >= STORE_PAGES_MAX_RECORDS;
 }
 
 /* Hand the open batch to the thread if it is free. */
@@ -243,8 +243,8 @@ pump(struct store_pages *sp)
 struct store *
 store_pages_wait(struct store_pages *sp)
 {
-	struct batch	*b;
-	uint64_t	 n;
+	struct batch *b;
+	uint64_t      n;
 
 	while (sp->inflight != NULL) {
 		writer_wait(sp->writer);
@@ -263,9 +263,9 @@ store_pages_wait(struct store_pages *sp)
 static void
 on_written(evutil_socket_t fd, short what, void *arg)
 {
-	struct store_pages	*sp = arg;
-	struct batch		*b;
-	uint64_t		 n;
+	struct store_pages *sp = arg;
+	struct batch	   *b;
+	uint64_t	    n;
 
 	/*
 	 * Nothing to read: store_pages_wait() took the batch back since the
@@ -288,7 +288,7 @@ on_written(evutil_socket_t fd, short what, void *arg)
 static void
 batch_free(struct batch *b)
 {
-	size_t	i;
+	size_t i;
 
 	if (b == NULL)
 		return;
@@ -304,19 +304,19 @@ batch_free(struct batch *b)
 
 /* A record of a page being written: stored and counted. */
 struct put_ctx {
-	struct store		*s;
-	struct item		*it;
-	char			*cause;
+	struct store *s;
+	struct item  *it;
+	char	     *cause;
 };
 
 static int
 item_put(void *arg, const struct store_record *r)
 {
-	struct put_ctx		*c = arg;
-	struct store_page	*p = c->it->page;
-	struct store_run_stats	*st = &c->it->res.stats;
-	enum store_change	 kind;
-	struct store_record	 rec = *r;
+	struct put_ctx	       *c = arg;
+	struct store_page      *p = c->it->page;
+	struct store_run_stats *st = &c->it->res.stats;
+	enum store_change	kind;
+	struct store_record	rec = *r;
 
 	rec.prefix = p->prefix;
 	if (store_put(c->s, p->source, p->run, &rec, &kind, &c->cause) == -1)
@@ -346,9 +346,9 @@ item_put(void *arg, const struct store_record *r)
 static int
 write_list_page(struct store *s, struct item *it, char **cause)
 {
-	struct store_page	*p = it->page;
-	struct put_ctx		 c;
-	size_t			 i;
+	struct store_page *p = it->page;
+	struct put_ctx	   c;
+	size_t		   i;
 
 	memset(&c, 0, sizeof(c));
 	c.s = s;
@@ -363,33 +363,33 @@ write_list_page(struct store *s, struct item *it, char **cause)
 	}
 	for (i = 0; i < p->nrejects; i++)
 		if (store_reject(s, p->source, p->run, p->prefix,
-		    p->rejects[i].identifier, p->rejects[i].datestamp,
-		    p->rejects[i].cause, p->rejects[i].raw,
-		    p->rejects[i].raw_len, p->rejects[i].truncated,
-		    cause) == -1)
+			p->rejects[i].identifier, p->rejects[i].datestamp,
+			p->rejects[i].cause, p->rejects[i].raw,
+			p->rejects[i].raw_len, p->rejects[i].truncated,
+			cause) == -1)
 			return -1;
 	if (p->kind == STORE_PAGE_CHECKPOINT)
-		return store_list_checkpoint(s, p->source, p->prefix, p->set,
-		    &p->list, cause);
-	return store_list_complete(s, p->source, p->prefix, p->set,
-	    p->list.watermark, cause);
+		return store_list_checkpoint(
+		    s, p->source, p->prefix, p->set, &p->list, cause);
+	return store_list_complete(
+	    s, p->source, p->prefix, p->set, p->list.watermark, cause);
 }
 
 struct mark_ctx {
-	struct store		*s;
-	struct store_page	*p;
-	char			*cause;
+	struct store	  *s;
+	struct store_page *p;
+	char		  *cause;
 };
 
 static int
 mark_record(void *arg, const struct store_record *r)
 {
-	struct mark_ctx	*c = arg;
+	struct mark_ctx *c = arg;
 
 	if (r->deleted || r->identifier == NULL)
 		return 0;
-	return store_sweep_mark(c->s, c->p->source, c->p->prefix,
-	    r->identifier, c->p->run, &c->cause);
+	return store_sweep_mark(c->s, c->p->source, c->p->prefix, r->identifier,
+	    c->p->run, &c->cause);
 }
 
 /*
@@ -401,9 +401,9 @@ mark_record(void *arg, const struct store_record *r)
 static void
 write_sweep_page(struct store *s, struct item *it)
 {
-	struct store_page	*p = it->page;
-	struct mark_ctx		 c;
-	char			*cause = NULL;
+	struct store_page *p = it->page;
+	struct mark_ctx	   c;
+	char		  *cause = NULL;
 
 	memset(&c, 0, sizeof(c));
 	c.s = s;
@@ -418,8 +418,9 @@ write_sweep_page(struct store *s, struct item *it)
 		}
 		goto rollback;
 	}
-	if (p->sweep_finish && store_sweep_finish(s, p->source, p->prefix,
-	    p->run, p->swept_at, &it->res.vanished, &cause) == -1) {
+	if (p->sweep_finish &&
+	    store_sweep_finish(s, p->source, p->prefix, p->run, p->swept_at,
+		&it->res.vanished, &cause) == -1) {
 		store_rollback(s);
 		it->res.refused = 1;
 		goto fail;
@@ -443,10 +444,9 @@ is_list_page(const struct item *it)
 
 /* The list pages first..end-1 are lost with the transaction. */
 static void
-txn_fail(struct batch *b, size_t first, size_t end, char **failed,
-    char *cause)
+txn_fail(struct batch *b, size_t first, size_t end, char **failed, char *cause)
 {
-	size_t	i;
+	size_t i;
 
 	*failed = cause != NULL ? cause : xstrdup("store failed");
 	for (i = first; i < end; i++)
@@ -463,12 +463,12 @@ txn_fail(struct batch *b, size_t first, size_t end, char **failed,
 static void
 batch_write(void *arg)
 {
-	struct batch	*b = arg;
-	struct item	*it;
-	char		*cause = NULL, *failed = NULL;
-	uint64_t	 one = 1;
-	size_t		 k, first = 0;
-	int		 intxn = 0;
+	struct batch *b = arg;
+	struct item  *it;
+	char	     *cause = NULL, *failed = NULL;
+	uint64_t      one = 1;
+	size_t	      k, first = 0;
+	int	      intxn = 0;
 
 	for (k = 0; k < b->n; k++) {
 		it = &b->items[k];
@@ -505,8 +505,8 @@ batch_write(void *arg)
 		if (it->page != NULL)
 			write_sweep_page(b->s, it);
 		else if (it->fn(b->s, it->arg, &cause) == -1) {
-			it->cause = cause != NULL ? cause :
-			    xstrdup("store failed");
+			it->cause =
+			    cause != NULL ? cause : xstrdup("store failed");
 			cause = NULL;
 		}
 	}
@@ -526,7 +526,7 @@ batch_write(void *arg)
 static void
 item_done(struct store_pages *sp, struct item *it, size_t batch)
 {
-	struct store_page	*p = it->page;
+	struct store_page *p = it->page;
 
 	if (p == NULL) {
 		it->call_done(it->arg, it->cause);
@@ -552,9 +552,9 @@ item_done(struct store_pages *sp, struct item *it, size_t batch)
 static struct batch *
 batch_drop(struct store_pages *sp, struct batch *b)
 {
-	struct batch	*o = sp->open, *drop;
-	struct item	*it;
-	size_t		 i, k, n;
+	struct batch *o = sp->open, *drop;
+	struct item  *it;
+	size_t	      i, k, n;
 
 	drop = xcalloc(1, sizeof(*drop));
 	for (i = 0; o != NULL && i < b->n; i++) {
@@ -594,8 +594,8 @@ batch_drop(struct store_pages *sp, struct batch *b)
 static void
 batch_back(struct store_pages *sp, struct batch *b)
 {
-	struct batch	*drop;
-	size_t		 i;
+	struct batch *drop;
+	size_t	      i;
 
 	drop = batch_drop(sp, b);
 	pump(sp);

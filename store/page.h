@@ -31,22 +31,22 @@ struct spool;
 struct store_pages;
 
 /* A queue stops growing at this many records: see store_pages_full(). */
-#define STORE_PAGES_MAX_RECORDS	400
+#define STORE_PAGES_MAX_RECORDS 400
 
 /* A malformed record set aside, written with its page. */
 struct store_page_reject {
-	char	*identifier;
-	char	*datestamp;
-	char	*cause;
-	char	*raw;
-	size_t	 raw_len;
-	int	 truncated;
+	char  *identifier;
+	char  *datestamp;
+	char  *cause;
+	char  *raw;
+	size_t raw_len;
+	int    truncated;
 };
 
 enum store_page_kind {
-	STORE_PAGE_CHECKPOINT,	/* a list page, the list goes on */
-	STORE_PAGE_COMPLETE,	/* a list's last page */
-	STORE_PAGE_SWEEP,	/* a deletion sweep's page */
+	STORE_PAGE_CHECKPOINT, /* a list page, the list goes on */
+	STORE_PAGE_COMPLETE,   /* a list's last page */
+	STORE_PAGE_SWEEP,      /* a deletion sweep's page */
 };
 
 /*
@@ -60,74 +60,71 @@ struct store_page {
 	int64_t			  run;
 	char			 *prefix;
 	char			 *set;
-	struct spool		 *spool;	/* records (sweep: headers) */
+	struct spool		 *spool; /* records (sweep: headers) */
 	struct store_page_reject *rejects;
 	size_t			  nrejects;
 	struct store_list_state	  list;
 	/* A sweep's last page: finish it, as of this datestamp. */
-	int			  sweep_finish;
-	char			 *swept_at;
+	int   sweep_finish;
+	char *swept_at;
 };
 
 /* What writing a page did; valid during the done callback. */
 struct store_page_result {
-	const struct store_page	*page;
-	const char		*cause;		/* NULL: written */
+	const struct store_page *page;
+	const char		*cause; /* NULL: written */
 	/*
 	 * A sweep's end was refused (more than half would go, say):
 	 * nothing of the page was written; cause says why.
 	 */
-	int			 refused;
-	struct store_run_stats	 stats;		/* the page's records */
-	long long		 vanished;	/* a sweep's end */
-	size_t			 batch;		/* pages in its transaction */
+	int		       refused;
+	struct store_run_stats stats;	 /* the page's records */
+	long long	       vanished; /* a sweep's end */
+	size_t		       batch;	 /* pages in its transaction */
 };
 
-typedef void	(*store_page_done_cb)(void *,
-		    const struct store_page_result *);
-typedef void	(*store_call_done_cb)(void *, const char *cause);
+typedef void (*store_page_done_cb)(void *, const struct store_page_result *);
+typedef void (*store_call_done_cb)(void *, const char *cause);
 
 /*
  * The writer for the database store is open on (a connection of its own
  * to the same file), with completions on base.
  */
-struct store_pages	*store_pages_new(struct store *, struct event_base *,
-			    char **cause);
+struct store_pages *store_pages_new(
+    struct store *, struct event_base *, char **cause);
 /* Waits for the batch in hand; what is queued is dropped, done not called. */
-void			 store_pages_free(struct store_pages *);
+void store_pages_free(struct store_pages *);
 
 /* A page with the strings copied (set NULL: ""), its spool not yet set. */
-struct store_page	*store_page_new(enum store_page_kind, int64_t source,
-			    int64_t run, const char *prefix, const char *set);
-void			 store_page_free(struct store_page *);
-void			 store_page_rejects_free(struct store_page_reject *,
-			    size_t);
+struct store_page *store_page_new(enum store_page_kind, int64_t source,
+    int64_t run, const char *prefix, const char *set);
+void		   store_page_free(struct store_page *);
+void		   store_page_rejects_free(struct store_page_reject *, size_t);
 
 /* Queue a page to be written after everything queued before it. */
-void		 store_page_submit(struct store_pages *, struct store_page *,
-		    store_page_done_cb, void *);
+void store_page_submit(
+    struct store_pages *, struct store_page *, store_page_done_cb, void *);
 /*
  * Run fn with the writer's connection after everything queued before it,
  * outside a page transaction, and call done with its cause (NULL: it
  * returned 0) on the loop.  fn runs on the writer's thread: it may touch
  * only arg, which the caller leaves alone until done.
  */
-void		 store_pages_call(struct store_pages *,
-		    int (*fn)(struct store *, void *, char **),
-		    store_call_done_cb, void *);
+void store_pages_call(struct store_pages *,
+    int (*fn)(struct store *, void *, char **), store_call_done_cb, void *);
 /* Whether the queue is past STORE_PAGES_MAX_RECORDS. */
-int		 store_pages_full(const struct store_pages *);
+int store_pages_full(const struct store_pages *);
 /*
  * Write everything queued, deliver its completions (here, before this
  * returns), and return the connection for the caller's own use until its
  * next submit.  For what cannot wait for a callback: a job's start, a
  * cancel, shutdown.
  */
-struct store	*store_pages_wait(struct store_pages *);
+struct store *store_pages_wait(struct store_pages *);
 /*
  * An empty spool for a page (one given back after a page was written, or
  * new); spool_free() it, or let a submitted page take it.
  */
-struct spool	*store_pages_spool(struct store_pages *);
+struct spool *store_pages_spool(struct store_pages *);
 
 #endif

@@ -136,187 +136,187 @@
 
 const struct store_migration store_migrations[] = {
 	/* 0 -> 1: the first schema. */
-	{
-	"PRAGMA page_size = 16384",
+	{ "PRAGMA page_size = 16384",
 
-	"CREATE TABLE source ("
-	"  id INTEGER PRIMARY KEY,"
-	"  name TEXT NOT NULL UNIQUE,"
-	"  url TEXT,"
-	"  granularity TEXT,"
-	"  earliest_datestamp TEXT,"
-	"  deleted_record TEXT,"
-	"  repository_name TEXT,"
-	"  identified_at TEXT,"
-	"  created TEXT NOT NULL"
-	") STRICT;"
+	    "CREATE TABLE source ("
+	    "  id INTEGER PRIMARY KEY,"
+	    "  name TEXT NOT NULL UNIQUE,"
+	    "  url TEXT,"
+	    "  granularity TEXT,"
+	    "  earliest_datestamp TEXT,"
+	    "  deleted_record TEXT,"
+	    "  repository_name TEXT,"
+	    "  identified_at TEXT,"
+	    "  created TEXT NOT NULL"
+	    ") STRICT;"
 
-	"CREATE TABLE run ("
-	"  id INTEGER PRIMARY KEY,"
-	"  source_id INTEGER NOT NULL"
-	"    REFERENCES source(id) ON DELETE CASCADE,"
-	"  started TEXT NOT NULL,"
-	"  ended TEXT,"
-	"  status TEXT NOT NULL"
-	"    CHECK (status IN ('running', 'ok', 'failed')),"
-	"  pages INTEGER NOT NULL DEFAULT 0,"
-	"  records INTEGER NOT NULL DEFAULT 0,"
-	"  new INTEGER NOT NULL DEFAULT 0,"
-	"  updated INTEGER NOT NULL DEFAULT 0,"
-	"  deleted INTEGER NOT NULL DEFAULT 0,"
-	"  unchanged INTEGER NOT NULL DEFAULT 0,"
-	"  bytes INTEGER NOT NULL DEFAULT 0,"
-	"  error TEXT"
-	") STRICT;"
-	"CREATE INDEX run_source ON run(source_id, id);"
+	    "CREATE TABLE run ("
+	    "  id INTEGER PRIMARY KEY,"
+	    "  source_id INTEGER NOT NULL"
+	    "    REFERENCES source(id) ON DELETE CASCADE,"
+	    "  started TEXT NOT NULL,"
+	    "  ended TEXT,"
+	    "  status TEXT NOT NULL"
+	    "    CHECK (status IN ('running', 'ok', 'failed')),"
+	    "  pages INTEGER NOT NULL DEFAULT 0,"
+	    "  records INTEGER NOT NULL DEFAULT 0,"
+	    "  new INTEGER NOT NULL DEFAULT 0,"
+	    "  updated INTEGER NOT NULL DEFAULT 0,"
+	    "  deleted INTEGER NOT NULL DEFAULT 0,"
+	    "  unchanged INTEGER NOT NULL DEFAULT 0,"
+	    "  bytes INTEGER NOT NULL DEFAULT 0,"
+	    "  error TEXT"
+	    ") STRICT;"
+	    "CREATE INDEX run_source ON run(source_id, id);"
 
-	"CREATE TABLE record ("
-	"  id INTEGER PRIMARY KEY,"
-	"  source_id INTEGER NOT NULL"
-	"    REFERENCES source(id) ON DELETE CASCADE,"
-	"  prefix TEXT NOT NULL,"
-	"  identifier TEXT NOT NULL,"
-	"  datestamp TEXT NOT NULL,"
-	"  deleted INTEGER NOT NULL CHECK (deleted IN (0, 1)),"
-	"  hash INTEGER NOT NULL,"
-	"  sets TEXT NOT NULL DEFAULT '[]',"
-	"  first_seen TEXT NOT NULL,"
-	"  last_seen TEXT NOT NULL,"
-	"  UNIQUE (source_id, prefix, identifier)"
-	") STRICT;"
+	    "CREATE TABLE record ("
+	    "  id INTEGER PRIMARY KEY,"
+	    "  source_id INTEGER NOT NULL"
+	    "    REFERENCES source(id) ON DELETE CASCADE,"
+	    "  prefix TEXT NOT NULL,"
+	    "  identifier TEXT NOT NULL,"
+	    "  datestamp TEXT NOT NULL,"
+	    "  deleted INTEGER NOT NULL CHECK (deleted IN (0, 1)),"
+	    "  hash INTEGER NOT NULL,"
+	    "  sets TEXT NOT NULL DEFAULT '[]',"
+	    "  first_seen TEXT NOT NULL,"
+	    "  last_seen TEXT NOT NULL,"
+	    "  UNIQUE (source_id, prefix, identifier)"
+	    ") STRICT;"
 
-	"CREATE TABLE dc_element ("
-	"  code INTEGER PRIMARY KEY,"
-	"  name TEXT NOT NULL UNIQUE"
-	") STRICT;"
-	"INSERT INTO dc_element (code, name) VALUES"
-	"  (0, 'title'), (1, 'creator'), (2, 'subject'), (3, 'description'),"
-	"  (4, 'publisher'), (5, 'contributor'), (6, 'date'), (7, 'type'),"
-	"  (8, 'format'), (9, 'identifier'), (10, 'source'),"
-	"  (11, 'language'), (12, 'relation'), (13, 'coverage'),"
-	"  (14, 'rights');"
+	    "CREATE TABLE dc_element ("
+	    "  code INTEGER PRIMARY KEY,"
+	    "  name TEXT NOT NULL UNIQUE"
+	    ") STRICT;"
+	    "INSERT INTO dc_element (code, name) VALUES"
+	    "  (0, 'title'), (1, 'creator'), (2, 'subject'), (3, "
+	    "'description'),"
+	    "  (4, 'publisher'), (5, 'contributor'), (6, 'date'), (7, 'type'),"
+	    "  (8, 'format'), (9, 'identifier'), (10, 'source'),"
+	    "  (11, 'language'), (12, 'relation'), (13, 'coverage'),"
+	    "  (14, 'rights');"
 
-	"CREATE TABLE xml_template ("
-	"  id INTEGER PRIMARY KEY,"
-	"  hash INTEGER NOT NULL,"
-	"  body TEXT NOT NULL"
-	") STRICT;"
-	"CREATE INDEX xml_template_hash ON xml_template(hash);"
+	    "CREATE TABLE xml_template ("
+	    "  id INTEGER PRIMARY KEY,"
+	    "  hash INTEGER NOT NULL,"
+	    "  body TEXT NOT NULL"
+	    ") STRICT;"
+	    "CREATE INDEX xml_template_hash ON xml_template(hash);"
 
-	"CREATE TABLE content ("
-	"  record_id INTEGER PRIMARY KEY,"
-	"  dc TEXT NOT NULL,"
-	"  template_id INTEGER,"
-	"  xml TEXT,"
-	"  CHECK (template_id IS NULL OR xml IS NULL)"
-	") STRICT;"
+	    "CREATE TABLE content ("
+	    "  record_id INTEGER PRIMARY KEY,"
+	    "  dc TEXT NOT NULL,"
+	    "  template_id INTEGER,"
+	    "  xml TEXT,"
+	    "  CHECK (template_id IS NULL OR xml IS NULL)"
+	    ") STRICT;"
 
-	/*
+	    /*
 	 * A template's slots are filled one at a time, as store.c does:
 	 * done is the XML so far, rest what is left of the template.
 	 */
-	"CREATE VIEW metadata (record_id, xml) AS"
-	"  SELECT c.record_id, CASE WHEN c.template_id IS NULL THEN c.xml"
-	"  ELSE (WITH RECURSIVE x (i, done, rest) AS ("
-	"    SELECT 0, '', t.body FROM xml_template t"
-	"    WHERE t.id = c.template_id"
-	"    UNION ALL"
-	"    SELECT i + 1, done || substr(rest, 1, instr(rest, char(1)) - 1)"
-	"      || replace(replace(replace(replace("
-	"      c.dc ->> ('$[' || i || '][1]'), '&', '&amp;'), '<', '&lt;'),"
-	"      '>', '&gt;'), char(13), '&#13;'),"
-	"      substr(rest, instr(rest, char(1)) + 1)"
-	"    FROM x WHERE instr(rest, char(1)) > 0)"
-	"    SELECT done || rest FROM x WHERE instr(rest, char(1)) = 0)"
-	"  END"
-	"  FROM content c"
-	"  WHERE c.template_id IS NOT NULL OR c.xml IS NOT NULL;"
+	    "CREATE VIEW metadata (record_id, xml) AS"
+	    "  SELECT c.record_id, CASE WHEN c.template_id IS NULL THEN c.xml"
+	    "  ELSE (WITH RECURSIVE x (i, done, rest) AS ("
+	    "    SELECT 0, '', t.body FROM xml_template t"
+	    "    WHERE t.id = c.template_id"
+	    "    UNION ALL"
+	    "    SELECT i + 1, done || substr(rest, 1, instr(rest, char(1)) - "
+	    "1)"
+	    "      || replace(replace(replace(replace("
+	    "      c.dc ->> ('$[' || i || '][1]'), '&', '&amp;'), '<', '&lt;'),"
+	    "      '>', '&gt;'), char(13), '&#13;'),"
+	    "      substr(rest, instr(rest, char(1)) + 1)"
+	    "    FROM x WHERE instr(rest, char(1)) > 0)"
+	    "    SELECT done || rest FROM x WHERE instr(rest, char(1)) = 0)"
+	    "  END"
+	    "  FROM content c"
+	    "  WHERE c.template_id IS NOT NULL OR c.xml IS NOT NULL;"
 
-	"CREATE VIEW dc (record_id, position, element, value, lang) AS"
-	"  SELECT c.record_id, j.key, e.name, j.value ->> 1, j.value ->> 2"
-	"  FROM content c, json_each(c.dc) j"
-	"  JOIN dc_element e ON e.code = j.value ->> 0;"
+	    "CREATE VIEW dc (record_id, position, element, value, lang) AS"
+	    "  SELECT c.record_id, j.key, e.name, j.value ->> 1, j.value ->> 2"
+	    "  FROM content c, json_each(c.dc) j"
+	    "  JOIN dc_element e ON e.code = j.value ->> 0;"
 
-	"CREATE TABLE record_set ("
-	"  setspec TEXT NOT NULL,"
-	"  record_id INTEGER NOT NULL,"
-	"  position INTEGER NOT NULL,"
-	"  PRIMARY KEY (setspec, record_id, position)"
-	") STRICT, WITHOUT ROWID;"
+	    "CREATE TABLE record_set ("
+	    "  setspec TEXT NOT NULL,"
+	    "  record_id INTEGER NOT NULL,"
+	    "  position INTEGER NOT NULL,"
+	    "  PRIMARY KEY (setspec, record_id, position)"
+	    ") STRICT, WITHOUT ROWID;"
 
-	/*
+	    /*
 	 * content and record_set go with their record by trigger, not by
 	 * foreign key: a key is checked on every insert (a cursor on the
 	 * parent, some 15% of a store_put), and sqlite_write.c writes them
 	 * after their record anyway.  record_set is found by record.sets.
 	 */
-	"CREATE TRIGGER record_delete AFTER DELETE ON record BEGIN"
-	"  DELETE FROM content WHERE record_id = old.id;"
-	"  DELETE FROM record_set WHERE setspec IN"
-	"    (SELECT value FROM json_each(old.sets)) AND record_id = old.id;"
-	"END;"
+	    "CREATE TRIGGER record_delete AFTER DELETE ON record BEGIN"
+	    "  DELETE FROM content WHERE record_id = old.id;"
+	    "  DELETE FROM record_set WHERE setspec IN"
+	    "    (SELECT value FROM json_each(old.sets)) AND record_id = "
+	    "old.id;"
+	    "END;"
 
-	/*
+	    /*
 	 * Not IN ('new', ...): SQLite 3.40 builds that list as a temporary
 	 * b-tree on every insert.
 	 */
-	"CREATE TABLE change ("
-	"  seq INTEGER PRIMARY KEY,"
-	"  source_id INTEGER NOT NULL REFERENCES source(id),"
-	"  identifier TEXT NOT NULL,"
-	"  prefix TEXT NOT NULL,"
-	"  kind TEXT NOT NULL"
-	"    CHECK (kind = 'new' OR kind = 'updated' OR kind = 'deleted'),"
-	"  datestamp TEXT NOT NULL,"
-	"  at TEXT NOT NULL,"
-	"  run_id INTEGER REFERENCES run(id) ON DELETE SET NULL"
-	") STRICT;"
-	"CREATE TABLE change_seq ("
-	"  last INTEGER NOT NULL"
-	") STRICT;"
-	"INSERT INTO change_seq (last) VALUES (0);"
+	    "CREATE TABLE change ("
+	    "  seq INTEGER PRIMARY KEY,"
+	    "  source_id INTEGER NOT NULL REFERENCES source(id),"
+	    "  identifier TEXT NOT NULL,"
+	    "  prefix TEXT NOT NULL,"
+	    "  kind TEXT NOT NULL"
+	    "    CHECK (kind = 'new' OR kind = 'updated' OR kind = 'deleted'),"
+	    "  datestamp TEXT NOT NULL,"
+	    "  at TEXT NOT NULL,"
+	    "  run_id INTEGER REFERENCES run(id) ON DELETE SET NULL"
+	    ") STRICT;"
+	    "CREATE TABLE change_seq ("
+	    "  last INTEGER NOT NULL"
+	    ") STRICT;"
+	    "INSERT INTO change_seq (last) VALUES (0);"
 
-	"CREATE TABLE list_state ("
-	"  source_id INTEGER NOT NULL"
-	"    REFERENCES source(id) ON DELETE CASCADE,"
-	"  prefix TEXT NOT NULL,"
-	"  setspec TEXT NOT NULL DEFAULT '',"
-	"  watermark TEXT,"
-	"  token TEXT,"
-	"  progress TEXT,"
-	"  cursor INTEGER,"
-	"  complete_list_size INTEGER,"
-	"  pages INTEGER NOT NULL DEFAULT 0,"
-	"  updated_at TEXT NOT NULL,"
-	"  PRIMARY KEY (source_id, prefix, setspec)"
-	") STRICT, WITHOUT ROWID;"
-	},
+	    "CREATE TABLE list_state ("
+	    "  source_id INTEGER NOT NULL"
+	    "    REFERENCES source(id) ON DELETE CASCADE,"
+	    "  prefix TEXT NOT NULL,"
+	    "  setspec TEXT NOT NULL DEFAULT '',"
+	    "  watermark TEXT,"
+	    "  token TEXT,"
+	    "  progress TEXT,"
+	    "  cursor INTEGER,"
+	    "  complete_list_size INTEGER,"
+	    "  pages INTEGER NOT NULL DEFAULT 0,"
+	    "  updated_at TEXT NOT NULL,"
+	    "  PRIMARY KEY (source_id, prefix, setspec)"
+	    ") STRICT, WITHOUT ROWID;" },
 
 	/*
 	 * 1 -> 2: where each exported feed stands (the outbox pattern), and
 	 * the records set aside as malformed, with their raw XML.
 	 */
 	{ NULL,
-	"CREATE TABLE outbox ("
-	"  name TEXT PRIMARY KEY,"
-	"  seq INTEGER NOT NULL"
-	") STRICT;"
+	    "CREATE TABLE outbox ("
+	    "  name TEXT PRIMARY KEY,"
+	    "  seq INTEGER NOT NULL"
+	    ") STRICT;"
 
-	"CREATE TABLE reject ("
-	"  id INTEGER PRIMARY KEY,"
-	"  source_id INTEGER NOT NULL"
-	"    REFERENCES source(id) ON DELETE CASCADE,"
-	"  prefix TEXT NOT NULL,"
-	"  identifier TEXT,"
-	"  datestamp TEXT,"
-	"  cause TEXT NOT NULL,"
-	"  raw TEXT,"
-	"  truncated INTEGER NOT NULL,"
-	"  run_id INTEGER,"
-	"  at TEXT NOT NULL"
-	") STRICT;"
-	"CREATE INDEX reject_source ON reject (source_id, identifier);"
-	},
+	    "CREATE TABLE reject ("
+	    "  id INTEGER PRIMARY KEY,"
+	    "  source_id INTEGER NOT NULL"
+	    "    REFERENCES source(id) ON DELETE CASCADE,"
+	    "  prefix TEXT NOT NULL,"
+	    "  identifier TEXT,"
+	    "  datestamp TEXT,"
+	    "  cause TEXT NOT NULL,"
+	    "  raw TEXT,"
+	    "  truncated INTEGER NOT NULL,"
+	    "  run_id INTEGER,"
+	    "  at TEXT NOT NULL"
+	    ") STRICT;"
+	    "CREATE INDEX reject_source ON reject (source_id, identifier);" },
 
 	/*
 	 * 2 -> 3: the full-text index over title, creator, subject and
@@ -326,11 +326,10 @@ const struct store_migration store_migrations[] = {
 	 * tokenized as words like Latin ones.
 	 */
 	{ NULL,
-	"CREATE VIRTUAL TABLE record_fts USING fts5 ("
-	"  title, creator, subject, description,"
-	"  tokenize = 'unicode61 remove_diacritics 2'"
-	");"
-	},
+	    "CREATE VIRTUAL TABLE record_fts USING fts5 ("
+	    "  title, creator, subject, description,"
+	    "  tokenize = 'unicode61 remove_diacritics 2'"
+	    ");" },
 
 	/*
 	 * 3 -> 4: deletion sweeps.  record.swept is the run of the last
@@ -339,10 +338,9 @@ const struct store_migration store_migrations[] = {
 	 * deletion was inferred.
 	 */
 	{ NULL,
-	"ALTER TABLE record ADD COLUMN swept INTEGER;"
-	"ALTER TABLE list_state ADD COLUMN swept_at TEXT;"
-	"ALTER TABLE change ADD COLUMN reason TEXT;"
-	},
+	    "ALTER TABLE record ADD COLUMN swept INTEGER;"
+	    "ALTER TABLE list_state ADD COLUMN swept_at TEXT;"
+	    "ALTER TABLE change ADD COLUMN reason TEXT;" },
 
 	/*
 	 * 4 -> 5: the full-text index keeps no copy of its text.  Version 3's
@@ -357,58 +355,57 @@ const struct store_migration store_migrations[] = {
 	 * table needs, SQLite 3.40 having no contentless_delete).
 	 */
 	{ NULL,
-	"DROP TABLE record_fts;"
-	"CREATE VIEW record_fts_doc (record_id, title, creator, subject,"
-	"  description) AS"
-	"  SELECT c.record_id,"
-	"  (WITH RECURSIVE x (i, v) AS (SELECT 0, NULL UNION ALL"
-	"    SELECT i + 1, CASE WHEN c.dc ->> ('$[' || i || '][0]') = 0"
-	"    THEN c.dc ->> ('$[' || i || '][1]') END"
-	"    FROM x WHERE i < json_array_length(c.dc))"
-	"    SELECT group_concat(v, char(10)) FROM x),"
-	"  (WITH RECURSIVE x (i, v) AS (SELECT 0, NULL UNION ALL"
-	"    SELECT i + 1, CASE WHEN c.dc ->> ('$[' || i || '][0]') = 1"
-	"    THEN c.dc ->> ('$[' || i || '][1]') END"
-	"    FROM x WHERE i < json_array_length(c.dc))"
-	"    SELECT group_concat(v, char(10)) FROM x),"
-	"  (WITH RECURSIVE x (i, v) AS (SELECT 0, NULL UNION ALL"
-	"    SELECT i + 1, CASE WHEN c.dc ->> ('$[' || i || '][0]') = 2"
-	"    THEN c.dc ->> ('$[' || i || '][1]') END"
-	"    FROM x WHERE i < json_array_length(c.dc))"
-	"    SELECT group_concat(v, char(10)) FROM x),"
-	"  (WITH RECURSIVE x (i, v) AS (SELECT 0, NULL UNION ALL"
-	"    SELECT i + 1, CASE WHEN c.dc ->> ('$[' || i || '][0]') = 3"
-	"    THEN c.dc ->> ('$[' || i || '][1]') END"
-	"    FROM x WHERE i < json_array_length(c.dc))"
-	"    SELECT group_concat(v, char(10)) FROM x)"
-	"  FROM content c;"
-	"CREATE VIRTUAL TABLE record_fts USING fts5 ("
-	"  title, creator, subject, description,"
-	"  content = 'record_fts_doc', content_rowid = 'record_id',"
-	"  tokenize = 'unicode61 remove_diacritics 2'"
-	");"
-	"CREATE TRIGGER content_fts_delete BEFORE DELETE ON content BEGIN"
-	"  INSERT INTO record_fts (record_fts, rowid, title, creator,"
-	"    subject, description)"
-	"  SELECT 'delete', record_id, title, creator, subject, description"
-	"  FROM record_fts_doc WHERE record_id = old.record_id;"
-	"END;"
-	"CREATE TRIGGER content_fts_update BEFORE UPDATE OF dc ON content"
-	"  BEGIN"
-	"  INSERT INTO record_fts (record_fts, rowid, title, creator,"
-	"    subject, description)"
-	"  SELECT 'delete', record_id, title, creator, subject, description"
-	"  FROM record_fts_doc WHERE record_id = old.record_id;"
-	"END;"
-	/*
+	    "DROP TABLE record_fts;"
+	    "CREATE VIEW record_fts_doc (record_id, title, creator, subject,"
+	    "  description) AS"
+	    "  SELECT c.record_id,"
+	    "  (WITH RECURSIVE x (i, v) AS (SELECT 0, NULL UNION ALL"
+	    "    SELECT i + 1, CASE WHEN c.dc ->> ('$[' || i || '][0]') = 0"
+	    "    THEN c.dc ->> ('$[' || i || '][1]') END"
+	    "    FROM x WHERE i < json_array_length(c.dc))"
+	    "    SELECT group_concat(v, char(10)) FROM x),"
+	    "  (WITH RECURSIVE x (i, v) AS (SELECT 0, NULL UNION ALL"
+	    "    SELECT i + 1, CASE WHEN c.dc ->> ('$[' || i || '][0]') = 1"
+	    "    THEN c.dc ->> ('$[' || i || '][1]') END"
+	    "    FROM x WHERE i < json_array_length(c.dc))"
+	    "    SELECT group_concat(v, char(10)) FROM x),"
+	    "  (WITH RECURSIVE x (i, v) AS (SELECT 0, NULL UNION ALL"
+	    "    SELECT i + 1, CASE WHEN c.dc ->> ('$[' || i || '][0]') = 2"
+	    "    THEN c.dc ->> ('$[' || i || '][1]') END"
+	    "    FROM x WHERE i < json_array_length(c.dc))"
+	    "    SELECT group_concat(v, char(10)) FROM x),"
+	    "  (WITH RECURSIVE x (i, v) AS (SELECT 0, NULL UNION ALL"
+	    "    SELECT i + 1, CASE WHEN c.dc ->> ('$[' || i || '][0]') = 3"
+	    "    THEN c.dc ->> ('$[' || i || '][1]') END"
+	    "    FROM x WHERE i < json_array_length(c.dc))"
+	    "    SELECT group_concat(v, char(10)) FROM x)"
+	    "  FROM content c;"
+	    "CREATE VIRTUAL TABLE record_fts USING fts5 ("
+	    "  title, creator, subject, description,"
+	    "  content = 'record_fts_doc', content_rowid = 'record_id',"
+	    "  tokenize = 'unicode61 remove_diacritics 2'"
+	    ");"
+	    "CREATE TRIGGER content_fts_delete BEFORE DELETE ON content BEGIN"
+	    "  INSERT INTO record_fts (record_fts, rowid, title, creator,"
+	    "    subject, description)"
+	    "  SELECT 'delete', record_id, title, creator, subject, description"
+	    "  FROM record_fts_doc WHERE record_id = old.record_id;"
+	    "END;"
+	    "CREATE TRIGGER content_fts_update BEFORE UPDATE OF dc ON content"
+	    "  BEGIN"
+	    "  INSERT INTO record_fts (record_fts, rowid, title, creator,"
+	    "    subject, description)"
+	    "  SELECT 'delete', record_id, title, creator, subject, description"
+	    "  FROM record_fts_doc WHERE record_id = old.record_id;"
+	    "END;"
+	    /*
 	 * Every page commit flushes its terms as a new segment; merging
 	 * them four at a time (the default) cost as much again as the
 	 * flush at 100 records a page.  Eight at a time: a third less
 	 * commit work, a few more segments for a search to read.
 	 */
-	"INSERT INTO record_fts (record_fts, rank) VALUES ('automerge', 8);"
-	"INSERT INTO record_fts (record_fts) VALUES ('rebuild');"
-	},
+	    "INSERT INTO record_fts (record_fts, rank) VALUES ('automerge', 8);"
+	    "INSERT INTO record_fts (record_fts) VALUES ('rebuild');" },
 
 	/*
 	 * 5 -> 6: the full-text index merges 32 segments at a time, and a
@@ -422,10 +419,10 @@ const struct store_migration store_migrations[] = {
 	 * ranking of every hit outweighs.
 	 */
 	{ NULL,
-	"INSERT INTO record_fts (record_fts, rank) VALUES ('automerge', 32);"
-	"INSERT INTO record_fts (record_fts, rank) VALUES"
-	"  ('crisismerge', 128);"
-	},
+	    "INSERT INTO record_fts (record_fts, rank) VALUES ('automerge', "
+	    "32);"
+	    "INSERT INTO record_fts (record_fts, rank) VALUES"
+	    "  ('crisismerge', 128);" },
 
 	/*
 	 * 6 -> 7: record.hash is taken over the canonical form of the
@@ -441,8 +438,7 @@ const struct store_migration store_migrations[] = {
 	 * spend at start, past systemd's start timeout.
 	 */
 	{ NULL,
-	"ALTER TABLE record ADD COLUMN c14n INTEGER NOT NULL DEFAULT 0;"
-	},
+	    "ALTER TABLE record ADD COLUMN c14n INTEGER NOT NULL DEFAULT 0;" },
 
 	/*
 	 * 7 -> 8: content.dc holds fields of any metadata format: the 15 DC
@@ -453,13 +449,12 @@ const struct store_migration store_migrations[] = {
 	 * as before, so named fields are in no full-text column.
 	 */
 	{ NULL,
-	"DROP VIEW dc;"
-	"CREATE VIEW dc (record_id, position, element, value, lang) AS"
-	"  SELECT c.record_id, j.key, coalesce(e.name, j.value ->> 0),"
-	"  j.value ->> 1, j.value ->> 2"
-	"  FROM content c, json_each(c.dc) j"
-	"  LEFT JOIN dc_element e ON e.code = j.value ->> 0;"
-	},
+	    "DROP VIEW dc;"
+	    "CREATE VIEW dc (record_id, position, element, value, lang) AS"
+	    "  SELECT c.record_id, j.key, coalesce(e.name, j.value ->> 0),"
+	    "  j.value ->> 1, j.value ->> 2"
+	    "  FROM content c, json_each(c.dc) j"
+	    "  LEFT JOIN dc_element e ON e.code = j.value ->> 0;" },
 };
 
 const size_t store_nmigrations = nitems(store_migrations);

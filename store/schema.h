@@ -15,18 +15,18 @@ struct store_migration {
 	 * before WAL mode is set; NULL when none.  They must be harmless on
 	 * a file that already has tables.
 	 */
-	const char	*setup;
+	const char *setup;
 	/* The step, run in one transaction with the new user_version. */
-	const char	*sql;
+	const char *sql;
 };
 
-extern const struct store_migration	store_migrations[];
-extern const size_t			store_nmigrations;
+extern const struct store_migration store_migrations[];
+extern const size_t		    store_nmigrations;
 
 /*
  * Templates (xml_template.body) mark where a DC value goes with this byte,
  * which XML 1.0 forbids in a document.
  */
-#define STORE_SLOT	'\001'
+#define STORE_SLOT '\001'
 
 #endif

@@ -8,42 +8,41 @@
 #include "spool.h"
 #include "util.h"
 
-#define NOSTR	UINT32_MAX
+#define NOSTR UINT32_MAX
 
 /* stdio's buffer on a spool's temporary file. */
-#define SPOOL_FILE_BUF	(64 * 1024)
+#define SPOOL_FILE_BUF (64 * 1024)
 
 /* A record's first word. */
-#define SP_DELETED	0x01
-#define SP_PREPARED	0x02	/* store_prepare()'s results follow */
+#define SP_DELETED  0x01
+#define SP_PREPARED 0x02 /* store_prepare()'s results follow */
 
 struct spool {
-	struct buf		 mem;		/* framed records */
-	size_t			 mem_max;
-	FILE			*file;		/* spilled records, or NULL */
-	char			*filebuf;	/* its stdio buffer */
-	size_t			 count;
-	char			*scratch;	/* one record read back */
-	size_t			 scratchcap;
-	const char		**sets;
-	size_t			 setcap;
-	struct store_dc		*dc;		/* one record's, read back */
-	size_t			 dccap;
+	struct buf	 mem; /* framed records */
+	size_t		 mem_max;
+	FILE		*file;	  /* spilled records, or NULL */
+	char		*filebuf; /* its stdio buffer */
+	size_t		 count;
+	char		*scratch; /* one record read back */
+	size_t		 scratchcap;
+	const char     **sets;
+	size_t		 setcap;
+	struct store_dc *dc; /* one record's, read back */
+	size_t		 dccap;
 	/* store_prepare() on the way in, its results on the way out. */
-	struct store_prep	*prep;
-	struct store_prepared	 prepared;
+	struct store_prep    *prep;
+	struct store_prepared prepared;
 };
 
-static void	 put_u32(struct buf *, uint32_t);
-static void	 put_str(struct buf *, const char *, size_t);
-static int	 flush_mem(struct spool *, char **);
-static int	 decode(struct spool *, const char *, size_t,
-		    struct store_record *);
+static void put_u32(struct buf *, uint32_t);
+static void put_str(struct buf *, const char *, size_t);
+static int  flush_mem(struct spool *, char **);
+static int  decode(struct spool *, const char *, size_t, struct store_record *);
 
 struct spool *
 spool_new(size_t mem_max)
 {
-	struct spool	*s;
+	struct spool *s;
 
 	s = xcalloc(1, sizeof(*s));
 	s->mem_max = mem_max;
@@ -97,10 +96,11 @@ spool_count(const struct spool *s)
 }
 
 /* A number, as it is in memory (the file never leaves the process). */
-#define put_num(b, v) do {						\
-	if (buf_add((b), &(v), sizeof(v)) == -1)			\
-		fatalx("spool: buffer cap");				\
-} while (0)
+#define put_num(b, v) \
+	do { \
+		if (buf_add((b), &(v), sizeof(v)) == -1) \
+			fatalx("spool: buffer cap"); \
+	} while (0)
 
 static void
 put_u32(struct buf *b, uint32_t v)
@@ -129,12 +129,12 @@ put_str(struct buf *b, const char *s, size_t len)
 int
 spool_add(struct spool *s, const struct store_record *r, char **cause)
 {
-	struct store_prepared	 p;
-	size_t			 start, i;
-	uint32_t		 len;
-	int			 prepared, c;
-	char			*pcause = NULL;
-	const char		*v;
+	struct store_prepared p;
+	size_t		      start, i;
+	uint32_t	      len;
+	int		      prepared, c;
+	char		     *pcause = NULL;
+	const char	     *v;
 
 	if (s->mem.len > 0 && s->mem.len >= s->mem_max &&
 	    flush_mem(s, cause) == -1)
@@ -142,9 +142,9 @@ spool_add(struct spool *s, const struct store_record *r, char **cause)
 	prepared = store_prepare(s->prep, r, &p, &pcause) == 0;
 	free(pcause);
 	start = s->mem.len;
-	put_u32(&s->mem, 0);		/* frame length, filled in below */
-	put_u32(&s->mem, (r->deleted ? SP_DELETED : 0) |
-	    (prepared ? SP_PREPARED : 0));
+	put_u32(&s->mem, 0); /* frame length, filled in below */
+	put_u32(&s->mem,
+	    (r->deleted ? SP_DELETED : 0) | (prepared ? SP_PREPARED : 0));
 	put_str(&s->mem, r->identifier, strlen(r->identifier));
 	put_str(&s->mem, r->datestamp, strlen(r->datestamp));
 	put_u32(&s->mem, (uint32_t)r->nsets);
@@ -222,12 +222,11 @@ get_u32(const char **p, const char *end, uint32_t *v)
 	return get_num(p, end, v, sizeof(*v));
 }
 
-
 /* A string written by put_str(), in place; its length too if lenp. */
 static int
 get_str(const char **p, const char *end, const char **out, size_t *lenp)
 {
-	uint32_t	len;
+	uint32_t len;
 
 	if (get_u32(p, end, &len) == -1)
 		return -1;
@@ -247,10 +246,10 @@ get_str(const char **p, const char *end, const char **out, size_t *lenp)
 static int
 decode(struct spool *s, const char *p, size_t n, struct store_record *rec)
 {
-	struct store_prepared	*pp = &s->prepared;
-	const char		*end = p + n;
-	uint32_t		 v, i, nsets, ndc;
-	int			 c;
+	struct store_prepared *pp = &s->prepared;
+	const char	      *end = p + n;
+	uint32_t	       v, i, nsets, ndc;
+	int		       c;
 
 	memset(rec, 0, sizeof(*rec));
 	if (get_u32(&p, end, &v) == -1)
@@ -290,11 +289,11 @@ decode(struct spool *s, const char *p, size_t n, struct store_record *rec)
 		memset(pp, 0, sizeof(*pp));
 		if (get_num(&p, end, &pp->hash, sizeof(pp->hash)) == -1 ||
 		    get_str(&p, end, &pp->sets_json, &pp->sets_json_len) ==
-		    -1 ||
+			-1 ||
 		    get_str(&p, end, &pp->dc_json, &pp->dc_json_len) == -1 ||
 		    get_str(&p, end, &pp->tmpl, &pp->tmpl_len) == -1 ||
 		    get_num(&p, end, &pp->tmpl_hash, sizeof(pp->tmpl_hash)) ==
-		    -1)
+			-1)
 			return -1;
 		for (c = 0; c < 4; c++)
 			if (get_str(&p, end, &pp->fts[c], &pp->fts_len[c]) ==
@@ -309,9 +308,9 @@ int
 spool_replay(struct spool *s, int (*fn)(void *, const struct store_record *),
     void *arg, char **cause)
 {
-	struct store_record	 rec;
-	const char		*p, *end;
-	uint32_t		 len;
+	struct store_record rec;
+	const char	   *p, *end;
+	uint32_t	    len;
 
 	if (s->file == NULL) {
 		p = s->mem.data;

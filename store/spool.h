@@ -15,20 +15,18 @@
 
 struct spool;
 
-struct spool	*spool_new(size_t mem_max);
-void		 spool_free(struct spool *);
-void		 spool_reset(struct spool *);
+struct spool *spool_new(size_t mem_max);
+void	      spool_free(struct spool *);
+void	      spool_reset(struct spool *);
 /*
  * Add a record (prefix and prep are not kept: the page has the prefix,
  * and the spool prepares the record itself).  Return -1 with *cause when
  * the temporary file cannot be written.
  */
-int		 spool_add(struct spool *, const struct store_record *,
-		    char **cause);
-size_t		 spool_count(const struct spool *);
+int    spool_add(struct spool *, const struct store_record *, char **cause);
+size_t spool_count(const struct spool *);
 /* Call fn for each record in order; stop at the first -1. */
-int		 spool_replay(struct spool *,
-		    int (*fn)(void *, const struct store_record *), void *,
-		    char **cause);
+int spool_replay(struct spool *, int (*fn)(void *, const struct store_record *),
+    void *, char **cause);
 
 #endif

@@ -27,9 +27,9 @@
  * A writer waits this long for another connection's lock (the CLI reading
  * while the daemon commits a page) before the statement fails with BUSY.
  */
-#define BUSY_TIMEOUT_MS		5000
+#define BUSY_TIMEOUT_MS 5000
 /* Between two tries of a lock SQLite's busy handler does not wait for. */
-#define BUSY_RETRY_MS		10
+#define BUSY_RETRY_MS 10
 
 /*
  * Page cache in KiB.  Writes append at the ends of the tables and of a few
@@ -39,7 +39,7 @@
  * against 32.8, 100,000: the same within noise) in 5 MB less peak RSS
  * (26.7 MB against 31.8); 16 MiB no faster either.
  */
-#define CACHE_KIB		4096
+#define CACHE_KIB 4096
 
 /*
  * The WAL is checkpointed into the database once it has this many pages
@@ -49,8 +49,8 @@
  * It grows past that only while one transaction needs it (10,000 oai_dc
  * records: 25 MB), and is cut back to WAL_LIMIT_BYTES after a checkpoint.
  */
-#define WAL_CHECKPOINT_PAGES	2048
-#define WAL_LIMIT_BYTES		(64 * 1024 * 1024)
+#define WAL_CHECKPOINT_PAGES 2048
+#define WAL_LIMIT_BYTES	     (64 * 1024 * 1024)
 
 /*
  * The page writer's checkpoints (store_checkpoint_async(), checkpoint.c),
@@ -61,35 +61,32 @@
  * steps 3.51-3.57; trigger 16 MiB, steps 16 MiB, cap 128 MiB 3.72-3.79;
  * SQLite's own checkpoints at 32 MiB 3.78-3.97.
  */
-#define CKPT_TRIGGER_PAGES	512
-#define CKPT_STEP_PAGES		256
-#define CKPT_CAP_PAGES		4096
+#define CKPT_TRIGGER_PAGES 512
+#define CKPT_STEP_PAGES	   256
+#define CKPT_CAP_PAGES	   4096
 
 /* Opening */
 static const char *sqlite_path(const void *);
-static int	 sqlite_checkpoint_async(void *, int, int, int, char **);
-static void	 sqlite_checkpoint_stats(void *, struct store_ckpt_stats *);
-static int	 sqlite_schema_version(void *);
-static int	 read_version(struct store_sqlite *, int *, char **);
-static int	 exec_sql(struct store_sqlite *, const char *, const char *,
-		    char **);
-static int	 is_empty(struct store_sqlite *, int *, char **);
-static int	 migrate(struct store_sqlite *, char **);
+static int	   sqlite_checkpoint_async(void *, int, int, int, char **);
+static void	   sqlite_checkpoint_stats(void *, struct store_ckpt_stats *);
+static int	   sqlite_schema_version(void *);
+static int	   read_version(struct store_sqlite *, int *, char **);
+static int exec_sql(struct store_sqlite *, const char *, const char *, char **);
+static int is_empty(struct store_sqlite *, int *, char **);
+static int migrate(struct store_sqlite *, char **);
 
 /* Sources and runs */
-static int64_t	 sqlite_source(void *, const char *, const char *, int,
-		    char **);
-static char	*q_text1(struct store_sqlite *, enum query, const char *,
-		    int);
-static char	*sqlite_source_url(void *, const char *);
-static char	*sqlite_source_by_url(void *, const char *);
-static int	 sqlite_source_identify(void *, int64_t, const char *,
-		    const char *, const char *, const char *, char **);
-static int64_t	 sqlite_run_begin(void *, int64_t, char **);
-static int	 sqlite_run_end(void *, int64_t, const char *,
-		    const struct store_run_stats *, const char *, char **);
-static int	 sqlite_source_last_run(void *, const char *, time_t *,
-		    char **, char **);
+static int64_t sqlite_source(void *, const char *, const char *, int, char **);
+static char   *q_text1(struct store_sqlite *, enum query, const char *, int);
+static char   *sqlite_source_url(void *, const char *);
+static char   *sqlite_source_by_url(void *, const char *);
+static int sqlite_source_identify(void *, int64_t, const char *, const char *,
+    const char *, const char *, char **);
+static int64_t sqlite_run_begin(void *, int64_t, char **);
+static int     sqlite_run_end(void *, int64_t, const char *,
+	const struct store_run_stats *, const char *, char **);
+static int     sqlite_source_last_run(
+	void *, const char *, time_t *, char **, char **);
 
 /* Every statement the store runs; "what" names it in error causes. */
 const struct sqlite_query store_sqlite_queries[Q_COUNT] = {
@@ -169,8 +166,7 @@ const struct sqlite_query store_sqlite_queries[Q_COUNT] = {
 	[Q_SEQ_GET] = { "read change seq",
 	    "SELECT max((SELECT last FROM change_seq),"
 	    " coalesce((SELECT max(seq) FROM change), 0))" },
-	[Q_SEQ_SET] = { "write change seq",
-	    "UPDATE change_seq SET last = ?1" },
+	[Q_SEQ_SET] = { "write change seq", "UPDATE change_seq SET last = ?1" },
 	[Q_LIST_GET] = { "read list state",
 	    "SELECT watermark, token, progress, cursor, complete_list_size,"
 	    " pages FROM list_state"
@@ -285,11 +281,11 @@ const struct sqlite_query store_sqlite_queries[Q_COUNT] = {
 static int
 read_version(struct store_sqlite *s, int *version, char **cause)
 {
-	sqlite3_stmt	*st;
-	int		 rc;
+	sqlite3_stmt *st;
+	int	      rc;
 
-	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st,
-	    NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) !=
+	    SQLITE_OK) {
 		set_cause(cause, "store: open %s: %s", s->path,
 		    sqlite3_errmsg(s->db));
 		return -1;
@@ -307,10 +303,10 @@ read_version(struct store_sqlite *s, int *version, char **cause)
 
 /* Run constant SQL (pragmas, migration scripts) that binds nothing. */
 static int
-exec_sql(struct store_sqlite *s, const char *sql, const char *what,
-    char **cause)
+exec_sql(
+    struct store_sqlite *s, const char *sql, const char *what, char **cause)
 {
-	char	*err = NULL;
+	char *err = NULL;
 
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
 		set_cause(cause, "store: %s %s: %s", what, s->path,
@@ -324,11 +320,11 @@ exec_sql(struct store_sqlite *s, const char *sql, const char *what,
 static int
 is_empty(struct store_sqlite *s, int *empty, char **cause)
 {
-	sqlite3_stmt	*st;
-	int		 rc;
+	sqlite3_stmt *st;
+	int	      rc;
 
-	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_master",
-	    -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_master", -1,
+		&st, NULL) != SQLITE_OK) {
 		set_cause(cause, "store: open %s: %s", s->path,
 		    sqlite3_errmsg(s->db));
 		return -1;
@@ -353,8 +349,8 @@ is_empty(struct store_sqlite *s, int *empty, char **cause)
 static int
 migrate(struct store_sqlite *s, char **cause)
 {
-	char	*sql;
-	int	 v, rc, empty;
+	char *sql;
+	int   v, rc, empty;
 
 	for (;;) {
 		if (exec_sql(s, "BEGIN IMMEDIATE", "migrate", cause) == -1)
@@ -368,14 +364,16 @@ migrate(struct store_sqlite *s, char **cause)
 			if (is_empty(s, &empty, cause) == -1)
 				goto fail;
 			if (!empty) {
-				set_cause(cause, "store: open %s: not an "
+				set_cause(cause,
+				    "store: open %s: not an "
 				    "oaiharvest database (it has tables but "
-				    "no schema version)", s->path);
+				    "no schema version)",
+				    s->path);
 				goto fail;
 			}
 		}
-		if (exec_sql(s, store_migrations[v].sql, "migrate",
-		    cause) == -1)
+		if (exec_sql(s, store_migrations[v].sql, "migrate", cause) ==
+		    -1)
 			goto fail;
 		xasprintf(&sql, "PRAGMA user_version = %d", v + 1);
 		rc = exec_sql(s, sql, "migrate", cause);
@@ -388,9 +386,10 @@ migrate(struct store_sqlite *s, char **cause)
 	if (exec_sql(s, "COMMIT", "migrate", cause) == -1)
 		goto fail;
 	if ((size_t)v != store_nmigrations) {
-		set_cause(cause, "store: open %s: schema version %d is newer "
-		    "than this oaiharvest knows (%zu)", s->path, v,
-		    store_nmigrations);
+		set_cause(cause,
+		    "store: open %s: schema version %d is newer "
+		    "than this oaiharvest knows (%zu)",
+		    s->path, v, store_nmigrations);
 		return -1;
 	}
 	return 0;
@@ -402,12 +401,12 @@ fail:
 void *
 store_sqlite_open(const char *path, int flags, char **cause)
 {
-	struct store_sqlite	*s;
-	sqlite3_stmt		*st;
-	const char		*mode;
-	char			*sql;
-	int			 oflags, rc, v, persist;
-	size_t			 i;
+	struct store_sqlite *s;
+	sqlite3_stmt	    *st;
+	const char	    *mode;
+	char		    *sql;
+	int		     oflags, rc, v, persist;
+	size_t		     i;
 
 	/*
 	 * store/ is the process's only SQLite user.  Without the memory
@@ -428,8 +427,8 @@ store_sqlite_open(const char *path, int flags, char **cause)
 	else
 		oflags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	if ((rc = sqlite3_open_v2(path, &s->db, oflags, NULL)) != SQLITE_OK) {
-		set_cause(cause, "store: open %s: %s", path, s->db != NULL ?
-		    sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		set_cause(cause, "store: open %s: %s", path,
+		    s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
@@ -444,16 +443,18 @@ store_sqlite_open(const char *path, int flags, char **cause)
 	if (read_version(s, &v, cause) == -1)
 		goto fail;
 	if (v < 0 || (size_t)v > store_nmigrations) {
-		set_cause(cause, "store: open %s: schema version %d is newer "
-		    "than this oaiharvest knows (%zu)", path, v,
-		    store_nmigrations);
+		set_cause(cause,
+		    "store: open %s: schema version %d is newer "
+		    "than this oaiharvest knows (%zu)",
+		    path, v, store_nmigrations);
 		goto fail;
 	}
 	if ((size_t)v < store_nmigrations && (flags & STORE_RDONLY)) {
-		set_cause(cause, "store: open %s: schema version %d, need %zu "
-		    "(%s); open it read-write once to migrate", path, v,
-		    store_nmigrations, v == 0 ? "not an oaiharvest database" :
-		    "older");
+		set_cause(cause,
+		    "store: open %s: schema version %d, need %zu "
+		    "(%s); open it read-write once to migrate",
+		    path, v, store_nmigrations,
+		    v == 0 ? "not an oaiharvest database" : "older");
 		goto fail;
 	}
 
@@ -464,8 +465,8 @@ store_sqlite_open(const char *path, int flags, char **cause)
 		 */
 		if ((size_t)v < store_nmigrations &&
 		    store_migrations[v].setup != NULL &&
-		    exec_sql(s, store_migrations[v].setup, "migrate",
-		    cause) == -1)
+		    exec_sql(s, store_migrations[v].setup, "migrate", cause) ==
+			-1)
 			goto fail;
 		/*
 		 * WAL is persistent in the file; this only sets it once.
@@ -476,13 +477,14 @@ store_sqlite_open(const char *path, int flags, char **cause)
 		 * Wait for the lock here, as the busy timeout does.
 		 */
 		if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1,
-		    &st, NULL) != SQLITE_OK) {
+			&st, NULL) != SQLITE_OK) {
 			set_cause(cause, "store: journal_mode %s: %s", path,
 			    sqlite3_errmsg(s->db));
 			goto fail;
 		}
 		for (i = 0; (rc = sqlite3_step(st)) == SQLITE_BUSY &&
-		    i < BUSY_TIMEOUT_MS / BUSY_RETRY_MS; i++) {
+		     i < BUSY_TIMEOUT_MS / BUSY_RETRY_MS;
+		     i++) {
 			sqlite3_reset(st);
 			sqlite3_sleep(BUSY_RETRY_MS);
 		}
@@ -493,8 +495,8 @@ store_sqlite_open(const char *path, int flags, char **cause)
 			goto fail;
 		}
 		mode = col_text(st, 0);
-		if (mode == NULL || (strcmp(mode, "wal") != 0 &&
-		    strcmp(mode, "memory") != 0))
+		if (mode == NULL ||
+		    (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0))
 			log_warn("event=store_not_wal path=%s mode=%s",
 			    log_q(path), log_q(mode));
 		sqlite3_finalize(st);
@@ -507,8 +509,8 @@ store_sqlite_open(const char *path, int flags, char **cause)
 		 * stopped.
 		 */
 		persist = 1;
-		sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL,
-		    &persist);
+		sqlite3_file_control(
+		    s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
 	}
 	/*
 	 * NORMAL in WAL mode syncs only at checkpoints: a power loss may lose
@@ -520,7 +522,8 @@ store_sqlite_open(const char *path, int flags, char **cause)
 	    exec_sql(s, "PRAGMA foreign_keys = ON", "open", cause) == -1 ||
 	    exec_sql(s, "PRAGMA secure_delete = OFF", "open", cause) == -1)
 		goto fail;
-	xasprintf(&sql, "PRAGMA cache_size = -%d; "
+	xasprintf(&sql,
+	    "PRAGMA cache_size = -%d; "
 	    "PRAGMA wal_autocheckpoint = %d; PRAGMA journal_size_limit = %d",
 	    CACHE_KIB, WAL_CHECKPOINT_PAGES, WAL_LIMIT_BYTES);
 	rc = exec_sql(s, sql, "open", cause);
@@ -534,7 +537,8 @@ store_sqlite_open(const char *path, int flags, char **cause)
 
 	for (i = 0; i < Q_COUNT; i++) {
 		if (sqlite3_prepare_v3(s->db, store_sqlite_queries[i].sql, -1,
-		    SQLITE_PREPARE_PERSISTENT, &s->q[i], NULL) != SQLITE_OK) {
+			SQLITE_PREPARE_PERSISTENT, &s->q[i],
+			NULL) != SQLITE_OK) {
 			set_cause(cause, "store: prepare %s: %s",
 			    store_sqlite_queries[i].what,
 			    sqlite3_errmsg(s->db));
@@ -550,7 +554,7 @@ fail:
 static const char *
 sqlite_path(const void *be)
 {
-	const struct store_sqlite	*s = be;
+	const struct store_sqlite *s = be;
 
 	return s->path;
 }
@@ -558,8 +562,8 @@ sqlite_path(const void *be)
 void
 store_sqlite_close(void *be)
 {
-	struct store_sqlite	*s = be;
-	size_t			 i;
+	struct store_sqlite *s = be;
+	size_t		     i;
 
 	if (s == NULL)
 		return;
@@ -580,10 +584,9 @@ store_sqlite_close(void *be)
 }
 
 static int
-sqlite_checkpoint_async(void *be, int trigger, int step, int cap,
-    char **cause)
+sqlite_checkpoint_async(void *be, int trigger, int step, int cap, char **cause)
 {
-	struct store_sqlite	*s = be;
+	struct store_sqlite *s = be;
 
 	if (s->ckpt != NULL)
 		return 0;
@@ -600,7 +603,7 @@ sqlite_checkpoint_async(void *be, int trigger, int step, int cap,
 static void
 sqlite_checkpoint_stats(void *be, struct store_ckpt_stats *st)
 {
-	struct store_sqlite	*s = be;
+	struct store_sqlite *s = be;
 
 	if (s->ckpt != NULL)
 		store_ckpt_stats(s->ckpt, st);
@@ -611,7 +614,7 @@ sqlite_checkpoint_stats(void *be, struct store_ckpt_stats *st)
 static int
 sqlite_schema_version(void *be)
 {
-	struct store_sqlite	*s = be;
+	struct store_sqlite *s = be;
 
 	return s->version;
 }
@@ -619,14 +622,14 @@ sqlite_schema_version(void *be)
 /* Sources */
 
 static int64_t
-sqlite_source(void *be, const char *name, const char *url, int move,
-    char **cause)
+sqlite_source(
+    void *be, const char *name, const char *url, int move, char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st = s->q[Q_SOURCE_GET];
-	const char		*old;
-	int64_t			 id;
-	int			 rc, same;
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st = s->q[Q_SOURCE_GET];
+	const char	    *old;
+	int64_t		     id;
+	int		     rc, same;
 
 	if (name == NULL) {
 		set_cause(cause, "store: source: no name");
@@ -642,8 +645,10 @@ sqlite_source(void *be, const char *name, const char *url, int move,
 		 * repository unless the caller says the source moved.
 		 */
 		if (!same && !move && old != NULL) {
-			set_cause(cause, "source \"%s\" is the repository at "
-			    "%s, not %s", name, old, url);
+			set_cause(cause,
+			    "source \"%s\" is the repository at "
+			    "%s, not %s",
+			    name, old, url);
 			sqlite3_reset(st);
 			return STORE_SOURCE_OTHER_URL;
 		}
@@ -674,9 +679,9 @@ sqlite_source(void *be, const char *name, const char *url, int move,
 static char *
 q_text1(struct store_sqlite *s, enum query q, const char *arg, int col)
 {
-	sqlite3_stmt	*st = s->q[q];
-	const char	*v;
-	char		*out = NULL;
+	sqlite3_stmt *st = s->q[q];
+	const char   *v;
+	char	     *out = NULL;
 
 	bind_text(st, 1, arg);
 	if (sqlite3_step(st) == SQLITE_ROW && (v = col_text(st, col)) != NULL)
@@ -698,12 +703,12 @@ sqlite_source_by_url(void *be, const char *url)
 }
 
 static int
-sqlite_source_identify(void *be, int64_t source,
-    const char *granularity, const char *earliest, const char *deleted_record,
+sqlite_source_identify(void *be, int64_t source, const char *granularity,
+    const char *earliest, const char *deleted_record,
     const char *repository_name, char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st = s->q[Q_SOURCE_IDENTIFY];
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st = s->q[Q_SOURCE_IDENTIFY];
 
 	sqlite3_bind_int64(st, 1, source);
 	bind_text(st, 2, granularity);
@@ -733,9 +738,9 @@ sqlite_source_identify(void *be, int64_t source,
 static int64_t
 sqlite_run_begin(void *be, int64_t source, char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st = s->q[Q_RUN_INTERRUPTED];
-	int			 n;
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st = s->q[Q_RUN_INTERRUPTED];
+	int		     n;
 
 	sqlite3_bind_int64(st, 1, source);
 	bind_text(st, 2, store_now(s));
@@ -743,7 +748,8 @@ sqlite_run_begin(void *be, int64_t source, char **cause)
 		return -1;
 	if ((n = sqlite3_changes(s->db)) > 0)
 		log_warn("event=runs_interrupted source_id=%lld runs=%d "
-		    "msg=\"marked failed\"", (long long)source, n);
+			 "msg=\"marked failed\"",
+		    (long long)source, n);
 	st = s->q[Q_RUN_BEGIN];
 	sqlite3_bind_int64(st, 1, source);
 	bind_text(st, 2, store_now(s));
@@ -756,12 +762,12 @@ static int
 sqlite_run_end(void *be, int64_t run, const char *status,
     const struct store_run_stats *rs, const char *error, char **cause)
 {
-	static const struct store_run_stats	 zero;
-	struct store_sqlite			*s = be;
-	sqlite3_stmt				*st = s->q[Q_RUN_END];
+	static const struct store_run_stats zero;
+	struct store_sqlite		   *s = be;
+	sqlite3_stmt			   *st = s->q[Q_RUN_END];
 
-	if (status == NULL || (strcmp(status, "ok") != 0 &&
-	    strcmp(status, "failed") != 0)) {
+	if (status == NULL ||
+	    (strcmp(status, "ok") != 0 && strcmp(status, "failed") != 0)) {
 		set_cause(cause, "store: end run: status must be ok or failed");
 		return -1;
 	}
@@ -792,14 +798,14 @@ sqlite_run_end(void *be, int64_t run, const char *status,
  * columns 2 and 3 are ended and status).
  */
 static int
-sqlite_source_last_run(void *be, const char *name, time_t *ended,
-    char **status, char **cause)
+sqlite_source_last_run(
+    void *be, const char *name, time_t *ended, char **status, char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st = s->q[Q_SOURCE_GET];
-	const char		*v;
-	int64_t			 id;
-	int			 rc;
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st = s->q[Q_SOURCE_GET];
+	const char	    *v;
+	int64_t		     id;
+	int		     rc;
 
 	*ended = 0;
 	*status = NULL;

@@ -20,9 +20,9 @@
  * recently used of a set replaced.  Only those up to TEMPLATE_KEEP bytes,
  * so at most 2 MiB; a repository has some hundreds of about 1 KB.
  */
-#define TEMPLATE_SETS		512
-#define TEMPLATE_WAYS		2
-#define TEMPLATE_KEEP		2048
+#define TEMPLATE_SETS 512
+#define TEMPLATE_WAYS 2
+#define TEMPLATE_KEEP 2048
 
 enum query {
 	Q_BEGIN,
@@ -82,119 +82,105 @@ enum query {
 
 /* Every statement the store runs; "what" names it in error causes. */
 struct sqlite_query {
-	const char	*what;
-	const char	*sql;
+	const char *what;
+	const char *sql;
 };
-extern const struct sqlite_query	store_sqlite_queries[Q_COUNT];
+extern const struct sqlite_query store_sqlite_queries[Q_COUNT];
 
 /* A template SQLite holds, as id; tentative until its insert commits. */
-struct template {
-	uint64_t	 hash;
-	int64_t		 id;
-	char		*body;
-	size_t		 len;
-	uint64_t	 used;		/* s->template_clock when last used */
-	int		 tentative;
+struct template
+{
+	uint64_t hash;
+	int64_t	 id;
+	char	*body;
+	size_t	 len;
+	uint64_t used; /* s->template_clock when last used */
+	int	 tentative;
 };
 
 struct store_sqlite {
-	sqlite3		 *db;
-	char		 *path;
-	int		  version;
-	sqlite3_stmt	 *q[Q_COUNT];
+	sqlite3	     *db;
+	char	     *path;
+	int	      version;
+	sqlite3_stmt *q[Q_COUNT];
 	/* What store_put() works out when it is not given it. */
 	struct store_prep *prep;
 	/* The record.sets JSON a rewritten record replaces. */
-	struct buf	  oldsets;
+	struct buf oldsets;
 	/* Templates remembered, by hash. */
-	struct template	  templates[TEMPLATE_SETS][TEMPLATE_WAYS];
-	uint64_t	  template_clock;
+	struct template templates[TEMPLATE_SETS][TEMPLATE_WAYS];
+	uint64_t template_clock;
 	/* Whether the last record put was new: then try to insert first. */
-	int		  last_new;
+	int last_new;
 	/*
 	 * The last change seq given out in this page transaction; valid when
 	 * seq_read, to be written back at commit when seq_new.
 	 */
-	int64_t		  seq;
-	int		  seq_read;
-	int		  seq_new;
+	int64_t seq;
+	int	seq_read;
+	int	seq_new;
 	/* The current UTC time, formatted at most once a second. */
-	time_t		  now_t;
-	char		  now[DATESTAMP_LEN];
+	time_t now_t;
+	char   now[DATESTAMP_LEN];
 	/* A record's old full-text columns, to take its terms out. */
-	struct buf	  fts_text[4];
+	struct buf fts_text[4];
 	/* Checkpoints on a thread of their own, or NULL. */
 	struct store_ckpt *ckpt;
 	/* What stored_hash() works with, made when first needed. */
-	struct rehash	 *rehash;
+	struct rehash *rehash;
 };
 
 /* sqlite.c */
-void		*store_sqlite_open(const char *, int, char **);
-void		 store_sqlite_close(void *);
+void *store_sqlite_open(const char *, int, char **);
+void  store_sqlite_close(void *);
 
 /* sqlite_write.c */
-int		 store_sqlite_begin(void *, char **);
-int		 store_sqlite_commit(void *, char **);
-void		 store_sqlite_rollback(void *);
-int		 store_sqlite_put(void *, int64_t, int64_t,
-		    const struct store_record *, enum store_change *, char **);
-int		 store_sqlite_reject(void *, int64_t, int64_t, const char *,
-		    const char *, const char *, const char *, const char *,
-		    size_t, int, char **);
-int		 store_sqlite_list_get(void *, int64_t, const char *,
-		    const char *, struct store_list_state *, char **);
-int		 store_sqlite_list_checkpoint(void *, int64_t, const char *,
-		    const char *, const struct store_list_state *, char **);
-int		 store_sqlite_list_complete(void *, int64_t, const char *,
-		    const char *, const char *, char **);
-int		 store_sqlite_sweep_mark(void *, int64_t, const char *,
-		    const char *, int64_t, char **);
-int		 store_sqlite_sweep_finish(void *, int64_t, const char *,
-		    int64_t, const char *, long long *, char **);
-int		 store_sqlite_sweep_last(void *, int64_t, const char *,
-		    char **, char **);
-int		 store_sqlite_sweep_touch(void *, int64_t, const char *,
-		    char **);
+int  store_sqlite_begin(void *, char **);
+int  store_sqlite_commit(void *, char **);
+void store_sqlite_rollback(void *);
+int  store_sqlite_put(void *, int64_t, int64_t, const struct store_record *,
+     enum store_change *, char **);
+int  store_sqlite_reject(void *, int64_t, int64_t, const char *, const char *,
+     const char *, const char *, const char *, size_t, int, char **);
+int  store_sqlite_list_get(void *, int64_t, const char *, const char *,
+     struct store_list_state *, char **);
+int  store_sqlite_list_checkpoint(void *, int64_t, const char *, const char *,
+     const struct store_list_state *, char **);
+int  store_sqlite_list_complete(
+     void *, int64_t, const char *, const char *, const char *, char **);
+int store_sqlite_sweep_mark(
+    void *, int64_t, const char *, const char *, int64_t, char **);
+int store_sqlite_sweep_finish(
+    void *, int64_t, const char *, int64_t, const char *, long long *, char **);
+int store_sqlite_sweep_last(void *, int64_t, const char *, char **, char **);
+int store_sqlite_sweep_touch(void *, int64_t, const char *, char **);
 /* What the write path keeps, freed at close. */
-void		 store_sqlite_write_free(struct store_sqlite *);
+void store_sqlite_write_free(struct store_sqlite *);
 
 /* sqlite_query.c */
-int		 store_sqlite_export(void *, const char *, const char *,
-		    int (*)(void *, const struct store_export_row *), void *,
-		    char **);
-int		 store_sqlite_changes(void *, int64_t, int64_t,
-		    int (*)(void *, const struct store_change_row *), void *,
-		    char **);
-int		 store_sqlite_search(void *, const char *, const char *,
-		    long long, int (*)(void *, const struct store_search_row *),
-		    void *, char **);
-int		 store_sqlite_status(void *, const struct store_status_cb *,
-		    char **);
-int		 store_sqlite_source_status(void *, const char *,
-		    const struct store_status_cb *, char **);
-int		 store_sqlite_writable(void *, char **);
-int64_t		 store_sqlite_last_seq(void *);
-int		 store_sqlite_outbox_get(void *, const char *, int64_t *,
-		    char **);
-int		 store_sqlite_outbox_set(void *, const char *, int64_t,
-		    char **);
+int store_sqlite_export(void *, const char *, const char *,
+    int (*)(void *, const struct store_export_row *), void *, char **);
+int store_sqlite_changes(void *, int64_t, int64_t,
+    int (*)(void *, const struct store_change_row *), void *, char **);
+int store_sqlite_search(void *, const char *, const char *, long long,
+    int (*)(void *, const struct store_search_row *), void *, char **);
+int store_sqlite_status(void *, const struct store_status_cb *, char **);
+int store_sqlite_source_status(
+    void *, const char *, const struct store_status_cb *, char **);
+int	store_sqlite_writable(void *, char **);
+int64_t store_sqlite_last_seq(void *);
+int	store_sqlite_outbox_get(void *, const char *, int64_t *, char **);
+int	store_sqlite_outbox_set(void *, const char *, int64_t, char **);
 
 /* sqlite_query.c, sqlite_admin.c: selections and sources by name */
-int		 store_sqlite_export_select(void *,
-		    const struct store_export_filter *,
-		    int (*)(void *, const struct store_export_row *), void *,
-		    char **);
-int		 store_sqlite_source_known(void *, const char *,
-		    const char *, char **);
-int		 store_sqlite_source_rename(void *, const char *,
-		    const char *, char **);
-int		 store_sqlite_source_move(void *, const char *,
-		    const char *, char **);
-int		 store_sqlite_source_reset(void *, const char *, long long *,
-		    char **);
-int		 store_sqlite_source_drop(void *, const char *, int,
-		    struct store_drop_stats *, char **);
+int store_sqlite_export_select(void *, const struct store_export_filter *,
+    int (*)(void *, const struct store_export_row *), void *, char **);
+int store_sqlite_source_known(void *, const char *, const char *, char **);
+int store_sqlite_source_rename(void *, const char *, const char *, char **);
+int store_sqlite_source_move(void *, const char *, const char *, char **);
+int store_sqlite_source_reset(void *, const char *, long long *, char **);
+int store_sqlite_source_drop(
+    void *, const char *, int, struct store_drop_stats *, char **);
 
 /* Statements */
 
@@ -212,7 +198,7 @@ q_fail(struct store_sqlite *s, enum query q, char **cause)
 static inline int
 q_exec(struct store_sqlite *s, enum query q, char **cause)
 {
-	int	rc;
+	int rc;
 
 	rc = sqlite3_step(s->q[q]);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
@@ -263,7 +249,7 @@ need_transaction(struct store_sqlite *s, const char *what, char **cause)
 static inline const char *
 store_now(struct store_sqlite *s)
 {
-	time_t	t;
+	time_t t;
 
 	t = time(NULL);
 	if (t != s->now_t || s->now[0] == '\0') {

@@ -19,67 +19,65 @@
 
 /* One statement of an admin operation, prepared on the spot. */
 struct admin_stmt {
-	const char	*what;
-	const char	*sql;
+	const char *what;
+	const char *sql;
 };
 
 static const struct admin_stmt
     a_known = { "source known",
-	"SELECT EXISTS (SELECT 1 FROM source s"
-	" WHERE (?1 IS NULL OR s.name = ?1) AND (?2 IS NULL"
-	" OR EXISTS (SELECT 1 FROM record r"
-	"  WHERE r.source_id = s.id AND r.prefix = ?2)"
-	" OR EXISTS (SELECT 1 FROM list_state l"
-	"  WHERE l.source_id = s.id AND l.prefix = ?2)))" },
+	    "SELECT EXISTS (SELECT 1 FROM source s"
+	    " WHERE (?1 IS NULL OR s.name = ?1) AND (?2 IS NULL"
+	    " OR EXISTS (SELECT 1 FROM record r"
+	    "  WHERE r.source_id = s.id AND r.prefix = ?2)"
+	    " OR EXISTS (SELECT 1 FROM list_state l"
+	    "  WHERE l.source_id = s.id AND l.prefix = ?2)))" },
     a_find = { "find source", "SELECT id FROM source WHERE name = ?1" },
-    a_rename = { "rename source",
-	"UPDATE source SET name = ?2 WHERE id = ?1" },
+    a_rename = { "rename source", "UPDATE source SET name = ?2 WHERE id = ?1" },
     a_move = { "move source", "UPDATE source SET url = ?2 WHERE id = ?1" },
     a_reset_lists = { "reset lists",
-	"DELETE FROM list_state WHERE source_id = ?1" },
+	    "DELETE FROM list_state WHERE source_id = ?1" },
     a_reset_swept = { "reset sweeps",
-	"UPDATE record SET swept = NULL"
-	" WHERE source_id = ?1 AND swept IS NOT NULL" },
+	    "UPDATE record SET swept = NULL"
+	    " WHERE source_id = ?1 AND swept IS NOT NULL" },
     /*
      * A consumer behind a change of the source: the change rows after its
      * cursor, a range of the primary key.
      */
     a_unconsumed = { "outbox consumers",
-	"SELECT o.name, o.seq, (SELECT min(c.seq) FROM change c"
-	"  WHERE c.seq > o.seq AND c.source_id = ?1)"
-	" FROM outbox o WHERE EXISTS (SELECT 1 FROM change c"
-	"  WHERE c.seq > o.seq AND c.source_id = ?1)"
-	" ORDER BY o.name LIMIT 1" },
+	    "SELECT o.name, o.seq, (SELECT min(c.seq) FROM change c"
+	    "  WHERE c.seq > o.seq AND c.source_id = ?1)"
+	    " FROM outbox o WHERE EXISTS (SELECT 1 FROM change c"
+	    "  WHERE c.seq > o.seq AND c.source_id = ?1)"
+	    " ORDER BY o.name LIMIT 1" },
     /* Before change rows go: their seqs must never come back. */
     a_seq_keep = { "keep change seq",
-	"UPDATE change_seq SET last = max(last,"
-	" coalesce((SELECT max(seq) FROM change), 0))" },
+	    "UPDATE change_seq SET last = max(last,"
+	    " coalesce((SELECT max(seq) FROM change), 0))" },
     a_count_records = { "count records",
-	"SELECT count(*) FROM record WHERE source_id = ?1" },
+	    "SELECT count(*) FROM record WHERE source_id = ?1" },
     a_count_runs = { "count runs",
-	"SELECT count(*) FROM run WHERE source_id = ?1" },
+	    "SELECT count(*) FROM run WHERE source_id = ?1" },
     a_drop_changes = { "delete changes",
-	"DELETE FROM change WHERE source_id = ?1" },
+	    "DELETE FROM change WHERE source_id = ?1" },
     /*
      * Its records (and by trigger their content, full-text rows and
      * sets), runs, lists and rejects go by ON DELETE CASCADE.
      */
     a_drop_source = { "delete source", "DELETE FROM source WHERE id = ?1" };
 
-static sqlite3_stmt *a_prepare(struct store_sqlite *,
-		    const struct admin_stmt *, char **);
-static int	 a_fail(struct store_sqlite *, const struct admin_stmt *,
-		    sqlite3_stmt *, char **);
-static int	 a_exec_id(struct store_sqlite *, const struct admin_stmt *,
-		    int64_t, long long *, char **);
-static int	 a_begin(struct store_sqlite *, const char *, int64_t *,
-		    char **);
-static int	 a_commit(struct store_sqlite *, int, char **);
+static sqlite3_stmt *a_prepare(
+    struct store_sqlite *, const struct admin_stmt *, char **);
+static int a_fail(
+    struct store_sqlite *, const struct admin_stmt *, sqlite3_stmt *, char **);
+static int a_exec_id(struct store_sqlite *, const struct admin_stmt *, int64_t,
+    long long *, char **);
+static int a_begin(struct store_sqlite *, const char *, int64_t *, char **);
+static int a_commit(struct store_sqlite *, int, char **);
 
 static sqlite3_stmt *
 a_prepare(struct store_sqlite *s, const struct admin_stmt *a, char **cause)
 {
-	sqlite3_stmt	*st;
+	sqlite3_stmt *st;
 
 	if (sqlite3_prepare_v2(s->db, a->sql, -1, &st, NULL) != SQLITE_OK) {
 		set_cause(cause, "store: prepare %s: %s", a->what,
@@ -106,8 +104,8 @@ static int
 a_exec_id(struct store_sqlite *s, const struct admin_stmt *a, int64_t id,
     long long *n, char **cause)
 {
-	sqlite3_stmt	*st;
-	int		 rc;
+	sqlite3_stmt *st;
+	int	      rc;
 
 	if ((st = a_prepare(s, a, cause)) == NULL)
 		return -1;
@@ -118,7 +116,7 @@ a_exec_id(struct store_sqlite *s, const struct admin_stmt *a, int64_t id,
 		return a_fail(s, a, st, cause);
 	if (n != NULL)
 		*n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) :
-		    sqlite3_changes(s->db);
+					sqlite3_changes(s->db);
 	sqlite3_finalize(st);
 	return 0;
 }
@@ -130,8 +128,8 @@ a_exec_id(struct store_sqlite *s, const struct admin_stmt *a, int64_t id,
 static int
 a_begin(struct store_sqlite *s, const char *name, int64_t *id, char **cause)
 {
-	sqlite3_stmt	*st;
-	int		 rc;
+	sqlite3_stmt *st;
+	int	      rc;
 
 	if (!sqlite3_get_autocommit(s->db)) {
 		set_cause(cause, "store: sources: inside a transaction");
@@ -171,12 +169,12 @@ a_commit(struct store_sqlite *s, int r, char **cause)
 }
 
 int
-store_sqlite_source_known(void *be, const char *name, const char *prefix,
-    char **cause)
+store_sqlite_source_known(
+    void *be, const char *name, const char *prefix, char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st;
-	int			 known;
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st;
+	int		     known;
 
 	if ((st = a_prepare(s, &a_known, cause)) == NULL)
 		return -1;
@@ -190,13 +188,13 @@ store_sqlite_source_known(void *be, const char *name, const char *prefix,
 }
 
 int
-store_sqlite_source_rename(void *be, const char *name, const char *newname,
-    char **cause)
+store_sqlite_source_rename(
+    void *be, const char *name, const char *newname, char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st;
-	int64_t			 id, other;
-	int			 r;
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st;
+	int64_t		     id, other;
+	int		     r;
 
 	if (newname == NULL || *newname == '\0') {
 		set_cause(cause, "a source's name cannot be empty");
@@ -213,8 +211,10 @@ store_sqlite_source_rename(void *be, const char *name, const char *newname,
 	if ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		other = sqlite3_column_int64(st, 0);
 		sqlite3_finalize(st);
-		set_cause(cause, "there is a source called \"%s\" already "
-		    "(id %lld)", newname, (long long)other);
+		set_cause(cause,
+		    "there is a source called \"%s\" already "
+		    "(id %lld)",
+		    newname, (long long)other);
 		return a_commit(s, -1, cause);
 	}
 	if (r != SQLITE_DONE)
@@ -231,13 +231,13 @@ store_sqlite_source_rename(void *be, const char *name, const char *newname,
 }
 
 int
-store_sqlite_source_move(void *be, const char *name, const char *url,
-    char **cause)
+store_sqlite_source_move(
+    void *be, const char *name, const char *url, char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st;
-	int64_t			 id;
-	int			 r;
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st;
+	int64_t		     id;
+	int		     r;
 
 	if ((r = a_begin(s, name, &id, cause)) != 0)
 		return r;
@@ -258,13 +258,13 @@ store_sqlite_source_move(void *be, const char *name, const char *url,
  * compares it with its own run.
  */
 int
-store_sqlite_source_reset(void *be, const char *name, long long *lists,
-    char **cause)
+store_sqlite_source_reset(
+    void *be, const char *name, long long *lists, char **cause)
 {
-	struct store_sqlite	*s = be;
-	int64_t			 id;
-	long long		 n = 0;
-	int			 r;
+	struct store_sqlite *s = be;
+	int64_t		     id;
+	long long	     n = 0;
+	int		     r;
 
 	if ((r = a_begin(s, name, &id, cause)) != 0)
 		return r;
@@ -286,11 +286,11 @@ int
 store_sqlite_source_drop(void *be, const char *name, int force,
     struct store_drop_stats *ds, char **cause)
 {
-	struct store_sqlite	*s = be;
-	struct store_drop_stats	 z;
-	sqlite3_stmt		*st;
-	int64_t			 id;
-	int			 r, rc;
+	struct store_sqlite    *s = be;
+	struct store_drop_stats z;
+	sqlite3_stmt	       *st;
+	int64_t			id;
+	int			r, rc;
 
 	if (ds == NULL)
 		ds = &z;
@@ -302,19 +302,21 @@ store_sqlite_source_drop(void *be, const char *name, int force,
 			return a_commit(s, -1, cause);
 		sqlite3_bind_int64(st, 1, id);
 		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			set_cause(cause, "source \"%s\" has changes the feed "
+			set_cause(cause,
+			    "source \"%s\" has changes the feed "
 			    "\"%s\" has not written out (it stands at seq "
 			    "%lld, the source's next change is seq %lld): "
 			    "drop it once the daemon has written them, or "
-			    "with --force", name, col_text(st, 0),
+			    "with --force",
+			    name, col_text(st, 0),
 			    (long long)sqlite3_column_int64(st, 1),
 			    (long long)sqlite3_column_int64(st, 2));
 			sqlite3_finalize(st);
 			return a_commit(s, STORE_UNCONSUMED, cause);
 		}
 		if (rc != SQLITE_DONE)
-			return a_commit(s, a_fail(s, &a_unconsumed, st,
-			    cause), cause);
+			return a_commit(
+			    s, a_fail(s, &a_unconsumed, st, cause), cause);
 		sqlite3_finalize(st);
 	}
 	r = a_exec_id(s, &a_count_records, id, &ds->records, cause);
@@ -328,7 +330,7 @@ store_sqlite_source_drop(void *be, const char *name, int force,
 		r = a_exec_id(s, &a_drop_source, id, NULL, cause);
 	if (r == 0)
 		log_info("event=source_drop source=%s records=%lld "
-		    "changes=%lld runs=%lld", log_q(name), ds->records,
-		    ds->changes, ds->runs);
+			 "changes=%lld runs=%lld",
+		    log_q(name), ds->records, ds->changes, ds->runs);
 	return a_commit(s, r, cause);
 }

@@ -16,37 +16,36 @@
 #include "sqlite.h"
 
 /* What store_export() reuses from one record to the next. */
-struct export {
+struct export
+{
 	struct store_export_value *dc;
-	size_t		 ndc;
-	struct buf	 vals;		/* DC values, NUL-terminated */
-	size_t		*off;		/* where each starts in vals */
-	size_t		*noff;		/* its name's, or SIZE_MAX: a code */
-	struct buf	 xml;		/* a template filled */
+	size_t			   ndc;
+	struct buf		   vals; /* DC values, NUL-terminated */
+	size_t			  *off;	 /* where each starts in vals */
+	size_t			  *noff; /* its name's, or SIZE_MAX: a code */
+	struct buf		   xml;	 /* a template filled */
 };
 
 /* Export */
-static int	 export_record(struct store_sqlite *, sqlite3_stmt *,
-		    struct export *, int (*)(void *,
-		    const struct store_export_row *), void *, char **);
+static int export_record(struct store_sqlite *, sqlite3_stmt *, struct export *,
+    int (*)(void *, const struct store_export_row *), void *, char **);
 
 /* Status */
-static int	 status_source(struct store_sqlite *, sqlite3_stmt *,
-		    const struct store_status_cb *, char **);
-static int	 status_lists(struct store_sqlite *, int64_t,
-		    const struct store_status_cb *, char **);
+static int status_source(struct store_sqlite *, sqlite3_stmt *,
+    const struct store_status_cb *, char **);
+static int status_lists(
+    struct store_sqlite *, int64_t, const struct store_status_cb *, char **);
 
 /* Search */
-static int	 search_is_syntax(const char *);
-static int	 search_is_op(const char *, size_t);
-static int	 search_is_column(const char *, size_t);
-static int	 search_has_token(const char *, size_t);
-static int	 search_add_word(struct buf *, const char *, size_t,
-		    const char *);
-static void	 search_plain(const char *, struct buf *);
-static int	 search_run(struct store_sqlite *, const char *, const char *,
-		    long long, int (*)(void *, const struct store_search_row *),
-		    void *, int *, long long *, int *, char **);
+static int  search_is_syntax(const char *);
+static int  search_is_op(const char *, size_t);
+static int  search_is_column(const char *, size_t);
+static int  search_has_token(const char *, size_t);
+static int  search_add_word(struct buf *, const char *, size_t, const char *);
+static void search_plain(const char *, struct buf *);
+static int  search_run(struct store_sqlite *, const char *, const char *,
+     long long, int (*)(void *, const struct store_search_row *), void *, int *,
+     long long *, int *, char **);
 
 /*
  * Search queries.  FTS5's query syntax turns ordinary text into errors
@@ -59,11 +58,14 @@ static int	 search_run(struct store_sqlite *, const char *, const char *,
  * is always a bound parameter, never SQL text.
  */
 
-#define SEARCH_SPACE	" \t\n\r\f\v"
+#define SEARCH_SPACE " \t\n\r\f\v"
 
 /* The columns of record_fts (schema.c), for "column:word". */
 static const char *const search_columns[] = {
-	"title", "creator", "subject", "description",
+	"title",
+	"creator",
+	"subject",
+	"description",
 };
 
 /* Characters that only FTS5 query syntax would use. */
@@ -76,14 +78,15 @@ search_is_syntax(const char *q)
 static int
 search_is_op(const char *w, size_t n)
 {
-	return (n == 3 && (memcmp(w, "AND", 3) == 0 ||
-	    memcmp(w, "NOT", 3) == 0)) || (n == 2 && memcmp(w, "OR", 2) == 0);
+	return (n == 3 &&
+		   (memcmp(w, "AND", 3) == 0 || memcmp(w, "NOT", 3) == 0)) ||
+	    (n == 2 && memcmp(w, "OR", 2) == 0);
 }
 
 static int
 search_is_column(const char *w, size_t n)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < nitems(search_columns); i++)
 		if (strlen(search_columns[i]) == n &&
@@ -100,8 +103,8 @@ search_is_column(const char *w, size_t n)
 static int
 search_has_token(const char *w, size_t n)
 {
-	size_t		i;
-	unsigned char	c;
+	size_t	      i;
+	unsigned char c;
 
 	for (i = 0; i < n; i++) {
 		c = (unsigned char)w[i];
@@ -116,13 +119,13 @@ search_has_token(const char *w, size_t n)
 static int
 search_add_word(struct buf *b, const char *w, size_t n, const char *op)
 {
-	const char	*colon;
-	size_t		 col = 0, i;
-	int		 star = 0;
+	const char *colon;
+	size_t	    col = 0, i;
+	int	    star = 0;
 
 	colon = memchr(w, ':', n);
-	if (colon != NULL && colon > w && search_is_column(w,
-	    (size_t)(colon - w)))
+	if (colon != NULL && colon > w &&
+	    search_is_column(w, (size_t)(colon - w)))
 		col = (size_t)(colon - w) + 1;
 	while (n > col && w[n - 1] == '*') {
 		star = 1;
@@ -157,13 +160,13 @@ search_add_word(struct buf *b, const char *w, size_t n, const char *op)
 static void
 search_plain(const char *q, struct buf *b)
 {
-	const char	*w, *op = NULL;
-	char		 opw[4];
-	size_t		 n;
+	const char *w, *op = NULL;
+	char	    opw[4];
+	size_t	    n;
 
 	buf_reset(b);
 	for (w = q + strspn(q, SEARCH_SPACE); *w != '\0';
-	    w += n, w += strspn(w, SEARCH_SPACE)) {
+	     w += n, w += strspn(w, SEARCH_SPACE)) {
 		n = strcspn(w, SEARCH_SPACE);
 		if (search_is_op(w, n) && b->len > 0) {
 			if (op != NULL)
@@ -192,9 +195,9 @@ search_run(struct store_sqlite *s, const char *match, const char *source,
     long long limit, int (*row)(void *, const struct store_search_row *),
     void *arg, int *rc, long long *rows, int *stopped, char **cause)
 {
-	sqlite3_stmt		*st = s->q[Q_SEARCH];
-	struct store_search_row	 sr;
-	int			 ret = -1;
+	sqlite3_stmt	       *st = s->q[Q_SEARCH];
+	struct store_search_row sr;
+	int			ret = -1;
 
 	*rows = 0;
 	*stopped = 0;
@@ -237,11 +240,11 @@ store_sqlite_search(void *be, const char *query, const char *source,
     long long limit, int (*row)(void *, const struct store_search_row *),
     void *arg, char **cause)
 {
-	struct store_sqlite	*s = be;
-	struct buf		 plain;
-	long long		 rows;
-	char			*why = NULL;
-	int			 rc, r, stopped;
+	struct store_sqlite *s = be;
+	struct buf	     plain;
+	long long	     rows;
+	char		    *why = NULL;
+	int		     rc, r, stopped;
 
 	if (search_is_syntax(query)) {
 		r = search_run(s, query, source, limit, row, arg, &rc, &rows,
@@ -253,14 +256,14 @@ store_sqlite_search(void *be, const char *query, const char *source,
 			return r;
 		}
 		log_info("event=search_plain query=%s cause=%s msg=\"not "
-		    "FTS5 query syntax: searched as plain words\"",
+			 "FTS5 query syntax: searched as plain words\"",
 		    log_q(query), log_q(why));
 		free(why);
 	}
 	buf_init(&plain, SIZE_MAX / 4);
 	search_plain(query, &plain);
-	r = search_run(s, buf_str(&plain), source, limit, row, arg, &rc,
-	    &rows, &stopped, cause);
+	r = search_run(s, buf_str(&plain), source, limit, row, arg, &rc, &rows,
+	    &stopped, cause);
 	buf_free(&plain);
 	return r;
 }
@@ -278,11 +281,11 @@ export_record(struct store_sqlite *s, sqlite3_stmt *st, struct export *x,
     int (*row)(void *, const struct store_export_row *), void *arg,
     char **cause)
 {
-	struct store_export_row	 er;
-	sqlite3_stmt		*q;
-	const char		*v;
-	size_t			 n = 0, i;
-	int			 rc, tmpl, err = 0;
+	struct store_export_row er;
+	sqlite3_stmt	       *q;
+	const char	       *v;
+	size_t			n = 0, i;
+	int			rc, tmpl, err = 0;
 
 	er.id = sqlite3_column_int64(st, 0);
 	er.source = col_text(st, 1);
@@ -305,13 +308,13 @@ export_record(struct store_sqlite *s, sqlite3_stmt *st, struct export *x,
 		if (n == x->ndc) {
 			x->ndc = x->ndc == 0 ? 64 : 2 * x->ndc;
 			x->dc = xreallocarray(x->dc, x->ndc, sizeof(*x->dc));
-			x->off = xreallocarray(x->off, x->ndc,
-			    sizeof(*x->off));
-			x->noff = xreallocarray(x->noff, x->ndc,
-			    sizeof(*x->noff));
+			x->off = xreallocarray(x->off, x->ndc, sizeof(*x->off));
+			x->noff =
+			    xreallocarray(x->noff, x->ndc, sizeof(*x->noff));
 		}
-		x->dc[n].element = sqlite3_column_type(q, 0) ==
-		    SQLITE_INTEGER ? sqlite3_column_int(q, 0) : -1;
+		x->dc[n].element = sqlite3_column_type(q, 0) == SQLITE_INTEGER ?
+		    sqlite3_column_int(q, 0) :
+		    -1;
 		x->noff[n] = SIZE_MAX;
 		if (sqlite3_column_type(q, 0) == SQLITE_TEXT) {
 			x->noff[n] = x->vals.len;
@@ -326,21 +329,22 @@ export_record(struct store_sqlite *s, sqlite3_stmt *st, struct export *x,
 		return q_fail(s, Q_EXPORT_DC, cause);
 	sqlite3_reset(q);
 	if (err) {
-		set_cause(cause, "store: export: record %lld longer than %zu "
-		    "bytes", (long long)er.id, (size_t)EXPORT_MAX_LINE);
+		set_cause(cause,
+		    "store: export: record %lld longer than %zu "
+		    "bytes",
+		    (long long)er.id, (size_t)EXPORT_MAX_LINE);
 		return -1;
 	}
 	/* vals is whole now: it moves no more. */
 	for (i = 0; i < n; i++) {
 		x->dc[i].value = x->vals.data + x->off[i];
-		x->dc[i].name = x->noff[i] == SIZE_MAX ? NULL :
-		    x->vals.data + x->noff[i];
+		x->dc[i].name =
+		    x->noff[i] == SIZE_MAX ? NULL : x->vals.data + x->noff[i];
 	}
 	er.dc = x->dc;
 	er.ndc = n;
 
-	if (!er.deleted && sqlite3_column_type(st, 9) != SQLITE_NULL &&
-	    !tmpl) {
+	if (!er.deleted && sqlite3_column_type(st, 9) != SQLITE_NULL && !tmpl) {
 		set_cause(cause, "store: export: record %lld: no template %lld",
 		    (long long)er.id, (long long)sqlite3_column_int64(st, 9));
 		return -1;
@@ -348,8 +352,10 @@ export_record(struct store_sqlite *s, sqlite3_stmt *st, struct export *x,
 	if (tmpl) {
 		buf_reset(&x->xml);
 		if (store_template_fill(&x->xml, sqlite3_column_blob(st, 7),
-		    sqlite3_column_bytes(st, 7), &x->vals, x->off, n) == -1) {
-			set_cause(cause, "store: export: record %lld: its "
+			sqlite3_column_bytes(st, 7), &x->vals, x->off,
+			n) == -1) {
+			set_cause(cause,
+			    "store: export: record %lld: its "
 			    "template does not fit its DC values",
 			    (long long)er.id);
 			return -1;
@@ -368,10 +374,10 @@ store_sqlite_export(void *be, const char *source, const char *prefix,
     int (*row)(void *, const struct store_export_row *), void *arg,
     char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st = s->q[Q_EXPORT];
-	struct export		 x;
-	int			 rc, ret = -1;
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st = s->q[Q_EXPORT];
+	struct export x;
+	int rc, ret = -1;
 
 	memset(&x, 0, sizeof(x));
 	buf_init(&x.vals, EXPORT_MAX_LINE);
@@ -404,10 +410,10 @@ store_sqlite_changes(void *be, int64_t since, int64_t limit,
     int (*row)(void *, const struct store_change_row *), void *arg,
     char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st = s->q[Q_CHANGES];
-	struct store_change_row	 cr;
-	int			 rc, ret = -1;
+	struct store_sqlite    *s = be;
+	sqlite3_stmt	       *st = s->q[Q_CHANGES];
+	struct store_change_row cr;
+	int			rc, ret = -1;
 
 	sqlite3_bind_int64(st, 1, since);
 	sqlite3_bind_int64(st, 2, limit < 0 ? -1 : limit);
@@ -440,9 +446,9 @@ static int
 status_lists(struct store_sqlite *s, int64_t id,
     const struct store_status_cb *cb, char **cause)
 {
-	sqlite3_stmt		*st = s->q[Q_STATUS_LISTS];
-	struct store_list_row	 lr;
-	int			 rc;
+	sqlite3_stmt	     *st = s->q[Q_STATUS_LISTS];
+	struct store_list_row lr;
+	int		      rc;
 
 	sqlite3_bind_int64(st, 1, id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -457,9 +463,12 @@ status_lists(struct store_sqlite *s, int64_t id,
 		lr.token = col_text(st, 3);
 		lr.progress = col_text(st, 4);
 		lr.cursor = sqlite3_column_type(st, 5) != SQLITE_NULL ?
-		    sqlite3_column_int64(st, 5) : -1;
-		lr.complete_list_size = sqlite3_column_type(st, 6) !=
-		    SQLITE_NULL ? sqlite3_column_int64(st, 6) : -1;
+		    sqlite3_column_int64(st, 5) :
+		    -1;
+		lr.complete_list_size =
+		    sqlite3_column_type(st, 6) != SQLITE_NULL ?
+		    sqlite3_column_int64(st, 6) :
+		    -1;
 		lr.pages = sqlite3_column_int64(st, 7);
 		if (cb->list(cb->arg, &lr) == -1) {
 			sqlite3_reset(st);
@@ -477,12 +486,12 @@ static int
 status_source(struct store_sqlite *s, sqlite3_stmt *src,
     const struct store_status_cb *cb, char **cause)
 {
-	struct store_source_row	 so;
-	struct store_run_row	 ru;
-	struct store_prefix_row	 pr;
-	sqlite3_stmt		*st;
-	int64_t			 id;
-	int			 rc;
+	struct store_source_row so;
+	struct store_run_row	ru;
+	struct store_prefix_row pr;
+	sqlite3_stmt	       *st;
+	int64_t			id;
+	int			rc;
 
 	id = sqlite3_column_int64(src, 0);
 	memset(&so, 0, sizeof(so));
@@ -542,12 +551,11 @@ status_source(struct store_sqlite *s, sqlite3_stmt *src,
 }
 
 int
-store_sqlite_status(void *be, const struct store_status_cb *cb,
-    char **cause)
+store_sqlite_status(void *be, const struct store_status_cb *cb, char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st = s->q[Q_STATUS_SOURCES];
-	int			 rc, ret = -1;
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st = s->q[Q_STATUS_SOURCES];
+	int		     rc, ret = -1;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (status_source(s, st, cb, cause) == -1)
@@ -564,14 +572,14 @@ out:
 }
 
 int
-store_sqlite_source_status(void *be, const char *name,
-    const struct store_status_cb *cb, char **cause)
+store_sqlite_source_status(
+    void *be, const char *name, const struct store_status_cb *cb, char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st = s->q[Q_SOURCE_JSON];
-	struct store_source_row	 so;
-	int64_t			 id;
-	int			 rc;
+	struct store_sqlite    *s = be;
+	sqlite3_stmt	       *st = s->q[Q_SOURCE_JSON];
+	struct store_source_row so;
+	int64_t			id;
+	int			rc;
 
 	bind_text(st, 1, name);
 	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
@@ -611,7 +619,7 @@ store_sqlite_source_status(void *be, const char *name,
 int
 store_sqlite_writable(void *be, char **cause)
 {
-	struct store_sqlite	*s = be;
+	struct store_sqlite *s = be;
 
 	/* Inside a page transaction the database is being written. */
 	if (!sqlite3_get_autocommit(s->db))
@@ -624,9 +632,9 @@ store_sqlite_writable(void *be, char **cause)
 int64_t
 store_sqlite_last_seq(void *be)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st = s->q[Q_SEQ_GET];
-	int64_t			 seq = -1;
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st = s->q[Q_SEQ_GET];
+	int64_t		     seq = -1;
 
 	if (sqlite3_step(st) == SQLITE_ROW)
 		seq = sqlite3_column_int64(st, 0);
@@ -637,12 +645,11 @@ store_sqlite_last_seq(void *be)
 /* Feeds (the outbox pattern). */
 
 int
-store_sqlite_outbox_get(void *be, const char *name, int64_t *seq,
-    char **cause)
+store_sqlite_outbox_get(void *be, const char *name, int64_t *seq, char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st = s->q[Q_OUTBOX_GET];
-	int			 rc;
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st = s->q[Q_OUTBOX_GET];
+	int		     rc;
 
 	*seq = 0;
 	bind_text(st, 1, name);
@@ -655,10 +662,9 @@ store_sqlite_outbox_get(void *be, const char *name, int64_t *seq,
 }
 
 int
-store_sqlite_outbox_set(void *be, const char *name, int64_t seq,
-    char **cause)
+store_sqlite_outbox_set(void *be, const char *name, int64_t seq, char **cause)
 {
-	struct store_sqlite	*s = be;
+	struct store_sqlite *s = be;
 
 	bind_text(s->q[Q_OUTBOX_SET], 1, name);
 	sqlite3_bind_int64(s->q[Q_OUTBOX_SET], 2, seq);
@@ -717,19 +723,19 @@ static const char export_ids_sql[] =
 
 int
 store_sqlite_export_select(void *be, const struct store_export_filter *f,
-    int (*row)(void *, const struct store_export_row *), void *arg,
+    int (*row)(void *, const struct store_export_row *), void	      *arg,
     char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st = NULL;
-	struct export		 x;
-	struct buf		 ids;
-	size_t			 i;
-	int			 rc, ret = -1;
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st = NULL;
+	struct export x;
+	struct buf ids;
+	size_t	   i;
+	int	   rc, ret = -1;
 
 	if (f->since < 0 && f->identifiers == NULL)
-		return store_sqlite_export(be, f->source, f->prefix, row, arg,
-		    cause);
+		return store_sqlite_export(
+		    be, f->source, f->prefix, row, arg, cause);
 	memset(&x, 0, sizeof(x));
 	buf_init(&x.vals, EXPORT_MAX_LINE);
 	buf_init(&x.xml, MAX_RECORD_BYTES);
@@ -744,8 +750,9 @@ store_sqlite_export_select(void *be, const struct store_export_filter *f,
 		}
 		buf_addch(&ids, ']');
 	}
-	if (sqlite3_prepare_v2(s->db, f->since >= 0 ? export_since_sql :
-	    export_ids_sql, -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(s->db,
+		f->since >= 0 ? export_since_sql : export_ids_sql, -1, &st,
+		NULL) != SQLITE_OK) {
 		set_cause(cause, "store: prepare export selection: %s",
 		    sqlite3_errmsg(s->db));
 		goto out;
@@ -755,8 +762,8 @@ store_sqlite_export_select(void *be, const struct store_export_filter *f,
 	if (f->since >= 0)
 		sqlite3_bind_int64(st, 3, f->since);
 	if (f->identifiers != NULL)
-		sqlite3_bind_text(st, 4, buf_str(&ids), (int)ids.len,
-		    SQLITE_STATIC);
+		sqlite3_bind_text(
+		    st, 4, buf_str(&ids), (int)ids.len, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (export_record(s, st, &x, row, arg, cause) == -1)
 			goto out;

@@ -22,49 +22,46 @@
  * functions for stored_hash(), and its XML rebuilt.
  */
 struct rehash {
-	struct buf	 vals;		/* NUL-terminated strings */
-	size_t		*off;		/* where each starts in vals */
-	const char	**ptr;
-	size_t		 n;
-	size_t		 cap;
-	struct buf	 xml;
+	struct buf   vals; /* NUL-terminated strings */
+	size_t	    *off;  /* where each starts in vals */
+	const char **ptr;
+	size_t	     n;
+	size_t	     cap;
+	struct buf   xml;
 };
 
 /* Records */
-static int	 is_stale(const char *, const char *);
-static int	 stored_hash(struct store_sqlite *, int64_t, const char *,
-		    uint64_t *, char **);
-static int	 rehash_strings(struct store_sqlite *, enum query, const char *,
-		    size_t);
-static void	 rehash_free(struct rehash *);
-static int	 record_get(struct store_sqlite *, int64_t,
-		    const struct store_record *, uint64_t, int64_t *, int *,
-		    int *, int *, uint64_t *, int *, char **);
-static int	 record_add(struct store_sqlite *, int64_t,
-		    const struct store_record *, const struct store_prepared *,
-		    const char *, int64_t *, char **);
-static int	 content_put(struct store_sqlite *, int64_t,
-		    const struct store_record *, const struct store_prepared *,
-		    int, char **);
-static int	 buf_str_copy(struct buf *, const char *);
-static int	 change_add(struct store_sqlite *, int64_t, int64_t,
-		    const struct store_record *, enum store_change,
-		    const char *, char **);
-static void	 transaction_end(struct store_sqlite *, int);
+static int is_stale(const char *, const char *);
+static int stored_hash(
+    struct store_sqlite *, int64_t, const char *, uint64_t *, char **);
+static int rehash_strings(
+    struct store_sqlite *, enum query, const char *, size_t);
+static void rehash_free(struct rehash *);
+static int  record_get(struct store_sqlite *, int64_t,
+     const struct store_record *, uint64_t, int64_t *, int *, int *, int *,
+     uint64_t *, int *, char **);
+static int  record_add(struct store_sqlite *, int64_t,
+     const struct store_record *, const struct store_prepared *, const char *,
+     int64_t *, char **);
+static int  content_put(struct store_sqlite *, int64_t,
+     const struct store_record *, const struct store_prepared *, int, char **);
+static int  buf_str_copy(struct buf *, const char *);
+static int  change_add(struct store_sqlite *, int64_t, int64_t,
+     const struct store_record *, enum store_change, const char *, char **);
+static void transaction_end(struct store_sqlite *, int);
 
 /* Content */
-static int	 template_id(struct store_sqlite *,
-		    const struct store_prepared *, int64_t *, char **);
-static void	 templates_settle(struct store_sqlite *, int);
-static int	 fts_del(struct store_sqlite *, int64_t, char **);
-static int	 fts_old_text(struct store_sqlite *, const char *, size_t,
-		    int[4]);
-static int	 fts_add(struct store_sqlite *, int64_t,
-		    const struct store_prepared *, char **);
+static int template_id(
+    struct store_sqlite *, const struct store_prepared *, int64_t *, char **);
+static void templates_settle(struct store_sqlite *, int);
+static int  fts_del(struct store_sqlite *, int64_t, char **);
+static int  fts_old_text(struct store_sqlite *, const char *, size_t, int[4]);
+static int  fts_add(
+     struct store_sqlite *, int64_t, const struct store_prepared *, char **);
 
 /* Sweeps */
-static int	 sweep_stamp(struct store_sqlite *, int64_t, const char *, int,
-		    char **);
+static int sweep_stamp(
+    struct store_sqlite *, int64_t, const char *, int, char **);
 
 /* Transactions */
 
@@ -82,7 +79,7 @@ transaction_end(struct store_sqlite *s, int committed)
 int
 store_sqlite_begin(void *be, char **cause)
 {
-	struct store_sqlite	*s = be;
+	struct store_sqlite *s = be;
 
 	transaction_end(s, 0);
 	return q_exec(s, Q_BEGIN, cause);
@@ -92,7 +89,7 @@ store_sqlite_begin(void *be, char **cause)
 int
 store_sqlite_commit(void *be, char **cause)
 {
-	struct store_sqlite	*s = be;
+	struct store_sqlite *s = be;
 
 	if (s->seq_new && !sqlite3_get_autocommit(s->db)) {
 		sqlite3_bind_int64(s->q[Q_SEQ_SET], 1, s->seq);
@@ -108,7 +105,7 @@ store_sqlite_commit(void *be, char **cause)
 void
 store_sqlite_rollback(void *be)
 {
-	struct store_sqlite	*s = be;
+	struct store_sqlite *s = be;
 
 	transaction_end(s, 0);
 	if (sqlite3_get_autocommit(s->db))
@@ -122,7 +119,7 @@ store_sqlite_rollback(void *be)
 void
 store_sqlite_write_free(struct store_sqlite *s)
 {
-	size_t	i, j;
+	size_t i, j;
 
 	rehash_free(s->rehash);
 	s->rehash = NULL;
@@ -145,7 +142,7 @@ store_sqlite_write_free(struct store_sqlite *s)
 static int
 is_stale(const char *stored, const char *incoming)
 {
-	time_t	ts, ti;
+	time_t ts, ti;
 
 	if (stored == NULL || datestamp_read(stored, &ts, NULL, NULL) == -1 ||
 	    datestamp_read(incoming, &ti, NULL, NULL) == -1)
@@ -161,9 +158,9 @@ static int
 content_put(struct store_sqlite *s, int64_t id, const struct store_record *r,
     const struct store_prepared *p, int fresh, char **cause)
 {
-	sqlite3_stmt	*st;
-	int64_t		 tid = 0;
-	size_t		 i;
+	sqlite3_stmt *st;
+	int64_t	      tid = 0;
+	size_t	      i;
 
 	if (!fresh) {
 		st = s->q[Q_SETS_DEL];
@@ -194,8 +191,9 @@ content_put(struct store_sqlite *s, int64_t id, const struct store_record *r,
 			else
 				sqlite3_bind_null(st, 4);
 		}
-		if (q_exec(s, fresh ? Q_CONTENT_ADD : Q_CONTENT_PUT,
-		    cause) == -1 || fts_add(s, id, p, cause) == -1)
+		if (q_exec(s, fresh ? Q_CONTENT_ADD : Q_CONTENT_PUT, cause) ==
+			-1 ||
+		    fts_add(s, id, p, cause) == -1)
 			return -1;
 	} else if (!fresh) {
 		sqlite3_bind_int64(s->q[Q_CONTENT_DEL], 1, id);
@@ -230,7 +228,7 @@ static int
 template_id(struct store_sqlite *s, const struct store_prepared *p, int64_t *id,
     char **cause)
 {
-	struct template	*set, *t;
+	struct template *set, *t;
 	sqlite3_stmt	*st;
 	uint64_t	 h = p->tmpl_hash;
 	size_t		 i;
@@ -239,8 +237,7 @@ template_id(struct store_sqlite *s, const struct store_prepared *p, int64_t *id,
 	set = s->templates[h % TEMPLATE_SETS];
 	for (i = 0; i < TEMPLATE_WAYS && p->tmpl_len <= TEMPLATE_KEEP; i++) {
 		t = &set[i];
-		if (t->body != NULL && t->hash == h &&
-		    t->len == p->tmpl_len &&
+		if (t->body != NULL && t->hash == h && t->len == p->tmpl_len &&
 		    memcmp(t->body, p->tmpl, t->len) == 0) {
 			t->used = ++s->template_clock;
 			*id = t->id;
@@ -253,8 +250,8 @@ template_id(struct store_sqlite *s, const struct store_prepared *p, int64_t *id,
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)h);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((size_t)sqlite3_column_bytes(st, 1) == p->tmpl_len &&
-		    memcmp(sqlite3_column_blob(st, 1), p->tmpl,
-		    p->tmpl_len) == 0) {
+		    memcmp(sqlite3_column_blob(st, 1), p->tmpl, p->tmpl_len) ==
+			0) {
 			*id = sqlite3_column_int64(st, 0);
 			break;
 		}
@@ -265,8 +262,8 @@ template_id(struct store_sqlite *s, const struct store_prepared *p, int64_t *id,
 	if (*id == 0) {
 		st = s->q[Q_TEMPLATE_ADD];
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)h);
-		sqlite3_bind_text64(st, 2, p->tmpl, p->tmpl_len,
-		    SQLITE_STATIC, SQLITE_UTF8);
+		sqlite3_bind_text64(
+		    st, 2, p->tmpl, p->tmpl_len, SQLITE_STATIC, SQLITE_UTF8);
 		if (q_exec(s, Q_TEMPLATE_ADD, cause) == -1)
 			return -1;
 		*id = sqlite3_last_insert_rowid(s->db);
@@ -299,7 +296,7 @@ template_id(struct store_sqlite *s, const struct store_prepared *p, int64_t *id,
 static void
 templates_settle(struct store_sqlite *s, int committed)
 {
-	struct template	*t;
+	struct template *t;
 	size_t		 i, j;
 
 	for (i = 0; i < TEMPLATE_SETS; i++) {
@@ -327,8 +324,8 @@ record_get(struct store_sqlite *s, int64_t source, const struct store_record *r,
     uint64_t hash, int64_t *id, int *known, int *stale, int *was_deleted,
     uint64_t *old_hash, int *rewrite, char **cause)
 {
-	sqlite3_stmt	*st = s->q[Q_RECORD_GET];
-	int		 rc;
+	sqlite3_stmt *st = s->q[Q_RECORD_GET];
+	int	      rc;
 
 	sqlite3_bind_int64(st, 1, source);
 	bind_text(st, 2, r->prefix);
@@ -358,12 +355,14 @@ record_get(struct store_sqlite *s, int64_t source, const struct store_record *r,
 		sqlite3_reset(st);
 		return -1;
 	}
-	*rewrite = !*stale && (hash != *old_hash ||
-	    (r->deleted != 0) != *was_deleted);
+	*rewrite =
+	    !*stale && (hash != *old_hash || (r->deleted != 0) != *was_deleted);
 	if (*rewrite && buf_str_copy(&s->oldsets, col_text(st, 4)) == -1) {
 		sqlite3_reset(st);
-		set_cause(cause, "store: put: record %lld: sets longer than "
-		    "%zu bytes", (long long)*id, s->oldsets.max);
+		set_cause(cause,
+		    "store: put: record %lld: sets longer than "
+		    "%zu bytes",
+		    (long long)*id, s->oldsets.max);
 		return -1;
 	}
 	sqlite3_reset(st);
@@ -381,11 +380,11 @@ static int
 stored_hash(struct store_sqlite *s, int64_t id, const char *sets, uint64_t *h,
     char **cause)
 {
-	sqlite3_stmt		*st = s->q[Q_RECORD_STORED];
-	struct rehash		*m = s->rehash;
-	struct store_record	 r;
-	size_t			 nsets, i;
-	int			 rc, ok = 1;
+	sqlite3_stmt	   *st = s->q[Q_RECORD_STORED];
+	struct rehash	   *m = s->rehash;
+	struct store_record r;
+	size_t		    nsets, i;
+	int		    rc, ok = 1;
 
 	if (m == NULL) {
 		m = s->rehash = xcalloc(1, sizeof(*m));
@@ -394,8 +393,8 @@ stored_hash(struct store_sqlite *s, int64_t id, const char *sets, uint64_t *h,
 	}
 	buf_reset(&m->vals);
 	m->n = 0;
-	if (rehash_strings(s, Q_JSON_STRINGS, sets, sets != NULL ?
-	    strlen(sets) : 0) == -1)
+	if (rehash_strings(
+		s, Q_JSON_STRINGS, sets, sets != NULL ? strlen(sets) : 0) == -1)
 		return 0;
 	nsets = m->n;
 	memset(&r, 0, sizeof(r));
@@ -406,12 +405,12 @@ stored_hash(struct store_sqlite *s, int64_t id, const char *sets, uint64_t *h,
 			r.metadata_len = (size_t)sqlite3_column_bytes(st, 0);
 		} else if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
 			buf_reset(&m->xml);
-			ok = rehash_strings(s, Q_JSON_DC_VALUES,
-			    col_text(st, 2),
-			    (size_t)sqlite3_column_bytes(st, 2)) == 0 &&
+			ok =
+			    rehash_strings(s, Q_JSON_DC_VALUES, col_text(st, 2),
+				(size_t)sqlite3_column_bytes(st, 2)) == 0 &&
 			    store_template_fill(&m->xml, col_text(st, 1),
-			    (size_t)sqlite3_column_bytes(st, 1), &m->vals,
-			    m->off + nsets, m->n - nsets) == 0;
+				(size_t)sqlite3_column_bytes(st, 1), &m->vals,
+				m->off + nsets, m->n - nsets) == 0;
 			r.metadata = buf_str(&m->xml);
 			r.metadata_len = m->xml.len;
 		}
@@ -434,10 +433,10 @@ stored_hash(struct store_sqlite *s, int64_t id, const char *sets, uint64_t *h,
 static int
 rehash_strings(struct store_sqlite *s, enum query q, const char *j, size_t n)
 {
-	struct rehash	*m = s->rehash;
-	sqlite3_stmt	*st = s->q[q];
-	const char	*t;
-	int		 rc;
+	struct rehash *m = s->rehash;
+	sqlite3_stmt  *st = s->q[q];
+	const char    *t;
+	int	       rc;
 
 	if (j == NULL)
 		return 0;
@@ -447,14 +446,12 @@ rehash_strings(struct store_sqlite *s, enum query q, const char *j, size_t n)
 			t = "";
 		if (m->n == m->cap) {
 			m->cap = m->cap == 0 ? 64 : 2 * m->cap;
-			m->off = xreallocarray(m->off, m->cap,
-			    sizeof(*m->off));
-			m->ptr = xreallocarray(m->ptr, m->cap,
-			    sizeof(*m->ptr));
+			m->off = xreallocarray(m->off, m->cap, sizeof(*m->off));
+			m->ptr = xreallocarray(m->ptr, m->cap, sizeof(*m->ptr));
 		}
 		m->off[m->n++] = m->vals.len;
 		if (buf_add(&m->vals, t,
-		    (size_t)sqlite3_column_bytes(st, 0) + 1) == -1)
+			(size_t)sqlite3_column_bytes(st, 0) + 1) == -1)
 			break;
 	}
 	sqlite3_reset(st);
@@ -479,10 +476,9 @@ rehash_free(struct rehash *m)
  */
 static int
 record_add(struct store_sqlite *s, int64_t source, const struct store_record *r,
-    const struct store_prepared *p, const char *now, int64_t *id,
-    char **cause)
+    const struct store_prepared *p, const char *now, int64_t *id, char **cause)
 {
-	sqlite3_stmt	*st = s->q[Q_RECORD_ADD];
+	sqlite3_stmt *st = s->q[Q_RECORD_ADD];
 
 	*id = 0;
 	sqlite3_bind_int64(st, 1, source);
@@ -491,8 +487,8 @@ record_add(struct store_sqlite *s, int64_t source, const struct store_record *r,
 	bind_text(st, 4, r->datestamp);
 	sqlite3_bind_int(st, 5, r->deleted != 0);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)p->hash);
-	sqlite3_bind_text64(st, 7, p->sets_json, p->sets_json_len,
-	    SQLITE_STATIC, SQLITE_UTF8);
+	sqlite3_bind_text64(
+	    st, 7, p->sets_json, p->sets_json_len, SQLITE_STATIC, SQLITE_UTF8);
 	bind_text(st, 8, now);
 	if (q_exec(s, Q_RECORD_ADD, cause) == -1)
 		return -1;
@@ -517,16 +513,16 @@ int
 store_sqlite_put(void *be, int64_t source, int64_t run,
     const struct store_record *r, enum store_change *changep, char **cause)
 {
-	struct store_sqlite		*s = be;
-	sqlite3_stmt			*st;
-	struct store_prepared		 mine;
-	const struct store_prepared	*p = r->prep;
-	enum store_change		 change = STORE_UNCHANGED;
-	const char			*now;
-	uint64_t			 hash, old_hash = 0;
-	int64_t				 id = 0;
-	int				 deleted, known = 0, was_deleted = 0;
-	int				 stale = 0, rewrite = 0;
+	struct store_sqlite	    *s = be;
+	sqlite3_stmt		    *st;
+	struct store_prepared	     mine;
+	const struct store_prepared *p = r->prep;
+	enum store_change	     change = STORE_UNCHANGED;
+	const char		    *now;
+	uint64_t		     hash, old_hash = 0;
+	int64_t			     id = 0;
+	int			     deleted, known = 0, was_deleted = 0;
+	int			     stale = 0, rewrite = 0;
 
 	if (changep != NULL)
 		*changep = STORE_UNCHANGED;
@@ -551,20 +547,21 @@ store_sqlite_put(void *be, int64_t source, int64_t run,
 	 * known ones: after a new record, insert first (the insert finds a
 	 * known one for nothing), else look first.
 	 */
-	if (s->last_new &&
-	    record_add(s, source, r, p, now, &id, cause) == -1)
+	if (s->last_new && record_add(s, source, r, p, now, &id, cause) == -1)
 		return -1;
-	if (id == 0 && record_get(s, source, r, hash, &id, &known, &stale,
-	    &was_deleted, &old_hash, &rewrite, cause) == -1)
+	if (id == 0 &&
+	    record_get(s, source, r, hash, &id, &known, &stale, &was_deleted,
+		&old_hash, &rewrite, cause) == -1)
 		return -1;
 	if (stale)
 		return 0;
-	if (id == 0 &&
-	    record_add(s, source, r, p, now, &id, cause) == -1)
+	if (id == 0 && record_add(s, source, r, p, now, &id, cause) == -1)
 		return -1;
 	if (id == 0) {
-		set_cause(cause, "store: insert record: %s appeared while "
-		    "being put", log_q(r->identifier));
+		set_cause(cause,
+		    "store: insert record: %s appeared while "
+		    "being put",
+		    log_q(r->identifier));
 		return -1;
 	}
 	s->last_new = !known;
@@ -616,13 +613,13 @@ static int
 fts_add(struct store_sqlite *s, int64_t id, const struct store_prepared *p,
     char **cause)
 {
-	sqlite3_stmt	*st = s->q[Q_FTS_ADD];
-	int		 c;
+	sqlite3_stmt *st = s->q[Q_FTS_ADD];
+	int	      c;
 
 	sqlite3_bind_int64(st, 1, id);
 	for (c = 0; c < 4; c++)
-		sqlite3_bind_text(st, c + 2, p->fts[c], (int)p->fts_len[c],
-		    SQLITE_STATIC);
+		sqlite3_bind_text(
+		    st, c + 2, p->fts[c], (int)p->fts_len[c], SQLITE_STATIC);
 	return q_exec(s, Q_FTS_ADD, cause);
 }
 
@@ -637,9 +634,9 @@ fts_add(struct store_sqlite *s, int64_t id, const struct store_prepared *p,
 static int
 fts_del(struct store_sqlite *s, int64_t id, char **cause)
 {
-	sqlite3_stmt	*dc = s->q[Q_CONTENT_DC], *old = s->q[Q_FTS_OLD];
-	sqlite3_stmt	*st = s->q[Q_FTS_DEL];
-	int		 c, rc, seen[4];
+	sqlite3_stmt *dc = s->q[Q_CONTENT_DC], *old = s->q[Q_FTS_OLD];
+	sqlite3_stmt *st = s->q[Q_FTS_DEL];
+	int	      c, rc, seen[4];
 
 	sqlite3_bind_int64(dc, 1, id);
 	if ((rc = sqlite3_step(dc)) == SQLITE_DONE) {
@@ -650,7 +647,7 @@ fts_del(struct store_sqlite *s, int64_t id, char **cause)
 		return q_fail(s, Q_CONTENT_DC, cause);
 	sqlite3_bind_int64(st, 1, id);
 	if (fts_old_text(s, (const char *)sqlite3_column_text(dc, 0),
-	    (size_t)sqlite3_column_bytes(dc, 0), seen) == 0) {
+		(size_t)sqlite3_column_bytes(dc, 0), seen) == 0) {
 		sqlite3_reset(dc);
 		for (c = 0; c < 4; c++) {
 			if (seen[c] == 0)
@@ -683,9 +680,9 @@ fts_del(struct store_sqlite *s, int64_t id, char **cause)
 static int
 fts_old_text(struct store_sqlite *s, const char *j, size_t n, int seen[4])
 {
-	const char	*p = j, *end;
-	struct buf	*b;
-	int		 c, k, x;
+	const char *p = j, *end;
+	struct buf *b;
+	int	    c, k, x;
 
 	for (c = 0; c < 4; c++) {
 		buf_reset(&s->fts_text[c]);
@@ -726,7 +723,7 @@ fts_old_text(struct store_sqlite *s, const char *j, size_t n, int seen[4])
 		}
 		/* The value: runs of plain bytes, and escapes. */
 		for (;;) {
-			const char	*run = p;
+			const char *run = p;
 
 			while (p < end && *p != '"' && *p != '\\' &&
 			    (unsigned char)*p >= 0x20)
@@ -801,8 +798,8 @@ change_add(struct store_sqlite *s, int64_t source, int64_t run,
     const struct store_record *r, enum store_change change, const char *now,
     char **cause)
 {
-	sqlite3_stmt	*st;
-	int		 rc;
+	sqlite3_stmt *st;
+	int	      rc;
 
 	if (!s->seq_read) {
 		st = s->q[Q_SEQ_GET];
@@ -841,10 +838,10 @@ int
 store_sqlite_list_get(void *be, int64_t source, const char *prefix,
     const char *set, struct store_list_state *ls, char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st = s->q[Q_LIST_GET];
-	const char		*v;
-	int			 rc;
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st = s->q[Q_LIST_GET];
+	const char	    *v;
+	int		     rc;
 
 	memset(ls, 0, sizeof(*ls));
 	ls->cursor = ls->complete_list_size = -1;
@@ -873,8 +870,8 @@ int
 store_sqlite_list_checkpoint(void *be, int64_t source, const char *prefix,
     const char *set, const struct store_list_state *ls, char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st = s->q[Q_LIST_CHECKPOINT];
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st = s->q[Q_LIST_CHECKPOINT];
 
 	if (need_transaction(s, "checkpoint list", cause) == -1)
 		return -1;
@@ -894,8 +891,8 @@ int
 store_sqlite_list_complete(void *be, int64_t source, const char *prefix,
     const char *set, const char *watermark, char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st = s->q[Q_LIST_COMPLETE];
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st = s->q[Q_LIST_COMPLETE];
 
 	if (need_transaction(s, "complete list", cause) == -1)
 		return -1;
@@ -914,8 +911,8 @@ store_sqlite_reject(void *be, int64_t source, int64_t run, const char *prefix,
     const char *identifier, const char *datestamp, const char *cause_text,
     const char *raw, size_t raw_len, int truncated, char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st = s->q[Q_REJECT_ADD];
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st = s->q[Q_REJECT_ADD];
 
 	if (need_transaction(s, "reject", cause) == -1)
 		return -1;
@@ -925,8 +922,8 @@ store_sqlite_reject(void *be, int64_t source, int64_t run, const char *prefix,
 	bind_text(st, 4, datestamp);
 	bind_text(st, 5, cause_text);
 	if (raw != NULL)
-		sqlite3_bind_text64(st, 6, raw, raw_len, SQLITE_STATIC,
-		    SQLITE_UTF8);
+		sqlite3_bind_text64(
+		    st, 6, raw, raw_len, SQLITE_STATIC, SQLITE_UTF8);
 	else
 		sqlite3_bind_null(st, 6);
 	sqlite3_bind_int(st, 7, truncated != 0);
@@ -945,8 +942,8 @@ int
 store_sqlite_sweep_mark(void *be, int64_t source, const char *prefix,
     const char *identifier, int64_t run, char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st = s->q[Q_SWEEP_MARK];
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st = s->q[Q_SWEEP_MARK];
 
 	if (need_transaction(s, "sweep", cause) == -1)
 		return -1;
@@ -962,7 +959,7 @@ static int
 sweep_stamp(struct store_sqlite *s, int64_t source, const char *prefix,
     int always, char **cause)
 {
-	sqlite3_stmt	*st = s->q[Q_SWEEP_STAMP];
+	sqlite3_stmt *st = s->q[Q_SWEEP_STAMP];
 
 	sqlite3_bind_int64(st, 1, source);
 	bind_text(st, 2, prefix);
@@ -977,14 +974,14 @@ store_sqlite_sweep_finish(void *be, int64_t source, const char *prefix,
 {
 	static const char *const reason =
 	    "vanished: no longer listed by ListIdentifiers";
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st;
-	struct store_record	 r;
-	enum store_change	 kind;
-	char			**ids = NULL;
-	size_t			 n = 0, i;
-	long long		 present = 0;
-	int			 rc, ret = -1;
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st;
+	struct store_record  r;
+	enum store_change    kind;
+	char		   **ids = NULL;
+	size_t		     n = 0, i;
+	long long	     present = 0;
+	int		     rc, ret = -1;
 
 	*vanished = 0;
 	if (need_transaction(s, "sweep", cause) == -1)
@@ -1014,8 +1011,10 @@ store_sqlite_sweep_finish(void *be, int64_t source, const char *prefix,
 	 * broken than emptied: refuse to delete on its word.
 	 */
 	if (n > 0 && (long long)n * 2 > present) {
-		set_cause(cause, "store: sweep: %zu of %lld records not listed; "
-		    "not deleting on a partial list", n, present);
+		set_cause(cause,
+		    "store: sweep: %zu of %lld records not listed; "
+		    "not deleting on a partial list",
+		    n, present);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -1041,12 +1040,12 @@ out:
 }
 
 int
-store_sqlite_sweep_last(void *be, int64_t source, const char *prefix,
-    char **swept_at, char **cause)
+store_sqlite_sweep_last(
+    void *be, int64_t source, const char *prefix, char **swept_at, char **cause)
 {
-	struct store_sqlite	*s = be;
-	sqlite3_stmt		*st = s->q[Q_SWEEP_LAST];
-	int			 rc;
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st = s->q[Q_SWEEP_LAST];
+	int		     rc;
 
 	*swept_at = NULL;
 	sqlite3_bind_int64(st, 1, source);
@@ -1061,10 +1060,10 @@ store_sqlite_sweep_last(void *be, int64_t source, const char *prefix,
 }
 
 int
-store_sqlite_sweep_touch(void *be, int64_t source, const char *prefix,
-    char **cause)
+store_sqlite_sweep_touch(
+    void *be, int64_t source, const char *prefix, char **cause)
 {
-	struct store_sqlite	*s = be;
+	struct store_sqlite *s = be;
 
 	return sweep_stamp(s, source, prefix, 0, cause);
 }

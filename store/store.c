@@ -22,29 +22,40 @@
 #include "schema.h"
 #include "store.h"
 
-
 /*
  * Templates (see schema.c) longer than this are not made: the XML is kept
  * as it is.  An oai_dc template is about 40 bytes a value plus 350.
  */
-#define TEMPLATE_MAX		4096
+#define TEMPLATE_MAX 4096
 
 /* What json_value() saw in a value. */
-#define JV_MARKUP	0x01	/* & < > or CR: escaped in XML text */
+#define JV_MARKUP 0x01 /* & < > or CR: escaped in XML text */
 
 /* content.dc of one record, at most. */
-#define JSON_MAX		EXPORT_MAX_LINE
+#define JSON_MAX EXPORT_MAX_LINE
 
 /* A field name other than the 15 DC ones, at most (see field_name_ok()). */
-#define FIELD_NAME_MAX		64
+#define FIELD_NAME_MAX 64
 
 /* The 15 DCMES elements in their standard order: export writes them so. */
 static const char *const dcmes[STORE_NDCMES] = {
-	"title", "creator", "subject", "description", "publisher",
-	"contributor", "date", "type", "format", "identifier", "source",
-	"language", "relation", "coverage", "rights",
+	"title",
+	"creator",
+	"subject",
+	"description",
+	"publisher",
+	"contributor",
+	"date",
+	"type",
+	"format",
+	"identifier",
+	"source",
+	"language",
+	"relation",
+	"coverage",
+	"rights",
 };
-#define NDCMES	nitems(dcmes)
+#define NDCMES nitems(dcmes)
 
 /*
  * The backends, by the scheme their paths start with; the one without a
@@ -56,9 +67,9 @@ static const struct store_ops *const backends[] = {
 
 /* A growing JSON text (content.dc). */
 struct jbuf {
-	char	*data;
-	size_t	 len;
-	size_t	 cap;
+	char  *data;
+	size_t len;
+	size_t cap;
 };
 
 /*
@@ -68,59 +79,58 @@ struct jbuf {
  */
 struct store_prep {
 	/* Scratch array for sorting a record's setSpecs before hashing. */
-	const char	**sets;
-	size_t		  nsets;
+	const char **sets;
+	size_t	     nsets;
 	/* The metadata's canonical form is hashed with this. */
 	struct store_c14n *c14n;
 	/*
 	 * The DCMES code (-1: a field filed by its name), length and JV_
 	 * flags of each value.
 	 */
-	int		 *codes;
-	size_t		 *vlen;
-	int		 *vflags;
-	size_t		  ncodes;
+	int    *codes;
+	size_t *vlen;
+	int    *vflags;
+	size_t	ncodes;
 	/* content.dc, the template, record.sets, the full-text columns. */
-	struct jbuf	  dcjson;
-	struct buf	  tmpl;
-	struct buf	  setsjson;
-	struct buf	  fts[4];
+	struct jbuf dcjson;
+	struct buf  tmpl;
+	struct buf  setsjson;
+	struct buf  fts[4];
 };
 
 /* Records */
-static int	 dc_lookup(const char *);
-static int	 field_name_ok(const char *);
-static int	 cmp_str(const void *, const void *);
-static int	 check_record(struct store_prep *,
-		    const struct store_record *, char **);
+static int dc_lookup(const char *);
+static int field_name_ok(const char *);
+static int cmp_str(const void *, const void *);
+static int check_record(
+    struct store_prep *, const struct store_record *, char **);
 
 /* Content */
-static int	 sets_json(struct store_prep *, const struct store_record *);
-static int	 dc_json(struct store_prep *, const struct store_record *);
-static int	 jbuf_room(struct jbuf *, size_t);
-static char	*json_value(char *, const char *, size_t, int *);
-static char	*json_name(char *, const char *);
-static const char *text_match(const char *, const char *, const char *,
-		    size_t, int);
-static int	 template_make(struct store_prep *,
-		    const struct store_record *);
-static int	 xml_escape(struct buf *, const char *, size_t);
+static int	   sets_json(struct store_prep *, const struct store_record *);
+static int	   dc_json(struct store_prep *, const struct store_record *);
+static int	   jbuf_room(struct jbuf *, size_t);
+static char	  *json_value(char *, const char *, size_t, int *);
+static char	  *json_name(char *, const char *);
+static const char *text_match(
+    const char *, const char *, const char *, size_t, int);
+static int template_make(struct store_prep *, const struct store_record *);
+static int xml_escape(struct buf *, const char *, size_t);
 
 /* Opening */
 
 struct store *
 store_open(const char *path, int flags, char **cause)
 {
-	const struct store_ops	*ops = NULL;
-	struct store		*s;
-	size_t			 i;
+	const struct store_ops *ops = NULL;
+	struct store	       *s;
+	size_t			i;
 
 	for (i = 0; i < nitems(backends); i++) {
 		if (backends[i]->scheme == NULL) {
 			if (ops == NULL)
 				ops = backends[i];
 		} else if (strncmp(path, backends[i]->scheme,
-		    strlen(backends[i]->scheme)) == 0) {
+			       strlen(backends[i]->scheme)) == 0) {
 			ops = backends[i];
 			break;
 		}
@@ -150,8 +160,8 @@ store_path(const struct store *s)
 }
 
 int
-store_checkpoint_async(struct store *s, int trigger, int step, int cap,
-    char **cause)
+store_checkpoint_async(
+    struct store *s, int trigger, int step, int cap, char **cause)
 {
 	if (s->ops->checkpoint_async == NULL)
 		return 0;
@@ -176,8 +186,8 @@ store_schema_version(struct store *s)
 /* Sources and runs */
 
 int64_t
-store_source(struct store *s, const char *name, const char *url, int move,
-    char **cause)
+store_source(
+    struct store *s, const char *name, const char *url, int move, char **cause)
 {
 	return s->ops->source(s->be, name, url, move, cause);
 }
@@ -195,8 +205,8 @@ store_source_by_url(struct store *s, const char *url)
 }
 
 int
-store_source_identify(struct store *s, int64_t source,
-    const char *granularity, const char *earliest, const char *deleted_record,
+store_source_identify(struct store *s, int64_t source, const char *granularity,
+    const char *earliest, const char *deleted_record,
     const char *repository_name, char **cause)
 {
 	return s->ops->source_identify(s->be, source, granularity, earliest,
@@ -255,8 +265,8 @@ store_reject(struct store *s, int64_t source, int64_t run, const char *prefix,
     const char *identifier, const char *datestamp, const char *cause_text,
     const char *raw, size_t raw_len, int truncated, char **cause)
 {
-	return s->ops->reject(s->be, source, run, prefix, identifier,
-	    datestamp, cause_text, raw, raw_len, truncated, cause);
+	return s->ops->reject(s->be, source, run, prefix, identifier, datestamp,
+	    cause_text, raw, raw_len, truncated, cause);
 }
 
 int
@@ -286,24 +296,24 @@ int
 store_list_complete(struct store *s, int64_t source, const char *prefix,
     const char *set, const char *watermark, char **cause)
 {
-	return s->ops->list_complete(s->be, source, prefix, set, watermark,
-	    cause);
+	return s->ops->list_complete(
+	    s->be, source, prefix, set, watermark, cause);
 }
 
 int
 store_sweep_mark(struct store *s, int64_t source, const char *prefix,
     const char *identifier, int64_t run, char **cause)
 {
-	return s->ops->sweep_mark(s->be, source, prefix, identifier, run,
-	    cause);
+	return s->ops->sweep_mark(
+	    s->be, source, prefix, identifier, run, cause);
 }
 
 int
 store_sweep_finish(struct store *s, int64_t source, const char *prefix,
     int64_t run, const char *datestamp, long long *vanished, char **cause)
 {
-	return s->ops->sweep_finish(s->be, source, prefix, run, datestamp,
-	    vanished, cause);
+	return s->ops->sweep_finish(
+	    s->be, source, prefix, run, datestamp, vanished, cause);
 }
 
 int
@@ -314,8 +324,8 @@ store_sweep_last(struct store *s, int64_t source, const char *prefix,
 }
 
 int
-store_sweep_touch(struct store *s, int64_t source, const char *prefix,
-    char **cause)
+store_sweep_touch(
+    struct store *s, int64_t source, const char *prefix, char **cause)
 {
 	return s->ops->sweep_touch(s->be, source, prefix, cause);
 }
@@ -372,51 +382,49 @@ store_last_seq(struct store *s)
 }
 
 int
-store_outbox_get(struct store *s, const char *name, int64_t *seq,
-    char **cause)
+store_outbox_get(struct store *s, const char *name, int64_t *seq, char **cause)
 {
 	return s->ops->outbox_get(s->be, name, seq, cause);
 }
 
 int
-store_outbox_set(struct store *s, const char *name, int64_t seq,
-    char **cause)
+store_outbox_set(struct store *s, const char *name, int64_t seq, char **cause)
 {
 	return s->ops->outbox_set(s->be, name, seq, cause);
 }
 
 int
 store_export_select(struct store *s, const struct store_export_filter *f,
-    int (*row)(void *, const struct store_export_row *), void *arg,
+    int (*row)(void *, const struct store_export_row *), void	      *arg,
     char **cause)
 {
 	return s->ops->export_select(s->be, f, row, arg, cause);
 }
 
 int
-store_source_known(struct store *s, const char *name, const char *prefix,
-    char **cause)
+store_source_known(
+    struct store *s, const char *name, const char *prefix, char **cause)
 {
 	return s->ops->source_known(s->be, name, prefix, cause);
 }
 
 int
-store_source_rename(struct store *s, const char *name, const char *newname,
-    char **cause)
+store_source_rename(
+    struct store *s, const char *name, const char *newname, char **cause)
 {
 	return s->ops->source_rename(s->be, name, newname, cause);
 }
 
 int
-store_source_move(struct store *s, const char *name, const char *url,
-    char **cause)
+store_source_move(
+    struct store *s, const char *name, const char *url, char **cause)
 {
 	return s->ops->source_move(s->be, name, url, cause);
 }
 
 int
-store_source_reset(struct store *s, const char *name, long long *lists,
-    char **cause)
+store_source_reset(
+    struct store *s, const char *name, long long *lists, char **cause)
 {
 	return s->ops->source_reset(s->be, name, lists, cause);
 }
@@ -429,7 +437,6 @@ store_source_drop(struct store *s, const char *name, int force,
 }
 
 /* Names */
-
 
 const char *
 store_change_name(enum store_change c)
@@ -460,7 +467,7 @@ store_dc_name(int code)
 static int
 dc_lookup(const char *name)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < NDCMES; i++)
 		if (dcmes[i][0] == name[0] && strcmp(dcmes[i], name) == 0)
@@ -476,10 +483,10 @@ dc_lookup(const char *name)
 static int
 field_name_ok(const char *name)
 {
-	size_t	i;
+	size_t i;
 
 	if (!((name[0] >= 'A' && name[0] <= 'Z') ||
-	    (name[0] >= 'a' && name[0] <= 'z')))
+		(name[0] >= 'a' && name[0] <= 'z')))
 		return 0;
 	for (i = 1; name[i] != '\0'; i++) {
 		if (i == FIELD_NAME_MAX)
@@ -505,14 +512,14 @@ cmp_str(const void *a, const void *b)
  * DCMES code of each value (-1 for any other field name).
  */
 static int
-check_record(struct store_prep *s, const struct store_record *r,
-    char **cause)
+check_record(struct store_prep *s, const struct store_record *r, char **cause)
 {
-	size_t	i;
-	int	code;
+	size_t i;
+	int    code;
 
 	if (r->identifier == NULL || r->datestamp == NULL) {
-		set_cause(cause, "store: put: record without identifier or "
+		set_cause(cause,
+		    "store: put: record without identifier or "
 		    "datestamp");
 		return -1;
 	}
@@ -527,19 +534,21 @@ check_record(struct store_prep *s, const struct store_record *r,
 	if (s->ncodes < r->ndc) {
 		s->codes = xreallocarray(s->codes, r->ndc, sizeof(*s->codes));
 		s->vlen = xreallocarray(s->vlen, r->ndc, sizeof(*s->vlen));
-		s->vflags = xreallocarray(s->vflags, r->ndc,
-		    sizeof(*s->vflags));
+		s->vflags =
+		    xreallocarray(s->vflags, r->ndc, sizeof(*s->vflags));
 		s->ncodes = r->ndc;
 	}
 	for (i = 0; i < r->ndc; i++) {
 		if (r->dc[i].element == NULL || r->dc[i].value == NULL) {
-			set_cause(cause, "store: put: DC value without "
+			set_cause(cause,
+			    "store: put: DC value without "
 			    "element or text");
 			return -1;
 		}
 		if ((code = dc_lookup(r->dc[i].element)) == -1 &&
 		    !field_name_ok(r->dc[i].element)) {
-			set_cause(cause, "store: put: %s is not a field name "
+			set_cause(cause,
+			    "store: put: %s is not a field name "
 			    "(a letter, then up to %d of A-Z a-z 0-9 _ . : -)",
 			    log_q(r->dc[i].element), FIELD_NAME_MAX - 1);
 			return -1;
@@ -561,10 +570,10 @@ check_record(struct store_prep *s, const struct store_record *r,
 uint64_t
 store_record_hash(struct store_prep *s, const struct store_record *r)
 {
-	const char *const	*sets = r->sets;
-	unsigned char		 head[9];
-	uint64_t		 h, n = r->nsets;
-	size_t			 i;
+	const char *const *sets = r->sets;
+	unsigned char	   head[9];
+	uint64_t	   h, n = r->nsets;
+	size_t		   i;
 
 	head[0] = r->deleted ? 1 : 0;
 	for (i = 0; i < 8; i++)
@@ -572,8 +581,8 @@ store_record_hash(struct store_prep *s, const struct store_record *r)
 	h = hash_add(HASH_INIT, head, sizeof(head));
 	if (r->nsets > 1) {
 		if (s->nsets < r->nsets) {
-			s->sets = xreallocarray(s->sets, r->nsets,
-			    sizeof(*s->sets));
+			s->sets =
+			    xreallocarray(s->sets, r->nsets, sizeof(*s->sets));
 			s->nsets = r->nsets;
 		}
 		memcpy(s->sets, r->sets, r->nsets * sizeof(*s->sets));
@@ -583,8 +592,7 @@ store_record_hash(struct store_prep *s, const struct store_record *r)
 	for (i = 0; i < r->nsets; i++)
 		h = hash_add(h, sets[i], strlen(sets[i]) + 1);
 	if (!r->deleted && r->metadata != NULL)
-		h = store_c14n_hash(s->c14n, r->metadata, r->metadata_len,
-		    h);
+		h = store_c14n_hash(s->c14n, r->metadata, r->metadata_len, h);
 	return h;
 }
 
@@ -595,9 +603,9 @@ store_record_hash(struct store_prep *s, const struct store_record *r)
 static int
 sets_json(struct store_prep *s, const struct store_record *r)
 {
-	struct buf	*b = &s->setsjson;
-	size_t		 i;
-	int		 err = 0;
+	struct buf *b = &s->setsjson;
+	size_t	    i;
+	int	    err = 0;
 
 	buf_reset(b);
 	err |= buf_addch(b, '[');
@@ -622,11 +630,11 @@ sets_json(struct store_prep *s, const struct store_record *r)
 static int
 dc_json(struct store_prep *s, const struct store_record *r)
 {
-	struct jbuf	*j = &s->dcjson;
-	const char	*lang;
-	char		*o;
-	size_t		 i, n, m;
-	int		 code, flags;
+	struct jbuf *j = &s->dcjson;
+	const char  *lang;
+	char	    *o;
+	size_t	     i, n, m;
+	int	     code, flags;
 
 	j->len = 0;
 	if (jbuf_room(j, 2) == -1)
@@ -674,7 +682,7 @@ dc_json(struct store_prep *s, const struct store_record *r)
 static int
 jbuf_room(struct jbuf *j, size_t n)
 {
-	size_t	cap;
+	size_t cap;
 
 	if (n > JSON_MAX - j->len)
 		return -1;
@@ -691,13 +699,13 @@ jbuf_room(struct jbuf *j, size_t n)
  * 16 bytes at a time (GCC and Clang vector extensions: SSE2 on amd64, NEON
  * on arm64).  A comparison gives each lane 0 or -1.
  */
-typedef unsigned char	v16u8 __attribute__((vector_size(16)));
-typedef uint64_t	v2u64 __attribute__((vector_size(16)));
+typedef unsigned char v16u8 __attribute__((vector_size(16)));
+typedef uint64_t      v2u64 __attribute__((vector_size(16)));
 
 static int
 v16_any(v16u8 m)
 {
-	v2u64	w;
+	v2u64 w;
 
 	memcpy(&w, &m, sizeof(w));
 	return (w[0] | w[1]) != 0;
@@ -716,10 +724,10 @@ v16_any(v16u8 m)
 static char *
 json_value(char *o, const char *v, size_t n, int *flags)
 {
-	static const char	 hex[] = "0123456789abcdef";
-	const unsigned char	*p = (const unsigned char *)v;
-	const unsigned char	*end = p + n, *run = p, *stop;
-	v16u8			 x;
+	static const char    hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)v;
+	const unsigned char *end = p + n, *run = p, *stop;
+	v16u8		     x;
 
 	*flags = 0;
 	*o++ = '"';
@@ -727,11 +735,11 @@ json_value(char *o, const char *v, size_t n, int *flags)
 		stop = end;
 		if (end - p >= 16) {
 			memcpy(&x, p, sizeof(x));
-			if (v16_any((v16u8)((x == '&') | (x == '<') |
-			    (x == '>'))))
+			if (v16_any(
+				(v16u8)((x == '&') | (x == '<') | (x == '>'))))
 				*flags |= JV_MARKUP;
 			if (!v16_any((v16u8)((x < 0x20) | (x == '"') |
-			    (x == '\\')))) {
+				(x == '\\')))) {
 				p += 16;
 				continue;
 			}
@@ -783,7 +791,7 @@ json_value(char *o, const char *v, size_t n, int *flags)
 static char *
 json_name(char *o, const char *v)
 {
-	size_t	n = strlen(v);
+	size_t n = strlen(v);
 
 	*o++ = '"';
 	memcpy(o, v, n);
@@ -798,15 +806,14 @@ json_name(char *o, const char *v)
  * xml_escape() is the same escaping.
  */
 static const char *
-text_match(const char *p, const char *end, const char *v, size_t n,
-    int markup)
+text_match(const char *p, const char *end, const char *v, size_t n, int markup)
 {
-	const char	*rep;
-	size_t		 k, rn;
+	const char *rep;
+	size_t	    k, rn;
 
 	if (!markup)
-		return (size_t)(end - p) >= n && memcmp(p, v, n) == 0 ?
-		    p + n : NULL;
+		return (size_t)(end - p) >= n && memcmp(p, v, n) == 0 ? p + n :
+									NULL;
 	while (n > 0) {
 		k = strcspn(v, "&<>\r");
 		if (k > n)
@@ -840,34 +847,36 @@ text_match(const char *p, const char *end, const char *v, size_t n,
 static int
 template_make(struct store_prep *s, const struct store_record *r)
 {
-	const char	*x = r->metadata, *end = x + r->metadata_len;
-	const char	*done = x, *gt, *t, *e, *u, *v;
-	struct buf	*b = &s->tmpl;
-	size_t		 i, n;
-	int		 err = 0, markup;
+	const char *x = r->metadata, *end = x + r->metadata_len;
+	const char *done = x, *gt, *t, *e, *u, *v;
+	struct buf *b = &s->tmpl;
+	size_t	    i, n;
+	int	    err = 0, markup;
 
 	buf_reset(b);
-	if (r->ndc == 0 ||
-	    memchr(x, STORE_SLOT, r->metadata_len) != NULL)
+	if (r->ndc == 0 || memchr(x, STORE_SLOT, r->metadata_len) != NULL)
 		return -1;
 	for (i = 0; i < r->ndc; i++) {
 		v = r->dc[i].value;
 		n = s->vlen[i];
 		markup = s->vflags[i] & JV_MARKUP;
-		for (gt = done; ; gt++) {
+		for (gt = done;; gt++) {
 			if ((gt = memchr(gt, '>', end - gt)) == NULL)
 				return -1;
 			/* The value, after white space the parser trimmed. */
-			for (t = gt + 1; t < end && (*t == ' ' || *t == '\t' ||
-			    *t == '\n'); t++)
+			for (t = gt + 1;
+			     t < end && (*t == ' ' || *t == '\t' || *t == '\n');
+			     t++)
 				;
 			if ((e = text_match(t, end, v, n, markup)) == NULL &&
-			    (t == gt + 1 || (e = text_match(t = gt + 1, end,
-			    v, n, markup)) == NULL))
+			    (t == gt + 1 ||
+				(e = text_match(
+				     t = gt + 1, end, v, n, markup)) == NULL))
 				continue;
 			/* And then the end of the element. */
-			for (u = e; u < end && (*u == ' ' || *u == '\t' ||
-			    *u == '\n'); u++)
+			for (u = e;
+			     u < end && (*u == ' ' || *u == '\t' || *u == '\n');
+			     u++)
 				;
 			if (u < end && *u == '<')
 				break;
@@ -884,9 +893,9 @@ template_make(struct store_prep *s, const struct store_record *r)
 static int
 xml_escape(struct buf *b, const char *v, size_t n)
 {
-	const char	*rep;
-	size_t		 k;
-	int		 err = 0;
+	const char *rep;
+	size_t	    k;
+	int	    err = 0;
 
 	while (n > 0) {
 		k = strcspn(v, "&<>\r");
@@ -914,10 +923,10 @@ int
 store_template_fill(struct buf *b, const char *body, size_t len,
     const struct buf *vals, const size_t *off, size_t n)
 {
-	const char	*p = body, *end = body + len, *slot;
-	const char	*v;
-	size_t		 i = 0;
-	int		 err = 0;
+	const char *p = body, *end = body + len, *slot;
+	const char *v;
+	size_t	    i = 0;
+	int	    err = 0;
 
 	while ((slot = memchr(p, STORE_SLOT, end - p)) != NULL) {
 		if (i == n)
@@ -936,8 +945,8 @@ store_template_fill(struct buf *b, const char *body, size_t len,
 struct store_prep *
 store_prep_new(void)
 {
-	struct store_prep	*p;
-	size_t			 i;
+	struct store_prep *p;
+	size_t		   i;
 
 	p = xcalloc(1, sizeof(*p));
 	p->c14n = store_c14n_new();
@@ -951,7 +960,7 @@ store_prep_new(void)
 void
 store_prep_free(struct store_prep *p)
 {
-	size_t	i;
+	size_t i;
 
 	if (p == NULL)
 		return;
@@ -980,8 +989,8 @@ int
 store_prepare(struct store_prep *s, const struct store_record *r,
     struct store_prepared *out, char **cause)
 {
-	size_t	k, seen[4] = { 0 };
-	int	c;
+	size_t k, seen[4] = { 0 };
+	int    c;
 
 	memset(out, 0, sizeof(*out));
 	if (check_record(s, r, cause) == -1)
@@ -997,8 +1006,10 @@ store_prepare(struct store_prep *s, const struct store_record *r,
 	if (r->deleted || (r->metadata == NULL && r->ndc == 0))
 		return 0;
 	if (dc_json(s, r) == -1) {
-		set_cause(cause, "store: put: DC values longer than %zu bytes "
-		    "as JSON", (size_t)JSON_MAX);
+		set_cause(cause,
+		    "store: put: DC values longer than %zu bytes "
+		    "as JSON",
+		    (size_t)JSON_MAX);
 		return -1;
 	}
 	out->dc_json = s->dcjson.data;

@@ -26,15 +26,15 @@
 
 struct store;
 
-#define STORE_RDONLY	0x01	/* open an existing database read-only */
+#define STORE_RDONLY 0x01 /* open an existing database read-only */
 
-struct store	*store_open(const char *path, int flags, char **cause);
-void		 store_close(struct store *);
+struct store *store_open(const char *path, int flags, char **cause);
+void	      store_close(struct store *);
 /*
  * The path it was opened with (for a second connection to the file); NULL
  * for a backend that has no file.
  */
-const char	*store_path(const struct store *);
+const char *store_path(const struct store *);
 /*
  * Checkpoint the WAL on a thread of its own (store/checkpoint.c) instead
  * of at the end of the commit that fills it, for the connection that
@@ -43,22 +43,22 @@ const char	*store_path(const struct store *);
  * thread at cap or at four of the biggest commits, whichever is more.
  * SQLite only: with a backend that has no WAL it does nothing (0).
  */
-int	 store_checkpoint_async(struct store *, int trigger, int step,
-	    int cap, char **cause);
+int store_checkpoint_async(
+    struct store *, int trigger, int step, int cap, char **cause);
 struct store_ckpt_stats {
-	long long	passes;		/* on the checkpointer's thread */
-	long long	inline_passes;	/* on the writer's, at the cap */
-	long long	failed;		/* passes that returned an error */
-	long long	max_frames;	/* the longest the WAL grew, in pages */
-	long long	max_txn;	/* the most pages one commit added */
+	long long passes;	 /* on the checkpointer's thread */
+	long long inline_passes; /* on the writer's, at the cap */
+	long long failed;	 /* passes that returned an error */
+	long long max_frames;	 /* the longest the WAL grew, in pages */
+	long long max_txn;	 /* the most pages one commit added */
 };
 /*
  * What the checkpointer did so far, after the pass in hand (zeros without
  * one); on the thread that writes.
  */
-void	 store_checkpoint_stats(struct store *, struct store_ckpt_stats *);
+void store_checkpoint_stats(struct store *, struct store_ckpt_stats *);
 /* Schema version (PRAGMA user_version) after migrations. */
-int		 store_schema_version(struct store *);
+int store_schema_version(struct store *);
 
 /*
  * Sources: created on first use.  A source is one repository: a url other
@@ -66,52 +66,51 @@ int		 store_schema_version(struct store *);
  * unless move says the repository moved there (the url is then updated,
  * its records, watermarks and changes kept).  url NULL: any.
  */
-#define STORE_SOURCE_OTHER_URL	(-2)
-int64_t	 store_source(struct store *, const char *name, const char *url,
-	    int move, char **cause);
+#define STORE_SOURCE_OTHER_URL (-2)
+int64_t store_source(
+    struct store *, const char *name, const char *url, int move, char **cause);
 /* The url of the source called name, or NULL (allocated). */
-char	*store_source_url(struct store *, const char *name);
+char *store_source_url(struct store *, const char *name);
 /* The name of the (oldest) source harvesting url, or NULL (allocated). */
-char	*store_source_by_url(struct store *, const char *url);
+char *store_source_by_url(struct store *, const char *url);
 /* What Identify said; any value may be NULL. */
-int	 store_source_identify(struct store *, int64_t source,
-	    const char *granularity, const char *earliest,
-	    const char *deleted_record, const char *repository_name,
-	    char **cause);
+int store_source_identify(struct store *, int64_t source,
+    const char *granularity, const char *earliest, const char *deleted_record,
+    const char *repository_name, char **cause);
 
 /* Harvest runs. */
 struct store_run_stats {
-	long long	pages;
-	long long	records;	/* records and headers received */
-	long long	new_records;
-	long long	updated;
-	long long	deleted;
-	long long	unchanged;
-	long long	bytes;		/* response bytes after decoding */
-	long long	tombstones;	/* of records, STORE_TOMBSTONE (not in
+	long long pages;
+	long long records; /* records and headers received */
+	long long new_records;
+	long long updated;
+	long long deleted;
+	long long unchanged;
+	long long bytes;      /* response bytes after decoding */
+	long long tombstones; /* of records, STORE_TOMBSTONE (not in
 					   the run table: records less the
 					   other four) */
 };
 
-int64_t	 store_run_begin(struct store *, int64_t source, char **cause);
+int64_t store_run_begin(struct store *, int64_t source, char **cause);
 /* status: "ok" or "failed"; error may be NULL. */
-int	 store_run_end(struct store *, int64_t run, const char *status,
-	    const struct store_run_stats *, const char *error, char **cause);
+int store_run_end(struct store *, int64_t run, const char *status,
+    const struct store_run_stats *, const char *error, char **cause);
 /*
  * The last run of the source called name (for the daemon's schedule): 1
  * with *status ("running", "ok" or "failed"; allocated) and *ended (when
  * it ended; 0 when it has not: running, or killed before it could end); 0
  * when the source has no run or does not exist.
  */
-int	 store_source_last_run(struct store *, const char *name,
-	    time_t *ended, char **status, char **cause);
+int store_source_last_run(struct store *, const char *name, time_t *ended,
+    char **status, char **cause);
 
 /*
  * The 15 DCMES elements in their standard order (export writes them so):
  * the name of code 0 .. STORE_NDCMES - 1, else NULL.
  */
-#define STORE_NDCMES	15
-const char	*store_dc_name(int code);
+#define STORE_NDCMES 15
+const char *store_dc_name(int code);
 
 /*
  * One field value; element is a DC local name ("title", ...) or any other
@@ -119,9 +118,9 @@ const char	*store_dc_name(int code);
  * see harvest/format.h.
  */
 struct store_dc {
-	const char	*element;
-	const char	*value;
-	const char	*lang;		/* NULL when none */
+	const char *element;
+	const char *value;
+	const char *lang; /* NULL when none */
 };
 
 /*
@@ -131,30 +130,30 @@ struct store_dc {
  * said; they point into the store_prep (or a copy of them).
  */
 struct store_prepared {
-	uint64_t	 hash;		/* record.hash */
-	const char	*sets_json;	/* record.sets */
-	size_t		 sets_json_len;
-	const char	*dc_json;	/* content.dc; NULL: no content row */
-	size_t		 dc_json_len;
-	const char	*tmpl;		/* the template; NULL: XML kept whole */
-	size_t		 tmpl_len;
-	uint64_t	 tmpl_hash;
-	const char	*fts[4];	/* the full-text columns, NUL-ended */
-	size_t		 fts_len[4];
+	uint64_t    hash;      /* record.hash */
+	const char *sets_json; /* record.sets */
+	size_t	    sets_json_len;
+	const char *dc_json; /* content.dc; NULL: no content row */
+	size_t	    dc_json_len;
+	const char *tmpl; /* the template; NULL: XML kept whole */
+	size_t	    tmpl_len;
+	uint64_t    tmpl_hash;
+	const char *fts[4]; /* the full-text columns, NUL-ended */
+	size_t	    fts_len[4];
 };
 
 struct store_record {
-	const char		*prefix;
-	const char		*identifier;
-	const char		*datestamp;
-	int			 deleted;
-	const char *const	*sets;
-	size_t			 nsets;
-	const char		*metadata;	/* NULL for deleted records */
-	size_t			 metadata_len;
-	const struct store_dc	*dc;		/* in document order */
-	size_t			 ndc;
-	const char		*reason;	/* why, on the change row; NULL */
+	const char	      *prefix;
+	const char	      *identifier;
+	const char	      *datestamp;
+	int		       deleted;
+	const char *const     *sets;
+	size_t		       nsets;
+	const char	      *metadata; /* NULL for deleted records */
+	size_t		       metadata_len;
+	const struct store_dc *dc; /* in document order */
+	size_t		       ndc;
+	const char	      *reason; /* why, on the change row; NULL */
 	/*
 	 * What store_prepare() made of this record, or NULL: store_put()
 	 * makes it.  With it, store_put() reads of the record only prefix,
@@ -166,28 +165,28 @@ struct store_record {
 
 /* Scratch space for store_prepare(), one per thread that prepares. */
 struct store_prep;
-struct store_prep	*store_prep_new(void);
-void			 store_prep_free(struct store_prep *);
+struct store_prep *store_prep_new(void);
+void		   store_prep_free(struct store_prep *);
 /* -1 with *cause when store_put() would refuse the record. */
-int	 store_prepare(struct store_prep *, const struct store_record *,
-	    struct store_prepared *, char **cause);
+int store_prepare(struct store_prep *, const struct store_record *,
+    struct store_prepared *, char **cause);
 
 enum store_change {
-	STORE_UNCHANGED = 0,	/* nothing but maybe the datestamp moved */
-	STORE_NEW,		/* unknown, or known as deleted, now present */
-	STORE_UPDATED,		/* content (metadata, sets) changed */
-	STORE_DELETED,		/* known and present, now deleted */
-	STORE_TOMBSTONE,	/* deleted, never known present: kept, no
+	STORE_UNCHANGED = 0, /* nothing but maybe the datestamp moved */
+	STORE_NEW,	     /* unknown, or known as deleted, now present */
+	STORE_UPDATED,	     /* content (metadata, sets) changed */
+	STORE_DELETED,	     /* known and present, now deleted */
+	STORE_TOMBSTONE,     /* deleted, never known present: kept, no
 				   change (a first harvest's deleted headers) */
 };
 
 /* "new", "updated", "deleted"; NULL for STORE_UNCHANGED. */
-const char	*store_change_name(enum store_change);
+const char *store_change_name(enum store_change);
 
 /* Page transactions (BEGIN IMMEDIATE ... COMMIT). */
-int	 store_begin(struct store *, char **cause);
-int	 store_commit(struct store *, char **cause);
-void	 store_rollback(struct store *);
+int  store_begin(struct store *, char **cause);
+int  store_commit(struct store *, char **cause);
+void store_rollback(struct store *);
 
 /*
  * Insert or update one record inside a page transaction and append its
@@ -196,38 +195,36 @@ void	 store_rollback(struct store *);
  * deleted header for a record never seen is kept as a tombstone without a
  * change row (no consumer has it).
  */
-int	 store_put(struct store *, int64_t source, int64_t run,
-	    const struct store_record *, enum store_change *, char **cause);
+int store_put(struct store *, int64_t source, int64_t	     run,
+    const struct store_record *, enum store_change *, char **cause);
 
 /*
  * Per-list state; a list is (source, metadataPrefix, setSpec), setSpec ""
  * for the whole repository.  Strings are allocated; NULL when unset.
  */
 struct store_list_state {
-	char		*watermark;	/* high-water datestamp of the last
+	char	 *watermark;	      /* high-water datestamp of the last
 					   completed list */
-	char		*token;		/* resumptionToken to resume with */
-	char		*progress;	/* high-water datestamp so far */
-	long long	 cursor;	/* -1 unknown */
-	long long	 complete_list_size;	/* -1 unknown */
-	long long	 pages;		/* pages committed in this list */
+	char	 *token;	      /* resumptionToken to resume with */
+	char	 *progress;	      /* high-water datestamp so far */
+	long long cursor;	      /* -1 unknown */
+	long long complete_list_size; /* -1 unknown */
+	long long pages;	      /* pages committed in this list */
 };
 
-int	 store_list_get(struct store *, int64_t source, const char *prefix,
-	    const char *set, struct store_list_state *, char **cause);
-void	 store_list_state_free(struct store_list_state *);
+int  store_list_get(struct store *, int64_t source, const char *prefix,
+     const char *set, struct store_list_state *, char **cause);
+void store_list_state_free(struct store_list_state *);
 /* Inside the page transaction: where to resume. token NULL: none. */
-int	 store_list_checkpoint(struct store *, int64_t source,
-	    const char *prefix, const char *set,
-	    const struct store_list_state *, char **cause);
+int store_list_checkpoint(struct store *, int64_t source, const char *prefix,
+    const char *set, const struct store_list_state *, char **cause);
 /*
  * Inside the page transaction of the last page: the list is complete; the
  * watermark moves to watermark (unless NULL: nothing was harvested) and the
  * token and progress are cleared.
  */
-int	 store_list_complete(struct store *, int64_t source,
-	    const char *prefix, const char *set, const char *watermark,
-	    char **cause);
+int store_list_complete(struct store *, int64_t source, const char *prefix,
+    const char *set, const char *watermark, char **cause);
 
 /*
  * Queries.  source and prefix may be NULL (all).
@@ -235,10 +232,10 @@ int	 store_list_complete(struct store *, int64_t source,
  * export: every record, ordered by source, prefix, identifier.
  */
 struct store_export_value {
-	int		 element;	/* its DCMES code; out of range: none */
-	const char	*name;		/* not a DC element: its name; NULL */
-	const char	*value;		/* NUL-terminated */
-	size_t		 len;
+	int	    element; /* its DCMES code; out of range: none */
+	const char *name;    /* not a DC element: its name; NULL */
+	const char *value;   /* NUL-terminated */
+	size_t	    len;
 };
 struct store_export_row {
 	int64_t				 id;
@@ -247,31 +244,29 @@ struct store_export_row {
 	const char			*prefix;
 	const char			*datestamp;
 	int				 deleted;
-	const char			*sets;	/* record.sets: a JSON array */
+	const char			*sets; /* record.sets: a JSON array */
 	size_t				 sets_len;
-	const struct store_export_value	*dc;	/* in document order */
+	const struct store_export_value *dc; /* in document order */
 	size_t				 ndc;
-	const char			*metadata;	/* NULL: none */
+	const char			*metadata; /* NULL: none */
 	size_t				 metadata_len;
 };
-int	 store_export(struct store *, const char *source, const char *prefix,
-	    int (*)(void *, const struct store_export_row *), void *,
-	    char **cause);
+int store_export(struct store *, const char *source, const char	    *prefix,
+    int (*)(void *, const struct store_export_row *), void *, char **cause);
 
 /* changes: the change log with seq > since, at most limit rows (< 0: all). */
 struct store_change_row {
-	int64_t		 seq;
-	const char	*source;
-	const char	*identifier;
-	const char	*prefix;
-	const char	*kind;		/* store_change_name() */
-	const char	*datestamp;
-	const char	*at;		/* when it was written */
-	const char	*reason;	/* NULL: none (only sweeps say why) */
+	int64_t	    seq;
+	const char *source;
+	const char *identifier;
+	const char *prefix;
+	const char *kind; /* store_change_name() */
+	const char *datestamp;
+	const char *at;	    /* when it was written */
+	const char *reason; /* NULL: none (only sweeps say why) */
 };
-int	 store_changes(struct store *, int64_t since, int64_t limit,
-	    int (*)(void *, const struct store_change_row *), void *,
-	    char **cause);
+int store_changes(struct store *, int64_t since, int64_t	     limit,
+    int (*)(void *, const struct store_change_row *), void *, char **cause);
 
 /*
  * Full-text search over title, creator, subject and description, best
@@ -281,23 +276,23 @@ int	 store_changes(struct store *, int64_t since, int64_t limit,
  * kept): any text searches without an error.  Strings may be NULL.
  */
 struct store_search_row {
-	const char	*source;
-	size_t		 source_len;
-	const char	*identifier;
-	size_t		 identifier_len;
-	const char	*prefix;
-	size_t		 prefix_len;
-	const char	*datestamp;
-	size_t		 datestamp_len;
-	const char	*title;		/* its first line */
-	size_t		 title_len;
-	const char	*snippet;	/* [match] in context */
-	size_t		 snippet_len;
-	double		 score;		/* higher is better */
+	const char *source;
+	size_t	    source_len;
+	const char *identifier;
+	size_t	    identifier_len;
+	const char *prefix;
+	size_t	    prefix_len;
+	const char *datestamp;
+	size_t	    datestamp_len;
+	const char *title; /* its first line */
+	size_t	    title_len;
+	const char *snippet; /* [match] in context */
+	size_t	    snippet_len;
+	double	    score; /* higher is better */
 };
-int	 store_search(struct store *, const char *query, const char *source,
-	    long long limit, int (*)(void *, const struct store_search_row *),
-	    void *, char **cause);
+int store_search(struct store *, const char *query, const char *source,
+    long long limit, int (*)(void *, const struct store_search_row *), void *,
+    char    **cause);
 
 /*
  * status: each source by name, each followed by its last run, its records
@@ -306,85 +301,84 @@ int	 store_search(struct store *, const char *query, const char *source,
  * strings the daemon's JSON copies whole.
  */
 struct store_source_row {
-	const char	*name;		/* not NULL */
-	const char	*url;
-	const char	*repository_name;
-	size_t		 repository_name_len;
-	const char	*granularity;
-	size_t		 granularity_len;
-	const char	*earliest;
-	const char	*deleted_record;
-	size_t		 deleted_record_len;
-	const char	*identified_at;
+	const char *name; /* not NULL */
+	const char *url;
+	const char *repository_name;
+	size_t	    repository_name_len;
+	const char *granularity;
+	size_t	    granularity_len;
+	const char *earliest;
+	const char *deleted_record;
+	size_t	    deleted_record_len;
+	const char *identified_at;
 	/* Records present and deleted, all prefixes: -1 unless counted. */
-	long long	 present;
-	long long	 deleted;
+	long long present;
+	long long deleted;
 };
 struct store_run_row {
-	int64_t		 id;
-	const char	*started;
-	const char	*ended;
-	const char	*status;
-	long long	 pages;
-	long long	 records;
-	long long	 new_records;
-	long long	 updated;
-	long long	 deleted;
-	long long	 unchanged;
-	long long	 bytes;
-	const char	*error;
+	int64_t	    id;
+	const char *started;
+	const char *ended;
+	const char *status;
+	long long   pages;
+	long long   records;
+	long long   new_records;
+	long long   updated;
+	long long   deleted;
+	long long   unchanged;
+	long long   bytes;
+	const char *error;
 };
 struct store_prefix_row {
-	const char	*prefix;
-	long long	 present;
-	long long	 deleted;
+	const char *prefix;
+	long long   present;
+	long long   deleted;
 };
 struct store_list_row {
-	const char	*prefix;
-	size_t		 prefix_len;
-	const char	*set;		/* "": the whole repository */
-	size_t		 set_len;
-	const char	*watermark;
-	size_t		 watermark_len;
-	const char	*token;		/* NULL: not in progress */
-	const char	*progress;
-	long long	 cursor;	/* -1 unknown */
-	long long	 complete_list_size;	/* -1 unknown */
-	long long	 pages;
+	const char *prefix;
+	size_t	    prefix_len;
+	const char *set; /* "": the whole repository */
+	size_t	    set_len;
+	const char *watermark;
+	size_t	    watermark_len;
+	const char *token; /* NULL: not in progress */
+	const char *progress;
+	long long   cursor;		/* -1 unknown */
+	long long   complete_list_size; /* -1 unknown */
+	long long   pages;
 };
 struct store_status_cb {
 	/* Each source, first. */
-	int	(*source)(void *, const struct store_source_row *);
+	int (*source)(void *, const struct store_source_row *);
 	/* Its last run; NULL: none yet. */
-	int	(*run)(void *, const struct store_run_row *);
-	int	(*prefix)(void *, const struct store_prefix_row *);
-	int	(*list)(void *, const struct store_list_row *);
-	void	*arg;
+	int (*run)(void *, const struct store_run_row *);
+	int (*prefix)(void *, const struct store_prefix_row *);
+	int (*list)(void *, const struct store_list_row *);
+	void *arg;
 };
-int	 store_status(struct store *, const struct store_status_cb *,
-	    char **cause);
+int store_status(struct store *, const struct store_status_cb *, char **cause);
 /*
  * The source called name alone, for the daemon's status server: its row
  * with the counts (NULL when there is no such source yet), then its lists;
  * no run and no prefixes.
  */
-int	 store_source_status(struct store *, const char *name,
-	    const struct store_status_cb *, char **cause);
+int store_source_status(struct store *, const char *name,
+    const struct store_status_cb *, char	  **cause);
 
 /* For the daemon's status server. */
 /* 0 when a write transaction can be had (or one is going on). */
-int	 store_writable(struct store *, char **cause);
+int store_writable(struct store *, char **cause);
 /* The newest change's seq (0: none), or -1. */
-int64_t	 store_last_seq(struct store *);
+int64_t store_last_seq(struct store *);
 
 /*
  * Feeds: the last seq a named consumer (the daemon's changes_log) has
  * written out; 0 when none.  Outside page transactions.
  */
-int	 store_outbox_get(struct store *, const char *name, int64_t *seq,
-	    char **cause);
-int	 store_outbox_set(struct store *, const char *name, int64_t seq,
-	    char **cause);
+int store_outbox_get(
+    struct store *, const char *name, int64_t *seq, char **cause);
+int store_outbox_set(
+    struct store *, const char *name, int64_t seq, char **cause);
 
 /*
  * Deletion sweeps (inside page transactions): mark each identifier a full
@@ -392,25 +386,24 @@ int	 store_outbox_set(struct store *, const char *name, int64_t seq,
  * not list become deleted with the reason "vanished" (refused when more
  * than half would go).  swept_at: when the last sweep completed, or NULL.
  */
-int	 store_sweep_mark(struct store *, int64_t source, const char *prefix,
-	    const char *identifier, int64_t run, char **cause);
-int	 store_sweep_finish(struct store *, int64_t source, const char *prefix,
-	    int64_t run, const char *datestamp, long long *vanished,
-	    char **cause);
-int	 store_sweep_last(struct store *, int64_t source, const char *prefix,
-	    char **swept_at, char **cause);
+int store_sweep_mark(struct store *, int64_t source, const char *prefix,
+    const char *identifier, int64_t run, char **cause);
+int store_sweep_finish(struct store *, int64_t source, const char *prefix,
+    int64_t run, const char *datestamp, long long *vanished, char **cause);
+int store_sweep_last(struct store *, int64_t source, const char *prefix,
+    char **swept_at, char **cause);
 /* Start the sweep clock of a list never swept (outside transactions). */
-int	 store_sweep_touch(struct store *, int64_t source, const char *prefix,
-	    char **cause);
+int store_sweep_touch(
+    struct store *, int64_t source, const char *prefix, char **cause);
 
 /*
  * A malformed record set aside, with its raw XML (raw may be NULL), for an
  * operator to inspect; inside the page transaction.
  */
-int	 store_reject(struct store *, int64_t source, int64_t run,
-	    const char *prefix, const char *identifier, const char *datestamp,
-	    const char *cause_text, const char *raw, size_t raw_len,
-	    int truncated, char **cause);
+int store_reject(struct store *, int64_t source, int64_t run,
+    const char *prefix, const char *identifier, const char *datestamp,
+    const char *cause_text, const char *raw, size_t raw_len, int truncated,
+    char **cause);
 
 /*
  * Export a selection (the CLI's export --identifier, --since): the records
@@ -419,23 +412,21 @@ int	 store_reject(struct store *, int64_t source, int64_t run,
  * once, as it is now: a deleted one as such), ordered as store_export().
  */
 struct store_export_filter {
-	const char		*source;
-	const char		*prefix;
-	int64_t			 since;	/* < 0: changed or not */
-	const char *const	*identifiers;	/* NULL: any */
-	size_t			 nidentifiers;
+	const char	  *source;
+	const char	  *prefix;
+	int64_t		   since;	/* < 0: changed or not */
+	const char *const *identifiers; /* NULL: any */
+	size_t		   nidentifiers;
 };
-int	 store_export_select(struct store *,
-	    const struct store_export_filter *,
-	    int (*)(void *, const struct store_export_row *), void *,
-	    char **cause);
+int store_export_select(struct store *, const struct store_export_filter *,
+    int (*)(void *, const struct store_export_row *), void *, char **cause);
 
 /*
  * 1 when there is a source called name (NULL: any source) that has
  * records or lists of prefix (NULL: whatever it has), 0 when not, -1.
  */
-int	 store_source_known(struct store *, const char *name,
-	    const char *prefix, char **cause);
+int store_source_known(
+    struct store *, const char *name, const char *prefix, char **cause);
 
 /*
  * Managing sources (oaiharvest sources), outside page transactions, each
@@ -453,20 +444,20 @@ int	 store_source_known(struct store *, const char *name,
  * every change of it, unless force.  The change seqs of a dropped source
  * are never given out again.
  */
-#define STORE_NO_SOURCE		(-3)
-#define STORE_UNCONSUMED	(-4)
+#define STORE_NO_SOURCE	 (-3)
+#define STORE_UNCONSUMED (-4)
 struct store_drop_stats {
-	long long	records;
-	long long	changes;
-	long long	runs;
+	long long records;
+	long long changes;
+	long long runs;
 };
-int	 store_source_rename(struct store *, const char *name,
-	    const char *newname, char **cause);
-int	 store_source_move(struct store *, const char *name, const char *url,
-	    char **cause);
-int	 store_source_reset(struct store *, const char *name,
-	    long long *lists, char **cause);
-int	 store_source_drop(struct store *, const char *name, int force,
-	    struct store_drop_stats *, char **cause);
+int store_source_rename(
+    struct store *, const char *name, const char *newname, char **cause);
+int store_source_move(
+    struct store *, const char *name, const char *url, char **cause);
+int store_source_reset(
+    struct store *, const char *name, long long *lists, char **cause);
+int store_source_drop(struct store *, const char *name, int force,
+    struct store_drop_stats *, char **cause);
 
 #endif

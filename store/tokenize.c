@@ -28,71 +28,68 @@
 
 /* What a code point is to unicode61. */
 enum cp_class {
-	CP_UNKNOWN,		/* not asked yet */
-	CP_SEPARATOR,		/* ends a token, skipped between tokens */
-	CP_TOKEN,		/* starts or continues a token */
-	CP_DIACRITIC		/* continues a token, never starts one */
+	CP_UNKNOWN,   /* not asked yet */
+	CP_SEPARATOR, /* ends a token, skipped between tokens */
+	CP_TOKEN,     /* starts or continues a token */
+	CP_DIACRITIC  /* continues a token, never starts one */
 };
 
 /* A code point's class and its folded form in UTF-8 (0-4 bytes). */
 struct cp {
-	uint8_t		cls;
-	uint8_t		len;
-	char		fold[4];
+	uint8_t cls;
+	uint8_t len;
+	char	fold[4];
 };
 
 /* Code points below this are remembered; the rest are asked every time. */
-#define CP_TABLE	0x10000
+#define CP_TABLE 0x10000
 
 /* The real unicode61, as found before this one shadowed its name. */
 struct tok_module {
-	fts5_tokenizer	 real;
-	void		*real_ctx;
+	fts5_tokenizer real;
+	void	      *real_ctx;
 };
 
 struct tok {
-	struct tok_module	*mod;
-	Fts5Tokenizer		*real;	/* unicode61 with the same arguments */
-	struct cp		*table;	/* CP_TABLE entries */
-	char			*out;	/* the token being folded */
-	size_t			 outsz;
+	struct tok_module *mod;
+	Fts5Tokenizer	  *real;  /* unicode61 with the same arguments */
+	struct cp	  *table; /* CP_TABLE entries */
+	char		  *out;	  /* the token being folded */
+	size_t		   outsz;
 };
 
 /* What a probe of the real tokenizer saw. */
 struct probe {
-	int	ntokens;
-	int	end;		/* the first token's iEnd */
-	int	len;
-	char	text[8];
+	int  ntokens;
+	int  end; /* the first token's iEnd */
+	int  len;
+	char text[8];
 };
 
-static int	 tok_create(void *, const char **, int, Fts5Tokenizer **);
-static void	 tok_delete(Fts5Tokenizer *);
-static int	 tok_tokenize(Fts5Tokenizer *, void *, int, const char *,
-		    int, int (*)(void *, int, const char *, int, int, int));
-static int	 probe_cb(void *, int, const char *, int, int, int);
-static int	 probe(struct tok *, uint32_t, struct cp *);
-static size_t	 encode(uint32_t, unsigned char *);
+static int    tok_create(void *, const char **, int, Fts5Tokenizer **);
+static void   tok_delete(Fts5Tokenizer *);
+static int    tok_tokenize(Fts5Tokenizer *, void *, int, const char *, int,
+       int (*)(void *, int, const char *, int, int, int));
+static int    probe_cb(void *, int, const char *, int, int, int);
+static int    probe(struct tok *, uint32_t, struct cp *);
+static size_t encode(uint32_t, unsigned char *);
 static inline uint32_t decode(const unsigned char **, const unsigned char *);
-static int	 lookup(struct tok *, uint32_t, struct cp *,
-		    const struct cp **);
+static int lookup(struct tok *, uint32_t, struct cp *, const struct cp **);
 
-static fts5_tokenizer tok_methods = {
-	tok_create, tok_delete, tok_tokenize
-};
+static fts5_tokenizer tok_methods = { tok_create, tok_delete, tok_tokenize };
 
 static int
 tok_create(void *ctx, const char **argv, int argc, Fts5Tokenizer **ret)
 {
-	struct tok_module	*mod = ctx;
-	struct tok		*t;
-	uint32_t		 c;
-	int			 rc;
+	struct tok_module *mod = ctx;
+	struct tok	  *t;
+	uint32_t	   c;
+	int		   rc;
 
 	t = xcalloc(1, sizeof(*t));
 	t->mod = mod;
-	if ((rc = mod->real.xCreate(mod->real_ctx, argv, argc,
-	    &t->real)) != SQLITE_OK) {
+	if ((rc = mod->real.xCreate(mod->real_ctx, argv, argc, &t->real)) !=
+	    SQLITE_OK) {
 		free(t);
 		*ret = NULL;
 		return rc;
@@ -115,7 +112,7 @@ tok_create(void *ctx, const char **argv, int argc, Fts5Tokenizer **ret)
 static void
 tok_delete(Fts5Tokenizer *p)
 {
-	struct tok	*t = (struct tok *)p;
+	struct tok *t = (struct tok *)p;
 
 	if (t == NULL)
 		return;
@@ -126,10 +123,9 @@ tok_delete(Fts5Tokenizer *p)
 }
 
 static int
-probe_cb(void *ctx, int flags, const char *token, int len, int start,
-    int end)
+probe_cb(void *ctx, int flags, const char *token, int len, int start, int end)
 {
-	struct probe	*pr = ctx;
+	struct probe *pr = ctx;
 
 	if (pr->ntokens++ == 0) {
 		pr->end = end;
@@ -148,25 +144,24 @@ probe_cb(void *ctx, int flags, const char *token, int len, int start,
 static int
 probe(struct tok *t, uint32_t c, struct cp *e)
 {
-	struct probe	 pr;
-	unsigned char	 s[1 + 7];
-	size_t		 n;
-	int		 rc;
+	struct probe  pr;
+	unsigned char s[1 + 7];
+	size_t	      n;
+	int	      rc;
 
 	s[0] = 'a';
 	n = encode(c, s + 1);
 	memset(&pr, 0, sizeof(pr));
-	if ((rc = t->mod->real.xTokenize(t->real, &pr,
-	    FTS5_TOKENIZE_DOCUMENT, (char *)s + 1, (int)n, probe_cb)) !=
-	    SQLITE_OK)
+	if ((rc = t->mod->real.xTokenize(t->real, &pr, FTS5_TOKENIZE_DOCUMENT,
+		 (char *)s + 1, (int)n, probe_cb)) != SQLITE_OK)
 		return rc;
 	if (pr.ntokens > 0) {
 		e->cls = CP_TOKEN;
 	} else {
 		memset(&pr, 0, sizeof(pr));
 		if ((rc = t->mod->real.xTokenize(t->real, &pr,
-		    FTS5_TOKENIZE_DOCUMENT, (char *)s, (int)n + 1,
-		    probe_cb)) != SQLITE_OK)
+			 FTS5_TOKENIZE_DOCUMENT, (char *)s, (int)n + 1,
+			 probe_cb)) != SQLITE_OK)
 			return rc;
 		if (pr.ntokens != 1 || pr.len < 1 || pr.text[0] != 'a')
 			return SQLITE_ERROR;
@@ -195,7 +190,7 @@ probe(struct tok *t, uint32_t c, struct cp *e)
 static size_t
 encode(uint32_t c, unsigned char *s)
 {
-	int	i;
+	int i;
 
 	if (c < 0x80) {
 		s[0] = c;
@@ -234,8 +229,8 @@ encode(uint32_t c, unsigned char *s)
 static inline uint32_t
 decode(const unsigned char **sp, const unsigned char *end)
 {
-	const unsigned char	*s = *sp;
-	uint32_t		 c;
+	const unsigned char *s = *sp;
+	uint32_t	     c;
 
 	c = *s++;
 	/* Two bytes, well formed, as in Cyrillic: the common case. */
@@ -275,8 +270,8 @@ decode(const unsigned char **sp, const unsigned char *end)
 static int
 lookup(struct tok *t, uint32_t c, struct cp *tmp, const struct cp **ret)
 {
-	struct cp	*e;
-	int		 rc;
+	struct cp *e;
+	int	   rc;
 
 	if (c >= CP_TABLE) {
 		e = tmp;
@@ -295,13 +290,14 @@ lookup(struct tok *t, uint32_t c, struct cp *tmp, const struct cp **ret)
  * The entry of the non-ASCII character at s into e, s past it: the common
  * case (a code point already in the table) inline.
  */
-#define NEXT_CP(t, s, end, tmp, e, rc) do {				\
-	uint32_t c_ = decode(&(s), (end));				\
-	if (c_ < CP_TABLE && (t)->table[c_].cls != CP_UNKNOWN)		\
-		(e) = &(t)->table[c_];					\
-	else if (((rc) = lookup((t), c_, (tmp), &(e))) != SQLITE_OK)	\
-		return (rc);						\
-} while (0)
+#define NEXT_CP(t, s, end, tmp, e, rc) \
+	do { \
+		uint32_t c_ = decode(&(s), (end)); \
+		if (c_ < CP_TABLE && (t)->table[c_].cls != CP_UNKNOWN) \
+			(e) = &(t)->table[c_]; \
+		else if (((rc) = lookup((t), c_, (tmp), &(e))) != SQLITE_OK) \
+			return (rc); \
+	} while (0)
 
 /*
  * unicode61's loop: skip what cannot start a token, then take characters
@@ -309,17 +305,17 @@ lookup(struct tok *t, uint32_t c, struct cp *tmp, const struct cp **ret)
  * ASCII characters were all asked about in tok_create().
  */
 static int
-tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text,
-    int len, int (*cb)(void *, int, const char *, int, int, int))
+tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text, int len,
+    int (*cb)(void *, int, const char *, int, int, int))
 {
-	struct tok		*t = (struct tok *)p;
-	const struct cp		*tab = t->table, *e;
-	const unsigned char	*base = (const unsigned char *)text;
-	const unsigned char	*s = base, *end = base + len, *at;
-	struct cp		 tmp;
-	char			*out;
-	size_t			 n;
-	int			 rc, start;
+	struct tok	    *t = (struct tok *)p;
+	const struct cp	    *tab = t->table, *e;
+	const unsigned char *base = (const unsigned char *)text;
+	const unsigned char *s = base, *end = base + len, *at;
+	struct cp	     tmp;
+	char		    *out;
+	size_t		     n;
+	int		     rc, start;
 
 	for (;;) {
 		/* Separators. */
@@ -369,13 +365,13 @@ tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text,
 int
 store_tokenize_register(sqlite3 *db)
 {
-	struct tok_module	*mod;
-	fts5_api		*api = NULL;
-	sqlite3_stmt		*st;
-	int			 rc;
+	struct tok_module *mod;
+	fts5_api	  *api = NULL;
+	sqlite3_stmt	  *st;
+	int		   rc;
 
-	if ((rc = sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st,
-	    NULL)) != SQLITE_OK)
+	if ((rc = sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL)) !=
+	    SQLITE_OK)
 		return rc;
 	sqlite3_bind_pointer(st, 1, &api, "fts5_api_ptr", NULL);
 	sqlite3_step(st);
@@ -384,11 +380,10 @@ store_tokenize_register(sqlite3 *db)
 	if (api == NULL || api->iVersion < 2)
 		return SQLITE_ERROR;
 	mod = xcalloc(1, sizeof(*mod));
-	if ((rc = api->xFindTokenizer(api, "unicode61", &mod->real_ctx,
-	    &mod->real)) != SQLITE_OK) {
+	if ((rc = api->xFindTokenizer(
+		 api, "unicode61", &mod->real_ctx, &mod->real)) != SQLITE_OK) {
 		free(mod);
 		return rc;
 	}
-	return api->xCreateTokenizer(api, "unicode61", mod, &tok_methods,
-	    free);
+	return api->xCreateTokenizer(api, "unicode61", mod, &tok_methods, free);
 }

@@ -7,6 +7,6 @@
 #include <sqlite3.h>
 
 /* Stand in for unicode61 on db: an SQLite result code. */
-int	store_tokenize_register(sqlite3 *);
+int store_tokenize_register(sqlite3 *);
 
 #endif

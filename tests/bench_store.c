@@ -45,104 +45,286 @@
 #include "encode.h"
 #include "store.h"
 
-#define MAX_VALUES	64
-#define TEXT_MAX	(64 * 1024)
+#define MAX_VALUES 64
+#define TEXT_MAX   (64 * 1024)
 
 struct rng {
-	uint64_t	s;
+	uint64_t s;
 };
 
 struct lang {
-	const char		*xml_lang;	/* the title's, or NULL */
-	const char		*dc_lang;
-	const char *const	*words;
-	size_t			 nwords;
-	const char *const	*starters;
-	size_t			 nstarters;
+	const char	  *xml_lang; /* the title's, or NULL */
+	const char	  *dc_lang;
+	const char *const *words;
+	size_t		   nwords;
+	const char *const *starters;
+	size_t		   nstarters;
 };
 
 /* One generated record: its DC values in document order, and its XML. */
 struct gen {
-	struct buf	 text;		/* DC values, NUL-separated */
-	size_t		 off[MAX_VALUES];
-	const char	*el[MAX_VALUES];
-	const char	*lang[MAX_VALUES];
-	size_t		 n;
-	struct buf	 xml;
-	char		 id[64];
-	char		 ds[DATESTAMP_LEN];
-	const char	*sets[2];
-	size_t		 nsets;
-	struct store_dc	 dc[MAX_VALUES];
+	struct buf	text; /* DC values, NUL-separated */
+	size_t		off[MAX_VALUES];
+	const char     *el[MAX_VALUES];
+	const char     *lang[MAX_VALUES];
+	size_t		n;
+	struct buf	xml;
+	char		id[64];
+	char		ds[DATESTAMP_LEN];
+	const char     *sets[2];
+	size_t		nsets;
+	struct store_dc dc[MAX_VALUES];
 };
 
 /* Records generated ahead of the timed store calls. */
-#define CHUNK		100
+#define CHUNK 100
 
 struct bench {
-	struct gen		 g[CHUNK];
-	struct store		*s;
-	const char		*path;
-	int64_t			 src;
-	long long		 page;
-	struct store_list_state	 ls;
-	long long		 xml_bytes;
-	long long		 wal_max;
-	double			 wall;
-	double			 cpu;
+	struct gen		g[CHUNK];
+	struct store	       *s;
+	const char	       *path;
+	int64_t			src;
+	long long		page;
+	struct store_list_state ls;
+	long long		xml_bytes;
+	long long		wal_max;
+	double			wall;
+	double			cpu;
 };
 
-#define LIST(t)		(t), nitems(t)
-#define PICK(r, t)	((t)[below((r), nitems(t))])
+#define LIST(t)	   (t), nitems(t)
+#define PICK(r, t) ((t)[below((r), nitems(t))])
 
 static const char *const en_words[] = {
-	"analysis", "approach", "assessment", "border", "capital", "case",
-	"change", "climate", "community", "comparison", "context",
-	"curriculum", "data", "design", "development", "digital", "economic",
-	"education", "effect", "energy", "environment", "evaluation",
-	"evidence", "experience", "factor", "framework", "growth", "health",
-	"history", "identity", "impact", "implementation", "innovation",
-	"institution", "knowledge", "labour", "language", "learning",
-	"market", "method", "migration", "model", "network", "outcome",
-	"policy", "population", "practice", "process", "quality", "reform",
-	"region", "research", "resource", "risk", "role", "rural", "sample",
-	"school", "sector", "society", "steppe", "strategy", "structure",
-	"student", "study", "sustainable", "system", "teacher", "technology",
-	"theory", "transition", "urban", "water", "welfare", "university",
-	"of", "the", "in", "and", "for", "with", "on", "between", "across",
+	"analysis",
+	"approach",
+	"assessment",
+	"border",
+	"capital",
+	"case",
+	"change",
+	"climate",
+	"community",
+	"comparison",
+	"context",
+	"curriculum",
+	"data",
+	"design",
+	"development",
+	"digital",
+	"economic",
+	"education",
+	"effect",
+	"energy",
+	"environment",
+	"evaluation",
+	"evidence",
+	"experience",
+	"factor",
+	"framework",
+	"growth",
+	"health",
+	"history",
+	"identity",
+	"impact",
+	"implementation",
+	"innovation",
+	"institution",
+	"knowledge",
+	"labour",
+	"language",
+	"learning",
+	"market",
+	"method",
+	"migration",
+	"model",
+	"network",
+	"outcome",
+	"policy",
+	"population",
+	"practice",
+	"process",
+	"quality",
+	"reform",
+	"region",
+	"research",
+	"resource",
+	"risk",
+	"role",
+	"rural",
+	"sample",
+	"school",
+	"sector",
+	"society",
+	"steppe",
+	"strategy",
+	"structure",
+	"student",
+	"study",
+	"sustainable",
+	"system",
+	"teacher",
+	"technology",
+	"theory",
+	"transition",
+	"urban",
+	"water",
+	"welfare",
+	"university",
+	"of",
+	"the",
+	"in",
+	"and",
+	"for",
+	"with",
+	"on",
+	"between",
+	"across",
 };
 static const char *const en_starters[] = {
-	"The", "This", "Our", "Towards", "Rethinking", "Assessing",
-	"Measuring", "Mapping", "Understanding",
+	"The",
+	"This",
+	"Our",
+	"Towards",
+	"Rethinking",
+	"Assessing",
+	"Measuring",
+	"Mapping",
+	"Understanding",
 };
 static const char *const kk_words[] = {
-	"білім", "ғылым", "ғылыми", "зерттеу", "талдау", "әдіс", "әдістеме",
-	"әлеуметтік", "өнер", "өндіріс", "өзгеріс", "үлгі", "үдеріс",
-	"ұлттық", "ұйым", "жаңа", "маңызды", "даму", "мектеп", "мұғалім",
-	"оқушы", "тіл", "қазақ", "қоғам", "құқық", "қаржы", "шаһар",
-	"саясат", "экономика", "аймақ", "ауыл", "тарих", "мәдениет",
-	"дәстүр", "ақпарат", "технология", "нәтиже", "мақсат", "міндет",
-	"сапа", "деңгей", "жүйе", "құрылым", "бағдарлама", "тәжірибе", "жоба",
-	"өңір", "халық", "ел", "мемлекеттік", "университет", "студент",
-	"Қазақстан", "Алматы", "Астана", "және", "мен", "үшін", "бойынша",
+	"білім",
+	"ғылым",
+	"ғылыми",
+	"зерттеу",
+	"талдау",
+	"әдіс",
+	"әдістеме",
+	"әлеуметтік",
+	"өнер",
+	"өндіріс",
+	"өзгеріс",
+	"үлгі",
+	"үдеріс",
+	"ұлттық",
+	"ұйым",
+	"жаңа",
+	"маңызды",
+	"даму",
+	"мектеп",
+	"мұғалім",
+	"оқушы",
+	"тіл",
+	"қазақ",
+	"қоғам",
+	"құқық",
+	"қаржы",
+	"шаһар",
+	"саясат",
+	"экономика",
+	"аймақ",
+	"ауыл",
+	"тарих",
+	"мәдениет",
+	"дәстүр",
+	"ақпарат",
+	"технология",
+	"нәтиже",
+	"мақсат",
+	"міндет",
+	"сапа",
+	"деңгей",
+	"жүйе",
+	"құрылым",
+	"бағдарлама",
+	"тәжірибе",
+	"жоба",
+	"өңір",
+	"халық",
+	"ел",
+	"мемлекеттік",
+	"университет",
+	"студент",
+	"Қазақстан",
+	"Алматы",
+	"Астана",
+	"және",
+	"мен",
+	"үшін",
+	"бойынша",
 };
 static const char *const kk_starters[] = {
-	"Бұл", "Зерттеу", "Мақалада", "Қазақстанда", "Жұмыста", "Нәтижесінде",
+	"Бұл",
+	"Зерттеу",
+	"Мақалада",
+	"Қазақстанда",
+	"Жұмыста",
+	"Нәтижесінде",
 	"Авторлар",
 };
 static const char *const ru_words[] = {
-	"анализ", "исследование", "развитие", "образование", "общество",
-	"экономика", "политика", "система", "структура", "модель", "метод",
-	"процесс", "качество", "уровень", "результат", "влияние", "регион",
-	"город", "село", "школа", "учитель", "студент", "университет", "язык",
-	"культура", "история", "традиция", "технология", "информация",
-	"данные", "программа", "проект", "реформа", "управление", "население",
-	"миграция", "рынок", "ресурс", "энергия", "вода", "климат", "степь",
-	"устойчивый", "социальный", "экономический", "региональный",
-	"Казахстан", "Евразия", "и", "в", "на", "для", "при", "между",
+	"анализ",
+	"исследование",
+	"развитие",
+	"образование",
+	"общество",
+	"экономика",
+	"политика",
+	"система",
+	"структура",
+	"модель",
+	"метод",
+	"процесс",
+	"качество",
+	"уровень",
+	"результат",
+	"влияние",
+	"регион",
+	"город",
+	"село",
+	"школа",
+	"учитель",
+	"студент",
+	"университет",
+	"язык",
+	"культура",
+	"история",
+	"традиция",
+	"технология",
+	"информация",
+	"данные",
+	"программа",
+	"проект",
+	"реформа",
+	"управление",
+	"население",
+	"миграция",
+	"рынок",
+	"ресурс",
+	"энергия",
+	"вода",
+	"климат",
+	"степь",
+	"устойчивый",
+	"социальный",
+	"экономический",
+	"региональный",
+	"Казахстан",
+	"Евразия",
+	"и",
+	"в",
+	"на",
+	"для",
+	"при",
+	"между",
 };
 static const char *const ru_starters[] = {
-	"Данная", "В", "Исследование", "Статья", "Авторы", "Результаты",
+	"Данная",
+	"В",
+	"Исследование",
+	"Статья",
+	"Авторы",
+	"Результаты",
 	"Работа",
 };
 static const struct lang langs[] = {
@@ -152,57 +334,132 @@ static const struct lang langs[] = {
 	{ "en", "en", LIST(en_words), LIST(en_starters) },
 };
 static const char *const tails[] = {
-	" & Co.", " <draft>", ": a \"case\" study", " (x > y)", " R&D",
-	" (p < 0.05)", " AT&T", " «Қ&Ә»",
+	" & Co.",
+	" <draft>",
+	": a \"case\" study",
+	" (x > y)",
+	" R&D",
+	" (p < 0.05)",
+	" AT&T",
+	" «Қ&Ә»",
 };
 static const char *const surnames[] = {
-	"Нұрланұлы", "Әбенова", "Сәтбаев", "Қасымов", "Өмірзақова",
-	"Жұмабаев", "Ғабитов", "Үсенова", "Nurlanuly", "Abenova", "Satbayev",
-	"Kassymov", "Иванов", "Петрова", "Смирнов", "Кузнецова", "Соколов",
-	"Smith", "O'Connor", "Johnson", "Brown", "McAllister", "D'Arcy",
+	"Нұрланұлы",
+	"Әбенова",
+	"Сәтбаев",
+	"Қасымов",
+	"Өмірзақова",
+	"Жұмабаев",
+	"Ғабитов",
+	"Үсенова",
+	"Nurlanuly",
+	"Abenova",
+	"Satbayev",
+	"Kassymov",
+	"Иванов",
+	"Петрова",
+	"Смирнов",
+	"Кузнецова",
+	"Соколов",
+	"Smith",
+	"O'Connor",
+	"Johnson",
+	"Brown",
+	"McAllister",
+	"D'Arcy",
 };
 static const char *const given[] = {
-	"Айгерім", "Нұрсұлтан", "Әлия", "Ерлан", "Гүлнар", "Данияр",
-	"Aigerim", "Yerlan", "Dariga", "Алексей", "Мария", "Ольга",
-	"John", "Emily", "Sarah", "Anne-Marie", "Chloë", "A.", "B. K.",
+	"Айгерім",
+	"Нұрсұлтан",
+	"Әлия",
+	"Ерлан",
+	"Гүлнар",
+	"Данияр",
+	"Aigerim",
+	"Yerlan",
+	"Dariga",
+	"Алексей",
+	"Мария",
+	"Ольга",
+	"John",
+	"Emily",
+	"Sarah",
+	"Anne-Marie",
+	"Chloë",
+	"A.",
+	"B. K.",
 };
 static const char *const subjects[] = {
-	"teacher leadership", "education policy", "Soviet heritage",
-	"water resources", "steppe ecology", "білім беру", "көшбасшылық",
-	"әлеуметтік теңсіздік", "тіл саясаты", "ғылыми әдістеме",
-	"образование", "лидерство учителей", "миграция",
-	"экономика Казахстана", "climate change", "R&D management",
-	"law & society", "public health", "urban planning",
-	"digital libraries", "machine learning", "Central Asia",
-	"Орталық Азия", "Центральная Азия", "history", "оқу үдерісі",
-	"гендер", "gender studies", "energy transition", "agriculture",
+	"teacher leadership",
+	"education policy",
+	"Soviet heritage",
+	"water resources",
+	"steppe ecology",
+	"білім беру",
+	"көшбасшылық",
+	"әлеуметтік теңсіздік",
+	"тіл саясаты",
+	"ғылыми әдістеме",
+	"образование",
+	"лидерство учителей",
+	"миграция",
+	"экономика Казахстана",
+	"climate change",
+	"R&D management",
+	"law & society",
+	"public health",
+	"urban planning",
+	"digital libraries",
+	"machine learning",
+	"Central Asia",
+	"Орталық Азия",
+	"Центральная Азия",
+	"history",
+	"оқу үдерісі",
+	"гендер",
+	"gender studies",
+	"energy transition",
+	"agriculture",
 };
 static const char *const publishers[] = {
 	"Nazarbayev University",
 	"Әл-Фараби атындағы Қазақ ұлттық университеті",
-	"Казахский национальный университет", "Smith & Sons Publishing",
+	"Казахский национальный университет",
+	"Smith & Sons Publishing",
 	"L.N. Gumilyov Eurasian National University",
 	"Oxford University Press",
 };
 static const char *const types[] = {
-	"Article", "Thesis", "Book", "Book chapter", "Conference paper",
-	"Dataset", "Report", "Мақала", "Статья",
+	"Article",
+	"Thesis",
+	"Book",
+	"Book chapter",
+	"Conference paper",
+	"Dataset",
+	"Report",
+	"Мақала",
+	"Статья",
 };
 static const char *const rights[] = {
 	"Attribution-NonCommercial-ShareAlike 3.0 United States",
-	"CC BY 4.0", "Open Access", "Type of access: Restricted",
-	"Барлық құқықтар қорғалған", "Все права защищены",
+	"CC BY 4.0",
+	"Open Access",
+	"Type of access: Restricted",
+	"Барлық құқықтар қорғалған",
+	"Все права защищены",
 };
 static const char *const setnames[] = {
-	"col_0", "col_1", "col_2", "col_3",
+	"col_0",
+	"col_1",
+	"col_2",
+	"col_3",
 };
 
 static uint64_t	 next(struct rng *);
 static size_t	 below(struct rng *, size_t);
 static void	 add(struct gen *, const char *);
 static void	 start(struct gen *, const char *, const char *);
-static void	 words(struct gen *, struct rng *, const struct lang *,
-		    size_t);
+static void	 words(struct gen *, struct rng *, const struct lang *, size_t);
 static void	 simple(struct gen *, const char *, const char *);
 static void	 xml_escaped(struct buf *, const char *);
 static void	 generate(struct gen *, uint64_t, int);
@@ -212,13 +469,13 @@ static long long file_size(const char *);
 static long long db_size(const char *);
 static long long wal_size(const char *);
 static void	 usage(void) __dead;
-static void	 run(struct bench *, long long, long long, int,
-		    enum store_change, const char *);
+static void	 run(
+	 struct bench *, long long, long long, int, enum store_change, const char *);
 
 static uint64_t
 next(struct rng *r)
 {
-	uint64_t	z;
+	uint64_t z;
 
 	z = (r->s += 0x9e3779b97f4a7c15ULL);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -272,9 +529,9 @@ simple(struct gen *g, const char *el, const char *v)
 static void
 xml_escaped(struct buf *b, const char *s)
 {
-	const char	*e;
-	size_t		 n;
-	int		 err = 0;
+	const char *e;
+	size_t	    n;
+	int	    err = 0;
 
 	for (;;) {
 		n = strcspn(s, "&<>");
@@ -297,11 +554,11 @@ xml_escaped(struct buf *b, const char *s)
 static void
 generate(struct gen *g, uint64_t i, int v)
 {
-	const struct lang	*l, *sl;
-	struct rng		 r;
-	size_t			 k, n, target, begin;
-	char			 s[128];
-	int			 y, err = 0;
+	const struct lang *l, *sl;
+	struct rng	   r;
+	size_t		   k, n, target, begin;
+	char		   s[128];
+	int		   y, err = 0;
 
 	r.s = i * 0x2545f4914f6cdd1dULL + (uint64_t)v;
 	(void)next(&r);
@@ -367,7 +624,8 @@ generate(struct gen *g, uint64_t i, int v)
 		fatalx("bench: record text too long");
 
 	buf_reset(&g->xml);
-	err |= buf_addstr(&g->xml, "<oai_dc:dc xmlns:oai_dc=\"http://www."
+	err |= buf_addstr(&g->xml,
+	    "<oai_dc:dc xmlns:oai_dc=\"http://www."
 	    "openarchives.org/OAI/2.0/oai_dc/\" xmlns:dc=\"http://purl.org/dc/"
 	    "elements/1.1/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-"
 	    "instance\" xmlns=\"http://www.openarchives.org/OAI/2.0/\" "
@@ -393,8 +651,8 @@ generate(struct gen *g, uint64_t i, int v)
 
 	snprintf(g->id, sizeof(g->id), "oai:oaiharvest.test:rec/%llu",
 	    (unsigned long long)i);
-	datestamp_format((time_t)(1104537600 + (i * 7919) % 662688000),
-	    GRAN_SECONDS, g->ds);
+	datestamp_format(
+	    (time_t)(1104537600 + (i * 7919) % 662688000), GRAN_SECONDS, g->ds);
 	g->nsets = 0;
 	g->sets[g->nsets++] = setnames[i % nitems(setnames)];
 	if (i % 3 == 0)
@@ -404,7 +662,7 @@ generate(struct gen *g, uint64_t i, int v)
 static void
 to_record(struct gen *g, struct store_record *r)
 {
-	size_t	k;
+	size_t k;
 
 	for (k = 0; k < g->n; k++) {
 		g->dc[k].element = g->el[k];
@@ -427,7 +685,7 @@ to_record(struct gen *g, struct store_record *r)
 static double
 clock_s(clockid_t id)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	clock_gettime(id, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
@@ -436,7 +694,7 @@ clock_s(clockid_t id)
 static long long
 file_size(const char *path)
 {
-	struct stat	st;
+	struct stat st;
 
 	if (stat(path, &st) == -1)
 		return 0;
@@ -453,8 +711,8 @@ db_size(const char *path)
 static long long
 wal_size(const char *path)
 {
-	char		*p;
-	long long	 n;
+	char	 *p;
+	long long n;
 
 	xasprintf(&p, "%s-wal", path);
 	n = file_size(p);
@@ -465,7 +723,8 @@ wal_size(const char *path)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: bench_store [-k] [-d records] [-e export-file] "
+	fprintf(stderr,
+	    "usage: bench_store [-k] [-d records] [-e export-file] "
 	    "[-f db] [-n records] [-p page-records] [-u records]\n");
 	exit(2);
 }
@@ -479,11 +738,11 @@ static void
 run(struct bench *b, long long first, long long last, int v,
     enum store_change want, const char *what)
 {
-	struct store_record	 r;
-	enum store_change	 c;
-	long long		 i, j, n, done = 0, next;
-	double			 w0, c0, w, cpu, wstep = 0, cstep = 0;
-	char			*cause = NULL;
+	struct store_record r;
+	enum store_change   c;
+	long long	    i, j, n, done = 0, next;
+	double		    w0, c0, w, cpu, wstep = 0, cstep = 0;
+	char		   *cause = NULL;
 
 	b->wall = b->cpu = 0;
 	next = (last - first + 1) / 10;
@@ -512,15 +771,14 @@ run(struct bench *b, long long first, long long last, int v,
 			if (store_put(b->s, b->src, 0, &r, &c, &cause) == -1)
 				fatalx("%s", cause);
 			if (c != want)
-				fatalx("record %lld: change %d, not %d",
-				    i + j, c, want);
-			if ((i + j - first + 1) % b->page != 0 &&
-			    i + j != last)
+				fatalx("record %lld: change %d, not %d", i + j,
+				    c, want);
+			if ((i + j - first + 1) % b->page != 0 && i + j != last)
 				continue;
 			b->ls.pages++;
 			b->ls.progress = b->g[j].ds;
-			if (store_list_checkpoint(b->s, b->src, "oai_dc",
-			    NULL, &b->ls, &cause) == -1 ||
+			if (store_list_checkpoint(b->s, b->src, "oai_dc", NULL,
+				&b->ls, &cause) == -1 ||
 			    store_commit(b->s, &cause) == -1)
 				fatalx("%s", cause);
 			if ((w = wal_size(b->path)) > b->wal_max)
@@ -535,31 +793,32 @@ run(struct bench *b, long long first, long long last, int v,
 		done += n;
 		if (done % next == 0 || i + n > last) {
 			printf("  %-9s %9lld: %7.0f records/s (CPU %7.0f), "
-			    "db %7.1f MB\n", what, i + n - 1, next / wstep,
-			    next / cstep, db_size(b->path) / 1e6);
+			       "db %7.1f MB\n",
+			    what, i + n - 1, next / wstep, next / cstep,
+			    db_size(b->path) / 1e6);
 			fflush(stdout);
 			wstep = cstep = 0;
 		}
 	}
 	printf("%s: %lld records in %.2f s: %.0f records/s (CPU %.2f s: "
-	    "%.0f records/s)\n", what, last - first + 1, b->wall,
-	    (last - first + 1) / b->wall, b->cpu,
-	    (last - first + 1) / b->cpu);
+	       "%.0f records/s)\n",
+	    what, last - first + 1, b->wall, (last - first + 1) / b->wall,
+	    b->cpu, (last - first + 1) / b->cpu);
 	fflush(stdout);
 }
 
 int
 main(int argc, char *argv[])
 {
-	struct bench		 b;
-	struct rusage		 ru;
-	const char		*export = NULL, *errstr;
-	char			*cause = NULL, *p;
-	long long		 n = 100000, nupd = 0, ndel = 0, v, xml_bytes;
-	double			 t0;
-	int			 ch, keep = 0;
-	size_t			 i;
-	FILE			*fp;
+	struct bench  b;
+	struct rusage ru;
+	const char *export = NULL, *errstr;
+	char	 *cause = NULL, *p;
+	long long n = 100000, nupd = 0, ndel = 0, v, xml_bytes;
+	double	  t0;
+	int	  ch, keep = 0;
+	size_t	  i;
+	FILE	 *fp;
 
 	memset(&b, 0, sizeof(b));
 	b.path = "/tmp/bench_store.db";
@@ -611,11 +870,12 @@ main(int argc, char *argv[])
 	b.ls.cursor = b.ls.complete_list_size = -1;
 	if ((b.s = store_open(b.path, 0, &cause)) == NULL)
 		fatalx("%s", cause);
-	if ((b.src = store_source(b.s, "bench", "https://oaiharvest.test/oai",
-	    0, &cause)) < 0)
+	if ((b.src = store_source(
+		 b.s, "bench", "https://oaiharvest.test/oai", 0, &cause)) < 0)
 		fatalx("%s", cause);
 	printf("bench_store: %lld records, %lld per transaction, %s, "
-	    "SQLite %s\n", n, b.page, b.path, sqlite3_libversion());
+	       "SQLite %s\n",
+	    n, b.page, b.path, sqlite3_libversion());
 
 	run(&b, 1, n, 0, STORE_NEW, "insert");
 	xml_bytes = b.xml_bytes;
@@ -645,9 +905,9 @@ main(int argc, char *argv[])
 
 	getrusage(RUSAGE_SELF, &ru);
 	printf("size: %.1f MB (WAL peaked at %.1f MB) for %.1f MB of XML: "
-	    "%.0f bytes/record, %.2f x the XML\n", db_size(b.path) / 1e6,
-	    b.wal_max / 1e6, xml_bytes / 1e6, (double)db_size(b.path) / n,
-	    (double)db_size(b.path) / xml_bytes);
+	       "%.0f bytes/record, %.2f x the XML\n",
+	    db_size(b.path) / 1e6, b.wal_max / 1e6, xml_bytes / 1e6,
+	    (double)db_size(b.path) / n, (double)db_size(b.path) / xml_bytes);
 	printf("peak RSS: %.1f MB\n", ru.ru_maxrss / 1024.0);
 	for (i = 0; i < CHUNK; i++) {
 		buf_free(&b.g[i].text);

@@ -24,13 +24,13 @@
 #include "util.h"
 
 /* Lines 1 and 2 of many cases: a valid source to add keys to. */
-#define SRC	"[source nur]\nurl = https://nur.nu.edu.kz/oai/request\n"
-#define G	"[global]\n"
+#define SRC "[source nur]\nurl = https://nur.nu.edu.kz/oai/request\n"
+#define G   "[global]\n"
 
 struct conf_case {
-	const char	*name;
-	const char	*text;
-	const char	*error;		/* substring of the cause, or NULL */
+	const char *name;
+	const char *text;
+	const char *error; /* substring of the cause, or NULL */
 };
 
 static const struct conf_case cases[] = {
@@ -39,19 +39,25 @@ static const struct conf_case cases[] = {
 	{ "only comments and blanks", "# a\n; b\n\n   \n\t# c\n", NULL },
 	{ "global only", G "max_concurrent = 2\n", NULL },
 	{ "minimal source", SRC, NULL },
-	{ "section header comment", "[global] ; main\n[source nur] # x\n"
-	    "url = http://a.example/oai\n", NULL },
+	{ "section header comment",
+	    "[global] ; main\n[source nur] # x\n"
+	    "url = http://a.example/oai\n",
+	    NULL },
 	{ "inline comment", SRC "interval = 6h ; four a day\n", NULL },
 	{ "hash is no inline comment", SRC "interval = 6h # x\n",
 	    "t.conf:3: source \"nur\": interval: unknown unit" },
-	{ "indented keys", "[source nur]\n  url = http://a.example/oai\n"
-	    "\tinterval = 2d\n", NULL },
+	{ "indented keys",
+	    "[source nur]\n  url = http://a.example/oai\n"
+	    "\tinterval = 2d\n",
+	    NULL },
 	{ "spaces in header", "[ source   nur ]\nurl = http://a.example/\n",
 	    NULL },
 	{ "global after sources", SRC G "delay = 2s\n", NULL },
-	{ "name of 64", "[source "
+	{ "name of 64",
+	    "[source "
 	    "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"
-	    "_.-9]\nurl = http://a.example/\n", NULL },
+	    "_.-9]\nurl = http://a.example/\n",
+	    NULL },
 
 	/* Sections. */
 	{ "key before section", "database = /x\n[global]\n",
@@ -64,9 +70,11 @@ static const struct conf_case cases[] = {
 	    "t.conf:1: unknown section [sourcex]" },
 	{ "bad source name", "[source a/b]\n",
 	    "t.conf:1: invalid source name \"a/b\"" },
-	{ "source name of 65", "[source "
+	{ "source name of 65",
+	    "[source "
 	    "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"
-	    "_.-9x]\n", "t.conf:1: invalid source name" },
+	    "_.-9x]\n",
+	    "t.conf:1: invalid source name" },
 	{ "source name with blank", "[source a b]\n",
 	    "t.conf:1: invalid source name \"a b\"" },
 	{ "duplicate source", SRC "\n[source nur]\n",
@@ -122,8 +130,7 @@ static const struct conf_case cases[] = {
 	    NULL },
 	{ "user_agent not ASCII", G "user_agent = caf\xc3\xa9\n",
 	    "t.conf:2: user_agent: invalid byte 0xc3" },
-	{ "ca_file", G "ca_file = /etc/ssl/certs/ca-certificates.crt\n",
-	    NULL },
+	{ "ca_file", G "ca_file = /etc/ssl/certs/ca-certificates.crt\n", NULL },
 	{ "contact", G "contact = harvest-admin+oai@lib.example.org\n", NULL },
 	{ "contact no at", G "contact = admin\n",
 	    "t.conf:2: contact: not an e-mail address" },
@@ -175,8 +182,10 @@ static const struct conf_case cases[] = {
 	    NULL },
 	{ "status_token_file", G "status_token_file = /etc/oaiharvest/tok\n",
 	    NULL },
-	{ "status_hosts", G "status_hosts = a.example, B.example [fd00::1]\n"
-	    "status_host = 10.0.0.1\n", NULL },
+	{ "status_hosts",
+	    G "status_hosts = a.example, B.example [fd00::1]\n"
+	      "status_host = 10.0.0.1\n",
+	    NULL },
 	{ "status_hosts with a port", G "status_hosts = a.example:8470\n",
 	    "t.conf:2: status_hosts: host \"a.example:8470\": invalid "
 	    "character ':'" },
@@ -213,8 +222,8 @@ static const struct conf_case cases[] = {
 	    "t.conf:2: max_response_bytes: out of range (1K to 256M)" },
 	{ "max_response_bytes unit", G "max_response_bytes = 64MB\n",
 	    "t.conf:2: max_response_bytes: not a size" },
-	{ "max_response_bytes huge", G
-	    "max_response_bytes = 99999999999999999999G\n",
+	{ "max_response_bytes huge",
+	    G "max_response_bytes = 99999999999999999999G\n",
 	    "t.conf:2: max_response_bytes: out of range" },
 
 	/* url. */
@@ -246,8 +255,8 @@ static const struct conf_case cases[] = {
 	/* Lists. */
 	{ "prefixes", SRC "metadata_prefix = oai_dc, mods marcxml\n", NULL },
 	{ "prefix alias", SRC "metadata_prefixes = oai_dc,mods\n", NULL },
-	{ "prefix with unreserved", SRC
-	    "metadata_prefix = a-b_c.d!e~f*g'h(i)\n", NULL },
+	{ "prefix with unreserved",
+	    SRC "metadata_prefix = a-b_c.d!e~f*g'h(i)\n", NULL },
 	{ "prefix bad char", SRC "metadata_prefix = oai/dc\n",
 	    "t.conf:3: source \"nur\": metadata_prefix: metadata prefix "
 	    "\"oai/dc\": invalid character '/'" },
@@ -257,8 +266,9 @@ static const struct conf_case cases[] = {
 	{ "prefix twice in a line", SRC "metadata_prefix = oai_dc, oai_dc\n",
 	    "t.conf:3: source \"nur\": metadata_prefix: metadata prefix "
 	    "\"oai_dc\" listed twice (first on line 3)" },
-	{ "prefix twice across lines", SRC "metadata_prefix = oai_dc\n"
-	    "metadata_prefixes = mods oai_dc\n",
+	{ "prefix twice across lines",
+	    SRC "metadata_prefix = oai_dc\n"
+		"metadata_prefixes = mods oai_dc\n",
 	    "t.conf:4: source \"nur\": metadata_prefixes: metadata prefix "
 	    "\"oai_dc\" listed twice (first on line 3)" },
 	{ "prefix empty entry", SRC "metadata_prefix = oai_dc,,mods\n",
@@ -270,8 +280,9 @@ static const struct conf_case cases[] = {
 	{ "prefix leading comma", SRC "metadata_prefix = , oai_dc\n",
 	    "t.conf:3: source \"nur\": metadata_prefix: empty metadata "
 	    "prefix" },
-	{ "same prefix in two sources", SRC "metadata_prefix = mods\n"
-	    "[source b]\nurl = http://b.example/\nmetadata_prefix = mods\n",
+	{ "same prefix in two sources",
+	    SRC "metadata_prefix = mods\n"
+		"[source b]\nurl = http://b.example/\nmetadata_prefix = mods\n",
 	    NULL },
 	{ "sets", SRC "set = col_1:sub, com_1\nsets = a:b:c\n", NULL },
 	{ "set double colon", SRC "set = a::b\n",
@@ -315,14 +326,16 @@ static const struct conf_case cases[] = {
 	    NULL },
 	{ "from equals until", SRC "from = 2020-01-01\nuntil = 2020-01-01\n",
 	    NULL },
-	{ "from seconds within until day", SRC
-	    "until = 2020-01-01\nfrom = 2020-01-01T23:00:00Z\n", NULL },
-	{ "from after until", SRC "until = 2020-01-01\n# x\n"
-	    "from = 2020-01-02\ninterval = 1d\n",
+	{ "from seconds within until day",
+	    SRC "until = 2020-01-01\nfrom = 2020-01-01T23:00:00Z\n", NULL },
+	{ "from after until",
+	    SRC "until = 2020-01-01\n# x\n"
+		"from = 2020-01-02\ninterval = 1d\n",
 	    "t.conf:5: source \"nur\": from (2020-01-02) is later than until "
 	    "(2020-01-01)" },
-	{ "from after until seconds", SRC "from = 2020-01-01T10:00:01Z\n"
-	    "until = 2020-01-01T10:00:00Z\n",
+	{ "from after until seconds",
+	    SRC "from = 2020-01-01T10:00:01Z\n"
+		"until = 2020-01-01T10:00:00Z\n",
 	    "t.conf:4: source \"nur\": from (2020-01-01T10:00:01Z) is later" },
 	{ "source delay", SRC "delay = 250ms\n", NULL },
 	{ "source delay unit", SRC "delay = 2 s\n",
@@ -340,42 +353,41 @@ static const struct conf_case cases[] = {
 };
 
 /* A full valid config, checked field by field below. */
-static const char full_conf[] =
-	"# full\n"
-	"[global]\n"
-	"database = /srv/oai/h.db\n"
-	"user_agent = test-agent/1.0\n"
-	"contact = admin@example.org ; From:\n"
-	"ca_file = /etc/ca.pem\n"
-	"max_concurrent = 8\n"
-	"delay = 750ms\n"
-	"timeout = 10m\n"
-	"max_response_bytes = 64M\n"
-	"\n"
-	"[source nur]\n"
-	"url = https://nur.nu.edu.kz/oai/request\n"
-	"\n"
-	"[source two]\n"
-	"url = http://two.example/oai\n"
-	"metadata_prefix = oai_dc, mods\n"
-	"metadata_prefixes = marcxml\n"
-	"set = a:b c\n"
-	"sets = d\n"
-	"interval = 6h\n"
-	"from = 2020-01-01\n"
-	"until = 2020-06-30T00:00:00Z\n"
-	"delay = 2s\n"
-	"window = year\n"
-	"window_min = 2h\n"
-	"follow_redirects = Any\n"
-	"enabled = false\n";
+static const char full_conf[] = "# full\n"
+				"[global]\n"
+				"database = /srv/oai/h.db\n"
+				"user_agent = test-agent/1.0\n"
+				"contact = admin@example.org ; From:\n"
+				"ca_file = /etc/ca.pem\n"
+				"max_concurrent = 8\n"
+				"delay = 750ms\n"
+				"timeout = 10m\n"
+				"max_response_bytes = 64M\n"
+				"\n"
+				"[source nur]\n"
+				"url = https://nur.nu.edu.kz/oai/request\n"
+				"\n"
+				"[source two]\n"
+				"url = http://two.example/oai\n"
+				"metadata_prefix = oai_dc, mods\n"
+				"metadata_prefixes = marcxml\n"
+				"set = a:b c\n"
+				"sets = d\n"
+				"interval = 6h\n"
+				"from = 2020-01-01\n"
+				"until = 2020-06-30T00:00:00Z\n"
+				"delay = 2s\n"
+				"window = year\n"
+				"window_min = 2h\n"
+				"follow_redirects = Any\n"
+				"enabled = false\n";
 
 static void
 test_case(void **state)
 {
-	const struct conf_case	*c = *state;
-	struct conf		*conf;
-	char			*cause = (char *)1;
+	const struct conf_case *c = *state;
+	struct conf	       *conf;
+	char		       *cause = (char *)1;
 
 	conf = conf_parse(c->text, "t.conf", &cause);
 	if (c->error == NULL) {
@@ -397,9 +409,9 @@ test_case(void **state)
 static void
 test_full(void **state __unused)
 {
-	struct conf			*c;
-	const struct conf_source	*s;
-	char				*cause = NULL;
+	struct conf		 *c;
+	const struct conf_source *s;
+	char			 *cause = NULL;
 
 	c = conf_parse(full_conf, "full.conf", &cause);
 	if (c == NULL)
@@ -425,7 +437,7 @@ test_full(void **state __unused)
 	assert_int_equal(s->interval, 86400);
 	assert_null(s->from);
 	assert_null(s->until);
-	assert_int_equal(s->delay_ms, -1);	/* inherits 750 */
+	assert_int_equal(s->delay_ms, -1); /* inherits 750 */
 	assert_int_equal(s->enabled, 1);
 	assert_int_equal(s->window, 0);
 	assert_int_equal(s->window_min, 86400);
@@ -462,8 +474,8 @@ test_full(void **state __unused)
 static void
 test_defaults(void **state __unused)
 {
-	struct conf	*c;
-	char		*cause = NULL;
+	struct conf *c;
+	char	    *cause = NULL;
 
 	c = conf_parse("", "empty.conf", &cause);
 	assert_non_null(c);
@@ -489,12 +501,14 @@ test_defaults(void **state __unused)
 static void
 test_lists(void **state __unused)
 {
-	struct conf			*c;
-	const struct conf_source	*s;
-	char				*cause = NULL;
+	struct conf		 *c;
+	const struct conf_source *s;
+	char			 *cause = NULL;
 
 	c = conf_parse(SRC "metadata_prefix = a,b , c\td\n"
-	    "metadata_prefixes =e\n" "set=x\n" "sets = y:z  ,w\n",
+			   "metadata_prefixes =e\n"
+			   "set=x\n"
+			   "sets = y:z  ,w\n",
 	    "t.conf", &cause);
 	if (c == NULL)
 		fail_msg("%s", cause);
@@ -517,21 +531,23 @@ test_lists(void **state __unused)
 static void
 test_long_list(void **state __unused)
 {
-	struct buf	 b;
-	struct conf	*c;
-	char		*cause = NULL;
-	int		 i;
+	struct buf   b;
+	struct conf *c;
+	char	    *cause = NULL;
+	int	     i;
 
 	buf_init(&b, MAX_CONF_BYTES);
 	assert_int_equal(buf_addstr(&b, SRC), 0);
 	for (i = 0; i < 20000; i++)
-		assert_int_equal(buf_printf(&b, "%s%d", i % 100 == 0 ?
-		    "\nset = " : ", ", i), 0);
+		assert_int_equal(
+		    buf_printf(&b, "%s%d", i % 100 == 0 ? "\nset = " : ", ", i),
+		    0);
 	assert_int_equal(buf_printf(&b, "\nsets = s 17\n"), 0);
 	c = conf_parse(buf_str(&b), "t.conf", &cause);
 	assert_null(c);
 	assert_non_null(cause);
-	assert_string_equal(cause, "t.conf:204: source \"nur\": sets: "
+	assert_string_equal(cause,
+	    "t.conf:204: source \"nur\": sets: "
 	    "setSpec \"17\" listed twice (first on line 4)");
 	free(cause);
 	buf_free(&b);
@@ -540,9 +556,9 @@ test_long_list(void **state __unused)
 static void
 test_shipped_example(void **state __unused)
 {
-	struct conf			*c;
-	const struct conf_source	*s;
-	char				*cause = NULL;
+	struct conf		 *c;
+	const struct conf_source *s;
+	char			 *cause = NULL;
 
 	c = conf_load("conf/oaiharvest.conf", &cause);
 	if (c == NULL)
@@ -571,12 +587,12 @@ test_shipped_example(void **state __unused)
 static void
 test_shipped_example_second(void **state __unused)
 {
-	struct conf			*c;
-	const struct conf_source	*s;
-	struct buf			 b;
-	FILE				*f;
-	char				 line[1024], *cause = NULL;
-	int				 in = 0;
+	struct conf		 *c;
+	const struct conf_source *s;
+	struct buf		  b;
+	FILE			 *f;
+	char			  line[1024], *cause = NULL;
+	int			  in = 0;
 
 	f = fopen("conf/oaiharvest.conf", "r");
 	assert_non_null(f);
@@ -584,8 +600,11 @@ test_shipped_example_second(void **state __unused)
 	while (fgets(line, sizeof(line), f) != NULL) {
 		if (strncmp(line, ";[source", 8) == 0)
 			in = 1;
-		assert_int_equal(buf_addstr(&b, in && line[0] == ';' &&
-		    line[1] != ';' ? line + 1 : line), 0);
+		assert_int_equal(
+		    buf_addstr(&b,
+			in && line[0] == ';' && line[1] != ';' ? line + 1 :
+								 line),
+		    0);
 	}
 	fclose(f);
 	assert_int_equal(in, 1);
@@ -604,8 +623,8 @@ test_shipped_example_second(void **state __unused)
 static char *
 write_temp(const char *text, size_t len)
 {
-	char	*path;
-	int	 fd;
+	char *path;
+	int   fd;
 
 	path = xstrdup("/tmp/test_conf.XXXXXX");
 	fd = mkstemp(path);
@@ -618,12 +637,13 @@ write_temp(const char *text, size_t len)
 static void
 test_missing_file(void **state __unused)
 {
-	struct conf	*c;
-	char		*cause = NULL;
+	struct conf *c;
+	char	    *cause = NULL;
 
 	c = conf_load("/nonexistent/oaiharvest.conf", &cause);
 	assert_null(c);
-	assert_string_equal(cause, "/nonexistent/oaiharvest.conf: cannot "
+	assert_string_equal(cause,
+	    "/nonexistent/oaiharvest.conf: cannot "
 	    "open: No such file or directory");
 	free(cause);
 }
@@ -631,8 +651,8 @@ test_missing_file(void **state __unused)
 static void
 test_directory(void **state __unused)
 {
-	struct conf	*c;
-	char		*cause = NULL;
+	struct conf *c;
+	char	    *cause = NULL;
 
 	c = conf_load("/tmp", &cause);
 	assert_null(c);
@@ -643,9 +663,9 @@ test_directory(void **state __unused)
 static void
 test_oversized(void **state __unused)
 {
-	struct conf	*c;
-	char		*text, *path, *cause = NULL;
-	size_t		 i, len = MAX_CONF_BYTES + 1;
+	struct conf *c;
+	char	    *text, *path, *cause = NULL;
+	size_t	     i, len = MAX_CONF_BYTES + 1;
 
 	/* One byte too many, all of it a comment. */
 	text = xmalloc(len + 1);
@@ -684,15 +704,15 @@ test_oversized(void **state __unused)
 static void
 test_too_many_sources(void **state __unused)
 {
-	struct buf	 b;
-	struct conf	*c;
-	char		*cause = NULL;
-	int		 i;
+	struct buf   b;
+	struct conf *c;
+	char	    *cause = NULL;
+	int	     i;
 
 	buf_init(&b, MAX_CONF_BYTES);
 	for (i = 0; i < MAX_CONF_SOURCES; i++)
-		assert_int_equal(buf_printf(&b, "[source %x]\nurl=http://h/\n",
-		    i), 0);
+		assert_int_equal(
+		    buf_printf(&b, "[source %x]\nurl=http://h/\n", i), 0);
 	c = conf_parse(buf_str(&b), "many", &cause);
 	if (c == NULL)
 		fail_msg("%s", cause);
@@ -712,10 +732,10 @@ test_too_many_sources(void **state __unused)
 static void
 test_long_lines(void **state __unused)
 {
-	struct buf	 b;
-	struct conf	*c;
-	char		*cause = NULL;
-	int		 i;
+	struct buf   b;
+	struct conf *c;
+	char	    *cause = NULL;
+	int	     i;
 
 	/* A base URL of exactly MAX_URL_LEN bytes. */
 	buf_init(&b, MAX_CONF_BYTES);
@@ -734,7 +754,8 @@ test_long_lines(void **state __unused)
 	buf_addstr(&b, "y\n");
 	c = conf_parse(buf_str(&b), "t.conf", &cause);
 	assert_null(c);
-	assert_non_null(strstr(cause, "t.conf:2: source \"a\": url: longer "
+	assert_non_null(strstr(cause,
+	    "t.conf:2: source \"a\": url: longer "
 	    "than 8192 bytes"));
 	free(cause);
 
@@ -745,7 +766,8 @@ test_long_lines(void **state __unused)
 		buf_addch(&b, 'p');
 	c = conf_parse(buf_str(&b), "t.conf", &cause);
 	assert_null(c);
-	assert_non_null(strstr(cause, "t.conf:3: source \"nur\": "
+	assert_non_null(strstr(cause,
+	    "t.conf:3: source \"nur\": "
 	    "metadata_prefix: metadata prefix longer than 2048 bytes"));
 	free(cause);
 
@@ -766,10 +788,10 @@ test_long_lines(void **state __unused)
 static void
 test_crlf(void **state __unused)
 {
-	struct buf	 b;
-	struct conf	*c;
-	const char	*s;
-	char		*cause = NULL;
+	struct buf   b;
+	struct conf *c;
+	const char  *s;
+	char	    *cause = NULL;
 
 	buf_init(&b, MAX_CONF_BYTES);
 	for (s = full_conf; *s != '\0'; s++) {
@@ -791,10 +813,11 @@ test_crlf(void **state __unused)
 	assert_int_equal(c->sources[1].line, 15);
 	conf_free(c);
 
-	c = conf_parse("[global]\r\n\r\nmax_concurrent = x\r\n", "crlf.conf",
-	    &cause);
+	c = conf_parse(
+	    "[global]\r\n\r\nmax_concurrent = x\r\n", "crlf.conf", &cause);
 	assert_null(c);
-	assert_string_equal(cause, "crlf.conf:3: max_concurrent: not a "
+	assert_string_equal(cause,
+	    "crlf.conf:3: max_concurrent: not a "
 	    "number");
 	free(cause);
 	buf_free(&b);
@@ -803,8 +826,8 @@ test_crlf(void **state __unused)
 static void
 test_bom(void **state __unused)
 {
-	struct conf	*c;
-	char		*cause = NULL;
+	struct conf *c;
+	char	    *cause = NULL;
 
 	c = conf_parse("\xef\xbb\xbf[source nur]\nurl = http://a.example/\n",
 	    "bom.conf", &cause);
@@ -828,14 +851,15 @@ test_bom(void **state __unused)
 static void
 test_comments(void **state __unused)
 {
-	struct conf	*c;
-	char		*cause = NULL;
+	struct conf *c;
+	char	    *cause = NULL;
 
 	c = conf_parse("; semicolon\n# hash\n   ; indented\n"
-	    "[global] ; after header\n"
-	    "user_agent = a;b ; only \" ;\" starts a comment\n"
-	    "database = /a#b\n"
-	    "delay = 2s\t; tab too\n", "c.conf", &cause);
+		       "[global] ; after header\n"
+		       "user_agent = a;b ; only \" ;\" starts a comment\n"
+		       "database = /a#b\n"
+		       "delay = 2s\t; tab too\n",
+	    "c.conf", &cause);
 	if (c == NULL)
 		fail_msg("%s", cause);
 	assert_string_equal(c->user_agent, "a;b");
@@ -848,9 +872,9 @@ test_comments(void **state __unused)
 static void
 test_nul_byte(void **state __unused)
 {
-	static const char	 text[] = "[global]\ndatabase = /a\0b\n";
-	struct conf		*c;
-	char			*path, *cause = NULL;
+	static const char text[] = "[global]\ndatabase = /a\0b\n";
+	struct conf	 *c;
+	char		 *path, *cause = NULL;
 
 	path = write_temp(text, sizeof(text) - 1);
 	c = conf_load(path, &cause);
@@ -863,11 +887,11 @@ test_nul_byte(void **state __unused)
 
 /* The names conf_global_compare() says differ under apply (allocated). */
 static char *
-global_changed(const struct conf *a, const struct conf *b,
-    enum conf_apply apply)
+global_changed(
+    const struct conf *a, const struct conf *b, enum conf_apply apply)
 {
-	struct conf_diff	 d;
-	char			*names;
+	struct conf_diff d;
+	char		*names;
 
 	conf_global_compare(a, b, &d);
 	names = apply == CONF_RELOAD ? d.reload : d.restart;
@@ -883,8 +907,8 @@ global_changed(const struct conf *a, const struct conf *b,
 static char *
 source_changed(const struct conf_source *a, const struct conf_source *b)
 {
-	struct conf_diff	 d;
-	char			*names;
+	struct conf_diff d;
+	char		*names;
 
 	conf_source_compare(a, b, &d);
 	assert_null(d.restart);
@@ -898,12 +922,12 @@ source_changed(const struct conf_source *a, const struct conf_source *b)
 static int
 names_have(const char *names, const char *key)
 {
-	const char	*s;
-	size_t		 len = strlen(key);
+	const char *s;
+	size_t	    len = strlen(key);
 
 	for (s = names; s != NULL && *s != '\0'; s += strspn(s, ", ")) {
-		if (strncmp(s, key, len) == 0 && (s[len] == ',' ||
-		    s[len] == '\0'))
+		if (strncmp(s, key, len) == 0 &&
+		    (s[len] == ',' || s[len] == '\0'))
 			return 1;
 		s += strcspn(s, ",");
 	}
@@ -924,9 +948,9 @@ static void
 test_reload_sees_every_key(void **state)
 {
 	static const struct {
-		int		 global;
-		const char	*key;
-		const char	*a, *b;
+		int	    global;
+		const char *key;
+		const char *a, *b;
 	} values[] = {
 		{ 1, "database", "/tmp/a.db", "/tmp/b.db" },
 		{ 1, "user_agent", "agent/1", "agent/2" },
@@ -957,13 +981,13 @@ test_reload_sees_every_key(void **state)
 		{ 0, "window_min", "1d", "2d" },
 		{ 0, "follow_redirects", "same-host", "any" },
 	};
-	struct conf		*c[2], *def, *dflt;
-	struct conf_source	 copy, dsrc;
-	enum conf_apply		 apply, other;
-	const char		*name;
-	char			*text, *line, *cause = NULL, *got;
-	size_t			 i, j, n;
-	int			 global;
+	struct conf	  *c[2], *def, *dflt;
+	struct conf_source copy, dsrc;
+	enum conf_apply	   apply, other;
+	const char	  *name;
+	char		  *text, *line, *cause = NULL, *got;
+	size_t		   i, j, n;
+	int		   global;
 
 	for (i = 0; (name = conf_key_name(i, &global, &apply)) != NULL; i++) {
 		for (j = 0; j < nitems(values); j++)
@@ -978,10 +1002,12 @@ test_reload_sees_every_key(void **state)
 			xasprintf(&line, "%s = %s\n", name,
 			    n ? values[j].b : values[j].a);
 			xasprintf(&text, "[global]\n%s[source s]\n%s%s",
-			    global ? line : "", strcmp(name, "url") == 0 ? "" :
-			    "url = http://x.example/oai\n", global ? "" : line);
-			if ((c[n] = conf_parse(text, "t.conf", &cause)) ==
-			    NULL)
+			    global ? line : "",
+			    strcmp(name, "url") == 0 ?
+				"" :
+				"url = http://x.example/oai\n",
+			    global ? "" : line);
+			if ((c[n] = conf_parse(text, "t.conf", &cause)) == NULL)
 				fail_msg("%s: %s", name, cause);
 			free(text);
 			free(line);
@@ -989,30 +1015,31 @@ test_reload_sees_every_key(void **state)
 		/* The defaults, with the key set as a flag would set it. */
 		def = conf_new("flags");
 		conf_source_init(&dsrc, "s");
-		if (strcmp(name, "url") != 0 && conf_set_key(def, &dsrc, "url",
-		    "http://x.example/oai", &cause) == -1)
+		if (strcmp(name, "url") != 0 &&
+		    conf_set_key(def, &dsrc, "url", "http://x.example/oai",
+			&cause) == -1)
 			fail_msg("url: %s", cause);
-		if (conf_set_key(def, global ? NULL : &dsrc, name,
-		    values[j].b, &cause) == -1)
+		if (conf_set_key(def, global ? NULL : &dsrc, name, values[j].b,
+			&cause) == -1)
 			fail_msg("flag %s %s: %s", name, values[j].b, cause);
 		if (global) {
-			other = apply == CONF_RELOAD ? CONF_RESTART :
-			    CONF_RELOAD;
+			other =
+			    apply == CONF_RELOAD ? CONF_RESTART : CONF_RELOAD;
 			got = global_changed(c[0], c[1], apply);
 			if (got == NULL || strcmp(got, name) != 0)
 				fail_msg("[global] %s: changed %s", name,
 				    got != NULL ? got : "nothing");
 			free(got);
 			assert_null(global_changed(c[0], c[1], other));
-			assert_null(source_changed(&c[0]->sources[0],
-			    &c[1]->sources[0]));
+			assert_null(source_changed(
+			    &c[0]->sources[0], &c[1]->sources[0]));
 			/* Not the default. */
 			dflt = conf_new("defaults");
 			got = global_changed(dflt, c[1], apply);
 			conf_free(dflt);
 			if (!names_have(got, name))
-				fail_msg("[global] %s: %s is the default",
-				    name, values[j].b);
+				fail_msg("[global] %s: %s is the default", name,
+				    values[j].b);
 			free(got);
 			/* The flag's value is the file's. */
 			got = global_changed(c[1], def, apply);
@@ -1023,18 +1050,16 @@ test_reload_sees_every_key(void **state)
 			conf_global_keep(c[1], c[0], apply);
 			assert_null(global_changed(c[0], c[1], apply));
 		} else {
-			got = source_changed(&c[0]->sources[0],
-			    &c[1]->sources[0]);
+			got = source_changed(
+			    &c[0]->sources[0], &c[1]->sources[0]);
 			if (got == NULL || strcmp(got, name) != 0)
 				fail_msg("[source] %s: changed %s", name,
 				    got != NULL ? got : "nothing");
 			free(got);
-			assert_null(global_changed(c[0], c[1],
-			    CONF_RELOAD));
-			assert_null(global_changed(c[0], c[1],
-			    CONF_RESTART));
-			assert_null(source_changed(&c[0]->sources[0],
-			    &c[0]->sources[0]));
+			assert_null(global_changed(c[0], c[1], CONF_RELOAD));
+			assert_null(global_changed(c[0], c[1], CONF_RESTART));
+			assert_null(source_changed(
+			    &c[0]->sources[0], &c[0]->sources[0]));
 			/* The flag's value is the file's. */
 			got = source_changed(&c[1]->sources[0], &dsrc);
 			if (names_have(got, name))
@@ -1055,12 +1080,11 @@ test_reload_sees_every_key(void **state)
 			conf_source_init(&dsrc, "s");
 			got = source_changed(&dsrc, &copy);
 			if (!names_have(got, name))
-				fail_msg("[source] %s: %s is the default",
-				    name, values[j].b);
+				fail_msg("[source] %s: %s is the default", name,
+				    values[j].b);
 			free(got);
 			/* Kept: no longer a change. */
-			conf_source_keep(&copy, &c[0]->sources[0],
-			    CONF_RELOAD);
+			conf_source_keep(&copy, &c[0]->sources[0], CONF_RELOAD);
 			assert_null(source_changed(&c[0]->sources[0], &copy));
 			conf_source_clear(&copy);
 		}
@@ -1082,47 +1106,50 @@ static void
 test_settings_harvest(void **state __unused)
 {
 	static const struct {
-		const char	*name;
-		const char	*text;
-		long long	 delay_ms, overlap, reconcile, window_min;
-		int		 window, follow;
-		size_t		 nprefixes, nsets;
-		const char	*from, *until;
-		long long	 timeout, max_bytes, retry_after_max;
-		long long	 retry_base_ms;
-		int		 max_tries;
+		const char *name;
+		const char *text;
+		long long   delay_ms, overlap, reconcile, window_min;
+		int	    window, follow;
+		size_t	    nprefixes, nsets;
+		const char *from, *until;
+		long long   timeout, max_bytes, retry_after_max;
+		long long   retry_base_ms;
+		int	    max_tries;
 	} tab[] = {
-		{ "defaults", "[source s]\nurl = http://a.example/oai\n",
-		  1000, 300, -1, 86400, 0, 0, 1, 0, NULL, NULL,
-		  REQUEST_TIMEOUT, (long long)MAX_RESPONSE_BYTES,
-		  RETRY_AFTER_MAX, BACKOFF_BASE * 1000, MAX_REQUEST_TRIES },
-		{ "global delay", "[global]\ndelay = 250ms\n"
-		  "[source s]\nurl = http://a.example/oai\n",
-		  250, 300, -1, 86400, 0, 0, 1, 0, NULL, NULL,
-		  REQUEST_TIMEOUT, (long long)MAX_RESPONSE_BYTES,
-		  RETRY_AFTER_MAX, BACKOFF_BASE * 1000, MAX_REQUEST_TRIES },
-		{ "source delay", "[global]\ndelay = 250ms\n"
-		  "[source s]\nurl = http://a.example/oai\ndelay = 0\n",
-		  0, 300, -1, 86400, 0, 0, 1, 0, NULL, NULL,
-		  REQUEST_TIMEOUT, (long long)MAX_RESPONSE_BYTES,
-		  RETRY_AFTER_MAX, BACKOFF_BASE * 1000, MAX_REQUEST_TRIES },
-		{ "every key", "[global]\ntimeout = 1m\n"
-		  "max_response_bytes = 64M\nretry_after_max = 2m\n"
-		  "retries = 0\nretry_wait = 250ms\n"
-		  "[source s]\nurl = http://a.example/oai\n"
-		  "metadata_prefix = oai_dc, qdc\nset = a b:c d\n"
-		  "from = 2020-01-01\nuntil = 2021-01-01\ndelay = 3s\n"
-		  "overlap = 0\nreconcile = 1d\nwindow = month\n"
-		  "window_min = 2h\nfollow_redirects = any\n",
-		  3000, 0, 86400, 7200, 2, 1, 2, 3, "2020-01-01", "2021-01-01",
-		  60, 64LL * 1024 * 1024, 120, 250, 1 },
+		{ "defaults", "[source s]\nurl = http://a.example/oai\n", 1000,
+		    300, -1, 86400, 0, 0, 1, 0, NULL, NULL, REQUEST_TIMEOUT,
+		    (long long)MAX_RESPONSE_BYTES, RETRY_AFTER_MAX,
+		    BACKOFF_BASE * 1000, MAX_REQUEST_TRIES },
+		{ "global delay",
+		    "[global]\ndelay = 250ms\n"
+		    "[source s]\nurl = http://a.example/oai\n",
+		    250, 300, -1, 86400, 0, 0, 1, 0, NULL, NULL,
+		    REQUEST_TIMEOUT, (long long)MAX_RESPONSE_BYTES,
+		    RETRY_AFTER_MAX, BACKOFF_BASE * 1000, MAX_REQUEST_TRIES },
+		{ "source delay",
+		    "[global]\ndelay = 250ms\n"
+		    "[source s]\nurl = http://a.example/oai\ndelay = 0\n",
+		    0, 300, -1, 86400, 0, 0, 1, 0, NULL, NULL, REQUEST_TIMEOUT,
+		    (long long)MAX_RESPONSE_BYTES, RETRY_AFTER_MAX,
+		    BACKOFF_BASE * 1000, MAX_REQUEST_TRIES },
+		{ "every key",
+		    "[global]\ntimeout = 1m\n"
+		    "max_response_bytes = 64M\nretry_after_max = 2m\n"
+		    "retries = 0\nretry_wait = 250ms\n"
+		    "[source s]\nurl = http://a.example/oai\n"
+		    "metadata_prefix = oai_dc, qdc\nset = a b:c d\n"
+		    "from = 2020-01-01\nuntil = 2021-01-01\ndelay = 3s\n"
+		    "overlap = 0\nreconcile = 1d\nwindow = month\n"
+		    "window_min = 2h\nfollow_redirects = any\n",
+		    3000, 0, 86400, 7200, 2, 1, 2, 3, "2020-01-01",
+		    "2021-01-01", 60, 64LL * 1024 * 1024, 120, 250, 1 },
 	};
-	struct harvest_options		 ho;
-	struct harvest_source		 hs;
-	const struct conf_source	*s;
-	struct conf			*c;
-	char				*cause = NULL;
-	size_t				 i;
+	struct harvest_options	  ho;
+	struct harvest_source	  hs;
+	const struct conf_source *s;
+	struct conf		 *c;
+	char			 *cause = NULL;
+	size_t			  i;
 
 	for (i = 0; i < nitems(tab); i++) {
 		if ((c = conf_parse(tab[i].text, "t.conf", &cause)) == NULL)
@@ -1174,62 +1201,59 @@ test_settings_harvest(void **state __unused)
 static void
 test_flag_values(void **state __unused)
 {
-#define GL(f)	1, offsetof(struct conf, f)
-#define SR(f)	0, offsetof(struct conf_source, f)
+#define GL(f) 1, offsetof(struct conf, f)
+#define SR(f) 0, offsetof(struct conf_source, f)
 	static const struct {
-		const char	*key, *value;
-		int		 global;
-		size_t		 off;
-		int		 is_int;	/* 0 long long, 1 int,
+		const char *key, *value;
+		int	    global;
+		size_t	    off;
+		int	    is_int; /* 0 long long, 1 int,
 						   2 size_t */
-		long long	 want;
-		const char	*why;	/* substring of the error, or NULL */
+		long long   want;
+		const char *why; /* substring of the error, or NULL */
 	} tab[] = {
 		{ "delay", "1s", SR(delay_ms), 0, 1000, NULL },
 		{ "delay", "500ms", SR(delay_ms), 0, 500, NULL },
 		{ "delay", "0", SR(delay_ms), 0, 0, NULL },
-		{ "delay", "2h", SR(delay_ms), 0, 0,
-		  "out of range (0 to 1h)" },
+		{ "delay", "2h", SR(delay_ms), 0, 0, "out of range (0 to 1h)" },
 		{ "delay", "fast", SR(delay_ms), 0, 0, "unknown unit" },
 		{ "delay", "", SR(delay_ms), 0, 0, "empty value" },
 		{ "timeout", "30s", GL(timeout), 0, 30, NULL },
 		{ "timeout", "2m", GL(timeout), 0, 120, NULL },
-		{ "timeout", "500ms", GL(timeout), 0, 0,
-		  "whole seconds only" },
+		{ "timeout", "500ms", GL(timeout), 0, 0, "whole seconds only" },
 		{ "timeout", "1h", GL(timeout), 0, 0,
-		  "out of range (1s to 30m)" },
+		    "out of range (1s to 30m)" },
 		{ "max_response_bytes", "64M", GL(max_response_bytes), 0,
-		  64LL * 1024 * 1024, NULL },
-		{ "max_response_bytes", "1k", GL(max_response_bytes), 0,
-		  1024, NULL },
+		    64LL * 1024 * 1024, NULL },
+		{ "max_response_bytes", "1k", GL(max_response_bytes), 0, 1024,
+		    NULL },
 		{ "max_response_bytes", "4194304", GL(max_response_bytes), 0,
-		  4194304, NULL },
+		    4194304, NULL },
 		{ "max_response_bytes", "512", GL(max_response_bytes), 0, 0,
-		  "out of range (1K to 256M)" },
+		    "out of range (1K to 256M)" },
 		{ "max_response_bytes", "lots", GL(max_response_bytes), 0, 0,
-		  "not a size" },
+		    "not a size" },
 		{ "retries", "5", GL(retries), 0, 5, NULL },
 		{ "retries", "-1", GL(retries), 0, 0, "too small (0 to 100)" },
 		{ "retries", "101", GL(retries), 0, 0, "too large (0 to 100)" },
 		{ "retry_wait", "2s", GL(retry_wait_ms), 0, 2000, NULL },
 		{ "retry_wait", "100ms", GL(retry_wait_ms), 0, 100, NULL },
 		{ "retry_wait", "0ms", GL(retry_wait_ms), 0, 0,
-		  "out of range (1ms to 1h)" },
+		    "out of range (1ms to 1h)" },
 		{ "overlap", "10m", SR(overlap), 0, 600, NULL },
 		{ "overlap", "8d", SR(overlap), 0, 0,
-		  "out of range (0 to 1w)" },
+		    "out of range (0 to 1w)" },
 		{ "reconcile", "1s", SR(reconcile), 0, 1, NULL },
 		{ "interval", "1h", SR(interval), 0, 3600, NULL },
 		{ "window", "day", SR(window), 1, 3, NULL },
 		{ "window", "week", SR(window), 1, 0, "not a window" },
 		{ "window_min", "12h", SR(window_min), 0, 43200, NULL },
-		{ "follow_redirects", "any", SR(follow_redirects), 1, 1,
-		  NULL },
+		{ "follow_redirects", "any", SR(follow_redirects), 1, 1, NULL },
 		{ "follow_redirects", "sideways", SR(follow_redirects), 1, 0,
-		  "not a redirect policy (same-host or any)" },
+		    "not a redirect policy (same-host or any)" },
 		{ "from", "2020-13-01", SR(from), 0, 0, "not a datestamp" },
 		{ "metadata_prefix", "a/b", SR(prefixes), 0, 0,
-		  "invalid character '/'" },
+		    "invalid character '/'" },
 		{ "set", "a b:c", SR(nsets), 2, 2, NULL },
 		/* --set '': the whole repository (an empty set), as before. */
 		{ "set", "", SR(nsets), 2, 1, NULL },
@@ -1237,13 +1261,13 @@ test_flag_values(void **state __unused)
 	};
 #undef GL
 #undef SR
-	struct conf		*c;
-	struct conf_source	 s;
-	const char		*base;
-	char			*why;
-	long long		 got;
-	size_t			 i;
-	int			 r;
+	struct conf	  *c;
+	struct conf_source s;
+	const char	  *base;
+	char		  *why;
+	long long	   got;
+	size_t		   i;
+	int		   r;
 
 	for (i = 0; i < nitems(tab); i++) {
 		c = conf_new("flags");
@@ -1255,25 +1279,23 @@ test_flag_values(void **state __unused)
 			    strstr(why, tab[i].why) == NULL)
 				fail_msg("%s %s: got \"%s\", expected \"%s\"",
 				    tab[i].key, tab[i].value,
-				    why != NULL ? why : "success",
-				    tab[i].why);
+				    why != NULL ? why : "success", tab[i].why);
 		} else {
 			if (r == -1)
-				fail_msg("%s %s: %s", tab[i].key,
-				    tab[i].value, why);
-			base = tab[i].global ? (const char *)c :
-			    (const char *)&s;
+				fail_msg(
+				    "%s %s: %s", tab[i].key, tab[i].value, why);
+			base =
+			    tab[i].global ? (const char *)c : (const char *)&s;
 			if (tab[i].is_int == 2)
-				got = (long long)*(const size_t *)(base +
-				    tab[i].off);
+				got = (long long)*(
+				    const size_t *)(base + tab[i].off);
 			else if (tab[i].is_int)
 				got = *(const int *)(base + tab[i].off);
 			else
 				got = *(const long long *)(base + tab[i].off);
 			if (got != tab[i].want)
 				fail_msg("%s %s: %lld, expected %lld",
-				    tab[i].key, tab[i].value, got,
-				    tab[i].want);
+				    tab[i].key, tab[i].value, got, tab[i].want);
 		}
 		free(why);
 		conf_source_clear(&s);
@@ -1304,9 +1326,9 @@ main(void)
 		cmocka_unit_test(test_settings_harvest),
 		cmocka_unit_test(test_flag_values),
 	};
-	struct CMUnitTest	*tests;
-	size_t			 i, n = 0;
-	int			 rc;
+	struct CMUnitTest *tests;
+	size_t		   i, n = 0;
+	int		   rc;
 
 	tests = xcalloc(nitems(cases) + nitems(fixed), sizeof(*tests));
 	for (i = 0; i < nitems(cases); i++) {

@@ -23,11 +23,11 @@
 
 #include "testlib.h"
 
-#define RECORDS		10000
-#define PAGE		200
-#define MIN_KILLS	20
+#define RECORDS	  10000
+#define PAGE	  200
+#define MIN_KILLS 20
 
-static struct server	 srv;
+static struct server srv;
 
 static int
 setup(void **state)
@@ -38,7 +38,8 @@ setup(void **state)
 	 * 150 ms a page: 50 pages take 7.5 s however fast the harvester is,
 	 * so that 20 kills land in the middle of it.
 	 */
-	start_server(&srv, "crash.port", "--records 10000 --page-size 200 "
+	start_server(&srv, "crash.port",
+	    "--records 10000 --page-size 200 "
 	    "--deleted-every 0 --delay-ms 150 --seed 3");
 	return 0;
 }
@@ -55,7 +56,7 @@ teardown(void **state)
 static int
 harvest_complete(const char *db)
 {
-	sqlite3	*s;
+	sqlite3 *s;
 	int	 done = 0;
 
 	if (access(db, F_OK) != 0)
@@ -65,10 +66,11 @@ harvest_complete(const char *db)
 		return 0;
 	}
 	sqlite3_busy_timeout(s, 5000);
-	if (sqlite3_exec(s, "SELECT 1 FROM list_state", NULL, NULL,
-	    NULL) == SQLITE_OK)
-		done = q_int(s, "SELECT count(*) FROM list_state WHERE "
-		    "watermark IS NOT NULL AND token IS NULL") > 0;
+	if (sqlite3_exec(s, "SELECT 1 FROM list_state", NULL, NULL, NULL) ==
+	    SQLITE_OK)
+		done = q_int(s,
+			   "SELECT count(*) FROM list_state WHERE "
+			   "watermark IS NOT NULL AND token IS NULL") > 0;
 	sqlite3_close(s);
 	return done;
 }
@@ -76,11 +78,11 @@ harvest_complete(const char *db)
 static void
 test_sigkill_many_times(void **state)
 {
-	sqlite3		*s;
-	char		*db, *cmd, *exp, *dump, *ch, *err;
-	pid_t		 pid;
-	unsigned int	 seed = 20261122;
-	int		 kills = 0, tries = 0, rc;
+	sqlite3	    *s;
+	char	    *db, *cmd, *exp, *dump, *ch, *err;
+	pid_t	     pid;
+	unsigned int seed = 20261122;
+	int	     kills = 0, tries = 0, rc;
 
 	db = path("crash.db");
 	while (kills < MIN_KILLS && tries < 200) {
@@ -90,9 +92,11 @@ test_sigkill_many_times(void **state)
 		pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0) {
-			xasprintf(&cmd, "exec %s/oaiharvest harvest --db %s "
+			xasprintf(&cmd,
+			    "exec %s/oaiharvest harvest --db %s "
 			    "--url http://127.0.0.1:%d/oai --source crash "
-			    "2>/dev/null", bindir, db, srv.port);
+			    "2>/dev/null",
+			    bindir, db, srv.port);
 			execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 			_exit(127);
 		}
@@ -109,8 +113,10 @@ test_sigkill_many_times(void **state)
 	if (kills < MIN_KILLS)
 		fail_msg("only %d kills before the harvest completed", kills);
 
-	rc = run("cr.out", "cr.err", "%s/oaiharvest harvest --db %s --url "
-	    "http://127.0.0.1:%d/oai --source crash", bindir, db, srv.port);
+	rc = run("cr.out", "cr.err",
+	    "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source crash",
+	    bindir, db, srv.port);
 	err = read_tmp("cr.err");
 	if (rc != 0)
 		fail_msg("final harvest failed: %s", err);
@@ -118,8 +124,11 @@ test_sigkill_many_times(void **state)
 	assert_true(harvest_complete(db));
 
 	/* The database equals the corpus, field by field. */
-	assert_int_equal(run("ce.out", "ce.err", "%s/oaiharvest export --db "
-	    "%s", bindir, db), 0);
+	assert_int_equal(run("ce.out", "ce.err",
+			     "%s/oaiharvest export --db "
+			     "%s",
+			     bindir, db),
+	    0);
 	exp = read_tmp("ce.out");
 	dump = http(&srv, 0, "/control/dump");
 	compare_export_dump(exp, dump, "crash");
@@ -127,27 +136,34 @@ test_sigkill_many_times(void **state)
 	free(dump);
 
 	/* One "new" per record; nothing lost, nothing doubled. */
-	assert_int_equal(run("cc.out", "cc.err", "%s/oaiharvest changes --db "
-	    "%s", bindir, db), 0);
+	assert_int_equal(run("cc.out", "cc.err",
+			     "%s/oaiharvest changes --db "
+			     "%s",
+			     bindir, db),
+	    0);
 	ch = read_tmp("cc.out");
 	assert_int_equal(sqlite3_open(":memory:", &s), SQLITE_OK);
 	load_jsonl(s, "c", ch);
 	free(ch);
 	assert_int_equal(q_int(s, "SELECT count(*) FROM c"), RECORDS);
-	assert_int_equal(q_int(s, "SELECT count(DISTINCT j->>'identifier') "
-	    "FROM c WHERE j->>'kind' = 'new'"), RECORDS);
+	assert_int_equal(q_int(s,
+			     "SELECT count(DISTINCT j->>'identifier') "
+			     "FROM c WHERE j->>'kind' = 'new'"),
+	    RECORDS);
 	assert_int_equal(q_int(s, "SELECT min(j->>'seq') FROM c"), 1);
 	assert_int_equal(q_int(s, "SELECT max(j->>'seq') FROM c"), RECORDS);
 	sqlite3_close(s);
 
-	assert_int_equal(sqlite3_open_v2(db, &s, SQLITE_OPEN_READONLY, NULL),
-	    SQLITE_OK);
-	assert_int_equal(q_int(s, "SELECT count(*) FROM pragma_integrity_check "
-	    "WHERE integrity_check = 'ok'"), 1);
+	assert_int_equal(
+	    sqlite3_open_v2(db, &s, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(q_int(s,
+			     "SELECT count(*) FROM pragma_integrity_check "
+			     "WHERE integrity_check = 'ok'"),
+	    1);
 	assert_int_equal(q_int(s, "SELECT count(*) FROM record"), RECORDS);
 	/* Runs interrupted by SIGKILL stay 'running': nobody ended them. */
-	assert_true(q_int(s, "SELECT count(*) FROM run WHERE status = 'ok'") >=
-	    1);
+	assert_true(
+	    q_int(s, "SELECT count(*) FROM run WHERE status = 'ok'") >= 1);
 	sqlite3_close(s);
 	print_message("crash: %d SIGKILLs in %d starts\n", kills, tries);
 	free(db);

@@ -28,24 +28,24 @@
 
 #include "testlib.h"
 
-static struct server	 srv_a, srv_b, srv_slow;
-static int		 nsock = -1;
-static pid_t		 dpid;
-static char		*conf_file, *db_file, *log_file;
+static struct server srv_a, srv_b, srv_slow;
+static int	     nsock = -1;
+static pid_t	     dpid;
+static char	    *conf_file, *db_file, *log_file;
 /* More lines for [global] and for [source a1]. */
-static char		*extra_global, *extra_a1;
+static char *extra_global, *extra_a1;
 
 /* Every datagram the daemon sent, in order, and how far we have looked. */
-static struct buf	 notes;
-static size_t		 notes_seen;
+static struct buf notes;
+static size_t	  notes_seen;
 
 /* Read whatever datagrams wait, without blocking. */
 static void
 drain(int timeout_ms)
 {
-	struct pollfd	pfd;
-	char		msg[4096];
-	ssize_t		n;
+	struct pollfd pfd;
+	char	      msg[4096];
+	ssize_t	      n;
 
 	pfd.fd = nsock;
 	pfd.events = POLLIN;
@@ -63,15 +63,15 @@ drain(int timeout_ms)
 static int
 wait_notify(const char *want, int timeout_ms)
 {
-	const char	*p;
-	int64_t		 end = mono_ms() + timeout_ms;
+	const char *p;
+	int64_t	    end = mono_ms() + timeout_ms;
 
 	do {
 		drain(50);
 		p = strstr(buf_str(&notes) + notes_seen, want);
 		if (p != NULL) {
-			notes_seen = (size_t)(p - buf_str(&notes)) +
-			    strlen(want);
+			notes_seen =
+			    (size_t)(p - buf_str(&notes)) + strlen(want);
 			return 1;
 		}
 	} while (mono_ms() < end);
@@ -81,11 +81,12 @@ wait_notify(const char *want, int timeout_ms)
 static long long
 db_int(const char *sql)
 {
-	sqlite3		*db;
-	long long	 v;
+	sqlite3	 *db;
+	long long v;
 
-	assert_int_equal(sqlite3_open_v2(db_file, &db, SQLITE_OPEN_READONLY,
-	    NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_open_v2(db_file, &db, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
 	v = q_int(db, sql);
 	sqlite3_close(db);
@@ -97,16 +98,17 @@ static long long
 sources_ok(void)
 {
 	return db_int("SELECT count(DISTINCT r.source_id) FROM run r "
-	    "WHERE r.status = 'ok'");
+		      "WHERE r.status = 'ok'");
 }
 
 static long long
 runs_ok(const char *name)
 {
-	char		*sql;
-	long long	 v;
+	char	 *sql;
+	long long v;
 
-	xasprintf(&sql, "SELECT count(*) FROM run r JOIN source s ON "
+	xasprintf(&sql,
+	    "SELECT count(*) FROM run r JOIN source s ON "
 	    "s.id = r.source_id WHERE r.status = 'ok' AND s.name = '%s'",
 	    name);
 	v = db_int(sql);
@@ -118,7 +120,7 @@ runs_ok(const char *name)
 static int
 wait_for(long long (*fn)(void), long long want, int secs)
 {
-	int	i;
+	int i;
 
 	for (i = 0; i < secs * 10; i++) {
 		if (fn() >= want)
@@ -135,27 +137,38 @@ wait_for(long long (*fn)(void), long long want, int secs)
 static void
 write_conf(int more, int broken)
 {
-	struct buf	b;
+	struct buf b;
 
 	buf_init(&b, 65536);
-	buf_printf(&b, "[global]\ndatabase = %s\ndelay = 50ms\n"
-	    "max_concurrent = 8\n%s\n", db_file,
-	    extra_global != NULL ? extra_global : "");
-	buf_printf(&b, "[source a1]\nurl = http://127.0.0.1:%d/oai\n"
-	    "set = col_1\ninterval = 3s\n%s\n", srv_a.port,
-	    extra_a1 != NULL ? extra_a1 : "");
-	buf_printf(&b, "[source a2]\nurl = http://127.0.0.1:%d/oai\n"
-	    "set = col_2\ninterval = 3s\n\n", srv_a.port);
-	buf_printf(&b, "[source a3]\nurl = http://127.0.0.1:%d/oai\n"
+	buf_printf(&b,
+	    "[global]\ndatabase = %s\ndelay = 50ms\n"
+	    "max_concurrent = 8\n%s\n",
+	    db_file, extra_global != NULL ? extra_global : "");
+	buf_printf(&b,
+	    "[source a1]\nurl = http://127.0.0.1:%d/oai\n"
+	    "set = col_1\ninterval = 3s\n%s\n",
+	    srv_a.port, extra_a1 != NULL ? extra_a1 : "");
+	buf_printf(&b,
+	    "[source a2]\nurl = http://127.0.0.1:%d/oai\n"
+	    "set = col_2\ninterval = 3s\n\n",
+	    srv_a.port);
+	buf_printf(&b,
+	    "[source a3]\nurl = http://127.0.0.1:%d/oai\n"
 	    "set = com_3\nmetadata_prefix = oai_dc qdc\ninterval = 3s\n\n",
 	    srv_a.port);
-	buf_printf(&b, "[source b1]\nurl = http://127.0.0.1:%d/oai\n"
-	    "interval = 3s\n\n", srv_b.port);
+	buf_printf(&b,
+	    "[source b1]\nurl = http://127.0.0.1:%d/oai\n"
+	    "interval = 3s\n\n",
+	    srv_b.port);
 	if (more) {
-		buf_printf(&b, "[source b2]\nurl = http://127.0.0.1:%d/oai\n"
-		    "set = col_0\ninterval = 3s\n\n", srv_b.port);
-		buf_printf(&b, "[source slow]\nurl = http://127.0.0.1:%d/oai\n"
-		    "interval = 1h\ndelay = 0s\n\n", srv_slow.port);
+		buf_printf(&b,
+		    "[source b2]\nurl = http://127.0.0.1:%d/oai\n"
+		    "set = col_0\ninterval = 3s\n\n",
+		    srv_b.port);
+		buf_printf(&b,
+		    "[source slow]\nurl = http://127.0.0.1:%d/oai\n"
+		    "interval = 1h\ndelay = 0s\n\n",
+		    srv_slow.port);
 	}
 	if (broken)
 		buf_addstr(&b, "[source broken]\nurl = gopher://x/\n");
@@ -166,17 +179,20 @@ write_conf(int more, int broken)
 static int
 setup(void **state)
 {
-	struct sockaddr_un	 sun;
-	char			*sockpath, *cmd;
+	struct sockaddr_un sun;
+	char		  *sockpath, *cmd;
 
 	if (testlib_setup() == -1)
 		return -1;
 	buf_init(&notes, 64UL * 1024 * 1024);
-	start_server(&srv_a, "a.port", "--records 300 --page-size 40 "
+	start_server(&srv_a, "a.port",
+	    "--records 300 --page-size 40 "
 	    "--delay-ms 15");
-	start_server(&srv_b, "b.port", "--records 200 --page-size 40 "
+	start_server(&srv_b, "b.port",
+	    "--records 200 --page-size 40 "
 	    "--delay-ms 15");
-	start_server(&srv_slow, "slow.port", "--records 2000 --page-size 10 "
+	start_server(&srv_slow, "slow.port",
+	    "--records 2000 --page-size 10 "
 	    "--deleted-every 0 --delay-ms 150");
 	conf_file = path("d.conf");
 	db_file = path("d.db");
@@ -186,8 +202,8 @@ setup(void **state)
 	sun.sun_family = AF_UNIX;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sockpath);
 	nsock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (nsock == -1 || bind(nsock, (struct sockaddr *)&sun,
-	    sizeof(sun)) == -1)
+	if (nsock == -1 ||
+	    bind(nsock, (struct sockaddr *)&sun, sizeof(sun)) == -1)
 		return -1;
 	write_conf(0, 0);
 	dpid = fork();
@@ -248,14 +264,14 @@ static long long
 slow_records(void)
 {
 	return db_int("SELECT count(*) FROM record r JOIN source s ON "
-	    "s.id = r.source_id WHERE s.name = 'slow'");
+		      "s.id = r.source_id WHERE s.name = 'slow'");
 }
 
 /* READY=1, every source harvested, one request at a time per host. */
 static void
 test_all_sources_harvested(void **state)
 {
-	char	*st;
+	char *st;
 
 	assert_true(wait_notify("READY=1", 20000));
 	if (!wait_for(n_sources_ok, 4, 60))
@@ -296,8 +312,8 @@ test_reload_adds_source(void **state)
 static void
 test_bad_config_refused(void **state)
 {
-	long long	 before;
-	char		*log;
+	long long before;
+	char	 *log;
 
 	write_conf(1, 1);
 	before = runs_ok("b2");
@@ -314,20 +330,21 @@ test_bad_config_refused(void **state)
 	if (!wait_for(b2_runs, before + 1, 30))
 		fail_msg("harvests stopped after a bad reload");
 	assert_int_equal(db_int("SELECT count(*) FROM source WHERE "
-	    "name = 'broken'"), 0);
+				"name = 'broken'"),
+	    0);
 }
 
 /* Lines of the log holding event=reload_restart_needed, and how many. */
 static int
 restart_warnings(const char *log, const char *keys)
 {
-	const char	*p;
-	char		*want;
-	int		 n = 0;
+	const char *p;
+	char	   *want;
+	int	    n = 0;
 
 	xasprintf(&want, "event=reload_restart_needed keys=\"%s\"", keys);
 	for (p = log; (p = strstr(p, "event=reload_restart_needed")) != NULL;
-	    p++) {
+	     p++) {
 		if (strncmp(p, want, strlen(want)) != 0)
 			fail_msg("a restart warning for other keys: %.120s", p);
 		n++;
@@ -340,9 +357,9 @@ restart_warnings(const char *log, const char *keys)
 static long long
 feed_last(const char *name)
 {
-	char		*f, *txt;
-	const char	*p;
-	long long	 seq = -1;
+	char	   *f, *txt;
+	const char *p;
+	long long   seq = -1;
 
 	f = path(name);
 	if (access(f, F_OK) == 0) {
@@ -384,8 +401,8 @@ feed2_last(void)
 static void
 test_reload_applies_changes(void **state)
 {
-	char		*log, *feed1, *feed2, *txt, *first;
-	long long	 before, last1;
+	char	 *log, *feed1, *feed2, *txt, *first;
+	long long before, last1;
 
 	feed1 = path("feed1.jsonl");
 	feed2 = path("feed2.jsonl");
@@ -407,10 +424,12 @@ test_reload_applies_changes(void **state)
 	 * overlap = 0s: the next from is the repository's clock itself, not
 	 * the default five minutes before it.
 	 */
-	assert_int_equal(db_int("SELECT count(*) FROM list_state l JOIN "
-	    "source s ON s.id = l.source_id WHERE s.name = 'a1' AND "
-	    "l.watermark > strftime('%Y-%m-%dT%H:%M:%SZ', 'now', "
-	    "'-60 seconds')"), 1);
+	assert_int_equal(
+	    db_int("SELECT count(*) FROM list_state l JOIN "
+		   "source s ON s.id = l.source_id WHERE s.name = 'a1' AND "
+		   "l.watermark > strftime('%Y-%m-%dT%H:%M:%SZ', 'now', "
+		   "'-60 seconds')"),
+	    1);
 	/* The new feed holds every change so far. */
 	if (!wait_for(feed1_last, 1, 20))
 		fail_msg("changes_log %s: last seq %lld, the database's %lld",
@@ -419,7 +438,8 @@ test_reload_applies_changes(void **state)
 	assert_true(last1 > 0);
 	/* The log says what changed, and what waits for a restart. */
 	log = slurp(log_file);
-	assert_non_null(strstr(log, "event=source_changed source=\"a1\" "
+	assert_non_null(strstr(log,
+	    "event=source_changed source=\"a1\" "
 	    "keys=\"overlap, window\""));
 	assert_null(strstr(log, "event=source_changed source=\"a2\""));
 	assert_int_equal(restart_warnings(log, "timeout"), 1);
@@ -459,7 +479,7 @@ test_reload_applies_changes(void **state)
 static void
 test_usr1_then_term(void **state)
 {
-	int64_t	t0;
+	int64_t t0;
 	int	status, exited = 0;
 
 	assert_int_equal(kill(dpid, SIGUSR1), 0);
@@ -482,18 +502,25 @@ test_usr1_then_term(void **state)
 	/* 2,000 records in pages of 10: only whole pages were written. */
 	assert_true(slow_records() < 2000);
 	assert_int_equal(slow_records() % 10, 0);
-	assert_int_equal(db_int("SELECT count(*) FROM list_state l JOIN "
-	    "source s ON s.id = l.source_id WHERE s.name = 'slow' AND "
-	    "l.token IS NOT NULL AND l.pages * 10 = (SELECT count(*) FROM "
-	    "record WHERE source_id = s.id)"), 1);
+	assert_int_equal(
+	    db_int(
+		"SELECT count(*) FROM list_state l JOIN "
+		"source s ON s.id = l.source_id WHERE s.name = 'slow' AND "
+		"l.token IS NOT NULL AND l.pages * 10 = (SELECT count(*) FROM "
+		"record WHERE source_id = s.id)"),
+	    1);
 	/* Every run has ended; the cancelled one says so. */
 	assert_int_equal(db_int("SELECT count(*) FROM run WHERE status = "
-	    "'running'"), 0);
+				"'running'"),
+	    0);
 	assert_int_equal(db_int("SELECT count(*) FROM run r JOIN source s ON "
-	    "s.id = r.source_id WHERE s.name = 'slow' AND r.status = 'failed' "
-	    "AND r.error = 'cancelled'"), 1);
+				"s.id = r.source_id WHERE s.name = 'slow' AND "
+				"r.status = 'failed' "
+				"AND r.error = 'cancelled'"),
+	    1);
 	assert_int_equal(db_int("SELECT count(*) FROM pragma_integrity_check "
-	    "WHERE integrity_check = 'ok'"), 1);
+				"WHERE integrity_check = 'ok'"),
+	    1);
 }
 
 /*
@@ -503,11 +530,13 @@ test_usr1_then_term(void **state)
 static int
 check(const char *line, char **err)
 {
-	char	*c, *f;
-	int	 rc;
+	char *c, *f;
+	int   rc;
 
-	xasprintf(&c, "[global]\n%s\n\n[source s]\n"
-	    "url = http://127.0.0.1:1/oai\n", line);
+	xasprintf(&c,
+	    "[global]\n%s\n\n[source s]\n"
+	    "url = http://127.0.0.1:1/oai\n",
+	    line);
 	save("ck.conf", c);
 	free(c);
 	f = path("ck.conf");
@@ -526,12 +555,14 @@ static void
 test_check_files(void **state)
 {
 	static const struct {
-		const char	*line;	/* %s: the temporary directory */
-		const char	*want;
+		const char *line; /* %s: the temporary directory */
+		const char *want;
 	} bad[] = {
-		{ "database = %s/nosuch/h.db", "ck.conf:2: database "
+		{ "database = %s/nosuch/h.db",
+		    "ck.conf:2: database "
 		    "%s/nosuch/h.db: directory %s/nosuch does not exist" },
-		{ "database = /etc/passwd/h.db", "ck.conf:2: database "
+		{ "database = /etc/passwd/h.db",
+		    "ck.conf:2: database "
 		    "/etc/passwd/h.db: /etc/passwd is not a directory" },
 		{ "database = %s", "ck.conf:2: database %s: is a directory" },
 		{ "database = %s/ok.db\nchanges_log = %s/nosuch/c.jsonl",
@@ -544,8 +575,8 @@ test_check_files(void **state)
 		    "ck.conf:3: "
 		    "status_token_file %s/nosuch.tok: No such file" },
 	};
-	char	*line, *want, *err, *f;
-	size_t	 i;
+	char  *line, *want, *err, *f;
+	size_t i;
 
 	for (i = 0; i < nitems(bad); i++) {
 		xasprintf(&line, bad[i].line, tmpdir, tmpdir);
@@ -581,8 +612,8 @@ test_check_files(void **state)
 static int
 log_has(const char *lf, const char *want, int secs)
 {
-	char	*log;
-	int	 i, found = 0;
+	char *log;
+	int   i, found = 0;
 
 	for (i = 0; i < secs * 10 && !found; i++) {
 		log = slurp(lf);
@@ -603,33 +634,35 @@ log_has(const char *lf, const char *want, int secs)
 static void
 test_log_lines(void **state)
 {
-	char		*cf, *lf, *db, *cmd, *conf, *log, *p, *nl, *line;
-	const char	*hdr;
-	pid_t		 pid;
-	int		 status, n = 0;
+	char	   *cf, *lf, *db, *cmd, *conf, *log, *p, *nl, *line;
+	const char *hdr;
+	pid_t	    pid;
+	int	    status, n = 0;
 
 	cf = path("v.conf");
 	lf = path("v.log");
 	db = path("v.db");
 	hdr = "[global]\ndatabase = %s\ndelay = 0s\ntimeout = %s\n\n"
-	    "[source fast]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n\n"
-	    "[source slow]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n";
+	      "[source fast]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n\n"
+	      "[source slow]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n";
 	xasprintf(&conf, hdr, db, "60s", srv_a.port, srv_slow.port);
 	save("v.conf", conf);
 	free(conf);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		xasprintf(&cmd, "exec %s/oaiharvestd -v -c %s 2>%s", bindir,
-		    cf, lf);
+		xasprintf(
+		    &cmd, "exec %s/oaiharvestd -v -c %s 2>%s", bindir, cf, lf);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
 	assert_true(log_has(lf, "event=started", 10));
 	kill(pid, SIGUSR1);
 	assert_true(log_has(lf, "event=run_done source=\"fast\"", 30));
-	assert_true(log_has(lf, "source=\"slow\" prefix=\"oai_dc\" set=\"\" "
-	    "page=2 ", 30));
+	assert_true(log_has(lf,
+	    "source=\"slow\" prefix=\"oai_dc\" set=\"\" "
+	    "page=2 ",
+	    30));
 	/* A reload with a key that waits for a restart. */
 	xasprintf(&conf, hdr, db, "61s", srv_a.port, srv_slow.port);
 	save("v.conf", conf);
@@ -661,10 +694,12 @@ test_log_lines(void **state)
 	assert_true(n > 20);
 	assert_non_null(strstr(log, " level=debug event="));
 	assert_non_null(strstr(log, " level=warn event=reload_restart_needed"));
-	assert_non_null(strstr(log, " level=notice event=run_done "
+	assert_non_null(strstr(log,
+	    " level=notice event=run_done "
 	    "source=\"fast\" status=ok "));
-	assert_non_null(p = strstr(log, " level=warn event=run_done "
-	    "source=\"slow\" status=failed "));
+	assert_non_null(p = strstr(log,
+			    " level=warn event=run_done "
+			    "source=\"slow\" status=failed "));
 	assert_non_null(nl = strchr(p, '\n'));
 	line = xstrndup(p, (size_t)(nl - p));
 	assert_non_null(strstr(line, " error=\"cancelled\""));

@@ -38,12 +38,14 @@ teardown(void **state)
 static void
 test_demo_reads_well(void **state)
 {
-	char		*out, *err, *sum, *line, *next, *db;
-	size_t		 longest = 0, n;
+	char  *out, *err, *sum, *line, *next, *db;
+	size_t longest = 0, n;
 
-	assert_int_equal(run("demo.out", "demo.err",
-	    "DEMO_DIR=%s/demo sh tests/demo.sh %s/oaiserver %s/oaiharvest",
-	    tmpdir, bindir, bindir), 0);
+	assert_int_equal(
+	    run("demo.out", "demo.err",
+		"DEMO_DIR=%s/demo sh tests/demo.sh %s/oaiserver %s/oaiharvest",
+		tmpdir, bindir, bindir),
+	    0);
 	out = read_tmp("demo.out");
 	err = read_tmp("demo.err");
 
@@ -72,10 +74,10 @@ test_demo_reads_well(void **state)
 	sum = strstr(out, "== summary\n");
 	assert_non_null(sum);
 	assert_non_null(strstr(sum, "nur         2 present, 1 deleted"));
-	assert_non_null(strstr(sum,
-	    "synthetic   4500 present, 500 deleted"));
+	assert_non_null(strstr(sum, "synthetic   4500 present, 500 deleted"));
 	assert_non_null(strstr(sum, "oai:nur.nu.edu.kz:123456789/7421"));
-	assert_non_null(strstr(sum, "\"THE EXPLORATION OF TEACHER LEADERSHIP"
+	assert_non_null(strstr(sum,
+	    "\"THE EXPLORATION OF TEACHER LEADERSHIP"
 	    " AT SECONDARY SCHOOLS IN KAZAKHSTAN\""));
 	assert_non_null(strstr(sum, "by Khoroshash, Aidar"));
 	xasprintf(&db, "%s/demo/harvest.db", tmpdir);
@@ -83,9 +85,11 @@ test_demo_reads_well(void **state)
 	assert_non_null(strstr(sum, "try next"));
 
 	/* What it suggests works: the search finds the record shown. */
-	assert_int_equal(run("s.out", "s.err",
-	    "%s/oaiharvest search --db %s --source nur leadership", bindir,
-	    db), 0);
+	assert_int_equal(
+	    run("s.out", "s.err",
+		"%s/oaiharvest search --db %s --source nur leadership", bindir,
+		db),
+	    0);
 	free(out);
 	out = read_tmp("s.out");
 	assert_non_null(strstr(out, "oai:nur.nu.edu.kz:123456789/7421"));

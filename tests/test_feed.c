@@ -26,24 +26,24 @@
 #include "store.h"
 #include "testlib.h"
 
-#define RECORDS	300
+#define RECORDS 300
 
-static struct server	 srv;
-static char		*db_file;
+static struct server srv;
+static char	    *db_file;
 
 /* A sink of the test's own: it counts, and fails when told to. */
 struct counter {
-	int		 opened;
-	int		 writes;
-	int64_t		 upto;
-	int		 fail;
+	int	opened;
+	int	writes;
+	int64_t upto;
+	int	fail;
 };
 
-static struct counter	 counter;
+static struct counter counter;
 
 static void *
-counter_open(struct store *store, struct event_base *base, const char *arg,
-    char **cause)
+counter_open(
+    struct store *store, struct event_base *base, const char *arg, char **cause)
 {
 	assert_string_equal(arg, "test");
 	counter.opened++;
@@ -53,7 +53,7 @@ counter_open(struct store *store, struct event_base *base, const char *arg,
 static int
 counter_write(void *arg, int64_t upto, char **cause)
 {
-	struct counter	*c = arg;
+	struct counter *c = arg;
 
 	c->writes++;
 	c->upto = upto;
@@ -67,21 +67,21 @@ counter_write(void *arg, int64_t upto, char **cause)
 static void
 counter_close(void *arg)
 {
-	struct counter	*c = arg;
+	struct counter *c = arg;
 
 	c->opened--;
 }
 
-static const struct feed_sink_ops counter_ops = {
-	"test_sink", 1, counter_open, counter_write, NULL, counter_close
-};
+static const struct feed_sink_ops counter_ops = { "test_sink", 1, counter_open,
+	counter_write, NULL, counter_close };
 
 static int
 setup(void **state)
 {
 	if (testlib_setup() == -1)
 		return -1;
-	start_server(&srv, "f.port", "--records 300 --page-size 50 "
+	start_server(&srv, "f.port",
+	    "--records 300 --page-size 50 "
 	    "--deleted-every 0");
 	db_file = path("f.db");
 	return 0;
@@ -99,11 +99,12 @@ teardown(void **state)
 static void
 harvest(void)
 {
-	char	*err;
+	char *err;
 
-	if (run("h.out", "h.err", "%s/oaiharvest harvest --db %s --url "
-	    "http://127.0.0.1:%d/oai --source s", bindir, db_file,
-	    srv.port) != 0) {
+	if (run("h.out", "h.err",
+		"%s/oaiharvest harvest --db %s --url "
+		"http://127.0.0.1:%d/oai --source s",
+		bindir, db_file, srv.port) != 0) {
 		err = read_tmp("h.err");
 		fail_msg("harvest failed: %s", err);
 	}
@@ -113,7 +114,7 @@ harvest(void)
 static void
 loop_for(struct event_base *base, int secs)
 {
-	struct timeval	tv = { secs, 0 };
+	struct timeval tv = { secs, 0 };
 
 	event_base_loopexit(base, &tv);
 	event_base_dispatch(base);
@@ -122,17 +123,18 @@ loop_for(struct event_base *base, int secs)
 static void
 test_file_sink(void **state)
 {
-	struct event_base	*base;
-	struct store		*store;
-	struct feed		*feed;
-	struct feed_sink	*file, *poll;
-	struct stat		 st;
-	char			*cause = NULL, *want, *got, *out, *old;
-	int64_t			 seq;
+	struct event_base *base;
+	struct store	  *store;
+	struct feed	  *feed;
+	struct feed_sink  *file, *poll;
+	struct stat	   st;
+	char		  *cause = NULL, *want, *got, *out, *old;
+	int64_t		   seq;
 
 	harvest();
 	assert_int_equal(run("c.out", "c.err", "%s/oaiharvest changes --db %s",
-	    bindir, db_file), 0);
+			     bindir, db_file),
+	    0);
 	want = read_tmp("c.out");
 	if ((store = store_open(db_file, 0, &cause)) == NULL)
 		fail_msg("store_open: %s", cause);
@@ -153,8 +155,8 @@ test_file_sink(void **state)
 	got = slurp(out);
 	assert_string_equal(got, want);
 	free(got);
-	assert_int_equal(store_outbox_get(store, "changes_log", &seq, &cause),
-	    0);
+	assert_int_equal(
+	    store_outbox_get(store, "changes_log", &seq, &cause), 0);
 	assert_int_equal(seq, RECORDS);
 	assert_null(feed_error(feed));
 	/* Only the reported sinks count for the metrics. */
@@ -215,19 +217,18 @@ test_file_sink(void **state)
 static void
 test_own_sink(void **state)
 {
-	struct event_base	*base;
-	struct store		*store;
-	struct feed		*feed;
-	struct feed_sink	*s;
-	char			*cause = NULL;
+	struct event_base *base;
+	struct store	  *store;
+	struct feed	  *feed;
+	struct feed_sink  *s;
+	char		  *cause = NULL;
 
 	if ((store = store_open(db_file, 0, &cause)) == NULL)
 		fail_msg("store_open: %s", cause);
 	assert_non_null(base = event_base_new());
 	feed = feed_new(base, store);
 	memset(&counter, 0, sizeof(counter));
-	assert_non_null(s = feed_sink_open(feed, &counter_ops, "test",
-	    &cause));
+	assert_non_null(s = feed_sink_open(feed, &counter_ops, "test", &cause));
 	assert_int_equal(counter.opened, 1);
 	assert_int_equal(counter.writes, 0);
 

@@ -21,25 +21,25 @@ static void
 test_retry_policy(void **state)
 {
 	static const struct {
-		long		status;
-		int		curl_failed;
-		long long	retry_after;
-		int		attempt;
-		long long	min_ms;		/* -1: no retry */
-		long long	max_ms;
+		long	  status;
+		int	  curl_failed;
+		long long retry_after;
+		int	  attempt;
+		long long min_ms; /* -1: no retry */
+		long long max_ms;
 	} cases[] = {
 		/* Retry-After is honoured for 503 and 429, capped. */
 		{ 503, 0, 10, 1, 10000, 10000 },
 		{ 429, 0, 3, 2, 3000, 3000 },
 		{ 503, 0, 999999, 1, RETRY_AFTER_MAX * 1000LL,
-		  RETRY_AFTER_MAX * 1000LL },
+		    RETRY_AFTER_MAX * 1000LL },
 		/* Without it: exponential backoff with up to 25% jitter. */
 		{ 503, 0, 0, 1, 1000, 1250 },
 		{ 500, 0, 0, 1, 1000, 1250 },
 		{ 502, 0, 0, 2, 2000, 2500 },
 		{ 504, 0, 0, 3, 4000, 5000 },
-		{ 0, 1, 0, 1, 1000, 1250 },	/* connection refused */
-		{ 200, 0, 0, 1, 1000, 1250 },	/* unparsable page */
+		{ 0, 1, 0, 1, 1000, 1250 },   /* connection refused */
+		{ 200, 0, 0, 1, 1000, 1250 }, /* unparsable page */
 		{ 408, 0, 0, 1, 1000, 1250 },
 		/* Final: the guidelines say stop on 403; 404, 400 too. */
 		{ 403, 0, 0, 1, -1, -1 },
@@ -50,20 +50,20 @@ test_retry_policy(void **state)
 		{ 503, 0, 10, 4, -1, -1 },
 		{ 500, 0, 0, 4, -1, -1 },
 	};
-	long long	ms;
-	size_t		i;
-	unsigned int	seed;
+	long long    ms;
+	size_t	     i;
+	unsigned int seed;
 
 	for (i = 0; i < nitems(cases); i++) {
 		for (seed = 0; seed < 50; seed++) {
 			ms = harvest_retry_delay(cases[i].status,
 			    cases[i].curl_failed, cases[i].retry_after,
-			    RETRY_AFTER_MAX,
-			    cases[i].attempt, 4, 1000, seed * 7919);
+			    RETRY_AFTER_MAX, cases[i].attempt, 4, 1000,
+			    seed * 7919);
 			if (cases[i].min_ms == -1) {
 				if (ms != -1)
-					fail_msg("case %zu: %lld, want -1", i,
-					    ms);
+					fail_msg(
+					    "case %zu: %lld, want -1", i, ms);
 				continue;
 			}
 			if (ms < cases[i].min_ms || ms > cases[i].max_ms)
@@ -72,55 +72,59 @@ test_retry_policy(void **state)
 		}
 	}
 	/* A configured ceiling below the built-in one. */
-	assert_int_equal(harvest_retry_delay(503, 0, 600, 120, 1, 4,
-	    1000, 1), 120000);
-	assert_int_equal(harvest_retry_delay(429, 0, 30, 120, 1, 4,
-	    1000, 1), 30000);
+	assert_int_equal(
+	    harvest_retry_delay(503, 0, 600, 120, 1, 4, 1000, 1), 120000);
+	assert_int_equal(
+	    harvest_retry_delay(429, 0, 30, 120, 1, 4, 1000, 1), 30000);
 	/* The ceiling holds however many tries are allowed. */
 	ms = harvest_retry_delay(500, 0, 0, RETRY_AFTER_MAX, 40, 100, 1000, 1);
-	assert_true(ms >= BACKOFF_MAX * 1000LL &&
-	    ms <= BACKOFF_MAX * 1250LL);
+	assert_true(ms >= BACKOFF_MAX * 1000LL && ms <= BACKOFF_MAX * 1250LL);
 }
 
 static void
 test_urls(void **state)
 {
-	char	*u;
+	char *u;
 
 	u = harvest_url("http://h/oai", "Identify", (char *)NULL);
 	assert_string_equal(u, "http://h/oai?verb=Identify");
 	free(u);
 	u = harvest_url("http://h/oai?x=1", "ListRecords", "metadataPrefix",
-	    "oai_dc", "set", (char *)NULL, "from", "2020-01-01T00:00:00Z", (char *)NULL);
-	assert_string_equal(u, "http://h/oai?x=1&verb=ListRecords"
+	    "oai_dc", "set", (char *)NULL, "from", "2020-01-01T00:00:00Z",
+	    (char *)NULL);
+	assert_string_equal(u,
+	    "http://h/oai?x=1&verb=ListRecords"
 	    "&metadataPrefix=oai_dc&from=2020-01-01T00%3A00%3A00Z");
 	free(u);
 	/* Tokens are opaque: every reserved character is encoded. */
 	u = harvest_url("https://h/oai", "ListRecords", "resumptionToken",
 	    "a/b+c=d:e f&g%h~i", (char *)NULL);
-	assert_string_equal(u, "https://h/oai?verb=ListRecords"
+	assert_string_equal(u,
+	    "https://h/oai?verb=ListRecords"
 	    "&resumptionToken=a%2Fb%2Bc%3Dd%3Ae%20f%26g%25h~i");
 	free(u);
 }
 
 struct collect {
-	int			 n;
-	int			 bad;
-	int			 templated;
-	int			 prepared;
-	struct store_prep	*prep;	/* for what is expected */
+	int		   n;
+	int		   bad;
+	int		   templated;
+	int		   prepared;
+	struct store_prep *prep; /* for what is expected */
 };
 
-#define SP_TITLE	"Қазақстан & <title>"
-#define SP_CREATOR	"Surname, Given"
+#define SP_TITLE   "Қазақстан & <title>"
+#define SP_CREATOR "Surname, Given"
 /* Record i's metadata: every other one has the DC values as elements. */
 static void
 sp_meta(int i, char *md, size_t len)
 {
 	if (i % 2 == 0)
-		snprintf(md, len, "<oai_dc:dc><dc:title>Қазақстан &amp; "
+		snprintf(md, len,
+		    "<oai_dc:dc><dc:title>Қазақстан &amp; "
 		    "&lt;title&gt;</dc:title>\n<dc:creator xml:lang=\"kk\">"
-		    "Surname, Given</dc:creator><!-- %d --></oai_dc:dc>", i);
+		    "Surname, Given</dc:creator><!-- %d --></oai_dc:dc>",
+		    i);
 	else
 		snprintf(md, len, "<dc>record %d &amp; more</dc>", i);
 }
@@ -138,21 +142,21 @@ str_is(const char *s, size_t len, const char *want)
 static int
 check_rec(void *arg, const struct store_record *r)
 {
-	static const char *const	 sets[] = { "a", "b:c" };
-	struct collect			*c = arg;
-	const struct store_prepared	*p = r->prep;
-	struct store_prepared		 want;
-	struct store_record		 orig;
-	struct store_dc			 dc[2] = {
-		{ "title", SP_TITLE, NULL }, { "creator", SP_CREATOR, "kk" } };
-	char				 id[64], md[256], *cause = NULL;
+	static const char *const     sets[] = { "a", "b:c" };
+	struct collect		    *c = arg;
+	const struct store_prepared *p = r->prep;
+	struct store_prepared	     want;
+	struct store_record	     orig;
+	struct store_dc		     dc[2] = { { "title", SP_TITLE, NULL },
+			     { "creator", SP_CREATOR, "kk" } };
+	char			     id[64], md[256], *cause = NULL;
 
 	snprintf(id, sizeof(id), "oai:x:%d", c->n);
 	sp_meta(c->n, md, sizeof(md));
 	if (strcmp(r->identifier, id) != 0 ||
 	    strcmp(r->datestamp, "2024-01-02") != 0 ||
-	    r->deleted != (c->n % 5 == 0) ||
-	    r->nsets != (size_t)(c->n % 3) || r->ndc != 0 || p == NULL) {
+	    r->deleted != (c->n % 5 == 0) || r->nsets != (size_t)(c->n % 3) ||
+	    r->ndc != 0 || p == NULL) {
 		c->bad++;
 		c->n++;
 		return 0;
@@ -179,7 +183,8 @@ check_rec(void *arg, const struct store_record *r)
 		if (r->metadata != NULL || p->dc_json != NULL)
 			c->bad++;
 	} else if (!str_is(p->dc_json, p->dc_json_len,
-	    "[[0,\"" SP_TITLE "\"],[1,\"" SP_CREATOR "\",\"kk\"]]") ||
+		       "[[0,\"" SP_TITLE "\"],[1,\"" SP_CREATOR
+		       "\",\"kk\"]]") ||
 	    !str_is(p->fts[0], p->fts_len[0], SP_TITLE) ||
 	    !str_is(p->fts[1], p->fts_len[1], SP_CREATOR) ||
 	    !str_is(p->fts[2], p->fts_len[2], "") ||
@@ -203,12 +208,12 @@ check_rec(void *arg, const struct store_record *r)
 static void
 fill(struct spool *s, int n)
 {
-	static const char *const	 sets[] = { "a", "b:c" };
-	struct store_record		 r;
-	struct store_dc			 dc[2];
-	char				 id[64], md[256];
-	char				*cause = NULL;
-	int				 i;
+	static const char *const sets[] = { "a", "b:c" };
+	struct store_record	 r;
+	struct store_dc		 dc[2];
+	char			 id[64], md[256];
+	char			*cause = NULL;
+	int			 i;
 
 	for (i = 0; i < n; i++) {
 		memset(&r, 0, sizeof(r));
@@ -238,11 +243,11 @@ fill(struct spool *s, int n)
 static void
 test_spool(void **state)
 {
-	struct spool		*s;
-	struct store_prep	*prep;
-	struct collect		 c;
-	char			*cause = NULL;
-	size_t			 mem;
+	struct spool	  *s;
+	struct store_prep *prep;
+	struct collect	   c;
+	char		  *cause = NULL;
+	size_t		   mem;
 
 	prep = store_prep_new();
 	/* 64 bytes of memory: almost everything goes to the file. */

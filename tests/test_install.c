@@ -43,14 +43,14 @@ teardown(void **state)
 static char *
 line_value(const char *text, const char *key)
 {
-	const char	*p = text, *e;
-	size_t		 n = strlen(key);
+	const char *p = text, *e;
+	size_t	    n = strlen(key);
 
 	for (; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p)
 		if (strncmp(p, key, n) == 0) {
 			e = strchr(p + n, '\n');
-			return xstrndup(p + n, e ? (size_t)(e - p - n) :
-			    strlen(p + n));
+			return xstrndup(
+			    p + n, e ? (size_t)(e - p - n) : strlen(p + n));
 		}
 	return NULL;
 }
@@ -58,8 +58,8 @@ line_value(const char *text, const char *key)
 static void
 test_unit_and_its_files(void **state)
 {
-	char	*unit, *users, *tmpf, *rot, *conf, *v, *log, *dry;
-	char	*pre, *reload, *kill;
+	char *unit, *users, *tmpf, *rot, *conf, *v, *log, *dry;
+	char *pre, *reload, *kill;
 
 	unit = slurp("systemd/oaiharvestd.service");
 	users = slurp("systemd/oaiharvest.sysusers");
@@ -83,8 +83,8 @@ test_unit_and_its_files(void **state)
 	free(v);
 	assert_non_null(strstr(users, "\ng oaiharvest -\n"));
 	assert_non_null(strstr(users, "\nu oaiharvest -:oaiharvest "));
-	assert_non_null(strstr(tmpf,
-	    "\nd /var/lib/oaiharvest 0750 oaiharvest oaiharvest -\n"));
+	assert_non_null(strstr(
+	    tmpf, "\nd /var/lib/oaiharvest 0750 oaiharvest oaiharvest -\n"));
 
 	/* The config is checked before start and before the reload's HUP. */
 	pre = strstr(unit, "\nExecStartPre=");
@@ -111,14 +111,16 @@ test_unit_and_its_files(void **state)
 	free(v);
 
 	/* make install installs all three. */
-	assert_int_equal(run("dry.out", "dry.err",
-	    "make -n install DESTDIR=/nonexistent PREFIX=/usr"), 0);
+	assert_int_equal(
+	    run("dry.out", "dry.err",
+		"make -n install DESTDIR=/nonexistent PREFIX=/usr"),
+	    0);
 	dry = read_tmp("dry.out");
 	assert_non_null(strstr(dry, "systemd/oaiharvest.sysusers"));
-	assert_non_null(strstr(dry,
-	    "/nonexistent/usr/lib/sysusers.d/oaiharvest.conf"));
-	assert_non_null(strstr(dry,
-	    "/nonexistent/usr/lib/tmpfiles.d/oaiharvest.conf"));
+	assert_non_null(
+	    strstr(dry, "/nonexistent/usr/lib/sysusers.d/oaiharvest.conf"));
+	assert_non_null(
+	    strstr(dry, "/nonexistent/usr/lib/tmpfiles.d/oaiharvest.conf"));
 	assert_non_null(strstr(dry, "/nonexistent/etc/logrotate.d/oaiharvest"));
 
 	free(dry);
@@ -132,11 +134,11 @@ test_unit_and_its_files(void **state)
 static void
 test_group_reads_database(void **state)
 {
-	struct server	 srv;
-	struct stat	 sb;
-	char		 dir[] = "/tmp/oaiharvest-group-XXXXXX";
-	char		*db, *wal, *shm, *out;
-	int		 rc;
+	struct server srv;
+	struct stat   sb;
+	char	      dir[] = "/tmp/oaiharvest-group-XXXXXX";
+	char	     *db, *wal, *shm, *out;
+	int	      rc;
 
 	/* Not under tmpdir: that one is 0700, and nobody must get in. */
 	assert_non_null(mkdtemp(dir));
@@ -146,9 +148,12 @@ test_group_reads_database(void **state)
 	xasprintf(&shm, "%s-shm", db);
 
 	start_server(&srv, "port.group", "--records 40 --page-size 10");
-	assert_int_equal(run("h.out", "h.err", "umask 0027 && "
-	    "%s/oaiharvest harvest --db %s --url http://127.0.0.1:%d/oai",
-	    bindir, db, srv.port), 0);
+	assert_int_equal(
+	    run("h.out", "h.err",
+		"umask 0027 && "
+		"%s/oaiharvest harvest --db %s --url http://127.0.0.1:%d/oai",
+		bindir, db, srv.port),
+	    0);
 	stop_server(&srv);
 
 	/*
@@ -166,25 +171,34 @@ test_group_reads_database(void **state)
 	 * anyone else has checked what makes it possible, above.
 	 */
 	if (geteuid() == 0) {
-		assert_int_equal(run("c.out", "c.err",
-		    "chgrp -R nogroup %s && setpriv --reuid=nobody "
-		    "--regid=nogroup --clear-groups %s/oaiharvest changes "
-		    "--db %s", dir, bindir, db), 0);
+		assert_int_equal(
+		    run("c.out", "c.err",
+			"chgrp -R nogroup %s && setpriv --reuid=nobody "
+			"--regid=nogroup --clear-groups %s/oaiharvest changes "
+			"--db %s",
+			dir, bindir, db),
+		    0);
 		out = read_tmp("c.out");
 		assert_non_null(strstr(out, "\"seq\":1,"));
 		free(out);
-		rc = run("e.out", "e.err", "setpriv --reuid=nobody "
+		rc = run("e.out", "e.err",
+		    "setpriv --reuid=nobody "
 		    "--regid=nogroup --clear-groups %s/oaiharvest export "
-		    "--db %s | wc -l", bindir, db);
+		    "--db %s | wc -l",
+		    bindir, db);
 		assert_int_equal(rc, 0);
 		out = read_tmp("e.out");
 		assert_int_equal(atoi(out), 40);
 		free(out);
 		/* And cannot write it. */
-		assert_int_not_equal(run("w.out", "w.err", "setpriv "
-		    "--reuid=nobody --regid=nogroup --clear-groups "
-		    "%s/oaiharvest harvest --db %s --url http://127.0.0.1:1/x",
-		    bindir, db), 0);
+		assert_int_not_equal(
+		    run("w.out", "w.err",
+			"setpriv "
+			"--reuid=nobody --regid=nogroup --clear-groups "
+			"%s/oaiharvest harvest --db %s --url "
+			"http://127.0.0.1:1/x",
+			bindir, db),
+		    0);
 	}
 
 	assert_int_equal(run("rm.out", "rm.err", "rm -rf %s", dir), 0);

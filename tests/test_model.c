@@ -79,68 +79,83 @@
  * catches.
  */
 static const uint64_t check_seeds[] = {
-	3, 5, 9, 12, 13, 21, 26, 30, 38, 43, 54, 82, 89, 97, 112, 193,
+	3,
+	5,
+	9,
+	12,
+	13,
+	21,
+	26,
+	30,
+	38,
+	43,
+	54,
+	82,
+	89,
+	97,
+	112,
+	193,
 };
-#define MAX_ROUNDS	5
-#define MAX_RECS	400
-#define MAX_KILLS	3
-#define MAX_SHOWN	5	/* differences printed per check */
+#define MAX_ROUNDS 5
+#define MAX_RECS   400
+#define MAX_KILLS  3
+#define MAX_SHOWN  5 /* differences printed per check */
 
 struct rng {
-	uint64_t	s;
+	uint64_t s;
 };
 
 /* What the test knows of each record on the server, to pick changes. */
 struct srec {
-	int	deleted;
-	int	purged;
-	int	coll;
+	int deleted;
+	int purged;
+	int coll;
 };
 
 struct scen {
-	uint64_t	 seed;
-	const char	*prefixes[3];
-	int		 nprefixes;
-	char		 sets[3][16];	/* harvested; none: whole repository */
-	int		 nsets;
-	int		 whole;		/* a whole-repository list */
-	int		 server_sets;	/* K: col_0..col_{K-1}, com_3 */
-	int		 records;
-	int		 page;
-	int		 deleted_every;
-	const char	*window;
-	const char	*ds_style;
-	const char	*gran;
-	int		 error_status;
-	int		 rounds;
-	int		 delay_ms;
-	int		 faults;	/* expired tokens and the like */
-	int		 overlap0;	/* --overlap 0 */
+	uint64_t    seed;
+	const char *prefixes[3];
+	int	    nprefixes;
+	char	    sets[3][16]; /* harvested; none: whole repository */
+	int	    nsets;
+	int	    whole;	 /* a whole-repository list */
+	int	    server_sets; /* K: col_0..col_{K-1}, com_3 */
+	int	    records;
+	int	    page;
+	int	    deleted_every;
+	const char *window;
+	const char *ds_style;
+	const char *gran;
+	int	    error_status;
+	int	    rounds;
+	int	    delay_ms;
+	int	    faults;   /* expired tokens and the like */
+	int	    overlap0; /* --overlap 0 */
 };
 
 struct state {
-	struct scen	 sc;
-	struct rng	 r;
-	struct server	 srv;
-	sqlite3		*m;		/* the model, the truth, the store */
-	char		*db;
-	struct srec	 recs[MAX_RECS + 1];
-	int		 nrecs;
-	int		 round;
-	int		 sweep;		/* this round's harvest sweeps */
-	int		 kills;		/* this round's SIGKILLs */
-	long long	 last_seq;
-	long long	 last_run;
-	double		 last_secs;
-	int		 failed;
-	int		 stop;		/* a harvest failed: no more rounds */
-	time_t		 max_ds;	/* the latest datestamp a change made */
-	char		 what[256];	/* this round's changes, for messages */
-	char		 kinds[1024];	/* kinds of failure, for a summary */
+	struct scen   sc;
+	struct rng    r;
+	struct server srv;
+	sqlite3	     *m; /* the model, the truth, the store */
+	char	     *db;
+	struct srec   recs[MAX_RECS + 1];
+	int	      nrecs;
+	int	      round;
+	int	      sweep; /* this round's harvest sweeps */
+	int	      kills; /* this round's SIGKILLs */
+	long long     last_seq;
+	long long     last_run;
+	double	      last_secs;
+	int	      failed;
+	int	      stop;	   /* a harvest failed: no more rounds */
+	time_t	      max_ds;	   /* the latest datestamp a change made */
+	char	      what[256];   /* this round's changes, for messages */
+	char	      kinds[1024]; /* kinds of failure, for a summary */
 };
 
-static int	 seeds_failed;
-static int	 keep_going;	/* OH_MODEL_KEEP_GOING: on after a failure */
+static int seeds_failed;
+static int keep_going; /* OH_MODEL_KEEP_GOING: on after a failure */
 
 /*
  * OH_MODEL_AVOID=1,3,4,5,10: scenarios that do not meet the numbered
@@ -149,13 +164,13 @@ static int	 keep_going;	/* OH_MODEL_KEEP_GOING: on after a failure */
  * changes, 5 canonical datestamps, 10 no check of a first harvest's
  * unchanged count.
  */
-static int	 avoid[16];
+static int avoid[16];
 
 /* PRNG: splitmix64. */
 static uint64_t
 rnd(struct rng *r)
 {
-	uint64_t	z;
+	uint64_t z;
 
 	z = (r->s += 0x9e3779b97f4a7c15ULL);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -169,51 +184,50 @@ below(struct rng *r, int n)
 	return (int)(rnd(r) % (uint64_t)n);
 }
 
-static void
-bad(struct state *st, const char *fmt, ...) __printflike(2, 3);
+static void bad(struct state *st, const char *fmt, ...) __printflike(2, 3);
 
 /* Remember a kind of failure once, for the seed's summary line. */
 static void
 kind(struct state *st, const char *k)
 {
-	size_t	o = strlen(st->kinds);
+	size_t o = strlen(st->kinds);
 
-	if (strstr(st->kinds, k) != NULL || o + strlen(k) + 3 >=
-	    sizeof(st->kinds))
+	if (strstr(st->kinds, k) != NULL ||
+	    o + strlen(k) + 3 >= sizeof(st->kinds))
 		return;
-	snprintf(st->kinds + o, sizeof(st->kinds) - o, "%s%s",
-	    o > 0 ? "; " : "", k);
+	snprintf(
+	    st->kinds + o, sizeof(st->kinds) - o, "%s%s", o > 0 ? "; " : "", k);
 }
 
 /* A failure of this seed: printed at once, with how to run it again. */
 static void
 bad(struct state *st, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 
 	if (!st->failed)
 		print_message("model: seed=%llu FAILED in round %d (%s); "
-		    "rerun: OH_MODEL_SEED=%llu OH_BUILD=%s "
-		    "build/asan/tests/test_model\n",
+			      "rerun: OH_MODEL_SEED=%llu OH_BUILD=%s "
+			      "build/asan/tests/test_model\n",
 		    (unsigned long long)st->sc.seed, st->round, st->what,
 		    (unsigned long long)st->sc.seed, bindir);
 	st->failed = 1;
 	va_start(ap, fmt);
-	fprintf(stderr, "  seed=%llu round=%d: ",
-	    (unsigned long long)st->sc.seed, st->round);
+	fprintf(stderr,
+	    "  seed=%llu round=%d: ", (unsigned long long)st->sc.seed,
+	    st->round);
 	vfprintf(stderr, fmt, ap);
 	fprintf(stderr, "\n");
 	va_end(ap);
 }
 
-static void
-exec_sql(struct state *st, const char *fmt, ...) __printflike(2, 3);
+static void exec_sql(struct state *st, const char *fmt, ...) __printflike(2, 3);
 
 static void
 exec_sql(struct state *st, const char *fmt, ...)
 {
-	va_list	 ap;
-	char	*sql, *err = NULL;
+	va_list ap;
+	char   *sql, *err = NULL;
 
 	va_start(ap, fmt);
 	xvasprintf(&sql, fmt, ap);
@@ -236,11 +250,11 @@ qi(struct state *st, const char *sql)
 static long long
 report(struct state *st, const char *what, const char *sql)
 {
-	sqlite3_stmt	*q;
-	long long	 n = 0;
-	char		 line[2048];
-	size_t		 len;
-	int		 i, rc;
+	sqlite3_stmt *q;
+	long long     n = 0;
+	char	      line[2048];
+	size_t	      len;
+	int	      i, rc;
 
 	if (sqlite3_prepare_v2(st->m, sql, -1, &q, NULL) != SQLITE_OK)
 		fail_msg("%s: %s", sql, sqlite3_errmsg(st->m));
@@ -253,7 +267,8 @@ report(struct state *st, const char *what, const char *sql)
 			snprintf(line + len, sizeof(line) - len, "%s%s=%s",
 			    i > 0 ? " " : "", sqlite3_column_name(q, i),
 			    sqlite3_column_text(q, i) != NULL ?
-			    (const char *)sqlite3_column_text(q, i) : "NULL");
+				(const char *)sqlite3_column_text(q, i) :
+				"NULL");
 		}
 		bad(st, "%s: %s", what, line);
 	}
@@ -272,11 +287,11 @@ static void
 scenario(struct scen *sc, struct rng *r)
 {
 	static const char *const prefixes[] = { "oai_dc", "qdc", "rdc" };
-	static const char *const styles[] = { "canonical", "millis",
-	    "compact", "offset" };
-	static const int statuses[] = { 200, 200, 400, 404, 422, 500 };
-	char	cand[8][16];
-	int	i, j, n, k;
+	static const char *const styles[] = { "canonical", "millis", "compact",
+		"offset" };
+	static const int	 statuses[] = { 200, 200, 400, 404, 422, 500 };
+	char			 cand[8][16];
+	int			 i, j, n, k;
 
 	sc->nprefixes = 1 + below(r, (int)nitems(prefixes));
 	k = below(r, (int)nitems(prefixes));
@@ -301,12 +316,13 @@ scenario(struct scen *sc, struct rng *r)
 	sc->deleted_every = 3 + below(r, 6);
 	sc->window = below(r, 4) == 0 ? "year" : NULL;
 	sc->ds_style = below(r, 2) == 0 ? "canonical" :
-	    styles[below(r, (int)nitems(styles))];
+					  styles[below(r, (int)nitems(styles))];
 	/* millis and offset are forms of seconds; compact is a day. */
 	k = below(r, 6);
 	sc->gran = strcmp(sc->ds_style, "compact") == 0 ||
-	    (strcmp(sc->ds_style, "canonical") == 0 && k == 0) ?
-	    "day" : "seconds";
+		(strcmp(sc->ds_style, "canonical") == 0 && k == 0) ?
+	    "day" :
+	    "seconds";
 	sc->error_status = statuses[below(r, (int)nitems(statuses))];
 	sc->rounds = 3 + below(r, MAX_ROUNDS - 2);
 	sc->delay_ms = 1 + below(r, 4);
@@ -338,26 +354,28 @@ scenario(struct scen *sc, struct rng *r)
 static void
 describe(struct state *st, char *out, size_t len)
 {
-	const struct scen	*sc = &st->sc;
-	size_t			 o;
-	int			 i;
+	const struct scen *sc = &st->sc;
+	size_t		   o;
+	int		   i;
 
 	o = (size_t)snprintf(out, len, "prefixes=");
 	for (i = 0; i < sc->nprefixes && o < len; i++)
-		o += (size_t)snprintf(out + o, len - o, "%s%s", i ? "," : "",
-		    sc->prefixes[i]);
+		o += (size_t)snprintf(
+		    out + o, len - o, "%s%s", i ? "," : "", sc->prefixes[i]);
 	if (o < len)
-		o += (size_t)snprintf(out + o, len - o, " lists=%s",
-		    sc->whole ? "(all)" : "");
+		o += (size_t)snprintf(
+		    out + o, len - o, " lists=%s", sc->whole ? "(all)" : "");
 	for (i = 0; i < sc->nsets && o < len; i++)
 		o += (size_t)snprintf(out + o, len - o, "%s%s",
 		    i || sc->whole ? "," : "", sc->sets[i]);
 	if (o < len)
-		snprintf(out + o, len - o, " records=%d sets=%d page=%d "
+		snprintf(out + o, len - o,
+		    " records=%d sets=%d page=%d "
 		    "deleted_every=%d window=%s datestamps=%s granularity=%s "
-		    "error_status=%d rounds=%d", sc->records, sc->server_sets,
-		    sc->page, sc->deleted_every, sc->window ? sc->window : "-",
-		    sc->ds_style, sc->gran, sc->error_status, sc->rounds);
+		    "error_status=%d rounds=%d",
+		    sc->records, sc->server_sets, sc->page, sc->deleted_every,
+		    sc->window ? sc->window : "-", sc->ds_style, sc->gran,
+		    sc->error_status, sc->rounds);
 	o = strlen(out);
 	if (o < len)
 		snprintf(out + o, len - o, " overlap=%s faults=%s",
@@ -368,8 +386,8 @@ describe(struct state *st, char *out, size_t len)
 static int
 harvested(const struct state *st, int coll, int com)
 {
-	char	spec[16];
-	int	i;
+	char spec[16];
+	int  i;
 
 	if (st->sc.whole)
 		return 1;
@@ -390,28 +408,27 @@ harvested(const struct state *st, int coll, int com)
 static void
 track(struct state *st, const char *reply)
 {
-	const char	*p;
-	char		 ds[DATESTAMP_LEN];
-	time_t		 t;
+	const char *p;
+	char	    ds[DATESTAMP_LEN];
+	time_t	    t;
 
 	if ((p = strstr(reply, "\"datestamp\":\"")) == NULL)
 		return;
 	/* Seconds in any style: 2021-03-11T05:00:00 and a Z. */
 	snprintf(ds, sizeof(ds), "%.19sZ", p + 13);
 	if (datestamp_parse(ds, &t, NULL) == -1)
-		return;		/* a day: the harvest asks for whole days */
+		return; /* a day: the harvest asks for whole days */
 	if (t > st->max_ds)
 		st->max_ds = t;
 }
 
-static void
-post(struct state *st, const char *fmt, ...) __printflike(2, 3);
+static void post(struct state *st, const char *fmt, ...) __printflike(2, 3);
 
 static void
 post(struct state *st, const char *fmt, ...)
 {
-	va_list	 ap;
-	char	*p, *body;
+	va_list ap;
+	char   *p, *body;
 
 	va_start(ap, fmt);
 	xvasprintf(&p, fmt, ap);
@@ -422,13 +439,12 @@ post(struct state *st, const char *fmt, ...)
 	free(p);
 }
 
-static void
-note(struct state *st, const char *fmt, ...) __printflike(2, 3);
+static void note(struct state *st, const char *fmt, ...) __printflike(2, 3);
 
 static void
 note(struct state *st, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 	size_t	o = strlen(st->what);
 
 	if (o + 2 >= sizeof(st->what))
@@ -444,7 +460,7 @@ note(struct state *st, const char *fmt, ...)
 static int
 pick(struct state *st, int want_deleted)
 {
-	int	i, k;
+	int i, k;
 
 	for (k = 0; k < 50; k++) {
 		i = 1 + below(&st->r, st->nrecs);
@@ -461,7 +477,7 @@ pick(struct state *st, int want_deleted)
 static void
 mutate(struct state *st)
 {
-	int	n, k, i, j, add, purged = 0;
+	int n, k, i, j, add, purged = 0;
 
 	for (i = 1; i <= st->nrecs; i++)
 		purged += st->recs[i].purged;
@@ -469,7 +485,8 @@ mutate(struct state *st)
 	 * None at times (then every list is empty without the overlap); fewer
 	 * with windows: the harvest waits for the latest datestamp.
 	 */
-	n = below(&st->r, 5) == 0 ? 0 :
+	n = below(&st->r, 5) == 0 ?
+	    0 :
 	    1 + below(&st->r, st->sc.window != NULL ? 3 : 8);
 	for (k = 0; k < n; k++) {
 		switch (below(&st->r, 8)) {
@@ -482,8 +499,8 @@ mutate(struct state *st)
 				st->nrecs++;
 				st->recs[st->nrecs].deleted = 0;
 				st->recs[st->nrecs].purged = 0;
-				st->recs[st->nrecs].coll = st->nrecs %
-				    st->sc.server_sets;
+				st->recs[st->nrecs].coll =
+				    st->nrecs % st->sc.server_sets;
 			}
 			note(st, "add=%d", add);
 			break;
@@ -558,22 +575,23 @@ mutate(struct state *st)
 	 * With windows, the last one ends at the repository's clock: wait
 	 * until no datestamp is in the future (bounded: 3 changes a round).
 	 */
-	for (k = 0; st->sc.window != NULL && k < 20 &&
-	    time(NULL) <= st->max_ds; k++)
+	for (k = 0; st->sc.window != NULL && k < 20 && time(NULL) <= st->max_ds;
+	     k++)
 		usleep(250 * 1000);
 }
 
 static char *
 harvest_cmd(struct state *st)
 {
-	struct buf	 b;
-	char		*cmd;
-	int		 i;
+	struct buf b;
+	char	  *cmd;
+	int	   i;
 
 	buf_init(&b, 4096);
-	buf_printf(&b, "%s/oaiharvest harvest --db %s --url "
-	    "http://127.0.0.1:%d/oai --source m --retry-wait 10", bindir,
-	    st->db, st->srv.port);
+	buf_printf(&b,
+	    "%s/oaiharvest harvest --db %s --url "
+	    "http://127.0.0.1:%d/oai --source m --retry-wait 10",
+	    bindir, st->db, st->srv.port);
 	for (i = 0; i < st->sc.nprefixes; i++)
 		buf_printf(&b, " --prefix %s", st->sc.prefixes[i]);
 	/* The whole repository besides sets: a list with no set. */
@@ -597,7 +615,7 @@ harvest_cmd(struct state *st)
 static double
 now_secs(void)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
@@ -607,9 +625,9 @@ now_secs(void)
 static void
 killed_harvest(struct state *st, const char *cmd)
 {
-	char		*full;
-	pid_t		 pid;
-	long long	 ms, span;
+	char	 *full;
+	pid_t	  pid;
+	long long ms, span;
 
 	span = st->last_secs > 0.05 ? (long long)(st->last_secs * 1000) : 400;
 	ms = 5 + (long long)(rnd(&st->r) % (uint64_t)span);
@@ -632,14 +650,16 @@ killed_harvest(struct state *st, const char *cmd)
 static void
 load_truth(struct state *st)
 {
-	char	*dump;
+	char *dump;
 
-	exec_sql(st, "DROP TABLE IF EXISTS truth_j; DROP TABLE IF EXISTS "
+	exec_sql(st,
+	    "DROP TABLE IF EXISTS truth_j; DROP TABLE IF EXISTS "
 	    "truth");
 	dump = http(&st->srv, 0, "/control/dump");
 	load_jsonl(st->m, "truth_j", dump);
 	free(dump);
-	exec_sql(st, "CREATE TABLE truth AS SELECT j->>'identifier' AS id, "
+	exec_sql(st,
+	    "CREATE TABLE truth AS SELECT j->>'identifier' AS id, "
 	    "j->>'datestamp' AS ds, j->>'deleted' AS deleted, "
 	    "json(j->'sets') AS sets, json(j->'dc') AS dc FROM truth_j");
 }
@@ -652,24 +672,27 @@ load_truth(struct state *st)
 static void
 expect_store(struct state *st)
 {
-	int	i;
+	int i;
 
 	exec_sql(st, "DELETE FROM hsets");
 	for (i = 0; i < st->sc.nsets; i++)
 		exec_sql(st, "INSERT INTO hsets VALUES ('%s')", st->sc.sets[i]);
-	exec_sql(st, "DROP TABLE IF EXISTS expect; CREATE TABLE expect AS "
+	exec_sql(st,
+	    "DROP TABLE IF EXISTS expect; CREATE TABLE expect AS "
 	    "SELECT p.prefix, t.id, t.deleted, t.ds, t.sets, t.dc, 0 AS swept "
 	    "FROM prefixes p, truth t WHERE %d OR EXISTS (SELECT 1 FROM "
 	    "json_each(t.sets) s JOIN hsets h ON h.spec = s.value)",
 	    st->sc.whole);
-	exec_sql(st, "INSERT INTO expect SELECT m.prefix, m.id, "
+	exec_sql(st,
+	    "INSERT INTO expect SELECT m.prefix, m.id, "
 	    "CASE WHEN %d THEN 1 ELSE m.deleted END, m.ds, m.sets, m.dc, "
 	    "m.swept OR (%d AND m.deleted = 0) FROM model m WHERE NOT EXISTS "
 	    "(SELECT 1 FROM expect e WHERE e.prefix = m.prefix AND "
-	    "e.id = m.id)", st->sweep && st->sc.whole,
-	    st->sweep && st->sc.whole);
+	    "e.id = m.id)",
+	    st->sweep && st->sc.whole, st->sweep && st->sc.whole);
 	/* The diff: the change rows this round must have made. */
-	exec_sql(st, "DROP TABLE IF EXISTS diff; CREATE TABLE diff AS "
+	exec_sql(st,
+	    "DROP TABLE IF EXISTS diff; CREATE TABLE diff AS "
 	    "SELECT e.prefix, e.id, CASE "
 	    "WHEN e.deleted = 0 AND (m.id IS NULL OR m.deleted = 1) THEN 'new' "
 	    "WHEN e.deleted = 1 AND m.deleted = 0 THEN 'deleted' "
@@ -683,12 +706,14 @@ expect_store(struct state *st)
 static void
 check_store(struct state *st)
 {
-	exec_sql(st, "DROP TABLE IF EXISTS got; CREATE TABLE got AS "
+	exec_sql(st,
+	    "DROP TABLE IF EXISTS got; CREATE TABLE got AS "
 	    "SELECT r.prefix, r.identifier AS id, r.deleted, "
 	    "r.datestamp AS ds, "
 	    "json(r.sets) AS sets, r.id AS rid FROM h.record r JOIN h.source s "
 	    "ON s.id = r.source_id WHERE s.name = 'm'");
-	report(st, "record missing from the store", "SELECT e.prefix, e.id, "
+	report(st, "record missing from the store",
+	    "SELECT e.prefix, e.id, "
 	    "e.deleted, e.ds AS datestamp FROM expect e WHERE NOT EXISTS "
 	    "(SELECT 1 FROM got g WHERE g.prefix = e.prefix AND g.id = e.id) "
 	    "ORDER BY 1, 2");
@@ -696,7 +721,8 @@ check_store(struct state *st)
 	    "SELECT g.prefix, g.id, g.deleted, g.ds AS datestamp FROM got g "
 	    "WHERE NOT EXISTS (SELECT 1 FROM expect e WHERE "
 	    "e.prefix = g.prefix AND e.id = g.id) ORDER BY 1, 2");
-	report(st, "record differs (expected vs got)", "SELECT e.prefix, e.id, "
+	report(st, "record differs (expected vs got)",
+	    "SELECT e.prefix, e.id, "
 	    "e.deleted AS exp_deleted, g.deleted AS got_deleted, "
 	    "e.ds AS exp_datestamp, g.ds AS got_datestamp, e.sets AS exp_sets, "
 	    "g.sets AS got_sets FROM expect e JOIN got g ON "
@@ -704,7 +730,8 @@ check_store(struct state *st)
 	    "OR (NOT e.swept AND e.ds != g.ds) OR (NOT e.swept AND "
 	    "e.sets != g.sets) ORDER BY 1, 2");
 	/* oai_dc's DC values, element by element, in order. */
-	exec_sql(st, "DROP TABLE IF EXISTS dc_exp; CREATE TABLE dc_exp AS "
+	exec_sql(st,
+	    "DROP TABLE IF EXISTS dc_exp; CREATE TABLE dc_exp AS "
 	    "SELECT e.id, el.key AS element, v.key AS n, v.value "
 	    "FROM expect e, "
 	    "json_each(e.dc) el, json_each(el.value) v WHERE "
@@ -714,7 +741,8 @@ check_store(struct state *st)
 	    "d.record_id, d.element ORDER BY d.position) - 1 AS n, d.value "
 	    "FROM got g JOIN h.dc d ON d.record_id = g.rid WHERE "
 	    "g.prefix = 'oai_dc'");
-	report(st, "oai_dc value expected, not in the store", "SELECT id, "
+	report(st, "oai_dc value expected, not in the store",
+	    "SELECT id, "
 	    "element, n, value FROM (SELECT * FROM dc_exp EXCEPT "
 	    "SELECT * FROM dc_got) ORDER BY 1, 2, 3");
 	report(st, "oai_dc value in the store, not in the repository",
@@ -729,12 +757,15 @@ check_store(struct state *st)
 static void
 check_consistency(struct state *st)
 {
-	char	*err = NULL;
+	char *err = NULL;
 
-	report(st, "database integrity_check", "SELECT integrity_check FROM "
+	report(st, "database integrity_check",
+	    "SELECT integrity_check FROM "
 	    "h.pragma_integrity_check WHERE integrity_check != 'ok'");
-	if (sqlite3_exec(st->m, "INSERT INTO h.record_fts(record_fts) "
-	    "VALUES ('integrity-check')", NULL, NULL, &err) != SQLITE_OK) {
+	if (sqlite3_exec(st->m,
+		"INSERT INTO h.record_fts(record_fts) "
+		"VALUES ('integrity-check')",
+		NULL, NULL, &err) != SQLITE_OK) {
 		bad(st, "full-text index integrity-check: %s", err);
 		kind(st, "full-text index integrity-check");
 		sqlite3_free(err);
@@ -743,7 +774,8 @@ check_consistency(struct state *st)
 	    "SELECT g.prefix, g.id, g.deleted FROM got g WHERE g.deleted = "
 	    "EXISTS (SELECT 1 FROM h.content c WHERE c.record_id = g.rid) "
 	    "ORDER BY 1, 2");
-	report(st, "record_set disagrees with record.sets", "SELECT g.prefix, "
+	report(st, "record_set disagrees with record.sets",
+	    "SELECT g.prefix, "
 	    "g.id, g.sets, (SELECT json_group_array(setspec) FROM (SELECT "
 	    "setspec FROM h.record_set s WHERE s.record_id = g.rid ORDER BY "
 	    "position)) AS record_set FROM got g WHERE g.sets != (SELECT "
@@ -755,11 +787,14 @@ check_consistency(struct state *st)
 static void
 check_changes(struct state *st)
 {
-	exec_sql(st, "DROP TABLE IF EXISTS ch; CREATE TABLE ch AS SELECT "
+	exec_sql(st,
+	    "DROP TABLE IF EXISTS ch; CREATE TABLE ch AS SELECT "
 	    "c.prefix, c.identifier AS id, c.kind, c.datestamp AS ds, c.seq "
 	    "FROM h.change c JOIN h.source s ON s.id = c.source_id WHERE "
-	    "s.name = 'm' AND c.seq > %lld", st->last_seq);
-	report(st, "change row missing", "SELECT d.prefix, d.id, d.kind, "
+	    "s.name = 'm' AND c.seq > %lld",
+	    st->last_seq);
+	report(st, "change row missing",
+	    "SELECT d.prefix, d.id, d.kind, "
 	    "d.ds AS datestamp FROM diff d WHERE NOT EXISTS (SELECT 1 FROM ch "
 	    "WHERE ch.prefix = d.prefix AND ch.id = d.id AND ch.kind = d.kind) "
 	    "ORDER BY 1, 2");
@@ -773,7 +808,8 @@ check_changes(struct state *st)
 	    "e.id = ch.id WHERE NOT EXISTS (SELECT 1 FROM diff d WHERE "
 	    "d.prefix = ch.prefix AND d.id = ch.id AND d.kind = ch.kind) "
 	    "ORDER BY 1");
-	report(st, "more than one change row for one change", "SELECT prefix, "
+	report(st, "more than one change row for one change",
+	    "SELECT prefix, "
 	    "id, kind, count(*) AS rows FROM ch GROUP BY 1, 2, 3 "
 	    "HAVING count(*) > 1 ORDER BY 1, 2");
 	/* As sent, or in the normalized UTC form (20210311: 2021-03-11). */
@@ -797,17 +833,20 @@ check_changes(struct state *st)
 static void
 check_counts(struct state *st, int first)
 {
-	char		*sql;
-	long long	 dups;
+	char	 *sql;
+	long long dups;
 
-	xasprintf(&sql, "SELECT count(*) FROM h.run WHERE id > %lld AND "
-	    "status != 'ok'", st->last_run);
+	xasprintf(&sql,
+	    "SELECT count(*) FROM h.run WHERE id > %lld AND "
+	    "status != 'ok'",
+	    st->last_run);
 	if (qi(st, sql) > 0) {
 		free(sql);
 		goto first;
 	}
 	free(sql);
-	xasprintf(&sql, "SELECT r.runs, r.new, d.new AS exp_new, "
+	xasprintf(&sql,
+	    "SELECT r.runs, r.new, d.new AS exp_new, "
 	    "r.updated, d.updated AS exp_updated, r.deleted, "
 	    "d.deleted AS exp_deleted FROM (SELECT group_concat(id) AS runs, "
 	    "sum(new) AS new, sum(updated) AS updated, sum(deleted) AS deleted "
@@ -816,24 +855,28 @@ check_counts(struct state *st, int first)
 	    "count(*) FILTER (WHERE kind = 'updated') AS updated, "
 	    "count(*) FILTER (WHERE kind = 'deleted') AS deleted FROM diff) d "
 	    "WHERE r.new != d.new OR r.updated != d.updated OR "
-	    "r.deleted != d.deleted", st->last_run);
+	    "r.deleted != d.deleted",
+	    st->last_run);
 	report(st, "the run's counts are not the changes it made", sql);
 	free(sql);
 first:
 	if (!first || st->sc.window != NULL || avoid[10])
 		return;
 	/* Receptions beyond the first of a (prefix, identifier). */
-	dups = qi(st, "SELECT (SELECT count(*) FROM prefixes p, truth t, "
+	dups = qi(st,
+	    "SELECT (SELECT count(*) FROM prefixes p, truth t, "
 	    "(SELECT spec FROM hsets UNION ALL SELECT NULL WHERE "
 	    "(SELECT whole FROM conf)) l WHERE l.spec IS NULL OR EXISTS "
 	    "(SELECT 1 FROM json_each(t.sets) s WHERE s.value = l.spec)) - "
 	    "(SELECT count(*) FROM expect)");
-	xasprintf(&sql, "SELECT r.id AS run, r.unchanged, %lld AS "
+	xasprintf(&sql,
+	    "SELECT r.id AS run, r.unchanged, %lld AS "
 	    "listed_twice, (SELECT count(*) FROM expect WHERE deleted = 1) AS "
 	    "tombstones FROM h.run r WHERE r.id = 1 AND r.status = 'ok' AND "
-	    "r.unchanged > %lld", dups, dups);
-	report(st, "a first harvest counts as unchanged what it never had",
-	    sql);
+	    "r.unchanged > %lld",
+	    dups, dups);
+	report(
+	    st, "a first harvest counts as unchanged what it never had", sql);
 	free(sql);
 }
 
@@ -841,8 +884,10 @@ first:
 static void
 check_lists(struct state *st, const char *requests, int later)
 {
-	report(st, "list not complete after the harvest (no watermark, or a "
-	    "token left)", "SELECT l.prefix, l.spec AS setspec, "
+	report(st,
+	    "list not complete after the harvest (no watermark, or a "
+	    "token left)",
+	    "SELECT l.prefix, l.spec AS setspec, "
 	    "s.watermark, s.token FROM lists l LEFT JOIN h.list_state s ON "
 	    "s.prefix = l.prefix AND s.setspec = l.spec AND s.source_id = "
 	    "(SELECT id FROM h.source WHERE name = 'm') WHERE "
@@ -851,15 +896,19 @@ check_lists(struct state *st, const char *requests, int later)
 		return;
 	exec_sql(st, "DROP TABLE IF EXISTS rq_j; DROP TABLE IF EXISTS rq");
 	load_jsonl(st->m, "rq_j", requests);
-	exec_sql(st, "CREATE TABLE rq AS SELECT j->>'verb' AS verb, "
+	exec_sql(st,
+	    "CREATE TABLE rq AS SELECT j->>'verb' AS verb, "
 	    "j->>'metadataPrefix' AS prefix, coalesce(j->>'set', '') AS spec, "
 	    "j->>'from' AS from_, j->>'resumptionToken' AS token, "
 	    "j->>'truncated' AS truncated FROM rq_j");
-	report(st, "a list of a later harvest asks without from (harvested "
-	    "in full again)", "SELECT DISTINCT prefix, spec AS setspec FROM rq "
+	report(st,
+	    "a list of a later harvest asks without from (harvested "
+	    "in full again)",
+	    "SELECT DISTINCT prefix, spec AS setspec FROM rq "
 	    "WHERE verb = 'ListRecords' AND token IS NULL AND from_ IS NULL "
 	    "ORDER BY 1, 2");
-	report(st, "request log truncated", "SELECT 1 FROM rq WHERE "
+	report(st, "request log truncated",
+	    "SELECT 1 FROM rq WHERE "
 	    "truncated");
 }
 
@@ -870,9 +919,9 @@ check_lists(struct state *st, const char *requests, int later)
 static void
 keep(struct state *st, const char *requests)
 {
-	const char	*dir = getenv("OH_MODEL_KEEP");
-	char		*p, *cmd;
-	FILE		*f;
+	const char *dir = getenv("OH_MODEL_KEEP");
+	char	   *p, *cmd;
+	FILE	   *f;
 
 	xasprintf(&p, "%s/seed-%llu-round-%d", dir,
 	    (unsigned long long)st->sc.seed, st->round);
@@ -894,9 +943,9 @@ keep(struct state *st, const char *requests)
 static void
 round_run(struct state *st)
 {
-	char		*cmd, *err, *requests;
-	double		 t0;
-	int		 rc, k, nkills, first = st->round == 0;
+	char  *cmd, *err, *requests;
+	double t0;
+	int    rc, k, nkills, first = st->round == 0;
 
 	st->what[0] = '\0';
 	st->kills = 0;
@@ -955,16 +1004,17 @@ round_run(struct state *st)
 	st->last_seq = qi(st, "SELECT coalesce(max(seq), 0) FROM h.change");
 	st->last_run = qi(st, "SELECT coalesce(max(id), 0) FROM h.run");
 	exec_sql(st, "DETACH h");
-	exec_sql(st, "DELETE FROM model; INSERT INTO model SELECT * FROM "
+	exec_sql(st,
+	    "DELETE FROM model; INSERT INTO model SELECT * FROM "
 	    "expect");
 }
 
 static void
 run_seed(uint64_t seed, int verbose)
 {
-	struct state	*st;
-	char		 desc[512], *args, name[64];
-	int		 i;
+	struct state *st;
+	char	      desc[512], *args, name[64];
+	int	      i;
 
 	st = xcalloc(1, sizeof(*st));
 	st->sc.seed = seed;
@@ -973,22 +1023,23 @@ run_seed(uint64_t seed, int verbose)
 	describe(st, desc, sizeof(desc));
 	if (getenv("OH_MODEL_LIST") != NULL) {
 		/* The scenarios only, to choose seeds. */
-		print_message("model: seed=%llu %s\n",
-		    (unsigned long long)seed, desc);
+		print_message(
+		    "model: seed=%llu %s\n", (unsigned long long)seed, desc);
 		free(st);
 		return;
 	}
 	if (verbose)
-		print_message("model: seed=%llu %s\n",
-		    (unsigned long long)seed, desc);
-	xasprintf(&args, "--records %d --page-size %d --sets %d "
+		print_message(
+		    "model: seed=%llu %s\n", (unsigned long long)seed, desc);
+	xasprintf(&args,
+	    "--records %d --page-size %d --sets %d "
 	    "--deleted-every %d --seed %llu --datestamp-style %s "
 	    "--granularity %s --error-status %d --delay-ms %d",
 	    st->sc.records, st->sc.page, st->sc.server_sets,
 	    st->sc.deleted_every, (unsigned long long)seed, st->sc.ds_style,
 	    st->sc.gran, st->sc.error_status, st->sc.delay_ms);
-	snprintf(name, sizeof(name), "model-%llu.port",
-	    (unsigned long long)seed);
+	snprintf(
+	    name, sizeof(name), "model-%llu.port", (unsigned long long)seed);
 	start_server(&st->srv, name, args);
 	free(args);
 	st->nrecs = st->sc.records;
@@ -996,12 +1047,12 @@ run_seed(uint64_t seed, int verbose)
 		st->recs[i].deleted = i % st->sc.deleted_every == 0;
 		st->recs[i].coll = i % st->sc.server_sets;
 	}
-	snprintf(name, sizeof(name), "model-%llu.db",
-	    (unsigned long long)seed);
+	snprintf(name, sizeof(name), "model-%llu.db", (unsigned long long)seed);
 	st->db = path(name);
 
 	assert_int_equal(sqlite3_open(":memory:", &st->m), SQLITE_OK);
-	exec_sql(st, "CREATE TABLE model (prefix TEXT, id TEXT, deleted INT, "
+	exec_sql(st,
+	    "CREATE TABLE model (prefix TEXT, id TEXT, deleted INT, "
 	    "ds TEXT, sets TEXT, dc TEXT, swept INT); "
 	    "CREATE TABLE prefixes (prefix TEXT); "
 	    "CREATE TABLE hsets (spec TEXT); "
@@ -1016,11 +1067,14 @@ run_seed(uint64_t seed, int verbose)
 			    st->sc.prefixes[i]);
 	}
 	for (i = 0; i < st->sc.nsets; i++)
-		exec_sql(st, "INSERT INTO lists SELECT prefix, '%s' FROM "
-		    "prefixes", st->sc.sets[i]);
+		exec_sql(st,
+		    "INSERT INTO lists SELECT prefix, '%s' FROM "
+		    "prefixes",
+		    st->sc.sets[i]);
 
 	for (st->round = 0; st->round < st->sc.rounds &&
-	    (!st->failed || keep_going) && !st->stop; st->round++)
+	     (!st->failed || keep_going) && !st->stop;
+	     st->round++)
 		round_run(st);
 	if (st->failed) {
 		fprintf(stderr, "  seed=%llu scenario: %s\n",
@@ -1039,9 +1093,9 @@ run_seed(uint64_t seed, int verbose)
 static uint64_t
 env_num(const char *name, uint64_t def)
 {
-	const char		*v = getenv(name);
-	unsigned long long	 n;
-	char			*end;
+	const char	  *v = getenv(name);
+	unsigned long long n;
+	char		  *end;
 
 	if (v == NULL || *v == '\0')
 		return def;
@@ -1054,12 +1108,12 @@ env_num(const char *name, uint64_t def)
 static void
 test_model(void **state)
 {
-	uint64_t	 base, n, i;
-	int		 verbose = getenv("OH_MODEL_VERBOSE") != NULL;
-	double		 t0 = now_secs();
-	const char	*v, *p;
-	char		*end;
-	long		 item;
+	uint64_t    base, n, i;
+	int	    verbose = getenv("OH_MODEL_VERBOSE") != NULL;
+	double	    t0 = now_secs();
+	const char *v, *p;
+	char	   *end;
+	long	    item;
 
 	keep_going = getenv("OH_MODEL_KEEP_GOING") != NULL;
 	if ((v = getenv("OH_MODEL_AVOID")) != NULL)
@@ -1067,7 +1121,8 @@ test_model(void **state)
 			item = strtol(p, &end, 10);
 			if (end == p || item < 1 || item >= (long)nitems(avoid))
 				fail_msg("OH_MODEL_AVOID=%s: item numbers, "
-				    "commas between", v);
+					 "commas between",
+				    v);
 			avoid[item] = 1;
 		}
 	if (getenv("OH_MODEL_SEED") != NULL) {

@@ -23,19 +23,19 @@
 #include "util.h"
 
 struct listener {
-	int	fd;
-	char	dir[64];
-	char	path[128];
-	char	env[128];	/* the $NOTIFY_SOCKET value */
+	int  fd;
+	char dir[64];
+	char path[128];
+	char env[128]; /* the $NOTIFY_SOCKET value */
 };
 
 /* A path socket in a fresh temporary directory. */
 static void
 listen_path(struct listener *l)
 {
-	struct sockaddr_un	sun;
-	const char		*tmp;
-	int			n;
+	struct sockaddr_un sun;
+	const char	  *tmp;
+	int		   n;
 
 	if ((tmp = getenv("TMPDIR")) == NULL || strlen(tmp) > 30)
 		tmp = "/tmp";
@@ -49,8 +49,7 @@ listen_path(struct listener *l)
 	memcpy(sun.sun_path, l->path, strlen(l->path) + 1);
 	l->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	assert_true(l->fd != -1);
-	assert_int_equal(bind(l->fd, (struct sockaddr *)&sun, sizeof(sun)),
-	    0);
+	assert_int_equal(bind(l->fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	(void)snprintf(l->env, sizeof(l->env), "%s", l->path);
 }
 
@@ -61,9 +60,9 @@ listen_path(struct listener *l)
 static void
 listen_abstract(struct listener *l)
 {
-	struct sockaddr_un	sun;
-	socklen_t		len;
-	int			n;
+	struct sockaddr_un sun;
+	socklen_t	   len;
+	int		   n;
 
 	memset(l, 0, sizeof(*l));
 	n = snprintf(l->env, sizeof(l->env), "@oaiharvest/test_notify/%ld/%lx",
@@ -93,22 +92,22 @@ static void
 expect_datagram(int fd, const char *want)
 {
 	char	buf[8192];
-	ssize_t	n;
+	ssize_t n;
 
 	n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
 	if (n == -1)
-		fail_msg("no datagram (%s), expected \"%s\"", strerror(errno),
-		    want);
+		fail_msg(
+		    "no datagram (%s), expected \"%s\"", strerror(errno), want);
 	buf[n] = '\0';
 	if ((size_t)n != strlen(want) || memcmp(buf, want, (size_t)n) != 0)
-		fail_msg("got \"%s\" (%zd bytes), expected \"%s\" (%zu)",
-		    buf, n, want, strlen(want));
+		fail_msg("got \"%s\" (%zd bytes), expected \"%s\" (%zu)", buf,
+		    n, want, strlen(want));
 }
 
 static void
 expect_nothing(int fd)
 {
-	char	buf[16];
+	char buf[16];
 
 	assert_int_equal(recv(fd, buf, sizeof(buf), MSG_DONTWAIT), -1);
 	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
@@ -117,16 +116,16 @@ expect_nothing(int fd)
 static void
 check_protocol(struct listener *l)
 {
-	char	big[NOTIFY_MAX_MSG + 100], want[NOTIFY_MAX_MSG + 1];
-	size_t	i;
+	char   big[NOTIFY_MAX_MSG + 100], want[NOTIFY_MAX_MSG + 1];
+	size_t i;
 
 	assert_int_equal(setenv("NOTIFY_SOCKET", l->env, 1), 0);
 	assert_int_equal(notify_init(), 0);
 
 	assert_int_equal(notify_send("READY=1"), 0);
 	expect_datagram(l->fd, "READY=1");
-	assert_int_equal(notify_send("READY=1\nSTATUS=%s", "idle, 3 sources"),
-	    0);
+	assert_int_equal(
+	    notify_send("READY=1\nSTATUS=%s", "idle, 3 sources"), 0);
 	expect_datagram(l->fd, "READY=1\nSTATUS=idle, 3 sources");
 	assert_int_equal(notify_send("WATCHDOG=1"), 0);
 	expect_datagram(l->fd, "WATCHDOG=1");
@@ -136,8 +135,11 @@ check_protocol(struct listener *l)
 	 * line: its newlines and control bytes, even the ones notify.c uses
 	 * internally, become blanks; the format's own newlines stay.
 	 */
-	assert_int_equal(notify_send("STATUS=%s\nX_N=%d", "repo\nREADY=1\r\t"
-	    "\036\037\177end", 7), 0);
+	assert_int_equal(notify_send("STATUS=%s\nX_N=%d",
+			     "repo\nREADY=1\r\t"
+			     "\036\037\177end",
+			     7),
+	    0);
 	expect_datagram(l->fd, "STATUS=repo READY=1     end\nX_N=7");
 	assert_int_equal(notify_send("STATUS=%c%s", '\n', "ok"), 0);
 	expect_datagram(l->fd, "STATUS= ok");
@@ -170,7 +172,7 @@ check_protocol(struct listener *l)
 static void
 test_path_socket(void **state)
 {
-	struct listener	l;
+	struct listener l;
 
 	memset(&l, 0, sizeof(l));
 	listen_path(&l);
@@ -188,7 +190,7 @@ test_path_socket(void **state)
 static void
 test_abstract_socket(void **state)
 {
-	struct listener	l;
+	struct listener l;
 
 	listen_abstract(&l);
 	check_protocol(&l);
@@ -199,7 +201,10 @@ static void
 test_no_socket(void **state)
 {
 	static const char *const bad[] = {
-		"", "@", "relative/path", "vsock:2:1234",
+		"",
+		"@",
+		"relative/path",
+		"vsock:2:1234",
 		/* 108 bytes: a path needs room for its NUL. */
 		"/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
@@ -207,7 +212,7 @@ test_no_socket(void **state)
 		"@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 	};
-	size_t	i;
+	size_t i;
 
 	assert_int_equal(unsetenv("NOTIFY_SOCKET"), 0);
 	assert_int_equal(notify_init(), 0);
@@ -229,9 +234,9 @@ test_watchdog(void **state)
 {
 	/* pid: NULL unset, "self" our pid, anything else as is. */
 	static const struct {
-		const char	*usec;
-		const char	*pid;
-		long long	 want;
+		const char *usec;
+		const char *pid;
+		long long   want;
 	} cases[] = {
 		{ NULL, NULL, 0 },
 		{ NULL, "self", 0 },
@@ -257,8 +262,8 @@ test_watchdog(void **state)
 		{ "0x3938700", NULL, 0 },
 		{ "6e7", NULL, 0 },
 	};
-	char	self[32], other[32];
-	size_t	i;
+	char   self[32], other[32];
+	size_t i;
 
 	(void)snprintf(self, sizeof(self), "%ld", (long)getpid());
 	(void)snprintf(other, sizeof(other), "%ld", (long)getpid() + 1);
@@ -266,17 +271,21 @@ test_watchdog(void **state)
 		if (cases[i].usec == NULL)
 			assert_int_equal(unsetenv("WATCHDOG_USEC"), 0);
 		else
-			assert_int_equal(setenv("WATCHDOG_USEC",
-			    cases[i].usec, 1), 0);
+			assert_int_equal(
+			    setenv("WATCHDOG_USEC", cases[i].usec, 1), 0);
 		if (cases[i].pid == NULL)
 			assert_int_equal(unsetenv("WATCHDOG_PID"), 0);
 		else
 			assert_int_equal(setenv("WATCHDOG_PID",
-			    strcmp(cases[i].pid, "self") == 0 ? self :
-			    cases[i].pid, 1), 0);
+					     strcmp(cases[i].pid, "self") == 0 ?
+						 self :
+						 cases[i].pid,
+					     1),
+			    0);
 		if (notify_watchdog_usec() != cases[i].want)
 			fail_msg("WATCHDOG_USEC=%s WATCHDOG_PID=%s: got %lld, "
-			    "want %lld", cases[i].usec ? cases[i].usec : "-",
+				 "want %lld",
+			    cases[i].usec ? cases[i].usec : "-",
 			    cases[i].pid ? cases[i].pid : "-",
 			    notify_watchdog_usec(), cases[i].want);
 	}

@@ -31,14 +31,14 @@
 
 #include "testlib.h"
 
-static struct server	 srv;
-static char		*conf_file, *db_file, *feed, *log_file;
+static struct server srv;
+static char	    *conf_file, *db_file, *feed, *log_file;
 
 static pid_t
 start_daemon(void)
 {
-	pid_t	 pid;
-	char	*cmd;
+	pid_t pid;
+	char *cmd;
 
 	pid = fork();
 	assert_true(pid >= 0);
@@ -54,17 +54,19 @@ start_daemon(void)
 static int
 setup(void **state)
 {
-	char	*c;
+	char *c;
 
 	if (testlib_setup() == -1)
 		return -1;
-	start_server(&srv, "o.port", "--records 3000 --page-size 25 "
+	start_server(&srv, "o.port",
+	    "--records 3000 --page-size 25 "
 	    "--deleted-every 0 --delay-ms 20");
 	conf_file = path("o.conf");
 	db_file = path("o.db");
 	feed = path("changes.jsonl");
 	log_file = path("o.log");
-	xasprintf(&c, "[global]\ndatabase = %s\nchanges_log = %s\n"
+	xasprintf(&c,
+	    "[global]\ndatabase = %s\nchanges_log = %s\n"
 	    "delay = 0s\nstatus_listen = off\n\n"
 	    "[source s]\nurl = http://127.0.0.1:%d/oai\ninterval = 1s\n",
 	    db_file, feed, srv.port);
@@ -89,24 +91,30 @@ teardown(void **state)
 static char *
 table_changes(void)
 {
-	assert_int_equal(run("t.out", "t.err", "%s/oaiharvest changes --db "
-	    "%s", bindir, db_file), 0);
+	assert_int_equal(run("t.out", "t.err",
+			     "%s/oaiharvest changes --db "
+			     "%s",
+			     bindir, db_file),
+	    0);
 	return read_tmp("t.out");
 }
 
 static long long
 db_count(const char *sql)
 {
-	sqlite3		*s;
-	long long	 v;
+	sqlite3	 *s;
+	long long v;
 
 	if (access(db_file, F_OK) != 0)
 		return 0;
-	assert_int_equal(sqlite3_open_v2(db_file, &s, SQLITE_OPEN_READONLY,
-	    NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_open_v2(db_file, &s, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
 	sqlite3_busy_timeout(s, 5000);
 	v = sqlite3_exec(s, "SELECT 1 FROM change", NULL, NULL, NULL) ==
-	    SQLITE_OK ? q_int(s, sql) : 0;
+		SQLITE_OK ?
+	    q_int(s, sql) :
+	    0;
 	sqlite3_close(s);
 	return v;
 }
@@ -114,11 +122,11 @@ db_count(const char *sql)
 static void
 test_sigkill_then_rotate(void **state)
 {
-	sqlite3		*s;
-	char		*file, *table, *old, *moved, *c;
-	unsigned int	 seed = 7;
-	pid_t		 pid;
-	int		 i, status, kills = 0;
+	sqlite3	    *s;
+	char	    *file, *table, *old, *moved, *c;
+	unsigned int seed = 7;
+	pid_t	     pid;
+	int	     i, status, kills = 0;
 
 	/* Killed mid-harvest, again and again. */
 	for (i = 0; i < 8; i++) {
@@ -132,8 +140,8 @@ test_sigkill_then_rotate(void **state)
 	assert_true(db_count("SELECT count(*) FROM change") < 3000);
 	/* Then to the end of the harvest. */
 	pid = start_daemon();
-	for (i = 0; i < 600 && db_count("SELECT count(*) FROM change") <
-	    3000; i++)
+	for (i = 0; i < 600 && db_count("SELECT count(*) FROM change") < 3000;
+	     i++)
 		usleep(100 * 1000);
 	assert_int_equal(db_count("SELECT count(*) FROM change"), 3000);
 	usleep(500 * 1000);
@@ -144,8 +152,8 @@ test_sigkill_then_rotate(void **state)
 	assert_string_equal(file, table);
 	assert_int_equal(sqlite3_open(":memory:", &s), SQLITE_OK);
 	load_jsonl(s, "f", file);
-	assert_int_equal(q_int(s, "SELECT count(DISTINCT j->>'seq') FROM f"),
-	    3000);
+	assert_int_equal(
+	    q_int(s, "SELECT count(DISTINCT j->>'seq') FROM f"), 3000);
 	sqlite3_close(s);
 	free(file);
 	free(table);
@@ -157,8 +165,8 @@ test_sigkill_then_rotate(void **state)
 	assert_int_equal(kill(pid, SIGHUP), 0);
 	usleep(500 * 1000);
 	free(http(&srv, 1, "/control/update?id=42"));
-	for (i = 0; i < 300 && db_count("SELECT count(*) FROM change") <
-	    3001; i++)
+	for (i = 0; i < 300 && db_count("SELECT count(*) FROM change") < 3001;
+	     i++)
 		usleep(100 * 1000);
 	assert_int_equal(db_count("SELECT count(*) FROM change"), 3001);
 	for (i = 0; i < 50; i++) {
@@ -188,15 +196,15 @@ test_sigkill_then_rotate(void **state)
 }
 
 /* The full disk: a tmpfs of 256 KiB, where 3,000 changes need 480 KB. */
-static char	*full_dir;
-static int	 full_mounted;
-static int	 sport;		/* the status server's port */
-static pid_t	 full_pid = -1;
+static char *full_dir;
+static int   full_mounted;
+static int   sport; /* the status server's port */
+static pid_t full_pid = -1;
 
 static int
 full_teardown(void **state)
 {
-	int	status;
+	int status;
 
 	if (full_pid > 0) {
 		kill(full_pid, SIGKILL);
@@ -214,16 +222,18 @@ full_teardown(void **state)
 static long long
 count_in(const char *db, const char *sql)
 {
-	sqlite3		*s;
-	long long	 v;
+	sqlite3	 *s;
+	long long v;
 
 	if (access(db, F_OK) != 0)
 		return 0;
-	assert_int_equal(sqlite3_open_v2(db, &s, SQLITE_OPEN_READONLY, NULL),
-	    SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_open_v2(db, &s, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	sqlite3_busy_timeout(s, 5000);
 	v = sqlite3_exec(s, "SELECT 1 FROM run", NULL, NULL, NULL) ==
-	    SQLITE_OK ? q_int(s, sql) : 0;
+		SQLITE_OK ?
+	    q_int(s, sql) :
+	    0;
 	sqlite3_close(s);
 	return v;
 }
@@ -238,9 +248,9 @@ write_cb(char *p, size_t size, size_t n, void *arg)
 static char *
 status_get(const char *pathq, long *code)
 {
-	CURL		*c;
-	struct buf	 b;
-	char		*url;
+	CURL	  *c;
+	struct buf b;
+	char	  *url;
 
 	buf_init(&b, 16UL * 1024 * 1024);
 	xasprintf(&url, "http://127.0.0.1:%d%s", sport, pathq);
@@ -260,9 +270,9 @@ status_get(const char *pathq, long *code)
 static double
 metric(const char *name)
 {
-	char	*body, *want, *p;
-	long	 code;
-	double	 v = -1;
+	char  *body, *want, *p;
+	long   code;
+	double v = -1;
 
 	body = status_get("/metrics", &code);
 	assert_int_equal(code, 200);
@@ -278,8 +288,8 @@ metric(const char *name)
 static void
 health_is(long want_code, const char *want)
 {
-	char	*body;
-	long	 code;
+	char *body;
+	long  code;
 
 	body = status_get("/healthz", &code);
 	if (code != want_code || strstr(body, want) == NULL)
@@ -292,20 +302,23 @@ health_is(long want_code, const char *want)
 static void
 feed_exactly_once(const char *file_path, const char *db)
 {
-	sqlite3		*s;
-	char		*file, *table;
-	long long	 n;
+	sqlite3	 *s;
+	char	 *file, *table;
+	long long n;
 
 	file = slurp(file_path);
 	assert_int_equal(sqlite3_open(":memory:", &s), SQLITE_OK);
-	load_jsonl(s, "f", file);	/* CHECK(json_valid(j)) */
+	load_jsonl(s, "f", file); /* CHECK(json_valid(j)) */
 	n = q_int(s, "SELECT count(*) FROM f");
-	assert_int_equal(q_int(s, "SELECT count(DISTINCT j->>'seq') FROM f"),
-	    n);
+	assert_int_equal(
+	    q_int(s, "SELECT count(DISTINCT j->>'seq') FROM f"), n);
 	assert_int_equal(n, count_in(db, "SELECT count(*) FROM change"));
 	sqlite3_close(s);
-	assert_int_equal(run("t.out", "t.err", "%s/oaiharvest changes --db "
-	    "%s", bindir, db), 0);
+	assert_int_equal(run("t.out", "t.err",
+			     "%s/oaiharvest changes --db "
+			     "%s",
+			     bindir, db),
+	    0);
 	table = read_tmp("t.out");
 	assert_string_equal(file, table);
 	free(table);
@@ -315,12 +328,12 @@ feed_exactly_once(const char *file_path, const char *db)
 static void
 test_disk_full_then_link(void **state)
 {
-	char		*conf, *db, *log, *cmd, *feed_full, *moved, *target;
-	char		*p, *txt;
-	long long	 changes, last;
-	double		 errs;
-	pid_t		 pid;
-	int		 i, status;
+	char	 *conf, *db, *log, *cmd, *feed_full, *moved, *target;
+	char	 *p, *txt;
+	long long changes, last;
+	double	  errs;
+	pid_t	  pid;
+	int	  i, status;
 
 	full_dir = path("full");
 	assert_int_equal(mkdir(full_dir, 0755), 0);
@@ -331,7 +344,8 @@ test_disk_full_then_link(void **state)
 	xasprintf(&feed_full, "%s/changes.jsonl", full_dir);
 	db = path("full.db");
 	log = path("full.log");
-	xasprintf(&conf, "[global]\ndatabase = %s\nchanges_log = %s\n"
+	xasprintf(&conf,
+	    "[global]\ndatabase = %s\nchanges_log = %s\n"
 	    "delay = 0s\nstatus_listen = 127.0.0.1:0\n\n"
 	    "[source s]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n",
 	    db, feed_full, srv.port);
@@ -341,8 +355,8 @@ test_disk_full_then_link(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		p = path("full.conf");
-		xasprintf(&cmd, "exec %s/oaiharvestd -c %s 2>%s", bindir, p,
-		    log);
+		xasprintf(
+		    &cmd, "exec %s/oaiharvestd -c %s 2>%s", bindir, p, log);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
@@ -359,11 +373,16 @@ test_disk_full_then_link(void **state)
 	kill(pid, SIGUSR1);
 
 	/* The harvest goes on into the database; the feed fills the disk. */
-	for (i = 0; i < 600 && count_in(db, "SELECT count(*) FROM run "
-	    "WHERE status = 'ok'") < 1; i++)
+	for (i = 0; i < 600 &&
+	     count_in(db,
+		 "SELECT count(*) FROM run "
+		 "WHERE status = 'ok'") < 1;
+	     i++)
 		usleep(100 * 1000);
-	assert_int_equal(count_in(db, "SELECT count(*) FROM run WHERE "
-	    "status = 'ok'"), 1);
+	assert_int_equal(count_in(db,
+			     "SELECT count(*) FROM run WHERE "
+			     "status = 'ok'"),
+	    1);
 	changes = count_in(db, "SELECT count(*) FROM change");
 	assert_true(changes >= 3000);
 	last = count_in(db, "SELECT max(seq) FROM change");
@@ -396,7 +415,8 @@ test_disk_full_then_link(void **state)
 	}
 	feed_exactly_once(feed_full, db);
 	print_message("outbox: disk full: %lld changes, %.0f failed "
-	    "flushes before the space was freed\n", changes, errs);
+		      "flushes before the space was freed\n",
+	    changes, errs);
 	health_is(200, "ok");
 	assert_true(metric("oaiharvest_changes_log_ok") == 1);
 
@@ -409,11 +429,12 @@ test_disk_full_then_link(void **state)
 	assert_int_equal(kill(pid, SIGHUP), 0);
 	free(http(&srv, 1, "/control/update?id=7"));
 	assert_int_equal(kill(pid, SIGUSR1), 0);
-	for (i = 0; i < 300 && count_in(db, "SELECT count(*) FROM change") <
-	    changes + 1; i++)
+	for (i = 0; i < 300 &&
+	     count_in(db, "SELECT count(*) FROM change") < changes + 1;
+	     i++)
 		usleep(100 * 1000);
-	assert_int_equal(count_in(db, "SELECT count(*) FROM change"),
-	    changes + 1);
+	assert_int_equal(
+	    count_in(db, "SELECT count(*) FROM change"), changes + 1);
 	usleep(300 * 1000);
 	txt = slurp(target);
 	assert_string_equal(txt, "");
@@ -436,8 +457,8 @@ test_disk_full_then_link(void **state)
 		usleep(100 * 1000);
 	}
 	txt = slurp(feed_full);
-	xasprintf(&cmd, "{\"seq\":%lld,", count_in(db,
-	    "SELECT max(seq) FROM change"));
+	xasprintf(&cmd, "{\"seq\":%lld,",
+	    count_in(db, "SELECT max(seq) FROM change"));
 	assert_non_null(strstr(txt, cmd));
 	assert_non_null(strstr(txt, "rec/7\""));
 	free(cmd);
@@ -460,8 +481,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sigkill_then_rotate),
-		cmocka_unit_test_teardown(test_disk_full_then_link,
-		    full_teardown),
+		cmocka_unit_test_teardown(
+		    test_disk_full_then_link, full_teardown),
 	};
 
 	return cmocka_run_group_tests_name("outbox", tests, setup, teardown);

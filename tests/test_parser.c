@@ -32,106 +32,108 @@
 #include "oh_limits.h"
 #include "util.h"
 
-#define REAL_DIR	"tests/fixtures/real"
-#define NUR_DIR		"tests/fixtures/nur"
-#define HOSTILE_DIR	"tests/fixtures/hostile"
-#define BROKEN_DIR	"tests/fixtures/broken"
+#define REAL_DIR    "tests/fixtures/real"
+#define NUR_DIR	    "tests/fixtures/nur"
+#define HOSTILE_DIR "tests/fixtures/hostile"
+#define BROKEN_DIR  "tests/fixtures/broken"
 
-#define OAI_OPEN	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" \
+#define OAI_OPEN \
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" \
 	"<OAI-PMH xmlns=\"http://www.openarchives.org/OAI/2.0/\">\n" \
 	"<responseDate>2024-01-01T00:00:00Z</responseDate>\n"
-#define DC_NS		"http://purl.org/dc/elements/1.1/"
-#define DC_OPEN		"<oai_dc:dc " \
+#define DC_NS "http://purl.org/dc/elements/1.1/"
+#define DC_OPEN \
+	"<oai_dc:dc " \
 	"xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/oai_dc/\" " \
 	"xmlns:dc=\"http://purl.org/dc/elements/1.1/\">"
-#define REC_OPEN	"<record><header><identifier>oai:x:1</identifier>" \
+#define REC_OPEN \
+	"<record><header><identifier>oai:x:1</identifier>" \
 	"<datestamp>2024-01-01</datestamp></header><metadata>"
 
 static const size_t chunk_sizes[] = { 1, 7, 16384 };
 
 /* What one record looked like, copied out of the callback. */
 struct rec {
-	char		*identifier;
-	char		*datestamp;
-	char		*datestamp_norm;
-	long long	 datestamp_t;
-	int		 deleted;
-	char		**sets;
-	size_t		 nsets;
-	char		*metadata;
-	size_t		 metadata_len;
+	char	 *identifier;
+	char	 *datestamp;
+	char	 *datestamp_norm;
+	long long datestamp_t;
+	int	  deleted;
+	char	**sets;
+	size_t	  nsets;
+	char	 *metadata;
+	size_t	  metadata_len;
 	struct {
-		const char *element;	/* the format's field name */
-		char	*value;
-		char	*lang;
-	}		*dc;
-	size_t		 ndc;
+		const char *element; /* the format's field name */
+		char	   *value;
+		char	   *lang;
+	} * dc;
+	size_t ndc;
 };
 
 /* A rejected record, copied out of the callback. */
 struct rej {
-	char		*identifier;
-	char		*datestamp;
-	char		*cause;
-	char		*raw;
-	size_t		 raw_len;
-	int		 truncated;
+	char  *identifier;
+	char  *datestamp;
+	char  *cause;
+	char  *raw;
+	size_t raw_len;
+	int    truncated;
 };
 
 /* Everything a parse reported. */
 struct result {
-	struct buf	 dump;		/* canonical, for chunk comparisons */
-	int		 keep;		/* copy records into recs[] */
-	struct rec	*recs;
-	size_t		 nrecs;
-	struct rej	*rejs;		/* copied when keep is set */
-	size_t		 nrejs;
-	size_t		 nrejects;	/* oai_parser_nrejects() */
-	size_t		 raw_failed;	/* untruncated raw not re-parsing */
-	char		 raw_error[512];
-	size_t		 ncalls;	/* on_record calls */
-	size_t		 stop_at;	/* on_* returns -1 at this call (1-) */
-	size_t		 stop_reject;	/* on_reject likewise */
-	size_t		 nrejcalls;
-	size_t		 nidentify;
-	size_t		 nformats;
-	size_t		 nsets;
-	char		*identify_dump;
-	size_t		 reparse_failed;
-	char		 reparse_error[512];
-	int		 feed_rc;
-	int		 finish_rc;
-	char		*cause;
-	size_t		 repairs;
-	size_t		 nrecords;
-	size_t		 normalized;	/* oai_parser_normalized() */
-	enum oai_verb	 verb;
+	struct buf    dump; /* canonical, for chunk comparisons */
+	int	      keep; /* copy records into recs[] */
+	struct rec   *recs;
+	size_t	      nrecs;
+	struct rej   *rejs; /* copied when keep is set */
+	size_t	      nrejs;
+	size_t	      nrejects;	  /* oai_parser_nrejects() */
+	size_t	      raw_failed; /* untruncated raw not re-parsing */
+	char	      raw_error[512];
+	size_t	      ncalls;	   /* on_record calls */
+	size_t	      stop_at;	   /* on_* returns -1 at this call (1-) */
+	size_t	      stop_reject; /* on_reject likewise */
+	size_t	      nrejcalls;
+	size_t	      nidentify;
+	size_t	      nformats;
+	size_t	      nsets;
+	char	     *identify_dump;
+	size_t	      reparse_failed;
+	char	      reparse_error[512];
+	int	      feed_rc;
+	int	      finish_rc;
+	char	     *cause;
+	size_t	      repairs;
+	size_t	      nrecords;
+	size_t	      normalized; /* oai_parser_normalized() */
+	enum oai_verb verb;
 };
 
-static char	*xdup(const char *);
-static char	*read_file(const char *, size_t *);
-static int	 reparse(const char *, size_t, char *, size_t);
-static void	 dump_str(struct buf *, const char *);
-static int	 cb_record(void *, const struct oai_record *);
-static int	 cb_reject(void *, const struct oai_reject *);
-static int	 cb_identify(void *, const struct oai_identify *);
-static int	 cb_format(void *, const char *, const char *, const char *);
-static int	 cb_set(void *, const char *, const char *);
+static char *xdup(const char *);
+static char *read_file(const char *, size_t *);
+static int   reparse(const char *, size_t, char *, size_t);
+static void  dump_str(struct buf *, const char *);
+static int   cb_record(void *, const struct oai_record *);
+static int   cb_reject(void *, const struct oai_reject *);
+static int   cb_identify(void *, const struct oai_identify *);
+static int   cb_format(void *, const char *, const char *, const char *);
+static int   cb_set(void *, const char *, const char *);
 static struct oai_parser *parser_for(struct result *);
-static void	 finish_result(struct result *, struct oai_parser *);
-static void	 run(const char *, size_t, size_t, struct result *);
-static void	 result_free(struct result *);
-static void	 run_all(const char *, size_t, struct result *);
-static void	 run_all_file(const char *, struct result *);
-static void	 results_free(struct result *);
-static void	 stderr_begin(void);
-static size_t	 stderr_end(void);
-static int	 expect_failure(const char *);
-static void	 collect(const char *, char ***, size_t *, size_t *);
+static void		  finish_result(struct result *, struct oai_parser *);
+static void		  run(const char *, size_t, size_t, struct result *);
+static void		  result_free(struct result *);
+static void		  run_all(const char *, size_t, struct result *);
+static void		  run_all_file(const char *, struct result *);
+static void		  results_free(struct result *);
+static void		  stderr_begin(void);
+static size_t		  stderr_end(void);
+static int		  expect_failure(const char *);
+static void		  collect(const char *, char ***, size_t *, size_t *);
 
-static const struct oai_callbacks callbacks = {
-	cb_record, cb_identify, cb_format, cb_set, cb_reject
-};
+static const struct oai_callbacks callbacks = { cb_record, cb_identify,
+	cb_format, cb_set, cb_reject };
 
 static char *
 xdup(const char *s)
@@ -142,11 +144,11 @@ xdup(const char *s)
 static char *
 read_file(const char *path, size_t *len)
 {
-	struct stat	 st;
-	char		*data;
-	ssize_t		 n;
-	size_t		 off = 0;
-	int		 fd;
+	struct stat st;
+	char	   *data;
+	ssize_t	    n;
+	size_t	    off = 0;
+	int	    fd;
 
 	if ((fd = open(path, O_RDONLY)) == -1)
 		fail_msg("open %s: %s", path, strerror(errno));
@@ -165,8 +167,8 @@ read_file(const char *path, size_t *len)
 	return data;
 }
 
-static int	reparse_errors;
-static char	reparse_msg[200];
+static int  reparse_errors;
+static char reparse_msg[200];
 
 static void
 reparse_serror(void *ctx, xmlErrorPtr e)
@@ -183,16 +185,16 @@ reparse_serror(void *ctx, xmlErrorPtr e)
 static int
 reparse(const char *s, size_t len, char *err, size_t errlen)
 {
-	xmlParserCtxtPtr	 ctxt;
-	xmlDocPtr		 doc;
+	xmlParserCtxtPtr ctxt;
+	xmlDocPtr	 doc;
 
 	reparse_errors = 0;
 	reparse_msg[0] = '\0';
 	if ((ctxt = xmlNewParserCtxt()) == NULL)
 		return -1;
 	ctxt->sax->serror = reparse_serror;
-	doc = xmlCtxtReadMemory(ctxt, s, (int)len, NULL, "UTF-8",
-	    XML_PARSE_NONET);
+	doc = xmlCtxtReadMemory(
+	    ctxt, s, (int)len, NULL, "UTF-8", XML_PARSE_NONET);
 	if (doc == NULL && reparse_errors == 0)
 		reparse_errors++;
 	xmlFreeDoc(doc);
@@ -214,9 +216,9 @@ dump_str(struct buf *b, const char *s)
 static int
 cb_record(void *arg, const struct oai_record *r)
 {
-	struct result	*res = arg;
-	struct rec	*c;
-	size_t		 i;
+	struct result *res = arg;
+	struct rec    *c;
+	size_t	       i;
 
 	res->ncalls++;
 	buf_addstr(&res->dump, "R ");
@@ -251,8 +253,8 @@ cb_record(void *arg, const struct oai_record *r)
 		}
 	}
 	if (res->keep) {
-		res->recs = xreallocarray(res->recs, res->nrecs + 1,
-		    sizeof(*res->recs));
+		res->recs = xreallocarray(
+		    res->recs, res->nrecs + 1, sizeof(*res->recs));
 		c = &res->recs[res->nrecs++];
 		memset(c, 0, sizeof(*c));
 		c->identifier = xdup(r->identifier);
@@ -286,8 +288,8 @@ cb_record(void *arg, const struct oai_record *r)
 static int
 cb_reject(void *arg, const struct oai_reject *r)
 {
-	struct result	*res = arg;
-	struct rej	*c;
+	struct result *res = arg;
+	struct rej    *c;
 
 	buf_addstr(&res->dump, "X ");
 	dump_str(&res->dump, r->identifier);
@@ -295,8 +297,8 @@ cb_reject(void *arg, const struct oai_reject *r)
 	dump_str(&res->dump, r->datestamp);
 	buf_addch(&res->dump, ' ');
 	dump_str(&res->dump, r->cause);
-	buf_printf(&res->dump, "\n raw=%zu truncated=%d ", r->raw_len,
-	    r->truncated);
+	buf_printf(
+	    &res->dump, "\n raw=%zu truncated=%d ", r->raw_len, r->truncated);
 	buf_add(&res->dump, r->raw, r->raw_len);
 	buf_addch(&res->dump, '\n');
 	assert_int_equal(strlen(r->raw), r->raw_len);
@@ -306,8 +308,8 @@ cb_reject(void *arg, const struct oai_reject *r)
 		snprintf(res->raw_error, sizeof(res->raw_error), "%s: %s",
 		    r->cause, reparse_msg);
 	if (res->keep) {
-		res->rejs = xreallocarray(res->rejs, res->nrejs + 1,
-		    sizeof(*res->rejs));
+		res->rejs = xreallocarray(
+		    res->rejs, res->nrejs + 1, sizeof(*res->rejs));
 		c = &res->rejs[res->nrejs++];
 		c->identifier = xdup(r->identifier);
 		c->datestamp = xdup(r->datestamp);
@@ -322,12 +324,12 @@ cb_reject(void *arg, const struct oai_reject *r)
 static int
 cb_identify(void *arg, const struct oai_identify *id)
 {
-	struct result	*res = arg;
-	struct buf	 b;
-	size_t		 i;
-	const char	*v[] = { id->repository_name, id->base_url,
-	    id->protocol_version, id->earliest_datestamp,
-	    id->deleted_record, id->granularity };
+	struct result *res = arg;
+	struct buf     b;
+	size_t	       i;
+	const char    *v[] = { id->repository_name, id->base_url,
+		   id->protocol_version, id->earliest_datestamp,
+		   id->deleted_record, id->granularity };
 
 	buf_init(&b, SIZE_MAX / 2);
 	buf_addstr(&b, "I");
@@ -356,7 +358,7 @@ cb_identify(void *arg, const struct oai_identify *id)
 static int
 cb_format(void *arg, const char *prefix, const char *schema, const char *ns)
 {
-	struct result	*res = arg;
+	struct result *res = arg;
 
 	buf_addstr(&res->dump, "F ");
 	dump_str(&res->dump, prefix);
@@ -371,7 +373,7 @@ cb_format(void *arg, const char *prefix, const char *schema, const char *ns)
 static int
 cb_set(void *arg, const char *spec, const char *name)
 {
-	struct result	*res = arg;
+	struct result *res = arg;
 
 	buf_addstr(&res->dump, "S ");
 	dump_str(&res->dump, spec);
@@ -384,8 +386,8 @@ cb_set(void *arg, const char *spec, const char *name)
 static struct oai_parser *
 parser_for(struct result *res)
 {
-	size_t	stop = res->stop_at, stop_reject = res->stop_reject;
-	int	keep = res->keep;
+	size_t stop = res->stop_at, stop_reject = res->stop_reject;
+	int    keep = res->keep;
 
 	memset(res, 0, sizeof(*res));
 	res->stop_at = stop;
@@ -399,7 +401,7 @@ parser_for(struct result *res)
 static void
 finish_result(struct result *res, struct oai_parser *p)
 {
-	const struct oai_token	*t;
+	const struct oai_token *t;
 
 	res->finish_rc = oai_parser_finish(p);
 	res->cause = xstrdup(oai_parser_cause(p));
@@ -409,8 +411,8 @@ finish_result(struct result *res, struct oai_parser *p)
 	res->normalized = oai_parser_normalized(p);
 	res->verb = oai_parser_verb(p);
 	t = oai_parser_token(p);
-	buf_printf(&res->dump, "END feed=%d finish=%d verb=%s date=",
-	    res->feed_rc, res->finish_rc,
+	buf_printf(&res->dump,
+	    "END feed=%d finish=%d verb=%s date=", res->feed_rc, res->finish_rc,
 	    oai_verb_name(oai_parser_verb(p)) ? oai_verb_name(res->verb) : "-");
 	dump_str(&res->dump, oai_parser_response_date(p));
 	buf_addstr(&res->dump, " error=");
@@ -422,8 +424,9 @@ finish_result(struct result *res, struct oai_parser *p)
 	buf_printf(&res->dump, " cursor=%lld size=%lld exp=", t->cursor,
 	    t->complete_list_size);
 	dump_str(&res->dump, t->expiration_date);
-	buf_printf(&res->dump, " nrecords=%zu nrejects=%zu repairs=%zu cause=",
-	    res->nrecords, res->nrejects, res->repairs);
+	buf_printf(&res->dump,
+	    " nrecords=%zu nrejects=%zu repairs=%zu cause=", res->nrecords,
+	    res->nrejects, res->repairs);
 	dump_str(&res->dump, res->cause);
 	buf_addch(&res->dump, '\n');
 }
@@ -432,8 +435,8 @@ finish_result(struct result *res, struct oai_parser *p)
 static void
 run(const char *data, size_t len, size_t chunk, struct result *res)
 {
-	struct oai_parser	*p;
-	size_t			 off, n;
+	struct oai_parser *p;
+	size_t		   off, n;
 
 	p = parser_for(res);
 	if (chunk == 0)
@@ -453,7 +456,7 @@ run(const char *data, size_t len, size_t chunk, struct result *res)
 static void
 run_all(const char *data, size_t len, struct result *res)
 {
-	size_t	c;
+	size_t c;
 
 	for (c = 0; c < nitems(chunk_sizes); c++) {
 		res[c].keep = 1;
@@ -474,8 +477,8 @@ run_all(const char *data, size_t len, struct result *res)
 static void
 run_all_file(const char *path, struct result *res)
 {
-	char	*data;
-	size_t	 len;
+	char  *data;
+	size_t len;
 
 	data = read_file(path, &len);
 	run_all(data, len, res);
@@ -485,7 +488,7 @@ run_all_file(const char *path, struct result *res)
 static void
 results_free(struct result *res)
 {
-	size_t	c;
+	size_t c;
 
 	for (c = 0; c < nitems(chunk_sizes); c++)
 		result_free(&res[c]);
@@ -494,7 +497,7 @@ results_free(struct result *res)
 static void
 result_free(struct result *res)
 {
-	size_t	i, j;
+	size_t i, j;
 
 	for (i = 0; i < res->nrecs; i++) {
 		struct rec *c = &res->recs[i];
@@ -530,8 +533,8 @@ result_free(struct result *res)
 static void
 run_file(const char *path, struct result *res)
 {
-	char	*data;
-	size_t	 len;
+	char  *data;
+	size_t len;
 
 	data = read_file(path, &len);
 	res->keep = 1;
@@ -540,8 +543,8 @@ run_file(const char *path, struct result *res)
 }
 
 /* The parser must never write to stderr: catch fd 2 in a file. */
-static int	saved_stderr = -1;
-static FILE	*stderr_file;
+static int   saved_stderr = -1;
+static FILE *stderr_file;
 
 static void
 stderr_begin(void)
@@ -555,7 +558,7 @@ stderr_begin(void)
 static size_t
 stderr_end(void)
 {
-	long	n;
+	long n;
 
 	fflush(stderr);
 	dup2(saved_stderr, STDERR_FILENO);
@@ -571,10 +574,14 @@ static int
 expect_failure(const char *path)
 {
 	static const char *const bad[] = {
-		"/BROKEN-", "/NOT-XML-", "/EMPTY-", "/FRAGMENT-",
-		"/EDITED-arxiv-2020-bare-error", ".gz",
+		"/BROKEN-",
+		"/NOT-XML-",
+		"/EMPTY-",
+		"/FRAGMENT-",
+		"/EDITED-arxiv-2020-bare-error",
+		".gz",
 	};
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < nitems(bad); i++)
 		if (strstr(path, bad[i]) != NULL)
@@ -592,11 +599,11 @@ cmp_str(const void *a, const void *b)
 static void
 collect(const char *dir, char ***files, size_t *n, size_t *cap)
 {
-	DIR		*d;
-	struct dirent	*de;
-	struct stat	 st;
-	char		*path;
-	size_t		 l;
+	DIR	      *d;
+	struct dirent *de;
+	struct stat    st;
+	char	      *path;
+	size_t	       l;
 
 	if ((d = opendir(dir)) == NULL)
 		fail_msg("opendir %s: %s", dir, strerror(errno));
@@ -631,9 +638,9 @@ collect(const char *dir, char ***files, size_t *n, size_t *cap)
  * The hostile fixtures: whether each parses, and a piece of its cause.
  */
 static const struct hostile {
-	const char	*file;
-	int		 ok;
-	const char	*cause;
+	const char *file;
+	int	    ok;
+	const char *cause;
 } hostile[] = {
 	{ "xxe.xml", 0, "DOCTYPE not allowed" },
 	{ "billion-laughs.xml", 0, "DOCTYPE not allowed" },
@@ -642,15 +649,19 @@ static const struct hostile {
 	{ "doctype-public-network-dtd.xml", 0, "DOCTYPE not allowed" },
 	{ "parameter-entities.xml", 0, "DOCTYPE not allowed" },
 	{ "truncated-listrecords.xml", 0, "line 9: document incomplete" },
-	{ "undeclared-prefix.xml", 0, "Namespace prefix dc on title is "
+	{ "undeclared-prefix.xml", 0,
+	    "Namespace prefix dc on title is "
 	    "not defined" },
 	{ "record-outside-list.xml", 0, "<record> out of place in <OAI-PMH>" },
 	{ "two-verbs.xml", 0, "more than one verb element" },
-	{ "other-namespace-root.xml", 0, "not an OAI-PMH response (root "
+	{ "other-namespace-root.xml", 0,
+	    "not an OAI-PMH response (root "
 	    "element \"OAI-PMH\" in namespace" },
-	{ "encoding-us-ascii-with-8bit.xml", 0, "line 5: document incomplete "
+	{ "encoding-us-ascii-with-8bit.xml", 0,
+	    "line 5: document incomplete "
 	    "(input not valid in its declared encoding)" },
-	{ "encoding-shift-jis-invalid.xml", 0, "encoding error: input "
+	{ "encoding-shift-jis-invalid.xml", 0,
+	    "encoding error: input "
 	    "conversion failed due to input error" },
 	{ "control-chars.xml", 1, NULL },
 	/* Served by the test server's /pages to tests/test_integration.c. */
@@ -669,10 +680,10 @@ static const struct hostile {
  * The broken fixtures: all parse; what each delivers, rejects and repairs.
  */
 static const struct broken {
-	const char	*file;
-	size_t		 nrecords;
-	size_t		 nrejects;
-	size_t		 repairs;
+	const char *file;
+	size_t	    nrecords;
+	size_t	    nrejects;
+	size_t	    repairs;
 } broken[] = {
 	{ "utf8-invalid-bytes.xml", 15, 0, 33 },
 	{ "utf8-noncharacters.xml", 3, 0, 3 },
@@ -695,8 +706,8 @@ static const struct broken {
 static const struct broken *
 broken_find(const char *path)
 {
-	const char	*base = strrchr(path, '/') + 1;
-	size_t		 i;
+	const char *base = strrchr(path, '/') + 1;
+	size_t	    i;
 
 	for (i = 0; i < nitems(broken); i++)
 		if (strcmp(base, broken[i].file) == 0)
@@ -707,8 +718,8 @@ broken_find(const char *path)
 static const struct hostile *
 hostile_find(const char *path)
 {
-	const char	*base = strstr(path, HOSTILE_DIR "/");
-	size_t		 i;
+	const char *base = strstr(path, HOSTILE_DIR "/");
+	size_t	    i;
 
 	if (base == NULL)
 		return NULL;
@@ -726,12 +737,12 @@ hostile_find(const char *path)
 static void
 test_fixtures_chunked(void **state)
 {
-	struct result		 res[nitems(chunk_sizes)];
-	const struct hostile	*h;
-	const struct broken	*bk;
-	char			**files = NULL, *data;
-	size_t			 nfiles = 0, cap = 0, len, i, c, nreal;
-	size_t			 noise, nok = 0, nfail = 0;
+	struct result	      res[nitems(chunk_sizes)];
+	const struct hostile *h;
+	const struct broken  *bk;
+	char		    **files = NULL, *data;
+	size_t		      nfiles = 0, cap = 0, len, i, c, nreal;
+	size_t		      noise, nok = 0, nfail = 0;
 
 	memset(res, 0, sizeof(res));
 	collect(REAL_DIR, &files, &nfiles, &cap);
@@ -756,11 +767,11 @@ test_fixtures_chunked(void **state)
 		free(data);
 
 		if (noise != 0)
-			fail_msg("%s: %zu bytes written to stderr", files[i],
-			    noise);
+			fail_msg(
+			    "%s: %zu bytes written to stderr", files[i], noise);
 		for (c = 1; c < nitems(chunk_sizes); c++)
 			if (strcmp(buf_str(&res[0].dump),
-			    buf_str(&res[c].dump)) != 0) {
+				buf_str(&res[c].dump)) != 0) {
 				print_error("1-byte:\n%s\n%zu-byte:\n%s\n",
 				    buf_str(&res[0].dump), chunk_sizes[c],
 				    buf_str(&res[c].dump));
@@ -772,29 +783,31 @@ test_fixtures_chunked(void **state)
 			    res[0].reparse_error);
 		if (res[0].raw_failed != 0)
 			fail_msg("%s: %zu rejected records do not re-parse: "
-			    "%s", files[i], res[0].raw_failed,
-			    res[0].raw_error);
+				 "%s",
+			    files[i], res[0].raw_failed, res[0].raw_error);
 
 		if ((h = hostile_find(files[i])) != NULL &&
 		    strstr(files[i], HOSTILE_DIR) != NULL) {
 			if (h->ok && res[0].finish_rc != 0)
-				fail_msg("%s: failed: %s", files[i],
-				    res[0].cause);
-			if (!h->ok && (res[0].finish_rc == 0 ||
-			    strstr(res[0].cause, h->cause) == NULL))
+				fail_msg(
+				    "%s: failed: %s", files[i], res[0].cause);
+			if (!h->ok &&
+			    (res[0].finish_rc == 0 ||
+				strstr(res[0].cause, h->cause) == NULL))
 				fail_msg("%s: cause \"%s\", wanted \"%s\"",
 				    files[i], res[0].cause, h->cause);
 		} else if ((bk = broken_find(files[i])) != NULL &&
 		    strstr(files[i], BROKEN_DIR) != NULL) {
 			if (res[0].finish_rc != 0)
-				fail_msg("%s: failed: %s", files[i],
-				    res[0].cause);
+				fail_msg(
+				    "%s: failed: %s", files[i], res[0].cause);
 			if (res[0].nrecords != bk->nrecords ||
 			    res[0].nrejects != bk->nrejects ||
 			    res[0].repairs != bk->repairs)
 				fail_msg("%s: %zu records, %zu rejects, %zu "
-				    "repairs", files[i], res[0].nrecords,
-				    res[0].nrejects, res[0].repairs);
+					 "repairs",
+				    files[i], res[0].nrecords, res[0].nrejects,
+				    res[0].repairs);
 		} else if (strstr(files[i], "invalid-char-0x0B") != NULL ||
 		    strstr(files[i], "invalid-utf8-bytes") != NULL) {
 			/* The input filter repairs them. */
@@ -816,7 +829,8 @@ test_fixtures_chunked(void **state)
 	}
 	free(files);
 	print_message("   %zu fixtures x %zu chunkings: %zu parse, %zu "
-	    "rejected\n", nfiles, nitems(chunk_sizes), nok, nfail);
+		      "rejected\n",
+	    nfiles, nitems(chunk_sizes), nok, nfail);
 }
 
 /* The exact causes for the real fixtures that do not parse. */
@@ -824,8 +838,8 @@ static void
 test_rejected_causes(void **state)
 {
 	static const struct {
-		const char	*file;
-		const char	*cause;
+		const char *file;
+		const char *cause;
 	} cases[] = {
 		{ "dnet/FRAGMENT-mediarep-2020-record-oai_openaire.xml",
 		    "not an OAI-PMH response (root element \"record\")" },
@@ -834,7 +848,8 @@ test_rejected_causes(void **state)
 		{ "mit/EMPTY-dspace-mit-2024-http500-empty-body.xml",
 		    "empty document" },
 		{ "paperhive/EDITED-arxiv-2020-bare-error-without-OAI-PMH-"
-		    "root.xml", "not an OAI-PMH response (root element "
+		  "root.xml",
+		    "not an OAI-PMH response (root element "
 		    "\"error\")" },
 		{ "paperhive/NOT-XML-arxiv-2018-http503-retry-after.html.xml",
 		    "not an OAI-PMH response (root element \"html\")" },
@@ -842,17 +857,19 @@ test_rejected_causes(void **state)
 		    "line 1: Opening and ending tag mismatch: bogus line 1 and "
 		    "OAI-PMH" },
 		{ "pyoai/BROKEN-dspace-erasmus-2006-identify-undefined-"
-		    "entity.xml", "line 1: Entity 'bogus' not defined" },
+		  "entity.xml",
+		    "line 1: Entity 'bogus' not defined" },
 		{ "scrapi/GZIP-digitalcommons-calpoly-2015-listrecords-page3."
-		    "xml.gz", "gzip-compressed data, not XML" },
+		  "xml.gz",
+		    "gzip-compressed data, not XML" },
 		{ "scythe/NOT-XML-httpbun-html-page-for-verb-Identify.xml",
 		    "DOCTYPE not allowed" },
 		{ "sickle/NOT-XML-body-broken-xml.xml",
 		    "line 1: Document is empty" },
 	};
-	struct result	res = { 0 };
-	char		*path;
-	size_t		 i;
+	struct result res = { 0 };
+	char	     *path;
+	size_t	      i;
 
 	for (i = 0; i < nitems(cases); i++) {
 		xasprintf(&path, "%s/%s", REAL_DIR, cases[i].file);
@@ -869,7 +886,7 @@ test_rejected_causes(void **state)
 static void
 test_tables(void **state)
 {
-	const struct oai_format	*dc;
+	const struct oai_format *dc;
 	int			 i;
 
 	assert_null(oai_verb_name(OAI_VERB_NONE));
@@ -895,8 +912,8 @@ test_tables(void **state)
 }
 
 static void
-assert_dc(const struct rec *r, size_t i, const char *element,
-    const char *value, const char *lang)
+assert_dc(const struct rec *r, size_t i, const char *element, const char *value,
+    const char *lang)
 {
 	assert_true(i < r->ndc);
 	assert_string_equal(r->dc[i].element, element);
@@ -913,49 +930,89 @@ assert_dc(const struct rec *r, size_t i, const char *element,
  * identifier, name, lang and value of each.  Fixtures not listed yield none.
  */
 static const struct {
-	const char	*file;
-	size_t		 nfields;
-	uint64_t	 hash;
+	const char *file;
+	size_t	    nfields;
+	uint64_t    hash;
 } real_fields[] = {
-	{ "httpoai/BROKEN-celestial-citebase-2005-getrecord-invalid-utf8-bytes.xml", 8, 0x4f9dc7142fab3273ULL },
-	{ "httpoai/celestial-citebase-2005-getrecord-request-verb-with-semicolons.xml", 8, 0xd4189eba5a262636ULL },
-	{ "indexdata/ojs2-ijict-2011-listrecords-oai_dc-with-deleted.xml", 200, 0xaa6ca76ccf6aa53aULL },
-	{ "phpoaipmh/bnf-gallica-2015-listrecords-no-xml-declaration.xml", 16, 0x1727bea521c47938ULL },
-	{ "phpoaipmh/nsdl-2012-getrecord-nsdl_dc.xml", 25, 0x9727908b7ffa914aULL },
-	{ "phpoaipmh/nsdl-2012-listrecords-nsdl_dc-544KB.xml", 3700, 0xdc90cb65d8be1c29ULL },
-	{ "pyoai/dspace-erasmus-2003-getrecord-oai_dc.xml", 16, 0xac899755e337f8b1ULL },
-	{ "pyoai/dspace-erasmus-2003-listrecords-oai_dc.xml", 351, 0x04f8a7740b28a815ULL },
-	{ "pyoai/dspace-erasmus-2004-getrecord-oai_dc.xml", 16, 0xd8b6d4c643922eedULL },
-	{ "pyoai/dspace-erasmus-2004-listrecords-oai_dc-252KB.xml", 1949, 0x3bb1cce325f73489ULL },
-	{ "scrapi/BROKEN-pucrio-maxwell-2015-listrecords-invalid-char-0x0B.xml", 105, 0xd54517e5a8f3d7d1ULL },
-	{ "scrapi/asu-2015-listrecords-deleted-token-no-attrs.xml", 885, 0xc1e89dfdf628821dULL },
-	{ "scrapi/bhl-2015-listrecords-no-xml-declaration.xml", 586, 0x80b84d8728367404ULL },
-	{ "scrapi/cyberleninka-2015-listrecords-oai_dc-russian.xml", 564, 0x88a25cf016c7ff28ULL },
-	{ "scrapi/digitalcommons-calpoly-2015-listrecords-page1.xml", 1076, 0x26fe12e08f493f95ULL },
-	{ "scrapi/digitalcommons-calpoly-2015-listrecords-page2.xml", 1000, 0xcd0343d76e7fe1c4ULL },
-	{ "scrapi/digitalcommons-calpoly-2015-listrecords-page3-final-empty-token.xml", 80, 0xc827e2119dfbed4aULL },
-	{ "scrapi/dspace-colostate-2016-listrecords-page1-of-11.xml", 2228, 0x01397b706e3af736ULL },
-	{ "scrapi/dspace-colostate-2016-listrecords-page11-final.xml", 154, 0xf9bf50d58eb61be1ULL },
-	{ "scrapi/dspace-dryad-2015-listrecords-page1.xml", 1887, 0x3ed98cd536826ef7ULL },
-	{ "scrapi/dspace-dryad-2015-listrecords-page3-final-empty-token.xml", 367, 0x8b2cd4e688ac3d3fULL },
-	{ "scrapi/dspace-harvard-dash-2012-listrecords-with-deleted.xml", 507, 0xac98187be54fd22fULL },
-	{ "scrapi/dspace-udel-2016-listrecords-page16-final-empty-nonselfclosing-token.xml", 1145, 0x6b78f4b0a1383393ULL },
-	{ "scrapi/eprints-caltech-2015-listrecords-oai_dc.xml", 1441, 0xf292a922d67b4c39ULL },
-	{ "scrapi/eprints-lshtm-2015-listrecords-oai_dc-with-deleted.xml", 1501, 0xde2a29c4878e91e6ULL },
-	{ "scrapi/humanities-commons-mla-2016-listrecords-page13.xml", 179, 0xf35b624215f4b590ULL },
-	{ "scrapi/nature-2016-listrecords-empty-token-completeListSize-mismatch.xml", 2683, 0xa4100e7792fd12faULL },
-	{ "scrapi/pmc-2014-listrecords-oai_dc-page1.xml", 790, 0x29a3baaf4af1aac2ULL },
-	{ "scrapi/zenodo-2015-listrecords-oai_dc.xml", 70, 0xef41ae23066b587eULL },
-	{ "scythe/zenodo-2026-listrecords-oai_dc-page2-with-deleted.xml", 41, 0x48b3c993a24db092ULL },
-	{ "ucldc/cdl-2013-listrecords-oai_dc-deleted-non-oai-identifiers.xml", 73, 0x7eca79527033d261ULL },
-	{ "ucldc/contentdm-usfca-getrecord-oai_qdc.xml", 19, 0x745200224115f97fULL },
-	{ "ucldc/dspace-uci-2015-listrecords-didl.xml", 14, 0xe0dbc54ba444465cULL },
-	{ "vufind/subjectsplus-2023-listrecords-quirky.xml", 8, 0x4c74dfd340ec82a3ULL },
+	{ "httpoai/"
+	  "BROKEN-celestial-citebase-2005-getrecord-invalid-utf8-bytes.xml",
+	    8, 0x4f9dc7142fab3273ULL },
+	{ "httpoai/"
+	  "celestial-citebase-2005-getrecord-request-verb-with-semicolons.xml",
+	    8, 0xd4189eba5a262636ULL },
+	{ "indexdata/ojs2-ijict-2011-listrecords-oai_dc-with-deleted.xml", 200,
+	    0xaa6ca76ccf6aa53aULL },
+	{ "phpoaipmh/bnf-gallica-2015-listrecords-no-xml-declaration.xml", 16,
+	    0x1727bea521c47938ULL },
+	{ "phpoaipmh/nsdl-2012-getrecord-nsdl_dc.xml", 25,
+	    0x9727908b7ffa914aULL },
+	{ "phpoaipmh/nsdl-2012-listrecords-nsdl_dc-544KB.xml", 3700,
+	    0xdc90cb65d8be1c29ULL },
+	{ "pyoai/dspace-erasmus-2003-getrecord-oai_dc.xml", 16,
+	    0xac899755e337f8b1ULL },
+	{ "pyoai/dspace-erasmus-2003-listrecords-oai_dc.xml", 351,
+	    0x04f8a7740b28a815ULL },
+	{ "pyoai/dspace-erasmus-2004-getrecord-oai_dc.xml", 16,
+	    0xd8b6d4c643922eedULL },
+	{ "pyoai/dspace-erasmus-2004-listrecords-oai_dc-252KB.xml", 1949,
+	    0x3bb1cce325f73489ULL },
+	{ "scrapi/BROKEN-pucrio-maxwell-2015-listrecords-invalid-char-0x0B.xml",
+	    105, 0xd54517e5a8f3d7d1ULL },
+	{ "scrapi/asu-2015-listrecords-deleted-token-no-attrs.xml", 885,
+	    0xc1e89dfdf628821dULL },
+	{ "scrapi/bhl-2015-listrecords-no-xml-declaration.xml", 586,
+	    0x80b84d8728367404ULL },
+	{ "scrapi/cyberleninka-2015-listrecords-oai_dc-russian.xml", 564,
+	    0x88a25cf016c7ff28ULL },
+	{ "scrapi/digitalcommons-calpoly-2015-listrecords-page1.xml", 1076,
+	    0x26fe12e08f493f95ULL },
+	{ "scrapi/digitalcommons-calpoly-2015-listrecords-page2.xml", 1000,
+	    0xcd0343d76e7fe1c4ULL },
+	{ "scrapi/"
+	  "digitalcommons-calpoly-2015-listrecords-page3-final-empty-token.xml",
+	    80, 0xc827e2119dfbed4aULL },
+	{ "scrapi/dspace-colostate-2016-listrecords-page1-of-11.xml", 2228,
+	    0x01397b706e3af736ULL },
+	{ "scrapi/dspace-colostate-2016-listrecords-page11-final.xml", 154,
+	    0xf9bf50d58eb61be1ULL },
+	{ "scrapi/dspace-dryad-2015-listrecords-page1.xml", 1887,
+	    0x3ed98cd536826ef7ULL },
+	{ "scrapi/dspace-dryad-2015-listrecords-page3-final-empty-token.xml",
+	    367, 0x8b2cd4e688ac3d3fULL },
+	{ "scrapi/dspace-harvard-dash-2012-listrecords-with-deleted.xml", 507,
+	    0xac98187be54fd22fULL },
+	{ "scrapi/"
+	  "dspace-udel-2016-listrecords-page16-final-empty-nonselfclosing-"
+	  "token.xml",
+	    1145, 0x6b78f4b0a1383393ULL },
+	{ "scrapi/eprints-caltech-2015-listrecords-oai_dc.xml", 1441,
+	    0xf292a922d67b4c39ULL },
+	{ "scrapi/eprints-lshtm-2015-listrecords-oai_dc-with-deleted.xml", 1501,
+	    0xde2a29c4878e91e6ULL },
+	{ "scrapi/humanities-commons-mla-2016-listrecords-page13.xml", 179,
+	    0xf35b624215f4b590ULL },
+	{ "scrapi/"
+	  "nature-2016-listrecords-empty-token-completeListSize-mismatch.xml",
+	    2683, 0xa4100e7792fd12faULL },
+	{ "scrapi/pmc-2014-listrecords-oai_dc-page1.xml", 790,
+	    0x29a3baaf4af1aac2ULL },
+	{ "scrapi/zenodo-2015-listrecords-oai_dc.xml", 70,
+	    0xef41ae23066b587eULL },
+	{ "scythe/zenodo-2026-listrecords-oai_dc-page2-with-deleted.xml", 41,
+	    0x48b3c993a24db092ULL },
+	{ "ucldc/cdl-2013-listrecords-oai_dc-deleted-non-oai-identifiers.xml",
+	    73, 0x7eca79527033d261ULL },
+	{ "ucldc/contentdm-usfca-getrecord-oai_qdc.xml", 19,
+	    0x745200224115f97fULL },
+	{ "ucldc/dspace-uci-2015-listrecords-didl.xml", 14,
+	    0xe0dbc54ba444465cULL },
+	{ "vufind/subjectsplus-2023-listrecords-quirky.xml", 8,
+	    0x4c74dfd340ec82a3ULL },
 };
 
 struct fields_acc {
-	size_t		 n;
-	uint64_t	 h;
+	size_t	 n;
+	uint64_t h;
 };
 
 static uint64_t
@@ -973,14 +1030,15 @@ fnv_str(uint64_t h, const char *s)
 static int
 fields_on_record(void *arg, const struct oai_record *r)
 {
-	struct fields_acc	*a = arg;
-	size_t			 i;
+	struct fields_acc *a = arg;
+	size_t		   i;
 
 	for (i = 0; i < r->nfields; i++) {
 		/* The format's own name, the same pointer. */
 		assert_non_null(r->format);
-		assert_ptr_equal(r->fields[i].name, format_field_name(r->format,
-		    format_field(r->format, r->fields[i].name)));
+		assert_ptr_equal(r->fields[i].name,
+		    format_field_name(
+			r->format, format_field(r->format, r->fields[i].name)));
 		a->h = fnv_str(a->h, r->identifier);
 		a->h = fnv_str(a->h, r->fields[i].name);
 		a->h = fnv_str(a->h, r->fields[i].lang);
@@ -994,14 +1052,14 @@ fields_on_record(void *arg, const struct oai_record *r)
 static void
 test_format_dc_real(void **state)
 {
-	const struct oai_callbacks	 cb = { fields_on_record, NULL, NULL,
-					    NULL, NULL };
-	struct fields_acc		 a;
-	struct oai_parser		*p;
-	char				**files = NULL, *data;
-	const char			*base;
-	size_t				 nfiles = 0, cap = 0, len, i, j, off;
-	size_t				 n, seen = 0;
+	const struct oai_callbacks cb = { fields_on_record, NULL, NULL, NULL,
+		NULL };
+	struct fields_acc	   a;
+	struct oai_parser	  *p;
+	char			 **files = NULL, *data;
+	const char		  *base;
+	size_t			   nfiles = 0, cap = 0, len, i, j, off;
+	size_t			   n, seen = 0;
 
 	collect(REAL_DIR, &files, &nfiles, &cap);
 	qsort(files, nfiles, sizeof(*files), cmp_str);
@@ -1024,14 +1082,15 @@ test_format_dc_real(void **state)
 				break;
 		if (j == nitems(real_fields)) {
 			if (a.n != 0)
-				fail_msg("%s: %zu fields, wanted none", base,
-				    a.n);
+				fail_msg(
+				    "%s: %zu fields, wanted none", base, a.n);
 			continue;
 		}
 		seen++;
 		if (a.n != real_fields[j].nfields || a.h != real_fields[j].hash)
 			fail_msg("%s: %zu fields hashing to %016llx, wanted "
-			    "%zu, %016llx", base, a.n, (unsigned long long)a.h,
+				 "%zu, %016llx",
+			    base, a.n, (unsigned long long)a.h,
 			    real_fields[j].nfields,
 			    (unsigned long long)real_fields[j].hash);
 	}
@@ -1049,31 +1108,36 @@ test_format_dc_real(void **state)
 static void
 test_format_unknown(void **state)
 {
-#define MARC_NS	"xmlns:marc=\"http://www.loc.gov/MARC21/slim\""
-#define QDC_NS	"xmlns:qdc=\"http://example.org/qdc\" xmlns:dc=\"" \
-	DC_NS "\" xmlns:dcterms=\"http://purl.org/dc/terms/\""
-#define MARC_BODY ">" \
+#define MARC_NS "xmlns:marc=\"http://www.loc.gov/MARC21/slim\""
+#define QDC_NS \
+	"xmlns:qdc=\"http://example.org/qdc\" xmlns:dc=\"" DC_NS \
+	"\" xmlns:dcterms=\"http://purl.org/dc/terms/\""
+#define MARC_BODY \
+	">" \
 	"<marc:datafield tag=\"245\"><marc:subfield code=\"a\">A title" \
 	"</marc:subfield></marc:datafield></marc:record>"
-#define QDC_BODY "><dc:title xml:lang=\"en\">T</dc:title>" \
+#define QDC_BODY \
+	"><dc:title xml:lang=\"en\">T</dc:title>" \
 	"<dcterms:abstract>A</dcterms:abstract><dc:creator>C</dc:creator>" \
 	"</qdc:qualifieddc>"
 /* With the default namespace in scope declared on the root. */
 #define OAI_DEFAULT " xmlns=\"http://www.openarchives.org/OAI/2.0/\""
-	static const char	 marc[] = "<marc:record " MARC_NS MARC_BODY;
-	static const char	 marc_out[] = "<marc:record " MARC_NS
-	    OAI_DEFAULT MARC_BODY;
-	static const char	 qdc[] = "<qdc:qualifieddc " QDC_NS QDC_BODY;
-	static const char	 qdc_out[] = "<qdc:qualifieddc " QDC_NS
-	    OAI_DEFAULT QDC_BODY;
-	struct result		 res[nitems(chunk_sizes)];
-	char			*doc;
-	const struct rec	*r;
-	size_t			 i, j;
+	static const char marc[] = "<marc:record " MARC_NS MARC_BODY;
+	static const char				   marc_out[] =
+	    "<marc:record " MARC_NS OAI_DEFAULT		   MARC_BODY;
+	static const char qdc[] = "<qdc:qualifieddc " QDC_NS QDC_BODY;
+	static const char				     qdc_out[] =
+	    "<qdc:qualifieddc " QDC_NS OAI_DEFAULT	     QDC_BODY;
+	struct result	  res[nitems(chunk_sizes)];
+	char		 *doc;
+	const struct rec *r;
+	size_t		  i, j;
 
 	memset(res, 0, sizeof(res));
-	xasprintf(&doc, "%s<ListRecords>%s%s</metadata></record>"
-	    "</ListRecords></OAI-PMH>", OAI_OPEN, REC_OPEN, marc);
+	xasprintf(&doc,
+	    "%s<ListRecords>%s%s</metadata></record>"
+	    "</ListRecords></OAI-PMH>",
+	    OAI_OPEN, REC_OPEN, marc);
 	run_all(doc, strlen(doc), res);
 	free(doc);
 	assert_int_equal(res[0].finish_rc, 0);
@@ -1085,8 +1149,10 @@ test_format_unknown(void **state)
 	results_free(res);
 
 	memset(res, 0, sizeof(res));
-	xasprintf(&doc, "%s<ListRecords>%s%s</metadata></record>"
-	    "</ListRecords></OAI-PMH>", OAI_OPEN, REC_OPEN, qdc);
+	xasprintf(&doc,
+	    "%s<ListRecords>%s%s</metadata></record>"
+	    "</ListRecords></OAI-PMH>",
+	    OAI_OPEN, REC_OPEN, qdc);
 	run_all(doc, strlen(doc), res);
 	free(doc);
 	assert_int_equal(res[0].finish_rc, 0);
@@ -1108,8 +1174,8 @@ test_format_unknown(void **state)
 static void
 test_nur_page1(void **state)
 {
-	struct result		 res = { 0 };
-	const struct rec	*r;
+	struct result	  res = { 0 };
+	const struct rec *r;
 
 	run_file(NUR_DIR "/listrecords-oai_dc-page1.xml", &res);
 	assert_int_equal(res.finish_rc, 0);
@@ -1124,8 +1190,10 @@ test_nur_page1(void **state)
 	assert_int_equal(r->nsets, 2);
 	assert_string_equal(r->sets[0], "com_123456789_1");
 	assert_string_equal(r->sets[1], "col_123456789_6");
-	assert_dc(r, 0, "title", "THE EXPLORATION OF TEACHER LEADERSHIP AT "
-	    "SECONDARY SCHOOLS IN KAZAKHSTAN", NULL);
+	assert_dc(r, 0, "title",
+	    "THE EXPLORATION OF TEACHER LEADERSHIP AT "
+	    "SECONDARY SCHOOLS IN KAZAKHSTAN",
+	    NULL);
 	assert_dc(r, 1, "creator", "Khoroshash, Aidar", NULL);
 	assert_dc(r, 2, "subject", "perceptions", NULL);
 	assert_dc(r, 3, "subject", "schools", NULL);
@@ -1134,7 +1202,8 @@ test_nur_page1(void **state)
 	assert_dc(r, 6, "subject", "teacher leadership", NULL);
 	assert_string_equal(r->dc[7].element, "description");
 	/* The mojibake of the source, kept as the UTF-8 it is. */
-	assert_non_null(strstr(r->dc[7].value, "the stakeholders\xc4\x81\xe2"
+	assert_non_null(strstr(r->dc[7].value,
+	    "the stakeholders\xc4\x81\xe2"
 	    "\x82\xac\xcb\x9c own explanations"));
 	assert_dc(r, 8, "date", "2023-09-21T09:12:44Z", NULL);
 	assert_dc(r, 9, "date", "2023-09-21T09:12:44Z", NULL);
@@ -1146,19 +1215,30 @@ test_nur_page1(void **state)
 	assert_dc(r, 16, "rights", "Type of access: Restricted", NULL);
 	assert_int_equal(r->ndc, 17);
 	/* Own declarations first, then the inherited default namespace. */
-	assert_true(strncmp(r->metadata, "<oai_dc:dc xmlns:oai_dc=\"http://"
-	    "www.openarchives.org/OAI/2.0/oai_dc/\" xmlns:dc=\"http://purl.org"
-	    "/dc/elements/1.1/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema"
-	    "-instance\" xmlns=\"http://www.openarchives.org/OAI/2.0/\" xsi:"
-	    "schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "
-	    "http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n<dc:title>",
-	    strlen("<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/"
-	    "2.0/oai_dc/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "
-	    "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns="
-	    "\"http://www.openarchives.org/OAI/2.0/\" xsi:schemaLocation="
-	    "\"http://www.openarchives.org/OAI/2.0/oai_dc/ http://www."
-	    "openarchives.org/OAI/2.0/oai_dc.xsd\">\n<dc:title>")) == 0);
-	assert_non_null(strstr(r->metadata, "<dc:language xml:lang=\"en_US\">"
+	assert_true(
+	    strncmp(r->metadata,
+		"<oai_dc:dc xmlns:oai_dc=\"http://"
+		"www.openarchives.org/OAI/2.0/oai_dc/\" "
+		"xmlns:dc=\"http://purl.org"
+		"/dc/elements/1.1/\" "
+		"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema"
+		"-instance\" xmlns=\"http://www.openarchives.org/OAI/2.0/\" "
+		"xsi:"
+		"schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "
+		"http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n<dc:title>",
+		strlen(
+		    "<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/"
+		    "2.0/oai_dc/\" "
+		    "xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "
+		    "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+		    "xmlns="
+		    "\"http://www.openarchives.org/OAI/2.0/\" "
+		    "xsi:schemaLocation="
+		    "\"http://www.openarchives.org/OAI/2.0/oai_dc/ http://www."
+		    "openarchives.org/OAI/2.0/oai_dc.xsd\">\n<dc:title>")) ==
+	    0);
+	assert_non_null(strstr(r->metadata,
+	    "<dc:language xml:lang=\"en_US\">"
 	    "en</dc:language>\n"));
 	assert_true(r->metadata_len > 10 &&
 	    strcmp(r->metadata + r->metadata_len - 12, "</oai_dc:dc>") == 0);
@@ -1166,23 +1246,31 @@ test_nur_page1(void **state)
 	r = &res.recs[1];
 	assert_string_equal(r->identifier, "oai:nur.nu.edu.kz:123456789/7433");
 	assert_string_equal(r->datestamp, "2023-09-22T04:01:10Z");
-	assert_dc(r, 0, "title", "Мұғалімдердің көшбасшылығы: мектептегі "
-	    "кәсіби даму", "kk");
-	assert_dc(r, 1, "title", "Лидерство учителей: профессиональное "
-	    "развитие в школе", "ru");
+	assert_dc(r, 0, "title",
+	    "Мұғалімдердің көшбасшылығы: мектептегі "
+	    "кәсіби даму",
+	    "kk");
+	assert_dc(r, 1, "title",
+	    "Лидерство учителей: профессиональное "
+	    "развитие в школе",
+	    "ru");
 	assert_dc(r, 2, "creator", "Нұрланқызы, Айгерім", NULL);
 	assert_dc(r, 3, "subject", "көшбасшылық", "kk");
 	assert_dc(r, 4, "subject", "лидерство учителей", "ru");
-	assert_dc(r, 5, "description", "Зерттеу Қазақстандағы төрт мектепте "
-	    "жүргізілді; «Сапалы білім» — SDG 4.", "kk");
+	assert_dc(r, 5, "description",
+	    "Зерттеу Қазақстандағы төрт мектепте "
+	    "жүргізілді; «Сапалы білім» — SDG 4.",
+	    "kk");
 	assert_dc(r, 6, "date", "2019", NULL);
 	assert_dc(r, 7, "type", "Master's thesis", NULL);
 	assert_dc(r, 9, "language", "kk", NULL);
 	assert_int_equal(r->ndc, 10);
 
-	assert_non_null(strstr(buf_str(&res.dump), " token=1 [13]oai_dc////100 "
+	assert_non_null(strstr(buf_str(&res.dump),
+	    " token=1 [13]oai_dc////100 "
 	    "cursor=0 size=3 exp=(null) "));
-	assert_non_null(strstr(buf_str(&res.dump), "date=[20]2026-11-22T09:15:"
+	assert_non_null(strstr(buf_str(&res.dump),
+	    "date=[20]2026-11-22T09:15:"
 	    "02Z error=(null) (null) "));
 	result_free(&res);
 }
@@ -1191,11 +1279,11 @@ test_nur_page1(void **state)
 static void
 test_nur_tokens(void **state)
 {
-	struct result		 res = { 0 };
-	struct oai_parser	*p;
-	const struct oai_token	*t;
-	char			*data;
-	size_t			 len;
+	struct result		res = { 0 };
+	struct oai_parser      *p;
+	const struct oai_token *t;
+	char		       *data;
+	size_t			len;
 
 	data = read_file(NUR_DIR "/listrecords-oai_dc-page1.xml", &len);
 	p = parser_for(&res);
@@ -1207,8 +1295,8 @@ test_nur_tokens(void **state)
 	assert_int_equal(t->cursor, 0);
 	assert_int_equal(t->complete_list_size, 3);
 	assert_null(t->expiration_date);
-	assert_string_equal(oai_parser_response_date(p),
-	    "2026-11-22T09:15:02Z");
+	assert_string_equal(
+	    oai_parser_response_date(p), "2026-11-22T09:15:02Z");
 	assert_null(oai_parser_error_code(p));
 	assert_string_equal(oai_parser_cause(p), "");
 	assert_int_equal(oai_parser_repairs(p), 0);
@@ -1227,8 +1315,8 @@ test_nur_tokens(void **state)
 	assert_int_equal(t->cursor, 100);
 	assert_int_equal(t->complete_list_size, 3);
 	assert_int_equal(res.nrecs, 1);
-	assert_string_equal(res.recs[0].identifier,
-	    "oai:nur.nu.edu.kz:123456789/7440");
+	assert_string_equal(
+	    res.recs[0].identifier, "oai:nur.nu.edu.kz:123456789/7440");
 	assert_string_equal(res.recs[0].datestamp, "2023-09-23T11:30:00Z");
 	assert_int_equal(res.recs[0].deleted, 1);
 	assert_int_equal(res.recs[0].nsets, 1);
@@ -1243,13 +1331,14 @@ test_nur_tokens(void **state)
 static void
 test_nur_identify(void **state)
 {
-	struct result	res = { 0 };
+	struct result res = { 0 };
 
 	run_file(NUR_DIR "/identify.xml", &res);
 	assert_int_equal(res.finish_rc, 0);
 	assert_int_equal(res.verb, OAI_IDENTIFY);
 	assert_int_equal(res.nidentify, 1);
-	assert_string_equal(res.identify_dump, "I "
+	assert_string_equal(res.identify_dump,
+	    "I "
 	    "[32]Nazarbayev University Repository "
 	    "[33]https://nur.nu.edu.kz/oai/request "
 	    "[3]2.0 [20]2013-04-01T00:00:00Z [9]transient "
@@ -1263,7 +1352,8 @@ test_nur_identify(void **state)
 	run_file(REAL_DIR "/melinda/melinda-identify-nonstandard-elements.xml",
 	    &res);
 	assert_int_equal(res.finish_rc, 0);
-	assert_string_equal(res.identify_dump, "I "
+	assert_string_equal(res.identify_dump,
+	    "I "
 	    "[50]Melinda OAI-PMH provider for bibliographic records "
 	    "[21]http://localhost:1337 (null) (null) [9]transient "
 	    "[20]YYYY-MM-DDthh:mm:ssZ emails=1 [11]foo@foo.bar "
@@ -1274,7 +1364,8 @@ test_nur_identify(void **state)
 	run_file(REAL_DIR "/rubyoai/pmc-2006-identify-no-default-namespace.xml",
 	    &res);
 	assert_int_equal(res.finish_rc, 0);
-	assert_non_null(strstr(res.identify_dump, "[10]1999-01-01 [2]no "
+	assert_non_null(strstr(res.identify_dump,
+	    "[10]1999-01-01 [2]no "
 	    "[10]YYYY-MM-DD emails=1 [20]oai@ncbi.nlm.nih.gov"));
 	result_free(&res);
 }
@@ -1283,10 +1374,10 @@ static void
 test_error_codes(void **state)
 {
 	static const struct {
-		const char	*file;
-		const char	*code;
-		const char	*message;	/* start of it, or NULL */
-		enum oai_verb	 verb;
+		const char   *file;
+		const char   *code;
+		const char   *message; /* start of it, or NULL */
+		enum oai_verb verb;
 	} cases[] = {
 		{ "sickle/error-badArgument-spec-example.xml", "badArgument",
 		    NULL, OAI_LIST_RECORDS },
@@ -1301,8 +1392,10 @@ test_error_codes(void **state)
 		{ "phpoaipmh/bepress-wustl-2018-error-idDoesNotExist.xml",
 		    "idDoesNotExist", NULL, OAI_GET_RECORD },
 		{ "sickle/error-idDoesNotExist-spec-example.xml",
-		    "idDoesNotExist", "oai:lcoa1.loc.gov:loc.rbc/rbpe.00000111 "
-		    "has the\n", OAI_LIST_METADATA_FORMATS },
+		    "idDoesNotExist",
+		    "oai:lcoa1.loc.gov:loc.rbc/rbpe.00000111 "
+		    "has the\n",
+		    OAI_LIST_METADATA_FORMATS },
 		{ "invenio/arxiv-2016-error-noRecordsMatch-with-message.xml",
 		    "noRecordsMatch", NULL, OAI_LIST_RECORDS },
 		/* Zenodo's <request> carries no verb. */
@@ -1311,17 +1404,19 @@ test_error_codes(void **state)
 		{ "sickle/error-noSetHierarchy-spec-example.xml",
 		    "noSetHierarchy", NULL, OAI_LIST_SETS },
 		{ "scythe/zenodo-2026-http422-badResumptionToken.xml",
-		    "badResumptionToken", "The value of the resumptionToken "
-		    "argument is invalid or expired.", OAI_VERB_NONE },
+		    "badResumptionToken",
+		    "The value of the resumptionToken "
+		    "argument is invalid or expired.",
+		    OAI_VERB_NONE },
 		{ "melinda/melinda-error-badArgument.xml", "badArgument", NULL,
 		    OAI_GET_RECORD },
 		{ "melinda/melinda-error-idDoesNotExist.xml", "idDoesNotExist",
 		    NULL, OAI_GET_RECORD },
 	};
-	struct result		 res = { 0 };
-	struct oai_parser	*p;
-	char			*path, *data;
-	size_t			 i, len;
+	struct result	   res = { 0 };
+	struct oai_parser *p;
+	char		  *path, *data;
+	size_t		   i, len;
 
 	for (i = 0; i < nitems(cases); i++) {
 		xasprintf(&path, "%s/%s", REAL_DIR, cases[i].file);
@@ -1332,11 +1427,11 @@ test_error_codes(void **state)
 			fail_msg("%s: %s", path, oai_parser_cause(p));
 		if (oai_parser_error_code(p) == NULL ||
 		    strcmp(oai_parser_error_code(p), cases[i].code) != 0)
-			fail_msg("%s: code %s", path,
-			    oai_parser_error_code(p));
-		if (cases[i].message != NULL && (oai_parser_error_message(p) ==
-		    NULL || strncmp(oai_parser_error_message(p),
-		    cases[i].message, strlen(cases[i].message)) != 0))
+			fail_msg("%s: code %s", path, oai_parser_error_code(p));
+		if (cases[i].message != NULL &&
+		    (oai_parser_error_message(p) == NULL ||
+			strncmp(oai_parser_error_message(p), cases[i].message,
+			    strlen(cases[i].message)) != 0))
 			fail_msg("%s: message %s", path,
 			    oai_parser_error_message(p));
 		if (oai_parser_verb(p) != cases[i].verb)
@@ -1353,44 +1448,51 @@ test_error_codes(void **state)
 static void
 test_cyrillic(void **state)
 {
-	struct result		 res = { 0 };
-	const struct rec	*r;
+	struct result	  res = { 0 };
+	const struct rec *r;
 
 	run_file(REAL_DIR "/scrapi/cyberleninka-2015-listrecords-oai_dc-"
-	    "russian.xml", &res);
+			  "russian.xml",
+	    &res);
 	assert_int_equal(res.finish_rc, 0);
 	assert_int_equal(res.nrecs, 54);
 	r = &res.recs[0];
-	assert_string_equal(r->identifier,
-	    "oai:cyberleninka.ru:article/14074026");
-	assert_dc(r, 0, "title", "О ВЫЧИСЛЕНИИ ПОСТОЯННЫХ, ВХОДЯЩИХ В ОЦЕНКИ "
-	    "ЛИНЕЙНЫХ ФОРМ", NULL);
+	assert_string_equal(
+	    r->identifier, "oai:cyberleninka.ru:article/14074026");
+	assert_dc(r, 0, "title",
+	    "О ВЫЧИСЛЕНИИ ПОСТОЯННЫХ, ВХОДЯЩИХ В ОЦЕНКИ "
+	    "ЛИНЕЙНЫХ ФОРМ",
+	    NULL);
 	assert_dc(r, 1, "creator", "ИВАНКОВ П.Л.", NULL);
 	/* <dc:subject></dc:subject> is skipped. */
 	assert_dc(r, 2, "type", "text", NULL);
 	assert_dc(r, 3, "format", "text/html", NULL);
-	assert_dc(r, 4, "identifier", "http://cyberleninka.ru/article/n/"
+	assert_dc(r, 4, "identifier",
+	    "http://cyberleninka.ru/article/n/"
 	    "o-vychislenii-postoyannyh-vhodyaschih-v-otsenki-lineynyh-form",
 	    NULL);
 	assert_dc(r, 5, "date", "2000", NULL);
-	assert_dc(r, 6, "publisher", "Федеральное государственное автономное "
+	assert_dc(r, 6, "publisher",
+	    "Федеральное государственное автономное "
 	    "образовательное учреждение высшего профессионального образования "
-	    "\"Казанский (Приволжский) федеральный университет\"", NULL);
+	    "\"Казанский (Приволжский) федеральный университет\"",
+	    NULL);
 	assert_dc(r, 7, "identifier",
 	    "http://cyberleninka.ru/article_covers/14074026.png", NULL);
 	assert_int_equal(r->ndc, 8);
 	/* Non-DC elements of the format are in the metadata, not in dc. */
+	assert_non_null(
+	    strstr(r->metadata, "<bibo:issn>0021-3446</bibo:issn>"));
 	assert_non_null(strstr(r->metadata,
-	    "<bibo:issn>0021-3446</bibo:issn>"));
-	assert_non_null(strstr(r->metadata, " xmlns:bibo=\"http://purl.org/"
+	    " xmlns:bibo=\"http://purl.org/"
 	    "ontology/bibo/\""));
 	/* &quot; in text needs no escaping on the way out. */
 	assert_null(strstr(r->metadata, "&quot;"));
 	assert_non_null(strstr(r->metadata, "\"Казанский (Приволжский) "));
-	assert_string_equal(res.recs[1].dc[1].value,
-	    "РЫБДЫЛОВ ДАНЗАН ДОРЖИЕВИЧ");
-	assert_string_equal(res.recs[1].dc[2].value,
-	    "ХИТРИХЕЕВ ВЛАДИМИР ЕВГЕНЬЕВИЧ");
+	assert_string_equal(
+	    res.recs[1].dc[1].value, "РЫБДЫЛОВ ДАНЗАН ДОРЖИЕВИЧ");
+	assert_string_equal(
+	    res.recs[1].dc[2].value, "ХИТРИХЕЕВ ВЛАДИМИР ЕВГЕНЬЕВИЧ");
 	result_free(&res);
 }
 
@@ -1398,39 +1500,44 @@ static void
 test_token_variants(void **state)
 {
 	static const struct {
-		const char	*file;
-		int		 present;
-		const char	*value;
-		long long	 cursor;
-		long long	 size;
-		const char	*expiration;
+		const char *file;
+		int	    present;
+		const char *value;
+		long long   cursor;
+		long long   size;
+		const char *expiration;
 	} cases[] = {
 		{ "metis/kulturarvsdata-2017-listidentifiers-edm-token-"
-		    "whitespace.xml", 1, "edm:smvk-mm:*:*:50:2932", 50, 2932,
+		  "whitespace.xml",
+		    1, "edm:smvk-mm:*:*:50:2932", 50, 2932,
 		    "2017-11-15T13:30:03Z" },
 		{ "metis/EDITED-kulturarvsdata-2017-listidentifiers-"
-		    "completeListSize-ssss.xml", 1, "edm:smvk-mm:*:*:50:2932",
-		    50, -1, "2017-11-15T13:30:03Z" },
+		  "completeListSize-ssss.xml",
+		    1, "edm:smvk-mm:*:*:50:2932", 50, -1,
+		    "2017-11-15T13:30:03Z" },
 		{ "paperhive/alma-bibsys-2018-listidentifiers-marc21-page2-"
-		    "no-token.xml", 0, NULL, -1, -1, NULL },
+		  "no-token.xml",
+		    0, NULL, -1, -1, NULL },
 		{ "scrapi/dspace-dryad-2015-listrecords-page3-final-empty-"
-		    "token.xml", 1, NULL, -1, -1, NULL },
+		  "token.xml",
+		    1, NULL, -1, -1, NULL },
 		{ "scrapi/dspace-udel-2016-listrecords-page16-final-empty-"
-		    "nonselfclosing-token.xml", 1, NULL, 15, 1578, NULL },
+		  "nonselfclosing-token.xml",
+		    1, NULL, 15, 1578, NULL },
 		{ "phpoaipmh/nsdl-2012-listidentifiers-page4-of-4-final-"
-		    "empty-token.xml", 1, NULL, 600, 733,
-		    "2099-01-01T01:30:28Z" },
+		  "empty-token.xml",
+		    1, NULL, 600, 733, "2099-01-01T01:30:28Z" },
 		{ "melinda/melinda-listidentifiers-headers-wrapped-in-record-"
-		    "token.xml", 1, "foobar", 0, -1,
-		    "2000-01-01T00:00:00.000Z" },
+		  "token.xml",
+		    1, "foobar", 0, -1, "2000-01-01T00:00:00.000Z" },
 		{ "pyoai/dspace-erasmus-2003-listrecords-oai_dc.xml", 0, NULL,
 		    -1, -1, NULL },
 	};
-	struct result		 res = { 0 };
-	struct oai_parser	*p;
-	const struct oai_token	*t;
-	char			*path, *data;
-	size_t			 i, len;
+	struct result		res = { 0 };
+	struct oai_parser      *p;
+	const struct oai_token *t;
+	char		       *path, *data;
+	size_t			i, len;
 
 	for (i = 0; i < nitems(cases); i++) {
 		xasprintf(&path, "%s/%s", REAL_DIR, cases[i].file);
@@ -1450,8 +1557,8 @@ test_token_variants(void **state)
 		if (cases[i].expiration == NULL)
 			assert_null(t->expiration_date);
 		else
-			assert_string_equal(t->expiration_date,
-			    cases[i].expiration);
+			assert_string_equal(
+			    t->expiration_date, cases[i].expiration);
 		oai_parser_free(p);
 		free(data);
 		free(path);
@@ -1464,33 +1571,36 @@ static void
 test_inline_tokens(void **state)
 {
 	static const struct {
-		const char	*doc;
-		int		 present;
-		const char	*value;
-		long long	 cursor;
-		long long	 size;
+		const char *doc;
+		int	    present;
+		const char *value;
+		long long   cursor;
+		long long   size;
 	} cases[] = {
 		{ OAI_OPEN "<ListIdentifiers><resumptionToken> \n\t "
-		    "</resumptionToken></ListIdentifiers></OAI-PMH>",
+			   "</resumptionToken></ListIdentifiers></OAI-PMH>",
 		    1, NULL, -1, -1 },
 		{ OAI_OPEN "<ListIdentifiers><resumptionToken cursor=\" 7 \" "
-		    "completeListSize=\"-3\">a b</resumptionToken>"
-		    "</ListIdentifiers></OAI-PMH>", 1, "a b", 7, -1 },
-		{ OAI_OPEN "<ListSets><resumptionToken cursor=\"9999999999999"
+			   "completeListSize=\"-3\">a b</resumptionToken>"
+			   "</ListIdentifiers></OAI-PMH>",
+		    1, "a b", 7, -1 },
+		{ OAI_OPEN
+		    "<ListSets><resumptionToken cursor=\"9999999999999"
 		    "99999999\" completeListSize=\"12x\">t</resumptionToken>"
-		    "</ListSets></OAI-PMH>", 1, "t", -1, -1 },
-		{ OAI_OPEN "<ListRecords></ListRecords></OAI-PMH>",
-		    0, NULL, -1, -1 },
+		    "</ListSets></OAI-PMH>",
+		    1, "t", -1, -1 },
+		{ OAI_OPEN "<ListRecords></ListRecords></OAI-PMH>", 0, NULL, -1,
+		    -1 },
 	};
-	struct result		 res = { 0 };
-	struct oai_parser	*p;
-	const struct oai_token	*t;
-	size_t			 i;
+	struct result		res = { 0 };
+	struct oai_parser      *p;
+	const struct oai_token *t;
+	size_t			i;
 
 	for (i = 0; i < nitems(cases); i++) {
 		p = parser_for(&res);
-		assert_int_equal(oai_parser_feed(p, cases[i].doc,
-		    strlen(cases[i].doc)), 0);
+		assert_int_equal(
+		    oai_parser_feed(p, cases[i].doc, strlen(cases[i].doc)), 0);
 		assert_int_equal(oai_parser_finish(p), 0);
 		t = oai_parser_token(p);
 		assert_int_equal(t->present, cases[i].present);
@@ -1508,7 +1618,7 @@ test_inline_tokens(void **state)
 static void
 test_list_sets_formats(void **state)
 {
-	struct result	res = { 0 };
+	struct result res = { 0 };
 
 	run_file(REAL_DIR "/pyoai/dspace-erasmus-2003-listsets.xml", &res);
 	assert_int_equal(res.finish_rc, 0);
@@ -1522,10 +1632,11 @@ test_list_sets_formats(void **state)
 	assert_int_equal(res.nsets, 131);
 	result_free(&res);
 
-	run_file(REAL_DIR "/melinda/melinda-listsets-text-setDescription.xml",
-	    &res);
+	run_file(
+	    REAL_DIR "/melinda/melinda-listsets-text-setDescription.xml", &res);
 	assert_int_equal(res.finish_rc, 0);
-	assert_non_null(strstr(buf_str(&res.dump), "S [7]fennica [7]Fennica\n"
+	assert_non_null(strstr(buf_str(&res.dump),
+	    "S [7]fennica [7]Fennica\n"
 	    "S [5]viola [5]Viola\n"));
 	result_free(&res);
 
@@ -1534,7 +1645,8 @@ test_list_sets_formats(void **state)
 	assert_int_equal(res.finish_rc, 0);
 	assert_int_equal(res.verb, OAI_LIST_METADATA_FORMATS);
 	assert_int_equal(res.nformats, 1);
-	assert_non_null(strstr(buf_str(&res.dump), "F [6]oai_dc [46]http://"
+	assert_non_null(strstr(buf_str(&res.dump),
+	    "F [6]oai_dc [46]http://"
 	    "www.openarchives.org/OAI/2.0/oai_dc.xsd [43]http://www."
 	    "openarchives.org/OAI/2.0/oai_dc/\n"));
 	result_free(&res);
@@ -1547,30 +1659,31 @@ test_list_sets_formats(void **state)
 static void
 test_listidentifiers(void **state)
 {
-	struct result	res = { 0 };
+	struct result res = { 0 };
 
 	run_file(REAL_DIR "/melinda/melinda-listidentifiers-headers-wrapped-"
-	    "in-record-token.xml", &res);
+			  "in-record-token.xml",
+	    &res);
 	assert_int_equal(res.finish_rc, 0);
 	assert_int_equal(res.nrecs, 3);
 	assert_int_equal(res.nrejects, 0);
 	assert_int_equal(res.normalized, 3);
 	assert_string_equal(res.recs[2].identifier, "oai:foo.bar/089101112");
 	assert_string_equal(res.recs[2].datestamp, "2009-07-01T00:10:00.000Z");
-	assert_string_equal(res.recs[2].datestamp_norm,
-	    "2009-07-01T00:10:00Z");
+	assert_string_equal(res.recs[2].datestamp_norm, "2009-07-01T00:10:00Z");
 	assert_int_equal(res.recs[2].datestamp_t, 1246407000);
 	result_free(&res);
 
 	run_file(REAL_DIR "/sickle/listidentifiers-deleted-header-token-"
-	    "cursor.xml", &res);
+			  "cursor.xml",
+	    &res);
 	assert_int_equal(res.finish_rc, 0);
 	assert_int_equal(res.verb, OAI_LIST_IDENTIFIERS);
 	assert_int_equal(res.nrecs, 2);
 	assert_int_equal(res.recs[0].deleted, 0);
 	assert_int_equal(res.recs[1].deleted, 1);
-	assert_string_equal(res.recs[1].identifier,
-	    "oai:test.example.com::1585576");
+	assert_string_equal(
+	    res.recs[1].identifier, "oai:test.example.com::1585576");
 	assert_null(res.recs[1].metadata);
 	result_free(&res);
 }
@@ -1584,14 +1697,14 @@ test_namespaces_inherited(void **state)
 {
 	static const char *const files[] = {
 		REAL_DIR "/phpoaipmh/bnf-gallica-2015-listrecords-no-xml-"
-		    "declaration.xml",
+			 "declaration.xml",
 		REAL_DIR "/vufind/subjectsplus-2023-listrecords-quirky.xml",
 	};
-	struct result	res = { 0 };
-	xmlDocPtr	doc;
-	xmlNodePtr	root;
-	xmlNsPtr	ns;
-	size_t		i, j;
+	struct result res = { 0 };
+	xmlDocPtr     doc;
+	xmlNodePtr    root;
+	xmlNsPtr      ns;
+	size_t	      i, j;
 
 	for (i = 0; i < nitems(files); i++) {
 		run_file(files[i], &res);
@@ -1601,7 +1714,8 @@ test_namespaces_inherited(void **state)
 			if (res.recs[j].metadata == NULL)
 				continue;
 			assert_int_equal(reparse(res.recs[j].metadata,
-			    res.recs[j].metadata_len, NULL, 0), 0);
+					     res.recs[j].metadata_len, NULL, 0),
+			    0);
 			doc = xmlReadMemory(res.recs[j].metadata,
 			    (int)res.recs[j].metadata_len, NULL, "UTF-8",
 			    XML_PARSE_NONET);
@@ -1610,8 +1724,8 @@ test_namespaces_inherited(void **state)
 			ns = xmlSearchNs(doc, root, BAD_CAST "dc");
 			assert_non_null(ns);
 			assert_string_equal(ns->href, DC_NS);
-			assert_non_null(xmlSearchNs(doc, root,
-			    BAD_CAST "oai_dc"));
+			assert_non_null(
+			    xmlSearchNs(doc, root, BAD_CAST "oai_dc"));
 			assert_true(res.recs[j].ndc > 0);
 			xmlFreeDoc(doc);
 		}
@@ -1646,13 +1760,13 @@ static const char xsi_doc[] =
 static void
 test_metadata_serialization(void **state)
 {
-	struct result		 res[nitems(chunk_sizes)];
-	const struct rec	*r;
-	xmlDocPtr		 doc;
-	xmlNodePtr		 root, n;
-	xmlNsPtr		 ns;
-	xmlChar			*v;
-	size_t			 c;
+	struct result	  res[nitems(chunk_sizes)];
+	const struct rec *r;
+	xmlDocPtr	  doc;
+	xmlNodePtr	  root, n;
+	xmlNsPtr	  ns;
+	xmlChar		 *v;
+	size_t		  c;
 
 	memset(res, 0, sizeof(res));
 	for (c = 0; c < nitems(chunk_sizes); c++) {
@@ -1660,8 +1774,8 @@ test_metadata_serialization(void **state)
 		res[c].stop_at = 0;
 		run(xsi_doc, strlen(xsi_doc), chunk_sizes[c], &res[c]);
 		assert_int_equal(res[c].finish_rc, 0);
-		assert_string_equal(buf_str(&res[c].dump),
-		    buf_str(&res[0].dump));
+		assert_string_equal(
+		    buf_str(&res[c].dump), buf_str(&res[0].dump));
 	}
 	assert_int_equal(res[0].nrecs, 1);
 	r = &res[0].recs[0];
@@ -1684,8 +1798,8 @@ test_metadata_serialization(void **state)
 	assert_int_equal(r->ndc, 2);
 
 	assert_int_equal(reparse(r->metadata, r->metadata_len, NULL, 0), 0);
-	doc = xmlReadMemory(r->metadata, (int)r->metadata_len, NULL, "UTF-8",
-	    XML_PARSE_NONET);
+	doc = xmlReadMemory(
+	    r->metadata, (int)r->metadata_len, NULL, "UTF-8", XML_PARSE_NONET);
 	assert_non_null(doc);
 	root = xmlDocGetRootElement(doc);
 	ns = xmlSearchNs(doc, root, BAD_CAST "dcterms");
@@ -1711,9 +1825,9 @@ test_metadata_serialization(void **state)
 static void
 test_control_chars(void **state)
 {
-	struct result	res[nitems(chunk_sizes)];
-	char		*data;
-	size_t		 len, c;
+	struct result res[nitems(chunk_sizes)];
+	char	     *data;
+	size_t	      len, c;
 
 	memset(res, 0, sizeof(res));
 	data = read_file(HOSTILE_DIR "/control-chars.xml", &len);
@@ -1723,18 +1837,21 @@ test_control_chars(void **state)
 		run(data, len, chunk_sizes[c], &res[c]);
 		assert_int_equal(res[c].finish_rc, 0);
 		assert_int_equal(res[c].repairs, 40);
-		assert_string_equal(buf_str(&res[c].dump),
-		    buf_str(&res[0].dump));
+		assert_string_equal(
+		    buf_str(&res[c].dump), buf_str(&res[0].dump));
 	}
 	assert_string_equal(res[0].recs[0].identifier, "oai:example.org:1");
-	assert_dc(&res[0].recs[0], 0, "title", "Verticaltab, formfeed, "
-	    "escape[0m and \xc3\xa9t\xc3\xa9", NULL);
+	assert_dc(&res[0].recs[0], 0, "title",
+	    "Verticaltab, formfeed, "
+	    "escape[0m and \xc3\xa9t\xc3\xa9",
+	    NULL);
 	/* TAB, LF and CR stay, trimmed away here. */
 	assert_int_equal(res[0].recs[0].ndc, 1);
-	assert_non_null(strstr(buf_str(&res[0].dump), "token=1 [5]token "
-	    "cursor=0 "));
 	assert_non_null(strstr(buf_str(&res[0].dump),
-	    "date=[20]2024-01-01T00:00:00Z "));
+	    "token=1 [5]token "
+	    "cursor=0 "));
+	assert_non_null(
+	    strstr(buf_str(&res[0].dump), "date=[20]2024-01-01T00:00:00Z "));
 	for (c = 0; c < nitems(chunk_sizes); c++)
 		result_free(&res[c]);
 	free(data);
@@ -1745,11 +1862,13 @@ static void
 test_xxe(void **state)
 {
 	static const char *const files[] = {
-		"xxe.xml", "parameter-entities.xml", "doctype-external-dtd.xml",
+		"xxe.xml",
+		"parameter-entities.xml",
+		"doctype-external-dtd.xml",
 	};
-	struct result	res = { 0 };
-	char		*path;
-	size_t		 i;
+	struct result res = { 0 };
+	char	     *path;
+	size_t	      i;
 
 	for (i = 0; i < nitems(files); i++) {
 		xasprintf(&path, "%s/%s", HOSTILE_DIR, files[i]);
@@ -1768,9 +1887,9 @@ static void
 run_generated(const char *head, const char *body, size_t n, const char *tail,
     size_t chunk, struct result *res)
 {
-	struct oai_parser	*p;
-	struct buf		 b;
-	size_t			 i, off, k;
+	struct oai_parser *p;
+	struct buf	   b;
+	size_t		   i, off, k;
 
 	p = parser_for(res);
 	buf_init(&b, SIZE_MAX / 2);
@@ -1796,20 +1915,23 @@ run_generated(const char *head, const char *body, size_t n, const char *tail,
 static void
 test_limits(void **state)
 {
-	static char	big[MAX_VALUE_BYTES / 4 + 1];
-	static char	id[MAX_ID_LEN + 2];
-	static char	token[MAX_TOKEN_LEN + 2];
+	static char big[MAX_VALUE_BYTES / 4 + 1];
+	static char id[MAX_ID_LEN + 2];
+	static char token[MAX_TOKEN_LEN + 2];
 	static const struct {
-		const char	*what;
-		const char	*head;
-		const char	*body;
-		size_t		 n;
-		const char	*tail;
-		const char	*cause;
+		const char *what;
+		const char *head;
+		const char *body;
+		size_t	    n;
+		const char *tail;
+		const char *cause;
 	} cases[] = {
 		/* Outside records, limits still fail the page. */
-		{ "huge setName", OAI_OPEN "<ListSets><set><setSpec>a"
-		    "</setSpec><setName>", big, 5, "</setName></set>"
+		{ "huge setName",
+		    OAI_OPEN "<ListSets><set><setSpec>a"
+			     "</setSpec><setName>",
+		    big, 5,
+		    "</setName></set>"
 		    "</ListSets></OAI-PMH>",
 		    "<setName> text over MAX_VALUE_BYTES" },
 		{ "huge error text", OAI_OPEN "<error code=\"badVerb\">", big,
@@ -1818,10 +1940,13 @@ test_limits(void **state)
 		{ "long setSpec", OAI_OPEN "<ListSets><set><setSpec>", id, 1,
 		    "</setSpec></set></ListSets></OAI-PMH>",
 		    "<setSpec> longer than MAX_ID_LEN" },
-		{ "long metadataPrefix", OAI_OPEN "<ListMetadataFormats>"
-		    "<metadataFormat><metadataPrefix>", id, 1,
+		{ "long metadataPrefix",
+		    OAI_OPEN "<ListMetadataFormats>"
+			     "<metadataFormat><metadataPrefix>",
+		    id, 1,
 		    "</metadataPrefix></metadataFormat></ListMetadataFormats>"
-		    "</OAI-PMH>", "<metadataPrefix> longer than MAX_ID_LEN" },
+		    "</OAI-PMH>",
+		    "<metadataPrefix> longer than MAX_ID_LEN" },
 		{ "long token", OAI_OPEN "<ListIdentifiers><resumptionToken>",
 		    token, 1, "</resumptionToken></ListIdentifiers></OAI-PMH>",
 		    "<resumptionToken> longer than MAX_TOKEN_LEN (4096)" },
@@ -1829,11 +1954,11 @@ test_limits(void **state)
 		    5, "</resumptionToken></ListRecords></OAI-PMH>",
 		    "<resumptionToken> text over MAX_VALUE_BYTES" },
 		/* Outside a record (inside one: see test_deep_nesting). */
-		{ "deep nesting", OAI_OPEN "<ListRecords>", "<a>", 300,
-		    "", "elements nested deeper than MAX_DEPTH (256)" },
+		{ "deep nesting", OAI_OPEN "<ListRecords>", "<a>", 300, "",
+		    "elements nested deeper than MAX_DEPTH (256)" },
 	};
-	struct result	res = { 0 };
-	size_t		i;
+	struct result res = { 0 };
+	size_t	      i;
 
 	memset(big, 'a', sizeof(big) - 1);
 	memset(id, 'i', sizeof(id) - 1);
@@ -1844,8 +1969,8 @@ test_limits(void **state)
 		run_generated(cases[i].head, cases[i].body, cases[i].n,
 		    cases[i].tail, 16384, &res);
 		assert_int_equal(stderr_end(), 0);
-		if (res.finish_rc == 0 || strstr(res.cause, cases[i].cause) ==
-		    NULL)
+		if (res.finish_rc == 0 ||
+		    strstr(res.cause, cases[i].cause) == NULL)
 			fail_msg("%s: cause \"%s\"", cases[i].what, res.cause);
 		assert_int_equal(res.nrecords, 0);
 		result_free(&res);
@@ -1853,17 +1978,19 @@ test_limits(void **state)
 
 	/* Just under each limit passes; padding does not count. */
 	id[MAX_ID_LEN] = '\0';
-	run_generated(OAI_OPEN "<ListIdentifiers><header><identifier>\n  ",
-	    id, 1, "\n  </identifier><datestamp>2024-01-01</datestamp>"
-	    "</header></ListIdentifiers></OAI-PMH>", 16384, &res);
+	run_generated(OAI_OPEN "<ListIdentifiers><header><identifier>\n  ", id,
+	    1,
+	    "\n  </identifier><datestamp>2024-01-01</datestamp>"
+	    "</header></ListIdentifiers></OAI-PMH>",
+	    16384, &res);
 	id[MAX_ID_LEN] = 'i';
 	assert_int_equal(res.finish_rc, 0);
 	assert_int_equal(res.nrecords, 1);
 	result_free(&res);
 	token[MAX_TOKEN_LEN] = '\0';
 	run_generated(OAI_OPEN "<ListIdentifiers><resumptionToken>      ",
-	    token, 1, "      </resumptionToken></ListIdentifiers></OAI-PMH>",
-	    7, &res);
+	    token, 1, "      </resumptionToken></ListIdentifiers></OAI-PMH>", 7,
+	    &res);
 	token[MAX_TOKEN_LEN] = 't';
 	assert_int_equal(res.finish_rc, 0);
 	result_free(&res);
@@ -1874,9 +2001,9 @@ static void
 test_callback_stop(void **state)
 {
 	static const struct {
-		const char	*file;
-		size_t		 stop_at;
-		size_t		 nrecords;
+		const char *file;
+		size_t	    stop_at;
+		size_t	    nrecords;
 	} cases[] = {
 		{ NUR_DIR "/listrecords-oai_dc-page1.xml", 1, 1 },
 		{ NUR_DIR "/listrecords-oai_dc-page1.xml", 2, 2 },
@@ -1885,10 +2012,10 @@ test_callback_stop(void **state)
 		{ REAL_DIR "/scythe/zenodo-2026-listmetadataformats.xml", 2,
 		    0 },
 	};
-	struct result		 res = { 0 };
-	struct oai_parser	*p;
-	char			*data;
-	size_t			 i, len, calls;
+	struct result	   res = { 0 };
+	struct oai_parser *p;
+	char		  *data;
+	size_t		   i, len, calls;
 
 	for (i = 0; i < nitems(cases); i++) {
 		data = read_file(cases[i].file, &len);
@@ -1920,10 +2047,10 @@ test_callback_stop(void **state)
 static void
 test_truncated(void **state)
 {
-	struct result		 res = { 0 };
-	struct oai_parser	*p;
-	char			*data;
-	size_t			 len, cut, ok = 0;
+	struct result	   res = { 0 };
+	struct oai_parser *p;
+	char		  *data;
+	size_t		   len, cut, ok = 0;
 
 	data = read_file(NUR_DIR "/listrecords-oai_dc-page1.xml", &len);
 	stderr_begin();
@@ -1961,8 +2088,8 @@ test_truncated(void **state)
 	assert_int_equal(oai_parser_feed(p, OAI_OPEN, strlen(OAI_OPEN)), 0);
 	assert_int_equal(oai_parser_finish(p), -1);
 	assert_true(oai_parser_cause(p)[0] != '\0');
-	assert_string_equal(oai_parser_response_date(p),
-	    "2024-01-01T00:00:00Z");
+	assert_string_equal(
+	    oai_parser_response_date(p), "2024-01-01T00:00:00Z");
 	oai_parser_free(p);
 }
 
@@ -1970,8 +2097,8 @@ static void
 test_not_oai(void **state)
 {
 	static const struct {
-		const char	*doc;
-		const char	*cause;
+		const char *doc;
+		const char *cause;
 	} cases[] = {
 		{ "<html><body>Retry later</body></html>",
 		    "not an OAI-PMH response (root element \"html\")" },
@@ -1981,32 +2108,37 @@ test_not_oai(void **state)
 		    "not an OAI-PMH response (root element \"OAI-PMH\" in "
 		    "namespace \"http://www.w3.org/1999/xhtml\")" },
 		{ "<oai:record xmlns:oai=\"http://www.openarchives.org/OAI/2.0/"
-		    "\"/>", "not an OAI-PMH response (root element "
+		  "\"/>",
+		    "not an OAI-PMH response (root element "
 		    "\"oai:record\")" },
 		{ "broken xml\n", "line 1: Document is empty" },
-		{ OAI_OPEN "<ListRecords><record><header><identifier>a"
+		{ OAI_OPEN
+		    "<ListRecords><record><header><identifier>a"
 		    "</identifier><datestamp>2024-01-01</datestamp></header>"
 		    "</record><bad>&#38;&bogus;</bad></ListRecords></OAI-PMH>",
 		    "line 4: Entity 'bogus' not defined" },
-		{ OAI_OPEN "<ListRecords><record><header><identifier>a"
+		{ OAI_OPEN
+		    "<ListRecords><record><header><identifier>a"
 		    "</identifier><datestamp>2024-01-01</datestamp></header>"
 		    "<metadata><m>&bogus;</m></metadata></record></ListRecords>"
-		    "</OAI-PMH>", "line 4: Entity 'bogus' not defined" },
+		    "</OAI-PMH>",
+		    "line 4: Entity 'bogus' not defined" },
 		{ OAI_OPEN "<ListRecords><resumptionToken/><resumptionToken/>"
-		    "</ListRecords></OAI-PMH>",
+			   "</ListRecords></OAI-PMH>",
 		    "line 4: more than one <resumptionToken>" },
 		{ OAI_OPEN "<Identify><resumptionToken>x</resumptionToken>"
-		    "</Identify></OAI-PMH>",
+			   "</Identify></OAI-PMH>",
 		    "line 4: <resumptionToken> out of place in <Identify>" },
 		{ OAI_OPEN "<ListSets><set><setSpec><record/></setSpec></set>"
-		    "</ListSets></OAI-PMH>",
+			   "</ListSets></OAI-PMH>",
 		    "line 4: <record> out of place in <setSpec>" },
-		{ OAI_OPEN "</OAI-PMH><OAI-PMH/>", "line 4: Extra content at "
+		{ OAI_OPEN "</OAI-PMH><OAI-PMH/>",
+		    "line 4: Extra content at "
 		    "the end of the document" },
 	};
-	struct result		 res = { 0 };
-	struct oai_parser	*p;
-	size_t			 i;
+	struct result	   res = { 0 };
+	struct oai_parser *p;
+	size_t		   i;
 
 	for (i = 0; i < nitems(cases); i++) {
 		p = parser_for(&res);
@@ -2036,7 +2168,7 @@ test_tolerated(void **state)
 	    "</datestamp></header><metadata>\n<m>1</m>\n</metadata>"
 	    "</record>"
 	    "<resumptionToken/></ListRecords></OAI-PMH>";
-	struct result	res = { 0 };
+	struct result res = { 0 };
 
 	res.keep = 1;
 	res.stop_at = 0;
@@ -2062,15 +2194,16 @@ test_tolerated(void **state)
 static void
 test_throughput(void **state)
 {
-	static const char rec[] = "<record><header><identifier>"
+	static const char rec[] =
+	    "<record><header><identifier>"
 	    "oai:example.org:123456</identifier><datestamp>2024-01-01T00:00:00Z"
-	    "</datestamp><setSpec>com_1</setSpec></header><metadata>"
-	    DC_OPEN "<dc:title>A title of some length</dc:title>"
+	    "</datestamp><setSpec>com_1</setSpec></header><metadata>" DC_OPEN
+	    "<dc:title>A title of some length</dc:title>"
 	    "<dc:creator>Doe, Jane</dc:creator><dc:subject>one</dc:subject>"
 	    "<dc:date>2024</dc:date><dc:identifier>http://example.org/123456"
 	    "</dc:identifier></oai_dc:dc></metadata></record>\n";
 	struct result	res = { 0 };
-	struct timespec	t0, t1;
+	struct timespec t0, t1;
 	double		secs;
 	size_t		n = 50000;
 
@@ -2087,38 +2220,38 @@ test_throughput(void **state)
 	secs = (double)(t1.tv_sec - t0.tv_sec) +
 	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	print_message("   %zu records (%zu bytes each) in %.2fs with the test "
-	    "callback and re-parse: %.0f records/s\n", n, sizeof(rec) - 1,
-	    secs, (double)n / secs);
+		      "callback and re-parse: %.0f records/s\n",
+	    n, sizeof(rec) - 1, secs, (double)n / secs);
 	result_free(&res);
 }
 
 /* Repaired values: U+FFFD, as UTF-8, in C strings. */
-#define R	"\xef\xbf\xbd"
+#define R "\xef\xbf\xbd"
 
 /* Each class of invalid UTF-8, between "a" and "b". */
 static void
 test_repair_utf8(void **state)
 {
 	static const char *const titles[] = {
-		"a" R R "b",		/* C0 AF */
-		"a" R R R "b",		/* E0 80 AF */
-		"a" R R R R "b",	/* F0 80 80 AF */
-		"a" R R R "b",		/* ED A0 80 */
-		"a" R R R "b",		/* ED BF BF */
-		"a" R R R R "b",	/* F4 90 80 80 */
-		"a" R R R R "b",	/* F5 80 80 80 */
-		"a" R "b",		/* E2 82 */
-		"a" R "b",		/* F0 9F 98 */
-		"a" R "b",		/* C3 */
-		"a" R "b",		/* 80 */
-		"a" R R "b",		/* BF BF */
-		"a" R R "b",		/* C1 BF */
-		"a" R "b",		/* FE */
-		"a" R "b",		/* FF */
+		"a" R	  R "b", /* C0 AF */
+		"a" R R	  R "b", /* E0 80 AF */
+		"a" R R R R "b", /* F0 80 80 AF */
+		"a" R R	  R "b", /* ED A0 80 */
+		"a" R R	  R "b", /* ED BF BF */
+		"a" R R R R "b", /* F4 90 80 80 */
+		"a" R R R R "b", /* F5 80 80 80 */
+		"a" R "b",	 /* E2 82 */
+		"a" R "b",	 /* F0 9F 98 */
+		"a" R "b",	 /* C3 */
+		"a" R "b",	 /* 80 */
+		"a" R R "b",	 /* BF BF */
+		"a" R R "b",	 /* C1 BF */
+		"a" R "b",	 /* FE */
+		"a" R "b",	 /* FF */
 	};
-	struct result	res[nitems(chunk_sizes)];
-	char		 el[64];
-	size_t		 i;
+	struct result res[nitems(chunk_sizes)];
+	char	      el[64];
+	size_t	      i;
 
 	memset(res, 0, sizeof(res));
 	run_all_file(BROKEN_DIR "/utf8-invalid-bytes.xml", res);
@@ -2137,8 +2270,8 @@ test_repair_utf8(void **state)
 	assert_int_equal(res[0].repairs, 3);
 	assert_dc(&res[0].recs[0], 0, "title", "x" R "y" R "z", NULL);
 	assert_dc(&res[0].recs[1], 0, "title", "ok", "e" R "n");
-	assert_non_null(strstr(res[0].recs[1].metadata,
-	    "xml:lang=\"e" R "n\""));
+	assert_non_null(
+	    strstr(res[0].recs[1].metadata, "xml:lang=\"e" R "n\""));
 	/* U+FFFD and U+FFFC are characters like any other. */
 	assert_dc(&res[0].recs[2], 0, "title", R "\xef\xbf\xbc" R, NULL);
 	results_free(res);
@@ -2149,8 +2282,10 @@ test_repair_utf8(void **state)
 	assert_int_equal(res[0].repairs, 0);
 	assert_dc(&res[0].recs[0], 0, "title", "é ü ß", NULL);
 	assert_dc(&res[0].recs[1], 0, "title", "Қазақстан € 中文 " R, NULL);
-	assert_dc(&res[0].recs[2], 0, "title", "\xf0\x9f\x98\x80 "
-	    "\xf0\x90\x8d\x88 \xf4\x8f\xbf\xbd", NULL);
+	assert_dc(&res[0].recs[2], 0, "title",
+	    "\xf0\x9f\x98\x80 "
+	    "\xf0\x90\x8d\x88 \xf4\x8f\xbf\xbd",
+	    NULL);
 	results_free(res);
 
 	run_all_file(BROKEN_DIR "/utf8-bom-lowercase-declaration.xml", res);
@@ -2170,7 +2305,7 @@ test_repair_utf8(void **state)
 static void
 test_repair_charrefs(void **state)
 {
-	struct result	res[nitems(chunk_sizes)];
+	struct result res[nitems(chunk_sizes)];
 
 	memset(res, 0, sizeof(res));
 	run_all_file(BROKEN_DIR "/charrefs-forbidden.xml", res);
@@ -2186,9 +2321,11 @@ test_repair_charrefs(void **state)
 	/* &#xDFFF; &#xFFFF; &#x0; &#31; &#1114112; &#99999999999999999999; */
 	assert_dc(&res[0].recs[2], 0, "title", R R R R R R, NULL);
 	/* Allowed references are left to libxml2. */
-	assert_dc(&res[0].recs[3], 0, "title", "kept: \t\n\r "
+	assert_dc(&res[0].recs[3], 0, "title",
+	    "kept: \t\n\r "
 	    "\xc3\xa9\xc3\xa9\xed\x9f\xbf\xee\x80\x80" R
-	    "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf&&<", "\xc3\xa9\xf4\x8f\xbf\xbf");
+	    "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf&&<",
+	    "\xc3\xa9\xf4\x8f\xbf\xbf");
 	assert_non_null(strstr(res[0].recs[3].metadata, "\t\n&#13; "));
 	results_free(res);
 }
@@ -2197,7 +2334,7 @@ test_repair_charrefs(void **state)
 static void
 test_repair_latin1(void **state)
 {
-	struct result	res[nitems(chunk_sizes)];
+	struct result res[nitems(chunk_sizes)];
 
 	memset(res, 0, sizeof(res));
 	run_all_file(BROKEN_DIR "/iso-8859-1.xml", res);
@@ -2215,24 +2352,26 @@ test_repair_latin1(void **state)
 static void
 test_repair_celestial(void **state)
 {
-	struct result	res[nitems(chunk_sizes)];
-	const char	*d;
+	struct result res[nitems(chunk_sizes)];
+	const char   *d;
 
 	memset(res, 0, sizeof(res));
 	run_all_file(REAL_DIR "/httpoai/BROKEN-celestial-citebase-2005-"
-	    "getrecord-invalid-utf8-bytes.xml", res);
+			      "getrecord-invalid-utf8-bytes.xml",
+	    res);
 	assert_int_equal(res[0].finish_rc, 0);
 	assert_int_equal(res[0].nrecs, 1);
-	assert_string_equal(res[0].recs[0].identifier,
-	    "oai:arXiv.org:hep-th/0001001");
+	assert_string_equal(
+	    res[0].recs[0].identifier, "oai:arXiv.org:hep-th/0001001");
 	/* 11 bad sequences, one control byte. */
 	assert_int_equal(res[0].repairs, 12);
 	assert_string_equal(res[0].recs[0].dc[6].element, "description");
 	d = res[0].recs[0].dc[6].value;
-	assert_non_null(strstr(d, "geometry of\n\n" R "\n\n" R R R "\n\nthe "
+	assert_non_null(strstr(d,
+	    "geometry of\n\n" R "\n\n" R R R "\n\nthe "
 	    "moduli space"));
-	assert_non_null(strstr(d, "point of view of\n\n" R R R R R R R
-	    "\n\nsuperstring"));
+	assert_non_null(
+	    strstr(d, "point of view of\n\n" R R R R R R R "\n\nsuperstring"));
 	assert_non_null(strstr(d, "type IIB string\n\n\n\ncompactified"));
 	results_free(res);
 }
@@ -2244,39 +2383,44 @@ test_repair_celestial(void **state)
 static void
 test_repair_sniff(void **state)
 {
-#define BODY	"<OAI-PMH xmlns=\"http://www.openarchives.org/OAI/2.0/\">" \
+#define BODY \
+	"<OAI-PMH xmlns=\"http://www.openarchives.org/OAI/2.0/\">" \
 	"<responseDate>2024-01-01T00:00:00Z</responseDate><GetRecord>" \
 	"<record><header><identifier>i</identifier><datestamp>2024-01-01" \
 	"</datestamp></header><metadata>" DC_OPEN "<dc:title>"
-#define END	"</dc:title></oai_dc:dc></metadata></record></GetRecord>" \
+#define END \
+	"</dc:title></oai_dc:dc></metadata></record></GetRecord>" \
 	"</OAI-PMH>"
 	static const struct {
-		const char	*doc;
-		const char	*title;
-		size_t		 repairs;
+		const char *doc;
+		const char *title;
+		size_t	    repairs;
 	} cases[] = {
 		/* The encoding far into a long declaration. */
 		{ "<?xml version=\"1.0\"                                   "
-		    "                                                       "
-		    "                                                       "
-		    "      encoding=\"ISO-8859-1\"?>\n" BODY "\xe9" END,
+		  "                                                       "
+		  "                                                       "
+		  "      encoding=\"ISO-8859-1\"?>\n" BODY "\xe9" END,
 		    "\xc3\xa9", 0 },
 		{ "<?xml version = '1.0' encoding = \"latin1\" ?>" BODY
-		    "\xe9\xff" END, "\xc3\xa9\xc3\xbf", 0 },
-		{ "<?xml\tversion='1.0'\nencoding='UTF8'?>" BODY "\xe9" END,
-		    R, 1 },
+		  "\xe9\xff" END,
+		    "\xc3\xa9\xc3\xbf", 0 },
+		{ "<?xml\tversion='1.0'\nencoding='UTF8'?>" BODY "\xe9" END, R,
+		    1 },
 		{ "<?xml version='1.0'?>" BODY "\xe9\x01" END, R, 2 },
 		/* Not a declaration: no declaration, UTF-8. */
 		{ "<?xml-stylesheet href='encoding=\"ISO-8859-1\"'?>" BODY
-		    "\xe9" END, R, 1 },
+		  "\xe9" END,
+		    R, 1 },
 		{ BODY "\xed\xa0\x80&#xd800;" END, R R R R, 4 },
 	};
 	/* <?xml version="1.0" encoding="UTF-16"?> and a title, UTF-16LE. */
-	static const char	 u16[] = "<?xml version=\"1.0\" "
+	static const char u16[] =
+	    "<?xml version=\"1.0\" "
 	    "encoding=\"UTF-16\"?>" BODY "\xe9\xc3\xa9" END;
-	struct result		 res[nitems(chunk_sizes)];
-	char			*wide;
-	size_t			 i, n;
+	struct result res[nitems(chunk_sizes)];
+	char	     *wide;
+	size_t	      i, n;
 
 	memset(res, 0, sizeof(res));
 	for (i = 0; i < nitems(cases); i++) {
@@ -2284,8 +2428,7 @@ test_repair_sniff(void **state)
 		if (res[0].finish_rc != 0)
 			fail_msg("case %zu: %s", i, res[0].cause);
 		assert_int_equal(res[0].nrecs, 1);
-		assert_string_equal(res[0].recs[0].dc[0].value,
-		    cases[i].title);
+		assert_string_equal(res[0].recs[0].dc[0].value, cases[i].title);
 		assert_int_equal(res[0].repairs, cases[i].repairs);
 		results_free(res);
 	}
@@ -2301,8 +2444,8 @@ test_repair_sniff(void **state)
 	run_all(wide, 2 + 2 * n, res);
 	if (res[0].finish_rc != 0)
 		fail_msg("UTF-16: %s", res[0].cause);
-	assert_string_equal(res[0].recs[0].dc[0].value,
-	    "\xc3\xa9\xc3\x83\xc2\xa9");
+	assert_string_equal(
+	    res[0].recs[0].dc[0].value, "\xc3\xa9\xc3\x83\xc2\xa9");
 	assert_int_equal(res[0].repairs, 0);
 	results_free(res);
 	free(wide);
@@ -2318,12 +2461,12 @@ static void
 test_bad_records(void **state)
 {
 	static const struct {
-		const char	*file;
-		size_t		 n;		/* which reject */
-		const char	*identifier;
-		const char	*datestamp;
-		const char	*cause;
-		const char	*raw;		/* a piece of it */
+		const char *file;
+		size_t	    n; /* which reject */
+		const char *identifier;
+		const char *datestamp;
+		const char *cause;
+		const char *raw; /* a piece of it */
 	} cases[] = {
 		{ "record-no-header.xml", 0, NULL, NULL,
 		    "line 8: record without <header>",
@@ -2338,7 +2481,8 @@ test_bad_records(void **state)
 		    "line 8: <header> without <datestamp>",
 		    "<dc:title>no date</dc:title>" },
 		{ "record-two-metadata-children.xml", 0, "oai:example.org:two",
-		    "2024-01-01", "line 11: more than one element child in "
+		    "2024-01-01",
+		    "line 11: more than one element child in "
 		    "<metadata>",
 		    "<record xmlns:x=\"urn:x\" xmlns:xsi=\"http://"
 		    "www.w3.org/2001/XMLSchema-instance\" xmlns=\"http://www."
@@ -2362,10 +2506,10 @@ test_bad_records(void **state)
 		    "line 8: <record> out of place in <header>",
 		    "<record/></header></record>" },
 	};
-	struct result		 res[nitems(chunk_sizes)];
-	const struct rej	*x;
-	char			*path;
-	size_t			 i, j;
+	struct result	  res[nitems(chunk_sizes)];
+	const struct rej *x;
+	char		 *path;
+	size_t		  i, j;
 
 	memset(res, 0, sizeof(res));
 	for (i = 0; i < nitems(cases); i++) {
@@ -2376,7 +2520,7 @@ test_bad_records(void **state)
 		/* The good ones, in order. */
 		assert_int_equal(res[0].nrecs, 3);
 		for (j = 0; j < 3; j++) {
-			char	id[32];
+			char id[32];
 
 			snprintf(id, sizeof(id), "oai:example.org:%zu", j + 1);
 			assert_string_equal(res[0].recs[j].identifier, id);
@@ -2403,8 +2547,10 @@ test_bad_records(void **state)
 		assert_int_equal(x->truncated, 0);
 		/* It stands alone (cb_reject re-parsed it too). */
 		assert_int_equal(reparse(x->raw, x->raw_len, NULL, 0), 0);
-		assert_true(strncmp(x->raw, strstr(path, "listidentifiers") ?
-		    "<header " : "<record ", 8) == 0);
+		assert_true(strncmp(x->raw,
+				strstr(path, "listidentifiers") ? "<header " :
+								  "<record ",
+				8) == 0);
 		results_free(res);
 		free(path);
 	}
@@ -2426,40 +2572,48 @@ static void
 test_bad_records_inline(void **state)
 {
 	static const struct {
-		const char	*doc;
-		const char	*cause;
-		size_t		 nrecords;
+		const char *doc;
+		const char *cause;
+		size_t	    nrecords;
 	} cases[] = {
 		{ OAI_OPEN "<GetRecord><record><metadata/></record></GetRecord>"
-		    "</OAI-PMH>", "line 4: record without <header>", 0 },
-		{ OAI_OPEN "<GetRecord><record><header><datestamp>2024-01-01"
+			   "</OAI-PMH>",
+		    "line 4: record without <header>", 0 },
+		{ OAI_OPEN
+		    "<GetRecord><record><header><datestamp>2024-01-01"
 		    "</datestamp></header></record></GetRecord></OAI-PMH>",
 		    "line 4: <header> without <identifier>", 0 },
-		{ OAI_OPEN "<GetRecord><record><header><identifier>a"
+		{ OAI_OPEN
+		    "<GetRecord><record><header><identifier>a"
 		    "</identifier></header><header/></record></GetRecord>"
-		    "</OAI-PMH>", "line 4: record with two <header>s", 0 },
-		{ OAI_OPEN "<ListRecords><record><header><identifier>a"
+		    "</OAI-PMH>",
+		    "line 4: record with two <header>s", 0 },
+		{ OAI_OPEN
+		    "<ListRecords><record><header><identifier>a"
 		    "</identifier><datestamp>2024-01-01</datestamp></header>"
 		    "<metadata><m/></metadata><metadata><n/></metadata>"
 		    "</record>" REC_OPEN "<m/></metadata></record>"
 		    "</ListRecords></OAI-PMH>",
 		    "line 4: record with two <metadata>s", 1 },
-		{ OAI_OPEN "<ListRecords><record><header><identifier>a"
+		{ OAI_OPEN
+		    "<ListRecords><record><header><identifier>a"
 		    "</identifier><datestamp>2024-01-01</datestamp><metadata/>"
 		    "</header></record>" REC_OPEN "<m/></metadata></record>"
 		    "</ListRecords></OAI-PMH>",
 		    "line 4: <metadata> out of place in <header>", 1 },
 		{ OAI_OPEN "<ListRecords>" REC_OPEN "<m/></metadata>"
-		    "<ListSets/></record></ListRecords></OAI-PMH>",
+			   "<ListSets/></record></ListRecords></OAI-PMH>",
 		    "line 4: <ListSets> out of place in <record>", 0 },
-		{ OAI_OPEN "<ListRecords><record><header><identifier>a"
+		{ OAI_OPEN
+		    "<ListRecords><record><header><identifier>a"
 		    "</identifier><datestamp>2024-01-01</datestamp></header>"
 		    "<metadata>text<m/>more</metadata></record>\n" REC_OPEN
 		    "<m/></metadata></record><resumptionToken>t"
-		    "</resumptionToken></ListRecords></OAI-PMH>", NULL, 2 },
+		    "</resumptionToken></ListRecords></OAI-PMH>",
+		    NULL, 2 },
 	};
-	struct result	res[nitems(chunk_sizes)];
-	size_t		i;
+	struct result res[nitems(chunk_sizes)];
+	size_t	      i;
 
 	memset(res, 0, sizeof(res));
 	for (i = 0; i < nitems(cases); i++) {
@@ -2486,76 +2640,102 @@ test_bad_records_inline(void **state)
 static void
 test_bad_records_limits(void **state)
 {
-#define GOOD(n)	"<record><header><identifier>oai:x:good" #n "</identifier>" \
+#define GOOD(n) \
+	"<record><header><identifier>oai:x:good" #n "</identifier>" \
 	"<datestamp>2024-01-01</datestamp></header><metadata>" DC_OPEN \
 	"<dc:title>good " #n "</dc:title></oai_dc:dc></metadata></record>\n"
-#define BAD_OPEN "<record><header><identifier>oai:x:bad</identifier>" \
+#define BAD_OPEN \
+	"<record><header><identifier>oai:x:bad</identifier>" \
 	"<datestamp>2024-01-01</datestamp>"
-#define LR	OAI_OPEN "<ListRecords>" GOOD(1)
-#define LR_END	GOOD(2) "</ListRecords></OAI-PMH>"
-	static char	big[MAX_VALUE_BYTES / 4 + 1];
-	static char	id[MAX_ID_LEN + 2];
+#define LR     OAI_OPEN "<ListRecords>" GOOD(1)
+#define LR_END GOOD(2) "</ListRecords></OAI-PMH>"
+	static char big[MAX_VALUE_BYTES / 4 + 1];
+	static char id[MAX_ID_LEN + 2];
 	static const struct {
-		const char	*what;
-		const char	*head;
-		const char	*body;
-		size_t		 n;
-		const char	*tail;
-		const char	*cause;
-		int		 small;		/* also 1-byte feeds */
-		int		 truncated;
-		const char	*identifier;
+		const char *what;
+		const char *head;
+		const char *body;
+		size_t	    n;
+		const char *tail;
+		const char *cause;
+		int	    small; /* also 1-byte feeds */
+		int	    truncated;
+		const char *identifier;
 	} cases[] = {
-		{ "huge DC text", LR BAD_OPEN "</header><metadata>" DC_OPEN
-		    "<dc:description>", big, 5, "</dc:description>"
+		{ "huge DC text",
+		    LR BAD_OPEN "</header><metadata>" DC_OPEN
+				"<dc:description>",
+		    big, 5,
+		    "</dc:description>"
 		    "</oai_dc:dc></metadata></record>\n" LR_END,
 		    "line 5: <dc:description> text over MAX_VALUE_BYTES "
-		    "(4194304)", 0, 1, "oai:x:bad" },
-		{ "huge xml:lang", LR BAD_OPEN "</header><metadata>" DC_OPEN
-		    "<dc:title xml:lang=\"", big, 5, "\">t</dc:title>"
+		    "(4194304)",
+		    0, 1, "oai:x:bad" },
+		{ "huge xml:lang",
+		    LR BAD_OPEN "</header><metadata>" DC_OPEN
+				"<dc:title xml:lang=\"",
+		    big, 5,
+		    "\">t</dc:title>"
 		    "</oai_dc:dc></metadata></record>\n" LR_END,
 		    "line 5: xml:lang over MAX_VALUE_BYTES (4194304)", 0, 1,
 		    "oai:x:bad" },
-		{ "huge header text", LR "<record><header><identifier>", big,
-		    5, "</identifier><datestamp>2024-01-01</datestamp>"
-		    "</header></record>\n" LR_END, "line 5: <identifier> text "
-		    "over MAX_VALUE_BYTES (4194304)", 0, 1, NULL },
-		{ "record over the limit", LR BAD_OPEN "</header><metadata>"
-		    DC_OPEN, "<dc:x>" "0123456789abcdef0123456789abcdef"
-		    "0123456789abcdef0123456789abcdef" "</dc:x>",
-		    MAX_RECORD_BYTES / 64, "</oai_dc:dc></metadata></record>\n"
-		    LR_END, "record over MAX_RECORD_BYTES (16777216)", 0, 1,
+		{ "huge header text", LR "<record><header><identifier>", big, 5,
+		    "</identifier><datestamp>2024-01-01</datestamp>"
+		    "</header></record>\n" LR_END,
+		    "line 5: <identifier> text "
+		    "over MAX_VALUE_BYTES (4194304)",
+		    0, 1, NULL },
+		{ "record over the limit",
+		    LR BAD_OPEN "</header><metadata>" DC_OPEN,
+		    "<dc:x>"
+		    "0123456789abcdef0123456789abcdef"
+		    "0123456789abcdef0123456789abcdef"
+		    "</dc:x>",
+		    MAX_RECORD_BYTES / 64,
+		    "</oai_dc:dc></metadata></record>\n" LR_END,
+		    "record over MAX_RECORD_BYTES (16777216)", 0, 1,
 		    "oai:x:bad" },
 		{ "long identifier", LR "<record><header><identifier>", id, 1,
 		    "</identifier><datestamp>2024-01-01</datestamp></header>"
-		    "</record>\n" LR_END, "line 5: <identifier> longer than "
-		    "MAX_ID_LEN (2048)", 1, 0, NULL },
-		{ "long identifier in ListIdentifiers", OAI_OPEN
+		    "</record>\n" LR_END,
+		    "line 5: <identifier> longer than "
+		    "MAX_ID_LEN (2048)",
+		    1, 0, NULL },
+		{ "long identifier in ListIdentifiers",
+		    OAI_OPEN
 		    "<ListIdentifiers><header><identifier>oai:x:good1"
 		    "</identifier><datestamp>2024-01-01</datestamp></header>"
-		    "<header><identifier>", id, 1, "</identifier><datestamp>"
+		    "<header><identifier>",
+		    id, 1,
+		    "</identifier><datestamp>"
 		    "2024-01-01</datestamp></header><header><identifier>"
 		    "oai:x:good2</identifier><datestamp>2024-01-01"
 		    "</datestamp></header></ListIdentifiers></OAI-PMH>",
 		    "line 4: <identifier> longer than MAX_ID_LEN (2048)", 1, 0,
 		    NULL },
-		{ "long setSpec", LR BAD_OPEN "<setSpec>", id, 1, "</setSpec>"
-		    "</header></record>\n" LR_END, "line 5: <setSpec> longer "
-		    "than MAX_ID_LEN (2048)", 1, 0, "oai:x:bad" },
+		{ "long setSpec", LR BAD_OPEN "<setSpec>", id, 1,
+		    "</setSpec>"
+		    "</header></record>\n" LR_END,
+		    "line 5: <setSpec> longer "
+		    "than MAX_ID_LEN (2048)",
+		    1, 0, "oai:x:bad" },
 		{ "too many sets", LR BAD_OPEN, "<setSpec>s</setSpec>",
 		    MAX_SETS_PER_RECORD + 1, "</header></record>\n" LR_END,
 		    "line 5: more than MAX_SETS_PER_RECORD (1024) <setSpec> "
-		    "values", 1, 0, "oai:x:bad" },
-		{ "too many DC values", LR BAD_OPEN "</header><metadata>"
-		    DC_OPEN, "<dc:subject>s</dc:subject>", MAX_DC_VALUES + 1,
+		    "values",
+		    1, 0, "oai:x:bad" },
+		{ "too many DC values",
+		    LR BAD_OPEN "</header><metadata>" DC_OPEN,
+		    "<dc:subject>s</dc:subject>", MAX_DC_VALUES + 1,
 		    "</oai_dc:dc></metadata></record>\n" LR_END,
 		    "line 5: record with more than MAX_DC_VALUES (10000) "
-		    "Dublin Core values", 1, 0, "oai:x:bad" },
+		    "Dublin Core values",
+		    1, 0, "oai:x:bad" },
 	};
-	static const size_t	 chunks[] = { 16384, 7, 1 };
-	struct result		 res[nitems(chunks)];
-	const struct rej	*x;
-	size_t			 i, c;
+	static const size_t chunks[] = { 16384, 7, 1 };
+	struct result	    res[nitems(chunks)];
+	const struct rej   *x;
+	size_t		    i, c;
 
 	memset(big, 'a', sizeof(big) - 1);
 	memset(id, 'i', sizeof(id) - 1);
@@ -2568,7 +2748,7 @@ test_bad_records_limits(void **state)
 			    cases[i].tail, chunks[c], &res[c]);
 			assert_int_equal(stderr_end(), 0);
 			if (strcmp(buf_str(&res[c].dump),
-			    buf_str(&res[0].dump)) != 0)
+				buf_str(&res[0].dump)) != 0)
 				fail_msg("%s: %zu-byte report differs",
 				    cases[i].what, chunks[c]);
 		}
@@ -2611,15 +2791,15 @@ static void
 test_datestamp_forms(void **state)
 {
 	static const struct {
-		const char	*file;
-		size_t		 nrecs;
-		size_t		 normalized;
-		size_t		 n;		/* which record */
-		const char	*identifier;
-		const char	*datestamp;	/* as sent */
-		const char	*norm;
-		long long	 t;
-		const char	*cause;		/* of the one reject, or NULL */
+		const char *file;
+		size_t	    nrecs;
+		size_t	    normalized;
+		size_t	    n; /* which record */
+		const char *identifier;
+		const char *datestamp; /* as sent */
+		const char *norm;
+		long long   t;
+		const char *cause; /* of the one reject, or NULL */
 	} cases[] = {
 		{ BROKEN_DIR "/record-bad-datestamp.xml", 5, 2, 1,
 		    "oai:example.org:dc-style", "2020-01-01T00:00:00.000Z",
@@ -2630,8 +2810,7 @@ test_datestamp_forms(void **state)
 		    "2019-12-31T22:00:00Z", 1577829600,
 		    "line 13: unreadable datestamp \"2020-13-45\"" },
 		{ BROKEN_DIR "/record-bad-datestamp.xml", 5, 2, 0,
-		    "oai:example.org:1", "2024-01-01", "2024-01-01",
-		    1704067200,
+		    "oai:example.org:1", "2024-01-01", "2024-01-01", 1704067200,
 		    "line 13: unreadable datestamp \"2020-13-45\"" },
 		{ BROKEN_DIR "/listidentifiers-bad-headers.xml", 4, 1, 2,
 		    "oai:example.org:bad", "2024-01-01 10:00:00",
@@ -2650,15 +2829,16 @@ test_datestamp_forms(void **state)
 		{ "tests/fixtures/datestamps/listrecords-marc21-page1.xml", 6,
 		    5, 3, "oai:foo.bar/000000001",
 		    "2010-01-02T01:30:00.250+02:00", "2010-01-01T23:30:00Z",
-		    1262388600, "line 109: unreadable datestamp \"2021-13-45\"" },
+		    1262388600,
+		    "line 109: unreadable datestamp \"2021-13-45\"" },
 		{ "tests/fixtures/datestamps/listrecords-marc21-page1.xml", 6,
 		    5, 5, "oai:foo.bar/000000004", "2005-05-05T05:05:05Z",
 		    "2005-05-05T05:05:05Z", 1115269505,
 		    "line 109: unreadable datestamp \"2021-13-45\"" },
 	};
-	struct result		 res[nitems(chunk_sizes)];
-	const struct rec	*r;
-	size_t			 i;
+	struct result	  res[nitems(chunk_sizes)];
+	const struct rec *r;
+	size_t		  i;
 
 	memset(res, 0, sizeof(res));
 	for (i = 0; i < nitems(cases); i++) {
@@ -2669,8 +2849,8 @@ test_datestamp_forms(void **state)
 		assert_int_equal(res[0].normalized, cases[i].normalized);
 		assert_int_equal(res[0].nrejs, cases[i].cause != NULL);
 		if (cases[i].cause != NULL)
-			assert_string_equal(res[0].rejs[0].cause,
-			    cases[i].cause);
+			assert_string_equal(
+			    res[0].rejs[0].cause, cases[i].cause);
 		r = &res[0].recs[cases[i].n];
 		assert_string_equal(r->identifier, cases[i].identifier);
 		assert_string_equal(r->datestamp, cases[i].datestamp);
@@ -2685,7 +2865,7 @@ test_datestamp_forms(void **state)
 static double
 elapsed_s(const struct timespec *t0)
 {
-	struct timespec	t1;
+	struct timespec t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return (double)(t1.tv_sec - t0->tv_sec) +
@@ -2699,14 +2879,15 @@ elapsed_s(const struct timespec *t0)
 static char *
 bomb_page(const char *fmt, size_t n, size_t *len)
 {
-	struct buf	b;
-	size_t		i;
+	struct buf b;
+	size_t	   i;
 
 	buf_init(&b, SIZE_MAX / 2);
 	buf_addstr(&b, OAI_OPEN "<ListRecords>" REC_OPEN DC_OPEN "<dc:title");
 	for (i = 0; i < n; i++)
 		buf_printf(&b, fmt, i, i);
-	buf_addstr(&b, ">t</dc:title></oai_dc:dc></metadata></record>"
+	buf_addstr(&b,
+	    ">t</dc:title></oai_dc:dc></metadata></record>"
 	    "<record><header><identifier>oai:x:2</identifier>"
 	    "<datestamp>2024-01-02</datestamp></header></record>"
 	    "</ListRecords></OAI-PMH>");
@@ -2722,10 +2903,10 @@ static void
 test_attribute_bombs(void **state)
 {
 	static const struct {
-		const char	*what;
-		const char	*fmt;
-		size_t		 n;
-		int		 ok;
+		const char *what;
+		const char *fmt;
+		size_t	    n;
+		int	    ok;
 	} cases[] = {
 		{ "attributes", " a%zu=\"%zu\"", 200000, 0 },
 		{ "namespaces", " xmlns:n%zu=\"urn:x:%zu\"", 200000, 0 },
@@ -2733,15 +2914,14 @@ test_attribute_bombs(void **state)
 		{ "one over", " a%zu=\"%zu\"", MAX_ATTRIBUTES + 1, 0 },
 		{ "at the limit", " a%zu=\"%zu\"", MAX_ATTRIBUTES, 1 },
 		/* '=', '>' and the other quote inside values are no attributes. */
-		{ "values", " a%zu=\"%zu ====='>>'====\"",
-		    200, 1 },
+		{ "values", " a%zu=\"%zu ====='>>'====\"", 200, 1 },
 	};
-	static const size_t	 chunks[] = { 1, 16384, 0 };
-	struct result		 res = { 0 };
-	struct timespec		 t0;
-	char			*page;
-	size_t			 len, i, c;
-	double			 s;
+	static const size_t chunks[] = { 1, 16384, 0 };
+	struct result	    res = { 0 };
+	struct timespec	    t0;
+	char		   *page;
+	size_t		    len, i, c;
+	double		    s;
 
 	for (i = 0; i < nitems(cases); i++) {
 		page = bomb_page(cases[i].fmt, cases[i].n, &len);
@@ -2753,13 +2933,16 @@ test_attribute_bombs(void **state)
 			run(page, len, chunks[c], &res);
 			s = elapsed_s(&t0);
 			if (s > 1.0)
-				fail_msg("%s, %zu-byte feeds: %.2f s", cases[i].what,
-				    chunks[c], s);
+				fail_msg("%s, %zu-byte feeds: %.2f s",
+				    cases[i].what, chunks[c], s);
 			if (cases[i].ok) {
 				if (res.finish_rc != 0 || res.nrecords != 2)
-					fail_msg("%s: %s", cases[i].what, res.cause);
-			} else if (res.finish_rc == 0 || strstr(res.cause,
-			    "more than MAX_ATTRIBUTES (256) attributes") == NULL)
+					fail_msg(
+					    "%s: %s", cases[i].what, res.cause);
+			} else if (res.finish_rc == 0 ||
+			    strstr(res.cause,
+				"more than MAX_ATTRIBUTES (256) attributes") ==
+				NULL)
 				fail_msg("%s, %zu-byte feeds: cause \"%s\"",
 				    cases[i].what, chunks[c], res.cause);
 			result_free(&res);
@@ -2776,25 +2959,28 @@ static void
 test_deep_nesting(void **state)
 {
 	static const struct {
-		const char	*what;
-		const char	*head;	/* then n "<a>" and n "</a>" */
-		const char	*tail;
-		size_t		 n;
-		int		 reject;
+		const char *what;
+		const char *head; /* then n "<a>" and n "</a>" */
+		const char *tail;
+		size_t	    n;
+		int	    reject;
 	} cases[] = {
-		{ "in metadata", REC_OPEN DC_OPEN, "</oai_dc:dc></metadata>"
-		    "</record>", 100000, 1 },
-		{ "in the header", "<record><header><identifier>oai:x:1"
+		{ "in metadata", REC_OPEN DC_OPEN,
+		    "</oai_dc:dc></metadata>"
+		    "</record>",
+		    100000, 1 },
+		{ "in the header",
+		    "<record><header><identifier>oai:x:1"
 		    "</identifier><datestamp>2024-01-01</datestamp>",
 		    "</header></record>", 100000, 1 },
 		{ "just deep enough", REC_OPEN, "</metadata></record>",
 		    MAX_DEPTH - 5, 0 },
 		{ "outside a record", "", "", 300, -1 },
 	};
-	struct result	 res = { 0 };
-	struct buf	 b;
-	struct timespec	 t0;
-	size_t		 i, k;
+	struct result	res = { 0 };
+	struct buf	b;
+	struct timespec t0;
+	size_t		i, k;
 
 	for (i = 0; i < nitems(cases); i++) {
 		buf_init(&b, SIZE_MAX / 2);
@@ -2805,7 +2991,8 @@ test_deep_nesting(void **state)
 		for (k = 0; k < cases[i].n; k++)
 			buf_addstr(&b, "</a>");
 		buf_addstr(&b, cases[i].tail);
-		buf_addstr(&b, "<record><header><identifier>oai:x:2"
+		buf_addstr(&b,
+		    "<record><header><identifier>oai:x:2"
 		    "</identifier><datestamp>2024-01-02</datestamp></header>"
 		    "</record></ListRecords></OAI-PMH>");
 		res.keep = 1;
@@ -2814,8 +3001,9 @@ test_deep_nesting(void **state)
 		if (elapsed_s(&t0) > 5.0)
 			fail_msg("%s: %.2f s", cases[i].what, elapsed_s(&t0));
 		if (cases[i].reject < 0) {
-			if (res.finish_rc == 0 || strstr(res.cause,
-			    "nested deeper than MAX_DEPTH (256)") == NULL)
+			if (res.finish_rc == 0 ||
+			    strstr(res.cause,
+				"nested deeper than MAX_DEPTH (256)") == NULL)
 				fail_msg("%s: cause \"%s\"", cases[i].what,
 				    res.cause);
 		} else {
@@ -2825,10 +3013,11 @@ test_deep_nesting(void **state)
 			assert_int_equal(res.nrecords, 2 - cases[i].reject);
 			assert_int_equal(res.nrejects, cases[i].reject);
 			if (cases[i].reject) {
-				assert_string_equal(res.rejs[0].identifier,
-				    "oai:x:1");
-				if (strstr(res.rejs[0].cause, "nested deeper "
-				    "than MAX_DEPTH (256)") == NULL)
+				assert_string_equal(
+				    res.rejs[0].identifier, "oai:x:1");
+				if (strstr(res.rejs[0].cause,
+					"nested deeper "
+					"than MAX_DEPTH (256)") == NULL)
 					fail_msg("%s: reject cause \"%s\"",
 					    cases[i].what, res.rejs[0].cause);
 			}
@@ -2841,10 +3030,10 @@ test_deep_nesting(void **state)
 static void
 test_reject_stop(void **state)
 {
-	struct result		 res = { 0 };
-	struct oai_parser	*p;
-	char			*data;
-	size_t			 len;
+	struct result	   res = { 0 };
+	struct oai_parser *p;
+	char		  *data;
+	size_t		   len;
 
 	data = read_file(BROKEN_DIR "/record-no-identifier.xml", &len);
 	res.stop_reject = 2;

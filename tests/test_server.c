@@ -29,46 +29,46 @@
 
 #include "util.h"
 
-#define MAX_BODY	(64UL * 1024 * 1024)
-#define MAX_SERVERS	4
-#define START_WAIT_MS	20000
-#define STOP_WAIT_MS	20000
+#define MAX_BODY      (64UL * 1024 * 1024)
+#define MAX_SERVERS   4
+#define START_WAIT_MS 20000
+#define STOP_WAIT_MS  20000
 
 struct srv {
-	pid_t	 pid;
-	int	 port;
-	char	 dir[64];
-	char	 base[64];	/* http://127.0.0.1:PORT */
+	pid_t pid;
+	int   port;
+	char  dir[64];
+	char  base[64]; /* http://127.0.0.1:PORT */
 };
 
 struct fixture {
-	struct srv	 srv[MAX_SERVERS];
+	struct srv srv[MAX_SERVERS];
 };
 
 /* One walk over a whole list, page by page. */
 struct walk {
-	size_t		 items;
-	size_t		 pages;
-	size_t		 deleted;
-	size_t		 metadata;
-	long long	 size;		/* completeListSize */
-	struct buf	 ids;		/* identifiers, one per line */
+	size_t	   items;
+	size_t	   pages;
+	size_t	   deleted;
+	size_t	   metadata;
+	long long  size; /* completeListSize */
+	struct buf ids;	 /* identifiers, one per line */
 };
 
 struct token {
-	int		 present;
-	int		 empty;
-	long long	 size;
-	long long	 cursor;
-	char		 text[1024];
+	int	  present;
+	int	  empty;
+	long long size;
+	long long cursor;
+	char	  text[1024];
 };
 
 /* A dump line, picked apart. */
 struct drec {
-	char	 id[64];
-	char	 ds[32];
-	int	 deleted;
-	char	*line;
+	char  id[64];
+	char  ds[32];
+	int   deleted;
+	char *line;
 };
 
 /* Helpers */
@@ -76,7 +76,7 @@ struct drec {
 static void
 sleep_ms(long ms)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (ms % 1000) * 1000000L;
@@ -86,8 +86,8 @@ sleep_ms(long ms)
 static void
 print_log(const struct srv *s)
 {
-	char	 path[128], line[512];
-	FILE	*fp;
+	char  path[128], line[512];
+	FILE *fp;
 
 	snprintf(path, sizeof(path), "%s/server.log", s->dir);
 	if ((fp = fopen(path, "r")) == NULL)
@@ -100,7 +100,7 @@ print_log(const struct srv *s)
 static void
 srv_cleanup(struct srv *s)
 {
-	char	path[128];
+	char path[128];
 
 	snprintf(path, sizeof(path), "%s/port", s->dir);
 	unlink(path);
@@ -113,19 +113,19 @@ srv_cleanup(struct srv *s)
 static void
 srv_start(struct srv *s, const char *const *args)
 {
-	const char	*build, *argv[40], *errstr;
-	char		 bin[PATH_MAX], portfile[128], logfile[128], num[32];
-	long long	 port;
-	size_t		 n = 0, len;
-	int		 fd, status, i;
-	FILE		*fp;
+	const char *build, *argv[40], *errstr;
+	char	    bin[PATH_MAX], portfile[128], logfile[128], num[32];
+	long long   port;
+	size_t	    n = 0, len;
+	int	    fd, status, i;
+	FILE	   *fp;
 
 	if ((build = getenv("OH_BUILD")) == NULL || *build == '\0')
 		build = "build/asan";
 	snprintf(bin, sizeof(bin), "%s/oaiserver", build);
 	if (access(bin, X_OK) == -1)
-		fail_msg("%s: %s (build it, or set OH_BUILD)", bin,
-		    strerror(errno));
+		fail_msg(
+		    "%s: %s (build it, or set OH_BUILD)", bin, strerror(errno));
 	snprintf(s->dir, sizeof(s->dir), "/tmp/oh-test-server.XXXXXX");
 	assert_non_null(mkdtemp(s->dir));
 	snprintf(portfile, sizeof(portfile), "%s/port", s->dir);
@@ -158,8 +158,8 @@ srv_start(struct srv *s, const char *const *args)
 			num[len] = '\0';
 			assert_true(len > 1 && num[len - 1] == '\n');
 			num[len - 1] = '\0';
-			assert_int_equal(parse_ll(num, 1, 65535, &port,
-			    &errstr), 0);
+			assert_int_equal(
+			    parse_ll(num, 1, 65535, &port, &errstr), 0);
 			s->port = (int)port;
 			snprintf(s->base, sizeof(s->base),
 			    "http://127.0.0.1:%d", s->port);
@@ -179,7 +179,7 @@ srv_start(struct srv *s, const char *const *args)
 static void
 srv_stop(struct srv *s)
 {
-	int	status = 0, i, done = 0;
+	int status = 0, i, done = 0;
 
 	assert_int_equal(kill(s->pid, SIGTERM), 0);
 	for (i = 0; i < STOP_WAIT_MS / 20 && !done; i++) {
@@ -195,8 +195,8 @@ srv_stop(struct srv *s)
 	if (!done || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		print_log(s);
 		srv_cleanup(s);
-		fail_msg("oaiserver did not exit 0 on SIGTERM (status %d)",
-		    status);
+		fail_msg(
+		    "oaiserver did not exit 0 on SIGTERM (status %d)", status);
 	}
 	srv_cleanup(s);
 }
@@ -211,9 +211,9 @@ write_cb(char *p, size_t size, size_t n, void *arg)
 static long
 http(const char *url, const char *body, struct buf *out)
 {
-	CURL		*c;
-	CURLcode	 rc;
-	long		 status = 0;
+	CURL	*c;
+	CURLcode rc;
+	long	 status = 0;
 
 	buf_free(out);
 	buf_init(out, MAX_BODY);
@@ -239,8 +239,8 @@ http(const char *url, const char *body, struct buf *out)
 static void
 oai(const struct srv *s, const char *path, const char *query, struct buf *out)
 {
-	char	*url;
-	long	 status;
+	char *url;
+	long  status;
 
 	xasprintf(&url, "%s%s?%s", s->base, path, query);
 	status = http(url, NULL, out);
@@ -252,13 +252,16 @@ oai(const struct srv *s, const char *path, const char *query, struct buf *out)
 static long
 control(const struct srv *s, const char *what, struct buf *out)
 {
-	char	*url;
-	long	 status;
+	char *url;
+	long  status;
 
 	xasprintf(&url, "%s/control/%s", s->base, what);
-	status = http(url, strncmp(what, "dump", 4) == 0 ||
-	    strncmp(what, "stats", 5) == 0 || strcmp(what, "faults") == 0 ?
-	    NULL : "", out);
+	status = http(url,
+	    strncmp(what, "dump", 4) == 0 || strncmp(what, "stats", 5) == 0 ||
+		    strcmp(what, "faults") == 0 ?
+		NULL :
+		"",
+	    out);
 	free(url);
 	return status;
 }
@@ -266,7 +269,7 @@ control(const struct srv *s, const char *what, struct buf *out)
 static size_t
 count(const char *s, const char *needle)
 {
-	size_t	n = 0, len = strlen(needle);
+	size_t n = 0, len = strlen(needle);
 
 	while ((s = strstr(s, needle)) != NULL) {
 		n++;
@@ -279,9 +282,9 @@ count(const char *s, const char *needle)
 static char *
 tag_text(const char *s, const char *tag)
 {
-	char		 open[64], close[64];
-	const char	*p, *e;
-	size_t		 len;
+	char	    open[64], close[64];
+	const char *p, *e;
+	size_t	    len;
 
 	len = (size_t)snprintf(open, sizeof(open), "<%s", tag);
 	snprintf(close, sizeof(close), "</%s>", tag);
@@ -297,7 +300,7 @@ tag_text(const char *s, const char *tag)
 static void
 assert_tag(const char *s, const char *tag, const char *want)
 {
-	char	*t;
+	char *t;
 
 	if ((t = tag_text(s, tag)) == NULL)
 		fail_msg("no <%s> in response", tag);
@@ -309,7 +312,7 @@ assert_tag(const char *s, const char *tag, const char *want)
 static void
 error_code(const char *s, char *out, size_t len)
 {
-	const char	*p, *e;
+	const char *p, *e;
 
 	out[0] = '\0';
 	if ((p = strstr(s, "<error code=\"")) == NULL)
@@ -324,10 +327,10 @@ error_code(const char *s, char *out, size_t len)
 static long long
 attr_ll(const char *p, const char *end, const char *name)
 {
-	char		 key[64], num[32];
-	const char	*q, *errstr;
-	long long	 v;
-	size_t		 n;
+	char	    key[64], num[32];
+	const char *q, *errstr;
+	long long   v;
+	size_t	    n;
 
 	snprintf(key, sizeof(key), "%s=\"", name);
 	if ((q = strstr(p, key)) == NULL || q > end)
@@ -343,7 +346,7 @@ attr_ll(const char *p, const char *end, const char *name)
 static void
 token_info(const char *s, struct token *t)
 {
-	const char	*p, *gt, *e;
+	const char *p, *gt, *e;
 
 	memset(t, 0, sizeof(*t));
 	if ((p = strstr(s, "<resumptionToken")) == NULL)
@@ -367,7 +370,7 @@ token_info(const char *s, struct token *t)
 static void
 collect_ids(const char *s, struct buf *ids)
 {
-	const char	*p, *e;
+	const char *p, *e;
 
 	for (p = s; (p = strstr(p, "<identifier>")) != NULL; p = e) {
 		p += 12;
@@ -385,10 +388,10 @@ collect_ids(const char *s, struct buf *ids)
 static void
 walk(const struct srv *s, const char *verb, const char *args, struct walk *w)
 {
-	struct buf	 body;
-	struct token	 t;
-	char		*q, *esc, code[64];
-	size_t		 n;
+	struct buf   body;
+	struct token t;
+	char	    *q, *esc, code[64];
+	size_t	     n;
 
 	memset(w, 0, sizeof(*w));
 	w->size = -1;
@@ -400,10 +403,10 @@ walk(const struct srv *s, const char *verb, const char *args, struct walk *w)
 		free(q);
 		error_code(body.data, code, sizeof(code));
 		if (code[0] != '\0')
-			fail_msg("%s page %zu: error %s", verb, w->pages + 1,
-			    code);
-		n = count(body.data, strcmp(verb, "ListRecords") == 0 ?
-		    "<record>" : "<header");
+			fail_msg(
+			    "%s page %zu: error %s", verb, w->pages + 1, code);
+		n = count(body.data,
+		    strcmp(verb, "ListRecords") == 0 ? "<record>" : "<header");
 		w->deleted += count(body.data, "status=\"deleted\"");
 		w->metadata += count(body.data, "<metadata>");
 		collect_ids(body.data, &w->ids);
@@ -443,10 +446,10 @@ walk_free(struct walk *w)
 static char *
 normalize(const char *s, int port)
 {
-	struct buf	 b;
-	const char	*p, *e;
-	char		 host[32];
-	size_t		 hl;
+	struct buf  b;
+	const char *p, *e;
+	char	    host[32];
+	size_t	    hl;
 
 	buf_init(&b, MAX_BODY);
 	hl = (size_t)snprintf(host, sizeof(host), "127.0.0.1:%d", port);
@@ -468,7 +471,7 @@ normalize(const char *s, int port)
 static void
 json_str(const char *line, const char *key, char *out, size_t len)
 {
-	const char	*p, *e;
+	const char *p, *e;
 
 	if ((p = strstr(line, key)) == NULL)
 		fail_msg("dump line without %s", key);
@@ -482,10 +485,10 @@ json_str(const char *line, const char *key, char *out, size_t len)
 static size_t
 load_dump(const struct srv *s, struct drec **out)
 {
-	struct buf	 body;
-	struct drec	*d = NULL;
-	char		*p, *nl;
-	size_t		 n = 0;
+	struct buf   body;
+	struct drec *d = NULL;
+	char	    *p, *nl;
+	size_t	     n = 0;
 
 	buf_init(&body, MAX_BODY);
 	assert_int_equal(control(s, "dump", &body), 200);
@@ -507,7 +510,7 @@ load_dump(const struct srv *s, struct drec **out)
 static void
 free_dump(struct drec *d, size_t n)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < n; i++)
 		free(d[i].line);
@@ -518,7 +521,7 @@ free_dump(struct drec *d, size_t n)
 static char *
 json_raw(const char *line, const char *key, char close)
 {
-	const char	*p, *e;
+	const char *p, *e;
 
 	if ((p = strstr(line, key)) == NULL)
 		return xstrdup("");
@@ -535,9 +538,9 @@ json_raw(const char *line, const char *key, char close)
 static char *
 json_first(const char *line, const char *key)
 {
-	struct buf	 b;
-	const char	*p;
-	char		 k[64];
+	struct buf  b;
+	const char *p;
+	char	    k[64];
 
 	snprintf(k, sizeof(k), "\"%s\":[\"", key);
 	if ((p = strstr(line, k)) == NULL)
@@ -556,7 +559,7 @@ json_first(const char *line, const char *key)
 static char *
 xml_text_escape(const char *s)
 {
-	struct buf	b;
+	struct buf b;
 
 	buf_init(&b, MAX_BODY);
 	for (; *s != '\0'; s++) {
@@ -576,11 +579,12 @@ static const char *
 fixtures_dir(void)
 {
 	static const char *const dirs[] = {
-		"tests/fixtures/nur", "/work/shared/fixtures/nur",
+		"tests/fixtures/nur",
+		"/work/shared/fixtures/nur",
 	};
-	struct stat	st;
-	const char	*env;
-	size_t		i;
+	struct stat st;
+	const char *env;
+	size_t	    i;
 
 	if ((env = getenv("OH_NUR_FIXTURES")) != NULL)
 		return env;
@@ -593,10 +597,10 @@ fixtures_dir(void)
 static char *
 slurp(const char *dir, const char *name)
 {
-	struct buf	 b;
-	char		 path[PATH_MAX], chunk[4096];
-	size_t		 n;
-	FILE		*fp;
+	struct buf b;
+	char	   path[PATH_MAX], chunk[4096];
+	size_t	   n;
+	FILE	  *fp;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	fp = fopen(path, "rb");
@@ -613,26 +617,26 @@ slurp(const char *dir, const char *name)
 /* One transfer that may fail: what arrived, and how it ended. */
 struct fetch {
 	/* in */
-	long		 timeout_ms;	/* 0: 30 s */
-	long		 maxredirs;	/* > 0: follow redirects */
-	int		 decode;	/* Accept-Encoding: what curl knows */
-	int		 discard;	/* count the body, keep none */
-	const char	*post;
+	long	    timeout_ms; /* 0: 30 s */
+	long	    maxredirs;	/* > 0: follow redirects */
+	int	    decode;	/* Accept-Encoding: what curl knows */
+	int	    discard;	/* count the body, keep none */
+	const char *post;
 	/* out */
-	CURLcode	 rc;
-	long		 status;
-	long		 redirects;
-	curl_off_t	 downloaded;	/* body bytes as sent (compressed) */
-	uint64_t	 received;	/* body bytes as delivered */
-	int64_t		 ms;
-	struct buf	 body;
-	struct buf	 head;		/* every response's header lines */
+	CURLcode   rc;
+	long	   status;
+	long	   redirects;
+	curl_off_t downloaded; /* body bytes as sent (compressed) */
+	uint64_t   received;   /* body bytes as delivered */
+	int64_t	   ms;
+	struct buf body;
+	struct buf head; /* every response's header lines */
 };
 
 static size_t
 fetch_body_cb(char *p, size_t size, size_t n, void *arg)
 {
-	struct fetch	*ft = arg;
+	struct fetch *ft = arg;
 
 	ft->received += size * n;
 	if (!ft->discard && buf_add(&ft->body, p, size * n) == -1)
@@ -643,7 +647,7 @@ fetch_body_cb(char *p, size_t size, size_t n, void *arg)
 static size_t
 fetch_head_cb(char *p, size_t size, size_t n, void *arg)
 {
-	struct fetch	*ft = arg;
+	struct fetch *ft = arg;
 
 	return buf_add(&ft->head, p, size * n) == -1 ? 0 : size * n;
 }
@@ -651,7 +655,7 @@ fetch_head_cb(char *p, size_t size, size_t n, void *arg)
 static CURL *
 fetch_handle(const char *url, struct fetch *ft)
 {
-	CURL	*c;
+	CURL *c;
 
 	buf_init(&ft->body, MAX_BODY);
 	buf_init(&ft->head, 1024 * 1024);
@@ -688,8 +692,8 @@ fetch_done(CURL *c, struct fetch *ft)
 static void
 fetch(const char *url, struct fetch *ft)
 {
-	CURL	*c;
-	int64_t	 start;
+	CURL   *c;
+	int64_t start;
 
 	c = fetch_handle(url, ft);
 	start = mono_ms();
@@ -702,7 +706,7 @@ fetch(const char *url, struct fetch *ft)
 static void
 fetch_oai(const struct srv *s, const char *query, struct fetch *ft)
 {
-	char	*url;
+	char *url;
 
 	xasprintf(&url, "%s/oai?%s", s->base, query);
 	fetch(url, ft);
@@ -723,8 +727,8 @@ fetch_free(struct fetch *ft)
 static char *
 header(const struct fetch *ft, const char *name)
 {
-	const char	*p, *last = NULL, *line, *v, *e;
-	size_t		 len = strlen(name);
+	const char *p, *last = NULL, *line, *v, *e;
+	size_t	    len = strlen(name);
 
 	for (p = buf_str(&ft->head); (p = strstr(p, "HTTP/")) != NULL; p++)
 		if (p == ft->head.data || p[-1] == '\n')
@@ -748,7 +752,7 @@ header(const struct fetch *ft, const char *name)
 static void
 assert_header(const struct fetch *ft, const char *name, const char *want)
 {
-	char	*v;
+	char *v;
 
 	if ((v = header(ft, name)) == NULL)
 		fail_msg("no %s header", name);
@@ -759,7 +763,7 @@ assert_header(const struct fetch *ft, const char *name, const char *want)
 static void
 assert_no_header(const struct fetch *ft, const char *name)
 {
-	char	*v;
+	char *v;
 
 	if ((v = header(ft, name)) != NULL)
 		fail_msg("unexpected %s: %s", name, v);
@@ -769,10 +773,10 @@ assert_no_header(const struct fetch *ft, const char *name)
 static unsigned int
 arm(const struct srv *s, const char *spec)
 {
-	struct buf	 b;
-	char		*what;
-	const char	*p, *errstr;
-	long long	 id;
+	struct buf  b;
+	char	   *what;
+	const char *p, *errstr;
+	long long   id;
 
 	xasprintf(&what, "fault?%s", spec);
 	buf_init(&b, MAX_BODY);
@@ -792,8 +796,8 @@ arm(const struct srv *s, const char *spec)
 static void
 arm_bad(const struct srv *s, const char *spec, const char *needle)
 {
-	struct buf	 b;
-	char		*what;
+	struct buf b;
+	char	  *what;
 
 	xasprintf(&what, "fault?%s", spec);
 	buf_init(&b, MAX_BODY);
@@ -809,8 +813,8 @@ arm_bad(const struct srv *s, const char *spec, const char *needle)
 static char *
 fault_line(const struct srv *s, unsigned int id)
 {
-	struct buf	 b;
-	char		 key[32], *p, *e, *line;
+	struct buf b;
+	char	   key[32], *p, *e, *line;
 
 	buf_init(&b, MAX_BODY);
 	assert_int_equal(control(s, "faults", &b), 200);
@@ -826,7 +830,7 @@ fault_line(const struct srv *s, unsigned int id)
 static void
 assert_fault(const struct srv *s, unsigned int id, const char *needle)
 {
-	char	*line = fault_line(s, id);
+	char *line = fault_line(s, id);
 
 	if (strstr(line, needle) == NULL)
 		fail_msg("fault %u: no %s in %s", id, needle, line);
@@ -836,7 +840,7 @@ assert_fault(const struct srv *s, unsigned int id, const char *needle)
 static int
 xml_ok(const struct buf *b)
 {
-	xmlDocPtr	doc;
+	xmlDocPtr doc;
 
 	doc = xmlReadMemory(b->data, (int)b->len, "response.xml", NULL,
 	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
@@ -850,16 +854,15 @@ xml_ok(const struct buf *b)
 static size_t
 record_at(const char *body, const char *p)
 {
-	const char	*q, *open = NULL, *close = NULL;
-	size_t		 n = 0;
+	const char *q, *open = NULL, *close = NULL;
+	size_t	    n = 0;
 
 	for (q = body; (q = strstr(q, "<record>")) != NULL && q < p; q++)
 		n++;
-	for (q = body; (q = strstr(q, "<dc:description")) != NULL && q < p;
-	    q++)
+	for (q = body; (q = strstr(q, "<dc:description")) != NULL && q < p; q++)
 		open = q;
 	for (q = body; (q = strstr(q, "</dc:description>")) != NULL && q < p;
-	    q++)
+	     q++)
 		close = q;
 	assert_non_null(open);
 	assert_true(close == NULL || close < open);
@@ -870,7 +873,7 @@ record_at(const char *body, const char *p)
 static char *
 token_query(const char *verb, const char *tok)
 {
-	char	*esc, *q;
+	char *esc, *q;
 
 	esc = curl_easy_escape(NULL, tok, 0);
 	xasprintf(&q, "verb=%s&resumptionToken=%s", verb, esc);
@@ -882,9 +885,9 @@ token_query(const char *verb, const char *tok)
 static size_t
 log_count(const struct srv *s, const char *needle)
 {
-	char	 path[128], line[1024];
-	size_t	 n = 0;
-	FILE	*fp;
+	char   path[128], line[1024];
+	size_t n = 0;
+	FILE  *fp;
 
 	snprintf(path, sizeof(path), "%s/server.log", s->dir);
 	assert_non_null(fp = fopen(path, "r"));
@@ -899,11 +902,11 @@ log_count(const struct srv *s, const char *needle)
 static int
 run_server(const char *const *args)
 {
-	const char	*build, *argv[16];
-	char		 bin[PATH_MAX];
-	size_t		 n = 0;
-	pid_t		 pid;
-	int		 status, fd;
+	const char *build, *argv[16];
+	char	    bin[PATH_MAX];
+	size_t	    n = 0;
+	pid_t	    pid;
+	int	    status, fd;
 
 	if ((build = getenv("OH_BUILD")) == NULL || *build == '\0')
 		build = "build/asan";
@@ -941,8 +944,8 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	struct fixture	*fx = *state;
-	size_t		 i;
+	struct fixture *fx = *state;
+	size_t		i;
 
 	for (i = 0; i < MAX_SERVERS; i++) {
 		if (fx->srv[i].pid <= 0)
@@ -960,13 +963,13 @@ teardown(void **state)
 static void
 test_identify(void **state)
 {
-	struct fixture	*fx = *state;
-	struct srv	*s = &fx->srv[0], *d = &fx->srv[1];
-	struct buf	 body;
-	struct drec	*dump;
-	const char	*p;
-	char		 url[128], min[32];
-	size_t		 n, i;
+	struct fixture *fx = *state;
+	struct srv     *s = &fx->srv[0], *d = &fx->srv[1];
+	struct buf	body;
+	struct drec    *dump;
+	const char     *p;
+	char		url[128], min[32];
+	size_t		n, i;
 
 	srv_start(s, (const char *[]){ "--records", "100", NULL });
 	buf_init(&body, MAX_BODY);
@@ -991,16 +994,17 @@ test_identify(void **state)
 
 	oai(s, "/oai", "verb=ListMetadataFormats", &body);
 	assert_tag(body.data, "metadataPrefix", "oai_dc");
-	assert_non_null(strstr(body.data,
-	    "<metadataPrefix>qdc</metadataPrefix>"));
+	assert_non_null(
+	    strstr(body.data, "<metadataPrefix>qdc</metadataPrefix>"));
 	oai(s, "/oai", "verb=ListSets", &body);
 	assert_int_equal(count(body.data, "<set>"), 5);
 	assert_non_null(strstr(body.data, "<setSpec>com_3</setSpec>"));
 	assert_non_null(strstr(body.data, "<setName>"));
 	srv_stop(s);
 
-	srv_start(d, (const char *[]){ "--records", "50", "--granularity",
-	    "day", NULL });
+	srv_start(d,
+	    (const char *[]){
+		"--records", "50", "--granularity", "day", NULL });
 	oai(d, "/oai", "verb=Identify", &body);
 	assert_tag(body.data, "granularity", "YYYY-MM-DD");
 	n = load_dump(d, &dump);
@@ -1023,16 +1027,16 @@ test_identify(void **state)
 static void
 test_paging(void **state)
 {
-	struct fixture	*fx = *state;
-	struct srv	*s = &fx->srv[0];
-	struct walk	 w;
-	struct buf	 body, post, want;
-	struct token	 t;
-	char		*q, code[64], *a, *b;
-	size_t		 i;
+	struct fixture *fx = *state;
+	struct srv     *s = &fx->srv[0];
+	struct walk	w;
+	struct buf	body, post, want;
+	struct token	t;
+	char	       *q, code[64], *a, *b;
+	size_t		i;
 
-	srv_start(s, (const char *[]){ "--records", "250", "--page-size",
-	    "100", NULL });
+	srv_start(s,
+	    (const char *[]){ "--records", "250", "--page-size", "100", NULL });
 	walk(s, "ListRecords", "metadataPrefix=oai_dc", &w);
 	assert_int_equal(w.items, 250);
 	assert_int_equal(w.pages, 3);
@@ -1041,8 +1045,8 @@ test_paging(void **state)
 	assert_int_equal(w.metadata, 225);
 	buf_init(&want, MAX_BODY);
 	for (i = 1; i <= 250; i++)
-		assert_int_equal(buf_printf(&want,
-		    "oai:oaiharvest.test:rec/%zu\n", i), 0);
+		assert_int_equal(
+		    buf_printf(&want, "oai:oaiharvest.test:rec/%zu\n", i), 0);
 	assert_string_equal(w.ids.data, want.data);
 	walk_free(&w);
 
@@ -1060,7 +1064,8 @@ test_paging(void **state)
 	/* Tokens need URL-encoding; sent raw, '+' becomes a space. */
 	buf_init(&body, MAX_BODY);
 	oai(s, "/oai", "verb=ListRecords&metadataPrefix=oai_dc", &body);
-	assert_non_null(strstr(body.data, "<resumptionToken completeListSize="
+	assert_non_null(strstr(body.data,
+	    "<resumptionToken completeListSize="
 	    "\"250\" cursor=\"0\">"));
 	token_info(body.data, &t);
 	assert_non_null(strchr(t.text, '/'));
@@ -1074,9 +1079,12 @@ test_paging(void **state)
 	assert_string_equal(code, "badResumptionToken");
 
 	/* qdc carries title, creator and abstract in its own namespace. */
-	oai(s, "/oai", "verb=GetRecord&metadataPrefix=qdc&"
-	    "identifier=oai:oaiharvest.test:rec/1", &body);
-	assert_non_null(strstr(body.data, "xmlns:qdc=\"http://oaiharvest.test/"
+	oai(s, "/oai",
+	    "verb=GetRecord&metadataPrefix=qdc&"
+	    "identifier=oai:oaiharvest.test:rec/1",
+	    &body);
+	assert_non_null(strstr(body.data,
+	    "xmlns:qdc=\"http://oaiharvest.test/"
 	    "qdc/\""));
 	assert_int_equal(count(body.data, "<dcterms:abstract>"), 1);
 	assert_true(count(body.data, "<dc:creator>") >= 2);
@@ -1088,8 +1096,11 @@ test_paging(void **state)
 	buf_init(&post, MAX_BODY);
 	q = NULL;
 	xasprintf(&q, "%s/oai", s->base);
-	assert_int_equal(http(q, "verb=ListIdentifiers&metadataPrefix=oai_dc&"
-	    "set=col_2", &post), 200);
+	assert_int_equal(http(q,
+			     "verb=ListIdentifiers&metadataPrefix=oai_dc&"
+			     "set=col_2",
+			     &post),
+	    200);
 	free(q);
 	a = normalize(body.data, s->port);
 	b = normalize(post.data, s->port);
@@ -1107,7 +1118,7 @@ static size_t
 expect_between(const struct drec *d, size_t n, const char *from,
     const char *until, size_t len, size_t mod, size_t rem)
 {
-	size_t	i, c = 0;
+	size_t i, c = 0;
 
 	for (i = 0; i < n; i++) {
 		if (from != NULL && strncmp(d[i].ds, from, len) < 0)
@@ -1124,16 +1135,16 @@ expect_between(const struct drec *d, size_t n, const char *from,
 static void
 test_filters(void **state)
 {
-	struct fixture	*fx = *state;
-	struct srv	*s = &fx->srv[0];
-	struct drec	*d;
-	struct walk	 w;
-	struct buf	 body;
-	char		 from[32], until[32], *q, code[64];
-	size_t		 n, want;
+	struct fixture *fx = *state;
+	struct srv     *s = &fx->srv[0];
+	struct drec    *d;
+	struct walk	w;
+	struct buf	body;
+	char		from[32], until[32], *q, code[64];
+	size_t		n, want;
 
-	srv_start(s, (const char *[]){ "--records", "300", "--page-size", "40",
-	    NULL });
+	srv_start(s,
+	    (const char *[]){ "--records", "300", "--page-size", "40", NULL });
 	n = load_dump(s, &d);
 	assert_int_equal(n, 300);
 	if (strcmp(d[9].ds, d[19].ds) < 0) {
@@ -1189,8 +1200,10 @@ test_filters(void **state)
 	walk_free(&w);
 
 	buf_init(&body, MAX_BODY);
-	oai(s, "/oai", "verb=ListRecords&metadataPrefix=oai_dc&"
-	    "from=2030-01-01", &body);
+	oai(s, "/oai",
+	    "verb=ListRecords&metadataPrefix=oai_dc&"
+	    "from=2030-01-01",
+	    &body);
 	error_code(body.data, code, sizeof(code));
 	assert_string_equal(code, "noRecordsMatch");
 	buf_free(&body);
@@ -1199,9 +1212,9 @@ test_filters(void **state)
 }
 
 static const struct {
-	int		 server;	/* 0 normal, 1 --sets 0, 2 day */
-	const char	*query;
-	const char	*code;
+	int	    server; /* 0 normal, 1 --sets 0, 2 day */
+	const char *query;
+	const char *code;
 } error_cases[] = {
 	{ 0, "", "badVerb" },
 	{ 0, "verb=Nope", "badVerb" },
@@ -1210,62 +1223,79 @@ static const struct {
 	{ 0, "verb=Identify&metadataPrefix=oai_dc", "badArgument" },
 	{ 0, "verb=ListRecords", "badArgument" },
 	{ 0, "verb=ListRecords&metadataPrefix=oai_dc&metadataPrefix=qdc",
-	  "badArgument" },
+	    "badArgument" },
 	{ 0, "verb=ListRecords&metadataPrefix=oai_dc&from=2020-02-30",
-	  "badArgument" },
+	    "badArgument" },
 	{ 0, "verb=ListRecords&metadataPrefix=oai_dc&from=yesterday",
-	  "badArgument" },
-	{ 0, "verb=ListRecords&metadataPrefix=oai_dc&from=2021-01-01&"
-	  "until=2020-01-01", "badArgument" },
-	{ 0, "verb=ListRecords&metadataPrefix=oai_dc&from=2021-01-01&"
-	  "until=2022-01-01T00:00:00Z", "badArgument" },
+	    "badArgument" },
+	{ 0,
+	    "verb=ListRecords&metadataPrefix=oai_dc&from=2021-01-01&"
+	    "until=2020-01-01",
+	    "badArgument" },
+	{ 0,
+	    "verb=ListRecords&metadataPrefix=oai_dc&from=2021-01-01&"
+	    "until=2022-01-01T00:00:00Z",
+	    "badArgument" },
 	{ 0, "verb=ListRecords&metadataPrefix=oai_dc&resumptionToken=x",
-	  "badArgument" },
+	    "badArgument" },
 	{ 0, "verb=ListRecords&metadataPrefix=oai_dc&from=%zz", "badArgument" },
 	{ 0, "verb=GetRecord&metadataPrefix=oai_dc", "badArgument" },
 	{ 0, "verb=GetRecord&identifier=oai:oaiharvest.test:rec/1",
-	  "badArgument" },
+	    "badArgument" },
 	{ 0, "verb=ListRecords&metadataPrefix=marcxml",
-	  "cannotDisseminateFormat" },
-	{ 0, "verb=GetRecord&identifier=oai:oaiharvest.test:rec/1&"
-	  "metadataPrefix=marcxml", "cannotDisseminateFormat" },
-	{ 0, "verb=GetRecord&identifier=oai:oaiharvest.test:rec/51&"
-	  "metadataPrefix=oai_dc", "idDoesNotExist" },
-	{ 0, "verb=GetRecord&identifier=oai:oaiharvest.test:rec/01&"
-	  "metadataPrefix=oai_dc", "idDoesNotExist" },
+	    "cannotDisseminateFormat" },
+	{ 0,
+	    "verb=GetRecord&identifier=oai:oaiharvest.test:rec/1&"
+	    "metadataPrefix=marcxml",
+	    "cannotDisseminateFormat" },
+	{ 0,
+	    "verb=GetRecord&identifier=oai:oaiharvest.test:rec/51&"
+	    "metadataPrefix=oai_dc",
+	    "idDoesNotExist" },
+	{ 0,
+	    "verb=GetRecord&identifier=oai:oaiharvest.test:rec/01&"
+	    "metadataPrefix=oai_dc",
+	    "idDoesNotExist" },
 	{ 0, "verb=ListMetadataFormats&identifier=nope", "idDoesNotExist" },
-	{ 0, "verb=ListMetadataFormats&"
-	  "identifier=oai:oaiharvest.test:rec/10", "noMetadataFormats" },
+	{ 0,
+	    "verb=ListMetadataFormats&"
+	    "identifier=oai:oaiharvest.test:rec/10",
+	    "noMetadataFormats" },
 	{ 0, "verb=ListIdentifiers&metadataPrefix=oai_dc&from=2030-01-01",
-	  "noRecordsMatch" },
+	    "noRecordsMatch" },
 	{ 0, "verb=ListIdentifiers&metadataPrefix=oai_dc&set=col_99",
-	  "noRecordsMatch" },
+	    "noRecordsMatch" },
 	{ 0, "verb=ListRecords&resumptionToken=garbage", "badResumptionToken" },
-	{ 0, "verb=ListRecords&resumptionToken="
-	  "oh1%3Aoai_dc%2F%2F%2F%2F11%2B10%3D00000000", "badResumptionToken" },
+	{ 0,
+	    "verb=ListRecords&resumptionToken="
+	    "oh1%3Aoai_dc%2F%2F%2F%2F11%2B10%3D00000000",
+	    "badResumptionToken" },
 	{ 0, "verb=ListSets&resumptionToken=x", "badResumptionToken" },
 	{ 1, "verb=ListSets", "noSetHierarchy" },
 	{ 1, "verb=ListRecords&metadataPrefix=oai_dc&set=col_0",
-	  "noSetHierarchy" },
-	{ 2, "verb=ListRecords&metadataPrefix=oai_dc&"
-	  "from=2010-01-01T00:00:00Z", "badArgument" },
+	    "noSetHierarchy" },
+	{ 2,
+	    "verb=ListRecords&metadataPrefix=oai_dc&"
+	    "from=2010-01-01T00:00:00Z",
+	    "badArgument" },
 	{ 2, "verb=ListRecords&metadataPrefix=oai_dc&from=2010-01-01", "" },
 };
 
 static void
 test_errors(void **state)
 {
-	struct fixture	*fx = *state;
-	struct buf	 body;
-	struct srv	*s;
-	char		 code[64], *url, *big;
-	size_t		 i;
+	struct fixture *fx = *state;
+	struct buf	body;
+	struct srv     *s;
+	char		code[64], *url, *big;
+	size_t		i;
 
 	srv_start(&fx->srv[0], (const char *[]){ "--records", "50", NULL });
-	srv_start(&fx->srv[1], (const char *[]){ "--records", "50", "--sets",
-	    "0", NULL });
-	srv_start(&fx->srv[2], (const char *[]){ "--records", "50",
-	    "--granularity", "day", NULL });
+	srv_start(&fx->srv[1],
+	    (const char *[]){ "--records", "50", "--sets", "0", NULL });
+	srv_start(&fx->srv[2],
+	    (const char *[]){
+		"--records", "50", "--granularity", "day", NULL });
 	buf_init(&body, MAX_BODY);
 	for (i = 0; i < nitems(error_cases); i++) {
 		s = &fx->srv[error_cases[i].server];
@@ -1299,14 +1329,14 @@ test_errors(void **state)
 static void
 test_control(void **state)
 {
-	struct fixture	*fx = *state;
-	struct srv	*s = &fx->srv[0];
-	struct drec	*d0, *d1;
-	struct buf	 body;
-	struct walk	 w;
-	char		 max[32], *q, *a, *b, *title, *x;
-	size_t		 n0, n1, i;
-	time_t		 t, started;
+	struct fixture *fx = *state;
+	struct srv     *s = &fx->srv[0];
+	struct drec    *d0, *d1;
+	struct buf	body;
+	struct walk	w;
+	char		max[32], *q, *a, *b, *title, *x;
+	size_t		n0, n1, i;
+	time_t		t, started;
 
 	srv_start(s, (const char *[]){ "--records", "40", NULL });
 	started = time(NULL);
@@ -1322,10 +1352,11 @@ test_control(void **state)
 	assert_non_null(strstr(body.data, "\"ok\":true"));
 	assert_non_null(strstr(body.data, "oai:oaiharvest.test:rec/43"));
 	assert_int_equal(control(s, "update?id=5", &body), 200);
-	assert_int_equal(control(s, "touch?id=oai:oaiharvest.test:rec/6",
-	    &body), 200);
+	assert_int_equal(
+	    control(s, "touch?id=oai:oaiharvest.test:rec/6", &body), 200);
 	assert_int_equal(control(s, "delete?id=7", &body), 200);
-	assert_non_null(strstr(body.data, "\"identifier\":"
+	assert_non_null(strstr(body.data,
+	    "\"identifier\":"
 	    "\"oai:oaiharvest.test:rec/7\""));
 
 	assert_int_equal(control(s, "update?id=0", &body), 400);
@@ -1389,15 +1420,18 @@ test_control(void **state)
 	free(q);
 	assert_int_equal(w.items, 6);
 	assert_int_equal(w.deleted, 1);
-	assert_string_equal(w.ids.data, "oai:oaiharvest.test:rec/5\n"
+	assert_string_equal(w.ids.data,
+	    "oai:oaiharvest.test:rec/5\n"
 	    "oai:oaiharvest.test:rec/6\noai:oaiharvest.test:rec/7\n"
 	    "oai:oaiharvest.test:rec/41\noai:oaiharvest.test:rec/42\n"
 	    "oai:oaiharvest.test:rec/43\n");
 	walk_free(&w);
 
 	/* GetRecord shows the new version. */
-	oai(s, "/oai", "verb=GetRecord&metadataPrefix=oai_dc&"
-	    "identifier=oai:oaiharvest.test:rec/5", &body);
+	oai(s, "/oai",
+	    "verb=GetRecord&metadataPrefix=oai_dc&"
+	    "identifier=oai:oaiharvest.test:rec/5",
+	    &body);
 	assert_non_null(strstr(body.data, d1[4].ds));
 	assert_non_null(title = json_first(d1[4].line, "title"));
 	assert_non_null(a = xml_text_escape(title));
@@ -1427,19 +1461,32 @@ test_control(void **state)
 static void
 test_content(void **state)
 {
-	struct fixture	*fx = *state;
-	struct srv	*s = &fx->srv[0];
+	struct fixture		*fx = *state;
+	struct srv		*s = &fx->srv[0];
 	static const char *const letters[] = {
-		"Қ", "ә", "ө", "ү", "ұ", "і", "ң", "ғ", "һ", "Ё",
+		"Қ",
+		"ә",
+		"ө",
+		"ү",
+		"ұ",
+		"і",
+		"ң",
+		"ғ",
+		"һ",
+		"Ё",
 	};
 	static const char *const specials[] = {
-		"&amp;", "&lt;", "&gt;", "\"", "'",
+		"&amp;",
+		"&lt;",
+		"&gt;",
+		"\"",
+		"'",
 	};
 	static const char *const keys[] = { "title", "description" };
-	struct drec	*d;
-	struct buf	 body, all;
-	char		*q, *v, *e;
-	size_t		 n, i, j, len, langs = 0;
+	struct drec		*d;
+	struct buf		 body, all;
+	char			*q, *v, *e;
+	size_t			 n, i, j, len, langs = 0;
 
 	srv_start(s, (const char *[]){ "--records", "60", NULL });
 	n = load_dump(s, &d);
@@ -1449,8 +1496,10 @@ test_content(void **state)
 		assert_int_equal(buf_addstr(&all, d[i].line), 0);
 		if (d[i].deleted)
 			continue;
-		xasprintf(&q, "verb=GetRecord&metadataPrefix=oai_dc&"
-		    "identifier=%s", d[i].id);
+		xasprintf(&q,
+		    "verb=GetRecord&metadataPrefix=oai_dc&"
+		    "identifier=%s",
+		    d[i].id);
 		oai(s, "/oai", q, &body);
 		free(q);
 		assert_non_null(strstr(body.data, d[i].ds));
@@ -1472,7 +1521,8 @@ test_content(void **state)
 		len = count(body.data, "<dc:subject>");
 		assert_true(len >= 3 && len <= 8);
 		langs += strstr(body.data, "<dc:title xml:lang=") != NULL;
-		assert_non_null(strstr(body.data, "<oai_dc:dc xmlns:oai_dc=\""
+		assert_non_null(strstr(body.data,
+		    "<oai_dc:dc xmlns:oai_dc=\""
 		    "http://www.openarchives.org/OAI/2.0/oai_dc/\" xmlns:dc=\""
 		    "http://purl.org/dc/elements/1.1/\" xmlns:xsi=\""
 		    "http://www.w3.org/2001/XMLSchema-instance\" "
@@ -1498,18 +1548,21 @@ test_content(void **state)
 static void
 test_determinism(void **state)
 {
-	struct fixture	*fx = *state;
-	struct buf	 p[3], dump[2];
-	struct token	 t;
-	char		*a, *b, *q, *esc;
-	int		 k;
+	struct fixture *fx = *state;
+	struct buf	p[3], dump[2];
+	struct token	t;
+	char	       *a, *b, *q, *esc;
+	int		k;
 
-	srv_start(&fx->srv[0], (const char *[]){ "--records", "120",
-	    "--page-size", "50", "--seed", "7", NULL });
-	srv_start(&fx->srv[1], (const char *[]){ "--records", "120",
-	    "--page-size", "50", "--seed", "7", NULL });
-	srv_start(&fx->srv[2], (const char *[]){ "--records", "120",
-	    "--page-size", "50", "--seed", "8", NULL });
+	srv_start(&fx->srv[0],
+	    (const char *[]){
+		"--records", "120", "--page-size", "50", "--seed", "7", NULL });
+	srv_start(&fx->srv[1],
+	    (const char *[]){
+		"--records", "120", "--page-size", "50", "--seed", "7", NULL });
+	srv_start(&fx->srv[2],
+	    (const char *[]){
+		"--records", "120", "--page-size", "50", "--seed", "8", NULL });
 	for (k = 0; k < 3; k++) {
 		buf_init(&p[k], MAX_BODY);
 		oai(&fx->srv[k], "/oai",
@@ -1556,27 +1609,27 @@ test_determinism(void **state)
 static void
 test_pages(void **state)
 {
-	struct fixture	*fx = *state;
-	struct srv	*s = &fx->srv[0];
+	struct fixture *fx = *state;
+	struct srv     *s = &fx->srv[0];
 	static const struct {
-		const char	*query;
-		const char	*code;
+		const char *query;
+		const char *code;
 	} errs[] = {
 		{ "verb=ListRecords&metadataPrefix=marcxml",
-		  "cannotDisseminateFormat" },
+		    "cannotDisseminateFormat" },
 		{ "verb=ListRecords&resumptionToken=nope",
-		  "badResumptionToken" },
+		    "badResumptionToken" },
 		{ "verb=ListIdentifiers&resumptionToken=oai_dc%2F%2F%2F%2F100",
-		  "badResumptionToken" },
+		    "badResumptionToken" },
 		{ "verb=Nope", "badVerb" },
 		{ "verb=ListRecords", "badArgument" },
 		{ "verb=ListSets", "noSetHierarchy" },
 	};
-	const char	*dir;
-	struct buf	 body;
-	struct token	 t;
-	char		*want, *q, *esc, code[64];
-	size_t		 i;
+	const char  *dir;
+	struct buf   body;
+	struct token t;
+	char	    *want, *q, *esc, code[64];
+	size_t	     i;
 
 	if ((dir = fixtures_dir()) == NULL)
 		fail_msg("no nur fixtures (set OH_NUR_FIXTURES)");
@@ -1621,18 +1674,18 @@ test_pages(void **state)
 static void
 test_delay(void **state)
 {
-	struct fixture	*fx = *state;
-	struct srv	*s = &fx->srv[0];
-	CURLM		*m;
-	CURL		*h[4];
-	struct buf	 body[4], stats;
-	char		 url[128];
-	int64_t		 start, elapsed;
-	int		 running = 1, i;
-	long		 status;
+	struct fixture *fx = *state;
+	struct srv     *s = &fx->srv[0];
+	CURLM	       *m;
+	CURL	       *h[4];
+	struct buf	body[4], stats;
+	char		url[128];
+	int64_t		start, elapsed;
+	int		running = 1, i;
+	long		status;
 
-	srv_start(s, (const char *[]){ "--records", "10", "--delay-ms", "400",
-	    NULL });
+	srv_start(s,
+	    (const char *[]){ "--records", "10", "--delay-ms", "400", NULL });
 	snprintf(url, sizeof(url), "%s/oai?verb=Identify", s->base);
 	assert_non_null(m = curl_multi_init());
 	for (i = 0; i < 4; i++) {
@@ -1702,9 +1755,9 @@ static void
 test_fault_status(void **state)
 {
 	static const struct {
-		const char	*spec;
-		long		 status;
-		const char	*line;
+		const char *spec;
+		long	    status;
+		const char *line;
 	} cases[] = {
 		{ "kind=http503", 503, "503 Service Unavailable" },
 		{ "kind=http429&retry_after=7", 429, "429 Too Many Requests" },
@@ -1715,13 +1768,13 @@ test_fault_status(void **state)
 		{ "kind=http404", 404, "404 Not Found" },
 		{ "kind=html200", 200, "200 OK" },
 	};
-	struct fixture	*fx = *state;
-	struct srv	*s = &fx->srv[0];
-	struct fetch	 ft;
-	struct tm	 tm;
-	char		*v, *end;
-	time_t		 t;
-	size_t		 i;
+	struct fixture *fx = *state;
+	struct srv     *s = &fx->srv[0];
+	struct fetch	ft;
+	struct tm	tm;
+	char	       *v, *end;
+	time_t		t;
+	size_t		i;
 
 	srv_start(s, (const char *[]){ "--records", "5", NULL });
 	for (i = 0; i < nitems(cases); i++) {
@@ -1774,26 +1827,26 @@ test_fault_status(void **state)
 static void
 test_fault_wire(void **state)
 {
-	struct fixture	*fx = *state;
-	struct srv	*s = &fx->srv[0];
-	struct fetch	 ft, normal, stalled;
-	CURLM		*m;
-	CURL		*h;
-	CURLMsg		*msg;
-	char		*len, full[32];
-	const char	*date;
-	size_t		 off;
-	int64_t		 start;
-	int		 running = 1, left;
-	CURLcode	 rc = CURLE_OK;
+	struct fixture *fx = *state;
+	struct srv     *s = &fx->srv[0];
+	struct fetch	ft, normal, stalled;
+	CURLM	       *m;
+	CURL	       *h;
+	CURLMsg	       *msg;
+	char	       *len, full[32];
+	const char     *date;
+	size_t		off;
+	int64_t		start;
+	int		running = 1, left;
+	CURLcode	rc = CURLE_OK;
 
-	srv_start(s, (const char *[]){ "--records", "30", "--page-size",
-	    "10", NULL });
+	srv_start(s,
+	    (const char *[]){ "--records", "30", "--page-size", "10", NULL });
 	memset(&normal, 0, sizeof(normal));
 	fetch_oai(s, "verb=ListRecords&metadataPrefix=oai_dc", &normal);
 	assert_int_equal(normal.rc, CURLE_OK);
-	snprintf(full, sizeof(full), "%llu",
-	    (unsigned long long)normal.received);
+	snprintf(
+	    full, sizeof(full), "%llu", (unsigned long long)normal.received);
 
 	arm(s, "kind=reset&bytes=1000");
 	memset(&ft, 0, sizeof(ft));
@@ -1905,10 +1958,10 @@ test_fault_wire(void **state)
 static char *
 inflate_all(const struct buf *b, int window)
 {
-	struct buf	 out;
-	z_stream	 z;
-	unsigned char	 chunk[16384];
-	int		 rc;
+	struct buf    out;
+	z_stream      z;
+	unsigned char chunk[16384];
+	int	      rc;
 
 	memset(&z, 0, sizeof(z));
 	assert_int_equal(inflateInit2(&z, window), Z_OK);
@@ -1920,8 +1973,8 @@ inflate_all(const struct buf *b, int window)
 		z.avail_out = sizeof(chunk);
 		rc = inflate(&z, Z_NO_FLUSH);
 		assert_true(rc == Z_OK || rc == Z_STREAM_END);
-		assert_int_equal(buf_add(&out, chunk,
-		    sizeof(chunk) - z.avail_out), 0);
+		assert_int_equal(
+		    buf_add(&out, chunk, sizeof(chunk) - z.avail_out), 0);
 	} while (rc != Z_STREAM_END);
 	inflateEnd(&z);
 	return out.data;
@@ -1931,10 +1984,10 @@ inflate_all(const struct buf *b, int window)
 static void
 test_fault_encoding(void **state)
 {
-	struct fixture	*fx = *state;
-	struct srv	*s = &fx->srv[0];
-	struct fetch	 ft, normal;
-	char		*want, *got, *plain;
+	struct fixture *fx = *state;
+	struct srv     *s = &fx->srv[0];
+	struct fetch	ft, normal;
+	char	       *want, *got, *plain;
 
 	srv_start(s, (const char *[]){ "--records", "30", NULL });
 	memset(&normal, 0, sizeof(normal));
@@ -2019,12 +2072,12 @@ test_fault_encoding(void **state)
 static void
 test_fault_redirect(void **state)
 {
-	struct fixture	*fx = *state;
-	struct srv	*s = &fx->srv[0];
-	struct fetch	 ft;
-	struct buf	 b;
-	char		*url, *loc;
-	unsigned int	 id;
+	struct fixture *fx = *state;
+	struct srv     *s = &fx->srv[0];
+	struct fetch	ft;
+	struct buf	b;
+	char	       *url, *loc;
+	unsigned int	id;
 
 	srv_start(s, (const char *[]){ "--records", "5", NULL });
 	id = arm(s, "kind=redirect_loop");
@@ -2084,11 +2137,12 @@ test_fault_redirect(void **state)
 	xasprintf(&url, "%s/oai", s->base);
 	memset(&ft, 0, sizeof(ft));
 	ft.post = "verb=GetRecord&metadataPrefix=oai_dc&"
-	    "identifier=oai%3Aoaiharvest.test%3Arec%2F2";
+		  "identifier=oai%3Aoaiharvest.test%3Arec%2F2";
 	fetch(url, &ft);
 	assert_int_equal(ft.status, 302);
 	assert_non_null(loc = header(&ft, "Location"));
-	assert_non_null(strstr(loc, "/oai?verb=GetRecord&metadataPrefix="
+	assert_non_null(strstr(loc,
+	    "/oai?verb=GetRecord&metadataPrefix="
 	    "oai_dc&identifier=oai%3Aoaiharvest.test%3Arec%2F2"));
 	fetch_free(&ft);
 	memset(&ft, 0, sizeof(ft));
@@ -2107,14 +2161,14 @@ test_fault_redirect(void **state)
 static void
 test_fault_oversize(void **state)
 {
-	struct fixture	*fx = *state;
-	struct srv	*s = &fx->srv[0];
-	struct fetch	 ft;
-	struct buf	 b;
-	char		*len;
-	const char	*errstr;
-	long long	 n;
-	int64_t		 start;
+	struct fixture *fx = *state;
+	struct srv     *s = &fx->srv[0];
+	struct fetch	ft;
+	struct buf	b;
+	char	       *len;
+	const char     *errstr;
+	long long	n;
+	int64_t		start;
 
 	srv_start(s, (const char *[]){ "--records", "20", NULL });
 	arm(s, "kind=oversize&mb=5");
@@ -2173,8 +2227,9 @@ test_fault_oversize(void **state)
 	    mono_ms() - start < 5000);
 	assert_non_null(strstr(b.data, "\"in_flight\":0,"));
 	assert_true(log_count(s, "why=\"client closed\"") +
-	    log_count(s, "why=\"Connection reset by peer\"") +
-	    log_count(s, "why=\"Broken pipe\"") >= 1);
+		log_count(s, "why=\"Connection reset by peer\"") +
+		log_count(s, "why=\"Broken pipe\"") >=
+	    1);
 	buf_free(&b);
 	srv_stop(s);
 }
@@ -2182,14 +2237,15 @@ test_fault_oversize(void **state)
 static void
 test_fault_records(void **state)
 {
-	struct fixture	*fx = *state;
-	struct srv	*s = &fx->srv[0];
-	struct fetch	 ft;
-	const char	*p;
-	unsigned int	 id;
+	struct fixture *fx = *state;
+	struct srv     *s = &fx->srv[0];
+	struct fetch	ft;
+	const char     *p;
+	unsigned int	id;
 
-	srv_start(s, (const char *[]){ "--records", "30", "--page-size", "10",
-	    "--deleted-every", "4", NULL });
+	srv_start(s,
+	    (const char *[]){ "--records", "30", "--page-size", "10",
+		"--deleted-every", "4", NULL });
 
 	arm(s, "kind=ctrlchars");
 	memset(&ft, 0, sizeof(ft));
@@ -2232,8 +2288,10 @@ test_fault_records(void **state)
 	fetch_free(&ft);
 	assert_fault(s, id, "\"fired\":0,");
 	memset(&ft, 0, sizeof(ft));
-	fetch_oai(s, "verb=GetRecord&metadataPrefix=qdc&"
-	    "identifier=oai:oaiharvest.test:rec/3", &ft);
+	fetch_oai(s,
+	    "verb=GetRecord&metadataPrefix=qdc&"
+	    "identifier=oai:oaiharvest.test:rec/3",
+	    &ft);
 	assert_non_null(p = strstr(ft.body.data, "\x01\x0b\x1f"));
 	assert_non_null(strstr(ft.body.data, "<dcterms:abstract>"));
 	assert_true(p > strstr(ft.body.data, "<dcterms:abstract>"));
@@ -2252,8 +2310,10 @@ test_fault_records(void **state)
 
 	arm(s, "kind=badrecord&variant=baddate");
 	memset(&ft, 0, sizeof(ft));
-	fetch_oai(s, "verb=GetRecord&metadataPrefix=oai_dc&"
-	    "identifier=oai:oaiharvest.test:rec/3", &ft);
+	fetch_oai(s,
+	    "verb=GetRecord&metadataPrefix=oai_dc&"
+	    "identifier=oai:oaiharvest.test:rec/3",
+	    &ft);
 	assert_true(xml_ok(&ft.body));
 	assert_tag(ft.body.data, "datestamp", "2015-13-45T99:99:99Z");
 	fetch_free(&ft);
@@ -2269,10 +2329,11 @@ test_fault_records(void **state)
 	assert_int_equal(count(ft.body.data, "<metadata>"), 8);
 	assert_int_equal(count(ft.body.data, "<oai_dc:dc "), 9);
 	assert_non_null(p = strstr(ft.body.data, "</oai_dc:dc>\n<oai_dc:dc "));
-	assert_int_equal(count(ft.body.data, "<record>") -
-	    count(p, "<record>"), 2);
+	assert_int_equal(
+	    count(ft.body.data, "<record>") - count(p, "<record>"), 2);
 	fetch_free(&ft);
-	assert_fault(s, id, "\"params\":{\"record\":1,\"variant\":"
+	assert_fault(s, id,
+	    "\"params\":{\"record\":1,\"variant\":"
 	    "\"tworoots\"}");
 	srv_stop(s);
 }
@@ -2289,17 +2350,17 @@ next_query(const char *body, const char *verb, struct token *t)
 static void
 test_fault_tokens(void **state)
 {
-	struct fixture	*fx = *state;
-	struct srv	*s = &fx->srv[0];
-	struct fetch	 ft, p0, p1;
-	struct token	 t, t1, t4;
-	struct buf	 ids0, ids;
-	char		*q1, *q, *q4, code[64];
-	unsigned int	 id;
-	int		 i;
+	struct fixture *fx = *state;
+	struct srv     *s = &fx->srv[0];
+	struct fetch	ft, p0, p1;
+	struct token	t, t1, t4;
+	struct buf	ids0, ids;
+	char	       *q1, *q, *q4, code[64];
+	unsigned int	id;
+	int		i;
 
-	srv_start(s, (const char *[]){ "--records", "50", "--page-size", "10",
-	    NULL });
+	srv_start(s,
+	    (const char *[]){ "--records", "50", "--page-size", "10", NULL });
 	buf_init(&ids0, MAX_BODY);
 	buf_init(&ids, MAX_BODY);
 	memset(&p0, 0, sizeof(p0));
@@ -2432,7 +2493,7 @@ test_fault_tokens(void **state)
 static long
 status_of(const struct srv *s, const char *query)
 {
-	struct fetch	ft;
+	struct fetch ft;
 
 	memset(&ft, 0, sizeof(ft));
 	fetch_oai(s, query, &ft);
@@ -2445,22 +2506,23 @@ status_of(const struct srv *s, const char *query)
 static void
 test_fault_triggers(void **state)
 {
-	struct fixture	*fx = *state;
-	struct srv	*s = &fx->srv[0], *t = &fx->srv[1];
-	struct fetch	 ft;
-	struct token	 tk;
-	struct buf	 b;
-	char		*q[5];
-	unsigned int	 id, a, c;
-	int		 i;
+	struct fixture *fx = *state;
+	struct srv     *s = &fx->srv[0], *t = &fx->srv[1];
+	struct fetch	ft;
+	struct token	tk;
+	struct buf	b;
+	char	       *q[5];
+	unsigned int	id, a, c;
+	int		i;
 
-	srv_start(s, (const char *[]){ "--records", "50", "--page-size", "10",
-	    NULL });
+	srv_start(s,
+	    (const char *[]){ "--records", "50", "--page-size", "10", NULL });
 	buf_init(&b, MAX_BODY);
 
 	/* The third /oai request from now; control requests do not count. */
 	id = arm(s, "kind=http500&at=3");
-	assert_fault(s, id, "\"due\":3,\"page\":null,\"count\":1,\"fired\":0,"
+	assert_fault(s, id,
+	    "\"due\":3,\"page\":null,\"count\":1,\"fired\":0,"
 	    "\"active\":true");
 	assert_int_equal(status_of(s, "verb=Identify"), 200);
 	assert_int_equal(control(s, "stats", &b), 200);
@@ -2487,7 +2549,8 @@ test_fault_triggers(void **state)
 	id = arm(s, "kind=http429&count=0&retry_after=1");
 	for (i = 0; i < 10; i++)
 		assert_int_equal(status_of(s, "verb=Identify"), 429);
-	assert_fault(s, id, "\"count\":0,\"fired\":10,\"active\":true,"
+	assert_fault(s, id,
+	    "\"count\":0,\"fired\":10,\"active\":true,"
 	    "\"params\":{\"retry_after\":1}");
 	assert_int_equal(control(s, "clear-faults", &b), 200);
 	assert_string_equal(b.data, "{\"ok\":true}\n");
@@ -2541,13 +2604,13 @@ test_fault_triggers(void **state)
 	arm_bad(s, "kind=nope", "unknown fault kind");
 	arm_bad(s, "at=1", "kind");
 	arm_bad(s, "kind=http503&kind=http500", "kind");
-	arm_bad(s, "kind=http503&bytes=5", "bytes: not a parameter of kind "
+	arm_bad(s, "kind=http503&bytes=5",
+	    "bytes: not a parameter of kind "
 	    "http503");
 	arm_bad(s, "kind=reset&at=1&page=1", "at= and page=");
 	arm_bad(s, "kind=stall&seconds=99999", "seconds: too large");
 	arm_bad(s, "kind=http503&count=1&count=2", "count: repeated");
-	arm_bad(s, "kind=http503&retry_after=1&retry_after_date=1",
-	    "exclude");
+	arm_bad(s, "kind=http503&retry_after=1&retry_after_date=1", "exclude");
 	arm_bad(s, "kind=badrecord&variant=nope", "variant");
 	arm_bad(s, "kind=oversize&mb=0", "mb: too small");
 	arm_bad(s, "kind=http503&at=0", "at: too small");
@@ -2560,9 +2623,10 @@ test_fault_triggers(void **state)
 	srv_stop(s);
 
 	/* --fault: armed at start-up, counted from there. */
-	srv_start(t, (const char *[]){ "--records", "30", "--page-size", "10",
-	    "--fault", "kind=http503,page=1,count=1,retry_after=1",
-	    "--fault", "kind=http500,at=2", NULL });
+	srv_start(t,
+	    (const char *[]){ "--records", "30", "--page-size", "10", "--fault",
+		"kind=http503,page=1,count=1,retry_after=1", "--fault",
+		"kind=http500,at=2", NULL });
 	memset(&ft, 0, sizeof(ft));
 	fetch_oai(t, "verb=ListRecords&metadataPrefix=oai_dc", &ft);
 	assert_int_equal(ft.status, 200);
@@ -2578,10 +2642,11 @@ test_fault_triggers(void **state)
 	free(q[0]);
 	srv_stop(t);
 
-	assert_int_equal(run_server((const char *[]){ "--fault", "kind=nope",
-	    NULL }), 64);
-	assert_int_equal(run_server((const char *[]){ "--fault",
-	    "kind=stall,mb=3", NULL }), 64);
+	assert_int_equal(
+	    run_server((const char *[]){ "--fault", "kind=nope", NULL }), 64);
+	assert_int_equal(
+	    run_server((const char *[]){ "--fault", "kind=stall,mb=3", NULL }),
+	    64);
 }
 
 /*
@@ -2591,7 +2656,7 @@ test_fault_triggers(void **state)
 static size_t
 pause_cb(char *p, size_t size, size_t n, void *arg)
 {
-	uint64_t	*got = arg;
+	uint64_t *got = arg;
 
 	if (*got >= 1024 * 1024)
 		return CURL_WRITEFUNC_PAUSE;
@@ -2602,16 +2667,16 @@ pause_cb(char *p, size_t size, size_t n, void *arg)
 static void
 test_fault_shutdown(void **state)
 {
-	struct fixture	*fx = *state;
-	struct srv	*s = &fx->srv[0];
-	struct fetch	 stalled;
-	struct buf	 b;
-	CURLM		*m;
-	CURL		*h[2];
-	char		 url[128];
-	uint64_t	 got = 0;
-	int64_t		 start;
-	int		 running, i;
+	struct fixture *fx = *state;
+	struct srv     *s = &fx->srv[0];
+	struct fetch	stalled;
+	struct buf	b;
+	CURLM	       *m;
+	CURL	       *h[2];
+	char		url[128];
+	uint64_t	got = 0;
+	int64_t		start;
+	int		running, i;
 
 	srv_start(s, (const char *[]){ "--records", "10", NULL });
 	arm(s, "kind=stall&seconds=60&bytes=50");
@@ -2655,40 +2720,36 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_identify, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(test_identify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paging, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_filters, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_control, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_content, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_determinism, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(test_control, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_content, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_determinism, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delay, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fault_status, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_fault_wire, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_fault_encoding, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_fault_redirect, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_fault_oversize, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_fault_records, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_fault_tokens, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_fault_triggers, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_fault_shutdown, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_fault_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_fault_wire, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_fault_encoding, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_fault_redirect, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_fault_oversize, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_fault_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_fault_tokens, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_fault_triggers, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_fault_shutdown, setup, teardown),
 	};
-	int	rc;
+	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);

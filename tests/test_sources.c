@@ -40,16 +40,16 @@ teardown(void **state)
 static long long
 db_int(const char *db, const char *fmt, ...)
 {
-	sqlite3		*sdb;
-	va_list		 ap;
-	char		*sql;
-	long long	 v;
+	sqlite3	 *sdb;
+	va_list	  ap;
+	char	 *sql;
+	long long v;
 
 	va_start(ap, fmt);
 	xvasprintf(&sql, fmt, ap);
 	va_end(ap);
-	assert_int_equal(sqlite3_open_v2(db, &sdb, SQLITE_OPEN_READONLY, NULL),
-	    SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_open_v2(db, &sdb, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	v = q_int(sdb, sql);
 	sqlite3_close(sdb);
 	free(sql);
@@ -60,8 +60,8 @@ db_int(const char *db, const char *fmt, ...)
 static long long
 oai_requests(const struct server *srv)
 {
-	char		*st, *p;
-	long long	 n;
+	char	 *st, *p;
+	long long n;
 
 	st = http(srv, 0, "/control/stats");
 	p = strstr(st, "\"oai_requests\":");
@@ -75,9 +75,9 @@ oai_requests(const struct server *srv)
 static int
 harvest(char **err, const char *fmt, ...)
 {
-	va_list	 ap;
-	char	*args;
-	int	 rc;
+	va_list ap;
+	char   *args;
+	int	rc;
 
 	va_start(ap, fmt);
 	xvasprintf(&args, fmt, ap);
@@ -97,28 +97,41 @@ harvest(char **err, const char *fmt, ...)
 static void
 test_every_list_incremental(void **state)
 {
-	struct server	 srv;
-	char		*db, *err;
+	struct server srv;
+	char	     *db, *err;
 
-	start_server(&srv, "lists.port", "--records 200 --page-size 40 "
+	start_server(&srv, "lists.port",
+	    "--records 200 --page-size 40 "
 	    "--sets 4 --deleted-every 0");
 	db = path("lists.db");
-	assert_int_equal(harvest(&err, "--db %s --url http://127.0.0.1:%d/oai "
-	    "--source lists --prefix oai_dc --prefix qdc --set col_1 "
-	    "--set com_3", db, srv.port), 0);
+	assert_int_equal(
+	    harvest(&err,
+		"--db %s --url http://127.0.0.1:%d/oai "
+		"--source lists --prefix oai_dc --prefix qdc --set col_1 "
+		"--set com_3",
+		db, srv.port),
+	    0);
 	assert_non_null(strstr(err, "lists=4"));
 	free(err);
 	assert_int_equal(db_int(db, "SELECT count(*) FROM list_state"), 4);
-	assert_int_equal(db_int(db, "SELECT count(*) FROM list_state WHERE "
-	    "watermark IS NULL"), 0);
-	assert_int_equal(harvest(&err, "--db %s --url http://127.0.0.1:%d/oai "
-	    "--source lists --prefix oai_dc --prefix qdc --set col_1 "
-	    "--set com_3", db, srv.port), 0);
+	assert_int_equal(db_int(db,
+			     "SELECT count(*) FROM list_state WHERE "
+			     "watermark IS NULL"),
+	    0);
+	assert_int_equal(
+	    harvest(&err,
+		"--db %s --url http://127.0.0.1:%d/oai "
+		"--source lists --prefix oai_dc --prefix qdc --set col_1 "
+		"--set com_3",
+		db, srv.port),
+	    0);
 	if (strstr(err, " records=0 ") == NULL)
 		fail_msg("the second run harvested again: %s", err);
 	free(err);
-	assert_int_equal(db_int(db, "SELECT records FROM run ORDER BY id DESC "
-	    "LIMIT 1"), 0);
+	assert_int_equal(db_int(db,
+			     "SELECT records FROM run ORDER BY id DESC "
+			     "LIMIT 1"),
+	    0);
 	free(db);
 	stop_server(&srv);
 }
@@ -131,60 +144,91 @@ test_every_list_incremental(void **state)
 static void
 test_source_identity(void **state)
 {
-	struct server	 a, b;
-	char		*db, *err;
-	long long	 runs;
+	struct server a, b;
+	char	     *db, *err;
+	long long     runs;
 
 	start_server(&a, "a.port", "--records 60 --page-size 20 --seed 3");
 	start_server(&b, "b.port", "--records 80 --page-size 20 --seed 3");
 	db = path("ident.db");
-	assert_int_equal(harvest(&err, "--db %s --url http://127.0.0.1:%d/oai",
-	    db, a.port), 0);
+	assert_int_equal(
+	    harvest(&err, "--db %s --url http://127.0.0.1:%d/oai", db, a.port),
+	    0);
 	free(err);
-	assert_int_equal(harvest(&err, "--db %s --url http://127.0.0.1:%d/oai",
-	    db, b.port), 0);
+	assert_int_equal(
+	    harvest(&err, "--db %s --url http://127.0.0.1:%d/oai", db, b.port),
+	    0);
 	free(err);
 	/* Two sources, each with its own repository's records. */
 	assert_int_equal(db_int(db, "SELECT count(*) FROM source"), 2);
-	assert_int_equal(db_int(db, "SELECT count(*) FROM record r JOIN source "
-	    "s ON s.id = r.source_id WHERE s.name = '127.0.0.1_%d_oai'",
-	    a.port), 60);
-	assert_int_equal(db_int(db, "SELECT count(*) FROM record r JOIN source "
-	    "s ON s.id = r.source_id WHERE s.name = '127.0.0.1_%d_oai'",
-	    b.port), 80);
+	assert_int_equal(
+	    db_int(db,
+		"SELECT count(*) FROM record r JOIN source "
+		"s ON s.id = r.source_id WHERE s.name = '127.0.0.1_%d_oai'",
+		a.port),
+	    60);
+	assert_int_equal(
+	    db_int(db,
+		"SELECT count(*) FROM record r JOIN source "
+		"s ON s.id = r.source_id WHERE s.name = '127.0.0.1_%d_oai'",
+		b.port),
+	    80);
 	/* Again without --source: the source that harvests that URL. */
-	assert_int_equal(harvest(&err, "--db %s --url http://127.0.0.1:%d/oai",
-	    db, a.port), 0);
+	assert_int_equal(
+	    harvest(&err, "--db %s --url http://127.0.0.1:%d/oai", db, a.port),
+	    0);
 	free(err);
 	assert_int_equal(db_int(db, "SELECT count(*) FROM source"), 2);
 
 	/* A named source and another repository's URL: refused. */
-	assert_int_equal(harvest(&err, "--db %s --url http://127.0.0.1:%d/oai "
-	    "--source one", db, a.port), 0);
+	assert_int_equal(harvest(&err,
+			     "--db %s --url http://127.0.0.1:%d/oai "
+			     "--source one",
+			     db, a.port),
+	    0);
 	free(err);
 	runs = db_int(db, "SELECT count(*) FROM run");
-	assert_int_equal(harvest(&err, "--db %s --url http://127.0.0.1:%d/oai "
-	    "--source one", db, b.port), 2);
+	assert_int_equal(harvest(&err,
+			     "--db %s --url http://127.0.0.1:%d/oai "
+			     "--source one",
+			     db, b.port),
+	    2);
 	assert_non_null(strstr(err, "--move"));
 	free(err);
 	assert_int_equal(db_int(db, "SELECT count(*) FROM run"), runs);
-	assert_int_equal(db_int(db, "SELECT count(*) FROM source WHERE name = "
-	    "'one' AND url = 'http://127.0.0.1:%d/oai'", a.port), 1);
-	assert_int_equal(harvest(&err, "--db %s --url http://127.0.0.1:%d/oai "
-	    "--move", db, b.port), 2);
+	assert_int_equal(db_int(db,
+			     "SELECT count(*) FROM source WHERE name = "
+			     "'one' AND url = 'http://127.0.0.1:%d/oai'",
+			     a.port),
+	    1);
+	assert_int_equal(harvest(&err,
+			     "--db %s --url http://127.0.0.1:%d/oai "
+			     "--move",
+			     db, b.port),
+	    2);
 	free(err);
 
 	/* --move: the same source, its records kept, the URL follows. */
-	assert_int_equal(harvest(&err, "--db %s --url http://127.0.0.1:%d/oai "
-	    "--source one --move", db, b.port), 0);
+	assert_int_equal(harvest(&err,
+			     "--db %s --url http://127.0.0.1:%d/oai "
+			     "--source one --move",
+			     db, b.port),
+	    0);
 	free(err);
-	assert_int_equal(db_int(db, "SELECT count(*) FROM source WHERE name = "
-	    "'one' AND url = 'http://127.0.0.1:%d/oai'", b.port), 1);
+	assert_int_equal(db_int(db,
+			     "SELECT count(*) FROM source WHERE name = "
+			     "'one' AND url = 'http://127.0.0.1:%d/oai'",
+			     b.port),
+	    1);
 	/* Incremental from the kept watermark: nothing new was listed. */
-	assert_int_equal(db_int(db, "SELECT records FROM run ORDER BY id DESC "
-	    "LIMIT 1"), 0);
-	assert_int_equal(db_int(db, "SELECT count(*) FROM record r JOIN source "
-	    "s ON s.id = r.source_id WHERE s.name = 'one'"), 60);
+	assert_int_equal(db_int(db,
+			     "SELECT records FROM run ORDER BY id DESC "
+			     "LIMIT 1"),
+	    0);
+	assert_int_equal(db_int(db,
+			     "SELECT count(*) FROM record r JOIN source "
+			     "s ON s.id = r.source_id WHERE s.name = 'one'"),
+	    60);
 	free(db);
 	stop_server(&a);
 	stop_server(&b);
@@ -197,37 +241,48 @@ test_source_identity(void **state)
 static void
 test_oai_errors_under_http_status(void **state)
 {
-	struct server	 srv;
-	char		*db, *err;
-	int		 rc;
+	struct server srv;
+	char	     *db, *err;
+	int	      rc;
 
 	start_server(&srv, "e422.port", "--records 50 --page-size 20");
 	db = path("e422.db");
-	assert_int_equal(harvest(&err, "--db %s --url http://127.0.0.1:%d/oai "
-	    "--source z", db, srv.port), 0);
+	assert_int_equal(harvest(&err,
+			     "--db %s --url http://127.0.0.1:%d/oai "
+			     "--source z",
+			     db, srv.port),
+	    0);
 	free(err);
 	/* Nothing new: noRecordsMatch, sent with 422, is an empty list. */
-	free(http(&srv, 1, "/control/fault?kind=oai_status&status=422&"
+	free(http(&srv, 1,
+	    "/control/fault?kind=oai_status&status=422&"
 	    "page=0&count=0"));
-	rc = harvest(&err, "--db %s --url http://127.0.0.1:%d/oai --source z "
-	    "--retries 0", db, srv.port);
+	rc = harvest(&err,
+	    "--db %s --url http://127.0.0.1:%d/oai --source z "
+	    "--retries 0",
+	    db, srv.port);
 	if (rc != 0)
 		fail_msg("noRecordsMatch under 422 failed the run: %s", err);
 	assert_non_null(strstr(err, "status=ok"));
 	free(err);
 	/* The same under 404 and 500. */
 	free(http(&srv, 1, "/control/clear-faults"));
-	free(http(&srv, 1, "/control/fault?kind=oai_status&status=404&"
+	free(http(&srv, 1,
+	    "/control/fault?kind=oai_status&status=404&"
 	    "page=0&count=0"));
-	assert_int_equal(harvest(&err, "--db %s --url http://127.0.0.1:%d/oai "
-	    "--source z --retries 0", db, srv.port), 0);
+	assert_int_equal(harvest(&err,
+			     "--db %s --url http://127.0.0.1:%d/oai "
+			     "--source z --retries 0",
+			     db, srv.port),
+	    0);
 	free(err);
 	free(http(&srv, 1, "/control/clear-faults"));
 	/* get-record: the OAI error, not "HTTP status 422". */
 	free(http(&srv, 1, "/control/fault?kind=oai_status&status=422"));
-	rc = run("g.out", "g.err", "%s/oaiharvest get-record "
-	    "http://127.0.0.1:%d/oai oai:oaiharvest.test:nope", bindir,
-	    srv.port);
+	rc = run("g.out", "g.err",
+	    "%s/oaiharvest get-record "
+	    "http://127.0.0.1:%d/oai oai:oaiharvest.test:nope",
+	    bindir, srv.port);
 	err = read_tmp("g.err");
 	assert_int_equal(rc, 1);
 	if (strstr(err, "idDoesNotExist") == NULL)
@@ -235,10 +290,13 @@ test_oai_errors_under_http_status(void **state)
 	assert_null(strstr(err, "HTTP status"));
 	free(err);
 	/* A page of records under 500 is not an answer: an HTTP error. */
-	free(http(&srv, 1, "/control/fault?kind=oai_status&status=500&"
+	free(http(&srv, 1,
+	    "/control/fault?kind=oai_status&status=500&"
 	    "page=0"));
-	rc = harvest(&err, "--db %s --url http://127.0.0.1:%d/oai --source y "
-	    "--retries 0", db, srv.port);
+	rc = harvest(&err,
+	    "--db %s --url http://127.0.0.1:%d/oai --source y "
+	    "--retries 0",
+	    db, srv.port);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(err, "HTTP status 500"));
 	free(err);
@@ -254,38 +312,45 @@ static void
 test_bot_walls(void **state)
 {
 	static const struct {
-		const char	*wall;
-		const char	*name;
+		const char *wall;
+		const char *name;
 	} walls[] = {
 		{ "cloudflare", "Cloudflare" },
 		{ "aws", "AWS WAF" },
 		{ "anubis", "Anubis" },
 	};
-	struct server	 srv;
-	char		*db, *err, *q;
-	long long	 before;
-	size_t		 i;
+	struct server srv;
+	char	     *db, *err, *q;
+	long long     before;
+	size_t	      i;
 
 	start_server(&srv, "wall.port", "--records 30 --page-size 10");
 	for (i = 0; i < nitems(walls); i++) {
-		xasprintf(&q, "/control/fault?kind=challenge&wall=%s&at=2&"
-		    "count=0", walls[i].wall);
+		xasprintf(&q,
+		    "/control/fault?kind=challenge&wall=%s&at=2&"
+		    "count=0",
+		    walls[i].wall);
 		free(http(&srv, 1, "/control/clear-faults"));
 		free(http(&srv, 1, q));
 		free(q);
 		xasprintf(&db, "%s/wall-%zu.db", tmpdir, i);
 		before = oai_requests(&srv);
-		assert_int_equal(harvest(&err, "--db %s --url "
-		    "http://127.0.0.1:%d/oai --source w --retry-wait 1", db,
-		    srv.port), 1);
+		assert_int_equal(
+		    harvest(&err,
+			"--db %s --url "
+			"http://127.0.0.1:%d/oai --source w --retry-wait 1",
+			db, srv.port),
+		    1);
 		if (strstr(err, "bot protection") == NULL ||
 		    strstr(err, walls[i].name) == NULL)
 			fail_msg("%s: %s", walls[i].wall, err);
 		free(err);
 		/* Identify and the one challenged request: no retry. */
 		assert_int_equal(oai_requests(&srv) - before, 2);
-		assert_int_equal(db_int(db, "SELECT count(*) FROM run WHERE "
-		    "status = 'failed' AND error LIKE '%%bot protection%%'"),
+		assert_int_equal(db_int(db,
+				     "SELECT count(*) FROM run WHERE "
+				     "status = 'failed' AND error LIKE '%%bot "
+				     "protection%%'"),
 		    1);
 		free(db);
 	}
@@ -293,8 +358,11 @@ test_bot_walls(void **state)
 	free(http(&srv, 1, "/control/clear-faults"));
 	free(http(&srv, 1, "/control/fault?kind=html200&at=2&count=0"));
 	db = path("html.db");
-	assert_int_equal(harvest(&err, "--db %s --url http://127.0.0.1:%d/oai "
-	    "--source h --retries 0", db, srv.port), 1);
+	assert_int_equal(harvest(&err,
+			     "--db %s --url http://127.0.0.1:%d/oai "
+			     "--source h --retries 0",
+			     db, srv.port),
+	    1);
 	if (strstr(err, "HTML, not XML") == NULL)
 		fail_msg("html200: %s", err);
 	assert_null(strstr(err, "DOCTYPE"));
@@ -302,8 +370,11 @@ test_bot_walls(void **state)
 	/* One-off requests say the same. */
 	free(http(&srv, 1, "/control/clear-faults"));
 	free(http(&srv, 1, "/control/fault?kind=challenge&wall=anubis"));
-	assert_int_equal(run("i.out", "i.err", "%s/oaiharvest identify "
-	    "http://127.0.0.1:%d/oai", bindir, srv.port), 1);
+	assert_int_equal(run("i.out", "i.err",
+			     "%s/oaiharvest identify "
+			     "http://127.0.0.1:%d/oai",
+			     bindir, srv.port),
+	    1);
 	err = read_tmp("i.err");
 	if (strstr(err, "blocked") == NULL || strstr(err, "Anubis") == NULL)
 		fail_msg("identify: %s", err);
@@ -319,16 +390,20 @@ test_bot_walls(void **state)
 static void
 test_set_aside_is_said(void **state)
 {
-	struct server	 srv;
-	char		*err, *out;
-	int		 rc;
+	struct server srv;
+	char	     *err, *out;
+	int	      rc;
 
-	start_server(&srv, "aside.port", "--records 30 --page-size 10 "
+	start_server(&srv, "aside.port",
+	    "--records 30 --page-size 10 "
 	    "--deleted-every 0");
-	free(http(&srv, 1, "/control/fault?kind=badrecord&variant=baddate&"
+	free(http(&srv, 1,
+	    "/control/fault?kind=badrecord&variant=baddate&"
 	    "record=2"));
-	rc = run("li.out", "li.err", "%s/oaiharvest list-identifiers "
-	    "http://127.0.0.1:%d/oai", bindir, srv.port);
+	rc = run("li.out", "li.err",
+	    "%s/oaiharvest list-identifiers "
+	    "http://127.0.0.1:%d/oai",
+	    bindir, srv.port);
 	assert_int_equal(rc, 0);
 	err = read_tmp("li.err");
 	out = read_tmp("li.out");
@@ -344,17 +419,20 @@ test_set_aside_is_said(void **state)
 	 * harvest does (it used to follow it to a million pages).
 	 */
 	free(http(&srv, 1, "/control/fault?kind=same_token&count=0"));
-	rc = run("st.out", "st.err", "timeout 60 %s/oaiharvest "
-	    "list-identifiers http://127.0.0.1:%d/oai", bindir, srv.port);
+	rc = run("st.out", "st.err",
+	    "timeout 60 %s/oaiharvest "
+	    "list-identifiers http://127.0.0.1:%d/oai",
+	    bindir, srv.port);
 	err = read_tmp("st.err");
 	if (rc != 1 || strstr(err, "repeated the resumptionToken") == NULL)
 		fail_msg("same token: exit %d: %.300s", rc, err);
 	free(err);
 	free(http(&srv, 1, "/control/clear-faults"));
 	free(http(&srv, 1, "/control/fault?kind=badrecord&variant=baddate"));
-	rc = run("gr.out", "gr.err", "%s/oaiharvest get-record "
-	    "http://127.0.0.1:%d/oai oai:oaiharvest.test:rec/5", bindir,
-	    srv.port);
+	rc = run("gr.out", "gr.err",
+	    "%s/oaiharvest get-record "
+	    "http://127.0.0.1:%d/oai oai:oaiharvest.test:rec/5",
+	    bindir, srv.port);
 	assert_int_equal(rc, 1);
 	err = read_tmp("gr.err");
 	if (strstr(err, "set aside") == NULL ||
@@ -372,16 +450,21 @@ test_set_aside_is_said(void **state)
 static void
 test_first_harvest_counts(void **state)
 {
-	struct server	 srv;
-	char		*db, *err;
+	struct server srv;
+	char	     *db, *err;
 
-	start_server(&srv, "counts.port", "--records 100 --page-size 25 "
+	start_server(&srv, "counts.port",
+	    "--records 100 --page-size 25 "
 	    "--deleted-every 10");
-	free(http(&srv, 1, "/control/fault?kind=badrecord&variant=baddate&"
+	free(http(&srv, 1,
+	    "/control/fault?kind=badrecord&variant=baddate&"
 	    "page=1"));
 	db = path("counts.db");
-	assert_int_equal(harvest(&err, "--db %s --url http://127.0.0.1:%d/oai "
-	    "--source c", db, srv.port), 0);
+	assert_int_equal(harvest(&err,
+			     "--db %s --url http://127.0.0.1:%d/oai "
+			     "--source c",
+			     db, srv.port),
+	    0);
 	if (strstr(err, " new=89 ") == NULL ||
 	    strstr(err, " unchanged=0 ") == NULL ||
 	    strstr(err, " tombstones=10 ") == NULL ||
@@ -392,8 +475,10 @@ test_first_harvest_counts(void **state)
 	free(err);
 	assert_int_equal(db_int(db, "SELECT unchanged FROM run"), 0);
 	assert_int_equal(db_int(db, "SELECT count(*) FROM change"), 89);
-	assert_int_equal(db_int(db, "SELECT count(*) FROM record WHERE "
-	    "deleted"), 10);
+	assert_int_equal(db_int(db,
+			     "SELECT count(*) FROM record WHERE "
+			     "deleted"),
+	    10);
 	free(db);
 	stop_server(&srv);
 }
@@ -406,27 +491,38 @@ test_first_harvest_counts(void **state)
 static void
 test_password_never_shown(void **state)
 {
-	struct server	 srv;
-	char		*db, *err;
+	struct server srv;
+	char	     *db, *err;
 
 	start_server(&srv, "pw.port", "--records 40 --page-size 20");
 	db = path("pw.db");
 	free(http(&srv, 1, "/control/fault?kind=http404&page=1"));
-	assert_int_equal(harvest(&err, "-vv --db %s --url "
-	    "http://alice:s3cret@127.0.0.1:%d/oai --retries 0", db, srv.port),
+	assert_int_equal(harvest(&err,
+			     "-vv --db %s --url "
+			     "http://alice:s3cret@127.0.0.1:%d/oai --retries 0",
+			     db, srv.port),
 	    1);
 	assert_null(strstr(err, "s3cret"));
 	if (strstr(err, "alice:***@127.0.0.1") == NULL)
 		fail_msg("no redacted URL: %.400s", err);
 	free(err);
-	assert_int_equal(db_int(db, "SELECT count(*) FROM source WHERE url = "
-	    "'http://alice:***@127.0.0.1:%d/oai' AND name = '127.0.0.1_%d_oai'",
-	    srv.port, srv.port), 1);
-	assert_int_equal(db_int(db, "SELECT count(*) FROM run WHERE error LIKE "
-	    "'%%HTTP status 404%%' AND error NOT LIKE '%%s3cret%%'"), 1);
+	assert_int_equal(db_int(db,
+			     "SELECT count(*) FROM source WHERE url = "
+			     "'http://alice:***@127.0.0.1:%d/oai' AND name = "
+			     "'127.0.0.1_%d_oai'",
+			     srv.port, srv.port),
+	    1);
+	assert_int_equal(
+	    db_int(db,
+		"SELECT count(*) FROM run WHERE error LIKE "
+		"'%%HTTP status 404%%' AND error NOT LIKE '%%s3cret%%'"),
+	    1);
 	/* The same source again, with the password changed: no new source. */
-	assert_int_equal(harvest(&err, "--db %s --url "
-	    "http://alice:n3w@127.0.0.1:%d/oai", db, srv.port), 0);
+	assert_int_equal(harvest(&err,
+			     "--db %s --url "
+			     "http://alice:n3w@127.0.0.1:%d/oai",
+			     db, srv.port),
+	    0);
 	free(err);
 	assert_int_equal(db_int(db, "SELECT count(*) FROM source"), 1);
 	assert_int_equal(db_int(db, "SELECT count(*) FROM record"), 40);

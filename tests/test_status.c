@@ -36,20 +36,20 @@
 
 #include "testlib.h"
 
-static struct server	 srv;
-static pid_t		 dpid;
-static int		 sport;		/* the status server's port */
-static char		*log_file;
-static const char	*token;		/* sent as a bearer token, or NULL */
-static const char	*extra_hdr;	/* one more request header, or NULL */
-static long		 req_timeout = 30;
+static struct server srv;
+static pid_t	     dpid;
+static int	     sport; /* the status server's port */
+static char	    *log_file;
+static const char   *token;	/* sent as a bearer token, or NULL */
+static const char   *extra_hdr; /* one more request header, or NULL */
+static long	     req_timeout = 30;
 /* A second daemon and test server of a test, stopped by teardown too. */
-static pid_t		 pid2;
-static struct server	 srv2;
-static int		 shared_port;	/* the shared daemon's sport */
+static pid_t	     pid2;
+static struct server srv2;
+static int	     shared_port; /* the shared daemon's sport */
 
 /* The shared daemon's descriptor limit: its caps are a quarter, and half. */
-#define NOFILE		256
+#define NOFILE 256
 
 static size_t
 write_cb(char *p, size_t size, size_t n, void *arg)
@@ -61,11 +61,11 @@ write_cb(char *p, size_t size, size_t n, void *arg)
 static char *
 req(const char *method, const char *pathq, long *code, double *secs)
 {
-	CURL		*c;
+	CURL		  *c;
 	struct curl_slist *hdrs = NULL;
-	struct buf	 b;
-	char		*url, *auth;
-	double		 t = 0;
+	struct buf	   b;
+	char		  *url, *auth;
+	double		   t = 0;
 
 	buf_init(&b, 64UL * 1024 * 1024);
 	xasprintf(&url, "http://127.0.0.1:%d%s", sport, pathq);
@@ -106,9 +106,9 @@ req(const char *method, const char *pathq, long *code, double *secs)
 static pid_t
 spawn(const char *tag, const char *conf, const char *pre, int *port)
 {
-	char	*name, *cmd, *cf, *lf, *log, *p;
-	pid_t	 pid;
-	int	 i;
+	char *name, *cmd, *cf, *lf, *log, *p;
+	pid_t pid;
+	int   i;
 
 	xasprintf(&name, "%s.conf", tag);
 	save(name, conf);
@@ -144,21 +144,24 @@ spawn(const char *tag, const char *conf, const char *pre, int *port)
 static int
 setup(void **state)
 {
-	char	*conf, *db, *pre;
+	char *conf, *db, *pre;
 
 	if (testlib_setup() == -1)
 		return -1;
-	start_server(&srv, "st.port", "--records 120 --page-size 50 "
+	start_server(&srv, "st.port",
+	    "--records 120 --page-size 50 "
 	    "--deleted-every 0");
 	db = path("st.db");
 	log_file = path("st.log");
-	xasprintf(&conf, "[global]\ndatabase = %s\ndelay = 0s\n"
+	xasprintf(&conf,
+	    "[global]\ndatabase = %s\ndelay = 0s\n"
 	    "status_listen = 127.0.0.1:0\n"
 	    "status_hosts = harvest.example.org, [fd00::1]\n\n"
 	    "[source one]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n\n"
 	    "[source two]\nurl = http://u:s3cret@127.0.0.1:%d/oai\n"
 	    "set = col_1\n"
-	    "interval = 1h\n", db, srv.port, srv.port);
+	    "interval = 1h\n",
+	    db, srv.port, srv.port);
 	/* Few descriptors, so that running out of them shows. */
 	xasprintf(&pre, "ulimit -n %d;", NOFILE);
 	dpid = spawn("st", conf, pre, &sport);
@@ -175,7 +178,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	int	status, rc = 0;
+	int status, rc = 0;
 
 	if (dpid > 0) {
 		kill(dpid, SIGTERM);
@@ -202,17 +205,19 @@ teardown(void **state)
 static long long
 status_sources(const char *cond)
 {
-	sqlite3		*db;
-	char		*body, *sql;
-	long		 code;
-	long long	 n;
+	sqlite3	 *db;
+	char	 *body, *sql;
+	long	  code;
+	long long n;
 
 	body = req("GET", "/status", &code, NULL);
 	assert_int_equal(code, 200);
 	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
 	load_jsonl(db, "s", body);
-	xasprintf(&sql, "SELECT count(*) FROM s, json_each(s.j, '$.sources') x "
-	    "WHERE %s", cond);
+	xasprintf(&sql,
+	    "SELECT count(*) FROM s, json_each(s.j, '$.sources') x "
+	    "WHERE %s",
+	    cond);
 	n = q_int(db, sql);
 	free(sql);
 	sqlite3_close(db);
@@ -224,11 +229,12 @@ status_sources(const char *cond)
 static void
 wait_harvested(void)
 {
-	int	 i, ok = 0;
+	int i, ok = 0;
 
 	for (i = 0; i < 300 && !ok; i++) {
-		ok = status_sources("x.value->>'last_run' IS NOT NULL AND "
-		    "x.value->'last_run'->>'status' = 'ok'") == 2;
+		ok = status_sources(
+			 "x.value->>'last_run' IS NOT NULL AND "
+			 "x.value->'last_run'->>'status' = 'ok'") == 2;
 		if (!ok)
 			usleep(100 * 1000);
 	}
@@ -238,7 +244,7 @@ wait_harvested(void)
 static void
 test_health_and_status(void **state)
 {
-	sqlite3	*db;
+	sqlite3 *db;
 	char	*body;
 	long	 code;
 
@@ -252,88 +258,119 @@ test_health_and_status(void **state)
 	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
 	load_jsonl(db, "s", body);
 	free(body);
-	assert_int_equal(q_int(db, "SELECT json_array_length(j, '$.sources') "
-	    "FROM s"), 2);
+	assert_int_equal(q_int(db,
+			     "SELECT json_array_length(j, '$.sources') "
+			     "FROM s"),
+	    2);
 	/* The database's view agrees with what the server holds. */
-	assert_int_equal(q_int(db, "SELECT x.value->'records'->>'present' "
-	    "FROM s, json_each(s.j, '$.sources') x WHERE "
-	    "x.value->>'name' = 'one'"), 120);
+	assert_int_equal(q_int(db,
+			     "SELECT x.value->'records'->>'present' "
+			     "FROM s, json_each(s.j, '$.sources') x WHERE "
+			     "x.value->>'name' = 'one'"),
+	    120);
 	/* A password in a URL is never shown (issue 14, item 5). */
-	assert_int_equal(q_int(db, "SELECT count(*) FROM s WHERE j LIKE "
-	    "'%s3cret%' OR j NOT LIKE '%u:***@127.0.0.1%'"), 0);
+	assert_int_equal(q_int(db,
+			     "SELECT count(*) FROM s WHERE j LIKE "
+			     "'%s3cret%' OR j NOT LIKE '%u:***@127.0.0.1%'"),
+	    0);
 	body = slurp(log_file);
 	assert_non_null(strstr(body, "u:***@127.0.0.1"));
 	assert_null(strstr(body, "s3cret"));
 	free(body);
-	assert_int_equal(q_int(db, "SELECT count(*) FROM s, json_each(s.j, "
-	    "'$.sources') x WHERE x.value->>'name' = 'two' AND "
-	    "x.value->'lists'->0->>'set' = 'col_1' AND "
-	    "x.value->'lists'->0->>'watermark' IS NOT NULL AND "
-	    "x.value->>'state' = 'idle' AND x.value->>'next_run' IS NOT NULL "
-	    "AND x.value->>'consecutive_failures' = 0"), 1);
+	assert_int_equal(
+	    q_int(db,
+		"SELECT count(*) FROM s, json_each(s.j, "
+		"'$.sources') x WHERE x.value->>'name' = 'two' AND "
+		"x.value->'lists'->0->>'set' = 'col_1' AND "
+		"x.value->'lists'->0->>'watermark' IS NOT NULL AND "
+		"x.value->>'state' = 'idle' AND x.value->>'next_run' IS NOT "
+		"NULL "
+		"AND x.value->>'consecutive_failures' = 0"),
+	    1);
 	sqlite3_close(db);
 }
 
 /* The types of oaiharvest_errors_total, as the daemon names them. */
 static const char *const err_types[] = {
-	"network", "http", "parse", "oai", "protocol", "store", "limit",
-	"forbidden", "blocked", "cancelled", "other",
+	"network",
+	"http",
+	"parse",
+	"oai",
+	"protocol",
+	"store",
+	"limit",
+	"forbidden",
+	"blocked",
+	"cancelled",
+	"other",
 };
 
 static void
 test_metrics_promtool(void **state)
 {
-	char	*body, *f, *out, *want, *p;
-	long	 code;
-	size_t	 i;
+	char  *body, *f, *out, *want, *p;
+	long   code;
+	size_t i;
 
 	wait_harvested();
 	body = req("GET", "/metrics", &code, NULL);
 	assert_int_equal(code, 200);
 	assert_non_null(strstr(body, "# TYPE oaiharvest_runs_total counter"));
-	assert_non_null(strstr(body,
-	    "oaiharvest_runs_total{source=\"one\",result=\"ok\"} 1\n"));
+	assert_non_null(strstr(
+	    body, "oaiharvest_runs_total{source=\"one\",result=\"ok\"} 1\n"));
 	assert_non_null(strstr(body,
 	    "oaiharvest_records_total{source=\"one\",kind=\"new\"} 120\n"));
 	/* Per source and host, the host without credentials (issue 16). */
-	xasprintf(&want, "oaiharvest_http_requests_total{source=\"one\","
-	    "host=\"http://127.0.0.1:%d\",code=\"200\"} ", srv.port);
+	xasprintf(&want,
+	    "oaiharvest_http_requests_total{source=\"one\","
+	    "host=\"http://127.0.0.1:%d\",code=\"200\"} ",
+	    srv.port);
 	assert_non_null(strstr(body, want));
 	free(want);
-	xasprintf(&want, "oaiharvest_http_requests_total{source=\"two\","
-	    "host=\"http://127.0.0.1:%d\",code=\"200\"} ", srv.port);
+	xasprintf(&want,
+	    "oaiharvest_http_requests_total{source=\"two\","
+	    "host=\"http://127.0.0.1:%d\",code=\"200\"} ",
+	    srv.port);
 	assert_non_null(strstr(body, want));
 	free(want);
 	assert_null(strstr(body, "s3cret"));
 	/* Every error series is there before the first error. */
 	for (i = 0; i < nitems(err_types); i++) {
-		xasprintf(&want, "oaiharvest_errors_total{source=\"two\","
-		    "type=\"%s\"} 0\n", err_types[i]);
+		xasprintf(&want,
+		    "oaiharvest_errors_total{source=\"two\","
+		    "type=\"%s\"} 0\n",
+		    err_types[i]);
 		assert_non_null(strstr(body, want));
 		free(want);
 	}
+	assert_non_null(strstr(
+	    body, "oaiharvest_consecutive_failures{source=\"one\"} 0\n"));
 	assert_non_null(strstr(body,
-	    "oaiharvest_consecutive_failures{source=\"one\"} 0\n"));
-	assert_non_null(strstr(body, "oaiharvest_records{source=\"one\","
+	    "oaiharvest_records{source=\"one\","
 	    "prefix=\"oai_dc\",state=\"present\"} 120\n"));
-	assert_non_null(strstr(body, "oaiharvest_records{source=\"one\","
+	assert_non_null(strstr(body,
+	    "oaiharvest_records{source=\"one\","
 	    "prefix=\"oai_dc\",state=\"deleted\"} 0\n"));
-	assert_non_null(strstr(body, "oaiharvest_records{source=\"two\","
+	assert_non_null(strstr(body,
+	    "oaiharvest_records{source=\"two\","
 	    "prefix=\"oai_dc\",state=\"present\"} 30\n"));
 	assert_non_null(p = strstr(body, "\noaiharvest_build_info{version=\""));
 	assert_non_null(strstr(p, "\",sqlite=\"3."));
 	assert_non_null(strstr(p, "\",libcurl=\""));
 	assert_non_null(strstr(p, "\",libxml2=\"2."));
 	assert_non_null(strstr(p, "\"} 1\n"));
-	assert_non_null(strstr(body,
-	    "oaiharvest_run_duration_seconds_bucket{le=\"+Inf\"} 2\n"));
+	assert_non_null(strstr(
+	    body, "oaiharvest_run_duration_seconds_bucket{le=\"+Inf\"} 2\n"));
 	assert_non_null(strstr(body, "oaiharvest_harvests_in_flight 0\n"));
 	save("metrics.txt", body);
 	free(body);
 	/* Prometheus' own checker; installed by make deps. */
 	f = path("metrics.txt");
-	assert_int_equal(run("promtool.out", "promtool.err", "promtool check "
-	    "metrics < %s", f), 0);
+	assert_int_equal(run("promtool.out", "promtool.err",
+			     "promtool check "
+			     "metrics < %s",
+			     f),
+	    0);
 	out = read_tmp("promtool.err");
 	assert_string_equal(out, "");
 	free(out);
@@ -343,14 +380,14 @@ test_metrics_promtool(void **state)
 static void
 test_changes_and_long_poll(void **state)
 {
-	sqlite3	*db;
-	char	*body;
-	long	 code;
-	double	 secs;
-	pid_t	 pid;
-	int	 status;
+	sqlite3	 *db;
+	char	 *body;
+	long	  code;
+	double	  secs;
+	pid_t	  pid;
+	int	  status;
 	long long last;
-	char	*q;
+	char	 *q;
 
 	wait_harvested();
 	body = req("GET", "/changes?since=0&limit=5", &code, NULL);
@@ -385,9 +422,13 @@ test_changes_and_long_poll(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		body = req("GET", q, &code, &secs);
-		_exit(code == 200 && secs < 30 && strstr(body,
-		    "\"identifier\":\"oai:oaiharvest.test:rec/7\"") != NULL &&
-		    strstr(body, "\"kind\":\"updated\"") != NULL ? 0 : 1);
+		_exit(code == 200 && secs < 30 &&
+			    strstr(body,
+				"\"identifier\":\"oai:oaiharvest.test:rec/"
+				"7\"") != NULL &&
+			    strstr(body, "\"kind\":\"updated\"") != NULL ?
+			0 :
+			1);
 	}
 	usleep(300 * 1000);
 	free(http(&srv, 1, "/control/update?id=7"));
@@ -404,14 +445,17 @@ test_changes_and_long_poll(void **state)
 static void
 test_cli_status_and_follow(void **state)
 {
-	char	*out, *db, *cmd, *f;
-	long	 code;
-	pid_t	 pid;
-	int	 i, seen = 0;
+	char *out, *db, *cmd, *f;
+	long  code;
+	pid_t pid;
+	int   i, seen = 0;
 
 	wait_harvested();
-	assert_int_equal(run("cs.out", "cs.err", "%s/oaiharvest status "
-	    "--daemon http://127.0.0.1:%d", bindir, sport), 0);
+	assert_int_equal(run("cs.out", "cs.err",
+			     "%s/oaiharvest status "
+			     "--daemon http://127.0.0.1:%d",
+			     bindir, sport),
+	    0);
 	out = read_tmp("cs.out");
 	assert_non_null(strstr(out, "SOURCE"));
 	assert_non_null(strstr(out, "\none "));
@@ -419,8 +463,11 @@ test_cli_status_and_follow(void **state)
 	free(out);
 	/* A daemon that does not answer: the database's view instead. */
 	db = path("st.db");
-	assert_int_equal(run("cs2.out", "cs2.err", "%s/oaiharvest status "
-	    "--daemon http://127.0.0.1:1 --db %s", bindir, db), 0);
+	assert_int_equal(run("cs2.out", "cs2.err",
+			     "%s/oaiharvest status "
+			     "--daemon http://127.0.0.1:1 --db %s",
+			     bindir, db),
+	    0);
 	out = read_tmp("cs2.err");
 	assert_non_null(strstr(out, "does not answer"));
 	free(out);
@@ -433,8 +480,10 @@ test_cli_status_and_follow(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		xasprintf(&cmd, "exec %s/oaiharvest changes --db %s --follow "
-		    ">%s 2>/dev/null", bindir, db, f);
+		xasprintf(&cmd,
+		    "exec %s/oaiharvest changes --db %s --follow "
+		    ">%s 2>/dev/null",
+		    bindir, db, f);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
@@ -445,8 +494,10 @@ test_cli_status_and_follow(void **state)
 	for (i = 0; i < 300 && !seen; i++) {
 		usleep(100 * 1000);
 		out = slurp(f);
-		seen = strstr(out, "\"identifier\":\"oai:oaiharvest.test:rec/9\","
-		    "\"prefix\":\"oai_dc\",\"kind\":\"updated\"") != NULL;
+		seen =
+		    strstr(out,
+			"\"identifier\":\"oai:oaiharvest.test:rec/9\","
+			"\"prefix\":\"oai_dc\",\"kind\":\"updated\"") != NULL;
 		free(out);
 	}
 	kill(pid, SIGTERM);
@@ -464,8 +515,8 @@ test_cli_status_and_follow(void **state)
 static void
 test_errors(void **state)
 {
-	char	*body;
-	long	 code;
+	char *body;
+	long  code;
 
 	body = req("POST", "/sources/nosuch/harvest", &code, NULL);
 	assert_int_equal(code, 404);
@@ -489,8 +540,8 @@ static int
 one_disabled_or_failed(void)
 {
 	return status_sources("x.value->>'name' = 'one' AND "
-	    "x.value->>'disabled' = 0 AND "
-	    "x.value->'last_run'->>'status' = 'ok'") != 1;
+			      "x.value->>'disabled' = 0 AND "
+			      "x.value->'last_run'->>'status' = 'ok'") != 1;
 }
 
 /*
@@ -501,12 +552,13 @@ one_disabled_or_failed(void)
 static void
 test_blocked_source_disabled(void **state)
 {
-	char	*body;
-	long	 code;
-	int	 i, disabled = 0;
+	char *body;
+	long  code;
+	int   i, disabled = 0;
 
 	wait_harvested();
-	free(http(&srv, 1, "/control/fault?kind=challenge&wall=cloudflare&"
+	free(http(&srv, 1,
+	    "/control/fault?kind=challenge&wall=cloudflare&"
 	    "at=2&count=0"));
 	body = req("POST", "/sources/one/harvest", &code, NULL);
 	assert_int_equal(code, 202);
@@ -515,17 +567,18 @@ test_blocked_source_disabled(void **state)
 		usleep(100 * 1000);
 		body = req("GET", "/status", &code, NULL);
 		disabled = strstr(body, "\"state\":\"disabled\"") != NULL;
-		if (disabled && strstr(body, "bot protection (Cloudflare)") ==
-		    NULL)
+		if (disabled &&
+		    strstr(body, "bot protection (Cloudflare)") == NULL)
 			fail_msg("no cause in /status: %s", body);
 		free(body);
 	}
 	assert_true(disabled);
 	body = req("GET", "/metrics", &code, NULL);
-	assert_non_null(strstr(body, "oaiharvest_errors_total{source=\"one\","
-	    "type=\"blocked\"} 1\n"));
 	assert_non_null(strstr(body,
-	    "oaiharvest_source_disabled{source=\"one\"} 1\n"));
+	    "oaiharvest_errors_total{source=\"one\","
+	    "type=\"blocked\"} 1\n"));
+	assert_non_null(
+	    strstr(body, "oaiharvest_source_disabled{source=\"one\"} 1\n"));
 	free(body);
 	/* The operator acts: the wall is gone, the source harvests again. */
 	free(http(&srv, 1, "/control/clear-faults"));
@@ -544,15 +597,15 @@ test_blocked_source_disabled(void **state)
 static long long
 metric(const char *name)
 {
-	char		*body, *p;
-	long		 code;
-	long long	 v = -1;
-	size_t		 len = strlen(name);
+	char	 *body, *p;
+	long	  code;
+	long long v = -1;
+	size_t	  len = strlen(name);
 
 	body = req("GET", "/metrics", &code, NULL);
 	assert_int_equal(code, 200);
-	for (p = body; p != NULL && *p != '\0'; p = strchr(p, '\n'),
-	    p = p != NULL ? p + 1 : NULL)
+	for (p = body; p != NULL && *p != '\0';
+	     p = strchr(p, '\n'), p = p != NULL ? p + 1 : NULL)
 		if (strncmp(p, name, len) == 0 && p[len] == ' ') {
 			v = strtoll(p + len + 1, NULL, 10);
 			break;
@@ -565,8 +618,8 @@ metric(const char *name)
 static long long
 server_requests(const struct server *sv)
 {
-	char		*body, *p;
-	long long	 n;
+	char	 *body, *p;
+	long long n;
 
 	body = http(sv, 0, "/control/stats");
 	assert_non_null(p = strstr(body, "\"oai_requests\":"));
@@ -591,10 +644,10 @@ discard_cb(char *p, size_t size, size_t n, void *arg)
 static long
 post_with(const char *h1, const char *h2)
 {
-	CURL		*c;
+	CURL		  *c;
 	struct curl_slist *hdrs = NULL;
-	char		*url;
-	long		 code = 0;
+	char		  *url;
+	long		   code = 0;
 
 	xasprintf(&url, "http://127.0.0.1:%d/sources/one/harvest", sport);
 	c = curl_easy_init();
@@ -626,44 +679,51 @@ test_cross_site_post(void **state)
 {
 	static const char *const bad[][2] = {
 		{ "Origin: http://evil.example", "Content-Type: text/plain" },
-		{ "Origin: http://evil.example", "Content-Type: "
+		{ "Origin: http://evil.example",
+		    "Content-Type: "
 		    "application/json" },
 		{ "Origin: null", "Content-Type: application/json" },
 		{ "Content-Type: text/plain", NULL },
 		{ "Content-Type: application/x-www-form-urlencoded", NULL },
 		{ "Content-Type: multipart/form-data; boundary=x", NULL },
-		{ "Sec-Fetch-Site: cross-site", "Content-Type: "
+		{ "Sec-Fetch-Site: cross-site",
+		    "Content-Type: "
 		    "application/json" },
 	};
-	char		 own[64];
-	long long	 before;
-	long		 code;
-	size_t		 i;
+	char	  own[64];
+	long long before;
+	long	  code;
+	size_t	  i;
 
 	wait_harvested();
 	before = oai_requests();
 	for (i = 0; i < nitems(bad); i++) {
 		code = post_with(bad[i][0], bad[i][1]);
 		if (code != 403)
-			fail_msg("%s / %s: %ld", bad[i][0], bad[i][1] ?
-			    bad[i][1] : "", code);
+			fail_msg("%s / %s: %ld", bad[i][0],
+			    bad[i][1] ? bad[i][1] : "", code);
 	}
 	/* Give a harvest the time to start, had one been asked for. */
 	usleep(1500 * 1000);
 	assert_int_equal(oai_requests(), before);
 
 	snprintf(own, sizeof(own), "Origin: http://127.0.0.1:%d", sport);
-	assert_int_equal(post_with(own, "Content-Type: application/json; "
-	    "charset=utf-8"), 202);
+	assert_int_equal(post_with(own,
+			     "Content-Type: application/json; "
+			     "charset=utf-8"),
+	    202);
 	/* Through a TLS proxy named in status_hosts. */
 	assert_int_equal(post_with("Host: harvest.example.org",
-	    "Origin: https://harvest.example.org"), 403);
+			     "Origin: https://harvest.example.org"),
+	    403);
 	extra_hdr = "Content-Type: application/json";
 	assert_int_equal(post_with("Host: harvest.example.org",
-	    "Origin: https://harvest.example.org"), 202);
+			     "Origin: https://harvest.example.org"),
+	    202);
 	extra_hdr = NULL;
 	assert_int_equal(post_with("Sec-Fetch-Site: same-origin",
-	    "Content-Type: application/json"), 202);
+			     "Content-Type: application/json"),
+	    202);
 	wait_harvested();
 }
 
@@ -672,19 +732,26 @@ static void
 test_host_names(void **state)
 {
 	static const char *const bad[] = {
-		"Host: evil.example.com", "Host: evil.example.com:%d",
-		"Host: 127.0.0.1:1", "Host: localhost", "Host: 127.0.0.1.%d",
-		"Host: [::1]:1", "Host: 127.0.0.1:%dx",
+		"Host: evil.example.com",
+		"Host: evil.example.com:%d",
+		"Host: 127.0.0.1:1",
+		"Host: localhost",
+		"Host: 127.0.0.1.%d",
+		"Host: [::1]:1",
+		"Host: 127.0.0.1:%dx",
 	};
 	static const char *const good[] = {
-		"Host: 127.0.0.1:%d", "Host: localhost:%d",
+		"Host: 127.0.0.1:%d",
+		"Host: localhost:%d",
 		"Host: LOCALHOST:%d",
-		"Host: [::1]:%d", "Host: harvest.example.org",
-		"Host: harvest.example.org:443", "Host: [fd00::1]:8080",
+		"Host: [::1]:%d",
+		"Host: harvest.example.org",
+		"Host: harvest.example.org:443",
+		"Host: [fd00::1]:8080",
 	};
-	char	 h[128], *body;
-	long	 code;
-	size_t	 i;
+	char   h[128], *body;
+	long   code;
+	size_t i;
 
 	for (i = 0; i < nitems(bad); i++) {
 		snprintf(h, sizeof(h), bad[i], sport);
@@ -713,17 +780,18 @@ static void
 test_token(void **state)
 {
 	static const char secret[] = "k7Qm2-token-for-the-status-server";
-	char		*conf, *db, *tf, *body, *log, *lf;
-	const char	*old_token = token;
-	pid_t		 pid;
-	long		 code;
-	int		 old_port = sport, port, status;
+	char		 *conf, *db, *tf, *body, *log, *lf;
+	const char	 *old_token = token;
+	pid_t		  pid;
+	long		  code;
+	int		  old_port = sport, port, status;
 
 	save("tok", "k7Qm2-token-for-the-status-server\n");
 	tf = path("tok");
 	assert_int_equal(chmod(tf, 0600), 0);
 	db = path("tok.db");
-	xasprintf(&conf, "[global]\ndatabase = %s\ndelay = 0s\n"
+	xasprintf(&conf,
+	    "[global]\ndatabase = %s\ndelay = 0s\n"
 	    "status_listen = 127.0.0.1:0\nstatus_token_file = %s\n\n"
 	    "[source one]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n",
 	    db, tf, srv.port);
@@ -806,10 +874,10 @@ end_own(void **state)
 static long long
 status_q(const char *sql)
 {
-	sqlite3		*db;
-	char		*body;
-	long		 code;
-	long long	 n;
+	sqlite3	 *db;
+	char	 *body;
+	long	  code;
+	long long n;
 
 	body = req("GET", "/status", &code, NULL);
 	assert_int_equal(code, 200);
@@ -825,11 +893,13 @@ status_q(const char *sql)
 static void
 reload_and_wait(pid_t pid, long long t)
 {
-	char	*sql;
-	int	 i;
+	char *sql;
+	int   i;
 
-	xasprintf(&sql, "SELECT coalesce(strftime('%%s', "
-	    "j->'config'->>'last_reload_at'), 0) > %lld FROM s", t);
+	xasprintf(&sql,
+	    "SELECT coalesce(strftime('%%s', "
+	    "j->'config'->>'last_reload_at'), 0) > %lld FROM s",
+	    t);
 	assert_int_equal(kill(pid, SIGHUP), 0);
 	for (i = 0; i < 100 && status_q(sql) == 0; i++)
 		usleep(100 * 1000);
@@ -844,46 +914,53 @@ reload_and_wait(pid_t pid, long long t)
 static void
 test_reload_result(void **state)
 {
-	char		*db, *conf, *bad, *body;
-	long long	 t0, t1;
-	long		 code;
-	int		 old_port = sport, port, status;
-	pid_t		 pid;
+	char	 *db, *conf, *bad, *body;
+	long long t0, t1;
+	long	  code;
+	int	  old_port = sport, port, status;
+	pid_t	  pid;
 
 	db = path("rl.db");
-	xasprintf(&conf, "[global]\ndatabase = %s\ndelay = 0s\n"
+	xasprintf(&conf,
+	    "[global]\ndatabase = %s\ndelay = 0s\n"
 	    "status_listen = 127.0.0.1:0\n\n"
 	    "[source one]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n"
-	    "enabled = no\n", db, srv.port);
+	    "enabled = no\n",
+	    db, srv.port);
 	pid2 = pid = spawn("rl", conf, "", &port);
 	assert_true(pid > 0 && port > 0);
 	sport = port;
 	/* As started: loaded then, no reload yet. */
 	t0 = metric("oaiharvest_config_last_reload_success_timestamp_seconds");
 	assert_true(t0 > 0);
-	assert_int_equal(metric("oaiharvest_config_last_reload_successful"),
-	    1);
+	assert_int_equal(metric("oaiharvest_config_last_reload_successful"), 1);
 	assert_int_equal(status_q("SELECT strftime('%s', "
-	    "j->'config'->>'loaded_at') FROM s"), t0);
-	assert_int_equal(status_q("SELECT j->'config'->>'last_reload' IS NULL "
-	    "AND j->'config'->>'last_reload_at' IS NULL AND "
-	    "j->'config'->>'last_reload_error' IS NULL AND "
-	    "j->'config'->>'path' LIKE '%/rl.conf' FROM s"), 1);
+				  "j->'config'->>'loaded_at') FROM s"),
+	    t0);
+	assert_int_equal(
+	    status_q("SELECT j->'config'->>'last_reload' IS NULL "
+		     "AND j->'config'->>'last_reload_at' IS NULL AND "
+		     "j->'config'->>'last_reload_error' IS NULL AND "
+		     "j->'config'->>'path' LIKE '%/rl.conf' FROM s"),
+	    1);
 
 	/* A broken config. */
 	xasprintf(&bad, "%s\n[source broken]\nurl = gopher://x/\n", conf);
 	save("rl.conf", bad);
 	free(bad);
 	reload_and_wait(pid, 0);
-	assert_int_equal(status_q("SELECT j->'config'->>'last_reload' = "
-	    "'failed' AND j->'config'->>'last_reload_error' LIKE "
-	    "'%rl.conf:12: source \"broken\": url%' FROM s"), 1);
-	assert_int_equal(metric("oaiharvest_config_last_reload_successful"),
-	    0);
-	assert_int_equal(metric(
-	    "oaiharvest_config_last_reload_success_timestamp_seconds"), t0);
+	assert_int_equal(
+	    status_q("SELECT j->'config'->>'last_reload' = "
+		     "'failed' AND j->'config'->>'last_reload_error' LIKE "
+		     "'%rl.conf:12: source \"broken\": url%' FROM s"),
+	    1);
+	assert_int_equal(metric("oaiharvest_config_last_reload_successful"), 0);
+	assert_int_equal(
+	    metric("oaiharvest_config_last_reload_success_timestamp_seconds"),
+	    t0);
 	assert_int_equal(status_q("SELECT strftime('%s', "
-	    "j->'config'->>'loaded_at') FROM s"), t0);
+				  "j->'config'->>'loaded_at') FROM s"),
+	    t0);
 	/* /healthz is about the harvests, not the config. */
 	free(req("GET", "/healthz", &code, NULL));
 	assert_int_equal(code, 200);
@@ -894,30 +971,33 @@ test_reload_result(void **state)
 	save("rl.conf", bad);
 	free(bad);
 	t1 = status_q("SELECT strftime('%s', j->'config'->>'last_reload_at') "
-	    "FROM s");
+		      "FROM s");
 	sleep(1);
 	reload_and_wait(pid, t1);
 	body = req("GET", "/status", &code, NULL);
 	if (strstr(body, "\"last_reload\":\"failed\"") == NULL ||
-	    strstr(body, "rl.conf:2: changes_log /etc/passwd/c.jsonl: "
-	    "/etc/passwd is not a directory") == NULL)
+	    strstr(body,
+		"rl.conf:2: changes_log /etc/passwd/c.jsonl: "
+		"/etc/passwd is not a directory") == NULL)
 		fail_msg("no changes_log error in /status: %s", body);
 	free(body);
 
 	/* A good one, a second later at least: a new time. */
 	save("rl.conf", conf);
 	t1 = status_q("SELECT strftime('%s', j->'config'->>'last_reload_at') "
-	    "FROM s");
+		      "FROM s");
 	sleep(1);
 	reload_and_wait(pid, t1);
-	assert_int_equal(status_q("SELECT j->'config'->>'last_reload' = 'ok' "
-	    "AND j->'config'->>'last_reload_error' IS NULL FROM s"), 1);
-	assert_int_equal(metric("oaiharvest_config_last_reload_successful"),
+	assert_int_equal(
+	    status_q("SELECT j->'config'->>'last_reload' = 'ok' "
+		     "AND j->'config'->>'last_reload_error' IS NULL FROM s"),
 	    1);
+	assert_int_equal(metric("oaiharvest_config_last_reload_successful"), 1);
 	t1 = metric("oaiharvest_config_last_reload_success_timestamp_seconds");
 	assert_true(t1 > t0);
 	assert_int_equal(status_q("SELECT strftime('%s', "
-	    "j->'config'->>'loaded_at') FROM s"), t1);
+				  "j->'config'->>'loaded_at') FROM s"),
+	    t1);
 
 	sport = old_port;
 	kill(pid, SIGTERM);
@@ -932,8 +1012,8 @@ test_reload_result(void **state)
 static int
 log_has(const char *lf, const char *want)
 {
-	char	*log;
-	int	 i, found = 0;
+	char *log;
+	int   i, found = 0;
 
 	for (i = 0; i < 100 && !found; i++) {
 		log = slurp(lf);
@@ -949,7 +1029,8 @@ log_has(const char *lf, const char *want)
 static long long
 next_run(void)
 {
-	return status_q("SELECT strftime('%s', x.value->>'next_run') FROM s, "
+	return status_q(
+	    "SELECT strftime('%s', x.value->>'next_run') FROM s, "
 	    "json_each(s.j, '$.sources') x WHERE x.value->>'name' = 'one'");
 }
 
@@ -961,17 +1042,19 @@ next_run(void)
 static void
 test_restart_schedule(void **state)
 {
-	sqlite3		*s;
-	char		*db, *conf, *lf, *want;
-	long long	 ended, before;
-	int		 old_port = sport, port, status, i;
-	pid_t		 pid;
+	sqlite3	 *s;
+	char	 *db, *conf, *lf, *want;
+	long long ended, before;
+	int	  old_port = sport, port, status, i;
+	pid_t	  pid;
 
-	start_server(&srv2, "rs.port", "--records 50 --page-size 25 "
+	start_server(&srv2, "rs.port",
+	    "--records 50 --page-size 25 "
 	    "--deleted-every 0");
 	db = path("rs.db");
 	lf = path("rs.log");
-	xasprintf(&conf, "[global]\ndatabase = %s\ndelay = 0s\n"
+	xasprintf(&conf,
+	    "[global]\ndatabase = %s\ndelay = 0s\n"
 	    "status_listen = 127.0.0.1:0\n\n"
 	    "[source one]\nurl = http://127.0.0.1:%d/oai\ninterval = %%s\n",
 	    db, srv2.port);
@@ -983,15 +1066,18 @@ test_restart_schedule(void **state)
 	assert_true(log_has(lf, "event=scheduled source=\"one\" next_run=20"));
 	assert_true(log_has(lf, " reason=never_run\n"));
 	kill(pid, SIGUSR1);
-	for (i = 0; i < 300 && metric("oaiharvest_runs_total{source=\"one\","
-	    "result=\"ok\"}") < 1; i++)
+	for (i = 0; i < 300 &&
+	     metric("oaiharvest_runs_total{source=\"one\","
+		    "result=\"ok\"}") < 1;
+	     i++)
 		usleep(100 * 1000);
 	kill(pid, SIGTERM);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	pid2 = 0;
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	assert_int_equal(sqlite3_open(db, &s), SQLITE_OK);
-	ended = q_int(s, "SELECT strftime('%s', ended) FROM run WHERE "
+	ended = q_int(s,
+	    "SELECT strftime('%s', ended) FROM run WHERE "
 	    "status = 'ok' ORDER BY id DESC LIMIT 1");
 	sqlite3_close(s);
 	assert_true(ended > 0);
@@ -1019,7 +1105,8 @@ test_restart_schedule(void **state)
 		usleep(100 * 1000);
 	if (llabs(next_run() - (ended + 120)) > 1)
 		fail_msg("next_run %lld, not 2 minutes after the last end "
-		    "%lld", next_run(), ended);
+			 "%lld",
+		    next_run(), ended);
 	usleep(1000 * 1000);
 	assert_int_equal(server_requests(&srv2), before);
 
@@ -1048,14 +1135,13 @@ test_restart_schedule(void **state)
 static int
 tcp_open(int port, int rcvbuf)
 {
-	struct sockaddr_in	sin;
-	int			fd;
+	struct sockaddr_in sin;
+	int		   fd;
 
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
 	if (rcvbuf > 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-		    sizeof(rcvbuf));
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons((uint16_t)port);
@@ -1069,12 +1155,12 @@ tcp_open(int port, int rcvbuf)
 static int
 tcp_send(int fd, const char *s)
 {
-	struct pollfd	pfd = { fd, POLLOUT, 0 };
+	struct pollfd pfd = { fd, POLLOUT, 0 };
 
 	if (poll(&pfd, 1, 3000) != 1 || (pfd.revents & POLLOUT) == 0)
 		return -1;
-	return send(fd, s, strlen(s), MSG_NOSIGNAL) == (ssize_t)strlen(s) ?
-	    0 : -1;
+	return send(fd, s, strlen(s), MSG_NOSIGNAL) == (ssize_t)strlen(s) ? 0 :
+									    -1;
 }
 
 /*
@@ -1085,7 +1171,7 @@ static int
 tcp_closed(int fd, struct buf *b)
 {
 	char	chunk[4096];
-	ssize_t	n;
+	ssize_t n;
 
 	for (;;) {
 		n = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
@@ -1094,8 +1180,9 @@ tcp_closed(int fd, struct buf *b)
 				buf_add(b, chunk, (size_t)n);
 			continue;
 		}
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-		    errno == ENOTCONN))
+		if (n == -1 &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK ||
+			errno == ENOTCONN))
 			return 0;
 		return 1;
 	}
@@ -1105,10 +1192,10 @@ tcp_closed(int fd, struct buf *b)
 static int
 daemon_fds(pid_t pid)
 {
-	DIR		*d;
-	struct dirent	*e;
-	char		 p[64];
-	int		 n = 0;
+	DIR	      *d;
+	struct dirent *e;
+	char	       p[64];
+	int	       n = 0;
 
 	snprintf(p, sizeof(p), "/proc/%d/fd", (int)pid);
 	if ((d = opendir(p)) == NULL)
@@ -1131,15 +1218,18 @@ runs_ok_one(void)
  * cap (a quarter of them), /healthz answers at once and a harvest gets the
  * descriptors it needs.
  */
-enum { NIDLE = 300, NPOLL = 40 };
+enum {
+	NIDLE = 300,
+	NPOLL = 40
+};
 /* The raw connections of a test, closed by its teardown if it fails. */
-static int	 raw_fds[NIDLE + 1];
-static int	 nraw;
+static int raw_fds[NIDLE + 1];
+static int nraw;
 
 static int
 close_raw(void **state)
 {
-	int	i;
+	int i;
 
 	for (i = 0; i < nraw; i++)
 		if (raw_fds[i] >= 0)
@@ -1152,11 +1242,11 @@ close_raw(void **state)
 static void
 test_idle_connections(void **state)
 {
-	int		*fds = raw_fds, i, n, closed = 0;
-	long long	 runs, max;
-	long		 code;
-	double		 secs;
-	char		*body;
+	int	 *fds = raw_fds, i, n, closed = 0;
+	long long runs, max;
+	long	  code;
+	double	  secs;
+	char	 *body;
 
 	wait_harvested();
 	max = NOFILE / 4;
@@ -1197,12 +1287,11 @@ test_idle_connections(void **state)
 	n = (int)metric("oaiharvest_status_closed_total{reason=\"limit\"}");
 	assert_true(n >= NIDLE - 2 * max);
 	n += (int)metric("oaiharvest_status_closed_total"
-	    "{reason=\"deadline\"}");
+			 "{reason=\"deadline\"}");
 	if (n < NIDLE - max)
 		fail_msg("closed %d, by the daemon %d", closed, n);
 	close_raw(NULL);
-	for (i = 0; i < 50 && metric("oaiharvest_status_connections") > 1;
-	    i++)
+	for (i = 0; i < 50 && metric("oaiharvest_status_connections") > 1; i++)
 		usleep(100 * 1000);
 	assert_int_equal(metric("oaiharvest_status_connections"), 1);
 }
@@ -1215,17 +1304,16 @@ test_idle_connections(void **state)
 static void
 test_long_polls_and_trickle(void **state)
 {
-	struct buf	 b;
-	char		 rq[256];
-	int		*fds = raw_fds, got[NPOLL] = { 0 }, trickle, i, j;
-	int		 n503 = 0, fds0, gone = 0;
-	long long	 max, n;
-	time_t		 t0;
+	struct buf b;
+	char	   rq[256];
+	int	  *fds = raw_fds, got[NPOLL] = { 0 }, trickle, i, j;
+	int	   n503 = 0, fds0, gone = 0;
+	long long  max, n;
+	time_t	   t0;
 
 	max = NOFILE / 4 / 2;
 	assert_true(max < NPOLL);
-	for (i = 0; i < 50 && metric("oaiharvest_status_connections") > 1;
-	    i++)
+	for (i = 0; i < 50 && metric("oaiharvest_status_connections") > 1; i++)
 		usleep(100 * 1000);
 	fds0 = daemon_fds(dpid);
 	assert_true(fds0 > 0);
@@ -1237,8 +1325,10 @@ test_long_polls_and_trickle(void **state)
 		fds[i] = -1;
 	assert_int_equal(tcp_send(trickle, "GET /status HTTP/1.1\r\n"), 0);
 
-	snprintf(rq, sizeof(rq), "GET /changes?since=1000000000&wait=60 "
-	    "HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", sport);
+	snprintf(rq, sizeof(rq),
+	    "GET /changes?since=1000000000&wait=60 "
+	    "HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n",
+	    sport);
 	for (i = 0; i < NPOLL; i++) {
 		fds[i] = tcp_open(sport, 0);
 		assert_int_equal(tcp_send(fds[i], rq), 0);
@@ -1248,8 +1338,8 @@ test_long_polls_and_trickle(void **state)
 		for (n503 = 0, j = 0; j < NPOLL; j++) {
 			buf_init(&b, 1 << 20);
 			(void)tcp_closed(fds[j], &b);
-			got[j] |= b.len > 0 && strncmp(buf_str(&b),
-			    "HTTP/1.1 503 ", 13) == 0;
+			got[j] |= b.len > 0 &&
+			    strncmp(buf_str(&b), "HTTP/1.1 503 ", 13) == 0;
 			n503 += got[j];
 			buf_free(&b);
 		}
@@ -1269,7 +1359,7 @@ test_long_polls_and_trickle(void **state)
 	assert_true(daemon_fds(dpid) <= fds0 + 2);
 	assert_int_equal(metric("oaiharvest_status_long_polls"), 0);
 	assert_true(metric("oaiharvest_status_closed_total"
-	    "{reason=\"hangup\"}") >= max);
+			   "{reason=\"hangup\"}") >= max);
 
 	/* The trickler: a header line a second, closed by 12 s. */
 	for (i = 0; !gone && time(NULL) - t0 < 16; i++) {
@@ -1284,15 +1374,15 @@ test_long_polls_and_trickle(void **state)
 	assert_true(n >= 9 && n <= 13);
 	close_raw(NULL);
 	assert_true(metric("oaiharvest_status_closed_total"
-	    "{reason=\"deadline\"}") >= 1);
+			   "{reason=\"deadline\"}") >= 1);
 }
 
 /* The daemon's resident memory, in KB (VmRSS). */
 static long
 rss_kb(pid_t pid)
 {
-	char	 p[64], *txt, *v;
-	long	 kb = -1;
+	char p[64], *txt, *v;
+	long kb = -1;
 
 	snprintf(p, sizeof(p), "/proc/%d/status", (int)pid);
 	txt = slurp(p);
@@ -1310,22 +1400,24 @@ rss_kb(pid_t pid)
  * redzones and quarantine), well under RSS_GROWTH_KB; holding each answer
  * whole (main) grows it by 20 x 3.6 MB and more.
  */
-#define NEVER_READ	20
-#define RSS_GROWTH_KB	(32 * 1024)
+#define NEVER_READ    20
+#define RSS_GROWTH_KB (32 * 1024)
 static void
 test_changes_never_read(void **state)
 {
-	struct server	*big = &srv2;
-	char		*conf, *db, *body, rq[256];
-	int		 fds[NEVER_READ], old_port = sport, port, status, i;
-	long		 code, before, peak = 0, kb;
-	long long	 n = 0;
-	pid_t		 pid;
+	struct server *big = &srv2;
+	char	      *conf, *db, *body, rq[256];
+	int	       fds[NEVER_READ], old_port = sport, port, status, i;
+	long	       code, before, peak = 0, kb;
+	long long      n = 0;
+	pid_t	       pid;
 
-	start_server(big, "big.port", "--records 20000 --page-size 1000 "
+	start_server(big, "big.port",
+	    "--records 20000 --page-size 1000 "
 	    "--deleted-every 0");
 	db = path("big.db");
-	xasprintf(&conf, "[global]\ndatabase = %s\ndelay = 0s\n"
+	xasprintf(&conf,
+	    "[global]\ndatabase = %s\ndelay = 0s\n"
 	    "status_listen = 127.0.0.1:0\n\n"
 	    "[source big]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n",
 	    db, big->port);
@@ -1333,8 +1425,10 @@ test_changes_never_read(void **state)
 	 * ASan's quarantine keeps up to 256 MB of freed memory: that would
 	 * measure the sanitizer, not the daemon.
 	 */
-	pid2 = pid = spawn("big", conf, "ASAN_OPTIONS=\"${ASAN_OPTIONS:-}:"
-	    "quarantine_size_mb=0\"", &port);
+	pid2 = pid = spawn("big", conf,
+	    "ASAN_OPTIONS=\"${ASAN_OPTIONS:-}:"
+	    "quarantine_size_mb=0\"",
+	    &port);
 	free(conf);
 	assert_true(pid > 0 && port > 0);
 	sport = port;
@@ -1342,7 +1436,7 @@ test_changes_never_read(void **state)
 	for (i = 0; i < 600 && n < 1; i++) {
 		usleep(100 * 1000);
 		n = metric("oaiharvest_runs_total{source=\"big\","
-		    "result=\"ok\"}");
+			   "result=\"ok\"}");
 	}
 	assert_int_equal(n, 1);
 	/* Warm up: one whole answer read, as a client would. */
@@ -1353,8 +1447,10 @@ test_changes_never_read(void **state)
 	before = rss_kb(pid);
 	assert_true(before > 0);
 
-	snprintf(rq, sizeof(rq), "GET /changes?since=0&limit=100000 "
-	    "HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", sport);
+	snprintf(rq, sizeof(rq),
+	    "GET /changes?since=0&limit=100000 "
+	    "HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n",
+	    sport);
 	for (i = 0; i < NEVER_READ; i++) {
 		fds[i] = tcp_open(sport, 4096);
 		assert_int_equal(tcp_send(fds[i], rq), 0);
@@ -1371,13 +1467,13 @@ test_changes_never_read(void **state)
 	if ((kb = rss_kb(pid)) > peak)
 		peak = kb;
 	printf("# RSS before %ld KB, with %d clients that do not read %ld "
-	    "KB\n", before, NEVER_READ, peak);
+	       "KB\n",
+	    before, NEVER_READ, peak);
 	assert_true(peak - before < RSS_GROWTH_KB);
 	for (i = 0; i < NEVER_READ; i++)
 		close(fds[i]);
 	/* Their connections go (the daemon sees the resets as it writes). */
-	for (i = 0; i < 30 && metric("oaiharvest_status_connections") > 1;
-	    i++)
+	for (i = 0; i < 30 && metric("oaiharvest_status_connections") > 1; i++)
 		usleep(100 * 1000);
 	assert_true(metric("oaiharvest_status_connections") <= 1);
 
@@ -1394,8 +1490,8 @@ test_changes_never_read(void **state)
 static long long
 metric_wait(const char *name, long long n)
 {
-	long long	v = -1;
-	int		i;
+	long long v = -1;
+	int	  i;
 
 	for (i = 0; i < 300 && (v = metric(name)) < n; i++)
 		usleep(100 * 1000);
@@ -1407,22 +1503,24 @@ metric_wait(const char *name, long long n)
  * by source, host and code, the error by type from a zero series, the
  * failures in a row up and back to 0, the records by prefix and state.
  */
-static int	 fl_old_port;
+static int fl_old_port;
 
 static void
 test_metrics_failures(void **state)
 {
-	struct server	*fl = &srv2;
-	char		*conf, *db, *name, *body;
-	int		 port, status;
-	long		 code;
-	size_t		 i;
-	pid_t		 pid;
+	struct server *fl = &srv2;
+	char	      *conf, *db, *name, *body;
+	int	       port, status;
+	long	       code;
+	size_t	       i;
+	pid_t	       pid;
 
-	start_server(fl, "fl.port", "--records 30 --page-size 10 "
+	start_server(fl, "fl.port",
+	    "--records 30 --page-size 10 "
 	    "--deleted-every 10");
 	db = path("fl.db");
-	xasprintf(&conf, "[global]\ndatabase = %s\ndelay = 0s\n"
+	xasprintf(&conf,
+	    "[global]\ndatabase = %s\ndelay = 0s\n"
 	    "retries = 0\nstatus_listen = 127.0.0.1:0\n\n"
 	    "[source fl]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n",
 	    db, fl->port);
@@ -1434,22 +1532,29 @@ test_metrics_failures(void **state)
 
 	/* Before any error: a zero series for every type. */
 	for (i = 0; i < nitems(err_types); i++) {
-		xasprintf(&name, "oaiharvest_errors_total{source=\"fl\","
-		    "type=\"%s\"}", err_types[i]);
+		xasprintf(&name,
+		    "oaiharvest_errors_total{source=\"fl\","
+		    "type=\"%s\"}",
+		    err_types[i]);
 		assert_int_equal(metric(name), 0);
 		free(name);
 	}
 	assert_int_equal(metric("oaiharvest_consecutive_failures"
-	    "{source=\"fl\"}"), 0);
+				"{source=\"fl\"}"),
+	    0);
 
 	free(req("POST", "/sources/fl/harvest", &code, NULL));
 	assert_int_equal(code, 202);
 	assert_int_equal(metric_wait("oaiharvest_runs_total{source=\"fl\","
-	    "result=\"ok\"}", 1), 1);
+				     "result=\"ok\"}",
+			     1),
+	    1);
 	assert_int_equal(metric("oaiharvest_records{source=\"fl\","
-	    "prefix=\"oai_dc\",state=\"present\"}"), 27);
+				"prefix=\"oai_dc\",state=\"present\"}"),
+	    27);
 	assert_int_equal(metric("oaiharvest_records{source=\"fl\","
-	    "prefix=\"oai_dc\",state=\"deleted\"}"), 3);
+				"prefix=\"oai_dc\",state=\"deleted\"}"),
+	    3);
 
 	/* The repository fails: twice in a row. */
 	free(http(fl, 1, "/control/fault?kind=http500&count=0"));
@@ -1457,21 +1562,29 @@ test_metrics_failures(void **state)
 		free(req("POST", "/sources/fl/harvest", &code, NULL));
 		assert_int_equal(code, 202);
 		assert_int_equal(metric_wait("oaiharvest_runs_total{source="
-		    "\"fl\",result=\"failed\"}", (long long)i),
+					     "\"fl\",result=\"failed\"}",
+				     (long long)i),
 		    (long long)i);
 		assert_int_equal(metric("oaiharvest_consecutive_failures"
-		    "{source=\"fl\"}"), (long long)i);
+					"{source=\"fl\"}"),
+		    (long long)i);
 		assert_int_equal(metric("oaiharvest_errors_total{source="
-		    "\"fl\",type=\"http\"}"), (long long)i);
+					"\"fl\",type=\"http\"}"),
+		    (long long)i);
 		assert_int_equal(metric("oaiharvest_errors_total{source="
-		    "\"fl\",type=\"network\"}"), 0);
+					"\"fl\",type=\"network\"}"),
+		    0);
 	}
-	xasprintf(&name, "oaiharvest_http_requests_total{source=\"fl\","
-	    "host=\"http://127.0.0.1:%d\",code=\"500\"}", fl->port);
+	xasprintf(&name,
+	    "oaiharvest_http_requests_total{source=\"fl\","
+	    "host=\"http://127.0.0.1:%d\",code=\"500\"}",
+	    fl->port);
 	assert_int_equal(metric(name), 2);
 	free(name);
-	xasprintf(&name, "oaiharvest_http_requests_total{source=\"fl\","
-	    "host=\"http://127.0.0.1:%d\",code=\"200\"}", fl->port);
+	xasprintf(&name,
+	    "oaiharvest_http_requests_total{source=\"fl\","
+	    "host=\"http://127.0.0.1:%d\",code=\"200\"}",
+	    fl->port);
 	assert_true(metric(name) >= 4);
 	free(name);
 
@@ -1480,15 +1593,21 @@ test_metrics_failures(void **state)
 	free(req("POST", "/sources/fl/harvest", &code, NULL));
 	assert_int_equal(code, 202);
 	assert_int_equal(metric_wait("oaiharvest_runs_total{source=\"fl\","
-	    "result=\"ok\"}", 2), 2);
+				     "result=\"ok\"}",
+			     2),
+	    2);
 	assert_int_equal(metric("oaiharvest_consecutive_failures"
-	    "{source=\"fl\"}"), 0);
+				"{source=\"fl\"}"),
+	    0);
 	body = req("GET", "/metrics", &code, NULL);
 	save("fl-metrics.txt", body);
 	free(body);
 	name = path("fl-metrics.txt");
-	assert_int_equal(run("promtool.out", "promtool.err", "promtool check "
-	    "metrics < %s", name), 0);
+	assert_int_equal(run("promtool.out", "promtool.err",
+			     "promtool check "
+			     "metrics < %s",
+			     name),
+	    0);
 	free(name);
 
 	sport = fl_old_port;
@@ -1531,16 +1650,16 @@ main(void)
 		cmocka_unit_test(test_cli_status_and_follow),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_blocked_source_disabled),
-		cmocka_unit_test_teardown(test_metrics_failures,
-		    metrics_failures_done),
+		cmocka_unit_test_teardown(
+		    test_metrics_failures, metrics_failures_done),
 		cmocka_unit_test(test_cross_site_post),
 		cmocka_unit_test(test_host_names),
 		cmocka_unit_test(test_token),
 		cmocka_unit_test_teardown(test_reload_result, end_own),
 		cmocka_unit_test_teardown(test_restart_schedule, end_own),
 		cmocka_unit_test_teardown(test_idle_connections, close_raw),
-		cmocka_unit_test_teardown(test_long_polls_and_trickle,
-		    close_raw),
+		cmocka_unit_test_teardown(
+		    test_long_polls_and_trickle, close_raw),
 		cmocka_unit_test(test_changes_never_read),
 	};
 

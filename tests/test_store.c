@@ -32,38 +32,39 @@
 #include "tokenize.h"
 
 struct fx {
-	char		 dir[64];
-	char		*path;
-	struct store	*s;
-	int64_t		 src;
-	int64_t		 run;
+	char	      dir[64];
+	char	     *path;
+	struct store *s;
+	int64_t	      src;
+	int64_t	      run;
 };
 
-static const char *const sets_ab[] = { "a", "b" };
+static const char *const     sets_ab[] = { "a", "b" };
 static const struct store_dc dc_basic[] = {
 	{ "title", "A title", "en" },
 	{ "creator", "Doe, J.", NULL },
 	{ "subject", "Physics", NULL },
 };
 
-#define META1	"<oai_dc:dc><dc:title>A title</dc:title></oai_dc:dc>"
-#define META2	"<oai_dc:dc><dc:title>Another title</dc:title></oai_dc:dc>"
+#define META1 "<oai_dc:dc><dc:title>A title</dc:title></oai_dc:dc>"
+#define META2 "<oai_dc:dc><dc:title>Another title</dc:title></oai_dc:dc>"
 
 /* Calls that must succeed pass CAUSE, which is only set on failure. */
-static char	*cause_;
-#define CAUSE	(&cause_)
-#define CHECK(x) do {							\
-	if ((x) != 0)							\
-		fail_msg("%s: %s", #x, cause_ != NULL ? cause_ : "?");	\
-} while (0)
+static char *cause_;
+#define CAUSE (&cause_)
+#define CHECK(x) \
+	do { \
+		if ((x) != 0) \
+			fail_msg("%s: %s", #x, cause_ != NULL ? cause_ : "?"); \
+	} while (0)
 
 /* Fixture */
 
 static int
 setup(void **state)
 {
-	struct fx	*f;
-	char		*cause = NULL;
+	struct fx *f;
+	char	  *cause = NULL;
 
 	f = xcalloc(1, sizeof(*f));
 	snprintf(f->dir, sizeof(f->dir), "/tmp/test_store.XXXXXX");
@@ -72,8 +73,8 @@ setup(void **state)
 	xasprintf(&f->path, "%s/harvest.db", f->dir);
 	if ((f->s = store_open(f->path, 0, &cause)) == NULL)
 		fail_msg("store_open: %s", cause);
-	f->src = store_source(f->s, "nur", "https://nur.example/oai", 0,
-	    &cause);
+	f->src =
+	    store_source(f->s, "nur", "https://nur.example/oai", 0, &cause);
 	assert_true(f->src > 0);
 	*state = f;
 	return 0;
@@ -82,10 +83,10 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	struct fx	*f = *state;
-	struct dirent	*de;
-	DIR		*d;
-	char		*p;
+	struct fx     *f = *state;
+	struct dirent *de;
+	DIR	      *d;
+	char	      *p;
 
 	store_close(f->s);
 	if ((d = opendir(f->dir)) != NULL) {
@@ -106,21 +107,21 @@ teardown(void **state)
 
 /* Helpers */
 
-static void	 assert_fts_sound(struct fx *);
+static void assert_fts_sound(struct fx *);
 
 /* Rows of a query on a separate connection: "a|b\n" per row, NULL as NULL. */
 static char *
 sql(const char *path, const char *q)
 {
-	sqlite3		*db;
-	sqlite3_stmt	*st;
-	struct buf	 b;
-	const char	*t;
-	char		*out;
-	int		 i, n, rc;
+	sqlite3	     *db;
+	sqlite3_stmt *st;
+	struct buf    b;
+	const char   *t;
+	char	     *out;
+	int	      i, n, rc;
 
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
-	    NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK)
 		fail_msg("%s: %s", q, sqlite3_errmsg(db));
 	buf_init(&b, 1 << 24);
@@ -142,17 +143,18 @@ sql(const char *path, const char *q)
 	return out;
 }
 
-#define assert_sql(f, q, want) do {					\
-	char	*got_ = sql((f)->path, (q));			\
-	assert_string_equal(got_, (want));				\
-	free(got_);							\
-} while (0)
+#define assert_sql(f, q, want) \
+	do { \
+		char *got_ = sql((f)->path, (q)); \
+		assert_string_equal(got_, (want)); \
+		free(got_); \
+	} while (0)
 
 /* Run SQL that writes, on a separate connection (the store closed). */
 static void
 sql_exec(const char *path, const char *q)
 {
-	sqlite3	*db;
+	sqlite3 *db;
 
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, q, NULL, NULL, NULL) != SQLITE_OK)
@@ -164,10 +166,10 @@ sql_exec(const char *path, const char *q)
 static char *
 json_eval(const char *line, const char *expr)
 {
-	sqlite3		*db;
-	sqlite3_stmt	*st;
-	const char	*t;
-	char		*q, *out;
+	sqlite3	     *db;
+	sqlite3_stmt *st;
+	const char   *t;
+	char	     *q, *out;
 
 	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
 	xasprintf(&q, "SELECT %s FROM (SELECT ?1 AS j)", expr);
@@ -183,16 +185,17 @@ json_eval(const char *line, const char *expr)
 	return out;
 }
 
-#define assert_json(line, expr, want) do {				\
-	char	*got_ = json_eval((line), (expr));			\
-	assert_string_equal(got_, (want));				\
-	free(got_);							\
-} while (0)
+#define assert_json(line, expr, want) \
+	do { \
+		char *got_ = json_eval((line), (expr)); \
+		assert_string_equal(got_, (want)); \
+		free(got_); \
+	} while (0)
 
 static struct store_record
 mkrec(const char *id, const char *ds, int deleted, const char *meta)
 {
-	struct store_record	r;
+	struct store_record r;
 
 	memset(&r, 0, sizeof(r));
 	r.prefix = "oai_dc";
@@ -214,8 +217,8 @@ mkrec(const char *id, const char *ds, int deleted, const char *meta)
 static enum store_change
 put(struct fx *f, const struct store_record *r)
 {
-	enum store_change	 c = STORE_UNCHANGED;
-	char			*cause = NULL;
+	enum store_change c = STORE_UNCHANGED;
+	char		 *cause = NULL;
 
 	if (store_begin(f->s, &cause) != 0)
 		fail_msg("begin: %s", cause);
@@ -230,7 +233,7 @@ put(struct fx *f, const struct store_record *r)
 static FILE *
 out_open(void)
 {
-	FILE	*fp;
+	FILE *fp;
 
 	if ((fp = tmpfile()) == NULL)
 		fail_msg("tmpfile: %s", strerror(errno));
@@ -240,9 +243,9 @@ out_open(void)
 static char *
 out_take(FILE *fp)
 {
-	struct buf	 b;
-	char		 chunk[4096], *out;
-	size_t		 n;
+	struct buf b;
+	char	   chunk[4096], *out;
+	size_t	   n;
 
 	rewind(fp);
 	buf_init(&b, 1 << 26);
@@ -258,7 +261,7 @@ out_take(FILE *fp)
 static char *
 capture_export(struct fx *f, const char *source, const char *prefix)
 {
-	FILE	*fp = out_open();
+	FILE *fp = out_open();
 
 	CHECK(feed_export(f->s, source, prefix, fp, CAUSE));
 	return out_take(fp);
@@ -267,7 +270,7 @@ capture_export(struct fx *f, const char *source, const char *prefix)
 static char *
 capture_changes(struct fx *f, int64_t since, int64_t limit)
 {
-	FILE	*fp = out_open();
+	FILE *fp = out_open();
 
 	CHECK(feed_changes(f->s, since, limit, fp, NULL, CAUSE));
 	return out_take(fp);
@@ -276,7 +279,7 @@ capture_changes(struct fx *f, int64_t since, int64_t limit)
 static char *
 capture_status(struct store *s)
 {
-	FILE	*fp = out_open();
+	FILE *fp = out_open();
 
 	CHECK(feed_status(s, fp, CAUSE));
 	return out_take(fp);
@@ -285,7 +288,7 @@ capture_status(struct store *s)
 static int
 count_lines(const char *s)
 {
-	int	n = 0;
+	int n = 0;
 
 	for (; *s != '\0'; s++)
 		if (*s == '\n')
@@ -297,7 +300,7 @@ count_lines(const char *s)
 static char *
 nth_line(const char *s, int n)
 {
-	const char	*e;
+	const char *e;
 
 	while (n-- > 0) {
 		assert_non_null(s = strchr(s, '\n'));
@@ -310,7 +313,7 @@ nth_line(const char *s, int n)
 static void
 reopen(struct fx *f, int flags)
 {
-	char	*cause = NULL;
+	char *cause = NULL;
 
 	store_close(f->s);
 	f->s = NULL;
@@ -323,9 +326,9 @@ reopen(struct fx *f, int flags)
 static void
 test_migrate_fresh(void **state)
 {
-	struct fx	*f = *state;
-	char		*want;
-	int		 v;
+	struct fx *f = *state;
+	char	  *want;
+	int	   v;
 
 	v = store_schema_version(f->s);
 	assert_true(v >= 1);
@@ -333,19 +336,23 @@ test_migrate_fresh(void **state)
 	assert_sql(f, "PRAGMA user_version", want);
 	assert_sql(f, "PRAGMA journal_mode", "wal\n");
 	/* Every table of ours is STRICT. */
-	assert_sql(f, "SELECT name FROM pragma_table_list WHERE schema = 'main'"
+	assert_sql(f,
+	    "SELECT name FROM pragma_table_list WHERE schema = 'main'"
 	    " AND type = 'table' AND name NOT LIKE 'sqlite_%' AND strict = 0",
 	    "");
-	assert_sql(f, "SELECT count(*) FROM pragma_table_list WHERE"
+	assert_sql(f,
+	    "SELECT count(*) FROM pragma_table_list WHERE"
 	    " schema = 'main' AND name IN ('source', 'record', 'metadata',"
-	    " 'record_set', 'dc', 'change', 'run', 'list_state')", "8\n");
+	    " 'record_set', 'dc', 'change', 'run', 'list_state')",
+	    "8\n");
 
 	/* Reopening runs nothing again (CREATE would fail), keeps data. */
 	reopen(f, 0);
 	assert_int_equal(store_schema_version(f->s), v);
 	assert_sql(f, "PRAGMA user_version", want);
-	assert_int_equal(store_source(f->s, "nur", "https://nur.example/oai",
-	    0, NULL), f->src);
+	assert_int_equal(
+	    store_source(f->s, "nur", "https://nur.example/oai", 0, NULL),
+	    f->src);
 	assert_sql(f, "SELECT count(*) FROM source", "1\n");
 	free(want);
 }
@@ -353,9 +360,9 @@ test_migrate_fresh(void **state)
 static void
 test_migrate_too_new(void **state)
 {
-	struct fx	*f = *state;
-	char		*q, *cause = NULL;
-	int		 v;
+	struct fx *f = *state;
+	char	  *q, *cause = NULL;
+	int	   v;
 
 	v = store_schema_version(f->s);
 	store_close(f->s);
@@ -380,10 +387,10 @@ test_migrate_too_new(void **state)
 static void
 test_not_a_database(void **state)
 {
-	struct fx	*f = *state;
-	char		*p, *cause = NULL;
-	FILE		*fp;
-	int		 i;
+	struct fx *f = *state;
+	char	  *p, *cause = NULL;
+	FILE	  *fp;
+	int	   i;
 
 	xasprintf(&p, "%s/junk.db", f->dir);
 	assert_non_null(fp = fopen(p, "w"));
@@ -408,7 +415,8 @@ test_not_a_database(void **state)
 	assert_null(store_open(p, 0, &cause));
 	assert_non_null(strstr(cause, "not an oaiharvest database"));
 	free(cause);
-	cause = sql(p, "SELECT group_concat(name), (SELECT user_version"
+	cause = sql(p,
+	    "SELECT group_concat(name), (SELECT user_version"
 	    " FROM pragma_user_version) FROM sqlite_master");
 	assert_string_equal(cause, "t|0\n");
 	free(cause);
@@ -418,12 +426,11 @@ test_not_a_database(void **state)
 static void
 test_rdonly(void **state)
 {
-	struct fx		*f = *state;
-	struct store_record	 r = mkrec("oai:x:1", "2024-01-01", 0,
-	    META1);
-	struct store		*ro;
-	char			*p, *cause = NULL;
-	FILE			*fp;
+	struct fx	   *f = *state;
+	struct store_record r = mkrec("oai:x:1", "2024-01-01", 0, META1);
+	struct store	   *ro;
+	char		   *p, *cause = NULL;
+	FILE		   *fp;
 
 	/* Missing file: no creation. */
 	xasprintf(&p, "%s/missing.db", f->dir);
@@ -447,10 +454,9 @@ test_rdonly(void **state)
 	/* A current database reads, and refuses to write. */
 	put(f, &r);
 	assert_non_null(ro = store_open(f->path, STORE_RDONLY, &cause));
-	assert_int_equal(store_schema_version(ro),
-	    store_schema_version(f->s));
-	assert_int_equal(store_source(ro, "other", "https://o.example/", 0,
-	    &cause), -1);
+	assert_int_equal(store_schema_version(ro), store_schema_version(f->s));
+	assert_int_equal(
+	    store_source(ro, "other", "https://o.example/", 0, &cause), -1);
 	free(cause);
 	cause = NULL;
 	fp = out_open();
@@ -497,21 +503,23 @@ test_sweep_future_datestamp(void **state)
 	f->run = store_run_begin(f->s, f->src, &cause);
 	assert_true(f->run > 0);
 	for (i = 0; i < nitems(ids); i++) {
-		r = mkrec(ids[i], i == 4 ? "2099-01-01T00:00:00Z" :
-		    "2024-01-01T00:00:00Z", 0, META1);
+		r = mkrec(ids[i],
+		    i == 4 ? "2099-01-01T00:00:00Z" : "2024-01-01T00:00:00Z", 0,
+		    META1);
 		assert_int_equal(put(f, &r), STORE_NEW);
 	}
 	CHECK(store_begin(f->s, CAUSE));
 	for (i = 0; i < 3; i++)
-		CHECK(store_sweep_mark(f->s, f->src, "oai_dc", ids[i], f->run,
-		    CAUSE));
-	CHECK(store_sweep_finish(f->s, f->src, "oai_dc", f->run, NULL,
-	    &vanished, CAUSE));
+		CHECK(store_sweep_mark(
+		    f->s, f->src, "oai_dc", ids[i], f->run, CAUSE));
+	CHECK(store_sweep_finish(
+	    f->s, f->src, "oai_dc", f->run, NULL, &vanished, CAUSE));
 	CHECK(store_commit(f->s, CAUSE));
 	assert_int_equal(vanished, 2);
 	assert_sql(f, "SELECT identifier, deleted FROM record ORDER BY id",
 	    "oai:s:1|0\noai:s:2|0\noai:s:3|0\noai:s:4|1\noai:s:5|1\n");
-	assert_sql(f, "SELECT identifier, kind, reason FROM change WHERE "
+	assert_sql(f,
+	    "SELECT identifier, kind, reason FROM change WHERE "
 	    "kind = 'deleted' ORDER BY seq",
 	    "oai:s:4|deleted|vanished: no longer listed by ListIdentifiers\n"
 	    "oai:s:5|deleted|vanished: no longer listed by ListIdentifiers\n");
@@ -520,9 +528,9 @@ test_sweep_future_datestamp(void **state)
 static void
 test_put_transitions(void **state)
 {
-	struct fx		*f = *state;
-	struct store_record	 r;
-	char			*cause = NULL;
+	struct fx	   *f = *state;
+	struct store_record r;
+	char		   *cause = NULL;
 
 	f->run = store_run_begin(f->s, f->src, &cause);
 	assert_true(f->run > 0);
@@ -530,10 +538,13 @@ test_put_transitions(void **state)
 	/* Unknown and present: new. */
 	r = mkrec("oai:nur:1", "2024-01-01T00:00:00Z", 0, META1);
 	assert_int_equal(put(f, &r), STORE_NEW);
-	assert_sql(f, "SELECT deleted, datestamp, first_seen = last_seen"
-	    " FROM record", "0|2024-01-01T00:00:00Z|1\n");
+	assert_sql(f,
+	    "SELECT deleted, datestamp, first_seen = last_seen"
+	    " FROM record",
+	    "0|2024-01-01T00:00:00Z|1\n");
 	assert_sql(f, "SELECT xml FROM metadata", META1 "\n");
-	assert_sql(f, "SELECT position, element, value, lang FROM dc"
+	assert_sql(f,
+	    "SELECT position, element, value, lang FROM dc"
 	    " ORDER BY position",
 	    "0|title|A title|en\n1|creator|Doe, J.|NULL\n"
 	    "2|subject|Physics|NULL\n");
@@ -565,8 +576,8 @@ test_put_transitions(void **state)
 	    "1|2024-04-01T00:00:00Z\n");
 	assert_sql(f, "SELECT count(*) FROM metadata", "0\n");
 	assert_sql(f, "SELECT count(*) FROM dc", "0\n");
-	assert_sql(f, "SELECT setspec FROM record_set ORDER BY position",
-	    "a\nb\n");
+	assert_sql(
+	    f, "SELECT setspec FROM record_set ORDER BY position", "a\nb\n");
 
 	/* Deleted again: the datestamp only. */
 	r = mkrec("oai:nur:1", "2024-05-01T00:00:00Z", 1, NULL);
@@ -583,16 +594,21 @@ test_put_transitions(void **state)
 	/* A deleted header never seen: a tombstone, no change row. */
 	r = mkrec("oai:nur:2", "2024-06-02T00:00:00Z", 1, NULL);
 	assert_int_equal(put(f, &r), STORE_TOMBSTONE);
-	assert_sql(f, "SELECT deleted, datestamp FROM record"
-	    " WHERE identifier = 'oai:nur:2'", "1|2024-06-02T00:00:00Z\n");
-	assert_sql(f, "SELECT count(*) FROM metadata m JOIN record r"
-	    " ON r.id = m.record_id WHERE r.identifier = 'oai:nur:2'", "0\n");
+	assert_sql(f,
+	    "SELECT deleted, datestamp FROM record"
+	    " WHERE identifier = 'oai:nur:2'",
+	    "1|2024-06-02T00:00:00Z\n");
+	assert_sql(f,
+	    "SELECT count(*) FROM metadata m JOIN record r"
+	    " ON r.id = m.record_id WHERE r.identifier = 'oai:nur:2'",
+	    "0\n");
 
 	/* And when it comes back present: new. */
 	r = mkrec("oai:nur:2", "2024-06-03T00:00:00Z", 0, META1);
 	assert_int_equal(put(f, &r), STORE_NEW);
 
-	assert_sql(f, "SELECT seq, identifier, prefix, kind, datestamp,"
+	assert_sql(f,
+	    "SELECT seq, identifier, prefix, kind, datestamp,"
 	    " run_id = (SELECT max(id) FROM run) FROM change ORDER BY seq",
 	    "1|oai:nur:1|oai_dc|new|2024-01-01T00:00:00Z|1\n"
 	    "2|oai:nur:1|oai_dc|updated|2024-03-01T00:00:00Z|1\n"
@@ -600,17 +616,19 @@ test_put_transitions(void **state)
 	    "4|oai:nur:1|oai_dc|new|2024-06-01T00:00:00Z|1\n"
 	    "5|oai:nur:2|oai_dc|new|2024-06-03T00:00:00Z|1\n");
 	/* "at" is a UTC time of now. */
-	assert_sql(f, "SELECT count(*) FROM change WHERE at GLOB"
+	assert_sql(f,
+	    "SELECT count(*) FROM change WHERE at GLOB"
 	    " '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T"
 	    "[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z'"
-	    " AND abs(unixepoch(at) - unixepoch('now')) < 600", "5\n");
+	    " AND abs(unixepoch(at) - unixepoch('now')) < 600",
+	    "5\n");
 }
 
 static void
 test_put_stale_granularity(void **state)
 {
-	struct fx		*f = *state;
-	struct store_record	 r;
+	struct fx	   *f = *state;
+	struct store_record r;
 
 	r = mkrec("oai:nur:1", "2024-05-02T00:00:00Z", 0, META1);
 	assert_int_equal(put(f, &r), STORE_NEW);
@@ -647,14 +665,14 @@ test_put_sets(void **state)
 	/* The same sets in another order are the same content. */
 	r.sets = ba;
 	assert_int_equal(put(f, &r), STORE_UNCHANGED);
-	assert_sql(f, "SELECT setspec FROM record_set ORDER BY position",
-	    "a\nb\n");
+	assert_sql(
+	    f, "SELECT setspec FROM record_set ORDER BY position", "a\nb\n");
 	/* Another set, same metadata: updated. */
 	r.sets = abc;
 	r.nsets = nitems(abc);
 	assert_int_equal(put(f, &r), STORE_UPDATED);
-	assert_sql(f, "SELECT setspec FROM record_set ORDER BY position",
-	    "a\nb\nc\n");
+	assert_sql(
+	    f, "SELECT setspec FROM record_set ORDER BY position", "a\nb\nc\n");
 	/* No set at all. */
 	r.nsets = 0;
 	assert_int_equal(put(f, &r), STORE_UPDATED);
@@ -667,22 +685,28 @@ test_put_sets(void **state)
 	r.nsets = nitems(ba);
 	assert_int_equal(put(f, &r), STORE_UPDATED);
 	assert_sql(f, "SELECT sets FROM record", "[\"b\",\"a\"]\n");
-	assert_sql(f, "SELECT position, setspec FROM record_set"
-	    " ORDER BY position", "0|b\n1|a\n");
+	assert_sql(f,
+	    "SELECT position, setspec FROM record_set"
+	    " ORDER BY position",
+	    "0|b\n1|a\n");
 	/* "Records in set X" uses the key of record_set. */
-	plan = sql(f->path, "EXPLAIN QUERY PLAN SELECT r.identifier FROM"
+	plan = sql(f->path,
+	    "EXPLAIN QUERY PLAN SELECT r.identifier FROM"
 	    " record_set s JOIN record r ON r.id = s.record_id"
 	    " WHERE s.setspec = 'a'");
 	assert_non_null(strstr(plan, "SEARCH s USING PRIMARY KEY (setspec=?)"));
 	free(plan);
 	/* "Whose dc:E is V", as the README writes it, reads the view. */
-	assert_sql(f, "SELECT r.identifier FROM dc"
+	assert_sql(f,
+	    "SELECT r.identifier FROM dc"
 	    " JOIN record r ON r.id = dc.record_id"
 	    " WHERE dc.element = 'subject' AND dc.value = 'Physics'",
 	    "oai:nur:1\n");
-	assert_sql(f, "SELECT r.identifier FROM dc"
+	assert_sql(f,
+	    "SELECT r.identifier FROM dc"
 	    " JOIN record r ON r.id = dc.record_id"
-	    " WHERE dc.element = 'creator' AND dc.value = 'Physics'", "");
+	    " WHERE dc.element = 'creator' AND dc.value = 'Physics'",
+	    "");
 }
 
 /*
@@ -690,15 +714,15 @@ test_put_sets(void **state)
  * writes its namespace declarations in hash order) is the same content.
  * C14N_BASE as harvest/oai.c serializes it, then other serializations.
  */
-#define C14N_BASE							\
-	"<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/"	\
-	"oai_dc/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "	\
-	"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "	\
-	"xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "\
-	"http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n"		\
-	"<dc:title xml:lang=\"en\" id=\"t1\">A title &amp; more</dc:title>\n"\
-	"<dc:creator>Doe, J.</dc:creator>\n"				\
-	"<dc:subject/>\n"						\
+#define C14N_BASE \
+	"<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/" \
+	"oai_dc/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" " \
+	"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" " \
+	"xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ " \
+	"http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n" \
+	"<dc:title xml:lang=\"en\" id=\"t1\">A title &amp; more</dc:title>\n" \
+	"<dc:creator>Doe, J.</dc:creator>\n" \
+	"<dc:subject/>\n" \
 	"</oai_dc:dc>"
 
 static const char *const c14n_same[] = {
@@ -821,8 +845,8 @@ static const char *const c14n_other[] = {
 static uint64_t
 prepared_hash(struct store_prep *prep, const char *meta)
 {
-	struct store_record	r = mkrec("oai:nur:1", "2024-01-01", 0, meta);
-	struct store_prepared	p;
+	struct store_record   r = mkrec("oai:nur:1", "2024-01-01", 0, meta);
+	struct store_prepared p;
 
 	CHECK(store_prepare(prep, &r, &p, CAUSE));
 	return p.hash;
@@ -831,11 +855,11 @@ prepared_hash(struct store_prep *prep, const char *meta)
 static void
 test_hash_canonical(void **state)
 {
-	struct fx		*f = *state;
-	struct store_prep	*prep = store_prep_new();
-	struct store_record	 r;
-	uint64_t		 base, h[nitems(c14n_other)];
-	size_t			 i, j;
+	struct fx	   *f = *state;
+	struct store_prep  *prep = store_prep_new();
+	struct store_record r;
+	uint64_t	    base, h[nitems(c14n_other)];
+	size_t		    i, j;
 
 	base = prepared_hash(prep, C14N_BASE);
 	for (i = 0; i < nitems(c14n_same); i++)
@@ -848,7 +872,8 @@ test_hash_canonical(void **state)
 		for (j = 0; j < i; j++)
 			if (h[i] == h[j])
 				fail_msg("c14n_other[%zu] and [%zu] hash the "
-				    "same", j, i);
+					 "same",
+				    j, i);
 	}
 	store_prep_free(prep);
 
@@ -862,8 +887,7 @@ test_hash_canonical(void **state)
 	assert_sql(f, "SELECT xml FROM metadata", C14N_BASE "\n");
 	r = mkrec("oai:nur:1", "2024-01-03", 0, c14n_other[0]);
 	assert_int_equal(put(f, &r), STORE_UPDATED);
-	assert_sql(f, "SELECT kind FROM change ORDER BY seq",
-	    "new\nupdated\n");
+	assert_sql(f, "SELECT kind FROM change ORDER BY seq", "new\nupdated\n");
 }
 
 /*
@@ -874,30 +898,30 @@ test_hash_canonical(void **state)
 static void
 test_hash_pieces(void **state)
 {
-	struct store_c14n	*c = store_c14n_new();
-	char			 in[256], want[256];
-	size_t			 n, m, k, len, wlen;
+	struct store_c14n *c = store_c14n_new();
+	char		   in[256], want[256];
+	size_t		   n, m, k, len, wlen;
 
 	assert_true(store_xxh64("", 0, 0) == 0xef46db3751d8e999ULL);
 	assert_true(store_xxh64("abc", 3, 0) == 0x44bc2cf5ad770999ULL);
 	for (n = 0; n < 70; n++) {
 		for (m = 0; m < 70; m += 3) {
 			len = wlen = 0;
-			len += (size_t)snprintf(in + len, sizeof(in) - len,
-			    "<a b='1'>");
-			wlen += (size_t)snprintf(want + wlen,
-			    sizeof(want) - wlen, "<a b=\"1\">");
+			len += (size_t)snprintf(
+			    in + len, sizeof(in) - len, "<a b='1'>");
+			wlen += (size_t)snprintf(
+			    want + wlen, sizeof(want) - wlen, "<a b=\"1\">");
 			for (k = 0; k < n; k++)
 				in[len++] = want[wlen++] = 'x';
-			len += (size_t)snprintf(in + len, sizeof(in) - len,
-			    "<!---->&#x79;");
+			len += (size_t)snprintf(
+			    in + len, sizeof(in) - len, "<!---->&#x79;");
 			want[wlen++] = 'y';
 			for (k = 0; k < m; k++)
 				in[len++] = want[wlen++] = 'z';
-			len += (size_t)snprintf(in + len, sizeof(in) - len,
-			    "</a>");
-			wlen += (size_t)snprintf(want + wlen,
-			    sizeof(want) - wlen, "</a>");
+			len += (size_t)snprintf(
+			    in + len, sizeof(in) - len, "</a>");
+			wlen += (size_t)snprintf(
+			    want + wlen, sizeof(want) - wlen, "</a>");
 			if (store_c14n_hash(c, in, len, 7) !=
 			    store_xxh64(want, wlen, 7))
 				fail_msg("%zu, %zu: %.*s", n, m, (int)len, in);
@@ -934,10 +958,10 @@ install_write_log(struct fx *f)
 static void
 test_put_unchanged_keeps_rows(void **state)
 {
-	struct fx		*f = *state;
-	struct store_record	 r;
-	static const char	 q[] = "SELECT what, count(*) FROM write_log"
-	    " GROUP BY what ORDER BY what";
+	struct fx	   *f = *state;
+	struct store_record r;
+	static const char   q[] = "SELECT what, count(*) FROM write_log"
+				  " GROUP BY what ORDER BY what";
 
 	r = mkrec("oai:nur:1", "2024-01-01", 0, META1);
 	assert_int_equal(put(f, &r), STORE_NEW);
@@ -963,12 +987,11 @@ test_put_unchanged_keeps_rows(void **state)
 static void
 test_put_errors(void **state)
 {
-	struct fx		*f = *state;
-	struct store_record	 r = mkrec("oai:nur:1", "2024-01-01", 0,
-	    META1);
+	struct fx	   *f = *state;
+	struct store_record r = mkrec("oai:nur:1", "2024-01-01", 0, META1);
 	static const struct store_dc bad[] = { { "titel?", "x", NULL } };
-	enum store_change	 c;
-	char			*cause = NULL;
+	enum store_change	     c;
+	char			    *cause = NULL;
 
 	/* Outside a transaction. */
 	assert_int_equal(store_put(f->s, f->src, 0, &r, &c, &cause), -1);
@@ -1010,26 +1033,26 @@ test_put_errors(void **state)
 static void
 test_rollback(void **state)
 {
-	struct fx		*f = *state;
-	struct store_record	 r = mkrec("oai:nur:1", "2024-01-01", 0,
-	    META1);
-	struct store_list_state	 ls = { NULL, "tok1", "2024-01-01", 0,
-	    100, 1 };
-	struct store_list_state	 got;
-	enum store_change	 c;
+	struct fx	       *f = *state;
+	struct store_record	r = mkrec("oai:nur:1", "2024-01-01", 0, META1);
+	struct store_list_state ls = { NULL, "tok1", "2024-01-01", 0, 100, 1 };
+	struct store_list_state got;
+	enum store_change	c;
 
 	CHECK(store_begin(f->s, CAUSE));
 	CHECK(store_put(f->s, f->src, 0, &r, &c, CAUSE));
 	assert_int_equal(c, STORE_NEW);
 	CHECK(store_list_checkpoint(f->s, f->src, "oai_dc", NULL, &ls, CAUSE));
-	CHECK(store_list_complete(f->s, f->src, "oai_dc", "x", "2024-01-01",
-	    CAUSE));
+	CHECK(store_list_complete(
+	    f->s, f->src, "oai_dc", "x", "2024-01-01", CAUSE));
 	store_rollback(f->s);
-	assert_sql(f, "SELECT (SELECT count(*) FROM record),"
+	assert_sql(f,
+	    "SELECT (SELECT count(*) FROM record),"
 	    " (SELECT count(*) FROM metadata), (SELECT count(*) FROM dc),"
 	    " (SELECT count(*) FROM record_set),"
 	    " (SELECT count(*) FROM change),"
-	    " (SELECT count(*) FROM list_state)", "0|0|0|0|0|0\n");
+	    " (SELECT count(*) FROM list_state)",
+	    "0|0|0|0|0|0\n");
 	CHECK(store_list_get(f->s, f->src, "oai_dc", "", &got, CAUSE));
 	assert_null(got.token);
 	assert_int_equal(got.pages, 0);
@@ -1045,14 +1068,12 @@ test_rollback(void **state)
 static void
 test_commit_persists(void **state)
 {
-	struct fx		*f = *state;
-	struct store_record	 r = mkrec("oai:nur:1", "2024-01-01", 0,
-	    META1);
-	struct store_list_state	 ls = { NULL, "tok1", "2024-01-01", 0,
-	    100, 1 };
-	struct store_list_state	 got;
-	enum store_change	 c;
-	char			*out;
+	struct fx	       *f = *state;
+	struct store_record	r = mkrec("oai:nur:1", "2024-01-01", 0, META1);
+	struct store_list_state ls = { NULL, "tok1", "2024-01-01", 0, 100, 1 };
+	struct store_list_state got;
+	enum store_change	c;
+	char		       *out;
 
 	CHECK(store_begin(f->s, CAUSE));
 	CHECK(store_put(f->s, f->src, 0, &r, &c, CAUSE));
@@ -1077,9 +1098,9 @@ test_commit_persists(void **state)
 static void
 test_list_state(void **state)
 {
-	struct fx		*f = *state;
-	struct store_list_state	 ls, got;
-	char			*cause = NULL;
+	struct fx	       *f = *state;
+	struct store_list_state ls, got;
+	char		       *cause = NULL;
 
 	/* Nothing yet. */
 	CHECK(store_list_get(f->s, f->src, "oai_dc", "", &got, CAUSE));
@@ -1093,13 +1114,14 @@ test_list_state(void **state)
 
 	/* Outside a transaction. */
 	memset(&ls, 0, sizeof(ls));
-	assert_int_equal(store_list_checkpoint(f->s, f->src, "oai_dc", "",
-	    &ls, &cause), -1);
+	assert_int_equal(
+	    store_list_checkpoint(f->s, f->src, "oai_dc", "", &ls, &cause), -1);
 	assert_non_null(strstr(cause, "not inside a transaction"));
 	free(cause);
 	cause = NULL;
-	assert_int_equal(store_list_complete(f->s, f->src, "oai_dc", "",
-	    "2024-01-01", &cause), -1);
+	assert_int_equal(store_list_complete(
+			     f->s, f->src, "oai_dc", "", "2024-01-01", &cause),
+	    -1);
 	free(cause);
 
 	ls.token = "tok1";
@@ -1141,8 +1163,8 @@ test_list_state(void **state)
 
 	/* Complete: watermark set, the rest cleared. */
 	CHECK(store_begin(f->s, CAUSE));
-	CHECK(store_list_complete(f->s, f->src, "oai_dc", NULL,
-	    "2024-01-09T00:00:00Z", CAUSE));
+	CHECK(store_list_complete(
+	    f->s, f->src, "oai_dc", NULL, "2024-01-09T00:00:00Z", CAUSE));
 	CHECK(store_commit(f->s, CAUSE));
 	CHECK(store_list_get(f->s, f->src, "oai_dc", "", &got, CAUSE));
 	assert_string_equal(got.watermark, "2024-01-09T00:00:00Z");
@@ -1173,8 +1195,8 @@ test_list_state(void **state)
 
 	/* Completing a list never checkpointed creates it. */
 	CHECK(store_begin(f->s, CAUSE));
-	CHECK(store_list_complete(f->s, f->src, "oai_dc", "math",
-	    "2024-02-01", CAUSE));
+	CHECK(store_list_complete(
+	    f->s, f->src, "oai_dc", "math", "2024-02-01", CAUSE));
 	CHECK(store_commit(f->s, CAUSE));
 	CHECK(store_list_get(f->s, f->src, "oai_dc", "math", &got, CAUSE));
 	assert_string_equal(got.watermark, "2024-02-01");
@@ -1186,25 +1208,28 @@ test_list_state(void **state)
 static void
 test_source_and_runs(void **state)
 {
-	struct fx		*f = *state;
-	struct store_run_stats	 rs = { 3, 250, 10, 2, 1, 237, 123456, 0 };
-	int64_t			 run, other;
-	char			*cause = NULL, *url;
+	struct fx	      *f = *state;
+	struct store_run_stats rs = { 3, 250, 10, 2, 1, 237, 123456, 0 };
+	int64_t		       run, other;
+	char		      *cause = NULL, *url;
 
 	/* Same name, same id. */
-	assert_int_equal(store_source(f->s, "nur", "https://nur.example/oai",
-	    0, NULL), f->src);
+	assert_int_equal(
+	    store_source(f->s, "nur", "https://nur.example/oai", 0, NULL),
+	    f->src);
 	/* Another url is another repository: refused, nothing changed. */
-	assert_int_equal(store_source(f->s, "nur", "https://new.example/oai",
-	    0, &cause), STORE_SOURCE_OTHER_URL);
+	assert_int_equal(
+	    store_source(f->s, "nur", "https://new.example/oai", 0, &cause),
+	    STORE_SOURCE_OTHER_URL);
 	assert_non_null(strstr(cause, "https://nur.example/oai"));
 	free(cause);
 	cause = NULL;
 	assert_sql(f, "SELECT url FROM source", "https://nur.example/oai\n");
 	assert_null(store_source_by_url(f->s, "https://new.example/oai"));
 	/* Unless the source moved there: same id, the url follows. */
-	assert_int_equal(store_source(f->s, "nur", "https://new.example/oai",
-	    1, NULL), f->src);
+	assert_int_equal(
+	    store_source(f->s, "nur", "https://new.example/oai", 1, NULL),
+	    f->src);
 	assert_sql(f, "SELECT url FROM source", "https://new.example/oai\n");
 	url = store_source_url(f->s, "nur");
 	assert_string_equal(url, "https://new.example/oai");
@@ -1218,12 +1243,14 @@ test_source_and_runs(void **state)
 
 	CHECK(store_source_identify(f->s, f->src, "YYYY-MM-DDThh:mm:ssZ",
 	    "2001-01-01T00:00:00Z", "persistent", "NUR", CAUSE));
-	assert_sql(f, "SELECT granularity, earliest_datestamp, deleted_record,"
+	assert_sql(f,
+	    "SELECT granularity, earliest_datestamp, deleted_record,"
 	    " repository_name, identified_at IS NOT NULL FROM source"
 	    " WHERE name = 'nur'",
 	    "YYYY-MM-DDThh:mm:ssZ|2001-01-01T00:00:00Z|persistent|NUR|1\n");
-	assert_int_equal(store_source_identify(f->s, 999, NULL, NULL, NULL,
-	    NULL, &cause), -1);
+	assert_int_equal(
+	    store_source_identify(f->s, 999, NULL, NULL, NULL, NULL, &cause),
+	    -1);
 	free(cause);
 	cause = NULL;
 
@@ -1232,21 +1259,24 @@ test_source_and_runs(void **state)
 	assert_sql(f, "SELECT status, started IS NOT NULL, ended FROM run",
 	    "running|1|NULL\n");
 	CHECK(store_run_end(f->s, run, "ok", &rs, NULL, CAUSE));
-	assert_sql(f, "SELECT status, ended IS NOT NULL, pages, records, new,"
+	assert_sql(f,
+	    "SELECT status, ended IS NOT NULL, pages, records, new,"
 	    " updated, deleted, unchanged, bytes, error FROM run",
 	    "ok|1|3|250|10|2|1|237|123456|NULL\n");
 
 	run = store_run_begin(f->s, f->src, NULL);
 	CHECK(store_run_end(f->s, run, "failed", NULL, "HTTP 503", CAUSE));
-	assert_sql(f, "SELECT status, pages, error FROM run WHERE id = (SELECT"
-	    " max(id) FROM run)", "failed|0|HTTP 503\n");
+	assert_sql(f,
+	    "SELECT status, pages, error FROM run WHERE id = (SELECT"
+	    " max(id) FROM run)",
+	    "failed|0|HTTP 503\n");
 
-	assert_int_equal(store_run_end(f->s, run, "running", NULL, NULL,
-	    &cause), -1);
+	assert_int_equal(
+	    store_run_end(f->s, run, "running", NULL, NULL, &cause), -1);
 	free(cause);
 	cause = NULL;
-	assert_int_equal(store_run_end(f->s, 999, "ok", NULL, NULL, &cause),
-	    -1);
+	assert_int_equal(
+	    store_run_end(f->s, 999, "ok", NULL, NULL, &cause), -1);
 	assert_non_null(strstr(cause, "no run"));
 	free(cause);
 	cause = NULL;
@@ -1263,40 +1293,45 @@ test_source_and_runs(void **state)
 
 /* Content: DC values as JSON, XML as a template or verbatim */
 
-#define OAI_DC_HEAD	"<oai_dc:dc xmlns:oai_dc=\"http://www." \
+#define OAI_DC_HEAD \
+	"<oai_dc:dc xmlns:oai_dc=\"http://www." \
 	"openarchives.org/OAI/2.0/oai_dc/\" " \
 	"xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\n"
 
 static void
 test_schema_layout(void **state)
 {
-	struct fx	*f = *state;
+	struct fx *f = *state;
 
 	/* Set before WAL mode, by the first migration's setup. */
 	assert_sql(f, "PRAGMA page_size", "16384\n");
 	/* Codes are the DCMES order store.c exports in. */
-	assert_sql(f, "SELECT group_concat(name, ',') FROM"
+	assert_sql(f,
+	    "SELECT group_concat(name, ',') FROM"
 	    " (SELECT name FROM dc_element ORDER BY code)",
 	    "title,creator,subject,description,publisher,contributor,date,"
 	    "type,format,identifier,source,language,relation,coverage,"
 	    "rights\n");
-	assert_sql(f, "SELECT name, type FROM sqlite_schema WHERE name IN"
+	assert_sql(f,
+	    "SELECT name, type FROM sqlite_schema WHERE name IN"
 	    " ('dc', 'metadata', 'record_delete') ORDER BY name",
 	    "dc|view\nmetadata|view\nrecord_delete|trigger\n");
 	assert_sql(f, "SELECT last FROM change_seq", "0\n");
 	/* No index orders DC values. */
-	assert_sql(f, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
+	assert_sql(f,
+	    "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
 	    " AND tbl_name IN ('content', 'xml_template', 'dc_element')"
-	    " AND name NOT LIKE 'sqlite_autoindex_%'", "1\n");
+	    " AND name NOT LIKE 'sqlite_autoindex_%'",
+	    "1\n");
 }
 
 /* SQLite's hex() of n bytes of s, allocated. */
 static char *
 hexstr(const char *s, size_t n)
 {
-	static const char	 digits[] = "0123456789ABCDEF";
-	char			*out;
-	size_t			 i;
+	static const char digits[] = "0123456789ABCDEF";
+	char		 *out;
+	size_t		  i;
 
 	out = xmalloc(2 * n + 1);
 	for (i = 0; i < n; i++) {
@@ -1316,14 +1351,16 @@ hexstr(const char *s, size_t n)
 static void
 check_content(struct fx *f, const struct store_record *r, const char *form)
 {
-	struct buf	 want;
-	char		*q, *got, *out, *h;
-	size_t		 i;
+	struct buf want;
+	char	  *q, *got, *out, *h;
+	size_t	   i;
 
-	xasprintf(&q, "SELECT CASE WHEN c.template_id IS NOT NULL THEN"
+	xasprintf(&q,
+	    "SELECT CASE WHEN c.template_id IS NOT NULL THEN"
 	    " 'template' WHEN c.xml IS NOT NULL THEN 'verbatim' ELSE 'none'"
 	    " END FROM content c JOIN record r ON r.id = c.record_id"
-	    " WHERE r.identifier = '%s'", r->identifier);
+	    " WHERE r.identifier = '%s'",
+	    r->identifier);
 	got = sql(f->path, q);
 	free(q);
 	xasprintf(&q, "%s\n", form);
@@ -1347,7 +1384,8 @@ check_content(struct fx *f, const struct store_record *r, const char *form)
 	free(out);
 
 	/* The views. */
-	xasprintf(&q, "SELECT hex(m.xml) FROM metadata m JOIN record r"
+	xasprintf(&q,
+	    "SELECT hex(m.xml) FROM metadata m JOIN record r"
 	    " ON r.id = m.record_id WHERE r.identifier = '%s'",
 	    r->identifier);
 	got = sql(f->path, q);
@@ -1368,9 +1406,11 @@ check_content(struct fx *f, const struct store_record *r, const char *form)
 		    r->dc[i].lang != NULL ? r->dc[i].lang : "NULL");
 		free(h);
 	}
-	xasprintf(&q, "SELECT position, element, hex(value), lang FROM dc"
+	xasprintf(&q,
+	    "SELECT position, element, hex(value), lang FROM dc"
 	    " WHERE record_id = (SELECT id FROM record WHERE identifier ="
-	    " '%s') ORDER BY position", r->identifier);
+	    " '%s') ORDER BY position",
+	    r->identifier);
 	got = sql(f->path, q);
 	free(q);
 	assert_string_equal(got, buf_str(&want));
@@ -1381,7 +1421,7 @@ check_content(struct fx *f, const struct store_record *r, const char *form)
 static void
 test_content_forms(void **state)
 {
-	struct fx		*f = *state;
+	struct fx		    *f = *state;
 	static const struct store_dc plain[] = {
 		{ "title", "Мұғалімдердің көшбасшылығы", "kk" },
 		{ "title", "Лидерство учителей", "ru" },
@@ -1402,37 +1442,38 @@ test_content_forms(void **state)
 		{ "title", "A title", NULL },
 		{ "description", "Two\nlines, \"quoted\"\tand\rCR", NULL },
 	};
-	static const char spaced_xml[] = OAI_DC_HEAD
-	    "  <dc:title>\n    A title  \n  </dc:title>\n"
-	    "  <dc:description> Two\nlines, \"quoted\"\tand&#13;CR"
-	    "</dc:description>\n</oai_dc:dc>";
+	static const char spaced_xml[] =
+	    OAI_DC_HEAD "  <dc:title>\n    A title  \n  </dc:title>\n"
+			"  <dc:description> Two\nlines, \"quoted\"\tand&#13;CR"
+			"</dc:description>\n</oai_dc:dc>";
 	/* Not bytes the store writes for '&': kept as they came. */
 	static const struct store_dc other_escape[] = {
 		{ "title", "R&D", NULL },
 	};
-	static const char other_escape_xml[] = OAI_DC_HEAD
-	    "<dc:title>R&#38;D</dc:title>\n</oai_dc:dc>";
+	static const char other_escape_xml[] =
+	    OAI_DC_HEAD "<dc:title>R&#38;D</dc:title>\n</oai_dc:dc>";
 	static const struct store_dc split[] = {
 		{ "title", "AB", NULL },
 	};
 	static const char split_xml[] = OAI_DC_HEAD
 	    "<dc:title>A<!-- a comment -->B</dc:title>\n</oai_dc:dc>";
-	static const char slot_xml[] = OAI_DC_HEAD
-	    "<dc:title>AB</dc:title><!-- \001 -->\n</oai_dc:dc>";
+	static const char slot_xml[] =
+	    OAI_DC_HEAD "<dc:title>AB</dc:title><!-- \001 -->\n</oai_dc:dc>";
 	/* Bytes that are not UTF-8 go through unchanged. */
 	static const struct store_dc latin1[] = {
 		{ "title", "Caf\351 \377", NULL },
 	};
-	static const char latin1_xml[] = OAI_DC_HEAD
-	    "<dc:title>Caf\351 \377</dc:title>\n</oai_dc:dc>";
-	static const char marc_xml[] = "<record xmlns=\"http://www.loc.gov/"
+	static const char latin1_xml[] =
+	    OAI_DC_HEAD "<dc:title>Caf\351 \377</dc:title>\n</oai_dc:dc>";
+	static const char marc_xml[] =
+	    "<record xmlns=\"http://www.loc.gov/"
 	    "MARC21/slim\"><leader>00925njm  22002777a 4500</leader></record>";
 	static const struct {
-		const char		*id;
-		const char		*xml;
-		const struct store_dc	*dc;
-		size_t			 ndc;
-		const char		*form;
+		const char	      *id;
+		const char	      *xml;
+		const struct store_dc *dc;
+		size_t		       ndc;
+		const char	      *form;
 	} cases[] = {
 		{ "oai:t:plain", plain_xml, plain, nitems(plain), "template" },
 		{ "oai:t:spaced", spaced_xml, spaced, nitems(spaced),
@@ -1446,12 +1487,12 @@ test_content_forms(void **state)
 		{ "oai:t:marc", marc_xml, NULL, 0, "verbatim" },
 		{ "oai:t:none", NULL, plain, nitems(plain), "none" },
 	};
-	struct store_record	 r, rp;
-	struct store_prepared	 p;
-	struct store_prep	*prep;
-	struct buf		 big;
-	char			 id[64];
-	size_t			 i;
+	struct store_record   r, rp;
+	struct store_prepared p;
+	struct store_prep    *prep;
+	struct buf	      big;
+	char		      id[64];
+	size_t		      i;
 
 	for (i = 0; i < nitems(cases); i++) {
 		r = mkrec(cases[i].id, "2024-01-01", 0, cases[i].xml);
@@ -1500,9 +1541,11 @@ test_content_forms(void **state)
 	r.identifier = "oai:t:big2";
 	assert_int_equal(put(f, &r), STORE_NEW);
 	check_content(f, &r, "template");
-	assert_sql(f, "SELECT count(*), count(DISTINCT template_id) FROM"
+	assert_sql(f,
+	    "SELECT count(*), count(DISTINCT template_id) FROM"
 	    " content WHERE template_id IN (SELECT id FROM xml_template"
-	    " WHERE length(body) > 3000)", "2|1\n");
+	    " WHERE length(body) > 3000)",
+	    "2|1\n");
 	buf_reset(&big);
 	buf_addstr(&big, OAI_DC_HEAD "<!-- ");
 	for (i = 0; i < 5000; i++)
@@ -1518,7 +1561,8 @@ test_content_forms(void **state)
 	/* Deleted: no content; back again: the template is found. */
 	r = mkrec("oai:t:plain", "2024-02-01", 1, NULL);
 	assert_int_equal(put(f, &r), STORE_DELETED);
-	assert_sql(f, "SELECT count(*) FROM content c JOIN record r"
+	assert_sql(f,
+	    "SELECT count(*) FROM content c JOIN record r"
 	    " ON r.id = c.record_id WHERE r.identifier = 'oai:t:plain'",
 	    "0\n");
 	r = mkrec("oai:t:plain", "2024-03-01", 0, plain_xml);
@@ -1533,16 +1577,18 @@ test_content_forms(void **state)
 static void
 test_template_shared(void **state)
 {
-	struct fx		*f = *state;
-	struct store_dc		 dc[2] = {
-		{ "title", NULL, NULL }, { "subject", NULL, NULL } };
-	struct store_record	 r;
-	char			*xml[4], *title[4], id[32];
-	int			 i;
+	struct fx	   *f = *state;
+	struct store_dc	    dc[2] = { { "title", NULL, NULL },
+		    { "subject", NULL, NULL } };
+	struct store_record r;
+	char		   *xml[4], *title[4], id[32];
+	int		    i;
 
 	for (i = 0; i < 4; i++) {
 		xasprintf(&title[i], "Title number %d", i);
-		xasprintf(&xml[i], OAI_DC_HEAD "<dc:title>%s</dc:title>\n"
+		xasprintf(&xml[i],
+		    OAI_DC_HEAD
+		    "<dc:title>%s</dc:title>\n"
 		    "<dc:subject>physics</dc:subject>\n%s</oai_dc:dc>",
 		    title[i], i == 1 ? "<!-- another shape -->\n" : "");
 	}
@@ -1574,15 +1620,15 @@ test_template_shared(void **state)
 static void
 test_template_rollback(void **state)
 {
-	struct fx		*f = *state;
+	struct fx		    *f = *state;
 	static const struct store_dc dc[] = { { "title", "T1", NULL } };
 	static const struct store_dc dc2[] = { { "title", "T2", NULL } };
-	static const char x1[] = OAI_DC_HEAD "<dc:title>T1</dc:title>\n"
-	    "</oai_dc:dc>";
-	static const char x2[] = OAI_DC_HEAD "<dc:title>T2</dc:title>\n"
-	    "</oai_dc:dc>";
-	struct store_record	 r;
-	enum store_change	 c;
+	static const char   x1[] = OAI_DC_HEAD "<dc:title>T1</dc:title>\n"
+					       "</oai_dc:dc>";
+	static const char   x2[] = OAI_DC_HEAD "<dc:title>T2</dc:title>\n"
+					       "</oai_dc:dc>";
+	struct store_record r;
+	enum store_change   c;
 
 	CHECK(store_begin(f->s, CAUSE));
 	r = mkrec("oai:r:1", "2024-01-01", 0, x1);
@@ -1603,8 +1649,10 @@ test_template_rollback(void **state)
 	assert_int_equal(put(f, &r), STORE_NEW);
 	check_content(f, &r, "template");
 	assert_sql(f, "SELECT count(*) FROM xml_template", "1\n");
-	assert_sql(f, "SELECT count(*) FROM content c LEFT JOIN xml_template t"
-	    " ON t.id = c.template_id WHERE t.id IS NULL", "0\n");
+	assert_sql(f,
+	    "SELECT count(*) FROM content c LEFT JOIN xml_template t"
+	    " ON t.id = c.template_id WHERE t.id IS NULL",
+	    "0\n");
 }
 
 /*
@@ -1623,11 +1671,11 @@ test_dc_json(void **state)
 		"Ёмкость «шыңы» & <не> — 0123456789abcdef0123456789",
 		"ends with a quote\"",
 	};
-	struct store_dc		 dc[nitems(vals)];
-	struct store_record	 r;
-	struct buf		 want, xml;
-	char			*got;
-	size_t			 i;
+	struct store_dc	    dc[nitems(vals)];
+	struct store_record r;
+	struct buf	    want, xml;
+	char		   *got;
+	size_t		    i;
 
 	buf_init(&want, 1 << 20);
 	buf_init(&xml, 1 << 20);
@@ -1664,9 +1712,9 @@ test_dc_json(void **state)
 static void
 test_seq_counter(void **state)
 {
-	struct fx		*f = *state;
-	struct store_record	 r;
-	enum store_change	 c;
+	struct fx	   *f = *state;
+	struct store_record r;
+	enum store_change   c;
 
 	r = mkrec("oai:q:1", "2024-01-01", 0, META1);
 	assert_int_equal(put(f, &r), STORE_NEW);
@@ -1691,7 +1739,8 @@ test_seq_counter(void **state)
 	/* A row written by someone else counts too. */
 	store_close(f->s);
 	f->s = NULL;
-	sql_exec(f->path, "INSERT INTO change (seq, source_id, identifier,"
+	sql_exec(f->path,
+	    "INSERT INTO change (seq, source_id, identifier,"
 	    " prefix, kind, datestamp, at) VALUES (10, 1, 'x', 'oai_dc',"
 	    " 'new', '2024-01-01', '2024-01-01T00:00:00Z')");
 	reopen(f, 0);
@@ -1704,8 +1753,8 @@ test_seq_counter(void **state)
 static void
 test_record_delete(void **state)
 {
-	struct fx		*f = *state;
-	struct store_record	 r;
+	struct fx	   *f = *state;
+	struct store_record r;
 
 	r = mkrec("oai:d:1", "2024-01-01", 0, META1);
 	assert_int_equal(put(f, &r), STORE_NEW);
@@ -1715,10 +1764,14 @@ test_record_delete(void **state)
 	store_close(f->s);
 	f->s = NULL;
 	sql_exec(f->path, "DELETE FROM record WHERE identifier = 'oai:d:1'");
-	assert_sql(f, "SELECT count(*), min(r.identifier) FROM content c"
-	    " JOIN record r ON r.id = c.record_id", "1|oai:d:2\n");
-	assert_sql(f, "SELECT count(*), min(r.identifier) FROM record_set s"
-	    " JOIN record r ON r.id = s.record_id", "2|oai:d:2\n");
+	assert_sql(f,
+	    "SELECT count(*), min(r.identifier) FROM content c"
+	    " JOIN record r ON r.id = c.record_id",
+	    "1|oai:d:2\n");
+	assert_sql(f,
+	    "SELECT count(*), min(r.identifier) FROM record_set s"
+	    " JOIN record r ON r.id = s.record_id",
+	    "2|oai:d:2\n");
 	assert_sql(f, "SELECT count(*) FROM record_set", "2\n");
 	reopen(f, 0);
 }
@@ -1728,19 +1781,24 @@ test_record_delete(void **state)
 static void
 test_export_exact(void **state)
 {
-	struct fx		*f = *state;
+	struct fx		    *f = *state;
 	static const struct store_dc dc[] = {
 		{ "creator", "Пушкин, А. С.", "ru" },
 		{ "title", "Say \"hi\"\nthen\tgo \\ home", NULL },
 		{ "language", "ru", NULL },
 		{ "creator", "Doe, J.", NULL },
-		{ "description", "ctl\001" "end", NULL },
+		{ "description",
+		    "ctl\001"
+		    "end",
+		    NULL },
 		{ "title", "Второе", "ru" },
 	};
-	static const char meta[] = "<oai_dc:dc xmlns:oai_dc=\"http://www."
+	static const char meta[] =
+	    "<oai_dc:dc xmlns:oai_dc=\"http://www."
 	    "openarchives.org/OAI/2.0/oai_dc/\">\n<dc:title>Say &quot;hi"
 	    "&quot;</dc:title></oai_dc:dc>";
-	static const char want[] = "{\"source\":\"nur\",\"identifier\":"
+	static const char want[] =
+	    "{\"source\":\"nur\",\"identifier\":"
 	    "\"oai:nur:1\",\"prefix\":\"oai_dc\",\"datestamp\":"
 	    "\"2024-01-02T03:04:05Z\",\"deleted\":false,\"sets\":[\"a\","
 	    "\"b\"],\"dc\":{\"title\":[\"Say \\\"hi\\\"\\nthen\\tgo \\\\ "
@@ -1750,8 +1808,8 @@ test_export_exact(void **state)
 	    "\"metadata\":\"<oai_dc:dc xmlns:oai_dc=\\\"http://www."
 	    "openarchives.org/OAI/2.0/oai_dc/\\\">\\n<dc:title>Say &quot;hi"
 	    "&quot;</dc:title></oai_dc:dc>\"}\n";
-	struct store_record	 r;
-	char			*out, *line, *first;
+	struct store_record r;
+	char		   *out, *line, *first;
 
 	r = mkrec("oai:nur:1", "2024-01-02T03:04:05Z", 0, meta);
 	r.dc = dc;
@@ -1772,8 +1830,8 @@ test_export_exact(void **state)
 	assert_json(line, "json_extract(j, '$.dc.title[0]')", dc[1].value);
 	assert_json(line, "json_extract(j, '$.dc.title[1]')", "Второе");
 	assert_json(line, "json_extract(j, '$.dc.creator[0]')", dc[0].value);
-	assert_json(line, "json_extract(j, '$.dc.description[0]')",
-	    dc[4].value);
+	assert_json(
+	    line, "json_extract(j, '$.dc.description[0]')", dc[4].value);
 	assert_json(line, "json_extract(j, '$.metadata')", meta);
 	assert_json(line, "(SELECT group_concat(key) FROM json_each(j))",
 	    "source,identifier,prefix,datestamp,deleted,sets,dc,metadata");
@@ -1781,7 +1839,8 @@ test_export_exact(void **state)
 
 	/* The deleted record: empty dc, no metadata key at all. */
 	line = nth_line(out, 1);
-	assert_string_equal(line, "{\"source\":\"nur\",\"identifier\":"
+	assert_string_equal(line,
+	    "{\"source\":\"nur\",\"identifier\":"
 	    "\"oai:nur:2\",\"prefix\":\"oai_dc\",\"datestamp\":\"2024-01-03\","
 	    "\"deleted\":true,\"sets\":[],\"dc\":{}}");
 	assert_json(line, "json_type(j, '$.metadata')", "NULL");
@@ -1792,10 +1851,10 @@ test_export_exact(void **state)
 static void
 test_export_filters(void **state)
 {
-	struct fx		*f = *state;
-	struct store_record	 r;
-	int64_t			 abc;
-	char			*out, *line;
+	struct fx	   *f = *state;
+	struct store_record r;
+	int64_t		    abc;
+	char		   *out, *line;
 
 	abc = store_source(f->s, "abc", "https://abc.example/oai", 0, NULL);
 	/* Inserted out of order; exported by source, prefix, identifier. */
@@ -1814,21 +1873,29 @@ test_export_filters(void **state)
 	out = capture_export(f, NULL, NULL);
 	assert_int_equal(count_lines(out), 4);
 	line = nth_line(out, 0);
-	assert_json(line, "json_extract(j, '$.source') || ' ' ||"
+	assert_json(line,
+	    "json_extract(j, '$.source') || ' ' ||"
 	    " json_extract(j, '$.prefix') || ' ' ||"
-	    " json_extract(j, '$.identifier')", "abc oai_dc oai:9");
+	    " json_extract(j, '$.identifier')",
+	    "abc oai_dc oai:9");
 	free(line);
 	line = nth_line(out, 1);
-	assert_json(line, "json_extract(j, '$.prefix') || ' ' ||"
-	    " json_extract(j, '$.identifier')", "marcxml oai:1");
+	assert_json(line,
+	    "json_extract(j, '$.prefix') || ' ' ||"
+	    " json_extract(j, '$.identifier')",
+	    "marcxml oai:1");
 	free(line);
 	line = nth_line(out, 2);
-	assert_json(line, "json_extract(j, '$.prefix') || ' ' ||"
-	    " json_extract(j, '$.identifier')", "oai_dc oai:1");
+	assert_json(line,
+	    "json_extract(j, '$.prefix') || ' ' ||"
+	    " json_extract(j, '$.identifier')",
+	    "oai_dc oai:1");
 	free(line);
 	line = nth_line(out, 3);
-	assert_json(line, "json_extract(j, '$.prefix') || ' ' ||"
-	    " json_extract(j, '$.identifier')", "oai_dc oai:2");
+	assert_json(line,
+	    "json_extract(j, '$.prefix') || ' ' ||"
+	    " json_extract(j, '$.identifier')",
+	    "oai_dc oai:2");
 	free(line);
 	free(out);
 
@@ -1851,16 +1918,16 @@ test_export_filters(void **state)
 /* The rows of a query stop when the callback says so. */
 struct rows {
 	int	n;
-	int	stop;		/* return -1 at this row (1-based) */
-	int64_t	last_seq;
-	int	dc_title;	/* DC values coded as title */
+	int	stop; /* return -1 at this row (1-based) */
+	int64_t last_seq;
+	int	dc_title; /* DC values coded as title */
 	int	with_xml;
 };
 
 static int
 change_row(void *arg, const struct store_change_row *r)
 {
-	struct rows	*w = arg;
+	struct rows *w = arg;
 
 	w->last_seq = r->seq;
 	return ++w->n == w->stop ? -1 : 0;
@@ -1869,8 +1936,8 @@ change_row(void *arg, const struct store_change_row *r)
 static int
 export_row(void *arg, const struct store_export_row *r)
 {
-	struct rows	*w = arg;
-	size_t		 i;
+	struct rows *w = arg;
+	size_t	     i;
 
 	for (i = 0; i < r->ndc; i++)
 		if (r->dc[i].element == 0 &&
@@ -1885,7 +1952,7 @@ export_row(void *arg, const struct store_export_row *r)
 static int
 search_row(void *arg, const struct store_search_row *r)
 {
-	struct rows	*w = arg;
+	struct rows *w = arg;
 
 	return ++w->n == w->stop ? -1 : 0;
 }
@@ -1893,11 +1960,11 @@ search_row(void *arg, const struct store_search_row *r)
 static void
 test_rows_stop(void **state)
 {
-	struct fx		*f = *state;
-	struct store_record	 r;
-	struct rows		 w;
-	char			*id, *cause = NULL;
-	int			 i;
+	struct fx	   *f = *state;
+	struct store_record r;
+	struct rows	    w;
+	char		   *id, *cause = NULL;
+	int		    i;
 
 	for (i = 1; i <= 3; i++) {
 		xasprintf(&id, "oai:nur:%d", i);
@@ -1911,8 +1978,8 @@ test_rows_stop(void **state)
 	assert_int_equal(w.last_seq, 3);
 	memset(&w, 0, sizeof(w));
 	w.stop = 2;
-	assert_int_equal(store_changes(f->s, 0, -1, change_row, &w, &cause),
-	    -1);
+	assert_int_equal(
+	    store_changes(f->s, 0, -1, change_row, &w, &cause), -1);
 	assert_null(cause);
 	assert_int_equal(w.n, 2);
 	assert_int_equal(w.last_seq, 2);
@@ -1924,21 +1991,22 @@ test_rows_stop(void **state)
 	assert_int_equal(w.with_xml, 3);
 	memset(&w, 0, sizeof(w));
 	w.stop = 1;
-	assert_int_equal(store_export(f->s, NULL, NULL, export_row, &w,
-	    &cause), -1);
+	assert_int_equal(
+	    store_export(f->s, NULL, NULL, export_row, &w, &cause), -1);
 	assert_null(cause);
 	assert_int_equal(w.n, 1);
 
 	/* A stop in FTS5 syntax is not taken for a syntax error. */
 	memset(&w, 0, sizeof(w));
 	w.stop = 1;
-	assert_int_equal(store_search(f->s, "title:title", NULL, 10,
-	    search_row, &w, &cause), -1);
+	assert_int_equal(
+	    store_search(f->s, "title:title", NULL, 10, search_row, &w, &cause),
+	    -1);
 	assert_null(cause);
 	assert_int_equal(w.n, 1);
 	memset(&w, 0, sizeof(w));
-	CHECK(store_search(f->s, "title:title", NULL, 10, search_row, &w,
-	    CAUSE));
+	CHECK(
+	    store_search(f->s, "title:title", NULL, 10, search_row, &w, CAUSE));
 	assert_int_equal(w.n, 3);
 
 	assert_null(store_dc_name(-1));
@@ -1949,10 +2017,10 @@ test_rows_stop(void **state)
 static void
 test_changes(void **state)
 {
-	struct fx		*f = *state;
-	struct store_record	 r;
-	char			*out, *line, *want, *exact;
-	int			 i;
+	struct fx	   *f = *state;
+	struct store_record r;
+	char		   *out, *line, *want, *exact;
+	int		    i;
 
 	/* Five changes: new 1..3, updated 2, deleted 3. */
 	for (i = 1; i <= 3; i++) {
@@ -1979,9 +2047,11 @@ test_changes(void **state)
 	want = json_eval(line, "json_extract(j, '$.at')");
 	free(line);
 	line = nth_line(out, 3);
-	xasprintf(&exact, "{\"seq\":4,\"source\":\"nur\",\"identifier\":"
+	xasprintf(&exact,
+	    "{\"seq\":4,\"source\":\"nur\",\"identifier\":"
 	    "\"oai:nur:2\",\"prefix\":\"oai_dc\",\"kind\":\"updated\","
-	    "\"datestamp\":\"2024-01-02\",\"at\":\"%s\"}", want);
+	    "\"datestamp\":\"2024-01-02\",\"at\":\"%s\"}",
+	    want);
 	assert_string_equal(line, exact);
 	free(exact);
 	assert_int_equal(datestamp_parse(want, NULL, NULL), 0);
@@ -1993,12 +2063,16 @@ test_changes(void **state)
 	out = capture_changes(f, 2, 2);
 	assert_int_equal(count_lines(out), 2);
 	line = nth_line(out, 0);
-	assert_json(line, "json_extract(j, '$.seq') || json_extract(j,"
-	    " '$.kind')", "3new");
+	assert_json(line,
+	    "json_extract(j, '$.seq') || json_extract(j,"
+	    " '$.kind')",
+	    "3new");
 	free(line);
 	line = nth_line(out, 1);
-	assert_json(line, "json_extract(j, '$.seq') || json_extract(j,"
-	    " '$.kind')", "4updated");
+	assert_json(line,
+	    "json_extract(j, '$.seq') || json_extract(j,"
+	    " '$.kind')",
+	    "4updated");
 	free(line);
 	free(out);
 
@@ -2020,8 +2094,8 @@ test_changes(void **state)
 static void
 test_changes_seq_not_reused(void **state)
 {
-	struct fx		*f = *state;
-	struct store_record	 r;
+	struct fx	   *f = *state;
+	struct store_record r;
 
 	r = mkrec("oai:nur:1", "2024-01-01", 0, META1);
 	assert_int_equal(put(f, &r), STORE_NEW);
@@ -2040,14 +2114,14 @@ test_changes_seq_not_reused(void **state)
 static void
 test_status(void **state)
 {
-	struct fx		*f = *state;
-	struct store_run_stats	 rs = { 3, 250, 10, 2, 1, 237, 123456, 0 };
-	struct store_list_state	 ls = { NULL, "tok\x1b[2J", "2024-01-05",
-	    200, 1000, 3 };
-	struct store_record	 r;
-	struct store		*empty;
-	char			*out, *p, *cause = NULL;
-	int64_t			 run;
+	struct fx	       *f = *state;
+	struct store_run_stats	rs = { 3, 250, 10, 2, 1, 237, 123456, 0 };
+	struct store_list_state ls = { NULL, "tok\x1b[2J", "2024-01-05", 200,
+		1000, 3 };
+	struct store_record	r;
+	struct store	       *empty;
+	char		       *out, *p, *cause = NULL;
+	int64_t			run;
 
 	/* An empty database. */
 	xasprintf(&p, "%s/empty.db", f->dir);
@@ -2076,13 +2150,13 @@ test_status(void **state)
 	r = mkrec("oai:nur:3", "2024-01-01", 1, NULL);
 	put(f, &r);
 	CHECK(store_begin(f->s, CAUSE));
-	CHECK(store_list_complete(f->s, f->src, "oai_dc", "",
-	    "2024-01-01T10:00:00Z", CAUSE));
-	CHECK(store_list_checkpoint(f->s, f->src, "oai_dc", "physics", &ls,
-	    CAUSE));
+	CHECK(store_list_complete(
+	    f->s, f->src, "oai_dc", "", "2024-01-01T10:00:00Z", CAUSE));
+	CHECK(store_list_checkpoint(
+	    f->s, f->src, "oai_dc", "physics", &ls, CAUSE));
 	CHECK(store_commit(f->s, CAUSE));
-	CHECK(store_run_end(f->s, run, "failed", &rs, "HTTP 503 from server",
-	    CAUSE));
+	CHECK(store_run_end(
+	    f->s, run, "failed", &rs, "HTTP 503 from server", CAUSE));
 
 	out = capture_status(f->s);
 	assert_non_null(strstr(out, "source nur\n"));
@@ -2093,13 +2167,16 @@ test_status(void **state)
 	assert_non_null(strstr(out, "earliest       2001-01-01\n"));
 	assert_non_null(strstr(out, "deletedRecord  persistent\n"));
 	assert_non_null(strstr(out, "#1 failed, started "));
-	assert_non_null(strstr(out, "pages 3, records 250: new 10, updated 2,"
+	assert_non_null(strstr(out,
+	    "pages 3, records 250: new 10, updated 2,"
 	    " deleted 1, unchanged 237; bytes 123456"));
 	assert_non_null(strstr(out, "error: HTTP 503 from server"));
 	assert_non_null(strstr(out, "oai_dc: 2 present, 1 deleted"));
-	assert_non_null(strstr(out, "oai_dc (whole repository): watermark "
+	assert_non_null(strstr(out,
+	    "oai_dc (whole repository): watermark "
 	    "2024-01-01T10:00:00Z\n"));
-	assert_non_null(strstr(out, "oai_dc physics: watermark -; in progress: "
+	assert_non_null(strstr(out,
+	    "oai_dc physics: watermark -; in progress: "
 	    "pages 3, token \"tok\\x1b[2J\", progress 2024-01-05, cursor 200 "
 	    "of 1000\n"));
 	/* No raw escape character reaches the terminal. */
@@ -2112,7 +2189,7 @@ test_status(void **state)
 static double
 now_s(void)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
@@ -2121,12 +2198,16 @@ now_s(void)
 static void
 test_throughput(void **state)
 {
-	struct fx		*f = *state;
-	enum { NREC = 20000, PAGE = 200, NDC = 15 };
+	struct fx *f = *state;
+	enum {
+		NREC = 20000,
+		PAGE = 200,
+		NDC = 15
+	};
 	static const char *const el[NDC] = { "title", "creator", "creator",
-	    "creator", "subject", "subject", "subject", "description",
-	    "publisher", "date", "type", "format", "identifier", "language",
-	    "rights" };
+		"creator", "subject", "subject", "subject", "description",
+		"publisher", "date", "type", "format", "identifier", "language",
+		"rights" };
 	static const char *const sets[] = { "col:physics", "type:article" };
 	struct store_dc		 dc[NDC];
 	struct store_record	 r;
@@ -2145,18 +2226,22 @@ test_throughput(void **state)
 				snprintf(vals[j], sizeof(vals[j]),
 				    "%s value %d of record %d%s", el[j], j, i,
 				    j == 7 ? ": a longer abstract-like text "
-				    "that goes on for a while, as descriptions "
-				    "do in real repositories." : "");
+					     "that goes on for a while, as "
+					     "descriptions "
+					     "do in real repositories." :
+					     "");
 				dc[j].element = el[j];
 				dc[j].value = vals[j];
 				dc[j].lang = j == 0 ? "en" : NULL;
 			}
-			snprintf(meta, sizeof(meta), "<oai_dc:dc xmlns:oai_dc="
+			snprintf(meta, sizeof(meta),
+			    "<oai_dc:dc xmlns:oai_dc="
 			    "\"http://www.openarchives.org/OAI/2.0/oai_dc/\" "
 			    "xmlns:dc=\"http://purl.org/dc/elements/1.1/\">"
 			    "<dc:title>%s</dc:title><dc:description>%s"
-			    "</dc:description>%.*s</oai_dc:dc>", vals[0],
-			    vals[7], 1200, "<dc:subject>padding padding "
+			    "</dc:description>%.*s</oai_dc:dc>",
+			    vals[0], vals[7], 1200,
+			    "<dc:subject>padding padding "
 			    "padding padding padding padding padding padding "
 			    "padding padding padding padding padding padding "
 			    "padding</dc:subject><dc:subject>padding padding "
@@ -2180,11 +2265,12 @@ test_throughput(void **state)
 		}
 		dt = now_s() - t0;
 		printf("# store: %s %d records (%d DC values each) in "
-		    "%d-record transactions: %.2f s, %.0f records/s\n",
+		       "%d-record transactions: %.2f s, %.0f records/s\n",
 		    pass == 0 ? "inserted" : "re-put unchanged", NREC, NDC,
 		    PAGE, dt, NREC / dt);
 	}
-	assert_sql(f, "SELECT (SELECT count(*) FROM record),"
+	assert_sql(f,
+	    "SELECT (SELECT count(*) FROM record),"
 	    " (SELECT count(*) FROM dc), (SELECT count(*) FROM change)",
 	    "20000|300000|20000\n");
 }
@@ -2194,7 +2280,7 @@ test_throughput(void **state)
 static char *
 capture_search(struct fx *f, const char *q)
 {
-	FILE	*fp = out_open();
+	FILE *fp = out_open();
 
 	CHECK(feed_search(f->s, q, NULL, 10, fp, CAUSE));
 	return out_take(fp);
@@ -2211,33 +2297,38 @@ capture_search(struct fx *f, const char *q)
 static void
 assert_fts_sound(struct fx *f)
 {
-	sqlite3		*db;
-	sqlite3_stmt	*st;
+	sqlite3	     *db;
+	sqlite3_stmt *st;
 
-	sql_exec(f->path, "INSERT INTO record_fts (record_fts)"
+	sql_exec(f->path,
+	    "INSERT INTO record_fts (record_fts)"
 	    " VALUES ('integrity-check')");
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	if (sqlite3_exec(db,
-	    "CREATE VIRTUAL TABLE temp.ref USING fts5 (title, creator,"
-	    " subject, description,"
-	    " tokenize = 'unicode61 remove_diacritics 2');"
-	    "INSERT INTO temp.ref (rowid, title, creator, subject,"
-	    " description) SELECT record_id, title, creator, subject,"
-	    " description FROM record_fts_doc;"
-	    "CREATE VIRTUAL TABLE temp.vi USING fts5vocab (main, record_fts,"
-	    " instance);"
-	    "CREATE VIRTUAL TABLE temp.vr USING fts5vocab (temp, ref,"
-	    " instance);", NULL, NULL, NULL) != SQLITE_OK)
+		"CREATE VIRTUAL TABLE temp.ref USING fts5 (title, creator,"
+		" subject, description,"
+		" tokenize = 'unicode61 remove_diacritics 2');"
+		"INSERT INTO temp.ref (rowid, title, creator, subject,"
+		" description) SELECT record_id, title, creator, subject,"
+		" description FROM record_fts_doc;"
+		"CREATE VIRTUAL TABLE temp.vi USING fts5vocab (main, "
+		"record_fts,"
+		" instance);"
+		"CREATE VIRTUAL TABLE temp.vr USING fts5vocab (temp, ref,"
+		" instance);",
+		NULL, NULL, NULL) != SQLITE_OK)
 		fail_msg("reference index: %s", sqlite3_errmsg(db));
-	assert_int_equal(sqlite3_prepare_v2(db,
-	    "SELECT (SELECT count(*) FROM (SELECT * FROM temp.vi EXCEPT"
-	    " SELECT * FROM temp.vr)), (SELECT count(*) FROM (SELECT * FROM"
-	    " temp.vr EXCEPT SELECT * FROM temp.vi))", -1, &st, NULL),
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+		"SELECT (SELECT count(*) FROM (SELECT * FROM temp.vi EXCEPT"
+		" SELECT * FROM temp.vr)), (SELECT count(*) FROM (SELECT * FROM"
+		" temp.vr EXCEPT SELECT * FROM temp.vi))",
+		-1, &st, NULL),
 	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	if (sqlite3_column_int(st, 0) != 0 || sqlite3_column_int(st, 1) != 0)
 		fail_msg("index and content differ: %d term instances only "
-		    "in the index, %d only in the content",
+			 "in the index, %d only in the content",
 		    sqlite3_column_int(st, 0), sqlite3_column_int(st, 1));
 	sqlite3_finalize(st);
 	sqlite3_close(db);
@@ -2246,7 +2337,7 @@ assert_fts_sound(struct fx *f)
 static void
 assert_search(struct fx *f, const char *q, const char *want)
 {
-	char	*out = capture_search(f, q);
+	char *out = capture_search(f, q);
 
 	if (want == NULL)
 		assert_string_equal(out, "");
@@ -2264,13 +2355,16 @@ assert_search(struct fx *f, const char *q, const char *want)
 static void
 test_fts_in_step(void **state)
 {
-	struct fx		*f = *state;
+	struct fx		    *f = *state;
 	static const struct store_dc dc1[] = {
 		{ "title", "Zebra crossings", "en" },
 		{ "title", "", NULL },
 		{ "creator", "Пушкин, А. С.", "ru" },
 		{ "subject", "Say \"hi\"\nthen\tgo \\ home", NULL },
-		{ "description", "ctl\001" "end of Almatý", NULL },
+		{ "description",
+		    "ctl\001"
+		    "end of Almatý",
+		    NULL },
 		{ "title", "Второе заглавие", "ru" },
 		{ "language", "en", NULL },
 	};
@@ -2278,7 +2372,7 @@ test_fts_in_step(void **state)
 		{ "description", "Gamma rays", NULL },
 		{ "title", "Okapi", NULL },
 	};
-	struct store_record	 r, o;
+	struct store_record r, o;
 
 	r = mkrec("oai:f:1", "2024-01-01", 0, META1);
 	r.dc = dc1;
@@ -2337,15 +2431,18 @@ test_fts_in_step(void **state)
 	assert_search(f, "zebra", NULL);
 	assert_search(f, "physics", "oai:f:2");
 	/* A rebuild from the view gives the index the store keeps. */
-	sql_exec(f->path, "INSERT INTO record_fts (record_fts)"
+	sql_exec(f->path,
+	    "INSERT INTO record_fts (record_fts)"
 	    " VALUES ('rebuild')");
 	assert_fts_sound(f);
 	assert_search(f, "physics", "oai:f:2");
 	/* No copy of the text: record_fts_content is gone. */
-	assert_sql(f, "SELECT count(*) FROM sqlite_schema"
-	    " WHERE name = 'record_fts_content'", "0\n");
-	assert_sql(f, "SELECT v FROM record_fts_config WHERE k = 'automerge'",
-	    "32\n");
+	assert_sql(f,
+	    "SELECT count(*) FROM sqlite_schema"
+	    " WHERE name = 'record_fts_content'",
+	    "0\n");
+	assert_sql(
+	    f, "SELECT v FROM record_fts_config WHERE k = 'automerge'", "32\n");
 }
 
 /*
@@ -2358,7 +2455,7 @@ test_fts_in_step(void **state)
 static void
 test_search_plain_words(void **state)
 {
-	struct fx		*f = *state;
+	struct fx		    *f = *state;
 	static const struct store_dc dc1[] = {
 		{ "title", "Taylor-Jones on COVID-19", NULL },
 		{ "creator", "O'Brien, Pat", NULL },
@@ -2375,12 +2472,11 @@ test_search_plain_words(void **state)
 		{ "description", "Taylor", NULL },
 	};
 	static const struct store_dc *const dcs[] = { dc1, dc2, dc3 };
-	static const size_t ndcs[] = { nitems(dc1), nitems(dc2),
-	    nitems(dc3) };
+	static const size_t ndcs[] = { nitems(dc1), nitems(dc2), nitems(dc3) };
 	/* want: a bit per record, 1 << (n - 1) for oai:q:n. */
 	static const struct {
-		const char	*q;
-		int		 want;
+		const char *q;
+		int	    want;
 	} cases[] = {
 		{ "Taylor-Jones", 1 },
 		{ "COVID-19", 1 },
@@ -2413,10 +2509,10 @@ test_search_plain_words(void **state)
 		{ "\"covid 19\"", 1 },
 		{ "NEAR(jones taylor, 2)", 3 },
 	};
-	struct store_record	 r;
-	char			 id[16], want[64], *out;
-	size_t			 i, j, n;
-	int			 lines;
+	struct store_record r;
+	char		    id[16], want[64], *out;
+	size_t		    i, j, n;
+	int		    lines;
 
 	for (i = 0; i < nitems(dcs); i++) {
 		snprintf(id, sizeof(id), "oai:q:%zu", i + 1);
@@ -2437,14 +2533,14 @@ test_search_plain_words(void **state)
 				fail_msg("search [%s]: oai:q:%zu %s: %s",
 				    cases[i].q, j + 1,
 				    (cases[i].want >> j) & 1 ? "not found" :
-				    "found", out);
+							       "found",
+				    out);
 			n += (cases[i].want >> j) & 1;
 		}
 		assert_int_equal(lines, n);
 		free(out);
 	}
 }
-
 
 /*
  * An update takes the old terms out by reading content.dc in C when it is
@@ -2455,7 +2551,7 @@ test_search_plain_words(void **state)
 static void
 test_fts_update_paths(void **state)
 {
-	struct fx		*f = *state;
+	struct fx		    *f = *state;
 	static const struct store_dc dc1[] = {
 		{ "subject", "Tab\there \"quoted\" back\\slash", "a\"b" },
 		{ "title", "Quagga\r\nline", NULL },
@@ -2466,7 +2562,7 @@ test_fts_update_paths(void **state)
 	static const struct store_dc dc2[] = {
 		{ "title", "Narwhal", NULL },
 	};
-	struct store_record	 r;
+	struct store_record r;
 
 	r = mkrec("oai:u:1", "2024-01-01", 0, META1);
 	r.dc = dc1;
@@ -2484,7 +2580,8 @@ test_fts_update_paths(void **state)
 	/* By hand: blanks and escapes store.c never writes. */
 	store_close(f->s);
 	f->s = NULL;
-	sql_exec(f->path, "UPDATE content SET dc ="
+	sql_exec(f->path,
+	    "UPDATE content SET dc ="
 	    " '[ [0, \"Caf\\u00e9 \\/ Okapi\"] , [2,\"Yak\"] ]'"
 	    " WHERE record_id = (SELECT id FROM record"
 	    " WHERE identifier = 'oai:u:1');"
@@ -2532,7 +2629,7 @@ tokenize_utf8(struct buf *b, uint32_t c)
 static uint64_t
 tokenize_rand(uint64_t *s)
 {
-	uint64_t	z;
+	uint64_t z;
 
 	z = (*s += 0x9e3779b97f4a7c15ULL);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -2544,7 +2641,7 @@ tokenize_rand(uint64_t *s)
 static int
 tokens_cb(void *ctx, int flags, const char *tok, int len, int start, int end)
 {
-	struct buf	*b = ctx;
+	struct buf *b = ctx;
 
 	buf_printf(b, "%d %d ", start, end);
 	buf_add(b, tok, (size_t)len);
@@ -2555,11 +2652,12 @@ tokens_cb(void *ctx, int flags, const char *tok, int len, int start, int end)
 static fts5_api *
 fts5_api_of(sqlite3 *db)
 {
-	fts5_api	*api = NULL;
-	sqlite3_stmt	*st;
+	fts5_api     *api = NULL;
+	sqlite3_stmt *st;
 
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st,
-	    NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL),
+	    SQLITE_OK);
 	sqlite3_bind_pointer(st, 1, &api, "fts5_api_ptr", NULL);
 	sqlite3_step(st);
 	sqlite3_finalize(st);
@@ -2605,10 +2703,13 @@ test_fts_tokenizer_same(void **state)
 	for (a = 0; a < nitems(args); a++) {
 		for (j = 0; j < 2; j++) {
 			api[j] = fts5_api_of(db[j]);
-			assert_int_equal(api[j]->xFindTokenizer(api[j],
-			    "unicode61", &ctx, &tk[j]), SQLITE_OK);
-			assert_int_equal(tk[j].xCreate(ctx, (const char **)
-			    args[a], nargs[a], &t[j]), SQLITE_OK);
+			assert_int_equal(api[j]->xFindTokenizer(
+					     api[j], "unicode61", &ctx, &tk[j]),
+			    SQLITE_OK);
+			assert_int_equal(
+			    tk[j].xCreate(
+				ctx, (const char **)args[a], nargs[a], &t[j]),
+			    SQLITE_OK);
 		}
 		assert_ptr_not_equal(tk[0].xTokenize, tk[1].xTokenize);
 		for (k = 0; k < 0x110000 / 256 + 64; k++) {
@@ -2631,19 +2732,23 @@ test_fts_tokenizer_same(void **state)
 				/* Random bytes. */
 				n = 1 + (size_t)(tokenize_rand(&rng) % 4000);
 				for (i = 0; i < n; i++)
-					buf_addch(&text, (char)(1 +
-					    tokenize_rand(&rng) % 255));
+					buf_addch(&text,
+					    (char)(1 +
+						tokenize_rand(&rng) % 255));
 			}
 			for (j = 0; j < 2; j++) {
 				buf_reset(&out[j]);
-				assert_int_equal(tk[j].xTokenize(t[j], &out[j],
-				    FTS5_TOKENIZE_DOCUMENT, text.data,
-				    (int)text.len, tokens_cb), SQLITE_OK);
+				assert_int_equal(
+				    tk[j].xTokenize(t[j], &out[j],
+					FTS5_TOKENIZE_DOCUMENT, text.data,
+					(int)text.len, tokens_cb),
+				    SQLITE_OK);
 			}
-			if (out[0].len != out[1].len || memcmp(out[0].data,
-			    out[1].data, out[0].len) != 0)
+			if (out[0].len != out[1].len ||
+			    memcmp(out[0].data, out[1].data, out[0].len) != 0)
 				fail_msg("arguments %zu, text %zu: tokens "
-				    "differ", a, k);
+					 "differ",
+				    a, k);
 		}
 		for (j = 0; j < 2; j++)
 			tk[j].xDelete(t[j]);
@@ -2662,9 +2767,9 @@ test_fts_tokenizer_same(void **state)
 static void
 old_database(struct fx *f, int version, const char *data)
 {
-	struct buf	 b;
-	char		*p;
-	int		 v;
+	struct buf b;
+	char	  *p;
+	int	   v;
 
 	xasprintf(&p, "%s/v%d.db", f->dir, version);
 	buf_init(&b, 1 << 20);
@@ -2694,8 +2799,8 @@ old_database(struct fx *f, int version, const char *data)
 static void
 test_migrate_fts(void **state)
 {
-	struct fx	*f = *state;
-	char		*q;
+	struct fx *f = *state;
+	char	  *q;
 
 	old_database(f, 4,
 	    "INSERT INTO source (id, name, created) VALUES (1, 'old', 'x');"
@@ -2717,10 +2822,14 @@ test_migrate_fts(void **state)
 	assert_search(f, "zebra", "\"identifier\":\"oai:old:7\"");
 	assert_search(f, "stripes", "about\\n[stripes]");
 	assert_search(f, "giraffe", "oai:old:8");
-	assert_sql(f, "SELECT title, description FROM record_fts_doc"
-	    " WHERE record_id = 7", "Ancient zebra|about\nstripes\n");
-	assert_sql(f, "SELECT count(*) FROM sqlite_schema"
-	    " WHERE name = 'record_fts_content'", "0\n");
+	assert_sql(f,
+	    "SELECT title, description FROM record_fts_doc"
+	    " WHERE record_id = 7",
+	    "Ancient zebra|about\nstripes\n");
+	assert_sql(f,
+	    "SELECT count(*) FROM sqlite_schema"
+	    " WHERE name = 'record_fts_content'",
+	    "0\n");
 }
 
 /*
@@ -2730,8 +2839,8 @@ test_migrate_fts(void **state)
 static void
 test_migrate_fts_merge(void **state)
 {
-	struct fx	*f = *state;
-	char		*q;
+	struct fx *f = *state;
+	char	  *q;
 
 	old_database(f, 5,
 	    "INSERT INTO source (id, name, created) VALUES (1, 'old', 'x');"
@@ -2743,13 +2852,14 @@ test_migrate_fts_merge(void **state)
 	    "INSERT INTO record_fts (rowid, title, creator, subject,"
 	    " description) VALUES (7, 'Ancient zebra', NULL, NULL,"
 	    " 'about\nstripes');");
-	assert_sql(f, "SELECT v FROM record_fts_config WHERE k = 'automerge'",
-	    "8\n");
+	assert_sql(
+	    f, "SELECT v FROM record_fts_config WHERE k = 'automerge'", "8\n");
 	reopen(f, 0);
 	xasprintf(&q, "%zu\n", store_nmigrations);
 	assert_sql(f, "PRAGMA user_version", q);
 	free(q);
-	assert_sql(f, "SELECT k, v FROM record_fts_config"
+	assert_sql(f,
+	    "SELECT k, v FROM record_fts_config"
 	    " WHERE k IN ('automerge', 'crisismerge') ORDER BY k",
 	    "automerge|32\ncrisismerge|128\n");
 	assert_fts_sound(f);
@@ -2764,23 +2874,23 @@ test_migrate_fts_merge(void **state)
  * that the first harvest after the upgrade finds the same metadata,
  * written another way, unchanged.
  */
-#define TMPL_META1							\
-	"<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/"	\
-	"oai_dc/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\">"	\
-	"<dc:title xml:lang=\"en\">A title</dc:title><dc:creator>Doe, J."	\
+#define TMPL_META1 \
+	"<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/" \
+	"oai_dc/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\">" \
+	"<dc:title xml:lang=\"en\">A title</dc:title><dc:creator>Doe, J." \
 	"</dc:creator><dc:subject>Physics</dc:subject></oai_dc:dc>"
-#define TMPL_META2							\
-	"<oai_dc:dc xmlns:dc='http://purl.org/dc/elements/1.1/' "	\
-	"xmlns:oai_dc='http://www.openarchives.org/OAI/2.0/oai_dc/'>"	\
-	"<dc:title xml:lang='en'>A title</dc:title><dc:creator>Doe, J."	\
+#define TMPL_META2 \
+	"<oai_dc:dc xmlns:dc='http://purl.org/dc/elements/1.1/' " \
+	"xmlns:oai_dc='http://www.openarchives.org/OAI/2.0/oai_dc/'>" \
+	"<dc:title xml:lang='en'>A title</dc:title><dc:creator>Doe, J." \
 	"</dc:creator><dc:subject>Physics</dc:subject></oai_dc:dc>"
 
 /* record.hash as version 6 made it, for sets a and b; NULL: deleted. */
 static uint64_t
 v6_hash(const char *meta)
 {
-	unsigned char	head[9] = { 0, 2 };
-	uint64_t	h;
+	unsigned char head[9] = { 0, 2 };
+	uint64_t      h;
 
 	head[0] = meta == NULL;
 	h = hash_add(HASH_INIT, head, sizeof(head));
@@ -2794,9 +2904,9 @@ v6_hash(const char *meta)
 static void
 test_migrate_rehash(void **state)
 {
-	struct fx		*f = *state;
-	struct store_record	 r;
-	char			*q, *want;
+	struct fx	   *f = *state;
+	struct store_record r;
+	char		   *q, *want;
 
 	r = mkrec("oai:x:whole", "2024-01-01", 0, C14N_BASE);
 	assert_int_equal(put(f, &r), STORE_NEW);
@@ -2804,14 +2914,16 @@ test_migrate_rehash(void **state)
 	assert_int_equal(put(f, &r), STORE_NEW);
 	r = mkrec("oai:x:gone", "2024-01-01", 1, NULL);
 	assert_int_equal(put(f, &r), STORE_TOMBSTONE);
-	assert_sql(f, "SELECT r.identifier, c.template_id IS NOT NULL,"
+	assert_sql(f,
+	    "SELECT r.identifier, c.template_id IS NOT NULL,"
 	    " c.xml IS NOT NULL FROM record r JOIN content c"
 	    " ON c.record_id = r.id ORDER BY r.id",
 	    "oai:x:whole|0|1\noai:x:tmpl|1|0\n");
 	/* What version 6 left: the hashes of the bytes. */
 	store_close(f->s);
 	f->s = NULL;
-	xasprintf(&q, "UPDATE record SET hash = %lld WHERE identifier ="
+	xasprintf(&q,
+	    "UPDATE record SET hash = %lld WHERE identifier ="
 	    " 'oai:x:whole'; UPDATE record SET hash = %lld WHERE identifier ="
 	    " 'oai:x:tmpl'; ALTER TABLE record DROP COLUMN c14n;"
 	    " PRAGMA user_version = 6",
@@ -2820,15 +2932,15 @@ test_migrate_rehash(void **state)
 	free(q);
 	/* A deleted record's hash had no metadata and stays. */
 	xasprintf(&want, "%lld\n", (long long)v6_hash(NULL));
-	assert_sql(f, "SELECT hash FROM record WHERE identifier = 'oai:x:gone'",
-	    want);
+	assert_sql(
+	    f, "SELECT hash FROM record WHERE identifier = 'oai:x:gone'", want);
 
 	reopen(f, 0);
 	xasprintf(&q, "%zu\n", store_nmigrations);
 	assert_sql(f, "PRAGMA user_version", q);
 	free(q);
-	assert_sql(f, "SELECT hash FROM record WHERE identifier = 'oai:x:gone'",
-	    want);
+	assert_sql(
+	    f, "SELECT hash FROM record WHERE identifier = 'oai:x:gone'", want);
 	free(want);
 	assert_sql(f, "SELECT count(*) FROM record WHERE c14n = 0", "3\n");
 	r = mkrec("oai:x:whole", "2024-01-02", 0, c14n_same[0]);
@@ -2853,9 +2965,9 @@ test_migrate_rehash(void **state)
 static long long
 wal_bytes(struct fx *f)
 {
-	struct stat	 sb;
-	char		*wal;
-	long long	 n;
+	struct stat sb;
+	char	   *wal;
+	long long   n;
 
 	xasprintf(&wal, "%s-wal", f->path);
 	n = stat(wal, &sb) == 0 ? (long long)sb.st_size : 0;
@@ -2867,15 +2979,17 @@ wal_bytes(struct fx *f)
 static void
 put_numbered(struct fx *f, int n)
 {
-	struct store_record	 r;
-	struct store_dc		 dc;
-	enum store_change	 c;
-	char			 id[32], title[64], meta[3000];
+	struct store_record r;
+	struct store_dc	    dc;
+	enum store_change   c;
+	char		    id[32], title[64], meta[3000];
 
 	snprintf(id, sizeof(id), "oai:x:%d", n);
 	snprintf(title, sizeof(title), "Title %d", n);
-	snprintf(meta, sizeof(meta), "<dc><title>%s</title><description>%0*d"
-	    "</description></dc>", title, 2000, n);
+	snprintf(meta, sizeof(meta),
+	    "<dc><title>%s</title><description>%0*d"
+	    "</description></dc>",
+	    title, 2000, n);
 	dc = (struct store_dc){ "title", title, NULL };
 	r = mkrec(id, "2024-01-01", 0, meta);
 	r.dc = &dc;
@@ -2895,13 +3009,19 @@ put_numbered(struct fx *f, int n)
 static void
 test_checkpoint_async(void **state)
 {
-	struct fx		*f = *state;
-	enum { TRIGGER = 16, STEP = 8, CAP = 64, NTX = 60, PERTX = 20,
-	    NTX2 = 12 };
-	struct store_ckpt_stats	 st, before;
-	char			*got;
-	long long		 wal, wal_max = 0, bound;
-	int			 i, k, tries;
+	struct fx *f = *state;
+	enum {
+		TRIGGER = 16,
+		STEP = 8,
+		CAP = 64,
+		NTX = 60,
+		PERTX = 20,
+		NTX2 = 12
+	};
+	struct store_ckpt_stats st, before;
+	char		       *got;
+	long long		wal, wal_max = 0, bound;
+	int			i, k, tries;
 
 	CHECK(store_checkpoint_async(f->s, TRIGGER, STEP, CAP, CAUSE));
 	/* Twice is harmless. */
@@ -2921,10 +3041,12 @@ test_checkpoint_async(void **state)
 			break;
 		usleep(10000);
 	}
-	print_message("# checkpoints: %lld on the thread, %lld inline, "
+	print_message(
+	    "# checkpoints: %lld on the thread, %lld inline, "
 	    "%lld failed, WAL at most %lld pages, %lld bytes, commits of up "
-	    "to %lld pages\n", st.passes, st.inline_passes, st.failed,
-	    st.max_frames, wal_max, st.max_txn);
+	    "to %lld pages\n",
+	    st.passes, st.inline_passes, st.failed, st.max_frames, wal_max,
+	    st.max_txn);
 	assert_true(st.passes > 0);
 	assert_true(st.inline_passes > 0);
 	assert_int_equal(st.failed, 0);
@@ -2949,7 +3071,7 @@ test_checkpoint_async(void **state)
 	}
 	store_checkpoint_stats(f->s, &st);
 	print_message("# bigger commits: %lld passes, %lld inline, WAL at "
-	    "most %lld pages, commits of up to %lld\n",
+		      "most %lld pages, commits of up to %lld\n",
 	    st.passes - before.passes, st.inline_passes - before.inline_passes,
 	    st.max_frames, st.max_txn);
 	/* Every commit passes CAP: without stretching, one pass each. */
@@ -2979,8 +3101,8 @@ test_checkpoint_async(void **state)
 static void
 test_run_interrupted(void **state)
 {
-	struct fx	*f = *state;
-	int64_t		 killed, other, next, src2;
+	struct fx *f = *state;
+	int64_t	   killed, other, next, src2;
 
 	killed = store_run_begin(f->s, f->src, NULL);
 	src2 = store_source(f->s, "two", "https://two.example/oai", 0, CAUSE);
@@ -2989,14 +3111,16 @@ test_run_interrupted(void **state)
 	assert_true(other > 0);
 	next = store_run_begin(f->s, f->src, NULL);
 	assert_true(next > killed);
-	assert_sql(f, "SELECT id = (SELECT min(id) FROM run), source_id = 1,"
+	assert_sql(f,
+	    "SELECT id = (SELECT min(id) FROM run), source_id = 1,"
 	    " status, error, ended IS NOT NULL FROM run ORDER BY id",
 	    "1|1|failed|interrupted|1\n"
 	    "0|0|running|NULL|0\n"
 	    "0|1|running|NULL|0\n");
 	CHECK(store_run_end(f->s, next, "ok", NULL, NULL, CAUSE));
 	CHECK(store_run_end(f->s, other, "ok", NULL, NULL, CAUSE));
-	assert_sql(f, "SELECT group_concat(status || '/' || ifnull(error, ''),"
+	assert_sql(f,
+	    "SELECT group_concat(status || '/' || ifnull(error, ''),"
 	    " ' ') FROM (SELECT * FROM run ORDER BY id)",
 	    "failed/interrupted ok/ ok/\n");
 }
@@ -3010,12 +3134,12 @@ test_run_interrupted(void **state)
 static void
 test_open_new_file_locked(void **state)
 {
-	struct fx	*f = *state;
-	struct store	*s2;
-	sqlite3		*db;
-	char		*p, c = 0;
-	pid_t		 pid;
-	int		 fds[2], status;
+	struct fx    *f = *state;
+	struct store *s2;
+	sqlite3	     *db;
+	char	     *p, c = 0;
+	pid_t	      pid;
+	int	      fds[2], status;
 
 	xasprintf(&p, "%s/new.db", f->dir);
 	assert_int_equal(pipe(fds), 0);
@@ -3026,7 +3150,7 @@ test_open_new_file_locked(void **state)
 		close(fds[0]);
 		if (sqlite3_open(p, &db) != SQLITE_OK ||
 		    sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-		    SQLITE_OK)
+			SQLITE_OK)
 			_exit(1);
 		if (write(fds[1], "x", 1) != 1)
 			_exit(1);
@@ -3042,22 +3166,23 @@ test_open_new_file_locked(void **state)
 		fail_msg("store_open while locked: %s", cause_);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	assert_true(store_source(s2, "nur", "https://nur.example/oai", 0,
-	    CAUSE) > 0);
+	assert_true(
+	    store_source(s2, "nur", "https://nur.example/oai", 0, CAUSE) > 0);
 	store_close(s2);
 	free(p);
 }
 
 /* Fields of other metadata formats (filed by name) */
 
-#define MODS_HEAD	"<mods xmlns=\"http://www.loc.gov/mods/v3\">"
-#define MODS1								\
-	MODS_HEAD "<titleInfo><title xml:lang=\"en\">Zebra studies</title>"	\
-	"</titleInfo><abstract xml:lang=\"en\">About stripes &amp; "	\
-	"quaggas</abstract><note>n1</note><note>n2</note></mods>"
-#define MODS2								\
-	MODS_HEAD "<titleInfo><title xml:lang=\"en\">Zebra studies</title>"	\
-	"</titleInfo><abstract xml:lang=\"en\">About okapis</abstract>"	\
+#define MODS_HEAD "<mods xmlns=\"http://www.loc.gov/mods/v3\">"
+#define MODS1 \
+	MODS_HEAD "<titleInfo><title xml:lang=\"en\">Zebra studies</title>" \
+		  "</titleInfo><abstract xml:lang=\"en\">About stripes &amp; " \
+		  "quaggas</abstract><note>n1</note><note>n2</note></mods>"
+#define MODS2 \
+	MODS_HEAD \
+	"<titleInfo><title xml:lang=\"en\">Zebra studies</title>" \
+	"</titleInfo><abstract xml:lang=\"en\">About okapis</abstract>" \
 	"<note>n1</note><note>n2</note></mods>"
 
 static const struct store_dc mods1[] = {
@@ -3083,11 +3208,11 @@ static const struct store_dc mods2[] = {
 static void
 test_fields_put(void **state)
 {
-	struct fx		*f = *state;
-	struct store_record	 r, rp;
-	struct store_prepared	 p;
-	struct store_prep	*prep;
-	char			*h1, *h2;
+	struct fx	     *f = *state;
+	struct store_record   r, rp;
+	struct store_prepared p;
+	struct store_prep    *prep;
+	char		     *h1, *h2;
 
 	r = mkrec("oai:m:1", "2024-01-01", 0, MODS1);
 	r.prefix = "mods";
@@ -3099,7 +3224,8 @@ test_fields_put(void **state)
 	    "quaggas\",\"en\"],[\"mods:note\",\"n1\"],[\"mods:note\","
 	    "\"n2\"]]\n");
 	check_content(f, &r, "template");
-	assert_sql(f, "SELECT element, value, lang FROM dc"
+	assert_sql(f,
+	    "SELECT element, value, lang FROM dc"
 	    " WHERE element NOT IN (SELECT name FROM dc_element)"
 	    " ORDER BY position",
 	    "abstract|About stripes & quaggas|en\nmods:note|n1|NULL\n"
@@ -3121,16 +3247,20 @@ test_fields_put(void **state)
 	assert_int_equal(put(f, &rp), STORE_NEW);
 	store_prep_free(prep);
 	check_content(f, &r, "template");
-	assert_sql(f, "SELECT count(DISTINCT dc), count(DISTINCT template_id)"
-	    " FROM content", "1|1\n");
+	assert_sql(f,
+	    "SELECT count(DISTINCT dc), count(DISTINCT template_id)"
+	    " FROM content",
+	    "1|1\n");
 
 	/* Again as it was: unchanged, the same hash. */
 	r.identifier = "oai:m:1";
-	h1 = sql(f->path, "SELECT hash FROM record WHERE identifier ="
+	h1 = sql(f->path,
+	    "SELECT hash FROM record WHERE identifier ="
 	    " 'oai:m:1'");
 	r.datestamp = "2024-01-02";
 	assert_int_equal(put(f, &r), STORE_UNCHANGED);
-	h2 = sql(f->path, "SELECT hash FROM record WHERE identifier ="
+	h2 = sql(f->path,
+	    "SELECT hash FROM record WHERE identifier ="
 	    " 'oai:m:1'");
 	assert_string_equal(h1, h2);
 	free(h2);
@@ -3141,14 +3271,17 @@ test_fields_put(void **state)
 	r.dc = mods2;
 	r.ndc = nitems(mods2);
 	assert_int_equal(put(f, &r), STORE_UPDATED);
-	h2 = sql(f->path, "SELECT hash FROM record WHERE identifier ="
+	h2 = sql(f->path,
+	    "SELECT hash FROM record WHERE identifier ="
 	    " 'oai:m:1'");
 	assert_string_not_equal(h1, h2);
 	free(h1);
 	free(h2);
 	check_content(f, &r, "template");
-	assert_sql(f, "SELECT kind FROM change WHERE identifier = 'oai:m:1'"
-	    " ORDER BY seq", "new\nupdated\n");
+	assert_sql(f,
+	    "SELECT kind FROM change WHERE identifier = 'oai:m:1'"
+	    " ORDER BY seq",
+	    "new\nupdated\n");
 	/* The index took the old terms out (past the named fields). */
 	assert_fts_sound(f);
 	assert_search(f, "zebra", "oai:m:1");
@@ -3178,7 +3311,7 @@ test_fields_put(void **state)
 static void
 test_fields_export(void **state)
 {
-	struct fx		*f = *state;
+	struct fx		    *f = *state;
 	static const struct store_dc dc[] = {
 		{ "abstract", "First \"abstract\"", "en" },
 		{ "creator", "Doe, J.", NULL },
@@ -3186,14 +3319,15 @@ test_fields_export(void **state)
 		{ "title", "Zebra", NULL },
 		{ "abstract", "Второе", "ru" },
 	};
-	static const char want[] = "{\"source\":\"nur\",\"identifier\":"
+	static const char want[] =
+	    "{\"source\":\"nur\",\"identifier\":"
 	    "\"oai:f:1\",\"prefix\":\"mods\",\"datestamp\":\"2024-01-01\","
 	    "\"deleted\":false,\"sets\":[\"a\",\"b\"],\"dc\":{\"title\":"
 	    "[\"Zebra\"],\"creator\":[\"Doe, J.\"]},\"fields\":{\"abstract\":"
 	    "[\"First \\\"abstract\\\"\",\"Второе\"],\"x_y.z-1\":"
 	    "[\"odd name\"]},\"metadata\":\"<mods/>\"}\n";
-	struct store_record	 r;
-	char			*out, *line;
+	struct store_record r;
+	char		   *out, *line;
 
 	r = mkrec("oai:f:1", "2024-01-01", 0, "<mods/>");
 	r.prefix = "mods";
@@ -3207,8 +3341,7 @@ test_fields_export(void **state)
 	assert_int_equal(count_lines(out), 2);
 	line = nth_line(out, 0);
 	assert_json(line, "json_valid(j)", "1");
-	assert_json(line, "json_extract(j, '$.fields.abstract[1]')",
-	    "Второе");
+	assert_json(line, "json_extract(j, '$.fields.abstract[1]')", "Второе");
 	assert_json(line, "(SELECT group_concat(key) FROM json_each(j))",
 	    "source,identifier,prefix,datestamp,deleted,sets,dc,fields,"
 	    "metadata");
@@ -3228,21 +3361,30 @@ test_fields_bad_names(void **state)
 {
 	struct fx		*f = *state;
 	static const char *const bad[] = {
-		"", "1abc", "_abc", "a b", "a\"b", "a/b", "caf\303\251",
+		"",
+		"1abc",
+		"_abc",
+		"a b",
+		"a\"b",
+		"a/b",
+		"caf\303\251",
 		"dc:title\n",
 		"a123456789012345678901234567890123456789012345678901234567890"
 		"1234",
 	};
 	static const char *const good[] = {
-		"x", "Abstract", "mods:titleInfo.title", "a-b_c.d:e",
+		"x",
+		"Abstract",
+		"mods:titleInfo.title",
+		"a-b_c.d:e",
 		"a123456789012345678901234567890123456789012345678901234567890"
 		"123",
 	};
-	struct store_dc		 dc[2] = { { "title", "T", NULL } };
-	struct store_record	 r;
-	enum store_change	 c;
-	char			*cause = NULL, id[32];
-	size_t			 i;
+	struct store_dc	    dc[2] = { { "title", "T", NULL } };
+	struct store_record r;
+	enum store_change   c;
+	char		   *cause = NULL, id[32];
+	size_t		    i;
 
 	assert_int_equal(strlen(bad[nitems(bad) - 1]), 65);
 	assert_int_equal(strlen(good[nitems(good) - 1]), 64);
@@ -3253,8 +3395,8 @@ test_fields_bad_names(void **state)
 		dc[1].value = "v";
 		r.dc = dc;
 		r.ndc = 2;
-		assert_int_equal(store_put(f->s, f->src, 0, &r, &c, &cause),
-		    -1);
+		assert_int_equal(
+		    store_put(f->s, f->src, 0, &r, &c, &cause), -1);
 		if (strstr(cause, "is not a field name") == NULL ||
 		    strstr(cause, log_q(bad[i])) == NULL)
 			fail_msg("%s: %s", bad[i], cause);
@@ -3273,7 +3415,8 @@ test_fields_bad_names(void **state)
 	}
 	CHECK(store_commit(f->s, CAUSE));
 	assert_sql(f, "SELECT count(*) FROM record", "5\n");
-	assert_sql(f, "SELECT group_concat(element, ' ') FROM"
+	assert_sql(f,
+	    "SELECT group_concat(element, ' ') FROM"
 	    " (SELECT element FROM dc WHERE position = 1 ORDER BY record_id)",
 	    "x Abstract mods:titleInfo.title a-b_c.d:e "
 	    "a123456789012345678901234567890123456789012345678901234567890"
@@ -3288,10 +3431,11 @@ test_fields_bad_names(void **state)
 static void
 test_migrate_fields(void **state)
 {
-	struct fx		*f = *state;
-	struct store_record	 r;
-	char			*exp1, *exp2, *view1, *q;
-	static const char view_q[] = "SELECT record_id, position, element,"
+	struct fx	   *f = *state;
+	struct store_record r;
+	char		   *exp1, *exp2, *view1, *q;
+	static const char   view_q[] =
+	    "SELECT record_id, position, element,"
 	    " hex(value), lang FROM dc ORDER BY record_id, position";
 
 	r = mkrec("oai:v:tmpl", "2024-01-01", 0, TMPL_META1);
@@ -3309,7 +3453,8 @@ test_migrate_fields(void **state)
 	/* Back to version 7, as its migrations left it. */
 	store_close(f->s);
 	f->s = NULL;
-	sql_exec(f->path, "BEGIN; DROP VIEW dc;"
+	sql_exec(f->path,
+	    "BEGIN; DROP VIEW dc;"
 	    "CREATE VIEW dc (record_id, position, element, value, lang) AS"
 	    "  SELECT c.record_id, j.key, e.name, j.value ->> 1, j.value ->> 2"
 	    "  FROM content c, json_each(c.dc) j"
@@ -3343,91 +3488,86 @@ main(void)
 {
 	log_init(LOG_LVL_WARN);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_migrate_fresh, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_migrate_too_new, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_not_a_database, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_migrate_fresh, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_migrate_too_new, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_not_a_database, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rdonly, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hash_canonical, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_hash_canonical, setup, teardown),
 		cmocka_unit_test(test_hash_pieces),
-		cmocka_unit_test_setup_teardown(test_sweep_future_datestamp,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_put_transitions, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_put_stale_granularity,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_put_sets, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_put_unchanged_keeps_rows,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_put_errors, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_rollback, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_commit_persists, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_list_state, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_source_and_runs, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_export_exact, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_export_filters, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_rows_stop, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_changes, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_changes_seq_not_reused,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_status, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_schema_layout, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_content_forms, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_template_shared, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_template_rollback, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_dc_json, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_seq_counter, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_record_delete, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_fts_in_step, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_fts_update_paths, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_search_plain_words, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sweep_future_datestamp, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_put_transitions, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_put_stale_granularity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_put_sets, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_put_unchanged_keeps_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_put_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_commit_persists, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_list_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_source_and_runs, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_export_exact, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_export_filters, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_rows_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_changes_seq_not_reused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_schema_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_content_forms, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_template_shared, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_template_rollback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dc_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_seq_counter, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_record_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_fts_in_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_fts_update_paths, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_search_plain_words, setup, teardown),
 		cmocka_unit_test(test_fts_tokenizer_same),
-		cmocka_unit_test_setup_teardown(test_migrate_rehash, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_migrate_fts_merge, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_migrate_fts, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_checkpoint_async, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_throughput, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_run_interrupted, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_open_new_file_locked,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fields_put, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_fields_export, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_fields_bad_names, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_migrate_fields, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_migrate_rehash, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_migrate_fts_merge, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_migrate_fts, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_checkpoint_async, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_throughput, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_run_interrupted, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_open_new_file_locked, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_fields_put, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_fields_export, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_fields_bad_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_migrate_fields, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

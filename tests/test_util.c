@@ -18,11 +18,11 @@
  * oai-provider-service milliseconds.
  */
 static const struct {
-	const char	*in;
-	const char	*out;		/* NULL: refused */
-	long long	 t;
-	int		 gran;
-	int		 canonical;
+	const char *in;
+	const char *out; /* NULL: refused */
+	long long   t;
+	int	    gran;
+	int	    canonical;
 } ds_cases[] = {
 	/* OAI-PMH's own forms. */
 	{ "2024-01-02", "2024-01-02", 1704153600, GRAN_DAY, 1 },
@@ -31,8 +31,7 @@ static const struct {
 	{ "1970-01-01T00:00:00Z", "1970-01-01T00:00:00Z", 0, GRAN_SECONDS, 1 },
 	{ "2024-02-29", "2024-02-29", 1709164800, GRAN_DAY, 1 },
 	{ "2000-02-29", "2000-02-29", 951782400, GRAN_DAY, 1 },
-	{ "1969-12-31T23:59:59Z", "1969-12-31T23:59:59Z", -1, GRAN_SECONDS,
-	    1 },
+	{ "1969-12-31T23:59:59Z", "1969-12-31T23:59:59Z", -1, GRAN_SECONDS, 1 },
 	{ "0001-01-01", "0001-01-01", -62135596800LL, GRAN_DAY, 1 },
 	{ "9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z", 253402300799LL,
 	    GRAN_SECONDS, 1 },
@@ -47,8 +46,8 @@ static const struct {
 	    GRAN_SECONDS, 0 },
 	/* Compact (ISO 8601 basic) forms. */
 	{ "20210311", "2021-03-11", 1615420800, GRAN_DAY, 0 },
-	{ "20240102T030405Z", "2024-01-02T03:04:05Z", 1704164645,
-	    GRAN_SECONDS, 0 },
+	{ "20240102T030405Z", "2024-01-02T03:04:05Z", 1704164645, GRAN_SECONDS,
+	    0 },
 	{ "20240102T0304Z", "2024-01-02T03:04:00Z", 1704164640, GRAN_SECONDS,
 	    0 },
 	{ "20240102T030405+0100", "2024-01-02T02:04:05Z", 1704161045,
@@ -73,10 +72,10 @@ static const struct {
 	    GRAN_SECONDS, 0 },
 	{ "2024-01-02T03:04:05", "2024-01-02T03:04:05Z", 1704164645,
 	    GRAN_SECONDS, 0 },
-	{ "2024-01-02T03:04Z", "2024-01-02T03:04:00Z", 1704164640,
-	    GRAN_SECONDS, 0 },
-	{ "2024-01-02T03:04", "2024-01-02T03:04:00Z", 1704164640,
-	    GRAN_SECONDS, 0 },
+	{ "2024-01-02T03:04Z", "2024-01-02T03:04:00Z", 1704164640, GRAN_SECONDS,
+	    0 },
+	{ "2024-01-02T03:04", "2024-01-02T03:04:00Z", 1704164640, GRAN_SECONDS,
+	    0 },
 	{ "2016-12-31T23:59:60Z", "2016-12-31T23:59:59Z", 1483228799,
 	    GRAN_SECONDS, 0 },
 	/* Refused: out of range. */
@@ -139,18 +138,18 @@ static const struct {
 static void
 test_datestamps(void **state)
 {
-	enum oai_granularity	g;
-	time_t			t;
-	char			out[DATESTAMP_LEN];
-	size_t			i;
-	int			canon;
+	enum oai_granularity g;
+	time_t		     t;
+	char		     out[DATESTAMP_LEN];
+	size_t		     i;
+	int		     canon;
 
 	for (i = 0; i < nitems(ds_cases); i++) {
 		if (datestamp_read(ds_cases[i].in, &t, &g, &canon) == -1) {
 			if (ds_cases[i].out != NULL)
 				fail_msg("refused %s", ds_cases[i].in);
-			assert_int_equal(datestamp_parse(ds_cases[i].in, NULL,
-			    NULL), -1);
+			assert_int_equal(
+			    datestamp_parse(ds_cases[i].in, NULL, NULL), -1);
 			continue;
 		}
 		if (ds_cases[i].out == NULL)
@@ -173,14 +172,14 @@ test_datestamps(void **state)
 }
 
 /* Bytes a mutation puts in; then two more operations: drop, cut. */
-static const char	 ds_bytes[] = "0159:-+.TZ \x01\xff";
-#define DS_OPS	(sizeof(ds_bytes) - 1 + 2)
+static const char ds_bytes[] = "0159:-+.TZ \x01\xff";
+#define DS_OPS (sizeof(ds_bytes) - 1 + 2)
 
 /* in with byte k replaced, dropped or made the end, in a buffer its size. */
 static char *
 ds_mutate(const char *in, size_t k, size_t op)
 {
-	char	*m, *exact;
+	char *m, *exact;
 
 	m = xstrdup(in);
 	if (op < sizeof(ds_bytes) - 1)
@@ -203,11 +202,11 @@ ds_mutate(const char *in, size_t k, size_t op)
 static void
 test_datestamp_mutations(void **state)
 {
-	enum oai_granularity	 g, g2;
-	time_t			 t, t2;
-	char			 out[DATESTAMP_LEN], *m;
-	size_t			 i, k, op, tried = 0, taken = 0;
-	int			 canon, canon2;
+	enum oai_granularity g, g2;
+	time_t		     t, t2;
+	char		     out[DATESTAMP_LEN], *m;
+	size_t		     i, k, op, tried = 0, taken = 0;
+	int		     canon, canon2;
 
 	for (i = 0; i < nitems(ds_cases); i++)
 		for (k = 0; ds_cases[i].in[k] != '\0'; k++)
@@ -217,10 +216,11 @@ test_datestamp_mutations(void **state)
 				if (datestamp_read(m, &t, &g, &canon) == 0) {
 					taken++;
 					datestamp_format(t, g, out);
-					assert_int_equal(canon,
-					    strcmp(out, m) == 0);
+					assert_int_equal(
+					    canon, strcmp(out, m) == 0);
 					assert_int_equal(datestamp_read(out,
-					    &t2, &g2, &canon2), 0);
+							     &t2, &g2, &canon2),
+					    0);
 					assert_int_equal(canon2, 1);
 					assert_true(t2 == t && g2 == g);
 				}
@@ -234,17 +234,26 @@ static void
 test_numbers(void **state)
 {
 	static const struct {
-		const char	*in;
-		long long	 want;	/* -1: error */
+		const char *in;
+		long long   want; /* -1: error */
 	} durations[] = {
-		{ "90", 90 }, { "30s", 30 }, { "15m", 900 }, { "6h", 21600 },
-		{ "1d", 86400 }, { "2w", 1209600 }, { "", -1 }, { "h", -1 },
-		{ "5x", -1 }, { "-5m", -1 }, { "1.5h", -1 }, { " 5m", -1 },
+		{ "90", 90 },
+		{ "30s", 30 },
+		{ "15m", 900 },
+		{ "6h", 21600 },
+		{ "1d", 86400 },
+		{ "2w", 1209600 },
+		{ "", -1 },
+		{ "h", -1 },
+		{ "5x", -1 },
+		{ "-5m", -1 },
+		{ "1.5h", -1 },
+		{ " 5m", -1 },
 		{ "99999999999999999999d", -1 },
 	};
-	const char	*errstr;
-	long long	 v;
-	size_t		 i;
+	const char *errstr;
+	long long   v;
+	size_t	    i;
 
 	for (i = 0; i < nitems(durations); i++) {
 		if (parse_duration(durations[i].in, &v, &errstr) == 0)
@@ -266,8 +275,8 @@ test_numbers(void **state)
 static void
 test_hex_digit(void **state)
 {
-	const char	*digits = "0123456789abcdef", *upper = "ABCDEF";
-	int		 c, n = 0;
+	const char *digits = "0123456789abcdef", *upper = "ABCDEF";
+	int	    c, n = 0;
 
 	for (c = 0; c < 16; c++)
 		assert_int_equal(hex_digit(digits[c]), c);
@@ -283,25 +292,28 @@ static void
 test_json(void **state)
 {
 	static const struct {
-		const char	*in;
-		const char	*out;
+		const char *in;
+		const char *out;
 	} cases[] = {
 		{ "plain", "\"plain\"" },
 		{ "q\"b\\s/", "\"q\\\"b\\\\s/\"" },
-		{ "a\nb\tc\rd\x01" "e", "\"a\\nb\\tc\\rd\\u0001e\"" },
+		{ "a\nb\tc\rd\x01"
+		  "e",
+		    "\"a\\nb\\tc\\rd\\u0001e\"" },
 		{ "Қазақстан ā€˜", "\"Қазақстан ā€˜\"" },
 		{ "bad \xff\xfe end", "\"bad \\ufffd\\ufffd end\"" },
 		{ "cut \xe2\x82", "\"cut \\ufffd\\ufffd\"" },
-		{ "surrogate \xed\xa0\x80", "\"surrogate \\ufffd\\ufffd\\ufffd\"" },
+		{ "surrogate \xed\xa0\x80",
+		    "\"surrogate \\ufffd\\ufffd\\ufffd\"" },
 		{ "", "\"\"" },
 	};
-	struct buf	b;
-	size_t		i;
+	struct buf b;
+	size_t	   i;
 
 	for (i = 0; i < nitems(cases); i++) {
 		buf_init(&b, 1024);
-		assert_int_equal(json_add_string(&b, cases[i].in, (size_t)-1),
-		    0);
+		assert_int_equal(
+		    json_add_string(&b, cases[i].in, (size_t)-1), 0);
 		assert_string_equal(buf_str(&b), cases[i].out);
 		buf_free(&b);
 	}
@@ -310,7 +322,7 @@ test_json(void **state)
 static void
 test_buf_cap(void **state)
 {
-	struct buf	b;
+	struct buf b;
 
 	buf_init(&b, 8);
 	assert_int_equal(buf_addstr(&b, "12345678"), 0);
@@ -328,12 +340,12 @@ static void
 test_url_redact(void **state)
 {
 	static const struct {
-		const char	*in;
-		const char	*out;
+		const char *in;
+		const char *out;
 	} cases[] = {
 		{ "https://user:pass@host/oai", "https://user:***@host/oai" },
 		{ "http://u:p@127.0.0.1:8080/oai?verb=Identify",
-		  "http://u:***@127.0.0.1:8080/oai?verb=Identify" },
+		    "http://u:***@127.0.0.1:8080/oai?verb=Identify" },
 		/* An '@' in the password: the last one ends the userinfo. */
 		{ "https://u:p@ss@host/", "https://u:***@host/" },
 		{ "https://u:@host/", "https://u:***@host/" },
@@ -345,23 +357,24 @@ test_url_redact(void **state)
 		{ "https://host:8443", "https://host:8443" },
 		{ "", "" },
 	};
-	char	*r;
-	size_t	 i;
+	char  *r;
+	size_t i;
 
 	for (i = 0; i < nitems(cases); i++) {
 		r = url_redact(cases[i].in);
 		assert_string_equal(r, cases[i].out);
 		free(r);
 	}
-	assert_string_equal(log_qurl("http://a:secret@h/"),
-	    "\"http://a:***@h/\"");
+	assert_string_equal(
+	    log_qurl("http://a:secret@h/"), "\"http://a:***@h/\"");
 }
 
 static void
 test_log_quote(void **state)
 {
 	assert_string_equal(log_q("a b"), "\"a b\"");
-	assert_string_equal(log_q("x\"y\\z\nw\x1b"), "\"x\\\"y\\\\z\\nw\\x1b\"");
+	assert_string_equal(
+	    log_q("x\"y\\z\nw\x1b"), "\"x\\\"y\\\\z\\nw\\x1b\"");
 	assert_string_equal(log_q(NULL), "\"\"");
 }
 

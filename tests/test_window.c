@@ -15,13 +15,13 @@
 #include "util.h"
 #include "window.h"
 
-#define DAY	86400LL
+#define DAY 86400LL
 
 static time_t
 ts(const char *s)
 {
-	enum oai_granularity	g;
-	time_t			t;
+	enum oai_granularity g;
+	time_t		     t;
 
 	if (datestamp_parse(s, &t, &g) == -1)
 		fail_msg("bad datestamp in test: %s", s);
@@ -32,21 +32,25 @@ static void
 test_unit_end(void **state)
 {
 	static const struct {
-		const char		*t;
-		enum window_unit	 unit;
-		const char		*end;
+		const char	*t;
+		enum window_unit unit;
+		const char	*end;
 	} cases[] = {
-		{ "2024-02-10T08:00:00Z", WINDOW_MONTH, "2024-02-29T23:59:59Z" },
-		{ "2023-02-01T00:00:00Z", WINDOW_MONTH, "2023-02-28T23:59:59Z" },
-		{ "2023-12-31T23:59:59Z", WINDOW_MONTH, "2023-12-31T23:59:59Z" },
-		{ "2023-04-30T12:00:00Z", WINDOW_MONTH, "2023-04-30T23:59:59Z" },
+		{ "2024-02-10T08:00:00Z", WINDOW_MONTH,
+		    "2024-02-29T23:59:59Z" },
+		{ "2023-02-01T00:00:00Z", WINDOW_MONTH,
+		    "2023-02-28T23:59:59Z" },
+		{ "2023-12-31T23:59:59Z", WINDOW_MONTH,
+		    "2023-12-31T23:59:59Z" },
+		{ "2023-04-30T12:00:00Z", WINDOW_MONTH,
+		    "2023-04-30T23:59:59Z" },
 		{ "2023-01-01T00:00:00Z", WINDOW_YEAR, "2023-12-31T23:59:59Z" },
 		{ "2024-07-04T10:00:00Z", WINDOW_YEAR, "2024-12-31T23:59:59Z" },
 		{ "2024-07-04T10:00:00Z", WINDOW_DAY, "2024-07-04T23:59:59Z" },
 		{ "1970-01-01T00:00:00Z", WINDOW_DAY, "1970-01-01T23:59:59Z" },
 	};
-	char	out[DATESTAMP_LEN];
-	size_t	i;
+	char   out[DATESTAMP_LEN];
+	size_t i;
 
 	(void)state;
 	for (i = 0; i < nitems(cases); i++) {
@@ -61,10 +65,10 @@ static void
 walk(enum window_unit unit, enum oai_granularity gran, const char *start,
     const char *end, int open_end, const char *want)
 {
-	struct window	w;
-	char		from[DATESTAMP_LEN], until[DATESTAMP_LEN];
-	char		got[1024] = "";
-	int		n = 0;
+	struct window w;
+	char	      from[DATESTAMP_LEN], until[DATESTAMP_LEN];
+	char	      got[1024] = "";
+	int	      n = 0;
 
 	window_init(&w, unit, gran, DAY, ts(start), ts(end), open_end);
 	do {
@@ -116,10 +120,10 @@ simulate(enum window_unit unit, enum oai_granularity gran, long long limit,
     const char *start, const char *end, time_t refuse_until,
     long long *last_span)
 {
-	struct window	w;
-	time_t		s = ts(start), e = ts(end), next;
-	long long	span;
-	int		refusals = 0, windows = 0;
+	struct window w;
+	time_t	      s = ts(start), e = ts(end), next;
+	long long     span;
+	int	      refusals = 0, windows = 0;
 
 	window_init(&w, unit, gran, DAY, s, e, 0);
 	next = w.from;
@@ -132,8 +136,8 @@ simulate(enum window_unit unit, enum oai_granularity gran, long long limit,
 	}
 	for (;;) {
 		span = (long long)(w.until - w.from) + 1;
-		if (span > limit && (refuse_until == 0 ||
-		    w.from < refuse_until)) {
+		if (span > limit &&
+		    (refuse_until == 0 || w.from < refuse_until)) {
 			assert_int_equal(window_halve(&w), 0);
 			assert_true(++refusals < 10000);
 			continue;
@@ -159,9 +163,9 @@ static void
 test_refusals(void **state)
 {
 	static const struct {
-		enum window_unit	 unit;
-		enum oai_granularity	 gran;
-		long long		 limit;
+		enum window_unit     unit;
+		enum oai_granularity gran;
+		long long	     limit;
 	} cases[] = {
 		{ WINDOW_YEAR, GRAN_SECONDS, 40 * DAY },
 		{ WINDOW_YEAR, GRAN_DAY, 40 * DAY },
@@ -170,8 +174,8 @@ test_refusals(void **state)
 		{ WINDOW_MONTH, GRAN_DAY, DAY },
 		{ WINDOW_YEAR, GRAN_SECONDS, 400 * DAY },
 	};
-	long long	last;
-	size_t		i;
+	long long last;
+	size_t	  i;
 
 	(void)state;
 	for (i = 0; i < nitems(cases); i++)
@@ -183,14 +187,14 @@ test_refusals(void **state)
 static void
 test_widen(void **state)
 {
-	long long	last;
+	long long last;
 
 	(void)state;
 	simulate(WINDOW_YEAR, GRAN_SECONDS, 30 * DAY, "2020-01-01T00:00:00Z",
 	    "2026-12-31T23:59:59Z", ts("2021-01-01T00:00:00Z"), &last);
 	assert_int_equal(last, 365 * DAY);
-	simulate(WINDOW_MONTH, GRAN_DAY, 5 * DAY, "2020-01-01",
-	    "2020-06-30", ts("2020-02-01"), &last);
+	simulate(WINDOW_MONTH, GRAN_DAY, 5 * DAY, "2020-01-01", "2020-06-30",
+	    ts("2020-02-01"), &last);
 	assert_int_equal(last, 30 * DAY);
 }
 
@@ -198,8 +202,8 @@ test_widen(void **state)
 static void
 test_minimum(void **state)
 {
-	struct window	w;
-	char		from[DATESTAMP_LEN], until[DATESTAMP_LEN];
+	struct window w;
+	char	      from[DATESTAMP_LEN], until[DATESTAMP_LEN];
 
 	(void)state;
 	window_init(&w, WINDOW_DAY, GRAN_DAY, 3600, ts("2024-01-01"),
@@ -216,7 +220,7 @@ test_minimum(void **state)
 	assert_int_equal(window_halve(&w), 0);	/* 6 h */
 	assert_int_equal(window_halve(&w), 0);	/* 3 h */
 	assert_int_equal(window_halve(&w), 0);	/* 1.5 h */
-	assert_int_equal(window_halve(&w), -1);	/* 45 min < 1 h */
+	assert_int_equal(window_halve(&w), -1); /* 45 min < 1 h */
 	window_format(&w, GRAN_SECONDS, from, until);
 	assert_string_equal(from, "2024-01-01T00:00:00Z");
 	assert_string_equal(until, "2024-01-01T01:29:59Z");

@@ -18,27 +18,27 @@
 
 #include "writer.h"
 
-#define NWORK	200
+#define NWORK 200
 
 struct log {
-	pthread_t	 caller;
-	int		 order[NWORK];
-	int		 n;
-	int		 elsewhere;	/* pieces run off the caller's thread */
-	int		 running;	/* pieces running now */
-	int		 overlap;	/* a piece began while one ran */
+	pthread_t caller;
+	int	  order[NWORK];
+	int	  n;
+	int	  elsewhere; /* pieces run off the caller's thread */
+	int	  running;   /* pieces running now */
+	int	  overlap;   /* a piece began while one ran */
 };
 
 struct piece {
-	struct log	*log;
-	int		 i;
-	long		 sleep_ns;
+	struct log *log;
+	int	    i;
+	long	    sleep_ns;
 };
 
 static void
 nap(long ns)
 {
-	struct timespec	ts = { 0, ns };
+	struct timespec ts = { 0, ns };
 
 	while (nanosleep(&ts, &ts) == -1)
 		continue;
@@ -47,8 +47,8 @@ nap(long ns)
 static void
 work(void *arg)
 {
-	struct piece	*p = arg;
-	struct log	*l = p->log;
+	struct piece *p = arg;
+	struct log   *l = p->log;
 
 	/* Unsynchronized on purpose: only one piece may run at a time. */
 	if (l->running++ != 0)
@@ -75,10 +75,10 @@ piece_init(struct piece *p, struct log *l, int i, long sleep_ns)
 static void
 test_in_order_elsewhere(void **state)
 {
-	struct writer	*w;
-	struct log	 l;
-	struct piece	*p;
-	int		 i;
+	struct writer *w;
+	struct log     l;
+	struct piece  *p;
+	int	       i;
 
 	memset(&l, 0, sizeof(l));
 	l.caller = pthread_self();
@@ -107,10 +107,10 @@ test_in_order_elsewhere(void **state)
 static void
 test_wait_sees_results(void **state)
 {
-	struct writer	*w;
-	struct log	 l;
-	struct piece	 p;
-	int		 round;
+	struct writer *w;
+	struct log     l;
+	struct piece   p;
+	int	       round;
 
 	assert_non_null(w = writer_new());
 	for (round = 0; round < 5; round++) {
@@ -125,17 +125,17 @@ test_wait_sees_results(void **state)
 
 /* A piece that waits for the test to let it go. */
 struct gate {
-	pthread_mutex_t	 mtx;
-	pthread_cond_t	 cv;
-	int		 entered;
-	int		 open;
-	int		 done;
+	pthread_mutex_t mtx;
+	pthread_cond_t	cv;
+	int		entered;
+	int		open;
+	int		done;
 };
 
 static void
 gated(void *arg)
 {
-	struct gate	*g = arg;
+	struct gate *g = arg;
 
 	pthread_mutex_lock(&g->mtx);
 	g->entered = 1;
@@ -149,8 +149,8 @@ gated(void *arg)
 static void
 test_busy_until_done(void **state)
 {
-	struct writer	*w;
-	struct gate	 g;
+	struct writer *w;
+	struct gate    g;
 
 	memset(&g, 0, sizeof(g));
 	pthread_mutex_init(&g.mtx, NULL);
@@ -179,9 +179,9 @@ test_busy_until_done(void **state)
 static void
 test_free_finishes(void **state)
 {
-	struct writer	*w;
-	struct log	 l;
-	struct piece	 p;
+	struct writer *w;
+	struct log     l;
+	struct piece   p;
 
 	piece_init(&p, &l, 7, 30000000);
 	assert_non_null(w = writer_new());
@@ -196,8 +196,8 @@ test_free_finishes(void **state)
 static void
 test_no_writer_inline(void **state)
 {
-	struct log	 l;
-	struct piece	 p;
+	struct log   l;
+	struct piece p;
 
 	piece_init(&p, &l, 3, 0);
 	writer_submit(NULL, work, &p);

@@ -26,14 +26,13 @@
 #include "testlib.h"
 #include "util.h"
 
-char	 tmpdir[] = "/tmp/oaiharvest-it-XXXXXX";
-char	 bindir[512];
-
+char tmpdir[] = "/tmp/oaiharvest-it-XXXXXX";
+char bindir[512];
 
 char *
 path(const char *name)
 {
-	char	*p;
+	char *p;
 
 	xasprintf(&p, "%s/%s", tmpdir, name);
 	return p;
@@ -42,10 +41,10 @@ path(const char *name)
 char *
 slurp(const char *file)
 {
-	FILE		*f;
-	struct buf	 b;
-	char		 chunk[8192];
-	size_t		 n;
+	FILE	  *f;
+	struct buf b;
+	char	   chunk[8192];
+	size_t	   n;
 
 	buf_init(&b, 512UL * 1024 * 1024);
 	if ((f = fopen(file, "r")) == NULL)
@@ -59,17 +58,18 @@ slurp(const char *file)
 void
 start_server(struct server *s, const char *name, const char *args)
 {
-	char	*portfile, *cmd, *txt;
-	int	 i;
+	char *portfile, *cmd, *txt;
+	int   i;
 
 	portfile = path(name);
 	unlink(portfile);
 	s->pid = fork();
 	assert_true(s->pid >= 0);
 	if (s->pid == 0) {
-		xasprintf(&cmd, "exec %s/oaiserver --port 0 --port-file %s %s "
-		    ">/dev/null 2>>%s/servers.log", bindir, portfile, args,
-		    tmpdir);
+		xasprintf(&cmd,
+		    "exec %s/oaiserver --port 0 --port-file %s %s "
+		    ">/dev/null 2>>%s/servers.log",
+		    bindir, portfile, args, tmpdir);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
@@ -89,7 +89,7 @@ start_server(struct server *s, const char *name, const char *args)
 void
 stop_server(struct server *s)
 {
-	int	status;
+	int status;
 
 	if (s->pid <= 0)
 		return;
@@ -103,9 +103,9 @@ stop_server(struct server *s)
 int
 run(const char *out, const char *err, const char *fmt, ...)
 {
-	va_list	 ap;
-	char	*cmd, *full, *o, *e;
-	int	 st;
+	va_list ap;
+	char   *cmd, *full, *o, *e;
+	int	st;
 
 	va_start(ap, fmt);
 	xvasprintf(&cmd, fmt, ap);
@@ -125,7 +125,7 @@ run(const char *out, const char *err, const char *fmt, ...)
 char *
 read_tmp(const char *name)
 {
-	char	*p, *s;
+	char *p, *s;
 
 	p = path(name);
 	s = slurp(p);
@@ -143,10 +143,10 @@ write_cb(char *p, size_t size, size_t n, void *arg)
 char *
 http(const struct server *s, int post, const char *pathq)
 {
-	CURL		*c;
-	struct buf	 b;
-	char		*url;
-	long		 status = 0;
+	CURL	  *c;
+	struct buf b;
+	char	  *url;
+	long	   status = 0;
 
 	buf_init(&b, 512UL * 1024 * 1024);
 	xasprintf(&url, "http://127.0.0.1:%d%s", s->port, pathq);
@@ -167,8 +167,8 @@ http(const struct server *s, int post, const char *pathq)
 void
 save(const char *name, const char *text)
 {
-	char	*p;
-	FILE	*f;
+	char *p;
+	FILE *f;
 
 	p = path(name);
 	f = fopen(p, "w");
@@ -185,23 +185,22 @@ save(const char *name, const char *text)
 void
 load_jsonl(sqlite3 *db, const char *table, const char *text)
 {
-	sqlite3_stmt	*st;
-	char		*sql;
-	const char	*p, *nl;
+	sqlite3_stmt *st;
+	char	     *sql;
+	const char   *p, *nl;
 
 	xasprintf(&sql, "CREATE TABLE %s(j TEXT CHECK(json_valid(j)))", table);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	free(sql);
 	xasprintf(&sql, "INSERT INTO %s VALUES(?)", table);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
-	    SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	free(sql);
 	for (p = text; *p != '\0'; p = nl + 1) {
 		if ((nl = strchr(p, '\n')) == NULL)
 			nl = p + strlen(p);
 		if (nl > p) {
-			sqlite3_bind_text(st, 1, p, (int)(nl - p),
-			    SQLITE_TRANSIENT);
+			sqlite3_bind_text(
+			    st, 1, p, (int)(nl - p), SQLITE_TRANSIENT);
 			assert_int_equal(sqlite3_step(st), SQLITE_DONE);
 			sqlite3_reset(st);
 		}
@@ -214,8 +213,8 @@ load_jsonl(sqlite3 *db, const char *table, const char *text)
 long long
 q_int(sqlite3 *db, const char *sql)
 {
-	sqlite3_stmt	*st;
-	long long	 v;
+	sqlite3_stmt *st;
+	long long     v;
 
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
@@ -234,54 +233,72 @@ q_int(sqlite3 *db, const char *sql)
 void
 compare_export_dump(const char *exp, const char *dump, const char *src)
 {
-	sqlite3	*db;
+	sqlite3 *db;
 	char	*sql;
 
 	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
 	load_jsonl(db, "e", exp);
 	load_jsonl(db, "d", dump);
-	xasprintf(&sql, "CREATE VIEW ex AS SELECT j FROM e WHERE "
-	    "j->>'source' = '%s' AND j->>'prefix' = 'oai_dc'", src);
+	xasprintf(&sql,
+	    "CREATE VIEW ex AS SELECT j FROM e WHERE "
+	    "j->>'source' = '%s' AND j->>'prefix' = 'oai_dc'",
+	    src);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	free(sql);
 	assert_true(q_int(db, "SELECT count(*) FROM d") > 0);
 	assert_int_equal(q_int(db, "SELECT count(*) FROM ex"),
 	    q_int(db, "SELECT count(*) FROM d"));
 	/* Header fields. */
-	assert_int_equal(q_int(db, "SELECT count(*) FROM ("
-	    "SELECT j->>'identifier', j->>'datestamp', j->>'deleted', "
-	    "j->'sets' FROM ex EXCEPT SELECT j->>'identifier', "
-	    "j->>'datestamp', j->>'deleted', j->'sets' FROM d)"), 0);
-	assert_int_equal(q_int(db, "SELECT count(*) FROM ("
-	    "SELECT j->>'identifier', j->>'datestamp', j->>'deleted', "
-	    "j->'sets' FROM d EXCEPT SELECT j->>'identifier', "
-	    "j->>'datestamp', j->>'deleted', j->'sets' FROM ex)"), 0);
+	assert_int_equal(
+	    q_int(db,
+		"SELECT count(*) FROM ("
+		"SELECT j->>'identifier', j->>'datestamp', j->>'deleted', "
+		"j->'sets' FROM ex EXCEPT SELECT j->>'identifier', "
+		"j->>'datestamp', j->>'deleted', j->'sets' FROM d)"),
+	    0);
+	assert_int_equal(
+	    q_int(db,
+		"SELECT count(*) FROM ("
+		"SELECT j->>'identifier', j->>'datestamp', j->>'deleted', "
+		"j->'sets' FROM d EXCEPT SELECT j->>'identifier', "
+		"j->>'datestamp', j->>'deleted', j->'sets' FROM ex)"),
+	    0);
 	/* Every DC value, element and position. */
-	assert_true(q_int(db, "SELECT count(*) FROM d, json_each(d.j, '$.dc')"
-	    " AS el, json_each(el.value) AS v") > 1000);
-#define DCROWS(t) "SELECT t.j->>'identifier', el.key, v.key, v.value FROM " \
-	t " AS t, json_each(t.j, '$.dc') AS el, json_each(el.value) AS v"
-	assert_int_equal(q_int(db, "SELECT count(*) FROM (" DCROWS("ex")
-	    " EXCEPT " DCROWS("d") ")"), 0);
-	assert_int_equal(q_int(db, "SELECT count(*) FROM (" DCROWS("d")
-	    " EXCEPT " DCROWS("ex") ")"), 0);
+	assert_true(q_int(db,
+			"SELECT count(*) FROM d, json_each(d.j, '$.dc')"
+			" AS el, json_each(el.value) AS v") > 1000);
+#define DCROWS(t) \
+	"SELECT t.j->>'identifier', el.key, v.key, v.value FROM " t \
+	" AS t, json_each(t.j, '$.dc') AS el, json_each(el.value) AS v"
+	assert_int_equal(q_int(db,
+			     "SELECT count(*) FROM (" DCROWS(
+				 "ex") " EXCEPT " DCROWS("d") ")"),
+	    0);
+	assert_int_equal(q_int(db,
+			     "SELECT count(*) FROM (" DCROWS(
+				 "d") " EXCEPT " DCROWS("ex") ")"),
+	    0);
 #undef DCROWS
 	/* Metadata: only for live records, and it holds the title. */
-	assert_int_equal(q_int(db, "SELECT count(*) FROM ex WHERE "
-	    "(j->>'deleted') = (json_type(j, '$.metadata') IS NOT NULL)"), 0);
-	assert_int_equal(q_int(db, "SELECT count(*) FROM ex WHERE "
-	    "j->>'deleted' = 0 AND (instr(j->>'metadata', "
-	    "'http://purl.org/dc/elements/1.1/') = 0 OR "
-	    "instr(j->>'metadata', '<dc:title') = 0)"), 0);
+	assert_int_equal(
+	    q_int(db,
+		"SELECT count(*) FROM ex WHERE "
+		"(j->>'deleted') = (json_type(j, '$.metadata') IS NOT NULL)"),
+	    0);
+	assert_int_equal(q_int(db,
+			     "SELECT count(*) FROM ex WHERE "
+			     "j->>'deleted' = 0 AND (instr(j->>'metadata', "
+			     "'http://purl.org/dc/elements/1.1/') = 0 OR "
+			     "instr(j->>'metadata', '<dc:title') = 0)"),
+	    0);
 	sqlite3_close(db);
 }
-
 
 /* Set up the temporary directory and the binaries' location. */
 int
 testlib_setup(void)
 {
-	const char	*b = getenv("OH_BUILD");
+	const char *b = getenv("OH_BUILD");
 
 	snprintf(bindir, sizeof(bindir), "%s", b != NULL ? b : "build/asan");
 	if (mkdtemp(tmpdir) == NULL)
@@ -293,7 +310,7 @@ testlib_setup(void)
 void
 testlib_teardown(void)
 {
-	char	*cmd;
+	char *cmd;
 
 	curl_global_cleanup();
 	xasprintf(&cmd, "rm -rf %s", tmpdir);

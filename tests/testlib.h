@@ -9,33 +9,30 @@
 #include "util.h"
 
 struct server {
-	pid_t	pid;
-	int	port;
+	pid_t pid;
+	int   port;
 };
 
-extern char	 tmpdir[];
-extern char	 bindir[];
+extern char tmpdir[];
+extern char bindir[];
 
-int	 testlib_setup(void);
-void	 testlib_teardown(void);
+int  testlib_setup(void);
+void testlib_teardown(void);
 /* A file in the test's temporary directory (allocated). */
-char	*path(const char *);
-char	*slurp(const char *);
-char	*read_tmp(const char *);
-void	 save(const char *, const char *);
+char *path(const char *);
+char *slurp(const char *);
+char *read_tmp(const char *);
+void  save(const char *, const char *);
 /* Start oaiserver with args; wait (bounded) for its port. */
-void	 start_server(struct server *, const char *portfile,
-	    const char *args);
+void start_server(struct server *, const char *portfile, const char *args);
 /* SIGTERM; asserts a clean exit. */
-void	 stop_server(struct server *);
+void stop_server(struct server *);
 /* A shell command, stdout and stderr into files of tmpdir; exit code. */
-int	 run(const char *out, const char *err, const char *, ...)
-	    __printflike(3, 4);
+int run(const char *out, const char *err, const char *, ...) __printflike(3, 4);
 /* GET (or POST) to the test server; asserts 200; the body. */
-char	*http(const struct server *, int post, const char *);
-void	 load_jsonl(sqlite3 *, const char *table, const char *text);
+char	 *http(const struct server *, int post, const char *);
+void	  load_jsonl(sqlite3 *, const char *table, const char *text);
 long long q_int(sqlite3 *, const char *sql);
-void	 compare_export_dump(const char *exp, const char *dump,
-	    const char *source);
+void compare_export_dump(const char *exp, const char *dump, const char *source);
 
 #endif

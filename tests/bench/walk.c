@@ -17,21 +17,21 @@
 
 #include <curl/curl.h>
 
-#define MAX_PAGES	10000000L
-#define MAX_PAGE_BYTES	(512UL * 1024 * 1024)
+#define MAX_PAGES      10000000L
+#define MAX_PAGE_BYTES (512UL * 1024 * 1024)
 
 struct page {
-	char	*p;
-	size_t	 len;
-	size_t	 cap;
+	char  *p;
+	size_t len;
+	size_t cap;
 };
 
 static size_t
 on_data(char *ptr, size_t size, size_t n, void *arg)
 {
-	struct page	*pg = arg;
-	size_t		 len = size * n;
-	char		*np;
+	struct page *pg = arg;
+	size_t	     len = size * n;
+	char	    *np;
 
 	if (pg->len + len + 1 > MAX_PAGE_BYTES)
 		return 0;
@@ -51,7 +51,7 @@ on_data(char *ptr, size_t size, size_t n, void *arg)
 static char *
 token(const struct page *pg)
 {
-	const char	*s, *e, *t;
+	const char *s, *e, *t;
 
 	if ((t = memmem(pg->p, pg->len, "<resumptionToken", 16)) == NULL)
 		return NULL;
@@ -66,14 +66,14 @@ token(const struct page *pg)
 int
 main(int argc, char **argv)
 {
-	struct page	 pg = { NULL, 0, 0 };
-	struct timespec	 t0, t1;
-	CURL		*c;
-	CURLcode	 rc;
-	FILE		*fp;
-	char		*url, *tok = NULL, *enc, path[4096];
-	long		 pages = 0, code;
-	double		 bytes = 0;
+	struct page	pg = { NULL, 0, 0 };
+	struct timespec t0, t1;
+	CURL	       *c;
+	CURLcode	rc;
+	FILE	       *fp;
+	char	       *url, *tok = NULL, *enc, path[4096];
+	long		pages = 0, code;
+	double		bytes = 0;
 
 	if (argc < 2 || argc > 3) {
 		fprintf(stderr, "usage: bench-walk URL [DIR]\n");
@@ -89,13 +89,18 @@ main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (pages < MAX_PAGES) {
 		if (tok == NULL) {
-			if (asprintf(&url, "%s?verb=ListRecords"
-			    "&metadataPrefix=oai_dc", argv[1]) == -1)
+			if (asprintf(&url,
+				"%s?verb=ListRecords"
+				"&metadataPrefix=oai_dc",
+				argv[1]) == -1)
 				return 1;
 		} else {
 			enc = curl_easy_escape(c, tok, 0);
-			if (enc == NULL || asprintf(&url, "%s?verb=ListRecords"
-			    "&resumptionToken=%s", argv[1], enc) == -1)
+			if (enc == NULL ||
+			    asprintf(&url,
+				"%s?verb=ListRecords"
+				"&resumptionToken=%s",
+				argv[1], enc) == -1)
 				return 1;
 			curl_free(enc);
 		}
@@ -133,7 +138,7 @@ main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	printf("pages=%ld bytes=%.0f seconds=%.3f\n", pages, bytes,
 	    (double)(t1.tv_sec - t0.tv_sec) +
-	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		(double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	free(tok);
 	free(pg.p);
 	curl_easy_cleanup(c);

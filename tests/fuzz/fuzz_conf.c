@@ -16,21 +16,24 @@
 #include "oh_limits.h"
 #include "util.h"
 
-#define NAME		"fuzz.conf"
+#define NAME "fuzz.conf"
 
-#define CHECK(x)	do { if (!(x)) __builtin_trap(); } while (0)
+#define CHECK(x) \
+	do { \
+		if (!(x)) \
+			__builtin_trap(); \
+	} while (0)
 
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-static void	 check_conf(const struct conf *);
-static void	 check_source(const struct conf *,
-		    const struct conf_source *);
-static void	 check_list(char *const *, size_t);
+static void check_conf(const struct conf *);
+static void check_source(const struct conf *, const struct conf_source *);
+static void check_list(char *const *, size_t);
 
 static void
 check_list(char *const *v, size_t n)
 {
-	size_t	i;
+	size_t i;
 
 	CHECK(n == 0 || v != NULL);
 	for (i = 0; i < n; i++)
@@ -41,7 +44,7 @@ check_list(char *const *v, size_t n)
 static void
 check_source(const struct conf *c, const struct conf_source *s)
 {
-	size_t	n, i;
+	size_t n, i;
 
 	CHECK(s->name != NULL);
 	n = strlen(s->name);
@@ -75,7 +78,7 @@ check_source(const struct conf *c, const struct conf_source *s)
 static void
 check_conf(const struct conf *c)
 {
-	size_t	i;
+	size_t i;
 
 	CHECK(c->path != NULL && strcmp(c->path, NAME) == 0);
 	CHECK(c->database != NULL && c->database[0] != '\0');
@@ -87,8 +90,8 @@ check_conf(const struct conf *c)
 	/* "host:port", or NULL for off. */
 	CHECK(c->status_listen == NULL ||
 	    (strlen(c->status_listen) <= 300 &&
-	    strrchr(c->status_listen, ':') != NULL &&
-	    strrchr(c->status_listen, ':') != c->status_listen));
+		strrchr(c->status_listen, ':') != NULL &&
+		strrchr(c->status_listen, ':') != c->status_listen));
 	CHECK(c->changes_log == NULL || c->changes_log[0] != '\0');
 	CHECK(c->nsources <= MAX_CONF_SOURCES);
 	CHECK(c->nsources == 0 || c->sources != NULL);
@@ -99,8 +102,8 @@ check_conf(const struct conf *c)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct conf	*c;
-	char		*text, *cause = NULL;
+	struct conf *c;
+	char	    *text, *cause = NULL;
 
 	text = xmalloc(size + 1);
 	memcpy(text, data, size);

@@ -39,41 +39,45 @@
 #include "oai.h"
 #include "util.h"
 
-#define META_CHECK_MAX	(64 * 1024)
-#define SAME_CHECK_MAX	(4 * 1024)
+#define META_CHECK_MAX (64 * 1024)
+#define SAME_CHECK_MAX (4 * 1024)
 
-#define CHECK(x)	do { if (!(x)) __builtin_trap(); } while (0)
+#define CHECK(x) \
+	do { \
+		if (!(x)) \
+			__builtin_trap(); \
+	} while (0)
 
-int	LLVMFuzzerInitialize(int *, char ***);
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+int LLVMFuzzerInitialize(int *, char ***);
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 /* How one parse went. */
 struct outcome {
-	int		 ok;
-	size_t		 nrecords;
-	size_t		 nrejects;
-	size_t		 ncalls;	/* all callbacks */
-	size_t		 stop_at;	/* 1-based call that returns -1 */
-	uint64_t	 hash;		/* over everything handed out */
+	int	 ok;
+	size_t	 nrecords;
+	size_t	 nrejects;
+	size_t	 ncalls;  /* all callbacks */
+	size_t	 stop_at; /* 1-based call that returns -1 */
+	uint64_t hash;	  /* over everything handed out */
 };
 
-static void	 quiet(void *, const char *, ...);
-static void	 quiet_s(void *, xmlErrorPtr);
-static void	 check_standalone(const char *, size_t);
-static void	 check_str(const char *);
-static void	 check_trimmed(const char *);
-static void	 check_response(const struct oai_parser *, struct outcome *);
-static uint64_t	 hash_str(uint64_t, const char *);
-static int	 callback_rc(struct outcome *);
-static int	 on_record(void *, const struct oai_record *);
-static int	 on_identify(void *, const struct oai_identify *);
-static int	 on_format(void *, const char *, const char *, const char *);
-static int	 on_set(void *, const char *, const char *);
+static void	quiet(void *, const char *, ...);
+static void	quiet_s(void *, xmlErrorPtr);
+static void	check_standalone(const char *, size_t);
+static void	check_str(const char *);
+static void	check_trimmed(const char *);
+static void	check_response(const struct oai_parser *, struct outcome *);
+static uint64_t hash_str(uint64_t, const char *);
+static int	callback_rc(struct outcome *);
+static int	on_record(void *, const struct oai_record *);
+static int	on_identify(void *, const struct oai_identify *);
+static int	on_format(void *, const char *, const char *, const char *);
+static int	on_set(void *, const char *, const char *);
 #ifdef OAI_REJECT_MAX
-static int	 on_reject(void *, const struct oai_reject *);
+static int on_reject(void *, const struct oai_reject *);
 #endif
-static void	 parse(const uint8_t *, size_t, const uint8_t *, size_t,
-		    size_t, struct outcome *);
+static void parse(
+    const uint8_t *, size_t, const uint8_t *, size_t, size_t, struct outcome *);
 
 static const struct oai_callbacks callbacks = {
 	.on_record = on_record,
@@ -113,10 +117,10 @@ quiet_s(void *ctx, xmlErrorPtr e)
 static void
 check_standalone(const char *m, size_t len)
 {
-	xmlGenericErrorFunc	 saved = xmlGenericError;
-	void			*savedctx = xmlGenericErrorContext;
-	xmlParserCtxtPtr	 ctxt;
-	xmlDocPtr		 doc;
+	xmlGenericErrorFunc saved = xmlGenericError;
+	void		   *savedctx = xmlGenericErrorContext;
+	xmlParserCtxtPtr    ctxt;
+	xmlDocPtr	    doc;
 
 	CHECK(m != NULL && len > 0 && strlen(m) == len);
 	if (len >= META_CHECK_MAX)
@@ -125,8 +129,8 @@ check_standalone(const char *m, size_t len)
 	ctxt = xmlNewParserCtxt();
 	CHECK(ctxt != NULL);
 	ctxt->sax->serror = quiet_s;
-	doc = xmlCtxtReadMemory(ctxt, m, (int)len, "metadata.xml", NULL,
-	    XML_PARSE_NONET);
+	doc = xmlCtxtReadMemory(
+	    ctxt, m, (int)len, "metadata.xml", NULL, XML_PARSE_NONET);
 	if (doc == NULL)
 		__builtin_trap();
 	CHECK(xmlDocGetRootElement(doc) != NULL);
@@ -139,7 +143,7 @@ check_standalone(const char *m, size_t len)
 static void
 check_str(const char *s)
 {
-	const char	*q;
+	const char *q;
 
 	if (s == NULL)
 		return;
@@ -165,9 +169,9 @@ callback_rc(struct outcome *o)
 static int
 on_record(void *arg, const struct oai_record *r)
 {
-	struct outcome	*o = arg;
-	uint64_t	 h = o->hash;
-	size_t		 i;
+	struct outcome *o = arg;
+	uint64_t	h = o->hash;
+	size_t		i;
 
 	CHECK(r->identifier != NULL && r->identifier[0] != '\0');
 	CHECK(r->datestamp != NULL && r->datestamp[0] != '\0');
@@ -210,9 +214,9 @@ on_record(void *arg, const struct oai_record *r)
 static int
 on_identify(void *arg, const struct oai_identify *id)
 {
-	struct outcome	*o = arg;
-	uint64_t	 h = o->hash;
-	size_t		 i;
+	struct outcome *o = arg;
+	uint64_t	h = o->hash;
+	size_t		i;
 
 	h = hash_str(h, "I");
 	h = hash_str(h, id->repository_name);
@@ -235,7 +239,7 @@ on_identify(void *arg, const struct oai_identify *id)
 static int
 on_format(void *arg, const char *prefix, const char *schema, const char *ns)
 {
-	struct outcome	*o = arg;
+	struct outcome *o = arg;
 
 	o->hash = hash_str(o->hash, "F");
 	o->hash = hash_str(o->hash, prefix);
@@ -247,7 +251,7 @@ on_format(void *arg, const char *prefix, const char *schema, const char *ns)
 static int
 on_set(void *arg, const char *spec, const char *name)
 {
-	struct outcome	*o = arg;
+	struct outcome *o = arg;
 
 	o->hash = hash_str(o->hash, "S");
 	o->hash = hash_str(o->hash, spec);
@@ -259,7 +263,7 @@ on_set(void *arg, const char *spec, const char *name)
 static void
 check_trimmed(const char *s)
 {
-	size_t	n;
+	size_t n;
 
 	if (s == NULL)
 		return;
@@ -273,10 +277,10 @@ check_trimmed(const char *s)
 static void
 check_response(const struct oai_parser *p, struct outcome *o)
 {
-	const struct oai_token	*t = oai_parser_token(p);
-	uint64_t		 h = o->hash;
-	size_t			 repairs = oai_parser_repairs(p);
-	int			 verb = oai_parser_verb(p);
+	const struct oai_token *t = oai_parser_token(p);
+	uint64_t		h = o->hash;
+	size_t			repairs = oai_parser_repairs(p);
+	int			verb = oai_parser_verb(p);
 
 	CHECK(verb == OAI_VERB_NONE || oai_verb_name(verb) != NULL);
 	CHECK(verb == OAI_VERB_NONE ||
@@ -287,8 +291,9 @@ check_response(const struct oai_parser *p, struct outcome *o)
 	check_trimmed(oai_parser_error_message(p));
 	h = hash_str(h, oai_parser_error_message(p));
 	CHECK(t != NULL);
-	CHECK(t->present || (t->value == NULL && t->cursor == -1 &&
-	    t->complete_list_size == -1 && t->expiration_date == NULL));
+	CHECK(t->present ||
+	    (t->value == NULL && t->cursor == -1 &&
+		t->complete_list_size == -1 && t->expiration_date == NULL));
 	check_trimmed(t->value);
 	check_str(t->value);
 	check_trimmed(t->expiration_date);
@@ -296,8 +301,7 @@ check_response(const struct oai_parser *p, struct outcome *o)
 	h = hash_add(h, &t->present, sizeof(t->present));
 	h = hash_str(h, t->value);
 	h = hash_add(h, &t->cursor, sizeof(t->cursor));
-	h = hash_add(h, &t->complete_list_size,
-	    sizeof(t->complete_list_size));
+	h = hash_add(h, &t->complete_list_size, sizeof(t->complete_list_size));
 	h = hash_str(h, t->expiration_date);
 	h = hash_add(h, &repairs, sizeof(repairs));
 	o->hash = h;
@@ -307,9 +311,9 @@ check_response(const struct oai_parser *p, struct outcome *o)
 static int
 on_reject(void *arg, const struct oai_reject *rj)
 {
-	struct outcome	*o = arg;
-	uint64_t	 h = o->hash;
-	const char	*c;
+	struct outcome *o = arg;
+	uint64_t	h = o->hash;
+	const char     *c;
 
 	CHECK(rj->cause != NULL && rj->cause[0] != '\0');
 	for (c = rj->cause; *c != '\0'; c++)
@@ -340,10 +344,10 @@ static void
 parse(const uint8_t *doc, size_t len, const uint8_t *sizes, size_t nsizes,
     size_t stop_at, struct outcome *o)
 {
-	struct oai_parser	*p;
-	const char		*cause, *c;
-	size_t			 off = 0, n, i = 0;
-	int			 rc = 0;
+	struct oai_parser *p;
+	const char	  *cause, *c;
+	size_t		   off = 0, n, i = 0;
+	int		   rc = 0;
 
 	memset(o, 0, sizeof(*o));
 	o->stop_at = stop_at;
@@ -384,10 +388,10 @@ parse(const uint8_t *doc, size_t len, const uint8_t *sizes, size_t nsizes,
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct outcome	 fz, one, bytes;
-	const uint8_t	*sizes, *doc;
-	size_t		 nsizes, len, stop_at;
-	uint8_t		 one_byte = 0;
+	struct outcome fz, one, bytes;
+	const uint8_t *sizes, *doc;
+	size_t	       nsizes, len, stop_at;
+	uint8_t	       one_byte = 0;
 
 	if (size < 1)
 		return 0;

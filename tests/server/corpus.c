@@ -16,159 +16,362 @@
 #include "server.h"
 
 /* 2005-01-01T00:00:00Z .. 2025-12-31T23:59:59Z */
-#define DS_FIRST	1104537600LL
-#define DS_LAST		1767225599LL
+#define DS_FIRST 1104537600LL
+#define DS_LAST	 1767225599LL
 
-#define ID_PREFIX	"oai:oaiharvest.test:rec/"
-#define DC_TEXT_MAX	(64 * 1024)
-#define DUMP_LINE_MAX	(1024 * 1024)
+#define ID_PREFIX     "oai:oaiharvest.test:rec/"
+#define DC_TEXT_MAX   (64 * 1024)
+#define DUMP_LINE_MAX (1024 * 1024)
 
 /* Independent random streams of one record. */
 enum stream {
 	STREAM_DATESTAMP = 1,
-	STREAM_FIXED,		/* creators, subjects, ...: by index */
-	STREAM_VERSIONED,	/* title and description: by version too */
+	STREAM_FIXED,	  /* creators, subjects, ...: by index */
+	STREAM_VERSIONED, /* title and description: by version too */
 };
 
 struct rec {
-	int64_t		 datestamp;
-	uint32_t	 version;
-	uint8_t		 deleted;
-	uint8_t		 purged;	/* gone without a trace (deletedRecord
+	int64_t	 datestamp;
+	uint32_t version;
+	uint8_t	 deleted;
+	uint8_t	 purged; /* gone without a trace (deletedRecord
 					   "no"): in no list, no dump */
-	int16_t		 coll;		/* moved to col_<coll>, or -1 */
+	int16_t	 coll;	 /* moved to col_<coll>, or -1 */
 };
 
 struct corpus {
-	struct corpus_conf	 conf;
-	struct rec		*recs;
-	size_t			 n;
-	time_t			 max_ds;	/* the modification clock */
-	uint64_t		 generation;	/* bumped by every change */
-	unsigned int		 xml_style;	/* /control/xml-style */
+	struct corpus_conf conf;
+	struct rec	  *recs;
+	size_t		   n;
+	time_t		   max_ds;     /* the modification clock */
+	uint64_t	   generation; /* bumped by every change */
+	unsigned int	   xml_style;  /* /control/xml-style */
 
 	/* completeListSize of the last filter asked for. */
-	int			 cache_valid;
-	uint64_t		 cache_gen;
-	struct corpus_filter	 cache_f;
-	size_t			 cache_count;
+	int		     cache_valid;
+	uint64_t	     cache_gen;
+	struct corpus_filter cache_f;
+	size_t		     cache_count;
 };
 
 struct rng {
-	uint64_t	 s;
+	uint64_t s;
 };
 
 /* A language of generated text. */
 struct lang {
-	const char		*xml_lang;	/* title's xml:lang, or NULL */
-	const char		*dc_lang;	/* dc:language */
-	const char *const	*words;
-	size_t			 nwords;
-	const char *const	*starters;	/* capitalised openers */
-	size_t			 nstarters;
-	const char *const	*joins;
-	size_t			 njoins;
+	const char	  *xml_lang; /* title's xml:lang, or NULL */
+	const char	  *dc_lang;  /* dc:language */
+	const char *const *words;
+	size_t		   nwords;
+	const char *const *starters; /* capitalised openers */
+	size_t		   nstarters;
+	const char *const *joins;
+	size_t		   njoins;
 };
 
 struct names {
-	const char *const	*surnames;
-	size_t			 nsurnames;
-	const char *const	*given;
-	size_t			 ngiven;
+	const char *const *surnames;
+	size_t		   nsurnames;
+	const char *const *given;
+	size_t		   ngiven;
 };
 
 /* PRNG */
-static uint64_t	 rng_next(struct rng *);
-static void	 rng_seed(struct rng *, uint64_t, uint64_t, uint64_t,
-		    enum stream);
-static size_t	 rng_below(struct rng *, size_t);
+static uint64_t rng_next(struct rng *);
+static void   rng_seed(struct rng *, uint64_t, uint64_t, uint64_t, enum stream);
+static size_t rng_below(struct rng *, size_t);
 
 /* Text */
-static void	 val_start(struct dc_rec *, enum dc_elem, const char *);
-static void	 val_add(struct dc_rec *, const char *);
-static void	 val_end(struct dc_rec *);
-static void	 val_simple(struct dc_rec *, enum dc_elem, const char *);
-static void	 add_words(struct dc_rec *, struct rng *, const struct lang *,
-		    size_t);
-static void	 add_title(struct dc_rec *, struct rng *, const struct lang *);
-static void	 add_description(struct dc_rec *, struct rng *,
-		    const struct lang *);
-static void	 add_creators(struct dc_rec *, struct rng *);
-static void	 add_subjects(struct dc_rec *, struct rng *);
+static void val_start(struct dc_rec *, enum dc_elem, const char *);
+static void val_add(struct dc_rec *, const char *);
+static void val_end(struct dc_rec *);
+static void val_simple(struct dc_rec *, enum dc_elem, const char *);
+static void add_words(
+    struct dc_rec *, struct rng *, const struct lang *, size_t);
+static void add_title(struct dc_rec *, struct rng *, const struct lang *);
+static void add_description(struct dc_rec *, struct rng *, const struct lang *);
+static void add_creators(struct dc_rec *, struct rng *);
+static void add_subjects(struct dc_rec *, struct rng *);
 
 /* Corpus */
-static time_t	 initial_datestamp(uint64_t, size_t);
-static int	 in_set(const struct corpus *, size_t, int);
-static int	 check_index(const struct corpus *, size_t, const char **);
+static time_t initial_datestamp(uint64_t, size_t);
+static int    in_set(const struct corpus *, size_t, int);
+static int    check_index(const struct corpus *, size_t, const char **);
 
-#define PICK(r, t)	((t)[rng_below((r), nitems(t))])
-#define LIST(t)		(t), nitems(t)
+#define PICK(r, t) ((t)[rng_below((r), nitems(t))])
+#define LIST(t)	   (t), nitems(t)
 
 /* Word lists */
 
 static const char *const en_words[] = {
-	"analysis", "approach", "assessment", "border", "capital", "case",
-	"change", "climate", "community", "comparison", "context",
-	"curriculum", "data", "design", "development", "digital", "economic",
-	"education", "effect", "energy", "environment", "evaluation",
-	"evidence", "experience", "factor", "framework", "growth", "health",
-	"history", "identity", "impact", "implementation", "innovation",
-	"institution", "knowledge", "labour", "language", "learning",
-	"market", "method", "migration", "model", "network", "outcome",
-	"policy", "population", "practice", "process", "quality", "reform",
-	"region", "research", "resource", "risk", "role", "rural", "sample",
-	"school", "sector", "society", "steppe", "strategy", "structure",
-	"student", "study", "sustainable", "system", "teacher", "technology",
-	"theory", "transition", "urban", "water", "welfare", "university",
-	"significant", "regional", "national", "local", "empirical",
-	"qualitative", "quantitative", "historical", "social", "public",
+	"analysis",
+	"approach",
+	"assessment",
+	"border",
+	"capital",
+	"case",
+	"change",
+	"climate",
+	"community",
+	"comparison",
+	"context",
+	"curriculum",
+	"data",
+	"design",
+	"development",
+	"digital",
+	"economic",
+	"education",
+	"effect",
+	"energy",
+	"environment",
+	"evaluation",
+	"evidence",
+	"experience",
+	"factor",
+	"framework",
+	"growth",
+	"health",
+	"history",
+	"identity",
+	"impact",
+	"implementation",
+	"innovation",
+	"institution",
+	"knowledge",
+	"labour",
+	"language",
+	"learning",
+	"market",
+	"method",
+	"migration",
+	"model",
+	"network",
+	"outcome",
+	"policy",
+	"population",
+	"practice",
+	"process",
+	"quality",
+	"reform",
+	"region",
+	"research",
+	"resource",
+	"risk",
+	"role",
+	"rural",
+	"sample",
+	"school",
+	"sector",
+	"society",
+	"steppe",
+	"strategy",
+	"structure",
+	"student",
+	"study",
+	"sustainable",
+	"system",
+	"teacher",
+	"technology",
+	"theory",
+	"transition",
+	"urban",
+	"water",
+	"welfare",
+	"university",
+	"significant",
+	"regional",
+	"national",
+	"local",
+	"empirical",
+	"qualitative",
+	"quantitative",
+	"historical",
+	"social",
+	"public",
 };
 static const char *const en_starters[] = {
-	"The", "This", "Our", "Towards", "Rethinking", "Assessing", "Measuring",
-	"Mapping", "Understanding",
+	"The",
+	"This",
+	"Our",
+	"Towards",
+	"Rethinking",
+	"Assessing",
+	"Measuring",
+	"Mapping",
+	"Understanding",
 };
 static const char *const en_joins[] = {
-	"of", "the", "in", "and", "for", "with", "on", "between", "across",
-	"among", "within", "towards",
+	"of",
+	"the",
+	"in",
+	"and",
+	"for",
+	"with",
+	"on",
+	"between",
+	"across",
+	"among",
+	"within",
+	"towards",
 };
 
 static const char *const kk_words[] = {
-	"білім", "ғылым", "ғылыми", "зерттеу", "талдау", "әдіс", "әдістеме",
-	"әлеуметтік", "өнер", "өндіріс", "өзгеріс", "үлгі", "үдеріс",
-	"ұлттық", "ұйым", "жаңа", "маңызды", "даму", "мектеп", "мұғалім",
-	"оқушы", "тіл", "қазақ", "қоғам", "құқық", "қаржы", "шаһар", "гауһар",
-	"жиһаз", "саясат", "экономика", "аймақ", "ауыл", "тарих", "мәдениет",
-	"дәстүр", "ақпарат", "технология", "нәтиже", "мақсат", "міндет",
-	"сапа", "деңгей", "жүйе", "құрылым", "бағдарлама", "тәжірибе", "жоба",
-	"өңір", "халық", "ел", "мемлекеттік", "университет", "студент",
-	"кітапхана", "Қазақстан", "Қарағанды", "Алматы", "Астана",
+	"білім",
+	"ғылым",
+	"ғылыми",
+	"зерттеу",
+	"талдау",
+	"әдіс",
+	"әдістеме",
+	"әлеуметтік",
+	"өнер",
+	"өндіріс",
+	"өзгеріс",
+	"үлгі",
+	"үдеріс",
+	"ұлттық",
+	"ұйым",
+	"жаңа",
+	"маңызды",
+	"даму",
+	"мектеп",
+	"мұғалім",
+	"оқушы",
+	"тіл",
+	"қазақ",
+	"қоғам",
+	"құқық",
+	"қаржы",
+	"шаһар",
+	"гауһар",
+	"жиһаз",
+	"саясат",
+	"экономика",
+	"аймақ",
+	"ауыл",
+	"тарих",
+	"мәдениет",
+	"дәстүр",
+	"ақпарат",
+	"технология",
+	"нәтиже",
+	"мақсат",
+	"міндет",
+	"сапа",
+	"деңгей",
+	"жүйе",
+	"құрылым",
+	"бағдарлама",
+	"тәжірибе",
+	"жоба",
+	"өңір",
+	"халық",
+	"ел",
+	"мемлекеттік",
+	"университет",
+	"студент",
+	"кітапхана",
+	"Қазақстан",
+	"Қарағанды",
+	"Алматы",
+	"Астана",
 };
 static const char *const kk_starters[] = {
-	"Бұл", "Зерттеу", "Мақалада", "Қазақстанда", "Жұмыста", "Нәтижесінде",
-	"Авторлар", "Өңірлік", "Ұлттық",
+	"Бұл",
+	"Зерттеу",
+	"Мақалада",
+	"Қазақстанда",
+	"Жұмыста",
+	"Нәтижесінде",
+	"Авторлар",
+	"Өңірлік",
+	"Ұлттық",
 };
 static const char *const kk_joins[] = {
-	"және", "мен", "үшін", "бойынша", "арқылы", "туралы", "ішінде",
+	"және",
+	"мен",
+	"үшін",
+	"бойынша",
+	"арқылы",
+	"туралы",
+	"ішінде",
 };
 
 static const char *const ru_words[] = {
-	"анализ", "исследование", "развитие", "образование", "общество",
-	"экономика", "политика", "система", "структура", "модель", "метод",
-	"процесс", "качество", "уровень", "результат", "влияние", "регион",
-	"город", "село", "школа", "учитель", "студент", "университет", "язык",
-	"культура", "история", "традиция", "технология", "информация",
-	"данные", "программа", "проект", "реформа", "управление", "население",
-	"миграция", "рынок", "ресурс", "энергия", "вода", "климат", "степь",
-	"устойчивый", "социальный", "экономический", "региональный",
-	"национальный", "современный", "значительный", "сравнительный",
-	"Казахстан", "Евразия",
+	"анализ",
+	"исследование",
+	"развитие",
+	"образование",
+	"общество",
+	"экономика",
+	"политика",
+	"система",
+	"структура",
+	"модель",
+	"метод",
+	"процесс",
+	"качество",
+	"уровень",
+	"результат",
+	"влияние",
+	"регион",
+	"город",
+	"село",
+	"школа",
+	"учитель",
+	"студент",
+	"университет",
+	"язык",
+	"культура",
+	"история",
+	"традиция",
+	"технология",
+	"информация",
+	"данные",
+	"программа",
+	"проект",
+	"реформа",
+	"управление",
+	"население",
+	"миграция",
+	"рынок",
+	"ресурс",
+	"энергия",
+	"вода",
+	"климат",
+	"степь",
+	"устойчивый",
+	"социальный",
+	"экономический",
+	"региональный",
+	"национальный",
+	"современный",
+	"значительный",
+	"сравнительный",
+	"Казахстан",
+	"Евразия",
 };
 static const char *const ru_starters[] = {
-	"Данная", "В", "Исследование", "Статья", "Авторы", "Результаты",
-	"Работа", "Ёмкость",
+	"Данная",
+	"В",
+	"Исследование",
+	"Статья",
+	"Авторы",
+	"Результаты",
+	"Работа",
+	"Ёмкость",
 };
 static const char *const ru_joins[] = {
-	"и", "в", "на", "для", "при", "между", "о", "по",
+	"и",
+	"в",
+	"на",
+	"для",
+	"при",
+	"между",
+	"о",
+	"по",
 };
 
 /* The title's language; the first has no xml:lang. */
@@ -181,45 +384,114 @@ static const struct lang langs[] = {
 
 /* XML-special characters, regularly, and text that looks like markup. */
 static const char *const title_tails[] = {
-	" & Co.", " <draft>", ": a \"case\" study", " (x > y)",
-	": O'Brien's view", " R&D", " — «Қ&Ә»", " &amp; more",
+	" & Co.",
+	" <draft>",
+	": a \"case\" study",
+	" (x > y)",
+	": O'Brien's view",
+	" R&D",
+	" — «Қ&Ә»",
+	" &amp; more",
 };
 static const char *const desc_bits[] = {
-	" (p < 0.05)", " R&D", " \"so-called\"", " O'Neil's", " x > y",
-	" <b>bold</b>", " AT&T", " &amp;", " ]]>", " 'quoted'",
-	" \"Қазақ & Ко\"", " «шыңы» & <не>",
+	" (p < 0.05)",
+	" R&D",
+	" \"so-called\"",
+	" O'Neil's",
+	" x > y",
+	" <b>bold</b>",
+	" AT&T",
+	" &amp;",
+	" ]]>",
+	" 'quoted'",
+	" \"Қазақ & Ко\"",
+	" «шыңы» & <не>",
 };
 
 static const char *const kk_surnames[] = {
-	"Нұрланұлы", "Әбенова", "Сәтбаев", "Қасымов", "Өмірзақова",
-	"Жұмабаев", "Ғабитов", "Үсенова", "Шаһмарданов", "Ысқақова",
-	"Бекмұханбетов", "Иманғалиева",
+	"Нұрланұлы",
+	"Әбенова",
+	"Сәтбаев",
+	"Қасымов",
+	"Өмірзақова",
+	"Жұмабаев",
+	"Ғабитов",
+	"Үсенова",
+	"Шаһмарданов",
+	"Ысқақова",
+	"Бекмұханбетов",
+	"Иманғалиева",
 };
 static const char *const kk_given[] = {
-	"Айгерім", "Нұрсұлтан", "Әлия", "Ерлан", "Гүлнар", "Данияр", "Жанар",
-	"Асқар", "Мөлдір", "Ұлжан", "Құралай", "Бауыржан",
+	"Айгерім",
+	"Нұрсұлтан",
+	"Әлия",
+	"Ерлан",
+	"Гүлнар",
+	"Данияр",
+	"Жанар",
+	"Асқар",
+	"Мөлдір",
+	"Ұлжан",
+	"Құралай",
+	"Бауыржан",
 };
 static const char *const kklat_surnames[] = {
-	"Nurlanuly", "Abenova", "Satbayev", "Kassymov", "Zhumabayev",
+	"Nurlanuly",
+	"Abenova",
+	"Satbayev",
+	"Kassymov",
+	"Zhumabayev",
 	"Omirzakova",
 };
 static const char *const kklat_given[] = {
-	"Aigerim", "Yerlan", "Dariga", "Askar", "Zhanar", "Nursultan",
+	"Aigerim",
+	"Yerlan",
+	"Dariga",
+	"Askar",
+	"Zhanar",
+	"Nursultan",
 };
 static const char *const ru_surnames[] = {
-	"Иванов", "Петрова", "Смирнов", "Кузнецова", "Соколов", "Попова",
-	"Лебедев", "Ёлкина", "Фёдоров", "Щербаков",
+	"Иванов",
+	"Петрова",
+	"Смирнов",
+	"Кузнецова",
+	"Соколов",
+	"Попова",
+	"Лебедев",
+	"Ёлкина",
+	"Фёдоров",
+	"Щербаков",
 };
 static const char *const ru_given[] = {
-	"Алексей", "Мария", "Дмитрий", "Ольга", "Сергей", "Наталья", "Юрий",
+	"Алексей",
+	"Мария",
+	"Дмитрий",
+	"Ольга",
+	"Сергей",
+	"Наталья",
+	"Юрий",
 	"Татьяна",
 };
 static const char *const en_surnames[] = {
-	"Smith", "O'Connor", "Johnson", "Brown", "Williams", "McAllister",
-	"Taylor-Jones", "D'Arcy",
+	"Smith",
+	"O'Connor",
+	"Johnson",
+	"Brown",
+	"Williams",
+	"McAllister",
+	"Taylor-Jones",
+	"D'Arcy",
 };
 static const char *const en_given[] = {
-	"John", "Emily", "Michael", "Sarah", "David", "Anne-Marie", "Chloë",
+	"John",
+	"Emily",
+	"Michael",
+	"Sarah",
+	"David",
+	"Anne-Marie",
+	"Chloë",
 	"James",
 };
 static const struct names names[] = {
@@ -230,15 +502,36 @@ static const struct names names[] = {
 };
 
 static const char *const subjects[] = {
-	"teacher leadership", "education policy", "Soviet heritage",
-	"water resources", "steppe ecology", "білім беру", "көшбасшылық",
-	"әлеуметтік теңсіздік", "тіл саясаты", "ғылыми әдістеме",
-	"образование", "лидерство учителей", "миграция",
-	"экономика Казахстана", "climate change", "R&D management",
-	"law & society", "public health", "urban planning",
-	"digital libraries", "machine learning", "Central Asia",
-	"Орталық Азия", "Центральная Азия", "history", "оқу үдерісі",
-	"гендер", "gender studies", "energy transition", "agriculture",
+	"teacher leadership",
+	"education policy",
+	"Soviet heritage",
+	"water resources",
+	"steppe ecology",
+	"білім беру",
+	"көшбасшылық",
+	"әлеуметтік теңсіздік",
+	"тіл саясаты",
+	"ғылыми әдістеме",
+	"образование",
+	"лидерство учителей",
+	"миграция",
+	"экономика Казахстана",
+	"climate change",
+	"R&D management",
+	"law & society",
+	"public health",
+	"urban planning",
+	"digital libraries",
+	"machine learning",
+	"Central Asia",
+	"Орталық Азия",
+	"Центральная Азия",
+	"history",
+	"оқу үдерісі",
+	"гендер",
+	"gender studies",
+	"energy transition",
+	"agriculture",
 };
 static const char *const publishers[] = {
 	"Nazarbayev University",
@@ -249,19 +542,41 @@ static const char *const publishers[] = {
 	"Oxford University Press",
 };
 static const char *const types[] = {
-	"Article", "Thesis", "Book", "Book chapter", "Conference paper",
-	"Dataset", "Report", "Мақала", "Статья",
+	"Article",
+	"Thesis",
+	"Book",
+	"Book chapter",
+	"Conference paper",
+	"Dataset",
+	"Report",
+	"Мақала",
+	"Статья",
 };
 static const char *const rights[] = {
 	"Attribution-NonCommercial-ShareAlike 3.0 United States",
-	"CC BY 4.0", "Open Access", "Type of access: Restricted",
-	"Барлық құқықтар қорғалған", "Все права защищены",
+	"CC BY 4.0",
+	"Open Access",
+	"Type of access: Restricted",
+	"Барлық құқықтар қорғалған",
+	"Все права защищены",
 };
 
 const char *const dc_elem_names[DC_NELEMS] = {
-	"title", "creator", "subject", "description", "publisher",
-	"contributor", "date", "type", "format", "identifier", "source",
-	"language", "relation", "coverage", "rights",
+	"title",
+	"creator",
+	"subject",
+	"description",
+	"publisher",
+	"contributor",
+	"date",
+	"type",
+	"format",
+	"identifier",
+	"source",
+	"language",
+	"relation",
+	"coverage",
+	"rights",
 };
 
 /* PRNG */
@@ -269,7 +584,7 @@ const char *const dc_elem_names[DC_NELEMS] = {
 static uint64_t
 rng_next(struct rng *r)
 {
-	uint64_t	z;
+	uint64_t z;
 
 	z = (r->s += 0x9e3779b97f4a7c15ULL);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -334,7 +649,7 @@ val_simple(struct dc_rec *d, enum dc_elem e, const char *s)
 static void
 add_words(struct dc_rec *d, struct rng *r, const struct lang *l, size_t n)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < n; i++) {
 		val_add(d, " ");
@@ -364,8 +679,8 @@ add_title(struct dc_rec *d, struct rng *r, const struct lang *l)
 static void
 add_description(struct dc_rec *d, struct rng *r, const struct lang *l)
 {
-	const struct lang	*sl;
-	size_t			 target, start, nsent = 0;
+	const struct lang *sl;
+	size_t		   target, start, nsent = 0;
 
 	val_start(d, DC_DESCRIPTION, NULL);
 	start = d->text.len;
@@ -387,8 +702,8 @@ add_description(struct dc_rec *d, struct rng *r, const struct lang *l)
 static void
 add_creators(struct dc_rec *d, struct rng *r)
 {
-	const struct names	*nm;
-	size_t			 i, n;
+	const struct names *nm;
+	size_t		    i, n;
 
 	n = 2 + rng_below(r, 4);
 	for (i = 0; i < n; i++) {
@@ -405,7 +720,7 @@ add_creators(struct dc_rec *d, struct rng *r)
 static void
 add_subjects(struct dc_rec *d, struct rng *r)
 {
-	size_t	idx[nitems(subjects)], i, j, n, t;
+	size_t idx[nitems(subjects)], i, j, n, t;
 
 	for (i = 0; i < nitems(subjects); i++)
 		idx[i] = i;
@@ -441,12 +756,12 @@ dc_free(struct dc_rec *d)
 void
 corpus_dc(const struct corpus *c, size_t i, struct dc_rec *d)
 {
-	const struct rec	*rec = &c->recs[i - 1];
-	const struct lang	*l;
-	struct rng		 fixed, vers;
-	char			 s[128];
-	size_t			 k;
-	int			 y;
+	const struct rec  *rec = &c->recs[i - 1];
+	const struct lang *l;
+	struct rng	   fixed, vers;
+	char		   s[128];
+	size_t		   k;
+	int		   y;
 
 	buf_reset(&d->text);
 	d->n = 0;
@@ -468,8 +783,8 @@ corpus_dc(const struct corpus *c, size_t i, struct dc_rec *d)
 		snprintf(s, sizeof(s), "%d", y);
 		break;
 	case 1:
-		snprintf(s, sizeof(s), "%d-%02d", y,
-		    1 + (int)rng_below(&fixed, 12));
+		snprintf(
+		    s, sizeof(s), "%d-%02d", y, 1 + (int)rng_below(&fixed, 12));
 		break;
 	default:
 		snprintf(s, sizeof(s), "%d-%02d-%02d", y,
@@ -480,8 +795,8 @@ corpus_dc(const struct corpus *c, size_t i, struct dc_rec *d)
 	val_simple(d, DC_DATE, s);
 	val_simple(d, DC_TYPE, PICK(&fixed, types));
 
-	snprintf(s, sizeof(s), "https://oaiharvest.test/handle/123456789/%zu",
-	    i);
+	snprintf(
+	    s, sizeof(s), "https://oaiharvest.test/handle/123456789/%zu", i);
 	val_simple(d, DC_IDENTIFIER, s);
 	if (rng_below(&fixed, 3) == 0) {
 		snprintf(s, sizeof(s),
@@ -503,7 +818,7 @@ corpus_dc(const struct corpus *c, size_t i, struct dc_rec *d)
 static time_t
 initial_datestamp(uint64_t seed, size_t i)
 {
-	struct rng	r;
+	struct rng r;
 
 	rng_seed(&r, seed, i, 0, STREAM_DATESTAMP);
 	return (time_t)(DS_FIRST +
@@ -513,8 +828,8 @@ initial_datestamp(uint64_t seed, size_t i)
 struct corpus *
 corpus_new(const struct corpus_conf *conf)
 {
-	struct corpus	*c;
-	size_t		 i;
+	struct corpus *c;
+	size_t	       i;
 
 	c = xcalloc(1, sizeof(*c));
 	c->conf = *conf;
@@ -526,8 +841,8 @@ corpus_new(const struct corpus_conf *conf)
 		c->recs[i - 1].version = 0;
 		c->recs[i - 1].purged = 0;
 		c->recs[i - 1].coll = -1;
-		c->recs[i - 1].deleted = conf->deleted_every > 0 &&
-		    i % conf->deleted_every == 0;
+		c->recs[i - 1].deleted =
+		    conf->deleted_every > 0 && i % conf->deleted_every == 0;
 		if (c->recs[i - 1].datestamp > c->max_ds)
 			c->max_ds = c->recs[i - 1].datestamp;
 	}
@@ -564,8 +879,8 @@ corpus_granularity(const struct corpus *c)
 time_t
 corpus_earliest(const struct corpus *c)
 {
-	time_t	min = DS_FIRST;
-	size_t	i;
+	time_t min = DS_FIRST;
+	size_t i;
 
 	for (i = 0; i < c->n; i++)
 		if (i == 0 || c->recs[i].datestamp < min)
@@ -591,14 +906,14 @@ corpus_identifier(size_t i, char *out, size_t len)
 size_t
 corpus_lookup(const struct corpus *c, const char *id)
 {
-	const char	*errstr;
-	long long	 v;
-	char		 canon[64];
+	const char *errstr;
+	long long   v;
+	char	    canon[64];
 
 	if (strncmp(id, ID_PREFIX, sizeof(ID_PREFIX) - 1) != 0)
 		return 0;
 	if (parse_ll(id + sizeof(ID_PREFIX) - 1, 1, (long long)c->n, &v,
-	    &errstr) == -1)
+		&errstr) == -1)
 		return 0;
 	corpus_identifier((size_t)v, canon, sizeof(canon));
 	if (c->recs[v - 1].purged)
@@ -617,9 +932,9 @@ corpus_nsets(const struct corpus *c)
 int
 corpus_set_lookup(const struct corpus *c, const char *spec)
 {
-	const char	*errstr;
-	long long	 v;
-	char		 canon[32];
+	const char *errstr;
+	long long   v;
+	char	    canon[32];
 
 	if (c->conf.sets == 0)
 		return -1;
@@ -663,7 +978,7 @@ coll_of(const struct corpus *c, size_t i)
 size_t
 corpus_rec_sets(const struct corpus *c, size_t i, int *out)
 {
-	size_t	n = 0;
+	size_t n = 0;
 
 	if (c->conf.sets == 0)
 		return 0;
@@ -687,7 +1002,7 @@ in_set(const struct corpus *c, size_t i, int set)
 size_t
 corpus_next(const struct corpus *c, size_t start, const struct corpus_filter *f)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = start == 0 ? 1 : start; i <= c->n; i++) {
 		if (c->recs[i - 1].purged)
@@ -708,7 +1023,7 @@ corpus_next(const struct corpus *c, size_t start, const struct corpus_filter *f)
 size_t
 corpus_count(struct corpus *c, const struct corpus_filter *f)
 {
-	size_t	i, n = 0;
+	size_t i, n = 0;
 
 	if (c->cache_valid && c->cache_gen == c->generation &&
 	    c->cache_f.set == f->set && c->cache_f.from == f->from &&
@@ -743,7 +1058,7 @@ check_index(const struct corpus *c, size_t i, const char **cause)
 static time_t
 tick(struct corpus *c)
 {
-	time_t	now = time(NULL);
+	time_t now = time(NULL);
 
 	c->max_ds = now > c->max_ds ? now : c->max_ds + 1;
 	return c->max_ds;
@@ -753,10 +1068,9 @@ tick(struct corpus *c)
 int
 corpus_add(struct corpus *c, size_t n, size_t *first, const char **cause)
 {
-	size_t	i;
+	size_t i;
 
-	if (n < 1 || n > SRV_MAX_ADD ||
-	    c->n + n > (size_t)SRV_MAX_RECORDS) {
+	if (n < 1 || n > SRV_MAX_ADD || c->n + n > (size_t)SRV_MAX_RECORDS) {
 		*cause = "bad number of records to add";
 		return -1;
 	}
@@ -859,12 +1173,13 @@ corpus_move(struct corpus *c, size_t i, int set, const char **cause)
 void
 corpus_datestamp(const struct corpus *c, time_t t, char *out)
 {
-	struct tm	tm;
+	struct tm tm;
 
 	if (c->conf.ds_style == DS_PLUS2 && c->conf.gran != GRAN_DAY) {
 		t += 2 * 3600;
 		gmtime_r(&t, &tm);
-		strftime(out, SRV_DATESTAMP_LEN, "%Y-%m-%dT%H:%M:%S+02:00", &tm);
+		strftime(
+		    out, SRV_DATESTAMP_LEN, "%Y-%m-%dT%H:%M:%S+02:00", &tm);
 		return;
 	}
 	gmtime_r(&t, &tm);
@@ -873,16 +1188,22 @@ corpus_datestamp(const struct corpus *c, time_t t, char *out)
 		strftime(out, SRV_DATESTAMP_LEN, "%Y%m%d", &tm);
 		return;
 	case DS_MILLIS:
-		strftime(out, SRV_DATESTAMP_LEN, c->conf.gran == GRAN_DAY ?
-		    "%Y-%m-%d" : "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+		strftime(out, SRV_DATESTAMP_LEN,
+		    c->conf.gran == GRAN_DAY ? "%Y-%m-%d" :
+					       "%Y-%m-%dT%H:%M:%S.000Z",
+		    &tm);
 		return;
 	case DS_OFFSET:
-		strftime(out, SRV_DATESTAMP_LEN, c->conf.gran == GRAN_DAY ?
-		    "%Y-%m-%d" : "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+		strftime(out, SRV_DATESTAMP_LEN,
+		    c->conf.gran == GRAN_DAY ? "%Y-%m-%d" :
+					       "%Y-%m-%dT%H:%M:%S+00:00",
+		    &tm);
 		return;
 	case DS_SPACE:
-		strftime(out, SRV_DATESTAMP_LEN, c->conf.gran == GRAN_DAY ?
-		    "%Y-%m-%d" : "%Y-%m-%d %H:%M:%SZ", &tm);
+		strftime(out, SRV_DATESTAMP_LEN,
+		    c->conf.gran == GRAN_DAY ? "%Y-%m-%d" :
+					       "%Y-%m-%d %H:%M:%SZ",
+		    &tm);
 		return;
 	case DS_CANONICAL:
 	case DS_PLUS2:
@@ -929,12 +1250,12 @@ corpus_undelete(struct corpus *c, size_t i, const char **cause)
 void
 corpus_dump(const struct corpus *c, struct evbuffer *out)
 {
-	struct buf	 b;
-	struct dc_rec	 d;
-	char		 id[64], ds[SRV_DATESTAMP_LEN], spec[32];
-	int		 sets[2];
-	size_t		 i, j, ns;
-	int		 prev, r = 0;
+	struct buf    b;
+	struct dc_rec d;
+	char	      id[64], ds[SRV_DATESTAMP_LEN], spec[32];
+	int	      sets[2];
+	size_t	      i, j, ns;
+	int	      prev, r = 0;
 
 	buf_init(&b, DUMP_LINE_MAX);
 	dc_init(&d);
@@ -948,9 +1269,9 @@ corpus_dump(const struct corpus *c, struct evbuffer *out)
 		r |= json_add_string(&b, id, (size_t)-1);
 		r |= buf_addstr(&b, ",\"datestamp\":");
 		r |= json_add_string(&b, ds, (size_t)-1);
-		r |= buf_addstr(&b, c->recs[i - 1].deleted ?
-		    ",\"deleted\":true,\"sets\":[" :
-		    ",\"deleted\":false,\"sets\":[");
+		r |= buf_addstr(&b,
+		    c->recs[i - 1].deleted ? ",\"deleted\":true,\"sets\":[" :
+					     ",\"deleted\":false,\"sets\":[");
 		ns = corpus_rec_sets(c, i, sets);
 		for (j = 0; j < ns; j++) {
 			corpus_set_spec(c, sets[j], spec, sizeof(spec));
@@ -965,14 +1286,14 @@ corpus_dump(const struct corpus *c, struct evbuffer *out)
 			if ((int)d.v[j].elem != prev) {
 				if (prev != -1)
 					r |= buf_addstr(&b, "],");
-				r |= json_add_string(&b,
-				    dc_elem_names[d.v[j].elem], (size_t)-1);
+				r |= json_add_string(
+				    &b, dc_elem_names[d.v[j].elem], (size_t)-1);
 				r |= buf_addstr(&b, ":[");
 				prev = (int)d.v[j].elem;
 			} else
 				r |= buf_addch(&b, ',');
-			r |= json_add_string(&b, d.text.data + d.v[j].off,
-			    d.v[j].len);
+			r |= json_add_string(
+			    &b, d.text.data + d.v[j].off, d.v[j].len);
 		}
 		r |= buf_addstr(&b, prev != -1 ? "]}}\n" : "}}\n");
 		if (r != 0)

@@ -17,27 +17,42 @@
 #include "log.h"
 #include "server.h"
 
-#define FAULT_JSON_MAX	4096
+#define FAULT_JSON_MAX 4096
 
 /* The parameters a fault may take; the first three say when it fires. */
 enum fparam {
-	FP_AT, FP_PAGE, FP_COUNT, FP_RETRY_AFTER, FP_RETRY_AFTER_DATE,
-	FP_BYTES, FP_SECONDS, FP_RECORD, FP_VARIANT, FP_MB, FP_GZIPBOMB,
-	FP_CHUNKED, FP_DELTA, FP_HOPS, FP_STATUS, FP_WALL, FP_PORT, FP_N
+	FP_AT,
+	FP_PAGE,
+	FP_COUNT,
+	FP_RETRY_AFTER,
+	FP_RETRY_AFTER_DATE,
+	FP_BYTES,
+	FP_SECONDS,
+	FP_RECORD,
+	FP_VARIANT,
+	FP_MB,
+	FP_GZIPBOMB,
+	FP_CHUNKED,
+	FP_DELTA,
+	FP_HOPS,
+	FP_STATUS,
+	FP_WALL,
+	FP_PORT,
+	FP_N
 };
-#define P(p)		(1U << (p))
-#define P_TRIGGER	(P(FP_AT) | P(FP_PAGE) | P(FP_COUNT))
-#define P_RETRY		(P(FP_RETRY_AFTER) | P(FP_RETRY_AFTER_DATE))
+#define P(p)	  (1U << (p))
+#define P_TRIGGER (P(FP_AT) | P(FP_PAGE) | P(FP_COUNT))
+#define P_RETRY	  (P(FP_RETRY_AFTER) | P(FP_RETRY_AFTER_DATE))
 /* The kind that takes hops= is the one that loops (redirect_loop). */
-#define LOOPS(k)	(((k)->params & P(FP_HOPS)) != 0)
+#define LOOPS(k) (((k)->params & P(FP_HOPS)) != 0)
 
-#define TEN_YEARS	315360000LL
+#define TEN_YEARS 315360000LL
 
 static const struct fparam_def {
-	const char	*name;
-	long long	 min;
-	long long	 max;
-	long long	 def;
+	const char *name;
+	long long   min;
+	long long   max;
+	long long   def;
 } fparams[FP_N] = {
 	[FP_AT] = { "at", 1, 1000000000000LL, 1 },
 	[FP_PAGE] = { "page", 0, SRV_MAX_RECORDS, -1 },
@@ -64,8 +79,8 @@ static const char *const walls[] = { "cloudflare", "aws", "anubis" };
 
 /* badrecord's variants, by FP_VARIANT value. */
 static const struct {
-	const char		*name;
-	enum oaipmh_mut_kind	 mut;
+	const char	    *name;
+	enum oaipmh_mut_kind mut;
 } variants[] = {
 	{ "noid", MUT_NOID },
 	{ "baddate", MUT_BADDATE },
@@ -74,32 +89,43 @@ static const struct {
 
 /* Which requests a kind can break; others pass it by, not using it up. */
 enum fapply {
-	APPLY_ANY,		/* any /oai request */
-	APPLY_HEADERS,		/* ListRecords, ListIdentifiers, GetRecord */
-	APPLY_RECORDS,		/* ListRecords, GetRecord */
-	APPLY_LIST,		/* a list page (any token must parse) */
-	APPLY_TOKEN,		/* a list page asked for with a token */
+	APPLY_ANY,     /* any /oai request */
+	APPLY_HEADERS, /* ListRecords, ListIdentifiers, GetRecord */
+	APPLY_RECORDS, /* ListRecords, GetRecord */
+	APPLY_LIST,    /* a list page (any token must parse) */
+	APPLY_TOKEN,   /* a list page asked for with a token */
 };
 
-#define K_HTTP(n, st)	{ .name = (n), .params = P_RETRY, .status = (st), \
-	.body = FBODY_HTML }
-#define K_WIRE(n, p, w)	{ .name = (n), .params = (p), .status = 200, \
-	.wire = (w) }
-#define K_ENC(n, e)	{ .name = (n), .status = 200, .enc = (e) }
-#define K_MUT(n, p, a, m, b) { .name = (n), .params = (p), .apply = (a), \
-	.status = 200, .mut = (m), .inject = (b) }
+#define K_HTTP(n, st) \
+	{ \
+		.name = (n), .params = P_RETRY, .status = (st), \
+		.body = FBODY_HTML \
+	}
+#define K_WIRE(n, p, w) \
+	{ \
+		.name = (n), .params = (p), .status = 200, .wire = (w) \
+	}
+#define K_ENC(n, e) \
+	{ \
+		.name = (n), .status = 200, .enc = (e) \
+	}
+#define K_MUT(n, p, a, m, b) \
+	{ \
+		.name = (n), .params = (p), .apply = (a), .status = 200, \
+		.mut = (m), .inject = (b) \
+	}
 
 /* Unset fields: any request, the OAI body, no encoding, sent by evhttp. */
 static const struct fault_kind {
-	const char		*name;
-	unsigned int		 params;
-	enum fapply		 apply;
-	int			 status;
-	enum fault_body		 body;
-	enum fault_enc		 enc;
-	enum fault_wire		 wire;
-	enum oaipmh_mut_kind	 mut;
-	const char		*inject;	/* MUT_INJECT's bytes */
+	const char	    *name;
+	unsigned int	     params;
+	enum fapply	     apply;
+	int		     status;
+	enum fault_body	     body;
+	enum fault_enc	     enc;
+	enum fault_wire	     wire;
+	enum oaipmh_mut_kind mut;
+	const char	    *inject; /* MUT_INJECT's bytes */
 } kinds[] = {
 	K_HTTP("http503", 503),
 	K_HTTP("http429", 429),
@@ -117,10 +143,14 @@ static const struct fault_kind {
 	K_ENC("gzip", FENC_GZIP),
 	K_ENC("deflate", FENC_DEFLATE),
 	K_ENC("gzip_noheader", FENC_GZIP_NOHEADER),
-	{ .name = "redirect", .params = P(FP_PORT), .status = 302,
-	  .body = FBODY_REDIRECT },
-	{ .name = "redirect_loop", .params = P(FP_HOPS), .status = 302,
-	  .body = FBODY_REDIRECT },
+	{ .name = "redirect",
+	    .params = P(FP_PORT),
+	    .status = 302,
+	    .body = FBODY_REDIRECT },
+	{ .name = "redirect_loop",
+	    .params = P(FP_HOPS),
+	    .status = 302,
+	    .body = FBODY_REDIRECT },
 	K_MUT("ctrlchars", P(FP_RECORD), APPLY_RECORDS, MUT_INJECT,
 	    "\x01\x0b\x1f"),
 	K_MUT("badchars", P(FP_RECORD), APPLY_RECORDS, MUT_INJECT,
@@ -136,13 +166,15 @@ static const struct fault_kind {
 	K_MUT("wrong_cls", P(FP_DELTA), APPLY_LIST, MUT_WRONG_CLS, NULL),
 	/* The OAI response as usual, OAI errors included, under status=. */
 	{ .name = "oai_status", .params = P(FP_STATUS), .status = 422 },
-	{ .name = "challenge", .params = P(FP_WALL), .status = 403,
-	  .body = FBODY_CHALLENGE },
+	{ .name = "challenge",
+	    .params = P(FP_WALL),
+	    .status = 403,
+	    .body = FBODY_CHALLENGE },
 };
 
 static const struct {
-	int		 status;
-	const char	*reason;
+	int	    status;
+	const char *reason;
 } reasons[] = {
 	{ 200, "OK" },
 	{ 202, "Accepted" },
@@ -159,37 +191,36 @@ static const struct {
 };
 
 struct fault {
-	TAILQ_ENTRY(fault)	 entry;
+	TAILQ_ENTRY(fault) entry;
 	unsigned int		 id;
-	const struct fault_kind	*kind;
+	const struct fault_kind *kind;
 	long long		 param[FP_N];
-	unsigned int		 given;		/* P() of the given ones */
-	unsigned long long	 due;		/* /oai request number */
+	unsigned int		 given; /* P() of the given ones */
+	unsigned long long	 due;	/* /oai request number */
 	unsigned long long	 fired;
-	char			*loop_url;	/* redirect_loop, looping */
+	char			*loop_url; /* redirect_loop, looping */
 	unsigned long long	 hops;
 };
 
 struct faults {
-	TAILQ_HEAD(, fault)	 q;
-	size_t			 n;
-	unsigned int		 next_id;
-	unsigned long long	 seq;		/* /oai requests so far */
-	unsigned long long	 fired;
+	TAILQ_HEAD(, fault) q;
+	size_t		   n;
+	unsigned int	   next_id;
+	unsigned long long seq; /* /oai requests so far */
+	unsigned long long fired;
 };
 
-static int	 param_parse(struct fault *, const char *, const char *,
-		    const char **);
-static int	 fault_active(const struct fault *);
-static int	 fault_applies(const struct fault *,
-		    const struct oaipmh_req *);
-static void	 fault_plan(const struct fault *, struct fault_plan *);
-static void	 fault_remove(struct faults *, struct fault *);
+static int param_parse(
+    struct fault *, const char *, const char *, const char **);
+static int  fault_active(const struct fault *);
+static int  fault_applies(const struct fault *, const struct oaipmh_req *);
+static void fault_plan(const struct fault *, struct fault_plan *);
+static void fault_remove(struct faults *, struct fault *);
 
 struct faults *
 faults_new(void)
 {
-	struct faults	*fs;
+	struct faults *fs;
 
 	fs = xcalloc(1, sizeof(*fs));
 	TAILQ_INIT(&fs->q);
@@ -218,7 +249,7 @@ fault_remove(struct faults *fs, struct fault *f)
 void
 faults_clear(struct faults *fs)
 {
-	struct fault	*f;
+	struct fault *f;
 
 	while ((f = TAILQ_FIRST(&fs->q)) != NULL)
 		fault_remove(fs, f);
@@ -229,13 +260,13 @@ faults_clear(struct faults *fs)
  * buffer until the next call (one loop, one thread).
  */
 static int
-param_parse(struct fault *f, const char *name, const char *value,
-    const char **cause)
+param_parse(
+    struct fault *f, const char *name, const char *value, const char **cause)
 {
-	static char	 msg[160];
-	const char	*errstr;
-	char		 safe[32];
-	size_t		 p, i;
+	static char msg[160];
+	const char *errstr;
+	char	    safe[32];
+	size_t	    p, i;
 
 	for (i = 0; i + 1 < sizeof(safe) && name[i] != '\0'; i++)
 		safe[i] = name[i] > 0x20 && name[i] < 0x7f ? name[i] : '?';
@@ -259,7 +290,8 @@ param_parse(struct fault *f, const char *name, const char *value,
 			if (strcmp(value, variants[i].name) == 0)
 				break;
 		if (i == nitems(variants)) {
-			snprintf(msg, sizeof(msg), "variant: noid, baddate "
+			snprintf(msg, sizeof(msg),
+			    "variant: noid, baddate "
 			    "or tworoots");
 			return -1;
 		}
@@ -271,7 +303,8 @@ param_parse(struct fault *f, const char *name, const char *value,
 			if (strcmp(value, walls[i]) == 0)
 				break;
 		if (i == nitems(walls)) {
-			snprintf(msg, sizeof(msg), "wall: cloudflare, aws or "
+			snprintf(msg, sizeof(msg),
+			    "wall: cloudflare, aws or "
 			    "anubis");
 			return -1;
 		}
@@ -279,7 +312,7 @@ param_parse(struct fault *f, const char *name, const char *value,
 		return 0;
 	}
 	if (parse_ll(value, fparams[p].min, fparams[p].max, &f->param[p],
-	    &errstr) == -1) {
+		&errstr) == -1) {
 		snprintf(msg, sizeof(msg), "%s: %s (%lld to %lld)", safe,
 		    errstr, fparams[p].min, fparams[p].max);
 		return -1;
@@ -296,9 +329,9 @@ int
 faults_add(struct faults *fs, const struct form *args, unsigned int *id,
     const char **cause)
 {
-	struct fault	*f, *old;
-	const char	*name;
-	size_t		 i, p;
+	struct fault *f, *old;
+	const char   *name;
+	size_t	      i, p;
 
 	if ((name = form_get(args, "kind")) == NULL ||
 	    form_count(args, "kind") != 1) {
@@ -319,7 +352,7 @@ faults_add(struct faults *fs, const struct form *args, unsigned int *id,
 		if (strcmp(args->args[i].name, "kind") == 0)
 			continue;
 		if (param_parse(f, args->args[i].name, args->args[i].value,
-		    cause) == -1)
+			cause) == -1)
 			goto fail;
 	}
 	if ((f->given & P(FP_AT)) && (f->given & P(FP_PAGE))) {
@@ -328,12 +361,12 @@ faults_add(struct faults *fs, const struct form *args, unsigned int *id,
 	}
 	if ((f->given & P_RETRY) == P_RETRY) {
 		*cause = "retry_after= and retry_after_date= exclude "
-		    "each other";
+			 "each other";
 		goto fail;
 	}
 	if (fs->n == SRV_MAX_FAULTS) {
 		/* Make room by forgetting the oldest fault that is done. */
-		TAILQ_FOREACH(old, &fs->q, entry)
+		TAILQ_FOREACH (old, &fs->q, entry)
 			if (!fault_active(old))
 				break;
 		if (old == NULL) {
@@ -348,7 +381,8 @@ faults_add(struct faults *fs, const struct form *args, unsigned int *id,
 	fs->n++;
 	*id = f->id;
 	log_info("msg=\"fault armed\" id=%u kind=%s due=%llu page=%lld "
-	    "count=%lld", f->id, f->kind->name, f->due, f->param[FP_PAGE],
+		 "count=%lld",
+	    f->id, f->kind->name, f->due, f->param[FP_PAGE],
 	    f->param[FP_COUNT]);
 	return 0;
 fail:
@@ -360,10 +394,10 @@ fail:
 int
 faults_add_spec(struct faults *fs, const char *spec, const char **cause)
 {
-	struct form	 args;
-	unsigned int	 id;
-	char		*s, *p;
-	int		 rc;
+	struct form  args;
+	unsigned int id;
+	char	    *s, *p;
+	int	     rc;
 
 	s = xstrdup(spec);
 	for (p = s; *p != '\0'; p++)
@@ -388,18 +422,19 @@ fault_active(const struct fault *f)
 static int
 fault_applies(const struct fault *f, const struct oaipmh_req *rq)
 {
-	enum fapply	a = f->kind->apply;
+	enum fapply a = f->kind->apply;
 
 	if (f->kind->mut == MUT_NOID && f->param[FP_VARIANT] == 2)
-		a = APPLY_RECORDS;	/* tworoots needs metadata */
+		a = APPLY_RECORDS; /* tworoots needs metadata */
 	switch (a) {
 	case APPLY_ANY:
 		return 1;
 	case APPLY_HEADERS:
 		return rq->valid && (rq->list || rq->verb == VERB_GETRECORD);
 	case APPLY_RECORDS:
-		return rq->valid && (rq->verb == VERB_LISTRECORDS ||
-		    rq->verb == VERB_GETRECORD);
+		return rq->valid &&
+		    (rq->verb == VERB_LISTRECORDS ||
+			rq->verb == VERB_GETRECORD);
 	case APPLY_LIST:
 		return rq->page >= 0;
 	case APPLY_TOKEN:
@@ -411,7 +446,7 @@ fault_applies(const struct fault *f, const struct oaipmh_req *rq)
 static void
 fault_plan(const struct fault *f, struct fault_plan *plan)
 {
-	const struct fault_kind	*k = f->kind;
+	const struct fault_kind *k = f->kind;
 
 	memset(plan, 0, sizeof(*plan));
 	plan->id = f->id;
@@ -436,8 +471,9 @@ fault_plan(const struct fault *f, struct fault_plan *plan)
 		snprintf(plan->retry_after, sizeof(plan->retry_after), "%lld",
 		    f->param[FP_RETRY_AFTER]);
 	else if (f->given & P(FP_RETRY_AFTER_DATE))
-		fault_http_date(time(NULL) +
-		    (time_t)f->param[FP_RETRY_AFTER_DATE], plan->retry_after);
+		fault_http_date(
+		    time(NULL) + (time_t)f->param[FP_RETRY_AFTER_DATE],
+		    plan->retry_after);
 	plan->bytes = f->param[FP_BYTES];
 	plan->seconds = f->param[FP_SECONDS];
 	plan->mb = f->param[FP_MB];
@@ -455,10 +491,10 @@ int
 faults_take(struct faults *fs, const struct oaipmh_req *rq, const char *url,
     struct fault_plan *plan)
 {
-	struct fault		*f;
-	unsigned long long	 seq = ++fs->seq;
+	struct fault	  *f;
+	unsigned long long seq = ++fs->seq;
 
-	TAILQ_FOREACH(f, &fs->q, entry) {
+	TAILQ_FOREACH (f, &fs->q, entry) {
 		if (f->loop_url == NULL || strcmp(f->loop_url, url) != 0)
 			continue;
 		f->hops++;
@@ -472,22 +508,22 @@ faults_take(struct faults *fs, const struct oaipmh_req *rq, const char *url,
 		fault_plan(f, plan);
 		return 1;
 	}
-	TAILQ_FOREACH(f, &fs->q, entry) {
+	TAILQ_FOREACH (f, &fs->q, entry) {
 		if (!fault_active(f) || !fault_applies(f, rq))
 			continue;
 		if (f->param[FP_PAGE] >= 0 ? rq->page != f->param[FP_PAGE] :
-		    seq < f->due)
+					     seq < f->due)
 			continue;
 		f->fired++;
 		fs->fired++;
 		log_info("msg=\"fault\" id=%u kind=%s request=%llu page=%lld "
-		    "fired=%llu", f->id, f->kind->name, seq, rq->page,
-		    f->fired);
+			 "fired=%llu",
+		    f->id, f->kind->name, seq, rq->page, f->fired);
 		if (LOOPS(f->kind)) {
 			f->hops = 1;
 			free(f->loop_url);
-			f->loop_url = f->param[FP_HOPS] == 1 ? NULL :
-			    xstrdup(url);
+			f->loop_url =
+			    f->param[FP_HOPS] == 1 ? NULL : xstrdup(url);
 		}
 		fault_plan(f, plan);
 		return 1;
@@ -509,24 +545,26 @@ faults_fired(const struct faults *fs)
 void
 faults_list(const struct faults *fs, struct evbuffer *out)
 {
-	const struct fault	*f;
-	struct buf		 b;
-	size_t			 p;
-	int			 e, first;
+	const struct fault *f;
+	struct buf	    b;
+	size_t		    p;
+	int		    e, first;
 
 	buf_init(&b, FAULT_JSON_MAX);
-	TAILQ_FOREACH(f, &fs->q, entry) {
+	TAILQ_FOREACH (f, &fs->q, entry) {
 		buf_reset(&b);
-		e = buf_printf(&b, "{\"id\":%u,\"kind\":\"%s\",", f->id,
-		    f->kind->name);
+		e = buf_printf(
+		    &b, "{\"id\":%u,\"kind\":\"%s\",", f->id, f->kind->name);
 		if (f->param[FP_PAGE] >= 0)
 			e |= buf_printf(&b, "\"due\":null,\"page\":%lld,",
 			    f->param[FP_PAGE]);
 		else
-			e |= buf_printf(&b, "\"due\":%llu,\"page\":null,",
-			    f->due);
-		e |= buf_printf(&b, "\"count\":%lld,\"fired\":%llu,"
-		    "\"active\":%s,", f->param[FP_COUNT], f->fired,
+			e |= buf_printf(
+			    &b, "\"due\":%llu,\"page\":null,", f->due);
+		e |= buf_printf(&b,
+		    "\"count\":%lld,\"fired\":%llu,"
+		    "\"active\":%s,",
+		    f->param[FP_COUNT], f->fired,
 		    fault_active(f) || f->loop_url != NULL ? "true" : "false");
 		if (LOOPS(f->kind))
 			e |= buf_printf(&b, "\"hops\":%llu,\"looping\":%s,",
@@ -558,7 +596,7 @@ faults_list(const struct faults *fs, struct evbuffer *out)
 const char *
 fault_reason(int status)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < nitems(reasons); i++)
 		if (reasons[i].status == status)
@@ -570,7 +608,8 @@ fault_reason(int status)
 void
 fault_html(struct evbuffer *out, int status)
 {
-	evbuffer_add_printf(out, "<!DOCTYPE html>\n<html><head><title>%d %s"
+	evbuffer_add_printf(out,
+	    "<!DOCTYPE html>\n<html><head><title>%d %s"
 	    "</title></head>\n<body><h1>%s</h1>\n<p>The oaiharvest test "
 	    "server was asked to answer this way.</p></body></html>\n",
 	    status, fault_reason(status), fault_reason(status));
@@ -581,19 +620,35 @@ void
 fault_http_date(time_t t, char *out)
 {
 	static const char *const days[] = {
-		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat",
+		"Sun",
+		"Mon",
+		"Tue",
+		"Wed",
+		"Thu",
+		"Fri",
+		"Sat",
 	};
 	static const char *const months[] = {
-		"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
-		"Oct", "Nov", "Dec",
+		"Jan",
+		"Feb",
+		"Mar",
+		"Apr",
+		"May",
+		"Jun",
+		"Jul",
+		"Aug",
+		"Sep",
+		"Oct",
+		"Nov",
+		"Dec",
 	};
-	struct tm	tm;
+	struct tm tm;
 
 	if (gmtime_r(&t, &tm) == NULL)
 		fatalx("gmtime_r");
 	snprintf(out, HTTP_DATE_LEN, "%s, %02d %s %04d %02d:%02d:%02d GMT",
-	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 /*
@@ -610,13 +665,17 @@ fault_challenge(struct evbuffer *out, enum fault_wall wall, int *status,
 		*status = 403;
 		*hname = "cf-mitigated";
 		*hvalue = "challenge";
-		evbuffer_add_printf(out, "<!DOCTYPE html><html lang=\"en-US\">"
-		    "<head><title>Just a moment...</title><meta name=\"robots\" "
+		evbuffer_add_printf(out,
+		    "<!DOCTYPE html><html lang=\"en-US\">"
+		    "<head><title>Just a moment...</title><meta "
+		    "name=\"robots\" "
 		    "content=\"noindex,nofollow\"></head><body><div class=\""
 		    "main-wrapper\" role=\"main\"><noscript>Enable JavaScript "
-		    "and cookies to continue</noscript></div><script>(function()"
+		    "and cookies to "
+		    "continue</noscript></div><script>(function()"
 		    "{window._cf_chl_opt={cvId: '3',cZone: \"127.0.0.1\"};"
-		    "var a = document.createElement('script');a.src = '/cdn-cgi/"
+		    "var a = document.createElement('script');a.src = "
+		    "'/cdn-cgi/"
 		    "challenge-platform/h/g/orchestrate/chl_page/v1?ray=0';"
 		    "document.getElementsByTagName('head')[0].appendChild(a);"
 		    "}());</script></body></html>\n");
@@ -625,7 +684,8 @@ fault_challenge(struct evbuffer *out, enum fault_wall wall, int *status,
 		*status = 202;
 		*hname = "x-amzn-waf-action";
 		*hvalue = "challenge";
-		evbuffer_add_printf(out, "<!DOCTYPE html><html lang=\"en\"><head>"
+		evbuffer_add_printf(out,
+		    "<!DOCTYPE html><html lang=\"en\"><head>"
 		    "<meta charset=\"utf-8\"><title></title><script>"
 		    "window.awsWafCookieDomainList = [];window.gokuProps = {"
 		    "\"key\":\"AQID\",\"iv\":\"A6we\",\"context\":\"q0o\"};"
@@ -638,14 +698,17 @@ fault_challenge(struct evbuffer *out, enum fault_wall wall, int *status,
 		*status = 200;
 		*hname = NULL;
 		*hvalue = NULL;
-		evbuffer_add_printf(out, "<!doctype html><html lang=\"en\"><head>"
+		evbuffer_add_printf(out,
+		    "<!doctype html><html lang=\"en\"><head>"
 		    "<title>Making sure you&#39;re not a bot!</title><link rel="
 		    "\"stylesheet\" href=\"/.within.website/x/xess/xess.min.css"
-		    "\"><script id=\"anubis_version\" type=\"application/json\">"
+		    "\"><script id=\"anubis_version\" "
+		    "type=\"application/json\">"
 		    "\"v1.17.0\"</script><script id=\"anubis_challenge\" type="
 		    "\"application/json\">{\"challenge\":\"0f0e\",\"rules\":{"
 		    "\"difficulty\":4}}</script></head><body><main><h1 id=\""
-		    "title\" class=\"centered-div\">Making sure you&#39;re not a "
+		    "title\" class=\"centered-div\">Making sure you&#39;re not "
+		    "a "
 		    "bot!</h1><p>Protected by <a href=\"https://github.com/"
 		    "TecharoHQ/anubis\">Anubis</a></p></main></body></html>\n");
 		break;

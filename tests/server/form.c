@@ -9,14 +9,14 @@
 
 #include "server.h"
 
-static char	*decode(const char *, size_t, const char **);
+static char *decode(const char *, size_t, const char **);
 
 static char *
 decode(const char *s, size_t len, const char **cause)
 {
-	char	*out, *o;
-	size_t	 i;
-	int	 hi, lo;
+	char  *out, *o;
+	size_t i;
+	int    hi, lo;
 
 	o = out = xmalloc(len + 1);
 	for (i = 0; i < len; i++) {
@@ -59,8 +59,8 @@ decode(const char *s, size_t len, const char **cause)
 int
 form_parse(struct form *f, const char *s, size_t len, const char **cause)
 {
-	const char	*p, *end, *amp, *eq;
-	char		*name, *value;
+	const char *p, *end, *amp, *eq;
+	char	   *name, *value;
 
 	f->n = 0;
 	if (len > SRV_MAX_QUERY) {
@@ -81,7 +81,7 @@ form_parse(struct form *f, const char *s, size_t len, const char **cause)
 		if ((name = decode(p, eq - p, cause)) == NULL)
 			goto fail;
 		value = eq < amp ? decode(eq + 1, amp - eq - 1, cause) :
-		    xstrdup("");
+				   xstrdup("");
 		if (value == NULL) {
 			free(name);
 			goto fail;
@@ -99,7 +99,7 @@ fail:
 void
 form_free(struct form *f)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < f->n; i++) {
 		free(f->args[i].name);
@@ -111,7 +111,7 @@ form_free(struct form *f)
 const char *
 form_get(const struct form *f, const char *name)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < f->n; i++)
 		if (strcmp(f->args[i].name, name) == 0)
@@ -122,7 +122,7 @@ form_get(const struct form *f, const char *name)
 size_t
 form_count(const struct form *f, const char *name)
 {
-	size_t	i, n = 0;
+	size_t i, n = 0;
 
 	for (i = 0; i < f->n; i++)
 		if (strcmp(f->args[i].name, name) == 0)

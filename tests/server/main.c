@@ -33,134 +33,135 @@
 #include "log.h"
 #include "server.h"
 
-#define HTML_CONTENT_TYPE	"text/html; charset=utf-8"
-#define JSON_CONTENT_TYPE	"application/json"
-#define JSONL_CONTENT_TYPE	"application/x-ndjson"
-#define MAX_BODY		(64 * 1024)
-#define JSON_MAX		4096
-#define REQLOG_MAX		(16 * 1024 * 1024)	/* /control/requests */
+#define HTML_CONTENT_TYPE  "text/html; charset=utf-8"
+#define JSON_CONTENT_TYPE  "application/json"
+#define JSONL_CONTENT_TYPE "application/x-ndjson"
+#define MAX_BODY	   (64 * 1024)
+#define JSON_MAX	   4096
+#define REQLOG_MAX	   (16 * 1024 * 1024) /* /control/requests */
 
 struct conf {
-	const char		*bind;
-	const char		*port_file;
-	const char		*pages_dir;
-	const char		*replay;
-	long long		 port;
-	long long		 records;
-	long long		 page_size;
-	long long		 sets;
-	long long		 deleted_every;
-	long long		 seed;
-	long long		 delay_ms;
-	long long		 max_window_days;
-	long long		 error_status;
-	enum oai_granularity	 gran;
-	enum ds_style		 ds_style;
-	int			 verbose;
-	int			 prerender;
-	const char		*faults[SRV_MAX_FAULT_SPECS];
-	size_t			 nfaults;
+	const char	    *bind;
+	const char	    *port_file;
+	const char	    *pages_dir;
+	const char	    *replay;
+	long long	     port;
+	long long	     records;
+	long long	     page_size;
+	long long	     sets;
+	long long	     deleted_every;
+	long long	     seed;
+	long long	     delay_ms;
+	long long	     max_window_days;
+	long long	     error_status;
+	enum oai_granularity gran;
+	enum ds_style	     ds_style;
+	int		     verbose;
+	int		     prerender;
+	const char	    *faults[SRV_MAX_FAULT_SPECS];
+	size_t		     nfaults;
 };
 
 struct server;
 
 /* An OAI response held back by --delay-ms. */
 struct pending {
-	TAILQ_ENTRY(pending)	 entry;
-	struct server		*srv;
-	struct evhttp_request	*req;
-	struct evbuffer		*body;
-	struct event		*timer;
-	int			 code;
-	const char		*type;
+	TAILQ_ENTRY(pending) entry;
+	struct server	      *srv;
+	struct evhttp_request *req;
+	struct evbuffer	      *body;
+	struct event	      *timer;
+	int		       code;
+	const char	      *type;
 };
 
 struct server {
-	struct conf		 conf;
-	struct event_base	*base;
-	struct evhttp		*http;
-	struct event		*sigterm;
-	struct event		*sigint;
-	struct corpus		*corpus;
-	struct pages		*pages;
-	struct replay		*replay;	/* --replay, or NULL */
-	struct faults		*faults;
-	struct streams		*streams;
-	struct prerender	*prerender;	/* --prerender, or NULL */
-	char			 origin[128];	/* http://HOST:PORT */
-	char			 oai_url[128];
-	char			 pages_url[128];
-	unsigned long long	 requests;
-	unsigned long long	 oai_requests;
-	unsigned long long	 in_flight;
-	unsigned long long	 max_in_flight;
-	unsigned long long	 window_refusals;
-	TAILQ_HEAD(, pending)	 pending;
-	struct buf		 reqlog;	/* /oai requests, JSON Lines */
-	int			 reqlog_full;
+	struct conf	   conf;
+	struct event_base *base;
+	struct evhttp	  *http;
+	struct event	  *sigterm;
+	struct event	  *sigint;
+	struct corpus	  *corpus;
+	struct pages	  *pages;
+	struct replay	  *replay; /* --replay, or NULL */
+	struct faults	  *faults;
+	struct streams	  *streams;
+	struct prerender  *prerender;	/* --prerender, or NULL */
+	char		   origin[128]; /* http://HOST:PORT */
+	char		   oai_url[128];
+	char		   pages_url[128];
+	unsigned long long requests;
+	unsigned long long oai_requests;
+	unsigned long long in_flight;
+	unsigned long long max_in_flight;
+	unsigned long long window_refusals;
+	TAILQ_HEAD(, pending) pending;
+	struct buf reqlog; /* /oai requests, JSON Lines */
+	int	   reqlog_full;
 };
 
 struct route;
-typedef void	 route_fn(struct server *, struct evhttp_request *,
-		    const struct route *, const struct form *);
+typedef void route_fn(struct server *, struct evhttp_request *,
+    const struct route *, const struct form *);
 
 /* Set-up */
 static __dead void usage(void);
-static void	 parse_options(struct conf *, int, char **);
-static int	 bound_port(struct evhttp_bound_socket *);
-static void	 write_port_file(const char *, int);
-static void	 on_signal(evutil_socket_t, short, void *);
+static void	   parse_options(struct conf *, int, char **);
+static int	   bound_port(struct evhttp_bound_socket *);
+static void	   write_port_file(const char *, int);
+static void	   on_signal(evutil_socket_t, short, void *);
 
 /* HTTP */
-static void	 handle(struct evhttp_request *, void *);
-static int	 read_args(struct evhttp_request *, struct form *, int *,
-		    const char **);
-static void	 reply(struct evhttp_request *, int, const char *,
-		    struct evbuffer *);
-static void	 reply_json(struct evhttp_request *, int, const struct buf *);
-static void	 reply_error(struct evhttp_request *, int, const char *);
-static void	 send_oai(struct server *, struct evhttp_request *, int,
-		    const char *, struct evbuffer *);
-static void	 pending_fire(evutil_socket_t, short, void *);
-static void	 bad_oai_args(struct server *, struct evhttp_request *,
-		    const struct route *, const char *);
+static void handle(struct evhttp_request *, void *);
+static int  read_args(
+     struct evhttp_request *, struct form *, int *, const char **);
+static void reply(
+    struct evhttp_request *, int, const char *, struct evbuffer *);
+static void reply_json(struct evhttp_request *, int, const struct buf *);
+static void reply_error(struct evhttp_request *, int, const char *);
+static void send_oai(struct server *, struct evhttp_request *, int,
+    const char *, struct evbuffer *);
+static void pending_fire(evutil_socket_t, short, void *);
+static void bad_oai_args(struct server *, struct evhttp_request *,
+    const struct route *, const char *);
 
 /* /oai and its faults */
-static void	 nodelay(struct evhttp_request *);
-static void	 oai_serve(struct server *, struct evhttp_request *,
-		    const struct form *, const char *);
-static int	 window_too_wide(struct server *, const struct form *);
-static struct evbuffer *oai_body(struct server *, const struct form *,
-		    const char *, struct oaipmh_mut *);
-static char	*self_url(struct server *, struct evhttp_request *,
-		    const struct form *);
-static void	 fault_apply(struct server *, struct evhttp_request *,
-		    const struct form *, const char *, const char *,
-		    struct fault_plan *);
-static void	 fault_stream(struct server *, struct evhttp_request *,
-		    struct evbuffer *, const struct fault_plan *);
+static void		nodelay(struct evhttp_request *);
+static void		oai_serve(struct server *, struct evhttp_request *,
+		const struct form *, const char *);
+static int		window_too_wide(struct server *, const struct form *);
+static struct evbuffer *oai_body(
+    struct server *, const struct form *, const char *, struct oaipmh_mut *);
+static char *self_url(
+    struct server *, struct evhttp_request *, const struct form *);
+static void fault_apply(struct server *, struct evhttp_request *,
+    const struct form *, const char *, const char *, struct fault_plan *);
+static void fault_stream(struct server *, struct evhttp_request *,
+    struct evbuffer *, const struct fault_plan *);
 
 /* Routes */
-static route_fn	 r_oai, r_pages, r_replay, r_add, r_change, r_dump, r_stats;
-static route_fn	 r_fault, r_clear_faults, r_faults;
-static route_fn	 r_move, r_xml_style, r_requests;
-static void	 reqlog_add(struct server *, const struct form *);
-static int	 oai_status(struct server *, struct evbuffer *);
-static size_t	 record_arg(struct server *, const struct form *,
-		    const char **);
+static route_fn r_oai, r_pages, r_replay, r_add, r_change, r_dump, r_stats;
+static route_fn r_fault, r_clear_faults, r_faults;
+static route_fn r_move, r_xml_style, r_requests;
+static void	reqlog_add(struct server *, const struct form *);
+static int	oai_status(struct server *, struct evbuffer *);
+static size_t	record_arg(struct server *, const struct form *, const char **);
 
-enum { M_GET = 1, M_POST = 2 };
+enum {
+	M_GET = 1,
+	M_POST = 2
+};
 
 static const struct route {
-	const char	*path;
-	int		 methods;
-	int		 oai;	/* malformed arguments are badArgument */
-	route_fn	*fn;
-	int		(*change)(struct corpus *, size_t, const char **);
+	const char *path;
+	int	    methods;
+	int	    oai; /* malformed arguments are badArgument */
+	route_fn   *fn;
+	int (*change)(struct corpus *, size_t, const char **);
 } routes[] = {
 	{ "/oai", M_GET | M_POST, 1, r_oai, NULL },
 	{ "/pages", M_GET | M_POST, 1, r_pages, NULL },
-	{ REPLAY_PATH, M_GET | M_POST, 0, r_replay, NULL },	/* a prefix */
+	{ REPLAY_PATH, M_GET | M_POST, 0, r_replay, NULL }, /* a prefix */
 	{ "/control/add", M_POST, 0, r_add, NULL },
 	{ "/control/update", M_POST, 0, r_change, corpus_update },
 	{ "/control/touch", M_POST, 0, r_change, corpus_touch },
@@ -178,10 +179,23 @@ static const struct route {
 };
 
 enum {
-	OPT_BIND = 256, OPT_PORT, OPT_PORT_FILE, OPT_RECORDS, OPT_PAGE_SIZE,
-	OPT_GRANULARITY, OPT_SETS, OPT_DELETED_EVERY, OPT_SEED, OPT_PAGES,
-	OPT_DELAY_MS, OPT_FAULT, OPT_PRERENDER, OPT_MAX_WINDOW_DAYS,
-	OPT_REPLAY, OPT_DATESTAMP_STYLE, OPT_ERROR_STATUS,
+	OPT_BIND = 256,
+	OPT_PORT,
+	OPT_PORT_FILE,
+	OPT_RECORDS,
+	OPT_PAGE_SIZE,
+	OPT_GRANULARITY,
+	OPT_SETS,
+	OPT_DELETED_EVERY,
+	OPT_SEED,
+	OPT_PAGES,
+	OPT_DELAY_MS,
+	OPT_FAULT,
+	OPT_PRERENDER,
+	OPT_MAX_WINDOW_DAYS,
+	OPT_REPLAY,
+	OPT_DATESTAMP_STYLE,
+	OPT_ERROR_STATUS,
 };
 
 static const struct option longopts[] = {
@@ -208,32 +222,32 @@ static const struct option longopts[] = {
 
 /* The numeric options and their bounds. */
 static const struct numopt {
-	int		 opt;
-	const char	*name;
-	long long	 min;
-	long long	 max;
-	size_t		 off;
+	int	    opt;
+	const char *name;
+	long long   min;
+	long long   max;
+	size_t	    off;
 } numopts[] = {
 	{ OPT_PORT, "port", 0, 65535, offsetof(struct conf, port) },
 	{ OPT_RECORDS, "records", 0, SRV_MAX_RECORDS,
-	  offsetof(struct conf, records) },
+	    offsetof(struct conf, records) },
 	{ OPT_PAGE_SIZE, "page-size", 1, SRV_MAX_PAGE_SIZE,
-	  offsetof(struct conf, page_size) },
+	    offsetof(struct conf, page_size) },
 	{ OPT_SETS, "sets", 0, SRV_MAX_SETS, offsetof(struct conf, sets) },
 	{ OPT_DELETED_EVERY, "deleted-every", 0, 1000000000,
-	  offsetof(struct conf, deleted_every) },
+	    offsetof(struct conf, deleted_every) },
 	{ OPT_SEED, "seed", 0, INT64_MAX, offsetof(struct conf, seed) },
 	{ OPT_DELAY_MS, "delay-ms", 0, SRV_MAX_DELAY_MS,
-	  offsetof(struct conf, delay_ms) },
+	    offsetof(struct conf, delay_ms) },
 	{ OPT_MAX_WINDOW_DAYS, "max-window-days", 0, 100000,
-	  offsetof(struct conf, max_window_days) },
+	    offsetof(struct conf, max_window_days) },
 	{ OPT_ERROR_STATUS, "error-status", 200, 599,
-	  offsetof(struct conf, error_status) },
+	    offsetof(struct conf, error_status) },
 };
 
 static const struct {
-	const char	*name;
-	enum ds_style	 style;
+	const char   *name;
+	enum ds_style style;
 } ds_styles[] = {
 	{ "canonical", DS_CANONICAL },
 	{ "millis", DS_MILLIS },
@@ -244,8 +258,8 @@ static const struct {
 };
 
 static const struct {
-	const char		*name;
-	enum oai_granularity	 gran;
+	const char	    *name;
+	enum oai_granularity gran;
 } grans[] = {
 	{ "day", GRAN_DAY },
 	{ "seconds", GRAN_SECONDS },
@@ -256,7 +270,8 @@ static const struct {
 static __dead void
 usage(void)
 {
-	fprintf(stderr, "usage: oaiserver [--bind ADDR] [--port N] "
+	fprintf(stderr,
+	    "usage: oaiserver [--bind ADDR] [--port N] "
 	    "[--port-file FILE] [--records N]\n"
 	    "\t[--page-size K] [--granularity day|seconds] [--sets K] "
 	    "[--deleted-every D]\n"
@@ -270,9 +285,9 @@ usage(void)
 static void
 parse_options(struct conf *conf, int argc, char **argv)
 {
-	const char	*errstr;
-	size_t		 i;
-	int		 ch;
+	const char *errstr;
+	size_t	    i;
+	int	    ch;
 
 	memset(conf, 0, sizeof(*conf));
 	conf->bind = "127.0.0.1";
@@ -289,8 +304,8 @@ parse_options(struct conf *conf, int argc, char **argv)
 				break;
 		if (i < nitems(numopts)) {
 			if (parse_ll(optarg, numopts[i].min, numopts[i].max,
-			    (long long *)((char *)conf + numopts[i].off),
-			    &errstr) == -1) {
+				(long long *)((char *)conf + numopts[i].off),
+				&errstr) == -1) {
 				fprintf(stderr, "oaiserver: --%s %s: %s\n",
 				    numopts[i].name, optarg, errstr);
 				usage();
@@ -312,8 +327,8 @@ parse_options(struct conf *conf, int argc, char **argv)
 			break;
 		case OPT_FAULT:
 			if (conf->nfaults == nitems(conf->faults)) {
-				fprintf(stderr,
-				    "oaiserver: too many --fault\n");
+				fprintf(
+				    stderr, "oaiserver: too many --fault\n");
 				usage();
 			}
 			conf->faults[conf->nfaults++] = optarg;
@@ -351,11 +366,11 @@ parse_options(struct conf *conf, int argc, char **argv)
 static int
 bound_port(struct evhttp_bound_socket *bs)
 {
-	struct sockaddr_storage	ss;
+	struct sockaddr_storage ss;
 	socklen_t		len = sizeof(ss);
 
-	if (getsockname(evhttp_bound_socket_get_fd(bs),
-	    (struct sockaddr *)&ss, &len) == -1)
+	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss,
+		&len) == -1)
 		fatal("getsockname");
 	if (ss.ss_family == AF_INET)
 		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
@@ -368,8 +383,8 @@ bound_port(struct evhttp_bound_socket *bs)
 static void
 write_port_file(const char *path, int port)
 {
-	FILE	*fp;
-	char	*tmp;
+	FILE *fp;
+	char *tmp;
 
 	xasprintf(&tmp, "%s.tmp.%ld", path, (long)getpid());
 	if ((fp = fopen(tmp, "w")) == NULL)
@@ -384,7 +399,7 @@ write_port_file(const char *path, int port)
 static void
 on_signal(evutil_socket_t sig, short events, void *arg)
 {
-	struct server	*srv = arg;
+	struct server *srv = arg;
 
 	log_info("msg=\"stopping\" signal=%d", (int)sig);
 	event_base_loopbreak(srv->base);
@@ -397,20 +412,20 @@ on_signal(evutil_socket_t sig, short events, void *arg)
  * string (also for POSTs to /control/..., which carry them in the URL).
  */
 static int
-read_args(struct evhttp_request *req, struct form *f, int *status,
-    const char **cause)
+read_args(
+    struct evhttp_request *req, struct form *f, int *status, const char **cause)
 {
-	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
 	const char		*q, *type;
 	size_t			 len;
 
-	type = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    "Content-Type");
+	type = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Content-Type");
 	len = evbuffer_get_length(in);
 	if (evhttp_request_get_command(req) == EVHTTP_REQ_POST && len > 0 &&
-	    type != NULL && strncasecmp(type,
-	    "application/x-www-form-urlencoded", 33) == 0) {
+	    type != NULL &&
+	    strncasecmp(type, "application/x-www-form-urlencoded", 33) == 0) {
 		if (len > SRV_MAX_QUERY) {
 			*status = 413;
 			*cause = "request body too long";
@@ -434,8 +449,8 @@ static void
 reply(struct evhttp_request *req, int code, const char *type,
     struct evbuffer *body)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", type);
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(req), "Content-Type", type);
 	log_debug("msg=\"reply\" uri=%s status=%d bytes=%zu",
 	    log_q(evhttp_request_get_uri(req)), code,
 	    body != NULL ? evbuffer_get_length(body) : 0);
@@ -445,7 +460,7 @@ reply(struct evhttp_request *req, int code, const char *type,
 static void
 reply_json(struct evhttp_request *req, int code, const struct buf *b)
 {
-	struct evbuffer	*body;
+	struct evbuffer *body;
 
 	if ((body = evbuffer_new()) == NULL)
 		fatalx("evbuffer_new");
@@ -458,7 +473,7 @@ reply_json(struct evhttp_request *req, int code, const struct buf *b)
 static void
 reply_error(struct evhttp_request *req, int code, const char *msg)
 {
-	struct buf	b;
+	struct buf b;
 
 	buf_init(&b, JSON_MAX);
 	if (buf_addstr(&b, "{\"ok\":false,\"error\":") == -1 ||
@@ -478,8 +493,8 @@ static void
 send_oai(struct server *srv, struct evhttp_request *req, int code,
     const char *type, struct evbuffer *body)
 {
-	struct pending	*p;
-	struct timeval	 tv;
+	struct pending *p;
+	struct timeval	tv;
 
 	if (++srv->in_flight > srv->max_in_flight)
 		srv->max_in_flight = srv->in_flight;
@@ -506,8 +521,8 @@ send_oai(struct server *srv, struct evhttp_request *req, int code,
 static void
 pending_fire(evutil_socket_t fd, short events, void *arg)
 {
-	struct pending	*p = arg;
-	struct server	*srv = p->srv;
+	struct pending *p = arg;
+	struct server  *srv = p->srv;
 
 	TAILQ_REMOVE(&srv->pending, p, entry);
 	reply(p->req, p->code, p->type, p->body);
@@ -522,9 +537,9 @@ static void
 bad_oai_args(struct server *srv, struct evhttp_request *req,
     const struct route *rt, const char *cause)
 {
-	struct oaipmh_error	 err;
-	struct form		 empty;
-	struct evbuffer		*body;
+	struct oaipmh_error err;
+	struct form	    empty;
+	struct evbuffer	   *body;
 
 	if (rt->fn == r_oai) {
 		oai_serve(srv, req, NULL, cause);
@@ -547,12 +562,12 @@ bad_oai_args(struct server *srv, struct evhttp_request *req,
 static void
 handle(struct evhttp_request *req, void *arg)
 {
-	struct server		*srv = arg;
-	const struct route	*rt = NULL;
-	const char		*path, *cause;
-	struct form		 f;
-	size_t			 i;
-	int			 m, status;
+	struct server	   *srv = arg;
+	const struct route *rt = NULL;
+	const char	   *path, *cause;
+	struct form	    f;
+	size_t		    i;
+	int		    m, status;
 
 	srv->requests++;
 	/* After a request it could not read, libevent calls back sans URI. */
@@ -566,7 +581,7 @@ handle(struct evhttp_request *req, void *arg)
 	for (i = 0; i < nitems(routes); i++)
 		if (strcmp(path, routes[i].path) == 0 ||
 		    (routes[i].fn == r_replay &&
-		    strncmp(path, REPLAY_PATH, strlen(REPLAY_PATH)) == 0))
+			strncmp(path, REPLAY_PATH, strlen(REPLAY_PATH)) == 0))
 			rt = &routes[i];
 	if (rt == NULL) {
 		reply_error(req, 404, "no such path");
@@ -585,8 +600,10 @@ handle(struct evhttp_request *req, void *arg)
 	}
 	if ((rt->methods & m) == 0) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Allow", rt->methods & M_GET ?
-		    (rt->methods & M_POST ? "GET, POST" : "GET") : "POST");
+		    "Allow",
+		    rt->methods & M_GET ?
+			(rt->methods & M_POST ? "GET, POST" : "GET") :
+			"POST");
 		reply_error(req, 405, "method not allowed");
 		return;
 	}
@@ -611,10 +628,10 @@ r_oai(struct server *srv, struct evhttp_request *req, const struct route *rt,
 }
 
 static void
-r_pages(struct server *srv, struct evhttp_request *req,
-    const struct route *rt, const struct form *f)
+r_pages(struct server *srv, struct evhttp_request *req, const struct route *rt,
+    const struct form *f)
 {
-	struct evbuffer	*body;
+	struct evbuffer *body;
 
 	if (srv->pages == NULL) {
 		reply_error(req, 404, "no --pages directory");
@@ -628,8 +645,8 @@ r_pages(struct server *srv, struct evhttp_request *req,
 }
 
 static void
-r_replay(struct server *srv, struct evhttp_request *req,
-    const struct route *rt, const struct form *f)
+r_replay(struct server *srv, struct evhttp_request *req, const struct route *rt,
+    const struct form *f)
 {
 	if (srv->replay == NULL) {
 		reply_error(req, 404, "no --replay manifest");
@@ -653,28 +670,28 @@ r_replay(struct server *srv, struct evhttp_request *req,
 static void
 nodelay(struct evhttp_request *req)
 {
-	struct evhttp_connection	*evcon;
-	struct bufferevent		*bev;
-	evutil_socket_t			 fd;
-	int				 one = 1;
+	struct evhttp_connection *evcon;
+	struct bufferevent	 *bev;
+	evutil_socket_t		  fd;
+	int			  one = 1;
 
 	if ((evcon = evhttp_request_get_connection(req)) != NULL &&
 	    (bev = evhttp_connection_get_bufferevent(evcon)) != NULL &&
 	    (fd = bufferevent_getfd(bev)) != -1)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-		    sizeof(one));
+		(void)setsockopt(
+		    fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 static void
-oai_serve(struct server *srv, struct evhttp_request *req,
-    const struct form *f, const char *badarg)
+oai_serve(struct server *srv, struct evhttp_request *req, const struct form *f,
+    const char *badarg)
 {
-	struct oaipmh_req	 rq;
-	struct fault_plan	 plan;
-	struct evbuffer		*body;
-	const char		*pre;
-	size_t			 prelen;
-	char			*url;
+	struct oaipmh_req rq;
+	struct fault_plan plan;
+	struct evbuffer	 *body;
+	const char	 *pre;
+	size_t		  prelen;
+	char		 *url;
 
 	srv->oai_requests++;
 	reqlog_add(srv, f);
@@ -683,8 +700,10 @@ oai_serve(struct server *srv, struct evhttp_request *req,
 		srv->window_refusals++;
 		if ((body = evbuffer_new()) == NULL)
 			fatalx("evbuffer_new");
-		evbuffer_add_printf(body, "selective harvest too large: ask "
-		    "for at most %lld days\n", srv->conf.max_window_days);
+		evbuffer_add_printf(body,
+		    "selective harvest too large: ask "
+		    "for at most %lld days\n",
+		    srv->conf.max_window_days);
 		send_oai(srv, req, 503, "text/plain", body);
 		return;
 	}
@@ -692,8 +711,8 @@ oai_serve(struct server *srv, struct evhttp_request *req,
 		memset(&rq, 0, sizeof(rq));
 		rq.page = -1;
 	} else
-		oaipmh_classify(srv->corpus, f, (size_t)srv->conf.page_size,
-		    &rq);
+		oaipmh_classify(
+		    srv->corpus, f, (size_t)srv->conf.page_size, &rq);
 	url = self_url(srv, req, f);
 	if (faults_take(srv->faults, &rq, url, &plan))
 		fault_apply(srv, req, f, badarg, url, &plan);
@@ -707,8 +726,8 @@ oai_serve(struct server *srv, struct evhttp_request *req,
 		send_oai(srv, req, 200, OAI_CONTENT_TYPE, body);
 	} else {
 		body = oai_body(srv, f, badarg, NULL);
-		send_oai(srv, req, oai_status(srv, body), OAI_CONTENT_TYPE,
-		    body);
+		send_oai(
+		    srv, req, oai_status(srv, body), OAI_CONTENT_TYPE, body);
 	}
 	free(url);
 }
@@ -722,14 +741,14 @@ oai_serve(struct server *srv, struct evhttp_request *req,
 static int
 window_too_wide(struct server *srv, const struct form *f)
 {
-	const char	*verb, *from, *until;
-	time_t		 a, b;
+	const char	    *verb, *from, *until;
+	time_t		     a, b;
 	enum oai_granularity g;
 
 	if (srv->conf.max_window_days <= 0 ||
 	    (verb = form_get(f, "verb")) == NULL ||
 	    (strcmp(verb, "ListRecords") != 0 &&
-	    strcmp(verb, "ListIdentifiers") != 0) ||
+		strcmp(verb, "ListIdentifiers") != 0) ||
 	    form_get(f, "resumptionToken") != NULL)
 		return 0;
 	from = form_get(f, "from");
@@ -737,7 +756,7 @@ window_too_wide(struct server *srv, const struct form *f)
 	a = corpus_earliest(srv->corpus);
 	b = time(NULL);
 	if (from != NULL && datestamp_parse(from, &a, NULL) == -1)
-		return 0;	/* badArgument, from oaipmh.c */
+		return 0; /* badArgument, from oaipmh.c */
 	if (until != NULL) {
 		if (datestamp_parse(until, &b, &g) == -1)
 			return 0;
@@ -751,9 +770,9 @@ static struct evbuffer *
 oai_body(struct server *srv, const struct form *f, const char *badarg,
     struct oaipmh_mut *mut)
 {
-	struct oaipmh_error	 err;
-	struct form		 empty;
-	struct evbuffer		*body;
+	struct oaipmh_error err;
+	struct form	    empty;
+	struct evbuffer	   *body;
 
 	if ((body = evbuffer_new()) == NULL)
 		fatalx("evbuffer_new");
@@ -774,10 +793,9 @@ oai_body(struct server *srv, const struct form *f, const char *badarg,
  * a redirect loop recognises.  A POST's form becomes the query string.
  */
 static char *
-self_url(struct server *srv, struct evhttp_request *req,
-    const struct form *f)
+self_url(struct server *srv, struct evhttp_request *req, const struct form *f)
 {
-	const struct evhttp_uri	*uri;
+	const struct evhttp_uri *uri;
 	struct buf		 b;
 	const char		*q;
 	char			*n, *v, *url;
@@ -815,12 +833,12 @@ fault_apply(struct server *srv, struct evhttp_request *req,
     const struct form *f, const char *badarg, const char *url,
     struct fault_plan *plan)
 {
-	struct evkeyvalq	*hdrs = evhttp_request_get_output_headers(req);
-	struct evbuffer		*body;
-	const char		*hname, *hvalue;
-	char			*other;
-	size_t			 olen = strlen(srv->origin);
-	int			 status;
+	struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
+	struct evbuffer	 *body;
+	const char	 *hname, *hvalue;
+	char		 *other;
+	size_t		  olen = strlen(srv->origin);
+	int		  status;
 
 	if (plan->body == FBODY_CHALLENGE) {
 		if ((body = evbuffer_new()) == NULL)
@@ -845,8 +863,8 @@ fault_apply(struct server *srv, struct evhttp_request *req,
 		} else if (plan->body == FBODY_REDIRECT)
 			evhttp_add_header(hdrs, "Location", url);
 		if (plan->retry_after[0] != '\0')
-			evhttp_add_header(hdrs, "Retry-After",
-			    plan->retry_after);
+			evhttp_add_header(
+			    hdrs, "Retry-After", plan->retry_after);
 		send_oai(srv, req, plan->status, HTML_CONTENT_TYPE, body);
 		return;
 	}
@@ -874,8 +892,10 @@ fault_apply(struct server *srv, struct evhttp_request *req,
 		break;
 	}
 	/* oai_status's status=, else --error-status for an OAI error. */
-	send_oai(srv, req, plan->status != 200 ? plan->status :
-	    plan->enc == FENC_NONE ? oai_status(srv, body) : 200,
+	send_oai(srv, req,
+	    plan->status != 200	       ? plan->status :
+		plan->enc == FENC_NONE ? oai_status(srv, body) :
+					 200,
 	    OAI_CONTENT_TYPE, body);
 }
 
@@ -888,10 +908,10 @@ static void
 fault_stream(struct server *srv, struct evhttp_request *req,
     struct evbuffer *body, const struct fault_plan *plan)
 {
-	static const char	 root_end[] = "</OAI-PMH>\n";
-	struct stream_spec	 spec;
-	size_t			 len = evbuffer_get_length(body), cut;
-	long long		 total;
+	static const char  root_end[] = "</OAI-PMH>\n";
+	struct stream_spec spec;
+	size_t		   len = evbuffer_get_length(body), cut;
+	long long	   total;
 
 	memset(&spec, 0, sizeof(spec));
 	spec.label = plan->kind;
@@ -901,10 +921,11 @@ fault_stream(struct server *srv, struct evhttp_request *req,
 	switch (plan->wire) {
 	case FWIRE_OVERSIZE:
 		cut = len >= sizeof(root_end) - 1 ?
-		    len - (sizeof(root_end) - 1) : len;
+		    len - (sizeof(root_end) - 1) :
+		    len;
 		evbuffer_remove_buffer(body, spec.prefix, cut);
-		evbuffer_add_printf(spec.prefix,
-		    "<!-- oaiserver: oversize padding\n");
+		evbuffer_add_printf(
+		    spec.prefix, "<!-- oaiserver: oversize padding\n");
 		if ((spec.suffix = evbuffer_new()) == NULL)
 			fatalx("evbuffer_new");
 		evbuffer_add_printf(spec.suffix, "\n-->\n");
@@ -928,7 +949,8 @@ fault_stream(struct server *srv, struct evhttp_request *req,
 		evbuffer_remove_buffer(body, spec.prefix, cut);
 		stream_head(spec.head, (long long)len, NULL);
 		spec.end = plan->wire == FWIRE_RESET ? STREAM_RESET :
-		    plan->wire == FWIRE_STALL ? STREAM_STALL : STREAM_CLOSE;
+		    plan->wire == FWIRE_STALL	     ? STREAM_STALL :
+						       STREAM_CLOSE;
 		spec.stall = plan->seconds;
 		break;
 	case FWIRE_NORMAL:
@@ -940,17 +962,17 @@ fault_stream(struct server *srv, struct evhttp_request *req,
 		return;
 	}
 	if (srv->in_flight + streams_active(srv->streams) > srv->max_in_flight)
-		srv->max_in_flight = srv->in_flight +
-		    streams_active(srv->streams);
+		srv->max_in_flight =
+		    srv->in_flight + streams_active(srv->streams);
 }
 
 /* The record named by id=: an index or an identifier. */
 static size_t
 record_arg(struct server *srv, const struct form *f, const char **cause)
 {
-	const char	*id, *errstr;
-	long long	 v;
-	size_t		 i;
+	const char *id, *errstr;
+	long long   v;
+	size_t	    i;
 
 	if ((id = form_get(f, "id")) == NULL || form_count(f, "id") != 1) {
 		*cause = "exactly one id= is required";
@@ -958,8 +980,8 @@ record_arg(struct server *srv, const struct form *f, const char **cause)
 	}
 	if ((i = corpus_lookup(srv->corpus, id)) != 0)
 		return i;
-	if (parse_ll(id, 1, (long long)corpus_size(srv->corpus), &v,
-	    &errstr) == -1) {
+	if (parse_ll(id, 1, (long long)corpus_size(srv->corpus), &v, &errstr) ==
+	    -1) {
 		*cause = "id is not a record index or identifier";
 		return 0;
 	}
@@ -970,13 +992,13 @@ static void
 r_add(struct server *srv, struct evhttp_request *req, const struct route *rt,
     const struct form *f)
 {
-	struct corpus_rec	 r;
-	struct buf		 b;
-	const char		*n, *errstr, *cause;
-	char			 id[64], ds[SRV_DATESTAMP_LEN];
-	long long		 v;
-	size_t			 first, last;
-	int			 e = 0;
+	struct corpus_rec r;
+	struct buf	  b;
+	const char	 *n, *errstr, *cause;
+	char		  id[64], ds[SRV_DATESTAMP_LEN];
+	long long	  v;
+	size_t		  first, last;
+	int		  e = 0;
 
 	if ((n = form_get(f, "n")) == NULL || form_count(f, "n") != 1 ||
 	    parse_ll(n, 1, SRV_MAX_ADD, &v, &errstr) == -1) {
@@ -1009,15 +1031,15 @@ r_add(struct server *srv, struct evhttp_request *req, const struct route *rt,
 }
 
 static void
-r_change(struct server *srv, struct evhttp_request *req,
-    const struct route *rt, const struct form *f)
+r_change(struct server *srv, struct evhttp_request *req, const struct route *rt,
+    const struct form *f)
 {
-	struct corpus_rec	 r;
-	struct buf		 b;
-	const char		*cause;
-	char			 id[64], ds[SRV_DATESTAMP_LEN];
-	size_t			 i;
-	int			 e = 0;
+	struct corpus_rec r;
+	struct buf	  b;
+	const char	 *cause;
+	char		  id[64], ds[SRV_DATESTAMP_LEN];
+	size_t		  i;
+	int		  e = 0;
 
 	if ((i = record_arg(srv, f, &cause)) == 0 ||
 	    rt->change(srv->corpus, i, &cause) == -1) {
@@ -1037,17 +1059,17 @@ r_change(struct server *srv, struct evhttp_request *req,
 	    r.deleted ? "true" : "false", (unsigned int)r.version);
 	if (e != 0)
 		fatalx("r_change: reply too long");
-	log_info("msg=\"changed\" path=%s identifier=%s datestamp=%s",
-	    rt->path, id, ds);
+	log_info("msg=\"changed\" path=%s identifier=%s datestamp=%s", rt->path,
+	    id, ds);
 	reply_json(req, 200, &b);
 	buf_free(&b);
 }
 
 static void
-r_dump(struct server *srv, struct evhttp_request *req,
-    const struct route *rt, const struct form *f)
+r_dump(struct server *srv, struct evhttp_request *req, const struct route *rt,
+    const struct form *f)
 {
-	struct evbuffer	*body;
+	struct evbuffer *body;
 
 	if ((body = evbuffer_new()) == NULL)
 		fatalx("evbuffer_new");
@@ -1057,32 +1079,33 @@ r_dump(struct server *srv, struct evhttp_request *req,
 }
 
 static void
-r_stats(struct server *srv, struct evhttp_request *req,
-    const struct route *rt, const struct form *f)
+r_stats(struct server *srv, struct evhttp_request *req, const struct route *rt,
+    const struct form *f)
 {
-	struct buf	b;
+	struct buf b;
 
 	buf_init(&b, JSON_MAX);
 	/* max_in_flight stays last: tests match "\"max_in_flight\":N}". */
-	if (buf_printf(&b, "{\"requests\":%llu,\"oai_requests\":%llu,"
-	    "\"faults_fired\":%llu,\"window_refusals\":%llu,"
-	    "\"in_flight\":%llu,\"max_in_flight\":%llu}", srv->requests,
-	    srv->oai_requests, faults_fired(srv->faults),
-	    srv->window_refusals,
-	    srv->in_flight + streams_active(srv->streams),
-	    srv->max_in_flight) == -1)
+	if (buf_printf(&b,
+		"{\"requests\":%llu,\"oai_requests\":%llu,"
+		"\"faults_fired\":%llu,\"window_refusals\":%llu,"
+		"\"in_flight\":%llu,\"max_in_flight\":%llu}",
+		srv->requests, srv->oai_requests, faults_fired(srv->faults),
+		srv->window_refusals,
+		srv->in_flight + streams_active(srv->streams),
+		srv->max_in_flight) == -1)
 		fatalx("r_stats: reply too long");
 	reply_json(req, 200, &b);
 	buf_free(&b);
 }
 
 static void
-r_fault(struct server *srv, struct evhttp_request *req,
-    const struct route *rt, const struct form *f)
+r_fault(struct server *srv, struct evhttp_request *req, const struct route *rt,
+    const struct form *f)
 {
-	struct buf	 b;
-	const char	*cause;
-	unsigned int	 id;
+	struct buf   b;
+	const char  *cause;
+	unsigned int id;
 
 	if (faults_add(srv->faults, f, &id, &cause) == -1) {
 		reply_error(req, 400, cause);
@@ -1099,7 +1122,7 @@ static void
 r_clear_faults(struct server *srv, struct evhttp_request *req,
     const struct route *rt, const struct form *f)
 {
-	struct buf	b;
+	struct buf b;
 
 	faults_clear(srv->faults);
 	log_info("msg=\"faults cleared\"");
@@ -1111,10 +1134,10 @@ r_clear_faults(struct server *srv, struct evhttp_request *req,
 }
 
 static void
-r_faults(struct server *srv, struct evhttp_request *req,
-    const struct route *rt, const struct form *f)
+r_faults(struct server *srv, struct evhttp_request *req, const struct route *rt,
+    const struct form *f)
 {
-	struct evbuffer	*body;
+	struct evbuffer *body;
 
 	if ((body = evbuffer_new()) == NULL)
 		fatalx("evbuffer_new");
@@ -1131,8 +1154,8 @@ r_faults(struct server *srv, struct evhttp_request *req,
 static int
 oai_status(struct server *srv, struct evbuffer *body)
 {
-	static const char	 mark[] = "<error code=\"";
-	struct evbuffer_ptr	 p;
+	static const char   mark[] = "<error code=\"";
+	struct evbuffer_ptr p;
 
 	if (srv->conf.error_status == 200)
 		return 200;
@@ -1145,10 +1168,10 @@ static void
 reqlog_add(struct server *srv, const struct form *f)
 {
 	static const char *const names[] = { "verb", "metadataPrefix", "set",
-	    "from", "until", "resumptionToken", "identifier" };
-	size_t		 i, mark = srv->reqlog.len;
-	const char	*v;
-	int		 e = 0, first = 1;
+		"from", "until", "resumptionToken", "identifier" };
+	size_t			 i, mark = srv->reqlog.len;
+	const char		*v;
+	int			 e = 0, first = 1;
 
 	if (srv->reqlog_full)
 		return;
@@ -1156,8 +1179,8 @@ reqlog_add(struct server *srv, const struct form *f)
 	for (i = 0; f != NULL && i < nitems(names); i++) {
 		if ((v = form_get(f, names[i])) == NULL)
 			continue;
-		e |= buf_printf(&srv->reqlog, "%s\"%s\":", first ? "" : ",",
-		    names[i]);
+		e |= buf_printf(
+		    &srv->reqlog, "%s\"%s\":", first ? "" : ",", names[i]);
 		e |= json_add_string(&srv->reqlog, v, (size_t)-1);
 		first = 0;
 	}
@@ -1174,7 +1197,7 @@ static void
 r_requests(struct server *srv, struct evhttp_request *req,
     const struct route *rt, const struct form *f)
 {
-	struct evbuffer	*body;
+	struct evbuffer *body;
 
 	if ((body = evbuffer_new()) == NULL)
 		fatalx("evbuffer_new");
@@ -1189,15 +1212,15 @@ r_requests(struct server *srv, struct evhttp_request *req,
 
 /* POST /control/move?id=I&set=col_J: record I moves to collection J. */
 static void
-r_move(struct server *srv, struct evhttp_request *req,
-    const struct route *rt, const struct form *f)
+r_move(struct server *srv, struct evhttp_request *req, const struct route *rt,
+    const struct form *f)
 {
-	struct corpus_rec	 r;
-	struct buf		 b;
-	const char		*cause, *set;
-	char			 id[64], ds[SRV_DATESTAMP_LEN];
-	size_t			 i;
-	int			 s, e = 0;
+	struct corpus_rec r;
+	struct buf	  b;
+	const char	 *cause, *set;
+	char		  id[64], ds[SRV_DATESTAMP_LEN];
+	size_t		  i;
+	int		  s, e = 0;
 
 	if ((i = record_arg(srv, f, &cause)) == 0) {
 		reply_error(req, 400, cause);
@@ -1227,8 +1250,8 @@ r_move(struct server *srv, struct evhttp_request *req,
 	e |= buf_addch(&b, '}');
 	if (e != 0)
 		fatalx("r_move: reply too long");
-	log_info("msg=\"moved\" identifier=%s set=%s datestamp=%s", id, set,
-	    ds);
+	log_info(
+	    "msg=\"moved\" identifier=%s set=%s datestamp=%s", id, set, ds);
 	reply_json(req, 200, &b);
 	buf_free(&b);
 }
@@ -1241,9 +1264,9 @@ static void
 r_xml_style(struct server *srv, struct evhttp_request *req,
     const struct route *rt, const struct form *f)
 {
-	struct buf	 b;
-	const char	*n, *errstr;
-	long long	 v;
+	struct buf  b;
+	const char *n, *errstr;
+	long long   v;
 
 	if ((n = form_get(f, "n")) == NULL || form_count(f, "n") != 1 ||
 	    parse_ll(n, 0, SRV_MAX_XML_STYLE, &v, &errstr) == -1) {
@@ -1263,14 +1286,14 @@ r_xml_style(struct server *srv, struct evhttp_request *req,
 int
 main(int argc, char **argv)
 {
-	struct server			 srv;
-	struct corpus_conf		 cc;
-	struct evhttp_bound_socket	*bs;
-	struct pending			*p;
-	char				*cause, host[80];
-	const char			*fcause;
-	size_t				 i;
-	int				 port;
+	struct server		    srv;
+	struct corpus_conf	    cc;
+	struct evhttp_bound_socket *bs;
+	struct pending		   *p;
+	char			   *cause, host[80];
+	const char		   *fcause;
+	size_t			    i;
+	int			    port;
 
 	memset(&srv, 0, sizeof(srv));
 	parse_options(&srv.conf, argc, argv);
@@ -1303,8 +1326,8 @@ main(int argc, char **argv)
 	srv.corpus = corpus_new(&cc);
 	srv.faults = faults_new();
 	for (i = 0; i < srv.conf.nfaults; i++) {
-		if (faults_add_spec(srv.faults, srv.conf.faults[i],
-		    &fcause) == -1) {
+		if (faults_add_spec(srv.faults, srv.conf.faults[i], &fcause) ==
+		    -1) {
 			fprintf(stderr, "oaiserver: --fault %s: %s\n",
 			    srv.conf.faults[i], fcause);
 			faults_free(srv.faults);
@@ -1320,21 +1343,22 @@ main(int argc, char **argv)
 	if ((srv.http = evhttp_new(srv.base)) == NULL)
 		fatalx("evhttp_new");
 	srv.streams = streams_new(srv.base);
-	evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+	evhttp_set_allowed_methods(srv.http,
+	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
 	evhttp_set_max_body_size(srv.http, MAX_BODY);
 	evhttp_set_gencb(srv.http, handle, &srv);
-	if ((bs = evhttp_bind_socket_with_handle(srv.http, srv.conf.bind,
-	    (ev_uint16_t)srv.conf.port)) == NULL)
+	if ((bs = evhttp_bind_socket_with_handle(
+		 srv.http, srv.conf.bind, (ev_uint16_t)srv.conf.port)) == NULL)
 		fatal("bind %s:%lld", srv.conf.bind, srv.conf.port);
 	port = bound_port(bs);
 
-	snprintf(host, sizeof(host), strchr(srv.conf.bind, ':') != NULL ?
-	    "[%s]:%d" : "%s:%d", srv.conf.bind, port);
+	snprintf(host, sizeof(host),
+	    strchr(srv.conf.bind, ':') != NULL ? "[%s]:%d" : "%s:%d",
+	    srv.conf.bind, port);
 	snprintf(srv.origin, sizeof(srv.origin), "http://%s", host);
 	snprintf(srv.oai_url, sizeof(srv.oai_url), "http://%s/oai", host);
-	snprintf(srv.pages_url, sizeof(srv.pages_url), "http://%s/pages",
-	    host);
+	snprintf(srv.pages_url, sizeof(srv.pages_url), "http://%s/pages", host);
 
 	srv.sigterm = evsignal_new(srv.base, SIGTERM, on_signal, &srv);
 	srv.sigint = evsignal_new(srv.base, SIGINT, on_signal, &srv);
@@ -1344,8 +1368,8 @@ main(int argc, char **argv)
 		fatalx("evsignal");
 
 	if (srv.conf.prerender)
-		srv.prerender = prerender_new(srv.corpus, srv.oai_url,
-		    (size_t)srv.conf.page_size);
+		srv.prerender = prerender_new(
+		    srv.corpus, srv.oai_url, (size_t)srv.conf.page_size);
 	if (srv.conf.port_file != NULL)
 		write_port_file(srv.conf.port_file, port);
 	printf("listening on %s\n", host);

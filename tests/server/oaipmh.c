@@ -18,85 +18,94 @@
 	"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" " \
 	"xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/ " \
 	"http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd\">\n"
-#define XML_TAIL	"</OAI-PMH>\n"
+#define XML_TAIL "</OAI-PMH>\n"
 
-#define TOKEN_MAGIC	"oh1:"
-#define TOKEN_MAX	512
+#define TOKEN_MAGIC "oh1:"
+#define TOKEN_MAX   512
 
 /* A datestamp no parser should accept (MUT_BADDATE). */
-#define BAD_DATESTAMP	"2015-13-45T99:99:99Z"
+#define BAD_DATESTAMP "2015-13-45T99:99:99Z"
 
 enum arg {
-	ARG_VERB, ARG_IDENTIFIER, ARG_PREFIX, ARG_FROM, ARG_UNTIL, ARG_SET,
-	ARG_TOKEN, ARG_N
+	ARG_VERB,
+	ARG_IDENTIFIER,
+	ARG_PREFIX,
+	ARG_FROM,
+	ARG_UNTIL,
+	ARG_SET,
+	ARG_TOKEN,
+	ARG_N
 };
-#define A(a)	(1U << (a))
+#define A(a) (1U << (a))
 
 static const char *const arg_names[ARG_N] = {
-	"verb", "identifier", "metadataPrefix", "from", "until", "set",
+	"verb",
+	"identifier",
+	"metadataPrefix",
+	"from",
+	"until",
+	"set",
 	"resumptionToken",
 };
 
 struct format;
 
 struct ctx {
-	struct corpus		*c;
-	const struct form	*f;
-	const char		*baseurl;
-	size_t			 page_size;
-	enum oaipmh_verb	 verb;
-	struct evbuffer		*out;
-	struct dc_rec		 dc;
-	struct oaipmh_mut	*mut;		/* a body fault, or NULL */
-	size_t			 k;	/* the record's place in its page */
+	struct corpus	  *c;
+	const struct form *f;
+	const char	  *baseurl;
+	size_t		   page_size;
+	enum oaipmh_verb   verb;
+	struct evbuffer	  *out;
+	struct dc_rec	   dc;
+	struct oaipmh_mut *mut; /* a body fault, or NULL */
+	size_t		   k;	/* the record's place in its page */
 };
 
 /* A list request, from its arguments or from its resumption token. */
 struct listq {
-	size_t			 fmt;
-	struct corpus_filter	 filter;
-	int			 has_from;
-	int			 has_until;
-	size_t			 next;
-	size_t			 cursor;
+	size_t		     fmt;
+	struct corpus_filter filter;
+	int		     has_from;
+	int		     has_until;
+	size_t		     next;
+	size_t		     cursor;
 };
 
 /* Verbs */
-static void	 v_identify(struct ctx *);
-static void	 v_formats(struct ctx *);
-static void	 v_sets(struct ctx *);
-static void	 v_list(struct ctx *);
-static void	 v_getrecord(struct ctx *);
+static void v_identify(struct ctx *);
+static void v_formats(struct ctx *);
+static void v_sets(struct ctx *);
+static void v_list(struct ctx *);
+static void v_getrecord(struct ctx *);
 
 /* Output */
-static void	 envelope(struct evbuffer *, const char *,
-		    const struct form *, int);
-static void	 head(struct ctx *);
-static void	 tail(struct ctx *);
-static void	 fail(struct ctx *, const char *, const char *, ...)
-		    __printflike(3, 4);
-static int	 mut_here(struct ctx *, enum oaipmh_mut_kind);
-static void	 render_header(struct ctx *, size_t, const struct corpus_rec *);
-static void	 render_metadata(struct ctx *, size_t, const struct format *,
-		    int);
-static void	 render_record(struct ctx *, size_t, size_t);
-static void	 render_token(struct ctx *, long long, size_t, const char *);
+static void envelope(struct evbuffer *, const char *, const struct form *, int);
+static void head(struct ctx *);
+static void tail(struct ctx *);
+static void fail(struct ctx *, const char *, const char *, ...)
+    __printflike(3, 4);
+static int  mut_here(struct ctx *, enum oaipmh_mut_kind);
+static void render_header(struct ctx *, size_t, const struct corpus_rec *);
+static void render_metadata(struct ctx *, size_t, const struct format *, int);
+static void render_record(struct ctx *, size_t, size_t);
+static void render_token(struct ctx *, long long, size_t, const char *);
 
 /* Arguments */
-static int	 valid_text(const char *);
-static void	 safe_copy(char *, size_t, const char *);
-static int	 format_lookup(const char *, size_t *);
-static int	 parse_bounds(struct ctx *, struct listq *);
-static void	 token_make(const struct ctx *, const struct listq *,
-		    char *, size_t);
-static int	 token_parse(const struct ctx *, const char *, struct listq *);
+static int  valid_text(const char *);
+static void safe_copy(char *, size_t, const char *);
+static int  format_lookup(const char *, size_t *);
+static int  parse_bounds(struct ctx *, struct listq *);
+static void token_make(
+    const struct ctx *, const struct listq *, char *, size_t);
+static int token_parse(const struct ctx *, const char *, struct listq *);
 
 static const struct verb {
-	const char	*name;
-	unsigned int	 required;
-	unsigned int	 optional;
-	unsigned int	 exclusive;
-	void		(*fn)(struct ctx *);
+	const char  *name;
+	unsigned int required;
+	unsigned int optional;
+	unsigned int exclusive;
+	void (*fn)(struct ctx *);
 } verbs[] = {
 	[VERB_IDENTIFY] = { "Identify", 0, 0, 0, v_identify },
 	[VERB_LISTMETADATAFORMATS] = { "ListMetadataFormats", 0,
@@ -106,16 +115,27 @@ static const struct verb {
 	    A(ARG_FROM) | A(ARG_UNTIL) | A(ARG_SET), A(ARG_TOKEN), v_list },
 	[VERB_LISTRECORDS] = { "ListRecords", A(ARG_PREFIX),
 	    A(ARG_FROM) | A(ARG_UNTIL) | A(ARG_SET), A(ARG_TOKEN), v_list },
-	[VERB_GETRECORD] = { "GetRecord", A(ARG_IDENTIFIER) | A(ARG_PREFIX),
-	    0, 0, v_getrecord },
+	[VERB_GETRECORD] = { "GetRecord", A(ARG_IDENTIFIER) | A(ARG_PREFIX), 0,
+	    0, v_getrecord },
 };
 
 /* The tag of each DC element in a format, or NULL when it has none. */
 static const char *const oai_dc_tags[DC_NELEMS] = {
-	"dc:title", "dc:creator", "dc:subject", "dc:description",
-	"dc:publisher", "dc:contributor", "dc:date", "dc:type", "dc:format",
-	"dc:identifier", "dc:source", "dc:language", "dc:relation",
-	"dc:coverage", "dc:rights",
+	"dc:title",
+	"dc:creator",
+	"dc:subject",
+	"dc:description",
+	"dc:publisher",
+	"dc:contributor",
+	"dc:date",
+	"dc:type",
+	"dc:format",
+	"dc:identifier",
+	"dc:source",
+	"dc:language",
+	"dc:relation",
+	"dc:coverage",
+	"dc:rights",
 };
 static const char *const qdc_tags[DC_NELEMS] = {
 	[DC_TITLE] = "dc:title",
@@ -133,61 +153,72 @@ static const char *const rdc_tags[DC_NELEMS] = {
  * format.open: what /control/xml-style writes in other orders and ways.
  */
 static const char *const oai_dc_attrs[] = {
-	"xmlns:oai_dc", "http://www.openarchives.org/OAI/2.0/oai_dc/",
-	"xmlns:dc", "http://purl.org/dc/elements/1.1/",
-	"xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance",
-	"xsi:schemaLocation", "http://www.openarchives.org/OAI/2.0/oai_dc/ "
-	    "http://www.openarchives.org/OAI/2.0/oai_dc.xsd",
+	"xmlns:oai_dc",
+	"http://www.openarchives.org/OAI/2.0/oai_dc/",
+	"xmlns:dc",
+	"http://purl.org/dc/elements/1.1/",
+	"xmlns:xsi",
+	"http://www.w3.org/2001/XMLSchema-instance",
+	"xsi:schemaLocation",
+	"http://www.openarchives.org/OAI/2.0/oai_dc/ "
+	"http://www.openarchives.org/OAI/2.0/oai_dc.xsd",
 	NULL,
 };
 static const char *const qdc_attrs[] = {
-	"xmlns:qdc", "http://oaiharvest.test/qdc/",
-	"xmlns:dc", "http://purl.org/dc/elements/1.1/",
-	"xmlns:dcterms", "http://purl.org/dc/terms/",
-	"xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance",
-	"xsi:schemaLocation", "http://oaiharvest.test/qdc/ "
-	    "http://oaiharvest.test/qdc/qdc.xsd",
+	"xmlns:qdc",
+	"http://oaiharvest.test/qdc/",
+	"xmlns:dc",
+	"http://purl.org/dc/elements/1.1/",
+	"xmlns:dcterms",
+	"http://purl.org/dc/terms/",
+	"xmlns:xsi",
+	"http://www.w3.org/2001/XMLSchema-instance",
+	"xsi:schemaLocation",
+	"http://oaiharvest.test/qdc/ "
+	"http://oaiharvest.test/qdc/qdc.xsd",
 	NULL,
 };
 static const char *const rdc_attrs[] = {
-	"xmlns:rdc", "http://oaiharvest.test/rdc/",
-	"xmlns:dc", "http://purl.org/dc/elements/1.1/",
+	"xmlns:rdc",
+	"http://oaiharvest.test/rdc/",
+	"xmlns:dc",
+	"http://purl.org/dc/elements/1.1/",
 	NULL,
 };
 
 static const struct format {
-	const char		*prefix;
-	const char		*schema;
-	const char		*ns;
-	const char		*open;
-	const char		*close;
-	const char *const	*tags;
-	const char		*root;
-	const char *const	*attrs;
+	const char	  *prefix;
+	const char	  *schema;
+	const char	  *ns;
+	const char	  *open;
+	const char	  *close;
+	const char *const *tags;
+	const char	  *root;
+	const char *const *attrs;
 } formats[] = {
 	{ "oai_dc", "http://www.openarchives.org/OAI/2.0/oai_dc.xsd",
-	  "http://www.openarchives.org/OAI/2.0/oai_dc/",
-	  "<oai_dc:dc "
-	  "xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/oai_dc/\" "
-	  "xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "
-	  "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
-	  "xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "
-	  "http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n",
-	  "</oai_dc:dc>\n", oai_dc_tags, "oai_dc:dc", oai_dc_attrs },
+	    "http://www.openarchives.org/OAI/2.0/oai_dc/",
+	    "<oai_dc:dc "
+	    "xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/oai_dc/\" "
+	    "xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "
+	    "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+	    "xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ "
+	    "http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n",
+	    "</oai_dc:dc>\n", oai_dc_tags, "oai_dc:dc", oai_dc_attrs },
 	{ "qdc", "http://oaiharvest.test/qdc/qdc.xsd",
-	  "http://oaiharvest.test/qdc/",
-	  "<qdc:qdc xmlns:qdc=\"http://oaiharvest.test/qdc/\" "
-	  "xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "
-	  "xmlns:dcterms=\"http://purl.org/dc/terms/\" "
-	  "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
-	  "xsi:schemaLocation=\"http://oaiharvest.test/qdc/ "
-	  "http://oaiharvest.test/qdc/qdc.xsd\">\n",
-	  "</qdc:qdc>\n", qdc_tags, "qdc:qdc", qdc_attrs },
+	    "http://oaiharvest.test/qdc/",
+	    "<qdc:qdc xmlns:qdc=\"http://oaiharvest.test/qdc/\" "
+	    "xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "
+	    "xmlns:dcterms=\"http://purl.org/dc/terms/\" "
+	    "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+	    "xsi:schemaLocation=\"http://oaiharvest.test/qdc/ "
+	    "http://oaiharvest.test/qdc/qdc.xsd\">\n",
+	    "</qdc:qdc>\n", qdc_tags, "qdc:qdc", qdc_attrs },
 	{ "rdc", "http://oaiharvest.test/rdc/rdc.xsd",
-	  "http://oaiharvest.test/rdc/",
-	  "<rdc:rdc xmlns:rdc=\"http://oaiharvest.test/rdc/\" "
-	  "xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\n",
-	  "</rdc:rdc>\n", rdc_tags, "rdc:rdc", rdc_attrs },
+	    "http://oaiharvest.test/rdc/",
+	    "<rdc:rdc xmlns:rdc=\"http://oaiharvest.test/rdc/\" "
+	    "xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\n",
+	    "</rdc:rdc>\n", rdc_tags, "rdc:rdc", rdc_attrs },
 };
 
 static const char *const gran_names[] = {
@@ -197,11 +228,18 @@ static const char *const gran_names[] = {
 
 /* What XML text and attribute values must not carry literally. */
 static const char *const text_ent[256] = {
-	['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;",
+	['&'] = "&amp;",
+	['<'] = "&lt;",
+	['>'] = "&gt;",
 };
 static const char *const attr_ent[256] = {
-	['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;",
-	['\t'] = "&#9;", ['\n'] = "&#10;", ['\r'] = "&#13;",
+	['&'] = "&amp;",
+	['<'] = "&lt;",
+	['>'] = "&gt;",
+	['"'] = "&quot;",
+	['\t'] = "&#9;",
+	['\n'] = "&#10;",
+	['\r'] = "&#13;",
 };
 
 /* Output */
@@ -209,9 +247,9 @@ static const char *const attr_ent[256] = {
 void
 xml_escape(struct evbuffer *out, const char *s, size_t len, int attr)
 {
-	const char *const	*ent = attr ? attr_ent : text_ent;
-	const char		*e;
-	size_t			 i, start = 0;
+	const char *const *ent = attr ? attr_ent : text_ent;
+	const char	  *e;
+	size_t		   i, start = 0;
 
 	for (i = 0; i < len; i++) {
 		if ((e = ent[(unsigned char)s[i]]) == NULL)
@@ -228,16 +266,18 @@ xml_escape(struct evbuffer *out, const char *s, size_t len, int attr)
  * request element carries no attributes (section 3.2).
  */
 static void
-envelope(struct evbuffer *out, const char *baseurl, const struct form *f,
-    int echo)
+envelope(
+    struct evbuffer *out, const char *baseurl, const struct form *f, int echo)
 {
-	char		 now[DATESTAMP_LEN];
-	const char	*v;
-	size_t		 i;
+	char	    now[DATESTAMP_LEN];
+	const char *v;
+	size_t	    i;
 
 	datestamp_now(now);
-	evbuffer_add_printf(out, XML_HEAD "<responseDate>%s</responseDate>\n"
-	    "<request", now);
+	evbuffer_add_printf(out,
+	    XML_HEAD "<responseDate>%s</responseDate>\n"
+		     "<request",
+	    now);
 	for (i = 0; echo && i < ARG_N; i++) {
 		if ((v = form_get(f, arg_names[i])) == NULL)
 			continue;
@@ -267,7 +307,7 @@ void
 oaipmh_error_response(struct evbuffer *out, const char *baseurl,
     const struct form *f, const struct oaipmh_error *err)
 {
-	int	echo;
+	int echo;
 
 	echo = strcmp(err->code, "badVerb") != 0 &&
 	    strcmp(err->code, "badArgument") != 0;
@@ -280,8 +320,8 @@ oaipmh_error_response(struct evbuffer *out, const char *baseurl,
 static void
 fail(struct ctx *x, const char *code, const char *fmt, ...)
 {
-	struct oaipmh_error	err;
-	va_list			ap;
+	struct oaipmh_error err;
+	va_list		    ap;
 
 	err.code = code;
 	va_start(ap, fmt);
@@ -305,20 +345,20 @@ mut_here(struct ctx *x, enum oaipmh_mut_kind kind)
 static void
 render_header(struct ctx *x, size_t i, const struct corpus_rec *r)
 {
-	char	id[64], ds[SRV_DATESTAMP_LEN], spec[32];
-	int	sets[2], noid, baddate;
-	size_t	n, j;
+	char   id[64], ds[SRV_DATESTAMP_LEN], spec[32];
+	int    sets[2], noid, baddate;
+	size_t n, j;
 
 	noid = mut_here(x, MUT_NOID);
 	baddate = mut_here(x, MUT_BADDATE);
 	corpus_identifier(i, id, sizeof(id));
 	corpus_datestamp(x->c, r->datestamp, ds);
-	evbuffer_add_printf(x->out, "<header%s>",
-	    r->deleted ? " status=\"deleted\"" : "");
+	evbuffer_add_printf(
+	    x->out, "<header%s>", r->deleted ? " status=\"deleted\"" : "");
 	if (!noid)
 		evbuffer_add_printf(x->out, "<identifier>%s</identifier>", id);
-	evbuffer_add_printf(x->out, "<datestamp>%s</datestamp>",
-	    baddate ? BAD_DATESTAMP : ds);
+	evbuffer_add_printf(
+	    x->out, "<datestamp>%s</datestamp>", baddate ? BAD_DATESTAMP : ds);
 	if (noid || baddate)
 		x->mut->applied = 1;
 	n = corpus_rec_sets(x->c, i, sets);
@@ -340,9 +380,9 @@ static void
 styled_open(struct ctx *x, const struct format *f, unsigned int k)
 {
 	static const char *const seps[] = { " ", "\n  ", "\t", "  \n\t" };
-	const char	*sep = seps[k % nitems(seps)];
-	char		 q = k % 2 ? '\'' : '"';
-	size_t		 n, a, j;
+	const char		*sep = seps[k % nitems(seps)];
+	char			 q = k % 2 ? '\'' : '"';
+	size_t			 n, a, j;
 
 	for (n = 0; f->attrs[2 * n] != NULL; n++)
 		;
@@ -356,8 +396,8 @@ styled_open(struct ctx *x, const struct format *f, unsigned int k)
 		    strlen(f->attrs[2 * a + 1]), 1);
 		evbuffer_add(x->out, &q, 1);
 	}
-	evbuffer_add_printf(x->out, "%s><!-- xml style %u -->\n",
-	    k % 3 == 0 ? "" : sep, k);
+	evbuffer_add_printf(
+	    x->out, "%s><!-- xml style %u -->\n", k % 3 == 0 ? "" : sep, k);
 }
 
 /*
@@ -367,11 +407,11 @@ styled_open(struct ctx *x, const struct format *f, unsigned int k)
 static void
 render_metadata(struct ctx *x, size_t i, const struct format *f, int inject)
 {
-	const struct dc_value	*v;
-	const char		*text, *sp;
-	size_t			 j, cut;
-	unsigned int		 k = corpus_xml_style(x->c);
-	char			 q = k % 2 ? '\'' : '"';
+	const struct dc_value *v;
+	const char	      *text, *sp;
+	size_t		       j, cut;
+	unsigned int	       k = corpus_xml_style(x->c);
+	char		       q = k % 2 ? '\'' : '"';
 
 	if (k == 0)
 		evbuffer_add(x->out, f->open, strlen(f->open));
@@ -394,15 +434,15 @@ render_metadata(struct ctx *x, size_t i, const struct format *f, int inject)
 			sp = memchr(text, ' ', v->len);
 			cut = sp != NULL ? (size_t)(sp - text) + 1 : 0;
 			xml_escape(x->out, text, cut, 0);
-			evbuffer_add(x->out, x->mut->bytes,
-			    strlen(x->mut->bytes));
+			evbuffer_add(
+			    x->out, x->mut->bytes, strlen(x->mut->bytes));
 			xml_escape(x->out, text + cut, v->len - cut, 0);
 			x->mut->applied = 1;
 			inject = 0;
 		} else
 			xml_escape(x->out, text, v->len, 0);
-		evbuffer_add_printf(x->out, "</%s%s>\n", f->tags[v->elem],
-		    k % 2 ? " " : "");
+		evbuffer_add_printf(
+		    x->out, "</%s%s>\n", f->tags[v->elem], k % 2 ? " " : "");
 	}
 	evbuffer_add(x->out, f->close, strlen(f->close));
 }
@@ -410,9 +450,9 @@ render_metadata(struct ctx *x, size_t i, const struct format *f, int inject)
 static void
 render_record(struct ctx *x, size_t i, size_t fmt)
 {
-	const struct format	*f = &formats[fmt];
-	struct corpus_rec	 r;
-	int			 tworoots;
+	const struct format *f = &formats[fmt];
+	struct corpus_rec    r;
+	int		     tworoots;
 
 	corpus_get(x->c, i, &r);
 	evbuffer_add(x->out, "<record>", 8);
@@ -434,8 +474,10 @@ render_record(struct ctx *x, size_t i, size_t fmt)
 static void
 render_token(struct ctx *x, long long size, size_t cursor, const char *tok)
 {
-	evbuffer_add_printf(x->out, "<resumptionToken "
-	    "completeListSize=\"%lld\" cursor=\"%zu\"", size, cursor);
+	evbuffer_add_printf(x->out,
+	    "<resumptionToken "
+	    "completeListSize=\"%lld\" cursor=\"%zu\"",
+	    size, cursor);
 	if (tok == NULL) {
 		evbuffer_add_printf(x->out, "/>\n");
 		return;
@@ -454,8 +496,8 @@ render_token(struct ctx *x, long long size, size_t cursor, const char *tok)
 static int
 valid_text(const char *s)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 n, k;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t		     n, k;
 
 	while (*p != '\0') {
 		if (*p < 0x20 || *p == 0x7f)
@@ -484,7 +526,7 @@ valid_text(const char *s)
 static void
 safe_copy(char *out, size_t len, const char *s)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i + 1 < len && i < 64 && s[i] != '\0'; i++)
 		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
@@ -503,13 +545,13 @@ oaipmh_verb_name(enum oaipmh_verb v)
  * resumptionToken) alone.
  */
 int
-oaipmh_check(const struct form *f, enum oaipmh_verb *verb,
-    struct oaipmh_error *err)
+oaipmh_check(
+    const struct form *f, enum oaipmh_verb *verb, struct oaipmh_error *err)
 {
-	const char	*v;
-	char		 name[80];
-	unsigned int	 present = 0, allowed;
-	size_t		 i, a;
+	const char  *v;
+	char	     name[80];
+	unsigned int present = 0, allowed;
+	size_t	     i, a;
 
 	err->code = "badVerb";
 	if ((v = form_get(f, "verb")) == NULL) {
@@ -525,8 +567,8 @@ oaipmh_check(const struct form *f, enum oaipmh_verb *verb,
 			break;
 	if (i == nitems(verbs)) {
 		safe_copy(name, sizeof(name), v);
-		snprintf(err->msg, sizeof(err->msg), "illegal verb \"%s\"",
-		    name);
+		snprintf(
+		    err->msg, sizeof(err->msg), "illegal verb \"%s\"", name);
 		return -1;
 	}
 	*verb = (enum oaipmh_verb)i;
@@ -578,7 +620,7 @@ oaipmh_check(const struct form *f, enum oaipmh_verb *verb,
 static int
 format_lookup(const char *prefix, size_t *fmt)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < nitems(formats); i++) {
 		if (strcmp(prefix, formats[i].prefix) == 0) {
@@ -596,10 +638,10 @@ format_lookup(const char *prefix, size_t *fmt)
 static int
 parse_bounds(struct ctx *x, struct listq *q)
 {
-	const char		*from, *until;
-	enum oai_granularity	 gf = GRAN_DAY, gu = GRAN_DAY;
-	enum oai_granularity	 gran = corpus_granularity(x->c);
-	time_t			 t;
+	const char	    *from, *until;
+	enum oai_granularity gf = GRAN_DAY, gu = GRAN_DAY;
+	enum oai_granularity gran = corpus_granularity(x->c);
+	time_t		     t;
 
 	from = form_get(x->f, "from");
 	until = form_get(x->f, "until");
@@ -650,15 +692,15 @@ parse_bounds(struct ctx *x, struct listq *q)
 static void
 token_make(const struct ctx *x, const struct listq *q, char *out, size_t len)
 {
-	char		 from[24] = "", until[24] = "", set[32] = "";
-	uint64_t	 h, seed = corpus_seed(x->c);
-	int		 n;
+	char	 from[24] = "", until[24] = "", set[32] = "";
+	uint64_t h, seed = corpus_seed(x->c);
+	int	 n;
 
 	if (q->has_from)
 		snprintf(from, sizeof(from), "%lld", (long long)q->filter.from);
 	if (q->has_until)
-		snprintf(until, sizeof(until), "%lld",
-		    (long long)q->filter.until);
+		snprintf(
+		    until, sizeof(until), "%lld", (long long)q->filter.until);
 	if (q->filter.set >= 0)
 		corpus_set_spec(x->c, q->filter.set, set, sizeof(set));
 	n = snprintf(out, len, TOKEN_MAGIC "%s/%s/%s/%s/%zu+%zu",
@@ -673,11 +715,11 @@ token_make(const struct ctx *x, const struct listq *q, char *out, size_t len)
 static int
 token_parse(const struct ctx *x, const char *tok, struct listq *q)
 {
-	char		 body[TOKEN_MAX], *field[5], *p, *plus, check[16];
-	const char	*errstr, *eq;
-	uint64_t	 h, seed = corpus_seed(x->c);
-	long long	 v;
-	size_t		 len, i;
+	char	    body[TOKEN_MAX], *field[5], *p, *plus, check[16];
+	const char *errstr, *eq;
+	uint64_t    h, seed = corpus_seed(x->c);
+	long long   v;
+	size_t	    len, i;
 
 	len = strlen(tok);
 	if (len >= sizeof(body) || (eq = strrchr(tok, '=')) == NULL)
@@ -736,15 +778,17 @@ token_parse(const struct ctx *x, const char *tok, struct listq *q)
 static void
 v_identify(struct ctx *x)
 {
-	enum oai_granularity	gran = corpus_granularity(x->c);
-	char			earliest[DATESTAMP_LEN];
+	enum oai_granularity gran = corpus_granularity(x->c);
+	char		     earliest[DATESTAMP_LEN];
 
 	datestamp_format(corpus_earliest(x->c), gran, earliest);
 	head(x);
-	evbuffer_add_printf(x->out, "<repositoryName>oaiharvest test "
+	evbuffer_add_printf(x->out,
+	    "<repositoryName>oaiharvest test "
 	    "repository</repositoryName>\n<baseURL>");
 	xml_escape(x->out, x->baseurl, strlen(x->baseurl), 0);
-	evbuffer_add_printf(x->out, "</baseURL>\n"
+	evbuffer_add_printf(x->out,
+	    "</baseURL>\n"
 	    "<protocolVersion>2.0</protocolVersion>\n"
 	    "<adminEmail>admin@oaiharvest.test</adminEmail>\n"
 	    "<earliestDatestamp>%s</earliestDatestamp>\n"
@@ -759,16 +803,17 @@ v_identify(struct ctx *x)
 	    "<repositoryIdentifier>oaiharvest.test</repositoryIdentifier>"
 	    "<delimiter>:</delimiter>"
 	    "<sampleIdentifier>oai:oaiharvest.test:rec/1</sampleIdentifier>"
-	    "</oai-identifier></description>\n", earliest, gran_names[gran]);
+	    "</oai-identifier></description>\n",
+	    earliest, gran_names[gran]);
 	tail(x);
 }
 
 static void
 v_formats(struct ctx *x)
 {
-	struct corpus_rec	 r;
-	const char		*id;
-	size_t			 i;
+	struct corpus_rec r;
+	const char	 *id;
+	size_t		  i;
 
 	if ((id = form_get(x->f, "identifier")) != NULL) {
 		if ((i = corpus_lookup(x->c, id)) == 0) {
@@ -783,19 +828,20 @@ v_formats(struct ctx *x)
 	}
 	head(x);
 	for (i = 0; i < nitems(formats); i++)
-		evbuffer_add_printf(x->out, "<metadataFormat>"
+		evbuffer_add_printf(x->out,
+		    "<metadataFormat>"
 		    "<metadataPrefix>%s</metadataPrefix><schema>%s</schema>"
 		    "<metadataNamespace>%s</metadataNamespace>"
-		    "</metadataFormat>\n", formats[i].prefix,
-		    formats[i].schema, formats[i].ns);
+		    "</metadataFormat>\n",
+		    formats[i].prefix, formats[i].schema, formats[i].ns);
 	tail(x);
 }
 
 static void
 v_sets(struct ctx *x)
 {
-	char		spec[32], name[64];
-	unsigned int	i, n = corpus_nsets(x->c);
+	char	     spec[32], name[64];
+	unsigned int i, n = corpus_nsets(x->c);
 
 	if (n == 0) {
 		fail(x, "noSetHierarchy", "this repository has no sets");
@@ -810,8 +856,10 @@ v_sets(struct ctx *x)
 	for (i = 0; i < n; i++) {
 		corpus_set_spec(x->c, (int)i, spec, sizeof(spec));
 		corpus_set_name(x->c, (int)i, name, sizeof(name));
-		evbuffer_add_printf(x->out, "<set><setSpec>%s</setSpec>"
-		    "<setName>%s</setName></set>\n", spec, name);
+		evbuffer_add_printf(x->out,
+		    "<set><setSpec>%s</setSpec>"
+		    "<setName>%s</setName></set>\n",
+		    spec, name);
 	}
 	tail(x);
 }
@@ -824,13 +872,13 @@ v_sets(struct ctx *x)
 static void
 v_list(struct ctx *x)
 {
-	struct listq	 q, start;
-	struct corpus_rec r;
+	struct listq	     q, start;
+	struct corpus_rec    r;
 	enum oaipmh_mut_kind mk = x->mut != NULL ? x->mut->kind : MUT_NONE;
-	const char	*tok, *prefix, *set;
-	char		 next[TOKEN_MAX];
-	size_t		 i, total;
-	long long	 cls;
+	const char	    *tok, *prefix, *set;
+	char		     next[TOKEN_MAX];
+	size_t		     i, total;
+	long long	     cls;
 
 	memset(&q, 0, sizeof(q));
 	if ((tok = form_get(x->f, "resumptionToken")) != NULL) {
@@ -929,7 +977,7 @@ v_list(struct ctx *x)
 static void
 v_getrecord(struct ctx *x)
 {
-	size_t	i, fmt;
+	size_t i, fmt;
 
 	if ((i = corpus_lookup(x->c, form_get(x->f, "identifier"))) == 0) {
 		fail(x, "idDoesNotExist", "no such identifier");
@@ -954,10 +1002,10 @@ void
 oaipmh_classify(struct corpus *c, const struct form *f, size_t page_size,
     struct oaipmh_req *rq)
 {
-	struct oaipmh_error	 err;
-	struct ctx		 x;
-	struct listq		 q;
-	const char		*tok;
+	struct oaipmh_error err;
+	struct ctx	    x;
+	struct listq	    q;
+	const char	   *tok;
 
 	memset(rq, 0, sizeof(*rq));
 	rq->page = -1;
@@ -983,8 +1031,8 @@ void
 oaipmh_respond(struct corpus *c, const struct form *f, const char *baseurl,
     size_t page_size, struct oaipmh_mut *mut, struct evbuffer *out)
 {
-	struct ctx		x;
-	struct oaipmh_error	err;
+	struct ctx	    x;
+	struct oaipmh_error err;
 
 	if (oaipmh_check(f, &x.verb, &err) == -1) {
 		oaipmh_error_response(out, baseurl, f, &err);

@@ -19,31 +19,33 @@
 #include "server.h"
 
 struct page {
-	char	*name;
-	char	*data;
-	size_t	 len;
-	char	*token;		/* the token this page hands out, or NULL */
-	size_t	 next;		/* index + 1 of the page it leads to, or 0 */
+	char  *name;
+	char  *data;
+	size_t len;
+	char  *token; /* the token this page hands out, or NULL */
+	size_t next;  /* index + 1 of the page it leads to, or 0 */
 };
 
 struct pages {
-	struct page	*v;
-	size_t		 n;
+	struct page *v;
+	size_t	     n;
 };
 
-static int	 read_file(const char *, const char *, struct page *,
-		    char **);
-static char	*scan_token(const char *);
-static size_t	 find(const struct pages *, const char *);
-static void	 link_next(struct pages *, struct page *);
-static int	 page_cmp(const void *, const void *);
+static int    read_file(const char *, const char *, struct page *, char **);
+static char  *scan_token(const char *);
+static size_t find(const struct pages *, const char *);
+static void   link_next(struct pages *, struct page *);
+static int    page_cmp(const void *, const void *);
 
 static const struct {
-	const char	*name;
-	const char	*value;
+	const char *name;
+	const char *value;
 } entities[] = {
-	{ "&amp;", "&" }, { "&lt;", "<" }, { "&gt;", ">" },
-	{ "&quot;", "\"" }, { "&apos;", "'" },
+	{ "&amp;", "&" },
+	{ "&lt;", "<" },
+	{ "&gt;", ">" },
+	{ "&quot;", "\"" },
+	{ "&apos;", "'" },
 };
 
 /*
@@ -51,13 +53,13 @@ static const struct {
  * NUL after it: the recorded responses of --pages and --replay.
  */
 int
-srv_read_file(const char *dir, const char *name, char **data, size_t *len,
-    char **cause)
+srv_read_file(
+    const char *dir, const char *name, char **data, size_t *len, char **cause)
 {
-	struct stat	 st;
-	FILE		*fp;
-	char		*path;
-	int		 rc = -1;
+	struct stat st;
+	FILE	   *fp;
+	char	   *path;
+	int	    rc = -1;
 
 	*data = NULL;
 	xasprintf(&path, "%s/%s", dir, name);
@@ -100,9 +102,9 @@ read_file(const char *dir, const char *name, struct page *pg, char **cause)
 static char *
 scan_token(const char *data)
 {
-	const char	*p, *gt, *end;
-	char		*tok, *o;
-	size_t		 i, n;
+	const char *p, *gt, *end;
+	char	   *tok, *o;
+	size_t	    i, n;
 
 	if ((p = strstr(data, "<resumptionToken")) == NULL ||
 	    (gt = strchr(p, '>')) == NULL || gt[-1] == '/' ||
@@ -135,7 +137,7 @@ scan_token(const char *data)
 static size_t
 find(const struct pages *ps, const char *name)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < ps->n; i++)
 		if (strcmp(ps->v[i].name, name) == 0)
@@ -147,10 +149,10 @@ find(const struct pages *ps, const char *name)
 static void
 link_next(struct pages *ps, struct page *pg)
 {
-	const char	*p, *q, *errstr;
-	char		 num[24], *name;
-	long long	 k;
-	size_t		 len = strlen(pg->name);
+	const char *p, *q, *errstr;
+	char	    num[24], *name;
+	long long   k;
+	size_t	    len = strlen(pg->name);
 
 	pg->next = 0;
 	if (pg->token == NULL || len < 4 ||
@@ -164,8 +166,8 @@ link_next(struct pages *ps, struct page *pg)
 	num[pg->name + len - 4 - (p + 5)] = '\0';
 	if (parse_ll(num, 1, 1000000000, &k, &errstr) == -1)
 		return;
-	xasprintf(&name, "%.*s-page%lld.xml", (int)(p - pg->name), pg->name,
-	    k + 1);
+	xasprintf(
+	    &name, "%.*s-page%lld.xml", (int)(p - pg->name), pg->name, k + 1);
 	pg->next = find(ps, name);
 	free(name);
 }
@@ -173,17 +175,17 @@ link_next(struct pages *ps, struct page *pg)
 static int
 page_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct page *)a)->name,
-	    ((const struct page *)b)->name);
+	return strcmp(
+	    ((const struct page *)a)->name, ((const struct page *)b)->name);
 }
 
 struct pages *
 pages_load(const char *dir, char **cause)
 {
-	struct pages	*ps;
-	DIR		*d;
-	struct dirent	*de;
-	size_t		 len, i;
+	struct pages  *ps;
+	DIR	      *d;
+	struct dirent *de;
+	size_t	       len, i;
 
 	if ((d = opendir(dir)) == NULL) {
 		xasprintf(cause, "%s: %s", dir, strerror(errno));
@@ -223,7 +225,7 @@ fail:
 void
 pages_free(struct pages *ps)
 {
-	size_t	i;
+	size_t i;
 
 	if (ps == NULL)
 		return;
@@ -237,14 +239,14 @@ pages_free(struct pages *ps)
 }
 
 void
-pages_respond(const struct pages *ps, const struct form *f,
-    const char *baseurl, struct evbuffer *out)
+pages_respond(const struct pages *ps, const struct form *f, const char *baseurl,
+    struct evbuffer *out)
 {
-	struct oaipmh_error	 err;
-	enum oaipmh_verb	 verb;
-	const char		*tok, *name;
-	char			 lverb[32], *file;
-	size_t			 i, k, vlen;
+	struct oaipmh_error err;
+	enum oaipmh_verb    verb;
+	const char	   *tok, *name;
+	char		    lverb[32], *file;
+	size_t		    i, k, vlen;
 
 	if (oaipmh_check(f, &verb, &err) == -1) {
 		oaipmh_error_response(out, baseurl, f, &err);
@@ -253,7 +255,8 @@ pages_respond(const struct pages *ps, const struct form *f,
 	name = oaipmh_verb_name(verb);
 	for (vlen = 0; name[vlen] != '\0' && vlen + 1 < sizeof(lverb); vlen++)
 		lverb[vlen] = name[vlen] >= 'A' && name[vlen] <= 'Z' ?
-		    name[vlen] - 'A' + 'a' : name[vlen];
+		    name[vlen] - 'A' + 'a' :
+		    name[vlen];
 	lverb[vlen] = '\0';
 
 	k = 0;
@@ -272,7 +275,8 @@ pages_respond(const struct pages *ps, const struct form *f,
 		k = find(ps, file);
 		free(file);
 		err.code = "cannotDisseminateFormat";
-		snprintf(err.msg, sizeof(err.msg), "no recording for this "
+		snprintf(err.msg, sizeof(err.msg),
+		    "no recording for this "
 		    "metadataPrefix");
 	} else {
 		xasprintf(&file, "%s.xml", lverb);

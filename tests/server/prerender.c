@@ -18,23 +18,23 @@
 #include "server.h"
 
 struct prerender_page {
-	char	*token;		/* the token that asks for it; NULL: page 0 */
-	char	*body;
-	size_t	 len;
+	char  *token; /* the token that asks for it; NULL: page 0 */
+	char  *body;
+	size_t len;
 };
 
 struct prerender {
-	struct prerender_page	*pages;
-	size_t			 n;
-	size_t			 bytes;
-	int			 stale;		/* the corpus changed */
+	struct prerender_page *pages;
+	size_t		       n;
+	size_t		       bytes;
+	int		       stale; /* the corpus changed */
 };
 
 /* The text of the page's resumptionToken, or NULL (none, or empty). */
 static char *
 page_token(const char *body, size_t len)
 {
-	const char	*p, *end, *s, *e;
+	const char	 *p, *end, *s, *e;
 	static const char open[] = "<resumptionToken ";
 	static const char close[] = "</resumptionToken>";
 
@@ -44,8 +44,9 @@ page_token(const char *body, size_t len)
 	if ((s = memchr(p, '>', (size_t)(end - p))) == NULL || s[-1] == '/')
 		return NULL;
 	s++;
-	if ((e = memmem(s, (size_t)(end - s), close, sizeof(close) - 1))
-	    == NULL || e == s || memchr(s, '&', (size_t)(e - s)) != NULL)
+	if ((e = memmem(s, (size_t)(end - s), close, sizeof(close) - 1)) ==
+		NULL ||
+	    e == s || memchr(s, '&', (size_t)(e - s)) != NULL)
 		return NULL;
 	return xstrndup(s, (size_t)(e - s));
 }
@@ -60,12 +61,12 @@ set_arg(struct form *f, size_t i, const char *name, const char *value)
 struct prerender *
 prerender_new(struct corpus *c, const char *baseurl, size_t page_size)
 {
-	struct prerender	*pr;
-	struct prerender_page	*pg;
-	struct evbuffer		*out;
-	struct form		 f;
-	char			*tok = NULL;
-	size_t			 cap, want;
+	struct prerender      *pr;
+	struct prerender_page *pg;
+	struct evbuffer	      *out;
+	struct form	       f;
+	char		      *tok = NULL;
+	size_t		       cap, want;
 
 	pr = xcalloc(1, sizeof(*pr));
 	want = (corpus_size(c) + page_size - 1) / page_size;
@@ -104,7 +105,7 @@ prerender_new(struct corpus *c, const char *baseurl, size_t page_size)
 void
 prerender_free(struct prerender *pr)
 {
-	size_t	i;
+	size_t i;
 
 	if (pr == NULL)
 		return;
@@ -137,8 +138,8 @@ int
 prerender_lookup(const struct prerender *pr, const struct form *f,
     const struct oaipmh_req *rq, const char **body, size_t *len)
 {
-	const struct prerender_page	*pg;
-	const char			*v;
+	const struct prerender_page *pg;
+	const char		    *v;
 
 	if (pr == NULL || pr->stale || f == NULL || !rq->valid ||
 	    rq->verb != VERB_LISTRECORDS || rq->page < 0 ||
@@ -149,8 +150,7 @@ prerender_lookup(const struct prerender *pr, const struct form *f,
 		if (rq->token || (v = form_get(f, "metadataPrefix")) == NULL ||
 		    strcmp(v, "oai_dc") != 0)
 			return 0;
-	} else if (!rq->token ||
-	    (v = form_get(f, "resumptionToken")) == NULL ||
+	} else if (!rq->token || (v = form_get(f, "resumptionToken")) == NULL ||
 	    strcmp(v, pg->token) != 0)
 		return 0;
 	*body = pg->body;

@@ -34,61 +34,73 @@
 #include "log.h"
 #include "server.h"
 
-#define REPLAY_FIELDS	7
-#define HDR_SEP		" | "
+#define REPLAY_FIELDS 7
+#define HDR_SEP	      " | "
 
 enum match {
-	MATCH_ANY, MATCH_PREFIX, MATCH_TOKEN
+	MATCH_ANY,
+	MATCH_PREFIX,
+	MATCH_TOKEN
 };
 
 struct rline {
-	char		*scenario;
-	char		*verb;		/* or "*" */
-	enum match	 match;
-	char		*value;		/* the prefix or token matched */
-	char		*file;
-	char		*data;
-	size_t		 len;
-	int		 status;
-	char		*type;
-	char		*headers;	/* or NULL */
-	unsigned int	 uses;
+	char	    *scenario;
+	char	    *verb; /* or "*" */
+	enum match   match;
+	char	    *value; /* the prefix or token matched */
+	char	    *file;
+	char	    *data;
+	size_t	     len;
+	int	     status;
+	char	    *type;
+	char	    *headers; /* or NULL */
+	unsigned int uses;
 };
 
 struct replay {
-	struct rline	*v;
-	size_t		 n;
+	struct rline *v;
+	size_t	      n;
 };
 
-static int	 parse_line(struct replay *, const char *, char *,
-		    unsigned long, char **);
-static int	 line_matches(const struct rline *, const char *,
-		    const char *, const struct form *);
-static void	 add_headers(struct evhttp_request *, const char *);
-static void	 builtin(struct evhttp_request *, const char *,
-		    const char *, const char *, const struct form *);
+static int parse_line(
+    struct replay *, const char *, char *, unsigned long, char **);
+static int line_matches(
+    const struct rline *, const char *, const char *, const struct form *);
+static void	   add_headers(struct evhttp_request *, const char *);
+static void	   builtin(struct evhttp_request *, const char *, const char *,
+	   const char *, const struct form *);
 static const char *reason(int);
 
 static const struct {
-	int		 status;
-	const char	*reason;
+	int	    status;
+	const char *reason;
 } reasons[] = {
-	{ 200, "OK" }, { 400, "Bad Request" }, { 403, "Forbidden" },
-	{ 404, "Not Found" }, { 422, "Unprocessable Entity" },
-	{ 429, "Too Many Requests" }, { 500, "Internal Server Error" },
-	{ 502, "Bad Gateway" }, { 503, "Service Unavailable" },
+	{ 200, "OK" },
+	{ 400, "Bad Request" },
+	{ 403, "Forbidden" },
+	{ 404, "Not Found" },
+	{ 422, "Unprocessable Entity" },
+	{ 429, "Too Many Requests" },
+	{ 500, "Internal Server Error" },
+	{ 502, "Bad Gateway" },
+	{ 503, "Service Unavailable" },
 	{ 504, "Gateway Timeout" },
 };
 
 static const char *const verbs[] = {
-	"Identify", "ListMetadataFormats", "ListSets", "ListIdentifiers",
-	"ListRecords", "GetRecord", "*",
+	"Identify",
+	"ListMetadataFormats",
+	"ListSets",
+	"ListIdentifiers",
+	"ListRecords",
+	"GetRecord",
+	"*",
 };
 
 static const char *
 reason(int status)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < nitems(reasons); i++)
 		if (reasons[i].status == status)
@@ -101,11 +113,11 @@ static int
 parse_line(struct replay *rp, const char *dir, char *s, unsigned long lineno,
     char **cause)
 {
-	struct rline	*l;
-	char		*f[REPLAY_FIELDS], *p;
-	const char	*errstr;
-	long long	 status;
-	size_t		 i, n;
+	struct rline *l;
+	char	     *f[REPLAY_FIELDS], *p;
+	const char   *errstr;
+	long long     status;
+	size_t	      i, n;
 
 	for (n = 0, p = s; n < REPLAY_FIELDS && p != NULL; n++)
 		f[n] = strsep(&p, "\t");
@@ -116,11 +128,11 @@ parse_line(struct replay *rp, const char *dir, char *s, unsigned long lineno,
 	}
 	for (i = 0; f[0][i] != '\0'; i++)
 		if (strchr("abcdefghijklmnopqrstuvwxyz0123456789-_.",
-		    f[0][i]) == NULL)
+			f[0][i]) == NULL)
 			break;
 	if (i == 0 || f[0][i] != '\0') {
-		xasprintf(cause, "line %lu: scenario names are [a-z0-9-_.]+",
-		    lineno);
+		xasprintf(
+		    cause, "line %lu: scenario names are [a-z0-9-_.]+", lineno);
 		return -1;
 	}
 	for (i = 0; i < nitems(verbs); i++)
@@ -131,14 +143,14 @@ parse_line(struct replay *rp, const char *dir, char *s, unsigned long lineno,
 		return -1;
 	}
 	if (parse_ll(f[4], 100, 599, &status, &errstr) == -1) {
-		xasprintf(cause, "line %lu: status %s: %s", lineno, f[4],
-		    errstr);
+		xasprintf(
+		    cause, "line %lu: status %s: %s", lineno, f[4], errstr);
 		return -1;
 	}
 	if (strcmp(f[2], "-") != 0 && strncmp(f[2], "prefix=", 7) != 0 &&
 	    strncmp(f[2], "token=", 6) != 0) {
-		xasprintf(cause, "line %lu: match is -, prefix=P or token=T",
-		    lineno);
+		xasprintf(
+		    cause, "line %lu: match is -, prefix=P or token=T", lineno);
 		return -1;
 	}
 	if (rp->n == SRV_MAX_REPLAY_LINES) {
@@ -171,12 +183,12 @@ parse_line(struct replay *rp, const char *dir, char *s, unsigned long lineno,
 struct replay *
 replay_load(const char *manifest, char **cause)
 {
-	struct replay	*rp;
-	FILE		*fp;
-	char		*line = NULL, *dir, *slash, *why = NULL;
-	size_t		 cap = 0;
-	ssize_t		 len;
-	unsigned long	 lineno = 0;
+	struct replay *rp;
+	FILE	      *fp;
+	char	      *line = NULL, *dir, *slash, *why = NULL;
+	size_t	       cap = 0;
+	ssize_t	       len;
+	unsigned long  lineno = 0;
 
 	if ((fp = fopen(manifest, "r")) == NULL) {
 		xasprintf(cause, "%s: %s", manifest, strerror(errno));
@@ -192,8 +204,8 @@ replay_load(const char *manifest, char **cause)
 	rp = xcalloc(1, sizeof(*rp));
 	while ((len = getline(&line, &cap, fp)) != -1) {
 		lineno++;
-		while (len > 0 && (line[len - 1] == '\n' ||
-		    line[len - 1] == '\r'))
+		while (
+		    len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = '\0';
 		if (len == 0 || line[0] == '#')
 			continue;
@@ -217,7 +229,7 @@ replay_load(const char *manifest, char **cause)
 void
 replay_free(struct replay *rp)
 {
-	size_t	i;
+	size_t i;
 
 	if (rp == NULL)
 		return;
@@ -238,12 +250,12 @@ static int
 line_matches(const struct rline *l, const char *scenario, const char *verb,
     const struct form *f)
 {
-	const char	*tok = form_get(f, "resumptionToken");
-	const char	*prefix = form_get(f, "metadataPrefix");
+	const char *tok = form_get(f, "resumptionToken");
+	const char *prefix = form_get(f, "metadataPrefix");
 
 	if (strcmp(l->scenario, scenario) != 0 ||
 	    (strcmp(l->verb, "*") != 0 &&
-	    (verb == NULL || strcmp(l->verb, verb) != 0)))
+		(verb == NULL || strcmp(l->verb, verb) != 0)))
 		return 0;
 	switch (l->match) {
 	case MATCH_ANY:
@@ -261,8 +273,8 @@ line_matches(const struct rline *l, const char *scenario, const char *verb,
 static void
 add_headers(struct evhttp_request *req, const char *list)
 {
-	struct evkeyvalq	*out = evhttp_request_get_output_headers(req);
-	char			*copy, *p, *item, *colon, *v;
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	char		 *copy, *p, *item, *colon, *v;
 
 	if (list == NULL)
 		return;
@@ -287,9 +299,9 @@ static void
 builtin(struct evhttp_request *req, const char *scenario, const char *verb,
     const char *baseurl, const struct form *f)
 {
-	struct oaipmh_error	 err;
-	struct evbuffer		*body;
-	char			 now[DATESTAMP_LEN];
+	struct oaipmh_error err;
+	struct evbuffer	   *body;
+	char		    now[DATESTAMP_LEN];
 
 	if ((body = evbuffer_new()) == NULL)
 		fatalx("evbuffer_new");
@@ -299,13 +311,15 @@ builtin(struct evhttp_request *req, const char *scenario, const char *verb,
 		oaipmh_error_response(body, baseurl, f, &err);
 	} else {
 		datestamp_now(now);
-		evbuffer_add_printf(body, "<?xml version=\"1.0\" "
+		evbuffer_add_printf(body,
+		    "<?xml version=\"1.0\" "
 		    "encoding=\"UTF-8\"?>\n<OAI-PMH xmlns=\"http://www."
 		    "openarchives.org/OAI/2.0/\">\n<responseDate>%s"
 		    "</responseDate>\n<request verb=\"%s\">%s</request>\n",
 		    now, verb, baseurl);
 		if (strcmp(verb, "Identify") == 0)
-			evbuffer_add_printf(body, "<Identify>\n"
+			evbuffer_add_printf(body,
+			    "<Identify>\n"
 			    "<repositoryName>replay %s</repositoryName>\n"
 			    "<baseURL>%s</baseURL>\n"
 			    "<protocolVersion>2.0</protocolVersion>\n"
@@ -314,9 +328,11 @@ builtin(struct evhttp_request *req, const char *scenario, const char *verb,
 			    "</earliestDatestamp>\n"
 			    "<deletedRecord>persistent</deletedRecord>\n"
 			    "<granularity>YYYY-MM-DDThh:mm:ssZ</granularity>\n"
-			    "</Identify>\n", scenario, baseurl);
+			    "</Identify>\n",
+			    scenario, baseurl);
 		else
-			evbuffer_add_printf(body, "<ListMetadataFormats>\n"
+			evbuffer_add_printf(body,
+			    "<ListMetadataFormats>\n"
 			    "<metadataFormat><metadataPrefix>oai_dc"
 			    "</metadataPrefix>\n<schema>http://www."
 			    "openarchives.org/OAI/2.0/oai_dc.xsd</schema>\n"
@@ -337,7 +353,7 @@ void
 replay_respond(struct replay *rp, struct evhttp_request *req,
     const struct form *f, const char *origin)
 {
-	struct evbuffer	*body;
+	struct evbuffer *body;
 	struct rline	*l, *pick = NULL;
 	const char	*path, *scenario, *verb;
 	char		*baseurl;
@@ -362,27 +378,31 @@ replay_respond(struct replay *rp, struct evhttp_request *req,
 		fatalx("evbuffer_new");
 	if (pick != NULL) {
 		pick->uses++;
-		if (evbuffer_add_reference(body, pick->data, pick->len, NULL,
-		    NULL) == -1)
+		if (evbuffer_add_reference(
+			body, pick->data, pick->len, NULL, NULL) == -1)
 			fatalx("evbuffer_add_reference");
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Content-Type", pick->type);
 		add_headers(req, pick->headers);
 		log_info("msg=\"replay\" scenario=%s verb=%s file=%s "
-		    "status=%d use=%u", log_q(scenario), log_q(verb),
-		    pick->file, pick->status, pick->uses);
-		evhttp_send_reply(req, pick->status, reason(pick->status),
-		    body);
-	} else if (known && verb != NULL && (strcmp(verb, "Identify") == 0 ||
-	    strcmp(verb, "ListMetadataFormats") == 0 ||
-	    strcmp(verb, "ListSets") == 0) && form_get(f,
-	    "resumptionToken") == NULL) {
+			 "status=%d use=%u",
+		    log_q(scenario), log_q(verb), pick->file, pick->status,
+		    pick->uses);
+		evhttp_send_reply(
+		    req, pick->status, reason(pick->status), body);
+	} else if (known && verb != NULL &&
+	    (strcmp(verb, "Identify") == 0 ||
+		strcmp(verb, "ListMetadataFormats") == 0 ||
+		strcmp(verb, "ListSets") == 0) &&
+	    form_get(f, "resumptionToken") == NULL) {
 		xasprintf(&baseurl, "%s%s", origin, path);
 		builtin(req, scenario, verb, baseurl, f);
 		free(baseurl);
 	} else {
-		evbuffer_add_printf(body, "replay: nothing recorded for this "
-		    "request%s\n", known ? "" : " (no such scenario)");
+		evbuffer_add_printf(body,
+		    "replay: nothing recorded for this "
+		    "request%s\n",
+		    known ? "" : " (no such scenario)");
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Content-Type", "text/plain");
 		log_info("msg=\"replay unmatched\" scenario=%s uri=%s",

@@ -32,16 +32,16 @@
 #include "log.h"
 #include "server.h"
 
-#define STREAM_LOW_WATER	(64 * 1024)	/* make more body below this */
-#define STREAM_PIECE		(256 * 1024)	/* body bytes made at a time */
-#define STREAM_FILL_MAX		(1024 * 1024)	/* ... per write event */
-#define STREAM_DRAIN_MS		10	/* polls for an empty send queue */
-#define STREAM_DRAIN_TRIES	300
+#define STREAM_LOW_WATER   (64 * 1024)	 /* make more body below this */
+#define STREAM_PIECE	   (256 * 1024)	 /* body bytes made at a time */
+#define STREAM_FILL_MAX	   (1024 * 1024) /* ... per write event */
+#define STREAM_DRAIN_MS	   10		 /* polls for an empty send queue */
+#define STREAM_DRAIN_TRIES 300
 
 enum stream_state {
-	SS_SENDING,		/* writing what there is */
-	SS_DRAINING,		/* all written; until the peer has it all */
-	SS_STALLED,		/* all written; silent until the timer */
+	SS_SENDING,  /* writing what there is */
+	SS_DRAINING, /* all written; until the peer has it all */
+	SS_STALLED,  /* all written; silent until the timer */
 };
 
 static const char *const state_names[] = {
@@ -51,52 +51,52 @@ static const char *const state_names[] = {
 };
 
 struct stream {
-	TAILQ_ENTRY(stream)	 entry;
-	struct streams		*ss;
-	unsigned int		 id;
-	const char		*label;
-	int			 fd;
-	enum stream_state	 state;
-	struct event		*rd;
-	struct event		*wr;
-	struct event		*timer;
-	struct evbuffer		*out;		/* ready for the socket */
-	struct evbuffer		*prefix;	/* body still to make */
-	uint64_t		 pad;
-	struct evbuffer		*suffix;
-	struct evbuffer		*chunk;		/* one chunk being framed */
-	int			 chunked;
-	z_stream		*z;
-	int			 body_done;	/* all of it is in out */
-	enum stream_end		 end;
-	long long		 stall;
-	unsigned int		 tries;
-	uint64_t		 sent;
+	TAILQ_ENTRY(stream) entry;
+	struct streams	 *ss;
+	unsigned int	  id;
+	const char	 *label;
+	int		  fd;
+	enum stream_state state;
+	struct event	 *rd;
+	struct event	 *wr;
+	struct event	 *timer;
+	struct evbuffer	 *out;	  /* ready for the socket */
+	struct evbuffer	 *prefix; /* body still to make */
+	uint64_t	  pad;
+	struct evbuffer	 *suffix;
+	struct evbuffer	 *chunk; /* one chunk being framed */
+	int		  chunked;
+	z_stream	 *z;
+	int		  body_done; /* all of it is in out */
+	enum stream_end	  end;
+	long long	  stall;
+	unsigned int	  tries;
+	uint64_t	  sent;
 };
 
 struct streams {
-	struct event_base	*base;
-	TAILQ_HEAD(, stream)	 list;
-	size_t			 n;
-	unsigned int		 next_id;
+	struct event_base *base;
+	TAILQ_HEAD(, stream) list;
+	size_t	     n;
+	unsigned int next_id;
 };
 
-static char	 scratch[STREAM_PIECE];
+static char scratch[STREAM_PIECE];
 
-static int	 take_over(struct evhttp_request *);
-static void	 stream_state(struct stream *, enum stream_state);
-static void	 stream_close(struct stream *, int, const char *);
-static void	 stream_fill(struct stream *);
-static void	 stream_emit(struct stream *, const void *, size_t, int);
-static void	 stream_sent(struct stream *);
-static void	 on_read(evutil_socket_t, short, void *);
-static void	 on_write(evutil_socket_t, short, void *);
-static void	 on_timer(evutil_socket_t, short, void *);
+static int  take_over(struct evhttp_request *);
+static void stream_state(struct stream *, enum stream_state);
+static void stream_close(struct stream *, int, const char *);
+static void stream_fill(struct stream *);
+static void stream_emit(struct stream *, const void *, size_t, int);
+static void stream_sent(struct stream *);
+static void on_read(evutil_socket_t, short, void *);
+static void on_write(evutil_socket_t, short, void *);
+static void on_timer(evutil_socket_t, short, void *);
 
 struct streams *
 streams_new(struct event_base *base)
 {
-	struct streams	*ss;
+	struct streams *ss;
 
 	ss = xcalloc(1, sizeof(*ss));
 	ss->base = base;
@@ -109,7 +109,7 @@ streams_new(struct event_base *base)
 void
 streams_free(struct streams *ss)
 {
-	struct stream	*s;
+	struct stream *s;
 
 	if (ss == NULL)
 		return;
@@ -128,9 +128,9 @@ streams_active(const struct streams *ss)
 static int
 take_over(struct evhttp_request *req)
 {
-	struct evhttp_connection	*evcon;
-	struct bufferevent		*bev;
-	int				 fd, own, standin;
+	struct evhttp_connection *evcon;
+	struct bufferevent	 *bev;
+	int			  fd, own, standin;
 
 	if ((evcon = evhttp_request_get_connection(req)) == NULL ||
 	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
@@ -141,8 +141,8 @@ take_over(struct evhttp_request *req)
 		return -1;
 	}
 	if ((standin = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
-		log_warn("msg=\"socket failed\" error=%s",
-		    log_q(strerror(errno)));
+		log_warn(
+		    "msg=\"socket failed\" error=%s", log_q(strerror(errno)));
 		close(own);
 		return -1;
 	}
@@ -161,11 +161,11 @@ take_over(struct evhttp_request *req)
  * caller still has to answer it.  The spec's buffers are ours either way.
  */
 int
-stream_start(struct streams *ss, struct evhttp_request *req,
-    struct stream_spec *spec)
+stream_start(
+    struct streams *ss, struct evhttp_request *req, struct stream_spec *spec)
 {
-	struct stream	*s;
-	int		 fd, zrc;
+	struct stream *s;
+	int	       fd, zrc;
 
 	if ((fd = take_over(req)) == -1) {
 		evbuffer_free(spec->head);
@@ -227,15 +227,15 @@ stream_state(struct stream *s, enum stream_state st)
 static void
 stream_close(struct stream *s, int reset, const char *why)
 {
-	struct linger	 lg;
-	char		 buf[4096];
-	int		 i;
+	struct linger lg;
+	char	      buf[4096];
+	int	      i;
 
 	if (reset) {
 		lg.l_onoff = 1;
 		lg.l_linger = 0;
-		if (setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg,
-		    sizeof(lg)) == -1)
+		if (setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) ==
+		    -1)
 			log_warn("msg=\"SO_LINGER failed\" error=%s",
 			    log_q(strerror(errno)));
 	} else {
@@ -244,7 +244,8 @@ stream_close(struct stream *s, int reset, const char *why)
 		shutdown(s->fd, SHUT_WR);
 	}
 	log_info("msg=\"stream closed\" stream=%u kind=%s how=%s sent=%llu "
-	    "why=%s", s->id, s->label, reset ? "reset" : "close",
+		 "why=%s",
+	    s->id, s->label, reset ? "reset" : "close",
 	    (unsigned long long)s->sent, log_q(why));
 	event_free(s->rd);
 	event_free(s->wr);
@@ -271,7 +272,7 @@ stream_close(struct stream *s, int reset, const char *why)
 static void
 stream_emit(struct stream *s, const void *p, size_t len, int finish)
 {
-	struct evbuffer	*dst = s->chunked ? s->chunk : s->out;
+	struct evbuffer *dst = s->chunked ? s->chunk : s->out;
 	unsigned char	 zbuf[16384];
 	int		 rc;
 
@@ -286,8 +287,7 @@ stream_emit(struct stream *s, const void *p, size_t len, int finish)
 			rc = deflate(s->z, finish ? Z_FINISH : Z_NO_FLUSH);
 			if (rc == Z_STREAM_ERROR)
 				fatalx("deflate");
-			evbuffer_add(dst, zbuf, sizeof(zbuf) -
-			    s->z->avail_out);
+			evbuffer_add(dst, zbuf, sizeof(zbuf) - s->z->avail_out);
 		} while (s->z->avail_out == 0);
 	}
 	if (s->chunked && (len = evbuffer_get_length(s->chunk)) > 0) {
@@ -305,7 +305,7 @@ stream_emit(struct stream *s, const void *p, size_t len, int finish)
 static void
 stream_fill(struct stream *s)
 {
-	size_t	n, made = 0;
+	size_t n, made = 0;
 
 	while (!s->body_done && made < STREAM_FILL_MAX &&
 	    evbuffer_get_length(s->out) < STREAM_LOW_WATER) {
@@ -314,7 +314,7 @@ stream_fill(struct stream *s)
 			evbuffer_remove(s->prefix, scratch, n);
 		} else if (s->pad > 0) {
 			n = s->pad < STREAM_PIECE ? (size_t)s->pad :
-			    STREAM_PIECE;
+						    STREAM_PIECE;
 			memset(scratch, ' ', n);
 			s->pad -= n;
 		} else if (s->suffix != NULL &&
@@ -338,7 +338,7 @@ stream_fill(struct stream *s)
 static void
 stream_sent(struct stream *s)
 {
-	struct timeval	tv;
+	struct timeval tv;
 
 	event_del(s->wr);
 	switch (s->end) {
@@ -363,8 +363,8 @@ stream_sent(struct stream *s)
 static void
 on_write(evutil_socket_t fd, short events, void *arg)
 {
-	struct stream	*s = arg;
-	int		 n;
+	struct stream *s = arg;
+	int	       n;
 
 	stream_fill(s);
 	if (evbuffer_get_length(s->out) > 0) {
@@ -384,8 +384,8 @@ on_write(evutil_socket_t fd, short events, void *arg)
 static void
 on_read(evutil_socket_t fd, short events, void *arg)
 {
-	struct stream	*s = arg;
-	ssize_t		 n;
+	struct stream *s = arg;
+	ssize_t	       n;
 
 	if ((n = read(fd, scratch, sizeof(scratch))) > 0)
 		return;
@@ -397,9 +397,9 @@ on_read(evutil_socket_t fd, short events, void *arg)
 static void
 on_timer(evutil_socket_t fd, short events, void *arg)
 {
-	struct stream	*s = arg;
-	struct timeval	 tv;
-	int		 queued = 0;
+	struct stream *s = arg;
+	struct timeval tv;
+	int	       queued = 0;
 
 	switch (s->state) {
 	case SS_DRAINING:
@@ -426,10 +426,11 @@ on_timer(evutil_socket_t fd, short events, void *arg)
 void
 stream_head(struct evbuffer *out, long long length, const char *encoding)
 {
-	char	date[HTTP_DATE_LEN];
+	char date[HTTP_DATE_LEN];
 
 	fault_http_date(time(NULL), date);
-	evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nDate: %s\r\n"
+	evbuffer_add_printf(out,
+	    "HTTP/1.1 200 OK\r\nDate: %s\r\n"
 	    "Server: oaiserver\r\nContent-Type: " OAI_CONTENT_TYPE "\r\n",
 	    date);
 	if (encoding != NULL)
@@ -445,16 +446,16 @@ stream_head(struct evbuffer *out, long long length, const char *encoding)
 void
 stream_compress(struct evbuffer *b, int gzip)
 {
-	z_stream	 z;
-	unsigned char	*in, *out;
-	size_t		 len = evbuffer_get_length(b);
-	uLong		 bound;
+	z_stream       z;
+	unsigned char *in, *out;
+	size_t	       len = evbuffer_get_length(b);
+	uLong	       bound;
 
 	if (len > SRV_MAX_PAGE_BYTES * 4)
 		fatalx("stream_compress: body too large");
 	memset(&z, 0, sizeof(z));
 	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED,
-	    gzip ? 15 + 16 : 15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		gzip ? 15 + 16 : 15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 		fatalx("deflateInit2");
 	bound = deflateBound(&z, (uLong)len);
 	in = evbuffer_pullup(b, -1);
