@@ -28,10 +28,12 @@
 
 #define EXIT_FAIL  1
 #define EXIT_USAGE 2
+#define DB_MISSING "--db FILE is missing"
 
 struct cmd {
 	const char *name;
 	int (*fn)(int, char **);
+	const char *summary; /* one line for oaiharvest --help */
 	const char *usage;
 	const char *help;
 };
@@ -47,10 +49,12 @@ static int cmd_get_record(int, char **);
 static int cmd_sources(int, char **);
 
 static const struct cmd cmds[] = {
-	{ "identify", cmd_identify, "identify URL",
+	{ "identify", cmd_identify,
+	    "what a repository says about itself (nothing stored)",
+	    "identify URL",
 	    "Show what a repository says about itself: Identify, its metadata\n"
 	    "formats and its sets.\n" },
-	{ "harvest", cmd_harvest,
+	{ "harvest", cmd_harvest, "harvest now, into a SQLite database",
 	    "harvest --db FILE --url URL [--prefix P]... [--set S]...\n"
 	    "                  [--from D] [--until D] [--source NAME] [--delay "
 	    "T]\n"
@@ -125,6 +129,7 @@ static const struct cmd cmds[] = {
 	    "Exit status: 0 done, 1 failed (completed pages are kept),\n"
 	    "2 usage or config error.\n" },
 	{ "export", cmd_export,
+	    "print the stored records (JSON Lines, XML or OAI-PMH)",
 	    "export --db FILE [--source NAME] [--prefix P]\n"
 	    "                  [--identifier ID]... [--since SEQ]\n"
 	    "                  [--format json|xml|oai] [--page-size N]",
@@ -150,29 +155,38 @@ static const struct cmd cmds[] = {
 	    "  --page-size N   with --format oai: at most N records a\n"
 	    "                  response\n" },
 	{ "changes", cmd_changes,
+	    "print the change log (new, updated, deleted) as JSON Lines",
 	    "changes --db FILE [--since SEQ] [--limit N] [--follow]",
 	    "Print the change log (new, updated, deleted) as JSON Lines, in\n"
-	    "sequence order, after SEQ (default 0).  --follow keeps printing\n"
-	    "new changes as they are committed, until interrupted.\n" },
-	{ "search", cmd_search,
+	    "sequence order.  Options:\n"
+	    "  --since SEQ     the changes after seq SEQ (default 0)\n"
+	    "  --limit N       at most N changes, 1 or more (default: all)\n"
+	    "  --follow        keep printing new changes as they are\n"
+	    "                  committed, until interrupted\n" },
+	{ "search", cmd_search, "full-text search over the stored records",
 	    "search --db FILE QUERY [--source NAME] [--limit N]",
 	    "Full-text search over title, creator, subject and description\n"
 	    "(FTS5 syntax: words, \"a phrase\", prefix*, AND, OR, NOT,\n"
 	    "title:word; a query that is not valid syntax, such as\n"
 	    "Taylor-Jones or O'Brien, is searched as plain words).  JSON\n"
 	    "Lines, best first: source, identifier, prefix, datestamp, title,\n"
-	    "snippet (matches in [brackets]), score.\n" },
+	    "snippet (matches in [brackets]), score.  Options:\n"
+	    "  --source NAME   the records of that source only\n"
+	    "  --limit N       at most N results, 1 to 100000 (default 20)\n" },
 	{ "list-identifiers", cmd_list_identifiers,
+	    "print a repository's record headers (nothing stored)",
 	    "list-identifiers URL [--prefix P] [--set S] [--from D] [--until "
 	    "D]",
 	    "Print the record headers of a repository (ListIdentifiers,\n"
 	    "following resumption tokens) as JSON Lines.  Nothing is "
 	    "stored.\n" },
 	{ "get-record", cmd_get_record,
+	    "print one record of a repository (nothing stored)",
 	    "get-record URL IDENTIFIER [--prefix P]",
 	    "Print one record (GetRecord) as a JSON line, in the shape of\n"
 	    "export.  Nothing is stored.\n" },
 	{ "status", cmd_status,
+	    "the last run, record counts and watermarks of each source",
 	    "status [--db FILE] [--config FILE] [--daemon URL]",
 	    "Per source: the last run, its result, record counts and the\n"
 	    "watermark of each list.  With --config (its status_listen) or\n"
@@ -180,6 +194,7 @@ static const struct cmd cmds[] = {
 	    "answers (state, next run, failures); the database's "
 	    "otherwise.\n" },
 	{ "sources", cmd_sources,
+	    "list, rename, move, reset or drop the database's sources",
 	    "sources --db FILE [list]\n"
 	    "       oaiharvest sources --db FILE rename OLD NEW\n"
 	    "       oaiharvest sources --db FILE move NAME URL\n"
@@ -217,8 +232,11 @@ usage_all(FILE *out)
 
 	fprintf(out, "usage: %s COMMAND [OPTIONS]\n\ncommands:\n", progname);
 	for (i = 0; i < nitems(cmds); i++)
-		fprintf(out, "  %s %s\n", progname, cmds[i].usage);
-	fprintf(out, "\n%s COMMAND --help explains one command.\n", progname);
+		fprintf(out, "  %-17s %s\n", cmds[i].name, cmds[i].summary);
+	fprintf(out,
+	    "\n%s COMMAND --help shows one command's usage and options;\n"
+	    "%s --version its version.  See oaiharvest(1).\n",
+	    progname, progname);
 }
 
 static int
@@ -551,8 +569,8 @@ progress_page(void *arg, const char *source, const char *prefix,
 	h->last_records = records;
 	secs = (mono_ms() - h->start_ms) / 1000.0;
 	rate = secs > 0 ? (h->base_records + records) / secs : 0;
-	fprintf(stderr, "\r\033[K%s %s%s%s: %lld records", source, prefix,
-	    set[0] ? " " : "", set, records);
+	fprintf(stderr, "\r\033[K%s %s%s%s: %lld record%s", source, prefix,
+	    set[0] ? " " : "", set, records, records == 1 ? "" : "s");
 	if (size > 0) {
 		fprintf(stderr, " of %lld (%.0f%%)", size,
 		    records >= size ? 100.0 : 100.0 * records / size);
@@ -988,9 +1006,9 @@ cmd_harvest(int argc, char **argv)
 			goto out;
 		}
 		if (db == NULL || url == NULL) {
-			rc = bad_usage("harvest", "%s",
-			    "--db and --url are "
-			    "required (or --config)");
+			rc = bad_usage("harvest",
+			    "%s is missing (or --config FILE)",
+			    db == NULL ? "--db FILE" : "--url URL");
 			goto out;
 		}
 		if (strncmp(url, "http://", 7) != 0 &&
@@ -1104,7 +1122,9 @@ cmd_search(int argc, char **argv)
 			return usage_cmd(c, 0);
 		}
 	}
-	if (db == NULL || optind + 1 != argc)
+	if (db == NULL)
+		return bad_usage("search", "%s", DB_MISSING);
+	if (optind + 1 != argc)
 		return usage_cmd(c, 0);
 	if ((store = open_db(db, STORE_RDONLY)) == NULL)
 		return EXIT_FAIL;
@@ -1120,6 +1140,7 @@ struct walk {
 	struct harvest_engine *engine;
 	const char	      *url;
 	const char	      *verb;
+	const char	      *cmd; /* the command's name, for messages */
 	const char	      *prefix, *set, *from, *until, *identifier;
 	char		      *token;
 	char		      *last_token; /* the one just followed */
@@ -1183,7 +1204,7 @@ walk_on_record(void *arg, const struct oai_record *r)
 		fprintf(stderr,
 		    "%s %s: warning: asked for %s, the repository "
 		    "answered with %s\n",
-		    progname, w->verb, log_q(w->identifier),
+		    progname, w->cmd, log_q(w->identifier),
 		    log_q(r->identifier));
 	return 0;
 }
@@ -1198,7 +1219,7 @@ walk_on_reject(void *arg, const struct oai_reject *r)
 	fprintf(stderr,
 	    "%s %s: set aside: identifier=%s datestamp=%s "
 	    "cause=%s\n",
-	    progname, w->verb, log_q(r->identifier), log_q(r->datestamp),
+	    progname, w->cmd, log_q(r->identifier), log_q(r->datestamp),
 	    log_q(r->cause));
 	return 0;
 }
@@ -1215,12 +1236,12 @@ walk_done(struct oai_parser *p, const char *cause, void *arg)
 	free(w->token);
 	w->token = NULL;
 	if (p == NULL) {
-		fprintf(stderr, "%s %s: %s\n", progname, w->verb, cause);
+		fprintf(stderr, "%s %s: %s\n", progname, w->cmd, cause);
 		w->failed = 1;
 	} else if ((code = oai_parser_error_code(p)) != NULL) {
 		if (strcmp(code, "noRecordsMatch") != 0) {
 			fprintf(stderr, "%s %s: OAI error %s: %s\n", progname,
-			    w->verb, code,
+			    w->cmd, code,
 			    oai_parser_error_message(p) ?
 				oai_parser_error_message(p) :
 				"");
@@ -1235,7 +1256,7 @@ walk_done(struct oai_parser *p, const char *cause, void *arg)
 			fprintf(stderr,
 			    "%s %s: the server repeated the "
 			    "resumptionToken %s\n",
-			    progname, w->verb, tok->value);
+			    progname, w->cmd, tok->value);
 			w->failed = 1;
 		} else if (tok->value != NULL &&
 		    w->pages < MAX_PAGES_PER_LIST) {
@@ -1269,7 +1290,7 @@ walk_next(struct walk *w)
 	if (url == NULL ||
 	    harvest_request(w->engine, url, &cbs, w, walk_done, w, &cause) ==
 		-1) {
-		fprintf(stderr, "%s %s: %s\n", progname, w->verb,
+		fprintf(stderr, "%s %s: %s\n", progname, w->cmd,
 		    cause != NULL ? cause : "URL too long");
 		free(cause);
 		w->failed = 1;
@@ -1286,7 +1307,7 @@ walk_run(struct walk *w)
 
 	if (strncmp(w->url, "http://", 7) != 0 &&
 	    strncmp(w->url, "https://", 8) != 0)
-		return bad_usage(w->verb, "not an http(s) URL: %s", w->url);
+		return bad_usage(w->cmd, "not an http(s) URL: %s", w->url);
 	memset(&ho, 0, sizeof(ho));
 	w->base = event_base_new();
 	if ((w->engine = harvest_engine_new(w->base, NULL, &ho, &cause)) ==
@@ -1306,7 +1327,7 @@ walk_run(struct walk *w)
 		w->failed = 1;
 	if (w->rejects > 0)
 		fprintf(stderr, "%s %s: %lld %s, %lld set aside (see above)\n",
-		    progname, w->verb, w->count,
+		    progname, w->cmd, w->count,
 		    w->count == 1 ? "record" : "records", w->rejects);
 	return w->failed ? EXIT_FAIL : 0;
 }
@@ -1328,6 +1349,7 @@ cmd_list_identifiers(int argc, char **argv)
 
 	memset(&w, 0, sizeof(w));
 	w.verb = "ListIdentifiers";
+	w.cmd = "list-identifiers";
 	w.prefix = "oai_dc";
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -1374,6 +1396,7 @@ cmd_get_record(int argc, char **argv)
 
 	memset(&w, 0, sizeof(w));
 	w.verb = "GetRecord";
+	w.cmd = "get-record";
 	w.prefix = "oai_dc";
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -1530,7 +1553,11 @@ cmd_export(int argc, char **argv)
 			return usage_cmd(c, 0);
 		}
 	}
-	if (db == NULL || optind != argc) {
+	if (db == NULL) {
+		free(ids);
+		return bad_usage("export", "%s", DB_MISSING);
+	}
+	if (optind != argc) {
 		free(ids);
 		return usage_cmd(c, 0);
 	}
@@ -1610,7 +1637,7 @@ cmd_changes(int argc, char **argv)
 				    "changes", "--since: %s", errstr);
 			break;
 		case 'l':
-			if (parse_ll(optarg, 0, INT64_MAX, &limit, &errstr) ==
+			if (parse_ll(optarg, 1, INT64_MAX, &limit, &errstr) ==
 			    -1)
 				return bad_usage(
 				    "changes", "--limit: %s", errstr);
@@ -1624,7 +1651,9 @@ cmd_changes(int argc, char **argv)
 			return usage_cmd(c, 0);
 		}
 	}
-	if (db == NULL || optind != argc)
+	if (db == NULL)
+		return bad_usage("changes", "%s", DB_MISSING);
+	if (optind != argc)
 		return usage_cmd(c, 0);
 	if ((store = open_db(db, STORE_RDONLY)) == NULL)
 		return EXIT_FAIL;
@@ -1722,7 +1751,10 @@ cmd_status(int argc, char **argv)
 			return usage_cmd(c, 0);
 		}
 	}
-	if ((db == NULL && config == NULL && daemon == NULL) || optind != argc)
+	if (db == NULL && config == NULL && daemon == NULL)
+		return bad_usage("status", "%s",
+		    "--db FILE is missing (or --config FILE, or --daemon URL)");
+	if (optind != argc)
 		return usage_cmd(c, 0);
 	if (config != NULL) {
 		if ((conf = conf_load(config, &cause)) == NULL) {

@@ -122,9 +122,8 @@ cli_sources(int argc, char **argv, const char *usage, const char *help)
 	if (force && strcmp(a->name, "drop") != 0)
 		return sources_bad("--force goes with drop, not %s", a->name);
 	if (db == NULL && config == NULL)
-		return sources_bad("%s",
-		    "--db FILE or --config FILE is "
-		    "required");
+		return sources_bad(
+		    "%s", "--db FILE is missing (or --config FILE)");
 	if (strcmp(a->name, "move") == 0 &&
 	    strncmp(args[1], "http://", 7) != 0 &&
 	    strncmp(args[1], "https://", 8) != 0)
@@ -185,9 +184,11 @@ cli_sources(int argc, char **argv, const char *usage, const char *help)
 		if (r != 0)
 			rc = sources_fail(a->name, cause);
 		else
-			printf("source \"%s\" dropped: %lld records, %lld "
-			       "changes, %lld runs\n",
-			    args[0], ds.records, ds.changes, ds.runs);
+			printf("source \"%s\" dropped: %lld record%s, "
+			       "%lld change%s, %lld run%s\n",
+			    args[0], ds.records, ds.records == 1 ? "" : "s",
+			    ds.changes, ds.changes == 1 ? "" : "s", ds.runs,
+			    ds.runs == 1 ? "" : "s");
 	}
 	if (rc == 0 && fflush(stdout) == EOF)
 		rc = EXIT_FAIL;

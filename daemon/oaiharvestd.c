@@ -450,9 +450,10 @@ status(struct daemon *d)
 			disabled++;
 	}
 	xasprintf(&st,
-	    "%zu sources, %d harvesting, %zu waiting, %zu "
-	    "disabled; %lld runs ok, %lld failed%s%s",
-	    n, d->running, waiting, disabled, d->runs_ok, d->runs_failed,
+	    "%zu source%s, %d harvesting, %zu waiting, %zu "
+	    "disabled; %lld run%s ok, %lld failed%s%s",
+	    n, n == 1 ? "" : "s", d->running, waiting, disabled, d->runs_ok,
+	    d->runs_ok == 1 ? "" : "s", d->runs_failed,
 	    d->last != NULL ? "; last: " : "", d->last != NULL ? d->last : "");
 	/* Only news: the manager need not hear the same line again. */
 	if (d->status == NULL || strcmp(st, d->status) != 0) {
@@ -838,9 +839,34 @@ database_path(const struct conf *c)
 static void
 usage(int help)
 {
-	fprintf(help ? stdout : stderr,
-	    "usage: oaiharvestd [-c FILE] [-t] "
-	    "[-f] [-v] [--version]\n");
+	FILE *out = help ? stdout : stderr;
+
+	fprintf(
+	    out, "usage: oaiharvestd [-c FILE] [-t] [-f] [-v] [--version]\n");
+	if (help)
+		fprintf(out,
+		    "\n"
+		    "The OAI-PMH harvesting daemon: harvests each enabled "
+		    "source "
+		    "of\n"
+		    "its config on its schedule, until SIGTERM.  SIGHUP "
+		    "reloads "
+		    "the\n"
+		    "config.  Options:\n"
+		    "  -c FILE      the config file (default " CONF_DEFAULT_PATH
+		    ")\n"
+		    "  -t           check the config and its files, print the "
+		    "result\n"
+		    "               and exit: 0 valid, 2 an invalid config, 1 "
+		    "a file\n"
+		    "               it names that cannot be used\n"
+		    "  -f           stay in the foreground (the default: "
+		    "oaiharvestd\n"
+		    "               never forks)\n"
+		    "  -v           debug log lines\n"
+		    "  --version    print the version and exit\n"
+		    "  -h, --help   this help\n"
+		    "See oaiharvestd(8) and oaiharvest.conf(5).\n");
 	exit(help ? 0 : 2);
 }
 
@@ -905,8 +931,9 @@ main(int argc, char **argv)
 		ch = check_files(d.conf, &cause);
 		if (ch == 0)
 			printf("oaiharvestd: configuration %s is valid (%zu "
-			       "sources)\n",
-			    path, d.conf->nsources);
+			       "source%s)\n",
+			    path, d.conf->nsources,
+			    d.conf->nsources == 1 ? "" : "s");
 		else {
 			fprintf(stderr, "oaiharvestd: %s\n", cause);
 			free(cause);

@@ -2021,6 +2021,114 @@ test_curl_text_once(void **state)
 	free(db);
 }
 
+/*
+ * Usage: oaiharvest --help says a word on each command; a command without
+ * its database says --db is missing; --limit 0 is refused alike; messages
+ * name the command, not the verb; counts take the singular; oaiharvestd
+ * --help explains every option.
+ */
+static void
+test_usage_messages(void **state)
+{
+	static const char *const cmds[] = { "identify", "harvest", "export",
+		"changes", "search", "list-identifiers", "get-record", "status",
+		"sources" };
+	static const char *const needdb[] = { "changes", "export", "search q",
+		"sources", "status", "harvest --url http://x/oai" };
+	static const char *const limited[] = { "changes", "search" };
+	char			*out, *err, *conf, *cf, *line, *db;
+	size_t			 i;
+
+	assert_int_equal(
+	    run("u1.out", "u1.err", "%s/oaiharvest --help", bindir), 0);
+	out = read_tmp("u1.out");
+	for (i = 0; i < nitems(cmds); i++) {
+		/* "  NAME   a description" on a line of its own. */
+		xasprintf(&line, "\n  %s ", cmds[i]);
+		if (strstr(out, line) == NULL)
+			fail_msg("oaiharvest --help: no line for %s:\n%s",
+			    cmds[i], out);
+		if (strcspn(strstr(out, line) + strlen(line), "\n") <
+		    strspn(strstr(out, line) + strlen(line), " ") + 10)
+			fail_msg("oaiharvest --help: %s without a word on it",
+			    cmds[i]);
+		free(line);
+	}
+	free(out);
+
+	for (i = 0; i < nitems(needdb); i++) {
+		assert_int_equal(run("u2.out", "u2.err", "%s/oaiharvest %s",
+				     bindir, needdb[i]),
+		    2);
+		err = read_tmp("u2.err");
+		if (strstr(err, "--db FILE is missing") == NULL)
+			fail_msg("oaiharvest %s: %s", needdb[i], err);
+		free(err);
+	}
+
+	db = path("nolimit.db");
+	for (i = 0; i < nitems(limited); i++) {
+		assert_int_equal(
+		    run("u3.out", "u3.err",
+			"%s/oaiharvest %s --db %s --limit 0%s", bindir,
+			limited[i], db,
+			strcmp(limited[i], "search") == 0 ? " q" : ""),
+		    2);
+		err = read_tmp("u3.err");
+		xasprintf(
+		    &line, "oaiharvest %s: --limit: too small", limited[i]);
+		if (strstr(err, line) == NULL)
+			fail_msg("%s --limit 0: %s", limited[i], err);
+		free(line);
+		free(err);
+	}
+	free(db);
+
+	assert_int_equal(run("u4.out", "u4.err",
+			     "%s/oaiharvest get-record http://127.0.0.1:1/x "
+			     "oai:x:1",
+			     bindir),
+	    1);
+	err = read_tmp("u4.err");
+	assert_non_null(strstr(err, "oaiharvest get-record: "));
+	assert_null(strstr(err, "oaiharvest GetRecord"));
+	free(err);
+	assert_int_equal(
+	    run("u5.out", "u5.err",
+		"%s/oaiharvest list-identifiers http://127.0.0.1:1/x", bindir),
+	    1);
+	err = read_tmp("u5.err");
+	assert_non_null(strstr(err, "oaiharvest list-identifiers: "));
+	assert_null(strstr(err, "oaiharvest ListIdentifiers"));
+	free(err);
+
+	assert_int_equal(
+	    run("u6.out", "u6.err", "%s/oaiharvestd --help", bindir), 0);
+	out = read_tmp("u6.out");
+	assert_non_null(strstr(out, "  -c FILE"));
+	assert_non_null(strstr(out, "  -t "));
+	assert_non_null(strstr(out, "  -v "));
+	assert_non_null(strstr(out, "  --version"));
+	free(out);
+
+	db = path("one.db");
+	xasprintf(&conf,
+	    "[global]\ndatabase = %s\n\n"
+	    "[source one]\nurl = http://127.0.0.1:1/oai\n",
+	    db);
+	save("one.conf", conf);
+	cf = path("one.conf");
+	assert_int_equal(
+	    run("u7.out", "u7.err", "%s/oaiharvestd -t -c %s", bindir, cf), 0);
+	out = read_tmp("u7.out");
+	if (strstr(out, "(1 source)") == NULL)
+		fail_msg("oaiharvestd -t: %s", out);
+	free(out);
+	free(cf);
+	free(conf);
+	free(db);
+}
+
 int
 main(void)
 {
@@ -2052,6 +2160,7 @@ main(void)
 		cmocka_unit_test(test_killed_run_interrupted),
 		cmocka_unit_test(test_log_lines_debug),
 		cmocka_unit_test(test_curl_text_once),
+		cmocka_unit_test(test_usage_messages),
 	};
 
 	return cmocka_run_group_tests_name(
