@@ -179,12 +179,17 @@ static const struct cmd cmds[] = {
 	    "D]",
 	    "Print the record headers of a repository (ListIdentifiers,\n"
 	    "following resumption tokens) as JSON Lines.  Nothing is "
-	    "stored.\n" },
+	    "stored.\n"
+	    "Options:\n"
+	    "  --prefix P      the metadataPrefix (default oai_dc)\n"
+	    "  --set S         only this set\n"
+	    "  --from D, --until D  only records changed in this range\n" },
 	{ "get-record", cmd_get_record,
 	    "print one record of a repository (nothing stored)",
 	    "get-record URL IDENTIFIER [--prefix P]",
 	    "Print one record (GetRecord) as a JSON line, in the shape of\n"
-	    "export.  Nothing is stored.\n" },
+	    "export.  Nothing is stored.\n"
+	    "  --prefix P      the metadataPrefix (default oai_dc)\n" },
 	{ "status", cmd_status,
 	    "the last run, record counts and watermarks of each source",
 	    "status [--db FILE] [--config FILE] [--daemon URL]",

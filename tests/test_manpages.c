@@ -370,6 +370,57 @@ test_restart_keys(void **state)
 	free(page);
 }
 
+/*
+ * oaiharvest.conf(5)'s list of the [global] keys a reload puts in use
+ * (the .Ic names of the sentence that ends "take effect at a reload") is
+ * the table's global CONF_RELOAD keys.
+ */
+static void
+test_reload_keys(void **state)
+{
+	enum conf_apply apply;
+	const char     *name, *p, *e, *start;
+	char	       *page, *list, *key, *pat;
+	size_t		i;
+	int		global;
+
+	page = slurp(MAN_CONF);
+	e = strstr(page, "take effect at a reload");
+	assert_non_null(e);
+	start = strstr(page, "every key of a source section, and");
+	assert_non_null(start);
+	assert_true(start < e);
+	list = dup_n(start, (size_t)(e - start));
+	for (i = 0; (name = conf_key_name(i, &global, &apply)) != NULL; i++) {
+		if (!global || apply != CONF_RELOAD)
+			continue;
+		xasprintf(&pat, ".Ic %s", name);
+		for (p = list; (p = strstr(p, pat)) != NULL; p++)
+			if (p[strlen(pat)] == ' ' || p[strlen(pat)] == '\n')
+				break;
+		if (p == NULL)
+			fail_msg("%s: reloaded key %s not in:\n%s", MAN_CONF,
+			    name, list);
+		free(pat);
+	}
+	for (p = list; (p = strstr(p, ".Ic ")) != NULL; p = e) {
+		p += 4;
+		e = p + strcspn(p, " \n");
+		key = dup_n(p, (size_t)(e - p));
+		for (i = 0; (name = conf_key_name(i, &global, &apply)) != NULL;
+		     i++)
+			if (global && strcmp(name, key) == 0)
+				break;
+		if (name == NULL || apply != CONF_RELOAD)
+			fail_msg("%s: %s is in the reload list but a restart "
+				 "puts it in use",
+			    MAN_CONF, key);
+		free(key);
+	}
+	free(list);
+	free(page);
+}
+
 int
 main(void)
 {
@@ -378,6 +429,7 @@ main(void)
 		cmocka_unit_test(test_cli_page),
 		cmocka_unit_test(test_daemon_page),
 		cmocka_unit_test(test_restart_keys),
+		cmocka_unit_test(test_reload_keys),
 	};
 
 	return cmocka_run_group_tests_name("manpages", tests, setup, teardown);
