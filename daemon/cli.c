@@ -295,13 +295,13 @@ output_done(const char *cmd, struct store *store, int r, char *cause)
 }
 
 static struct store *
-open_db(const char *path, int flags)
+open_db(const char *cmd, const char *path, int flags)
 {
 	struct store *s;
 	char	     *cause = NULL;
 
 	if ((s = store_open(path, flags, &cause)) == NULL) {
-		fprintf(stderr, "%s: %s\n", progname, cause);
+		fprintf(stderr, "%s %s: %s\n", progname, cmd, cause);
 		free(cause);
 	}
 	return s;
@@ -520,7 +520,7 @@ cmd_identify(int argc, char **argv)
 	d.base = event_base_new();
 	if ((d.engine = harvest_engine_new(d.base, NULL, &ho, &cause)) ==
 	    NULL) {
-		fprintf(stderr, "%s: %s\n", progname, cause);
+		fprintf(stderr, "%s identify: %s\n", progname, cause);
 		free(cause);
 		event_base_free(d.base);
 		return EXIT_FAIL;
@@ -653,7 +653,7 @@ run_one(struct store *store, const struct harvest_options *ho,
 	if (h.base == NULL)
 		fatalx("event_base_new failed");
 	if ((engine = harvest_engine_new(h.base, store, ho, &cause)) == NULL) {
-		fprintf(stderr, "%s: %s\n", progname, cause);
+		fprintf(stderr, "%s harvest: %s\n", progname, cause);
 		free(cause);
 		event_base_free(h.base);
 		return EXIT_FAIL;
@@ -989,14 +989,14 @@ cmd_harvest(int argc, char **argv)
 			goto out;
 		}
 		if ((conf = conf_load(config, &cause)) == NULL) {
-			fprintf(stderr, "%s: %s\n", progname, cause);
+			fprintf(stderr, "%s harvest: %s\n", progname, cause);
 			rc = EXIT_USAGE;
 			goto out;
 		}
 		for (k = optind; k < argc; k++)
 			if (conf_source_find(conf, argv[k]) == NULL) {
 				fprintf(stderr,
-				    "%s: %s: no source named "
+				    "%s harvest: %s: no source named "
 				    "\"%s\"\n",
 				    progname, config, argv[k]);
 				rc = EXIT_USAGE;
@@ -1031,7 +1031,7 @@ cmd_harvest(int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((store = open_db(db, 0)) == NULL) {
+	if ((store = open_db("harvest", db, 0)) == NULL) {
 		rc = EXIT_FAIL;
 		goto out;
 	}
@@ -1131,7 +1131,7 @@ cmd_search(int argc, char **argv)
 		return bad_usage("search", "%s", DB_MISSING);
 	if (optind + 1 != argc)
 		return usage_cmd(c, 0);
-	if ((store = open_db(db, STORE_RDONLY)) == NULL)
+	if ((store = open_db("search", db, STORE_RDONLY)) == NULL)
 		return EXIT_FAIL;
 	/* Two statements: the cause is set by the call. */
 	r = feed_search(store, argv[optind], source, limit, stdout, &cause);
@@ -1317,7 +1317,7 @@ walk_run(struct walk *w)
 	w->base = event_base_new();
 	if ((w->engine = harvest_engine_new(w->base, NULL, &ho, &cause)) ==
 	    NULL) {
-		fprintf(stderr, "%s: %s\n", progname, cause);
+		fprintf(stderr, "%s %s: %s\n", progname, w->cmd, cause);
 		free(cause);
 		event_base_free(w->base);
 		return EXIT_FAIL;
@@ -1572,7 +1572,7 @@ cmd_export(int argc, char **argv)
 		    "--page-size goes with "
 		    "--format oai");
 	}
-	if ((store = open_db(db, STORE_RDONLY)) == NULL) {
+	if ((store = open_db("export", db, STORE_RDONLY)) == NULL) {
 		free(ids);
 		return EXIT_FAIL;
 	}
@@ -1660,7 +1660,7 @@ cmd_changes(int argc, char **argv)
 		return bad_usage("changes", "%s", DB_MISSING);
 	if (optind != argc)
 		return usage_cmd(c, 0);
-	if ((store = open_db(db, STORE_RDONLY)) == NULL)
+	if ((store = open_db("changes", db, STORE_RDONLY)) == NULL)
 		return EXIT_FAIL;
 	/*
 	 * --follow: like tail -f, until interrupted; a poll of the database
@@ -1763,7 +1763,7 @@ cmd_status(int argc, char **argv)
 		return usage_cmd(c, 0);
 	if (config != NULL) {
 		if ((conf = conf_load(config, &cause)) == NULL) {
-			fprintf(stderr, "%s: %s\n", progname, cause);
+			fprintf(stderr, "%s status: %s\n", progname, cause);
 			free(cause);
 			return EXIT_USAGE;
 		}
@@ -1797,7 +1797,7 @@ cmd_status(int argc, char **argv)
 		    "the database says:\n",
 		    progname, url);
 	}
-	if ((store = open_db(db, STORE_RDONLY)) == NULL) {
+	if ((store = open_db("status", db, STORE_RDONLY)) == NULL) {
 		rc = EXIT_FAIL;
 		goto out;
 	}

@@ -130,7 +130,7 @@ cli_sources(int argc, char **argv, const char *usage, const char *help)
 		return sources_bad("not an http(s) URL: %s", args[1]);
 	if (config != NULL) {
 		if ((conf = conf_load(config, &cause)) == NULL) {
-			fprintf(stderr, "oaiharvest: %s\n", cause);
+			fprintf(stderr, "oaiharvest sources: %s\n", cause);
 			free(cause);
 			return EXIT_USAGE;
 		}
@@ -147,7 +147,7 @@ cli_sources(int argc, char **argv, const char *usage, const char *help)
 	}
 	if ((store = store_open(
 		 db, a->nargs == 0 ? STORE_RDONLY : 0, &cause)) == NULL) {
-		fprintf(stderr, "oaiharvest: %s\n", cause);
+		fprintf(stderr, "oaiharvest sources: %s\n", cause);
 		free(cause);
 		conf_free(conf);
 		return EXIT_FAIL;

@@ -2036,6 +2036,8 @@ test_usage_messages(void **state)
 	static const char *const needdb[] = { "changes", "export", "search q",
 		"sources", "status", "harvest --url http://x/oai" };
 	static const char *const limited[] = { "changes", "search" };
+	static const char *const named[] = { "status", "changes", "export",
+		"search", "sources" };
 	char			*out, *err, *conf, *cf, *line, *db;
 	size_t			 i;
 
@@ -2101,6 +2103,22 @@ test_usage_messages(void **state)
 	assert_non_null(strstr(err, "oaiharvest list-identifiers: "));
 	assert_null(strstr(err, "oaiharvest ListIdentifiers"));
 	free(err);
+
+	/* A database that cannot be opened: the command names itself. */
+	for (i = 0; i < nitems(named); i++) {
+		assert_int_equal(
+		    run("u8.out", "u8.err",
+			"%s/oaiharvest %s --db %s/none/x.db%s", bindir,
+			named[i], tmpdir,
+			strcmp(named[i], "search") == 0 ? " q" : ""),
+		    1);
+		err = read_tmp("u8.err");
+		xasprintf(&line, "oaiharvest %s: ", named[i]);
+		if (strncmp(err, line, strlen(line)) != 0)
+			fail_msg("oaiharvest %s: %s", named[i], err);
+		free(line);
+		free(err);
+	}
 
 	assert_int_equal(
 	    run("u6.out", "u6.err", "%s/oaiharvestd --help", bindir), 0);
