@@ -139,7 +139,10 @@ const char *harvest_xml_version(void);
 /*
  * Start a run for a source: Identify, then each (metadataPrefix, set) list
  * page by page, each page one transaction.  done is called once from the
- * loop when the run ends (also on failure); the job is freed after it.
+ * loop when the run ends (also on failure, and when the store refuses the
+ * source, e.g. a url other than its own without move: then run_id is 0);
+ * the job is freed after it.  NULL with *cause only for bad arguments (an
+ * unreadable from or until).
  */
 struct harvest_job *harvest_start(struct harvest_engine *,
     const struct harvest_source *, harvest_done_cb, void *, char **cause);

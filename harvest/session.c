@@ -188,6 +188,7 @@ struct harvest_job {
 	int   sync;	 /* cancelled: finish before
 						   harvest_cancel() returns */
 	int   run_ended; /* store_run_end() was called */
+	int   move;	 /* the source moved to url: say so to the store */
 	char *end_cause; /* ... and failed */
 	/* What the store said: a list's state, a sweep due, ... */
 	struct store_list_state st;
@@ -256,6 +257,8 @@ static void	   sweep_written(struct harvest_job *);
 static void	   job_finish_run(struct harvest_job *);
 static void	   job_finish_now(struct harvest_job *);
 static void	   job_report(struct harvest_job *);
+static int	   run_begin_call(struct store *, void *, char **);
+static void	   job_begun(struct harvest_job *);
 static void	   note_clock(struct harvest_job *);
 static void	   list_reset(struct harvest_job *);
 static void	   window_begin(struct harvest_job *);
@@ -387,12 +390,10 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	static const char *const default_prefix[] = { "oai_dc" };
 	static const char *const whole[] = { "" };
 	struct harvest_job	*j;
-	struct store		*s;
 	const char *const	*prefixes = src->prefixes;
 	const char *const	*sets = src->sets;
 	size_t			 np = src->nprefixes, ns = src->nsets;
 	size_t			 i, k;
-	char			*tmp, *shown;
 
 	if (src->from != NULL && datestamp_parse(src->from, NULL, NULL) == -1) {
 		xasprintf(cause, "invalid from datestamp: %s", src->from);
@@ -442,19 +443,32 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	j->hwait.start = job_send;
 	j->hwait.arg = j;
 	j->started_ms = mono_ms();
-	job_set_state(j, JOB_IDENTIFY);
+	j->move = src->move;
 	if ((j->store_ev = event_new(e->base, -1, 0, on_store_ready, j)) ==
 	    NULL)
 		fatalx("event_new failed");
 
 	/*
-	 * XXX The one wait for the page writer on the loop but for a cancel:
-	 * a source the store refuses is said here, before a run begins.
+	 * The source and its run row, in turn with the pages of the jobs
+	 * before it: the loop does not wait.  A source the store refuses
+	 * ends the run there, through done.
 	 */
-	s = store_pages_wait(e->pages);
+	job_call(j, run_begin_call);
+	job_after_store(j, job_begun);
+	return j;
+}
+
+/* On the writer's thread: the source (refused if it moved) and a run. */
+static int
+run_begin_call(struct store *s, void *arg, char **cause)
+{
+	struct harvest_job *j = arg;
+	char		   *shown, *tmp;
+	int		    rc = -1;
+
 	/* The password of a URL is for the requests only. */
 	shown = url_redact(j->url);
-	j->source_id = store_source(s, j->name, shown, src->move, cause);
+	j->source_id = store_source(s, j->name, shown, j->move, cause);
 	if (j->source_id == STORE_SOURCE_OTHER_URL) {
 		/* Said once here, for the daemon's log and status. */
 		tmp = *cause;
@@ -463,21 +477,38 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 		    "`oaiharvest harvest --move` once for this source",
 		    tmp);
 		free(tmp);
-		free(shown);
-		job_free(j);
-		return NULL;
+	} else if (j->source_id >= 0 &&
+	    (j->run_id = store_run_begin(s, j->source_id, cause)) != -1)
+		rc = 0;
+	free(shown);
+	return rc;
+}
+
+/* Back on the loop: the run begins, or ends before it began. */
+static void
+job_begun(struct harvest_job *j)
+{
+	char *shown;
+
+	if (j->store_cause != NULL) {
+		j->error = j->store_cause;
+		j->store_cause = NULL;
+		j->error_type = "store";
+		/* No run row to end. */
+		j->run_ended = 1;
+		j->run_id = 0;
+		log_err("event=run_refused source=%s cause=%s", log_q(j->name),
+		    log_q(j->error));
+		job_set_state(j, JOB_DONE);
+		job_report(j);
+		return;
 	}
-	if (j->source_id < 0 ||
-	    (j->run_id = store_run_begin(s, j->source_id, cause)) == -1) {
-		free(shown);
-		job_free(j);
-		return NULL;
-	}
+	shown = url_redact(j->url);
 	log_info("event=run_start source=%s url=%s run=%lld lists=%zu",
 	    log_q(j->name), log_q(shown), (long long)j->run_id, j->nlists);
 	free(shown);
+	job_set_state(j, JOB_IDENTIFY);
 	job_queue(j, 0);
-	return j;
 }
 
 void

@@ -911,6 +911,63 @@ reload_and_wait(pid_t pid, long long t)
  * and as oaiharvest_config_last_reload_successful 0, while the time of the
  * configuration in use stays; a good reload puts both back.
  */
+/*
+ * A source whose database knows it at another URL (the repository moved,
+ * or a config typo): the run is refused with the way out in /status and
+ * the log, and the daemon goes on answering (the refusal comes back from
+ * the page writer, the loop does not wait for it).
+ */
+static void
+test_moved_source_refused(void **state)
+{
+	char *db, *conf, *body, *log, *lf;
+	long  code;
+	int   port, i, failed = 0;
+	pid_t pid;
+
+	db = path("mv.db");
+	/* The database knows "one" at another URL of the same server. */
+	assert_int_equal(run("mv.out", "mv.err",
+			     "%s/oaiharvest harvest --db %s --source one "
+			     "--url http://127.0.0.1:%d/oai",
+			     bindir, db, srv.port),
+	    0);
+	xasprintf(&conf,
+	    "[global]\ndatabase = %s\ndelay = 0s\n"
+	    "status_listen = 127.0.0.1:0\n\n"
+	    "[source one]\nurl = http://localhost:%d/oai\ninterval = 1h\n",
+	    db, srv.port);
+	pid2 = pid = spawn("mv", conf, "", &port);
+	assert_true(pid > 0 && port > 0);
+	sport = port;
+	/* It ran an hour ago (the CLI): ask for a run now. */
+	body = req("POST", "/sources/one/harvest", &code, NULL);
+	assert_int_equal(code, 202);
+	free(body);
+	for (i = 0; i < 300 && !failed; i++) {
+		usleep(100 * 1000);
+		body = req("GET", "/status", &code, NULL);
+		assert_int_equal(code, 200);
+		failed = strstr(body, "\"status\":\"failed\"") != NULL;
+		if (failed)
+			assert_non_null(
+			    strstr(body, "oaiharvest harvest --move"));
+		free(body);
+	}
+	assert_true(failed);
+	body = req("GET", "/healthz", &code, NULL);
+	assert_int_equal(code, 200);
+	free(body);
+	lf = path("mv.log");
+	log = slurp(lf);
+	assert_non_null(strstr(log, "event=run_refused source=\"one\""));
+	assert_null(strstr(log, "event=run_start source=\"one\""));
+	free(log);
+	free(lf);
+	free(conf);
+	free(db);
+}
+
 static void
 test_reload_result(void **state)
 {
@@ -1655,6 +1712,7 @@ main(void)
 		cmocka_unit_test(test_cross_site_post),
 		cmocka_unit_test(test_host_names),
 		cmocka_unit_test(test_token),
+		cmocka_unit_test_teardown(test_moved_source_refused, end_own),
 		cmocka_unit_test_teardown(test_reload_result, end_own),
 		cmocka_unit_test_teardown(test_restart_schedule, end_own),
 		cmocka_unit_test_teardown(test_idle_connections, close_raw),
