@@ -12,6 +12,15 @@
 /* Bytes of one serialized <metadata> subtree (one record). */
 #define MAX_RECORD_BYTES (16UL * 1024 * 1024)
 
+/*
+ * Bytes of one exported line, which holds one record: metadata of at most
+ * MAX_RECORD_BYTES and the field values taken from it, each up to six times
+ * longer once escaped as JSON (\u00XX), plus the header.  Also what the
+ * store reads back of one record's values at most, and what the encoders
+ * in feed/ write of it.
+ */
+#define EXPORT_MAX_LINE (16 * MAX_RECORD_BYTES)
+
 /* Bytes of one text value inside a record header or a DC element. */
 #define MAX_VALUE_BYTES (4UL * 1024 * 1024)
 

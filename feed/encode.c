@@ -17,13 +17,6 @@
 #include "store.h"
 #include "encode.h"
 
-/*
- * One exported line holds one record: metadata of at most MAX_RECORD_BYTES
- * and DC values taken from it, each up to six times longer once escaped as
- * JSON (\u00XX), plus the header (as the store's EXPORT_MAX_LINE).
- */
-#define EXPORT_MAX_LINE (16 * MAX_RECORD_BYTES)
-
 /* What the export callback reuses from one record to the next. */
 struct export_out {
 	FILE	  *fp;

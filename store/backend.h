@@ -32,14 +32,6 @@
 #include "oh_limits.h"
 #include "store.h"
 
-/*
- * One exported line holds one record: metadata of at most MAX_RECORD_BYTES
- * and DC values taken from it, each up to six times longer once escaped as
- * JSON (\u00XX), plus the header.  Also what a backend reads back of one
- * record's values at most.
- */
-#define EXPORT_MAX_LINE (16 * MAX_RECORD_BYTES)
-
 /* record.sets: every setSpec escaped (up to six bytes a byte), quoted. */
 #define SETS_JSON_MAX (MAX_SETS_PER_RECORD * (6 * MAX_ID_LEN + 3) + 2)
 
