@@ -76,6 +76,13 @@ struct harvest_source {
 	 * https on the same host).
 	 */
 	int follow_redirects_any;
+	/*
+	 * Several daemons: the host lease (harvest_host_key()) the run is
+	 * harvested under, and its gen; a page is written only while the
+	 * lease is still the same (store_lease_held()).  NULL: none.
+	 */
+	const char *lease;
+	int64_t	    lease_gen;
 };
 
 /* What a finished run reports. */
@@ -173,6 +180,12 @@ int harvest_looks_html(const char *, size_t);
  * "Anubis", ..., or NULL.
  */
 const char *harvest_bot_wall(const char *header_wall, const char *, size_t);
+
+/*
+ * The key of url's host, as politeness keys hosts: scheme://host:port,
+ * lowercased (allocated).
+ */
+char *harvest_host_key(const char *url);
 
 /* Build base?verb=...&k=v... with every value percent-encoded. */
 char *harvest_url(const char *base, const char *verb, ...);

@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
+#include "harvest.h"
 #include "polite.h"
 #include "util.h"
 
@@ -76,6 +77,12 @@ host_key(const char *url)
 		if (*p >= 'A' && *p <= 'Z')
 			*p += 'a' - 'A';
 	return key;
+}
+
+char *
+harvest_host_key(const char *url)
+{
+	return host_key(url);
 }
 
 struct polite_host *

@@ -103,6 +103,8 @@ struct harvest_job {
 	enum window_unit     window;
 	long long	     window_min;
 	size_t		     sweep; /* list being swept */
+	char		    *lease; /* its pages' fence, or NULL */
+	int64_t		     lease_gen;
 
 	/* What Identify said. */
 	enum oai_granularity gran;
@@ -444,6 +446,10 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 	j->hwait.arg = j;
 	j->started_ms = mono_ms();
 	j->move = src->move;
+	if (src->lease != NULL) {
+		j->lease = xstrdup(src->lease);
+		j->lease_gen = src->lease_gen;
+	}
 	if ((j->store_ev = event_new(e->base, -1, 0, on_store_ready, j)) ==
 	    NULL)
 		fatalx("event_new failed");
@@ -718,6 +724,7 @@ job_free(struct harvest_job *j)
 	free(j->lists);
 	free(j->name);
 	free(j->url);
+	free(j->lease);
 	free(j->from);
 	free(j->until);
 	free(j->granularity);
@@ -1787,6 +1794,10 @@ page_new(struct harvest_job *j, enum store_page_kind kind)
 	    kind == STORE_PAGE_SWEEP ? "" : l->set);
 	p->spool = j->spool;
 	j->spool = store_pages_spool(j->e->pages);
+	if (j->lease != NULL) {
+		p->lease = xstrdup(j->lease);
+		p->lease_gen = j->lease_gen;
+	}
 	if (kind == STORE_PAGE_SWEEP)
 		return p;
 	p->rejects = j->pend;

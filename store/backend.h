@@ -149,6 +149,23 @@ struct store_ops {
 	int (*source_reset)(void *, const char *, long long *, char **);
 	int (*source_drop)(
 	    void *, const char *, int, struct store_drop_stats *, char **);
+
+	/*
+	 * Leases (several daemons): each its own transaction, but held,
+	 * which is in a page transaction and must keep another holder from
+	 * taking the host until the commit.  May be NULL: the backend
+	 * has none (store_lease_*() and store_leases() fail).
+	 */
+	int (*lease_take)(void *, const char *, const char *, const char *,
+	    long long, struct store_lease_grant *, char **);
+	int (*lease_renew)(void *, const char *, const char *, long long,
+	    int (*)(void *, const char *, int64_t), void *, char **);
+	int (*lease_release)(
+	    void *, const char *, const char *, int64_t, char **);
+	int (*lease_held)(void *, const char *, int64_t, char **);
+	int (*leases)(void *, int (*)(void *, const struct store_lease *),
+	    void *, char **);
+	int (*lease_nodes)(void *, char **);
 };
 
 /* What store_open() returns: the backend and its state. */

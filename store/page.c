@@ -161,6 +161,7 @@ store_page_free(struct store_page *p)
 	store_page_rejects_free(p->rejects, p->nrejects);
 	store_list_state_free(&p->list);
 	free(p->swept_at);
+	free(p->lease);
 	free(p);
 }
 
@@ -342,6 +343,27 @@ item_put(void *arg, const struct store_record *r)
 	return 0;
 }
 
+/*
+ * Inside the page's transaction: is the page's host lease still the one
+ * it was harvested under?  0 when it is (or the page has none), 1 with
+ * *cause when not, -1 with *cause when the store cannot say.  A daemon
+ * paused past its lease, whose host another took over, must not write.
+ */
+static int
+lease_fence(struct store *s, const struct store_page *p, char **cause)
+{
+	int rc;
+
+	if (p->lease == NULL)
+		return 0;
+	if ((rc = store_lease_held(s, p->lease, p->lease_gen, cause)) == 1)
+		return 0;
+	if (rc == -1)
+		return -1;
+	xasprintf(cause, "lease of %s lost", p->lease);
+	return 1;
+}
+
 /* A list page's records, rejects and checkpoint, inside a transaction. */
 static int
 write_list_page(struct store *s, struct item *it, char **cause)
@@ -410,6 +432,8 @@ write_sweep_page(struct store *s, struct item *it)
 	c.p = p;
 	if (store_begin(s, &cause) == -1)
 		goto fail;
+	if (lease_fence(s, p, &cause) != 0)
+		goto rollback;
 	if (p->spool != NULL &&
 	    spool_replay(p->spool, mark_record, &c, &cause) == -1) {
 		if (cause == NULL) {
@@ -450,7 +474,7 @@ txn_fail(struct batch *b, size_t first, size_t end, char **failed, char *cause)
 
 	*failed = cause != NULL ? cause : xstrdup("store failed");
 	for (i = first; i < end; i++)
-		if (is_list_page(&b->items[i]))
+		if (is_list_page(&b->items[i]) && b->items[i].cause == NULL)
 			b->items[i].cause = xstrdup(*failed);
 }
 
@@ -468,7 +492,7 @@ batch_write(void *arg)
 	char	     *cause = NULL, *failed = NULL;
 	uint64_t      one = 1;
 	size_t	      k, first = 0;
-	int	      intxn = 0;
+	int	      intxn = 0, rc;
 
 	for (k = 0; k < b->n; k++) {
 		it = &b->items[k];
@@ -485,6 +509,22 @@ batch_write(void *arg)
 				}
 				intxn = 1;
 				first = k;
+			}
+			/*
+			 * A page whose lease is lost fails alone: nothing of
+			 * it is written, the others of the batch are.
+			 */
+			if ((rc = lease_fence(b->s, it->page, &cause)) == 1) {
+				it->cause = cause;
+				cause = NULL;
+				continue;
+			}
+			if (rc == -1) {
+				store_rollback(b->s);
+				intxn = 0;
+				txn_fail(b, first, k + 1, &failed, cause);
+				cause = NULL;
+				continue;
 			}
 			if (write_list_page(b->s, it, &cause) == -1) {
 				store_rollback(b->s);

@@ -67,6 +67,13 @@ struct store_page {
 	/* A sweep's last page: finish it, as of this datestamp. */
 	int   sweep_finish;
 	char *swept_at;
+	/*
+	 * Several daemons: the host lease the page was harvested under and
+	 * its gen (store_lease_held()); the page is written only while the
+	 * lease is the same, else it fails.  NULL: none.
+	 */
+	char   *lease;
+	int64_t lease_gen;
 };
 
 /* What writing a page did; valid during the done callback. */

@@ -112,6 +112,16 @@
  *	the list in progress), cursor, complete_list_size, pages, updated_at;
  *	PRIMARY KEY (source_id, prefix, setspec)
  *
+ * lease		(version 9) which daemon harvests a host
+ *	host PRIMARY KEY (scheme://host:port, as harvest/polite.c keys
+ *	hosts), holder (a daemon's node id; NULL: free), node (its name),
+ *	gen (one more at each new holder: a page written under another is
+ *	refused), expires_ms, next_ms (no request before: the last holder's
+ *	last request's end plus its delay)
+ *
+ * node			(version 9) the daemons alive: id, name, started_ms,
+ *	expires_ms (renewed with the leases)
+ *
  * record, run and list_state rows go with their source (ON DELETE
  * CASCADE), content and record_set rows with their record (trigger
  * record_delete; see below why not by foreign key).  change rows do not:
@@ -455,6 +465,28 @@ const struct store_migration store_migrations[] = {
 	    "  j.value ->> 1, j.value ->> 2"
 	    "  FROM content c, json_each(c.dc) j"
 	    "  LEFT JOIN dc_element e ON e.code = j.value ->> 0;" },
+
+	/*
+	 * 8 -> 9: leases, for several daemons on one database (see
+	 * sqlite_lease.c).  lease: who harvests a host (scheme://host:port)
+	 * until when; gen counts its holders, so that a page written under
+	 * an older one is refused (fencing); next_ms: not before, so that a
+	 * daemon that takes a host over keeps the last one's delay.  node:
+	 * the daemons alive, each until its expires_ms.  Times in ms since
+	 * the epoch.
+	 */
+	{ NULL,
+	    "CREATE TABLE IF NOT EXISTS lease ("
+	    "  host TEXT PRIMARY KEY, holder TEXT, node TEXT,"
+	    "  gen INTEGER NOT NULL DEFAULT 0,"
+	    "  expires_ms INTEGER NOT NULL DEFAULT 0,"
+	    "  next_ms INTEGER NOT NULL DEFAULT 0"
+	    ") STRICT;"
+	    "CREATE INDEX IF NOT EXISTS lease_holder ON lease (holder);"
+	    "CREATE TABLE IF NOT EXISTS node ("
+	    "  id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+	    "  started_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL"
+	    ") STRICT;" },
 };
 
 const size_t store_nmigrations = nitems(store_migrations);

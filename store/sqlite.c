@@ -574,6 +574,7 @@ store_sqlite_close(void *be)
 			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		for (i = 0; i < Q_COUNT; i++)
 			sqlite3_finalize(s->q[i]);
+		store_sqlite_lease_free(s);
 		if (sqlite3_close(s->db) != SQLITE_OK)
 			log_err("event=store_close_error path=%s error=%s",
 			    log_q(s->path), log_q(sqlite3_errmsg(s->db)));
@@ -877,4 +878,10 @@ const struct store_ops store_sqlite_ops = {
 	.source_move = store_sqlite_source_move,
 	.source_reset = store_sqlite_source_reset,
 	.source_drop = store_sqlite_source_drop,
+	.lease_take = store_sqlite_lease_take,
+	.lease_renew = store_sqlite_lease_renew,
+	.lease_release = store_sqlite_lease_release,
+	.lease_held = store_sqlite_lease_held,
+	.leases = store_sqlite_leases,
+	.lease_nodes = store_sqlite_lease_nodes,
 };

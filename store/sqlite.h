@@ -128,6 +128,8 @@ struct store_sqlite {
 	struct store_ckpt *ckpt;
 	/* What stored_hash() works with, made when first needed. */
 	struct rehash *rehash;
+	/* sqlite_lease.c's statements, prepared when first used. */
+	sqlite3_stmt **lease_q;
 };
 
 /* sqlite.c */
@@ -181,6 +183,19 @@ int store_sqlite_source_move(void *, const char *, const char *, char **);
 int store_sqlite_source_reset(void *, const char *, long long *, char **);
 int store_sqlite_source_drop(
     void *, const char *, int, struct store_drop_stats *, char **);
+
+/* sqlite_lease.c */
+int store_sqlite_lease_take(void *, const char *, const char *, const char *,
+    long long, struct store_lease_grant *, char **);
+int store_sqlite_lease_renew(void *, const char *, const char *, long long,
+    int (*)(void *, const char *, int64_t), void *, char **);
+int store_sqlite_lease_release(
+    void *, const char *, const char *, int64_t, char **);
+int store_sqlite_lease_held(void *, const char *, int64_t, char **);
+int store_sqlite_leases(
+    void *, int (*)(void *, const struct store_lease *), void *, char **);
+int  store_sqlite_lease_nodes(void *, char **);
+void store_sqlite_lease_free(struct store_sqlite *);
 
 /* Statements */
 

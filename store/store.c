@@ -436,6 +436,69 @@ store_source_drop(struct store *s, const char *name, int force,
 	return s->ops->source_drop(s->be, name, force, ds, cause);
 }
 
+/* Leases */
+
+static int
+no_leases(const struct store *s, char **cause)
+{
+	set_cause(cause, "store: the %s backend has no leases", s->ops->name);
+	return -1;
+}
+
+int
+store_lease_take(struct store *s, const char *host, const char *holder,
+    const char *node, long long ttl_ms, struct store_lease_grant *g,
+    char **cause)
+{
+	if (s->ops->lease_take == NULL)
+		return no_leases(s, cause);
+	return s->ops->lease_take(s->be, host, holder, node, ttl_ms, g, cause);
+}
+
+int
+store_lease_renew(struct store *s, const char *holder, const char *node,
+    long long ttl_ms, int (*cb)(void *, const char *, int64_t), void *arg,
+    char **cause)
+{
+	if (s->ops->lease_renew == NULL)
+		return no_leases(s, cause);
+	return s->ops->lease_renew(s->be, holder, node, ttl_ms, cb, arg, cause);
+}
+
+int
+store_lease_release(struct store *s, const char *host, const char *holder,
+    int64_t next_ms, char **cause)
+{
+	if (s->ops->lease_release == NULL)
+		return no_leases(s, cause);
+	return s->ops->lease_release(s->be, host, holder, next_ms, cause);
+}
+
+int
+store_lease_held(struct store *s, const char *host, int64_t gen, char **cause)
+{
+	if (s->ops->lease_held == NULL)
+		return no_leases(s, cause);
+	return s->ops->lease_held(s->be, host, gen, cause);
+}
+
+int
+store_leases(struct store *s, int (*row)(void *, const struct store_lease *),
+    void *arg, char **cause)
+{
+	if (s->ops->leases == NULL)
+		return no_leases(s, cause);
+	return s->ops->leases(s->be, row, arg, cause);
+}
+
+int
+store_lease_nodes(struct store *s, char **cause)
+{
+	if (s->ops->lease_nodes == NULL)
+		return no_leases(s, cause);
+	return s->ops->lease_nodes(s->be, cause);
+}
+
 /* Names */
 
 const char *

@@ -460,4 +460,66 @@ int store_source_reset(
 int store_source_drop(struct store *, const char *name, int force,
     struct store_drop_stats *, char **cause);
 
+/*
+ * Leases, for several daemons sharing one database: a host (its
+ * scheme://host:port, as harvest/polite.c keys hosts) is harvested by the
+ * daemon whose lease it is, until the lease expires unless renewed.  A
+ * holder is a node id unique per process; node its human name.  Times are
+ * the database's clock, in ms since the epoch; ttl in ms.  Outside page
+ * transactions but store_lease_held(), each its own transaction.
+ *
+ * take: the host's lease for holder, when it is free, expired or holder's
+ * already: 1 with *g, 0 when another holds it, -1.  g->gen is one more
+ * than the last holder's when the holder changes (the same when holder
+ * takes its own again); g->next_ms the time before which no request may
+ * go to the host (the last holder's last request's end plus its delay, as
+ * it said when it released the host); g->lapsed_ms, when the last holder
+ * lost the host by expiry rather than releasing it, when that was (its
+ * requests' ends are unknown: wait a delay after it), else 0.
+ */
+struct store_lease_grant {
+	int64_t gen;
+	int64_t expires_ms;
+	int64_t next_ms;
+	int64_t lapsed_ms;
+};
+int store_lease_take(struct store *, const char *host, const char *holder,
+    const char *node, long long ttl_ms, struct store_lease_grant *,
+    char **cause);
+/*
+ * Renew every lease holder holds (and its node row, made when missing),
+ * in one transaction; cb (may be NULL) gets each host still held, with
+ * its gen: a host not named was lost.  The number held, or -1.
+ */
+int store_lease_renew(struct store *, const char *holder, const char *node,
+    long long ttl_ms, int (*cb)(void *, const char *host, int64_t gen), void *,
+    char    **cause);
+/*
+ * Give back holder's lease of host (NULL: every lease of holder, and its
+ * node row goes), no request to it before next_ms.  0 or -1.
+ */
+int store_lease_release(struct store *, const char *host, const char *holder,
+    int64_t next_ms, char **cause);
+/*
+ * Inside a page transaction: 1 when host's lease is still of gen and not
+ * expired, 0 when not (the page must not be written), -1.  The check holds
+ * until the commit: another holder cannot take the host in between.
+ */
+int store_lease_held(
+    struct store *, const char *host, int64_t gen, char **cause);
+/* Every host's lease (holder NULL: free); now_ms: the database's clock. */
+struct store_lease {
+	const char *host;
+	const char *holder;
+	const char *node;
+	int64_t	    gen;
+	int64_t	    expires_ms;
+	int64_t	    next_ms;
+	int64_t	    now_ms;
+};
+int store_leases(struct store *, int (*)(void *, const struct store_lease *),
+    void *, char **cause);
+/* The daemons alive (node rows not expired), or -1. */
+int store_lease_nodes(struct store *, char **cause);
+
 #endif

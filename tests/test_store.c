@@ -3467,7 +3467,7 @@ test_migrate_fields(void **state)
 	xasprintf(&q, "%zu\n", store_nmigrations);
 	assert_sql(f, "PRAGMA user_version", q);
 	free(q);
-	assert_int_equal(store_nmigrations, 8);
+	assert_int_equal(store_nmigrations, 9);
 	exp2 = capture_export(f, NULL, NULL);
 	assert_string_equal(exp1, exp2);
 	assert_sql(f, view_q, view1);
