@@ -65,6 +65,11 @@ struct conf {
 						   default 3 */
 	long long	    retry_wait_ms;   /* the first retry's wait
 						   without Retry-After */
+	int		    leases;	     /* several daemons share the
+						   database: 1; default 0 */
+	long long	    lease_ttl;	     /* seconds; default 30 */
+	char		   *node_name;	     /* this daemon in /status;
+						   NULL: the host name */
 	struct conf_source *sources;
 	size_t		    nsources;
 	int		   *lines; /* of each [global] key set,

@@ -32,6 +32,9 @@
 #define EMAIL_LOCAL_MAX	  64
 #define EMAIL_LABEL_MAX	  63
 #define HOST_NAME_MAX_LEN 253
+#define LEASE_TTL_MIN	  3LL /* seconds: renewed every third */
+#define LEASE_TTL_MAX	  3600LL
+#define NODE_NAME_MAX	  64
 
 #define CONF_DEFAULT_PREFIX "oai_dc"
 
@@ -117,6 +120,12 @@ const struct conf_key conf_keys[] = {
 	{ "status_hosts", "status_host", SCOPE_GLOBAL, KIND_LIST, set_hosts,
 	    G(status_hosts), G(nstatus_hosts), 1, HOST_NAME_MAX_LEN, 0, NULL, 0,
 	    CONF_RELOAD },
+	{ "leases", NULL, SCOPE_GLOBAL, KIND_INT, set_bool, G(leases), 0, 0, 1,
+	    0, NULL, 0, CONF_RESTART },
+	{ "lease_ttl", NULL, SCOPE_GLOBAL, KIND_LL, set_seconds, G(lease_ttl),
+	    0, LEASE_TTL_MIN, LEASE_TTL_MAX, 30, NULL, 0, CONF_RESTART },
+	{ "node_name", NULL, SCOPE_GLOBAL, KIND_STR, set_agent, G(node_name), 0,
+	    1, NODE_NAME_MAX, 0, NULL, 0, CONF_RESTART },
 
 	{ "url", NULL, SCOPE_SOURCE, KIND_STR, set_url, S(url), 0, 0,
 	    MAX_URL_LEN, 0, NULL, 1, CONF_RELOAD },
