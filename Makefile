@@ -44,7 +44,7 @@ LIB_SRCS = $(sort $(wildcard common/*.c conf/*.c store/*.c harvest/*.c \
 	   feed/*.c))
 CLI_SRCS = daemon/cli.c daemon/cli_sources.c daemon/settings.c
 DMN_SRCS = daemon/oaiharvestd.c daemon/notify.c daemon/http.c \
-	   daemon/settings.c
+	   daemon/settings.c daemon/lease.c
 SRV_SRCS = $(sort $(wildcard tests/server/*.c))
 TEST_SRCS = $(sort $(wildcard tests/test_*.c))
 

@@ -18,6 +18,8 @@ struct event_base;
 struct feed;
 struct feed_sink;
 struct http;
+struct dlease;
+struct buf;
 
 enum src_state {
 	SRC_IDLE,    /* its timer is armed */
@@ -74,6 +76,9 @@ struct dsource {
 						   acts: SIGHUP, SIGUSR1, restart */
 	int		    rerun;    /* run again when it ends */
 	struct src_metrics  m;
+	/* Its url's host key (lease.c), and the url it is of. */
+	char *host_key;
+	char *host_url;
 };
 
 TAILQ_HEAD(dsources, dsource);
@@ -110,6 +115,7 @@ struct daemon {
 	time_t		       conf_loaded;  /* the config in use: when */
 	time_t		       reload_at;    /* the last reload, or 0 */
 	char		      *reload_error; /* why it failed; NULL: ok */
+	struct dlease	      *lease;	     /* leases = yes, or NULL */
 	long long	       duration_buckets[12]; /* run seconds */
 	double		       duration_sum;
 	long long	       duration_count;
@@ -124,6 +130,35 @@ struct daemon {
 /* In oaiharvestd.c */
 void		daemon_harvest_now(struct dsource *);
 struct dsource *daemon_source(struct daemon *, const char *);
+
+/*
+ * In oaiharvestd.c, for lease.c.  hold: the source's host is not ours: its
+ * timer stops, and it leaves the queue or its run is cancelled.  resume:
+ * its host is ours: schedule it from its last run (also another daemon's),
+ * now when that is past.  later: harvest it in secs.
+ */
+void daemon_src_hold(struct dsource *);
+void daemon_src_resume(struct dsource *);
+void daemon_src_later(struct dsource *, double secs);
+
+/*
+ * In lease.c: several daemons sharing the database (leases = yes); each
+ * does nothing without.  start: this daemon's node id, and its first
+ * renewal (-1 with *cause when the database refuses).  may_start: 1 when
+ * the source's host is ours and ready (else it is held, or scheduled for
+ * when it is ready).  source: the lease a run is fenced by.  stop: give
+ * every lease back.
+ */
+int  lease_start(struct daemon *, char **cause);
+int  lease_may_start(struct dsource *);
+void lease_source(struct dsource *, struct harvest_source *);
+void lease_request_done(struct daemon *, const char *host);
+void lease_stop(struct daemon *);
+void lease_free(struct daemon *);
+/* /status: the node, then each source's lease; /metrics: the gauges. */
+void lease_node_json(struct daemon *, struct buf *);
+void lease_source_json(struct daemon *, struct dsource *, struct buf *);
+void lease_metrics(struct daemon *, struct buf *);
 
 /* In http.c */
 struct http *http_start(struct daemon *, const char *listen, char **cause);

@@ -754,6 +754,7 @@ h_status(struct http *h, struct evhttp_request *req, const char *path)
 	else
 		buf_addstr(&b, "null");
 	buf_addch(&b, '}');
+	lease_node_json(d, &b);
 	buf_printf(&b,
 	    ",\"harvesting\":%d,\"max_concurrent\":%lld,"
 	    "\"sources\":[",
@@ -802,6 +803,7 @@ h_status(struct http *h, struct evhttp_request *req, const char *path)
 		add_time(&b, "last_success", s->m.last_success);
 		buf_printf(&b, ",\"runs_ok\":%lld,\"runs_failed\":%lld",
 		    s->m.runs_ok, s->m.runs_failed);
+		lease_source_json(d, s, &b);
 		if (feed_source_json(d->store, s->c.name, &b, &cause) == -1) {
 			log_warn("event=status_error source=%s cause=%s",
 			    log_q(s->c.name), log_q(cause));
@@ -1002,6 +1004,7 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 	TAILQ_FOREACH (s, &d->sources, entry)
 		sample(&b, "oaiharvest_source_disabled", s->c.name, NULL, NULL,
 		    s->disabled ? 1 : 0);
+	lease_metrics(d, &b);
 	family(&b, "oaiharvest_harvests_in_flight", "gauge",
 	    "Harvest runs going on now.");
 	sample(

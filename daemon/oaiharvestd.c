@@ -120,6 +120,8 @@ src_free(struct dsource *s)
 	conf_source_clear(&s->c);
 	free(s->m.last_error);
 	free(s->m.last_status);
+	free(s->host_key);
+	free(s->host_url);
 	free(s);
 }
 
@@ -212,10 +214,39 @@ src_due(struct dsource *s)
 
 	if (d->stopping || s->state != SRC_IDLE || !s->c.enabled || s->disabled)
 		return;
+	/* Several daemons: only a host whose lease is ours, when ready. */
+	if (!lease_may_start(s))
+		return;
 	evtimer_del(s->timer);
 	src_set_state(s, SRC_WAITING);
 	TAILQ_INSERT_TAIL(&d->waiting, s, wentry);
 	pump(d);
+}
+
+void
+daemon_src_hold(struct dsource *s)
+{
+	evtimer_del(s->timer);
+	if (s->state == SRC_WAITING) {
+		TAILQ_REMOVE(&s->d->waiting, s, wentry);
+		src_set_state(s, SRC_IDLE);
+	} else if (s->state == SRC_RUNNING && s->job != NULL)
+		harvest_cancel(s->job);
+}
+
+void
+daemon_src_resume(struct dsource *s)
+{
+	if (s->state == SRC_IDLE && s->c.enabled && !s->disabled)
+		src_schedule_last(s, 1);
+}
+
+void
+daemon_src_later(struct dsource *s, double secs)
+{
+	evtimer_del(s->timer);
+	src_schedule(s, secs);
+	src_log_next(s, "lease_wait");
 }
 
 void
@@ -258,6 +289,7 @@ src_start(struct dsource *s)
 	char		     *cause = NULL;
 
 	settings_source(d->conf, &s->c, &hs);
+	lease_source(s, &hs);
 	src_set_state(s, SRC_RUNNING);
 	d->running++;
 	s->m.last_start = time(NULL);
@@ -324,6 +356,7 @@ on_request_done(void *arg, const char *source, const char *host, long status,
 	struct daemon *d = arg;
 
 	http_count_request(d->http, source, host, status);
+	lease_request_done(d, host);
 }
 
 static void
@@ -1004,6 +1037,12 @@ main(int argc, char **argv)
 		event_add(d.ev_watchdog, &tv);
 	}
 	apply_sources(&d, d.conf, 1);
+	if (lease_start(&d, &cause) == -1) {
+		log_err("event=fatal cause=%s", log_q(cause));
+		fprintf(stderr, "oaiharvestd: %s\n", cause);
+		free(cause);
+		return 1;
+	}
 	http_count_records(d.http);
 	log_info("event=started version=%s config=%s database=%s "
 		 "sources=%zu max_concurrent=%lld",
@@ -1014,6 +1053,8 @@ main(int argc, char **argv)
 
 	event_base_dispatch(d.base);
 
+	/* The runs are cancelled: the next holders may go on. */
+	lease_stop(&d);
 	http_stop(d.http);
 	feed_free(d.feed);
 	d.feed = NULL;
@@ -1021,6 +1062,7 @@ main(int argc, char **argv)
 	while ((s = TAILQ_FIRST(&d.sources)) != NULL)
 		src_free(s);
 	harvest_engine_free(d.engine);
+	lease_free(&d);
 	store_close(d.store);
 	if (d.ev_watchdog != NULL)
 		event_free(d.ev_watchdog);

@@ -45,6 +45,7 @@ struct conf {
 	const char	    *port_file;
 	const char	    *pages_dir;
 	const char	    *replay;
+	const char	    *trace; /* --trace FILE */
 	long long	     port;
 	long long	     records;
 	long long	     page_size;
@@ -96,8 +97,9 @@ struct server {
 	unsigned long long max_in_flight;
 	unsigned long long window_refusals;
 	TAILQ_HEAD(, pending) pending;
-	struct buf reqlog; /* /oai requests, JSON Lines */
-	int	   reqlog_full;
+	struct buf    reqlog; /* /oai requests, JSON Lines */
+	int	      reqlog_full;
+	struct trace *trace; /* --trace, or NULL */
 };
 
 struct route;
@@ -196,6 +198,7 @@ enum {
 	OPT_REPLAY,
 	OPT_DATESTAMP_STYLE,
 	OPT_ERROR_STATUS,
+	OPT_TRACE,
 };
 
 static const struct option longopts[] = {
@@ -216,6 +219,7 @@ static const struct option longopts[] = {
 	{ "replay", required_argument, NULL, OPT_REPLAY },
 	{ "datestamp-style", required_argument, NULL, OPT_DATESTAMP_STYLE },
 	{ "error-status", required_argument, NULL, OPT_ERROR_STATUS },
+	{ "trace", required_argument, NULL, OPT_TRACE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -278,7 +282,7 @@ usage(void)
 	    "\t[--seed S] [--pages DIR] [--delay-ms MS] [--fault SPEC ...] "
 	    "[--prerender]\n\t[--max-window-days N] [--replay MANIFEST] "
 	    "[--datestamp-style canonical|millis|compact|offset|space|plus2]\n"
-	    "\t[--error-status N] [-v]\n");
+	    "\t[--error-status N] [--trace FILE] [-v]\n");
 	exit(64);
 }
 
@@ -324,6 +328,9 @@ parse_options(struct conf *conf, int argc, char **argv)
 			break;
 		case OPT_REPLAY:
 			conf->replay = optarg;
+			break;
+		case OPT_TRACE:
+			conf->trace = optarg;
 			break;
 		case OPT_FAULT:
 			if (conf->nfaults == nitems(conf->faults)) {
@@ -578,8 +585,11 @@ handle(struct evhttp_request *req, void *arg)
 	path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	if (path == NULL)
 		path = "";
+	trace_request(srv->trace, req, path);
+	/* /oai/ANYTHING is /oai too: many sources on one host. */
 	for (i = 0; i < nitems(routes); i++)
 		if (strcmp(path, routes[i].path) == 0 ||
+		    (routes[i].fn == r_oai && strncmp(path, "/oai/", 5) == 0) ||
 		    (routes[i].fn == r_replay &&
 			strncmp(path, REPLAY_PATH, strlen(REPLAY_PATH)) == 0))
 			rt = &routes[i];
@@ -1323,6 +1333,12 @@ main(int argc, char **argv)
 	cc.gran = srv.conf.gran;
 	cc.ds_style = srv.conf.ds_style;
 	buf_init(&srv.reqlog, REQLOG_MAX);
+	if (srv.conf.trace != NULL &&
+	    (srv.trace = trace_open(srv.conf.trace, &cause)) == NULL) {
+		fprintf(stderr, "oaiserver: %s\n", cause);
+		free(cause);
+		return 66;
+	}
 	srv.corpus = corpus_new(&cc);
 	srv.faults = faults_new();
 	for (i = 0; i < srv.conf.nfaults; i++) {
@@ -1388,6 +1404,7 @@ main(int argc, char **argv)
 	}
 	streams_free(srv.streams);
 	evhttp_free(srv.http);
+	trace_free(srv.trace);
 	event_free(srv.sigterm);
 	event_free(srv.sigint);
 	event_base_free(srv.base);

@@ -34,6 +34,12 @@ struct event_base;
 #define SRV_MAX_STALL	     3600 /* seconds a stall lasts */
 #define SRV_MAX_REPLAY_LINES 4096 /* responses in a --replay manifest */
 
+/* trace.c: --trace, each request's start and end with its Host. */
+struct trace;
+struct trace *trace_open(const char *path, char **cause);
+void	      trace_free(struct trace *);
+void trace_request(struct trace *, struct evhttp_request *, const char *path);
+
 /* form.c: application/x-www-form-urlencoded arguments. */
 struct form_arg {
 	char *name;

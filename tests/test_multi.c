@@ -1,0 +1,420 @@
+/*
+ * Several oaiharvestd on one database (leases = yes), with the real
+ * binaries: three daemons share one SQLite file; 30 sources on 6 hosts (six
+ * test servers, five sources each under /oai/sN); one daemon is killed with
+ * SIGKILL in the middle of a host's harvest.  Afterwards every source is
+ * complete, each record's `new` change is in the log exactly once, the
+ * change log's seqs are 1..N, and no host ever had two requests in flight
+ * (the servers' --trace of each request's start and end), nor less than
+ * the delay between two.  A second test stops a daemon (SIGSTOP) past its
+ * lease while another takes its host over: nothing it writes after SIGCONT
+ * lands, and nothing is doubled.
+ */
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "testlib.h"
+#include "util.h"
+
+#define NHOSTS	    6
+#define PER_HOST    5
+#define NSOURCES    (NHOSTS * PER_HOST)
+#define NRECORDS    150
+#define PAGE_SIZE   10
+#define DELAY_MS    50
+#define NDAEMONS    3
+#define STATUS_BASE 18210 /* this test's ports: 18211.. */
+
+static struct server srv[NHOSTS];
+static pid_t	     dpid[NDAEMONS];
+static char	    *db_file;
+
+static int
+setup(void **state)
+{
+	char *args, *trace, *port;
+	int   i;
+
+	if (testlib_setup() == -1)
+		return -1;
+	db_file = path("multi.db");
+	for (i = 0; i < NHOSTS; i++) {
+		xasprintf(&trace, "%s/trace%d", tmpdir, i);
+		xasprintf(&args,
+		    "--records %d --page-size %d --deleted-every 0 "
+		    "--delay-ms 20 --sets 0 --trace %s",
+		    NRECORDS, PAGE_SIZE, trace);
+		xasprintf(&port, "port%d", i);
+		start_server(&srv[i], port, args);
+		free(args);
+		free(trace);
+		free(port);
+	}
+	return 0;
+}
+
+/* After each test: no daemon left (a failed test leaves them running). */
+static int
+kill_daemons(void **state)
+{
+	char *cmd;
+	int   i;
+
+	for (i = 0; i < NDAEMONS; i++)
+		if (dpid[i] > 0) {
+			kill(dpid[i], SIGCONT);
+			kill(dpid[i], SIGKILL);
+			waitpid(dpid[i], NULL, 0);
+			dpid[i] = 0;
+		}
+	/* OH_MULTI_KEEP=DIR: the logs and the database, to look at. */
+	if (getenv("OH_MULTI_KEEP") != NULL) {
+		xasprintf(&cmd, "mkdir -p %s && cp -r %s/. %s/",
+		    getenv("OH_MULTI_KEEP"), tmpdir, getenv("OH_MULTI_KEEP"));
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not keep %s\n", tmpdir);
+		free(cmd);
+	}
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	int i;
+
+	kill_daemons(state);
+	for (i = 0; i < NHOSTS; i++)
+		stop_server(&srv[i]);
+	free(db_file);
+	testlib_teardown();
+	return 0;
+}
+
+/* Daemon n's config: every source of hosts 0..nhosts-1, status on 1821n. */
+static void
+write_conf(int n, int nhosts, const char *db)
+{
+	struct buf b;
+	char	  *name, *file;
+	int	   h, k;
+
+	buf_init(&b, 1 << 20);
+	buf_printf(&b,
+	    "[global]\ndatabase = %s\nleases = yes\nlease_ttl = 3s\n"
+	    "node_name = n%d\ndelay = %dms\nmax_concurrent = 12\n"
+	    "status_listen = 127.0.0.1:%d\n",
+	    db, n, DELAY_MS, STATUS_BASE + 1 + n);
+	for (h = 0; h < nhosts; h++)
+		for (k = 0; k < PER_HOST; k++)
+			buf_printf(&b,
+			    "[source h%ds%d]\n"
+			    "url = http://127.0.0.1:%d/oai/s%d\n"
+			    "interval = 1h\n",
+			    h, k, srv[h].port, k);
+	xasprintf(&name, "d%d.conf", n);
+	file = path(name);
+	save(name, buf_str(&b));
+	free(name);
+	free(file);
+	buf_free(&b);
+}
+
+static void
+start_daemon(int n)
+{
+	char *cmd;
+
+	dpid[n] = fork();
+	assert_true(dpid[n] >= 0);
+	if (dpid[n] == 0) {
+		xasprintf(&cmd,
+		    "exec %s/oaiharvestd -f -c %s/d%d.conf 2>%s/d%d.log",
+		    bindir, tmpdir, n, tmpdir, n);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+}
+
+/* Stop daemon n with SIGTERM; it must exit 0 within 15 s. */
+static void
+stop_daemon(int n)
+{
+	int64_t t0 = mono_ms();
+	int	status;
+
+	assert_int_equal(kill(dpid[n], SIGTERM), 0);
+	while (mono_ms() - t0 < 15000) {
+		if (waitpid(dpid[n], &status, WNOHANG) == dpid[n]) {
+			dpid[n] = 0;
+			assert_true(WIFEXITED(status));
+			assert_int_equal(WEXITSTATUS(status), 0);
+			return;
+		}
+		usleep(50 * 1000);
+	}
+	fail_msg("daemon %d did not stop within 15 s", n);
+}
+
+/* A number from the database (-1 when it cannot be read yet). */
+static long long
+db_int(const char *sql)
+{
+	sqlite3	     *db;
+	sqlite3_stmt *st;
+	long long     v = -1;
+
+	if (sqlite3_open_v2(db_file, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* Sources whose last run ended ok and that hold every record. */
+static long long
+sources_done(void)
+{
+	char	 *q;
+	long long n;
+
+	xasprintf(&q,
+	    "SELECT count(*) FROM source s WHERE"
+	    " (SELECT count(*) FROM record r WHERE r.source_id = s.id"
+	    "  AND r.deleted = 0) = %d AND EXISTS (SELECT 1 FROM run"
+	    "  WHERE source_id = s.id AND status = 'ok')",
+	    NRECORDS);
+	n = db_int(q);
+	free(q);
+	return n;
+}
+
+/*
+ * Check host h's trace: never two requests in flight, and a delay between
+ * one's end and the next's start; the requests seen.  The server logs an
+ * end when its event loop has sent the last byte, which on a loaded machine
+ * can come some ms after the harvester has read it and started its clock:
+ * half the delay is allowed for that (two daemons sending at will come
+ * closer).
+ */
+static int
+check_trace(int h)
+{
+	char	 *name, *text, *line, *save = NULL;
+	long long t, last_end = -1;
+	char	  what[8];
+	int	  inflight = 0, n = 0;
+
+	xasprintf(&name, "trace%d", h);
+	text = read_tmp(name);
+	free(name);
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		assert_int_equal(sscanf(line, "%lld %7s", &t, what), 2);
+		if (strcmp(what, "start") == 0) {
+			n++;
+			if (++inflight > 1)
+				fail_msg("host %d: two requests in flight at "
+					 "%lld",
+				    h, t);
+			if (last_end >= 0 && t - last_end < DELAY_MS / 2)
+				fail_msg("host %d: %lld ms between two "
+					 "requests at %lld",
+				    h, t - last_end, t);
+		} else {
+			assert_string_equal(what, "end");
+			inflight--;
+			assert_true(inflight >= 0);
+			last_end = t;
+		}
+	}
+	free(text);
+	return n;
+}
+
+/* The change log: every record new once, nothing else, seqs 1..N. */
+static void
+check_changes(int nsources)
+{
+	long long want = (long long)nsources * NRECORDS;
+
+	assert_int_equal(db_int("SELECT count(*) FROM record"), want);
+	assert_int_equal(db_int("SELECT count(*) FROM change"), want);
+	assert_int_equal(
+	    db_int("SELECT count(*) FROM change WHERE kind = 'new'"), want);
+	assert_int_equal(db_int("SELECT count(*) FROM (SELECT 1 FROM change"
+				" GROUP BY source_id, prefix, identifier"
+				" HAVING count(*) > 1)"),
+	    0);
+	assert_int_equal(db_int("SELECT min(seq) FROM change"), 1);
+	assert_int_equal(db_int("SELECT max(seq) FROM change"), want);
+}
+
+static void
+test_three_daemons_one_killed(void **state)
+{
+	struct server st;
+	char	     *body, *q;
+	int64_t	      t0;
+	long long     got;
+	int	      i, n, victim_hosts = 0;
+
+	for (i = 0; i < NDAEMONS; i++)
+		write_conf(i, NHOSTS, db_file);
+	for (i = 0; i < NDAEMONS; i++)
+		start_daemon(i);
+
+	/*
+	 * Kill n0 when a host it holds is part harvested: some of its
+	 * records in, not all.
+	 */
+	xasprintf(&q,
+	    "SELECT count(*) FROM lease l WHERE l.node = 'n0' AND"
+	    " l.expires_ms > CAST((julianday('now') - 2440587.5)"
+	    " * 86400000 AS INTEGER) AND"
+	    " (SELECT count(*) FROM record r JOIN source s ON"
+	    "  s.id = r.source_id WHERE s.url LIKE l.host || '/%%')"
+	    " BETWEEN 1 AND %d",
+	    PER_HOST * NRECORDS / 2);
+	for (t0 = mono_ms(); mono_ms() - t0 < 60000; usleep(20 * 1000))
+		if ((victim_hosts = (int)db_int(q)) > 0)
+			break;
+	free(q);
+	if (victim_hosts <= 0)
+		fail_msg("n0 never harvested a host");
+	/* /status names the node and each source's lease. */
+	memset(&st, 0, sizeof(st));
+	st.port = STATUS_BASE + 2;
+	body = http(&st, 0, "/status");
+	assert_non_null(strstr(body, "\"node\":{\"id\":"));
+	assert_non_null(strstr(body, "\"name\":\"n1\""));
+	assert_non_null(
+	    strstr(body, "\"lease\":{\"host\":\"http://127.0.0.1:"));
+	assert_non_null(strstr(body, "\"node_name\":\"n0\""));
+	free(body);
+	body = http(&st, 0, "/metrics");
+	assert_non_null(
+	    strstr(body, "oaiharvest_source_lease_expiry_timestamp_seconds{"));
+	assert_non_null(strstr(body, "node=\"n0\""));
+	free(body);
+
+	assert_int_equal(kill(dpid[0], SIGKILL), 0);
+	waitpid(dpid[0], NULL, 0);
+	dpid[0] = 0;
+
+	/* The other two take its hosts over and finish everything. */
+	for (t0 = mono_ms(); mono_ms() - t0 < 180000; usleep(200 * 1000))
+		if (sources_done() == NSOURCES)
+			break;
+	got = sources_done();
+	if (got != NSOURCES)
+		fail_msg("%lld of %d sources complete", got, NSOURCES);
+	stop_daemon(1);
+	stop_daemon(2);
+
+	check_changes(NSOURCES);
+	/* n0's hosts went to another holder: its runs were cut. */
+	assert_true(db_int("SELECT count(*) FROM lease WHERE gen >= 2") >= 1);
+	assert_true(db_int("SELECT count(*) FROM run"
+			   " WHERE error = 'interrupted'") >= 1);
+	/* Clean stops give every lease back. */
+	assert_int_equal(
+	    db_int("SELECT count(*) FROM lease WHERE holder IS NOT NULL"), 0);
+	assert_int_equal(db_int("SELECT count(*) FROM lease"), NHOSTS);
+	for (i = 0; i < NHOSTS; i++) {
+		n = check_trace(i);
+		/* Identify and 15 pages for each of its five sources. */
+		assert_true(n >= PER_HOST * (1 + NRECORDS / PAGE_SIZE));
+	}
+}
+
+/*
+ * n0 harvests two hosts alone; SIGSTOP it mid-harvest past its lease:
+ * n1 takes both over and finishes.  SIGCONT n0: it finds its leases lost
+ * (its pages are refused, its runs cancelled) and nothing it had in hand
+ * is written twice.
+ */
+static void
+test_paused_daemon_fenced(void **state)
+{
+	char	 *q, *log;
+	int64_t	  t0;
+	long long got, part = 0;
+
+	free(db_file);
+	db_file = path("paused.db");
+	write_conf(0, 2, db_file);
+	write_conf(1, 2, db_file);
+	start_daemon(0);
+	xasprintf(&q,
+	    "SELECT count(*) FROM record r JOIN source s ON s.id = r.source_id"
+	    " WHERE s.url LIKE 'http://127.0.0.1:%d/%%'",
+	    srv[0].port);
+	for (t0 = mono_ms(); mono_ms() - t0 < 60000; usleep(20 * 1000))
+		if ((part = db_int(q)) >= 2 * PAGE_SIZE)
+			break;
+	free(q);
+	if (part < 2 * PAGE_SIZE || part >= PER_HOST * NRECORDS)
+		fail_msg("n0 did not harvest part of host 0 (%lld)", part);
+	assert_int_equal(kill(dpid[0], SIGSTOP), 0);
+	start_daemon(1);
+	/* Its leases (3 s) lapse; n1 takes the hosts over and goes on. */
+	usleep(5500 * 1000);
+	assert_true(db_int("SELECT count(*) FROM lease WHERE node = 'n1'"
+			   " AND gen >= 2") >= 1);
+	assert_int_equal(kill(dpid[0], SIGCONT), 0);
+
+	for (t0 = mono_ms(); mono_ms() - t0 < 180000; usleep(200 * 1000))
+		if (sources_done() == 2 * PER_HOST)
+			break;
+	got = sources_done();
+	if (got != 2 * PER_HOST)
+		fail_msg("%lld of %d sources complete", got, 2 * PER_HOST);
+	/* n0 saw it lost its hosts, and gave up what it had in hand. */
+	for (t0 = mono_ms(); mono_ms() - t0 < 10000; usleep(100 * 1000)) {
+		log = read_tmp("d0.log");
+		got = strstr(log, "event=lease_lost") != NULL;
+		free(log);
+		if (got)
+			break;
+	}
+	if (!got)
+		fail_msg("n0 did not log event=lease_lost");
+	stop_daemon(0);
+	stop_daemon(1);
+	check_changes(2 * PER_HOST);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(
+		    test_three_daemons_one_killed, kill_daemons),
+		cmocka_unit_test_teardown(
+		    test_paused_daemon_fenced, kill_daemons),
+	};
+
+	return cmocka_run_group_tests_name("multi", tests, setup, teardown);
+}
