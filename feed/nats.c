@@ -69,8 +69,12 @@
 #define NATS_DUP_WINDOW 600
 /* A subject: the prefix, a dot, the source as a token. */
 #define NATS_SUBJECT_MAX 512
-/* A caught-up backlog this long (changes) is logged with its rate. */
-#define NATS_LOG_BACKLOG NATS_BATCH
+/*
+ * A backlog of this many changes or more is logged with its rate when it
+ * is caught up (event=nats_caught_up): after an outage or at the first
+ * start on a full database, not after every page.
+ */
+#define NATS_LOG_BACKLOG 20000
 
 /* A slice of changes, JSON lines; the thread finds seqs and subjects. */
 struct nats_batch {
