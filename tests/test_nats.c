@@ -11,6 +11,7 @@
  *   in the stream go out again: the duplicate window drops them);
  * - with the server down at the start: /healthz and /metrics say so, and
  *   once the server is up the changes arrive.
+ * - turned on by a reload, with a subject prefix of its own.
  * The server wants a user and a password, given in the URL: they are never
  * in the daemon's log, /healthz or /status.
  */
@@ -255,7 +256,8 @@ table_changes(const char *db)
  * SUBJECT_PFX token.
  */
 static char *
-stream_read(const char *token, long long *n)
+stream_read_from(
+    const char *stream, const char *prefix, const char *token, long long *n)
 {
 	natsConnection *nc = NULL;
 	natsOptions    *opts = NULL;
@@ -272,19 +274,19 @@ stream_read(const char *token, long long *n)
 	buf_init(&b, 256UL * 1024 * 1024);
 	xasprintf(
 	    &url, "nats://%s:%s@127.0.0.1:%d", NATS_USER, NATS_PASS, nats_port);
-	xasprintf(&want_subj, "%s%s", SUBJECT_PFX, token);
+	xasprintf(&want_subj, "%s%s", prefix, token);
 	assert_int_equal(natsOptions_Create(&opts), NATS_OK);
 	assert_int_equal(natsOptions_SetURL(opts, url), NATS_OK);
 	assert_int_equal(natsOptions_SetTimeout(opts, 5000), NATS_OK);
 	assert_int_equal(natsConnection_Connect(&nc, opts), NATS_OK);
 	assert_int_equal(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
 	assert_int_equal(
-	    js_GetStreamInfo(&si, js, STREAM, NULL, &jerr), NATS_OK);
+	    js_GetStreamInfo(&si, js, stream, NULL, &jerr), NATS_OK);
 	*n = (long long)si->State.Msgs;
 	for (i = si->State.FirstSeq; i <= si->State.LastSeq && *n > 0; i++) {
 		m = NULL;
 		assert_int_equal(
-		    js_GetMsg(&m, js, STREAM, i, NULL, &jerr), NATS_OK);
+		    js_GetMsg(&m, js, stream, i, NULL, &jerr), NATS_OK);
 		id = NULL;
 		assert_int_equal(
 		    natsMsgHeader_Get(m, "Nats-Msg-Id", &id), NATS_OK);
@@ -309,6 +311,12 @@ stream_read(const char *token, long long *n)
 	free(url);
 	free(want_subj);
 	return b.data != NULL ? b.data : xstrdup("");
+}
+
+static char *
+stream_read(const char *token, long long *n)
+{
+	return stream_read_from(STREAM, SUBJECT_PFX, token, n);
 }
 
 /* The stream is the change table: each change once, in seq order. */
@@ -519,12 +527,66 @@ test_down_then_up(void **state)
 	free(log);
 }
 
+/*
+ * A reload turns the feed on, with a subject prefix of its own: the stream
+ * named after it is made and every change, older ones too, arrives.
+ */
+static void
+test_reload_on(void **state)
+{
+	char	 *conf, *db, *log, *c, *got, *table;
+	long long n;
+	int	  i;
+
+	if (nats_pid == 0)
+		nats_start();
+	conf = path("h.conf");
+	db = path("h.db");
+	log = path("h.log");
+	xasprintf(&c,
+	    "[global]\ndatabase = %s\n"
+	    "delay = 0s\nstatus_listen = 127.0.0.1:0\n\n"
+	    "[source s.1]\nurl = http://127.0.0.1:%d/oai\ninterval = 1s\n",
+	    db, srv.port);
+	save("h.conf", c);
+	free(c);
+	daemon_start(conf, log);
+	for (i = 0; i < 600 &&
+	     db_int(db, "SELECT count(*) FROM run WHERE status = 'ok'") < 1;
+	     i++)
+		usleep(100 * 1000);
+	assert_int_equal(db_int(db, "SELECT count(*) FROM change"), 3000);
+	xasprintf(&c,
+	    "[global]\ndatabase = %s\n"
+	    "changes_nats = nats://%s:%s@127.0.0.1:%d\n"
+	    "changes_nats_subject = oh.feed-2\n"
+	    "delay = 0s\nstatus_listen = 127.0.0.1:0\n\n"
+	    "[source s.1]\nurl = http://127.0.0.1:%d/oai\ninterval = 1s\n",
+	    db, NATS_USER, NATS_PASS, nats_port, srv.port);
+	save("h.conf", c);
+	free(c);
+	assert_int_equal(kill(daemon_pid, SIGHUP), 0);
+	wait_relayed(db, 3000, 60);
+	got = stream_read_from("OH_FEED-2", "oh.feed-2.", "s_1", &n);
+	table = table_changes(db);
+	assert_int_equal(n, 3000);
+	assert_string_equal(got, table);
+	free(got);
+	free(table);
+	no_secret(log);
+	daemon_stop(SIGTERM);
+	free(conf);
+	free(db);
+	free(log);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_restarts),
 		cmocka_unit_test(test_down_then_up),
+		cmocka_unit_test(test_reload_on),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
