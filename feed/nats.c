@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,6 +68,8 @@
 #define NATS_SLICE 200
 /* The duplicate window of a stream we make, in seconds. */
 #define NATS_DUP_WINDOW 600
+/* The CAs a tls:// server's certificate is checked against. */
+#define NATS_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 /* A subject: the prefix, a dot, the source as a token. */
 #define NATS_SUBJECT_MAX 512
 /*
@@ -722,6 +725,19 @@ ensure_connected(struct nats_sink *o, char **error, char **note)
 		NATS_OK) {
 		natsOptions_Destroy(opts);
 		*error = nats_cause(o, "options", s);
+		return -1;
+	}
+	/*
+	 * tls://: TLS only, the server's certificate checked against the
+	 * system's CAs (Debian's ca-certificates bundle).
+	 */
+	if (strncasecmp(o->url, "tls://", 6) == 0 &&
+	    ((s = natsOptions_SetSecure(opts, true)) != NATS_OK ||
+		(access(NATS_CA_BUNDLE, R_OK) == 0 &&
+		    (s = natsOptions_LoadCATrustedCertificates(
+			 opts, NATS_CA_BUNDLE)) != NATS_OK))) {
+		natsOptions_Destroy(opts);
+		*error = nats_cause(o, "TLS", s);
 		return -1;
 	}
 	s = natsConnection_Connect(&o->nc, opts);
