@@ -12,6 +12,8 @@
 #define CONF_DEFAULT_DB	    "/var/lib/oaiharvest/harvest.db"
 #define CONF_DEFAULT_LISTEN "127.0.0.1:8470"
 
+#define CONF_DEFAULT_NATS_SUBJECT "oaiharvest.changes"
+
 struct conf_source {
 	char	 *name;	    /* [A-Za-z0-9._-]{1,64} */
 	char	 *url;	    /* http:// or https:// base URL */
@@ -75,6 +77,13 @@ struct conf {
 	int		   *lines; /* of each [global] key set,
 						   in the key table's order
 						   (0: not set), or NULL */
+
+	/*
+	 * The NATS JetStream change feed: its nats:// or tls:// URL, or
+	 * NULL; its subjects' prefix (CONF_DEFAULT_NATS_SUBJECT).
+	 */
+	char *changes_nats;
+	char *changes_nats_subject;
 };
 
 /* When the daemon puts a key's new value in use (conf.c's key table). */

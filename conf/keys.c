@@ -35,6 +35,8 @@
 #define LEASE_TTL_MIN	  3LL /* seconds: renewed every third */
 #define LEASE_TTL_MAX	  3600LL
 #define NODE_NAME_MAX	  64
+#define NATS_URL_MAX	  1024
+#define NATS_SUBJECT_MAX  128
 
 #define CONF_DEFAULT_PREFIX "oai_dc"
 
@@ -70,6 +72,10 @@ static int set_window(
 static int set_redirects(
     struct parse *, const struct conf_key *, void *, const char *, char **);
 static int set_hosts(
+    struct parse *, const struct conf_key *, void *, const char *, char **);
+static int set_nats_url(
+    struct parse *, const struct conf_key *, void *, const char *, char **);
+static int set_subject(
     struct parse *, const struct conf_key *, void *, const char *, char **);
 #define G(f) offsetof(struct conf, f)
 #define S(f) offsetof(struct conf_source, f)
@@ -114,6 +120,11 @@ const struct conf_key conf_keys[] = {
 	    CONF_RESTART },
 	{ "changes_log", NULL, SCOPE_GLOBAL, KIND_STR, set_path, G(changes_log),
 	    0, 1, PATH_MAX - 1, 0, NULL, 0, CONF_RELOAD },
+	{ "changes_nats", NULL, SCOPE_GLOBAL, KIND_STR, set_nats_url,
+	    G(changes_nats), 0, 1, NATS_URL_MAX, 0, NULL, 0, CONF_RELOAD },
+	{ "changes_nats_subject", NULL, SCOPE_GLOBAL, KIND_STR, set_subject,
+	    G(changes_nats_subject), 0, 1, NATS_SUBJECT_MAX, 0,
+	    CONF_DEFAULT_NATS_SUBJECT, 0, CONF_RELOAD },
 	{ "status_token_file", NULL, SCOPE_GLOBAL, KIND_STR, set_path,
 	    G(status_token_file), 0, 1, PATH_MAX - 1, 0, NULL, 0,
 	    CONF_RESTART },
@@ -457,6 +468,74 @@ set_listen(struct parse *p, const struct conf_key *k, void *base,
 			xasprintf(why, "%s in the address", bad_char(*s));
 			return -1;
 		}
+	return set_path(p, k, base, val, why);
+}
+
+/*
+ * The NATS server of the change feed: nats:// or tls://, [user:pass@ or
+ * token@]host[:port].  The value is never echoed: it may hold a password.
+ */
+static int
+set_nats_url(struct parse *p, const struct conf_key *k, void *base,
+    const char *val, char **why)
+{
+	const char *s, *auth, *host, *port, *errstr;
+	long long   v;
+
+	if (strncasecmp(val, "nats://", 7) == 0)
+		auth = val + 7;
+	else if (strncasecmp(val, "tls://", 6) == 0)
+		auth = val + 6;
+	else {
+		*why = xstrdup("must start with nats:// or tls://");
+		return -1;
+	}
+	for (s = val; *s != '\0'; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f ||
+		    (*s == '/' && s >= auth) || *s == '?' || *s == '#' ||
+		    *s == ',') {
+			xasprintf(
+			    why, "%s (one server, no path)", bad_char(*s));
+			return -1;
+		}
+	host = auth;
+	for (s = auth; *s != '\0'; s++)
+		if (*s == '@')
+			host = s + 1;
+	if (*host == '[')
+		port = (s = strchr(host, ']')) != NULL && s[1] == ':' ? s + 2 :
+									NULL;
+	else
+		port = (s = strrchr(host, ':')) != NULL ? s + 1 : NULL;
+	if (*host == '\0' || *host == ':') {
+		*why = xstrdup("has no host");
+		return -1;
+	}
+	if (port != NULL && parse_ll(port, 1, 65535, &v, &errstr) == -1) {
+		*why = xstrdup("invalid port");
+		return -1;
+	}
+	return set_path(p, k, base, val, why);
+}
+
+/* Subject tokens [A-Za-z0-9_-]+ joined by dots: no wildcards. */
+static int
+set_subject(struct parse *p, const struct conf_key *k, void *base,
+    const char *val, char **why)
+{
+	const char *s;
+
+	for (s = val; *s != '\0'; s++) {
+		if (*s == '.' && s > val && s[-1] != '.' && s[1] != '\0')
+			continue;
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
+			(*s >= 'A' && *s <= 'Z') || *s == '_' || *s == '-')) {
+			xasprintf(why,
+			    "%s (tokens of A-Z a-z 0-9 _ - joined by dots)",
+			    bad_char(*s));
+			return -1;
+		}
+	}
 	return set_path(p, k, base, val, why);
 }
 

@@ -111,6 +111,7 @@ struct daemon {
 	struct http	      *http;
 	struct feed	      *feed;	    /* the change feed's sinks */
 	struct feed_sink      *changes_log; /* in feed, or NULL */
+	struct feed_sink      *nats;	    /* in feed, or NULL */
 	time_t		       started;
 	time_t		       conf_loaded;  /* the config in use: when */
 	time_t		       reload_at;    /* the last reload, or 0 */

@@ -57,9 +57,11 @@ static void	       record_metrics(
 static void pump(struct daemon *);
 
 /* Daemon */
-static void  status(struct daemon *);
-static void  reload(struct daemon *);
-static void  reload_done(struct daemon *, char *cause);
+static void		 status(struct daemon *);
+static void		 reload(struct daemon *);
+static void		 reload_done(struct daemon *, char *cause);
+static struct feed_sink *open_nats(
+    struct daemon *, const struct conf *, char **);
 static int   check_files(const struct conf *, char **);
 static int   check_writable(const char *, int, char **);
 static void  on_signal(evutil_socket_t, short, void *);
@@ -619,6 +621,60 @@ reload_changes_log(struct daemon *d, struct conf *nc)
 	feed_sink_flush(o);
 }
 
+/*
+ * The NATS JetStream feed (feed/nats.c); NULL with *cause.  Several
+ * daemons on one database: exactly one may relay.  XXX When the leases of
+ * issue 17 (point 2) exist, take a lease named "nats" here instead of
+ * opening at once: open the sink while holding it (renewing it), close it
+ * when it is lost; the outbox cursor "nats" in the database lets the next
+ * holder go on where the last one stopped.  Until then, set changes_nats
+ * on one daemon only.
+ */
+static struct feed_sink *
+open_nats(struct daemon *d, const struct conf *c, char **cause)
+{
+	struct feed_sink *s;
+	char		 *arg;
+
+	arg = feed_nats_arg(c->changes_nats, c->changes_nats_subject);
+	s = feed_sink_open(d->feed, &feed_nats_ops, arg, cause);
+	free(arg);
+	feed_nats_bind(s);
+	return s;
+}
+
+/* A new changes_nats (or subject): the new sink goes on from the cursor. */
+static void
+reload_changes_nats(struct daemon *d, struct conf *nc)
+{
+	struct feed_sink *o = NULL;
+	char		 *cause = NULL;
+
+	if (str_eq(nc->changes_nats, d->conf->changes_nats) &&
+	    str_eq(nc->changes_nats_subject, d->conf->changes_nats_subject))
+		return;
+	if (nc->changes_nats != NULL &&
+	    (o = open_nats(d, nc, &cause)) == NULL) {
+		log_err("event=nats_error cause=%s "
+			"msg=\"keeping the running changes_nats\"",
+		    log_q(cause));
+		free(cause);
+		free(nc->changes_nats);
+		free(nc->changes_nats_subject);
+		nc->changes_nats = d->conf->changes_nats != NULL ?
+		    xstrdup(d->conf->changes_nats) :
+		    NULL;
+		nc->changes_nats_subject =
+		    xstrdup(d->conf->changes_nats_subject);
+		return;
+	}
+	log_info("event=changes_nats_changed on=%s",
+	    nc->changes_nats != NULL ? "yes" : "no");
+	feed_sink_close(d->nats);
+	d->nats = o;
+	feed_sink_flush(o);
+}
+
 static void
 reload(struct daemon *d)
 {
@@ -652,6 +708,7 @@ reload(struct daemon *d)
 	conf_diff_clear(&diff);
 	conf_global_keep(nc, d->conf, CONF_RESTART);
 	reload_changes_log(d, nc);
+	reload_changes_nats(d, nc);
 	apply_sources(d, nc, 0);
 	conf_free(d->conf);
 	d->conf = nc;
@@ -1021,6 +1078,15 @@ main(int argc, char **argv)
 		}
 		feed_sink_flush(d.changes_log);
 	}
+	if (d.conf->changes_nats != NULL) {
+		if ((d.nats = open_nats(&d, d.conf, &cause)) == NULL) {
+			log_err("event=fatal cause=%s", log_q(cause));
+			fprintf(stderr, "oaiharvestd: %s\n", cause);
+			free(cause);
+			return 1;
+		}
+		feed_sink_flush(d.nats);
+	}
 	d.ev_hup = evsignal_new(d.base, SIGHUP, on_signal, &d);
 	d.ev_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
 	d.ev_int = evsignal_new(d.base, SIGINT, on_signal, &d);
@@ -1059,6 +1125,7 @@ main(int argc, char **argv)
 	feed_free(d.feed);
 	d.feed = NULL;
 	d.changes_log = NULL;
+	d.nats = NULL;
 	while ((s = TAILQ_FIRST(&d.sources)) != NULL)
 		src_free(s);
 	harvest_engine_free(d.engine);

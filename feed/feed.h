@@ -30,6 +30,7 @@
  * Sinks are told of a commit in the order they were opened.
  *
  * The sinks here: feed/file.c (the changes_log file, opened by
+ * oaiharvestd.c), feed/nats.c (NATS JetStream, changes_nats, opened by
  * oaiharvestd.c) and feed/longpoll.c (GET /changes, opened by
  * daemon/http.c's http_start(), which routes the requests to it).
  */
@@ -65,6 +66,7 @@ struct feed_sink_ops {
 
 extern const struct feed_sink_ops feed_file_ops;     /* file.c */
 extern const struct feed_sink_ops feed_longpoll_ops; /* longpoll.c */
+extern const struct feed_sink_ops feed_nats_ops;     /* nats.c */
 
 struct feed;
 struct feed_sink;
@@ -101,6 +103,14 @@ long long	  feed_sink_errors(struct feed_sink *);
  */
 int feed_rows(struct store *, int64_t since, int64_t limit, FILE *,
     int64_t *last, char **cause);
+
+/*
+ * In nats.c: the sink's argument, "URL SUBJECT-PREFIX" (allocated); and,
+ * once it is open, its place in the list, through which its publisher
+ * thread's results are reported (call it right after feed_sink_open()).
+ */
+char *feed_nats_arg(const char *url, const char *prefix);
+void  feed_nats_bind(struct feed_sink *);
 
 /* In longpoll.c: GET /changes (the status server routes and checks). */
 struct feed_poll;

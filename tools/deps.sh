@@ -4,12 +4,12 @@
 # exact command and fail.  Run by `make deps` (and so by `make demo`/`make check`).
 set -eu
 
-# What building needs (and so make demo); the tests add cmocka and promtool
-# (Debian's prometheus package), and make lint's clang-format and cppcheck,
-# with --test.
+# What building needs (and so make demo); the tests add cmocka, promtool
+# (Debian's prometheus package), nats-server (tests/test_nats.c runs one),
+# and make lint's clang-format and cppcheck, with --test.
 PKGS="pkg-config libcurl4-openssl-dev libxml2-dev libsqlite3-dev libevent-dev \
-libinih-dev zlib1g-dev ca-certificates"
-TEST_PKGS="libcmocka-dev prometheus clang-format cppcheck"
+libinih-dev zlib1g-dev libnats-dev ca-certificates"
+TEST_PKGS="libcmocka-dev prometheus clang-format cppcheck nats-server"
 case "${1:-}" in
 --test)
 	shift
