@@ -50,6 +50,8 @@ struct store_ckpt {
 	int			txn;  /* the most frames a commit added since
 					   the WAL started again */
 	struct store_ckpt_stats stats;
+	long long		commits;  /* seen by the hook */
+	long long		appended; /* frames they added to the WAL */
 };
 
 static void ckpt_pass(void *);
@@ -95,9 +97,10 @@ store_ckpt_stop(struct store_ckpt *c)
 	/* A pass in progress finishes first. */
 	writer_free(c->w);
 	log_debug("event=checkpoint_stats passes=%lld inline=%lld failed=%lld "
-		  "max_wal_pages=%lld max_commit_pages=%lld",
+		  "max_wal_pages=%lld max_commit_pages=%lld commits=%lld "
+		  "wal_pages=%lld",
 	    c->stats.passes, c->stats.inline_passes, c->stats.failed,
-	    c->stats.max_frames, c->stats.max_txn);
+	    c->stats.max_frames, c->stats.max_txn, c->commits, c->appended);
 	if (sqlite3_close(c->db) != SQLITE_OK)
 		log_err("event=store_error op=checkpointer_close cause=%s",
 		    log_q(sqlite3_errmsg(c->db)));
@@ -157,6 +160,8 @@ ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 
 	if (frames > c->stats.max_frames)
 		c->stats.max_frames = frames;
+	c->commits++;
+	c->appended += frames > c->last ? frames - c->last : frames;
 	if (frames <= c->last) /* the WAL started again */
 		c->txn = frames;
 	else if (frames - c->last > c->txn)

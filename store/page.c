@@ -73,7 +73,7 @@ store_pages_new(struct store *s, struct event_base *base, char **cause)
 
 	sp = xcalloc(1, sizeof(*sp));
 	sp->wfd = -1;
-	if ((sp->s = store_open(store_path(s), 0, cause)) == NULL) {
+	if ((sp->s = store_open(store_path(s), STORE_TRAIL, cause)) == NULL) {
 		free(sp);
 		return NULL;
 	}

@@ -239,6 +239,17 @@ const struct sqlite_query store_sqlite_queries[Q_COUNT] = {
 	[Q_FTS_ADD] = { "search index insert",
 	    "INSERT INTO record_fts (rowid, title, creator, subject,"
 	    " description) VALUES (?1, ?2, ?3, ?4, ?5)" },
+	[Q_FTS_OWE] = { "search index owe",
+	    "INSERT OR IGNORE INTO fts_pending (record_id) VALUES (?1)" },
+	[Q_FTS_OWED] = { "search index owed",
+	    "SELECT 1 FROM fts_pending WHERE record_id = ?1" },
+	[Q_FTS_DUE] = { "search index due",
+	    "SELECT p.record_id FROM fts_pending p"
+	    " JOIN content c ON c.record_id = p.record_id"
+	    " ORDER BY p.record_id" },
+	[Q_FTS_PAID] = { "search index paid", "DELETE FROM fts_pending" },
+	[Q_FTS_OWED_COUNT] = { "search index count",
+	    "SELECT count(*) FROM fts_pending" },
 	[Q_SEARCH] = { "search",
 	    "SELECT so.name, r.identifier, r.prefix, r.datestamp,"
 	    " substr(f.title, 1, coalesce(nullif(instr(f.title, char(10)), 0)"
@@ -421,6 +432,10 @@ store_sqlite_open(const char *path, int flags, char **cause)
 	buf_init(&s->oldsets, SETS_JSON_MAX);
 	for (i = 0; i < nitems(s->fts_text); i++)
 		buf_init(&s->fts_text[i], SIZE_MAX / 4);
+	buf_init(&s->gone.text, SIZE_MAX / 4);
+	buf_init(&s->owed.text, OWED_TEXT_MAX);
+	s->fts_trail = (flags & STORE_TRAIL) != 0;
+	s->fts_owed = -1;
 	oflags = SQLITE_OPEN_NOMUTEX;
 	if (flags & STORE_RDONLY)
 		oflags |= SQLITE_OPEN_READONLY;
@@ -791,7 +806,8 @@ sqlite_run_end(void *be, int64_t run, const char *status,
 		set_cause(cause, "store: end run: no run %lld", (long long)run);
 		return -1;
 	}
-	return 0;
+	/* The run's records are searchable when it ends. */
+	return store_sqlite_fts_catch_up(s, cause);
 }
 
 /*

@@ -24,6 +24,13 @@
 #define TEMPLATE_WAYS 2
 #define TEMPLATE_KEEP 2048
 
+/*
+ * The text of the records the full-text index owes (see fts_pending) is
+ * kept, so that indexing them reads no content row back: they are indexed
+ * once it holds half this many bytes (some 1,300 records of oai_dc).
+ */
+#define OWED_TEXT_MAX (3 * 1024 * 1024)
+
 enum query {
 	Q_BEGIN,
 	Q_COMMIT,
@@ -68,6 +75,11 @@ enum query {
 	Q_FTS_OLD,
 	Q_FTS_DEL,
 	Q_FTS_ADD,
+	Q_FTS_OWE,
+	Q_FTS_OWED,
+	Q_FTS_DUE,
+	Q_FTS_PAID,
+	Q_FTS_OWED_COUNT,
 	Q_SEARCH,
 	Q_OUTBOX_GET,
 	Q_OUTBOX_SET,
@@ -86,6 +98,22 @@ struct sqlite_query {
 	const char *sql;
 };
 extern const struct sqlite_query store_sqlite_queries[Q_COUNT];
+
+/*
+ * Records' full-text columns (title, creator, subject, description: one
+ * value a line, as record_fts_doc gives them), in text; a NULL one has
+ * len -1.
+ */
+struct fts_list {
+	struct fts_doc {
+		int64_t id;
+		size_t	off[4];
+		long	len[4];
+	} * v;
+	size_t	   n;
+	size_t	   cap;
+	struct buf text;
+};
 
 /* A template SQLite holds, as id; tentative until its insert commits. */
 struct template
@@ -124,6 +152,19 @@ struct store_sqlite {
 	char   now[DATESTAMP_LEN];
 	/* A record's old full-text columns, to take its terms out. */
 	struct buf fts_text[4];
+	/*
+	 * The full-text index (see fts_pending in schema.c): whether it may
+	 * trail by a batch (STORE_TRAIL), the rows of fts_pending (-1: to
+	 * be counted; another connection may have indexed them since), the
+	 * terms this transaction takes out at its commit, and the text of
+	 * records owed as this connection wrote them (some or all of them,
+	 * none stale: a record's content and fts_pending decide).
+	 */
+	int		fts_trail;
+	long long	fts_owed;
+	struct fts_list gone;
+	struct fts_list owed;
+	int64_t		forgot; /* the record fts_forget() just listed */
 	/* Checkpoints on a thread of their own, or NULL. */
 	struct store_ckpt *ckpt;
 	/* What stored_hash() works with, made when first needed. */
@@ -158,6 +199,8 @@ int store_sqlite_sweep_last(void *, int64_t, const char *, char **, char **);
 int store_sqlite_sweep_touch(void *, int64_t, const char *, char **);
 /* What the write path keeps, freed at close. */
 void store_sqlite_write_free(struct store_sqlite *);
+/* Index the records fts_pending lists, in a transaction of their own. */
+int store_sqlite_fts_catch_up(struct store_sqlite *, char **);
 
 /* sqlite_query.c */
 int store_sqlite_export(void *, const char *, const char *,

@@ -30,6 +30,13 @@ struct rehash {
 	struct buf   xml;
 };
 
+/*
+ * The page writer's connection (STORE_TRAIL) indexes the records
+ * fts_pending lists once this many have gathered, and when a run ends;
+ * any other indexes them at every commit.
+ */
+#define FTS_TRAIL_RECORDS 1500
+
 /* Records */
 static int is_stale(const char *, const char *);
 static int stored_hash(
@@ -54,10 +61,24 @@ static void transaction_end(struct store_sqlite *, int);
 static int template_id(
     struct store_sqlite *, const struct store_prepared *, int64_t *, char **);
 static void templates_settle(struct store_sqlite *, int);
-static int  fts_del(struct store_sqlite *, int64_t, char **);
-static int  fts_old_text(struct store_sqlite *, const char *, size_t, int[4]);
-static int  fts_add(
+static int  fts_count(struct store_sqlite *, char **);
+static int  fts_owe(
      struct store_sqlite *, int64_t, const struct store_prepared *, char **);
+static int fts_forget(struct store_sqlite *, int64_t, char **);
+static int fts_read(
+    struct store_sqlite *, sqlite3_stmt *, int64_t, int, int[4], char **);
+static int fts_old_text(struct store_sqlite *, const char *, size_t, int[4]);
+static int fts_list_add(
+    struct fts_list *, int64_t, const char *const[4], const long[4]);
+static void fts_list_clear(struct fts_list *);
+static int  fts_doc_cmp(const void *, const void *);
+static int  fts_settle(struct store_sqlite *, int, char **);
+static int  fts_write(struct store_sqlite *, enum query, int64_t,
+     const char *const[4], const long[4], char **);
+static int  fts_write_doc(struct store_sqlite *, enum query,
+     const struct fts_list *, size_t, char **);
+static int  fts_due(struct store_sqlite *, int64_t *, char **);
+static int  fts_add_stored(struct store_sqlite *, int64_t, char **);
 
 /* Sweeps */
 static int sweep_stamp(
@@ -74,6 +95,12 @@ transaction_end(struct store_sqlite *s, int committed)
 {
 	templates_settle(s, committed);
 	s->seq_read = s->seq_new = 0;
+	fts_list_clear(&s->gone);
+	s->forgot = 0;
+	if (!committed) {
+		s->fts_owed = -1;
+		fts_list_clear(&s->owed);
+	}
 }
 
 int
@@ -81,7 +108,8 @@ store_sqlite_begin(void *be, char **cause)
 {
 	struct store_sqlite *s = be;
 
-	transaction_end(s, 0);
+	/* One still open was not committed. */
+	transaction_end(s, sqlite3_get_autocommit(s->db) != 0);
 	return q_exec(s, Q_BEGIN, cause);
 }
 
@@ -91,6 +119,9 @@ store_sqlite_commit(void *be, char **cause)
 {
 	struct store_sqlite *s = be;
 
+	if (!sqlite3_get_autocommit(s->db) &&
+	    fts_settle(s, !s->fts_trail, cause) == -1)
+		return -1;
 	if (s->seq_new && !sqlite3_get_autocommit(s->db)) {
 		sqlite3_bind_int64(s->q[Q_SEQ_SET], 1, s->seq);
 		if (q_exec(s, Q_SEQ_SET, cause) == -1)
@@ -128,6 +159,12 @@ store_sqlite_write_free(struct store_sqlite *s)
 			free(s->templates[i][j].body);
 	for (i = 0; i < nitems(s->fts_text); i++)
 		buf_free(&s->fts_text[i]);
+	buf_free(&s->gone.text);
+	free(s->gone.v);
+	buf_free(&s->owed.text);
+	free(s->owed.v);
+	memset(&s->gone, 0, sizeof(s->gone));
+	memset(&s->owed, 0, sizeof(s->owed));
 	store_prep_free(s->prep);
 	buf_free(&s->oldsets);
 }
@@ -173,7 +210,7 @@ content_put(struct store_sqlite *s, int64_t id, const struct store_record *r,
 	if (p->dc_json != NULL) {
 		if (p->tmpl != NULL && template_id(s, p, &tid, cause) == -1)
 			return -1;
-		if (!fresh && fts_del(s, id, cause) == -1)
+		if (!fresh && fts_forget(s, id, cause) == -1)
 			return -1;
 		st = s->q[fresh ? Q_CONTENT_ADD : Q_CONTENT_PUT];
 		sqlite3_bind_int64(st, 1, id);
@@ -193,9 +230,12 @@ content_put(struct store_sqlite *s, int64_t id, const struct store_record *r,
 		}
 		if (q_exec(s, fresh ? Q_CONTENT_ADD : Q_CONTENT_PUT, cause) ==
 			-1 ||
-		    fts_add(s, id, p, cause) == -1)
+		    fts_owe(s, id, p, cause) == -1)
 			return -1;
 	} else if (!fresh) {
+		/* Listed in fts_pending, its content goes past the trigger. */
+		if (fts_forget(s, id, cause) == -1)
+			return -1;
 		sqlite3_bind_int64(s->q[Q_CONTENT_DEL], 1, id);
 		if (q_exec(s, Q_CONTENT_DEL, cause) == -1)
 			return -1;
@@ -605,37 +645,272 @@ store_sqlite_put(void *be, int64_t source, int64_t run,
 }
 
 /*
- * Index the content row just written for record id (the triggers of
- * schema.c took out what it held before), from the columns
- * store_prepare() made.
+ * The full-text index trails the content (see fts_pending in schema.c).
+ * A content row written lists its record in fts_pending (and keeps its
+ * text in s->owed while that is whole); a record whose terms are in the
+ * index and whose content is about to be rewritten or deleted has them
+ * read out first (s->gone), and listed.  The index is written only at the
+ * commit, after every other statement of the transaction, in record order:
+ * FTS5 flushes its pending terms into a segment of their own at every
+ * statement that has a savepoint (the DELETE of a content row, which has
+ * triggers) and whenever a rowid is lower than the last, so that terms
+ * written with each record made segments of a record or a few.
+ */
+
+/*
+ * Count the rows of fts_pending unless known; none, s->owed is whole.
+ * Inside a transaction.
  */
 static int
-fts_add(struct store_sqlite *s, int64_t id, const struct store_prepared *p,
-    char **cause)
+fts_count(struct store_sqlite *s, char **cause)
 {
-	sqlite3_stmt *st = s->q[Q_FTS_ADD];
-	int	      c;
+	sqlite3_stmt *st = s->q[Q_FTS_OWED_COUNT];
 
-	sqlite3_bind_int64(st, 1, id);
-	for (c = 0; c < 4; c++)
-		sqlite3_bind_text(
-		    st, c + 2, p->fts[c], (int)p->fts_len[c], SQLITE_STATIC);
-	return q_exec(s, Q_FTS_ADD, cause);
+	if (s->fts_owed >= 0)
+		return 0;
+	if (sqlite3_step(st) != SQLITE_ROW)
+		return q_fail(s, Q_FTS_OWED_COUNT, cause);
+	s->fts_owed = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return 0;
 }
 
 /*
- * Take record id's terms out of the index, if it has a content row: what
- * the trigger content_fts_update does, in statements that need no
- * savepoint (see Q_CONTENT_PUT).  The old values come out of content.dc
- * as dc_json() wrote it, read here (fts_old_text()): through the view
- * record_fts_doc, SQLite's JSON functions took four times as long as the
- * rest of an update.  Anything else in content.dc goes through the view.
+ * Record id's content is new or rewritten (p): the index owes its terms.
+ * Its text is kept in s->owed, which may hold some records fts_pending
+ * lists, never stale text: fts_pending and content say what is indexed.
  */
 static int
-fts_del(struct store_sqlite *s, int64_t id, char **cause)
+fts_owe(struct store_sqlite *s, int64_t id, const struct store_prepared *p,
+    char **cause)
 {
-	sqlite3_stmt *dc = s->q[Q_CONTENT_DC], *old = s->q[Q_FTS_OLD];
-	sqlite3_stmt *st = s->q[Q_FTS_DEL];
+	const char *t[4];
+	long	    len[4];
+	int	    c;
+
+	if (fts_count(s, cause) == -1)
+		return -1;
+	sqlite3_bind_int64(s->q[Q_FTS_OWE], 1, id);
+	if (q_exec(s, Q_FTS_OWE, cause) == -1)
+		return -1;
+	if (sqlite3_changes(s->db) == 1)
+		s->fts_owed++;
+	else if (s->forgot != id)
+		/* Owed already, rewritten again: what s->owed has is stale. */
+		fts_list_clear(&s->owed);
+	for (c = 0; c < 4; c++) {
+		t[c] = p->fts[c];
+		len[c] = (long)p->fts_len[c];
+	}
+	/* Too long to keep, it is read back. */
+	(void)fts_list_add(&s->owed, id, t, len);
+	/*
+	 * A batch has gathered: index it now, rather than keep more text or
+	 * read it back (a transaction of pages of 10,000 records).
+	 */
+	if (s->fts_owed >= FTS_TRAIL_RECORDS ||
+	    s->owed.text.len >= OWED_TEXT_MAX / 2)
+		return fts_settle(s, 1, cause);
+	return 0;
+}
+
+/*
+ * Record id's content row is about to change or go: unless fts_pending
+ * lists it (its terms are not in the index), read its terms' text for the
+ * commit to take out, and list it, so that the triggers leave it alone.
+ */
+static int
+fts_forget(struct store_sqlite *s, int64_t id, char **cause)
+{
+	sqlite3_stmt *owed = s->q[Q_FTS_OWED], *dc = s->q[Q_CONTENT_DC];
+	const char   *t[4];
+	long	      len[4];
+	int	      c, rc, seen[4];
+
+	if (fts_count(s, cause) == -1)
+		return -1;
+	sqlite3_bind_int64(owed, 1, id);
+	rc = sqlite3_step(owed);
+	sqlite3_reset(owed);
+	if (rc == SQLITE_ROW) {
+		/* Its text in s->owed goes stale. */
+		fts_list_clear(&s->owed);
+		return 0;
+	}
+	if (rc != SQLITE_DONE)
+		return q_fail(s, Q_FTS_OWED, cause);
+	sqlite3_bind_int64(dc, 1, id);
+	if ((rc = sqlite3_step(dc)) == SQLITE_DONE) {
+		sqlite3_reset(dc);
+		return 0;
+	}
+	if (rc != SQLITE_ROW)
+		return q_fail(s, Q_CONTENT_DC, cause);
+	rc = fts_read(s, dc, id, 0, seen, cause);
+	sqlite3_reset(dc);
+	if (rc == -1)
+		return -1;
+	for (c = 0; c < 4; c++) {
+		t[c] = s->fts_text[c].data;
+		len[c] = seen[c] > 0 ? (long)s->fts_text[c].len : -1;
+	}
+	if (fts_list_add(&s->gone, id, t, len) == -1) {
+		set_cause(cause,
+		    "store: search index: record %lld: text too "
+		    "long",
+		    (long long)id);
+		return -1;
+	}
+	sqlite3_bind_int64(s->q[Q_FTS_OWE], 1, id);
+	if (q_exec(s, Q_FTS_OWE, cause) == -1)
+		return -1;
+	if (s->fts_owed >= 0)
+		s->fts_owed++;
+	s->forgot = id;
+	return 0;
+}
+
+/*
+ * Record id's full-text columns into s->fts_text[] (seen[c]: how many
+ * values, 0 for none), from its content.dc, column col of st: in C when it
+ * is as dc_json() wrote it (fts_old_text(): through the view
+ * record_fts_doc, SQLite's JSON functions took four times as long as the
+ * rest of an update), else through the view.
+ */
+static int
+fts_read(struct store_sqlite *s, sqlite3_stmt *st, int64_t id, int col,
+    int seen[4], char **cause)
+{
+	sqlite3_stmt *old = s->q[Q_FTS_OLD];
+	int	      c, ok = 1;
+
+	if (fts_old_text(s, (const char *)sqlite3_column_text(st, col),
+		(size_t)sqlite3_column_bytes(st, col), seen) == 0)
+		return 0;
+	sqlite3_bind_int64(old, 1, id);
+	if (sqlite3_step(old) != SQLITE_ROW)
+		return q_fail(s, Q_FTS_OLD, cause);
+	for (c = 0; c < 4; c++) {
+		buf_reset(&s->fts_text[c]);
+		seen[c] = sqlite3_column_type(old, c) != SQLITE_NULL;
+		if (seen[c] &&
+		    buf_add(&s->fts_text[c], sqlite3_column_text(old, c),
+			(size_t)sqlite3_column_bytes(old, c)) == -1)
+			ok = 0;
+	}
+	sqlite3_reset(old);
+	if (!ok) {
+		set_cause(cause,
+		    "store: search index: record %lld: text too "
+		    "long",
+		    (long long)id);
+		return -1;
+	}
+	return 0;
+}
+
+/* Add a record's columns t (len[c] bytes, -1 for NULL) to l. */
+static int
+fts_list_add(
+    struct fts_list *l, int64_t id, const char *const t[4], const long len[4])
+{
+	struct fts_doc *d;
+	size_t		mark = l->text.len;
+	int		c;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap == 0 ? 64 : 2 * l->cap;
+		l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
+	}
+	d = &l->v[l->n];
+	d->id = id;
+	for (c = 0; c < 4; c++) {
+		d->off[c] = l->text.len;
+		d->len[c] = len[c];
+		if (len[c] > 0 &&
+		    buf_add(&l->text, t[c], (size_t)len[c]) == -1) {
+			l->text.len = mark;
+			return -1;
+		}
+	}
+	l->n++;
+	return 0;
+}
+
+static void
+fts_list_clear(struct fts_list *l)
+{
+	l->n = 0;
+	buf_reset(&l->text);
+}
+
+static int
+fts_doc_cmp(const void *a, const void *b)
+{
+	const struct fts_doc *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Put (Q_FTS_ADD) or take out (Q_FTS_DEL) record id's terms, of t. */
+static int
+fts_write(struct store_sqlite *s, enum query q, int64_t id,
+    const char *const t[4], const long len[4], char **cause)
+{
+	sqlite3_stmt *st = s->q[q];
+	int	      c;
+
+	sqlite3_bind_int64(st, 1, id);
+	for (c = 0; c < 4; c++) {
+		if (len[c] < 0)
+			sqlite3_bind_null(st, c + 2);
+		else
+			sqlite3_bind_text(
+			    st, c + 2, t[c], (int)len[c], SQLITE_STATIC);
+	}
+	return q_exec(s, q, cause);
+}
+
+static int
+fts_write_doc(struct store_sqlite *s, enum query q, const struct fts_list *l,
+    size_t i, char **cause)
+{
+	const struct fts_doc *d = &l->v[i];
+	const char	     *t[4];
+	int		      c;
+
+	for (c = 0; c < 4; c++)
+		t[c] = d->len[c] > 0 ? l->text.data + d->off[c] : "";
+	return fts_write(s, q, d->id, t, d->len, cause);
+}
+
+/*
+ * The next record fts_pending lists that has content (Q_FTS_DUE, in record
+ * order): 1, 0 at the end, or -1.
+ */
+static int
+fts_due(struct store_sqlite *s, int64_t *id, char **cause)
+{
+	sqlite3_stmt *due = s->q[Q_FTS_DUE];
+	int	      rc;
+
+	if ((rc = sqlite3_step(due)) == SQLITE_DONE) {
+		sqlite3_reset(due);
+		return 0;
+	}
+	if (rc != SQLITE_ROW)
+		return q_fail(s, Q_FTS_DUE, cause);
+	*id = sqlite3_column_int64(due, 0);
+	return 1;
+}
+
+/* Index record id from its content row, read back. */
+static int
+fts_add_stored(struct store_sqlite *s, int64_t id, char **cause)
+{
+	sqlite3_stmt *dc = s->q[Q_CONTENT_DC];
+	const char   *t[4];
+	long	      len[4];
 	int	      c, rc, seen[4];
 
 	sqlite3_bind_int64(dc, 1, id);
@@ -645,29 +920,84 @@ fts_del(struct store_sqlite *s, int64_t id, char **cause)
 	}
 	if (rc != SQLITE_ROW)
 		return q_fail(s, Q_CONTENT_DC, cause);
-	sqlite3_bind_int64(st, 1, id);
-	if (fts_old_text(s, (const char *)sqlite3_column_text(dc, 0),
-		(size_t)sqlite3_column_bytes(dc, 0), seen) == 0) {
-		sqlite3_reset(dc);
-		for (c = 0; c < 4; c++) {
-			if (seen[c] == 0)
-				sqlite3_bind_null(st, c + 2);
-			else
-				sqlite3_bind_text(st, c + 2,
-				    buf_str(&s->fts_text[c]),
-				    (int)s->fts_text[c].len, SQLITE_STATIC);
-		}
-		return q_exec(s, Q_FTS_DEL, cause);
-	}
+	rc = fts_read(s, dc, id, 0, seen, cause);
 	sqlite3_reset(dc);
-	sqlite3_bind_int64(old, 1, id);
-	if ((rc = sqlite3_step(old)) != SQLITE_ROW)
-		return q_fail(s, Q_FTS_OLD, cause);
-	for (c = 0; c < 4; c++)
-		sqlite3_bind_value(st, c + 2, sqlite3_column_value(old, c));
-	rc = q_exec(s, Q_FTS_DEL, cause);
-	sqlite3_reset(old);
-	return rc;
+	if (rc == -1)
+		return -1;
+	for (c = 0; c < 4; c++) {
+		t[c] = s->fts_text[c].data;
+		len[c] = seen[c] > 0 ? (long)s->fts_text[c].len : -1;
+	}
+	return fts_write(s, Q_FTS_ADD, id, t, len, cause);
+}
+
+/*
+ * Before a commit: take out the terms fts_forget() read and, if all (or,
+ * trailing, once FTS_TRAIL_RECORDS have gathered), index the records
+ * fts_pending lists, in one pass in record order (a record's old terms
+ * before its new ones), and empty it.
+ */
+static int
+fts_settle(struct store_sqlite *s, int all, char **cause)
+{
+	int64_t id = 0;
+	size_t	g = 0, o = 0;
+	int	more = 0, index, rc;
+
+	if (fts_count(s, cause) == -1)
+		return -1;
+	index = s->fts_owed > 0 && (all || s->fts_owed >= FTS_TRAIL_RECORDS);
+	if (s->gone.n > 1)
+		qsort(s->gone.v, s->gone.n, sizeof(*s->gone.v), fts_doc_cmp);
+	if (index && s->owed.n > 1)
+		qsort(s->owed.v, s->owed.n, sizeof(*s->owed.v), fts_doc_cmp);
+	if (index && (more = fts_due(s, &id, cause)) == -1)
+		return -1;
+	for (;;) {
+		if (g < s->gone.n && (!more || s->gone.v[g].id <= id)) {
+			if (fts_write_doc(s, Q_FTS_DEL, &s->gone, g++, cause) ==
+			    -1)
+				goto fail;
+			continue;
+		}
+		if (!more)
+			break;
+		/* Its text as kept, else as stored. */
+		while (o < s->owed.n && s->owed.v[o].id < id)
+			o++;
+		if (o < s->owed.n && s->owed.v[o].id == id)
+			rc = fts_write_doc(s, Q_FTS_ADD, &s->owed, o++, cause);
+		else
+			rc = fts_add_stored(s, id, cause);
+		if (rc == -1 || (more = fts_due(s, &id, cause)) == -1)
+			goto fail;
+	}
+	fts_list_clear(&s->gone);
+	if (!index)
+		return 0;
+	if (q_exec(s, Q_FTS_PAID, cause) == -1)
+		return -1;
+	s->fts_owed = 0;
+	fts_list_clear(&s->owed);
+	return 0;
+fail:
+	sqlite3_reset(s->q[Q_FTS_DUE]);
+	return -1;
+}
+
+int
+store_sqlite_fts_catch_up(struct store_sqlite *s, char **cause)
+{
+	if (s->fts_owed == 0 || !sqlite3_get_autocommit(s->db))
+		return 0;
+	if (q_exec(s, Q_BEGIN, cause) == -1)
+		return -1;
+	if (fts_settle(s, 1, cause) == -1 || q_exec(s, Q_COMMIT, cause) == -1) {
+		store_sqlite_rollback(s);
+		return -1;
+	}
+	transaction_end(s, 1);
+	return 0;
 }
 
 /*

@@ -27,6 +27,11 @@
 struct store;
 
 #define STORE_RDONLY 0x01 /* open an existing database read-only */
+/*
+ * The page writer's connection: the full-text index may trail its commits
+ * by a batch of records, and catches up when a run ends.
+ */
+#define STORE_TRAIL 0x02
 
 struct store *store_open(const char *path, int flags, char **cause);
 void	      store_close(struct store *);

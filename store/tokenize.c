@@ -317,6 +317,18 @@ tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text, int len,
 	size_t		     n;
 	int		     rc, start;
 
+	/*
+	 * Room for the text folded: a character's fold is at most 4 bytes
+	 * and it takes at least one, and each is copied 4 bytes at a time.
+	 */
+	if ((size_t)len > (SIZE_MAX - 4) / 4)
+		return SQLITE_TOOBIG;
+	if (t->outsz < (size_t)len * 4 + 4) {
+		free(t->out);
+		t->outsz = (size_t)len * 4 + 4;
+		t->out = xmalloc(t->outsz);
+	}
+	out = t->out;
 	for (;;) {
 		/* Separators. */
 		for (;;) {
@@ -332,13 +344,7 @@ tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text, int len,
 		}
 		/* The token. */
 		n = 0;
-		out = t->out;
 		for (;;) {
-			if (n + sizeof(e->fold) > t->outsz) {
-				t->out = xreallocarray(t->out, 2, t->outsz);
-				t->outsz *= 2;
-				out = t->out;
-			}
 			memcpy(out + n, e->fold, sizeof(e->fold));
 			n += e->len;
 			if (s >= end)
@@ -356,7 +362,7 @@ tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text, int len,
 				break;
 			}
 		}
-		if ((rc = cb(ctx, 0, t->out, (int)n, start, s - base)) !=
+		if ((rc = cb(ctx, 0, out, (int)n, start, s - base)) !=
 		    SQLITE_OK)
 			return rc == SQLITE_DONE ? SQLITE_OK : rc;
 	}

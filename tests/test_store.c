@@ -2445,6 +2445,105 @@ test_fts_in_step(void **state)
 	    f, "SELECT v FROM record_fts_config WHERE k = 'automerge'", "32\n");
 }
 
+/* Put r on store s in a transaction of its own. */
+static enum store_change
+put_on(struct fx *f, struct store *s, const struct store_record *r)
+{
+	enum store_change c = STORE_UNCHANGED;
+
+	CHECK(store_begin(s, CAUSE));
+	CHECK(store_put(s, f->src, f->run, r, &c, CAUSE));
+	CHECK(store_commit(s, CAUSE));
+	return c;
+}
+
+/*
+ * The page writer's connection (STORE_TRAIL) lets the index trail its
+ * commits and catches up when the run ends; meanwhile another connection
+ * that commits indexes what it owes too, and records change and go on
+ * both: the index never holds a record twice, nor stale or deleted terms.
+ */
+static void
+test_fts_trails(void **state)
+{
+	struct fx		    *f = *state;
+	static const struct store_dc dc_a[] = { { "title", "Aardvark", NULL } };
+	static const struct store_dc dc_b[] = { { "title", "Bison", NULL } };
+	static const struct store_dc dc_c[] = { { "title", "Caracal", NULL } };
+	struct store_run_stats	     rs;
+	struct store_record	     r;
+	struct store		    *w;
+	char			     id[32];
+	int64_t			     run;
+	int			     i;
+
+	w = store_open(f->path, STORE_TRAIL, CAUSE);
+	assert_non_null(w);
+	run = store_run_begin(w, f->src, CAUSE);
+	assert_true(run > 0);
+	for (i = 1; i <= 20; i++) {
+		snprintf(id, sizeof(id), "oai:t:%d", i);
+		r = mkrec(id, "2024-01-01", 0, META1);
+		r.dc = i % 2 ? dc_a : dc_b;
+		r.ndc = 1;
+		assert_int_equal(put_on(f, w, &r), STORE_NEW);
+	}
+	/* Trailing: not searchable yet, but owed. */
+	assert_sql(f, "SELECT count(*) FROM fts_pending", "20\n");
+	assert_search(f, "aardvark", NULL);
+	/* Updated and deleted while owed. */
+	r = mkrec("oai:t:1", "2024-01-02", 0, META2);
+	r.dc = dc_c;
+	r.ndc = 1;
+	assert_int_equal(put_on(f, w, &r), STORE_UPDATED);
+	r = mkrec("oai:t:3", "2024-01-02", 1, NULL);
+	assert_int_equal(put_on(f, w, &r), STORE_DELETED);
+	for (i = 22; i <= 25; i++) {
+		snprintf(id, sizeof(id), "oai:t:%d", i);
+		r = mkrec(id, "2024-01-01", 0, META1);
+		r.dc = dc_a;
+		r.ndc = 1;
+		assert_int_equal(put_on(f, w, &r), STORE_NEW);
+	}
+
+	/* Another connection's commit indexes all that is owed. */
+	r = mkrec("oai:t:other", "2024-01-01", 0, META1);
+	r.dc = dc_c;
+	r.ndc = 1;
+	assert_int_equal(put(f, &r), STORE_NEW);
+	assert_sql(f, "SELECT count(*) FROM fts_pending", "0\n");
+	assert_fts_sound(f);
+
+	/* The writer goes on: indexed records change and go. */
+	r = mkrec("oai:t:5", "2024-01-03", 0, META2);
+	r.dc = dc_c;
+	r.ndc = 1;
+	assert_int_equal(put_on(f, w, &r), STORE_UPDATED);
+	r = mkrec("oai:t:7", "2024-01-03", 1, NULL);
+	assert_int_equal(put_on(f, w, &r), STORE_DELETED);
+	r = mkrec("oai:t:21", "2024-01-03", 0, META1);
+	r.dc = dc_b;
+	r.ndc = 1;
+	assert_int_equal(put_on(f, w, &r), STORE_NEW);
+	assert_sql(f, "SELECT count(*) FROM fts_pending", "3\n");
+
+	/* The run ends: caught up, each record once. */
+	memset(&rs, 0, sizeof(rs));
+	CHECK(store_run_end(w, run, "ok", &rs, NULL, CAUSE));
+	assert_sql(f, "SELECT count(*) FROM fts_pending", "0\n");
+	assert_fts_sound(f);
+	assert_sql(f,
+	    "SELECT count(*) FROM record_fts WHERE record_fts MATCH 'aardvark'",
+	    "10\n");
+	assert_sql(f,
+	    "SELECT count(*) FROM record_fts WHERE record_fts MATCH 'caracal'",
+	    "3\n");
+	assert_sql(f,
+	    "SELECT count(*) FROM record_fts WHERE record_fts MATCH 'bison'",
+	    "11\n");
+	store_close(w);
+}
+
 /*
  * Plain text always searches: words FTS5 would take for syntax (a hyphen, an
  * apostrophe, "+", "a:b" with a that is no column, an unbalanced quote,
@@ -3467,7 +3566,7 @@ test_migrate_fields(void **state)
 	xasprintf(&q, "%zu\n", store_nmigrations);
 	assert_sql(f, "PRAGMA user_version", q);
 	free(q);
-	assert_int_equal(store_nmigrations, 9);
+	assert_int_equal(store_nmigrations, 10);
 	exp2 = capture_export(f, NULL, NULL);
 	assert_string_equal(exp1, exp2);
 	assert_sql(f, view_q, view1);
@@ -3543,6 +3642,8 @@ main(void)
 		    test_fts_in_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_fts_update_paths, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_fts_trails, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_search_plain_words, setup, teardown),
 		cmocka_unit_test(test_fts_tokenizer_same),

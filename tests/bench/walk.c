@@ -3,7 +3,8 @@
  * ListRecords list with libcurl (one connection, kept alive), following the
  * resumption tokens, and does nothing else with the bytes: no XML parsing
  * beyond finding the token, no storing.  With DIR, each page is also written
- * to DIR/pNNNNNNN.xml (for xmllint, outside the timed walk).
+ * to DIR/pNNNNNNN.xml (for xmllint, outside the timed walk), and the token
+ * each page hands out to DIR/tokens, a line a page (for bench-pages).
  *
  *   bench-walk URL [DIR]     prints: pages=N bytes=B seconds=S
  */
@@ -70,7 +71,7 @@ main(int argc, char **argv)
 	struct timespec t0, t1;
 	CURL	       *c;
 	CURLcode	rc;
-	FILE	       *fp;
+	FILE	       *fp, *toks = NULL;
 	char	       *url, *tok = NULL, *enc, path[4096];
 	long		pages = 0, code;
 	double		bytes = 0;
@@ -86,6 +87,13 @@ main(int argc, char **argv)
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &pg);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 300L);
+	if (argc == 3) {
+		snprintf(path, sizeof(path), "%s/tokens", argv[2]);
+		if ((toks = fopen(path, "w")) == NULL) {
+			perror(path);
+			return 1;
+		}
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (pages < MAX_PAGES) {
 		if (tok == NULL) {
@@ -132,8 +140,18 @@ main(int argc, char **argv)
 			}
 		}
 		free(tok);
-		if ((tok = token(&pg)) == NULL)
+		tok = token(&pg);
+		if (toks != NULL &&
+		    fprintf(toks, "%s\n", tok != NULL ? tok : "") < 0) {
+			perror("tokens");
+			return 1;
+		}
+		if (tok == NULL)
 			break;
+	}
+	if (toks != NULL && fclose(toks) != 0) {
+		perror("tokens");
+		return 1;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	printf("pages=%ld bytes=%.0f seconds=%.3f\n", pages, bytes,
