@@ -23,7 +23,7 @@ LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
 DESTDIR	?=
 
 CC	?= cc
-PKGS	 = libcurl libxml-2.0 sqlite3 libevent inih zlib
+PKGS	 = libcurl libxml-2.0 sqlite3 libevent inih zlib libpq
 # Evaluated when used, so that `make deps` can install pkg-config first.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))

@@ -4,12 +4,12 @@
 # exact command and fail.  Run by `make deps` (and so by `make demo`/`make check`).
 set -eu
 
-# What building needs (and so make demo); the tests add cmocka and promtool
-# (Debian's prometheus package), and make lint's clang-format and cppcheck,
-# with --test.
+# What building needs (and so make demo); the tests add cmocka, promtool
+# (Debian's prometheus package), a PostgreSQL 15 server (postgresql) and
+# make lint's clang-format and cppcheck, with --test.
 PKGS="pkg-config libcurl4-openssl-dev libxml2-dev libsqlite3-dev libevent-dev \
-libinih-dev zlib1g-dev ca-certificates"
-TEST_PKGS="libcmocka-dev prometheus clang-format cppcheck"
+libinih-dev zlib1g-dev libpq-dev ca-certificates"
+TEST_PKGS="libcmocka-dev prometheus postgresql clang-format cppcheck"
 case "${1:-}" in
 --test)
 	shift
@@ -43,6 +43,16 @@ if [ "$(id -u)" -eq 0 ]; then
 	*" prometheus "*)
 		if command -v systemctl >/dev/null 2>&1; then
 			systemctl disable --now prometheus.service \
+			    >/dev/null 2>&1 || true
+		fi
+		;;
+	esac
+	# The tests run a private PostgreSQL cluster of their own: not the
+	# system's.
+	case " $missing " in
+	*" postgresql "*)
+		if command -v systemctl >/dev/null 2>&1; then
+			systemctl disable --now postgresql \
 			    >/dev/null 2>&1 || true
 		fi
 		;;
