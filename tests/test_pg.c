@@ -615,6 +615,98 @@ test_seq_concurrent(void **state)
 	free(uri);
 }
 
+/* Sources by name: known, rename, move, reset, drop. */
+static void
+test_admin(void **state)
+{
+	struct store_drop_stats ds;
+	struct store_list_state ls;
+	struct store	       *s;
+	struct store_record	r;
+	long long		lists = -1;
+	char		       *uri, *cause = NULL, *v;
+	int64_t			a, b, run, seq;
+	int			i;
+	char			id[32];
+
+	uri = pg_database();
+	s = open_store(uri, 0);
+	a = store_source(s, "nur", "https://nur.example/oai", 0, &cause);
+	b = store_source(s, "kaz", "https://kaz.example/oai", 0, &cause);
+	assert_int_equal(store_source_known(s, "nur", NULL, &cause), 1);
+	assert_int_equal(store_source_known(s, "nur", "oai_dc", &cause), 0);
+	assert_int_equal(store_source_known(s, "none", NULL, &cause), 0);
+	run = store_run_begin(s, a, &cause);
+	memset(&ls, 0, sizeof(ls));
+	ls.token = "t";
+	ls.cursor = ls.complete_list_size = -1;
+	CHECKP(store_begin(s, &cause));
+	for (i = 0; i < 4; i++) {
+		snprintf(id, sizeof(id), "oai:nur:%d", i);
+		r = mkrec(id, "2024-01-01T00:00:00Z", 0, META1);
+		CHECKP(store_put(s, i < 3 ? a : b, run, &r, NULL, &cause));
+	}
+	CHECKP(store_list_checkpoint(s, a, "oai_dc", NULL, &ls, &cause));
+	CHECKP(store_list_checkpoint(s, a, "oai_dc", "set1", &ls, &cause));
+	CHECKP(store_commit(s, &cause));
+	assert_int_equal(store_source_known(s, "nur", "oai_dc", &cause), 1);
+	assert_int_equal(store_source_known(s, NULL, "marcxml", &cause), 0);
+
+	/* Rename: not onto a taken name, not a source that is not there. */
+	assert_int_equal(store_source_rename(s, "nur", "kaz", &cause), -1);
+	assert_non_null(strstr(cause, "already"));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(
+	    store_source_rename(s, "none", "x", &cause), STORE_NO_SOURCE);
+	free(cause);
+	cause = NULL;
+	CHECKP(store_source_rename(s, "nur", "nurly", &cause));
+	assert_pg(uri, "SELECT name FROM source ORDER BY id", "nurly\nkaz\n");
+	/* Move: the URL, records kept. */
+	CHECKP(
+	    store_source_move(s, "nurly", "https://new.example/oai", &cause));
+	v = store_source_url(s, "nurly");
+	assert_string_equal(v, "https://new.example/oai");
+	free(v);
+	assert_pg(
+	    uri, "SELECT count(*) FROM record WHERE source_id = 1", "3\n");
+	/* Reset: the lists go, the records stay. */
+	CHECKP(store_source_reset(s, "nurly", &lists, &cause));
+	assert_int_equal(lists, 2);
+	assert_pg(uri, "SELECT count(*) FROM list_state", "0\n");
+	assert_pg(uri, "SELECT count(*) FROM record", "4\n");
+
+	/* Drop: refused while a feed has not written its changes out. */
+	CHECKP(store_outbox_set(s, "file", 2, &cause));
+	assert_int_equal(
+	    store_source_drop(s, "nurly", 0, &ds, &cause), STORE_UNCONSUMED);
+	assert_non_null(strstr(cause, "\"file\""));
+	free(cause);
+	cause = NULL;
+	assert_pg(uri, "SELECT count(*) FROM record", "4\n");
+	CHECKP(store_source_drop(s, "nurly", 1, &ds, &cause));
+	assert_int_equal(ds.records, 3);
+	assert_int_equal(ds.changes, 3);
+	assert_int_equal(ds.runs, 1);
+	assert_pg(uri,
+	    "SELECT (SELECT count(*) FROM source), (SELECT count(*) FROM"
+	    " record), (SELECT count(*) FROM content), (SELECT count(*) FROM"
+	    " record_set), (SELECT count(*) FROM change)",
+	    "1|1|1|2|1\n");
+	/* Its seqs are never given out again. */
+	seq = store_last_seq(s);
+	assert_int_equal(seq, 4);
+	r = mkrec("oai:kaz:9", "2024-01-01T00:00:00Z", 0, META1);
+	assert_int_equal(put(s, b, 0, &r), STORE_NEW);
+	assert_pg(uri, "SELECT max(seq) FROM change", "5\n");
+	assert_int_equal(
+	    store_source_drop(s, "nurly", 1, &ds, &cause), STORE_NO_SOURCE);
+	free(cause);
+	store_close(s);
+	free(uri);
+}
+
 /* Run the CLI; its stdout (allocated), failing the test unless it exits 0. */
 static char *
 cli(const char *fmt, ...)
@@ -959,6 +1051,7 @@ main(void)
 		cmocka_unit_test(test_put_transitions),
 		cmocka_unit_test(test_lists_sweeps),
 		cmocka_unit_test(test_seq_concurrent),
+		cmocka_unit_test(test_admin),
 		cmocka_unit_test(test_harvest),
 		cmocka_unit_test(test_kill_resume),
 		cmocka_unit_test(test_password_hidden),
