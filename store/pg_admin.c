@@ -228,6 +228,8 @@ store_pg_source_drop(void *be, const char *name, int force,
 	PQclear(r);
 	rc = a_exec_id(s, PQ_DROP_CHANGES, id, &ds->changes, cause);
 	if (rc == 0)
+		rc = a_exec_id(s, PQ_DROP_RECORDS, id, NULL, cause);
+	if (rc == 0)
 		rc = a_exec_id(s, PQ_DROP_SOURCE, id, NULL, cause);
 	return a_commit(s, rc, cause);
 }

@@ -301,8 +301,18 @@ store_pg_put(void *be, int64_t source, int64_t run,
 	}
 	was_deleted = pg_ll(res, 0, 2, 0) != 0;
 	old_hash = (uint64_t)pg_ll(res, 0, 3, 0);
-	PQclear(res);
 	rewrite = hash != old_hash || deleted != was_deleted;
+	/* Its set rows go by the sets it had. */
+	buf_reset(&s->oldsets);
+	if (rewrite &&
+	    buf_addstr(&s->oldsets,
+		pg_col(res, 0, 4) != NULL ? pg_col(res, 0, 4) : "[]") == -1) {
+		PQclear(res);
+		set_cause(cause, "store: put: %s: sets too long",
+		    log_q(r->identifier));
+		return -1;
+	}
+	PQclear(res);
 
 	pgp_init(&q);
 	pgp_int(&q, id);
@@ -317,8 +327,11 @@ store_pg_put(void *be, int64_t source, int64_t run,
 	if (rewrite) {
 		pgp_init(&q);
 		pgp_int(&q, id);
+		pgp_textn(&q, s->oldsets.data, s->oldsets.len);
 		if (pg_send(s, PQ_SETS_DEL, &q, cause) == -1)
 			return -1;
+		pgp_init(&q);
+		pgp_int(&q, id);
 		if (p->dc_json != NULL) {
 			content_params(&q, p, xml, xml_len);
 			if (pg_send(s, PQ_CONTENT_PUT, &q, cause) == -1)
