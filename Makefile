@@ -112,6 +112,7 @@ $(ASN)/tests/test_parser: $(ASN)/tests/test_parser.o $(ASN_COMMON) \
 	    $(patsubst %.c,$(ASN)/%.o,$(wildcard harvest/format*.c))
 	$(LINK_TEST)
 $(ASN)/tests/test_store: $(ASN)/tests/test_store.o $(ASN_COMMON) \
+	    $(ASN)/tests/testlib.o \
 	    $(ASN)/common/writer.o $(patsubst %.c,$(ASN)/%.o,$(wildcard store/*.c)) \
 	    $(patsubst %.c,$(ASN)/%.o,$(wildcard feed/*.c))
 	$(LINK_TEST)

@@ -12,7 +12,9 @@
  * compresses what templates saved, and rebuilding XML in SQL is slow);
  * content.fts is the record's tsvector (titles weight A, creators B,
  * subjects C, descriptions D; configuration oh_fts: simple with unaccent,
- * so that diacritics fold as in SQLite's index) under a GIN index; change
+ * so that diacritics fold as in SQLite's index; ASCII punctuation read as
+ * space, so that words split as unicode61 splits them: PostgreSQL's
+ * parser would make "COVID-19" covid and -19) under a GIN index; change
  * seqs are numbered from the one-row change_seq at commit (pg_write.c).
  * The tables a page writes (record, content, record_set) have no foreign
  * keys, whose checks were a tenth of the server's work a record: their
@@ -207,11 +209,13 @@ static const char *const migrations[] = {
  * store_prepare() makes ($n .. $n+3): one weight per column, so that
  * "title:word" is a weight in the query (pg_query.c).
  */
+#define FTS_COL(x, w) \
+	"setweight(to_tsvector('oh_fts', translate(coalesce(" x "::text, '')," \
+	" '!\"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~', '" FTS_SPACES "')), '" w "')"
+#define FTS_SPACES "                                "
 #define FTS_DOC(a, b, c, d) \
-	"setweight(to_tsvector('oh_fts', coalesce(" a "::text, '')), 'A') ||" \
-	" setweight(to_tsvector('oh_fts', coalesce(" b "::text, '')), 'B') ||" \
-	" setweight(to_tsvector('oh_fts', coalesce(" c "::text, '')), 'C') ||" \
-	" setweight(to_tsvector('oh_fts', coalesce(" d "::text, '')), 'D')"
+	FTS_COL(a, "A") \
+	" || " FTS_COL(b, "B") " || " FTS_COL(c, "C") " || " FTS_COL(d, "D")
 
 /* The columns export_row() (pg_query.c) reads, and their joins. */
 #define EXPORT_COLS \

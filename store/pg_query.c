@@ -4,6 +4,7 @@
  * server one at a time (single-row mode), so that an export of millions
  * of records holds one in memory.
  */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,8 +370,8 @@ store_pg_source_status(
  * the index did).  Every term goes quoted, so that to_tsquery() makes
  * the phrase of its tokens ("Taylor-Jones", "C++").  syntax: FTS5's query
  * syntax as the SQLite backend reads it, "a phrase", AND, OR, NOT,
- * parentheses, column:term and term*; -1 for what has no tsquery
- * (NEAR, ^, {columns}), or an operator out of place.  Else plain words,
+ * parentheses, column:term, term* and NEAR(...) (its words); -1 for
+ * what has no tsquery (^, {columns}), or an operator out of place.  Else plain words,
  * as sqlite_query.c's search_plain(): the operators only between two
  * words, column: and a trailing * kept.
  */
@@ -416,12 +417,10 @@ search_term(struct buf *b, const char *w, size_t n, char weight, int star)
 {
 	size_t i;
 
+	/* ASCII punctuation is space, as in the index (pg.c). */
 	buf_addch(b, '\'');
-	for (i = 0; i < n; i++) {
-		if (w[i] == '\'' || w[i] == '\\')
-			buf_addch(b, '\\');
-		buf_addch(b, w[i]);
-	}
+	for (i = 0; i < n; i++)
+		buf_addch(b, ispunct((unsigned char)w[i]) ? ' ' : w[i]);
 	buf_addch(b, '\'');
 	if (star || weight) {
 		buf_addch(b, ':');
@@ -495,7 +494,7 @@ search_syntax(const char *q, struct buf *b)
 	const char *op = NULL;
 	size_t	    n;
 	char	    weight;
-	int	    operand = 0, depth = 0, star;
+	int	    operand = 0, depth = 0, star, k;
 
 	buf_reset(b);
 	for (;;) {
@@ -526,6 +525,30 @@ search_syntax(const char *q, struct buf *b)
 			depth++;
 			operand = 0;
 			p++;
+			continue;
+		}
+		/*
+		 * NEAR(a b ..., N): tsquery has no "within N", so all
+		 * its words (a superset of FTS5's answer).
+		 */
+		if (strncmp(p, "NEAR(", 5) == 0) {
+			if ((e = strchr(p, ')')) == NULL)
+				return -1;
+			buf_addch(b, '(');
+			for (p += 5, k = 0; p < e; p += n) {
+				p += strspn(p, SEARCH_SPACE ",");
+				n = strcspn(p, SEARCH_SPACE ",)");
+				if (n == 0 || strspn(p, "0123456789") == n)
+					continue;
+				if (k++ > 0)
+					buf_addstr(b, " & ");
+				search_term(b, p, n, 0, 0);
+			}
+			if (k == 0)
+				return -1;
+			buf_addch(b, ')');
+			p = e + 1;
+			operand = 1;
 			continue;
 		}
 		/* column:, then a word or a "phrase", then *. */
