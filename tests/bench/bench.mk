@@ -7,6 +7,8 @@
 #   make bench-peers   other harvesters on the same corpus (installs them as root)
 #                      PEERS_RECORDS=100000 PEERS_PAGE=100
 #   make bench-daemon  tests/bench/daemon-1000.sh (BENCH_WINDOW=180 seconds)
+#   make bench-pg      the PostgreSQL backend (tests/bench/bench-pg.sh):
+#                      BENCH_PG_RECORDS=100000 BENCH_PG_PAGE=100
 
 BENCH_SIZES	?= 100000
 BENCH_PAGES	?= 100 10000
@@ -14,10 +16,12 @@ BENCH_EXTRA	?= 1000000/10000
 BENCH_WINDOW	?= 180
 PEERS_RECORDS	?= 100000
 PEERS_PAGE	?= 100
+BENCH_PG_RECORDS ?= 100000
+BENCH_PG_PAGE	?= 100
 # Debian packages the benchmarks use (beyond tools/deps.sh's own).
 BENCH_DEBS	= time libxml2-utils sqlite3
 
-.PHONY: bench bench-peers bench-daemon bench-deps
+.PHONY: bench bench-peers bench-daemon bench-deps bench-pg
 
 bench-deps:
 	@sh tools/deps.sh --extra $(BENCH_DEBS)
@@ -35,3 +39,6 @@ bench-peers: bench-deps all
 
 bench-daemon: all
 	@sh tests/bench/daemon-1000.sh $(BENCH_WINDOW)
+
+bench-pg: all
+	@bash tests/bench/bench-pg.sh $(BENCH_PG_RECORDS) $(BENCH_PG_PAGE)
