@@ -881,6 +881,16 @@ pg_harvest_complete(const char *uri)
 	return done;
 }
 
+/* The database has its tables and more than n records. */
+static int
+has_more(const char *uri, long long n)
+{
+	return pg_int(uri,
+		   "SELECT count(*) FROM pg_tables WHERE"
+		   " tablename = 'record'") == 1 &&
+	    pg_int(uri, "SELECT count(*) FROM record") > n;
+}
+
 static void
 test_kill_resume(void **state)
 {
@@ -921,10 +931,7 @@ test_kill_resume(void **state)
 		 * somewhere in the pages after.
 		 */
 		for (i = 0; i < 500 && waitpid(pid, NULL, WNOHANG) != pid &&
-		     pg_int(uri,
-			 "SELECT count(*) FROM pg_tables WHERE"
-			 " tablename = 'record'") == 1 &&
-		     pg_int(uri, "SELECT count(*) FROM record") <= n0;
+		     !has_more(uri, n0);
 		     i++)
 			usleep(20 * 1000);
 		usleep((useconds_t)(rand_r(&seed) % 300) * 1000);
@@ -957,6 +964,42 @@ test_kill_resume(void **state)
 	    pg_int(uri, "SELECT count(*) FROM run WHERE status = 'ok'") >= 1);
 	print_message("pg: %d SIGKILLs in %d starts\n", kills, tries);
 	stop_server(&slow);
+	free(uri);
+}
+
+/* database = postgresql://... in a config selects PostgreSQL too. */
+static void
+test_config(void **state)
+{
+	char *uri, *conf, *cf, *err, *out;
+	int   rc;
+
+	uri = pg_database();
+	xasprintf(&conf,
+	    "[global]\ndatabase = %s\ndelay = 0s\n\n"
+	    "[source one]\nurl = http://127.0.0.1:%d/oai\nset = col_2\n",
+	    uri, srv.port);
+	save("pg.conf", conf);
+	cf = path("pg.conf");
+	rc = run("cf.out", "cf.err", "%s/oaiharvest harvest --config %s",
+	    bindir, cf);
+	err = read_tmp("cf.err");
+	if (rc != 0)
+		fail_msg("harvest failed: %s", err);
+	assert_non_null(strstr(err, "source=\"one\" status=ok"));
+	free(err);
+	assert_true(pg_int(uri,
+			"SELECT count(*) FROM record r JOIN source s"
+			" ON s.id = r.source_id WHERE s.name = 'one'") > 0);
+	assert_pg(uri,
+	    "SELECT count(*) FROM record r WHERE NOT EXISTS (SELECT 1 FROM"
+	    " record_set t WHERE t.record_id = r.id AND t.setspec = 'col_2')",
+	    "0\n");
+	out = cli("sources --config %s", cf);
+	assert_non_null(strstr(out, "one"));
+	free(out);
+	free(cf);
+	free(conf);
 	free(uri);
 }
 
@@ -1056,6 +1099,7 @@ main(void)
 		cmocka_unit_test(test_admin),
 		cmocka_unit_test(test_harvest),
 		cmocka_unit_test(test_kill_resume),
+		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_password_hidden),
 	};
 
