@@ -38,6 +38,12 @@
 #include "log.h"
 #include "pg.h"
 
+/* Statements queued in the pipeline before their results are read. */
+#define PG_PIPELINE_MAX 256
+
+/* Statements */
+static int pipe_sync(struct store_pg *, PGresult **, char **);
+
 /* Opening */
 static const char *pg_path(const void *);
 static int	   pg_schema_version(void *);
@@ -572,7 +578,13 @@ pg_send(struct store_pg *s, enum pg_query q, const struct pg_params *p,
 		set_cause(cause, "%s", s->failed);
 		return -1;
 	}
-	s->nsent++;
+	/*
+	 * Read the results now and then: a server whose results nobody
+	 * reads stops reading, and a client that only writes would wait
+	 * for it forever (a sweep marks a page's identifiers in one go).
+	 */
+	if (++s->nsent >= PG_PIPELINE_MAX)
+		return pipe_sync(s, NULL, cause);
 	return 0;
 }
 

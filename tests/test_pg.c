@@ -502,6 +502,40 @@ test_lists_sweeps(void **state)
 	free(uri);
 }
 
+/* Many statements queued in one transaction (a sweep page of 600). */
+static void
+test_pipeline_long(void **state)
+{
+	struct store	   *s;
+	struct store_record r;
+	char		   *uri, *cause = NULL, id[32];
+	int64_t		    src, run;
+	int		    i;
+
+	uri = pg_database();
+	s = open_store(uri, 0);
+	src = store_source(s, "nur", "https://nur.example/oai", 0, &cause);
+	run = store_run_begin(s, src, &cause);
+	CHECKP(store_begin(s, &cause));
+	for (i = 0; i < 600; i++) {
+		snprintf(id, sizeof(id), "oai:nur:%d", i);
+		r = mkrec(id, "2024-01-01T00:00:00Z", 0, META1);
+		CHECKP(store_put(s, src, run, &r, NULL, &cause));
+	}
+	CHECKP(store_commit(s, &cause));
+	CHECKP(store_begin(s, &cause));
+	for (i = 0; i < 600; i++) {
+		snprintf(id, sizeof(id), "oai:nur:%d", i);
+		CHECKP(store_sweep_mark(s, src, "oai_dc", id, run, &cause));
+	}
+	CHECKP(store_commit(s, &cause));
+	assert_pg(uri, "SELECT count(*) FROM record WHERE swept IS NOT NULL",
+	    "600\n");
+	assert_pg(uri, "SELECT count(*), max(seq) FROM change", "600|600\n");
+	store_close(s);
+	free(uri);
+}
+
 /*
  * Change seqs with two writers at once: a reader that follows the log
  * (seq > the last it saw) must see every seq, in order, never one that
@@ -1095,6 +1129,7 @@ main(void)
 		cmocka_unit_test(test_sources_runs),
 		cmocka_unit_test(test_put_transitions),
 		cmocka_unit_test(test_lists_sweeps),
+		cmocka_unit_test(test_pipeline_long),
 		cmocka_unit_test(test_seq_concurrent),
 		cmocka_unit_test(test_admin),
 		cmocka_unit_test(test_harvest),
