@@ -12,9 +12,10 @@
  * compresses what templates saved, and rebuilding XML in SQL is slow);
  * content.fts is the record's tsvector (titles weight A, creators B,
  * subjects C, descriptions D; configuration oh_fts: simple with unaccent,
- * so that diacritics fold as in SQLite's index; ASCII punctuation read as
- * space, so that words split as unicode61 splits them: PostgreSQL's
- * parser would make "COVID-19" covid and -19) under a GIN index; change
+ * so that diacritics fold as in SQLite's index; ASCII punctuation made space
+ * by the writer, so that words split as unicode61 splits them:
+ * PostgreSQL's parser would make "COVID-19" covid and -19; translate()
+ * in SQL tripled to_tsvector()'s time) under a GIN index; change
  * seqs are numbered from the one-row change_seq at commit (pg_write.c).
  * The tables a page writes (record, content, record_set) have no foreign
  * keys, whose checks were a tenth of the server's work a record: their
@@ -216,9 +217,7 @@ static const char *const migrations[] = {
  * "title:word" is a weight in the query (pg_query.c).
  */
 #define FTS_COL(x, w) \
-	"setweight(to_tsvector('oh_fts', translate(coalesce(" x "::text, '')," \
-	" '!\"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~', '" FTS_SPACES "')), '" w "')"
-#define FTS_SPACES "                                "
+	"setweight(to_tsvector('oh_fts', coalesce(" x "::text, '')), '" w "')"
 #define FTS_DOC(a, b, c, d) \
 	FTS_COL(a, "A") \
 	" || " FTS_COL(b, "B") " || " FTS_COL(c, "C") " || " FTS_COL(d, "D")

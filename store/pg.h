@@ -132,8 +132,9 @@ struct store_pg {
 	struct buf	   oldsets;
 	struct pg_dc	   dc;	/* a template's values (pg_write.c) */
 	struct buf	   xml; /* a template filled */
-	char		   now[32];
-	time_t		   now_t;
+	struct buf fts[4]; /* the full-text columns, punctuation as space */
+	char	   now[32];
+	time_t	   now_t;
 };
 
 /* pg.c */

@@ -16,6 +16,7 @@
  * commit order.  Past PG_CHANGES_MAX rows (a sweep deleting many), they go
  * in early, the lock held from then on.
  */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,10 +126,14 @@ store_pg_rollback(void *be)
 void
 store_pg_write_free(struct store_pg *s)
 {
+	int c;
+
 	buf_free(&s->changes);
 	buf_free(&s->oldsets);
 	buf_free(&s->xml);
 	pg_dc_free(&s->dc);
+	for (c = 0; c < 4; c++)
+		buf_free(&s->fts[c]);
 	store_prep_free(s->prep);
 }
 
@@ -178,17 +183,34 @@ record_xml(struct store_pg *s, const struct store_record *r,
 	return buf_str(&s->xml);
 }
 
-/* $n.. of a content row: dc, xml, the four full-text columns. */
-static void
-content_params(struct pg_params *q, const struct store_prepared *p,
-    const char *xml, size_t xml_len)
+/*
+ * $n.. of a content row: dc, xml, the four full-text columns with ASCII
+ * punctuation as space (see pg.c).
+ */
+static int
+content_params(struct store_pg *s, struct pg_params *q,
+    const struct store_prepared *p, const char *xml, size_t xml_len)
 {
-	int c;
+	struct buf *b;
+	size_t	    i;
+	int	    c;
 
 	pgp_textn(q, p->dc_json, p->dc_json_len);
 	pgp_textn(q, xml, xml_len);
-	for (c = 0; c < 4; c++)
-		pgp_textn(q, p->fts[c] != NULL ? p->fts[c] : "", p->fts_len[c]);
+	for (c = 0; c < 4; c++) {
+		b = &s->fts[c];
+		if (b->max == 0)
+			buf_init(b, SIZE_MAX / 4);
+		buf_reset(b);
+		if (p->fts[c] != NULL &&
+		    buf_add(b, p->fts[c], p->fts_len[c]) == -1)
+			return -1;
+		for (i = 0; i < b->len; i++)
+			if (ispunct((unsigned char)b->data[i]))
+				b->data[i] = ' ';
+		pgp_textn(q, buf_str(b), b->len);
+	}
+	return 0;
 }
 
 /*
@@ -254,9 +276,11 @@ store_pg_put(void *be, int64_t source, int64_t run,
 			pgp_int(&q, (long long)hash);
 			pgp_textn(&q, p->sets_json, p->sets_json_len);
 			pgp_text(&q, now);
-			if (p->dc_json != NULL)
-				content_params(&q, p, xml, xml_len);
-			else
+			if (p->dc_json != NULL &&
+			    content_params(s, &q, p, xml, xml_len) == -1) {
+				set_cause(cause, "store: put: too long");
+				return -1;
+			} else if (p->dc_json == NULL)
 				while (q.n < 14)
 					pgp_textn(&q, NULL, 0);
 			if ((res = pg_exec(s, PQ_RECORD_ADD, &q, cause)) ==
@@ -333,7 +357,10 @@ store_pg_put(void *be, int64_t source, int64_t run,
 		pgp_init(&q);
 		pgp_int(&q, id);
 		if (p->dc_json != NULL) {
-			content_params(&q, p, xml, xml_len);
+			if (content_params(s, &q, p, xml, xml_len) == -1) {
+				set_cause(cause, "store: put: too long");
+				return -1;
+			}
 			if (pg_send(s, PQ_CONTENT_PUT, &q, cause) == -1)
 				return -1;
 		} else if (pg_send(s, PQ_CONTENT_DEL, &q, cause) == -1)
