@@ -23,7 +23,7 @@ LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
 DESTDIR	?=
 
 CC	?= cc
-PKGS	 = libcurl libxml-2.0 sqlite3 libevent inih zlib libnats
+PKGS	 = libcurl libxml-2.0 sqlite3 libevent inih zlib libnats libpq
 # Evaluated when used, so that `make deps` can install pkg-config first.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
@@ -112,6 +112,7 @@ $(ASN)/tests/test_parser: $(ASN)/tests/test_parser.o $(ASN_COMMON) \
 	    $(patsubst %.c,$(ASN)/%.o,$(wildcard harvest/format*.c))
 	$(LINK_TEST)
 $(ASN)/tests/test_store: $(ASN)/tests/test_store.o $(ASN_COMMON) \
+	    $(ASN)/tests/testlib.o \
 	    $(ASN)/common/writer.o $(patsubst %.c,$(ASN)/%.o,$(wildcard store/*.c)) \
 	    $(patsubst %.c,$(ASN)/%.o,$(wildcard feed/*.c))
 	$(LINK_TEST)

@@ -9,7 +9,8 @@
  * templates, list state, sweeps, rejects) and store/sqlite_query.c
  * (export, changes, status, search, outbox), with schema.c, checkpoint.c
  * and tokenize.c its own.  Another backend (PostgreSQL) is one more file
- * set that fills a struct store_ops and one line in store.c's backends[].
+ * set that fills a struct store_ops and one line in store.c's backends[]:
+ * the PostgreSQL backend is store/pg*.c (see pg.h).
  *
  * Every operation but open takes the backend's state as its first argument
  * and keeps the contract its store.h function states: -1 with *cause on
@@ -40,9 +41,11 @@ struct store_ops {
 	const char *name;
 	/*
 	 * The paths this backend opens start so (e.g. "postgresql://");
-	 * NULL: any other path, a file (the default backend).
+	 * NULL: any other path, a file (the default backend).  scheme2:
+	 * another such start, or NULL.
 	 */
 	const char *scheme;
+	const char *scheme2;
 
 	/*
 	 * Connect (creating and migrating the schema unless STORE_RDONLY);
@@ -175,6 +178,7 @@ struct store {
 };
 
 extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_pg_ops;
 
 /* Set *cause (when cause is not NULL) to an allocated message. */
 static inline void set_cause(char **, const char *, ...) __printflike(2, 3);

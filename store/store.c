@@ -63,6 +63,7 @@ static const char *const dcmes[STORE_NDCMES] = {
  */
 static const struct store_ops *const backends[] = {
 	&store_sqlite_ops,
+	&store_pg_ops,
 };
 
 /* A growing JSON text (content.dc). */
@@ -130,7 +131,10 @@ store_open(const char *path, int flags, char **cause)
 			if (ops == NULL)
 				ops = backends[i];
 		} else if (strncmp(path, backends[i]->scheme,
-			       strlen(backends[i]->scheme)) == 0) {
+			       strlen(backends[i]->scheme)) == 0 ||
+		    (backends[i]->scheme2 != NULL &&
+			strncmp(path, backends[i]->scheme2,
+			    strlen(backends[i]->scheme2)) == 0)) {
 			ops = backends[i];
 			break;
 		}

@@ -2,7 +2,9 @@
  * store/ against real SQLite files in a fresh mkdtemp() directory per test:
  * migrations, every store_put transition with its change rows, transactions,
  * list state, runs and the three outputs.  The outputs are parsed back with
- * SQLite's own JSON functions.
+ * SQLite's own JSON functions.  The cases of the table at the end marked
+ * BOTH run once per backend: on a SQLite file and on a fresh database of
+ * a private PostgreSQL cluster (tests/testlib.c's pg_start()).
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "util.h"
@@ -80,6 +83,38 @@ setup(void **state)
 	return 0;
 }
 
+/* tests/testlib.c */
+const char *pg_start(void);
+char	   *pg_database(void);
+void	    pg_stop(void);
+
+static int
+is_pg(const char *path)
+{
+	return strncmp(path, "postgresql://", 13) == 0;
+}
+
+/* The same fixture on a fresh PostgreSQL database. */
+static int
+setup_pg(void **state)
+{
+	struct fx *f;
+	char	  *cause = NULL;
+
+	f = xcalloc(1, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_store.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		fail_msg("mkdtemp: %s", strerror(errno));
+	f->path = pg_database();
+	if ((f->s = store_open(f->path, 0, &cause)) == NULL)
+		fail_msg("store_open: %s", cause);
+	f->src =
+	    store_source(f->s, "nur", "https://nur.example/oai", 0, &cause);
+	assert_true(f->src > 0);
+	*state = f;
+	return 0;
+}
+
 static int
 teardown(void **state)
 {
@@ -109,6 +144,45 @@ teardown(void **state)
 
 static void assert_fts_sound(struct fx *);
 
+/*
+ * The same on PostgreSQL, booleans as SQLite writes them (1 and 0).
+ */
+static char *
+sql_pg(const char *uri, const char *q)
+{
+	PGconn	   *c;
+	PGresult   *r;
+	struct buf  b;
+	const char *t;
+	char	   *out;
+	int	    i, j;
+
+	c = PQconnectdb(uri);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect: %s", PQerrorMessage(c));
+	r = PQexec(c, q);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", q, PQerrorMessage(c));
+	buf_init(&b, 1 << 24);
+	for (i = 0; i < PQntuples(r); i++) {
+		for (j = 0; j < PQnfields(r); j++) {
+			if (j > 0)
+				buf_addch(&b, '|');
+			t = PQgetisnull(r, i, j) ? "NULL" : PQgetvalue(r, i, j);
+			/* 16: BOOLOID */
+			if (PQftype(r, j) == 16 && !PQgetisnull(r, i, j))
+				t = strcmp(t, "t") == 0 ? "1" : "0";
+			buf_addstr(&b, t);
+		}
+		buf_addch(&b, '\n');
+	}
+	PQclear(r);
+	PQfinish(c);
+	out = xstrdup(buf_str(&b));
+	buf_free(&b);
+	return out;
+}
+
 /* Rows of a query on a separate connection: "a|b\n" per row, NULL as NULL. */
 static char *
 sql(const char *path, const char *q)
@@ -120,6 +194,8 @@ sql(const char *path, const char *q)
 	char	     *out;
 	int	      i, n, rc;
 
+	if (is_pg(path))
+		return sql_pg(path, q);
 	assert_int_equal(
 	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK)
@@ -3582,6 +3658,27 @@ test_migrate_fields(void **state)
 	assert_fts_sound(f);
 }
 
+static int
+group_setup(void **state)
+{
+	pg_start();
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	pg_stop();
+	return 0;
+}
+
+/* A case once per backend: on SQLite, then on PostgreSQL. */
+#define BOTH(t) \
+	cmocka_unit_test_setup_teardown(t, setup, teardown), \
+	{ \
+#t "/pg", t, setup_pg, teardown, NULL \
+	}
+
 int
 main(void)
 {
@@ -3594,37 +3691,28 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_not_a_database, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rdonly, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_hash_canonical, setup, teardown),
+		BOTH(test_hash_canonical),
 		cmocka_unit_test(test_hash_pieces),
-		cmocka_unit_test_setup_teardown(
-		    test_sweep_future_datestamp, setup, teardown),
+		BOTH(test_sweep_future_datestamp),
 		cmocka_unit_test_setup_teardown(
 		    test_put_transitions, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_put_stale_granularity, setup, teardown),
+		BOTH(test_put_stale_granularity),
 		cmocka_unit_test_setup_teardown(test_put_sets, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_put_unchanged_keeps_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_put_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_commit_persists, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_list_state, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_source_and_runs, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_export_exact, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_export_filters, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_rows_stop, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
+		BOTH(test_rollback),
+		BOTH(test_commit_persists),
+		BOTH(test_list_state),
+		BOTH(test_source_and_runs),
+		BOTH(test_export_exact),
+		BOTH(test_export_filters),
+		BOTH(test_rows_stop),
+		BOTH(test_changes),
 		cmocka_unit_test_setup_teardown(
 		    test_changes_seq_not_reused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+		BOTH(test_status),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(
@@ -3644,8 +3732,7 @@ main(void)
 		    test_fts_update_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_fts_trails, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_search_plain_words, setup, teardown),
+		BOTH(test_search_plain_words),
 		cmocka_unit_test(test_fts_tokenizer_same),
 		cmocka_unit_test_setup_teardown(
 		    test_migrate_rehash, setup, teardown),
@@ -3663,13 +3750,12 @@ main(void)
 		    test_open_new_file_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_fields_put, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_fields_export, setup, teardown),
+		BOTH(test_fields_export),
 		cmocka_unit_test_setup_teardown(
 		    test_fields_bad_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_migrate_fields, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,13 +1,21 @@
 /*
  * Helpers shared by the integration tests: start and stop the test server,
  * run the programs, talk HTTP with libcurl, and compare JSON Lines with
- * SQLite's JSON functions.  All traffic goes to 127.0.0.1.
+ * SQLite's JSON functions; run a private PostgreSQL cluster.  All traffic
+ * goes to 127.0.0.1.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +29,7 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "testlib.h"
@@ -317,4 +326,228 @@ testlib_teardown(void)
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", tmpdir);
 	free(cmd);
+}
+
+/* PostgreSQL */
+
+#define PG_BIN "/usr/lib/postgresql/15/bin"
+/* The ports the tests' clusters may take (the range of this branch). */
+#define PG_PORT_FIRST 18100
+#define PG_PORT_LAST  18199
+/* Bounds: ports tried, and waits of 100 ms for start and stop. */
+#define PG_TRIES 5
+#define PG_WAITS 300
+
+static struct {
+	pid_t pid;
+	int   port;
+	char  dir[64];
+	char  uri[128];
+	int   ndb;
+} pg;
+
+/*
+ * In a child about to run a PostgreSQL program: as root, become nobody
+ * (PostgreSQL refuses to run as root); stdout and stderr to log.
+ */
+static void
+pg_child(const char *log)
+{
+	struct passwd *pw;
+	struct group  *gr;
+	gid_t	       gid;
+	int	       fd;
+
+	if ((fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644)) >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(fd);
+	}
+	if (geteuid() != 0)
+		return;
+	if ((pw = getpwnam("nobody")) == NULL)
+		_exit(126);
+	gid = (gr = getgrnam("nogroup")) != NULL ? gr->gr_gid : pw->pw_gid;
+	if (setgroups(0, NULL) == -1 || setgid(gid) == -1 ||
+	    setuid(pw->pw_uid) == -1)
+		_exit(126);
+}
+
+/* Is 127.0.0.1:port free to listen on? */
+static int
+port_free(int port)
+{
+	struct sockaddr_in sin;
+	int		   fd, ok, one = 1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+	close(fd);
+	return ok;
+}
+
+static void
+pg_initdb(void)
+{
+	char  data[128], log[128];
+	pid_t pid;
+	int   status;
+
+	snprintf(data, sizeof(data), "%s/data", pg.dir);
+	snprintf(log, sizeof(log), "%s/initdb.log", pg.dir);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pg_child(log);
+		execl(PG_BIN "/initdb", "initdb", "-D", data, "-U",
+		    "oaiharvest", "--auth=trust", "-E", "UTF8", "--locale=C",
+		    "-N", (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char *txt = slurp(log);
+
+		fail_msg("initdb failed (status %d): %s", status, txt);
+	}
+}
+
+/* Start postgres on port; 0 once it answers, -1 if it died. */
+static int
+pg_run(int port)
+{
+	char  data[128], log[128], portarg[16], sock[96];
+	int   i, status;
+	pid_t pid;
+
+	snprintf(data, sizeof(data), "%s/data", pg.dir);
+	snprintf(log, sizeof(log), "%s/postgres.log", pg.dir);
+	snprintf(portarg, sizeof(portarg), "%d", port);
+	snprintf(sock, sizeof(sock), "unix_socket_directories=%s", pg.dir);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pg_child(log);
+		execl(PG_BIN "/postgres", "postgres", "-D", data, "-p", portarg,
+		    "-c", "listen_addresses=127.0.0.1", "-c", sock, "-c",
+		    "fsync=off", "-c", "synchronous_commit=off", "-c",
+		    "full_page_writes=off", "-c", "max_connections=40",
+		    (char *)NULL);
+		_exit(127);
+	}
+	pg.pid = pid;
+	pg.port = port;
+	snprintf(pg.uri, sizeof(pg.uri),
+	    "postgresql://oaiharvest@127.0.0.1:%d/postgres", port);
+	for (i = 0; i < PG_WAITS; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			pg.pid = 0;
+			return -1;
+		}
+		if (PQping(pg.uri) == PQPING_OK)
+			return 0;
+		usleep(100 * 1000);
+	}
+	return -1;
+}
+
+const char *
+pg_start(void)
+{
+	struct passwd *pw;
+	int	       port, tries = 0, n;
+
+	if (pg.pid > 0)
+		return pg.uri;
+	snprintf(pg.dir, sizeof(pg.dir), "/tmp/oaiharvest-pg-XXXXXX");
+	if (mkdtemp(pg.dir) == NULL)
+		fail_msg("pg_start: mkdtemp: %s", strerror(errno));
+	if (geteuid() == 0) {
+		if ((pw = getpwnam("nobody")) == NULL)
+			fail_msg("pg_start: no user nobody to run PostgreSQL");
+		if (chown(pg.dir, pw->pw_uid, pw->pw_gid) == -1)
+			fail_msg("pg_start: chown: %s", strerror(errno));
+	}
+	pg_initdb();
+	/* From a port of our own range picked by pid, the next free ones. */
+	n = PG_PORT_LAST - PG_PORT_FIRST + 1;
+	for (port = PG_PORT_FIRST + getpid() % n; tries < PG_TRIES && n-- > 0;
+	     port = port == PG_PORT_LAST ? PG_PORT_FIRST : port + 1) {
+		if (!port_free(port))
+			continue;
+		tries++;
+		if (pg_run(port) == 0)
+			return pg.uri;
+		pg_stop();
+		/* pg_stop() removed it all: start again from initdb. */
+		if (mkdtemp(strcpy(pg.dir, "/tmp/oaiharvest-pg-XXXXXX")) ==
+		    NULL)
+			fail_msg("pg_start: mkdtemp: %s", strerror(errno));
+		if (geteuid() == 0 && (pw = getpwnam("nobody")) != NULL &&
+		    chown(pg.dir, pw->pw_uid, pw->pw_gid) == -1)
+			fail_msg("pg_start: chown: %s", strerror(errno));
+		pg_initdb();
+	}
+	fail_msg("pg_start: PostgreSQL did not start on 127.0.0.1 "
+		 "(ports %d-%d)",
+	    PG_PORT_FIRST, PG_PORT_LAST);
+	return NULL;
+}
+
+char *
+pg_database(void)
+{
+	PGconn	 *c;
+	PGresult *r;
+	char	  sql[64], *uri;
+
+	assert_true(pg.pid > 0);
+	c = PQconnectdb(pg.uri);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("pg_database: %s", PQerrorMessage(c));
+	/* A name of ours, not a value: CREATE DATABASE takes no parameter. */
+	snprintf(sql, sizeof(sql), "CREATE DATABASE oh_t%d", ++pg.ndb);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		fail_msg("pg_database: %s", PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	xasprintf(&uri, "postgresql://oaiharvest@127.0.0.1:%d/oh_t%d", pg.port,
+	    pg.ndb);
+	return uri;
+}
+
+void
+pg_stop(void)
+{
+	char *cmd;
+	int   i, status;
+
+	if (pg.pid > 0) {
+		/* SIGINT: fast shutdown, clients disconnected. */
+		kill(pg.pid, SIGINT);
+		for (i = 0; i < PG_WAITS; i++) {
+			if (waitpid(pg.pid, &status, WNOHANG) == pg.pid)
+				break;
+			usleep(100 * 1000);
+		}
+		if (i == PG_WAITS) {
+			kill(pg.pid, SIGKILL);
+			waitpid(pg.pid, &status, 0);
+		}
+		pg.pid = 0;
+	}
+	if (pg.dir[0] != '\0') {
+		xasprintf(&cmd, "rm -rf %s", pg.dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cannot remove %s\n", pg.dir);
+		free(cmd);
+		pg.dir[0] = '\0';
+	}
 }

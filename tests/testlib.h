@@ -35,4 +35,15 @@ void	  load_jsonl(sqlite3 *, const char *table, const char *text);
 long long q_int(sqlite3 *, const char *sql);
 void compare_export_dump(const char *exp, const char *dump, const char *source);
 
+/*
+ * A private PostgreSQL 15 cluster in a fresh temporary directory, on
+ * 127.0.0.1 (as nobody when run as root): pg_start() fails the test when
+ * it cannot start it, and gives the URI of its postgres database;
+ * pg_database() makes a fresh database on it and gives its URI
+ * (allocated); pg_stop() stops it (fast) and removes its directory.
+ */
+const char *pg_start(void);
+char	   *pg_database(void);
+void	    pg_stop(void);
+
 #endif

@@ -5,11 +5,12 @@
 set -eu
 
 # What building needs (and so make demo); the tests add cmocka, promtool
-# (Debian's prometheus package), nats-server (tests/test_nats.c runs one),
-# and make lint's clang-format and cppcheck, with --test.
+# (Debian's prometheus package), nats-server (tests/test_nats.c runs one), a
+# PostgreSQL 15 server (postgresql; the tests run private clusters) and make
+# lint's clang-format and cppcheck, with --test.
 PKGS="pkg-config libcurl4-openssl-dev libxml2-dev libsqlite3-dev libevent-dev \
-libinih-dev zlib1g-dev libnats-dev ca-certificates"
-TEST_PKGS="libcmocka-dev prometheus clang-format cppcheck nats-server"
+libinih-dev zlib1g-dev libnats-dev libpq-dev ca-certificates"
+TEST_PKGS="libcmocka-dev prometheus postgresql clang-format cppcheck nats-server"
 case "${1:-}" in
 --test)
 	shift
@@ -43,6 +44,16 @@ if [ "$(id -u)" -eq 0 ]; then
 	*" prometheus "*)
 		if command -v systemctl >/dev/null 2>&1; then
 			systemctl disable --now prometheus.service \
+			    >/dev/null 2>&1 || true
+		fi
+		;;
+	esac
+	# The tests run a private PostgreSQL cluster of their own: not the
+	# system's.
+	case " $missing " in
+	*" postgresql "*)
+		if command -v systemctl >/dev/null 2>&1; then
+			systemctl disable --now postgresql \
 			    >/dev/null 2>&1 || true
 		fi
 		;;

@@ -11,6 +11,8 @@
 #                      records at 100 a page, medians of three, with the
 #                      floor; about 40 minutes and 60 GB of disk (see there)
 #                      LARGE_SIZES="1000000 10000000" LARGE_PAGE=100 LARGE_RUNS=3
+#   make bench-pg      the PostgreSQL backend (tests/bench/bench-pg.sh):
+#                      BENCH_PG_RECORDS=100000 BENCH_PG_PAGE=100
 
 BENCH_SIZES	?= 100000
 BENCH_PAGES	?= 100 10000
@@ -21,10 +23,12 @@ LARGE_PAGE	?= 100
 LARGE_RUNS	?= 3
 PEERS_RECORDS	?= 100000
 PEERS_PAGE	?= 100
+BENCH_PG_RECORDS ?= 100000
+BENCH_PG_PAGE	?= 100
 # Debian packages the benchmarks use (beyond tools/deps.sh's own).
 BENCH_DEBS	= time libxml2-utils sqlite3 curl
 
-.PHONY: bench bench-peers bench-daemon bench-deps bench-large
+.PHONY: bench bench-peers bench-daemon bench-deps bench-large bench-pg
 
 bench-deps:
 	@sh tools/deps.sh --extra $(BENCH_DEBS)
@@ -51,3 +55,6 @@ bench-peers: bench-deps all
 
 bench-daemon: all
 	@sh tests/bench/daemon-1000.sh $(BENCH_WINDOW)
+
+bench-pg: all
+	@bash tests/bench/bench-pg.sh $(BENCH_PG_RECORDS) $(BENCH_PG_PAGE)

@@ -1,0 +1,665 @@
+/*
+ * The PostgreSQL backend's page transaction (see backend.h, pg.h): put,
+ * list state, rejects and deletion sweeps.  A page transaction runs in
+ * libpq's pipeline mode: writes are queued (pg_send()) and only what
+ * store_put() must know before it returns, whether the record is new or
+ * what is stored, waits for its answer (pg_exec()): one round trip a
+ * record.  A new record goes in with its content and sets in one
+ * statement.
+ *
+ * Change seqs.  A sequence would give seqs in the order transactions ask,
+ * not the order they commit: A takes 10, B 11, B commits, and a reader at
+ * 11 never sees 10.  So a transaction's change rows wait here (a JSON
+ * array) and go in at commit, numbered from change_seq.last in the same
+ * statement, which locks that row until COMMIT: a second writer waits
+ * for it and numbers after.  Seqs are contiguous, never reused and in
+ * commit order.  Past PG_CHANGES_MAX rows (a sweep deleting many), they go
+ * in early, the lock held from then on.
+ */
+#include <ctype.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "util.h"
+#include "log.h"
+#include "pg.h"
+
+/* Change rows held before they go in (see above). */
+#define PG_CHANGES_MAX	     2000
+#define PG_CHANGES_MAX_BYTES (1024 * 1024)
+
+static int	   need_transaction(struct store_pg *, const char *, char **);
+static int	   is_stale(const char *, const char *);
+static int	   change_add(struct store_pg *, int64_t, int64_t,
+	    const struct store_record *, enum store_change, const char *, char **);
+static int	   changes_flush(struct store_pg *, char **);
+static void	   transaction_end(struct store_pg *);
+static const char *record_xml(struct store_pg *, const struct store_record *,
+    const struct store_prepared *, size_t *, char **);
+
+static int
+need_transaction(struct store_pg *s, const char *what, char **cause)
+{
+	if (!s->intxn) {
+		set_cause(cause, "store: %s: not inside a transaction", what);
+		return -1;
+	}
+	return 0;
+}
+
+/* Leave pipeline mode; what the transaction held is gone. */
+static void
+transaction_end(struct store_pg *s)
+{
+	PGresult *r;
+
+	while ((r = PQgetResult(s->conn)) != NULL)
+		PQclear(r);
+	if (!PQexitPipelineMode(s->conn))
+		log_err("event=store_pipeline_error path=%s error=%s",
+		    log_q(s->safe), log_q(PQerrorMessage(s->conn)));
+	s->intxn = 0;
+	s->nsent = 0;
+	free(s->failed);
+	s->failed = NULL;
+	buf_reset(&s->changes);
+	s->nchanges = 0;
+}
+
+int
+store_pg_begin(void *be, char **cause)
+{
+	struct store_pg *s = be;
+
+	if (s->intxn)
+		store_pg_rollback(s);
+	if (!PQenterPipelineMode(s->conn)) {
+		set_cause(cause, "store: begin %s: %s", s->safe,
+		    PQerrorMessage(s->conn));
+		return -1;
+	}
+	s->intxn = 1;
+	return pg_send(s, PQ_BEGIN, NULL, cause);
+}
+
+/* On failure the transaction is still open: the caller rolls it back. */
+int
+store_pg_commit(void *be, char **cause)
+{
+	struct store_pg *s = be;
+
+	if (need_transaction(s, "commit", cause) == -1)
+		return -1;
+	if (changes_flush(s, cause) == -1 ||
+	    pg_send(s, PQ_COMMIT, NULL, cause) == -1 || pg_sync(s, cause) == -1)
+		return -1;
+	transaction_end(s);
+	return 0;
+}
+
+void
+store_pg_rollback(void *be)
+{
+	struct store_pg *s = be;
+	char		*cause = NULL;
+
+	if (!s->intxn)
+		return;
+	/* Drain what was queued, failed or not, then roll back. */
+	pg_sync(s, NULL);
+	free(s->failed);
+	s->failed = NULL;
+	if (pg_send(s, PQ_ROLLBACK, NULL, &cause) == -1 ||
+	    pg_sync(s, &cause) == -1) {
+		log_err("event=store_rollback_error path=%s error=%s",
+		    log_q(s->safe), log_q(cause));
+		free(cause);
+	}
+	transaction_end(s);
+}
+
+void
+store_pg_write_free(struct store_pg *s)
+{
+	int c;
+
+	buf_free(&s->changes);
+	buf_free(&s->oldsets);
+	buf_free(&s->xml);
+	pg_dc_free(&s->dc);
+	for (c = 0; c < 4; c++)
+		buf_free(&s->fts[c]);
+	store_prep_free(s->prep);
+}
+
+/* Records */
+
+/* As sqlite_write.c: an incoming copy older than the stored one. */
+static int
+is_stale(const char *stored, const char *incoming)
+{
+	time_t ts, ti;
+
+	if (stored == NULL || datestamp_read(stored, &ts, NULL, NULL) == -1 ||
+	    datestamp_read(incoming, &ti, NULL, NULL) == -1)
+		return 0;
+	return ti < ts;
+}
+
+/*
+ * The record's XML: as it came, or (when store_prepare() made a template
+ * and the spool kept that instead) the template filled with the values of
+ * content.dc.  PostgreSQL keeps it whole (see pg.c).
+ */
+static const char *
+record_xml(struct store_pg *s, const struct store_record *r,
+    const struct store_prepared *p, size_t *len, char **cause)
+{
+	*len = 0;
+	if (r->metadata != NULL) {
+		*len = r->metadata_len;
+		return r->metadata;
+	}
+	if (p->tmpl == NULL)
+		return NULL;
+	if (s->dc.vals.max == 0)
+		pg_dc_init(&s->dc);
+	if (s->xml.max == 0)
+		buf_init(&s->xml, EXPORT_MAX_LINE);
+	buf_reset(&s->xml);
+	if (pg_dc_parse(&s->dc, p->dc_json, p->dc_json_len) == -1 ||
+	    store_template_fill(&s->xml, p->tmpl, p->tmpl_len, &s->dc.vals,
+		s->dc.off, s->dc.n) == -1) {
+		set_cause(cause, "store: put: %s: template does not fit",
+		    log_q(r->identifier));
+		return NULL;
+	}
+	*len = s->xml.len;
+	return buf_str(&s->xml);
+}
+
+/*
+ * $n.. of a content row: dc, xml, the four full-text columns with ASCII
+ * punctuation as space (see pg.c).
+ */
+static int
+content_params(struct store_pg *s, struct pg_params *q,
+    const struct store_prepared *p, const char *xml, size_t xml_len)
+{
+	struct buf *b;
+	size_t	    i;
+	int	    c;
+
+	pgp_textn(q, p->dc_json, p->dc_json_len);
+	pgp_textn(q, xml, xml_len);
+	for (c = 0; c < 4; c++) {
+		b = &s->fts[c];
+		if (b->max == 0)
+			buf_init(b, SIZE_MAX / 4);
+		buf_reset(b);
+		if (p->fts[c] != NULL &&
+		    buf_add(b, p->fts[c], p->fts_len[c]) == -1)
+			return -1;
+		for (i = 0; i < b->len; i++)
+			if (ispunct((unsigned char)b->data[i]))
+				b->data[i] = ' ';
+		pgp_textn(q, buf_str(b), b->len);
+	}
+	return 0;
+}
+
+/*
+ * The transitions, as sqlite_write.c's store_sqlite_put() decides them:
+ *	unknown, present	insert				NEW
+ *	unknown, deleted	tombstone			UNCHANGED
+ *	present, deleted	drop metadata and DC		DELETED
+ *	deleted, deleted	datestamp			UNCHANGED
+ *	deleted, present	insert content			NEW
+ *	present, present	same hash: datestamp		UNCHANGED
+ *				other hash: replace content	UPDATED
+ * and an incoming datestamp older than the stored one changes nothing.
+ */
+int
+store_pg_put(void *be, int64_t source, int64_t run,
+    const struct store_record *r, enum store_change *changep, char **cause)
+{
+	struct store_pg		    *s = be;
+	struct store_prepared	     mine;
+	const struct store_prepared *p = r->prep;
+	struct pg_params	     q;
+	enum store_change	     change = STORE_UNCHANGED;
+	PGresult		    *res = NULL;
+	const char		    *now, *xml = NULL;
+	uint64_t		     hash, old_hash;
+	size_t			     xml_len = 0;
+	int64_t			     id = 0;
+	int			     deleted, was_deleted, rewrite, i;
+
+	if (changep != NULL)
+		*changep = STORE_UNCHANGED;
+	if (need_transaction(s, "put", cause) == -1)
+		return -1;
+	if (r->prefix == NULL) {
+		set_cause(cause, "store: put: record without prefix");
+		return -1;
+	}
+	if (p == NULL) {
+		if (store_prepare(s->prep, r, &mine, cause) == -1)
+			return -1;
+		p = &mine;
+	}
+	deleted = r->deleted != 0;
+	hash = p->hash;
+	now = pg_now(s);
+	if (p->dc_json != NULL &&
+	    (xml = record_xml(s, r, p, &xml_len, cause)) == NULL &&
+	    (r->metadata != NULL || p->tmpl != NULL))
+		return -1;
+
+	/*
+	 * After a new record, insert first (a first harvest); else look
+	 * first (an incremental one), as sqlite_write.c does.
+	 */
+	for (i = 0; i < 2 && id == 0; i++) {
+		if (s->last_new == (i == 0)) {
+			pgp_init(&q);
+			pgp_int(&q, source);
+			pgp_text(&q, r->prefix);
+			pgp_text(&q, r->identifier);
+			pgp_text(&q, r->datestamp);
+			pgp_int(&q, deleted);
+			pgp_int(&q, (long long)hash);
+			pgp_textn(&q, p->sets_json, p->sets_json_len);
+			pgp_text(&q, now);
+			if (p->dc_json != NULL &&
+			    content_params(s, &q, p, xml, xml_len) == -1) {
+				set_cause(cause, "store: put: too long");
+				return -1;
+			} else if (p->dc_json == NULL)
+				while (q.n < 14)
+					pgp_textn(&q, NULL, 0);
+			if ((res = pg_exec(s, PQ_RECORD_ADD, &q, cause)) ==
+			    NULL)
+				return -1;
+			if (PQntuples(res) == 1) {
+				id = pg_ll(res, 0, 0, 0);
+				PQclear(res);
+				s->last_new = 1;
+				change = deleted ? STORE_TOMBSTONE : STORE_NEW;
+				goto changed;
+			}
+			PQclear(res);
+			continue;
+		}
+		pgp_init(&q);
+		pgp_int(&q, source);
+		pgp_text(&q, r->prefix);
+		pgp_text(&q, r->identifier);
+		if ((res = pg_exec(s, PQ_RECORD_GET, &q, cause)) == NULL)
+			return -1;
+		if (PQntuples(res) == 1)
+			id = pg_ll(res, 0, 0, 0);
+		else
+			PQclear(res);
+	}
+	if (id == 0) {
+		set_cause(cause,
+		    "store: insert record: %s appeared while "
+		    "being put",
+		    log_q(r->identifier));
+		return -1;
+	}
+	s->last_new = 0;
+	/*
+	 * A deletion a sweep inferred (r->reason) is dated by our clock:
+	 * never an older copy.
+	 */
+	if (r->reason == NULL && is_stale(pg_col(res, 0, 1), r->datestamp)) {
+		PQclear(res);
+		return 0;
+	}
+	was_deleted = pg_ll(res, 0, 2, 0) != 0;
+	old_hash = (uint64_t)pg_ll(res, 0, 3, 0);
+	rewrite = hash != old_hash || deleted != was_deleted;
+	/* Its set rows go by the sets it had. */
+	buf_reset(&s->oldsets);
+	if (rewrite &&
+	    buf_addstr(&s->oldsets,
+		pg_col(res, 0, 4) != NULL ? pg_col(res, 0, 4) : "[]") == -1) {
+		PQclear(res);
+		set_cause(cause, "store: put: %s: sets too long",
+		    log_q(r->identifier));
+		return -1;
+	}
+	PQclear(res);
+
+	pgp_init(&q);
+	pgp_int(&q, id);
+	pgp_text(&q, r->datestamp);
+	pgp_int(&q, deleted);
+	pgp_int(&q, (long long)hash);
+	pgp_text(&q, now);
+	/* Unchanged, the sets stay as first listed. */
+	pgp_textn(&q, rewrite ? p->sets_json : NULL, p->sets_json_len);
+	if (pg_send(s, PQ_RECORD_UPDATE, &q, cause) == -1)
+		return -1;
+	if (rewrite) {
+		pgp_init(&q);
+		pgp_int(&q, id);
+		pgp_textn(&q, s->oldsets.data, s->oldsets.len);
+		if (pg_send(s, PQ_SETS_DEL, &q, cause) == -1)
+			return -1;
+		pgp_init(&q);
+		pgp_int(&q, id);
+		if (p->dc_json != NULL) {
+			if (content_params(s, &q, p, xml, xml_len) == -1) {
+				set_cause(cause, "store: put: too long");
+				return -1;
+			}
+			if (pg_send(s, PQ_CONTENT_PUT, &q, cause) == -1)
+				return -1;
+		} else if (pg_send(s, PQ_CONTENT_DEL, &q, cause) == -1)
+			return -1;
+		pgp_init(&q);
+		pgp_int(&q, id);
+		pgp_textn(&q, p->sets_json, p->sets_json_len);
+		if (pg_send(s, PQ_SETS_ADD, &q, cause) == -1)
+			return -1;
+	}
+	if (deleted && !was_deleted)
+		change = STORE_DELETED;
+	else if (!deleted && was_deleted)
+		change = STORE_NEW;
+	else if (!deleted && hash != old_hash)
+		change = STORE_UPDATED;
+changed:
+	if (store_change_name(change) != NULL &&
+	    change_add(s, source, run, r, change, now, cause) == -1)
+		return -1;
+	if (changep != NULL)
+		*changep = change;
+	return 0;
+}
+
+/*
+ * Hold a change row until commit: [source, identifier, prefix, kind,
+ * datestamp, at, run, reason], the order PQ_CHANGES_ADD reads.
+ */
+static int
+change_add(struct store_pg *s, int64_t source, int64_t run,
+    const struct store_record *r, enum store_change change, const char *now,
+    char **cause)
+{
+	struct buf *b = &s->changes;
+	int	    err = 0;
+
+	if (s->nchanges >= PG_CHANGES_MAX || b->len >= PG_CHANGES_MAX_BYTES) {
+		if (changes_flush(s, cause) == -1)
+			return -1;
+	}
+	err |= buf_addch(b, b->len == 0 ? '[' : ',');
+	err |= buf_printf(b, "[%lld,", (long long)source);
+	err |= json_add_string(b, r->identifier, (size_t)-1);
+	err |= buf_addch(b, ',');
+	err |= json_add_string(b, r->prefix, (size_t)-1);
+	err |= buf_printf(b, ",\"%s\",", store_change_name(change));
+	err |= json_add_string(b, r->datestamp, (size_t)-1);
+	err |= buf_addch(b, ',');
+	err |= json_add_string(b, now, (size_t)-1);
+	if (run > 0)
+		err |= buf_printf(b, ",%lld,", (long long)run);
+	else
+		err |= buf_addstr(b, ",null,");
+	if (r->reason != NULL)
+		err |= json_add_string(b, r->reason, (size_t)-1);
+	else
+		err |= buf_addstr(b, "null");
+	err |= buf_addch(b, ']');
+	if (err) {
+		set_cause(cause, "store: put: change row too long");
+		return -1;
+	}
+	s->nchanges++;
+	return 0;
+}
+
+/* Insert the held change rows, numbered (see the top of this file). */
+static int
+changes_flush(struct store_pg *s, char **cause)
+{
+	struct pg_params q;
+
+	if (s->nchanges == 0)
+		return 0;
+	if (buf_addch(&s->changes, ']') == -1) {
+		set_cause(cause, "store: changes too long");
+		return -1;
+	}
+	pgp_init(&q);
+	pgp_int(&q, s->nchanges);
+	pgp_textn(&q, s->changes.data, s->changes.len);
+	if (pg_send(s, PQ_CHANGES_ADD, &q, cause) == -1)
+		return -1;
+	buf_reset(&s->changes);
+	s->nchanges = 0;
+	return 0;
+}
+
+/* List state */
+
+int
+store_pg_list_get(void *be, int64_t source, const char *prefix, const char *set,
+    struct store_list_state *ls, char **cause)
+{
+	struct store_pg *s = be;
+	struct pg_params q;
+	PGresult	*r;
+	const char	*v;
+
+	memset(ls, 0, sizeof(*ls));
+	ls->cursor = ls->complete_list_size = -1;
+	pgp_init(&q);
+	pgp_int(&q, source);
+	pgp_text(&q, prefix);
+	pgp_text(&q, set != NULL ? set : "");
+	if ((r = pg_exec(s, PQ_LIST_GET, &q, cause)) == NULL)
+		return -1;
+	if (PQntuples(r) == 1) {
+		if ((v = pg_col(r, 0, 0)) != NULL)
+			ls->watermark = xstrdup(v);
+		if ((v = pg_col(r, 0, 1)) != NULL)
+			ls->token = xstrdup(v);
+		if ((v = pg_col(r, 0, 2)) != NULL)
+			ls->progress = xstrdup(v);
+		ls->cursor = pg_ll(r, 0, 3, -1);
+		ls->complete_list_size = pg_ll(r, 0, 4, -1);
+		ls->pages = pg_ll(r, 0, 5, 0);
+	}
+	PQclear(r);
+	return 0;
+}
+
+int
+store_pg_list_checkpoint(void *be, int64_t source, const char *prefix,
+    const char *set, const struct store_list_state *ls, char **cause)
+{
+	struct store_pg *s = be;
+	struct pg_params q;
+
+	if (need_transaction(s, "checkpoint list", cause) == -1)
+		return -1;
+	pgp_init(&q);
+	pgp_int(&q, source);
+	pgp_text(&q, prefix);
+	pgp_text(&q, set != NULL ? set : "");
+	pgp_text(&q, ls->token);
+	pgp_text(&q, ls->progress);
+	pgp_count(&q, ls->cursor);
+	pgp_count(&q, ls->complete_list_size);
+	pgp_int(&q, ls->pages);
+	pgp_text(&q, pg_now(s));
+	return pg_send(s, PQ_LIST_CHECKPOINT, &q, cause);
+}
+
+int
+store_pg_list_complete(void *be, int64_t source, const char *prefix,
+    const char *set, const char *watermark, char **cause)
+{
+	struct store_pg *s = be;
+	struct pg_params q;
+
+	if (need_transaction(s, "complete list", cause) == -1)
+		return -1;
+	pgp_init(&q);
+	pgp_int(&q, source);
+	pgp_text(&q, prefix);
+	pgp_text(&q, set != NULL ? set : "");
+	pgp_text(&q, watermark);
+	pgp_text(&q, pg_now(s));
+	return pg_send(s, PQ_LIST_COMPLETE, &q, cause);
+}
+
+/* Rejects */
+
+int
+store_pg_reject(void *be, int64_t source, int64_t run, const char *prefix,
+    const char *identifier, const char *datestamp, const char *cause_text,
+    const char *raw, size_t raw_len, int truncated, char **cause)
+{
+	struct store_pg *s = be;
+	struct pg_params q;
+
+	if (need_transaction(s, "reject", cause) == -1)
+		return -1;
+	pgp_init(&q);
+	pgp_int(&q, source);
+	pgp_text(&q, prefix);
+	pgp_text(&q, identifier);
+	pgp_text(&q, datestamp);
+	pgp_text(&q, cause_text);
+	pgp_textn(&q, raw, raw_len);
+	pgp_int(&q, truncated != 0);
+	pgp_int(&q, run);
+	pgp_text(&q, pg_now(s));
+	return pg_send(s, PQ_REJECT_ADD, &q, cause);
+}
+
+/* Deletion sweeps (see sqlite_write.c) */
+
+int
+store_pg_sweep_mark(void *be, int64_t source, const char *prefix,
+    const char *identifier, int64_t run, char **cause)
+{
+	struct store_pg *s = be;
+	struct pg_params q;
+
+	if (need_transaction(s, "sweep", cause) == -1)
+		return -1;
+	pgp_init(&q);
+	pgp_int(&q, run);
+	pgp_int(&q, source);
+	pgp_text(&q, prefix);
+	pgp_text(&q, identifier);
+	return pg_send(s, PQ_SWEEP_MARK, &q, cause);
+}
+
+static int
+sweep_stamp(struct store_pg *s, int64_t source, const char *prefix, int always,
+    char **cause)
+{
+	struct pg_params q;
+
+	pgp_init(&q);
+	pgp_int(&q, source);
+	pgp_text(&q, prefix);
+	pgp_text(&q, pg_now(s));
+	pgp_int(&q, always);
+	return pg_send(s, PQ_SWEEP_STAMP, &q, cause);
+}
+
+int
+store_pg_sweep_finish(void *be, int64_t source, const char *prefix, int64_t run,
+    const char *datestamp, long long *vanished, char **cause)
+{
+	static const char *const reason =
+	    "vanished: no longer listed by ListIdentifiers";
+	struct store_pg	   *s = be;
+	struct pg_params    q;
+	struct store_record r;
+	enum store_change   kind;
+	PGresult	   *res;
+	long long	    present = 0;
+	int		    i, n;
+
+	*vanished = 0;
+	if (need_transaction(s, "sweep", cause) == -1)
+		return -1;
+	pgp_init(&q);
+	pgp_int(&q, source);
+	pgp_text(&q, prefix);
+	if ((res = pg_exec(s, PQ_SWEEP_PRESENT, &q, cause)) == NULL)
+		return -1;
+	present = pg_ll(res, 0, 0, 0);
+	PQclear(res);
+	pgp_int(&q, run);
+	if ((res = pg_exec(s, PQ_SWEEP_MISSED, &q, cause)) == NULL)
+		return -1;
+	n = PQntuples(res);
+	/* Half or fewer listed: more likely broken than emptied. */
+	if (n > 0 && (long long)n * 2 > present) {
+		set_cause(cause,
+		    "store: sweep: %d of %lld records not listed; "
+		    "not deleting on a partial list",
+		    n, present);
+		PQclear(res);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		memset(&r, 0, sizeof(r));
+		r.prefix = prefix;
+		r.identifier = PQgetvalue(res, i, 0);
+		r.datestamp = datestamp != NULL ? datestamp : pg_now(s);
+		r.deleted = 1;
+		r.reason = reason;
+		if (store_pg_put(s, source, run, &r, &kind, cause) == -1) {
+			PQclear(res);
+			return -1;
+		}
+		if (kind == STORE_DELETED)
+			(*vanished)++;
+	}
+	PQclear(res);
+	return sweep_stamp(s, source, prefix, 1, cause);
+}
+
+int
+store_pg_sweep_last(
+    void *be, int64_t source, const char *prefix, char **swept_at, char **cause)
+{
+	struct store_pg *s = be;
+	struct pg_params q;
+	PGresult	*r;
+	const char	*v;
+
+	*swept_at = NULL;
+	pgp_init(&q);
+	pgp_int(&q, source);
+	pgp_text(&q, prefix);
+	if ((r = pg_exec(s, PQ_SWEEP_LAST, &q, cause)) == NULL)
+		return -1;
+	if (PQntuples(r) == 1 && (v = pg_col(r, 0, 0)) != NULL)
+		*swept_at = xstrdup(v);
+	PQclear(r);
+	return 0;
+}
+
+int
+store_pg_sweep_touch(void *be, int64_t source, const char *prefix, char **cause)
+{
+	return sweep_stamp(be, source, prefix, 0, cause);
+}

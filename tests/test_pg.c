@@ -1,0 +1,1142 @@
+/*
+ * The PostgreSQL store backend (store/pg*.c) against a private PostgreSQL
+ * 15 cluster that the test starts (tests/testlib.c): the cluster itself,
+ * the store's operations, and oaiharvest harvesting the test server into
+ * it, a re-harvest and a harvest killed mid-way.
+ */
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "testlib.h"
+#include "util.h"
+#include "store.h"
+
+static struct server srv;
+
+static const char *const     sets_ab[] = { "a", "b" };
+static const struct store_dc dc_basic[] = {
+	{ "title", "A title", "en" },
+	{ "creator", "Doe, J.", NULL },
+	{ "subject", "Physics", NULL },
+};
+
+#define META1 "<oai_dc:dc><dc:title>A title</dc:title></oai_dc:dc>"
+#define META2 "<oai_dc:dc><dc:title>Another title</dc:title></oai_dc:dc>"
+
+/* Calls that must succeed. */
+#define CHECKP(x) \
+	do { \
+		if ((x) != 0) \
+			fail_msg("%s: %s", #x, cause != NULL ? cause : "?"); \
+	} while (0)
+
+/* One value of a query on the database at uri, allocated ("" for NULL). */
+static char *
+pg_value(const char *uri, const char *sql)
+{
+	PGconn	 *c;
+	PGresult *r;
+	char	 *v;
+
+	c = PQconnectdb(uri);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect: %s", PQerrorMessage(c));
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	v = xstrdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQfinish(c);
+	return v;
+}
+
+static long long
+pg_int(const char *uri, const char *sql)
+{
+	char	 *v = pg_value(uri, sql);
+	long long n = strtoll(v, NULL, 10);
+
+	free(v);
+	return n;
+}
+
+/*
+ * The rows of a query, each column separated by |, NULL as "NULL", a line
+ * a row: what test_store.c's assert_sql() compares for SQLite.
+ */
+static char *
+pg_rows(const char *uri, const char *sql)
+{
+	PGconn	  *c;
+	PGresult  *r;
+	struct buf b;
+	int	   i, j;
+
+	c = PQconnectdb(uri);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect: %s", PQerrorMessage(c));
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	buf_init(&b, 64UL * 1024 * 1024);
+	for (i = 0; i < PQntuples(r); i++) {
+		for (j = 0; j < PQnfields(r); j++) {
+			if (j > 0)
+				buf_addch(&b, '|');
+			buf_addstr(&b,
+			    PQgetisnull(r, i, j) ? "NULL" :
+						   PQgetvalue(r, i, j));
+		}
+		buf_addch(&b, '\n');
+	}
+	PQclear(r);
+	PQfinish(c);
+	return b.data != NULL ? b.data : xstrdup("");
+}
+
+#define assert_pg(uri, sql, want) \
+	do { \
+		char *got_ = pg_rows(uri, sql); \
+		if (strcmp(got_, want) != 0) \
+			fail_msg("%s:\n got: %s\nwant: %s", sql, got_, want); \
+		free(got_); \
+	} while (0)
+
+static struct store_record
+mkrec(const char *id, const char *ds, int deleted, const char *meta)
+{
+	struct store_record r;
+
+	memset(&r, 0, sizeof(r));
+	r.prefix = "oai_dc";
+	r.identifier = id;
+	r.datestamp = ds;
+	r.deleted = deleted;
+	r.sets = sets_ab;
+	r.nsets = nitems(sets_ab);
+	if (!deleted) {
+		r.metadata = meta;
+		r.metadata_len = meta != NULL ? strlen(meta) : 0;
+		r.dc = dc_basic;
+		r.ndc = nitems(dc_basic);
+	}
+	return r;
+}
+
+static struct store *
+open_store(const char *uri, int flags)
+{
+	struct store *s;
+	char	     *cause = NULL;
+
+	if ((s = store_open(uri, flags, &cause)) == NULL)
+		fail_msg("store_open: %s", cause);
+	return s;
+}
+
+/* One record in its own page transaction; the change it made. */
+static enum store_change
+put(struct store *s, int64_t src, int64_t run, const struct store_record *r)
+{
+	enum store_change c = STORE_UNCHANGED;
+	char		 *cause = NULL;
+
+	if (store_begin(s, &cause) != 0)
+		fail_msg("begin: %s", cause);
+	if (store_put(s, src, run, r, &c, &cause) != 0)
+		fail_msg("put: %s", cause);
+	if (store_commit(s, &cause) != 0)
+		fail_msg("commit: %s", cause);
+	return c;
+}
+
+/* The cluster: a fresh database each time, PostgreSQL 15. */
+static void
+test_cluster(void **state)
+{
+	char *a, *b, *v;
+
+	a = pg_database();
+	b = pg_database();
+	assert_string_not_equal(a, b);
+	v = pg_value(a, "SHOW server_version_num");
+	assert_true(strncmp(v, "15", 2) == 0);
+	free(v);
+	assert_int_equal(pg_int(b,
+			     "SELECT count(*) FROM pg_class "
+			     "WHERE relname = 'record'"),
+	    0);
+	free(a);
+	free(b);
+}
+
+/* Opening: the schema made once, its version; read-only opening. */
+static void
+test_open_schema(void **state)
+{
+	struct store *s, *t;
+	char	     *uri, *cause = NULL;
+
+	uri = pg_database();
+	/* Two at once on a new database: it is migrated once. */
+	s = open_store(uri, 0);
+	t = open_store(uri, 0);
+	assert_int_equal(store_schema_version(s), 1);
+	assert_pg(uri, "SELECT version FROM schema_version", "1\n");
+	assert_pg(uri,
+	    "SELECT string_agg(tablename, ',' ORDER BY tablename)"
+	    " FROM pg_tables WHERE schemaname = 'public'",
+	    "change,change_seq,content,dc_element,list_state,outbox,record,"
+	    "record_set,reject,run,schema_version,source\n");
+	assert_null(store_path(s) == NULL ? "" : NULL);
+	assert_string_equal(store_path(s), uri);
+	assert_int_equal(store_writable(s, &cause), 0);
+	assert_int_equal(store_last_seq(s), 0);
+	store_close(t);
+	store_close(s);
+	/* Read-only: reads, refuses writes. */
+	s = open_store(uri, STORE_RDONLY);
+	assert_int_equal(store_last_seq(s), 0);
+	assert_true(store_source(s, "x", "http://x/oai", 0, &cause) < 0);
+	assert_non_null(cause);
+	free(cause);
+	store_close(s);
+	/* postgres:// is PostgreSQL too. */
+	memcpy(uri + strlen("postgres"), "ql", 2);
+	free(uri);
+}
+
+/* Sources and runs, as the SQLite backend keeps them. */
+static void
+test_sources_runs(void **state)
+{
+	struct store_run_stats rs = { 2, 10, 5, 1, 1, 3, 1000, 0 };
+	struct store	      *s;
+	time_t		       ended;
+	char		      *uri, *cause = NULL, *st = NULL, *v;
+	int64_t		       a, b, run;
+
+	uri = pg_database();
+	s = open_store(uri, 0);
+	a = store_source(s, "nur", "https://nur.example/oai", 0, &cause);
+	assert_true(a > 0);
+	assert_int_equal(
+	    store_source(s, "nur", "https://nur.example/oai", 0, &cause), a);
+	assert_int_equal(store_source(s, "nur", NULL, 0, &cause), a);
+	/* Another URL is another repository, unless it moved. */
+	assert_int_equal(
+	    store_source(s, "nur", "https://other.example/oai", 0, &cause),
+	    STORE_SOURCE_OTHER_URL);
+	assert_non_null(strstr(cause, "nur.example"));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(
+	    store_source(s, "nur", "https://moved.example/oai", 1, &cause), a);
+	v = store_source_url(s, "nur");
+	assert_string_equal(v, "https://moved.example/oai");
+	free(v);
+	v = store_source_by_url(s, "https://moved.example/oai");
+	assert_string_equal(v, "nur");
+	free(v);
+	assert_null(store_source_url(s, "none"));
+	b = store_source(s, "kaz", "https://kaz.example/oai", 0, &cause);
+	assert_true(b > a);
+	assert_int_equal(store_source_identify(s, a, "YYYY-MM-DD", "2001-01-01",
+			     "persistent", "Nur", &cause),
+	    0);
+	assert_int_equal(
+	    store_source_identify(s, 999, NULL, NULL, NULL, NULL, &cause), -1);
+	free(cause);
+	cause = NULL;
+	assert_int_equal(
+	    store_source_last_run(s, "nur", &ended, &st, &cause), 0);
+	run = store_run_begin(s, a, &cause);
+	assert_true(run > 0);
+	assert_int_equal(
+	    store_source_last_run(s, "nur", &ended, &st, &cause), 1);
+	assert_string_equal(st, "running");
+	assert_int_equal(ended, 0);
+	free(st);
+	/* A run left running is marked interrupted by the next. */
+	assert_true(store_run_begin(s, a, &cause) > run);
+	assert_pg(uri,
+	    "SELECT status, error FROM run WHERE id = (SELECT min(id) FROM "
+	    "run)",
+	    "failed|interrupted\n");
+	assert_int_equal(store_run_end(s, run + 1, "ok", &rs, NULL, &cause), 0);
+	assert_int_equal(
+	    store_run_end(s, run + 1, "bogus", &rs, NULL, &cause), -1);
+	free(cause);
+	cause = NULL;
+	assert_int_equal(
+	    store_source_last_run(s, "nur", &ended, &st, &cause), 1);
+	assert_string_equal(st, "ok");
+	assert_true(ended > 0);
+	free(st);
+	assert_pg(uri,
+	    "SELECT pages, records, new, updated, deleted, unchanged, bytes"
+	    " FROM run WHERE id = (SELECT max(id) FROM run)",
+	    "2|10|5|1|1|3|1000\n");
+	assert_pg(uri,
+	    "SELECT granularity, earliest_datestamp, repository_name"
+	    " FROM source WHERE name = 'nur'",
+	    "YYYY-MM-DD|2001-01-01|Nur\n");
+	store_close(s);
+	free(uri);
+}
+
+/* Every transition of store_put(), its rows and change rows. */
+static void
+test_put_transitions(void **state)
+{
+	struct store	   *s;
+	struct store_record r;
+	char		   *uri, *cause = NULL;
+	int64_t		    src, run;
+
+	uri = pg_database();
+	s = open_store(uri, 0);
+	src = store_source(s, "nur", "https://nur.example/oai", 0, &cause);
+	run = store_run_begin(s, src, &cause);
+	assert_true(run > 0);
+
+	r = mkrec("oai:nur:1", "2024-01-01T00:00:00Z", 0, META1);
+	assert_int_equal(put(s, src, run, &r), STORE_NEW);
+	assert_pg(uri,
+	    "SELECT deleted, datestamp, first_seen = last_seen FROM record",
+	    "0|2024-01-01T00:00:00Z|t\n");
+	assert_pg(uri, "SELECT xml FROM metadata", META1 "\n");
+	assert_pg(uri,
+	    "SELECT position, element, value, lang FROM dc ORDER BY position",
+	    "0|title|A title|en\n1|creator|Doe, J.|NULL\n"
+	    "2|subject|Physics|NULL\n");
+	assert_pg(uri, "SELECT position, setspec FROM record_set ORDER BY 1",
+	    "0|a\n1|b\n");
+	assert_int_equal(put(s, src, run, &r), STORE_UNCHANGED);
+	r = mkrec("oai:nur:1", "2024-02-01T00:00:00Z", 0, META1);
+	assert_int_equal(put(s, src, run, &r), STORE_UNCHANGED);
+	assert_pg(
+	    uri, "SELECT datestamp FROM record", "2024-02-01T00:00:00Z\n");
+	/* An older copy, even with other content, is ignored. */
+	r = mkrec("oai:nur:1", "2024-01-15T00:00:00Z", 0, META2);
+	assert_int_equal(put(s, src, run, &r), STORE_UNCHANGED);
+	assert_pg(uri, "SELECT xml FROM metadata", META1 "\n");
+	r = mkrec("oai:nur:1", "2024-03-01T00:00:00Z", 0, META2);
+	assert_int_equal(put(s, src, run, &r), STORE_UPDATED);
+	assert_pg(uri, "SELECT xml FROM metadata", META2 "\n");
+	r = mkrec("oai:nur:1", "2024-04-01T00:00:00Z", 1, NULL);
+	assert_int_equal(put(s, src, run, &r), STORE_DELETED);
+	assert_pg(uri, "SELECT count(*) FROM metadata", "0\n");
+	assert_pg(uri, "SELECT count(*) FROM dc", "0\n");
+	assert_pg(
+	    uri, "SELECT setspec FROM record_set ORDER BY position", "a\nb\n");
+	r = mkrec("oai:nur:1", "2024-05-01T00:00:00Z", 1, NULL);
+	assert_int_equal(put(s, src, run, &r), STORE_UNCHANGED);
+	r = mkrec("oai:nur:1", "2024-06-01T00:00:00Z", 0, META1);
+	assert_int_equal(put(s, src, run, &r), STORE_NEW);
+	assert_pg(uri, "SELECT count(*) FROM dc", "3\n");
+	r = mkrec("oai:nur:2", "2024-06-02T00:00:00Z", 1, NULL);
+	assert_int_equal(put(s, src, run, &r), STORE_TOMBSTONE);
+	r = mkrec("oai:nur:2", "2024-06-03T00:00:00Z", 0, META1);
+	assert_int_equal(put(s, src, run, &r), STORE_NEW);
+	assert_pg(uri,
+	    "SELECT seq, identifier, prefix, kind, datestamp,"
+	    " run_id = (SELECT max(id) FROM run) FROM change ORDER BY seq",
+	    "1|oai:nur:1|oai_dc|new|2024-01-01T00:00:00Z|t\n"
+	    "2|oai:nur:1|oai_dc|updated|2024-03-01T00:00:00Z|t\n"
+	    "3|oai:nur:1|oai_dc|deleted|2024-04-01T00:00:00Z|t\n"
+	    "4|oai:nur:1|oai_dc|new|2024-06-01T00:00:00Z|t\n"
+	    "5|oai:nur:2|oai_dc|new|2024-06-03T00:00:00Z|t\n");
+	assert_int_equal(store_last_seq(s), 5);
+	/* Outside a transaction, put is refused. */
+	assert_int_equal(store_put(s, src, run, &r, NULL, &cause), -1);
+	free(cause);
+	cause = NULL;
+
+	/* A rollback takes the records and the seqs with it. */
+	CHECKP(store_begin(s, &cause));
+	r = mkrec("oai:nur:3", "2024-07-01T00:00:00Z", 0, META1);
+	CHECKP(store_put(s, src, run, &r, NULL, &cause));
+	assert_int_equal(store_writable(s, &cause), 0);
+	store_rollback(s);
+	assert_pg(uri, "SELECT count(*), max(seq) FROM change", "5|5\n");
+	assert_pg(uri, "SELECT count(*) FROM record", "2\n");
+	assert_int_equal(put(s, src, run, &r), STORE_NEW);
+	assert_pg(uri,
+	    "SELECT max(seq), (SELECT last FROM change_seq)"
+	    " FROM change",
+	    "6|6\n");
+	/* A failed statement fails the page; it rolls back whole. */
+	CHECKP(store_begin(s, &cause));
+	r = mkrec("oai:nur:4", "2024-07-01T00:00:00Z", 0, META1);
+	CHECKP(store_put(s, src, run, &r, NULL, &cause));
+	/* Not UTF-8: PostgreSQL refuses the text. */
+	r = mkrec("oai:nur:\xff\xfe", "2024-07-01T00:00:00Z", 0, META1);
+	assert_int_equal(store_put(s, src, run, &r, NULL, &cause), -1);
+	assert_non_null(cause);
+	free(cause);
+	cause = NULL;
+	store_rollback(s);
+	assert_pg(uri, "SELECT count(*) FROM record", "3\n");
+	store_close(s);
+	free(uri);
+}
+
+/* List state, rejects, sweeps and the outbox. */
+static void
+test_lists_sweeps(void **state)
+{
+	struct store_list_state ls, got;
+	struct store	       *s;
+	struct store_record	r;
+	long long		vanished = -1;
+	char		       *uri, *cause = NULL, *at = NULL;
+	int64_t			src, run, seq = -1;
+	int			i;
+	char			id[32];
+
+	uri = pg_database();
+	s = open_store(uri, 0);
+	src = store_source(s, "nur", "https://nur.example/oai", 0, &cause);
+	run = store_run_begin(s, src, &cause);
+	memset(&ls, 0, sizeof(ls));
+	ls.token = "tok1";
+	ls.progress = "2024-01-01";
+	ls.cursor = 100;
+	ls.complete_list_size = -1;
+	ls.pages = 1;
+	assert_int_equal(
+	    store_list_checkpoint(s, src, "oai_dc", NULL, &ls, &cause), -1);
+	free(cause);
+	cause = NULL;
+	CHECKP(store_begin(s, &cause));
+	for (i = 0; i < 10; i++) {
+		snprintf(id, sizeof(id), "oai:nur:%d", i);
+		r = mkrec(id, "2024-01-01T00:00:00Z", 0, META1);
+		CHECKP(store_put(s, src, run, &r, NULL, &cause));
+	}
+	CHECKP(store_reject(s, src, run, "oai_dc", "oai:bad", "2024", "broken",
+	    "<x>", 3, 0, &cause));
+	CHECKP(store_list_checkpoint(s, src, "oai_dc", NULL, &ls, &cause));
+	/* Inside a transaction too. */
+	CHECKP(store_list_get(s, src, "oai_dc", NULL, &got, &cause));
+	assert_string_equal(got.token, "tok1");
+	store_list_state_free(&got);
+	CHECKP(store_commit(s, &cause));
+	CHECKP(store_list_get(s, src, "oai_dc", "", &got, &cause));
+	assert_string_equal(got.token, "tok1");
+	assert_string_equal(got.progress, "2024-01-01");
+	assert_int_equal(got.cursor, 100);
+	assert_int_equal(got.complete_list_size, -1);
+	assert_int_equal(got.pages, 1);
+	assert_null(got.watermark);
+	store_list_state_free(&got);
+	CHECKP(store_begin(s, &cause));
+	CHECKP(store_list_complete(
+	    s, src, "oai_dc", NULL, "2024-02-01T00:00:00Z", &cause));
+	CHECKP(store_commit(s, &cause));
+	CHECKP(store_list_get(s, src, "oai_dc", NULL, &got, &cause));
+	assert_string_equal(got.watermark, "2024-02-01T00:00:00Z");
+	assert_null(got.token);
+	assert_int_equal(got.pages, 0);
+	store_list_state_free(&got);
+	assert_pg(uri, "SELECT identifier, cause, raw, truncated FROM reject",
+	    "oai:bad|broken|<x>|0\n");
+
+	/* A sweep that lists 7 of 10: 3 vanish. */
+	CHECKP(store_sweep_touch(s, src, "oai_dc", &cause));
+	CHECKP(store_sweep_last(s, src, "oai_dc", &at, &cause));
+	assert_non_null(at);
+	free(at);
+	run = store_run_begin(s, src, &cause);
+	CHECKP(store_begin(s, &cause));
+	for (i = 0; i < 7; i++) {
+		snprintf(id, sizeof(id), "oai:nur:%d", i);
+		CHECKP(store_sweep_mark(s, src, "oai_dc", id, run, &cause));
+	}
+	CHECKP(
+	    store_sweep_finish(s, src, "oai_dc", run, NULL, &vanished, &cause));
+	CHECKP(store_commit(s, &cause));
+	assert_int_equal(vanished, 3);
+	assert_pg(uri,
+	    "SELECT identifier, kind, reason FROM change WHERE seq > 10"
+	    " ORDER BY seq",
+	    "oai:nur:7|deleted|vanished: no longer listed by ListIdentifiers\n"
+	    "oai:nur:8|deleted|vanished: no longer listed by ListIdentifiers\n"
+	    "oai:nur:9|deleted|vanished: no longer listed by "
+	    "ListIdentifiers\n");
+	/* A sweep that lists 2 of 7 present refuses. */
+	run = store_run_begin(s, src, &cause);
+	CHECKP(store_begin(s, &cause));
+	CHECKP(store_sweep_mark(s, src, "oai_dc", "oai:nur:0", run, &cause));
+	assert_int_equal(
+	    store_sweep_finish(s, src, "oai_dc", run, NULL, &vanished, &cause),
+	    -1);
+	assert_non_null(strstr(cause, "partial"));
+	free(cause);
+	cause = NULL;
+	store_rollback(s);
+
+	CHECKP(store_outbox_get(s, "file", &seq, &cause));
+	assert_int_equal(seq, 0);
+	CHECKP(store_outbox_set(s, "file", 12, &cause));
+	CHECKP(store_outbox_get(s, "file", &seq, &cause));
+	assert_int_equal(seq, 12);
+	store_close(s);
+	free(uri);
+}
+
+/* Many statements queued in one transaction (a sweep page of 600). */
+static void
+test_pipeline_long(void **state)
+{
+	struct store	   *s;
+	struct store_record r;
+	char		   *uri, *cause = NULL, id[32];
+	int64_t		    src, run;
+	int		    i;
+
+	uri = pg_database();
+	s = open_store(uri, 0);
+	src = store_source(s, "nur", "https://nur.example/oai", 0, &cause);
+	run = store_run_begin(s, src, &cause);
+	CHECKP(store_begin(s, &cause));
+	for (i = 0; i < 600; i++) {
+		snprintf(id, sizeof(id), "oai:nur:%d", i);
+		r = mkrec(id, "2024-01-01T00:00:00Z", 0, META1);
+		CHECKP(store_put(s, src, run, &r, NULL, &cause));
+	}
+	CHECKP(store_commit(s, &cause));
+	CHECKP(store_begin(s, &cause));
+	for (i = 0; i < 600; i++) {
+		snprintf(id, sizeof(id), "oai:nur:%d", i);
+		CHECKP(store_sweep_mark(s, src, "oai_dc", id, run, &cause));
+	}
+	CHECKP(store_commit(s, &cause));
+	assert_pg(uri, "SELECT count(*) FROM record WHERE swept IS NOT NULL",
+	    "600\n");
+	assert_pg(uri, "SELECT count(*), max(seq) FROM change", "600|600\n");
+	store_close(s);
+	free(uri);
+}
+
+/*
+ * Change seqs with two writers at once: a reader that follows the log
+ * (seq > the last it saw) must see every seq, in order, never one that
+ * appears later below what it already read.
+ */
+#define SEQ_WRITERS 2
+#define SEQ_TXNS    40
+#define SEQ_PUTS    5
+
+struct seq_arg {
+	const char *uri;
+	int	    n;
+	int	    failed;
+	int	    done;
+	char	    why[256];
+};
+
+static void *
+seq_writer(void *arg)
+{
+	struct seq_arg	   *a = arg;
+	struct store	   *s;
+	struct store_record r;
+	char		   *cause = NULL, id[48];
+	int64_t		    src;
+	int		    t, k;
+
+	if ((s = store_open(a->uri, 0, &cause)) == NULL)
+		goto fail;
+	if ((src = store_source(s, "nur", NULL, 0, &cause)) < 0)
+		goto fail;
+	for (t = 0; t < SEQ_TXNS; t++) {
+		if (store_begin(s, &cause) == -1)
+			goto fail;
+		for (k = 0; k < SEQ_PUTS; k++) {
+			snprintf(id, sizeof(id), "oai:w%d:%d:%d", a->n, t, k);
+			r = mkrec(id, "2024-01-01T00:00:00Z", 0, META1);
+			if (store_put(s, src, 0, &r, NULL, &cause) == -1)
+				goto fail;
+			/* Let the other writer in between. */
+			if (k == 2)
+				usleep(1000);
+		}
+		if (store_commit(s, &cause) == -1)
+			goto fail;
+	}
+	store_close(s);
+	return NULL;
+fail:
+	a->failed = 1;
+	snprintf(a->why, sizeof(a->why), "%s", cause != NULL ? cause : "?");
+	free(cause);
+	store_close(s);
+	return NULL;
+}
+
+struct follow {
+	int64_t last;
+	int	bad;
+};
+
+static int
+follow_row(void *arg, const struct store_change_row *c)
+{
+	struct follow *f = arg;
+
+	if (c->seq != f->last + 1)
+		f->bad = 1;
+	f->last = c->seq;
+	return 0;
+}
+
+static void
+test_seq_concurrent(void **state)
+{
+	struct seq_arg a[SEQ_WRITERS];
+	pthread_t      th[SEQ_WRITERS];
+	struct follow  f = { 0, 0 };
+	struct store  *s;
+	char	      *uri, *cause = NULL;
+	int	       i, reads = 0, done;
+
+	uri = pg_database();
+	s = open_store(uri, 0);
+	assert_true(
+	    store_source(s, "nur", "https://nur.example/oai", 0, &cause) > 0);
+	for (i = 0; i < SEQ_WRITERS; i++) {
+		memset(&a[i], 0, sizeof(a[i]));
+		a[i].uri = uri;
+		a[i].n = i;
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, seq_writer, &a[i]), 0);
+	}
+	/* Follow while they write: bounded by the writers' work. */
+	for (done = 0; !done && reads < 100000; reads++) {
+		done = f.last >= SEQ_WRITERS * SEQ_TXNS * SEQ_PUTS;
+		CHECKP(store_changes(s, f.last, -1, follow_row, &f, &cause));
+		usleep(200);
+	}
+	for (i = 0; i < SEQ_WRITERS; i++) {
+		pthread_join(th[i], NULL);
+		if (a[i].failed)
+			fail_msg("writer %d: %s", i, a[i].why);
+	}
+	CHECKP(store_changes(s, f.last, -1, follow_row, &f, &cause));
+	assert_false(f.bad);
+	assert_int_equal(f.last, SEQ_WRITERS * SEQ_TXNS * SEQ_PUTS);
+	assert_pg(uri,
+	    "SELECT count(*), count(DISTINCT identifier), min(seq),"
+	    " max(seq) FROM change",
+	    "400|400|1|400\n");
+	store_close(s);
+	free(uri);
+}
+
+/* Sources by name: known, rename, move, reset, drop. */
+static void
+test_admin(void **state)
+{
+	struct store_drop_stats ds;
+	struct store_list_state ls;
+	struct store	       *s;
+	struct store_record	r;
+	long long		lists = -1;
+	char		       *uri, *cause = NULL, *v;
+	int64_t			a, b, run, seq;
+	int			i;
+	char			id[32];
+
+	uri = pg_database();
+	s = open_store(uri, 0);
+	a = store_source(s, "nur", "https://nur.example/oai", 0, &cause);
+	b = store_source(s, "kaz", "https://kaz.example/oai", 0, &cause);
+	assert_int_equal(store_source_known(s, "nur", NULL, &cause), 1);
+	assert_int_equal(store_source_known(s, "nur", "oai_dc", &cause), 0);
+	assert_int_equal(store_source_known(s, "none", NULL, &cause), 0);
+	run = store_run_begin(s, a, &cause);
+	memset(&ls, 0, sizeof(ls));
+	ls.token = "t";
+	ls.cursor = ls.complete_list_size = -1;
+	CHECKP(store_begin(s, &cause));
+	for (i = 0; i < 4; i++) {
+		snprintf(id, sizeof(id), "oai:nur:%d", i);
+		r = mkrec(id, "2024-01-01T00:00:00Z", 0, META1);
+		CHECKP(store_put(s, i < 3 ? a : b, run, &r, NULL, &cause));
+	}
+	CHECKP(store_list_checkpoint(s, a, "oai_dc", NULL, &ls, &cause));
+	CHECKP(store_list_checkpoint(s, a, "oai_dc", "set1", &ls, &cause));
+	CHECKP(store_commit(s, &cause));
+	assert_int_equal(store_source_known(s, "nur", "oai_dc", &cause), 1);
+	assert_int_equal(store_source_known(s, NULL, "marcxml", &cause), 0);
+
+	/* Rename: not onto a taken name, not a source that is not there. */
+	assert_int_equal(store_source_rename(s, "nur", "kaz", &cause), -1);
+	assert_non_null(strstr(cause, "already"));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(
+	    store_source_rename(s, "none", "x", &cause), STORE_NO_SOURCE);
+	free(cause);
+	cause = NULL;
+	CHECKP(store_source_rename(s, "nur", "nurly", &cause));
+	assert_pg(uri, "SELECT name FROM source ORDER BY id", "nurly\nkaz\n");
+	/* Move: the URL, records kept. */
+	CHECKP(
+	    store_source_move(s, "nurly", "https://new.example/oai", &cause));
+	v = store_source_url(s, "nurly");
+	assert_string_equal(v, "https://new.example/oai");
+	free(v);
+	assert_pg(
+	    uri, "SELECT count(*) FROM record WHERE source_id = 1", "3\n");
+	/* Reset: the lists go, the records stay. */
+	CHECKP(store_source_reset(s, "nurly", &lists, &cause));
+	assert_int_equal(lists, 2);
+	assert_pg(uri, "SELECT count(*) FROM list_state", "0\n");
+	assert_pg(uri, "SELECT count(*) FROM record", "4\n");
+
+	/* Drop: refused while a feed has not written its changes out. */
+	CHECKP(store_outbox_set(s, "file", 2, &cause));
+	assert_int_equal(
+	    store_source_drop(s, "nurly", 0, &ds, &cause), STORE_UNCONSUMED);
+	assert_non_null(strstr(cause, "\"file\""));
+	free(cause);
+	cause = NULL;
+	assert_pg(uri, "SELECT count(*) FROM record", "4\n");
+	CHECKP(store_source_drop(s, "nurly", 1, &ds, &cause));
+	assert_int_equal(ds.records, 3);
+	assert_int_equal(ds.changes, 3);
+	assert_int_equal(ds.runs, 1);
+	assert_pg(uri,
+	    "SELECT (SELECT count(*) FROM source), (SELECT count(*) FROM"
+	    " record), (SELECT count(*) FROM content), (SELECT count(*) FROM"
+	    " record_set), (SELECT count(*) FROM change)",
+	    "1|1|1|2|1\n");
+	/* Its seqs are never given out again. */
+	seq = store_last_seq(s);
+	assert_int_equal(seq, 4);
+	r = mkrec("oai:kaz:9", "2024-01-01T00:00:00Z", 0, META1);
+	assert_int_equal(put(s, b, 0, &r), STORE_NEW);
+	assert_pg(uri, "SELECT max(seq) FROM change", "5\n");
+	assert_int_equal(
+	    store_source_drop(s, "nurly", 1, &ds, &cause), STORE_NO_SOURCE);
+	free(cause);
+	store_close(s);
+	free(uri);
+}
+
+/* Run the CLI; its stdout (allocated), failing the test unless it exits 0. */
+static char *
+cli(const char *fmt, ...)
+{
+	va_list ap;
+	char   *cmd, *out, *err;
+	int	rc;
+
+	va_start(ap, fmt);
+	xvasprintf(&cmd, fmt, ap);
+	va_end(ap);
+	rc = run("cli.out", "cli.err", "%s/oaiharvest %s", bindir, cmd);
+	out = read_tmp("cli.out");
+	err = read_tmp("cli.err");
+	if (rc != 0)
+		fail_msg("oaiharvest %s: exit %d: %s", cmd, rc, err);
+	free(cmd);
+	free(err);
+	return out;
+}
+
+/* s quoted for sh (allocated). */
+static char *
+squote(const char *s)
+{
+	struct buf b;
+
+	buf_init(&b, 4096);
+	buf_addch(&b, '\'');
+	for (; *s != '\0'; s++) {
+		if (*s == '\'')
+			buf_addstr(&b, "'\\''");
+		else
+			buf_addch(&b, *s);
+	}
+	buf_addch(&b, '\'');
+	return b.data;
+}
+
+static int
+count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s != '\0'; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/*
+ * oaiharvest harvests the test server into PostgreSQL: the export equals
+ * the server's corpus and, byte for byte, the SQLite backend's export of
+ * the same harvest; a re-harvest changes nothing; the change log, status
+ * and searches agree with SQLite's.
+ */
+static void
+test_harvest(void **state)
+{
+	static const char *const queries[] = {
+		"the",
+		"title:school",
+		"migra*",
+		"\"migration across\"",
+		"O'Brien",
+		"Taylor-Jones",
+		"school AND NOT migration",
+		"(school OR water) AND health",
+		"Алматы",
+		"C++ (",
+	};
+	char  *uri, *db, *a, *b, *dump, *st, *q;
+	size_t i;
+
+	uri = pg_database();
+	db = path("harvest.db");
+	a = cli("harvest --db %s --url http://127.0.0.1:%d/oai --source t1",
+	    uri, srv.port);
+	free(a);
+	b = cli("harvest --db %s --url http://127.0.0.1:%d/oai --source t1", db,
+	    srv.port);
+	free(b);
+	a = cli("export --db %s", uri);
+	b = cli("export --db %s", db);
+	dump = http(&srv, 0, "/control/dump");
+	compare_export_dump(a, dump, "t1");
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	free(dump);
+	a = cli(
+	    "export --db %s --source t1 --identifier "
+	    "oai:oaiharvest.test:rec/5 --identifier oai:oaiharvest.test:rec/7",
+	    uri);
+	b = cli(
+	    "export --db %s --source t1 --identifier "
+	    "oai:oaiharvest.test:rec/5 --identifier oai:oaiharvest.test:rec/7",
+	    db);
+	assert_int_equal(count_lines(a), 2);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	a = cli("export --db %s --since 1700", uri);
+	b = cli("export --db %s --since 1700", db);
+	assert_true(count_lines(a) > 0);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+
+	/* Again: nothing changes. */
+	assert_pg(uri, "SELECT count(*) FROM change", "1800\n");
+	a = cli("harvest --db %s --url http://127.0.0.1:%d/oai --source t1",
+	    uri, srv.port);
+	free(a);
+	assert_pg(uri, "SELECT count(*), max(seq) FROM change", "1800|1800\n");
+	assert_pg(
+	    uri, "SELECT status, new FROM run ORDER BY id", "ok|1800\nok|0\n");
+
+	/* The change log, but for when each row was written. */
+	a = cli("changes --db %s --since 5 --limit 20", uri);
+	b = cli("changes --db %s --since 5 --limit 20", db);
+	assert_int_equal(count_lines(a), 20);
+	assert_int_equal(strncmp(a, "{\"seq\":6,", 9), 0);
+	free(a);
+	free(b);
+
+	st = cli("status --db %s", uri);
+	assert_non_null(strstr(st, "1800 present, 200 deleted"));
+	free(st);
+
+	for (i = 0; i < nitems(queries); i++) {
+		q = squote(queries[i]);
+		a = cli("search --db %s --limit 5000 %s", uri, q);
+		b = cli("search --db %s --limit 5000 %s", db, q);
+		free(q);
+		if (count_lines(a) != count_lines(b))
+			fail_msg("search %s: %d results, SQLite %d", queries[i],
+			    count_lines(a), count_lines(b));
+		assert_true(i == nitems(queries) - 1 || count_lines(a) > 0);
+		free(a);
+		free(b);
+	}
+	free(db);
+	free(uri);
+}
+
+/*
+ * SIGKILL mid-harvest, again and again: the harvest resumes from its last
+ * committed page, and at the end nothing is lost or doubled.
+ */
+#define KILL_RECORDS 3000
+#define MIN_KILLS    6
+
+static int
+pg_harvest_complete(const char *uri)
+{
+	char *v;
+	int   done;
+
+	v = pg_value(uri,
+	    "SELECT count(*) FROM pg_tables WHERE tablename = 'list_state'");
+	done = strcmp(v, "1") == 0;
+	free(v);
+	if (!done)
+		return 0;
+	v = pg_value(uri,
+	    "SELECT count(*) FROM list_state"
+	    " WHERE watermark IS NOT NULL AND token IS NULL");
+	done = strcmp(v, "1") == 0;
+	free(v);
+	return done;
+}
+
+/* The database has its tables and more than n records. */
+static int
+has_more(const char *uri, long long n)
+{
+	return pg_int(uri,
+		   "SELECT count(*) FROM pg_tables WHERE"
+		   " tablename = 'record'") == 1 &&
+	    pg_int(uri, "SELECT count(*) FROM record") > n;
+}
+
+static void
+test_kill_resume(void **state)
+{
+	struct server slow;
+	unsigned int  seed = 20261207;
+	char	     *uri, *cmd, *a, *dump;
+	pid_t	      pid;
+	long long     n0;
+	int	      kills = 0, tries = 0, i;
+
+	/* 100 ms a page: 30 pages take 3 s however fast the harvester is. */
+	start_server(&slow, "slow.port",
+	    "--records 3000 --page-size 100 --deleted-every 0 "
+	    "--delay-ms 100 --seed 3");
+	uri = pg_database();
+	while (kills < MIN_KILLS && tries < 100) {
+		tries++;
+		if (pg_harvest_complete(uri))
+			break;
+		n0 = pg_int(uri,
+			 "SELECT count(*) FROM pg_tables WHERE"
+			 " tablename = 'record'") == 1 ?
+		    pg_int(uri, "SELECT count(*) FROM record") :
+		    0;
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			xasprintf(&cmd,
+			    "exec %s/oaiharvest harvest --db %s "
+			    "--url http://127.0.0.1:%d/oai --source crash "
+			    "2>/dev/null",
+			    bindir, uri, slow.port);
+			execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+			_exit(127);
+		}
+		/*
+		 * Until it has committed a page more (bounded), then
+		 * somewhere in the pages after.
+		 */
+		for (i = 0; i < 500 && waitpid(pid, NULL, WNOHANG) != pid &&
+		     !has_more(uri, n0);
+		     i++)
+			usleep(20 * 1000);
+		usleep((useconds_t)(rand_r(&seed) % 300) * 1000);
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			continue;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		if (!pg_harvest_complete(uri))
+			kills++;
+	}
+	if (kills < MIN_KILLS)
+		fail_msg("only %d kills before the harvest completed", kills);
+	/* Some pages were committed before the last kill. */
+	assert_true(pg_int(uri, "SELECT count(*) FROM record") > 0);
+	a = cli("harvest --db %s --url http://127.0.0.1:%d/oai --source crash",
+	    uri, slow.port);
+	free(a);
+	assert_true(pg_harvest_complete(uri));
+	a = cli("export --db %s", uri);
+	dump = http(&slow, 0, "/control/dump");
+	compare_export_dump(a, dump, "crash");
+	free(a);
+	free(dump);
+	assert_pg(uri,
+	    "SELECT count(*), count(DISTINCT identifier), min(seq), max(seq),"
+	    " (SELECT last FROM change_seq) FROM change WHERE kind = 'new'",
+	    "3000|3000|1|3000|3000\n");
+	assert_pg(uri, "SELECT count(*) FROM record", "3000\n");
+	assert_true(
+	    pg_int(uri, "SELECT count(*) FROM run WHERE status = 'ok'") >= 1);
+	print_message("pg: %d SIGKILLs in %d starts\n", kills, tries);
+	stop_server(&slow);
+	free(uri);
+}
+
+/* database = postgresql://... in a config selects PostgreSQL too. */
+static void
+test_config(void **state)
+{
+	char *uri, *conf, *cf, *err, *out;
+	int   rc;
+
+	uri = pg_database();
+	xasprintf(&conf,
+	    "[global]\ndatabase = %s\ndelay = 0s\n\n"
+	    "[source one]\nurl = http://127.0.0.1:%d/oai\nset = col_2\n",
+	    uri, srv.port);
+	save("pg.conf", conf);
+	cf = path("pg.conf");
+	rc = run("cf.out", "cf.err", "%s/oaiharvest harvest --config %s",
+	    bindir, cf);
+	err = read_tmp("cf.err");
+	if (rc != 0)
+		fail_msg("harvest failed: %s", err);
+	assert_non_null(strstr(err, "source=\"one\" status=ok"));
+	free(err);
+	assert_true(pg_int(uri,
+			"SELECT count(*) FROM record r JOIN source s"
+			" ON s.id = r.source_id WHERE s.name = 'one'") > 0);
+	assert_pg(uri,
+	    "SELECT count(*) FROM record r WHERE NOT EXISTS (SELECT 1 FROM"
+	    " record_set t WHERE t.record_id = r.id AND t.setspec = 'col_2')",
+	    "0\n");
+	out = cli("sources --config %s", cf);
+	assert_non_null(strstr(out, "one"));
+	free(out);
+	free(cf);
+	free(conf);
+	free(uri);
+}
+
+/* A password in the URI reaches no message, log line or table. */
+static void
+test_password_hidden(void **state)
+{
+	char *uri, *bad, *with, *out, *err, *v;
+	int   rc, port;
+
+	uri = pg_database();
+	assert_int_equal(
+	    sscanf(uri, "postgresql://oaiharvest@127.0.0.1:%d/", &port), 1);
+	/* trust authentication: the password is sent, and ignored. */
+	xasprintf(
+	    &with, "postgresql://oaiharvest:s3cretpw@%s", strchr(uri, '@') + 1);
+	rc = run("pw.out", "pw.err",
+	    "%s/oaiharvest harvest --db '%s' --url "
+	    "http://127.0.0.1:%d/oai --source pw -v",
+	    bindir, with, srv.port);
+	out = read_tmp("pw.out");
+	err = read_tmp("pw.err");
+	assert_int_equal(rc, 0);
+	assert_null(strstr(out, "s3cretpw"));
+	assert_null(strstr(err, "s3cretpw"));
+	free(out);
+	free(err);
+	v = pg_value(uri,
+	    "SELECT count(*) FROM (SELECT * FROM source"
+	    " WHERE url LIKE '%s3cret%' OR name LIKE '%s3cret%'"
+	    " UNION ALL SELECT s.* FROM source s, run r"
+	    " WHERE r.error LIKE '%s3cret%') x");
+	assert_string_equal(v, "0");
+	free(v);
+	/* A database that is not there: the error names it, not the password. */
+	xasprintf(&bad,
+	    "postgresql://oaiharvest:s3cretpw@127.0.0.1:%d/nosuchdb", port);
+	rc = run("pw2.out", "pw2.err", "%s/oaiharvest status --db '%s'", bindir,
+	    bad);
+	err = read_tmp("pw2.err");
+	assert_int_not_equal(rc, 0);
+	assert_non_null(strstr(err, "nosuchdb"));
+	assert_null(strstr(err, "s3cretpw"));
+	free(err);
+	free(bad);
+	xasprintf(&bad,
+	    "postgres://oaiharvest@127.0.0.1:%d/nosuchdb?password=s3cretpw",
+	    port);
+	rc = run("pw2.out", "pw2.err", "%s/oaiharvest status --db '%s'", bindir,
+	    bad);
+	err = read_tmp("pw2.err");
+	assert_int_not_equal(rc, 0);
+	assert_non_null(strstr(err, "nosuchdb"));
+	assert_null(strstr(err, "s3cretpw"));
+	free(err);
+	rc = run("pw3.out", "pw3.err", "%s/oaiharvest status --db '%s'", bindir,
+	    with);
+	out = read_tmp("pw3.out");
+	assert_int_equal(rc, 0);
+	assert_null(strstr(out, "s3cretpw"));
+	free(out);
+	free(bad);
+	free(with);
+	free(uri);
+}
+
+static int
+group_setup(void **state)
+{
+	if (testlib_setup() == -1)
+		return -1;
+	pg_start();
+	start_server(
+	    &srv, "pg.port", "--records 2000 --page-size 100 --seed 5");
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	stop_server(&srv);
+	pg_stop();
+	testlib_teardown();
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cluster),
+		cmocka_unit_test(test_open_schema),
+		cmocka_unit_test(test_sources_runs),
+		cmocka_unit_test(test_put_transitions),
+		cmocka_unit_test(test_lists_sweeps),
+		cmocka_unit_test(test_pipeline_long),
+		cmocka_unit_test(test_seq_concurrent),
+		cmocka_unit_test(test_admin),
+		cmocka_unit_test(test_harvest),
+		cmocka_unit_test(test_kill_resume),
+		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_password_hidden),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
