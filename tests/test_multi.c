@@ -473,6 +473,48 @@ test_cli_beside_daemon(void **state)
 	free(q);
 }
 
+/*
+ * A reload that removes every source of a host gives the host's lease
+ * back (once nothing of it runs); the other host stays held.
+ */
+static void
+test_reload_gives_back(void **state)
+{
+	char	 *q;
+	int64_t	  t0;
+	long long n = 0;
+
+	free(db_file);
+	db_file = path("reload.db");
+	write_conf(0, 2, db_file);
+	start_daemon(0);
+	for (t0 = mono_ms(); mono_ms() - t0 < 60000; usleep(50 * 1000))
+		if ((n = db_int("SELECT count(*) FROM lease WHERE node = 'n0'"
+				" AND holder IS NOT NULL")) == 2)
+			break;
+	if (n != 2)
+		fail_msg("n0 holds %lld hosts, not 2", n);
+	write_conf(0, 1, db_file);
+	assert_int_equal(kill(dpid[0], SIGHUP), 0);
+	xasprintf(&q,
+	    "SELECT count(*) FROM lease WHERE host = 'http://127.0.0.1:%d'"
+	    " AND holder IS NULL",
+	    srv[1].port);
+	for (t0 = mono_ms(); mono_ms() - t0 < 20000; usleep(100 * 1000))
+		if ((n = db_int(q)) == 1)
+			break;
+	free(q);
+	if (n != 1)
+		fail_msg("host 1 is still held after the reload");
+	xasprintf(&q,
+	    "SELECT count(*) FROM lease WHERE host = 'http://127.0.0.1:%d'"
+	    " AND node = 'n0'",
+	    srv[0].port);
+	assert_int_equal(db_int(q), 1);
+	free(q);
+	stop_daemon(0);
+}
+
 int
 main(void)
 {
@@ -482,6 +524,7 @@ main(void)
 		cmocka_unit_test_teardown(
 		    test_paused_daemon_fenced, kill_daemons),
 		cmocka_unit_test_teardown(test_cli_beside_daemon, kill_daemons),
+		cmocka_unit_test_teardown(test_reload_gives_back, kill_daemons),
 	};
 
 	return cmocka_run_group_tests_name("multi", tests, setup, teardown);
