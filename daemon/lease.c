@@ -530,8 +530,12 @@ lease_stop(struct daemon *d)
 	if (l == NULL)
 		return;
 	/* The relay notes how far it went while the lease is ours. */
-	if (l->relay != NULL && l->relay->held)
+	if (l->relay != NULL && l->relay->held) {
+		event_del(l->relay_poll);
 		daemon_relay(d, NULL, 0);
+		log_info("event=relay_stopped lease=%s gen=%lld why=stop",
+		    log_q(l->relay->key), (long long)l->relay->gen);
+	}
 	host_count(l);
 	TAILQ_FOREACH (h, &l->hosts, entry)
 		if (h->held &&
