@@ -9,7 +9,9 @@
  * every change of the database exactly once, in seq order, each on
  * oaiharvest.changes.<source> with its seq as Nats-Msg-Id; /status of
  * every daemon never shows two relaying at once, names the relaying node,
- * and each relay_started log line has a gen of its own.
+ * and each relay_started log line has a gen of its own.  A second test
+ * pauses the relay (SIGSTOP) past its lease instead: another takes over,
+ * the woken one stops relaying, and the cursor never goes back.
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -50,6 +52,7 @@
 static struct server srv[NHOSTS];
 static pid_t	     dpid[NDAEMONS];
 static pid_t	     nats_pid;
+static const char   *nats_dir = "js";
 static char	    *db_file;
 
 static int
@@ -83,8 +86,8 @@ nats_start(void)
 	if (nats_pid == 0) {
 		xasprintf(&cmd,
 		    "PATH=$PATH:/usr/sbin:/usr/local/sbin exec nats-server "
-		    "-js -a 127.0.0.1 -p %d -sd %s/js >>%s/nats.log 2>&1",
-		    NATS_PORT, tmpdir, tmpdir);
+		    "-js -a 127.0.0.1 -p %d -sd %s/%s >>%s/nats.log 2>&1",
+		    NATS_PORT, tmpdir, nats_dir, tmpdir);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
@@ -94,6 +97,20 @@ nats_start(void)
 		fail_msg("nats-server did not start on port %d (see "
 			 "%s/nats.log)",
 		    NATS_PORT, tmpdir);
+}
+
+static void
+nats_stop(void)
+{
+	int i;
+
+	if (nats_pid <= 0)
+		return;
+	kill(nats_pid, SIGTERM);
+	waitpid(nats_pid, NULL, 0);
+	nats_pid = 0;
+	for (i = 0; i < 100 && port_open(NATS_PORT); i++)
+		usleep(50 * 1000);
 }
 
 static int
@@ -500,11 +517,99 @@ test_relay_takeover(void **state)
 	    0);
 }
 
+/*
+ * The relay paused (SIGSTOP) past its lease: another daemon takes the
+ * relay over; the paused one, woken, finds the lease lost
+ * (event=relay_stopped why=taken) and its cursor moves are refused: the
+ * cursor never goes back, and the stream still holds each change once,
+ * in order.
+ */
+static void
+test_relay_paused(void **state)
+{
+	char	  named[64], *got, *table, *txt, *name;
+	long long total, n, c, last = 0;
+	int	  i, who = -1, next = -1, stopped = 0;
+	int64_t	  t0;
+
+	free(db_file);
+	db_file = path("paused.db");
+	nats_stop();
+	nats_dir = "js2";
+	nats_start();
+	for (i = 0; i < NDAEMONS; i++) {
+		write_conf(i);
+		start_daemon(i);
+	}
+	t0 = mono_ms();
+	while (mono_ms() - t0 < 60000) {
+		who = relaying(named, sizeof(named));
+		if (who >= 0 && cursor() > 0)
+			break;
+		usleep(100 * 1000);
+	}
+	if (who < 0 || cursor() <= 0)
+		fail_msg("no daemon relays after 60 s");
+	assert_int_equal(kill(dpid[who], SIGSTOP), 0);
+	/* Its lease (3 s) lapses; another takes the relay over. */
+	t0 = mono_ms();
+	while (mono_ms() - t0 < 30000) {
+		if ((c = cursor()) < last)
+			fail_msg(
+			    "the cursor went back: %lld after %lld", c, last);
+		last = c;
+		for (i = 0, next = -1; i < NDAEMONS; i++)
+			if (i != who && relay_gens(i, &n, 1) == 1)
+				next = i;
+		if (next >= 0)
+			break;
+		usleep(100 * 1000);
+	}
+	if (next < 0)
+		fail_msg("no daemon took the relay over in 30 s");
+	assert_int_equal(kill(dpid[who], SIGCONT), 0);
+	/* All relayed; the woken one stops relaying; the cursor only rises. */
+	t0 = mono_ms();
+	while (mono_ms() - t0 < 180000) {
+		if ((c = cursor()) < last)
+			fail_msg(
+			    "the cursor went back: %lld after %lld", c, last);
+		last = c;
+		total = db_int("SELECT max(seq) FROM change");
+		xasprintf(&name, "d%d.log", who);
+		txt = read_tmp(name);
+		free(name);
+		stopped = strstr(txt, "event=relay_stopped") != NULL;
+		free(txt);
+		if (stopped && sources_done() == NSOURCES && c == total)
+			break;
+		usleep(200 * 1000);
+	}
+	if (!stopped || sources_done() != NSOURCES || cursor() != total)
+		fail_msg("after 180 s: relay_stopped %d, %lld sources done, "
+			 "cursor %lld of %lld",
+		    stopped, sources_done(), cursor(), total);
+	assert_int_not_equal(relaying(named, sizeof(named)), who);
+	got = stream_read(&n);
+	assert_int_equal(run("t.out", "t.err", "%s/oaiharvest changes --db %s",
+			     bindir, db_file),
+	    0);
+	table = read_tmp("t.out");
+	assert_int_equal(n, (long long)NSOURCES * NRECORDS);
+	assert_string_equal(got, table);
+	free(got);
+	free(table);
+	for (i = 0; i < NDAEMONS; i++)
+		if (dpid[i] > 0)
+			stop_daemon(i);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_relay_takeover),
+		cmocka_unit_test(test_relay_paused),
 	};
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
