@@ -107,6 +107,9 @@ cli_lease_take(struct store *store, struct event_base *base,
 	int			 n, rc;
 
 	*out = NULL;
+	/* A backend without leases has no daemons sharing it with leases. */
+	if (!store_has_leases(store))
+		return 0;
 	if ((n = store_lease_nodes(store, cause)) == -1)
 		return -1;
 	if (n == 0)

@@ -500,6 +500,12 @@ store_lease_nodes(struct store *s, char **cause)
 }
 
 int
+store_has_leases(struct store *s)
+{
+	return s->ops->lease_nodes != NULL;
+}
+
+int
 store_outbox_set_fenced(struct store *s, const char *name, int64_t seq,
     const char *lease, int64_t gen, char **cause)
 {

@@ -521,6 +521,8 @@ int store_leases(struct store *, int (*)(void *, const struct store_lease *),
     void *, char **cause);
 /* The daemons alive (node rows not expired), or -1. */
 int store_lease_nodes(struct store *, char **cause);
+/* 1 when the backend has leases (store_lease_*() work), else 0. */
+int store_has_leases(struct store *);
 /*
  * A feed's outbox cursor moved only by the holder of a lease (a reserved
  * key such as "feed:nats", not a host): in one transaction, name's cursor
