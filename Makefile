@@ -42,7 +42,8 @@ ASAN_CFLAGS = $(BASE_CFLAGS) -O1 -Werror $(SAN)
 
 LIB_SRCS = $(sort $(wildcard common/*.c conf/*.c store/*.c harvest/*.c \
 	   feed/*.c))
-CLI_SRCS = daemon/cli.c daemon/cli_sources.c daemon/settings.c
+CLI_SRCS = daemon/cli.c daemon/cli_sources.c daemon/cli_lease.c \
+	   daemon/settings.c
 DMN_SRCS = daemon/oaiharvestd.c daemon/notify.c daemon/http.c \
 	   daemon/settings.c daemon/lease.c
 SRV_SRCS = $(sort $(wildcard tests/server/*.c))

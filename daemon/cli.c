@@ -644,6 +644,8 @@ run_one(struct store *store, const struct harvest_options *ho,
 {
 	struct harvest_engine  *engine;
 	struct harvest_observer obs;
+	struct harvest_source	hs = *src;
+	struct cli_lease       *lease = NULL;
 	struct event	       *sigint, *sigterm;
 	struct hrun		h;
 	char		       *cause = NULL;
@@ -667,13 +669,20 @@ run_one(struct store *store, const struct harvest_options *ho,
 	sigterm = evsignal_new(h.base, SIGTERM, harvest_signal, &h);
 	evsignal_add(sigint, NULL);
 	evsignal_add(sigterm, NULL);
-	h.job = harvest_start(engine, src, harvest_done, &h, &cause);
-	if (h.job == NULL) {
+	/* Daemons with leases on this database: not at once with them. */
+	if (cli_lease_take(store, h.base, &hs, &lease, &cause) == -1) {
+		fprintf(
+		    stderr, "%s harvest: %s: %s\n", progname, src->name, cause);
+		free(cause);
+		h.failed = 1;
+	} else if ((h.job = harvest_start(
+			engine, &hs, harvest_done, &h, &cause)) == NULL) {
 		fprintf(stderr, "%s harvest: %s\n", progname, cause);
 		free(cause);
 		h.failed = 1;
 	} else
 		event_base_dispatch(h.base);
+	cli_lease_release(lease);
 	event_free(sigint);
 	event_free(sigterm);
 	free(h.list);

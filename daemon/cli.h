@@ -5,4 +5,18 @@
 /* oaiharvest sources (cli_sources.c): usage and help for its messages. */
 int cli_sources(int argc, char **argv, const char *usage, const char *help);
 
+/*
+ * A one-shot harvest beside daemons with leases (cli_lease.c): take the
+ * host's lease of hs when daemons are alive (hs->lease and lease_gen set,
+ * renewed on base): 1 taken, 0 no daemons, -1 with *cause (a daemon holds
+ * it: the cause names it).  release: give it back, and free.
+ */
+struct cli_lease;
+struct event_base;
+struct harvest_source;
+struct store;
+int cli_lease_take(struct store *, struct event_base *, struct harvest_source *,
+    struct cli_lease **, char **cause);
+void cli_lease_release(struct cli_lease *);
+
 #endif

@@ -141,6 +141,11 @@ struct dsource *daemon_source(struct daemon *, const char *);
 void daemon_src_hold(struct dsource *);
 void daemon_src_resume(struct dsource *);
 void daemon_src_later(struct dsource *, double secs);
+/*
+ * In oaiharvestd.c, for lease.c: the NATS relay on, its cursor fenced by
+ * lease of gen (lease NULL: off).  -1 when it cannot be opened.
+ */
+int daemon_relay(struct daemon *, const char *lease, int64_t gen);
 
 /*
  * In lease.c: several daemons sharing the database (leases = yes); each
@@ -155,6 +160,8 @@ int  lease_may_start(struct dsource *);
 void lease_source(struct dsource *, struct harvest_source *);
 void lease_request_done(struct daemon *, const char *host);
 void lease_stop(struct daemon *);
+/* After a reload: the relay opened again with the new config, if ours. */
+void lease_reload(struct daemon *);
 void lease_free(struct daemon *);
 /* /status: the node, then each source's lease; /metrics: the gauges. */
 void lease_node_json(struct daemon *, struct buf *);

@@ -16,6 +16,14 @@
  * (the hosts over the daemons alive, rounded up), or give back an idle one
  * above it.  The first tick only says the daemon is alive, so that daemons
  * started together see each other before they share the hosts out.
+ *
+ * The NATS relay (changes_nats) is leased the same way, under the key
+ * RELAY_KEY, which is no host: the same table, renewal, expiry and gen.
+ * Whichever daemon takes it first (at any tick, not counted in the share)
+ * opens the sink, fenced by the lease's gen, and closes it when the lease
+ * is lost or given back; it relays what this daemon commits at once, and
+ * what the others commit within RELAY_POLL_MS; a host whose sources a reload removed is given
+ * back at the next tick once nothing of it runs.
  */
 #include <sys/queue.h>
 
@@ -28,10 +36,19 @@
 #include <event2/event.h>
 
 #include "daemon.h"
+#include "feed.h"
 #include "log.h"
 #include "settings.h"
 #include "store.h"
 #include "util.h"
+
+/* The relay's lease: no host key has no "//". */
+#define RELAY_KEY "feed:nats"
+/*
+ * ms: how often the relay looks for changes other daemons committed (its
+ * own commits wake it at once).
+ */
+#define RELAY_POLL_MS 1000
 
 /* A host of the config's sources. */
 struct dhost {
@@ -45,6 +62,7 @@ struct dhost {
 	long long delay_ms;    /* the longest of its sources' */
 	int	  nsources;    /* enabled sources of it */
 	int	  busy;	       /* of them running or waiting */
+	int	  relay;       /* RELAY_KEY, not a host */
 };
 
 /* The leases as the database has them, read once per request. */
@@ -68,14 +86,17 @@ struct dlease {
 	long long      ttl_ms;
 	struct event  *timer;
 	TAILQ_HEAD(, dhost) hosts;
-	int	    ticks;
-	int	    alive;	  /* daemons alive at the last tick */
-	int64_t	    renewed_mono; /* the last renewal that worked */
-	int64_t	    expires_ms;	  /* our leases', as of it */
-	struct snap snap;	  /* for /status and /metrics */
+	int	      ticks;
+	int	      alive;	    /* daemons alive at the last tick */
+	int64_t	      renewed_mono; /* the last renewal that worked */
+	int64_t	      expires_ms;   /* our leases', as of it */
+	struct snap   snap;	    /* for /status and /metrics */
+	struct dhost *relay;	    /* RELAY_KEY, once wanted */
+	struct event *relay_poll;   /* while it is ours */
 };
 
 static void on_tick(evutil_socket_t, short, void *);
+static void on_relay_poll(evutil_socket_t, short, void *);
 static void snap_free(struct snap *);
 
 static int64_t
@@ -151,6 +172,7 @@ lease_start(struct daemon *d, char **cause)
 	xasprintf(&l->id, "%s-%ld-%08x", host, (long)getpid(), r);
 	l->ttl_ms = d->conf->lease_ttl * 1000;
 	l->timer = event_new(d->base, -1, 0, on_tick, l);
+	l->relay_poll = event_new(d->base, -1, EV_PERSIST, on_relay_poll, l);
 	d->lease = l;
 	/* Say we are alive now; take hosts from the next tick. */
 	on_tick(-1, 0, l);
@@ -214,6 +236,13 @@ host_lost(struct dlease *l, struct dhost *h, const char *why)
 		log_warn("event=lease_lost host=%s gen=%lld why=%s",
 		    log_q(h->key), (long long)h->gen, why);
 	h->held = 0;
+	if (h->relay) {
+		log_info("event=relay_stopped lease=%s gen=%lld why=%s",
+		    log_q(h->key), (long long)h->gen, why);
+		event_del(l->relay_poll);
+		daemon_relay(l->d, NULL, 0);
+		return;
+	}
 	TAILQ_FOREACH_SAFE (s, &l->d->sources, entry, next)
 		if (!s->removed && src_host(l, s) == h)
 			daemon_src_hold(s);
@@ -341,7 +370,7 @@ balance(struct dlease *l)
 	share = (nhosts + l->alive - 1) / l->alive;
 	if (held > share) {
 		TAILQ_FOREACH (h, &l->hosts, entry)
-			if (h->held && h->busy == 0) {
+			if (h->held && h->nsources > 0 && h->busy == 0) {
 				give_back(l, h);
 				break;
 			}
@@ -363,6 +392,69 @@ balance(struct dlease *l)
 	}
 }
 
+/* Is a run of h's going on (also of a source a reload removed)? */
+static int
+host_running(struct dlease *l, struct dhost *h)
+{
+	struct dsource *s;
+
+	TAILQ_FOREACH (s, &l->d->sources, entry)
+		if (s->state != SRC_IDLE && s->host_key != NULL &&
+		    strcmp(s->host_key, h->key) == 0)
+			return 1;
+	return 0;
+}
+
+/* Hosts held that no source has any more (a reload): give them back. */
+static void
+give_back_unused(struct dlease *l)
+{
+	struct dhost *h;
+
+	TAILQ_FOREACH (h, &l->hosts, entry)
+		if (h->held && !h->relay && h->nsources == 0 &&
+		    !host_running(l, h))
+			give_back(l, h);
+}
+
+/* The relay: take its lease when free and wanted, give it back if not. */
+static void
+relay_tick(struct dlease *l)
+{
+	struct dhost  *h = l->relay;
+	struct timeval tv = { RELAY_POLL_MS / 1000,
+		(RELAY_POLL_MS % 1000) * 1000 };
+
+	if (l->d->conf->changes_nats == NULL || l->d->stopping) {
+		if (h != NULL && h->held)
+			give_back(l, h);
+		return;
+	}
+	if (h == NULL) {
+		h = l->relay = host_get(l, RELAY_KEY);
+		h->relay = 1;
+	}
+	if (h->held || !take(l, h))
+		return;
+	log_info("event=relay_started lease=%s gen=%lld", log_q(h->key),
+	    (long long)h->gen);
+	if (daemon_relay(l->d, h->key, h->gen) == -1) {
+		give_back(l, h);
+		return;
+	}
+	evtimer_add(l->relay_poll, &tv);
+}
+
+/* Changes other daemons committed: relay them. */
+static void
+on_relay_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct dlease *l = arg;
+
+	if (!l->d->stopping && l->relay != NULL && l->relay->held)
+		feed_sink_flush(l->d->nats);
+}
+
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -374,6 +466,10 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	host_count(l);
 	renew(l);
+	if (l->ticks >= 1)
+		relay_tick(l);
+	if (l->ticks > 1)
+		give_back_unused(l);
 	if (l->ticks > 1)
 		balance(l);
 	tv.tv_sec = ms / 1000;
@@ -433,6 +529,13 @@ lease_stop(struct daemon *d)
 
 	if (l == NULL)
 		return;
+	/* The relay notes how far it went while the lease is ours. */
+	if (l->relay != NULL && l->relay->held) {
+		event_del(l->relay_poll);
+		daemon_relay(d, NULL, 0);
+		log_info("event=relay_stopped lease=%s gen=%lld why=stop",
+		    log_q(l->relay->key), (long long)l->relay->gen);
+	}
 	host_count(l);
 	TAILQ_FOREACH (h, &l->hosts, entry)
 		if (h->held &&
@@ -452,6 +555,20 @@ lease_stop(struct daemon *d)
 }
 
 void
+lease_reload(struct daemon *d)
+{
+	struct dlease *l = d->lease;
+
+	if (l == NULL)
+		return;
+	if (l->relay != NULL && l->relay->held &&
+	    d->conf->changes_nats != NULL && d->nats == NULL &&
+	    daemon_relay(d, l->relay->key, l->relay->gen) == -1)
+		give_back(l, l->relay);
+	relay_tick(l);
+}
+
+void
 lease_free(struct daemon *d)
 {
 	struct dlease *l = d->lease;
@@ -465,6 +582,7 @@ lease_free(struct daemon *d)
 		free(h);
 	}
 	event_free(l->timer);
+	event_free(l->relay_poll);
 	snap_free(&l->snap);
 	free(l->id);
 	free(l->name);
@@ -564,15 +682,16 @@ hosts_held(const struct dlease *l)
 	int		    n = 0;
 
 	TAILQ_FOREACH (h, &l->hosts, entry)
-		n += h->held;
+		n += h->held && !h->relay;
 	return n;
 }
 
 void
 lease_node_json(struct daemon *d, struct buf *b)
 {
-	struct dlease *l = d->lease;
-	int	       held;
+	struct dlease	      *l = d->lease;
+	const struct snap_row *r;
+	int		       held;
 
 	if (l == NULL)
 		return;
@@ -584,6 +703,21 @@ lease_node_json(struct daemon *d, struct buf *b)
 	buf_printf(b, ",\"lease_ttl\":%lld,\"alive\":%d,\"hosts_held\":%d",
 	    l->ttl_ms / 1000, l->alive, held);
 	add_ms(b, "leases_expire", held > 0 ? l->expires_ms : 0);
+	/* Which daemon relays the change feed to NATS (null: none). */
+	buf_addstr(b, ",\"relay\":");
+	if (d->conf->changes_nats == NULL)
+		buf_addstr(b, "null");
+	else {
+		r = snap_find(l, RELAY_KEY);
+		buf_addstr(b, "{\"lease\":\"" RELAY_KEY "\"");
+		buf_printf(b, ",\"ours\":%s",
+		    l->relay != NULL && l->relay->held ? "true" : "false");
+		add_str(b, "holder", r != NULL ? r->holder : NULL);
+		add_str(b, "node_name", r != NULL ? r->node : NULL);
+		add_ms(b, "expires", r != NULL ? r->expires_ms : 0);
+		buf_printf(
+		    b, ",\"gen\":%lld}", r != NULL ? (long long)r->gen : 0);
+	}
 	buf_addch(b, '}');
 }
 

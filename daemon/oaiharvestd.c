@@ -623,12 +623,10 @@ reload_changes_log(struct daemon *d, struct conf *nc)
 
 /*
  * The NATS JetStream feed (feed/nats.c); NULL with *cause.  Several
- * daemons on one database: exactly one may relay.  XXX When the leases of
- * issue 17 (point 2) exist, take a lease named "nats" here instead of
- * opening at once: open the sink while holding it (renewing it), close it
- * when it is lost; the outbox cursor "nats" in the database lets the next
- * holder go on where the last one stopped.  Until then, set changes_nats
- * on one daemon only.
+ * daemons on one database (leases = yes): exactly one relays, the holder
+ * of the lease "feed:nats" (lease.c), through daemon_relay(); the outbox
+ * cursor "nats", fenced by that lease, lets the next holder go on where
+ * the last one stopped.
  */
 static struct feed_sink *
 open_nats(struct daemon *d, const struct conf *c, char **cause)
@@ -643,6 +641,29 @@ open_nats(struct daemon *d, const struct conf *c, char **cause)
 	return s;
 }
 
+/*
+ * Several daemons: the relay on, fenced by the lease's gen (lease != NULL,
+ * and changes_nats set), or off.  -1 when the sink cannot be opened.
+ */
+int
+daemon_relay(struct daemon *d, const char *lease, int64_t gen)
+{
+	char *cause = NULL;
+
+	feed_sink_close(d->nats);
+	d->nats = NULL;
+	if (lease == NULL || d->conf->changes_nats == NULL)
+		return 0;
+	if ((d->nats = open_nats(d, d->conf, &cause)) == NULL) {
+		log_err("event=nats_error cause=%s", log_q(cause));
+		free(cause);
+		return -1;
+	}
+	feed_nats_fence(d->nats, lease, gen);
+	feed_sink_flush(d->nats);
+	return 0;
+}
+
 /* A new changes_nats (or subject): the new sink goes on from the cursor. */
 static void
 reload_changes_nats(struct daemon *d, struct conf *nc)
@@ -653,6 +674,14 @@ reload_changes_nats(struct daemon *d, struct conf *nc)
 	if (str_eq(nc->changes_nats, d->conf->changes_nats) &&
 	    str_eq(nc->changes_nats_subject, d->conf->changes_nats_subject))
 		return;
+	if (d->lease != NULL) {
+		/* lease_reload() opens it again, if ours, with nc. */
+		log_info("event=changes_nats_changed on=%s",
+		    nc->changes_nats != NULL ? "yes" : "no");
+		feed_sink_close(d->nats);
+		d->nats = NULL;
+		return;
+	}
 	if (nc->changes_nats != NULL &&
 	    (o = open_nats(d, nc, &cause)) == NULL) {
 		log_err("event=nats_error cause=%s "
@@ -712,6 +741,7 @@ reload(struct daemon *d)
 	apply_sources(d, nc, 0);
 	conf_free(d->conf);
 	d->conf = nc;
+	lease_reload(d);
 	reload_done(d, NULL);
 	log_info("event=reloaded sources=%zu", nc->nsources);
 	notify_send("READY=1");
@@ -1078,7 +1108,8 @@ main(int argc, char **argv)
 		}
 		feed_sink_flush(d.changes_log);
 	}
-	if (d.conf->changes_nats != NULL) {
+	/* With leases, the holder of the relay's lease opens it. */
+	if (d.conf->changes_nats != NULL && !d.conf->leases) {
 		if ((d.nats = open_nats(&d, d.conf, &cause)) == NULL) {
 			log_err("event=fatal cause=%s", log_q(cause));
 			fprintf(stderr, "oaiharvestd: %s\n", cause);

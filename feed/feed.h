@@ -111,6 +111,12 @@ int feed_rows(struct store *, int64_t since, int64_t limit, FILE *,
  */
 char *feed_nats_arg(const char *url, const char *prefix);
 void  feed_nats_bind(struct feed_sink *);
+/*
+ * Several daemons: the outbox cursor moves only while the lease named
+ * lease is still of gen (store_outbox_set_fenced()); once it is not, the
+ * sink sends nothing more (the daemon closes it).  Right after the bind.
+ */
+void feed_nats_fence(struct feed_sink *, const char *lease, int64_t gen);
 
 /* In longpoll.c: GET /changes (the status server routes and checks). */
 struct feed_poll;

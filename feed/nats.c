@@ -33,8 +33,12 @@
  * user information as "***", and any failure text is scrubbed of them.
  *
  * Several daemons on one database: only one of them may relay (else each
- * change goes out once per daemon, deduplicated only within the window).
- * The hook is in daemon/oaiharvestd.c, where this sink is opened.
+ * change goes out once per daemon, deduplicated only within the window):
+ * the one holding the lease "feed:nats" (daemon/lease.c), which opens this
+ * sink while it holds it and binds it to the lease's gen
+ * (feed_nats_fence()); the cursor then moves only while that lease is
+ * still of that gen, so that a holder paused past its lease cannot move
+ * it, back or forth, under the next one.
  */
 #include <sys/types.h>
 
@@ -104,6 +108,9 @@ struct nats_sink {
 	struct event	 *ev_wake;
 	struct timespec	  backlog_t0;
 	int64_t		  backlog_n; /* changes sent since backlog_t0 */
+	char		 *fence;     /* the lease the cursor is fenced by */
+	int64_t		  fence_gen;
+	int		  fence_lost; /* no more slices */
 
 	/* Fixed at open, read by the thread. */
 	char *url;
@@ -269,6 +276,18 @@ nats_open(
 }
 
 void
+feed_nats_fence(struct feed_sink *s, const char *lease, int64_t gen)
+{
+	struct nats_sink *o;
+
+	if (s == NULL || (o = feed_sink_state(s)) == NULL)
+		return;
+	free(o->fence);
+	o->fence = lease != NULL ? xstrdup(lease) : NULL;
+	o->fence_gen = gen;
+}
+
+void
 feed_nats_bind(struct feed_sink *s)
 {
 	struct nats_sink *o;
@@ -314,6 +333,7 @@ nats_close(void *arg)
 		close(o->wake[1]);
 	}
 	free(o->failed);
+	free(o->fence);
 	free(o->url);
 	free(o->shown);
 	free(o->secret);
@@ -334,6 +354,10 @@ nats_write(void *arg, int64_t upto, char **cause)
 
 	if (o == NULL)
 		return 0;
+	if (o->fence_lost) {
+		*cause = xstrdup(o->failed != NULL ? o->failed : "lease lost");
+		return -1;
+	}
 	if (!o->busy && (upto < 0 || o->seq < upto) &&
 	    (o->failed == NULL || time(NULL) >= o->retry_at)) {
 		if (start_batch(o, cause) == -1)
@@ -436,6 +460,7 @@ take_result(struct nats_sink *o)
 	int64_t		seq;
 	char	       *error, *note, *cause = NULL;
 	double		secs;
+	int		rc;
 
 	pthread_mutex_lock(&o->mu);
 	if (!o->done) {
@@ -454,12 +479,23 @@ take_result(struct nats_sink *o)
 		free(note);
 	}
 	if (seq > o->seq) {
-		if (store_outbox_set(o->store, "nats", seq, &cause) == -1 &&
-		    error == NULL)
+		if (o->fence != NULL)
+			rc = store_outbox_set_fenced(o->store, "nats", seq,
+			    o->fence, o->fence_gen, &cause);
+		else
+			rc = store_outbox_set(o->store, "nats", seq, &cause);
+		if (rc == 0 && o->fence != NULL) {
+			/* Another daemon relays now: stop here. */
+			free(error);
+			xasprintf(&error, "the lease %s of gen %lld is lost",
+			    o->fence, (long long)o->fence_gen);
+			o->fence_lost = 1;
+		} else if (rc == -1 && error == NULL)
 			error = cause;
 		else
 			free(cause);
-		o->seq = seq;
+		if (rc != 0 || o->fence == NULL)
+			o->seq = seq;
 	}
 	free(o->failed);
 	o->failed = error;

@@ -169,6 +169,8 @@ struct store_ops {
 	int (*leases)(void *, int (*)(void *, const struct store_lease *),
 	    void *, char **);
 	int (*lease_nodes)(void *, char **);
+	int (*outbox_set_fenced)(
+	    void *, const char *, int64_t, const char *, int64_t, char **);
 };
 
 /* What store_open() returns: the backend and its state. */

@@ -900,4 +900,5 @@ const struct store_ops store_sqlite_ops = {
 	.lease_held = store_sqlite_lease_held,
 	.leases = store_sqlite_leases,
 	.lease_nodes = store_sqlite_lease_nodes,
+	.outbox_set_fenced = store_sqlite_outbox_set_fenced,
 };

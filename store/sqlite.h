@@ -237,7 +237,9 @@ int store_sqlite_lease_release(
 int store_sqlite_lease_held(void *, const char *, int64_t, char **);
 int store_sqlite_leases(
     void *, int (*)(void *, const struct store_lease *), void *, char **);
-int  store_sqlite_lease_nodes(void *, char **);
+int store_sqlite_lease_nodes(void *, char **);
+int store_sqlite_outbox_set_fenced(
+    void *, const char *, int64_t, const char *, int64_t, char **);
 void store_sqlite_lease_free(struct store_sqlite *);
 
 /* Statements */

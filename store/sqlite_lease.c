@@ -31,6 +31,7 @@ enum lease_query {
 	LQ_HELD,
 	LQ_LIST,
 	LQ_NODES,
+	LQ_OUTBOX,
 	LQ_COUNT
 };
 
@@ -78,6 +79,9 @@ static const struct sqlite_query lease_queries[LQ_COUNT] = {
 	    " ORDER BY host" },
 	[LQ_NODES] = { "lease nodes",
 	    "SELECT count(*) FROM node WHERE expires_ms > ?1" },
+	[LQ_OUTBOX] = { "lease outbox write",
+	    "INSERT INTO outbox (name, seq) VALUES (?1, ?2)"
+	    " ON CONFLICT (name) DO UPDATE SET seq = excluded.seq" },
 };
 
 /* The wall clock in ms since the epoch. */
@@ -358,6 +362,42 @@ store_sqlite_lease_nodes(void *be, char **cause)
 	n = sqlite3_column_int(st, 0);
 	sqlite3_reset(st);
 	return n;
+}
+
+/*
+ * The check and the write in one transaction under the write lock: no
+ * other daemon takes the lease in between.
+ */
+int
+store_sqlite_outbox_set_fenced(void *be, const char *name, int64_t seq,
+    const char *lease, int64_t gen, char **cause)
+{
+	struct store_sqlite *s = be;
+	sqlite3_stmt	    *st;
+	int		     rc;
+
+	if (lease_begin(s, cause) == -1)
+		return -1;
+	if ((st = lq(s, LQ_HELD, cause)) == NULL)
+		return lease_rollback(s);
+	bind_text(st, 1, lease);
+	sqlite3_bind_int64(st, 2, gen);
+	sqlite3_bind_int64(st, 3, wall_ms());
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		lq_fail(s, LQ_HELD, cause);
+		return lease_rollback(s);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return lease_commit(s, cause) == -1 ? -1 : 0;
+	if ((st = lq(s, LQ_OUTBOX, cause)) == NULL)
+		return lease_rollback(s);
+	bind_text(st, 1, name);
+	sqlite3_bind_int64(st, 2, seq);
+	if (lq_exec(s, LQ_OUTBOX, cause) == -1)
+		return lease_rollback(s);
+	return lease_commit(s, cause) == -1 ? -1 : 1;
 }
 
 void

@@ -503,6 +503,21 @@ store_lease_nodes(struct store *s, char **cause)
 	return s->ops->lease_nodes(s->be, cause);
 }
 
+int
+store_has_leases(struct store *s)
+{
+	return s->ops->lease_nodes != NULL;
+}
+
+int
+store_outbox_set_fenced(struct store *s, const char *name, int64_t seq,
+    const char *lease, int64_t gen, char **cause)
+{
+	if (s->ops->outbox_set_fenced == NULL)
+		return no_leases(s, cause);
+	return s->ops->outbox_set_fenced(s->be, name, seq, lease, gen, cause);
+}
+
 /* Names */
 
 const char *

@@ -526,5 +526,15 @@ int store_leases(struct store *, int (*)(void *, const struct store_lease *),
     void *, char **cause);
 /* The daemons alive (node rows not expired), or -1. */
 int store_lease_nodes(struct store *, char **cause);
+/* 1 when the backend has leases (store_lease_*() work), else 0. */
+int store_has_leases(struct store *);
+/*
+ * A feed's outbox cursor moved only by the holder of a lease (a reserved
+ * key such as "feed:nats", not a host): in one transaction, name's cursor
+ * becomes seq when lease is still of gen and not expired.  1 moved, 0 not
+ * (the lease is another's: nothing written), -1.
+ */
+int store_outbox_set_fenced(struct store *, const char *name, int64_t seq,
+    const char *lease, int64_t gen, char **cause);
 
 #endif

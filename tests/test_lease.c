@@ -435,6 +435,73 @@ test_pages_fenced(void **state)
 	assert_int_equal(count(f->path, "SELECT count(*) FROM change"), 3);
 }
 
+/* The cursor of a feed, as the database has it (-1: none). */
+static int64_t
+cursor(struct store *s, const char *name)
+{
+	int64_t seq = -1;
+
+	CHECK(store_outbox_get(s, name, &seq, CAUSE));
+	return seq;
+}
+
+/*
+ * A relay's outbox cursor is fenced by its lease (a key that is no host):
+ * only the holder of the lease's gen moves it; after the lease expired and
+ * another took it, the old holder can move it neither forth nor back.
+ */
+static void
+test_outbox_fenced(void **state)
+{
+	struct fx		*f = *state;
+	struct store_lease_grant g;
+	int64_t			 before;
+
+	before = cursor(f->a, "nats");
+	assert_int_equal(
+	    store_outbox_set_fenced(f->a, "nats", 10, "feed:nats", 1, CAUSE),
+	    0);
+	assert_int_equal(cursor(f->a, "nats"), before);
+	assert_int_equal(
+	    store_lease_take(f->a, "feed:nats", "node-a", "a", 300, &g, CAUSE),
+	    1);
+	assert_int_equal(g.gen, 1);
+	assert_int_equal(
+	    store_outbox_set_fenced(f->a, "nats", 10, "feed:nats", 1, CAUSE),
+	    1);
+	assert_int_equal(cursor(f->b, "nats"), 10);
+	/* Expired: a cannot move it any more, even before b takes it. */
+	usleep(450 * 1000);
+	assert_int_equal(
+	    store_outbox_set_fenced(f->a, "nats", 20, "feed:nats", 1, CAUSE),
+	    0);
+	assert_int_equal(
+	    store_lease_take(f->b, "feed:nats", "node-b", "b", 5000, &g, CAUSE),
+	    1);
+	assert_int_equal(g.gen, 2);
+	assert_int_equal(
+	    store_outbox_set_fenced(f->b, "nats", 30, "feed:nats", 2, CAUSE),
+	    1);
+	/* The old holder, back: neither back nor forth. */
+	assert_int_equal(
+	    store_outbox_set_fenced(f->a, "nats", 5, "feed:nats", 1, CAUSE), 0);
+	assert_int_equal(
+	    store_outbox_set_fenced(f->a, "nats", 40, "feed:nats", 1, CAUSE),
+	    0);
+	assert_int_equal(cursor(f->a, "nats"), 30);
+	/* Another feed's cursor is not touched. */
+	assert_int_equal(cursor(f->a, "file"), 0);
+	/* Inside a transaction: refused, not half done. */
+	CHECK(store_begin(f->b, CAUSE));
+	assert_int_equal(
+	    store_outbox_set_fenced(f->b, "nats", 50, "feed:nats", 2, CAUSE),
+	    -1);
+	free(cause_);
+	cause_ = NULL;
+	store_rollback(f->b);
+	assert_int_equal(cursor(f->a, "nats"), 30);
+}
+
 int
 main(void)
 {
@@ -451,6 +518,8 @@ main(void)
 		    test_held_needs_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_pages_fenced, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_outbox_fenced, setup, teardown),
 	};
 
 	log_init(LOG_LVL_ERR);

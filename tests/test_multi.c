@@ -406,6 +406,115 @@ test_paused_daemon_fenced(void **state)
 	check_changes(2 * PER_HOST);
 }
 
+/*
+ * The one-shot `oaiharvest harvest` beside a live daemon: a host the
+ * daemon holds is refused, naming the daemon; another host is harvested
+ * under its lease, given back at the end with its next_ms.  With no
+ * daemon alive, no lease is taken.
+ */
+static void
+test_cli_beside_daemon(void **state)
+{
+	char	 *err, *q;
+	int64_t	  t0;
+	long long n = 0;
+
+	free(db_file);
+	db_file = path("cli.db");
+	write_conf(0, 1, db_file);
+	start_daemon(0);
+	for (t0 = mono_ms(); mono_ms() - t0 < 60000; usleep(50 * 1000))
+		if ((n = db_int("SELECT count(*) FROM lease WHERE node = 'n0'"
+				" AND holder IS NOT NULL")) == 1)
+			break;
+	if (n != 1)
+		fail_msg("n0 took no host (%lld)", n);
+
+	/* Host 0 is n0's: refused, and the cause names n0. */
+	assert_int_equal(run("c.out", "c.err",
+			     "%s/oaiharvest harvest --db %s "
+			     "--url http://127.0.0.1:%d/oai/s0 --source cli0",
+			     bindir, db_file, srv[0].port),
+	    1);
+	err = read_tmp("c.err");
+	if (strstr(err, "harvested by the daemon n0") == NULL)
+		fail_msg("no refusal naming n0: %s", err);
+	free(err);
+	assert_int_equal(db_int("SELECT count(*) FROM record r JOIN source s"
+				" ON s.id = r.source_id WHERE s.name = 'cli0'"),
+	    0);
+
+	/* Host 1 is free: harvested under its lease, then given back. */
+	assert_int_equal(run("c.out", "c.err",
+			     "%s/oaiharvest harvest --db %s "
+			     "--url http://127.0.0.1:%d/oai/s0 --source cli1",
+			     bindir, db_file, srv[1].port),
+	    0);
+	assert_int_equal(db_int("SELECT count(*) FROM record r JOIN source s"
+				" ON s.id = r.source_id WHERE s.name = 'cli1'"),
+	    NRECORDS);
+	xasprintf(&q,
+	    "SELECT count(*) FROM lease WHERE host = 'http://127.0.0.1:%d'"
+	    " AND holder IS NULL AND gen = 1 AND next_ms > 0",
+	    srv[1].port);
+	assert_int_equal(db_int(q), 1);
+	free(q);
+	stop_daemon(0);
+
+	/* No daemon alive: no lease taken (none for host 2's server 2). */
+	assert_int_equal(run("c.out", "c.err",
+			     "%s/oaiharvest harvest --db %s "
+			     "--url http://127.0.0.1:%d/oai/s0 --source cli2",
+			     bindir, db_file, srv[2].port),
+	    0);
+	xasprintf(&q, "SELECT count(*) FROM lease WHERE host LIKE '%%:%d'",
+	    srv[2].port);
+	assert_int_equal(db_int(q), 0);
+	free(q);
+}
+
+/*
+ * A reload that removes every source of a host gives the host's lease
+ * back (once nothing of it runs); the other host stays held.
+ */
+static void
+test_reload_gives_back(void **state)
+{
+	char	 *q;
+	int64_t	  t0;
+	long long n = 0;
+
+	free(db_file);
+	db_file = path("reload.db");
+	write_conf(0, 2, db_file);
+	start_daemon(0);
+	for (t0 = mono_ms(); mono_ms() - t0 < 60000; usleep(50 * 1000))
+		if ((n = db_int("SELECT count(*) FROM lease WHERE node = 'n0'"
+				" AND holder IS NOT NULL")) == 2)
+			break;
+	if (n != 2)
+		fail_msg("n0 holds %lld hosts, not 2", n);
+	write_conf(0, 1, db_file);
+	assert_int_equal(kill(dpid[0], SIGHUP), 0);
+	xasprintf(&q,
+	    "SELECT count(*) FROM lease WHERE host = 'http://127.0.0.1:%d'"
+	    " AND holder IS NULL",
+	    srv[1].port);
+	for (t0 = mono_ms(); mono_ms() - t0 < 20000; usleep(100 * 1000))
+		if ((n = db_int(q)) == 1)
+			break;
+	free(q);
+	if (n != 1)
+		fail_msg("host 1 is still held after the reload");
+	xasprintf(&q,
+	    "SELECT count(*) FROM lease WHERE host = 'http://127.0.0.1:%d'"
+	    " AND node = 'n0'",
+	    srv[0].port);
+	assert_int_equal(db_int(q), 1);
+	free(q);
+	stop_daemon(0);
+}
+
 int
 main(void)
 {
@@ -414,6 +523,8 @@ main(void)
 		    test_three_daemons_one_killed, kill_daemons),
 		cmocka_unit_test_teardown(
 		    test_paused_daemon_fenced, kill_daemons),
+		cmocka_unit_test_teardown(test_cli_beside_daemon, kill_daemons),
+		cmocka_unit_test_teardown(test_reload_gives_back, kill_daemons),
 	};
 
 	return cmocka_run_group_tests_name("multi", tests, setup, teardown);

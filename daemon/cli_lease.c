@@ -1,0 +1,181 @@
+/*
+ * The one-shot `oaiharvest harvest` beside daemons that share the database
+ * with leases (leases = yes; daemon/lease.c): while any daemon is alive
+ * (a node row not expired), a run takes its host's lease first, as a
+ * daemon would, so that no daemon harvests the host at the same time; its
+ * pages are fenced by the lease's gen, it renews the lease every third of
+ * CLI_LEASE_TTL, and gives it back at the end with the time before which
+ * the next holder may not send (the end plus the source's delay).  A host
+ * a daemon holds is refused, naming that daemon.  Without live daemons
+ * nothing changes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "cli.h"
+#include "harvest.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+/* ms: the lease of a one-shot run, renewed every third of it. */
+#define CLI_LEASE_TTL 30000
+/* ms: the longest wait for the last holder's next_ms. */
+#define CLI_LEASE_WAIT_MAX 60000
+
+struct cli_lease {
+	struct store *store;
+	struct event *timer;
+	char	     *host;
+	char	     *holder;
+	char	     *node;
+	int64_t	      gen;
+	long long     delay_ms;
+};
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct who {
+	const char *host;
+	char	   *node;
+	int64_t	    expires_ms;
+};
+
+static int
+find_holder(void *arg, const struct store_lease *l)
+{
+	struct who *w = arg;
+
+	if (strcmp(l->host, w->host) == 0 && l->holder != NULL) {
+		w->node = xstrdup(l->node != NULL ? l->node : l->holder);
+		w->expires_ms = l->expires_ms;
+		return -1;
+	}
+	return 0;
+}
+
+/* Taking our own lease again renews it (same gen), without a node row. */
+static void
+on_renew(evutil_socket_t fd, short what, void *arg)
+{
+	struct cli_lease	*c = arg;
+	struct store_lease_grant g;
+	char			*cause = NULL;
+
+	if (store_lease_take(c->store, c->host, c->holder, c->node,
+		CLI_LEASE_TTL, &g, &cause) != 1 ||
+	    g.gen != c->gen) {
+		log_warn("event=lease_lost host=%s cause=%s", log_q(c->host),
+		    log_q(cause != NULL ? cause : "taken"));
+		free(cause);
+	}
+}
+
+static void
+cli_lease_free(struct cli_lease *c)
+{
+	if (c->timer != NULL)
+		event_free(c->timer);
+	free(c->host);
+	free(c->holder);
+	free(c->node);
+	free(c);
+}
+
+int
+cli_lease_take(struct store *store, struct event_base *base,
+    struct harvest_source *hs, struct cli_lease **out, char **cause)
+{
+	struct cli_lease	*c;
+	struct store_lease_grant g;
+	struct who		 w;
+	struct timeval		 tv;
+	char			 host[256], when[DATESTAMP_LEN];
+	int64_t			 ready;
+	int			 n, rc;
+
+	*out = NULL;
+	/* A backend without leases has no daemons sharing it with leases. */
+	if (!store_has_leases(store))
+		return 0;
+	if ((n = store_lease_nodes(store, cause)) == -1)
+		return -1;
+	if (n == 0)
+		return 0;
+	c = xcalloc(1, sizeof(*c));
+	c->store = store;
+	c->host = harvest_host_key(hs->url);
+	c->delay_ms = hs->delay_ms;
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	xasprintf(&c->holder, "cli-%s-%ld", host, (long)getpid());
+	xasprintf(&c->node, "oaiharvest harvest on %s", host);
+	rc = store_lease_take(
+	    store, c->host, c->holder, c->node, CLI_LEASE_TTL, &g, cause);
+	if (rc == 0) {
+		memset(&w, 0, sizeof(w));
+		w.host = c->host;
+		/* Stopped by find_holder() once found. */
+		(void)store_leases(store, find_holder, &w, NULL);
+		datestamp_format(
+		    (time_t)(w.expires_ms / 1000), GRAN_SECONDS, when);
+		xasprintf(cause,
+		    "the host %s is harvested by the daemon %s (its lease "
+		    "runs to %s unless renewed); try again later",
+		    c->host, w.node != NULL ? w.node : "(unknown)", when);
+		free(w.node);
+	}
+	if (rc != 1) {
+		cli_lease_free(c);
+		return -1;
+	}
+	c->gen = g.gen;
+	hs->lease = c->host;
+	hs->lease_gen = c->gen;
+	log_info("event=lease_taken host=%s gen=%lld", log_q(c->host),
+	    (long long)c->gen);
+	/* The last holder's politeness: wait as a daemon would. */
+	ready = g.next_ms;
+	if (g.lapsed_ms > 0 && g.lapsed_ms + c->delay_ms > ready)
+		ready = g.lapsed_ms + c->delay_ms;
+	if (ready > wall_ms() + CLI_LEASE_WAIT_MAX)
+		ready = wall_ms() + CLI_LEASE_WAIT_MAX;
+	while (ready > wall_ms())
+		usleep((useconds_t)((ready - wall_ms()) * 1000));
+	c->timer = event_new(base, -1, EV_PERSIST, on_renew, c);
+	tv.tv_sec = CLI_LEASE_TTL / 3 / 1000;
+	tv.tv_usec = (CLI_LEASE_TTL / 3 % 1000) * 1000;
+	event_add(c->timer, &tv);
+	*out = c;
+	return 1;
+}
+
+void
+cli_lease_release(struct cli_lease *c)
+{
+	char *cause = NULL;
+
+	if (c == NULL)
+		return;
+	if (store_lease_release(c->store, c->host, c->holder,
+		wall_ms() + c->delay_ms, &cause) == -1) {
+		log_warn("event=lease_error op=release host=%s cause=%s",
+		    log_q(c->host), log_q(cause));
+		free(cause);
+	} else
+		log_info("event=lease_released host=%s", log_q(c->host));
+	cli_lease_free(c);
+}
