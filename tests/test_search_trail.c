@@ -31,7 +31,7 @@
 #include "testlib.h"
 
 /*
- * More records than two of the writer's trailing batches (1,500), in pages
+ * More records than two of the writer's trailing batches (800-1,500), in pages
  * of 100: the index is written within the run and at its end.
  */
 static struct server srv;
@@ -327,7 +327,7 @@ test_killed_harvest_caught_up_at_open(void **state)
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
-	/* Past the first batch (1,500), some of the next owed: at most 60 s. */
+	/* Past a first batch, some of the next owed: at most 60 s. */
 	for (i = 0; i < 1200; i++) {
 		if (progress(db, &records, &owed) && records > 1700 &&
 		    records < 3500 && owed > 0)
