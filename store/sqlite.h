@@ -27,12 +27,9 @@
 /*
  * The text of the records the full-text index owes (see fts_pending) is
  * kept, so that indexing them reads no content row back: they are indexed
- * once it holds OWED_TEXT_BATCH bytes (some 800 records of oai_dc), and
- * its buffer never grows past 1 MiB (a record that would not fit is read
- * back).
+ * once it holds half this many bytes (some 1,300 records of oai_dc).
  */
-#define OWED_TEXT_MAX	(1024 * 1024 - 1)
-#define OWED_TEXT_BATCH (OWED_TEXT_MAX - OWED_TEXT_MAX / 8)
+#define OWED_TEXT_MAX (3 * 1024 * 1024)
 
 enum query {
 	Q_BEGIN,

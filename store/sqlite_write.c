@@ -709,7 +709,7 @@ fts_owe(struct store_sqlite *s, int64_t id, const struct store_prepared *p,
 	 * read it back (a transaction of pages of 10,000 records).
 	 */
 	if (s->fts_owed >= FTS_TRAIL_RECORDS ||
-	    s->owed.text.len >= OWED_TEXT_BATCH)
+	    s->owed.text.len >= OWED_TEXT_MAX / 2)
 		return fts_settle(s, 1, cause);
 	return 0;
 }

@@ -31,7 +31,7 @@
 #include "testlib.h"
 
 /*
- * More records than two of the writer's trailing batches (800-1,500), in pages
+ * More records than two of the writer's trailing batches (1,300-1,500), in pages
  * of 100: the index is written within the run and at its end.
  */
 static struct server srv;
