@@ -409,6 +409,34 @@ fail:
 	return -1;
 }
 
+/* The records fts_pending lists into the index (see store_sqlite_open). */
+static void
+fts_catch_up_at_open(struct store_sqlite *s)
+{
+	sqlite3_stmt *st = s->q[Q_FTS_OWED_COUNT];
+	char	     *cause = NULL;
+	int64_t	      owed;
+
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		(void)q_fail(s, Q_FTS_OWED_COUNT, &cause);
+		goto fail;
+	}
+	owed = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	s->fts_owed = owed;
+	if (owed == 0)
+		return;
+	if (store_sqlite_fts_catch_up(s, &cause) == -1)
+		goto fail;
+	log_info("event=search_index_caught_up path=%s records=%lld",
+	    log_q(s->path), (long long)owed);
+	return;
+fail:
+	log_warn("event=search_index_catch_up_error path=%s cause=%s",
+	    log_q(s->path), log_q(cause));
+	free(cause);
+}
+
 void *
 store_sqlite_open(const char *path, int flags, char **cause)
 {
@@ -560,6 +588,13 @@ store_sqlite_open(const char *path, int flags, char **cause)
 			goto fail;
 		}
 	}
+	/*
+	 * A page writer killed mid-run left its last batch out of the
+	 * full-text index until a run ended: the next one catches it up.
+	 * Failing that (the file busy), the next run's end does.
+	 */
+	if ((flags & STORE_TRAIL) && !(flags & STORE_RDONLY))
+		fts_catch_up_at_open(s);
 	return s;
 fail:
 	store_sqlite_close(s);

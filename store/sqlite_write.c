@@ -988,7 +988,12 @@ fail:
 int
 store_sqlite_fts_catch_up(struct store_sqlite *s, char **cause)
 {
-	if (s->fts_owed == 0 || !sqlite3_get_autocommit(s->db))
+	if (!sqlite3_get_autocommit(s->db))
+		return 0;
+	/* Unknown (a connection just opened): counted before a BEGIN. */
+	if (fts_count(s, cause) == -1)
+		return -1;
+	if (s->fts_owed == 0)
 		return 0;
 	if (q_exec(s, Q_BEGIN, cause) == -1)
 		return -1;

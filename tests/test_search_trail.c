@@ -4,10 +4,13 @@
  * ends: a search right after a harvest, after an update and after a
  * deletion finds exactly the records whose text holds the words, as an
  * index built afresh by SQLite's own unicode61 from the content says, and
- * the index holds exactly the terms of the content.  The real CLI harvests
- * the real test server into a real SQLite file.
+ * the index holds exactly the terms of the content.  A harvest killed
+ * mid-run leaves its last batch owed, which the page writer's connection
+ * indexes when it next opens.  The real CLI harvests the real test server
+ * into a real SQLite file.
  */
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,16 +19,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
 
 #include "util.h"
+#include "store.h"
 
 #include "testlib.h"
 
 /*
- * More records than two of the writer's trailing batches (1,500), in pages
+ * More records than two of the writer's trailing batches (1,300-1,500), in pages
  * of 100: the index is written within the run and at its end.
  */
 static struct server srv;
@@ -262,11 +268,119 @@ test_search_after_harvest_update_delete(void **state)
 	free(db);
 }
 
+/* Records in db, and the rows of its fts_pending; 0 while it has none. */
+static int
+progress(const char *db, long long *records, long long *owed)
+{
+	sqlite3 *h;
+	int	 ok = 0;
+
+	*records = *owed = 0;
+	if (access(db, F_OK) != 0)
+		return 0;
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		sqlite3_close(h);
+		return 0;
+	}
+	sqlite3_busy_timeout(h, 5000);
+	if (sqlite3_exec(h, "SELECT 1 FROM fts_pending", NULL, NULL, NULL) ==
+	    SQLITE_OK) {
+		*records = q_int(h, "SELECT count(*) FROM record");
+		*owed = q_int(h, "SELECT count(*) FROM fts_pending");
+		ok = 1;
+	}
+	sqlite3_close(h);
+	return ok;
+}
+
+/*
+ * SIGKILL mid-harvest, once a batch is indexed and the next is owed: the
+ * killed run ends nothing, so its owed batch stays out of searches until
+ * the page writer's connection opens again, which indexes it (at the next
+ * harvest's or the daemon's start): then every record is found.
+ */
+static void
+test_killed_harvest_caught_up_at_open(void **state)
+{
+	struct server slow;
+	struct store *st;
+	sqlite3	     *h;
+	sqlite3_stmt *q;
+	char	     *db, *cmd, *cause = NULL, *term, id[64];
+	pid_t	      pid;
+	long long     records = 0, owed = 0, last;
+	int	      i;
+
+	/* 4,000 records at 100 a page, 100 ms a page: 4 s or more. */
+	start_server(&slow, "trail-slow.port",
+	    "--records 4000 --page-size 100 --deleted-every 0 --seed 12 "
+	    "--delay-ms 100");
+	db = path("killed.db");
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		xasprintf(&cmd,
+		    "exec %s/oaiharvest harvest --db %s "
+		    "--url http://127.0.0.1:%d/oai --source killed "
+		    "2>/dev/null",
+		    bindir, db, slow.port);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	/* Past a first batch, some of the next owed: at most 60 s. */
+	for (i = 0; i < 1200; i++) {
+		if (progress(db, &records, &owed) && records > 1700 &&
+		    records < 3500 && owed > 0)
+			break;
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			fail_msg("the harvest ended before it was killed");
+		usleep(50 * 1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	stop_server(&slow);
+	if (!progress(db, &records, &owed) || owed == 0 || records < 1700 ||
+	    records >= 4000)
+		fail_msg("killed at %lld records, %lld owed: not mid-run",
+		    records, owed);
+	print_message(
+	    "killed at %lld records, %lld owed the index\n", records, owed);
+
+	/* The page writer's connection opens (as at a harvest's start). */
+	if ((st = store_open(db, STORE_TRAIL, &cause)) == NULL)
+		fail_msg("open: %s", cause);
+	store_close(st);
+
+	h = open_ref(db);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM h.record"), records);
+	assert_index_exact(h);
+	/* The last record written, and one in the indexed batch, are found. */
+	last = q_int(h, "SELECT max(id) FROM h.record");
+	assert_true(last > 0);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(sqlite3_prepare_v2(h,
+				     "SELECT identifier FROM h.record"
+				     " WHERE id = ?1",
+				     -1, &q, NULL),
+		    SQLITE_OK);
+		sqlite3_bind_int64(q, 1, i == 0 ? last : 17);
+		assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+		snprintf(id, sizeof(id), "%s", sqlite3_column_text(q, 0));
+		sqlite3_finalize(q);
+		term = rare_title_term(h, id);
+		assert_true(search_exact(h, db, term, id));
+		free(term);
+	}
+	sqlite3_close(h);
+	free(db);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_search_after_harvest_update_delete),
+		cmocka_unit_test(test_killed_harvest_caught_up_at_open),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
