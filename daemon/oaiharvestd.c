@@ -68,6 +68,7 @@ static void  on_signal(evutil_socket_t, short, void *);
 static void  on_watchdog(evutil_socket_t, short, void *);
 static void  raise_nofile(void);
 static char *database_path(const struct conf *);
+static int   database_is_uri(const char *);
 
 static unsigned int rand_state;
 
@@ -743,8 +744,12 @@ check_files(const struct conf *c, char **cause)
 	int	    line;
 
 	db = database_path(c);
-	/* SQLite makes its -wal and -shm files beside the database. */
-	if (check_writable(db, 1, &why) == -1)
+	/*
+	 * SQLite makes its -wal and -shm files beside the database; a
+	 * database server's URI names no file (its server is asked at
+	 * start).
+	 */
+	if (!database_is_uri(db) && check_writable(db, 1, &why) == -1)
 		key = "database";
 	else if (c->changes_log != NULL &&
 	    check_writable(c->changes_log, 0, &why) == -1)
@@ -924,6 +929,14 @@ database_path(const struct conf *c)
 		return p;
 	}
 	return xstrdup(c->database);
+}
+
+/* A database server's URI (postgresql://, postgres://), not a file. */
+static int
+database_is_uri(const char *db)
+{
+	return strncmp(db, "postgresql://", 13) == 0 ||
+	    strncmp(db, "postgres://", 11) == 0;
 }
 
 static void
@@ -1112,7 +1125,7 @@ main(int argc, char **argv)
 	http_count_records(d.http);
 	log_info("event=started version=%s config=%s database=%s "
 		 "sources=%zu max_concurrent=%lld",
-	    OH_VERSION, log_q(path), log_q(d.db_path), d.conf->nsources,
+	    OH_VERSION, log_q(path), log_qurl(d.db_path), d.conf->nsources,
 	    d.conf->max_concurrent);
 	notify_send("READY=1");
 	status(&d);
