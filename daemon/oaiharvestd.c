@@ -69,6 +69,7 @@ static void  on_watchdog(evutil_socket_t, short, void *);
 static void  raise_nofile(void);
 static char *database_path(const struct conf *);
 static int   database_is_uri(const char *);
+static char *database_shown(const char *);
 
 static unsigned int rand_state;
 
@@ -931,6 +932,23 @@ database_path(const struct conf *c)
 	return xstrdup(c->database);
 }
 
+/*
+ * The database as logs show it: a URI without the password of its userinfo
+ * (url_redact()) nor any parameters (libpq takes password=... there too).
+ */
+static char *
+database_shown(const char *db)
+{
+	char *shown, *cut, *q;
+
+	shown = url_redact(db);
+	if (!database_is_uri(db) || (q = strchr(shown, '?')) == NULL)
+		return shown;
+	xasprintf(&cut, "%.*s?***", (int)(q - shown), shown);
+	free(shown);
+	return cut;
+}
+
 /* A database server's URI (postgresql://, postgres://), not a file. */
 static int
 database_is_uri(const char *db)
@@ -987,7 +1005,7 @@ main(int argc, char **argv)
 	struct dsource	       *s;
 	struct timeval		tv;
 	const char	       *path = CONF_DEFAULT_PATH;
-	char		       *cause = NULL;
+	char		       *cause = NULL, *shown;
 	long long		wd;
 	int			ch, test = 0, verbose = 0;
 
@@ -1123,10 +1141,12 @@ main(int argc, char **argv)
 		return 1;
 	}
 	http_count_records(d.http);
+	shown = database_shown(d.db_path);
 	log_info("event=started version=%s config=%s database=%s "
 		 "sources=%zu max_concurrent=%lld",
-	    OH_VERSION, log_q(path), log_qurl(d.db_path), d.conf->nsources,
+	    OH_VERSION, log_q(path), log_q(shown), d.conf->nsources,
 	    d.conf->max_concurrent);
+	free(shown);
 	notify_send("READY=1");
 	status(&d);
 

@@ -254,6 +254,50 @@ test_daemon_harvest(void **state)
 	free(uri);
 }
 
+/*
+ * libpq takes the password as a parameter too: the started line shows
+ * the URI without its parameters.  The daemon harvests nothing (no
+ * source due) and stops.
+ */
+static void
+test_password_parameter(void **state)
+{
+	char   *uri, *conf, *cf, *lf, *log = NULL;
+	int64_t t0;
+	int	started = 0;
+
+	uri = pg_database();
+	xasprintf(&conf,
+	    "[global]\ndatabase = %s?password=" SECRET
+	    "&connect_timeout=5\n\n[source one]\n"
+	    "url = http://127.0.0.1:%d/oai\ninterval = 1h\n",
+	    uri, srv.port);
+	save("qp.conf", conf);
+	cf = path("qp.conf");
+	lf = path("qp.log");
+	start_daemon(cf, lf);
+	for (t0 = mono_ms(); mono_ms() - t0 < 30000; usleep(100 * 1000)) {
+		free(log);
+		log = read_tmp("qp.log");
+		if ((started = strstr(log, "event=started") != NULL) ||
+		    waitpid(dpid, NULL, WNOHANG) == dpid)
+			break;
+	}
+	if (!started)
+		fail_msg("no event=started; its log:\n%s", log);
+	stop_daemon();
+	free(log);
+	log = read_tmp("qp.log");
+	assert_non_null(strstr(log, "/oh_"));
+	assert_non_null(strstr(log, "?***\""));
+	assert_null(strstr(log, SECRET));
+	free(log);
+	free(lf);
+	free(cf);
+	free(conf);
+	free(uri);
+}
+
 static int
 group_setup(void **state)
 {
@@ -287,6 +331,7 @@ main(void)
 		cmocka_unit_test(test_check_uri),
 		cmocka_unit_test(test_no_database),
 		cmocka_unit_test_teardown(test_daemon_harvest, kill_daemon),
+		cmocka_unit_test_teardown(test_password_parameter, kill_daemon),
 	};
 
 	return cmocka_run_group_tests_name(
