@@ -68,6 +68,8 @@ static void  on_signal(evutil_socket_t, short, void *);
 static void  on_watchdog(evutil_socket_t, short, void *);
 static void  raise_nofile(void);
 static char *database_path(const struct conf *);
+static int   database_is_uri(const char *);
+static char *database_shown(const char *);
 
 static unsigned int rand_state;
 
@@ -773,8 +775,12 @@ check_files(const struct conf *c, char **cause)
 	int	    line;
 
 	db = database_path(c);
-	/* SQLite makes its -wal and -shm files beside the database. */
-	if (check_writable(db, 1, &why) == -1)
+	/*
+	 * SQLite makes its -wal and -shm files beside the database; a
+	 * database server's URI names no file (its server is asked at
+	 * start).
+	 */
+	if (!database_is_uri(db) && check_writable(db, 1, &why) == -1)
 		key = "database";
 	else if (c->changes_log != NULL &&
 	    check_writable(c->changes_log, 0, &why) == -1)
@@ -956,6 +962,31 @@ database_path(const struct conf *c)
 	return xstrdup(c->database);
 }
 
+/*
+ * The database as logs show it: a URI without the password of its userinfo
+ * (url_redact()) nor any parameters (libpq takes password=... there too).
+ */
+static char *
+database_shown(const char *db)
+{
+	char *shown, *cut, *q;
+
+	shown = url_redact(db);
+	if (!database_is_uri(db) || (q = strchr(shown, '?')) == NULL)
+		return shown;
+	xasprintf(&cut, "%.*s?***", (int)(q - shown), shown);
+	free(shown);
+	return cut;
+}
+
+/* A database server's URI (postgresql://, postgres://), not a file. */
+static int
+database_is_uri(const char *db)
+{
+	return strncmp(db, "postgresql://", 13) == 0 ||
+	    strncmp(db, "postgres://", 11) == 0;
+}
+
 static void
 usage(int help)
 {
@@ -1004,7 +1035,7 @@ main(int argc, char **argv)
 	struct dsource	       *s;
 	struct timeval		tv;
 	const char	       *path = CONF_DEFAULT_PATH;
-	char		       *cause = NULL;
+	char		       *cause = NULL, *shown;
 	long long		wd;
 	int			ch, test = 0, verbose = 0;
 
@@ -1141,10 +1172,12 @@ main(int argc, char **argv)
 		return 1;
 	}
 	http_count_records(d.http);
+	shown = database_shown(d.db_path);
 	log_info("event=started version=%s config=%s database=%s "
 		 "sources=%zu max_concurrent=%lld",
-	    OH_VERSION, log_q(path), log_q(d.db_path), d.conf->nsources,
+	    OH_VERSION, log_q(path), log_q(shown), d.conf->nsources,
 	    d.conf->max_concurrent);
+	free(shown);
 	notify_send("READY=1");
 	status(&d);
 

@@ -209,6 +209,20 @@ static const char *const migrations[] = {
 	"  at text NOT NULL"
 	");"
 	"CREATE INDEX reject_source ON reject (source_id, identifier);",
+	/*
+	 * 1 -> 2: leases, for several daemons on one database (SQLite's
+	 * version 9; pg_lease.c).  Times in ms since the epoch, by the
+	 * server's clock.
+	 */
+	"CREATE TABLE lease ("
+	"  host text PRIMARY KEY, holder text, node text,"
+	"  gen bigint NOT NULL DEFAULT 0,"
+	"  expires_ms bigint NOT NULL DEFAULT 0,"
+	"  next_ms bigint NOT NULL DEFAULT 0);"
+	"CREATE INDEX lease_holder ON lease (holder);"
+	"CREATE TABLE node ("
+	"  id text PRIMARY KEY, name text NOT NULL,"
+	"  started_ms bigint NOT NULL, expires_ms bigint NOT NULL);",
 };
 
 /*
@@ -481,6 +495,51 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	    " SELECT count(*) FROM r" },
 	[PQ_DROP_SOURCE] = { "delete source",
 	    "DELETE FROM source WHERE id = $1" },
+
+/* The server's clock in ms since the epoch: one for every daemon. */
+#define NOW_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+	/* Leases (pg_lease.c), each its own transaction but the check. */
+	[PQ_LEASE_ENSURE] = { "lease row",
+	    "INSERT INTO lease (host) VALUES ($1)"
+	    " ON CONFLICT (host) DO NOTHING" },
+	/* None: another daemon takes it, or a page of its holder commits. */
+	[PQ_LEASE_PICK] = { "lease pick",
+	    "SELECT holder, expires_ms FROM lease WHERE host = $1"
+	    " FOR UPDATE SKIP LOCKED" },
+	/* Free, expired or ours: ours now; a new holder, one more gen. */
+	[PQ_LEASE_TAKE] = { "lease take",
+	    "UPDATE lease SET holder = $2, node = $3,"
+	    " gen = CASE WHEN holder = $2 THEN gen ELSE gen + 1 END,"
+	    " expires_ms = " NOW_MS " + $4"
+	    " WHERE host = $1 AND (holder IS NULL OR holder = $2"
+	    " OR expires_ms <= " NOW_MS ")"
+	    " RETURNING gen, expires_ms, next_ms" },
+	[PQ_LEASE_RENEW] = { "lease renew",
+	    "UPDATE lease SET expires_ms = " NOW_MS " + $2, node = $3"
+	    " WHERE holder = $1 RETURNING host, gen" },
+	[PQ_LEASE_NODE] = { "lease node",
+	    "INSERT INTO node (id, name, started_ms, expires_ms)"
+	    " VALUES ($1, $2, " NOW_MS ", " NOW_MS " + $3)"
+	    " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+	    " expires_ms = excluded.expires_ms" },
+	[PQ_LEASE_NODE_GC] = { "lease node gc",
+	    "DELETE FROM node WHERE expires_ms < " NOW_MS },
+	[PQ_LEASE_RELEASE] = { "lease release",
+	    "UPDATE lease SET holder = NULL, node = NULL, expires_ms = 0,"
+	    " next_ms = greatest(next_ms, $3)"
+	    " WHERE holder = $1 AND ($2::text IS NULL OR host = $2)" },
+	[PQ_LEASE_NODE_DEL] = { "lease node delete",
+	    "DELETE FROM node WHERE id = $1" },
+	/* FOR SHARE: a takeover waits for (skips) the page's commit. */
+	[PQ_LEASE_HELD] = { "lease check",
+	    "SELECT 1 FROM lease WHERE host = $1 AND gen = $2"
+	    " AND expires_ms > " NOW_MS " FOR SHARE" },
+	[PQ_LEASE_LIST] = { "leases",
+	    "SELECT host, holder, node, gen, expires_ms, next_ms, " NOW_MS
+	    " FROM lease ORDER BY host" },
+	[PQ_LEASE_NODES] = { "lease nodes",
+	    "SELECT count(*) FROM node WHERE expires_ms > " NOW_MS },
+#undef NOW_MS
 };
 
 /* Parameters */
@@ -1392,4 +1451,10 @@ const struct store_ops store_pg_ops = {
 	.source_move = store_pg_source_move,
 	.source_reset = store_pg_source_reset,
 	.source_drop = store_pg_source_drop,
+	.lease_take = store_pg_lease_take,
+	.lease_renew = store_pg_lease_renew,
+	.lease_release = store_pg_lease_release,
+	.lease_held = store_pg_lease_held,
+	.leases = store_pg_leases,
+	.lease_nodes = store_pg_lease_nodes,
 };

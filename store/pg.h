@@ -71,6 +71,17 @@ enum pg_query {
 	PQ_DROP_CHANGES,
 	PQ_DROP_RECORDS,
 	PQ_DROP_SOURCE,
+	PQ_LEASE_ENSURE,
+	PQ_LEASE_PICK,
+	PQ_LEASE_TAKE,
+	PQ_LEASE_RENEW,
+	PQ_LEASE_NODE,
+	PQ_LEASE_NODE_GC,
+	PQ_LEASE_RELEASE,
+	PQ_LEASE_NODE_DEL,
+	PQ_LEASE_HELD,
+	PQ_LEASE_LIST,
+	PQ_LEASE_NODES,
 	PQ_COUNT
 };
 
@@ -174,6 +185,18 @@ pg_col(PGresult *r, int row, int c)
 	return PQgetisnull(r, row, c) ? NULL : PQgetvalue(r, row, c);
 }
 long long pg_ll(PGresult *, int row, int col, long long dflt);
+
+/* pg_lease.c */
+int store_pg_lease_take(void *, const char *, const char *, const char *,
+    long long, struct store_lease_grant *, char **);
+int store_pg_lease_renew(void *, const char *, const char *, long long,
+    int (*)(void *, const char *, int64_t), void *, char **);
+int store_pg_lease_release(
+    void *, const char *, const char *, int64_t, char **);
+int store_pg_lease_held(void *, const char *, int64_t, char **);
+int store_pg_leases(
+    void *, int (*)(void *, const struct store_lease *), void *, char **);
+int store_pg_lease_nodes(void *, char **);
 
 /* pg_write.c */
 int  store_pg_begin(void *, char **);

@@ -60,6 +60,43 @@ setup(void **state)
 	return 0;
 }
 
+/* tests/testlib.c */
+const char *pg_start(void);
+char	   *pg_database(void);
+void	    pg_stop(void);
+
+/* The same on a fresh PostgreSQL database: two connections to it. */
+static int
+setup_pg(void **state)
+{
+	struct fx *f;
+
+	f = xcalloc(1, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/oh-lease-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	f->path = pg_database();
+	if ((f->a = store_open(f->path, 0, CAUSE)) == NULL ||
+	    (f->b = store_open(f->path, 0, CAUSE)) == NULL)
+		fail_msg("store_open: %s", cause_);
+	*state = f;
+	return 0;
+}
+
+static int
+group_setup(void **state)
+{
+	pg_start();
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	pg_stop();
+	return 0;
+}
+
 static int
 teardown(void **state)
 {
@@ -288,6 +325,30 @@ test_held_needs_transaction(void **state)
 	free(c);
 }
 
+/*
+ * A page transaction that checked its lease (and has not committed) keeps
+ * the host from another daemon even past the lease's expiry: the check
+ * holds until the commit, and after it the take goes through.
+ */
+static void
+test_take_skips_a_checked_page(void **state)
+{
+	struct fx		*f = *state;
+	struct store_lease_grant g;
+
+	assert_int_equal(
+	    store_lease_take(f->a, HOST_A, "node-a", "a", 300, &g, CAUSE), 1);
+	CHECK(store_begin(f->a, CAUSE));
+	assert_int_equal(store_lease_held(f->a, HOST_A, 1, CAUSE), 1);
+	usleep(450 * 1000);
+	assert_int_equal(
+	    store_lease_take(f->b, HOST_A, "node-b", "b", 5000, &g, CAUSE), 0);
+	CHECK(store_commit(f->a, CAUSE));
+	assert_int_equal(
+	    store_lease_take(f->b, HOST_A, "node-b", "b", 5000, &g, CAUSE), 1);
+	assert_int_equal(g.gen, 2);
+}
+
 /* The page writer */
 
 struct done {
@@ -502,20 +563,25 @@ test_outbox_fenced(void **state)
 	assert_int_equal(cursor(f->a, "nats"), 30);
 }
 
+/* A case once per backend: on SQLite, then on PostgreSQL. */
+#define BOTH(t) \
+	cmocka_unit_test_setup_teardown(t, setup, teardown), \
+	{ \
+#t "/pg", t, setup_pg, teardown, NULL \
+	}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(
-		    test_take_and_refuse, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_expire_and_take_over, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_renew_keeps, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_release_next, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_held_needs_transaction, setup, teardown),
+		BOTH(test_take_and_refuse),
+		BOTH(test_expire_and_take_over),
+		BOTH(test_renew_keeps),
+		BOTH(test_release_next),
+		BOTH(test_held_needs_transaction),
+		/* SQLite: the page holds the write lock; the take is busy. */
+		{ "test_take_skips_a_checked_page/pg",
+		    test_take_skips_a_checked_page, setup_pg, teardown, NULL },
 		cmocka_unit_test_setup_teardown(
 		    test_pages_fenced, setup, teardown),
 		cmocka_unit_test_setup_teardown(
@@ -523,5 +589,5 @@ main(void)
 	};
 
 	log_init(LOG_LVL_ERR);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -8,7 +8,9 @@
  * (the servers' --trace of each request's start and end), nor less than
  * the delay between two.  A second test stops a daemon (SIGSTOP) past its
  * lease while another takes its host over: nothing it writes after SIGCONT
- * lands, and nothing is doubled.
+ * lands, and nothing is doubled.  The first test runs again with the
+ * three daemons on one database of a private PostgreSQL cluster
+ * (tests/testlib.c's pg_start()).
  */
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -25,6 +27,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "testlib.h"
@@ -42,6 +45,13 @@
 static struct server srv[NHOSTS];
 static pid_t	     dpid[NDAEMONS];
 static char	    *db_file;
+/* Not NULL: the daemons share this PostgreSQL database, not db_file. */
+static char *pg_uri;
+
+/* tests/testlib.c */
+const char *pg_start(void);
+char	   *pg_database(void);
+void	    pg_stop(void);
 
 static int
 setup(void **state)
@@ -51,6 +61,7 @@ setup(void **state)
 
 	if (testlib_setup() == -1)
 		return -1;
+	pg_start();
 	db_file = path("multi.db");
 	for (i = 0; i < NHOSTS; i++) {
 		xasprintf(&trace, "%s/trace%d", tmpdir, i);
@@ -101,6 +112,8 @@ teardown(void **state)
 	for (i = 0; i < NHOSTS; i++)
 		stop_server(&srv[i]);
 	free(db_file);
+	free(pg_uri);
+	pg_stop();
 	testlib_teardown();
 	return 0;
 }
@@ -170,6 +183,26 @@ stop_daemon(int n)
 	fail_msg("daemon %d did not stop within 15 s", n);
 }
 
+/* A number from the PostgreSQL database (-1 when it cannot be read yet). */
+static long long
+pg_int(const char *sql)
+{
+	PGconn	 *c;
+	PGresult *r;
+	long long v = -1;
+
+	c = PQconnectdb(pg_uri);
+	if (PQstatus(c) == CONNECTION_OK) {
+		r = PQexec(c, sql);
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+		    !PQgetisnull(r, 0, 0))
+			v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		PQclear(r);
+	}
+	PQfinish(c);
+	return v;
+}
+
 /* A number from the database (-1 when it cannot be read yet). */
 static long long
 db_int(const char *sql)
@@ -178,6 +211,8 @@ db_int(const char *sql)
 	sqlite3_stmt *st;
 	long long     v = -1;
 
+	if (pg_uri != NULL)
+		return pg_int(sql);
 	if (sqlite3_open_v2(db_file, &db, SQLITE_OPEN_READONLY, NULL) !=
 	    SQLITE_OK) {
 		sqlite3_close(db);
@@ -265,14 +300,23 @@ check_changes(int nsources)
 	    db_int("SELECT count(*) FROM change WHERE kind = 'new'"), want);
 	assert_int_equal(db_int("SELECT count(*) FROM (SELECT 1 FROM change"
 				" GROUP BY source_id, prefix, identifier"
-				" HAVING count(*) > 1)"),
+				" HAVING count(*) > 1) x"),
 	    0);
 	assert_int_equal(db_int("SELECT min(seq) FROM change"), 1);
 	assert_int_equal(db_int("SELECT max(seq) FROM change"), want);
 }
 
+/* The database's clock in ms since the epoch, as SQL. */
+static const char *
+now_ms_sql(void)
+{
+	return pg_uri != NULL ?
+	    "(extract(epoch FROM clock_timestamp()) * 1000)::bigint" :
+	    "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+}
+
 static void
-test_three_daemons_one_killed(void **state)
+three_daemons_one_killed(const char *db)
 {
 	struct server st;
 	char	     *body, *q;
@@ -281,7 +325,7 @@ test_three_daemons_one_killed(void **state)
 	int	      i, n, victim_hosts = 0;
 
 	for (i = 0; i < NDAEMONS; i++)
-		write_conf(i, NHOSTS, db_file);
+		write_conf(i, NHOSTS, db);
 	for (i = 0; i < NDAEMONS; i++)
 		start_daemon(i);
 
@@ -291,12 +335,11 @@ test_three_daemons_one_killed(void **state)
 	 */
 	xasprintf(&q,
 	    "SELECT count(*) FROM lease l WHERE l.node = 'n0' AND"
-	    " l.expires_ms > CAST((julianday('now') - 2440587.5)"
-	    " * 86400000 AS INTEGER) AND"
+	    " l.expires_ms > %s AND"
 	    " (SELECT count(*) FROM record r JOIN source s ON"
 	    "  s.id = r.source_id WHERE s.url LIKE l.host || '/%%')"
 	    " BETWEEN 1 AND %d",
-	    PER_HOST * NRECORDS / 2);
+	    now_ms_sql(), PER_HOST * NRECORDS / 2);
 	for (t0 = mono_ms(); mono_ms() - t0 < 60000; usleep(20 * 1000))
 		if ((victim_hosts = (int)db_int(q)) > 0)
 			break;
@@ -347,6 +390,22 @@ test_three_daemons_one_killed(void **state)
 		/* Identify and 15 pages for each of its five sources. */
 		assert_true(n >= PER_HOST * (1 + NRECORDS / PAGE_SIZE));
 	}
+}
+
+static void
+test_three_daemons_one_killed(void **state)
+{
+	three_daemons_one_killed(db_file);
+}
+
+/* The same, the three daemons on one PostgreSQL database. */
+static void
+test_three_daemons_one_killed_pg(void **state)
+{
+	pg_uri = pg_database();
+	three_daemons_one_killed(pg_uri);
+	free(pg_uri);
+	pg_uri = NULL;
 }
 
 /*
@@ -525,6 +584,8 @@ main(void)
 		    test_paused_daemon_fenced, kill_daemons),
 		cmocka_unit_test_teardown(test_cli_beside_daemon, kill_daemons),
 		cmocka_unit_test_teardown(test_reload_gives_back, kill_daemons),
+		cmocka_unit_test_teardown(
+		    test_three_daemons_one_killed_pg, kill_daemons),
 	};
 
 	return cmocka_run_group_tests_name("multi", tests, setup, teardown);

@@ -197,13 +197,13 @@ test_open_schema(void **state)
 	/* Two at once on a new database: it is migrated once. */
 	s = open_store(uri, 0);
 	t = open_store(uri, 0);
-	assert_int_equal(store_schema_version(s), 1);
-	assert_pg(uri, "SELECT version FROM schema_version", "1\n");
+	assert_int_equal(store_schema_version(s), 2);
+	assert_pg(uri, "SELECT version FROM schema_version", "2\n");
 	assert_pg(uri,
 	    "SELECT string_agg(tablename, ',' ORDER BY tablename)"
 	    " FROM pg_tables WHERE schemaname = 'public'",
-	    "change,change_seq,content,dc_element,list_state,outbox,record,"
-	    "record_set,reject,run,schema_version,source\n");
+	    "change,change_seq,content,dc_element,lease,list_state,node,"
+	    "outbox,record,record_set,reject,run,schema_version,source\n");
 	assert_null(store_path(s) == NULL ? "" : NULL);
 	assert_string_equal(store_path(s), uri);
 	assert_int_equal(store_writable(s, &cause), 0);
