@@ -1457,4 +1457,5 @@ const struct store_ops store_pg_ops = {
 	.lease_held = store_pg_lease_held,
 	.leases = store_pg_leases,
 	.lease_nodes = store_pg_lease_nodes,
+	.outbox_set_fenced = store_pg_outbox_set_fenced,
 };

@@ -197,6 +197,8 @@ int store_pg_lease_held(void *, const char *, int64_t, char **);
 int store_pg_leases(
     void *, int (*)(void *, const struct store_lease *), void *, char **);
 int store_pg_lease_nodes(void *, char **);
+int store_pg_outbox_set_fenced(
+    void *, const char *, int64_t, const char *, int64_t, char **);
 
 /* pg_write.c */
 int  store_pg_begin(void *, char **);

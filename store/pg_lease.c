@@ -238,3 +238,37 @@ store_pg_lease_nodes(void *be, char **cause)
 	PQclear(r);
 	return n;
 }
+
+/*
+ * The outbox cursor name moved to seq, only while lease (e.g. "feed:nats")
+ * is still of generation gen and not expired, in one transaction: the
+ * check's FOR SHARE holds the lease row to the commit, so that no takeover
+ * comes between.  1: moved, 0: the lease is not (or no longer) ours.
+ */
+int
+store_pg_outbox_set_fenced(void *be, const char *name, int64_t seq,
+    const char *lease, int64_t gen, char **cause)
+{
+	struct store_pg *s = be;
+	struct pg_params p;
+	PGresult	*r;
+	int		 n;
+
+	if (lease_begin(s, cause) == -1)
+		return -1;
+	pgp_init(&p);
+	pgp_text(&p, lease);
+	pgp_int(&p, (long long)gen);
+	if ((r = pg_exec(s, PQ_LEASE_HELD, &p, cause)) == NULL)
+		return lease_rollback(s);
+	n = PQntuples(r);
+	PQclear(r);
+	if (n == 0)
+		return lease_commit(s, cause) == -1 ? -1 : 0;
+	pgp_init(&p);
+	pgp_text(&p, name);
+	pgp_int(&p, (long long)seq);
+	if (lease_exec(s, PQ_OUTBOX_SET, &p, cause) == -1)
+		return lease_rollback(s);
+	return lease_commit(s, cause) == -1 ? -1 : 1;
+}

@@ -584,8 +584,7 @@ main(void)
 		    test_take_skips_a_checked_page, setup_pg, teardown, NULL },
 		cmocka_unit_test_setup_teardown(
 		    test_pages_fenced, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_outbox_fenced, setup, teardown),
+		BOTH(test_outbox_fenced),
 	};
 
 	log_init(LOG_LVL_ERR);
