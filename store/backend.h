@@ -95,6 +95,14 @@ struct store_ops {
 	 */
 	int (*put)(void *, int64_t, int64_t, const struct store_record *,
 	    enum store_change *, char **);
+	/*
+	 * May be NULL.  In a page transaction, before its puts: the
+	 * identifiers (borrowed) of the page's records, of one source and
+	 * prefix, so that the backend looks them up at once.  A put of
+	 * another record must still work.
+	 */
+	int (*put_prefetch)(void *, int64_t, const char *, const char *const *,
+	    size_t, char **);
 	/* In a page transaction; raw (raw_len bytes) borrowed. */
 	int (*reject)(void *, int64_t, int64_t, const char *, const char *,
 	    const char *, const char *, const char *, size_t, int, char **);

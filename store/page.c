@@ -364,6 +364,45 @@ lease_fence(struct store *s, const struct store_page *p, char **cause)
 	return 1;
 }
 
+/* A page's identifiers, for a backend that looks them up at once. */
+struct ids_ctx {
+	char **ids;
+	size_t n, cap;
+};
+
+static int
+item_id(void *arg, const struct store_record *r)
+{
+	struct ids_ctx *c = arg;
+
+	if (r->identifier == NULL)
+		return 0;
+	if (c->n == c->cap) {
+		c->cap = c->cap == 0 ? 128 : c->cap * 2;
+		c->ids = xreallocarray(c->ids, c->cap, sizeof(*c->ids));
+	}
+	c->ids[c->n++] = xstrdup(r->identifier);
+	return 0;
+}
+
+static int
+prefetch(struct store *s, struct store_page *p, char **cause)
+{
+	struct ids_ctx c;
+	size_t	       i;
+	int	       rc;
+
+	memset(&c, 0, sizeof(c));
+	rc = spool_replay(p->spool, item_id, &c, cause);
+	if (rc == 0)
+		rc = store_put_prefetch(s, p->source, p->prefix,
+		    (const char *const *)c.ids, c.n, cause);
+	for (i = 0; i < c.n; i++)
+		free(c.ids[i]);
+	free(c.ids);
+	return rc;
+}
+
 /* A list page's records, rejects and checkpoint, inside a transaction. */
 static int
 write_list_page(struct store *s, struct item *it, char **cause)
@@ -375,6 +414,9 @@ write_list_page(struct store *s, struct item *it, char **cause)
 	memset(&c, 0, sizeof(c));
 	c.s = s;
 	c.it = it;
+	if (p->spool != NULL && store_put_prefetches(s) &&
+	    prefetch(s, p, cause) == -1)
+		return -1;
 	if (p->spool != NULL &&
 	    spool_replay(p->spool, item_put, &c, cause) == -1) {
 		if (*cause == NULL)

@@ -236,6 +236,26 @@ static const char *const migrations[] = {
 	FTS_COL(a, "A") \
 	" || " FTS_COL(b, "B") " || " FTS_COL(c, "C") " || " FTS_COL(d, "D")
 
+/*
+ * A new record with its content and set rows, in one statement: no row
+ * back when (source, prefix, identifier) is known and on_conflict says
+ * DO NOTHING.
+ */
+#define RECORD_INSERT(on_conflict) \
+	"WITH r AS (INSERT INTO record (source_id, prefix, identifier," \
+	" datestamp, deleted, hash, sets, first_seen, last_seen)" \
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)" on_conflict \
+	" RETURNING id)," \
+	" c AS (INSERT INTO content (record_id, dc, xml, fts)" \
+	" SELECT id, $9, $10, " FTS_DOC("$11", "$12", "$13", \
+	    "$14") " FROM r WHERE $9::text IS NOT NULL)," \
+		   " t AS (INSERT INTO record_set (setspec, record_id, " \
+		   "position)" \
+		   " SELECT j.v, r.id, j.o - 1 FROM r," \
+		   " jsonb_array_elements_text($7::text::jsonb)" \
+		   " WITH ORDINALITY AS j (v, o))" \
+		   " SELECT id FROM r"
+
 /* The columns export_row() (pg_query.c) reads, and their joins. */
 #define EXPORT_COLS \
 	"r.id, s.name, r.identifier, r.prefix, r.datestamp, r.deleted," \
@@ -276,28 +296,28 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	    "SELECT id, started, ended, status, pages, records, new, updated,"
 	    " deleted, unchanged, bytes, error FROM run"
 	    " WHERE source_id = $1 ORDER BY id DESC LIMIT 1" },
-	/*
-	 * A new record with its content and set rows, in one statement:
-	 * no row back when (source, prefix, identifier) is known.
-	 */
 	[PQ_RECORD_ADD] = { "insert record",
-	    "WITH r AS (INSERT INTO record (source_id, prefix, identifier,"
-	    " datestamp, deleted, hash, sets, first_seen, last_seen)"
-	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
-	    " ON CONFLICT (source_id, prefix, identifier) DO NOTHING"
-	    " RETURNING id),"
-	    " c AS (INSERT INTO content (record_id, dc, xml, fts)"
-	    " SELECT id, $9, $10, " FTS_DOC("$11", "$12", "$13",
-		"$14") " FROM r WHERE $9::text IS NOT NULL),"
-		       " t AS (INSERT INTO record_set (setspec, record_id, "
-		       "position)"
-		       " SELECT j.v, r.id, j.o - 1 FROM r,"
-		       " jsonb_array_elements_text($7::text::jsonb)"
-		       " WITH ORDINALITY AS j (v, o))"
-		       " SELECT id FROM r" },
+	    RECORD_INSERT(" ON CONFLICT (source_id, prefix, identifier)"
+			  " DO NOTHING") },
 	[PQ_RECORD_GET] = { "find record",
 	    "SELECT id, datestamp, deleted, hash, sets FROM record"
 	    " WHERE source_id = $1 AND prefix = $2 AND identifier = $3" },
+	/*
+	 * A record the page's lookup did not find: a conflict (another
+	 * writer's) fails the transaction instead of going unnoticed.
+	 */
+	[PQ_RECORD_NEW] = { "insert new record", RECORD_INSERT("") },
+	/*
+	 * A page's records ($3: a JSON array of identifiers), each by the
+	 * key (LATERAL ... LIMIT 1: a plan made on an empty table would
+	 * scan it for an IN list).
+	 */
+	[PQ_RECORD_FIND] = { "find records",
+	    "SELECT r.id, r.datestamp, r.deleted, r.hash, r.sets, j.v"
+	    " FROM jsonb_array_elements_text($3::text::jsonb) AS j (v)"
+	    " CROSS JOIN LATERAL (SELECT id, datestamp, deleted, hash, sets"
+	    " FROM record WHERE source_id = $1 AND prefix = $2"
+	    " AND identifier = j.v LIMIT 1) AS r" },
 	[PQ_RECORD_UPDATE] = { "update record",
 	    "UPDATE record SET datestamp = $2, deleted = $3, hash = $4,"
 	    " sets = coalesce($6, sets), last_seen = $5 WHERE id = $1" },
@@ -1428,6 +1448,7 @@ const struct store_ops store_pg_ops = {
 	.commit = store_pg_commit,
 	.rollback = store_pg_rollback,
 	.put = store_pg_put,
+	.put_prefetch = store_pg_put_prefetch,
 	.reject = store_pg_reject,
 	.list_get = store_pg_list_get,
 	.list_checkpoint = store_pg_list_checkpoint,

@@ -33,6 +33,8 @@ enum pg_query {
 	PQ_RUN_LAST,
 	PQ_RECORD_ADD,
 	PQ_RECORD_GET,
+	PQ_RECORD_NEW,
+	PQ_RECORD_FIND,
 	PQ_RECORD_UPDATE,
 	PQ_CONTENT_PUT,
 	PQ_CONTENT_DEL,
@@ -146,6 +148,23 @@ struct store_pg {
 	struct buf fts[4]; /* the full-text columns, punctuation as space */
 	char	   now[32];
 	time_t	   now_t;
+	/*
+	 * A page's records as stored, looked up in one statement before its
+	 * puts (store_pg_put_prefetch()): pf[] sorted by identifier, each
+	 * with its row of pf_res (-1: not stored).
+	 */
+	PGresult     *pf_res;
+	struct pg_pf *pf;
+	size_t	      pf_n;
+	int64_t	      pf_source;
+	char	     *pf_prefix;
+};
+
+struct pg_pf {
+	char *identifier;
+	int   row;  /* of pf_res, -1: not stored */
+	int   dup;  /* listed twice on the page: put one by one */
+	int   used; /* put already */
 };
 
 /* pg.c */
@@ -206,14 +225,16 @@ int  store_pg_commit(void *, char **);
 void store_pg_rollback(void *);
 int  store_pg_put(void *, int64_t, int64_t, const struct store_record *,
      enum store_change *, char **);
-int  store_pg_reject(void *, int64_t, int64_t, const char *, const char *,
-     const char *, const char *, const char *, size_t, int, char **);
-int  store_pg_list_get(void *, int64_t, const char *, const char *,
-     struct store_list_state *, char **);
-int  store_pg_list_checkpoint(void *, int64_t, const char *, const char *,
-     const struct store_list_state *, char **);
-int  store_pg_list_complete(
-     void *, int64_t, const char *, const char *, const char *, char **);
+int  store_pg_put_prefetch(
+     void *, int64_t, const char *, const char *const *, size_t, char **);
+int store_pg_reject(void *, int64_t, int64_t, const char *, const char *,
+    const char *, const char *, const char *, size_t, int, char **);
+int store_pg_list_get(void *, int64_t, const char *, const char *,
+    struct store_list_state *, char **);
+int store_pg_list_checkpoint(void *, int64_t, const char *, const char *,
+    const struct store_list_state *, char **);
+int store_pg_list_complete(
+    void *, int64_t, const char *, const char *, const char *, char **);
 int store_pg_sweep_mark(
     void *, int64_t, const char *, const char *, int64_t, char **);
 int store_pg_sweep_finish(

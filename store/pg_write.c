@@ -39,6 +39,7 @@ static int	   change_add(struct store_pg *, int64_t, int64_t,
 	    const struct store_record *, enum store_change, const char *, char **);
 static int	   changes_flush(struct store_pg *, char **);
 static void	   transaction_end(struct store_pg *);
+static void	   pf_clear(struct store_pg *);
 static const char *record_xml(struct store_pg *, const struct store_record *,
     const struct store_prepared *, size_t *, char **);
 
@@ -69,6 +70,7 @@ transaction_end(struct store_pg *s)
 	s->failed = NULL;
 	buf_reset(&s->changes);
 	s->nchanges = 0;
+	pf_clear(s);
 }
 
 int
@@ -128,6 +130,7 @@ store_pg_write_free(struct store_pg *s)
 {
 	int c;
 
+	pf_clear(s);
 	buf_free(&s->changes);
 	buf_free(&s->oldsets);
 	buf_free(&s->xml);
@@ -213,6 +216,138 @@ content_params(struct store_pg *s, struct pg_params *q,
 	return 0;
 }
 
+/* $1..$14 of PQ_RECORD_ADD and PQ_RECORD_NEW. */
+static int
+add_params(struct store_pg *s, struct pg_params *q, int64_t source,
+    const struct store_record *r, const struct store_prepared *p,
+    const char *now, const char *xml, size_t xml_len, char **cause)
+{
+	pgp_init(q);
+	pgp_int(q, source);
+	pgp_text(q, r->prefix);
+	pgp_text(q, r->identifier);
+	pgp_text(q, r->datestamp);
+	pgp_int(q, r->deleted != 0);
+	pgp_int(q, (long long)p->hash);
+	pgp_textn(q, p->sets_json, p->sets_json_len);
+	pgp_text(q, now);
+	if (p->dc_json != NULL) {
+		if (content_params(s, q, p, xml, xml_len) == -1) {
+			set_cause(cause, "store: put: too long");
+			return -1;
+		}
+	} else
+		while (q->n < 14)
+			pgp_textn(q, NULL, 0);
+	return 0;
+}
+
+/* A page's lookup (see pg.h) */
+
+static int
+pf_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct pg_pf *)a)->identifier,
+	    ((const struct pg_pf *)b)->identifier);
+}
+
+static void
+pf_clear(struct store_pg *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->pf_n; i++)
+		free(s->pf[i].identifier);
+	free(s->pf);
+	s->pf = NULL;
+	s->pf_n = 0;
+	PQclear(s->pf_res);
+	s->pf_res = NULL;
+	free(s->pf_prefix);
+	s->pf_prefix = NULL;
+}
+
+/*
+ * The lookup's entry of r, put only once (a record listed twice on a page
+ * goes one by one: the first put changes what the second finds); NULL
+ * when r goes the slow way.
+ */
+static struct pg_pf *
+pf_find(struct store_pg *s, int64_t source, const struct store_record *r)
+{
+	struct pg_pf key = { 0 }, *e;
+
+	if (s->pf_n == 0 || r->identifier == NULL || source != s->pf_source ||
+	    strcmp(r->prefix, s->pf_prefix) != 0)
+		return NULL;
+	key.identifier = (char *)(uintptr_t)r->identifier;
+	e = bsearch(&key, s->pf, s->pf_n, sizeof(*s->pf), pf_cmp);
+	if (e == NULL || e->dup || e->used)
+		return NULL;
+	return e;
+}
+
+int
+store_pg_put_prefetch(void *be, int64_t source, const char *prefix,
+    const char *const *ids, size_t n, char **cause)
+{
+	struct store_pg *s = be;
+	struct pg_params q;
+	struct pg_pf	 key = { 0 }, *e;
+	struct buf	 b;
+	PGresult	*res;
+	size_t		 i, k;
+	int		 err = 0, row;
+
+	if (need_transaction(s, "prefetch", cause) == -1)
+		return -1;
+	pf_clear(s);
+	if (n == 0 || prefix == NULL)
+		return 0;
+	s->pf = xcalloc(n, sizeof(*s->pf));
+	for (i = k = 0; i < n; i++)
+		if (ids[i] != NULL)
+			s->pf[k++].identifier = xstrdup(ids[i]);
+	s->pf_n = k;
+	qsort(s->pf, s->pf_n, sizeof(*s->pf), pf_cmp);
+	buf_init(&b, SIZE_MAX / 4);
+	for (i = 0; i < s->pf_n; i++) {
+		s->pf[i].row = -1;
+		if (i > 0 &&
+		    strcmp(s->pf[i].identifier, s->pf[i - 1].identifier) == 0)
+			s->pf[i].dup = s->pf[i - 1].dup = 1;
+		err |= buf_addch(&b, i == 0 ? '[' : ',');
+		err |= json_add_string(&b, s->pf[i].identifier, (size_t)-1);
+	}
+	err |= buf_addch(&b, ']');
+	if (err) {
+		buf_free(&b);
+		pf_clear(s);
+		set_cause(cause, "store: prefetch: too long");
+		return -1;
+	}
+	pgp_init(&q);
+	pgp_int(&q, source);
+	pgp_text(&q, prefix);
+	pgp_textn(&q, b.data, b.len);
+	res = pg_exec(s, PQ_RECORD_FIND, &q, cause);
+	buf_free(&b);
+	if (res == NULL) {
+		pf_clear(s);
+		return -1;
+	}
+	for (row = 0; row < PQntuples(res); row++) {
+		key.identifier = PQgetvalue(res, row, 5);
+		if ((e = bsearch(
+			 &key, s->pf, s->pf_n, sizeof(*s->pf), pf_cmp)) != NULL)
+			e->row = row;
+	}
+	s->pf_res = res;
+	s->pf_source = source;
+	s->pf_prefix = xstrdup(prefix);
+	return 0;
+}
+
 /*
  * The transitions, as sqlite_write.c's store_sqlite_put() decides them:
  *	unknown, present	insert				NEW
@@ -232,13 +367,14 @@ store_pg_put(void *be, int64_t source, int64_t run,
 	struct store_prepared	     mine;
 	const struct store_prepared *p = r->prep;
 	struct pg_params	     q;
+	struct pg_pf		    *ent;
 	enum store_change	     change = STORE_UNCHANGED;
 	PGresult		    *res = NULL;
 	const char		    *now, *xml = NULL;
 	uint64_t		     hash, old_hash;
 	size_t			     xml_len = 0;
 	int64_t			     id = 0;
-	int			     deleted, was_deleted, rewrite, i;
+	int deleted, was_deleted, rewrite, i, row = 0, own = 1;
 
 	if (changep != NULL)
 		*changep = STORE_UNCHANGED;
@@ -262,27 +398,36 @@ store_pg_put(void *be, int64_t source, int64_t run,
 		return -1;
 
 	/*
+	 * A record of the page's lookup: no round trip.  A new one goes in
+	 * by a statement that fails the transaction should another writer
+	 * have put it since.
+	 */
+	if ((ent = pf_find(s, source, r)) != NULL) {
+		ent->used = 1;
+		if (ent->row >= 0) {
+			res = s->pf_res;
+			row = ent->row;
+			own = 0;
+			id = pg_ll(res, row, 0, 0);
+			goto known;
+		}
+		if (add_params(s, &q, source, r, p, now, xml, xml_len, cause) ==
+			-1 ||
+		    pg_send(s, PQ_RECORD_NEW, &q, cause) == -1)
+			return -1;
+		change = deleted ? STORE_TOMBSTONE : STORE_NEW;
+		goto changed;
+	}
+
+	/*
 	 * After a new record, insert first (a first harvest); else look
 	 * first (an incremental one), as sqlite_write.c does.
 	 */
 	for (i = 0; i < 2 && id == 0; i++) {
 		if (s->last_new == (i == 0)) {
-			pgp_init(&q);
-			pgp_int(&q, source);
-			pgp_text(&q, r->prefix);
-			pgp_text(&q, r->identifier);
-			pgp_text(&q, r->datestamp);
-			pgp_int(&q, deleted);
-			pgp_int(&q, (long long)hash);
-			pgp_textn(&q, p->sets_json, p->sets_json_len);
-			pgp_text(&q, now);
-			if (p->dc_json != NULL &&
-			    content_params(s, &q, p, xml, xml_len) == -1) {
-				set_cause(cause, "store: put: too long");
+			if (add_params(s, &q, source, r, p, now, xml, xml_len,
+				cause) == -1)
 				return -1;
-			} else if (p->dc_json == NULL)
-				while (q.n < 14)
-					pgp_textn(&q, NULL, 0);
 			if ((res = pg_exec(s, PQ_RECORD_ADD, &q, cause)) ==
 			    NULL)
 				return -1;
@@ -314,29 +459,34 @@ store_pg_put(void *be, int64_t source, int64_t run,
 		    log_q(r->identifier));
 		return -1;
 	}
+known:
 	s->last_new = 0;
 	/*
 	 * A deletion a sweep inferred (r->reason) is dated by our clock:
 	 * never an older copy.
 	 */
-	if (r->reason == NULL && is_stale(pg_col(res, 0, 1), r->datestamp)) {
-		PQclear(res);
+	if (r->reason == NULL && is_stale(pg_col(res, row, 1), r->datestamp)) {
+		if (own)
+			PQclear(res);
 		return 0;
 	}
-	was_deleted = pg_ll(res, 0, 2, 0) != 0;
-	old_hash = (uint64_t)pg_ll(res, 0, 3, 0);
+	was_deleted = pg_ll(res, row, 2, 0) != 0;
+	old_hash = (uint64_t)pg_ll(res, row, 3, 0);
 	rewrite = hash != old_hash || deleted != was_deleted;
 	/* Its set rows go by the sets it had. */
 	buf_reset(&s->oldsets);
 	if (rewrite &&
 	    buf_addstr(&s->oldsets,
-		pg_col(res, 0, 4) != NULL ? pg_col(res, 0, 4) : "[]") == -1) {
-		PQclear(res);
+		pg_col(res, row, 4) != NULL ? pg_col(res, row, 4) : "[]") ==
+		-1) {
+		if (own)
+			PQclear(res);
 		set_cause(cause, "store: put: %s: sets too long",
 		    log_q(r->identifier));
 		return -1;
 	}
-	PQclear(res);
+	if (own)
+		PQclear(res);
 
 	pgp_init(&q);
 	pgp_int(&q, id);

@@ -265,6 +265,21 @@ store_put(struct store *s, int64_t source, int64_t run,
 }
 
 int
+store_put_prefetches(struct store *s)
+{
+	return s->ops->put_prefetch != NULL;
+}
+
+int
+store_put_prefetch(struct store *s, int64_t source, const char *prefix,
+    const char *const *ids, size_t n, char **cause)
+{
+	if (s->ops->put_prefetch == NULL)
+		return 0;
+	return s->ops->put_prefetch(s->be, source, prefix, ids, n, cause);
+}
+
+int
 store_reject(struct store *s, int64_t source, int64_t run, const char *prefix,
     const char *identifier, const char *datestamp, const char *cause_text,
     const char *raw, size_t raw_len, int truncated, char **cause)

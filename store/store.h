@@ -202,6 +202,14 @@ void store_rollback(struct store *);
  */
 int store_put(struct store *, int64_t source, int64_t	     run,
     const struct store_record *, enum store_change *, char **cause);
+/*
+ * Whether the backend looks a page's records up at once (PostgreSQL), and,
+ * inside a page transaction before the page's store_put()s, give it the
+ * identifiers (borrowed) of the page's records (one source and prefix).
+ */
+int store_put_prefetches(struct store *);
+int store_put_prefetch(struct store *, int64_t source, const char *prefix,
+    const char *const *ids, size_t n, char **cause);
 
 /*
  * Per-list state; a list is (source, metadataPrefix, setSpec), setSpec ""

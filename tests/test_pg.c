@@ -398,6 +398,110 @@ test_put_transitions(void **state)
 	free(uri);
 }
 
+/* One record put inside a page transaction already open: its change. */
+static enum store_change
+put_in(struct store *s, int64_t src, int64_t run, const struct store_record *r)
+{
+	enum store_change c = STORE_UNCHANGED;
+	char		 *cause = NULL;
+
+	if (store_put(s, src, run, r, &c, &cause) != 0)
+		fail_msg("put: %s", cause);
+	return c;
+}
+
+/*
+ * A page's records looked up at once (store_put_prefetch()): the same
+ * transitions as one by one, a record listed twice on the page, one the
+ * lookup did not name, and a record another writer put after the lookup,
+ * which fails the page instead of counting it new.
+ */
+static void
+test_put_prefetch(void **state)
+{
+	static const char *const ids[] = { "oai:nur:1", "oai:nur:2",
+		"oai:nur:3", "oai:nur:4", "oai:nur:4", "oai:nur:3" };
+	static const char *const late[] = { "oai:nur:6" };
+	struct store		*s, *s2;
+	struct store_record	 r;
+	char			*uri, *cause = NULL;
+	int64_t			 src, run;
+
+	uri = pg_database();
+	s = open_store(uri, 0);
+	assert_true(store_put_prefetches(s));
+	src = store_source(s, "nur", "https://nur.example/oai", 0, &cause);
+	run = store_run_begin(s, src, &cause);
+	assert_true(run > 0);
+	r = mkrec("oai:nur:1", "2024-01-01T00:00:00Z", 0, META1);
+	assert_int_equal(put(s, src, run, &r), STORE_NEW);
+	r = mkrec("oai:nur:2", "2024-01-01T00:00:00Z", 0, META1);
+	assert_int_equal(put(s, src, run, &r), STORE_NEW);
+
+	CHECKP(store_begin(s, &cause));
+	CHECKP(store_put_prefetch(s, src, "oai_dc", ids, nitems(ids), &cause));
+	r = mkrec("oai:nur:1", "2024-02-01T00:00:00Z", 0, META1);
+	assert_int_equal(put_in(s, src, run, &r), STORE_UNCHANGED);
+	r = mkrec("oai:nur:2", "2024-02-01T00:00:00Z", 0, META2);
+	assert_int_equal(put_in(s, src, run, &r), STORE_UPDATED);
+	r = mkrec("oai:nur:3", "2024-02-01T00:00:00Z", 0, META1);
+	assert_int_equal(put_in(s, src, run, &r), STORE_NEW);
+	r = mkrec("oai:nur:4", "2024-02-01T00:00:00Z", 0, META1);
+	assert_int_equal(put_in(s, src, run, &r), STORE_NEW);
+	r = mkrec("oai:nur:4", "2024-02-02T00:00:00Z", 0, META2);
+	assert_int_equal(put_in(s, src, run, &r), STORE_UPDATED);
+	r = mkrec("oai:nur:5", "2024-02-01T00:00:00Z", 1, NULL);
+	assert_int_equal(put_in(s, src, run, &r), STORE_TOMBSTONE);
+	r = mkrec("oai:nur:3", "2024-02-03T00:00:00Z", 1, NULL);
+	assert_int_equal(put_in(s, src, run, &r), STORE_DELETED);
+	CHECKP(store_commit(s, &cause));
+	assert_pg(uri,
+	    "SELECT identifier, deleted, datestamp, hash IS NOT NULL"
+	    " FROM record ORDER BY identifier",
+	    "oai:nur:1|0|2024-02-01T00:00:00Z|t\n"
+	    "oai:nur:2|0|2024-02-01T00:00:00Z|t\n"
+	    "oai:nur:3|1|2024-02-03T00:00:00Z|t\n"
+	    "oai:nur:4|0|2024-02-02T00:00:00Z|t\n"
+	    "oai:nur:5|1|2024-02-01T00:00:00Z|t\n");
+	assert_pg(uri,
+	    "SELECT r.identifier, m.xml = '" META2 "' FROM metadata m"
+	    " JOIN record r ON r.id = m.record_id ORDER BY 1",
+	    "oai:nur:1|f\noai:nur:2|t\noai:nur:4|t\n");
+	assert_pg(uri, "SELECT seq, identifier, kind FROM change ORDER BY seq",
+	    "1|oai:nur:1|new\n2|oai:nur:2|new\n3|oai:nur:2|updated\n"
+	    "4|oai:nur:3|new\n5|oai:nur:4|new\n6|oai:nur:4|updated\n"
+	    "7|oai:nur:3|deleted\n");
+	assert_pg(uri,
+	    "SELECT count(*) FROM record_set s JOIN record r"
+	    " ON r.id = s.record_id WHERE r.identifier = 'oai:nur:4'",
+	    "2\n");
+
+	/* Put by another writer between the lookup and the put. */
+	s2 = open_store(uri, 0);
+	CHECKP(store_begin(s, &cause));
+	CHECKP(store_put_prefetch(s, src, "oai_dc", late, 1, &cause));
+	r = mkrec("oai:nur:6", "2024-03-01T00:00:00Z", 0, META1);
+	assert_int_equal(put(s2, src, run, &r), STORE_NEW);
+	if (store_put(s, src, run, &r, NULL, &cause) == 0)
+		assert_int_equal(store_commit(s, &cause), -1);
+	assert_non_null(cause);
+	free(cause);
+	cause = NULL;
+	store_rollback(s);
+	assert_pg(uri,
+	    "SELECT count(*), max(seq) FROM change"
+	    " WHERE identifier = 'oai:nur:6'",
+	    "1|8\n");
+	/* The page again: the record is known now. */
+	CHECKP(store_begin(s, &cause));
+	CHECKP(store_put_prefetch(s, src, "oai_dc", late, 1, &cause));
+	assert_int_equal(put_in(s, src, run, &r), STORE_UNCHANGED);
+	CHECKP(store_commit(s, &cause));
+	store_close(s2);
+	store_close(s);
+	free(uri);
+}
+
 /* List state, rejects, sweeps and the outbox. */
 static void
 test_lists_sweeps(void **state)
@@ -1128,6 +1232,7 @@ main(void)
 		cmocka_unit_test(test_open_schema),
 		cmocka_unit_test(test_sources_runs),
 		cmocka_unit_test(test_put_transitions),
+		cmocka_unit_test(test_put_prefetch),
 		cmocka_unit_test(test_lists_sweeps),
 		cmocka_unit_test(test_pipeline_long),
 		cmocka_unit_test(test_seq_concurrent),

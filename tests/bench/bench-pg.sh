@@ -39,9 +39,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A free port of 18100-18199 for the cluster.
+# A free port of BENCH_PG_PORT..+99 (default 18100) for the cluster.
 PGPORT=""
-for p in $(seq 18100 18199); do
+PORT0=${BENCH_PG_PORT:-18100}
+for p in $(seq "$PORT0" $((PORT0 + 99))); do
 	if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then PGPORT=$p; break; fi
 done 2>/dev/null
 [ -n "$PGPORT" ] || { echo "bench-pg: no free port" >&2; exit 1; }
@@ -79,10 +80,16 @@ while [ ! -s "$DIR/port" ]; do
 done
 URL="http://127.0.0.1:$(cat "$DIR/port")/oai"
 
+# PostgreSQL's CPU: the postmaster's own and its reaped backends' (ticks).
+pgcpu() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$PGPID/stat"; }
+PG0=$(pgcpu)
 $TIME -v $HARVEST harvest --db "$DB" --url "$URL" --source bench \
     >"$DIR/out" 2>"$DIR/time" || { cat "$DIR/time" >&2; exit 1; }
+sleep 0.5
+PGCPU=$(awk -v a="$PG0" -v b="$(pgcpu)" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.2f", (b - a) / hz }')
 awk -F': ' -v n="$RECORDS" -v page="$PAGE" -v trps=$TARGET_RPS \
-    -v trss=$TARGET_RSS_MB '
+    -v trss=$TARGET_RSS_MB -v pgcpu="$PGCPU" '
 /Elapsed \(wall clock\)/ {
 	k = split($2, t, ":"); w = 0
 	for (i = 1; i <= k; i++) w = w * 60 + t[i]
@@ -95,6 +102,8 @@ END {
 	printf "postgresql %d records at %d a page: %.2f s wall, %.2f s cpu " \
 	    "(harvester), %.0f records/s, peak RSS %.1f MB\n", n, page, w, \
 	    u + s, rps, m / 1024
+	printf "  postgresql cpu %.2f s (%.0f us a record)\n", pgcpu, \
+	    pgcpu * 1e6 / n
 	okr = (rps >= trps) ? "PASS" : "FAIL"
 	okm = (m / 1024 <= trss) ? "PASS" : "FAIL"
 	printf "  %s records/s >= %d\n", okr, trps
