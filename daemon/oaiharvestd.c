@@ -1091,6 +1091,9 @@ main(int argc, char **argv)
 	harvest_engine_observe(d.engine, &obs, &d);
 	d.started = time(NULL);
 	d.feed = feed_new(d.base, d.store);
+	/* Other daemons' commits reach this one's sinks within a second. */
+	if (d.conf->leases)
+		feed_watch(d.feed, FEED_WATCH_MS);
 	if (d.conf->status_listen != NULL &&
 	    (d.http = http_start(&d, d.conf->status_listen, &cause)) == NULL) {
 		log_err("event=fatal cause=%s", log_q(cause));

@@ -85,6 +85,15 @@ void feed_sink_flush(struct feed_sink *);
 void *feed_sink_state(struct feed_sink *);
 /* A page committed changes: every sink writes them. */
 void feed_commit(struct feed *);
+/*
+ * Several daemons on one database: others' commits reach the sinks too.
+ * feed_wake() tells the sinks when the change log went past what they were
+ * last told (cheap: one read of the last seq); feed_watch() calls it every
+ * ms milliseconds (ms <= 0: no more).
+ */
+#define FEED_WATCH_MS 1000
+void feed_wake(struct feed *);
+void feed_watch(struct feed *, int ms);
 /* SIGHUP: every sink reopens and writes. */
 void feed_reopen(struct feed *);
 /* The daemon stops: no more retries. */
