@@ -4,7 +4,11 @@
  * a source.  A's sinks are woken by B's commits too (feed_watch()): a long
  * poll GET /changes on A, parked before B commits anything, answers with
  * B's changes well before its wait ends, and A's changes_log gets every
- * change of the database, in seq order, exactly once.
+ * change of the database, in seq order, exactly once.  Then two daemons
+ * that both harvest, each with a changes_log of its own (one per machine):
+ * each file holds every change exactly once, in seq order, across a
+ * SIGKILL of one of them (each node keeps its own outbox cursor,
+ * "changes_log@NODE").
  */
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -32,6 +36,7 @@
 #define STATUS_BASE 18900 /* this test's ports: 18901.. */
 #define POLL_WAIT   60	  /* s, the long poll's wait */
 #define POLL_BOUND  20000 /* ms, by when it must have answered */
+#define NSOURCES2   4	  /* the second test's sources */
 
 static struct server srv;
 static pid_t	     dpid[NDAEMONS];
@@ -48,6 +53,15 @@ setup(void **state)
 	    "--records 40 --page-size 10 --deleted-every 0 --delay-ms 300 "
 	    "--sets 0");
 	return 0;
+}
+
+static void
+unlink_tmp(const char *name)
+{
+	char *p = path(name);
+
+	unlink(p);
+	free(p);
 }
 
 static int
@@ -75,12 +89,16 @@ teardown(void **state)
 	return 0;
 }
 
-/* Daemon n: node dn, status on 1890(n+1), its own changes_log dn.jsonl. */
+/*
+ * Daemon n: node dn, status on 1890(n+1), its own changes_log dn.jsonl,
+ * nsources sources (/oai/sK) of the server.
+ */
 static void
-write_conf(int n, int with_source)
+write_conf(int n, int nsources)
 {
 	struct buf b;
 	char	  *name, *log;
+	int	   k;
 
 	buf_init(&b, 1 << 16);
 	log = NULL;
@@ -92,11 +110,11 @@ write_conf(int n, int with_source)
 	    "node_name = d%d\ndelay = 0ms\nstatus_listen = 127.0.0.1:%d\n"
 	    "changes_log = %s\n",
 	    db_file, n, STATUS_BASE + 1 + n, log);
-	if (with_source)
+	for (k = 0; k < nsources; k++)
 		buf_printf(&b,
-		    "[source s0]\nurl = http://127.0.0.1:%d/oai\n"
+		    "[source s%d]\nurl = http://127.0.0.1:%d/oai/s%d\n"
 		    "interval = 1h\n",
-		    srv.port);
+		    k, srv.port, k);
 	xasprintf(&name, "d%d.conf", n);
 	save(name, buf_str(&b));
 	free(name);
@@ -267,6 +285,8 @@ test_other_daemons_commits(void **state)
 
 	write_conf(0, 0);
 	write_conf(1, 1);
+	unlink_tmp("d0.jsonl");
+	unlink_tmp("d1.jsonl");
 	start_daemon(0);
 	wait_up(0);
 	body = get(0, "/changes?since=0", 10);
@@ -301,12 +321,60 @@ test_other_daemons_commits(void **state)
 	stop_daemon(0);
 }
 
+static long long
+changes(void)
+{
+	return db_int("SELECT count(*) FROM change");
+}
+
+/* Wait (at most 60 s) until the change log holds n changes. */
+static void
+wait_changes(long long n)
+{
+	int64_t t0 = mono_ms();
+
+	while (changes() < n && mono_ms() - t0 < 60000)
+		usleep(50 * 1000);
+	if (changes() < n)
+		fail_msg("%lld changes after 60 s, want %lld", changes(), n);
+}
+
+static void
+test_a_file_per_node(void **state)
+{
+	long long at_kill;
+
+	/* A fresh database and files. */
+	free(db_file);
+	db_file = path("feedmulti2.db");
+	write_conf(0, NSOURCES2);
+	write_conf(1, NSOURCES2);
+	unlink_tmp("d0.jsonl");
+	unlink_tmp("d1.jsonl");
+	start_daemon(0);
+	start_daemon(1);
+	wait_changes(PAGE_SIZE);
+	/* d0 dies mid-harvest; d1 goes on, its cursor with it. */
+	kill(dpid[0], SIGKILL);
+	waitpid(dpid[0], NULL, 0);
+	dpid[0] = 0;
+	at_kill = changes();
+	wait_changes(at_kill + 3 * PAGE_SIZE);
+	start_daemon(0);
+	wait_changes(NSOURCES2 * NRECORDS);
+	wait_file(0, NSOURCES2 * NRECORDS);
+	wait_file(1, NSOURCES2 * NRECORDS);
+	stop_daemon(0);
+	stop_daemon(1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(
 		    test_other_daemons_commits, kill_daemons),
+		cmocka_unit_test_teardown(test_a_file_per_node, kill_daemons),
 	};
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
