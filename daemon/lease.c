@@ -801,4 +801,15 @@ lease_metrics(struct daemon *d, struct buf *b)
 	buf_addch(b, ',');
 	label(b, "node", l->name);
 	buf_printf(b, "} %d\n", hosts_held(l));
+	if (d->conf->changes_nats == NULL)
+		return;
+	buf_addstr(b,
+	    "# HELP oaiharvest_relay_holder 1 while this daemon relays the "
+	    "change feed to NATS (holds the lease feed:nats), else 0.\n"
+	    "# TYPE oaiharvest_relay_holder gauge\n"
+	    "oaiharvest_relay_holder{");
+	label(b, "holder", l->id);
+	buf_addch(b, ',');
+	label(b, "node", l->name);
+	buf_printf(b, "} %d\n", l->relay != NULL && l->relay->held ? 1 : 0);
 }

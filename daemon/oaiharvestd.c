@@ -62,6 +62,8 @@ static void		 reload(struct daemon *);
 static void		 reload_done(struct daemon *, char *cause);
 static struct feed_sink *open_nats(
     struct daemon *, const struct conf *, char **);
+static struct feed_sink *open_changes_log(
+    struct daemon *, const char *, char **);
 static int   check_files(const struct conf *, char **);
 static int   check_writable(const char *, int, char **);
 static void  on_signal(evutil_socket_t, short, void *);
@@ -591,6 +593,30 @@ apply_sources(struct daemon *d, const struct conf *nc, int initial)
 }
 
 /*
+ * The changes_log at path.  With leases, each daemon's file (one per
+ * machine) gets every change: its outbox cursor is its node's own,
+ * "changes_log@NODE" (node_name, or the host name as daemon/lease.c has
+ * it); without, "changes_log" as ever.
+ */
+static struct feed_sink *
+open_changes_log(struct daemon *d, const char *path, char **cause)
+{
+	struct feed_sink *s;
+	char		  host[256], *arg;
+
+	if (!d->conf->leases)
+		return feed_sink_open(d->feed, &feed_file_ops, path, cause);
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	arg = feed_file_arg(
+	    path, d->conf->node_name != NULL ? d->conf->node_name : host);
+	s = feed_sink_open(d->feed, &feed_file_node_ops, arg, cause);
+	free(arg);
+	return s;
+}
+
+/*
  * A new changes_log: the feed goes on in the new file from where the old
  * one stopped (the outbox cursor is the database's, not the file's).  A
  * file that cannot be opened keeps the old one going.
@@ -604,8 +630,7 @@ reload_changes_log(struct daemon *d, struct conf *nc)
 	if (str_eq(nc->changes_log, d->conf->changes_log))
 		return;
 	if (nc->changes_log != NULL &&
-	    (o = feed_sink_open(
-		 d->feed, &feed_file_ops, nc->changes_log, &cause)) == NULL) {
+	    (o = open_changes_log(d, nc->changes_log, &cause)) == NULL) {
 		log_err("event=changes_log_error path=%s cause=%s "
 			"msg=\"keeping the running changes_log\"",
 		    log_q(nc->changes_log), log_q(cause));
@@ -1122,6 +1147,9 @@ main(int argc, char **argv)
 	harvest_engine_observe(d.engine, &obs, &d);
 	d.started = time(NULL);
 	d.feed = feed_new(d.base, d.store);
+	/* Other daemons' commits reach this one's sinks within a second. */
+	if (d.conf->leases)
+		feed_watch(d.feed, FEED_WATCH_MS);
 	if (d.conf->status_listen != NULL &&
 	    (d.http = http_start(&d, d.conf->status_listen, &cause)) == NULL) {
 		log_err("event=fatal cause=%s", log_q(cause));
@@ -1130,8 +1158,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (d.conf->changes_log != NULL) {
-		if ((d.changes_log = feed_sink_open(d.feed, &feed_file_ops,
-			 d.conf->changes_log, &cause)) == NULL) {
+		if ((d.changes_log = open_changes_log(
+			 &d, d.conf->changes_log, &cause)) == NULL) {
 			log_err("event=fatal cause=%s", log_q(cause));
 			fprintf(stderr, "oaiharvestd: %s\n", cause);
 			free(cause);

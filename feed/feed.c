@@ -34,12 +34,15 @@ struct feed {
 	struct store	  *store;
 	struct feed_sinks  sinks;
 	int		   stopping;
+	struct event	  *ev_watch; /* feed_watch()'s timer */
+	int64_t		   seen;     /* the last seq told to the sinks */
 };
 
 static void sink_state(struct feed_sink *, char *);
 static void sink_write(struct feed_sink *, int64_t);
 static void sink_free(struct feed_sink *);
 static void on_retry(evutil_socket_t, short, void *);
+static void on_watch(evutil_socket_t, short, void *);
 
 struct feed *
 feed_new(struct event_base *base, struct store *store)
@@ -62,6 +65,8 @@ feed_free(struct feed *f)
 		return;
 	while ((s = TAILQ_FIRST(&f->sinks)) != NULL)
 		sink_free(s);
+	if (f->ev_watch != NULL)
+		event_free(f->ev_watch);
 	free(f);
 }
 
@@ -175,8 +180,52 @@ feed_commit(struct feed *f)
 	if (f == NULL || TAILQ_EMPTY(&f->sinks))
 		return;
 	upto = store_last_seq(f->store);
+	if (upto > f->seen)
+		f->seen = upto;
 	for (s = TAILQ_FIRST(&f->sinks); s != NULL; s = TAILQ_NEXT(s, entry))
 		sink_write(s, upto);
+}
+
+/*
+ * Changes may have been committed by someone else (another daemon on the
+ * same database): when the change log went past what the sinks were last
+ * told, tell them.  The one wake-up for others' commits: the timer of
+ * feed_watch() calls it, and so may a notification from the database.
+ */
+void
+feed_wake(struct feed *f)
+{
+	int64_t last;
+
+	if (f == NULL || f->stopping || TAILQ_EMPTY(&f->sinks))
+		return;
+	if ((last = store_last_seq(f->store)) > f->seen)
+		feed_commit(f);
+}
+
+static void
+on_watch(evutil_socket_t fd, short what, void *arg)
+{
+	feed_wake(arg);
+}
+
+/* Look for others' commits every ms milliseconds (ms <= 0: stop). */
+void
+feed_watch(struct feed *f, int ms)
+{
+	struct timeval tv;
+
+	if (f == NULL)
+		return;
+	if (f->ev_watch == NULL)
+		f->ev_watch = event_new(f->base, -1, EV_PERSIST, on_watch, f);
+	event_del(f->ev_watch);
+	if (ms <= 0)
+		return;
+	f->seen = store_last_seq(f->store);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	event_add(f->ev_watch, &tv);
 }
 
 /* logrotate's postrotate sends SIGHUP: reopen, then catch up. */
@@ -203,8 +252,11 @@ feed_reopen(struct feed *f)
 void
 feed_stop(struct feed *f)
 {
-	if (f != NULL)
-		f->stopping = 1;
+	if (f == NULL)
+		return;
+	f->stopping = 1;
+	if (f->ev_watch != NULL)
+		event_del(f->ev_watch);
 }
 
 const char *

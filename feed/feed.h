@@ -64,9 +64,10 @@ struct feed_sink_ops {
 	void (*close)(void *);
 };
 
-extern const struct feed_sink_ops feed_file_ops;     /* file.c */
-extern const struct feed_sink_ops feed_longpoll_ops; /* longpoll.c */
-extern const struct feed_sink_ops feed_nats_ops;     /* nats.c */
+extern const struct feed_sink_ops feed_file_ops;      /* file.c */
+extern const struct feed_sink_ops feed_file_node_ops; /* file.c */
+extern const struct feed_sink_ops feed_longpoll_ops;  /* longpoll.c */
+extern const struct feed_sink_ops feed_nats_ops;      /* nats.c */
 
 struct feed;
 struct feed_sink;
@@ -85,6 +86,15 @@ void feed_sink_flush(struct feed_sink *);
 void *feed_sink_state(struct feed_sink *);
 /* A page committed changes: every sink writes them. */
 void feed_commit(struct feed *);
+/*
+ * Several daemons on one database: others' commits reach the sinks too.
+ * feed_wake() tells the sinks when the change log went past what they were
+ * last told (cheap: one read of the last seq); feed_watch() calls it every
+ * ms milliseconds (ms <= 0: no more).
+ */
+#define FEED_WATCH_MS 1000
+void feed_wake(struct feed *);
+void feed_watch(struct feed *, int ms);
 /* SIGHUP: every sink reopens and writes. */
 void feed_reopen(struct feed *);
 /* The daemon stops: no more retries. */
@@ -117,6 +127,13 @@ void  feed_nats_bind(struct feed_sink *);
  * sink sends nothing more (the daemon closes it).  Right after the bind.
  */
 void feed_nats_fence(struct feed_sink *, const char *lease, int64_t gen);
+
+/*
+ * In file.c: the argument of feed_file_node_ops (allocated), a changes_log
+ * at path whose outbox cursor is node's own, "changes_log@NODE" (several
+ * daemons on one database, each with a file that gets every change).
+ */
+char *feed_file_arg(const char *path, const char *node);
 
 /* In longpoll.c: GET /changes (the status server routes and checks). */
 struct feed_poll;

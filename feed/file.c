@@ -22,6 +22,10 @@
  * replaced by a link is an error, reported until the link goes.
  *
  * The sink feed_file_ops (see feed.h); its outbox cursor is "changes_log".
+ * Several daemons on one database (leases = yes) each write a changes_log
+ * of their own machine, and each file gets every change: the sink
+ * feed_file_node_ops keeps its cursor under "changes_log@NODE" (its
+ * argument from feed_file_arg()), one per node.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -46,6 +50,7 @@
 
 struct outbox {
 	struct store *store;
+	char	     *cursor; /* the outbox cursor's name */
 	char	     *path;
 	int	      fd;
 	dev_t	      dev;
@@ -57,12 +62,26 @@ struct outbox {
 
 static void *outbox_open(
     struct store *, struct event_base *, const char *, char **);
+static void *outbox_node_open(
+    struct store *, struct event_base *, const char *, char **);
 static int  outbox_flush(void *, int64_t, char **);
 static int  outbox_reopen_now(void *, char **);
 static void outbox_close(void *);
 
 const struct feed_sink_ops feed_file_ops = { "changes_log", 1, outbox_open,
 	outbox_flush, outbox_reopen_now, outbox_close };
+const struct feed_sink_ops feed_file_node_ops = { "changes_log", 1,
+	outbox_node_open, outbox_flush, outbox_reopen_now, outbox_close };
+
+/* "CURSOR\nPATH": a config value holds no newline, a cursor neither. */
+char *
+feed_file_arg(const char *path, const char *node)
+{
+	char *arg;
+
+	xasprintf(&arg, "changes_log@%s\n%s", node, path);
+	return arg;
+}
 
 /* The seq of the last complete line of fd; cut a torn last line off. */
 static int
@@ -166,18 +185,19 @@ outbox_reopen(struct outbox *o, char **cause)
 }
 
 static void *
-outbox_open(struct store *store, struct event_base *base, const char *path,
-    char **cause)
+open_cursor(
+    struct store *store, const char *cursor, const char *path, char **cause)
 {
 	struct outbox *o;
 	int64_t	       db_seq;
 
 	o = xcalloc(1, sizeof(*o));
 	o->store = store;
+	o->cursor = xstrdup(cursor);
 	o->path = xstrdup(path);
 	o->fd = -1;
 	o->cut = -1;
-	if (store_outbox_get(store, "changes_log", &db_seq, cause) == -1) {
+	if (store_outbox_get(store, o->cursor, &db_seq, cause) == -1) {
 		outbox_close(o);
 		return NULL;
 	}
@@ -191,12 +211,38 @@ outbox_open(struct store *store, struct event_base *base, const char *path,
 		return NULL;
 	}
 	if (o->seq != db_seq &&
-	    store_outbox_set(store, "changes_log", o->seq, cause) == -1) {
+	    store_outbox_set(store, o->cursor, o->seq, cause) == -1) {
 		outbox_close(o);
 		return NULL;
 	}
-	log_info("event=changes_log path=%s seq=%lld", log_q(path),
-	    (long long)o->seq);
+	log_info("event=changes_log path=%s cursor=%s seq=%lld", log_q(path),
+	    log_q(o->cursor), (long long)o->seq);
+	return o;
+}
+
+static void *
+outbox_open(struct store *store, struct event_base *base, const char *path,
+    char **cause)
+{
+	return open_cursor(store, "changes_log", path, cause);
+}
+
+/* arg: from feed_file_arg(). */
+static void *
+outbox_node_open(
+    struct store *store, struct event_base *base, const char *arg, char **cause)
+{
+	const char *nl;
+	char	   *cursor;
+	void	   *o;
+
+	if ((nl = strchr(arg, '\n')) == NULL) {
+		xasprintf(cause, "changes_log: no cursor name");
+		return NULL;
+	}
+	cursor = xstrndup(arg, (size_t)(nl - arg));
+	o = open_cursor(store, cursor, nl + 1, cause);
+	free(cursor);
 	return o;
 }
 
@@ -209,6 +255,7 @@ outbox_close(void *arg)
 		return;
 	if (o->fd != -1)
 		close(o->fd);
+	free(o->cursor);
 	free(o->path);
 	free(o);
 }
@@ -319,7 +366,7 @@ outbox_flush(void *arg, int64_t upto, char **cause)
 			return -1;
 		}
 		o->seq = seq;
-		if (store_outbox_set(o->store, "changes_log", seq, cause) == -1)
+		if (store_outbox_set(o->store, o->cursor, seq, cause) == -1)
 			return -1;
 	}
 }

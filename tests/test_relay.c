@@ -281,9 +281,9 @@ write_cb(char *p, size_t size, size_t n, void *arg)
 	return buf_add(arg, p, size * n) == 0 ? size * n : 0;
 }
 
-/* Daemon n's /status; NULL when it does not answer (yet). */
+/* Daemon n's pathq; NULL when it does not answer (yet). */
 static char *
-status_of(int n)
+fetch(int n, const char *pathq)
 {
 	CURL	  *c;
 	struct buf b;
@@ -292,7 +292,7 @@ status_of(int n)
 	CURLcode   rc;
 
 	buf_init(&b, 16UL * 1024 * 1024);
-	xasprintf(&url, "http://127.0.0.1:%d/status", STATUS_BASE + 1 + n);
+	xasprintf(&url, "http://127.0.0.1:%d%s", STATUS_BASE + 1 + n, pathq);
 	c = curl_easy_init();
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
@@ -307,6 +307,57 @@ status_of(int n)
 		return NULL;
 	}
 	return b.data != NULL ? b.data : xstrdup("");
+}
+
+static char *
+status_of(int n)
+{
+	return fetch(n, "/status");
+}
+
+/* Whether daemon n's /status says it relays (-1: no answer). */
+static int
+ours(int n)
+{
+	char *st, *r;
+	int   v;
+
+	if ((st = status_of(n)) == NULL)
+		return -1;
+	r = strstr(st, "\"relay\":{\"lease\":\"feed:nats\"");
+	v = r != NULL && strstr(r, "\"ours\":") != NULL &&
+	    strncmp(strstr(r, "\"ours\":"), "\"ours\":true", 11) == 0;
+	free(st);
+	return v;
+}
+
+/*
+ * Daemon n's /metrics: oaiharvest_relay_holder is 1 exactly when its
+ * /status says it relays (checked when /status says the same before and
+ * after, the lease not moving in between).
+ */
+static void
+check_relay_gauge(int n)
+{
+	char *m, *p;
+	int   before, after, v;
+
+	before = ours(n);
+	m = fetch(n, "/metrics");
+	after = ours(n);
+	if (m == NULL)
+		return;
+	if ((p = strstr(m, "\noaiharvest_relay_holder{")) == NULL)
+		fail_msg("daemon %d: no oaiharvest_relay_holder", n);
+	p = strstr(p, "} ");
+	assert_non_null(p);
+	v = atoi(p + 2);
+	free(m);
+	if (before == -1 || before != after)
+		return;
+	if (v != before)
+		fail_msg("daemon %d: oaiharvest_relay_holder %d, /status %s", n,
+		    v, before ? "relays" : "does not relay");
 }
 
 /*
@@ -338,6 +389,7 @@ relaying(char *named, size_t size)
 			snprintf(named, size, "%.*s",
 			    (int)strcspn(p + 13, "\""), p + 13);
 		free(st);
+		check_relay_gauge(n);
 	}
 	return who;
 }
