@@ -214,5 +214,7 @@ set_cause(char **cause, const char *fmt, ...)
 uint64_t store_record_hash(struct store_prep *, const struct store_record *);
 int store_template_fill(struct buf *, const char *, size_t, const struct buf *,
     const size_t *, size_t);
+/* A JSON string of content.dc, unescaped into a buf (see store.c). */
+int store_dc_string(const char **, const char *, struct buf *);
 
 #endif

@@ -820,61 +820,12 @@ pg_dc_free(struct pg_dc *d)
 	memset(d, 0, sizeof(*d));
 }
 
-/*
- * A JSON string at *pp (after its opening quote) as store.c's json_value()
- * writes it (escapes \" \\ \n \r \t and \u00XX below 0x20 only), into b
- * when b is not NULL, NUL-terminated.
- */
+/* A JSON string of content.dc (store_dc_string()), NUL-terminated in b. */
 static int
 dc_string(const char **pp, const char *end, struct buf *b)
 {
-	const char *p = *pp, *run;
-	int	    k, x;
-
-	for (;;) {
-		run = p;
-		while (p < end && *p != '"' && *p != '\\' &&
-		    (unsigned char)*p >= 0x20)
-			p++;
-		if (b != NULL && buf_add(b, run, p - run) == -1)
-			return -1;
-		if (p == end || (unsigned char)*p < 0x20)
-			return -1;
-		if (*p++ == '"')
-			break;
-		if (p == end)
-			return -1;
-		switch (*p++) {
-		case '"':
-			x = '"';
-			break;
-		case '\\':
-			x = '\\';
-			break;
-		case 'n':
-			x = '\n';
-			break;
-		case 'r':
-			x = '\r';
-			break;
-		case 't':
-			x = '\t';
-			break;
-		case 'u':
-			if (end - p < 4 || p[0] != '0' || p[1] != '0' ||
-			    (k = hex_digit(p[2])) < 0 || k > 1 ||
-			    (x = hex_digit(p[3])) < 0)
-				return -1;
-			x += k * 16;
-			p += 4;
-			break;
-		default:
-			return -1;
-		}
-		if (b != NULL && buf_addch(b, (char)x) == -1)
-			return -1;
-	}
-	*pp = p;
+	if (store_dc_string(pp, end, b) == -1)
+		return -1;
 	return b != NULL ? buf_addch(b, '\0') : 0;
 }
 

@@ -1017,7 +1017,7 @@ fts_old_text(struct store_sqlite *s, const char *j, size_t n, int seen[4])
 {
 	const char *p = j, *end;
 	struct buf *b;
-	int	    c, k, x;
+	int	    c;
 
 	for (c = 0; c < 4; c++) {
 		buf_reset(&s->fts_text[c]);
@@ -1056,51 +1056,9 @@ fts_old_text(struct store_sqlite *s, const char *j, size_t n, int seen[4])
 			if (seen[c]++ > 0 && buf_addch(b, '\n') == -1)
 				return -1;
 		}
-		/* The value: runs of plain bytes, and escapes. */
-		for (;;) {
-			const char *run = p;
-
-			while (p < end && *p != '"' && *p != '\\' &&
-			    (unsigned char)*p >= 0x20)
-				p++;
-			if (b != NULL && buf_add(b, run, p - run) == -1)
-				return -1;
-			if (p == end || (unsigned char)*p < 0x20)
-				return -1;
-			if (*p++ == '"')
-				break;
-			if (p == end)
-				return -1;
-			switch (*p++) {
-			case '"':
-				x = '"';
-				break;
-			case '\\':
-				x = '\\';
-				break;
-			case 'n':
-				x = '\n';
-				break;
-			case 'r':
-				x = '\r';
-				break;
-			case 't':
-				x = '\t';
-				break;
-			case 'u':
-				if (end - p < 4 || p[0] != '0' || p[1] != '0' ||
-				    (k = hex_digit(p[2])) < 0 || k > 1 ||
-				    (x = hex_digit(p[3])) < 0)
-					return -1;
-				x += k * 16;
-				p += 4;
-				break;
-			default:
-				return -1;
-			}
-			if (b != NULL && buf_addch(b, (char)x) == -1)
-				return -1;
-		}
+		/* The value, unescaped. */
+		if (store_dc_string(&p, end, b) == -1)
+			return -1;
 		/* The language, if any: skipped. */
 		if (p < end && *p == ',') {
 			if (++p == end || *p++ != '"')

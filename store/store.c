@@ -1142,3 +1142,62 @@ toolong:
 	set_cause(cause, "store: put: full-text columns too long");
 	return -1;
 }
+
+/*
+ * One JSON string of content.dc at *pp (after its opening quote), as
+ * json_value() writes it (escapes \" \\ \n \r \t, and \u00XX below 0x20
+ * only): its bytes appended to b when b is not NULL, *pp moved past its
+ * closing quote.  -1: not so written.
+ */
+int
+store_dc_string(const char **pp, const char *end, struct buf *b)
+{
+	const char *p = *pp, *run;
+	int	    k, x;
+
+	for (;;) {
+		run = p;
+		while (p < end && *p != '"' && *p != '\\' &&
+		    (unsigned char)*p >= 0x20)
+			p++;
+		if (b != NULL && buf_add(b, run, p - run) == -1)
+			return -1;
+		if (p == end || (unsigned char)*p < 0x20)
+			return -1;
+		if (*p++ == '"')
+			break;
+		if (p == end)
+			return -1;
+		switch (*p++) {
+		case '"':
+			x = '"';
+			break;
+		case '\\':
+			x = '\\';
+			break;
+		case 'n':
+			x = '\n';
+			break;
+		case 'r':
+			x = '\r';
+			break;
+		case 't':
+			x = '\t';
+			break;
+		case 'u':
+			if (end - p < 4 || p[0] != '0' || p[1] != '0' ||
+			    (k = hex_digit(p[2])) < 0 || k > 1 ||
+			    (x = hex_digit(p[3])) < 0)
+				return -1;
+			x += k * 16;
+			p += 4;
+			break;
+		default:
+			return -1;
+		}
+		if (b != NULL && buf_addch(b, (char)x) == -1)
+			return -1;
+	}
+	*pp = p;
+	return 0;
+}
