@@ -28,6 +28,19 @@
  * a duplicate window of NATS_DUP_WINDOW; a stream of another name that
  * already captures the subjects is used as it is.
  *
+ * In seq order beyond the duplicate window: on our own stream (the one
+ * named after the prefix, which only we publish to), each connection first
+ * reads the stream's last message: changes up to its Nats-Msg-Id are in
+ * the stream already and are not sent again (a cursor set back, a crash
+ * between the acknowledgement and the cursor's move), and every publish
+ * carries the stream sequence it expects to follow
+ * (Nats-Expected-Last-Sequence), so that JetStream refuses a change that
+ * would not land right after the one before it: a relay paused past its
+ * lease that wakes up cannot append an old change after the new relay's.
+ * A refusal fails the slice; the next connection reads the stream again.
+ * On a stream of another name, shared with others, neither is done: the
+ * duplicate window alone keeps each change once.
+ *
  * Credentials in the URL (nats://user:pass@host, nats://token@host) are
  * libnats's only: log lines, /healthz and /status see the URL with its
  * user information as "***", and any failure text is scrubbed of them.
@@ -121,6 +134,9 @@ struct nats_sink {
 	pthread_t	thread;
 	natsConnection *nc;
 	jsCtx	       *js;
+	int		chain;	  /* the stream is ours and read: */
+	int64_t		last_id;  /* its last change's seq, or 0 */
+	uint64_t	last_seq; /* its last stream sequence, or 0 */
 
 	/* Shared, under mu. */
 	pthread_mutex_t	   mu;
@@ -157,6 +173,7 @@ static int   relay_batch(
       struct nats_sink *, struct nats_batch *, int64_t *, char **, char **);
 static int  ensure_connected(struct nats_sink *, char **, char **);
 static int  ensure_stream(struct nats_sink *, char **, char **);
+static int  read_last(struct nats_sink *, jsStreamInfo *);
 static void drop_connection(struct nats_sink *);
 static int  stopping(struct nats_sink *);
 static void on_ack(jsCtx *, natsMsg *, jsPubAck *, jsPubAckErr *, void *);
@@ -621,20 +638,32 @@ relay_batch(struct nats_sink *o, struct nats_batch *b, int64_t *upto,
 	natsStatus	s = NATS_OK;
 	struct timespec t0, t;
 	char		subj[NATS_SUBJECT_MAX], id[32];
-	size_t		i, sent = 0;
+	size_t		i, sent = 0, skipped;
 	int		tries;
 
 	if (ensure_connected(o, error, note) == -1)
 		return -1;
+	for (skipped = 0;
+	     o->chain && skipped < b->n && b->seq[skipped] <= o->last_id;
+	     skipped++)
+		;
 	pthread_mutex_lock(&o->amu);
 	o->cur = b;
 	pthread_mutex_unlock(&o->amu);
 	jsPubOptions_Init(&po);
 	po.MaxWait = NATS_ACK_WAIT;
-	for (i = 0; i < b->n && !stopping(o); i++) {
+	/* In the stream already: acknowledged as they are. */
+	for (i = 0; o->chain && i < b->n && b->seq[i] <= o->last_id; i++) {
+		b->acked[i] = 1;
+		sent++;
+	}
+	for (; i < b->n && !stopping(o); i++) {
 		subject(o, b->line[i], subj, sizeof(subj));
 		snprintf(id, sizeof(id), "%lld", (long long)b->seq[i]);
 		po.MsgId = id;
+		/* Right after the one before it, or refused. */
+		if (o->chain)
+			po.ExpectLastSeq = o->last_seq + (sent - skipped);
 		/* A full window stalls NATS_SLICE ms at a time. */
 		for (tries = 0; tries < NATS_ACK_WAIT / NATS_SLICE; tries++) {
 			s = js_PublishAsync(o->js, subj, b->line[i],
@@ -664,6 +693,10 @@ relay_batch(struct nats_sink *o, struct nats_batch *b, int64_t *upto,
 	o->cur = NULL;
 	for (i = 0; i < sent && b->acked[i]; i++)
 		*upto = b->seq[i];
+	if (o->chain && i == b->n) {
+		o->last_seq += b->n - skipped;
+		o->last_id = b->seq[b->n - 1];
+	}
 	if (i < b->n && *error == NULL) {
 		if (b->first_error != NULL)
 			*error = scrub(o->secret, xstrdup(b->first_error));
@@ -797,6 +830,36 @@ ensure_connected(struct nats_sink *o, char **error, char **note)
 	return ensure_stream(o, error, note);
 }
 
+/*
+ * Our stream's last message: its stream sequence and its change's seq (its
+ * Nats-Msg-Id).  0 when it cannot be known (its last message deleted, or
+ * not ours): then nothing is chained on this connection.
+ */
+static int
+read_last(struct nats_sink *o, jsStreamInfo *si)
+{
+	natsMsg	   *m = NULL;
+	jsErrCode   jerr = 0;
+	const char *id = NULL;
+	char	   *end;
+	long long   v;
+
+	o->last_seq = si->State.LastSeq;
+	if (si->State.Msgs == 0)
+		return 1;
+	if (js_GetMsg(&m, o->js, o->stream, si->State.LastSeq, NULL, &jerr) !=
+	    NATS_OK)
+		return 0;
+	if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) != NATS_OK || id == NULL ||
+	    (v = strtoll(id, &end, 10)) <= 0 || *end != '\0') {
+		natsMsg_Destroy(m);
+		return 0;
+	}
+	natsMsg_Destroy(m);
+	o->last_id = v;
+	return 1;
+}
+
 /* Find the stream, or make it; another stream on the subjects will do. */
 static int
 ensure_stream(struct nats_sink *o, char **error, char **note)
@@ -808,16 +871,21 @@ ensure_stream(struct nats_sink *o, char **error, char **note)
 	char	      *subjects;
 	const char    *subj[1];
 
+	o->chain = 0;
+	o->last_id = 0;
+	o->last_seq = 0;
 	s = js_GetStreamInfo(&si, o->js, o->stream, NULL, &jerr);
 	if (s == NATS_OK) {
+		o->chain = read_last(o, si);
 		xasprintf(note,
 		    "stream=%s found=1 subjects=\"%s%s\" duplicates_s=%lld "
-		    "messages=%llu",
+		    "messages=%llu ordered=%d last_seq=%lld",
 		    o->stream,
 		    si->Config->SubjectsLen > 0 ? si->Config->Subjects[0] : "",
 		    si->Config->SubjectsLen > 1 ? " ..." : "",
 		    (long long)(si->Config->Duplicates / 1000000000LL),
-		    (unsigned long long)si->State.Msgs);
+		    (unsigned long long)si->State.Msgs, o->chain,
+		    (long long)o->last_id);
 		jsStreamInfo_Destroy(si);
 		return 0;
 	}
@@ -836,6 +904,7 @@ ensure_stream(struct nats_sink *o, char **error, char **note)
 	jerr = 0;
 	s = js_AddStream(&si, o->js, &cfg, NULL, &jerr);
 	if (s == NATS_OK) {
+		o->chain = 1;
 		xasprintf(note,
 		    "stream=%s made=1 subjects=\"%s\" duplicates_s=%d",
 		    o->stream, subjects, NATS_DUP_WINDOW);

@@ -9,6 +9,9 @@
  * - across restarts: the daemon stopped with SIGKILL and SIGTERM in the
  *   middle of harvests, and its cursor set back (so that changes already
  *   in the stream go out again: the duplicate window drops them);
+ * - with the cursor set back after the duplicate window has passed (a
+ *   stream of 1 s): the relay reads the stream's last message and sends
+ *   nothing twice;
  * - with the server down at the start: /healthz and /metrics say so, and
  *   once the server is up the changes arrive.
  * - turned on by a reload, with a subject prefix of its own.
@@ -580,6 +583,86 @@ test_reload_on(void **state)
 	free(log);
 }
 
+/* A stream named after the prefix, made here with a window of 1 s. */
+static void
+stream_make_short(const char *name, const char *subjects)
+{
+	natsConnection *nc = NULL;
+	natsOptions    *opts = NULL;
+	jsCtx	       *js = NULL;
+	jsStreamInfo   *si = NULL;
+	jsStreamConfig	cfg;
+	jsErrCode	jerr = 0;
+	const char     *subj[1] = { subjects };
+	char	       *url;
+
+	xasprintf(
+	    &url, "nats://%s:%s@127.0.0.1:%d", NATS_USER, NATS_PASS, nats_port);
+	assert_int_equal(natsOptions_Create(&opts), NATS_OK);
+	assert_int_equal(natsOptions_SetURL(opts, url), NATS_OK);
+	assert_int_equal(natsConnection_Connect(&nc, opts), NATS_OK);
+	assert_int_equal(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
+	jsStreamConfig_Init(&cfg);
+	cfg.Name = name;
+	cfg.Subjects = subj;
+	cfg.SubjectsLen = 1;
+	cfg.Storage = js_FileStorage;
+	cfg.Duplicates = 1000000000LL;
+	assert_int_equal(js_AddStream(&si, js, &cfg, NULL, &jerr), NATS_OK);
+	jsStreamInfo_Destroy(si);
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	natsOptions_Destroy(opts);
+	free(url);
+}
+
+/*
+ * The cursor set back once the duplicate window has passed: what the
+ * stream holds already is not sent again (the duplicate window cannot drop
+ * it any more), and the stream stays in seq order.
+ */
+static void
+test_window_passed(void **state)
+{
+	char	 *conf, *db, *log, *c, *got, *table;
+	long long n;
+
+	if (nats_pid == 0)
+		nats_start();
+	stream_make_short("OH_SHORT", "oh.short.>");
+	conf = path("w.conf");
+	db = path("w.db");
+	log = path("w.log");
+	xasprintf(&c,
+	    "[global]\ndatabase = %s\n"
+	    "changes_nats = nats://%s:%s@127.0.0.1:%d\n"
+	    "changes_nats_subject = oh.short\n"
+	    "delay = 0s\nstatus_listen = 127.0.0.1:0\n\n"
+	    "[source s.1]\nurl = http://127.0.0.1:%d/oai\ninterval = 1s\n",
+	    db, NATS_USER, NATS_PASS, nats_port, srv.port);
+	save("w.conf", c);
+	free(c);
+	daemon_start(conf, log);
+	wait_relayed(db, 3000, 120);
+	daemon_stop(SIGTERM);
+	db_exec(db, "UPDATE outbox SET seq = 2000 WHERE name = 'nats'");
+	/* The window (1 s) passes: a duplicate would be stored now. */
+	usleep(2500 * 1000);
+	daemon_start(conf, log);
+	wait_relayed(db, 3000, 60);
+	daemon_stop(SIGTERM);
+	got = stream_read_from("OH_SHORT", "oh.short.", "s_1", &n);
+	table = table_changes(db);
+	assert_int_equal(n, 3000);
+	assert_string_equal(got, table);
+	free(got);
+	free(table);
+	no_secret(log);
+	free(conf);
+	free(db);
+	free(log);
+}
+
 int
 main(void)
 {
@@ -587,6 +670,7 @@ main(void)
 		cmocka_unit_test(test_restarts),
 		cmocka_unit_test(test_down_then_up),
 		cmocka_unit_test(test_reload_on),
+		cmocka_unit_test(test_window_passed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
