@@ -192,12 +192,15 @@ static const struct cmd cmds[] = {
 	    "  --prefix P      the metadataPrefix (default oai_dc)\n" },
 	{ "status", cmd_status,
 	    "the last run, record counts and watermarks of each source",
-	    "status [--db FILE] [--config FILE] [--daemon URL]",
+	    "status [--db FILE] [--config FILE] [--daemon URL] "
+	    "[--token-file FILE]",
 	    "Per source: the last run, its result, record counts and the\n"
 	    "watermark of each list.  With --config (its status_listen) or\n"
 	    "--daemon http://HOST:PORT, the running daemon's view when it\n"
 	    "answers (state, next run, failures); the database's "
-	    "otherwise.\n" },
+	    "otherwise.\n"
+	    "The daemon's status token is read from --token-file, or from\n"
+	    "the config's status_token_file.\n" },
 	{ "sources", cmd_sources,
 	    "list, rename, move, reset or drop the database's sources",
 	    "sources --db FILE [list]\n"
@@ -1707,26 +1710,45 @@ body_cb(char *p, size_t size, size_t n, void *arg)
 	return buf_add(arg, p, size * n) == 0 ? size * n : 0;
 }
 
-/* GET url into b; 0 on a 200 answer. */
-static int
-http_get(const char *url, struct buf *b, long timeout_ms)
+/*
+ * GET url into b, with the status token when there is one; the answer's
+ * HTTP status (0: none, the daemon did not answer).
+ */
+static long
+http_get(const char *url, const char *token, struct buf *b, long timeout_ms)
 {
-	CURL *c;
-	long  code = 0;
-	int   rc;
+	struct curl_slist *h = NULL;
+	CURL		  *c;
+	char		  *auth;
+	long		   code = 0;
+	int		   rc;
 
 	if ((c = curl_easy_init()) == NULL)
-		return -1;
+		return 0;
+	if (token != NULL) {
+		xasprintf(&auth, "Authorization: Bearer %s", token);
+		h = curl_slist_append(NULL, auth);
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
+		if (h == NULL) {
+			curl_easy_cleanup(c);
+			return 0;
+		}
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* The token goes to the daemon named, never to a redirect. */
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_cleanup(c);
-	return rc == CURLE_OK && code == 200 ? 0 : -1;
+	curl_slist_free_all(h);
+	return rc == CURLE_OK ? code : 0;
 }
 
 static int
@@ -1736,16 +1758,19 @@ cmd_status(int argc, char **argv)
 		{ "db", required_argument, NULL, 'd' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "daemon", required_argument, NULL, 'D' },
+		{ "token-file", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd *c = find_cmd("status");
 	const char	 *db = NULL, *config = NULL;
-	const char	 *daemon = NULL;
+	const char	 *daemon = NULL, *token_file = NULL;
 	struct conf	 *conf = NULL;
 	struct store	 *store;
 	struct buf	  b;
-	char		 *cause = NULL, *url = NULL;
+	char		 *cause = NULL, *url = NULL, *token = NULL;
+	size_t		  token_len = 0;
+	long		  code;
 	int		  ch, rc = 0;
 
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1758,6 +1783,9 @@ cmd_status(int argc, char **argv)
 			break;
 		case 'D':
 			daemon = optarg;
+			break;
+		case 'T':
+			token_file = optarg;
 			break;
 		case 'h':
 			return usage_cmd(c, 1);
@@ -1782,29 +1810,56 @@ cmd_status(int argc, char **argv)
 			xasprintf(
 			    &url, "http://%s/status", conf->status_listen);
 	}
-	if (daemon != NULL)
+	if (daemon != NULL) {
+		free(url);
 		xasprintf(&url, "%s/status", daemon);
+	}
+	/* The daemon's status token: --token-file, or the config's. */
+	if (token_file == NULL && conf != NULL)
+		token_file = conf->status_token_file;
+	if (url != NULL && token_file != NULL &&
+	    http_token_read(token_file, &token, &token_len, &cause) == -1) {
+		fprintf(stderr, "%s status: %s\n", progname, cause);
+		free(cause);
+		cause = NULL;
+		if (db == NULL) {
+			rc = EXIT_FAIL;
+			goto out;
+		}
+		free(url);
+		url = NULL;
+		fprintf(stderr, "%s status: the database says:\n", progname);
+	}
 	/* The running daemon's view when it answers. */
 	if (url != NULL) {
 		buf_init(&b, 64UL * 1024 * 1024);
-		if (http_get(url, &b, 3000) == 0 &&
+		code = http_get(url, token, &b, 3000);
+		if (code == 200 &&
 		    feed_daemon_status(buf_str(&b), stdout) == 0) {
 			buf_free(&b);
 			goto out;
 		}
 		buf_free(&b);
-		if (db == NULL) {
+		if (code == 401)
 			fprintf(stderr,
-			    "%s status: the daemon does not answer "
-			    "at %s\n",
-			    progname, url);
+			    "%s status: the daemon at %s wants its status "
+			    "token (%s)%s\n",
+			    progname, url,
+			    token != NULL ?
+				"the one given was refused" :
+				"--token-file FILE, or --config with "
+				"status_token_file",
+			    db != NULL ? "; the database says:" : "");
+		else
+			fprintf(stderr,
+			    "%s status: the daemon does not answer at "
+			    "%s%s\n",
+			    progname, url,
+			    db != NULL ? "; the database says:" : "");
+		if (db == NULL) {
 			rc = EXIT_FAIL;
 			goto out;
 		}
-		fprintf(stderr,
-		    "%s status: the daemon does not answer at %s; "
-		    "the database says:\n",
-		    progname, url);
 	}
 	if ((store = open_db("status", db, STORE_RDONLY)) == NULL) {
 		rc = EXIT_FAIL;
@@ -1814,6 +1869,9 @@ cmd_status(int argc, char **argv)
 	rc = output_done("status", store, rc, cause);
 	cause = NULL;
 out:
+	if (token != NULL)
+		explicit_bzero(token, token_len);
+	free(token);
 	free(cause);
 	free(url);
 	conf_free(conf);

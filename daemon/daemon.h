@@ -176,11 +176,6 @@ void http_count_request(
     struct http *, const char *source, const char *host, long status);
 /* Count the records in the database again (for the metrics). */
 void http_count_records(struct http *);
-/*
- * Read and check status_token_file: the token in *token (allocated) and
- * *len, or only checked when token is NULL; -1 with *cause.
- */
-int http_token_read(const char *file, char **token, size_t *len, char **cause);
 
 extern const char *const err_type_names[];
 

@@ -50,6 +50,7 @@
 #include "feed.h"
 #include "log.h"
 #include "oh_limits.h"
+#include "settings.h"
 #include "util.h"
 
 /* Long polls parked at once: at most this, and half the connections. */
@@ -65,9 +66,6 @@
 #define READ_AHEAD_MAX (64 * 1024)
 /* Milliseconds the listener rests when accept() fails (no descriptors). */
 #define ACCEPT_PAUSE_MS 250
-/* A token file's size, and the token's length. */
-#define TOKEN_FILE_MAX 4096
-#define TOKEN_MIN      16
 /* Seconds between two warnings of the same kind. */
 #define WARN_EVERY 60
 
@@ -612,69 +610,6 @@ cross_site(struct evhttp_request *req)
 			return "a POST takes no body, or application/json";
 	}
 	return NULL;
-}
-
-/*
- * The token from its file: one line of visible ASCII, at least TOKEN_MIN
- * long.  A file others may read is worth a warning.  Also what
- * oaiharvestd -t checks (token NULL: read, check and forget it).
- */
-int
-http_token_read(const char *file, char **token, size_t *token_len, char **cause)
-{
-	struct stat st;
-	char	    b[TOKEN_FILE_MAX + 1];
-	ssize_t	    n;
-	size_t	    len, i;
-	int	    fd;
-
-	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
-		xasprintf(
-		    cause, "status_token_file %s: %s", file, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size > TOKEN_FILE_MAX) {
-		xasprintf(cause,
-		    "status_token_file %s: not a regular file "
-		    "of at most %d bytes",
-		    file, TOKEN_FILE_MAX);
-		close(fd);
-		return -1;
-	}
-	n = read(fd, b, sizeof(b) - 1);
-	close(fd);
-	if (n < 0) {
-		xasprintf(
-		    cause, "status_token_file %s: %s", file, strerror(errno));
-		return -1;
-	}
-	len = (size_t)n;
-	while (len > 0 &&
-	    (b[len - 1] == '\n' || b[len - 1] == '\r' || b[len - 1] == ' ' ||
-		b[len - 1] == '\t'))
-		len--;
-	for (i = 0; i < len; i++)
-		if ((unsigned char)b[i] <= 0x20 || (unsigned char)b[i] >= 0x7f)
-			break;
-	if (len < TOKEN_MIN || i < len) {
-		xasprintf(cause,
-		    "status_token_file %s: the token must be one "
-		    "line of at least %d visible ASCII characters",
-		    file, TOKEN_MIN);
-		explicit_bzero(b, sizeof(b));
-		return -1;
-	}
-	if (st.st_mode & S_IROTH)
-		log_warn("event=status_token_file_mode path=%s msg=\"others "
-			 "may read the token\"",
-		    log_q(file));
-	if (token != NULL) {
-		*token = xstrndup(b, len);
-		*token_len = len;
-	}
-	explicit_bzero(b, sizeof(b));
-	return 0;
 }
 
 static int

@@ -18,5 +18,10 @@ void settings_options(const struct conf *, struct harvest_options *);
  */
 void settings_source(
     const struct conf *c, const struct conf_source *s, struct harvest_source *);
+/*
+ * Read and check status_token_file: the token in *token (allocated) and
+ * *len, or only checked when token is NULL; -1 with *cause.
+ */
+int http_token_read(const char *file, char **token, size_t *len, char **cause);
 
 #endif

@@ -780,7 +780,7 @@ static void
 test_token(void **state)
 {
 	static const char secret[] = "k7Qm2-token-for-the-status-server";
-	char		 *conf, *db, *tf, *body, *log, *lf;
+	char		 *conf, *db, *tf, *body, *log, *lf, *out, *cf;
 	const char	 *old_token = token;
 	pid_t		  pid;
 	long		  code;
@@ -831,6 +831,60 @@ test_token(void **state)
 	assert_int_equal(code, 200);
 	free(req("POST", "/sources/one/harvest", &code, NULL));
 	assert_int_equal(code, 202);
+
+	/* The CLI: without the token it says so, with it the daemon's view. */
+	assert_int_equal(
+	    run("tc.out", "tc.err",
+		"%s/oaiharvest status --daemon http://127.0.0.1:%d", bindir,
+		port),
+	    1);
+	out = read_tmp("tc.err");
+	assert_non_null(strstr(out, "wants its status token"));
+	free(out);
+	assert_int_equal(
+	    run("tc.out", "tc.err",
+		"%s/oaiharvest status --daemon http://127.0.0.1:%d "
+		"--token-file %s",
+		bindir, port, tf),
+	    0);
+	out = read_tmp("tc.out");
+	assert_non_null(strstr(out, "SOURCE"));
+	assert_non_null(strstr(out, "\none "));
+	free(out);
+	/* The config's status_listen and status_token_file. */
+	xasprintf(&conf,
+	    "[global]\ndatabase = %s\nstatus_listen = 127.0.0.1:%d\n"
+	    "status_token_file = %s\n\n"
+	    "[source one]\nurl = http://127.0.0.1:%d/oai\n",
+	    db, port, tf, srv.port);
+	save("tc.conf", conf);
+	free(conf);
+	cf = path("tc.conf");
+	assert_int_equal(run("tc.out", "tc.err",
+			     "%s/oaiharvest status --config %s", bindir, cf),
+	    0);
+	out = read_tmp("tc.out");
+	assert_non_null(strstr(out, "SOURCE"));
+	free(out);
+	out = read_tmp("tc.err");
+	assert_null(strstr(out, "does not answer"));
+	assert_null(strstr(out, secret));
+	free(out);
+	free(cf);
+	/* A wrong token: refused, said, and the database's view. */
+	save("bad.tok", "k7Qm2-token-for-the-status-serveR\n");
+	assert_int_equal(
+	    run("tc.out", "tc.err",
+		"%s/oaiharvest status --daemon http://127.0.0.1:%d "
+		"--token-file %s/bad.tok --db %s",
+		bindir, port, tmpdir, db),
+	    0);
+	out = read_tmp("tc.err");
+	assert_non_null(strstr(out, "the one given was refused"));
+	free(out);
+	out = read_tmp("tc.out");
+	assert_non_null(strstr(out, "source one"));
+	free(out);
 
 	token = old_token;
 	sport = old_port;
