@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -51,6 +52,8 @@ static pid_t  dpid[NDAEMONS];
 static char  *db_file;
 /* Not NULL: the daemons share this PostgreSQL database, not db_file. */
 static char *pg_uri;
+/* The daemons' delay (write_conf()). */
+static int delay_ms = DELAY_MS;
 
 /* tests/testlib.c */
 const char *pg_start(void);
@@ -135,7 +138,7 @@ write_conf(int n, int nhosts, const char *db)
 	    "[global]\ndatabase = %s\nleases = yes\nlease_ttl = 3s\n"
 	    "node_name = n%d\ndelay = %dms\nmax_concurrent = 12\n"
 	    "status_listen = 127.0.0.1:%d\n",
-	    db, n, DELAY_MS, STATUS_BASE + 1 + n);
+	    db, n, delay_ms, STATUS_BASE + 1 + n);
 	for (h = 0; h < nhosts; h++)
 		for (k = 0; k < PER_HOST; k++)
 			buf_printf(&b,
@@ -205,6 +208,41 @@ pg_int(const char *sql)
 	}
 	PQfinish(c);
 	return v;
+}
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Run sql (no parameters, no rows) on the database, or fail. */
+static void
+db_exec(const char *sql)
+{
+	PGconn	 *c;
+	PGresult *r;
+	sqlite3	 *db;
+	char	 *err = NULL;
+
+	if (pg_uri != NULL) {
+		c = PQconnectdb(pg_uri);
+		r = PQexec(c, sql);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			fail_msg("%s: %s", sql, PQerrorMessage(c));
+		PQclear(r);
+		PQfinish(c);
+		return;
+	}
+	if (sqlite3_open(db_file, &db) != SQLITE_OK)
+		fail_msg("%s: cannot open", db_file);
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("%s: %s", sql, err != NULL ? err : "?");
+	sqlite3_close(db);
 }
 
 /* A number from the database (-1 when it cannot be read yet). */
@@ -489,6 +527,116 @@ test_paused_daemon_fenced(void **state)
 }
 
 /*
+ * A daemon whose renewals fail (a trigger refuses its lease rows'
+ * updates) stops sending to the host before the lease can lapse: it starts
+ * no request after, and has none out at, the expiry the database holds
+ * less a quarter of a second, although it finds out at a tick (every
+ * third of lease_ttl) that the host is lost.  Before the local expiry, it
+ * went on sending until that tick, past the expiry.
+ */
+static void
+lapsing_lease_stops_requests(void)
+{
+	char	 *q, *log, *name, *text, *line, *save = NULL;
+	int64_t	  t0, expires, mono_expires;
+	long long part = 0, t;
+	char	  what[8];
+	int	  got = 0, n = 0;
+
+	/* Slow enough that the harvest outlasts the lease. */
+	delay_ms = 150;
+	write_conf(0, 1, pg_uri != NULL ? pg_uri : db_file);
+	delay_ms = DELAY_MS;
+	trace_mark();
+	start_daemon(0);
+	xasprintf(&q,
+	    "SELECT count(*) FROM record r JOIN source s ON s.id = r.source_id"
+	    " WHERE s.url LIKE 'http://127.0.0.1:%d/%%'",
+	    srv[0].port);
+	for (t0 = mono_ms(); mono_ms() - t0 < 60000; usleep(20 * 1000))
+		if ((part = db_int(q)) >= 2 * PAGE_SIZE)
+			break;
+	if (part < 2 * PAGE_SIZE)
+		fail_msg("n0 did not harvest host 0 (%lld)", part);
+	if (pg_uri != NULL)
+		db_exec("CREATE FUNCTION oh_lapse() RETURNS trigger"
+			" LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION"
+			" 'test: no renewal'; END$$;"
+			"CREATE TRIGGER oh_lapse BEFORE UPDATE ON lease"
+			" FOR EACH ROW WHEN (NEW.node = 'n0')"
+			" EXECUTE FUNCTION oh_lapse()");
+	else
+		db_exec("CREATE TRIGGER oh_lapse BEFORE UPDATE ON lease"
+			" WHEN NEW.node = 'n0' BEGIN"
+			" SELECT RAISE(ABORT, 'test: no renewal'); END");
+	for (t0 = mono_ms(); mono_ms() - t0 < 10000; usleep(50 * 1000)) {
+		log = read_tmp("d0.log");
+		got = strstr(log, "event=lease_error op=renew") != NULL;
+		free(log);
+		if (got)
+			break;
+	}
+	if (!got)
+		fail_msg("n0's renewals did not fail");
+	/* No renewal lands now: the expiry stays, on the machine's clocks. */
+	if ((part = db_int(q)) >= PER_HOST * NRECORDS)
+		fail_msg("host 0 harvested before its lease lapsed");
+	free(q);
+	expires = db_int("SELECT expires_ms FROM lease WHERE node = 'n0'");
+	assert_true(expires > 0);
+	mono_expires = expires - (wall_ms() - mono_ms());
+	while (mono_ms() < mono_expires + 1500)
+		usleep(50 * 1000);
+	for (t0 = mono_ms(); mono_ms() - t0 < 10000; usleep(100 * 1000)) {
+		log = read_tmp("d0.log");
+		got = strstr(log, "event=lease_lost") != NULL;
+		free(log);
+		if (got)
+			break;
+	}
+	if (!got)
+		fail_msg("n0 did not log event=lease_lost");
+
+	name = xstrdup("trace0");
+	text = read_tmp(name);
+	free(name);
+	for (line = strtok_r(text + trace_off[0], "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		assert_int_equal(sscanf(line, "%lld %7s", &t, what), 2);
+		if (strcmp(what, "start") == 0) {
+			n++;
+			if (t > mono_expires - 250)
+				fail_msg("a request started %lld ms before "
+					 "the lease's expiry",
+				    (long long)(mono_expires - t));
+		} else if (t > mono_expires)
+			fail_msg("a request still out %lld ms after the "
+				 "lease's expiry",
+			    (long long)(t - mono_expires));
+	}
+	free(text);
+	assert_true(n >= 3);
+	kill_daemons(NULL);
+}
+
+static void
+test_lapsing_lease_stops_requests(void **state)
+{
+	free(db_file);
+	db_file = path("lapse.db");
+	lapsing_lease_stops_requests();
+}
+
+static void
+test_lapsing_lease_stops_requests_pg(void **state)
+{
+	pg_uri = pg_database();
+	lapsing_lease_stops_requests();
+	free(pg_uri);
+	pg_uri = NULL;
+}
+
+/*
  * The one-shot `oaiharvest harvest` beside a live daemon: a host the
  * daemon holds is refused, naming the daemon; another host is harvested
  * under its lease, given back at the end with its next_ms.  With no
@@ -608,12 +756,19 @@ main(void)
 		cmocka_unit_test_teardown(test_cli_beside_daemon, kill_daemons),
 		cmocka_unit_test_teardown(test_reload_gives_back, kill_daemons),
 		cmocka_unit_test_teardown(
+		    test_lapsing_lease_stops_requests, kill_daemons),
+		cmocka_unit_test_teardown(
 		    test_three_daemons_one_killed_pg, kill_daemons),
+		cmocka_unit_test_teardown(
+		    test_lapsing_lease_stops_requests_pg, kill_daemons),
 	};
 
-	/* OH_MULTI_PG=1: the PostgreSQL case alone. */
-	const struct CMUnitTest pg_tests[] = { tests[4] };
+	/* OH_MULTI_PG=1: the PostgreSQL cases alone. */
+	const struct CMUnitTest pg_tests[] = { tests[5], tests[6] };
 
+	/* OH_MULTI_ONLY=PATTERN: the cases whose names match. */
+	if (getenv("OH_MULTI_ONLY") != NULL)
+		cmocka_set_test_filter(getenv("OH_MULTI_ONLY"));
 	if (getenv("OH_MULTI_PG") != NULL)
 		return cmocka_run_group_tests_name(
 		    "multi_pg", pg_tests, setup, teardown);
