@@ -46,6 +46,9 @@
 #define STATUS_BASE 18210 /* this test's ports: 18211.. */
 
 static struct server srv[NHOSTS];
+/* srv[0] while a test put a server of its own there (slow_restore()). */
+static struct server srv0_kept;
+static int	     srv0_swapped;
 /* Each trace's length when the running test began (trace_mark()). */
 static size_t trace_off[NHOSTS];
 static pid_t  dpid[NDAEMONS];
@@ -85,6 +88,17 @@ setup(void **state)
 	return 0;
 }
 
+/* srv[0] back, its stand-in stopped (also after a failed test). */
+static void
+slow_restore(void)
+{
+	if (!srv0_swapped)
+		return;
+	stop_server(&srv[0]);
+	srv[0] = srv0_kept;
+	srv0_swapped = 0;
+}
+
 /* After each test: no daemon left (a failed test leaves them running). */
 static int
 kill_daemons(void **state)
@@ -99,6 +113,7 @@ kill_daemons(void **state)
 			waitpid(dpid[i], NULL, 0);
 			dpid[i] = 0;
 		}
+	slow_restore();
 	/* OH_MULTI_KEEP=DIR: the logs and the database, to look at. */
 	if (getenv("OH_MULTI_KEEP") != NULL) {
 		xasprintf(&cmd, "mkdir -p %s && cp -r %s/. %s/",
@@ -542,19 +557,20 @@ test_paused_daemon_fenced(void **state)
 static void
 lapsing_lease_stops_requests(int slow)
 {
-	struct server keep = srv[0];
-	char	     *q, *log, *text, *line, *save = NULL, *args;
-	int64_t	      t0, expires, mono_expires;
-	long long     part = 0, t;
-	char	      what[8];
-	int	      got = 0, n = 0;
-	size_t	      off;
+	char	 *q, *log, *text, *line, *save = NULL, *args;
+	int64_t	  t0, expires, mono_expires;
+	long long part = 0, t;
+	char	  what[8];
+	int	  got = 0, n = 0;
+	size_t	  off;
 
 	if (slow) {
 		xasprintf(&args,
 		    "--records %d --page-size %d --deleted-every 0 "
 		    "--delay-ms 1500 --sets 0 --trace %s/traceslow",
 		    NRECORDS, PAGE_SIZE, tmpdir);
+		srv0_kept = srv[0];
+		srv0_swapped = 1;
 		start_server(&srv[0], "portslow", args);
 		free(args);
 	}
@@ -639,10 +655,6 @@ lapsing_lease_stops_requests(int slow)
 	free(text);
 	assert_true(n >= (slow ? 2 : 3));
 	kill_daemons(NULL);
-	if (slow) {
-		stop_server(&srv[0]);
-		srv[0] = keep;
-	}
 }
 
 static void
