@@ -17,6 +17,15 @@
  * above it.  The first tick only says the daemon is alive, so that daemons
  * started together see each other before they share the hosts out.
  *
+ * Between ticks the engine asks lease_gate() before each request: a host
+ * is ours to send to until the moment its lease surely still holds, as
+ * this daemon knows it (until_mono: when the last take or renewal that
+ * worked was sent, plus lease_ttl, less LEASE_MARGIN of it), not until the
+ * next tick finds out (a renewal that failed, or was late).  The engine
+ * starts no request after it and aborts one still out then; the database
+ * set the expiry after we sent, so we stop a margin before it, and the
+ * next holder waits a delay after it.
+ *
  * The NATS relay (changes_nats) is leased the same way, under the key
  * RELAY_KEY, which is no host: the same table, renewal, expiry and gen.
  * Whichever daemon takes it first (at any tick, not counted in the share)
@@ -50,6 +59,9 @@
  */
 #define RELAY_POLL_MS 1000
 
+/* The part of lease_ttl we stop sending before the lease lapses. */
+#define LEASE_MARGIN(ttl) ((ttl) / 6)
+
 /* A host of the config's sources. */
 struct dhost {
 	TAILQ_ENTRY(dhost) entry;
@@ -57,6 +69,8 @@ struct dhost {
 	int	  held;
 	int	  seen;	       /* renewed in this tick */
 	int64_t	  gen;	       /* the lease's, while held */
+	int64_t	  until_mono;  /* ours surely until (mono_ms()) */
+	int	  gated;       /* the gate said no (logged once) */
 	int64_t	  ready_ms;    /* no request before (wall clock) */
 	int64_t	  last_end_ms; /* its last request's end here */
 	long long delay_ms;    /* the longest of its sources' */
@@ -87,17 +101,18 @@ struct dlease {
 	struct event  *timer;
 	TAILQ_HEAD(, dhost) hosts;
 	int	      ticks;
-	int	      alive;	    /* daemons alive at the last tick */
-	int64_t	      renewed_mono; /* the last renewal that worked */
-	int64_t	      expires_ms;   /* our leases', as of it */
-	struct snap   snap;	    /* for /status and /metrics */
-	struct dhost *relay;	    /* RELAY_KEY, once wanted */
-	struct event *relay_poll;   /* while it is ours */
+	int	      alive;	  /* daemons alive at the last tick */
+	int64_t	      renew_sent; /* mono_ms() the renewal was sent */
+	int64_t	      expires_ms; /* our leases', as of it */
+	struct snap   snap;	  /* for /status and /metrics */
+	struct dhost *relay;	  /* RELAY_KEY, once wanted */
+	struct event *relay_poll; /* while it is ours */
 };
 
-static void on_tick(evutil_socket_t, short, void *);
-static void on_relay_poll(evutil_socket_t, short, void *);
-static void snap_free(struct snap *);
+static void    on_tick(evutil_socket_t, short, void *);
+static void    on_relay_poll(evutil_socket_t, short, void *);
+static void    snap_free(struct snap *);
+static int64_t lease_gate(void *, const char *);
 
 static int64_t
 wall_ms(void)
@@ -174,6 +189,7 @@ lease_start(struct daemon *d, char **cause)
 	l->timer = event_new(d->base, -1, 0, on_tick, l);
 	l->relay_poll = event_new(d->base, -1, EV_PERSIST, on_relay_poll, l);
 	d->lease = l;
+	harvest_engine_gate(d->engine, lease_gate, l);
 	/* Say we are alive now; take hosts from the next tick. */
 	on_tick(-1, 0, l);
 	if (l->ticks == 0) {
@@ -254,8 +270,12 @@ on_renewed(void *arg, const char *key, int64_t gen)
 	struct dlease *l = arg;
 	struct dhost  *h;
 
-	if ((h = host_find(l, key)) != NULL && h->held && h->gen == gen)
+	if ((h = host_find(l, key)) != NULL && h->held && h->gen == gen) {
 		h->seen = 1;
+		h->until_mono =
+		    l->renew_sent + l->ttl_ms - LEASE_MARGIN(l->ttl_ms);
+		h->gated = 0;
+	}
 	return 0;
 }
 
@@ -269,20 +289,18 @@ renew(struct dlease *l)
 
 	TAILQ_FOREACH (h, &l->hosts, entry)
 		h->seen = 0;
+	l->renew_sent = mono_ms();
 	n = store_lease_renew(
 	    l->d->store, l->id, l->name, l->ttl_ms, on_renewed, l, &cause);
 	if (n == -1) {
 		log_warn("event=lease_error op=renew cause=%s", log_q(cause));
 		free(cause);
-		/* Ours until they expire; then surely not. */
-		if (mono_ms() - l->renewed_mono < l->ttl_ms - l->ttl_ms / 6)
-			return;
+		/* Ours until they may expire (lease_gate()); then not. */
 		TAILQ_FOREACH (h, &l->hosts, entry)
-			if (h->held)
+			if (h->held && mono_ms() >= h->until_mono)
 				host_lost(l, h, "not_renewed");
 		return;
 	}
-	l->renewed_mono = mono_ms();
 	l->expires_ms = wall_ms() + l->ttl_ms;
 	l->ticks++;
 	TAILQ_FOREACH (h, &l->hosts, entry)
@@ -297,7 +315,7 @@ take(struct dlease *l, struct dhost *h)
 	struct store_lease_grant g;
 	struct dsource		*s;
 	char			*cause = NULL;
-	int64_t			 ready;
+	int64_t			 ready, sent = mono_ms();
 	int			 rc;
 
 	rc = store_lease_take(
@@ -316,6 +334,8 @@ take(struct dlease *l, struct dhost *h)
 	h->held = 1;
 	h->gen = g.gen;
 	h->ready_ms = ready;
+	h->until_mono = sent + l->ttl_ms - LEASE_MARGIN(l->ttl_ms);
+	h->gated = 0;
 	log_info("event=lease_taken host=%s gen=%lld lapsed=%s wait_ms=%lld",
 	    log_q(h->key), (long long)g.gen, g.lapsed_ms > 0 ? "yes" : "no",
 	    (long long)(ready > wall_ms() ? ready - wall_ms() : 0));
@@ -475,6 +495,31 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(l->timer, &tv);
+}
+
+/*
+ * The engine's gate (harvest_engine_gate()): until when may a request to
+ * host run?  0 (not now) when the host is not ours or its lease may have
+ * lapsed; the next renewal that works opens it again.
+ */
+static int64_t
+lease_gate(void *arg, const char *host)
+{
+	struct dlease *l = arg;
+	struct dhost  *h;
+
+	if ((h = host_find(l, host)) == NULL || !h->held)
+		return 0;
+	if (h->until_mono > mono_ms())
+		return h->until_mono;
+	if (!h->gated) {
+		h->gated = 1;
+		log_warn("event=lease_expiring host=%s gen=%lld "
+			 "late_ms=%lld",
+		    log_q(h->key), (long long)h->gen,
+		    (long long)(mono_ms() - h->until_mono));
+	}
+	return 0;
 }
 
 int

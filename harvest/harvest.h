@@ -139,6 +139,16 @@ struct harvest_engine *harvest_engine_new(struct event_base *, struct store *,
 void		       harvest_engine_free(struct harvest_engine *);
 void		       harvest_engine_observe(
 		      struct harvest_engine *, const struct harvest_observer *, void *);
+/*
+ * The gate, for several daemons (daemon/lease.c): before a request to host
+ * (harvest_host_key()) starts, until when (mono_ms()) may it run?
+ * INT64_MAX: no end; a time not after now: not now (the engine asks again
+ * every 100 ms).  A request still out at its end is aborted and sent again
+ * once the gate allows (that try does not count).  The engine knows no
+ * more of leases than this.  NULL: no gate.
+ */
+typedef int64_t (*harvest_gate_cb)(void *, const char *host);
+void harvest_engine_gate(struct harvest_engine *, harvest_gate_cb, void *);
 /* The versions of libcurl and libxml2 in use, for the daemon's metrics. */
 const char *harvest_curl_version(void);
 const char *harvest_xml_version(void);

@@ -8,18 +8,25 @@
 #include "polite.h"
 #include "util.h"
 
+/* ms: how often a host the gate holds back asks it again. */
+#define POLITE_GATE_RETRY_MS 100
+
 struct polite_host {
 	LIST_ENTRY(polite_host) entry;
-	char *key;
+	struct polite *p;
+	char	      *key;
 	TAILQ_HEAD(, polite_wait) queue; /* jobs waiting to send */
 	struct polite_wait *holder;	 /* the job with a request out */
 	int64_t		    last_end_ms;
+	int64_t		    until; /* the gate's, for the request out */
 	struct event	   *timer;
 };
 
 struct polite {
 	struct event_base *base;
 	LIST_HEAD(, polite_host) hosts;
+	int64_t (*gate)(void *, const char *);
+	void *gate_arg;
 };
 
 static void host_arm(struct polite_host *);
@@ -34,6 +41,13 @@ polite_new(struct event_base *base)
 	p->base = base;
 	LIST_INIT(&p->hosts);
 	return p;
+}
+
+void
+polite_gate(struct polite *p, int64_t (*gate)(void *, const char *), void *arg)
+{
+	p->gate = gate;
+	p->gate_arg = arg;
 }
 
 void
@@ -98,6 +112,7 @@ polite_host(struct polite *p, const char *url)
 			return h;
 		}
 	h = xcalloc(1, sizeof(*h));
+	h->p = p;
 	h->key = key;
 	TAILQ_INIT(&h->queue);
 	h->timer = evtimer_new(p->base, on_host_timer, h);
@@ -110,6 +125,12 @@ const char *
 polite_host_key(const struct polite_host *h)
 {
 	return h->key;
+}
+
+int64_t
+polite_until(const struct polite_host *h)
+{
+	return h->until;
 }
 
 /* When may w send, given the host's last request? */
@@ -157,6 +178,7 @@ on_host_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct polite_host *h = arg;
 	struct polite_wait *w, *pick = NULL;
+	struct timeval	    tv;
 	int64_t		    now = mono_ms(), t, best = -1;
 
 	if (h->holder != NULL)
@@ -173,6 +195,15 @@ on_host_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (best > now) {
 		host_arm(h);
+		return;
+	}
+	/* Several daemons: is the host (still) ours to send to? */
+	h->until = INT64_MAX;
+	if (h->p->gate != NULL &&
+	    (h->until = h->p->gate(h->p->gate_arg, h->key)) <= now) {
+		tv.tv_sec = POLITE_GATE_RETRY_MS / 1000;
+		tv.tv_usec = (POLITE_GATE_RETRY_MS % 1000) * 1000;
+		evtimer_add(h->timer, &tv);
 		return;
 	}
 	TAILQ_REMOVE(&h->queue, pick, entry);

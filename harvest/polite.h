@@ -27,6 +27,13 @@ struct polite_wait {
 
 struct polite *polite_new(struct event_base *);
 void	       polite_free(struct polite *);
+/*
+ * The gate (harvest_engine_gate()): asked before each request starts;
+ * while it says no, the host asks again every POLITE_GATE_RETRY_MS.
+ */
+void polite_gate(struct polite *, int64_t (*)(void *, const char *), void *);
+/* Until when (mono_ms()) the request the host just started may run. */
+int64_t polite_until(const struct polite_host *);
 /* The host of url (created on first use, kept until polite_free()). */
 struct polite_host *polite_host(struct polite *, const char *url);
 /* Its key: scheme://host:port, lowercased. */

@@ -184,6 +184,7 @@ struct harvest_job {
 	int store_out;
 	void (*store_next)(struct harvest_job *);
 	struct event *store_ev;
+	struct event *gate_ev;	   /* the gate's end of the request out */
 	char	     *store_cause; /* a call's failure */
 	int	      full_wait;   /* held back: the queue is full */
 	TAILQ_ENTRY(harvest_job) fentry;
@@ -214,6 +215,7 @@ struct harvest_job {
 static void job_set_state(struct harvest_job *, enum job_state);
 static void job_queue(struct harvest_job *, long long ms);
 static void job_send(void *);
+static void on_gate_end(evutil_socket_t, short, void *);
 static void job_fail(struct harvest_job *, const char *, ...)
     __printflike(2, 3);
 static void job_finish(struct harvest_job *);
@@ -324,6 +326,12 @@ harvest_engine_observe(
 }
 
 void
+harvest_engine_gate(struct harvest_engine *e, harvest_gate_cb gate, void *arg)
+{
+	polite_gate(e->polite, gate, arg);
+}
+
+void
 harvest_engine_free(struct harvest_engine *e)
 {
 	if (e == NULL)
@@ -341,10 +349,49 @@ job_queue(struct harvest_job *j, long long ms)
 	polite_queue(j->host, &j->hwait, ms);
 }
 
+/*
+ * The host's turn: send.  When the gate (harvest_engine_gate()) gave the
+ * request an end, a timer aborts it there.
+ */
 static void
 job_send(void *arg)
 {
-	do_request(arg);
+	struct harvest_job *j = arg;
+	struct timeval	    tv;
+	int64_t		    until = polite_until(j->host), ms;
+
+	if (until != INT64_MAX) {
+		ms = until - mono_ms();
+		if (ms < 0)
+			ms = 0;
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
+		evtimer_add(j->gate_ev, &tv);
+	} else
+		evtimer_del(j->gate_ev);
+	do_request(j);
+}
+
+/*
+ * The gate's end came with the request still out (several daemons: the
+ * host's lease may have lapsed): abort it, and send it again when the gate
+ * allows; this try does not count.
+ */
+static void
+on_gate_end(evutil_socket_t fd, short what, void *arg)
+{
+	struct harvest_job *j = arg;
+
+	if (j->req == NULL)
+		return;
+	log_warn("event=request_aborted source=%s host=%s why=gate",
+	    log_q(j->name), log_q(polite_host_key(j->host)));
+	fetch_cancel(j->req);
+	j->req = NULL;
+	polite_release(j->host);
+	if (j->tries > 0)
+		j->tries--;
+	job_queue(j, 0);
 }
 
 /* URLs */
@@ -451,7 +498,8 @@ harvest_start(struct harvest_engine *e, const struct harvest_source *src,
 		j->lease_gen = src->lease_gen;
 	}
 	if ((j->store_ev = event_new(e->base, -1, 0, on_store_ready, j)) ==
-	    NULL)
+		NULL ||
+	    (j->gate_ev = evtimer_new(e->base, on_gate_end, j)) == NULL)
 		fatalx("event_new failed");
 
 	/*
@@ -698,6 +746,8 @@ job_free(struct harvest_job *j)
 		TAILQ_REMOVE(&j->e->full_wait, j, fentry);
 	if (j->store_ev != NULL)
 		event_free(j->store_ev);
+	if (j->gate_ev != NULL)
+		event_free(j->gate_ev);
 	if (j->req != NULL)
 		fetch_cancel(j->req);
 	if (j->host != NULL)
@@ -921,6 +971,7 @@ on_done(void *arg, const struct fetch_result *res)
 	const char	      *cause = NULL;
 
 	j->req = NULL;
+	evtimer_del(j->gate_ev);
 	polite_release(j->host);
 	j->stats.bytes += res->bytes;
 	if (e->obs.on_request != NULL)

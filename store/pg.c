@@ -550,10 +550,13 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	    " WHERE holder = $1 AND ($2::text IS NULL OR host = $2)" },
 	[PQ_LEASE_NODE_DEL] = { "lease node delete",
 	    "DELETE FROM node WHERE id = $1" },
-	/* FOR SHARE: a takeover waits for (skips) the page's commit. */
+	/*
+	 * FOR KEY SHARE: a takeover (its FOR UPDATE) waits for (skips) the
+	 * page's commit; a renewal (no key changes) does not (pg_lease.c).
+	 */
 	[PQ_LEASE_HELD] = { "lease check",
 	    "SELECT 1 FROM lease WHERE host = $1 AND gen = $2"
-	    " AND expires_ms > " NOW_MS " FOR SHARE" },
+	    " AND expires_ms > " NOW_MS " FOR KEY SHARE" },
 	[PQ_LEASE_LIST] = { "leases",
 	    "SELECT host, holder, node, gen, expires_ms, next_ms, " NOW_MS
 	    " FROM lease ORDER BY host" },

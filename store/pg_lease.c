@@ -4,9 +4,18 @@
  * sqlite_lease.c, with the server's clock (clock_timestamp(), one clock
  * for every daemon) instead of the machine's.  A take locks the host's row
  * with SELECT ... FOR UPDATE SKIP LOCKED: a row another daemon is taking,
- * or whose holder's page transaction checked it (FOR SHARE, held to the
- * page's commit), is skipped, not waited for: the host is not taken now.
- * store_lease_held() is that check, the page's fence: its gen and expiry.
+ * or whose holder's page transaction checked it (FOR KEY SHARE, held to
+ * the page's commit), is skipped, not waited for: the host is not taken
+ * now.  store_lease_held() is that check, the page's fence: its gen and
+ * expiry.  The fence holds because every change of holder or gen goes
+ * through the take's FOR UPDATE, which conflicts with FOR KEY SHARE; the
+ * renewal's and the release's UPDATEs change no key column, so they take
+ * FOR NO KEY UPDATE, which does not: a renewal on the loop's connection
+ * never queues behind (or deadlocks with, as with FOR SHARE when a batch
+ * checked several hosts) the page writer's transaction.  A renewal only
+ * moves the expiry of the holder's own rows later, and a release leaves
+ * the row to a take, which still waits for the page: neither lets a page
+ * of an old gen in.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -242,8 +251,8 @@ store_pg_lease_nodes(void *be, char **cause)
 /*
  * The outbox cursor name moved to seq, only while lease (e.g. "feed:nats")
  * is still of generation gen and not expired, in one transaction: the
- * check's FOR SHARE holds the lease row to the commit, so that no takeover
- * comes between.  1: moved, 0: the lease is not (or no longer) ours.
+ * check's FOR KEY SHARE holds the lease row to the commit, so that no
+ * takeover comes between.  1: moved, 0: the lease is not (or no longer) ours.
  */
 int
 store_pg_outbox_set_fenced(void *be, const char *name, int64_t seq,

@@ -349,6 +349,56 @@ test_take_skips_a_checked_page(void **state)
 	assert_int_equal(g.gen, 2);
 }
 
+/*
+ * PostgreSQL: a daemon's renewal does not wait for a page transaction of
+ * its own that has checked the lease (the page writer's connection, busy
+ * with a batch): the check's row lock (FOR KEY SHARE) does not conflict
+ * with the renewal's UPDATE, so the renewal neither queues behind the page
+ * nor deadlocks with it.  The renewing connection gives up waiting for a
+ * row lock after 2 s (lock_timeout), so that the old lock (FOR SHARE)
+ * fails here rather than hangs.  The fence still holds: another daemon's
+ * take skips the row until the page commits.
+ */
+static void
+test_renew_beside_a_checked_page(void **state)
+{
+	struct fx		*f = *state;
+	struct store_lease_grant g;
+	struct store		*loop;
+	struct seen		 sn;
+	int64_t			 t0;
+
+	assert_int_equal(
+	    store_lease_take(f->a, HOST_A, "node-a", "a", 600, &g, CAUSE), 1);
+	assert_int_equal(
+	    store_lease_take(f->a, HOST_B, "node-a", "a", 600, &g, CAUSE), 1);
+	setenv("PGOPTIONS", "-c lock_timeout=2000", 1);
+	loop = store_open(f->path, 0, CAUSE);
+	unsetenv("PGOPTIONS");
+	if (loop == NULL)
+		fail_msg("store_open: %s", cause_);
+	CHECK(store_begin(f->a, CAUSE));
+	assert_int_equal(store_lease_held(f->a, HOST_A, 1, CAUSE), 1);
+	t0 = mono_ms();
+	memset(&sn, 0, sizeof(sn));
+	if (store_lease_renew(
+		loop, "node-a", "a", 600, on_renewed, &sn, CAUSE) != 2)
+		fail_msg("renew beside a checked page: %s", cause_);
+	assert_true(mono_ms() - t0 < 1500);
+	assert_int_equal(sn.n, 2);
+	/* Past the ttl the page still holds the row: no take. */
+	usleep(700 * 1000);
+	assert_int_equal(
+	    store_lease_take(f->b, HOST_A, "node-b", "b", 5000, &g, CAUSE), 0);
+	CHECK(store_commit(f->a, CAUSE));
+	assert_int_equal(
+	    store_lease_take(f->b, HOST_A, "node-b", "b", 5000, &g, CAUSE), 1);
+	assert_int_equal(g.gen, 2);
+	/* The old holder's next page is refused. */
+	assert_int_equal(held(f->a, HOST_A, 1), 0);
+	store_close(loop);
+}
+
 /* The page writer */
 
 struct done {
@@ -582,6 +632,9 @@ main(void)
 		/* SQLite: the page holds the write lock; the take is busy. */
 		{ "test_take_skips_a_checked_page/pg",
 		    test_take_skips_a_checked_page, setup_pg, teardown, NULL },
+		{ "test_renew_beside_a_checked_page/pg",
+		    test_renew_beside_a_checked_page, setup_pg, teardown,
+		    NULL },
 		cmocka_unit_test_setup_teardown(
 		    test_pages_fenced, setup, teardown),
 		BOTH(test_outbox_fenced),

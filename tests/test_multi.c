@@ -10,7 +10,9 @@
  * lease while another takes its host over: nothing it writes after SIGCONT
  * lands, and nothing is doubled.  The first test runs again with the
  * three daemons on one database of a private PostgreSQL cluster
- * (tests/testlib.c's pg_start()).
+ * (tests/testlib.c's pg_start()).  The servers' traces grow over the
+ * whole group: a test checks only the lines written since it began (the
+ * one-shot CLI runs of another test send with their own delay, 0).
  */
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -43,10 +46,17 @@
 #define STATUS_BASE 18210 /* this test's ports: 18211.. */
 
 static struct server srv[NHOSTS];
-static pid_t	     dpid[NDAEMONS];
-static char	    *db_file;
+/* srv[0] while a test put a server of its own there (slow_restore()). */
+static struct server srv0_kept;
+static int	     srv0_swapped;
+/* Each trace's length when the running test began (trace_mark()). */
+static size_t trace_off[NHOSTS];
+static pid_t  dpid[NDAEMONS];
+static char  *db_file;
 /* Not NULL: the daemons share this PostgreSQL database, not db_file. */
 static char *pg_uri;
+/* The daemons' delay (write_conf()). */
+static int delay_ms = DELAY_MS;
 
 /* tests/testlib.c */
 const char *pg_start(void);
@@ -78,6 +88,17 @@ setup(void **state)
 	return 0;
 }
 
+/* srv[0] back, its stand-in stopped (also after a failed test). */
+static void
+slow_restore(void)
+{
+	if (!srv0_swapped)
+		return;
+	stop_server(&srv[0]);
+	srv[0] = srv0_kept;
+	srv0_swapped = 0;
+}
+
 /* After each test: no daemon left (a failed test leaves them running). */
 static int
 kill_daemons(void **state)
@@ -92,6 +113,7 @@ kill_daemons(void **state)
 			waitpid(dpid[i], NULL, 0);
 			dpid[i] = 0;
 		}
+	slow_restore();
 	/* OH_MULTI_KEEP=DIR: the logs and the database, to look at. */
 	if (getenv("OH_MULTI_KEEP") != NULL) {
 		xasprintf(&cmd, "mkdir -p %s && cp -r %s/. %s/",
@@ -131,7 +153,7 @@ write_conf(int n, int nhosts, const char *db)
 	    "[global]\ndatabase = %s\nleases = yes\nlease_ttl = 3s\n"
 	    "node_name = n%d\ndelay = %dms\nmax_concurrent = 12\n"
 	    "status_listen = 127.0.0.1:%d\n",
-	    db, n, DELAY_MS, STATUS_BASE + 1 + n);
+	    db, n, delay_ms, STATUS_BASE + 1 + n);
 	for (h = 0; h < nhosts; h++)
 		for (k = 0; k < PER_HOST; k++)
 			buf_printf(&b,
@@ -203,6 +225,41 @@ pg_int(const char *sql)
 	return v;
 }
 
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Run sql (no parameters, no rows) on the database, or fail. */
+static void
+db_exec(const char *sql)
+{
+	PGconn	 *c;
+	PGresult *r;
+	sqlite3	 *db;
+	char	 *err = NULL;
+
+	if (pg_uri != NULL) {
+		c = PQconnectdb(pg_uri);
+		r = PQexec(c, sql);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			fail_msg("%s: %s", sql, PQerrorMessage(c));
+		PQclear(r);
+		PQfinish(c);
+		return;
+	}
+	if (sqlite3_open(db_file, &db) != SQLITE_OK)
+		fail_msg("%s: cannot open", db_file);
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("%s: %s", sql, err != NULL ? err : "?");
+	sqlite3_close(db);
+}
+
 /* A number from the database (-1 when it cannot be read yet). */
 static long long
 db_int(const char *sql)
@@ -245,9 +302,26 @@ sources_done(void)
 	return n;
 }
 
+/* The traces so far belong to earlier tests: check what comes after. */
+static void
+trace_mark(void)
+{
+	char *name, *text;
+	int   h;
+
+	for (h = 0; h < NHOSTS; h++) {
+		xasprintf(&name, "trace%d", h);
+		text = read_tmp(name);
+		trace_off[h] = strlen(text);
+		free(text);
+		free(name);
+	}
+}
+
 /*
- * Check host h's trace: never two requests in flight, and a delay between
- * one's end and the next's start; the requests seen.  The server logs an
+ * Check host h's trace since trace_mark(): never two requests in flight,
+ * and a delay between one's end and the next's start; the requests seen.
+ * The server logs an
  * end when its event loop has sent the last byte, which on a loaded machine
  * can come some ms after the harvester has read it and started its clock:
  * half the delay is allowed for that (two daemons sending at will come
@@ -264,7 +338,8 @@ check_trace(int h)
 	xasprintf(&name, "trace%d", h);
 	text = read_tmp(name);
 	free(name);
-	for (line = strtok_r(text, "\n", &save); line != NULL;
+	assert_true(strlen(text) >= trace_off[h]);
+	for (line = strtok_r(text + trace_off[h], "\n", &save); line != NULL;
 	     line = strtok_r(NULL, "\n", &save)) {
 		assert_int_equal(sscanf(line, "%lld %7s", &t, what), 2);
 		if (strcmp(what, "start") == 0) {
@@ -324,6 +399,7 @@ three_daemons_one_killed(const char *db)
 	long long     got;
 	int	      i, n, victim_hosts = 0;
 
+	trace_mark();
 	for (i = 0; i < NDAEMONS; i++)
 		write_conf(i, NHOSTS, db);
 	for (i = 0; i < NDAEMONS; i++)
@@ -466,6 +542,147 @@ test_paused_daemon_fenced(void **state)
 }
 
 /*
+ * A daemon whose renewals fail (a trigger refuses its lease rows'
+ * updates) stops sending to the host before the lease can lapse: it starts
+ * no request after, and has none out at, the expiry the database holds
+ * less a quarter of a second, although it finds out at a tick (every
+ * third of lease_ttl) that the host is lost.  Before the local expiry, it
+ * went on sending until that tick, past the expiry.  slow: the host takes
+ * 1.5 s to answer, so that a request is out when the lease may lapse: n0
+ * aborts it then.  (The server's trace logs that request's end when its
+ * held-back response is written, not when n0 closed the connection: a
+ * server finishes what it has begun whatever the client does, so only the
+ * starts are checked then.)
+ */
+static void
+lapsing_lease_stops_requests(int slow)
+{
+	char	 *q, *log, *text, *line, *save = NULL, *args;
+	int64_t	  t0, expires, mono_expires;
+	long long part = 0, t;
+	char	  what[8];
+	int	  got = 0, n = 0;
+	size_t	  off;
+
+	if (slow) {
+		xasprintf(&args,
+		    "--records %d --page-size %d --deleted-every 0 "
+		    "--delay-ms 1500 --sets 0 --trace %s/traceslow",
+		    NRECORDS, PAGE_SIZE, tmpdir);
+		srv0_kept = srv[0];
+		srv0_swapped = 1;
+		start_server(&srv[0], "portslow", args);
+		free(args);
+	}
+	/* Slow enough that the harvest outlasts the lease. */
+	delay_ms = 150;
+	write_conf(0, 1, pg_uri != NULL ? pg_uri : db_file);
+	delay_ms = DELAY_MS;
+	trace_mark();
+	start_daemon(0);
+	xasprintf(&q,
+	    "SELECT count(*) FROM record r JOIN source s ON s.id = r.source_id"
+	    " WHERE s.url LIKE 'http://127.0.0.1:%d/%%'",
+	    srv[0].port);
+	for (t0 = mono_ms(); mono_ms() - t0 < 60000; usleep(20 * 1000))
+		if ((part = db_int(q)) >= PAGE_SIZE * (slow ? 1 : 2))
+			break;
+	if (part < PAGE_SIZE)
+		fail_msg("n0 did not harvest host 0 (%lld)", part);
+	if (pg_uri != NULL)
+		db_exec("CREATE FUNCTION oh_lapse() RETURNS trigger"
+			" LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION"
+			" 'test: no renewal'; END$$;"
+			"CREATE TRIGGER oh_lapse BEFORE UPDATE ON lease"
+			" FOR EACH ROW WHEN (NEW.node = 'n0')"
+			" EXECUTE FUNCTION oh_lapse()");
+	else
+		db_exec("CREATE TRIGGER oh_lapse BEFORE UPDATE ON lease"
+			" WHEN NEW.node = 'n0' BEGIN"
+			" SELECT RAISE(ABORT, 'test: no renewal'); END");
+	for (t0 = mono_ms(); mono_ms() - t0 < 10000; usleep(50 * 1000)) {
+		log = read_tmp("d0.log");
+		got = strstr(log, "event=lease_error op=renew") != NULL;
+		free(log);
+		if (got)
+			break;
+	}
+	if (!got)
+		fail_msg("n0's renewals did not fail");
+	/* No renewal lands now: the expiry stays, on the machine's clocks. */
+	if ((part = db_int(q)) >= PER_HOST * NRECORDS)
+		fail_msg("host 0 harvested before its lease lapsed");
+	free(q);
+	expires = db_int("SELECT expires_ms FROM lease WHERE node = 'n0'");
+	assert_true(expires > 0);
+	mono_expires = expires - (wall_ms() - mono_ms());
+	while (mono_ms() < mono_expires + 1500)
+		usleep(50 * 1000);
+	for (t0 = mono_ms(); mono_ms() - t0 < 10000; usleep(100 * 1000)) {
+		log = read_tmp("d0.log");
+		got = strstr(log, "event=lease_lost") != NULL;
+		free(log);
+		if (got)
+			break;
+	}
+	if (!got)
+		fail_msg("n0 did not log event=lease_lost");
+
+	if (slow) {
+		log = read_tmp("d0.log");
+		got = strstr(log, "event=request_aborted") != NULL;
+		free(log);
+		if (!got)
+			fail_msg("n0 aborted no request");
+	}
+	text = read_tmp(slow ? "traceslow" : "trace0");
+	off = slow ? 0 : trace_off[0];
+	assert_true(strlen(text) >= off);
+	for (line = strtok_r(text + off, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		assert_int_equal(sscanf(line, "%lld %7s", &t, what), 2);
+		if (strcmp(what, "start") == 0) {
+			n++;
+			if (t > mono_expires - 250)
+				fail_msg("a request started %lld ms before "
+					 "the lease's expiry",
+				    (long long)(mono_expires - t));
+		} else if (!slow && t > mono_expires)
+			fail_msg("a request still out %lld ms after the "
+				 "lease's expiry",
+			    (long long)(t - mono_expires));
+	}
+	free(text);
+	assert_true(n >= (slow ? 2 : 3));
+	kill_daemons(NULL);
+}
+
+static void
+test_lapsing_lease_stops_requests(void **state)
+{
+	free(db_file);
+	db_file = path("lapse.db");
+	lapsing_lease_stops_requests(0);
+}
+
+static void
+test_lapsing_lease_aborts_request(void **state)
+{
+	free(db_file);
+	db_file = path("lapse_slow.db");
+	lapsing_lease_stops_requests(1);
+}
+
+static void
+test_lapsing_lease_stops_requests_pg(void **state)
+{
+	pg_uri = pg_database();
+	lapsing_lease_stops_requests(0);
+	free(pg_uri);
+	pg_uri = NULL;
+}
+
+/*
  * The one-shot `oaiharvest harvest` beside a live daemon: a host the
  * daemon holds is refused, naming the daemon; another host is harvested
  * under its lease, given back at the end with its next_ms.  With no
@@ -584,20 +801,22 @@ main(void)
 		    test_paused_daemon_fenced, kill_daemons),
 		cmocka_unit_test_teardown(test_cli_beside_daemon, kill_daemons),
 		cmocka_unit_test_teardown(test_reload_gives_back, kill_daemons),
-		/*
-	 * XXX Out of make check until fixed: on PostgreSQL, with the relay
-	 * lease and the give-back on main (merged after this case passed
-	 * on its branch), a host gets two requests 2-3 ms apart at a
-	 * takeover, against delay 50 ms: a politeness bug this case finds
-	 * every run.  OH_MULTI_PG=1 runs it.
-	 */
-	};
-
-	const struct CMUnitTest pg_tests[] = {
+		cmocka_unit_test_teardown(
+		    test_lapsing_lease_stops_requests, kill_daemons),
+		cmocka_unit_test_teardown(
+		    test_lapsing_lease_aborts_request, kill_daemons),
 		cmocka_unit_test_teardown(
 		    test_three_daemons_one_killed_pg, kill_daemons),
+		cmocka_unit_test_teardown(
+		    test_lapsing_lease_stops_requests_pg, kill_daemons),
 	};
 
+	/* OH_MULTI_PG=1: the PostgreSQL cases alone. */
+	const struct CMUnitTest pg_tests[] = { tests[6], tests[7] };
+
+	/* OH_MULTI_ONLY=PATTERN: the cases whose names match. */
+	if (getenv("OH_MULTI_ONLY") != NULL)
+		cmocka_set_test_filter(getenv("OH_MULTI_ONLY"));
 	if (getenv("OH_MULTI_PG") != NULL)
 		return cmocka_run_group_tests_name(
 		    "multi_pg", pg_tests, setup, teardown);
