@@ -5,7 +5,9 @@
  * daemon would, so that no daemon harvests the host at the same time; its
  * pages are fenced by the lease's gen, it renews the lease every third of
  * CLI_LEASE_TTL, and gives it back at the end with the time before which
- * the next holder may not send (the end plus the source's delay).  A host
+ * the next holder may not send: the end plus the source's delay, or plus
+ * CLI_LEASE_GAP (a daemon's default delay) when that is longer, since a
+ * one-shot run's own delay is 0 by default and the daemons' is not.  A host
  * a daemon holds is refused, naming that daemon.  Without live daemons
  * nothing changes.
  */
@@ -27,6 +29,8 @@
 #define CLI_LEASE_TTL 30000
 /* ms: the longest wait for the last holder's next_ms. */
 #define CLI_LEASE_WAIT_MAX 60000
+/* ms: at least this between our last request and the next holder's. */
+#define CLI_LEASE_GAP 1000
 
 struct cli_lease {
 	struct store *store;
@@ -171,7 +175,9 @@ cli_lease_release(struct cli_lease *c)
 	if (c == NULL)
 		return;
 	if (store_lease_release(c->store, c->host, c->holder,
-		wall_ms() + c->delay_ms, &cause) == -1) {
+		wall_ms() +
+		    (c->delay_ms > CLI_LEASE_GAP ? c->delay_ms : CLI_LEASE_GAP),
+		&cause) == -1) {
 		log_warn("event=lease_error op=release host=%s cause=%s",
 		    log_q(c->host), log_q(cause));
 		free(cause);

@@ -691,9 +691,10 @@ test_lapsing_lease_stops_requests_pg(void **state)
 static void
 test_cli_beside_daemon(void **state)
 {
-	char	 *err, *q;
-	int64_t	  t0;
-	long long n = 0;
+	struct timespec ts;
+	char	       *err, *q;
+	int64_t		t0;
+	long long	n = 0, ended;
 
 	free(db_file);
 	db_file = path("cli.db");
@@ -720,12 +721,18 @@ test_cli_beside_daemon(void **state)
 				" ON s.id = r.source_id WHERE s.name = 'cli0'"),
 	    0);
 
-	/* Host 1 is free: harvested under its lease, then given back. */
+	/*
+	 * Host 1 is free: harvested under its lease, then given back with
+	 * a daemon's default delay (1 s) after its end, though the run's
+	 * own delay is 0: no daemon sends to it sooner.
+	 */
 	assert_int_equal(run("c.out", "c.err",
 			     "%s/oaiharvest harvest --db %s "
 			     "--url http://127.0.0.1:%d/oai/s0 --source cli1",
 			     bindir, db_file, srv[1].port),
 	    0);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ended = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	assert_int_equal(db_int("SELECT count(*) FROM record r JOIN source s"
 				" ON s.id = r.source_id WHERE s.name = 'cli1'"),
 	    NRECORDS);
@@ -734,6 +741,14 @@ test_cli_beside_daemon(void **state)
 	    " AND holder IS NULL AND gen = 1 AND next_ms > 0",
 	    srv[1].port);
 	assert_int_equal(db_int(q), 1);
+	free(q);
+	xasprintf(&q,
+	    "SELECT next_ms FROM lease WHERE host = 'http://127.0.0.1:%d'",
+	    srv[1].port);
+	if ((n = db_int(q)) <= ended)
+		fail_msg("host 1 free again at %lld, before the run ended "
+			 "(%lld) plus a delay",
+		    n, ended);
 	free(q);
 	stop_daemon(0);
 
