@@ -9,7 +9,8 @@
  * after, the rounds spread over its phase (a mean of some 500 ms).  The
  * commit is seen by this test polling change_seq every POLL_MS, apart
  * from NOTIFY.  Then A's listening connection is killed with
- * pg_terminate_backend(): A connects again and the wake works as before.
+ * pg_terminate_backend(): A connects again and the wake works as before;
+ * while it cannot (the database refusing connections), the 1 s poll does.
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -43,6 +44,8 @@
 #define WAKE_MAX_MS  500
 #define WAKE_MEAN_MS 200
 #define POLL_MS	     5
+/* The 1 s poll, while the listening connection is down. */
+#define FALLBACK_MAX_MS 1500
 
 static struct server srv;
 static pid_t	     apid, bpid;
@@ -62,6 +65,23 @@ q1(const char *sql)
 		n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
 	return n;
+}
+
+/* sql on the cluster's postgres database (not the one it changes). */
+static void
+exec_admin(const char *sql)
+{
+	PGconn	 *c;
+	PGresult *r;
+
+	c = PQconnectdb(pg_start());
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect: %s", PQerrorMessage(c));
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
 }
 
 static pid_t
@@ -310,6 +330,41 @@ test_reconnect(void **state)
 	stop_daemon(&apid);
 }
 
+/*
+ * While the listening connection cannot come back (the database refuses
+ * new connections), the 1 s poll wakes A: B's commit reaches A's long
+ * poll within FALLBACK_MAX_MS.  Once it can, A listens again.
+ */
+static void
+test_fallback_while_down(void **state)
+{
+	long long ms;
+	char	 *sql;
+
+	start_daemon(&apid, "a4", PORT_A, "a");
+	start_daemon(&bpid, "b4", PORT_B, "b4");
+	wait_log(apid, "a4.log", "event=store_watch_up", 1);
+	xasprintf(&sql, "ALTER DATABASE %s ALLOW_CONNECTIONS false", PQdb(db));
+	exec_admin(sql);
+	free(sql);
+	/* A's listener (the first to LISTEN; B's came later). */
+	assert_int_equal(q1("SELECT count(pg_terminate_backend(pid)) FROM"
+			    " (SELECT pid FROM pg_stat_activity"
+			    " WHERE query = 'LISTEN oaiharvest_changes'"
+			    " ORDER BY backend_start LIMIT 1) l"),
+	    1);
+	/* It failed to connect again at least once. */
+	wait_log(apid, "a4.log", "event=store_watch_down", 2);
+	ms = round_trip("fallback", start_b, 1);
+	assert_true(ms < FALLBACK_MAX_MS);
+	xasprintf(&sql, "ALTER DATABASE %s ALLOW_CONNECTIONS true", PQdb(db));
+	exec_admin(sql);
+	free(sql);
+	wait_log(apid, "a4.log", "event=store_watch_up", 2);
+	stop_daemon(&bpid);
+	stop_daemon(&apid);
+}
+
 static int
 kill_daemons(void **state)
 {
@@ -365,6 +420,8 @@ main(void)
 		cmocka_unit_test_teardown(test_cli_wakes, kill_daemons),
 		cmocka_unit_test_teardown(test_daemon_wakes, kill_daemons),
 		cmocka_unit_test_teardown(test_reconnect, kill_daemons),
+		cmocka_unit_test_teardown(
+		    test_fallback_while_down, kill_daemons),
 	};
 
 	return cmocka_run_group_tests_name(
