@@ -1102,22 +1102,6 @@ test_store_fails_midway(void **state)
 	free(db);
 }
 
-/* q_int() with the SQL made from a format. */
-static long long
-q_intf(sqlite3 *db, const char *fmt, ...)
-{
-	va_list	  ap;
-	char	 *sql;
-	long long n;
-
-	va_start(ap, fmt);
-	xvasprintf(&sql, fmt, ap);
-	va_end(ap);
-	n = q_int(db, sql);
-	free(sql);
-	return n;
-}
-
 /*
  * Two sources harvested at once share the page writer, and so may share a
  * batch: a refused record of source a (rec/176) fails a, and b too when
@@ -1128,13 +1112,12 @@ q_intf(sqlite3 *db, const char *fmt, ...)
 static void
 test_two_sources_store_fails(void **state)
 {
-	sqlite3	   *sdb;
 	char	   *conf, *cf, *db, *err;
 	const char *name;
 	long long   live, n, pages;
 	int	    rc, i;
 
-	db = path("two-fail.db");
+	db = tdb_new(state, "two-fail.db");
 	xasprintf(&conf,
 	    "[global]\ndatabase = %s\ndelay = 0s\n\n"
 	    "[source a]\nurl = http://127.0.0.1:%d/oai\n\n"
@@ -1152,14 +1135,13 @@ test_two_sources_store_fails(void **state)
 	    strstr(err, "injected failure") == NULL)
 		fail_msg("a did not fail on the refused record: %s", err);
 	free(err);
-	assert_int_equal(sqlite3_open(db, &sdb), SQLITE_OK);
 	for (i = 0; i < 2; i++) {
 		name = i == 0 ? "a" : "b";
-		n = q_intf(sdb,
+		n = tdb_intf(db,
 		    "SELECT count(*) FROM record r JOIN source s "
 		    "ON s.id = r.source_id WHERE s.name = '%s'",
 		    name);
-		if (q_intf(sdb,
+		if (tdb_intf(db,
 			"SELECT count(*) FROM list_state l JOIN source "
 			"s ON s.id = l.source_id WHERE s.name = '%s' AND "
 			"l.watermark IS NOT NULL",
@@ -1168,7 +1150,7 @@ test_two_sources_store_fails(void **state)
 			assert_true(n >= 350);
 			continue;
 		}
-		pages = q_intf(sdb,
+		pages = tdb_intf(db,
 		    "SELECT coalesce(max(l.pages), 0) FROM "
 		    "list_state l JOIN source s ON s.id = l.source_id WHERE "
 		    "s.name = '%s'",
@@ -1177,10 +1159,7 @@ test_two_sources_store_fails(void **state)
 			assert_true(pages <= 3);
 		assert_int_equal(n, 50 * pages);
 	}
-	assert_int_equal(
-	    sqlite3_exec(sdb, "DROP TRIGGER refuse", NULL, NULL, NULL),
-	    SQLITE_OK);
-	sqlite3_close(sdb);
+	refusing_end(db);
 
 	rc = run("t2.out", "t2.err", "%s/oaiharvest harvest --config %s a b",
 	    bindir, cf);
@@ -1190,10 +1169,7 @@ test_two_sources_store_fails(void **state)
 	free(err);
 	export_matches(&synth, db, "a");
 	export_matches(&synth, db, "b");
-	assert_int_equal(
-	    sqlite3_open_v2(db, &sdb, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	live = q_int(sdb, "SELECT count(*) FROM record WHERE deleted = 0");
-	sqlite3_close(sdb);
+	live = tdb_int(db, "SELECT count(*) FROM record WHERE deleted = 0");
 	assert_true(live > 600);
 	check_one_new_each(db, live);
 	free(conf);
@@ -1590,12 +1566,11 @@ test_reserialized_not_updated(void **state)
 		"records=5 new=0 updated=1 deleted=0 ",
 	};
 	struct server gw;
-	sqlite3	     *sdb;
 	char	     *db, *err, *args;
 	size_t	      i;
 	int	      port = 0, rc;
 
-	db = path("c14n.db");
+	db = tdb_new(state, "c14n.db");
 	for (i = 0; i < nitems(dirs); i++) {
 		if (port == 0)
 			xasprintf(
@@ -1623,44 +1598,41 @@ test_reserialized_not_updated(void **state)
 		stop_server(&gw);
 	}
 
-	assert_int_equal(
-	    sqlite3_open_v2(db, &sdb, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	/* One change row per real change, none for the rest. */
-	assert_int_equal(q_int(sdb, "SELECT count(*) FROM change"), 5);
-	assert_int_equal(q_int(sdb,
+	assert_int_equal(tdb_int(db, "SELECT count(*) FROM change"), 5);
+	assert_int_equal(tdb_int(db,
 			     "SELECT count(*) FROM change WHERE "
 			     "kind = 'new' AND run_id = 1"),
 	    4);
-	assert_int_equal(q_int(sdb,
+	assert_int_equal(tdb_int(db,
 			     "SELECT count(*) FROM change WHERE "
 			     "run_id = 2"),
 	    0);
-	assert_int_equal(q_int(sdb,
+	assert_int_equal(tdb_int(db,
 			     "SELECT count(*) FROM change WHERE "
 			     "run_id = 3 AND kind = 'updated' AND identifier = "
 			     "'oai:arXiv.org:hep-th/0001003'"),
 	    1);
 	/* The bumped datestamp is kept; so is the XML as first sent. */
-	assert_int_equal(q_int(sdb,
+	assert_int_equal(tdb_int(db,
 			     "SELECT count(*) FROM record WHERE "
 			     "identifier = 'oai:arXiv.org:hep-th/0001001' AND "
 			     "datestamp = '2005-03-01T00:00:00Z'"),
 	    1);
 	assert_int_equal(
-	    q_int(sdb,
+	    tdb_int(db,
 		"SELECT count(*) FROM metadata m JOIN "
 		"record r ON r.id = m.record_id WHERE r.identifier = "
 		"'oai:arXiv.org:hep-th/0001001' AND m.xml LIKE "
 		"'<oai_dc:dc xmlns:xsi=%'"),
 	    1);
 	assert_int_equal(
-	    q_int(sdb,
+	    tdb_int(db,
 		"SELECT count(*) FROM metadata m JOIN "
 		"record r ON r.id = m.record_id WHERE r.identifier = "
 		"'oai:arXiv.org:hep-th/0001003' AND m.xml LIKE "
 		"'%B &lt; D</dc:title>%'"),
 	    1);
-	sqlite3_close(sdb);
 	free(db);
 }
 
@@ -2172,11 +2144,11 @@ main(void)
 		BACKENDS(test_until_then_rest),
 		BACKENDS(test_windows),
 		BACKENDS(test_store_fails_midway),
-		cmocka_unit_test(test_two_sources_store_fails),
+		BACKENDS(test_two_sources_store_fails),
 		BACKENDS(test_killed_and_resumed),
 		cmocka_unit_test(test_search_plain_words),
 		BACKENDS(test_real_datestamps),
-		cmocka_unit_test(test_reserialized_not_updated),
+		BACKENDS(test_reserialized_not_updated),
 		cmocka_unit_test(test_identify_hostile),
 		cmocka_unit_test(test_future_clock),
 		cmocka_unit_test(test_redirect_other_port),
