@@ -1147,8 +1147,13 @@ main(int argc, char **argv)
 	harvest_engine_observe(d.engine, &obs, &d);
 	d.started = time(NULL);
 	d.feed = feed_new(d.base, d.store);
-	/* Other daemons' commits reach this one's sinks within a second. */
-	if (d.conf->leases)
+	/*
+	 * Other processes' commits (other daemons, the CLI) reach this one's
+	 * sinks: at once where the database tells (PostgreSQL's NOTIFY, the
+	 * timer only while its connection is down), else within a second
+	 * with leases.
+	 */
+	if (feed_listen(d.feed) == 0 || d.conf->leases)
 		feed_watch(d.feed, FEED_WATCH_MS);
 	if (d.conf->status_listen != NULL &&
 	    (d.http = http_start(&d, d.conf->status_listen, &cause)) == NULL) {

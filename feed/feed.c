@@ -30,12 +30,15 @@ struct feed_sink {
 TAILQ_HEAD(feed_sinks, feed_sink);
 
 struct feed {
-	struct event_base *base;
-	struct store	  *store;
-	struct feed_sinks  sinks;
-	int		   stopping;
-	struct event	  *ev_watch; /* feed_watch()'s timer */
-	int64_t		   seen;     /* the last seq told to the sinks */
+	struct event_base  *base;
+	struct store	   *store;
+	struct feed_sinks   sinks;
+	int		    stopping;
+	struct event	   *ev_watch;  /* feed_watch()'s timer */
+	int		    watch_ms;  /* its period, 0: none */
+	int64_t		    seen;      /* the last seq told to the sinks */
+	struct store_watch *listen;    /* feed_listen()'s, or NULL */
+	int		    listen_up; /* it listens: no timer */
 };
 
 static void sink_state(struct feed_sink *, char *);
@@ -43,6 +46,8 @@ static void sink_write(struct feed_sink *, int64_t);
 static void sink_free(struct feed_sink *);
 static void on_retry(evutil_socket_t, short, void *);
 static void on_watch(evutil_socket_t, short, void *);
+static void watch_timer(struct feed *);
+static void on_listen(void *, enum store_watch_event);
 
 struct feed *
 feed_new(struct event_base *base, struct store *store)
@@ -67,6 +72,7 @@ feed_free(struct feed *f)
 		sink_free(s);
 	if (f->ev_watch != NULL)
 		event_free(f->ev_watch);
+	store_watch_close(f->listen);
 	free(f);
 }
 
@@ -209,23 +215,80 @@ on_watch(evutil_socket_t fd, short what, void *arg)
 	feed_wake(arg);
 }
 
-/* Look for others' commits every ms milliseconds (ms <= 0: stop). */
+/*
+ * Look for others' commits every ms milliseconds (ms <= 0: stop); while
+ * feed_listen()'s connection listens, it tells instead.
+ */
 void
 feed_watch(struct feed *f, int ms)
 {
-	struct timeval tv;
-
 	if (f == NULL)
 		return;
+	f->watch_ms = ms > 0 ? ms : 0;
+	if (ms > 0)
+		f->seen = store_last_seq(f->store);
+	watch_timer(f);
+}
+
+/* The timer runs when asked for, unless the database tells. */
+static void
+watch_timer(struct feed *f)
+{
+	struct timeval tv;
+
 	if (f->ev_watch == NULL)
 		f->ev_watch = event_new(f->base, -1, EV_PERSIST, on_watch, f);
 	event_del(f->ev_watch);
-	if (ms <= 0)
+	if (f->watch_ms <= 0 || f->listen_up || f->stopping)
 		return;
-	f->seen = store_last_seq(f->store);
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
+	tv.tv_sec = f->watch_ms / 1000;
+	tv.tv_usec = (f->watch_ms % 1000) * 1000;
 	event_add(f->ev_watch, &tv);
+}
+
+int
+feed_listen(struct feed *f)
+{
+	char *cause = NULL;
+
+	if (f == NULL || !store_has_watch(f->store))
+		return -1;
+	if (f->listen != NULL)
+		return 0;
+	if ((f->listen = store_watch_open(
+		 f->store, f->base, on_listen, f, &cause)) == NULL) {
+		log_err("event=feed_listen_error cause=%s", log_q(cause));
+		free(cause);
+		return -1;
+	}
+	f->seen = store_last_seq(f->store);
+	return 0;
+}
+
+/*
+ * The database's word.  Up: what committed while it was down has not been
+ * told (look once); down: the timer looks until it is up again.
+ */
+static void
+on_listen(void *arg, enum store_watch_event what)
+{
+	struct feed *f = arg;
+
+	switch (what) {
+	case STORE_WATCH_UP:
+		f->listen_up = 1;
+		watch_timer(f);
+		feed_wake(f);
+		break;
+	case STORE_WATCH_CHANGED:
+		feed_wake(f);
+		break;
+	case STORE_WATCH_DOWN:
+		f->listen_up = 0;
+		watch_timer(f);
+		feed_wake(f);
+		break;
+	}
 }
 
 /* logrotate's postrotate sends SIGHUP: reopen, then catch up. */
@@ -257,6 +320,8 @@ feed_stop(struct feed *f)
 	f->stopping = 1;
 	if (f->ev_watch != NULL)
 		event_del(f->ev_watch);
+	store_watch_close(f->listen);
+	f->listen = NULL;
 }
 
 const char *

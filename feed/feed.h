@@ -95,6 +95,14 @@ void feed_commit(struct feed *);
 #define FEED_WATCH_MS 1000
 void feed_wake(struct feed *);
 void feed_watch(struct feed *, int ms);
+/*
+ * Where the database tells of commits (PostgreSQL's NOTIFY, through
+ * store_watch_open()), they wake the sinks at once: feed_listen() starts
+ * that, and from then on feed_watch()'s timer runs only while the
+ * database's connection for it is down.  -1 when the store cannot tell
+ * (SQLite): feed_watch() alone, then.
+ */
+int feed_listen(struct feed *);
 /* SIGHUP: every sink reopens and writes. */
 void feed_reopen(struct feed *);
 /* The daemon stops: no more retries. */

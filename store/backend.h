@@ -179,6 +179,16 @@ struct store_ops {
 	int (*lease_nodes)(void *, char **);
 	int (*outbox_set_fenced)(
 	    void *, const char *, int64_t, const char *, int64_t, char **);
+
+	/*
+	 * May be NULL: the backend tells nobody of commits (its readers
+	 * poll last_seq).  A watch on base's loop, with a connection of its
+	 * own, of the change log's commits by any process: see
+	 * store_watch_open() in store.h.  Its state goes to watch_close.
+	 */
+	void *(*watch_open)(void *, struct event_base *,
+	    void (*)(void *, enum store_watch_event), void *, char **);
+	void (*watch_close)(void *);
 };
 
 /* What store_open() returns: the backend and its state. */

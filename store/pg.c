@@ -354,6 +354,10 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	    " FROM b, jsonb_array_elements($2::text::jsonb)"
 	    " WITH ORDINALITY AS j (v, o)" },
 	[PQ_SEQ_GET] = { "read change seq", "SELECT last FROM change_seq" },
+	/* At commit of changes: tell the listeners (pg_watch.c). */
+	[PQ_NOTIFY] = { "notify",
+	    "SELECT pg_notify('" PG_NOTIFY_CHANNEL "', last::text)"
+	    " FROM change_seq" },
 	[PQ_LIST_GET] = { "read list state",
 	    "SELECT watermark, token, progress, cursor, complete_list_size,"
 	    " pages FROM list_state"
@@ -1433,4 +1437,6 @@ const struct store_ops store_pg_ops = {
 	.leases = store_pg_leases,
 	.lease_nodes = store_pg_lease_nodes,
 	.outbox_set_fenced = store_pg_outbox_set_fenced,
+	.watch_open = store_pg_watch_open,
+	.watch_close = store_pg_watch_close,
 };

@@ -42,6 +42,7 @@ enum pg_query {
 	PQ_SETS_ADD,
 	PQ_CHANGES_ADD,
 	PQ_SEQ_GET,
+	PQ_NOTIFY,
 	PQ_LIST_GET,
 	PQ_LIST_CHECKPOINT,
 	PQ_LIST_COMPLETE,
@@ -140,6 +141,7 @@ struct store_pg {
 	 */
 	struct buf	   changes;
 	long long	   nchanges;
+	int		   notify; /* changes went in: NOTIFY at commit */
 	int		   last_new;
 	struct store_prep *prep;
 	struct buf	   oldsets;
@@ -259,6 +261,17 @@ int	store_pg_writable(void *, char **);
 int64_t store_pg_last_seq(void *);
 int	store_pg_outbox_get(void *, const char *, int64_t *, char **);
 int	store_pg_outbox_set(void *, const char *, int64_t, char **);
+
+/*
+ * pg_watch.c: store_watch_open() (see store.h).  A page transaction that
+ * adds changes sends a notification on this channel, its payload the
+ * last seq, delivered when (and only if) it commits.
+ */
+#define PG_NOTIFY_CHANNEL "oaiharvest_changes"
+struct event_base;
+void *store_pg_watch_open(void *, struct event_base *,
+    void (*)(void *, enum store_watch_event), void *, char **);
+void  store_pg_watch_close(void *);
 
 /* pg_admin.c */
 int store_pg_source_known(void *, const char *, const char *, char **);

@@ -70,6 +70,7 @@ transaction_end(struct store_pg *s)
 	s->failed = NULL;
 	buf_reset(&s->changes);
 	s->nchanges = 0;
+	s->notify = 0;
 	pf_clear(s);
 }
 
@@ -97,7 +98,9 @@ store_pg_commit(void *be, char **cause)
 
 	if (need_transaction(s, "commit", cause) == -1)
 		return -1;
+	/* Listeners (pg_watch.c) hear of the changes once they commit. */
 	if (changes_flush(s, cause) == -1 ||
+	    (s->notify && pg_send(s, PQ_NOTIFY, NULL, cause) == -1) ||
 	    pg_send(s, PQ_COMMIT, NULL, cause) == -1 || pg_sync(s, cause) == -1)
 		return -1;
 	transaction_end(s);
@@ -595,6 +598,7 @@ changes_flush(struct store_pg *s, char **cause)
 	pgp_textn(&q, s->changes.data, s->changes.len);
 	if (pg_send(s, PQ_CHANGES_ADD, &q, cause) == -1)
 		return -1;
+	s->notify = 1;
 	buf_reset(&s->changes);
 	s->nchanges = 0;
 	return 0;

@@ -533,6 +533,48 @@ store_outbox_set_fenced(struct store *s, const char *name, int64_t seq,
 	return s->ops->outbox_set_fenced(s->be, name, seq, lease, gen, cause);
 }
 
+/* Watching the change log */
+
+struct store_watch {
+	const struct store_ops *ops;
+	void		       *w;
+};
+
+struct store_watch *
+store_watch_open(struct store *s, struct event_base  *base,
+    void (*cb)(void *, enum store_watch_event), void *arg, char **cause)
+{
+	struct store_watch *sw;
+	void		   *w;
+
+	if (s->ops->watch_open == NULL) {
+		set_cause(
+		    cause, "store: %s: no change notifications", s->ops->name);
+		return NULL;
+	}
+	if ((w = s->ops->watch_open(s->be, base, cb, arg, cause)) == NULL)
+		return NULL;
+	sw = xcalloc(1, sizeof(*sw));
+	sw->ops = s->ops;
+	sw->w = w;
+	return sw;
+}
+
+void
+store_watch_close(struct store_watch *sw)
+{
+	if (sw == NULL)
+		return;
+	sw->ops->watch_close(sw->w);
+	free(sw);
+}
+
+int
+store_has_watch(struct store *s)
+{
+	return s->ops->watch_open != NULL;
+}
+
 /* Names */
 
 const char *

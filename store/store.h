@@ -545,4 +545,25 @@ int store_has_leases(struct store *);
 int store_outbox_set_fenced(struct store *, const char *name, int64_t seq,
     const char *lease, int64_t gen, char **cause);
 
+/*
+ * Watching the change log (PostgreSQL: LISTEN/NOTIFY).  A watch holds a
+ * connection of its own on base's loop and calls cb(arg, what): UP when
+ * it listens (commits before may have gone unseen: look), CHANGED when a
+ * process (this one too) committed changes, DOWN when it lost its
+ * connection; it connects again by itself, with backoff, then says UP.
+ * It starts down.  NULL with *cause when the backend has none.
+ */
+enum store_watch_event {
+	STORE_WATCH_UP,
+	STORE_WATCH_CHANGED,
+	STORE_WATCH_DOWN
+};
+struct event_base;
+struct store_watch;
+struct store_watch *store_watch_open(struct store *, struct event_base *,
+    void (*cb)(void *, enum store_watch_event), void *arg, char **cause);
+void		    store_watch_close(struct store_watch *);
+/* 1 when the backend can watch (store_watch_open() works), else 0. */
+int store_has_watch(struct store *);
+
 #endif

@@ -551,3 +551,139 @@ pg_stop(void)
 		pg.dir[0] = '\0';
 	}
 }
+
+/* Both backends */
+
+const struct tbackend tbackends[2] = {
+	{ "sqlite", 0 },
+	{ "postgresql", 1 },
+};
+
+char *
+tdb_new(void **state, const char *name)
+{
+	const struct tbackend *be = *state;
+
+	if (be == NULL || !be->pg)
+		return path(name);
+	pg_start();
+	return pg_database();
+}
+
+static int
+is_pg(const char *db)
+{
+	return strncmp(db, "postgresql://", 13) == 0;
+}
+
+/* The first column of the first row, as text (allocated), or NULL. */
+char *
+tdb_text(const char *db, const char *sql)
+{
+	sqlite3	     *s;
+	sqlite3_stmt *st;
+	PGconn	     *c;
+	PGresult     *r;
+	char	     *v = NULL;
+
+	if (is_pg(db)) {
+		c = PQconnectdb(db);
+		if (PQstatus(c) != CONNECTION_OK)
+			fail_msg("%s: %s", sql, PQerrorMessage(c));
+		r = PQexec(c, sql);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+			fail_msg("%s: %s", sql, PQerrorMessage(c));
+		if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+			v = xstrdup(PQgetvalue(r, 0, 0));
+		PQclear(r);
+		PQfinish(c);
+		return v;
+	}
+	if (access(db, F_OK) != 0)
+		return NULL;
+	if (sqlite3_open_v2(db, &s, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", db, sqlite3_errmsg(s));
+	sqlite3_busy_timeout(s, 5000);
+	if (sqlite3_prepare_v2(s, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(s));
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(s);
+	return v;
+}
+
+long long
+tdb_int(const char *db, const char *sql)
+{
+	char	 *v;
+	long long n;
+
+	if ((v = tdb_text(db, sql)) == NULL)
+		return -1;
+	n = strtoll(v, NULL, 10);
+	free(v);
+	return n;
+}
+
+long long
+tdb_intf(const char *db, const char *fmt, ...)
+{
+	va_list	  ap;
+	char	 *sql;
+	long long n;
+
+	va_start(ap, fmt);
+	xvasprintf(&sql, fmt, ap);
+	va_end(ap);
+	n = tdb_int(db, sql);
+	free(sql);
+	return n;
+}
+
+void
+tdb_exec(const char *db, const char *sql)
+{
+	sqlite3	 *s;
+	PGconn	 *c;
+	PGresult *r;
+	char	 *err = NULL;
+
+	if (is_pg(db)) {
+		c = PQconnectdb(db);
+		if (PQstatus(c) != CONNECTION_OK)
+			fail_msg("%s: %s", sql, PQerrorMessage(c));
+		r = PQexec(c, sql);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+		    PQresultStatus(r) != PGRES_TUPLES_OK)
+			fail_msg("%s: %s", sql, PQerrorMessage(c));
+		PQclear(r);
+		PQfinish(c);
+		return;
+	}
+	if (sqlite3_open(db, &s) != SQLITE_OK)
+		fail_msg("%s: %s", db, sqlite3_errmsg(s));
+	sqlite3_busy_timeout(s, 5000);
+	if (sqlite3_exec(s, sql, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("%s: %s", sql, err);
+	sqlite3_close(s);
+}
+
+int
+tdb_table(const char *db, const char *table)
+{
+	char *sql;
+	int   n;
+
+	/* A name of ours, not a value. */
+	xasprintf(&sql,
+	    is_pg(db) ? "SELECT count(*) FROM information_schema.tables"
+			" WHERE table_name = '%s'" :
+			"SELECT count(*) FROM sqlite_master"
+			" WHERE type = 'table' AND name = '%s'",
+	    table);
+	n = tdb_int(db, sql) > 0;
+	free(sql);
+	return n;
+}

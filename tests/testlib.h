@@ -46,4 +46,32 @@ const char *pg_start(void);
 char	   *pg_database(void);
 void	    pg_stop(void);
 
+/*
+ * The backends the store-relevant integration cases run on, one table:
+ * BACKENDS(t) in a cmocka test table runs case t once per entry, its
+ * *state the entry.  tdb_new() gives a fresh database for it (a file of
+ * tmpdir named name, or a new database of the private cluster, started
+ * on first use: the group's teardown calls pg_stop()); tdb_int(), tdb_text()
+ * and tdb_exec() read and write either (a path or a postgresql:// URI).
+ */
+struct tbackend {
+	const char *name;
+	int	    pg;
+};
+extern const struct tbackend tbackends[2];
+#define BACKENDS(t) \
+	{ #t, t, NULL, NULL, (void *)&tbackends[0] }, \
+	{ \
+#t "/pg", t, NULL, NULL, (void *)&tbackends[1] \
+	}
+char *tdb_new(void **state, const char *name);
+/* One number (-1: no row, NULL, or no such database yet). */
+long long tdb_int(const char *db, const char *sql);
+long long tdb_intf(const char *db, const char *fmt, ...) __printflike(2, 3);
+/* One string, allocated (NULL: none); and statements, asserted to run. */
+char *tdb_text(const char *db, const char *sql);
+void  tdb_exec(const char *db, const char *sql);
+/* 1 when db has the table (0: not, or no such database yet). */
+int tdb_table(const char *db, const char *table);
+
 #endif
