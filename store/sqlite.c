@@ -50,28 +50,20 @@
  * records: 25 MB), and is cut back to WAL_LIMIT_BYTES after a checkpoint.
  */
 #define WAL_CHECKPOINT_PAGES 2048
-#define WAL_LIMIT_BYTES	     (128 * 1024 * 1024)
+#define WAL_LIMIT_BYTES	     (64 * 1024 * 1024)
 
 /*
  * The page writer's checkpoints (store_checkpoint_async(), checkpoint.c),
- * in pages (of 16 KiB): a background pass for every 16 MiB once the WAL
- * holds 16 MiB, the rest on the writer at 128 MiB (WAL_LIMIT_BYTES) or
- * four commits.  A pass copies each page once however many of its frames
- * it covers, and every commit rewrites the tail pages of each B-tree, so
- * fewer, longer passes copy less: 1,000,000 records at 100 a page, the
- * checkpointer's copying 4,776 -> 3,798 MB (the writer's own the same),
- * all the harvest's file writes 11.8 -> 10.9 GB, reads 7.4 -> 6.5 GB
- * (before: a pass every 4 MiB from 8 MiB, the rest at 64 MiB; 16 MiB
- * steps with the rest at 64 MiB put 650 MB more of it on the writer).
- * Earlier, on an idle machine, make bench, 100,000 records at 100 a page,
- * 8 KiB pages: 4 MiB steps 3.42-3.50 s; 8 MiB steps 3.51-3.57; trigger
- * 16 MiB, steps 16 MiB, cap 128 MiB 3.72-3.79; SQLite's own checkpoints
- * at 32 MiB 3.78-3.97: where a core is idle the checkpointer's copying is
- * free and the writer's share of it is what counts (see BENCHMARKS.md).
+ * in pages (of 16 KiB): a background pass for every 4 MiB once the WAL
+ * holds 8 MiB, the rest on the writer at 64 MiB (WAL_LIMIT_BYTES, so the
+ * file is not cut back each time) or four commits.  make bench, 100,000
+ * records at 100 a page, 8 KiB pages: with these sizes 3.42-3.50 s; 8 MiB
+ * steps 3.51-3.57; trigger 16 MiB, steps 16 MiB, cap 128 MiB 3.72-3.79;
+ * SQLite's own checkpoints at 32 MiB 3.78-3.97.
  */
-#define CKPT_TRIGGER_PAGES 1024
-#define CKPT_STEP_PAGES	   1024
-#define CKPT_CAP_PAGES	   8192
+#define CKPT_TRIGGER_PAGES 512
+#define CKPT_STEP_PAGES	   256
+#define CKPT_CAP_PAGES	   4096
 
 /* Opening */
 static const char *sqlite_path(const void *);
