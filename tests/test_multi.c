@@ -185,6 +185,24 @@ start_daemon(int n)
 	}
 }
 
+/* What the daemons said last: for the failure's message (bounded). */
+static void
+dump_logs(void)
+{
+	char *cmd;
+	int   n;
+
+	for (n = 0; n < NDAEMONS; n++) {
+		xasprintf(&cmd,
+		    "test -f %s/d%d.log && { echo '--- d%d.log'; "
+		    "grep -v 'event=page' %s/d%d.log | tail -40; } >&2",
+		    tmpdir, n, n, tmpdir, n);
+		if (system(cmd) == -1)
+			fprintf(stderr, "cannot run: %s\n", cmd);
+		free(cmd);
+	}
+}
+
 /* Stop daemon n with SIGTERM; it must exit 0 within 15 s. */
 static void
 stop_daemon(int n)
@@ -420,8 +438,10 @@ three_daemons_one_killed(const char *db)
 		if ((victim_hosts = (int)db_int(q)) > 0)
 			break;
 	free(q);
-	if (victim_hosts <= 0)
+	if (victim_hosts <= 0) {
+		dump_logs();
 		fail_msg("n0 never harvested a host");
+	}
 	/* /status names the node and each source's lease. */
 	memset(&st, 0, sizeof(st));
 	st.port = STATUS_BASE + 2;
@@ -510,8 +530,10 @@ test_paused_daemon_fenced(void **state)
 		if ((part = db_int(q)) >= 2 * PAGE_SIZE)
 			break;
 	free(q);
-	if (part < 2 * PAGE_SIZE || part >= PER_HOST * NRECORDS)
+	if (part < 2 * PAGE_SIZE || part >= PER_HOST * NRECORDS) {
+		dump_logs();
 		fail_msg("n0 did not harvest part of host 0 (%lld)", part);
+	}
 	assert_int_equal(kill(dpid[0], SIGSTOP), 0);
 	start_daemon(1);
 	/* Its leases (3 s) lapse; n1 takes the hosts over and goes on. */
