@@ -238,8 +238,7 @@ static const char *const migrations[] = {
 
 /*
  * A new record with its content and set rows, in one statement: no row
- * back when (source, prefix, identifier) is known and on_conflict says
- * DO NOTHING.
+ * back when (source, prefix, identifier) is known.
  */
 #define RECORD_INSERT(on_conflict) \
 	"WITH r AS (INSERT INTO record (source_id, prefix, identifier," \
@@ -303,11 +302,6 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	    "SELECT id, datestamp, deleted, hash, sets FROM record"
 	    " WHERE source_id = $1 AND prefix = $2 AND identifier = $3" },
 	/*
-	 * A record the page's lookup did not find: a conflict (another
-	 * writer's) fails the transaction instead of going unnoticed.
-	 */
-	[PQ_RECORD_NEW] = { "insert new record", RECORD_INSERT("") },
-	/*
 	 * A page's records ($3: a JSON array of identifiers), each by the
 	 * key (LATERAL ... LIMIT 1: a plan made on an empty table would
 	 * scan it for an IN list).
@@ -318,9 +312,42 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	    " CROSS JOIN LATERAL (SELECT id, datestamp, deleted, hash, sets"
 	    " FROM record WHERE source_id = $1 AND prefix = $2"
 	    " AND identifier = j.v LIMIT 1) AS r" },
-	[PQ_RECORD_UPDATE] = { "update record",
-	    "UPDATE record SET datestamp = $2, deleted = $3, hash = $4,"
-	    " sets = coalesce($6, sets), last_seen = $5 WHERE id = $1" },
+	/*
+	 * A page's new records (pg_write.c): each $n a text[] column, ids
+	 * from the sequence in the rows' order.  Records the page's lookup
+	 * did not find: a conflict (another writer's) fails the transaction
+	 * instead of going unnoticed.
+	 */
+	[PQ_RECORDS_NEW] = { "insert new records",
+	    "WITH v AS MATERIALIZED (SELECT nextval('record_id_seq') AS id,"
+	    " u.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+	    " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
+	    " $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])"
+	    " AS u (src, prefix, identifier, datestamp, deleted, hash, sets,"
+	    " at, dc, xml, f0, f1, f2, f3)),"
+	    " r AS (INSERT INTO record (id, source_id, prefix, identifier,"
+	    " datestamp, deleted, hash, sets, first_seen, last_seen)"
+	    " SELECT id, src::bigint, prefix, identifier, datestamp,"
+	    " deleted::integer, hash::bigint, sets, at, at FROM v),"
+	    " c AS (INSERT INTO content (record_id, dc, xml, fts)"
+	    " SELECT id, dc, xml, " FTS_DOC("f0", "f1", "f2",
+		"f3") " FROM v"
+		      " WHERE dc IS NOT NULL),"
+		      " t AS (INSERT INTO record_set (setspec, record_id, "
+		      "position)"
+		      " SELECT j.v, v.id, j.o - 1 FROM v,"
+		      " jsonb_array_elements_text(v.sets::jsonb)"
+		      " WITH ORDINALITY AS j (v, o))"
+		      " SELECT count(*) FROM v" },
+	/* Known records' datestamps (and sets when rewritten), as above. */
+	[PQ_RECORDS_UPDATE] = { "update records",
+	    "UPDATE record r SET datestamp = u.datestamp,"
+	    " deleted = u.deleted::integer, hash = u.hash::bigint,"
+	    " sets = coalesce(u.sets, r.sets), last_seen = u.at"
+	    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+	    " $5::text[], $6::text[])"
+	    " AS u (id, datestamp, deleted, hash, at, sets)"
+	    " WHERE r.id = u.id::bigint" },
 	[PQ_CONTENT_PUT] = { "store content",
 	    "INSERT INTO content (record_id, dc, xml, fts)"
 	    " VALUES ($1, $2, $3, " FTS_DOC("$4", "$5", "$6",
@@ -736,7 +763,9 @@ pg_exec(struct store_pg *s, enum pg_query q, const struct pg_params *p,
 	char	       name[16];
 
 	if (s->intxn) {
-		if (pg_send(s, q, p, cause) == -1 ||
+		/* What reads must see the rows gathered so far. */
+		if (pg_bulk_flush(s, cause) == -1 ||
+		    pg_send(s, q, p, cause) == -1 ||
 		    pipe_sync(s, &r, cause) == -1)
 			return NULL;
 		return r;

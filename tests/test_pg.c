@@ -502,6 +502,93 @@ test_put_prefetch(void **state)
 	free(uri);
 }
 
+/*
+ * A transaction of several pages written by multi-row statements: more
+ * new records than one statement takes, a record new on one page and
+ * listed again on the next (the lookup must see it), known records whose
+ * datestamps go in at once, and an empty string, quotes, a backslash and
+ * braces in the values.
+ */
+#define BULK_N 1203
+
+static void
+test_put_bulk(void **state)
+{
+	static const char *const again[] = { "oai:nur:7", "oai:nur:x\"\\{}" };
+	static const char	*ids[BULK_N];
+	static char		 id[BULK_N][32];
+	struct store		*s;
+	struct store_record	 r;
+	char			*uri, *cause = NULL, want[256];
+	int64_t			 src, run;
+	int			 i;
+
+	uri = pg_database();
+	s = open_store(uri, 0);
+	src = store_source(s, "nur", "https://nur.example/oai", 0, &cause);
+	run = store_run_begin(s, src, &cause);
+	for (i = 0; i < BULK_N; i++) {
+		snprintf(id[i], sizeof(id[i]), "oai:nur:%d", i);
+		ids[i] = id[i];
+	}
+	CHECKP(store_begin(s, &cause));
+	CHECKP(store_put_prefetch(s, src, "oai_dc", ids, BULK_N, &cause));
+	for (i = 0; i < BULK_N; i++) {
+		r = mkrec(ids[i], "2024-01-01T00:00:00Z", i % 100 == 99, META1);
+		assert_int_equal(put_in(s, src, run, &r),
+		    i % 100 == 99 ? STORE_TOMBSTONE : STORE_NEW);
+	}
+	CHECKP(store_put_prefetch(s, src, "oai_dc", again, 2, &cause));
+	r = mkrec(again[0], "2024-01-02T00:00:00Z", 0, META2);
+	assert_int_equal(put_in(s, src, run, &r), STORE_UPDATED);
+	r = mkrec(again[1], "", 0, META1);
+	r.sets = NULL;
+	r.nsets = 0;
+	assert_int_equal(put_in(s, src, run, &r), STORE_NEW);
+	CHECKP(store_commit(s, &cause));
+	snprintf(want, sizeof(want), "%d|%d|%d|%d\n", BULK_N + 1, BULK_N + 1,
+	    BULK_N + 1 - BULK_N / 100, 2 * BULK_N);
+	assert_pg(uri,
+	    "SELECT (SELECT count(*) FROM record),"
+	    " (SELECT count(DISTINCT id) FROM record),"
+	    " (SELECT count(*) FROM content), (SELECT count(*) FROM "
+	    "record_set)",
+	    want);
+	assert_pg(uri,
+	    "SELECT r.identifier, r.datestamp, r.sets, m.xml = '" META2 "'"
+	    " FROM record r JOIN metadata m ON m.record_id = r.id"
+	    " WHERE r.identifier IN ('oai:nur:7', 'oai:nur:x\"\\{}')"
+	    " ORDER BY 1",
+	    "oai:nur:7|2024-01-02T00:00:00Z|[\"a\",\"b\"]|t\n"
+	    "oai:nur:x\"\\{}||[]|f\n");
+	snprintf(want, sizeof(want), "%d|%d\n", BULK_N + 2 - BULK_N / 100,
+	    BULK_N + 2 - BULK_N / 100);
+	assert_pg(uri, "SELECT count(*), max(seq) FROM change", want);
+	snprintf(want, sizeof(want), "%d\n", BULK_N + 1 - BULK_N / 100);
+	assert_pg(uri,
+	    "SELECT count(*) FROM content"
+	    " WHERE fts @@ to_tsquery('oh_fts', 'physics')",
+	    want);
+
+	/* Again, a day later: every datestamp, in one statement or two. */
+	CHECKP(store_begin(s, &cause));
+	CHECKP(store_put_prefetch(s, src, "oai_dc", ids, BULK_N, &cause));
+	for (i = 0; i < BULK_N; i++) {
+		r = mkrec(ids[i], "2024-01-03T00:00:00Z", i % 100 == 99,
+		    i == 7 ? META2 : META1);
+		assert_int_equal(put_in(s, src, run, &r), STORE_UNCHANGED);
+	}
+	CHECKP(store_commit(s, &cause));
+	snprintf(want, sizeof(want), "%d\n", BULK_N);
+	assert_pg(uri,
+	    "SELECT count(*) FROM record"
+	    " WHERE datestamp = '2024-01-03T00:00:00Z'"
+	    " AND sets = '[\"a\",\"b\"]'",
+	    want);
+	store_close(s);
+	free(uri);
+}
+
 /* List state, rejects, sweeps and the outbox. */
 static void
 test_lists_sweeps(void **state)
@@ -1233,6 +1320,7 @@ main(void)
 		cmocka_unit_test(test_sources_runs),
 		cmocka_unit_test(test_put_transitions),
 		cmocka_unit_test(test_put_prefetch),
+		cmocka_unit_test(test_put_bulk),
 		cmocka_unit_test(test_lists_sweeps),
 		cmocka_unit_test(test_pipeline_long),
 		cmocka_unit_test(test_seq_concurrent),
