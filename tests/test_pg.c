@@ -166,6 +166,31 @@ put(struct store *s, int64_t src, int64_t run, const struct store_record *r)
 	return c;
 }
 
+/*
+ * Search equals a fresh build: every content row's tsvector is what
+ * to_tsvector() makes of its content.dc now (the title, creator, subject
+ * and description values, a value a line, ASCII punctuation as space,
+ * weights A to D).
+ */
+#define FTS_FRESH_COL(c, w) \
+	"setweight(to_tsvector('oh_fts', translate(coalesce((SELECT" \
+	" string_agg(j.v ->> 1, E'\\n' ORDER BY j.o) FROM" \
+	" jsonb_array_elements(c.dc::jsonb) WITH ORDINALITY AS j (v, o)" \
+	" WHERE j.v ->> 0 = '" c "'), ''), " \
+	"'!\"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~', repeat(' ', 32))), '" w "')"
+
+static void
+assert_fts_fresh(const char *uri)
+{
+	assert_true(pg_int(uri, "SELECT count(*) FROM content") > 0);
+	assert_pg(uri,
+	    "SELECT count(*) FROM content c WHERE c.fts IS DISTINCT "
+	    "FROM " FTS_FRESH_COL("0", "A") " || " FTS_FRESH_COL(
+		"1", "B") " || " FTS_FRESH_COL("2",
+		"C") " || " FTS_FRESH_COL("3", "D"),
+	    "0\n");
+}
+
 /* The cluster: a fresh database each time, PostgreSQL 15. */
 static void
 test_cluster(void **state)
@@ -475,6 +500,7 @@ test_put_prefetch(void **state)
 	    "SELECT count(*) FROM record_set s JOIN record r"
 	    " ON r.id = s.record_id WHERE r.identifier = 'oai:nur:4'",
 	    "2\n");
+	assert_fts_fresh(uri);
 
 	/* Put by another writer between the lookup and the put. */
 	s2 = open_store(uri, 0);
@@ -585,6 +611,7 @@ test_put_bulk(void **state)
 	    " WHERE datestamp = '2024-01-03T00:00:00Z'"
 	    " AND sets = '[\"a\",\"b\"]'",
 	    want);
+	assert_fts_fresh(uri);
 	store_close(s);
 	free(uri);
 }
@@ -1023,6 +1050,7 @@ test_harvest(void **state)
 	free(a);
 	free(b);
 	free(dump);
+	assert_fts_fresh(uri);
 	a = cli(
 	    "export --db %s --source t1 --identifier "
 	    "oai:oaiharvest.test:rec/5 --identifier oai:oaiharvest.test:rec/7",
@@ -1050,6 +1078,7 @@ test_harvest(void **state)
 	assert_pg(uri, "SELECT count(*), max(seq) FROM change", "1800|1800\n");
 	assert_pg(
 	    uri, "SELECT status, new FROM run ORDER BY id", "ok|1800\nok|0\n");
+	assert_fts_fresh(uri);
 
 	/* The change log, but for when each row was written. */
 	a = cli("changes --db %s --since 5 --limit 20", uri);
@@ -1185,6 +1214,7 @@ test_kill_resume(void **state)
 	    " (SELECT last FROM change_seq) FROM change WHERE kind = 'new'",
 	    "3000|3000|1|3000|3000\n");
 	assert_pg(uri, "SELECT count(*) FROM record", "3000\n");
+	assert_fts_fresh(uri);
 	assert_true(
 	    pg_int(uri, "SELECT count(*) FROM run WHERE status = 'ok'") >= 1);
 	print_message("pg: %d SIGKILLs in %d starts\n", kills, tries);
