@@ -21,7 +21,7 @@ PGBIN=/usr/lib/postgresql/15/bin
 TARGET_RPS=15000
 TARGET_RSS_MB=32
 
-for f in $SERVER $HARVEST $TIME $PGBIN/initdb $PGBIN/postgres; do
+for f in $SERVER $HARVEST $TIME $PGBIN/initdb $PGBIN/postgres $PGBIN/psql; do
 	[ -x "$f" ] || { echo "bench-pg: $f is missing" >&2; exit 1; }
 done
 
