@@ -38,6 +38,7 @@ enum pg_query {
 	PQ_RECORDS_UPDATE,
 	PQ_CONTENT_PUT,
 	PQ_CONTENT_DEL,
+	PQ_FTS_TRAIL,
 	PQ_SETS_DEL,
 	PQ_SETS_ADD,
 	PQ_CHANGES_ADD,
@@ -174,10 +175,21 @@ struct store_pg {
 	 */
 	struct pg_bulk add;
 	struct pg_bulk upd;
-	struct pg_pf  *pf;
-	size_t	       pf_n;
-	int64_t	       pf_source;
-	char	      *pf_prefix;
+	/*
+	 * The full-text index (pg_write.c): the transaction owes it records;
+	 * this connection lets it trail (STORE_TRAIL), indexing on a second
+	 * connection (tconn, a statement in flight when tbusy; tfailed: it
+	 * could not connect, so index here).
+	 */
+	int	      owed;
+	int	      trail;
+	PGconn	     *tconn;
+	int	      tbusy;
+	int	      tfailed;
+	struct pg_pf *pf;
+	size_t	      pf_n;
+	int64_t	      pf_source;
+	char	     *pf_prefix;
 };
 
 struct pg_pf {
@@ -264,6 +276,13 @@ int  store_pg_sweep_touch(void *, int64_t, const char *, char **);
 void store_pg_write_free(struct store_pg *);
 /* Send the rows gathered for multi-row statements; -1 with *cause. */
 int pg_bulk_flush(struct store_pg *, char **);
+/*
+ * Outside a page transaction: index every record the full-text index owes
+ * (at a trailing connection's open and close); -1 with *cause.
+ */
+int pg_fts_drain(struct store_pg *, char **);
+/* The second connection's last statement awaited, the connection closed. */
+void pg_trail_close(struct store_pg *);
 
 /* pg_query.c */
 int store_pg_export(void *, const char *, const char *,
