@@ -1,3 +1,4 @@
+/* Over 1,500 lines: the migrations and the statement table belong together. */
 /*
  * The PostgreSQL backend of the store (see backend.h and pg.h): the
  * connection, its statements, the schema and its migrations; sources and
@@ -10,17 +11,18 @@
  * The schema is SQLite's (see schema.c) in PostgreSQL's types, with these
  * differences: the XML is kept whole in content.xml (no templates: TOAST
  * compresses what templates saved, and rebuilding XML in SQL is slow);
- * content.fts is the record's tsvector (titles weight A, creators B,
+ * record_fts.fts is the record's tsvector (titles weight A, creators B,
  * subjects C, descriptions D; configuration oh_fts: simple with unaccent,
  * so that diacritics fold as in SQLite's index; ASCII punctuation made space
  * by the writer, so that words split as unicode61 splits them:
  * PostgreSQL's parser would make "COVID-19" covid and -19; translate()
- * in SQL tripled to_tsvector()'s time) under a GIN index; change
- * seqs are numbered from the one-row change_seq at commit (pg_write.c).
+ * in SQL tripled to_tsvector()'s time) under a GIN index, trailing the
+ * records by a batch (fts_pending, pg_write.c); change seqs are numbered
+ * from the one-row change_seq at commit (pg_write.c).
  * The tables a page writes (record, content, record_set) have no foreign
  * keys, whose checks were a tenth of the server's work a record: their
  * rows go with their source in pg_admin.c's drop.  A content row (some
- * 5.5 KB: the XML, content.dc, the tsvector) stays whole in its page
+ * 4 KB: the XML, content.dc) and a tsvector stay whole in their pages
  * (toast_tuple_target): compressing and moving it out of line was a
  * quarter of the server's work a record.
  * Migrations are numbered as SQLite's are, in schema_version, each run in
@@ -223,6 +225,23 @@ static const char *const migrations[] = {
 	"CREATE TABLE node ("
 	"  id text PRIMARY KEY, name text NOT NULL,"
 	"  started_ms bigint NOT NULL, expires_ms bigint NOT NULL);",
+	/*
+	 * 2 -> 3: the full-text index trails the records (SQLite's version
+	 * 10; pg_write.c): record_fts holds each record's tsvector under the
+	 * GIN index, fts_pending the records it owes (their text, or gone).
+	 */
+	"CREATE TABLE record_fts ("
+	"  record_id bigint PRIMARY KEY,"
+	"  fts tsvector NOT NULL"
+	") WITH (toast_tuple_target = 8160);"
+	"INSERT INTO record_fts (record_id, fts)"
+	"  SELECT record_id, fts FROM content;"
+	"ALTER TABLE content DROP COLUMN fts;"
+	"CREATE INDEX record_fts_gin ON record_fts USING gin (fts);"
+	"CREATE TABLE fts_pending ("
+	"  record_id bigint PRIMARY KEY,"
+	"  gone boolean NOT NULL,"
+	"  f0 text, f1 text, f2 text, f3 text);",
 };
 
 /*
@@ -238,23 +257,23 @@ static const char *const migrations[] = {
 
 /*
  * A new record with its content and set rows, in one statement: no row
- * back when (source, prefix, identifier) is known and on_conflict says
- * DO NOTHING.
+ * back when (source, prefix, identifier) is known.
  */
 #define RECORD_INSERT(on_conflict) \
 	"WITH r AS (INSERT INTO record (source_id, prefix, identifier," \
 	" datestamp, deleted, hash, sets, first_seen, last_seen)" \
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)" on_conflict \
 	" RETURNING id)," \
-	" c AS (INSERT INTO content (record_id, dc, xml, fts)" \
-	" SELECT id, $9, $10, " FTS_DOC("$11", "$12", "$13", \
-	    "$14") " FROM r WHERE $9::text IS NOT NULL)," \
-		   " t AS (INSERT INTO record_set (setspec, record_id, " \
-		   "position)" \
-		   " SELECT j.v, r.id, j.o - 1 FROM r," \
-		   " jsonb_array_elements_text($7::text::jsonb)" \
-		   " WITH ORDINALITY AS j (v, o))" \
-		   " SELECT id FROM r"
+	" c AS (INSERT INTO content (record_id, dc, xml)" \
+	" SELECT id, $9, $10 FROM r WHERE $9::text IS NOT NULL)," \
+	" p AS (INSERT INTO fts_pending (record_id, gone, f0, f1, f2, f3)" \
+	" SELECT id, false, $11, $12, $13, $14 FROM r" \
+	" WHERE $9::text IS NOT NULL)," \
+	" t AS (INSERT INTO record_set (setspec, record_id, position)" \
+	" SELECT j.v, r.id, j.o - 1 FROM r," \
+	" jsonb_array_elements_text($7::text::jsonb)" \
+	" WITH ORDINALITY AS j (v, o))" \
+	" SELECT id FROM r"
 
 /* The columns export_row() (pg_query.c) reads, and their joins. */
 #define EXPORT_COLS \
@@ -303,11 +322,6 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	    "SELECT id, datestamp, deleted, hash, sets FROM record"
 	    " WHERE source_id = $1 AND prefix = $2 AND identifier = $3" },
 	/*
-	 * A record the page's lookup did not find: a conflict (another
-	 * writer's) fails the transaction instead of going unnoticed.
-	 */
-	[PQ_RECORD_NEW] = { "insert new record", RECORD_INSERT("") },
-	/*
 	 * A page's records ($3: a JSON array of identifiers), each by the
 	 * key (LATERAL ... LIMIT 1: a plan made on an empty table would
 	 * scan it for an IN list).
@@ -318,17 +332,72 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	    " CROSS JOIN LATERAL (SELECT id, datestamp, deleted, hash, sets"
 	    " FROM record WHERE source_id = $1 AND prefix = $2"
 	    " AND identifier = j.v LIMIT 1) AS r" },
-	[PQ_RECORD_UPDATE] = { "update record",
-	    "UPDATE record SET datestamp = $2, deleted = $3, hash = $4,"
-	    " sets = coalesce($6, sets), last_seen = $5 WHERE id = $1" },
+	/*
+	 * A page's new records (pg_write.c): each $n a text[] column, ids
+	 * from the sequence in the rows' order.  Records the page's lookup
+	 * did not find: a conflict (another writer's) fails the transaction
+	 * instead of going unnoticed.
+	 */
+	[PQ_RECORDS_NEW] = { "insert new records",
+	    "WITH v AS MATERIALIZED (SELECT nextval('record_id_seq') AS id,"
+	    " u.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+	    " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
+	    " $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])"
+	    " AS u (src, prefix, identifier, datestamp, deleted, hash, sets,"
+	    " at, dc, xml, f0, f1, f2, f3)),"
+	    " r AS (INSERT INTO record (id, source_id, prefix, identifier,"
+	    " datestamp, deleted, hash, sets, first_seen, last_seen)"
+	    " SELECT id, src::bigint, prefix, identifier, datestamp,"
+	    " deleted::integer, hash::bigint, sets, at, at FROM v),"
+	    " c AS (INSERT INTO content (record_id, dc, xml)"
+	    " SELECT id, dc, xml FROM v WHERE dc IS NOT NULL),"
+	    " p AS (INSERT INTO fts_pending (record_id, gone, f0, f1, f2, f3)"
+	    " SELECT id, false, f0, f1, f2, f3 FROM v WHERE dc IS NOT NULL),"
+	    " t AS (INSERT INTO record_set (setspec, record_id, position)"
+	    " SELECT j.v, v.id, j.o - 1 FROM v,"
+	    " jsonb_array_elements_text(v.sets::jsonb)"
+	    " WITH ORDINALITY AS j (v, o))"
+	    " SELECT count(*) FROM v" },
+	/* Known records' datestamps (and sets when rewritten), as above. */
+	[PQ_RECORDS_UPDATE] = { "update records",
+	    "UPDATE record r SET datestamp = u.datestamp,"
+	    " deleted = u.deleted::integer, hash = u.hash::bigint,"
+	    " sets = coalesce(u.sets, r.sets), last_seen = u.at"
+	    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+	    " $5::text[], $6::text[])"
+	    " AS u (id, datestamp, deleted, hash, at, sets)"
+	    " WHERE r.id = u.id::bigint" },
+	/* Content, and the record owed to the full-text index (pg_write.c). */
 	[PQ_CONTENT_PUT] = { "store content",
-	    "INSERT INTO content (record_id, dc, xml, fts)"
-	    " VALUES ($1, $2, $3, " FTS_DOC("$4", "$5", "$6",
-		"$7") ")"
-		      " ON CONFLICT (record_id) DO UPDATE SET dc = excluded.dc,"
-		      " xml = excluded.xml, fts = excluded.fts" },
+	    "WITH c AS (INSERT INTO content (record_id, dc, xml)"
+	    " VALUES ($1, $2, $3) ON CONFLICT (record_id) DO UPDATE"
+	    " SET dc = excluded.dc, xml = excluded.xml)"
+	    " INSERT INTO fts_pending (record_id, gone, f0, f1, f2, f3)"
+	    " VALUES ($1, false, $4, $5, $6, $7) ON CONFLICT (record_id)"
+	    " DO UPDATE SET gone = false, f0 = excluded.f0, f1 = excluded.f1,"
+	    " f2 = excluded.f2, f3 = excluded.f3" },
 	[PQ_CONTENT_DEL] = { "delete content",
-	    "DELETE FROM content WHERE record_id = $1" },
+	    "WITH c AS (DELETE FROM content WHERE record_id = $1)"
+	    " INSERT INTO fts_pending (record_id, gone) VALUES ($1, true)"
+	    " ON CONFLICT (record_id) DO UPDATE SET gone = true, f0 = NULL,"
+	    " f1 = NULL, f2 = NULL, f3 = NULL" },
+	/*
+	 * Index up to $1 of the records owed (pg_write.c): rows another
+	 * connection is indexing are skipped, never waited for.
+	 */
+	[PQ_FTS_TRAIL] = { "search index",
+	    "WITH d AS (DELETE FROM fts_pending WHERE record_id IN"
+	    " (SELECT record_id FROM fts_pending ORDER BY record_id LIMIT $1"
+	    " FOR UPDATE SKIP LOCKED)"
+	    " RETURNING record_id, gone, f0, f1, f2, f3),"
+	    " i AS (INSERT INTO record_fts (record_id, fts)"
+	    " SELECT record_id, " FTS_DOC("f0", "f1", "f2",
+		"f3") " FROM d"
+		      " WHERE NOT gone ON CONFLICT (record_id)"
+		      " DO UPDATE SET fts = excluded.fts),"
+		      " x AS (DELETE FROM record_fts f USING d"
+		      " WHERE d.gone AND f.record_id = d.record_id)"
+		      " SELECT count(*) FROM d" },
 	/* By the sets it had: record_set's key leads with the set. */
 	[PQ_SETS_DEL] = { "delete sets",
 	    "DELETE FROM record_set WHERE setspec IN"
@@ -451,9 +520,10 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	 */
 	[PQ_SEARCH] = { "search",
 	    "WITH q AS (SELECT to_tsquery('oh_fts', $1) AS q),"
-	    " hit AS (SELECT c.record_id, c.dc, ts_rank(c.fts, q.q) AS score"
-	    "  FROM q, content c JOIN record r0 ON r0.id = c.record_id"
-	    "  WHERE c.fts @@ q.q AND ($2::text IS NULL OR r0.source_id ="
+	    " hit AS (SELECT c.record_id, c.dc, ts_rank(f.fts, q.q) AS score"
+	    "  FROM q, record_fts f JOIN content c ON c.record_id = f.record_id"
+	    "  JOIN record r0 ON r0.id = c.record_id"
+	    "  WHERE f.fts @@ q.q AND ($2::text IS NULL OR r0.source_id ="
 	    "   (SELECT id FROM source WHERE name = $2))"
 	    "  ORDER BY score DESC, c.record_id LIMIT $3)"
 	    " SELECT so.name, r.identifier, r.prefix, r.datestamp,"
@@ -513,6 +583,10 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	    "WITH r AS (DELETE FROM record WHERE source_id = $1"
 	    " RETURNING id, sets),"
 	    " c AS (DELETE FROM content WHERE record_id IN (SELECT id FROM r)),"
+	    " f AS (DELETE FROM record_fts WHERE record_id IN (SELECT id FROM "
+	    "r)),"
+	    " p AS (DELETE FROM fts_pending"
+	    "  WHERE record_id IN (SELECT id FROM r)),"
 	    " t AS (DELETE FROM record_set WHERE (setspec, record_id) IN"
 	    "  (SELECT j.v, r.id FROM r,"
 	    "  jsonb_array_elements_text(r.sets::jsonb) AS j (v)))"
@@ -743,7 +817,9 @@ pg_exec(struct store_pg *s, enum pg_query q, const struct pg_params *p,
 	char	       name[16];
 
 	if (s->intxn) {
-		if (pg_send(s, q, p, cause) == -1 ||
+		/* What reads must see the rows gathered so far. */
+		if (pg_bulk_flush(s, cause) == -1 ||
+		    pg_send(s, q, p, cause) == -1 ||
 		    pipe_sync(s, &r, cause) == -1)
 			return NULL;
 		return r;
@@ -1069,7 +1145,7 @@ store_pg_open(const char *uri, int flags, char **cause)
 {
 	struct store_pg *s;
 	PGresult	*r;
-	char		 name[16];
+	char		 name[16], *why = NULL;
 	int		 v;
 	size_t		 i;
 
@@ -1124,6 +1200,18 @@ store_pg_open(const char *uri, int flags, char **cause)
 		}
 		PQclear(r);
 	}
+	/*
+	 * The page writer's connection: what a killed writer left owed to
+	 * the search index is indexed now (a failure leaves it owed).
+	 */
+	if ((flags & STORE_TRAIL) && !s->rdonly) {
+		s->trail = 1;
+		if (pg_fts_drain(s, &why) == -1) {
+			log_warn("event=search_index_error path=%s error=%s",
+			    log_q(s->safe), log_q(why));
+			free(why);
+		}
+	}
 	return s;
 fail:
 	store_pg_close(s);
@@ -1134,10 +1222,22 @@ static void
 store_pg_close(void *be)
 {
 	struct store_pg *s = be;
+	char		*cause = NULL;
 
 	if (s == NULL)
 		return;
-	/* An open page transaction is lost, as in a crash. */
+	/*
+	 * An open page transaction is lost, as in a crash; after the last,
+	 * the search index catches up.
+	 */
+	pg_trail_close(s);
+	if (s->conn != NULL && s->trail && !s->intxn &&
+	    PQstatus(s->conn) == CONNECTION_OK &&
+	    pg_fts_drain(s, &cause) == -1) {
+		log_warn("event=search_index_error path=%s error=%s",
+		    log_q(s->safe), log_q(cause));
+		free(cause);
+	}
 	if (s->conn != NULL)
 		PQfinish(s->conn);
 	store_pg_write_free(s);

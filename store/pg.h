@@ -33,11 +33,12 @@ enum pg_query {
 	PQ_RUN_LAST,
 	PQ_RECORD_ADD,
 	PQ_RECORD_GET,
-	PQ_RECORD_NEW,
 	PQ_RECORD_FIND,
-	PQ_RECORD_UPDATE,
+	PQ_RECORDS_NEW,
+	PQ_RECORDS_UPDATE,
 	PQ_CONTENT_PUT,
 	PQ_CONTENT_DEL,
+	PQ_FTS_TRAIL,
 	PQ_SETS_DEL,
 	PQ_SETS_ADD,
 	PQ_CHANGES_ADD,
@@ -122,6 +123,19 @@ void pg_dc_free(struct pg_dc *);
 /* -1 unless j (n bytes) is exactly what store_prepare() writes. */
 int pg_dc_parse(struct pg_dc *, const char *j, size_t n);
 
+/*
+ * Rows gathered for one multi-row statement (pg_write.c): each column a
+ * text[] in PostgreSQL's binary array format, its 20-byte header written
+ * when the statement goes.
+ */
+#define PG_BULK_COLS 14
+struct pg_bulk {
+	struct buf col[PG_BULK_COLS];
+	int	   ncols;
+	size_t	   n;	  /* rows */
+	size_t	   bytes; /* of all columns */
+};
+
 struct store_pg {
 	PGconn *conn;
 	char   *uri;  /* as given: store_path() (for a second connection) */
@@ -155,7 +169,25 @@ struct store_pg {
 	 * puts (store_pg_put_prefetch()): pf[] sorted by identifier, each
 	 * with its row of pf_res (-1: not stored).
 	 */
-	PGresult     *pf_res;
+	PGresult *pf_res;
+	/*
+	 * The page's new records and its known records' new datestamps,
+	 * gathered and written each in one statement before any other
+	 * statement reads (pg_exec()) and at commit (pg_bulk_flush()).
+	 */
+	struct pg_bulk add;
+	struct pg_bulk upd;
+	/*
+	 * The full-text index (pg_write.c): the transaction owes it records;
+	 * this connection lets it trail (STORE_TRAIL), indexing on a second
+	 * connection (tconn, a statement in flight when tbusy; tfailed: it
+	 * could not connect, so index here).
+	 */
+	int	      owed;
+	int	      trail;
+	PGconn	     *tconn;
+	int	      tbusy;
+	int	      tfailed;
 	struct pg_pf *pf;
 	size_t	      pf_n;
 	int64_t	      pf_source;
@@ -244,6 +276,15 @@ int store_pg_sweep_finish(
 int  store_pg_sweep_last(void *, int64_t, const char *, char **, char **);
 int  store_pg_sweep_touch(void *, int64_t, const char *, char **);
 void store_pg_write_free(struct store_pg *);
+/* Send the rows gathered for multi-row statements; -1 with *cause. */
+int pg_bulk_flush(struct store_pg *, char **);
+/*
+ * Outside a page transaction: index every record the full-text index owes
+ * (at a trailing connection's open and close); -1 with *cause.
+ */
+int pg_fts_drain(struct store_pg *, char **);
+/* The second connection's last statement awaited, the connection closed. */
+void pg_trail_close(struct store_pg *);
 
 /* pg_query.c */
 int store_pg_export(void *, const char *, const char *,

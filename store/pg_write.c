@@ -4,8 +4,9 @@
  * libpq's pipeline mode: writes are queued (pg_send()) and only what
  * store_put() must know before it returns, whether the record is new or
  * what is stored, waits for its answer (pg_exec()): one round trip a
- * record.  A new record goes in with its content and sets in one
- * statement.
+ * record.  A page's new records go in with their content and sets in
+ * one statement, and its known records' new datestamps in another
+ * (struct pg_bulk: each column a text[] parameter, unnested).
  *
  * Change seqs.  A sequence would give seqs in the order transactions ask,
  * not the order they commit: A takes 10, B 11, B commits, and a reader at
@@ -33,6 +34,26 @@
 #define PG_CHANGES_MAX	     2000
 #define PG_CHANGES_MAX_BYTES (1024 * 1024)
 
+/*
+ * Rows gathered for a multi-row statement before it goes (the page writer's
+ * batch is some 400 records: one statement a batch), and the most bytes.
+ */
+#define PG_BULK_MAX	  1000
+#define PG_BULK_MAX_BYTES (8 * 1024 * 1024)
+/*
+ * The records the full-text index owes, indexed by one statement at most
+ * (PQ_FTS_TRAIL; a page writer's batch is some 400), and by a transaction
+ * that does not trail.
+ */
+#define PG_TRAIL_MAX 5000
+#define PG_TRAIL_ALL 2147483647
+/* A drain's statements at most: each indexes some or ends it. */
+#define PG_DRAIN_ROUNDS 1000000
+
+/* The columns of PQ_RECORDS_NEW and PQ_RECORDS_UPDATE. */
+#define PG_ADD_COLS 14
+#define PG_UPD_COLS 6
+
 static int	   need_transaction(struct store_pg *, const char *, char **);
 static int	   is_stale(const char *, const char *);
 static int	   change_add(struct store_pg *, int64_t, int64_t,
@@ -42,6 +63,12 @@ static void	   transaction_end(struct store_pg *);
 static void	   pf_clear(struct store_pg *);
 static const char *record_xml(struct store_pg *, const struct store_record *,
     const struct store_prepared *, size_t *, char **);
+static void	   bulk_reset(struct pg_bulk *, int);
+static void	   bulk_torn(struct store_pg *);
+static void	   trail_kick(struct store_pg *);
+static const struct buf *fts_column(
+    struct store_pg *, const struct store_prepared *, int);
+static void bulk_free(struct pg_bulk *);
 
 static int
 need_transaction(struct store_pg *s, const char *what, char **cause)
@@ -72,6 +99,9 @@ transaction_end(struct store_pg *s)
 	s->nchanges = 0;
 	s->notify = 0;
 	pf_clear(s);
+	bulk_reset(&s->add, PG_ADD_COLS);
+	bulk_reset(&s->upd, PG_UPD_COLS);
+	s->owed = 0;
 }
 
 int
@@ -95,15 +125,139 @@ int
 store_pg_commit(void *be, char **cause)
 {
 	struct store_pg *s = be;
+	struct pg_params q;
+	int		 owed;
 
 	if (need_transaction(s, "commit", cause) == -1)
 		return -1;
+	if (pg_bulk_flush(s, cause) == -1 || changes_flush(s, cause) == -1)
+		return -1;
+	/* Without a trail, what the transaction owes is indexed in it. */
+	if (s->owed && !s->trail) {
+		pgp_init(&q);
+		pgp_int(&q, PG_TRAIL_ALL);
+		if (pg_send(s, PQ_FTS_TRAIL, &q, cause) == -1)
+			return -1;
+	}
 	/* Listeners (pg_watch.c) hear of the changes once they commit. */
-	if (changes_flush(s, cause) == -1 ||
-	    (s->notify && pg_send(s, PQ_NOTIFY, NULL, cause) == -1) ||
+	if ((s->notify && pg_send(s, PQ_NOTIFY, NULL, cause) == -1) ||
 	    pg_send(s, PQ_COMMIT, NULL, cause) == -1 || pg_sync(s, cause) == -1)
 		return -1;
+	owed = s->owed;
 	transaction_end(s);
+	if (owed && s->trail)
+		trail_kick(s);
+	return 0;
+}
+
+/* The full-text index, trailing (see pg.h) */
+
+static void
+quiet(void *arg, const char *msg)
+{
+}
+
+/* A failure of the trailing index: logged (its records stay owed). */
+static void
+trail_log(struct store_pg *s, const char *msg)
+{
+	char *m = xstrdup(msg != NULL ? msg : "?");
+
+	m[strcspn(m, "\n")] = '\0';
+	log_warn("event=search_index_error path=%s error=%s", log_q(s->safe),
+	    log_q(m));
+	free(m);
+}
+
+/* The second connection's statement done; a failure leaves it owed. */
+static void
+trail_wait(struct store_pg *s)
+{
+	PGresult *r;
+
+	if (!s->tbusy)
+		return;
+	while ((r = PQgetResult(s->tconn)) != NULL) {
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+			trail_log(s, PQresultErrorMessage(r));
+		PQclear(r);
+	}
+	s->tbusy = 0;
+}
+
+/*
+ * After a commit that owed the index records: index them on the second
+ * connection, while this one writes the next batch (the statement before
+ * is awaited first, so the index trails by a batch at most).
+ */
+static void
+trail_kick(struct store_pg *s)
+{
+	const char *v[1];
+	char	    lim[16], *cause = NULL;
+
+	if (s->tconn == NULL && !s->tfailed) {
+		s->tconn = PQconnectdb(s->uri);
+		if (PQstatus(s->tconn) != CONNECTION_OK) {
+			trail_log(s, PQerrorMessage(s->tconn));
+			PQfinish(s->tconn);
+			s->tconn = NULL;
+			s->tfailed = 1;
+		} else
+			PQsetNoticeProcessor(s->tconn, quiet, NULL);
+	}
+	if (s->tconn == NULL) {
+		if (pg_fts_drain(s, &cause) == -1) {
+			trail_log(s, cause);
+			free(cause);
+		}
+		return;
+	}
+	trail_wait(s);
+	snprintf(lim, sizeof(lim), "%d", PG_TRAIL_MAX);
+	v[0] = lim;
+	if (!PQsendQueryParams(s->tconn, store_pg_queries[PQ_FTS_TRAIL].sql, 1,
+		NULL, v, NULL, NULL, 0)) {
+		trail_log(s, PQerrorMessage(s->tconn));
+		PQfinish(s->tconn);
+		s->tconn = NULL;
+		return;
+	}
+	s->tbusy = 1;
+}
+
+void
+pg_trail_close(struct store_pg *s)
+{
+	if (s->tconn == NULL)
+		return;
+	trail_wait(s);
+	PQfinish(s->tconn);
+	s->tconn = NULL;
+}
+
+int
+pg_fts_drain(struct store_pg *s, char **cause)
+{
+	struct pg_params q;
+	PGresult	*r;
+	long long	 n;
+	int		 i;
+
+	if (s->intxn) {
+		set_cause(cause, "store: search index: inside a transaction");
+		return -1;
+	}
+	for (i = 0; i < PG_DRAIN_ROUNDS; i++) {
+		pgp_init(&q);
+		pgp_int(&q, PG_TRAIL_MAX);
+		if ((r = pg_exec(s, PQ_FTS_TRAIL, &q, cause)) == NULL)
+			return -1;
+		n = pg_ll(r, 0, 0, 0);
+		PQclear(r);
+		if (n == 0)
+			break;
+	}
 	return 0;
 }
 
@@ -134,6 +288,8 @@ store_pg_write_free(struct store_pg *s)
 	int c;
 
 	pf_clear(s);
+	bulk_free(&s->add);
+	bulk_free(&s->upd);
 	buf_free(&s->changes);
 	buf_free(&s->oldsets);
 	buf_free(&s->xml);
@@ -197,29 +353,20 @@ static int
 content_params(struct store_pg *s, struct pg_params *q,
     const struct store_prepared *p, const char *xml, size_t xml_len)
 {
-	struct buf *b;
-	size_t	    i;
-	int	    c;
+	const struct buf *b;
+	int		  c;
 
 	pgp_textn(q, p->dc_json, p->dc_json_len);
 	pgp_textn(q, xml, xml_len);
 	for (c = 0; c < 4; c++) {
-		b = &s->fts[c];
-		if (b->max == 0)
-			buf_init(b, SIZE_MAX / 4);
-		buf_reset(b);
-		if (p->fts[c] != NULL &&
-		    buf_add(b, p->fts[c], p->fts_len[c]) == -1)
+		if ((b = fts_column(s, p, c)) == NULL)
 			return -1;
-		for (i = 0; i < b->len; i++)
-			if (ispunct((unsigned char)b->data[i]))
-				b->data[i] = ' ';
 		pgp_textn(q, buf_str(b), b->len);
 	}
 	return 0;
 }
 
-/* $1..$14 of PQ_RECORD_ADD and PQ_RECORD_NEW. */
+/* $1..$14 of PQ_RECORD_ADD. */
 static int
 add_params(struct store_pg *s, struct pg_params *q, int64_t source,
     const struct store_record *r, const struct store_prepared *p,
@@ -242,6 +389,224 @@ add_params(struct store_pg *s, struct pg_params *q, int64_t source,
 	} else
 		while (q->n < 14)
 			pgp_textn(q, NULL, 0);
+	return 0;
+}
+
+/* Multi-row statements (see pg.h) */
+
+/* Binary text[]: ndim, has-nulls, element type (text), length, lower bound. */
+#define ARR_HEADER 20
+#define TEXTOID	   25
+
+static void
+put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static void
+bulk_reset(struct pg_bulk *b, int ncols)
+{
+	static const char zero[ARR_HEADER];
+	int		  c;
+
+	b->ncols = ncols;
+	for (c = 0; c < ncols; c++) {
+		if (b->col[c].max == 0)
+			buf_init(&b->col[c], 2 * PG_BULK_MAX_BYTES);
+		buf_reset(&b->col[c]);
+		buf_add(&b->col[c], zero, sizeof(zero));
+	}
+	b->n = 0;
+	b->bytes = 0;
+}
+
+static void
+bulk_free(struct pg_bulk *b)
+{
+	int c;
+
+	for (c = 0; c < PG_BULK_COLS; c++)
+		buf_free(&b->col[c]);
+	memset(b, 0, sizeof(*b));
+}
+
+/* A value of the row being added to column c; NULL as NULL. */
+static int
+bulk_textn(struct pg_bulk *b, int c, const char *v, size_t len)
+{
+	unsigned char n[4];
+
+	if (len > INT32_MAX)
+		return -1;
+	put32(n, v != NULL ? (uint32_t)len : UINT32_MAX);
+	if (buf_add(&b->col[c], n, sizeof(n)) == -1 ||
+	    (v != NULL && buf_add(&b->col[c], v, len) == -1))
+		return -1;
+	b->bytes += sizeof(n) + (v != NULL ? len : 0);
+	return 0;
+}
+
+static int
+bulk_text(struct pg_bulk *b, int c, const char *v)
+{
+	return bulk_textn(b, c, v, v != NULL ? strlen(v) : 0);
+}
+
+static int
+bulk_int(struct pg_bulk *b, int c, long long v)
+{
+	char num[24];
+
+	snprintf(num, sizeof(num), "%lld", v);
+	return bulk_text(b, c, num);
+}
+
+/* Send b's rows as statement q, then start it again. */
+static int
+bulk_send(struct store_pg *s, struct pg_bulk *b, enum pg_query q, char **cause)
+{
+	struct pg_params p;
+	unsigned char	*h;
+	int		 c;
+
+	if (b->n == 0)
+		return 0;
+	pgp_init(&p);
+	for (c = 0; c < b->ncols; c++) {
+		h = (unsigned char *)b->col[c].data;
+		put32(h, 1);
+		put32(h + 4, 1);
+		put32(h + 8, TEXTOID);
+		put32(h + 12, (uint32_t)b->n);
+		put32(h + 16, 1);
+		pgp_textn(&p, b->col[c].data, b->col[c].len);
+	}
+	if (pg_send(s, q, &p, cause) == -1)
+		return -1;
+	bulk_reset(b, b->ncols);
+	return 0;
+}
+
+/* A row half added: the transaction fails (see pg_send()). */
+static void
+bulk_torn(struct store_pg *s)
+{
+	if (s->failed == NULL)
+		s->failed = xstrdup("store: put: too long");
+	bulk_reset(&s->add, PG_ADD_COLS);
+	bulk_reset(&s->upd, PG_UPD_COLS);
+}
+
+int
+pg_bulk_flush(struct store_pg *s, char **cause)
+{
+	if (!s->intxn)
+		return 0;
+	if (bulk_send(s, &s->add, PQ_RECORDS_NEW, cause) == -1 ||
+	    bulk_send(s, &s->upd, PQ_RECORDS_UPDATE, cause) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * A full-text column with ASCII punctuation as space (see pg.c), in
+ * s->fts[c]; NULL when too long.
+ */
+static const struct buf *
+fts_column(struct store_pg *s, const struct store_prepared *p, int c)
+{
+	struct buf *b = &s->fts[c];
+	size_t	    i;
+
+	if (b->max == 0)
+		buf_init(b, SIZE_MAX / 4);
+	buf_reset(b);
+	if (p->fts[c] != NULL && buf_add(b, p->fts[c], p->fts_len[c]) == -1)
+		return NULL;
+	for (i = 0; i < b->len; i++)
+		if (ispunct((unsigned char)b->data[i]))
+			b->data[i] = ' ';
+	return b;
+}
+
+/* A new record's row of PQ_RECORDS_NEW (its sets, content and all). */
+static int
+bulk_add(struct store_pg *s, int64_t source, const struct store_record *r,
+    const struct store_prepared *p, const char *now, const char *xml,
+    size_t xml_len, char **cause)
+{
+	struct pg_bulk	 *b = &s->add;
+	const struct buf *f;
+	int		  c, err = 0;
+
+	if (b->ncols == 0)
+		bulk_reset(b, PG_ADD_COLS);
+	if ((b->n >= PG_BULK_MAX || b->bytes >= PG_BULK_MAX_BYTES) &&
+	    bulk_send(s, b, PQ_RECORDS_NEW, cause) == -1)
+		return -1;
+	err |= bulk_int(b, 0, source);
+	err |= bulk_text(b, 1, r->prefix);
+	err |= bulk_text(b, 2, r->identifier);
+	err |= bulk_text(b, 3, r->datestamp);
+	err |= bulk_int(b, 4, r->deleted != 0);
+	err |= bulk_int(b, 5, (long long)p->hash);
+	err |= bulk_textn(b, 6, p->sets_json, p->sets_json_len);
+	err |= bulk_text(b, 7, now);
+	if (p->dc_json != NULL) {
+		err |= bulk_textn(b, 8, p->dc_json, p->dc_json_len);
+		err |= bulk_textn(b, 9, xml, xml_len);
+		for (c = 0; c < 4; c++) {
+			if ((f = fts_column(s, p, c)) == NULL) {
+				err = -1;
+				break;
+			}
+			err |= bulk_textn(b, 10 + c, f->data, f->len);
+		}
+	} else
+		for (c = 8; c < PG_ADD_COLS; c++)
+			err |= bulk_textn(b, c, NULL, 0);
+	if (err) {
+		/* The statement would be torn: the transaction is lost. */
+		bulk_torn(s);
+		set_cause(cause, "store: put: too long");
+		return -1;
+	}
+	b->n++;
+	if (p->dc_json != NULL)
+		s->owed = 1;
+	return 0;
+}
+
+/* A known record's row of PQ_RECORDS_UPDATE; sets NULL: unchanged. */
+static int
+bulk_update(struct store_pg *s, int64_t id, const struct store_record *r,
+    uint64_t hash, const char *now, const char *sets, size_t sets_len,
+    char **cause)
+{
+	struct pg_bulk *b = &s->upd;
+	int		err = 0;
+
+	if (b->ncols == 0)
+		bulk_reset(b, PG_UPD_COLS);
+	if ((b->n >= PG_BULK_MAX || b->bytes >= PG_BULK_MAX_BYTES) &&
+	    bulk_send(s, b, PQ_RECORDS_UPDATE, cause) == -1)
+		return -1;
+	err |= bulk_int(b, 0, id);
+	err |= bulk_text(b, 1, r->datestamp);
+	err |= bulk_int(b, 2, r->deleted != 0);
+	err |= bulk_int(b, 3, (long long)hash);
+	err |= bulk_text(b, 4, now);
+	err |= bulk_textn(b, 5, sets, sets_len);
+	if (err) {
+		bulk_torn(s);
+		set_cause(cause, "store: put: too long");
+		return -1;
+	}
+	b->n++;
 	return 0;
 }
 
@@ -414,9 +779,7 @@ store_pg_put(void *be, int64_t source, int64_t run,
 			id = pg_ll(res, row, 0, 0);
 			goto known;
 		}
-		if (add_params(s, &q, source, r, p, now, xml, xml_len, cause) ==
-			-1 ||
-		    pg_send(s, PQ_RECORD_NEW, &q, cause) == -1)
+		if (bulk_add(s, source, r, p, now, xml, xml_len, cause) == -1)
 			return -1;
 		change = deleted ? STORE_TOMBSTONE : STORE_NEW;
 		goto changed;
@@ -438,6 +801,7 @@ store_pg_put(void *be, int64_t source, int64_t run,
 				id = pg_ll(res, 0, 0, 0);
 				PQclear(res);
 				s->last_new = 1;
+				s->owed |= p->dc_json != NULL;
 				change = deleted ? STORE_TOMBSTONE : STORE_NEW;
 				goto changed;
 			}
@@ -491,17 +855,12 @@ known:
 	if (own)
 		PQclear(res);
 
-	pgp_init(&q);
-	pgp_int(&q, id);
-	pgp_text(&q, r->datestamp);
-	pgp_int(&q, deleted);
-	pgp_int(&q, (long long)hash);
-	pgp_text(&q, now);
 	/* Unchanged, the sets stay as first listed. */
-	pgp_textn(&q, rewrite ? p->sets_json : NULL, p->sets_json_len);
-	if (pg_send(s, PQ_RECORD_UPDATE, &q, cause) == -1)
+	if (bulk_update(s, id, r, hash, now, rewrite ? p->sets_json : NULL,
+		p->sets_json_len, cause) == -1)
 		return -1;
 	if (rewrite) {
+		s->owed = 1;
 		pgp_init(&q);
 		pgp_int(&q, id);
 		pgp_textn(&q, s->oldsets.data, s->oldsets.len);

@@ -166,6 +166,37 @@ put(struct store *s, int64_t src, int64_t run, const struct store_record *r)
 	return c;
 }
 
+/*
+ * Search equals a fresh build: nothing is owed to the index, and every
+ * record's tsvector (record_fts) is what to_tsvector() makes of its
+ * content.dc now (the title, creator, subject and description values, a
+ * value a line, ASCII punctuation as space, weights A to D); no tsvector
+ * without content.
+ */
+#define FTS_FRESH_TEXT(c) \
+	"translate(coalesce((SELECT" \
+	" string_agg(j.v ->> 1, E'\\n' ORDER BY j.o) FROM" \
+	" jsonb_array_elements(c.dc::jsonb) WITH ORDINALITY AS j (v, o)" \
+	" WHERE j.v ->> 0 = '" c "'), ''), " \
+	"'!\"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~', repeat(' ', 32))"
+#define FTS_FRESH_COL(c, w) \
+	"setweight(to_tsvector('oh_fts', " FTS_FRESH_TEXT(c) "), '" w "')"
+
+static void
+assert_fts_fresh(const char *uri)
+{
+	assert_true(pg_int(uri, "SELECT count(*) FROM content") > 0);
+	assert_pg(uri, "SELECT count(*) FROM fts_pending", "0\n");
+	assert_pg(uri,
+	    "SELECT count(*) FROM content c FULL JOIN record_fts f"
+	    " ON f.record_id = c.record_id"
+	    " WHERE c.record_id IS NULL OR f.fts IS DISTINCT "
+	    "FROM " FTS_FRESH_COL("0", "A") " || " FTS_FRESH_COL(
+		"1", "B") " || " FTS_FRESH_COL("2",
+		"C") " || " FTS_FRESH_COL("3", "D"),
+	    "0\n");
+}
+
 /* The cluster: a fresh database each time, PostgreSQL 15. */
 static void
 test_cluster(void **state)
@@ -197,13 +228,14 @@ test_open_schema(void **state)
 	/* Two at once on a new database: it is migrated once. */
 	s = open_store(uri, 0);
 	t = open_store(uri, 0);
-	assert_int_equal(store_schema_version(s), 2);
-	assert_pg(uri, "SELECT version FROM schema_version", "2\n");
+	assert_int_equal(store_schema_version(s), 3);
+	assert_pg(uri, "SELECT version FROM schema_version", "3\n");
 	assert_pg(uri,
 	    "SELECT string_agg(tablename, ',' ORDER BY tablename)"
 	    " FROM pg_tables WHERE schemaname = 'public'",
-	    "change,change_seq,content,dc_element,lease,list_state,node,"
-	    "outbox,record,record_set,reject,run,schema_version,source\n");
+	    "change,change_seq,content,dc_element,fts_pending,lease,list_state,"
+	    "node,outbox,record,record_fts,record_set,reject,run,"
+	    "schema_version,source\n");
 	assert_null(store_path(s) == NULL ? "" : NULL);
 	assert_string_equal(store_path(s), uri);
 	assert_int_equal(store_writable(s, &cause), 0);
@@ -475,6 +507,7 @@ test_put_prefetch(void **state)
 	    "SELECT count(*) FROM record_set s JOIN record r"
 	    " ON r.id = s.record_id WHERE r.identifier = 'oai:nur:4'",
 	    "2\n");
+	assert_fts_fresh(uri);
 
 	/* Put by another writer between the lookup and the put. */
 	s2 = open_store(uri, 0);
@@ -498,6 +531,118 @@ test_put_prefetch(void **state)
 	assert_int_equal(put_in(s, src, run, &r), STORE_UNCHANGED);
 	CHECKP(store_commit(s, &cause));
 	store_close(s2);
+	store_close(s);
+	free(uri);
+}
+
+/*
+ * A transaction of several pages written by multi-row statements: more
+ * new records than one statement takes, a record new on one page and
+ * listed again on the next (the lookup must see it), known records whose
+ * datestamps go in at once, and an empty string, quotes, a backslash and
+ * braces in the values.
+ */
+#define BULK_N 1203
+
+static void
+test_put_bulk(void **state)
+{
+	static const char *const again[] = { "oai:nur:7", "oai:nur:x\"\\{}" };
+	static const char	*ids[BULK_N];
+	static char		 id[BULK_N][32];
+	struct store		*s;
+	struct store_record	 r;
+	char			*uri, *cause = NULL, want[256];
+	int64_t			 src, run;
+	int			 i;
+
+	uri = pg_database();
+	s = open_store(uri, 0);
+	src = store_source(s, "nur", "https://nur.example/oai", 0, &cause);
+	run = store_run_begin(s, src, &cause);
+	for (i = 0; i < BULK_N; i++) {
+		snprintf(id[i], sizeof(id[i]), "oai:nur:%d", i);
+		ids[i] = id[i];
+	}
+	CHECKP(store_begin(s, &cause));
+	CHECKP(store_put_prefetch(s, src, "oai_dc", ids, BULK_N, &cause));
+	for (i = 0; i < BULK_N; i++) {
+		r = mkrec(ids[i], "2024-01-01T00:00:00Z", i % 100 == 99, META1);
+		assert_int_equal(put_in(s, src, run, &r),
+		    i % 100 == 99 ? STORE_TOMBSTONE : STORE_NEW);
+	}
+	CHECKP(store_put_prefetch(s, src, "oai_dc", again, 2, &cause));
+	r = mkrec(again[0], "2024-01-02T00:00:00Z", 0, META2);
+	assert_int_equal(put_in(s, src, run, &r), STORE_UPDATED);
+	r = mkrec(again[1], "", 0, META1);
+	r.sets = NULL;
+	r.nsets = 0;
+	assert_int_equal(put_in(s, src, run, &r), STORE_NEW);
+	CHECKP(store_commit(s, &cause));
+	snprintf(want, sizeof(want), "%d|%d|%d|%d\n", BULK_N + 1, BULK_N + 1,
+	    BULK_N + 1 - BULK_N / 100, 2 * BULK_N);
+	assert_pg(uri,
+	    "SELECT (SELECT count(*) FROM record),"
+	    " (SELECT count(DISTINCT id) FROM record),"
+	    " (SELECT count(*) FROM content), (SELECT count(*) FROM "
+	    "record_set)",
+	    want);
+	assert_pg(uri,
+	    "SELECT r.identifier, r.datestamp, r.sets, m.xml = '" META2 "'"
+	    " FROM record r JOIN metadata m ON m.record_id = r.id"
+	    " WHERE r.identifier IN ('oai:nur:7', 'oai:nur:x\"\\{}')"
+	    " ORDER BY 1",
+	    "oai:nur:7|2024-01-02T00:00:00Z|[\"a\",\"b\"]|t\n"
+	    "oai:nur:x\"\\{}||[]|f\n");
+	snprintf(want, sizeof(want), "%d|%d\n", BULK_N + 2 - BULK_N / 100,
+	    BULK_N + 2 - BULK_N / 100);
+	assert_pg(uri, "SELECT count(*), max(seq) FROM change", want);
+	snprintf(want, sizeof(want), "%d\n", BULK_N + 1 - BULK_N / 100);
+	assert_pg(uri,
+	    "SELECT count(*) FROM record_fts"
+	    " WHERE fts @@ to_tsquery('oh_fts', 'physics')",
+	    want);
+
+	/* Again, a day later: every datestamp, in one statement or two. */
+	CHECKP(store_begin(s, &cause));
+	CHECKP(store_put_prefetch(s, src, "oai_dc", ids, BULK_N, &cause));
+	for (i = 0; i < BULK_N; i++) {
+		r = mkrec(ids[i], "2024-01-03T00:00:00Z", i % 100 == 99,
+		    i == 7 ? META2 : META1);
+		assert_int_equal(put_in(s, src, run, &r), STORE_UNCHANGED);
+	}
+	CHECKP(store_commit(s, &cause));
+	snprintf(want, sizeof(want), "%d\n", BULK_N);
+	assert_pg(uri,
+	    "SELECT count(*) FROM record"
+	    " WHERE datestamp = '2024-01-03T00:00:00Z'"
+	    " AND sets = '[\"a\",\"b\"]'",
+	    want);
+	assert_fts_fresh(uri);
+	store_close(s);
+
+	/*
+	 * A page writer killed between a commit and its index's catching
+	 * up leaves records owed: the next page writer's open indexes them.
+	 */
+	free(pg_rows(uri,
+	    "WITH o AS (SELECT record_id FROM record_fts ORDER BY record_id"
+	    " LIMIT 50), d AS (DELETE FROM record_fts"
+	    " WHERE record_id IN (SELECT record_id FROM o))"
+	    " INSERT INTO fts_pending (record_id, gone, f0, f1, f2, f3)"
+	    " SELECT c.record_id, false, " FTS_FRESH_TEXT(
+		"0") ", " FTS_FRESH_TEXT("1") ", " FTS_FRESH_TEXT("2") ","
+								       " " FTS_FRESH_TEXT(
+									   "3") " FROM content c"
+										" WHERE c.record_id IN (SELECT record_id FROM o)"
+										" RETURNING 1"));
+	assert_pg(uri,
+	    "SELECT (SELECT count(*) FROM fts_pending),"
+	    " (SELECT count(*) FROM content) - (SELECT count(*) FROM "
+	    "record_fts)",
+	    "50|50\n");
+	s = open_store(uri, STORE_TRAIL);
+	assert_fts_fresh(uri);
 	store_close(s);
 	free(uri);
 }
@@ -936,6 +1081,7 @@ test_harvest(void **state)
 	free(a);
 	free(b);
 	free(dump);
+	assert_fts_fresh(uri);
 	a = cli(
 	    "export --db %s --source t1 --identifier "
 	    "oai:oaiharvest.test:rec/5 --identifier oai:oaiharvest.test:rec/7",
@@ -963,6 +1109,7 @@ test_harvest(void **state)
 	assert_pg(uri, "SELECT count(*), max(seq) FROM change", "1800|1800\n");
 	assert_pg(
 	    uri, "SELECT status, new FROM run ORDER BY id", "ok|1800\nok|0\n");
+	assert_fts_fresh(uri);
 
 	/* The change log, but for when each row was written. */
 	a = cli("changes --db %s --since 5 --limit 20", uri);
@@ -1098,6 +1245,7 @@ test_kill_resume(void **state)
 	    " (SELECT last FROM change_seq) FROM change WHERE kind = 'new'",
 	    "3000|3000|1|3000|3000\n");
 	assert_pg(uri, "SELECT count(*) FROM record", "3000\n");
+	assert_fts_fresh(uri);
 	assert_true(
 	    pg_int(uri, "SELECT count(*) FROM run WHERE status = 'ok'") >= 1);
 	print_message("pg: %d SIGKILLs in %d starts\n", kills, tries);
@@ -1233,6 +1381,7 @@ main(void)
 		cmocka_unit_test(test_sources_runs),
 		cmocka_unit_test(test_put_transitions),
 		cmocka_unit_test(test_put_prefetch),
+		cmocka_unit_test(test_put_bulk),
 		cmocka_unit_test(test_lists_sweeps),
 		cmocka_unit_test(test_pipeline_long),
 		cmocka_unit_test(test_seq_concurrent),

@@ -8,18 +8,20 @@
 #
 #   bash tests/bench/bench-pg.sh [RECORDS] [PAGE]    (from the project root, after make)
 # Targets (issue 17) are printed PASS/FAIL; the exit status says only
-# whether the benchmark itself ran.
+# whether the benchmark itself ran (a cluster that does not start, a
+# harvest that fails or falls short: 1).  HARVEST: the binary (./oaiharvest);
+# BENCH_PG_ROW: a file to write make bench's table row to (bench.sh).
 set -eu
 RECORDS=${1:-100000}
 PAGE=${2:-100}
 SERVER=build/release/oaiserver
-HARVEST=./oaiharvest
+HARVEST=${HARVEST:-./oaiharvest}
 TIME=/usr/bin/time
 PGBIN=/usr/lib/postgresql/15/bin
 TARGET_RPS=15000
 TARGET_RSS_MB=32
 
-for f in $SERVER $HARVEST $TIME $PGBIN/initdb $PGBIN/postgres; do
+for f in $SERVER $HARVEST $TIME $PGBIN/initdb $PGBIN/postgres $PGBIN/psql; do
 	[ -x "$f" ] || { echo "bench-pg: $f is missing" >&2; exit 1; }
 done
 
@@ -88,6 +90,16 @@ $TIME -v $HARVEST harvest --db "$DB" --url "$URL" --source bench \
 sleep 0.5
 PGCPU=$(awk -v a="$PG0" -v b="$(pgcpu)" -v hz="$(getconf CLK_TCK)" \
     'BEGIN { printf "%.2f", (b - a) / hz }')
+SUM=$(grep '^harvest source=' "$DIR/time" | tail -1)
+GOT=$(printf '%s\n' "$SUM" | sed -n 's/.* records=\([0-9]*\).*/\1/p')
+BYTES=$(printf '%s\n' "$SUM" | sed -n 's/.* bytes=\([0-9]*\).*/\1/p')
+if [ "$GOT" != "$RECORDS" ]; then
+	echo "bench-pg: harvested ${GOT:-no} records of $RECORDS" >&2
+	exit 1
+fi
+DBSIZE=$($PGBIN/psql -X -q -At -h 127.0.0.1 -p "$PGPORT" -U oaiharvest \
+    -d postgres -c "SELECT pg_database_size('postgres')") ||
+    { echo "bench-pg: no database size" >&2; exit 1; }
 awk -F': ' -v n="$RECORDS" -v page="$PAGE" -v trps=$TARGET_RPS \
     -v trss=$TARGET_RSS_MB -v pgcpu="$PGCPU" '
 /Elapsed \(wall clock\)/ {
@@ -109,3 +121,21 @@ END {
 	printf "  %s records/s >= %d\n", okr, trps
 	printf "  %s peak RSS <= %d MB\n", okm, trss
 }' "$DIR/time"
+# make bench's table row (bench.sh): its columns, NA where SQLite's alone.
+if [ -n "${BENCH_PG_ROW:-}" ]; then
+	awk -F': ' -v n="$RECORDS" -v page="$PAGE" -v b="${BYTES:-0}" \
+	    -v d="$DBSIZE" '
+	/Elapsed \(wall clock\)/ {
+		k = split($2, t, ":"); w = 0
+		for (i = 1; i <= k; i++) w = w * 60 + t[i]
+	}
+	/User time \(seconds\)/ { u = $2 }
+	/System time \(seconds\)/ { s = $2 }
+	/Maximum resident set size/ { m = $2 }
+	END {
+		if (w <= 0) w = 0.001
+		printf "%d %d %.0f %.1f %.2f %.1f %.0f %.2f NA NA NA %.2f NA NA NA NA postgresql\n",
+		    n, page, n / w, b / 1e6 / w, u + s, m / 1024, d / n,
+		    (b > 0 ? d / b : 0), w
+	}' "$DIR/time" >"$BENCH_PG_ROW"
+fi

@@ -4,6 +4,8 @@
 #                      server, with the floor (libcurl fetch + xmllint --stream)
 #                      BENCH_SIZES="100000" BENCH_PAGES="100 10000"
 #                      BENCH_EXTRA="1000000/10000" (more SIZE/PAGE runs; "" for none)
+#                      and the PostgreSQL backend's row (bench-pg below; BENCH_PG=0:
+#                      none)
 #   make bench-peers   other harvesters on the same corpus (installs them as root)
 #                      PEERS_RECORDS=100000 PEERS_PAGE=100
 #   make bench-daemon  tests/bench/daemon-1000.sh (BENCH_WINDOW=180 seconds)
@@ -25,6 +27,7 @@ PEERS_RECORDS	?= 100000
 PEERS_PAGE	?= 100
 BENCH_PG_RECORDS ?= 100000
 BENCH_PG_PAGE	?= 100
+BENCH_PG	?= 1
 # Debian packages the benchmarks use (beyond tools/deps.sh's own).
 BENCH_DEBS	= time libxml2-utils sqlite3 curl
 
@@ -47,7 +50,9 @@ bench-large: bench-deps all $(REL)/bench/bench-walk $(REL)/bench/bench-pages
 	    "$(LARGE_RUNS)"
 
 bench: bench-deps all $(REL)/bench/bench-walk
-	@WALK=$(REL)/bench/bench-walk sh tests/bench/bench.sh "$(BENCH_SIZES)" \
+	@WALK=$(REL)/bench/bench-walk BENCH_PG=$(BENCH_PG) \
+	    BENCH_PG_RECORDS=$(BENCH_PG_RECORDS) BENCH_PG_PAGE=$(BENCH_PG_PAGE) \
+	    sh tests/bench/bench.sh "$(BENCH_SIZES)" \
 	    "$(BENCH_PAGES)" "$(BENCH_EXTRA)"
 
 bench-peers: bench-deps all

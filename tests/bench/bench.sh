@@ -11,7 +11,10 @@
 # Network: 127.0.0.1 only.  Targets are printed PASS/FAIL; the exit status
 # says only whether the benchmark itself ran.  The size target is for the
 # database without its full-text index (record_fts*), which the issue reports
-# separately: both are printed.
+# separately: both are printed.  The PostgreSQL backend's row comes from
+# tests/bench/bench-pg.sh (BENCH_PG_RECORDS records, BENCH_PG_PAGE a page, in
+# a private cluster it starts; BENCH_PG=0: none); a cluster that cannot start
+# fails the benchmark.
 set -eu
 SIZES=${1:-100000}
 PAGES=${2:-"100 10000"}
@@ -93,7 +96,7 @@ for s in $SIZES; do
 done
 RUNS="$RUNS $EXTRA"
 
-printf '%s\n' "records per_page records_s MB_s cpu_s rss_MB db_B_rec db_xml nofts_xml fts_B_rec fts_xml wall_s fetch_s parse_s floor_s x_floor" > "$DIR/table"
+printf '%s\n' "records per_page records_s MB_s cpu_s rss_MB db_B_rec db_xml nofts_xml fts_B_rec fts_xml wall_s fetch_s parse_s floor_s x_floor backend" > "$DIR/table"
 for run in $RUNS; do
 	n=${run%/*}
 	p=${run#*/}
@@ -139,7 +142,7 @@ for run in $RUNS; do
 	BEGIN {
 		if (w <= 0) w = 0.001
 		floor = fe + pa
-		printf "%d %d %.0f %.1f %.2f %.1f %.0f %.2f %s %s %s %.2f %.2f %.2f %.2f %.2f\n",
+		printf "%d %d %.0f %.1f %.2f %.1f %.0f %.2f %s %s %s %.2f %.2f %.2f %.2f %.2f sqlite\n",
 		    n, p, n / w, b / 1e6 / w, c, r / 1024, d / n, d / b,
 		    f == "NA" ? "NA" : sprintf("%.2f", (d - f) / b),
 		    f == "NA" ? "NA" : sprintf("%.0f", f / n),
@@ -148,6 +151,17 @@ for run in $RUNS; do
 	}' >> "$DIR/table"
 done
 
+if [ "${BENCH_PG:-1}" != 0 ]; then
+	PGN=${BENCH_PG_RECORDS:-100000}
+	PGP=${BENCH_PG_PAGE:-100}
+	echo "run: postgresql $PGN/$PGP: harvesting into a private cluster" >&2
+	if ! BENCH_PG_ROW="$DIR/pgrow" bash tests/bench/bench-pg.sh "$PGN" \
+	    "$PGP" >"$DIR/pg.out"; then
+		echo "bench: the PostgreSQL run failed (see above)" >&2
+		exit 1
+	fi
+	cat "$DIR/pgrow" >>"$DIR/table"
+fi
 echo
 if command -v column >/dev/null; then column -t "$DIR/table"; else cat "$DIR/table"; fi
 echo
@@ -157,12 +171,13 @@ echo "over the raw XML bytes; nofts_xml: the same without the full-text index; f
 echo "tables within it (sqlite3 dbstat; NA without the CLI)"
 echo "floor_s = fetch_s + parse_s: every page fetched by one libcurl connection (bytes discarded), then"
 echo "the same pages parsed by xmllint --stream; x_floor = wall_s / floor_s"
+echo "backend postgresql: tests/bench/bench-pg.sh (db: pg_database_size(), without the WAL)"
 echo
 
 # The targets.
 awk -v rps=$TARGET_RPS -v xf=$TARGET_FLOOR -v rss=$TARGET_RSS_MB -v dbx=$TARGET_DB_RATIO '
 function verdict(ok) { return ok ? "PASS" : "FAIL" }
-NR == 1 { next }
+NR == 1 || $17 != "sqlite" { next }
 {
 	run = $1 "/" $2
 	# The size target excludes the full-text index (reported apart);
@@ -180,3 +195,4 @@ END {
 		printf "RSS the same across sizes and page sizes (spread <= 25%%): %s (%.1f..%.1f MB)\n",
 		    verdict(maxr <= minr * 1.25), minr, maxr
 }' "$DIR/table"
+[ ! -s "$DIR/pg.out" ] || sed -n '1,$p' "$DIR/pg.out"
