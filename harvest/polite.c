@@ -133,6 +133,15 @@ polite_until(const struct polite_host *h)
 	return h->until;
 }
 
+int64_t
+polite_regate(struct polite_host *h)
+{
+	h->until = INT64_MAX;
+	if (h->p->gate != NULL)
+		h->until = h->p->gate(h->p->gate_arg, h->key);
+	return h->until;
+}
+
 /* When may w send, given the host's last request? */
 static int64_t
 host_start_at(const struct polite_host *h, const struct polite_wait *w)

@@ -34,6 +34,11 @@ void	       polite_free(struct polite *);
 void polite_gate(struct polite *, int64_t (*)(void *, const char *), void *);
 /* Until when (mono_ms()) the request the host just started may run. */
 int64_t polite_until(const struct polite_host *);
+/*
+ * That time come, the gate asked again for the request still out (a
+ * renewal may have moved it on): the new end, INT64_MAX without a gate.
+ */
+int64_t polite_regate(struct polite_host *);
 /* The host of url (created on first use, kept until polite_free()). */
 struct polite_host *polite_host(struct polite *, const char *url);
 /* Its key: scheme://host:port, lowercased. */

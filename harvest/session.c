@@ -349,41 +349,56 @@ job_queue(struct harvest_job *j, long long ms)
 	polite_queue(j->host, &j->hwait, ms);
 }
 
+/* The gate's end for the request out: a timer then, or none. */
+static void
+gate_arm(struct harvest_job *j, int64_t until)
+{
+	struct timeval tv;
+	int64_t	       ms;
+
+	if (until == INT64_MAX) {
+		evtimer_del(j->gate_ev);
+		return;
+	}
+	ms = until - mono_ms();
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(j->gate_ev, &tv);
+}
+
 /*
  * The host's turn: send.  When the gate (harvest_engine_gate()) gave the
- * request an end, a timer aborts it there.
+ * request an end, a timer looks at it again there.
  */
 static void
 job_send(void *arg)
 {
 	struct harvest_job *j = arg;
-	struct timeval	    tv;
-	int64_t		    until = polite_until(j->host), ms;
 
-	if (until != INT64_MAX) {
-		ms = until - mono_ms();
-		if (ms < 0)
-			ms = 0;
-		tv.tv_sec = ms / 1000;
-		tv.tv_usec = (ms % 1000) * 1000;
-		evtimer_add(j->gate_ev, &tv);
-	} else
-		evtimer_del(j->gate_ev);
+	gate_arm(j, polite_until(j->host));
 	do_request(j);
 }
 
 /*
- * The gate's end came with the request still out (several daemons: the
- * host's lease may have lapsed): abort it, and send it again when the gate
- * allows; this try does not count.
+ * The gate's end came with the request still out.  If the gate now gives
+ * a later end (several daemons: the host's lease was renewed meanwhile),
+ * the request goes on to that.  Else (the lease may have lapsed) abort
+ * it, and send it again when the gate allows; this try does not count.
  */
 static void
 on_gate_end(evutil_socket_t fd, short what, void *arg)
 {
 	struct harvest_job *j = arg;
+	int64_t		    until;
 
 	if (j->req == NULL)
 		return;
+	if ((until = polite_regate(j->host)) > mono_ms()) {
+		gate_arm(j, until);
+		return;
+	}
 	log_warn("event=request_aborted source=%s host=%s why=gate",
 	    log_q(j->name), log_q(polite_host_key(j->host)));
 	fetch_cancel(j->req);

@@ -445,7 +445,14 @@ three_daemons_one_killed(const char *db)
 	/* /status names the node and each source's lease. */
 	memset(&st, 0, sizeof(st));
 	st.port = STATUS_BASE + 2;
-	body = http(&st, 0, "/status");
+	/* Bounded: n2 reads the leases at each request. */
+	for (t0 = mono_ms();; usleep(200 * 1000)) {
+		body = http(&st, 0, "/status");
+		if (strstr(body, "\"node_name\":\"n0\"") != NULL ||
+		    mono_ms() - t0 > 10000)
+			break;
+		free(body);
+	}
 	assert_non_null(strstr(body, "\"node\":{\"id\":"));
 	assert_non_null(strstr(body, "\"name\":\"n1\""));
 	assert_non_null(
@@ -536,10 +543,20 @@ test_paused_daemon_fenced(void **state)
 	}
 	assert_int_equal(kill(dpid[0], SIGSTOP), 0);
 	start_daemon(1);
-	/* Its leases (3 s) lapse; n1 takes the hosts over and goes on. */
+	/*
+	 * Its leases (3 s) lapse; n1 takes the hosts over and goes on (at
+	 * least 5.5 s, and bounded: a loaded machine starts n1 slowly).
+	 */
 	usleep(5500 * 1000);
-	assert_true(db_int("SELECT count(*) FROM lease WHERE node = 'n1'"
-			   " AND gen >= 2") >= 1);
+	for (t0 = mono_ms(); mono_ms() - t0 < 30000; usleep(200 * 1000))
+		if (db_int("SELECT count(*) FROM lease WHERE node = 'n1'"
+			   " AND gen >= 2") >= 1)
+			break;
+	if (db_int("SELECT count(*) FROM lease WHERE node = 'n1'"
+		   " AND gen >= 2") < 1) {
+		dump_logs();
+		fail_msg("n1 took no host over from the paused n0");
+	}
 	assert_int_equal(kill(dpid[0], SIGCONT), 0);
 
 	for (t0 = mono_ms(); mono_ms() - t0 < 180000; usleep(200 * 1000))
@@ -570,11 +587,12 @@ test_paused_daemon_fenced(void **state)
  * less a quarter of a second, although it finds out at a tick (every
  * third of lease_ttl) that the host is lost.  Before the local expiry, it
  * went on sending until that tick, past the expiry.  slow: the host takes
- * 1.5 s to answer, so that a request is out when the lease may lapse: n0
- * aborts it then.  (The server's trace logs that request's end when its
- * held-back response is written, not when n0 closed the connection: a
- * server finishes what it has begun whatever the client does, so only the
- * starts are checked then.)
+ * 5 s to answer, and the renewals fail from just after a request starts,
+ * so that it is out when the lease lapses: n0 aborts it then.  (The
+ * server's trace logs that request's end when its held-back response is
+ * written, not when n0 closed the connection: a server finishes what it
+ * has begun whatever the client does, so only the starts are checked
+ * then.)
  */
 static void
 lapsing_lease_stops_requests(int slow)
@@ -589,7 +607,7 @@ lapsing_lease_stops_requests(int slow)
 	if (slow) {
 		xasprintf(&args,
 		    "--records %d --page-size %d --deleted-every 0 "
-		    "--delay-ms 1500 --sets 0 --trace %s/traceslow",
+		    "--delay-ms 5000 --sets 0 --trace %s/traceslow",
 		    NRECORDS, PAGE_SIZE, tmpdir);
 		srv0_kept = srv[0];
 		srv0_swapped = 1;
@@ -611,6 +629,30 @@ lapsing_lease_stops_requests(int slow)
 			break;
 	if (part < PAGE_SIZE)
 		fail_msg("n0 did not harvest host 0 (%lld)", part);
+	/*
+	 * slow: the renewals fail from just after a request starts, so that
+	 * it is surely out (5 s) when the lease lapses (within 3.5 s).
+	 */
+	if (slow) {
+		log = read_tmp("traceslow");
+		off = strlen(log);
+		free(log);
+		for (t0 = mono_ms(), got = 0; !got && mono_ms() - t0 < 30000;
+		     usleep(20 * 1000)) {
+			log = read_tmp("traceslow");
+			got = strlen(log) > off &&
+			    strstr(log + off, " start") != NULL;
+			free(log);
+		}
+		if (!got)
+			fail_msg("n0 started no request to the slow host");
+		/* Longer than the lease's third: renewed, not aborted. */
+		log = read_tmp("d0.log");
+		got = strstr(log, "event=request_aborted") != NULL;
+		free(log);
+		if (got)
+			fail_msg("n0 aborted a request while its lease held");
+	}
 	if (pg_uri != NULL)
 		db_exec("CREATE FUNCTION oh_lapse() RETURNS trigger"
 			" LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION"
