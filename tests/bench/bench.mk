@@ -28,8 +28,9 @@ PEERS_PAGE	?= 100
 BENCH_PG_RECORDS ?= 100000
 BENCH_PG_PAGE	?= 100
 BENCH_PG	?= 1
-# Debian packages the benchmarks use (beyond tools/deps.sh's own).
-BENCH_DEBS	= time libxml2-utils sqlite3 curl
+# Debian packages the benchmarks use (beyond tools/deps.sh's own); the
+# PostgreSQL row's server (its system cluster is disabled, as for the tests).
+BENCH_DEBS	= time libxml2-utils sqlite3 curl postgresql
 
 .PHONY: bench bench-peers bench-daemon bench-deps bench-large bench-pg
 
@@ -61,5 +62,5 @@ bench-peers: bench-deps all
 bench-daemon: all
 	@sh tests/bench/daemon-1000.sh $(BENCH_WINDOW)
 
-bench-pg: all
+bench-pg: bench-deps all
 	@bash tests/bench/bench-pg.sh $(BENCH_PG_RECORDS) $(BENCH_PG_PAGE)
