@@ -172,17 +172,7 @@ write_conf(int n, int nhosts, const char *db)
 static void
 start_daemon(int n)
 {
-	char *cmd;
-
-	dpid[n] = fork();
-	assert_true(dpid[n] >= 0);
-	if (dpid[n] == 0) {
-		xasprintf(&cmd,
-		    "exec %s/oaiharvestd -f -c %s/d%d.conf 2>%s/d%d.log",
-		    bindir, tmpdir, n, tmpdir, n);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
+	dpid[n] = daemon_n_start(n);
 }
 
 /* What the daemons said last: for the failure's message (bounded). */
@@ -207,20 +197,7 @@ dump_logs(void)
 static void
 stop_daemon(int n)
 {
-	int64_t t0 = mono_ms();
-	int	status;
-
-	assert_int_equal(kill(dpid[n], SIGTERM), 0);
-	while (mono_ms() - t0 < 15000) {
-		if (waitpid(dpid[n], &status, WNOHANG) == dpid[n]) {
-			dpid[n] = 0;
-			assert_true(WIFEXITED(status));
-			assert_int_equal(WEXITSTATUS(status), 0);
-			return;
-		}
-		usleep(50 * 1000);
-	}
-	fail_msg("daemon %d did not stop within 15 s", n);
+	daemon_n_stop(&dpid[n], n);
 }
 
 /* A number from the PostgreSQL database (-1 when it cannot be read yet). */

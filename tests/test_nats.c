@@ -74,61 +74,19 @@ free_port(void)
 	return port;
 }
 
-static int
-port_open(int port)
-{
-	struct sockaddr_in sa;
-	int		   fd, ok;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sa.sin_port = htons((uint16_t)port);
-	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
-}
-
 /* nats-server -js on nats_port, its store in tmpdir; bounded wait. */
 static void
 nats_start(void)
 {
-	char *cmd;
-	int   i;
-
 	assert_true(nats_pid == 0);
-	nats_pid = fork();
-	assert_true(nats_pid >= 0);
-	if (nats_pid == 0) {
-		xasprintf(&cmd,
-		    "PATH=$PATH:/usr/sbin:/usr/local/sbin exec nats-server "
-		    "-js -a 127.0.0.1 -p %d -sd %s/%s --user %s --pass %s "
-		    ">>%s/nats.log 2>&1",
-		    nats_port, tmpdir, nats_store, NATS_USER, NATS_PASS,
-		    tmpdir);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 200 && !port_open(nats_port); i++)
-		usleep(50 * 1000);
-	if (!port_open(nats_port))
-		fail_msg("nats-server did not start on port %d (see "
-			 "%s/nats.log)",
-		    nats_port, tmpdir);
+	nats_pid = nats_server_start(
+	    nats_port, nats_store, "--user " NATS_USER " --pass " NATS_PASS);
 }
 
 static void
 nats_stop(void)
 {
-	int status;
-
-	if (nats_pid <= 0)
-		return;
-	kill(nats_pid, SIGTERM);
-	assert_int_equal(waitpid(nats_pid, &status, 0), nats_pid);
-	nats_pid = 0;
+	nats_server_stop(&nats_pid, nats_port);
 }
 
 static void

@@ -55,62 +55,17 @@ static pid_t	     nats_pid;
 static const char   *nats_dir = "js";
 static char	    *db_file;
 
-static int
-port_open(int port)
-{
-	struct sockaddr_in sa;
-	int		   fd, ok;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sa.sin_port = htons((uint16_t)port);
-	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
-}
-
 /* nats-server -js on NATS_PORT, its store in tmpdir; bounded wait. */
 static void
 nats_start(void)
 {
-	char *cmd;
-	int   i;
-
-	if (port_open(NATS_PORT))
-		fail_msg("port %d is taken", NATS_PORT);
-	nats_pid = fork();
-	assert_true(nats_pid >= 0);
-	if (nats_pid == 0) {
-		xasprintf(&cmd,
-		    "PATH=$PATH:/usr/sbin:/usr/local/sbin exec nats-server "
-		    "-js -a 127.0.0.1 -p %d -sd %s/%s >>%s/nats.log 2>&1",
-		    NATS_PORT, tmpdir, nats_dir, tmpdir);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 200 && !port_open(NATS_PORT); i++)
-		usleep(50 * 1000);
-	if (!port_open(NATS_PORT))
-		fail_msg("nats-server did not start on port %d (see "
-			 "%s/nats.log)",
-		    NATS_PORT, tmpdir);
+	nats_pid = nats_server_start(NATS_PORT, nats_dir, "");
 }
 
 static void
 nats_stop(void)
 {
-	int i;
-
-	if (nats_pid <= 0)
-		return;
-	kill(nats_pid, SIGTERM);
-	waitpid(nats_pid, NULL, 0);
-	nats_pid = 0;
-	for (i = 0; i < 100 && port_open(NATS_PORT); i++)
-		usleep(50 * 1000);
+	nats_server_stop(&nats_pid, NATS_PORT);
 }
 
 static int
@@ -198,36 +153,13 @@ write_conf(int n)
 static void
 start_daemon(int n)
 {
-	char *cmd;
-
-	dpid[n] = fork();
-	assert_true(dpid[n] >= 0);
-	if (dpid[n] == 0) {
-		xasprintf(&cmd,
-		    "exec %s/oaiharvestd -f -c %s/d%d.conf 2>%s/d%d.log",
-		    bindir, tmpdir, n, tmpdir, n);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
+	dpid[n] = daemon_n_start(n);
 }
 
 static void
 stop_daemon(int n)
 {
-	int64_t t0 = mono_ms();
-	int	status;
-
-	assert_int_equal(kill(dpid[n], SIGTERM), 0);
-	while (mono_ms() - t0 < 15000) {
-		if (waitpid(dpid[n], &status, WNOHANG) == dpid[n]) {
-			dpid[n] = 0;
-			assert_true(WIFEXITED(status));
-			assert_int_equal(WEXITSTATUS(status), 0);
-			return;
-		}
-		usleep(50 * 1000);
-	}
-	fail_msg("daemon %d did not stop within 15 s", n);
+	daemon_n_stop(&dpid[n], n);
 }
 
 /* A number from the database (-1 when it cannot be read yet). */

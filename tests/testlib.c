@@ -328,6 +328,109 @@ testlib_teardown(void)
 	free(cmd);
 }
 
+/* Daemons of the multi-daemon tests */
+
+pid_t
+daemon_n_start(int n)
+{
+	pid_t pid;
+	char *cmd;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		xasprintf(&cmd,
+		    "exec %s/oaiharvestd -f -c %s/d%d.conf 2>%s/d%d.log",
+		    bindir, tmpdir, n, tmpdir, n);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+void
+daemon_n_stop(pid_t *pid, int n)
+{
+	int64_t t0 = mono_ms();
+	int	status;
+
+	assert_int_equal(kill(*pid, SIGTERM), 0);
+	while (mono_ms() - t0 < 15000) {
+		if (waitpid(*pid, &status, WNOHANG) == *pid) {
+			*pid = 0;
+			assert_true(WIFEXITED(status));
+			assert_int_equal(WEXITSTATUS(status), 0);
+			return;
+		}
+		usleep(50 * 1000);
+	}
+	fail_msg("daemon %d did not stop within 15 s", n);
+}
+
+/* NATS */
+
+int
+tcp_port_open(int port)
+{
+	struct sockaddr_in sa;
+	int		   fd, ok;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)port);
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+pid_t
+nats_server_start(int port, const char *dir, const char *auth)
+{
+	pid_t pid;
+	char *cmd;
+	int   i;
+
+	if (tcp_port_open(port))
+		fail_msg("port %d is taken", port);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		xasprintf(&cmd,
+		    "PATH=$PATH:/usr/sbin:/usr/local/sbin exec nats-server "
+		    "-js -a 127.0.0.1 -p %d -sd %s/%s %s >>%s/nats.log 2>&1",
+		    port, tmpdir, dir, auth, tmpdir);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 200 && !tcp_port_open(port); i++)
+		usleep(50 * 1000);
+	if (!tcp_port_open(port)) {
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+		fail_msg("nats-server did not start on port %d (see "
+			 "%s/nats.log)",
+		    port, tmpdir);
+	}
+	return pid;
+}
+
+void
+nats_server_stop(pid_t *pid, int port)
+{
+	int i;
+
+	if (*pid <= 0)
+		return;
+	kill(*pid, SIGTERM);
+	assert_int_equal(waitpid(*pid, NULL, 0), *pid);
+	*pid = 0;
+	for (i = 0; i < 100 && tcp_port_open(port); i++)
+		usleep(50 * 1000);
+}
+
 /* PostgreSQL */
 
 #define PG_BIN "/usr/lib/postgresql/15/bin"

@@ -36,6 +36,25 @@ long long q_int(sqlite3 *, const char *sql);
 void compare_export_dump(const char *exp, const char *dump, const char *source);
 
 /*
+ * Daemon n of a multi-daemon test: oaiharvestd -f -c tmpdir/dN.conf, its
+ * log in tmpdir/dN.log; daemon_n_stop() sends SIGTERM and fails the test
+ * unless it exits 0 within 15 s (*pid then 0).
+ */
+pid_t daemon_n_start(int n);
+void  daemon_n_stop(pid_t *pid, int n);
+
+/*
+ * A nats-server -js on 127.0.0.1:port (JetStream store in tmpdir/dir, its
+ * log appended to tmpdir/nats.log; auth: more of its flags, or ""):
+ * nats_server_start() fails the test when the port is taken or the server
+ * does not listen within 10 s, and gives its pid; nats_server_stop()
+ * stops it (SIGTERM) and waits (bounded) for the port to close.
+ */
+int   tcp_port_open(int port);
+pid_t nats_server_start(int port, const char *dir, const char *auth);
+void  nats_server_stop(pid_t *pid, int port);
+
+/*
  * A private PostgreSQL 15 cluster in a fresh temporary directory, on
  * 127.0.0.1 (as nobody when run as root): pg_start() fails the test when
  * it cannot start it, and gives the URI of its postgres database;
