@@ -31,8 +31,10 @@
  * Whichever daemon takes it first (at any tick, not counted in the share)
  * opens the sink, fenced by the lease's gen, and closes it when the lease
  * is lost or given back; it relays what this daemon commits at once, and
- * what the others commit within RELAY_POLL_MS; a host whose sources a reload removed is given
- * back at the next tick once nothing of it runs.
+ * what the others commit when the feed hears of it (feed_listen() or
+ * feed_watch(), which the daemon starts whenever leases are on).  A host
+ * whose sources a reload removed is given back at the next tick once
+ * nothing of it runs.
  */
 #include <sys/queue.h>
 
@@ -53,11 +55,6 @@
 
 /* The relay's lease: no host key has no "//". */
 #define RELAY_KEY "feed:nats"
-/*
- * ms: how often the relay looks for changes other daemons committed (its
- * own commits wake it at once).
- */
-#define RELAY_POLL_MS 1000
 
 /* The part of lease_ttl we stop sending before the lease lapses. */
 #define LEASE_MARGIN(ttl) ((ttl) / 6)
@@ -106,11 +103,9 @@ struct dlease {
 	int64_t	      expires_ms; /* our leases', as of it */
 	struct snap   snap;	  /* for /status and /metrics */
 	struct dhost *relay;	  /* RELAY_KEY, once wanted */
-	struct event *relay_poll; /* while it is ours */
 };
 
 static void    on_tick(evutil_socket_t, short, void *);
-static void    on_relay_poll(evutil_socket_t, short, void *);
 static void    snap_free(struct snap *);
 static int64_t lease_gate(void *, const char *);
 
@@ -187,7 +182,6 @@ lease_start(struct daemon *d, char **cause)
 	xasprintf(&l->id, "%s-%ld-%08x", host, (long)getpid(), r);
 	l->ttl_ms = d->conf->lease_ttl * 1000;
 	l->timer = event_new(d->base, -1, 0, on_tick, l);
-	l->relay_poll = event_new(d->base, -1, EV_PERSIST, on_relay_poll, l);
 	d->lease = l;
 	harvest_engine_gate(d->engine, lease_gate, l);
 	/* Say we are alive now; take hosts from the next tick. */
@@ -255,7 +249,6 @@ host_lost(struct dlease *l, struct dhost *h, const char *why)
 	if (h->relay) {
 		log_info("event=relay_stopped lease=%s gen=%lld why=%s",
 		    log_q(h->key), (long long)h->gen, why);
-		event_del(l->relay_poll);
 		daemon_relay(l->d, NULL, 0);
 		return;
 	}
@@ -441,9 +434,7 @@ give_back_unused(struct dlease *l)
 static void
 relay_tick(struct dlease *l)
 {
-	struct dhost  *h = l->relay;
-	struct timeval tv = { RELAY_POLL_MS / 1000,
-		(RELAY_POLL_MS % 1000) * 1000 };
+	struct dhost *h = l->relay;
 
 	if (l->d->conf->changes_nats == NULL || l->d->stopping) {
 		if (h != NULL && h->held)
@@ -458,21 +449,8 @@ relay_tick(struct dlease *l)
 		return;
 	log_info("event=relay_started lease=%s gen=%lld", log_q(h->key),
 	    (long long)h->gen);
-	if (daemon_relay(l->d, h->key, h->gen) == -1) {
+	if (daemon_relay(l->d, h->key, h->gen) == -1)
 		give_back(l, h);
-		return;
-	}
-	evtimer_add(l->relay_poll, &tv);
-}
-
-/* Changes other daemons committed: relay them. */
-static void
-on_relay_poll(evutil_socket_t fd, short what, void *arg)
-{
-	struct dlease *l = arg;
-
-	if (!l->d->stopping && l->relay != NULL && l->relay->held)
-		feed_sink_flush(l->d->nats);
 }
 
 static void
@@ -576,7 +554,6 @@ lease_stop(struct daemon *d)
 		return;
 	/* The relay notes how far it went while the lease is ours. */
 	if (l->relay != NULL && l->relay->held) {
-		event_del(l->relay_poll);
 		daemon_relay(d, NULL, 0);
 		log_info("event=relay_stopped lease=%s gen=%lld why=stop",
 		    log_q(l->relay->key), (long long)l->relay->gen);
@@ -627,7 +604,6 @@ lease_free(struct daemon *d)
 		free(h);
 	}
 	event_free(l->timer);
-	event_free(l->relay_poll);
 	snap_free(&l->snap);
 	free(l->id);
 	free(l->name);
