@@ -3,8 +3,12 @@
 # repositories' page size) as the store grows, 1,000,000 and 10,000,000
 # records by default, each harvested RUNS times into a fresh database; the
 # medians, against the floor (the same pages fetched with libcurl to nowhere,
-# then parsed by xmllint --stream), with peak RSS, database size and a
-# re-harvest with nothing new.
+# then parsed by xmllint --stream), with peak RSS, database size, a
+# re-harvest with nothing new and, for sizes the test server can hold
+# (BENCH_BASE_MAX), a re-harvest with 1% of the records changed: the first
+# run's database harvests again from the test server on the same port after
+# /control/update of every 100th record (the server renders that list live:
+# its time is in the wall seconds; the harvester's own CPU is given apart).
 #
 #   sh tests/bench/bench-large.sh [SIZES] [PAGE] [RUNS]   (from the project root, after make)
 #
@@ -38,6 +42,7 @@ TARGET_RSS_MB=32
 TARGET_DB_RATIO=1.5
 TARGET_FLAT=0.10
 TARGET_REHARVEST_S=0.1
+TARGET_CHANGED_S=2
 
 for f in $SERVER $HARVEST $WALK $PAGES $TIME; do
 	[ -x "$f" ] || { echo "bench-large: $f is missing (make bench-large builds it)" >&2; exit 1; }
@@ -98,7 +103,7 @@ echo "oaiharvest: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git dif
 echo "list and databases under $DIR; $(df -h "$DIR" | awk 'NR == 2 { print $4 }') free"
 echo
 
-printf '%s\n' "records per_page records_s MB_s cpu_s rss_MB db_xml nofts_xml fts_xml wall_s fetch_s parse_s floor_s x_floor reharvest_s walls" > "$DIR/table"
+printf '%s\n' "records per_page records_s MB_s cpu_s rss_MB db_xml nofts_xml fts_xml wall_s fetch_s parse_s floor_s x_floor reharvest_s changed_s changed_cpu walls" > "$DIR/table"
 for n in $SIZES; do
 	base=$n
 	[ "$base" -gt $BASE_MAX ] && base=$BASE_MAX
@@ -164,6 +169,12 @@ for n in $SIZES; do
 			    --source bench 2>"$DIR/reharvest.err" ||
 			    { echo "bench-large: the re-harvest failed" >&2; tail -3 "$DIR/reharvest.err" >&2; exit 1; }
 			re=$(tail -1 "$DIR/rtime")
+			if [ $copies -eq 1 ]; then
+				# Kept for the 1% changed re-harvest below.
+				for x in "" -wal -shm; do
+					[ ! -e "$db$x" ] || mv "$db$x" "$DIR/keep.db$x"
+				done
+			fi
 		fi
 		rm -f "$db" "$db-wal" "$db-shm"
 		echo "run: $n: $sumline" >&2
@@ -171,15 +182,50 @@ for n in $SIZES; do
 	stop
 	rm -rf "$DIR/list"
 
+	ch=NA chcpu=NA
+	if [ -e "$DIR/keep.db" ]; then
+		changed=$((n / 100))
+		echo "run: $n: the test server on port $PORT, $changed records changed" >&2
+		rm -f "$DIR/port"
+		$SERVER --port "$PORT" --port-file "$DIR/port" --records "$base" \
+		    --page-size "$PAGE" --deleted-every 0 >/dev/null 2>"$DIR/server.log" &
+		SPID=$!
+		wait_port $SPID "$DIR/port"
+		i=1
+		: >"$DIR/updates"
+		while [ $i -le $n ]; do
+			echo "url = \"http://127.0.0.1:$PORT/control/update?id=$i\"" >>"$DIR/updates"
+			i=$((i + 100))
+		done
+		curl -sf -X POST -K "$DIR/updates" >/dev/null ||
+		    { echo "bench-large: /control/update failed" >&2; exit 1; }
+		if ! $TIME -v -o "$DIR/ctime" $HARVEST harvest --db "$DIR/keep.db" \
+		    --url "$URL" --source bench 2>"$DIR/changed.err"; then
+			echo "bench-large: the 1% changed re-harvest failed:" >&2
+			tail -5 "$DIR/changed.err" >&2
+			exit 1
+		fi
+		sumline=$(grep '^harvest source=' "$DIR/changed.err" | tail -1)
+		echo "run: $n: 1% changed: $sumline" >&2
+		upd=$(printf '%s\n' "$sumline" | sed -n 's/.* updated=\([0-9]*\).*/\1/p')
+		[ "$upd" = "$changed" ] ||
+		    echo "bench-large: the re-harvest updated $upd records of $changed" >&2
+		set -- $(time_fields "$DIR/ctime")
+		ch=$1 chcpu=$2
+		stop
+		rm -f "$DIR/keep.db" "$DIR/keep.db-wal" "$DIR/keep.db-shm"
+	fi
+
 	wall=$(median $walls) cpu=$(median $cpus) rss=$(median $rsss)
 	awk -v n="$n" -v p="$PAGE" -v b="$bytes" -v w="$wall" -v c="$cpu" \
 	    -v r="$rss" -v d="$dbsize" -v f="$fts" -v fe="$fetch" -v pa="$parse" \
-	    -v re="$re" -v ws="$(echo $walls | tr ' ' ',')" '
+	    -v re="$re" -v ch="$ch" -v cc="$chcpu" \
+	    -v ws="$(echo $walls | tr ' ' ',')" '
 	BEGIN {
 		floor = fe + pa
-		printf "%d %d %.0f %.1f %.2f %.1f %.2f %.2f %.2f %.2f %.2f %.2f %.2f %.2f %s %s\n",
+		printf "%d %d %.0f %.1f %.2f %.1f %.2f %.2f %.2f %.2f %.2f %.2f %.2f %.2f %s %s %s %s\n",
 		    n, p, n / w, b / 1e6 / w, c, r / 1024, d / b, (d - f) / b, f / b,
-		    w, fe, pa, floor, w / floor, re, ws
+		    w, fe, pa, floor, w / floor, re, ch, cc, ws
 	}' >> "$DIR/table"
 done
 
@@ -190,11 +236,13 @@ echo "medians of $RUNS harvests, each into a fresh database: records_s, MB_s ove
 echo "cpu_s user+sys; rss_MB peak RSS; db_xml the database (+ WAL) over the XML bytes, nofts_xml"
 echo "without the full-text index (record_fts*), fts_xml the index (first run); floor_s = fetch_s"
 echo "(libcurl, one connection, bytes discarded) + parse_s (xmllint --stream); x_floor = wall_s /"
-echo "floor_s; reharvest_s: the same harvest again, nothing new (first run); walls: every run"
+echo "floor_s; reharvest_s: the same harvest again, nothing new (first run); changed_s and"
+echo "changed_cpu: the first run's database harvested again with 1% of the records changed (wall"
+echo "seconds with the test server rendering them, the harvester's CPU seconds); walls: every run"
 echo
 
 awk -v rps=$TARGET_RPS -v xf=$TARGET_FLOOR -v rss=$TARGET_RSS_MB -v dbx=$TARGET_DB_RATIO \
-    -v flat=$TARGET_FLAT -v rh=$TARGET_REHARVEST_S '
+    -v flat=$TARGET_FLAT -v rh=$TARGET_REHARVEST_S -v ct=$TARGET_CHANGED_S '
 function verdict(ok) { return ok ? "PASS" : "FAIL" }
 NR == 1 { next }
 {
@@ -202,6 +250,9 @@ NR == 1 { next }
 	    $1 "/" $2, rps, verdict($3 >= rps), $3, xf, verdict($14 <= xf), $14,
 	    rss, verdict($6 <= rss), $6, dbx, verdict($8 <= dbx), $8, rh,
 	    verdict($15 != "NA" && $15 < rh), $15
+	if ($16 != "NA")
+		printf "%-16s 1%% changed < %g s: %s (%s s wall, %s CPU s)\n", $1 "/" $2, ct,
+		    verdict($16 < ct), $16, $17
 	if (first == "") first = $3
 	else printf "%-16s records/s within %d%% of %s: %s (%+.1f%%)\n", $1 "/" $2,
 	    flat * 100, first, verdict($3 >= first * (1 - flat)), ($3 / first - 1) * 100
