@@ -248,6 +248,8 @@ const struct sqlite_query store_sqlite_queries[Q_COUNT] = {
 	    " JOIN content c ON c.record_id = p.record_id"
 	    " ORDER BY p.record_id" },
 	[Q_FTS_PAID] = { "search index paid", "DELETE FROM fts_pending" },
+	[Q_FTS_UNOWE] = { "search index unlist",
+	    "DELETE FROM fts_pending WHERE record_id = ?1" },
 	[Q_FTS_OWED_COUNT] = { "search index count",
 	    "SELECT count(*) FROM fts_pending" },
 	[Q_SEARCH] = { "search",

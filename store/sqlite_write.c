@@ -64,7 +64,10 @@ static void templates_settle(struct store_sqlite *, int);
 static int  fts_count(struct store_sqlite *, char **);
 static int  fts_owe(
      struct store_sqlite *, int64_t, const struct store_prepared *, char **);
-static int fts_forget(struct store_sqlite *, int64_t, char **);
+static int fts_forget(struct store_sqlite *, int64_t,
+    const struct store_prepared *, int *, char **);
+static int fts_same(
+    struct store_sqlite *, const struct store_prepared *, const int[4]);
 static int fts_read(
     struct store_sqlite *, sqlite3_stmt *, int64_t, int, int[4], char **);
 static int fts_old_text(struct store_sqlite *, const char *, size_t, int[4]);
@@ -198,6 +201,7 @@ content_put(struct store_sqlite *s, int64_t id, const struct store_record *r,
 	sqlite3_stmt *st;
 	int64_t	      tid = 0;
 	size_t	      i;
+	int	      keep = 0;
 
 	if (!fresh) {
 		st = s->q[Q_SETS_DEL];
@@ -210,7 +214,7 @@ content_put(struct store_sqlite *s, int64_t id, const struct store_record *r,
 	if (p->dc_json != NULL) {
 		if (p->tmpl != NULL && template_id(s, p, &tid, cause) == -1)
 			return -1;
-		if (!fresh && fts_forget(s, id, cause) == -1)
+		if (!fresh && fts_forget(s, id, p, &keep, cause) == -1)
 			return -1;
 		st = s->q[fresh ? Q_CONTENT_ADD : Q_CONTENT_PUT];
 		sqlite3_bind_int64(st, 1, id);
@@ -229,12 +233,20 @@ content_put(struct store_sqlite *s, int64_t id, const struct store_record *r,
 				sqlite3_bind_null(st, 4);
 		}
 		if (q_exec(s, fresh ? Q_CONTENT_ADD : Q_CONTENT_PUT, cause) ==
-			-1 ||
-		    fts_owe(s, id, p, cause) == -1)
+		    -1)
+			return -1;
+		if (keep) {
+			/* Its terms stand: listed only past the trigger. */
+			sqlite3_bind_int64(s->q[Q_FTS_UNOWE], 1, id);
+			if (q_exec(s, Q_FTS_UNOWE, cause) == -1)
+				return -1;
+			if (s->fts_owed > 0)
+				s->fts_owed--;
+		} else if (fts_owe(s, id, p, cause) == -1)
 			return -1;
 	} else if (!fresh) {
 		/* Listed in fts_pending, its content goes past the trigger. */
-		if (fts_forget(s, id, cause) == -1)
+		if (fts_forget(s, id, NULL, &keep, cause) == -1)
 			return -1;
 		sqlite3_bind_int64(s->q[Q_CONTENT_DEL], 1, id);
 		if (q_exec(s, Q_CONTENT_DEL, cause) == -1)
@@ -715,12 +727,17 @@ fts_owe(struct store_sqlite *s, int64_t id, const struct store_prepared *p,
 }
 
 /*
- * Record id's content row is about to change or go: unless fts_pending
- * lists it (its terms are not in the index), read its terms' text for the
- * commit to take out, and list it, so that the triggers leave it alone.
+ * Record id's content row is about to change (to p) or go (p NULL):
+ * unless fts_pending lists it (its terms are not in the index), read its
+ * terms' text for the commit to take out, and list it, so that the
+ * triggers leave it alone.  When p's full-text columns are the text read
+ * (a record moved to other sets, or changed in fields the index does not
+ * hold), its terms stand: *keep is set and the caller takes it off the
+ * list once the content row is written.
  */
 static int
-fts_forget(struct store_sqlite *s, int64_t id, char **cause)
+fts_forget(struct store_sqlite *s, int64_t id, const struct store_prepared *p,
+    int *keep, char **cause)
 {
 	sqlite3_stmt *owed = s->q[Q_FTS_OWED], *dc = s->q[Q_CONTENT_DC];
 	const char   *t[4];
@@ -750,6 +767,15 @@ fts_forget(struct store_sqlite *s, int64_t id, char **cause)
 	sqlite3_reset(dc);
 	if (rc == -1)
 		return -1;
+	if (p != NULL && fts_same(s, p, seen)) {
+		sqlite3_bind_int64(s->q[Q_FTS_OWE], 1, id);
+		if (q_exec(s, Q_FTS_OWE, cause) == -1)
+			return -1;
+		if (s->fts_owed >= 0)
+			s->fts_owed++;
+		*keep = 1;
+		return 0;
+	}
 	for (c = 0; c < 4; c++) {
 		t[c] = s->fts_text[c].data;
 		len[c] = seen[c] > 0 ? (long)s->fts_text[c].len : -1;
@@ -768,6 +794,27 @@ fts_forget(struct store_sqlite *s, int64_t id, char **cause)
 		s->fts_owed++;
 	s->forgot = id;
 	return 0;
+}
+
+/*
+ * Whether p's full-text columns are those fts_read() left in s->fts_text
+ * (seen[c] values each): the same bytes make the same terms.
+ */
+static int
+fts_same(
+    struct store_sqlite *s, const struct store_prepared *p, const int seen[4])
+{
+	size_t len;
+	int    c;
+
+	for (c = 0; c < 4; c++) {
+		len = seen[c] > 0 ? s->fts_text[c].len : 0;
+		if (len != p->fts_len[c] ||
+		    (len > 0 &&
+			memcmp(s->fts_text[c].data, p->fts[c], len) != 0))
+			return 0;
+	}
+	return 1;
 }
 
 /*

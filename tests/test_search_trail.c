@@ -268,6 +268,92 @@ test_search_after_harvest_update_delete(void **state)
 	free(db);
 }
 
+/* The harvest's summary line (on stderr) says updated=n. */
+static void
+assert_updated(int n)
+{
+	char *err, want[32];
+
+	err = read_tmp("h.err");
+	snprintf(want, sizeof(want), " updated=%d ", n);
+	if (strstr(err, want) == NULL)
+		fail_msg("want%s: %s", want, err);
+	free(err);
+}
+
+/*
+ * A record moved to another collection is updated (its sets are part of
+ * its hash) but its text is what it was: its terms stand, and a harvest
+ * of nothing but such moves writes nothing to the index (before, each
+ * moved record's terms were taken out and put back, as much work as a
+ * new record twice).  A record whose title changes, moved or not, has
+ * its terms replaced.
+ */
+static void
+test_moved_records_keep_their_terms(void **state)
+{
+	/* Not those the other cases change. */
+	static const int moved[] = { 101, 1602, 3203 };
+	char		*db, *term[3], *now, id[3][64], q[96];
+	sqlite3		*h;
+	long long	 blocks, bytes;
+	size_t		 i;
+
+	db = path("moved.db");
+	harvest(db, "first");
+	h = open_ref(db);
+	assert_index_exact(h);
+	for (i = 0; i < nitems(moved); i++) {
+		snprintf(id[i], sizeof(id[i]), "oai:oaiharvest.test:rec/%d",
+		    moved[i]);
+		term[i] = rare_title_term(h, id[i]);
+	}
+	blocks = q_int(h, "SELECT count(*) FROM h.record_fts_data");
+	bytes = q_int(h, "SELECT sum(length(block)) FROM h.record_fts_data");
+	sqlite3_close(h);
+
+	for (i = 0; i < nitems(moved); i++) {
+		snprintf(q, sizeof(q), "/control/move?id=%d&set=col_%d",
+		    moved[i], (moved[i] + 1) % 4);
+		free(http(&srv, 1, q));
+	}
+	harvest(db, "second");
+	assert_updated(3);
+	h = open_ref(db);
+	assert_index_exact(h);
+	assert_int_equal(
+	    q_int(h, "SELECT count(*) FROM h.record_fts_data"), blocks);
+	assert_int_equal(
+	    q_int(h, "SELECT sum(length(block)) FROM h.record_fts_data"),
+	    bytes);
+	for (i = 0; i < nitems(moved); i++)
+		assert_true(search_exact(h, db, term[i], id[i]));
+	sqlite3_close(h);
+
+	/* The first retitled; the second moved again and retitled. */
+	free(http(&srv, 1, "/control/update?id=101"));
+	snprintf(
+	    q, sizeof(q), "/control/move?id=1602&set=col_%d", (1602 + 2) % 4);
+	free(http(&srv, 1, q));
+	free(http(&srv, 1, "/control/update?id=1602"));
+	harvest(db, "third");
+	assert_updated(2);
+	h = open_ref(db);
+	assert_index_exact(h);
+	for (i = 0; i < 2; i++) {
+		now = rare_title_term(h, id[i]);
+		assert_true(search_exact(h, db, now, id[i]));
+		/* Found by the old term only if the new text holds it. */
+		search_exact(h, db, term[i], id[i]);
+		free(now);
+	}
+	assert_true(search_exact(h, db, term[2], id[2]));
+	sqlite3_close(h);
+	for (i = 0; i < nitems(moved); i++)
+		free(term[i]);
+	free(db);
+}
+
 /* Records in db, and the rows of its fts_pending; 0 while it has none. */
 static int
 progress(const char *db, long long *records, long long *owed)
@@ -380,6 +466,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_search_after_harvest_update_delete),
+		cmocka_unit_test(test_moved_records_keep_their_terms),
 		cmocka_unit_test(test_killed_harvest_caught_up_at_open),
 	};
 
