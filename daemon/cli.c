@@ -549,6 +549,7 @@ struct hrun {
 	long long	    base_records; /* lists done before */
 	long long	    last_records;
 	char		   *list; /* "prefix set" in flight */
+	char		   *lost; /* why the host's lease was lost */
 };
 
 /*
@@ -630,6 +631,19 @@ harvest_done(const struct harvest_result *r, void *arg)
 	event_base_loopexit(h->base, NULL);
 }
 
+/* The host's lease is gone (cli_lease.c): the run stops, failed. */
+static void
+harvest_lease_lost(void *arg, const char *why)
+{
+	struct hrun *h = arg;
+
+	free(h->lost);
+	h->lost = xstrdup(why);
+	h->failed = 1;
+	if (h->job != NULL)
+		harvest_cancel(h->job);
+}
+
 static void
 harvest_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -678,13 +692,23 @@ run_one(struct store *store, const struct harvest_options *ho,
 		    stderr, "%s harvest: %s: %s\n", progname, src->name, cause);
 		free(cause);
 		h.failed = 1;
-	} else if ((h.job = harvest_start(
-			engine, &hs, harvest_done, &h, &cause)) == NULL) {
-		fprintf(stderr, "%s harvest: %s\n", progname, cause);
-		free(cause);
-		h.failed = 1;
-	} else
-		event_base_dispatch(h.base);
+	} else {
+		if (lease != NULL)
+			cli_lease_gate(lease, engine, harvest_lease_lost, &h);
+		if ((h.job = harvest_start(
+			 engine, &hs, harvest_done, &h, &cause)) == NULL) {
+			fprintf(stderr, "%s harvest: %s\n", progname, cause);
+			free(cause);
+			h.failed = 1;
+		} else
+			event_base_dispatch(h.base);
+	}
+	if (h.lost != NULL)
+		fprintf(stderr,
+		    "%s harvest: %s: stopped: the lease of its host was lost "
+		    "(%s); what was harvested is kept, the next run goes on\n",
+		    progname, src->name, h.lost);
+	free(h.lost);
 	cli_lease_release(lease);
 	event_free(sigint);
 	event_free(sigterm);

@@ -15,8 +15,17 @@ struct cli_lease;
 struct event_base;
 struct harvest_source;
 struct store;
+struct harvest_engine;
 int cli_lease_take(struct store *, struct event_base *, struct harvest_source *,
     struct cli_lease **, char **cause);
+/*
+ * Gate engine's requests to the host by the lease, as a daemon does: none
+ * starts, and none is left out, past the time the lease may lapse unless
+ * renewed; lost(arg, why) once when it is gone for good (another holder
+ * has it, or it lapsed with the renewals failing).
+ */
+void cli_lease_gate(struct cli_lease *, struct harvest_engine *,
+    void (*lost)(void *, const char *), void *);
 void cli_lease_release(struct cli_lease *);
 
 #endif

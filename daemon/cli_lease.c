@@ -10,6 +10,14 @@
  * one-shot run's own delay is 0 by default and the daemons' is not.  A host
  * a daemon holds is refused, naming that daemon.  Without live daemons
  * nothing changes.
+ *
+ * Its requests are gated as a daemon's are (harvest_engine_gate()): none
+ * starts after, and none is left out at, the monotonic time its last
+ * successful take or renewal was sent plus CLI_LEASE_TTL less a sixth of
+ * it, so that a run whose renewals fail stops sending before the lease
+ * the database holds can lapse and go to a daemon.  A renewal that works
+ * opens the gate again; once the lease has lapsed with the renewals
+ * failing, or another holder has it, the run is lost and fails.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +48,15 @@ struct cli_lease {
 	char	     *node;
 	int64_t	      gen;
 	long long     delay_ms;
+	int64_t	      until_mono; /* requests may run until then */
+	int	      gated;	  /* the gate said no (logged once) */
+	int	      lost;
+	void (*on_lost)(void *, const char *);
+	void *lost_arg;
 };
+
+static int64_t gate(void *, const char *);
+static void    lose(struct cli_lease *, const char *);
 
 static int64_t
 wall_ms(void)
@@ -70,21 +86,86 @@ find_holder(void *arg, const struct store_lease *l)
 	return 0;
 }
 
-/* Taking our own lease again renews it (same gen), without a node row. */
+/* Until when a lease taken or renewed by a request sent at sent holds. */
+static int64_t
+lease_until(int64_t sent)
+{
+	return sent + CLI_LEASE_TTL - CLI_LEASE_TTL / 6;
+}
+
+/*
+ * Taking our own lease again renews it (same gen), without a node row.  A
+ * failure to reach the database leaves the gate to close at until_mono;
+ * another holder, another gen, or a lapse (by our clock) loses the run.
+ */
 static void
 on_renew(evutil_socket_t fd, short what, void *arg)
 {
 	struct cli_lease	*c = arg;
 	struct store_lease_grant g;
 	char			*cause = NULL;
+	int64_t			 sent = mono_ms();
+	int			 rc;
 
-	if (store_lease_take(c->store, c->host, c->holder, c->node,
-		CLI_LEASE_TTL, &g, &cause) != 1 ||
-	    g.gen != c->gen) {
-		log_warn("event=lease_lost host=%s cause=%s", log_q(c->host),
-		    log_q(cause != NULL ? cause : "taken"));
-		free(cause);
+	if (c->lost)
+		return;
+	rc = store_lease_take(
+	    c->store, c->host, c->holder, c->node, CLI_LEASE_TTL, &g, &cause);
+	if (rc == 1 && g.gen == c->gen) {
+		c->until_mono = lease_until(sent);
+		c->gated = 0;
+	} else if (rc == 1 || rc == 0)
+		lose(c, "another holder has it");
+	else {
+		log_warn("event=lease_error op=renew host=%s cause=%s",
+		    log_q(c->host), log_q(cause));
+		if (mono_ms() >= c->until_mono + CLI_LEASE_TTL / 6)
+			lose(c, "it lapsed: the renewals failed");
 	}
+	free(cause);
+}
+
+static void
+lose(struct cli_lease *c, const char *why)
+{
+	if (c->lost)
+		return;
+	c->lost = 1;
+	log_warn("event=lease_lost host=%s gen=%lld cause=%s", log_q(c->host),
+	    (long long)c->gen, log_q(why));
+	if (c->on_lost != NULL)
+		c->on_lost(c->lost_arg, why);
+}
+
+/* The engine's gate: see the top of the file. */
+static int64_t
+gate(void *arg, const char *host)
+{
+	struct cli_lease *c = arg;
+
+	if (c->lost)
+		return 0;
+	/* A host the run holds no lease of (none other is leased). */
+	if (strcmp(host, c->host) != 0)
+		return INT64_MAX;
+	if (c->until_mono > mono_ms())
+		return c->until_mono;
+	if (!c->gated) {
+		c->gated = 1;
+		log_warn("event=lease_expiring host=%s gen=%lld late_ms=%lld",
+		    log_q(c->host), (long long)c->gen,
+		    (long long)(mono_ms() - c->until_mono));
+	}
+	return 0;
+}
+
+void
+cli_lease_gate(struct cli_lease *c, struct harvest_engine *e,
+    void (*lost)(void *, const char *), void		  *arg)
+{
+	c->on_lost = lost;
+	c->lost_arg = arg;
+	harvest_engine_gate(e, gate, c);
 }
 
 static void
@@ -107,7 +188,7 @@ cli_lease_take(struct store *store, struct event_base *base,
 	struct who		 w;
 	struct timeval		 tv;
 	char			 host[256], when[DATESTAMP_LEN];
-	int64_t			 ready;
+	int64_t			 ready, sent, slept = 0;
 	int			 n, rc;
 
 	*out = NULL;
@@ -127,6 +208,7 @@ cli_lease_take(struct store *store, struct event_base *base,
 	host[sizeof(host) - 1] = '\0';
 	xasprintf(&c->holder, "cli-%s-%ld", host, (long)getpid());
 	xasprintf(&c->node, "oaiharvest harvest on %s", host);
+	sent = mono_ms();
 	rc = store_lease_take(
 	    store, c->host, c->holder, c->node, CLI_LEASE_TTL, &g, cause);
 	if (rc == 0) {
@@ -147,6 +229,7 @@ cli_lease_take(struct store *store, struct event_base *base,
 		return -1;
 	}
 	c->gen = g.gen;
+	c->until_mono = lease_until(sent);
 	hs->lease = c->host;
 	hs->lease_gen = c->gen;
 	log_info("event=lease_taken host=%s gen=%lld", log_q(c->host),
@@ -157,9 +240,14 @@ cli_lease_take(struct store *store, struct event_base *base,
 		ready = g.lapsed_ms + c->delay_ms;
 	if (ready > wall_ms() + CLI_LEASE_WAIT_MAX)
 		ready = wall_ms() + CLI_LEASE_WAIT_MAX;
-	while (ready > wall_ms())
+	while (ready > wall_ms()) {
+		slept += ready - wall_ms();
 		usleep((useconds_t)((ready - wall_ms()) * 1000));
+	}
 	c->timer = event_new(base, -1, EV_PERSIST, on_renew, c);
+	/* A long wait: renewed before the first request, not a third on. */
+	if (slept >= CLI_LEASE_TTL / 3)
+		on_renew(-1, 0, c);
 	tv.tv_sec = CLI_LEASE_TTL / 3 / 1000;
 	tv.tv_usec = (CLI_LEASE_TTL / 3 % 1000) * 1000;
 	event_add(c->timer, &tv);

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -806,6 +807,118 @@ test_cli_beside_daemon(void **state)
 }
 
 /*
+ * The one-shot `oaiharvest harvest` beside a live daemon gates its
+ * requests by its host's lease as a daemon does: when its renewals fail
+ * (a trigger refuses them), it starts none past the time its last
+ * successful take was sent plus 25 s (its lease is 30 s), has none out at
+ * the expiry the database holds, and stops, failed, saying why, with what
+ * it harvested kept.  Before, it went on sending until its list ended,
+ * past the expiry, when a daemon could have the host.
+ */
+static void
+test_cli_lease_lapses(void **state)
+{
+	struct server slow;
+	char	     *args, *q, *err, *url, *bin, *text, *line, *save = NULL;
+	char	      what[8];
+	int64_t	      t0, expires, mono_expires;
+	long long     n = 0, t;
+	pid_t	      pid;
+	int	      status = 0, starts = 0, fd;
+
+	free(db_file);
+	db_file = path("clilapse.db");
+	write_conf(0, 1, db_file);
+	start_daemon(0);
+	for (t0 = mono_ms(); mono_ms() - t0 < 60000; usleep(50 * 1000))
+		if ((n = db_int("SELECT count(*) FROM lease WHERE node = 'n0'"
+				" AND holder IS NOT NULL")) == 1)
+			break;
+	if (n != 1)
+		fail_msg("n0 took no host (%lld)", n);
+	/* 200 pages of 200 ms: longer than the lease. */
+	xasprintf(&args,
+	    "--records 2000 --page-size 10 --deleted-every 0 --sets 0 "
+	    "--delay-ms 200 --trace %s/traceclilapse",
+	    tmpdir);
+	start_server(&slow, "portclilapse", args);
+	free(args);
+	xasprintf(&url, "http://127.0.0.1:%d/oai", slow.port);
+	xasprintf(&bin, "%s/oaiharvest", bindir);
+	if ((pid = fork()) == -1)
+		fail_msg("fork");
+	if (pid == 0) {
+		q = path("clilapse.err");
+		if ((fd = open(q, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1)
+			_exit(127);
+		dup2(fd, STDERR_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		execl(bin, "oaiharvest", "harvest", "--db", db_file, "--url",
+		    url, "--source", "clilapse", (char *)NULL);
+		_exit(127);
+	}
+	xasprintf(&q,
+	    "SELECT count(*) FROM lease WHERE holder LIKE 'cli-%%'"
+	    " AND host = 'http://127.0.0.1:%d'",
+	    slow.port);
+	for (t0 = mono_ms(), n = 0; mono_ms() - t0 < 30000; usleep(20 * 1000))
+		if ((n = db_int(q)) == 1)
+			break;
+	free(q);
+	if (n != 1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		fail_msg("the run took no lease");
+	}
+	db_exec("CREATE TRIGGER oh_clilapse BEFORE UPDATE ON lease"
+		" WHEN NEW.holder LIKE 'cli-%' BEGIN"
+		" SELECT RAISE(ABORT, 'test: no renewal'); END");
+	expires = db_int("SELECT expires_ms FROM lease WHERE holder LIKE"
+			 " 'cli-%'");
+	mono_expires = expires - (wall_ms() - mono_ms());
+	/* Lost at a renewal after the expiry: 10 s more at most. */
+	for (t0 = mono_ms(); mono_ms() < mono_expires + 20000;
+	     usleep(100 * 1000))
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+	if (mono_ms() >= mono_expires + 20000) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		fail_msg("the run went on 20 s past its lease's expiry");
+	}
+	db_exec("DROP TRIGGER oh_clilapse");
+	err = read_tmp("clilapse.err");
+	if (!WIFEXITED(status) || WEXITSTATUS(status) == 0 ||
+	    strstr(err, "the lease of its host was lost") == NULL)
+		fail_msg("the run did not fail for its lease: %s", err);
+	free(err);
+	n = db_int("SELECT count(*) FROM record r JOIN source s"
+		   " ON s.id = r.source_id WHERE s.name = 'clilapse'");
+	if (n < PAGE_SIZE || n >= 2000)
+		fail_msg("the run kept %lld records", n);
+	text = read_tmp("traceclilapse");
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		assert_int_equal(sscanf(line, "%lld %7s", &t, what), 2);
+		if (strcmp(what, "start") == 0) {
+			starts++;
+			if (t > mono_expires - 4000)
+				fail_msg("a request started %lld ms before "
+					 "the lease's expiry",
+				    (long long)(mono_expires - t));
+		} else if (t > mono_expires)
+			fail_msg("a request still out %lld ms after the "
+				 "lease's expiry",
+			    (long long)(t - mono_expires));
+	}
+	free(text);
+	assert_true(starts >= 10);
+	stop_server(&slow);
+	free(url);
+	free(bin);
+}
+
+/*
  * A reload that removes every source of a host gives the host's lease
  * back (once nothing of it runs); the other host stays held.
  */
@@ -857,6 +970,7 @@ main(void)
 		    test_paused_daemon_fenced, kill_daemons),
 		cmocka_unit_test_teardown(test_cli_beside_daemon, kill_daemons),
 		cmocka_unit_test_teardown(test_reload_gives_back, kill_daemons),
+		cmocka_unit_test_teardown(test_cli_lease_lapses, kill_daemons),
 		cmocka_unit_test_teardown(
 		    test_lapsing_lease_stops_requests, kill_daemons),
 		cmocka_unit_test_teardown(
@@ -868,7 +982,7 @@ main(void)
 	};
 
 	/* OH_MULTI_PG=1: the PostgreSQL cases alone. */
-	const struct CMUnitTest pg_tests[] = { tests[6], tests[7] };
+	const struct CMUnitTest pg_tests[] = { tests[7], tests[8] };
 
 	/* OH_MULTI_ONLY=PATTERN: the cases whose names match. */
 	if (getenv("OH_MULTI_ONLY") != NULL)
