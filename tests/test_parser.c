@@ -2228,6 +2228,70 @@ test_throughput(void **state)
 /* Repaired values: U+FFFD, as UTF-8, in C strings. */
 #define R "\xef\xbf\xbd"
 
+/*
+ * Bad UTF-8 among two-byte characters, at every offset within the filter's
+ * sixteen-byte steps: each is found and repaired as it is alone.
+ */
+static void
+test_repair_utf8_blocks(void **state)
+{
+	static const struct {
+		const char *bad, *fixed;
+		size_t	    repairs;
+	} cases[] = {
+		{ "\xd0\x96\x80", "\xd0\x96" R, 1 }, /* a lone continuation */
+		{ "\xd0\xd0\x96", R "\xd0\x96",
+		    1 },		/* a lead, no continuation */
+		{ "\xc1\xbf", R R, 2 }, /* an overlong */
+		{ "\xd0"
+		  "a",
+		    R "a", 1 },			   /* a lead before ASCII */
+		{ "\xd0\x96\x01", "\xd0\x96", 1 }, /* a control byte */
+		{ "\xd0\x96\xe2\x82", "\xd0\x96" R, 1 }, /* cut short */
+	};
+	static const char zh[] = "\xd0\x96"; /* Ж */
+	struct result	  res[nitems(chunk_sizes)];
+	struct buf	  title, want;
+	char		 *doc;
+	size_t		  c, pad, i;
+
+	buf_init(&title, SIZE_MAX / 4);
+	buf_init(&want, SIZE_MAX / 4);
+	for (c = 0; c < nitems(cases); c++) {
+		for (pad = 0; pad < 20; pad++) {
+			buf_reset(&title);
+			buf_reset(&want);
+			for (i = 0; i < pad; i++)
+				buf_addstr(&title, i % 3 == 0 ? "a" : zh);
+			for (i = 0; i < 12; i++)
+				buf_addstr(&title, zh);
+			buf_addstr(&want, buf_str(&title));
+			buf_addstr(&title, cases[c].bad);
+			buf_addstr(&want, cases[c].fixed);
+			for (i = 0; i < 20; i++) {
+				buf_addstr(&title, zh);
+				buf_addstr(&want, zh);
+			}
+			memset(res, 0, sizeof(res));
+			xasprintf(&doc,
+			    "%s<ListRecords>%s" DC_OPEN
+			    "<dc:title>%s</dc:title></oai_dc:dc>"
+			    "</metadata></record></ListRecords></OAI-PMH>",
+			    OAI_OPEN, REC_OPEN, buf_str(&title));
+			run_all(doc, strlen(doc), res);
+			free(doc);
+			assert_int_equal(res[0].finish_rc, 0);
+			assert_int_equal(res[0].nrecs, 1);
+			assert_int_equal(res[0].repairs, cases[c].repairs);
+			assert_dc(
+			    &res[0].recs[0], 0, "title", buf_str(&want), NULL);
+			results_free(res);
+		}
+	}
+	buf_free(&title);
+	buf_free(&want);
+}
+
 /* Each class of invalid UTF-8, between "a" and "b". */
 static void
 test_repair_utf8(void **state)
@@ -3076,6 +3140,7 @@ main(void)
 		cmocka_unit_test(test_not_oai),
 		cmocka_unit_test(test_tolerated),
 		cmocka_unit_test(test_repair_utf8),
+		cmocka_unit_test(test_repair_utf8_blocks),
 		cmocka_unit_test(test_repair_charrefs),
 		cmocka_unit_test(test_repair_latin1),
 		cmocka_unit_test(test_repair_celestial),
