@@ -330,6 +330,16 @@ static inline size_t utf8_valid(const unsigned char *, size_t);
 static int	     utf8_lead(struct oai_parser *, unsigned char);
 static int	     char_allowed(unsigned long);
 static int	     emit(struct oai_parser *, const void *, size_t);
+static int	     filter(struct oai_parser *, const unsigned char *, size_t);
+static int lex_emit(struct oai_parser *, const unsigned char *, size_t);
+static int lex_window(struct oai_parser *, const unsigned char *, size_t);
+static int lex_out(struct oai_parser *, const void *, size_t);
+static const unsigned char *tag_scan(
+    const unsigned char *, const unsigned char *);
+static int		    lex_flush(struct oai_parser *);
+static const unsigned char *seg_scan(
+    const unsigned char *, const unsigned char *, int *);
+static int stash_push(struct oai_parser *, const void *, size_t);
 
 /*
  * Decide the encoding once the head allows it (or must: final, or the head
@@ -440,6 +450,14 @@ sniff(const unsigned char *h, size_t n, int final)
  */
 int
 oai_filter(struct oai_parser *p, const unsigned char *s, size_t len)
+{
+	if (filter(p, s, len) == -1)
+		return -1;
+	return lex_flush(p);
+}
+
+static int
+filter(struct oai_parser *p, const unsigned char *s, size_t len)
 {
 	const unsigned int mask =
 	    p->mode == IN_UTF8 ? BC_CTL | BC_HIGH : BC_CTL;
@@ -740,7 +758,351 @@ char_allowed(unsigned long c)
 static int
 emit(struct oai_parser *p, const void *s, size_t n)
 {
-	return n == 0 ? 0 : oai_feed_xml(p, s, n);
+	if (n == 0)
+		return 0;
+	if (p->mode != IN_UTF8)
+		return oai_feed_xml(p, s, n);
+	return lex_emit(p, s, n);
+}
+
+/*
+ * libxml2 2.9's push parser takes character data with a multibyte
+ * character in it a character at a time (xmlCurrentChar(), then a copy),
+ * some hundred instructions each: in Cyrillic or Greek metadata, a third
+ * of the event loop.  So the filter's UTF-8 output (valid by then, no
+ * forbidden control byte) is followed through the markup here, and each
+ * stretch of character data inside the root element that has a multibyte
+ * character and none of '<', '&', CR, LF, ']' or '>' (so that libxml2
+ * still sees every line end, reference and "]]>") is kept in stash; libxml2 gets
+ * LEX_MARK, a character reference, in its place and hands the character
+ * to sax_characters(), which takes the oldest stretch kept instead.
+ * libxml2 would have handed out those very bytes.  So that a U+FDD0 of
+ * the document's own (a reference: raw ones are inside stretches) is not
+ * taken for one, each is kept as itself.  A document that is not
+ * well-formed stops libxml2's callbacks at its first error, so only
+ * well-formed markup needs following exactly.  What is to go to libxml2
+ * is gathered in lexout and given in slices of LEX_SLICE.
+ */
+#define LEX_SLICE (16 * 1024)
+
+static int
+lex_emit(struct oai_parser *p, const unsigned char *s, size_t n)
+{
+	size_t k;
+
+	for (; n > 0; s += k, n -= k) {
+		k = n < LEX_SLICE ? n : LEX_SLICE;
+		if (lex_window(p, s, k) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* lex_emit() for up to LEX_SLICE bytes. */
+static int
+lex_window(struct oai_parser *p, const unsigned char *s, size_t n)
+{
+	const unsigned char *end = s + n, *from = s, *seg, *q;
+	unsigned int	     d;
+	unsigned char	     c;
+	int		     hi;
+
+	while (s < end) {
+		switch (p->lex) {
+		case LX_TEXT:
+			if (p->lex_depth == 0) {
+				if ((q = memchr(s, '<', (size_t)(end - s))) ==
+				    NULL) {
+					s = end;
+					break;
+				}
+				s = q + 1;
+				p->lex = LX_LT;
+				break;
+			}
+			c = *s;
+			if (c == '<') {
+				s++;
+				p->lex = LX_LT;
+				break;
+			}
+			if (c == '&') {
+				s++;
+				p->lex = LX_REF;
+				p->lexref = LR_START;
+				p->lex_cval = 0;
+				break;
+			}
+			if (c == '\r' || c == '\n' || c == ']' || c == '>') {
+				s++;
+				break;
+			}
+			hi = 0;
+			seg = s;
+			s = seg_scan(s, end, &hi);
+			if (!hi)
+				break;
+			if (lex_out(p, from, (size_t)(seg - from)) == -1 ||
+			    stash_push(p, seg, (size_t)(s - seg)) == -1 ||
+			    lex_out(p, LEX_MARK, LEX_MARK_LEN) == -1)
+				return -1;
+			from = s;
+			break;
+		case LX_REF:
+			c = *s;
+			switch (p->lexref) {
+			case LR_START:
+				p->lexref = c == '#' ? LR_HASH : LR_NAME;
+				break;
+			case LR_NAME:
+				if (c == ';' || c == '<' || c == '&' ||
+				    c <= ' ') {
+					p->lex = LX_TEXT;
+					if (c != ';')
+						continue;
+				}
+				break;
+			case LR_HASH:
+				if (c == 'x')
+					p->lexref = LR_HEX;
+				else if (c >= '0' && c <= '9') {
+					p->lexref = LR_DEC;
+					p->lex_cval = c - '0';
+				} else {
+					p->lex = LX_TEXT;
+					continue;
+				}
+				break;
+			case LR_DEC:
+			case LR_HEX:
+				if (c == ';') {
+					p->lex = LX_TEXT;
+					if (p->lex_cval == LEX_CHAR_VAL &&
+					    stash_push(p, LEX_CHAR, 3) == -1)
+						return -1;
+					break;
+				}
+				if (c >= '0' && c <= '9')
+					d = c - '0';
+				else if (p->lexref == LR_HEX && c >= 'a' &&
+				    c <= 'f')
+					d = c - 'a' + 10;
+				else if (p->lexref == LR_HEX && c >= 'A' &&
+				    c <= 'F')
+					d = c - 'A' + 10;
+				else {
+					p->lex = LX_TEXT;
+					continue;
+				}
+				p->lex_cval = p->lex_cval *
+					(p->lexref == LR_HEX ? 16 : 10) +
+				    d;
+				if (p->lex_cval > 0x110000)
+					p->lex_cval = 0x110000;
+				break;
+			}
+			s++;
+			break;
+		case LX_LT:
+			c = *s++;
+			p->lex_quote = 0;
+			p->lex_slash = 0;
+			p->lex_endtag = 0;
+			if (c == '/') {
+				p->lex = LX_TAG;
+				p->lex_endtag = 1;
+			} else if (c == '!')
+				p->lex = LX_BANG;
+			else if (c == '?') {
+				p->lex = LX_PI;
+				p->lex_n = 0;
+			} else
+				p->lex = LX_TAG;
+			break;
+		case LX_TAG:
+			if (p->lex_quote != 0) {
+				if ((q = memchr(s, p->lex_quote,
+					 (size_t)(end - s))) == NULL) {
+					s = end;
+					break;
+				}
+				s = q + 1;
+				p->lex_quote = 0;
+				p->lex_slash = 0;
+				break;
+			}
+			if ((q = tag_scan(s, end)) > s)
+				p->lex_slash = q[-1] == '/';
+			if ((s = q) == end)
+				break;
+			if ((c = *s++) != '>') {
+				p->lex_quote = c;
+				p->lex_slash = 0;
+				break;
+			}
+			if (p->lex_endtag) {
+				if (p->lex_depth > 0)
+					p->lex_depth--;
+			} else if (!p->lex_slash &&
+			    p->lex_depth < MAX_DEPTH_HARD + 2)
+				p->lex_depth++;
+			p->lex = LX_TEXT;
+			break;
+		case LX_BANG:
+			c = *s++;
+			p->lex_n = 0;
+			if (c == '-')
+				p->lex = LX_COMMENT_OPEN;
+			else if (c == '[')
+				p->lex = LX_CDATA;
+			else
+				p->lex = LX_DECL;
+			break;
+		case LX_COMMENT_OPEN:
+			p->lex = *s++ == '-' ? LX_COMMENT : LX_DECL;
+			break;
+		case LX_COMMENT:
+		case LX_CDATA:
+			/* "-->" or "]]>" */
+			c = *s++;
+			if (c == (p->lex == LX_COMMENT ? '-' : ']'))
+				p->lex_n++;
+			else if (c == '>' && p->lex_n >= 2)
+				p->lex = LX_TEXT;
+			else
+				p->lex_n = 0;
+			break;
+		case LX_PI:
+			c = *s++;
+			if (c == '>' && p->lex_n > 0)
+				p->lex = LX_TEXT;
+			else
+				p->lex_n = c == '?';
+			break;
+		case LX_DECL:
+			if ((q = memchr(s, '>', (size_t)(end - s))) == NULL) {
+				s = end;
+				break;
+			}
+			s = q + 1;
+			p->lex = LX_TEXT;
+			break;
+		}
+	}
+	return lex_out(p, from, (size_t)(end - from));
+}
+
+/* The first '"', '\'' or '>' at s, or end. */
+static const unsigned char *
+tag_scan(const unsigned char *s, const unsigned char *end)
+{
+	v16u8 x;
+
+	while (end - s >= 16) {
+		memcpy(&x, s, sizeof(x));
+		if (v16_any((v16u8)((x == '"') | (x == '\'') | (x == '>'))))
+			break;
+		s += 16;
+	}
+	for (; s < end; s++)
+		if (*s == '"' || *s == '\'' || *s == '>')
+			break;
+	return s;
+}
+
+/*
+ * The end of a stretch of character data at s: the first '<', '&', CR,
+ * LF, ']' or '>', or end.  *hi set when a byte of it has the high bit set.
+ */
+static const unsigned char *
+seg_scan(const unsigned char *s, const unsigned char *end, int *hi)
+{
+	v16u8	      x, h = { 0 };
+	unsigned char c;
+
+	while (end - s >= 16) {
+		memcpy(&x, s, sizeof(x));
+		if (v16_any((v16u8)((x == '<') | (x == '&') | (x == '\r') |
+			(x == '\n') | (x == ']') | (x == '>'))))
+			break;
+		h |= x;
+		s += 16;
+	}
+	if (v16_any((v16u8)(h >= 0x80)))
+		*hi = 1;
+	for (; s < end; s++) {
+		c = *s;
+		if (c == '<' || c == '&' || c == '\r' || c == '\n' ||
+		    c == ']' || c == '>')
+			break;
+		if (c >= 0x80)
+			*hi = 1;
+	}
+	return s;
+}
+
+/* Gather n bytes for libxml2, and give it a slice when there is one. */
+static int
+lex_out(struct oai_parser *p, const void *s, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (buf_add(&p->lexout, s, n) == -1)
+		fatalx("%s: %zu bytes", __func__, p->lexout.len + n);
+	return p->lexout.len >= LEX_SLICE ? lex_flush(p) : 0;
+}
+
+static int
+lex_flush(struct oai_parser *p)
+{
+	int rc;
+
+	if (p->lexout.len == 0)
+		return 0;
+	rc = oai_feed_xml(p, p->lexout.data, p->lexout.len);
+	buf_reset(&p->lexout);
+	return rc;
+}
+
+static int
+stash_push(struct oai_parser *p, const void *s, size_t n)
+{
+	uint32_t len = (uint32_t)n;
+
+	/* All taken: start again (never inside a callback). */
+	if (p->stash_rd == p->stash.len) {
+		buf_reset(&p->stash);
+		oai_buf_trim_capacity(&p->stash);
+		p->stash_rd = 0;
+	}
+	if (n > UINT32_MAX || buf_add(&p->stash, &len, sizeof(len)) == -1 ||
+	    buf_add(&p->stash, s, n) == -1) {
+		oai_set_cause(p,
+		    "line %d: over %zu bytes of text ahead of the parser",
+		    xmlSAX2GetLineNumber(p->ctxt), p->stash.max);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * libxml2 handed sax_characters() LEX_CHAR: the stretch it stands for,
+ * in *ch and *len.  0: none is kept (a U+FDD0 of a document whose bytes
+ * do not go through lex_emit()).
+ */
+int
+oai_stash_pop(struct oai_parser *p, const xmlChar **ch, int *len)
+{
+	struct buf *b = &p->stash;
+	uint32_t    n;
+
+	if (p->stash_rd == b->len)
+		return 0;
+	memcpy(&n, b->data + p->stash_rd, sizeof(n));
+	*ch = (const xmlChar *)b->data + p->stash_rd + sizeof(n);
+	*len = (int)n;
+	p->stash_rd += sizeof(n) + n;
+	return 1;
 }
 
 /*
@@ -761,7 +1123,7 @@ oai_filter_finish(struct oai_parser *p)
 		return -1;
 	p->fstate = FS_TEXT;
 	p->npend = 0;
-	return 0;
+	return lex_flush(p);
 }
 
 /*

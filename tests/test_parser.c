@@ -2292,6 +2292,116 @@ test_repair_utf8_blocks(void **state)
 	buf_free(&want);
 }
 
+/*
+ * Text with multibyte characters goes around libxml2 (see lex_emit() in
+ * harvest/xmlfilter.c): what each record gets must be what libxml2 would
+ * have handed out, whatever surrounds the text and however it is cut.  A
+ * U+FDD0 of the document's own (references, raw, in CDATA) stays itself.
+ */
+#define ZH   "\xd0\x96" /* Ж */
+#define FDD0 "\xef\xb7\x90"
+static void
+test_text_stretches(void **state)
+{
+	static const char doc[] = OAI_OPEN
+	    "<ListRecords>\n"
+	    "<record><header><identifier>oai:x:" ZH "1</identifier>"
+	    "<datestamp>2024-01-01</datestamp></header><metadata>\n" DC_OPEN
+	    "\n<dc:title xml:lang=\"ru\" >" ZH " &#xFDD0; " ZH
+	    "&#64976;" FDD0 ZH "</dc:title>\n"
+	    "<dc:creator><![CDATA[" ZH " " FDD0 " <b>]] ]]>" ZH "</dc:creator>"
+	    "<!-- " ZH " > - --><?pi " ZH " > ?>\n"
+	    "<dc:subject a=\"x>" ZH "\" b='" ZH "\"/'>" ZH "&lt;" ZH "&amp;" ZH
+	    "]" ZH "</dc:subject>\n"
+	    "<dc:description>" ZH "\r\n" ZH "\r" ZH " " ZH "</dc:description>"
+	    "<dc:publisher/><dc:date>" ZH "&#xfdd0;&#x0FDD1;</dc:date>"
+	    "</oai_dc:dc>\n</metadata></record>\n"
+	    "<record><header><identifier>oai:x:2</identifier>"
+	    "<datestamp>2024-01-01</datestamp></header><metadata>" DC_OPEN
+	    "<dc:creator><![CDATA[" FDD0 "]]></dc:creator><dc:title>" ZH
+	    "</dc:title><dc:title>" FDD0 "</dc:title>"
+	    "</oai_dc:dc></metadata></record>"
+	    "</ListRecords></OAI-PMH>\n";
+	struct result	  res[nitems(chunk_sizes)];
+	const struct rec *r;
+
+	memset(res, 0, sizeof(res));
+	run_all(doc, sizeof(doc) - 1, res);
+	assert_int_equal(res[0].finish_rc, 0);
+	assert_int_equal(res[0].nrecs, 2);
+	r = &res[0].recs[0];
+	assert_string_equal(r->identifier, "oai:x:" ZH "1");
+	assert_dc(r, 0, "title", ZH " " FDD0 " " ZH FDD0 FDD0 ZH, "ru");
+	assert_dc(r, 1, "creator", ZH " " FDD0 " <b>]] " ZH, NULL);
+	assert_dc(r, 2, "subject", ZH "<" ZH "&" ZH "]" ZH, NULL);
+	assert_dc(r, 3, "description", ZH "\n" ZH "\n" ZH " " ZH, NULL);
+	assert_dc(r, 4, "date", ZH FDD0 "\xef\xb7\x91", NULL);
+	assert_int_equal(r->ndc, 5);
+	assert_non_null(strstr(r->metadata,
+	    "<dc:title xml:lang=\"ru\">" ZH " " FDD0 " " ZH FDD0 FDD0 ZH
+	    "</dc:title>"));
+	assert_non_null(strstr(r->metadata,
+	    "<dc:creator>" ZH " " FDD0 " &lt;b&gt;]] " ZH "</dc:creator>"
+	    "<!-- " ZH " > - --><?pi " ZH " > ?>"));
+	assert_non_null(strstr(r->metadata,
+	    "<dc:subject a=\"x&gt;" ZH "\" b=\"" ZH "&quot;/\">" ZH "&lt;" ZH
+	    "&amp;" ZH "]" ZH "</dc:subject>"));
+	assert_non_null(strstr(r->metadata,
+	    "<dc:description>" ZH "\n" ZH "\n" ZH " " ZH
+	    "</dc:description><dc:publisher/>"));
+	assert_dc(&res[0].recs[1], 0, "creator", FDD0, NULL);
+	assert_dc(&res[0].recs[1], 1, "title", ZH, NULL);
+	assert_dc(&res[0].recs[1], 2, "title", FDD0, NULL);
+	results_free(res);
+}
+
+/*
+ * Errors in and after text that went around libxml2 are found, on the
+ * line they are on.
+ */
+static void
+test_text_stretches_errors(void **state)
+{
+	static const struct {
+		const char *body, *cause;
+	} cases[] = {
+		{ ZH "\n" ZH "]]>" ZH, "line 8: Sequence ']]>' not allowed" },
+		{ ZH "\n\n" ZH "&nosuch;" ZH,
+		    "line 9: Entity 'nosuch' not defined" },
+		{ ZH "\n" ZH "&#xFFFE;", NULL }, /* repaired: no error */
+		{ ZH "\n" ZH "<" ZH, "line 8: error parsing attribute name" },
+		{ ZH "\n\n\n" ZH "</dc:x>" ZH,
+		    "line 10: Opening and ending tag" },
+		{ ZH "\r\n" ZH "\n\r" ZH " \x01\x02" ZH, NULL },
+	};
+	struct result res[nitems(chunk_sizes)];
+	char	     *doc;
+	size_t	      i;
+
+	for (i = 0; i < nitems(cases); i++) {
+		memset(res, 0, sizeof(res));
+		xasprintf(&doc,
+		    "%s<ListRecords>\n%s\n" DC_OPEN "\n"
+		    "<dc:title>%s</dc:title></oai_dc:dc>"
+		    "</metadata></record></ListRecords></OAI-PMH>\n",
+		    OAI_OPEN, REC_OPEN, cases[i].body);
+		run_all(doc, strlen(doc), res);
+		free(doc);
+		if (cases[i].cause == NULL) {
+			assert_int_equal(res[0].finish_rc, 0);
+			assert_int_equal(res[0].nrecs, 1);
+		} else {
+			assert_int_equal(res[0].finish_rc, -1);
+			if (strncmp(res[0].cause, cases[i].cause,
+				strlen(cases[i].cause)) != 0)
+				fail_msg("case %zu: %s", i, res[0].cause);
+		}
+		results_free(res);
+	}
+}
+#undef ZH
+#undef FDD0
+
 /* Each class of invalid UTF-8, between "a" and "b". */
 static void
 test_repair_utf8(void **state)
@@ -3141,6 +3251,8 @@ main(void)
 		cmocka_unit_test(test_tolerated),
 		cmocka_unit_test(test_repair_utf8),
 		cmocka_unit_test(test_repair_utf8_blocks),
+		cmocka_unit_test(test_text_stretches),
+		cmocka_unit_test(test_text_stretches_errors),
 		cmocka_unit_test(test_repair_charrefs),
 		cmocka_unit_test(test_repair_latin1),
 		cmocka_unit_test(test_repair_celestial),
