@@ -4,6 +4,7 @@
  * whatever the chunking, and counted in the parser's repairs.  Also the
  * count of attributes in a start tag libxml2 holds back (oai_tag_check()).
  */
+#include <endian.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -322,8 +323,9 @@ static const struct {
 typedef unsigned char v16u8 __attribute__((vector_size(16)));
 typedef uint64_t      v2u64 __attribute__((vector_size(16)));
 
-static inline int    v16_any(v16u8);
-static enum in_mode  sniff(const unsigned char *, size_t, int);
+static inline int	   v16_any(v16u8);
+static inline unsigned int v16_first(v16u8);
+static enum in_mode	   sniff(const unsigned char *, size_t, int);
 static size_t	     plain_run(const unsigned char *, size_t, unsigned int);
 static enum fstep    fstep(struct oai_parser *, unsigned char);
 static inline size_t utf8_valid(const unsigned char *, size_t);
@@ -619,6 +621,19 @@ v16_any(v16u8 m)
 	return (w[0] | w[1]) != 0;
 }
 
+/* The first lane of m that is set, m having one. */
+static inline unsigned int
+v16_first(v16u8 m)
+{
+	v2u64 w;
+
+	/* Each lane's bytes in memory order from its low end. */
+	memcpy(&w, &m, sizeof(w));
+	if (w[0] != 0)
+		return (unsigned int)__builtin_ctzll(le64toh(w[0])) / 8;
+	return 8 + (unsigned int)__builtin_ctzll(le64toh(w[1])) / 8;
+}
+
 /* One more byte of a reference or of a UTF-8 sequence. */
 static enum fstep
 fstep(struct oai_parser *p, unsigned char c)
@@ -805,7 +820,7 @@ lex_window(struct oai_parser *p, const unsigned char *s, size_t n)
 	const unsigned char *end = s + n, *from = s, *seg, *q;
 	unsigned int	     d;
 	unsigned char	     c;
-	int		     hi;
+	int		     hi, marked = 0;
 
 	while (s < end) {
 		switch (p->lex) {
@@ -820,33 +835,35 @@ lex_window(struct oai_parser *p, const unsigned char *s, size_t n)
 				p->lex = LX_LT;
 				break;
 			}
-			c = *s;
-			if (c == '<') {
-				s++;
-				p->lex = LX_LT;
-				break;
+			/* Stretches, until markup or a reference. */
+			for (;;) {
+				hi = 0;
+				seg = s;
+				s = seg_scan(s, end, &hi);
+				if (hi) {
+					if (lex_out(p, from,
+						(size_t)(seg - from)) == -1 ||
+					    stash_push(p, seg,
+						(size_t)(s - seg)) == -1 ||
+					    lex_out(p, LEX_MARK,
+						LEX_MARK_LEN) == -1)
+						return -1;
+					from = s;
+					marked = 1;
+				}
+				if (s == end || *s == '<' || *s == '&')
+					break;
+				s++; /* CR, LF, ']' or '>' */
 			}
-			if (c == '&') {
-				s++;
+			if (s == end)
+				break;
+			if (*s++ == '<')
+				p->lex = LX_LT;
+			else {
 				p->lex = LX_REF;
 				p->lexref = LR_START;
 				p->lex_cval = 0;
-				break;
 			}
-			if (c == '\r' || c == '\n' || c == ']' || c == '>') {
-				s++;
-				break;
-			}
-			hi = 0;
-			seg = s;
-			s = seg_scan(s, end, &hi);
-			if (!hi)
-				break;
-			if (lex_out(p, from, (size_t)(seg - from)) == -1 ||
-			    stash_push(p, seg, (size_t)(s - seg)) == -1 ||
-			    lex_out(p, LEX_MARK, LEX_MARK_LEN) == -1)
-				return -1;
-			from = s;
 			break;
 		case LX_REF:
 			c = *s;
@@ -989,6 +1006,10 @@ lex_window(struct oai_parser *p, const unsigned char *s, size_t n)
 			break;
 		}
 	}
+	/* Nothing kept, nothing gathered: straight from the caller's bytes. */
+	if (!marked && p->lexout.len == 0)
+		return oai_feed_xml(
+		    p, (const char *)from, (size_t)(end - from));
 	return lex_out(p, from, (size_t)(end - from));
 }
 
@@ -996,13 +1017,13 @@ lex_window(struct oai_parser *p, const unsigned char *s, size_t n)
 static const unsigned char *
 tag_scan(const unsigned char *s, const unsigned char *end)
 {
-	v16u8 x;
+	v16u8 x, m;
 
-	while (end - s >= 16) {
+	for (; end - s >= 16; s += 16) {
 		memcpy(&x, s, sizeof(x));
-		if (v16_any((v16u8)((x == '"') | (x == '\'') | (x == '>'))))
-			break;
-		s += 16;
+		m = (v16u8)((x == '"') | (x == '\'') | (x == '>'));
+		if (v16_any(m))
+			return s + v16_first(m);
 	}
 	for (; s < end; s++)
 		if (*s == '"' || *s == '\'' || *s == '>')
@@ -1017,19 +1038,33 @@ tag_scan(const unsigned char *s, const unsigned char *end)
 static const unsigned char *
 seg_scan(const unsigned char *s, const unsigned char *end, int *hi)
 {
-	v16u8	      x, h = { 0 };
+	v16u8	      x, m, h = { 0 };
+	v2u64	      w;
+	unsigned int  k;
 	unsigned char c;
 
-	while (end - s >= 16) {
+	for (; end - s >= 16; s += 16) {
 		memcpy(&x, s, sizeof(x));
-		if (v16_any((v16u8)((x == '<') | (x == '&') | (x == '\r') |
-			(x == '\n') | (x == ']') | (x == '>'))))
-			break;
+		m = (v16u8)((x == '<') | (x == '&') | (x == '\r') |
+		    (x == '\n') | (x == ']') | (x == '>'));
+		if (v16_any(m)) {
+			/* The high bytes before the first stop. */
+			k = v16_first(m);
+			memcpy(&w, &x, sizeof(w));
+			w[0] = le64toh(w[0]);
+			w[1] = le64toh(w[1]);
+			if (k < 8) {
+				w[0] &= (1ULL << (8 * k)) - 1;
+				w[1] = 0;
+			} else
+				w[1] &= (1ULL << (8 * (k - 8))) - 1;
+			if (((w[0] | w[1]) & 0x8080808080808080ULL) != 0)
+				*hi = 1;
+			s += k;
+			goto done;
+		}
 		h |= x;
-		s += 16;
 	}
-	if (v16_any((v16u8)(h >= 0x80)))
-		*hi = 1;
 	for (; s < end; s++) {
 		c = *s;
 		if (c == '<' || c == '&' || c == '\r' || c == '\n' ||
@@ -1038,6 +1073,9 @@ seg_scan(const unsigned char *s, const unsigned char *end, int *hi)
 		if (c >= 0x80)
 			*hi = 1;
 	}
+done:
+	if (v16_any((v16u8)(h >= 0x80)))
+		*hi = 1;
 	return s;
 }
 
