@@ -1,5 +1,6 @@
 /*
- * The streaming OAI-PMH response parser.
+ * The streaming OAI-PMH response parser.  (Over 1,500 lines: the SAX
+ * handlers and the envelope they follow share one state and one scope stack.)
  *
  * libxml2's push parser drives SAX2 callbacks; nothing is built as a tree.
  * The envelope (OAI-PMH, the verb container, record, header, ...) is
@@ -18,7 +19,8 @@
  * the exception, see sax_subset().
  *
  * Before libxml2 sees a byte, a small filter repairs what real servers get
- * wrong (see oai_filter()).  Inside a record, a broken rule or a limit makes
+ * wrong (see oai_filter()) and keeps text with multibyte characters aside
+ * (see sax_characters()).  Inside a record, a broken rule or a limit makes
  * that record bad rather than the page (see oai_bad()): the record is still
  * parsed to its end, serialized whole into a capped buffer, and handed to
  * on_reject instead of on_record.
