@@ -154,8 +154,9 @@ buf_reset(struct buf *b)
 		b->data[0] = '\0';
 }
 
+/* buf_add() where the buffer must grow (or cannot). */
 int
-buf_add(struct buf *b, const void *p, size_t n)
+buf_add_grow(struct buf *b, const void *p, size_t n)
 {
 	size_t need, ncap;
 
@@ -182,12 +183,6 @@ int
 buf_addstr(struct buf *b, const char *s)
 {
 	return buf_add(b, s, strlen(s));
-}
-
-int
-buf_addch(struct buf *b, char c)
-{
-	return buf_add(b, &c, 1);
 }
 
 int

@@ -50,9 +50,10 @@ void buf_init(struct buf *, size_t max);
 void buf_free(struct buf *);
 void buf_reset(struct buf *);
 /* Return -1 (and leave the buffer as it was) when max would be exceeded. */
-int buf_add(struct buf *, const void *, size_t);
-int buf_addstr(struct buf *, const char *);
-int buf_addch(struct buf *, char);
+static inline int buf_add(struct buf *, const void *, size_t);
+int		  buf_add_grow(struct buf *, const void *, size_t);
+int		  buf_addstr(struct buf *, const char *);
+static inline int buf_addch(struct buf *, char);
 int buf_printf(struct buf *, const char *, ...) __printflike(2, 3);
 /* The contents; never NULL (an empty buffer gives ""). */
 const char *buf_str(const struct buf *);
@@ -152,5 +153,34 @@ const char *url_authority(const char *, size_t *);
 
 /* Monotonic time in milliseconds. */
 int64_t mono_ms(void);
+
+/*
+ * Appending where the buffer has room, which is nearly always: inline, as
+ * the parser, the spool and store_prepare() append a few hundred times a
+ * record.  Else buf_add_grow().
+ */
+static inline int
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	if (n < b->cap - b->len && n <= b->max - b->len) {
+		if (n > 0)
+			__builtin_memcpy(b->data + b->len, p, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+		return 0;
+	}
+	return buf_add_grow(b, p, n);
+}
+
+static inline int
+buf_addch(struct buf *b, char c)
+{
+	if (b->cap - b->len > 1 && b->len < b->max) {
+		b->data[b->len++] = c;
+		b->data[b->len] = '\0';
+		return 0;
+	}
+	return buf_add_grow(b, &c, 1);
+}
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * The streaming OAI-PMH response parser.
+ * The streaming OAI-PMH response parser.  (Over 1,500 lines: the SAX
+ * handlers and the envelope they follow share one state and one scope stack.)
  *
  * libxml2's push parser drives SAX2 callbacks; nothing is built as a tree.
  * The envelope (OAI-PMH, the verb container, record, header, ...) is
@@ -18,7 +19,8 @@
  * the exception, see sax_subset().
  *
  * Before libxml2 sees a byte, a small filter repairs what real servers get
- * wrong (see oai_filter()).  Inside a record, a broken rule or a limit makes
+ * wrong (see oai_filter()) and keeps text with multibyte characters aside
+ * (see sax_characters()).  Inside a record, a broken rule or a limit makes
  * that record bad rather than the page (see oai_bad()): the record is still
  * parsed to its end, serialized whole into a capped buffer, and handed to
  * on_reject instead of on_record.
@@ -171,6 +173,8 @@ static void sax_start(void *, const xmlChar *, const xmlChar *, const xmlChar *,
     int, const xmlChar **, int, int, const xmlChar **);
 static void sax_end(void *, const xmlChar *, const xmlChar *, const xmlChar *);
 static void sax_characters(void *, const xmlChar *, int);
+static void sax_cdata(void *, const xmlChar *, int);
+static void text_in(struct oai_parser *, const xmlChar *, int);
 static void sax_comment(void *, const xmlChar *);
 static void sax_pi(void *, const xmlChar *, const xmlChar *);
 static void sax_subset(
@@ -255,6 +259,8 @@ oai_parser_new(const struct oai_callbacks *cb, void *arg)
 	buf_init(&p->meta.b, MAX_RECORD_BYTES);
 	buf_init(&p->raw.b, OAI_REJECT_MAX);
 	buf_init(&p->rejected, OAI_REJECT_MAX);
+	buf_init(&p->stash, MAX_RECORD_BYTES);
+	buf_init(&p->lexout, SIZE_MAX / 4);
 	p->meta_off = NOVAL;
 	p->xstates = xcalloc(format_count(), sizeof(*p->xstates));
 	for (i = 0; i < F_NFIELDS; i++)
@@ -280,7 +286,7 @@ oai_parser_new(const struct oai_callbacks *cb, void *arg)
 	sax.endElementNs = sax_end;
 	sax.characters = sax_characters;
 	sax.ignorableWhitespace = sax_characters;
-	sax.cdataBlock = sax_characters;
+	sax.cdataBlock = sax_cdata;
 	sax.comment = sax_comment;
 	sax.processingInstruction = sax_pi;
 	sax.internalSubset = sax_subset;
@@ -315,6 +321,8 @@ oai_parser_free(struct oai_parser *p)
 	buf_free(&p->meta.b);
 	buf_free(&p->raw.b);
 	buf_free(&p->rejected);
+	buf_free(&p->stash);
+	buf_free(&p->lexout);
 	free(p->ns);
 	free(p->nsmark);
 	free(p->seen);
@@ -716,11 +724,30 @@ sax_end(
 	env_end(p);
 }
 
+/*
+ * Character data.  LEX_CHAR, a character reference on its own, stands for
+ * the oldest stretch of text the input filter kept (see lex_emit()).
+ */
 static void
 sax_characters(void *ctx, const xmlChar *ch, int len)
 {
 	struct oai_parser *p = ctx;
 
+	if (len == 3 && memcmp(ch, LEX_CHAR, 3) == 0)
+		(void)oai_stash_pop(p, &ch, &len);
+	text_in(p, ch, len);
+}
+
+/* A CDATA section's text: never a stand-in. */
+static void
+sax_cdata(void *ctx, const xmlChar *ch, int len)
+{
+	text_in(ctx, ch, len);
+}
+
+static void
+text_in(struct oai_parser *p, const xmlChar *ch, int len)
+{
 	if (p->failed || len <= 0)
 		return;
 	if (p->skip > 0) {

@@ -82,6 +82,42 @@ enum fstate {
 	FS_UTF8, /* a UTF-8 lead byte and maybe continuations */
 };
 
+/*
+ * Where the bytes handed to libxml2 are, as far as text goes (see
+ * lex_emit() in xmlfilter.c).
+ */
+enum lex {
+	LX_TEXT,	 /* character data, or outside the root */
+	LX_REF,		 /* "&" in character data */
+	LX_LT,		 /* "<" */
+	LX_TAG,		 /* a start or end tag */
+	LX_BANG,	 /* "<!" */
+	LX_COMMENT_OPEN, /* "<!-" */
+	LX_COMMENT,	 /* "<!--" */
+	LX_CDATA,	 /* "<![" */
+	LX_PI,		 /* "<?" */
+	LX_DECL,	 /* "<!" and anything else: a DOCTYPE */
+};
+
+/* A reference in character data, so far. */
+enum lexref {
+	LR_START, /* "&" */
+	LR_NAME,  /* "&" a name */
+	LR_HASH,  /* "&#" */
+	LR_DEC,	  /* "&#" digits */
+	LR_HEX,	  /* "&#x" hex digits */
+};
+
+/*
+ * What libxml2 is given instead of a stretch of character data with
+ * multibyte characters in it, and hands back as one characters() call:
+ * U+FDD0, a noncharacter that XML allows.
+ */
+#define LEX_MARK     "&#xFDD0;"
+#define LEX_MARK_LEN 8
+#define LEX_CHAR     "\xef\xb7\x90"
+#define LEX_CHAR_VAL 0xfdd0
+
 /* The text values we keep, and where they go. */
 enum field {
 	F_NONE = 0,
@@ -179,6 +215,26 @@ struct oai_parser {
 	unsigned int  u_need; /* continuation bytes to come */
 	const char   *fix;    /* the replacement */
 	size_t	      fixlen;
+
+	/*
+	 * Character data with multibyte characters goes around libxml2,
+	 * whose push parser takes it a character at a time: it is kept in
+	 * stash and libxml2 given LEX_MARK instead (lex_emit()); each
+	 * LEX_CHAR that libxml2 hands to sax_characters() is the oldest
+	 * stretch kept, each a 32-bit length and the bytes.  What is to go
+	 * to libxml2 is gathered in lexout.
+	 */
+	enum lex      lex;
+	enum lexref   lexref;
+	unsigned int  lex_depth;  /* elements open */
+	unsigned char lex_quote;  /* in a tag: the value's quote */
+	unsigned char lex_endtag; /* the tag is an end tag */
+	unsigned char lex_slash;  /* the tag's last byte was '/' */
+	unsigned int  lex_n;	  /* '-', ']' or '?' just before */
+	unsigned long lex_cval;	  /* a character reference's value */
+	struct buf    stash;
+	size_t	      stash_rd; /* where the oldest stretch starts */
+	struct buf    lexout;
 
 	/* The envelope. */
 	struct frame stack[SCOPE_DEPTH];
@@ -286,6 +342,7 @@ int  oai_filter_head(struct oai_parser *, int);
 int  oai_filter(struct oai_parser *, const unsigned char *, size_t);
 int  oai_filter_finish(struct oai_parser *);
 void oai_tag_check(struct oai_parser *);
+int  oai_stash_pop(struct oai_parser *, const xmlChar **, int *);
 
 /* serialize.c */
 void oai_ser_start(struct oai_parser *, struct sink *, const xmlChar *,

@@ -4,6 +4,7 @@
  * whatever the chunking, and counted in the parser's repairs.  Also the
  * count of attributes in a start tag libxml2 holds back (oai_tag_check()).
  */
+#include <endian.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -315,13 +316,32 @@ static const struct {
 	{ "\x4c\x6f\xa7\x94", 4 }, /* EBCDIC */
 };
 
-static enum in_mode  sniff(const unsigned char *, size_t, int);
+/*
+ * 16 bytes at a time (GCC and Clang vector extensions: SSE2 on amd64, NEON
+ * on arm64).  A comparison gives each lane 0 or -1.
+ */
+typedef unsigned char v16u8 __attribute__((vector_size(16)));
+typedef uint64_t      v2u64 __attribute__((vector_size(16)));
+
+static inline int	   v16_any(v16u8);
+static inline unsigned int v16_first(v16u8);
+static enum in_mode	   sniff(const unsigned char *, size_t, int);
 static size_t	     plain_run(const unsigned char *, size_t, unsigned int);
 static enum fstep    fstep(struct oai_parser *, unsigned char);
 static inline size_t utf8_valid(const unsigned char *, size_t);
 static int	     utf8_lead(struct oai_parser *, unsigned char);
 static int	     char_allowed(unsigned long);
 static int	     emit(struct oai_parser *, const void *, size_t);
+static int	     filter(struct oai_parser *, const unsigned char *, size_t);
+static int lex_emit(struct oai_parser *, const unsigned char *, size_t);
+static int lex_window(struct oai_parser *, const unsigned char *, size_t);
+static int lex_out(struct oai_parser *, const void *, size_t);
+static const unsigned char *tag_scan(
+    const unsigned char *, const unsigned char *);
+static int		    lex_flush(struct oai_parser *);
+static const unsigned char *seg_scan(
+    const unsigned char *, const unsigned char *, int *);
+static int stash_push(struct oai_parser *, const void *, size_t);
 
 /*
  * Decide the encoding once the head allows it (or must: final, or the head
@@ -433,6 +453,14 @@ sniff(const unsigned char *h, size_t n, int final)
 int
 oai_filter(struct oai_parser *p, const unsigned char *s, size_t len)
 {
+	if (filter(p, s, len) == -1)
+		return -1;
+	return lex_flush(p);
+}
+
+static int
+filter(struct oai_parser *p, const unsigned char *s, size_t len)
+{
 	const unsigned int mask =
 	    p->mode == IN_UTF8 ? BC_CTL | BC_HIGH : BC_CTL;
 	size_t	      i = 0, start = 0, cstart = 0, n;
@@ -482,15 +510,10 @@ oai_filter(struct oai_parser *p, const unsigned char *s, size_t len)
 			start = ++i;
 			continue;
 		}
-		/* A run of well-formed multibyte characters, as in Cyrillic. */
-		if ((n = utf8_valid(s + i, len - i)) > 0) {
-			do
-				i += n;
-			while (i < len && s[i] >= 0x80 &&
-			    (n = utf8_valid(s + i, len - i)) > 0);
-			continue;
-		}
-		/* Bad, or cut by the end of the feed: byte by byte. */
+		/*
+		 * UTF-8 that plain_run() did not pass: bad, or cut by the
+		 * end of the feed.  Byte by byte.
+		 */
 		if (utf8_lead(p, c)) {
 			p->fstate = FS_UTF8;
 			p->clen = 1;
@@ -518,35 +541,97 @@ oai_filter(struct oai_parser *p, const unsigned char *s, size_t len)
 
 /*
  * The length of the run of bytes at s that need nothing done: most of a
- * document.  Eight bytes at a time, looking for any below 0x20, any '&'
- * and, in UTF-8, any with the high bit set (the tests of "Bit Twiddling
- * Hacks" are exact: no false hits); then byte by byte through the table.
+ * document.  Sixteen bytes at a time while there is no byte below 0x20 and
+ * no '&' and, in UTF-8, every byte with the high bit set belongs to a
+ * well-formed two-byte character (Cyrillic, Greek, most accented Latin)
+ * within the sixteen; else byte by byte through the table, where a
+ * well-formed multibyte character (utf8_valid()) is plain too.
  */
 static size_t
 plain_run(const unsigned char *s, size_t len, unsigned int mask)
 {
-	const uint64_t ones = 0x0101010101010101ULL;
-	const uint64_t highs = 0x8080808080808080ULL;
-	const uint64_t high = mask & BC_HIGH ? highs : 0;
-	uint64_t       w, a;
-	size_t	       i = 0, end;
+	const int     utf8 = (mask & BC_HIGH) != 0;
+	v16u8	      x, y, hi, lead, cont;
+	size_t	      i = 0, end, n;
+	unsigned char c;
 
-	for (;;) {
-		for (; len - i >= 8; i += 8) {
-			memcpy(&w, s + i, 8);
-			a = w ^ (ones * '&');
-			if ((((w - ones * 0x20) & ~w) | ((a - ones) & ~a) |
-				(w & high)) &
-			    highs)
-				break;
+	while (i < len) {
+		if (len - i >= 16) {
+			memcpy(&x, s + i, sizeof(x));
+			if (v16_any((v16u8)(((x < 0x20) & (x != '\n') &
+						(x != '\t') & (x != '\r')) |
+				(x == '&'))))
+				goto bytes;
+			if (!utf8) {
+				i += 16;
+				continue;
+			}
+			hi = (v16u8)(x >= 0x80);
+			if (!v16_any(hi)) {
+				i += 16;
+				continue;
+			}
+			/*
+			 * i is where a character starts, so s[i - 1] ends
+			 * one: a lead byte (C2-DF) before each continuation
+			 * byte and after each lead but a last one, which
+			 * starts the next sixteen.
+			 */
+			if (i == 0)
+				goto bytes;
+			memcpy(&y, s + i - 1, sizeof(y));
+			lead = (v16u8)((x >= 0xc2) & (x <= 0xdf));
+			cont = (v16u8)((x & 0xc0) == 0x80);
+			if (!v16_any(
+				(v16u8)((y >= 0xc2) & (y <= 0xdf)) ^ cont) &&
+			    !v16_any(hi ^ (lead | cont))) {
+				i += lead[15] ? 15 : 16;
+				continue;
+			}
 		}
-		end = len - i < 8 ? len : i + 8;
-		for (; i < end; i++)
-			if (byte_class[s[i]] & mask)
+bytes:
+		end = len - i < 16 ? len : i + 16;
+		while (i < end) {
+			c = s[i];
+			if ((byte_class[c] & mask) == 0) {
+				i++;
+				continue;
+			}
+			if (c < 0x80)
 				return i;
-		if (i == len)
-			return len;
+			if (c >= 0xc2 && c <= 0xdf && len - i >= 2 &&
+			    (s[i + 1] & 0xc0) == 0x80) {
+				i += 2;
+				continue;
+			}
+			if ((n = utf8_valid(s + i, len - i)) == 0)
+				return i;
+			i += n;
+		}
 	}
+	return len;
+}
+
+static inline int
+v16_any(v16u8 m)
+{
+	v2u64 w;
+
+	memcpy(&w, &m, sizeof(w));
+	return (w[0] | w[1]) != 0;
+}
+
+/* The first lane of m that is set, m having one. */
+static inline unsigned int
+v16_first(v16u8 m)
+{
+	v2u64 w;
+
+	/* Each lane's bytes in memory order from its low end. */
+	memcpy(&w, &m, sizeof(w));
+	if (w[0] != 0)
+		return (unsigned int)__builtin_ctzll(le64toh(w[0])) / 8;
+	return 8 + (unsigned int)__builtin_ctzll(le64toh(w[1])) / 8;
 }
 
 /* One more byte of a reference or of a UTF-8 sequence. */
@@ -688,7 +773,374 @@ char_allowed(unsigned long c)
 static int
 emit(struct oai_parser *p, const void *s, size_t n)
 {
-	return n == 0 ? 0 : oai_feed_xml(p, s, n);
+	if (n == 0)
+		return 0;
+	if (p->mode != IN_UTF8)
+		return oai_feed_xml(p, s, n);
+	return lex_emit(p, s, n);
+}
+
+/*
+ * libxml2 2.9's push parser takes character data with a multibyte
+ * character in it a character at a time (xmlCurrentChar(), then a copy),
+ * some hundred instructions each: in Cyrillic or Greek metadata, a third
+ * of the event loop.  So the filter's UTF-8 output (valid by then, no
+ * forbidden control byte) is followed through the markup here, and each
+ * stretch of character data inside the root element that has a multibyte
+ * character and none of '<', '&', CR, LF, ']' or '>' (so that libxml2
+ * still sees every line end, reference and "]]>") is kept in stash; libxml2 gets
+ * LEX_MARK, a character reference, in its place and hands the character
+ * to sax_characters(), which takes the oldest stretch kept instead.
+ * libxml2 would have handed out those very bytes.  So that a U+FDD0 of
+ * the document's own (a reference: raw ones are inside stretches) is not
+ * taken for one, each is kept as itself.  A document that is not
+ * well-formed stops libxml2's callbacks at its first error, so only
+ * well-formed markup needs following exactly.  What is to go to libxml2
+ * is gathered in lexout and given in slices of LEX_SLICE.
+ */
+#define LEX_SLICE (16 * 1024)
+
+static int
+lex_emit(struct oai_parser *p, const unsigned char *s, size_t n)
+{
+	size_t k;
+
+	for (; n > 0; s += k, n -= k) {
+		k = n < LEX_SLICE ? n : LEX_SLICE;
+		if (lex_window(p, s, k) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* lex_emit() for up to LEX_SLICE bytes. */
+static int
+lex_window(struct oai_parser *p, const unsigned char *s, size_t n)
+{
+	const unsigned char *end = s + n, *from = s, *seg, *q;
+	unsigned int	     d;
+	unsigned char	     c;
+	int		     hi, marked = 0;
+
+	while (s < end) {
+		switch (p->lex) {
+		case LX_TEXT:
+			if (p->lex_depth == 0) {
+				if ((q = memchr(s, '<', (size_t)(end - s))) ==
+				    NULL) {
+					s = end;
+					break;
+				}
+				s = q + 1;
+				p->lex = LX_LT;
+				break;
+			}
+			/* Stretches, until markup or a reference. */
+			for (;;) {
+				hi = 0;
+				seg = s;
+				s = seg_scan(s, end, &hi);
+				if (hi) {
+					if (lex_out(p, from,
+						(size_t)(seg - from)) == -1 ||
+					    stash_push(p, seg,
+						(size_t)(s - seg)) == -1 ||
+					    lex_out(p, LEX_MARK,
+						LEX_MARK_LEN) == -1)
+						return -1;
+					from = s;
+					marked = 1;
+				}
+				if (s == end || *s == '<' || *s == '&')
+					break;
+				s++; /* CR, LF, ']' or '>' */
+			}
+			if (s == end)
+				break;
+			if (*s++ == '<')
+				p->lex = LX_LT;
+			else {
+				p->lex = LX_REF;
+				p->lexref = LR_START;
+				p->lex_cval = 0;
+			}
+			break;
+		case LX_REF:
+			c = *s;
+			switch (p->lexref) {
+			case LR_START:
+				p->lexref = c == '#' ? LR_HASH : LR_NAME;
+				break;
+			case LR_NAME:
+				if (c == ';' || c == '<' || c == '&' ||
+				    c <= ' ') {
+					p->lex = LX_TEXT;
+					if (c != ';')
+						continue;
+				}
+				break;
+			case LR_HASH:
+				if (c == 'x')
+					p->lexref = LR_HEX;
+				else if (c >= '0' && c <= '9') {
+					p->lexref = LR_DEC;
+					p->lex_cval = c - '0';
+				} else {
+					p->lex = LX_TEXT;
+					continue;
+				}
+				break;
+			case LR_DEC:
+			case LR_HEX:
+				if (c == ';') {
+					p->lex = LX_TEXT;
+					if (p->lex_cval == LEX_CHAR_VAL &&
+					    stash_push(p, LEX_CHAR, 3) == -1)
+						return -1;
+					break;
+				}
+				if (c >= '0' && c <= '9')
+					d = c - '0';
+				else if (p->lexref == LR_HEX && c >= 'a' &&
+				    c <= 'f')
+					d = c - 'a' + 10;
+				else if (p->lexref == LR_HEX && c >= 'A' &&
+				    c <= 'F')
+					d = c - 'A' + 10;
+				else {
+					p->lex = LX_TEXT;
+					continue;
+				}
+				p->lex_cval = p->lex_cval *
+					(p->lexref == LR_HEX ? 16 : 10) +
+				    d;
+				if (p->lex_cval > 0x110000)
+					p->lex_cval = 0x110000;
+				break;
+			}
+			s++;
+			break;
+		case LX_LT:
+			c = *s++;
+			p->lex_quote = 0;
+			p->lex_slash = 0;
+			p->lex_endtag = 0;
+			if (c == '/') {
+				p->lex = LX_TAG;
+				p->lex_endtag = 1;
+			} else if (c == '!')
+				p->lex = LX_BANG;
+			else if (c == '?') {
+				p->lex = LX_PI;
+				p->lex_n = 0;
+			} else
+				p->lex = LX_TAG;
+			break;
+		case LX_TAG:
+			if (p->lex_quote != 0) {
+				if ((q = memchr(s, p->lex_quote,
+					 (size_t)(end - s))) == NULL) {
+					s = end;
+					break;
+				}
+				s = q + 1;
+				p->lex_quote = 0;
+				p->lex_slash = 0;
+				break;
+			}
+			if ((q = tag_scan(s, end)) > s)
+				p->lex_slash = q[-1] == '/';
+			if ((s = q) == end)
+				break;
+			if ((c = *s++) != '>') {
+				p->lex_quote = c;
+				p->lex_slash = 0;
+				break;
+			}
+			if (p->lex_endtag) {
+				if (p->lex_depth > 0)
+					p->lex_depth--;
+			} else if (!p->lex_slash &&
+			    p->lex_depth < MAX_DEPTH_HARD + 2)
+				p->lex_depth++;
+			p->lex = LX_TEXT;
+			break;
+		case LX_BANG:
+			c = *s++;
+			p->lex_n = 0;
+			if (c == '-')
+				p->lex = LX_COMMENT_OPEN;
+			else if (c == '[')
+				p->lex = LX_CDATA;
+			else
+				p->lex = LX_DECL;
+			break;
+		case LX_COMMENT_OPEN:
+			p->lex = *s++ == '-' ? LX_COMMENT : LX_DECL;
+			break;
+		case LX_COMMENT:
+		case LX_CDATA:
+			/* "-->" or "]]>" */
+			c = *s++;
+			if (c == (p->lex == LX_COMMENT ? '-' : ']'))
+				p->lex_n++;
+			else if (c == '>' && p->lex_n >= 2)
+				p->lex = LX_TEXT;
+			else
+				p->lex_n = 0;
+			break;
+		case LX_PI:
+			c = *s++;
+			if (c == '>' && p->lex_n > 0)
+				p->lex = LX_TEXT;
+			else
+				p->lex_n = c == '?';
+			break;
+		case LX_DECL:
+			if ((q = memchr(s, '>', (size_t)(end - s))) == NULL) {
+				s = end;
+				break;
+			}
+			s = q + 1;
+			p->lex = LX_TEXT;
+			break;
+		}
+	}
+	/* Nothing kept, nothing gathered: straight from the caller's bytes. */
+	if (!marked && p->lexout.len == 0)
+		return oai_feed_xml(
+		    p, (const char *)from, (size_t)(end - from));
+	return lex_out(p, from, (size_t)(end - from));
+}
+
+/* The first '"', '\'' or '>' at s, or end. */
+static const unsigned char *
+tag_scan(const unsigned char *s, const unsigned char *end)
+{
+	v16u8 x, m;
+
+	for (; end - s >= 16; s += 16) {
+		memcpy(&x, s, sizeof(x));
+		m = (v16u8)((x == '"') | (x == '\'') | (x == '>'));
+		if (v16_any(m))
+			return s + v16_first(m);
+	}
+	for (; s < end; s++)
+		if (*s == '"' || *s == '\'' || *s == '>')
+			break;
+	return s;
+}
+
+/*
+ * The end of a stretch of character data at s: the first '<', '&', CR,
+ * LF, ']' or '>', or end.  *hi set when a byte of it has the high bit set.
+ */
+static const unsigned char *
+seg_scan(const unsigned char *s, const unsigned char *end, int *hi)
+{
+	v16u8	      x, m, h = { 0 };
+	v2u64	      w;
+	unsigned int  k;
+	unsigned char c;
+
+	for (; end - s >= 16; s += 16) {
+		memcpy(&x, s, sizeof(x));
+		m = (v16u8)((x == '<') | (x == '&') | (x == '\r') |
+		    (x == '\n') | (x == ']') | (x == '>'));
+		if (v16_any(m)) {
+			/* The high bytes before the first stop. */
+			k = v16_first(m);
+			memcpy(&w, &x, sizeof(w));
+			w[0] = le64toh(w[0]);
+			w[1] = le64toh(w[1]);
+			if (k < 8) {
+				w[0] &= (1ULL << (8 * k)) - 1;
+				w[1] = 0;
+			} else
+				w[1] &= (1ULL << (8 * (k - 8))) - 1;
+			if (((w[0] | w[1]) & 0x8080808080808080ULL) != 0)
+				*hi = 1;
+			s += k;
+			goto done;
+		}
+		h |= x;
+	}
+	for (; s < end; s++) {
+		c = *s;
+		if (c == '<' || c == '&' || c == '\r' || c == '\n' ||
+		    c == ']' || c == '>')
+			break;
+		if (c >= 0x80)
+			*hi = 1;
+	}
+done:
+	if (v16_any((v16u8)(h >= 0x80)))
+		*hi = 1;
+	return s;
+}
+
+/* Gather n bytes for libxml2, and give it a slice when there is one. */
+static int
+lex_out(struct oai_parser *p, const void *s, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (buf_add(&p->lexout, s, n) == -1)
+		fatalx("%s: %zu bytes", __func__, p->lexout.len + n);
+	return p->lexout.len >= LEX_SLICE ? lex_flush(p) : 0;
+}
+
+static int
+lex_flush(struct oai_parser *p)
+{
+	int rc;
+
+	if (p->lexout.len == 0)
+		return 0;
+	rc = oai_feed_xml(p, p->lexout.data, p->lexout.len);
+	buf_reset(&p->lexout);
+	return rc;
+}
+
+static int
+stash_push(struct oai_parser *p, const void *s, size_t n)
+{
+	uint32_t len = (uint32_t)n;
+
+	/* All taken: start again (never inside a callback). */
+	if (p->stash_rd == p->stash.len) {
+		buf_reset(&p->stash);
+		oai_buf_trim_capacity(&p->stash);
+		p->stash_rd = 0;
+	}
+	if (n > UINT32_MAX || buf_add(&p->stash, &len, sizeof(len)) == -1 ||
+	    buf_add(&p->stash, s, n) == -1) {
+		oai_set_cause(p,
+		    "line %d: over %zu bytes of text ahead of the parser",
+		    xmlSAX2GetLineNumber(p->ctxt), p->stash.max);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * libxml2 handed sax_characters() LEX_CHAR: the stretch it stands for,
+ * in *ch and *len.  0: none is kept (a U+FDD0 of a document whose bytes
+ * do not go through lex_emit()).
+ */
+int
+oai_stash_pop(struct oai_parser *p, const xmlChar **ch, int *len)
+{
+	struct buf *b = &p->stash;
+	uint32_t    n;
+
+	if (p->stash_rd == b->len)
+		return 0;
+	memcpy(&n, b->data + p->stash_rd, sizeof(n));
+	*ch = (const xmlChar *)b->data + p->stash_rd + sizeof(n);
+	*len = (int)n;
+	p->stash_rd += sizeof(n) + n;
+	return 1;
 }
 
 /*
@@ -709,7 +1161,7 @@ oai_filter_finish(struct oai_parser *p)
 		return -1;
 	p->fstate = FS_TEXT;
 	p->npend = 0;
-	return 0;
+	return lex_flush(p);
 }
 
 /*

@@ -2228,6 +2228,180 @@ test_throughput(void **state)
 /* Repaired values: U+FFFD, as UTF-8, in C strings. */
 #define R "\xef\xbf\xbd"
 
+/*
+ * Bad UTF-8 among two-byte characters, at every offset within the filter's
+ * sixteen-byte steps: each is found and repaired as it is alone.
+ */
+static void
+test_repair_utf8_blocks(void **state)
+{
+	static const struct {
+		const char *bad, *fixed;
+		size_t	    repairs;
+	} cases[] = {
+		{ "\xd0\x96\x80", "\xd0\x96" R, 1 }, /* a lone continuation */
+		{ "\xd0\xd0\x96", R "\xd0\x96",
+		    1 },		/* a lead, no continuation */
+		{ "\xc1\xbf", R R, 2 }, /* an overlong */
+		{ "\xd0"
+		  "a",
+		    R "a", 1 },			   /* a lead before ASCII */
+		{ "\xd0\x96\x01", "\xd0\x96", 1 }, /* a control byte */
+		{ "\xd0\x96\xe2\x82", "\xd0\x96" R, 1 }, /* cut short */
+	};
+	static const char zh[] = "\xd0\x96"; /* Ж */
+	struct result	  res[nitems(chunk_sizes)];
+	struct buf	  title, want;
+	char		 *doc;
+	size_t		  c, pad, i;
+
+	buf_init(&title, SIZE_MAX / 4);
+	buf_init(&want, SIZE_MAX / 4);
+	for (c = 0; c < nitems(cases); c++) {
+		for (pad = 0; pad < 20; pad++) {
+			buf_reset(&title);
+			buf_reset(&want);
+			for (i = 0; i < pad; i++)
+				buf_addstr(&title, i % 3 == 0 ? "a" : zh);
+			for (i = 0; i < 12; i++)
+				buf_addstr(&title, zh);
+			buf_addstr(&want, buf_str(&title));
+			buf_addstr(&title, cases[c].bad);
+			buf_addstr(&want, cases[c].fixed);
+			for (i = 0; i < 20; i++) {
+				buf_addstr(&title, zh);
+				buf_addstr(&want, zh);
+			}
+			memset(res, 0, sizeof(res));
+			xasprintf(&doc,
+			    "%s<ListRecords>%s" DC_OPEN
+			    "<dc:title>%s</dc:title></oai_dc:dc>"
+			    "</metadata></record></ListRecords></OAI-PMH>",
+			    OAI_OPEN, REC_OPEN, buf_str(&title));
+			run_all(doc, strlen(doc), res);
+			free(doc);
+			assert_int_equal(res[0].finish_rc, 0);
+			assert_int_equal(res[0].nrecs, 1);
+			assert_int_equal(res[0].repairs, cases[c].repairs);
+			assert_dc(
+			    &res[0].recs[0], 0, "title", buf_str(&want), NULL);
+			results_free(res);
+		}
+	}
+	buf_free(&title);
+	buf_free(&want);
+}
+
+/*
+ * Text with multibyte characters goes around libxml2 (see lex_emit() in
+ * harvest/xmlfilter.c): what each record gets must be what libxml2 would
+ * have handed out, whatever surrounds the text and however it is cut.  A
+ * U+FDD0 of the document's own (references, raw, in CDATA) stays itself.
+ */
+#define ZH   "\xd0\x96" /* Ж */
+#define FDD0 "\xef\xb7\x90"
+static void
+test_text_stretches(void **state)
+{
+	static const char doc[] = OAI_OPEN
+	    "<ListRecords>\n"
+	    "<record><header><identifier>oai:x:" ZH "1</identifier>"
+	    "<datestamp>2024-01-01</datestamp></header><metadata>\n" DC_OPEN
+	    "\n<dc:title xml:lang=\"ru\" >" ZH " &#xFDD0; " ZH
+	    "&#64976;" FDD0 ZH "</dc:title>\n"
+	    "<dc:creator><![CDATA[" ZH " " FDD0 " <b>]] ]]>" ZH "</dc:creator>"
+	    "<!-- " ZH " > - --><?pi " ZH " > ?>\n"
+	    "<dc:subject a=\"x>" ZH "\" b='" ZH "\"/'>" ZH "&lt;" ZH "&amp;" ZH
+	    "]" ZH "</dc:subject>\n"
+	    "<dc:description>" ZH "\r\n" ZH "\r" ZH " " ZH "</dc:description>"
+	    "<dc:publisher/><dc:date>" ZH "&#xfdd0;&#x0FDD1;</dc:date>"
+	    "</oai_dc:dc>\n</metadata></record>\n"
+	    "<record><header><identifier>oai:x:2</identifier>"
+	    "<datestamp>2024-01-01</datestamp></header><metadata>" DC_OPEN
+	    "<dc:creator><![CDATA[" FDD0 "]]></dc:creator><dc:title>" ZH
+	    "</dc:title><dc:title>" FDD0 "</dc:title>"
+	    "</oai_dc:dc></metadata></record>"
+	    "</ListRecords></OAI-PMH>\n";
+	struct result	  res[nitems(chunk_sizes)];
+	const struct rec *r;
+
+	memset(res, 0, sizeof(res));
+	run_all(doc, sizeof(doc) - 1, res);
+	assert_int_equal(res[0].finish_rc, 0);
+	assert_int_equal(res[0].nrecs, 2);
+	r = &res[0].recs[0];
+	assert_string_equal(r->identifier, "oai:x:" ZH "1");
+	assert_dc(r, 0, "title", ZH " " FDD0 " " ZH FDD0 FDD0 ZH, "ru");
+	assert_dc(r, 1, "creator", ZH " " FDD0 " <b>]] " ZH, NULL);
+	assert_dc(r, 2, "subject", ZH "<" ZH "&" ZH "]" ZH, NULL);
+	assert_dc(r, 3, "description", ZH "\n" ZH "\n" ZH " " ZH, NULL);
+	assert_dc(r, 4, "date", ZH FDD0 "\xef\xb7\x91", NULL);
+	assert_int_equal(r->ndc, 5);
+	assert_non_null(strstr(r->metadata,
+	    "<dc:title xml:lang=\"ru\">" ZH " " FDD0 " " ZH FDD0 FDD0 ZH
+	    "</dc:title>"));
+	assert_non_null(strstr(r->metadata,
+	    "<dc:creator>" ZH " " FDD0 " &lt;b&gt;]] " ZH "</dc:creator>"
+	    "<!-- " ZH " > - --><?pi " ZH " > ?>"));
+	assert_non_null(strstr(r->metadata,
+	    "<dc:subject a=\"x&gt;" ZH "\" b=\"" ZH "&quot;/\">" ZH "&lt;" ZH
+	    "&amp;" ZH "]" ZH "</dc:subject>"));
+	assert_non_null(strstr(r->metadata,
+	    "<dc:description>" ZH "\n" ZH "\n" ZH " " ZH
+	    "</dc:description><dc:publisher/>"));
+	assert_dc(&res[0].recs[1], 0, "creator", FDD0, NULL);
+	assert_dc(&res[0].recs[1], 1, "title", ZH, NULL);
+	assert_dc(&res[0].recs[1], 2, "title", FDD0, NULL);
+	results_free(res);
+}
+
+/*
+ * Errors in and after text that went around libxml2 are found, on the
+ * line they are on.
+ */
+static void
+test_text_stretches_errors(void **state)
+{
+	static const struct {
+		const char *body, *cause;
+	} cases[] = {
+		{ ZH "\n" ZH "]]>" ZH, "line 8: Sequence ']]>' not allowed" },
+		{ ZH "\n\n" ZH "&nosuch;" ZH,
+		    "line 9: Entity 'nosuch' not defined" },
+		{ ZH "\n" ZH "&#xFFFE;", NULL }, /* repaired: no error */
+		{ ZH "\n" ZH "<" ZH, "line 8: error parsing attribute name" },
+		{ ZH "\n\n\n" ZH "</dc:x>" ZH,
+		    "line 10: Opening and ending tag" },
+		{ ZH "\r\n" ZH "\n\r" ZH " \x01\x02" ZH, NULL },
+	};
+	struct result res[nitems(chunk_sizes)];
+	char	     *doc;
+	size_t	      i;
+
+	for (i = 0; i < nitems(cases); i++) {
+		memset(res, 0, sizeof(res));
+		xasprintf(&doc,
+		    "%s<ListRecords>\n%s\n" DC_OPEN "\n"
+		    "<dc:title>%s</dc:title></oai_dc:dc>"
+		    "</metadata></record></ListRecords></OAI-PMH>\n",
+		    OAI_OPEN, REC_OPEN, cases[i].body);
+		run_all(doc, strlen(doc), res);
+		free(doc);
+		if (cases[i].cause == NULL) {
+			assert_int_equal(res[0].finish_rc, 0);
+			assert_int_equal(res[0].nrecs, 1);
+		} else {
+			assert_int_equal(res[0].finish_rc, -1);
+			if (strncmp(res[0].cause, cases[i].cause,
+				strlen(cases[i].cause)) != 0)
+				fail_msg("case %zu: %s", i, res[0].cause);
+		}
+		results_free(res);
+	}
+}
+#undef ZH
+#undef FDD0
+
 /* Each class of invalid UTF-8, between "a" and "b". */
 static void
 test_repair_utf8(void **state)
@@ -3076,6 +3250,9 @@ main(void)
 		cmocka_unit_test(test_not_oai),
 		cmocka_unit_test(test_tolerated),
 		cmocka_unit_test(test_repair_utf8),
+		cmocka_unit_test(test_repair_utf8_blocks),
+		cmocka_unit_test(test_text_stretches),
+		cmocka_unit_test(test_text_stretches_errors),
 		cmocka_unit_test(test_repair_charrefs),
 		cmocka_unit_test(test_repair_latin1),
 		cmocka_unit_test(test_repair_celestial),
