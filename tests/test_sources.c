@@ -7,10 +7,8 @@
  * CLI against the real test server, into a real SQLite file.
  */
 #include <sys/types.h>
-#include <sys/wait.h>
 
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,11 +46,7 @@ static pid_t busy_pid;
 static int
 kill_busy(void **state)
 {
-	if (busy_pid > 0) {
-		kill(busy_pid, SIGKILL);
-		waitpid(busy_pid, NULL, 0);
-		busy_pid = 0;
-	}
+	daemons_kill(&busy_pid, 1);
 	return 0;
 }
 
@@ -561,7 +555,6 @@ test_drop_while_harvesting(void **state)
 {
 	struct server srv;
 	char	     *db, *conf, *err, *out;
-	int64_t	      t0;
 	long long     n = 0;
 
 	db = tdb_new(state, "busy.db");
@@ -577,19 +570,14 @@ test_drop_while_harvesting(void **state)
 	free(conf);
 	busy_pid = daemon_n_start(BUSY_DAEMON);
 	/* Until its run is going, with some pages in, under its lease. */
-	for (t0 = mono_ms(); mono_ms() - t0 < 60000; usleep(50 * 1000)) {
-		if (!tdb_table(db, "lease"))
-			continue;
-		n = tdb_int(db,
-		    "SELECT count(*) FROM run r JOIN source s"
-		    " ON s.id = r.source_id WHERE s.name = 'busy'"
-		    " AND r.status = 'running' AND (SELECT count(*)"
-		    "  FROM record WHERE source_id = s.id) >= 100"
-		    " AND EXISTS (SELECT 1 FROM lease"
-		    "  WHERE node = 'keeper' AND holder IS NOT NULL)");
-		if (n == 1)
-			break;
-	}
+	n = tdb_wait_int(db,
+	    "SELECT count(*) FROM run r JOIN source s"
+	    " ON s.id = r.source_id WHERE s.name = 'busy'"
+	    " AND r.status = 'running' AND (SELECT count(*)"
+	    "  FROM record WHERE source_id = s.id) >= 100"
+	    " AND EXISTS (SELECT 1 FROM lease"
+	    "  WHERE node = 'keeper' AND holder IS NOT NULL)",
+	    1, 60000);
 	if (n != 1)
 		fail_msg("the daemon's run did not get going");
 
