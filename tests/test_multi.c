@@ -126,7 +126,6 @@ write_conf(int n, int nhosts, const char *db)
 {
 	struct buf b;
 	char	  *name, *file;
-	int	   h, k;
 
 	buf_init(&b, 1 << 20);
 	buf_printf(&b,
@@ -134,13 +133,7 @@ write_conf(int n, int nhosts, const char *db)
 	    "node_name = n%d\ndelay = %dms\nmax_concurrent = 12\n"
 	    "status_listen = 127.0.0.1:%d\n",
 	    db, n, delay_ms, STATUS_BASE + 1 + n);
-	for (h = 0; h < nhosts; h++)
-		for (k = 0; k < PER_HOST; k++)
-			buf_printf(&b,
-			    "[source h%ds%d]\n"
-			    "url = http://127.0.0.1:%d/oai/s%d\n"
-			    "interval = 1h\n",
-			    h, k, srv[h].port, k);
+	daemon_conf_sources(&b, srv, nhosts, PER_HOST);
 	xasprintf(&name, "d%d.conf", n);
 	file = path(name);
 	save(name, buf_str(&b));
@@ -644,6 +637,27 @@ test_lapsing_lease_stops_requests_pg(void **state)
 }
 
 /*
+ * Daemon n0 alone on a new database file name with the sources of hosts
+ * 0..nhosts-1: started, and holding all nhosts within 60 s.
+ */
+static void
+start_n0(const char *name, int nhosts)
+{
+	long long n;
+
+	free(db_file);
+	db_file = path(name);
+	write_conf(0, nhosts, db_file);
+	start_daemon(0);
+	n = tdb_wait_int(db_file,
+	    "SELECT count(*) FROM lease WHERE node = 'n0'"
+	    " AND holder IS NOT NULL",
+	    nhosts, 60000);
+	if (n != nhosts)
+		fail_msg("n0 holds %lld hosts, not %d", n, nhosts);
+}
+
+/*
  * The one-shot `oaiharvest harvest` beside a live daemon: a host the
  * daemon holds is refused, naming the daemon; another host is harvested
  * under its lease, given back at the end with its next_ms.  With no
@@ -656,16 +670,7 @@ test_cli_beside_daemon(void **state)
 	char	       *err, *q;
 	long long	n = 0, ended;
 
-	free(db_file);
-	db_file = path("cli.db");
-	write_conf(0, 1, db_file);
-	start_daemon(0);
-	n = tdb_wait_int(db_file,
-	    "SELECT count(*) FROM lease WHERE node = 'n0'"
-	    " AND holder IS NOT NULL",
-	    1, 60000);
-	if (n != 1)
-		fail_msg("n0 took no host (%lld)", n);
+	start_n0("cli.db", 1);
 
 	/* Host 0 is n0's: refused, and the cause names n0. */
 	assert_int_equal(run("c.out", "c.err",
@@ -734,16 +739,7 @@ test_reload_gives_back(void **state)
 	char	 *q;
 	long long n = 0;
 
-	free(db_file);
-	db_file = path("reload.db");
-	write_conf(0, 2, db_file);
-	start_daemon(0);
-	n = tdb_wait_int(db_file,
-	    "SELECT count(*) FROM lease WHERE node = 'n0'"
-	    " AND holder IS NOT NULL",
-	    2, 60000);
-	if (n != 2)
-		fail_msg("n0 holds %lld hosts, not 2", n);
+	start_n0("reload.db", 2);
 	write_conf(0, 1, db_file);
 	assert_int_equal(kill(dpid[0], SIGHUP), 0);
 	xasprintf(&q,

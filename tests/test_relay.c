@@ -115,7 +115,6 @@ write_conf(int n)
 {
 	struct buf b;
 	char	  *name;
-	int	   h, k;
 
 	buf_init(&b, 1 << 20);
 	buf_printf(&b,
@@ -124,13 +123,7 @@ write_conf(int n)
 	    "status_listen = 127.0.0.1:%d\n"
 	    "changes_nats = nats://127.0.0.1:%d\n",
 	    db_file, n, STATUS_BASE + 1 + n, NATS_PORT);
-	for (h = 0; h < NHOSTS; h++)
-		for (k = 0; k < PER_HOST; k++)
-			buf_printf(&b,
-			    "[source h%ds%d]\n"
-			    "url = http://127.0.0.1:%d/oai/s%d\n"
-			    "interval = 1h\n",
-			    h, k, srv[h].port, k);
+	daemon_conf_sources(&b, srv, NHOSTS, PER_HOST);
 	xasprintf(&name, "d%d.conf", n);
 	save(name, buf_str(&b));
 	free(name);
@@ -371,6 +364,24 @@ relay_gens(int n, long long *gens, int max)
 	return k;
 }
 
+/* The stream holds the change table: every change once, in seq order. */
+static void
+check_stream(void)
+{
+	char	 *got, *table;
+	long long n;
+
+	got = stream_read(&n);
+	assert_int_equal(run("t.out", "t.err", "%s/oaiharvest changes --db %s",
+			     bindir, db_file),
+	    0);
+	table = read_tmp("t.out");
+	assert_int_equal(n, (long long)NSOURCES * NRECORDS);
+	assert_string_equal(got, table);
+	free(got);
+	free(table);
+}
+
 /*
  * Start the daemons and wait (60 s at most) until one relays and the
  * stream has some changes: that daemon; *named as relaying() gives it.
@@ -400,7 +411,7 @@ start_relay(char *named, size_t size)
 static void
 test_relay_takeover(void **state)
 {
-	char	  named[64], want[16], *got, *table;
+	char	  named[64], want[16];
 	long long gens[NDAEMONS][8], total, n, c0;
 	int	  i, j, k, ng[NDAEMONS], who = -1, next = -1, nstarted = 0;
 	int64_t	  t0;
@@ -439,15 +450,7 @@ test_relay_takeover(void **state)
 	    (long long)NSOURCES * NRECORDS);
 
 	/* The stream is the change table: each change once, in order. */
-	got = stream_read(&n);
-	assert_int_equal(run("t.out", "t.err", "%s/oaiharvest changes --db %s",
-			     bindir, db_file),
-	    0);
-	table = read_tmp("t.out");
-	assert_int_equal(n, (long long)NSOURCES * NRECORDS);
-	assert_string_equal(got, table);
-	free(got);
-	free(table);
+	check_stream();
 
 	/* Each relay start has a gen of its own: one relay at a time. */
 	for (i = 0; i < NDAEMONS; i++) {
@@ -486,7 +489,7 @@ test_relay_takeover(void **state)
 static void
 test_relay_paused(void **state)
 {
-	char	  named[64], *got, *table, *txt, *name;
+	char	  named[64], *txt, *name;
 	long long total, n, c, last = 0;
 	int	  i, who = -1, next = -1, stopped = 0;
 	int64_t	  t0;
@@ -537,15 +540,7 @@ test_relay_paused(void **state)
 			 "cursor %lld of %lld",
 		    stopped, sources_done(), cursor(), total);
 	assert_int_not_equal(relaying(named, sizeof(named)), who);
-	got = stream_read(&n);
-	assert_int_equal(run("t.out", "t.err", "%s/oaiharvest changes --db %s",
-			     bindir, db_file),
-	    0);
-	table = read_tmp("t.out");
-	assert_int_equal(n, (long long)NSOURCES * NRECORDS);
-	assert_string_equal(got, table);
-	free(got);
-	free(table);
+	check_stream();
 	for (i = 0; i < NDAEMONS; i++)
 		if (dpid[i] > 0)
 			stop_daemon(i);

@@ -349,6 +349,21 @@ daemon_n_start(int n)
 }
 
 void
+daemon_conf_sources(
+    struct buf *b, const struct server *srv, int nhosts, int per_host)
+{
+	int h, k;
+
+	for (h = 0; h < nhosts; h++)
+		for (k = 0; k < per_host; k++)
+			buf_printf(b,
+			    "[source h%ds%d]\n"
+			    "url = http://127.0.0.1:%d/oai/s%d\n"
+			    "interval = 1h\n",
+			    h, k, srv[h].port, k);
+}
+
+void
 daemon_n_stop(pid_t *pid, int n)
 {
 	int64_t t0 = mono_ms();

@@ -42,6 +42,12 @@ void compare_export_dump(const char *exp, const char *dump, const char *source);
  */
 pid_t daemon_n_start(int n);
 void  daemon_n_stop(pid_t *pid, int n);
+/*
+ * Their configs' sources: per_host sources hHsK (url .../oai/sK,
+ * interval 1h) on each of the servers srv[0..nhosts-1], added to b.
+ */
+void daemon_conf_sources(
+    struct buf *b, const struct server *srv, int nhosts, int per_host);
 
 /*
  * A nats-server -js on 127.0.0.1:port (JetStream store in tmpdir/dir, its
