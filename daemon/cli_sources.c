@@ -14,6 +14,7 @@
 #include "conf.h"
 #include "encode.h"
 #include "cli.h"
+#include "harvest.h"
 #include "store.h"
 #include "util.h"
 
@@ -61,6 +62,99 @@ sources_fail(const char *action, char *cause)
 	    cause != NULL ? cause : "failed");
 	free(cause);
 	return EXIT_FAIL;
+}
+
+/* Who harvests a source: its URL, then its host's lease. */
+struct busy {
+	const char *name;
+	char	   *url;
+	char	   *host;
+	char	   *node;
+	int64_t	    left_ms;
+};
+
+static int
+busy_source(void *arg, const struct store_source_row *so)
+{
+	struct busy *b = arg;
+
+	if (b->url == NULL && so->url != NULL && strcmp(so->name, b->name) == 0)
+		b->url = xstrdup(so->url);
+	return 0;
+}
+
+static int
+busy_lease(void *arg, const struct store_lease *l)
+{
+	struct busy *b = arg;
+
+	if (strcmp(l->host, b->host) != 0)
+		return 0;
+	if (l->holder != NULL && l->expires_ms > l->now_ms) {
+		b->node = xstrdup(l->node != NULL ? l->node : l->holder);
+		b->left_ms = l->expires_ms - l->now_ms;
+	}
+	return -1;
+}
+
+/*
+ * Dropping a source under a live harvester pulls it from under the run:
+ * its next page fails (the records' source is gone) and a daemon that
+ * still has it in its configuration harvests it all again.  A source is
+ * being harvested while its last run is running and its host's lease
+ * (leases = yes: daemons, and a one-shot harvest beside them) is held and
+ * not expired: the holder renews it while it lives, and a holder that
+ * died (SIGKILL) lets it lapse, after which the drop goes on.  Without
+ * leases the database does not know who is alive: not checked.  1 busy
+ * (*cause says by whom), 0 not, -1.
+ */
+static int
+sources_busy(struct store *store, const char *name, char **cause)
+{
+	struct store_status_cb cb;
+	struct busy	       b;
+	char		      *status = NULL;
+	time_t		       ended;
+	int		       r;
+
+	if (!store_has_leases(store))
+		return 0;
+	if ((r = store_source_last_run(store, name, &ended, &status, cause)) !=
+	    1) {
+		free(status);
+		return r;
+	}
+	r = strcmp(status, "running") == 0;
+	free(status);
+	if (!r)
+		return 0;
+	memset(&b, 0, sizeof(b));
+	b.name = name;
+	memset(&cb, 0, sizeof(cb));
+	cb.source = busy_source;
+	cb.arg = &b;
+	if (store_status(store, &cb, cause) == -1)
+		return -1;
+	if (b.url == NULL)
+		return 0;
+	b.host = harvest_host_key(b.url);
+	r = 0;
+	if (store_leases(store, busy_lease, &b, cause) == -1 && b.node == NULL)
+		r = *cause != NULL ? -1 : 0;
+	if (r == 0 && b.node != NULL) {
+		xasprintf(cause,
+		    "source \"%s\" is being harvested by %s (its run is "
+		    "running and %s holds the lease of %s for %lld ms more): "
+		    "stop that harvest first (the daemon: remove the source "
+		    "from its configuration and reload it), or drop it with "
+		    "--force",
+		    name, b.node, b.node, b.host, (long long)b.left_ms);
+		r = 1;
+	}
+	free(b.url);
+	free(b.host);
+	free(b.node);
+	return r;
 }
 
 int
@@ -180,7 +274,10 @@ cli_sources(int argc, char **argv, const char *usage, const char *help)
 			       "harvest is a full one (records kept)\n",
 			    args[0], lists, lists == 1 ? "" : "s");
 	} else {
-		r = store_source_drop(store, args[0], force, &ds, &cause);
+		r = force ? 0 : sources_busy(store, args[0], &cause);
+		if (r == 0)
+			r = store_source_drop(
+			    store, args[0], force, &ds, &cause);
 		if (r != 0)
 			rc = sources_fail(a->name, cause);
 		else

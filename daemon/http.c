@@ -690,6 +690,8 @@ h_status(struct http *h, struct evhttp_request *req, const char *path)
 		buf_addstr(&b, "null");
 	buf_addch(&b, '}');
 	lease_node_json(d, &b);
+	/* How other processes' commits reach the feed (PostgreSQL: LISTEN). */
+	buf_printf(&b, ",\"feed\":{\"wake\":\"%s\"}", feed_wake_mode(d->feed));
 	buf_printf(&b,
 	    ",\"harvesting\":%d,\"max_concurrent\":%lld,"
 	    "\"sources\":[",
@@ -954,6 +956,13 @@ h_metrics(struct http *h, struct evhttp_request *req, const char *path)
 		    "The newest change-log sequence number.");
 		sample(
 		    &b, "oaiharvest_change_seq", NULL, NULL, NULL, (double)seq);
+	}
+	if (feed_listen_up(d->feed) >= 0) {
+		family(&b, "oaiharvest_feed_listen_up", "gauge",
+		    "1 while the database connection that LISTENs for others' "
+		    "commits is up (0: the feed polls every second).");
+		sample(&b, "oaiharvest_feed_listen_up", NULL, NULL, NULL,
+		    feed_listen_up(d->feed));
 	}
 	for (fs = NULL; (fs = feed_sink_next(d->feed, fs)) != NULL;) {
 		xasprintf(&name, "oaiharvest_%s_ok", feed_sink_name(fs));

@@ -291,6 +291,24 @@ on_listen(void *arg, enum store_watch_event what)
 	}
 }
 
+int
+feed_listen_up(struct feed *f)
+{
+	if (f == NULL || f->listen == NULL)
+		return -1;
+	return f->listen_up;
+}
+
+const char *
+feed_wake_mode(struct feed *f)
+{
+	if (f == NULL || f->stopping)
+		return "none";
+	if (f->listen != NULL && f->listen_up)
+		return "listen";
+	return f->watch_ms > 0 ? "poll" : "none";
+}
+
 /* logrotate's postrotate sends SIGHUP: reopen, then catch up. */
 void
 feed_reopen(struct feed *f)

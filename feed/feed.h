@@ -103,6 +103,14 @@ void feed_watch(struct feed *, int ms);
  * (SQLite): feed_watch() alone, then.
  */
 int feed_listen(struct feed *);
+/*
+ * For /status and /metrics: 1 while feed_listen()'s connection listens, 0
+ * while it is down, -1 without one (SQLite, or not started).  And how
+ * others' commits reach the sinks now: "listen", "poll" (feed_watch()'s
+ * timer) or "none" (this daemon's own commits only).
+ */
+int	    feed_listen_up(struct feed *);
+const char *feed_wake_mode(struct feed *);
 /* SIGHUP: every sink reopens and writes. */
 void feed_reopen(struct feed *);
 /* The daemon stops: no more retries. */

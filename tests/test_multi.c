@@ -59,11 +59,6 @@ static char *pg_uri;
 /* The daemons' delay (write_conf()). */
 static int delay_ms = DELAY_MS;
 
-/* tests/testlib.c */
-const char *pg_start(void);
-char	   *pg_database(void);
-void	    pg_stop(void);
-
 static int
 setup(void **state)
 {
@@ -104,25 +99,10 @@ slow_restore(void)
 static int
 kill_daemons(void **state)
 {
-	char *cmd;
-	int   i;
-
-	for (i = 0; i < NDAEMONS; i++)
-		if (dpid[i] > 0) {
-			kill(dpid[i], SIGCONT);
-			kill(dpid[i], SIGKILL);
-			waitpid(dpid[i], NULL, 0);
-			dpid[i] = 0;
-		}
+	daemons_kill(dpid, NDAEMONS);
 	slow_restore();
 	/* OH_MULTI_KEEP=DIR: the logs and the database, to look at. */
-	if (getenv("OH_MULTI_KEEP") != NULL) {
-		xasprintf(&cmd, "mkdir -p %s && cp -r %s/. %s/",
-		    getenv("OH_MULTI_KEEP"), tmpdir, getenv("OH_MULTI_KEEP"));
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not keep %s\n", tmpdir);
-		free(cmd);
-	}
+	testlib_keep("OH_MULTI_KEEP");
 	return 0;
 }
 
@@ -147,7 +127,6 @@ write_conf(int n, int nhosts, const char *db)
 {
 	struct buf b;
 	char	  *name, *file;
-	int	   h, k;
 
 	buf_init(&b, 1 << 20);
 	buf_printf(&b,
@@ -155,13 +134,7 @@ write_conf(int n, int nhosts, const char *db)
 	    "node_name = n%d\ndelay = %dms\nmax_concurrent = 12\n"
 	    "status_listen = 127.0.0.1:%d\n",
 	    db, n, delay_ms, STATUS_BASE + 1 + n);
-	for (h = 0; h < nhosts; h++)
-		for (k = 0; k < PER_HOST; k++)
-			buf_printf(&b,
-			    "[source h%ds%d]\n"
-			    "url = http://127.0.0.1:%d/oai/s%d\n"
-			    "interval = 1h\n",
-			    h, k, srv[h].port, k);
+	daemon_conf_sources(&b, srv, nhosts, PER_HOST);
 	xasprintf(&name, "d%d.conf", n);
 	file = path(name);
 	save(name, buf_str(&b));
@@ -201,26 +174,6 @@ stop_daemon(int n)
 	daemon_n_stop(&dpid[n], n);
 }
 
-/* A number from the PostgreSQL database (-1 when it cannot be read yet). */
-static long long
-pg_int(const char *sql)
-{
-	PGconn	 *c;
-	PGresult *r;
-	long long v = -1;
-
-	c = PQconnectdb(pg_uri);
-	if (PQstatus(c) == CONNECTION_OK) {
-		r = PQexec(c, sql);
-		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
-		    !PQgetisnull(r, 0, 0))
-			v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-		PQclear(r);
-	}
-	PQfinish(c);
-	return v;
-}
-
 static int64_t
 wall_ms(void)
 {
@@ -230,72 +183,32 @@ wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The database the daemons share: the PostgreSQL URI, or the file. */
+static const char *
+db_name(void)
+{
+	return pg_uri != NULL ? pg_uri : db_file;
+}
+
 /* Run sql (no parameters, no rows) on the database, or fail. */
 static void
 db_exec(const char *sql)
 {
-	PGconn	 *c;
-	PGresult *r;
-	sqlite3	 *db;
-	char	 *err = NULL;
-
-	if (pg_uri != NULL) {
-		c = PQconnectdb(pg_uri);
-		r = PQexec(c, sql);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK)
-			fail_msg("%s: %s", sql, PQerrorMessage(c));
-		PQclear(r);
-		PQfinish(c);
-		return;
-	}
-	if (sqlite3_open(db_file, &db) != SQLITE_OK)
-		fail_msg("%s: cannot open", db_file);
-	sqlite3_busy_timeout(db, 5000);
-	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
-		fail_msg("%s: %s", sql, err != NULL ? err : "?");
-	sqlite3_close(db);
+	tdb_exec(db_name(), sql);
 }
 
 /* A number from the database (-1 when it cannot be read yet). */
 static long long
 db_int(const char *sql)
 {
-	sqlite3	     *db;
-	sqlite3_stmt *st;
-	long long     v = -1;
-
-	if (pg_uri != NULL)
-		return pg_int(sql);
-	if (sqlite3_open_v2(db_file, &db, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK) {
-		sqlite3_close(db);
-		return -1;
-	}
-	sqlite3_busy_timeout(db, 5000);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
+	return tdb_poll_int(db_name(), sql);
 }
 
 /* Sources whose last run ended ok and that hold every record. */
 static long long
 sources_done(void)
 {
-	char	 *q;
-	long long n;
-
-	xasprintf(&q,
-	    "SELECT count(*) FROM source s WHERE"
-	    " (SELECT count(*) FROM record r WHERE r.source_id = s.id"
-	    "  AND r.deleted = 0) = %d AND EXISTS (SELECT 1 FROM run"
-	    "  WHERE source_id = s.id AND status = 'ok')",
-	    NRECORDS);
-	n = db_int(q);
-	free(q);
-	return n;
+	return tdb_sources_done(db_name(), NRECORDS);
 }
 
 /* The traces so far belong to earlier tests: check what comes after. */
@@ -725,6 +638,27 @@ test_lapsing_lease_stops_requests_pg(void **state)
 }
 
 /*
+ * Daemon n0 alone on a new database file name with the sources of hosts
+ * 0..nhosts-1: started, and holding all nhosts within 60 s.
+ */
+static void
+start_n0(const char *name, int nhosts)
+{
+	long long n;
+
+	free(db_file);
+	db_file = path(name);
+	write_conf(0, nhosts, db_file);
+	start_daemon(0);
+	n = tdb_wait_int(db_file,
+	    "SELECT count(*) FROM lease WHERE node = 'n0'"
+	    " AND holder IS NOT NULL",
+	    nhosts, 60000);
+	if (n != nhosts)
+		fail_msg("n0 holds %lld hosts, not %d", n, nhosts);
+}
+
+/*
  * The one-shot `oaiharvest harvest` beside a live daemon: a host the
  * daemon holds is refused, naming the daemon; another host is harvested
  * under its lease, given back at the end with its next_ms.  With no
@@ -735,19 +669,9 @@ test_cli_beside_daemon(void **state)
 {
 	struct timespec ts;
 	char	       *err, *q;
-	int64_t		t0;
 	long long	n = 0, ended;
 
-	free(db_file);
-	db_file = path("cli.db");
-	write_conf(0, 1, db_file);
-	start_daemon(0);
-	for (t0 = mono_ms(); mono_ms() - t0 < 60000; usleep(50 * 1000))
-		if ((n = db_int("SELECT count(*) FROM lease WHERE node = 'n0'"
-				" AND holder IS NOT NULL")) == 1)
-			break;
-	if (n != 1)
-		fail_msg("n0 took no host (%lld)", n);
+	start_n0("cli.db", 1);
 
 	/* Host 0 is n0's: refused, and the cause names n0. */
 	assert_int_equal(run("c.out", "c.err",
@@ -926,28 +850,16 @@ static void
 test_reload_gives_back(void **state)
 {
 	char	 *q;
-	int64_t	  t0;
 	long long n = 0;
 
-	free(db_file);
-	db_file = path("reload.db");
-	write_conf(0, 2, db_file);
-	start_daemon(0);
-	for (t0 = mono_ms(); mono_ms() - t0 < 60000; usleep(50 * 1000))
-		if ((n = db_int("SELECT count(*) FROM lease WHERE node = 'n0'"
-				" AND holder IS NOT NULL")) == 2)
-			break;
-	if (n != 2)
-		fail_msg("n0 holds %lld hosts, not 2", n);
+	start_n0("reload.db", 2);
 	write_conf(0, 1, db_file);
 	assert_int_equal(kill(dpid[0], SIGHUP), 0);
 	xasprintf(&q,
 	    "SELECT count(*) FROM lease WHERE host = 'http://127.0.0.1:%d'"
 	    " AND holder IS NULL",
 	    srv[1].port);
-	for (t0 = mono_ms(); mono_ms() - t0 < 20000; usleep(100 * 1000))
-		if ((n = db_int(q)) == 1)
-			break;
+	n = tdb_wait_int(db_file, q, 1, 20000);
 	free(q);
 	if (n != 1)
 		fail_msg("host 1 is still held after the reload");

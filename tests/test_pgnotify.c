@@ -39,6 +39,7 @@
 #define NRECORDS 150
 #define PORT_A	 18301 /* this test's ports: 18300-18399 */
 #define PORT_B	 18302
+#define PORT_S	 18401 /* test_status_wake's, of 18400-18499 */
 /* Rounds of a commit and its long poll, and what each may take. */
 #define ROUNDS	     6
 #define WAKE_MAX_MS  500
@@ -365,6 +366,74 @@ test_fallback_while_down(void **state)
 	stop_daemon(&apid);
 }
 
+/* GET path on the daemon's status server at port: the body. */
+static char *
+status_get(int port, const char *pathq)
+{
+	struct server st = { 0, port };
+
+	return http(&st, 0, pathq);
+}
+
+/*
+ * Wait (bounded) until /status says "wake":"want" and /metrics
+ * oaiharvest_feed_listen_up is up (0 or 1).
+ */
+static void
+wait_wake(int port, const char *want, int up)
+{
+	int64_t t0 = mono_ms();
+	char   *st = NULL, *me = NULL, *w, *m;
+	int	ok = 0;
+
+	xasprintf(&w, "\"feed\":{\"wake\":\"%s\"}", want);
+	xasprintf(&m, "\noaiharvest_feed_listen_up %d\n", up);
+	while (!ok && mono_ms() - t0 < 20000) {
+		free(st);
+		free(me);
+		st = status_get(port, "/status");
+		me = status_get(port, "/metrics");
+		ok = strstr(st, w) != NULL && strstr(me, m) != NULL;
+		if (!ok)
+			usleep(50 * 1000);
+	}
+	if (!ok)
+		fail_msg("no %s and %s in 20 s; /status:\n%s", w, m, st);
+	free(st);
+	free(me);
+	free(w);
+	free(m);
+}
+
+/*
+ * /status and /metrics say whether the LISTEN connection is up: listen
+ * once it is, poll while it cannot come back, listen again after.
+ */
+static void
+test_status_wake(void **state)
+{
+	char *sql;
+
+	start_daemon(&apid, "a5", PORT_S, "a");
+	wait_log(apid, "a5.log", "event=store_watch_up", 1);
+	wait_wake(PORT_S, "listen", 1);
+	xasprintf(&sql, "ALTER DATABASE %s ALLOW_CONNECTIONS false", PQdb(db));
+	exec_admin(sql);
+	free(sql);
+	assert_int_equal(q1("SELECT count(pg_terminate_backend(pid))"
+			    " FROM pg_stat_activity"
+			    " WHERE query = 'LISTEN oaiharvest_changes'"),
+	    1);
+	wait_log(apid, "a5.log", "event=store_watch_down", 1);
+	wait_wake(PORT_S, "poll", 0);
+	xasprintf(&sql, "ALTER DATABASE %s ALLOW_CONNECTIONS true", PQdb(db));
+	exec_admin(sql);
+	free(sql);
+	wait_log(apid, "a5.log", "event=store_watch_up", 2);
+	wait_wake(PORT_S, "listen", 1);
+	stop_daemon(&apid);
+}
+
 static int
 kill_daemons(void **state)
 {
@@ -422,6 +491,7 @@ main(void)
 		cmocka_unit_test_teardown(test_reconnect, kill_daemons),
 		cmocka_unit_test_teardown(
 		    test_fallback_while_down, kill_daemons),
+		cmocka_unit_test_teardown(test_status_wake, kill_daemons),
 	};
 
 	return cmocka_run_group_tests_name(

@@ -93,29 +93,16 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char *cmd;
-	int   i;
+	int i;
 
-	for (i = 0; i < NDAEMONS; i++)
-		if (dpid[i] > 0) {
-			kill(dpid[i], SIGCONT);
-			kill(dpid[i], SIGKILL);
-			waitpid(dpid[i], NULL, 0);
-			dpid[i] = 0;
-		}
+	daemons_kill(dpid, NDAEMONS);
 	if (nats_pid > 0) {
 		kill(nats_pid, SIGTERM);
 		waitpid(nats_pid, NULL, 0);
 		nats_pid = 0;
 	}
 	/* OH_RELAY_KEEP=DIR: the logs and the database, to look at. */
-	if (getenv("OH_RELAY_KEEP") != NULL) {
-		xasprintf(&cmd, "mkdir -p %s && cp -r %s/. %s/",
-		    getenv("OH_RELAY_KEEP"), tmpdir, getenv("OH_RELAY_KEEP"));
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not keep %s\n", tmpdir);
-		free(cmd);
-	}
+	testlib_keep("OH_RELAY_KEEP");
 	for (i = 0; i < NHOSTS; i++)
 		stop_server(&srv[i]);
 	free(db_file);
@@ -128,7 +115,6 @@ write_conf(int n)
 {
 	struct buf b;
 	char	  *name;
-	int	   h, k;
 
 	buf_init(&b, 1 << 20);
 	buf_printf(&b,
@@ -137,13 +123,7 @@ write_conf(int n)
 	    "status_listen = 127.0.0.1:%d\n"
 	    "changes_nats = nats://127.0.0.1:%d\n",
 	    db_file, n, STATUS_BASE + 1 + n, NATS_PORT);
-	for (h = 0; h < NHOSTS; h++)
-		for (k = 0; k < PER_HOST; k++)
-			buf_printf(&b,
-			    "[source h%ds%d]\n"
-			    "url = http://127.0.0.1:%d/oai/s%d\n"
-			    "interval = 1h\n",
-			    h, k, srv[h].port, k);
+	daemon_conf_sources(&b, srv, NHOSTS, PER_HOST);
 	xasprintf(&name, "d%d.conf", n);
 	save(name, buf_str(&b));
 	free(name);
@@ -166,39 +146,13 @@ stop_daemon(int n)
 static long long
 db_int(const char *sql)
 {
-	sqlite3	     *db;
-	sqlite3_stmt *st;
-	long long     v = -1;
-
-	if (sqlite3_open_v2(db_file, &db, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK) {
-		sqlite3_close(db);
-		return -1;
-	}
-	sqlite3_busy_timeout(db, 5000);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
+	return tdb_poll_int(db_file, sql);
 }
 
 static long long
 sources_done(void)
 {
-	char	 *q;
-	long long n;
-
-	xasprintf(&q,
-	    "SELECT count(*) FROM source s WHERE"
-	    " (SELECT count(*) FROM record r WHERE r.source_id = s.id"
-	    "  AND r.deleted = 0) = %d AND EXISTS (SELECT 1 FROM run"
-	    "  WHERE source_id = s.id AND status = 'ok')",
-	    NRECORDS);
-	n = db_int(q);
-	free(q);
-	return n;
+	return tdb_sources_done(db_file, NRECORDS);
 }
 
 static long long
@@ -410,29 +364,61 @@ relay_gens(int n, long long *gens, int max)
 	return k;
 }
 
+/* The stream holds the change table: every change once, in seq order. */
 static void
-test_relay_takeover(void **state)
+check_stream(void)
 {
-	char	  named[64], want[16], *got, *table;
-	long long gens[NDAEMONS][8], total, n, c0;
-	int	  i, j, k, ng[NDAEMONS], who = -1, next = -1, nstarted = 0;
-	int64_t	  t0;
+	char	 *got, *table;
+	long long n;
 
-	nats_start();
+	got = stream_read(&n);
+	assert_int_equal(run("t.out", "t.err", "%s/oaiharvest changes --db %s",
+			     bindir, db_file),
+	    0);
+	table = read_tmp("t.out");
+	assert_int_equal(n, (long long)NSOURCES * NRECORDS);
+	assert_string_equal(got, table);
+	free(got);
+	free(table);
+}
+
+/*
+ * Start the daemons and wait (60 s at most) until one relays and the
+ * stream has some changes: that daemon; *named as relaying() gives it.
+ */
+static int
+start_relay(char *named, size_t size)
+{
+	int64_t t0;
+	int	i, who = -1;
+
 	for (i = 0; i < NDAEMONS; i++) {
 		write_conf(i);
 		start_daemon(i);
 	}
-	/* One relays, and the stream has some changes: then kill it. */
 	t0 = mono_ms();
 	while (mono_ms() - t0 < 60000) {
-		who = relaying(named, sizeof(named));
+		who = relaying(named, size);
 		if (who >= 0 && cursor() > 0)
 			break;
 		usleep(100 * 1000);
 	}
 	if (who < 0 || cursor() <= 0)
 		fail_msg("no daemon relays after 60 s (cursor %lld)", cursor());
+	return who;
+}
+
+static void
+test_relay_takeover(void **state)
+{
+	char	  named[64], want[16];
+	long long gens[NDAEMONS][8], total, n, c0;
+	int	  i, j, k, ng[NDAEMONS], who = -1, next = -1, nstarted = 0;
+	int64_t	  t0;
+
+	nats_start();
+	/* One relays, and the stream has some changes: then kill it. */
+	who = start_relay(named, sizeof(named));
 	snprintf(want, sizeof(want), "n%d", who);
 	assert_string_equal(named, want);
 	c0 = cursor();
@@ -464,15 +450,7 @@ test_relay_takeover(void **state)
 	    (long long)NSOURCES * NRECORDS);
 
 	/* The stream is the change table: each change once, in order. */
-	got = stream_read(&n);
-	assert_int_equal(run("t.out", "t.err", "%s/oaiharvest changes --db %s",
-			     bindir, db_file),
-	    0);
-	table = read_tmp("t.out");
-	assert_int_equal(n, (long long)NSOURCES * NRECORDS);
-	assert_string_equal(got, table);
-	free(got);
-	free(table);
+	check_stream();
 
 	/* Each relay start has a gen of its own: one relay at a time. */
 	for (i = 0; i < NDAEMONS; i++) {
@@ -511,7 +489,7 @@ test_relay_takeover(void **state)
 static void
 test_relay_paused(void **state)
 {
-	char	  named[64], *got, *table, *txt, *name;
+	char	  named[64], *txt, *name;
 	long long total, n, c, last = 0;
 	int	  i, who = -1, next = -1, stopped = 0;
 	int64_t	  t0;
@@ -521,19 +499,7 @@ test_relay_paused(void **state)
 	nats_stop();
 	nats_dir = "js2";
 	nats_start();
-	for (i = 0; i < NDAEMONS; i++) {
-		write_conf(i);
-		start_daemon(i);
-	}
-	t0 = mono_ms();
-	while (mono_ms() - t0 < 60000) {
-		who = relaying(named, sizeof(named));
-		if (who >= 0 && cursor() > 0)
-			break;
-		usleep(100 * 1000);
-	}
-	if (who < 0 || cursor() <= 0)
-		fail_msg("no daemon relays after 60 s");
+	who = start_relay(named, sizeof(named));
 	assert_int_equal(kill(dpid[who], SIGSTOP), 0);
 	/* Its lease (3 s) lapses; another takes the relay over. */
 	t0 = mono_ms();
@@ -574,15 +540,7 @@ test_relay_paused(void **state)
 			 "cursor %lld of %lld",
 		    stopped, sources_done(), cursor(), total);
 	assert_int_not_equal(relaying(named, sizeof(named)), who);
-	got = stream_read(&n);
-	assert_int_equal(run("t.out", "t.err", "%s/oaiharvest changes --db %s",
-			     bindir, db_file),
-	    0);
-	table = read_tmp("t.out");
-	assert_int_equal(n, (long long)NSOURCES * NRECORDS);
-	assert_string_equal(got, table);
-	free(got);
-	free(table);
+	check_stream();
 	for (i = 0; i < NDAEMONS; i++)
 		if (dpid[i] > 0)
 			stop_daemon(i);

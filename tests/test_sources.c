@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -32,7 +33,20 @@ setup(void **state)
 static int
 teardown(void **state)
 {
+	pg_stop();
 	testlib_teardown();
+	return 0;
+}
+
+/* test_drop_while_harvesting's daemon (tmpdir/d7.conf), on its port. */
+#define BUSY_DAEMON 7
+#define BUSY_PORT   18431 /* this test's ports: 18430-18439 */
+static pid_t busy_pid;
+
+static int
+kill_busy(void **state)
+{
+	daemons_kill(&busy_pid, 1);
 	return 0;
 }
 
@@ -530,6 +544,70 @@ test_password_never_shown(void **state)
 	stop_server(&srv);
 }
 
+/*
+ * Issue 17: `sources drop` while a daemon harvests the source (leases =
+ * yes, its run going, its host's lease held) is refused, naming the
+ * daemon, and the source stays; --force drops it all the same.  Before,
+ * the drop went through and the run failed on its next page.
+ */
+static void
+test_drop_while_harvesting(void **state)
+{
+	struct server srv;
+	char	     *db, *conf, *err, *out;
+	long long     n = 0;
+
+	db = tdb_new(state, "busy.db");
+	start_server(&srv, "busy.port",
+	    "--records 4000 --page-size 50 --delay-ms 150 --deleted-every 0");
+	xasprintf(&conf,
+	    "[global]\ndatabase = %s\nleases = yes\nlease_ttl = 3s\n"
+	    "node_name = keeper\ndelay = 0s\n"
+	    "status_listen = 127.0.0.1:%d\n\n"
+	    "[source busy]\nurl = http://127.0.0.1:%d/oai\ninterval = 1h\n",
+	    db, BUSY_PORT, srv.port);
+	save("d7.conf", conf);
+	free(conf);
+	busy_pid = daemon_n_start(BUSY_DAEMON);
+	/* Until its run is going, with some pages in, under its lease. */
+	n = tdb_wait_int(db,
+	    "SELECT count(*) FROM run r JOIN source s"
+	    " ON s.id = r.source_id WHERE s.name = 'busy'"
+	    " AND r.status = 'running' AND (SELECT count(*)"
+	    "  FROM record WHERE source_id = s.id) >= 100"
+	    " AND EXISTS (SELECT 1 FROM lease"
+	    "  WHERE node = 'keeper' AND holder IS NOT NULL)",
+	    1, 60000);
+	if (n != 1)
+		fail_msg("the daemon's run did not get going");
+
+	assert_int_equal(
+	    run("drop.out", "drop.err",
+		"%s/oaiharvest sources --db %s drop busy", bindir, db),
+	    1);
+	err = read_tmp("drop.err");
+	if (strstr(err, "is being harvested by keeper") == NULL ||
+	    strstr(err, "--force") == NULL)
+		fail_msg("no refusal naming the daemon: %s", err);
+	free(err);
+	assert_int_equal(
+	    tdb_int(db, "SELECT count(*) FROM source WHERE name = 'busy'"), 1);
+	assert_true(tdb_int(db, "SELECT count(*) FROM record") > 0);
+
+	if (run("drop.out", "drop.err",
+		"%s/oaiharvest sources --db %s drop busy --force", bindir,
+		db) != 0)
+		fail_msg("drop --force failed: %s", read_tmp("drop.err"));
+	out = read_tmp("drop.out");
+	assert_non_null(strstr(out, "source \"busy\" dropped"));
+	free(out);
+	daemon_n_stop(&busy_pid, BUSY_DAEMON);
+	assert_int_equal(
+	    tdb_int(db, "SELECT count(*) FROM source WHERE name = 'busy'"), 0);
+	stop_server(&srv);
+	free(db);
+}
+
 int
 main(void)
 {
@@ -541,6 +619,11 @@ main(void)
 		cmocka_unit_test(test_set_aside_is_said),
 		cmocka_unit_test(test_first_harvest_counts),
 		cmocka_unit_test(test_password_never_shown),
+		/* BACKENDS(), with a teardown for the daemon. */
+		{ "test_drop_while_harvesting", test_drop_while_harvesting,
+		    NULL, kill_busy, (void *)&tbackends[0] },
+		{ "test_drop_while_harvesting/pg", test_drop_while_harvesting,
+		    NULL, kill_busy, (void *)&tbackends[1] },
 	};
 
 	return cmocka_run_group_tests_name("sources", tests, setup, teardown);

@@ -349,6 +349,21 @@ daemon_n_start(int n)
 }
 
 void
+daemon_conf_sources(
+    struct buf *b, const struct server *srv, int nhosts, int per_host)
+{
+	int h, k;
+
+	for (h = 0; h < nhosts; h++)
+		for (k = 0; k < per_host; k++)
+			buf_printf(b,
+			    "[source h%ds%d]\n"
+			    "url = http://127.0.0.1:%d/oai/s%d\n"
+			    "interval = 1h\n",
+			    h, k, srv[h].port, k);
+}
+
+void
 daemon_n_stop(pid_t *pid, int n)
 {
 	int64_t t0 = mono_ms();
@@ -789,4 +804,96 @@ tdb_table(const char *db, const char *table)
 	n = tdb_int(db, sql) > 0;
 	free(sql);
 	return n;
+}
+
+/* A poll's read: no failure, -1 when the number is not there (yet). */
+long long
+tdb_poll_int(const char *db, const char *sql)
+{
+	sqlite3	     *s;
+	sqlite3_stmt *st;
+	PGconn	     *c;
+	PGresult     *r;
+	long long     v = -1;
+
+	if (is_pg(db)) {
+		c = PQconnectdb(db);
+		if (PQstatus(c) == CONNECTION_OK) {
+			r = PQexec(c, sql);
+			if (PQresultStatus(r) == PGRES_TUPLES_OK &&
+			    PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+				v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+			PQclear(r);
+		}
+		PQfinish(c);
+		return v;
+	}
+	if (sqlite3_open_v2(db, &s, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		sqlite3_close(s);
+		return -1;
+	}
+	sqlite3_busy_timeout(s, 5000);
+	if (sqlite3_prepare_v2(s, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(s);
+	return v;
+}
+
+long long
+tdb_wait_int(const char *db, const char *sql, long long want, int ms)
+{
+	int64_t	  t0 = mono_ms();
+	long long v;
+
+	while ((v = tdb_poll_int(db, sql)) != want && mono_ms() - t0 < ms)
+		usleep(50 * 1000);
+	return v;
+}
+
+long long
+tdb_sources_done(const char *db, int nrecords)
+{
+	char	 *q;
+	long long n;
+
+	xasprintf(&q,
+	    "SELECT count(*) FROM source s WHERE"
+	    " (SELECT count(*) FROM record r WHERE r.source_id = s.id"
+	    "  AND r.deleted = 0) = %d AND EXISTS (SELECT 1 FROM run"
+	    "  WHERE source_id = s.id AND status = 'ok')",
+	    nrecords);
+	n = tdb_poll_int(db, q);
+	free(q);
+	return n;
+}
+
+void
+daemons_kill(pid_t *pids, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (pids[i] > 0) {
+			kill(pids[i], SIGCONT);
+			kill(pids[i], SIGKILL);
+			waitpid(pids[i], NULL, 0);
+			pids[i] = 0;
+		}
+}
+
+void
+testlib_keep(const char *env)
+{
+	char *cmd;
+
+	if (getenv(env) == NULL)
+		return;
+	xasprintf(&cmd, "mkdir -p %s && cp -r %s/. %s/", getenv(env), tmpdir,
+	    getenv(env));
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not keep %s\n", tmpdir);
+	free(cmd);
 }

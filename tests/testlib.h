@@ -42,6 +42,12 @@ void compare_export_dump(const char *exp, const char *dump, const char *source);
  */
 pid_t daemon_n_start(int n);
 void  daemon_n_stop(pid_t *pid, int n);
+/*
+ * Their configs' sources: per_host sources hHsK (url .../oai/sK,
+ * interval 1h) on each of the servers srv[0..nhosts-1], added to b.
+ */
+void daemon_conf_sources(
+    struct buf *b, const struct server *srv, int nhosts, int per_host);
 
 /*
  * A nats-server -js on 127.0.0.1:port (JetStream store in tmpdir/dir, its
@@ -92,5 +98,25 @@ char *tdb_text(const char *db, const char *sql);
 void  tdb_exec(const char *db, const char *sql);
 /* 1 when db has the table (0: not, or no such database yet). */
 int tdb_table(const char *db, const char *table);
+/*
+ * Polls of a database that daemons are writing: tdb_poll_int() reads one
+ * number and never fails the test (-1: no file, table or row yet, NULL,
+ * or an error; SQLite read-only with a 5 s busy timeout);
+ * tdb_wait_int() polls every 50 ms until it reads want, at most ms
+ * milliseconds, and gives the last value read; tdb_sources_done() counts
+ * the sources that have a run ended ok and nrecords records present.
+ */
+long long tdb_poll_int(const char *db, const char *sql);
+long long tdb_wait_int(const char *db, const char *sql, long long want, int ms);
+long long tdb_sources_done(const char *db, int nrecords);
+
+/*
+ * After a test of several daemons: daemons_kill() sends SIGCONT and
+ * SIGKILL to each pids[i] > 0 of n, reaps it and sets it to 0;
+ * testlib_keep() copies tmpdir (logs, databases) to the directory the
+ * environment variable env names, when it is set.
+ */
+void daemons_kill(pid_t *pids, int n);
+void testlib_keep(const char *env);
 
 #endif
