@@ -49,6 +49,8 @@
 static struct server srv[NHOSTS];
 /* srv[0] while a test put a server of its own there (slow_restore()). */
 static struct server srv0_kept;
+/* The one-shot run's slow server (test_cli_lease_lapses). */
+static struct server cli_srv;
 static int	     srv0_swapped;
 /* Each trace's length when the running test began (trace_mark()). */
 static size_t trace_off[NHOSTS];
@@ -101,6 +103,7 @@ kill_daemons(void **state)
 {
 	daemons_kill(dpid, NDAEMONS);
 	slow_restore();
+	stop_server(&cli_srv);
 	/* OH_MULTI_KEEP=DIR: the logs and the database, to look at. */
 	testlib_keep("OH_MULTI_KEEP");
 	return 0;
@@ -742,13 +745,12 @@ test_cli_beside_daemon(void **state)
 static void
 test_cli_lease_lapses(void **state)
 {
-	struct server slow;
-	char	     *args, *q, *err, *url, *bin, *text, *line, *save = NULL;
-	char	      what[8];
-	int64_t	      t0, expires, mono_expires;
-	long long     n = 0, t;
-	pid_t	      pid;
-	int	      status = 0, starts = 0, fd;
+	char	 *args, *q, *err, *url, *bin, *text, *line, *save = NULL;
+	char	  what[8];
+	int64_t	  t0, expires, mono_expires;
+	long long n = 0, t;
+	pid_t	  pid;
+	int	  status = 0, starts = 0, fd;
 
 	free(db_file);
 	db_file = path("clilapse.db");
@@ -765,9 +767,9 @@ test_cli_lease_lapses(void **state)
 	    "--records 2000 --page-size 10 --deleted-every 0 --sets 0 "
 	    "--delay-ms 200 --trace %s/traceclilapse",
 	    tmpdir);
-	start_server(&slow, "portclilapse", args);
+	start_server(&cli_srv, "portclilapse", args);
 	free(args);
-	xasprintf(&url, "http://127.0.0.1:%d/oai", slow.port);
+	xasprintf(&url, "http://127.0.0.1:%d/oai", cli_srv.port);
 	xasprintf(&bin, "%s/oaiharvest", bindir);
 	if ((pid = fork()) == -1)
 		fail_msg("fork");
@@ -784,7 +786,7 @@ test_cli_lease_lapses(void **state)
 	xasprintf(&q,
 	    "SELECT count(*) FROM lease WHERE holder LIKE 'cli-%%'"
 	    " AND host = 'http://127.0.0.1:%d'",
-	    slow.port);
+	    cli_srv.port);
 	for (t0 = mono_ms(), n = 0; mono_ms() - t0 < 30000; usleep(20 * 1000))
 		if ((n = db_int(q)) == 1)
 			break;
@@ -837,7 +839,7 @@ test_cli_lease_lapses(void **state)
 	}
 	free(text);
 	assert_true(starts >= 10);
-	stop_server(&slow);
+	stop_server(&cli_srv);
 	free(url);
 	free(bin);
 }
