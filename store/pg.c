@@ -12,12 +12,12 @@
  * differences: the XML is kept whole in content.xml (no templates: TOAST
  * compresses what templates saved, and rebuilding XML in SQL is slow);
  * record_fts.fts is the record's tsvector (titles weight A, creators B,
- * subjects C, descriptions D; configuration oh_fts: simple with unaccent,
- * so that diacritics fold as in SQLite's index; ASCII punctuation made space
- * by the writer, so that words split as unicode61 splits them:
- * PostgreSQL's parser would make "COVID-19" covid and -19; translate()
- * in SQL tripled to_tsvector()'s time) under a GIN index, trailing the
- * records by a batch (fts_pending, pg_write.c); change seqs are numbered
+ * subjects C, descriptions D), made by the harvester with the SQLite
+ * index's tokenizer and sent as tsvector text (pg_tsv.c: PostgreSQL's
+ * to_tsvector() was some 85 us a record of its CPU, and its terms were
+ * not SQLite's), under a GIN index, trailing the records by a batch
+ * (fts_pending, pg_write.c); configuration oh_fts (simple with unaccent)
+ * only serves ts_headline() now; change seqs are numbered
  * from the one-row change_seq at commit (pg_write.c).
  * The tables a page writes (record, content, record_set) have no foreign
  * keys, whose checks were a tenth of the server's work a record: their

@@ -1178,6 +1178,151 @@ test_harvest(void **state)
 }
 
 /*
+ * Migration 4 on a database of version 3: the tsvectors to_tsvector()
+ * made, and records owed with their text, are all made again by the
+ * harvester's builder at the next page writer's open.
+ */
+static void
+test_migrate_tsv(void **state)
+{
+	struct store	   *s;
+	struct store_record r;
+	char		   *uri, *cause = NULL, id[32];
+	int64_t		    src, run;
+	int		    i;
+
+	uri = pg_database();
+	s = open_store(uri, 0);
+	src = store_source(s, "nur", "https://nur.example/oai", 0, &cause);
+	run = store_run_begin(s, src, &cause);
+	assert_true(run > 0);
+	for (i = 0; i < 20; i++) {
+		snprintf(id, sizeof(id), "oai:nur:%d", i);
+		r = mkrec(id, "2024-01-01T00:00:00Z", 0, META1);
+		assert_int_equal(put(s, src, run, &r), STORE_NEW);
+	}
+	store_close(s);
+	assert_fts_fresh(uri);
+	free(pg_rows(uri,
+	    "ALTER TABLE fts_pending DROP COLUMN tsv, ADD COLUMN f0 text,"
+	    " ADD COLUMN f1 text, ADD COLUMN f2 text, ADD COLUMN f3 text;"
+	    "ALTER TABLE fts_pending RESET (toast_tuple_target);"
+	    "UPDATE record_fts SET fts = to_tsvector('oh_fts', 'old vector');"
+	    "INSERT INTO fts_pending (record_id, gone, f0)"
+	    " SELECT record_id, false, 'old text' FROM record_fts"
+	    " ORDER BY record_id LIMIT 3;"
+	    "INSERT INTO fts_pending (record_id, gone)"
+	    " SELECT max(record_id) + 1000, true FROM record_fts;"
+	    "UPDATE schema_version SET version = 3;"
+	    "SELECT 1"));
+	assert_int_equal(fts_stale(uri), 20);
+	s = open_store(uri, STORE_TRAIL);
+	assert_int_equal(store_schema_version(s), 4);
+	store_close(s);
+	assert_fts_fresh(uri);
+	assert_pg(uri, "SELECT count(*) FROM record_fts", "20\n");
+	free(uri);
+}
+
+/*
+ * The tsvector and tsquery text the harvester writes (store/pg_tsv.c):
+ * lexemes with ' and \ round-trip through PostgreSQL's input, and a
+ * document within PostgreSQL's limits (a term over 2047 bytes left out,
+ * positions at most 16383, at most 256 a term) is taken as written.
+ */
+static void
+test_tsv_literal(void **state)
+{
+	static const char *const lex[] = { "it's", "back\\slash", "'", "\\",
+		"''\\\\", "a b", "\u00fcn\u00ef", "x:1A", "\\'" };
+	const char		*v[3];
+	const char		*col[4];
+	size_t			 len[4];
+	struct pg_tsv		*x;
+	const struct buf	*d;
+	struct buf		 t, q, big;
+	PGconn			*c;
+	PGresult		*r;
+	char			*uri, *cause = NULL;
+	size_t			 i;
+
+	uri = pg_database();
+	c = PQconnectdb(uri);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect: %s", PQerrorMessage(c));
+	buf_init(&t, 4096);
+	buf_init(&q, 4096);
+	for (i = 0; i < nitems(lex); i++) {
+		buf_reset(&t);
+		buf_reset(&q);
+		pg_tsv_quote(&t, lex[i], strlen(lex[i]));
+		buf_addstr(&t, ":1A");
+		pg_tsv_quote(&q, lex[i], strlen(lex[i]));
+		v[0] = t.data;
+		v[1] = q.data;
+		v[2] = lex[i];
+		r = PQexecParams(c,
+		    "SELECT (tsvector_to_array($1::tsvector))[1] = $3,"
+		    " length($1::tsvector),"
+		    " $1::tsvector @@ $2::tsquery,"
+		    " $1::tsvector @@ ($2::text || ':*A')::tsquery,"
+		    " $1::tsvector @@ ($2::text || ':B')::tsquery",
+		    3, NULL, v, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+			fail_msg("%s / %s: %s", v[0], v[1], PQerrorMessage(c));
+		if (strcmp(PQgetvalue(r, 0, 0), "t") != 0 ||
+		    strcmp(PQgetvalue(r, 0, 1), "1") != 0 ||
+		    strcmp(PQgetvalue(r, 0, 2), "t") != 0 ||
+		    strcmp(PQgetvalue(r, 0, 3), "t") != 0 ||
+		    strcmp(PQgetvalue(r, 0, 4), "f") != 0)
+			fail_msg("%s / %s: %s %s %s %s %s", v[0], v[1],
+			    PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
+			    PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3),
+			    PQgetvalue(r, 0, 4));
+		PQclear(r);
+	}
+
+	/* A document at PostgreSQL's limits. */
+	if ((x = pg_tsv_new(&cause)) == NULL)
+		fail_msg("pg_tsv_new: %s", cause);
+	buf_init(&big, 1024 * 1024);
+	for (i = 0; i < 3000; i++)
+		buf_addch(&big, 'a');
+	buf_addstr(&big, " ok ");
+	for (i = 0; i < 17000; i++)
+		buf_addstr(&big, "x ");
+	buf_addstr(&big, "end");
+	col[0] = "O'Brien's Back\\slash";
+	col[1] = NULL;
+	col[2] = big.data;
+	col[3] = "end";
+	len[0] = strlen(col[0]);
+	len[1] = 0;
+	len[2] = big.len;
+	len[3] = 3;
+	if (pg_tsv_doc(x, col, len, &d, &cause) == -1)
+		fail_msg("pg_tsv_doc: %s", cause);
+	v[0] = d->data;
+	r = PQexecParams(c,
+	    "SELECT string_agg(lexeme || ' ' || array_length(positions, 1)"
+	    " || ' ' || positions[1] || weights[1], ',' ORDER BY lexeme)"
+	    " FROM unnest($1::tsvector)",
+	    1, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("document: %s", PQerrorMessage(c));
+	assert_string_equal(PQgetvalue(r, 0, 0),
+	    "back 1 4A,brien 1 2A,end 1 16383C,o 1 1A,ok 1 8C,s 1 3A,"
+	    "slash 1 5A,x 256 9C");
+	PQclear(r);
+	buf_free(&big);
+	buf_free(&t);
+	buf_free(&q);
+	pg_tsv_free(x);
+	PQfinish(c);
+	free(uri);
+}
+
+/*
  * A search finds the same records on both backends (PostgreSQL's tsvectors
  * and tsquery terms made with SQLite's tokenizer, store/pg_tsv.c): real
  * responses (tests/fixtures/real, replayed) harvested into a SQLite file
@@ -1679,6 +1824,8 @@ main(void)
 		cmocka_unit_test(test_seq_concurrent),
 		cmocka_unit_test(test_admin),
 		cmocka_unit_test(test_harvest),
+		cmocka_unit_test(test_tsv_literal),
+		cmocka_unit_test(test_migrate_tsv),
 		cmocka_unit_test(test_search_same),
 		cmocka_unit_test(test_kill_resume),
 		cmocka_unit_test(test_config),
