@@ -42,7 +42,12 @@
 /* The tokens' text of one record, at most. */
 #define TSV_ARENA_MAX (64UL * 1024 * 1024)
 
+/*
+ * A token: its text in the arena; key, its first 8 bytes big-endian (NUL
+ * padded: tokens hold no NUL), orders most pairs without memcmp().
+ */
 struct tsv_tok {
+	uint64_t    key;
 	const char *p;
 	size_t	    off;
 	int	    len;
@@ -65,10 +70,11 @@ struct pg_tsv {
 	size_t qn;
 };
 
-static int tsv_cb(void *, int, const char *, int, int, int);
-static int tsv_cmp(const void *, const void *);
-static int tsv_write(struct pg_tsv *, char **);
-static int query_cb(void *, int, const char *, int, int, int);
+static int   tsv_cb(void *, int, const char *, int, int, int);
+static int   tsv_cmp(const void *, const void *);
+static char *reserve(struct buf *, size_t);
+static int   tsv_write(struct pg_tsv *, char **);
+static int   query_cb(void *, int, const char *, int, int, int);
 
 struct pg_tsv *
 pg_tsv_new(char **cause)
@@ -113,6 +119,7 @@ tsv_cb(void *ctx, int flags, const char *tok, int n, int start, int end)
 {
 	struct pg_tsv  *x = ctx;
 	struct tsv_tok *t;
+	int		i;
 
 	x->pos++;
 	if (n <= 0 || n > TSV_LEXEME_MAX || x->full)
@@ -123,11 +130,16 @@ tsv_cb(void *ctx, int flags, const char *tok, int n, int start, int end)
 	}
 	t = &x->t[x->n];
 	t->off = x->arena.len;
-	if (buf_add(&x->arena, tok, (size_t)n) == -1) {
+	if (reserve(&x->arena, x->arena.len + (size_t)n) == NULL) {
 		x->full = 1;
 		return SQLITE_OK;
 	}
+	memcpy(x->arena.data + x->arena.len, tok, (size_t)n);
+	x->arena.len += (size_t)n;
 	t->len = n;
+	t->key = 0;
+	for (i = 0; i < 8; i++)
+		t->key = t->key << 8 | (i < n ? (unsigned char)tok[i] : 0);
 	t->pos = x->pos > TSV_POS_MAX ? TSV_POS_MAX : x->pos;
 	t->w = x->w;
 	x->n++;
@@ -141,9 +153,14 @@ tsv_cmp(const void *a, const void *b)
 	const struct tsv_tok *x = a, *y = b;
 	int		      c;
 
-	c = memcmp(x->p, y->p, (size_t)(x->len < y->len ? x->len : y->len));
-	if (c != 0)
-		return c;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	if (x->len > 8 && y->len > 8) {
+		c = memcmp(x->p + 8, y->p + 8,
+		    (size_t)(x->len < y->len ? x->len : y->len) - 8);
+		if (c != 0)
+			return c;
+	}
 	if (x->len != y->len)
 		return x->len < y->len ? -1 : 1;
 	if (x->pos != y->pos)
@@ -158,7 +175,11 @@ pg_tsv_quote(struct buf *b, const char *s, size_t n)
 	size_t i;
 
 	buf_addch(b, '\'');
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
+		if (s[i] == '\'' || s[i] == '\\')
+			break;
+	buf_add(b, s, i);
+	for (; i < n; i++) {
 		if (s[i] == '\'' || s[i] == '\\')
 			buf_addch(b, '\\');
 		buf_addch(b, s[i]);
@@ -166,20 +187,48 @@ pg_tsv_quote(struct buf *b, const char *s, size_t n)
 	buf_addch(b, '\'');
 }
 
+/*
+ * Room for n bytes and a NUL in b, written directly (the per-byte calls
+ * of buf_add() were a sixth of the work here); b's own limit is kept.
+ */
+static char *
+reserve(struct buf *b, size_t n)
+{
+	size_t cap;
+
+	if (n > b->max || n > SIZE_MAX / 2 - 1)
+		return NULL;
+	if (b->cap < n + 1) {
+		cap = b->cap < 64 ? 64 : b->cap;
+		while (cap < n + 1)
+			cap *= 2;
+		b->data = xreallocarray(b->data, cap, 1);
+		b->cap = cap;
+	}
+	return b->data;
+}
+
 /* The tokens gathered, as tsvector text in x->out. */
 static int
 tsv_write(struct pg_tsv *x, char **cause)
 {
 	const struct tsv_tok *t, *prev = NULL;
-	size_t		      i, text = 0;
-	int		      npos = 0, lastpos = 0, skip = 0;
-	char		      num[16];
+	size_t		      i, k, text = 0, need = 0;
+	int		      npos = 0, lastpos = 0, skip = 0, p;
+	char		     *o;
 
-	for (i = 0; i < x->n; i++)
+	for (i = 0; i < x->n; i++) {
 		x->t[i].p = x->arena.data + x->t[i].off;
+		/* ' 'term': (each byte escaped at worst) and ",16383A". */
+		need += 2 * (size_t)x->t[i].len + 4 + 7;
+	}
 	if (x->n > 1)
 		qsort(x->t, x->n, sizeof(*x->t), tsv_cmp);
 	buf_reset(&x->out);
+	if ((o = reserve(&x->out, need)) == NULL) {
+		set_cause(cause, "store: search index: tsvector too long");
+		return -1;
+	}
 	for (i = 0; i < x->n; i++) {
 		t = &x->t[i];
 		if (prev == NULL || prev->len != t->len ||
@@ -189,19 +238,31 @@ tsv_write(struct pg_tsv *x, char **cause)
 			if (skip)
 				continue;
 			text += (size_t)t->len;
-			if (x->out.len > 0)
-				buf_addch(&x->out, ' ');
-			pg_tsv_quote(&x->out, t->p, (size_t)t->len);
-			buf_addch(&x->out, ':');
+			if (o != x->out.data)
+				*o++ = ' ';
+			*o++ = '\'';
+			for (k = 0; k < (size_t)t->len; k++) {
+				if (t->p[k] == '\'' || t->p[k] == '\\')
+					*o++ = '\\';
+				*o++ = t->p[k];
+			}
+			*o++ = '\'';
+			*o++ = ':';
 			npos = 0;
 		} else if (skip || t->pos == lastpos || npos >= TSV_NPOS_MAX)
 			continue;
 		if (npos++ > 0)
-			buf_addch(&x->out, ',');
-		snprintf(num, sizeof(num), "%d%c", t->pos, t->w);
-		buf_addstr(&x->out, num);
+			*o++ = ',';
+		/* The position (1-16383) in decimal, then the weight. */
+		for (p = 10000; p > t->pos; p /= 10)
+			;
+		for (; p > 0; p /= 10)
+			*o++ = (char)('0' + t->pos / p % 10);
+		*o++ = t->w;
 		lastpos = t->pos;
 	}
+	*o = '\0';
+	x->out.len = (size_t)(o - x->out.data);
 	return 0;
 }
 
