@@ -153,7 +153,13 @@ store_pg_commit(void *be, char **cause)
 	return 0;
 }
 
-/* The full-text index, trailing (see pg.h) */
+/*
+ * The full-text index, trailing (see pg.h).  Since the tsvectors go in
+ * with their records (pg.c), no write owes the index anything and
+ * trail_kick() is not reached from a put; what fts_pending holds (an
+ * older version's leftovers, migration 4's rebuild) is indexed by
+ * pg_fts_drain() at a page writer's open and close.
+ */
 
 static void
 quiet(void *arg, const char *msg)
@@ -620,8 +626,6 @@ bulk_add(struct store_pg *s, int64_t source, const struct store_record *r,
 		return -1;
 	}
 	b->n++;
-	if (p->dc_json != NULL)
-		s->owed = 1;
 	return 0;
 }
 
@@ -845,7 +849,6 @@ store_pg_put(void *be, int64_t source, int64_t run,
 				id = pg_ll(res, 0, 0, 0);
 				PQclear(res);
 				s->last_new = 1;
-				s->owed |= p->dc_json != NULL;
 				change = deleted ? STORE_TOMBSTONE : STORE_NEW;
 				goto changed;
 			}
@@ -904,7 +907,6 @@ known:
 		p->sets_json_len, cause) == -1)
 		return -1;
 	if (rewrite) {
-		s->owed = 1;
 		pgp_init(&q);
 		pgp_int(&q, id);
 		pgp_textn(&q, s->oldsets.data, s->oldsets.len);
