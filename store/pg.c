@@ -12,12 +12,16 @@
  * differences: the XML is kept whole in content.xml (no templates: TOAST
  * compresses what templates saved, and rebuilding XML in SQL is slow);
  * record_fts.fts is the record's tsvector (titles weight A, creators B,
- * subjects C, descriptions D; configuration oh_fts: simple with unaccent,
- * so that diacritics fold as in SQLite's index; ASCII punctuation made space
- * by the writer, so that words split as unicode61 splits them:
- * PostgreSQL's parser would make "COVID-19" covid and -19; translate()
- * in SQL tripled to_tsvector()'s time) under a GIN index, trailing the
- * records by a batch (fts_pending, pg_write.c); change seqs are numbered
+ * subjects C, descriptions D), made by the harvester with the SQLite
+ * index's tokenizer and sent as tsvector text (pg_tsv.c: PostgreSQL's
+ * to_tsvector() was some 85 us a record of its CPU, and its terms were
+ * not SQLite's), under a GIN index, written with the record in the page's
+ * statement (measured against the trailing index of migration 3, which
+ * wrote it to fts_pending first: a fifth less of PostgreSQL's CPU);
+ * fts_pending now only holds records owed by an older version or by
+ * migration 4, indexed at a page writer's open (pg_write.c);
+ * configuration oh_fts (simple with unaccent) only serves ts_headline()
+ * now; change seqs are numbered
  * from the one-row change_seq at commit (pg_write.c).
  * The tables a page writes (record, content, record_set) have no foreign
  * keys, whose checks were a tenth of the server's work a record: their
@@ -242,18 +246,21 @@ static const char *const migrations[] = {
 	"  record_id bigint PRIMARY KEY,"
 	"  gone boolean NOT NULL,"
 	"  f0 text, f1 text, f2 text, f3 text);",
+	/*
+	 * 3 -> 4: the harvester makes the tsvectors (pg_tsv.c), with the
+	 * SQLite index's tokenizer: fts_pending holds a record's tsvector
+	 * instead of its text.  Every record's is made again the new way:
+	 * all are owed, without one (tsv NULL: made from content.dc by the
+	 * next page writer's open, pg_write.c); the old ones serve searches
+	 * until then.
+	 */
+	"ALTER TABLE fts_pending DROP COLUMN f0, DROP COLUMN f1,"
+	"  DROP COLUMN f2, DROP COLUMN f3, ADD COLUMN tsv tsvector;"
+	"ALTER TABLE fts_pending SET (toast_tuple_target = 8160);"
+	"INSERT INTO fts_pending (record_id, gone)"
+	"  SELECT record_id, false FROM content"
+	"  ON CONFLICT (record_id) DO UPDATE SET gone = false, tsv = NULL;",
 };
-
-/*
- * The full-text document of a content row from the four columns
- * store_prepare() makes ($n .. $n+3): one weight per column, so that
- * "title:word" is a weight in the query (pg_query.c).
- */
-#define FTS_COL(x, w) \
-	"setweight(to_tsvector('oh_fts', coalesce(" x "::text, '')), '" w "')"
-#define FTS_DOC(a, b, c, d) \
-	FTS_COL(a, "A") \
-	" || " FTS_COL(b, "B") " || " FTS_COL(c, "C") " || " FTS_COL(d, "D")
 
 /*
  * A new record with its content and set rows, in one statement: no row
@@ -266,8 +273,8 @@ static const char *const migrations[] = {
 	" RETURNING id)," \
 	" c AS (INSERT INTO content (record_id, dc, xml)" \
 	" SELECT id, $9, $10 FROM r WHERE $9::text IS NOT NULL)," \
-	" p AS (INSERT INTO fts_pending (record_id, gone, f0, f1, f2, f3)" \
-	" SELECT id, false, $11, $12, $13, $14 FROM r" \
+	" p AS (INSERT INTO record_fts (record_id, fts)" \
+	" SELECT id, $11::text::tsvector FROM r" \
 	" WHERE $9::text IS NOT NULL)," \
 	" t AS (INSERT INTO record_set (setspec, record_id, position)" \
 	" SELECT j.v, r.id, j.o - 1 FROM r," \
@@ -342,17 +349,17 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	    "WITH v AS MATERIALIZED (SELECT nextval('record_id_seq') AS id,"
 	    " u.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
 	    " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
-	    " $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])"
+	    " $10::text[], $11::text[])"
 	    " AS u (src, prefix, identifier, datestamp, deleted, hash, sets,"
-	    " at, dc, xml, f0, f1, f2, f3)),"
+	    " at, dc, xml, tsv)),"
 	    " r AS (INSERT INTO record (id, source_id, prefix, identifier,"
 	    " datestamp, deleted, hash, sets, first_seen, last_seen)"
 	    " SELECT id, src::bigint, prefix, identifier, datestamp,"
 	    " deleted::integer, hash::bigint, sets, at, at FROM v),"
 	    " c AS (INSERT INTO content (record_id, dc, xml)"
 	    " SELECT id, dc, xml FROM v WHERE dc IS NOT NULL),"
-	    " p AS (INSERT INTO fts_pending (record_id, gone, f0, f1, f2, f3)"
-	    " SELECT id, false, f0, f1, f2, f3 FROM v WHERE dc IS NOT NULL),"
+	    " p AS (INSERT INTO record_fts (record_id, fts)"
+	    " SELECT id, tsv::tsvector FROM v WHERE dc IS NOT NULL),"
 	    " t AS (INSERT INTO record_set (setspec, record_id, position)"
 	    " SELECT j.v, v.id, j.o - 1 FROM v,"
 	    " jsonb_array_elements_text(v.sets::jsonb)"
@@ -372,32 +379,43 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	    "WITH c AS (INSERT INTO content (record_id, dc, xml)"
 	    " VALUES ($1, $2, $3) ON CONFLICT (record_id) DO UPDATE"
 	    " SET dc = excluded.dc, xml = excluded.xml)"
-	    " INSERT INTO fts_pending (record_id, gone, f0, f1, f2, f3)"
-	    " VALUES ($1, false, $4, $5, $6, $7) ON CONFLICT (record_id)"
-	    " DO UPDATE SET gone = false, f0 = excluded.f0, f1 = excluded.f1,"
-	    " f2 = excluded.f2, f3 = excluded.f3" },
+	    " , p AS (DELETE FROM fts_pending WHERE record_id = $1)"
+	    " INSERT INTO record_fts (record_id, fts)"
+	    " VALUES ($1, $4::text::tsvector) ON CONFLICT (record_id)"
+	    " DO UPDATE SET fts = excluded.fts" },
 	[PQ_CONTENT_DEL] = { "delete content",
-	    "WITH c AS (DELETE FROM content WHERE record_id = $1)"
-	    " INSERT INTO fts_pending (record_id, gone) VALUES ($1, true)"
-	    " ON CONFLICT (record_id) DO UPDATE SET gone = true, f0 = NULL,"
-	    " f1 = NULL, f2 = NULL, f3 = NULL" },
+	    "WITH c AS (DELETE FROM content WHERE record_id = $1),"
+	    " p AS (DELETE FROM fts_pending WHERE record_id = $1)"
+	    " DELETE FROM record_fts WHERE record_id = $1" },
 	/*
 	 * Index up to $1 of the records owed (pg_write.c): rows another
 	 * connection is indexing are skipped, never waited for.
 	 */
 	[PQ_FTS_TRAIL] = { "search index",
 	    "WITH d AS (DELETE FROM fts_pending WHERE record_id IN"
-	    " (SELECT record_id FROM fts_pending ORDER BY record_id LIMIT $1"
+	    " (SELECT record_id FROM fts_pending"
+	    " WHERE gone OR tsv IS NOT NULL ORDER BY record_id LIMIT $1"
 	    " FOR UPDATE SKIP LOCKED)"
-	    " RETURNING record_id, gone, f0, f1, f2, f3),"
+	    " RETURNING record_id, gone, tsv),"
 	    " i AS (INSERT INTO record_fts (record_id, fts)"
-	    " SELECT record_id, " FTS_DOC("f0", "f1", "f2",
-		"f3") " FROM d"
-		      " WHERE NOT gone ON CONFLICT (record_id)"
-		      " DO UPDATE SET fts = excluded.fts),"
-		      " x AS (DELETE FROM record_fts f USING d"
-		      " WHERE d.gone AND f.record_id = d.record_id)"
-		      " SELECT count(*) FROM d" },
+	    " SELECT record_id, tsv FROM d WHERE NOT gone"
+	    " ON CONFLICT (record_id) DO UPDATE SET fts = excluded.fts),"
+	    " x AS (DELETE FROM record_fts f USING d"
+	    " WHERE d.gone AND f.record_id = d.record_id)"
+	    " SELECT count(*) FROM d" },
+	/*
+	 * Up to $1 records owed without their tsvector (migration 4), with
+	 * their content.dc (NULL: gone), and one's tsvector made
+	 * (pg_write.c).
+	 */
+	[PQ_FTS_OWED] = { "search index owed",
+	    "SELECT p.record_id, c.dc FROM fts_pending p"
+	    " LEFT JOIN content c ON c.record_id = p.record_id"
+	    " WHERE NOT p.gone AND p.tsv IS NULL ORDER BY p.record_id"
+	    " LIMIT $1 FOR UPDATE OF p SKIP LOCKED" },
+	[PQ_FTS_FILL] = { "search index fill",
+	    "UPDATE fts_pending SET gone = $2::text IS NULL,"
+	    " tsv = $2::text::tsvector WHERE record_id = $1" },
 	/* By the sets it had: record_set's key leads with the set. */
 	[PQ_SETS_DEL] = { "delete sets",
 	    "DELETE FROM record_set WHERE setspec IN"
@@ -514,12 +532,12 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	    "SELECT count(*) - coalesce(sum(deleted), 0),"
 	    " coalesce(sum(deleted), 0) FROM record WHERE source_id = $1" },
 	/*
-	 * $1 a tsquery in oh_fts's terms (pg_query.c builds it), best
+	 * $1 a tsquery in the index's terms (pg_query.c builds it), best
 	 * first: the title is the first title value, the snippet the
 	 * matched terms in [] within the four columns' text.
 	 */
 	[PQ_SEARCH] = { "search",
-	    "WITH q AS (SELECT to_tsquery('oh_fts', $1) AS q),"
+	    "WITH q AS (SELECT $1::text::tsquery AS q),"
 	    " hit AS (SELECT c.record_id, c.dc, ts_rank(f.fts, q.q) AS score"
 	    "  FROM q, record_fts f JOIN content c ON c.record_id = f.record_id"
 	    "  JOIN record r0 ON r0.id = c.record_id"

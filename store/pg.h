@@ -39,6 +39,8 @@ enum pg_query {
 	PQ_CONTENT_PUT,
 	PQ_CONTENT_DEL,
 	PQ_FTS_TRAIL,
+	PQ_FTS_OWED,
+	PQ_FTS_FILL,
 	PQ_SETS_DEL,
 	PQ_SETS_ADD,
 	PQ_CHANGES_ADD,
@@ -88,6 +90,8 @@ enum pg_query {
 	PQ_LEASE_NODES,
 	PQ_COUNT
 };
+
+struct pg_tsv;
 
 struct pg_query_def {
 	const char *what; /* in error causes */
@@ -161,9 +165,9 @@ struct store_pg {
 	struct buf	   oldsets;
 	struct pg_dc	   dc;	/* a template's values (pg_write.c) */
 	struct buf	   xml; /* a template filled */
-	struct buf fts[4]; /* the full-text columns, punctuation as space */
-	char	   now[32];
-	time_t	   now_t;
+	struct pg_tsv *tsv; /* the tsvectors' maker (pg_tsv.c), once needed */
+	char	       now[32];
+	time_t	       now_t;
 	/*
 	 * A page's records as stored, looked up in one statement before its
 	 * puts (store_pg_put_prefetch()): pf[] sorted by identifier, each
@@ -285,6 +289,8 @@ int pg_bulk_flush(struct store_pg *, char **);
 int pg_fts_drain(struct store_pg *, char **);
 /* The second connection's last statement awaited, the connection closed. */
 void pg_trail_close(struct store_pg *);
+/* s's tsvector maker, made the first time; NULL with *cause. */
+struct pg_tsv *pg_tsv_get(struct store_pg *, char **);
 
 /* pg_query.c */
 int store_pg_export(void *, const char *, const char *,

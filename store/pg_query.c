@@ -4,7 +4,6 @@
  * server one at a time (single-row mode), so that an export of millions
  * of records holds one in memory.
  */
-#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "util.h"
 #include "log.h"
 #include "pg.h"
+#include "pg_tsv.h"
 
 /* Search: the columns of "column:word", by weight (pg.c's FTS_DOC). */
 static const struct {
@@ -366,14 +366,15 @@ store_pg_source_status(
 /* Search */
 
 /*
- * The query as a tsquery of oh_fts (to_tsquery() normalises each term as
- * the index did).  Every term goes quoted, so that to_tsquery() makes
- * the phrase of its tokens ("Taylor-Jones", "C++").  syntax: FTS5's query
- * syntax as the SQLite backend reads it, "a phrase", AND, OR, NOT,
- * parentheses, column:term, term* and NEAR(...) (its words); -1 for
- * what has no tsquery (^, {columns}), or an operator out of place.  Else plain words,
- * as sqlite_query.c's search_plain(): the operators only between two
- * words, column: and a trailing * kept.
+ * The query as a tsquery of the index's terms: each word (or "phrase")
+ * folded by the tokenizer that made the index (pg_tsv.c), several tokens
+ * a phrase (a <-> b), and given to PostgreSQL as tsquery text, which it
+ * does not normalise again.  syntax: FTS5's query syntax as the SQLite
+ * backend reads it, "a phrase", AND, OR, NOT, parentheses, column:term,
+ * term* and NEAR(...) (its words); -1 for what has no tsquery (^,
+ * {columns}), an operator out of place, or a term without tokens.  Else
+ * plain words, as sqlite_query.c's search_plain(): the operators only
+ * between two words, column: and a trailing * kept.
  */
 static int
 search_is_op(const char *w, size_t n)
@@ -396,44 +397,32 @@ search_column(const char *w, size_t n)
 	return 0;
 }
 
+/*
+ * Add term w (n bytes) as its tokens, with its weight and prefix mark,
+ * after sep (if any): the number of tokens (0: nothing added), -1 when
+ * the tokenizer fails.
+ */
 static int
-search_has_token(const char *w, size_t n)
+search_term(struct pg_tsv *x, struct buf *b, const char *sep, const char *w,
+    size_t n, char weight, int star)
 {
-	size_t	      i;
-	unsigned char c;
+	struct buf t;
+	int	   k;
 
-	for (i = 0; i < n; i++) {
-		c = (unsigned char)w[i];
-		if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
-		    (c >= 'a' && c <= 'z') || c >= 0x80)
-			return 1;
+	buf_init(&t, SIZE_MAX / 4);
+	if ((k = pg_tsv_query_word(x, &t, w, n, weight, star)) > 0) {
+		if (sep != NULL)
+			buf_addstr(b, sep);
+		buf_add(b, t.data, t.len);
 	}
-	return 0;
-}
-
-/* Add term w (n bytes) quoted, with its weight and prefix mark. */
-static void
-search_term(struct buf *b, const char *w, size_t n, char weight, int star)
-{
-	size_t i;
-
-	/* ASCII punctuation is space, as in the index (pg.c). */
-	buf_addch(b, '\'');
-	for (i = 0; i < n; i++)
-		buf_addch(b, ispunct((unsigned char)w[i]) ? ' ' : w[i]);
-	buf_addch(b, '\'');
-	if (star || weight) {
-		buf_addch(b, ':');
-		if (star)
-			buf_addch(b, '*');
-		if (weight)
-			buf_addch(b, weight);
-	}
+	buf_free(&t);
+	return k;
 }
 
 /* One word of plain text; 0 if it holds no token. */
 static int
-search_word(struct buf *b, const char *w, size_t n, const char *op)
+search_word(
+    struct pg_tsv *x, struct buf *b, const char *w, size_t n, const char *op)
 {
 	const char *colon;
 	char	    weight = 0;
@@ -449,20 +438,17 @@ search_word(struct buf *b, const char *w, size_t n, const char *op)
 		star = 1;
 		n--;
 	}
-	if (!search_has_token(w, n))
-		return 0;
-	if (b->len > 0)
-		buf_addstr(b,
-		    op == NULL		       ? " & " :
-			strcmp(op, "OR") == 0  ? " | " :
-			strcmp(op, "NOT") == 0 ? " & !" :
-						 " & ");
-	search_term(b, w, n, weight, star);
-	return 1;
+	return search_term(x, b,
+		   b->len == 0		      ? NULL :
+		       op == NULL	      ? " & " :
+		       strcmp(op, "OR") == 0  ? " | " :
+		       strcmp(op, "NOT") == 0 ? " & !" :
+						" & ",
+		   w, n, weight, star) > 0;
 }
 
 static void
-search_plain(const char *q, struct buf *b)
+search_plain(struct pg_tsv *x, const char *q, struct buf *b)
 {
 	const char *w, *op = NULL;
 	char	    opw[4];
@@ -474,21 +460,21 @@ search_plain(const char *q, struct buf *b)
 		n = strcspn(w, SEARCH_SPACE);
 		if (search_is_op(w, n) && b->len > 0) {
 			if (op != NULL)
-				search_word(b, op, strlen(op), NULL);
+				search_word(x, b, op, strlen(op), NULL);
 			memcpy(opw, w, n);
 			opw[n] = '\0';
 			op = opw;
 			continue;
 		}
-		if (search_word(b, w, n, op))
+		if (search_word(x, b, w, n, op))
 			op = NULL;
 	}
 	if (op != NULL)
-		search_word(b, op, strlen(op), NULL);
+		search_word(x, b, op, strlen(op), NULL);
 }
 
 static int
-search_syntax(const char *q, struct buf *b)
+search_syntax(struct pg_tsv *x, const char *q, struct buf *b)
 {
 	const char *p = q, *w, *e;
 	const char *op = NULL;
@@ -540,9 +526,15 @@ search_syntax(const char *q, struct buf *b)
 				n = strcspn(p, SEARCH_SPACE ",)");
 				if (n == 0 || strspn(p, "0123456789") == n)
 					continue;
-				if (k++ > 0)
-					buf_addstr(b, " & ");
-				search_term(b, p, n, 0, 0);
+				switch (search_term(
+				    x, b, k > 0 ? " & " : NULL, p, n, 0, 0)) {
+				case -1:
+					return -1;
+				case 0:
+					break;
+				default:
+					k++;
+				}
 			}
 			if (k == 0)
 				return -1;
@@ -591,7 +583,8 @@ search_syntax(const char *q, struct buf *b)
 		    memchr(w, '}', n) != NULL || memchr(w, '^', n) != NULL ||
 		    memchr(w, '+', n) != NULL)
 			return -1;
-		search_term(b, w, n, weight, star);
+		if (search_term(x, b, NULL, w, n, weight, star) <= 0)
+			return -1;
 		operand = 1;
 	}
 	return operand && op == NULL && depth == 0 ? 0 : -1;
@@ -599,8 +592,9 @@ search_syntax(const char *q, struct buf *b)
 
 struct search {
 	int (*row)(void *, const struct store_search_row *);
-	void	 *arg;
-	long long rows;
+	void	      *arg;
+	long long      rows;
+	struct pg_tsv *tsv;
 };
 
 static int
@@ -646,16 +640,18 @@ store_pg_search(void *be, const char *query, const char *source,
     void *arg, char **cause)
 {
 	struct store_pg *s = be;
-	struct search	 x = { row, arg, 0 };
+	struct search	 x = { row, arg, 0, NULL };
 	struct buf	 tsq;
 	char		*why = NULL;
 	int		 r = 0;
 
+	if ((x.tsv = pg_tsv_get(s, cause)) == NULL)
+		return -1;
 	buf_init(&tsq, SIZE_MAX / 4);
 	if (strpbrk(query, "\"*:(){}^+") != NULL ||
 	    strstr(query, "AND") != NULL || strstr(query, "OR") != NULL ||
 	    strstr(query, "NOT") != NULL) {
-		if (search_syntax(query, &tsq) == 0) {
+		if (search_syntax(x.tsv, query, &tsq) == 0) {
 			r = search_run(s, &tsq, source, limit, &x, &why);
 			/* A row's stop, or rows given: that is the answer. */
 			if (r == 0 || x.rows > 0 || why == NULL) {
@@ -672,7 +668,7 @@ store_pg_search(void *be, const char *query, const char *source,
 			free(why);
 		}
 	}
-	search_plain(query, &tsq);
+	search_plain(x.tsv, query, &tsq);
 	/* Nothing to search for matches nothing. */
 	if (tsq.len > 0)
 		r = search_run(s, &tsq, source, limit, &x, cause);

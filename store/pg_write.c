@@ -17,7 +17,6 @@
  * commit order.  Past PG_CHANGES_MAX rows (a sweep deleting many), they go
  * in early, the lock held from then on.
  */
-#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +28,7 @@
 #include "util.h"
 #include "log.h"
 #include "pg.h"
+#include "pg_tsv.h"
 
 /* Change rows held before they go in (see above). */
 #define PG_CHANGES_MAX	     2000
@@ -47,11 +47,13 @@
  */
 #define PG_TRAIL_MAX 5000
 #define PG_TRAIL_ALL 2147483647
+/* Records made again (migration 4) by one statement. */
+#define PG_REBUILD_MAX 1000
 /* A drain's statements at most: each indexes some or ends it. */
 #define PG_DRAIN_ROUNDS 1000000
 
 /* The columns of PQ_RECORDS_NEW and PQ_RECORDS_UPDATE. */
-#define PG_ADD_COLS 14
+#define PG_ADD_COLS 11
 #define PG_UPD_COLS 6
 
 static int	   need_transaction(struct store_pg *, const char *, char **);
@@ -66,8 +68,9 @@ static const char *record_xml(struct store_pg *, const struct store_record *,
 static void	   bulk_reset(struct pg_bulk *, int);
 static void	   bulk_torn(struct store_pg *);
 static void	   trail_kick(struct store_pg *);
-static const struct buf *fts_column(
-    struct store_pg *, const struct store_prepared *, int);
+static const struct buf *record_tsv(
+    struct store_pg *, const struct store_prepared *, char **);
+static int  pg_fts_rebuild(struct store_pg *, char **);
 static void bulk_free(struct pg_bulk *);
 
 static int
@@ -150,7 +153,13 @@ store_pg_commit(void *be, char **cause)
 	return 0;
 }
 
-/* The full-text index, trailing (see pg.h) */
+/*
+ * The full-text index, trailing (see pg.h).  Since the tsvectors go in
+ * with their records (pg.c), no write owes the index anything and
+ * trail_kick() is not reached from a put; what fts_pending holds (an
+ * older version's leftovers, migration 4's rebuild) is indexed by
+ * pg_fts_drain() at a page writer's open and close.
+ */
 
 static void
 quiet(void *arg, const char *msg)
@@ -236,6 +245,66 @@ pg_trail_close(struct store_pg *s)
 	s->tconn = NULL;
 }
 
+/*
+ * Make the tsvectors owed without one (migration 4) from content.dc, a
+ * batch a transaction; rows another connection is making are skipped.
+ */
+static int
+pg_fts_rebuild(struct store_pg *s, char **cause)
+{
+	struct pg_params  q;
+	struct pg_tsv	 *x;
+	const struct buf *b;
+	PGresult	 *r;
+	char		 *why = NULL;
+	int		  i, k, n;
+
+	if ((x = pg_tsv_get(s, cause)) == NULL)
+		return -1;
+	for (i = 0; i < PG_DRAIN_ROUNDS; i++) {
+		if (store_pg_begin(s, cause) == -1)
+			return -1;
+		pgp_init(&q);
+		pgp_int(&q, PG_REBUILD_MAX);
+		if ((r = pg_exec(s, PQ_FTS_OWED, &q, cause)) == NULL)
+			goto fail;
+		n = PQntuples(r);
+		for (k = 0; k < n; k++) {
+			pgp_init(&q);
+			pgp_int(&q, strtoll(PQgetvalue(r, k, 0), NULL, 10));
+			if (PQgetisnull(r, k, 1))
+				pgp_text(&q, NULL);
+			else if (pg_tsv_dc(x, PQgetvalue(r, k, 1),
+				     (size_t)PQgetlength(r, k, 1), &b,
+				     &why) == 0)
+				pgp_textn(&q, buf_str(b), b->len);
+			else {
+				/* Unreadable: an empty one, logged. */
+				log_warn("event=search_index_error path=%s "
+					 "record=%s error=%s",
+				    log_q(s->safe), PQgetvalue(r, k, 0),
+				    log_q(why));
+				free(why);
+				why = NULL;
+				pgp_textn(&q, "", 0);
+			}
+			if (pg_send(s, PQ_FTS_FILL, &q, cause) == -1) {
+				PQclear(r);
+				goto fail;
+			}
+		}
+		PQclear(r);
+		if (store_pg_commit(s, cause) == -1)
+			goto fail;
+		if (n == 0)
+			break;
+	}
+	return 0;
+fail:
+	store_pg_rollback(s);
+	return -1;
+}
+
 int
 pg_fts_drain(struct store_pg *s, char **cause)
 {
@@ -248,6 +317,8 @@ pg_fts_drain(struct store_pg *s, char **cause)
 		set_cause(cause, "store: search index: inside a transaction");
 		return -1;
 	}
+	if (pg_fts_rebuild(s, cause) == -1)
+		return -1;
 	for (i = 0; i < PG_DRAIN_ROUNDS; i++) {
 		pgp_init(&q);
 		pgp_int(&q, PG_TRAIL_MAX);
@@ -285,8 +356,6 @@ store_pg_rollback(void *be)
 void
 store_pg_write_free(struct store_pg *s)
 {
-	int c;
-
 	pf_clear(s);
 	bulk_free(&s->add);
 	bulk_free(&s->upd);
@@ -294,8 +363,8 @@ store_pg_write_free(struct store_pg *s)
 	buf_free(&s->oldsets);
 	buf_free(&s->xml);
 	pg_dc_free(&s->dc);
-	for (c = 0; c < 4; c++)
-		buf_free(&s->fts[c]);
+	pg_tsv_free(s->tsv);
+	s->tsv = NULL;
 	store_prep_free(s->prep);
 }
 
@@ -345,28 +414,23 @@ record_xml(struct store_pg *s, const struct store_record *r,
 	return buf_str(&s->xml);
 }
 
-/*
- * $n.. of a content row: dc, xml, the four full-text columns with ASCII
- * punctuation as space (see pg.c).
- */
+/* $n.. of a content row: dc, xml, its tsvector (pg_tsv.c). */
 static int
 content_params(struct store_pg *s, struct pg_params *q,
-    const struct store_prepared *p, const char *xml, size_t xml_len)
+    const struct store_prepared *p, const char *xml, size_t xml_len,
+    char **cause)
 {
 	const struct buf *b;
-	int		  c;
 
+	if ((b = record_tsv(s, p, cause)) == NULL)
+		return -1;
 	pgp_textn(q, p->dc_json, p->dc_json_len);
 	pgp_textn(q, xml, xml_len);
-	for (c = 0; c < 4; c++) {
-		if ((b = fts_column(s, p, c)) == NULL)
-			return -1;
-		pgp_textn(q, buf_str(b), b->len);
-	}
+	pgp_textn(q, buf_str(b), b->len);
 	return 0;
 }
 
-/* $1..$14 of PQ_RECORD_ADD. */
+/* $1..$11 of PQ_RECORD_ADD. */
 static int
 add_params(struct store_pg *s, struct pg_params *q, int64_t source,
     const struct store_record *r, const struct store_prepared *p,
@@ -382,12 +446,10 @@ add_params(struct store_pg *s, struct pg_params *q, int64_t source,
 	pgp_textn(q, p->sets_json, p->sets_json_len);
 	pgp_text(q, now);
 	if (p->dc_json != NULL) {
-		if (content_params(s, q, p, xml, xml_len) == -1) {
-			set_cause(cause, "store: put: too long");
+		if (content_params(s, q, p, xml, xml_len, cause) == -1)
 			return -1;
-		}
 	} else
-		while (q->n < 14)
+		while (q->n < 11)
 			pgp_textn(q, NULL, 0);
 	return 0;
 }
@@ -512,24 +574,16 @@ pg_bulk_flush(struct store_pg *s, char **cause)
 	return 0;
 }
 
-/*
- * A full-text column with ASCII punctuation as space (see pg.c), in
- * s->fts[c]; NULL when too long.
- */
+/* The record's tsvector as text (pg_tsv.c), until the next call. */
 static const struct buf *
-fts_column(struct store_pg *s, const struct store_prepared *p, int c)
+record_tsv(struct store_pg *s, const struct store_prepared *p, char **cause)
 {
-	struct buf *b = &s->fts[c];
-	size_t	    i;
+	const struct buf *b;
+	struct pg_tsv	 *x;
 
-	if (b->max == 0)
-		buf_init(b, SIZE_MAX / 4);
-	buf_reset(b);
-	if (p->fts[c] != NULL && buf_add(b, p->fts[c], p->fts_len[c]) == -1)
+	if ((x = pg_tsv_get(s, cause)) == NULL ||
+	    pg_tsv_doc(x, p->fts, p->fts_len, &b, cause) == -1)
 		return NULL;
-	for (i = 0; i < b->len; i++)
-		if (ispunct((unsigned char)b->data[i]))
-			b->data[i] = ' ';
 	return b;
 }
 
@@ -540,13 +594,15 @@ bulk_add(struct store_pg *s, int64_t source, const struct store_record *r,
     size_t xml_len, char **cause)
 {
 	struct pg_bulk	 *b = &s->add;
-	const struct buf *f;
+	const struct buf *f = NULL;
 	int		  c, err = 0;
 
 	if (b->ncols == 0)
 		bulk_reset(b, PG_ADD_COLS);
 	if ((b->n >= PG_BULK_MAX || b->bytes >= PG_BULK_MAX_BYTES) &&
 	    bulk_send(s, b, PQ_RECORDS_NEW, cause) == -1)
+		return -1;
+	if (p->dc_json != NULL && (f = record_tsv(s, p, cause)) == NULL)
 		return -1;
 	err |= bulk_int(b, 0, source);
 	err |= bulk_text(b, 1, r->prefix);
@@ -559,13 +615,7 @@ bulk_add(struct store_pg *s, int64_t source, const struct store_record *r,
 	if (p->dc_json != NULL) {
 		err |= bulk_textn(b, 8, p->dc_json, p->dc_json_len);
 		err |= bulk_textn(b, 9, xml, xml_len);
-		for (c = 0; c < 4; c++) {
-			if ((f = fts_column(s, p, c)) == NULL) {
-				err = -1;
-				break;
-			}
-			err |= bulk_textn(b, 10 + c, f->data, f->len);
-		}
+		err |= bulk_textn(b, 10, buf_str(f), f->len);
 	} else
 		for (c = 8; c < PG_ADD_COLS; c++)
 			err |= bulk_textn(b, c, NULL, 0);
@@ -576,8 +626,6 @@ bulk_add(struct store_pg *s, int64_t source, const struct store_record *r,
 		return -1;
 	}
 	b->n++;
-	if (p->dc_json != NULL)
-		s->owed = 1;
 	return 0;
 }
 
@@ -801,7 +849,6 @@ store_pg_put(void *be, int64_t source, int64_t run,
 				id = pg_ll(res, 0, 0, 0);
 				PQclear(res);
 				s->last_new = 1;
-				s->owed |= p->dc_json != NULL;
 				change = deleted ? STORE_TOMBSTONE : STORE_NEW;
 				goto changed;
 			}
@@ -860,7 +907,6 @@ known:
 		p->sets_json_len, cause) == -1)
 		return -1;
 	if (rewrite) {
-		s->owed = 1;
 		pgp_init(&q);
 		pgp_int(&q, id);
 		pgp_textn(&q, s->oldsets.data, s->oldsets.len);
@@ -869,10 +915,8 @@ known:
 		pgp_init(&q);
 		pgp_int(&q, id);
 		if (p->dc_json != NULL) {
-			if (content_params(s, &q, p, xml, xml_len) == -1) {
-				set_cause(cause, "store: put: too long");
+			if (content_params(s, &q, p, xml, xml_len, cause) == -1)
 				return -1;
-			}
 			if (pg_send(s, PQ_CONTENT_PUT, &q, cause) == -1)
 				return -1;
 		} else if (pg_send(s, PQ_CONTENT_DEL, &q, cause) == -1)

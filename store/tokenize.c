@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "util.h"
+#include "backend.h"
 #include "tokenize.h"
 
 /* What a code point is to unicode61. */
@@ -392,4 +393,65 @@ store_tokenize_register(sqlite3 *db)
 		return rc;
 	}
 	return api->xCreateTokenizer(api, "unicode61", mod, &tok_methods, free);
+}
+
+/* The tokenizer on its own (see tokenize.h) */
+
+struct store_tokenizer {
+	sqlite3		  *db; /* in memory: FTS5 and unicode61 live in it */
+	struct tok_module *mod;
+	Fts5Tokenizer	  *tok;
+};
+
+struct store_tokenizer *
+store_tokenizer_open(const char **argv, int argc, char **cause)
+{
+	struct store_tokenizer *z;
+	fts5_api	       *api = NULL;
+	sqlite3_stmt	       *st;
+	int			rc;
+
+	z = xcalloc(1, sizeof(*z));
+	if ((rc = sqlite3_open_v2(":memory:", &z->db,
+		 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)) !=
+	    SQLITE_OK)
+		goto fail;
+	if ((rc = sqlite3_prepare_v2(
+		 z->db, "SELECT fts5(?1)", -1, &st, NULL)) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_pointer(st, 1, &api, "fts5_api_ptr", NULL);
+	sqlite3_step(st);
+	if ((rc = sqlite3_finalize(st)) != SQLITE_OK)
+		goto fail;
+	rc = SQLITE_ERROR;
+	if (api == NULL || api->iVersion < 2)
+		goto fail;
+	z->mod = xcalloc(1, sizeof(*z->mod));
+	if ((rc = api->xFindTokenizer(api, "unicode61", &z->mod->real_ctx,
+		 &z->mod->real)) != SQLITE_OK ||
+	    (rc = tok_create(z->mod, argv, argc, &z->tok)) != SQLITE_OK)
+		goto fail;
+	return z;
+fail:
+	set_cause(cause, "tokenizer: %s", sqlite3_errstr(rc));
+	store_tokenizer_close(z);
+	return NULL;
+}
+
+void
+store_tokenizer_close(struct store_tokenizer *z)
+{
+	if (z == NULL)
+		return;
+	tok_delete(z->tok);
+	free(z->mod);
+	sqlite3_close(z->db);
+	free(z);
+}
+
+int
+store_tokenizer_run(struct store_tokenizer *z, const char *text, int len,
+    void *ctx, int (*cb)(void *, int, const char *, int, int, int))
+{
+	return tok_tokenize(z->tok, ctx, FTS5_TOKENIZE_DOCUMENT, text, len, cb);
 }

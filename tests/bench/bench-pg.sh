@@ -100,6 +100,16 @@ fi
 DBSIZE=$($PGBIN/psql -X -q -At -h 127.0.0.1 -p "$PGPORT" -U oaiharvest \
     -d postgres -c "SELECT pg_database_size('postgres')") ||
     { echo "bench-pg: no database size" >&2; exit 1; }
+# The search index holds every record once the harvest has ended (the
+# trailing index catches up at the writer's close), none owed.
+FTS=$($PGBIN/psql -X -q -At -h 127.0.0.1 -p "$PGPORT" -U oaiharvest \
+    -d postgres -c "SELECT (SELECT count(*) FROM record_fts) || ' ' ||
+    (SELECT count(*) FROM fts_pending)") ||
+    { echo "bench-pg: no search index count" >&2; exit 1; }
+if [ "$FTS" != "$RECORDS 0" ]; then
+	echo "bench-pg: search index: $FTS (indexed, owed) of $RECORDS" >&2
+	exit 1
+fi
 awk -F': ' -v n="$RECORDS" -v page="$PAGE" -v trps=$TARGET_RPS \
     -v trss=$TARGET_RSS_MB -v pgcpu="$PGCPU" '
 /Elapsed \(wall clock\)/ {

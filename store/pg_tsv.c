@@ -1,0 +1,393 @@
+/*
+ * PostgreSQL's tsvectors made by the harvester (see pg.c): a record's
+ * tsvector is written as tsvector text ('term':1A,5A 'other':2B ...), which
+ * PostgreSQL only parses, instead of the text that to_tsvector() would
+ * parse, normalise and sort (some 85 us a record of the server's CPU).
+ * The terms are the SQLite index's: its tokenizer, unicode61 with
+ * remove_diacritics 2 (tokenize.c), so that a search finds the same
+ * records on both backends, and a query's words are folded by the same
+ * tokenizer (pg_query.c).
+ *
+ * Positions: the columns' tokens are counted from 1 in the order title,
+ * creator, subject, description, as FTS5 counts a column's tokens (every
+ * token, the values of a column one text joined by newlines), each
+ * column after the first starting one past the last position of the one
+ * before: a phrase (a <-> b) never spans two columns, as in FTS5.
+ * PostgreSQL's limits hold: positions above 16383 are 16383, a term keeps
+ * its first 256 positions, terms over 2047 bytes are left out (as
+ * to_tsvector() leaves them out), and so are new terms once the terms
+ * take 1 MiB.  Terms are written sorted as PostgreSQL sorts them (bytes,
+ * then length) with their positions merged, so its input finds them in
+ * order.
+ */
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "util.h"
+#include "backend.h"
+#include "tokenize.h"
+#include "pg.h"
+#include "pg_tsv.h"
+
+/* PostgreSQL 15's tsvector limits (ts_type.h). */
+#define TSV_LEXEME_MAX 2047	       /* MAXSTRLEN */
+#define TSV_POS_MAX    16383	       /* MAXENTRYPOS - 1 */
+#define TSV_NPOS_MAX   256	       /* MAXNUMPOS */
+#define TSV_TEXT_MAX   ((1 << 20) - 1) /* MAXSTRPOS: the terms' bytes */
+/* The tokens' text of one record, at most. */
+#define TSV_ARENA_MAX (64UL * 1024 * 1024)
+
+/*
+ * A token: its text in the arena; key, its first 8 bytes big-endian (NUL
+ * padded: tokens hold no NUL), orders most pairs without memcmp().
+ */
+struct tsv_tok {
+	uint64_t    key;
+	const char *p;
+	size_t	    off;
+	int	    len;
+	int	    pos;
+	char	    w;
+};
+
+struct pg_tsv {
+	struct store_tokenizer *z;
+	struct buf		arena; /* the tokens' text */
+	struct tsv_tok	       *t;
+	size_t			n, cap;
+	int			pos; /* the last token's position */
+	char			w;   /* the column's weight */
+	int			full;
+	struct buf		out;
+	struct pg_dc		dc;
+	struct buf		col[4];
+	/* A query word's tokens. */
+	size_t qn;
+};
+
+static int   tsv_cb(void *, int, const char *, int, int, int);
+static int   tsv_cmp(const void *, const void *);
+static char *reserve(struct buf *, size_t);
+static int   tsv_write(struct pg_tsv *, char **);
+static int   query_cb(void *, int, const char *, int, int, int);
+
+struct pg_tsv *
+pg_tsv_new(char **cause)
+{
+	static const char *argv[] = { "remove_diacritics", "2" };
+	struct pg_tsv	  *x;
+	int		   c;
+
+	x = xcalloc(1, sizeof(*x));
+	if ((x->z = store_tokenizer_open(argv, 2, cause)) == NULL) {
+		free(x);
+		return NULL;
+	}
+	buf_init(&x->arena, TSV_ARENA_MAX);
+	buf_init(&x->out, SIZE_MAX / 4);
+	pg_dc_init(&x->dc);
+	for (c = 0; c < 4; c++)
+		buf_init(&x->col[c], SIZE_MAX / 4);
+	return x;
+}
+
+void
+pg_tsv_free(struct pg_tsv *x)
+{
+	int c;
+
+	if (x == NULL)
+		return;
+	store_tokenizer_close(x->z);
+	buf_free(&x->arena);
+	buf_free(&x->out);
+	pg_dc_free(&x->dc);
+	for (c = 0; c < 4; c++)
+		buf_free(&x->col[c]);
+	free(x->t);
+	free(x);
+}
+
+/* A token of the document: every one takes a position, as in FTS5. */
+static int
+tsv_cb(void *ctx, int flags, const char *tok, int n, int start, int end)
+{
+	struct pg_tsv  *x = ctx;
+	struct tsv_tok *t;
+	int		i;
+
+	x->pos++;
+	if (n <= 0 || n > TSV_LEXEME_MAX || x->full)
+		return SQLITE_OK;
+	if (x->n == x->cap) {
+		x->cap = x->cap == 0 ? 256 : 2 * x->cap;
+		x->t = xreallocarray(x->t, x->cap, sizeof(*x->t));
+	}
+	t = &x->t[x->n];
+	t->off = x->arena.len;
+	if (reserve(&x->arena, x->arena.len + (size_t)n) == NULL) {
+		x->full = 1;
+		return SQLITE_OK;
+	}
+	memcpy(x->arena.data + x->arena.len, tok, (size_t)n);
+	x->arena.len += (size_t)n;
+	t->len = n;
+	t->key = 0;
+	for (i = 0; i < 8; i++)
+		t->key = t->key << 8 | (i < n ? (unsigned char)tok[i] : 0);
+	t->pos = x->pos > TSV_POS_MAX ? TSV_POS_MAX : x->pos;
+	t->w = x->w;
+	x->n++;
+	return SQLITE_OK;
+}
+
+/* PostgreSQL's order of terms (bytes, then length), then positions. */
+static int
+tsv_cmp(const void *a, const void *b)
+{
+	const struct tsv_tok *x = a, *y = b;
+	int		      c;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	if (x->len > 8 && y->len > 8) {
+		c = memcmp(x->p + 8, y->p + 8,
+		    (size_t)(x->len < y->len ? x->len : y->len) - 8);
+		if (c != 0)
+			return c;
+	}
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	if (x->pos != y->pos)
+		return x->pos < y->pos ? -1 : 1;
+	/* Two at one position (16383): the higher weight, A, stays. */
+	return (x->w > y->w) - (x->w < y->w);
+}
+
+void
+pg_tsv_quote(struct buf *b, const char *s, size_t n)
+{
+	size_t i;
+
+	buf_addch(b, '\'');
+	for (i = 0; i < n; i++)
+		if (s[i] == '\'' || s[i] == '\\')
+			break;
+	buf_add(b, s, i);
+	for (; i < n; i++) {
+		if (s[i] == '\'' || s[i] == '\\')
+			buf_addch(b, '\\');
+		buf_addch(b, s[i]);
+	}
+	buf_addch(b, '\'');
+}
+
+/*
+ * Room for n bytes and a NUL in b, written directly (the per-byte calls
+ * of buf_add() were a sixth of the work here); b's own limit is kept.
+ */
+static char *
+reserve(struct buf *b, size_t n)
+{
+	size_t cap;
+
+	if (n > b->max || n > SIZE_MAX / 2 - 1)
+		return NULL;
+	if (b->cap < n + 1) {
+		cap = b->cap < 64 ? 64 : b->cap;
+		while (cap < n + 1)
+			cap *= 2;
+		b->data = xreallocarray(b->data, cap, 1);
+		b->cap = cap;
+	}
+	return b->data;
+}
+
+/* The tokens gathered, as tsvector text in x->out. */
+static int
+tsv_write(struct pg_tsv *x, char **cause)
+{
+	const struct tsv_tok *t, *prev = NULL;
+	size_t		      i, k, text = 0, need = 0;
+	int		      npos = 0, lastpos = 0, skip = 0, p;
+	char		     *o;
+
+	for (i = 0; i < x->n; i++) {
+		x->t[i].p = x->arena.data + x->t[i].off;
+		/* ' 'term': (each byte escaped at worst) and ",16383A". */
+		need += 2 * (size_t)x->t[i].len + 4 + 7;
+	}
+	if (x->n > 1)
+		qsort(x->t, x->n, sizeof(*x->t), tsv_cmp);
+	buf_reset(&x->out);
+	if ((o = reserve(&x->out, need)) == NULL) {
+		set_cause(cause, "store: search index: tsvector too long");
+		return -1;
+	}
+	for (i = 0; i < x->n; i++) {
+		t = &x->t[i];
+		if (prev == NULL || prev->len != t->len ||
+		    memcmp(prev->p, t->p, (size_t)t->len) != 0) {
+			prev = t;
+			skip = text + (size_t)t->len > TSV_TEXT_MAX;
+			if (skip)
+				continue;
+			text += (size_t)t->len;
+			if (o != x->out.data)
+				*o++ = ' ';
+			*o++ = '\'';
+			for (k = 0; k < (size_t)t->len; k++) {
+				if (t->p[k] == '\'' || t->p[k] == '\\')
+					*o++ = '\\';
+				*o++ = t->p[k];
+			}
+			*o++ = '\'';
+			*o++ = ':';
+			npos = 0;
+		} else if (skip || t->pos == lastpos || npos >= TSV_NPOS_MAX)
+			continue;
+		if (npos++ > 0)
+			*o++ = ',';
+		/* The position (1-16383) in decimal, then the weight. */
+		for (p = 10000; p > t->pos; p /= 10)
+			;
+		for (; p > 0; p /= 10)
+			*o++ = (char)('0' + t->pos / p % 10);
+		*o++ = t->w;
+		lastpos = t->pos;
+	}
+	*o = '\0';
+	x->out.len = (size_t)(o - x->out.data);
+	return 0;
+}
+
+int
+pg_tsv_doc(struct pg_tsv *x, const char *const col[4], const size_t len[4],
+    const struct buf **out, char **cause)
+{
+	int c, rc;
+
+	buf_reset(&x->arena);
+	x->n = 0;
+	x->pos = 0;
+	x->full = 0;
+	for (c = 0; c < 4; c++) {
+		if (col[c] == NULL || len[c] == 0)
+			continue;
+		if (len[c] > INT_MAX) {
+			set_cause(cause, "store: search index: text too long");
+			return -1;
+		}
+		/* A gap: no phrase from one column into the next. */
+		if (x->pos > 0)
+			x->pos++;
+		x->w = (char)('A' + c);
+		if ((rc = store_tokenizer_run(
+			 x->z, col[c], (int)len[c], x, tsv_cb)) != SQLITE_OK) {
+			set_cause(cause, "store: search index: %s",
+			    sqlite3_errstr(rc));
+			return -1;
+		}
+	}
+	if (tsv_write(x, cause) == -1)
+		return -1;
+	*out = &x->out;
+	return 0;
+}
+
+int
+pg_tsv_dc(struct pg_tsv *x, const char *dc, size_t n, const struct buf **out,
+    char **cause)
+{
+	const char *col[4];
+	size_t	    len[4], i;
+	int	    c;
+
+	if (pg_dc_parse(&x->dc, dc, n) == -1) {
+		set_cause(cause, "store: search index: content.dc unreadable");
+		return -1;
+	}
+	for (c = 0; c < 4; c++)
+		buf_reset(&x->col[c]);
+	for (i = 0; i < x->dc.n; i++) {
+		if (x->dc.noff[i] != SIZE_MAX || (unsigned)x->dc.code[i] > 3)
+			continue;
+		c = x->dc.code[i];
+		if ((x->col[c].len > 0 && buf_addch(&x->col[c], '\n') == -1) ||
+		    buf_add(&x->col[c], x->dc.vals.data + x->dc.off[i],
+			x->dc.len[i]) == -1) {
+			set_cause(cause, "store: search index: too long");
+			return -1;
+		}
+	}
+	for (c = 0; c < 4; c++) {
+		col[c] = x->col[c].data;
+		len[c] = x->col[c].len;
+	}
+	return pg_tsv_doc(x, col, len, out, cause);
+}
+
+/* A query word's token: appended to the phrase in x->out. */
+static int
+query_cb(void *ctx, int flags, const char *tok, int n, int start, int end)
+{
+	struct pg_tsv *x = ctx;
+
+	if (n <= 0)
+		return SQLITE_OK;
+	if (x->qn++ > 0)
+		buf_addch(&x->out, '\0');
+	buf_add(&x->out, tok, (size_t)n);
+	return SQLITE_OK;
+}
+
+int
+pg_tsv_query_word(struct pg_tsv *x, struct buf *b, const char *w, size_t n,
+    char weight, int star)
+{
+	const char *p, *end;
+	size_t	    k, i;
+
+	if (n > INT_MAX)
+		return -1;
+	buf_reset(&x->out);
+	x->qn = 0;
+	if (store_tokenizer_run(x->z, w, (int)n, x, query_cb) != SQLITE_OK)
+		return -1;
+	if (x->qn == 0)
+		return 0;
+	if (x->qn > 1)
+		buf_addch(b, '(');
+	p = x->out.data;
+	end = p + x->out.len;
+	for (i = 0; i < x->qn; i++) {
+		k = strnlen(p, (size_t)(end - p));
+		if (i > 0)
+			buf_addstr(b, " <-> ");
+		pg_tsv_quote(b, p, k);
+		if ((star && i == x->qn - 1) || weight) {
+			buf_addch(b, ':');
+			if (star && i == x->qn - 1)
+				buf_addch(b, '*');
+			if (weight)
+				buf_addch(b, weight);
+		}
+		p += k + 1;
+	}
+	if (x->qn > 1)
+		buf_addch(b, ')');
+	return (int)x->qn;
+}
+
+struct pg_tsv *
+pg_tsv_get(struct store_pg *s, char **cause)
+{
+	if (s->tsv == NULL)
+		s->tsv = pg_tsv_new(cause);
+	return s->tsv;
+}
