@@ -222,9 +222,35 @@ drop_lock(struct store_pg *s, int64_t id, char **cause)
 	return 0;
 }
 
+static int source_drop(
+    void *, const char *, int, struct store_drop_stats *, char **);
+
+/*
+ * A drop beside a live harvest can deadlock with its page transaction
+ * (the page holds its run row and waits for the source row the drop has
+ * locked; the drop's delete of the source waits for the run row):
+ * PostgreSQL aborts one of the two, and a drop it aborted is tried again,
+ * three times at most.
+ */
 int
 store_pg_source_drop(void *be, const char *name, int force,
     struct store_drop_stats *ds, char **cause)
+{
+	int rc, i;
+
+	for (i = 0;; i++) {
+		rc = source_drop(be, name, force, ds, cause);
+		if (rc != -1 || i == 2 || cause == NULL || *cause == NULL ||
+		    strstr(*cause, "deadlock detected") == NULL)
+			return rc;
+		free(*cause);
+		*cause = NULL;
+	}
+}
+
+static int
+source_drop(void *be, const char *name, int force, struct store_drop_stats *ds,
+    char **cause)
 {
 	struct store_pg	       *s = be;
 	struct store_drop_stats z;
