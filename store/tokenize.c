@@ -33,6 +33,7 @@ enum cp_class {
 	CP_SEPARATOR, /* ends a token, skipped between tokens */
 	CP_TOKEN,     /* starts or continues a token */
 	CP_DIACRITIC  /* continues a token, never starts one */
+	/* (tok_tokenize() takes >= CP_TOKEN for "continues a token") */
 };
 
 /* A code point's class and its folded form in UTF-8 (0-4 bytes). */
@@ -51,12 +52,21 @@ struct tok_module {
 	void	      *real_ctx;
 };
 
+/* An ASCII character's byte in ascii[]: what it folds to, or one of these. */
+#define ASCII_SEPARATOR 0x00
+#define ASCII_OTHER	0x80 /* anything else: look at table[] */
+
 struct tok {
 	struct tok_module *mod;
 	Fts5Tokenizer	  *real;  /* unicode61 with the same arguments */
 	struct cp	  *table; /* CP_TABLE entries */
-	char		  *out;	  /* the token being folded */
-	size_t		   outsz;
+	/*
+	 * The ASCII part of table[] as one byte each: a token character that
+	 * folds to one ASCII byte is that byte (nearly all of them are).
+	 */
+	uint8_t ascii[0x80];
+	char   *out; /* the token being folded */
+	size_t	outsz;
 };
 
 /* What a probe of the real tokenizer saw. */
@@ -84,6 +94,7 @@ tok_create(void *ctx, const char **argv, int argc, Fts5Tokenizer **ret)
 {
 	struct tok_module *mod = ctx;
 	struct tok	  *t;
+	const struct cp	  *e;
 	uint32_t	   c;
 	int		   rc;
 
@@ -105,6 +116,14 @@ tok_create(void *ctx, const char **argv, int argc, Fts5Tokenizer **ret)
 			*ret = NULL;
 			return rc;
 		}
+		e = &t->table[c];
+		if (e->cls == CP_SEPARATOR)
+			t->ascii[c] = ASCII_SEPARATOR;
+		else if (e->cls == CP_TOKEN && e->len == 1 &&
+		    (uint8_t)e->fold[0] != 0 && (uint8_t)e->fold[0] < 0x80)
+			t->ascii[c] = (uint8_t)e->fold[0];
+		else
+			t->ascii[c] = ASCII_OTHER;
 	}
 	*ret = (Fts5Tokenizer *)t;
 	return SQLITE_OK;
@@ -289,11 +308,20 @@ lookup(struct tok *t, uint32_t c, struct cp *tmp, const struct cp **ret)
 
 /*
  * The entry of the non-ASCII character at s into e, s past it: the common
- * case (a code point already in the table) inline.
+ * cases inline.  Two bytes, well formed and not overlong (a lead byte of
+ * 0xc2-0xdf, one continuation byte, no other after it), as Cyrillic and
+ * Latin with diacritics are, is decode()'s first case without its steps.
  */
 #define NEXT_CP(t, s, end, tmp, e, rc) \
 	do { \
-		uint32_t c_ = decode(&(s), (end)); \
+		uint32_t c_; \
+		if ((end) - (s) >= 2 && (s)[0] >= 0xc2 && (s)[0] < 0xe0 && \
+		    ((s)[1] & 0xc0) == 0x80 && \
+		    ((end) - (s) == 2 || ((s)[2] & 0xc0) != 0x80)) { \
+			c_ = ((uint32_t)(s)[0] & 0x1f) << 6 | ((s)[1] & 0x3f); \
+			(s) += 2; \
+		} else \
+			c_ = decode(&(s), (end)); \
 		if (c_ < CP_TABLE && (t)->table[c_].cls != CP_UNKNOWN) \
 			(e) = &(t)->table[c_]; \
 		else if (((rc) = lookup((t), c_, (tmp), &(e))) != SQLITE_OK) \
@@ -303,7 +331,8 @@ lookup(struct tok *t, uint32_t c, struct cp *tmp, const struct cp **ret)
 /*
  * unicode61's loop: skip what cannot start a token, then take characters
  * while they can continue it, folding each; offsets are bytes of the text.
- * ASCII characters were all asked about in tok_create().
+ * ASCII characters were all asked about in tok_create(); those ascii[]
+ * folds to one byte go a byte at a time.
  */
 static int
 tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text, int len,
@@ -311,11 +340,13 @@ tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text, int len,
 {
 	struct tok	    *t = (struct tok *)p;
 	const struct cp	    *tab = t->table, *e;
+	const uint8_t	    *ascii = t->ascii;
 	const unsigned char *base = (const unsigned char *)text;
 	const unsigned char *s = base, *end = base + len, *at;
 	struct cp	     tmp;
 	char		    *out;
 	size_t		     n;
+	uint8_t		     f;
 	int		     rc, start;
 
 	/*
@@ -333,6 +364,9 @@ tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text, int len,
 	for (;;) {
 		/* Separators. */
 		for (;;) {
+			while (s < end && *s < 0x80 &&
+			    ascii[*s] == ASCII_SEPARATOR)
+				s++;
 			if (s >= end)
 				return SQLITE_OK;
 			start = s - base;
@@ -348,11 +382,39 @@ tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text, int len,
 		for (;;) {
 			memcpy(out + n, e->fold, sizeof(e->fold));
 			n += e->len;
-			if (s >= end)
-				break;
-			if (*s < 0x80) {
-				if (tab[*s].cls == CP_SEPARATOR)
+			/*
+			 * What most text is made of, in place: ASCII that
+			 * folds to a byte, and known two-byte letters (well
+			 * formed, not overlong, not before a continuation
+			 * byte: decode()'s first case).  Anything else takes
+			 * the step below.
+			 */
+			for (;;) {
+				if (s >= end)
+					goto token;
+				if (*s < 0x80) {
+					if ((f = ascii[*s]) == ASCII_SEPARATOR)
+						goto token;
+					if (f == ASCII_OTHER)
+						break;
+					out[n++] = (char)f;
+					s++;
+					continue;
+				}
+				if (end - s < 3 ||
+				    (unsigned)(*s - 0xc2) >= 0x1e ||
+				    (s[1] & 0xc0) != 0x80 ||
+				    (s[2] & 0xc0) == 0x80)
 					break;
+				e = &tab[((uint32_t)s[0] & 0x1f) << 6 |
+				    (s[1] & 0x3f)];
+				if (e->cls < CP_TOKEN)
+					break;
+				memcpy(out + n, e->fold, sizeof(e->fold));
+				n += e->len;
+				s += 2;
+			}
+			if (*s < 0x80) {
 				e = &tab[*s++];
 				continue;
 			}
@@ -363,6 +425,7 @@ tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text, int len,
 				break;
 			}
 		}
+token:
 		if ((rc = cb(ctx, 0, out, (int)n, start, s - base)) !=
 		    SQLITE_OK)
 			return rc == SQLITE_DONE ? SQLITE_OK : rc;

@@ -2812,6 +2812,26 @@ tokenize_rand(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
+/* One character (or byte) of text for test_fts_tokenizer_same. */
+static void
+tokenize_mixed(struct buf *b, uint64_t *rng)
+{
+	static const uint32_t from[] = { 0x20, 0x41, 0x61, 0x30, 0xc0, 0x400,
+		0x300, 0x4e00, 0x2010 };
+	static const uint32_t span[] = { 16, 26, 26, 10, 64, 256, 112, 64, 32 };
+	uint64_t	      r = tokenize_rand(rng);
+	size_t		      k = (size_t)(r % 16);
+
+	r >>= 8;
+	if (k == 15) { /* a stray byte: a lead or a continuation */
+		buf_addch(b, (char)(0x80 + r % 0x80));
+		return;
+	}
+	if (k >= nitems(from))
+		k = k % 3; /* more spaces and letters */
+	tokenize_utf8(b, from[k] + (uint32_t)(r % span[k]));
+}
+
 /* Tokens as "start end text" lines, to compare two tokenizers' output. */
 static int
 tokens_cb(void *ctx, int flags, const char *tok, int len, int start, int end)
@@ -2887,7 +2907,7 @@ test_fts_tokenizer_same(void **state)
 			    SQLITE_OK);
 		}
 		assert_ptr_not_equal(tk[0].xTokenize, tk[1].xTokenize);
-		for (k = 0; k < 0x110000 / 256 + 64; k++) {
+		for (k = 0; k < 0x110000 / 256 + 128; k++) {
 			buf_reset(&text);
 			if (k < 0x110000 / 256) {
 				/* 256 code points, each alone, in a word. */
@@ -2903,13 +2923,21 @@ test_fts_tokenizer_same(void **state)
 					tokenize_utf8(&text, c);
 					buf_addstr(&text, "Z ");
 				}
-			} else {
+			} else if (k < 0x110000 / 256 + 64) {
 				/* Random bytes. */
 				n = 1 + (size_t)(tokenize_rand(&rng) % 4000);
 				for (i = 0; i < n; i++)
 					buf_addch(&text,
 					    (char)(1 +
 						tokenize_rand(&rng) % 255));
+			} else {
+				/*
+				 * Words: ASCII, Latin-1, Cyrillic, combining
+				 * marks, CJK, now and then a stray byte.
+				 */
+				n = 1 + (size_t)(tokenize_rand(&rng) % 300);
+				for (i = 0; i < n; i++)
+					tokenize_mixed(&text, &rng);
 			}
 			for (j = 0; j < 2; j++) {
 				buf_reset(&out[j]);
