@@ -27,6 +27,7 @@ enum pg_query {
 	PQ_SOURCE_ADD,
 	PQ_SOURCE_URL,
 	PQ_SOURCE_IDENTIFY,
+	PQ_SOURCE_SHARE,
 	PQ_RUN_INTERRUPTED,
 	PQ_RUN_BEGIN,
 	PQ_RUN_END,
@@ -72,6 +73,7 @@ enum pg_query {
 	PQ_RENAME,
 	PQ_RESET_LISTS,
 	PQ_RESET_SWEPT,
+	PQ_DROP_LOCK,
 	PQ_DROP_UNCONSUMED,
 	PQ_DROP_COUNTS,
 	PQ_DROP_CHANGES,
@@ -148,6 +150,8 @@ struct store_pg {
 	int	rdonly;
 	/* A page transaction is open (the connection in pipeline mode). */
 	int intxn;
+	/* The source whose row it locked last (pg_write.c's page_source()). */
+	int64_t shared;
 	/* Statements sent since the last sync, their results unread. */
 	int nsent;
 	/* The first failure since the transaction began. */

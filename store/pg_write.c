@@ -57,6 +57,7 @@
 #define PG_UPD_COLS 6
 
 static int	   need_transaction(struct store_pg *, const char *, char **);
+static int	   page_source(struct store_pg *, int64_t, char **);
 static int	   is_stale(const char *, const char *);
 static int	   change_add(struct store_pg *, int64_t, int64_t,
 	    const struct store_record *, enum store_change, const char *, char **);
@@ -83,6 +84,31 @@ need_transaction(struct store_pg *s, const char *what, char **cause)
 	return 0;
 }
 
+/*
+ * Before the transaction's first statement on a source's rows (records,
+ * content, sets, lists, rejects, changes): lock the source's row FOR KEY
+ * SHARE, as the foreign keys of its list, reject and change rows would
+ * later anyway.  A drop locks it FOR UPDATE before anything else
+ * (pg_admin.c): either it waits for this transaction to end, or this one
+ * waits here for the drop, holding no row of the source.  Queued, not
+ * awaited; a source dropped meanwhile is no row here, and the page's
+ * list or change rows then fail on their foreign key, as before.
+ */
+static int
+page_source(struct store_pg *s, int64_t source, char **cause)
+{
+	struct pg_params q;
+
+	if (source == s->shared)
+		return 0;
+	pgp_init(&q);
+	pgp_int(&q, source);
+	if (pg_send(s, PQ_SOURCE_SHARE, &q, cause) == -1)
+		return -1;
+	s->shared = source;
+	return 0;
+}
+
 /* Leave pipeline mode; what the transaction held is gone. */
 static void
 transaction_end(struct store_pg *s)
@@ -95,6 +121,7 @@ transaction_end(struct store_pg *s)
 		log_err("event=store_pipeline_error path=%s error=%s",
 		    log_q(s->safe), log_q(PQerrorMessage(s->conn)));
 	s->intxn = 0;
+	s->shared = 0;
 	s->nsent = 0;
 	free(s->failed);
 	s->failed = NULL;
@@ -715,7 +742,8 @@ store_pg_put_prefetch(void *be, int64_t source, const char *prefix,
 	size_t		 i, k;
 	int		 err = 0, row;
 
-	if (need_transaction(s, "prefetch", cause) == -1)
+	if (need_transaction(s, "prefetch", cause) == -1 ||
+	    page_source(s, source, cause) == -1)
 		return -1;
 	pf_clear(s);
 	if (n == 0 || prefix == NULL)
@@ -794,7 +822,8 @@ store_pg_put(void *be, int64_t source, int64_t run,
 
 	if (changep != NULL)
 		*changep = STORE_UNCHANGED;
-	if (need_transaction(s, "put", cause) == -1)
+	if (need_transaction(s, "put", cause) == -1 ||
+	    page_source(s, source, cause) == -1)
 		return -1;
 	if (r->prefix == NULL) {
 		set_cause(cause, "store: put: record without prefix");
@@ -1048,7 +1077,8 @@ store_pg_list_checkpoint(void *be, int64_t source, const char *prefix,
 	struct store_pg *s = be;
 	struct pg_params q;
 
-	if (need_transaction(s, "checkpoint list", cause) == -1)
+	if (need_transaction(s, "checkpoint list", cause) == -1 ||
+	    page_source(s, source, cause) == -1)
 		return -1;
 	pgp_init(&q);
 	pgp_int(&q, source);
@@ -1070,7 +1100,8 @@ store_pg_list_complete(void *be, int64_t source, const char *prefix,
 	struct store_pg *s = be;
 	struct pg_params q;
 
-	if (need_transaction(s, "complete list", cause) == -1)
+	if (need_transaction(s, "complete list", cause) == -1 ||
+	    page_source(s, source, cause) == -1)
 		return -1;
 	pgp_init(&q);
 	pgp_int(&q, source);
@@ -1091,7 +1122,8 @@ store_pg_reject(void *be, int64_t source, int64_t run, const char *prefix,
 	struct store_pg *s = be;
 	struct pg_params q;
 
-	if (need_transaction(s, "reject", cause) == -1)
+	if (need_transaction(s, "reject", cause) == -1 ||
+	    page_source(s, source, cause) == -1)
 		return -1;
 	pgp_init(&q);
 	pgp_int(&q, source);
@@ -1115,7 +1147,8 @@ store_pg_sweep_mark(void *be, int64_t source, const char *prefix,
 	struct store_pg *s = be;
 	struct pg_params q;
 
-	if (need_transaction(s, "sweep", cause) == -1)
+	if (need_transaction(s, "sweep", cause) == -1 ||
+	    page_source(s, source, cause) == -1)
 		return -1;
 	pgp_init(&q);
 	pgp_int(&q, run);
@@ -1154,7 +1187,8 @@ store_pg_sweep_finish(void *be, int64_t source, const char *prefix, int64_t run,
 	int		    i, n;
 
 	*vanished = 0;
-	if (need_transaction(s, "sweep", cause) == -1)
+	if (need_transaction(s, "sweep", cause) == -1 ||
+	    page_source(s, source, cause) == -1)
 		return -1;
 	pgp_init(&q);
 	pgp_int(&q, source);
