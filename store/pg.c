@@ -1229,8 +1229,9 @@ store_pg_open(const char *uri, int flags, char **cause)
 		PQclear(r);
 	}
 	/*
-	 * The page writer's connection: what a killed writer left owed to
-	 * the search index is indexed now (a failure leaves it owed).
+	 * The page writer's connection: what fts_pending owes the search
+	 * index (an older version's leftovers, migration 4's rebuild) is
+	 * indexed now (a failure leaves it owed).
 	 */
 	if ((flags & STORE_TRAIL) && !s->rdonly) {
 		s->trail = 1;
@@ -1258,7 +1259,6 @@ store_pg_close(void *be)
 	 * An open page transaction is lost, as in a crash; after the last,
 	 * the search index catches up.
 	 */
-	pg_trail_close(s);
 	if (s->conn != NULL && s->trail && !s->intxn &&
 	    PQstatus(s->conn) == CONNECTION_OK &&
 	    pg_fts_drain(s, &cause) == -1) {

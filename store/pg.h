@@ -144,7 +144,7 @@ struct pg_bulk {
 
 struct store_pg {
 	PGconn *conn;
-	char   *uri;  /* as given: store_path() (for a second connection) */
+	char   *uri;  /* as given: store_path() */
 	char   *safe; /* without any password: for messages */
 	int	version;
 	int	rdonly;
@@ -186,16 +186,10 @@ struct store_pg {
 	struct pg_bulk add;
 	struct pg_bulk upd;
 	/*
-	 * The full-text index (pg_write.c): the transaction owes it records;
-	 * this connection lets it trail (STORE_TRAIL), indexing on a second
-	 * connection (tconn, a statement in flight when tbusy; tfailed: it
-	 * could not connect, so index here).
+	 * The page writer's connection (STORE_TRAIL): what fts_pending owes
+	 * the full-text index is indexed at its open and close (pg.c).
 	 */
-	int	      owed;
 	int	      trail;
-	PGconn	     *tconn;
-	int	      tbusy;
-	int	      tfailed;
 	struct pg_pf *pf;
 	size_t	      pf_n;
 	int64_t	      pf_source;
@@ -288,11 +282,9 @@ void store_pg_write_free(struct store_pg *);
 int pg_bulk_flush(struct store_pg *, char **);
 /*
  * Outside a page transaction: index every record the full-text index owes
- * (at a trailing connection's open and close); -1 with *cause.
+ * (at the page writer's connection's open and close); -1 with *cause.
  */
 int pg_fts_drain(struct store_pg *, char **);
-/* The second connection's last statement awaited, the connection closed. */
-void pg_trail_close(struct store_pg *);
 /* s's tsvector maker, made the first time; NULL with *cause. */
 struct pg_tsv *pg_tsv_get(struct store_pg *, char **);
 
