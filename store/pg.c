@@ -586,7 +586,10 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	[PQ_RESET_SWEPT] = { "reset sweeps",
 	    "UPDATE record SET swept = NULL"
 	    " WHERE source_id = $1 AND swept IS NOT NULL" },
-	/* A drop's first lock: it waits for the source's pages to commit. */
+	/*
+	 * A drop's or reset's first lock: it waits for the source's pages
+	 * to commit (pg_admin.c).
+	 */
 	[PQ_DROP_LOCK] = { "lock source",
 	    "SELECT id FROM source WHERE id = $1 FOR UPDATE" },
 	/* A consumer behind a change of the source. */

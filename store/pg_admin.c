@@ -162,7 +162,13 @@ store_pg_source_move(void *be, const char *name, const char *url, char **cause)
 	return a_commit(s, 0, cause);
 }
 
-/* The lists' rows go whole: the next harvest is a first one. */
+/*
+ * The lists' rows go whole: the next harvest is a first one.  The
+ * source's row locked first, as by a drop (see below): the reset waits
+ * for a page of the source to commit.  Without it, the reset deleted a
+ * list's row and then waited for a record's row (its sweep mark) that a
+ * page held while it waited for that list's row: "deadlock detected".
+ */
 int
 store_pg_source_reset(
     void *be, const char *name, long long *lists, char **cause)
@@ -174,7 +180,9 @@ store_pg_source_reset(
 
 	if ((rc = a_begin(s, name, &id, cause)) != 0)
 		return rc;
-	rc = a_exec_id(s, PQ_RESET_LISTS, id, &n, cause);
+	rc = a_exec_id(s, PQ_DROP_LOCK, id, NULL, cause);
+	if (rc == 0)
+		rc = a_exec_id(s, PQ_RESET_LISTS, id, &n, cause);
 	if (rc == 0)
 		rc = a_exec_id(s, PQ_RESET_SWEPT, id, NULL, cause);
 	if (lists != NULL)
