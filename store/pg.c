@@ -308,6 +308,13 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	    "UPDATE source SET granularity = $2, earliest_datestamp = $3,"
 	    " deleted_record = $4, repository_name = $5, identified_at = $6"
 	    " WHERE id = $1" },
+	/*
+	 * A page transaction's first statement on a source's rows: the
+	 * source's row as its rows' foreign keys lock it, taken before any
+	 * of them (see pg_admin.c's drop).
+	 */
+	[PQ_SOURCE_SHARE] = { "lock source",
+	    "SELECT 1 FROM source WHERE id = $1 FOR KEY SHARE" },
 	[PQ_RUN_INTERRUPTED] = { "mark interrupted runs",
 	    "UPDATE run SET status = 'failed', error = 'interrupted',"
 	    " ended = $2 WHERE source_id = $1 AND status = 'running'" },
@@ -579,6 +586,12 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	[PQ_RESET_SWEPT] = { "reset sweeps",
 	    "UPDATE record SET swept = NULL"
 	    " WHERE source_id = $1 AND swept IS NOT NULL" },
+	/*
+	 * A drop's or reset's first lock: it waits for the source's pages
+	 * to commit (pg_admin.c).
+	 */
+	[PQ_DROP_LOCK] = { "lock source",
+	    "SELECT id FROM source WHERE id = $1 FOR UPDATE" },
 	/* A consumer behind a change of the source. */
 	[PQ_DROP_UNCONSUMED] = { "outbox consumers",
 	    "SELECT o.name, o.seq, (SELECT min(c.seq) FROM change c"
@@ -1219,8 +1232,9 @@ store_pg_open(const char *uri, int flags, char **cause)
 		PQclear(r);
 	}
 	/*
-	 * The page writer's connection: what a killed writer left owed to
-	 * the search index is indexed now (a failure leaves it owed).
+	 * The page writer's connection: what fts_pending owes the search
+	 * index (an older version's leftovers, migration 4's rebuild) is
+	 * indexed now (a failure leaves it owed).
 	 */
 	if ((flags & STORE_TRAIL) && !s->rdonly) {
 		s->trail = 1;
@@ -1248,7 +1262,6 @@ store_pg_close(void *be)
 	 * An open page transaction is lost, as in a crash; after the last,
 	 * the search index catches up.
 	 */
-	pg_trail_close(s);
 	if (s->conn != NULL && s->trail && !s->intxn &&
 	    PQstatus(s->conn) == CONNECTION_OK &&
 	    pg_fts_drain(s, &cause) == -1) {

@@ -27,6 +27,7 @@ enum pg_query {
 	PQ_SOURCE_ADD,
 	PQ_SOURCE_URL,
 	PQ_SOURCE_IDENTIFY,
+	PQ_SOURCE_SHARE,
 	PQ_RUN_INTERRUPTED,
 	PQ_RUN_BEGIN,
 	PQ_RUN_END,
@@ -72,6 +73,7 @@ enum pg_query {
 	PQ_RENAME,
 	PQ_RESET_LISTS,
 	PQ_RESET_SWEPT,
+	PQ_DROP_LOCK,
 	PQ_DROP_UNCONSUMED,
 	PQ_DROP_COUNTS,
 	PQ_DROP_CHANGES,
@@ -142,12 +144,14 @@ struct pg_bulk {
 
 struct store_pg {
 	PGconn *conn;
-	char   *uri;  /* as given: store_path() (for a second connection) */
+	char   *uri;  /* as given: store_path() */
 	char   *safe; /* without any password: for messages */
 	int	version;
 	int	rdonly;
 	/* A page transaction is open (the connection in pipeline mode). */
 	int intxn;
+	/* The source whose row it locked last (pg_write.c's page_source()). */
+	int64_t shared;
 	/* Statements sent since the last sync, their results unread. */
 	int nsent;
 	/* The first failure since the transaction began. */
@@ -182,16 +186,10 @@ struct store_pg {
 	struct pg_bulk add;
 	struct pg_bulk upd;
 	/*
-	 * The full-text index (pg_write.c): the transaction owes it records;
-	 * this connection lets it trail (STORE_TRAIL), indexing on a second
-	 * connection (tconn, a statement in flight when tbusy; tfailed: it
-	 * could not connect, so index here).
+	 * The page writer's connection (STORE_TRAIL): what fts_pending owes
+	 * the full-text index is indexed at its open and close (pg.c).
 	 */
-	int	      owed;
 	int	      trail;
-	PGconn	     *tconn;
-	int	      tbusy;
-	int	      tfailed;
 	struct pg_pf *pf;
 	size_t	      pf_n;
 	int64_t	      pf_source;
@@ -284,11 +282,9 @@ void store_pg_write_free(struct store_pg *);
 int pg_bulk_flush(struct store_pg *, char **);
 /*
  * Outside a page transaction: index every record the full-text index owes
- * (at a trailing connection's open and close); -1 with *cause.
+ * (at the page writer's connection's open and close); -1 with *cause.
  */
 int pg_fts_drain(struct store_pg *, char **);
-/* The second connection's last statement awaited, the connection closed. */
-void pg_trail_close(struct store_pg *);
 /* s's tsvector maker, made the first time; NULL with *cause. */
 struct pg_tsv *pg_tsv_get(struct store_pg *, char **);
 

@@ -18,7 +18,6 @@ static int a_begin(struct store_pg *, const char *, int64_t *, char **);
 static int a_commit(struct store_pg *, int, char **);
 static int a_exec_id(
     struct store_pg *, enum pg_query, int64_t, long long *, char **);
-static int drop_lock(struct store_pg *, int64_t, char **);
 
 /* Run q with $1 = id; *n: the rows it changed (when not NULL). */
 static int
@@ -163,7 +162,13 @@ store_pg_source_move(void *be, const char *name, const char *url, char **cause)
 	return a_commit(s, 0, cause);
 }
 
-/* The lists' rows go whole: the next harvest is a first one. */
+/*
+ * The lists' rows go whole: the next harvest is a first one.  The
+ * source's row locked first, as by a drop (see below): the reset waits
+ * for a page of the source to commit.  Without it, the reset deleted a
+ * list's row and then waited for a record's row (its sweep mark) that a
+ * page held while it waited for that list's row: "deadlock detected".
+ */
 int
 store_pg_source_reset(
     void *be, const char *name, long long *lists, char **cause)
@@ -175,7 +180,9 @@ store_pg_source_reset(
 
 	if ((rc = a_begin(s, name, &id, cause)) != 0)
 		return rc;
-	rc = a_exec_id(s, PQ_RESET_LISTS, id, &n, cause);
+	rc = a_exec_id(s, PQ_DROP_LOCK, id, NULL, cause);
+	if (rc == 0)
+		rc = a_exec_id(s, PQ_RESET_LISTS, id, &n, cause);
 	if (rc == 0)
 		rc = a_exec_id(s, PQ_RESET_SWEPT, id, NULL, cause);
 	if (lists != NULL)
@@ -186,71 +193,30 @@ store_pg_source_reset(
 /*
  * The source's change rows go too; change_seq.last is never lowered, so
  * their seqs are never given out again.
- */
-/*
- * Lock the source's row before anything of it goes.  A page being written
- * holds FOR KEY SHARE on it (its rows' foreign keys), so the drop waits
- * for that page to commit; a later page's rows wait for the drop and then
- * fail on the missing source, as on SQLite.  Without the lock, a page
- * that committed change rows between the drop's delete of the changes and
- * its delete of the source failed the drop on change_source_id_fkey (drop
- * --force beside a live harvest).  Run once in a while, from the command
- * line: not among the statements prepared at open.
- */
-static int
-drop_lock(struct store_pg *s, int64_t id, char **cause)
-{
-	PGresult   *r;
-	const char *v[1];
-	char	    idbuf[32];
-
-	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
-	v[0] = idbuf;
-	r = PQexecParams(s->conn,
-	    "SELECT id FROM source WHERE id = $1 FOR UPDATE", 1, NULL, v, NULL,
-	    NULL, 0);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		set_cause(cause, "store: lock source: %s",
-		    r != NULL ? PQresultErrorMessage(r) :
-				PQerrorMessage(s->conn));
-		if (cause != NULL && *cause != NULL)
-			(*cause)[strcspn(*cause, "\n")] = '\0';
-		PQclear(r);
-		return -1;
-	}
-	PQclear(r);
-	return 0;
-}
-
-static int source_drop(
-    void *, const char *, int, struct store_drop_stats *, char **);
-
-/*
- * A drop beside a live harvest can deadlock with its page transaction
- * (the page holds its run row and waits for the source row the drop has
- * locked; the drop's delete of the source waits for the run row):
- * PostgreSQL aborts one of the two, and a drop it aborted is tried again,
- * three times at most.
+ *
+ * Locks, in one order: the source's row first, then its rows.  A page
+ * transaction (pg_write.c) locks the source's row FOR KEY SHARE before
+ * its first statement on the source's records, content, sets, lists,
+ * rejects or change rows (page_source()); the drop locks it FOR UPDATE
+ * (PQ_DROP_LOCK) before anything else, and the two conflict.  So once the
+ * drop has its lock, no page that holds a row of the source is open (it
+ * would still hold the source's row), and a page that comes later waits
+ * at its first statement on the source, holding nothing of the source
+ * the drop will want: nothing waits in a circle.  Rows of other sources
+ * that page holds (a batch's pages are of several) are none of the
+ * drop's.  A page that waited then finds no source, and its list or
+ * change rows fail on their foreign key, as on SQLite.  (Without the
+ * drop's lock, a page that committed change rows between the drop's
+ * delete of the changes and of the source failed the drop on
+ * change_source_id_fkey.)
+ * Before, the page took the source's row only at its list or change rows
+ * (their foreign keys), after its record rows; the drop, holding the
+ * source's row, waited for a record's row of a page that waited for the
+ * source's: "deadlock detected" (test_drop_beside_page).
  */
 int
 store_pg_source_drop(void *be, const char *name, int force,
     struct store_drop_stats *ds, char **cause)
-{
-	int rc, i;
-
-	for (i = 0;; i++) {
-		rc = source_drop(be, name, force, ds, cause);
-		if (rc != -1 || i == 2 || cause == NULL || *cause == NULL ||
-		    strstr(*cause, "deadlock detected") == NULL)
-			return rc;
-		free(*cause);
-		*cause = NULL;
-	}
-}
-
-static int
-source_drop(void *be, const char *name, int force, struct store_drop_stats *ds,
-    char **cause)
 {
 	struct store_pg	       *s = be;
 	struct store_drop_stats z;
@@ -264,7 +230,7 @@ source_drop(void *be, const char *name, int force, struct store_drop_stats *ds,
 	memset(ds, 0, sizeof(*ds));
 	if ((rc = a_begin(s, name, &id, cause)) != 0)
 		return rc;
-	if (drop_lock(s, id, cause) == -1)
+	if (a_exec_id(s, PQ_DROP_LOCK, id, NULL, cause) == -1)
 		return a_commit(s, -1, cause);
 	pgp_init(&p);
 	pgp_int(&p, id);

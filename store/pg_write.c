@@ -40,13 +40,8 @@
  */
 #define PG_BULK_MAX	  1000
 #define PG_BULK_MAX_BYTES (8 * 1024 * 1024)
-/*
- * The records the full-text index owes, indexed by one statement at most
- * (PQ_FTS_TRAIL; a page writer's batch is some 400), and by a transaction
- * that does not trail.
- */
+/* The records the full-text index owes, indexed by one statement at most. */
 #define PG_TRAIL_MAX 5000
-#define PG_TRAIL_ALL 2147483647
 /* Records made again (migration 4) by one statement. */
 #define PG_REBUILD_MAX 1000
 /* A drain's statements at most: each indexes some or ends it. */
@@ -57,6 +52,7 @@
 #define PG_UPD_COLS 6
 
 static int	   need_transaction(struct store_pg *, const char *, char **);
+static int	   page_source(struct store_pg *, int64_t, char **);
 static int	   is_stale(const char *, const char *);
 static int	   change_add(struct store_pg *, int64_t, int64_t,
 	    const struct store_record *, enum store_change, const char *, char **);
@@ -67,7 +63,6 @@ static const char *record_xml(struct store_pg *, const struct store_record *,
     const struct store_prepared *, size_t *, char **);
 static void	   bulk_reset(struct pg_bulk *, int);
 static void	   bulk_torn(struct store_pg *);
-static void	   trail_kick(struct store_pg *);
 static const struct buf *record_tsv(
     struct store_pg *, const struct store_prepared *, char **);
 static int  pg_fts_rebuild(struct store_pg *, char **);
@@ -83,6 +78,31 @@ need_transaction(struct store_pg *s, const char *what, char **cause)
 	return 0;
 }
 
+/*
+ * Before the transaction's first statement on a source's rows (records,
+ * content, sets, lists, rejects, changes): lock the source's row FOR KEY
+ * SHARE, as the foreign keys of its list, reject and change rows would
+ * later anyway.  A drop locks it FOR UPDATE before anything else
+ * (pg_admin.c): either it waits for this transaction to end, or this one
+ * waits here for the drop, holding no row of the source.  Queued, not
+ * awaited; a source dropped meanwhile is no row here, and the page's
+ * list or change rows then fail on their foreign key, as before.
+ */
+static int
+page_source(struct store_pg *s, int64_t source, char **cause)
+{
+	struct pg_params q;
+
+	if (source == s->shared)
+		return 0;
+	pgp_init(&q);
+	pgp_int(&q, source);
+	if (pg_send(s, PQ_SOURCE_SHARE, &q, cause) == -1)
+		return -1;
+	s->shared = source;
+	return 0;
+}
+
 /* Leave pipeline mode; what the transaction held is gone. */
 static void
 transaction_end(struct store_pg *s)
@@ -95,6 +115,7 @@ transaction_end(struct store_pg *s)
 		log_err("event=store_pipeline_error path=%s error=%s",
 		    log_q(s->safe), log_q(PQerrorMessage(s->conn)));
 	s->intxn = 0;
+	s->shared = 0;
 	s->nsent = 0;
 	free(s->failed);
 	s->failed = NULL;
@@ -104,7 +125,6 @@ transaction_end(struct store_pg *s)
 	pf_clear(s);
 	bulk_reset(&s->add, PG_ADD_COLS);
 	bulk_reset(&s->upd, PG_UPD_COLS);
-	s->owed = 0;
 }
 
 int
@@ -128,122 +148,25 @@ int
 store_pg_commit(void *be, char **cause)
 {
 	struct store_pg *s = be;
-	struct pg_params q;
-	int		 owed;
 
 	if (need_transaction(s, "commit", cause) == -1)
 		return -1;
 	if (pg_bulk_flush(s, cause) == -1 || changes_flush(s, cause) == -1)
 		return -1;
-	/* Without a trail, what the transaction owes is indexed in it. */
-	if (s->owed && !s->trail) {
-		pgp_init(&q);
-		pgp_int(&q, PG_TRAIL_ALL);
-		if (pg_send(s, PQ_FTS_TRAIL, &q, cause) == -1)
-			return -1;
-	}
 	/* Listeners (pg_watch.c) hear of the changes once they commit. */
 	if ((s->notify && pg_send(s, PQ_NOTIFY, NULL, cause) == -1) ||
 	    pg_send(s, PQ_COMMIT, NULL, cause) == -1 || pg_sync(s, cause) == -1)
 		return -1;
-	owed = s->owed;
 	transaction_end(s);
-	if (owed && s->trail)
-		trail_kick(s);
 	return 0;
 }
 
 /*
- * The full-text index, trailing (see pg.h).  Since the tsvectors go in
- * with their records (pg.c), no write owes the index anything and
- * trail_kick() is not reached from a put; what fts_pending holds (an
- * older version's leftovers, migration 4's rebuild) is indexed by
- * pg_fts_drain() at a page writer's open and close.
+ * The full-text index.  The tsvectors go in with their records (pg.c):
+ * no write owes the index anything.  What fts_pending holds (an older
+ * version's leftovers, migration 4's rebuild) is indexed by
+ * pg_fts_drain() at a page writer's open and close (pg.c).
  */
-
-static void
-quiet(void *arg, const char *msg)
-{
-}
-
-/* A failure of the trailing index: logged (its records stay owed). */
-static void
-trail_log(struct store_pg *s, const char *msg)
-{
-	char *m = xstrdup(msg != NULL ? msg : "?");
-
-	m[strcspn(m, "\n")] = '\0';
-	log_warn("event=search_index_error path=%s error=%s", log_q(s->safe),
-	    log_q(m));
-	free(m);
-}
-
-/* The second connection's statement done; a failure leaves it owed. */
-static void
-trail_wait(struct store_pg *s)
-{
-	PGresult *r;
-
-	if (!s->tbusy)
-		return;
-	while ((r = PQgetResult(s->tconn)) != NULL) {
-		if (PQresultStatus(r) != PGRES_TUPLES_OK)
-			trail_log(s, PQresultErrorMessage(r));
-		PQclear(r);
-	}
-	s->tbusy = 0;
-}
-
-/*
- * After a commit that owed the index records: index them on the second
- * connection, while this one writes the next batch (the statement before
- * is awaited first, so the index trails by a batch at most).
- */
-static void
-trail_kick(struct store_pg *s)
-{
-	const char *v[1];
-	char	    lim[16], *cause = NULL;
-
-	if (s->tconn == NULL && !s->tfailed) {
-		s->tconn = PQconnectdb(s->uri);
-		if (PQstatus(s->tconn) != CONNECTION_OK) {
-			trail_log(s, PQerrorMessage(s->tconn));
-			PQfinish(s->tconn);
-			s->tconn = NULL;
-			s->tfailed = 1;
-		} else
-			PQsetNoticeProcessor(s->tconn, quiet, NULL);
-	}
-	if (s->tconn == NULL) {
-		if (pg_fts_drain(s, &cause) == -1) {
-			trail_log(s, cause);
-			free(cause);
-		}
-		return;
-	}
-	trail_wait(s);
-	snprintf(lim, sizeof(lim), "%d", PG_TRAIL_MAX);
-	v[0] = lim;
-	if (!PQsendQueryParams(s->tconn, store_pg_queries[PQ_FTS_TRAIL].sql, 1,
-		NULL, v, NULL, NULL, 0)) {
-		trail_log(s, PQerrorMessage(s->tconn));
-		PQfinish(s->tconn);
-		s->tconn = NULL;
-		return;
-	}
-	s->tbusy = 1;
-}
-
-void
-pg_trail_close(struct store_pg *s)
-{
-	if (s->tconn == NULL)
-		return;
-	trail_wait(s);
-	PQfinish(s->tconn);
-	s->tconn = NULL;
-}
 
 /*
  * Make the tsvectors owed without one (migration 4) from content.dc, a
@@ -715,7 +638,8 @@ store_pg_put_prefetch(void *be, int64_t source, const char *prefix,
 	size_t		 i, k;
 	int		 err = 0, row;
 
-	if (need_transaction(s, "prefetch", cause) == -1)
+	if (need_transaction(s, "prefetch", cause) == -1 ||
+	    page_source(s, source, cause) == -1)
 		return -1;
 	pf_clear(s);
 	if (n == 0 || prefix == NULL)
@@ -794,7 +718,8 @@ store_pg_put(void *be, int64_t source, int64_t run,
 
 	if (changep != NULL)
 		*changep = STORE_UNCHANGED;
-	if (need_transaction(s, "put", cause) == -1)
+	if (need_transaction(s, "put", cause) == -1 ||
+	    page_source(s, source, cause) == -1)
 		return -1;
 	if (r->prefix == NULL) {
 		set_cause(cause, "store: put: record without prefix");
@@ -1048,7 +973,8 @@ store_pg_list_checkpoint(void *be, int64_t source, const char *prefix,
 	struct store_pg *s = be;
 	struct pg_params q;
 
-	if (need_transaction(s, "checkpoint list", cause) == -1)
+	if (need_transaction(s, "checkpoint list", cause) == -1 ||
+	    page_source(s, source, cause) == -1)
 		return -1;
 	pgp_init(&q);
 	pgp_int(&q, source);
@@ -1070,7 +996,8 @@ store_pg_list_complete(void *be, int64_t source, const char *prefix,
 	struct store_pg *s = be;
 	struct pg_params q;
 
-	if (need_transaction(s, "complete list", cause) == -1)
+	if (need_transaction(s, "complete list", cause) == -1 ||
+	    page_source(s, source, cause) == -1)
 		return -1;
 	pgp_init(&q);
 	pgp_int(&q, source);
@@ -1091,7 +1018,8 @@ store_pg_reject(void *be, int64_t source, int64_t run, const char *prefix,
 	struct store_pg *s = be;
 	struct pg_params q;
 
-	if (need_transaction(s, "reject", cause) == -1)
+	if (need_transaction(s, "reject", cause) == -1 ||
+	    page_source(s, source, cause) == -1)
 		return -1;
 	pgp_init(&q);
 	pgp_int(&q, source);
@@ -1115,7 +1043,8 @@ store_pg_sweep_mark(void *be, int64_t source, const char *prefix,
 	struct store_pg *s = be;
 	struct pg_params q;
 
-	if (need_transaction(s, "sweep", cause) == -1)
+	if (need_transaction(s, "sweep", cause) == -1 ||
+	    page_source(s, source, cause) == -1)
 		return -1;
 	pgp_init(&q);
 	pgp_int(&q, run);
@@ -1154,7 +1083,8 @@ store_pg_sweep_finish(void *be, int64_t source, const char *prefix, int64_t run,
 	int		    i, n;
 
 	*vanished = 0;
-	if (need_transaction(s, "sweep", cause) == -1)
+	if (need_transaction(s, "sweep", cause) == -1 ||
+	    page_source(s, source, cause) == -1)
 		return -1;
 	pgp_init(&q);
 	pgp_int(&q, source);

@@ -7,8 +7,10 @@
  * CLI against the real test server, into a real SQLite file.
  */
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +22,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "store.h"
 #include "util.h"
 
 #include "testlib.h"
@@ -608,6 +611,163 @@ test_drop_while_harvesting(void **state)
 	free(db);
 }
 
+/*
+ * A sources command (args) beside a page transaction that has rewritten
+ * a record of the source "beside" (PostgreSQL), deterministically: the
+ * record (swept) and its list's row were written before; the page holds
+ * the record's row when the command starts, waits until it waits for a
+ * lock, then writes its list row and change row and commits.  Both must
+ * succeed.  The database's URI (allocated).
+ */
+static char *
+beside_page(void **state, const char *args)
+{
+	static const struct store_dc dc[] = { { "title", "A title", NULL } };
+	static const char *const     m1 = "<oai_dc:dc><dc:title>A title"
+					  "</dc:title></oai_dc:dc>";
+	static const char *const     m2 = "<oai_dc:dc><dc:title>Another"
+					  "</dc:title></oai_dc:dc>";
+	struct store_list_state	     ls;
+	struct store_record	     r;
+	struct store		    *s;
+	enum store_change	     kind;
+	int64_t			     src, runid;
+	char			    *db, *cmd, *err, *cause = NULL;
+	pid_t			     pid, w = 0;
+	int			     i, st = 0, crc;
+
+	db = tdb_new(state, "beside.db");
+	if ((s = store_open(db, 0, &cause)) == NULL)
+		fail_msg("store_open: %s", cause);
+	src = store_source(s, "beside", "http://127.0.0.1:9/oai", 0, &cause);
+	assert_true(src > 0);
+	runid = store_run_begin(s, src, &cause);
+	assert_true(runid > 0);
+	memset(&r, 0, sizeof(r));
+	r.prefix = "oai_dc";
+	r.identifier = "oai:beside:1";
+	r.datestamp = "2026-01-01T00:00:00Z";
+	r.metadata = m1;
+	r.metadata_len = strlen(m1);
+	r.dc = dc;
+	r.ndc = nitems(dc);
+	memset(&ls, 0, sizeof(ls));
+	ls.cursor = ls.complete_list_size = -1;
+	ls.token = "t1";
+	ls.pages = 1;
+	assert_int_equal(store_begin(s, &cause), 0);
+	assert_int_equal(store_put(s, src, runid, &r, &kind, &cause), 0);
+	assert_int_equal(kind, STORE_NEW);
+	assert_int_equal(
+	    store_sweep_mark(s, src, "oai_dc", r.identifier, runid, &cause), 0);
+	assert_int_equal(
+	    store_list_checkpoint(s, src, "oai_dc", "", &ls, &cause), 0);
+	assert_int_equal(store_commit(s, &cause), 0);
+
+	/* The page: the record rewritten, its row written (a read syncs). */
+	assert_int_equal(store_begin(s, &cause), 0);
+	r.datestamp = "2026-02-01T00:00:00Z";
+	r.metadata = m2;
+	r.metadata_len = strlen(m2);
+	assert_int_equal(store_put(s, src, runid, &r, &kind, &cause), 0);
+	assert_int_equal(kind, STORE_UPDATED);
+	assert_int_equal(store_list_get(s, src, "oai_dc", "", &ls, &cause), 0);
+	store_list_state_free(&ls);
+
+	/* The command, until it waits for a lock (at most 20 s). */
+	xasprintf(&cmd,
+	    "%s/oaiharvest sources --db %s %s "
+	    ">%s/beside.out 2>%s/beside.err",
+	    bindir, db, args, tmpdir, tmpdir);
+	if ((pid = fork()) == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	free(cmd);
+	if (tdb_wait_int(db,
+		"SELECT count(*) FROM pg_stat_activity"
+		" WHERE wait_event_type = 'Lock'"
+		" AND datname = current_database()",
+		1, 20000) != 1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		fail_msg("%s never waited: %s", args, read_tmp("beside.err"));
+	}
+
+	/* The page goes on: its list row, its change row, its commit. */
+	memset(&ls, 0, sizeof(ls));
+	ls.cursor = ls.complete_list_size = -1;
+	ls.token = "t2";
+	ls.pages = 2;
+	crc = store_list_checkpoint(s, src, "oai_dc", "", &ls, &cause);
+	if (crc == 0)
+		crc = store_commit(s, &cause);
+	if (crc != 0)
+		store_rollback(s);
+	for (i = 0; i < 600 && (w = waitpid(pid, &st, WNOHANG)) == 0; i++)
+		usleep(50 * 1000);
+	if (w != pid) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		fail_msg("%s did not end in 30 s", args);
+	}
+	err = read_tmp("beside.err");
+	if (crc != 0)
+		fail_msg(
+		    "the page failed beside %s: %s (%s)", args, cause, err);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("%s failed beside the page: %s", args, err);
+	free(err);
+	store_close(s);
+	return db;
+}
+
+/*
+ * sources drop --force beside a page: the page's list and change rows
+ * want the source's row, which the drop locked before it wanted the
+ * record's: "deadlock detected" (test_drop_while_harvesting failed so
+ * now and then).  The page now takes its source's row first: the drop
+ * waits for its commit, then drops everything.
+ */
+static void
+test_drop_beside_page(void **state)
+{
+	char *db;
+
+	db = beside_page(state, "drop beside --force");
+	assert_int_equal(tdb_int(db, "SELECT count(*) FROM source"), 0);
+	assert_int_equal(tdb_int(db, "SELECT count(*) FROM record"), 0);
+	assert_int_equal(tdb_int(db, "SELECT count(*) FROM content"), 0);
+	assert_int_equal(tdb_int(db, "SELECT count(*) FROM run"), 0);
+	free(db);
+}
+
+/*
+ * sources reset beside a page: the reset deleted the list's row and then
+ * wanted the record's (its sweep mark), which the page held and then
+ * wanted the list's row: "deadlock detected".  The reset now takes the
+ * source's row first, as the drop does: it waits for the page's commit,
+ * then forgets its list and sweep.
+ */
+static void
+test_reset_beside_page(void **state)
+{
+	char *db;
+
+	db = beside_page(state, "reset beside");
+	assert_int_equal(tdb_int(db, "SELECT count(*) FROM list_state"), 0);
+	assert_int_equal(tdb_int(db,
+			     "SELECT count(*) FROM record"
+			     " WHERE swept IS NOT NULL"),
+	    0);
+	assert_int_equal(tdb_int(db,
+			     "SELECT count(*) FROM record"
+			     " WHERE datestamp = '2026-02-01T00:00:00Z'"),
+	    1);
+	free(db);
+}
+
 int
 main(void)
 {
@@ -624,6 +784,10 @@ main(void)
 		    NULL, kill_busy, (void *)&tbackends[0] },
 		{ "test_drop_while_harvesting/pg", test_drop_while_harvesting,
 		    NULL, kill_busy, (void *)&tbackends[1] },
+		{ "test_drop_beside_page/pg", test_drop_beside_page, NULL, NULL,
+		    (void *)&tbackends[1] },
+		{ "test_reset_beside_page/pg", test_reset_beside_page, NULL,
+		    NULL, (void *)&tbackends[1] },
 	};
 
 	return cmocka_run_group_tests_name("sources", tests, setup, teardown);
