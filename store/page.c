@@ -165,12 +165,27 @@ store_page_free(struct store_page *p)
 	free(p);
 }
 
+/*
+ * A page's spool keeps its records in memory while the queue is short; a
+ * page that will wait behind STORE_PAGES_MEM_RECORDS queued records keeps
+ * them in its temporary file (the kernel's page cache, not this process's
+ * memory), so that the queue can grow while the writer catches up (a
+ * flush of the full-text index, a checkpoint's fsync) without the
+ * harvester's memory growing with it.
+ */
 struct spool *
 store_pages_spool(struct store_pages *sp)
 {
-	if (sp->nspare > 0)
-		return sp->spare[--sp->nspare];
-	return spool_new(SPOOL_MEM_BYTES);
+	struct spool *s;
+	size_t	      queued;
+
+	queued = sp->open != NULL ? sp->open->records : 0;
+	s = sp->nspare > 0 ? sp->spare[--sp->nspare] :
+			     spool_new(SPOOL_MEM_BYTES);
+	spool_set_mem_max(s,
+	    queued >= STORE_PAGES_MEM_RECORDS ? SPOOL_QUEUED_MEM_BYTES :
+						SPOOL_MEM_BYTES);
+	return s;
 }
 
 /* A new item at the end of the open batch. */

@@ -31,7 +31,11 @@ struct spool;
 struct store_pages;
 
 /* A queue stops growing at this many records: see store_pages_full(). */
-#define STORE_PAGES_MAX_RECORDS 400
+#define STORE_PAGES_MAX_RECORDS 800
+/* Past this many queued, a new page's records wait in a file (page.c). */
+#define STORE_PAGES_MEM_RECORDS 200
+/* What such a page's spool keeps in memory at most. */
+#define SPOOL_QUEUED_MEM_BYTES (64 * 1024)
 
 /* A malformed record set aside, written with its page. */
 struct store_page_reject {

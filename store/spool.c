@@ -89,6 +89,17 @@ spool_reset(struct spool *s)
 	}
 }
 
+void
+spool_set_mem_max(struct spool *s, size_t mem_max)
+{
+	s->mem_max = mem_max;
+	/* An empty spool gives back what its last page took beyond it. */
+	if (s->mem.len == 0 && s->file == NULL && s->mem.cap > mem_max * 2) {
+		buf_free(&s->mem);
+		buf_init(&s->mem, SIZE_MAX / 4);
+	}
+}
+
 size_t
 spool_count(const struct spool *s)
 {

@@ -23,7 +23,9 @@ void	      spool_reset(struct spool *);
  * and the spool prepares the record itself).  Return -1 with *cause when
  * the temporary file cannot be written.
  */
-int    spool_add(struct spool *, const struct store_record *, char **cause);
+int spool_add(struct spool *, const struct store_record *, char **cause);
+/* Records past mem_max bytes go to the file from now on. */
+void   spool_set_mem_max(struct spool *, size_t mem_max);
 size_t spool_count(const struct spool *);
 /* Call fn for each record in order; stop at the first -1. */
 int spool_replay(struct spool *, int (*fn)(void *, const struct store_record *),

@@ -272,6 +272,20 @@ test_spool(void **state)
 		assert_int_equal(spool_replay(s, check_rec, &c, &cause), 0);
 		assert_int_equal(c.n, 10);
 		assert_int_equal(c.bad, 0);
+		/*
+		 * Reused with a smaller bound (a page queued behind others,
+		 * page.c): the records go to the file from then on, and
+		 * read back the same.
+		 */
+		spool_reset(s);
+		spool_set_mem_max(s, 64);
+		fill(s, 3000);
+		memset(&c, 0, sizeof(c));
+		c.prep = prep;
+		assert_int_equal(spool_replay(s, check_rec, &c, &cause), 0);
+		assert_int_equal(c.n, 3000);
+		assert_int_equal(c.bad, 0);
+		assert_int_equal(c.templated, 1200);
 		spool_free(s);
 	}
 	store_prep_free(prep);
