@@ -20,8 +20,9 @@
 struct spool {
 	struct buf	 mem; /* framed records */
 	size_t		 mem_max;
-	FILE		*file;	  /* spilled records, or NULL */
-	char		*filebuf; /* its stdio buffer */
+	size_t		 mem_bound; /* spool_new()'s mem_max */
+	FILE		*file;	    /* spilled records, or NULL */
+	char		*filebuf;   /* its stdio buffer */
 	size_t		 count;
 	char		*scratch; /* one record read back */
 	size_t		 scratchcap;
@@ -45,7 +46,7 @@ spool_new(size_t mem_max)
 	struct spool *s;
 
 	s = xcalloc(1, sizeof(*s));
-	s->mem_max = mem_max;
+	s->mem_max = s->mem_bound = mem_max;
 	/* The cap only guards against a runaway; records are limited. */
 	buf_init(&s->mem, SIZE_MAX / 4);
 	s->prep = store_prep_new();
@@ -196,6 +197,15 @@ flush_mem(struct spool *s, char **cause)
 {
 	if (s->file == NULL) {
 		if ((s->file = tmpfile()) == NULL) {
+			/*
+			 * A bound lowered to spare memory (a queued page) is
+			 * no reason to fail a page: keep to the spool's own.
+			 */
+			if (s->mem_max < s->mem_bound &&
+			    s->mem.len < s->mem_bound) {
+				s->mem_max = s->mem_bound;
+				return 0;
+			}
 			xasprintf(cause, "spool: temporary file: %s",
 			    strerror(errno));
 			return -1;

@@ -24,7 +24,10 @@ void	      spool_reset(struct spool *);
  * the temporary file cannot be written.
  */
 int spool_add(struct spool *, const struct store_record *, char **cause);
-/* Records past mem_max bytes go to the file from now on. */
+/*
+ * Records past mem_max bytes go to the file from now on; when no file can
+ * be made, they stay in memory up to spool_new()'s mem_max.
+ */
 void   spool_set_mem_max(struct spool *, size_t mem_max);
 size_t spool_count(const struct spool *);
 /* Call fn for each record in order; stop at the first -1. */

@@ -7,6 +7,8 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/resource.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -291,6 +293,58 @@ test_spool(void **state)
 	store_prep_free(prep);
 }
 
+/*
+ * No temporary file can be made (no file descriptor left, as a full /tmp
+ * would): a spool whose bound was lowered for a queued page keeps its
+ * records in memory up to its own bound and reads them back whole; a
+ * spool past its own bound fails as it always did.
+ */
+static void
+test_spool_no_file(void **state)
+{
+	struct spool	   *s, *small;
+	struct store_prep  *prep;
+	struct collect	    c;
+	struct rlimit	    rl, low;
+	struct store_record r;
+	char		   *cause = NULL;
+	char		    md[256];
+	int		    i, rc = 0;
+
+	prep = store_prep_new();
+	s = spool_new(1 << 20);
+	spool_set_mem_max(s, 64);
+	small = spool_new(64);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	low = rl;
+	low.rlim_cur = 3; /* stdin, stdout, stderr: no new descriptor */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	fill(s, 300);
+	for (i = 0; i < 50 && rc == 0; i++) {
+		memset(&r, 0, sizeof(r));
+		sp_meta(i, md, sizeof(md));
+		r.identifier = "oai:x:1";
+		r.datestamp = "2024-01-02";
+		r.metadata = md;
+		r.metadata_len = strlen(md);
+		rc = spool_add(small, &r, &cause);
+	}
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	assert_int_equal(rc, -1);
+	assert_non_null(cause);
+	assert_non_null(strstr(cause, "temporary file"));
+	free(cause);
+	cause = NULL;
+	memset(&c, 0, sizeof(c));
+	c.prep = prep;
+	assert_int_equal(spool_replay(s, check_rec, &c, &cause), 0);
+	assert_int_equal(c.n, 300);
+	assert_int_equal(c.bad, 0);
+	spool_free(s);
+	spool_free(small);
+	store_prep_free(prep);
+}
+
 int
 main(void)
 {
@@ -298,6 +352,7 @@ main(void)
 		cmocka_unit_test(test_retry_policy),
 		cmocka_unit_test(test_urls),
 		cmocka_unit_test(test_spool),
+		cmocka_unit_test(test_spool_no_file),
 	};
 
 	return cmocka_run_group_tests_name("harvest", tests, NULL, NULL);
