@@ -1839,6 +1839,12 @@ test_two_harvests_new_db(void **state)
 		db = path(name);
 		if (round % 2 == 0) {
 			assert_int_equal(sqlite3_open(db, &sdb), SQLITE_OK);
+			/*
+			 * Its COMMIT waits for the harvests' read locks, taken
+			 * and dropped as they try again (it was SQLITE_BUSY at
+			 * once when one held its lock at that moment).
+			 */
+			sqlite3_busy_timeout(sdb, 10000);
 			assert_int_equal(sqlite3_exec(sdb, "BEGIN IMMEDIATE",
 					     NULL, NULL, NULL),
 			    SQLITE_OK);
