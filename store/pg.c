@@ -590,7 +590,7 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	 * A drop's or reset's first lock: it waits for the source's pages
 	 * to commit (pg_admin.c).
 	 */
-	[PQ_DROP_LOCK] = { "lock source",
+	[PQ_SOURCE_LOCK] = { "lock source",
 	    "SELECT id FROM source WHERE id = $1 FOR UPDATE" },
 	/* A consumer behind a change of the source. */
 	[PQ_DROP_UNCONSUMED] = { "outbox consumers",

@@ -73,7 +73,7 @@ enum pg_query {
 	PQ_RENAME,
 	PQ_RESET_LISTS,
 	PQ_RESET_SWEPT,
-	PQ_DROP_LOCK,
+	PQ_SOURCE_LOCK,
 	PQ_DROP_UNCONSUMED,
 	PQ_DROP_COUNTS,
 	PQ_DROP_CHANGES,
@@ -150,7 +150,7 @@ struct store_pg {
 	int	rdonly;
 	/* A page transaction is open (the connection in pipeline mode). */
 	int intxn;
-	/* The source whose row it locked last (pg_write.c's page_source()). */
+	/* The source whose row it locked last (pg_write.c's need_source()). */
 	int64_t shared;
 	/* Statements sent since the last sync, their results unread. */
 	int nsent;

@@ -180,7 +180,7 @@ store_pg_source_reset(
 
 	if ((rc = a_begin(s, name, &id, cause)) != 0)
 		return rc;
-	rc = a_exec_id(s, PQ_DROP_LOCK, id, NULL, cause);
+	rc = a_exec_id(s, PQ_SOURCE_LOCK, id, NULL, cause);
 	if (rc == 0)
 		rc = a_exec_id(s, PQ_RESET_LISTS, id, &n, cause);
 	if (rc == 0)
@@ -197,8 +197,8 @@ store_pg_source_reset(
  * Locks, in one order: the source's row first, then its rows.  A page
  * transaction (pg_write.c) locks the source's row FOR KEY SHARE before
  * its first statement on the source's records, content, sets, lists,
- * rejects or change rows (page_source()); the drop locks it FOR UPDATE
- * (PQ_DROP_LOCK) before anything else, and the two conflict.  So once the
+ * rejects or change rows (need_source()); the drop locks it FOR UPDATE
+ * (PQ_SOURCE_LOCK) before anything else, and the two conflict.  So once the
  * drop has its lock, no page that holds a row of the source is open (it
  * would still hold the source's row), and a page that comes later waits
  * at its first statement on the source, holding nothing of the source
@@ -230,7 +230,7 @@ store_pg_source_drop(void *be, const char *name, int force,
 	memset(ds, 0, sizeof(*ds));
 	if ((rc = a_begin(s, name, &id, cause)) != 0)
 		return rc;
-	if (a_exec_id(s, PQ_DROP_LOCK, id, NULL, cause) == -1)
+	if (a_exec_id(s, PQ_SOURCE_LOCK, id, NULL, cause) == -1)
 		return a_commit(s, -1, cause);
 	pgp_init(&p);
 	pgp_int(&p, id);

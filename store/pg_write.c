@@ -51,14 +51,14 @@
 #define PG_ADD_COLS 11
 #define PG_UPD_COLS 6
 
-static int	   need_transaction(struct store_pg *, const char *, char **);
-static int	   page_source(struct store_pg *, int64_t, char **);
-static int	   is_stale(const char *, const char *);
-static int	   change_add(struct store_pg *, int64_t, int64_t,
-	    const struct store_record *, enum store_change, const char *, char **);
-static int	   changes_flush(struct store_pg *, char **);
-static void	   transaction_end(struct store_pg *);
-static void	   pf_clear(struct store_pg *);
+static int  need_transaction(struct store_pg *, const char *, char **);
+static int  need_source(struct store_pg *, const char *, int64_t, char **);
+static int  is_stale(const char *, const char *);
+static int  change_add(struct store_pg *, int64_t, int64_t,
+     const struct store_record *, enum store_change, const char *, char **);
+static int  changes_flush(struct store_pg *, char **);
+static void transaction_end(struct store_pg *);
+static void pf_clear(struct store_pg *);
 static const char *record_xml(struct store_pg *, const struct store_record *,
     const struct store_prepared *, size_t *, char **);
 static void	   bulk_reset(struct pg_bulk *, int);
@@ -79,20 +79,23 @@ need_transaction(struct store_pg *s, const char *what, char **cause)
 }
 
 /*
- * Before the transaction's first statement on a source's rows (records,
- * content, sets, lists, rejects, changes): lock the source's row FOR KEY
- * SHARE, as the foreign keys of its list, reject and change rows would
- * later anyway.  A drop locks it FOR UPDATE before anything else
- * (pg_admin.c): either it waits for this transaction to end, or this one
- * waits here for the drop, holding no row of the source.  Queued, not
- * awaited; a source dropped meanwhile is no row here, and the page's
- * list or change rows then fail on their foreign key, as before.
+ * need_transaction() for a statement on a source's rows (records,
+ * content, sets, lists, rejects, changes): before the transaction's
+ * first, lock the source's row FOR KEY SHARE, as the foreign keys of its
+ * list, reject and change rows would later anyway.  A drop or reset locks
+ * it FOR UPDATE before anything else (pg_admin.c): either it waits for
+ * this transaction to end, or this one waits here for it, holding no row
+ * of the source.  Queued, not awaited; a source dropped meanwhile is no
+ * row here, and the page's list or change rows then fail on their
+ * foreign key, as before.
  */
 static int
-page_source(struct store_pg *s, int64_t source, char **cause)
+need_source(struct store_pg *s, const char *what, int64_t source, char **cause)
 {
 	struct pg_params q;
 
+	if (need_transaction(s, what, cause) == -1)
+		return -1;
 	if (source == s->shared)
 		return 0;
 	pgp_init(&q);
@@ -638,8 +641,7 @@ store_pg_put_prefetch(void *be, int64_t source, const char *prefix,
 	size_t		 i, k;
 	int		 err = 0, row;
 
-	if (need_transaction(s, "prefetch", cause) == -1 ||
-	    page_source(s, source, cause) == -1)
+	if (need_source(s, "prefetch", source, cause) == -1)
 		return -1;
 	pf_clear(s);
 	if (n == 0 || prefix == NULL)
@@ -718,8 +720,7 @@ store_pg_put(void *be, int64_t source, int64_t run,
 
 	if (changep != NULL)
 		*changep = STORE_UNCHANGED;
-	if (need_transaction(s, "put", cause) == -1 ||
-	    page_source(s, source, cause) == -1)
+	if (need_source(s, "put", source, cause) == -1)
 		return -1;
 	if (r->prefix == NULL) {
 		set_cause(cause, "store: put: record without prefix");
@@ -973,8 +974,7 @@ store_pg_list_checkpoint(void *be, int64_t source, const char *prefix,
 	struct store_pg *s = be;
 	struct pg_params q;
 
-	if (need_transaction(s, "checkpoint list", cause) == -1 ||
-	    page_source(s, source, cause) == -1)
+	if (need_source(s, "checkpoint list", source, cause) == -1)
 		return -1;
 	pgp_init(&q);
 	pgp_int(&q, source);
@@ -996,8 +996,7 @@ store_pg_list_complete(void *be, int64_t source, const char *prefix,
 	struct store_pg *s = be;
 	struct pg_params q;
 
-	if (need_transaction(s, "complete list", cause) == -1 ||
-	    page_source(s, source, cause) == -1)
+	if (need_source(s, "complete list", source, cause) == -1)
 		return -1;
 	pgp_init(&q);
 	pgp_int(&q, source);
@@ -1018,8 +1017,7 @@ store_pg_reject(void *be, int64_t source, int64_t run, const char *prefix,
 	struct store_pg *s = be;
 	struct pg_params q;
 
-	if (need_transaction(s, "reject", cause) == -1 ||
-	    page_source(s, source, cause) == -1)
+	if (need_source(s, "reject", source, cause) == -1)
 		return -1;
 	pgp_init(&q);
 	pgp_int(&q, source);
@@ -1043,8 +1041,7 @@ store_pg_sweep_mark(void *be, int64_t source, const char *prefix,
 	struct store_pg *s = be;
 	struct pg_params q;
 
-	if (need_transaction(s, "sweep", cause) == -1 ||
-	    page_source(s, source, cause) == -1)
+	if (need_source(s, "sweep", source, cause) == -1)
 		return -1;
 	pgp_init(&q);
 	pgp_int(&q, run);
@@ -1083,8 +1080,7 @@ store_pg_sweep_finish(void *be, int64_t source, const char *prefix, int64_t run,
 	int		    i, n;
 
 	*vanished = 0;
-	if (need_transaction(s, "sweep", cause) == -1 ||
-	    page_source(s, source, cause) == -1)
+	if (need_source(s, "sweep", source, cause) == -1)
 		return -1;
 	pgp_init(&q);
 	pgp_int(&q, source);

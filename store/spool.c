@@ -35,6 +35,7 @@ struct spool {
 	struct store_prepared prepared;
 };
 
+static void trim_mem(struct spool *);
 static void put_u32(struct buf *, uint32_t);
 static void put_str(struct buf *, const char *, size_t);
 static int  flush_mem(struct spool *, char **);
@@ -78,11 +79,7 @@ spool_reset(struct spool *s)
 	}
 	buf_reset(&s->mem);
 	s->count = 0;
-	/* Give back what a huge page took. */
-	if (s->mem.cap > s->mem_max * 2) {
-		buf_free(&s->mem);
-		buf_init(&s->mem, SIZE_MAX / 4);
-	}
+	trim_mem(s);
 	if (s->scratchcap > MAX_RECORD_BYTES) {
 		free(s->scratch);
 		s->scratch = NULL;
@@ -94,8 +91,15 @@ void
 spool_set_mem_max(struct spool *s, size_t mem_max)
 {
 	s->mem_max = mem_max;
-	/* An empty spool gives back what its last page took beyond it. */
-	if (s->mem.len == 0 && s->file == NULL && s->mem.cap > mem_max * 2) {
+	if (s->mem.len == 0 && s->file == NULL)
+		trim_mem(s);
+}
+
+/* An empty spool gives back what a page took beyond its bound. */
+static void
+trim_mem(struct spool *s)
+{
+	if (s->mem.cap > s->mem_max * 2) {
 		buf_free(&s->mem);
 		buf_init(&s->mem, SIZE_MAX / 4);
 	}

@@ -308,20 +308,11 @@ lookup(struct tok *t, uint32_t c, struct cp *tmp, const struct cp **ret)
 
 /*
  * The entry of the non-ASCII character at s into e, s past it: the common
- * cases inline.  Two bytes, well formed and not overlong (a lead byte of
- * 0xc2-0xdf, one continuation byte, no other after it), as Cyrillic and
- * Latin with diacritics are, is decode()'s first case without its steps.
+ * case (a code point already in the table) inline.
  */
 #define NEXT_CP(t, s, end, tmp, e, rc) \
 	do { \
-		uint32_t c_; \
-		if ((end) - (s) >= 2 && (s)[0] >= 0xc2 && (s)[0] < 0xe0 && \
-		    ((s)[1] & 0xc0) == 0x80 && \
-		    ((end) - (s) == 2 || ((s)[2] & 0xc0) != 0x80)) { \
-			c_ = ((uint32_t)(s)[0] & 0x1f) << 6 | ((s)[1] & 0x3f); \
-			(s) += 2; \
-		} else \
-			c_ = decode(&(s), (end)); \
+		uint32_t c_ = decode(&(s), (end)); \
 		if (c_ < CP_TABLE && (t)->table[c_].cls != CP_UNKNOWN) \
 			(e) = &(t)->table[c_]; \
 		else if (((rc) = lookup((t), c_, (tmp), &(e))) != SQLITE_OK) \

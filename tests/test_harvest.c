@@ -242,13 +242,26 @@ fill(struct spool *s, int n)
 	}
 }
 
+/* Replay s into *c, checking each record; all n of them, none bad. */
+static void
+replay_check(struct spool *s, struct store_prep *prep, struct collect *c, int n)
+{
+	char *cause = NULL;
+
+	memset(c, 0, sizeof(*c));
+	c->prep = prep;
+	if (spool_replay(s, check_rec, c, &cause) != 0)
+		fail_msg("spool_replay: %s", cause != NULL ? cause : "?");
+	assert_int_equal(c->n, n);
+	assert_int_equal(c->bad, 0);
+}
+
 static void
 test_spool(void **state)
 {
 	struct spool	  *s;
 	struct store_prep *prep;
 	struct collect	   c;
-	char		  *cause = NULL;
 	size_t		   mem;
 
 	prep = store_prep_new();
@@ -257,11 +270,7 @@ test_spool(void **state)
 		s = spool_new(mem);
 		fill(s, 3000);
 		assert_int_equal(spool_count(s), 3000);
-		memset(&c, 0, sizeof(c));
-		c.prep = prep;
-		assert_int_equal(spool_replay(s, check_rec, &c, &cause), 0);
-		assert_int_equal(c.n, 3000);
-		assert_int_equal(c.bad, 0);
+		replay_check(s, prep, &c, 3000);
 		assert_int_equal(c.prepared, 3000);
 		/* Of 2,400 present records, every other one. */
 		assert_int_equal(c.templated, 1200);
@@ -269,11 +278,7 @@ test_spool(void **state)
 		spool_reset(s);
 		assert_int_equal(spool_count(s), 0);
 		fill(s, 10);
-		memset(&c, 0, sizeof(c));
-		c.prep = prep;
-		assert_int_equal(spool_replay(s, check_rec, &c, &cause), 0);
-		assert_int_equal(c.n, 10);
-		assert_int_equal(c.bad, 0);
+		replay_check(s, prep, &c, 10);
 		/*
 		 * Reused with a smaller bound (a page queued behind others,
 		 * page.c): the records go to the file from then on, and
@@ -282,11 +287,7 @@ test_spool(void **state)
 		spool_reset(s);
 		spool_set_mem_max(s, 64);
 		fill(s, 3000);
-		memset(&c, 0, sizeof(c));
-		c.prep = prep;
-		assert_int_equal(spool_replay(s, check_rec, &c, &cause), 0);
-		assert_int_equal(c.n, 3000);
-		assert_int_equal(c.bad, 0);
+		replay_check(s, prep, &c, 3000);
 		assert_int_equal(c.templated, 1200);
 		spool_free(s);
 	}
@@ -335,11 +336,7 @@ test_spool_no_file(void **state)
 	assert_non_null(strstr(cause, "temporary file"));
 	free(cause);
 	cause = NULL;
-	memset(&c, 0, sizeof(c));
-	c.prep = prep;
-	assert_int_equal(spool_replay(s, check_rec, &c, &cause), 0);
-	assert_int_equal(c.n, 300);
-	assert_int_equal(c.bad, 0);
+	replay_check(s, prep, &c, 300);
 	spool_free(s);
 	spool_free(small);
 	store_prep_free(prep);
