@@ -46,6 +46,17 @@ struct store_ops {
 	 */
 	const char *scheme;
 	const char *scheme2;
+	/*
+	 * May be NULL: the full-text index takes the columns as they are.
+	 * Else a maker's state (NULL with *cause), freed by fts_maker_free,
+	 * and fts_make: the columns as the index takes them (store_prepared
+	 * fts_doc) in *out (*len bytes, NUL-ended) until its next call.  The
+	 * page writer uses fts_doc when store_prepare() made it.
+	 */
+	void *(*fts_maker_new)(char **);
+	void (*fts_maker_free)(void *);
+	int (*fts_make)(void *, const char *const[4], const size_t[4],
+	    const char **out, size_t *len, char **);
 
 	/*
 	 * Connect (creating and migrating the schema unless STORE_RDONLY);

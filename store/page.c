@@ -56,6 +56,14 @@ struct store_pages {
 	struct event  *wev;
 	struct spool  *spare[SPARE_SPOOLS];
 	size_t	       nspare;
+	/*
+	 * The loop makes what the backend's full-text index takes of a page's
+	 * records (store_fts_maker_new()), off the writer's thread, while
+	 * most records of the last pages written were new or updated: a
+	 * re-harvest's unchanged records need nothing made.
+	 */
+	struct store_fts_maker *fts; /* NULL: the writer makes it */
+	int			fts_on;
 };
 
 static struct item *queue_item(struct store_pages *);
@@ -64,6 +72,7 @@ static void	    batch_free(struct batch *);
 static void	    batch_write(void *);
 static void	    batch_back(struct store_pages *, struct batch *);
 static void	    on_written(evutil_socket_t, short, void *);
+static void	    fts_adapt(struct store_pages *, const struct batch *);
 
 struct store_pages *
 store_pages_new(struct store *s, struct event_base *base, char **cause)
@@ -85,6 +94,12 @@ store_pages_new(struct store *s, struct event_base *base, char **cause)
 		log_warn("event=checkpoint_error cause=%s", log_q(ckcause));
 		free(ckcause);
 	}
+	if ((sp->fts = store_fts_maker_new(sp->s, &ckcause)) == NULL &&
+	    ckcause != NULL) {
+		log_warn("event=fts_maker_error cause=%s", log_q(ckcause));
+		free(ckcause);
+	}
+	sp->fts_on = 1;
 	if ((sp->wfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    (sp->wev = event_new(base, sp->wfd, EV_READ | EV_PERSIST,
 		 on_written, sp)) == NULL ||
@@ -116,6 +131,7 @@ store_pages_free(struct store_pages *sp)
 	store_close(sp->s);
 	for (i = 0; i < sp->nspare; i++)
 		spool_free(sp->spare[i]);
+	store_fts_maker_free(sp->fts);
 	free(sp);
 }
 
@@ -185,6 +201,7 @@ store_pages_spool(struct store_pages *sp)
 	spool_set_mem_max(s,
 	    queued >= STORE_PAGES_MEM_RECORDS ? SPOOL_QUEUED_MEM_BYTES :
 						SPOOL_MEM_BYTES);
+	spool_set_fts(s, sp->fts_on ? sp->fts : NULL);
 	return s;
 }
 
@@ -683,6 +700,25 @@ batch_drop(struct store_pages *sp, struct batch *b)
 	return drop;
 }
 
+/* Make fts_doc on the loop while most records written have new content. */
+static void
+fts_adapt(struct store_pages *sp, const struct batch *b)
+{
+	const struct store_run_stats *st;
+	long long		      changed = 0, seen = 0;
+	size_t			      i;
+
+	for (i = 0; i < b->n; i++) {
+		if (b->items[i].page == NULL || b->items[i].cause != NULL)
+			continue;
+		st = &b->items[i].res.stats;
+		changed += st->new_records + st->updated;
+		seen += st->new_records + st->updated + st->unchanged;
+	}
+	if (seen > 0)
+		sp->fts_on = changed * 2 >= seen;
+}
+
 /*
  * A batch is back from the thread: the next one goes to it, then what the
  * thread did goes to each item's caller, in order (so that a caller told
@@ -695,6 +731,7 @@ batch_back(struct store_pages *sp, struct batch *b)
 	size_t	      i;
 
 	drop = batch_drop(sp, b);
+	fts_adapt(sp, b);
 	pump(sp);
 	for (i = 0; i < b->n; i++)
 		item_done(sp, &b->items[i], b->pages);

@@ -13,11 +13,13 @@
  * compresses what templates saved, and rebuilding XML in SQL is slow);
  * record_fts.fts is the record's tsvector (titles weight A, creators B,
  * subjects C, descriptions D), made by the harvester with the SQLite
- * index's tokenizer and sent as tsvector text (pg_tsv.c: PostgreSQL's
- * to_tsvector() was some 85 us a record of its CPU, and its terms were
- * not SQLite's), under a GIN index, written with the record in the page's
- * statement (measured against the trailing index of migration 3, which
- * wrote it to fts_pending first: a fifth less of PostgreSQL's CPU);
+ * index's tokenizer, on the event loop as it reads a page, and sent in
+ * tsvector's binary form (pg_tsv.c: PostgreSQL's to_tsvector() was some
+ * 85 us a record of its CPU, and its terms were not SQLite's; parsing
+ * tsvector text was 15% of its CPU), under a GIN index, written with the
+ * record in the page's statement (measured against the trailing index of
+ * migration 3, which wrote it to fts_pending first: a fifth less of
+ * PostgreSQL's CPU);
  * fts_pending now only holds records owed by an older version or by
  * migration 4, indexed at a page writer's open (pg_write.c);
  * configuration oh_fts (simple with unaccent) only serves ts_headline()
@@ -44,6 +46,7 @@
 #include "util.h"
 #include "log.h"
 #include "pg.h"
+#include "pg_tsv.h"
 
 /* Statements queued in the pipeline before their results are read. */
 #define PG_PIPELINE_MAX 256
@@ -274,7 +277,7 @@ static const char *const migrations[] = {
 	" c AS (INSERT INTO content (record_id, dc, xml)" \
 	" SELECT id, $9, $10 FROM r WHERE $9::text IS NOT NULL)," \
 	" p AS (INSERT INTO record_fts (record_id, fts)" \
-	" SELECT id, $11::text::tsvector FROM r" \
+	" SELECT id, $11::tsvector FROM r" \
 	" WHERE $9::text IS NOT NULL)," \
 	" t AS (INSERT INTO record_set (setspec, record_id, position)" \
 	" SELECT j.v, r.id, j.o - 1 FROM r," \
@@ -347,7 +350,8 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	    " FROM record WHERE source_id = $1 AND prefix = $2"
 	    " AND identifier = j.v LIMIT 1) AS r" },
 	/*
-	 * A page's new records (pg_write.c): each $n a text[] column, ids
+	 * A page's new records (pg_write.c): each $n a text[] column (the
+	 * tsvectors a tsvector[], sent in binary), ids
 	 * from the sequence in the rows' order.  Records the page's lookup
 	 * did not find: a conflict (another writer's) fails the transaction
 	 * instead of going unnoticed.
@@ -356,7 +360,7 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	    "WITH v AS MATERIALIZED (SELECT nextval('record_id_seq') AS id,"
 	    " u.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
 	    " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
-	    " $10::text[], $11::text[])"
+	    " $10::text[], $11::tsvector[])"
 	    " AS u (src, prefix, identifier, datestamp, deleted, hash, sets,"
 	    " at, dc, xml, tsv)),"
 	    " r AS (INSERT INTO record (id, source_id, prefix, identifier,"
@@ -366,7 +370,7 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	    " c AS (INSERT INTO content (record_id, dc, xml)"
 	    " SELECT id, dc, xml FROM v WHERE dc IS NOT NULL),"
 	    " p AS (INSERT INTO record_fts (record_id, fts)"
-	    " SELECT id, tsv::tsvector FROM v WHERE dc IS NOT NULL),"
+	    " SELECT id, tsv FROM v WHERE dc IS NOT NULL),"
 	    " t AS (INSERT INTO record_set (setspec, record_id, position)"
 	    " SELECT j.v, v.id, j.o - 1 FROM v,"
 	    " jsonb_array_elements_text(v.sets::jsonb)"
@@ -388,7 +392,7 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	    " SET dc = excluded.dc, xml = excluded.xml)"
 	    " , p AS (DELETE FROM fts_pending WHERE record_id = $1)"
 	    " INSERT INTO record_fts (record_id, fts)"
-	    " VALUES ($1, $4::text::tsvector) ON CONFLICT (record_id)"
+	    " VALUES ($1, $4::tsvector) ON CONFLICT (record_id)"
 	    " DO UPDATE SET fts = excluded.fts" },
 	[PQ_CONTENT_DEL] = { "delete content",
 	    "WITH c AS (DELETE FROM content WHERE record_id = $1),"
@@ -1522,6 +1526,9 @@ const struct store_ops store_pg_ops = {
 	.name = "postgresql",
 	.scheme = "postgresql://",
 	.scheme2 = "postgres://",
+	.fts_maker_new = pg_fts_maker_new,
+	.fts_maker_free = pg_fts_maker_free,
+	.fts_make = pg_fts_make,
 	.open = store_pg_open,
 	.close = store_pg_close,
 	.path = pg_path,

@@ -73,8 +73,11 @@ struct pg_tsv {
 static int   tsv_cb(void *, int, const char *, int, int, int);
 static int   tsv_cmp(const void *, const void *);
 static char *reserve(struct buf *, size_t);
-static int   tsv_write(struct pg_tsv *, char **);
-static int   query_cb(void *, int, const char *, int, int, int);
+static int   tsv_gather(
+      struct pg_tsv *, const char *const[4], const size_t[4], char **);
+static int tsv_write_bin(struct pg_tsv *, char **);
+static int tsv_write(struct pg_tsv *, char **);
+static int query_cb(void *, int, const char *, int, int, int);
 
 struct pg_tsv *
 pg_tsv_new(char **cause)
@@ -266,9 +269,96 @@ tsv_write(struct pg_tsv *x, char **cause)
 	return 0;
 }
 
+/*
+ * The tokens gathered, as tsvector's binary form in x->out, what
+ * tsvectorsend() writes and tsvectorrecv() reads: the number of terms,
+ * then each term's bytes, a NUL, its number of positions and each
+ * position with its weight (A 3 to D 0) in the top two bits, all
+ * big-endian.  The same terms and positions as tsv_write()'s text.
+ */
+static int
+tsv_write_bin(struct pg_tsv *x, char **cause)
+{
+	const struct tsv_tok *t, *prev = NULL;
+	size_t		      i, text = 0, need = 4, nterms = 0;
+	int		      npos = 0, lastpos = 0, skip = 0;
+	unsigned char	     *o, *np = NULL;
+	unsigned	      v;
+
+	for (i = 0; i < x->n; i++) {
+		x->t[i].p = x->arena.data + x->t[i].off;
+		/* The term, its NUL, its count, a position. */
+		need += (size_t)x->t[i].len + 1 + 2 + 2;
+	}
+	if (x->n > 1)
+		qsort(x->t, x->n, sizeof(*x->t), tsv_cmp);
+	buf_reset(&x->out);
+	if (reserve(&x->out, need) == NULL) {
+		set_cause(cause, "store: search index: tsvector too long");
+		return -1;
+	}
+	o = (unsigned char *)x->out.data + 4;
+	for (i = 0; i < x->n; i++) {
+		t = &x->t[i];
+		if (prev == NULL || prev->len != t->len ||
+		    memcmp(prev->p, t->p, (size_t)t->len) != 0) {
+			prev = t;
+			skip = text + (size_t)t->len > TSV_TEXT_MAX;
+			if (skip)
+				continue;
+			text += (size_t)t->len;
+			memcpy(o, t->p, (size_t)t->len);
+			o += t->len;
+			*o++ = '\0';
+			np = o;
+			o += 2;
+			npos = 0;
+			nterms++;
+		} else if (skip || t->pos == lastpos || npos >= TSV_NPOS_MAX)
+			continue;
+		v = (unsigned)(3 - (t->w - 'A')) << 14 | (unsigned)t->pos;
+		*o++ = (unsigned char)(v >> 8);
+		*o++ = (unsigned char)v;
+		npos++;
+		np[0] = (unsigned char)(npos >> 8);
+		np[1] = (unsigned char)npos;
+		lastpos = t->pos;
+	}
+	o[0] = '\0';
+	x->out.len = (size_t)((char *)o - x->out.data);
+	o = (unsigned char *)x->out.data;
+	o[0] = (unsigned char)(nterms >> 24);
+	o[1] = (unsigned char)(nterms >> 16);
+	o[2] = (unsigned char)(nterms >> 8);
+	o[3] = (unsigned char)nterms;
+	return 0;
+}
+
 int
 pg_tsv_doc(struct pg_tsv *x, const char *const col[4], const size_t len[4],
     const struct buf **out, char **cause)
+{
+	if (tsv_gather(x, col, len, cause) == -1 || tsv_write(x, cause) == -1)
+		return -1;
+	*out = &x->out;
+	return 0;
+}
+
+int
+pg_tsv_doc_bin(struct pg_tsv *x, const char *const col[4], const size_t len[4],
+    const struct buf **out, char **cause)
+{
+	if (tsv_gather(x, col, len, cause) == -1 ||
+	    tsv_write_bin(x, cause) == -1)
+		return -1;
+	*out = &x->out;
+	return 0;
+}
+
+/* A record's tokens, for tsv_write() or tsv_write_bin(). */
+static int
+tsv_gather(struct pg_tsv *x, const char *const col[4], const size_t len[4],
+    char **cause)
 {
 	int c, rc;
 
@@ -294,9 +384,6 @@ pg_tsv_doc(struct pg_tsv *x, const char *const col[4], const size_t len[4],
 			return -1;
 		}
 	}
-	if (tsv_write(x, cause) == -1)
-		return -1;
-	*out = &x->out;
 	return 0;
 }
 
@@ -382,6 +469,31 @@ pg_tsv_query_word(struct pg_tsv *x, struct buf *b, const char *w, size_t n,
 	if (x->qn > 1)
 		buf_addch(b, ')');
 	return (int)x->qn;
+}
+
+void *
+pg_fts_maker_new(char **cause)
+{
+	return pg_tsv_new(cause);
+}
+
+void
+pg_fts_maker_free(void *x)
+{
+	pg_tsv_free(x);
+}
+
+int
+pg_fts_make(void *x, const char *const col[4], const size_t len[4],
+    const char **out, size_t *outlen, char **cause)
+{
+	const struct buf *b;
+
+	if (pg_tsv_doc_bin(x, col, len, &b, cause) == -1)
+		return -1;
+	*out = b->len > 0 ? b->data : "";
+	*outlen = b->len;
+	return 0;
 }
 
 struct pg_tsv *

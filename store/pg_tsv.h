@@ -22,7 +22,13 @@ void	       pg_tsv_free(struct pg_tsv *);
  */
 int pg_tsv_doc(struct pg_tsv *, const char *const col[4], const size_t len[4],
     const struct buf **out, char **cause);
-/* The same from content.dc as store_prepare() writes it. */
+/*
+ * The same in tsvector's binary form (tsvectorsend()'s), for a parameter
+ * sent in binary: PostgreSQL reads it without parsing text.
+ */
+int pg_tsv_doc_bin(struct pg_tsv *, const char *const col[4],
+    const size_t len[4], const struct buf **out, char **cause);
+/* The text form from content.dc as store_prepare() writes it. */
 int pg_tsv_dc(struct pg_tsv *, const char *dc, size_t n, const struct buf **out,
     char **cause);
 
@@ -34,6 +40,15 @@ int pg_tsv_dc(struct pg_tsv *, const char *dc, size_t n, const struct buf **out,
  */
 int pg_tsv_query_word(struct pg_tsv *, struct buf *b, const char *w, size_t n,
     char weight, int star);
+
+/*
+ * The backend's full-text maker (store_fts_maker_new()): a pg_tsv of its
+ * own, on the event loop; pg_fts_make() is pg_tsv_doc_bin().
+ */
+void *pg_fts_maker_new(char **cause);
+void  pg_fts_maker_free(void *);
+int   pg_fts_make(void *, const char *const col[4], const size_t len[4],
+      const char **out, size_t *outlen, char **cause);
 
 /* Append lexeme s (n bytes) to b quoted as tsvector and tsquery read it. */
 void pg_tsv_quote(struct buf *b, const char *s, size_t n);

@@ -63,8 +63,8 @@ static const char *record_xml(struct store_pg *, const struct store_record *,
     const struct store_prepared *, size_t *, char **);
 static void	   bulk_reset(struct pg_bulk *, int);
 static void	   bulk_torn(struct store_pg *);
-static const struct buf *record_tsv(
-    struct store_pg *, const struct store_prepared *, char **);
+static const char *record_tsv(
+    struct store_pg *, const struct store_prepared *, size_t *, char **);
 static int  pg_fts_rebuild(struct store_pg *, char **);
 static void bulk_free(struct pg_bulk *);
 
@@ -346,13 +346,14 @@ content_params(struct store_pg *s, struct pg_params *q,
     const struct store_prepared *p, const char *xml, size_t xml_len,
     char **cause)
 {
-	const struct buf *b;
+	const char *tsv;
+	size_t	    len;
 
-	if ((b = record_tsv(s, p, cause)) == NULL)
+	if ((tsv = record_tsv(s, p, &len, cause)) == NULL)
 		return -1;
 	pgp_textn(q, p->dc_json, p->dc_json_len);
 	pgp_textn(q, xml, xml_len);
-	pgp_textn(q, buf_str(b), b->len);
+	pgp_textn(q, tsv, len);
 	return 0;
 }
 
@@ -383,8 +384,14 @@ add_params(struct store_pg *s, struct pg_params *q, int64_t source,
 /* Multi-row statements (see pg.h) */
 
 /* Binary text[]: ndim, has-nulls, element type (text), length, lower bound. */
-#define ARR_HEADER 20
-#define TEXTOID	   25
+#define ARR_HEADER  20
+#define TEXTOID	    25
+#define TSVECTOROID 3614
+
+/* PQ_RECORDS_NEW's columns: text, but the tsvectors (in binary). */
+static const uint32_t add_elem[PG_ADD_COLS] = { TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	TSVECTOROID };
 
 static void
 put32(unsigned char *p, uint32_t v)
@@ -468,7 +475,7 @@ bulk_send(struct store_pg *s, struct pg_bulk *b, enum pg_query q, char **cause)
 		h = (unsigned char *)b->col[c].data;
 		put32(h, 1);
 		put32(h + 4, 1);
-		put32(h + 8, TEXTOID);
+		put32(h + 8, q == PQ_RECORDS_NEW ? add_elem[c] : TEXTOID);
 		put32(h + 12, (uint32_t)b->n);
 		put32(h + 16, 1);
 		pgp_textn(&p, b->col[c].data, b->col[c].len);
@@ -500,17 +507,27 @@ pg_bulk_flush(struct store_pg *s, char **cause)
 	return 0;
 }
 
-/* The record's tsvector as text (pg_tsv.c), until the next call. */
-static const struct buf *
-record_tsv(struct store_pg *s, const struct store_prepared *p, char **cause)
+/*
+ * The record's tsvector in binary (pg_tsv_doc_bin()), *len bytes, until
+ * the next call.
+ */
+static const char *
+record_tsv(struct store_pg *s, const struct store_prepared *p, size_t *len,
+    char **cause)
 {
 	const struct buf *b;
 	struct pg_tsv	 *x;
 
+	/* Made by the event loop (store_fts_maker_new()). */
+	if (p->fts_doc != NULL) {
+		*len = p->fts_doc_len;
+		return p->fts_doc;
+	}
 	if ((x = pg_tsv_get(s, cause)) == NULL ||
-	    pg_tsv_doc(x, p->fts, p->fts_len, &b, cause) == -1)
+	    pg_tsv_doc_bin(x, p->fts, p->fts_len, &b, cause) == -1)
 		return NULL;
-	return b;
+	*len = b->len;
+	return buf_str(b);
 }
 
 /* A new record's row of PQ_RECORDS_NEW (its sets, content and all). */
@@ -519,16 +536,18 @@ bulk_add(struct store_pg *s, int64_t source, const struct store_record *r,
     const struct store_prepared *p, const char *now, const char *xml,
     size_t xml_len, char **cause)
 {
-	struct pg_bulk	 *b = &s->add;
-	const struct buf *f = NULL;
-	int		  c, err = 0;
+	struct pg_bulk *b = &s->add;
+	const char     *tsv = NULL;
+	size_t		tsvlen = 0;
+	int		c, err = 0;
 
 	if (b->ncols == 0)
 		bulk_reset(b, PG_ADD_COLS);
 	if ((b->n >= PG_BULK_MAX || b->bytes >= PG_BULK_MAX_BYTES) &&
 	    bulk_send(s, b, PQ_RECORDS_NEW, cause) == -1)
 		return -1;
-	if (p->dc_json != NULL && (f = record_tsv(s, p, cause)) == NULL)
+	if (p->dc_json != NULL &&
+	    (tsv = record_tsv(s, p, &tsvlen, cause)) == NULL)
 		return -1;
 	err |= bulk_int(b, 0, source);
 	err |= bulk_text(b, 1, r->prefix);
@@ -541,7 +560,7 @@ bulk_add(struct store_pg *s, int64_t source, const struct store_record *r,
 	if (p->dc_json != NULL) {
 		err |= bulk_textn(b, 8, p->dc_json, p->dc_json_len);
 		err |= bulk_textn(b, 9, xml, xml_len);
-		err |= bulk_textn(b, 10, buf_str(f), f->len);
+		err |= bulk_textn(b, 10, tsv, tsvlen);
 	} else
 		for (c = 8; c < PG_ADD_COLS; c++)
 			err |= bulk_textn(b, c, NULL, 0);

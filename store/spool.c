@@ -16,6 +16,7 @@
 /* A record's first word. */
 #define SP_DELETED  0x01
 #define SP_PREPARED 0x02 /* store_prepare()'s results follow */
+#define SP_FTSDOC   0x04 /* and its fts_doc */
 
 struct spool {
 	struct buf	 mem; /* framed records */
@@ -85,6 +86,12 @@ spool_reset(struct spool *s)
 		s->scratch = NULL;
 		s->scratchcap = 0;
 	}
+}
+
+void
+spool_set_fts(struct spool *s, struct store_fts_maker *m)
+{
+	store_prep_fts(s->prep, m);
 }
 
 void
@@ -160,7 +167,8 @@ spool_add(struct spool *s, const struct store_record *r, char **cause)
 	start = s->mem.len;
 	put_u32(&s->mem, 0); /* frame length, filled in below */
 	put_u32(&s->mem,
-	    (r->deleted ? SP_DELETED : 0) | (prepared ? SP_PREPARED : 0));
+	    (r->deleted ? SP_DELETED : 0) | (prepared ? SP_PREPARED : 0) |
+		(prepared && p.fts_doc != NULL ? SP_FTSDOC : 0));
 	put_str(&s->mem, r->identifier, strlen(r->identifier));
 	put_str(&s->mem, r->datestamp, strlen(r->datestamp));
 	put_u32(&s->mem, (uint32_t)r->nsets);
@@ -178,6 +186,8 @@ spool_add(struct spool *s, const struct store_record *r, char **cause)
 		put_num(&s->mem, p.tmpl_hash);
 		for (c = 0; c < 4; c++)
 			put_str(&s->mem, p.fts[c], p.fts_len[c]);
+		if (p.fts_doc != NULL)
+			put_str(&s->mem, p.fts_doc, p.fts_doc_len);
 	} else {
 		put_str(&s->mem, r->metadata, r->metadata_len);
 		put_u32(&s->mem, (uint32_t)r->ndc);
@@ -324,6 +334,10 @@ decode(struct spool *s, const char *p, size_t n, struct store_record *rec)
 			if (get_str(&p, end, &pp->fts[c], &pp->fts_len[c]) ==
 			    -1)
 				return -1;
+		if ((v & SP_FTSDOC) &&
+		    (get_str(&p, end, &pp->fts_doc, &pp->fts_doc_len) == -1 ||
+			pp->fts_doc == NULL))
+			return -1;
 		rec->prep = pp;
 	}
 	return p == end ? 0 : -1;
@@ -358,7 +372,7 @@ spool_replay(struct spool *s, int (*fn)(void *, const struct store_record *),
 		return -1;
 	}
 	while (fread(&len, sizeof(len), 1, s->file) == 1) {
-		if (len > 4 * MAX_RECORD_BYTES + MAX_DC_VALUES * 16)
+		if (len > 8 * MAX_RECORD_BYTES + MAX_DC_VALUES * 16)
 			goto corrupt;
 		if (len > s->scratchcap) {
 			s->scratch = xreallocarray(s->scratch, len, 1);

@@ -28,7 +28,9 @@ int spool_add(struct spool *, const struct store_record *, char **cause);
  * Records past mem_max bytes go to the file from now on; when no file can
  * be made, they stay in memory up to spool_new()'s mem_max.
  */
-void   spool_set_mem_max(struct spool *, size_t mem_max);
+void spool_set_mem_max(struct spool *, size_t mem_max);
+/* spool_add() also makes fts_doc with m (borrowed; NULL: not). */
+void   spool_set_fts(struct spool *, struct store_fts_maker *m);
 size_t spool_count(const struct spool *);
 /* Call fn for each record in order; stop at the first -1. */
 int spool_replay(struct spool *, int (*fn)(void *, const struct store_record *),

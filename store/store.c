@@ -97,14 +97,23 @@ struct store_prep {
 	struct buf  tmpl;
 	struct buf  setsjson;
 	struct buf  fts[4];
+	/* fts_doc, made with fts (borrowed) when set. */
+	struct store_fts_maker *fts_maker;
+	struct buf		ftsdoc;
+};
+
+struct store_fts_maker {
+	const struct store_ops *ops;
+	void		       *be;
 };
 
 /* Records */
-static int dc_lookup(const char *);
-static int field_name_ok(const char *);
-static int cmp_str(const void *, const void *);
-static int check_record(
-    struct store_prep *, const struct store_record *, char **);
+static void fts_make(struct store_prep *, struct store_prepared *);
+static int  dc_lookup(const char *);
+static int  field_name_ok(const char *);
+static int  cmp_str(const void *, const void *);
+static int  check_record(
+     struct store_prep *, const struct store_record *, char **);
 
 /* Content */
 static int	   sets_json(struct store_prep *, const struct store_record *);
@@ -1093,7 +1102,41 @@ store_prep_new(void)
 	buf_init(&p->setsjson, SETS_JSON_MAX);
 	for (i = 0; i < nitems(p->fts); i++)
 		buf_init(&p->fts[i], SIZE_MAX / 4);
+	buf_init(&p->ftsdoc, SIZE_MAX / 4);
 	return p;
+}
+
+void
+store_prep_fts(struct store_prep *p, struct store_fts_maker *m)
+{
+	p->fts_maker = m;
+}
+
+struct store_fts_maker *
+store_fts_maker_new(struct store *s, char **cause)
+{
+	struct store_fts_maker *m;
+	void		       *be;
+
+	if (cause != NULL)
+		*cause = NULL;
+	if (s->ops->fts_maker_new == NULL)
+		return NULL;
+	if ((be = s->ops->fts_maker_new(cause)) == NULL)
+		return NULL;
+	m = xcalloc(1, sizeof(*m));
+	m->ops = s->ops;
+	m->be = be;
+	return m;
+}
+
+void
+store_fts_maker_free(struct store_fts_maker *m)
+{
+	if (m == NULL)
+		return;
+	m->ops->fts_maker_free(m->be);
+	free(m);
 }
 
 void
@@ -1108,12 +1151,37 @@ store_prep_free(struct store_prep *p)
 	buf_free(&p->setsjson);
 	for (i = 0; i < nitems(p->fts); i++)
 		buf_free(&p->fts[i]);
+	buf_free(&p->ftsdoc);
 	free(p->codes);
 	free(p->vlen);
 	free(p->vflags);
 	free(p->sets);
 	store_c14n_free(p->c14n);
 	free(p);
+}
+
+/*
+ * out's fts_doc with s's maker.  One it fails to make (a tokenizer that
+ * could not start), the page writer makes as it did without one.
+ */
+static void
+fts_make(struct store_prep *s, struct store_prepared *out)
+{
+	struct store_fts_maker *m = s->fts_maker;
+	const char	       *doc;
+	size_t			len;
+	char		       *cause = NULL;
+
+	if (m->ops->fts_make(
+		m->be, out->fts, out->fts_len, &doc, &len, &cause) == -1) {
+		free(cause);
+		return;
+	}
+	buf_reset(&s->ftsdoc);
+	if (buf_add(&s->ftsdoc, doc, len) == -1)
+		return;
+	out->fts_doc = buf_str(&s->ftsdoc);
+	out->fts_doc_len = s->ftsdoc.len;
 }
 
 /*
@@ -1179,6 +1247,8 @@ store_prepare(struct store_prep *s, const struct store_record *r,
 		out->fts[c] = buf_str(&s->fts[c]);
 		out->fts_len[c] = s->fts[c].len;
 	}
+	if (s->fts_maker != NULL)
+		fts_make(s, out);
 	return 0;
 toolong:
 	set_cause(cause, "store: put: full-text columns too long");

@@ -145,6 +145,13 @@ struct store_prepared {
 	uint64_t    tmpl_hash;
 	const char *fts[4]; /* the full-text columns, NUL-ended */
 	size_t	    fts_len[4];
+	/*
+	 * The full-text columns as the backend's index takes them (for
+	 * PostgreSQL, the tsvector), NUL-ended, or NULL: made only with a
+	 * maker (store_prep_fts()), for records with content.
+	 */
+	const char *fts_doc;
+	size_t	    fts_doc_len;
 };
 
 struct store_record {
@@ -172,6 +179,22 @@ struct store_record {
 struct store_prep;
 struct store_prep *store_prep_new(void);
 void		   store_prep_free(struct store_prep *);
+
+/*
+ * What the backend's full-text index takes of a record, made off its page
+ * writer's thread (by the event loop, as the spool prepares the page):
+ * NULL with *cause NULL when the backend makes nothing (SQLite: FTS5
+ * tokenizes inside its insert), NULL with *cause on failure.  One thread
+ * uses a maker at a time.
+ */
+struct store_fts_maker;
+struct store_fts_maker *store_fts_maker_new(struct store *, char **cause);
+void			store_fts_maker_free(struct store_fts_maker *);
+/*
+ * From now on store_prepare() also makes fts_doc with m (borrowed; NULL:
+ * no more).
+ */
+void store_prep_fts(struct store_prep *, struct store_fts_maker *m);
 /* -1 with *cause when store_put() would refuse the record. */
 int store_prepare(struct store_prep *, const struct store_record *,
     struct store_prepared *, char **cause);

@@ -1225,6 +1225,98 @@ test_migrate_tsv(void **state)
 }
 
 /*
+ * The binary tsvector the page writer sends (pg_tsv_doc_bin()) is, as
+ * PostgreSQL reads it, the text one (pg_tsv_doc()).
+ */
+static void
+tsv_binary_same(
+    PGconn *c, struct pg_tsv *x, const char *const col[4], const size_t len[4])
+{
+	const struct buf *d;
+	const char	 *v[2];
+	int		  l[2], f[2] = { 0, 1 };
+	char		 *text, *cause = NULL;
+	PGresult	 *r;
+
+	if (pg_tsv_doc(x, col, len, &d, &cause) == -1)
+		fail_msg("pg_tsv_doc: %s", cause);
+	text = xstrdup(d->len > 0 ? d->data : "");
+	if (pg_tsv_doc_bin(x, col, len, &d, &cause) == -1)
+		fail_msg("pg_tsv_doc_bin: %s", cause);
+	v[0] = text;
+	v[1] = d->data;
+	l[0] = 0;
+	l[1] = (int)d->len;
+	r = PQexecParams(c,
+	    "SELECT $1::tsvector::text = $2::tsvector::text,"
+	    " length($2::tsvector), $2::tsvector::text",
+	    2, NULL, v, l, f, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("binary tsvector: %s (text %.200s)", PQerrorMessage(c),
+		    text);
+	if (strcmp(PQgetvalue(r, 0, 0), "t") != 0)
+		fail_msg("binary tsvector differs: %.300s / %.300s", text,
+		    PQgetvalue(r, 0, 2));
+	PQclear(r);
+	free(text);
+}
+
+/*
+ * Random documents: the binary and text tsvectors the same to PostgreSQL
+ * (Latin with quotes and backslashes, diacritics, Cyrillic and Kazakh,
+ * digits, repeated words past 256 positions, empty and absent columns).
+ */
+static void
+test_tsv_binary(void **state)
+{
+	static const char *const words[] = { "it's", "back\\slash", "'",
+		"O'Brien", "\u00fcn\u00ef", "Alma\u0301ty",
+		"\u049a\u0430\u0437\u0430\u049b",
+		"\u0493\u044b\u043b\u044b\u043c",
+		"\u041c\u043e\u0441\u043a\u0432\u0430", "COVID-19", "2024",
+		"x:1A", "the", "a", "na\u00efve", "\u00e9t\u00e9",
+		"Stra\u00dfe", "\u00c6sir", "-", "..." };
+	const char		*col[4];
+	size_t			 len[4];
+	struct buf		 b[4];
+	struct pg_tsv		*x;
+	PGconn			*c;
+	char			*uri, *cause = NULL;
+	unsigned		 seed = 1207;
+	int			 i, k, n, w;
+
+	(void)state;
+	uri = pg_database();
+	c = PQconnectdb(uri);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect: %s", PQerrorMessage(c));
+	if ((x = pg_tsv_new(&cause)) == NULL)
+		fail_msg("pg_tsv_new: %s", cause);
+	for (k = 0; k < 4; k++)
+		buf_init(&b[k], 1024 * 1024);
+	for (i = 0; i < 200; i++) {
+		for (k = 0; k < 4; k++) {
+			buf_reset(&b[k]);
+			n = (int)(rand_r(&seed) % (i % 10 == 0 ? 600 : 40));
+			for (w = 0; w < n; w++) {
+				buf_addstr(&b[k],
+				    words[rand_r(&seed) % nitems(words)]);
+				buf_addch(
+				    &b[k], rand_r(&seed) % 7 ? ' ' : '\n');
+			}
+			col[k] = rand_r(&seed) % 9 ? buf_str(&b[k]) : NULL;
+			len[k] = col[k] != NULL ? b[k].len : 0;
+		}
+		tsv_binary_same(c, x, col, len);
+	}
+	for (k = 0; k < 4; k++)
+		buf_free(&b[k]);
+	pg_tsv_free(x);
+	PQfinish(c);
+	free(uri);
+}
+
+/*
  * The tsvector and tsquery text the harvester writes (store/pg_tsv.c):
  * lexemes with ' and \ round-trip through PostgreSQL's input, and a
  * document within PostgreSQL's limits (a term over 2047 bytes left out,
@@ -1314,6 +1406,7 @@ test_tsv_literal(void **state)
 	    "back 1 4A,brien 1 2A,end 1 16383C,o 1 1A,ok 1 8C,s 1 3A,"
 	    "slash 1 5A,x 256 9C");
 	PQclear(r);
+	tsv_binary_same(c, x, col, len);
 	buf_free(&big);
 	buf_free(&t);
 	buf_free(&q);
@@ -1825,6 +1918,7 @@ main(void)
 		cmocka_unit_test(test_admin),
 		cmocka_unit_test(test_harvest),
 		cmocka_unit_test(test_tsv_literal),
+		cmocka_unit_test(test_tsv_binary),
 		cmocka_unit_test(test_migrate_tsv),
 		cmocka_unit_test(test_search_same),
 		cmocka_unit_test(test_kill_resume),
