@@ -835,6 +835,18 @@ pipe_sync(struct store_pg *s, PGresult **last, char **cause)
 	return 0;
 }
 
+/* Send what is queued, without waiting for its results. */
+int
+pg_flush(struct store_pg *s, char **cause)
+{
+	if (PQflush(s->conn) != 0) {
+		pg_failed(s, "flush", PQerrorMessage(s->conn));
+		set_cause(cause, "%s", s->failed);
+		return -1;
+	}
+	return 0;
+}
+
 int
 pg_sync(struct store_pg *s, char **cause)
 {

@@ -231,6 +231,8 @@ int pg_send(
     struct store_pg *, enum pg_query, const struct pg_params *, char **);
 /* Read the results of what pg_send() queued; -1 with the first failure. */
 int pg_sync(struct store_pg *, char **);
+/* Send what pg_send() queued now; its results are read at the next sync. */
+int pg_flush(struct store_pg *, char **);
 
 const char *pg_now(struct store_pg *);
 /* Column c of row 0, NULL when NULL. */

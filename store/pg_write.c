@@ -954,6 +954,19 @@ changes_flush(struct store_pg *s, char **cause)
 
 /* List state */
 
+/*
+ * A page's records are all put: its rows go to PostgreSQL now, not with
+ * the next page's, so that it writes them while the next page is put
+ * (page.c looks the pages of a batch up at once: no read between them).
+ */
+static int
+page_end(struct store_pg *s, char **cause)
+{
+	if (pg_bulk_flush(s, cause) == -1)
+		return -1;
+	return pg_flush(s, cause);
+}
+
 int
 store_pg_list_get(void *be, int64_t source, const char *prefix, const char *set,
     struct store_list_state *ls, char **cause)
@@ -993,7 +1006,8 @@ store_pg_list_checkpoint(void *be, int64_t source, const char *prefix,
 	struct store_pg *s = be;
 	struct pg_params q;
 
-	if (need_source(s, "checkpoint list", source, cause) == -1)
+	if (need_source(s, "checkpoint list", source, cause) == -1 ||
+	    page_end(s, cause) == -1)
 		return -1;
 	pgp_init(&q);
 	pgp_int(&q, source);
@@ -1015,7 +1029,8 @@ store_pg_list_complete(void *be, int64_t source, const char *prefix,
 	struct store_pg *s = be;
 	struct pg_params q;
 
-	if (need_source(s, "complete list", source, cause) == -1)
+	if (need_source(s, "complete list", source, cause) == -1 ||
+	    page_end(s, cause) == -1)
 		return -1;
 	pgp_init(&q);
 	pgp_int(&q, source);

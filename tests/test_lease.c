@@ -546,6 +546,125 @@ test_pages_fenced(void **state)
 	assert_int_equal(count(f->path, "SELECT count(*) FROM change"), 3);
 }
 
+/* A page of records (identifier, title) of one list. */
+static struct store_page *
+page_of(struct store_pages *sp, int64_t src, int64_t run,
+    const char *const *rec, size_t n)
+{
+	struct store_page  *p;
+	struct store_record r;
+	struct store_dc	    dc;
+	char		   *xml;
+	size_t		    i;
+
+	p = store_page_new(STORE_PAGE_CHECKPOINT, src, run, "oai_dc", NULL);
+	p->spool = store_pages_spool(sp);
+	for (i = 0; i < n; i += 2) {
+		xasprintf(&xml,
+		    "<oai_dc:dc><dc:title>%s</dc:title></oai_dc:dc>",
+		    rec[i + 1]);
+		memset(&r, 0, sizeof(r));
+		dc.element = "title";
+		dc.value = rec[i + 1];
+		dc.lang = NULL;
+		r.prefix = "oai_dc";
+		r.identifier = rec[i];
+		r.datestamp = "2024-01-01";
+		r.metadata = xml;
+		r.metadata_len = strlen(xml);
+		r.dc = &dc;
+		r.ndc = 1;
+		CHECK(spool_add(p->spool, &r, CAUSE));
+		free(xml);
+	}
+	p->list.token = xstrdup(rec[0]);
+	return p;
+}
+
+static int
+change_row(void *arg, const struct store_change_row *c)
+{
+	struct buf *b = arg;
+
+	buf_printf(b, "%s%s:%s", b->len > 0 ? "," : "", c->identifier, c->kind);
+	return 0;
+}
+
+static int
+export_row(void *arg, const struct store_export_row *r)
+{
+	struct buf *b = arg;
+
+	buf_printf(b, "%s%s=%s", b->len > 0 ? "," : "", r->identifier,
+	    r->ndc > 0 ? r->dc[0].value : "-");
+	return 0;
+}
+
+/*
+ * Pages of one list queued together make one batch, whose records the
+ * PostgreSQL backend looks up in one statement (page.c's prefetch()): a
+ * record listed on two of its pages, new or known, is put in order, as
+ * it is on SQLite and page by page.
+ */
+static void
+test_pages_one_lookup(void **state)
+{
+	static const char *const p0[] = { "oai:e", "e1" };
+	static const char *const p1[] = { "oai:a", "a1", "oai:b", "b1" };
+	static const char *const p2[] = { "oai:a", "a2", "oai:c", "c1", "oai:e",
+		"e2" };
+	static const char *const p3[] = { "oai:b", "b1", "oai:d", "d1", "oai:e",
+		"e3" };
+	struct fx		*f = *state;
+	struct event_base	*base;
+	struct store_pages	*sp;
+	struct done		 d[4];
+	struct buf		 b;
+	int64_t			 src, run;
+	int			 i, k, called = 0;
+
+	assert_non_null(base = event_base_new());
+	src = store_source(f->a, "one", HOST_A "/oai", 0, CAUSE);
+	assert_true(src > 0);
+	run = store_run_begin(f->a, src, CAUSE);
+	assert_non_null(sp = store_pages_new(f->a, base, CAUSE));
+	memset(d, 0, sizeof(d));
+	store_page_submit(
+	    sp, page_of(sp, src, run, p0, nitems(p0)), on_page, &d[0]);
+	store_pages_wait(sp);
+	/* Queued together behind the call: one batch, one transaction. */
+	store_pages_call(sp, slow_call, on_call, &called);
+	store_page_submit(
+	    sp, page_of(sp, src, run, p1, nitems(p1)), on_page, &d[1]);
+	store_page_submit(
+	    sp, page_of(sp, src, run, p2, nitems(p2)), on_page, &d[2]);
+	store_page_submit(
+	    sp, page_of(sp, src, run, p3, nitems(p3)), on_page, &d[3]);
+	store_pages_wait(sp);
+	assert_int_equal(called, 1);
+	for (k = 0; k < 4; k++) {
+		assert_int_equal(d[k].n, 1);
+		if (d[k].cause[0] != NULL)
+			fail_msg("page %d: %s", k, d[k].cause[0]);
+	}
+	for (k = 0; k < 4; k++)
+		for (i = 0; i < d[k].n; i++)
+			free(d[k].cause[i]);
+	store_pages_free(sp);
+	event_base_free(base);
+
+	buf_init(&b, 1 << 20);
+	CHECK(store_changes(f->a, 0, -1, change_row, &b, CAUSE));
+	assert_string_equal(buf_str(&b),
+	    "oai:e:new,oai:a:new,oai:b:new,oai:a:updated,oai:c:new,"
+	    "oai:e:updated,oai:d:new,oai:e:updated");
+	buf_reset(&b);
+	CHECK(store_export(f->a, "one", "oai_dc", export_row, &b, CAUSE));
+	assert_string_equal(
+	    buf_str(&b), "oai:a=a2,oai:b=b1,oai:c=c1,oai:d=d1,oai:e=e3");
+	buf_free(&b);
+}
+
 /* The cursor of a feed, as the database has it (-1: none). */
 static int64_t
 cursor(struct store *s, const char *name)
@@ -637,6 +756,7 @@ main(void)
 		    NULL },
 		cmocka_unit_test_setup_teardown(
 		    test_pages_fenced, setup, teardown),
+		BOTH(test_pages_one_lookup),
 		BOTH(test_outbox_fenced),
 	};
 
