@@ -49,6 +49,7 @@ struct source_json_out {
 	struct buf *b;
 	int	    lists; /* list objects written */
 	int	    open;  /* "lists":[ written, ] not yet */
+	long long   present, deleted;
 };
 
 static void	   set_cause(char **, const char *, ...) __printflike(2, 3);
@@ -493,11 +494,13 @@ source_json_source(void *arg, const struct store_source_row *r)
 	buf_addstr(b, ",\"deleted_record\":");
 	json_str(b, r->deleted_record, r->deleted_record_len);
 	buf_addch(b, '}');
-	if (r->present >= 0)
+	if (o->present >= 0)
 		buf_printf(b,
 		    ",\"records\":{\"present\":%lld,"
 		    "\"deleted\":%lld}",
-		    r->present, r->deleted);
+		    o->present, o->deleted);
+	else
+		buf_addstr(b, ",\"records\":null");
 	/* The lists, as `status` shows them. */
 	buf_addstr(b, ",\"lists\":[");
 	o->open = 1;
@@ -522,9 +525,14 @@ source_json_list(void *arg, const struct store_list_row *r)
 }
 
 int
-feed_source_json(struct store *s, const char *name, struct buf *b, char **cause)
+feed_source_json(struct store *s, const char *name, long long present,
+    long long deleted, struct buf *b, char **cause)
 {
-	struct source_json_out o = { .b = b };
+	struct source_json_out o = {
+		.b = b,
+		.present = present,
+		.deleted = deleted,
+	};
 	struct store_status_cb cb = {
 		.source = source_json_source,
 		.list = source_json_list,

@@ -67,10 +67,12 @@ int feed_search(struct store *, const char *query, const char *source,
 /*
  * For the daemon's /status: append to b, for source name, the fields
  * ,"repository":{...},"records":{"present":N,"deleted":N},"lists":[{prefix,
- * set, watermark, in_progress, pages}, ...].
+ * set, watermark, in_progress, pages}, ...].  The counts are the caller's
+ * (present -1: "records":null), not counted here: a scan of the source's
+ * records at every request.
  */
-int feed_source_json(
-    struct store *, const char *name, struct buf *, char **cause);
+int feed_source_json(struct store *, const char *name, long long present,
+    long long deleted, struct buf *, char **cause);
 /*
  * The daemon's /status JSON (json, NUL-terminated) as the table `oaiharvest
  * status --daemon` prints: one line a source; -1 when it is not JSON.

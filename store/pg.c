@@ -539,9 +539,6 @@ const struct pg_query_def store_pg_queries[PQ_COUNT] = {
 	[PQ_SOURCE_JSON] = { "source status",
 	    "SELECT id, repository_name, granularity, deleted_record"
 	    " FROM source WHERE name = $1" },
-	[PQ_SOURCE_COUNTS] = { "source counts",
-	    "SELECT count(*) - coalesce(sum(deleted), 0),"
-	    " coalesce(sum(deleted), 0) FROM record WHERE source_id = $1" },
 	/*
 	 * $1 a tsquery in the index's terms (pg_query.c builds it), best
 	 * first: the title is the first title value, the snippet the

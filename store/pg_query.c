@@ -327,7 +327,7 @@ store_pg_source_status(
 	struct store_pg	       *s = be;
 	struct store_source_row so;
 	struct pg_params	p;
-	PGresult	       *r, *c;
+	PGresult	       *r;
 	int64_t			id;
 	int			rc;
 
@@ -348,14 +348,8 @@ store_pg_source_status(
 	so.granularity_len = (size_t)PQgetlength(r, 0, 2);
 	so.deleted_record = pg_col(r, 0, 3);
 	so.deleted_record_len = (size_t)PQgetlength(r, 0, 3);
+	/* Not counted: a scan of its records (see store.h). */
 	so.present = so.deleted = -1;
-	pgp_init(&p);
-	pgp_int(&p, id);
-	if ((c = pg_exec(s, PQ_SOURCE_COUNTS, &p, NULL)) != NULL) {
-		so.present = pg_ll(c, 0, 0, -1);
-		so.deleted = pg_ll(c, 0, 1, -1);
-		PQclear(c);
-	}
 	rc = cb->source != NULL ? cb->source(cb->arg, &so) : 0;
 	PQclear(r);
 	if (rc == -1)

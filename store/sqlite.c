@@ -224,9 +224,6 @@ const struct sqlite_query store_sqlite_queries[Q_COUNT] = {
 	[Q_SOURCE_JSON] = { "source status",
 	    "SELECT id, repository_name, granularity, deleted_record"
 	    " FROM source WHERE name = ?1" },
-	[Q_SOURCE_COUNTS] = { "source counts",
-	    "SELECT count(*) - coalesce(sum(deleted), 0),"
-	    " coalesce(sum(deleted), 0) FROM record WHERE source_id = ?1" },
 	[Q_CONTENT_DC] = { "read content dc",
 	    "SELECT dc FROM content WHERE record_id = ?1" },
 	[Q_FTS_OLD] = { "search index text",

@@ -597,16 +597,8 @@ store_sqlite_source_status(
 	so.granularity_len = (size_t)sqlite3_column_bytes(st, 2);
 	so.deleted_record = col_text(st, 3);
 	so.deleted_record_len = (size_t)sqlite3_column_bytes(st, 3);
+	/* Not counted: a scan of its records (see store.h). */
 	so.present = so.deleted = -1;
-
-	/* Read before the row goes: its strings are st's. */
-	st = s->q[Q_SOURCE_COUNTS];
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		so.present = sqlite3_column_int64(st, 0);
-		so.deleted = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_reset(st);
 	rc = cb->source != NULL ? cb->source(cb->arg, &so) : 0;
 	sqlite3_reset(s->q[Q_SOURCE_JSON]);
 	if (rc == -1)
