@@ -176,6 +176,7 @@ void http_count_request(
     struct http *, const char *source, const char *host, long status);
 /* Count the records in the database again (for the metrics). */
 void http_count_records(struct http *);
+void http_count_source(struct http *, const char *name);
 
 extern const char *const err_type_names[];
 

@@ -389,7 +389,7 @@ on_run_done(const struct harvest_result *r, void *arg)
 	src_set_state(s, SRC_IDLE);
 	record_metrics(d, s, r);
 	if (!d->stopping)
-		http_count_records(d->http);
+		http_count_source(d->http, s->c.name);
 	if (r->ok) {
 		s->failures = 0;
 		d->runs_ok++;

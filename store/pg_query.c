@@ -238,17 +238,43 @@ status_lists(struct store_pg *s, int64_t id, const struct store_status_cb *cb,
 	return 0;
 }
 
+/* Source id's records by prefix, present and deleted: a scan of them. */
+static int
+status_prefixes(struct store_pg *s, int64_t id,
+    const struct store_status_cb *cb, char **cause)
+{
+	struct store_prefix_row pr;
+	struct pg_params	p;
+	PGresult	       *r;
+	int			k;
+
+	pgp_init(&p);
+	pgp_int(&p, id);
+	if ((r = pg_exec(s, PQ_STATUS_RECORDS, &p, cause)) == NULL)
+		return -1;
+	for (k = 0; k < PQntuples(r) && cb->prefix != NULL; k++) {
+		pr.prefix = pg_col(r, k, 0);
+		pr.present = pg_ll(r, k, 1, 0);
+		pr.deleted = pg_ll(r, k, 2, 0);
+		if (cb->prefix(cb->arg, &pr) == -1) {
+			PQclear(r);
+			return -1;
+		}
+	}
+	PQclear(r);
+	return 0;
+}
+
 static int
 status_source(struct store_pg *s, PGresult *src, int i,
     const struct store_status_cb *cb, char **cause)
 {
 	struct store_source_row so;
 	struct store_run_row	ru;
-	struct store_prefix_row pr;
 	struct pg_params	p;
 	PGresult	       *r;
 	int64_t			id;
-	int			k, rc;
+	int			rc;
 
 	id = pg_ll(src, i, 0, 0);
 	memset(&so, 0, sizeof(so));
@@ -290,18 +316,8 @@ status_source(struct store_pg *s, PGresult *src, int i,
 	if (rc == -1)
 		return -1;
 
-	if ((r = pg_exec(s, PQ_STATUS_RECORDS, &p, cause)) == NULL)
+	if (status_prefixes(s, id, cb, cause) == -1)
 		return -1;
-	for (k = 0; k < PQntuples(r) && cb->prefix != NULL; k++) {
-		pr.prefix = pg_col(r, k, 0);
-		pr.present = pg_ll(r, k, 1, 0);
-		pr.deleted = pg_ll(r, k, 2, 0);
-		if (cb->prefix(cb->arg, &pr) == -1) {
-			PQclear(r);
-			return -1;
-		}
-	}
-	PQclear(r);
 	return status_lists(s, id, cb, cause);
 }
 
@@ -353,6 +369,8 @@ store_pg_source_status(
 	rc = cb->source != NULL ? cb->source(cb->arg, &so) : 0;
 	PQclear(r);
 	if (rc == -1)
+		return -1;
+	if (cb->prefix != NULL && status_prefixes(s, id, cb, cause) == -1)
 		return -1;
 	return status_lists(s, id, cb, cause);
 }

@@ -33,6 +33,8 @@ static int export_record(struct store_sqlite *, sqlite3_stmt *, struct export *,
 /* Status */
 static int status_source(struct store_sqlite *, sqlite3_stmt *,
     const struct store_status_cb *, char **);
+static int status_prefixes(
+    struct store_sqlite *, int64_t, const struct store_status_cb *, char **);
 static int status_lists(
     struct store_sqlite *, int64_t, const struct store_status_cb *, char **);
 
@@ -488,7 +490,6 @@ status_source(struct store_sqlite *s, sqlite3_stmt *src,
 {
 	struct store_source_row so;
 	struct store_run_row	ru;
-	struct store_prefix_row pr;
 	sqlite3_stmt	       *st;
 	int64_t			id;
 	int			rc;
@@ -533,7 +534,21 @@ status_source(struct store_sqlite *s, sqlite3_stmt *src,
 	if (rc == -1)
 		return -1;
 
-	st = s->q[Q_STATUS_RECORDS];
+	if (status_prefixes(s, id, cb, cause) == -1)
+		return -1;
+	return status_lists(s, id, cb, cause);
+}
+
+/* Source id's records by prefix, present and deleted: a scan of them. */
+static int
+status_prefixes(struct store_sqlite *s, int64_t id,
+    const struct store_status_cb *cb, char **cause)
+{
+	sqlite3_stmt	       *st = s->q[Q_STATUS_RECORDS];
+	struct store_prefix_row pr;
+	int			rc;
+
+	memset(&pr, 0, sizeof(pr));
 	sqlite3_bind_int64(st, 1, id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		pr.prefix = col_text(st, 0);
@@ -547,7 +562,7 @@ status_source(struct store_sqlite *s, sqlite3_stmt *src,
 	if (rc != SQLITE_DONE)
 		return q_fail(s, Q_STATUS_RECORDS, cause);
 	sqlite3_reset(st);
-	return status_lists(s, id, cb, cause);
+	return 0;
 }
 
 int
@@ -602,6 +617,8 @@ store_sqlite_source_status(
 	rc = cb->source != NULL ? cb->source(cb->arg, &so) : 0;
 	sqlite3_reset(s->q[Q_SOURCE_JSON]);
 	if (rc == -1)
+		return -1;
+	if (cb->prefix != NULL && status_prefixes(s, id, cb, cause) == -1)
 		return -1;
 	return status_lists(s, id, cb, cause);
 }

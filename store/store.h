@@ -395,9 +395,9 @@ struct store_status_cb {
 int store_status(struct store *, const struct store_status_cb *, char **cause);
 /*
  * The source called name alone, for the daemon's status server: its row
- * (NULL when there is no such source yet), then its lists; no run, no
- * prefixes and no counts (present -1): counting is a scan of its records,
- * which store_status() does.
+ * (NULL when there is no such source yet; present -1), its prefixes with
+ * their counts only when cb->prefix is set (a scan of its records), then
+ * its lists; no run.
  */
 int store_source_status(struct store *, const char *name,
     const struct store_status_cb *, char	  **cause);
