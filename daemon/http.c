@@ -1183,31 +1183,12 @@ recs_clear(struct http *h)
  * http_count_source() counts that source's) rather than at every scrape
  * or request.  On failure the last counts stay.
  */
+static void recs_count(struct http *, const char *);
+
 void
 http_count_records(struct http *h)
 {
-	struct store_status_cb cb;
-	struct http	       tmp;
-	char		      *cause = NULL;
-
-	if (h == NULL)
-		return;
-	memset(&cb, 0, sizeof(cb));
-	memset(&tmp, 0, sizeof(tmp));
-	cb.source = recs_source;
-	cb.prefix = recs_prefix;
-	cb.arg = &tmp;
-	if (store_status(h->d->store, &cb, &cause) == -1) {
-		log_warn("event=metrics_error cause=%s", log_q(cause));
-		free(cause);
-		recs_clear(&tmp);
-		return;
-	}
-	recs_clear(h);
-	h->recs = tmp.recs;
-	h->nrecs = tmp.nrecs;
-	h->recs_counted = 1;
-	free(tmp.recs_source);
+	recs_count(h, NULL);
 }
 
 /*
@@ -1218,31 +1199,39 @@ http_count_records(struct http *h)
 void
 http_count_source(struct http *h, const char *name)
 {
+	if (h != NULL)
+		recs_count(h, h->recs_counted ? name : NULL);
+}
+
+/* Count source name's records (NULL: every source's) into h->recs. */
+static void
+recs_count(struct http *h, const char *name)
+{
 	struct store_status_cb cb;
 	struct http	       tmp;
 	char		      *cause = NULL;
 	size_t		       i, k;
+	int		       rc;
 
 	if (h == NULL)
 		return;
-	if (!h->recs_counted) {
-		http_count_records(h);
-		return;
-	}
 	memset(&cb, 0, sizeof(cb));
 	memset(&tmp, 0, sizeof(tmp));
 	cb.source = recs_source;
 	cb.prefix = recs_prefix;
 	cb.arg = &tmp;
-	if (store_source_status(h->d->store, name, &cb, &cause) == -1) {
-		log_warn("event=metrics_error source=%s cause=%s", log_q(name),
-		    log_q(cause));
+	rc = name == NULL ? store_status(h->d->store, &cb, &cause) :
+			    store_source_status(h->d->store, name, &cb, &cause);
+	if (rc == -1) {
+		log_warn("event=metrics_error source=%s cause=%s",
+		    log_q(name != NULL ? name : "*"), log_q(cause));
 		free(cause);
 		recs_clear(&tmp);
 		return;
 	}
+	/* The counts replaced: all of them, or name's. */
 	for (i = k = 0; i < h->nrecs; i++) {
-		if (strcmp(h->recs[i].source, name) == 0) {
+		if (name == NULL || strcmp(h->recs[i].source, name) == 0) {
 			free(h->recs[i].source);
 			free(h->recs[i].prefix);
 			continue;
@@ -1257,6 +1246,7 @@ http_count_source(struct http *h, const char *name)
 		    tmp.nrecs * sizeof(*tmp.recs));
 		h->nrecs += tmp.nrecs;
 	}
+	h->recs_counted = 1;
 	free(tmp.recs);
 	free(tmp.recs_source);
 }
