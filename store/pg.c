@@ -1282,6 +1282,10 @@ store_pg_close(void *be)
 		    log_q(s->safe), log_q(cause));
 		free(cause);
 	}
+	if (s->conn != NULL && !s->intxn)
+		pg_gin_close(s);
+	if (s->gin != NULL)
+		PQfinish(s->gin);
 	if (s->conn != NULL)
 		PQfinish(s->conn);
 	store_pg_write_free(s);

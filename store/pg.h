@@ -2,8 +2,9 @@
  * The PostgreSQL backend of the store (see backend.h), inside store/:
  * store/pg.c (the connection, its statements, the schema and its
  * migrations, sources, runs), store/pg_write.c (the page transaction),
- * store/pg_query.c (export, changes, status, search, outbox) and
- * store/pg_admin.c (rename, move, reset, drop).  Every statement is
+ * store/pg_query.c (export, changes, status, search, outbox),
+ * store/pg_admin.c (rename, move, reset, drop) and store/pg_gin.c (the
+ * search index's pending list).  Every statement is
  * prepared once at open from store_pg_queries[] and run with its values
  * as parameters; no SQL is built from values.
  */
@@ -188,7 +189,17 @@ struct store_pg {
 	 * The page writer's connection (STORE_TRAIL): what fts_pending owes
 	 * the full-text index is indexed at its open and close (pg.c).
 	 */
-	int	      trail;
+	int trail;
+	/*
+	 * The search index's cleaner (pg_gin.c), the page writer's only: its
+	 * connection, its state, a clean in flight, the change rows of the
+	 * open transaction and those committed since the last clean.
+	 */
+	PGconn	     *gin;
+	int	      gin_state;
+	int	      gin_busy;
+	long long     gin_txn;
+	long long     gin_since;
 	struct pg_pf *pf;
 	size_t	      pf_n;
 	int64_t	      pf_source;
@@ -286,6 +297,12 @@ int pg_bulk_flush(struct store_pg *, char **);
  * (at the page writer's connection's open and close); -1 with *cause.
  */
 int pg_fts_drain(struct store_pg *, char **);
+/*
+ * The search index's pending list (pg_gin.c): after a page writer's
+ * commit of n change rows; at its close.
+ */
+void pg_gin_commit(struct store_pg *, long long n);
+void pg_gin_close(struct store_pg *);
 /* s's tsvector maker, made the first time; NULL with *cause. */
 struct pg_tsv *pg_tsv_get(struct store_pg *, char **);
 

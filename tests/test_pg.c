@@ -1882,6 +1882,123 @@ test_password_hidden(void **state)
 	free(uri);
 }
 
+/* Run sql (statements, no rows wanted) on uri; fails the test on error. */
+static void
+pg_do(const char *uri, const char *sql)
+{
+	PGconn	 *c;
+	PGresult *r;
+
+	c = PQconnectdb(uri);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect: %s", PQerrorMessage(c));
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* How many times needle is in hay. */
+static int
+count_of(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	while ((hay = strstr(hay, needle)) != NULL) {
+		n++;
+		hay += strlen(needle);
+	}
+	return n;
+}
+
+/* The GIN index finds what a scan of every row finds. */
+static void
+assert_gin_agrees(const char *uri)
+{
+	static const char *const words[] = { "the", "school", "migration",
+		"water", "health" };
+	char			 sql[256];
+	long long		 idx, rows, all = 0;
+	size_t			 i;
+
+	for (i = 0; i < nitems(words); i++) {
+		snprintf(sql, sizeof(sql),
+		    "SET enable_seqscan = off; SELECT count(*) FROM record_fts"
+		    " WHERE fts @@ '%s'::tsquery",
+		    words[i]);
+		idx = pg_int(uri, sql);
+		snprintf(sql, sizeof(sql),
+		    "SET enable_bitmapscan = off; SET enable_indexscan = off;"
+		    " SELECT count(*) FROM record_fts"
+		    " WHERE fts @@ '%s'::tsquery",
+		    words[i]);
+		rows = pg_int(uri, sql);
+		if (idx != rows)
+			fail_msg("%s: the index finds %lld, the rows %lld",
+			    words[i], idx, rows);
+		all += rows;
+	}
+	assert_true(all > 0);
+}
+
+/*
+ * The search index's pending list is merged on the page writer's second
+ * connection (pg_gin.c), and is empty once a harvest has ended; the index
+ * finds what the rows hold.  A role that does not own the index may not
+ * merge it: the harvest goes on, the cleaner given up (logged once), and
+ * the writer's backend merges as before.
+ */
+static void
+test_gin_cleaner(void **state)
+{
+	char *uri, *other, *a, *err, *at;
+
+	uri = pg_database();
+	a = cli("harvest --db %s --url http://127.0.0.1:%d/oai --source t1",
+	    uri, srv.port);
+	free(a);
+	err = read_tmp("cli.err");
+	assert_int_equal(count_of(err, "search_index_cleaner_off"), 0);
+	free(err);
+	pg_do(uri, "CREATE EXTENSION IF NOT EXISTS pgstattuple");
+	assert_pg(uri,
+	    "SELECT pending_pages, pending_tuples"
+	    " FROM pgstatginindex('record_fts_gin')",
+	    "0|0\n");
+	assert_fts_fresh(uri);
+	assert_gin_agrees(uri);
+
+	pg_do(uri,
+	    "DO $$ BEGIN CREATE ROLE oh_gin_other LOGIN;"
+	    " EXCEPTION WHEN duplicate_object THEN NULL; END $$;"
+	    "GRANT ALL ON SCHEMA public TO oh_gin_other;"
+	    "GRANT ALL ON ALL TABLES IN SCHEMA public TO oh_gin_other;"
+	    "GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO oh_gin_other");
+	at = strstr(uri, "oaiharvest@");
+	assert_non_null(at);
+	xasprintf(
+	    &other, "postgresql://oh_gin_other@%s", at + strlen("oaiharvest@"));
+	a = cli("harvest --db %s --url http://127.0.0.1:%d/oai --source t2",
+	    other, srv.port);
+	free(a);
+	err = read_tmp("cli.err");
+	assert_int_equal(count_of(err, "event=search_index_cleaner_off"), 1);
+	assert_non_null(strstr(err, "must be owner"));
+	assert_non_null(strstr(err, "status=ok"));
+	free(err);
+	assert_pg(uri,
+	    "SELECT s.name, count(*) FROM record r"
+	    " JOIN source s ON s.id = r.source_id GROUP BY s.name"
+	    " ORDER BY s.name",
+	    "t1|2000\nt2|2000\n");
+	assert_fts_fresh(uri);
+	assert_gin_agrees(uri);
+	free(other);
+	free(uri);
+}
+
 static int
 group_setup(void **state)
 {
@@ -1921,6 +2038,7 @@ main(void)
 		cmocka_unit_test(test_tsv_binary),
 		cmocka_unit_test(test_migrate_tsv),
 		cmocka_unit_test(test_search_same),
+		cmocka_unit_test(test_gin_cleaner),
 		cmocka_unit_test(test_kill_resume),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_password_hidden),
