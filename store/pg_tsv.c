@@ -39,33 +39,47 @@
 #define TSV_POS_MAX    16383	       /* MAXENTRYPOS - 1 */
 #define TSV_NPOS_MAX   256	       /* MAXNUMPOS */
 #define TSV_TEXT_MAX   ((1 << 20) - 1) /* MAXSTRPOS: the terms' bytes */
-/* The tokens' text of one record, at most. */
+/* The distinct terms' text of one record, at most. */
 #define TSV_ARENA_MAX (64UL * 1024 * 1024)
 
 /*
- * A token: its text in the arena; key, its first 8 bytes big-endian (NUL
- * padded: tokens hold no NUL), orders most pairs without memcmp().
+ * A term of the document: its text in the arena; key, its first 8 bytes
+ * big-endian (NUL padded: terms hold no NUL), orders most pairs without
+ * memcmp(); its positions a chain through x->pos in the order they came
+ * (rising: the tokens come in order), at most TSV_NPOS_MAX, none twice.
  */
-struct tsv_tok {
+struct tsv_term {
 	uint64_t    key;
 	const char *p;
 	size_t	    off;
 	int	    len;
-	int	    pos;
-	char	    w;
+	int	    npos;
+	int	    first, last; /* x->pos[], -1: none */
+	uint32_t    slot;	 /* its slot of x->slot */
+};
+
+struct tsv_pos {
+	int  pos;
+	int  next; /* -1: the last */
+	char w;
 };
 
 struct pg_tsv {
 	struct store_tokenizer *z;
-	struct buf		arena; /* the tokens' text */
-	struct tsv_tok	       *t;
+	struct buf		arena; /* the terms' text */
+	struct tsv_term	       *t;
 	size_t			n, cap;
-	int			pos; /* the last token's position */
-	char			w;   /* the column's weight */
-	int			full;
-	struct buf		out;
-	struct pg_dc		dc;
-	struct buf		col[4];
+	struct tsv_pos	       *pos;
+	size_t			npos, poscap;
+	/* Open addressing: a term's index + 1, 0 free; mask + 1 slots. */
+	uint32_t    *slot;
+	uint32_t     mask;
+	int	     at; /* the last token's position */
+	char	     w;	 /* the column's weight */
+	int	     full;
+	struct buf   out;
+	struct pg_dc dc;
+	struct buf   col[4];
 	/* A query word's tokens. */
 	size_t qn;
 };
@@ -92,6 +106,8 @@ pg_tsv_new(char **cause)
 		return NULL;
 	}
 	buf_init(&x->arena, TSV_ARENA_MAX);
+	x->mask = 1023;
+	x->slot = xcalloc((size_t)x->mask + 1, sizeof(*x->slot));
 	buf_init(&x->out, SIZE_MAX / 4);
 	pg_dc_init(&x->dc);
 	for (c = 0; c < 4; c++)
@@ -113,48 +129,129 @@ pg_tsv_free(struct pg_tsv *x)
 	for (c = 0; c < 4; c++)
 		buf_free(&x->col[c]);
 	free(x->t);
+	free(x->pos);
+	free(x->slot);
 	free(x);
 }
 
-/* A token of the document: every one takes a position, as in FTS5. */
+/* The slot of n bytes tok whose key is key: its term's, or a free one. */
+static uint32_t
+tsv_find(const struct pg_tsv *x, const char *tok, int n, uint64_t key)
+{
+	const struct tsv_term *t;
+	uint64_t	       h, v;
+	uint32_t	       i, e;
+	int		       k;
+
+	h = (key ^ (uint64_t)n) * 0x9e3779b97f4a7c15ULL;
+	for (k = 8; k < n; k += 8) {
+		v = 0;
+		memcpy(&v, tok + k, n - k < 8 ? (size_t)(n - k) : 8);
+		h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
+	}
+	for (i = (uint32_t)(h >> 32) & x->mask;; i = (i + 1) & x->mask) {
+		if ((e = x->slot[i]) == 0)
+			return i;
+		t = &x->t[e - 1];
+		if (t->key == key && t->len == n &&
+		    (n <= 8 ||
+			memcmp(x->arena.data + t->off + 8, tok + 8,
+			    (size_t)n - 8) == 0))
+			return i;
+	}
+}
+
+/* Twice the slots, every term placed again. */
+static void
+tsv_grow(struct pg_tsv *x)
+{
+	const char *p;
+	size_t	    i;
+	uint32_t    k;
+
+	free(x->slot);
+	x->mask = x->mask * 2 + 1;
+	x->slot = xcalloc((size_t)x->mask + 1, sizeof(*x->slot));
+	for (i = 0; i < x->n; i++) {
+		p = x->arena.data + x->t[i].off;
+		k = tsv_find(x, p, x->t[i].len, x->t[i].key);
+		x->slot[k] = (uint32_t)i + 1;
+		x->t[i].slot = k;
+	}
+}
+
+/*
+ * A token of the document: every one takes a position, as in FTS5; its
+ * term's first TSV_NPOS_MAX positions are kept, the first token at a
+ * position (16383, where the later ones stop) with its weight.
+ */
 static int
 tsv_cb(void *ctx, int flags, const char *tok, int n, int start, int end)
 {
-	struct pg_tsv  *x = ctx;
-	struct tsv_tok *t;
-	int		i;
+	struct pg_tsv	*x = ctx;
+	struct tsv_term *t;
+	struct tsv_pos	*q;
+	uint64_t	 key = 0;
+	uint32_t	 k;
+	int		 i, pos;
 
-	x->pos++;
+	x->at++;
 	if (n <= 0 || n > TSV_LEXEME_MAX || x->full)
 		return SQLITE_OK;
-	if (x->n == x->cap) {
-		x->cap = x->cap == 0 ? 256 : 2 * x->cap;
-		x->t = xreallocarray(x->t, x->cap, sizeof(*x->t));
-	}
-	t = &x->t[x->n];
-	t->off = x->arena.len;
-	if (reserve(&x->arena, x->arena.len + (size_t)n) == NULL) {
-		x->full = 1;
-		return SQLITE_OK;
-	}
-	memcpy(x->arena.data + x->arena.len, tok, (size_t)n);
-	x->arena.len += (size_t)n;
-	t->len = n;
-	t->key = 0;
 	for (i = 0; i < 8; i++)
-		t->key = t->key << 8 | (i < n ? (unsigned char)tok[i] : 0);
-	t->pos = x->pos > TSV_POS_MAX ? TSV_POS_MAX : x->pos;
-	t->w = x->w;
-	x->n++;
+		key = key << 8 | (i < n ? (unsigned char)tok[i] : 0);
+	k = tsv_find(x, tok, n, key);
+	if (x->slot[k] == 0) {
+		if (x->n == x->cap) {
+			x->cap = x->cap == 0 ? 256 : 2 * x->cap;
+			x->t = xreallocarray(x->t, x->cap, sizeof(*x->t));
+		}
+		if (reserve(&x->arena, x->arena.len + (size_t)n) == NULL) {
+			x->full = 1;
+			return SQLITE_OK;
+		}
+		t = &x->t[x->n];
+		t->off = x->arena.len;
+		memcpy(x->arena.data + x->arena.len, tok, (size_t)n);
+		x->arena.len += (size_t)n;
+		t->key = key;
+		t->len = n;
+		t->npos = 0;
+		t->first = t->last = -1;
+		t->slot = k;
+		x->slot[k] = (uint32_t)++x->n;
+		/* At most half full: short probes. */
+		if (x->n * 2 > (size_t)x->mask)
+			tsv_grow(x);
+	} else
+		t = &x->t[x->slot[k] - 1];
+	pos = x->at > TSV_POS_MAX ? TSV_POS_MAX : x->at;
+	if (t->npos >= TSV_NPOS_MAX ||
+	    (t->last >= 0 && x->pos[t->last].pos == pos))
+		return SQLITE_OK;
+	if (x->npos == x->poscap) {
+		x->poscap = x->poscap == 0 ? 512 : 2 * x->poscap;
+		x->pos = xreallocarray(x->pos, x->poscap, sizeof(*x->pos));
+	}
+	q = &x->pos[x->npos];
+	q->pos = pos;
+	q->w = x->w;
+	q->next = -1;
+	if (t->last >= 0)
+		x->pos[t->last].next = (int)x->npos;
+	else
+		t->first = (int)x->npos;
+	t->last = (int)x->npos++;
+	t->npos++;
 	return SQLITE_OK;
 }
 
-/* PostgreSQL's order of terms (bytes, then length), then positions. */
+/* PostgreSQL's order of terms: bytes, then length (no two alike). */
 static int
 tsv_cmp(const void *a, const void *b)
 {
-	const struct tsv_tok *x = a, *y = b;
-	int		      c;
+	const struct tsv_term *x = a, *y = b;
+	int		       c;
 
 	if (x->key != y->key)
 		return x->key < y->key ? -1 : 1;
@@ -164,12 +261,26 @@ tsv_cmp(const void *a, const void *b)
 		if (c != 0)
 			return c;
 	}
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
-	if (x->pos != y->pos)
-		return x->pos < y->pos ? -1 : 1;
-	/* Two at one position (16383): the higher weight, A, stays. */
-	return (x->w > y->w) - (x->w < y->w);
+	return (x->len > y->len) - (x->len < y->len);
+}
+
+/*
+ * The terms sorted for writing (their text pointed to); what they need at
+ * most, per term and per position, added to *need.
+ */
+static void
+tsv_sort(struct pg_tsv *x, size_t term, size_t per_byte, size_t per_pos,
+    size_t *need)
+{
+	size_t i;
+
+	for (i = 0; i < x->n; i++) {
+		x->t[i].p = x->arena.data + x->t[i].off;
+		*need += per_byte * (size_t)x->t[i].len + term +
+		    per_pos * (size_t)x->t[i].npos;
+	}
+	if (x->n > 1)
+		qsort(x->t, x->n, sizeof(*x->t), tsv_cmp);
 }
 
 void
@@ -211,22 +322,18 @@ reserve(struct buf *b, size_t n)
 	return b->data;
 }
 
-/* The tokens gathered, as tsvector text in x->out. */
+/* The terms gathered, as tsvector text in x->out. */
 static int
 tsv_write(struct pg_tsv *x, char **cause)
 {
-	const struct tsv_tok *t, *prev = NULL;
-	size_t		      i, k, text = 0, need = 0;
-	int		      npos = 0, lastpos = 0, skip = 0, p;
-	char		     *o;
+	const struct tsv_term *t;
+	const struct tsv_pos  *q;
+	size_t		       i, k, text = 0, need = 0;
+	int		       j, p;
+	char		      *o;
 
-	for (i = 0; i < x->n; i++) {
-		x->t[i].p = x->arena.data + x->t[i].off;
-		/* ' 'term': (each byte escaped at worst) and ",16383A". */
-		need += 2 * (size_t)x->t[i].len + 4 + 7;
-	}
-	if (x->n > 1)
-		qsort(x->t, x->n, sizeof(*x->t), tsv_cmp);
+	/* ' 'term': (each byte escaped at worst) and ",16383A". */
+	tsv_sort(x, 4, 2, 7, &need);
 	buf_reset(&x->out);
 	if ((o = reserve(&x->out, need)) == NULL) {
 		set_cause(cause, "store: search index: tsvector too long");
@@ -234,35 +341,30 @@ tsv_write(struct pg_tsv *x, char **cause)
 	}
 	for (i = 0; i < x->n; i++) {
 		t = &x->t[i];
-		if (prev == NULL || prev->len != t->len ||
-		    memcmp(prev->p, t->p, (size_t)t->len) != 0) {
-			prev = t;
-			skip = text + (size_t)t->len > TSV_TEXT_MAX;
-			if (skip)
-				continue;
-			text += (size_t)t->len;
-			if (o != x->out.data)
-				*o++ = ' ';
-			*o++ = '\'';
-			for (k = 0; k < (size_t)t->len; k++) {
-				if (t->p[k] == '\'' || t->p[k] == '\\')
-					*o++ = '\\';
-				*o++ = t->p[k];
-			}
-			*o++ = '\'';
-			*o++ = ':';
-			npos = 0;
-		} else if (skip || t->pos == lastpos || npos >= TSV_NPOS_MAX)
+		if (text + (size_t)t->len > TSV_TEXT_MAX)
 			continue;
-		if (npos++ > 0)
-			*o++ = ',';
-		/* The position (1-16383) in decimal, then the weight. */
-		for (p = 10000; p > t->pos; p /= 10)
-			;
-		for (; p > 0; p /= 10)
-			*o++ = (char)('0' + t->pos / p % 10);
-		*o++ = t->w;
-		lastpos = t->pos;
+		text += (size_t)t->len;
+		if (o != x->out.data)
+			*o++ = ' ';
+		*o++ = '\'';
+		for (k = 0; k < (size_t)t->len; k++) {
+			if (t->p[k] == '\'' || t->p[k] == '\\')
+				*o++ = '\\';
+			*o++ = t->p[k];
+		}
+		*o++ = '\'';
+		*o++ = ':';
+		for (j = t->first; j >= 0; j = q->next) {
+			q = &x->pos[j];
+			if (j != t->first)
+				*o++ = ',';
+			/* The position (1-16383) in decimal, then the weight. */
+			for (p = 10000; p > q->pos; p /= 10)
+				;
+			for (; p > 0; p /= 10)
+				*o++ = (char)('0' + q->pos / p % 10);
+			*o++ = q->w;
+		}
 	}
 	*o = '\0';
 	x->out.len = (size_t)(o - x->out.data);
@@ -270,7 +372,7 @@ tsv_write(struct pg_tsv *x, char **cause)
 }
 
 /*
- * The tokens gathered, as tsvector's binary form in x->out, what
+ * The terms gathered, as tsvector's binary form in x->out, what
  * tsvectorsend() writes and tsvectorrecv() reads: the number of terms,
  * then each term's bytes, a NUL, its number of positions and each
  * position with its weight (A 3 to D 0) in the top two bits, all
@@ -279,19 +381,15 @@ tsv_write(struct pg_tsv *x, char **cause)
 static int
 tsv_write_bin(struct pg_tsv *x, char **cause)
 {
-	const struct tsv_tok *t, *prev = NULL;
-	size_t		      i, text = 0, need = 4, nterms = 0;
-	int		      npos = 0, lastpos = 0, skip = 0;
-	unsigned char	     *o, *np = NULL;
-	unsigned	      v;
+	const struct tsv_term *t;
+	const struct tsv_pos  *q;
+	size_t		       i, text = 0, need = 4, nterms = 0;
+	int		       j;
+	unsigned char	      *o;
+	unsigned	       v;
 
-	for (i = 0; i < x->n; i++) {
-		x->t[i].p = x->arena.data + x->t[i].off;
-		/* The term, its NUL, its count, a position. */
-		need += (size_t)x->t[i].len + 1 + 2 + 2;
-	}
-	if (x->n > 1)
-		qsort(x->t, x->n, sizeof(*x->t), tsv_cmp);
+	/* The term, its NUL, its count; a position. */
+	tsv_sort(x, 1 + 2, 1, 2, &need);
 	buf_reset(&x->out);
 	if (reserve(&x->out, need) == NULL) {
 		set_cause(cause, "store: search index: tsvector too long");
@@ -300,29 +398,22 @@ tsv_write_bin(struct pg_tsv *x, char **cause)
 	o = (unsigned char *)x->out.data + 4;
 	for (i = 0; i < x->n; i++) {
 		t = &x->t[i];
-		if (prev == NULL || prev->len != t->len ||
-		    memcmp(prev->p, t->p, (size_t)t->len) != 0) {
-			prev = t;
-			skip = text + (size_t)t->len > TSV_TEXT_MAX;
-			if (skip)
-				continue;
-			text += (size_t)t->len;
-			memcpy(o, t->p, (size_t)t->len);
-			o += t->len;
-			*o++ = '\0';
-			np = o;
-			o += 2;
-			npos = 0;
-			nterms++;
-		} else if (skip || t->pos == lastpos || npos >= TSV_NPOS_MAX)
+		if (text + (size_t)t->len > TSV_TEXT_MAX)
 			continue;
-		v = (unsigned)(3 - (t->w - 'A')) << 14 | (unsigned)t->pos;
-		*o++ = (unsigned char)(v >> 8);
-		*o++ = (unsigned char)v;
-		npos++;
-		np[0] = (unsigned char)(npos >> 8);
-		np[1] = (unsigned char)npos;
-		lastpos = t->pos;
+		text += (size_t)t->len;
+		memcpy(o, t->p, (size_t)t->len);
+		o += t->len;
+		*o++ = '\0';
+		*o++ = (unsigned char)(t->npos >> 8);
+		*o++ = (unsigned char)t->npos;
+		for (j = t->first; j >= 0; j = q->next) {
+			q = &x->pos[j];
+			v = (unsigned)(3 - (q->w - 'A')) << 14 |
+			    (unsigned)q->pos;
+			*o++ = (unsigned char)(v >> 8);
+			*o++ = (unsigned char)v;
+		}
+		nterms++;
 	}
 	o[0] = '\0';
 	x->out.len = (size_t)((char *)o - x->out.data);
@@ -355,16 +446,20 @@ pg_tsv_doc_bin(struct pg_tsv *x, const char *const col[4], const size_t len[4],
 	return 0;
 }
 
-/* A record's tokens, for tsv_write() or tsv_write_bin(). */
+/* A record's terms and their positions, for tsv_write() or tsv_write_bin(). */
 static int
 tsv_gather(struct pg_tsv *x, const char *const col[4], const size_t len[4],
     char **cause)
 {
-	int c, rc;
+	size_t i;
+	int    c, rc;
 
+	for (i = 0; i < x->n; i++)
+		x->slot[x->t[i].slot] = 0;
 	buf_reset(&x->arena);
 	x->n = 0;
-	x->pos = 0;
+	x->npos = 0;
+	x->at = 0;
 	x->full = 0;
 	for (c = 0; c < 4; c++) {
 		if (col[c] == NULL || len[c] == 0)
@@ -374,8 +469,8 @@ tsv_gather(struct pg_tsv *x, const char *const col[4], const size_t len[4],
 			return -1;
 		}
 		/* A gap: no phrase from one column into the next. */
-		if (x->pos > 0)
-			x->pos++;
+		if (x->at > 0)
+			x->at++;
 		x->w = (char)('A' + c);
 		if ((rc = store_tokenizer_run(
 			 x->z, col[c], (int)len[c], x, tsv_cb)) != SQLITE_OK) {
