@@ -43,6 +43,9 @@
 /* The writer's limit while a cleaner works, in kB: the backstop. */
 #define PG_GIN_LIMIT "SET gin_pending_list_limit = 65536"
 
+/* The longest a clean may take; the close waits for the last one. */
+#define PG_GIN_TIMEOUT "60s"
+
 #define PG_GIN_CLEAN "SELECT gin_clean_pending_list('record_fts_gin'::regclass)"
 
 enum {
@@ -97,7 +100,10 @@ gin_send(struct store_pg *s)
 			return -1;
 		}
 		PQsetNoticeProcessor(s->gin, quiet, NULL);
-		r = PQexec(s->gin, "SET client_min_messages = warning");
+		/* A clean that waits on a lock (a REINDEX) gives up. */
+		r = PQexec(s->gin,
+		    "SET client_min_messages = warning;"
+		    "SET statement_timeout = '" PG_GIN_TIMEOUT "'");
 		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 		PQclear(r);
 		if (!ok) {
