@@ -192,13 +192,13 @@ struct store_pg {
 	int trail;
 	/*
 	 * The search index's cleaner (pg_gin.c), the page writer's only: its
-	 * connection, its state, a clean in flight, the change rows of the
-	 * open transaction and those committed since the last clean.
+	 * connection, its state, a clean in flight, and the change rows put
+	 * since the last clean was sent (rolled back ones too: they only
+	 * bring the next clean forward).
 	 */
 	PGconn	     *gin;
 	int	      gin_state;
 	int	      gin_busy;
-	long long     gin_txn;
 	long long     gin_since;
 	struct pg_pf *pf;
 	size_t	      pf_n;
@@ -299,9 +299,9 @@ int pg_bulk_flush(struct store_pg *, char **);
 int pg_fts_drain(struct store_pg *, char **);
 /*
  * The search index's pending list (pg_gin.c): after a page writer's
- * commit of n change rows; at its close.
+ * commit; at its close.
  */
-void pg_gin_commit(struct store_pg *, long long n);
+void pg_gin_commit(struct store_pg *);
 void pg_gin_close(struct store_pg *);
 /* s's tsvector maker, made the first time; NULL with *cause. */
 struct pg_tsv *pg_tsv_get(struct store_pg *, char **);

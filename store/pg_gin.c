@@ -156,16 +156,14 @@ gin_result(struct store_pg *s)
 }
 
 /*
- * After the page writer's commit of n records' changes: take the last
- * clean's result if it has come, and send the next once enough were
- * written since.
+ * After the page writer's commit: take the last clean's result if it has
+ * come, and send the next once enough records were written since.
  */
 void
-pg_gin_commit(struct store_pg *s, long long n)
+pg_gin_commit(struct store_pg *s)
 {
 	if (!s->trail || s->gin_state == GIN_OFF || s->intxn)
 		return;
-	s->gin_since += n;
 	if (s->gin_busy) {
 		if (!PQconsumeInput(s->gin)) {
 			gin_off(s, PQerrorMessage(s->gin));

@@ -288,7 +288,6 @@ status_source(struct store_pg *s, PGresult *src, int i,
 	so.deleted_record = pg_col(src, i, 6);
 	so.deleted_record_len = (size_t)PQgetlength(src, i, 6);
 	so.identified_at = pg_col(src, i, 7);
-	so.present = so.deleted = -1;
 	if (cb->source != NULL && cb->source(cb->arg, &so) == -1)
 		return -1;
 
@@ -364,8 +363,6 @@ store_pg_source_status(
 	so.granularity_len = (size_t)PQgetlength(r, 0, 2);
 	so.deleted_record = pg_col(r, 0, 3);
 	so.deleted_record_len = (size_t)PQgetlength(r, 0, 3);
-	/* Not counted: a scan of its records (see store.h). */
-	so.present = so.deleted = -1;
 	rc = cb->source != NULL ? cb->source(cb->arg, &so) : 0;
 	PQclear(r);
 	if (rc == -1)

@@ -125,7 +125,6 @@ transaction_end(struct store_pg *s)
 	buf_reset(&s->changes);
 	s->nchanges = 0;
 	s->notify = 0;
-	s->gin_txn = 0;
 	pf_clear(s);
 	bulk_reset(&s->add, PG_ADD_COLS);
 	bulk_reset(&s->upd, PG_UPD_COLS);
@@ -152,7 +151,6 @@ int
 store_pg_commit(void *be, char **cause)
 {
 	struct store_pg *s = be;
-	long long	 n = s->gin_txn;
 
 	if (need_transaction(s, "commit", cause) == -1)
 		return -1;
@@ -163,7 +161,7 @@ store_pg_commit(void *be, char **cause)
 	    pg_send(s, PQ_COMMIT, NULL, cause) == -1 || pg_sync(s, cause) == -1)
 		return -1;
 	transaction_end(s);
-	pg_gin_commit(s, n);
+	pg_gin_commit(s);
 	return 0;
 }
 
@@ -929,7 +927,7 @@ change_add(struct store_pg *s, int64_t source, int64_t run,
 		return -1;
 	}
 	s->nchanges++;
-	s->gin_txn++;
+	s->gin_since++;
 	return 0;
 }
 

@@ -506,7 +506,6 @@ status_source(struct store_sqlite *s, sqlite3_stmt *src,
 	so.deleted_record = col_text(src, 6);
 	so.deleted_record_len = (size_t)sqlite3_column_bytes(src, 6);
 	so.identified_at = col_text(src, 7);
-	so.present = so.deleted = -1;
 	if (cb->source != NULL && cb->source(cb->arg, &so) == -1)
 		return -1;
 
@@ -612,8 +611,6 @@ store_sqlite_source_status(
 	so.granularity_len = (size_t)sqlite3_column_bytes(st, 2);
 	so.deleted_record = col_text(st, 3);
 	so.deleted_record_len = (size_t)sqlite3_column_bytes(st, 3);
-	/* Not counted: a scan of its records (see store.h). */
-	so.present = so.deleted = -1;
 	rc = cb->source != NULL ? cb->source(cb->arg, &so) : 0;
 	sqlite3_reset(s->q[Q_SOURCE_JSON]);
 	if (rc == -1)

@@ -347,9 +347,6 @@ struct store_source_row {
 	const char *deleted_record;
 	size_t	    deleted_record_len;
 	const char *identified_at;
-	/* Records present and deleted, all prefixes: -1 unless counted. */
-	long long present;
-	long long deleted;
 };
 struct store_run_row {
 	int64_t	    id;

@@ -1882,37 +1882,6 @@ test_password_hidden(void **state)
 	free(uri);
 }
 
-/* Run sql (statements, no rows wanted) on uri; fails the test on error. */
-static void
-pg_do(const char *uri, const char *sql)
-{
-	PGconn	 *c;
-	PGresult *r;
-
-	c = PQconnectdb(uri);
-	if (PQstatus(c) != CONNECTION_OK)
-		fail_msg("connect: %s", PQerrorMessage(c));
-	r = PQexec(c, sql);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
-	    PQresultStatus(r) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", sql, PQerrorMessage(c));
-	PQclear(r);
-	PQfinish(c);
-}
-
-/* How many times needle is in hay. */
-static int
-count_of(const char *hay, const char *needle)
-{
-	int n = 0;
-
-	while ((hay = strstr(hay, needle)) != NULL) {
-		n++;
-		hay += strlen(needle);
-	}
-	return n;
-}
-
 /* The GIN index finds what a scan of every row finds. */
 static void
 assert_gin_agrees(const char *uri)
@@ -1960,9 +1929,9 @@ test_gin_cleaner(void **state)
 	    uri, srv.port);
 	free(a);
 	err = read_tmp("cli.err");
-	assert_int_equal(count_of(err, "search_index_cleaner_off"), 0);
+	assert_int_equal(count_str(err, "search_index_cleaner_off"), 0);
 	free(err);
-	pg_do(uri, "CREATE EXTENSION IF NOT EXISTS pgstattuple");
+	tdb_exec(uri, "CREATE EXTENSION IF NOT EXISTS pgstattuple");
 	assert_pg(uri,
 	    "SELECT pending_pages, pending_tuples"
 	    " FROM pgstatginindex('record_fts_gin')",
@@ -1970,7 +1939,7 @@ test_gin_cleaner(void **state)
 	assert_fts_fresh(uri);
 	assert_gin_agrees(uri);
 
-	pg_do(uri,
+	tdb_exec(uri,
 	    "DO $$ BEGIN CREATE ROLE oh_gin_other LOGIN;"
 	    " EXCEPTION WHEN duplicate_object THEN NULL; END $$;"
 	    "GRANT ALL ON SCHEMA public TO oh_gin_other;"
@@ -1984,7 +1953,7 @@ test_gin_cleaner(void **state)
 	    other, srv.port);
 	free(a);
 	err = read_tmp("cli.err");
-	assert_int_equal(count_of(err, "event=search_index_cleaner_off"), 1);
+	assert_int_equal(count_str(err, "event=search_index_cleaner_off"), 1);
 	assert_non_null(strstr(err, "must be owner"));
 	assert_non_null(strstr(err, "status=ok"));
 	free(err);

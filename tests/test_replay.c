@@ -660,18 +660,6 @@ q_text(sqlite3 *db, const char *sql)
 	return v;
 }
 
-static long long
-count_str(const char *s, const char *what)
-{
-	long long n = 0;
-
-	while ((s = strstr(s, what)) != NULL) {
-		n++;
-		s += strlen(what);
-	}
-	return n;
-}
-
 /* The sets `identify` listed: the indented lines after "Sets:". */
 static long long
 count_sets(const char *out)

@@ -760,6 +760,18 @@ tdb_intf(const char *db, const char *fmt, ...)
 	return n;
 }
 
+size_t
+count_str(const char *s, const char *what)
+{
+	size_t n = 0, len = strlen(what);
+
+	while ((s = strstr(s, what)) != NULL) {
+		n++;
+		s += len;
+	}
+	return n;
+}
+
 void
 tdb_exec(const char *db, const char *sql)
 {

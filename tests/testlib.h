@@ -22,7 +22,9 @@ void testlib_teardown(void);
 char *path(const char *);
 char *slurp(const char *);
 char *read_tmp(const char *);
-void  save(const char *, const char *);
+/* How many times what is in s (not overlapping). */
+size_t count_str(const char *s, const char *what);
+void   save(const char *, const char *);
 /* Start oaiserver with args; wait (bounded) for its port. */
 void start_server(struct server *, const char *portfile, const char *args);
 /* SIGTERM; asserts a clean exit. */
